@@ -1,0 +1,423 @@
+"""The rating kernel: prices a batch of calls against a compiled tariff in one nogil loop.
+
+Inputs and outputs are flat arrays; the tables come from `tariffs.compile` (see docs/rating.md for the exact
+semantics, which `engine.reference` implements in plain Python as the test oracle). No I/O, no Python objects in
+the loop, no float on the money path: money is int64 in units of 10**-8.
+"""
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+# statuses (keep in step with engine/__init__.py)
+DEF RATED = 0
+DEF NO_RATE = 1
+DEF UNANSWERED = 2
+DEF INVALID = 3
+
+DEF ALL_BANDS = -1
+DEF NO_BAND = -1
+DEF NONE = -1
+DEF MAX_DURATION = 604800
+DEF MAX_KEY_DIGITS = 18
+DEF DAY = 86400
+DEF FAR = 4611686018427387904  # 2**62: "no event ahead"
+
+MODES = {"up": 0, "down": 1, "half_up": 2, "half_even": 3}
+
+
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t q = a / b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q -= 1
+    return q
+
+
+cdef inline int64_t divide_round(int64_t n, int64_t d, int mode) noexcept nogil:
+    """n / d rounded to an integer (d > 0): 0 up, 1 down, 2 half_up (ties away from 0), 3 half_even."""
+    cdef int64_t q = floor_div(n, d)
+    cdef int64_t r = n - q * d
+    if r == 0 or mode == 1:
+        return q
+    if mode == 0:
+        return q + 1
+    if 2 * r > d:
+        return q + 1
+    if 2 * r < d:
+        return q
+    if mode == 2:
+        return q + 1 if n > 0 else q
+    return q + (q & 1)
+
+
+cdef class RateTables:
+    """A compiled tariff as typed memoryviews; build it with tariffs.compile.compile_tariff()."""
+
+    cdef readonly int key_len, top_digits, n_bands, mode, anchor_zero, split, n_prefixes, n_rates
+    cdef readonly int64_t denom, quantum, inc_quantum
+    cdef const uint64_t[::1] iv_start
+    cdef const int32_t[::1] iv_prefix
+    cdef const int32_t[::1] top_index
+    cdef const int32_t[::1] prefix_parent
+    cdef const int32_t[::1] prefix_rate_lo
+    cdef const int16_t[::1] rate_band
+    cdef const int64_t[::1] rate_eff
+    cdef const int64_t[::1] rate_connect
+    cdef const int64_t[::1] rate_min
+    cdef const int64_t[::1] rate_max
+    cdef const int32_t[::1] rate_slot_lo
+    cdef const int32_t[::1] slot_from
+    cdef const int32_t[::1] slot_inc
+    cdef const int32_t[::1] slot_unit
+    cdef const int64_t[::1] slot_price
+    cdef const int64_t[::1] slot_scaled
+    cdef const int64_t[::1] slot_incprice
+    cdef const int16_t[::1] day_class
+    cdef const int32_t[::1] special_day
+    cdef const int16_t[::1] special_sched
+    cdef const int32_t[::1] sched_lo
+    cdef const int32_t[::1] seg_start
+    cdef const int16_t[::1] seg_band
+    cdef const int64_t[::1] tz_at
+    cdef const int32_t[::1] tz_off
+    cdef uint64_t pow11[MAX_KEY_DIGITS + 1]
+
+    def __init__(self, tables):
+        """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
+        self.key_len = tables["key_len"]
+        self.top_digits = tables["top_digits"]
+        self.n_bands = tables["n_bands"]
+        self.mode = MODES[tables["mode"]]
+        self.anchor_zero = tables["anchor"] == "zero"
+        self.split = bool(tables["split"])
+        self.denom = tables["denom"]
+        self.quantum = tables["quantum"]
+        self.inc_quantum = tables["inc_quantum"]
+        self.iv_start = tables["iv_start"]
+        self.iv_prefix = tables["iv_prefix"]
+        self.top_index = tables["top_index"]
+        self.prefix_parent = tables["prefix_parent"]
+        self.prefix_rate_lo = tables["prefix_rate_lo"]
+        self.rate_band = tables["rate_band"]
+        self.rate_eff = tables["rate_eff"]
+        self.rate_connect = tables["rate_connect"]
+        self.rate_min = tables["rate_min"]
+        self.rate_max = tables["rate_max"]
+        self.rate_slot_lo = tables["rate_slot_lo"]
+        self.slot_from = tables["slot_from"]
+        self.slot_inc = tables["slot_inc"]
+        self.slot_unit = tables["slot_unit"]
+        self.slot_price = tables["slot_price"]
+        self.slot_scaled = tables["slot_scaled"]
+        self.slot_incprice = tables["slot_incprice"]
+        self.day_class = tables["day_class"]
+        self.special_day = tables["special_day"]
+        self.special_sched = tables["special_sched"]
+        self.sched_lo = tables["sched_lo"]
+        self.seg_start = tables["seg_start"]
+        self.seg_band = tables["seg_band"]
+        self.tz_at = tables["tz_at"]
+        self.tz_off = tables["tz_off"]
+        self.n_prefixes = self.prefix_parent.shape[0]
+        self.n_rates = self.rate_band.shape[0]
+        if not 1 <= self.key_len <= MAX_KEY_DIGITS or not 0 <= self.top_digits <= self.key_len:
+            raise ValueError("bad key_len/top_digits")
+        if self.top_index.shape[0] != 11 ** self.top_digits + 1:
+            raise ValueError("top_index has the wrong size")
+        self.pow11[0] = 1
+        for i in range(1, MAX_KEY_DIGITS + 1):
+            self.pow11[i] = self.pow11[i - 1] * 11
+
+    # --- lookups -------------------------------------------------------------------------------------------
+
+    cdef inline int32_t lookup(self, const uint8_t[:, ::1] digits, Py_ssize_t i, int* invalid) noexcept nogil:
+        """Longest matching prefix of number i (-1: none); sets invalid for an empty or non-digit number."""
+        cdef Py_ssize_t j, width = digits.shape[1]
+        cdef uint64_t key = 0, block = 0
+        cdef int n = 0
+        cdef uint8_t c
+        for j in range(width):
+            c = digits[i, j]
+            if c == 0:
+                break
+            if c < 48 or c > 57:
+                invalid[0] = 1
+                return -1
+            if n < self.key_len:
+                key = key * 11 + (c - 47)
+                n += 1
+                if n == self.top_digits:
+                    block = key
+        if n == 0:
+            invalid[0] = 1
+            return -1
+        if n < self.top_digits:
+            block = key * self.pow11[self.top_digits - n]
+        key = key * self.pow11[self.key_len - n]
+        cdef int32_t lo = self.top_index[block], hi = self.top_index[block + 1], mid
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if self.iv_start[mid] <= key:
+                lo = mid
+            else:
+                hi = mid - 1
+        return self.iv_prefix[lo]
+
+    cdef inline int32_t find_rate(self, int32_t pid, int band, int64_t start) noexcept nogil:
+        """The rate for this band in force at `start`, at the longest prefix that has one (-1: none)."""
+        cdef int32_t r
+        cdef int16_t rb
+        while pid >= 0:
+            for r in range(self.prefix_rate_lo[pid], self.prefix_rate_lo[pid + 1]):
+                rb = self.rate_band[r]
+                if self.rate_eff[r] <= start and (rb == band or rb == ALL_BANDS):
+                    return r
+            pid = self.prefix_parent[pid]
+        return -1
+
+    cdef inline int32_t tz_index(self, int64_t t) noexcept nogil:
+        cdef int32_t lo = 0, hi = self.tz_at.shape[0] - 1, mid
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if self.tz_at[mid] <= t:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    cdef inline int band_at(self, int64_t t, int64_t* change) noexcept nogil:
+        """Band active at instant t, and in change[0] the instant of the next possible band change."""
+        cdef int32_t zi = self.tz_index(t)
+        cdef int64_t local = t + self.tz_off[zi]
+        cdef int64_t days = floor_div(local, DAY)
+        cdef int64_t tod = local - days * DAY
+        cdef int64_t z, era, doe, yoe, doy, mp, md, mo, wd
+        cdef int32_t sched, lo, hi, mid, s, s_end
+        cdef int64_t next_tod = DAY
+        cdef int band = NO_BAND
+        # civil date from day number (H. Hinnant's algorithm)
+        z = days + 719468
+        era = floor_div(z, 146097)
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        md = doy - (153 * mp + 2) // 5 + 1
+        mo = mp + 3 if mp < 10 else mp - 9
+        wd = days + 3 - floor_div(days + 3, 7) * 7  # 1970-01-01 was a Thursday; monday = 0
+        sched = -1
+        lo = 0
+        hi = self.special_day.shape[0] - 1
+        while lo <= hi:
+            mid = (lo + hi) >> 1
+            if self.special_day[mid] < days:
+                lo = mid + 1
+            elif self.special_day[mid] > days:
+                hi = mid - 1
+            else:
+                sched = self.special_sched[mid]
+                break
+        if sched < 0:
+            sched = self.day_class[(wd * 12 + mo - 1) * 31 + md - 1]
+        s_end = self.sched_lo[sched + 1]
+        for s in range(self.sched_lo[sched], s_end):
+            if self.seg_start[s] <= tod:
+                band = self.seg_band[s]
+            else:
+                next_tod = self.seg_start[s]
+                break
+        change[0] = t + (next_tod - tod)
+        if zi + 1 < self.tz_at.shape[0] and self.tz_at[zi + 1] < change[0]:
+            change[0] = self.tz_at[zi + 1]
+        return band
+
+    # --- one call ------------------------------------------------------------------------------------------
+
+    cdef inline void rate_one(self, int32_t pid, int64_t start, int64_t duration, int32_t* rate_out,
+                              int16_t* band_out, uint8_t* parts_out, int32_t* billed_out, int64_t* cost_out,
+                              int8_t* status_out) noexcept nogil:
+        cdef int64_t p = 0, total = 0, change = FAR, band_end = FAR, limit, e, q1, end, a, partial, nfull
+        cdef int band = NO_BAND, prev_band = -2, parts = 0
+        cdef int32_t rate = -1, first_rate = -1, s, s_lo, s_hi
+        cdef int64_t inc
+        if self.n_bands > 0:
+            band = self.band_at(start, &change)
+            if self.split:
+                band_end = change - start
+        while p < duration:
+            if p >= band_end:
+                band = self.band_at(start + p, &change)
+                band_end = change - start
+            if band != prev_band:
+                rate = self.find_rate(pid, band, start)
+                if rate < 0:
+                    status_out[0] = NO_RATE
+                    rate_out[0] = -1
+                    band_out[0] = band if first_rate < 0 else band_out[0]
+                    parts_out[0] = 0
+                    billed_out[0] = 0
+                    cost_out[0] = 0
+                    return
+                if first_rate < 0:
+                    first_rate = rate
+                    band_out[0] = band
+                    total = self.rate_connect[rate] * self.denom
+                prev_band = band
+                if parts < 255:
+                    parts += 1
+            s_lo = self.rate_slot_lo[rate]
+            s_hi = self.rate_slot_lo[rate + 1]
+            s = s_lo
+            while s + 1 < s_hi and self.slot_from[s + 1] <= p:
+                s += 1
+            limit = duration
+            if band_end < limit:
+                limit = band_end
+            if s + 1 < s_hi and self.slot_from[s + 1] < limit:
+                limit = self.slot_from[s + 1]
+            inc = self.slot_inc[s]
+            a = 0 if self.anchor_zero else self.slot_from[s]
+            q1 = a + ((p - a) // inc + 1) * inc
+            if limit <= q1:
+                end = q1
+            else:
+                end = q1 + ((limit - q1 + inc - 1) // inc) * inc
+            if self.inc_quantum == 0:
+                total += self.slot_scaled[s] * (end - p)
+            else:
+                partial = q1 - p
+                nfull = (end - q1) // inc
+                if partial == inc:
+                    total += (nfull + 1) * self.slot_incprice[s]
+                else:
+                    total += nfull * self.slot_incprice[s] + divide_round(
+                        self.slot_price[s] * partial, self.slot_unit[s] * self.inc_quantum, 2) * self.inc_quantum
+            p = end
+        if self.rate_max[first_rate] != NONE and total > self.rate_max[first_rate] * self.denom:
+            total = self.rate_max[first_rate] * self.denom
+        total = divide_round(total, self.denom * self.quantum, self.mode) * self.quantum
+        if self.rate_min[first_rate] != NONE and total < self.rate_min[first_rate]:
+            total = self.rate_min[first_rate]
+        status_out[0] = RATED
+        rate_out[0] = first_rate
+        parts_out[0] = parts
+        billed_out[0] = p
+        cost_out[0] = total
+
+    # --- the batch -----------------------------------------------------------------------------------------
+
+    def rate(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None):
+        """Rate a batch. `digits`: numpy bytes array (dtype 'S<n>') of E.164 numbers; `start`: int64 UTC epoch
+        seconds; `duration`: int32 billable seconds. Returns a dict of arrays: status int8, prefix int32,
+        rate int32, band int16, parts uint8, billed int32, cost int64. `out` may pass such a dict to reuse."""
+        cdef Py_ssize_t n = start.shape[0], i
+        arr = np.ascontiguousarray(digits)
+        if arr.dtype.kind != "S" or arr.ndim != 1:
+            raise TypeError("digits must be a 1-d numpy array of bytes strings (dtype 'S<n>')")
+        if arr.shape[0] != n or duration.shape[0] != n:
+            raise ValueError("digits, start and duration must have the same length")
+        width = max(arr.dtype.itemsize, 1)
+        if arr.dtype.itemsize == 0:
+            arr = np.zeros(n, dtype="S1")
+        cdef const uint8_t[:, ::1] dv = arr.view(np.uint8).reshape(n, width)
+        if out is None:
+            out = {
+                "status": np.empty(n, np.int8),
+                "prefix": np.empty(n, np.int32),
+                "rate": np.empty(n, np.int32),
+                "band": np.empty(n, np.int16),
+                "parts": np.empty(n, np.uint8),
+                "billed": np.empty(n, np.int32),
+                "cost": np.empty(n, np.int64),
+            }
+        cdef int8_t[::1] status = out["status"]
+        cdef int32_t[::1] prefix = out["prefix"]
+        cdef int32_t[::1] rate = out["rate"]
+        cdef int16_t[::1] band = out["band"]
+        cdef uint8_t[::1] parts = out["parts"]
+        cdef int32_t[::1] billed = out["billed"]
+        cdef int64_t[::1] cost = out["cost"]
+        if status.shape[0] < n or cost.shape[0] < n or prefix.shape[0] < n or rate.shape[0] < n \
+                or band.shape[0] < n or parts.shape[0] < n or billed.shape[0] < n:
+            raise ValueError("output arrays are too short")
+        cdef int invalid
+        cdef int32_t pid
+        cdef int64_t d
+        with nogil:
+            for i in range(n):
+                invalid = 0
+                pid = self.lookup(dv, i, &invalid)
+                prefix[i] = pid
+                rate[i] = -1
+                band[i] = NO_BAND
+                parts[i] = 0
+                billed[i] = 0
+                cost[i] = 0
+                d = duration[i]
+                if invalid or d < 0 or d > MAX_DURATION:
+                    status[i] = INVALID
+                elif d == 0:
+                    status[i] = UNANSWERED
+                elif pid < 0:
+                    status[i] = NO_RATE
+                else:
+                    self.rate_one(pid, start[i], d, &rate[i], &band[i], &parts[i], &billed[i], &cost[i],
+                                  &status[i])
+        return out
+
+
+def build_intervals(const uint64_t[::1] lo, const uint64_t[::1] hi, const int64_t[::1] order):
+    """Turn laminar prefix ranges [lo, hi] into disjoint intervals labelled with the longest covering prefix.
+
+    `order` sorts the prefixes by (lo ascending, hi descending): a prefix before those it contains. Returns
+    (interval starts uint64, interval prefix int32 (-1: none), parent prefix int32 per prefix (-1: none)).
+    """
+    cdef Py_ssize_t n = order.shape[0], k, top = 0, m = 0
+    iv_s = np.empty(2 * n + 1, np.uint64)
+    iv_p = np.empty(2 * n + 1, np.int32)
+    parent_a = np.full(lo.shape[0], -1, np.int32)
+    stack_a = np.empty(n + 1, np.int64)
+    cdef uint64_t[::1] s = iv_s
+    cdef int32_t[::1] pl = iv_p
+    cdef int32_t[::1] parent = parent_a
+    cdef int64_t[::1] stack = stack_a
+    cdef int64_t i, j
+    cdef uint64_t start
+    s[0] = 0
+    pl[0] = -1
+    m = 1
+    with nogil:
+        for k in range(n + 1):
+            # close every open prefix that ends before the next one starts (all of them at the end)
+            while top > 0 and (k == n or hi[stack[top - 1]] < lo[order[k]]):
+                j = stack[top - 1]
+                top -= 1
+                start = hi[j] + 1
+                i = stack[top - 1] if top > 0 else -1
+                m = _emit(s, pl, m, start, <int32_t>i)
+            if k == n:
+                break
+            i = order[k]
+            parent[i] = <int32_t>stack[top - 1] if top > 0 else -1
+            m = _emit(s, pl, m, lo[i], <int32_t>i)
+            stack[top] = i
+            top += 1
+    return iv_s[:m].copy(), iv_p[:m].copy(), parent_a
+
+
+cdef inline Py_ssize_t _emit(uint64_t[::1] s, int32_t[::1] pl, Py_ssize_t m, uint64_t start,
+                             int32_t label) noexcept nogil:
+    if s[m - 1] == start:
+        pl[m - 1] = label
+        if m >= 2 and pl[m - 2] == label:
+            return m - 1
+        return m
+    if pl[m - 1] == label:
+        return m
+    s[m] = start
+    pl[m] = label
+    return m + 1

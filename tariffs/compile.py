@@ -1,0 +1,327 @@
+"""Compile a validated Tariff into the engine's arrays, checking everything that spans several rows.
+
+Prefixes become disjoint intervals of base-11 keys (digit d -> d+1, 0 pads a short number, so a number shorter
+than a prefix never falls inside it) labelled with the longest covering prefix; a table on the first digits narrows
+each binary search. Bands become one schedule per kind of day; the timezone becomes a table of UTC offsets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from engine import MAX_DURATION, STATUS_NAMES, RateTables, build_intervals
+from engine.money import DECIMALS, INT64_MAX
+from tariffs.errors import Collector, TariffError
+from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Tariff, day_from_number
+
+MAX_DENOM = 1_000_000
+TZ_FIRST_YEAR, TZ_LAST_YEAR = 1970, 2100
+
+
+@dataclass
+class CompiledTariff:
+    """A tariff ready to rate: the engine's tables plus what is needed to show results."""
+
+    tariff: Tariff
+    tables: RateTables
+    arrays: dict[str, Any]
+    prefixes: list[str]  # prefix id -> digits
+    rate_row: np.ndarray  # rate id -> first deck row (its from=0 slot)
+    rate_prefix: np.ndarray  # rate id -> prefix id
+    rate_dest: np.ndarray  # rate id -> destination index
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def rate(self, numbers: Any, starts: Any, durations: Any) -> dict[str, np.ndarray]:
+        """Rate a batch: numbers as a sequence of digit strings or an 'S' array, starts as UTC epoch seconds,
+        durations in seconds. Returns the engine's dict of result arrays."""
+        digits = numbers if isinstance(numbers, np.ndarray) and numbers.dtype.kind == "S" else \
+            np.array([str(n).encode("ascii", "replace") for n in numbers], dtype="S")
+        return self.tables.rate(digits, np.ascontiguousarray(starts, dtype=np.int64),
+                                np.ascontiguousarray(durations, dtype=np.int32))
+
+    def destination(self, rate: int) -> str:
+        return self.tariff.rows.destinations[int(self.rate_dest[rate])]
+
+    def describe(self, result: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+        """One call's result as plain values (prefix digits, destination, band name, status name)."""
+        rate = int(result["rate"][i])
+        band = int(result["band"][i])
+        # the prefix whose rate priced the call (a shorter one when the longest match has no rate in force)
+        pid = int(self.rate_prefix[rate]) if rate >= 0 else int(result["prefix"][i])
+        return {
+            "status": STATUS_NAMES[int(result["status"][i])],
+            "prefix": self.prefixes[pid] if pid >= 0 else None,
+            "destination": self.destination(rate) if rate >= 0 else None,
+            "band": self.tariff.bands[band].name if band >= 0 else None,
+            "parts": int(result["parts"][i]),
+            "billed_seconds": int(result["billed"][i]),
+            "cost": int(result["cost"][i]),
+        }
+
+
+def compile_tariff(tariff: Tariff) -> CompiledTariff:
+    """Check the rows as a whole and build the engine's tables; raise TariffError naming the rows at fault."""
+    errs = Collector()
+    rows = tariff.rows
+    n = len(rows)
+    key_len = max(1, max((len(p) for p in rows.prefix), default=1))
+
+    # --- prefixes -> ids, intervals, parents ---
+    keys = digit_keys(np.array(rows.prefix, dtype="S18") if n else np.zeros(0, "S1"), key_len)
+    uniq_keys, row_pid = np.unique(keys, return_inverse=True)
+    row_pid = row_pid.astype(np.int32).ravel()
+    n_pref = len(uniq_keys)
+    first_row = np.full(n_pref, -1, dtype=np.int64)
+    first_row[row_pid[::-1]] = np.arange(n - 1, -1, -1)
+    prefixes = [rows.prefix[i] for i in first_row]
+    plen = np.array([len(p) for p in prefixes], dtype=np.int64)
+    width = np.array([11**k for k in range(key_len + 1)], dtype=np.uint64)[key_len - plen]
+    lo = uniq_keys  # sorted: a prefix comes before the longer prefixes it contains
+    hi = lo + (width - np.uint64(1))
+    iv_start, iv_prefix, parent = build_intervals(lo, hi, np.arange(n_pref, dtype=np.int64))
+    top_digits = max(0, min(key_len, math.ceil(math.log(max(len(iv_start), 2), 11)), 6))
+    block = np.arange(11**top_digits + 1, dtype=np.uint64) * np.uint64(11 ** (key_len - top_digits))
+    top_index = (np.searchsorted(iv_start, block, side="right") - 1).astype(np.int32)
+    top_index[-1] = len(iv_start) - 1
+
+    # --- effective dates -> UTC instants at local midnight ---
+    zone = ZoneInfo(tariff.timezone)
+    eff_days = rows.effective_from
+    eff = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    for day in np.unique(eff_days[eff_days != ALWAYS]):
+        eff[eff_days == day] = local_midnight(day_from_number(int(day)), zone)
+
+    # --- rows -> rates (prefix, band, effective) -> slots ---
+    is_all = (rows.band == ALL_BANDS).astype(np.int8)
+    order = np.lexsort((rows.slot_from, is_all, rows.band, -eff, row_pid)) if n else np.zeros(0, np.int64)
+    r_pid, r_band, r_eff, r_from = row_pid[order], rows.band[order], eff[order], rows.slot_from[order]
+    same_rate = np.zeros(n, dtype=bool)
+    if n > 1:
+        same_rate[1:] = (r_pid[1:] == r_pid[:-1]) & (r_band[1:] == r_band[:-1]) & (r_eff[1:] == r_eff[:-1])
+    dup = np.zeros(n, dtype=bool)
+    dup[1:] = same_rate[1:] & (r_from[1:] == r_from[:-1])
+    for k in np.flatnonzero(dup)[:50]:
+        errs.add(tariff.where(int(order[k])), None,
+                 f"duplicate row: prefix {prefixes[r_pid[k]]!r}, band {tariff.band_name(int(r_band[k]))!r}, "
+                 f"from {int(r_from[k])} and effective_from are the same as at {tariff.where(int(order[k - 1]))}")
+    starts = np.flatnonzero(~same_rate)  # first row of each rate, in rate order
+    for k in starts[r_from[starts] != 0][:50]:
+        errs.add(tariff.where(int(order[k])), "from",
+                 f"prefix {prefixes[r_pid[k]]!r} band {tariff.band_name(int(r_band[k]))!r}: the first slot starts "
+                 f"at {int(r_from[k])}; a rate needs a row with from = 0")
+    rate_of_row = np.cumsum(~same_rate) - 1
+    first = order[starts][rate_of_row]  # for each sorted row, the from=0 row of its rate
+    rest = np.flatnonzero(same_rate)
+    for name, col, empty in (("destination", rows.destination, None), ("connect_fee", rows.connect_fee, 0),
+                             ("min_cost", rows.min_cost, NONE), ("max_cost", rows.max_cost, NONE)):
+        mine, theirs = col[order[rest]], col[first[rest]]
+        bad = (mine != theirs) if empty is None else ((mine != theirs) & (mine != empty))
+        for k in rest[bad][:50]:
+            errs.add(tariff.where(int(order[k])), name,
+                     f"differs from the rate's first slot at {tariff.where(int(first[k]))}: "
+                     f"{name} belongs to the whole rate (give it on the from = 0 row only)")
+    errs.raise_if_any()
+
+    rate_row = order[starts]
+    n_rates = len(starts)
+    rate_pid = r_pid[starts]
+    prefix_rate_lo = np.searchsorted(rate_pid, np.arange(n_pref + 1)).astype(np.int32)
+    rate_slot_lo = np.append(starts, n).astype(np.int32)
+
+    # --- money scale: exact fractions over a common denominator, or per-increment rounding ---
+    unit = rows.unit[order].astype(np.int64)
+    price = rows.price[order]
+    inc = rows.increment[order].astype(np.int64)
+    max_price, max_connect = int(price.max(initial=0)), int(rows.connect_fee.max(initial=0))
+    seconds = MAX_DURATION + 86_400  # the longest call plus its last increment
+    if tariff.increment_decimals is None:
+        denom = 1
+        for u in np.unique(unit):
+            denom = math.lcm(denom, int(u))
+        if denom > MAX_DENOM:
+            raise TariffError.single(str(tariff.path), "unit", f"the units' least common multiple ({denom}) "
+                                     f"exceeds {MAX_DENOM}: use fewer distinct units")
+        inc_quantum = 0
+        worst = max_price * denom * seconds + max_connect * denom
+        scaled = price * (denom // unit) if worst < INT64_MAX // 2 else price
+        incprice = np.zeros(n, dtype=np.int64)
+    else:
+        denom = 1
+        inc_quantum = 10 ** (DECIMALS - tariff.increment_decimals)
+        worst = max_price * int(inc.max(initial=1)) * seconds + max_connect
+        scaled = np.zeros(n, dtype=np.int64)
+        incprice = half_up(price * inc, unit * inc_quantum) * inc_quantum if worst < INT64_MAX // 2 else scaled
+    if worst >= INT64_MAX // 2:
+        raise TariffError.single(str(tariff.path), "price", "prices are too large to be summed exactly over a "
+                                 "7-day call; check the price and unit columns")
+
+    day_class, special_day, special_sched, sched_lo, seg_start, seg_band = _schedules(tariff)
+    tz_at, tz_off = tz_table(tariff.timezone)
+
+    arrays: dict[str, Any] = {
+        "key_len": key_len,
+        "top_digits": top_digits,
+        "n_bands": len(tariff.bands),
+        "mode": tariff.mode,
+        "anchor": tariff.anchor,
+        "split": tariff.split,
+        "denom": denom,
+        "quantum": 10 ** (DECIMALS - tariff.decimals),
+        "inc_quantum": inc_quantum,
+        "iv_start": iv_start,
+        "iv_prefix": iv_prefix,
+        "top_index": top_index,
+        "prefix_parent": parent,
+        "prefix_rate_lo": prefix_rate_lo,
+        "rate_band": np.ascontiguousarray(r_band[starts], dtype=np.int16),
+        "rate_eff": np.ascontiguousarray(r_eff[starts]),
+        "rate_connect": np.ascontiguousarray(rows.connect_fee[rate_row]),
+        "rate_min": np.ascontiguousarray(rows.min_cost[rate_row]),
+        "rate_max": np.ascontiguousarray(rows.max_cost[rate_row]),
+        "rate_slot_lo": rate_slot_lo,
+        "slot_from": np.ascontiguousarray(r_from, dtype=np.int32),
+        "slot_inc": np.ascontiguousarray(inc, dtype=np.int32),
+        "slot_unit": np.ascontiguousarray(unit, dtype=np.int32),
+        "slot_price": np.ascontiguousarray(price),
+        "slot_scaled": np.ascontiguousarray(scaled, dtype=np.int64),
+        "slot_incprice": np.ascontiguousarray(incprice),
+        "day_class": day_class,
+        "special_day": special_day,
+        "special_sched": special_sched,
+        "sched_lo": sched_lo,
+        "seg_start": seg_start,
+        "seg_band": seg_band,
+        "tz_at": tz_at,
+        "tz_off": tz_off,
+    }
+    return CompiledTariff(
+        tariff=tariff,
+        tables=RateTables(arrays),
+        arrays=arrays,
+        prefixes=prefixes,
+        rate_row=rate_row,
+        rate_prefix=rate_pid,
+        rate_dest=rows.destination[rate_row],
+        stats={"rows": n, "prefixes": n_pref, "rates": n_rates, "intervals": len(iv_start),
+               "destinations": len(rows.destinations), "bands": len(tariff.bands),
+               "schedules": len(sched_lo) - 1},
+    )
+
+
+def digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
+    """Base-11 keys of digit strings ('S' array), truncated or padded to key_len digits: '0'..'9' -> 1..10."""
+    n = len(digits)
+    width = digits.dtype.itemsize
+    if n == 0 or width == 0:
+        return np.zeros(n, dtype=np.uint64)
+    b = digits.view(np.uint8).reshape(n, width)[:, :key_len].astype(np.uint64)
+    vals = np.where(b == 0, np.uint64(0), b - np.uint64(47))
+    # a digit after the first pad would be wrong: bytes strings have no embedded NULs, so pads are trailing
+    key = np.zeros(n, dtype=np.uint64)
+    for j in range(key_len):
+        key *= np.uint64(11)
+        if j < vals.shape[1]:
+            key += vals[:, j]
+    return key
+
+
+def half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den rounded half up, for non-negative int64 arrays."""
+    q, r = np.divmod(num, den)
+    return q + (2 * r >= den)
+
+
+def local_midnight(day: dt.date, zone: ZoneInfo) -> int:
+    """UTC instant where the local date `day` begins (the first instant after a gap when midnight is skipped)."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+@lru_cache(maxsize=64)
+def tz_table(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """UTC offsets of a zone as (instants, offsets): offsets[i] applies from instants[i] on (instants[0] is the
+    smallest int64). Found by sampling every day from 1970 to 2100 and bisecting each change to the second."""
+    zone = ZoneInfo(name)
+
+    def offset(t: int) -> int:
+        return int(dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+
+    t0 = int(dt.datetime(TZ_FIRST_YEAR, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+    t1 = int(dt.datetime(TZ_LAST_YEAR + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+    at = [np.iinfo(np.int64).min]
+    off = [offset(t0)]
+    prev_t, prev_off = t0, off[0]
+    for t in range(t0 + 86_400, t1 + 1, 86_400):
+        o = offset(t)
+        if o != prev_off:
+            lo, hi = prev_t, t  # offset(lo) == prev_off, offset(hi) == o
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if offset(mid) == prev_off:
+                    lo = mid
+                else:
+                    hi = mid
+            at.append(hi)
+            off.append(o)
+            prev_off = o
+        prev_t = t
+    return np.array(at, dtype=np.int64), np.array(off, dtype=np.int32)
+
+
+def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
+    """One schedule (segments of the day: start second, band) per kind of day; special days for YYYY-MM-DD."""
+    bands = tariff.bands
+    schedules: dict[tuple[tuple[int, int], ...], int] = {}
+    lows: list[int] = [0]
+    seg_start: list[int] = []
+    seg_band: list[int] = []
+    errs = Collector()
+
+    def schedule(matching: list[int], what: str) -> int:
+        segs: list[tuple[int, int]] = []
+        for t in sorted({bands[b].start for b in matching}):
+            live = [b for b in matching if bands[b].start <= t]
+            best = max(live, key=lambda b: (bands[b].weight, bands[b].start))
+            tied = [b for b in live if (bands[b].weight, bands[b].start) == (bands[best].weight, bands[best].start)]
+            if len(tied) > 1:
+                names = " and ".join(repr(bands[b].name) for b in tied)
+                errs.add(str(tariff.path), "band", f"bands {names} both start at {bands[best].start_text()} with "
+                         f"weight {bands[best].weight} on {what}: give one a higher weight")
+            if not segs or segs[-1][1] != best:
+                segs.append((t, best))
+        if not segs or segs[0][0] != 0:
+            segs.insert(0, (0, -1))
+        key = tuple(segs)
+        if key not in schedules:
+            schedules[key] = len(schedules)
+            seg_start.extend(s for s, _ in segs)
+            seg_band.extend(b for _, b in segs)
+            lows.append(len(seg_start))
+        return schedules[key]
+
+    day_class = np.zeros(7 * 12 * 31, dtype=np.int16)
+    for wd in range(7):
+        for month in range(1, 13):
+            for mday in range(1, 32):
+                matching = [i for i, b in enumerate(bands) if b.matches_parts(wd, month, mday, None)]
+                what = f"{DAY_NAMES[wd]} {month:02d}-{mday:02d}"
+                day_class[(wd * 12 + month - 1) * 31 + mday - 1] = schedule(matching, what)
+    specials = sorted({d for b in bands for d in b.full_dates})
+    special_sched = [schedule([i for i, b in enumerate(bands) if b.matches(d)], d.isoformat()) for d in specials]
+    if errs.problems:
+        errs.problems = list({str(p): p for p in errs.problems}.values())[:10]
+        errs.raise_if_any()
+    return (
+        day_class,
+        np.array([(d - dt.date(1970, 1, 1)).days for d in specials], dtype=np.int32),
+        np.array(special_sched, dtype=np.int16),
+        np.array(lows, dtype=np.int32),
+        np.array(seg_start, dtype=np.int32),
+        np.array(seg_band, dtype=np.int16),
+    )
