@@ -100,7 +100,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
 
     # --- rows -> rates (prefix, band, effective) -> slots ---
     is_all = (rows.band == ALL_BANDS).astype(np.int8)
-    order = np.lexsort((rows.slot_from, is_all, rows.band, -eff, row_pid)) if n else np.zeros(0, np.int64)
+    order = np.lexsort((rows.slot_from, rows.band, is_all, ~eff, row_pid)) if n else np.zeros(0, np.int64)
     r_pid, r_band, r_eff, r_from = row_pid[order], rows.band[order], eff[order], rows.slot_from[order]
     same_rate = np.zeros(n, dtype=bool)
     if n > 1:

@@ -1,0 +1,636 @@
+"""Rating throughput: the engine against a Python dict loop, numpy searchsorted, marisa-trie and SQLite.
+
+Builds a carrier-like deck (country codes plus area/mobile sub-prefixes, bands, slots, connect fees) and a batch
+of calls (skewed destinations, business-hours start times, exponential durations), then prints one JSON object
+per line. Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_rate.py [--quick] [--calls N] [--prefixes N] [--repeat R]
+
+benchmarks/README.md explains every line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import phonenumbers
+
+from engine import STATUS_NAMES
+from tariffs.compile import CompiledTariff, compile_tariff, digit_keys, local_midnight, tz_table
+from tariffs.load import load_tariff, tariff_from_dict
+from tariffs.model import ALL_BANDS, ALWAYS, NONE, RateRows, Tariff, day_number
+
+SEED = 20260501
+TIMEZONE = "Europe/Paris"
+MONTH = dt.date(2026, 5, 1)  # calls are spread over May 2026 (no daylight-saving change inside)
+DAYS = 31
+HOLIDAYS = ["05-01", "05-08", "2026-05-14", "2026-05-25"]  # yearly MM-DD and one-off dates
+NEW_VERSION = dt.date(2026, 5, 15)  # some prefixes get a new '*' price in force from this day on
+PREFIX_WIDTH = 9  # prefixes are 4 to 9 digits (plus the bare country codes)
+NUMBER_WIDTH = 15  # calls are 'S15'; numbers have 11 to 13 digits
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+SETTINGS: dict[str, Any] = {
+    "name": "bench",
+    "currency": "EUR",
+    "timezone": TIMEZONE,
+    "rounding": {"decimals": 4, "mode": "half_up"},
+    "billing": {"anchor": "slot", "split": True},
+    "band": [
+        {"name": "peak", "days": WEEKDAYS, "start": "08:00", "weight": 10},
+        {"name": "offpeak", "days": WEEKDAYS, "start": "19:00", "weight": 10},
+        {"name": "weekend", "days": ["sat", "sun"], "start": "00:00", "weight": 10},
+        {"name": "holiday", "dates": HOLIDAYS, "start": "00:00", "weight": 100},
+    ],
+}
+# band name -> (share of prefixes with a rate for it, price in % of the prefix's base price); weekdays before
+# 08:00 have no band, so the '*' rate applies then, and wherever a prefix has no rate for the active band
+BAND_RATES = {"*": (1.0, 60), "peak": (1.0, 100), "offpeak": (0.30, 50), "weekend": (0.25, 40),
+              "holiday": (0.05, 150)}
+# billing schemes: (share of prefixes, slots as (from, increment))
+SCHEMES = [(0.50, ((0, 60), (60, 1))), (0.35, ((0, 30), (30, 6))), (0.15, ((0, 1),))]
+SIMPLE_INCREMENTS = np.array([1, 6, 30, 60], dtype=np.int32)  # the 1M-row deck: one slot per prefix
+HOUR_WEIGHTS = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 3, 7, 10, 10, 9, 6, 7, 9, 10, 9, 7, 4, 3, 2.5, 2, 1.5, 1])
+MONEY = 10**8
+
+
+def emit(**fields: Any) -> None:
+    """Print one JSON line."""
+    print(json.dumps({"bench": "rate", **fields}), flush=True)
+
+
+def rounded(x: float, digits: int = 4) -> float:
+    """Round to `digits` significant digits, for readable JSON."""
+    return float(f"{x:.{digits}g}")
+
+
+# --- the deck -----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Deck:
+    """Unique prefixes (sorted 'S9') with their destination, before they become rate rows."""
+
+    prefixes: np.ndarray  # 'S9'
+    destination: np.ndarray  # int32 index into destinations
+    destinations: list[str]
+
+
+def country_codes() -> tuple[np.ndarray, list[str]]:
+    """E.164 country codes ('S3', a prefix-free set) and their main region."""
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    regions = [phonenumbers.COUNTRY_CODE_TO_REGION_CODE[c][0] for c in codes]
+    return np.array([str(c) for c in codes], dtype="S3"), ["International" if r == "001" else r for r in regions]
+
+
+def make_deck(rng: np.random.Generator, n: int) -> Deck:
+    """n unique prefixes: every country code, then sub-prefixes of 4 to 9 digits, countries Zipf-weighted."""
+    ccs, regions = country_codes()
+    cc_len = np.char.str_len(ccs)
+    cc_bytes = np.zeros((len(ccs), PREFIX_WIDTH), np.uint8)
+    cc_bytes[:, :3] = ccs.view(np.uint8).reshape(-1, 3)
+    weight = 1.0 / np.arange(1, len(ccs) + 1) ** 0.8
+    weight = weight[rng.permutation(len(ccs))]
+    weight /= weight.sum()
+    pos = np.arange(PREFIX_WIDTH)
+    found = np.zeros(0, dtype=f"S{PREFIX_WIDTH}")
+    while len(found) < n - len(ccs):
+        m = int((n - len(ccs) - len(found)) * 1.2) + 100
+        c = rng.choice(len(ccs), m, p=weight)
+        length = rng.integers(np.maximum(4, cc_len[c] + 1), PREFIX_WIDTH + 1)
+        digits = rng.integers(48, 58, (m, PREFIX_WIDTH), dtype=np.uint8)
+        digits[np.arange(m), cc_len[c]] = rng.integers(49, 58, m, dtype=np.uint8)  # no 0 after the country code
+        digits = np.where(pos < cc_len[c][:, None], cc_bytes[c], digits)
+        digits[pos >= length[:, None]] = 0
+        found = np.unique(np.concatenate([found, digits.view(f"S{PREFIX_WIDTH}").ravel()]))
+    keep = np.sort(rng.choice(len(found), max(0, n - len(ccs)), replace=False))
+    prefixes = np.sort(np.concatenate([ccs.astype(f"S{PREFIX_WIDTH}"), found[keep]]))[:n]
+    # destination: the country (prefix-free codes: exactly one is a prefix) and fixed/mobile by the next digit
+    raw = prefixes.view(np.uint8).reshape(len(prefixes), PREFIX_WIDTH)
+    country = np.full(len(prefixes), -1, np.int32)
+    for k in (1, 2, 3):
+        head = np.ascontiguousarray(raw[:, :k]).view(f"S{k}").ravel()
+        idx = np.searchsorted(ccs, head)
+        hit = (idx < len(ccs)) & (ccs[np.minimum(idx, len(ccs) - 1)] == head)
+        country[hit] = idx[hit]
+    plen = np.char.str_len(prefixes)
+    next_digit = raw[np.arange(len(prefixes)), np.minimum(cc_len[country], PREFIX_WIDTH - 1)]
+    kind = np.where(plen == cc_len[country], 0, np.where(np.isin(next_digit, (ord("6"), ord("7"))), 2, 1))
+    destinations = [f"{r} {k}" for r in regions for k in ("all", "fixed", "mobile")]
+    return Deck(prefixes, (country * 3 + kind).astype(np.int32), destinations)
+
+
+def money_int(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
+    """Log-uniform amounts in [lo, hi], in 10**-8 units, rounded to 5 decimals."""
+    x = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+    return (np.round(x * 1e5).astype(np.int64) * 1000).astype(np.int64)
+
+
+def rows_from_columns(deck: Deck, pid: np.ndarray, **cols: np.ndarray) -> RateRows:
+    """RateRows from per-row columns; `pid` indexes deck.prefixes."""
+    n = len(pid)
+    prefix_text = deck.prefixes.astype(f"U{PREFIX_WIDTH}")
+    return RateRows(
+        prefix=prefix_text[pid].tolist(),
+        destination=deck.destination[pid],
+        destinations=deck.destinations,
+        band=cols["band"].astype(np.int16),
+        connect_fee=cols["connect_fee"].astype(np.int64),
+        price=cols["price"].astype(np.int64),
+        unit=np.full(n, 60, np.int32),
+        increment=cols["increment"].astype(np.int32),
+        slot_from=cols["slot_from"].astype(np.int32),
+        min_cost=np.full(n, NONE, np.int64),
+        max_cost=np.full(n, NONE, np.int64),
+        effective_from=cols["effective_from"].astype(np.int32),
+        line=np.arange(1, n + 1, dtype=np.int32),
+    )
+
+
+def banded_rows(rng: np.random.Generator, deck: Deck, band_index: dict[str, int]) -> RateRows:
+    """The benchmark deck: per prefix a '*' and a peak rate, some offpeak/weekend/holiday rates, a few new
+    versions, slots 60/1, 30/6 or 1/1, connect fees on some prefixes."""
+    n = len(deck.prefixes)
+    base = money_int(rng, 0.005, 0.5, n)
+    fee = np.where(rng.random(n) < 0.10, money_int(rng, 0.02, 0.10, n), 0)
+    scheme = rng.choice(len(SCHEMES), n, p=[s for s, _ in SCHEMES])
+    r_pid, r_band, r_price, r_eff = [], [], [], []
+    for name, (share, percent) in BAND_RATES.items():
+        sel = np.flatnonzero(rng.random(n) < share)
+        r_pid.append(sel)
+        r_band.append(np.full(len(sel), ALL_BANDS if name == "*" else band_index[name]))
+        r_price.append(base[sel] * percent // 100 // 1000 * 1000)
+        r_eff.append(np.full(len(sel), ALWAYS))
+    sel = np.flatnonzero(rng.random(n) < 0.02)
+    r_pid.append(sel)
+    r_band.append(np.full(len(sel), ALL_BANDS))
+    r_price.append(base[sel] * 70 // 100 // 1000 * 1000)
+    r_eff.append(np.full(len(sel), day_number(NEW_VERSION)))
+    rate_pid, rate_band, rate_price, rate_eff = (np.concatenate(c) for c in (r_pid, r_band, r_price, r_eff))
+    pid, cols = [], {k: [] for k in ("band", "price", "effective_from", "slot_from", "increment", "connect_fee")}
+    for k, (_, slots) in enumerate(SCHEMES):
+        of = np.flatnonzero(scheme[rate_pid] == k)
+        for frm, inc in slots:
+            pid.append(rate_pid[of])
+            cols["band"].append(rate_band[of])
+            cols["price"].append(rate_price[of])
+            cols["effective_from"].append(rate_eff[of])
+            cols["slot_from"].append(np.full(len(of), frm))
+            cols["increment"].append(np.full(len(of), inc))
+            cols["connect_fee"].append(fee[rate_pid[of]] if frm == 0 else np.zeros(len(of), np.int64))
+    return rows_from_columns(deck, np.concatenate(pid), **{k: np.concatenate(v) for k, v in cols.items()})
+
+
+def simple_rows(rng: np.random.Generator, deck: Deck) -> RateRows:
+    """A wholesale-style deck: one '*' row per prefix, one slot (1, 6, 30 or 60 s), connect fees on some."""
+    n = len(deck.prefixes)
+    return rows_from_columns(
+        deck, np.arange(n),
+        band=np.full(n, ALL_BANDS), price=money_int(rng, 0.005, 0.5, n), effective_from=np.full(n, ALWAYS),
+        slot_from=np.zeros(n), increment=rng.choice(SIMPLE_INCREMENTS, n),
+        connect_fee=np.where(rng.random(n) < 0.10, money_int(rng, 0.02, 0.10, n), 0),
+    )
+
+
+def settings_tariff() -> Tariff:
+    """The settings and bands, validated by the real loader (with one throwaway inline rate)."""
+    return tariff_from_dict({**SETTINGS, "rate": [{"prefix": "1", "destination": "x", "price": "0.01"}]})
+
+
+def with_rows(tariff: Tariff, rows: RateRows) -> Tariff:
+    """The tariff with its rows replaced (as if they were inline [[rate]] tables)."""
+    return dataclasses.replace(tariff, rows=rows, n_deck_rows=0)
+
+
+# --- the calls ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Calls:
+    digits: np.ndarray  # 'S15'
+    start: np.ndarray  # int64 UTC epoch seconds
+    duration: np.ndarray  # int32 seconds
+
+
+def unmatched_leads(prefixes: np.ndarray) -> np.ndarray:
+    """3-digit strings that no prefix starts with or is a prefix of: numbers starting so match nothing."""
+    text = set(prefixes.astype(str).tolist())
+    heads = {p[:3] for p in text}
+    leads = [f"{i:03d}" for i in range(1000)]
+    leads = [s for s in leads if s not in heads and not any(s[:k] in text for k in (1, 2, 3))]
+    return np.array(leads, dtype="S3")
+
+
+def make_numbers(rng: np.random.Generator, prefixes: np.ndarray, dest: np.ndarray) -> np.ndarray:
+    """'S15' numbers: prefix `dest` plus random digits up to 11-13 digits; 1% start with an unmatched lead."""
+    n = len(dest)
+    leads = unmatched_leads(prefixes)
+    digits = rng.integers(48, 58, (n, NUMBER_WIDTH), dtype=np.uint8)
+    pref = np.zeros((n, NUMBER_WIDTH), np.uint8)
+    pref[:, :PREFIX_WIDTH] = prefixes.view(np.uint8).reshape(len(prefixes), PREFIX_WIDTH)[dest]
+    plen = np.char.str_len(prefixes)[dest]
+    pos = np.arange(NUMBER_WIDTH)
+    digits = np.where(pos < plen[:, None], pref, digits)
+    del pref
+    unmatched = np.flatnonzero(rng.random(n) < 0.01)
+    digits[unmatched, :3] = leads[rng.integers(0, len(leads), len(unmatched))].view(np.uint8).reshape(-1, 3)
+    digits[pos >= rng.integers(11, 14, n)[:, None]] = 0
+    return digits.view(f"S{NUMBER_WIDTH}").ravel()
+
+
+def zipf_destinations(rng: np.random.Generator, n_prefixes: int, n: int, s: float = 1.0) -> np.ndarray:
+    """Prefix indices with a Zipf(s) popularity over a random ranking of the prefixes."""
+    weight = 1.0 / np.arange(1, n_prefixes + 1) ** s
+    cdf = np.cumsum(weight[rng.permutation(n_prefixes)])
+    cdf /= cdf[-1]
+    return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), n_prefixes - 1)
+
+
+def make_times(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Starts over the month in the tariff's timezone, business-hours and weekday weighted; durations
+    exponential (mean 180 s, ceiling, at most 4 h) with 20% unanswered (0)."""
+    zone = ZoneInfo(TIMEZONE)
+    days = [MONTH + dt.timedelta(days=d) for d in range(DAYS)]
+    day_start = np.array([local_midnight(d, zone) for d in days], dtype=np.int64)
+    holiday = {d for d in days if d.strftime("%m-%d") in HOLIDAYS or d.isoformat() in HOLIDAYS}
+    day_w = np.array([0.4 if d in holiday else 0.35 if d.weekday() >= 5 else 1.0 for d in days])
+    day = rng.choice(DAYS, n, p=day_w / day_w.sum())
+    hour = rng.choice(24, n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
+    start = day_start[day] + hour * 3600 + rng.integers(0, 3600, n)  # exact: no DST change in the month
+    duration = np.minimum(np.ceil(rng.exponential(180.0, n)), 4 * 3600).astype(np.int32)
+    duration = np.maximum(duration, 1)
+    duration[rng.random(n) < 0.20] = 0
+    return start.astype(np.int64), duration
+
+
+# --- implementations ----------------------------------------------------------------------------------------
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Best wall time of `repeat` runs of fn(), and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        result = None
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def dict_lpm(numbers: list[str], ids: dict[str, int], max_len: int) -> list[int]:
+    """Longest prefix by slicing the number, longest first, and probing a dict."""
+    out = []
+    for number in numbers:
+        pid = -1
+        for k in range(min(len(number), max_len), 0, -1):
+            hit = ids.get(number[:k])
+            if hit is not None:
+                pid = hit
+                break
+        out.append(pid)
+    return out
+
+
+def marisa_lpm(numbers: list[str], trie: Any, ids: dict[str, int]) -> list[int]:
+    """marisa-trie: all prefixes of the number present in the trie (shortest first), take the last."""
+    out = []
+    for number in numbers:
+        found = trie.prefixes(number)
+        out.append(ids[found[-1]] if found else -1)
+    return out
+
+
+def sqlite_db(prefixes: list[str]) -> sqlite3.Connection:
+    """In-memory table of prefixes, indexed by its primary key."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE prefix (digits TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID")
+    con.executemany("INSERT INTO prefix VALUES (?, ?)", ((p, i) for i, p in enumerate(prefixes)))
+    return con
+
+
+def sqlite_in_lpm(numbers: list[str], con: sqlite3.Connection, max_len: int) -> list[int]:
+    """One indexed query per call: every prefix of the number in an IN list, longest first."""
+    sql = (f"SELECT id FROM prefix WHERE digits IN ({', '.join('?' * max_len)}) "
+           "ORDER BY length(digits) DESC LIMIT 1")
+    out = []
+    for number in numbers:
+        row = con.execute(sql, [number[: min(k, len(number))] for k in range(1, max_len + 1)]).fetchone()
+        out.append(row[0] if row else -1)
+    return out
+
+
+def sqlite_like_lpm(numbers: list[str], con: sqlite3.Connection) -> list[int]:
+    """The classic query: a full scan matching `number LIKE prefix || '%'`."""
+    sql = "SELECT id FROM prefix WHERE ? LIKE digits || '%' ORDER BY length(digits) DESC LIMIT 1"
+    out = []
+    for number in numbers:
+        row = con.execute(sql, (number,)).fetchone()
+        out.append(row[0] if row else -1)
+    return out
+
+
+def searchsorted_lpm(digits: np.ndarray, arrays: dict[str, Any]) -> np.ndarray:
+    """Vectorised LPM: base-11 keys of the numbers, then a binary search in the compiled interval starts."""
+    keys = digit_keys(digits, arrays["key_len"])
+    return arrays["iv_prefix"][np.searchsorted(arrays["iv_start"], keys, side="right") - 1]
+
+
+# --- measurements -------------------------------------------------------------------------------------------
+
+
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    """What ran the benchmark."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "sqlite": sqlite3.sqlite_version,
+            "args": vars(args)}
+
+
+def rss_kib(field: str) -> int:
+    """A VmRSS/VmHWM figure of this process, in KiB (0 where /proc is not there)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_line(compiled: CompiledTariff, calls: Calls) -> int:
+    """Bytes per call: the arrays in and out, the peak of numpy allocations, and the peak RSS increase."""
+    n = len(calls.start)
+    bytes_in = calls.digits.itemsize + calls.start.itemsize + calls.duration.itemsize
+    tracemalloc.start()
+    result = compiled.tables.rate(calls.digits, calls.start, calls.duration)
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    bytes_out = sum(a.itemsize for a in result.values())
+    del result
+    before = rss_kib("VmRSS")
+    reset = reset_peak_rss()
+    result = compiled.tables.rate(calls.digits, calls.start, calls.duration)
+    rss_peak = (rss_kib("VmHWM") - before) * 1024 if reset else None
+    del result
+    emit(impl="engine_memory", calls=n, bytes_in_per_call=bytes_in, bytes_out_per_call=bytes_out,
+         working_bytes_per_call=bytes_in + bytes_out, traced_alloc_bytes_per_call=rounded(traced_peak / n),
+         rss_increase_bytes_per_call=rounded(rss_peak / n) if rss_peak is not None else None,
+         target_bytes_per_call=64, ok=bytes_in + bytes_out < 64,
+         notes="working = input arrays + output arrays; traced = peak of allocations during rate() "
+               "(tracemalloc sees numpy buffers: the output arrays); rss = VmHWM growth during rate(), "
+               "0 when the allocator reuses pages freed earlier in the run")
+    return bytes_in + bytes_out
+
+
+def compile_line(rng: np.random.Generator, n_prefixes: int, repeat: int) -> dict[str, Any]:
+    """Compile time of an n-prefix one-row-per-prefix deck, from in-memory columns and from a CSV deck."""
+    t0 = time.perf_counter()
+    deck = make_deck(rng, n_prefixes)
+    rows = simple_rows(rng, deck)
+    build = time.perf_counter() - t0
+    tariff = with_rows(settings_tariff(), rows)
+    tz_table.cache_clear()
+    t0 = time.perf_counter()
+    tz_table(TIMEZONE)
+    tz_seconds = time.perf_counter() - t0
+    compile_seconds, compiled = best_of(max(1, min(repeat, 2)), lambda: compile_tariff(tariff))
+    stats = compiled.stats
+    del compiled
+    with tempfile.TemporaryDirectory() as tmp:
+        deck_path = Path(tmp) / "deck.csv"
+        t0 = time.perf_counter()
+        write_deck(deck_path, rows)
+        toml = Path(tmp) / "bench.toml"
+        toml.write_text(toml_text("deck.csv"))
+        write_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        loaded = load_tariff(toml)
+        load_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        compile_tariff(loaded)
+        csv_compile_seconds = time.perf_counter() - t0
+        size = deck_path.stat().st_size
+    same = same_rows(loaded.rows, rows)
+    result = {"prefixes": stats["prefixes"], "rows": stats["rows"], "intervals": stats["intervals"],
+              "build_rows_seconds": rounded(build), "compile_seconds": rounded(compile_seconds),
+              "tz_table_seconds": rounded(tz_seconds), "csv_bytes": size, "csv_write_seconds": rounded(write_seconds),
+              "csv_load_seconds": rounded(load_seconds), "csv_compile_seconds": rounded(csv_compile_seconds),
+              "csv_rows_same_as_in_memory": same, "target_compile_seconds": 2.0, "ok": compile_seconds < 2.0}
+    emit(impl="compile", **result,
+         notes="one '*' row per prefix (1 slot); compile_seconds: compile_tariff on RateRows built in memory "
+               "(best of repeats, timezone table cached; its one-off cost is tz_table_seconds); csv_*: "
+               "tariffs.load.load_tariff of a TOML + CSV deck in a temp dir, then compile_tariff, timed once")
+    return result
+
+
+def money_text(v: int) -> str:
+    """10**-8 units as a decimal string."""
+    whole, frac = divmod(int(v), MONEY)
+    return f"{whole}.{frac:08d}".rstrip("0").rstrip(".")
+
+
+def write_deck(path: Path, rows: RateRows) -> None:
+    """The rows as a CSV rate deck (columns the simple deck uses)."""
+    money: dict[int, str] = {}
+
+    def m(v: int) -> str:
+        text = money.get(v)
+        if text is None:
+            text = money[v] = money_text(v)
+        return text
+
+    lines = ["prefix,destination,band,connect_fee,price,increment,from"]
+    for p, d, b, fee, price, inc, frm in zip(rows.prefix, rows.destination.tolist(), rows.band.tolist(),
+                                             rows.connect_fee.tolist(), rows.price.tolist(),
+                                             rows.increment.tolist(), rows.slot_from.tolist()):
+        band = "*" if b == ALL_BANDS else SETTINGS["band"][b]["name"]
+        lines.append(f"{p},{rows.destinations[d]},{band},{m(fee) if fee else ''},{m(price)},{inc},{frm}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def toml_text(deck: str) -> str:
+    """The benchmark tariff as TOML, with a deck file."""
+    out = [f'name = "{SETTINGS["name"]}"', f'currency = "{SETTINGS["currency"]}"',
+           f'timezone = "{TIMEZONE}"', f'deck = "{deck}"', "[rounding]", "decimals = 4", 'mode = "half_up"',
+           "[billing]", 'anchor = "slot"', "split = true"]
+    for band in SETTINGS["band"]:
+        out.append("[[band]]")
+        out.extend(f"{k} = {json.dumps(v)}" for k, v in band.items())
+    return "\n".join(out) + "\n"
+
+
+def same_rows(a: RateRows, b: RateRows) -> bool:
+    """Whether two RateRows hold the same deck (destination names compared, not their indices)."""
+    cols = ("band", "connect_fee", "price", "unit", "increment", "slot_from", "min_cost", "max_cost",
+            "effective_from")
+    if a.prefix != b.prefix or not all(np.array_equal(getattr(a, c), getattr(b, c)) for c in cols):
+        return False
+    return [a.destinations[i] for i in a.destination] == [b.destinations[i] for i in b.destination]
+
+
+def lookup_line(impl: str, n: int, seconds: float, engine_cps: float, agree: bool | None, notes: str,
+                **extra: Any) -> float:
+    """Emit one implementation's line; returns its calls/s."""
+    cps = n / seconds
+    emit(impl=impl, calls=n, seconds=rounded(seconds), calls_per_s=rounded(cps),
+         ratio_vs_engine=rounded(cps / engine_cps), agree_with_engine=agree, **extra, notes=notes)
+    return cps
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=None, help="calls in the engine batch (default 10,000,000)")
+    ap.add_argument("--prefixes", type=int, default=None, help="prefixes in the deck (default 100,000)")
+    ap.add_argument("--compile-prefixes", type=int, default=None, help="prefixes of the compile test (1,000,000)")
+    ap.add_argument("--quick", action="store_true", help="1M calls, 20k prefixes, 100k compile, small samples")
+    ap.add_argument("--repeat", type=int, default=3, help="repeats; the best time is kept (default 3)")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    n_calls = args.calls or (1_000_000 if quick else 10_000_000)
+    n_prefixes = args.prefixes or (20_000 if quick else 100_000)
+    n_compile = args.compile_prefixes or (100_000 if quick else 1_000_000)
+    py_sample = min(n_calls, 50_000 if quick else 200_000)
+    sql_sample = min(n_calls, 5_000 if quick else 20_000)
+    like_sample = min(n_calls, 50 if quick else 200)
+    repeat = max(1, args.repeat)
+    emit(impl="machine", **machine(args))
+
+    # --- data ---
+    rng = np.random.default_rng(SEED)
+    t0 = time.perf_counter()
+    base = settings_tariff()
+    deck = make_deck(rng, n_prefixes)
+    rows = banded_rows(rng, deck, base.band_index)
+    deck_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compiled = compile_tariff(with_rows(base, rows))
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    start, duration = make_times(rng, n_calls)
+    zipf = Calls(make_numbers(rng, deck.prefixes, zipf_destinations(rng, n_prefixes, n_calls)), start, duration)
+    uniform = Calls(make_numbers(rng, deck.prefixes, rng.integers(0, n_prefixes, n_calls)), start, duration)
+    calls_seconds = time.perf_counter() - t0
+
+    # --- the engine ---
+    tables = compiled.tables
+    engine_s, result = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration))
+    reuse_s, _ = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration, out=result))
+    engine_cps = n_calls / engine_s
+    status = np.bincount(result["status"], minlength=len(STATUS_NAMES))
+    rated = result["status"] == 0
+    emit(impl="data", prefixes=compiled.stats["prefixes"], rows=compiled.stats["rows"],
+         rates=compiled.stats["rates"], intervals=compiled.stats["intervals"],
+         destinations=compiled.stats["destinations"], bands=compiled.stats["bands"],
+         deck_seconds=rounded(deck_seconds), compile_seconds=rounded(compile_seconds),
+         calls=n_calls, calls_seconds=rounded(calls_seconds),
+         status_share={name: rounded(int(c) / n_calls, 3) for name, c in zip(STATUS_NAMES, status)},
+         split_share=rounded(float(np.mean(result["parts"][rated] > 1)), 3),
+         mean_billed_s=rounded(float(result["billed"][rated].mean())),
+         top_prefix_share=rounded(float(np.bincount(result["prefix"][result["prefix"] >= 0]).max()) / n_calls, 3))
+    emit(impl="engine", calls=n_calls, seconds=rounded(engine_s), calls_per_s=rounded(engine_cps),
+         ratio_vs_engine=1.0, calls_per_s_out_reused=rounded(n_calls / reuse_s), threads=1,
+         notes="RateTables.rate on the whole batch: full rating (LPM, bands, split, slots, cost); Zipf "
+               "destinations; best of repeats; calls_per_s_out_reused passes out= (no output allocation)")
+    uni_s, uni_result = best_of(repeat, lambda: tables.rate(uniform.digits, uniform.start, uniform.duration))
+    lookup_line("engine_uniform", n_calls, uni_s, engine_cps, None, threads=1,
+                notes="same, destinations uniform over the prefixes (worst case for caches)")
+    del uni_result
+
+    # --- the others (lookup only) ---
+    prefix_ids = {p: i for i, p in enumerate(compiled.prefixes)}
+    max_len = max(len(p) for p in compiled.prefixes)
+    numbers = zipf.digits[:py_sample].astype(str).tolist()
+    engine_pid = result["prefix"]
+    py_s, py_pid = best_of(min(repeat, 3), lambda: dict_lpm(numbers, prefix_ids, max_len))
+    agree = bool(np.array_equal(np.array(py_pid), engine_pid[:py_sample]))
+    full_s, _ = best_of(min(repeat, 3), lambda: dict_lpm(numbers, prefix_ids, NUMBER_WIDTH))
+    py_cps = lookup_line("python_dict", py_sample, py_s, engine_cps, agree,
+                         calls_per_s_from_full_length=rounded(py_sample / full_s),
+                         notes=f"lookup only; sample of the first {py_sample} calls; for k from "
+                               "min(len(number), longest prefix) down to 1: dict.get(number[:k]) (the faster "
+                               "variant, used for the target); calls_per_s_from_full_length: k from len(number)")
+
+    ss_s, ss_pid = best_of(min(repeat, 2), lambda: searchsorted_lpm(zipf.digits, compiled.arrays))
+    lookup_line("numpy_searchsorted", n_calls, ss_s, engine_cps, bool(np.array_equal(ss_pid, engine_pid)),
+                notes="lookup only (no bands, slots or increments); whole batch: tariffs.compile.digit_keys + "
+                      "np.searchsorted on the compiled iv_start/iv_prefix")
+    del ss_pid
+
+    try:
+        import marisa_trie
+    except ImportError:
+        emit(impl="marisa_trie", skipped=True, notes="skipped: marisa_trie is not importable "
+                                                     "(pip install -e '.[bench]')")
+    else:
+        t0 = time.perf_counter()
+        trie = marisa_trie.Trie(compiled.prefixes)
+        build_s = time.perf_counter() - t0
+        mt_s, mt_pid = best_of(min(repeat, 3), lambda: marisa_lpm(numbers, trie, prefix_ids))
+        lookup_line("marisa_trie", py_sample, mt_s, engine_cps,
+                    bool(np.array_equal(np.array(mt_pid), engine_pid[:py_sample])), build_seconds=rounded(build_s),
+                    notes=f"lookup only; sample of the first {py_sample} calls; Trie.prefixes(number)[-1] "
+                          "(longest), then its id from a dict")
+
+    con = sqlite_db(compiled.prefixes)
+    sq_s, sq_pid = best_of(1, lambda: sqlite_in_lpm(numbers[:sql_sample], con, max_len))
+    lookup_line("sqlite_in", sql_sample, sq_s, engine_cps,
+                bool(np.array_equal(np.array(sq_pid), engine_pid[:sql_sample])),
+                notes=f"lookup only; sample of {sql_sample} calls; in-memory table, TEXT PRIMARY KEY; one query "
+                      f"per call: WHERE digits IN (all {max_len} prefixes of the number) "
+                      "ORDER BY length(digits) DESC LIMIT 1")
+    lk_s, lk_pid = best_of(1, lambda: sqlite_like_lpm(numbers[:like_sample], con))
+    lookup_line("sqlite_like", like_sample, lk_s, engine_cps,
+                bool(np.array_equal(np.array(lk_pid), engine_pid[:like_sample])),
+                notes=f"lookup only; sample of {like_sample} calls; WHERE ? LIKE digits || '%' "
+                      "ORDER BY length(digits) DESC LIMIT 1 (scans the whole table per call)")
+    con.close()
+
+    # --- memory, compile, summary ---
+    del result
+    bytes_per_call = memory_line(compiled, zipf)
+    del zipf, uniform, compiled
+    comp = compile_line(np.random.default_rng(SEED + 1), n_compile, repeat)
+    targets = {
+        "calls_per_s_per_core>=30M": engine_cps >= 30e6,
+        "vs_python_dict>=25x": engine_cps / py_cps >= 25,
+        "working_bytes_per_call<64": bytes_per_call < 64,
+        f"compile_{n_compile}_prefixes<2s": comp["compile_seconds"] < 2.0,
+    }
+    emit(impl="summary", engine_calls_per_s=rounded(engine_cps), engine_uniform_calls_per_s=rounded(n_calls / uni_s),
+         vs_python_dict=rounded(engine_cps / py_cps), working_bytes_per_call=bytes_per_call,
+         compile_seconds=comp["compile_seconds"], targets=targets, meets_targets=all(targets.values()),
+         notes="the engine runs on one thread: calls/s is per core")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
