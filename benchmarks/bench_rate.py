@@ -1,8 +1,8 @@
 """Rating throughput: the engine against a Python dict loop, numpy searchsorted, marisa-trie and SQLite.
 
-Builds a carrier-like deck (country codes plus area/mobile sub-prefixes, bands, slots, connect fees) and a batch
-of calls (skewed destinations, business-hours start times, exponential durations), then prints one JSON object
-per line. Run from the repository root:
+Builds a carrier-like deck (country codes plus area/mobile sub-prefixes, bands, slots, connect fees) and a
+batch of calls (skewed destinations, business-hours start times, exponential durations), then prints one JSON
+object per line. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_rate.py [--quick] [--calls N] [--prefixes N] [--repeat R]
 
@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sqlite3
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -64,7 +63,8 @@ BAND_RATES = {"*": (1.0, 60), "peak": (1.0, 100), "offpeak": (0.30, 50), "weeken
 # billing schemes: (share of prefixes, slots as (from, increment))
 SCHEMES = [(0.50, ((0, 60), (60, 1))), (0.35, ((0, 30), (30, 6))), (0.15, ((0, 1),))]
 SIMPLE_INCREMENTS = np.array([1, 6, 30, 60], dtype=np.int32)  # the 1M-row deck: one slot per prefix
-HOUR_WEIGHTS = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 3, 7, 10, 10, 9, 6, 7, 9, 10, 9, 7, 4, 3, 2.5, 2, 1.5, 1])
+HOUR_WEIGHTS = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 3, 7, 10, 10, 9,  # local hours 0..11
+                         6, 7, 9, 10, 9, 7, 4, 3, 2.5, 2, 1.5, 1])  # 12..23
 MONEY = 10**8
 
 
@@ -94,7 +94,8 @@ def country_codes() -> tuple[np.ndarray, list[str]]:
     """E.164 country codes ('S3', a prefix-free set) and their main region."""
     codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
     regions = [phonenumbers.COUNTRY_CODE_TO_REGION_CODE[c][0] for c in codes]
-    return np.array([str(c) for c in codes], dtype="S3"), ["International" if r == "001" else r for r in regions]
+    names = ["International" if r == "001" else r for r in regions]
+    return np.array([str(c) for c in codes], dtype="S3"), names
 
 
 def make_deck(rng: np.random.Generator, n: int) -> Deck:
@@ -113,7 +114,8 @@ def make_deck(rng: np.random.Generator, n: int) -> Deck:
         c = rng.choice(len(ccs), m, p=weight)
         length = rng.integers(np.maximum(4, cc_len[c] + 1), PREFIX_WIDTH + 1)
         digits = rng.integers(48, 58, (m, PREFIX_WIDTH), dtype=np.uint8)
-        digits[np.arange(m), cc_len[c]] = rng.integers(49, 58, m, dtype=np.uint8)  # no 0 after the country code
+        # no 0 right after the country code
+        digits[np.arange(m), cc_len[c]] = rng.integers(49, 58, m, dtype=np.uint8)
         digits = np.where(pos < cc_len[c][:, None], cc_bytes[c], digits)
         digits[pos >= length[:, None]] = 0
         found = np.unique(np.concatenate([found, digits.view(f"S{PREFIX_WIDTH}").ravel()]))
@@ -181,7 +183,9 @@ def banded_rows(rng: np.random.Generator, deck: Deck, band_index: dict[str, int]
     r_price.append(base[sel] * 70 // 100 // 1000 * 1000)
     r_eff.append(np.full(len(sel), day_number(NEW_VERSION)))
     rate_pid, rate_band, rate_price, rate_eff = (np.concatenate(c) for c in (r_pid, r_band, r_price, r_eff))
-    pid, cols = [], {k: [] for k in ("band", "price", "effective_from", "slot_from", "increment", "connect_fee")}
+    names = ("band", "price", "effective_from", "slot_from", "increment", "connect_fee")
+    pid: list[np.ndarray] = []
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for k, (_, slots) in enumerate(SCHEMES):
         of = np.flatnonzero(scheme[rate_pid] == k)
         for frm, inc in slots:
@@ -443,7 +447,8 @@ def compile_line(rng: np.random.Generator, n_prefixes: int, repeat: int) -> dict
     same = same_rows(loaded.rows, rows)
     result = {"prefixes": stats["prefixes"], "rows": stats["rows"], "intervals": stats["intervals"],
               "build_rows_seconds": rounded(build), "compile_seconds": rounded(compile_seconds),
-              "tz_table_seconds": rounded(tz_seconds), "csv_bytes": size, "csv_write_seconds": rounded(write_seconds),
+              "tz_table_seconds": rounded(tz_seconds), "csv_bytes": size,
+              "csv_write_seconds": rounded(write_seconds),
               "csv_load_seconds": rounded(load_seconds), "csv_compile_seconds": rounded(csv_compile_seconds),
               "csv_rows_same_as_in_memory": same, "target_compile_seconds": 2.0, "ok": compile_seconds < 2.0}
     emit(impl="compile", **result,
@@ -472,7 +477,7 @@ def write_deck(path: Path, rows: RateRows) -> None:
     lines = ["prefix,destination,band,connect_fee,price,increment,from"]
     for p, d, b, fee, price, inc, frm in zip(rows.prefix, rows.destination.tolist(), rows.band.tolist(),
                                              rows.connect_fee.tolist(), rows.price.tolist(),
-                                             rows.increment.tolist(), rows.slot_from.tolist()):
+                                             rows.increment.tolist(), rows.slot_from.tolist(), strict=True):
         band = "*" if b == ALL_BANDS else SETTINGS["band"][b]["name"]
         lines.append(f"{p},{rows.destinations[d]},{band},{m(fee) if fee else ''},{m(price)},{inc},{frm}")
     path.write_text("\n".join(lines) + "\n")
@@ -507,25 +512,119 @@ def lookup_line(impl: str, n: int, seconds: float, engine_cps: float, agree: boo
     return cps
 
 
-def main(argv: list[str] | None = None) -> None:
+def data_line(compiled: CompiledTariff, result: dict[str, np.ndarray], **timings: float) -> None:
+    """What the deck and the calls look like, from the engine's results."""
+    n = len(result["status"])
+    status = np.bincount(result["status"], minlength=len(STATUS_NAMES))
+    rated = result["status"] == 0
+    matched = result["prefix"][result["prefix"] >= 0]
+    stats = ("prefixes", "rows", "rates", "intervals", "destinations", "bands")
+    emit(impl="data", **{k: compiled.stats[k] for k in stats}, calls=n,
+         **{k: rounded(v) for k, v in timings.items()},
+         status_share={name: rounded(int(c) / n, 3) for name, c in zip(STATUS_NAMES, status, strict=True)},
+         split_share=rounded(float(np.mean(result["parts"][rated] > 1)), 3),
+         mean_billed_s=rounded(float(result["billed"][rated].mean())),
+         top_prefix_share=rounded(float(np.bincount(matched).max()) / n, 3))
+
+
+def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: int,
+                 **timings: float) -> tuple[float, float, np.ndarray]:
+    """The engine on the whole batch, Zipf then uniform destinations.
+
+    Returns (calls/s, uniform calls/s, prefix ids of the Zipf batch)."""
+    tables = compiled.tables
+    n = len(zipf.start)
+    seconds, result = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration))
+    reused, _ = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration, out=result))
+    data_line(compiled, result, **timings)
+    cps = n / seconds
+    emit(impl="engine", calls=n, seconds=rounded(seconds), calls_per_s=rounded(cps), ratio_vs_engine=1.0,
+         calls_per_s_out_reused=rounded(n / reused), threads=1,
+         notes="RateTables.rate on the whole batch: full rating (LPM, bands, split, slots, cost); Zipf "
+               "destinations; best of repeats; calls_per_s_out_reused passes out= (no output allocation)")
+    uni_seconds, _ = best_of(repeat, lambda: tables.rate(uniform.digits, uniform.start, uniform.duration))
+    uni_cps = lookup_line("engine_uniform", n, uni_seconds, cps, None, threads=1,
+                          notes="same, destinations uniform over the prefixes (worst case for caches)")
+    return cps, uni_cps, result["prefix"]
+
+
+def bench_others(compiled: CompiledTariff, digits: np.ndarray, engine_pid: np.ndarray, engine_cps: float,
+                 samples: dict[str, int], repeat: int) -> float:
+    """The lookup-only alternatives; returns the Python dict loop's calls/s."""
+    ids = {p: i for i, p in enumerate(compiled.prefixes)}
+    max_len = max(len(p) for p in compiled.prefixes)
+    n_py, n_sql, n_like = samples["python"], samples["sqlite"], samples["like"]
+    numbers = digits[:n_py].astype(str).tolist()
+
+    def agree(pid: Any, n: int) -> bool:
+        return bool(np.array_equal(np.asarray(pid), engine_pid[:n]))
+
+    seconds, pid = best_of(min(repeat, 3), lambda: dict_lpm(numbers, ids, max_len))
+    full_seconds, _ = best_of(min(repeat, 3), lambda: dict_lpm(numbers, ids, NUMBER_WIDTH))
+    py_cps = lookup_line("python_dict", n_py, seconds, engine_cps, agree(pid, n_py),
+                         calls_per_s_from_full_length=rounded(n_py / full_seconds),
+                         notes=f"lookup only; sample of the first {n_py} calls; for k from "
+                               "min(len(number), longest prefix) down to 1: dict.get(number[:k]) (the faster "
+                               "variant, used for the target); calls_per_s_from_full_length: k from "
+                               "len(number)")
+
+    seconds, pid = best_of(min(repeat, 2), lambda: searchsorted_lpm(digits, compiled.arrays))
+    lookup_line("numpy_searchsorted", len(digits), seconds, engine_cps, agree(pid, len(digits)),
+                notes="lookup only (no bands, slots or increments); whole batch: "
+                      "tariffs.compile.digit_keys + np.searchsorted on the compiled iv_start/iv_prefix")
+    del pid
+
+    try:
+        import marisa_trie
+    except ImportError:
+        emit(impl="marisa_trie", skipped=True,
+             notes="skipped: marisa_trie is not importable (pip install -e '.[bench]')")
+    else:
+        t0 = time.perf_counter()
+        trie = marisa_trie.Trie(compiled.prefixes)
+        build = time.perf_counter() - t0
+        seconds, pid = best_of(min(repeat, 3), lambda: marisa_lpm(numbers, trie, ids))
+        lookup_line("marisa_trie", n_py, seconds, engine_cps, agree(pid, n_py), build_seconds=rounded(build),
+                    notes=f"lookup only; sample of the first {n_py} calls; Trie.prefixes(number)[-1] "
+                          "(the longest), then its id from a dict")
+
+    con = sqlite_db(compiled.prefixes)
+    seconds, pid = best_of(1, lambda: sqlite_in_lpm(numbers[:n_sql], con, max_len))
+    lookup_line("sqlite_in", n_sql, seconds, engine_cps, agree(pid, n_sql),
+                notes=f"lookup only; sample of {n_sql} calls; in-memory table, TEXT PRIMARY KEY; one query "
+                      f"per call: WHERE digits IN (all {max_len} prefixes of the number) "
+                      "ORDER BY length(digits) DESC LIMIT 1")
+    seconds, pid = best_of(1, lambda: sqlite_like_lpm(numbers[:n_like], con))
+    lookup_line("sqlite_like", n_like, seconds, engine_cps, agree(pid, n_like),
+                notes=f"lookup only; sample of {n_like} calls; WHERE ? LIKE digits || '%' "
+                      "ORDER BY length(digits) DESC LIMIT 1 (scans the whole table per call)")
+    con.close()
+    return py_cps
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=None, help="calls in the engine batch (default 10,000,000)")
-    ap.add_argument("--prefixes", type=int, default=None, help="prefixes in the deck (default 100,000)")
-    ap.add_argument("--compile-prefixes", type=int, default=None, help="prefixes of the compile test (1,000,000)")
-    ap.add_argument("--quick", action="store_true", help="1M calls, 20k prefixes, 100k compile, small samples")
+    ap.add_argument("--calls", type=int, help="calls in the engine batch (default 10,000,000)")
+    ap.add_argument("--prefixes", type=int, help="prefixes in the deck (default 100,000)")
+    ap.add_argument("--compile-prefixes", type=int, help="prefixes of the compile test (default 1,000,000)")
+    ap.add_argument("--quick", action="store_true",
+                    help="1M calls, 20k prefixes, 100k-prefix compile test, smaller samples")
     ap.add_argument("--repeat", type=int, default=3, help="repeats; the best time is kept (default 3)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     quick = args.quick
     n_calls = args.calls or (1_000_000 if quick else 10_000_000)
     n_prefixes = args.prefixes or (20_000 if quick else 100_000)
     n_compile = args.compile_prefixes or (100_000 if quick else 1_000_000)
-    py_sample = min(n_calls, 50_000 if quick else 200_000)
-    sql_sample = min(n_calls, 5_000 if quick else 20_000)
-    like_sample = min(n_calls, 50 if quick else 200)
+    samples = {"python": min(n_calls, 50_000 if quick else 200_000),
+               "sqlite": min(n_calls, 5_000 if quick else 20_000),
+               "like": min(n_calls, 50 if quick else 200)}
     repeat = max(1, args.repeat)
     emit(impl="machine", **machine(args))
 
-    # --- data ---
     rng = np.random.default_rng(SEED)
     t0 = time.perf_counter()
     base = settings_tariff()
@@ -537,88 +636,18 @@ def main(argv: list[str] | None = None) -> None:
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     start, duration = make_times(rng, n_calls)
-    zipf = Calls(make_numbers(rng, deck.prefixes, zipf_destinations(rng, n_prefixes, n_calls)), start, duration)
+    zipf_dest = zipf_destinations(rng, n_prefixes, n_calls)
+    zipf = Calls(make_numbers(rng, deck.prefixes, zipf_dest), start, duration)
     uniform = Calls(make_numbers(rng, deck.prefixes, rng.integers(0, n_prefixes, n_calls)), start, duration)
+    del zipf_dest
     calls_seconds = time.perf_counter() - t0
 
-    # --- the engine ---
-    tables = compiled.tables
-    engine_s, result = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration))
-    reuse_s, _ = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration, out=result))
-    engine_cps = n_calls / engine_s
-    status = np.bincount(result["status"], minlength=len(STATUS_NAMES))
-    rated = result["status"] == 0
-    emit(impl="data", prefixes=compiled.stats["prefixes"], rows=compiled.stats["rows"],
-         rates=compiled.stats["rates"], intervals=compiled.stats["intervals"],
-         destinations=compiled.stats["destinations"], bands=compiled.stats["bands"],
-         deck_seconds=rounded(deck_seconds), compile_seconds=rounded(compile_seconds),
-         calls=n_calls, calls_seconds=rounded(calls_seconds),
-         status_share={name: rounded(int(c) / n_calls, 3) for name, c in zip(STATUS_NAMES, status)},
-         split_share=rounded(float(np.mean(result["parts"][rated] > 1)), 3),
-         mean_billed_s=rounded(float(result["billed"][rated].mean())),
-         top_prefix_share=rounded(float(np.bincount(result["prefix"][result["prefix"] >= 0]).max()) / n_calls, 3))
-    emit(impl="engine", calls=n_calls, seconds=rounded(engine_s), calls_per_s=rounded(engine_cps),
-         ratio_vs_engine=1.0, calls_per_s_out_reused=rounded(n_calls / reuse_s), threads=1,
-         notes="RateTables.rate on the whole batch: full rating (LPM, bands, split, slots, cost); Zipf "
-               "destinations; best of repeats; calls_per_s_out_reused passes out= (no output allocation)")
-    uni_s, uni_result = best_of(repeat, lambda: tables.rate(uniform.digits, uniform.start, uniform.duration))
-    lookup_line("engine_uniform", n_calls, uni_s, engine_cps, None, threads=1,
-                notes="same, destinations uniform over the prefixes (worst case for caches)")
-    del uni_result
-
-    # --- the others (lookup only) ---
-    prefix_ids = {p: i for i, p in enumerate(compiled.prefixes)}
-    max_len = max(len(p) for p in compiled.prefixes)
-    numbers = zipf.digits[:py_sample].astype(str).tolist()
-    engine_pid = result["prefix"]
-    py_s, py_pid = best_of(min(repeat, 3), lambda: dict_lpm(numbers, prefix_ids, max_len))
-    agree = bool(np.array_equal(np.array(py_pid), engine_pid[:py_sample]))
-    full_s, _ = best_of(min(repeat, 3), lambda: dict_lpm(numbers, prefix_ids, NUMBER_WIDTH))
-    py_cps = lookup_line("python_dict", py_sample, py_s, engine_cps, agree,
-                         calls_per_s_from_full_length=rounded(py_sample / full_s),
-                         notes=f"lookup only; sample of the first {py_sample} calls; for k from "
-                               "min(len(number), longest prefix) down to 1: dict.get(number[:k]) (the faster "
-                               "variant, used for the target); calls_per_s_from_full_length: k from len(number)")
-
-    ss_s, ss_pid = best_of(min(repeat, 2), lambda: searchsorted_lpm(zipf.digits, compiled.arrays))
-    lookup_line("numpy_searchsorted", n_calls, ss_s, engine_cps, bool(np.array_equal(ss_pid, engine_pid)),
-                notes="lookup only (no bands, slots or increments); whole batch: tariffs.compile.digit_keys + "
-                      "np.searchsorted on the compiled iv_start/iv_prefix")
-    del ss_pid
-
-    try:
-        import marisa_trie
-    except ImportError:
-        emit(impl="marisa_trie", skipped=True, notes="skipped: marisa_trie is not importable "
-                                                     "(pip install -e '.[bench]')")
-    else:
-        t0 = time.perf_counter()
-        trie = marisa_trie.Trie(compiled.prefixes)
-        build_s = time.perf_counter() - t0
-        mt_s, mt_pid = best_of(min(repeat, 3), lambda: marisa_lpm(numbers, trie, prefix_ids))
-        lookup_line("marisa_trie", py_sample, mt_s, engine_cps,
-                    bool(np.array_equal(np.array(mt_pid), engine_pid[:py_sample])), build_seconds=rounded(build_s),
-                    notes=f"lookup only; sample of the first {py_sample} calls; Trie.prefixes(number)[-1] "
-                          "(longest), then its id from a dict")
-
-    con = sqlite_db(compiled.prefixes)
-    sq_s, sq_pid = best_of(1, lambda: sqlite_in_lpm(numbers[:sql_sample], con, max_len))
-    lookup_line("sqlite_in", sql_sample, sq_s, engine_cps,
-                bool(np.array_equal(np.array(sq_pid), engine_pid[:sql_sample])),
-                notes=f"lookup only; sample of {sql_sample} calls; in-memory table, TEXT PRIMARY KEY; one query "
-                      f"per call: WHERE digits IN (all {max_len} prefixes of the number) "
-                      "ORDER BY length(digits) DESC LIMIT 1")
-    lk_s, lk_pid = best_of(1, lambda: sqlite_like_lpm(numbers[:like_sample], con))
-    lookup_line("sqlite_like", like_sample, lk_s, engine_cps,
-                bool(np.array_equal(np.array(lk_pid), engine_pid[:like_sample])),
-                notes=f"lookup only; sample of {like_sample} calls; WHERE ? LIKE digits || '%' "
-                      "ORDER BY length(digits) DESC LIMIT 1 (scans the whole table per call)")
-    con.close()
-
-    # --- memory, compile, summary ---
-    del result
+    engine_cps, uniform_cps, engine_pid = bench_engine(
+        compiled, zipf, uniform, repeat,
+        deck_seconds=deck_seconds, compile_seconds=compile_seconds, calls_seconds=calls_seconds)
+    py_cps = bench_others(compiled, zipf.digits, engine_pid, engine_cps, samples, repeat)
     bytes_per_call = memory_line(compiled, zipf)
-    del zipf, uniform, compiled
+    del zipf, uniform, compiled, engine_pid
     comp = compile_line(np.random.default_rng(SEED + 1), n_compile, repeat)
     targets = {
         "calls_per_s_per_core>=30M": engine_cps >= 30e6,
@@ -626,11 +655,12 @@ def main(argv: list[str] | None = None) -> None:
         "working_bytes_per_call<64": bytes_per_call < 64,
         f"compile_{n_compile}_prefixes<2s": comp["compile_seconds"] < 2.0,
     }
-    emit(impl="summary", engine_calls_per_s=rounded(engine_cps), engine_uniform_calls_per_s=rounded(n_calls / uni_s),
+    emit(impl="summary", engine_calls_per_s=rounded(engine_cps),
+         engine_uniform_calls_per_s=rounded(uniform_cps),
          vs_python_dict=rounded(engine_cps / py_cps), working_bytes_per_call=bytes_per_call,
          compile_seconds=comp["compile_seconds"], targets=targets, meets_targets=all(targets.values()),
          notes="the engine runs on one thread: calls/s is per core")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

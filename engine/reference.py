@@ -111,12 +111,8 @@ class Reference:
         local = dt.datetime.fromtimestamp(instant, self.zone)
         seconds = local.hour * 3600 + local.minute * 60 + local.second
         day = local.date()
-        best = -1
-        for i, band in enumerate(self.bands):
-            if band.start <= seconds and band.matches(day):
-                if best < 0 or (band.weight, band.start) > (self.bands[best].weight, self.bands[best].start):
-                    best = i
-        return best
+        candidates = [i for i, band in enumerate(self.bands) if band.start <= seconds and band.matches(day)]
+        return max(candidates, key=lambda i: (self.bands[i].weight, self.bands[i].start), default=-1)
 
     def rate_for(self, number: str, band: int, start: int) -> Rate | None:
         """Section 2: the longest prefix with a rate in force at `start` that applies to `band`."""

@@ -34,6 +34,7 @@ class CompiledTariff:
     arrays: dict[str, Any]
     prefixes: list[str]  # prefix id -> digits
     rate_row: np.ndarray  # rate id -> first deck row (its from=0 slot)
+    slot_row: np.ndarray  # slot id -> deck row
     rate_prefix: np.ndarray  # rate id -> prefix id
     rate_dest: np.ndarray  # rate id -> destination index
     stats: dict[str, int] = field(default_factory=dict)
@@ -207,6 +208,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         arrays=arrays,
         prefixes=prefixes,
         rate_row=rate_row,
+        slot_row=order,
         rate_prefix=rate_pid,
         rate_dest=rows.destination[rate_row],
         stats={"rows": n, "prefixes": n_pref, "rates": n_rates, "intervals": len(iv_start),

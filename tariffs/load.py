@@ -12,8 +12,8 @@ import datetime as dt
 import io
 import re
 import sys
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,15 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None) -> Tariff
         errs.add(f"{where} [billing]", "split", f"{split!r} is not true or false")
         split = True
 
-    bands = _bands(doc.get("band", []), where, errs)
+    raw_bands = doc.get("band", [])
+    if "deck" not in doc and isinstance(raw_bands, list) and raw_bands and isinstance(raw_bands[-1], dict) \
+            and "deck" in raw_bands[-1]:
+        # TOML attaches a `deck = ...` written after the last [[band]] to that band; the format's own example
+        # does this, so take it as the tariff's deck.
+        doc = {**doc, "deck": raw_bands[-1]["deck"], "band": [*raw_bands[:-1],
+                                                             {k: v for k, v in raw_bands[-1].items() if k != "deck"}]}
+        raw_bands = doc["band"]
+    bands = _bands(raw_bands, where, errs)
     band_index = {b.name: i for i, b in enumerate(bands)}
 
     deck_path: Path | None = None

@@ -1,0 +1,330 @@
+"""The `anatole` command line: `anatole <noun> <verb>`, every command with --help and, where it reports, --json.
+
+Errors a user can cause (a bad tariff, a number with no rate) print a message naming the file, key or number and
+exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.money import SCALE, format_exact, format_money
+from engine.reference import Reference
+from tariffs.compile import CompiledTariff, compile_tariff
+from tariffs.errors import TariffError
+from tariffs.load import load_tariff
+from tariffs.model import ALWAYS, day_from_number
+
+EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
+
+
+def _console(err: bool = False) -> Console:
+    return Console(stderr=err, highlight=False, soft_wrap=not err and not sys.stdout.isatty())
+
+
+def _fail(message: str) -> None:
+    _console(err=True).print(f"[bold red]error:[/] {message}", markup=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _load(path: str) -> CompiledTariff:
+    """Load and compile a tariff, or exit with every problem listed."""
+    try:
+        return compile_tariff(load_tariff(path))
+    except TariffError as exc:
+        console = _console(err=True)
+        console.print(f"[bold red]error:[/] tariff {path} is not valid ({len(exc.problems)} problem(s)):")
+        for line in exc.render().splitlines():
+            console.print(f"  {line}", markup=False)
+        sys.exit(EXIT_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anatole")
+@click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), envvar="ANATOLE_WORKSPACE",
+              help="Workspace folder (anatole.toml, anatole.db). Default: ANATOLE_WORKSPACE or the current folder.")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path | None) -> None:
+    """anatole: call accounting and telecom expense management."""
+    ctx.obj = {"workspace": workspace}
+
+
+# --- tariff -------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def tariff() -> None:
+    """Check, inspect and quote tariffs (TOML + CSV rate deck)."""
+
+
+@tariff.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+def tariff_check(files: tuple[str, ...], as_json: bool) -> None:
+    """Validate tariff files: every problem is listed with its file, line or key."""
+    failed = 0
+    results = []
+    console = _console()
+    for path in files:
+        try:
+            c = compile_tariff(load_tariff(path))
+        except TariffError as exc:
+            failed += 1
+            results.append({"file": path, "ok": False, "problems": [str(p) for p in exc.problems]})
+            if not as_json:
+                err = _console(err=True)
+                err.print(f"[bold red]✗[/] {path}: {len(exc.problems)} problem(s)")
+                for line in exc.render().splitlines():
+                    err.print(f"  {line}", markup=False)
+            continue
+        results.append({"file": path, "ok": True, "name": c.tariff.name, **c.stats})
+        if not as_json:
+            s = c.stats
+            console.print(f"[green]✓[/] {path}: {c.tariff.name!r}, {s['rows']} rows, {s['prefixes']} prefixes, "
+                          f"{s['rates']} rates, {s['destinations']} destinations, {s['bands']} bands")
+    if as_json:
+        _emit_json(results if len(results) > 1 else results[0])
+    sys.exit(EXIT_INPUT if failed else 0)
+
+
+@tariff.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--search", metavar="DIGITS", help="Only rates whose prefix starts with DIGITS or matches them.")
+@click.option("--limit", default=30, show_default=True, help="Rates to list (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> None:
+    """Show a tariff: settings, bands, versions and its rates."""
+    c = _load(file)
+    t = c.tariff
+    rates = _rate_rows(c, search)
+    info = {
+        "file": file,
+        "name": t.name,
+        "description": t.description,
+        "currency": t.currency,
+        "timezone": t.timezone,
+        "rounding": {"decimals": t.decimals, "mode": t.mode, "increment_decimals": t.increment_decimals},
+        "billing": {"anchor": t.anchor, "split": t.split},
+        "bands": [{"name": b.name, "start": b.start_text(), "weight": b.weight,
+                   "days": sorted(b.days), "dates": sorted(f"{m:02d}-{d:02d}" for m, d in b.dates)
+                   + sorted(d.isoformat() for d in b.full_dates),
+                   "months": sorted(b.months), "monthdays": sorted(b.monthdays)} for b in t.bands],
+        "versions": sorted({day_from_number(int(d)).isoformat() for d in set(t.rows.effective_from.tolist())
+                            if d != ALWAYS}),
+        "counts": c.stats,
+        "rates": rates[:limit] if limit else [],
+        "rates_matching": len(rates),
+    }
+    if as_json:
+        _emit_json(info)
+        return
+    console = _console()
+    console.print(f"[bold]{t.name}[/]  ({file})")
+    if t.description:
+        console.print(t.description, markup=False)
+    inc = f", each increment rounded half_up to {t.increment_decimals} decimals" if t.increment_decimals is not None \
+        else ", exact until the call is rounded"
+    console.print(f"currency {t.currency} · timezone {t.timezone} · rounding {t.decimals} decimals {t.mode}{inc}")
+    console.print(f"increments anchored at the {'slot start' if t.anchor == 'slot' else 'call start'} · "
+                  f"calls {'split at band changes and midnight' if t.split else 'priced in their start band'}")
+    s = c.stats
+    console.print(f"{s['rows']} rows · {s['prefixes']} prefixes · {s['rates']} rates · "
+                  f"{s['destinations']} destinations" + (f" · versions from {', '.join(info['versions'])}"
+                                                        if info["versions"] else ""))
+    if t.bands:
+        bt = Table("band", "start", "weight", "days", "dates / months", title="Time bands", title_justify="left")
+        for b in info["bands"]:
+            days = ",".join(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[d] for d in b["days"]) or "every day"
+            extra = ", ".join(b["dates"]) + (f" months {b['months']}" if b["months"] else "") + \
+                (f" days {b['monthdays']}" if b["monthdays"] else "")
+            bt.add_row(b["name"], b["start"], str(b["weight"]), days, extra)
+        console.print(bt)
+    if limit:
+        columns = ["prefix", "destination", "band", "from", "price", "unit", "increment", "connect_fee", "min_cost",
+                   "max_cost", "effective_from"]
+        shown = rates[:limit]
+        # leave out what no listed rate uses, so that the table stays readable in 80 columns
+        columns = [col for col in columns if col in ("prefix", "destination", "price")
+                   or any(r[col] not in (None, "", "0.00", "*", 0) for r in shown)]
+        labels = {"increment": "incr", "connect_fee": "connect", "min_cost": "min", "max_cost": "max",
+                  "effective_from": "effective", "destination": "destination"}
+        rt = Table(*(labels.get(col, col) for col in columns), title=f"Rates ({len(shown)} of {len(rates)})",
+                   title_justify="left")
+        for r in shown:
+            rt.add_row(*("(any)" if col == "prefix" and not r[col] else str(r[col] if r[col] is not None else "")
+                         for col in columns))
+        console.print(rt)
+
+
+def _rate_rows(c: CompiledTariff, search: str | None) -> list[dict[str, Any]]:
+    """Deck rows in rate order (prefix, version, band, slot), optionally those related to `search` digits."""
+    t, rows = c.tariff, c.tariff.rows
+    lo = c.arrays["rate_slot_lo"]
+    out = []
+    for rate in range(len(c.rate_row)):
+        prefix = c.prefixes[int(c.rate_prefix[rate])]
+        if search and not (prefix.startswith(search) or search.startswith(prefix)):
+            continue
+        first = int(c.rate_row[rate])
+        for k in range(int(lo[rate]), int(lo[rate + 1])):
+            row = int(c.slot_row[k])
+            eff = int(rows.effective_from[row])
+            out.append({
+                "prefix": prefix,
+                "destination": rows.destinations[int(rows.destination[first])],
+                "band": t.band_name(int(rows.band[row])),
+                "from": int(rows.slot_from[row]),
+                "price": format_exact(int(rows.price[row])),
+                "unit": int(rows.unit[row]),
+                "increment": int(rows.increment[row]),
+                "connect_fee": format_exact(int(rows.connect_fee[first])),
+                "min_cost": format_exact(int(rows.min_cost[first])) if rows.min_cost[first] >= 0 else None,
+                "max_cost": format_exact(int(rows.max_cost[first])) if rows.max_cost[first] >= 0 else None,
+                "effective_from": day_from_number(eff).isoformat() if eff != ALWAYS else None,
+                "where": t.where(row),
+            })
+    return out
+
+
+def _parse_start(text: str | None, zone: str) -> int:
+    if text is None:
+        return int(dt.datetime.now(dt.timezone.utc).timestamp())
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        _fail(f"--start {text!r} is not an ISO 8601 date and time (e.g. 2026-11-26T09:30 or 2026-11-26T08:30Z)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(zone))  # a local time in the tariff's zone
+    return int(when.timestamp())
+
+
+def _clean_number(text: str) -> str:
+    digits = re.sub(r"[\s().-]", "", text)
+    digits = digits[1:] if digits.startswith("+") else digits
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        _fail(f"number {text!r} is not an E.164 number (digits, optionally with + and spaces)")
+    return digits
+
+
+@tariff.command("quote")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--number", "-n", required=True, help="Dialled number, E.164 (e.g. 33612345678 or +33 6 12 34 56 78).")
+@click.option("--start", "-s", help="Call start, ISO 8601; without an offset, local time of the tariff. Default: now.")
+@click.option("--duration", "-d", required=True, type=click.IntRange(min=0), help="Billable seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def tariff_quote(file: str, number: str, start: str | None, duration: int, as_json: bool) -> None:
+    """What would this call cost? Prefix, destination, band(s), billed seconds and cost, with the breakdown."""
+    c = _load(file)
+    t = c.tariff
+    digits = _clean_number(number)
+    instant = _parse_start(start, t.timezone)
+    result = c.rate([digits], [instant], [duration])
+    info = c.describe(result, 0)
+    explain = Reference(t).quote(digits, instant, duration)
+    if info["status"] in ("no_rate", "invalid"):
+        reason = "no prefix of the tariff matches it" if info["prefix"] is None else \
+            f"prefix {info['prefix']} has no rate in force for this time"
+        if info["status"] == "invalid":
+            reason = "the duration is out of range (0 to 604800 s)"
+        _fail(f"number {digits} has no rate in {file}: {reason}")
+    band_names: list[str] = []
+    for part in explain.parts:
+        name = t.bands[part.band].name if part.band >= 0 else None
+        if name and (not band_names or band_names[-1] != name):
+            band_names.append(name)
+    start_utc = dt.datetime.fromtimestamp(instant, dt.timezone.utc)
+    out = {
+        "number": digits,
+        "start": start_utc.isoformat().replace("+00:00", "Z"),
+        "start_local": start_utc.astimezone(ZoneInfo(t.timezone)).isoformat(),
+        "duration": duration,
+        "status": info["status"],
+        "prefix": info["prefix"],
+        "destination": info["destination"],
+        "band": info["band"],
+        "bands": band_names,
+        "billed_seconds": info["billed_seconds"],
+        "cost": format_money(info["cost"], t.decimals),
+        "currency": t.currency,
+        "parts": [{
+            "band": t.bands[p.band].name if p.band >= 0 else None,
+            "prefix": p.rate.prefix,
+            "slot_from": p.slot.start,
+            "from": p.begin,
+            "to": p.end,
+            "increments": p.increments,
+            "increment": p.slot.increment,
+            "price": f"{format_exact(p.slot.price)}/{p.slot.unit}s",
+            "amount": _fraction_text(p.cost),
+        } for p in explain.parts],
+    }
+    if explain.rate is not None:
+        out["connect_fee"] = format_exact(explain.rate.connect_fee)
+        out["unrounded"] = _fraction_text(explain.unrounded)
+    if explain.cost != info["cost"] and info["status"] == "rated":  # pragma: no cover - a bug, never expected
+        _fail(f"internal error: engine cost {info['cost']} differs from the reference {explain.cost}")
+    if as_json:
+        _emit_json(out)
+        return
+    console = _console()
+    console.print(f"[bold]{digits}[/] → {out['destination']} (prefix {out['prefix'] or '(any)'})")
+    console.print(f"start {out['start_local']} · {duration} s · band {' → '.join(band_names) or '(none)'}")
+    table = Table("band", "prefix", "from", "to", "increments", "price", "amount", title_justify="left")
+    for p in out["parts"]:
+        table.add_row(p["band"] or "*", p["prefix"] or "(any)", str(p["from"]), str(p["to"]),
+                      f"{p['increments']} × {p['increment']} s", p["price"], p["amount"])
+    if out["parts"]:
+        console.print(table)
+    if explain.rate is not None and explain.rate.connect_fee:
+        console.print(f"connect fee {out['connect_fee']}")
+    console.print(f"billed {out['billed_seconds']} s · cost [bold]{out['cost']} {t.currency}[/]")
+
+
+def _fraction_text(value: Fraction) -> str:
+    """An exact amount (a Fraction of 10**-8 units) for display; '≈' marks one cut at 12 decimals."""
+    if value.denominator == 1:
+        return format_exact(value.numerator)
+    approx = (Decimal(value.numerator) / Decimal(value.denominator) / SCALE).quantize(Decimal("1e-12"))
+    return f"≈{approx.normalize():f}"
+
+
+# --- demo ---------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True, help="Random seed of the generated calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
+    """Create a demo workspace with a month of calls for a made-up company, rate them and show a summary."""
+    from anatole.demo import DemoError, render_summary, run_demo
+
+    workspace = ctx.obj["workspace"] or Path.cwd() / "anatole-demo"
+    try:
+        summary = run_demo(workspace, seed=seed)
+    except DemoError as exc:
+        _fail(str(exc))
+    if as_json:
+        _emit_json(summary)
+    else:
+        render_summary(summary, _console())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
