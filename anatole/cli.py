@@ -31,7 +31,7 @@ EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
 
 
 def _console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False, soft_wrap=not err and not sys.stdout.isatty())
+    return Console(stderr=err, highlight=False, soft_wrap=err or not sys.stdout.isatty())
 
 
 def _fail(message: str) -> None:

@@ -108,19 +108,21 @@ def make_deck(rng: np.random.Generator, n: int) -> Deck:
     weight = weight[rng.permutation(len(ccs))]
     weight /= weight.sum()
     pos = np.arange(PREFIX_WIDTH)
-    found = np.zeros(0, dtype=f"S{PREFIX_WIDTH}")
+    found = np.zeros(0, np.uint64)  # base-11 keys: unique and sorted like the digit strings
     while len(found) < n - len(ccs):
-        m = int((n - len(ccs) - len(found)) * 1.2) + 100
+        m = int((n - len(ccs) - len(found)) * 1.5) + 100
         c = rng.choice(len(ccs), m, p=weight)
         length = rng.integers(np.maximum(4, cc_len[c] + 1), PREFIX_WIDTH + 1)
         digits = rng.integers(48, 58, (m, PREFIX_WIDTH), dtype=np.uint8)
         # no 0 right after the country code
         digits[np.arange(m), cc_len[c]] = rng.integers(49, 58, m, dtype=np.uint8)
-        digits = np.where(pos < cc_len[c][:, None], cc_bytes[c], digits)
-        digits[pos >= length[:, None]] = 0
-        found = np.unique(np.concatenate([found, digits.view(f"S{PREFIX_WIDTH}").ravel()]))
+        np.copyto(digits, cc_bytes[c], where=pos < cc_len[c][:, None])
+        np.copyto(digits, 0, where=pos >= length[:, None])
+        found = np.sort(np.concatenate([found, prefix_keys(digits)]))
+        found = found[np.append(True, found[1:] != found[:-1])]  # np.unique hashes: slower here
     keep = np.sort(rng.choice(len(found), max(0, n - len(ccs)), replace=False))
-    prefixes = np.sort(np.concatenate([ccs.astype(f"S{PREFIX_WIDTH}"), found[keep]]))[:n]
+    keys = np.concatenate([prefix_keys(cc_bytes), found[keep]])
+    prefixes = key_digits(np.sort(keys)[:n]).view(f"S{PREFIX_WIDTH}").ravel()
     # destination: the country (prefix-free codes: exactly one is a prefix) and fixed/mobile by the next digit
     raw = prefixes.view(np.uint8).reshape(len(prefixes), PREFIX_WIDTH)
     country = np.full(len(prefixes), -1, np.int32)
@@ -134,6 +136,26 @@ def make_deck(rng: np.random.Generator, n: int) -> Deck:
     kind = np.where(plen == cc_len[country], 0, np.where(np.isin(next_digit, (ord("6"), ord("7"))), 2, 1))
     destinations = [f"{r} {k}" for r in regions for k in ("all", "fixed", "mobile")]
     return Deck(prefixes, (country * 3 + kind).astype(np.int32), destinations)
+
+
+def prefix_keys(digits: np.ndarray) -> np.ndarray:
+    """uint64 base-11 keys of zero-padded digit rows ('0'..'9' -> 1..10, padding -> 0)."""
+    key = np.zeros(len(digits), np.uint64)
+    for j in range(digits.shape[1]):
+        col = digits[:, j].astype(np.uint64)
+        key = key * np.uint64(11) + np.where(col == 0, col, col - np.uint64(47))
+    return key
+
+
+def key_digits(keys: np.ndarray) -> np.ndarray:
+    """The zero-padded digit rows (uint8, PREFIX_WIDTH wide) of prefix_keys()."""
+    out = np.zeros((len(keys), PREFIX_WIDTH), np.uint8)
+    rest = keys.copy()
+    for j in range(PREFIX_WIDTH - 1, -1, -1):
+        d = (rest % np.uint64(11)).astype(np.uint8)
+        out[:, j] = np.where(d == 0, 0, d + 47)
+        rest //= np.uint64(11)
+    return out
 
 
 def money_int(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:
