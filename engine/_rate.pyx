@@ -13,19 +13,20 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-# statuses (keep in step with engine/__init__.py)
-DEF RATED = 0
-DEF NO_RATE = 1
-DEF UNANSWERED = 2
-DEF INVALID = 3
+# statuses (keep in step with engine/__init__.py) and limits
+cdef enum:
+    RATED = 0
+    NO_RATE = 1
+    UNANSWERED = 2
+    INVALID = 3
+    ALL_BANDS = -1
+    NO_BAND = -1
+    NONE = -1
+    MAX_DURATION = 604800
+    MAX_KEY_DIGITS = 18
+    DAY = 86400
 
-DEF ALL_BANDS = -1
-DEF NO_BAND = -1
-DEF NONE = -1
-DEF MAX_DURATION = 604800
-DEF MAX_KEY_DIGITS = 18
-DEF DAY = 86400
-DEF FAR = 4611686018427387904  # 2**62: "no event ahead"
+cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead"
 
 MODES = {"up": 0, "down": 1, "half_up": 2, "half_even": 3}
 

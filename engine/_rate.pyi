@@ -1,0 +1,34 @@
+"""Type stubs for the compiled rating kernel (engine/_rate.pyx)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+MODES: dict[str, int]
+
+class RateTables:
+    key_len: int
+    top_digits: int
+    n_bands: int
+    mode: int
+    anchor_zero: int
+    split: int
+    n_prefixes: int
+    n_rates: int
+    denom: int
+    quantum: int
+    inc_quantum: int
+    def __init__(self, tables: Mapping[str, Any]) -> None: ...
+    def rate(
+        self,
+        digits: npt.NDArray[np.bytes_],
+        start: npt.NDArray[np.int64],
+        duration: npt.NDArray[np.int32],
+        out: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]: ...
+
+def build_intervals(
+    lo: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], order: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
