@@ -247,6 +247,8 @@ def with_rows(tariff: Tariff, rows: RateRows) -> Tariff:
 
 @dataclasses.dataclass
 class Calls:
+    """A batch of calls, as the engine takes them."""
+
     digits: np.ndarray  # 'S15'
     start: np.ndarray  # int64 UTC epoch seconds
     duration: np.ndarray  # int32 seconds
@@ -266,15 +268,13 @@ def make_numbers(rng: np.random.Generator, prefixes: np.ndarray, dest: np.ndarra
     n = len(dest)
     leads = unmatched_leads(prefixes)
     digits = rng.integers(48, 58, (n, NUMBER_WIDTH), dtype=np.uint8)
-    pref = np.zeros((n, NUMBER_WIDTH), np.uint8)
-    pref[:, :PREFIX_WIDTH] = prefixes.view(np.uint8).reshape(len(prefixes), PREFIX_WIDTH)[dest]
-    plen = np.char.str_len(prefixes)[dest]
-    pos = np.arange(NUMBER_WIDTH)
-    digits = np.where(pos < plen[:, None], pref, digits)
-    del pref
+    pos = np.arange(NUMBER_WIDTH, dtype=np.uint8)
+    raw = prefixes.view(np.uint8).reshape(len(prefixes), PREFIX_WIDTH)
+    plen = np.char.str_len(prefixes).astype(np.uint8)[dest]
+    np.copyto(digits[:, :PREFIX_WIDTH], raw[dest], where=pos[:PREFIX_WIDTH] < plen[:, None])
     unmatched = np.flatnonzero(rng.random(n) < 0.01)
     digits[unmatched, :3] = leads[rng.integers(0, len(leads), len(unmatched))].view(np.uint8).reshape(-1, 3)
-    digits[pos >= rng.integers(11, 14, n)[:, None]] = 0
+    np.copyto(digits, 0, where=pos >= rng.integers(11, 14, n, dtype=np.uint8)[:, None])
     return digits.view(f"S{NUMBER_WIDTH}").ravel()
 
 
@@ -625,6 +625,7 @@ def bench_others(compiled: CompiledTariff, digits: np.ndarray, engine_pid: np.nd
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, help="calls in the engine batch (default 10,000,000)")
     ap.add_argument("--prefixes", type=int, help="prefixes in the deck (default 100,000)")
@@ -636,6 +637,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Build the data, run every implementation, print the JSON lines."""
     args = parse_args(argv)
     quick = args.quick
     n_calls = args.calls or (1_000_000 if quick else 10_000_000)
