@@ -18,10 +18,10 @@ The company has three sites (Paris, London, New York) with the sample tariffs sh
 - one night, a London extension is used for toll fraud: a burst of ~4-minute calls at 3 am to satellite and
   revenue-share destinations (the pattern described in the rating semantics, section 9).
 
-`rate_calls` rates each site's calls with its compiled tariff in one batch. `tariffs.classify.destination_type` classifies each
-unique number once with `phonenumbers`, relative to the site's country. `summarise` adds it all up with money as
-Python ints (units of 10**-8), and `render_summary` shows it with rich. `run_demo` does everything and also writes
-`demo-calls.csv` into the workspace.
+`rate_calls` rates each site's calls with its compiled tariff in one batch. `tariffs.classify.destination_type`
+classifies each unique number once with `phonenumbers`, relative to the site's country. `summarise` adds it all
+up with money as Python ints (units of 10**-8), and `render_summary` shows it with rich. `run_demo` does
+everything and also writes `demo-calls.csv` into the workspace.
 
 Costs are in each site's tariff currency (EUR, GBP, USD); the demo never converts money. Only the order of the
 "top destinations" table uses indicative exchange rates (exact fractions, `RANKING_FX`), to compare costs across
