@@ -86,6 +86,7 @@ cdef class RateTables:
     cdef const int64_t[::1] tz_at
     cdef const int32_t[::1] tz_off
     cdef uint64_t pow11[MAX_KEY_DIGITS + 1]
+    cdef int32_t tz_last
 
     def __init__(self, tables):
         """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
@@ -181,13 +182,18 @@ cdef class RateTables:
         return -1
 
     cdef inline int32_t tz_index(self, int64_t t) noexcept nogil:
-        cdef int32_t lo = 0, hi = self.tz_at.shape[0] - 1, mid
+        cdef int32_t lo = self.tz_last, hi = self.tz_at.shape[0] - 1, mid
+        # calls of a batch mostly fall in the same daylight-saving period: try the previous answer first
+        if self.tz_at[lo] <= t and (lo == hi or t < self.tz_at[lo + 1]):
+            return lo
+        lo = 0
         while lo < hi:
             mid = (lo + hi + 1) >> 1
             if self.tz_at[mid] <= t:
                 lo = mid
             else:
                 hi = mid - 1
+        self.tz_last = lo
         return lo
 
     cdef inline int band_at(self, int64_t t, int64_t* change) noexcept nogil:
@@ -282,11 +288,17 @@ cdef class RateTables:
                 limit = self.slot_from[s + 1]
             inc = self.slot_inc[s]
             a = 0 if self.anchor_zero else self.slot_from[s]
-            q1 = a + ((p - a) // inc + 1) * inc
+            # 64-bit divisions are slow: skip them where the answer is known (aligned start, 1 s increments)
+            if p == a or inc == 1:
+                q1 = p + inc
+            else:
+                q1 = a + (<int32_t>(p - a) // <int32_t>inc + 1) * inc
             if limit <= q1:
                 end = q1
+            elif inc == 1:
+                end = limit
             else:
-                end = q1 + ((limit - q1 + inc - 1) // inc) * inc
+                end = q1 + (<int32_t>(limit - q1 + inc - 1) // <int32_t>inc) * inc
             if self.inc_quantum == 0:
                 total += self.slot_scaled[s] * (end - p)
             else:

@@ -87,7 +87,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     lo = uniq_keys  # sorted: a prefix comes before the longer prefixes it contains
     hi = lo + (width - np.uint64(1))
     iv_start, iv_prefix, parent = build_intervals(lo, hi, np.arange(n_pref, dtype=np.int64))
-    top_digits = max(0, min(key_len, math.ceil(math.log(max(len(iv_start), 2), 11)), 6))
+    # a first-digits table about as long as the interval list, at most 11**5 entries (644 kB: stays in cache)
+    top_digits = max(0, min(key_len, math.ceil(math.log(max(len(iv_start), 2), 11)), 5))
     block = np.arange(11**top_digits + 1, dtype=np.uint64) * np.uint64(11 ** (key_len - top_digits))
     top_index = (np.searchsorted(iv_start, block, side="right") - 1).astype(np.int32)
     top_index[-1] = len(iv_start) - 1
