@@ -28,6 +28,25 @@ cdef enum:
 
 cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead"
 
+# One record per rate and per slot (array of structs): a call reads one or two cache lines, not one per field.
+# The layouts match tariffs.compile.RATE_DTYPE / SLOT_DTYPE (numpy, align=True).
+ctypedef struct RateRec:
+    int64_t eff
+    int64_t connect
+    int64_t min_cost
+    int64_t max_cost
+    int32_t slot_lo
+    int32_t slot_hi
+    int16_t band
+
+ctypedef struct SlotRec:
+    int64_t price
+    int64_t scaled
+    int64_t incprice
+    int32_t start
+    int32_t inc
+    int32_t unit
+
 MODES = {"up": 0, "down": 1, "half_up": 2, "half_even": 3}
 
 
@@ -65,18 +84,9 @@ cdef class RateTables:
     cdef const int32_t[::1] top_index
     cdef const int32_t[::1] prefix_parent
     cdef const int32_t[::1] prefix_rate_lo
-    cdef const int16_t[::1] rate_band
-    cdef const int64_t[::1] rate_eff
-    cdef const int64_t[::1] rate_connect
-    cdef const int64_t[::1] rate_min
-    cdef const int64_t[::1] rate_max
-    cdef const int32_t[::1] rate_slot_lo
-    cdef const int32_t[::1] slot_from
-    cdef const int32_t[::1] slot_inc
-    cdef const int32_t[::1] slot_unit
-    cdef const int64_t[::1] slot_price
-    cdef const int64_t[::1] slot_scaled
-    cdef const int64_t[::1] slot_incprice
+    cdef object rate_buf, slot_buf  # keep the record arrays alive
+    cdef const RateRec* rates
+    cdef const SlotRec* slots
     cdef const int16_t[::1] day_class
     cdef const int32_t[::1] special_day
     cdef const int16_t[::1] special_sched
@@ -104,18 +114,14 @@ cdef class RateTables:
         self.top_index = tables["top_index"]
         self.prefix_parent = tables["prefix_parent"]
         self.prefix_rate_lo = tables["prefix_rate_lo"]
-        self.rate_band = tables["rate_band"]
-        self.rate_eff = tables["rate_eff"]
-        self.rate_connect = tables["rate_connect"]
-        self.rate_min = tables["rate_min"]
-        self.rate_max = tables["rate_max"]
-        self.rate_slot_lo = tables["rate_slot_lo"]
-        self.slot_from = tables["slot_from"]
-        self.slot_inc = tables["slot_inc"]
-        self.slot_unit = tables["slot_unit"]
-        self.slot_price = tables["slot_price"]
-        self.slot_scaled = tables["slot_scaled"]
-        self.slot_incprice = tables["slot_incprice"]
+        self.rate_buf = np.ascontiguousarray(tables["rate_rec"])
+        self.slot_buf = np.ascontiguousarray(tables["slot_rec"])
+        if self.rate_buf.dtype.itemsize != sizeof(RateRec) or self.slot_buf.dtype.itemsize != sizeof(SlotRec):
+            raise ValueError("rate/slot record layout differs from the compiled engine's")
+        cdef const uint8_t[::1] rb = self.rate_buf.view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] sb = self.slot_buf.view(np.uint8).reshape(-1)
+        self.rates = <const RateRec*> &rb[0] if rb.shape[0] else NULL
+        self.slots = <const SlotRec*> &sb[0] if sb.shape[0] else NULL
         self.day_class = tables["day_class"]
         self.special_day = tables["special_day"]
         self.special_sched = tables["special_sched"]
@@ -125,7 +131,7 @@ cdef class RateTables:
         self.tz_at = tables["tz_at"]
         self.tz_off = tables["tz_off"]
         self.n_prefixes = self.prefix_parent.shape[0]
-        self.n_rates = self.rate_band.shape[0]
+        self.n_rates = self.rate_buf.shape[0]
         if not 1 <= self.key_len <= MAX_KEY_DIGITS or not 0 <= self.top_digits <= self.key_len:
             raise ValueError("bad key_len/top_digits")
         if self.top_index.shape[0] != 11 ** self.top_digits + 1:
@@ -172,11 +178,11 @@ cdef class RateTables:
     cdef inline int32_t find_rate(self, int32_t pid, int band, int64_t start) noexcept nogil:
         """The rate for this band in force at `start`, at the longest prefix that has one (-1: none)."""
         cdef int32_t r
-        cdef int16_t rb
+        cdef const RateRec* rec
         while pid >= 0:
             for r in range(self.prefix_rate_lo[pid], self.prefix_rate_lo[pid + 1]):
-                rb = self.rate_band[r]
-                if self.rate_eff[r] <= start and (rb == band or rb == ALL_BANDS):
+                rec = &self.rates[r]
+                if rec.eff <= start and (rec.band == band or rec.band == ALL_BANDS):
                     return r
             pid = self.prefix_parent[pid]
         return -1
@@ -249,7 +255,8 @@ cdef class RateTables:
                               int8_t* status_out) noexcept nogil:
         cdef int64_t p = 0, total = 0, change = FAR, band_end = FAR, limit, e, q1, end, a, partial, nfull
         cdef int band = NO_BAND, prev_band = -2, parts = 0
-        cdef int32_t rate = -1, first_rate = -1, s, s_lo, s_hi
+        cdef int32_t rate = -1, first_rate = -1, s, s_hi
+        cdef const SlotRec* slot
         cdef int64_t inc
         if self.n_bands > 0:
             band = self.band_at(start, &change)
@@ -272,22 +279,22 @@ cdef class RateTables:
                 if first_rate < 0:
                     first_rate = rate
                     band_out[0] = band
-                    total = self.rate_connect[rate] * self.denom
+                    total = self.rates[rate].connect * self.denom
                 prev_band = band
                 if parts < 255:
                     parts += 1
-            s_lo = self.rate_slot_lo[rate]
-            s_hi = self.rate_slot_lo[rate + 1]
-            s = s_lo
-            while s + 1 < s_hi and self.slot_from[s + 1] <= p:
+            s = self.rates[rate].slot_lo
+            s_hi = self.rates[rate].slot_hi
+            while s + 1 < s_hi and self.slots[s + 1].start <= p:
                 s += 1
+            slot = &self.slots[s]
             limit = duration
             if band_end < limit:
                 limit = band_end
-            if s + 1 < s_hi and self.slot_from[s + 1] < limit:
-                limit = self.slot_from[s + 1]
-            inc = self.slot_inc[s]
-            a = 0 if self.anchor_zero else self.slot_from[s]
+            if s + 1 < s_hi and self.slots[s + 1].start < limit:
+                limit = self.slots[s + 1].start
+            inc = slot.inc
+            a = 0 if self.anchor_zero else slot.start
             # 64-bit divisions are slow: skip them where the answer is known (aligned start, 1 s increments)
             if p == a or inc == 1:
                 q1 = p + inc
@@ -300,21 +307,22 @@ cdef class RateTables:
             else:
                 end = q1 + (<int32_t>(limit - q1 + inc - 1) // <int32_t>inc) * inc
             if self.inc_quantum == 0:
-                total += self.slot_scaled[s] * (end - p)
+                total += slot.scaled * (end - p)
             else:
                 partial = q1 - p
                 nfull = (end - q1) // inc
                 if partial == inc:
-                    total += (nfull + 1) * self.slot_incprice[s]
+                    total += (nfull + 1) * slot.incprice
                 else:
-                    total += nfull * self.slot_incprice[s] + divide_round(
-                        self.slot_price[s] * partial, self.slot_unit[s] * self.inc_quantum, 2) * self.inc_quantum
+                    total += nfull * slot.incprice + divide_round(
+                        slot.price * partial, slot.unit * self.inc_quantum, 2) * self.inc_quantum
             p = end
-        if self.rate_max[first_rate] != NONE and total > self.rate_max[first_rate] * self.denom:
-            total = self.rate_max[first_rate] * self.denom
+        cdef const RateRec* first = &self.rates[first_rate]
+        if first.max_cost != NONE and total > first.max_cost * self.denom:
+            total = first.max_cost * self.denom
         total = divide_round(total, self.denom * self.quantum, self.mode) * self.quantum
-        if self.rate_min[first_rate] != NONE and total < self.rate_min[first_rate]:
-            total = self.rate_min[first_rate]
+        if first.min_cost != NONE and total < first.min_cost:
+            total = first.min_cost
         status_out[0] = RATED
         rate_out[0] = first_rate
         parts_out[0] = parts

@@ -22,6 +22,11 @@ from tariffs.errors import Collector, TariffError
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Tariff, day_from_number
 
 MAX_DENOM = 1_000_000
+# Record layouts of the engine's RateRec and SlotRec (engine/_rate.pyx): C struct order, C alignment.
+RATE_DTYPE = np.dtype([("eff", np.int64), ("connect", np.int64), ("min_cost", np.int64), ("max_cost", np.int64),
+                       ("slot_lo", np.int32), ("slot_hi", np.int32), ("band", np.int16)], align=True)
+SLOT_DTYPE = np.dtype([("price", np.int64), ("scaled", np.int64), ("incprice", np.int64), ("start", np.int32),
+                       ("inc", np.int32), ("unit", np.int32)], align=True)
 TZ_FIRST_YEAR, TZ_LAST_YEAR = 1970, 2100
 
 
@@ -182,18 +187,12 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         "top_index": top_index,
         "prefix_parent": parent,
         "prefix_rate_lo": prefix_rate_lo,
-        "rate_band": np.ascontiguousarray(r_band[starts], dtype=np.int16),
-        "rate_eff": np.ascontiguousarray(r_eff[starts]),
-        "rate_connect": np.ascontiguousarray(rows.connect_fee[rate_row]),
-        "rate_min": np.ascontiguousarray(rows.min_cost[rate_row]),
-        "rate_max": np.ascontiguousarray(rows.max_cost[rate_row]),
+        "rate_rec": _records(RATE_DTYPE, eff=r_eff[starts], connect=rows.connect_fee[rate_row],
+                             min_cost=rows.min_cost[rate_row], max_cost=rows.max_cost[rate_row],
+                             slot_lo=rate_slot_lo[:-1], slot_hi=rate_slot_lo[1:], band=r_band[starts]),
+        "slot_rec": _records(SLOT_DTYPE, price=price, scaled=scaled, incprice=incprice, start=r_from, inc=inc,
+                             unit=unit),
         "rate_slot_lo": rate_slot_lo,
-        "slot_from": np.ascontiguousarray(r_from, dtype=np.int32),
-        "slot_inc": np.ascontiguousarray(inc, dtype=np.int32),
-        "slot_unit": np.ascontiguousarray(unit, dtype=np.int32),
-        "slot_price": np.ascontiguousarray(price),
-        "slot_scaled": np.ascontiguousarray(scaled, dtype=np.int64),
-        "slot_incprice": np.ascontiguousarray(incprice),
         "day_class": day_class,
         "special_day": special_day,
         "special_sched": special_sched,
@@ -216,6 +215,14 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
                "destinations": len(rows.destinations), "bands": len(tariff.bands),
                "schedules": len(sched_lo) - 1},
     )
+
+
+def _records(dtype: np.dtype, **columns: np.ndarray) -> np.ndarray:
+    n = len(next(iter(columns.values())))
+    out = np.zeros(n, dtype=dtype)
+    for name, values in columns.items():
+        out[name] = values
+    return out
 
 
 def digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
