@@ -141,6 +141,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     rate_pid = r_pid[starts]
     prefix_rate_lo = np.searchsorted(rate_pid, np.arange(n_pref + 1)).astype(np.int32)
     rate_slot_lo = np.append(starts, n).astype(np.int32)
+    band_rate = _band_rate(rate_pid, r_band[starts], n_pref, len(tariff.bands))
 
     # --- money scale: exact fractions over a common denominator, or per-increment rounding ---
     unit = rows.unit[order].astype(np.int64)
@@ -187,6 +188,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         "top_index": top_index,
         "prefix_parent": parent,
         "prefix_rate_lo": prefix_rate_lo,
+        "band_rate": band_rate,
         "rate_rec": _records(RATE_DTYPE, eff=r_eff[starts], connect=rows.connect_fee[rate_row],
                              min_cost=rows.min_cost[rate_row], max_cost=rows.max_cost[rate_row],
                              slot_lo=rate_slot_lo[:-1], slot_hi=rate_slot_lo[1:], band=r_band[starts]),
@@ -215,6 +217,17 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
                "destinations": len(rows.destinations), "bands": len(tariff.bands),
                "schedules": len(sched_lo) - 1},
     )
+
+
+def _band_rate(rate_pid: np.ndarray, rate_band: np.ndarray, n_pref: int, n_bands: int) -> np.ndarray:
+    """For each prefix and band (column 0: no band), its first rate that applies to the band in scan order
+    (latest version first), or -1: the engine starts its search there instead of scanning the prefix's rates."""
+    table = np.full((n_pref, n_bands + 1), -1, dtype=np.int32)
+    for band in range(-1, n_bands):
+        applies = np.flatnonzero((rate_band == band) | (rate_band == ALL_BANDS))
+        pids, first = np.unique(rate_pid[applies], return_index=True)
+        table[pids, band + 1] = applies[first]
+    return table.reshape(-1)
 
 
 def _records(dtype: np.dtype, **columns: np.ndarray) -> np.ndarray:
