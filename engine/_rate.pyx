@@ -26,6 +26,7 @@ cdef enum:
     MAX_KEY_DIGITS = 18
     DAY = 86400
     DAY_CACHE = 64  # a power of two
+    GROUP = 16  # calls looked up together, so that their memory accesses overlap
 
 cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead", and the bound of a call's total
 
@@ -39,6 +40,10 @@ ctypedef struct RateRec:
     int32_t slot_lo
     int32_t slot_hi
     int16_t band
+
+ctypedef struct IvRec:  # an interval of keys: its first key and the longest prefix covering it
+    uint64_t start
+    int32_t prefix
 
 ctypedef struct SlotRec:
     int64_t price
@@ -65,6 +70,16 @@ cdef extern from *:
     }
     """
     uint64_t anatole_div_magic(uint64_t n, uint64_t m, int s, uint64_t d) nogil
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define anatole_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define anatole_prefetch(p) ((void)(p))
+    #endif
+    """
+    void anatole_prefetch(const void* p) nogil
 
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
@@ -100,8 +115,8 @@ cdef class RateTables:
 
     cdef readonly int key_len, top_digits, n_bands, mode, anchor_zero, split, n_prefixes, n_rates
     cdef readonly int64_t denom, quantum, inc_quantum
-    cdef const uint64_t[::1] iv_start
-    cdef const int32_t[::1] iv_prefix
+    cdef object iv_buf
+    cdef const IvRec* ivs
     cdef const int32_t[::1] top_index
     cdef const int32_t[::1] prefix_parent
     cdef const int32_t[::1] prefix_rate_lo
@@ -137,8 +152,11 @@ cdef class RateTables:
         self.denom = tables["denom"]
         self.quantum = tables["quantum"]
         self.inc_quantum = tables["inc_quantum"]
-        self.iv_start = tables["iv_start"]
-        self.iv_prefix = tables["iv_prefix"]
+        self.iv_buf = np.ascontiguousarray(tables["iv_rec"])
+        if self.iv_buf.dtype.itemsize != sizeof(IvRec):
+            raise ValueError("interval record layout differs from the compiled engine's")
+        cdef const uint8_t[::1] ib = self.iv_buf.view(np.uint8).reshape(-1)
+        self.ivs = <const IvRec*> &ib[0]
         self.top_index = tables["top_index"]
         self.prefix_parent = tables["prefix_parent"]
         self.prefix_rate_lo = tables["prefix_rate_lo"]
@@ -166,11 +184,8 @@ cdef class RateTables:
             raise ValueError("bad key_len/top_digits")
         if self.top_index.shape[0] != 11 ** self.top_digits + 1:
             raise ValueError("top_index has the wrong size")
-        divisor = int(tables["denom"]) * int(tables["quantum"])  # Python ints: the magic needs 128 bits
-        shift = 62 + (divisor - 1).bit_length()
-        self.final_div = divisor
-        self.final_shift = shift
-        self.final_magic = -(-(2 ** shift) // divisor)
+        self.final_div = int(tables["denom"]) * int(tables["quantum"])
+        self.final_magic, self.final_shift = reciprocal(self.final_div)
         for i in range(DAY_CACHE):
             self.day_key[i] = -(2**62)
         self.pow11[0] = 1
@@ -179,8 +194,9 @@ cdef class RateTables:
 
     # --- lookups -------------------------------------------------------------------------------------------
 
-    cdef inline int32_t lookup(self, const uint8_t[:, ::1] digits, Py_ssize_t i, int* invalid) noexcept nogil:
-        """Longest matching prefix of number i (-1: none); sets invalid for an empty or non-digit number."""
+    cdef inline bint key_of(self, const uint8_t[:, ::1] digits, Py_ssize_t i, uint64_t* key_out,
+                            uint64_t* block_out) noexcept nogil:
+        """The base-11 key of number i and its first-digits block; false for an empty or non-digit number."""
         cdef Py_ssize_t j, width = digits.shape[1]
         cdef uint64_t key = 0, block = 0
         cdef int n = 0
@@ -190,27 +206,19 @@ cdef class RateTables:
             if c == 0:
                 break
             if c < 48 or c > 57:
-                invalid[0] = 1
-                return -1
+                return False
             if n < self.key_len:
                 key = key * 11 + (c - 47)
                 n += 1
                 if n == self.top_digits:
                     block = key
         if n == 0:
-            invalid[0] = 1
-            return -1
+            return False
         if n < self.top_digits:
             block = key * self.pow11[self.top_digits - n]
-        key = key * self.pow11[self.key_len - n]
-        cdef int32_t lo = self.top_index[block], hi = self.top_index[block + 1], mid
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if self.iv_start[mid] <= key:
-                lo = mid
-            else:
-                hi = mid - 1
-        return self.iv_prefix[lo]
+        key_out[0] = key * self.pow11[self.key_len - n]
+        block_out[0] = block
+        return True
 
     cdef inline int32_t find_rate(self, int32_t pid, int band, int64_t start) noexcept nogil:
         """The rate for this band in force at `start`, at the longest prefix that has one (-1: none)."""
@@ -301,18 +309,17 @@ cdef class RateTables:
 
     # --- one call ------------------------------------------------------------------------------------------
 
-    cdef inline void rate_one(self, int32_t pid, int64_t start, int64_t duration, int32_t* rate_out,
-                              int16_t* band_out, uint8_t* parts_out, int32_t* billed_out, int64_t* cost_out,
-                              int8_t* status_out) noexcept nogil:
-        cdef int64_t p = 0, total = 0, q, change = FAR, band_end = FAR, limit, e, q1, end, a, partial, nfull
-        cdef int band = NO_BAND, prev_band = -2, parts = 0
+    cdef inline void rate_one(self, int32_t pid, int64_t start, int64_t duration, int band, int64_t change,
+                              int32_t* rate_out, int16_t* band_out, uint8_t* parts_out, int32_t* billed_out,
+                              int64_t* cost_out, int8_t* status_out) noexcept nogil:
+        """Price one call; `band` and `change` are band_at(start) (NO_BAND and FAR in a tariff without bands)."""
+        cdef int64_t p = 0, total = 0, q, band_end = FAR, limit, e, q1, end, a, partial, nfull
+        cdef int prev_band = -2, parts = 0
         cdef int32_t rate = -1, first_rate = -1, s, s_hi
         cdef const SlotRec* slot
         cdef int64_t inc
-        if self.n_bands > 0:
-            band = self.band_at(start, &change)
-            if self.split:
-                band_end = change - start
+        if self.split:
+            band_end = change - start
         while p < duration:
             if p >= band_end:
                 band = self.band_at(start + p, &change)
@@ -421,30 +428,89 @@ cdef class RateTables:
         if status.shape[0] < n or cost.shape[0] < n or prefix.shape[0] < n or rate.shape[0] < n \
                 or band.shape[0] < n or parts.shape[0] < n or billed.shape[0] < n:
             raise ValueError("output arrays are too short")
-        cdef int invalid
-        cdef int32_t pid
+        cdef Py_ssize_t base, m, j
+        cdef uint64_t keys[GROUP]
+        cdef uint64_t block
+        cdef int32_t lo[GROUP]
+        cdef int32_t hi[GROUP]
+        cdef int32_t pids[GROUP]
+        cdef int bands[GROUP]
+        cdef int64_t changes[GROUP]
+        cdef bint valid[GROUP]
+        cdef bint searching
+        cdef int32_t mid, pid, r
         cdef int64_t d
         with nogil:
-            for i in range(n):
-                invalid = 0
-                pid = self.lookup(dv, i, &invalid)
-                prefix[i] = pid
-                rate[i] = -1
-                band[i] = NO_BAND
-                parts[i] = 0
-                billed[i] = 0
-                cost[i] = 0
-                d = duration[i]
-                if invalid or d < 0 or d > MAX_DURATION:
-                    status[i] = INVALID
-                elif d == 0:
-                    status[i] = UNANSWERED
-                elif pid < 0:
-                    status[i] = NO_RATE
-                else:
-                    self.rate_one(pid, start[i], d, &rate[i], &band[i], &parts[i], &billed[i], &cost[i],
-                                  &status[i])
+            # Calls go in groups whose stages interleave: a call's lookups depend on each other, but those of
+            # different calls do not, so the processor overlaps their cache misses.
+            base = 0
+            while base < n:
+                m = n - base if n - base < GROUP else GROUP
+                for j in range(m):
+                    valid[j] = self.key_of(dv, base + j, &keys[j], &block)
+                    lo[j] = self.top_index[block] if valid[j] else 0
+                    hi[j] = self.top_index[block + 1] if valid[j] else 0
+                searching = True
+                while searching:  # the binary searches, one step of each call at a time
+                    searching = False
+                    for j in range(m):
+                        if lo[j] < hi[j]:
+                            mid = (lo[j] + hi[j] + 1) >> 1
+                            if self.ivs[mid].start <= keys[j]:
+                                lo[j] = mid
+                            else:
+                                hi[j] = mid - 1
+                            searching = True
+                for j in range(m):
+                    pids[j] = self.ivs[lo[j]].prefix if valid[j] else -1
+                    bands[j] = NO_BAND
+                    changes[j] = FAR
+                    if pids[j] >= 0 and 0 < duration[base + j] <= MAX_DURATION:
+                        if self.n_bands > 0:
+                            bands[j] = self.band_at(start[base + j], &changes[j])
+                        anatole_prefetch(&self.band_rate[pids[j] * self.band_cols + bands[j] + 1])
+                for j in range(m):
+                    if pids[j] >= 0:
+                        r = self.band_rate[pids[j] * self.band_cols + bands[j] + 1]
+                        if r >= 0:
+                            anatole_prefetch(&self.rates[r])
+                for j in range(m):
+                    i = base + j
+                    pid = pids[j]
+                    prefix[i] = pid
+                    rate[i] = -1
+                    band[i] = NO_BAND
+                    parts[i] = 0
+                    billed[i] = 0
+                    cost[i] = 0
+                    d = duration[i]
+                    if not valid[j] or d < 0 or d > MAX_DURATION:
+                        status[i] = INVALID
+                    elif d == 0:
+                        status[i] = UNANSWERED
+                    elif pid < 0:
+                        status[i] = NO_RATE
+                    else:
+                        self.rate_one(pid, start[i], d, bands[j], changes[j], &rate[i], &band[i], &parts[i],
+                                      &billed[i], &cost[i], &status[i])
+                base += m
         return out
+
+
+def reciprocal(divisor):
+    """(m, s) such that n // divisor == (n * m) >> s for every 0 <= n < 2**62 (Granlund-Montgomery)."""
+    if not 1 <= divisor < 2**62:
+        raise ValueError("divisor out of range")
+    shift = 62 + (divisor - 1).bit_length()
+    return -(-(2 ** shift) // divisor), shift
+
+
+def floor_div_by_multiplying(uint64_t n, uint64_t divisor):
+    """n // divisor the way the kernel does it (for tests): by the reciprocal when 128-bit products exist."""
+    if not 0 <= n < 2**62:
+        raise ValueError("n out of range")
+    m, shift = reciprocal(divisor)
+    return anatole_div_magic(n, m, shift, divisor)
 
 
 def build_intervals(const uint64_t[::1] lo, const uint64_t[::1] hi, const int64_t[::1] order):

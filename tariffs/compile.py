@@ -22,9 +22,10 @@ from tariffs.errors import Collector, TariffError
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Tariff, day_from_number
 
 MAX_DENOM = 1_000_000
-# Record layouts of the engine's RateRec and SlotRec (engine/_rate.pyx): C struct order, C alignment.
+# Record layouts of the engine's IvRec, RateRec and SlotRec (engine/_rate.pyx): C struct order, C alignment.
 RATE_DTYPE = np.dtype([("eff", np.int64), ("connect", np.int64), ("min_cost", np.int64), ("max_cost", np.int64),
                        ("slot_lo", np.int32), ("slot_hi", np.int32), ("band", np.int16)], align=True)
+IV_DTYPE = np.dtype([("start", np.uint64), ("prefix", np.int32)], align=True)
 SLOT_DTYPE = np.dtype([("price", np.int64), ("scaled", np.int64), ("incprice", np.int64), ("start", np.int32),
                        ("inc", np.int32), ("unit", np.int32)], align=True)
 TZ_FIRST_YEAR, TZ_LAST_YEAR = 1970, 2100
@@ -185,6 +186,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         "inc_quantum": inc_quantum,
         "iv_start": iv_start,
         "iv_prefix": iv_prefix,
+        "iv_rec": _records(IV_DTYPE, start=iv_start, prefix=iv_prefix),
         "top_index": top_index,
         "prefix_parent": parent,
         "prefix_rate_lo": prefix_rate_lo,

@@ -53,3 +53,12 @@ def test_divide_round_matches_decimal(n: int, d: int, mode: str) -> None:
 ])
 def test_round_money_at_4_decimals(value: int, mode: str, want: int) -> None:
     assert round_money(value, 4, mode) == want
+
+
+@given(st.one_of(st.integers(0, 2**62 - 1), st.sampled_from([0, 1, 2**62 - 1, 2**61, 10**18])),
+       st.one_of(st.integers(1, 10**14), st.sampled_from([1, 2, 3, 60, 10**8, 60 * 10**4, 2**40, 3600 * 10**8])))
+def test_kernel_division_by_reciprocal_is_exact(n: int, d: int) -> None:
+    """The kernel rounds a call's total by multiplying with a reciprocal instead of dividing: same quotient."""
+    from engine._rate import floor_div_by_multiplying
+
+    assert floor_div_by_multiplying(n, d) == n // d
