@@ -1,0 +1,124 @@
+"""The canonical call record every CDR parser produces, the reject it produces instead, and the parse context.
+
+A record is one *leg* as the PBX wrote it; legs of one call share `group`. Times are UTC epoch seconds (parsers
+resolve local times with the source's timezone). Parsers never drop a record candidate: each becomes a CallRecord
+or a Reject with its reason and raw text; lines that are not records at all (page headers, banners, blank lines)
+are counted in `Skipped`, so that an importer's counts balance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+DIRECTIONS = ("outgoing", "incoming", "internal", "transit", "")  # "" = the format does not say
+DISPOSITIONS = ("answered", "busy", "no_answer", "failed")
+
+
+class CallRecord(msgspec.Struct, kw_only=True):
+    line: int  # 1-based line of the record's first line in its input
+    native_id: str  # the PBX's own id of this record (uniqueid, Call ID, pkid, historyid, ...); "" if none
+    leg: str = ""  # tells apart records that share native_id (IPO segments, CUCM legs); "" when not needed
+    group: str = ""  # legs of one call share it (Asterisk linkedid, IPO Call ID, CUCM globalCallID, 3CX callid)
+    start: int  # UTC epoch seconds: the call (or leg) started / was originated
+    answer: int | None = None  # UTC epoch seconds of answer; None when never answered
+    duration: int = 0  # seconds from start to end
+    billable: int = 0  # talk seconds (answer to end): what is rated
+    direction: str = ""  # one of DIRECTIONS
+    disposition: str = "answered"  # one of DISPOSITIONS
+    extension: str = ""  # the internal party (our user)
+    trunk: str = ""  # trunk / line / gateway used, when known
+    caller: str = ""  # calling number (CLI) as written
+    dialled: str = ""  # digits as the user dialled them (may hold the outside-line prefix, *codes, #)
+    called: str = ""  # number as sent to the network (outpulsed) when the format has it, else ""
+    account: str = ""  # account / client matter / bill code
+    raw: str = ""  # the record's raw text (decoded with errors="replace")
+    notes: list[str] = msgspec.field(default_factory=list)  # e.g. "year inferred", "low precision", "masked"
+
+
+class Reject(msgspec.Struct, kw_only=True):
+    line: int
+    raw: str
+    reason: str  # names the field and what is wrong: "start: '2025-13-01 10:00' is not a date"
+
+
+class Skipped(msgspec.Struct, kw_only=True):
+    line: int
+    raw: str
+    what: str  # "page header", "blank", "banner", ...
+
+
+Item = CallRecord | Reject | Skipped
+
+
+@dataclass
+class ParseContext:
+    """What a parser needs beyond the bytes."""
+
+    timezone: str = "UTC"  # IANA zone of the PBX's local times
+    reference: int | None = None  # UTC epoch "now" for formats without a year (file mtime, receive time)
+    profile: dict[str, Any] = field(default_factory=dict)  # column mapping for generic CSV / custom templates
+    encoding: str = "utf-8"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_to_utc(self, when: dt.datetime) -> int:
+        """A naive local time of the PBX -> UTC epoch seconds (the earlier instant when it is ambiguous)."""
+        return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
+
+    def infer_year(self, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+        """The year of a date printed without one: the one that puts it nearest `reference`, and never more than a
+        day after it (so a 31 Dec record read on 1 Jan is last year's)."""
+        ref = dt.datetime.fromtimestamp(self.reference if self.reference is not None else dt.datetime.now().timestamp(),
+                                        self.zone).replace(tzinfo=None)
+        best = None
+        for year in (ref.year - 1, ref.year, ref.year + 1):
+            try:
+                when = dt.datetime(year, month, day, hour, minute)
+            except ValueError:
+                continue
+            if when - ref > dt.timedelta(days=1):
+                continue
+            if best is None or abs(when - ref) < abs(best - ref):
+                best = when
+        if best is None:
+            raise ValueError(f"no year makes {month:02d}/{day:02d} a date")
+        return best.year
+
+
+class Parser(Protocol):
+    """What each format module provides (ingest/cdr/<format>.py)."""
+
+    NAME: str  # the --format name
+
+    def sniff(self, head: bytes) -> int:
+        """0..100: how sure the module is that a file starting with `head` (up to 64 KiB) is its format."""
+        ...
+
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
+        """Every line or record of the input, in order, as a CallRecord, a Reject or a Skipped."""
+        ...
+
+
+def lines(stream: BinaryIO, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """(line number, text) for each line, whatever mixes of CR LF, LF and CR the file has; undecodable bytes are
+    replaced (U+FFFD), never fatal. Line numbers count every line, blank ones included."""
+    number = 0
+    buf = b""
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        buf += chunk
+        keep = b"\r" if buf.endswith(b"\r") else b""  # a CR LF may be split across chunks
+        parts = buf[: len(buf) - len(keep)].replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        buf = parts.pop() + keep
+        for part in parts:
+            number += 1
+            yield number, part.decode(encoding, errors="replace")
+    if buf:
+        yield number + 1, buf.rstrip(b"\r").decode(encoding, errors="replace")
