@@ -304,6 +304,290 @@ def _fraction_text(value: Fraction) -> str:
     return f"≈{approx.normalize():f}"
 
 
+# --- workspace commands: import, calls, rejects, rate -------------------------------------------------------
+
+
+def _workspace(ctx: click.Context) -> Any:
+    from anatole.config import ConfigError, open_workspace, workspace_path
+
+    try:
+        return open_workspace(workspace_path(ctx.obj["workspace"]))
+    except ConfigError as exc:
+        console = _console(err=True)
+        console.print("[bold red]error:[/] anatole.toml is not valid:")
+        for p in exc.problems:
+            console.print(f"  {p}", markup=False)
+        sys.exit(EXIT_INPUT)
+
+
+def _store(ws: Any) -> Any:
+    from store import StoreError, open_store
+
+    try:
+        return open_store(ws.db_path)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _date(text: str | None, zone: str, option: str) -> int | None:
+    """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or date and time (ISO 8601)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(zone))
+    return int(when.timestamp())
+
+
+@main.group("import")
+def import_() -> None:
+    """Import files into the workspace's store."""
+
+
+@import_.command("cdr")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "-f", "fmt", default="auto", show_default=True,
+              help="asterisk, asterisk-custom, freeswitch, freeswitch-json, cucm, avaya-ipo, mitel, panasonic, 3cx, "
+                   "csv:<profile>, or auto (from the content).")
+@click.option("--source", help="The [[source]] of anatole.toml the files come from (site, timezone, format).")
+@click.option("--site", help="The [[site]] the files belong to, when no source is named.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.pass_context
+def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: str | None, site: str | None,
+               as_json: bool) -> None:
+    """Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected +
+    duplicates). Re-importing a file adds nothing."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from anatole.cdrimport import ImportError_, import_file
+
+    ws = _workspace(ctx)
+    store = _store(ws)
+    console = _console()
+    failed = 0
+    files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
+                                           else [path])]
+    show = not as_json and sys.stderr.isatty()
+    for path in files:
+        try:
+            if show:
+                with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                              console=_console(err=True), transient=True) as bar:
+                    task = bar.add_task(path.name, total=path.stat().st_size)
+                    result = import_file(ws, store, path, fmt=fmt, source=source, site=site,
+                                         progress=lambda done, total, task=task: bar.update(task, completed=done))
+            else:
+                result = import_file(ws, store, path, fmt=fmt, source=source, site=site)
+        except ImportError_ as exc:
+            failed += 1
+            if as_json:
+                click.echo(json.dumps({"file": str(path), "error": str(exc)}))
+            else:
+                _console(err=True).print(f"[bold red]error:[/] {exc}", markup=True)
+            continue
+        if as_json:
+            click.echo(json.dumps(result.as_json()))
+        else:
+            how = "detected" if result.detected else "given"
+            console.print(f"{path}: {result.format} ({how}), source {result.source}, site {result.site}: "
+                          f"read {result.read} · calls {result.calls} · rejected {result.rejected} · "
+                          f"duplicates {result.duplicates}" + (f" · skipped lines {result.skipped}"
+                                                               if result.skipped else ""))
+    store.close()
+    sys.exit(EXIT_INPUT if failed else 0)
+
+
+CALL_FIELDS = ("start", "site", "source", "direction", "extension", "trunk", "caller", "dialled", "number",
+               "disposition", "billable_seconds", "billed_seconds", "destination", "prefix", "band", "cost",
+               "currency", "status", "account")
+
+
+def _call_out(row: dict[str, Any], decimals: dict[str, int]) -> dict[str, Any]:
+    cost = row["cost"]
+    places = decimals.get(row["tariff"] or "", 4)
+    return {
+        "start": dt.datetime.fromtimestamp(row["start"], dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "site": row["site"], "source": row["source"], "direction": row["direction"],
+        "extension": row["extension"], "trunk": row["trunk"], "caller": row["caller"], "dialled": row["dialled"],
+        "number": row["number"], "disposition": row["disposition"], "billable_seconds": row["billable"],
+        "billed_seconds": row["billed_seconds"], "destination": row["destination"], "prefix": row["prefix"],
+        "band": row["band"],
+        "cost": (format_money(cost, places) if cost % 10 ** (8 - places) == 0 else format_exact(cost))
+        if cost is not None and row["billed"] else (None if cost is None else "0." + "0" * places),
+        "currency": row["currency"], "status": row["status"] if row["billed"] else "merged",
+        "account": row["account"],
+    }
+
+
+@main.command()
+@click.option("--from", "start", metavar="DATE", help="First day (or instant), site-local unless it has an offset.")
+@click.option("--to", "end", metavar="DATE", help="Day (or instant) after the last, exclusive.")
+@click.option("--site")
+@click.option("--extension")
+@click.option("--direction", type=click.Choice(["outgoing", "incoming", "internal", "transit"]))
+@click.option("--status", help="rated, no_rate, unanswered, incoming, internal, service, emergency, invalid, "
+                               "no_tariff")
+@click.option("--number", metavar="DIGITS", help="E.164 number or prefix.")
+@click.option("--min-cost", metavar="AMOUNT", help="Only calls costing at least this.")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per call.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.pass_context
+def calls(ctx: click.Context, start: str | None, end: str | None, site: str | None, extension: str | None,
+          direction: str | None, status: str | None, number: str | None, min_cost: str | None, limit: int | None,
+          as_json: bool, as_csv: bool) -> None:
+    """List stored calls with their cost."""
+    import csv as csvmod
+
+    from engine.money import MoneyError, parse_money
+
+    ws = _workspace(ctx)
+    store = _store(ws)
+    zone = ws.sites[site].timezone if site in ws.sites else (next(iter(ws.sites.values())).timezone
+                                                             if ws.sites else "UTC")
+    try:
+        floor = parse_money(min_cost) if min_cost else None
+    except MoneyError as exc:
+        _fail(f"--min-cost: {exc}")
+    decimals = {p.name: ws.tariff(p).tariff.decimals for s in ws.sites.values() for p in
+                [s.tariff, *s.trunk_tariffs.values()] if p is not None}
+    rows = store.calls(start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
+                       extension=extension, direction=direction, status=status, number=number, min_cost=floor,
+                       limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_call_out(row, decimals), ensure_ascii=False))
+    elif as_csv:
+        writer = csvmod.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CALL_FIELDS)
+        for row in rows:
+            out = _call_out(row, decimals)
+            writer.writerow([_safe_cell(out[k]) for k in CALL_FIELDS])
+    else:
+        table = Table("start (UTC)", "site", "dir", "ext", "number", "destination", "secs", "cost", "status")
+        shown = 0
+        for row in rows:
+            out = _call_out(row, decimals)
+            table.add_row(out["start"][:19].replace("T", " "), out["site"], out["direction"][:3],
+                          out["extension"] or "", out["number"] or out["dialled"] or "", out["destination"] or "",
+                          str(out["billable_seconds"]), f"{out['cost']} {out['currency']}" if out["cost"] else "",
+                          out["status"])
+            shown += 1
+        _console().print(table)
+        _console().print(f"{shown} call(s)")
+    store.close()
+
+
+def _safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported text (cells starting with = + - @)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+        return True
+    except ArithmeticError:
+        return False
+
+
+@main.command()
+@click.option("--source")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: bool) -> None:
+    """What was quarantined, where it came from (file and line) and why."""
+    ws = _workspace(ctx)
+    store = _store(ws)
+    rows = list(store.rejects(source=source, limit=limit))
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps({k: r[k] for k in ("source", "file", "line", "reason", "raw")}, ensure_ascii=False))
+    else:
+        table = Table("source", "file:line", "reason", "raw")
+        for r in rows:
+            table.add_row(r["source"], f"{Path(r['file']).name}:{r['line']}", r["reason"], (r["raw"] or "")[:60])
+        _console().print(table)
+        _console().print(f"{len(rows)} reject(s)")
+    store.close()
+
+
+@main.command()
+@click.option("--from", "start", metavar="DATE", help="First day, site-local.")
+@click.option("--to", "end", metavar="DATE", help="Day after the last, exclusive.")
+@click.option("--site")
+@click.option("--tariff", "tariff_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Price with this tariff instead of each site's (what-if, or a corrected deck).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rate(ctx: click.Context, start: str | None, end: str | None, site: str | None, tariff_file: Path | None,
+         as_json: bool) -> None:
+    """Re-rate stored calls of a period with the tariff versions in force at each call. Idempotent: results are
+    replaced, never added; the replaced ones are kept in the rating history."""
+    from anatole.rerate import rerate
+
+    ws = _workspace(ctx)
+    store = _store(ws)
+    if tariff_file is not None:
+        _load(str(tariff_file))  # exits with the problems if the tariff is invalid
+    zone = ws.sites[site].timezone if site in ws.sites else "UTC"
+    summary = rerate(ws, store, start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
+                     tariff=tariff_file)
+    store.close()
+    if as_json:
+        _emit_json(summary)
+    else:
+        _console().print(f"re-rated {summary['calls']} call(s): {summary['changed']} changed "
+                         f"({', '.join(f'{k} {v}' for k, v in summary['statuses'].items()) or 'none'})")
+
+
+@main.command("batch-rate")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tariff", "tariff_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "-f", "fmt", default="auto", show_default=True, help="CDR format, or auto.")
+@click.option("--site", help="A [[site]] of the workspace, for its dial plan; not needed for +CC numbers.")
+@click.option("--timezone", default="UTC", show_default=True, help="PBX local time zone when no site is given.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="OUT.csv or OUT.parquet (rejects go to OUT.<ext>.rejects.csv).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Path, fmt: str, site: str | None,
+                   timezone: str, out: Path, as_json: bool) -> None:
+    """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
+    from anatole.batchrate import BatchError, batch_rate
+    from anatole.config import Workspace
+    from ingest.cdr import UnknownFormat, detect
+
+    _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
+    ws = _workspace(ctx) if site else Workspace(Path.cwd())
+    if site and site not in ws.sites:
+        _fail(f"no [[site]] named {site!r} in anatole.toml")
+    if fmt == "auto":
+        try:
+            fmt, _ = detect(inputs[0].read_bytes()[:65536])
+        except UnknownFormat as exc:
+            _fail(f"{inputs[0]}: {exc}")
+    try:
+        result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
+                            site=ws.sites[site] if site else None, timezone=timezone, ws=ws)
+    except (BatchError, UnknownFormat) as exc:
+        _fail(str(exc))
+    summary = {"format": fmt, "out": str(out), "read": result.read, "calls": result.calls,
+               "rejected": result.rejected, "skipped": result.skipped, "statuses": result.statuses,
+               "files": result.files}
+    if as_json:
+        _emit_json(summary)
+    else:
+        _console().print(f"{out}: {result.calls} call(s) from {len(inputs)} file(s) ({fmt}); rejected "
+                         f"{result.rejected}; " + ", ".join(f"{k} {v}" for k, v in result.statuses.items()))
+
+
 # --- demo ---------------------------------------------------------------------------------------------------
 
 

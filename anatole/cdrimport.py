@@ -1,0 +1,255 @@
+"""CDR files into the store: parse -> normalise (dial plan) -> classify -> rate (engine) -> store, in chunks.
+
+Counts always balance: every record a parser finds is a stored call, a duplicate of one already stored, or a
+stored reject (read = calls + rejected + duplicates); lines that are not records (headers, banners, blank lines)
+are counted as skipped. A chunk is committed before the next is read, so an interrupted import keeps what it
+reported and a re-import completes it without storing anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anatole.config import LIVE_FORMATS, Site, Source, Workspace
+from engine import STATUS_NAMES
+from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
+from ingest.dialplan import EXTERNAL, INTERNAL, Number
+from store import Store
+
+CHUNK = 20_000
+FILE_FORMAT_OF_LIVE = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
+# statuses of a stored call besides the engine's (rated, no_rate, unanswered, invalid)
+NOT_RATED = ("incoming", "internal", "transit", "service", "emergency", "no_tariff")
+
+
+class ImportError_(Exception):
+    """A file that cannot be imported at all (unknown format, no source for it): nothing was stored."""
+
+
+@dataclass
+class ImportResult:
+    file: str
+    format: str
+    source: str
+    site: str
+    detected: bool
+    read: int = 0
+    calls: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    import_id: int | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, "detected": self.detected, "source": self.source,
+                "site": self.site, "read": self.read, "calls": self.calls, "rejected": self.rejected,
+                "duplicates": self.duplicates, "skipped": self.skipped, "statuses": self.statuses}
+
+
+def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | None, site: str | None
+                   ) -> tuple[Source, str, bool]:
+    """Which configured source (or an ad-hoc one for a site) a file comes from, and its format."""
+    detected = False
+    if source is not None:
+        if source not in ws.sources:
+            raise ImportError_(f"no [[source]] named {source!r} in anatole.toml "
+                               f"(sources: {', '.join(ws.sources) or 'none'})")
+        src = ws.sources[source]
+        if not fmt or fmt == "auto":
+            fmt = FILE_FORMAT_OF_LIVE.get(src.format, src.format)
+        return src, fmt, detected
+    if not fmt or fmt == "auto":
+        try:
+            with path.open("rb") as f:
+                fmt, _ = detect(f.read(64 * 1024))
+        except UnknownFormat as exc:
+            raise ImportError_(f"{path}: {exc}") from None
+        detected = True
+    base = fmt.split(":", 1)[0]
+    try:
+        parser(fmt)
+    except UnknownFormat as exc:
+        raise ImportError_(str(exc)) from None
+    candidates = [s for s in ws.sources.values()
+                  if FILE_FORMAT_OF_LIVE.get(s.format, s.format) == fmt and (site is None or s.site == site)]
+    if len(candidates) == 1:
+        return candidates[0], fmt, detected
+    if site is None:
+        if len(ws.sites) == 1:
+            site = next(iter(ws.sites))
+        else:
+            raise ImportError_(f"{path}: format {fmt}: give --source NAME or --site NAME "
+                               f"(sites: {', '.join(ws.sites) or 'none'})")
+    if site not in ws.sites:
+        raise ImportError_(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
+    profile = ws.csv_profiles.get(fmt.partition(":")[2], {}) if base == "csv" else {}
+    if base == "csv" and not profile:
+        raise ImportError_(f"format {fmt!r}: no [csv.{fmt.partition(':')[2]}] profile in anatole.toml")
+    return Source(name=f"{site}:{fmt}", site=site, format=fmt, timezone=ws.sites[site].timezone,
+                  profile=profile), fmt, detected
+
+
+def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = None, source: str | None = None,
+                site: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Import one file; raises ImportError_ before storing anything if the file cannot be imported at all."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportError_(f"{path}: no such file")
+    src, fmt, detected = resolve_source(ws, path, fmt, source, site)
+    if src.format in LIVE_FORMATS and fmt not in FILE_FORMAT_OF_LIVE.values():
+        raise ImportError_(f"source {src.name!r} is a live {src.format} feed: give --format for its files")
+    site_cfg = ws.sites[src.site]
+    module = parser(fmt)
+    digest, size = _sha256(path)
+    store.upsert_site(site_cfg.name, site_cfg.country, site_cfg.timezone,
+                      str(site_cfg.tariff) if site_cfg.tariff else None)
+    store.upsert_source(src.name, src.site, src.format)
+    result = ImportResult(str(path), fmt, src.name, src.site, detected)
+    result.import_id = store.begin_import(src.name, str(path), digest, size, fmt)
+    ctx = ParseContext(timezone=src.timezone, reference=int(path.stat().st_mtime), profile=src.profile,
+                       encoding=src.encoding)
+    records: list[CallRecord] = []
+    rejects: list[Reject] = []
+    overlapping = getattr(module, "LEGS", "overlapping") == "overlapping"
+    with path.open("rb") as stream:
+        for item in module.parse(stream, ctx):
+            if isinstance(item, CallRecord):
+                records.append(item)
+            elif isinstance(item, Reject):
+                rejects.append(item)
+            elif isinstance(item, Skipped):
+                result.skipped += 1
+            if len(records) + len(rejects) >= CHUNK:
+                _flush(ws, store, src, site_cfg, records, rejects, result, digest, overlapping)
+                records, rejects = [], []
+                if progress:
+                    progress(stream.tell(), size)
+        _flush(ws, store, src, site_cfg, records, rejects, result, digest, overlapping)
+        if progress:
+            progress(size, size)
+    store.finish_import(result.import_id, result.as_json())
+    return result
+
+
+def _flush(ws: Workspace, store: Store, src: Source, site: Site, records: list[CallRecord], rejects: list[Reject],
+           result: ImportResult, digest: str, overlapping: bool) -> None:
+    if rejects:
+        store.insert_rejects([(src.name, result.import_id, result.file, digest, r.line, r.raw, r.reason)
+                              for r in rejects])
+        result.rejected += len(rejects)
+        result.read += len(rejects)
+    if not records:
+        return
+    rows = call_rows(ws, src, site, records, result.import_id)
+    new = store.insert_calls(rows)
+    result.read += len(records)
+    result.calls += new
+    result.duplicates += len(records) - new
+    for row in rows:
+        result.statuses[row[23]] = result.statuses.get(row[23], 0) + 1
+    if overlapping:
+        store.merge_overlapping_legs(src.name, [r.group for r in records if r.group])
+
+
+def classify(site: Site, src: Source, rec: CallRecord) -> tuple[str, Number]:
+    """The call's direction and the number that matters (dialled for outgoing calls, caller for incoming)."""
+    plan = site.dialplan
+    strip = src.strip_outside_prefix
+    target = plan.normalise(rec.dialled, as_dialled=True if strip is None else strip)
+    if rec.called:
+        sent = plan.normalise(rec.called, as_dialled=bool(strip))
+        if sent.kind == EXTERNAL or target.kind != EXTERNAL:
+            target = sent if sent.kind == EXTERNAL else target
+    origin = plan.normalise(rec.caller, as_dialled=False) if rec.caller else Number("invalid")
+    direction = rec.direction
+    if direction == "incoming":
+        return direction, origin
+    if not direction:
+        caller_inside = origin.kind == INTERNAL or (rec.extension and plan.is_extension(rec.extension)) \
+            or not rec.caller
+        if target.kind == INTERNAL and caller_inside:
+            direction = "internal"
+        elif origin.kind == EXTERNAL and not caller_inside:
+            return ("transit" if target.kind == EXTERNAL and rec.trunk else "incoming"), origin
+        else:
+            direction = "outgoing"
+    if direction == "outgoing" and target.kind == INTERNAL:
+        direction = "internal"
+    return direction, target
+
+
+def call_rows(ws: Workspace, src: Source, site: Site, records: list[CallRecord], import_id: int | None
+              ) -> list[tuple]:
+    """Store rows (store.CALL_COLUMNS order) for parsed records: numbers normalised, outgoing calls rated."""
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    classified = [classify(site, src, r) for r in records]
+    priced = price_calls(ws, site, [(r.trunk, n, r.start, r.billable, d) for r, (d, n) in zip(records, classified)])
+    rows = []
+    for rec, (direction, number), price in zip(records, classified, priced):
+        status, tariff, prefix, destination, band, billed_seconds, cost, currency = price
+        rows.append((
+            src.name, site.name, import_id, rec.line, rec.native_id, rec.leg, rec.group, rec.start, rec.answer,
+            rec.duration, rec.billable, direction, rec.disposition, rec.extension, rec.trunk, rec.caller,
+            rec.dialled, rec.called, rec.account, number.e164, number.kind, number.rule, 1, status, tariff, prefix,
+            destination, band, billed_seconds, cost, currency, now if status in STATUS_NAMES else None,
+            "; ".join(rec.notes) or None, rec.raw,
+        ))
+    return rows
+
+
+Priced = tuple[str, str | None, str | None, str | None, str | None, int | None, int | None, str | None]
+
+
+def price_calls(ws: Workspace, site: Site, calls: Iterable[tuple[str, Number, int, int, str]],
+                tariff_path: Path | None = None) -> list[Priced]:
+    """(status, tariff, prefix, destination, band, billed_seconds, cost, currency) for each (trunk, number,
+    start, billable seconds, direction). Outgoing calls to external numbers go through the engine in one batch
+    per tariff; the rest get a status that says why they are not priced."""
+    calls = list(calls)
+    out: list[Priced] = [None] * len(calls)  # type: ignore[list-item]
+    batches: dict[Path, list[int]] = {}
+    for i, (trunk, number, _start, _seconds, direction) in enumerate(calls):
+        if direction in ("incoming", "internal", "transit"):
+            out[i] = (direction, None, None, None, None, None, None, None)
+        elif number.kind != EXTERNAL:
+            status = {"service": "service", "emergency": "emergency", "internal": "internal"}.get(number.kind,
+                                                                                                 "invalid")
+            out[i] = (status, None, None, None, None, None, None, None)
+        else:
+            path = tariff_path or ws.tariff_for(site, trunk)
+            if path is None:
+                out[i] = ("no_tariff", None, None, None, None, None, None, None)
+            else:
+                batches.setdefault(path, []).append(i)
+    for path, index in batches.items():
+        compiled = ws.tariff(path)
+        t = compiled.tariff
+        numbers = np.array([calls[i][1].e164.encode() for i in index], dtype="S18")
+        starts = np.array([calls[i][2] for i in index], dtype=np.int64)
+        seconds = np.array([calls[i][3] for i in index], dtype=np.int32)
+        res = compiled.tables.rate(numbers, starts, seconds)
+        name = str(path.name)
+        for k, i in enumerate(index):
+            info = compiled.describe(res, k)
+            rated = info["status"] == "rated"
+            out[i] = (info["status"], name, info["prefix"], info["destination"], info["band"],
+                      info["billed_seconds"] if rated else 0, info["cost"] if info["status"] != "no_rate" else None,
+                      t.currency)
+    return out
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest(), os.path.getsize(path)

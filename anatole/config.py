@@ -1,0 +1,308 @@
+"""The workspace: a folder with `anatole.toml` (settings) and `anatole.db` (the store).
+
+`anatole.toml` is validated fully when a workspace is opened: every problem is reported with the key, the value
+and what is wrong (see ../shared/CONFIG.md for the agreed keys; the README documents ours).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from ingest.cdr import MODULES
+from ingest.dialplan import DialPlan, parse_ranges
+from tariffs.compile import CompiledTariff, compile_tariff
+from tariffs.errors import Collector, Problem
+from tariffs.load import load_tariff
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_NAME = "anatole.toml"
+DB_NAME = "anatole.db"
+TOP_KEYS = {"workspace", "site", "source", "alert", "csv"}
+SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
+             "extensions", "tariff", "trunk_tariffs"}
+SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
+               "timezone", "encoding", "profile"}
+ALERT_KEYS = {"name", "when", "notify", "sites", "extensions"}
+LIVE_FORMATS = {"asterisk-ami", "freeswitch-esl"}
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class Site:
+    name: str
+    country: str
+    timezone: str
+    dialplan: DialPlan
+    tariff: Path | None
+    trunk_tariffs: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Source:
+    name: str
+    site: str
+    format: str
+    timezone: str
+    strip_outside_prefix: bool | None = None  # None: the format decides
+    encoding: str = "utf-8"
+    profile: dict[str, Any] = field(default_factory=dict)
+    listen: str | None = None
+    connect: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass
+class Workspace:
+    path: Path
+    currency: str = "EUR"
+    sites: dict[str, Site] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    csv_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_NAME
+
+    def tariff(self, path: Path) -> CompiledTariff:
+        """A compiled tariff, loaded once per workspace (raises tariffs.errors.TariffError)."""
+        path = Path(path)
+        if path not in self._tariffs:
+            self._tariffs[path] = compile_tariff(load_tariff(path))
+        return self._tariffs[path]
+
+    def tariff_for(self, site: Site, trunk: str = "") -> Path | None:
+        return site.trunk_tariffs.get(trunk, site.tariff) if trunk else site.tariff
+
+
+def workspace_path(option: Path | str | None) -> Path:
+    """--workspace, else ANATOLE_WORKSPACE, else the current folder."""
+    return Path(option or os.environ.get("ANATOLE_WORKSPACE") or Path.cwd())
+
+
+def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspace:
+    path = Path(path)
+    file = path / CONFIG_NAME
+    if not file.exists():
+        if require_config:
+            raise ConfigError([Problem(str(file), None, "no such file: create it (see the README) or give "
+                                       "--workspace DIR; `anatole demo` makes an example")])
+        return Workspace(path)
+    try:
+        doc = tomllib.loads(file.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(file), None, f"not UTF-8 text (byte {exc.start})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(file), None, f"invalid TOML: {exc}")]) from None
+    return parse_config(doc, path, str(file))
+
+
+def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> Workspace:
+    errs = Collector()
+    for key in sorted(set(doc) - TOP_KEYS):
+        errs.add(where, key, f"unknown key (expected one of: {', '.join(sorted(TOP_KEYS))})")
+    ws = Workspace(path)
+    top = _table(doc, "workspace", where, errs)
+    for key in sorted(set(top) - {"currency"}):
+        errs.add(f"{where} [workspace]", key, "unknown key (expected: currency)")
+    ws.currency = str(top.get("currency", "EUR"))
+    if not re.fullmatch(r"[A-Z]{3}", ws.currency):
+        errs.add(f"{where} [workspace]", "currency", f"{ws.currency!r} is not an ISO 4217 code (e.g. EUR)")
+
+    profiles = _table(doc, "csv", where, errs)
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            errs.add(f"{where} [csv]", name, "must be a table ([csv.NAME])")
+            continue
+        from ingest.cdr import generic_csv
+
+        for message in generic_csv.validate_profile(profile, f"[csv.{name}]"):
+            errs.add(f"{where} [csv.{name}]", None, message)
+        ws.csv_profiles[name] = profile
+
+    for n, raw in enumerate(_array(doc, "site", where, errs), 1):
+        site = _site(raw, path, f"{where} [[site]] #{n}", errs)
+        if site is not None:
+            if site.name in ws.sites:
+                errs.add(f"{where} [[site]] #{n}", "name", f"site {site.name!r} is defined twice")
+            ws.sites[site.name] = site
+    for n, raw in enumerate(_array(doc, "source", where, errs), 1):
+        source = _source(raw, ws, f"{where} [[source]] #{n}", errs)
+        if source is not None:
+            if source.name in ws.sources:
+                errs.add(f"{where} [[source]] #{n}", "name", f"source {source.name!r} is defined twice")
+            ws.sources[source.name] = source
+    for n, raw in enumerate(_array(doc, "alert", where, errs), 1):
+        at = f"{where} [[alert]] #{n}"
+        for key in sorted(set(raw) - ALERT_KEYS):
+            errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(ALERT_KEYS))})")
+        if not isinstance(raw.get("name"), str) or not raw.get("name"):
+            errs.add(at, "name", "required: a name for the alert")
+        if not isinstance(raw.get("when"), str) or not raw.get("when"):
+            errs.add(at, "when", "required: a condition such as 'cost > 5'")
+        ws.alerts.append(raw)
+    if errs.problems:
+        raise ConfigError(errs.problems)
+    return ws
+
+
+def _table(doc: dict, key: str, where: str, errs: Collector) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        errs.add(where, key, "must be a table")
+        return {}
+    return value
+
+
+def _array(doc: dict, key: str, where: str, errs: Collector) -> list[dict]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        errs.add(where, key, f"must be an array of tables ([[{key}]])")
+        return []
+    return value
+
+
+def _text(raw: dict, key: str, at: str, errs: Collector, default: str | None = None) -> str | None:
+    value = raw.get(key, default)
+    if value is None:
+        errs.add(at, key, "required key is missing")
+        return None
+    if not isinstance(value, str):
+        errs.add(at, key, f"{value!r} is not a string")
+        return None
+    return value
+
+
+def _digits(raw: dict, key: str, at: str, errs: Collector, default: str) -> str:
+    value = _text(raw, key, at, errs, default) or ""
+    if value and not (value.isdigit() and value.isascii()):
+        errs.add(at, key, f"{value!r} must be digits (or \"\" for none)")
+        return ""
+    return value
+
+
+def _zone(value: str | None, at: str, key: str, errs: Collector) -> str:
+    if value:
+        try:
+            ZoneInfo(value)
+            return value
+        except (ZoneInfoNotFoundError, ValueError):
+            errs.add(at, key, f"{value!r} is not an IANA time zone (e.g. Europe/Paris)")
+    return "UTC"
+
+
+def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
+    for key in sorted(set(raw) - SITE_KEYS):
+        errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(SITE_KEYS))})")
+    name = _text(raw, "name", at, errs)
+    country = (_text(raw, "country", at, errs) or "").upper()
+    if country and country not in phonenumbers.SUPPORTED_REGIONS:
+        errs.add(at, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan (e.g. FR)")
+        country = ""
+    timezone = _zone(_text(raw, "timezone", at, errs), at, "timezone", errs)
+    national = raw.get("national_prefix")
+    if national is None and country:
+        national = phonenumbers.PhoneMetadata.metadata_for_region(country).national_prefix or ""
+    international = raw.get("international_prefix")
+    if international is None and country:
+        international = phonenumbers.PhoneMetadata.metadata_for_region(country).preferred_international_prefix \
+            or phonenumbers.PhoneMetadata.metadata_for_region(country).international_prefix or "00"
+        international = international if str(international).isdigit() else "00"
+    try:
+        extensions = parse_ranges([str(x) for x in raw.get("extensions", [])]) \
+            if isinstance(raw.get("extensions", []), list) else None
+    except ValueError as exc:
+        errs.add(at, "extensions", str(exc))
+        extensions = []
+    if extensions is None:
+        errs.add(at, "extensions", "must be a list of ranges like [\"1000-1999\"]")
+        extensions = []
+    tariff = None
+    if "tariff" in raw:
+        tariff = _tariff_path(raw["tariff"], root, at, "tariff", errs)
+    trunks = {}
+    for trunk, file in (raw.get("trunk_tariffs") or {}).items():
+        trunks[trunk] = _tariff_path(file, root, at, f"trunk_tariffs.{trunk}", errs)
+    if name is None or not country:
+        return None
+    plan = DialPlan(country=country,
+                    outside_prefix=_digits(raw, "outside_prefix", at, errs, ""),
+                    national_prefix=_digits({"national_prefix": national}, "national_prefix", at, errs, ""),
+                    international_prefix=_digits({"international_prefix": international}, "international_prefix", at,
+                                                 errs, "00"),
+                    area_code=_digits(raw, "area_code", at, errs, ""),
+                    extensions=extensions)
+    return Site(name=name, country=country, timezone=timezone, dialplan=plan, tariff=tariff,
+                trunk_tariffs={k: v for k, v in trunks.items() if v is not None})
+
+
+def _tariff_path(value: Any, root: Path, at: str, key: str, errs: Collector) -> Path | None:
+    if not isinstance(value, str) or not value:
+        errs.add(at, key, f"{value!r} is not a path to a tariff file")
+        return None
+    path = (root / value) if not Path(value).is_absolute() else Path(value)
+    if not path.exists():
+        errs.add(at, key, f"{value!r}: no such file (paths are relative to the workspace)")
+        return None
+    return path
+
+
+def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None:
+    for key in sorted(set(raw) - SOURCE_KEYS):
+        errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(SOURCE_KEYS))})")
+    name = _text(raw, "name", at, errs)
+    site = _text(raw, "site", at, errs)
+    fmt = _text(raw, "format", at, errs)
+    if site and site not in ws.sites:
+        errs.add(at, "site", f"no [[site]] named {site!r} (sites: {', '.join(ws.sites) or 'none'})")
+    profile: dict[str, Any] = {}
+    if fmt:
+        base, _, profile_name = fmt.partition(":")
+        if base not in MODULES and fmt not in LIVE_FORMATS:
+            errs.add(at, "format", f"{fmt!r} is not a known format ({', '.join(sorted(MODULES))}, csv:<profile>, "
+                                   f"{', '.join(sorted(LIVE_FORMATS))})")
+        if base == "csv":
+            if profile_name not in ws.csv_profiles:
+                errs.add(at, "format", f"{fmt!r}: no [csv.{profile_name}] profile in the file")
+            else:
+                profile = ws.csv_profiles[profile_name]
+    if "profile" in raw:
+        if not isinstance(raw["profile"], str) or raw["profile"] not in ws.csv_profiles:
+            errs.add(at, "profile", f"{raw['profile']!r}: no such [csv.NAME] profile")
+        else:
+            profile = ws.csv_profiles[raw["profile"]]
+    if "listen" in raw and "connect" in raw:
+        errs.add(at, "listen", "give listen or connect, not both")
+    for key in ("listen", "connect"):
+        if key in raw and not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key])):
+            errs.add(at, key, f"{raw[key]!r} is not HOST:PORT")
+    strip = raw.get("strip_outside_prefix")
+    if strip is not None and not isinstance(strip, bool):
+        errs.add(at, "strip_outside_prefix", f"{strip!r} is not true or false")
+        strip = None
+    zone = raw.get("timezone")
+    timezone = _zone(zone, at, "timezone", errs) if zone else (ws.sites[site].timezone if site in ws.sites else "UTC")
+    if name is None or site is None or fmt is None:
+        return None
+    return Source(name=name, site=site, format=fmt, timezone=timezone, strip_outside_prefix=strip,
+                  encoding=str(raw.get("encoding", "utf-8")), profile=profile, listen=raw.get("listen"),
+                  connect=raw.get("connect"), username=raw.get("username"), password=raw.get("password"))

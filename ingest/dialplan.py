@@ -1,0 +1,111 @@
+"""A site's dial plan: turn digits as a PBX wrote them into E.164, or say what else they are.
+
+Order (CONFIG.md): strip the outside-line prefix where the digits are as dialled; a leading `+` or the international
+prefix gives E.164 directly; a leading national prefix is replaced by the country code; otherwise the number is
+local and gets the country code and area code. Extensions are internal; `*`/`#` codes, dial-by-name and dialplan
+placeholders (`s`, `h`) are service codes; emergency numbers are recognised with phonenumbers. Results are cached
+per distinct string: a PBX dials the same numbers all day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+from phonenumbers import shortnumberinfo
+
+EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID = "external", "internal", "service", "emergency", "invalid"
+_NOISE = re.compile(r"[\s().\-/]")
+
+
+@dataclass(frozen=True)
+class Number:
+    kind: str  # external | internal | service | emergency | invalid
+    e164: str | None = None  # digits without '+', for external numbers
+    rule: str = ""  # which rule produced it: "+", "international", "national", "local", "extension", ...
+
+
+@dataclass
+class DialPlan:
+    country: str  # ISO 3166 alpha-2
+    outside_prefix: str = ""
+    national_prefix: str = ""
+    international_prefix: str = "00"
+    area_code: str = ""
+    extensions: list[tuple[str, str]] = field(default_factory=list)  # inclusive ranges of equal-length digits
+    _cache: dict[tuple[str, bool], Number] = field(default_factory=dict, repr=False)
+
+    @property
+    def country_code(self) -> str:
+        return str(phonenumbers.country_code_for_region(self.country))
+
+    def is_extension(self, digits: str) -> bool:
+        return any(len(digits) == len(lo) and lo <= digits <= hi for lo, hi in self.extensions)
+
+    def normalise(self, raw: str, *, as_dialled: bool = True) -> Number:
+        """Classify digits. `as_dialled`: the digits may start with the outside-line prefix (a user's dialling);
+        False for numbers as sent to or received from the network (outpulsed, CLI)."""
+        key = (raw, as_dialled)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = self._normalise(raw, as_dialled)
+        return got
+
+    def _normalise(self, raw: str, as_dialled: bool) -> Number:
+        text = _NOISE.sub("", raw or "")
+        if text.endswith("#") and text[:-1].lstrip("+").isdigit():
+            text = text[:-1]  # a '#' terminator is not part of the number
+        if not text:
+            return Number(INVALID, rule="empty")
+        if text.startswith("+"):
+            rest = text[1:]
+            return Number(EXTERNAL, rest, "+") if rest.isdigit() and rest.isascii() and len(rest) >= 3 \
+                else Number(SERVICE if not rest.isdigit() else INVALID, rule="+")
+        if not (text.isdigit() and text.isascii()):
+            return Number(SERVICE, rule="code")  # *88, #31#, dial by name, 's', 'h', 'i', ...
+        if self.is_extension(text):
+            return Number(INTERNAL, rule="extension")
+        if self._is_emergency(text):
+            return Number(EMERGENCY, rule="emergency")
+        if as_dialled and self.outside_prefix and text.startswith(self.outside_prefix) \
+                and len(text) > len(self.outside_prefix):
+            stripped = text[len(self.outside_prefix):]
+            if self._is_emergency(stripped):
+                return Number(EMERGENCY, rule="emergency")
+            return self._external(stripped)
+        return self._external(text)
+
+    def _is_emergency(self, digits: str) -> bool:
+        return len(digits) <= 6 and shortnumberinfo.is_emergency_number(digits, self.country)
+
+    def _external(self, digits: str) -> Number:
+        cc = self.country_code
+        if self.international_prefix and digits.startswith(self.international_prefix):
+            rest = digits[len(self.international_prefix):]
+            return Number(EXTERNAL, rest, "international") if len(rest) >= 3 else Number(INVALID, rule="short")
+        if self.national_prefix and digits.startswith(self.national_prefix):
+            return Number(EXTERNAL, cc + digits[len(self.national_prefix):], "national")
+        local = cc + self.area_code + digits
+        if self.area_code and not _possible(local) and _possible(cc + digits):
+            return Number(EXTERNAL, cc + digits, "national")  # dialled with its area code, without a prefix
+        return Number(EXTERNAL, local, "local")
+
+
+def _possible(e164: str) -> bool:
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse("+" + e164))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def parse_ranges(specs: list[str]) -> list[tuple[str, str]]:
+    """"1000-1999" or "2001" -> inclusive ranges of equal-length digit strings; ValueError names the bad one."""
+    out = []
+    for spec in specs:
+        lo, _, hi = str(spec).partition("-")
+        lo, hi = lo.strip(), (hi or lo).strip()
+        if not (lo.isdigit() and hi.isdigit() and lo.isascii() and hi.isascii()) or len(lo) != len(hi) or lo > hi:
+            raise ValueError(f"{spec!r} is not an extension range like '1000-1999' (same number of digits)")
+        out.append((lo, hi))
+    return out

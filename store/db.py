@@ -1,0 +1,251 @@
+"""The SQLite store (WAL): schema, migrations and every query. The only place SQL is written.
+
+Money is INTEGER in units of 10**-8 (engine.money). Times are INTEGER UTC epoch seconds. A call row is one leg as
+the PBX wrote it; `billed` = 0 marks a leg whose cost is already carried by another leg of the same call.
+Idempotence: the key of a call is (source, start, native_id, leg), never the PBX id alone (PBX ids reset); the
+key of a reject is (source, file hash, line).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: list[str] = [
+    # 1: calls, rejects, imports, sites, sources, rating history
+    """
+    CREATE TABLE sites (
+        name TEXT PRIMARY KEY, country TEXT NOT NULL, timezone TEXT NOT NULL, tariff TEXT
+    );
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY, site TEXT NOT NULL, format TEXT NOT NULL
+    );
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER,
+        format TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER,
+        read INTEGER DEFAULT 0, calls INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, duplicates INTEGER DEFAULT 0,
+        skipped INTEGER DEFAULT 0
+    );
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL, site TEXT NOT NULL, import_id INTEGER, line INTEGER,
+        native_id TEXT NOT NULL, leg TEXT NOT NULL, grp TEXT NOT NULL,
+        start INTEGER NOT NULL, answer INTEGER, duration INTEGER NOT NULL, billable INTEGER NOT NULL,
+        direction TEXT NOT NULL, disposition TEXT NOT NULL,
+        extension TEXT, trunk TEXT, caller TEXT, dialled TEXT, called TEXT, account TEXT,
+        number TEXT, number_kind TEXT NOT NULL, number_rule TEXT,
+        billed INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL, tariff TEXT, prefix TEXT, destination TEXT, band TEXT, billed_seconds INTEGER,
+        cost INTEGER, currency TEXT, rated_at INTEGER,
+        notes TEXT, raw TEXT,
+        UNIQUE (source, start, native_id, leg)
+    );
+    CREATE INDEX calls_start ON calls (start);
+    CREATE INDEX calls_site_start ON calls (site, start);
+    CREATE INDEX calls_extension ON calls (extension, start);
+    CREATE INDEX calls_group ON calls (source, grp);
+    CREATE TABLE rejects (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, import_id INTEGER, file TEXT, sha256 TEXT NOT NULL,
+        line INTEGER NOT NULL, raw TEXT, reason TEXT NOT NULL,
+        UNIQUE (source, sha256, line)
+    );
+    CREATE TABLE rating_history (
+        id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL, rated_at INTEGER NOT NULL, tariff TEXT, status TEXT,
+        cost INTEGER, currency TEXT, replaced_at INTEGER NOT NULL
+    );
+    """,
+]
+
+CALL_COLUMNS = (
+    "source", "site", "import_id", "line", "native_id", "leg", "grp", "start", "answer", "duration", "billable",
+    "direction", "disposition", "extension", "trunk", "caller", "dialled", "called", "account", "number",
+    "number_kind", "number_rule", "billed", "status", "tariff", "prefix", "destination", "band", "billed_seconds",
+    "cost", "currency", "rated_at", "notes", "raw",
+)
+REJECT_COLUMNS = ("source", "import_id", "file", "sha256", "line", "raw", "reason")
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass
+class Store:
+    """One open database. Use `open_store(path)`."""
+
+    db: sqlite_utils.Database
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- schema -------------------------------------------------------------------------------------------
+
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"the database has schema version {current}, newer than this program's "
+                             f"{SCHEMA_VERSION}: upgrade anatole")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            self.conn.executescript(f"BEGIN; {MIGRATIONS[version - 1]} PRAGMA user_version = {version}; COMMIT;")
+
+    # --- configuration mirrors --------------------------------------------------------------------------------
+
+    def upsert_site(self, name: str, country: str, timezone: str, tariff: str | None) -> None:
+        self.db["sites"].upsert({"name": name, "country": country, "timezone": timezone, "tariff": tariff},
+                                pk="name")
+
+    def upsert_source(self, name: str, site: str, fmt: str) -> None:
+        self.db["sources"].upsert({"name": name, "site": site, "format": fmt}, pk="name")
+
+    # --- imports --------------------------------------------------------------------------------------------
+
+    def begin_import(self, source: str, file: str, sha256: str, size: int, fmt: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO imports (source, file, sha256, size, format, started) VALUES (?, ?, ?, ?, ?, ?)",
+            (source, file, sha256, size, fmt, int(time.time())))
+        self.conn.commit()
+        return int(cur.lastrowid)
+
+    def finish_import(self, import_id: int, counts: dict[str, int]) -> None:
+        self.conn.execute(
+            "UPDATE imports SET finished = ?, read = ?, calls = ?, rejected = ?, duplicates = ?, skipped = ? "
+            "WHERE id = ?",
+            (int(time.time()), counts["read"], counts["calls"], counts["rejected"], counts["duplicates"],
+             counts["skipped"], import_id))
+        self.conn.commit()
+
+    def insert_calls(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert call rows (CALL_COLUMNS order), ignoring those already stored; returns how many were new.
+        Commits: once this returns, the rows are durable."""
+        before = self.conn.total_changes
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})",
+            rows)
+        self.conn.commit()
+        return self.conn.total_changes - before
+
+    def insert_rejects(self, rows: Sequence[Sequence[Any]]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})", rows)
+        self.conn.commit()
+        return self.conn.total_changes - before
+
+    def merge_overlapping_legs(self, source: str, groups: Iterable[str]) -> int:
+        """Within each call group, several answered outgoing legs to the same number that overlap in time (parallel
+        ringing, Local channels, transfers logged twice) carry one cost: keep the longest billed, mark the others
+        billed = 0. Returns the number of legs marked."""
+        groups = list(set(groups))
+        marked = 0
+        for chunk in _chunks(groups, 500):
+            marks = f"({', '.join('?' * len(chunk))})"
+            cur = self.conn.execute(f"""
+                UPDATE calls SET billed = 0 WHERE id IN (
+                    SELECT b.id FROM calls a JOIN calls b
+                      ON a.source = b.source AND a.grp = b.grp AND a.number = b.number AND a.id != b.id
+                     AND a.direction = 'outgoing' AND b.direction = 'outgoing'
+                     AND a.billable > 0 AND b.billable > 0 AND a.billed = 1
+                     AND COALESCE(b.answer, b.start) < COALESCE(a.answer, a.start) + a.billable
+                     AND COALESCE(a.answer, a.start) < COALESCE(b.answer, b.start) + b.billable
+                     AND (b.billable < a.billable OR (b.billable = a.billable AND b.id > a.id))
+                    WHERE a.source = ? AND a.grp IN {marks} AND a.grp != '')
+                  AND billed = 1""", (source, *chunk))
+            marked += cur.rowcount
+        self.conn.commit()
+        return marked
+
+    # --- queries ------------------------------------------------------------------------------------------
+
+    def calls(self, *, start: int | None = None, end: int | None = None, site: str | None = None,
+              extension: str | None = None, direction: str | None = None, status: str | None = None,
+              min_cost: int | None = None, number: str | None = None, limit: int | None = None,
+              order: str = "start") -> Iterator[dict[str, Any]]:
+        where, args = _filters(start=start, end=end, site=site, extension=extension, direction=direction,
+                               status=status, min_cost=min_cost, number=number)
+        sql = f"SELECT * FROM calls {where} ORDER BY {'cost DESC' if order == 'cost' else 'start, id'}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row))
+
+    def calls_for_rating(self, *, start: int | None, end: int | None, site: str | None) -> Iterator[tuple]:
+        where, args = _filters(start=start, end=end, site=site)
+        yield from self.conn.execute(
+            f"SELECT id, site, trunk, number, number_kind, direction, billable, start, status, tariff, cost, "
+            f"currency, rated_at, billed FROM calls {where} ORDER BY id", args)
+
+    def update_ratings(self, rows: Sequence[tuple], history: Sequence[tuple]) -> None:
+        """rows: (status, tariff, prefix, destination, band, billed_seconds, cost, currency, rated_at, id);
+        history: the results they replace, (call_id, rated_at, tariff, status, cost, currency, replaced_at)."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO rating_history (call_id, rated_at, tariff, status, cost, currency, replaced_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", history)
+            self.conn.executemany(
+                "UPDATE calls SET status = ?, tariff = ?, prefix = ?, destination = ?, band = ?, billed_seconds = ?, "
+                "cost = ?, currency = ?, rated_at = ? WHERE id = ?", rows)
+
+    def rejects(self, *, source: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        sql = "SELECT * FROM rejects" + (" WHERE source = ?" if source else "") + " ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.conn.execute(sql, (source,) if source else ())
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row))
+
+    def imports(self, limit: int | None = None) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM imports ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else ""))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur]
+
+    def count(self, table: str) -> int:
+        if table not in ("calls", "rejects", "imports"):
+            raise ValueError(table)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _filters(**f: Any) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    for key, sql in (("start", "start >= ?"), ("end", "start < ?"), ("site", "site = ?"),
+                     ("extension", "extension = ?"), ("direction", "direction = ?"), ("status", "status = ?"),
+                     ("min_cost", "cost >= ?"), ("number", "number LIKE ? || '%'")):
+        if f.get(key) is not None:
+            clauses.append(sql)
+            args.append(f[key])
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def open_store(path: Path | str) -> Store:
+    """Open (creating if needed) the database in WAL mode and bring its schema up to date."""
+    conn = sqlite3.connect(str(path), timeout=30)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")  # a commit that returned survives a power cut, not only a crash
+    conn.execute("PRAGMA foreign_keys = ON")
+    store = Store(db)
+    store.migrate()
+    return store
