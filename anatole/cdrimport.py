@@ -238,12 +238,19 @@ def price_calls(ws: Workspace, site: Site, calls: Iterable[tuple[str, Number, in
         seconds = np.array([calls[i][3] for i in index], dtype=np.int32)
         res = compiled.tables.rate(numbers, starts, seconds)
         name = str(path.name)
+        rate = res["rate"]
+        used = np.maximum(rate, 0)
+        # the prefix that priced the call (a shorter one when the longest match has no rate in force)
+        pid = np.where(rate >= 0, compiled.rate_prefix[used], res["prefix"]).tolist()
+        dest = compiled.rate_dest[used].tolist()
+        names, prefixes, destinations = t.bands, compiled.prefixes, t.rows.destinations
         for k, i in enumerate(index):
-            info = compiled.describe(res, k)
-            rated = info["status"] == "rated"
-            out[i] = (info["status"], name, info["prefix"], info["destination"], info["band"],
-                      info["billed_seconds"] if rated else 0, info["cost"] if info["status"] != "no_rate" else None,
-                      t.currency)
+            status = STATUS_NAMES[res["status"][k]]
+            band = int(res["band"][k])
+            rated = rate[k] >= 0
+            out[i] = (status, name, prefixes[pid[k]] if pid[k] >= 0 else None,
+                      destinations[dest[k]] if rated else None, names[band].name if band >= 0 else None,
+                      int(res["billed"][k]), int(res["cost"][k]) if status != "no_rate" else None, t.currency)
     return out
 
 

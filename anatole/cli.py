@@ -31,7 +31,8 @@ EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
 
 
 def _console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False, soft_wrap=err or not sys.stdout.isatty())
+    piped = not err and not sys.stdout.isatty()  # tables written to a pipe or a file are not squeezed to 80 columns
+    return Console(stderr=err, highlight=False, soft_wrap=err or piped, width=160 if piped else None)
 
 
 def _fail(message: str) -> None:
@@ -467,11 +468,16 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
             out = _call_out(row, decimals)
             writer.writerow([_safe_cell(out[k]) for k in CALL_FIELDS])
     else:
-        table = Table("start (UTC)", "site", "dir", "ext", "number", "destination", "secs", "cost", "status")
+        table = Table(box=None, pad_edge=False)
+        for name, justify in (("start UTC", "left"), ("site", "left"), ("dir", "left"), ("ext", "left"),
+                              ("number", "left"), ("destination", "left"), ("secs", "right"), ("cost", "right"),
+                              ("status", "left")):
+            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
+                             max_width=24 if name == "destination" else None)
         shown = 0
         for row in rows:
             out = _call_out(row, decimals)
-            table.add_row(out["start"][:19].replace("T", " "), out["site"], out["direction"][:3],
+            table.add_row(out["start"][5:16].replace("T", " "), out["site"], out["direction"][:3],
                           out["extension"] or "", out["number"] or out["dialled"] or "", out["destination"] or "",
                           str(out["billable_seconds"]), f"{out['cost']} {out['currency']}" if out["cost"] else "",
                           out["status"])

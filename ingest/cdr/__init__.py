@@ -41,7 +41,10 @@ def detect(head: bytes) -> tuple[str, int]:
     for name in MODULES:
         if name == "csv":
             continue  # the generic parser needs a profile: never guessed
-        s = parser(name).sniff(head)
+        try:
+            s = parser(name).sniff(head)
+        except Exception:  # a sniffer must never stop detection; its format is simply not chosen
+            s = 0
         if s > score:
             best, score = name, s
     if score < 30:

@@ -1,0 +1,133 @@
+"""`anatole import cdr` end to end: real files, a real SQLite store, counts that balance, idempotent re-imports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from anatole.cli import main
+from anatole.config import open_workspace
+from store import open_store
+
+SAMPLES = Path(__file__).parent.parent / "tariffs" / "samples"
+
+CONFIG = """
+[workspace]
+currency = "EUR"
+
+[[site]]
+name = "paris"
+country = "FR"
+timezone = "Europe/Paris"
+outside_prefix = "9"
+national_prefix = "0"
+international_prefix = "00"
+extensions = ["2000-2999"]
+tariff = "tariffs/fr-business.toml"
+
+[[source]]
+name = "paris-ipo"
+site = "paris"
+format = "avaya-ipo"
+listen = "0.0.0.0:8808"
+"""
+
+# cdr-formats.md 4.1 examples (invented data), plus a line the parser must reject and a blank line
+IPO = (
+    "2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,T9001,"
+    "Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\r\n"
+    "2025/03/14 10:30:45,00:00:41,4,0155507788,I,2001,,,0,1000415,1,E2001,Alice Martin,T9001,Line 1.4,0,0,,,,,,,,,"
+    ",,,,,10.1.20.5,3311,10.1.20.5,3310\n"
+    "2025/03/14 10:30:45,00:03:05,0,0155507788,I,2002,,,0,1000415,0,E2002,Bruno Keller,T9001,Line 1.4,0,0,,,,,,,,,"
+    ",,,,,10.1.20.5,3318,10.1.20.5,3310\r"
+    "2025/03/14 10:41:07,00:00:00,22,,I,2003,,,0,1000418,0,E2003,Reception,T9002,Line 2.1,0,0,,,,,,,,,,,,,,"
+    "10.1.20.5,3320,0.0.0.0,0\n"
+    "2025/03/14 10:45:00,00:01:00,3,2002,O,0612345678,90612345678,,0,1000420,0,E2002,Bruno Keller,T9001,"
+    "Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3330,10.1.20.5,3331\n"
+    "2025/03/14 10:50:00,00:00:30,2,2001,O,2002,2002,,1,1000421,0,E2001,Alice Martin,E2002,Bruno Keller,0,0,,,,,,,"
+    ",,,,,,,10.1.20.5,3340,10.1.20.5,3341\n"
+    "2025/13/14 10:50:00,00:00:30,2,2001,O,2002\n"
+    "\n"
+)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "tariffs").mkdir()
+    for ext in (".toml", ".csv"):
+        shutil.copy(SAMPLES / f"fr-business{ext}", tmp_path / "tariffs" / f"fr-business{ext}")
+    (tmp_path / "anatole.toml").write_text(CONFIG)
+    (tmp_path / "smdr.txt").write_bytes(IPO.encode())
+    return tmp_path
+
+
+def run(workspace: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--workspace", str(workspace), *args])
+    return result.exit_code, result.output
+
+
+def test_import_counts_balance_and_reimport_adds_nothing(workspace: Path) -> None:
+    code, out = run(workspace, "import", "cdr", str(workspace / "smdr.txt"), "--json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert first["format"] == "avaya-ipo" and first["detected"] and first["source"] == "paris-ipo"
+    assert first["read"] == first["calls"] + first["rejected"] + first["duplicates"] == 7
+    assert (first["calls"], first["rejected"], first["duplicates"]) == (6, 1, 0)
+    code, out = run(workspace, "import", "cdr", str(workspace / "smdr.txt"), "--json")
+    again = json.loads(out)
+    assert (again["read"], again["calls"], again["duplicates"], again["rejected"]) == (7, 0, 6, 1)
+    store = open_store(open_workspace(workspace).db_path)
+    assert store.count("calls") == 6 and store.count("rejects") == 1
+    reject = next(store.rejects())
+    assert reject["line"] == 7 and reject["reason"]
+
+
+def test_calls_are_normalised_directed_and_rated(workspace: Path) -> None:
+    run(workspace, "import", "cdr", str(workspace / "smdr.txt"))
+    code, out = run(workspace, "calls", "--json")
+    assert code == 0, out
+    calls = [json.loads(line) for line in out.splitlines()]
+    first = calls[0]
+    assert first["start"] == "2025-03-14T09:15:02Z"  # Paris local time -> UTC
+    assert (first["direction"], first["extension"], first["dialled"], first["number"]) == \
+        ("outgoing", "2001", "90155501234", "33155501234")
+    assert first["status"] == "rated" and first["currency"] == "EUR" and first["billable_seconds"] == 152
+    assert first["cost"] == "0.0507"  # 152 s at 0.02/min, peak, per second: 0.050666.. -> 0.0507
+    by_status = {c["status"] for c in calls}
+    assert {"incoming", "internal", "unanswered"} <= by_status or {"incoming", "internal"} <= by_status
+    mobile = next(c for c in calls if c["number"] == "33612345678")
+    assert mobile["destination"] == "France Mobile" and mobile["cost"] is not None
+
+
+def test_rerate_is_idempotent(workspace: Path) -> None:
+    run(workspace, "import", "cdr", str(workspace / "smdr.txt"))
+    code, out = run(workspace, "rate", "--json")
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["changed"] == 0 and summary["calls"] >= 2
+    code, out = run(workspace, "rate", "--json")
+    assert json.loads(out)["changed"] == 0
+
+
+def test_rejects_and_csv(workspace: Path) -> None:
+    run(workspace, "import", "cdr", str(workspace / "smdr.txt"))
+    code, out = run(workspace, "rejects", "--json")
+    row = json.loads(out.splitlines()[0])
+    assert row["line"] == 7 and row["file"].endswith("smdr.txt") and row["raw"].startswith("2025/13/14")
+    code, out = run(workspace, "calls", "--csv")
+    lines = out.splitlines()
+    assert lines[0].startswith("start,site,") and len(lines) == 7
+
+
+def test_import_errors_are_clear(workspace: Path) -> None:
+    (workspace / "garbage.bin").write_bytes(bytes(range(256)) * 10)
+    code, out = run(workspace, "import", "cdr", str(workspace / "garbage.bin"))
+    assert code == 1 and "cannot tell the format" in out and "Traceback" not in out
+    code, out = run(workspace, "import", "cdr", str(workspace / "smdr.txt"), "--source", "nope")
+    assert code == 1 and "no [[source]] named 'nope'" in out
+    code, out = run(workspace, "import", "cdr", str(workspace / "missing.txt"))
+    assert code == 1 and "no such file" in out
