@@ -1,0 +1,193 @@
+"""Avaya IP Office SMDR: one comma-separated line per call segment, 34 fields (35 from R11), no header.
+
+Every segment of a call repeats the call's start and Call ID; Call IDs restart at 1000000 when the system reboots,
+so the group is Call ID + start. Times are local to the PBX. The file (or TCP capture) may mix CR, LF and CR LF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+
+NAME = "avaya-ipo"
+
+FIELDS: tuple[str, ...] = (
+    "Call Start", "Connected Time", "Ring Time", "Caller", "Direction", "Called Number", "Dialled Number",
+    "Account Code", "Is Internal", "Call ID", "Continuation", "Party1Device", "Party1Name", "Party2Device",
+    "Party2Name", "Hold Time", "Park Time", "AuthValid", "AuthCode", "User Charged", "Call Charge", "Currency",
+    "Amount at Last User Change", "Call Units", "Units at Last User Change", "Cost per Unit", "Mark Up",
+    "External Targeting Cause", "External Targeter Id", "External Targeted Number", "Calling Party Server IP Address",
+    "Unique Call Id for the Caller Extension", "Called Party Server IP Address",
+    "Unique Call Id for the Called Extension", "SMDR Recording Time",
+)
+COUNTS = (34, 35)
+PENDING_LIMIT = 4096  # calls remembered as "more segments follow": bounded, so memory does not grow with the file
+MAX_SECONDS = 7 * 86400
+_START_RE = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
+_HMS_RE = re.compile(r"^(\d{1,4}):(\d{2}):(\d{2})$")
+_SNIFF_RE = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2},\d{1,4}:\d{2}:\d{2},\d+,")
+
+
+class _Bad(ValueError):
+    """A field that cannot be read: becomes a Reject with this message."""
+
+
+def sniff(head: bytes) -> int:
+    """High when most lines start "YYYY/MM/DD HH:MM:SS,HH:MM:SS,n," and have 34 or 35 fields."""
+    try:
+        text = head.decode("utf-8", errors="replace")
+        rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if len(rows) > 1 and not head.endswith((b"\n", b"\r")):
+            rows.pop()  # the head may end mid-line
+        rows = [r for r in rows[:200] if r.strip()]
+        if not rows:
+            return 0
+        good = sum(1 for r in rows if _SNIFF_RE.match(r) and r.count(",") + 1 in COUNTS)
+        if good == 0:
+            return 0
+        return 40 + int(55 * good / len(rows))
+    except Exception:
+        return 0
+
+
+def _local(ctx: ParseContext, when: dt.datetime, notes: list[str]) -> int:
+    """Local PBX time -> UTC epoch; notes a DST gap or overlap (the earlier instant is taken)."""
+    zone = ctx.zone
+    a, b = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+    if a.utcoffset() != b.utcoffset():
+        back = a.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+        notes.append("nonexistent local time (DST gap)" if back != when else "ambiguous local time (DST overlap)")
+    return ctx.local_to_utc(when)
+
+
+def _start(value: str) -> dt.datetime:
+    m = _START_RE.match(value.strip())
+    if not m:
+        raise _Bad(f"Call Start: {value!r} is not YYYY/MM/DD HH:MM:SS")
+    try:
+        return dt.datetime(*(int(g) for g in m.groups()))
+    except ValueError:
+        raise _Bad(f"Call Start: {value!r} is not a date") from None
+
+
+def _hms(value: str, name: str) -> int:
+    m = _HMS_RE.match(value.strip())
+    if not m:
+        raise _Bad(f"{name}: {value!r} is not HH:MM:SS")
+    h, mi, s = (int(g) for g in m.groups())
+    if mi > 59 or s > 59:
+        raise _Bad(f"{name}: {value!r} is not HH:MM:SS")
+    total = h * 3600 + mi * 60 + s
+    if total > MAX_SECONDS:
+        raise _Bad(f"{name}: {value!r} is longer than 7 days")
+    return total
+
+
+def _seconds(value: str, name: str) -> int:
+    v = value.strip()
+    if not v.isdigit() or not v.isascii():
+        raise _Bad(f"{name}: {value!r} is not a number of seconds")
+    n = int(v)
+    if n > MAX_SECONDS:
+        raise _Bad(f"{name}: {n} s is longer than 7 days")
+    return n
+
+
+def _device_number(device: str) -> str:
+    """E2001 -> 2001."""
+    return device[1:]
+
+
+def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: OrderedDict[str, None]) -> CallRecord:
+    notes: list[str] = []
+    start_text = f[0].strip()
+    start = _local(ctx, _start(start_text), notes)
+    connected = _hms(f[1], "Connected Time")
+    ring = _seconds(f[2], "Ring Time")
+    direction_flag = f[4].strip().upper()
+    if direction_flag not in ("I", "O"):
+        raise _Bad(f"Direction: {f[4]!r} is not I or O")
+    internal_flag = f[8].strip()
+    if internal_flag not in ("0", "1"):
+        raise _Bad(f"Is Internal: {f[8]!r} is not 0 or 1")
+    call_id = f[9].strip()
+    if not call_id.isdigit() or not call_id.isascii():
+        raise _Bad(f"Call ID: {f[9]!r} is not a number")
+    more = f[10].strip()
+    if more not in ("0", "1"):
+        raise _Bad(f"Continuation: {f[10]!r} is not 0 or 1")
+    group = f"{call_id}@{start_text}"
+    p1_dev, p1_name, p2_dev, p2_name = (x.strip() for x in f[11:15])
+    parties = ((p1_dev, p1_name), (p2_dev, p2_name))
+    # Party2 first: on a trunk-to-trunk (transfer) segment it is the outgoing trunk, the one that costs money
+    trunk_party = next(((d, n) for d, n in reversed(parties) if d[:1].upper() == "T"), None)
+    ext_party = next((d for d, _ in parties if d[:1].upper() == "E"), None)
+
+    if internal_flag == "1":
+        direction = "internal"
+    elif direction_flag == "I":
+        direction = "incoming"
+    elif trunk_party is None:
+        direction = "internal"  # IPO writes internal calls as O; without a trunk device nothing left the site
+    else:
+        direction = "outgoing"
+    answer = None
+    if connected > 0:
+        answer = start + ring
+        notes.append("answer = call start + ring time (approximate)")
+    if group in pending:
+        notes.append("later segment: start is the whole call's start")
+        if more == "0":
+            del pending[group]
+    elif more == "1":
+        pending[group] = None
+        if len(pending) > PENDING_LIMIT:
+            pending.popitem(last=False)
+    return CallRecord(
+        line=number,
+        native_id=call_id,
+        leg=f"{p1_dev}|{p2_dev}",
+        group=group,
+        start=start,
+        answer=answer,
+        duration=ring + connected,
+        billable=connected,
+        direction=direction,
+        disposition="answered" if connected > 0 else "no_answer",
+        extension=_device_number(ext_party) if ext_party else "",
+        trunk=(f"{trunk_party[0]} ({trunk_party[1]})" if trunk_party[1] else trunk_party[0]) if trunk_party else "",
+        caller=f[3].strip(),
+        dialled=f[6].strip(),
+        called=f[5].strip(),
+        account=f[7].strip(),
+        raw=text,
+        notes=notes,
+    )
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
+    """Every line of an IPO SMDR file or capture as a CallRecord (one per segment), Skipped (blank, a header line
+    some collectors add) or Reject, in order."""
+    pending: OrderedDict[str, None] = OrderedDict()  # groups whose last segment said more segments follow
+    for number, text in lines(stream, ctx.encoding):
+        try:
+            if not text.strip():
+                yield Skipped(line=number, raw=text, what="blank")
+                continue
+            if text.lstrip().lower().startswith("call start"):
+                yield Skipped(line=number, raw=text, what="header")
+                continue
+            fields = text.split(",")
+            if len(fields) not in COUNTS:
+                yield Reject(line=number, raw=text, reason=f"fields: {len(fields)}, an SMDR record has 34 or 35")
+                continue
+            yield _record(number, text, fields, ctx, pending)
+        except _Bad as bad:
+            yield Reject(line=number, raw=text, reason=str(bad))
+        except Exception as exc:  # the invariant: one item per line, never an exception
+            yield Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")

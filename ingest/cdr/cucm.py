@@ -1,0 +1,325 @@
+"""Cisco Unified CM CDR flat files (cdr_<cluster>_<node>_<stamp>_<seq>), read by header name.
+
+Line 1 holds the quoted column names and line 2 their types; both are skipped. Columns are looked up by name,
+case-insensitively, because CM versions insert columns mid-row (123/129/133 columns) and exports change the case.
+Headerless dumps fall back on a profile chosen by the column count: columns 0-93 are the same in every version,
+and every column this parser reads lies there, so the profiles only need to be exact up to column 93.
+
+Only end records (cdrRecordType 1) are calls; start records (0) and CMRs (2) are counted as skipped.
+Times are UTC epoch seconds: no timezone conversion.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+
+NAME = "cucm"
+
+# Columns 0-93: identical in CM 8.x to 15 (checked against the key positions of the format notes).
+STABLE_COLUMNS: tuple[str, ...] = (
+    "cdrRecordType", "globalCallID_callManagerId", "globalCallID_callId", "origLegCallIdentifier",
+    "dateTimeOrigination", "origNodeId", "origSpan", "origIpAddr", "callingPartyNumber",
+    "callingPartyUnicodeLoginUserID", "origCause_location", "origCause_value", "origPrecedenceLevel",
+    "origMediaTransportAddress_IP", "origMediaTransportAddress_Port", "origMediaCap_payloadCapability",
+    "origMediaCap_maxFramesPerPacket", "origMediaCap_g723BitRate", "origVideoCap_Codec", "origVideoCap_Bandwidth",
+    "origVideoCap_Resolution", "origVideoTransportAddress_IP", "origVideoTransportAddress_Port", "origRSVPAudioStat",
+    "origRSVPVideoStat", "destLegIdentifier", "destNodeId", "destSpan", "destIpAddr", "originalCalledPartyNumber",
+    "finalCalledPartyNumber", "finalCalledPartyUnicodeLoginUserID", "destCause_location", "destCause_value",
+    "destPrecedenceLevel", "destMediaTransportAddress_IP", "destMediaTransportAddress_Port",
+    "destMediaCap_payloadCapability", "destMediaCap_maxFramesPerPacket", "destMediaCap_g723BitRate",
+    "destVideoCap_Codec", "destVideoCap_Bandwidth", "destVideoCap_Resolution", "destVideoTransportAddress_IP",
+    "destVideoTransportAddress_Port", "destRSVPAudioStat", "destRSVPVideoStat", "dateTimeConnect",
+    "dateTimeDisconnect", "lastRedirectDn", "pkid", "originalCalledPartyNumberPartition",
+    "callingPartyNumberPartition", "finalCalledPartyNumberPartition", "lastRedirectDnPartition", "duration",
+    "origDeviceName", "destDeviceName", "origCallTerminationOnBehalfOf", "destCallTerminationOnBehalfOf",
+    "origCalledPartyRedirectOnBehalfOf", "lastRedirectRedirectOnBehalfOf", "origCalledPartyRedirectReason",
+    "lastRedirectRedirectReason", "destConversationId", "globalCallId_ClusterID", "joinOnBehalfOf", "comment",
+    "authCodeDescription", "authorizationLevel", "clientMatterCode", "origDTMFMethod", "destDTMFMethod",
+    "callSecuredStatus", "origConversationId", "origMediaCap_Bandwidth", "destMediaCap_Bandwidth",
+    "authorizationCodeValue", "outpulsedCallingPartyNumber", "outpulsedCalledPartyNumber", "origIpv4v6Addr",
+    "destIpv4v6Addr", "origVideoCap_Codec_Channel2", "origVideoCap_Bandwidth_Channel2",
+    "origVideoCap_Resolution_Channel2", "origVideoTransportAddress_IP_Channel2",
+    "origVideoTransportAddress_Port_Channel2", "origVideoChannel_Role_Channel2", "destVideoCap_Codec_Channel2",
+    "destVideoCap_Bandwidth_Channel2", "destVideoCap_Resolution_Channel2", "destVideoTransportAddress_IP_Channel2",
+    "destVideoTransportAddress_Port_Channel2", "destVideoChannel_Role_Channel2",
+)
+assert len(STABLE_COLUMNS) == 94
+
+# The 129-column order (CM 11.x/12.0), as published field lists give it.
+_TAIL_129: tuple[str, ...] = (
+    "IncomingProtocolID", "IncomingProtocolCallRef", "OutgoingProtocolID", "OutgoingProtocolCallRef",
+    "currentRoutingReason", "origRoutingReason", "lastRedirectingRoutingReason", "huntPilotPartition", "huntPilotDN",
+    "calledPartyPatternUsage", "IncomingICID", "IncomingOrigIOI", "IncomingTermIOI", "OutgoingICID",
+    "OutgoingOrigIOI", "OutgoingTermIOI", "outpulsedOriginalCalledPartyNumber", "outpulsedLastRedirectingNumber",
+    "wasCallQueued", "totalWaitTimeInQueue", "callingPartyNumber_uri", "originalCalledPartyNumber_uri",
+    "finalCalledPartyNumber_uri", "lastRedirectDn_uri", "mobileCallingPartyNumber", "finalMobileCalledPartyNumber",
+    "origMobileDeviceName", "destMobileDeviceName", "origMobileCallDuration", "destMobileCallDuration",
+    "mobileCallType", "originalCalledPartyPattern", "finalCalledPartyPattern", "lastRedirectingPartyPattern",
+    "huntPilotPattern",
+)
+# Headerless profiles by column count. Only 0-93 are relied on. The 129 tail follows the published list; the 133
+# tail (129 + four device type/session columns at the end) matches the shape of the format notes' example but is
+# unverified; the 123 tail (CM 10.5) is not known column by column and is left unnamed.
+PROFILES: dict[int, tuple[str, ...]] = {
+    123: STABLE_COLUMNS + tuple(f"column{i}" for i in range(94, 123)),
+    129: STABLE_COLUMNS + _TAIL_129,
+    133: STABLE_COLUMNS + _TAIL_129 + ("origDeviceType", "destDeviceType", "origDeviceSessionID",
+                                       "destDeviceSessionID"),
+}
+APPROXIMATE_PROFILES = (123, 133)
+
+# Device name prefixes of endpoints (our users); any other device is a trunk, gateway port or media resource.
+# SEP = IP phone, ATA = analog adapter, CSF = Jabber desktop, BOT/TCT/TAB = Jabber Android/iPhone/tablet.
+PHONE_PREFIXES: tuple[str, ...] = ("SEP", "ATA", "CSF", "BOT", "TCT", "TAB")
+
+MAX_SECONDS = 7 * 86400
+_MAX_EPOCH = 4_102_444_800  # 2100-01-01: anything later is not a CM timestamp
+_TYPE_RE = re.compile(r"^[A-Za-z]+(\(\d+\))?$")
+_INT_RE = re.compile(r"^-?\d+$")
+_NEEDED = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_callId", "origLegCallIdentifier",
+           "dateTimeOrigination", "callingPartyNumber", "origCause_value", "originalCalledPartyNumber",
+           "finalCalledPartyNumber", "destCause_value", "dateTimeConnect", "pkid", "duration", "origDeviceName",
+           "destDeviceName")
+
+
+def _split(text: str) -> list[str] | None:
+    """One CSV line -> fields (quoted or not); None when the csv module cannot read it."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return None
+
+
+def _index(names: list[str] | tuple[str, ...]) -> dict[str, int]:
+    """Lower-cased column name -> position (first one wins if a name repeats)."""
+    out: dict[str, int] = {}
+    for i, name in enumerate(names):
+        out.setdefault(name.strip().lower(), i)
+    return out
+
+
+_PROFILE_INDEX = {count: _index(names) for count, names in PROFILES.items()}
+
+
+def _is_types_row(fields: list[str]) -> bool:
+    """Line 2 of a CDR file: INTEGER, VARCHAR(50), UNIQUEIDENTIFIER..."""
+    if not fields or fields[0].strip().upper() != "INTEGER":
+        return False
+    typed = sum(1 for f in fields if _TYPE_RE.match(f.strip()))
+    return typed * 2 >= len(fields)
+
+
+def is_phone(device: str, prefixes: tuple[str, ...] = PHONE_PREFIXES) -> bool:
+    """True when a device name is an endpoint (phone, soft client, ATA) rather than a trunk or gateway."""
+    return device.upper().startswith(prefixes)
+
+
+def sniff(head: bytes) -> int:
+    """High for the CDR header names, or for rows of 123/129/133 columns starting with a record type and epochs."""
+    try:
+        text = head.decode("utf-8", errors="replace")
+        rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if len(rows) > 1 and not head.endswith((b"\n", b"\r")):
+            rows.pop()  # the head may end mid-line
+        rows = [r for r in rows[:200] if r.strip()]
+        if not rows:
+            return 0
+        first = rows[0].lower()
+        if "cdrrecordtype" in first:
+            return 95 if "globalcallid_callid" in first else 75
+        good = bad = 0
+        for row in rows[:50]:
+            fields = _split(row)
+            if (fields and len(fields) in PROFILES and fields[0].strip() in ("0", "1", "2")
+                    and _INT_RE.match(fields[4].strip()) and _INT_RE.match(fields[2].strip())):
+                good += 1
+            else:
+                bad += 1
+        if good == 0:
+            return 0
+        return int(85 * good / (good + bad))
+    except Exception:
+        return 0
+
+
+def _int(value: str, name: str) -> int:
+    v = value.strip()
+    if not _INT_RE.match(v):
+        raise _Bad(f"{name}: {value!r} is not an integer")
+    return int(v)
+
+
+def _epoch(value: str, name: str, zero_ok: bool) -> int:
+    v = value.strip()
+    if not _INT_RE.match(v):
+        raise _Bad(f"{name}: {value!r} is not an epoch")
+    n = int(v)
+    if n == 0 and zero_ok:
+        return 0
+    if n <= 0 or n >= _MAX_EPOCH:
+        raise _Bad(f"{name}: {value!r} is not a plausible epoch")
+    return n
+
+
+class _Bad(ValueError):
+    """A field that cannot be read: becomes a Reject with this message."""
+
+
+def _disposition(answer: int | None, dest_cause: int, orig_cause: int) -> str:
+    """Answered when connected; else the Q.850 cause: 17 busy, 16/18/19 (or none) no answer, anything else failed."""
+    if answer is not None:
+        return "answered"
+    cause = dest_cause or orig_cause
+    if cause == 17 or orig_cause == 17:
+        return "busy"
+    if cause in (0, 16, 18, 19):
+        return "no_answer"
+    return "failed"
+
+
+def _record(number: int, text: str, fields: list[str], col: dict[str, int], prefixes: tuple[str, ...]) -> CallRecord:
+    def get(name: str) -> str:
+        i = col.get(name.lower())
+        return fields[i].strip() if i is not None and i < len(fields) else ""
+
+    cm = _int(get("globalCallID_callManagerId"), "globalCallID_callManagerId")
+    call_id = _int(get("globalCallID_callId"), "globalCallID_callId")
+    start = _epoch(get("dateTimeOrigination"), "dateTimeOrigination", zero_ok=False)
+    connect = _epoch(get("dateTimeConnect"), "dateTimeConnect", zero_ok=True)
+    billable = _int(get("duration"), "duration")
+    if billable < 0 or billable > MAX_SECONDS:
+        raise _Bad(f"duration: {billable} s is out of range (0 to 7 days)")
+    answer = connect or None
+    if answer is not None and answer < start:
+        raise _Bad(f"dateTimeConnect: {connect} is before dateTimeOrigination {start}")
+    notes: list[str] = []
+    disconnect_text = get("dateTimeDisconnect")
+    if "datetimedisconnect" in col and disconnect_text not in ("", "0"):
+        disconnect = _epoch(disconnect_text, "dateTimeDisconnect", zero_ok=False)
+        if disconnect < start:
+            raise _Bad(f"dateTimeDisconnect: {disconnect} is before dateTimeOrigination {start}")
+        duration = disconnect - start
+    else:
+        duration = (answer - start if answer is not None else 0) + billable
+        notes.append("no dateTimeDisconnect: duration derived")
+    if duration > MAX_SECONDS:
+        raise _Bad(f"dateTimeDisconnect: call of {duration} s is longer than 7 days")
+    dest_cause = _int(get("destCause_value") or "0", "destCause_value")
+    orig_cause = _int(get("origCause_value") or "0", "origCause_value")
+
+    orig_dev, dest_dev = get("origDeviceName"), get("destDeviceName")
+    caller, final = get("callingPartyNumber"), get("finalCalledPartyNumber")
+    orig_phone = is_phone(orig_dev, prefixes) if orig_dev else None
+    dest_phone = is_phone(dest_dev, prefixes) if dest_dev else None
+    direction, trunk, extension = "", "", ""
+    if orig_phone is True:
+        extension = caller
+        if dest_phone is True:
+            direction = "internal"
+        elif dest_phone is False:
+            direction, trunk = "outgoing", dest_dev
+        else:
+            notes.append("destDeviceName empty: direction unknown")
+    elif orig_phone is False:
+        if dest_phone is True:
+            direction, trunk, extension = "incoming", orig_dev, final
+        elif dest_phone is False:
+            direction, trunk = "transit", dest_dev
+        else:
+            direction, trunk, extension = "incoming", orig_dev, final
+            notes.append("destDeviceName empty: assumed incoming")
+    else:
+        extension = final
+        notes.append("origDeviceName empty: direction unknown")
+    return CallRecord(
+        line=number,
+        native_id=get("pkid"),
+        leg=get("origLegCallIdentifier"),
+        group=f"{cm}-{call_id}",
+        start=start,
+        answer=answer,
+        duration=duration,
+        billable=billable,
+        direction=direction,
+        disposition=_disposition(answer, dest_cause, orig_cause),
+        extension=extension,
+        trunk=trunk,
+        caller=caller,
+        dialled=get("originalCalledPartyNumber"),
+        called=get("outpulsedCalledPartyNumber") or final,
+        account=get("clientMatterCode") or get("authCodeDescription"),
+        raw=text,
+        notes=notes,
+    )
+
+
+def _prefixes(ctx: ParseContext) -> tuple[str, ...]:
+    """Built-in phone prefixes plus any a site adds with profile["phone_prefixes"] (Cisco Webex, CTI ports...)."""
+    extra = ctx.profile.get("phone_prefixes") if isinstance(ctx.profile, dict) else None
+    if isinstance(extra, str):
+        extra = extra.split(",")
+    if isinstance(extra, (list, tuple)):
+        return PHONE_PREFIXES + tuple(str(p).strip().upper() for p in extra if str(p).strip())
+    return PHONE_PREFIXES
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
+    """Every line of a CUCM CDR file as a CallRecord (end records), Skipped (header, types, start, CMR, blank) or
+    Reject (unreadable end record), in order."""
+    prefixes = _prefixes(ctx)
+    header: dict[str, int] | None = None
+    header_len = 0
+    missing: list[str] = []
+    for number, text in lines(stream, ctx.encoding):
+        try:
+            if not text.strip():
+                yield Skipped(line=number, raw=text, what="blank")
+                continue
+            fields = _split(text)
+            if fields is None:
+                yield Reject(line=number, raw=text, reason="line: not readable as CSV")
+                continue
+            if any(f.strip().lower() == "cdrrecordtype" for f in fields):
+                header, header_len = _index(fields), len(fields)
+                missing = [n for n in _NEEDED if n.lower() not in header]
+                yield Skipped(line=number, raw=text, what="header")
+                continue
+            if _is_types_row(fields):
+                yield Skipped(line=number, raw=text, what="types")
+                continue
+            at = header.get("cdrrecordtype", 0) if header is not None else 0
+            first = fields[at].strip() if at < len(fields) else ""
+            if first == "0":
+                yield Skipped(line=number, raw=text, what="start record")
+                continue
+            if first == "2":
+                yield Skipped(line=number, raw=text, what="CMR")
+                continue
+            if first != "1":
+                yield Reject(line=number, raw=text, reason=f"cdrRecordType: {first[:40]!r} is not 0, 1 or 2")
+                continue
+            if header is not None:
+                if missing:
+                    yield Reject(line=number, raw=text, reason=f"header: no column {missing[0]!r}")
+                    continue
+                if len(fields) != header_len:
+                    yield Reject(line=number, raw=text,
+                                 reason=f"columns: {len(fields)}, the header has {header_len}")
+                    continue
+                col = header
+            else:
+                if len(fields) not in PROFILES:
+                    yield Reject(line=number, raw=text,
+                                 reason=f"columns: {len(fields)}, a headerless record has 123, 129 or 133")
+                    continue
+                col = _PROFILE_INDEX[len(fields)]  # every column read is < 94: exact in all three profiles
+            yield _record(number, text, fields, col, prefixes)
+        except _Bad as bad:
+            yield Reject(line=number, raw=text, reason=str(bad))
+        except Exception as exc:  # the invariant: one item per line, never an exception
+            yield Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")

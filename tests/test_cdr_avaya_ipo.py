@@ -1,0 +1,260 @@
+"""Avaya IP Office SMDR: segments, Call ID resets, internal O calls, local time and DST, bad input never raises."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, avaya_ipo, lines
+from ingest.cdr.model import Item
+
+DATA = Path(__file__).parent / "data" / "cdr"
+CTX = ParseContext(timezone="Europe/Paris")
+
+# The invented rows of cdr-formats.md section 4.1.
+OUTBOUND = ("2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,"
+            "T9001,Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302")
+INBOUND_1 = ("2025/03/14 10:30:45,00:00:41,4,0155507788,I,2001,,,0,1000415,1,E2001,Alice Martin,T9001,Line 1.4,0,0,"
+             ",,,,,,,,,,,,,10.1.20.5,3311,10.1.20.5,3310")
+INBOUND_2 = ("2025/03/14 10:30:45,00:03:05,0,0155507788,I,2002,,,0,1000415,0,E2002,Bruno Keller,T9001,Line 1.4,0,0,"
+             ",,,,,,,,,,,,,10.1.20.5,3318,10.1.20.5,3310")
+MISSED = ("2025/03/14 10:41:07,00:00:00,22,,I,2003,,,0,1000418,0,E2003,Reception,T9002,Line 2.1,0,0,,,,,,,,,,,,,,"
+          "10.1.20.5,3320,0.0.0.0,0")
+EXAMPLES = [OUTBOUND, INBOUND_1, INBOUND_2, MISSED]
+
+OTHERS = {
+    "asterisk": b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
+                b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
+                b'"2025-03-14 10:15:09","2025-03-14 10:17:41",159,152,"ANSWERED","DOCUMENTATION","1741943702.84",""\n',
+    "asterisk-custom": b'"""Alice Martin"" <2001>","2001","2002","internal","PJSIP/2001-00000040",'
+                       b'"PJSIP/2002-00000041","Dial","PJSIP/2002,30","2025-03-14 11:02:00","","2025-03-14 11:02:30",'
+                       b'"30","0","NO ANSWER","DOCUMENTATION","","1741946520.120","",9\n',
+    "freeswitch": b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
+                  b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",'
+                  b'"a93b7c61-2d4e-4f80-8a1b-5c6d7e8f9012","2001","PCMA","PCMA"\n',
+    "freeswitch-json": b'{"core-uuid":"1b2c3d4e-aaaa-4bbb-8ccc-0d0e0f101112","switchname":"fs1",'
+                       b'"channel_data":{"direction":"outbound","state":"CS_REPORTING"}}\n',
+    "panasonic": b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \n"
+                 b"03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      \n",
+    "mitel": b" 03/14 10:15P 00:02:32 2001  007 0155501234                  A      T001      4711\n",
+    "3cx": b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,"
+           b"2025/03/14 10:17:41,TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,"
+           b"Chain: Ext.201'0155501234;\n",
+}
+
+
+def run(data: bytes, ctx: ParseContext = CTX) -> list[Item]:
+    """Parse and check the invariant: one item per line, in order, every Reject with a reason."""
+    items = list(avaya_ipo.parse(io.BytesIO(data), ctx))
+    count = sum(1 for _ in lines(io.BytesIO(data)))
+    assert len(items) == count
+    assert [it.line for it in items] == list(range(1, count + 1))
+    for it in items:
+        assert isinstance(it, (CallRecord, Reject, Skipped))
+        if isinstance(it, Reject):
+            assert it.reason
+    return items
+
+
+def records(items: list[Item]) -> list[CallRecord]:
+    return [it for it in items if isinstance(it, CallRecord)]
+
+
+def utc(text: str) -> int:
+    """Europe/Paris local -> UTC epoch (March 2025: UTC+1)."""
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Paris")).timestamp())
+
+
+# ---------------------------------------------------------------- the documented examples
+
+
+def test_examples() -> None:
+    out, in1, in2, missed = records(run("\n".join(EXAMPLES).encode()))
+    assert out.start == 1741943702  # 2025-03-14 10:15:02 Paris = 09:15:02 UTC
+    assert (out.answer, out.billable, out.duration) == (1741943709, 152, 159)
+    assert (out.native_id, out.leg, out.group) == ("1000412", "E2001|T9001", "1000412@2025/03/14 10:15:02")
+    assert (out.direction, out.disposition, out.extension, out.trunk) == ("outgoing", "answered", "2001",
+                                                                          "T9001 (Line 1.3)")
+    assert (out.caller, out.dialled, out.called, out.account) == ("2001", "90155501234", "0155501234", "4711")
+    assert any("approximate" in n for n in out.notes)
+
+    assert in1.group == in2.group == "1000415@2025/03/14 10:30:45"
+    assert (in1.leg, in2.leg) == ("E2001|T9001", "E2002|T9001")
+    assert (in1.direction, in1.extension, in1.billable) == ("incoming", "2001", 41)
+    assert (in2.direction, in2.extension, in2.billable) == ("incoming", "2002", 185)
+    assert in1.start == in2.start == utc("2025-03-14T10:30:45")
+    assert any("later segment" in n for n in in2.notes)
+    assert not any("later segment" in n for n in in1.notes)
+
+    assert (missed.answer, missed.billable, missed.duration, missed.disposition) == (None, 0, 22, "no_answer")
+    assert (missed.caller, missed.extension, missed.direction) == ("", "2003", "incoming")
+
+
+# ---------------------------------------------------------------- fixture
+
+
+def test_fixture() -> None:
+    data = (DATA / "avaya-ipo.txt").read_bytes()
+    assert b"\r\n" in data and b"\r2025" in data and b"\n2025" in data.replace(b"\r\n", b"")  # mixed CR / LF / CRLF
+    items = run(data)
+    assert len(items) == 12 and all(isinstance(i, CallRecord) for i in items)
+    r = {i.line: i for i in records(items)}
+    assert (r[5].direction, r[5].extension, r[5].trunk) == ("internal", "2001", "")  # Is Internal 1, Direction O
+    assert r[6].direction == "internal"  # O, Is Internal 0, but no trunk device (voicemail)
+    assert r[7].dialled == "*882001"  # feature code kept as dialled
+    assert r[8].group == r[9].group and r[8].leg != r[9].leg  # transfer out: trunk-to-trunk segment
+    assert (r[9].extension, r[9].trunk, r[9].called) == ("", "T9002 (Line 2.2)", "0612345678")
+    assert r[10].dialled == "90155509999#" and r[10].billable == 60  # 35-field (R11) line
+    assert r[11].native_id == r[1].native_id == "1000412"  # Call ID reset after a reboot...
+    assert r[11].group != r[1].group  # ...but another call: the start is part of the group
+    assert (r[12].disposition, r[12].caller) == ("no_answer", "0155508888")
+
+
+def test_fixture_line_endings_do_not_matter() -> None:
+    data = (DATA / "avaya-ipo.txt").read_bytes()
+    unix = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    a, b = records(run(data)), records(run(unix))
+    assert [(x.line, x.start, x.group, x.leg) for x in a] == [(x.line, x.start, x.group, x.leg) for x in b]
+
+
+# ---------------------------------------------------------------- DST
+
+
+def test_dst_gap_and_overlap() -> None:
+    gap = OUTBOUND.replace("2025/03/14 10:15:02", "2025/03/30 02:30:00")
+    overlap = OUTBOUND.replace("2025/03/14 10:15:02", "2025/10/26 02:30:00")
+    g, o = records(run(f"{gap}\n{overlap}\n".encode()))
+    assert any("DST gap" in n for n in g.notes)
+    assert any("DST overlap" in n for n in o.notes)
+    assert o.start == utc("2025-10-26T02:30:00")  # the earlier instant (still CEST)
+    assert g.start > utc("2025-03-30T01:59:59")
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def with_field(index: int, value: str, row: str = OUTBOUND) -> bytes:
+    f = row.split(",")
+    f[index] = value
+    return ",".join(f).encode()
+
+
+def only_reject(data: bytes) -> Reject:
+    [item] = run(data)
+    assert isinstance(item, Reject), item
+    return item
+
+
+def test_truncated_line() -> None:
+    assert "fields: " in only_reject(OUTBOUND[:40].encode()).reason
+
+
+def test_wrong_field_count() -> None:
+    assert "34 or 35" in only_reject((OUTBOUND + ",x,y").encode()).reason
+
+
+@pytest.mark.parametrize(("value", "field"), [("2025/13/01 10:00:00", "Call Start"), ("2025/02/30 10:00:00",
+                                              "Call Start"), ("14/03/2025 10:00", "Call Start")])
+def test_bad_dates(value: str, field: str) -> None:
+    r = only_reject(with_field(0, value))
+    assert r.reason.startswith(field) and value in r.reason
+
+
+@pytest.mark.parametrize(("index", "value", "field"), [
+    (1, "200:00:00", "Connected Time"), (1, "00:61:00", "Connected Time"), (1, "-00:01:00", "Connected Time"),
+    (2, "-3", "Ring Time"), (2, "99999999", "Ring Time"), (2, "x", "Ring Time"),
+    (4, "X", "Direction"), (8, "2", "Is Internal"), (9, "abc", "Call ID"), (10, "9", "Continuation"),
+])
+def test_bad_fields(index: int, value: str, field: str) -> None:
+    assert only_reject(with_field(index, value)).reason.startswith(field)
+
+
+def test_invalid_utf8() -> None:
+    data = OUTBOUND.encode().replace(b"Alice Martin", b"Alice \xff\xfeMartin")
+    [r] = records(run(data))
+    assert "\ufffd" in r.raw and r.extension == "2001"
+
+
+def test_mixed_line_endings() -> None:
+    data = (OUTBOUND + "\r\n" + INBOUND_1 + "\r" + INBOUND_2 + "\n\r\n" + MISSED).encode()
+    items = run(data)
+    assert [type(i).__name__ for i in items] == ["CallRecord"] * 3 + ["Skipped", "CallRecord"]
+
+
+def test_empty_file() -> None:
+    assert run(b"") == []
+
+
+def test_header_only() -> None:
+    header = ",".join(avaya_ipo.FIELDS[:34])
+    [item] = run(header.encode() + b"\r\n")
+    assert isinstance(item, Skipped) and item.what == "header"
+
+
+def test_binary_garbage() -> None:
+    data = bytes(range(256)) * 8 + b",,,,\x00\x00" + bytes(range(255, -1, -1))
+    items = run(data)
+    assert not records(items)
+    assert avaya_ipo.sniff(data) < 30
+
+
+# ---------------------------------------------------------------- random mutations
+
+VALID = [line for _, line in lines(io.BytesIO((DATA / "avaya-ipo.txt").read_bytes()))]
+
+
+@given(st.data())
+def test_mutations_never_raise(data: st.DataObject) -> None:
+    rows = data.draw(st.lists(st.sampled_from(VALID), min_size=1, max_size=6))
+    out = []
+    for row in rows:
+        b = bytearray(row.encode())
+        for _ in range(data.draw(st.integers(0, 3))):
+            op = data.draw(st.sampled_from(["cut", "insert", "delete", "replace", "comma", "digit"]))
+            at = data.draw(st.integers(0, len(b)))
+            if op == "cut":
+                b = b[:at]
+            elif op == "insert":
+                b[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+            elif op == "delete":
+                del b[at:at + data.draw(st.integers(1, 10))]
+            elif op == "replace" and at < len(b):
+                b[at] = data.draw(st.integers(0, 255))
+            elif op == "comma":
+                b[at:at] = b","
+            elif op == "digit" and at < len(b):
+                b[at] = data.draw(st.sampled_from(b"0123456789"))
+        out.append(bytes(b))
+    ends = data.draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=len(out), max_size=len(out)))
+    run(b"".join(x + e for x, e in zip(out, ends)))
+
+
+@given(st.binary(max_size=600))
+def test_sniff_never_raises(head: bytes) -> None:
+    assert 0 <= avaya_ipo.sniff(head) <= 100
+
+
+# ---------------------------------------------------------------- sniff
+
+
+def test_sniff_fixture() -> None:
+    assert avaya_ipo.sniff((DATA / "avaya-ipo.txt").read_bytes()) >= 70
+    assert avaya_ipo.sniff(("\n".join(EXAMPLES) + "\n").encode()) >= 70
+    assert avaya_ipo.sniff(OUTBOUND.encode()) >= 70  # one line, no newline
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_sniff_other_formats(name: str) -> None:
+    assert avaya_ipo.sniff(OTHERS[name]) < 30
+
+
+def test_sniff_other_fixtures() -> None:
+    for other in ("cucm-133.csv", "cucm-headerless-123.csv", "3cx-cdr.log"):
+        assert avaya_ipo.sniff((DATA / other).read_bytes()) < 30
+    assert avaya_ipo.sniff(b"") == 0

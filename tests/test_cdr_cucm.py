@@ -1,0 +1,352 @@
+"""Cisco CUCM CDR flat files: header-name mapping, headerless profiles, record types, bad input never raises."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, cucm, lines
+from ingest.cdr.model import Item
+
+DATA = Path(__file__).parent / "data" / "cdr"
+CTX = ParseContext(timezone="Europe/Paris")
+
+# The invented 133-column end record of cdr-formats.md section 3.
+EXAMPLE = (
+    '1,1,730115,31550201,1741943702,1,0,588513546,"2001","",0,0,4,0,0,0,0,0,0,0,0,0,0,"0","0",31550202,1,0,'
+    '167837962,"90155501234","90155501234","",0,16,4,0,0,0,0,0,0,0,0,0,0,"0","0",1741943709,1741943861,"",'
+    '"3f2a9c1e-5b7d-4e60-9a41-0c8d2e7f1b55","PT_PSTN","PT_INTERNAL","PT_PSTN","",152,"SEP0A1B2C3D4E5F",'
+    '"SIPTRK_PSTN_A",12,0,0,0,0,0,0,"ANATOLE-LAB",0,"","",0,"4711",0,0,0,0,0,0,"","0155500001","0155501234",'
+    '"10.1.20.35","10.1.1.10",0,0,0,0,0,0,0,0,0,0,0,0,0,"",0,"",0,0,0,"","",2,"","","","","","","","",0,0,"","",'
+    '"","","","","","",0,0,0,"9.@","9.@","","","","","",""'
+)
+
+# Example rows of the other formats (cdr-formats.md), for sniff.
+OTHERS = {
+    "asterisk": b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
+                b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
+                b'"2025-03-14 10:15:09","2025-03-14 10:17:41",159,152,"ANSWERED","DOCUMENTATION","1741943702.84",""\n',
+    "freeswitch": b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
+                  b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",'
+                  b'"a93b7c61-2d4e-4f80-8a1b-5c6d7e8f9012","2001","PCMA","PCMA"\n',
+    "panasonic": b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \n"
+                 b"03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      \n",
+    "avaya-ipo": b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,"
+                 b"Alice Martin,T9001,Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\n",
+    "3cx": b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,"
+           b"2025/03/14 10:17:41,TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,"
+           b"Chain: Ext.201'0155501234;\n",
+    "mitel": b" 03/14 10:15P 00:02:32 2001  007 0155501234                  A      T001      4711\n",
+}
+
+
+def run(data: bytes, ctx: ParseContext = CTX) -> list[Item]:
+    """Parse and check the invariant: one item per line, in order, every Reject with a reason."""
+    items = list(cucm.parse(io.BytesIO(data), ctx))
+    count = sum(1 for _ in lines(io.BytesIO(data)))
+    assert len(items) == count
+    assert [it.line for it in items] == list(range(1, count + 1))
+    for it in items:
+        assert isinstance(it, (CallRecord, Reject, Skipped))
+        if isinstance(it, Reject):
+            assert it.reason
+    return items
+
+
+def records(items: list[Item]) -> list[CallRecord]:
+    return [it for it in items if isinstance(it, CallRecord)]
+
+
+def header(names: tuple[str, ...] | list[str]) -> str:
+    return ",".join(f'"{n}"' for n in names)
+
+
+def fields(row: str) -> list[str]:
+    return next(csv.reader([row]))
+
+
+def join(values: list[str]) -> str:
+    return ",".join(values)
+
+
+# ---------------------------------------------------------------- the documented example
+
+
+def check_example(r: CallRecord) -> None:
+    assert r.native_id == "3f2a9c1e-5b7d-4e60-9a41-0c8d2e7f1b55"
+    assert r.group == "1-730115"
+    assert r.leg == "31550201"
+    assert r.start == 1741943702  # UTC epoch as written, no timezone conversion
+    assert r.answer == 1741943709
+    assert r.duration == 159
+    assert r.billable == 152
+    assert r.direction == "outgoing"
+    assert r.disposition == "answered"
+    assert r.extension == "2001"
+    assert r.trunk == "SIPTRK_PSTN_A"
+    assert r.caller == "2001"
+    assert r.dialled == "90155501234"
+    assert r.called == "0155501234"  # outpulsedCalledPartyNumber: the number to rate
+    assert r.account == "4711"
+
+
+def test_example_headerless_133() -> None:
+    items = run(EXAMPLE.encode())
+    [r] = records(items)
+    check_example(r)
+    assert r.raw == EXAMPLE
+
+
+def test_example_with_header_and_types() -> None:
+    names = cucm.PROFILES[133]
+    types = ",".join("INTEGER" for _ in names)
+    items = run(f"{header(names)}\n{types}\n{EXAMPLE}\n".encode())
+    assert [type(i).__name__ for i in items] == ["Skipped", "Skipped", "CallRecord"]
+    assert (items[0].what, items[1].what) == ("header", "types")
+    check_example(items[2])
+
+
+def test_example_headerless_129() -> None:
+    row = join(fields(EXAMPLE)[:129])
+    [r] = records(run(row.encode()))
+    check_example(r)
+
+
+def test_header_order_is_followed() -> None:
+    """Columns moved and inserted mid-row (as CM versions do): found by name, whatever their position."""
+    names = list(cucm.PROFILES[133])
+    values = fields(EXAMPLE)
+    names = names[:40] + ["insertedA", "insertedB"] + names[40:]
+    values = values[:40] + ["x", "y"] + values[40:]
+    pairs = list(zip(names, values))[::-1]  # reversed order
+    text = header([n for n, _ in pairs]) + "\n" + join([f'"{v}"' for _, v in pairs]) + "\n"
+    [r] = records(run(text.encode()))
+    check_example(r)
+
+
+def test_header_case_insensitive_and_unquoted() -> None:
+    names = [n.upper() for n in cucm.PROFILES[133]]
+    text = ",".join(names) + "\n" + EXAMPLE.replace('"', "") + "\n"
+    [r] = records(run(text.encode()))
+    check_example(r)
+
+
+def test_header_missing_needed_column() -> None:
+    names = list(cucm.PROFILES[133])
+    names[50] = "notPkid"
+    items = run(f"{header(names)}\n{EXAMPLE}\n".encode())
+    assert isinstance(items[1], Reject)
+    assert "pkid" in items[1].reason
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def test_fixture_133() -> None:
+    items = run((DATA / "cucm-133.csv").read_bytes())
+    skipped = [(i.line, i.what) for i in items if isinstance(i, Skipped)]
+    assert skipped == [(1, "header"), (2, "types"), (3, "start record"), (5, "CMR")]
+    assert not [i for i in items if isinstance(i, Reject)]
+    recs = {r.line: r for r in records(items)}
+    assert len(recs) == 11
+    out = recs[4]  # the documented call, with another pkid
+    assert (out.native_id, out.group, out.start, out.answer, out.duration, out.billable) == (
+        "3f2a9c1e-5b7d-4e60-9a41-0c8d2e7f1b02", "1-730115", 1741943702, 1741943709, 159, 152)
+    assert (out.direction, out.called, out.account, out.trunk) == ("outgoing", "0155501234", "4711", "SIPTRK_PSTN_A")
+    fwd = recs[6]  # forwarded: original 2001, final 2005
+    assert (fwd.direction, fwd.dialled, fwd.called, fwd.extension) == ("incoming", "2001", "2005", "2005")
+    assert fwd.trunk == "SIPTRK_PSTN_A"
+    missed = recs[7]
+    assert (missed.answer, missed.billable, missed.disposition) == (None, 0, "no_answer")
+    assert missed.duration == 20
+    assert recs[8].disposition == "busy"
+    assert (recs[9].direction, recs[9].trunk, recs[9].extension) == ("internal", "", "2001")
+    assert (recs[10].direction, recs[10].trunk, recs[10].extension) == ("transit", "SIPTRK_PSTN_B", "")
+    assert recs[11].disposition == "failed"
+    assert recs[12].account == "Sales"  # authCodeDescription when no client matter code
+    assert recs[12].called == "900441632960000"  # nothing outpulsed: final called number
+    assert recs[13].group == recs[14].group == "1-730160"
+    assert recs[13].leg != recs[14].leg
+    assert (recs[15].extension, recs[15].trunk, recs[15].direction) == ("2005", "S0/SU2/DS1-0@gw1", "outgoing")
+
+
+def test_fixture_headerless_123_matches_133() -> None:
+    """The 123-column headerless dump holds the same calls: same fields as with the 133-column header."""
+    with_header = records(run((DATA / "cucm-133.csv").read_bytes()))
+    headerless = records(run((DATA / "cucm-headerless-123.csv").read_bytes()))
+
+    def key(r: CallRecord) -> tuple:
+        return (r.native_id, r.leg, r.group, r.start, r.answer, r.duration, r.billable, r.direction, r.disposition,
+                r.extension, r.trunk, r.caller, r.dialled, r.called, r.account)
+
+    assert [key(r) for r in headerless] == [key(r) for r in with_header]
+
+
+def test_phone_prefixes_from_profile() -> None:
+    row = fields(EXAMPLE)
+    row[56] = "CTIPORT_2001"
+    text = join([f'"{v}"' for v in row])
+    [r] = records(run(text.encode()))
+    assert r.direction == "transit"
+    [r] = records(run(text.encode(), ParseContext(profile={"phone_prefixes": ["CTIPORT"]})))
+    assert (r.direction, r.extension) == ("outgoing", "2001")
+
+
+@pytest.mark.parametrize("device", cucm.PHONE_PREFIXES)
+def test_phone_prefixes(device: str) -> None:
+    assert cucm.is_phone(device + "0A1B2C")
+    assert not cucm.is_phone("SIPTRK_" + device)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def with_field(index: int, value: str) -> bytes:
+    row = fields(EXAMPLE)
+    row[index] = value
+    return join([v if v.lstrip("-").isdigit() else f'"{v}"' for v in row]).encode()
+
+
+def only_reject(data: bytes) -> Reject:
+    [item] = run(data)
+    assert isinstance(item, Reject), item
+    return item
+
+
+def test_truncated_line() -> None:
+    r = only_reject(EXAMPLE[: len(EXAMPLE) // 2].encode())
+    assert "columns" in r.reason
+
+
+def test_wrong_column_count_with_header() -> None:
+    names = cucm.PROFILES[133]
+    items = run(f"{header(names)}\n{EXAMPLE},0\n{EXAMPLE}\n".encode())
+    assert isinstance(items[1], Reject) and "133" in items[1].reason
+    assert isinstance(items[2], CallRecord)
+
+
+def test_bad_epoch() -> None:
+    r = only_reject(with_field(4, "abc"))
+    assert r.reason.startswith("dateTimeOrigination") and "'abc'" in r.reason
+
+
+def test_zero_origination() -> None:
+    assert "dateTimeOrigination" in only_reject(with_field(4, "0")).reason
+
+
+def test_connect_before_origination() -> None:
+    assert "dateTimeConnect" in only_reject(with_field(47, "1741943000")).reason
+
+
+@pytest.mark.parametrize("value", ["999999999", "-5", "1.5"])
+def test_absurd_duration(value: str) -> None:
+    assert only_reject(with_field(55, value)).reason.startswith("duration")
+
+
+def test_absurd_disconnect() -> None:
+    assert "dateTimeDisconnect" in only_reject(with_field(48, str(1741943702 + 8 * 86400))).reason
+
+
+def test_bad_record_type() -> None:
+    assert only_reject(b"X" + EXAMPLE[1:].encode()).reason.startswith("cdrRecordType")
+
+
+def test_invalid_utf8() -> None:
+    data = EXAMPLE.encode().replace(b'"ANATOLE-LAB"', b'"ANATOLE\xff\xfeLAB"').replace(b'"2001"', b'"20\xc301"')
+    [r] = records(run(data))
+    assert "\ufffd" in r.caller and r.raw.count("\ufffd") >= 3
+
+
+def test_mixed_line_endings() -> None:
+    names = cucm.PROFILES[133]
+    data = (header(names) + "\r\n" + "INTEGER\r" + EXAMPLE + "\n\n" + EXAMPLE + "\r\n" + EXAMPLE).encode()
+    items = run(data)
+    assert [type(i).__name__ for i in items] == ["Skipped", "Skipped", "CallRecord", "Skipped", "CallRecord",
+                                                 "CallRecord"]
+    assert items[3].what == "blank"
+
+
+def test_empty_file() -> None:
+    assert run(b"") == []
+
+
+def test_header_only() -> None:
+    names = cucm.PROFILES[133]
+    items = run(f"{header(names)}\r\n{','.join('INTEGER' for _ in names)}\r\n".encode())
+    assert [i.what for i in items] == ["header", "types"]
+
+
+def test_binary_garbage() -> None:
+    data = bytes(range(256)) * 8 + b"\x00\x00,\x01\"\"\"" + bytes(range(255, -1, -1))
+    items = run(data)
+    assert not records(items)
+    assert cucm.sniff(data) < 30
+
+
+def test_unbalanced_quotes_and_nul() -> None:
+    items = run(b'1,"unterminated,2,3\n1,\x00,2\n"' + b"x" * 200_000 + b"\n")
+    assert all(isinstance(i, Reject) for i in items)
+
+
+# ---------------------------------------------------------------- random mutations
+
+VALID = [*(DATA / "cucm-133.csv").read_text().splitlines()[2:], EXAMPLE]
+
+
+@given(st.data())
+def test_mutations_never_raise(data: st.DataObject) -> None:
+    rows = data.draw(st.lists(st.sampled_from(VALID), min_size=1, max_size=5))
+    out = []
+    for row in rows:
+        b = bytearray(row.encode())
+        for _ in range(data.draw(st.integers(0, 3))):
+            op = data.draw(st.sampled_from(["cut", "insert", "delete", "replace", "comma"]))
+            at = data.draw(st.integers(0, len(b)))
+            if op == "cut":
+                b = b[:at]
+            elif op == "insert":
+                b[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+            elif op == "delete":
+                del b[at:at + data.draw(st.integers(1, 20))]
+            elif op == "replace" and at < len(b):
+                b[at] = data.draw(st.integers(0, 255))
+            elif op == "comma":
+                b[at:at] = b","
+        out.append(bytes(b))
+    ends = data.draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=len(out), max_size=len(out)))
+    run(b"".join(x + e for x, e in zip(out, ends)))
+
+
+@given(st.binary(max_size=600))
+def test_sniff_never_raises(head: bytes) -> None:
+    assert 0 <= cucm.sniff(head) <= 100
+
+
+# ---------------------------------------------------------------- sniff
+
+
+def test_sniff_fixtures() -> None:
+    assert cucm.sniff((DATA / "cucm-133.csv").read_bytes()) >= 70
+    assert cucm.sniff((DATA / "cucm-headerless-123.csv").read_bytes()) >= 70
+    assert cucm.sniff(EXAMPLE.encode() + b"\n") >= 70
+
+
+def test_sniff_cut_head() -> None:
+    data = (DATA / "cucm-headerless-123.csv").read_bytes()
+    assert cucm.sniff(data[: len(data) - 100]) >= 70  # a head that ends mid-record
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_sniff_other_formats(name: str) -> None:
+    assert cucm.sniff(OTHERS[name]) < 30
+
+
+def test_sniff_other_fixtures() -> None:
+    for other in ("avaya-ipo.txt", "3cx-cdr.log"):
+        assert cucm.sniff((DATA / other).read_bytes()) < 30
+    assert cucm.sniff(b"") == 0
