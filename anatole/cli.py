@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.money import SCALE, format_exact, format_money
@@ -36,7 +37,7 @@ def _console(err: bool = False) -> Console:
 
 
 def _fail(message: str) -> None:
-    _console(err=True).print(f"[bold red]error:[/] {message}", markup=True)
+    _console(err=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.exit(EXIT_INPUT)
 
 
@@ -50,7 +51,7 @@ def _load(path: str) -> CompiledTariff:
         return compile_tariff(load_tariff(path))
     except TariffError as exc:
         console = _console(err=True)
-        console.print(f"[bold red]error:[/] tariff {path} is not valid ({len(exc.problems)} problem(s)):")
+        console.print(f"[bold red]error:[/] tariff {escape(path)} is not valid ({len(exc.problems)} problem(s)):")
         for line in exc.render().splitlines():
             console.print(f"  {line}", markup=False)
         sys.exit(EXIT_INPUT)
@@ -90,7 +91,7 @@ def tariff_check(files: tuple[str, ...], as_json: bool) -> None:
             results.append({"file": path, "ok": False, "problems": [str(p) for p in exc.problems]})
             if not as_json:
                 err = _console(err=True)
-                err.print(f"[bold red]✗[/] {path}: {len(exc.problems)} problem(s)")
+                err.print(f"[bold red]✗[/] {escape(path)}: {len(exc.problems)} problem(s)")
                 for line in exc.render().splitlines():
                     err.print(f"  {line}", markup=False)
             continue
@@ -387,7 +388,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}))
             else:
-                _console(err=True).print(f"[bold red]error:[/] {exc}", markup=True)
+                _console(err=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             continue
         if as_json:
             click.echo(json.dumps(result.as_json()))

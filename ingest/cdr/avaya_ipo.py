@@ -15,6 +15,8 @@ from typing import BinaryIO
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
 
 NAME = "avaya-ipo"
+# A transferred call is logged as consecutive segments, each with its own talk time: every one is billed.
+LEGS = "sequential"
 
 FIELDS: tuple[str, ...] = (
     "Call Start", "Connected Time", "Ring Time", "Caller", "Direction", "Called Number", "Dialled Number",

@@ -97,6 +97,8 @@ class Parser(Protocol):
     """What each format module provides (ingest/cdr/<format>.py)."""
 
     NAME: str  # the --format name
+    # Optional LEGS: "overlapping" (default: legs of one call to the same number that overlap in time carry one
+    # cost, e.g. parallel ringing) or "sequential" (consecutive segments, each billed: IP Office transfers).
 
     def sniff(self, head: bytes) -> int:
         """0..100: how sure the module is that a file starting with `head` (up to 64 KiB) is its format."""
