@@ -135,8 +135,8 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
             continue
         from ingest.cdr import generic_csv
 
-        for message in generic_csv.validate_profile(profile, f"[csv.{name}]"):
-            errs.add(f"{where} [csv.{name}]", None, message)
+        for message in generic_csv.validate_profile(profile, f"csv.{name}"):
+            errs.add(where, None, message)
         ws.csv_profiles[name] = profile
 
     for n, raw in enumerate(_array(doc, "site", where, errs), 1):

@@ -101,3 +101,18 @@ def test_missing_and_broken_files(workspace: Path) -> None:
     (workspace / "anatole.toml").write_text("[[site]\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         open_workspace(workspace)
+
+
+def test_csv_profiles(workspace: Path) -> None:
+    profile = '\n[csv.export]\nstart = "Start"\ndialled = "To"\nbillable = "Talk"\n'
+    source = '\n[[source]]\nname = "csv-feed"\nsite = "paris"\nformat = "csv:export"\n'
+    (workspace / "anatole.toml").write_text(GOOD + profile + source)
+    ws = open_workspace(workspace)
+    assert ws.sources["csv-feed"].profile["dialled"] == "To"
+    (workspace / "anatole.toml").write_text(GOOD + profile.replace("dialled", "dialed") + source)
+    with pytest.raises(ConfigError) as info:
+        open_workspace(workspace)
+    assert "csv.export.dialed: unknown key (did you mean 'dialled'?)" in str(info.value)
+    (workspace / "anatole.toml").write_text(GOOD + source.replace("csv:export", "csv:other"))
+    with pytest.raises(ConfigError, match=r"'csv:other': no \[csv.other\] profile"):
+        open_workspace(workspace)
