@@ -58,3 +58,18 @@ def test_never_raises(text: str) -> None:
     assert n.kind in ("external", "internal", "service", "emergency", "invalid")
     assert (n.e164 is not None) == (n.kind == "external")
     assert n.e164 is None or (n.e164.isdigit() and n.e164.isascii())
+
+
+@given(st.datetimes(min_value=__import__("datetime").datetime(1971, 1, 1),
+                    max_value=__import__("datetime").datetime(2090, 12, 31)),
+       st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "UTC"]))
+def test_local_to_utc_cache_agrees_with_zoneinfo(when, zone: str) -> None:  # noqa: ANN001
+    """ParseContext caches the UTC offset per local hour; the result is zoneinfo's, DST hours included."""
+    from zoneinfo import ZoneInfo
+
+    from ingest.cdr.model import ParseContext
+
+    ctx = ParseContext(timezone=zone)
+    want = int(when.replace(tzinfo=ZoneInfo(zone), fold=0).timestamp())
+    assert ctx.local_to_utc(when) == want
+    assert ctx.local_to_utc(when) == want  # from the cache

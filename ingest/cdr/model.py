@@ -18,6 +18,7 @@ import msgspec
 
 DIRECTIONS = ("outgoing", "incoming", "internal", "transit", "")  # "" = the format does not say
 DISPOSITIONS = ("answered", "busy", "no_answer", "failed")
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 class CallRecord(msgspec.Struct, kw_only=True):
@@ -64,14 +65,30 @@ class ParseContext:
     reference: int | None = None  # UTC epoch "now" for formats without a year (file mtime, receive time)
     profile: dict[str, Any] = field(default_factory=dict)  # column mapping for generic CSV / custom templates
     encoding: str = "utf-8"
+    _offsets: dict[tuple[int, int, int, int], int | bool] = field(default_factory=dict, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def local_to_utc(self, when: dt.datetime) -> int:
-        """A naive local time of the PBX -> UTC epoch seconds (the earlier instant when it is ambiguous)."""
-        return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
+        """A naive local time of the PBX -> UTC epoch seconds (the earlier instant when it is ambiguous).
+
+        The UTC offset is looked up once per local hour (records arrive by the million, hours by the thousand);
+        an hour in which the offset changes is converted record by record."""
+        hour = (when.year, when.month, when.day, when.hour)
+        offset = self._offsets.get(hour)
+        if offset is None:
+            zone = self.zone
+            first = when.replace(minute=0, second=0, microsecond=0)
+            a = first.replace(tzinfo=zone, fold=0).utcoffset()
+            b = (first + dt.timedelta(minutes=59, seconds=59)).replace(tzinfo=zone, fold=0).utcoffset()
+            c = first.replace(tzinfo=zone, fold=1).utcoffset()
+            offset = int(a.total_seconds()) if a == b == c else False
+            self._offsets[hour] = offset
+        if offset is False:
+            return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
+        return int((when - _EPOCH).total_seconds()) - offset
 
     def infer_year(self, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
         """The year of a date printed without one: the one that puts it nearest `reference`, and never more than a
