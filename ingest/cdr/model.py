@@ -90,6 +90,21 @@ class ParseContext:
             return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
         return int((when - _EPOCH).total_seconds()) - offset
 
+    def local_kind(self, when: dt.datetime) -> str:
+        """"" for a plain local time, "ambiguous" (in the repeated hour of a DST fall-back) or "nonexistent" (in the
+        gap of a spring-forward); cached per plain hour like local_to_utc."""
+        hour = (when.year, when.month, when.day, when.hour)
+        if hour not in self._offsets:
+            self.local_to_utc(when)  # fills the cache for the hour
+        if self._offsets[hour] is not False:
+            return ""
+        zone = self.zone
+        a, b = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+        if a.utcoffset() == b.utcoffset():
+            return ""
+        back = dt.datetime.fromtimestamp(a.timestamp(), zone).replace(tzinfo=None)
+        return "ambiguous" if back == when else "nonexistent"
+
     def infer_year(self, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
         """The year of a date printed without one: the one that puts it nearest `reference`, and never more than a
         day after it (so a 31 Dec record read on 1 Jan is last year's)."""
