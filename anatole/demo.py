@@ -18,10 +18,18 @@ The company has three sites (Paris, London, New York) with the sample tariffs sh
 - one night, a London extension is used for toll fraud: a burst of ~4-minute calls at 3 am to satellite and
   revenue-share destinations (the pattern described in the rating semantics, section 9).
 
-`rate_calls` rates each site's calls with its compiled tariff in one batch. `tariffs.classify.destination_type`
-classifies each unique number once with `phonenumbers`, relative to the site's country. `summarise` adds it all
-up with money as Python ints (units of 10**-8), and `render_summary` shows it with rich. `run_demo` does
-everything and also writes `demo-calls.csv` into the workspace.
+Each site's PBX writes its month as a real call-record file in `<workspace>/cdr/` (`anatole.pbxfiles`): Paris has
+an Avaya IP Office (SMDR), London a Cisco Unified CM (CDR flat file), New York an Asterisk (`Master.csv`). Besides
+the outgoing calls, the files hold incoming calls, internal calls and a few transferred calls (`pbx_calls`), with
+the numbers as the PBX records them: dialled digits with the outside-line prefix, the number as sent, caller IDs.
+`run_demo` imports those files into the workspace's store through `anatole.cdrimport.import_file`, as
+`anatole import cdr` does (format detected, source and dial plan from anatole.toml), and summarises what is
+stored (`summarise_store`).
+
+`rate_calls` rates the generated calls directly with each site's compiled tariff, in one batch: the reference the
+imported calls must match. `tariffs.classify.destination_type` classifies each unique number once with
+`phonenumbers`, relative to the site's country. `summarise` adds it all up with money as Python ints (units of
+10**-8), and `render_summary` shows it with rich.
 
 Costs are in each site's tariff currency (EUR, GBP, USD); the demo never converts money. Only the order of the
 "top destinations" table uses indicative exchange rates (exact fractions, `RANKING_FX`), to compare costs across
@@ -34,6 +42,7 @@ import calendar
 import datetime as dt
 import importlib.resources
 import math
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,8 +54,12 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from anatole import pbxfiles
+from anatole.cdrimport import ImportError_, import_file
+from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
+from store import Store, open_store
 from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import compile_tariff
 from tariffs.errors import TariffError
@@ -61,7 +74,7 @@ if TYPE_CHECKING:  # rich is imported where it is used
     from rich.console import Console
 
 MARKER = "# anatole demo workspace"
-CSV_NAME = "demo-calls.csv"
+CDR_FOLDER = "cdr"
 TARIFF_FILES = ("fr-business", "uk-business", "us-business")
 
 
@@ -85,16 +98,18 @@ class Site:
     tariff: str  # file stem in tariffs/
     source: dict[str, str]  # the [[source]] table of anatole.toml
     lunch: tuple[int, ...]  # local hours of the lunch dip
+    cdr_file: str  # the PBX's file of the month in <workspace>/cdr/ ({month} = YYYY-MM)
+    area_code: str = ""  # home area code: local numbers are dialled without it
 
 
 SITES: tuple[Site, ...] = (
-    Site("paris", "FR", "Europe/Paris", "0", "0", "00", (1000, 1999), 250, "fr-business",
-         {"name": "paris-ipo", "format": "avaya-ipo", "listen": "0.0.0.0:8808"}, (12, 13)),
-    Site("london", "GB", "Europe/London", "9", "0", "00", (2000, 2999), 150, "uk-business",
-         {"name": "london-mitel", "format": "mitel", "connect": "192.0.2.20:1752"}, (12,)),
-    Site("new-york", "US", "America/New_York", "9", "1", "011", (3000, 3999), 100, "us-business",
-         {"name": "new-york-ami", "format": "asterisk-ami", "connect": "192.0.2.30:5038",
-          "username": "anatole", "password": "change-me"}, (12,)),
+    Site("paris", "FR", "Europe/Paris", "0", "0", "00", (1000, 1999), 80, "fr-business",
+         {"name": "paris-ipo", "format": "avaya-ipo", "listen": "0.0.0.0:8808"}, (12, 13),
+         "paris-ipo-{month}.txt"),
+    Site("london", "GB", "Europe/London", "9", "0", "00", (2000, 2999), 48, "uk-business",
+         {"name": "london-cucm", "format": "cucm"}, (12,), "london-cucm-{month}.csv"),
+    Site("new-york", "US", "America/New_York", "9", "1", "011", (3000, 3999), 32, "us-business",
+         {"name": "new-york-asterisk", "format": "asterisk"}, (12,), "new-york-Master.csv", "212"),
 )
 SITE_NAMES = tuple(s.name for s in SITES)
 
@@ -259,7 +274,7 @@ def workspace_toml() -> str:
             f"outside_prefix = {q(s.outside_prefix)}",
             f"national_prefix = {q(s.national_prefix)}",
             f"international_prefix = {q(s.international_prefix)}",
-            'area_code = ""',
+            f"area_code = {q(s.area_code)}",
             f'extensions = ["{lo}-{hi}"]',
             f"tariff = {q(f'tariffs/{s.tariff}.toml')}",
         ]
@@ -304,7 +319,9 @@ class CallBatch:
 def generate_calls(seed: int, month: str = "2026-10", *, scale: float = 1.0, fraud: bool = True) -> CallBatch:
     """A month of outgoing calls of the demo company, deterministic for `seed`.
 
-    `scale` multiplies the traffic (1.0: about 90,000 calls); `fraud` adds the night of toll fraud in London.
+    `scale` multiplies the traffic (1.0: about 23,000 calls from 160 people: the size at which `run_demo`, whose
+    import path parses and stores every record in Python, takes a few seconds); `fraud` adds the night of toll
+    fraud in London.
     """
     year, mon = _parse_month(month)
     rng = np.random.default_rng(seed)
@@ -456,6 +473,132 @@ def _fraud(rng: np.random.Generator, si: int, site: Site, ext: np.ndarray, profi
     start = t0 + np.concatenate(([0], np.cumsum(gaps[:-1]))).astype(np.int64)
     number = targets[rng.choice(3, n, p=[0.45, 0.35, 0.2])]
     return (np.full(n, si, np.int8), np.full(n, who, np.int32), number, start, duration)
+
+
+# --- the PBX files ------------------------------------------------------------------------------------------
+
+INCOMING_RATIO = 0.35  # incoming calls per outgoing call
+INTERNAL_RATIO = 0.20  # internal calls per outgoing call
+INCOMING_UNANSWERED = 0.14
+INTERNAL_UNANSWERED = 0.22
+BUSY_SHARE = 0.2  # of the calls that are not answered
+TRANSFER_SHARE = 0.03  # of the answered incoming calls
+ACCOUNT_PEOPLE = 0.08  # share of the extensions that key in an account code ...
+ACCOUNT_CALLS = 0.6  # ... on this share of their outgoing calls
+ACCOUNT_CODES = ("1024", "2208", "3150", "4711", "5005", "7310")
+
+
+def pbx_calls(batch: CallBatch, si: int, seed: int) -> pbxfiles.PbxCalls:
+    """Everything one site's PBX saw in the month: the batch's outgoing calls of that site (unanswered ones split
+    into no answer and busy, with ring times and some account codes), plus incoming calls from the numbers the
+    site calls, internal calls between its extensions, and a few incoming calls transferred to a colleague.
+    Deterministic for the seed; the outgoing calls are exactly the batch's."""
+    rng = np.random.default_rng([seed, 0x9B, si])
+    m = batch.site == si
+    ext, number, start, talk = batch.extension[m], batch.number[m], batch.start[m], batch.duration[m]
+    n_out = len(start)
+    if n_out == 0:
+        z = np.zeros(0, dtype=np.int32)
+        return pbxfiles.PbxCalls(np.zeros(0, np.int8), z, np.zeros(0, "S15"), z.astype(np.int64), z, z,
+                                 np.zeros(0, np.int8), np.zeros(0, "U8"), z, z, seed)
+    people = np.unique(ext)
+
+    def outcomes(answered: np.ndarray) -> np.ndarray:
+        busy = rng.random(len(answered)) < BUSY_SHARE
+        return np.where(answered, pbxfiles.ANSWERED, np.where(busy, pbxfiles.BUSY, pbxfiles.NO_ANSWER)).astype(
+            np.int8)
+
+    def rings(outcome: np.ndarray) -> np.ndarray:
+        k = len(outcome)
+        return np.select([outcome == pbxfiles.ANSWERED, outcome == pbxfiles.BUSY],
+                         [rng.integers(3, 26, k), rng.integers(1, 5, k)], rng.integers(18, 46, k)).astype(np.int32)
+
+    def talks(k: int, median: float, unanswered: float) -> np.ndarray:
+        t = np.clip(np.rint(median * np.exp(rng.normal(0.0, DURATION_SIGMA, k))), 1, MAX_SECONDS)
+        return np.where(rng.random(k) < unanswered, 0, t).astype(np.int32)
+
+    def around(k: int) -> np.ndarray:  # instants in office hours: near the site's outgoing calls
+        t = start[rng.integers(0, n_out, k)] + rng.integers(-1800, 1800, k)
+        return np.clip(t, start.min(), start.max()).astype(np.int64)
+
+    # outgoing: the batch's calls
+    out_outcome = outcomes(talk > 0)
+    billing = people[rng.random(len(people)) < ACCOUNT_PEOPLE]
+    with_code = np.isin(ext, billing) & (rng.random(n_out) < ACCOUNT_CALLS)
+    account = np.where(with_code, np.array(ACCOUNT_CODES)[rng.integers(0, len(ACCOUNT_CODES), n_out)], "")
+    # incoming: people and companies the site calls call back (not from service, premium or satellite numbers)
+    n_in = round(n_out * INCOMING_RATIO)
+    site = next(s for s in SITES if s.name == batch.sites[si])
+    callers = number[_calls_back(number, site.country)]
+    if len(callers) == 0:
+        callers = number
+    in_talk = talks(n_in, 120, INCOMING_UNANSWERED)
+    in_outcome = outcomes(in_talk > 0)
+    transferred = (in_talk > 0) & (rng.random(n_in) < TRANSFER_SHARE)
+    in_ext = ext[rng.integers(0, n_out, n_in)]
+    colleague = people[rng.integers(0, len(people), n_in)]
+    colleague = np.where(colleague == in_ext, people[(np.searchsorted(people, colleague) + 1) % len(people)],
+                         colleague)
+    # internal: colleagues call each other
+    n_int = round(n_out * INTERNAL_RATIO)
+    int_ext = ext[rng.integers(0, n_out, n_int)]
+    callee = people[rng.integers(0, len(people), n_int)]
+    callee = np.where(callee == int_ext, people[(np.searchsorted(people, callee) + 1) % len(people)], callee)
+    int_talk = talks(n_int, 60, INTERNAL_UNANSWERED)
+    int_outcome = outcomes(int_talk > 0)
+
+    outcome = np.concatenate([out_outcome, in_outcome, int_outcome])
+    return pbxfiles.PbxCalls(
+        direction=np.repeat(np.array([pbxfiles.OUTGOING, pbxfiles.INCOMING, pbxfiles.INTERNAL], np.int8),
+                            [n_out, n_in, n_int]),
+        extension=np.concatenate([ext, in_ext, int_ext]).astype(np.int32),
+        other=np.concatenate([number, callers[rng.integers(0, len(callers), n_in)],
+                              np.char.encode(callee.astype("U15"), "ascii")]).astype("S15"),
+        start=np.concatenate([start, around(n_in), around(n_int)]),
+        ring=rings(outcome),
+        talk=np.concatenate([talk, in_talk, int_talk]).astype(np.int32),
+        outcome=outcome,
+        account=np.concatenate([account, np.full(n_in + n_int, "")]).astype("U8"),
+        transfer=np.concatenate([np.zeros(n_out, np.int32), np.where(transferred, colleague, 0),
+                                 np.zeros(n_int, np.int32)]).astype(np.int32),
+        transfer_talk=np.concatenate([np.zeros(n_out, np.int32), np.where(transferred, talks(n_in, 150, 0.0), 0),
+                                      np.zeros(n_int, np.int32)]).astype(np.int32),
+        seed=seed,
+    )
+
+
+def _calls_back(number: np.ndarray, country: str) -> np.ndarray:
+    """Which numbers may call the site: domestic fixed lines and mobiles, and foreign numbers other than the
+    high-risk and unrated ranges."""
+    cc = str(phonenumbers.country_code_for_region(country)).encode()
+    usual = tuple(h.encode() for h, _, _ in NATIONAL_NUMBERS[country] + MOBILE_NUMBERS[country])
+    odd = tuple(h.encode() for h, _, _ in HIGH_RISK_NUMBERS + UNRATED_NUMBERS[country])
+    uniq, inv = np.unique(number, return_inverse=True)
+    ok = np.array([n.startswith(usual) if n.startswith(cc) else not n.startswith(odd) for n in uniq.tolist()],
+                  dtype=bool)
+    return ok[inv.ravel()]
+
+
+WRITERS = {"avaya-ipo": pbxfiles.write_ipo_smdr, "cucm": pbxfiles.write_cucm,
+           "asterisk": pbxfiles.write_asterisk_csv}
+
+
+def write_pbx_files(path: Path, batch: CallBatch, seed: int) -> list[Path]:
+    """Each site's month as its PBX writes it, in <workspace>/cdr/: IP Office SMDR for Paris, a CUCM CDR file for
+    London, Asterisk's Master.csv for New York."""
+    folder = Path(path) / CDR_FOLDER
+    files = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for si, site in enumerate(SITES):
+            file = folder / site.cdr_file.format(month=batch.month)
+            fmt = site.source["format"]
+            options = {} if fmt == "asterisk" else {"site_byte": si + 1}  # the site's 10.x.0.0/16 network
+            WRITERS[fmt](file, pbx_calls(batch, si, seed), site, **options)
+            files.append(file)
+    except OSError as exc:
+        raise DemoError(f"cannot write the PBX files in {folder}: {exc.strerror or exc}") from None
+    return files
 
 
 # --- rating -------------------------------------------------------------------------------------------------
@@ -681,6 +824,11 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                   f"{people:,} extensions calling out")
     console.print(f"{summary['calls']:,} outgoing calls, {summary['answered']:,} answered, "
                   f"{summary['minutes']:,.0f} minutes of talk time")
+    traffic = summary.get("traffic") or {}
+    if traffic:
+        incoming = sum(t.get("incoming", 0) for t in traffic.values())
+        internal = sum(t.get("internal", 0) for t in traffic.values())
+        console.print(f"(and {incoming:,} incoming and {internal:,} internal calls, not costed)")
     console.print()
 
     def table(title: str) -> Table:
@@ -690,6 +838,17 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
 
     def num(value: float) -> str:
         return f"{value:,.0f}"
+
+    if summary.get("imports"):
+        t = table(f"Imported from the PBX files ({CDR_FOLDER}/)")
+        for col in ("File", "Format", "Read", "Calls", "Rejected", "Duplicates"):
+            t.add_column(col, justify="left" if col in ("File", "Format") else "right", no_wrap=True,
+                         overflow="ellipsis", max_width=28 if col == "File" else None)
+        for r in summary["imports"]:
+            t.add_row(r["file"], r["format"], num(r["read"]), num(r["calls"]), num(r["rejected"]),
+                      num(r["duplicates"]))
+        console.print(t)
+        console.print()
 
     t = table("By site")
     for col in ("Site", "Calls", "Answered", "Minutes", "Unrated", "Cost"):
@@ -733,63 +892,111 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         t.add_row(str(i), d["destination"], d["site"], num(d["calls"]), num(d["minutes"]),
                   f"{_group(d['cost'])} {d['currency']}")
     console.print(t)
-    if summary.get("calls_csv"):
+    if summary.get("workspace"):
         console.print()
-        console.print(f"Every call, rated: {summary['calls_csv']}")
+        console.print(f"Every call: anatole --workspace {summary['workspace']} calls --csv")
+
+
+# --- from the store -----------------------------------------------------------------------------------------
+
+
+def stored_batch(store: Store, ws: Workspace, month: str = "") -> tuple[CallBatch, RatedBatch, dict[str, dict]]:
+    """The stored outgoing calls as a CallBatch and their stored ratings as a RatedBatch (sites in SITES order,
+    then any other site of the store), and the number of calls per site and direction.
+
+    A stored status outside the engine's (service, emergency, no_tariff) counts as `invalid`; a leg whose cost
+    another leg of the same call carries (billed = 0) counts at no cost."""
+    names = list(SITE_NAMES)
+    traffic: dict[str, dict[str, int]] = {}
+    site, ext, number, start, billable, status, cost, billed, dest, matched = ([] for _ in range(10))
+    status_index = {name: i for i, name in enumerate(STATUS_NAMES)}
+    for row in store.calls():
+        name = row["site"]
+        if name not in names:
+            names.append(name)
+        counts = traffic.setdefault(name, {})
+        counts[row["direction"]] = counts.get(row["direction"], 0) + 1
+        if row["direction"] != "outgoing":
+            continue
+        site.append(names.index(name))
+        ext.append(int(row["extension"]) if (row["extension"] or "").isdigit() else -1)
+        number.append(row["number"] or "")
+        start.append(row["start"])
+        billable.append(row["billable"])
+        status.append(status_index.get(row["status"], status_index["invalid"]))
+        cost.append((row["cost"] or 0) if row["billed"] else 0)
+        billed.append(row["billed_seconds"] or 0)
+        dest.append(row["destination"] or "")
+        matched.append(row["prefix"] is not None)
+    currency, decimals, tariffs = [], [], []
+    for name in names:
+        cfg = ws.sites.get(name)
+        if cfg is None or cfg.tariff is None:
+            currency.append(ws.currency)
+            decimals.append(2)
+            tariffs.append("")
+            continue
+        t = ws.tariff(cfg.tariff).tariff
+        currency.append(t.currency)
+        decimals.append(t.decimals)
+        tariffs.append(t.name)
+    batch = CallBatch(site=np.array(site, dtype=np.int8), extension=np.array(ext, dtype=np.int32),
+                      number=np.array(number, dtype="S15"), start=np.array(start, dtype=np.int64),
+                      duration=np.array(billable, dtype=np.int32), sites=tuple(names), month=month)
+    rated = RatedBatch(status=np.array(status, dtype=np.int8), cost=np.array(cost, dtype=np.int64),
+                       billed=np.array(billed, dtype=np.int32), destination=np.array(dest, dtype=object),
+                       prefix_matched=np.array(matched, dtype=bool), currency=tuple(currency),
+                       decimals=tuple(decimals), tariff=tuple(tariffs))
+    return batch, rated, {name: traffic.get(name, {}) for name in names}
+
+
+def summarise_store(store: Store, ws: Workspace, month: str = "") -> dict[str, Any]:
+    """`summarise` of the outgoing calls in the store, plus `traffic`: the stored calls per site and direction."""
+    batch, rated, traffic = stored_batch(store, ws, month)
+    return {**summarise(batch, rated), "traffic": traffic}
+
+
+def import_files(path: Path, files: list[Path], month: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Import the PBX files into a new store in the workspace, the way `anatole import cdr FILE...` does (format
+    detected, source found from anatole.toml); returns the store's summary and each file's import counts. The
+    anatole.db of a previous demo run is deleted first."""
+    try:
+        ws = open_workspace(path)
+    except ConfigError as exc:
+        raise DemoError(f"the demo workspace does not load:\n{exc}") from None
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ws.db_path}{suffix}").unlink(missing_ok=True)
+        store = open_store(ws.db_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise DemoError(f"cannot create {ws.db_path}: {exc}") from None
+    try:
+        results = []
+        for f in files:
+            try:
+                result = import_file(ws, store, f)
+            except ImportError_ as exc:
+                raise DemoError(f"cannot import {f}: {exc}") from None
+            results.append({**result.as_json(), "file": f.name})
+        summary = summarise_store(store, ws, month)
+    finally:
+        store.close()
+    return summary, results
 
 
 # --- everything ---------------------------------------------------------------------------------------------
 
 
-def write_calls_csv(path: Path, batch: CallBatch, rated: RatedBatch, types: np.ndarray) -> None:
-    """One row per call: site, extension, number, start (ISO UTC), duration, status, destination, billed, cost
-    (decimal string at the tariff's decimals), currency, type."""
-    n = len(batch)
-    starts = np.datetime_as_string(batch.start.astype("datetime64[s]"), unit="s")
-    cost_text = np.empty(n, dtype=object)
-    for si in range(len(batch.sites)):
-        m = batch.site == si
-        if m.any():
-            values, inv = np.unique(rated.cost[m], return_inverse=True)
-            text = np.array([format_money(int(v), rated.decimals[si]) for v in values.tolist()], dtype=object)
-            cost_text[m] = text[inv.ravel()]
-    # csv.writer takes ~6 us a row; the fields are known, so only free text is quoted (once per value)
-    site_names = np.array([_csv_field(x) for x in batch.sites], dtype=object)[batch.site]
-    currencies = np.array(rated.currency, dtype=object)[batch.site]
-    status = np.array(STATUS_NAMES, dtype=object)[rated.status]
-    dests, inv = np.unique(rated.destination.astype(str), return_inverse=True)
-    dest_text = np.array([_csv_field(d) for d in dests.tolist()], dtype=object)[inv.ravel()]
-    header = ("site,extension,number,start,duration,status,destination,billed,cost,currency,type\n")
-    rows = zip(site_names.tolist(), batch.extension.tolist(), batch.number.astype("U15").tolist(),
-               starts.tolist(), batch.duration.tolist(), status.tolist(), dest_text.tolist(),
-               rated.billed.tolist(), cost_text.tolist(), currencies.tolist(), types.tolist())
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(header)
-        f.write("".join([f"{a},{b},{c},{d}Z,{e},{g},{h},{i},{j},{k},{m}\n"
-                         for a, b, c, d, e, g, h, i, j, k, m in rows]))
-
-
-def _csv_field(text: str) -> str:
-    """A CSV field as csv.writer (QUOTE_MINIMAL) writes it."""
-    if any(ch in text for ch in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def run_demo(path: Path, seed: int = 7, *, month: str = "2026-10", console: Console | None = None) -> dict:
-    """Create the workspace, generate a month of calls, rate them, write demo-calls.csv and return the summary
-    (JSON-serialisable); with a console, also show it."""
+def run_demo(path: Path, seed: int = 7, *, month: str = "2026-10", scale: float = 1.0,
+             console: Console | None = None) -> dict:
+    """Create the workspace, generate a month of calls, write them as each site's PBX would (cdr/), import those
+    files into the workspace's store as a user would, and return the summary of what is stored
+    (JSON-serialisable) with each file's import counts; with a console, also show it."""
     path = create_workspace(Path(path))
-    batch = generate_calls(seed, month)
-    rated = rate_calls(path, batch)
-    types = call_types(batch, rated)
-    summary = summarise(batch, rated, types)
-    csv_path = path / CSV_NAME
-    try:
-        write_calls_csv(csv_path, batch, rated, types)
-    except OSError as exc:
-        raise DemoError(f"cannot write {csv_path}: {exc.strerror or exc}") from None
-    summary = {"workspace": str(path), "calls_csv": str(csv_path), "seed": seed, **summary}
+    batch = generate_calls(seed, month, scale=scale)
+    files = write_pbx_files(path, batch, seed)
+    summary, imports = import_files(path, files, batch.month)
+    summary = {"workspace": str(path), "seed": seed, **summary, "month": batch.month, "imports": imports}
     if console is not None:
         render_summary(summary, console)
     return summary
@@ -806,9 +1013,14 @@ __all__ = [
     "create_workspace",
     "destination_type",
     "generate_calls",
+    "import_files",
     "is_demo_workspace",
+    "pbx_calls",
     "rate_calls",
     "render_summary",
     "run_demo",
+    "stored_batch",
     "summarise",
+    "summarise_store",
+    "write_pbx_files",
 ]

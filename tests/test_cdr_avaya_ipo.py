@@ -80,7 +80,7 @@ def test_examples() -> None:
     assert (out.answer, out.billable, out.duration) == (1741943709, 152, 159)
     assert (out.native_id, out.leg, out.group) == ("1000412", "E2001|T9001", "1000412@2025/03/14 10:15:02")
     assert (out.direction, out.disposition, out.extension, out.trunk) == ("outgoing", "answered", "2001",
-                                                                          "T9001 (Line 1.3)")
+                                                                          "T9001")
     assert (out.caller, out.dialled, out.called, out.account) == ("2001", "90155501234", "0155501234", "4711")
     assert any("approximate" in n for n in out.notes)
 
@@ -109,7 +109,7 @@ def test_fixture() -> None:
     assert r[6].direction == "internal"  # O, Is Internal 0, but no trunk device (voicemail)
     assert r[7].dialled == "*882001"  # feature code kept as dialled
     assert r[8].group == r[9].group and r[8].leg != r[9].leg  # transfer out: trunk-to-trunk segment
-    assert (r[9].extension, r[9].trunk, r[9].called) == ("", "T9002 (Line 2.2)", "0612345678")
+    assert (r[9].extension, r[9].trunk, r[9].called) == ("", "T9002", "0612345678")
     assert r[10].dialled == "90155509999#" and r[10].billable == 60  # 35-field (R11) line
     assert r[11].native_id == r[1].native_id == "1000412"  # Call ID reset after a reboot...
     assert r[11].group != r[1].group  # ...but another call: the start is part of the group

@@ -162,7 +162,7 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
         direction=direction,
         disposition="answered" if connected > 0 else "no_answer",
         extension=_device_number(ext_party) if ext_party else "",
-        trunk=(f"{trunk_party[0]} ({trunk_party[1]})" if trunk_party[1] else trunk_party[0]) if trunk_party else "",
+        trunk=trunk_party[0] if trunk_party else "",  # the T device; its "Line 5.1" name varies by channel
         caller=f[3].strip(),
         dialled=f[6].strip(),
         called=f[5].strip(),

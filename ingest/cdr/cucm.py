@@ -284,7 +284,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
             if fields is None:
                 yield Reject(line=number, raw=text, reason="line: not readable as CSV")
                 continue
-            if any(f.strip().lower() == "cdrrecordtype" for f in fields):
+            if not fields[0].strip().lstrip("-").isdigit() and any(f.strip().lower() == "cdrrecordtype"
+                                                                      for f in fields):  # data rows start with a number
                 header, header_len = _index(fields), len(fields)
                 missing = [n for n in _NEEDED if n.lower() not in header]
                 yield Skipped(line=number, raw=text, what="header")
