@@ -476,6 +476,7 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
             table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
                              max_width=24 if name == "destination" else None)
         shown = 0
+        totals: dict[str, int] = {}  # currency -> money, summed exactly
         for row in rows:
             out = _call_out(row, decimals)
             table.add_row(out["start"][5:16].replace("T", " "), out["site"], out["direction"][:3],
@@ -483,8 +484,11 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
                           str(out["billable_seconds"]), f"{out['cost']} {out['currency']}" if out["cost"] else "",
                           out["status"])
             shown += 1
+            if row["cost"] and row["billed"]:
+                totals[row["currency"]] = totals.get(row["currency"], 0) + row["cost"]
         _console().print(table)
-        _console().print(f"{shown} call(s)")
+        total = ", ".join(f"{format_exact(v)} {c}" for c, v in sorted(totals.items()))
+        _console().print(f"{shown} call(s)" + (f", total {total}" if total else ""))
     store.close()
 
 
