@@ -26,11 +26,11 @@ from store import Store
 
 CHUNK = 20_000
 FILE_FORMAT_OF_LIVE = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
-# statuses of a stored call besides the engine's (rated, no_rate, unanswered, invalid)
-NOT_RATED = ("incoming", "internal", "transit", "service", "emergency", "no_tariff")
+# A stored call's status is the engine's (rated, no_rate, unanswered, invalid) for outgoing calls to external
+# numbers, else why it has no price: incoming, internal, transit, service, emergency, no_tariff.
 
 
-class ImportError_(Exception):
+class CdrImportError(Exception):
     """A file that cannot be imported at all (unknown format, no source for it): nothing was stored."""
 
 
@@ -61,7 +61,7 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
     detected = False
     if source is not None:
         if source not in ws.sources:
-            raise ImportError_(f"no [[source]] named {source!r} in anatole.toml "
+            raise CdrImportError(f"no [[source]] named {source!r} in anatole.toml "
                                f"(sources: {', '.join(ws.sources) or 'none'})")
         src = ws.sources[source]
         if not fmt or fmt == "auto":
@@ -72,13 +72,13 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
             with path.open("rb") as f:
                 fmt, _ = detect(f.read(64 * 1024))
         except UnknownFormat as exc:
-            raise ImportError_(f"{path}: {exc}") from None
+            raise CdrImportError(f"{path}: {exc}") from None
         detected = True
     base = fmt.split(":", 1)[0]
     try:
         parser(fmt)
     except UnknownFormat as exc:
-        raise ImportError_(str(exc)) from None
+        raise CdrImportError(str(exc)) from None
     candidates = [s for s in ws.sources.values()
                   if FILE_FORMAT_OF_LIVE.get(s.format, s.format) == fmt and (site is None or s.site == site)]
     if len(candidates) == 1:
@@ -87,26 +87,26 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
         if len(ws.sites) == 1:
             site = next(iter(ws.sites))
         else:
-            raise ImportError_(f"{path}: format {fmt}: give --source NAME or --site NAME "
+            raise CdrImportError(f"{path}: format {fmt}: give --source NAME or --site NAME "
                                f"(sites: {', '.join(ws.sites) or 'none'})")
     if site not in ws.sites:
-        raise ImportError_(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
+        raise CdrImportError(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
     profile = ws.csv_profiles.get(fmt.partition(":")[2], {}) if base == "csv" else {}
     if base == "csv" and not profile:
-        raise ImportError_(f"format {fmt!r}: no [csv.{fmt.partition(':')[2]}] profile in anatole.toml")
+        raise CdrImportError(f"format {fmt!r}: no [csv.{fmt.partition(':')[2]}] profile in anatole.toml")
     return Source(name=f"{site}:{fmt}", site=site, format=fmt, timezone=ws.sites[site].timezone,
                   profile=profile), fmt, detected
 
 
 def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = None, source: str | None = None,
                 site: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    """Import one file; raises ImportError_ before storing anything if the file cannot be imported at all."""
+    """Import one file; raises CdrImportError before storing anything if the file cannot be imported at all."""
     path = Path(path)
     if not path.is_file():
-        raise ImportError_(f"{path}: no such file")
+        raise CdrImportError(f"{path}: no such file")
     src, fmt, detected = resolve_source(ws, path, fmt, source, site)
     if src.format in LIVE_FORMATS and fmt not in FILE_FORMAT_OF_LIVE.values():
-        raise ImportError_(f"source {src.name!r} is a live {src.format} feed: give --format for its files")
+        raise CdrImportError(f"source {src.name!r} is a live {src.format} feed: give --format for its files")
     site_cfg = ws.sites[src.site]
     module = parser(fmt)
     digest, size = _sha256(path)

@@ -364,7 +364,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
     duplicates). Re-importing a file adds nothing."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from anatole.cdrimport import ImportError_, import_file
+    from anatole.cdrimport import CdrImportError, import_file
 
     ws = _workspace(ctx)
     store = _store(ws)
@@ -383,7 +383,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
                                          progress=lambda done, total, task=task: bar.update(task, completed=done))
             else:
                 result = import_file(ws, store, path, fmt=fmt, source=source, site=site)
-        except ImportError_ as exc:
+        except CdrImportError as exc:
             failed += 1
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}))
