@@ -17,6 +17,7 @@ from phonenumbers import shortnumberinfo
 
 EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID = "external", "internal", "service", "emergency", "invalid"
 _NOISE = re.compile(r"[\s().\-/]")
+CACHE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class DialPlan:
         key = (raw, as_dialled)
         got = self._cache.get(key)
         if got is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()  # bounded memory however large the file: a month's numbers fit many times
             got = self._cache[key] = self._normalise(raw, as_dialled)
         return got
 
