@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pytest
+from cdr_support import DATA, GARBAGE, mutated_stream, one, other_formats, records
+from cdr_support import parse_checked as run
 from hypothesis import given
-from hypothesis import strategies as st
 
 from ingest.cdr import asterisk, asterisk_custom, freeswitch_csv, freeswitch_json
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
-
-DATA = Path(__file__).parent / "data" / "cdr"
-PARIS = ParseContext(timezone="Europe/Paris")
+from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
 
 ROW_OUT = (b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
            b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
@@ -27,49 +22,7 @@ CUSTOM_ROW = (b'"""Alice Martin"" <2001>","2001","2002","internal","PJSIP/2001-0
               b'"PJSIP/2002,30","2025-03-14 11:02:00","","2025-03-14 11:02:30","30","0","NO ANSWER","DOCUMENTATION",'
               b'"","1741946520.120","",9')
 
-OTHER_FORMATS = {  # documented example rows of the other formats (cdr-formats.md)
-    "avaya-ipo": b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,"
-                 b"T9001,Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\r\n"
-                 b"2025/03/14 10:41:07,00:00:00,22,,I,2003,,,0,1000418,0,E2003,Reception,T9002,Line 2.1,0,0,,,,,,,,,,,"
-                 b",,,10.1.20.5,3320,0.0.0.0,0\r\n",
-    "cucm": b'1,1,730115,31550201,1741943702,1,0,588513546,"2001","",0,0,4,0,0,0,0,0,0,0,0,0,0,"0","0",31550202,1,0,'
-            b'167837962,"90155501234","90155501234","",0,16,4,0,0,0,0,0,0,0,0,0,0,"0","0",1741943709,1741943861,"",'
-            b'"3f2a9c1e-5b7d-4e60-9a41-0c8d2e7f1b55","PT_PSTN","PT_INTERNAL","PT_PSTN","",152,"SEP0A1B2C3D4E5F",'
-            b'"SIPTRK_PSTN_A",12,0,0,0,0,0,0,"ANATOLE-LAB",0,"","",0,"4711",0,0,0,0,0,0,"","0155500001",'
-            b'"0155501234","10.1.20.35","10.1.1.10",0,0,0,0,0,0,0,0,0,0,0,0,0,"",0,"",0,0,0,"","",2,"","","","","",'
-            b'"","","",0,0,"","","","","","","","",0,0,0,"9.@","9.@","","","","","",""\n',
-    "3cx": b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,2025/03/14 10:17:41,"
-           b"TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,"
-           b"Chain: Ext.201'0155501234;\n"
-           b"Call 104241,00000C3A11B30F77_1191,00:00:00,2025/03/14 10:41:07,,2025/03/14 10:41:29,TerminatedBySrc,"
-           b"0155507788,Ext.203,10000,203,203,,Ext.203,203,,,,,Chain: 0155507788'Ext.203;\n",
-    "panasonic": b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \r\n"
-                 b"03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      \r\n",
-}
-GARBAGE = bytes(range(256)) + b"\x00\xff\xfe\r\r\n\n\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -3))
-
-
-def run(module, data: bytes, ctx: ParseContext = PARIS) -> list[Item]:
-    """Parse and check the invariant: one item per line, in order, and every Reject says why."""
-    items = list(module.parse(io.BytesIO(data), ctx))
-    count = sum(1 for _ in lines(io.BytesIO(data)))
-    assert len(items) == count
-    assert [it.line for it in items] == list(range(1, count + 1))
-    for it in items:
-        assert isinstance(it, (CallRecord, Reject, Skipped))
-        if isinstance(it, Reject):
-            assert it.reason
-    return items
-
-
-def one(module, data: bytes, ctx: ParseContext = PARIS) -> Item:
-    items = run(module, data, ctx)
-    assert len(items) == 1
-    return items[0]
-
-
-def records(items: list[Item]) -> list[CallRecord]:
-    return [it for it in items if isinstance(it, CallRecord)]
+OTHER_FORMATS = other_formats("asterisk", "asterisk-custom")
 
 
 # ------------------------------------------------------------------------------------------ documented rows
@@ -321,38 +274,15 @@ MASTER_LINES = (DATA / "asterisk-master.csv").read_bytes().splitlines()
 CUSTOM_LINES = (DATA / "asterisk-custom.csv").read_bytes().splitlines()
 
 
-@st.composite
-def mutated(draw, base: list[bytes]) -> bytes:
-    """Some valid lines, then deletions, insertions, replacements, random bytes, splits, joins, truncation."""
-    data = bytearray(b"\n".join(draw(st.lists(st.sampled_from(base), min_size=1, max_size=5))) + b"\n")
-    for _ in range(draw(st.integers(0, 6))):
-        op = draw(st.sampled_from(["delete", "insert", "replace", "bytes", "split", "join", "truncate"]))
-        pos = draw(st.integers(0, len(data)))
-        if op == "delete":
-            del data[pos:pos + draw(st.integers(1, 20))]
-        elif op == "insert":
-            data[pos:pos] = draw(st.sampled_from([b",", b'"', b'""', b"\\", b"-", b":", b" ", b"9", b"\xe9"]))
-        elif op == "replace" and pos < len(data):
-            data[pos] = draw(st.integers(0, 255))
-        elif op == "bytes":
-            data[pos:pos] = draw(st.binary(max_size=12))
-        elif op == "split":
-            data[pos:pos] = draw(st.sampled_from([b"\n", b"\r", b"\r\n"]))
-        elif op == "join":
-            nl = data.find(b"\n", pos)
-            if nl >= 0:
-                del data[nl]
-        elif op == "truncate":
-            del data[pos:]
-    return bytes(data)
+INSERTS = [b",", b'"', b'""', b"\\", b"-", b":", b" ", b"9", b"\xe9"]
 
 
-@given(mutated(MASTER_LINES))
+@given(mutated_stream(MASTER_LINES, INSERTS))
 def test_mutations_master(data):
     run(asterisk, data)
 
 
-@given(mutated(CUSTOM_LINES))
+@given(mutated_stream(CUSTOM_LINES, INSERTS))
 def test_mutations_custom(data):
     run(asterisk_custom, data)
 

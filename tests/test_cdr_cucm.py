@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import csv
-import io
-from pathlib import Path
 
 import pytest
+from cdr_support import DATA, PARIS, mutated_rows, one, other_formats, parse_checked, records
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, cucm, lines
+from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, cucm
 from ingest.cdr.model import Item
-
-DATA = Path(__file__).parent / "data" / "cdr"
-CTX = ParseContext(timezone="Europe/Paris")
 
 # The invented 133-column end record of cdr-formats.md section 3.
 EXAMPLE = (
@@ -26,40 +22,11 @@ EXAMPLE = (
     '"","","","","","",0,0,0,"9.@","9.@","","","","","",""'
 )
 
-# Example rows of the other formats (cdr-formats.md), for sniff.
-OTHERS = {
-    "asterisk": b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
-                b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
-                b'"2025-03-14 10:15:09","2025-03-14 10:17:41",159,152,"ANSWERED","DOCUMENTATION","1741943702.84",""\n',
-    "freeswitch": b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
-                  b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",'
-                  b'"a93b7c61-2d4e-4f80-8a1b-5c6d7e8f9012","2001","PCMA","PCMA"\n',
-    "panasonic": b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \n"
-                 b"03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      \n",
-    "avaya-ipo": b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,"
-                 b"Alice Martin,T9001,Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\n",
-    "3cx": b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,"
-           b"2025/03/14 10:17:41,TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,"
-           b"Chain: Ext.201'0155501234;\n",
-    "mitel": b" 03/14 10:15P 00:02:32 2001  007 0155501234                  A      T001      4711\n",
-}
+OTHERS = other_formats("cucm", "cucm-header")
 
 
-def run(data: bytes, ctx: ParseContext = CTX) -> list[Item]:
-    """Parse and check the invariant: one item per line, in order, every Reject with a reason."""
-    items = list(cucm.parse(io.BytesIO(data), ctx))
-    count = sum(1 for _ in lines(io.BytesIO(data)))
-    assert len(items) == count
-    assert [it.line for it in items] == list(range(1, count + 1))
-    for it in items:
-        assert isinstance(it, (CallRecord, Reject, Skipped))
-        if isinstance(it, Reject):
-            assert it.reason
-    return items
-
-
-def records(items: list[Item]) -> list[CallRecord]:
-    return [it for it in items if isinstance(it, CallRecord)]
+def run(data: bytes, ctx: ParseContext = PARIS) -> list[Item]:
+    return parse_checked(cucm, data, ctx)
 
 
 def header(names: tuple[str, ...] | list[str]) -> str:
@@ -213,7 +180,7 @@ def with_field(index: int, value: str) -> bytes:
 
 
 def only_reject(data: bytes) -> Reject:
-    [item] = run(data)
+    item = one(cucm, data)
     assert isinstance(item, Reject), item
     return item
 
@@ -298,28 +265,9 @@ def test_unbalanced_quotes_and_nul() -> None:
 VALID = [*(DATA / "cucm-133.csv").read_text().splitlines()[2:], EXAMPLE]
 
 
-@given(st.data())
-def test_mutations_never_raise(data: st.DataObject) -> None:
-    rows = data.draw(st.lists(st.sampled_from(VALID), min_size=1, max_size=5))
-    out = []
-    for row in rows:
-        b = bytearray(row.encode())
-        for _ in range(data.draw(st.integers(0, 3))):
-            op = data.draw(st.sampled_from(["cut", "insert", "delete", "replace", "comma"]))
-            at = data.draw(st.integers(0, len(b)))
-            if op == "cut":
-                b = b[:at]
-            elif op == "insert":
-                b[at:at] = data.draw(st.binary(min_size=1, max_size=8))
-            elif op == "delete":
-                del b[at:at + data.draw(st.integers(1, 20))]
-            elif op == "replace" and at < len(b):
-                b[at] = data.draw(st.integers(0, 255))
-            elif op == "comma":
-                b[at:at] = b","
-        out.append(bytes(b))
-    ends = data.draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=len(out), max_size=len(out)))
-    run(b"".join(x + e for x, e in zip(out, ends)))
+@given(mutated_rows(VALID, max_rows=5, max_delete=20))
+def test_mutations_never_raise(data: bytes) -> None:
+    run(data)
 
 
 @given(st.binary(max_size=600))

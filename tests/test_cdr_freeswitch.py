@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-from pathlib import Path
 
 import pytest
+from cdr_support import DATA, GARBAGE, mutated_stream, one, other_formats, records
+from cdr_support import parse_checked as run
 from hypothesis import given
-from hypothesis import strategies as st
 
 from ingest.cdr import asterisk, asterisk_custom, freeswitch_csv, freeswitch_json
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
-
-DATA = Path(__file__).parent / "data" / "cdr"
-PARIS = ParseContext(timezone="Europe/Paris")
+from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
 
 ROW_OUT = (b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
            b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",'
@@ -32,51 +28,7 @@ DOC = b"""{"core-uuid":"1b2c3d4e-aaaa-4bbb-8ccc-0d0e0f101112","switchname":"fs1"
   "times":{"created_time":"1741943702120455","answered_time":"1741943709004120","hangup_time":"1741943860874310"}}]}
 """
 N = len(DOC.splitlines())
-OTHER_FORMATS = {  # documented example rows of the other formats (cdr-formats.md)
-    "avaya-ipo": b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,"
-                 b"T9001,Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\r\n"
-                 b"2025/03/14 10:41:07,00:00:00,22,,I,2003,,,0,1000418,0,E2003,Reception,T9002,Line 2.1,0,0,,,,,,,,,,,"
-                 b",,,10.1.20.5,3320,0.0.0.0,0\r\n",
-    "cucm": b'1,1,730115,31550201,1741943702,1,0,588513546,"2001","",0,0,4,0,0,0,0,0,0,0,0,0,0,"0","0",31550202,1,0,'
-            b'167837962,"90155501234","90155501234","",0,16,4,0,0,0,0,0,0,0,0,0,0,"0","0",1741943709,1741943861,"",'
-            b'"3f2a9c1e-5b7d-4e60-9a41-0c8d2e7f1b55","PT_PSTN","PT_INTERNAL","PT_PSTN","",152,"SEP0A1B2C3D4E5F",'
-            b'"SIPTRK_PSTN_A",12,0,0,0,0,0,0,"ANATOLE-LAB",0,"","",0,"4711",0,0,0,0,0,0,"","0155500001",'
-            b'"0155501234","10.1.20.35","10.1.1.10",0,0,0,0,0,0,0,0,0,0,0,0,0,"",0,"",0,0,0,"","",2,"","","","","",'
-            b'"","","",0,0,"","","","","","","","",0,0,0,"9.@","9.@","","","","","",""\n',
-    "3cx": b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,2025/03/14 10:17:41,"
-           b"TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,"
-           b"Chain: Ext.201'0155501234;\n"
-           b"Call 104241,00000C3A11B30F77_1191,00:00:00,2025/03/14 10:41:07,,2025/03/14 10:41:29,TerminatedBySrc,"
-           b"0155507788,Ext.203,10000,203,203,,Ext.203,203,,,,,Chain: 0155507788'Ext.203;\n",
-    "panasonic": b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \r\n"
-                 b"03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      \r\n",
-    "teams": b'{"id":"5d0c1a2b-7e3f-4a5b-9c8d-1e2f3a4b5c6d","correlationId":"a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b",'
-             b'"startDateTime":"2025-03-14T09:15:09.120Z","duration":152,"callType":"ByotOut"}\n',
-}
-GARBAGE = bytes(range(256)) + b"\x00\xff\xfe\r\r\n\n\x89PNG\r\n\x1a\n{{{\"\\" + bytes(range(255, -1, -3))
-
-
-def run(module, data: bytes, ctx: ParseContext = PARIS) -> list[Item]:
-    """Parse and check the invariant: one item per line, in order, and every Reject says why."""
-    items = list(module.parse(io.BytesIO(data), ctx))
-    count = sum(1 for _ in lines(io.BytesIO(data)))
-    assert len(items) == count
-    assert [it.line for it in items] == list(range(1, count + 1))
-    for it in items:
-        assert isinstance(it, (CallRecord, Reject, Skipped))
-        if isinstance(it, Reject):
-            assert it.reason
-    return items
-
-
-def one(module, data: bytes, ctx: ParseContext = PARIS) -> Item:
-    items = run(module, data, ctx)
-    assert len(items) == 1
-    return items[0]
-
-
-def records(items: list[Item]) -> list[CallRecord]:
-    return [it for it in items if isinstance(it, CallRecord)]
+OTHER_FORMATS = other_formats("freeswitch", "freeswitch-json")
 
 
 # ------------------------------------------------------------------------------------------ CSV
@@ -336,30 +288,12 @@ PRETTY = (DATA / "freeswitch.json").read_bytes().splitlines(keepends=True)
 PRETTY_DOCS = [b"".join(PRETTY[:61]), b"".join(PRETTY[61:123]), DOC]
 
 
-@st.composite
-def mutated(draw, base: list[bytes], sep: bytes = b"\n") -> bytes:
-    """Some valid pieces, then deletions, insertions, replacements, random bytes, splits, joins, truncation."""
-    data = bytearray(sep.join(draw(st.lists(st.sampled_from(base), min_size=1, max_size=4))) + sep)
-    for _ in range(draw(st.integers(0, 6))):
-        op = draw(st.sampled_from(["delete", "insert", "replace", "bytes", "split", "join", "truncate"]))
-        pos = draw(st.integers(0, len(data)))
-        if op == "delete":
-            del data[pos:pos + draw(st.integers(1, 20))]
-        elif op == "insert":
-            data[pos:pos] = draw(st.sampled_from([b",", b'"', b"{", b"}", b"[", b"\\", b":", b"9", b"\xe9", b"%"]))
-        elif op == "replace" and pos < len(data):
-            data[pos] = draw(st.integers(0, 255))
-        elif op == "bytes":
-            data[pos:pos] = draw(st.binary(max_size=12))
-        elif op == "split":
-            data[pos:pos] = draw(st.sampled_from([b"\n", b"\r", b"\r\n", b"\n{"]))
-        elif op == "join":
-            nl = data.find(b"\n", pos)
-            if nl >= 0:
-                del data[nl]
-        elif op == "truncate":
-            del data[pos:]
-    return bytes(data)
+INSERTS = [b",", b'"', b"{", b"}", b"[", b"\\", b":", b"9", b"\xe9", b"%"]
+BREAKS = [b"\n", b"\r", b"\r\n", b"\n{"]
+
+
+def mutated(base: list[bytes], sep: bytes = b"\n"):
+    return mutated_stream(base, INSERTS, breaks=BREAKS, sep=sep, max_pieces=4)
 
 
 @given(mutated(CSV_LINES))

@@ -3,50 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import random
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+from cdr_support import DATA, ZONE, local_utc, mutated_lines, other_formats, parse_checked
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.cdr import mitel
-from ingest.cdr.model import DIRECTIONS, DISPOSITIONS, CallRecord, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
 
-ZONE = "Europe/Paris"
-FIXTURE = Path(__file__).parent / "data" / "cdr" / "mitel-smdr.txt"
+FIXTURE = DATA / "mitel-smdr.txt"
 DOC_EXAMPLE = " 03/14 10:15P 00:02:32 2001  007 0155501234                  A      T001      4711"
 
 
 def at(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(ZONE)).timestamp())
+    return local_utc(text, ZONE)
 
 
 REF = at("2025-03-15 12:00")
 
 
 def run(data: bytes, reference: int = REF) -> list:
-    items = list(mitel.parse(io.BytesIO(data), ParseContext(timezone=ZONE, reference=reference)))
-    check(data, items)
-    return items
-
-
-def check(data: bytes, items: list) -> None:
-    """The invariant: one item per line, in order, Rejects and Skips explained, records sane."""
-    count = sum(1 for _ in lines(io.BytesIO(data)))
-    assert [it.line for it in items] == list(range(1, count + 1))
-    for it in items:
-        if isinstance(it, Reject):
-            assert it.reason and not it.reason.startswith("internal error"), it
-        elif isinstance(it, Skipped):
-            assert it.what
-        else:
-            assert isinstance(it, CallRecord)
-            assert 0 <= it.billable <= it.duration <= 7 * 86400
-            assert it.disposition in DISPOSITIONS and it.direction in DIRECTIONS
-            assert it.native_id
+    return parse_checked(mitel, data, ParseContext(timezone=ZONE, reference=reference), native_ids=True)
 
 
 def one(line: str, reference: int = REF):
@@ -209,28 +188,14 @@ def test_overlong_line() -> None:
     assert isinstance(item, Reject) and item.reason.startswith("record:")
 
 
-OTHER_FORMATS = [
-    b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
-    b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
-    b'"2025-03-14 10:15:09","2025-03-14 10:17:41",159,152,'
-    b'"ANSWERED","DOCUMENTATION","1741943702.84",""\n',
-    b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09","2025-03-14 10:17:41",'
-    b'"159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f","","2001","PCMA","PCMA"\n',
-    b'"cdrRecordType","globalCallID_callManagerId","globalCallID_callId"\nINTEGER,INTEGER,INTEGER\n1,1,730115\n',
-    b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,T9001,"
-    b"Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\n",
-    b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,2025/03/14 10:17:41,"
-    b"TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,Chain: Ext.201'0155501234;\n",
-    b"03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      \n",
-    b"031425 1015 00152 7 9    101  0155501234         2001            4711       003\n",
-]
+OTHER_FORMATS = other_formats("mitel")
 
 
 def test_sniff() -> None:
     assert mitel.sniff(FIXTURE.read_bytes()) >= 90
     assert mitel.sniff(DOC_EXAMPLE.encode()) >= 70
     assert mitel.sniff(FIXTURE.read_bytes()[:200]) >= 70  # cut mid-line
-    for head in OTHER_FORMATS:
+    for head in OTHER_FORMATS.values():
         assert mitel.sniff(head) < 30, head
     assert mitel.sniff(b"") == 0 and mitel.sniff(b"\x00\xff" * 100) == 0
 
@@ -240,33 +205,7 @@ PIECES = [b" ", b"  ", b"*", b"***", b"/", b":", b"P", b"A", b"T", b"X", b"-", b
           b"\r\n", b"\t", b"\x00"]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    out = []
-    for _ in range(draw(st.integers(1, 4))):
-        line = draw(st.sampled_from(VALID)).encode()
-        for _ in range(draw(st.integers(0, 4))):
-            i = draw(st.integers(0, len(line)))
-            op = draw(st.sampled_from(["delete", "insert", "replace", "truncate", "swap"]))
-            if op == "delete":
-                line = line[:i] + line[i + draw(st.integers(1, 8)):]
-            elif op == "insert":
-                line = line[:i] + draw(st.sampled_from(PIECES) | st.binary(max_size=4)) + line[i:]
-            elif op == "replace":
-                line = line[:i] + draw(st.sampled_from(PIECES)) + line[i + 1:]
-            elif op == "truncate":
-                line = line[:i]
-            else:
-                words = line.split(b" ")
-                j, k = draw(st.integers(0, len(words) - 1)), draw(st.integers(0, len(words) - 1))
-                words[j], words[k] = words[k], words[j]
-                line = b" ".join(words)
-        out.append(line)
-    sep = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
-    return sep.join(out) + draw(st.sampled_from([b"", sep]))
-
-
-@given(mutated(), st.integers(at("2020-01-01 00:00"), at("2030-12-31 23:59")))
+@given(mutated_lines(VALID, PIECES), st.integers(at("2020-01-01 00:00"), at("2030-12-31 23:59")))
 def test_mutations_never_raise(data: bytes, reference: int) -> None:
     run(data, reference)
     mitel.sniff(data)

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import random
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+from cdr_support import DATA, ZONE, local_utc, mutated_lines, other_formats, parse_checked
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.cdr import panasonic
-from ingest.cdr.model import DIRECTIONS, DISPOSITIONS, CallRecord, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
 
-ZONE = "Europe/Paris"
-FIXTURE = Path(__file__).parent / "data" / "cdr" / "panasonic-smdr.txt"
+FIXTURE = DATA / "panasonic-smdr.txt"
 DOC_LINES = [
     "03/14/25 10:15AM   201 01 0155501234                0'07 00:02'32      ",
     "03/14/25 02:40PM   202 02 <I>0155507788             0'12 00:01'05      ",
@@ -24,25 +21,12 @@ DOC_LINES = [
 
 
 def at(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(ZONE)).timestamp())
+    return local_utc(text, ZONE)
 
 
 def run(data: bytes, profile: dict | None = None) -> list:
     ctx = ParseContext(timezone=ZONE, reference=at("2025-03-15 12:00"), profile=profile or {})
-    items = list(panasonic.parse(io.BytesIO(data), ctx))
-    count = sum(1 for _ in lines(io.BytesIO(data)))
-    assert [it.line for it in items] == list(range(1, count + 1))
-    for it in items:
-        if isinstance(it, Reject):
-            assert it.reason and not it.reason.startswith("internal error"), it
-        elif isinstance(it, Skipped):
-            assert it.what
-        else:
-            assert isinstance(it, CallRecord)
-            assert 0 <= it.billable <= it.duration <= 7 * 86400
-            assert it.disposition in DISPOSITIONS and it.direction in DIRECTIONS
-            assert it.native_id
-    return items
+    return parse_checked(panasonic, data, ctx, native_ids=True)
 
 
 def one(line: str, profile: dict | None = None):
@@ -187,25 +171,13 @@ def test_binary_garbage() -> None:
     assert panasonic.sniff(data) < 30
 
 
-OTHER_FORMATS = [
-    b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
-    b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
-    b'"2025-03-14 10:15:09","2025-03-14 10:17:41",159,152,"ANSWERED","DOCUMENTATION","1741943702.84",""\n',
-    b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
-    b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a","","2001","PCMA","PCMA"\n',
-    b'"cdrRecordType","globalCallID_callManagerId","globalCallID_callId"\nINTEGER,INTEGER,INTEGER\n1,1,730115\n',
-    b"2025/03/14 10:15:02,00:02:32,7,2001,O,0155501234,90155501234,4711,0,1000412,0,E2001,Alice Martin,T9001,"
-    b"Line 1.3,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302\n",
-    b"Call 104233,00000C3A11B2F9E4_1187,00:02:32,2025/03/14 10:15:02,2025/03/14 10:15:09,2025/03/14 10:17:41,"
-    b"TerminatedBySrc,Ext.201,0155501234,201,10000,90155501234,,0155501234,10000,,,,,Chain: Ext.201'0155501234;\n",
-    b" 03/14 10:15P 00:02:32 2001  007 0155501234                  A      T001      4711\n",
-]
+OTHER_FORMATS = other_formats("panasonic")
 
 
 def test_sniff() -> None:
     assert panasonic.sniff(FIXTURE.read_bytes()) >= 90
     assert panasonic.sniff("\n".join(DOC_LINES).encode()) >= 70
-    for head in OTHER_FORMATS:
+    for head in OTHER_FORMATS.values():
         assert panasonic.sniff(head) < 30, head
     assert panasonic.sniff(b"") == 0 and panasonic.sniff(b"\x00\xff" * 100) == 0
 
@@ -215,34 +187,7 @@ PIECES = [b" ", b"  ", b"*", b"**", b"/", b":", b"'", b"AM", b"PM", b"<I>", b"<D
           b"\n", b"\r\n", b"\t", b"\x0c", b"\x00"]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    out = []
-    for _ in range(draw(st.integers(1, 4))):
-        line = draw(st.sampled_from(VALID)).encode()
-        for _ in range(draw(st.integers(0, 4))):
-            i = draw(st.integers(0, len(line)))
-            op = draw(st.sampled_from(["delete", "insert", "replace", "truncate", "swap"]))
-            if op == "delete":
-                line = line[:i] + line[i + draw(st.integers(1, 8)):]
-            elif op == "insert":
-                line = line[:i] + draw(st.sampled_from(PIECES) | st.binary(max_size=4)) + line[i:]
-            elif op == "replace":
-                line = line[:i] + draw(st.sampled_from(PIECES)) + line[i + 1:]
-            elif op == "truncate":
-                line = line[:i]
-            else:
-                words = line.split()
-                if words:
-                    j, k = draw(st.integers(0, len(words) - 1)), draw(st.integers(0, len(words) - 1))
-                    words[j], words[k] = words[k], words[j]
-                    line = b" ".join(words)
-        out.append(line)
-    sep = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
-    return sep.join(out) + draw(st.sampled_from([b"", sep]))
-
-
-@given(mutated(), st.sampled_from(["MDY", "DMY", "YMD", "bogus"]))
+@given(mutated_lines(VALID, PIECES, cell_sep=None), st.sampled_from(["MDY", "DMY", "YMD", "bogus"]))
 def test_mutations_never_raise(data: bytes, order: str) -> None:
     run(data, {"date_order": order})
     panasonic.sniff(data)
