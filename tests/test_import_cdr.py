@@ -131,3 +131,25 @@ def test_import_errors_are_clear(workspace: Path) -> None:
     assert code == 1 and "no [[source]] named 'nope'" in out
     code, out = run(workspace, "import", "cdr", str(workspace / "missing.txt"))
     assert code == 1 and "no such file" in out
+
+
+LOCAL_CHANNEL_ROWS = (  # one call to 0155501234 logged twice (a Local channel and the real trunk leg), same linkedid
+    '"","2001","00155501234","from-internal","""Alice"" <2001>","Local/00155501234@out-0001;2",'
+    '"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02","2025-03-14 10:15:09",'
+    '"2025-03-14 10:17:41",159,152,"ANSWERED","DOCUMENTATION","1741943702.85","","","1741943702.84",2\n'
+    '"","2001","00155501234","from-internal","""Alice"" <2001>","PJSIP/2001-0000002a","PJSIP/trunk-out-0000002b",'
+    '"Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02","2025-03-14 10:15:08","2025-03-14 10:17:41",'
+    '159,153,"ANSWERED","DOCUMENTATION","1741943702.84","","","1741943702.84",1\n'
+)
+
+
+def test_overlapping_legs_of_one_call_are_billed_once(workspace: Path) -> None:
+    (workspace / "Master.csv").write_text(LOCAL_CHANNEL_ROWS)
+    code, out = run(workspace, "import", "cdr", str(workspace / "Master.csv"), "--site", "paris", "--json")
+    assert code == 0, out
+    assert json.loads(out)["calls"] == 2
+    code, out = run(workspace, "calls", "--json")
+    legs = [json.loads(line) for line in out.splitlines()]
+    assert sorted(c["status"] for c in legs) == ["merged", "rated"]
+    rated = next(c for c in legs if c["status"] == "rated")
+    assert rated["billable_seconds"] == 153 and rated["number"] == "33155501234"
