@@ -55,7 +55,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from anatole import pbxfiles
-from anatole.cdrimport import ImportError_, import_file
+from anatole.cdrimport import CdrImportError, import_file
 from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
@@ -975,7 +975,7 @@ def import_files(path: Path, files: list[Path], month: str = "") -> tuple[dict[s
         for f in files:
             try:
                 result = import_file(ws, store, f)
-            except ImportError_ as exc:
+            except CdrImportError as exc:
                 raise DemoError(f"cannot import {f}: {exc}") from None
             results.append({**result.as_json(), "file": f.name})
         summary = summarise_store(store, ws, month)

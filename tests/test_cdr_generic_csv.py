@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 import pytest
-from cdr_support import DATA, ZONE, local_utc, mutated_lines, parse_checked, records
+from cdr_support import DATA, ZONE, local_utc, mixed_newlines, mutated_lines, parse_checked, records
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -260,10 +260,7 @@ def test_invalid_utf8() -> None:
 
 
 def test_mixed_line_endings() -> None:
-    rows = FIXTURE.read_bytes().split(b"\n")[:-1]
-    ends = [(b"\r\n", b"\n", b"\r")[i % 3] for i in range(len(rows))]
-    ends = [b"\n" if end == b"\r" and rows[i + 1:i + 2] == [b""] else end for i, end in enumerate(ends)]
-    mixed = b"".join(row + end for row, end in zip(rows, ends))
+    mixed = mixed_newlines(FIXTURE.read_bytes())
     want = [(type(it), getattr(it, "native_id", None)) for it in run(FIXTURE.read_bytes())]
     assert [(type(it), getattr(it, "native_id", None)) for it in run(mixed)] == want
 

@@ -6,7 +6,7 @@ import datetime as dt
 import random
 
 import pytest
-from cdr_support import DATA, ZONE, local_utc, mutated_lines, other_formats, parse_checked
+from cdr_support import DATA, ZONE, local_utc, mixed_newlines, mutated_lines, other_formats, parse_checked
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -163,10 +163,7 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
 
 
 def test_mixed_line_endings() -> None:
-    rows = FIXTURE.read_bytes().split(b"\n")[:-1]
-    ends = [(b"\r\n", b"\n", b"\r")[i % 3] for i in range(len(rows))]
-    ends = [b"\n" if end == b"\r" and rows[i + 1:i + 2] == [b""] else end for i, end in enumerate(ends)]
-    mixed = b"".join(row + end for row, end in zip(rows, ends))  # a CR before an empty line would be a CR LF
+    mixed = mixed_newlines(FIXTURE.read_bytes())
     want = [(type(it), getattr(it, "native_id", None)) for it in run(FIXTURE.read_bytes())]
     assert [(type(it), getattr(it, "native_id", None)) for it in run(mixed)] == want
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
-from typing import BinaryIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
 
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
 
@@ -376,6 +376,58 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
             yield Reject(line=number, raw=text, reason=problem)
             continue
         yield build_record(dict(zip(layout, values)), number, text, ctx)
+
+
+# ---------------------------------------------------------------------------------------------- site templates
+
+def template_spec(profile: Mapping[str, Any], what: str) -> list[str] | None:
+    """The column names a site template gives in profile["columns"] (a list, or one comma-separated string), as
+    written; None when there is none. Raises ValueError when it is unusable (`what`: the names it should hold)."""
+    spec = profile.get("columns")
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        spec = [s.strip() for s in spec.split(",")]
+    if not isinstance(spec, (list, tuple)) or not spec or not all(isinstance(s, str) for s in spec):
+        raise ValueError(f"profile: 'columns' must be a non-empty list of {what}")
+    return list(spec)
+
+
+def parse_template(stream: BinaryIO, ctx: ParseContext, columns: Callable[[dict[str, Any]], list[str]],
+                   header_names: frozenset[str], record: Callable[[dict[str, str], int, str], Item], *,
+                   template_in_header: bool = False) -> Iterator[Item]:
+    """Each line of a CSV whose columns a site template names (cdr_custom, mod_cdr_csv): Skipped (blank, header),
+    a Reject (bad quoting, another column count; every line when `columns(profile)` finds the template unusable),
+    else `record(values by column name, line number, text)`. A header is a line of mostly `header_names` (with
+    `template_in_header`, the template's own names count too)."""
+    try:
+        names: list[str] | None = columns(ctx.profile or {})
+        problem = ""
+    except ValueError as e:
+        names, problem = None, str(e)
+    if template_in_header:
+        header_names = header_names | frozenset(names or ())
+    for number, text in lines(stream, ctx.encoding):
+        if not text.strip():
+            yield Skipped(line=number, raw=text, what="blank")
+            continue
+        if names is None:
+            yield Reject(line=number, raw=text, reason=problem)
+            continue
+        try:
+            cells = split_csv(text)
+        except CsvError as e:
+            yield Reject(line=number, raw=text, reason=f"csv: {e}")
+            continue
+        values = [v for v, _ in cells]
+        if is_header(values, header_names):
+            yield Skipped(line=number, raw=text, what="header")
+            continue
+        if len(values) != len(names):
+            yield Reject(line=number, raw=text,
+                         reason=f"columns: {len(values)} fields, the template has {len(names)}")
+            continue
+        yield record(dict(zip(names, values)), number, text)
 
 
 # ---------------------------------------------------------------------------------------------- detection

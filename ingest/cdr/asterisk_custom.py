@@ -21,10 +21,12 @@ from ingest.cdr.asterisk import (
     head_lines,
     is_date,
     is_header,
+    parse_template,
     score,
     split_csv,
+    template_spec,
 )
-from ingest.cdr.model import Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import Item, ParseContext
 
 NAME = "asterisk-custom"
 
@@ -36,13 +38,9 @@ _TEMPLATE_NAME = re.compile(r"^\$?\{?\s*(?:CDR\()?\s*([A-Za-z_]+)\s*(?:,[^)]*)?\
 
 def columns(profile: dict[str, Any]) -> list[str]:
     """The template's field names, normalised (`${CDR(start,u)}` -> `start`); raises ValueError when unusable."""
-    spec = profile.get("columns")
+    spec = template_spec(profile, "Asterisk CDR field names")
     if spec is None:
         return STOCK
-    if isinstance(spec, str):
-        spec = [s.strip() for s in spec.split(",")]
-    if not isinstance(spec, (list, tuple)) or not spec or not all(isinstance(s, str) for s in spec):
-        raise ValueError("profile: 'columns' must be a non-empty list of Asterisk CDR field names")
     out = []
     for i, s in enumerate(spec):
         m = _TEMPLATE_NAME.match(s.strip())
@@ -55,33 +53,12 @@ def columns(profile: dict[str, Any]) -> list[str]:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     """Each line of a cdr_custom file: a CallRecord, a Reject with its reason, or Skipped (blank, header)."""
-    try:
-        names: list[str] | None = columns(ctx.profile or {})
-        problem = ""
-    except ValueError as e:
-        names, problem = None, str(e)
-    for number, text in lines(stream, ctx.encoding):
-        if not text.strip():
-            yield Skipped(line=number, raw=text, what="blank")
-            continue
-        if names is None:
-            yield Reject(line=number, raw=text, reason=problem)
-            continue
-        try:
-            cells = split_csv(text)
-        except CsvError as e:
-            yield Reject(line=number, raw=text, reason=f"csv: {e}")
-            continue
-        values = [v for v, _ in cells]
-        if is_header(values, FIELDS):
-            yield Skipped(line=number, raw=text, what="header")
-            continue
-        if len(values) != len(names):
-            yield Reject(line=number, raw=text,
-                         reason=f"columns: {len(values)} fields, the template has {len(names)}")
-            continue
-        fields = {name: value for name, value in zip(names, values) if not name.startswith("_")}
-        yield build_record(fields, number, text, ctx, allow_epoch=True)
+
+    def record(fields: dict[str, str], number: int, text: str) -> Item:
+        known = {name: value for name, value in fields.items() if not name.startswith("_")}
+        return build_record(known, number, text, ctx, allow_epoch=True)
+
+    yield from parse_template(stream, ctx, columns, FIELDS, record)
 
 
 def stock_shape(cells: list[tuple[str, bool]]) -> bool:

@@ -20,13 +20,15 @@ from ingest.cdr.asterisk import (
     Stamp,
     head_lines,
     is_header,
+    parse_template,
     resolve_times,
     score,
     short,
     split_csv,
+    template_spec,
     to_utc,
 )
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject
 
 NAME = "freeswitch"
 
@@ -216,13 +218,9 @@ def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
 
 def columns(profile: dict[str, Any]) -> list[str]:
     """The template's variable names (`${uuid}` -> `uuid`); raises ValueError when unusable."""
-    spec = profile.get("columns")
+    spec = template_spec(profile, "FreeSWITCH variable names")
     if spec is None:
         return EXAMPLE
-    if isinstance(spec, str):
-        spec = [s.strip() for s in spec.split(",")]
-    if not isinstance(spec, (list, tuple)) or not spec or not all(isinstance(s, str) for s in spec):
-        raise ValueError("profile: 'columns' must be a non-empty list of FreeSWITCH variable names")
     out = []
     for i, s in enumerate(spec):
         m = _VAR.match(s.strip())
@@ -234,33 +232,11 @@ def columns(profile: dict[str, Any]) -> list[str]:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     """Each line of a mod_cdr_csv file: a CallRecord, a Reject with its reason, or Skipped (blank, header)."""
-    try:
-        names: list[str] | None = columns(ctx.profile or {})
-        problem = ""
-    except ValueError as e:
-        names, problem = None, str(e)
-    header_names = KNOWN | frozenset(names or ())
-    for number, text in lines(stream, ctx.encoding):
-        if not text.strip():
-            yield Skipped(line=number, raw=text, what="blank")
-            continue
-        if names is None:
-            yield Reject(line=number, raw=text, reason=problem)
-            continue
-        try:
-            cells = split_csv(text)
-        except CsvError as e:
-            yield Reject(line=number, raw=text, reason=f"csv: {e}")
-            continue
-        values = [v for v, _ in cells]
-        if is_header(values, header_names):
-            yield Skipped(line=number, raw=text, what="header")
-            continue
-        if len(values) != len(names):
-            yield Reject(line=number, raw=text,
-                         reason=f"columns: {len(values)} fields, the template has {len(names)}")
-            continue
-        yield fs_record(dict(zip(names, values)), number, text, ctx)
+
+    def record(fields: dict[str, str], number: int, text: str) -> Item:
+        return fs_record(fields, number, text, ctx)
+
+    yield from parse_template(stream, ctx, columns, KNOWN, record, template_in_header=True)
 
 
 def is_cause(value: str) -> bool:
