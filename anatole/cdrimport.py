@@ -179,7 +179,7 @@ def classify(site: Site, src: Source, rec: CallRecord) -> tuple[str, Number]:
         if target.kind == INTERNAL and caller_inside:
             direction = "internal"
         elif origin.kind == EXTERNAL and not caller_inside:
-            return ("transit" if target.kind == EXTERNAL and rec.trunk else "incoming"), origin
+            return "incoming", origin  # (transit, trunk to trunk, only when the format says so)
         else:
             direction = "outgoing"
     if direction == "outgoing" and target.kind == INTERNAL:

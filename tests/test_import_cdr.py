@@ -153,3 +153,24 @@ def test_overlapping_legs_of_one_call_are_billed_once(workspace: Path) -> None:
     assert sorted(c["status"] for c in legs) == ["merged", "rated"]
     rated = next(c for c in legs if c["status"] == "rated")
     assert rated["billable_seconds"] == 153 and rated["number"] == "33155501234"
+
+
+@pytest.mark.parametrize(("given", "dialled", "called", "caller", "extension", "direction", "number"), [
+    ("", "90155501234", "", "2001", "2001", "outgoing", "33155501234"),  # outside prefix 9 stripped
+    ("", "2002", "", "2001", "2001", "internal", None),
+    ("", "2001", "", "0155507788", "", "incoming", "33155507788"),  # an outside caller: the CLI is the number
+    ("outgoing", "2002", "", "2001", "2001", "internal", None),  # the format said outgoing, but it stayed inside
+    ("outgoing", "9*88", "", "2001", "2001", "outgoing", None),  # a service code: not a number
+    ("outgoing", "90155501234", "0612345678", "2001", "2001", "outgoing", "33612345678"),  # as sent wins
+    ("incoming", "2001", "", "+442071234567", "2001", "incoming", "442071234567"),
+])
+def test_classify(workspace: Path, given: str, dialled: str, called: str, caller: str, extension: str,
+                  direction: str, number: str | None) -> None:
+    from anatole.cdrimport import classify
+    from ingest.cdr import CallRecord
+
+    ws = open_workspace(workspace)
+    rec = CallRecord(line=1, native_id="x", start=0, direction=given, dialled=dialled, called=called, caller=caller,
+                     extension=extension)
+    got_direction, got_number = classify(ws.sites["paris"], ws.sources["paris-ipo"], rec)
+    assert (got_direction, got_number.e164) == (direction, number)
