@@ -191,7 +191,14 @@ def call_rows(ws: Workspace, src: Source, site: Site, records: list[CallRecord],
               ) -> list[tuple]:
     """Store rows (store.CALL_COLUMNS order) for parsed records: numbers normalised, outgoing calls rated."""
     now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-    classified = [classify(site, src, r) for r in records]
+    memo: dict[tuple[str, str, str, str, str], tuple[str, Number]] = {}  # PBXs dial the same numbers all day
+    classified = []
+    for r in records:
+        key = (r.dialled, r.called, r.caller, r.direction, r.extension)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = classify(site, src, r)
+        classified.append(got)
     priced = price_calls(ws, site, [(r.trunk, n, r.start, r.billable, d) for r, (d, n) in zip(records, classified)])
     rows = []
     for rec, (direction, number), price in zip(records, classified, priced):
