@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+from store import schema
 
 MIGRATIONS: list[str] = [
     # 1: calls, rejects, imports, sites, sources, rating history
@@ -63,6 +63,7 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 CALL_COLUMNS = (
     "source", "site", "import_id", "line", "native_id", "leg", "grp", "start", "answer", "duration", "billable",
@@ -93,15 +94,13 @@ class Store:
     # --- schema -------------------------------------------------------------------------------------------
 
     def version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return schema.version(self.conn, "calls")
 
     def migrate(self) -> None:
-        current = self.version()
-        if current > SCHEMA_VERSION:
-            raise StoreError(f"the database has schema version {current}, newer than this program's "
-                             f"{SCHEMA_VERSION}: upgrade anatole")
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            self.conn.executescript(f"BEGIN; {MIGRATIONS[version - 1]} PRAGMA user_version = {version}; COMMIT;")
+        try:
+            schema.migrate(self.conn, "calls", MIGRATIONS)
+        except schema.SchemaError as exc:
+            raise StoreError(str(exc)) from None
 
     # --- configuration mirrors --------------------------------------------------------------------------------
 

@@ -1,0 +1,42 @@
+"""Schema versions per component. Each part of the product (calls, journal, invoices, inventory, hotel) owns its
+tables and their ordered migrations in its own `store/` module, so parts evolve independently in one database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+
+class SchemaError(Exception):
+    pass
+
+
+def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> int:
+    """Apply the migrations of `component` not yet applied, each in its own transaction; returns the version.
+    A database newer than this program is refused rather than guessed at."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
+    current = int(row[0]) if row else 0
+    latest = len(migrations)
+    if current > latest:
+        raise SchemaError(f"the database's {component} schema is version {current}, newer than this program's "
+                          f"{latest}: upgrade anatole")
+    for version in range(current + 1, latest + 1):
+        try:
+            conn.executescript(
+                f"BEGIN; {migrations[version - 1]}\n"
+                f"INSERT INTO schema_versions (component, version) VALUES ('{component}', {version}) "
+                f"ON CONFLICT (component) DO UPDATE SET version = excluded.version; COMMIT;")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    return latest
+
+
+def version(conn: sqlite3.Connection, component: str) -> int:
+    try:
+        row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0

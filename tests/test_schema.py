@@ -1,0 +1,43 @@
+"""Per-component schema versions: applied once, in order, and a newer database is refused."""
+
+import sqlite3
+
+import pytest
+
+from store import open_store
+from store.db import StoreError
+from store.schema import SchemaError, migrate, version
+
+
+def test_components_migrate_independently(tmp_path):
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert migrate(conn, "one", ["CREATE TABLE a (x);"]) == 1
+    assert migrate(conn, "two", ["CREATE TABLE b (x);", "ALTER TABLE b ADD COLUMN y;"]) == 2
+    assert migrate(conn, "one", ["CREATE TABLE a (x);", "CREATE TABLE c (x);"]) == 2
+    assert (version(conn, "one"), version(conn, "two"), version(conn, "three")) == (2, 2, 0)
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"a", "b", "c"}
+
+
+def test_failed_migration_applies_nothing(tmp_path):
+    conn = sqlite3.connect(tmp_path / "a.db")
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, "one", ["CREATE TABLE a (x); CREATE TABLE a (x);"])
+    assert version(conn, "one") == 0
+    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'a'").fetchone()[0] == 0
+
+
+def test_newer_database_is_refused(tmp_path):
+    conn = sqlite3.connect(tmp_path / "a.db")
+    migrate(conn, "one", ["CREATE TABLE a (x);", "CREATE TABLE b (x);"])
+    with pytest.raises(SchemaError, match="version 2, newer than this program's 1"):
+        migrate(conn, "one", ["CREATE TABLE a (x);"])
+
+
+def test_store_refuses_newer_calls_schema(tmp_path):
+    open_store(tmp_path / "s.db").close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute("UPDATE schema_versions SET version = 99 WHERE component = 'calls'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="upgrade anatole"):
+        open_store(tmp_path / "s.db")
