@@ -1,0 +1,1 @@
+"""The live collector daemon (trio). Only `pbx.protocol` may be imported by the console."""

@@ -1,0 +1,203 @@
+"""The subscriber protocol between the daemon (`anatole serve`) and its clients (the console, scripts).
+
+Frames: a 4-byte big-endian length, then one msgpack-encoded message (a msgspec Struct tagged by `type`). No I/O
+here and no trio, so `tui/` can import it: the daemon writes frames with trio, the console reads them in a worker.
+
+A client connects to the workspace's socket, receives `Hello`, then sends `Subscribe` with the topics it wants
+(`TOPICS`). Money is an integer in units of 10**-8 with its currency (engine.money), times are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Union
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 1 << 20  # a message larger than this is a protocol error, not a reason to allocate
+SOCKET_NAME = "anatole.sock"  # in the workspace folder
+
+TOPICS = ("active", "calls", "alerts", "counters", "sources")
+
+
+class ProtocolError(Exception):
+    pass
+
+
+# --- daemon -> client ---------------------------------------------------------------------------------------
+
+
+class SourceState(msgspec.Struct, frozen=True):
+    name: str
+    format: str
+    state: str  # "listening", "connected", "connecting", "reconnecting", "down"
+    since: int
+    peer: str = ""
+    received: int = 0  # records received since the daemon started
+    detail: str = ""  # the last error, for "reconnecting"/"down"
+
+
+class Hello(msgspec.Struct, tag=True, frozen=True):
+    version: int
+    pid: int
+    started: int
+    workspace: str
+    sources: list[SourceState] = []
+
+
+class ActiveCall(msgspec.Struct, tag=True, frozen=True):
+    """A call in progress (AMI/ESL sources), sent again whenever its state changes; `key` identifies it."""
+
+    key: str
+    source: str
+    site: str
+    start: int
+    state: str  # "ringing", "up", "held"
+    direction: str = ""
+    extension: str = ""
+    caller: str = ""
+    dialled: str = ""
+    number: str = ""  # E.164 when known
+    answer: int | None = None
+
+
+class CallGone(msgspec.Struct, tag=True, frozen=True):
+    """An active call ended; its `FinishedCall` follows on the `calls` topic once rated and stored."""
+
+    key: str
+
+
+class FinishedCall(msgspec.Struct, tag=True, frozen=True):
+    """A call as stored, with its rating. `id` is the store's call id."""
+
+    id: int
+    source: str
+    site: str
+    start: int
+    duration: int
+    billable: int
+    direction: str
+    disposition: str
+    status: str
+    extension: str = ""
+    caller: str = ""
+    dialled: str = ""
+    number: str = ""
+    destination: str = ""
+    band: str = ""
+    cost: int | None = None
+    currency: str = ""
+    person: str = ""
+    key: str = ""  # the ActiveCall key it ends, when there was one
+
+
+class Alert(msgspec.Struct, tag=True, frozen=True):
+    id: int
+    rule: str  # the [[alert]] name
+    kind: str  # "cost", "duration", "destination", "after_hours", "rate", "concurrent", ...
+    at: int
+    message: str
+    severity: str = "warning"  # "info", "warning", "critical"
+    site: str = ""
+    extension: str = ""
+    call_id: int | None = None
+    amount: int | None = None
+    currency: str = ""
+    acknowledged_by: str = ""
+    acknowledged_at: int | None = None
+
+
+class AlertAcknowledged(msgspec.Struct, tag=True, frozen=True):
+    id: int
+    by: str
+    at: int
+
+
+class Counters(msgspec.Struct, tag=True, frozen=True):
+    at: int
+    active: int  # calls in progress
+    calls_last_minute: int
+    calls_today: int
+    cost_today: dict[str, int] = {}  # site -> cost of the site's calls since local midnight
+    cost_this_hour: dict[str, int] = {}
+    currency: str = ""
+    alerts_open: int = 0
+
+
+class Skipped(msgspec.Struct, tag=True, frozen=True):
+    """The client was too slow: `count` messages of `topic` were dropped for it (it should reload from the store)."""
+
+    topic: str
+    count: int
+
+
+# --- client -> daemon ---------------------------------------------------------------------------------------
+
+
+class Subscribe(msgspec.Struct, tag=True, frozen=True):
+    topics: list[str]
+
+
+class Acknowledge(msgspec.Struct, tag=True, frozen=True):
+    alert: int
+    by: str
+
+
+class Error(msgspec.Struct, tag=True, frozen=True):
+    """Either side: the peer sent something wrong; the connection is closed after it."""
+
+    message: str
+
+
+Message = Union[Hello, ActiveCall, CallGone, FinishedCall, Alert, AlertAcknowledged, Counters, Skipped, Subscribe,
+                Acknowledge, Error]
+
+TOPIC_OF: dict[type, str] = {ActiveCall: "active", CallGone: "active", FinishedCall: "calls", Alert: "alerts",
+                             AlertAcknowledged: "alerts", Counters: "counters", Hello: "sources"}
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Message)
+_LENGTH = struct.Struct(">I")
+
+
+def encode(message: Message) -> bytes:
+    """One frame: length prefix and body."""
+    body = _encoder.encode(message)
+    if len(body) > MAX_FRAME:
+        raise ProtocolError(f"message of {len(body)} bytes exceeds the {MAX_FRAME}-byte frame limit")
+    return _LENGTH.pack(len(body)) + body
+
+
+def decode(body: bytes) -> Message:
+    """One frame body (without its length prefix)."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"undecodable frame: {exc}") from None
+
+
+class FrameReader:
+    """Incremental framing: feed bytes as they arrive, get whole messages out. Partial frames wait for more."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buffer += data
+        messages: list[Message] = []
+        while len(self._buffer) >= 4:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            if length > MAX_FRAME:
+                raise ProtocolError(f"frame of {length} bytes announced, over the {MAX_FRAME}-byte limit")
+            if len(self._buffer) < 4 + length:
+                break
+            body = bytes(self._buffer[4:4 + length])
+            del self._buffer[:4 + length]
+            messages.append(decode(body))
+        return messages
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held."""
+        return len(self._buffer)

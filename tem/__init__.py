@@ -1,0 +1,1 @@
+"""Telecom expense management: invoice validation, audit, reconciliation, disputes, allocation, reports."""
