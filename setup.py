@@ -23,6 +23,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
     ),
+    Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
+    Extension("ingest.cdr._asterisk_scan", ["ingest/cdr/_asterisk_scan.pyx"], extra_compile_args=["-O3"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))

@@ -1,26 +1,36 @@
 """`anatole batch-rate`: CDR files -> rated CSV or Parquet, streamed in chunks, no database (call centres).
 
 Same parse -> normalise -> rate path as `import cdr`, with bounded memory: each chunk is written before the next
-is read. Rejects go to `<out>.rejects.csv` with file, line, reason and raw text, so nothing is lost.
+is read. Formats with a block scanner (ingest.cdr.blocks) take the columnar path (anatole.columnar), the others
+the row parser. Rejects go to `<out>.rejects.csv` with file, line, reason and raw text, so nothing is lost.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from anatole.cdrimport import call_rows
+from anatole.columnar import STATUSES, Rated, rate_block
 from anatole.config import Site, Source, Workspace
+from engine import STATUS_NAMES
 from engine.money import format_money
+from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
+from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, blocks, has_scanner
 from ingest.dialplan import DialPlan
 from store import CALL_COLUMNS
 
 CHUNK = 50_000
+_SPECIAL = re.compile(r'[,"\r\n]')
 COLUMNS = ("file", "line", "id", "start", "direction", "extension", "trunk", "caller", "dialled", "number",
            "disposition", "billable_seconds", "status", "destination", "prefix", "band", "billed_seconds", "cost",
            "currency")
@@ -46,40 +56,150 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                ) -> BatchResult:
     ws = ws or Workspace(Path.cwd())
     compiled = ws.tariff(tariff)
-    decimals = compiled.tariff.decimals
     if site is None:  # numbers must already be international (+CC...)
         site = Site(name="", country="ZZ", timezone=timezone, dialplan=DialPlan("ZZ", international_prefix=""),
                     tariff=tariff)
+    else:  # --tariff prices every call, whatever the site's own tariffs
+        site = replace(site, tariff=tariff, trunk_tariffs={})
     source = Source(name="batch", site=site.name, format=fmt, timezone=site.timezone if site.name else timezone,
                     profile=profile or {})
     module = parser(fmt)
     result = BatchResult()
     writer = _writer(out)
+    tables = _Tables(tariff, compiled)
     rejects_path = out.with_name(out.name + ".rejects.csv")
     with rejects_path.open("w", newline="", encoding="utf-8") as rf:
         rejects = csv.writer(rf)
         rejects.writerow(("file", "line", "reason", "raw"))
         for path in inputs:
             counts = {"file": str(path), "read": 0, "calls": 0, "rejected": 0, "skipped": 0}
-            ctx = ParseContext(timezone=source.timezone, reference=int(path.stat().st_mtime), profile=source.profile)
+            ctx = ParseContext(timezone=source.timezone, reference=int(path.stat().st_mtime), profile=source.profile,
+                               encoding=source.encoding)
             with path.open("rb") as stream:
-                for chunk in _chunks(module.parse(stream, ctx)):
-                    records = [x for x in chunk if isinstance(x, CallRecord)]
-                    for item in chunk:
-                        if isinstance(item, Reject):
-                            rejects.writerow((str(path), item.line, item.reason, item.raw))
-                            counts["rejected"] += 1
-                        elif isinstance(item, Skipped):
-                            counts["skipped"] += 1
-                    rows = call_rows(ws, source, site, records, None)
-                    writer.write([_out_row(path, r, decimals, result) for r in rows])
-                    counts["calls"] += len(records)
+                if has_scanner(fmt, source.encoding):
+                    for block in blocks(stream, fmt, ctx):
+                        writer.write(_block_csv(ws, source, site, path, block, ctx, tables, counts, rejects,
+                                                result))
+                else:
+                    for chunk in _chunks(module.parse(stream, ctx)):
+                        writer.write(_rows_csv(ws, source, site, path, chunk, tables.decimals, counts, rejects,
+                                               result))
             counts["read"] = counts["calls"] + counts["rejected"]
             for key in ("read", "calls", "rejected", "skipped"):
                 setattr(result, key, getattr(result, key) + counts[key])
             result.files.append(counts)
     writer.close()
     return result
+
+
+def _rows_csv(ws: Workspace, source: Source, site: Site, path: Path, items: list[Any], decimals: int,
+              counts: dict[str, Any], rejects: Any, result: BatchResult) -> bytes:
+    """The row path: parsed items -> CSV lines of their calls; rejects and skips counted."""
+    records = []
+    for item in items:
+        if isinstance(item, CallRecord):
+            records.append(item)
+        elif isinstance(item, Reject):
+            rejects.writerow((str(path), item.line, item.reason, item.raw))
+            counts["rejected"] += 1
+        elif isinstance(item, Skipped):
+            counts["skipped"] += 1
+    if not records:
+        return b""
+    counts["calls"] += len(records)
+    text = io.StringIO()
+    csv.writer(text).writerows(_out_row(path, r, decimals, result)
+                               for r in call_rows(ws, source, site, records, None))
+    return text.getvalue().encode("utf-8")
+
+
+def _block_csv(ws: Workspace, source: Source, site: Site, path: Path, block: Block, ctx: ParseContext,
+               tables: _Tables, counts: dict[str, Any], rejects: Any, result: BatchResult) -> bytes:
+    """The columnar path: the scanned rows written by the Cython writer, the other lines by the row path, in line
+    order (the scanner leaves few lines, so the runs between them are long)."""
+    rated = rate_block(ws, site, source, block, tables.path)
+    if rated.collided.any():  # two strings with one hash: let the row path take those lines
+        block = block.without(rated.rows[rated.collided], ctx)
+        rated = rate_block(ws, site, source, block, tables.path)
+    columns = tables.columns(path, block, rated)
+    counts["calls"] += len(rated.rows)
+    for code, k in zip(*np.unique(rated.status, return_counts=True)):
+        result.statuses[STATUSES[code]] = result.statuses.get(STATUSES[code], 0) + int(k)
+    parts: list[bytes] = []
+    done = 0  # rows of rated.rows written
+    for index, item in block.items:
+        upto = int(np.searchsorted(rated.rows, index))
+        if upto > done:
+            parts.append(write_csv(block.buf, rated.rows[done:upto], columns))
+            done = upto
+        parts.append(_rows_csv(ws, source, site, path, [item], tables.decimals, counts, rejects, result))
+    if done < len(rated.rows):
+        parts.append(write_csv(block.buf, rated.rows[done:], columns))
+    return b"".join(parts)
+
+
+class _Tables:
+    """The output's text tables, encoded and CSV-quoted once per run (a deck has up to millions of prefixes)."""
+
+    def __init__(self, path: Path, compiled: Any) -> None:
+        t = compiled.tariff
+        self.path = path
+        self.decimals = t.decimals
+        self.prefixes = [_cell(p) for p in compiled.prefixes]
+        self.destinations = [_cell(d) for d in t.rows.destinations]
+        self.bands = [_cell(b.name) for b in t.bands]
+        self.currency = [_cell(t.currency)]
+        self.directions = [_cell(d) for d in DIRECTIONS]
+        self.dispositions = [_cell(d) for d in DISPOSITIONS]
+        self.statuses = [_cell(s) for s in STATUSES]
+
+    def columns(self, path: Path, block: Block, rated: Rated) -> list[tuple]:
+        """write_csv column specs in COLUMNS order, arrays indexed by the block's line index."""
+        n = len(block.line)
+
+        def spread(values: np.ndarray, fill: int, dtype: Any) -> np.ndarray:
+            full = np.full(n, fill, dtype)
+            full[rated.rows] = values
+            return full
+
+        engine = np.isin(rated.status, range(len(STATUS_NAMES))) & (rated.tariff >= 0)
+        numbers = [_cell(x.e164 or "") for x in rated.numbers]
+        return [
+            (TABLE, np.zeros(n, np.int32), [_cell(str(path))]),
+            (INT, block.line),
+            (SLICE, *block.slice("native_id")),
+            (TIME, block.start),
+            (TABLE, spread(rated.direction, -1, np.int32), self.directions),
+            (SLICE, *block.slice("extension")),
+            (SLICE, *block.slice("trunk")),
+            (SLICE, *block.slice("caller")),
+            (SLICE, *block.slice("dialled")),
+            (TABLE, spread(rated.number, -1, np.int32), numbers),
+            (TABLE, block.disposition.astype(np.int32), self.dispositions),
+            (INT, block.billable.astype(np.int64)),
+            (TABLE, spread(rated.status, -1, np.int32), self.statuses),
+            (TABLE, spread(rated.destination, -1, np.int32), self.destinations),
+            (TABLE, spread(rated.prefix, -1, np.int32), self.prefixes),
+            (TABLE, spread(rated.band, -1, np.int32), self.bands),
+            (INT, spread(rated.billed, NONE, np.int64)),
+            (MONEY, spread(rated.cost, NONE, np.int64), self.decimals),
+            (TABLE, spread(np.where(engine, 0, -1), -1, np.int32), self.currency),
+        ]
+
+
+def _cell_row(values: tuple[str, ...]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerow(values)
+    return text.getvalue().encode("utf-8")
+
+
+def _cell(value: str) -> bytes:
+    """One CSV field as the csv module writes it (QUOTE_MINIMAL)."""
+    if not _SPECIAL.search(value):
+        return value.encode("utf-8")
+    text = io.StringIO()
+    csv.writer(text).writerow([value, ""])
+    return text.getvalue()[:-3].encode("utf-8")  # drop ",\r\n"
 
 
 def _chunks(items: Iterator[Any]) -> Iterator[list[Any]]:
@@ -107,33 +227,39 @@ def _out_row(path: Path, row: tuple, decimals: int, result: BatchResult) -> tupl
 
 class _CsvWriter:
     def __init__(self, out: Path):
-        self.file = out.open("w", newline="", encoding="utf-8")
-        self.csv = csv.writer(self.file)
-        self.csv.writerow(COLUMNS)
+        self.file = out.open("wb")
+        self.file.write(_cell_row(COLUMNS))
 
-    def write(self, rows: list[tuple]) -> None:
-        self.csv.writerows(rows)
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
 
     def close(self) -> None:
         self.file.close()
 
 
 class _ParquetWriter:
+    """CSV lines of each block read back by pyarrow's CSV reader with the output's types, so that both outputs
+    come from one formatting. Empty fields are null."""
+
     def __init__(self, out: Path):
         try:
             import pyarrow as pa
+            import pyarrow.csv as pacsv
             import pyarrow.parquet as pq
         except ImportError:
             raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
-        self.pa = pa
+        self.pa, self.pacsv = pa, pacsv
         self.schema = pa.schema([(c, pa.int64() if c in ("line", "billable_seconds", "billed_seconds")
                                   else pa.string()) for c in COLUMNS])
         self.writer = pq.ParquetWriter(str(out), self.schema)
 
-    def write(self, rows: list[tuple]) -> None:
-        if rows:
-            columns = list(zip(*rows))
-            self.writer.write_table(self.pa.table({c: list(v) for c, v in zip(COLUMNS, columns)}, schema=self.schema))
+    def write(self, data: bytes) -> None:
+        if data:
+            table = self.pacsv.read_csv(
+                self.pa.py_buffer(data), read_options=self.pacsv.ReadOptions(column_names=list(COLUMNS)),
+                convert_options=self.pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True,
+                                                          quoted_strings_can_be_null=False))
+            self.writer.write_table(table)
 
     def close(self) -> None:
         self.writer.close()

@@ -353,29 +353,30 @@ def layout_for(cells: list[tuple[str, bool]]) -> tuple[list[str] | None, str]:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     """Each line of a Master.csv: a CallRecord, a Reject with its reason, or Skipped (blank, header)."""
     for number, text in lines(stream, ctx.encoding):
-        if not text.strip():
-            yield Skipped(line=number, raw=text, what="blank")
-            continue
-        values = fast_split(text)
-        cells: list[tuple[str, bool]] | None = None
-        if values is None or len(values) in (17, 19, 20):  # the quoting itself is needed: read it exactly
-            try:
-                cells = split_csv(text)
-            except CsvError as e:
-                yield Reject(line=number, raw=text, reason=f"csv: {e}")
-                continue
-            values = [v for v, _ in cells]
-        if values[0].strip().lower() in FIELDS and is_header(values, FIELDS):
-            yield Skipped(line=number, raw=text, what="header")
-            continue
-        if cells is not None:
-            layout, problem = layout_for(cells)
-        else:
-            layout, problem = LAYOUTS.get(len(values)), f"columns: {len(values)} fields, cdr_csv has 16 to 21"
-        if layout is None:
-            yield Reject(line=number, raw=text, reason=problem)
-            continue
-        yield build_record(dict(zip(layout, values)), number, text, ctx)
+        yield parse_line(number, text, ctx)
+
+
+def parse_line(number: int, text: str, ctx: ParseContext) -> Item:
+    """One line of a Master.csv (also the columnar path's answer for the lines its scanner leaves)."""
+    if not text.strip():
+        return Skipped(line=number, raw=text, what="blank")
+    values = fast_split(text)
+    cells: list[tuple[str, bool]] | None = None
+    if values is None or len(values) in (17, 19, 20):  # the quoting itself is needed: read it exactly
+        try:
+            cells = split_csv(text)
+        except CsvError as e:
+            return Reject(line=number, raw=text, reason=f"csv: {e}")
+        values = [v for v, _ in cells]
+    if values[0].strip().lower() in FIELDS and is_header(values, FIELDS):
+        return Skipped(line=number, raw=text, what="header")
+    if cells is not None:
+        layout, problem = layout_for(cells)
+    else:
+        layout, problem = LAYOUTS.get(len(values)), f"columns: {len(values)} fields, cdr_csv has 16 to 21"
+    if layout is None:
+        return Reject(line=number, raw=text, reason=problem)
+    return build_record(dict(zip(layout, values)), number, text, ctx)
 
 
 # ---------------------------------------------------------------------------------------------- site templates

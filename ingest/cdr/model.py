@@ -65,7 +65,7 @@ class ParseContext:
     reference: int | None = None  # UTC epoch "now" for formats without a year (file mtime, receive time)
     profile: dict[str, Any] = field(default_factory=dict)  # column mapping for generic CSV / custom templates
     encoding: str = "utf-8"
-    _offsets: dict[tuple[int, int, int, int], int | bool] = field(default_factory=dict, repr=False)
+    _offsets: dict[int, int | None] = field(default_factory=dict, repr=False)  # local hour -> offset
 
     @property
     def zone(self) -> ZoneInfo:
@@ -76,27 +76,30 @@ class ParseContext:
 
         The UTC offset is looked up once per local hour (records arrive by the million, hours by the thousand);
         an hour in which the offset changes is converted record by record."""
-        hour = (when.year, when.month, when.day, when.hour)
-        offset = self._offsets.get(hour)
+        seconds = int((when - _EPOCH).total_seconds())
+        offset = self.hour_offset(seconds // 3600)
         if offset is None:
+            return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
+        return seconds - offset
+
+    def hour_offset(self, hour: int) -> int | None:
+        """The UTC offset (seconds) of a whole local hour (naive hours since 1970), None when it changes within
+        the hour (a DST transition: convert each time on its own)."""
+        offset = self._offsets.get(hour, False)
+        if offset is False:
             zone = self.zone
-            first = when.replace(minute=0, second=0, microsecond=0)
+            first = _EPOCH + dt.timedelta(hours=hour)
             a = first.replace(tzinfo=zone, fold=0).utcoffset()
             b = (first + dt.timedelta(minutes=59, seconds=59)).replace(tzinfo=zone, fold=0).utcoffset()
             c = first.replace(tzinfo=zone, fold=1).utcoffset()
-            offset = int(a.total_seconds()) if a == b == c else False
+            offset = int(a.total_seconds()) if a == b == c else None
             self._offsets[hour] = offset
-        if offset is False:
-            return int(when.replace(tzinfo=self.zone, fold=0).timestamp())
-        return int((when - _EPOCH).total_seconds()) - offset
+        return offset
 
     def local_kind(self, when: dt.datetime) -> str:
         """"" for a plain local time, "ambiguous" (in the repeated hour of a DST fall-back) or "nonexistent" (in the
         gap of a spring-forward); cached per plain hour like local_to_utc."""
-        hour = (when.year, when.month, when.day, when.hour)
-        if hour not in self._offsets:
-            self.local_to_utc(when)  # fills the cache for the hour
-        if self._offsets[hour] is not False:
+        if self.hour_offset(int((when - _EPOCH).total_seconds()) // 3600) is not None:
             return ""
         zone = self.zone
         a, b = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)

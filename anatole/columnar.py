@@ -1,0 +1,159 @@
+"""The columnar path of `batch-rate` and `import cdr`: scanned blocks (ingest.cdr.blocks) classified, priced and
+written as arrays, for the formats that have a block scanner.
+
+The rules are those of `anatole.cdrimport.classify` and `price_calls`, applied to columns: each distinct dialled,
+called and caller string is normalised once per block by the site's dial plan, the per-call choices are numpy
+masks, and the engine rates every outgoing external call of the block in one call. The lines the scanner leaves go
+through the row path (`call_rows`), so a block's calls are the same as the row parser's; tests compare both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from anatole.config import Site, Source, Workspace
+from engine import STATUS_NAMES
+from ingest._slices import decode, differ, hash_slices
+from ingest.cdr.blocks import DIRECTIONS, NONE, Block
+from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
+
+KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)
+_KIND = {k: i for i, k in enumerate(KINDS)}
+# row statuses: the engine's, then those of calls that are not priced
+STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
+_STATUS = {s: i for i, s in enumerate(STATUSES)}
+OUTGOING, INCOMING, INTERNAL_CALL = DIRECTIONS.index("outgoing"), DIRECTIONS.index("incoming"), \
+    DIRECTIONS.index("internal")
+
+
+@dataclass
+class Rated:
+    """The classified and priced calls of a block's `rows` (arrays aligned with block.rows)."""
+
+    rows: np.ndarray  # int64 line indexes of the block
+    direction: np.ndarray  # int8 into DIRECTIONS
+    number: np.ndarray  # int32 into `numbers` (the number that matters: dialled for outgoing calls, caller else)
+    numbers: list[Number]
+    status: np.ndarray  # int8 into STATUSES
+    tariff: np.ndarray  # int32 into `tariffs`, -1 unpriced
+    tariffs: list[Path]
+    prefix: np.ndarray  # int32 into the tariff's compiled prefixes, -1 none
+    destination: np.ndarray  # int32 into the tariff's destinations, -1 none
+    band: np.ndarray  # int32 into the tariff's bands, -1 none
+    billed: np.ndarray  # int64 billed seconds, NONE unpriced
+    cost: np.ndarray  # int64 units of 10**-8, NONE unpriced or no rate
+    collided: np.ndarray  # bool: a string hash collision; these calls must take the row path
+
+
+def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The distinct values of a string field over `rows`: (values, index of each row's value, collided rows)."""
+    off, ln = block.slice(name)
+    if len(rows) == 0:
+        return [], np.zeros(0, np.int64), np.zeros(0, bool)
+    hashes = hash_slices(block.buf, off, ln, rows)
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    collided = differ(block.buf, off, ln, rows, rows[first][inverse])
+    return decode(block.buf, off, ln, rows[first]), inverse, collided
+
+
+def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number], np.ndarray]:
+    """(direction, number index, numbers, collided) for block.rows, as cdrimport.classify decides per record."""
+    plan = site.dialplan
+    strip = src.strip_outside_prefix
+    rows = block.rows
+    dialled, d_inv, c1 = unique_strings(block, "dialled", rows)
+    called, c_inv, c2 = unique_strings(block, "called", rows)
+    caller, o_inv, c3 = unique_strings(block, "caller", rows)
+    extension, e_inv, c4 = unique_strings(block, "extension", rows)
+    numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
+    c_base = len(numbers)
+    numbers += [plan.normalise(v, as_dialled=bool(strip)) for v in called]
+    o_base = len(numbers)
+    numbers += [plan.normalise(v, as_dialled=False) if v else Number("invalid") for v in caller]
+    kind = np.array([_KIND[n.kind] for n in numbers], np.int8)
+    ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
+
+    target = d_inv.astype(np.int32)
+    sent = (c_base + c_inv).astype(np.int32)
+    use_sent = (block.len[rows, 1] > 0) & (kind[sent] == _KIND[EXTERNAL])
+    target = np.where(use_sent, sent, target)
+    origin = (o_base + o_inv).astype(np.int32)
+    direction = block.direction[rows].copy()
+    t_kind, o_kind = kind[target], kind[origin]
+    number = np.where(direction == INCOMING, origin, target)
+    unknown = direction == 0
+    if unknown.any():
+        inside = (o_kind == _KIND[INTERNAL]) | (ext_inside[e_inv] if len(extension) else False) \
+            | (block.len[rows, 2] == 0)
+        internal = unknown & (t_kind == _KIND[INTERNAL]) & inside
+        incoming = unknown & ~internal & (o_kind == _KIND[EXTERNAL]) & ~inside
+        direction[internal] = INTERNAL_CALL
+        direction[incoming] = INCOMING
+        number = np.where(incoming, origin, number)
+        direction[unknown & ~internal & ~incoming] = OUTGOING
+    direction[(direction == OUTGOING) & (t_kind == _KIND[INTERNAL])] = INTERNAL_CALL
+    return direction, number.astype(np.int32), numbers, c1 | c2 | c3 | c4
+
+
+def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path: Path | None = None) -> Rated:
+    """Classify and price block.rows (cdrimport.price_calls on columns); `tariff_path` overrides the site's."""
+    direction, number, numbers, collided = classify(site, src, block)
+    rows = block.rows
+    n = len(rows)
+    kind = np.array([_KIND[x.kind] for x in numbers] or [0], np.int8)[number] if n else np.zeros(0, np.int8)
+    status = np.full(n, -1, np.int8)
+    status[direction == INCOMING] = _STATUS["incoming"]
+    status[direction == INTERNAL_CALL] = _STATUS["internal"]
+    priced = status < 0
+    for k, name in ((INTERNAL, "internal"), (SERVICE, "service"), (EMERGENCY, "emergency"), (INVALID, "invalid")):
+        status[priced & (kind == _KIND[k])] = _STATUS[name]
+    priced &= kind == _KIND[EXTERNAL]
+    tariff = np.full(n, -1, np.int32)
+    tariffs: list[Path] = []
+    if tariff_path is not None or not site.trunk_tariffs:
+        path = tariff_path or site.tariff
+        if path is not None:
+            tariffs.append(path)
+            tariff[priced] = 0
+    else:
+        trunks, t_inv, c5 = unique_strings(block, "trunk", rows)
+        collided |= c5
+        paths = [ws.tariff_for(site, t) for t in trunks]
+        for path in dict.fromkeys(p for p in paths if p is not None):
+            tariffs.append(path)
+        index = np.array([tariffs.index(p) if p is not None else -1 for p in paths] or [-1], np.int32)
+        tariff[priced] = index[t_inv[priced]]
+    status[priced & (tariff < 0)] = _STATUS["no_tariff"]
+    prefix = np.full(n, -1, np.int32)
+    destination = np.full(n, -1, np.int32)
+    band = np.full(n, -1, np.int32)
+    billed = np.full(n, NONE, np.int64)
+    cost = np.full(n, NONE, np.int64)
+    e164 = np.array([(x.e164 or "").encode() for x in numbers] or [b""], dtype="S18")
+    for t, path in enumerate(tariffs):
+        sel = np.flatnonzero(priced & (tariff == t))
+        if not len(sel):
+            continue
+        compiled = ws.tariff(path)
+        res = compiled.tables.rate(e164[number[sel]], block.start[rows[sel]],
+                                   block.billable[rows[sel]].astype(np.int32))
+        rate = res["rate"]
+        used = np.maximum(rate, 0)
+        status[sel] = res["status"]
+        prefix[sel] = np.where(rate >= 0, compiled.rate_prefix[used], res["prefix"])
+        destination[sel] = np.where(rate >= 0, compiled.rate_dest[used], -1)
+        band[sel] = res["band"]
+        billed[sel] = res["billed"]
+        cost[sel] = np.where(res["status"] != STATUS_NAMES.index("no_rate"), res["cost"], NONE)
+    return Rated(rows=rows, direction=direction, number=number, numbers=numbers, status=status, tariff=tariff,
+                 tariffs=tariffs, prefix=prefix, destination=destination, band=band, billed=billed, cost=cost,
+                 collided=collided)
+
+
+def utc_text(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")

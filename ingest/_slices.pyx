@@ -1,0 +1,246 @@
+# String columns as (offset, length) slices of one block of bytes: hashing for unique values, decoding, and the
+# CSV writer of rated rows. What the columnar import paths share, so that no per-row Python object is made.
+
+from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+import numpy as np
+
+
+cdef int64_t NONE = INT64_MIN
+
+# column kinds of write_csv
+cdef enum:
+    K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME
+SLICE, TABLE, INT, MONEY, TIME = K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME
+
+
+def hash_slices(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows):
+    """FNV-1a 64 of each row's slice (the length mixed in, so that "" and absent differ from any text)."""
+    out = np.empty(rows.shape[0], np.uint64)
+    cdef uint64_t[::1] h = out
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef Py_ssize_t k, i, r
+    cdef uint64_t x
+    with nogil:
+        for k in range(rows.shape[0]):
+            r = rows[k]
+            x = 14695981039346656037ULL ^ <uint64_t>ln[r]
+            for i in range(ln[r]):
+                x = (x ^ b[off[r] + i]) * 1099511628211ULL
+            h[k] = x
+    return out
+
+
+def differ(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows,
+           const int64_t[::1] reps):
+    """True where rows[k]'s slice is not byte-equal to reps[k]'s (a hash collision)."""
+    out = np.zeros(rows.shape[0], np.bool_)
+    cdef uint8_t[::1] o = out.view(np.uint8)
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef Py_ssize_t k, r, q
+    with nogil:
+        for k in range(rows.shape[0]):
+            r = rows[k]
+            q = reps[k]
+            if ln[r] != ln[q] or (ln[r] and memcmp(b + off[r], b + off[q], ln[r]) != 0):
+                o[k] = 1
+    return out
+
+
+def decode(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows) -> list:
+    """The rows' slices as str (the block is ASCII where slices point)."""
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef Py_ssize_t k, r
+    cdef list out = []
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        out.append((<const char*>(b + off[r]))[:ln[r]].decode("ascii"))
+    return out
+
+
+cdef inline Py_ssize_t put_int(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nogil:
+    cdef uint8_t tmp[24]
+    cdef int n = 0
+    cdef uint64_t u
+    if v < 0:
+        o[p] = 45
+        p += 1
+        u = <uint64_t>(-(v + 1)) + 1
+    else:
+        u = <uint64_t>v
+    while True:
+        tmp[n] = <uint8_t>(48 + u % 10)
+        n += 1
+        u //= 10
+        if u == 0:
+            break
+    while n:
+        n -= 1
+        o[p] = tmp[n]
+        p += 1
+    return p
+
+
+cdef inline Py_ssize_t put2(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nogil:
+    o[p] = <uint8_t>(48 + v // 10)
+    o[p + 1] = <uint8_t>(48 + v % 10)
+    return p + 2
+
+
+cdef inline Py_ssize_t put_time(uint8_t* o, Py_ssize_t p, int64_t t) noexcept nogil:
+    """UTC epoch -> YYYY-MM-DDTHH:MM:SSZ (years 1..9999)."""
+    cdef int64_t days = t // 86400, secs = t - (t // 86400) * 86400
+    cdef int64_t z = days + 719468, era, doe, yoe, y, doy, mp, d, m
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    p = put2(o, p, y // 100)
+    p = put2(o, p, y % 100)
+    o[p] = 45
+    p = put2(o, p + 1, m)
+    o[p] = 45
+    p = put2(o, p + 1, d)
+    o[p] = 84
+    p = put2(o, p + 1, secs // 3600)
+    o[p] = 58
+    p = put2(o, p + 1, (secs // 60) % 60)
+    o[p] = 58
+    p = put2(o, p + 1, secs % 60)
+    o[p] = 90
+    return p + 1
+
+
+cdef inline Py_ssize_t put_money(uint8_t* o, Py_ssize_t p, int64_t v, int decimals) noexcept nogil:
+    """engine.money.format_money of a value already rounded to `decimals` (units of 10**-8)."""
+    cdef int64_t scale = 100000000, whole, frac, q = 1
+    cdef int i
+    for i in range(8 - decimals):
+        q *= 10
+    if v < 0:
+        o[p] = 45
+        p += 1
+        v = -v
+    whole = v // scale
+    frac = (v % scale) // q
+    p = put_int(o, p, whole)
+    if decimals:
+        o[p] = 46
+        p += 1
+        q = 1
+        for i in range(decimals - 1):
+            q *= 10
+        for i in range(decimals):
+            o[p] = <uint8_t>(48 + (frac // q) % 10)
+            p += 1
+            q //= 10
+    return p
+
+
+cdef struct Col:
+    int kind
+    const int64_t* i64  # SLICE offsets, INT/MONEY/TIME values
+    const int32_t* i32  # SLICE lengths, TABLE indexes
+    const uint8_t* text  # TABLE: the entries end to end
+    const int64_t* starts  # TABLE: entry k is text[starts[k]:starts[k + 1]]
+    int decimals
+
+
+def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> bytes:
+    """CSV lines (\\r\\n, as the csv module writes) for `rows`, one field per column spec:
+    (SLICE, off int64[n], len int32[n]) quoted when it holds a comma or a quote; (TABLE, idx int32[n], list of
+    already-quoted bytes; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
+    empty); (TIME, int64[n] UTC epoch). Arrays are indexed by row number."""
+    cdef Py_ssize_t ncol = len(columns), c, k, r, i, size = 0, p = 0, nrows = rows.shape[0]
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef Col cols[64]
+    cdef Col* col
+    cdef int64_t start, stop
+    cdef bint quote
+    keep = []  # the arrays the pointers point into
+    if ncol > 64:
+        raise ValueError("at most 64 columns")
+    for c in range(ncol):
+        spec = columns[c]
+        cols[c].kind = spec[0]
+        if spec[0] == SLICE:
+            a = np.ascontiguousarray(spec[1], np.int64)
+            l = np.ascontiguousarray(spec[2], np.int32)
+            keep += [a, l]
+            cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
+            cols[c].i32 = <const int32_t*><size_t>l.ctypes.data
+            size += 2 * int(l[rows].sum()) + 2 * nrows
+        elif spec[0] == TABLE:
+            a = np.ascontiguousarray(spec[1], np.int32)
+            text = b"".join(spec[2]) + b"\0"
+            starts = np.zeros(len(spec[2]) + 1, np.int64)
+            np.cumsum([len(x) for x in spec[2]], out=starts[1:])
+            keep += [a, text, starts]
+            cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
+            cols[c].text = <const uint8_t*><const char*>text
+            cols[c].starts = <const int64_t*><size_t>starts.ctypes.data
+            size += max([len(x) for x in spec[2]] or [0]) * nrows
+        else:
+            a = np.ascontiguousarray(spec[1], np.int64)
+            keep.append(a)
+            cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
+            cols[c].decimals = spec[2] if spec[0] == MONEY else 0
+            size += 32 * nrows
+    size += (ncol + 2) * nrows
+    out = bytearray(size)
+    cdef uint8_t[::1] ob = out
+    cdef uint8_t* o = &ob[0] if size else NULL
+    with nogil:
+        for k in range(nrows):
+            r = rows[k]
+            for c in range(ncol):
+                if c:
+                    o[p] = 44
+                    p += 1
+                col = &cols[c]
+                if col.kind == K_SLICE:
+                    start = col.i64[r]
+                    quote = False
+                    for i in range(col.i32[r]):
+                        if b[start + i] == 44 or b[start + i] == 34:
+                            quote = True
+                            break
+                    if quote:
+                        o[p] = 34
+                        p += 1
+                        for i in range(col.i32[r]):
+                            o[p] = b[start + i]
+                            p += 1
+                            if b[start + i] == 34:
+                                o[p] = 34
+                                p += 1
+                        o[p] = 34
+                        p += 1
+                    else:
+                        memcpy(o + p, b + start, col.i32[r])
+                        p += col.i32[r]
+                elif col.kind == K_TABLE:
+                    if col.i32[r] >= 0:
+                        start = col.starts[col.i32[r]]
+                        stop = col.starts[col.i32[r] + 1]
+                        memcpy(o + p, col.text + start, stop - start)
+                        p += stop - start
+                elif col.kind == K_INT:
+                    if col.i64[r] != NONE:
+                        p = put_int(o, p, col.i64[r])
+                elif col.kind == K_MONEY:
+                    if col.i64[r] != NONE:
+                        p = put_money(o, p, col.i64[r], col.decimals)
+                else:
+                    p = put_time(o, p, col.i64[r])
+            o[p] = 13
+            o[p + 1] = 10
+            p += 2
+    return bytes(out[:p])

@@ -1,0 +1,526 @@
+# Asterisk cdr_csv Master.csv: the columnar fast path of ingest/cdr/asterisk.py.
+#
+# One pass over a block of bytes finds the lines, splits the common layouts (16, 18 and 21 columns) and applies the
+# same field rules as asterisk.build_record, writing numbers into arrays and strings as (offset, length) slices of
+# the block. A line is taken only when every rule can be applied here exactly; any other line (blank, header,
+# doubled quotes, non-ASCII or control bytes, 17/19/20 columns, fractional or impossible dates, durations out of
+# range, an unknown disposition) is marked `fallback`, and the caller gives it to the row parser, which produces
+# the record, reject or skip with its exact reason. Local times come out as naive epoch seconds; the caller turns
+# them into UTC (and sends times in a DST fold or gap to the row parser).
+
+from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t
+
+import numpy as np
+
+# direction codes, as in ingest.cdr.asterisk.infer_direction ("" = 0)
+DIRECTIONS = ("", "outgoing", "incoming", "internal")
+# disposition codes
+DISPOSITIONS = ("answered", "no_answer", "busy", "failed")
+# string slices, in this order
+SLICES = ("dialled", "called", "caller", "extension", "trunk", "account", "native_id", "leg", "group", "raw")
+
+DEF MAXF = 22
+DEF NSL = 10
+DEF MAX_SECONDS = 7 * 86400
+cdef int64_t NONE = INT64_MIN
+
+cdef enum:
+    S_DIALLED, S_CALLED, S_CALLER, S_EXTENSION, S_TRUNK, S_ACCOUNT, S_NATIVE, S_LEG, S_GROUP, S_RAW
+
+
+cdef inline bint lower_eq(const uint8_t* p, Py_ssize_t n, const char* word, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint8_t c
+    if n != m:
+        return False
+    for i in range(n):
+        c = p[i]
+        if 65 <= c <= 90:
+            c += 32
+        if c != <uint8_t>word[i]:
+            return False
+    return True
+
+
+cdef inline bint is_word(uint8_t c) noexcept nogil:
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+
+
+cdef inline bint starts_word_ci(const uint8_t* p, Py_ssize_t n, const char* word, Py_ssize_t m) noexcept nogil:
+    """p starts with `word` (lowercase) case-insensitively, followed by a word boundary."""
+    if n < m or not lower_eq(p, m, word, m):
+        return False
+    return n == m or not is_word(p[m])
+
+
+cdef inline bint contains_ci(const uint8_t* p, Py_ssize_t n, const char* word, Py_ssize_t m,
+                             bint boundary) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n - m + 1):
+        if lower_eq(p + i, m, word, m) and (not boundary or i == 0 or not is_word(p[i - 1])):
+            return True
+    return False
+
+
+cdef inline bint is_service(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    # dialplan special extensions s h t i o a e
+    return n == 1 and (p[0] == 115 or p[0] == 104 or p[0] == 116 or p[0] == 105 or p[0] == 111 or p[0] == 97
+                       or p[0] == 101)
+
+
+cdef inline bint same(const uint8_t* b, int64_t o1, int32_t n1, int64_t o2, int32_t n2) noexcept nogil:
+    cdef int32_t i
+    if n1 != n2:
+        return False
+    for i in range(n1):
+        if b[o1 + i] != b[o2 + i]:
+            return False
+    return True
+
+
+cdef inline void peer(const uint8_t* b, int64_t s, int64_t e, int64_t* ps, int64_t* pe) noexcept nogil:
+    """asterisk.peer: `PJSIP/trunk-out-0000002b` -> `trunk-out`; empty when there is no '/'."""
+    cdef int64_t i = s, j, k
+    while i < e and b[i] != 47:  # '/'
+        i += 1
+    if i >= e:
+        ps[0] = s
+        pe[0] = s
+        return
+    i += 1
+    j = e
+    k = j  # drop a `;\d+` suffix
+    while k > i and 48 <= b[k - 1] <= 57:
+        k -= 1
+    if i < k < j and b[k - 1] == 59:  # ';'
+        j = k - 1
+    # rpartition('-'): base and hex suffix both non-empty
+    k = j
+    while k > i and b[k - 1] != 45:  # '-'
+        k -= 1
+    if k > i + 1 and k < j:
+        ps[0] = i
+        pe[0] = k - 1
+        for s in range(k, j):
+            if not ((48 <= b[s] <= 57) or (65 <= b[s] <= 70) or (97 <= b[s] <= 102)):
+                ps[0] = i
+                pe[0] = j
+                return
+        return
+    ps[0] = i
+    pe[0] = j
+
+
+cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t ds, int64_t de,
+                             int64_t* ns, int64_t* ne, int64_t* vs, int64_t* ve) noexcept nogil:
+    """asterisk.dial_target: (number, peer) slices of `Dial(TECH/number@peer,...)` or `TECH/peer/number`."""
+    cdef int64_t i, t, g1s, g1e, g2s
+    cdef uint8_t c
+    ns[0] = ne[0] = vs[0] = ve[0] = 0
+    if not lower_eq(b + as_, ae - as_, b"dial", 4):
+        return False
+    t = ds
+    while t < de and b[t] != 44:  # the first argument
+        t += 1
+    while ds < t and b[ds] == 32:
+        ds += 1
+    while t > ds and b[t - 1] == 32:
+        t -= 1
+    for i in range(ds, t):
+        if b[i] == 38:  # '&': several targets
+            return False
+    i = ds
+    while i < t and is_word(b[i]):
+        i += 1
+    if i == ds or i >= t or b[i] != 47:
+        return False
+    g1s = i + 1
+    # TECH/number@peer: number without '@/&,', then '@', then a peer without '/&,'
+    i = g1s
+    while i < t and b[i] != 64 and b[i] != 47 and b[i] != 44:
+        i += 1
+    if i < t and b[i] == 64 and i > g1s:
+        g1e = i
+        g2s = i + 1
+        for i in range(g2s, t):
+            c = b[i]
+            if c == 47 or c == 44:
+                break
+        else:
+            if t > g2s:
+                ns[0], ne[0], vs[0], ve[0] = g1s, g1e, g2s, t
+                return True
+    # TECH/peer/number
+    i = g1s
+    while i < t and b[i] != 47 and b[i] != 44:
+        i += 1
+    if i < t and b[i] == 47 and i > g1s:
+        g1e = i
+        g2s = i + 1
+        for i in range(g2s, t):
+            c = b[i]
+            if c == 47 or c == 44:
+                return False
+        if t > g2s:
+            ns[0], ne[0], vs[0], ve[0] = g2s, t, g1s, g1e
+            return True
+    return False
+
+
+cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept nogil:
+    cdef int64_t era, yoe, doy, doe
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef inline int two(const uint8_t* p) noexcept nogil:
+    if not (48 <= p[0] <= 57 and 48 <= p[1] <= 57):
+        return -1
+    return (p[0] - 48) * 10 + (p[1] - 48)
+
+
+cdef inline int64_t local_time(const uint8_t* p, int64_t n) noexcept nogil:
+    """`YYYY-MM-DD HH:MM:SS` -> naive epoch seconds; NONE when it is anything else."""
+    cdef int y1, y2, mo, d, h, mi, s, dim
+    if n != 19 or p[4] != 45 or p[7] != 45 or p[10] != 32 or p[13] != 58 or p[16] != 58:
+        return NONE
+    y1 = two(p)
+    y2 = two(p + 2)
+    mo = two(p + 5)
+    d = two(p + 8)
+    h = two(p + 11)
+    mi = two(p + 14)
+    s = two(p + 17)
+    if y1 < 0 or y2 < 0 or mo < 1 or mo > 12 or d < 1 or h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59:
+        return NONE
+    y1 = y1 * 100 + y2
+    if y1 < 1:
+        return NONE
+    if mo == 2:
+        dim = 29 if (y1 % 4 == 0 and (y1 % 100 != 0 or y1 % 400 == 0)) else 28
+    elif mo == 4 or mo == 6 or mo == 9 or mo == 11:
+        dim = 30
+    else:
+        dim = 31
+    if d > dim:
+        return NONE
+    return days_from_civil(y1, mo, d) * 86400 + h * 3600 + mi * 60 + s
+
+
+cdef inline int32_t seconds(const uint8_t* p, int64_t n) noexcept nogil:
+    cdef int64_t v = 0, i
+    if n < 1 or n > 9:
+        return -1
+    for i in range(n):
+        if not 48 <= p[i] <= 57:
+            return -1
+        v = v * 10 + p[i] - 48
+    return <int32_t>v if v <= MAX_SECONDS else -1
+
+
+cdef inline int8_t disposition(const uint8_t* p, int64_t n) noexcept nogil:
+    """The code of an upper-case cdr_csv disposition word (other spellings go to the row parser)."""
+    cdef int64_t i
+    for i in range(n):
+        if 97 <= p[i] <= 122:
+            return -1
+    if lower_eq(p, n, b"answered", 8):
+        return 0
+    if lower_eq(p, n, b"no answer", 9) or lower_eq(p, n, b"noanswer", 8):
+        return 1
+    if lower_eq(p, n, b"busy", 4):
+        return 2
+    if lower_eq(p, n, b"failed", 6) or lower_eq(p, n, b"congestion", 10):
+        return 3
+    return -1
+
+
+def count_lines(const uint8_t[::1] buf) -> int:
+    """Lines in a block (CR LF, LF and CR end a line; a last line without an end counts)."""
+    cdef Py_ssize_t i, n = buf.shape[0], lines = 0
+    with nogil:
+        i = 0
+        while i < n:
+            if buf[i] == 10:
+                lines += 1
+            elif buf[i] == 13:
+                lines += 1
+                if i + 1 < n and buf[i + 1] == 10:
+                    i += 1
+            i += 1
+    if n and buf[n - 1] != 10 and buf[n - 1] != 13:
+        lines += 1
+    return lines
+
+
+def scan(const uint8_t[::1] buf):
+    """Every line of the block: its span, whether it needs the row parser, and for the others the record's fields.
+
+    Returns a dict of arrays: `line_start`/`line_end` (int64, the line without its end), `fallback` (bool),
+    `start`/`answer` (naive local epoch seconds, int64; answer NONE when empty), `duration`/`billable` (int32),
+    `disposition`/`direction` (int8 codes, see DISPOSITIONS/DIRECTIONS), and `off` (int64) / `len` (int32) of
+    shape (n, len(SLICES)) for the string fields."""
+    cdef Py_ssize_t nlines = count_lines(buf)
+    ls_a = np.zeros(nlines, np.int64)
+    le_a = np.zeros(nlines, np.int64)
+    fb_a = np.ones(nlines, np.bool_)
+    st_a = np.zeros(nlines, np.int64)
+    an_a = np.zeros(nlines, np.int64)
+    du_a = np.zeros(nlines, np.int32)
+    bi_a = np.zeros(nlines, np.int32)
+    dp_a = np.zeros(nlines, np.int8)
+    dr_a = np.zeros(nlines, np.int8)
+    off_a = np.zeros((nlines, NSL), np.int64)
+    len_a = np.zeros((nlines, NSL), np.int32)
+    cdef int64_t[::1] ls = ls_a, le = le_a, st = st_a, an = an_a
+    cdef uint8_t[::1] fb = fb_a.view(np.uint8)
+    cdef int32_t[::1] du = du_a, bi = bi_a
+    cdef int8_t[::1] dp = dp_a, dr = dr_a
+    cdef int64_t[:, ::1] off = off_a
+    cdef int32_t[:, ::1] ln = len_a
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef Py_ssize_t n = buf.shape[0], pos = 0, row = 0, end, nxt
+    cdef int64_t fs[MAXF]
+    cdef int64_t fe[MAXF]
+    cdef int nf, direction, code
+    cdef int64_t doubled
+    cdef int64_t p, s, e, t0, t1, ps, pe, cs, ce, ns, ne, vs, ve, dst_s, dst_e
+    cdef int32_t dur, bil
+    cdef bint ok, quoted, has_dial
+    cdef uint8_t c
+    with nogil:
+        while pos < n and row < nlines:
+            # the line: [pos, end), next line at nxt
+            end = pos
+            ok = True
+            while end < n and b[end] != 10 and b[end] != 13:
+                c = b[end]
+                if c < 32 or c > 126:
+                    ok = False
+                end += 1
+            nxt = end
+            if nxt < n:
+                nxt += 2 if (b[nxt] == 13 and nxt + 1 < n and b[nxt + 1] == 10) else 1
+            ls[row] = pos
+            le[row] = end
+            fb[row] = 1
+            if ok and end > pos:
+                # split: "quoted" or bare (no quote) fields
+                nf = 0
+                doubled = 0
+                p = pos
+                while True:
+                    if nf == MAXF:
+                        ok = False
+                        break
+                    if b[p] == 34:
+                        p += 1
+                        s = p
+                        while p < end:
+                            if b[p] == 34:
+                                if p + 1 < end and b[p + 1] == 34:
+                                    doubled |= 1 << nf  # "" inside: only the clid may have it (see caller)
+                                    p += 2
+                                    continue
+                                break
+                            p += 1
+                        if p >= end:
+                            ok = False
+                            break
+                        e = p
+                        p += 1
+                        if p < end and b[p] != 44:
+                            ok = False
+                            break
+                    else:
+                        s = p
+                        while p < end and b[p] != 44:
+                            if b[p] == 34:
+                                ok = False
+                                break
+                            p += 1
+                        if not ok:
+                            break
+                        e = p
+                    fs[nf] = s
+                    fe[nf] = e
+                    nf += 1
+                    if p >= end:
+                        break
+                    p += 1
+                    if p == end:
+                        if nf == MAXF:
+                            ok = False
+                            break
+                        fs[nf] = end
+                        fe[nf] = end
+                        nf += 1
+                        break
+                if ok and (not (nf == 16 or nf == 18 or nf == 21) or (doubled & ~(1 << 4))):
+                    ok = False
+                if ok:
+                    t0 = local_time(b + fs[9], fe[9] - fs[9])
+                    if t0 == NONE:
+                        ok = False
+                if ok:
+                    if fe[10] == fs[10]:
+                        t1 = NONE
+                    else:
+                        t1 = local_time(b + fs[10], fe[10] - fs[10])
+                        if t1 == NONE:
+                            ok = False
+                if ok and fe[11] != fs[11] and local_time(b + fs[11], fe[11] - fs[11]) == NONE:
+                    ok = False
+                if ok:
+                    dur = seconds(b + fs[12], fe[12] - fs[12])
+                    bil = seconds(b + fs[13], fe[13] - fs[13])
+                    code = disposition(b + fs[14], fe[14] - fs[14])
+                    if dur < 0 or bil < 0 or bil > dur or code < 0:
+                        ok = False
+                if ok:
+                    st[row] = t0
+                    an[row] = t1
+                    du[row] = dur
+                    bi[row] = bil
+                    dp[row] = <int8_t>code
+                    dst_s = fs[2]
+                    dst_e = fe[2]
+                    # direction (asterisk.infer_direction)
+                    direction = 0
+                    s = fs[3]
+                    e = fe[3]
+                    has_dial = dial_target(b, fs[7], fe[7], fs[8], fe[8], &ns, &ne, &vs, &ve)
+                    peer(b, fs[6], fe[6], &ps, &pe)
+                    if starts_word_ci(b + s, e - s, b"from-trunk", 10) or starts_word_ci(b + s, e - s, b"from-pstn", 9) \
+                            or starts_word_ci(b + s, e - s, b"from-did", 8) \
+                            or starts_word_ci(b + s, e - s, b"from-external", 13) \
+                            or starts_word_ci(b + s, e - s, b"public", 6):
+                        direction = 2
+                    elif starts_word_ci(b + s, e - s, b"from-internal", 13) \
+                            or starts_word_ci(b + s, e - s, b"internal", 8):
+                        if fe[6] == fs[6] or is_service(b + dst_s, dst_e - dst_s) \
+                                or (fe[6] - fs[6] >= 6 and lower_eq(b + fs[6], 6, b"local/", 6)):
+                            direction = 0
+                        elif has_dial and ve > vs and same(b, vs, <int32_t>(ve - vs), ps, <int32_t>(pe - ps)) \
+                                and ne > ns:
+                            direction = 1
+                        elif pe > ps and same(b, ps, <int32_t>(pe - ps), dst_s, <int32_t>(dst_e - dst_s)):
+                            direction = 3
+                        elif contains_ci(b + ps, pe - ps, b"trunk", 5, False) \
+                                or contains_ci(b + ps, pe - ps, b"gateway", 7, False) \
+                                or contains_ci(b + ps, pe - ps, b"gw", 2, True) \
+                                or contains_ci(b + ps, pe - ps, b"pstn", 4, False) \
+                                or contains_ci(b + ps, pe - ps, b"carrier", 7, False) \
+                                or contains_ci(b + ps, pe - ps, b"provider", 8, False) \
+                                or contains_ci(b + ps, pe - ps, b"sbc", 3, False) \
+                                or contains_ci(b + ps, pe - ps, b"sip-out", 7, False) \
+                                or contains_ci(b + ps, pe - ps, b"sipout", 6, False) \
+                                or contains_ci(b + ps, pe - ps, b"outbound", 8, False):
+                            direction = 1
+                    dr[row] = <int8_t>direction
+                    # trunk and called
+                    off[row, S_TRUNK] = 0
+                    ln[row, S_TRUNK] = 0
+                    off[row, S_CALLED] = 0
+                    ln[row, S_CALLED] = 0
+                    if direction == 1:
+                        if pe > ps:
+                            off[row, S_TRUNK] = ps
+                            ln[row, S_TRUNK] = <int32_t>(pe - ps)
+                        elif has_dial:
+                            off[row, S_TRUNK] = vs
+                            ln[row, S_TRUNK] = <int32_t>(ve - vs)
+                        if has_dial and ve > vs and same(b, vs, <int32_t>(ve - vs), off[row, S_TRUNK],
+                                                         ln[row, S_TRUNK]):
+                            off[row, S_CALLED] = ns
+                            ln[row, S_CALLED] = <int32_t>(ne - ns)
+                    elif direction == 2:
+                        peer(b, fs[5], fe[5], &ps, &pe)
+                        off[row, S_TRUNK] = ps
+                        ln[row, S_TRUNK] = <int32_t>(pe - ps)
+                    # extension: src for outgoing and internal, dst for incoming, never a dialplan placeholder
+                    off[row, S_EXTENSION] = 0
+                    ln[row, S_EXTENSION] = 0
+                    if direction == 1 or direction == 3:
+                        s, e = fs[1], fe[1]
+                    elif direction == 2:
+                        s, e = dst_s, dst_e
+                    else:
+                        s = e = 0
+                    if e > s and not is_service(b + s, e - s):
+                        off[row, S_EXTENSION] = s
+                        ln[row, S_EXTENSION] = <int32_t>(e - s)
+                    # caller: the number of `"Name" <num>`, else src, else the clid as written
+                    cs, ce = fs[4], fe[4]
+                    while ce > cs and b[ce - 1] == 32:
+                        ce -= 1
+                    s = e = -1
+                    if ce > cs and b[ce - 1] == 62:  # '>'
+                        p = ce - 1
+                        while p > cs and b[p - 1] != 60 and b[p - 1] != 62:
+                            p -= 1
+                        if p > cs and b[p - 1] == 60:
+                            s, e = p, ce - 1
+                            while s < e and b[s] == 32:
+                                s += 1
+                            while e > s and b[e - 1] == 32:
+                                e -= 1
+                    if s >= 0:
+                        for p in range(s, e):
+                            if b[p] == 34:  # written doubled: the row parser undoes it
+                                ok = False
+                    elif fe[1] > fs[1]:
+                        s, e = fs[1], fe[1]
+                    elif doubled:
+                        ok = False
+                    else:
+                        s, e = fs[4], fe[4]
+                        while s < e and b[s] == 32:
+                            s += 1
+                        while e > s and b[e - 1] == 32:
+                            e -= 1
+                        while s < e and b[s] == 34:
+                            s += 1
+                        while e > s and b[e - 1] == 34:
+                            e -= 1
+                    if not ok:
+                        row += 1
+                        pos = nxt
+                        continue
+                    off[row, S_CALLER] = s
+                    ln[row, S_CALLER] = <int32_t>(e - s)
+                    off[row, S_DIALLED] = dst_s
+                    ln[row, S_DIALLED] = <int32_t>(dst_e - dst_s)
+                    off[row, S_ACCOUNT] = fs[0]
+                    ln[row, S_ACCOUNT] = <int32_t>(fe[0] - fs[0])
+                    # ids: uniqueid (18, 21), linkedid and sequence (21)
+                    off[row, S_NATIVE] = 0
+                    ln[row, S_NATIVE] = 0
+                    if nf >= 18:
+                        off[row, S_NATIVE] = fs[16]
+                        ln[row, S_NATIVE] = <int32_t>(fe[16] - fs[16])
+                    if nf == 21 and fe[20] > fs[20]:
+                        off[row, S_LEG] = fs[20]
+                        ln[row, S_LEG] = <int32_t>(fe[20] - fs[20])
+                    else:
+                        off[row, S_LEG] = fs[6]
+                        ln[row, S_LEG] = <int32_t>(fe[6] - fs[6])
+                    if nf == 21 and fe[19] > fs[19]:
+                        off[row, S_GROUP] = fs[19]
+                        ln[row, S_GROUP] = <int32_t>(fe[19] - fs[19])
+                    else:
+                        off[row, S_GROUP] = off[row, S_NATIVE]
+                        ln[row, S_GROUP] = ln[row, S_NATIVE]
+                    off[row, S_RAW] = pos
+                    ln[row, S_RAW] = <int32_t>(end - pos)
+                    fb[row] = 0
+            row += 1
+            pos = nxt
+    return {"line_start": ls_a, "line_end": le_a, "fallback": fb_a, "start": st_a, "answer": an_a,
+            "duration": du_a, "billable": bi_a, "disposition": dp_a, "direction": dr_a, "off": off_a, "len": len_a,
+            "lines": nlines}
