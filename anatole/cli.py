@@ -621,5 +621,11 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
         render_summary(summary, _console())
 
 
+from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
+
+import_.add_command(import_invoice)
+main.add_command(invoice)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

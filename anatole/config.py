@@ -29,7 +29,7 @@ else:  # pragma: no cover
 
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
-TOP_KEYS = {"workspace", "site", "source", "alert", "csv"}
+TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
@@ -76,6 +76,7 @@ class Workspace:
     sites: dict[str, Site] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     csv_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoice_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [invoice_csv.NAME]: carrier CSV
     alerts: list[dict[str, Any]] = field(default_factory=list)
     _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
 
@@ -127,6 +128,16 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
     ws.currency = str(top.get("currency", "EUR"))
     if not re.fullmatch(r"[A-Z]{3}", ws.currency):
         errs.add(f"{where} [workspace]", "currency", f"{ws.currency!r} is not an ISO 4217 code (e.g. EUR)")
+
+    for name, profile in _table(doc, "invoice_csv", where, errs).items():
+        from ingest.invoice.csv_detail import validate_profile as validate_invoice_profile
+
+        if not isinstance(profile, dict):
+            errs.add(f"{where} [invoice_csv]", name, "must be a table ([invoice_csv.NAME])")
+            continue
+        for message in validate_invoice_profile(profile, f"invoice_csv.{name}"):
+            errs.add(where, None, message)
+        ws.invoice_profiles[name] = profile
 
     profiles = _table(doc, "csv", where, errs)
     for name, profile in profiles.items():
