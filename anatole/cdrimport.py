@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from anatole.columnar import rate_block, store_rows
 from anatole.config import LIVE_FORMATS, Site, Source, Workspace
 from engine import STATUS_NAMES
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
+from ingest.cdr.blocks import Block, blocks, has_scanner
 from ingest.dialplan import EXTERNAL, INTERNAL, Number
 from store import Store
 
@@ -121,6 +123,13 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
     rejects: list[Reject] = []
     overlapping = getattr(module, "LEGS", "overlapping") == "overlapping"
     with path.open("rb") as stream:
+        if has_scanner(fmt, src.encoding):
+            for block in blocks(stream, fmt, ctx):
+                _flush_block(ws, store, src, site_cfg, block, ctx, result, digest, overlapping)
+                if progress:
+                    progress(stream.tell(), size)
+            store.finish_import(result.import_id, result.as_json())
+            return result
         for item in module.parse(stream, ctx):
             if isinstance(item, CallRecord):
                 records.append(item)
@@ -158,6 +167,37 @@ def _flush(ws: Workspace, store: Store, src: Source, site: Site, records: list[C
         result.statuses[row[23]] = result.statuses.get(row[23], 0) + 1
     if overlapping:
         store.merge_overlapping_legs(src.name, [r.group for r in records if r.group])
+
+
+def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Block, ctx: ParseContext,
+                 result: ImportResult, digest: str, overlapping: bool) -> None:
+    """The columnar path: the block's scanned rows and the row parser's records stored together in line order."""
+    rated = rate_block(ws, site, src, block)
+    if rated.collided.any():  # two strings with one hash: let the row path take those lines
+        block = block.without(rated.rows[rated.collided], ctx)
+        rated = rate_block(ws, site, src, block)
+    records = [item for _, item in block.items if isinstance(item, CallRecord)]
+    rejects = [item for _, item in block.items if isinstance(item, Reject)]
+    result.skipped += sum(isinstance(item, Skipped) for _, item in block.items)
+    if rejects:
+        store.insert_rejects([(src.name, result.import_id, result.file, digest, r.line, r.raw, r.reason)
+                              for r in rejects])
+        result.rejected += len(rejects)
+        result.read += len(rejects)
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    rows = store_rows(ws, src, site, block, rated, result.import_id, now)
+    if records:
+        rows = sorted(rows + call_rows(ws, src, site, records, result.import_id), key=lambda row: row[3])
+    if not rows:
+        return
+    new = store.insert_calls(rows)
+    result.read += len(rows)
+    result.calls += new
+    result.duplicates += len(rows) - new
+    for row in rows:
+        result.statuses[row[23]] = result.statuses.get(row[23], 0) + 1
+    if overlapping:
+        store.merge_overlapping_legs(src.name, [row[6] for row in rows if row[6]])
 
 
 def classify(site: Site, src: Source, rec: CallRecord) -> tuple[str, Number]:

@@ -9,7 +9,6 @@ through the row path (`call_rows`), so a block's calls are the same as the row p
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 from anatole.config import Site, Source, Workspace
 from engine import STATUS_NAMES
 from ingest._slices import decode, differ, hash_slices
-from ingest.cdr.blocks import DIRECTIONS, NONE, Block
+from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
 
 KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)
@@ -155,5 +154,54 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
                  collided=collided)
 
 
-def utc_text(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rated, import_id: int | None,
+               now: int) -> list[tuple]:
+    """Store rows (store.CALL_COLUMNS order) of the rated rows, as cdrimport.call_rows makes them."""
+    rows = rated.rows
+    n = len(rows)
+    if not n:
+        return []
+
+    def text(name: str) -> list[str]:
+        off, ln = block.slice(name)
+        return decode(block.buf, off, ln, rows)
+
+    def lookup(index: np.ndarray, table: list) -> list:
+        return [table[i] if i >= 0 else None for i in index.tolist()]
+
+    def optional(values: np.ndarray) -> list:
+        return [None if v == NONE else v for v in values.tolist()]
+
+    numbers = rated.numbers
+    tariffs = [ws.tariff(p) for p in rated.tariffs]
+    # prefix, destination and band tables differ per tariff: look them up per tariff
+    prefix: list = [None] * n
+    destination: list = [None] * n
+    band: list = [None] * n
+    currency: list = [None] * n
+    tariff_name: list = [None] * n
+    engine = rated.status < len(STATUS_NAMES)
+    for t, compiled in enumerate(tariffs):
+        sel = np.flatnonzero(engine & (rated.tariff == t)).tolist()
+        prefixes, destinations, bands = compiled.prefixes, compiled.tariff.rows.destinations, compiled.tariff.bands
+        name, money = rated.tariffs[t].name, compiled.tariff.currency
+        pre, dest, bnd = rated.prefix.tolist(), rated.destination.tolist(), rated.band.tolist()
+        for i in sel:
+            prefix[i] = prefixes[pre[i]] if pre[i] >= 0 else None
+            destination[i] = destinations[dest[i]] if dest[i] >= 0 else None
+            band[i] = bands[bnd[i]].name if bnd[i] >= 0 else None
+            currency[i] = money
+            tariff_name[i] = name
+    status = [STATUSES[k] for k in rated.status.tolist()]
+    columns = [
+        [src.name] * n, [site.name] * n, [import_id] * n, block.line[rows].tolist(), text("native_id"), text("leg"),
+        text("group"), block.start[rows].tolist(), optional(block.answer[rows]), block.duration[rows].tolist(),
+        block.billable[rows].tolist(), [DIRECTIONS[k] for k in rated.direction.tolist()],
+        [DISPOSITIONS[k] for k in block.disposition[rows].tolist()], text("extension"), text("trunk"),
+        text("caller"), text("dialled"), text("called"), text("account"),
+        lookup(rated.number, [x.e164 for x in numbers]), lookup(rated.number, [x.kind for x in numbers]),
+        lookup(rated.number, [x.rule for x in numbers]), [1] * n, status, tariff_name, prefix, destination, band,
+        optional(np.where(engine, rated.billed, NONE)), optional(np.where(engine, rated.cost, NONE)), currency,
+        [now if e else None for e in engine.tolist()], [None] * n, text("raw"),
+    ]
+    return list(zip(*columns))

@@ -211,3 +211,36 @@ def test_every_direction_rule_on_a_grid_of_fields():
     assert sum(isinstance(v, CallRecord) for v in got.values()) == len(lines)
     assert {r.direction for r in expected.values()} == {"", "outgoing", "incoming", "internal"}
     assert got == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(cdr_line(), min_size=1, max_size=30))
+def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
+    import anatole.cdrimport as cdrimport
+    from store import CALL_COLUMNS, open_store
+
+    folder = tmp_path_factory.mktemp("ws")
+    (folder / "tariffs").mkdir()
+    root = Path(__file__).resolve().parents[1] / "tariffs" / "samples"
+    for name in ("us-business.toml", "us-business.csv"):
+        (folder / "tariffs" / name).write_bytes((root / name).read_bytes())
+    (folder / "anatole.toml").write_text(US_TOML, encoding="utf-8")
+    ws = open_workspace(folder)
+    cdr = folder / "Master.csv"
+    cdr.write_text("\n".join(lines * 2) + "\n", encoding="utf-8")  # twice: duplicates within the file too
+    columns = ", ".join(c for c in CALL_COLUMNS if c != "rated_at")
+    stored = []
+    for scanner in (True, False):
+        store = open_store(folder / f"{scanner}.db")
+        original = cdrimport.has_scanner
+        cdrimport.has_scanner = (lambda fmt, enc: original(fmt, enc)) if scanner else (lambda fmt, enc: False)
+        try:
+            first = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc").as_json()
+            again = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc").as_json()
+        finally:
+            cdrimport.has_scanner = original
+        assert again["calls"] == 0 and again["read"] == first["read"]
+        stored.append((first, store.conn.execute(f"SELECT id, {columns} FROM calls ORDER BY id").fetchall(),
+                       store.conn.execute("SELECT line, reason, raw FROM rejects ORDER BY id").fetchall()))
+        store.close()
+    assert stored[0] == stored[1]
