@@ -23,6 +23,13 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
     ),
+    Extension(
+        "engine._recon",
+        ["engine/_recon.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"],
+    ),
     Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest.cdr._asterisk_scan", ["ingest/cdr/_asterisk_scan.pyx"], extra_compile_args=["-O3"]),
 ]

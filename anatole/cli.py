@@ -17,32 +17,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from anatole.clitools import EXIT_INPUT
+from anatole.clitools import console as _console
+from anatole.clitools import date as _date
+from anatole.clitools import emit_json as _emit_json
+from anatole.clitools import fail as _fail
+from anatole.clitools import store as _store
+from anatole.clitools import workspace as _workspace
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
 from tariffs.model import ALWAYS, day_from_number
-
-EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
-
-
-def _console(err: bool = False) -> Console:
-    piped = not err and not sys.stdout.isatty()  # tables written to a pipe or a file are not squeezed to 80 columns
-    return Console(stderr=err, highlight=False, soft_wrap=err or piped, width=160 if piped else None)
-
-
-def _fail(message: str) -> None:
-    _console(err=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
-    sys.exit(EXIT_INPUT)
-
-
-def _emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
 def _load(path: str) -> CompiledTariff:
@@ -307,41 +297,6 @@ def _fraction_text(value: Fraction) -> str:
 
 
 # --- workspace commands: import, calls, rejects, rate -------------------------------------------------------
-
-
-def _workspace(ctx: click.Context) -> Any:
-    from anatole.config import ConfigError, open_workspace, workspace_path
-
-    try:
-        return open_workspace(workspace_path(ctx.obj["workspace"]))
-    except ConfigError as exc:
-        console = _console(err=True)
-        console.print("[bold red]error:[/] anatole.toml is not valid:")
-        for p in exc.problems:
-            console.print(f"  {p}", markup=False)
-        sys.exit(EXIT_INPUT)
-
-
-def _store(ws: Any) -> Any:
-    from store import StoreError, open_store
-
-    try:
-        return open_store(ws.db_path)
-    except StoreError as exc:
-        _fail(str(exc))
-
-
-def _date(text: str | None, zone: str, option: str) -> int | None:
-    """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
-    if text is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        _fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or date and time (ISO 8601)")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(zone))
-    return int(when.timestamp())
 
 
 @main.group("import")
@@ -621,10 +576,14 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
         render_summary(summary, _console())
 
 
+# --- the commands of the other modules (they import anatole.clitools, never this module) ---------------------
+
 from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
+from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
 
 import_.add_command(import_invoice)
-main.add_command(invoice)
+for _command in (invoice, reconcile_cmd):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

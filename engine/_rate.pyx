@@ -138,8 +138,9 @@ cdef class RateTables:
     cdef int64_t final_div  # denom * quantum, the divisor of the call's rounding
     cdef uint64_t final_magic
     cdef int final_shift
-    cdef int64_t day_key[DAY_CACHE]  # a small cache: day number -> its schedule
-    cdef int32_t day_sched[DAY_CACHE]
+    # a small cache: day number -> its schedule, one word per entry (days * 2**20 + schedule) so that threads
+    # rating at once with the same tables never see a day with another day's schedule
+    cdef int64_t day_entry[DAY_CACHE]
 
     def __init__(self, tables):
         """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
@@ -186,8 +187,10 @@ cdef class RateTables:
             raise ValueError("top_index has the wrong size")
         self.final_div = int(tables["denom"]) * int(tables["quantum"])
         self.final_magic, self.final_shift = reciprocal(self.final_div)
+        if self.sched_lo.shape[0] > 1 << 20:
+            raise ValueError("more than 2**20 day schedules")
         for i in range(DAY_CACHE):
-            self.day_key[i] = -(2**62)
+            self.day_entry[i] = -(2**62)  # >> 20 is no day number
         self.pow11[0] = 1
         for i in range(1, MAX_KEY_DIGITS + 1):
             self.pow11[i] = self.pow11[i - 1] * 11
@@ -262,12 +265,12 @@ cdef class RateTables:
         cdef int64_t next_tod = DAY
         cdef int band = NO_BAND
         cdef int slot = days & (DAY_CACHE - 1)
-        if self.day_key[slot] == days:
-            sched = self.day_sched[slot]
+        cdef int64_t entry = self.day_entry[slot]
+        if (entry >> 20) == days:
+            sched = <int32_t>(entry & 0xFFFFF)
         else:
             sched = self.schedule_of(days)
-            self.day_key[slot] = days
-            self.day_sched[slot] = sched
+            self.day_entry[slot] = days * 1048576 + sched
         s_end = self.sched_lo[sched + 1]
         for s in range(self.sched_lo[sched], s_end):
             if self.seg_start[s] <= tod:

@@ -1,0 +1,142 @@
+"""`anatole reconcile`: an invoice's call detail against the rated calls (tem.reconcile, engine._recon)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from anatole.clitools import console as _console
+from anatole.clitools import date as _date
+from anatole.clitools import emit_json as _emit_json
+from anatole.clitools import fail as _fail
+from anatole.clitools import store as _store
+from anatole.clitools import workspace as _workspace
+from engine.money import MoneyError, parse_money
+
+CLASS_LABELS = {"exact": "exact", "near": "near (within tolerance)", "cost_mismatch": "cost mismatch",
+                "only_invoice": "only on the invoice", "only_cdr": "only in the CDRs (not billed)"}
+
+
+@click.command("reconcile")
+@click.argument("invoice", required=False)
+@click.option("--detail", "detail_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take the call detail from a CSV (header: number,start,duration,amount[,service]) instead of a "
+                   "stored invoice; INVOICE is then only a label.")
+@click.option("--tolerance-start", type=click.IntRange(min=0), default=60, show_default=True, metavar="S",
+              help="Seconds the carrier's and the PBX's call starts may differ.")
+@click.option("--tolerance-duration", type=click.IntRange(min=0), default=5, show_default=True, metavar="S",
+              help="Seconds the durations may differ (the increment, for carriers that list billed durations).")
+@click.option("--tolerance-cost", default="0.005", show_default=True, metavar="AMOUNT",
+              help="Largest difference of amounts that still agree.")
+@click.option("--site", help="Only calls of this [[site]] (its time zone also reads local times and dates).")
+@click.option("--trunk", "trunks", multiple=True, help="Only calls over this trunk (repeatable).")
+@click.option("--from", "start", metavar="DATE", help="Period start (default: the invoice's billing period, else the "
+                                                      "detail's first call).")
+@click.option("--to", "end", metavar="DATE", help="Day (or instant) after the period, exclusive.")
+@click.option("--all", "show_all", is_flag=True, help="List exact matches too.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Lines to list (0: none); --json lists them all.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: summary, classes and the lines.")
+@click.pass_context
+def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | None, tolerance_start: int,
+                  tolerance_duration: int, tolerance_cost: str, site: str | None, trunks: tuple[str, ...],
+                  start: str | None, end: str | None, show_all: bool, limit: int, as_json: bool) -> None:
+    """Match an invoice's call detail to the rated calls, one to one: exact, near, cost mismatch, only on the
+    invoice (billed, never seen by the PBX), only in the CDRs; totals per class and the money at stake."""
+    from store.recon import calls_for_reconciliation
+    from tem.reconcile import ReconcileError, Tolerances, calls_from_columns, detail_extent, read_detail_csv, reconcile
+
+    if invoice is None and detail_file is None:
+        _fail("give an INVOICE (number or id of an imported invoice) or --detail FILE.csv")
+    try:
+        tol = Tolerances(start=tolerance_start, duration=tolerance_duration, amount=parse_money(tolerance_cost))
+    except MoneyError as exc:
+        _fail(f"--tolerance-cost: {exc}")
+    if tol.amount < 0:
+        _fail("--tolerance-cost must not be negative")
+    ws = _workspace(ctx)
+    if site is not None and site not in ws.sites:
+        _fail(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
+    zone = ws.sites[site].timezone if site else (next(iter(ws.sites.values())).timezone if len(ws.sites) == 1
+                                                 else "UTC")
+    store = _store(ws)
+    try:
+        if detail_file is not None:
+            detail = read_detail_csv(detail_file, zone)
+            label, currency, period = invoice or detail_file.name, None, None
+        else:
+            label, detail, currency, period = _stored_invoice(store, invoice or "", zone)
+        if start is not None or end is not None:
+            first, last = period or detail_extent(detail)
+            period = (_date(start, zone, "--from") if start else first, _date(end, zone, "--to") if end else last)
+        if period is None:
+            period = detail_extent(detail)
+        cols = calls_for_reconciliation(store, start=period[0] - tol.start, end=period[1] + tol.start, site=site,
+                                        trunks=trunks)
+        result = reconcile(detail, calls_from_columns(cols), tol, period, currency)
+    except ReconcileError as exc:
+        store.close()
+        _fail(str(exc))
+    store.close()
+    summary = {"invoice": label, **result.summary()}
+    if as_json:
+        _emit_json({**summary, "lines": result.lines(include_exact=show_all)})
+        return
+    _render(summary, result.lines(include_exact=show_all), limit)
+
+
+def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | None, tuple[int, int] | None]:
+    """(label, detail, currency, period) of an imported invoice given by id or number."""
+    from store.invoices import open_invoices
+    from tem.reconcile import detail_from_columns, period_of_dates
+
+    invoices = open_invoices(store.conn)
+    found = [inv for inv in invoices.invoices() if inv["number"] == key]
+    if not found and key.isdigit():
+        by_id = invoices.invoice(int(key))
+        found = [by_id] if by_id else []
+    if not found:
+        _fail(f"no imported invoice with number or id {key!r} (see `anatole invoice list`, or give --detail FILE)")
+    if len(found) > 1:
+        _fail(f"{len(found)} invoices have the number {key!r} (ids {', '.join(str(i['id']) for i in found)}): "
+              f"give the id")
+    inv = found[0]
+    detail = detail_from_columns(invoices.call_detail(inv["id"]))
+    if not len(detail):
+        _fail(f"invoice {inv['number']} (id {inv['id']}) has no call detail to reconcile")
+    period = period_of_dates(inv["period_start"], inv["period_end"], zone) \
+        if inv.get("period_start") and inv.get("period_end") else None
+    return f"{inv['number']} (id {inv['id']})", detail, inv.get("currency"), period
+
+
+def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) -> None:
+    console = _console()
+    tol = summary["tolerances"]
+    console.print(f"[bold]{escape(summary['invoice'])}[/]: {summary['invoice_lines']} billed call(s) against "
+                  f"{summary['calls']} rated call(s), {summary['period']['from']} to {summary['period']['to']} "
+                  f"(tolerances: start ±{tol['start_s']} s, duration ±{tol['duration_s']} s, cost {tol['cost']})")
+    table = Table("class", "lines", "invoice", "rated", "difference", title_justify="left", box=None, pad_edge=False)
+    for name, t in summary["classes"].items():
+        table.add_row(CLASS_LABELS[name], str(t["count"]), t["invoice"], t["cdr"], t["difference"])
+    console.print(table)
+    cur = f" {summary['currency']}" if summary["currency"] else ""
+    console.print(f"money at stake: [bold]{summary['money_at_stake']}{cur}[/] (overcharges + calls never made); "
+                  f"calls not billed: {summary['unbilled_calls_cost']}{cur}")
+    if summary["median_start_offset_s"]:
+        console.print(f"the carrier's clock is {summary['median_start_offset_s']:+d} s from the PBX's (median)")
+    if not limit or not lines:
+        return
+    shown = lines[:limit]
+    rows = Table("class", "line", "number", "billed start", "s", "amount", "call", "s", "cost", "Δ amount",
+                 title=f"Differences ({len(shown)} of {len(lines)})", title_justify="left", box=None, pad_edge=False)
+    for r in shown:
+        rows.add_row(r["class"], str(r.get("invoice_line", "")), r.get("number") or r.get("call_number", ""),
+                     (r.get("invoice_start") or r.get("call_start", ""))[:19].replace("T", " "),
+                     str(r.get("invoice_duration", "")), r.get("invoice_amount", ""),
+                     str(r.get("call_id", "")), str(r.get("call_duration", "")), r.get("call_cost", ""),
+                     r["amount_diff"])
+    console.print(rows)

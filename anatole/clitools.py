@@ -1,0 +1,65 @@
+"""What every command module shares: the console, failing with a message, JSON output, opening the workspace and
+its store, reading --from/--to. Command modules import these, never `anatole.cli` (which imports them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
+
+
+def console(err: bool = False) -> Console:
+    piped = not err and not sys.stdout.isatty()  # tables written to a pipe or a file are not squeezed to 80 columns
+    return Console(stderr=err, highlight=False, soft_wrap=err or piped, width=160 if piped else None)
+
+
+def fail(message: str) -> None:
+    console(err=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    sys.exit(EXIT_INPUT)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def workspace(ctx: click.Context) -> Any:
+    from anatole.config import ConfigError, open_workspace, workspace_path
+
+    try:
+        return open_workspace(workspace_path(ctx.obj["workspace"]))
+    except ConfigError as exc:
+        out = console(err=True)
+        out.print("[bold red]error:[/] anatole.toml is not valid:")
+        for p in exc.problems:
+            out.print(f"  {p}", markup=False)
+        sys.exit(EXIT_INPUT)
+
+
+def store(ws: Any) -> Any:
+    from store import StoreError, open_store
+
+    try:
+        return open_store(ws.db_path)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def date(text: str | None, zone: str, option: str) -> int | None:
+    """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or date and time (ISO 8601)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(zone))
+    return int(when.timestamp())
