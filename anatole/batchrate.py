@@ -10,9 +10,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ from engine import STATUS_NAMES
 from engine.money import format_money
 from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
-from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, blocks, has_scanner
+from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scan_block
 from ingest.dialplan import DialPlan
 from store import CALL_COLUMNS
 
@@ -52,8 +56,10 @@ class BatchResult:
 
 
 def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: Site | None = None,
-               timezone: str = "UTC", ws: Workspace | None = None, profile: dict[str, Any] | None = None
-               ) -> BatchResult:
+               timezone: str = "UTC", ws: Workspace | None = None, profile: dict[str, Any] | None = None,
+               threads: int | None = None) -> BatchResult:
+    """Rate `inputs` into `out`; blocks of scanned formats are rated on `threads` threads (default: one per core),
+    written in file order."""
     ws = ws or Workspace(Path.cwd())
     compiled = ws.tariff(tariff)
     if site is None:  # numbers must already be international (+CC...)
@@ -68,7 +74,8 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     writer = _writer(out)
     tables = _Tables(tariff, compiled)
     rejects_path = out.with_name(out.name + ".rejects.csv")
-    with rejects_path.open("w", newline="", encoding="utf-8") as rf:
+    threads = threads or os.cpu_count() or 1
+    with rejects_path.open("w", newline="", encoding="utf-8") as rf, ThreadPoolExecutor(threads) as pool:
         rejects = csv.writer(rf)
         rejects.writerow(("file", "line", "reason", "raw"))
         for path in inputs:
@@ -77,13 +84,18 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                                encoding=source.encoding)
             with path.open("rb") as stream:
                 if has_scanner(fmt, source.encoding):
-                    for block in blocks(stream, fmt, ctx):
-                        writer.write(_block_csv(ws, source, site, path, block, ctx, tables, counts, rejects,
-                                                result))
+                    parts = _in_order(pool, (partial(_block_part, ws, source, site, path, buf, first, ctx, tables)
+                                             for buf, first in raw_blocks(stream)), 2 * threads)
                 else:
-                    for chunk in _chunks(module.parse(stream, ctx)):
-                        writer.write(_rows_csv(ws, source, site, path, chunk, tables.decimals, counts, rejects,
-                                               result))
+                    parts = (_rows_part(ws, source, site, path, chunk, tables.decimals)
+                             for chunk in _chunks(module.parse(stream, ctx)))
+                for part in parts:
+                    writer.write(part.data)
+                    rejects.writerows(part.rejects)
+                    for key in ("calls", "rejected", "skipped"):
+                        counts[key] += getattr(part, key)
+                    for status, k in part.statuses.items():
+                        result.statuses[status] = result.statuses.get(status, 0) + k
             counts["read"] = counts["calls"] + counts["rejected"]
             for key in ("read", "calls", "rejected", "skipped"):
                 setattr(result, key, getattr(result, key) + counts[key])
@@ -92,50 +104,90 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     return result
 
 
-def _rows_csv(ws: Workspace, source: Source, site: Site, path: Path, items: list[Any], decimals: int,
-              counts: dict[str, Any], rejects: Any, result: BatchResult) -> bytes:
-    """The row path: parsed items -> CSV lines of their calls; rejects and skips counted."""
+@dataclass
+class _Part:
+    """One block's or chunk's output, applied in order by the caller."""
+
+    data: bytes = b""
+    rejects: list[tuple] = field(default_factory=list)
+    calls: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: _Part) -> None:
+        self.data += other.data
+        self.rejects += other.rejects
+        self.calls += other.calls
+        self.rejected += other.rejected
+        self.skipped += other.skipped
+        for status, k in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + k
+
+
+def _in_order(pool: ThreadPoolExecutor, tasks: Iterator[Callable[[], _Part]], ahead: int) -> Iterator[_Part]:
+    """Run tasks on the pool, at most `ahead` past the one being written (bounded memory), results in order."""
+    pending: deque[Future[_Part]] = deque()
+    for task in tasks:
+        pending.append(pool.submit(task))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, items: list[Any], decimals: int) -> _Part:
+    """The row path: parsed items -> CSV lines of their calls, rejects, counts."""
+    part = _Part()
     records = []
     for item in items:
         if isinstance(item, CallRecord):
             records.append(item)
         elif isinstance(item, Reject):
-            rejects.writerow((str(path), item.line, item.reason, item.raw))
-            counts["rejected"] += 1
+            part.rejects.append((str(path), item.line, item.reason, item.raw))
+            part.rejected += 1
         elif isinstance(item, Skipped):
-            counts["skipped"] += 1
-    if not records:
-        return b""
-    counts["calls"] += len(records)
-    text = io.StringIO()
-    csv.writer(text).writerows(_out_row(path, r, decimals, result)
-                               for r in call_rows(ws, source, site, records, None))
-    return text.getvalue().encode("utf-8")
+            part.skipped += 1
+    if records:
+        part.calls = len(records)
+        rows = call_rows(ws, source, site, records, None)
+        for row in rows:
+            part.statuses[row[_IDX["status"]]] = part.statuses.get(row[_IDX["status"]], 0) + 1
+        text = io.StringIO()
+        csv.writer(text).writerows(_out_row(path, r, decimals) for r in rows)
+        part.data = text.getvalue().encode("utf-8")
+    return part
 
 
-def _block_csv(ws: Workspace, source: Source, site: Site, path: Path, block: Block, ctx: ParseContext,
-               tables: _Tables, counts: dict[str, Any], rejects: Any, result: BatchResult) -> bytes:
-    """The columnar path: the scanned rows written by the Cython writer, the other lines by the row path, in line
-    order (the scanner leaves few lines, so the runs between them are long)."""
+def _block_part(ws: Workspace, source: Source, site: Site, path: Path, buf: bytes, first: int, ctx: ParseContext,
+                tables: _Tables) -> _Part:
+    """The columnar path of one block: the scanned rows written by the Cython writer, the other lines by the row
+    path, in line order (the scanner leaves few lines, so the runs between them are long). Runs on a pool thread:
+    the scan, the engine and the writer release the GIL."""
+    block = scan_block(buf, first, ctx, source.format)
     rated = rate_block(ws, site, source, block, tables.path)
     if rated.collided.any():  # two strings with one hash: let the row path take those lines
         block = block.without(rated.rows[rated.collided], ctx)
         rated = rate_block(ws, site, source, block, tables.path)
     columns = tables.columns(path, block, rated)
-    counts["calls"] += len(rated.rows)
+    part = _Part(calls=len(rated.rows))
     for code, k in zip(*np.unique(rated.status, return_counts=True)):
-        result.statuses[STATUSES[code]] = result.statuses.get(STATUSES[code], 0) + int(k)
-    parts: list[bytes] = []
+        part.statuses[STATUSES[code]] = int(k)
+    pieces: list[bytes] = []
     done = 0  # rows of rated.rows written
     for index, item in block.items:
         upto = int(np.searchsorted(rated.rows, index))
         if upto > done:
-            parts.append(write_csv(block.buf, rated.rows[done:upto], columns))
+            pieces.append(write_csv(block.buf, rated.rows[done:upto], columns))
             done = upto
-        parts.append(_rows_csv(ws, source, site, path, [item], tables.decimals, counts, rejects, result))
+        slow = _rows_part(ws, source, site, path, [item], tables.decimals)
+        pieces.append(slow.data)
+        slow.data = b""
+        part.add(slow)
     if done < len(rated.rows):
-        parts.append(write_csv(block.buf, rated.rows[done:], columns))
-    return b"".join(parts)
+        pieces.append(write_csv(block.buf, rated.rows[done:], columns))
+    part.data = b"".join(pieces)
+    return part
 
 
 class _Tables:
@@ -213,9 +265,8 @@ def _chunks(items: Iterator[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _out_row(path: Path, row: tuple, decimals: int, result: BatchResult) -> tuple:
+def _out_row(path: Path, row: tuple, decimals: int) -> tuple:
     status = row[_IDX["status"]]
-    result.statuses[status] = result.statuses.get(status, 0) + 1
     cost = row[_IDX["cost"]]
     return (str(path), row[_IDX["line"]], row[_IDX["native_id"]],
             dt.datetime.fromtimestamp(row[_IDX["start"]], dt.timezone.utc).isoformat().replace("+00:00", "Z"),

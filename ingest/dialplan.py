@@ -9,6 +9,7 @@ per distinct string: a PBX dials the same numbers all day.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ class DialPlan:
     extensions: list[tuple[str, str]] = field(default_factory=list)  # inclusive ranges of equal-length digits
     _cache: dict[tuple[str, bool], Number] = field(default_factory=dict, repr=False)
 
-    @property
+    @functools.cached_property
     def country_code(self) -> str:
         return str(phonenumbers.country_code_for_region(self.country))
 
@@ -96,6 +97,41 @@ class DialPlan:
 
 
 def _possible(e164: str) -> bool:
+    """phonenumbers.is_possible_number of +e164, memoised by (country code, national length) where that alone
+    decides it: parsing strips a national prefix only where the region's national-prefix-for-parsing pattern
+    matches at the start of the national number; otherwise the answer depends on the length only. The other
+    numbers are parsed each time (a PBX dials hundreds of thousands of distinct numbers a month)."""
+    if e164[:1] in ("", "0"):  # no country code starts with 0
+        return _parse_possible(e164)
+    for i in range(1, min(len(e164), 3) + 1):
+        cc = int(e164[:i])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return _parse_possible(e164)
+    prefix = _national_prefix_for_parsing(cc)
+    national = e164[i:]
+    if prefix is not None and prefix.match(national):
+        return _parse_possible(e164)
+    key = (cc, len(national))
+    got = _BY_LENGTH.get(key)
+    if got is None:
+        got = _BY_LENGTH[key] = _parse_possible(e164)
+    return got
+
+
+_BY_LENGTH: dict[tuple[int, int], bool] = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _national_prefix_for_parsing(cc: int) -> re.Pattern[str] | None:
+    region = phonenumbers.region_code_for_country_code(cc)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
+    pattern = meta.national_prefix_for_parsing if meta is not None else None
+    return re.compile(pattern) if pattern else None
+
+
+def _parse_possible(e164: str) -> bool:
     try:
         return phonenumbers.is_possible_number(phonenumbers.parse("+" + e164))
     except phonenumbers.NumberParseException:

@@ -73,3 +73,25 @@ def test_local_to_utc_cache_agrees_with_zoneinfo(when, zone: str) -> None:  # no
     want = int(when.replace(tzinfo=ZoneInfo(zone), fold=0).timestamp())
     assert ctx.local_to_utc(when) == want
     assert ctx.local_to_utc(when) == want  # from the cache
+
+
+@given(st.text(alphabet="0123456789", min_size=0, max_size=18))
+def test_memoised_possible_number_is_phonenumbers_answer(digits):
+    from ingest.dialplan import _parse_possible, _possible
+
+    assert _possible(digits) == _parse_possible(digits)
+    assert _possible(digits) == _parse_possible(digits)  # memoised the second time
+
+
+def test_memoised_possible_number_on_numbers_of_many_countries():
+    import random
+
+    import phonenumbers
+
+    from ingest.dialplan import _parse_possible, _possible
+
+    rng = random.Random(7)
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    for _ in range(5000):
+        number = str(rng.choice(codes)) + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 14)))
+        assert _possible(number) == _parse_possible(number), number

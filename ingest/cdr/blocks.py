@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ingest.cdr import asterisk
-from ingest.cdr._asterisk_scan import DIRECTIONS, DISPOSITIONS, SLICES, scan
+from ingest.cdr._asterisk_scan import DIRECTIONS, DISPOSITIONS, SLICES, count_lines, scan
 from ingest.cdr.model import Item, ParseContext
 
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
@@ -29,7 +29,7 @@ SCANNERS: dict[str, tuple[Callable[[bytes], dict[str, Any]], Callable[[int, str,
 RAW = SLICES.index("raw")
 ASCII_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "iso-8859-1", "cp1252"})
 
-__all__ = ["DIRECTIONS", "DISPOSITIONS", "NONE", "SLICES", "Block", "blocks", "has_scanner"]
+__all__ = ["DIRECTIONS", "DISPOSITIONS", "NONE", "SLICES", "Block", "blocks", "has_scanner", "raw_blocks", "scan_block"]
 
 
 @dataclass
@@ -69,7 +69,14 @@ def has_scanner(fmt: str, encoding: str) -> bool:
 
 
 def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """The file as blocks of whole lines (a CR LF is never split), numbered as `ingest.cdr.model.lines` does."""
+    """The file as scanned blocks of whole lines, numbered as `ingest.cdr.model.lines` does."""
+    for buf, first in raw_blocks(stream, block_bytes):
+        yield scan_block(buf, first, ctx, fmt)
+
+
+def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
+    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), ready for scan_block:
+    the split is cheap and in order, the scans may then run on several threads."""
     rest = b""
     first = 1
     while True:
@@ -77,19 +84,19 @@ def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLO
         buf = rest + data if rest else data
         if not data:
             if buf:
-                yield _block(buf, first, ctx, fmt)
+                yield buf, first
             return
         cut = buf.rfind(b"\n") + 1
         if cut == 0:
             rest = buf  # no line end yet: a very long line, read on
             continue
         rest = buf[cut:]
-        block = _block(buf[:cut], first, ctx, fmt)
-        first += len(block.line)
-        yield block
+        yield buf[:cut], first
+        first += count_lines(buf[:cut])
 
 
-def _block(buf: bytes, first: int, ctx: ParseContext, fmt: str) -> Block:
+def scan_block(buf: bytes, first: int, ctx: ParseContext, fmt: str) -> Block:
+    """Scan one block of whole lines; the lines the scanner leaves are parsed by the row parser."""
     scanner, parse_line = SCANNERS[fmt]
     s = scanner(buf)
     n = int(s["lines"])
