@@ -31,7 +31,7 @@ extensions = [
         extra_compile_args=["-O3"],
     ),
     Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
-    Extension("ingest.cdr._asterisk_scan", ["ingest/cdr/_asterisk_scan.pyx"], extra_compile_args=["-O3"]),
+    Extension("ingest.cdr._scan", ["ingest/cdr/_scan.pyx"], extra_compile_args=["-O3"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))

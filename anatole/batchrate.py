@@ -29,7 +29,7 @@ from engine import STATUS_NAMES
 from engine.money import format_money
 from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
-from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scan_block
+from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
 from ingest.dialplan import DialPlan
 from store import CALL_COLUMNS
 
@@ -84,8 +84,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                                encoding=source.encoding)
             with path.open("rb") as stream:
                 if has_scanner(fmt, source.encoding):
-                    parts = _in_order(pool, (partial(_block_part, ws, source, site, path, buf, first, ctx, tables)
-                                             for buf, first in raw_blocks(stream)), 2 * threads)
+                    parts = _in_order(pool, _block_tasks(ws, source, site, path, stream, ctx, tables), 2 * threads)
                 else:
                     parts = (_rows_part(ws, source, site, path, chunk, tables.decimals)
                              for chunk in _chunks(module.parse(stream, ctx)))
@@ -159,16 +158,24 @@ def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, items: lis
     return part
 
 
-def _block_part(ws: Workspace, source: Source, site: Site, path: Path, buf: bytes, first: int, ctx: ParseContext,
+def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, stream: Any, ctx: ParseContext,
+                 tables: _Tables) -> Iterator[Callable[[], _Part]]:
+    """One task per block; a format whose blocks carry state from one to the next is scanned here, in order."""
+    scan = scanner(source.format, ctx)
+    for buf, first in raw_blocks(stream):
+        block: Callable[[], Block] = partial(scan.block, buf, first)
+        if not scan.stateless:
+            block = partial(lambda b: b, block())
+        yield partial(_block_part, ws, source, site, path, block, tables)
+
+
+def _block_part(ws: Workspace, source: Source, site: Site, path: Path, get_block: Callable[[], Block],
                 tables: _Tables) -> _Part:
     """The columnar path of one block: the scanned rows written by the Cython writer, the other lines by the row
     path, in line order (the scanner leaves few lines, so the runs between them are long). Runs on a pool thread:
     the scan, the engine and the writer release the GIL."""
-    block = scan_block(buf, first, ctx, source.format)
+    block = get_block()
     rated = rate_block(ws, site, source, block, tables.path)
-    if rated.collided.any():  # two strings with one hash: let the row path take those lines
-        block = block.without(rated.rows[rated.collided], ctx)
-        rated = rate_block(ws, site, source, block, tables.path)
     columns = tables.columns(path, block, rated)
     part = _Part(calls=len(rated.rows))
     for code, k in zip(*np.unique(rated.status, return_counts=True)):

@@ -173,9 +173,6 @@ def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Bl
                  result: ImportResult, digest: str, overlapping: bool) -> None:
     """The columnar path: the block's scanned rows and the row parser's records stored together in line order."""
     rated = rate_block(ws, site, src, block)
-    if rated.collided.any():  # two strings with one hash: let the row path take those lines
-        block = block.without(rated.rows[rated.collided], ctx)
-        rated = rate_block(ws, site, src, block)
     records = [item for _, item in block.items if isinstance(item, CallRecord)]
     rejects = [item for _, item in block.items if isinstance(item, Reject)]
     result.skipped += sum(isinstance(item, Skipped) for _, item in block.items)

@@ -25,8 +25,8 @@ _KIND = {k: i for i, k in enumerate(KINDS)}
 # row statuses: the engine's, then those of calls that are not priced
 STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
 _STATUS = {s: i for i, s in enumerate(STATUSES)}
-OUTGOING, INCOMING, INTERNAL_CALL = DIRECTIONS.index("outgoing"), DIRECTIONS.index("incoming"), \
-    DIRECTIONS.index("internal")
+OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal",
+                                                                            "transit"))
 
 
 @dataclass
@@ -45,30 +45,34 @@ class Rated:
     band: np.ndarray  # int32 into the tariff's bands, -1 none
     billed: np.ndarray  # int64 billed seconds, NONE unpriced
     cost: np.ndarray  # int64 units of 10**-8, NONE unpriced or no rate
-    collided: np.ndarray  # bool: a string hash collision; these calls must take the row path
 
 
-def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The distinct values of a string field over `rows`: (values, index of each row's value, collided rows)."""
+def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values of a string field over `rows`: (values, index of each row's value). Rows whose bytes
+    differ from those of the value their hash points to (a 64-bit collision) get a value of their own."""
     off, ln = block.slice(name)
     if len(rows) == 0:
-        return [], np.zeros(0, np.int64), np.zeros(0, bool)
+        return [], np.zeros(0, np.int64)
     hashes = hash_slices(block.buf, off, ln, rows)
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    collided = differ(block.buf, off, ln, rows, rows[first][inverse])
-    return decode(block.buf, off, ln, rows[first]), inverse, collided
+    values = decode(block.buf, off, ln, rows[first])
+    collided = np.flatnonzero(differ(block.buf, off, ln, rows, rows[first][inverse]))
+    if len(collided):
+        inverse[collided] = len(values) + np.arange(len(collided))
+        values += decode(block.buf, off, ln, rows[collided])
+    return values, inverse
 
 
-def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number], np.ndarray]:
-    """(direction, number index, numbers, collided) for block.rows, as cdrimport.classify decides per record."""
+def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number]]:
+    """(direction, number index, numbers) for block.rows, as cdrimport.classify decides per record."""
     plan = site.dialplan
     strip = src.strip_outside_prefix
     rows = block.rows
-    dialled, d_inv, c1 = unique_strings(block, "dialled", rows)
-    called, c_inv, c2 = unique_strings(block, "called", rows)
-    caller, o_inv, c3 = unique_strings(block, "caller", rows)
-    extension, e_inv, c4 = unique_strings(block, "extension", rows)
+    dialled, d_inv = unique_strings(block, "dialled", rows)
+    called, c_inv = unique_strings(block, "called", rows)
+    caller, o_inv = unique_strings(block, "caller", rows)
+    extension, e_inv = unique_strings(block, "extension", rows)
     numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
     c_base = len(numbers)
     numbers += [plan.normalise(v, as_dialled=bool(strip)) for v in called]
@@ -96,18 +100,19 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
         number = np.where(incoming, origin, number)
         direction[unknown & ~internal & ~incoming] = OUTGOING
     direction[(direction == OUTGOING) & (t_kind == _KIND[INTERNAL])] = INTERNAL_CALL
-    return direction, number.astype(np.int32), numbers, c1 | c2 | c3 | c4
+    return direction, number.astype(np.int32), numbers
 
 
 def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path: Path | None = None) -> Rated:
     """Classify and price block.rows (cdrimport.price_calls on columns); `tariff_path` overrides the site's."""
-    direction, number, numbers, collided = classify(site, src, block)
+    direction, number, numbers = classify(site, src, block)
     rows = block.rows
     n = len(rows)
     kind = np.array([_KIND[x.kind] for x in numbers] or [0], np.int8)[number] if n else np.zeros(0, np.int8)
     status = np.full(n, -1, np.int8)
     status[direction == INCOMING] = _STATUS["incoming"]
     status[direction == INTERNAL_CALL] = _STATUS["internal"]
+    status[direction == TRANSIT] = _STATUS["transit"]
     priced = status < 0
     for k, name in ((INTERNAL, "internal"), (SERVICE, "service"), (EMERGENCY, "emergency"), (INVALID, "invalid")):
         status[priced & (kind == _KIND[k])] = _STATUS[name]
@@ -120,8 +125,7 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
             tariffs.append(path)
             tariff[priced] = 0
     else:
-        trunks, t_inv, c5 = unique_strings(block, "trunk", rows)
-        collided |= c5
+        trunks, t_inv = unique_strings(block, "trunk", rows)
         paths = [ws.tariff_for(site, t) for t in trunks]
         for path in dict.fromkeys(p for p in paths if p is not None):
             tariffs.append(path)
@@ -150,8 +154,7 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
         billed[sel] = res["billed"]
         cost[sel] = np.where(res["status"] != STATUS_NAMES.index("no_rate"), res["cost"], NONE)
     return Rated(rows=rows, direction=direction, number=number, numbers=numbers, status=status, tariff=tariff,
-                 tariffs=tariffs, prefix=prefix, destination=destination, band=band, billed=billed, cost=cost,
-                 collided=collided)
+                 tariffs=tariffs, prefix=prefix, destination=destination, band=band, billed=billed, cost=cost)
 
 
 def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rated, import_id: int | None,
@@ -195,7 +198,7 @@ def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rate
     status = [STATUSES[k] for k in rated.status.tolist()]
     columns = [
         [src.name] * n, [site.name] * n, [import_id] * n, block.line[rows].tolist(), text("native_id"), text("leg"),
-        text("group"), block.start[rows].tolist(), optional(block.answer[rows]), block.duration[rows].tolist(),
+        block.group_keys(rows), block.start[rows].tolist(), optional(block.answer[rows]), block.duration[rows].tolist(),
         block.billable[rows].tolist(), [DIRECTIONS[k] for k in rated.direction.tolist()],
         [DISPOSITIONS[k] for k in block.disposition[rows].tolist()], text("extension"), text("trunk"),
         text("caller"), text("dialled"), text("called"), text("account"),

@@ -98,14 +98,15 @@ def cdr_line(draw: st.DrawFn) -> str:
     return line
 
 
-def columnar_items(data: bytes, ctx: ParseContext, block_bytes: int) -> dict[int, object]:
+def columnar_items(data: bytes, ctx: ParseContext, block_bytes: int, fmt: str = "asterisk") -> dict[int, object]:
     """line -> CallRecord built from the scanned columns, or the row parser's item for the lines left to it."""
     out: dict[int, object] = {}
-    for block in blocks(io.BytesIO(data), "asterisk", ctx, block_bytes=block_bytes):
+    for block in blocks(io.BytesIO(data), fmt, ctx, block_bytes=block_bytes):
+        groups = block.group_keys(block.rows)
         cols = {name: decode(block.buf, block.off[:, k], block.len[:, k], block.rows) for k, name in enumerate(SLICES)}
         for j, r in enumerate(block.rows.tolist()):
             out[int(block.line[r])] = CallRecord(
-                line=int(block.line[r]), native_id=cols["native_id"][j], leg=cols["leg"][j], group=cols["group"][j],
+                line=int(block.line[r]), native_id=cols["native_id"][j], leg=cols["leg"][j], group=groups[j],
                 start=int(block.start[r]), answer=None if block.answer[r] == NONE else int(block.answer[r]),
                 duration=int(block.duration[r]), billable=int(block.billable[r]),
                 direction=DIRECTIONS[block.direction[r]], disposition=DISPOSITIONS[block.disposition[r]],

@@ -8,28 +8,25 @@ and the records are the same: tests check the columnar path against the row pars
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from ingest.cdr import asterisk
-from ingest.cdr._asterisk_scan import DIRECTIONS, DISPOSITIONS, SLICES, count_lines, scan
-from ingest.cdr.model import Item, ParseContext
+from ingest._slices import decode
+from ingest.cdr import asterisk, cucm
+from ingest.cdr._scan import CUCM_COLUMNS, DIRECTIONS, DISPOSITIONS, SLICES, count_lines, scan_asterisk, scan_cucm
+from ingest.cdr.model import Item, ParseContext, Skipped
 
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
 BLOCK_BYTES = 8 << 20
-_MIN_LOCAL, _MAX_LOCAL = 0, 4_102_444_800  # 1970..2100 naive local seconds: others go to the row parser
-
-# format -> (block scanner, the row parser of one line)
-SCANNERS: dict[str, tuple[Callable[[bytes], dict[str, Any]], Callable[[int, str, ParseContext], Item]]] = {
-    "asterisk": (scan, asterisk.parse_line),
-}
 RAW = SLICES.index("raw")
 ASCII_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "iso-8859-1", "cp1252"})
+_MIN_LOCAL, _MAX_LOCAL = 0, 4_102_444_800  # 1970..2100 naive local seconds: others go to the row parser
 
-__all__ = ["DIRECTIONS", "DISPOSITIONS", "NONE", "SLICES", "Block", "blocks", "has_scanner", "raw_blocks", "scan_block"]
+__all__ = ["DIRECTIONS", "DISPOSITIONS", "NONE", "SLICES", "Block", "blocks", "has_scanner", "raw_blocks",
+           "scanner"]
 
 
 @dataclass
@@ -47,16 +44,13 @@ class Block:
     off: np.ndarray  # int64 (lines, len(SLICES)): where each string field starts in buf
     len: np.ndarray  # int32 (lines, len(SLICES))
     items: list[tuple[int, Item]]  # (line index, row parser item) for every other line, in order
-    format: str = "asterisk"
+    groups: np.ndarray | None = None  # int64 (lines, 2) where the group key is made of two numbers (CUCM)
 
-    def without(self, lines: np.ndarray, ctx: ParseContext) -> Block:
-        """The same block with these scanned lines handed to the row parser instead."""
-        _, parse_line = SCANNERS[self.format]
-        items = dict(self.items)
-        for i in lines.tolist():
-            items[i] = parse_line(int(self.line[i]), self.buf[self.off[i, RAW]:self.off[i, RAW] + self.len[i, RAW]]
-                                  .decode("ascii"), ctx)
-        return replace(self, rows=np.setdiff1d(self.rows, lines), items=sorted(items.items(), key=lambda x: x[0]))
+    def group_keys(self, rows: np.ndarray) -> list[str]:
+        if self.groups is None:
+            off, ln = self.slice("group")
+            return decode(self.buf, off, ln, rows)
+        return [f"{a}-{b}" for a, b in self.groups[rows].tolist()]
 
     def slice(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(offsets, lengths) of one string field, for every line (meaningful on `rows`)."""
@@ -65,18 +59,23 @@ class Block:
 
 
 def has_scanner(fmt: str, encoding: str) -> bool:
-    return fmt in SCANNERS and encoding.lower() in ASCII_ENCODINGS
+    return fmt in _SCANNERS and encoding.lower() in ASCII_ENCODINGS
+
+
+def scanner(fmt: str, ctx: ParseContext) -> _Scanner:
+    """The block scanner of a format, for one file (it may carry state from block to block)."""
+    return _SCANNERS[fmt](ctx)
 
 
 def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """The file as scanned blocks of whole lines, numbered as `ingest.cdr.model.lines` does."""
+    scan = scanner(fmt, ctx)
     for buf, first in raw_blocks(stream, block_bytes):
-        yield scan_block(buf, first, ctx, fmt)
+        yield scan.block(buf, first)
 
 
 def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), ready for scan_block:
-    the split is cheap and in order, the scans may then run on several threads."""
+    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), in order."""
     rest = b""
     first = 1
     while True:
@@ -95,45 +94,110 @@ def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
         first += count_lines(buf[:cut])
 
 
-def scan_block(buf: bytes, first: int, ctx: ParseContext, fmt: str) -> Block:
-    """Scan one block of whole lines; the lines the scanner leaves are parsed by the row parser."""
-    scanner, parse_line = SCANNERS[fmt]
-    s = scanner(buf)
-    n = int(s["lines"])
-    fallback = s["fallback"]
-    start, answer = s["start"], s["answer"]
-    taken = ~fallback
-    answered = taken & (answer != NONE)
-    # local -> UTC by whole local hours; times out of 1970..2100 or in an hour with a DST change: row parser
-    out_of_range = taken & ((start < _MIN_LOCAL) | (start >= _MAX_LOCAL))
-    out_of_range |= answered & ((answer < _MIN_LOCAL) | (answer >= _MAX_LOCAL))
-    fallback |= out_of_range
-    taken = ~fallback
-    answered &= taken
-    utc_start = np.full(n, NONE, np.int64)
-    utc_answer = np.full(n, NONE, np.int64)
-    if taken.any():
-        stamps = np.concatenate([start[taken], answer[answered]])
-        hours, inverse = np.unique(stamps // 3600, return_inverse=True)
-        offsets = np.array([ctx.hour_offset(int(h)) for h in hours], dtype=object)
-        unknown = np.array([o is None for o in offsets], dtype=bool)
-        offset = np.where(unknown, 0, offsets).astype(np.int64)
-        utc = stamps - offset[inverse]
-        bad = unknown[inverse]
-        k = int(taken.sum())
-        utc_start[taken] = utc[:k]
-        utc_answer[answered] = utc[k:]
-        bad_rows = np.zeros(n, bool)
-        bad_rows[np.flatnonzero(taken)[bad[:k]]] = True
-        bad_rows[np.flatnonzero(answered)[bad[k:]]] = True
-        fallback |= bad_rows
-    items: list[tuple[int, Item]] = []
-    if fallback.any():
+class _Scanner:
+    """Scans blocks of one file. `stateless`: blocks may be scanned in any order, on several threads."""
+
+    stateless = True
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+
+    def block(self, buf: bytes, first: int) -> Block:
+        raise NotImplementedError
+
+    def _finish(self, buf: bytes, first: int, s: dict[str, Any], items: list[tuple[int, Item]]) -> Block:
+        fallback = s["fallback"]
+        n = int(s["lines"])
+        return Block(buf=buf, first_line=first, rows=np.flatnonzero(~fallback).astype(np.int64),
+                     line=np.arange(first, first + n, dtype=np.int64), start=s["start"], answer=s["answer"],
+                     duration=s["duration"], billable=s["billable"], disposition=s["disposition"],
+                     direction=s["direction"], off=s["off"], len=s["len"], items=items, groups=s.get("group"))
+
+
+class _Asterisk(_Scanner):
+    def block(self, buf: bytes, first: int) -> Block:
+        ctx = self.ctx
+        s = scan_asterisk(buf)
+        n = int(s["lines"])
+        fallback = s["fallback"]
+        start, answer = s["start"], s["answer"]
+        taken = ~fallback
+        answered = taken & (answer != NONE)
+        # local -> UTC by whole local hours; times out of 1970..2100 or in an hour with a DST change: row parser
+        out_of_range = taken & ((start < _MIN_LOCAL) | (start >= _MAX_LOCAL))
+        out_of_range |= answered & ((answer < _MIN_LOCAL) | (answer >= _MAX_LOCAL))
+        fallback |= out_of_range
+        taken = ~fallback
+        answered &= taken
+        utc_start = np.full(n, NONE, np.int64)
+        utc_answer = np.full(n, NONE, np.int64)
+        if taken.any():
+            stamps = np.concatenate([start[taken], answer[answered]])
+            hours, inverse = np.unique(stamps // 3600, return_inverse=True)
+            offsets = [ctx.hour_offset(int(h)) for h in hours]
+            unknown = np.array([o is None for o in offsets], dtype=bool)
+            offset = np.array([o or 0 for o in offsets], dtype=np.int64)
+            utc = stamps - offset[inverse.reshape(-1)]
+            bad = unknown[inverse.reshape(-1)]
+            k = int(taken.sum())
+            utc_start[taken] = utc[:k]
+            utc_answer[answered] = utc[k:]
+            bad_rows = np.zeros(n, bool)
+            bad_rows[np.flatnonzero(taken)[bad[:k]]] = True
+            bad_rows[np.flatnonzero(answered)[bad[k:]]] = True
+            fallback |= bad_rows
+        s.update(start=utc_start, answer=utc_answer)
         starts, ends = s["line_start"], s["line_end"]
-        for i in np.flatnonzero(fallback).tolist():
-            text = buf[starts[i]:ends[i]].decode(ctx.encoding, errors="replace")
-            items.append((i, parse_line(first + i, text, ctx)))
-    return Block(buf=buf, first_line=first, rows=np.flatnonzero(~fallback).astype(np.int64),
-                 line=np.arange(first, first + n, dtype=np.int64), start=utc_start, answer=utc_answer,
-                 duration=s["duration"], billable=s["billable"], disposition=s["disposition"],
-                 direction=s["direction"], off=s["off"], len=s["len"], items=items, format=fmt)
+        items = [(i, asterisk.parse_line(first + i, buf[starts[i]:ends[i]].decode(ctx.encoding, errors="replace"),
+                                         ctx))
+                 for i in np.flatnonzero(fallback).tolist()]
+        return self._finish(buf, first, s, items)
+
+
+class _Cucm(_Scanner):
+    """The header line sets the column map for the lines after it, so blocks are scanned in order."""
+
+    stateless = False
+
+    def __init__(self, ctx: ParseContext) -> None:
+        super().__init__(ctx)
+        self.reader = cucm.Reader(ctx)
+        self.prefixes = [p.encode("ascii") for p in self.reader.prefixes]
+
+    def _columns(self) -> tuple[np.ndarray, int]:
+        header = self.reader.header
+        if header is None:
+            return np.full(len(CUCM_COLUMNS), -1, np.int32), 0
+        return np.array([header.get(name.lower(), -1) for name in CUCM_COLUMNS], np.int32), self.reader.header_len
+
+    def block(self, buf: bytes, first: int) -> Block:
+        parts: list[dict[str, Any]] = []
+        items: list[tuple[int, Item]] = []
+        begin, base = 0, 0  # byte offset and line index where the current scan starts
+        while True:
+            columns, width = self._columns()
+            s = scan_cucm(buf, begin, columns, width, self.prefixes)
+            restart = None
+            for i in np.flatnonzero(s["fallback"]).tolist():
+                text = buf[s["line_start"][i]:s["line_end"][i]].decode(self.ctx.encoding, errors="replace")
+                item = self.reader.line(first + base + i, text)
+                items.append((base + i, item))
+                if isinstance(item, Skipped) and item.what == "header":
+                    restart = i  # the lines after it have another column map: scan them again
+                    break
+            if restart is None:
+                parts.append(s)
+                break
+            parts.append({key: (value[:restart + 1] if isinstance(value, np.ndarray) else restart + 1)
+                          for key, value in s.items()})
+            begin = int(s["line_end"][restart])
+            begin += 2 if buf[begin:begin + 2] == b"\r\n" else 1
+            base += restart + 1
+            if begin >= len(buf):
+                break
+        merged = {key: (np.concatenate([p[key] for p in parts]) if isinstance(parts[0][key], np.ndarray)
+                        else sum(p[key] for p in parts)) for key in parts[0]}
+        return self._finish(buf, first, merged, items)
+
+
+_SCANNERS: dict[str, type[_Scanner]] = {"asterisk": _Asterisk, "cucm": _Cucm}

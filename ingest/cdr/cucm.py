@@ -271,56 +271,57 @@ def _prefixes(ctx: ParseContext) -> tuple[str, ...]:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     """Every line of a CUCM CDR file as a CallRecord (end records), Skipped (header, types, start, CMR, blank) or
     Reject (unreadable end record), in order."""
-    prefixes = _prefixes(ctx)
-    header: dict[str, int] | None = None
-    header_len = 0
-    missing: list[str] = []
+    reader = Reader(ctx)
     for number, text in lines(stream, ctx.encoding):
+        yield reader.line(number, text)
+
+
+class Reader:
+    """The line-by-line state of a file: the column map of the last header line seen."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.prefixes = _prefixes(ctx)
+        self.header: dict[str, int] | None = None
+        self.header_len = 0
+        self.missing: list[str] = []
+
+    def line(self, number: int, text: str) -> Item:
         try:
             if not text.strip():
-                yield Skipped(line=number, raw=text, what="blank")
-                continue
+                return Skipped(line=number, raw=text, what="blank")
             fields = _split(text)
             if fields is None:
-                yield Reject(line=number, raw=text, reason="line: not readable as CSV")
-                continue
+                return Reject(line=number, raw=text, reason="line: not readable as CSV")
             if not fields[0].strip().lstrip("-").isdigit() and any(f.strip().lower() == "cdrrecordtype"
                                                                       for f in fields):  # data rows start with a number
-                header, header_len = _index(fields), len(fields)
-                missing = [n for n in _NEEDED if n.lower() not in header]
-                yield Skipped(line=number, raw=text, what="header")
-                continue
+                self.header, self.header_len = _index(fields), len(fields)
+                self.missing = [n for n in _NEEDED if n.lower() not in self.header]
+                return Skipped(line=number, raw=text, what="header")
             if _is_types_row(fields):
-                yield Skipped(line=number, raw=text, what="types")
-                continue
+                return Skipped(line=number, raw=text, what="types")
+            header = self.header
             at = header.get("cdrrecordtype", 0) if header is not None else 0
             first = fields[at].strip() if at < len(fields) else ""
             if first == "0":
-                yield Skipped(line=number, raw=text, what="start record")
-                continue
+                return Skipped(line=number, raw=text, what="start record")
             if first == "2":
-                yield Skipped(line=number, raw=text, what="CMR")
-                continue
+                return Skipped(line=number, raw=text, what="CMR")
             if first != "1":
-                yield Reject(line=number, raw=text, reason=f"cdrRecordType: {first[:40]!r} is not 0, 1 or 2")
-                continue
+                return Reject(line=number, raw=text, reason=f"cdrRecordType: {first[:40]!r} is not 0, 1 or 2")
             if header is not None:
-                if missing:
-                    yield Reject(line=number, raw=text, reason=f"header: no column {missing[0]!r}")
-                    continue
-                if len(fields) != header_len:
-                    yield Reject(line=number, raw=text,
-                                 reason=f"columns: {len(fields)}, the header has {header_len}")
-                    continue
+                if self.missing:
+                    return Reject(line=number, raw=text, reason=f"header: no column {self.missing[0]!r}")
+                if len(fields) != self.header_len:
+                    return Reject(line=number, raw=text,
+                                  reason=f"columns: {len(fields)}, the header has {self.header_len}")
                 col = header
             else:
                 if len(fields) not in PROFILES:
-                    yield Reject(line=number, raw=text,
-                                 reason=f"columns: {len(fields)}, a headerless record has 123, 129 or 133")
-                    continue
+                    return Reject(line=number, raw=text,
+                                  reason=f"columns: {len(fields)}, a headerless record has 123, 129 or 133")
                 col = _PROFILE_INDEX[len(fields)]  # every column read is < 94: exact in all three profiles
-            yield _record(number, text, fields, col, prefixes)
+            return _record(number, text, fields, col, self.prefixes)
         except _Bad as bad:
-            yield Reject(line=number, raw=text, reason=str(bad))
+            return Reject(line=number, raw=text, reason=str(bad))
         except Exception as exc:  # the invariant: one item per line, never an exception
-            yield Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")
+            return Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")

@@ -1,19 +1,19 @@
-# Asterisk cdr_csv Master.csv: the columnar fast path of ingest/cdr/asterisk.py.
+# Block scanners: the columnar fast paths of ingest/cdr/asterisk.py (cdr_csv Master.csv) and ingest/cdr/cucm.py.
 #
-# One pass over a block of bytes finds the lines, splits the common layouts (16, 18 and 21 columns) and applies the
-# same field rules as asterisk.build_record, writing numbers into arrays and strings as (offset, length) slices of
-# the block. A line is taken only when every rule can be applied here exactly; any other line (blank, header,
-# doubled quotes, non-ASCII or control bytes, 17/19/20 columns, fractional or impossible dates, durations out of
-# range, an unknown disposition) is marked `fallback`, and the caller gives it to the row parser, which produces
-# the record, reject or skip with its exact reason. Local times come out as naive epoch seconds; the caller turns
-# them into UTC (and sends times in a DST fold or gap to the row parser).
+# One pass over a block of bytes finds the lines, splits them and applies the same field rules as the format's row
+# parser, writing numbers into arrays and strings as (offset, length) slices of the block. A line is taken only
+# when every rule can be applied here exactly; any other line (blank, header, doubled quotes, non-ASCII or control
+# bytes, unusual layouts, impossible times, values out of range, anything that would get a note) is marked
+# `fallback`, and the caller gives it to the row parser, which produces the record, reject or skip with its exact
+# reason. Asterisk local times come out as naive epoch seconds; the caller turns them into UTC (and sends times in
+# a DST fold or gap to the row parser).
 
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t
 
 import numpy as np
 
-# direction codes, as in ingest.cdr.asterisk.infer_direction ("" = 0)
-DIRECTIONS = ("", "outgoing", "incoming", "internal")
+# direction codes ("" = 0: the dial plan decides)
+DIRECTIONS = ("", "outgoing", "incoming", "internal", "transit")
 # disposition codes
 DISPOSITIONS = ("answered", "no_answer", "busy", "failed")
 # string slices, in this order
@@ -258,7 +258,7 @@ def count_lines(const uint8_t[::1] buf) -> int:
     return lines
 
 
-def scan(const uint8_t[::1] buf):
+def scan_asterisk(const uint8_t[::1] buf):
     """Every line of the block: its span, whether it needs the row parser, and for the others the record's fields.
 
     Returns a dict of arrays: `line_start`/`line_end` (int64, the line without its end), `fallback` (bool),
@@ -524,3 +524,266 @@ def scan(const uint8_t[::1] buf):
     return {"line_start": ls_a, "line_end": le_a, "fallback": fb_a, "start": st_a, "answer": an_a,
             "duration": du_a, "billable": bi_a, "disposition": dp_a, "direction": dr_a, "off": off_a, "len": len_a,
             "lines": nlines}
+
+
+# ------------------------------------------------------------------------------------------------ Cisco CUCM
+
+# the columns scan_cucm reads, in this order (ingest.cdr.cucm names; -1 where the header lacks one)
+CUCM_COLUMNS = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_callId", "origLegCallIdentifier",
+                "dateTimeOrigination", "callingPartyNumber", "origCause_value", "originalCalledPartyNumber",
+                "finalCalledPartyNumber", "destCause_value", "dateTimeConnect", "pkid", "duration",
+                "origDeviceName", "destDeviceName", "dateTimeDisconnect", "outpulsedCalledPartyNumber",
+                "clientMatterCode", "authCodeDescription")
+cdef enum:
+    C_TYPE, C_CM, C_CALLID, C_LEG, C_ORIG_TIME, C_CALLING, C_ORIG_CAUSE, C_ORIG_CALLED, C_FINAL, C_DEST_CAUSE, \
+        C_CONNECT, C_PKID, C_DURATION, C_ORIG_DEV, C_DEST_DEV, C_DISCONNECT, C_OUTPULSED, C_MATTER, C_AUTH, NCOL
+
+DEF MAXC = 512
+cdef int64_t MAX_EPOCH = 4102444800  # 2100-01-01, as ingest.cdr.cucm
+DEF MAXP = 32
+
+
+cdef inline bint integer(const uint8_t* p, int64_t n, int64_t* out) noexcept nogil:
+    """`-?\\d+` of at most 18 digits."""
+    cdef int64_t v = 0, i = 0
+    cdef bint neg = False
+    if n > 0 and p[0] == 45:
+        neg = True
+        i = 1
+    if n - i < 1 or n - i > 18:
+        return False
+    while i < n:
+        if not 48 <= p[i] <= 57:
+            return False
+        v = v * 10 + p[i] - 48
+        i += 1
+    out[0] = -v if neg else v
+    return True
+
+
+def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] columns, int header_len,
+              list prefixes):
+    """The lines of the block from byte `begin`, as scan_asterisk; `columns` gives the position of each of
+    CUCM_COLUMNS in the file's header (`header_len` columns), `prefixes` the upper-case device name prefixes of
+    phones. Also `group` (int64 (n, 2): callManagerId, callId) since the group key is written from both."""
+    cdef Py_ssize_t n = buf.shape[0], nlines = count_lines(buf[begin:]) if begin < n else 0
+    ls_a = np.zeros(nlines, np.int64)
+    le_a = np.zeros(nlines, np.int64)
+    fb_a = np.ones(nlines, np.bool_)
+    st_a = np.zeros(nlines, np.int64)
+    an_a = np.zeros(nlines, np.int64)
+    du_a = np.zeros(nlines, np.int32)
+    bi_a = np.zeros(nlines, np.int32)
+    dp_a = np.zeros(nlines, np.int8)
+    dr_a = np.zeros(nlines, np.int8)
+    off_a = np.zeros((nlines, NSL), np.int64)
+    len_a = np.zeros((nlines, NSL), np.int32)
+    grp_a = np.zeros((nlines, 2), np.int64)
+    cdef int64_t[::1] ls = ls_a, le = le_a, st = st_a, an = an_a
+    cdef uint8_t[::1] fb = fb_a.view(np.uint8)
+    cdef int32_t[::1] du = du_a, bi = bi_a
+    cdef int8_t[::1] dp = dp_a, dr = dr_a
+    cdef int64_t[:, ::1] off = off_a, grp = grp_a
+    cdef int32_t[:, ::1] ln = len_a
+    cdef const uint8_t* b = &buf[0] if n else NULL
+    cdef int32_t col[NCOL]
+    cdef int64_t fs[MAXC]
+    cdef int64_t fe[MAXC]
+    cdef int64_t cs[NCOL]
+    cdef int64_t ce[NCOL]
+    # phone prefixes
+    cdef bytes joined = b"".join(prefixes)
+    cdef const uint8_t* pj = <const uint8_t*><const char*>joined
+    cdef int np_ = len(prefixes), k, q
+    cdef int64_t p_off[MAXP]
+    cdef int64_t p_len[MAXP]
+    cdef int64_t acc = 0
+    if np_ > MAXP:
+        raise ValueError(f"at most {MAXP} phone prefixes")
+    for k in range(np_):
+        p_off[k] = acc
+        p_len[k] = len(prefixes[k])
+        acc += p_len[k]
+    cdef bint usable = header_len > 0 and header_len <= MAXC and columns.shape[0] == NCOL
+    for k in range(NCOL):
+        col[k] = columns[k] if usable else -1
+        if k < C_DISCONNECT and col[k] < 0:
+            usable = False  # a needed column is missing: the row parser says so on every line
+    if col[C_DISCONNECT] < 0:
+        usable = False  # durations would be derived, with a note: the row parser's job
+    cdef Py_ssize_t pos = begin, row = 0, end, nxt
+    cdef int nf, direction
+    cdef int64_t p, s, e, v, cm, callid, t0, t1, bill, disc, dur, dcause, ocause, cause
+    cdef bint ok, orig_phone, dest_phone, m
+    cdef uint8_t c
+    with nogil:
+        while pos < n and row < nlines:
+            end = pos
+            ok = usable
+            while end < n and b[end] != 10 and b[end] != 13:
+                c = b[end]
+                if c < 32 or c > 126:
+                    ok = False
+                end += 1
+            nxt = end
+            if nxt < n:
+                nxt += 2 if (b[nxt] == 13 and nxt + 1 < n and b[nxt + 1] == 10) else 1
+            ls[row] = pos
+            le[row] = end
+            fb[row] = 1
+            if ok and end > pos:
+                nf = 0
+                p = pos
+                while True:
+                    if nf == MAXC:
+                        ok = False
+                        break
+                    if b[p] == 34:
+                        p += 1
+                        s = p
+                        while p < end and b[p] != 34:
+                            p += 1
+                        if p >= end:
+                            ok = False
+                            break
+                        e = p
+                        p += 1
+                        if p < end and b[p] != 44:
+                            ok = False  # a doubled quote or text after the quote: the csv module decides
+                            break
+                    else:
+                        s = p
+                        while p < end and b[p] != 44:
+                            if b[p] == 34:
+                                ok = False
+                                break
+                            p += 1
+                        if not ok:
+                            break
+                        e = p
+                    fs[nf] = s
+                    fe[nf] = e
+                    nf += 1
+                    if p >= end:
+                        break
+                    p += 1
+                    if p == end:
+                        if nf == MAXC:
+                            ok = False
+                            break
+                        fs[nf] = end
+                        fe[nf] = end
+                        nf += 1
+                        break
+                if ok and nf != header_len:
+                    ok = False
+                if ok:
+                    for k in range(NCOL):  # the fields, stripped of spaces ("" where the header lacks it)
+                        if col[k] < 0:
+                            cs[k] = ce[k] = pos
+                        else:
+                            s, e = fs[col[k]], fe[col[k]]
+                            while s < e and b[s] == 32:
+                                s += 1
+                            while e > s and b[e - 1] == 32:
+                                e -= 1
+                            cs[k], ce[k] = s, e
+                    # end records only; the rest (start records, CMRs, types, headers) go to the row parser
+                    ok = ce[C_TYPE] - cs[C_TYPE] == 1 and b[cs[C_TYPE]] == 49
+                if ok:
+                    ok = integer(b + cs[C_CM], ce[C_CM] - cs[C_CM], &cm) \
+                        and integer(b + cs[C_CALLID], ce[C_CALLID] - cs[C_CALLID], &callid) \
+                        and integer(b + cs[C_ORIG_TIME], ce[C_ORIG_TIME] - cs[C_ORIG_TIME], &t0) \
+                        and 0 < t0 < MAX_EPOCH \
+                        and integer(b + cs[C_CONNECT], ce[C_CONNECT] - cs[C_CONNECT], &t1) \
+                        and (t1 == 0 or (t0 <= t1 < MAX_EPOCH)) \
+                        and integer(b + cs[C_DURATION], ce[C_DURATION] - cs[C_DURATION], &bill) \
+                        and 0 <= bill <= MAX_SECONDS \
+                        and integer(b + cs[C_DISCONNECT], ce[C_DISCONNECT] - cs[C_DISCONNECT], &disc) \
+                        and t0 <= disc < MAX_EPOCH and disc - t0 <= MAX_SECONDS
+                if ok:
+                    dcause = ocause = 0
+                    if ce[C_DEST_CAUSE] > cs[C_DEST_CAUSE]:
+                        ok = integer(b + cs[C_DEST_CAUSE], ce[C_DEST_CAUSE] - cs[C_DEST_CAUSE], &dcause)
+                    if ok and ce[C_ORIG_CAUSE] > cs[C_ORIG_CAUSE]:
+                        ok = integer(b + cs[C_ORIG_CAUSE], ce[C_ORIG_CAUSE] - cs[C_ORIG_CAUSE], &ocause)
+                    # both devices known, or the direction would come with a note
+                    ok = ok and ce[C_ORIG_DEV] > cs[C_ORIG_DEV] and ce[C_DEST_DEV] > cs[C_DEST_DEV]
+                if ok:
+                    st[row] = t0
+                    an[row] = t1 if t1 else NONE
+                    du[row] = <int32_t>(disc - t0)
+                    bi[row] = <int32_t>bill
+                    grp[row, 0] = cm
+                    grp[row, 1] = callid
+                    if t1:
+                        dp[row] = 0
+                    else:
+                        cause = dcause if dcause else ocause
+                        if cause == 17 or ocause == 17:
+                            dp[row] = 2
+                        elif cause == 0 or cause == 16 or cause == 18 or cause == 19:
+                            dp[row] = 1
+                        else:
+                            dp[row] = 3
+                    orig_phone = dest_phone = False
+                    for k in range(np_):
+                        m = ce[C_ORIG_DEV] - cs[C_ORIG_DEV] >= p_len[k]
+                        q = 0
+                        while m and q < p_len[k]:
+                            c = b[cs[C_ORIG_DEV] + q]
+                            m = (c - 32 if 97 <= c <= 122 else c) == pj[p_off[k] + q]
+                            q += 1
+                        orig_phone = orig_phone or m
+                        m = ce[C_DEST_DEV] - cs[C_DEST_DEV] >= p_len[k]
+                        q = 0
+                        while m and q < p_len[k]:
+                            c = b[cs[C_DEST_DEV] + q]
+                            m = (c - 32 if 97 <= c <= 122 else c) == pj[p_off[k] + q]
+                            q += 1
+                        dest_phone = dest_phone or m
+                    off[row, S_TRUNK] = ln[row, S_TRUNK] = 0
+                    off[row, S_EXTENSION] = ln[row, S_EXTENSION] = 0
+                    if orig_phone:
+                        off[row, S_EXTENSION] = cs[C_CALLING]
+                        ln[row, S_EXTENSION] = <int32_t>(ce[C_CALLING] - cs[C_CALLING])
+                        if dest_phone:
+                            direction = 3
+                        else:
+                            direction = 1
+                            off[row, S_TRUNK] = cs[C_DEST_DEV]
+                            ln[row, S_TRUNK] = <int32_t>(ce[C_DEST_DEV] - cs[C_DEST_DEV])
+                    elif dest_phone:
+                        direction = 2
+                        off[row, S_TRUNK] = cs[C_ORIG_DEV]
+                        ln[row, S_TRUNK] = <int32_t>(ce[C_ORIG_DEV] - cs[C_ORIG_DEV])
+                        off[row, S_EXTENSION] = cs[C_FINAL]
+                        ln[row, S_EXTENSION] = <int32_t>(ce[C_FINAL] - cs[C_FINAL])
+                    else:
+                        direction = 4
+                        off[row, S_TRUNK] = cs[C_DEST_DEV]
+                        ln[row, S_TRUNK] = <int32_t>(ce[C_DEST_DEV] - cs[C_DEST_DEV])
+                    dr[row] = <int8_t>direction
+                    off[row, S_CALLER] = cs[C_CALLING]
+                    ln[row, S_CALLER] = <int32_t>(ce[C_CALLING] - cs[C_CALLING])
+                    off[row, S_DIALLED] = cs[C_ORIG_CALLED]
+                    ln[row, S_DIALLED] = <int32_t>(ce[C_ORIG_CALLED] - cs[C_ORIG_CALLED])
+                    k = C_OUTPULSED if ce[C_OUTPULSED] > cs[C_OUTPULSED] else C_FINAL
+                    off[row, S_CALLED] = cs[k]
+                    ln[row, S_CALLED] = <int32_t>(ce[k] - cs[k])
+                    k = C_MATTER if ce[C_MATTER] > cs[C_MATTER] else C_AUTH
+                    off[row, S_ACCOUNT] = cs[k]
+                    ln[row, S_ACCOUNT] = <int32_t>(ce[k] - cs[k])
+                    off[row, S_NATIVE] = cs[C_PKID]
+                    ln[row, S_NATIVE] = <int32_t>(ce[C_PKID] - cs[C_PKID])
+                    off[row, S_LEG] = cs[C_LEG]
+                    ln[row, S_LEG] = <int32_t>(ce[C_LEG] - cs[C_LEG])
+                    off[row, S_GROUP] = ln[row, S_GROUP] = 0
+                    off[row, S_RAW] = pos
+                    ln[row, S_RAW] = <int32_t>(end - pos)
+                    fb[row] = 0
+            row += 1
+            pos = nxt
+    return {"line_start": ls_a, "line_end": le_a, "fallback": fb_a, "start": st_a, "answer": an_a,
+            "duration": du_a, "billable": bi_a, "disposition": dp_a, "direction": dr_a, "off": off_a, "len": len_a,
+            "lines": nlines, "group": grp_a}
