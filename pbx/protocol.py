@@ -10,7 +10,6 @@ A client connects to the workspace's socket, receives `Hello`, then sends `Subsc
 from __future__ import annotations
 
 import struct
-from typing import Union
 
 import msgspec
 
@@ -125,6 +124,30 @@ class Counters(msgspec.Struct, tag=True, frozen=True):
     alerts_open: int = 0
 
 
+class SourceUpdate(msgspec.Struct, tag=True, frozen=True):
+    """A source's connection state changed (topic "sources")."""
+
+    source: SourceState
+
+
+class Status(msgspec.Struct, tag=True, frozen=True):
+    """The reply to `StatusRequest`: what `anatole status` prints."""
+
+    pid: int
+    started: int
+    workspace: str
+    sources: list[SourceState] = []
+    counters: Counters | None = None
+    received: int = 0  # records received since start
+    stored_calls: int = 0  # new calls stored since start
+    stored_rejects: int = 0
+    duplicates: int = 0
+    journal_pending: int = 0  # received, not yet stored
+    replayed: int = 0  # records a previous run left in the journal, stored at start
+    subscribers: int = 0
+    published: int = 0
+
+
 class Skipped(msgspec.Struct, tag=True, frozen=True):
     """The client was too slow: `count` messages of `topic` were dropped for it (it should reload from the store)."""
 
@@ -144,17 +167,22 @@ class Acknowledge(msgspec.Struct, tag=True, frozen=True):
     by: str
 
 
+class StatusRequest(msgspec.Struct, tag=True, frozen=True):
+    """Ask the daemon for a `Status` reply (no subscription needed)."""
+
+
 class Error(msgspec.Struct, tag=True, frozen=True):
     """Either side: the peer sent something wrong; the connection is closed after it."""
 
     message: str
 
 
-Message = Union[Hello, ActiveCall, CallGone, FinishedCall, Alert, AlertAcknowledged, Counters, Skipped, Subscribe,
-                Acknowledge, Error]
+Message = (Hello | ActiveCall | CallGone | FinishedCall | Alert | AlertAcknowledged | Counters | Skipped | Subscribe
+           | Acknowledge | Error | SourceUpdate | Status | StatusRequest)
 
 TOPIC_OF: dict[type, str] = {ActiveCall: "active", CallGone: "active", FinishedCall: "calls", Alert: "alerts",
-                             AlertAcknowledged: "alerts", Counters: "counters", Hello: "sources"}
+                             AlertAcknowledged: "alerts", Counters: "counters", Hello: "sources",
+                             SourceUpdate: "sources"}
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

@@ -1,0 +1,227 @@
+"""`anatole serve`, `anatole status`, `anatole alerts`: the live collection daemon and what it reports.
+
+This module is the wiring `pbx/` may not do itself (nothing imports `anatole`): it turns the workspace into a
+`pbx.daemon.DaemonConfig`, with the batch importer's `call_rows` (dial plan, classification, engine rating) as the
+daemon's rating function, so that a live call and the same call imported from a file are stored identically.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from anatole.clitools import console as _console
+from anatole.clitools import emit_json as _emit_json
+from anatole.clitools import fail as _fail
+from anatole.clitools import store as _store
+from anatole.clitools import workspace as _workspace
+from anatole.config import Workspace
+
+EXIT_NOT_RUNNING = 3  # `anatole status` when no daemon runs (as `systemctl status`)
+
+
+def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
+    """The daemon's configuration, or the problems that prevent it (each naming the key or file)."""
+    from anatole.cdrimport import call_rows
+    from pbx.alerts import SiteInfo, parse_rules
+    from pbx.daemon import DaemonConfig
+    from tariffs.errors import TariffError
+
+    problems: list[str] = []
+    rules, rule_problems = parse_rules(ws.alerts, str(ws.path / "anatole.toml"))
+    problems += [str(p) for p in rule_problems]
+    live = [s for s in ws.sources.values() if s.listen or s.connect]
+    for src in ws.sources.values():
+        if src.format in ("asterisk-ami", "freeswitch-esl") and not src.connect:
+            problems.append(f"anatole.toml [[source]] {src.name!r}: connect: required for a {src.format} source "
+                            "(HOST:PORT of the PBX's manager / event socket)")
+        if src.format == "freeswitch-esl" and not src.password:
+            problems.append(f"anatole.toml [[source]] {src.name!r}: password: required for freeswitch-esl "
+                            "(the event socket password; do not keep the default ClueCon)")
+        if src.format == "asterisk-ami" and not (src.username and src.password):
+            problems.append(f"anatole.toml [[source]] {src.name!r}: username, password: required for asterisk-ami")
+    if not live:
+        problems.append("anatole.toml: no [[source]] has listen or connect: nothing to serve")
+    for site in ws.sites.values():
+        for path in {site.tariff, *site.trunk_tariffs.values()} - {None}:
+            try:
+                ws.tariff(path)  # type: ignore[arg-type]
+            except TariffError as exc:
+                problems += [f"site {site.name!r} tariff {path}: {p}" for p in exc.problems]
+
+    def rate(source: str, records: list) -> list[tuple]:
+        src = ws.sources[source]
+        return call_rows(ws, src, ws.sites[src.site], records, None)
+
+    sites = {s.name: SiteInfo(timezone=s.timezone, country_code=s.dialplan.country_code) for s in ws.sites.values()}
+    config = DaemonConfig(workspace=ws.path, db_path=ws.db_path, sources=live, rate=rate, rules=rules, sites=sites,
+                          currency=ws.currency, log=log)
+    return config, problems
+
+
+@click.command()
+@click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="The workspace folder (as the global --workspace).")
+@click.option("--check", is_flag=True, help="Validate anatole.toml, the tariffs and the alert rules, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --check: print the plan as JSON.")
+@click.pass_context
+def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool) -> None:
+    """Run the live collection daemon: SMDR listeners and connectors, AMI/ESL clients, real-time rating, alerts,
+    and the subscriber socket <workspace>/anatole.sock. Logs are JSON lines on stderr; SIGTERM stops it."""
+    if workspace is not None:
+        ctx.obj["workspace"] = workspace
+    ws = _workspace(ctx)
+    config, problems = build_config(ws)
+    if problems:
+        console = _console(err=True)
+        console.print("[bold red]error:[/] cannot serve:")
+        for p in problems:
+            console.print(f"  {p}", markup=False)
+        sys.exit(1)
+    plan = {"workspace": str(ws.path), "socket": str(ws.path / "anatole.sock"),
+            "sources": [{"name": s.name, "format": s.format, "site": s.site,
+                         "listen": s.listen, "connect": s.connect} for s in config.sources],
+            "alerts": [{"name": r.name, "kind": r.kind} for r in config.rules]}
+    if check:
+        if as_json:
+            _emit_json({"ok": True, **plan})
+        else:
+            out = _console()
+            out.print(f"anatole.toml is valid: {len(plan['sources'])} live source(s), {len(plan['alerts'])} alert "
+                      f"rule(s)")
+            for s in plan["sources"]:
+                how = f"listen {s['listen']}" if s["listen"] else f"connect {s['connect']}"
+                out.print(f"  {s['name']}: {s['format']} ({s['site']}), {how}", markup=False)
+        return
+    store = _store(ws)
+    for site in ws.sites.values():
+        store.upsert_site(site.name, site.country, site.timezone, str(site.tariff) if site.tariff else None)
+    for src in ws.sources.values():
+        store.upsert_source(src.name, src.site, src.format)
+    store.close()
+    import trio
+
+    from pbx.daemon import Daemon, DaemonError
+
+    try:
+        trio.run(Daemon(config).run)
+    except DaemonError as exc:
+        _fail(str(exc))
+
+
+def request_status(path: Path, timeout: float = 5.0) -> Any:
+    """Ask the daemon listening on `path` for its Status (blocking; no trio needed). None when none runs."""
+    from pbx.protocol import FrameReader, Hello, Status, StatusRequest, encode
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    reader = FrameReader()
+    try:
+        sock.sendall(encode(StatusRequest()))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for message in reader.feed(data):
+                if isinstance(message, Status):
+                    return message
+                if not isinstance(message, Hello):
+                    continue
+    finally:
+        sock.close()
+    raise TimeoutError(f"{path}: the daemon did not answer within {timeout:g} s")
+
+
+@click.command()
+@click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="The workspace folder (as the global --workspace).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
+    """Ask the running daemon for its sources, connection states and counters (exit 3 when none runs)."""
+    import msgspec
+
+    from anatole.config import workspace_path
+    from pbx.protocol import SOCKET_NAME
+
+    path = workspace_path(workspace or ctx.obj["workspace"]) / SOCKET_NAME
+    try:
+        got = request_status(path)
+    except (OSError, TimeoutError) as exc:
+        _fail(f"cannot talk to the daemon: {exc}")
+    if got is None:
+        if as_json:
+            _emit_json({"running": False, "socket": str(path)})
+        else:
+            _console(err=True).print(f"no daemon is running for this workspace (no answer on {path}); start one "
+                                     "with `anatole serve`", markup=False)
+        sys.exit(EXIT_NOT_RUNNING)
+    data = msgspec.to_builtins(got)
+    if as_json:
+        _emit_json({"running": True, **data})
+        return
+    from rich.table import Table
+
+    from engine.money import format_money
+
+    out = _console()
+    up = int(time.time()) - got.started
+    out.print(f"daemon pid {got.pid}, up {up // 3600}h{up % 3600 // 60:02d}m, workspace {got.workspace}",
+              markup=False)
+    table = Table("source", "format", "state", "since", "peer", "received", "detail")
+    for s in got.sources:
+        table.add_row(s.name, s.format, s.state, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.since)),
+                      s.peer, str(s.received), s.detail)
+    out.print(table)
+    c = got.counters
+    out.print(f"received {got.received}, calls {got.stored_calls}, rejects {got.stored_rejects}, duplicates "
+              f"{got.duplicates}, in flight {got.journal_pending}, replayed at start {got.replayed}", markup=False)
+    if c is not None:
+        costs = ", ".join(f"{k} {format_money(v)}" for k, v in c.cost_today.items()) or "none"
+        out.print(f"active calls {c.active}, calls last minute {c.calls_last_minute}, today {c.calls_today} "
+                  f"(cost {costs} {c.currency}), open alerts {c.alerts_open}, subscribers {got.subscribers}",
+                  markup=False)
+
+
+@click.command()
+@click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="The workspace folder (as the global --workspace).")
+@click.option("--open", "open_only", is_flag=True, help="Only alerts not acknowledged.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
+@click.pass_context
+def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: int, as_json: bool) -> None:
+    """List the alerts the daemon raised ([[alert]] rules in anatole.toml), newest first."""
+    from engine.money import format_money
+    from store.live import list_alerts
+
+    if workspace is not None:
+        ctx.obj["workspace"] = workspace
+    ws = _workspace(ctx)
+    store = _store(ws)
+    rows = list(list_alerts(store, open_only=open_only, limit=limit))
+    store.close()
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "at", "severity", "rule", "kind", "site", "ext", "call", "amount", "message", "ack")
+    for r in rows:
+        amount = f"{format_money(r['amount'])} {r['currency'] or ''}".strip() if r["amount"] is not None else ""
+        table.add_row(str(r["id"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["at"])), r["severity"],
+                      r["rule"], r["kind"], r["site"] or "", r["extension"] or "",
+                      str(r["call_id"] or ""), amount, r["message"], r["acknowledged_by"] or "")
+    out = _console()
+    out.print(table if rows else "no alerts")

@@ -1,0 +1,314 @@
+"""Alert rules (toll fraud and budget): the `when` language of `[[alert]]` tables, and their evaluation.
+
+One condition per rule (anatole.toml `[[alert]] when = "..."`, case-insensitive):
+
+| when                                       | kind         | fires                                                  |
+|--------------------------------------------|--------------|--------------------------------------------------------|
+| `cost > 5` (also >=)                       | cost         | a call costs more (currency units of the call's tariff)|
+| `duration > 1h` (s, m, h; bare = seconds)  | duration     | a call lasts longer                                    |
+| `destination in premium, satellite, 1900`  | destination  | an outgoing call to a premium-rate / satellite number  |
+|                                            |              | or to an E.164 prefix in the list                      |
+| `international outside 08:00-19:00 mon-fri`| after_hours  | an outgoing international call outside those hours     |
+| `calls per hour > 20`                      | rate         | an extension places more calls in one hour             |
+| `cost per hour > 50`                       | rate         | an extension's calls in one hour cost more             |
+| `concurrent > 10`                          | concurrent   | more outgoing calls of one site at once                |
+
+`sites = [...]` and `extensions = ["1000-1099", "2001"]` restrict a rule. Money is exact (engine.money); hours are
+the site's local time. Evaluation is in memory and bounded (rate windows keep two hours, concurrency 2,000 calls
+per site); each alert has a dedup key so that a record processed twice raises it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from engine.money import SCALE, format_money, parse_money
+from tariffs.errors import Problem
+
+KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent")
+SATELLITE = ("870", "881", "882", "883")  # Inmarsat, GMSS (Iridium, Thuraya...), international networks
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEVERITY = {"cost": "warning", "duration": "warning", "destination": "critical", "after_hours": "warning",
+            "rate": "warning", "concurrent": "critical"}
+
+_CMP = r"\s*(>=|>)\s*"
+_COST = re.compile(rf"^cost{_CMP}(\S+)$")
+_DURATION = re.compile(rf"^duration{_CMP}(\d+)\s*([smh]?)$")
+_DEST = re.compile(r"^(?:destination|number|prefix)\s+in\s+(.+)$")
+_HOURS = re.compile(r"^international\s+outside\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})"
+                    r"(?:\s+(\w{3})\s*-\s*(\w{3}))?$")
+_RATE = re.compile(rf"^(calls|cost)\s+per\s+hour{_CMP}(\S+)$")
+_CONCURRENT = re.compile(rf"^concurrent(?:\s+outgoing)?{_CMP}(\d+)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+@dataclass
+class Rule:
+    name: str
+    kind: str
+    threshold: int = 0  # money units (cost), seconds (duration), count (rate, concurrent)
+    inclusive: bool = False  # >= rather than >
+    money: bool = False  # rate rules: cost per hour rather than calls per hour
+    classes: frozenset[str] = frozenset()  # destination: premium, satellite
+    prefixes: tuple[str, ...] = ()
+    open_from: int = 0  # after_hours: minutes after local midnight
+    open_to: int = 0
+    days: frozenset[int] = frozenset(range(5))
+    sites: frozenset[str] = frozenset()
+    extensions: list[tuple[str, str]] = field(default_factory=list)
+
+    def over(self, value: int) -> bool:
+        return value >= self.threshold if self.inclusive else value > self.threshold
+
+    def applies(self, site: str, extension: str) -> bool:
+        if self.sites and site not in self.sites:
+            return False
+        return not self.extensions or any(len(extension) == len(lo) and lo <= extension <= hi
+                                          for lo, hi in self.extensions)
+
+
+def parse_rules(raw: list[dict[str, Any]], where: str = "anatole.toml") -> tuple[list[Rule], list[Problem]]:
+    """Rules from the `[[alert]]` tables (already checked for known keys by the config); problems name the key."""
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    for n, table in enumerate(raw, 1):
+        at = f"{where} [[alert]] #{n}"
+        before = len(problems)
+        rule = _rule(table, at, problems)
+        if rule is not None and len(problems) == before:
+            rules.append(rule)
+    return rules, problems
+
+
+def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | None:
+    name = str(table.get("name", ""))
+    when = table.get("when")
+    if not isinstance(when, str):
+        problems.append(Problem(at, "when", "required: a condition such as 'cost > 5'"))
+        return None
+    text = " ".join(when.strip().lower().split())
+    rule: Rule | None = None
+    if m := _COST.match(text):
+        try:
+            rule = Rule(name, "cost", parse_money(m.group(2)), m.group(1) == ">=")
+        except ValueError:
+            problems.append(Problem(at, "when", f"{when!r}: {m.group(2)!r} is not an amount (e.g. 5 or 2.50)"))
+            return None
+    elif m := _DURATION.match(text):
+        rule = Rule(name, "duration", int(m.group(2)) * _UNIT[m.group(3)], m.group(1) == ">=")
+    elif m := _DEST.match(text):
+        classes, prefixes = set(), []
+        for word in (w.strip() for w in m.group(1).replace(";", ",").split(",")):
+            w = word.lstrip("+")
+            if w in ("premium", "satellite"):
+                classes.add(w)
+            elif w.isdigit():
+                prefixes.append(w)
+            else:
+                problems.append(Problem(at, "when", f"{when!r}: {word!r} is not premium, satellite or an E.164 "
+                                                    "prefix (digits, country code first)"))
+                return None
+        rule = Rule(name, "destination", classes=frozenset(classes), prefixes=tuple(prefixes))
+    elif m := _HOURS.match(text):
+        h1, m1, h2, m2 = (int(x) for x in m.group(1, 2, 3, 4))
+        if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or h1 * 60 + m1 >= h2 * 60 + m2:
+            problems.append(Problem(at, "when", f"{when!r}: business hours must be HH:MM-HH:MM, start before end"))
+            return None
+        days = frozenset(range(5))
+        if m.group(5):
+            if m.group(5) not in DAYS or m.group(6) not in DAYS:
+                problems.append(Problem(at, "when", f"{when!r}: days are mon..sun, e.g. mon-fri"))
+                return None
+            a, b = DAYS.index(m.group(5)), DAYS.index(m.group(6))
+            days = frozenset(range(a, b + 1)) if a <= b else frozenset([*range(a, 7), *range(0, b + 1)])
+        rule = Rule(name, "after_hours", open_from=h1 * 60 + m1, open_to=h2 * 60 + m2, days=days)
+    elif m := _RATE.match(text):
+        money = m.group(1) == "cost"
+        try:
+            value = parse_money(m.group(3)) if money else int(m.group(3))
+        except ValueError:
+            problems.append(Problem(at, "when", f"{when!r}: {m.group(3)!r} is not a number"))
+            return None
+        rule = Rule(name, "rate", value, m.group(2) == ">=", money=money)
+    elif m := _CONCURRENT.match(text):
+        rule = Rule(name, "concurrent", int(m.group(2)), m.group(1) == ">=")
+    else:
+        problems.append(Problem(at, "when", f"{when!r} is not a condition I know: cost > X, duration > N[s|m|h], "
+                                            "destination in premium, satellite, <prefix>..., international outside "
+                                            "HH:MM-HH:MM [mon-fri], calls per hour > N, cost per hour > X, "
+                                            "concurrent > N"))
+        return None
+    sites = table.get("sites", [])
+    if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
+        problems.append(Problem(at, "sites", "must be a list of site names"))
+        return None
+    rule.sites = frozenset(sites)
+    exts = table.get("extensions", [])
+    if not isinstance(exts, list):
+        problems.append(Problem(at, "extensions", "must be a list like [\"1000-1099\", \"2001\"]"))
+        return None
+    for item in exts:
+        lo, _, hi = str(item).partition("-")
+        hi = hi or lo
+        if not (lo.isdigit() and hi.isdigit() and len(lo) == len(hi) and lo <= hi):
+            problems.append(Problem(at, "extensions", f"{item!r} is not an extension or a range like 1000-1099"))
+            return None
+        rule.extensions.append((lo, hi))
+    notify = table.get("notify", ["monitor"])
+    if not isinstance(notify, list) or any(x != "monitor" for x in notify):
+        problems.append(Problem(at, "notify", f"{notify!r}: only [\"monitor\"] (the console) is supported"))
+        return None
+    return rule
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    timezone: str
+    country_code: str  # "33"
+
+
+class Evaluator:
+    """Rules applied to stored calls (dicts with store.CALL_COLUMNS keys and `id`), with bounded state."""
+
+    def __init__(self, rules: list[Rule], sites: dict[str, SiteInfo]) -> None:
+        self.rules = rules
+        self.sites = sites
+        self._zones: dict[str, ZoneInfo] = {}
+        self._classes: dict[str, str] = {}
+        self._rates: dict[tuple[str, str, str, int], list[int]] = {}  # (rule, site, ext, hour) -> [calls, cost]
+        self._latest_hour = 0
+        self._recent: dict[str, deque[tuple[int, int]]] = {}  # site -> (from, to) of recent outgoing calls
+
+    def call(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The alerts one stored call raises (alert dicts for store.live.LiveStore.insert_alerts)."""
+        out: list[dict[str, Any]] = []
+        site, ext = row["site"] or "", row["extension"] or ""
+        outgoing = row["direction"] == "outgoing"
+        cost, currency = row["cost"], row["currency"] or ""
+        start = int(row["start"])
+        talk_from = int(row["answer"] or start)
+        talk_to = talk_from + int(row["billable"] or 0)
+        if outgoing and row["billable"]:
+            recent = self._recent.setdefault(site, deque(maxlen=2000))
+            recent.append((talk_from, talk_to))
+        for rule in self.rules:
+            if not rule.applies(site, ext):
+                continue
+            alert = None
+            if rule.kind == "cost":
+                if cost is not None and row["billed"] and rule.over(int(cost)):
+                    alert = ("cost", f"call to {row['number'] or row['dialled']} cost "
+                             f"{format_money(int(cost))} {currency} (over {format_money(rule.threshold)})",
+                             int(cost))
+            elif rule.kind == "duration":
+                if rule.over(int(row["duration"] or 0)):
+                    alert = ("duration", f"call of {int(row['duration']) // 60} min {int(row['duration']) % 60} s "
+                             f"(over {rule.threshold} s)", None)
+            elif rule.kind == "destination":
+                if outgoing and row["number"]:
+                    what = self._destination(rule, row["number"])
+                    if what:
+                        alert = ("destination", f"{what} call to +{row['number']}", cost)
+            elif rule.kind == "after_hours":
+                if outgoing and row["number"] and site in self.sites and \
+                        not row["number"].startswith(self.sites[site].country_code) and \
+                        not self._open(rule, site, start):
+                    alert = ("after_hours", f"international call to +{row['number']} outside business hours", cost)
+            elif rule.kind == "rate":
+                if outgoing:
+                    out += self._rate(rule, row, site, ext, start, cost)
+                continue
+            elif rule.kind == "concurrent":
+                if outgoing and row["billable"]:
+                    n = sum(1 for a, b in self._recent.get(site, ()) if a <= talk_from < b)
+                    if rule.over(n):
+                        out.append(_alert(rule, "concurrent", start, f"{n} outgoing calls at once at {site}",
+                                          site, "", None, None, "", f"{rule.name}:{site}:{talk_from // 60}"))
+                continue
+            if alert is not None:
+                kind, message, amount = alert
+                out.append(_alert(rule, kind, start, message, site, ext, row["id"], amount,
+                                  currency if amount is not None else "", f"{rule.name}:call:{row['id']}"))
+        return out
+
+    def active(self, site: str, outgoing: int, now: int) -> list[dict[str, Any]]:
+        """Concurrency rules against the calls in progress (AMI/ESL sources)."""
+        return [_alert(rule, "concurrent", now, f"{outgoing} outgoing calls in progress at {site}", site, "", None,
+                       None, "", f"{rule.name}:{site}:{now // 60}")
+                for rule in self.rules if rule.kind == "concurrent" and rule.applies(site, "") and rule.over(outgoing)
+                and not rule.extensions]
+
+    def _destination(self, rule: Rule, number: str) -> str:
+        for p in rule.prefixes:
+            if number.startswith(p):
+                return f"listed prefix +{p}:"
+        if rule.classes:
+            cls = self._class(number)
+            if cls in rule.classes:
+                return f"{cls}-rate:" if cls == "premium" else f"{cls}:"
+        return ""
+
+    def _class(self, number: str) -> str:
+        got = self._classes.get(number)
+        if got is None:
+            if number.startswith(SATELLITE):
+                got = "satellite"
+            else:
+                try:
+                    kind = phonenumbers.number_type(phonenumbers.parse("+" + number))
+                except phonenumbers.NumberParseException:
+                    kind = None
+                got = "premium" if kind in (phonenumbers.PhoneNumberType.PREMIUM_RATE,) else ""
+            if len(self._classes) > 100_000:
+                self._classes.clear()
+            self._classes[number] = got
+        return got
+
+    def _open(self, rule: Rule, site: str, start: int) -> bool:
+        zone = self._zones.get(site)
+        if zone is None:
+            zone = self._zones[site] = ZoneInfo(self.sites[site].timezone)
+        local = dt.datetime.fromtimestamp(start, zone)
+        minute = local.hour * 60 + local.minute
+        return local.weekday() in rule.days and rule.open_from <= minute < rule.open_to
+
+    def _rate(self, rule: Rule, row: dict[str, Any], site: str, ext: str, start: int, cost: int | None
+              ) -> list[dict[str, Any]]:
+        if not ext:
+            return []
+        hour = start // 3600
+        if hour > self._latest_hour:
+            self._latest_hour = hour
+            for key in [k for k in self._rates if k[3] < hour - 1]:
+                del self._rates[key]
+        if hour < self._latest_hour - 1:
+            return []  # an old record replayed: its hour is no longer tracked
+        key = (rule.name, site, ext, hour)
+        got = self._rates.setdefault(key, [0, 0])
+        was = got[1] if rule.money else got[0]
+        got[0] += 1
+        got[1] += int(cost or 0) if row["billed"] else 0
+        now = got[1] if rule.money else got[0]
+        if rule.over(now) and not rule.over(was):
+            what = f"{format_money(now)} {row['currency'] or ''}".strip() if rule.money else f"{now} calls"
+            return [_alert(rule, "rate", start, f"extension {ext}: {what} in one hour", site, ext, row["id"],
+                           now if rule.money else None, (row["currency"] or "") if rule.money else "",
+                           f"{rule.name}:{site}:{ext}:{hour}")]
+        return []
+
+
+def _alert(rule: Rule, kind: str, at: int, message: str, site: str, ext: str, call_id: int | None,
+           amount: int | None, currency: str, dedup: str) -> dict[str, Any]:
+    return {"rule": rule.name, "kind": kind, "at": at, "message": f"{rule.name}: {message}",
+            "severity": SEVERITY[kind], "site": site, "extension": ext, "call_id": call_id, "amount": amount,
+            "currency": currency, "dedup": dedup}
+
+
+__all__ = ["KINDS", "SCALE", "Evaluator", "Rule", "SiteInfo", "parse_rules"]

@@ -1,0 +1,823 @@
+"""The live collection daemon (`anatole serve`): one trio nursery, one task per source, one writer.
+
+Flow: source tasks (TCP listeners, connectors with back-off, AMI/ESL clients) frame what they receive into records
+and send them, in per-read bundles, on one bounded channel (a full channel pushes back on the PBX through TCP, the
+daemon's memory stays bounded). The single writer takes everything waiting (a micro-batch), and in a worker
+thread: appends it to the journal and commits; parses it with the format's parser; rates it through the injected
+`rate` callable (the batch importer's own classification and engine, so a live call costs what the same call
+imported from a file costs); stores calls, rejects and the alerts they raise and marks the journal entries done,
+in one transaction. Then it publishes FinishedCall/Alert to subscribers. At start, journal entries left pending by
+a crash go through the same path first. `pbx` never imports `anatole`: the command builds a `DaemonConfig`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import socket as stdsocket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import msgspec
+import trio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+
+import contextlib
+
+from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
+from pbx import parsing
+from pbx.alerts import Evaluator, Rule, SiteInfo
+from pbx.framing import LineFramer, Overlong
+from pbx.hub import QUEUE as SUBSCRIBER_QUEUE
+from pbx.hub import Hub, Subscriber
+from pbx.protocol import (
+    PROTOCOL_VERSION,
+    SOCKET_NAME,
+    TOPICS,
+    Acknowledge,
+    ActiveCall,
+    Alert,
+    AlertAcknowledged,
+    CallGone,
+    Counters,
+    Error,
+    FinishedCall,
+    FrameReader,
+    Hello,
+    ProtocolError,
+    SourceState,
+    SourceUpdate,
+    Status,
+    StatusRequest,
+    Subscribe,
+    encode,
+)
+from store.db import CALL_COLUMNS
+from store.live import LiveStore
+
+LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
+BATCH_MAX = 5000  # journal entries per micro-batch
+QUEUE = 4096  # bundles waiting for the writer
+
+
+class SourceLike(Protocol):
+    name: str
+    site: str
+    format: str
+    timezone: str
+    encoding: str
+    profile: dict[str, Any]
+    listen: str | None
+    connect: str | None
+    username: str | None
+    password: str | None
+
+
+RateFn = Callable[[str, list[CallRecord]], list[tuple]]
+
+
+@dataclass
+class DaemonConfig:
+    """Everything the daemon needs, built by the command (anatole/cli_serve.py) from the workspace."""
+
+    workspace: Path
+    db_path: Path
+    sources: list[Any]  # SourceLike
+    rate: RateFn  # (source name, records) -> store rows (store.CALL_COLUMNS order)
+    rules: list[Rule] = field(default_factory=list)
+    sites: dict[str, SiteInfo] = field(default_factory=dict)
+    currency: str = ""
+    socket_path: Path | None = None  # default: <workspace>/anatole.sock
+    backoff: tuple[float, float] = (1.0, 60.0)  # first and largest reconnect delay, seconds
+    shutdown_deadline: float = 10.0
+    batch_max: int = BATCH_MAX
+    journal_days: int = 7
+    counters_every: float = 1.0
+    subscriber_queue: int = SUBSCRIBER_QUEUE  # messages held for a client before it starts skipping
+    log: TextIO | None = None  # JSON lines; None: stderr
+
+
+@dataclass
+class Bundle:
+    """Records received in one read of one connection, or other work for the writer."""
+
+    source: str
+    conn: Any
+    received: int  # µs since the epoch
+    entries: list[tuple[str, bytes]]  # (journal kind, data)
+    final: bool = False  # the connection ended: forget its parser state after these
+
+
+@dataclass
+class Ack:
+    alert: int
+    by: str
+
+
+@dataclass
+class ActiveAlerts:
+    site: str
+    outgoing: int
+    at: int
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.sources = {s.name: s for s in config.sources}
+        self.socket_path = config.socket_path or (config.workspace / SOCKET_NAME)
+        self.started = int(time.time())
+        self.hub = Hub()
+        self.states: dict[str, SourceState] = {
+            s.name: SourceState(name=s.name, format=s.format, state="down", since=self.started)
+            for s in config.sources}
+        self.ports: dict[str, int] = {}  # listen sources: the port actually bound (tests use port 0)
+        self.received = 0
+        self.received_by: dict[str, int] = {s.name: 0 for s in config.sources}
+        self.stored_calls = self.stored_rejects = self.duplicates = 0
+        self.processed = 0  # journal entries done (replayed ones excluded: they were not received by this run)
+        self.active: dict[str, ActiveCall] = {}
+        self.replayed = 0  # journal entries a previous run left pending, processed at start
+        self.evaluator = Evaluator(config.rules, config.sites)
+        self._parsers: dict[str, parsing.SourceParsers] = {}
+        self._overlapping: dict[str, bool] = {}
+        for s in config.sources:
+            fmt = LIVE_PARSE_FORMAT.get(s.format, s.format)
+            ctx = ParseContext(timezone=s.timezone, profile=s.profile, encoding=s.encoding)
+            self._parsers[s.name] = parsing.SourceParsers(fmt, ctx)
+            self._overlapping[s.name] = getattr(parser(fmt), "LEGS", "overlapping") == "overlapping"
+        self._conn_ids = itertools.count(1)
+        self._current: dict[str, trio.CancelScope] = {}  # listen source -> the scope of its live connection
+        self._send, self._receive = trio.open_memory_channel[Any](QUEUE)
+        self._recent: deque[int] = deque()  # finish times of the last minute's calls
+        self._day: dict[str, tuple[str, int, int]] = {}  # site -> (local date, calls, cost)
+        self._hour: dict[str, tuple[int, int]] = {}  # site -> (UTC hour, cost)
+        self.alerts_open = 0
+        self.live: LiveStore | None = None
+        self._stopping = trio.Event()
+        self._log_stream = config.log
+
+    # --- logging -------------------------------------------------------------------------------------------
+
+    def log(self, event: str, **fields: Any) -> None:
+        """One JSON object per line: {"ts", "event", ...}."""
+        line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str)
+        stream = self._log_stream or sys.stderr
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _state(self, name: str, state: str, peer: str = "", detail: str = "") -> None:
+        old = self.states[name]
+        new = msgspec.structs.replace(old, state=state, since=int(time.time()), peer=peer, detail=detail,
+                                      received=self.received_by[name])
+        self.states[name] = new
+        if (old.state, old.peer, old.detail) != (state, peer, detail):
+            self.log("source", source=name, state=state, peer=peer, detail=detail)
+            self.hub.publish(SourceUpdate(source=new))
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown (as SIGTERM does)."""
+        self._stopping.set()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, signals: bool = True) -> None:
+        """Serve until stop() or SIGTERM/SIGINT; `task_status.started()` once the journal is replayed and every
+        source and the subscriber socket are listening."""
+        self._claim_socket()
+        self.live = await trio.to_thread.run_sync(LiveStore, self.config.db_path)
+        try:
+            await trio.to_thread.run_sync(self._load_counters)
+            await self._replay()
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._writer)
+                async with trio.open_nursery() as inner:
+                    await inner.start(self._serve_subscribers)
+                    for src in self.config.sources:
+                        await inner.start(self._source_task, src)
+                    inner.start_soon(self._counters_task)
+                    if signals:
+                        inner.start_soon(self._signals)
+                    self.log("started", pid=os.getpid(), sources=len(self.sources), socket=str(self.socket_path))
+                    task_status.started()
+                    await self._stopping.wait()
+                    self.log("stopping", deadline=self.config.shutdown_deadline)
+                    inner.cancel_scope.cancel()  # stop accepting and reading
+                # in-flight records: the writer drains what was received, within the deadline
+                await self._send.aclose()
+                outer.cancel_scope.deadline = trio.current_time() + self.config.shutdown_deadline
+        finally:
+            for sub in list(self.hub.subscribers):
+                self.hub.remove(sub)
+            if self.live is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.live.close)
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
+            self.log("stopped", received=self.received, calls=self.stored_calls, rejects=self.stored_rejects,
+                     duplicates=self.duplicates)
+
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for sig in signals:
+                self.log("signal", signal=signal.Signals(sig).name)
+                self.stop()
+                return
+
+    def _claim_socket(self) -> None:
+        """Refuse to start beside a running daemon; remove a socket file a dead one left."""
+        path = self.socket_path
+        if path.exists():
+            probe = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+            try:
+                probe.connect(str(path))
+            except OSError:
+                path.unlink()
+            else:
+                raise DaemonError(f"a daemon is already running for this workspace ({path})")
+            finally:
+                probe.close()
+
+    # --- the writer: journal -> parse -> rate -> store -> publish ------------------------------------------
+
+    async def _writer(self) -> None:
+        receive = self._receive
+        closed = False
+        while not closed:
+            try:
+                work = [await receive.receive()]
+            except trio.EndOfChannel:
+                break
+            size = sum(len(w.entries) if isinstance(w, Bundle) else 1 for w in work)
+            while size < self.config.batch_max:
+                try:
+                    w = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                except trio.EndOfChannel:
+                    closed = True
+                    break
+                work.append(w)
+                size += len(w.entries) if isinstance(w, Bundle) else 1
+            await self._process(work)
+
+    async def _process(self, work: list[Any]) -> None:
+        delay, tries = 0.1, 0
+        while True:
+            try:
+                events = await trio.to_thread.run_sync(self._batch, work)
+                break
+            except Exception as exc:  # the disk or the database failed: keep the records, retry, say so
+                tries += 1
+                journaled = all(getattr(w, "_journaled", False) for w in work if isinstance(w, Bundle))
+                self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(work),
+                         journaled=journaled, attempt=tries)
+                self.live.rollback()  # type: ignore[union-attr]
+                if journaled and tries >= 5:
+                    # not a passing fault: the records stay pending in the journal, the next start retries them
+                    self.log("error", where="writer", error="giving up on this batch: left in the journal")
+                    return
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for event in events:
+            self.hub.publish(event)
+
+    def _batch(self, work: list[Any]) -> list[Any]:
+        """In a worker thread. Journal first (committed), then everything else in one transaction."""
+        live = self.live
+        assert live is not None
+        rows: list[tuple[str, int, str, bytes]] = []
+        for w in work:
+            if isinstance(w, Bundle):
+                rows += [(w.source, w.received, kind, data) for kind, data in w.entries]
+        if not all(getattr(w, "_journaled", False) for w in work if isinstance(w, Bundle)):
+            ids = live.append(rows) if rows else []
+            k = 0
+            for w in work:
+                if isinstance(w, Bundle):
+                    w._ids = ids[k:k + len(w.entries)]  # type: ignore[attr-defined]
+                    w._journaled = True  # type: ignore[attr-defined]
+                    k += len(w.entries)
+        groups: dict[tuple[str, Any], list[parsing.Entry]] = {}
+        finals: list[tuple[str, Any]] = []
+        for w in work:
+            if isinstance(w, Bundle):
+                groups.setdefault((w.source, w.conn), []).extend(
+                    (jid, w.received, kind, data) for jid, (kind, data) in zip(w._ids, w.entries))  # type: ignore
+                if w.final:
+                    finals.append((w.source, w.conn))
+        return self._store(groups, [w for w in work if not isinstance(w, Bundle)], finals)
+
+    def _store(self, groups: dict[tuple[str, Any], list[parsing.Entry]], other: list[Any],
+               finals: list[tuple[str, Any]]) -> list[Any]:
+        live = self.live
+        assert live is not None
+        now = int(time.time())
+        records: dict[str, list[CallRecord]] = {}
+        reject_rows: list[tuple] = []
+        marks: list[tuple[str, int]] = []
+        record_jids: dict[str, list[int]] = {}
+        for (source, conn), entries in groups.items():
+            parsers = self._parsers.get(source)
+            if parsers is None:  # a journal entry of a source no longer configured: keep it as a reject
+                items = [(jid, Reject(line=jid, raw=data.decode("utf-8", "replace"),
+                                      reason=f"source {source!r} is no longer in anatole.toml")) for jid, _r, _k, data
+                         in entries]
+            else:
+                items = parsers.parse(conn, entries)
+            for jid, item in items:
+                if isinstance(item, CallRecord):
+                    item.line = jid
+                    records.setdefault(source, []).append(item)
+                    record_jids.setdefault(source, []).append(jid)
+                elif isinstance(item, Reject):
+                    raw = item.raw or next((d.decode("utf-8", "replace") for j, _r, _k, d in entries if j == jid), "")
+                    reject_rows.append((source, None, f"live:{source}", _digest(source, raw, jid, item.reason),
+                                        0, raw, item.reason))
+                    marks.append(("reject", jid))
+                elif isinstance(item, Skipped):
+                    marks.append(("skipped", jid))
+        rows: list[tuple] = []
+        for source, recs in records.items():
+            rows += self.config.rate(source, recs)
+        events: list[Any] = []
+        live.begin()
+        try:
+            new = live.insert_calls(rows)
+            live.insert_rejects(reject_rows)
+            stored: list[dict[str, Any]] = []
+            taken: set[int] = set()
+            k = 0
+            for source, recs in records.items():
+                for jid in record_jids[source][:len(recs)]:
+                    row = rows[k]
+                    k += 1
+                    cid = new.get((row[0], row[7], row[4], row[5]))
+                    if cid in taken:
+                        cid = None  # the same record twice in one batch: the second is a duplicate
+                    elif cid is not None:
+                        taken.add(cid)
+                    marks.append(("call" if cid is not None else "duplicate", jid))
+                    if cid is not None:
+                        d = dict(zip(CALL_COLUMNS, row))
+                        d["id"] = cid
+                        stored.append(d)
+            alerts: list[dict[str, Any]] = []
+            for d in stored:
+                alerts += self.evaluator.call(d)
+            acks: list[AlertAcknowledged] = []
+            for w in other:
+                if isinstance(w, ActiveAlerts):
+                    alerts += self.evaluator.active(w.site, w.outgoing, w.at)
+                elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
+                    acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
+            alert_ids = live.insert_alerts(alerts)
+            live.mark_done(marks)
+            for source in records:
+                if self._overlapping.get(source):
+                    groups_of = [r.group for r in records[source] if r.group]
+                    if groups_of:
+                        live.merge_overlapping_legs(source, groups_of)  # commits
+            live.commit()
+        except BaseException:
+            live.rollback()
+            raise
+        for source, conn in finals:
+            if source in self._parsers:
+                self._parsers[source].close(conn)
+        self.processed += len(marks)
+        self.stored_calls += len(stored)
+        self.stored_rejects += len(reject_rows)
+        self.duplicates += sum(1 for m in marks if m[0] == "duplicate")
+        for d in stored:
+            events.append(self._finished(d))
+            self._count(d, now)
+        for alert, aid in zip(alerts, alert_ids):
+            if aid is not None:
+                self.alerts_open += 1
+                events.append(Alert(id=aid, rule=alert["rule"], kind=alert["kind"], at=alert["at"],
+                                    message=alert["message"], severity=alert["severity"], site=alert["site"],
+                                    extension=alert["extension"], call_id=alert["call_id"], amount=alert["amount"],
+                                    currency=alert["currency"]))
+                self.log("alert", id=aid, rule=alert["rule"], kind=alert["kind"], message=alert["message"])
+        self.alerts_open = max(0, self.alerts_open - len(acks))
+        events += acks
+        return events
+
+    def _finished(self, d: dict[str, Any]) -> FinishedCall:
+        key = ""
+        source = self.sources.get(d["source"])
+        if source is not None and source.format in LIVE_PARSE_FORMAT and d["grp"]:
+            key = f"{d['source']}:{d['grp']}"
+        return FinishedCall(id=d["id"], source=d["source"], site=d["site"], start=d["start"],
+                            duration=d["duration"], billable=d["billable"], direction=d["direction"],
+                            disposition=d["disposition"], status=d["status"], extension=d["extension"] or "",
+                            caller=d["caller"] or "", dialled=d["dialled"] or "", number=d["number"] or "",
+                            destination=d["destination"] or "", band=d["band"] or "", cost=d["cost"],
+                            currency=d["currency"] or "", key=key)
+
+    async def _replay(self) -> None:
+        """Process the journal entries a previous run left pending (a crash), before taking new records."""
+        live = self.live
+        assert live is not None
+        after, total = 0, 0
+        while True:
+            pending = await trio.to_thread.run_sync(live.pending, self.config.batch_max, after)
+            if not pending:
+                break
+            groups: dict[tuple[str, Any], list[parsing.Entry]] = {}
+            for jid, source, received, kind, data in pending:
+                groups.setdefault((source, "replay"), []).append((jid, received, kind, bytes(data)))
+            after = pending[-1][0]
+            events = await trio.to_thread.run_sync(self._store, groups, [], [])
+            for event in events:
+                self.hub.publish(event)
+            total += len(pending)
+        for p in self._parsers.values():
+            p.close("replay")
+        self.replayed = total
+        if total:
+            self.log("replayed", records=total)
+        self.processed = 0  # the replay is not this run's receipts
+        self.stored_calls = self.stored_rejects = self.duplicates = 0
+
+    # --- counters -----------------------------------------------------------------------------------------
+
+    def _load_counters(self) -> None:
+        live = self.live
+        assert live is not None
+        now = int(time.time())
+        for site, info in self.config.sites.items():
+            midnight, date = _local_midnight(now, info.timezone)
+            for name, calls, cost in live.totals_since(midnight):
+                if name == site:
+                    self._day[site] = (date, int(calls), int(cost))
+        self.alerts_open = live.open_alerts()
+        live.prune(self.config.journal_days)
+
+    def _count(self, d: dict[str, Any], now: int) -> None:
+        site = d["site"]
+        cost = int(d["cost"] or 0) if d["billed"] else 0
+        self._recent.append(now)
+        info = self.config.sites.get(site)
+        date = _local_midnight(d["start"], info.timezone)[1] if info else time.strftime("%Y-%m-%d",
+                                                                                        time.gmtime(d["start"]))
+        day = self._day.get(site)
+        if day is None or day[0] < date:
+            day = (date, 0, 0)
+        if day[0] == date:
+            self._day[site] = (date, day[1] + 1, day[2] + cost)
+        hour = now // 3600
+        h = self._hour.get(site)
+        if h is None or h[0] != hour:
+            h = (hour, 0)
+        if d["start"] >= hour * 3600:
+            h = (hour, h[1] + cost)
+        self._hour[site] = h
+
+    def counters(self) -> Counters:
+        now = int(time.time())
+        while self._recent and self._recent[0] < now - 60:
+            self._recent.popleft()
+        hour = now // 3600
+        return Counters(at=now, active=len(self.active), calls_last_minute=len(self._recent),
+                        calls_today=sum(v[1] for v in self._day.values()),
+                        cost_today={s: v[2] for s, v in self._day.items()},
+                        cost_this_hour={s: v[1] for s, v in self._hour.items() if v[0] == hour},
+                        currency=self.config.currency, alerts_open=self.alerts_open)
+
+    async def _counters_task(self) -> None:
+        while True:
+            await trio.sleep(self.config.counters_every)
+            self.hub.publish(self.counters())
+
+    def status(self) -> Status:
+        states = [msgspec.structs.replace(s, received=self.received_by[s.name]) for s in self.states.values()]
+        return Status(pid=os.getpid(), started=self.started, workspace=str(self.config.workspace), sources=states,
+                      counters=self.counters(), received=self.received, stored_calls=self.stored_calls,
+                      stored_rejects=self.stored_rejects, duplicates=self.duplicates,
+                      journal_pending=self.received - self.processed, replayed=self.replayed,
+                      subscribers=len(self.hub.subscribers), published=self.hub.published)
+
+    # --- active calls (AMI/ESL) ------------------------------------------------------------------------------
+
+    def call_active(self, call: ActiveCall) -> None:
+        self.active[call.key] = call
+        self.hub.publish(call)
+        if call.direction == "outgoing" and any(r.kind == "concurrent" for r in self.config.rules):
+            n = sum(1 for c in self.active.values() if c.site == call.site and c.direction == "outgoing")
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                self._send.send_nowait(ActiveAlerts(call.site, n, int(time.time())))
+
+    def call_gone(self, key: str) -> None:
+        if self.active.pop(key, None) is not None:
+            self.hub.publish(CallGone(key=key))
+
+    # --- sources --------------------------------------------------------------------------------------------
+
+    async def submit(self, source: str, conn: Any, entries: list[tuple[str, bytes]], final: bool = False) -> None:
+        """Hand received records to the writer (waits when it is behind: back-pressure)."""
+        if not entries and not final:
+            return
+        self.received += len(entries)
+        self.received_by[source] += len(entries)
+        await self._send.send(Bundle(source, conn, time.time_ns() // 1000, entries, final))
+
+    async def _source_task(self, src: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        if src.format == "asterisk-ami":
+            from pbx import ami
+
+            task_status.started()
+            await self._connector(src, ami.session)
+        elif src.format == "freeswitch-esl":
+            from pbx import esl
+
+            task_status.started()
+            await self._connector(src, esl.session)
+        elif src.listen:
+            await self._listener(src, task_status)
+        elif src.connect:
+            task_status.started()
+            await self._connector(src, _smdr)
+        else:
+            self._state(src.name, "down", detail="no listen or connect address: file imports only")
+            task_status.started()
+
+    async def _listener(self, src: Any, task_status: Any) -> None:
+        host, port = _split(src.listen)
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host or None)
+        except OSError as exc:
+            self._state(src.name, "down", detail=f"cannot listen on {src.listen}: {exc}")
+            self.log("error", source=src.name, error=f"cannot listen on {src.listen}: {exc}")
+            task_status.started()
+            return
+        self.ports[src.name] = listeners[0].socket.getsockname()[1]
+        self._state(src.name, "listening", peer=f"{host}:{self.ports[src.name]}")
+
+        async def handler(stream: trio.SocketStream) -> None:
+            peer = _peer(stream)
+            old = self._current.get(src.name)
+            if old is not None:
+                self.log("replaced", source=src.name, peer=peer, detail="a new connection replaces the old one")
+                old.cancel()  # one logical connection per source: a half-open old socket is closed
+            with trio.CancelScope() as scope:
+                self._current[src.name] = scope
+                self._state(src.name, "connected", peer=peer)
+                try:
+                    await self._smdr_session(src, stream, peer)
+                finally:
+                    if self._current.get(src.name) is scope:
+                        del self._current[src.name]
+                        self._state(src.name, "listening", peer=f"{host}:{self.ports[src.name]}")
+
+        await trio.serve_listeners(handler, listeners, task_status=task_status)
+
+    async def _connector(self, src: Any, session: Callable[..., Any]) -> None:
+        """Connect, run the session, and on failure reconnect with exponential back-off plus jitter."""
+        host, port = _split(src.connect)
+        first, cap = self.config.backoff
+        delay = first
+        while True:
+            self._state(src.name, "connecting" if delay == first else "reconnecting", peer=src.connect,
+                        detail=self.states[src.name].detail)
+            began = trio.current_time()
+            try:
+                stream = await trio.open_tcp_stream(host, port)
+            except OSError as exc:
+                self._state(src.name, "reconnecting", peer=src.connect, detail=f"connect: {exc}")
+            else:
+                _keepalive(stream)
+                self._state(src.name, "connected", peer=src.connect)
+                try:
+                    async with stream:
+                        await session(self, src, stream, src.connect)
+                    detail = "the PBX closed the connection"
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SessionError,
+                        ExceptionGroup) as exc:
+                    detail = _failure(exc)
+                self._state(src.name, "reconnecting", peer=src.connect, detail=detail)
+                if trio.current_time() - began > 10 * first:
+                    delay = first  # it worked for a while: come back quickly
+            await trio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, cap)
+
+    async def _smdr_session(self, src: Any, stream: trio.SocketStream, peer: str) -> None:
+        """Read an SMDR stream: log in when the format needs it, then frame lines and submit them."""
+        conn = next(self._conn_ids)
+        framer = LineFramer(telnet=src.format == "panasonic")
+        _keepalive(stream)
+        if src.format == "panasonic" and src.connect and src.password:
+            await _panasonic_login(stream, src)
+        try:
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                await self.submit(src.name, conn, _entries(framer.feed(data)))
+        finally:
+            rest = framer.close()
+            entries = _entries([rest]) if rest is not None else []
+            if entries and entries[0][0] == parsing.LINE:
+                entries = [(parsing.PARTIAL, entries[0][1])]
+                self.log("partial", source=src.name, bytes=len(rest))  # type: ignore[arg-type]
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(self.config.shutdown_deadline):
+                    try:
+                        await self.submit(src.name, conn, entries, final=True)
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        self.log("error", source=src.name, error="shutting down: partial line not journaled")
+
+    # --- subscribers --------------------------------------------------------------------------------------
+
+    async def _serve_subscribers(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        path = str(self.socket_path)
+        await sock.bind(path)
+        os.chmod(path, 0o660)
+        sock.listen(64)
+        listener = trio.SocketListener(sock)
+        await trio.serve_listeners(self._subscriber, [listener], task_status=task_status)
+
+    def hello(self) -> Hello:
+        return Hello(version=PROTOCOL_VERSION, pid=os.getpid(), started=self.started,
+                     workspace=str(self.config.workspace),
+                     sources=[msgspec.structs.replace(s, received=self.received_by[s.name])
+                              for s in self.states.values()])
+
+    async def _subscriber(self, stream: trio.SocketStream) -> None:
+        sub = Subscriber(f"client-{next(self._conn_ids)}", self.config.subscriber_queue)
+        reader = FrameReader()
+        try:
+            async with stream, trio.open_nursery() as nursery:
+                await stream.send_all(encode(self.hello()))
+                self.hub.add(sub)
+                nursery.start_soon(self._subscriber_writer, stream, sub, nursery.cancel_scope)
+                while True:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        break
+                    try:
+                        messages = reader.feed(data)
+                    except ProtocolError as exc:
+                        await _send_error(stream, str(exc))
+                        break
+                    for message in messages:
+                        if isinstance(message, Subscribe):
+                            unknown = [t for t in message.topics if t not in TOPICS]
+                            if unknown:
+                                await _send_error(stream, f"unknown topic(s) {unknown}: topics are {list(TOPICS)}")
+                                return
+                            sub.topics = set(message.topics)
+                            if "active" in sub.topics:
+                                for call in list(self.active.values()):
+                                    sub.offer(call, "active")
+                            if "counters" in sub.topics:
+                                sub.offer(self.counters(), "counters")
+                        elif isinstance(message, Acknowledge):
+                            await self._send.send(Ack(message.alert, message.by))
+                        elif isinstance(message, StatusRequest):
+                            sub.offer(self.status(), "")
+                        else:
+                            await _send_error(stream, f"{type(message).__name__} is not a client message")
+                            return
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.hub.remove(sub)
+
+    async def _subscriber_writer(self, stream: trio.SocketStream, sub: Subscriber, scope: trio.CancelScope) -> None:
+        try:
+            while True:
+                batch = await sub.next_batch()
+                with trio.move_on_after(30) as timer:  # a client that reads nothing for this long is dropped
+                    await stream.send_all(b"".join(encode(m) for m in batch))
+                if timer.cancelled_caught:
+                    self.log("subscriber", client=sub.name, detail="dropped: not reading")
+                    break
+                sub.delivered += len(batch)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
+            pass
+        scope.cancel()
+
+
+async def _smdr(daemon: Daemon, src: Any, stream: trio.SocketStream, peer: str) -> None:
+    await daemon._smdr_session(src, stream, peer)
+
+
+class DaemonError(Exception):
+    """The daemon cannot start (another one runs, the socket cannot be made)."""
+
+
+class SessionError(Exception):
+    """A PBX session failed in a way that calls for a reconnect (login refused, protocol error)."""
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a session ended, for the source's state; re-raises anything that is not a connection fault."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    for leaf in leaves:
+        if not isinstance(leaf, (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SessionError)):
+            raise exc
+    first = leaves[0]
+    return str(first) if isinstance(first, SessionError) else f"connection lost: {first}"
+
+
+def _entries(pieces: list[bytes | Overlong | None]) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for p in pieces:
+        if p is None:
+            continue
+        if isinstance(p, Overlong):
+            out.append((parsing.OVERLONG, p.head + f" ... ({p.size} bytes)".encode()))
+        else:
+            out.append((parsing.LINE, p))
+    return out
+
+
+def _digest(source: str, raw: str, jid: int, reason: str) -> str:
+    """The synthetic 'file hash' of a live reject: the content, so that a record resent after a reconnect is one
+    reject (as a resent call is one call); lines the framer cut (partial, overlong) are kept per receipt."""
+    import hashlib
+
+    if reason.startswith("line: "):
+        return f"journal:{jid}"
+    return hashlib.sha256(f"{source}\n{raw}".encode()).hexdigest()
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _peer(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        return f"{host}:{port}"
+    except (OSError, ValueError, TypeError):
+        return ""
+
+
+def _keepalive(stream: trio.SocketStream) -> None:
+    """Detect dead peers on silent streams (SMDR says nothing at night)."""
+    try:
+        stream.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_KEEPALIVE, 1)
+        if hasattr(stdsocket, "TCP_KEEPIDLE"):
+            stream.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_KEEPIDLE, 60)
+            stream.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_KEEPINTVL, 15)
+            stream.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_KEEPCNT, 4)
+    except OSError:
+        pass
+
+
+async def _panasonic_login(stream: trio.SocketStream, src: Any) -> None:
+    """The telnet-style dialogue: send the user ("SMDR"), wait for the password prompt, send the password."""
+    await stream.send_all((src.username or "SMDR").encode() + b"\r\n")
+    seen = b""
+    with trio.move_on_after(15) as timer:
+        while b"password" not in seen.lower():
+            data = await stream.receive_some(4096)
+            if not data:
+                raise SessionError("login: the PBX closed the connection before asking for the password")
+            seen = (seen + data)[-4096:]
+    if timer.cancelled_caught:
+        raise SessionError("login: no password prompt within 15 s")
+    await stream.send_all(src.password.encode() + b"\r\n")
+
+
+async def _send_error(stream: trio.SocketStream, message: str) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(encode(Error(message=message)))
+
+
+def _local_midnight(when: int, zone: str) -> tuple[int, str]:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.fromtimestamp(when, ZoneInfo(zone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp()), local.strftime("%Y-%m-%d")

@@ -1,0 +1,193 @@
+"""The live daemon's tables: the receive journal and the alerts (component "live", its own migrations).
+
+Journal: every record the daemon receives is appended (and committed) here before it is parsed; it is marked done
+in the same transaction that stores its call or reject, so after a crash the rows still pending are exactly the
+records to process again, and nothing is stored twice. Done rows stay as a raw capture for `journal_days` (re-parse
+after a parser fix), then are pruned.
+
+Alerts: one row per alert raised; `dedup` makes raising the same alert twice (a replayed record) a no-op.
+
+One writer: the daemon holds one connection and writes from one task at a time (check_same_thread is off because
+the writes run in worker threads, one after the other).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from store import schema
+from store.db import CALL_COLUMNS, REJECT_COLUMNS, Store, StoreError, open_store
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY, source TEXT NOT NULL, received INTEGER NOT NULL, kind TEXT NOT NULL,
+        data BLOB NOT NULL, done INTEGER NOT NULL DEFAULT 0, outcome TEXT
+    );
+    CREATE INDEX journal_pending ON journal (id) WHERE done = 0;
+    CREATE INDEX journal_received ON journal (received);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY, rule TEXT NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, message TEXT NOT NULL,
+        severity TEXT NOT NULL, site TEXT, extension TEXT, call_id INTEGER, amount INTEGER, currency TEXT,
+        acknowledged_by TEXT, acknowledged_at INTEGER, dedup TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX alerts_at ON alerts (at);
+    """,
+]
+ALERT_COLUMNS = ("id", "rule", "kind", "at", "message", "severity", "site", "extension", "call_id", "amount",
+                 "currency", "acknowledged_by", "acknowledged_at")
+_CALL_INSERT = (f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})")
+_REJECT_INSERT = (f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    try:
+        schema.migrate(conn, "live", MIGRATIONS)
+    except schema.SchemaError as exc:
+        raise StoreError(str(exc)) from None
+
+
+class LiveStore:
+    """The daemon's writer: journal appends, batch commits of calls + rejects + alerts + journal marks."""
+
+    def __init__(self, path: Path | str) -> None:
+        open_store(path).close()  # creates the file, sets WAL and migrates the calls component
+        self.conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.store = Store(sqlite_utils.Database(self.conn))
+        migrate(self.conn)
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.rollback()
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.conn.close()
+
+    # --- journal --------------------------------------------------------------------------------------------
+
+    def append(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
+        """Append (source, received µs, kind, data) rows and commit; returns their journal ids, in order."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]
+            conn.executemany("INSERT INTO journal (source, received, kind, data) VALUES (?, ?, ?, ?)", rows)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        return list(range(last + 1, last + 1 + len(rows)))
+
+    def pending(self, limit: int = 10_000, after: int = 0) -> list[tuple[int, str, int, str, bytes]]:
+        """(id, source, received, kind, data) of records not yet done, oldest first."""
+        return self.conn.execute(
+            "SELECT id, source, received, kind, data FROM journal WHERE done = 0 AND id > ? ORDER BY id LIMIT ?",
+            (after, limit)).fetchall()
+
+    def prune(self, days: int) -> int:
+        """Forget done journal rows older than `days` days."""
+        cur = self.conn.execute("DELETE FROM journal WHERE done = 1 AND received < ?",
+                                ((int(time.time()) - days * 86400) * 1_000_000,))
+        self.conn.commit()
+        return cur.rowcount
+
+    # --- one batch: calls, rejects, alerts and journal marks in one transaction ---------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def insert_calls(self, rows: Sequence[Sequence[Any]]) -> dict[tuple[str, int, str, str], int]:
+        """Insert call rows (store.CALL_COLUMNS order), duplicates ignored; returns the ids of the new ones by
+        their key (source, start, native_id, leg). Inside begin()..commit()."""
+        if not rows:
+            return {}
+        last = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+        self.conn.executemany(_CALL_INSERT, rows)
+        return {(s, st, n, leg): i for i, s, st, n, leg in self.conn.execute(
+            "SELECT id, source, start, native_id, leg FROM calls WHERE id > ?", (last,))}
+
+    def insert_rejects(self, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(_REJECT_INSERT, rows)
+
+    def insert_alerts(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        """Insert alerts (dicts with ALERT_COLUMNS but id, plus dedup); returns each one's id, None for one that
+        was already stored."""
+        ids: list[int | None] = []
+        for row in rows:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO alerts (rule, kind, at, message, severity, site, extension, call_id, amount, "
+                "currency, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["rule"], row["kind"], row["at"], row["message"], row["severity"], row.get("site", ""),
+                 row.get("extension", ""), row.get("call_id"), row.get("amount"), row.get("currency", ""),
+                 row["dedup"]))
+            ids.append(int(cur.lastrowid) if cur.rowcount else None)
+        return ids
+
+    def acknowledge(self, alert: int, by: str, at: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
+            (by, at, alert))
+        return cur.rowcount > 0
+
+    def mark_done(self, marks: Sequence[tuple[str, int]]) -> None:
+        """(outcome, journal id) pairs: 'call', 'duplicate', 'reject', 'skipped'."""
+        if marks:
+            self.conn.executemany("UPDATE journal SET done = 1, outcome = ? WHERE id = ?", marks)
+
+    def merge_overlapping_legs(self, source: str, groups: list[str]) -> None:
+        """As store.Store.merge_overlapping_legs; commits the batch."""
+        self.store.merge_overlapping_legs(source, groups)
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.rollback()
+
+    # --- reads for the counters ---------------------------------------------------------------------------
+
+    def totals_since(self, since: int) -> list[tuple[str, int, int]]:
+        """(site, calls, cost of billed legs) of calls started since `since` (for the counters at start)."""
+        return self.conn.execute(
+            "SELECT site, COUNT(*), COALESCE(SUM(CASE WHEN billed = 1 THEN cost END), 0) FROM calls "
+            "WHERE start >= ? GROUP BY site", (since,)).fetchall()
+
+    def open_alerts(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0])
+
+    def journal_counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT done, COUNT(*) FROM journal GROUP BY done").fetchall()
+        got = {int(d): int(n) for d, n in rows}
+        return {"pending": got.get(0, 0), "done": got.get(1, 0)}
+
+
+# --- readers for the CLI (no daemon needed) ------------------------------------------------------------------
+
+
+def list_alerts(store: Store, *, open_only: bool = False, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    migrate(store.conn)
+    sql = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+    if open_only:
+        sql += " WHERE acknowledged_at IS NULL"
+    sql += " ORDER BY id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    for row in store.conn.execute(sql):
+        yield dict(zip(ALERT_COLUMNS, row))
+
+
+def journal_summary(store: Store) -> dict[str, int]:
+    migrate(store.conn)
+    rows = store.conn.execute("SELECT COALESCE(outcome, 'pending'), COUNT(*) FROM journal GROUP BY 1").fetchall()
+    return {str(k): int(v) for k, v in rows}
