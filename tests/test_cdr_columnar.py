@@ -245,3 +245,105 @@ def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
                        store.conn.execute("SELECT line, reason, raw FROM rejects ORDER BY id").fetchall()))
         store.close()
     assert stored[0] == stored[1]
+
+
+# ------------------------------------------------------------------------------------------------ CUCM
+
+CUCM_NAMES = list(__import__("ingest.cdr.cucm", fromlist=["PROFILES"]).PROFILES[133])
+CUCM_TYPES = ",".join("VARCHAR(50)" if i % 3 else "INTEGER" for i in range(len(CUCM_NAMES)))
+DEVICES = ["SEP00AB12C24EF0", "sep00ab", "CSFALICE", "SIPTRK_PSTN_A", "GW_1", "", "ATA1", "BOT"]
+
+
+@st.composite
+def cucm_line(draw: st.DrawFn) -> str:
+    """An end record (mostly), a start record or CMR, or a damaged line, in the 133-column layout."""
+    values = {name: "0" for name in CUCM_NAMES}
+    start = draw(st.sampled_from([1775016145, 1775016145, 0, -5, 4102444800, 1775020000]))
+    connect = draw(st.sampled_from([0, start + 3, start - 1, start]))
+    billable = draw(st.sampled_from([0, 60, 600, 604801, -1]))
+    disconnect = draw(st.sampled_from([(connect or start) + max(billable, 0), 0, start - 1, start + 700000]))
+    values.update({
+        "cdrRecordType": draw(st.sampled_from(["1"] * 8 + ["0", "2", "x"])),
+        "globalCallID_callManagerId": draw(st.sampled_from(["1", "2", "007", "-3", "a"])),
+        "globalCallID_callId": str(draw(st.integers(0, 10**6))), "origLegCallIdentifier": "2000001",
+        "dateTimeOrigination": str(start), "dateTimeConnect": str(connect), "dateTimeDisconnect": str(disconnect),
+        "duration": str(billable), "origCause_value": draw(st.sampled_from(["0", "16", "17", "", "41"])),
+        "destCause_value": draw(st.sampled_from(["0", "16", "17", "19", "", "41", "x"])),
+        "callingPartyNumber": draw(st.sampled_from(['"2590"', '" 2590 "', '"0155501234"', '""'])),
+        "originalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '"*88"', '""'])),
+        "finalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '""'])),
+        "outpulsedCalledPartyNumber": draw(st.sampled_from(['"18762095708"', '""'])),
+        "origDeviceName": '"' + draw(st.sampled_from(DEVICES)) + '"',
+        "destDeviceName": '"' + draw(st.sampled_from(DEVICES)) + '"',
+        "pkid": '"3f2a9c1e-0000-4e60-9a41-000000000000"',
+        "clientMatterCode": draw(st.sampled_from(['""', '"1234"'])),
+        "authCodeDescription": draw(st.sampled_from(['""', '"sales"'])),
+    })
+    line = ",".join(values[name] for name in CUCM_NAMES)
+    damage = draw(st.sampled_from(["none"] * 12 + ["truncate", "quote", "blank", "garbage", "extra"]))
+    if damage == "truncate":
+        line = line[:draw(st.integers(0, len(line)))]
+    elif damage == "quote":
+        line = line.replace('"2590"', '"25""90"')
+    elif damage == "blank":
+        line = ""
+    elif damage == "garbage":
+        line = draw(st.text(max_size=40))
+    elif damage == "extra":
+        line += ",0"
+    return line
+
+
+def cucm_file(lines: list[str], header_again: int | None) -> bytes:
+    header = ",".join(f'"{n}"' for n in CUCM_NAMES)
+    body = list(lines)
+    if header_again is not None:  # a second file appended: another header, columns in another order
+        names = CUCM_NAMES[:4] + CUCM_NAMES[5:] + [CUCM_NAMES[4]]
+        moved = [",".join((c := line.split(","))[:4] + c[5:] + c[4:5]) for line in lines[header_again:]]
+        body = body[:header_again] + [",".join(f'"{n}"' for n in names)] + moved
+    return ("\r\n".join([header, CUCM_TYPES, *body]) + "\r\n").encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(cucm_line(), min_size=1, max_size=12), st.none() | st.integers(0, 11),
+       st.sampled_from([200, 1500, 1 << 20]))
+def test_cucm_blocks_give_the_row_parsers_items(lines, header_again, block_bytes):
+    raw = cucm_file(lines, header_again if header_again is not None and header_again < len(lines) else None)
+    expected = {item.line: item for item in __import__("ingest.cdr.cucm", fromlist=["parse"]).parse(
+        io.BytesIO(raw), ParseContext())}
+    assert columnar_items(raw, ParseContext(), block_bytes, fmt="cucm") == expected
+
+
+def test_cucm_end_records_take_the_scanner():
+    ok = ",".join({"cdrRecordType": "1", "dateTimeOrigination": "1775016145", "dateTimeConnect": "1775016148",
+                   "dateTimeDisconnect": "1775016208", "duration": "60", "origDeviceName": '"SEP1"',
+                   "destDeviceName": '"SIPTRK"', "callingPartyNumber": '"2590"'}.get(n, "0") for n in CUCM_NAMES)
+    (block,) = blocks(io.BytesIO(cucm_file([ok] * 5, None)), "cucm", ParseContext())
+    assert block.rows.tolist() == [2, 3, 4, 5, 6]
+    assert [item.what for _, item in block.items] == ["header", "types"]
+    assert block.duration[2] == 63 and block.billable[2] == 60 and DIRECTIONS[block.direction[2]] == "outgoing"
+
+
+def test_cucm_every_disposition_and_direction_rule_on_a_grid():
+    """Disposition and direction depend on connect x causes x devices: every combination, scanned and row-parsed."""
+    lines = []
+    for connect in ("0", "1775016148"):
+        for orig_cause in ("0", "16", "17", "", "41"):
+            for dest_cause in ("0", "16", "17", "18", "19", ""):
+                for orig in DEVICES[:-1]:
+                    for dest in DEVICES[:-1]:
+                        lines.append(",".join({
+                            "cdrRecordType": "1", "dateTimeOrigination": "1775016145", "dateTimeConnect": connect,
+                            "dateTimeDisconnect": "1775016208", "duration": "60" if connect != "0" else "0",
+                            "origCause_value": orig_cause, "destCause_value": dest_cause,
+                            "origDeviceName": f'"{orig}"', "destDeviceName": f'"{dest}"',
+                            "callingPartyNumber": '"2590"', "finalCalledPartyNumber": '"2591"',
+                        }.get(n, "0") for n in CUCM_NAMES))
+    raw = cucm_file(lines, None)
+    expected = {item.line: item for item in __import__("ingest.cdr.cucm", fromlist=["parse"]).parse(
+        io.BytesIO(raw), ParseContext())}
+    got = columnar_items(raw, ParseContext(), 1 << 20, fmt="cucm")
+    assert sum(isinstance(v, CallRecord) for v in got.values()) == len(lines)
+    assert {r.disposition for r in expected.values() if isinstance(r, CallRecord)} == {"answered", "busy",
+                                                                                        "no_answer", "failed"}
+    assert got == expected
