@@ -54,7 +54,7 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from anatole import pbxfiles
+from anatole import demoinvoices, pbxfiles
 from anatole.cdrimport import CdrImportError, import_file
 from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
@@ -294,6 +294,7 @@ def workspace_toml() -> str:
         'notify = ["monitor"]',
         "",
     ]
+    out += demoinvoices.profile_toml()  # the New York carrier's CSV detail format
     return "\n".join(out)
 
 
@@ -892,6 +893,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         t.add_row(str(i), d["destination"], d["site"], num(d["calls"]), num(d["minutes"]),
                   f"{_group(d['cost'])} {d['currency']}")
     console.print(t)
+    if summary.get("invoices"):
+        console.print()
+        demoinvoices.render(summary["invoices"], console)
     if summary.get("workspace"):
         console.print()
         console.print(f"Every call: anatole --workspace {summary['workspace']} calls --csv")
@@ -997,6 +1001,10 @@ def run_demo(path: Path, seed: int = 7, *, month: str = "2026-10", scale: float 
     files = write_pbx_files(path, batch, seed)
     summary, imports = import_files(path, files, batch.month)
     summary = {"workspace": str(path), "seed": seed, **summary, "month": batch.month, "imports": imports}
+    try:  # a month of carrier invoices with planted errors, imported, audited and reconciled
+        summary["invoices"] = demoinvoices.run_in_workspace(path, batch.month, seed)
+    except demoinvoices.DemoInvoiceError as exc:
+        raise DemoError(str(exc)) from None
     if console is not None:
         render_summary(summary, console)
     return summary

@@ -221,6 +221,60 @@ class Store:
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
+    # --- console reads (keyset pages: a 10-million-call store opens as fast as an empty one) ------------------
+
+    def calls_page(self, *, order: str = "start_desc", after: tuple[Any, int] | None = None,
+                   before: tuple[Any, int] | None = None, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
+        """One page of calls in `order` (PAGE_ORDERS), strictly after the keyset `after` (sort value, id) or, going
+        back, strictly before `before`. Keyset rather than OFFSET: page N costs what page 1 costs."""
+        expr, desc = PAGE_ORDERS[order]
+        where, args = _page_filters(**filters)
+        clauses = [where[6:]] if where else []
+        backwards = before is not None
+        anchor = before if backwards else after
+        if anchor is not None:
+            # "(k, id) < (?, ?)" written so that the leading range on k can use the index on k
+            less = desc != backwards
+            op = "<" if less else ">"
+            clauses.append(f"{expr} {op}= ? AND ({expr} {op} ? OR id {op} ?)")
+            args += [anchor[0], anchor[0], anchor[1]]
+        direction = "DESC" if desc != backwards else "ASC"
+        sql = (f"SELECT *, {expr} AS sort_key FROM calls" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+               + f" ORDER BY {expr} {direction}, id {direction} LIMIT {int(limit)}")
+        cur = self.conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur]
+        return rows[::-1] if backwards else rows
+
+    def calls_totals(self, **filters: Any) -> dict[str, Any]:
+        """Count, billable seconds and cost per currency of the calls matching `filters` (merged legs: no cost)."""
+        where, args = _page_filters(**filters)
+        out: dict[str, Any] = {"calls": 0, "seconds": 0, "cost": {}}
+        for currency, n, seconds, cost in self.conn.execute(
+                f"SELECT currency, COUNT(*), SUM(billable), SUM(CASE WHEN billed = 1 THEN cost END) FROM calls {where} "
+                f"GROUP BY currency", args):
+            out["calls"] += n
+            out["seconds"] += seconds or 0
+            if currency and cost is not None:
+                out["cost"][currency] = out["cost"].get(currency, 0) + cost
+        return out
+
+    def call(self, call_id: int) -> dict[str, Any] | None:
+        cur = self.conn.execute("SELECT * FROM calls WHERE id = ?", (call_id,))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+    def rejects_page(self, *, before_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The most recent rejects first, keyset by id."""
+        args = (before_id,) if before_id is not None else ()
+        cur = self.conn.execute("SELECT * FROM rejects" + (" WHERE id < ?" if args else "")
+                                + f" ORDER BY id DESC LIMIT {int(limit)}", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur]
+
+    def call_sites(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sites ORDER BY name")]
+
 
 def _filters(**f: Any) -> tuple[str, list[Any]]:
     clauses, args = [], []
@@ -231,6 +285,22 @@ def _filters(**f: Any) -> tuple[str, list[Any]]:
             clauses.append(sql)
             args.append(f[key])
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+# sort orders of calls_page: name -> (SQL expression, descending)
+PAGE_ORDERS: dict[str, tuple[str, bool]] = {
+    "start_desc": ("start", True), "start_asc": ("start", False), "cost_desc": ("IFNULL(cost, -1)", True),
+    "duration_desc": ("billable", True),
+}
+
+
+def _page_filters(*, destination: str | None = None, **f: Any) -> tuple[str, list[Any]]:
+    """_filters plus the console's: destination (a case-insensitive substring)."""
+    where, args = _filters(**f)
+    if destination:
+        where = (where + " AND " if where else "WHERE ") + "destination LIKE '%' || ? || '%'"
+        args.append(destination)
+    return where, args
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -247,4 +317,32 @@ def open_store(path: Path | str) -> Store:
     conn.execute("PRAGMA foreign_keys = ON")
     store = Store(db)
     store.migrate()
+    return store
+
+
+def open_existing(path: Path | str, *, timeout: float = 2.0) -> Store:
+    """Open a database that must already exist, for a reader that may run in several threads (the console).
+
+    A missing file, a locked or unreadable database and a schema newer than this program raise StoreError with a
+    message for the user; an older schema is migrated (as `open_store` would)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no database at {path}: import calls first (`anatole import cdr FILE`) or run "
+                         f"`anatole demo`")
+    try:
+        conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
+        current = schema.version(conn, "calls")
+        store = Store(sqlite_utils.Database(conn))
+        if current != SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode = WAL")
+            store.migrate()
+        conn.execute("SELECT COUNT(*) FROM calls WHERE id = 0").fetchone()
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StoreError(f"the database {path} is locked by another program (an import or a re-rate in "
+                             f"progress?): try again in a moment") from None
+        raise StoreError(f"cannot read the database {path}: {text}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not an anatole database: {exc}") from None
     return store

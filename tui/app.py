@@ -1,0 +1,109 @@
+"""The console application: `anatole ui` (every screen) and `anatole monitor` (the Live screen alone).
+
+Screens are Textual modes, reached by keys (1-4, ? for help) and by the command palette (ctrl+p). Blocking work
+(SQLite, compiling tariffs, the daemon's socket) runs in thread workers that post their results as messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.context import ConsoleContext
+from tui.data import Reader, TariffBook
+
+SCREENS_UI = ("live", "calls", "tariffs", "rejects")
+TITLES = {"live": "Live", "calls": "Calls", "tariffs": "Tariffs", "rejects": "Rejects and imports"}
+DESCRIPTIONS = {"live": "Calls in progress, finished calls, counters and alerts from the daemon",
+                "calls": "Explore the stored calls: filter, sort, totals, detail, export",
+                "tariffs": "The workspace's tariffs: rates, prefix search, quote a number",
+                "rejects": "What was quarantined and why; import batches and their counts"}
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "anatole"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("1", "screen('live')", "Live", show=False, id="screen-live"),
+        Binding("2", "screen('calls')", "Calls", show=False, id="screen-calls"),
+        Binding("3", "screen('tariffs')", "Tariffs", show=False, id="screen-tariffs"),
+        Binding("4", "screen('rejects')", "Rejects", show=False, id="screen-rejects"),
+        Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
+    ]
+
+    def __init__(self, ctx: ConsoleContext, *, screens: Iterable[str] = SCREENS_UI, start: str = "calls",
+                 light: bool = False) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.names = tuple(screens)
+        self.first = start if start in self.names else self.names[0]
+        self.reader = Reader(ctx.db_path)
+        self.tariffs = TariffBook(ctx)
+        self.theme = "textual-light" if light else "textual-dark"
+        for name in self.names:
+            self.add_mode(name, partial(_make_screen, name))
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.first)
+
+    def on_unmount(self) -> None:
+        self.reader.close()
+
+    def action_screen(self, name: str) -> None:
+        if name in self.names and self.current_mode != name:
+            self.switch_mode(name)
+
+    def action_help(self) -> None:
+        from tui.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for n, name in enumerate(self.names, 1):
+            yield SystemCommand(f"{TITLES[name]} screen ({n})", DESCRIPTIONS[name], partial(self.action_screen, name))
+        yield SystemCommand("Help: every key", "List the keys of every screen", self.action_help)
+        yield SystemCommand("Light or dark theme", "Switch between the light and the dark theme",
+                            self.action_toggle_theme)
+        yield from super().get_system_commands(screen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "screen":
+            return parameters[0] in self.names
+        return True
+
+
+def _make_screen(name: str) -> Screen:
+    if name == "live":
+        from tui.live_screen import LiveScreen
+
+        return LiveScreen()
+    if name == "calls":
+        from tui.calls_screen import CallsScreen
+
+        return CallsScreen()
+    if name == "tariffs":
+        from tui.tariffs_screen import TariffsScreen
+
+        return TariffsScreen()
+    from tui.rejects_screen import RejectsScreen
+
+    return RejectsScreen()
+
+
+def run_ui(ctx: ConsoleContext, *, light: bool = False) -> None:
+    ConsoleApp(ctx, light=light).run()
+
+
+def run_monitor(ctx: ConsoleContext, *, light: bool = False) -> None:
+    ConsoleApp(ctx, screens=("live",), start="live", light=light).run()

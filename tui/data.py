@@ -1,0 +1,331 @@
+"""Data access for the screens: the store (read side) and the tariffs. Plain Python, no Textual: every call here
+is blocking and runs in a worker thread; the screens get the results as messages.
+
+Two connections: one for pages and single calls (fast, keyset queries), one for totals (a scan that can take
+seconds on a big store) which a newer request interrupts, so that typing a filter never waits on an old count.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from engine.money import SCALE, format_exact, format_money
+from engine.reference import Reference
+from store.db import Store, StoreError, open_existing
+from tariffs.compile import CompiledTariff, compile_tariff
+from tariffs.errors import TariffError
+from tariffs.load import load_tariff
+from tariffs.model import ALWAYS, day_from_number
+from tui.context import ConsoleContext, zoneinfo
+from tui.filters import CallFilter
+
+PAGE = 100
+
+__all__ = ["PAGE", "Reader", "StoreError", "TariffBook", "money", "local_time", "safe_cell"]
+
+
+class Reader:
+    """The console's read access to the store (thread-safe: each connection has its lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._pages: Store | None = None
+        self._totals: Store | None = None
+        self._page_lock = threading.RLock()
+        self._totals_lock = threading.RLock()
+        self._totals_generation = 0
+
+    def open(self) -> None:
+        """Raises StoreError (missing, locked, newer schema) with a message for the user."""
+        with self._page_lock:
+            if self._pages is None:
+                self._pages = open_existing(self.path)
+        with self._totals_lock:
+            if self._totals is None:
+                self._totals = open_existing(self.path)
+
+    def close(self) -> None:
+        for store in (self._pages, self._totals):
+            if store is not None:
+                store.conn.interrupt()
+        with self._page_lock, self._totals_lock:
+            for store in (self._pages, self._totals):
+                if store is not None:
+                    store.close()
+            self._pages = self._totals = None
+
+    def _store(self) -> Store:
+        if self._pages is None:
+            self.open()
+        assert self._pages is not None
+        return self._pages
+
+    def page(self, flt: CallFilter, *, order: str = "start_desc", after: tuple[Any, int] | None = None,
+             before: tuple[Any, int] | None = None, limit: int = PAGE) -> list[dict[str, Any]]:
+        with self._page_lock:
+            return self._guard(lambda: self._store().calls_page(order=order, after=after, before=before,
+                                                                 limit=limit, **flt.store_args()))
+
+    def totals(self, flt: CallFilter) -> dict[str, Any] | None:
+        """Totals of the filter, or None when a newer request interrupted this one."""
+        self._totals_generation += 1
+        mine = self._totals_generation
+        if self._totals is not None:
+            self._totals.conn.interrupt()  # thread-safe: stops the count in progress, if any
+        with self._totals_lock:
+            if mine != self._totals_generation:
+                return None
+            if self._totals is None:
+                self._totals = open_existing(self.path)
+            try:
+                return self._totals.calls_totals(**flt.store_args())
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    return None
+                raise StoreError(f"cannot read the database: {exc}") from None
+
+    def call(self, call_id: int) -> dict[str, Any] | None:
+        with self._page_lock:
+            return self._guard(lambda: self._store().call(call_id))
+
+    def rejects(self, limit: int = 500) -> list[dict[str, Any]]:
+        with self._page_lock:
+            return self._guard(lambda: self._store().rejects_page(limit=limit))
+
+    def imports(self, limit: int = 200) -> list[dict[str, Any]]:
+        with self._page_lock:
+            return self._guard(lambda: self._store().imports(limit=limit))
+
+    def export(self, target: Path, flt: CallFilter, order: str, ctx: ConsoleContext) -> int:
+        """Every call of the view (not only the page shown) to CSV, formulas neutralised; returns the count."""
+        count = 0
+        target = Path(target)
+        tmp = target.with_name(target.name + ".part")
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(EXPORT_FIELDS)
+            after = None
+            while True:
+                rows = self.page(flt, order=order, after=after, limit=5000)
+                for row in rows:
+                    writer.writerow([safe_cell(v) for v in export_row(row, ctx)])
+                count += len(rows)
+                if len(rows) < 5000:
+                    break
+                after = (rows[-1]["sort_key"], rows[-1]["id"])
+        tmp.replace(target)
+        return count
+
+    @staticmethod
+    def _guard(fn: Any) -> Any:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreError("the database is locked by another program: try again in a moment") from None
+            raise StoreError(f"cannot read the database: {text}") from None
+
+
+EXPORT_FIELDS = ("id", "start_local", "start_utc", "site", "source", "direction", "extension", "caller", "dialled",
+                 "number", "disposition", "billable_seconds", "billed_seconds", "destination", "prefix", "band",
+                 "cost", "currency", "status", "tariff")
+
+
+def export_row(row: dict[str, Any], ctx: ConsoleContext) -> list[Any]:
+    cost = row["cost"]
+    return [row["id"], local_time(row["start"], ctx.zone(row["site"]), seconds=True),
+            dt.datetime.fromtimestamp(row["start"], dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            row["site"], row["source"], row["direction"], row["extension"], row["caller"], row["dialled"],
+            row["number"], row["disposition"], row["billable"], row["billed_seconds"], row["destination"],
+            row["prefix"], row["band"],
+            (format_exact(cost) if row["billed"] else "0.00") if cost is not None else None,
+            row["currency"], row["status"] if row["billed"] else "merged", row["tariff"]]
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported text (cells starting with = + - @, tab or CR) unless numeric."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            Decimal(value)
+        except ArithmeticError:
+            return "'" + value
+    return value
+
+
+def money(value: int | None, currency: str | None = None) -> str:
+    if value is None:
+        return ""
+    return format_exact(value) + (f" {currency}" if currency else "")
+
+
+def fraction_text(value: Fraction) -> str:
+    """An exact amount (a Fraction of 10**-8 units); '≈' marks one cut at 12 decimals."""
+    if value.denominator == 1:
+        return format_exact(value.numerator)
+    approx = (Decimal(value.numerator) / Decimal(value.denominator) / SCALE).quantize(Decimal("1e-12"))
+    return f"≈{approx.normalize():f}"
+
+
+def local_time(epoch: int | None, zone: str, *, seconds: bool = False) -> str:
+    if epoch is None:
+        return ""
+    when = dt.datetime.fromtimestamp(epoch, zoneinfo(zone))
+    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def short_time(epoch: int, zone: str, now: float) -> str:
+    """HH:MM:SS for today (local), MM-DD HH:MM before: 11 columns at most, for the live stream."""
+    tz = zoneinfo(zone)
+    when = dt.datetime.fromtimestamp(epoch, tz)
+    if when.date() == dt.datetime.fromtimestamp(now, tz).date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%m-%d %H:%M")
+
+
+def duration_text(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# --- tariffs ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TariffEntry:
+    label: str  # the file name, as calls.tariff stores it
+    path: Path
+    sites: tuple[str, ...]
+
+
+class TariffBook:
+    """The workspace's tariffs, compiled on first use (compiling a large deck takes a moment: call in a worker)."""
+
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+        self._compiled: dict[Path, CompiledTariff] = {}
+        self._lock = threading.Lock()
+
+    def entries(self) -> list[TariffEntry]:
+        out = []
+        for label, path in sorted(self.ctx.tariffs.items()):
+            sites = tuple(s.name for s in self.ctx.sites.values() if s.tariff is not None and
+                          Path(s.tariff) == Path(path))
+            out.append(TariffEntry(label, Path(path), sites))
+        return out
+
+    def compiled(self, path: Path) -> CompiledTariff:
+        """Raises TariffError (its render() lists every problem)."""
+        with self._lock:
+            if path not in self._compiled:
+                self._compiled[path] = compile_tariff(load_tariff(path))
+            return self._compiled[path]
+
+    def for_call(self, row: dict[str, Any]) -> CompiledTariff | None:
+        """The tariff that priced a stored call (calls.tariff is its file name), if still in the workspace."""
+        name = row.get("tariff")
+        path = self.ctx.tariffs.get(name) if name else None
+        if path is None:
+            return None
+        try:
+            return self.compiled(path)
+        except TariffError:
+            return None
+
+    def summary(self, entry: TariffEntry) -> dict[str, Any]:
+        c = self.compiled(entry.path)
+        t = c.tariff
+        versions = sorted({day_from_number(int(d)).isoformat() for d in set(t.rows.effective_from.tolist())
+                           if d != ALWAYS})
+        return {"name": t.name, "description": t.description, "currency": t.currency, "timezone": t.timezone,
+                "decimals": t.decimals, "mode": t.mode, "increment_decimals": t.increment_decimals,
+                "anchor": t.anchor, "split": t.split, "band_names": [b.name for b in t.bands], "versions": versions,
+                **c.stats}
+
+
+def rate_rows(c: CompiledTariff, search: str | None, limit: int = 500) -> tuple[list[dict[str, Any]], int]:
+    """Deck rows in rate order, those related to `search` digits (prefix of it, or it a prefix of them); the first
+    `limit` and how many match. The same rows as `anatole tariff show --search`."""
+    t, rows = c.tariff, c.tariff.rows
+    lo = c.arrays["rate_slot_lo"]
+    out: list[dict[str, Any]] = []
+    matching = 0
+    for rate in range(len(c.rate_row)):
+        prefix = c.prefixes[int(c.rate_prefix[rate])]
+        if search and not (prefix.startswith(search) or search.startswith(prefix)):
+            continue
+        first = int(c.rate_row[rate])
+        for k in range(int(lo[rate]), int(lo[rate + 1])):
+            matching += 1
+            if len(out) >= limit:
+                continue
+            row = int(c.slot_row[k])
+            eff = int(rows.effective_from[row])
+            out.append({
+                "prefix": prefix, "destination": rows.destinations[int(rows.destination[first])],
+                "band": t.band_name(int(rows.band[row])), "from": int(rows.slot_from[row]),
+                "price": format_exact(int(rows.price[row])), "unit": int(rows.unit[row]),
+                "increment": int(rows.increment[row]),
+                "connect_fee": format_exact(int(rows.connect_fee[first])),
+                "effective_from": day_from_number(eff).isoformat() if eff != ALWAYS else "",
+            })
+    return out, matching
+
+
+def quote(c: CompiledTariff, digits: str, start: int, duration: int) -> dict[str, Any]:
+    """What a call costs with this tariff, and why: the engine's result, explained part by part by the reference
+    implementation (the same as `anatole tariff quote`)."""
+    t = c.tariff
+    info = c.describe(c.rate([digits], [start], [duration]), 0)
+    explain = Reference(t).quote(digits, start, duration)
+    bands: list[str] = []
+    for part in explain.parts:
+        name = t.bands[part.band].name if part.band >= 0 else None
+        if name and (not bands or bands[-1] != name):
+            bands.append(name)
+    out = {**info, "number": digits, "start_local": local_time(start, t.timezone, seconds=True),
+           "timezone": t.timezone, "duration": duration, "bands": bands, "currency": t.currency,
+           "decimals": t.decimals, "mode": t.mode, "increment_decimals": t.increment_decimals,
+           "cost_text": format_money(info["cost"], t.decimals) if info["status"] == "rated" else "",
+           "connect_fee": format_exact(explain.rate.connect_fee) if explain.rate is not None else "",
+           "unrounded": fraction_text(explain.unrounded) if explain.rate is not None else "",
+           "parts": [{"band": t.bands[p.band].name if p.band >= 0 else "*", "prefix": p.rate.prefix,
+                      "slot_from": p.slot.start, "from": p.begin, "to": p.end, "increments": p.increments,
+                      "increment": p.slot.increment, "price": f"{format_exact(p.slot.price)}/{p.slot.unit}s",
+                      "amount": fraction_text(p.cost)} for p in explain.parts]}
+    return out
+
+
+def quote_text(q: dict[str, Any]) -> str:
+    """A quote as a few lines of Rich markup-free text."""
+    if q["status"] == "invalid":
+        return f"{q['number']}: the duration is out of range (0 to 604800 s)"
+    if q["status"] == "no_rate":
+        why = "no prefix of the tariff matches it" if q["prefix"] is None else \
+            f"prefix {q['prefix']} has no rate in force at {q['start_local']}"
+        return f"{q['number']}: no rate — {why}"
+    lines = [f"{q['number']} → {q['destination']} (prefix {q['prefix'] or '(any)'}) · band "
+             f"{' → '.join(q['bands']) or '(none)'}",
+             f"start {q['start_local']} {q['timezone']} · {q['duration']} s billed {q['billed_seconds']} s · "
+             f"cost {q['cost_text']} {q['currency']}"]
+    for p in q["parts"]:
+        lines.append(f"  {p['band']:<10} {p['prefix'] or '(any)':<8} {p['from']:>5}–{p['to']:<5} s  "
+                     f"{p['increments']} × {p['increment']} s at {p['price']} = {p['amount']}")
+    inc = (f"each increment rounded half_up to {q['increment_decimals']} decimals"
+           if q["increment_decimals"] is not None else "exact until the call is rounded")
+    extra = f"connect fee {q['connect_fee']} · " if q["connect_fee"] not in ("", "0.00") else ""
+    lines.append(f"  {extra}unrounded {q['unrounded']} · rounded {q['mode']} to {q['decimals']} decimals ({inc})")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The help screen: every key of every screen, read from the screens' own bindings (so it cannot go stale)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+
+def _bindings(cls: Any) -> list[Binding]:
+    out = []
+    for b in getattr(cls, "BINDINGS", []):
+        out.append(b if isinstance(b, Binding) else Binding(*b))
+    return out
+
+
+def sections(app: Any) -> list[tuple[str, list[Binding]]]:
+    from tui.app import TITLES
+    from tui.calls_screen import CallDetailScreen, CallsScreen
+    from tui.live_screen import LiveScreen
+    from tui.rejects_screen import RejectsScreen
+    from tui.tariffs_screen import TariffsScreen
+
+    classes = {"live": LiveScreen, "calls": CallsScreen, "tariffs": TariffsScreen, "rejects": RejectsScreen}
+    out = [("Everywhere", [b for b in _bindings(type(app)) if not (b.action.startswith("screen(")
+                                                                   and b.action[8:-2] not in app.names)])]
+    out[0][1].append(Binding("ctrl+p", "command_palette", "Command palette: screens, theme, keys"))
+    for name in app.names:
+        out.append((TITLES[name], _bindings(classes[name])))
+        if name == "calls":
+            out.append(("Call detail", _bindings(CallDetailScreen)))
+    out.append(("Tables", [Binding("up,down", "", "Move"),
+                           Binding("pageup,pagedown", "", "Page (Calls: the next page at the end)"),
+                           Binding("ctrl+home,ctrl+end", "", "First, last row"),
+                           Binding("tab", "", "Next field or table")]))
+    return out
+
+
+class HelpScreen(Screen):
+    """Every key, by screen. Escape or ? closes it."""
+
+    BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", key_display="esc")]
+    CSS = """
+    HelpScreen DataTable { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("anatole — keys", classes="title")
+        yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("screen", "key", "what it does")
+        for title, bindings in sections(self.app):
+            for b in bindings:
+                keys = b.key_display or ", ".join(self.app.get_key_display(Binding(k.strip(), ""))
+                                                  for k in b.key.split(","))
+                table.add_row(title, keys, b.description or b.action)
+        table.focus()

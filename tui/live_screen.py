@@ -1,0 +1,454 @@
+"""Live: what the daemon (`anatole serve`) sees now — calls in progress, the stream of finished calls with their
+cost, rolling counters with sparklines, and alerts that blink until someone acknowledges them.
+
+The socket is read by `tui.live.LiveClient` in a thread worker; each recv's messages arrive here as one LiveEvent
+and are applied in one batch_update. Rows are keyed (active calls by their key, finished calls by store id,
+alerts by id) and updated in place, cell by cell, only where a value changed. Without a daemon the screen says so,
+shows the latest calls from the store, and keeps trying to connect.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Sparkline, Static
+from textual.worker import get_current_worker
+
+from pbx.protocol import (
+    Acknowledge,
+    ActiveCall,
+    Alert,
+    AlertAcknowledged,
+    CallGone,
+    Counters,
+    Error,
+    FinishedCall,
+    Hello,
+    Skipped,
+    SourceUpdate,
+)
+from tui.data import StoreError, duration_text, money, short_time
+from tui.filters import CallFilter, FilterError, parse_filter
+from tui.live import Batch, Connected, Disconnected, Event, LiveClient
+
+SLACK = 500  # finished rows beyond `keep` before the table is trimmed (one rebuild per SLACK calls, not per call)
+DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
+SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
+
+
+class LiveEvent(Message):
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class HistoryLoaded(Message):
+    def __init__(self, calls: list[FinishedCall], error: str = "") -> None:
+        super().__init__()
+        self.calls, self.error = calls, error
+
+
+class LiveScreen(Screen):
+    CSS_PATH = "live.tcss"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("a", "acknowledge", "Acknowledge alert"),
+        Binding("tab", "app.focus_next", "Next table", show=False),
+        Binding("escape", "leave_filter", "Back to the tables", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client: LiveClient | None = None
+        self.connected: Hello | None = None
+        self.status_text = "connecting…"
+        self.filter = CallFilter()
+        self.active: dict[str, ActiveCall] = {}
+        self.active_cells: dict[str, tuple[Any, ...]] = {}
+        self.finished: deque[FinishedCall] = deque()
+        self.finished_shown = 0
+        self.alerts: dict[int, Alert] = {}
+        self.counters: Counters | None = None
+        self.per_minute: deque[float] = deque(maxlen=60)
+        self.cost_hour: deque[float] = deque(maxlen=60)
+        self.paused = False
+        self.held: deque[FinishedCall] = deque()
+        self.held_count = 0
+        self.processed = 0  # finished calls applied (the benchmark reads it)
+        self.flash_on = False
+        self.history_error = ""
+        self.keep = 500
+
+    def compose(self) -> ComposeResult:
+        yield Static("Live", classes="title", id="live-title")
+        yield Static("", id="live-status", classes="message")
+        yield Input(placeholder="/ filter: site: ext: dir: dest: num: min:", id="live-filter", classes="line-input")
+        yield Static("", id="live-counters")
+        with Horizontal(id="sparks"):
+            yield Static("calls/min", classes="spark-label")
+            yield Sparkline([], id="spark-calls")
+            yield Static("cost/hour", classes="spark-label")
+            yield Sparkline([], id="spark-cost")
+        yield DataTable(id="alerts", cursor_type="row")
+        yield DataTable(id="active", cursor_type="row")
+        yield DataTable(id="finished", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ctx = self.app.ctx
+        self.keep = ctx.keep
+        alerts = self.query_one("#alerts", DataTable)
+        for key in ("time", "sev", "alert", "message", "state"):
+            alerts.add_column(key, key=key)
+        active = self.query_one("#active", DataTable)
+        for key in ("since", "site", "ext", "dir", "number", "state", "elapsed"):
+            active.add_column(key, key=key)
+        finished = self.query_one("#finished", DataTable)
+        for key in ("ended", "site", "ext", "number", "destination", "dur", "cost", "dir"):
+            finished.add_column(key, key=key)
+        finished.focus()
+        self._show_counters()
+        self._show_status()
+        self._history()
+        self.client = LiveClient(ctx.socket_path, retry=ctx.retry_seconds)
+        self._listen(self.client)
+        self.set_interval(1.0, self._tick)
+        if ctx.flash:
+            self.set_interval(0.5, self._flash)
+
+    def on_unmount(self) -> None:
+        if self.client is not None:
+            self.client.stop()
+
+    # --- workers --------------------------------------------------------------------------------------------
+
+    @work(thread=True, group="live-socket")
+    def _listen(self, client: LiveClient) -> None:
+        worker = get_current_worker()
+
+        def post(event: Event) -> None:
+            if not worker.is_cancelled:
+                self.post_message(LiveEvent(event))
+
+        client.run(post)
+
+    @work(thread=True, exclusive=True, group="live-history")
+    def _history(self) -> None:
+        try:
+            rows = self.app.reader.page(CallFilter(), order="start_desc", limit=self.keep)
+        except StoreError as exc:
+            self.post_message(HistoryLoaded([], str(exc)))
+            return
+        calls = [FinishedCall(id=r["id"], source=r["source"], site=r["site"], start=r["start"],
+                              duration=r["duration"], billable=r["billable"], direction=r["direction"],
+                              disposition=r["disposition"], status=r["status"], extension=r["extension"] or "",
+                              caller=r["caller"] or "", dialled=r["dialled"] or "", number=r["number"] or "",
+                              destination=r["destination"] or "", band=r["band"] or "",
+                              cost=r["cost"] if r["billed"] else (0 if r["cost"] is not None else None),
+                              currency=r["currency"] or "") for r in reversed(rows)]
+        self.post_message(HistoryLoaded(calls))
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        if message.error:
+            self.history_error = message.error
+            self._show_status()
+            return
+        self.history_error = ""
+        known = {c.id for c in self.finished}
+        merged = [c for c in message.calls if c.id not in known] + list(self.finished)
+        self.finished = deque(merged[-self.keep:])
+        self._rebuild_finished()
+        self._show_status()
+
+    # --- events from the daemon ---------------------------------------------------------------------------
+
+    def on_live_event(self, message: LiveEvent) -> None:
+        event = message.event
+        if isinstance(event, Connected):
+            self.connected = event.hello
+            self._show_status()
+        elif isinstance(event, Disconnected):
+            was = self.connected is not None
+            self.connected = None
+            self.status_text = event.reason
+            self._show_status()
+            if was:
+                self._history()  # what happened while we were away is in the store
+        elif isinstance(event, Batch):
+            self._apply(event.messages)
+
+    def _apply(self, messages: list[Any]) -> None:
+        finished: list[FinishedCall] = []
+        with self.app.batch_update():
+            for m in messages:
+                if isinstance(m, ActiveCall):
+                    self.active[m.key] = m
+                    self._show_active(m)
+                elif isinstance(m, CallGone):
+                    self._drop_active(m.key)
+                elif isinstance(m, FinishedCall):
+                    if m.key:
+                        self._drop_active(m.key)
+                    finished.append(m)
+                elif isinstance(m, Alert):
+                    self.alerts[m.id] = m
+                    self._show_alert(m)
+                elif isinstance(m, AlertAcknowledged):
+                    old = self.alerts.get(m.id)
+                    if old is not None:
+                        self.alerts[m.id] = Alert(**{**_fields(old), "acknowledged_by": m.by,
+                                                     "acknowledged_at": m.at})
+                        self._show_alert(self.alerts[m.id])
+                elif isinstance(m, Counters):
+                    self.counters = m
+                    self.per_minute.append(float(m.calls_last_minute))
+                    self.cost_hour.append(float(sum(m.cost_this_hour.values())))
+                    self._show_counters()
+                elif isinstance(m, Hello):
+                    self.connected = m
+                    self._show_status()
+                elif isinstance(m, SourceUpdate) and self.connected is not None:
+                    others = [x for x in self.connected.sources if x.name != m.source.name]
+                    self.connected = Hello(**{**_fields(self.connected), "sources": [*others, m.source]})
+                    self._show_status()
+                elif isinstance(m, Skipped):
+                    self.notify(f"the daemon dropped {m.count} {m.topic} message(s) for this console: reloading "
+                                f"from the store", severity="warning")
+                    if m.topic == "calls":
+                        self._history()
+                elif isinstance(m, Error):
+                    self.notify(f"daemon: {m.message}", severity="error")
+            if finished:
+                self._add_finished(finished)
+
+    # --- active calls -------------------------------------------------------------------------------------
+
+    def _active_cells(self, a: ActiveCall) -> tuple[Any, ...]:
+        ctx = self.app.ctx
+        elapsed = max(0, int(ctx.clock()) - a.start)
+        return (short_time(a.start, ctx.zone(self.filter.site), ctx.clock()), a.site, a.extension,
+                DIRECTION_SHORT.get(a.direction, a.direction), a.number or a.dialled or a.caller, a.state,
+                duration_text(elapsed))
+
+    def _show_active(self, a: ActiveCall) -> None:
+        table = self.query_one("#active", DataTable)
+        visible = self.filter.matches(site=a.site, extension=a.extension, direction=a.direction,
+                                      number=a.number or a.dialled)
+        cells = self._active_cells(a)
+        old = self.active_cells.get(a.key)
+        if not visible:
+            if old is not None:
+                self._drop_row(table, a.key)
+            return
+        if old is None:
+            table.add_row(*cells, key=a.key)
+        else:
+            for column, before, after in zip(table.columns, old, cells):
+                if before != after:
+                    table.update_cell(a.key, column, after)
+        self.active_cells[a.key] = cells
+
+    def _drop_active(self, key: str) -> None:
+        self.active.pop(key, None)
+        if key in self.active_cells:
+            self._drop_row(self.query_one("#active", DataTable), key)
+
+    def _drop_row(self, table: DataTable, key: str) -> None:
+        self.active_cells.pop(key, None)
+        if key in table.rows:
+            table.remove_row(key)
+
+    def _tick(self) -> None:
+        """Once a second: the elapsed time of calls in progress (only that cell changes)."""
+        with self.app.batch_update():
+            for a in list(self.active.values()):
+                if a.key in self.active_cells:
+                    self._show_active(a)
+
+    # --- finished calls -----------------------------------------------------------------------------------
+
+    def _add_finished(self, calls: list[FinishedCall]) -> None:
+        if self.paused:
+            self.held.extend(calls)
+            self.held_count += len(calls)
+            while len(self.held) > self.keep:
+                self.held.popleft()
+            self._show_status()
+            return
+        for c in calls:
+            self.finished.append(c)
+        while len(self.finished) > self.keep:
+            self.finished.popleft()
+        table = self.query_one("#finished", DataTable)
+        follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
+        if self.finished_shown + len(calls) > self.keep + SLACK:
+            self._rebuild_finished()
+        else:
+            for c in calls[-self.keep:]:
+                if self._visible(c):
+                    self._add_finished_row(table, c)
+        self.processed += len(calls)
+        if follow and table.row_count:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+
+    def _visible(self, c: FinishedCall) -> bool:
+        return self.filter.matches(site=c.site, extension=c.extension, direction=c.direction,
+                                   number=c.number or c.dialled, destination=c.destination, start=c.start,
+                                   cost=c.cost, status=c.status)
+
+    def _add_finished_row(self, table: DataTable, c: FinishedCall) -> None:
+        key = str(c.id)
+        if key in table.rows:
+            return
+        ctx = self.app.ctx
+        ended = short_time(c.start + c.duration, ctx.zone(self.filter.site), ctx.clock())
+        cost = money(c.cost) if c.cost is not None else ""
+        table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
+                      (c.destination or f"({c.direction})")[:12], Text(duration_text(c.billable), justify="right"),
+                      Text(f"{cost} {c.currency}".strip() if cost else "", justify="right"),
+                      DIRECTION_SHORT.get(c.direction, c.direction), key=key)
+        self.finished_shown += 1
+
+    def _rebuild_finished(self) -> None:
+        table = self.query_one("#finished", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            self.finished_shown = 0
+            for c in self.finished:
+                if self._visible(c):
+                    self._add_finished_row(table, c)
+            if table.row_count:
+                table.move_cursor(row=table.row_count - 1, animate=False)
+
+    # --- alerts -------------------------------------------------------------------------------------------
+
+    def _show_alert(self, a: Alert) -> None:
+        table = self.query_one("#alerts", DataTable)
+        ctx = self.app.ctx
+        state = f"ack {a.acknowledged_by}" if a.acknowledged_by else "OPEN"
+        cells = (short_time(a.at, ctx.zone(self.filter.site), ctx.clock()),
+                 Text(a.severity[:4], style=SEVERITY_STYLE.get(a.severity, "")), a.rule, a.message,
+                 Text(state, style="" if a.acknowledged_by else "bold reverse"))
+        key = str(a.id)
+        if key in table.rows:
+            for column, value in zip(("time", "sev", "alert", "message", "state"), cells):
+                if str(table.get_cell(key, column)) != str(value):
+                    table.update_cell(key, column, value)
+        else:
+            table.add_row(*cells, key=key)
+        self._show_counters()
+
+    def open_alerts(self) -> list[Alert]:
+        return [a for a in self.alerts.values() if not a.acknowledged_by]
+
+    def _flash(self) -> None:
+        self.flash_on = not self.flash_on and bool(self.open_alerts())
+        self.query_one("#alerts", DataTable).set_class(self.flash_on, "flash")
+
+    def action_acknowledge(self) -> None:
+        table = self.query_one("#alerts", DataTable)
+        alert = None
+        if table.row_count:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            alert = self.alerts.get(int(key)) if key is not None else None
+        if alert is None or alert.acknowledged_by:
+            opened = self.open_alerts()
+            alert = opened[0] if opened else None
+        if alert is None:
+            self.notify("no open alert to acknowledge", timeout=2)
+            return
+        if self.client is None or self.connected is None:
+            self.notify("not connected to the daemon: cannot acknowledge now", severity="warning")
+            return
+        self._send(Acknowledge(alert=alert.id, by=self.app.ctx.user))
+
+    @work(thread=True, group="live-send")
+    def _send(self, message: Acknowledge) -> None:
+        assert self.client is not None
+        if not self.client.send(message):
+            self.app.call_from_thread(self.notify, "the daemon is gone: the acknowledgement was not sent",
+                                      severity="warning")
+
+    # --- status and counters ------------------------------------------------------------------------------
+
+    def _show_status(self) -> None:
+        ctx = self.app.ctx
+        widget = self.query_one("#live-status", Static)
+        paused = f" · PAUSED ({self.held_count} new)" if self.paused else ""
+        error = self.history_error
+        if self.connected is not None:
+            h = self.connected
+            up = sum(1 for s in h.sources if s.state in ("listening", "connected"))
+            text = Text(f"● connected to the daemon (pid {h.pid}) · sources {up}/{len(h.sources)} up{paused}",
+                        style="green")
+        else:
+            text = Text(f"○ {self.status_text} at {ctx.shown(ctx.socket_path)}: showing the latest calls from "
+                        f"the store; retrying every {ctx.retry_seconds:g} s{paused}", style="yellow")
+        if error:
+            text.append(f"\n{error}", style="bold red")
+        widget.update(text)
+
+    def _show_counters(self) -> None:
+        c = self.counters
+        widget = self.query_one("#live-counters", Static)
+        opened = len(self.open_alerts())
+        if c is None:
+            widget.update(Text(f"active {len(self.active)} · no counters yet · alerts open {opened}"))
+        else:
+            today = ", ".join(f"{site} {money(v)}" for site, v in sorted(c.cost_today.items())) or "0.00"
+            hour = ", ".join(f"{site} {money(v)}" for site, v in sorted(c.cost_this_hour.items())) or "0.00"
+            widget.update(Text(f"active {c.active} · calls/min {c.calls_last_minute} · today {c.calls_today} · "
+                               f"alerts open {max(opened, c.alerts_open)}\n"
+                               f"cost today ({c.currency}) {today} · this hour {hour}"))
+        self.query_one("#spark-calls", Sparkline).data = list(self.per_minute)
+        self.query_one("#spark-cost", Sparkline).data = list(self.cost_hour)
+
+    # --- actions ------------------------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            held = list(self.held)
+            self.held.clear()
+            self.held_count = 0
+            with self.app.batch_update():
+                self._add_finished(held)
+        self._show_status()
+
+    def action_filter(self) -> None:
+        self.query_one("#live-filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.query_one("#finished", DataTable).focus()
+
+    @on(Input.Submitted, "#live-filter")
+    def apply_filter(self, event: Input.Submitted) -> None:
+        ctx = self.app.ctx
+        try:
+            flt = parse_filter(event.value, zone_of=ctx.zone, sites=ctx.sites)
+        except FilterError as exc:
+            self.query_one("#live-status", Static).update(Text(str(exc), style="bold red"))
+            return
+        self.filter = flt
+        self._show_status()
+        with self.app.batch_update():
+            active = self.query_one("#active", DataTable)
+            active.clear()
+            self.active_cells.clear()
+            for a in self.active.values():
+                self._show_active(a)
+            self._rebuild_finished()
+        self.query_one("#finished", DataTable).focus()
+
+
+def _fields(struct: Any) -> dict[str, Any]:
+    return {name: getattr(struct, name) for name in struct.__struct_fields__}
