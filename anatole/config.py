@@ -29,7 +29,7 @@ else:  # pragma: no cover
 
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
-TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv"}
+TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
@@ -78,6 +78,9 @@ class Workspace:
     csv_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoice_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [invoice_csv.NAME]: carrier CSV
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    allocation: Any = None  # tem.allocation.AllocationConfig ([allocation])
+    schedules: list[Any] = field(default_factory=list)  # tem.schedule.Schedule ([[schedule]])
+    report_settings: Any = None  # tem.reports.ReportSettings ([reports])
     _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
 
     @property
@@ -171,6 +174,11 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
         if not isinstance(raw.get("when"), str) or not raw.get("when"):
             errs.add(at, "when", "required: a condition such as 'cost > 5'")
         ws.alerts.append(raw)
+    from tem import allocation, reports, schedule  # noqa: PLC0415  (inventory, allocation, reports: tem/)
+
+    ws.allocation = allocation.parse_config(doc.get("allocation", {}), where, errs.add)
+    ws.report_settings = reports.parse_settings(doc.get("reports", {}), where, errs.add)
+    ws.schedules = schedule.parse_schedules(doc.get("schedule", []), where, errs.add)
     if errs.problems:
         raise ConfigError(errs.problems)
     return ws

@@ -1,0 +1,359 @@
+"""`anatole inventory import|list|show|history`, `anatole allocate`, `anatole chargeback` and `anatole gl-export`.
+
+Registered in anatole/cli.py. An import previews by default and writes only with --apply (all in one transaction,
+refused while problems are open unless --accept); a file that cannot be read exits 1 naming the file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+EXIT_INPUT = 1
+
+
+def _cli() -> Any:
+    from anatole import cli
+
+    return cli
+
+
+def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
+    """(workspace, calls store, inventory store), or exit with a clear message."""
+    from store.inventory import InventoryStoreError, open_inventory
+
+    cli = _cli()
+    ws = cli._workspace(ctx)
+    store = cli._store(ws)
+    try:
+        return ws, store, open_inventory(store.conn)
+    except InventoryStoreError as exc:
+        cli._fail(str(exc))
+
+
+def _day(text: str | None, option: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        _cli()._fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+@click.group("inventory")
+def inventory() -> None:
+    """Cost centres, people, extensions, lines, devices and contracts (effective-dated, with history)."""
+
+
+@inventory.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", "-k", "file_kind", default="people", show_default=True,
+              type=click.Choice(["people", "cost-centres", "sites", "extensions", "lines", "devices", "contracts"]),
+              help="What the file lists.")
+@click.option("--preview/--apply", "preview_only", default=True, show_default=True,
+              help="Show what would change (default), or write it.")
+@click.option("--accept", is_flag=True, help="Apply despite unknown/missing cost centres, duplicates and overlaps.")
+@click.option("--effective", metavar="DATE", help="Date the file is true from, for rows without a from column, "
+                                                  "and of removals (default: today).")
+@click.option("--partial", is_flag=True, help="The file lists only some items: remove nothing.")
+@click.option("--by", "actor", help="Who imports (recorded in the history); default: the login name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: bool, accept: bool,
+               effective: str | None, partial: bool, actor: str | None, as_json: bool) -> None:
+    """Import a CSV file (an HR or directory export, a line list...): preview adds, changes, removals and
+    problems; --apply writes them in one transaction."""
+    from tem.inventory import FILE_KINDS, InventoryError, import_file
+    from tem.workflow import actor_name
+
+    cli = _cli()
+    _, store, istore = _open(ctx)
+    try:
+        p, batch = import_file(istore, file, FILE_KINDS[file_kind], effective=_day(effective, "--effective"),
+                               partial=partial, apply_it=not preview_only, accept=accept, actor=actor_name(actor))
+    except InventoryError as exc:
+        if as_json and not preview_only:
+            cli._emit_json({"file": str(file), "applied": False, "error": str(exc)})
+            sys.exit(EXIT_INPUT)
+        cli._fail(str(exc))
+    if as_json:
+        cli._emit_json({**p.as_json(), "applied": batch is not None, "batch": batch})
+        sys.exit(EXIT_INPUT if preview_only and p.blocking else 0)
+    console = cli._console()
+    console.print(f"{escape(str(file))}: {p.rows} row(s) of {file_kind}, effective {p.effective}"
+                  + (" (partial)" if partial else ""))
+    for title, rows, mark in (("add", p.adds, "+"), ("change", p.changes, "~"), ("remove", p.removals, "-")):
+        for r in rows:
+            span = f"{r['from']}..{r.get('to') or ''}"
+            detail = ", ".join(f"{k}={v}" for k, v in r["fields"].items() if v is not None)
+            if title == "change" and r.get("before"):
+                diff = [f"{k}: {r['before'].get(k)} → {v}" for k, v in r["fields"].items()
+                        if r["before"].get(k) != v]
+                detail = ", ".join(diff) or "dates"
+            console.print(f"  {mark} {r['kind']} {r['key']} [{span}] {detail}", markup=False)
+    console.print(f"  {len(p.adds)} add(s), {len(p.changes)} change(s), {len(p.removals)} removal(s), "
+                  f"{p.unchanged} unchanged")
+    for prob in p.problems:
+        tag = "accepted" if batch is not None else ("fix" if not prob.acceptable else "problem")
+        console.print(f"  ! [{tag}] {prob.code}: {prob.message}", markup=False)
+    if batch is not None:
+        console.print(f"applied as batch #{batch}")
+    elif p.blocking:
+        console.print("[bold red]some rows cannot be read: fix the file[/]")
+        sys.exit(EXIT_INPUT)
+    elif p.problems:
+        console.print("resolve the problems, or give --apply --accept to apply anyway")
+    else:
+        console.print("preview only: give --apply to write it")
+
+
+@inventory.command("list")
+@click.option("--kind", "-k", type=click.Choice(["cost_centre", "person", "site", "extension", "line", "device",
+                                                 "contract"]), help="Only this kind.")
+@click.option("--at", "at", metavar="DATE", help="Items valid on this date (default: today); --all for history.")
+@click.option("--all", "everything", is_flag=True, help="Every version, past and future.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: bool, as_json: bool) -> None:
+    """The inventory on a date (or every version with --all)."""
+    import json
+
+    from tem.inventory import describe
+
+    cli = _cli()
+    _, _, istore = _open(ctx)
+    day = None if everything else (_day(at, "--at") or dt.date.today().isoformat())
+    rows = [describe(r) for r in istore.items(kind, at=day)]
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    table = Table("kind", "key", "from", "to", "details", box=None)
+    for r in rows:
+        table.add_row(r["kind"], r["key"], r["from"], r["to"] or "",
+                      escape(", ".join(f"{k}={v}" for k, v in r.items()
+                                       if k not in ("kind", "key", "from", "to") and v is not None)))
+    console = cli._console()
+    console.print(table)
+    console.print(f"{len(rows)} item(s)" + (f" valid on {day}" if day else ""))
+
+
+@inventory.command("show")
+@click.argument("key")
+@click.option("--kind", "-k", help="The kind, where the key is ambiguous.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> None:
+    """Every version of one item, and its history."""
+    from tem.inventory import describe
+
+    cli = _cli()
+    _, _, istore = _open(ctx)
+    versions = [describe(r) for r in istore.items(kind, key=key)]
+    history = istore.history(kind, key)
+    if not versions and not history:
+        cli._fail(f"no inventory item {key!r}" + (f" of kind {kind}" if kind else ""))
+    if as_json:
+        cli._emit_json({"key": key, "versions": versions, "history": history})
+        return
+    console = cli._console()
+    for v in versions:
+        console.print(f"{v['kind']} {v['key']} {v['from']}..{v['to'] or ''}: " + ", ".join(
+            f"{k}={val}" for k, val in v.items() if k not in ("kind", "key", "from", "to") and val is not None),
+            markup=False)
+    _print_history(console, history)
+
+
+@inventory.command("history")
+@click.option("--kind", "-k", help="Only this kind.")
+@click.option("--key", help="Only this item.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: int, as_json: bool) -> None:
+    """Every change, newest first: who, when, what before and after."""
+    cli = _cli()
+    _, _, istore = _open(ctx)
+    rows = istore.history(kind, key, limit)
+    if as_json:
+        cli._emit_json(rows)
+        return
+    _print_history(cli._console(), rows)
+
+
+def _print_history(console: Any, rows: list[dict[str, Any]]) -> None:
+    for h in rows:
+        when = dt.datetime.fromtimestamp(h["at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        console.print(f"{when} {h['actor']} batch #{h['batch_id']}: {h['action']} {h['kind']} {h['key']} from "
+                      f"{h['valid_from']}" + (f" to {h['valid_to']}" if h["valid_to"] else "")
+                      + (f" ({h['note']})" if h["note"] else ""), markup=False)
+
+
+# --- allocation ----------------------------------------------------------------------------------------------
+
+
+def _period(ctx: click.Context, q: Any, period: str | None) -> str:
+    from tem.allocation import AllocationError, latest_period, month_bounds
+
+    cli = _cli()
+    if period is None:
+        zones = {n: s.timezone for n, s in cli._workspace(ctx).sites.items()} if ctx is not None else {}
+        period = latest_period(q, zones)
+        if period is None:
+            cli._fail("no calls and no invoices in the store: nothing to allocate (import calls or invoices first)")
+    try:
+        month_bounds(period)
+    except AllocationError as exc:
+        cli._fail(str(exc))
+    return str(period)
+
+
+def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, currency: str | None = None,
+                   save: bool = True, mark: bool = True, actor: str | None = None, ctx: Any = None) -> Any:
+    """Allocate a period (default: the latest month with data), store the run and mark its approved invoices
+    allocated; exits with a message on bad input."""
+    from store.invoices import open_invoices
+    from store.reports import open_queries
+    from tem import workflow
+    from tem.allocation import AllocationConfig, AllocationError, allocate
+
+    cli = _cli()
+    q = open_queries(store.conn)
+    period = _period(ctx, q, period)
+    cfg = ws.allocation or AllocationConfig()
+    zones = {n: s.timezone for n, s in ws.sites.items()}
+    try:
+        result = allocate(q, istore, period=period, currency=currency or ws.currency, zones=zones, config=cfg,
+                          only=currency)
+    except AllocationError as exc:
+        cli._fail(str(exc))
+    if save:
+        result.run_id = istore.save_run(period, workflow.actor_name(actor), result.currency,
+                                        (result.total, result.total - result.unassigned, result.unassigned),
+                                        result.as_json(), result.lines)
+    if mark and save:
+        istore_inv = open_invoices(store.conn)
+        for iid in result.invoices:
+            inv = istore_inv.invoice(iid)
+            if inv is not None and inv["state"] == "approved":
+                workflow.allocate(istore_inv, iid, actor=actor, reason=f"allocated: run #{result.run_id} of {period}")
+                result.marked.append(iid)
+    return result
+
+
+@click.command("allocate")
+@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with calls or invoices).")
+@click.option("--currency", metavar="CUR", help="Allocate only the costs in this currency (no conversion).")
+@click.option("--dry-run", is_flag=True, help="Do not store the run or mark invoices.")
+@click.option("--by", "actor", help="Who runs it (recorded); default: the login name.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, dry_run: bool, actor: str | None,
+                 as_json: bool) -> None:
+    """Allocate every cost of a month (rated calls and invoice charges) to cost centres; what cannot be is kept
+    in the unassigned bucket. Stores the run and marks approved invoices allocated."""
+    cli = _cli()
+    ws, store, istore = _open(ctx)
+    result = run_allocation(ws, store, istore, period, currency=currency, save=not dry_run, mark=not dry_run,
+                            actor=actor, ctx=ctx)
+    if as_json:
+        cli._emit_json(result.as_json())
+        return
+    obj = result.as_json()
+    console = cli._console()
+    console.print(f"{obj['period']}: total {obj['total']} {obj['currency']} = allocated {obj['allocated']} + "
+                  f"unassigned {obj['unassigned']} ({obj['calls']} call(s), {len(obj['invoices'])} invoice(s))"
+                  + (f"; run #{obj['run']}" if obj["run"] else " (dry run)"))
+    table = Table("cost centre", "amount", "with sub-centres", box=None)
+    for code, amount in obj["by_cost_centre"].items():
+        table.add_row(escape(code), amount, obj["rollup"].get(code, amount))
+    for code in obj["rollup"]:
+        if code not in obj["by_cost_centre"]:
+            table.add_row(escape(code), "0.00", obj["rollup"][code])
+    table.add_row("[bold]unassigned[/]", obj["unassigned"], "")
+    console.print(table)
+    for why, amount in obj["unassigned_reasons"].items():
+        console.print(f"  unassigned {amount}: {why}", markup=False)
+    if result.marked:
+        console.print(f"invoices marked allocated: {', '.join(f'#{i}' for i in result.marked)}")
+
+
+def _run(ctx: click.Context, q: Any, istore: Any, period: str | None) -> dict[str, Any]:
+    period = _period(ctx, q, period)
+    run = istore.latest_run(period)
+    if run is None:
+        _cli()._fail(f"no allocation of {period} yet: run `anatole allocate --period {period}`")
+    return run
+
+
+@click.command("chargeback")
+@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
+@click.option("--cost-centre", "cost_centre", help="The statement of one cost centre.")
+@click.option("--person", help="The statement of one person.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def chargeback_cmd(ctx: click.Context, period: str | None, cost_centre: str | None, person: str | None,
+                   as_json: bool) -> None:
+    """Chargeback statement of a cost centre or a person, from the period's stored allocation."""
+    from store.reports import open_queries
+    from tem.allocation import statement
+
+    cli = _cli()
+    _, store, istore = _open(ctx)
+    if not cost_centre and not person:
+        cli._fail("give --cost-centre CODE or --person ID")
+    run = _run(ctx, open_queries(store.conn), istore, period)
+    st = statement(istore, run, cost_centre=cost_centre, person=person)
+    if as_json:
+        cli._emit_json(st)
+        return
+    console = cli._console()
+    who = f"cost centre {cost_centre}" if cost_centre else f"person {person}"
+    console.print(f"Chargeback statement, {who}, {st['period']}: {st['total']} {st['currency']}", markup=False)
+    for cat, amount in st["by_category"].items():
+        console.print(f"  {cat}: {amount}", markup=False)
+    table = Table("source", "ref", "carrier", "service", "category", "how", "amount", box=None)
+    for line in st["lines"]:
+        table.add_row(*(escape(str(line[k] or "")) for k in ("source", "ref", "carrier", "service", "category",
+                                                                "method", "amount")))
+    console.print(table)
+
+
+@click.command("gl-export")
+@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="OUT.csv")
+@click.pass_context
+def gl_export_cmd(ctx: click.Context, period: str | None, out: Path) -> None:
+    """Journal lines of the period's stored allocation as CSV (account, cost centre, period, amount; the layout
+    of [allocation] gl_columns)."""
+    from store.reports import open_queries
+    from tem.allocation import AllocationConfig, gl_csv, gl_lines
+
+    cli = _cli()
+    ws, store, istore = _open(ctx)
+    run = _run(ctx, open_queries(store.conn), istore, period)
+    cfg = ws.allocation or AllocationConfig()
+    amounts: dict[str, int] = {}
+    for code, _source, amount in istore.run_totals(run["id"], "cost_centre"):
+        amounts[code] = amounts.get(code, 0) + amount
+    first = f"{run['period']}-01"
+    centres = {r["key"]: r for r in istore.items("cost_centre", at=first)}
+    lines = gl_lines(run, amounts, {k: r["gl_account"] for k, r in centres.items()},
+                     {k: r["name"] for k, r in centres.items()}, cfg)
+    try:
+        out.write_text(gl_csv(lines, cfg), encoding="utf-8")
+    except OSError as exc:
+        cli._fail(f"{out}: cannot be written ({exc.strerror or exc})")
+    cli._console().print(f"{out}: {len(lines)} journal line(s) for {run['period']} (run #{run['id']})")
+
+
+from anatole.cli_report import report, whatif_cmd  # noqa: E402
+
+COMMANDS: list[click.Command] = [inventory, allocate_cmd, chargeback_cmd, gl_export_cmd, report, whatif_cmd]

@@ -1,0 +1,198 @@
+"""`anatole report NAME --period P --format F --out FILE`, `anatole report list`, `anatole report run-due` and
+`anatole whatif`. Registered in anatole/cli.py through anatole/cli_inventory.py's COMMANDS.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+EXIT_INPUT = 1
+
+
+def _cli() -> Any:
+    from anatole import cli
+
+    return cli
+
+
+def _context(ctx: click.Context) -> tuple[Any, Any, Any]:
+    """(workspace, calls store, reports context)."""
+    from store.inventory import open_inventory
+    from store.reports import open_queries
+    from tem.reports import Context
+
+    cli = _cli()
+    ws = cli._workspace(ctx)
+    store = cli._store(ws)
+    return ws, store, Context(ws, open_queries(store.conn), open_inventory(store.conn))
+
+
+def produce(rctx: Any, name: str, period: str, fmt: str, out: Path) -> Any:
+    """Build one report and write it (raises ReportError / AllocationError with a message)."""
+    from tem.reports import build, write
+
+    report = build(rctx, name, period)
+    write(report, fmt, out)
+    return report
+
+
+def _one(name: str) -> click.Command:
+    from tem.reports import FORMATS, REPORTS
+
+    @click.command(name, help=f"{REPORTS[name]}: to the screen, or to --out in --format.")
+    @click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
+    @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), help="csv, xlsx or pdf (default: from --out).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The file to write.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+    @click.pass_context
+    def command(ctx: click.Context, period: str | None, fmt: str | None, out: Path | None, as_json: bool) -> None:
+        from anatole.cli_inventory import _period
+        from tem.allocation import AllocationError
+        from tem.reports import ReportError, build, write
+
+        cli = _cli()
+        _, _, rctx = _context(ctx)
+        period = _period(ctx, rctx.q, period)
+        try:
+            report = build(rctx, name, period)
+            if out is not None:
+                fmt = fmt or out.suffix.lstrip(".").lower()
+                write(report, fmt, out)
+        except (ReportError, AllocationError) as exc:
+            cli._fail(str(exc))
+        except OSError as exc:
+            cli._fail(f"{out}: cannot be written ({exc.strerror or exc})")
+        if as_json:
+            cli._emit_json(report.as_json())
+            return
+        if out is not None:
+            cli._console().print(f"{out}: {report.title}, {period}, {len(report.rows)} row(s) ({fmt})")
+            return
+        console = cli._console()
+        table = Table(*[escape(c) for c, _ in report.columns], title=f"{report.title} — {period}", box=None)
+        for row in report.text_rows():
+            table.add_row(*[escape(v) for v in row])
+        console.print(table)
+        for note in report.notes:
+            console.print(note, markup=False)
+
+    return command
+
+
+class ReportGroup(click.Group):
+    """`anatole report NAME ...` for every report name, besides `list` and `run-due`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from tem.reports import REPORTS
+
+        return [*super().list_commands(ctx), *REPORTS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from tem.reports import REPORTS
+
+        if cmd_name in REPORTS:
+            return _one(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group("report", cls=ReportGroup)
+def report() -> None:
+    """Reports (cost by cost centre/site/carrier/service type, month over month, budget, top callers and
+    destinations, off-hours, international, unused lines, trunks and busy hour) to the screen, CSV, XLSX or PDF."""
+
+
+@report.command("list")
+def list_cmd() -> None:
+    """The reports there are."""
+    from tem.reports import REPORTS
+
+    for name, title in REPORTS.items():
+        click.echo(f"{name:24} {title}")
+
+
+@report.command("run-due")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Produce every scheduled report that is due ([[schedule]] in anatole.toml) and record each file; fit for
+    cron or a systemd timer. Exits 1 if any report failed."""
+    from tem.schedule import run_due
+
+    cli = _cli()
+    ws, _, rctx = _context(ctx)
+    results = run_due(ws, rctx.q, lambda name, period, fmt, path: produce(rctx, name, period, fmt, path))
+    failed = [r for r in results if r.get("error")]
+    if as_json:
+        cli._emit_json(results)
+    else:
+        console = cli._console()
+        if not results:
+            console.print("no [[schedule]] in anatole.toml")
+        for r in results:
+            if r.get("error"):
+                console.print(f"{r['schedule']}: {r['period']}: failed: {r['error']}", markup=False)
+            elif r["due"]:
+                console.print(f"{r['schedule']}: {r['period']} → {r['file']}"
+                              + (f" (for {', '.join(r['recipients'])})" if r["recipients"] else ""), markup=False)
+            else:
+                console.print(f"{r['schedule']}: not due", markup=False)
+    sys.exit(EXIT_INPUT if failed else 0)
+
+
+@click.command("whatif")
+@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
+@click.option("--tariff", "tariffs", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A candidate tariff (repeat for each).")
+@click.option("--site", "only_sites", multiple=True, help="Only the calls of these sites.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...], only_sites: tuple[str, ...],
+               as_json: bool) -> None:
+    """Re-rate every outgoing external call of a month against each candidate tariff and compare the totals by
+    destination type and site (the stored costs are left as they are)."""
+    from anatole.cli_inventory import _period
+    from tem.allocation import local_midnight, month_bounds
+    from tem.whatif import compare, tariff_label
+
+    cli = _cli()
+    ws, _, rctx = _context(ctx)
+    period = _period(ctx, rctx.q, period)
+    compiled = [(tariff_label(p, c), c) for p in tariffs for c in [cli._load(str(p))]]
+    first, nxt = month_bounds(period)
+    sites = list(only_sites or ws.sites) or sorted(set(rctx.q.call_sites(0, 2**62)))
+    unknown = [s for s in only_sites if s not in ws.sites]
+    if unknown:
+        cli._fail(f"no [[site]] named {', '.join(unknown)} in anatole.toml")
+    zones = [ws.sites[s].timezone for s in sites if s in ws.sites] or ["UTC"]
+    start = min(local_midnight(first, z) for z in zones)
+    end = max(local_midnight(nxt, z) for z in zones)
+    cols = rctx.q.whatif_columns(start, end, sites)
+    if only_sites:
+        keep = cols["site"] >= 0
+        cols = {k: (v[keep] if k != "currencies" else v) for k, v in cols.items()}
+    result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled)
+    result = {"period": period, **result}
+    if as_json:
+        cli._emit_json(result)
+        return
+    console = cli._console()
+    console.print(f"{period}: {result['calls']} outgoing external call(s), {result['answered']} answered; stored "
+                  f"cost " + ", ".join(f"{v} {k}" for k, v in result["current"].items()))
+    names = [c["tariff"] for c in result["candidates"]]
+    table = Table("", *[escape(n) for n in names], box=None)
+    cands = result["candidates"]
+    table.add_row("[bold]total[/]", *[f"{c['total']} {c['currency']}" for c in cands])
+    table.add_row("no rate (calls)", *[str(c["no_rate"]) for c in cands])
+    for key in sorted({k for c in cands for k in c["by_type"]}):
+        table.add_row(escape(key), *[c["by_type"].get(key, "0.00") for c in cands])
+    for key in sorted({k for c in cands for k in c["by_site"]}):
+        table.add_row(f"site {escape(key)}", *[c["by_site"].get(key, "0.00") for c in cands])
+    console.print(table)
+    for cur, name in result["cheapest"].items():
+        console.print(f"cheapest in {cur}: {name}", markup=False)

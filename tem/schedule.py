@@ -1,0 +1,111 @@
+"""Scheduled reports: `[[schedule]]` tables of anatole.toml say which report, how often, in which format, to which
+folder and for whom; `run_due` produces every report that is due and records each file in the store.
+
+A monthly schedule produces the report of the previous month once (due on the 1st); a weekly or daily one
+produces the report of the month to date when its last file is at least 7 days (or 1 day) old. Recipients are
+recorded with each file (sending mail is left to the system: a cron job or a mail drop on the folder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FREQUENCIES = {"daily": 1, "weekly": 7, "monthly": 0}
+FORMATS = ("csv", "xlsx", "pdf")
+SCHEDULE_KEYS = {"name", "report", "frequency", "format", "folder", "recipients"}
+
+
+@dataclass
+class Schedule:
+    name: str
+    report: str
+    frequency: str = "monthly"
+    format: str = "pdf"
+    folder: str = "reports"
+    recipients: list[str] = field(default_factory=list)
+
+
+def parse_schedules(raw: Any, where: str, add: Any) -> list[Schedule]:
+    """Validate the [[schedule]] tables; `add(at, key, message)` records each problem (unknown keys too)."""
+    from tem.reports import REPORTS
+
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        add(where, "schedule", "must be an array of tables ([[schedule]])")
+        return []
+    out, names = [], set()
+    for n, r in enumerate(raw, 1):
+        at = f"{where} [[schedule]] #{n}"
+        for key in sorted(set(r) - SCHEDULE_KEYS):
+            add(at, key, f"unknown key (expected one of: {', '.join(sorted(SCHEDULE_KEYS))})")
+        name = r.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+            add(at, "name", f"{name!r}: required, letters, digits, '.', '_' or '-' (it names the files)")
+            name = f"schedule-{n}"
+        elif name in names:
+            add(at, "name", f"schedule {name!r} is defined twice")
+        names.add(name)
+        report = r.get("report")
+        if report not in REPORTS:
+            add(at, "report", f"{report!r} is not a report (one of: {', '.join(REPORTS)})")
+        freq = r.get("frequency", "monthly")
+        if freq not in FREQUENCIES:
+            add(at, "frequency", f"{freq!r} must be one of: {', '.join(FREQUENCIES)}")
+        fmt = r.get("format", "pdf")
+        if fmt not in FORMATS:
+            add(at, "format", f"{fmt!r} must be one of: {', '.join(FORMATS)}")
+        folder = r.get("folder", "reports")
+        if not isinstance(folder, str) or not folder:
+            add(at, "folder", f"{folder!r} must be a folder (relative to the workspace)")
+            folder = "reports"
+        recipients = r.get("recipients", [])
+        if not isinstance(recipients, list) or not all(isinstance(x, str) and "@" in x for x in recipients):
+            add(at, "recipients", f"{recipients!r} must be a list of e-mail addresses")
+            recipients = []
+        out.append(Schedule(str(name), str(report), str(freq), str(fmt), folder, list(recipients)))
+    return out
+
+
+def previous_month(today: dt.date) -> str:
+    first = today.replace(day=1) - dt.timedelta(days=1)
+    return first.strftime("%Y-%m")
+
+
+def due(schedule: Schedule, last: dict[str, Any] | None, now: dt.datetime) -> str | None:
+    """The period to produce now, or None when nothing is due."""
+    if schedule.frequency == "monthly":
+        period = previous_month(now.date())
+        return None if last is not None and last["period"] >= period else period
+    if last is not None and now.timestamp() - last["produced_at"] < FREQUENCIES[schedule.frequency] * 86400:
+        return None
+    return now.strftime("%Y-%m")
+
+
+def run_due(ws: Any, q: Any, produce: Any, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Produce every due report: `produce(report, period, fmt, path)` writes one file. Each file is recorded (with
+    its hash and recipients) once written; a report that fails is reported and the others still run."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    results = []
+    for s in ws.schedules:
+        period = due(s, q.last_report(s.name), now)
+        if period is None:
+            results.append({"schedule": s.name, "due": False})
+            continue
+        folder = Path(ws.path) / s.folder
+        path = folder / f"{s.name}-{period}-{now.strftime('%Y%m%dT%H%M%S')}.{s.format}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            produce(s.report, period, s.format, path)
+        except Exception as exc:  # one failing report must not stop the others; its reason is shown
+            results.append({"schedule": s.name, "due": True, "period": period, "error": str(exc)})
+            continue
+        data = path.read_bytes()
+        run = q.record_report(s.name, s.report, period, s.format, str(path), hashlib.sha256(data).hexdigest(),
+                              len(data), ",".join(s.recipients))
+        results.append({"schedule": s.name, "due": True, "period": period, "file": str(path), "run": run,
+                        "recipients": s.recipients})
+    return results
