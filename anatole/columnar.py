@@ -17,7 +17,7 @@ import numpy as np
 from anatole.config import Site, Source, Workspace
 from engine import STATUS_NAMES
 from ingest._slices import decode, differ, hash_slices
-from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block
+from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
 
 KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)
@@ -25,6 +25,7 @@ _KIND = {k: i for i, k in enumerate(KINDS)}
 # row statuses: the engine's, then those of calls that are not priced
 STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
 _STATUS = {s: i for i, s in enumerate(STATUSES)}
+_CALLED, _CALLER = SLICES.index("called"), SLICES.index("caller")
 OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal",
                                                                             "transit"))
 
@@ -83,7 +84,7 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
 
     target = d_inv.astype(np.int32)
     sent = (c_base + c_inv).astype(np.int32)
-    use_sent = (block.len[rows, 1] > 0) & (kind[sent] == _KIND[EXTERNAL])
+    use_sent = (block.len[rows, _CALLED] > 0) & (kind[sent] == _KIND[EXTERNAL])
     target = np.where(use_sent, sent, target)
     origin = (o_base + o_inv).astype(np.int32)
     direction = block.direction[rows].copy()
@@ -92,7 +93,7 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     unknown = direction == 0
     if unknown.any():
         inside = (o_kind == _KIND[INTERNAL]) | (ext_inside[e_inv] if len(extension) else False) \
-            | (block.len[rows, 2] == 0)
+            | (block.len[rows, _CALLER] == 0)
         internal = unknown & (t_kind == _KIND[INTERNAL]) & inside
         incoming = unknown & ~internal & (o_kind == _KIND[EXTERNAL]) & ~inside
         direction[internal] = INTERNAL_CALL
