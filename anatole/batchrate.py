@@ -84,7 +84,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                                encoding=source.encoding)
             with path.open("rb") as stream:
                 if has_scanner(fmt, source.encoding):
-                    parts = _in_order(pool, _block_tasks(ws, source, site, path, stream, ctx, tables), 2 * threads)
+                    parts = _in_order(pool, _block_tasks(ws, source, site, path, stream, ctx, tables), threads)
                 else:
                     parts = (_rows_part(ws, source, site, path, chunk, tables.decimals)
                              for chunk in _chunks(module.parse(stream, ctx)))
