@@ -519,12 +519,16 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
 @click.option("--format", "-f", "fmt", default="auto", show_default=True, help="CDR format, or auto.")
 @click.option("--site", help="A [[site]] of the workspace, for its dial plan; not needed for +CC numbers.")
 @click.option("--timezone", default="UTC", show_default=True, help="PBX local time zone when no site is given.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="OUT.csv or OUT.parquet (rejects go to OUT.<ext>.rejects.csv).")
+@click.option("--workers", type=int, help="Rate on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", help="Rate on the Dask cluster at tcp://HOST:PORT (Parquet: a folder of parts).")
+@click.option("--chunk-mb", default=32, show_default=True, help="With Dask: split big files into parts of this size.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Path, fmt: str, site: str | None,
-                   timezone: str, out: Path, as_json: bool) -> None:
+                   timezone: str, out: Path, workers: int | None, scheduler: str | None, chunk_mb: int,
+                   as_json: bool) -> None:
     """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
     from anatole.batchrate import BatchError, batch_rate
     from anatole.config import Workspace
@@ -539,14 +543,24 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
             fmt, _ = detect(inputs[0].read_bytes()[:65536])
         except UnknownFormat as exc:
             _fail(f"{inputs[0]}: {exc}")
+    dask: dict = {}
+    if out.is_dir() and workers is None and scheduler is None:  # a Parquet folder of an earlier Dask run
+        _fail(f"--out {out} is a folder: give a file name")
     try:
-        result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
-                            site=ws.sites[site] if site else None, timezone=timezone, ws=ws)
+        if workers is not None or scheduler is not None:  # the same path on Dask workers (anatole/distributed.py)
+            from anatole.distributed import distributed_batch_rate
+
+            result, dask = distributed_batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out, site=site,
+                                                  workspace=ws.path, timezone=timezone, scheduler=scheduler,
+                                                  workers=workers, chunk_bytes=max(1, chunk_mb) << 20)
+        else:
+            result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
+                                site=ws.sites[site] if site else None, timezone=timezone, ws=ws)
     except (BatchError, UnknownFormat) as exc:
         _fail(str(exc))
     summary = {"format": fmt, "out": str(out), "read": result.read, "calls": result.calls,
                "rejected": result.rejected, "skipped": result.skipped, "statuses": result.statuses,
-               "files": result.files}
+               "files": result.files, **({"dask": dask} if dask else {})}
     if as_json:
         _emit_json(summary)
     else:
@@ -578,6 +592,7 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
 
 # --- the commands of the other modules (they import anatole.clitools, never this module) ---------------------
 
+from anatole.cli_bench import bench  # noqa: E402  (anatole bench: benchmarks here and a capacity plan)
 from anatole.cli_inventory import COMMANDS as TEM_COMMANDS  # noqa: E402  (inventory, allocation, reports, what-if)
 from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
 from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
@@ -585,7 +600,7 @@ from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon 
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
 
 import_.add_command(import_invoice)
-for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, *TEM_COMMANDS):
+for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, *TEM_COMMANDS):
     main.add_command(_command)
 
 

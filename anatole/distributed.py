@@ -1,0 +1,372 @@
+"""`anatole batch-rate --workers N | --scheduler tcp://HOST:PORT`: the same parse -> normalise -> rate path on Dask
+distributed workers, one task per file or file chunk, for volumes one machine cannot rate in time.
+
+Each task runs `anatole.batchrate.batch_rate` itself, so the distributed result is the single-process result by
+construction; the driver only cuts files and puts the pieces back together:
+
+- A file of a format whose lines do not depend on each other (SPLIT) is cut at line ends into byte ranges of about
+  `chunk_bytes`. A task copies its range to a temporary file, after the file's leading header lines (CUCM's column
+  names and types: the parser needs them), and rates it. Line numbers in that file are then shifted back to the
+  original file's, the file column gets the original name, and the header lines' skips are taken out of the
+  counts. A file whose header appears again further down (concatenated exports) is rated whole.
+- Other formats (IP Office segments, Mitel and generic CSV records carry state from line to line) are one task
+  per file.
+- Parquet output is a directory of `part-NNNNN.parquet` files in input order (a dataset pyarrow, pandas, DuckDB
+  and Spark read as one table); CSV output is one file, the parts concatenated by the driver. Rejects go to
+  `<out>.rejects.csv` as in the single-process run.
+
+Workers must see the input files at the same absolute paths, and the output folder (a shared file system) when
+the scheduler is remote; each worker compiles the tariff once and keeps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import inspect
+import io
+import os
+import re
+import shutil
+import socket
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anatole.batchrate import COLUMNS, BatchError, BatchResult, batch_rate
+
+# format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
+# line stands alone). Files of these formats are split into byte ranges.
+SPLIT: dict[str, re.Pattern[bytes] | None] = {
+    "asterisk": None,
+    "cucm": re.compile(rb"(?i)cdrrecordtype"),
+}
+CHUNK_BYTES = 32 << 20
+MIN_AUTO_CHUNK = 4 << 20  # parts are made smaller for many workers, down to this
+PARTS_PER_THREAD = 4
+HEAD_BYTES = 1 << 20  # the leading header lines are looked for in the first MiB
+_CSV_END = b"\r\n"  # the csv module's line end, which batch_rate's CSV writer uses too
+
+
+@dataclass(frozen=True)
+class Part:
+    """One task: a byte range of one input (end = -1: the whole file, read in place)."""
+
+    index: int
+    input: int  # index of the file in the inputs
+    name: str  # the file as the user named it: what the output's file column says
+    path: str  # its absolute path, as the workers open it
+    start: int = 0
+    end: int = -1
+    first_line: int = 1  # number of the range's first line in the file
+    header: bytes = b""  # the file's leading lines, written before the range (not for the first range)
+    header_lines: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every task needs besides its part; small, so that it travels with each task."""
+
+    root: str  # the workspace folder
+    configured: bool  # True: open anatole.toml there (a --site was given); False: a bare Workspace
+    site: str | None
+    tariff: str  # absolute
+    fmt: str
+    timezone: str
+    parquet: bool
+    parts_dir: str  # where tasks write their parts (the Parquet dataset itself, or a staging folder for CSV)
+
+
+@dataclass
+class Plan:
+    parts: list[Part] = field(default_factory=list)
+    split_files: int = 0  # files cut into more than one part
+
+
+def plan_parts(inputs: list[Path], fmt: str, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BYTES) -> Plan:
+    """The tasks for these files: byte ranges of the big files of a SPLIT format, whole files otherwise."""
+    plan = Plan()
+    for i, path in enumerate(inputs):
+        absolute = str(path.resolve())
+        ranges = _ranges(path, fmt, encoding, chunk_bytes)
+        if len(ranges) > 1:
+            plan.split_files += 1
+        for start, end, first_line, header, header_lines in ranges:
+            plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=start,
+                                   end=end, first_line=first_line, header=header, header_lines=header_lines))
+    return plan
+
+
+def _ranges(path: Path, fmt: str, encoding: str, chunk_bytes: int) -> list[tuple[int, int, int, bytes, int]]:
+    """(start, end, first line, header, header lines) of each range; one whole-file range where the file is small,
+    not of a SPLIT format, or has its header again further down."""
+    from ingest.cdr.blocks import ASCII_ENCODINGS, raw_blocks
+
+    whole = [(0, -1, 1, b"", 0)]
+    if fmt not in SPLIT or encoding.lower() not in ASCII_ENCODINGS or path.stat().st_size <= chunk_bytes:
+        return whole
+    header, header_lines = _header(path, fmt, encoding)
+    marker = SPLIT[fmt]
+    ranges = []
+    offset = 0
+    with path.open("rb") as stream:
+        for buf, first in raw_blocks(stream, chunk_bytes):
+            body = buf[len(header):] if offset == 0 else buf
+            if marker is not None and marker.search(body):
+                return whole  # the parser's state changes inside the file: one task reads it in order
+            ranges.append((offset, offset + len(buf), first, header if offset else b"", header_lines if offset else 0))
+            offset += len(buf)
+    return ranges if len(ranges) > 1 else whole
+
+
+def _header(path: Path, fmt: str, encoding: str) -> tuple[bytes, int]:
+    """The file's leading lines that the parser skips before its first record or reject (CUCM's names and types
+    lines, a header some collectors add, blank lines), as bytes with their line ends, and how many."""
+    from ingest.cdr import CallRecord, ParseContext, Reject, parser
+
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    count = 0
+    for item in parser(fmt).parse(io.BytesIO(head), ParseContext(encoding=encoding, reference=0)):
+        if isinstance(item, CallRecord | Reject):
+            count = item.line - 1
+            break
+    else:
+        return b"", 0  # no record in the first MiB: _ranges then splits with no header
+    at = 0
+    for _ in range(count):  # past `count` line ends (CR LF, LF or CR, as ingest.cdr.model.lines counts them)
+        ends = [k for k in (head.find(b"\n", at), head.find(b"\r", at)) if k >= 0]
+        at = min(ends) + 1
+        if head[at - 1:at] == b"\r" and head[at:at + 1] == b"\n":
+            at += 1
+    return head[:at], count
+
+
+# --- on the workers -------------------------------------------------------------------------------------------
+
+_WORKSPACES: dict[tuple[str, bool, float], Any] = {}  # per worker process: the workspace and its compiled tariffs
+
+
+def _workspace(job: Job) -> Any:
+    from anatole.config import ConfigError, Workspace, open_workspace
+
+    root = Path(job.root)
+    config = root / "anatole.toml"
+    key = (job.root, job.configured, config.stat().st_mtime if job.configured and config.exists() else 0.0)
+    if key not in _WORKSPACES:
+        try:
+            _WORKSPACES[key] = open_workspace(root) if job.configured else Workspace(root)
+        except ConfigError as exc:
+            raise BatchError(f"{socket.gethostname()}: {config} is not valid: "
+                             + "; ".join(str(p) for p in exc.problems)) from None
+    return _WORKSPACES[key]
+
+
+def rate_part(part: Part, job: Job) -> dict[str, Any]:
+    """Rate one part with batch_rate into the job's parts folder; returns its counts (a Dask task)."""
+    ws = _workspace(job)
+    site = ws.sites.get(job.site) if job.site else None
+    if job.site and site is None:
+        raise BatchError(f"{socket.gethostname()}: no [[site]] named {job.site!r} in {job.root}/anatole.toml")
+    parts = Path(job.parts_dir)
+    stem = f"part-{part.index:05d}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="anatole-part-") as tmp:
+            source = Path(part.path)
+            if part.end >= 0:  # a range: the header, then the range's bytes, in a file with the original's mtime
+                source = Path(tmp) / "input"
+                with open(part.path, "rb") as src, source.open("wb") as dst:
+                    dst.write(part.header)
+                    src.seek(part.start)
+                    dst.write(src.read(part.end - part.start))
+                stat = os.stat(part.path)
+                os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            out = Path(tmp) / ("out.parquet" if job.parquet else "out.csv")
+            result = batch_rate([source], tariff=Path(job.tariff), fmt=job.fmt, out=out, site=site,
+                                timezone=job.timezone, ws=ws, **_threads())
+            delta = part.first_line - 1 - part.header_lines
+            if job.parquet:
+                _fix_parquet(out, parts / f"{stem}.parquet", part.name, delta)
+            else:
+                _fix_csv(out, parts / f"{stem}.csv", str(source), part.name, delta)
+            _fix_rejects(out.with_name(out.name + ".rejects.csv"), parts / f"{stem}.rejects.csv", part.name, delta)
+    except OSError as exc:
+        raise BatchError(f"{socket.gethostname()}: {exc}") from None
+    return {"index": part.index, "input": part.input, "read": result.read, "calls": result.calls,
+            "rejected": result.rejected, "skipped": result.skipped - part.header_lines, "statuses": result.statuses}
+
+
+def _threads() -> dict[str, int]:
+    """batch_rate on one thread: Dask runs one task per worker thread at once, so a worker per core (processes:
+    `--nthreads 1`) already fills the machine; threads of their own would only compete for the cores."""
+    return {"threads": 1} if "threads" in inspect.signature(batch_rate).parameters else {}
+
+
+def _cell(value: str) -> bytes:
+    """One CSV field as the csv module writes it."""
+    text = io.StringIO()
+    csv.writer(text).writerow([value])
+    return text.getvalue()[:-2].encode("utf-8")
+
+
+def _fix_csv(src: Path, dst: Path, temp_name: str, name: str, delta: int) -> None:
+    """The rows of src (its header line dropped) with the file column `name` and the line numbers shifted."""
+    data = src.read_bytes()
+    data = b"\n" + data[data.index(_CSV_END) + len(_CSV_END):]  # every row now starts after a "\n"
+    old, new = b"\n" + _cell(temp_name) + b",", b"\n" + _cell(name) + b","
+    if delta:  # split at row starts (the temporary path appears nowhere else), shift each row's line number
+        rows = data.split(old)
+        for i in range(1, len(rows)):
+            row = rows[i]
+            comma = row.index(b",")
+            rows[i] = b"%d%s" % (int(row[:comma]) + delta, row[comma:])
+        data = new.join(rows)
+    elif old != new:
+        data = data.replace(old, new)
+    dst.write_bytes(data[1:])
+
+
+def _fix_parquet(src: Path, dst: Path, name: str, delta: int) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(src)
+    n = table.num_rows
+    table = table.set_column(table.schema.get_field_index("file"), "file", pa.array([name] * n, pa.string()))
+    at = table.schema.get_field_index("line")
+    table = table.set_column(at, "line", pc.add(table["line"], pa.scalar(delta, pa.int64())))
+    pq.write_table(table, dst)
+
+
+def _fix_rejects(src: Path, dst: Path, name: str, delta: int) -> None:
+    with src.open(newline="", encoding="utf-8") as f, dst.open("w", newline="", encoding="utf-8") as out:
+        rows = csv.reader(f)
+        next(rows, None)  # the header
+        writer = csv.writer(out)
+        for row in rows:
+            writer.writerow([name, int(row[1]) + delta, *row[2:]])
+
+
+# --- the driver -----------------------------------------------------------------------------------------------
+
+
+def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: str | None = None,
+                           workspace: Path | None = None, timezone: str = "UTC", scheduler: str | None = None,
+                           workers: int | None = None, chunk_bytes: int = CHUNK_BYTES, encoding: str = "utf-8"
+                           ) -> tuple[BatchResult, dict[str, Any]]:
+    """batch_rate on Dask: a LocalCluster of `workers` processes, or the cluster at `scheduler`. Returns the
+    merged counts (as batch_rate's) and facts about the run (parts, workers, the scheduler's address)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BatchError("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
+    parquet = out.suffix.lower() == ".parquet"
+    if not parquet and out.suffix.lower() != ".csv":
+        raise BatchError(f"--out {out}: give a .csv or .parquet file")
+    if parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
+    if (scheduler is None) == (workers is None):
+        raise BatchError("give either --workers N or --scheduler tcp://HOST:PORT")
+    if workers is not None and workers < 1:
+        raise BatchError(f"--workers {workers}: give 1 or more")
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+                client.wait_for_workers(1, timeout=60)
+            except (OSError, TimeoutError) as exc:
+                raise BatchError(f"--scheduler {scheduler}: cannot connect, or no worker joined in a minute "
+                                 f"({exc or type(exc).__name__})") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                       dashboard_address=":0", silence_logs=40))
+            client = stack.enter_context(Client(cluster))
+        info = client.scheduler_info(n_workers=-1).get("workers", {})
+        threads = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
+        total = sum(p.stat().st_size for p in inputs)
+        # parts: at most chunk_bytes, and small enough that every worker thread gets several (the last ones finish
+        # together), but not so small that the per-part costs show
+        chunk = min(chunk_bytes, max(MIN_AUTO_CHUNK, total // (PARTS_PER_THREAD * threads)))
+        plan = plan_parts(inputs, fmt, encoding, chunk)
+        parts_dir = _prepare(out, parquet)
+        job = Job(root=str((workspace or Path.cwd()).resolve()), configured=site is not None, site=site,
+                  tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
+                  parts_dir=str(parts_dir))
+        futures = client.map(rate_part, plan.parts, job=job, pure=False)
+        try:
+            results = client.gather(futures)
+        except BaseException:  # a task's error (its message names the host), or an interrupt: no half output
+            _cleanup(out, parts_dir, parquet)
+            raise
+        address = client.scheduler.address
+    result = _merge(inputs, results)
+    _assemble(out, parts_dir, parquet, len(plan.parts))
+    facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
+             "chunk_bytes": chunk, "scheduler": address,
+             "output": "parquet dataset (folder)" if parquet else "csv"}
+    return result, facts
+
+
+def _prepare(out: Path, parquet: bool) -> Path:
+    """The folder the tasks write to, empty: the dataset folder itself (Parquet) or a staging folder (CSV)."""
+    if parquet:
+        if out.is_file():
+            out.unlink()  # the single-process run writes a file of that name: replace it as it would
+        elif out.is_dir():
+            others = [p.name for p in out.iterdir() if not re.fullmatch(r"part-\d{5}\.(parquet|rejects\.csv)",
+                                                                         p.name)]
+            if others:
+                raise BatchError(f"--out {out}: the folder holds files that are not parts of an earlier run "
+                                 f"({', '.join(sorted(others)[:3])}): give a new name")
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        return out
+    staging = out.with_name(f".{out.name}.parts-{uuid.uuid4().hex[:8]}")
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _cleanup(out: Path, parts_dir: Path, parquet: bool) -> None:
+    """After a failed run: no partial output (the dataset folder was emptied for this run, so all of it is ours)."""
+    shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int) -> None:
+    """The CSV parts into `out` in order; every part's rejects into `<out>.rejects.csv`."""
+    names = [f"part-{i:05d}" for i in range(n)]
+    rejects = out.with_name(out.name + ".rejects.csv")
+    with rejects.open("wb") as f:
+        f.write(b"file,line,reason,raw" + _CSV_END)
+        for name in names:
+            part = parts_dir / f"{name}.rejects.csv"
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+            part.unlink()
+    if parquet:
+        return
+    with out.open("wb") as f:
+        f.write(b",".join(_cell(c) for c in COLUMNS) + _CSV_END)
+        for name in names:
+            with (parts_dir / f"{name}.csv").open("rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+    shutil.rmtree(parts_dir)
+
+
+def _merge(inputs: list[Path], results: list[dict[str, Any]]) -> BatchResult:
+    """The tasks' counts as one BatchResult, per file in input order (as the single-process run gives them)."""
+    merged = BatchResult()
+    files = [{"file": str(p), "read": 0, "calls": 0, "rejected": 0, "skipped": 0} for p in inputs]
+    for r in sorted(results, key=lambda r: r["index"]):
+        for key in ("read", "calls", "rejected", "skipped"):
+            files[r["input"]][key] += r[key]
+            setattr(merged, key, getattr(merged, key) + r[key])
+        for status, k in r["statuses"].items():
+            merged.statuses[status] = merged.statuses.get(status, 0) + k
+    merged.files = files
+    return merged

@@ -1,0 +1,165 @@
+"""Scale-out: `batch-rate` on one process against N Dask worker processes, on the same generated Asterisk file.
+
+Prints one JSON object per line (all with "bench": "scale"):
+
+  machine         CPU, cores, load average before the run (other processes share the cores), versions
+  data            the generated Master.csv (bench_ingest.make_asterisk): rows, bytes
+  single_1thread  anatole.batchrate.batch_rate(threads=1): one core, the baseline of the 0.8 x N target
+  single          batch_rate with its default threads (one per core), where batch_rate has threads
+  cluster_start   seconds to start a LocalCluster of N worker processes (one thread each)
+  dask            anatole.distributed.distributed_batch_rate on that (warm) cluster: rows/s, speedup against
+                  single_1thread and single, parts; `identical` compares its output with the single run's
+  dask_cold       the same through `--workers N` (cluster start included), as a user runs it once
+  summary         speedup, the target (0.8 x N against one process on one core) and whether it is met, the load
+                  average after the run; cpu_efficiency (the single run's CPU seconds over the Dask run's) and
+                  N x cpu_efficiency, the speedup N idle cores would give: a projection, not a measurement
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_scale.py [--workers 2] [--rows 2000000] [--quick] [--parquet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import inspect
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+from bench_ingest import SEED, SITE, make_asterisk, make_workspace  # noqa: E402
+
+from anatole.batchrate import batch_rate  # noqa: E402
+from anatole.config import open_workspace  # noqa: E402
+from anatole.distributed import distributed_batch_rate  # noqa: E402
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps({"bench": "scale", **fields}), flush=True)
+
+
+def rounded(x: float, digits: int = 4) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def same(a: Path, b: Path) -> bool:
+    if a.suffix == ".parquet":
+        return pq.read_table(a).equals(pads.dataset(b).to_table())
+    return filecmp.cmp(a, b, shallow=False) and filecmp.cmp(a.with_name(a.name + ".rejects.csv"),
+                                                            b.with_name(b.name + ".rejects.csv"), shallow=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (default 2)")
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the Asterisk file (default 2,000,000)")
+    ap.add_argument("--quick", action="store_true", help="300,000 rows")
+    ap.add_argument("--chunk-mb", type=int, default=32, help="part size (default 32 MiB)")
+    ap.add_argument("--parquet", action="store_true", help="write Parquet (a dataset folder) instead of CSV")
+    ap.add_argument("--workdir", type=Path, help="where the files go (default: a temporary folder)")
+    args = ap.parse_args()
+    from distributed import Client, LocalCluster
+    from distributed import __version__ as dask_version
+
+    rows = 300_000 if args.quick else args.rows
+    n = args.workers
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                    if x.startswith("model name")), cpu)
+    emit(impl="machine", cpu=cpu, cores=os.cpu_count(), load_average_before=load(),
+         python=platform.python_version(), distributed=dask_version, workers=n, rows=rows, chunk_mb=args.chunk_mb,
+         notes="timings on a shared machine: compare lines of the same run")
+    ext = "parquet" if args.parquet else "csv"
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        wsdir = make_workspace(work)
+        ws = open_workspace(wsdir)
+        site = ws.sites[SITE]
+        path = work / "Master.csv"
+        t0 = time.perf_counter()
+        make_asterisk(path, rows, 0.1, SEED)
+        emit(impl="data", rows=rows, bytes=path.stat().st_size, seconds_to_generate=rounded(time.perf_counter() - t0))
+
+        def single(threads: int | None, out: Path) -> tuple[float, float]:
+            """Wall and CPU seconds (all of this process's threads) of one batch_rate run."""
+            extra = {"threads": threads} if threads else {}
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = batch_rate([path], tariff=site.tariff, fmt="asterisk", out=out, site=site, ws=ws, **extra)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            assert r.read == rows, (r.read, rows)
+            return seconds, cpu
+
+        has_threads = "threads" in inspect.signature(batch_rate).parameters
+        one = work / f"one.{ext}"
+        s1, cpu1 = single(1 if has_threads else None, one)
+        emit(impl="single_1thread", rows=rows, seconds=rounded(s1), rows_per_s=rounded(rows / s1),
+             cpu_seconds=rounded(cpu1), cores_obtained=rounded(cpu1 / s1),
+             threads=1 if has_threads else "batch_rate has no threads option")
+        sd = None
+        if has_threads:
+            sd, _ = single(None, work / f"default.{ext}")
+            emit(impl="single", rows=rows, seconds=rounded(sd), rows_per_s=rounded(rows / sd),
+                 threads=os.cpu_count(), identical=same(one, work / f"default.{ext}"))
+            shutil.rmtree(work / f"default.{ext}", ignore_errors=True)
+            (work / f"default.{ext}").unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            start = time.perf_counter() - t0
+            emit(impl="cluster_start", workers=n, seconds=rounded(start))
+            client.run(lambda: __import__("anatole.distributed"))  # imports on the workers, outside the timing
+            many = work / f"many.{ext}"
+            before = client.run(time.process_time)
+            t0, c0 = time.perf_counter(), time.process_time()
+            _, facts = distributed_batch_rate([path], tariff=site.tariff, fmt="asterisk", out=many, site=SITE,
+                                              workspace=wsdir, scheduler=cluster.scheduler_address,
+                                              chunk_bytes=args.chunk_mb << 20)
+            sdask, cpu_driver = time.perf_counter() - t0, time.process_time() - c0
+            after = client.run(time.process_time)
+        cpu_workers = sum(after[w] - before[w] for w in after)
+        speedup = s1 / sdask
+        efficiency = cpu1 / (cpu_workers + cpu_driver)
+        emit(impl="dask", workers=n, rows=rows, seconds=rounded(sdask), rows_per_s=rounded(rows / sdask),
+             speedup_vs_single_1thread=rounded(speedup),
+             speedup_vs_single=rounded(sd / sdask) if sd else None, parts=facts["parts"],
+             chunk_bytes=facts.get("chunk_bytes"), cpu_seconds_workers=rounded(cpu_workers),
+             cpu_seconds_driver=rounded(cpu_driver), cores_obtained=rounded((cpu_workers + cpu_driver) / sdask),
+             cpu_efficiency=rounded(efficiency), identical=same(one, many),
+             notes="warm cluster: workers started and imported; tariff compiled inside the timing (once per "
+                   "worker). cpu_efficiency: single_1thread's CPU seconds over the workers' and the driver's "
+                   "(1.0 = no overhead); cores_obtained: CPU seconds over wall seconds (what the shared machine "
+                   "gave this run)")
+        shutil.rmtree(many, ignore_errors=True)
+        many.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        distributed_batch_rate([path], tariff=site.tariff, fmt="asterisk", out=many, site=SITE, workspace=wsdir,
+                               workers=n, chunk_bytes=args.chunk_mb << 20)
+        cold = time.perf_counter() - t0
+        emit(impl="dask_cold", workers=n, rows=rows, seconds=rounded(cold), rows_per_s=rounded(rows / cold),
+             speedup_vs_single_1thread=rounded(s1 / cold), notes="--workers N: LocalCluster start included")
+    target = 0.8 * n
+    emit(impl="summary", workers=n, rows=rows, speedup=rounded(speedup), target=target, meets_target=speedup >= target,
+         cpu_efficiency=rounded(efficiency), projected_speedup_on_idle_cores=rounded(n * efficiency),
+         cores=os.cpu_count(), load_average_after=load(),
+         notes=f"speedup: single process on one thread against {n} Dask worker processes on a warm cluster; the "
+               "cores are shared with whatever else runs (see the load averages)")
+
+
+if __name__ == "__main__":
+    main()
