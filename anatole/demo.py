@@ -31,9 +31,11 @@ imported calls must match. `tariffs.classify.destination_type` classifies each u
 `phonenumbers`, relative to the site's country. `summarise` adds it all up with money as Python ints (units of
 10**-8), and `render_summary` shows it with rich.
 
-Costs are in each site's tariff currency (EUR, GBP, USD); the demo never converts money. Only the order of the
-"top destinations" table uses indicative exchange rates (exact fractions, `RANKING_FX`), to compare costs across
-currencies.
+Costs are in each site's tariff currency (EUR, GBP, USD); the summary of the calls never converts money. Only the
+order of the "top destinations" table uses indicative exchange rates (exact fractions, `RANKING_FX`), to compare
+costs across currencies; the month's allocation (`anatole.demoinventory`, after the inventory is imported and the
+invoices `anatole.demoinvoices` writes are audited) converts to EUR with the `[allocation] exchange_rates` of the
+demo's anatole.toml, as `anatole allocate` does.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from anatole import demoinvoices, pbxfiles
+from anatole import demoinventory, demoinvoices, pbxfiles
 from anatole.cdrimport import CdrImportError, import_file
 from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
@@ -295,6 +297,7 @@ def workspace_toml() -> str:
         "",
     ]
     out += demoinvoices.profile_toml()  # the New York carrier's CSV detail format
+    out += demoinventory.allocation_toml()  # exchange rates and the rule for the New York taxes
     return "\n".join(out)
 
 
@@ -896,6 +899,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     if summary.get("invoices"):
         console.print()
         demoinvoices.render(summary["invoices"], console)
+    if summary.get("allocation"):
+        console.print()
+        demoinventory.render(summary["allocation"], console)
     if summary.get("workspace"):
         console.print()
         console.print(f"Every call: anatole --workspace {summary['workspace']} calls --csv")
@@ -1001,9 +1007,13 @@ def run_demo(path: Path, seed: int = 7, *, month: str = "2026-10", scale: float 
     files = write_pbx_files(path, batch, seed)
     summary, imports = import_files(path, files, batch.month)
     summary = {"workspace": str(path), "seed": seed, **summary, "month": batch.month, "imports": imports}
-    try:  # a month of carrier invoices with planted errors, imported, audited and reconciled
+    try:  # the inventory; a month of carrier invoices with planted errors, imported, audited and reconciled;
+        # then the month's allocation to cost centres
+        summary["inventory"] = demoinventory.load_in_workspace(path, batch)
         summary["invoices"] = demoinvoices.run_in_workspace(path, batch.month, seed)
-    except demoinvoices.DemoInvoiceError as exc:
+        summary["allocation"] = demoinventory.allocate_in_workspace(path, batch.month,
+                                                                    summary["inventory"]["move"])
+    except (demoinvoices.DemoInvoiceError, demoinventory.DemoInventoryError) as exc:
         raise DemoError(str(exc)) from None
     if console is not None:
         render_summary(summary, console)

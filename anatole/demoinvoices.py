@@ -19,10 +19,11 @@ The invoices are generated from the rated calls *in the store* (`store.recon.cal
 answered, carrying their own cost): each answered call that the tariff rates is billed at its rated cost and at its
 answer time; calls without a rate (ranges the carrier does not serve) are not billed. Then the errors are planted:
 
-- Paris, duplicate charge: the DID block rental is billed twice (audit DUPLICATE-CHARGE);
-- Paris, cancelled line: the rental of an alarm line cancelled at the end of the previous month is still billed.
-  Nothing in the product can find this yet: the audit's inventory check (lines not in the inventory or outside
-  their dates) is a later step, so the summary says it is *not detected* rather than pretending;
+- Paris, duplicate charge: the DID block rental is billed twice (audit DUPLICATE-CHARGE; and, against the demo's
+  inventory, CONTRACT-FEE: the trunk's rentals exceed its contract's monthly fee by that much);
+- Paris, cancelled line: the rental of an alarm line cancelled at the end of the previous month is still billed
+  (audit LINE-INACTIVE: the demo's inventory, `anatole.demoinventory`, loaded before the invoices are audited,
+  ends the line on the last day of the previous month);
 - New York, rate overcharge: every call to a UK fixed number is billed at the UK *mobile* row of the contract
   tariff (audit RATE-MISMATCH re-rating the call detail; reconciliation: cost mismatch);
 - New York, calls never made: nine calls the PBX never placed, at the contract price (reconciliation: only on the
@@ -547,25 +548,25 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
     recon_seen: Counter = Counter()
     planted_out = []
 
-    # 1. duplicate charge (Paris)
+    # 1. duplicate charge (Paris): the same charge twice; the line's rentals above its contract's fee
     dup = parse_money(DUPLICATED.monthly)
     hits = take("paris", "DUPLICATE-CHARGE", {DUPLICATED.service})
+    fee = take("paris", "CONTRACT-FEE", {DUPLICATED.service})
     planted_out.append({
         "error": "duplicate charge", "site": "paris", "invoice": number["paris"], "currency": LUTECE.currency,
         "what": f"{DUPLICATED.description} on +{DUPLICATED.service} billed twice", "lines": 1,
         "at_stake": _money(dup),
-        "detections": [detection("audit", "DUPLICATE-CHARGE", len(hits), sum(c["at_stake"] for c in hits))]})
-    # 2. cancelled line (Paris): nothing can detect it yet
+        "detections": [detection("audit", "DUPLICATE-CHARGE", len(hits), sum(c["at_stake"] for c in hits)),
+                       detection("audit", "CONTRACT-FEE", len(fee), sum(c["at_stake"] for c in fee))]})
+    # 2. cancelled line (Paris): billed outside its dates in the inventory
+    hits = take("paris", "LINE-INACTIVE", {CANCELLED.service})
     planted_out.append({
         "error": "charge on a cancelled line", "site": "paris", "invoice": number["paris"],
         "currency": LUTECE.currency,
         "what": f"{CANCELLED.description} on +{CANCELLED.service}, cancelled on "
                 f"{month.before.isoformat()}, still billed",
         "lines": 1, "at_stake": _money(parse_money(CANCELLED.monthly)),
-        "detections": [],
-        "note": "not detected yet: the audit's inventory check (charges on lines not in the inventory or outside "
-                "their dates) is not built; the audit and the reconciliation have nothing to compare this rental "
-                "with"})
+        "detections": [detection("audit", "LINE-INACTIVE", len(hits), sum(c["at_stake"] for c in hits))]})
     # 3. rate overcharge (New York)
     over_keys = {f"{HUDSON.trunk}→{n}@{s}" for n, s, _, _, _ in planted.overcharged}
     hits = take("new-york", "RATE-MISMATCH", over_keys)

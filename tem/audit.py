@@ -13,20 +13,39 @@ Rules:
 - RATE-MISMATCH: a call of the call detail whose amount differs from the contract tariff's price for it (the call
   re-rated with the engine); NO-RATE when the tariff has no rate for the number.
 - Duplicate invoices (same carrier + account + number from another file) are flagged at import (DUPLICATE-INVOICE).
-Not yet: charges on lines not in the inventory or outside their active dates, and recurring charges that differ
-from the contract, need the inventory and contracts component (a later issue); they are not checked here.
+- Against the inventory (`tem.inventory`: its `line` and `contract` items, effective-dated), once it holds any line:
+  LINE-UNKNOWN: a charge (or calls of the call detail) on a service that is not in the inventory at all;
+  LINE-INACTIVE: a charge on a line outside its active dates (billed after cancellation, before installation): the
+  whole charge is at stake when the line is active on none of the days it pays for; a recurring charge that covers
+  the line's last or first days is at stake for its inactive days' share (by days, half_up to the cent); usage
+  and one-time charges that touch an active day cannot be placed in time and are left to the call detail, whose
+  calls are each checked on their own date (UTC);
+  CONTRACT-FEE: the recurring charges of an active line for a period differ from the monthly fee of the line's
+  contract for that period (fee x months; a period that is not whole months is prorated by days and rounded
+  half_up to the cent, with one cent of tolerance). The fee is per line: a contract covering several lines at one
+  price states the price of one line. A line active on only some days of the period is left to LINE-INACTIVE.
+  Charges on one service are summed into one finding per rule and service; credit notes, tax lines, headings and
+  amounts <= 0 are not checked. With no line in the inventory these rules are not run (nothing to compare with).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter, defaultdict
+from fractions import Fraction
 from typing import Any
 
 import msgspec
+import numpy as np
 
-from engine.money import format_exact
+from engine.money import SCALE, divide_round, format_exact
+from store.inventory import InventoryStore, InventoryStoreError, open_inventory
 from store.invoices import InvoiceStore
+from tem.inventory import normalise_service
+
+CENT = SCALE // 100
+NOT_CHARGES = ("GROUP", "INFORMATION")  # status codes of headings and information lines: no money
 
 
 class Finding(msgspec.Struct, kw_only=True):
@@ -156,14 +175,245 @@ def rerate_calls(istore: InvoiceStore, invoice_id: int, tariff: Any, dialplan: A
     return out
 
 
-def audit(istore: InvoiceStore, invoice_ids: list[int], *, tariff: Any = None, dialplan: Any = None
-          ) -> dict[int, list[Finding]]:
-    """Run every audit rule on the invoices and store the findings with them. Returns the findings per invoice."""
+# --- against the inventory ----------------------------------------------------------------------------------
+
+END_OF_TIME = dt.date.max
+DAY = dt.timedelta(days=1)
+
+
+class Inventory:
+    """The inventory's lines and contracts (every version), read once for an audit run."""
+
+    def __init__(self, istore: InventoryStore):
+        self.lines = _by_key(istore.items("line"))
+        self.contracts = _by_key(istore.items("contract"))
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+
+def _by_key(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[r["key"]].append(r)
+    return dict(out)
+
+
+def _bounds(v: dict[str, Any]) -> tuple[dt.date, dt.date]:
+    """[from, to) of an inventory version as dates (to: the day after its last, END_OF_TIME when open)."""
+    return dt.date.fromisoformat(v["valid_from"]), (dt.date.fromisoformat(v["valid_to"]) if v["valid_to"]
+                                                    else END_OF_TIME)
+
+
+def _at(versions: list[dict[str, Any]], day: dt.date) -> dict[str, Any] | None:
+    for v in versions:
+        lo, hi = _bounds(v)
+        if lo <= day < hi:
+            return v
+    return None
+
+
+def _active_days(versions: list[dict[str, Any]], first: dt.date, last: dt.date) -> int:
+    """Days of [first, last] (inclusive) on which the line is in the inventory (its versions never overlap)."""
+    days = 0
+    for v in versions:
+        lo, hi = _bounds(v)
+        lo = max(lo, first)
+        hi_incl = min(hi - DAY if hi != END_OF_TIME else END_OF_TIME, last)
+        days += max(0, (hi_incl - lo).days + 1)
+    return days
+
+
+def _active_text(versions: list[dict[str, Any]]) -> str:
+    parts = []
+    for v in versions:
+        lo, hi = _bounds(v)
+        parts.append(f"{lo.isoformat()}…{(hi - DAY).isoformat()}" if hi != END_OF_TIME else f"from {lo.isoformat()}")
+    return "active " + ", ".join(parts)
+
+
+def _span(charge: dict[str, Any], inv: dict[str, Any]) -> tuple[dt.date, dt.date] | None:
+    """The days [first, last] a charge pays for: its own period, else its invoice's, else the issue date."""
+    if charge["period_start"]:
+        start, end = charge["period_start"], charge["period_end"] or charge["period_start"]
+    elif inv["period_start"]:
+        start, end = inv["period_start"], inv["period_end"] or inv["period_start"]
+    elif inv["issue_date"]:
+        start = end = inv["issue_date"]
+    else:
+        return None
+    try:
+        first, last = dt.date.fromisoformat(start[:10]), dt.date.fromisoformat(end[:10])
+    except ValueError:
+        return None
+    return first, max(first, last)
+
+
+def months_covered(first: dt.date, last: dt.date) -> Fraction:
+    """How many months [first, last] covers: whole calendar months count 1, the rest by days of their month."""
+    total = Fraction(0)
+    day = first
+    while day <= last:
+        nxt = dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        in_month = (nxt - dt.date(day.year, day.month, 1)).days
+        total += Fraction((min(nxt - DAY, last) - day).days + 1, in_month)
+        day = nxt
+    return total
+
+
+def _span_text(first: dt.date, last: dt.date) -> str:
+    return first.isoformat() if first == last else f"{first.isoformat()}…{last.isoformat()}"
+
+
+class _Group:
+    """Charges of one service under one rule: how many, money at stake, the days they cover."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.at_stake = 0
+        self.first: dt.date | None = None
+        self.last: dt.date | None = None
+
+    def add(self, at_stake: int, first: dt.date, last: dt.date) -> None:
+        self.count += 1
+        self.at_stake += at_stake
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+
+
+def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory) -> list[Finding]:
+    """LINE-UNKNOWN, LINE-INACTIVE and CONTRACT-FEE for one invoice (see the module docstring)."""
+    inv = istore.invoice(invoice_id)
+    if inv is None or inv["credit"] or inventory.empty:
+        return []
+    unknown: dict[str, _Group] = defaultdict(_Group)
+    inactive: dict[str, _Group] = defaultdict(_Group)
+    fees: dict[tuple[str, dt.date, dt.date], int] = defaultdict(int)
+    usage_flagged: set[str] = set()  # services whose usage charges were flagged whole: their calls too
+    for c in istore.charges(invoice_id):
+        if c["status_code"] in NOT_CHARGES or c["category"] == "tax" or not c["service"] or c["amount"] <= 0:
+            continue
+        span = _span(c, inv)
+        if span is None:
+            continue
+        first, last = span
+        key = normalise_service(c["service"])
+        versions = inventory.lines.get(key)
+        if not versions:
+            unknown[key].add(c["amount"], first, last)
+            continue
+        days = (last - first).days + 1
+        active = _active_days(versions, first, last)
+        if active == 0:
+            inactive[key].add(c["amount"], first, last)
+            if c["category"] != "recurring":
+                usage_flagged.add(key)
+        elif active < days:
+            if c["category"] == "recurring":
+                share = divide_round(c["amount"] * (days - active), days * CENT, "half_up") * CENT
+                inactive[key].add(share, first, last)
+        elif c["category"] == "recurring":
+            fees[(key, first, last)] += c["amount"]
+    out = []
+    for key, g in sorted(unknown.items()):
+        out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected="in the inventory",
+                           actual=f"billed {_span_text(g.first, g.last)}", at_stake=g.at_stake, line=key,
+                           message=f"{g.count} charge(s) of {format_exact(g.at_stake)} on {key}, which is not in the "
+                                   f"inventory"))
+    for key, g in sorted(inactive.items()):
+        out.append(Finding(invoice_id=invoice_id, rule="LINE-INACTIVE", expected=_active_text(inventory.lines[key]),
+                           actual=f"billed {_span_text(g.first, g.last)}", at_stake=g.at_stake, line=key,
+                           message=f"{g.count} charge(s) on {key} for {_span_text(g.first, g.last)}, outside the "
+                                   f"line's dates ({_active_text(inventory.lines[key])}): "
+                                   f"{format_exact(g.at_stake)} billed for days it was not in service"))
+    for (key, first, last), billed in sorted(fees.items()):
+        line = _at(inventory.lines[key], first)
+        code = (line or {}).get("contract")
+        contract = _at(inventory.contracts.get(code, []), first) if code else None
+        if contract is None or contract["monthly_fee"] is None:
+            continue
+        fee = contract["monthly_fee"]
+        months = months_covered(first, last)
+        if months.denominator == 1:
+            expected, tolerance = fee * months.numerator, 0
+        else:
+            expected = divide_round(fee * months.numerator, months.denominator * CENT, "half_up") * CENT
+            tolerance = CENT
+        diff = billed - expected
+        if abs(diff) <= tolerance:
+            continue
+        over = diff > 0
+        how = "a month" if months == 1 else f"a month x {months}"
+        out.append(Finding(invoice_id=invoice_id, rule="CONTRACT-FEE", expected=format_exact(expected),
+                           actual=format_exact(billed), at_stake=abs(diff), line=key,
+                           severity="error" if over else "warning",
+                           message=f"recurring charges on {key} for {_span_text(first, last)}: "
+                                   f"{format_exact(billed)}, {format_exact(abs(diff))} "
+                                   f"{'more' if over else 'less'} than contract {code} "
+                                   f"({format_exact(fee)} {how})"))
+    out += _call_detail_lines(istore, invoice_id, inventory, set(unknown) | usage_flagged)
+    return out
+
+
+def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Inventory, flagged: set[str]
+                       ) -> list[Finding]:
+    """LINE-UNKNOWN / LINE-INACTIVE for the calls of the call detail, each on its own (UTC) date. `flagged`: the
+    services whose usage charges were already flagged whole (a carrier CSV lists each call as a usage charge too),
+    not reported twice."""
+    calls = istore.call_detail(invoice_id)
+    if not len(calls["start"]):
+        return []
+    services = np.array([normalise_service(s) for s in calls["service"].tolist()], dtype=object)
+    days = calls["start"].astype(np.int64) // 86400
+    amounts = calls["amount"]
+    out = []
+    for key in sorted(set(services.tolist()) - flagged):
+        mask = services == key
+        versions = inventory.lines.get(key)
+        if not versions:
+            n, stake = int(mask.sum()), int(amounts[mask].sum())
+            out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected="in the inventory",
+                               actual=f"{n} call(s)", at_stake=stake, line=key,
+                               message=f"{n} call(s) of {format_exact(stake)} billed on {key}, which is not in the "
+                                       f"inventory"))
+            continue
+        covered = np.zeros(len(days), dtype=bool)
+        epoch = dt.date(1970, 1, 1)
+        for v in versions:
+            lo, hi = _bounds(v)
+            covered |= (days >= (lo - epoch).days) & (days < (hi - epoch).days if hi != END_OF_TIME else True)
+        bad = mask & ~covered
+        if bad.any():
+            n, stake = int(bad.sum()), int(amounts[bad].sum())
+            when = [dt.date.fromordinal(epoch.toordinal() + int(d)) for d in (days[bad].min(), days[bad].max())]
+            out.append(Finding(invoice_id=invoice_id, rule="LINE-INACTIVE", expected=_active_text(versions),
+                               actual=f"{n} call(s) {_span_text(*when)}", at_stake=stake, line=key,
+                               message=f"{n} call(s) of {format_exact(stake)} billed on {key} on "
+                                       f"{_span_text(*when)}, outside the line's dates ({_active_text(versions)})"))
+    return out
+
+
+def audit(istore: InvoiceStore, invoice_ids: list[int], *, tariff: Any = None, dialplan: Any = None,
+          inventory: InventoryStore | None = None) -> dict[int, list[Finding]]:
+    """Run every audit rule on the invoices and store the findings with them. Returns the findings per invoice.
+    The inventory rules read the inventory of the same database (`inventory`: an open InventoryStore, else opened
+    on the invoices' connection); they are not run while it holds no line."""
     found: dict[int, list[Finding]] = {iid: [] for iid in invoice_ids}
+    try:
+        lines = Inventory(inventory if inventory is not None else open_inventory(istore.conn))
+    except InventoryStoreError as exc:
+        lines = None
+        for iid in invoice_ids:
+            found[iid].append(Finding(invoice_id=iid, rule="INVENTORY", expected=None, actual=None, at_stake=0,
+                                      severity="warning", message=f"the inventory cannot be read ({exc}): lines "
+                                      "and contract fees not checked"))
     for iid in invoice_ids:
         found[iid] += duplicate_charges(istore, iid)
         if tariff is not None:
             found[iid] += rerate_calls(istore, iid, tariff, dialplan)
+        if lines is not None:
+            found[iid] += inventory_checks(istore, iid, lines)
     for f in account_gaps_and_overlaps(istore):
         if f.invoice_id in found:
             found[f.invoice_id].append(f)

@@ -198,9 +198,14 @@ def test_the_duplicate_charge_is_found(run: dict) -> None:
     found = [c for c in _failed(run, _paris_number(run)) if c["rule"] == "DUPLICATE-CHARGE"]
     assert [(c["line"], c["at_stake"], c["source"]) for c in found] == [("33199000100", parse_money("20.00"),
                                                                           "audit")]
+    # against the demo's inventory: the trunk's rentals exceed its contract's monthly fee by the duplicate
+    fee = [c for c in _failed(run, _paris_number(run)) if c["rule"] == "CONTRACT-FEE"]
+    assert [(c["line"], c["expected"], c["actual"], c["at_stake"]) for c in fee] == [
+        ("33199000100", "200.00", "220.00", parse_money("20.00"))]
     planted = next(p for p in run["inv"]["planted"] if p["error"] == "duplicate charge")
     assert planted["found"] and planted["at_stake"] == "20.00" and planted["currency"] == "EUR"
-    assert planted["detections"] == [{"by": "audit", "rule": "DUPLICATE-CHARGE", "lines": 1, "at_stake": "20.00"}]
+    assert planted["detections"] == [{"by": "audit", "rule": "DUPLICATE-CHARGE", "lines": 1, "at_stake": "20.00"},
+                                     {"by": "audit", "rule": "CONTRACT-FEE", "lines": 1, "at_stake": "20.00"}]
 
 
 def test_the_rate_overcharge_is_found_by_the_audit_and_the_reconciliation(run: dict) -> None:
@@ -236,13 +241,20 @@ def test_the_calls_never_made_are_found_by_the_reconciliation(run: dict) -> None
                 and c["line"].split("→")[1].split("@")[0] in {n for n, _, _ in phantom}]
 
 
-def test_the_cancelled_line_is_billed_and_reported_as_not_detected(run: dict) -> None:
+def test_the_cancelled_line_is_found_by_the_inventory_audit(run: dict) -> None:
     billed = [c for c in run["charges"][_paris_number(run)] if c["service"] == "33199000199"]
     assert [(c["category"], c["amount"]) for c in billed] == [("recurring", parse_money("29.90"))]
-    assert not [c for c in _failed(run, _paris_number(run)) if "33199000199" in (c["line"] or "") + c["message"]]
+    found = [c for c in _failed(run, _paris_number(run)) if "33199000199" in (c["line"] or "") + c["message"]]
+    assert [(c["rule"], c["source"], c["at_stake"], c["expected"], c["actual"]) for c in found] == [
+        ("LINE-INACTIVE", "audit", parse_money("29.90"), "active 2021-03-01…2026-09-30",
+         "billed 2026-10-01…2026-10-31")]
+    # the inventory the demo imported says so: the line ends the day before the month
+    lines = list(csv.DictReader(io.StringIO((run["path"] / "inventory" / "lines.csv").read_text(encoding="utf-8"))))
+    alarm = next(r for r in lines if r["service"] == "+33199000199")
+    assert (alarm["from"], alarm["to"]) == ("2021-03-01", "2026-10-01")
     planted = next(p for p in run["inv"]["planted"] if p["error"] == "charge on a cancelled line")
-    assert not planted["found"] and planted["detections"] == [] and planted["at_stake"] == "29.90"
-    assert "not detected yet" in planted["note"] and "inventory" in planted["note"]
+    assert planted["found"] and planted["at_stake"] == "29.90" and "note" not in planted
+    assert planted["detections"] == [{"by": "audit", "rule": "LINE-INACTIVE", "lines": 1, "at_stake": "29.90"}]
 
 
 def test_the_reconcile_command_finds_the_same(run: dict) -> None:
@@ -273,7 +285,9 @@ def test_the_reconcile_command_finds_the_same(run: dict) -> None:
 def test_nothing_unplanted_is_reported(run: dict) -> None:
     inv = run["inv"]
     assert inv["unexplained"] == []
-    assert Counter(c["rule"] for c in _failed(run, _paris_number(run))) == {"DUPLICATE-CHARGE": 1}
+    assert Counter(c["rule"] for c in _failed(run, _paris_number(run))) == {
+        "DUPLICATE-CHARGE": 1, "CONTRACT-FEE": 1, "LINE-INACTIVE": 1}
+    assert all(p["found"] for p in inv["planted"])
     overcharged = next(p for p in inv["planted"] if p["error"] == "rate overcharge")["lines"]
     assert Counter(c["rule"] for c in _failed(run, _ny_number(run))) == {"RATE-MISMATCH": overcharged}
     # the only other thing the reconciliation reports: answered calls with no rate, which the carrier does not bill
@@ -290,10 +304,10 @@ def test_the_summary_shows_the_invoices_in_80_columns(run: dict) -> None:
     demo.render_summary(run["summary"], Console(file=out, width=80, force_terminal=False, color_system=None))
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
-    for needle in ("Carrier invoices", PARIS_FILE, NY_FILE, "Planted errors", "duplicate charge", "NOT DETECTED",
-                   "audit DUPLICATE-CHARGE", "reconcile only_invoice", "not detected yet"):
+    for needle in ("Carrier invoices", PARIS_FILE, NY_FILE, "Planted errors", "duplicate charge",
+                   "audit DUPLICATE-CHARGE", "audit LINE-INACTIVE", "reconcile only_invoice"):
         assert needle in text, needle
-    assert "Unexplained" not in text
+    assert "Unexplained" not in text and "NOT DETECTED" not in text and "MISSED" not in text
     for p in run["inv"]["planted"]:
         assert f"{p['at_stake']} {p['currency']}" in text
 
