@@ -8,7 +8,7 @@
 # reason. Asterisk local times come out as naive epoch seconds; the caller turns them into UTC (and sends times in
 # a DST fold or gap to the row parser).
 
-from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 import numpy as np
 
@@ -240,6 +240,82 @@ cdef inline int8_t disposition(const uint8_t* p, int64_t n) noexcept nogil:
     return -1
 
 
+cdef inline Py_ssize_t line_end(const uint8_t* b, Py_ssize_t pos, Py_ssize_t n, bint* printable,
+                                 Py_ssize_t* nxt) noexcept nogil:
+    """The end of the line starting at pos (CR LF, LF or CR; the next line at nxt), and whether it is all printable
+    ASCII (anything else goes to the row parser, which decodes and reports it)."""
+    cdef Py_ssize_t end = pos
+    cdef uint8_t c
+    printable[0] = True
+    while end < n and b[end] != 10 and b[end] != 13:
+        c = b[end]
+        if c < 32 or c > 126:
+            printable[0] = False
+        end += 1
+    nxt[0] = end
+    if end < n:
+        nxt[0] = end + (2 if (b[end] == 13 and end + 1 < n and b[end + 1] == 10) else 1)
+    return end
+
+
+cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t* fs, int64_t* fe, int maxf,
+                      uint64_t* doubled) noexcept nogil:
+    """Split a CSV line into "quoted" or bare fields (as [fs, fe) without the quotes); the number of fields, or -1
+    when the line is not plain CSV (a quote in a bare field, text after a closing quote, an open quote, more than
+    maxf fields). `doubled`: bit k set when field k (bit 63: any field from 63 on) holds a doubled quote."""
+    cdef int nf = 0
+    cdef int64_t p = pos, s
+    doubled[0] = 0
+    while True:
+        if nf == maxf:
+            return -1
+        if p < end and b[p] == 34:
+            p += 1
+            s = p
+            while p < end:
+                if b[p] == 34:
+                    if p + 1 < end and b[p + 1] == 34:
+                        doubled[0] |= (<uint64_t>1) << (nf if nf < 63 else 63)
+                        p += 2
+                        continue
+                    break
+                p += 1
+            if p >= end:
+                return -1
+            fs[nf] = s
+            fe[nf] = p
+            p += 1
+            if p < end and b[p] != 44:
+                return -1
+        else:
+            s = p
+            while p < end and b[p] != 44:
+                if b[p] == 34:
+                    return -1
+                p += 1
+            fs[nf] = s
+            fe[nf] = p
+        nf += 1
+        if p >= end:
+            return nf
+        p += 1  # the comma
+        if p == end:  # a trailing comma: one more empty field
+            if nf == maxf:
+                return -1
+            fs[nf] = end
+            fe[nf] = end
+            return nf + 1
+
+
+def _outputs(Py_ssize_t n) -> dict:
+    """The arrays a scanner fills, one row per line (see scan_asterisk)."""
+    return {"line_start": np.zeros(n, np.int64), "line_end": np.zeros(n, np.int64), "fallback": np.ones(n, np.bool_),
+            "start": np.zeros(n, np.int64), "answer": np.zeros(n, np.int64), "duration": np.zeros(n, np.int32),
+            "billable": np.zeros(n, np.int32), "disposition": np.zeros(n, np.int8),
+            "direction": np.zeros(n, np.int8), "off": np.zeros((n, NSL), np.int64),
+            "len": np.zeros((n, NSL), np.int32), "lines": n}
+
+
 def count_lines(const uint8_t[::1] buf) -> int:
     """Lines in a block (CR LF, LF and CR end a line; a last line without an end counts)."""
     cdef Py_ssize_t i, n = buf.shape[0], lines = 0
@@ -265,104 +341,32 @@ def scan_asterisk(const uint8_t[::1] buf):
     `start`/`answer` (naive local epoch seconds, int64; answer NONE when empty), `duration`/`billable` (int32),
     `disposition`/`direction` (int8 codes, see DISPOSITIONS/DIRECTIONS), and `off` (int64) / `len` (int32) of
     shape (n, len(SLICES)) for the string fields."""
-    cdef Py_ssize_t nlines = count_lines(buf)
-    ls_a = np.zeros(nlines, np.int64)
-    le_a = np.zeros(nlines, np.int64)
-    fb_a = np.ones(nlines, np.bool_)
-    st_a = np.zeros(nlines, np.int64)
-    an_a = np.zeros(nlines, np.int64)
-    du_a = np.zeros(nlines, np.int32)
-    bi_a = np.zeros(nlines, np.int32)
-    dp_a = np.zeros(nlines, np.int8)
-    dr_a = np.zeros(nlines, np.int8)
-    off_a = np.zeros((nlines, NSL), np.int64)
-    len_a = np.zeros((nlines, NSL), np.int32)
-    cdef int64_t[::1] ls = ls_a, le = le_a, st = st_a, an = an_a
-    cdef uint8_t[::1] fb = fb_a.view(np.uint8)
-    cdef int32_t[::1] du = du_a, bi = bi_a
-    cdef int8_t[::1] dp = dp_a, dr = dr_a
-    cdef int64_t[:, ::1] off = off_a
-    cdef int32_t[:, ::1] ln = len_a
+    out = _outputs(count_lines(buf))
+    cdef Py_ssize_t nlines = out["lines"]
+    cdef int64_t[::1] ls = out["line_start"], le = out["line_end"], st = out["start"], an = out["answer"]
+    cdef uint8_t[::1] fb = out["fallback"].view(np.uint8)
+    cdef int32_t[::1] du = out["duration"], bi = out["billable"]
+    cdef int8_t[::1] dp = out["disposition"], dr = out["direction"]
+    cdef int64_t[:, ::1] off = out["off"]
+    cdef int32_t[:, ::1] ln = out["len"]
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
     cdef Py_ssize_t n = buf.shape[0], pos = 0, row = 0, end, nxt
     cdef int64_t fs[MAXF]
     cdef int64_t fe[MAXF]
     cdef int nf, direction, code
-    cdef int64_t doubled
+    cdef uint64_t doubled
     cdef int64_t p, s, e, t0, t1, ps, pe, cs, ce, ns, ne, vs, ve, dst_s, dst_e
     cdef int32_t dur, bil
-    cdef bint ok, quoted, has_dial
-    cdef uint8_t c
+    cdef bint ok, has_dial
     with nogil:
         while pos < n and row < nlines:
-            # the line: [pos, end), next line at nxt
-            end = pos
-            ok = True
-            while end < n and b[end] != 10 and b[end] != 13:
-                c = b[end]
-                if c < 32 or c > 126:
-                    ok = False
-                end += 1
-            nxt = end
-            if nxt < n:
-                nxt += 2 if (b[nxt] == 13 and nxt + 1 < n and b[nxt + 1] == 10) else 1
+            end = line_end(b, pos, n, &ok, &nxt)
             ls[row] = pos
             le[row] = end
-            fb[row] = 1
             if ok and end > pos:
-                # split: "quoted" or bare (no quote) fields
-                nf = 0
-                doubled = 0
-                p = pos
-                while True:
-                    if nf == MAXF:
-                        ok = False
-                        break
-                    if b[p] == 34:
-                        p += 1
-                        s = p
-                        while p < end:
-                            if b[p] == 34:
-                                if p + 1 < end and b[p + 1] == 34:
-                                    doubled |= 1 << nf  # "" inside: only the clid may have it (see caller)
-                                    p += 2
-                                    continue
-                                break
-                            p += 1
-                        if p >= end:
-                            ok = False
-                            break
-                        e = p
-                        p += 1
-                        if p < end and b[p] != 44:
-                            ok = False
-                            break
-                    else:
-                        s = p
-                        while p < end and b[p] != 44:
-                            if b[p] == 34:
-                                ok = False
-                                break
-                            p += 1
-                        if not ok:
-                            break
-                        e = p
-                    fs[nf] = s
-                    fe[nf] = e
-                    nf += 1
-                    if p >= end:
-                        break
-                    p += 1
-                    if p == end:
-                        if nf == MAXF:
-                            ok = False
-                            break
-                        fs[nf] = end
-                        fe[nf] = end
-                        nf += 1
-                        break
-                if ok and (not (nf == 16 or nf == 18 or nf == 21) or (doubled & ~(1 << 4))):
-                    ok = False
+                nf = split(b, pos, end, fs, fe, MAXF, &doubled)
+                # the usual layouts; a doubled quote only in the clid (see caller)
+                ok = (nf == 16 or nf == 18 or nf == 21) and (doubled & ~(<uint64_t>1 << 4)) == 0
                 if ok:
                     t0 = local_time(b + fs[9], fe[9] - fs[9])
                     if t0 == NONE:
@@ -521,9 +525,7 @@ def scan_asterisk(const uint8_t[::1] buf):
                     fb[row] = 0
             row += 1
             pos = nxt
-    return {"line_start": ls_a, "line_end": le_a, "fallback": fb_a, "start": st_a, "answer": an_a,
-            "duration": du_a, "billable": bi_a, "disposition": dp_a, "direction": dr_a, "off": off_a, "len": len_a,
-            "lines": nlines}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ Cisco CUCM
@@ -566,25 +568,16 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
     """The lines of the block from byte `begin`, as scan_asterisk; `columns` gives the position of each of
     CUCM_COLUMNS in the file's header (`header_len` columns), `prefixes` the upper-case device name prefixes of
     phones. Also `group` (int64 (n, 2): callManagerId, callId) since the group key is written from both."""
-    cdef Py_ssize_t n = buf.shape[0], nlines = count_lines(buf[begin:]) if begin < n else 0
-    ls_a = np.zeros(nlines, np.int64)
-    le_a = np.zeros(nlines, np.int64)
-    fb_a = np.ones(nlines, np.bool_)
-    st_a = np.zeros(nlines, np.int64)
-    an_a = np.zeros(nlines, np.int64)
-    du_a = np.zeros(nlines, np.int32)
-    bi_a = np.zeros(nlines, np.int32)
-    dp_a = np.zeros(nlines, np.int8)
-    dr_a = np.zeros(nlines, np.int8)
-    off_a = np.zeros((nlines, NSL), np.int64)
-    len_a = np.zeros((nlines, NSL), np.int32)
-    grp_a = np.zeros((nlines, 2), np.int64)
-    cdef int64_t[::1] ls = ls_a, le = le_a, st = st_a, an = an_a
-    cdef uint8_t[::1] fb = fb_a.view(np.uint8)
-    cdef int32_t[::1] du = du_a, bi = bi_a
-    cdef int8_t[::1] dp = dp_a, dr = dr_a
-    cdef int64_t[:, ::1] off = off_a, grp = grp_a
-    cdef int32_t[:, ::1] ln = len_a
+    cdef Py_ssize_t n = buf.shape[0]
+    out = _outputs(count_lines(buf[begin:]) if begin < n else 0)
+    grp_a = out["group"] = np.zeros((out["lines"], 2), np.int64)
+    cdef Py_ssize_t nlines = out["lines"]
+    cdef int64_t[::1] ls = out["line_start"], le = out["line_end"], st = out["start"], an = out["answer"]
+    cdef uint8_t[::1] fb = out["fallback"].view(np.uint8)
+    cdef int32_t[::1] du = out["duration"], bi = out["billable"]
+    cdef int8_t[::1] dp = out["disposition"], dr = out["direction"]
+    cdef int64_t[:, ::1] off = out["off"], grp = grp_a
+    cdef int32_t[:, ::1] ln = out["len"]
     cdef const uint8_t* b = &buf[0] if n else NULL
     cdef int32_t col[NCOL]
     cdef int64_t fs[MAXC]
@@ -613,70 +606,20 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
         usable = False  # durations would be derived, with a note: the row parser's job
     cdef Py_ssize_t pos = begin, row = 0, end, nxt
     cdef int nf, direction
-    cdef int64_t p, s, e, v, cm, callid, t0, t1, bill, disc, dur, dcause, ocause, cause
+    cdef int64_t s, e, cm, callid, t0, t1, bill, disc, dcause, ocause, cause
+    cdef uint64_t doubled
     cdef bint ok, orig_phone, dest_phone, m
     cdef uint8_t c
     with nogil:
         while pos < n and row < nlines:
-            end = pos
-            ok = usable
-            while end < n and b[end] != 10 and b[end] != 13:
-                c = b[end]
-                if c < 32 or c > 126:
-                    ok = False
-                end += 1
-            nxt = end
-            if nxt < n:
-                nxt += 2 if (b[nxt] == 13 and nxt + 1 < n and b[nxt + 1] == 10) else 1
+            end = line_end(b, pos, n, &ok, &nxt)
+            ok = ok and usable
             ls[row] = pos
             le[row] = end
-            fb[row] = 1
             if ok and end > pos:
-                nf = 0
-                p = pos
-                while True:
-                    if nf == MAXC:
-                        ok = False
-                        break
-                    if b[p] == 34:
-                        p += 1
-                        s = p
-                        while p < end and b[p] != 34:
-                            p += 1
-                        if p >= end:
-                            ok = False
-                            break
-                        e = p
-                        p += 1
-                        if p < end and b[p] != 44:
-                            ok = False  # a doubled quote or text after the quote: the csv module decides
-                            break
-                    else:
-                        s = p
-                        while p < end and b[p] != 44:
-                            if b[p] == 34:
-                                ok = False
-                                break
-                            p += 1
-                        if not ok:
-                            break
-                        e = p
-                    fs[nf] = s
-                    fe[nf] = e
-                    nf += 1
-                    if p >= end:
-                        break
-                    p += 1
-                    if p == end:
-                        if nf == MAXC:
-                            ok = False
-                            break
-                        fs[nf] = end
-                        fe[nf] = end
-                        nf += 1
-                        break
-                if ok and nf != header_len:
-                    ok = False
+                # a doubled quote or text after a quote: the csv module decides
+                nf = split(b, pos, end, fs, fe, MAXC, &doubled)
+                ok = nf == header_len and doubled == 0
                 if ok:
                     for k in range(NCOL):  # the fields, stripped of spaces ("" where the header lacks it)
                         if col[k] < 0:
@@ -784,6 +727,4 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                     fb[row] = 0
             row += 1
             pos = nxt
-    return {"line_start": ls_a, "line_end": le_a, "fallback": fb_a, "start": st_a, "answer": an_a,
-            "duration": du_a, "billable": bi_a, "disposition": dp_a, "direction": dr_a, "off": off_a, "len": len_a,
-            "lines": nlines, "group": grp_a}
+    return out
