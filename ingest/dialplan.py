@@ -123,7 +123,7 @@ def _possible(e164: str) -> bool:
 _BY_LENGTH: dict[tuple[int, int], bool] = {}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _national_prefix_for_parsing(cc: int) -> re.Pattern[str] | None:
     region = phonenumbers.region_code_for_country_code(cc)
     meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
