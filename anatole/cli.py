@@ -593,6 +593,7 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
 # --- the commands of the other modules (they import anatole.clitools, never this module) ---------------------
 
 from anatole.cli_bench import bench  # noqa: E402  (anatole bench: benchmarks here and a capacity plan)
+from anatole.cli_hotel import hotel  # noqa: E402  (the hotel front desk: rooms, folios, late charges, PMS postings)
 from anatole.cli_inventory import COMMANDS as TEM_COMMANDS  # noqa: E402  (inventory, allocation, reports, what-if)
 from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
 from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
@@ -600,7 +601,7 @@ from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon 
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
 
 import_.add_command(import_invoice)
-for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, *TEM_COMMANDS):
+for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, *TEM_COMMANDS):
     main.add_command(_command)
 
 

@@ -61,6 +61,10 @@ def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
     sites = {s.name: SiteInfo(timezone=s.timezone, country_code=s.dialplan.country_code) for s in ws.sites.values()}
     config = DaemonConfig(workspace=ws.path, db_path=ws.db_path, sources=live, rate=rate, rules=rules, sites=sites,
                           currency=ws.currency, log=log)
+    if ws.hotel is not None:  # the hotel: guest charges, and the PMS link (anatole/cli_hotel.py)
+        from anatole.cli_hotel import daemon_extensions
+
+        config.extensions += daemon_extensions(ws, problems)
     return config, problems
 
 

@@ -7,15 +7,22 @@ sits below `anatole` and never imports it.
 from __future__ import annotations
 
 import getpass
+import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tui import SCREENS_UI
+
 
 def console_context(ws: Any) -> Any:
     """The console's view of a workspace: sites with their zones and tariffs, tariffs by file name."""
+    from anatole.console_actions import inventory_actions, report_actions
     from tui.context import ConsoleContext, SiteInfo
 
     tariffs: dict[str, Path] = {}
@@ -27,8 +34,85 @@ def console_context(ws: Any) -> Any:
         user = getpass.getuser()
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         user = "operator"
+    zone = next(iter(ws.sites.values())).timezone if len(ws.sites) == 1 else "UTC"  # as `anatole reconcile`
     return ConsoleContext(workspace=ws.path, currency=ws.currency, user=user, tariffs=tariffs,
-                          sites={s.name: SiteInfo(s.name, s.timezone, s.tariff) for s in ws.sites.values()})
+                          sites={s.name: SiteInfo(s.name, s.timezone, s.tariff) for s in ws.sites.values()},
+                          invoices=invoice_actions(ws.db_path, zone), inventory=inventory_actions(ws.db_path),
+                          reports=report_actions(ws))
+
+
+# --- the Invoices screen's actions ------------------------------------------------------------------------------
+# tui and tem are siblings (DESIGN.md: anatole -> tui, pbx, tem): the screen reads invoices from the store itself,
+# and what needs tem (the workflow's rules, the reconciliation) is handed to it here as plain callables. Each opens
+# its own connection (it runs in one of the console's worker threads) and turns tem's errors into ActionError.
+
+
+def invoice_actions(db_path: Path, zone: str = "UTC") -> Any:
+    """tui.context.InvoiceActions over the database at `db_path`; `zone` reads invoice billing periods (dates)."""
+    from tui.context import InvoiceActions
+
+    return InvoiceActions(approve=partial(_approve, Path(db_path)), dispute=partial(_dispute, Path(db_path)),
+                          reconcile=partial(_reconcile, Path(db_path), zone))
+
+
+@contextmanager
+def _invoice_store(db_path: Path) -> Iterator[tuple[Any, Any]]:
+    from store.db import StoreError, open_existing
+    from store.invoices import InvoiceStoreError, open_invoices
+    from tem.reconcile import ReconcileError
+    from tem.workflow import WorkflowError
+    from tui.context import ActionError
+
+    try:
+        store = open_existing(db_path, timeout=10.0)
+    except StoreError as exc:
+        raise ActionError(str(exc)) from None
+    try:
+        yield store, open_invoices(store.conn)
+    except (WorkflowError, ReconcileError, InvoiceStoreError) as exc:
+        raise ActionError(str(exc)) from None
+    except sqlite3.OperationalError as exc:
+        busy = "locked" in str(exc) or "busy" in str(exc)
+        raise ActionError("the database is locked by another program: try again in a moment" if busy
+                          else f"cannot use the database: {exc}") from None
+    finally:
+        store.close()
+
+
+def _approve(db_path: Path, invoice_id: int, actor: str, reason: str) -> None:
+    from tem.workflow import approve
+
+    with _invoice_store(db_path) as (_, istore):
+        approve(istore, invoice_id, actor=actor, reason=reason)
+
+
+def _dispute(db_path: Path, invoice_id: int, actor: str, reason: str, findings: list[int],
+             amount: int | None) -> int:
+    from tem.workflow import dispute
+
+    with _invoice_store(db_path) as (_, istore):
+        return dispute(istore, invoice_id, reason=reason, actor=actor, findings=findings or None, amount=amount)
+
+
+def _reconcile(db_path: Path, zone: str, invoice_id: int) -> dict[str, Any] | None:
+    """`anatole reconcile ID` with the default tolerances, as its JSON summary; None without call detail."""
+    from store.recon import calls_for_reconciliation
+    from tem.reconcile import Tolerances, calls_from_columns, detail_extent, detail_from_columns, period_of_dates
+    from tem.reconcile import reconcile as run
+    from tui.context import ActionError
+
+    with _invoice_store(db_path) as (store, istore):
+        inv = istore.invoice(invoice_id)
+        if inv is None:
+            raise ActionError(f"no invoice #{invoice_id}")
+        detail = detail_from_columns(istore.call_detail(invoice_id))
+        if not len(detail):
+            return None
+        period = period_of_dates(inv["period_start"], inv["period_end"], zone) \
+            if inv["period_start"] and inv["period_end"] else detail_extent(detail)
+        tol = Tolerances()
+        cols = calls_for_reconciliation(store, start=period[0] - tol.start, end=period[1] + tol.start)
+        return run(detail, calls_from_columns(cols), tol, period, inv["currency"]).summary()
 
 
 def _check_terminal() -> None:
@@ -41,11 +125,12 @@ def _check_terminal() -> None:
 
 @click.command("ui")
 @click.option("--light", is_flag=True, help="Start with the light theme (t switches).")
-@click.option("--screen", type=click.Choice(["calls", "live", "tariffs", "rejects"]), default="calls",
+@click.option("--screen", type=click.Choice(list(SCREENS_UI)), default="calls",
               show_default=True, help="The screen to open first.")
 @click.pass_context
 def ui(ctx: click.Context, light: bool, screen: str) -> None:
-    """The console: Live, Calls, Tariffs, Rejects and imports (keys 1-4, ? for help, ctrl+p for commands)."""
+    """The console: Live, Calls, Tariffs, Rejects and imports, Invoices, Inventory, Reports (number keys, ? for
+    help, ctrl+p for commands)."""
     from anatole.clitools import workspace as _workspace
     from tui.app import ConsoleApp
 

@@ -29,7 +29,8 @@ else:  # pragma: no cover
 
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
-TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports"}
+TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
+            "hotel", "room", "pms"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
@@ -81,6 +82,7 @@ class Workspace:
     allocation: Any = None  # tem.allocation.AllocationConfig ([allocation])
     schedules: list[Any] = field(default_factory=list)  # tem.schedule.Schedule ([[schedule]])
     report_settings: Any = None  # tem.reports.ReportSettings ([reports])
+    hotel: Any = None  # hotel.model.HotelConfig ([hotel], [[room]], [pms]); None: not a hotel
     _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
 
     @property
@@ -179,6 +181,9 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
     ws.allocation = allocation.parse_config(doc.get("allocation", {}), where, errs.add)
     ws.report_settings = reports.parse_settings(doc.get("reports", {}), where, errs.add)
     ws.schedules = schedule.parse_schedules(doc.get("schedule", []), where, errs.add)
+    from hotel import model as hotel_model  # noqa: PLC0415
+
+    ws.hotel = hotel_model.parse_config(doc, path, where, errs.add, ws.sites)
     if errs.problems:
         raise ConfigError(errs.problems)
     return ws

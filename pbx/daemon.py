@@ -105,6 +105,19 @@ class DaemonConfig:
     counters_every: float = 1.0
     subscriber_queue: int = SUBSCRIBER_QUEUE  # messages held for a client before it starts skipping
     log: TextIO | None = None  # JSON lines; None: stderr
+    extensions: list[Any] = field(default_factory=list)  # add-ons (the hotel's charges and PMS link): Extension
+
+
+class Extension(Protocol):
+    """What an add-on of the daemon may define (each method is optional): a task run beside the sources, a step
+    in the writer's transaction that sees each batch's newly stored calls (and may return alerts, as the rules do),
+    and a wake-up once that transaction is committed."""
+
+    async def run(self, daemon: Daemon, *, task_status: Any) -> None: ...
+
+    def stored(self, conn: Any, calls: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def committed(self) -> None: ...
 
 
 @dataclass
@@ -179,6 +192,13 @@ class Daemon:
         except (OSError, ValueError):
             pass
 
+    def link_state(self, name: str, fmt: str, state: str, peer: str = "", detail: str = "") -> None:
+        """An extension's connection (the PMS link), shown beside the sources in status and on the Live screen."""
+        if name not in self.states:
+            self.states[name] = SourceState(name=name, format=fmt, state=state, since=int(time.time()))
+            self.received_by[name] = 0
+        self._state(name, state, peer, detail)
+
     def _state(self, name: str, state: str, peer: str = "", detail: str = "") -> None:
         old = self.states[name]
         new = msgspec.structs.replace(old, state=state, since=int(time.time()), peer=peer, detail=detail,
@@ -206,6 +226,9 @@ class Daemon:
                 outer.start_soon(self._writer)
                 async with trio.open_nursery() as inner:
                     await inner.start(self._serve_subscribers)
+                    for ext in self.config.extensions:
+                        if hasattr(ext, "run"):
+                            await inner.start(ext.run, self)
                     for src in self.config.sources:
                         await inner.start(self._source_task, src)
                     inner.start_soon(self._counters_task)
@@ -295,6 +318,12 @@ class Daemon:
                 delay = min(delay * 2, 5.0)
         for event in events:
             self.hub.publish(event)
+        self._committed()
+
+    def _committed(self) -> None:
+        for ext in self.config.extensions:
+            if hasattr(ext, "committed"):
+                ext.committed()
 
     def _batch(self, work: list[Any]) -> list[Any]:
         """In a worker thread. Journal first (committed), then everything else in one transaction."""
@@ -379,6 +408,9 @@ class Daemon:
             alerts: list[dict[str, Any]] = []
             for d in stored:
                 alerts += self.evaluator.call(d)
+            for ext in self.config.extensions:
+                if stored and hasattr(ext, "stored"):
+                    alerts += ext.stored(live.conn, stored)
             acks: list[AlertAcknowledged] = []
             for w in other:
                 if isinstance(w, ActiveAlerts):
@@ -447,6 +479,7 @@ class Daemon:
             for event in events:
                 self.hub.publish(event)
             total += len(pending)
+        self._committed()
         for p in self._parsers.values():
             p.close("replay")
         self.replayed = total

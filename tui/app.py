@@ -1,6 +1,6 @@
 """The console application: `anatole ui` (every screen) and `anatole monitor` (the Live screen alone).
 
-Screens are Textual modes, reached by keys (1-4, ? for help) and by the command palette (ctrl+p). Blocking work
+Screens are Textual modes, reached by number keys (? for help) and by the command palette (ctrl+p). Blocking work
 (SQLite, compiling tariffs, the daemon's socket) runs in thread workers that post their results as messages.
 """
 
@@ -13,15 +13,20 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tui import SCREENS_UI
 from tui.context import ConsoleContext
 from tui.data import Reader, TariffBook
 
-SCREENS_UI = ("live", "calls", "tariffs", "rejects")
-TITLES = {"live": "Live", "calls": "Calls", "tariffs": "Tariffs", "rejects": "Rejects and imports"}
+TITLES = {"live": "Live", "calls": "Calls", "tariffs": "Tariffs", "rejects": "Rejects and imports",
+          "invoices": "Invoices", "frontdesk": "Front desk", "inventory": "Inventory", "reports": "Reports"}
 DESCRIPTIONS = {"live": "Calls in progress, finished calls, counters and alerts from the daemon",
                 "calls": "Explore the stored calls: filter, sort, totals, detail, export",
                 "tariffs": "The workspace's tariffs: rates, prefix search, quote a number",
-                "rejects": "What was quarantined and why; import batches and their counts"}
+                "rejects": "What was quarantined and why; import batches and their counts",
+                "invoices": "Carrier invoices: charges, findings, reconciliation; approve or dispute",
+                "frontdesk": "Hotel rooms, guests, running call charges, folios, late charges, PMS postings",
+                "inventory": "Cost centres, people, extensions, lines, devices, contracts on a date; import preview",
+                "reports": "Cost, usage and savings reports by month, with a chart; export to CSV, XLSX, PDF"}
 
 
 class ConsoleApp(App[None]):
@@ -35,6 +40,10 @@ class ConsoleApp(App[None]):
         Binding("2", "screen('calls')", "Calls", show=False, id="screen-calls"),
         Binding("3", "screen('tariffs')", "Tariffs", show=False, id="screen-tariffs"),
         Binding("4", "screen('rejects')", "Rejects", show=False, id="screen-rejects"),
+        Binding("5", "screen('invoices')", "Invoices", show=False, id="screen-invoices"),
+        Binding("6", "screen('frontdesk')", "Front desk", show=False, id="screen-frontdesk"),
+        Binding("7", "screen('inventory')", "Inventory", show=False, id="screen-inventory"),
+        Binding("8", "screen('reports')", "Reports", show=False, id="screen-reports"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
     ]
 
@@ -70,7 +79,8 @@ class ConsoleApp(App[None]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for n, name in enumerate(self.names, 1):
+        for name in self.names:
+            n = SCREENS_UI.index(name) + 1  # its number key, also when the app shows only some screens
             yield SystemCommand(f"{TITLES[name]} screen ({n})", DESCRIPTIONS[name], partial(self.action_screen, name))
         yield SystemCommand("Help: every key", "List the keys of every screen", self.action_help)
         yield SystemCommand("Light or dark theme", "Switch between the light and the dark theme",
@@ -96,6 +106,22 @@ def _make_screen(name: str) -> Screen:
         from tui.tariffs_screen import TariffsScreen
 
         return TariffsScreen()
+    if name == "invoices":
+        from tui.invoices_screen import InvoicesScreen
+
+        return InvoicesScreen()
+    if name == "frontdesk":
+        from tui.frontdesk_screen import FrontDeskScreen
+
+        return FrontDeskScreen()
+    if name == "inventory":
+        from tui.inventory_screen import InventoryScreen
+
+        return InventoryScreen()
+    if name == "reports":
+        from tui.reports_screen import ReportsScreen
+
+        return ReportsScreen()
     from tui.rejects_screen import RejectsScreen
 
     return RejectsScreen()

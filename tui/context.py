@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pbx.protocol import SOCKET_NAME
@@ -21,6 +22,51 @@ class SiteInfo:
     name: str
     timezone: str
     tariff: Path | None = None
+
+
+class ActionError(Exception):
+    """An action the workspace refused (an invoice in the wrong state, a missing reason...): the message is for
+    the user and is shown on screen as is."""
+
+
+@dataclass(frozen=True)
+class InvoiceActions:
+    """What the Invoices screen does beyond reading the store. The workflow and the reconciliation live in `tem`, a
+    sibling of `tui` (neither imports the other), so `anatole` wires these to tem.workflow and tem.reconcile. Each
+    is blocking (call it in a worker thread) and raises ActionError with a message for the user.
+
+    approve(invoice_id, actor, reason); dispute(invoice_id, actor, reason, finding_ids, amount or None for the
+    findings' money at stake) -> dispute id; reconcile(invoice_id) -> tem.reconcile's summary() as plain data, or
+    None when the invoice has no call detail."""
+
+    approve: Callable[[int, str, str], None]
+    dispute: Callable[[int, str, str, list[int], int | None], int]
+    reconcile: Callable[[int], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class InventoryActions:
+    """What the Inventory screen needs of tem.inventory (the screen reads the items from store.inventory itself):
+    preview(csv path, file kind as `anatole inventory import --kind` names it, effective date or None, partial) ->
+    tem.inventory.Preview.as_json() plus "blocking" (problems that cannot be accepted). Nothing is written.
+    Blocking; raises ActionError with a message for the user."""
+
+    kinds: tuple[str, ...]  # the file kinds: people, cost-centres, ...
+    preview: Callable[[Path, str, str | None, bool], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReportActions:
+    """The reports tem.reports offers, as plain data and callables (blocking; they raise ActionError).
+    latest() -> the latest month with data (YYYY-MM) or None; build(name, period) -> {"name", "title", "period",
+    "columns": [(heading, type)], "rows": [[text]], "chart": (category column, value column) or None, "notes"};
+    export(name, period, format, path) writes the report as csv, xlsx or pdf."""
+
+    reports: dict[str, str]  # name -> title
+    formats: tuple[str, ...]
+    latest: Callable[[], str | None]
+    build: Callable[[str, str], dict[str, Any]]
+    export: Callable[[str, str, str, Path], None]
 
 
 @dataclass
@@ -36,6 +82,9 @@ class ConsoleContext:
     keep: int = 500  # finished calls kept on the live screen
     db_path: Path | None = None
     socket_path: Path | None = None
+    invoices: InvoiceActions | None = None  # None: the Invoices screen is read-only
+    inventory: InventoryActions | None = None  # None: no import preview
+    reports: ReportActions | None = None  # None: the Reports screen cannot build reports
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace)

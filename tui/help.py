@@ -20,11 +20,19 @@ def _bindings(cls: Any) -> list[Binding]:
 def sections(app: Any) -> list[tuple[str, list[Binding]]]:
     from tui.app import TITLES
     from tui.calls_screen import CallDetailScreen, CallsScreen
+    from tui.inventory_screen import ImportPreviewScreen, InventoryScreen, ItemScreen
+    from tui.invoices_screen import DisputeDialog, InvoiceDetailScreen, InvoicesScreen
     from tui.live_screen import LiveScreen
     from tui.rejects_screen import RejectsScreen
+    from tui.reports_screen import ExportDialog, ReportsScreen
     from tui.tariffs_screen import TariffsScreen
 
-    classes = {"live": LiveScreen, "calls": CallsScreen, "tariffs": TariffsScreen, "rejects": RejectsScreen}
+    classes = {"live": LiveScreen, "calls": CallsScreen, "tariffs": TariffsScreen, "rejects": RejectsScreen,
+               "invoices": InvoicesScreen}
+    classes.update(inventory=InventoryScreen, reports=ReportsScreen)
+    from tui.frontdesk_screen import CheckinDialog, FrontDeskScreen  # the hotel's screen
+
+    classes.update(frontdesk=FrontDeskScreen)
     out = [("Everywhere", [b for b in _bindings(type(app)) if not (b.action.startswith("screen(")
                                                                    and b.action[8:-2] not in app.names)])]
     out[0][1].append(Binding("ctrl+p", "command_palette", "Command palette: screens, theme, keys"))
@@ -32,6 +40,20 @@ def sections(app: Any) -> list[tuple[str, list[Binding]]]:
         out.append((TITLES[name], _bindings(classes[name])))
         if name == "calls":
             out.append(("Call detail", _bindings(CallDetailScreen)))
+        if name == "invoices":
+            out.append(("Invoice detail", _bindings(InvoiceDetailScreen)))
+            out.append(("Approve, dispute", [Binding("enter", "", "Approve / open the dispute"),
+                                             *_bindings(DisputeDialog),
+                                             Binding("space", "", "Dispute: toggle a finding")]))
+        if name == "inventory":
+            out.append(("Inventory item", _bindings(ItemScreen)))
+            out.append(("Import preview", _bindings(ImportPreviewScreen)))
+        if name == "frontdesk":
+            out.append(("Check-in dialog", [Binding("enter", "", "Next field / check in"),
+                                            *_bindings(CheckinDialog)]))
+        if name == "reports":
+            out.append(("Report export", [Binding("enter", "", "Write the file (csv, xlsx, pdf: its extension)"),
+                                           *_bindings(ExportDialog)]))
     out.append(("Tables", [Binding("up,down", "", "Move"),
                            Binding("pageup,pagedown", "", "Page (Calls: the next page at the end)"),
                            Binding("ctrl+home,ctrl+end", "", "First, last row"),

@@ -1,0 +1,323 @@
+"""`anatole hotel ...`: the front desk on the command line (rooms, check-in and check-out by hand, a room's folio,
+the late-charge list, the PMS posting queue), and the daemon's hotel extensions (`daemon_extensions`, used by
+`anatole serve`): guest charges for every stored call from a room, and the FIAS link when `[pms]` is set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from anatole.clitools import console as _console
+from anatole.clitools import emit_json as _emit_json
+from anatole.clitools import fail as _fail
+from anatole.clitools import workspace as _workspace
+from engine.money import format_exact, format_money
+
+
+def daemon_extensions(ws: Any, problems: list[str]) -> list[Any]:
+    """The daemon's hotel add-ons (pbx.daemon.Extension): the charging hook, and the PMS link when configured."""
+    from hotel.live import HotelHook
+    from tariffs.errors import TariffError
+
+    cfg = ws.hotel
+    if not cfg.rooms:
+        problems.append("anatole.toml [hotel]: no [[room]] (nor rooms_csv): no extension is a guest room")
+    site = ws.sites.get(cfg.site)
+    guest_price = None
+    if cfg.guest_tariff is not None and site is not None:
+        try:
+            ws.tariff(cfg.guest_tariff)
+        except TariffError as exc:
+            problems += [f"[hotel] guest_tariff {cfg.guest_tariff}: {p}" for p in exc.problems]
+
+        def guest_price(calls: list[dict[str, Any]]) -> list[int | None]:
+            from anatole.cdrimport import price_calls
+            from ingest.dialplan import Number
+
+            priced = price_calls(ws, site, [(c["trunk"] or "", Number(c["number_kind"], c["number"]), c["start"],
+                                             c["billable"], c["direction"]) for c in calls],
+                                 tariff_path=cfg.guest_tariff)
+            return [p[6] for p in priced]
+
+    extensions: list[Any] = [HotelHook(cfg, currency=ws.currency, guest_price=guest_price,
+                                       outside_prefix=site.dialplan.outside_prefix if site else "",
+                                       timezone=site.timezone if site else "UTC")]
+    if cfg.pms is not None and site is not None:
+        from pbx.fias import FiasLink
+
+        extensions.append(FiasLink(cfg.pms, ws.db_path, timezone=site.timezone,
+                                   rooms={r.number for r in cfg.rooms}))
+    return extensions
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _hotel(ctx: click.Context) -> tuple[Any, Any, ZoneInfo]:
+    """The workspace (which must be a hotel), a connection to its store with the room map synced, the hotel's zone."""
+    from store import StoreError
+    from store import hotel as db
+
+    ws = _workspace(ctx)
+    if ws.hotel is None:
+        _fail("this workspace is not a hotel: add [hotel] and [[room]] tables to anatole.toml (see the README, "
+              "\"Hotel front desk\")")
+    try:
+        from store import open_store
+
+        open_store(ws.db_path).close()  # creates the database and the calls tables when new
+        conn = db.connect(ws.db_path)
+    except StoreError as exc:
+        _fail(str(exc))
+    db.sync_rooms(conn, [(r.number, r.extension, r.class_of_service) for r in ws.hotel.rooms])
+    site = ws.sites.get(ws.hotel.site)
+    return ws, conn, ZoneInfo(site.timezone if site else "UTC")
+
+
+def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
+    if text is None:
+        return int(time.time())
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not a date and time (ISO 8601, e.g. 2025-03-14T10:15)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return int(when.timestamp())
+
+
+def _local(when: int | None, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d %H:%M") if when is not None else ""
+
+
+def _money(value: int | None, decimals: int) -> str:
+    if value is None:
+        return ""
+    return format_money(value, decimals) if value % 10 ** (8 - decimals) == 0 else format_exact(value)
+
+
+def _room_or_fail(ws: Any, room: str) -> None:
+    if ws.hotel.room(room) is None:
+        known = ", ".join(r.number for r in ws.hotel.rooms[:20])
+        _fail(f"room {room!r} is not in the room map ([[room]] in anatole.toml; rooms: {known or 'none'})")
+
+
+def _charge_json(c: dict[str, Any], zone: ZoneInfo, decimals: int) -> dict[str, Any]:
+    return {"call_id": c["call_id"], "room": c["room"], "extension": c["extension"],
+            "reservation": c["reservation"], "guest": c["guest"], "start": _local(c["start"], zone),
+            "duration": c["duration"], "dialled": c["dialled"], "number": c["number"],
+            "destination": c["destination"], "cost": format_exact(c["cost"]) if c["cost"] is not None else None,
+            "charge": _money(c["charge"], decimals) if c["charge"] is not None else None, "currency": c["currency"],
+            "status": c["status"], "late": bool(c["late"]), "reason": c["reason"], "posting": c.get("posting"),
+            "posting_state": c.get("posting_state"), "answer": c.get("answer"), "flagged": bool(c.get("flagged"))}
+
+
+def _charges_table(title: str, rows: list[dict[str, Any]], zone: ZoneInfo, decimals: int, *, room: bool = False
+                   ) -> Any:
+    from rich.table import Table
+
+    table = Table(*(["room"] if room else []), "start", "number", "destination", "dur.", "cost", "charge", "status",
+                  "P#", "note", title=title)
+    for c in rows:
+        state = c["status"] + (f" ({c['answer']})" if c.get("answer") and c["status"] == "rejected" else "")
+        note = c["reason"] or ""
+        if c.get("flagged"):
+            note = (note + "; " if note else "") + "sent twice (unconfirmed)"
+        table.add_row(*([c["room"]] if room else []), _local(c["start"], zone), c["number"] or c["dialled"] or "",
+                      c["destination"] or "", f"{c['duration'] // 60}:{c['duration'] % 60:02d}",
+                      format_exact(c["cost"]) if c["cost"] is not None else "",
+                      _money(c["charge"], decimals) if c["charge"] is not None else "", state,
+                      str(c.get("posting") or ""), note)
+    return table
+
+
+# --- commands -----------------------------------------------------------------------------------------------------
+
+
+@click.group("hotel")
+def hotel() -> None:
+    """The hotel front desk: rooms, check-in/check-out by hand, folios, late charges, PMS postings."""
+
+
+@hotel.command("rooms")
+@click.option("--json", "as_json", is_flag=True, help="Print the rooms as JSON.")
+@click.pass_context
+def rooms(ctx: click.Context, as_json: bool) -> None:
+    """Every room: status, guest, calls and running charges of the stay, postings not yet answered."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    rows = db.rooms_overview(conn)
+    counts = db.posting_counts(conn)
+    conn.close()
+    decimals = ws.hotel.rules.decimals
+    if as_json:
+        _emit_json({"rooms": [{"room": r["room"], "extension": r["extension"], "status": r["status"],
+                               "guest": r["guest"], "reservation": r["reservation"],
+                               "since": _local(r["checkin"], zone) or None, "calls": r["calls"],
+                               "charges": _money(r["charges"], decimals), "vacant_calls": r["vacant_calls"],
+                               "unposted": r["unposted"]} for r in rows],
+                    "postings": counts, "currency": ws.currency})
+        return
+    from rich.table import Table
+
+    table = Table("room", "ext.", "status", "guest", "reservation", "since", "calls", "charges", "unposted",
+                  "vacant calls")
+    for r in rows:
+        table.add_row(r["room"], r["extension"], r["status"], r["guest"] or "", r["reservation"] or "",
+                      _local(r["checkin"], zone), str(r["calls"] or ""),
+                      _money(r["charges"], decimals) if r["stay_id"] is not None else "",
+                      str(r["unposted"] or ""), str(r["vacant_calls"] or ""))
+    out = _console()
+    out.print(table)
+    occupied = sum(r["status"] == "occupied" for r in rows)
+    queue = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    out.print(f"{len(rows)} rooms, {occupied} occupied; postings: {queue} (charges in {ws.currency})", markup=False)
+
+
+@hotel.command("checkin")
+@click.argument("room")
+@click.option("--guest", required=True, help="The guest's name.")
+@click.option("--reservation", help="The reservation number (default: one made from the time).")
+@click.option("--at", "at", help="When (ISO 8601, the hotel's local time; default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stay as JSON.")
+@click.pass_context
+def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, at: str | None,
+            as_json: bool) -> None:
+    """Check a guest in by hand (when there is no PMS, or it is down): calls from the room are charged to them."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    _room_or_fail(ws, room)
+    when = _when(at, zone, "--at")
+    reservation = reservation or time.strftime("%y%m%d%H%M", time.localtime(when)) + room[-2:]
+    try:
+        stay_id, _ = db.checkin(conn, room, reservation, guest, when, "manual", replace=False)
+    except db.HotelError as exc:
+        conn.close()
+        _fail(str(exc))
+    conn.close()
+    note = " (a PMS is configured: its own check-ins and check-outs still apply)" if ws.hotel.pms else ""
+    if as_json:
+        _emit_json({"room": room, "guest": guest, "reservation": reservation, "stay": stay_id,
+                    "checkin": _local(when, zone)})
+        return
+    _console().print(f"room {room} checked in: {guest}, reservation {reservation}, at {_local(when, zone)}{note}",
+                     markup=False)
+
+
+@hotel.command("checkout")
+@click.argument("room")
+@click.option("--at", "at", help="When (ISO 8601, the hotel's local time; default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the folio as JSON.")
+@click.pass_context
+def checkout(ctx: click.Context, room: str, at: str | None, as_json: bool) -> None:
+    """Check the room's guest out by hand and print the folio of the stay (calls ending later are late charges)."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    _room_or_fail(ws, room)
+    left = db.checkout(conn, room, _when(at, zone, "--at"))
+    if left is None:
+        conn.close()
+        _fail(f"room {room} has no guest checked in")
+    charges = db.folio(conn, left["id"])
+    conn.close()
+    _print_folio(ws, left, charges, zone, as_json)
+
+
+def _print_folio(ws: Any, stay: dict[str, Any], charges: list[dict[str, Any]], zone: ZoneInfo, as_json: bool) -> None:
+    decimals = ws.hotel.rules.decimals
+    billable = [c for c in charges if c["status"] in ("queued", "posted", "folio", "rejected")]
+    total = sum(c["charge"] or 0 for c in billable)
+    posted = sum(c["charge"] or 0 for c in charges if c["status"] == "posted")
+    if as_json:
+        _emit_json({"room": stay["room"], "guest": stay["guest"], "reservation": stay["reservation"],
+                    "checkin": _local(stay["checkin"], zone), "checkout": _local(stay["checkout"], zone) or None,
+                    "moved_from": stay["moved_from"], "moved_to": stay["moved_to"],
+                    "total": _money(total, decimals), "posted": _money(posted, decimals), "currency": ws.currency,
+                    "calls": [_charge_json(c, zone, decimals) for c in charges]})
+        return
+    out = _console()
+    until = f" to {_local(stay['checkout'], zone)}" if stay["checkout"] else " (in the room)"
+    out.print(f"room {stay['room']}: {stay['guest']}, reservation {stay['reservation']}, from "
+              f"{_local(stay['checkin'], zone)}{until}", markup=False)
+    out.print(_charges_table("folio", charges, zone, decimals))
+    out.print(f"total {_money(total, decimals)} {ws.currency}, of which posted to the PMS {_money(posted, decimals)}",
+              markup=False)
+
+
+@hotel.command("folio")
+@click.argument("room")
+@click.option("--reservation", help="A past stay of that reservation in the room (default: the current or last).")
+@click.option("--json", "as_json", is_flag=True, help="Print the folio as JSON.")
+@click.pass_context
+def folio(ctx: click.Context, room: str, reservation: str | None, as_json: bool) -> None:
+    """A room's folio: the calls of its current (or last) stay, with cost, charged price and posting state."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    _room_or_fail(ws, room)
+    stay = db.open_stay(conn, room) if reservation is None else None
+    stay = stay or db.last_stay(conn, room, reservation)
+    if stay is None:
+        conn.close()
+        _fail(f"room {room} has had no guest" + (f" with reservation {reservation}" if reservation else ""))
+    charges = db.folio(conn, stay["id"])
+    conn.close()
+    _print_folio(ws, stay, charges, zone, as_json)
+
+
+@hotel.command("late-charges")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+def late_charges(ctx: click.Context, as_json: bool) -> None:
+    """Charges to settle by hand: calls that ended after check-out, postings the PMS refused or never confirmed,
+    calls that could not be priced."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    rows = db.late_charges(conn)
+    conn.close()
+    decimals = ws.hotel.rules.decimals
+    if as_json:
+        _emit_json([_charge_json(c, zone, decimals) for c in rows])
+        return
+    out = _console()
+    out.print(_charges_table("late charges", rows, zone, decimals, room=True) if rows else "no late charges")
+
+
+@hotel.command("postings")
+@click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected"]))
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the postings as JSON.")
+@click.pass_context
+def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
+    """The PMS posting queue, newest first: P#, room, amount (minor units), state and the PMS's answer."""
+    from store import hotel as db
+
+    ws, conn, zone = _hotel(ctx)
+    rows = db.postings(conn, state=state, limit=limit)
+    counts = db.posting_counts(conn)
+    conn.close()
+    if as_json:
+        _emit_json({"counts": counts, "postings": [{**r, "start": _local(r["start"], zone)} for r in rows]})
+        return
+    from rich.table import Table
+
+    table = Table("P#", "room", "reservation", "amount", "call start", "digits", "state", "answer", "attempts")
+    for r in rows:
+        table.add_row(str(r["seq"]), r["room"], r["reservation"] or "", str(r["amount"]), _local(r["start"], zone),
+                      r["digits"], r["state"] + (" (flagged)" if r["flagged"] else ""),
+                      " ".join(x for x in (r["answer"], r["answer_text"]) if x), str(r["attempts"]))
+    out = _console()
+    out.print(table if rows else "no postings")
+    out.print("queue: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"), markup=False)
+
+
+__all__ = ["daemon_extensions", "hotel"]

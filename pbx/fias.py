@@ -1,0 +1,580 @@
+"""The FIAS link to the hotel PMS (Oracle Hospitality IFC8 "Fidelio" interface), as the call-accounting client.
+
+The PMS interface is the TCP server; we hold one connection, reconnecting with back-off. Records are framed
+STX record ETX, with the LRC byte after ETX only when configured (`[pms] lrc`: serial-style peers). A record is a
+two-letter ID and `|`-terminated fields, each a two-character field ID and its value, in any order.
+
+Link start: the PMS sends LS (we wait `start_wait` for it), we send LD (our version and interface family), one LR
+per record type we use, and LA; the PMS answers LA and the link is alive. Keep-alive: LS every `keepalive`
+seconds, answered LA, or the link is dropped and re-opened. LE from the PMS: we answer LE and reconnect; charges
+stay queued meanwhile (SQLite, store/hotel.py) and are sent in order once the link is alive again.
+
+From the PMS: GI (check-in), GO (check-out), GC (guest change; a room move when RO is given) update the stays.
+To the PMS: one PS per charged guest call, in sequence order, **one outstanding at a time**: we wait for its PA
+(matched on P#). The P# is the posting's queue sequence, fixed when the charge was queued, so a resend carries the
+same P#. A PA that never comes is not blindly resent: the posting is marked unconfirmed (flagged for the front
+desk), the link is checked (LS -> LA), and it is resent once with the same P#; no answer again drops the link.
+PA answers: OK posted; RY retried later; NA held until the night audit ends (NE); NG and the other refusals go to
+the late-charge list (an NG after a room move is re-posted to the guest's new room, with a new P#).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import trio
+
+from store import hotel as db
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+STX, ETX = 0x02, 0x03
+MAX_FRAME = 8192  # bytes of one record; a longer run without ETX is garbage
+NAME = "pms:fias"  # the link's name among the daemon's sources (status, Live screen)
+FINAL_REFUSALS = {"NG": "guest or room not found", "NP": "no-post set", "CO": "credit limit", "IA": "invalid account",
+                  "DN": "denied", "FX": "feature not allowed", "UR": "unprocessable", "DM": "subtotal mismatch",
+                  "DE": "deleted"}
+# the records we declare with LR (record -> the fields we may send or understand)
+LINK_RECORDS = {"GI": "RNG#GNGLGSCSSF", "GO": "RNG#GSSF", "GC": "RNG#GNGLROGSCS",
+                "PS": "RNPTTADATIDUDDP#G#", "PA": "RNASP#DATICT"}
+HANDLED = {"LS", "LA", "LE", "LD", "LR", "GI", "GO", "GC", "PA", "NS", "NE"}
+KNOWN = HANDLED | {"LC", "DR", "DS", "DE", "RE", "WR", "WC", "WA", "XL", "XM", "XR", "XC", "PR", "PL", "LP", "XI", "XD",
+                   "XT", "XK"}
+
+
+# --- framing --------------------------------------------------------------------------------------------------
+
+
+def lrc(body: bytes) -> int:
+    """The check byte: XOR of every byte after STX up to and including ETX (`body` excludes STX and ETX)."""
+    value = ETX
+    for b in body:
+        value ^= b
+    return value
+
+
+def frame(record: str, *, use_lrc: bool = False, encoding: str = "cp850") -> bytes:
+    body = record.encode(encoding, errors="replace")
+    out = b"\x02" + body + b"\x03"
+    return out + bytes([lrc(body)]) if use_lrc else out
+
+
+@dataclass(frozen=True)
+class FrameError:
+    """Bytes that are not a good frame (garbage between frames, a frame cut short, a wrong LRC): logged, skipped."""
+
+    reason: str
+    raw: bytes
+
+
+class Deframer:
+    """Bytes from the socket -> record bodies (between STX and ETX) and FrameErrors, across any split of reads."""
+
+    def __init__(self, *, use_lrc: bool = False) -> None:
+        self.use_lrc = use_lrc
+        self.state = "idle"  # idle | body | lrc
+        self.buf = bytearray()
+        self.garbage = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes | FrameError]:
+        out: list[bytes | FrameError] = []
+        i, n = 0, len(data)
+        while i < n:
+            if self.state == "idle":
+                j = data.find(b"\x02", i)
+                if j < 0:
+                    self._junk(data[i:])
+                    break
+                self._junk(data[i:j])
+                self._flush_junk(out)
+                self.state, i = "body", j + 1
+                self.buf.clear()
+            elif self.state == "body":
+                e = data.find(b"\x03", i)
+                s = data.find(b"\x02", i)
+                if s >= 0 and (e < 0 or s < e):
+                    out.append(FrameError("frame cut short by a new STX before its ETX", bytes(self.buf + data[i:s])))
+                    self.buf.clear()
+                    i = s + 1
+                    continue
+                if e < 0:
+                    self.buf += data[i:]
+                    if len(self.buf) > MAX_FRAME:
+                        out.append(FrameError(f"no ETX within {MAX_FRAME} bytes", bytes(self.buf[:80])))
+                        self.buf.clear()
+                        self.state = "idle"
+                    break
+                self.buf += data[i:e]
+                i = e + 1
+                if self.use_lrc:
+                    self.state = "lrc"
+                else:
+                    out.append(bytes(self.buf))
+                    self.state = "idle"
+            else:  # one check byte, whatever its value (it may equal STX, ETX or '|')
+                got, i = data[i], i + 1
+                want = lrc(self.buf)
+                if got == want:
+                    out.append(bytes(self.buf))
+                else:
+                    out.append(FrameError(f"wrong LRC: got 0x{got:02X}, computed 0x{want:02X}", bytes(self.buf)))
+                self.state = "idle"
+        return out
+
+    def _junk(self, data: bytes) -> None:
+        self.garbage += data.strip(b"\r\n\x00 ")  # line ends and padding between frames are harmless
+        if len(self.garbage) > MAX_FRAME:
+            del self.garbage[:-MAX_FRAME]
+
+    def _flush_junk(self, out: list[bytes | FrameError]) -> None:
+        if self.garbage:
+            out.append(FrameError(f"{len(self.garbage)} byte(s) outside any frame skipped", bytes(self.garbage[:80])))
+            self.garbage.clear()
+
+
+# --- records --------------------------------------------------------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A frame whose content is not a FIAS record."""
+
+
+@dataclass
+class Record:
+    kind: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.fields.get(key, default)
+
+
+def parse_record(body: bytes, encoding: str = "cp850") -> Record:
+    """`GI|RN214|G#880123|GNMartin, Alice|` -> Record("GI", {"RN": "214", ...}); fields in any order."""
+    text = body.decode(encoding, errors="replace")
+    parts = text.split("|")
+    kind = parts[0]
+    if len(kind) != 2 or not kind.isascii() or not kind.isalnum() or not kind.isupper():
+        raise RecordError(f"not a record: the record ID {kind[:10]!r} is not two capital letters")
+    fields: dict[str, str] = {}
+    for part in parts[1:]:
+        if not part:
+            continue
+        if len(part) < 2:
+            raise RecordError(f"{kind}: field {part!r} is shorter than its two-character ID")
+        fields[part[:2]] = part[2:]
+    return Record(kind, fields)
+
+
+def _clean(value: str) -> str:
+    """Field data: no control characters, no field separator."""
+    return "".join(" " if ch == "|" else ch for ch in value if ch >= " " and ch != "\x7f")
+
+
+def build(kind: str, fields: list[tuple[str, str]]) -> str:
+    return kind + "|" + "".join(f"{k}{_clean(str(v))}|" for k, v in fields)
+
+
+def stamp(when: float, zone: ZoneInfo) -> list[tuple[str, str]]:
+    local = dt.datetime.fromtimestamp(when, zone)
+    return [("DA", local.strftime("%y%m%d")), ("TI", local.strftime("%H%M%S"))]
+
+
+def hhmmss(seconds: int) -> str:
+    seconds = max(0, min(int(seconds), 99 * 3600 + 3599))
+    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+
+
+def p_number(seq: int) -> int:
+    """FIAS P# runs 1..99999999: the queue sequence, wrapping."""
+    return (seq - 1) % 99_999_999 + 1
+
+
+def posting_record(post: dict[str, Any], *, posting: str, mode: str, zone: ZoneInfo) -> str:
+    """The PS record of a queued posting: room, type, amount (C) or duration and digits only (T), call start."""
+    fields: list[tuple[str, str]] = [("RN", post["room"]), ("PT", posting)]
+    if posting == "C":
+        fields.append(("TA", str(post["amount"])))
+    fields += stamp(post["start"], zone)
+    fields += [("DU", hhmmss(post["duration"])), ("DD", post["digits"]), ("P#", str(p_number(post["seq"])))]
+    if mode == "guest" and post["reservation"]:
+        fields.append(("G#", post["reservation"]))
+    return build("PS", fields)
+
+
+# --- the link -------------------------------------------------------------------------------------------------
+
+
+class LinkError(Exception):
+    """The link must be dropped and opened again (no answer, LE, closed by the PMS)."""
+
+
+class FiasLink:
+    """The daemon extension (pbx.daemon.Extension) that owns the PMS connection and sends the posting queue."""
+
+    def __init__(self, pms: Any, db_path: Path, *, timezone: str, rooms: set[str] | None = None,
+                 version: str = "anatole 0.1", backoff: tuple[float, float] = (1.0, 60.0),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.pms = pms  # hotel.model.PmsConfig
+        self.db_path = Path(db_path)
+        self.zone = ZoneInfo(timezone)
+        self.rooms = rooms or set()
+        self.version = version
+        self.backoff = backoff
+        self.clock = clock
+        self.log: Callable[..., None] = lambda event, **fields: None
+        self.daemon: Any = None
+        self.state = "down"
+        self.conn: Any = None
+        self._lock = trio.Lock()  # one database call at a time on our connection
+        self._send_lock = trio.Lock()
+        self._wake = trio.Event()
+        self._alive = trio.Event()
+        self._la = trio.Event()
+        self._ls = trio.Event()
+        self._night_over = trio.Event()
+        self.night_audit = False
+        self._stream: Any = None
+        self._outstanding: int | None = None
+        self._answer: Record | None = None
+        self._answered = trio.Event()
+        self.sent: list[float] = []  # trio.current_time() of each PS written (benchmarks), bounded
+        self.counts = {"sent": 0, "ok": 0, "rejected": 0, "retry": 0, "unconfirmed": 0, "frame_errors": 0,
+                       "unknown": 0}
+
+    # --- daemon extension protocol ------------------------------------------------------------------------
+
+    def committed(self) -> None:
+        """A batch was committed: there may be new postings."""
+        self._wake.set()
+
+    async def run(self, daemon: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self.daemon = daemon
+        self.log = daemon.log
+        self.conn = await trio.to_thread.run_sync(db.connect, self.db_path)
+        flagged = await self._db(db.sent_to_unconfirmed, self.conn)
+        if flagged:
+            self.log("pms", detail=f"{flagged} posting(s) were sent without an answer before the last stop: "
+                                   "resending with the same P#, flagged")
+        self._set("connecting")
+        task_status.started()
+        try:
+            await self._connector()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.conn.close)
+
+    def _set(self, state: str, detail: str = "") -> None:
+        self.state = state
+        if self.daemon is not None and hasattr(self.daemon, "link_state"):
+            self.daemon.link_state(NAME, "fias", state, self.pms.connect, detail)
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self._lock:
+            return await trio.to_thread.run_sync(fn, *args)
+
+    # --- connection -----------------------------------------------------------------------------------------
+
+    async def _connector(self) -> None:
+        host, _, port = self.pms.connect.rpartition(":")
+        first, cap = self.backoff
+        delay = first
+        while True:
+            began = trio.current_time()
+            try:
+                stream = await trio.open_tcp_stream(host.strip("[]"), int(port))
+            except OSError as exc:
+                self._set("reconnecting", f"connect: {exc}")
+            else:
+                detail = "the PMS closed the connection"
+                try:
+                    async with stream:
+                        await self._session(stream)
+                except (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+                        BaseExceptionGroup) as exc:
+                    detail = _failure(exc)
+                self._outstanding = None
+                self._alive = trio.Event()
+                self._set("reconnecting", detail)
+                self.log("pms", state="down", detail=detail)
+                if trio.current_time() - began > 10 * first:
+                    delay = first
+            await trio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, cap)
+
+    async def _session(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._la, self._ls, self._alive = trio.Event(), trio.Event(), trio.Event()
+        self._set("starting")
+        # a posting written on the last connection and never answered (the link dropped meanwhile): resend it
+        # with the same P#, flagged
+        await self._db(db.sent_to_unconfirmed, self.conn)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._reader, stream, nursery)
+            with trio.move_on_after(self.pms.start_wait):
+                await self._ls.wait()
+            await self._start_link()
+            nursery.start_soon(self._keepalive)
+            await self._sender()
+
+    async def _start_link(self) -> None:
+        """LD, the LRs and LA; alive when the PMS answers LA."""
+        self._la = trio.Event()
+        now = self.clock()
+        await self._send(build("LD", [*stamp(now, self.zone), ("V#", self.version), ("IF", self.pms.interface)]))
+        for kind, fields in LINK_RECORDS.items():
+            await self._send(build("LR", [("RI", kind), ("FL", fields)]))
+        await self._send(build("LA", stamp(now, self.zone)))
+        with trio.move_on_after(self.pms.timeout):
+            await self._la.wait()
+        if not self._la.is_set():
+            raise LinkError(f"link start: no LA from the PMS within {self.pms.timeout:g} s")
+        self._alive.set()
+        self._set("alive")
+        self.log("pms", state="alive", peer=self.pms.connect)
+        self._wake.set()
+
+    async def _send(self, record: str) -> None:
+        data = frame(record, use_lrc=self.pms.lrc, encoding=self.pms.encoding)
+        async with self._send_lock:
+            await self._stream.send_all(data)
+
+    async def _probe(self) -> bool:
+        """LS -> LA: is the PMS still there?"""
+        self._la = trio.Event()
+        await self._send(build("LS", stamp(self.clock(), self.zone)))
+        with trio.move_on_after(self.pms.timeout):
+            await self._la.wait()
+        return self._la.is_set()
+
+    async def _keepalive(self) -> None:
+        while True:
+            await trio.sleep(self.pms.keepalive)
+            if self._outstanding is not None:
+                continue  # a posting awaits its PA: its own timeout checks the link
+            if not await self._probe():
+                raise LinkError(f"keep-alive: no LA to LS within {self.pms.timeout:g} s")
+
+    # --- receiving ---------------------------------------------------------------------------------------------
+
+    async def _reader(self, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
+        deframer = Deframer(use_lrc=self.pms.lrc)
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                raise LinkError("the PMS closed the connection")
+            for item in deframer.feed(data):
+                if isinstance(item, FrameError):
+                    self.counts["frame_errors"] += 1
+                    self.log("pms", error=f"bad frame: {item.reason}", raw=item.raw.decode("latin-1"))
+                    continue
+                try:
+                    record = parse_record(item, self.pms.encoding)
+                except RecordError as exc:
+                    self.counts["frame_errors"] += 1
+                    self.log("pms", error=str(exc), raw=item.decode("latin-1"))
+                    continue
+                await self._dispatch(record, nursery)
+
+    async def _dispatch(self, rec: Record, nursery: trio.Nursery) -> None:
+        kind = rec.kind
+        if kind == "LS":
+            self._ls.set()
+            if self._alive.is_set():  # the PMS restarted its side of the link: describe ourselves again
+                self._alive = trio.Event()
+                self._set("starting", "the PMS sent LS: link restart")
+                nursery.start_soon(self._start_link)
+        elif kind == "LA":
+            self._la.set()
+        elif kind == "LE":
+            self.log("pms", detail="the PMS ended the link (LE): charges stay queued until it is alive again")
+            self._alive = trio.Event()
+            await self._send(build("LE", stamp(self.clock(), self.zone)))
+            raise LinkError("link ended by the PMS (LE)")
+        elif kind == "PA":
+            await self._posting_answer(rec)
+        elif kind in ("GI", "GO", "GC"):
+            await self._guest(rec)
+        elif kind == "NS":
+            self.night_audit = True
+            self._night_over = trio.Event()
+            self.log("pms", detail="night audit started (NS)")
+        elif kind == "NE":
+            self.night_audit = False
+            self._night_over.set()
+            self._wake.set()
+            self.log("pms", detail="night audit ended (NE)")
+        elif kind in ("LD", "LR"):
+            pass  # the PMS describing itself: nothing we need
+        elif kind in KNOWN:
+            self.counts["unknown"] += 1
+            self.log("pms", detail=f"record {kind} is not used by call accounting: ignored", fields=rec.fields)
+        else:
+            self.counts["unknown"] += 1
+            self.log("pms", error=f"unknown record type {kind!r}: ignored", fields=rec.fields)
+
+    async def _guest(self, rec: Record) -> None:
+        room, reservation, guest = rec.get("RN"), rec.get("G#"), rec.get("GN")
+        now = int(self.clock())
+        if not room:
+            self.log("pms", error=f"{rec.kind} without a room number (RN): ignored", fields=rec.fields)
+            return
+        if self.rooms and room not in self.rooms:
+            self.log("pms", warning=f"{rec.kind} for room {room}, which no [[room]] maps to an extension: "
+                                    "recorded, but no call can be charged to it")
+        cos = int(rec.get("CS")) if rec.get("CS").isdigit() else None
+        if rec.kind == "GI":
+            if rec.get("GS") == "Y":
+                current = await self._db(db.open_stay, self.conn, room)
+                if current is not None and current["reservation"] != reservation:
+                    self.log("pms", detail=f"GI: sharer {reservation} in room {room}: calls stay on reservation "
+                                           f"{current['reservation']}")
+                    return
+            _sid, closed = await self._db(lambda: db.checkin(self.conn, room, reservation, guest, now, "fias",
+                                                             language=rec.get("GL"), class_of_service=cos))
+            if closed is not None:
+                self.log("pms", warning=f"GI for room {room} while reservation {closed['reservation']} was still "
+                                        "checked in: that stay is closed")
+            self.log("pms", detail=f"check-in room {room} reservation {reservation}")
+        elif rec.kind == "GO":
+            left = await self._db(db.checkout, self.conn, room, now, reservation or None)
+            if left is None:
+                self.log("pms", warning=f"GO for room {room}" + (f" reservation {reservation}" if reservation else "")
+                         + " with no such guest checked in: ignored")
+            else:
+                self.log("pms", detail=f"check-out room {room} reservation {left['reservation']}")
+        else:  # GC: a room move (RO = old room) or new guest data
+            old = rec.get("RO")
+            if old and old != room:
+                _sid, moved = await self._db(db.move, self.conn, old, room, reservation, guest, now, "fias")
+                self.log("pms", detail=f"room move {old} -> {room} reservation {reservation}: {moved} queued "
+                                       "posting(s) re-pointed")
+                self._wake.set()
+                return
+            current = await self._db(db.open_stay, self.conn, room)
+            if current is None:
+                self.log("pms", warning=f"GC for room {room} with no guest checked in: ignored")
+                return
+            await self._db(lambda: db.checkin(self.conn, room, current["reservation"], guest, now, "fias",
+                                              language=rec.get("GL"), class_of_service=cos))
+
+    async def _posting_answer(self, rec: Record) -> None:
+        number = rec.get("P#")
+        if not number.isdigit():
+            self.log("pms", error="PA without a P#: cannot tell which posting it answers", fields=rec.fields)
+            return
+        if self._outstanding is not None and int(number) == p_number(self._outstanding):
+            self._answer = rec
+            self._answered.set()
+            return
+        # a PA for a posting we gave up waiting for (late): record it rather than resend
+        got = await self._db(db.mark_answer, self.conn, int(number), rec.get("AS") or "??", rec.get("CT"),
+                             int(self.clock()))
+        if got is None:
+            self.log("pms", warning=f"PA for P# {number}, which awaits no answer: ignored", fields=rec.fields)
+        else:
+            self.log("pms", detail=f"late PA for P# {number} recorded: {rec.get('AS')}")
+
+    # --- sending ------------------------------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        while True:
+            await self._alive.wait()
+            if self.night_audit:
+                await self._night_over.wait()
+                continue
+            self._wake = trio.Event()
+            now = int(self.clock())
+            post = await self._db(db.next_posting, self.conn, now)
+            if post is None:
+                retry = await self._db(db.earliest_retry, self.conn)
+                with trio.move_on_after(max(0.05, retry - now) if retry is not None else 3600):
+                    await self._wake.wait()
+                continue
+            await self._post(post)
+
+    async def _post(self, post: dict[str, Any]) -> None:
+        seq = post["seq"]
+        record = posting_record(post, posting=self.pms.posting, mode=self.pms.mode, zone=self.zone)
+        answer = None
+        for attempt in (1, 2):
+            await self._db(db.mark_sent, self.conn, seq, int(self.clock()))
+            self._outstanding, self._answer, self._answered = seq, None, trio.Event()
+            await self._send(record)
+            self.counts["sent"] += 1
+            self.sent.append(trio.current_time())
+            if len(self.sent) > 100_000:
+                del self.sent[:50_000]
+            with trio.move_on_after(self.pms.timeout):
+                await self._answered.wait()
+            answer = self._answer
+            if answer is not None:
+                break
+            self.counts["unconfirmed"] += 1
+            await self._db(db.mark_unconfirmed, self.conn, seq)
+            if attempt == 2:
+                self._outstanding = None
+                raise LinkError(f"no PA for P# {p_number(seq)} sent twice: reconnecting (it stays unconfirmed)")
+            self.log("pms", warning=f"no PA for P# {p_number(seq)} within {self.pms.timeout:g} s: checking the "
+                                    "link, then resending it once with the same P# (flagged for the front desk)")
+            if not await self._probe():
+                self._outstanding = None
+                raise LinkError("no LA to LS after a posting went unanswered")
+        self._outstanding = None
+        assert answer is not None
+        await self._answer_for(post, answer)
+
+    async def _answer_for(self, post: dict[str, Any], rec: Record) -> None:
+        seq, code, text = post["seq"], rec.get("AS") or "??", rec.get("CT")
+        now = int(self.clock())
+        if code == "RY":
+            self.counts["retry"] += 1
+            await self._db(db.mark_retry, self.conn, seq, code, text, now, now + int(self.pms.retry))
+            return
+        if code == "NA":
+            self.night_audit = True
+            self._night_over = trio.Event()
+            await self._db(db.mark_retry, self.conn, seq, code, text, now, now)
+            self.log("pms", detail=f"P# {p_number(seq)} answered NA (night audit): postings held until NE")
+            return
+        await self._db(db.mark_answer, self.conn, seq, code, text, now)
+        if code == "OK":
+            self.counts["ok"] += 1
+            return
+        self.counts["rejected"] += 1
+        why = FINAL_REFUSALS.get(code, "unknown answer code")
+        self.log("pms", warning=f"P# {p_number(seq)} room {post['room']} refused: {code} ({why}) {text}".rstrip()
+                 + ": on the late-charge list")
+        if code == "NG" and post["reservation"]:
+            moved = await self._db(db.open_stay_of, self.conn, post["reservation"])
+            if moved is not None and moved["room"] != post["room"]:
+                new = await self._db(db.repost, self.conn, post, moved["room"], post["reservation"], now)
+                self.log("pms", detail=f"reservation {post['reservation']} moved to room {moved['room']}: "
+                                       f"re-posted as P# {p_number(new)}")
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a session ended; re-raises anything that is not a link or connection fault (a bug must show)."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    for leaf in leaves:
+        if not isinstance(leaf, (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError)):
+            raise exc
+    first = leaves[0]
+    return str(first) if isinstance(first, LinkError) else f"connection lost: {first}"

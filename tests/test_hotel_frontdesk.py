@@ -1,0 +1,149 @@
+"""The Front desk screen (Pilot): rooms with status, guest and running charges, the selected room's folio, the
+late-charge list, check-in and check-out by hand, and live updates from the daemon's socket (a call ends, a vacant
+room calls out, the PMS link changes state)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_support import make_workspace
+from test_hotel_model import HOTEL, _call
+from test_tui_support import NOW, FakeDaemon, context, run, until
+from textual.widgets import DataTable, Input, Static
+
+from anatole.config import open_workspace
+from hotel.live import HotelHook
+from pbx.protocol import Alert, FinishedCall, Hello, SourceState, SourceUpdate
+from store import hotel as db
+from store import open_store
+from tui.app import ConsoleApp
+from tui.frontdesk_screen import FrontDeskScreen
+
+
+@pytest.fixture
+def ws() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="desk"))  # short: Unix socket paths are limited
+    make_workspace(root, extra=HOTEL)
+    cfg = open_workspace(root).hotel
+    open_store(root / "anatole.db").close()
+    conn = db.connect(root / "anatole.db")
+    db.sync_rooms(conn, [(r.number, r.extension, r.class_of_service) for r in cfg.rooms])
+    db.checkin(conn, "214", "880123", "Martin, Alice", NOW - 7200, "manual")
+    conn.execute("BEGIN IMMEDIATE")
+    HotelHook(cfg, currency="EUR").stored(conn, [_call(1, "2214", NOW - 3600), _call(2, "2214", NOW - 1800,
+                                                                                       cost=123_450_000),
+                                                 _call(3, "2305", NOW - 600)])
+    conn.commit()
+    conn.close()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def desk(root: Path) -> ConsoleApp:
+    return ConsoleApp(context(root), screens=("frontdesk",), start="frontdesk")
+
+
+def cells(table: DataTable, key: str) -> list[str]:
+    return [str(c) for c in table.get_row(key)]
+
+
+def test_rooms_folio_late_and_vacant(ws: Path) -> None:
+    async def go() -> None:
+        app = desk(ws)
+        async with app.run_test(size=(140, 40)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, FrontDeskScreen)
+            rooms = screen.query_one("#rooms", DataTable)
+            await until(pilot, lambda: rooms.row_count == 2, "two rooms")
+            assert cells(rooms, "214") == ["214", "2214", "occupied", "Martin, Alice", "2", "2.92", ""]
+            assert cells(rooms, "305")[2] == "vacant! 1 call(s)"
+            folio = screen.query_one("#folio", DataTable)
+            await until(pilot, lambda: folio.row_count == 2, "the folio of room 214")
+            assert [cells(folio, k)[5:] for k in ("1", "2")] == [["0.55", "folio"], ["2.37", "folio"]]
+            assert "charged 2.92 EUR" in str(screen.query_one("#folio-total", Static).render())
+            await pilot.press("down")  # room 305: the call it made while vacant
+            await until(pilot, lambda: folio.row_count == 1 and "3" in [k.value for k in folio.rows], "305's calls")
+            assert cells(folio, "3")[6] == "vacant"
+            late = screen.query_one("#late", DataTable)
+            assert late.row_count == 0
+            assert "2 rooms, 1 occupied · no daemon" in str(screen.query_one("#desk-status", Static).render())
+
+    run(go())
+
+
+def test_checkin_and_checkout_by_hand(ws: Path) -> None:
+    async def go() -> None:
+        app = desk(ws)
+        async with app.run_test(size=(140, 40)) as pilot:
+            screen = app.screen
+            rooms = screen.query_one("#rooms", DataTable)
+            await until(pilot, lambda: rooms.row_count == 2, "rooms")
+            await pilot.press("i")  # 214 is occupied: refused, says why
+            message = screen.query_one("#desk-message", Static)
+            await until(pilot, lambda: "occupied by Martin, Alice" in str(message.render()), "refused")
+            await pilot.press("down", "i")
+            await until(pilot, lambda: isinstance(app.screen.focused, Input), "the check-in dialog")
+            await pilot.press(*"Bruno Keller", "enter", *"4711", "enter")
+            await until(pilot, lambda: cells(rooms, "305")[3] == "Bruno Keller", "305 occupied")
+            assert cells(rooms, "305")[2] == "occupied"
+            await pilot.press("up", "o", "y")
+            await until(pilot, lambda: cells(rooms, "214")[2] == "vacant", "214 checked out")
+            assert "room 214 checked out: Martin, Alice, 2 call(s), total 2.92 EUR" in str(
+                screen.query_one("#desk-message", Static).render())
+        conn = db.connect(ws / "anatole.db")
+        assert db.open_stay(conn, "305")["reservation"] == "4711"
+        assert db.open_stay(conn, "214") is None
+        conn.close()
+
+    run(go())
+
+
+def test_live_updates_from_the_daemon(ws: Path) -> None:
+    hello = Hello(version=1, pid=4242, started=NOW - 60, workspace=str(ws),
+                  sources=[SourceState("pms:fias", "fias", "alive", NOW - 60, peer="127.0.0.1:5010")])
+    daemon = FakeDaemon(ws / "anatole.sock", hello)
+
+    async def go() -> None:
+        app = desk(ws)
+        async with app.run_test(size=(140, 40)) as pilot:
+            screen = app.screen
+            rooms = screen.query_one("#rooms", DataTable)
+            status = screen.query_one("#desk-status", Static)
+            await until(pilot, lambda: rooms.row_count == 2, "rooms")
+            await until(pilot, lambda: "PMS alive" in str(status.render()), "the PMS link state")
+            # the daemon stores a new call from 214 and charges it, then says so
+            conn = db.connect(ws / "anatole.db")
+            conn.execute("BEGIN IMMEDIATE")
+            HotelHook(open_workspace(ws).hotel, currency="EUR").stored(conn, [_call(4, "2214", NOW - 60)])
+            conn.commit()
+            conn.close()
+            daemon.send(FinishedCall(id=4, source="paris-ipo", site="paris", start=NOW - 60, duration=157,
+                                     billable=152, direction="outgoing", disposition="answered", status="rated",
+                                     extension="2214", number="33155501234", cost=5_070_000, currency="EUR"),
+                        Alert(id=9, rule="vacant room", kind="hotel", at=NOW, message="vacant room: room 305 called "
+                              "33155501234", severity="critical", site="paris", extension="2305"),
+                        SourceUpdate(source=SourceState("pms:fias", "fias", "reconnecting", NOW,
+                                                        detail="connection lost")))
+            await until(pilot, lambda: cells(rooms, "214")[4] == "3", "the new call on room 214")
+            assert cells(rooms, "214")[5] == "3.47"
+            await until(pilot, lambda: "PMS reconnecting (connection lost)" in str(status.render()), "link down")
+            assert "vacant room: room 305" in str(screen.query_one("#desk-message", Static).render())
+
+    try:
+        run(go())
+    finally:
+        daemon.close()
+
+
+def test_front_desk_is_a_console_screen(ws: Path) -> None:
+    async def go() -> None:
+        app = ConsoleApp(context(ws), start="calls")
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("6")
+            await until(pilot, lambda: isinstance(app.screen, FrontDeskScreen), "the Front desk screen")
+
+    run(go())

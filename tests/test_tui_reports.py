@@ -1,0 +1,200 @@
+"""The Reports screen on the console's fixed store: the reports tem offers, the latest month by default, choosing a
+report and a month (and a nonsense month), the chart, the export to CSV, XLSX and PDF (the CSV byte for byte what
+`anatole report` writes), a refused export, and a snapshot."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_tui_support import context, run, settle, until, workspace_copy
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from anatole.cli import main
+from anatole.config import open_workspace
+from anatole.console_actions import report_actions
+from tem.reports import REPORTS
+from tui.app import ConsoleApp
+from tui.help import HelpScreen
+from tui.inventory_screen import InventoryScreen
+from tui.reports_screen import BarChart, ExportDialog, ReportsScreen, chart_points, parse_period, shift_period
+
+
+@pytest.fixture(scope="module")
+def ws() -> Path:
+    return workspace_copy()
+
+
+def app_for(ws: Path, **kw: object) -> ConsoleApp:
+    return ConsoleApp(context(ws, reports=report_actions(open_workspace(ws))), start="reports", **kw)
+
+
+def table_rows(screen: ReportsScreen) -> list[list[str]]:
+    table = screen.query_one("#report-table", DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def choose(pilot, name: str) -> None:
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.names and screen.period, "the report list and the latest month")
+    options = screen.query_one("#report-list", OptionList)
+    options.focus()
+    while screen.names[options.highlighted or 0] != name:
+        await pilot.press("down")
+    await settle(pilot)
+    await until(pilot, lambda: screen.data is not None and screen.data["name"] == name
+                and screen.data["period"] == screen.period, f"the report {name}")
+
+
+def test_periods_and_chart_points() -> None:
+    assert parse_period(" 2025-3 ") == "2025-03" and shift_period("2025-01", -1) == "2024-12"
+    assert shift_period("2024-12", 1) == "2025-01"
+    for bad in ("2025-13", "2025", "25-03", ""):
+        with pytest.raises(ValueError, match="not a month"):
+            parse_period(bad)
+    data = {"chart": (0, 2), "rows": [["a", "x", "1.50"], ["b", "y", "-2"], ["c", "z", ""], ["total", "", "9"]]}
+    assert chart_points(data) == [("a", Decimal("1.50")), ("b", Decimal("-2"))]
+
+
+def test_choose_a_report_and_a_month(ws: Path) -> None:
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ReportsScreen)
+            await choose(pilot, "top-destinations")
+            assert screen.period == "2025-03" and screen.names == list(REPORTS)  # the latest month with calls
+            rows = table_rows(screen)
+            expected = app.ctx.reports.build("top-destinations", "2025-03")["rows"]
+            assert rows == expected and rows[0][0] == "France Mobile"
+            chart = screen.query_one("#report-chart", BarChart)
+            assert chart.display and [p[0] for p in chart.points] == [r[0] for r in rows][:len(chart.points)]
+            assert "France Mobile" in str(chart.render())
+            info = str(screen.query_one("#report-info", Static).render())
+            assert "Top destinations — 2025-03" in info
+            # the previous month has no calls: an empty table, said so, no chart
+            await pilot.press("left_square_bracket")
+            await until(pilot, lambda: screen.data is not None and screen.data["period"] == "2025-02", "2025-02")
+            assert screen.query_one("#report-period", Input).value == "2025-02" and table_rows(screen) == []
+            assert "nothing to report for 2025-02" in str(screen.query_one("#report-message", Static).render())
+            assert not chart.display
+            # a nonsense month: a clear message, nothing rebuilt
+            await pilot.press("p")
+            period = screen.query_one("#report-period", Input)
+            assert period.has_focus
+            period.value = "2025-13"
+            await pilot.press("enter")
+            message = screen.query_one("#report-message", Static)
+            assert "'2025-13' is not a month" in str(message.render()) and message.has_class("error")
+            assert screen.period == "2025-02"
+            period.value = "2025-03"
+            await pilot.press("enter")
+            await until(pilot, lambda: screen.data is not None and screen.data["period"] == "2025-03", "2025-03")
+            assert table_rows(screen) == expected
+            # a cost report: the allocation of the month computed on the spot, with its total row
+            await choose(pilot, "cost-by-site")
+            rows = table_rows(screen)
+            assert [r[0] for r in rows] == ["paris", "lyon", "total"]
+            assert Decimal(rows[0][4]) + Decimal(rows[1][4]) == Decimal(rows[2][4])
+            assert [p[0] for p in screen.query_one("#report-chart", BarChart).points] == ["paris", "lyon"]
+
+    run(go())
+
+
+def test_export_to_every_format(ws: Path) -> None:
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            await choose(pilot, "top-callers")
+            for typed, target in (("", "reports/top-callers-2025-03.csv"), ("xlsx", "reports/top-callers-2025-03.xlsx"),
+                                  ("out/callers.pdf", "out/callers.pdf")):
+                await pilot.press("e")
+                await settle(pilot)
+                dialog = app.screen
+                assert isinstance(dialog, ExportDialog)
+                field = dialog.query_one("#export-path", Input)
+                assert field.value == "reports/top-callers-2025-03.csv"
+                if typed:
+                    field.value = typed
+                await pilot.press("enter")
+                await until(pilot, lambda: app.screen is screen, f"the export to {target}")
+                assert f"wrote {target}" in str(screen.query_one("#report-message", Static).render())
+            # a file name whose extension is not a format: refused in the dialog, which stays open
+            await pilot.press("e")
+            await settle(pilot)
+            app.screen.query_one("#export-path", Input).value = "report.doc"
+            await pilot.press("enter")
+            await settle(pilot)
+            message = app.screen.query_one("#export-message", Static)
+            assert "report.doc: the extension must be one of: .csv, .xlsx, .pdf" in str(message.render())
+            assert isinstance(app.screen, ExportDialog)
+            await pilot.press("escape")
+            assert app.screen is screen
+
+    run(go())
+    assert (ws / "reports" / "top-callers-2025-03.xlsx").read_bytes()[:2] == b"PK"
+    assert (ws / "out" / "callers.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not (ws / "report.doc").exists()
+    result = CliRunner().invoke(main, ["--workspace", str(ws), "report", "top-callers", "--period", "2025-03",
+                                       "--out", str(ws / "cli.csv")])
+    assert result.exit_code == 0, result.output
+    assert (ws / "reports" / "top-callers-2025-03.csv").read_bytes() == (ws / "cli.csv").read_bytes()
+
+
+def test_keys_reach_both_screens_and_help_lists_their_keys(ws: Path) -> None:
+    async def go() -> None:
+        app = ConsoleApp(context(ws), screens=("calls", "inventory", "reports"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("7")
+            await settle(pilot)
+            assert isinstance(app.screen, InventoryScreen)
+            await pilot.press("8")
+            await settle(pilot)
+            assert isinstance(app.screen, ReportsScreen)
+            # without the workspace's report actions the screen says what to do
+            message = app.screen.query_one("#report-message", Static)
+            assert "reports need the workspace" in str(message.render()) and message.has_class("error")
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Inventory screen (7)" in titles and "Reports screen (8)" in titles
+            await pilot.press("question_mark")
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen)
+            table = app.screen.query_one(DataTable)
+            listed = {(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[2])) for i in range(table.row_count)}
+            for pair in (("Everywhere", "Inventory"), ("Everywhere", "Reports"), ("Inventory", "Next kind"),
+                         ("Inventory", "Import preview"), ("Inventory item", "Changes"), ("Reports", "Export"),
+                         ("Reports", "Prev. month"), ("Report export", "Cancel")):
+                assert pair in listed, pair
+
+    run(go())
+
+
+def test_snapshot(ws: Path, snap_compare) -> None:
+    async def before(pilot) -> None:
+        await choose(pilot, "top-destinations")
+        pilot.app.screen.query_one("#report-table", DataTable).focus()
+        await settle(pilot)
+
+    assert snap_compare(app_for(ws), terminal_size=(100, 30), run_before=before)
+
+
+def test_a_missing_database_is_a_message_on_both_screens(tmp_path: Path) -> None:
+    (tmp_path / "anatole.toml").write_text('[workspace]\ncurrency = "EUR"\n')
+
+    async def go() -> None:
+        app = ConsoleApp(context(tmp_path, reports=report_actions(open_workspace(tmp_path))),
+                         screens=("inventory", "reports"), start="reports")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            message = app.screen.query_one("#report-message", Static)
+            assert "no database at" in str(message.render()) and message.has_class("error")
+            await pilot.press("7")
+            await settle(pilot)
+            message = app.screen.query_one("#inventory-message", Static)
+            assert "no database at" in str(message.render()) and message.has_class("error")
+
+    run(go())

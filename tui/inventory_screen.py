@@ -1,0 +1,641 @@
+"""Inventory: cost centres (as a tree), people, extensions, lines and services, devices, contracts and sites as they
+stood on a date (the inventory is effective-dated: a person who moved department mid-month shows the department of
+that day), a filter, every version and change of one item, and the preview of a CSV import.
+
+The items and their history are read here from `store.inventory` (tui may read the store). The import preview needs
+`tem.inventory`, a sibling of `tui`: `anatole` hands it over as `ConsoleContext.inventory`
+(tui.context.InventoryActions); nothing is applied from the console (the preview shows the command that does).
+Every database call runs in a thread worker; results come back as messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, Tab, Tabs
+
+from engine.money import format_exact
+from store.db import Store, StoreError, open_existing
+from store.inventory import InventoryStore, InventoryStoreError
+from tui.context import ActionError, ConsoleContext, zoneinfo
+
+KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
+KIND_TITLES = {"cost_centre": "Cost centres", "person": "People", "extension": "Extensions",
+               "line": "Lines", "device": "Devices", "contract": "Contracts", "site": "Sites"}
+MONEY_FIELDS = ("budget", "monthly_fee")
+ROW_LIMIT = 500  # rows put in the table (a filter narrows a big directory; the count says how many match)
+# what each kind shows: (heading, how to get the cell from an item and the day's lookups)
+Getter = Callable[[dict[str, Any], "Lookups"], str]
+
+
+# --- data access (no Textual: called from worker threads) --------------------------------------------------------
+
+
+class InventoryReader:
+    """The screen's read access to the inventory component (one connection, guarded by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._store: Store | None = None
+        self._inventory: InventoryStore | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+            self._store = self._inventory = None
+
+    def _open(self) -> InventoryStore:
+        if self._inventory is None:
+            self._store = open_existing(self.path)
+            try:
+                self._inventory = InventoryStore(self._store.conn)
+            except InventoryStoreError as exc:
+                self._store.close()
+                self._store = None
+                raise StoreError(str(exc)) from None
+        return self._inventory
+
+    def _guard(self, fn: Callable[[InventoryStore], Any]) -> Any:
+        with self._lock:
+            try:
+                return fn(self._open())
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise StoreError("the database is locked by another program: try again in a moment") from None
+                raise StoreError(f"cannot read the database: {text}") from None
+
+    def on_day(self, day: str) -> dict[str, list[dict[str, Any]]]:
+        """Every item valid on `day` (ISO date), by kind; a contract also gets `contract_end`, the end of its last
+        version (a version of the day may end only because a later one changes the fee)."""
+        rows, contracts = self._guard(lambda inv: (inv.items(at=day), inv.items("contract")))
+        out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+        for row in rows:
+            out.setdefault(row["kind"], []).append(row)
+        ends = {r["key"]: r["valid_to"] for r in contracts}  # oldest first: the last version's end wins
+        for row in out["contract"]:
+            row["contract_end"] = ends.get(row["key"], row["valid_to"])
+        return out
+
+    def item(self, kind: str, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every version of one item (oldest first) and its history (newest first)."""
+        return self._guard(lambda inv: (inv.items(kind, key=key), inv.history(kind, key)))
+
+
+class Lookups:
+    """What a row shows of other items valid the same day: names of people and cost centres, extensions held,
+    head counts."""
+
+    def __init__(self, items: dict[str, list[dict[str, Any]]]) -> None:
+        self.people = {r["key"]: r["name"] or "" for r in items.get("person", [])}
+        self.centres = {r["key"]: r["name"] or "" for r in items.get("cost_centre", [])}
+        self.extensions: dict[str, list[str]] = {}
+        for r in items.get("extension", []):
+            if r["person"]:
+                self.extensions.setdefault(r["person"], []).append(r["extension"] or r["key"])
+        self.heads: dict[str, int] = {}
+        for r in items.get("person", []):
+            if r["cost_centre"]:
+                self.heads[r["cost_centre"]] = self.heads.get(r["cost_centre"], 0) + 1
+
+
+def money(value: int | None) -> str:
+    return "" if value is None else format_exact(int(value))
+
+
+def _f(name: str) -> Getter:
+    return lambda r, _: "" if r.get(name) is None else str(r[name])
+
+
+def _person(r: dict[str, Any], lk: Lookups) -> str:
+    key = r.get("person")
+    if not key:
+        return ""
+    name = lk.people.get(key, "")
+    return f"{key} {name}" if name else key
+
+
+def _notice(r: dict[str, Any], _: Lookups) -> str:
+    """The last day to give notice: the contract's end less the notice period."""
+    end = r.get("contract_end", r["valid_to"])
+    if not end or r["notice_days"] is None:
+        return ""
+    return (dt.date.fromisoformat(end) - dt.timedelta(days=int(r["notice_days"]))).isoformat()
+
+
+COLUMNS: dict[str, list[tuple[str, Getter]]] = {
+    "cost_centre": [("code", _f("key")), ("name", _f("name")), ("parent", _f("parent")), ("GL", _f("gl_account")),
+                    ("budget", lambda r, _: money(r["budget"])),
+                    ("people", lambda r, lk: str(lk.heads.get(r["key"], 0) or "")),
+                    ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "person": [("id", _f("key")), ("name", _f("name")), ("email", _f("email")), ("cost centre", _f("cost_centre")),
+               ("site", _f("site")), ("extensions", lambda r, lk: " ".join(sorted(lk.extensions.get(r["key"], [])))),
+               ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "extension": [("number", lambda r, _: r["extension"] or r["key"]), ("site", _f("site")),
+                  ("person", _person), ("cost centre", _f("cost_centre")),
+                  ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "line": [("service", _f("key")), ("name", _f("name")), ("type", _f("service_kind")), ("carrier", _f("carrier")),
+             ("account", _f("account")), ("contract", _f("contract")), ("site", _f("site")), ("holder", _person),
+             ("cost centre", _f("cost_centre")), ("ext.", _f("extension")),
+             ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "device": [("device", _f("key")), ("name", _f("name")), ("type", _f("service_kind")), ("holder", _person),
+               ("site", _f("site")), ("ext.", _f("extension")), ("line", _f("line")),
+               ("cost centre", _f("cost_centre")), ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "contract": [("contract", _f("key")), ("name", _f("name")), ("carrier", _f("carrier")), ("account", _f("account")),
+                 ("tariff", _f("tariff")), ("monthly fee", lambda r, _: money(r["monthly_fee"])),
+                 ("notice d.", _f("notice_days")), ("notice by", _notice),
+                 ("from", _f("valid_from")), ("to", _f("valid_to"))],
+    "site": [("site", _f("key")), ("name", _f("name")), ("cost centre", _f("cost_centre")),
+             ("from", _f("valid_from")), ("to", _f("valid_to"))],
+}
+RIGHT = {"budget", "people", "monthly fee", "notice d."}
+
+
+def tree_order(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Cost centres depth first under their parents, with their depth; a centre whose parent is not valid that day
+    is a root, and a loop (refused on import, but the store is not trusted blindly) cannot hang the screen."""
+    by_key = {r["key"]: r for r in rows}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for r in rows:
+        parent = r["parent"] if r["parent"] in by_key and r["parent"] != r["key"] else None
+        children.setdefault(parent, []).append(r)
+    out: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=lambda x: x["key"]):
+            if r["key"] in seen:
+                continue
+            seen.add(r["key"])
+            out.append((depth, r))
+            walk(r["key"], depth + 1)
+
+    walk(None, 0)
+    out += [(0, r) for r in sorted(rows, key=lambda x: x["key"]) if r["key"] not in seen]  # inside a loop
+    return out
+
+
+def table_rows(kind: str, items: dict[str, list[dict[str, Any]]]) -> list[tuple[dict[str, Any], list[str]]]:
+    """(item, cells) of one kind, in display order (the cost centres as a tree, indented)."""
+    lk = Lookups(items)
+    rows = items.get(kind, [])
+    ordered = tree_order(rows) if kind == "cost_centre" else [(0, r) for r in rows]
+    out = []
+    for depth, r in ordered:
+        cells = [get(r, lk) for _, get in COLUMNS[kind]]
+        if depth:
+            cells[0] = "  " * (depth - 1) + "└ " + cells[0]
+        out.append((r, cells))
+    return out
+
+
+def parse_day(text: str) -> str:
+    """An ISO date (YYYY-MM-DD); ValueError says what is wrong."""
+    text = text.strip()
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: write YYYY-MM-DD (e.g. 2025-03-01)") from None
+
+
+def change_text(h: dict[str, Any]) -> str:
+    """What one history row changed, in a line."""
+    before, after = h["before"] or {}, h["after"] or {}
+
+    def show(k: str, v: Any) -> str:
+        return money(v) if k in MONEY_FIELDS and isinstance(v, int) else ("" if v is None else str(v))
+
+    if h["action"] == "remove":
+        return "ended"
+    if before and after:
+        diff = [f"{k}: {show(k, before.get(k)) or '-'} → {show(k, v) or '-'}" for k, v in after.items()
+                if k in before and before.get(k) != v]
+        return ", ".join(diff) or "dates"
+    return ", ".join(f"{k}={show(k, v)}" for k, v in after.items() if v is not None)
+
+
+# --- messages ----------------------------------------------------------------------------------------------------
+
+
+class InventoryLoaded(Message):
+    """The items of a day with their table rows, made in the worker (cells and search text of a big directory
+    take a while to build; filtering them on the event loop is then a substring scan)."""
+
+    def __init__(self, day: str, items: dict[str, list[dict[str, Any]]],
+                 rows: dict[str, list[tuple[dict[str, Any], list[str], str]]], error: str = "") -> None:
+        super().__init__()
+        self.day, self.items, self.rows, self.error = day, items, rows, error
+
+
+class ItemLoaded(Message):
+    def __init__(self, versions: list[dict[str, Any]], history: list[dict[str, Any]], error: str = "") -> None:
+        super().__init__()
+        self.versions, self.history, self.error = versions, history, error
+
+
+class PreviewDone(Message):
+    def __init__(self, result: dict[str, Any] | None, error: str = "") -> None:
+        super().__init__()
+        self.result, self.error = result, error
+
+
+# --- the screen --------------------------------------------------------------------------------------------------
+
+
+class InventoryScreen(Screen):
+    """The inventory on a date, one kind at a time."""
+
+    CSS_PATH = "inventory.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Detail", show=False),
+        Binding("left_square_bracket", "kind(-1)", "Prev. kind", key_display="["),
+        Binding("right_square_bracket", "kind(1)", "Next kind", key_display="]"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("d", "date", "Date"),
+        Binding("i", "import_preview", "Import preview"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "leave_input", "Back to the table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reader: InventoryReader | None = None
+        self.kind = "cost_centre"
+        self.day = ""
+        self.items: dict[str, list[dict[str, Any]]] = {}
+        self.rows: dict[str, list[tuple[dict[str, Any], list[str], str]]] = {}
+        self.shown: list[dict[str, Any]] = []
+        self.error = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Inventory", classes="title", id="inventory-title")
+        yield Tabs(*[Tab(KIND_TITLES[k], id=f"kind-{k}") for k in KINDS], id="inventory-kinds")
+        with Horizontal(id="inventory-bar"):
+            yield Input(id="inventory-date", classes="line-input", restrict=r"[0-9-]*", max_length=10)
+            yield Input(placeholder="/ filter: words in any column", id="inventory-filter", classes="line-input")
+        yield DataTable(id="inventory", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="inventory-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reader = InventoryReader(self.app.ctx.db_path)
+        ctx: ConsoleContext = self.app.ctx
+        self.day = dt.datetime.fromtimestamp(ctx.clock(), zoneinfo(ctx.zone())).date().isoformat()
+        self.query_one("#inventory-date", Input).value = self.day
+        self.query_one("#inventory-kinds", Tabs).can_focus = False
+        self.query_one("#inventory", DataTable).focus()
+        self._load(self.day)
+
+    def on_unmount(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def _message(self, text: str | Text, *, error: bool = False) -> None:
+        line = self.query_one("#inventory-message", Static)
+        line.update(text if isinstance(text, Text) else Text(text))
+        line.set_class(error, "error")
+
+    @work(thread=True, exclusive=True, group="inventory")
+    def _load(self, day: str) -> None:
+        assert self.reader is not None
+        try:
+            items = self.reader.on_day(day)
+        except StoreError as exc:
+            self.post_message(InventoryLoaded(day, {}, {}, str(exc)))
+            return
+        rows = {k: [(r, cells, " ".join(cells).lower()) for r, cells in table_rows(k, items)] for k in KINDS}
+        self.post_message(InventoryLoaded(day, items, rows))
+
+    def on_inventory_loaded(self, message: InventoryLoaded) -> None:
+        self.error = message.error
+        if message.error:
+            self._message(message.error, error=True)
+            return
+        self.day, self.items, self.rows = message.day, message.items, message.rows
+        self._show()
+
+    def _show(self) -> None:
+        table = self.query_one("#inventory", DataTable)
+        words = self.query_one("#inventory-filter", Input).value.lower().split()
+        matching = [(r, cells) for r, cells, text in self.rows.get(self.kind, []) if all(w in text for w in words)]
+        rows = matching[:ROW_LIMIT]
+        keep = table.cursor_row
+        with self.app.batch_update():
+            table.clear(columns=True)
+            for heading, _ in COLUMNS[self.kind]:
+                table.add_column(heading, key=heading)
+            for r, cells in rows:
+                table.add_row(*[Text(c, justify="right") if h in RIGHT else c
+                                for (h, _), c in zip(COLUMNS[self.kind], cells)], key=str(r["id"]))
+        self.shown = [r for r, _ in rows]
+        if rows:
+            table.move_cursor(row=min(keep, len(rows) - 1))
+        total = len(self.items.get(self.kind, []))
+        count = f"{len(matching)} of {total}" if words else str(total)
+        self.query_one("#inventory-title", Static).update(
+            f"Inventory · {KIND_TITLES[self.kind].lower()} on {self.day}: {count}")
+        if not any(self.items.values()):
+            self._message("no inventory on this date: import one with `anatole inventory import FILE --kind ...` "
+                          "(i: preview a file here)")
+        elif not rows:
+            self._message(f"no {KIND_TITLES[self.kind].lower()} match" if words else
+                          f"no {KIND_TITLES[self.kind].lower()} on {self.day}")
+        elif len(matching) > len(rows):
+            self._message(f"the first {len(rows)} of {len(matching)} shown: / filter to narrow them")
+        else:
+            self._message("enter: every version and change of the item")
+
+    # --- kinds, date, filter ----------------------------------------------------------------------------
+
+    def action_kind(self, step: int) -> None:
+        self._set_kind(KINDS[(KINDS.index(self.kind) + step) % len(KINDS)])
+
+    def _set_kind(self, kind: str) -> None:
+        tabs = self.query_one("#inventory-kinds", Tabs)
+        if tabs.active != f"kind-{kind}":
+            tabs.active = f"kind-{kind}"
+        if kind != self.kind:
+            self.kind = kind
+            self.query_one("#inventory", DataTable).move_cursor(row=0)
+            self._show()
+
+    @on(Tabs.TabActivated, "#inventory-kinds")
+    def tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is not None and event.tab.id:
+            self._set_kind(event.tab.id.removeprefix("kind-"))
+
+    def action_date(self) -> None:
+        self.query_one("#inventory-date", Input).focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#inventory-filter", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.query_one("#inventory", DataTable).focus()
+
+    def action_reload(self) -> None:
+        self._load(self.day)
+
+    @on(Input.Submitted, "#inventory-date")
+    def date_submitted(self, event: Input.Submitted) -> None:
+        try:
+            day = parse_day(event.value)
+        except ValueError as exc:
+            self._message(str(exc), error=True)
+            return
+        self.query_one("#inventory", DataTable).focus()
+        self._load(day)
+
+    @on(Input.Changed, "#inventory-filter")
+    def filter_changed(self) -> None:
+        if not self.error:
+            self._show()
+
+    @on(Input.Submitted, "#inventory-filter")
+    def filter_done(self) -> None:
+        self.query_one("#inventory", DataTable).focus()
+
+    # --- detail and import ------------------------------------------------------------------------------
+
+    def _current(self) -> dict[str, Any] | None:
+        row = self.query_one("#inventory", DataTable).cursor_row
+        return self.shown[row] if 0 <= row < len(self.shown) else None
+
+    def action_open(self) -> None:
+        item = self._current()
+        if item is not None and self.reader is not None:
+            self.app.push_screen(ItemScreen(item["kind"], item["key"], self.reader, self.day))
+
+    @on(DataTable.RowSelected, "#inventory")
+    def selected(self) -> None:
+        self.action_open()
+
+    def action_import_preview(self) -> None:
+        self.app.push_screen(ImportPreviewScreen(self.day))
+
+
+class ItemScreen(Screen):
+    """One item: every version (the effective-dated history of its fields) and every recorded change."""
+
+    CSS_PATH = "inventory.tcss"
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
+                Binding("v", "show('#item-versions')", "Versions"),
+                Binding("h", "show('#item-history')", "Changes")]
+
+    def __init__(self, kind: str, key: str, reader: InventoryReader, day: str) -> None:
+        super().__init__()
+        self.kind, self.key, self.reader, self.day = kind, key, reader, day
+        self.history: list[dict[str, Any]] = []
+        self.summary = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{KIND_TITLES[self.kind]} · {self.key}", classes="title", id="item-title")
+        yield Static("Versions (effective-dated; ▸ the one in force on the screen's date)", classes="subtitle")
+        yield DataTable(id="item-versions", cursor_type="row", zebra_stripes=True)
+        yield Static("Changes (newest first)", classes="subtitle")
+        yield DataTable(id="item-history", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="item-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        versions = self.query_one("#item-versions", DataTable)
+        versions.add_columns("", *[h for h, _ in self._getters()], "from", "to")
+        self.query_one("#item-history", DataTable).add_columns("when", "who", "batch", "action", "from", "to",
+                                                               "what", "source")
+        versions.focus()
+        self._load()
+
+    def _getters(self) -> list[tuple[str, Getter]]:
+        """The columns of a version: those of the list, less the dates and what is counted over a day's items."""
+        return [(h, g) for h, g in COLUMNS[self.kind] if h not in ("from", "to", "extensions", "people")]
+
+    def action_show(self, selector: str) -> None:
+        self.query_one(selector).focus()
+
+    @work(thread=True, exclusive=True, group="inventory-item")
+    def _load(self) -> None:
+        try:
+            versions, history = self.reader.item(self.kind, self.key)
+        except StoreError as exc:
+            self.post_message(ItemLoaded([], [], str(exc)))
+            return
+        self.post_message(ItemLoaded(versions, history))
+
+    def on_item_loaded(self, message: ItemLoaded) -> None:
+        line = self.query_one("#item-message", Static)
+        if message.error:
+            line.update(Text(message.error))
+            line.add_class("error")
+            return
+        lk = Lookups({})
+        getters = self._getters()
+        versions = self.query_one("#item-versions", DataTable)
+        for r in message.versions:
+            current = r["valid_from"] <= self.day and (r["valid_to"] is None or r["valid_to"] > self.day)
+            versions.add_row("▸" if current else "", *[g(r, lk) for _, g in getters], r["valid_from"],
+                             r["valid_to"] or "", key=str(r["id"]))
+        zone = zoneinfo(self.app.ctx.zone())
+        history = self.query_one("#item-history", DataTable)
+        self.history = message.history
+        for h in message.history:
+            when = dt.datetime.fromtimestamp(h["at"], zone).strftime("%Y-%m-%d %H:%M")
+            history.add_row(when, h["actor"], f"#{h['batch_id']}" if h["batch_id"] else "", h["action"],
+                            h["valid_from"] or "", h["valid_to"] or "", change_text(h), h["note"] or "",
+                            key=str(h["id"]))
+        self.summary = f"{len(message.versions)} version(s), {len(message.history)} change(s) · " \
+            f"`anatole inventory show {self.key}` prints the same"
+        line.update(self.summary)
+
+    @on(DataTable.RowHighlighted, "#item-history")
+    def change_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The whole of a change, which the table's column may cut."""
+        if self.query_one("#item-history", DataTable).has_focus and 0 <= event.cursor_row < len(self.history):
+            h = self.history[event.cursor_row]
+            self.query_one("#item-message", Static).update(
+                Text(f"{h['action']} from {h['valid_from']}: {change_text(h)}" + (f" ({h['note']})" if h["note"]
+                                                                                     else "")))
+
+    @on(DataTable.RowHighlighted, "#item-versions")
+    def version_highlighted(self) -> None:
+        if self.summary:
+            self.query_one("#item-message", Static).update(self.summary)
+
+
+class ImportPreviewScreen(Screen):
+    """What importing a CSV file would do — adds, changes, removals and problems — without writing anything."""
+
+    CSS_PATH = "inventory.tcss"
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
+                Binding("ctrl+r", "run", "Preview", key_display="ctrl+r")]
+
+    def __init__(self, day: str) -> None:
+        super().__init__()
+        self.day = day
+
+    def compose(self) -> ComposeResult:
+        kinds = self.app.ctx.inventory.kinds if self.app.ctx.inventory is not None else ("people",)
+        yield Static("Inventory · preview of a CSV import (nothing is written)", classes="title")
+        with Horizontal(id="preview-bar"):
+            yield Input(placeholder="CSV file (relative to the workspace), enter: preview", id="preview-file",
+                        classes="line-input")
+            yield Select([(k, k) for k in kinds], value=kinds[0], allow_blank=False, id="preview-kind",
+                         compact=True)
+        with Horizontal(id="preview-options"):
+            yield Static("effective", classes="label")
+            yield Input(value=self.day, id="preview-effective", classes="line-input", restrict=r"[0-9-]*",
+                        max_length=10)
+            yield Checkbox("partial (remove nothing)", id="preview-partial", compact=True)
+        yield Static("", id="preview-summary", classes="totals")
+        yield DataTable(id="preview", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="preview-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#preview", DataTable).add_columns("", "kind", "key", "from", "to", "what")
+        self.query_one("#preview-file", Input).focus()
+        if self.app.ctx.inventory is None:
+            self._message("the preview needs the workspace: open the console with `anatole ui`", error=True)
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        line = self.query_one("#preview-message", Static)
+        line.update(Text(text))
+        line.set_class(error, "error")
+
+    @on(Input.Submitted, "#preview-file")
+    @on(Input.Submitted, "#preview-effective")
+    def submitted(self) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        if ctx.inventory is None:
+            self._message("the preview needs the workspace: open the console with `anatole ui`", error=True)
+            return
+        text = self.query_one("#preview-file", Input).value.strip()
+        if not text:
+            self._message("give the CSV file to preview", error=True)
+            return
+        effective = self.query_one("#preview-effective", Input).value.strip()
+        try:
+            effective = parse_day(effective) if effective else ""
+        except ValueError as exc:
+            self._message(f"effective: {exc}", error=True)
+            return
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = ctx.workspace / path
+        kind = str(self.query_one("#preview-kind", Select).value)
+        partial = self.query_one("#preview-partial", Checkbox).value
+        self._message(f"reading {ctx.shown(path)}…")
+        self._preview(path, kind, effective or None, partial)
+
+    @work(thread=True, exclusive=True, group="inventory-preview")
+    def _preview(self, path: Path, kind: str, effective: str | None, partial: bool) -> None:
+        assert self.app.ctx.inventory is not None
+        try:
+            result = self.app.ctx.inventory.preview(path, kind, effective, partial)
+        except ActionError as exc:
+            self.post_message(PreviewDone(None, str(exc)))
+            return
+        self.post_message(PreviewDone({**result, "path": str(path), "file_kind": kind}))
+
+    def on_preview_done(self, message: PreviewDone) -> None:
+        table = self.query_one("#preview", DataTable)
+        table.clear()
+        summary = self.query_one("#preview-summary", Static)
+        if message.result is None:
+            summary.update("")
+            self._message(message.error, error=True)
+            return
+        p = message.result
+        with self.app.batch_update():
+            for prob in p["problems"]:
+                table.add_row(Text("!", style="bold red" if not prob["acceptable"] else "bold yellow"),
+                              prob["code"], prob["key"], "", "", prob["message"])
+            for mark, rows in (("+", p["adds"]), ("~", p["changes"]), ("-", p["removals"])):
+                for r in rows:
+                    table.add_row(Text(mark, style="bold"), r["kind"], r["key"], r["from"] or "", r.get("to") or "",
+                                  _preview_what(mark, r))
+        summary.update(f"{p['rows']} row(s) · {len(p['adds'])} add(s), {len(p['changes'])} change(s), "
+                       f"{len(p['removals'])} removal(s), {p['unchanged']} unchanged · {len(p['problems'])} "
+                       f"problem(s)" + (f", {p['blocking']} to fix in the file" if p["blocking"] else "")
+                       + f" · effective {p['effective']}")
+        shown = self.app.ctx.shown(Path(p["path"]))
+        command = f"anatole inventory import {_quote(shown)} --kind {p['file_kind']} --effective {p['effective']}" \
+            + (" --partial" if p["partial"] else "") + " --apply"
+        if p["blocking"]:
+            self._message("some rows cannot be read: fix the file, then preview again", error=True)
+        elif p["problems"]:
+            self._message(f"resolve the problems, or apply anyway with: {command} --accept")
+        elif p["adds"] or p["changes"] or p["removals"]:
+            self._message(f"to apply: {command}")
+        else:
+            self._message("nothing would change")
+
+
+def _preview_what(mark: str, r: dict[str, Any]) -> str:
+    fields = r.get("fields") or {}
+    if mark == "~" and r.get("before"):
+        diff = [f"{k}: {r['before'].get(k) or '-'} → {v or '-'}" for k, v in fields.items()
+                if r["before"].get(k) != v]
+        return ", ".join(diff) or "dates"
+    return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
+
+def _quote(text: str) -> str:
+    return text if re.fullmatch(r"[\w./@:+-]+", text) else "'" + text.replace("'", "'\\''") + "'"

@@ -1,0 +1,796 @@
+"""Invoices: the carrier invoices in the store (state, totals, findings), one invoice's charges, checks and findings,
+reconciliation against the rated calls and history, and the workflow's actions: approve and dispute.
+
+Reading is done here, from `store.invoices` (tui may read the store). What needs `tem` (the workflow's rules, the
+reconciliation) is not imported: tem and tui are siblings, so `anatole` hands the callables over in
+`ConsoleContext.invoices` (tui.context.InvoiceActions); without them the screen is read-only and says so. Every
+database call runs in a thread worker; results come back as messages. Actions are recorded with `ctx.user`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, SelectionList, Static, TabbedContent, TabPane
+
+from engine.money import MoneyError, format_exact, parse_money
+from store.db import Store, StoreError, open_existing
+from store.invoices import InvoiceStore, InvoiceStoreError
+from tui.context import ActionError, ConsoleContext, zoneinfo
+
+STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
+               "exported": "dim", "validated": "", "received": ""}
+RECON_LABELS = {"exact": "exact", "near": "near (within tolerance)", "cost_mismatch": "cost mismatch",
+                "only_invoice": "only on the invoice", "only_cdr": "only in the CDRs"}
+
+
+# --- data access (no Textual: called from worker threads) --------------------------------------------------------
+
+
+class InvoiceReader:
+    """The screen's read access to the invoices component (one connection, guarded by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._store: Store | None = None
+        self._invoices: InvoiceStore | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+            self._store = self._invoices = None
+
+    def _open(self) -> InvoiceStore:
+        if self._invoices is None:
+            self._store = open_existing(self.path)
+            try:
+                self._invoices = InvoiceStore(self._store.conn)
+            except InvoiceStoreError as exc:
+                self._store.close()
+                self._store = None
+                raise StoreError(str(exc)) from None
+        return self._invoices
+
+    def _guard(self, fn: Any) -> Any:
+        """Runs fn(invoice store) under the lock; any database trouble becomes a StoreError for the screen."""
+        import sqlite3
+
+        with self._lock:
+            try:
+                return fn(self._open())
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise StoreError("the database is locked by another program: try again in a moment") from None
+                raise StoreError(f"cannot read the database: {text}") from None
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """Every invoice, with the count of its findings (failed checks) and their money at stake."""
+        def read(istore: InvoiceStore) -> list[dict[str, Any]]:
+            rows = istore.invoices()
+            for r in rows:
+                failed = [c for c in istore.checks(r["id"]) if not c["ok"]]
+                r["findings"] = len(failed)
+                r["at_stake"] = sum(c["at_stake"] or 0 for c in failed)
+            return rows
+
+        return self._guard(read)
+
+    def detail(self, invoice_id: int) -> dict[str, Any] | None:
+        def read(istore: InvoiceStore) -> dict[str, Any] | None:
+            inv = istore.invoice(invoice_id)
+            if inv is None:
+                return None
+            calls = istore.call_detail(invoice_id)
+            disputes = istore.disputes(invoice_id)
+            contested = {cid: d["id"] for d in disputes for cid in d["findings"]}
+            checks = istore.checks(invoice_id)
+            for c in checks:
+                c["dispute"] = contested.get(c["id"])
+            return {"invoice": inv, "charges": istore.charges(invoice_id), "taxes": istore.taxes(invoice_id),
+                    "checks": checks, "transitions": istore.transitions(invoice_id), "disputes": disputes,
+                    "calls": len(calls["start"]), "calls_amount": int(calls["amount"].sum())}
+
+        return self._guard(read)
+
+
+def money(value: int | None) -> str:
+    return "" if value is None else format_exact(value)
+
+
+def period_text(start: str | None, end: str | None) -> str:
+    """2025-03 for a whole calendar month, else 2025-03-05…04-04 (the year once when both dates share it)."""
+    if not start and not end:
+        return ""
+    if start and end and start[:7] == end[:7] and start[8:] == "01":
+        try:
+            last = dt.date.fromisoformat(end)
+        except ValueError:
+            last = None
+        if last is not None and (last + dt.timedelta(days=1)).day == 1:
+            return start[:7]
+    if start and end and start[:4] == end[:4]:
+        return f"{start}…{end[5:]}"
+    return f"{start or '?'}…{end or '?'}"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def state_text(inv: dict[str, Any]) -> str:
+    """The workflow state, with what else the user must know at a glance: the invoice does not add up (status
+    invalid, once it has moved on) or duplicates another."""
+    text = inv["state"]
+    if inv["validity"] == "invalid" and inv["state"] != "invalid":
+        text += " (invalid)"
+    if inv["duplicate_of"]:
+        text += " (dup)"
+    return text
+
+
+def when_text(epoch: int, zone: str) -> str:
+    return dt.datetime.fromtimestamp(epoch, zoneinfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def needs_reason(detail: dict[str, Any]) -> str:
+    """Why approving this invoice needs a reason (tem.workflow.approve's rule, for the dialog's hint), or ""."""
+    inv = detail["invoice"]
+    if inv["state"] == "invalid":
+        return "it is invalid"
+    if inv["duplicate_of"]:
+        return f"it duplicates invoice #{inv['duplicate_of']}"
+    open_disputes = [d for d in detail["disputes"] if d["status"] == "open"]
+    if open_disputes:
+        return f"{len(open_disputes)} dispute(s) are open"
+    return ""
+
+
+# --- messages ----------------------------------------------------------------------------------------------------
+
+
+class InvoicesLoaded(Message):
+    def __init__(self, rows: list[dict[str, Any]], error: str = "") -> None:
+        super().__init__()
+        self.rows, self.error = rows, error
+
+
+class InvoiceLoaded(Message):
+    def __init__(self, invoice_id: int, detail: dict[str, Any] | None, error: str = "", then: str = "") -> None:
+        super().__init__()
+        self.invoice_id, self.detail, self.error, self.then = invoice_id, detail, error, then
+
+
+class Reconciled(Message):
+    def __init__(self, invoice_id: int, summary: dict[str, Any] | None, error: str = "") -> None:
+        super().__init__()
+        self.invoice_id, self.summary, self.error = invoice_id, summary, error
+
+
+class ActionDone(Message):
+    def __init__(self, ok: bool, text: str) -> None:
+        super().__init__()
+        self.ok, self.text = ok, text
+
+
+# --- the list ----------------------------------------------------------------------------------------------------
+
+
+class InvoicesScreen(Screen):
+    """Every stored invoice: carrier, account, number, period, payable, status and state, findings."""
+
+    CSS_PATH = "invoices.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("a", "act('approve')", "Approve"),
+        Binding("d", "act('dispute')", "Dispute"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "leave_filter", "Back to the table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+        self.shown: list[dict[str, Any]] = []
+        self.reader: InvoiceReader | None = None
+        self.error = ""
+        self.notice = ""  # the outcome of the last action, kept across reloads
+
+    def compose(self) -> ComposeResult:
+        yield Static("Invoices", classes="title", id="invoices-title")
+        yield Input(placeholder="/ filter: words in carrier, account, number, period, status or state",
+                    id="invoices-filter", classes="line-input")
+        yield DataTable(id="invoices", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="invoices-summary", classes="totals")
+        yield Static("", id="invoices-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reader = InvoiceReader(self.app.ctx.db_path)
+        table = self.query_one("#invoices", DataTable)
+        for key, label in (("id", "#"), ("number", "number"), ("carrier", "carrier"), ("account", "account"),
+                           ("payable", "payable"), ("state", "state"), ("findings", "find."), ("period", "period")):
+            table.add_column(label, key=key)
+        table.focus()
+        self._load()
+
+    def on_unmount(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        line = self.query_one("#invoices-message", Static)
+        line.update(Text(text))
+        line.set_class(error, "error")
+
+    def action_reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="invoices")
+    def _load(self) -> None:
+        """(Also the detail screen's on_change: an action there reloads the list.)"""
+        assert self.reader is not None
+        try:
+            self.post_message(InvoicesLoaded(self.reader.invoices()))
+        except StoreError as exc:
+            self.post_message(InvoicesLoaded([], str(exc)))
+
+    def on_invoices_loaded(self, message: InvoicesLoaded) -> None:
+        self.error = message.error
+        if message.error:
+            self._message(message.error, error=True)
+            return
+        self.rows = message.rows
+        self._show()
+        if not self.rows:
+            self._message("no invoices yet: import some with `anatole import invoice FILE...`")
+        elif self.app.ctx.invoices is None:
+            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)")
+        else:
+            self._message(self.notice or "enter: charges, findings, reconciliation · a approve · d dispute")
+
+    def _matches(self, row: dict[str, Any], words: list[str]) -> bool:
+        text = " ".join(str(row[k] or "") for k in ("carrier", "carrier_name", "account", "number", "period_start",
+                                                    "period_end", "validity", "state", "currency")).lower()
+        return all(w in text for w in words)
+
+    def _show(self) -> None:
+        words = self.query_one("#invoices-filter", Input).value.lower().split()
+        table = self.query_one("#invoices", DataTable)
+        keep = table.cursor_row if table.row_count else 0
+        table.clear()
+        self.shown = [r for r in self.rows if self._matches(r, words)]
+        for r in self.shown:
+            style = STATE_STYLE.get(r["state"], "")
+            findings = Text(str(r["findings"]) if r["findings"] else "", style="bold yellow" if r["findings"] else "")
+            table.add_row(str(r["id"]), clip(r["number"], 18), clip(r["carrier_name"] or r["carrier"], 16),
+                          clip(r["account"], 12),
+                          Text(f"{money(r['payable'])} {r['currency']}", justify="right"),
+                          Text(state_text(r), style=style), findings,
+                          period_text(r["period_start"], r["period_end"]), key=str(r["id"]))
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        by_cur: dict[str, int] = {}
+        for r in self.shown:
+            by_cur[r["currency"]] = by_cur.get(r["currency"], 0) + (r["payable"] or 0)
+        invalid = sum(1 for r in self.shown if r["validity"] == "invalid")
+        disputed = sum(1 for r in self.shown if r["state"] == "in_dispute")
+        findings = sum(r["findings"] for r in self.shown)
+        of = f" of {len(self.rows)}" if len(self.shown) != len(self.rows) else ""
+        self.query_one("#invoices-summary", Static).update(
+            f"{len(self.shown)}{of} invoice(s) · payable "
+            f"{', '.join(f'{format_exact(v)} {c}' for c, v in sorted(by_cur.items())) or '0'} · {invalid} invalid · "
+            f"{disputed} in dispute · {findings} finding(s)")
+
+    def _current(self) -> dict[str, Any] | None:
+        table = self.query_one("#invoices", DataTable)
+        if not self.shown or not table.row_count:
+            return None
+        return self.shown[min(table.cursor_row, len(self.shown) - 1)]
+
+    def action_open(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(InvoiceDetailScreen(int(row["id"]), self.reader, on_change=self._load))
+
+    @on(DataTable.RowSelected, "#invoices")
+    def selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(InvoiceDetailScreen(int(event.row_key.value), self.reader, on_change=self._load))
+
+    def action_act(self, kind: str) -> None:
+        row = self._current()
+        if row is None:
+            return
+        if self.app.ctx.invoices is None:
+            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)",
+                          error=True)
+            return
+        self._fetch(int(row["id"]), kind)
+
+    @work(thread=True, group="invoice-act")
+    def _fetch(self, invoice_id: int, kind: str) -> None:
+        assert self.reader is not None
+        try:
+            self.post_message(InvoiceLoaded(invoice_id, self.reader.detail(invoice_id), then=kind))
+        except StoreError as exc:
+            self.post_message(InvoiceLoaded(invoice_id, None, str(exc), then=kind))
+
+    def on_invoice_loaded(self, message: InvoiceLoaded) -> None:
+        if message.detail is None:
+            self._message(message.error or f"invoice #{message.invoice_id} is no longer in the store", error=True)
+            return
+        open_action(self, message.then, message.detail, self._after_action)
+
+    def _after_action(self, text: str | None) -> None:
+        if text:
+            self.notice = text
+            self._message(text)
+            self.notify(text, timeout=4)
+            self._load()
+
+    def action_filter(self) -> None:
+        self.query_one("#invoices-filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.query_one("#invoices", DataTable).focus()
+
+    @on(Input.Changed, "#invoices-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        if self.rows:
+            self._show()
+
+    @on(Input.Submitted, "#invoices-filter")
+    def filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#invoices", DataTable).focus()
+
+
+def open_action(screen: Screen, kind: str, detail: dict[str, Any], done: Any) -> None:
+    """Push the approve or dispute dialog for `detail`; `done(text or None)` runs when it closes."""
+    ctx: ConsoleContext = screen.app.ctx
+    if ctx.invoices is None:
+        return
+    if kind == "approve":
+        screen.app.push_screen(ApproveDialog(detail), done)
+    else:
+        screen.app.push_screen(DisputeDialog(detail), done)
+
+
+# --- one invoice -------------------------------------------------------------------------------------------------
+
+
+class InvoiceDetailScreen(Screen):
+    """One invoice: totals and state, then its charges, its checks and findings, the reconciliation of its call
+    detail with the rated calls, and its history (transitions, disputes)."""
+
+    CSS_PATH = "invoices.tcss"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", key_display="esc"),
+        Binding("a", "act('approve')", "Approve"),
+        Binding("d", "act('dispute')", "Dispute"),
+        Binding("c", "tab('charges')", "Charges", show=False),  # the tabs' titles show these keys
+        Binding("f", "tab('checks')", "Checks and findings", show=False),
+        Binding("m", "tab('recon')", "Reconciliation (matching)", show=False),
+        Binding("h", "tab('history')", "History", show=False),
+    ]
+
+    def __init__(self, invoice_id: int, reader: InvoiceReader | None = None, *, on_change: Any = None) -> None:
+        super().__init__()
+        self.invoice_id = invoice_id
+        self.reader = reader
+        self.own_reader = reader is None
+        self.on_change = on_change
+        self.detail: dict[str, Any] | None = None
+        self.recon: dict[str, Any] | None = None
+        self.recon_state = "none"  # none, running, done, error, unavailable
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Invoice #{self.invoice_id}", classes="title", id="inv-title")
+        yield Static("loading…", id="inv-summary")
+        with TabbedContent(initial="charges", id="inv-tabs"):
+            with TabPane("Charges (c)", id="charges"):
+                yield DataTable(id="inv-charges", cursor_type="row", zebra_stripes=True)
+            with TabPane("Checks and findings (f)", id="checks"):
+                yield DataTable(id="inv-checks", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="inv-check-text", classes="message")
+            with TabPane("Reconciliation (m)", id="recon"), VerticalScroll(id="inv-recon-box"):
+                yield Static("", id="inv-recon")
+            with TabPane("History (h)", id="history"), VerticalScroll(id="inv-history-box"):
+                yield Static("", id="inv-history")
+        yield Static("", id="inv-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.reader is None:
+            self.reader = InvoiceReader(self.app.ctx.db_path)
+        self.query_one("#inv-charges", DataTable).add_columns("#", "category", "service", "amount", "tax",
+                                                              "description", "qty", "price", "period")
+        self.query_one("#inv-checks", DataTable).add_columns("id", "result", "rule", "expected", "actual",
+                                                             "at stake", "line", "source", "dispute")
+        self.query_one("#inv-charges", DataTable).focus()
+        self._load()
+
+    def on_unmount(self) -> None:
+        if self.own_reader and self.reader is not None:
+            self.reader.close()
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        line = self.query_one("#inv-message", Static)
+        line.update(Text(text))
+        line.set_class(error, "error")
+
+    @work(thread=True, exclusive=True, group="invoice-detail")
+    def _load(self) -> None:
+        assert self.reader is not None
+        try:
+            self.post_message(InvoiceLoaded(self.invoice_id, self.reader.detail(self.invoice_id)))
+        except StoreError as exc:
+            self.post_message(InvoiceLoaded(self.invoice_id, None, str(exc)))
+
+    def on_invoice_loaded(self, message: InvoiceLoaded) -> None:
+        message.stop()
+        if message.detail is None:
+            self.query_one("#inv-summary", Static).update(
+                Text(message.error or f"invoice #{self.invoice_id} is no longer in the store", style="bold red"))
+            return
+        self.detail = message.detail
+        self._show(message.detail)
+        if self.recon_state == "none":
+            self._start_reconcile(message.detail)
+
+    def _show(self, d: dict[str, Any]) -> None:
+        inv = d["invoice"]
+        ctx: ConsoleContext = self.app.ctx
+        kind = "credit note" if inv["credit"] else "invoice"
+        self.query_one("#inv-title", Static).update(
+            f"{kind.capitalize()} {inv['number']} (#{inv['id']}) · {inv['carrier_name'] or inv['carrier']} · "
+            f"account {inv['account']}")
+        text = Text()
+        profile = inv["profile"] or ""
+        if profile in inv["format"] or len(profile) > 30:  # (a Peppol customization URN says nothing here)
+            profile = ""
+        head = [f"{inv['format']}{' / ' + profile if profile else ''}", ctx.shown(Path(inv["file"]))]
+        if inv["issue_date"]:
+            head.append(f"issued {inv['issue_date']}")
+        if inv["period_start"] or inv["period_end"]:
+            head.append(f"period {period_text(inv['period_start'], inv['period_end'])}")
+        text.append(" · ".join(head) + "\n")
+        totals = [(k, inv[k]) for k in ("lines", "allowances", "charges", "tax", "payable") if inv[k] is not None]
+        text.append(" · ".join(f"{k} {format_exact(v)}" for k, v in totals) + f" {inv['currency']}\n", style="bold")
+        failed = [c for c in d["checks"] if not c["ok"]]
+        errors = sum(1 for c in failed if c["severity"] == "error")
+        text.append(inv["validity"], style="bold red" if inv["validity"] == "invalid" else "green")
+        if d["checks"]:
+            text.append(f": {len(d['checks']) - len(failed)} checks passed, {errors} failed, "
+                        f"{len(failed) - errors} warning(s)")
+        else:
+            text.append(": no checks stored")
+        text.append(" · state ")
+        text.append(inv["state"], style=STATE_STYLE.get(inv["state"], "") or "bold")
+        text.append(f" ({inv['lifecycle_code'] or '-'})")
+        if inv["duplicate_of"]:
+            text.append(f" · duplicate of invoice #{inv['duplicate_of']}", style="bold yellow")
+        last = []
+        if d["calls"]:
+            last.append(f"call detail: {d['calls']} call(s), {format_exact(d['calls_amount'])}")
+        if d["taxes"]:
+            last.append("VAT " + "; ".join(f"{t['category'] or '?'} {t['rate'] or '?'}%: base "
+                                           f"{format_exact(t['base'])} tax {format_exact(t['amount'])}"
+                                           for t in d["taxes"]))
+        if last:
+            text.append("\n" + " · ".join(last))
+        self.query_one("#inv-summary", Static).update(text)
+
+        charges = self.query_one("#inv-charges", DataTable)
+        charges.clear()
+        for c in d["charges"]:
+            info = c["status_code"] in ("GROUP", "INFORMATION")
+            charges.add_row(str(c["seq"]), c["category"], c["service"] or "(account)",
+                            Text(money(c["amount"]), justify="right", style="dim" if info else ""),
+                            Text(money(c["tax"]), justify="right"), clip(c["description"] or "", 32),
+                            money(c["quantity"]), money(c["unit_price"]),
+                            period_text(c["period_start"], c["period_end"]), key=str(c["seq"]))
+
+        checks = self.query_one("#inv-checks", DataTable)
+        checks.clear()
+        ordered = failed + [c for c in d["checks"] if c["ok"]]  # the findings first
+        for c in ordered:
+            result = Text("ok", style="green") if c["ok"] else \
+                Text("FAIL", style="bold red") if c["severity"] == "error" else Text("warn", style="bold yellow")
+            checks.add_row(str(c["id"]), result, c["rule"], c["expected"] or "", c["actual"] or "",
+                           money(c["at_stake"]) if c["at_stake"] else "", (c["line"] or "")[:16], c["source"],
+                           f"#{c['dispute']}" if c["dispute"] else "", key=str(c["id"]))
+        d["ordered_checks"] = ordered
+        if ordered:
+            self._show_check(ordered[0])
+        else:
+            self.query_one("#inv-check-text", Static).update("no checks stored")
+
+        zone = ctx.zone()
+        history = Text()
+        for t in d["transitions"]:
+            history.append(f"{when_text(t['at'], zone)}  {t['from_state'] or '-'} → {t['to_state']} "
+                           f"({t['lifecycle_code'] or '-'}) by {t['actor']}: {t['reason']}\n")
+        for disp in d["disputes"]:
+            history.append(f"\ndispute #{disp['id']} ({disp['status']}) opened {when_text(disp['opened_at'], zone)} "
+                           f"by {disp['actor']}: {disp['reason']}\n", style="bold")
+            history.append(f"  claimed {format_exact(disp['amount_claimed'])} {disp['currency']} · findings "
+                           f"{', '.join(str(f) for f in disp['findings']) or 'none'}")
+            if disp["credit_invoice_id"]:
+                history.append(f" · credited {money(disp['credited_amount'])} by invoice #{disp['credit_invoice_id']}")
+            history.append("\n")
+        self.query_one("#inv-history", Static).update(history or Text("no history"))
+
+    def _show_check(self, c: dict[str, Any]) -> None:
+        self.query_one("#inv-check-text", Static).update(Text(f"{c['rule']}: {c['message'] or ''}"))
+
+    @on(DataTable.RowHighlighted, "#inv-checks")
+    def check_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        ordered = (self.detail or {}).get("ordered_checks", [])
+        if 0 <= event.cursor_row < len(ordered):
+            self._show_check(ordered[event.cursor_row])
+
+    # --- reconciliation ----------------------------------------------------------------------------------------
+
+    def _start_reconcile(self, d: dict[str, Any]) -> None:
+        recon = self.query_one("#inv-recon", Static)
+        if not d["calls"]:
+            self.recon_state = "unavailable"
+            recon.update("no call detail on this invoice: nothing to reconcile")
+            return
+        if self.app.ctx.invoices is None:
+            self.recon_state = "unavailable"
+            recon.update("the reconciliation needs the workspace (open the console with `anatole ui`), or run "
+                         f"`anatole reconcile {self.invoice_id}`")
+            return
+        self.recon_state = "running"
+        recon.update(f"reconciling {d['calls']} billed call(s) with the rated calls…")
+        self._reconcile(self.invoice_id)
+
+    @work(thread=True, exclusive=True, group="invoice-recon")
+    def _reconcile(self, invoice_id: int) -> None:
+        actions = self.app.ctx.invoices
+        assert actions is not None
+        try:
+            self.post_message(Reconciled(invoice_id, actions.reconcile(invoice_id)))
+        except ActionError as exc:
+            self.post_message(Reconciled(invoice_id, None, str(exc)))
+
+    def on_reconciled(self, message: Reconciled) -> None:
+        recon = self.query_one("#inv-recon", Static)
+        if message.error:
+            self.recon_state = "error"
+            recon.update(Text(f"cannot reconcile: {message.error}", style="bold red"))
+            return
+        self.recon_state = "done"
+        self.recon = message.summary
+        if message.summary is None:
+            recon.update("no call detail on this invoice: nothing to reconcile")
+            return
+        recon.update(recon_text(message.summary, self.invoice_id))
+
+    # --- actions -----------------------------------------------------------------------------------------------
+
+    def action_tab(self, name: str) -> None:
+        self.query_one("#inv-tabs", TabbedContent).active = name
+        target = {"charges": "#inv-charges", "checks": "#inv-checks", "recon": "#inv-recon-box",
+                  "history": "#inv-history-box"}[name]
+        self.query_one(target).focus()
+
+    def action_act(self, kind: str) -> None:
+        if self.app.ctx.invoices is None:
+            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)",
+                          error=True)
+            return
+        if self.detail is not None:
+            open_action(self, kind, self.detail, self._after_action)
+
+    def _after_action(self, text: str | None) -> None:
+        if text:
+            self._message(text)
+            self.notify(text, timeout=4)
+            self._load()
+            if self.on_change is not None:
+                self.on_change()
+
+
+def recon_text(s: dict[str, Any], invoice_id: int) -> Text:
+    tol = s["tolerances"]
+    cur = f" {s['currency']}" if s["currency"] else ""
+    text = Text()
+    text.append(f"{s['invoice_lines']} billed call(s) against {s['calls']} rated call(s), {s['matched']} matched\n",
+                style="bold")
+    first, last = (s["period"][k][:16].replace("T", " ") for k in ("from", "to"))
+    text.append(f"period {first} to {last} UTC\ntolerances: start ±{tol['start_s']} s, duration "
+                f"±{tol['duration_s']} s, cost {tol['cost']}\n\n")
+    text.append(f"{'class':<26}{'lines':>6}{'invoice':>12}{'rated':>12}{'difference':>12}\n", style="bold")
+    for name, t in s["classes"].items():
+        style = "" if name == "exact" or not t["count"] else "yellow"
+        text.append(f"{RECON_LABELS.get(name, name):<26}{t['count']:>6}{t['invoice']:>12}{t['cdr']:>12}"
+                    f"{t['difference']:>12}\n", style=style)
+    text.append("\nmoney at stake: ")
+    text.append(f"{s['money_at_stake']}{cur}", style="bold red" if s["money_at_stake"] not in ("0.00",) else "bold")
+    text.append(f" (overcharges + calls the PBX never made) · calls not billed: {s['unbilled_calls_cost']}{cur}\n")
+    if s.get("median_start_offset_s"):
+        text.append(f"the carrier's clock is {s['median_start_offset_s']:+d} s from the PBX's (median)\n")
+    text.append(f"line by line: `anatole reconcile {invoice_id}`", style="dim")
+    return text
+
+
+# --- the dialogs -------------------------------------------------------------------------------------------------
+
+
+class ApproveDialog(ModalScreen[str | None]):
+    """Approve for payment: Enter confirms (with a reason where the workflow needs one), Escape cancels. A refusal
+    (wrong state, missing reason) is shown here and the dialog stays open."""
+
+    CSS_PATH = "invoices.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, detail: dict[str, Any]) -> None:
+        super().__init__()
+        self.detail = detail
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        inv = self.detail["invoice"]
+        why = needs_reason(self.detail)
+        with Vertical(classes="dialog", id="approve-box"):
+            yield Static(f"Approve {inv['number']} (#{inv['id']}) of {inv['carrier_name'] or inv['carrier']} for "
+                         f"payment: {money(inv['payable'])} {inv['currency']}", classes="dialog-title")
+            yield Static(f"A reason is required: {why}." if why else "Reason (optional):", id="approve-hint")
+            yield Input(placeholder="reason", id="approve-reason")
+            yield Static(f"enter: approve as {self.app.ctx.user} · escape: cancel", id="approve-message",
+                         classes="message")
+
+    def on_mount(self) -> None:
+        self.query_one("#approve-reason", Input).focus()
+
+    @on(Input.Submitted, "#approve-reason")
+    def submit(self, event: Input.Submitted) -> None:
+        if self.busy:
+            return
+        reason = event.value.strip()
+        if needs_reason(self.detail) and not reason:
+            _error(self.query_one("#approve-message", Static), "give a reason: "
+                   f"{needs_reason(self.detail)}")
+            return
+        self.busy = True
+        self._run(int(self.detail["invoice"]["id"]), reason)
+
+    @work(thread=True, group="invoice-approve")
+    def _run(self, invoice_id: int, reason: str) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.invoices is not None
+        try:
+            ctx.invoices.approve(invoice_id, ctx.user, reason)
+        except ActionError as exc:
+            self.post_message(ActionDone(False, str(exc)))
+            return
+        self.post_message(ActionDone(True, f"invoice #{invoice_id} approved by {ctx.user}"))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.busy = False
+        if message.ok:
+            self.dismiss(message.text)
+        else:
+            _error(self.query_one("#approve-message", Static), message.text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DisputeDialog(ModalScreen[str | None]):
+    """Open a dispute: the reason (required), the findings contested (space toggles; all failed checks to start
+    with) and the amount claimed (empty: the money at stake of the findings chosen). Enter in a field submits."""
+
+    CSS_PATH = "invoices.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, detail: dict[str, Any]) -> None:
+        super().__init__()
+        self.detail = detail
+        self.findings = [c for c in detail["checks"] if not c["ok"]]
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        inv = self.detail["invoice"]
+        with Vertical(classes="dialog", id="dispute-box"):
+            yield Static(f"Dispute {inv['number']} (#{inv['id']}) with {inv['carrier_name'] or inv['carrier']} "
+                         f"(payable {money(inv['payable'])} {inv['currency']})", classes="dialog-title")
+            yield Input(placeholder="reason (required), for the carrier", id="dispute-reason")
+            if self.findings:
+                yield Static("Findings contested (space: toggle):")
+                yield SelectionList[int](
+                    *[(f"{c['id']:>4} {c['rule']:<18} {money(c['at_stake']) if c['at_stake'] else '':>10}  "
+                       f"{(c['line'] or '')[:16]}", c["id"], True) for c in self.findings], id="dispute-findings")
+            else:
+                yield Static("This invoice has no findings: the dispute contests none.")
+            yield Input(id="dispute-amount", restrict=r"[0-9.]*")
+            yield Static(f"enter: open the dispute as {self.app.ctx.user} · tab: next field · escape: cancel",
+                         id="dispute-message", classes="message")
+
+    def on_mount(self) -> None:
+        self._default_amount()
+        self.query_one("#dispute-reason", Input).focus()
+
+    def chosen(self) -> list[int]:
+        if not self.findings:
+            return []
+        return list(self.query_one("#dispute-findings", SelectionList).selected)
+
+    def _default_amount(self) -> None:
+        picked = set(self.chosen())
+        total = sum(c["at_stake"] or 0 for c in self.findings if c["id"] in picked)
+        self.query_one("#dispute-amount", Input).placeholder = \
+            f"amount claimed (empty: {format_exact(total)} {self.detail['invoice']['currency']}, the findings' " \
+            "money at stake)"
+
+    @on(SelectionList.SelectedChanged, "#dispute-findings")
+    def findings_changed(self) -> None:
+        self._default_amount()
+
+    @on(Input.Submitted)
+    def submit(self) -> None:
+        if self.busy:
+            return
+        message = self.query_one("#dispute-message", Static)
+        reason = self.query_one("#dispute-reason", Input).value.strip()
+        if not reason:
+            _error(message, "a dispute needs a reason")
+            self.query_one("#dispute-reason", Input).focus()
+            return
+        findings = self.chosen()
+        if self.findings and not findings:
+            _error(message, "choose at least one finding to contest (space toggles)")
+            return
+        text = self.query_one("#dispute-amount", Input).value.strip()
+        amount = None
+        if text:
+            try:
+                amount = parse_money(text)
+            except MoneyError as exc:
+                _error(message, f"amount: {exc}")
+                self.query_one("#dispute-amount", Input).focus()
+                return
+        self.busy = True
+        self._run(int(self.detail["invoice"]["id"]), reason, findings, amount)
+
+    @work(thread=True, group="invoice-dispute")
+    def _run(self, invoice_id: int, reason: str, findings: list[int], amount: int | None) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.invoices is not None
+        try:
+            did = ctx.invoices.dispute(invoice_id, ctx.user, reason, findings, amount)
+        except ActionError as exc:
+            self.post_message(ActionDone(False, str(exc)))
+            return
+        self.post_message(ActionDone(True, f"dispute #{did} opened on invoice #{invoice_id} by {ctx.user}"))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.busy = False
+        if message.ok:
+            self.dismiss(message.text)
+        else:
+            _error(self.query_one("#dispute-message", Static), message.text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _error(line: Static, text: str) -> None:
+    line.update(Text(text))
+    line.add_class("error")

@@ -1,0 +1,411 @@
+"""Reports: pick one of the reports `tem.reports` offers and a month, read the table with a bar chart of its main
+column, and export it to CSV, XLSX (with a native chart) or PDF.
+
+tem is a sibling of tui: `anatole` hands the list of reports, the building and the export over as
+`ConsoleContext.reports` (tui.context.ReportActions). Building runs in a thread worker (a cost report may compute
+the month's allocation); results come back as messages, and a result for a report or month no longer asked for is
+dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.context import ActionError, ConsoleContext, zoneinfo
+
+PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
+LEVELS = " ▁▂▃▄▅▆▇█"  # eighths of a line, for columns
+TEXT_WIDTH = 24  # the widest a text column of the table gets
+MAX_BARS = 8  # a ranking shows its first bars; other series of more points than this are drawn as columns
+
+
+def parse_period(text: str) -> str:
+    """'YYYY-MM' (or 'YYYY-M'); ValueError says what is wrong."""
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"{text.strip()!r} is not a month: write YYYY-MM (e.g. 2025-03)")
+    return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}"
+
+
+def shift_period(period: str, months: int) -> str:
+    y, m = map(int, period.split("-"))
+    n = y * 12 + m - 1 + months
+    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+
+def chart_points(data: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    """(label, value) of the charted column, the total row left out; cells that are not numbers are skipped."""
+    if not data.get("chart"):
+        return []
+    cat, val = data["chart"]
+    out = []
+    for row in data["rows"]:
+        if not row or row[0] == "total":
+            continue
+        try:
+            out.append((row[cat] or "(none)", Decimal(row[val])))
+        except (InvalidOperation, IndexError):
+            continue
+    return out
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+
+
+class BarChart(Widget):
+    """A text chart that fits its width: horizontal bars for a few points, columns for many (a day's hours)."""
+
+    DEFAULT_CSS = """
+    BarChart { height: auto; max-height: 10; padding: 0 1; }
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.points: list[tuple[str, Decimal]] = []
+        self.heading = ""
+
+    def show(self, points: list[tuple[str, Decimal]], heading: str) -> None:
+        """Chart these points; a ranking (largest first) longer than MAX_BARS is cut to its head."""
+        ranking = all(abs(a[1]) >= abs(b[1]) for a, b in zip(points, points[1:]))
+        if ranking and len(points) > MAX_BARS:
+            heading = f"{heading} (the first {MAX_BARS} of {len(points)})"
+            points = points[:MAX_BARS]
+        self.points, self.heading = points, heading
+        self.display = bool(points)
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        if not self.points:
+            return 0
+        return 1 + (len(self.points) if len(self.points) <= MAX_BARS else 6)
+
+    def render(self) -> Text:
+        width = max(10, self.content_size.width)
+        text = Text(f"{self.heading}\n", style="bold")
+        if not self.points:
+            return text
+        top = max(abs(v) for _, v in self.points) or Decimal(1)
+        if len(self.points) <= MAX_BARS:
+            label_w = min(18, max(len(lbl) for lbl, _ in self.points))
+            value_w = max(len(_fmt(v)) for _, v in self.points)
+            bar_w = max(4, width - label_w - value_w - 3)
+            for i, (label, value) in enumerate(self.points):
+                eighths = int(abs(value) * bar_w * 8 / top)
+                bar = "█" * (eighths // 8) + (PARTS[eighths % 8] if eighths % 8 else "")
+                text.append(f"{label[:label_w]:<{label_w}} ")
+                text.append(f"{bar:<{bar_w}}", style="red" if value < 0 else "green")
+                text.append(f" {_fmt(value):>{value_w}}" + ("\n" if i < len(self.points) - 1 else ""))
+            return text
+        # columns: 4 lines of eighths, labels of the first, middle and last point underneath
+        n = len(self.points)
+        col_w = max(1, min(4, (width - 1) // n))
+        shown = self.points[: max(1, width // col_w)]
+        height = 4
+        for line in range(height, 0, -1):
+            for _, value in shown:
+                eighths = int(abs(value) * height * 8 / top)
+                level = min(8, max(0, eighths - (line - 1) * 8))
+                cell = LEVELS[level] * max(1, col_w - 1 if col_w > 1 else 1) + (" " if col_w > 1 else "")
+                text.append(cell, style="red" if value < 0 else "green")
+            text.append("\n")
+        axis = [" "] * (len(shown) * col_w)
+        for idx in (0, len(shown) // 2, len(shown) - 1):
+            label = shown[idx][0]
+            start = min(idx * col_w, max(0, len(axis) - len(label)))
+            axis[start:start + len(label)] = list(label)[: len(axis) - start]
+        text.append("".join(axis), style="dim")
+        return text
+
+
+class ReportBuilt(Message):
+    def __init__(self, name: str, period: str, data: dict[str, Any] | None, error: str = "") -> None:
+        super().__init__()
+        self.report, self.period, self.data, self.error = name, period, data, error
+
+
+class Exported(Message):
+    def __init__(self, ok: bool, text: str) -> None:
+        super().__init__()
+        self.ok, self.text = ok, text
+
+
+class ReportsScreen(Screen):
+    """One report of one month: its table, a chart, its notes; export to a file."""
+
+    CSS_PATH = "reports.tcss"
+    BINDINGS = [
+        Binding("l", "list", "Reports"),
+        Binding("p", "period", "Period"),
+        Binding("left_square_bracket", "month(-1)", "Prev. month", key_display="["),
+        Binding("right_square_bracket", "month(1)", "Next month", key_display="]"),
+        Binding("e", "export", "Export"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "leave_input", "Back to the table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.report = ""
+        self.period = ""
+        self.data: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Reports", classes="title", id="reports-title")
+        with Horizontal():
+            yield OptionList(id="report-list")
+            with Vertical(id="report-main"):
+                with Horizontal(id="report-bar"):
+                    yield Static("month", classes="label")
+                    yield Input(placeholder="YYYY-MM", id="report-period", classes="line-input",
+                                restrict=r"[0-9-]*", max_length=7)
+                    yield Static("", id="report-info")
+                yield DataTable(id="report-table", cursor_type="row", zebra_stripes=True)
+                yield BarChart(id="report-chart")
+                yield Static("", id="report-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        self.query_one("#report-chart", BarChart).display = False
+        if ctx.reports is None:
+            self._message("reports need the workspace: open the console with `anatole ui`", error=True)
+            return
+        options = self.query_one("#report-list", OptionList)
+        self.names = list(ctx.reports.reports)
+        for name in ctx.reports.reports:
+            options.add_option(Option(name, id=name))  # as `anatole report NAME`; the title is shown with it
+        self._message("reading the latest month with data…")
+        self._latest()
+
+    def _message(self, text: str | Text, *, error: bool = False) -> None:
+        line = self.query_one("#report-message", Static)
+        line.update(text if isinstance(text, Text) else Text(text))
+        line.set_class(error, "error")
+
+    @work(thread=True, exclusive=True, group="report-latest")
+    def _latest(self) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.reports is not None
+        try:
+            period = ctx.reports.latest()
+        except ActionError as exc:
+            self.post_message(ReportBuilt("", "", None, str(exc)))
+            return
+        if period is None:  # no data yet: the month of today
+            period = dt.datetime.fromtimestamp(ctx.clock(), zoneinfo(ctx.zone())).strftime("%Y-%m")
+        self.app.call_from_thread(self._start, period)
+
+    def _start(self, period: str) -> None:
+        self.period = period
+        self.query_one("#report-period", Input).value = period
+        options = self.query_one("#report-list", OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    # --- choosing -------------------------------------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#report-list")
+    def picked(self, event: OptionList.OptionHighlighted) -> None:
+        name = self.names[event.option_index]
+        if name != self.report:
+            self.report = name
+            self._build()
+
+    @on(OptionList.OptionSelected, "#report-list")
+    def chosen(self) -> None:
+        self.query_one("#report-table", DataTable).focus()
+
+    def action_list(self) -> None:
+        self.query_one("#report-list", OptionList).focus()
+
+    def action_period(self) -> None:
+        self.query_one("#report-period", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.query_one("#report-table", DataTable).focus()
+
+    def action_month(self, step: int) -> None:
+        if self.period:
+            self._set_period(shift_period(self.period, step))
+
+    def action_reload(self) -> None:
+        self._build()
+
+    @on(Input.Submitted, "#report-period")
+    def period_submitted(self, event: Input.Submitted) -> None:
+        try:
+            period = parse_period(event.value)
+        except ValueError as exc:
+            self._message(str(exc), error=True)
+            return
+        self.query_one("#report-table", DataTable).focus()
+        self._set_period(period)
+
+    def _set_period(self, period: str) -> None:
+        self.period = period
+        self.query_one("#report-period", Input).value = period
+        self._build()
+
+    def _build(self) -> None:
+        if not self.report or not self.period or self.app.ctx.reports is None:
+            return
+        title = self.app.ctx.reports.reports[self.report]
+        self.query_one("#report-info", Static).update(Text(f"{title} — building…", style="dim"))
+        self._run(self.report, self.period)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _run(self, name: str, period: str) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.reports is not None
+        try:
+            self.post_message(ReportBuilt(name, period, ctx.reports.build(name, period)))
+        except ActionError as exc:
+            self.post_message(ReportBuilt(name, period, None, str(exc)))
+
+    def on_report_built(self, message: ReportBuilt) -> None:
+        if message.report and (message.report, message.period) != (self.report, self.period):
+            return  # an answer to a question no longer asked
+        table = self.query_one("#report-table", DataTable)
+        chart = self.query_one("#report-chart", BarChart)
+        info = self.query_one("#report-info", Static)
+        if message.data is None:
+            self.data = None
+            table.clear(columns=True)
+            chart.show([], "")
+            info.update("")
+            self._message(message.error, error=True)
+            return
+        d = self.data = message.data
+        with self.app.batch_update():
+            table.clear(columns=True)
+            for i, (heading, kind) in enumerate(d["columns"]):
+                # long names (destinations) are cut so that the amounts stay on screen at 80 columns
+                width = min(TEXT_WIDTH, max([len(heading)] + [len(r[i]) for r in d["rows"]])) if kind == "text" \
+                    else None
+                table.add_column(Text(heading, justify="left" if kind == "text" else "right"), width=width)
+            for row in d["rows"]:
+                style = "bold" if row and row[0] == "total" else ""
+                table.add_row(*[Text(v, style=style, justify="left" if kind == "text" else "right")
+                                for v, (_, kind) in zip(row, d["columns"])])
+        points = chart_points(d)
+        heading = f"{d['columns'][d['chart'][1]][0]} by {d['columns'][d['chart'][0]][0]}" if d.get("chart") else ""
+        chart.show(points, heading)
+        info.update(Text(f"{d['title']} — {d['period']} · {len(d['rows'])} row(s)", style="bold"))
+        notes = " · ".join(d["notes"])
+        self._message(notes if d["rows"] else f"nothing to report for {d['period']}" + (f" · {notes}" if notes
+                                                                                        else ""))
+
+    # --- export ---------------------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        if ctx.reports is None or self.data is None:
+            self._message("choose a report and a month first", error=True)
+            return
+        self.app.push_screen(ExportDialog(self.report, self.period), self._exported)
+
+    def _exported(self, text: str | None) -> None:
+        if text:
+            self._message(text)
+            self.notify(text, timeout=4)
+
+
+class ExportDialog(ModalScreen[str | None]):
+    """Where to write the report: the file's extension says the format (csv, xlsx or pdf); a bare format name
+    writes the default file in that format. A refusal is shown here and the dialog stays open."""
+
+    CSS_PATH = "reports.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, name: str, period: str) -> None:
+        super().__init__()
+        self.report, self.period = name, period
+        self.busy = False
+
+    def default(self, fmt: str) -> str:
+        return f"reports/{self.report}-{self.period}.{fmt}"
+
+    def compose(self) -> ComposeResult:
+        formats = self.app.ctx.reports.formats
+        with Vertical(classes="dialog", id="export-box"):
+            yield Static(f"Export {self.app.ctx.reports.reports[self.report]} — {self.period}",
+                         classes="dialog-title")
+            yield Static(f"File (relative to the workspace); its extension gives the format: {', '.join(formats)}. "
+                         f"A format alone writes {self.default('FORMAT')}.")
+            yield Input(value=self.default(formats[0]), id="export-path")
+            yield Static("enter: write · escape: cancel", id="export-message", classes="message")
+
+    def on_mount(self) -> None:
+        self.query_one("#export-path", Input).focus()
+
+    def target(self, text: str) -> tuple[Path, str]:
+        """(path, format) of what was typed; ValueError says what is wrong."""
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.reports is not None
+        text = text.strip()
+        if text.lower() in ctx.reports.formats:
+            text = self.default(text.lower())
+        if not text:
+            raise ValueError("give a file name")
+        path = Path(text).expanduser()
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt not in ctx.reports.formats:
+            raise ValueError(f"{path.name}: the extension must be one of: "
+                             f"{', '.join('.' + f for f in ctx.reports.formats)}")
+        return (path if path.is_absolute() else ctx.workspace / path), fmt
+
+    @on(Input.Submitted, "#export-path")
+    def submit(self, event: Input.Submitted) -> None:
+        if self.busy:
+            return
+        try:
+            path, fmt = self.target(event.value)
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        self.busy = True
+        self.query_one("#export-message", Static).update(Text(f"writing {self.app.ctx.shown(path)}…"))
+        self._write(path, fmt)
+
+    @work(thread=True, group="report-export")
+    def _write(self, path: Path, fmt: str) -> None:
+        ctx: ConsoleContext = self.app.ctx
+        assert ctx.reports is not None
+        try:
+            ctx.reports.export(self.report, self.period, fmt, path)
+        except ActionError as exc:
+            self.post_message(Exported(False, str(exc)))
+            return
+        self.post_message(Exported(True, f"wrote {ctx.shown(path)} ({fmt})"))
+
+    def on_exported(self, message: Exported) -> None:
+        self.busy = False
+        if message.ok:
+            self.dismiss(message.text)
+        else:
+            self._error(message.text)
+
+    def _error(self, text: str) -> None:
+        line = self.query_one("#export-message", Static)
+        line.update(Text(text))
+        line.add_class("error")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
