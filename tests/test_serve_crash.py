@@ -58,8 +58,17 @@ def _start(root: Path) -> subprocess.Popen:
 def _send(port: int, lines: list[str], stop: threading.Event | None = None) -> int:
     """Send lines in small bursts; returns how many were written before `stop` or a broken connection."""
     sent = 0
+    deadline = time.monotonic() + 15
+    while True:  # the daemon answers status before every listener is bound: wait for the PBX's port
+        try:
+            conn = socket.create_connection(("127.0.0.1", port))
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                return 0
+            time.sleep(0.05)
     try:
-        with socket.create_connection(("127.0.0.1", port)) as s:
+        with conn as s:
             for i in range(0, len(lines), 50):
                 if stop is not None and stop.is_set():
                     break
