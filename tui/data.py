@@ -11,6 +11,8 @@ import csv
 import datetime as dt
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -29,7 +31,7 @@ from tui.filters import CallFilter
 
 PAGE = 100
 
-__all__ = ["PAGE", "Reader", "StoreError", "TariffBook", "money", "local_time", "safe_cell"]
+__all__ = ["PAGE", "ComponentReader", "Reader", "StoreError", "TariffBook", "money", "local_time", "safe_cell"]
 
 
 class Reader:
@@ -126,13 +128,54 @@ class Reader:
 
     @staticmethod
     def _guard(fn: Any) -> Any:
-        try:
+        with store_errors():
             return fn()
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                raise StoreError("the database is locked by another program: try again in a moment") from None
-            raise StoreError(f"cannot read the database: {text}") from None
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Database trouble (locked, unreadable) as a StoreError whose message the screen shows."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StoreError("the database is locked by another program: try again in a moment") from None
+        raise StoreError(f"cannot read the database: {text}") from None
+
+
+class ComponentReader:
+    """Read access to one store component (invoices, inventory...) from worker threads: one connection, opened on
+    first use, guarded by a lock; the component's own errors become StoreErrors."""
+
+    def __init__(self, path: Path, component: Callable[[sqlite3.Connection], Any], error: type[Exception]) -> None:
+        self.path = Path(path)
+        self._component_of, self._error = component, error
+        self._store: Store | None = None
+        self._component: Any = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+            self._store = self._component = None
+
+    def _open(self) -> Any:
+        if self._component is None:
+            self._store = open_existing(self.path)
+            try:
+                self._component = self._component_of(self._store.conn)
+            except self._error as exc:
+                self._store.close()
+                self._store = None
+                raise StoreError(str(exc)) from None
+        return self._component
+
+    def _guard(self, fn: Callable[[Any], Any]) -> Any:
+        """fn(component) under the lock; any database trouble becomes a StoreError for the screen."""
+        with self._lock, store_errors():
+            return fn(self._open())
 
 
 EXPORT_FIELDS = ("id", "start_local", "start_utc", "site", "source", "direction", "extension", "caller", "dialled",

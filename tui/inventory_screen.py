@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,10 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, Tab, Tabs
 
 from engine.money import format_exact
-from store.db import Store, StoreError, open_existing
+from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
+from tui.data import ComponentReader
 
 KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
 KIND_TITLES = {"cost_centre": "Cost centres", "person": "People", "extension": "Extensions",
@@ -44,41 +43,11 @@ Getter = Callable[[dict[str, Any], "Lookups"], str]
 # --- data access (no Textual: called from worker threads) --------------------------------------------------------
 
 
-class InventoryReader:
+class InventoryReader(ComponentReader):
     """The screen's read access to the inventory component (one connection, guarded by a lock)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._store: Store | None = None
-        self._inventory: InventoryStore | None = None
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-            self._store = self._inventory = None
-
-    def _open(self) -> InventoryStore:
-        if self._inventory is None:
-            self._store = open_existing(self.path)
-            try:
-                self._inventory = InventoryStore(self._store.conn)
-            except InventoryStoreError as exc:
-                self._store.close()
-                self._store = None
-                raise StoreError(str(exc)) from None
-        return self._inventory
-
-    def _guard(self, fn: Callable[[InventoryStore], Any]) -> Any:
-        with self._lock:
-            try:
-                return fn(self._open())
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if "locked" in text or "busy" in text:
-                    raise StoreError("the database is locked by another program: try again in a moment") from None
-                raise StoreError(f"cannot read the database: {text}") from None
+        super().__init__(path, InventoryStore, InventoryStoreError)
 
     def on_day(self, day: str) -> dict[str, list[dict[str, Any]]]:
         """Every item valid on `day` (ISO date), by kind; a contract also gets `contract_end`, the end of its last

@@ -10,7 +10,6 @@ database call runs in a thread worker; results come back as messages. Actions ar
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, SelectionList, Static, TabbedContent, TabPane
 
 from engine.money import MoneyError, format_exact, parse_money
-from store.db import Store, StoreError, open_existing
+from store.db import StoreError
 from store.invoices import InvoiceStore, InvoiceStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
+from tui.data import ComponentReader
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
                "exported": "dim", "validated": "", "received": ""}
@@ -37,44 +37,11 @@ RECON_LABELS = {"exact": "exact", "near": "near (within tolerance)", "cost_misma
 # --- data access (no Textual: called from worker threads) --------------------------------------------------------
 
 
-class InvoiceReader:
+class InvoiceReader(ComponentReader):
     """The screen's read access to the invoices component (one connection, guarded by a lock)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._store: Store | None = None
-        self._invoices: InvoiceStore | None = None
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-            self._store = self._invoices = None
-
-    def _open(self) -> InvoiceStore:
-        if self._invoices is None:
-            self._store = open_existing(self.path)
-            try:
-                self._invoices = InvoiceStore(self._store.conn)
-            except InvoiceStoreError as exc:
-                self._store.close()
-                self._store = None
-                raise StoreError(str(exc)) from None
-        return self._invoices
-
-    def _guard(self, fn: Any) -> Any:
-        """Runs fn(invoice store) under the lock; any database trouble becomes a StoreError for the screen."""
-        import sqlite3
-
-        with self._lock:
-            try:
-                return fn(self._open())
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if "locked" in text or "busy" in text:
-                    raise StoreError("the database is locked by another program: try again in a moment") from None
-                raise StoreError(f"cannot read the database: {text}") from None
+        super().__init__(path, InvoiceStore, InvoiceStoreError)
 
     def invoices(self) -> list[dict[str, Any]]:
         """Every invoice, with the count of its findings (failed checks) and their money at stake."""
