@@ -29,8 +29,10 @@ from typing import Any, Protocol, TextIO
 import msgspec
 import trio
 
+from pbx.faults import connection_fault
+
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+    from exceptiongroup import ExceptionGroup
 
 import contextlib
 
@@ -642,7 +644,7 @@ class Daemon:
                     detail = "the PBX closed the connection"
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SessionError,
                         ExceptionGroup) as exc:
-                    detail = _failure(exc)
+                    detail = connection_fault(exc, (SessionError,))
                 self._state(src.name, "reconnecting", peer=src.connect, detail=detail)
                 if trio.current_time() - began > 10 * first:
                     delay = first  # it worked for a while: come back quickly
@@ -759,25 +761,6 @@ class DaemonError(Exception):
 
 class SessionError(Exception):
     """A PBX session failed in a way that calls for a reconnect (login refused, protocol error)."""
-
-
-def _failure(exc: BaseException) -> str:
-    """Why a session ended, for the source's state; re-raises anything that is not a connection fault."""
-    leaves: list[BaseException] = []
-
-    def walk(e: BaseException) -> None:
-        if isinstance(e, BaseExceptionGroup):
-            for sub in e.exceptions:
-                walk(sub)
-        else:
-            leaves.append(e)
-
-    walk(exc)
-    for leaf in leaves:
-        if not isinstance(leaf, (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SessionError)):
-            raise exc
-    first = leaves[0]
-    return str(first) if isinstance(first, SessionError) else f"connection lost: {first}"
 
 
 def _entries(pieces: list[bytes | Overlong | None]) -> list[tuple[str, bytes]]:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import trio
 
+from pbx.faults import connection_fault
 from store import hotel as db
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -300,7 +301,7 @@ class FiasLink:
                         await self._session(stream)
                 except (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
                         BaseExceptionGroup) as exc:
-                    detail = _failure(exc)
+                    detail = connection_fault(exc, (LinkError,))
                 self._outstanding = None
                 self._alive = trio.Event()
                 self._set("reconnecting", detail)
@@ -559,22 +560,3 @@ class FiasLink:
                 new = await self._db(db.repost, self.conn, post, moved["room"], post["reservation"], now)
                 self.log("pms", detail=f"reservation {post['reservation']} moved to room {moved['room']}: "
                                        f"re-posted as P# {p_number(new)}")
-
-
-def _failure(exc: BaseException) -> str:
-    """Why a session ended; re-raises anything that is not a link or connection fault (a bug must show)."""
-    leaves: list[BaseException] = []
-
-    def walk(e: BaseException) -> None:
-        if isinstance(e, BaseExceptionGroup):
-            for sub in e.exceptions:
-                walk(sub)
-        else:
-            leaves.append(e)
-
-    walk(exc)
-    for leaf in leaves:
-        if not isinstance(leaf, (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError)):
-            raise exc
-    first = leaves[0]
-    return str(first) if isinstance(first, LinkError) else f"connection lost: {first}"
