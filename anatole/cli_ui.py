@@ -7,7 +7,6 @@ sits below `anatole` and never imports it.
 from __future__ import annotations
 
 import getpass
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,26 +56,11 @@ def invoice_actions(db_path: Path, zone: str = "UTC") -> Any:
 
 @contextmanager
 def _invoice_store(db_path: Path) -> Iterator[tuple[Any, Any]]:
-    from store.db import StoreError, open_existing
-    from store.invoices import InvoiceStoreError, open_invoices
-    from tem.reconcile import ReconcileError
-    from tem.workflow import WorkflowError
-    from tui.context import ActionError
+    from anatole.console_actions import guard
+    from store.invoices import open_invoices
 
-    try:
-        store = open_existing(db_path, timeout=10.0)
-    except StoreError as exc:
-        raise ActionError(str(exc)) from None
-    try:
+    with guard(db_path) as store:
         yield store, open_invoices(store.conn)
-    except (WorkflowError, ReconcileError, InvoiceStoreError) as exc:
-        raise ActionError(str(exc)) from None
-    except sqlite3.OperationalError as exc:
-        busy = "locked" in str(exc) or "busy" in str(exc)
-        raise ActionError("the database is locked by another program: try again in a moment" if busy
-                          else f"cannot use the database: {exc}") from None
-    finally:
-        store.close()
 
 
 def _approve(db_path: Path, invoice_id: int, actor: str, reason: str) -> None:

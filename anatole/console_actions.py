@@ -18,13 +18,16 @@ from typing import Any
 
 
 @contextmanager
-def _guard(db_path: Path) -> Iterator[Any]:
-    """An open store over `db_path`; every failure a user can cause becomes an ActionError."""
+def guard(db_path: Path) -> Iterator[Any]:
+    """An open store over `db_path`; every failure a user can cause becomes an ActionError for the screen."""
     from store.db import StoreError, open_existing
     from store.inventory import InventoryStoreError
+    from store.invoices import InvoiceStoreError
     from tem.allocation import AllocationError
     from tem.inventory import InventoryError
+    from tem.reconcile import ReconcileError
     from tem.reports import ReportError
+    from tem.workflow import WorkflowError
     from tui.context import ActionError
 
     try:
@@ -33,7 +36,8 @@ def _guard(db_path: Path) -> Iterator[Any]:
         raise ActionError(str(exc)) from None
     try:
         yield store
-    except (InventoryError, InventoryStoreError, ReportError, AllocationError) as exc:
+    except (InventoryError, InventoryStoreError, ReportError, AllocationError, WorkflowError, ReconcileError,
+            InvoiceStoreError) as exc:
         raise ActionError(str(exc)) from None
     except sqlite3.OperationalError as exc:
         busy = "locked" in str(exc) or "busy" in str(exc)
@@ -62,7 +66,7 @@ def _preview(db_path: Path, path: Path, file_kind: str, effective: str | None, p
 
     if file_kind not in FILE_KINDS:
         raise ActionError(f"unknown kind {file_kind!r} (one of: {', '.join(FILE_KINDS)})")
-    with _guard(db_path) as store:
+    with guard(db_path) as store:
         p, _ = import_file(open_inventory(store.conn), Path(path), FILE_KINDS[file_kind], effective=effective,
                            partial=partial_file, apply_it=False)
         return {**p.as_json(), "blocking": len(p.blocking)}
@@ -91,7 +95,7 @@ class _Reports:
         from store.reports import open_queries
         from tem.allocation import latest_period
 
-        with _guard(self.ws.db_path) as store:
+        with guard(self.ws.db_path) as store:
             return latest_period(open_queries(store.conn), {n: s.timezone for n, s in self.ws.sites.items()})
 
     def _report(self, name: str, period: str) -> Any:
@@ -100,7 +104,7 @@ class _Reports:
         with self._lock:
             if self._last is not None and self._last[0] == (name, period):
                 return self._last[1]
-        with _guard(self.ws.db_path) as store:
+        with guard(self.ws.db_path) as store:
             report = build(self._context(store), name, period)
         with self._lock:
             self._last = ((name, period), report)
