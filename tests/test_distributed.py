@@ -138,6 +138,15 @@ def test_a_worker_error_is_a_message(tmp_path: Path, cluster: str) -> None:
         distributed_batch_rate([cdr], tariff=ws / "tariffs" / "fr-business.toml", fmt="asterisk",
                                out=tmp_path / "x.csv", site="lyon", workspace=ws, scheduler=cluster)
     assert not list(tmp_path.glob(".x.csv.parts-*"))
+
+
+def test_a_failed_parquet_run_leaves_no_dataset(tmp_path: Path, cluster: str) -> None:
+    pytest.importorskip("pyarrow")
+    from anatole.batchrate import BatchError
+    from anatole.distributed import distributed_batch_rate
+
+    ws = make_workspace(tmp_path / "ws")
+    cdr = asterisk_file(tmp_path / "a.csv")
     with pytest.raises(BatchError, match="lyon"):
         distributed_batch_rate([cdr], tariff=ws / "tariffs" / "fr-business.toml", fmt="asterisk",
                                out=tmp_path / "x.parquet", site="lyon", workspace=ws, scheduler=cluster)
