@@ -14,6 +14,7 @@ import anatole.batchrate as batchrate
 from anatole.config import open_workspace
 from ingest._slices import decode
 from ingest.cdr import asterisk
+from ingest.cdr._scan import count_lines
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, blocks
 from ingest.cdr.model import CallRecord, ParseContext
 
@@ -188,7 +189,7 @@ def test_batch_rate_writes_the_same_bytes_on_both_paths(tmp_path_factory, lines)
         outputs.append((out.read_bytes(), (folder / f"out-{scanner}.csv.rejects.csv").read_bytes(), result.read,
                         result.calls, result.rejected, result.skipped, result.statuses))
     assert outputs[0] == outputs[1]
-    assert outputs[0][2] + outputs[0][5] == len(lines)
+    assert outputs[0][2] + outputs[0][5] == count_lines(cdr.read_bytes())  # a garbage line may hold line ends
 
 
 def test_no_line_is_lost_across_blocks():
