@@ -125,7 +125,11 @@ class _Part:
 
 
 def _in_order(pool: ThreadPoolExecutor, tasks: Iterator[Callable[[], _Part]], ahead: int) -> Iterator[_Part]:
-    """Run tasks on the pool, at most `ahead` past the one being written (bounded memory), results in order."""
+    """Run tasks on the pool, at most `ahead` past the one being written (bounded memory), results in order; with
+    one thread, here (a profiler then sees them, and Dask workers, which run one thread each, save the hand-off)."""
+    if ahead <= 1:
+        yield from (task() for task in tasks)
+        return
     pending: deque[Future[_Part]] = deque()
     for task in tasks:
         pending.append(pool.submit(task))

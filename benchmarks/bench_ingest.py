@@ -545,7 +545,7 @@ def step_batch(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"])
     t0 = time.perf_counter()
     result = batch_rate([Path(spec["path"])], tariff=ws.sites[SITE].tariff, fmt=spec["fmt"], out=out,
-                        site=ws.sites[SITE], ws=ws)
+                        site=ws.sites[SITE], ws=ws, threads=1 if spec.get("profile") else None)
     seconds = time.perf_counter() - t0
     size = out.stat().st_size
     for p in (out, out.with_name(out.name + ".rejects.csv")):
@@ -651,6 +651,9 @@ def child_main(spec_json: str) -> None:
 
 # (file suffix, function) whose cumulative time is shown per profile: the stages of batch_rate and import_file
 STAGES = [("ingest/cdr/", "parse"), ("ingest/cdr/asterisk.py", "build_record"), ("ingest/cdr/cucm.py", "_record"),
+          ("ingest/cdr/blocks.py", "block"), ("anatole/columnar.py", "unique_strings"),
+          ("anatole/columnar.py", "classify"), ("anatole/columnar.py", "rate_block"),
+          ("anatole/columnar.py", "store_rows"), ("anatole/batchrate.py", "columns"),
           ("anatole/cdrimport.py", "call_rows"), ("anatole/cdrimport.py", "classify"),
           ("anatole/cdrimport.py", "price_calls"), ("engine/", "rate"), ("anatole/batchrate.py", "_out_row"),
           ("anatole/batchrate.py", "write"), ("store/db.py", "insert_calls"),
