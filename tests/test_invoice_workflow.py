@@ -25,34 +25,7 @@ from tem import workflow
 DATA = Path(__file__).parent / "data" / "invoices"
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples" / "invoices"
 
-CONFIG = """
-[workspace]
-currency = "EUR"
-
-[invoice_csv.orange-detail]
-carrier = "Orange Business"
-currency = "EUR"
-delimiter = ";"
-decimal = ","
-invoice = "Invoice"
-account = "Account"
-service = "Line"
-category = "Type"
-description = "Description"
-start = "Date"
-start_format = "%d/%m/%Y %H:%M:%S"
-timezone = "Europe/Paris"
-duration = "Duration"
-duration_format = "hh:mm:ss"
-dialled = "Number"
-amount = "Amount"
-tax = "VAT"
-
-[invoice_csv.orange-detail.category_map]
-Abonnement = "recurring"
-Communication = "usage"
-Remise = "discount"
-"""
+CONFIG = '[workspace]\ncurrency = "EUR"\n\n' + (DATA / "orange-detail.toml").read_text(encoding="utf-8")
 TABLES = ("invoice_files", "invoices", "invoice_charges", "invoice_taxes", "invoice_calls", "invoice_checks",
           "invoice_transitions")
 

@@ -24,31 +24,7 @@ from tui.invoices_screen import ApproveDialog, DisputeDialog, InvoiceDetailScree
 
 DATA = Path(__file__).parent / "data" / "invoices"
 
-PROFILE = """
-[invoice_csv.orange-detail]
-carrier = "Orange Business"
-currency = "EUR"
-delimiter = ";"
-decimal = ","
-invoice = "Invoice"
-account = "Account"
-service = "Line"
-category = "Type"
-description = "Description"
-start = "Date"
-start_format = "%d/%m/%Y %H:%M:%S"
-timezone = "Europe/Paris"
-duration = "Duration"
-duration_format = "hh:mm:ss"
-dialled = "Number"
-amount = "Amount"
-tax = "VAT"
-
-[invoice_csv.orange-detail.category_map]
-Abonnement = "recurring"
-Communication = "usage"
-Remise = "discount"
-"""
+PROFILE = (DATA / "orange-detail.toml").read_text(encoding="utf-8")
 
 # stored calls of the fixed workspace (tests/test_tui_support.py) that the carrier's detail bills: two exactly, one
 # 0.10 dearer than rated, and one call the PBX never made
