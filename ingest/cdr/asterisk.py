@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "asterisk"
 
@@ -432,15 +432,6 @@ def parse_template(stream: BinaryIO, ctx: ParseContext, columns: Callable[[dict[
 
 
 # ---------------------------------------------------------------------------------------------- detection
-
-def head_lines(head: bytes, limit: int = 50) -> list[str]:
-    """The first non-blank complete lines of a sniffed head (the last one is dropped when the head was cut)."""
-    text = head.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    parts = text.split("\n")
-    if len(parts) > 1 and not text.endswith("\n"):
-        parts.pop()  # possibly cut in the middle
-    return [p for p in parts if p.strip()][:limit]
-
 
 def is_date(value: str) -> bool:
     return _DATE.fullmatch(value) is not None

@@ -18,7 +18,6 @@ from ingest.cdr.asterisk import (
     FIELDS,
     CsvError,
     build_record,
-    head_lines,
     is_date,
     is_header,
     parse_template,
@@ -26,7 +25,7 @@ from ingest.cdr.asterisk import (
     split_csv,
     template_spec,
 )
-from ingest.cdr.model import Item, ParseContext
+from ingest.cdr.model import Item, ParseContext, head_lines
 
 NAME = "asterisk-custom"
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "avaya-ipo"
 # A transferred call is logged as consecutive segments, each with its own talk time: every one is billed.
@@ -42,11 +42,7 @@ class _Bad(ValueError):
 def sniff(head: bytes) -> int:
     """High when most lines start "YYYY/MM/DD HH:MM:SS,HH:MM:SS,n," and have 34 or 35 fields."""
     try:
-        text = head.decode("utf-8", errors="replace")
-        rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        if len(rows) > 1 and not head.endswith((b"\n", b"\r")):
-            rows.pop()  # the head may end mid-line
-        rows = [r for r in rows[:200] if r.strip()]
+        rows = head_lines(head, 200)
         if not rows:
             return 0
         good = sum(1 for r in rows if _SNIFF_RE.match(r) and r.count(",") + 1 in COUNTS)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "cucm"
 
@@ -122,11 +122,7 @@ def is_phone(device: str, prefixes: tuple[str, ...] = PHONE_PREFIXES) -> bool:
 def sniff(head: bytes) -> int:
     """High for the CDR header names, or for rows of 123/129/133 columns starting with a record type and epochs."""
     try:
-        text = head.decode("utf-8", errors="replace")
-        rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        if len(rows) > 1 and not head.endswith((b"\n", b"\r")):
-            rows.pop()  # the head may end mid-line
-        rows = [r for r in rows[:200] if r.strip()]
+        rows = head_lines(head, 200)
         if not rows:
             return 0
         first = rows[0].lower()

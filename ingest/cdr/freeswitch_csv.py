@@ -18,7 +18,6 @@ from ingest.cdr.asterisk import (
     CsvError,
     FieldError,
     Stamp,
-    head_lines,
     is_header,
     parse_template,
     resolve_times,
@@ -28,7 +27,7 @@ from ingest.cdr.asterisk import (
     template_spec,
     to_utc,
 )
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, head_lines
 
 NAME = "freeswitch"
 

@@ -159,3 +159,12 @@ def lines(stream: BinaryIO, encoding: str = "utf-8") -> Iterator[tuple[int, str]
             yield number, part.decode(encoding, errors="replace")
     if buf:
         yield number + 1, buf.rstrip(b"\r").decode(encoding, errors="replace")
+
+
+def head_lines(head: bytes, limit: int = 50) -> list[str]:
+    """The first non-blank complete lines of a sniffed head (the last one is dropped when the head was cut)."""
+    text = head.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    parts = text.split("\n")
+    if len(parts) > 1 and not text.endswith("\n"):
+        parts.pop()  # possibly cut in the middle
+    return [p for p in parts if p.strip()][:limit]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "3cx"
 
@@ -73,11 +73,7 @@ def _profile_columns(ctx: ParseContext) -> tuple[str, ...] | None:
 def sniff(head: bytes) -> int:
     """High when lines start with "Call NNN," (the historyid prefix) or the first line names 3CX columns."""
     try:
-        text = head.decode("utf-8", errors="replace")
-        rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        if len(rows) > 1 and not head.endswith((b"\n", b"\r")):
-            rows.pop()  # the head may end mid-line
-        rows = [r for r in rows[:200] if r.strip()]
+        rows = head_lines(head, 200)
         if not rows:
             return 0
         score = 0
