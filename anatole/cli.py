@@ -26,6 +26,7 @@ from anatole.clitools import date as _date
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
+from anatole.clitools import tariff as _load
 from anatole.clitools import workspace as _workspace
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
@@ -33,18 +34,6 @@ from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
 from tariffs.model import ALWAYS, day_from_number
-
-
-def _load(path: str) -> CompiledTariff:
-    """Load and compile a tariff, or exit with every problem listed."""
-    try:
-        return compile_tariff(load_tariff(path))
-    except TariffError as exc:
-        console = _console(err=True)
-        console.print(f"[bold red]error:[/] tariff {escape(path)} is not valid ({len(exc.problems)} problem(s)):")
-        for line in exc.render().splitlines():
-            console.print(f"  {line}", markup=False)
-        sys.exit(EXIT_INPUT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

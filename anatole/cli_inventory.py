@@ -15,26 +15,19 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_INPUT = 1
-
-
-def _cli() -> Any:
-    from anatole import cli
-
-    return cli
+from anatole import clitools
 
 
 def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
     """(workspace, calls store, inventory store), or exit with a clear message."""
     from store.inventory import InventoryStoreError, open_inventory
 
-    cli = _cli()
-    ws = cli._workspace(ctx)
-    store = cli._store(ws)
+    ws = clitools.workspace(ctx)
+    store = clitools.store(ws)
     try:
         return ws, store, open_inventory(store.conn)
     except InventoryStoreError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
 
 
 def _day(text: str | None, option: str) -> str | None:
@@ -43,7 +36,7 @@ def _day(text: str | None, option: str) -> str | None:
     try:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        _cli()._fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+        clitools.fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
     return None
 
 
@@ -73,20 +66,19 @@ def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: boo
     from tem.inventory import FILE_KINDS, InventoryError, import_file
     from tem.workflow import actor_name
 
-    cli = _cli()
     _, store, istore = _open(ctx)
     try:
         p, batch = import_file(istore, file, FILE_KINDS[file_kind], effective=_day(effective, "--effective"),
                                partial=partial, apply_it=not preview_only, accept=accept, actor=actor_name(actor))
     except InventoryError as exc:
         if as_json and not preview_only:
-            cli._emit_json({"file": str(file), "applied": False, "error": str(exc)})
-            sys.exit(EXIT_INPUT)
-        cli._fail(str(exc))
+            clitools.emit_json({"file": str(file), "applied": False, "error": str(exc)})
+            sys.exit(clitools.EXIT_INPUT)
+        clitools.fail(str(exc))
     if as_json:
-        cli._emit_json({**p.as_json(), "applied": batch is not None, "batch": batch})
-        sys.exit(EXIT_INPUT if preview_only and p.blocking else 0)
-    console = cli._console()
+        clitools.emit_json({**p.as_json(), "applied": batch is not None, "batch": batch})
+        sys.exit(clitools.EXIT_INPUT if preview_only and p.blocking else 0)
+    console = clitools.console()
     console.print(f"{escape(str(file))}: {p.rows} row(s) of {file_kind}, effective {p.effective}"
                   + (" (partial)" if partial else ""))
     for title, rows, mark in (("add", p.adds, "+"), ("change", p.changes, "~"), ("remove", p.removals, "-")):
@@ -107,7 +99,7 @@ def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: boo
         console.print(f"applied as batch #{batch}")
     elif p.blocking:
         console.print("[bold red]some rows cannot be read: fix the file[/]")
-        sys.exit(EXIT_INPUT)
+        sys.exit(clitools.EXIT_INPUT)
     elif p.problems:
         console.print("resolve the problems, or give --apply --accept to apply anyway")
     else:
@@ -127,7 +119,6 @@ def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: b
 
     from tem.inventory import describe
 
-    cli = _cli()
     _, _, istore = _open(ctx)
     day = None if everything else (_day(at, "--at") or dt.date.today().isoformat())
     rows = [describe(r) for r in istore.items(kind, at=day)]
@@ -140,7 +131,7 @@ def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: b
         table.add_row(r["kind"], r["key"], r["from"], r["to"] or "",
                       escape(", ".join(f"{k}={v}" for k, v in r.items()
                                        if k not in ("kind", "key", "from", "to") and v is not None)))
-    console = cli._console()
+    console = clitools.console()
     console.print(table)
     console.print(f"{len(rows)} item(s)" + (f" valid on {day}" if day else ""))
 
@@ -154,16 +145,15 @@ def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> N
     """Every version of one item, and its history."""
     from tem.inventory import describe
 
-    cli = _cli()
     _, _, istore = _open(ctx)
     versions = [describe(r) for r in istore.items(kind, key=key)]
     history = istore.history(kind, key)
     if not versions and not history:
-        cli._fail(f"no inventory item {key!r}" + (f" of kind {kind}" if kind else ""))
+        clitools.fail(f"no inventory item {key!r}" + (f" of kind {kind}" if kind else ""))
     if as_json:
-        cli._emit_json({"key": key, "versions": versions, "history": history})
+        clitools.emit_json({"key": key, "versions": versions, "history": history})
         return
-    console = cli._console()
+    console = clitools.console()
     for v in versions:
         console.print(f"{v['kind']} {v['key']} {v['from']}..{v['to'] or ''}: " + ", ".join(
             f"{k}={val}" for k, val in v.items() if k not in ("kind", "key", "from", "to") and val is not None),
@@ -179,13 +169,12 @@ def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> N
 @click.pass_context
 def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: int, as_json: bool) -> None:
     """Every change, newest first: who, when, what before and after."""
-    cli = _cli()
     _, _, istore = _open(ctx)
     rows = istore.history(kind, key, limit)
     if as_json:
-        cli._emit_json(rows)
+        clitools.emit_json(rows)
         return
-    _print_history(cli._console(), rows)
+    _print_history(clitools.console(), rows)
 
 
 def _print_history(console: Any, rows: list[dict[str, Any]]) -> None:
@@ -202,16 +191,15 @@ def _print_history(console: Any, rows: list[dict[str, Any]]) -> None:
 def _period(ctx: click.Context, q: Any, period: str | None) -> str:
     from tem.allocation import AllocationError, latest_period, month_bounds
 
-    cli = _cli()
     if period is None:
-        zones = {n: s.timezone for n, s in cli._workspace(ctx).sites.items()} if ctx is not None else {}
+        zones = {n: s.timezone for n, s in clitools.workspace(ctx).sites.items()} if ctx is not None else {}
         period = latest_period(q, zones)
         if period is None:
-            cli._fail("no calls and no invoices in the store: nothing to allocate (import calls or invoices first)")
+            clitools.fail("no calls and no invoices in the store: nothing to allocate (import calls or invoices first)")
     try:
         month_bounds(period)
     except AllocationError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
     return str(period)
 
 
@@ -224,7 +212,6 @@ def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, curr
     from tem import workflow
     from tem.allocation import AllocationConfig, AllocationError, allocate
 
-    cli = _cli()
     q = open_queries(store.conn)
     period = _period(ctx, q, period)
     cfg = ws.allocation or AllocationConfig()
@@ -233,7 +220,7 @@ def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, curr
         result = allocate(q, istore, period=period, currency=currency or ws.currency, zones=zones, config=cfg,
                           only=currency)
     except AllocationError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
     if save:
         result.run_id = istore.save_run(period, workflow.actor_name(actor), result.currency,
                                         (result.total, result.total - result.unassigned, result.unassigned),
@@ -259,15 +246,14 @@ def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, d
                  as_json: bool) -> None:
     """Allocate every cost of a month (rated calls and invoice charges) to cost centres; what cannot be is kept
     in the unassigned bucket. Stores the run and marks approved invoices allocated."""
-    cli = _cli()
     ws, store, istore = _open(ctx)
     result = run_allocation(ws, store, istore, period, currency=currency, save=not dry_run, mark=not dry_run,
                             actor=actor, ctx=ctx)
     if as_json:
-        cli._emit_json(result.as_json())
+        clitools.emit_json(result.as_json())
         return
     obj = result.as_json()
-    console = cli._console()
+    console = clitools.console()
     console.print(f"{obj['period']}: total {obj['total']} {obj['currency']} = allocated {obj['allocated']} + "
                   f"unassigned {obj['unassigned']} ({obj['calls']} call(s), {len(obj['invoices'])} invoice(s))"
                   + (f"; run #{obj['run']}" if obj["run"] else " (dry run)"))
@@ -289,7 +275,7 @@ def _run(ctx: click.Context, q: Any, istore: Any, period: str | None) -> dict[st
     period = _period(ctx, q, period)
     run = istore.latest_run(period)
     if run is None:
-        _cli()._fail(f"no allocation of {period} yet: run `anatole allocate --period {period}`")
+        clitools.fail(f"no allocation of {period} yet: run `anatole allocate --period {period}`")
     return run
 
 
@@ -305,16 +291,15 @@ def chargeback_cmd(ctx: click.Context, period: str | None, cost_centre: str | No
     from store.reports import open_queries
     from tem.allocation import statement
 
-    cli = _cli()
     _, store, istore = _open(ctx)
     if not cost_centre and not person:
-        cli._fail("give --cost-centre CODE or --person ID")
+        clitools.fail("give --cost-centre CODE or --person ID")
     run = _run(ctx, open_queries(store.conn), istore, period)
     st = statement(istore, run, cost_centre=cost_centre, person=person)
     if as_json:
-        cli._emit_json(st)
+        clitools.emit_json(st)
         return
-    console = cli._console()
+    console = clitools.console()
     who = f"cost centre {cost_centre}" if cost_centre else f"person {person}"
     console.print(f"Chargeback statement, {who}, {st['period']}: {st['total']} {st['currency']}", markup=False)
     for cat, amount in st["by_category"].items():
@@ -336,7 +321,6 @@ def gl_export_cmd(ctx: click.Context, period: str | None, out: Path) -> None:
     from store.reports import open_queries
     from tem.allocation import AllocationConfig, gl_csv, gl_lines
 
-    cli = _cli()
     ws, store, istore = _open(ctx)
     run = _run(ctx, open_queries(store.conn), istore, period)
     cfg = ws.allocation or AllocationConfig()
@@ -350,8 +334,8 @@ def gl_export_cmd(ctx: click.Context, period: str | None, out: Path) -> None:
     try:
         out.write_text(gl_csv(lines, cfg), encoding="utf-8")
     except OSError as exc:
-        cli._fail(f"{out}: cannot be written ({exc.strerror or exc})")
-    cli._console().print(f"{out}: {len(lines)} journal line(s) for {run['period']} (run #{run['id']})")
+        clitools.fail(f"{out}: cannot be written ({exc.strerror or exc})")
+    clitools.console().print(f"{out}: {len(lines)} journal line(s) for {run['period']} (run #{run['id']})")
 
 
 from anatole.cli_report import report, whatif_cmd  # noqa: E402

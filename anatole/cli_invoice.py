@@ -16,26 +16,19 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_INPUT = 1
-
-
-def _cli() -> Any:
-    from anatole import cli
-
-    return cli
+from anatole import clitools
 
 
 def _istore(ctx: click.Context) -> tuple[Any, Any, Any]:
     """(workspace, calls store, invoice store), or exit with a clear message."""
     from store.invoices import InvoiceStoreError, open_invoices
 
-    cli = _cli()
-    ws = cli._workspace(ctx)
-    store = cli._store(ws)
+    ws = clitools.workspace(ctx)
+    store = clitools.store(ws)
     try:
         return ws, store, open_invoices(store.conn)
     except InvoiceStoreError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
 
 
 def _line(summary: dict[str, Any]) -> str:
@@ -84,18 +77,17 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
     from ingest.invoice import InvoiceError
     from tem.workflow import import_file
 
-    cli = _cli()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        cli._fail(f"--timezone {timezone!r} is not an IANA time zone")
+        clitools.fail(f"--timezone {timezone!r} is not an IANA time zone")
     if profile:
         fmt = f"csv:{profile}"
     ws, store, istore = _istore(ctx)
     if fmt.startswith("csv:") and fmt[4:] not in ws.invoice_profiles:
-        cli._fail(f"no [invoice_csv.{fmt[4:]}] profile in anatole.toml "
+        clitools.fail(f"no [invoice_csv.{fmt[4:]}] profile in anatole.toml "
                   f"(profiles: {', '.join(ws.invoice_profiles) or 'none'})")
-    console = cli._console()
+    console = clitools.console()
     failed = 0
     files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
                                            else [path])]
@@ -108,7 +100,8 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
             else:
-                cli._console(err=True).print(f"[bold red]error:[/] {escape(str(exc))} (nothing stored)", markup=True)
+                clitools.console(err=True).print(f"[bold red]error:[/] {escape(str(exc))} (nothing stored)",
+                                                 markup=True)
             continue
         for summary in result.invoices:
             if as_json:
@@ -120,7 +113,7 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
                 console.print(f"  already imported (invoice #{summary['id']}): nothing added")
             _print_checks(console, summary)
     store.close()
-    sys.exit(EXIT_INPUT if failed else 0)
+    sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
 @click.group("invoice")
@@ -138,7 +131,6 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
     """Stored invoices with their totals and workflow state."""
     from tem.workflow import money
 
-    cli = _cli()
     _, store, istore = _istore(ctx)
     rows = istore.invoices(state=state, account=account)
     if as_json:
@@ -158,8 +150,8 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
                           r["issue_date"] or "", f"{r['period_start'] or ''}…{r['period_end'] or ''}",
                           f"{money(r['payable'])} {r['currency']}", r["validity"],
                           r["state"] + (" (dup)" if r["duplicate_of"] else ""))
-        cli._console().print(table)
-        cli._console().print(f"{len(rows)} invoice(s)")
+        clitools.console().print(table)
+        clitools.console().print(f"{len(rows)} invoice(s)")
     store.close()
 
 
@@ -172,12 +164,11 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
     """One invoice: totals, checks and findings, VAT breakdown, charges, call detail count, history, disputes."""
     from tem.workflow import WorkflowError, money, stored_summary
 
-    cli = _cli()
     _, store, istore = _istore(ctx)
     try:
         summary = stored_summary(istore, invoice_id)
     except WorkflowError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
     charges = istore.charges(invoice_id)
     calls = istore.call_detail(invoice_id)
     info = {
@@ -200,11 +191,11 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
     }
     store.close()
     if as_json:
-        cli._emit_json(info)
+        clitools.emit_json(info)
         return
     import datetime as dt
 
-    console = cli._console()
+    console = clitools.console()
     console.print(escape(_line(summary)))
     console.print(f"  file {escape(summary['file'])} · profile {escape(summary['profile'] or '-')} · issued "
                   f"{summary['issue_date']} · period {summary['period'][0]} … {summary['period'][1]} · lifecycle "
@@ -237,12 +228,11 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
 def _act(ctx: click.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
     from tem.workflow import WorkflowError
 
-    cli = _cli()
     _, store, istore = _istore(ctx)
     try:
         return fn(istore, *args, **kwargs)
     except WorkflowError as exc:
-        cli._fail(str(exc))
+        clitools.fail(str(exc))
     finally:
         store.close()
 
@@ -257,7 +247,7 @@ def invoice_approve(ctx: click.Context, invoice_id: int, reason: str, actor: str
     from tem.workflow import approve
 
     _act(ctx, approve, invoice_id, actor=actor, reason=reason)
-    _cli()._console().print(f"invoice #{invoice_id} approved")
+    clitools.console().print(f"invoice #{invoice_id} approved")
 
 
 @invoice.command("dispute")
@@ -274,18 +264,17 @@ def invoice_dispute(ctx: click.Context, invoice_id: int, reason: str, findings: 
     from engine.money import MoneyError, format_exact, parse_money
     from tem.workflow import dispute
 
-    cli = _cli()
     try:
         claimed = parse_money(amount) if amount is not None else None
     except MoneyError as exc:
-        cli._fail(f"--amount: {exc}")
+        clitools.fail(f"--amount: {exc}")
     did = _act(ctx, dispute, invoice_id, reason=reason, actor=actor, findings=list(findings) or None,
                amount=claimed)
     _, store, istore = _istore(ctx)
     d = next(x for x in istore.disputes(invoice_id) if x["id"] == did)
     store.close()
-    cli._console().print(f"dispute #{did} opened on invoice #{invoice_id}: {len(d['findings'])} finding(s), claimed "
-                         f"{format_exact(d['amount_claimed'])} {d['currency']}")
+    clitools.console().print(f"dispute #{did} opened on invoice #{invoice_id}: {len(d['findings'])} finding(s), "
+                             f"claimed {format_exact(d['amount_claimed'])} {d['currency']}")
 
 
 @invoice.command("export")
@@ -298,14 +287,13 @@ def invoice_export(ctx: click.Context, invoice_ids: tuple[int, ...], out: Path, 
     """Export approved invoices' charges for the general ledger and mark them exported."""
     from tem.workflow import export_csv, mark_exported
 
-    cli = _cli()
     text = _act(ctx, export_csv, list(invoice_ids))
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        cli._fail(f"{out}: cannot be written ({exc.strerror or exc}); nothing marked exported")
+        clitools.fail(f"{out}: cannot be written ({exc.strerror or exc}); nothing marked exported")
     _act(ctx, mark_exported, list(invoice_ids), actor=actor, reason=f"exported to {out.name}")
-    cli._console().print(f"{out}: {text.count(chr(10)) - 1} charge(s) of {len(invoice_ids)} invoice(s); marked "
+    clitools.console().print(f"{out}: {text.count(chr(10)) - 1} charge(s) of {len(invoice_ids)} invoice(s); marked "
                          "exported")
 
 
@@ -324,15 +312,14 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
     from engine.money import format_exact
     from tem.audit import audit
 
-    cli = _cli()
     ws, store, istore = _istore(ctx)
     if site and site not in ws.sites:
-        cli._fail(f"no [[site]] named {site!r} in anatole.toml")
-    tariff = cli._load(str(tariff_file)) if tariff_file else None
+        clitools.fail(f"no [[site]] named {site!r} in anatole.toml")
+    tariff = clitools.tariff(str(tariff_file)) if tariff_file else None
     ids = list(invoice_ids) or [r["id"] for r in istore.invoices()]
     missing = [i for i in ids if istore.invoice(i) is None]
     if missing:
-        cli._fail(f"no invoice #{', #'.join(map(str, missing))}")
+        clitools.fail(f"no invoice #{', #'.join(map(str, missing))}")
     found = audit(istore, ids, tariff=tariff, dialplan=ws.sites[site].dialplan if site else None)
     store.close()
     total = 0
@@ -344,8 +331,8 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
                                        "actual": f.actual, "at_stake": format_exact(f.at_stake), "line": f.line,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                cli._console().print(f"#{iid} {f.rule}: {f.message} (at stake {format_exact(f.at_stake)})",
+                clitools.console().print(f"#{iid} {f.rule}: {f.message} (at stake {format_exact(f.at_stake)})",
                                      markup=False)
     if not as_json:
         stake = sum(f.at_stake for fs in found.values() for f in fs)
-        cli._console().print(f"{len(ids)} invoice(s) audited: {total} finding(s), {format_exact(stake)} at stake")
+        clitools.console().print(f"{len(ids)} invoice(s) audited: {total} finding(s), {format_exact(stake)} at stake")

@@ -12,13 +12,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_INPUT = 1
-
-
-def _cli() -> Any:
-    from anatole import cli
-
-    return cli
+from anatole import clitools
 
 
 def _context(ctx: click.Context) -> tuple[Any, Any, Any]:
@@ -27,9 +21,8 @@ def _context(ctx: click.Context) -> tuple[Any, Any, Any]:
     from store.reports import open_queries
     from tem.reports import Context
 
-    cli = _cli()
-    ws = cli._workspace(ctx)
-    store = cli._store(ws)
+    ws = clitools.workspace(ctx)
+    store = clitools.store(ws)
     return ws, store, Context(ws, open_queries(store.conn), open_inventory(store.conn))
 
 
@@ -56,7 +49,6 @@ def _one(name: str) -> click.Command:
         from tem.allocation import AllocationError
         from tem.reports import ReportError, build, write
 
-        cli = _cli()
         _, _, rctx = _context(ctx)
         period = _period(ctx, rctx.q, period)
         try:
@@ -65,16 +57,16 @@ def _one(name: str) -> click.Command:
                 fmt = fmt or out.suffix.lstrip(".").lower()
                 write(report, fmt, out)
         except (ReportError, AllocationError) as exc:
-            cli._fail(str(exc))
+            clitools.fail(str(exc))
         except OSError as exc:
-            cli._fail(f"{out}: cannot be written ({exc.strerror or exc})")
+            clitools.fail(f"{out}: cannot be written ({exc.strerror or exc})")
         if as_json:
-            cli._emit_json(report.as_json())
+            clitools.emit_json(report.as_json())
             return
         if out is not None:
-            cli._console().print(f"{out}: {report.title}, {period}, {len(report.rows)} row(s) ({fmt})")
+            clitools.console().print(f"{out}: {report.title}, {period}, {len(report.rows)} row(s) ({fmt})")
             return
-        console = cli._console()
+        console = clitools.console()
         table = Table(*[escape(c) for c, _ in report.columns], title=f"{report.title} — {period}", box=None)
         for row in report.text_rows():
             table.add_row(*[escape(v) for v in row])
@@ -124,14 +116,13 @@ def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
     cron or a systemd timer. Exits 1 if any report failed."""
     from tem.schedule import run_due
 
-    cli = _cli()
     ws, _, rctx = _context(ctx)
     results = run_due(ws, rctx.q, lambda name, period, fmt, path: produce(rctx, name, period, fmt, path))
     failed = [r for r in results if r.get("error")]
     if as_json:
-        cli._emit_json(results)
+        clitools.emit_json(results)
     else:
-        console = cli._console()
+        console = clitools.console()
         if not results:
             console.print("no [[schedule]] in anatole.toml")
         for r in results:
@@ -142,7 +133,7 @@ def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
                               + (f" (for {', '.join(r['recipients'])})" if r["recipients"] else ""), markup=False)
             else:
                 console.print(f"{r['schedule']}: not due", markup=False)
-    sys.exit(EXIT_INPUT if failed else 0)
+    sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
 @click.command("whatif")
@@ -160,15 +151,14 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     from tem.allocation import local_midnight, month_bounds
     from tem.whatif import compare, tariff_label
 
-    cli = _cli()
     ws, _, rctx = _context(ctx)
     period = _period(ctx, rctx.q, period)
-    compiled = [(tariff_label(p, c), c) for p in tariffs for c in [cli._load(str(p))]]
+    compiled = [(tariff_label(p, c), c) for p in tariffs for c in [clitools.tariff(str(p))]]
     first, nxt = month_bounds(period)
     sites = list(only_sites or ws.sites) or sorted(set(rctx.q.call_sites(0, 2**62)))
     unknown = [s for s in only_sites if s not in ws.sites]
     if unknown:
-        cli._fail(f"no [[site]] named {', '.join(unknown)} in anatole.toml")
+        clitools.fail(f"no [[site]] named {', '.join(unknown)} in anatole.toml")
     zones = [ws.sites[s].timezone for s in sites if s in ws.sites] or ["UTC"]
     start = min(local_midnight(first, z) for z in zones)
     end = max(local_midnight(nxt, z) for z in zones)
@@ -179,9 +169,9 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled)
     result = {"period": period, **result}
     if as_json:
-        cli._emit_json(result)
+        clitools.emit_json(result)
         return
-    console = cli._console()
+    console = clitools.console()
     console.print(f"{period}: {result['calls']} outgoing external call(s), {result['answered']} answered; stored "
                   f"cost " + ", ".join(f"{v} {k}" for k, v in result["current"].items()))
     names = [c["tariff"] for c in result["candidates"]]

@@ -1,5 +1,6 @@
 """What every command module shares: the console, failing with a message, JSON output, opening the workspace and
-its store, reading --from/--to. Command modules import these, never `anatole.cli` (which imports them)."""
+its store, reading --from/--to, loading a tariff. Command modules import these, never `anatole.cli` (which imports
+them)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,19 @@ def date(text: str | None, zone: str, option: str) -> int | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))
     return int(when.timestamp())
+
+
+def tariff(path: str) -> Any:
+    """Load and compile a tariff, or exit with every problem listed."""
+    from tariffs.compile import compile_tariff
+    from tariffs.errors import TariffError
+    from tariffs.load import load_tariff
+
+    try:
+        return compile_tariff(load_tariff(path))
+    except TariffError as exc:
+        out = console(err=True)
+        out.print(f"[bold red]error:[/] tariff {escape(path)} is not valid ({len(exc.problems)} problem(s)):")
+        for line in exc.render().splitlines():
+            out.print(f"  {line}", markup=False)
+        sys.exit(EXIT_INPUT)
