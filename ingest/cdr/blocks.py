@@ -89,9 +89,9 @@ def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
         if cut == 0:
             rest = buf  # no line end yet: a very long line, read on
             continue
-        rest = buf[cut:]
-        yield buf[:cut], first
-        first += count_lines(buf[:cut])
+        rest, block = buf[cut:], buf[:cut]
+        yield block, first
+        first += count_lines(block)
 
 
 class _Scanner:
