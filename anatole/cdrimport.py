@@ -125,7 +125,7 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
     with path.open("rb") as stream:
         if has_scanner(fmt, src.encoding):
             for block in blocks(stream, fmt, ctx):
-                _flush_block(ws, store, src, site_cfg, block, ctx, result, digest, overlapping)
+                _flush_block(ws, store, src, site_cfg, block, result, digest, overlapping)
                 if progress:
                     progress(stream.tell(), size)
             store.finish_import(result.import_id, result.as_json())
@@ -151,40 +151,33 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
 
 def _flush(ws: Workspace, store: Store, src: Source, site: Site, records: list[CallRecord], rejects: list[Reject],
            result: ImportResult, digest: str, overlapping: bool) -> None:
-    if rejects:
-        store.insert_rejects([(src.name, result.import_id, result.file, digest, r.line, r.raw, r.reason)
-                              for r in rejects])
-        result.rejected += len(rejects)
-        result.read += len(rejects)
-    if not records:
-        return
-    rows = call_rows(ws, src, site, records, result.import_id)
-    new = store.insert_calls(rows)
-    result.read += len(records)
-    result.calls += new
-    result.duplicates += len(records) - new
-    for row in rows:
-        result.statuses[row[23]] = result.statuses.get(row[23], 0) + 1
-    if overlapping:
-        store.merge_overlapping_legs(src.name, [r.group for r in records if r.group])
+    rows = call_rows(ws, src, site, records, result.import_id) if records else []
+    _store(store, src, rows, rejects, result, digest, overlapping)
 
 
-def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Block, ctx: ParseContext,
-                 result: ImportResult, digest: str, overlapping: bool) -> None:
+def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Block, result: ImportResult,
+                 digest: str, overlapping: bool) -> None:
     """The columnar path: the block's scanned rows and the row parser's records stored together in line order."""
     rated = rate_block(ws, site, src, block)
     records = [item for _, item in block.items if isinstance(item, CallRecord)]
     rejects = [item for _, item in block.items if isinstance(item, Reject)]
     result.skipped += sum(isinstance(item, Skipped) for _, item in block.items)
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    rows = store_rows(ws, src, site, block, rated, result.import_id, now)
+    if records:
+        rows = sorted(rows + call_rows(ws, src, site, records, result.import_id), key=lambda row: row[3])
+    _store(store, src, rows, rejects, result, digest, overlapping)
+
+
+def _store(store: Store, src: Source, rows: list[tuple], rejects: list[Reject], result: ImportResult, digest: str,
+           overlapping: bool) -> None:
+    """Rejects and call rows (store.CALL_COLUMNS order) into the store, counted in `result`; overlapping legs of a
+    call merged where the format has them."""
     if rejects:
         store.insert_rejects([(src.name, result.import_id, result.file, digest, r.line, r.raw, r.reason)
                               for r in rejects])
         result.rejected += len(rejects)
         result.read += len(rejects)
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-    rows = store_rows(ws, src, site, block, rated, result.import_id, now)
-    if records:
-        rows = sorted(rows + call_rows(ws, src, site, records, result.import_id), key=lambda row: row[3])
     if not rows:
         return
     new = store.insert_calls(rows)
