@@ -6,6 +6,7 @@ and what is wrong (see ../shared/CONFIG.md for the agreed keys; the README docum
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
 TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
@@ -34,7 +36,7 @@ TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "alloc
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
-               "timezone", "encoding", "profile"}
+               "timezone", "encoding", "profile", "allow"}
 ALERT_KEYS = {"name", "when", "notify", "sites", "extensions"}
 LIVE_FORMATS = {"asterisk-ami", "freeswitch-esl"}
 
@@ -68,6 +70,7 @@ class Source:
     connect: str | None = None
     username: str | None = None
     password: str | None = None
+    allow: list[IPNetwork] | None = None  # listen: the peers that may connect (None: anyone; see the README)
 
 
 @dataclass
@@ -319,6 +322,7 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
     for key in ("listen", "connect"):
         if key in raw and not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key])):
             errs.add(at, key, f"{raw[key]!r} is not HOST:PORT")
+    allow = _allow(raw, name, at, errs) if "allow" in raw else None
     strip = raw.get("strip_outside_prefix")
     if strip is not None and not isinstance(strip, bool):
         errs.add(at, "strip_outside_prefix", f"{strip!r} is not true or false")
@@ -329,4 +333,30 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
         return None
     return Source(name=name, site=site, format=fmt, timezone=timezone, strip_outside_prefix=strip,
                   encoding=str(raw.get("encoding", "utf-8")), profile=profile, listen=raw.get("listen"),
-                  connect=raw.get("connect"), username=raw.get("username"), password=raw.get("password"))
+                  connect=raw.get("connect"), username=raw.get("username"), password=raw.get("password"),
+                  allow=allow)
+
+
+def _allow(raw: dict, name: str | None, at: str, errs: Collector) -> list[IPNetwork] | None:
+    """`allow = ["10.0.0.5", "192.0.2.0/24", "2001:db8::/32"]`: the peers a listening source accepts, addresses or
+    CIDR networks, IPv4 or IPv6 (an IPv4-mapped IPv6 peer matches its IPv4 entry)."""
+    value = raw["allow"]
+    who = f"source {name!r}: " if name else ""
+    if "listen" not in raw:
+        errs.add(at, "allow", f"{who}only a listening source (listen = ...) takes an allow list; a connect source "
+                              "dials out to the address it is given")
+    if not isinstance(value, list) or not value:
+        errs.add(at, "allow", f"{who}{value!r} is not a non-empty list of addresses or networks "
+                              '(e.g. ["10.0.0.5", "192.0.2.0/24"])')
+        return None
+    nets: list[IPNetwork] = []
+    for entry in value:
+        try:
+            if not isinstance(entry, str):
+                raise TypeError
+            nets.append(ipaddress.ip_network(entry.strip(), strict=True))
+        except (ValueError, TypeError) as exc:
+            hint = " (host bits are set: give the network's own address, e.g. 192.0.2.0/24)" \
+                if "host bits" in str(exc) else ""
+            errs.add(at, "allow", f"{who}{entry!r} is not an IPv4/IPv6 address or CIDR network{hint}")
+    return nets

@@ -5,6 +5,12 @@ not records and are dropped here (counted). A line longer than `limit` without a
 head is returned as an `Overlong` (to be stored as a reject) and the rest of it is discarded up to the next
 terminator (resync), so a stream of garbage costs bounded memory. Telnet IAC sequences (Panasonic's telnet-style
 port) are removed when `telnet` is set.
+
+`GarbageGate` keeps a flood of lines that cannot be records (overlong, or binary: see `is_binary`) from growing the
+journal and the rejects without limit: per source, the first `limit` of them in each window are kept as usual
+(stored as rejects with their raw text), the rest are only counted, and one summary per window says how many were
+dropped, from which peer(s), between which times. Printable lines are never dropped here: they may be real records
+in a format we misread, to be imported again once the format is fixed.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ import re
 from dataclasses import dataclass
 
 MAX_LINE = 64 * 1024  # the widest SMDR record is a few hundred bytes
+GARBAGE_LIMIT = 100  # garbage lines kept per source and window
+GARBAGE_WINDOW = 60.0  # seconds
+HEAD = 200  # bytes of an overlong line kept
+_TEXT = bytes(range(0x20, 0x7F)) + b"\t\x0b\x0c\x00"  # printable ASCII, tab, VT, FF; NUL (padding) is no evidence
+_HIGH = bytes(range(0x80, 0x100))
 _TERMINATOR = re.compile(rb"\r\n|\n|\r")
 _IAC = re.compile(rb"\xff[\xfb-\xfe][\x00-\xff]|\xff[\xf0-\xfa]|\xff\xff")
 
@@ -56,7 +67,7 @@ class LineFramer:
                 piece = bytes(self._buffer)
                 self._buffer.clear()
             if len(piece) > self.limit:
-                out.append(Overlong(piece[:200], len(piece)))
+                out.append(Overlong(piece[:HEAD], len(piece)))
             elif piece:
                 out.append(piece)
             else:
@@ -66,7 +77,7 @@ class LineFramer:
             self._discarding += len(rest)
         elif len(self._buffer) + len(rest) > self.limit:
             whole = bytes(self._buffer) + rest
-            self._head = whole[:200]
+            self._head = whole[:HEAD]
             self._discarding = len(whole)
             self._buffer.clear()
         else:
@@ -86,3 +97,79 @@ class LineFramer:
     @property
     def pending(self) -> int:
         return len(self._buffer)
+
+
+def is_binary(line: bytes, encoding: str = "utf-8") -> bool:
+    """Whether a line is not text, so cannot be a record: NUL padding aside, one byte in eight is a control byte, or
+    one in sixteen is and it does not decode in the source's encoding with half of it control or non-ASCII bytes
+    (random bytes: about 10% and 60%). Text in another encoding than the configured one has no control bytes, so it
+    is never binary (its records still parse). A line of NULs only is not text either."""
+    odd = line.translate(None, _TEXT)
+    if not odd:
+        return False
+    size = len(line) - line.count(0)
+    if size == 0:
+        return True
+    controls = len(odd.translate(None, _HIGH))
+    if controls * 8 >= size:
+        return True
+    if controls * 16 < size:
+        return False
+    try:
+        line.decode(encoding)
+        return False
+    except (UnicodeDecodeError, LookupError):
+        return len(odd) * 2 >= size
+
+
+class GarbageGate:
+    """Per source: the first `limit` garbage lines of each window pass, the others are counted and dropped, and a
+    summary of what was dropped is due when the window ends (`due`, `summary`)."""
+
+    def __init__(self, limit: int = GARBAGE_LIMIT, window: float = GARBAGE_WINDOW, *, encoding: str = "utf-8") -> None:
+        self.limit = limit
+        self.window = window
+        self.encoding = encoding
+        self._start: float | None = None  # the current window's start
+        self._seen = 0  # garbage lines in the current window
+        self.suppressed = 0  # dropped, not yet summarised
+        self.total = 0  # dropped since start (all summaries)
+        self._first = self._last = 0.0
+        self._peers: dict[str, int] = {}
+
+    def garbage(self, piece: bytes | Overlong) -> bool:
+        return isinstance(piece, Overlong) or is_binary(piece, self.encoding)
+
+    def admit(self, piece: bytes | Overlong, now: float, peer: str = "") -> bool:
+        """True: keep the line (a record, or garbage within the limit); False: counted in the next summary."""
+        if not self.garbage(piece):
+            return True
+        # a new window, unless a summary is pending: then the window ends when the summary is taken
+        if (self._start is None or now >= self._start + self.window) and not self.suppressed:
+            self._start, self._seen = now, 0
+        self._seen += 1
+        if self._seen <= self.limit:
+            return True
+        if not self.suppressed:
+            self._first = now
+        self.suppressed += 1
+        self.total += 1
+        self._last = now
+        if peer in self._peers or len(self._peers) < 8:
+            self._peers[peer] = self._peers.get(peer, 0) + 1
+        return False
+
+    def due(self, now: float) -> float | None:
+        """Seconds until a summary is due (0: now), None when nothing was dropped."""
+        if not self.suppressed or self._start is None:
+            return None
+        return max(0.0, self._start + self.window - now)
+
+    def summary(self) -> tuple[int, float, float, list[str]] | None:
+        """(lines dropped, first and last drop time, peers) since the last summary, and a new window; None if none."""
+        if not self.suppressed:
+            return None
+        got = (self.suppressed, self._first, self._last, list(self._peers))
+        self.suppressed, self._seen, self._start = 0, 0, None
+        self._peers = {}
+        return got
