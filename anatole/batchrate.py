@@ -25,6 +25,7 @@ import numpy as np
 from anatole.cdrimport import call_rows
 from anatole.columnar import STATUSES, Rated, rate_block
 from anatole.config import Site, Source, Workspace
+from anatole.formatcheck import wrong_format
 from engine import STATUS_NAMES
 from engine.money import format_money
 from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
@@ -53,6 +54,20 @@ class BatchResult:
     skipped: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str = "UTC",
+                  profile: dict[str, Any] | None = None, encoding: str = "utf-8") -> None:
+    """Refuse (BatchError) before anything is written when most of the first lines of an input are rejected as
+    `fmt` (anatole.formatcheck: the same rule and message as `import cdr`). The CLI checks every input before
+    rating on one machine or on Dask (whose tasks see parts of files, too little to judge a file by)."""
+    for k, path in enumerate(inputs):
+        ctx = ParseContext(timezone=timezone, reference=int(path.stat().st_mtime), profile=profile or {},
+                           encoding=encoding)
+        how = "given" if not detected else "detected" if k == 0 else f"detected on {inputs[0]}"
+        refused = wrong_format(path, fmt, ctx, how, outcome="Nothing was written.")
+        if refused:
+            raise BatchError(refused)
 
 
 def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: Site | None = None,

@@ -20,6 +20,7 @@ import numpy as np
 
 from anatole.columnar import rate_block, store_rows
 from anatole.config import LIVE_FORMATS, Site, Source, Workspace
+from anatole.formatcheck import fmt_given, wrong_format
 from engine import STATUS_NAMES
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
 from ingest.cdr.blocks import Block, blocks, has_scanner
@@ -101,24 +102,31 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
 
 
 def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = None, source: str | None = None,
-                site: str | None = None, progress: Callable[[int, int], None] | None = None) -> ImportResult:
-    """Import one file; raises CdrImportError before storing anything if the file cannot be imported at all."""
+                site: str | None = None, progress: Callable[[int, int], None] | None = None,
+                check_format: bool = True) -> ImportResult:
+    """Import one file; raises CdrImportError before storing anything if the file cannot be imported at all
+    (unknown format, no source for it, or most of its first lines rejected by the format: anatole.formatcheck)."""
     path = Path(path)
     if not path.is_file():
         raise CdrImportError(f"{path}: no such file")
+    fmt_arg = fmt
     src, fmt, detected = resolve_source(ws, path, fmt, source, site)
     if src.format in LIVE_FORMATS and fmt not in FILE_FORMAT_OF_LIVE.values():
         raise CdrImportError(f"source {src.name!r} is a live {src.format} feed: give --format for its files")
     site_cfg = ws.sites[src.site]
     module = parser(fmt)
+    ctx = ParseContext(timezone=src.timezone, reference=int(path.stat().st_mtime), profile=src.profile,
+                       encoding=src.encoding)
+    how = "detected" if detected else "given" if fmt_given(fmt_arg) else f"source {src.name!r}"
+    refused = check_format and wrong_format(path, fmt, ctx, how)  # before anything is stored: no import row
+    if refused:
+        raise CdrImportError(refused)
     digest, size = _sha256(path)
     store.upsert_site(site_cfg.name, site_cfg.country, site_cfg.timezone,
                       str(site_cfg.tariff) if site_cfg.tariff else None)
     store.upsert_source(src.name, src.site, src.format)
     result = ImportResult(str(path), fmt, src.name, src.site, detected)
     result.import_id = store.begin_import(src.name, str(path), digest, size, fmt)
-    ctx = ParseContext(timezone=src.timezone, reference=int(path.stat().st_mtime), profile=src.profile,
-                       encoding=src.encoding)
     records: list[CallRecord] = []
     rejects: list[Reject] = []
     overlapping = getattr(module, "LEGS", "overlapping") == "overlapping"

@@ -20,6 +20,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from anatole import clitools
 from anatole.clitools import EXIT_INPUT
 from anatole.clitools import console as _console
 from anatole.clitools import date as _date
@@ -36,7 +37,7 @@ from tariffs.load import load_tariff
 from tariffs.model import ALWAYS, day_from_number
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=clitools.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="anatole")
 @click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), envvar="ANATOLE_WORKSPACE",
               help="Workspace folder (anatole.toml, anatole.db). Default: ANATOLE_WORKSPACE or the current folder.")
@@ -486,15 +487,21 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
     """Re-rate stored calls of a period with the tariff versions in force at each call. Idempotent: results are
     replaced, never added; the replaced ones are kept in the rating history."""
     from anatole.rerate import rerate
+    from store.db import StoreBusy
 
     ws = _workspace(ctx)
     store = _store(ws)
     if tariff_file is not None:
         _load(str(tariff_file))  # exits with the problems if the tariff is invalid
     zone = ws.sites[site].timezone if site in ws.sites else "UTC"
-    summary = rerate(ws, store, start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
-                     tariff=tariff_file)
-    store.close()
+    summary: dict[str, Any] = {}
+    try:
+        rerate(ws, store, start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
+               tariff=tariff_file, summary=summary)
+    except StoreBusy as exc:
+        _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
+    finally:
+        store.close()
     if as_json:
         _emit_json(summary)
     else:
@@ -519,7 +526,7 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
                    timezone: str, out: Path, workers: int | None, scheduler: str | None, chunk_mb: int,
                    as_json: bool) -> None:
     """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
-    from anatole.batchrate import BatchError, batch_rate
+    from anatole.batchrate import BatchError, batch_rate, check_formats
     from anatole.config import Workspace
     from ingest.cdr import UnknownFormat, detect
 
@@ -527,15 +534,19 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     ws = _workspace(ctx) if site else Workspace(Path.cwd())
     if site and site not in ws.sites:
         _fail(f"no [[site]] named {site!r} in anatole.toml")
-    if fmt == "auto":
+    detected = fmt == "auto"
+    if detected:
         try:
-            fmt, _ = detect(inputs[0].read_bytes()[:65536])
+            with inputs[0].open("rb") as f:
+                fmt, _ = detect(f.read(65536))
         except UnknownFormat as exc:
             _fail(f"{inputs[0]}: {exc}")
     dask: dict = {}
     if out.is_dir() and workers is None and scheduler is None:  # a Parquet folder of an earlier Dask run
         _fail(f"--out {out} is a folder: give a file name")
     try:
+        check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
+                      timezone=ws.sites[site].timezone if site else timezone)
         if workers is not None or scheduler is not None:  # the same path on Dask workers (anatole/distributed.py)
             from anatole.distributed import distributed_batch_rate
 

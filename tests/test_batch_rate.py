@@ -69,3 +69,18 @@ def test_bad_arguments(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
                                        "--format", "asterisk", "--out", str(tmp_path / "x.txt")])
     assert result.exit_code == 1 and "give a .csv or .parquet file" in result.output
+
+
+def test_a_wrong_format_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "rated.csv"
+    args = ["batch-rate", "--tariff", str(SAMPLES / "fr-business.toml"), "--out", str(out)]
+    result = CliRunner().invoke(main, [*args[:1], str(DATA / "avaya-ipo.txt"), *args[1:], "--format", "cucm"])
+    assert result.exit_code == 1
+    assert "12 of 12 lines rejected as cucm (--format cucm)" in result.output
+    assert "looks like avaya-ipo (confidence" in result.output and "Nothing was written" in result.output
+    assert not out.exists() and not (tmp_path / "rated.csv.rejects.csv").exists()
+    # detected on the first input, the second is of another format: refused before the first is rated
+    result = CliRunner().invoke(main, [*args[:1], str(DATA / "asterisk-master.csv"), str(DATA / "avaya-ipo.txt"),
+                                       *args[1:]])
+    assert result.exit_code == 1 and "rejected as asterisk (detected on" in result.output
+    assert "give --format avaya-ipo" in result.output and not out.exists()

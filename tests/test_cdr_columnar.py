@@ -239,8 +239,9 @@ def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
         if not scanner:
             cdrimport.has_scanner = lambda fmt, enc: False
         try:
-            first = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc").as_json()
-            again = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc").as_json()
+            # random lines, mostly rejects: the wrong-format check (anatole.formatcheck) would refuse them
+            first = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc", check_format=False).as_json()
+            again = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc", check_format=False).as_json()
         finally:
             cdrimport.has_scanner = original
         assert again["calls"] == 0 and again["read"] == first["read"]

@@ -174,3 +174,76 @@ def test_classify(workspace: Path, given: str, dialled: str, called: str, caller
                      extension=extension)
     got_direction, got_number = classify(ws.sites["paris"], ws.sources["paris-ipo"], rec)
     assert (got_direction, got_number.e164) == (direction, number)
+
+
+# --- a wrong format is an error (anatole.formatcheck) ----------------------------------------------------------
+
+DATA = Path(__file__).parent / "data" / "cdr"
+
+
+def _nothing_stored(workspace: Path) -> bool:
+    store = open_store(open_workspace(workspace).db_path)
+    try:
+        return (store.count("calls"), store.count("rejects"), store.count("imports")) == (0, 0, 0)
+    finally:
+        store.close()
+
+
+def test_a_wrong_explicit_format_is_refused_and_stores_nothing(workspace: Path) -> None:
+    code, out = run(workspace, "import", "cdr", str(workspace / "smdr.txt"), "--format", "cucm")
+    assert code == 1 and "Traceback" not in out
+    assert "7 of 7 lines rejected as cucm (--format cucm)" in out  # the blank line is no record
+    assert "looks like avaya-ipo (confidence" in out and "try --format avaya-ipo or leave --format out" in out
+    assert _nothing_stored(workspace)
+    code, out = run(workspace, "import", "cdr", str(workspace / "smdr.txt"), "--format", "cucm", "--json")
+    assert code == 1 and "looks like avaya-ipo" in json.loads(out)["error"]
+
+
+def test_a_source_of_another_format_is_refused(workspace: Path) -> None:
+    shutil.copy(DATA / "asterisk-master.csv", workspace / "Master.csv")
+    code, out = run(workspace, "import", "cdr", str(workspace / "Master.csv"), "--source", "paris-ipo")
+    assert code == 1
+    assert "14 of 14 lines rejected as avaya-ipo (source 'paris-ipo' is avaya-ipo)" in out
+    assert "looks like asterisk" in out and "--format asterisk" in out
+    assert _nothing_stored(workspace)
+
+
+def test_a_lenient_parser_that_recognises_nothing_is_refused_too(workspace: Path) -> None:
+    # Panasonic's parser skips lines it does not recognise ("not a record") rather than rejecting them
+    code, out = run(workspace, "import", "cdr", str(DATA / "asterisk-master.csv"), "--format", "panasonic",
+                    "--site", "paris")
+    assert code == 1 and "14 of 14 lines rejected as panasonic" in out and "looks like asterisk" in out
+    assert _nothing_stored(workspace)
+
+
+def test_a_file_no_format_reads_says_so(workspace: Path) -> None:
+    code, out = run(workspace, "import", "cdr", str(DATA / "generic.csv"), "--format", "cucm", "--site", "paris")
+    assert code == 1 and "auto-detection cannot tell the format either" in out and _nothing_stored(workspace)
+
+
+def test_a_genuine_file_with_bad_lines_imports(workspace: Path) -> None:
+    # 3 good records and 2 bad ones: under half rejected; 4 bad of 4: too few records to judge, imported as rejects
+    good = IPO.splitlines(keepends=True)[:3]
+    bad = ["2025/13/14 10:50:00,00:00:30,2,2001,O,2002\n", "garbage\n"]
+    (workspace / "mixed.txt").write_text("".join(good + bad))
+    (workspace / "tiny.txt").write_text("".join(bad * 2))
+    code, out = run(workspace, "import", "cdr", str(workspace / "mixed.txt"), "--json")
+    assert code == 0, out
+    assert (json.loads(out)["calls"], json.loads(out)["rejected"]) == (3, 2)
+    code, out = run(workspace, "import", "cdr", str(workspace / "tiny.txt"), "--format", "avaya-ipo", "--json")
+    assert code == 0 and json.loads(out)["rejected"] == 4
+
+
+def test_the_sample_bounds_the_check(workspace: Path) -> None:
+    """A file whose first SAMPLE_LINES lines are good imports, however bad its tail; a bad head refuses a file
+    however good its tail (and only the head is read to say so)."""
+    from anatole.formatcheck import SAMPLE_LINES
+
+    good = IPO.splitlines(keepends=True)[0]
+    bad = "garbage\n"
+    (workspace / "tail.txt").write_text(good * SAMPLE_LINES + bad * (SAMPLE_LINES + 5))
+    (workspace / "head.txt").write_text(bad * (SAMPLE_LINES // 2 + 1) + good * SAMPLE_LINES * 2)
+    code, out = run(workspace, "import", "cdr", str(workspace / "tail.txt"), "--format", "avaya-ipo", "--json")
+    assert code == 0 and json.loads(out)["rejected"] == SAMPLE_LINES + 5
+    code, out = run(workspace, "import", "cdr", str(workspace / "head.txt"), "--format", "avaya-ipo")
+    assert code == 1 and f"{SAMPLE_LINES // 2 + 1} of the first {SAMPLE_LINES} lines rejected" in out
