@@ -5,6 +5,13 @@ prefix gives E.164 directly; a leading national prefix is replaced by the countr
 local and gets the country code and area code. Extensions are internal; `*`/`#` codes, dial-by-name and dialplan
 placeholders (`s`, `h`) are service codes; emergency numbers are recognised with phonenumbers. Results are cached
 per distinct string: a PBX dials the same numbers all day.
+
+An E.164 result must be a possible number (phonenumbers' possible lengths of its country, full national number: a
+local-only length is too short once the area code is in). Otherwise the digits are tried as the site's short
+numbers (directory enquiries, operator, carrier services: `service`), and else they are `invalid` ("too short",
+"too long", ...), never priced: a user who hung up after `901`, or a 6-digit French number, is not a call to price.
+Digits as dialled that start with the outside-line prefix are read without it first, and with it only when that
+gives no possible number (PBXs that write some numbers without the prefix).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import phonenumbers
 from phonenumbers import shortnumberinfo
 
 EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID = "external", "internal", "service", "emergency", "invalid"
+UNKNOWN_CC = "unknown country code"
 _NOISE = re.compile(r"[\s().\-/]")
 CACHE_LIMIT = 100_000
 
@@ -64,8 +72,10 @@ class DialPlan:
             return Number(INVALID, rule="empty")
         if text.startswith("+"):
             rest = text[1:]
-            return Number(EXTERNAL, rest, "+") if rest.isdigit() and rest.isascii() and len(rest) >= 3 \
-                else Number(SERVICE if not rest.isdigit() else INVALID, rule="+")
+            if not (rest.isdigit() and rest.isascii()):
+                return Number(SERVICE if not rest.isdigit() else INVALID, rule="+")
+            why = _impossible(rest)
+            return Number(EXTERNAL, rest, "+") if why in ("", UNKNOWN_CC) else Number(INVALID, rule=why)
         if not (text.isdigit() and text.isascii()):
             return Number(SERVICE, rule="code")  # *88, #31#, dial by name, 's', 'h', 'i', ...
         if self.is_extension(text):
@@ -77,17 +87,35 @@ class DialPlan:
             stripped = text[len(self.outside_prefix):]
             if self._is_emergency(stripped):
                 return Number(EMERGENCY, rule="emergency")
-            return self._external(stripped)
-        return self._external(text)
+            got = self._checked(stripped)
+            if got.kind == INVALID:
+                whole = self._external(text)  # written without the outside-line prefix after all?
+                if whole.kind == EXTERNAL and not _impossible(whole.e164):
+                    return whole
+            return got
+        return self._checked(text)
 
     def _is_emergency(self, digits: str) -> bool:
         return len(digits) <= 6 and shortnumberinfo.is_emergency_number(digits, self.country)
+
+    def _checked(self, digits: str) -> Number:
+        """Digits as sent to the network: a possible E.164 number, else a short number of the site's country
+        (service), else invalid with the reason."""
+        got = self._external(digits)
+        if got.kind != EXTERNAL or self.country_code == "0":  # no numbering plan (batch-rate without a site)
+            return got
+        why = _impossible(got.e164)
+        if not why or why == UNKNOWN_CC:  # a code phonenumbers does not know (retired +871...): the tariff decides
+            return got
+        if len(digits) <= 8 and _short_number(digits, self.country):
+            return Number(SERVICE, rule="short number")
+        return Number(INVALID, rule=why)
 
     def _external(self, digits: str) -> Number:
         cc = self.country_code
         if self.international_prefix and digits.startswith(self.international_prefix):
             rest = digits[len(self.international_prefix):]
-            return Number(EXTERNAL, rest, "international") if len(rest) >= 3 else Number(INVALID, rule="short")
+            return Number(EXTERNAL, rest, "international") if len(rest) >= 3 else Number(INVALID, rule="too short")
         if self.national_prefix and digits.startswith(self.national_prefix):
             return Number(EXTERNAL, cc + digits[len(self.national_prefix):], "national")
         local = cc + self.area_code + digits
@@ -96,31 +124,55 @@ class DialPlan:
         return Number(EXTERNAL, local, "local")
 
 
+@functools.lru_cache(maxsize=4096)
+def _short_number(digits: str, country: str) -> bool:
+    """A valid short number of the country (118 218, 3631, 100...): a service, not a call to an E.164 number."""
+    try:
+        return shortnumberinfo.is_valid_short_number_for_region(phonenumbers.parse(digits, country), country)
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def _possible(e164: str) -> bool:
-    """phonenumbers.is_possible_number of +e164, memoised by (country code, national length) where that alone
-    decides it: parsing strips a national prefix only where the region's national-prefix-for-parsing pattern
-    matches at the start of the national number; otherwise the answer depends on the length only. The other
-    numbers are parsed each time (a PBX dials hundreds of thousands of distinct numbers a month)."""
-    if e164[:1] in ("", "0"):  # no country code starts with 0
-        return _parse_possible(e164)
+    """+e164 is a possible full number (see _impossible)."""
+    return not _impossible(e164)
+
+
+def _impossible(e164: str) -> str:
+    """"" when +e164 is a possible full number, else why not ("too short", "too long", "invalid length", "unknown
+    country code"); phonenumbers' answer, memoised by (country code, national length) where that alone decides it:
+    parsing strips a national prefix only where the region's national-prefix-for-parsing pattern matches at the
+    start of the national number; otherwise the answer depends on the length only. The other numbers are parsed
+    each time (a PBX dials hundreds of thousands of distinct numbers a month)."""
+    if e164[:1] in ("", "0"):
+        return "no country code"  # none starts with 0: an international prefix dialled twice, or a bad number
     for i in range(1, min(len(e164), 3) + 1):
         cc = int(e164[:i])
         if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             break
     else:
-        return _parse_possible(e164)
+        return _parse_impossible(e164)
     prefix = _national_prefix_for_parsing(cc)
     national = e164[i:]
     if prefix is not None and prefix.match(national):
-        return _parse_possible(e164)
+        return _parse_impossible(e164)
     key = (cc, len(national))
     got = _BY_LENGTH.get(key)
     if got is None:
-        got = _BY_LENGTH[key] = _parse_possible(e164)
+        got = _BY_LENGTH[key] = _parse_impossible(e164)
     return got
 
 
-_BY_LENGTH: dict[tuple[int, int], bool] = {}
+_BY_LENGTH: dict[tuple[int, int], str] = {}
+_REASONS = {
+    phonenumbers.ValidationResult.IS_POSSIBLE: "",
+    # possible only when dialled inside its area: as a full E.164 number it lacks digits
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too short",
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "invalid length",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: UNKNOWN_CC,
+}
 
 
 @functools.cache
@@ -132,10 +184,20 @@ def _national_prefix_for_parsing(cc: int) -> re.Pattern[str] | None:
 
 
 def _parse_possible(e164: str) -> bool:
+    return not _parse_impossible(e164)
+
+
+def _parse_impossible(e164: str) -> str:
+    """_impossible without the memo: phonenumbers parses +e164 (the oracle of the tests)."""
+    if e164[:1] in ("", "0"):
+        return "no country code"
     try:
-        return phonenumbers.is_possible_number(phonenumbers.parse("+" + e164))
-    except phonenumbers.NumberParseException:
-        return False
+        number = phonenumbers.parse("+" + e164)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return UNKNOWN_CC
+        return "too long" if exc.error_type == phonenumbers.NumberParseException.TOO_LONG else "too short"
+    return _REASONS.get(phonenumbers.is_possible_number_with_reason(number), "invalid length")
 
 
 def parse_ranges(specs: list[str]) -> list[tuple[str, str]]:

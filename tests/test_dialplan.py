@@ -6,13 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.dialplan import DialPlan, parse_ranges
+from ingest.dialplan import DialPlan, Number, parse_ranges
 
 PARIS = DialPlan("FR", outside_prefix="0", national_prefix="0", international_prefix="00",
                  extensions=parse_ranges(["1000-1999"]))
 NEW_YORK = DialPlan("US", outside_prefix="9", national_prefix="1", international_prefix="011", area_code="212",
                     extensions=parse_ranges(["3000-3999"]))
 MILAN = DialPlan("IT", outside_prefix="0", national_prefix="", international_prefix="00", area_code="")
+LONDON = DialPlan("GB", outside_prefix="9", national_prefix="0", international_prefix="00",
+                  extensions=parse_ranges(["200-299"]))
 
 
 @pytest.mark.parametrize(("plan", "digits", "kind", "e164"), [
@@ -35,6 +37,31 @@ MILAN = DialPlan("IT", outside_prefix="0", national_prefix="", international_pre
     (NEW_YORK, "9911", "emergency", None),
     (NEW_YORK, "3001", "internal", None),
     (MILAN, "00612345678", "external", "390612345678"),  # no trunk prefix in Italy: the 0 of 06 stays
+    # impossible numbers are invalid, never priced (phonenumbers' possible lengths)
+    (PARIS, "608966", "invalid", None),  # 6 digits: a French number has 9 after the 0
+    (PARIS, "00608966", "invalid", None),
+    (PARIS, "0003361234567890", "invalid", None),  # too long
+    (PARIS, "0000612345678", "invalid", None),  # +61 2345678: too short for Australia
+    (PARIS, "+3361234", "invalid", None),
+    (PARIS, "0000", "invalid", None),  # 0 + 00 and nothing after it
+    (LONDON, "901", "invalid", None),  # outside line, then 01 and the user hung up
+    (LONDON, "90", "invalid", None),
+    (NEW_YORK, "9555", "invalid", None),
+    (NEW_YORK, "955512345", "invalid", None),  # neither 7 digits (local) nor 10
+    # short numbers of the country are services; emergency numbers stay emergency
+    (PARIS, "03631", "service", None),
+    (PARIS, "0118218", "service", None),
+    (LONDON, "9118118", "service", None),  # possible only as a local number: as E.164 it lacks digits
+    (LONDON, "9100", "service", None),
+    (NEW_YORK, "9411", "service", None),
+    (LONDON, "999", "emergency", None),
+    (LONDON, "9999", "emergency", None),
+    (PARIS, "015", "emergency", None),
+    # an outside-line digit then a national number; the digits read whole when that gives no possible number
+    (PARIS, "00155667788", "external", "33155667788"),
+    (PARIS, "000447911123456", "external", "447911123456"),
+    (NEW_YORK, "9725551234", "external", "19725551234"),  # another area code, dialled without the 9
+    (NEW_YORK, "90118713123456789", "external", "8713123456789"),  # a retired code: the tariff decides (no_rate)
 ])
 def test_normalise(plan: DialPlan, digits: str, kind: str, e164: str | None) -> None:
     n = plan.normalise(digits)
@@ -44,6 +71,37 @@ def test_normalise(plan: DialPlan, digits: str, kind: str, e164: str | None) -> 
 def test_network_numbers_have_no_outside_prefix() -> None:
     assert NEW_YORK.normalise("12125551234", as_dialled=False).e164 == "12125551234"
     assert PARIS.normalise("0155501234", as_dialled=False).e164 == "33155501234"
+
+
+@pytest.mark.parametrize(("plan", "digits", "rule"), [
+    (PARIS, "000447911123456", "no country code"),  # 00 then 0447...: a prefix dialled twice
+    (PARIS, "00155667788", "too short"),  # +1 55667788: 8 digits for a NANP number
+    (PARIS, "00336123456789", "too long"),
+    (LONDON, "01", "too short"),
+])
+def test_numbers_as_sent_that_are_impossible(plan: DialPlan, digits: str, rule: str) -> None:
+    """The number as sent to the network (as_dialled=False) says why it is impossible, so that the call's number
+    falls back on the dialled digits (anatole.cdrimport.classify)."""
+    assert plan.normalise(digits, as_dialled=False) == Number("invalid", None, rule)
+
+
+@given(st.sampled_from(["FR", "GB", "US", "DE", "IT", "ES", "BE", "CH", "IN", "AU", "BR", "JP"]),
+       st.text(alphabet="0123456789", min_size=1, max_size=16))
+def test_an_external_number_is_always_a_possible_number(country: str, digits: str) -> None:
+    """Whatever the digits, an external result is a possible number for phonenumbers (a full number: local-only
+    lengths are too short), or one of a country code phonenumbers does not know."""
+    import phonenumbers
+
+    plan = DialPlan(country, outside_prefix="9", national_prefix="0", international_prefix="00")
+    n = plan.normalise(digits)
+    if n.kind == "external":
+        try:
+            parsed = phonenumbers.parse("+" + n.e164)
+        except phonenumbers.NumberParseException:
+            return  # an unknown country code
+        reason = phonenumbers.is_possible_number_with_reason(parsed)
+        assert reason in (phonenumbers.ValidationResult.IS_POSSIBLE,
+                          phonenumbers.ValidationResult.INVALID_COUNTRY_CODE), (digits, n)
 
 
 @pytest.mark.parametrize("spec", ["1000-199", "abc", "2000-1000", "12-ab"])
@@ -81,6 +139,21 @@ def test_memoised_possible_number_is_phonenumbers_answer(digits):
 
     assert _possible(digits) == _parse_possible(digits)
     assert _possible(digits) == _parse_possible(digits)  # memoised the second time
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=18))
+def test_the_memoised_reason_is_phonenumbers_reason(digits):
+    import phonenumbers
+
+    from ingest.dialplan import _impossible, _parse_impossible
+
+    assert _impossible(digits) == _parse_impossible(digits)
+    try:
+        reason = phonenumbers.is_possible_number_with_reason(phonenumbers.parse("+" + digits))
+    except phonenumbers.NumberParseException:
+        assert _impossible(digits)
+        return
+    assert (_impossible(digits) == "") == (reason == phonenumbers.ValidationResult.IS_POSSIBLE)
 
 
 def test_memoised_possible_number_on_numbers_of_many_countries():
