@@ -73,7 +73,9 @@ def test_fixture() -> None:
     assert r[6].direction == "internal"  # O, Is Internal 0, but no trunk device (voicemail)
     assert r[7].dialled == "*882001"  # feature code kept as dialled
     assert r[8].group == r[9].group and r[8].leg != r[9].leg  # transfer out: trunk-to-trunk segment
-    assert (r[9].extension, r[9].trunk, r[9].called) == ("", "T9002", "0612345678")
+    # ...charged to the extension that transferred it (issue 14: it used to have none)
+    assert (r[9].extension, r[9].trunk, r[9].called) == ("2001", "T9002", "0612345678")
+    assert r[9].direction == "outgoing" and any("transfer" in n for n in r[9].notes)
     assert r[10].dialled == "90155509999#" and r[10].billable == 60  # 35-field (R11) line
     assert r[11].native_id == r[1].native_id == "1000412"  # Call ID reset after a reboot...
     assert r[11].group != r[1].group  # ...but another call: the start is part of the group
@@ -201,3 +203,65 @@ def test_sniff_other_fixtures() -> None:
     for other in ("cucm-133.csv", "cucm-headerless-123.csv", "3cx-cdr.log"):
         assert avaya_ipo.sniff((DATA / other).read_bytes()) < 30
     assert avaya_ipo.sniff(b"") == 0
+
+
+# ---------------------------------------------------------------- header lines and transfers (issue 14)
+
+HEADERS = [
+    ",".join(avaya_ipo.FIELDS[:30]),  # the 30 names of older releases
+    "Call Start,Connected Time,Ring Time,Caller,Direction,Called Number,Dialled Number,Account,Is Internal,"
+    "Call ID,Continuation,Party1Device,Party1Name,Party2Device,Party2Name,Hold Time,Park Time,AuthValid,AuthCode,"
+    "UserCharged,CallCharge,Currency,AmountAtLastUserChange,CallUnits,UnitsAtLastUserChange,CostPerUnit,MarkUp,"
+    "ExternalTargetingCause,ExternalTargeterId,ExternalTargetedNumber",
+    "\ufeffCall Start,Connected Time,Ring Time,Caller,Direction",  # a byte-order mark (Windows collectors)
+    '"Call Start","Connected Time","Ring Time","Caller","Direction"',  # quoted
+    "CallStart,ConnectedTime,RingTime,Caller,Direction",
+    "call_start,connected_time,ring_time,caller",
+    "  CALL START , Connected Time",
+]
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_header_lines_are_skipped_wherever_they_are(header: str) -> None:
+    data = (header + "\r\n" + OUTBOUND + "\r\n" + header + "\r\n" + MISSED + "\r\n").encode()
+    items = run(data)
+    assert [type(i).__name__ for i in items] == ["Skipped", "CallRecord", "Skipped", "CallRecord"]
+    assert {i.what for i in items if isinstance(i, Skipped)} == {"header"}
+
+
+def test_a_record_is_never_taken_for_a_header() -> None:
+    assert not any(avaya_ipo.is_header(row) for row in EXAMPLES)
+
+
+TRANSFER = [  # answered by 2001, passed to 2002, who transfers it to a mobile: the last segment is trunk to trunk
+    "2025/03/14 11:00:00,00:00:30,5,0155507700,I,2001,,,0,1000425,1,E2001,Alice Martin,T9001,Line 1.5,0,0,"
+    ",,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302",
+    "2025/03/14 11:00:00,00:01:00,0,0155507700,I,2002,,,0,1000425,1,E2002,Bruno Keller,T9001,Line 1.5,0,0,"
+    ",,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302",
+    "2025/03/14 11:00:00,00:04:00,0,0155507700,O,0612345678,90612345678,,0,1000425,0,T9001,Line 1.5,T9002,"
+    "Line 2.2,0,0,,,,,,,,,,,,,,10.1.20.5,3301,10.1.20.5,3302",
+]
+
+
+def test_the_trunk_to_trunk_segment_is_charged_to_the_user_who_transferred_it() -> None:
+    a, b, c = records(run("\r\n".join(TRANSFER).encode()))
+    assert (a.extension, b.extension, c.extension) == ("2001", "2002", "2002")
+    assert (c.direction, c.trunk, c.dialled) == ("outgoing", "T9002", "90612345678")
+
+
+def test_a_trunk_to_trunk_segment_alone_has_no_extension() -> None:
+    """No earlier segment of the call (the stream started after it, or another call): nothing is made up."""
+    (c,) = records(run(TRANSFER[2].encode()))
+    assert c.extension == "" and c.direction == "outgoing"
+    other_call = TRANSFER[0].replace("1000425", "1000426")  # same start, another Call ID
+    _, c = records(run((other_call + "\r\n" + TRANSFER[2]).encode()))
+    assert c.extension == ""
+
+
+def test_the_transfer_map_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls whose last segment never comes (a PBX restart) are forgotten, oldest first."""
+    monkeypatch.setattr(avaya_ipo, "PENDING_LIMIT", 3)
+    opened = [TRANSFER[0].replace("1000425", str(2000000 + k)) for k in range(5)]
+    finish = [TRANSFER[2].replace("1000425", str(2000000 + k)) for k in (0, 4)]
+    got = records(run("\r\n".join(opened + finish).encode()))
+    assert [r.extension for r in got[-2:]] == ["", "2001"]  # call 0 was forgotten, call 4 was not

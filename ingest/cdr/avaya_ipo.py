@@ -2,6 +2,15 @@
 
 Every segment of a call repeats the call's start and Call ID; Call IDs restart at 1000000 when the system reboots,
 so the group is Call ID + start. Times are local to the PBX. The file (or TCP capture) may mix CR, LF and CR LF.
+
+A header line ("Call Start,Connected Time,Ring Time,Caller,...", as "Output call details header" and collectors
+write it: quoted or not, with or without spaces or a byte-order mark) is skipped wherever it appears.
+
+A transfer to an outside number ends with a trunk-to-trunk segment (Party1Device T..., Party2Device T...) that
+names no extension; it is charged to the extension of the latest earlier segment of the same call (the user who
+transferred it). That needs state across lines: the parser remembers, for calls whose last segment said more
+follow (Continuation 1), the latest extension, in a map bounded to PENDING_LIMIT calls (the oldest forgotten
+first). The live daemon keeps one parse per connection, so this holds within a file and within a connection.
 """
 
 from __future__ import annotations
@@ -101,7 +110,13 @@ def _device_number(device: str) -> str:
     return device[1:]
 
 
-def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: OrderedDict[str, None]) -> CallRecord:
+def is_header(text: str) -> bool:
+    """The SMDR header line: its first field is "Call Start" (any case, quoted or not, spaces or not, a BOM)."""
+    first = text.partition(",")[0].strip().lstrip("\ufeff").strip().strip('"').strip()
+    return first.replace(" ", "").replace("_", "").lower() == "callstart"
+
+
+def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: OrderedDict[str, str]) -> CallRecord:
     notes: list[str] = []
     start_text = f[0].strip()
     start = _local(ctx, _start(start_text), notes)
@@ -138,12 +153,20 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
     if connected > 0:
         answer = start + ring
         notes.append("answer = call start + ring time (approximate)")
+    extension = _device_number(ext_party) if ext_party else ""
     if group in pending:
         notes.append("later segment: start is the whole call's start")
+        if not extension and trunk_party is not None and all(d[:1].upper() == "T" for d, _ in parties) \
+                and pending[group]:
+            extension = pending[group]  # trunk to trunk after a transfer: the user who transferred it
+            notes.append("extension from an earlier segment (transfer)")
         if more == "0":
             del pending[group]
+        else:
+            pending[group] = extension or pending[group]
+            pending.move_to_end(group)
     elif more == "1":
-        pending[group] = None
+        pending[group] = extension
         if len(pending) > PENDING_LIMIT:
             pending.popitem(last=False)
     return CallRecord(
@@ -157,7 +180,7 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
         billable=connected,
         direction=direction,
         disposition="answered" if connected > 0 else "no_answer",
-        extension=_device_number(ext_party) if ext_party else "",
+        extension=extension,
         trunk=trunk_party[0] if trunk_party else "",  # the T device; its "Line 5.1" name varies by channel
         caller=f[3].strip(),
         dialled=f[6].strip(),
@@ -171,13 +194,14 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     """Every line of an IPO SMDR file or capture as a CallRecord (one per segment), Skipped (blank, a header line
     some collectors add) or Reject, in order."""
-    pending: OrderedDict[str, None] = OrderedDict()  # groups whose last segment said more segments follow
+    # calls whose last segment said more segments follow -> the latest extension among their segments
+    pending: OrderedDict[str, str] = OrderedDict()
     for number, text in lines(stream, ctx.encoding):
         try:
             if not text.strip():
                 yield Skipped(line=number, raw=text, what="blank")
                 continue
-            if text.lstrip().lower().startswith("call start"):
+            if is_header(text):
                 yield Skipped(line=number, raw=text, what="header")
                 continue
             fields = text.split(",")
