@@ -53,7 +53,8 @@ class ImportResult:
     statuses: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "format": self.format, "detected": self.detected, "source": self.source,
+        return {"file": self.file, "import_id": self.import_id, "format": self.format, "detected": self.detected,
+                "source": self.source,
                 "site": self.site, "read": self.read, "calls": self.calls, "rejected": self.rejected,
                 "duplicates": self.duplicates, "skipped": self.skipped, "statuses": self.statuses}
 

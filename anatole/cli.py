@@ -302,14 +302,18 @@ def import_() -> None:
 @click.option("--source", help="The [[source]] of anatole.toml the files come from (site, timezone, format).")
 @click.option("--site", help="The [[site]] the files belong to, when no source is named.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--explain", is_flag=True, help="After each file: extensions, directions, statuses, the rules that "
+              "decided, unpriced numbers and what to fix (also `anatole imports explain ID`).")
 @click.pass_context
 def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: str | None, site: str | None,
-               as_json: bool) -> None:
+               as_json: bool, explain: bool) -> None:
     """Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected +
-    duplicates). Re-importing a file adds nothing."""
+    duplicates). Re-importing a file adds nothing. A file whose first lines are mostly rejected by the format
+    (a wrong --format) is refused: nothing is stored, and the message says which format the file looks like."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from anatole.cdrimport import CdrImportError, import_file
+    from store.explain import explain_import, text_lines
 
     ws = _workspace(ctx)
     store = _store(ws)
@@ -335,14 +339,18 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
             else:
                 _console(err=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             continue
+        explained = explain_import(store, result.import_id) if explain and result.import_id else None
         if as_json:
-            click.echo(json.dumps(result.as_json()))
+            click.echo(json.dumps({**result.as_json(), **({"explain": explained} if explained else {})},
+                                  ensure_ascii=False))
         else:
             how = "detected" if result.detected else "given"
             console.print(f"{path}: {result.format} ({how}), source {result.source}, site {result.site}: "
                           f"read {result.read} · calls {result.calls} · rejected {result.rejected} · "
                           f"duplicates {result.duplicates}" + (f" · skipped lines {result.skipped}"
                                                                if result.skipped else ""))
+            for line in text_lines(explained) if explained else ():
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     store.close()
     sys.exit(EXIT_INPUT if failed else 0)
 
@@ -594,6 +602,7 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
 
 from anatole.cli_bench import bench  # noqa: E402  (anatole bench: benchmarks here and a capacity plan)
 from anatole.cli_hotel import hotel  # noqa: E402  (the hotel front desk: rooms, folios, late charges, PMS postings)
+from anatole.cli_imports import imports  # noqa: E402  (past imports: list, explain)
 from anatole.cli_inventory import COMMANDS as TEM_COMMANDS  # noqa: E402  (inventory, allocation, reports, what-if)
 from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
 from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
@@ -601,7 +610,7 @@ from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon 
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
 
 import_.add_command(import_invoice)
-for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, *TEM_COMMANDS):
+for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, imports, *TEM_COMMANDS):
     main.add_command(_command)
 
 

@@ -40,6 +40,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 STX, ETX = 0x02, 0x03
 MAX_FRAME = 8192  # bytes of one record; a longer run without ETX is garbage
+DRAIN_WAIT, DRAIN_BYTES = 0.5, 1 << 20  # reading what the PMS wrote before a session we end ourselves
 NAME = "pms:fias"  # the link's name among the daemon's sources (status, Live screen)
 FINAL_REFUSALS = {"NG": "guest or room not found", "NP": "no-post set", "CO": "credit limit", "IA": "invalid account",
                   "DN": "denied", "FX": "feature not allowed", "UR": "unprocessable", "DM": "subtotal mismatch",
@@ -244,8 +245,10 @@ class FiasLink:
         self._night_over = trio.Event()
         self.night_audit = False
         self._stream: Any = None
-        self._outstanding: int | None = None
+        self._outstanding: dict[str, Any] | None = None  # the posting whose PA we await
         self._answer: Record | None = None
+        self._deframer = Deframer()
+        self._eof = False
         self._answered = trio.Event()
         self.sent: list[float] = []  # trio.current_time() of each PS written (benchmarks), bounded
         self.counts = {"sent": 0, "ok": 0, "rejected": 0, "retry": 0, "unconfirmed": 0, "frame_errors": 0,
@@ -279,8 +282,11 @@ class FiasLink:
             self.daemon.link_state(NAME, "fias", state, self.pms.connect, detail)
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        async with self._lock:
-            return await trio.to_thread.run_sync(fn, *args)
+        """One database step, shielded: once begun it commits (or fails) before a cancellation (the link dropping,
+        the daemon stopping) takes effect, so what a received record did is never half done or lost."""
+        with trio.CancelScope(shield=True):
+            async with self._lock:
+                return await trio.to_thread.run_sync(fn, *args)
 
     # --- connection -----------------------------------------------------------------------------------------
 
@@ -318,13 +324,19 @@ class FiasLink:
         # a posting written on the last connection and never answered (the link dropped meanwhile): resend it
         # with the same P#, flagged
         await self._db(db.sent_to_unconfirmed, self.conn)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._reader, stream, nursery)
-            with trio.move_on_after(self.pms.start_wait):
-                await self._ls.wait()
-            await self._start_link()
-            nursery.start_soon(self._keepalive)
-            await self._sender()
+        self._deframer, self._eof = Deframer(use_lrc=self.pms.lrc), False
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader, stream, nursery)
+                with trio.move_on_after(self.pms.start_wait):
+                    await self._ls.wait()
+                await self._start_link()
+                nursery.start_soon(self._keepalive)
+                await self._sender()
+        except (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError, BaseExceptionGroup):
+            if not self._eof:
+                await self._drain(stream)
+            raise
 
     async def _start_link(self) -> None:
         """LD, the LRs and LA; alive when the PMS answers LA."""
@@ -367,39 +379,70 @@ class FiasLink:
     # --- receiving ---------------------------------------------------------------------------------------------
 
     async def _reader(self, stream: trio.SocketStream, nursery: trio.Nursery) -> None:
-        deframer = Deframer(use_lrc=self.pms.lrc)
         while True:
             data = await stream.receive_some(65536)
             if not data:
+                self._eof = True
                 raise LinkError("the PMS closed the connection")
-            for item in deframer.feed(data):
-                if isinstance(item, FrameError):
-                    self.counts["frame_errors"] += 1
-                    self.log("pms", error=f"bad frame: {item.reason}", raw=item.raw.decode("latin-1"))
-                    continue
-                try:
-                    record = parse_record(item, self.pms.encoding)
-                except RecordError as exc:
-                    self.counts["frame_errors"] += 1
-                    self.log("pms", error=str(exc), raw=item.decode("latin-1"))
-                    continue
-                await self._dispatch(record, nursery)
+            if await self._received(data, nursery):
+                self.log("pms", detail="the PMS ended the link (LE): charges stay queued until it is alive again")
+                self._alive = trio.Event()
+                self._eof = True  # nothing may follow an LE
+                await self._send(build("LE", stamp(self.clock(), self.zone)))
+                raise LinkError("link ended by the PMS (LE)")
 
-    async def _dispatch(self, rec: Record, nursery: trio.Nursery) -> None:
+    async def _received(self, data: bytes, nursery: trio.Nursery | None) -> bool:
+        """Apply every complete frame in `data`, in order, each one's database effect committed before the next
+        (`_db` is shielded, and nothing else here waits): a PA followed at once by the PMS closing the link, or by
+        our own timeout, is applied, not resent. True when one of them was LE (answered by the caller, last)."""
+        ended = False
+        for item in self._deframer.feed(data):
+            if isinstance(item, FrameError):
+                self.counts["frame_errors"] += 1
+                self.log("pms", error=f"bad frame: {item.reason}", raw=item.raw.decode("latin-1"))
+                continue
+            try:
+                record = parse_record(item, self.pms.encoding)
+            except RecordError as exc:
+                self.counts["frame_errors"] += 1
+                self.log("pms", error=str(exc), raw=item.decode("latin-1"))
+                continue
+            if record.kind == "LE":
+                ended = True
+                continue
+            try:
+                await self._dispatch(record, nursery)
+            except Exception as exc:  # one odd record (a database fault) must not drop the link
+                self.counts["frame_errors"] += 1
+                self.log("pms", error=f"{record.kind} not applied: {type(exc).__name__}: {exc}", fields=record.fields)
+        return ended
+
+    async def _drain(self, stream: trio.SocketStream) -> None:
+        """The session is failing on our side (no answer in time, a send failed): apply the frames the PMS wrote
+        before that and that still wait in the socket, so an answer that crossed our timeout is not lost. Bounded:
+        DRAIN_WAIT seconds and DRAIN_BYTES; never sends."""
+        got = 0
+        with trio.move_on_after(DRAIN_WAIT):
+            while got < DRAIN_BYTES:
+                try:
+                    data = await stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    return
+                if not data:
+                    return
+                got += len(data)
+                await self._received(data, None)
+
+    async def _dispatch(self, rec: Record, nursery: trio.Nursery | None) -> None:
         kind = rec.kind
         if kind == "LS":
             self._ls.set()
-            if self._alive.is_set():  # the PMS restarted its side of the link: describe ourselves again
+            if self._alive.is_set() and nursery is not None:  # the PMS restarted its side: describe ourselves again
                 self._alive = trio.Event()
                 self._set("starting", "the PMS sent LS: link restart")
                 nursery.start_soon(self._start_link)
         elif kind == "LA":
             self._la.set()
-        elif kind == "LE":
-            self.log("pms", detail="the PMS ended the link (LE): charges stay queued until it is alive again")
-            self._alive = trio.Event()
-            await self._send(build("LE", stamp(self.clock(), self.zone)))
-            raise LinkError("link ended by the PMS (LE)")
         elif kind == "PA":
             await self._posting_answer(rec)
         elif kind in ("GI", "GO", "GC"):
@@ -468,21 +511,29 @@ class FiasLink:
                                               language=rec.get("GL"), class_of_service=cos))
 
     async def _posting_answer(self, rec: Record) -> None:
+        """Apply a PA at once (committed before the next frame is read), then wake the sender waiting for it."""
         number = rec.get("P#")
         if not number.isdigit():
             self.log("pms", error="PA without a P#: cannot tell which posting it answers", fields=rec.fields)
             return
-        if self._outstanding is not None and int(number) == p_number(self._outstanding):
+        post = self._outstanding
+        if post is not None and int(number) == p_number(post["seq"]):
+            if self._answered.is_set():
+                self.log("pms", warning=f"a second PA for P# {number}: ignored", fields=rec.fields)
+                return
+            await self._apply(post, rec)
             self._answer = rec
             self._answered.set()
             return
-        # a PA for a posting we gave up waiting for (late): record it rather than resend
-        got = await self._db(db.mark_answer, self.conn, int(number), rec.get("AS") or "??", rec.get("CT"),
-                             int(self.clock()))
-        if got is None:
+        # a PA for a posting we are no longer waiting for (it came after our timeout, or after the link dropped
+        # and came back): record it rather than resend
+        post = await self._db(db.awaiting_answer, self.conn, int(number))
+        if post is None:
             self.log("pms", warning=f"PA for P# {number}, which awaits no answer: ignored", fields=rec.fields)
-        else:
-            self.log("pms", detail=f"late PA for P# {number} recorded: {rec.get('AS')}")
+            return
+        self.log("pms", detail=f"late PA for P# {number} recorded: {rec.get('AS')}")
+        await self._apply(post, rec)
+        self._wake.set()
 
     # --- sending ------------------------------------------------------------------------------------------------
 
@@ -503,37 +554,40 @@ class FiasLink:
             await self._post(post)
 
     async def _post(self, post: dict[str, Any]) -> None:
+        """Send one posting and wait for its PA (applied by the reader as it arrives); no answer: unconfirmed,
+        flagged, the link checked, and the same P# sent once more."""
         seq = post["seq"]
         record = posting_record(post, posting=self.pms.posting, mode=self.pms.mode, zone=self.zone)
-        answer = None
-        for attempt in (1, 2):
-            await self._db(db.mark_sent, self.conn, seq, int(self.clock()))
-            self._outstanding, self._answer, self._answered = seq, None, trio.Event()
-            await self._send(record)
-            self.counts["sent"] += 1
-            self.sent.append(trio.current_time())
-            if len(self.sent) > 100_000:
-                del self.sent[:50_000]
-            with trio.move_on_after(self.pms.timeout):
-                await self._answered.wait()
-            answer = self._answer
-            if answer is not None:
-                break
-            self.counts["unconfirmed"] += 1
-            await self._db(db.mark_unconfirmed, self.conn, seq)
-            if attempt == 2:
-                self._outstanding = None
-                raise LinkError(f"no PA for P# {p_number(seq)} sent twice: reconnecting (it stays unconfirmed)")
-            self.log("pms", warning=f"no PA for P# {p_number(seq)} within {self.pms.timeout:g} s: checking the "
-                                    "link, then resending it once with the same P# (flagged for the front desk)")
-            if not await self._probe():
-                self._outstanding = None
-                raise LinkError("no LA to LS after a posting went unanswered")
-        self._outstanding = None
-        assert answer is not None
-        await self._answer_for(post, answer)
+        self._outstanding, self._answer, self._answered = post, None, trio.Event()
+        try:
+            for attempt in (1, 2):
+                if not await self._db(db.mark_sent, self.conn, seq, int(self.clock())):
+                    return  # answered meanwhile (a PA that crossed our timeout)
+                await self._send(record)
+                self.counts["sent"] += 1
+                self.sent.append(trio.current_time())
+                if len(self.sent) > 100_000:
+                    del self.sent[:50_000]
+                with trio.move_on_after(self.pms.timeout):
+                    await self._answered.wait()
+                if self._answered.is_set():
+                    return
+                self.counts["unconfirmed"] += 1
+                await self._db(db.mark_unconfirmed, self.conn, seq)
+                if attempt == 2:
+                    raise LinkError(f"no PA for P# {p_number(seq)} sent twice: reconnecting (it stays unconfirmed)")
+                self.log("pms", warning=f"no PA for P# {p_number(seq)} within {self.pms.timeout:g} s: checking the "
+                                        "link, then resending it once with the same P# (flagged for the front desk)")
+                if not await self._probe():
+                    raise LinkError("no LA to LS after a posting went unanswered")
+                if self._answered.is_set():
+                    return
+        finally:
+            self._outstanding = None
 
-    async def _answer_for(self, post: dict[str, Any], rec: Record) -> None:
+    async def _apply(self, post: dict[str, Any], rec: Record) -> None:
+        """What a PA means for its posting: OK posted; RY back in the queue for later; NA held until NE; any other
+        code refused (late-charge list), an NG for a guest who moved re-posted to the new room."""
         seq, code, text = post["seq"], rec.get("AS") or "??", rec.get("CT")
         now = int(self.clock())
         if code == "RY":
@@ -546,7 +600,8 @@ class FiasLink:
             await self._db(db.mark_retry, self.conn, seq, code, text, now, now)
             self.log("pms", detail=f"P# {p_number(seq)} answered NA (night audit): postings held until NE")
             return
-        await self._db(db.mark_answer, self.conn, seq, code, text, now)
+        if await self._db(db.mark_answer, self.conn, seq, code, text, now) is None:
+            return
         if code == "OK":
             self.counts["ok"] += 1
             return

@@ -14,12 +14,14 @@ Writes made inside the daemon's batch transaction (charges, postings) do not com
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from store import db as _db
 from store import schema
 from store.db import StoreError
 
@@ -76,6 +78,28 @@ class HotelError(Exception):
     """A front-desk action that cannot be done as asked (a room that is not in the map, a room already occupied)."""
 
 
+@contextlib.contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """All the statements inside, or none: BEGIN IMMEDIATE (so a check-in by hand waits for the daemon's writer
+    rather than failing half-way with "database is locked"), retried on busy; commit at the end, rollback on any
+    exception. Inside a transaction already open on `conn` (the daemon's batch) it is part of that one."""
+    shared = getattr(_db, "write_transaction", None)  # store.db's busy-retry facility
+    if shared is not None:
+        with shared(conn, what="hotel"):
+            yield conn
+        return
+    if conn.in_transaction:  # pragma: no cover - only without store.db.write_transaction
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")  # pragma: no cover - waits up to the connection's busy timeout
+    try:  # pragma: no cover
+        yield conn
+        conn.commit()
+    except BaseException:  # pragma: no cover
+        conn.rollback()
+        raise
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     try:
         schema.migrate(conn, "hotel", MIGRATIONS)
@@ -102,7 +126,7 @@ def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 def sync_rooms(conn: sqlite3.Connection, rooms: Iterable[tuple[str, str, int | None]]) -> None:
     """Replace the room map with (number, extension, class of service) rows from the configuration."""
-    with conn:
+    with write(conn):
         conn.execute("DELETE FROM hotel_rooms")
         conn.executemany("INSERT INTO hotel_rooms (number, extension, class_of_service) VALUES (?, ?, ?)", rooms)
 
@@ -150,7 +174,7 @@ def checkin(conn: sqlite3.Connection, room: str, reservation: str, guest: str, a
     """Open a stay; returns (stay id, the stay it closed or None). The same reservation checked in again updates its
     stay (a PMS resends GI); another reservation in an occupied room closes the old stay first when `replace`
     (the PMS is the truth), else raises HotelError (a clerk must check the room out first)."""
-    with conn:
+    with write(conn):
         current = open_stay(conn, room)
         closed = None
         if current is not None:
@@ -175,7 +199,7 @@ def checkin(conn: sqlite3.Connection, room: str, reservation: str, guest: str, a
 def checkout(conn: sqlite3.Connection, room: str, at: int, reservation: str | None = None,
              moved_to: str | None = None) -> dict[str, Any] | None:
     """Close the open stay of `room` (of that reservation when given); None when there is none to close."""
-    with conn:
+    with write(conn):
         current = open_stay(conn, room)
         if current is None or (reservation and current["reservation"] != reservation):
             return None
@@ -194,7 +218,7 @@ def move(conn: sqlite3.Connection, old: str, new: str, reservation: str, guest: 
         reservation = reservation or left["reservation"]
     stay_id, _ = checkin(conn, new, reservation, guest, at, origin, moved_from=old,
                          language=left["language"] if left else "")
-    with conn:
+    with write(conn):
         cur = conn.execute("UPDATE hotel_postings SET room = ? WHERE room = ? AND reservation = ? AND state = "
                            "'pending'", (new, old, reservation))
     return stay_id, cur.rowcount
@@ -239,7 +263,7 @@ def enqueue_posting(conn: sqlite3.Connection, call_id: int, room: str, reservati
 
 def sent_to_unconfirmed(conn: sqlite3.Connection) -> int:
     """At start: postings left 'sent' (written, no PA recorded: we stopped or crashed meanwhile) are unconfirmed."""
-    with conn:
+    with write(conn):
         return conn.execute("UPDATE hotel_postings SET state = 'unconfirmed', flagged = 1 WHERE state = 'sent'"
                             ).rowcount
 
@@ -260,29 +284,40 @@ def earliest_retry(conn: sqlite3.Connection) -> int | None:
     return row[0] if row and row[0] is not None else None
 
 
-def mark_sent(conn: sqlite3.Connection, seq: int, at: int) -> None:
-    with conn:
-        conn.execute("UPDATE hotel_postings SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ?",
-                     (at, seq))
+def mark_sent(conn: sqlite3.Connection, seq: int, at: int) -> bool:
+    """The PS is about to be written; False when the posting no longer waits to be sent (a PA crossed our
+    timeout and was applied meanwhile)."""
+    with write(conn):
+        return conn.execute("UPDATE hotel_postings SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
+                            "WHERE seq = ? AND state IN ('pending', 'unconfirmed')", (at, seq)).rowcount > 0
 
 
 def mark_unconfirmed(conn: sqlite3.Connection, seq: int) -> None:
-    with conn:
+    with write(conn):
         conn.execute("UPDATE hotel_postings SET state = 'unconfirmed', flagged = 1 WHERE seq = ? AND state = 'sent'",
                      (seq,))
 
 
 def mark_retry(conn: sqlite3.Connection, seq: int, answer: str, text: str, at: int, not_before: int) -> None:
-    """RY (retry later) or NA (night audit): back to pending with the same P#."""
-    with conn:
+    """RY (retry later) or NA (night audit): back to pending with the same P# (only a posting awaiting an
+    answer: a repeated RY cannot re-queue a posting already answered OK)."""
+    with write(conn):
         conn.execute("UPDATE hotel_postings SET state = 'pending', answer = ?, answer_text = ?, answered_at = ?, "
-                     "not_before = ? WHERE seq = ?", (answer, text, at, not_before, seq))
+                     "not_before = ? WHERE seq = ? AND state IN ('sent', 'unconfirmed')",
+                     (answer, text, at, not_before, seq))
+
+
+def awaiting_answer(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
+    """The posting with this sequence when it awaits a PA (sent, or unconfirmed); None otherwise."""
+    got = _dicts(conn.execute(f"SELECT {', '.join(POSTING_COLUMNS)} FROM hotel_postings WHERE seq = ? AND state "
+                              "IN ('sent', 'unconfirmed')", (seq,)))
+    return got[0] if got else None
 
 
 def mark_answer(conn: sqlite3.Connection, seq: int, answer: str, text: str, at: int) -> dict[str, Any] | None:
     """A final PA: OK -> posted, anything else -> rejected (the charge goes on the late-charge list). Returns the
     posting, or None when no posting awaits an answer with this P# (a stray or repeated PA)."""
-    with conn:
+    with write(conn):
         got = _dicts(conn.execute(f"SELECT {', '.join(POSTING_COLUMNS)} FROM hotel_postings WHERE seq = ? AND state "
                                   "IN ('sent', 'unconfirmed')", (seq,)))
         if not got:
@@ -299,7 +334,7 @@ def mark_answer(conn: sqlite3.Connection, seq: int, answer: str, text: str, at: 
 
 def repost(conn: sqlite3.Connection, old: dict[str, Any], room: str, reservation: str, now: int) -> int:
     """Queue a rejected posting again to another room (the guest moved): a new P#, linked to the old one."""
-    with conn:
+    with write(conn):
         return enqueue_posting(conn, old["call_id"], room, reservation, old["amount"], old["digits"],
                                old["duration"], old["start"], now, replaces=old["seq"])
 

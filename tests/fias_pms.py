@@ -43,6 +43,8 @@ class SimulatedPms:
         self._listeners: list[Any] = []
         self._serving = trio.CancelScope()
         self.on_record: Callable[[Record], None] | None = None
+        # a PS for which this says True is answered, then the PMS closes the connection at once (FIN, no LE)
+        self.hang_up_after: Callable[[Record], bool] = lambda rec: False
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, port: int = 0) -> None:
         self._listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
@@ -121,6 +123,11 @@ class SimulatedPms:
                 await self.send(build("PA", [("RN", rec.get("RN")), ("AS", code), ("P#", number),
                                              ("DA", rec.get("DA")), ("TI", rec.get("TI"))]
                                       + ([("CT", "NO GUEST")] if code == "NG" else [])))
+                if self.hang_up_after(rec):
+                    self._notify()
+                    assert self._stream is not None
+                    await self._stream.aclose()  # the PA is on the wire; then FIN
+                    return
         self._notify()
 
     def _stamp(self) -> list[tuple[str, str]]:

@@ -375,3 +375,39 @@ async def test_keepalive_without_answer_reconnects_and_night_audit_holds_posting
         nursery.cancel_scope.cancel()
     assert "keep-alive: no LA" in daemon.config.log.getvalue()
     assert pms.duplicates == []
+
+
+async def test_a_pa_followed_at_once_by_the_pms_closing_the_link_is_applied(tmp_path: Path) -> None:
+    """Issue 13 item 3: the PMS answers P# 1 and closes the connection straight after. The PA was read: it is
+    applied (posted, not flagged) and P# 1 is not sent again after the reconnect."""
+    pms = SimulatedPms()
+    hung: set[str] = set()
+
+    def hang_up(rec: Any) -> bool:  # after the first answer to P# 1 and to P# 3
+        number = rec.get("P#")
+        if number in ("1", "3") and number not in hung:
+            hung.add(number)
+            return True
+        return False
+
+    pms.hang_up_after = hang_up
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pms.serve)
+        root = workspace(tmp_path, pms.port)
+        daemon, link = hotel_daemon(root)
+        with trio.fail_after(30):
+            async with running(daemon):
+                await pms.alive.wait()
+                await pms.checkin("214", "880123", "Martin, Alice")
+                await checked_in(root, "214")
+                await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in (1, 2, 3, 4)])
+                await pms.wait(lambda: len(pms.postings) == 4)
+                c = conn(root)
+                await wait_for(lambda: db.posting_counts(c).get("ok") == 4)
+        nursery.cancel_scope.cancel()
+    assert [r.get("P#") for r in pms.records if r.kind == "PS"] == ["1", "2", "3", "4"]
+    assert pms.duplicates == [] and pms.connections == 3
+    rows = {p["seq"]: p for p in db.postings(c)}
+    assert all(p["state"] == "ok" and p["attempts"] == 1 and not p["flagged"] for p in rows.values())
+    assert db.late_charges(c) == []
+    c.close()
