@@ -1,0 +1,245 @@
+"""What one import stored, explained: can an administrator trust it? (`import cdr --explain`, `imports explain`,
+the console's imports view).
+
+Computed from the store by import id, never by re-parsing, so an old import is explained as well as the one just
+made. Two halves: `import_facts` (the SQL: counts grouped by direction, status, extension, direction rule, the
+most common unpriced numbers) and `explain` (pure: shares, the warnings a new administrator can act on, and the
+text). The analysis lives here rather than in `anatole` because the console (`tui/`) shows it too and may not
+import `anatole`; it reads no configuration, so its warnings name the settings by their keys in `anatole.toml`.
+
+Shares are whole percents rounded half up, except that a share of some but not all is never shown as 0 % or
+100 % (it shows 1 % or 99 %): "0 %" always means none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import Any
+
+import phonenumbers
+from phonenumbers import geocoder
+
+from store.db import Store
+
+UNPRICED = ("no_rate", "no_tariff", "invalid")  # statuses of outgoing calls that should have had a price
+TOP = 10  # unpriced numbers listed
+WEAK_RULES = ("context",)  # direction rules that decided on a context name alone (a name fragment of the rule id)
+NO_RATE_WARN = 5  # % of outgoing calls no_rate (or invalid) from which a warning is given
+EXTENSION_WARN = 90  # % of outgoing calls with an extension under which a warning is given
+INDEX = "calls_import_id"
+
+
+def prepare(store: Store) -> None:
+    """The index that makes an import's calls a range read (an old import on a big store explains at once).
+    Created on first use; a reader that cannot write (the database busy) scans instead."""
+    conn = store.conn
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (INDEX,)).fetchone():
+        return
+    try:
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {INDEX} ON calls (import_id)")
+        conn.commit()
+    except sqlite3.OperationalError:
+        if conn.in_transaction:
+            conn.rollback()
+
+
+def import_facts(store: Store, import_id: int) -> dict[str, Any] | None:
+    """The import's row and what its calls and rejects look like, grouped (None: no such import)."""
+    prepare(store)
+    conn = store.conn
+    cur = conn.execute("SELECT * FROM imports WHERE id = ?", (import_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    facts: dict[str, Any] = {"import": dict(zip([d[0] for d in cur.description], row))}
+    facts["groups"] = [
+        {"direction": d, "status": s, "extension": bool(e), "billed": bool(b), "calls": n}
+        for d, s, e, b, n in conn.execute(
+            "SELECT direction, status, COALESCE(extension, '') != '', billed, COUNT(*) FROM calls "
+            "WHERE import_id = ? GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", (import_id,))]
+    facts["sites"] = [r[0] for r in conn.execute(
+        "SELECT DISTINCT site FROM calls WHERE import_id = ? ORDER BY site", (import_id,))]
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(calls)")}
+    facts["rules"] = None if "direction_rule" not in columns else [
+        {"rule": rule or "", "direction": d, "calls": n} for rule, d, n in conn.execute(
+            "SELECT direction_rule, direction, COUNT(*) FROM calls WHERE import_id = ? GROUP BY 1, 2 "
+            "ORDER BY 3 DESC, 1, 2", (import_id,))]
+    marks = ", ".join("?" * len(UNPRICED))
+    facts["unpriced"] = [
+        {"number": number or "", "status": status, "calls": n} for number, status, n in conn.execute(
+            f"SELECT COALESCE(NULLIF(number, ''), dialled), status, COUNT(*) FROM calls "
+            f"WHERE import_id = ? AND status IN ({marks}) GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT {TOP}",
+            (import_id, *UNPRICED))]
+    facts["no_rate_prefixes"] = [  # 3 leading digits hold every country code: few groups on any import
+        {"prefix": p or "", "tariff": t, "calls": n} for p, t, n in conn.execute(
+            "SELECT substr(number, 1, 3), tariff, COUNT(*) FROM calls WHERE import_id = ? AND status = 'no_rate' "
+            "GROUP BY 1, 2", (import_id,))]
+    facts["no_tariff_trunks"] = [
+        {"trunk": t or "", "calls": n} for t, n in conn.execute(
+            "SELECT trunk, COUNT(*) FROM calls WHERE import_id = ? AND status = 'no_tariff' GROUP BY 1 "
+            "ORDER BY 2 DESC, 1", (import_id,))]
+    facts["reject_reasons"] = [
+        {"reason": r, "lines": n} for r, n in conn.execute(
+            "SELECT CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END, "
+            "COUNT(*) FROM rejects WHERE import_id = ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3", (import_id,))]
+    return facts
+
+
+def percent(part: int, whole: int) -> int:
+    """Whole percent, rounded half up; some-but-not-all is never 0 or 100."""
+    if whole <= 0:
+        return 0
+    pct = (200 * part + whole) // (2 * whole)
+    if 0 < part < whole:
+        pct = min(max(pct, 1), 99)
+    return pct
+
+
+def _iso(epoch: int | None) -> str | None:
+    return None if epoch is None else \
+        dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _count(groups: list[dict[str, Any]], **match: Any) -> int:
+    return sum(g["calls"] for g in groups if all(g[k] == v for k, v in match.items()))
+
+
+def _tally(groups: list[dict[str, Any]], key: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for g in groups:
+        out[g[key]] = out.get(g[key], 0) + g["calls"]
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _countries(prefixes: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """(+country code, name, calls) of no_rate numbers, most calls first."""
+    out: dict[str, int] = {}
+    for p in prefixes:
+        digits, code = p["prefix"], ""
+        for k in (1, 2, 3):
+            if digits[:k].isdigit() and phonenumbers.region_codes_for_country_code(int(digits[:k])):
+                code = digits[:k]
+                break
+        out[code] = out.get(code, 0) + p["calls"]
+    named = []
+    for code, n in out.items():
+        region = phonenumbers.region_code_for_country_code(int(code)) if code else ""
+        example = phonenumbers.example_number(region) if region and region != "001" else None
+        name = geocoder.country_name_for_number(example, "en") if example else ""
+        named.append((f"+{code}" if code else "?", name or ("international" if region == "001" else region), n))
+    return sorted(named, key=lambda t: (-t[2], t[0]))
+
+
+def explain(facts: dict[str, Any]) -> dict[str, Any]:
+    """The explanation of one import (JSON-ready): counts, shares and the warnings, most important first."""
+    imp = facts["import"]
+    groups = facts["groups"]
+    calls = _count(groups)
+    outgoing = _count(groups, direction="outgoing")
+    with_ext = _count(groups, extension=True)
+    out_ext = _count(groups, direction="outgoing", extension=True)
+    statuses = _tally(groups, "status")
+    out_statuses = _tally([g for g in groups if g["direction"] == "outgoing"], "status")
+    rules = None
+    if facts["rules"] is not None:
+        rules = {}
+        for r in facts["rules"]:
+            rules[r["rule"] or "(none)"] = rules.get(r["rule"] or "(none)", 0) + r["calls"]
+    source = imp["source"]
+    sites = facts["sites"]
+    site = sites[0] if len(sites) == 1 else None
+    site_ref = f"[[site]] {site!r}" if site else "the [[site]]"
+    source_ref = f"[[source]] {source!r}"
+    warnings: list[str] = []
+    read, rejected = imp["read"] or 0, imp["rejected"] or 0
+    if read == 0:
+        warnings.append(f"no call records in the file ({imp['skipped'] or 0} lines skipped as not records)")
+    elif calls == 0 and imp["duplicates"]:
+        warnings.append(f"nothing new: all {imp['duplicates']} records were already stored (the file was imported "
+                        f"before)")
+    if calls and with_ext == 0:
+        warnings.append(f"0 % of calls have an extension: nothing can be charged back to a person; set "
+                        f"`extensions = [...]` in {site_ref} (the numbers of its phones) or `internal_channels` "
+                        f"in {source_ref}")
+    elif outgoing and percent(out_ext, outgoing) < EXTENSION_WARN:
+        warnings.append(f"{percent(outgoing - out_ext, outgoing)} % of outgoing calls ({outgoing - out_ext}) have no "
+                        f"extension: check `extensions` in {site_ref} and `internal_channels` in {source_ref}")
+    incoming = _count(groups, direction="incoming")
+    if calls >= 10 and outgoing == 0 and incoming:
+        warnings.append(f"no call was classified as outgoing ({incoming} incoming): if this PBX calls out, name its "
+                        f"trunks with `trunk_channels` in {source_ref}")
+    weak = sum(n for rule, n in (rules or {}).items() if any(w in rule for w in WEAK_RULES))
+    if weak:
+        warnings.append(f"{weak} call(s) were classified by context name only: set `trunk_channels` and "
+                        f"`internal_channels` in {source_ref} so that channels decide")
+    no_rate = out_statuses.get("no_rate", 0)
+    if outgoing and no_rate and percent(no_rate, outgoing) >= NO_RATE_WARN:
+        tariffs = sorted({p["tariff"] for p in facts["no_rate_prefixes"] if p["tariff"]})
+        lacks = ", ".join(f"{code} ({name}: {n})" if name else f"{code} ({n})"
+                          for code, name, n in _countries(facts["no_rate_prefixes"])[:3])
+        tariff = f"the tariff {', '.join(tariffs)}" if tariffs else "the tariff"
+        warnings.append(f"{percent(no_rate, outgoing)} % of outgoing calls are no_rate ({no_rate}): {tariff} lacks "
+                        f"prefixes for {lacks}")
+    no_tariff = statuses.get("no_tariff", 0)
+    if no_tariff:
+        trunks = [t["trunk"] for t in facts["no_tariff_trunks"] if t["trunk"]][:3]
+        warnings.append(f"{no_tariff} outgoing call(s) have no tariff: set `tariff = ...` in {site_ref}"
+                        + (f" (or `trunk_tariffs` for {', '.join(trunks)})" if trunks else ""))
+    invalid = out_statuses.get("invalid", 0)
+    if outgoing and invalid and percent(invalid, outgoing) >= NO_RATE_WARN:
+        examples = ", ".join(u["number"] for u in facts["unpriced"] if u["status"] == "invalid" and u["number"])
+        warnings.append(f"{percent(invalid, outgoing)} % of outgoing calls ({invalid}) have numbers that cannot be "
+                        f"dialled ({examples or 'no digits'}): check `outside_prefix`, `national_prefix` and "
+                        f"`area_code` of {site_ref}")
+    if rejected:
+        why = ", ".join(f"{r['reason']} ({r['lines']})" for r in facts["reject_reasons"])
+        warnings.append(f"{percent(rejected, read)} % rejected ({rejected} of {read} records"
+                        + (f"; {why}" if why else "") + f"): see `anatole rejects --source {source}`")
+    return {
+        "import": {**{k: imp[k] for k in ("id", "file", "format", "source", "read", "calls", "rejected",
+                                          "duplicates", "skipped")},
+                   "started": _iso(imp["started"]), "finished": _iso(imp["finished"])},
+        "sites": sites,
+        "calls": calls,
+        "merged": _count(groups, billed=False),
+        "extension": {"calls": with_ext, "share": percent(with_ext, calls),
+                      "outgoing": out_ext, "outgoing_calls": outgoing, "outgoing_share": percent(out_ext, outgoing)},
+        "directions": _tally(groups, "direction"),
+        "statuses": statuses,
+        "outgoing_statuses": out_statuses,
+        "rules": rules,
+        "unpriced": facts["unpriced"],
+        "warnings": warnings,
+    }
+
+
+def explain_import(store: Store, import_id: int) -> dict[str, Any] | None:
+    facts = import_facts(store, import_id)
+    return None if facts is None else explain(facts)
+
+
+def _line(counts: dict[str, int]) -> str:
+    return " · ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def text_lines(e: dict[str, Any]) -> list[str]:
+    """The explanation as plain text lines (the CLI and the console print them as they are)."""
+    ext = e["extension"]
+    out = [f"extension: {ext['calls']} of {e['calls']} calls ({ext['share']} %)"
+           + (f"; outgoing {ext['outgoing']} of {ext['outgoing_calls']} ({ext['outgoing_share']} %)"
+              if ext["outgoing_calls"] else ""),
+           f"direction: {_line(e['directions'])}",
+           f"status:    {_line(e['statuses'])}" + (f" (merged legs {e['merged']})" if e["merged"] else "")]
+    if e["rules"] is None:
+        out.append("decided by: (this store does not record the direction rules)")
+    else:
+        out.append(f"decided by: {_line(e['rules'])}")
+    if e["unpriced"]:
+        out.append("unpriced numbers:")
+        width = max(len(u["number"]) for u in e["unpriced"])
+        out += [f"  {u['number']:<{width}}  {u['status']:<9} {u['calls']}" for u in e["unpriced"]]
+    else:
+        out.append("unpriced numbers: none")
+    out += [f"! {w}" for w in e["warnings"]] or ["no warnings"]
+    return out
