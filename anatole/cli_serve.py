@@ -68,6 +68,18 @@ def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
     return config, problems
 
 
+def peer_warnings(sources: list[Any]) -> list[str]:
+    """A listening source reachable from other machines with no allow list accepts records from anyone there."""
+    from pbx.peers import is_loopback
+
+    out = []
+    for s in sources:
+        if s.listen and s.allow is None and not is_loopback(s.listen.rpartition(":")[0].strip("[]")):
+            out.append(f"anatole.toml [[source]] {s.name!r}: listen = {s.listen!r} accepts records from any machine "
+                       "that can reach it; add allow = [\"<the PBX's address>\"] (addresses or networks)")
+    return out
+
+
 @click.command()
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
               help="The workspace folder (as the global --workspace).")
@@ -89,8 +101,12 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
         sys.exit(1)
     plan = {"workspace": str(ws.path), "socket": str(ws.path / "anatole.sock"),
             "sources": [{"name": s.name, "format": s.format, "site": s.site,
-                         "listen": s.listen, "connect": s.connect} for s in config.sources],
-            "alerts": [{"name": r.name, "kind": r.kind} for r in config.rules]}
+                         "listen": s.listen, "connect": s.connect,
+                         "allow": [str(n.network_address) if n.num_addresses == 1 else str(n) for n in s.allow]
+                         if s.allow is not None else None}
+                        for s in config.sources],
+            "alerts": [{"name": r.name, "kind": r.kind} for r in config.rules],
+            "warnings": peer_warnings(config.sources)}
     if check:
         if as_json:
             _emit_json({"ok": True, **plan})
@@ -100,7 +116,13 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
                       f"rule(s)")
             for s in plan["sources"]:
                 how = f"listen {s['listen']}" if s["listen"] else f"connect {s['connect']}"
+                if s["allow"]:
+                    how += f", allow {', '.join(s['allow'])}"
                 out.print(f"  {s['name']}: {s['format']} ({s['site']}), {how}", markup=False)
+            from rich.markup import escape
+
+            for w in plan["warnings"]:
+                out.print(f"[bold yellow]warning:[/] {escape(w)}", highlight=False)
         return
     store = _store(ws)
     for site in ws.sites.values():

@@ -98,7 +98,7 @@ class Site:
     extension_range: tuple[int, int]  # the site's internal numbers, inclusive
     people: int  # extensions in use
     tariff: str  # file stem in tariffs/
-    source: dict[str, str]  # the [[source]] table of anatole.toml
+    source: dict[str, Any]  # the [[source]] table of anatole.toml (strings, and the allow list)
     lunch: tuple[int, ...]  # local hours of the lunch dip
     cdr_file: str  # the PBX's file of the month in <workspace>/cdr/ ({month} = YYYY-MM)
     area_code: str = ""  # home area code: local numbers are dialled without it
@@ -106,7 +106,8 @@ class Site:
 
 SITES: tuple[Site, ...] = (
     Site("paris", "FR", "Europe/Paris", "0", "0", "00", (1000, 1999), 80, "fr-business",
-         {"name": "paris-ipo", "format": "avaya-ipo", "listen": "0.0.0.0:8808"}, (12, 13),
+         {"name": "paris-ipo", "format": "avaya-ipo", "listen": "0.0.0.0:8808",
+          "allow": ["192.0.2.10", "127.0.0.1", "::1"]}, (12, 13),
          "paris-ipo-{month}.txt"),
     Site("london", "GB", "Europe/London", "9", "0", "00", (2000, 2999), 48, "uk-business",
          {"name": "london-cucm", "format": "cucm"}, (12,), "london-cucm-{month}.csv"),
@@ -282,7 +283,12 @@ def workspace_toml() -> str:
         ]
     for s in SITES:
         out += ["", "[[source]]", f"name = {q(s.source['name'])}", f"site = {q(s.name)}"]
-        out += [f"{k} = {q(v)}" for k, v in s.source.items() if k != "name"]
+        for k, v in s.source.items():
+            if k == "allow":  # who may connect: the PBX, and this machine (a simulator, a test)
+                out += ["# only these peers may connect (addresses or CIDR networks): put your PBX's address here",
+                        f"allow = [{', '.join(q(a) for a in v)}]"]
+            elif k != "name":
+                out.append(f"{k} = {q(v)}")
     out += [
         "",
         "[[alert]]",

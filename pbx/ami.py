@@ -21,6 +21,9 @@ from pbx import parsing
 from pbx.protocol import ActiveCall
 
 MAX_PACKET = 64 * 1024
+MAX_BANNER = 4096  # "Asterisk Call Manager/x.y.z" is about 30 bytes
+LOGIN_TIMEOUT = 15.0  # seconds for the banner, and again for the answer to Login
+MAX_CALLS = 20_000  # calls in progress tracked; past this the oldest are dropped (a Hangup we never saw)
 PING_EVERY = 30.0
 CDR_COLUMNS = (("accountcode", "s"), ("source", "s"), ("destination", "s"), ("destinationcontext", "s"),
                ("callerid", "s"), ("channel", "s"), ("destinationchannel", "s"), ("lastapplication", "s"),
@@ -44,12 +47,18 @@ def packet(text: str) -> dict[str, str]:
 
 
 class PacketReader:
-    """Bytes in, packets (raw text) out; bounded."""
+    """Bytes in, packets (raw text) out; bounded: a packet over MAX_PACKET raises AmiError."""
 
     def __init__(self) -> None:
         self.buffer = b""
+        self._cr = False  # the last read ended with CR: its LF may start the next one
 
     def feed(self, data: bytes) -> list[str]:
+        if self._cr:
+            data = b"\r" + data
+        self._cr = data.endswith(b"\r")
+        if self._cr:
+            data = data[:-1]
         self.buffer += data.replace(b"\r\n", b"\n")
         out = []
         while True:
@@ -90,11 +99,16 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
 
     reader = PacketReader()
     banner = b""
-    while b"\n" not in banner:
-        data = await stream.receive_some(4096)
-        if not data:
-            raise SessionError("ami: the server closed the connection before its banner")
-        banner += data
+    with trio.move_on_after(LOGIN_TIMEOUT) as timer:
+        while b"\n" not in banner:
+            if len(banner) >= MAX_BANNER:
+                raise SessionError(f"ami: no banner line in the first {MAX_BANNER} bytes: {banner[:60]!r}")
+            data = await stream.receive_some(MAX_BANNER)
+            if not data:
+                raise SessionError("ami: the server closed the connection before its banner")
+            banner += data
+    if timer.cancelled_caught:
+        raise SessionError(f"ami: no banner within {LOGIN_TIMEOUT:g} s")
     first, _, rest = banner.partition(b"\n")
     if not first.startswith(b"Asterisk Call Manager"):
         raise SessionError(f"ami: unexpected banner {first[:60]!r}")
@@ -104,6 +118,7 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
     tracker = Tracker(daemon, src)
     pending = reader.feed(rest)
     logged_in = False
+    login_deadline = trio.current_time() + LOGIN_TIMEOUT
     conn = f"ami-{id(stream)}"
     async with trio.open_nursery() as nursery:
         while True:
@@ -125,7 +140,10 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
                     await daemon.submit(src.name, conn, [(parsing.AMI, text.encode())])
                 elif event:
                     tracker.event(event, f)
-            data = await stream.receive_some(65536)
+            with trio.move_on_at(login_deadline if not logged_in else float("inf")) as timer:
+                data = await stream.receive_some(65536)
+            if timer.cancelled_caught:
+                raise SessionError(f"ami: no answer to Login within {LOGIN_TIMEOUT:g} s")
             if not data:
                 tracker.clear()
                 nursery.cancel_scope.cancel()
@@ -157,6 +175,10 @@ class Tracker:
                     self.linked.clear()
                 self.linked[uid] = linked
             if call is None:
+                if len(self.calls) >= MAX_CALLS:  # bounded: forget the oldest (its Hangup was lost)
+                    oldest = next(iter(self.calls))
+                    del self.calls[oldest]
+                    self.daemon.call_gone(f"{self.src.name}:{oldest}")
                 exten, context = f.get("exten", ""), f.get("context", "")
                 direction = ""
                 if INTERNAL_CONTEXT.match(context):

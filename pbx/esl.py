@@ -22,6 +22,8 @@ from pbx.protocol import ActiveCall
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 1 << 20
+LOGIN_TIMEOUT = 15.0  # seconds from connect to the answer to `event plain`
+MAX_CALLS = 20_000  # calls in progress tracked; past this the oldest are dropped (a hangup we never saw)
 EVENTS = "CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE HEARTBEAT"
 
 
@@ -40,7 +42,8 @@ def headers(text: str, *, decode: bool = False) -> dict[str, str]:
 
 
 class FrameReader:
-    """Bytes in, (headers, body) frames out."""
+    """Bytes in, (headers, body) frames out; bounded: a header block over MAX_HEADER or a body announced over
+    MAX_BODY raises EslError, so the buffer never holds more than one of each."""
 
     def __init__(self) -> None:
         self.buffer = b""
@@ -95,9 +98,13 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
     state = "auth"
     calls: dict[str, dict[str, Any]] = {}
     conn = f"esl-{id(stream)}"
+    login_deadline = trio.current_time() + LOGIN_TIMEOUT
     try:
         while True:
-            data = await stream.receive_some(65536)
+            with trio.move_on_at(login_deadline if state != "events" else float("inf")) as timer:
+                data = await stream.receive_some(65536)
+            if timer.cancelled_caught:
+                raise SessionError(f"esl: not logged in and subscribed within {LOGIN_TIMEOUT:g} s")
             if not data:
                 return
             try:
@@ -144,6 +151,10 @@ async def _event(daemon: Any, src: Any, conn: str, calls: dict[str, dict[str, An
     if name == "CHANNEL_CREATE":
         call = calls.get(key)
         if call is None:
+            if len(calls) >= MAX_CALLS:  # bounded: forget the oldest (its hangup was lost)
+                oldest = next(iter(calls))
+                del calls[oldest]
+                daemon.call_gone(oldest)
             created = f.get("Caller-Channel-Created-Time", "")
             start = int(created) // 1_000_000 if created.isdigit() and int(created) else int(time.time())
             fs_dir = f.get("Call-Direction", "")

@@ -19,6 +19,7 @@ from ingest.cdr import CallRecord, Item, ParseContext, Reject, Skipped, parser
 
 # journal kinds
 LINE, OVERLONG, PARTIAL, AMI, ESL = "line", "overlong", "partial", "ami", "esl"
+SUPPRESSED = "suppressed"  # the summary of a garbage flood (pbx.framing.GarbageGate): "N more garbage lines ..."
 Entry = tuple[int, int, str, bytes]  # (journal id, received µs, kind, data)
 
 
@@ -104,6 +105,10 @@ class SourceParsers:
                                                                       "terminator (garbage?); skipped to the next")))
             elif kind == PARTIAL:
                 out.append((jid, Reject(line=jid, raw=text, reason="line: connection closed in the middle of it")))
+            elif kind == SUPPRESSED:
+                count = text.split(" ", 1)[0]
+                out.append((jid, Reject(line=jid, raw=text, reason=f"line: garbage flood: {count} line(s) counted, "
+                                                                      "not kept (rate limit per source)")))
             elif kind == AMI:
                 from pbx import ami
 
@@ -135,4 +140,5 @@ def one_line(fmt: str, line: bytes, ctx: ParseContext) -> Item:
     return items[0] if items else Skipped(line=1, raw="", what="blank")
 
 
-__all__ = ["AMI", "ESL", "LINE", "OVERLONG", "PARTIAL", "CallRecord", "LineParser", "SourceParsers", "one_line"]
+__all__ = ["AMI", "ESL", "LINE", "OVERLONG", "PARTIAL", "SUPPRESSED", "CallRecord", "LineParser", "SourceParsers",
+           "one_line"]
