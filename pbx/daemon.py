@@ -16,9 +16,12 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import socket as stdsocket
+import struct
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,9 +40,9 @@ if sys.version_info < (3, 11):  # pragma: no cover
 import contextlib
 
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
-from pbx import parsing
+from pbx import parsing, peers
 from pbx.alerts import Evaluator, Rule, SiteInfo
-from pbx.framing import LineFramer, Overlong
+from pbx.framing import GARBAGE_LIMIT, GARBAGE_WINDOW, GarbageGate, LineFramer, Overlong
 from pbx.hub import QUEUE as SUBSCRIBER_QUEUE
 from pbx.hub import Hub, Subscriber
 from pbx.protocol import (
@@ -68,6 +71,8 @@ from store.db import CALL_COLUMNS
 from store.live import LiveStore
 
 LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
+MAX_CLIENT_MESSAGE = 64 * 1024  # bytes of one subscriber's message (theirs are a few dozen)
+MAX_SUBSCRIBERS = 256  # clients on the socket at once; more are told so and closed
 BATCH_MAX = 5000  # journal entries per micro-batch
 QUEUE = 4096  # bundles waiting for the writer
 
@@ -106,6 +111,8 @@ class DaemonConfig:
     journal_days: int = 7
     counters_every: float = 1.0
     subscriber_queue: int = SUBSCRIBER_QUEUE  # messages held for a client before it starts skipping
+    garbage_limit: int = GARBAGE_LIMIT  # garbage lines (overlong, binary) kept per source and window
+    garbage_window: float = GARBAGE_WINDOW  # seconds; the rest are counted, one summary reject per window
     log: TextIO | None = None  # JSON lines; None: stderr
     extensions: list[Any] = field(default_factory=list)  # add-ons (the hotel's charges and PMS link): Extension
 
@@ -146,6 +153,13 @@ class ActiveAlerts:
     at: int
 
 
+@dataclass
+class RaiseAlert:
+    """An alert raised outside the records (a refused peer): stored, counted and published by the writer."""
+
+    alert: dict[str, Any]  # as store.live.insert_alerts takes it, dedup key included
+
+
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
@@ -172,7 +186,11 @@ class Daemon:
             self._parsers[s.name] = parsing.SourceParsers(fmt, ctx)
             self._overlapping[s.name] = getattr(parser(fmt), "LEGS", "overlapping") == "overlapping"
         self._conn_ids = itertools.count(1)
-        self._current: dict[str, trio.CancelScope] = {}  # listen source -> the scope of its live connection
+        self._current: dict[str, tuple[trio.CancelScope, Any]] = {}  # listen source -> its live connection, peer
+        self._refusals = peers.RefusalLog()
+        self._gates = {s.name: GarbageGate(config.garbage_limit, config.garbage_window, encoding=s.encoding)
+                       for s in config.sources}
+        self._gate_wake = {s.name: trio.Event() for s in config.sources}
         self._send, self._receive = trio.open_memory_channel[Any](QUEUE)
         self._recent: deque[int] = deque()  # finish times of the last minute's calls
         self._day: dict[str, tuple[str, int, int]] = {}  # site -> (local date, calls, cost)
@@ -417,6 +435,8 @@ class Daemon:
             for w in other:
                 if isinstance(w, ActiveAlerts):
                     alerts += self.evaluator.active(w.site, w.outgoing, w.at)
+                elif isinstance(w, RaiseAlert):
+                    alerts.append(w.alert)
                 elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
                     acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
             alert_ids = live.insert_alerts(alerts)
@@ -583,11 +603,14 @@ class Daemon:
 
             task_status.started()
             await self._connector(src, esl.session)
-        elif src.listen:
-            await self._listener(src, task_status)
-        elif src.connect:
-            task_status.started()
-            await self._connector(src, _smdr)
+        elif src.listen or src.connect:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._garbage_flusher, src)
+                if src.listen:
+                    await self._listener(src, task_status)
+                else:
+                    task_status.started()
+                    await self._connector(src, _smdr)
         else:
             self._state(src.name, "down", detail="no listen or connect address: file imports only")
             task_status.started()
@@ -604,23 +627,50 @@ class Daemon:
         self.ports[src.name] = listeners[0].socket.getsockname()[1]
         self._state(src.name, "listening", peer=f"{host}:{self.ports[src.name]}")
 
+        allow = getattr(src, "allow", None)
+
         async def handler(stream: trio.SocketStream) -> None:
             peer = _peer(stream)
+            host = peer.rpartition(":")[0]
+            addr = peers.peer_address(host)
+            if not peers.allowed(allow, addr):
+                await self._refuse(src, stream, host, peer, "not in the source's allow list")
+                return
             old = self._current.get(src.name)
             if old is not None:
+                # one logical connection per source: a PBX that reconnects (its old socket half-open) replaces it;
+                # another address may only when the allow list names it
+                if addr != old[1] and allow is None:
+                    await self._refuse(src, stream, host, peer, f"the connection from {old[1]} is live, and without "
+                                       "an allow list only that address may replace it")
+                    return
                 self.log("replaced", source=src.name, peer=peer, detail="a new connection replaces the old one")
-                old.cancel()  # one logical connection per source: a half-open old socket is closed
+                old[0].cancel()
             with trio.CancelScope() as scope:
-                self._current[src.name] = scope
+                self._current[src.name] = (scope, addr)
                 self._state(src.name, "connected", peer=peer)
                 try:
                     await self._smdr_session(src, stream, peer)
                 finally:
-                    if self._current.get(src.name) is scope:
+                    if self._current.get(src.name, (None,))[0] is scope:
                         del self._current[src.name]
                         self._state(src.name, "listening", peer=f"{host}:{self.ports[src.name]}")
 
         await trio.serve_listeners(handler, listeners, task_status=task_status)
+
+    async def _refuse(self, src: Any, stream: trio.SocketStream, host: str, peer: str, reason: str) -> None:
+        """Close a connection at once, without reading from it; log it and raise the "data from an unknown source"
+        alert, both rate-limited per peer address (pbx/peers.py)."""
+        now = time.time()
+        alert, refusals = self._refusals.refuse(src.name, host, now)
+        with contextlib.suppress(OSError):  # a reset, not a graceful close: nothing of theirs is taken
+            stream.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()
+        if refusals is not None:
+            self.log("refused", source=src.name, peer=peer, reason=reason, refusals=refusals)
+        if alert:
+            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._send.send(RaiseAlert(peers.refusal_alert(src.name, src.site, host, reason, int(now))))
 
     async def _connector(self, src: Any, session: Callable[..., Any]) -> None:
         """Connect, run the session, and on failure reconnect with exponential back-off plus jitter."""
@@ -663,10 +713,11 @@ class Daemon:
                 data = await stream.receive_some(65536)
                 if not data:
                     break
-                await self.submit(src.name, conn, _entries(framer.feed(data)))
+                await self.submit(src.name, conn, _entries(self._gated(src.name, framer.feed(data), peer)))
         finally:
             rest = framer.close()
-            entries = _entries([rest]) if rest is not None else []
+            kept = self._gated(src.name, [rest], peer) if rest is not None else []
+            entries = _entries(kept)
             if entries and entries[0][0] == parsing.LINE:
                 entries = [(parsing.PARTIAL, entries[0][1])]
                 self.log("partial", source=src.name, bytes=len(rest))  # type: ignore[arg-type]
@@ -674,16 +725,68 @@ class Daemon:
                 with trio.move_on_after(self.config.shutdown_deadline):
                     try:
                         await self.submit(src.name, conn, entries, final=True)
+                        if self._stopping.is_set():
+                            await self._summarise(src.name)
                     except (trio.ClosedResourceError, trio.BrokenResourceError):
                         self.log("error", source=src.name, error="shutting down: partial line not journaled")
+
+    def _gated(self, source: str, pieces: list[bytes | Overlong | None], peer: str) -> list[bytes | Overlong | None]:
+        """The framed pieces less the garbage over the source's limit (counted for the next summary)."""
+        gate = self._gates[source]
+        now = time.time()
+        kept = [p for p in pieces if p is None or gate.admit(p, now, peer)]
+        if len(kept) < len(pieces):
+            self._gate_wake[source].set()
+        return kept
+
+    async def _garbage_flusher(self, src: Any) -> None:
+        """Store the summary of each window's suppressed garbage when the window ends (and at shutdown)."""
+        gate = self._gates[src.name]
+        try:
+            while True:
+                due = gate.due(time.time())
+                if due is None:
+                    await self._gate_wake[src.name].wait()
+                    self._gate_wake[src.name] = trio.Event()
+                    continue
+                await trio.sleep(due)
+                await self._summarise(src.name)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(self.config.shutdown_deadline), \
+                    contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._summarise(src.name)
+
+    async def _summarise(self, source: str) -> None:
+        """One journal entry (stored as a reject) that says how many garbage lines were dropped, whence, when: the
+        count is the text's first word, so that lines received = calls + rejects + duplicates + suppressed."""
+        got = self._gates[source].summary()
+        if got is None:
+            return
+        count, first, last, who = got
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        text = (f"{count} more garbage lines suppressed from {', '.join(p for p in who if p) or 'the PBX'} between "
+                f"{time.strftime(stamp, time.gmtime(first))} and {time.strftime(stamp, time.gmtime(last))}")
+        self.log("garbage", source=source, suppressed=count, peers=who, first=round(first, 3), last=round(last, 3))
+        await self.submit(source, "garbage", [(parsing.SUPPRESSED, text.encode())])
 
     # --- subscribers --------------------------------------------------------------------------------------
 
     async def _serve_subscribers(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-        path = str(self.socket_path)
-        await sock.bind(path)
-        os.chmod(path, 0o660)
+        # made in a private folder (mode 0700), given its mode there, then linked into place: nobody can connect
+        # before the mode is right (a chmod after bind leaves a window; umask is per process, not per thread)
+        private = Path(tempfile.mkdtemp(prefix=".sock-", dir=self.socket_path.parent))
+        try:
+            made = private / "s"
+            await sock.bind(str(made))
+            os.chmod(made, 0o660)
+            try:
+                os.link(made, self.socket_path)  # fails, rather than replace it, if another daemon just made one
+            except FileExistsError:
+                sock.close()
+                raise DaemonError(f"a daemon is already running for this workspace ({self.socket_path})") from None
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
         sock.listen(64)
         listener = trio.SocketListener(sock)
         await trio.serve_listeners(self._subscriber, [listener], task_status=task_status)
@@ -697,6 +800,11 @@ class Daemon:
     async def _subscriber(self, stream: trio.SocketStream) -> None:
         sub = Subscriber(f"client-{next(self._conn_ids)}", self.config.subscriber_queue)
         reader = FrameReader()
+        user = _peer_user(stream)  # who is at the other end, from the kernel: acknowledgements are theirs
+        if len(self.hub.subscribers) >= MAX_SUBSCRIBERS:
+            await _send_error(stream, f"too many clients ({MAX_SUBSCRIBERS}): try again later")
+            await stream.aclose()
+            return
         try:
             async with stream, trio.open_nursery() as nursery:
                 await stream.send_all(encode(self.hello()))
@@ -708,6 +816,8 @@ class Daemon:
                         break
                     try:
                         messages = reader.feed(data)
+                        if reader.pending > MAX_CLIENT_MESSAGE:
+                            raise ProtocolError(f"a client message of more than {MAX_CLIENT_MESSAGE} bytes")
                     except ProtocolError as exc:
                         await _send_error(stream, str(exc))
                         break
@@ -724,7 +834,10 @@ class Daemon:
                             if "counters" in sub.topics:
                                 sub.offer(self.counters(), "counters")
                         elif isinstance(message, Acknowledge):
-                            await self._send.send(Ack(message.alert, message.by))
+                            by = user or f"{message.by} (unverified)"
+                            self.log("acknowledge", alert=message.alert, by=by, client=sub.name,
+                                     **({"claimed": message.by} if message.by != by else {}))
+                            await self._send.send(Ack(message.alert, by))
                         elif isinstance(message, StatusRequest):
                             sub.offer(self.status(), "")
                         else:
@@ -796,6 +909,22 @@ def _peer(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except (OSError, ValueError, TypeError):
         return ""
+
+
+def _peer_user(stream: trio.SocketStream) -> str:
+    """The user name of the process at the other end of a Unix socket (SO_PEERCRED, Linux), "uid N" when the uid
+    has no name, "" when the system does not tell (the client's own claim is then marked unverified)."""
+    try:
+        creds = stream.socket.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+    except (AttributeError, OSError, struct.error):
+        return ""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _keepalive(stream: trio.SocketStream) -> None:
