@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import sys
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,29 @@ def console(err: bool = False) -> Console:
 def fail(message: str) -> None:
     console(err=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.exit(EXIT_INPUT)
+
+
+class Group(click.Group):
+    """The command group: a database that another program keeps locked past the limit ends any command with a
+    message naming the programs that hold it (exit 1), never with a traceback or a bare "database is locked"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from store.db import StoreBusy, is_busy, locked_message
+
+        try:
+            return super().invoke(ctx)
+        except StoreBusy as exc:
+            fail(str(exc))
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            fail(locked_message(str(_db_path(ctx)), "command", None))
+
+
+def _db_path(ctx: click.Context) -> Any:
+    from anatole.config import workspace_path
+
+    return workspace_path((ctx.obj or {}).get("workspace")) / "anatole.db"
 
 
 def emit_json(obj: Any) -> None:

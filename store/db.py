@@ -8,6 +8,9 @@ key of a reject is (source, file hash, line).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,6 +81,148 @@ class StoreError(Exception):
     pass
 
 
+# --- sharing the file with the daemon (and with other commands) ------------------------------------------------
+# SQLite has one writer at a time. Every connection waits on a lock (busy timeout) instead of failing at once, and
+# every write transaction takes the write lock up front (BEGIN IMMEDIATE, through `write_transaction`): a
+# transaction that read first and then writes cannot get SQLITE_BUSY half-way (the snapshot it read may be stale:
+# SQLite refuses the upgrade without waiting). Starting the transaction is retried with back-off up to a generous
+# limit; past it the user gets StoreBusy naming the programs that have the database open, and nothing was written.
+
+BUSY_TIMEOUT = 10.0  # seconds SQLite itself waits on a lock, on every connection the store opens
+BUSY_LIMIT = 120.0  # seconds a write transaction waits to start, in all (env ANATOLE_DB_BUSY_LIMIT overrides)
+
+
+class StoreBusy(StoreError):
+    """The database stayed locked by another program longer than the limit: nothing was written."""
+
+
+def busy_limit() -> float:
+    try:
+        return max(0.0, float(os.environ.get("ANATOLE_DB_BUSY_LIMIT", BUSY_LIMIT)))
+    except ValueError:
+        return BUSY_LIMIT
+
+
+def connect(path: Path | str, *, timeout: float = BUSY_TIMEOUT, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection as every part of the product should open one: WAL, synchronous FULL, a busy timeout."""
+    conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=check_same_thread)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")  # a commit that returned survives a power cut, not only a crash
+    return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (any extended code): another connection holds a lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def begin_immediate(conn: sqlite3.Connection, *, what: str = "write", limit: float | None = None) -> None:
+    """BEGIN IMMEDIATE, retried with back-off (jittered, doubling to 2 s) while another connection holds the write
+    lock, for at most `limit` seconds (busy_limit()); then StoreBusy. Each attempt also waits in SQLite's own busy
+    handler, never past the limit."""
+    limit = busy_limit() if limit is None else limit
+    deadline = time.monotonic() + limit
+    timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    delay = 0.02
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            conn.execute(f"PRAGMA busy_timeout = {max(0, min(timeout_ms, int(left * 1000)))}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(busy_message(conn, what, limit)) from None
+            time.sleep(min(delay * random.uniform(0.5, 1.0), max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 2.0)
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, *, what: str = "write",
+                      limit: float | None = None) -> Iterator[sqlite3.Connection]:
+    """`with write_transaction(conn, what="re-rate"):` all the statements inside, or none of them.
+
+    Starts with begin_immediate (so it waits for, never fails on, a busy database up to the limit), commits at
+    the end, rolls back on any exception. Inside a transaction already open on `conn` it is part of that one:
+    the outer transaction commits or rolls back (the daemon's batch calls the same Store methods)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    begin_immediate(conn, what=what, limit=limit)
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+
+
+# what the user can do after StoreBusy stopped a long job made of several transactions
+_AFTERWARDS = {
+    "import": "what it stored before stays; importing the same file again completes it (nothing is stored twice)",
+    "re-rate": "the calls re-rated before stay so; running it again finishes the job",
+}
+
+
+def busy_message(conn: sqlite3.Connection, what: str, waited: float) -> str:
+    """The database, how long we waited, who has it open, and what to do."""
+    path = ""
+    with contextlib.suppress(sqlite3.Error, IndexError, TypeError):
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+    return locked_message(path, what, waited)
+
+
+def locked_message(path: str, what: str, waited: float | None) -> str:
+    holders = database_holders(path) if path else []
+    held = " (open in " + ", ".join(holders) + ")" if holders else ""
+    after = _AFTERWARDS.get(what)
+    took = f" for {waited:.0f} s" if waited is not None else ""
+    return (f"the database {path or '(in memory)'} stayed locked by another program{held}{took}: "
+            f"this {what} step wrote nothing" + (f" ({after})" if after else "")
+            + "; run it again once that program is done (ANATOLE_DB_BUSY_LIMIT sets how long to wait)")
+
+
+def database_holders(path: str) -> list[str]:
+    """'pid N (command)' of the other processes that have the database file open (Linux /proc; [] elsewhere)."""
+    names = {os.path.realpath(path + suffix) for suffix in ("", "-wal", "-shm")}
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        if os.readlink(f"/proc/{pid}/fd/{fd}") in names:
+                            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                                argv = f.read().decode("utf-8", "replace").split("\0")
+                            found.append(f"pid {pid} ({_command(argv)})")
+                            break
+    return found
+
+
+_COMMANDS = {"serve", "import", "rate", "hotel", "invoice", "inventory", "monitor", "ui", "demo", "reconcile"}
+
+
+def _command(argv: list[str]) -> str:
+    """`anatole serve` for any way of starting anatole; else the program's first words."""
+    argv = [a for a in argv if a]
+    if argv and (Path(argv[0]).name == "anatole" or any("anatole.cli" in a for a in argv[1:3])):
+        return "anatole " + next((a for a in argv[1:] if a in _COMMANDS), "").strip()
+    return " ".join(a if len(a) < 40 else a[:37] + "..." for a in argv[:3]) or "?"
+
+
 @dataclass
 class Store:
     """One open database. Use `open_store(path)`."""
@@ -105,52 +250,61 @@ class Store:
     # --- configuration mirrors --------------------------------------------------------------------------------
 
     def upsert_site(self, name: str, country: str, timezone: str, tariff: str | None) -> None:
-        self.db["sites"].upsert({"name": name, "country": country, "timezone": timezone, "tariff": tariff},
-                                pk="name")
+        with write_transaction(self.conn, what="import"):
+            self.conn.execute(
+                "INSERT INTO sites (name, country, timezone, tariff) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO "
+                "UPDATE SET country = excluded.country, timezone = excluded.timezone, tariff = excluded.tariff",
+                (name, country, timezone, tariff))
 
     def upsert_source(self, name: str, site: str, fmt: str) -> None:
-        self.db["sources"].upsert({"name": name, "site": site, "format": fmt}, pk="name")
+        with write_transaction(self.conn, what="import"):
+            self.conn.execute(
+                "INSERT INTO sources (name, site, format) VALUES (?, ?, ?) ON CONFLICT (name) DO "
+                "UPDATE SET site = excluded.site, format = excluded.format", (name, site, fmt))
 
     # --- imports --------------------------------------------------------------------------------------------
 
     def begin_import(self, source: str, file: str, sha256: str, size: int, fmt: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO imports (source, file, sha256, size, format, started) VALUES (?, ?, ?, ?, ?, ?)",
-            (source, file, sha256, size, fmt, int(time.time())))
-        self.conn.commit()
+        with write_transaction(self.conn, what="import"):
+            cur = self.conn.execute(
+                "INSERT INTO imports (source, file, sha256, size, format, started) VALUES (?, ?, ?, ?, ?, ?)",
+                (source, file, sha256, size, fmt, int(time.time())))
         return int(cur.lastrowid)
 
     def finish_import(self, import_id: int, counts: dict[str, int]) -> None:
-        self.conn.execute(
-            "UPDATE imports SET finished = ?, read = ?, calls = ?, rejected = ?, duplicates = ?, skipped = ? "
-            "WHERE id = ?",
-            (int(time.time()), counts["read"], counts["calls"], counts["rejected"], counts["duplicates"],
-             counts["skipped"], import_id))
-        self.conn.commit()
+        with write_transaction(self.conn, what="import"):
+            self.conn.execute(
+                "UPDATE imports SET finished = ?, read = ?, calls = ?, rejected = ?, duplicates = ?, skipped = ? "
+                "WHERE id = ?",
+                (int(time.time()), counts["read"], counts["calls"], counts["rejected"], counts["duplicates"],
+                 counts["skipped"], import_id))
 
     def insert_calls(self, rows: Sequence[Sequence[Any]]) -> int:
         """Insert call rows (CALL_COLUMNS order), ignoring those already stored; returns how many were new.
-        Commits: once this returns, the rows are durable."""
+        Commits (unless inside an open transaction): once this returns, the rows are durable."""
         before = self.conn.total_changes
-        self.conn.executemany(
-            f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})",
-            rows)
-        self.conn.commit()
+        with write_transaction(self.conn, what="import"):
+            self.conn.executemany(
+                f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})", rows)
         return self.conn.total_changes - before
 
     def insert_rejects(self, rows: Sequence[Sequence[Any]]) -> int:
         before = self.conn.total_changes
-        self.conn.executemany(
-            f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})", rows)
-        self.conn.commit()
+        with write_transaction(self.conn, what="import"):
+            self.conn.executemany(
+                f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})", rows)
         return self.conn.total_changes - before
 
     def merge_overlapping_legs(self, source: str, groups: Iterable[str]) -> int:
         """Within each call group, several answered outgoing legs to the same number that overlap in time (parallel
         ringing, Local channels, transfers logged twice) carry one cost: keep the longest billed, mark the others
-        billed = 0. Returns the number of legs marked."""
-        groups = list(set(groups))
+        billed = 0. Returns the number of legs marked. One transaction (or part of the caller's)."""
+        with write_transaction(self.conn, what="import"):
+            return self._merge_overlapping_legs(source, list(set(groups)))
+
+    def _merge_overlapping_legs(self, source: str, groups: list[str]) -> int:
         marked = 0
         for chunk in _chunks(groups, 500):
             marks = f"({', '.join('?' * len(chunk))})"
@@ -166,7 +320,6 @@ class Store:
                     WHERE a.source = ? AND a.grp IN {marks} AND a.grp != '')
                   AND billed = 1""", (source, *chunk))
             marked += cur.rowcount
-        self.conn.commit()
         return marked
 
     # --- queries ------------------------------------------------------------------------------------------
@@ -185,16 +338,22 @@ class Store:
         for row in cur:
             yield dict(zip(names, row))
 
-    def calls_for_rating(self, *, start: int | None, end: int | None, site: str | None) -> Iterator[tuple]:
+    def calls_for_rating(self, *, start: int | None, end: int | None, site: str | None, after: int = 0,
+                         limit: int = 5000) -> list[tuple]:
+        """One page (ids above `after`, in id order) of the calls to re-rate, read whole: no cursor stays open
+        across the writes that follow (a read snapshot held open makes the next write fail as soon as another
+        program, such as the daemon, has committed)."""
         where, args = _filters(start=start, end=end, site=site)
-        yield from self.conn.execute(
+        where = (where + " AND " if where else "WHERE ") + "id > ?"
+        return self.conn.execute(
             f"SELECT id, site, trunk, number, number_kind, direction, billable, start, status, tariff, cost, "
-            f"currency, rated_at, billed FROM calls {where} ORDER BY id", args)
+            f"currency, rated_at, billed FROM calls {where} ORDER BY id LIMIT {int(limit)}", [*args, after]).fetchall()
 
     def update_ratings(self, rows: Sequence[tuple], history: Sequence[tuple]) -> None:
         """rows: (status, tariff, prefix, destination, band, billed_seconds, cost, currency, rated_at, id);
-        history: the results they replace, (call_id, rated_at, tariff, status, cost, currency, replaced_at)."""
-        with self.conn:
+        history: the results they replace, (call_id, rated_at, tariff, status, cost, currency, replaced_at).
+        One transaction (or part of the caller's: the re-rate reads, prices and writes a page in one)."""
+        with write_transaction(self.conn, what="re-rate"):
             self.conn.executemany(
                 "INSERT INTO rating_history (call_id, rated_at, tariff, status, cost, currency, replaced_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", history)
@@ -310,10 +469,8 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 def open_store(path: Path | str) -> Store:
     """Open (creating if needed) the database in WAL mode and bring its schema up to date."""
-    conn = sqlite3.connect(str(path), timeout=30)
+    conn = connect(path)
     db = sqlite_utils.Database(conn)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")  # a commit that returned survives a power cut, not only a crash
     conn.execute("PRAGMA foreign_keys = ON")
     store = Store(db)
     store.migrate()
@@ -330,7 +487,7 @@ def open_existing(path: Path | str, *, timeout: float = 2.0) -> Store:
         raise StoreError(f"no database at {path}: import calls first (`anatole import cdr FILE`) or run "
                          f"`anatole demo`")
     try:
-        conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)  # reads: no WAL switch here
         current = schema.version(conn, "calls")
         store = Store(sqlite_utils.Database(conn))
         if current != SCHEMA_VERSION:
