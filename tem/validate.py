@@ -1,4 +1,16 @@
-"""Does an invoice add up? EN 16931 document totals, VAT breakdown, line arithmetic, X12 sums, balance identity.
+"""Does an invoice add up, and does it carry what its profile requires? EN 16931 business rules by profile,
+document totals, VAT breakdown, line arithmetic, X12 sums, balance identity, the official schema.
+
+Profiles (BT-24) get exactly the rules of their official schematron, as far as our data model carries the fields:
+- MINIMUM: BR-01..09, BR-13/14/15 (the totals without VAT, with VAT and due must be stated), BR-CO-09, BR-CO-26.
+  No lines, no VAT breakdown, no sums by design.
+- BASIC WL: MINIMUM plus BR-10/11/12, BR-CO-11..18 (allowances, charges, amount without VAT, VAT total, grand total,
+  amount due, VAT per category, at least one VAT breakdown), BR-45..48 and the VAT category rules that need no
+  line (BR-x-03/04/06/07/09/10). No lines by design: no BR-16, no BR-CO-10, no BR-x-08.
+- BASIC, EN 16931 (also Peppol, XRechnung, plain UBL/CII), EXTENDED: all of the above plus BR-16 (at least one
+  line), BR-CO-10 (lines = BT-106) and the VAT category rules on lines (BR-x-01/02/05/08).
+A rule the data does not allow us to check is listed in `not_checked` with the reason, never dropped. A rule whose
+operand is a mandatory total that is missing fails (BR-CO-15 without BT-109 fails: BR-13 makes BT-109 mandatory).
 
 Policy (from ../shared/reference/invoices.md, verified on the CEN and Factur-X examples):
 - BR-CO-10..16 (document totals) are errors, checked exactly to the cent: sums are rounded half_up to 2 decimals
@@ -10,8 +22,9 @@ Policy (from ../shared/reference/invoices.md, verified on the CEN and Factur-X e
 - X12 811: the lines, allowances, charges and taxes must sum to TDS; the call detail of a loop should sum to its usage
   lines (warning); carrier format errors (a decimal point in an N2 field) are errors.
 - Balance: previous balance - payments + adjustments + current charges = amount due, where the file states them.
-A check that cannot be made because the document does not carry the data (MINIMUM profile: no lines, no VAT
-breakdown; CSV: no stated totals) is listed in `not_checked` with the reason, never passed silently.
+- A document with no amount at all is invalid whatever its format.
+- CII files are also checked against the official Factur-X XSD of their level (ingest.invoice.schema): a schema
+  error makes the invoice invalid.
 A failed check never blocks storing: the invoice is stored with status "invalid" and these findings.
 """
 
@@ -23,7 +36,14 @@ from fractions import Fraction
 import msgspec
 
 from engine.money import SCALE, divide_round, format_exact, round_money
-from ingest.invoice.model import Invoice
+from ingest.invoice.model import (
+    CREDIT_TYPE_CODES,
+    INVOICE_TYPE_CODES,
+    NON_PAYABLE_TYPE_CODES,
+    Invoice,
+    Totals,
+    profile_level,
+)
 
 CENT = SCALE // 100
 EN16931_FORMATS = ("ubl", "cii", "facturx")
@@ -89,16 +109,34 @@ def validate(inv: Invoice) -> Validation:
     c = _Checks()
     for problem in inv.format_errors:
         c.checks.append(Check(rule="FORMAT", ok=False, message=problem))
-    if inv.format in EN16931_FORMATS:
-        _en16931(inv, c)
+    level = profile_level(inv.format, inv.profile)
+    if level:
+        _schema(inv, c)
+        _en16931(inv, c, level)
     elif inv.format == "x12-811":
         _x12(inv, c)
     else:
         c.skip("TOTALS", "the file states no document totals (CSV detail): totals are summed from its rows")
         _line_arithmetic(inv, c)
+    if not inv.charges and all(getattr(inv.totals, k) is None for k in Totals.__struct_fields__):
+        c.checks.append(Check(rule="AMOUNTS", ok=False, message="the document states no amount at all: no line, "
+                              "no allowance or charge, no total; there is nothing to pay or to check"))
     _balance(inv, c)
     invalid = any(not k.ok and k.severity == "error" for k in c.checks)
     return Validation(status="invalid" if invalid else "valid", checks=c.checks, not_checked=c.skipped)
+
+
+def _schema(inv: Invoice, c: _Checks) -> None:
+    if inv.xsd == "passed":
+        c.checks.append(Check(rule="XSD", ok=True, message=f"the official Factur-X schema of profile "
+                              f"{inv.profile or '(none)'} accepts the XML"))
+    elif inv.xsd == "failed":
+        for err in inv.xsd_errors or ["rejected by the schema"]:
+            c.checks.append(Check(rule="XSD", ok=False, message=f"official schema: {err}"))
+    elif inv.xsd.startswith("unavailable"):
+        c.skip("XSD", inv.xsd.partition(": ")[2] or "no official schema available")
+    elif inv.format == "ubl":
+        c.skip("XSD", "UBL is not checked against the UBL 2.1 schema here (its business rules are)")
 
 
 def _summed_lines(inv: Invoice) -> list:
@@ -106,21 +144,72 @@ def _summed_lines(inv: Invoice) -> list:
     return [ch for ch in inv.charges if ch.level == "line" and ch.status_code in ("", "DETAIL")]
 
 
-def _en16931(inv: Invoice, c: _Checks) -> None:
+def _present(c: _Checks, rule: str, ok: bool, what: str) -> None:
+    """A "shall have" rule: the element is there (ok) or the document lacks it (error)."""
+    c.checks.append(Check(rule=rule, ok=ok, message=f"the document has {what}" if ok else f"{what} is missing"))
+
+
+def _vat_prefix_ok(vat: str) -> bool:
+    return len(vat) >= 2 and vat[:2].isalpha() and vat[:2].isupper()
+
+
+def _en16931(inv: Invoice, c: _Checks, level: str) -> None:
     t = inv.totals
     lines = _summed_lines(inv)
+    has_lines = level not in ("minimum", "basicwl")
     doc_allow = [ch for ch in inv.charges if ch.level == "document" and ch.category == "discount"]
     doc_charge = [ch for ch in inv.charges if ch.level == "document" and ch.category != "discount"]
-    extended = "extended" in inv.profile.lower()
+    extended = level == "extended"
+    profile = inv.profile or "(none)"
 
     def slack(parts: int) -> int:
         return CENT * max(parts, 1) if extended else 0
 
-    if not lines and t.lines is None:
-        c.skip("BR-CO-10", f"no invoice lines (profile {inv.profile or 'unknown'} carries no line detail)")
-    else:
-        c.compare("BR-CO-10", sum(ch.amount for ch in lines), t.lines,
-                  "sum of line net amounts = LineTotalAmount (BT-106)", slack=slack(len(lines)))
+    # presence rules (every profile)
+    _present(c, "BR-01", bool(inv.profile), "a specification identifier (BT-24)")
+    _present(c, "BR-02", bool(inv.number), "an invoice number (BT-1)")
+    _present(c, "BR-03", bool(inv.issue_date), "an issue date (BT-2)")
+    known = inv.type_code in INVOICE_TYPE_CODES or inv.type_code in CREDIT_TYPE_CODES or \
+        inv.type_code in NON_PAYABLE_TYPE_CODES
+    c.checks.append(Check(rule="BR-04", ok=known, actual=inv.type_code,
+                          message=f"invoice type code {inv.type_code} (BT-3)" + ("" if known else
+                          " is not a code of the EN 16931 list (UNTDID 1001 subset)")))
+    _present(c, "BR-05", bool(inv.currency), "an invoice currency (BT-5)")
+    _present(c, "BR-06", bool(inv.seller.name), "the seller's name (BT-27)")
+    _present(c, "BR-07", bool(inv.buyer.name), "the buyer's name (BT-44)")
+    _present(c, "BR-08", inv.seller.address, "the seller's postal address (BG-5)")
+    _present(c, "BR-09", bool(inv.seller.country), "the seller's country code (BT-40)")
+    if level != "minimum":
+        _present(c, "BR-10", inv.buyer.address, "the buyer's postal address (BG-8)")
+        _present(c, "BR-11", bool(inv.buyer.country), "the buyer's country code (BT-55)")
+        _present(c, "BR-12", t.lines is not None, "the sum of line net amounts (BT-106)")
+    _present(c, "BR-13", t.tax_exclusive is not None, "the total without VAT (BT-109)")
+    _present(c, "BR-14", t.tax_inclusive is not None, "the total with VAT (BT-112)")
+    _present(c, "BR-15", t.payable is not None, "the amount due for payment (BT-115)")
+    if has_lines:
+        c.checks.append(Check(rule="BR-16", ok=bool(inv.charges and any(ch.level == "line" for ch in inv.charges)),
+                              message=f"at least one invoice line (BG-25), required by profile {profile}"
+                              if any(ch.level == "line" for ch in inv.charges)
+                              else f"the document has no invoice line (BG-25); profile {profile} requires one"))
+    for who, vat in (("seller", inv.seller.vat), ("buyer", inv.buyer.vat)):
+        if vat:
+            c.checks.append(Check(rule="BR-CO-09", ok=_vat_prefix_ok(vat), actual=vat,
+                                  message=f"the {who}'s VAT identifier starts with a country code"))
+    _present(c, "BR-CO-26", bool(inv.seller.id or inv.seller.vat),
+             "a seller identifier, legal registration or VAT identifier (BT-29/30/31)")
+    if level == "minimum":
+        c.skip("BR-CO-10..18", f"profile {profile} (MINIMUM) has no lines, no allowances/charges and no VAT "
+               "breakdown: its schematron checks no sums")
+        return
+
+    # document totals
+    if has_lines:
+        if t.lines is None:
+            c.checks.append(Check(rule="BR-CO-10", ok=False, expected=_s(_cent(sum(ch.amount for ch in lines))),
+                                  message="sum of line net amounts = LineTotalAmount (BT-106): BT-106 is missing"))
+        else:
+            c.compare("BR-CO-10", sum(ch.amount for ch in lines), t.lines,
+                      "sum of line net amounts = LineTotalAmount (BT-106)", slack=slack(len(lines)))
     if t.allowances is not None or doc_allow:
         c.compare("BR-CO-11", -sum(ch.amount for ch in doc_allow), t.allowances if t.allowances is not None else 0,
                   "sum of document allowances = AllowanceTotalAmount (BT-107)", slack=slack(len(doc_allow)))
@@ -128,27 +217,39 @@ def _en16931(inv: Invoice, c: _Checks) -> None:
         c.compare("BR-CO-12", sum(ch.amount for ch in doc_charge), t.charges if t.charges is not None else 0,
                   "sum of document charges = ChargeTotalAmount (BT-108)", slack=slack(len(doc_charge)))
     if t.lines is None:
-        c.skip("BR-CO-13", "no LineTotalAmount (BT-106) to derive the amount without VAT from")
+        c.checks.append(Check(rule="BR-CO-13", ok=False, actual=_s(t.tax_exclusive),
+                              message="LineTotal - AllowanceTotal + ChargeTotal = TaxBasisTotal (BT-109): "
+                                      "LineTotalAmount (BT-106) is missing"))
     else:
         c.compare("BR-CO-13", t.lines - (t.allowances or 0) + (t.charges or 0), t.tax_exclusive,
                   "LineTotal - AllowanceTotal + ChargeTotal = TaxExclusive / TaxBasisTotal (BT-109)",
                   slack=slack(3) if extended else 0)
-    if not inv.taxes:
-        c.skip("BR-CO-14", f"no VAT breakdown (profile {inv.profile or 'unknown'} carries none)")
-    else:
+    if inv.taxes:
         c.compare("BR-CO-14", sum(x.amount for x in inv.taxes), t.tax if t.tax is not None else 0,
                   "sum of VAT category amounts = TaxTotalAmount (BT-110)", slack=slack(len(inv.taxes)))
-    if t.tax_exclusive is not None:
+    else:
+        c.skip("BR-CO-14", "no VAT breakdown to sum (BR-CO-18 fails)")
+    c.checks.append(Check(rule="BR-CO-18", ok=bool(inv.taxes), message="at least one VAT breakdown (BG-23)"
+                          if inv.taxes else "the document has no VAT breakdown (BG-23); at least one is required"))
+    if t.tax_exclusive is None:
+        c.checks.append(Check(rule="BR-CO-15", ok=False, actual=_s(t.tax_inclusive),
+                              message="TaxExclusive + TaxTotal = GrandTotal (BT-112): the total without VAT "
+                                      "(BT-109) is missing, and it is mandatory (BR-13)"))
+    else:
         c.compare("BR-CO-15", t.tax_exclusive + (t.tax or 0), t.tax_inclusive,
                   "TaxExclusive + TaxTotal = TaxInclusive / GrandTotal (BT-112)", slack=slack(2) if extended else 0)
-    if t.tax_inclusive is not None:
+    if t.tax_inclusive is None:
+        c.checks.append(Check(rule="BR-CO-16", ok=False, actual=_s(t.payable),
+                              message="GrandTotal - Prepaid + Rounding = amount due (BT-115): the total with VAT "
+                                      "(BT-112) is missing, and it is mandatory (BR-14)"))
+    else:
         c.compare("BR-CO-16", t.tax_inclusive - (t.prepaid or 0) + (t.rounding or 0) + (t.third_party or 0),
                   t.payable, "GrandTotal - Prepaid + Rounding = PayableAmount / DuePayableAmount (BT-115)",
                   slack=slack(3) if extended else 0)
-    else:
-        c.skip("BR-CO-16", "no GrandTotal (BT-112)")
-    _vat_breakdown(inv, c, lines)
-    _line_arithmetic(inv, c)
+    _vat_breakdown(inv, c, lines, has_lines)
+    _vat_categories(inv, c, lines, has_lines)
+    if has_lines:
+        _line_arithmetic(inv, c)
 
 
 def _rate(text: str) -> Fraction | None:
@@ -158,7 +259,7 @@ def _rate(text: str) -> Fraction | None:
         return None
 
 
-def _vat_breakdown(inv: Invoice, c: _Checks, lines: list) -> None:
+def _vat_breakdown(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> None:
     by_key: dict[tuple[str, Fraction | None], int] = defaultdict(int)
     for ch in lines + [ch for ch in inv.charges if ch.level == "document"]:
         by_key[(ch.tax_category, _rate(ch.tax_rate))] += ch.amount
@@ -176,11 +277,95 @@ def _vat_breakdown(inv: Invoice, c: _Checks, lines: list) -> None:
                 c.checks.append(Check(rule="VAT-ROUND", ok=False, severity="warning", expected=_s(expected),
                                       actual=_s(x.amount), message=f"{label}: tax differs by more than 0.01",
                                       line=label, at_stake=diff))
-        if lines:
-            key = (x.category, rate)
-            if key in by_key:
-                c.compare(f"BR-{x.category or 'S'}-08", by_key[key], x.base,
-                          f"{label}: lines - allowances + charges at this category = taxable base", line=label)
+        else:
+            c.skip("BR-CO-17", f"{label}: no rate (BT-119) to compute the category tax from (BR-48 fails)")
+        if has_lines and x.category in CATEGORY_RULES:
+            c.compare(f"BR-{x.category}-08", by_key.get((x.category, rate), 0), x.base,
+                      f"{label}: lines - allowances + charges at this category = taxable base", line=label)
+
+
+ZERO_RATED = {"Z", "E", "AE", "K", "G"}  # categories whose rate is 0 (BR-x-05/06/07)
+CATEGORY_RULES = ZERO_RATED | {"S", "O"}
+NEEDS_REASON = {"E", "AE", "K", "G", "O"}  # BR-x-10: an exemption reason is required; S and Z: none allowed
+ITEM_RULES = {"line": ("02", "05"), "allowance": ("03", "06"), "charge": ("04", "07")}
+
+
+def _vat_categories(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> None:
+    """BR-45..48 (each VAT breakdown is complete) and the rules of each VAT category S, Z, E, AE, K, G, O."""
+    for n, x in enumerate(inv.taxes, 1):
+        label = f"VAT breakdown #{n} ({x.category or '?'} {x.rate or ''})".replace(" )", ")")
+        c.checks.append(Check(rule="BR-47", ok=bool(x.category), line=label,
+                              message=f"{label}: a VAT category code (BT-118)" if x.category else
+                              f"{label}: the VAT category code (BT-118) is missing"))
+        c.checks.append(Check(rule="BR-48", ok=bool(x.rate) or x.category == "O", line=label,
+                              message=f"{label}: a VAT rate (BT-119), or category O" if x.rate or x.category == "O"
+                              else f"{label}: the VAT rate (BT-119) is missing"))
+        if x.category in ZERO_RATED | {"O"}:
+            c.checks.append(Check(rule=f"BR-{x.category}-09", ok=x.amount == 0, expected="0", actual=_s(x.amount),
+                                  line=label, at_stake=abs(x.amount),
+                                  message=f"{label}: the VAT of category {x.category} is 0"))
+        if x.category in CATEGORY_RULES:
+            want = x.category in NEEDS_REASON
+            c.checks.append(Check(rule=f"BR-{x.category}-10", ok=bool(x.exemption) == want, line=label,
+                                  actual=x.exemption or None,
+                                  message=f"{label}: " + ("an exemption reason (BT-120/121) is given" if want else
+                                                          "no exemption reason (BT-120/121) is given")
+                                  if bool(x.exemption) == want else f"{label}: " +
+                                  ("the exemption reason (BT-120/121) is missing" if want else
+                                   f"category {x.category} must not carry an exemption reason")))
+    cats = {x.category for x in inv.taxes}
+    if "O" in cats and len(cats) > 1:
+        c.checks.append(Check(rule="BR-O-11", ok=False, actual=", ".join(sorted(cats)),
+                              message="an invoice with a VAT breakdown of category O (not subject to VAT) has no "
+                                      "other VAT breakdown"))
+    items = [("line", ch) for ch in (lines if has_lines else [])]
+    items += [("allowance" if ch.category == "discount" else "charge", ch)
+              for ch in inv.charges if ch.level == "document"]
+    bad: dict[str, list[str]] = defaultdict(list)
+    seen: dict[str, int] = defaultdict(int)
+    used: set[str] = set()
+    for what, ch in items:
+        cat = ch.tax_category
+        name = f"{what} {ch.line_id or ch.seq}"
+        if not cat:
+            bad[{"line": "BR-CO-04", "allowance": "BR-32", "charge": "BR-37"}[what]].append(name)
+            continue
+        if cat not in CATEGORY_RULES:
+            continue
+        used.add(cat)
+        vat_rule, rate_rule = (f"BR-{cat}-{n}" for n in ITEM_RULES[what])
+        rate = _rate(ch.tax_rate)
+        ok = (rate is not None and rate > 0) if cat == "S" else (not ch.tax_rate) if cat == "O" else \
+            (rate is not None and rate == 0)
+        seen[rate_rule] += 1
+        if not ok:
+            bad[rate_rule].append(f"{name} ({ch.tax_rate or 'no rate'})")
+        if cat != "O":
+            seen[vat_rule] += 1
+    for rule in sorted(set(seen) | set(bad)):
+        if rule.endswith(("-02", "-03", "-04")):
+            if inv.seller.vat:
+                c.checks.append(Check(rule=rule, ok=True, message="the seller has a VAT identifier (BT-31)"))
+            else:
+                c.skip(rule, "the seller has no VAT identifier (BT-31); its tax registration (BT-32) or tax "
+                       "representative (BT-63), which would also do, are not read")
+            continue
+        failing = bad.get(rule, [])
+        what = {"05": "lines", "06": "allowances", "07": "charges"}.get(rule[-2:], "items")
+        cat = rule.split("-")[1]
+        want = "a rate above 0" if cat == "S" else "no rate" if cat == "O" else "rate 0"
+        if rule in ("BR-CO-04", "BR-32", "BR-37"):
+            c.checks.append(Check(rule=rule, ok=False, actual=", ".join(failing[:10]),
+                                  message=f"{len(failing)} item(s) without a VAT category code"))
+        else:
+            c.checks.append(Check(rule=rule, ok=not failing, actual=", ".join(failing[:10]) or None,
+                                  message=f"{what} of VAT category {cat} have {want}" if not failing else
+                                  f"{len(failing)} {what} of VAT category {cat} do not have {want}"))
+    if has_lines:
+        for cat in sorted(used):
+            c.checks.append(Check(rule=f"BR-{cat}-01", ok=cat in cats,
+                                  message=f"items of VAT category {cat} have a VAT breakdown of category {cat}"
+                                  if cat in cats else f"items of VAT category {cat} but no VAT breakdown of it"))
 
 
 def _line_arithmetic(inv: Invoice, c: _Checks) -> None:

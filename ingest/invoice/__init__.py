@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.invoice.model import Invoice, InvoiceError
+from ingest.invoice.model import Invoice, InvoiceError, profile_level
 
 FORMATS = ("ubl", "cii", "facturx", "x12-811", "csv:<profile>")
 
@@ -70,7 +70,12 @@ def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[
             expected = ubl.ROOTS if fmt == "ubl" else {cii.ROOT}
             if root.tag not in expected:
                 raise InvoiceError(f"{where}: root element {root.tag!r} is not {fmt.upper()}")
-            return fmt, [(ubl.parse if fmt == "ubl" else cii.parse)(root, where)]
+            inv = (ubl.parse if fmt == "ubl" else cii.parse)(root, where)
+            if fmt == "cii":
+                from ingest.invoice.schema import check_cii
+
+                check_cii(inv, data, profile_level(fmt, inv.profile))
+            return fmt, [inv]
         if fmt == "facturx":
             return fmt, [facturx_pdf.parse(data, where)]
         if fmt == "x12-811":

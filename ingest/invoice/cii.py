@@ -20,6 +20,7 @@ from ingest.invoice.model import (
     Party,
     TaxSubtotal,
     Totals,
+    document_kind,
     negate,
     service_kind,
 )
@@ -63,7 +64,9 @@ def _party(p: ET.Element | None) -> Party:
                  id=first([_text(p, "ram:ID"), _text(p, "ram:GlobalID"),
                            _text(p, "ram:SpecifiedLegalOrganization/ram:ID")]),
                  vat=first(_text(t, "ram:ID") for t in p.findall("ram:SpecifiedTaxRegistration", NS)
-                           if t.find("ram:ID", NS) is not None and t.find("ram:ID", NS).get("schemeID") == "VA"))
+                           if t.find("ram:ID", NS) is not None and t.find("ram:ID", NS).get("schemeID") == "VA"),
+                 address=p.find("ram:PostalTradeAddress", NS) is not None,
+                 country=_text(p, "ram:PostalTradeAddress/ram:CountryID") or "")
 
 
 def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
@@ -89,7 +92,7 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
         format=fmt,
         profile=_text(root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")
         or "",
-        number=number, type_code=type_code,
+        number=number, type_code=type_code, kind=document_kind(type_code),
         issue_date=_date(doc, "ram:IssueDateTime", where),
         due_date=_date(settlement, "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime", where),
         period_start=_date(settlement, "ram:BillingSpecifiedPeriod/ram:StartDateTime", where),
@@ -130,7 +133,8 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
         inv.taxes.append(TaxSubtotal(
             category=_text(tax, "ram:CategoryCode") or "", rate=_text(tax, "ram:RateApplicablePercent") or "",
             base=amount(_text(tax, "ram:BasisAmount"), at, "BasisAmount"),
-            amount=amount(_text(tax, "ram:CalculatedAmount"), at, "CalculatedAmount")))
+            amount=amount(_text(tax, "ram:CalculatedAmount"), at, "CalculatedAmount"),
+            exemption=first([_text(tax, "ram:ExemptionReasonCode"), _text(tax, "ram:ExemptionReason")])))
     inv.totals = _totals(settlement, where, currency)
     if type_code in CREDIT_TYPE_CODES:
         negate(inv)
@@ -183,9 +187,15 @@ def _line(item: ET.Element, at: str, seq: int) -> Charge:
     p_end = _date(st, "ram:BillingSpecifiedPeriod/ram:EndDateTime", at)
     agreement = item.find("ram:SpecifiedLineTradeAgreement", NS)
     kind = service_kind(service, scheme)
+    qty_el = item.find("ram:SpecifiedLineTradeDelivery/ram:BilledQuantity", NS)
+    unit = (qty_el.get("unitCode", "") if qty_el is not None else "").strip()
+    classes = [el.text.strip() for el in item.findall(
+        "ram:SpecifiedTradeProduct/ram:DesignatedProductClassification/ram:ClassCode", NS)
+        if el.text and el.text.strip()]
     return Charge(
-        seq=seq, line_id=line_id, level="line",
-        category=categorise(text, has_period=bool(p_start or p_end), amount_value=net),
+        seq=seq, line_id=line_id, level="line", unit=unit,
+        category=categorise(text, has_period=bool(p_start or p_end), amount_value=net, unit=unit,
+                            classifications=classes),
         service=service.lstrip("+") if kind == "phone" else service, service_kind=kind, description=name,
         period_start=p_start, period_end=p_end,
         quantity=optional_amount(_text(item, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"), at,

@@ -27,11 +27,11 @@ def parse_xml(data: bytes, where: str) -> ET.Element:
     try:
         return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
-        raise InvoiceError(f"{where}: the XML declares a DTD (<!DOCTYPE>), which invoices never need; refused "
-                           "(it can carry entity-expansion bombs or external entities)") from None
+        raise InvoiceError(f"{where}: entity declarations are refused (XXE/entity bomb): the XML declares a DTD "
+                           "(<!DOCTYPE>), which invoices never need") from None
     except defusedxml.EntitiesForbidden as exc:
-        raise InvoiceError(f"{where}: the XML declares entity {exc.name!r}; refused (entity expansion / external "
-                           "entities are not allowed)") from None
+        raise InvoiceError(f"{where}: entity declarations are refused (XXE/entity bomb): the XML declares entity "
+                           f"{exc.name!r}") from None
     except defusedxml.ExternalReferenceForbidden:
         raise InvoiceError(f"{where}: the XML refers to an external resource; refused") from None
     except ET.ParseError as exc:
@@ -76,21 +76,59 @@ def iso_date(text: str | None, where: str, field: str, fmt: str = "") -> str | N
         raise InvoiceError(f"{where}: {field}: {s!r} is not a valid date") from None
 
 
-# Charge categories from free text. The EN 16931 syntaxes have no charge category, so a line is classified from its
-# description (English and French telecom wording); a line with a billing period and no usage wording is rental.
+# Charge categories come from codes first (the EN 16931 syntaxes carry no charge category):
+# - the unit of the quantity (UN/ECE Rec 20): minutes, seconds, hours of calls and data volumes are usage; a month,
+#   quarter, year (or week, day) of service is recurring. C62 ("one"), H87 (piece) and EA are used for handsets and
+#   messages alike: they decide nothing alone.
+# - the item classification (UNSPSC, scheme TST): telephone communications are usage, telephones and network
+#   equipment are one-time purchases.
+# - document level: an allowance is a discount, a charge is one-time (UNTDID 5189 / 7161 reason codes carry no
+#   recurring or usage meaning); VAT is never a line (it is the VAT breakdown), so an XML line is never "tax".
+# Wording is the last resort, only when no code decides: usage / recurring words, and for carrier CSV files whose
+# profile names no category, a line that *is* a tax ("VAT", "Taxe ...", "Sales tax" at its start) - never a line
+# that merely mentions one ("Newspaper (VAT 6%)", "Road tax" are purchases).
+USAGE_UNITS = frozenset({"MIN", "SEC", "HUR", "D62", "AD", "2P", "4L", "E34", "E35", "E36", "A99", "D36", "E4G"})
+RECURRING_UNITS = frozenset({"MON", "ANN", "QAN", "WEE", "DAY", "SAN"})
+USAGE_CLASSES = ("831115", "831116", "831117")  # UNSPSC: local/long distance, mobile, facsimile communications
+ONE_TIME_CLASSES = ("4319", "4320", "4322")  # UNSPSC: communications devices, components, network equipment
 _USAGE = re.compile(r"\b(usage|calls?|appels?|communications?|consommations?|minutes?|sms|mms|data|roaming|"
                     r"itin[ée]rance|traffic|trafic|hors forfait|overage|conso)\b", re.I)
 _RECURRING = re.compile(r"\b(subscription|abonnement|rental|location|monthly|mensuel(le)?|forfait|plan|line rent|"
                         r"recurring|option|bundle|licen[cs]e|quarterly|trimestriel)\b", re.I)
-_TAX = re.compile(r"\b(tax|taxe|tva|vat|surcharge fiscale|levy)\b", re.I)
+_TAX = re.compile(r"^\s*(vat|tva|sales tax|taxes?|taxe|excise|levy|surcharge fiscale)\b", re.I)
 _DISCOUNT = re.compile(r"\b(discount|remise|rabais|credit|avoir|promotion|ristourne|rebate)\b", re.I)
 
 
-def categorise(text: str, *, has_period: bool = False, amount_value: int = 0) -> str:
-    """FOCUS-style category of a line from its wording: usage, recurring, tax, discount, else one_time."""
-    if _TAX.search(text):
+def category_from_codes(unit: str = "", classifications: Iterable[str] = (), *, has_period: bool = False
+                        ) -> str | None:
+    """The category the codes of a line decide (see above), or None when they decide nothing."""
+    u = unit.strip().upper()
+    if u in USAGE_UNITS:
+        return "usage"
+    if u in RECURRING_UNITS:
+        return "recurring"
+    for code in classifications:
+        c = code.strip().replace(" ", "")
+        if c.startswith(USAGE_CLASSES):
+            return "usage"
+        if c.startswith(ONE_TIME_CLASSES):
+            return "one_time"
+    return None
+
+
+def categorise(text: str, *, has_period: bool = False, amount_value: int = 0, unit: str = "",
+               classifications: Iterable[str] = (), words_may_say_tax: bool = False) -> str:
+    """FOCUS-style category of a line: a negative amount is a discount; then its codes; then (last resort) its
+    wording; a line with a billing period is rental, else one-time. `words_may_say_tax`: only carrier CSV rows may
+    be tax lines (an EN 16931 line never is: VAT is the breakdown)."""
+    if amount_value < 0:
+        return "discount"
+    by_code = category_from_codes(unit, classifications, has_period=has_period)
+    if by_code is not None:
+        return by_code
+    if words_may_say_tax and _TAX.search(text):
         return "tax"
-    if _DISCOUNT.search(text) or amount_value < 0:
+    if words_may_say_tax and _DISCOUNT.search(text):
         return "discount"
     if _USAGE.search(text):
         return "usage"

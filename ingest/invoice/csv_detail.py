@@ -22,7 +22,7 @@ from ingest.invoice.common import categorise
 from ingest.invoice.model import CATEGORIES, CallDetail, Charge, Invoice, InvoiceError, Party, Totals, service_kind
 
 COLUMN_KEYS = ("invoice", "account", "service", "category", "description", "amount", "quantity", "unit_price", "tax",
-               "period_start", "period_end", "start", "duration", "dialled", "issue_date")
+               "period_start", "period_end", "start", "duration", "dialled", "issue_date", "unit")
 OPTION_KEYS = {"carrier", "currency", "delimiter", "encoding", "skip_lines", "decimal", "sign", "date_format",
                "start_format", "timezone", "duration_format", "default_account", "category_map", "header"}
 PROFILE_KEYS = set(COLUMN_KEYS) | OPTION_KEYS
@@ -175,12 +175,14 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
             period += [d for d in (p_start, p_end) if d]
             raw_cat = get("category")
             description = get("description")
+            unit = get("unit").upper()
             if raw_cat.lower() in CATEGORIES:
                 category = raw_cat.lower()
             elif raw_cat.lower() in cmap:
                 category = cmap[raw_cat.lower()]
-            else:
-                category = categorise(f"{raw_cat} {description}", has_period=bool(p_start), amount_value=amount)
+            else:  # the unit code, else (last resort: the profile maps no category) the wording
+                category = categorise(f"{raw_cat} {description}".strip(), has_period=bool(p_start),
+                                      amount_value=amount, unit=unit, words_may_say_tax=True)
             service = get("service")
             kind = service_kind(service)
             if kind == "phone":
@@ -193,7 +195,7 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
                     duration=_duration(get("duration"), profile, where, line),
                     dialled=get("dialled").lstrip("+").replace(" ", ""), amount=amount, description=description))
             charges.append(Charge(
-                seq=len(charges) + 1, line_id=str(line), category=category, service=service,
+                seq=len(charges) + 1, line_id=str(line), category=category, service=service, unit=unit,
                 service_kind=kind, description=description or raw_cat, period_start=p_start, period_end=p_end,
                 quantity=money("quantity"), unit_price=money("unit_price"), amount=amount, tax=money("tax")))
     except csv.Error as exc:

@@ -16,6 +16,24 @@ SERVICE_KINDS = ("phone", "sim", "circuit", "account")
 LEVELS = ("line", "document")
 # UNTDID 1001 codes of documents that credit the buyer: their amounts are credits, stored negative
 CREDIT_TYPE_CODES = frozenset({"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"})
+# UNTDID 1001 documents that look like invoices but ask for no payment: kept as information, never approved for payment
+NON_PAYABLE_TYPE_CODES = {"751": "invoice information for accounting purposes", "325": "proforma invoice",
+                          "130": "invoicing data sheet"}
+# the payable invoice codes of the EN 16931 code list for BT-3 (380 commercial, 384 corrected, 389 self-billed...)
+INVOICE_TYPE_CODES = frozenset({
+    "71", "80", "82", "84", "102", "202", "203", "204", "211", "218", "219", "295", "326", "331", "380", "382", "383",
+    "384", "385", "386", "387", "388", "389", "390", "393", "394", "395", "456", "457", "527", "553", "575", "623",
+    "633", "780", "817", "870", "875", "876", "877", "935"})
+KINDS = ("invoice", "credit_note", "information")
+
+
+def document_kind(type_code: str, credit_root: bool = False) -> str:
+    """invoice (to pay), credit_note (a credit: amounts stored negative) or information (751...: never paid)."""
+    if credit_root or type_code in CREDIT_TYPE_CODES:
+        return "credit_note"
+    if type_code in NON_PAYABLE_TYPE_CODES:
+        return "information"
+    return "invoice"
 
 
 class InvoiceError(Exception):
@@ -26,6 +44,8 @@ class Party(msgspec.Struct, kw_only=True):
     name: str = ""
     id: str = ""  # the most specific identifier given (party id, legal id, VAT id)
     vat: str = ""
+    address: bool = False  # a postal address is given (BR-08 / BR-10)
+    country: str = ""  # its country code (BR-09 / BR-11)
 
 
 class Charge(msgspec.Struct, kw_only=True):
@@ -51,6 +71,7 @@ class Charge(msgspec.Struct, kw_only=True):
     tax_rate: str = ""  # percent as written, e.g. "20" or "5.5"
     tax: int | None = None  # the tax amount, when the line states it (X12 TXI, CSV)
     status_code: str = ""  # French sub-line code: DETAIL, GROUP, INFORMATION ("" = a plain line)
+    unit: str = ""  # UN/ECE Rec 20 unit code of the quantity (MIN, SEC, MON, E34, C62...)
 
 
 class TaxSubtotal(msgspec.Struct, kw_only=True):
@@ -60,6 +81,7 @@ class TaxSubtotal(msgspec.Struct, kw_only=True):
     rate: str = ""
     base: int = 0
     amount: int = 0
+    exemption: str = ""  # VAT exemption reason text or code (BT-120 / BT-121)
 
 
 class Totals(msgspec.Struct, kw_only=True):
@@ -101,6 +123,7 @@ class Invoice(msgspec.Struct, kw_only=True):
     number: str
     type_code: str = "380"
     credit: bool = False  # a credit note: amounts were negated on import
+    kind: str = "invoice"  # one of KINDS (document_kind of the type code)
     issue_date: str | None = None
     due_date: str | None = None
     period_start: str | None = None
@@ -116,6 +139,9 @@ class Invoice(msgspec.Struct, kw_only=True):
     calls: list[CallDetail] = msgspec.field(default_factory=list)
     notes: list[str] = msgspec.field(default_factory=list)  # what the parser noticed (format warnings)
     format_errors: list[str] = msgspec.field(default_factory=list)  # carrier errors found while parsing (X12 N2)
+    # the official schema (XSD) check: "" not run, "passed", "failed", "unavailable: <why>"; xsd_errors its messages
+    xsd: str = ""
+    xsd_errors: list[str] = msgspec.field(default_factory=list)
 
     @property
     def carrier(self) -> str:
@@ -140,6 +166,7 @@ def negate(inv: Invoice) -> None:
         if value is not None:
             setattr(inv.totals, name, -value)
     inv.credit = True
+    inv.kind = "credit_note"
 
 
 def service_kind(value: str, scheme: str = "") -> str:
@@ -160,3 +187,23 @@ def service_kind(value: str, scheme: str = "") -> str:
         if 6 <= len(digits) <= 15:
             return "phone"
     return "circuit"
+
+
+PROFILE_LEVELS = ("minimum", "basicwl", "basic", "en16931", "extended")
+
+
+def profile_level(fmt: str, profile: str) -> str:
+    """The EN 16931 / Factur-X level an XML invoice claims (BT-24): minimum, basicwl, basic, en16931 (also
+    Peppol, XRechnung and plain UBL/CII EN 16931) or extended; "" for formats outside EN 16931 (X12, CSV)."""
+    if fmt not in ("ubl", "cii", "facturx"):
+        return ""
+    p = profile.lower()
+    if "minimum" in p:
+        return "minimum"
+    if "basicwl" in p or "basic-wl" in p or "basic_wl" in p:
+        return "basicwl"
+    if "extended" in p:
+        return "extended"
+    if "basic" in p:
+        return "basic"
+    return "en16931"

@@ -19,6 +19,7 @@ from ingest.invoice.model import (
     Party,
     TaxSubtotal,
     Totals,
+    document_kind,
     negate,
     service_kind,
 )
@@ -56,6 +57,8 @@ def _party(el: ET.Element | None) -> Party:
         id=first([_text(p, "cac:PartyIdentification/cbc:ID"), _text(p, "cac:PartyLegalEntity/cbc:CompanyID"),
                   _text(p, "cbc:EndpointID")]),
         vat=first([_text(p, "cac:PartyTaxScheme/cbc:CompanyID")]),
+        address=p is not None and p.find("cac:PostalAddress", NS) is not None,
+        country=_text(p, "cac:PostalAddress/cac:Country/cbc:IdentificationCode") or "",
     )
 
 
@@ -75,6 +78,7 @@ def parse(root: ET.Element, where: str) -> Invoice:
     buyer = _party(customer)
     inv = Invoice(
         format="ubl", profile=_text(root, "cbc:CustomizationID") or "", number=number, type_code=type_code,
+        kind=document_kind(type_code, credit_root),
         issue_date=iso_date(_text(root, "cbc:IssueDate"), where, "cbc:IssueDate"),
         due_date=iso_date(_text(root, "cbc:DueDate"), where, "cbc:DueDate"),
         period_start=iso_date(_text(root, "cac:InvoicePeriod/cbc:StartDate"), where, "InvoicePeriod/StartDate"),
@@ -111,7 +115,9 @@ def parse(root: ET.Element, where: str) -> Invoice:
                 category=_text(sub, "cac:TaxCategory/cbc:ID") or "",
                 rate=_text(sub, "cac:TaxCategory/cbc:Percent") or "",
                 base=amount(_text(sub, "cbc:TaxableAmount"), at, "TaxableAmount"),
-                amount=amount(_text(sub, "cbc:TaxAmount"), at, "TaxAmount")))
+                amount=amount(_text(sub, "cbc:TaxAmount"), at, "TaxAmount"),
+                exemption=first([_text(sub, "cac:TaxCategory/cbc:TaxExemptionReasonCode"),
+                                 _text(sub, "cac:TaxCategory/cbc:TaxExemptionReason")])))
     inv.totals = _totals(root, where, currency)
     tax_currency_amounts = {id(tt.find("cbc:TaxAmount", NS)) for tt in root.findall("cac:TaxTotal", NS)}
     for el in root.iter():
@@ -168,9 +174,14 @@ def _line(line: ET.Element, at: str, seq: int, qty_tag: str) -> Charge:
     p_start = iso_date(_text(line, "cac:InvoicePeriod/cbc:StartDate"), at, "InvoicePeriod/StartDate")
     p_end = iso_date(_text(line, "cac:InvoicePeriod/cbc:EndDate"), at, "InvoicePeriod/EndDate")
     text = " ".join(filter(None, [name, _text(line, "cac:Item/cbc:Description"), _text(line, "cbc:Note")]))
+    qty_el = line.find(qty_tag, NS)
+    unit = (qty_el.get("unitCode", "") if qty_el is not None else "").strip()
+    classes = [el.text.strip() for el in line.findall("cac:Item/cac:CommodityClassification/cbc:ItemClassificationCode",
+                                                      NS) if el.text and el.text.strip()]
     return Charge(
-        seq=seq, line_id=line_id, level="line",
-        category=categorise(text, has_period=bool(p_start or p_end), amount_value=net),
+        seq=seq, line_id=line_id, level="line", unit=unit,
+        category=categorise(text, has_period=bool(p_start or p_end), amount_value=net, unit=unit,
+                            classifications=classes),
         service=service.lstrip("+") if service_kind(service, scheme) == "phone" else service,
         service_kind=service_kind(service, scheme), description=name,
         period_start=p_start, period_end=p_end,
