@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from store import schema
+from store.db import begin_immediate
 
 COMPONENT = "inventory"
 MIGRATIONS: list[str] = [
@@ -135,7 +136,7 @@ class InventoryStore:
         now = int(time.time())
         conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, what="inventory change")  # waits for the daemon's writer
             cur = conn.execute(
                 "INSERT INTO inventory_batches (at, actor, file, sha256, kind, effective, accepted, summary) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from store import schema
+from store.db import begin_immediate
 
 MIGRATIONS: list[str] = [
     # 1: invoices and everything hanging off them
@@ -151,7 +152,7 @@ class InvoiceStore:
         when a file with this hash is already stored (nothing is written)."""
         conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, what="invoice import")  # waits for the daemon's writer
             if conn.execute("SELECT 1 FROM invoice_files WHERE sha256 = ?", (file["sha256"],)).fetchone():
                 conn.execute("ROLLBACK")
                 return None
