@@ -211,3 +211,21 @@ def test_busy_past_the_limit_raises_store_busy(tmp_path: Path) -> None:
         begin_immediate(conn, what="test", limit=0.3)
     assert not conn.in_transaction
     holder.rollback()
+
+
+def test_invoice_import_and_workflow_while_another_process_writes(tmp_path: Path) -> None:
+    data = Path(__file__).parent / "data" / "invoices"
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "anatole.toml").write_text('[workspace]\ncurrency = "EUR"\n')
+    db = root / "anatole.db"
+    open_store(db).close()
+    with busy_writer(db, hold=0.02) as writer:
+        code, out = _cli(root, "import", "invoice", "--json", str(data / "ubl-telecom.xml"),
+                         str(data / "x12-811-acme.edi"))
+        assert code == 0, out
+        code, out = _cli(root, "invoice", "list", "--json")
+        assert code == 0, out
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM invoices").fetchone()[0] == 2
+        assert conn.execute("SELECT COUNT(*) FROM probe").fetchone()[0] == writer["commits"] > 0
