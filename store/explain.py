@@ -24,7 +24,7 @@ from store.db import Store
 
 UNPRICED = ("no_rate", "no_tariff", "invalid")  # statuses of outgoing calls that should have had a price
 TOP = 10  # unpriced numbers listed
-WEAK_RULES = ("context",)  # direction rules that decided on a context name alone (a name fragment of the rule id)
+WEAK_RULES = ("context",)  # direction rules (ingest.cdr.classify ids) that decided on a context name alone
 NO_RATE_WARN = 5  # % of outgoing calls no_rate (or invalid) from which a warning is given
 EXTENSION_WARN = 90  # % of outgoing calls with an extension under which a warning is given
 INDEX = "calls_import_id"
@@ -169,7 +169,7 @@ def explain(facts: dict[str, Any]) -> dict[str, Any]:
     if calls >= 10 and outgoing == 0 and incoming:
         warnings.append(f"no call was classified as outgoing ({incoming} incoming): if this PBX calls out, name its "
                         f"trunks with `trunk_channels` in {source_ref}")
-    weak = sum(n for rule, n in (rules or {}).items() if any(w in rule for w in WEAK_RULES))
+    weak = sum(n for rule, n in (rules or {}).items() if rule in WEAK_RULES)
     if weak:
         warnings.append(f"{weak} call(s) were classified by context name only: set `trunk_channels` and "
                         f"`internal_channels` in {source_ref} so that channels decide")

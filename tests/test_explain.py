@@ -116,7 +116,8 @@ def test_warnings_a_new_administrator_can_act_on(tmp_path: Path) -> None:
     assert e is not None
     assert e["extension"] == {"calls": 0, "share": 0, "outgoing": 0, "outgoing_calls": 56, "outgoing_share": 0}
     assert e["rules"] == {"context": 41, "trunk_channel": 19}
-    assert e["unpriced"][:2] == [{"number": "901", "status": "invalid", "calls": 2},
+    assert e["unpriced"][:3] == [{"number": "901", "status": "invalid", "calls": 2},  # most calls, then by number
+                                 {"number": "33612345678", "status": "no_tariff", "calls": 1},
                                  {"number": "34910000001", "status": "no_rate", "calls": 1}]
     assert len(e["unpriced"]) == 10
     w = e["warnings"]

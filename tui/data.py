@@ -22,6 +22,7 @@ from typing import Any
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from store.db import Store, StoreError, open_existing
+from store.explain import explain_import
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
@@ -105,6 +106,11 @@ class Reader:
     def imports(self, limit: int = 200) -> list[dict[str, Any]]:
         with self._page_lock:
             return self._guard(lambda: self._store().imports(limit=limit))
+
+    def explain(self, import_id: int) -> dict[str, Any] | None:
+        """What one import stored and what to fix (store.explain, as `anatole imports explain ID`)."""
+        with self._page_lock:
+            return self._guard(lambda: explain_import(self._store(), import_id))
 
     def export(self, target: Path, flt: CallFilter, order: str, ctx: ConsoleContext) -> int:
         """Every call of the view (not only the page shown) to CSV, formulas neutralised; returns the count."""

@@ -1,5 +1,6 @@
-"""Rejects and imports: the import batches with their counts (read = calls + rejected + duplicates), and what was
-quarantined, where it came from and why, with its raw text."""
+"""Rejects and imports: the import batches with their counts (read = calls + rejected + duplicates), the
+explanation of the highlighted import (store.explain: extensions, directions, statuses, the rules that decided,
+unpriced numbers, what to fix), and what was quarantined, where it came from and why, with its raw text."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from store.explain import text_lines
 from tui.data import StoreError, local_time
 
 
@@ -21,6 +24,26 @@ class Loaded(Message):
     def __init__(self, imports: list[dict[str, Any]], rejects: list[dict[str, Any]], error: str = "") -> None:
         super().__init__()
         self.imports, self.rejects, self.error = imports, rejects, error
+
+
+class Explained(Message):
+    """The explanation of one import (None: it is gone), or why it could not be read."""
+
+    def __init__(self, import_id: int, explained: dict[str, Any] | None, error: str = "") -> None:
+        super().__init__()
+        self.import_id, self.explained, self.error = import_id, explained, error
+
+
+def explanation_text(e: dict[str, Any]) -> Text:
+    """store.explain's lines for the screen: the import in bold, warnings in the warning colour."""
+    imp = e["import"]
+    text = Text(f"Import {imp['id']}: {Path(imp['file']).name} ({imp['format']}, source {imp['source']}): read "
+                f"{imp['read']} · calls {imp['calls']} · rejected {imp['rejected']} · duplicates {imp['duplicates']}\n",
+                style="bold")
+    lines = text_lines(e)
+    for k, line in enumerate(lines):
+        text.append(line + ("\n" if k < len(lines) - 1 else ""), style="yellow" if line.startswith("!") else "")
+    return text
 
 
 class RejectsScreen(Screen):
@@ -38,6 +61,8 @@ class RejectsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("Imports", classes="title")
         yield DataTable(id="imports", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="explain-box"):
+            yield Static("", id="import-explain")
         yield Static("Rejects", classes="title", id="rejects-title")
         yield DataTable(id="rejects", cursor_type="row", zebra_stripes=True)
         yield Static("", id="reject-raw", classes="message")
@@ -85,6 +110,11 @@ class RejectsScreen(Screen):
                             r["format"], Text(str(r["read"]), style="bold red" if unbalanced else ""),
                             str(r["calls"]), str(r["rejected"]), str(r["duplicates"]), str(r["skipped"]),
                             key=str(r["id"]))
+        if message.imports:
+            row = min(max(imports.cursor_row, 0), len(message.imports) - 1)
+            self._explain(int(message.imports[row]["id"]))
+        else:
+            self.query_one("#import-explain", Static).update("no imports yet: `anatole import cdr FILE`")
         self.rejects = message.rejects
         table = self.query_one("#rejects", DataTable)
         table.clear()
@@ -94,6 +124,29 @@ class RejectsScreen(Screen):
         self.query_one("#rejects-title", Static).update(f"Rejects: {len(self.rejects)}{more}")
         if not self.rejects:
             raw.update("nothing quarantined")
+
+    @on(DataTable.RowHighlighted, "#imports")
+    def import_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._explain(int(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="explain")
+    def _explain(self, import_id: int) -> None:
+        try:
+            explained = self.app.reader.explain(import_id)
+        except StoreError as exc:
+            self.post_message(Explained(import_id, None, str(exc)))
+            return
+        self.post_message(Explained(import_id, explained))
+
+    def on_explained(self, message: Explained) -> None:
+        panel = self.query_one("#import-explain", Static)
+        if message.error or message.explained is None:
+            panel.update(Text(message.error or f"import {message.import_id} is gone"))
+            panel.add_class("error")
+            return
+        panel.remove_class("error")
+        panel.update(explanation_text(message.explained))
 
     @on(DataTable.RowHighlighted, "#rejects")
     def show_raw(self, event: DataTable.RowHighlighted) -> None:
