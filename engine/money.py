@@ -69,9 +69,36 @@ def format_money(value: int, decimals: int = 2) -> str:
 
 def format_exact(value: int) -> str:
     """Format units of 10**-8 with as many decimals as needed (at least 2), nothing lost."""
-    s = format_money(value, DECIMALS).rstrip("0")
-    head, _, tail = s.partition(".")
-    return f"{head}.{tail.ljust(2, '0')}"
+    return format_amount(value, 2)
+
+
+# ISO 4217 minor units of the currencies that do not use 2 (the rest do). Display only: amounts stay exact.
+CURRENCY_DECIMALS: dict[str, int] = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}
+
+
+def currency_decimals(currency: str | None) -> int:
+    """The decimals a currency is shown with (its ISO 4217 minor unit; 2 when unknown or empty)."""
+    return CURRENCY_DECIMALS.get((currency or "").upper(), 2)
+
+
+def format_amount(value: int, decimals: int | None = None, currency: str | None = None) -> str:
+    """Format units of 10**-8 for display, never raising on an integer amount and never hiding a digit.
+
+    At least `decimals` places (default: the currency's, see currency_decimals), more when the amount has more
+    significant ones: 9.8067 EUR shows as "9.8067", 9.8 EUR as "9.80", 1500 JPY as "1500". Lists and totals use
+    this; format_money (which refuses an unrounded amount) is for exports that promise a fixed number of places.
+    """
+    places = currency_decimals(currency) if decimals is None else max(0, min(int(decimals), DECIMALS))
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(int(value)), SCALE)
+    digits = f"{frac:0{DECIMALS}d}".rstrip("0")
+    digits = digits.ljust(places, "0")
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
 def divide_round(numerator: int, denominator: int, mode: str) -> int:

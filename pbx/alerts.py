@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from engine.money import SCALE, format_money, parse_money
+from engine.money import SCALE, format_amount, parse_money
 from tariffs.errors import Problem
 
 KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent")
@@ -205,7 +205,8 @@ class Evaluator:
             if rule.kind == "cost":
                 if cost is not None and row["billed"] and rule.over(int(cost)):
                     alert = ("cost", f"call to {row['number'] or row['dialled']} cost "
-                             f"{format_money(int(cost))} {currency} (over {format_money(rule.threshold)})",
+                             f"{format_amount(int(cost), currency=currency)} {currency} "
+                             f"(over {format_amount(rule.threshold, currency=currency)})",
                              int(cost))
             elif rule.kind == "duration":
                 if rule.over(int(row["duration"] or 0)):
@@ -237,6 +238,19 @@ class Evaluator:
                 out.append(_alert(rule, kind, start, message, site, ext, row["id"], amount,
                                   currency if amount is not None else "", f"{rule.name}:call:{row['id']}"))
         return out
+
+    def state(self) -> tuple[Any, ...]:
+        """A copy of the rolling state (rate windows, recent calls), to put back with restore() when the batch
+        that evaluated some calls is rolled back and done again: a call is counted once."""
+        return ({k: list(v) for k, v in self._rates.items()}, self._latest_hour,
+                {k: deque(v, maxlen=v.maxlen) for k, v in self._recent.items()})
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        self._rates, self._latest_hour, self._recent = state
+
+    @property
+    def stateful(self) -> bool:
+        return any(r.kind in ("rate", "concurrent") for r in self.rules)
 
     def active(self, site: str, outgoing: int, now: int) -> list[dict[str, Any]]:
         """Concurrency rules against the calls in progress (AMI/ESL sources)."""
@@ -297,7 +311,8 @@ class Evaluator:
         got[1] += int(cost or 0) if row["billed"] else 0
         now = got[1] if rule.money else got[0]
         if rule.over(now) and not rule.over(was):
-            what = f"{format_money(now)} {row['currency'] or ''}".strip() if rule.money else f"{now} calls"
+            what = (f"{format_amount(now, currency=row['currency'])} {row['currency'] or ''}".strip()
+                    if rule.money else f"{now} calls")
             return [_alert(rule, "rate", start, f"extension {ext}: {what} in one hour", site, ext, row["id"],
                            now if rule.money else None, (row["currency"] or "") if rule.money else "",
                            f"{rule.name}:{site}:{ext}:{hour}")]

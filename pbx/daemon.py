@@ -1,13 +1,30 @@
-"""The live collection daemon (`anatole serve`): one trio nursery, one task per source, one writer.
+"""The live collection daemon (`anatole serve`): one trio nursery, one task per source, a journal task, one writer.
 
 Flow: source tasks (TCP listeners, connectors with back-off, AMI/ESL clients) frame what they receive into records
-and send them, in per-read bundles, on one bounded channel (a full channel pushes back on the PBX through TCP, the
-daemon's memory stays bounded). The single writer takes everything waiting (a micro-batch), and in a worker
-thread: appends it to the journal and commits; parses it with the format's parser; rates it through the injected
-`rate` callable (the batch importer's own classification and engine, so a live call costs what the same call
-imported from a file costs); stores calls, rejects and the alerts they raise and marks the journal entries done,
-in one transaction. Then it publishes FinishedCall/Alert to subscribers. At start, journal entries left pending by
-a crash go through the same path first. `pbx` never imports `anatole`: the command builds a `DaemonConfig`.
+and send them, in per-read bundles, on one bounded channel. The journal task takes everything waiting and appends
+it to the journal in one transaction (a group commit, on its own database connection) before any other work,
+then hands it to the writer. The writer takes what the journal task committed (a micro-batch) and, in worker
+threads: parses it with the format's parser; rates it through the injected `rate` callable (the batch importer's
+own classification and engine, so a live call costs what the same call imported from a file costs); stores calls,
+rejects and the alerts they raise and marks the journal entries done, in one transaction. Then it publishes
+FinishedCall/Alert to subscribers. At start, journal entries left pending by a crash go through the same path
+first. `pbx` never imports `anatole`: the command builds a `DaemonConfig`.
+
+What a `kill -9` can lose: only records received but not yet committed to the journal, that is the bundles
+waiting on the source channel (at most QUEUE bundles, each one read of at most 64 KiB) and the group being
+committed (at most batch_max entries). While the writer keeps up, a record waits there for one group commit (an
+fsync, plus at most one writer transaction holding SQLite's lock: milliseconds). When the writer is JOURNAL_AHEAD
+groups behind, the journal task waits, the channel fills and the sources stop reading: the PBX keeps the records
+(TCP back-pressure), the daemon's memory stays bounded. Records the kernel holds in a socket buffer, not yet read,
+are lost with the process whatever we do (SMDR has no acknowledgement); a PBX that resends after a reconnect (IP
+Office) gives them again, and duplicates are stored once. `Status.journaled` counts the records committed to the
+journal: everything counted there survives `kill -9`.
+
+No single record stops a batch (see `_units`, `_commit_split`): one that fails to parse, to rate or to store
+becomes a reject with the error; one whose alert rule or extension step (the hotel's charge) fails is stored
+without it. Each such failure is a JSON log line `{"event": "error", "where": ...}` and counts in
+`Status.errors`. A failure of the database itself (locked, disk full) is retried with back-off, the records
+waiting in the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ import random
 import shutil
 import signal
 import socket as stdsocket
+import sqlite3
 import struct
 import sys
 import tempfile
@@ -138,6 +156,7 @@ class Bundle:
     received: int  # µs since the epoch
     entries: list[tuple[str, bytes]]  # (journal kind, data)
     final: bool = False  # the connection ended: forget its parser state after these
+    ids: list[int] = field(default_factory=list)  # journal ids, once the journal task committed them
 
 
 @dataclass
@@ -192,6 +211,7 @@ class Daemon:
                        for s in config.sources}
         self._gate_wake = {s.name: trio.Event() for s in config.sources}
         self._send, self._receive = trio.open_memory_channel[Any](QUEUE)
+        self._work_send, self._work_receive = trio.open_memory_channel[list[Any]](JOURNAL_AHEAD)
         self._recent: deque[int] = deque()  # finish times of the last minute's calls
         self._day: dict[str, tuple[str, int, int]] = {}  # site -> (local date, calls, cost)
         self._hour: dict[str, tuple[int, int]] = {}  # site -> (UTC hour, cost)
@@ -259,7 +279,7 @@ class Daemon:
                     await self._stopping.wait()
                     self.log("stopping", deadline=self.config.shutdown_deadline)
                     inner.cancel_scope.cancel()  # stop accepting and reading
-                # in-flight records: the writer drains what was received, within the deadline
+                # in-flight records: journal and writer drain what was received, within the deadline
                 await self._send.aclose()
                 outer.cancel_scope.deadline = trio.current_time() + self.config.shutdown_deadline
         finally:
@@ -294,47 +314,115 @@ class Daemon:
             finally:
                 probe.close()
 
-    # --- the writer: journal -> parse -> rate -> store -> publish ------------------------------------------
+    # --- the journal: received -> appended and committed, before anything else ----------------------------------
 
-    async def _writer(self) -> None:
+    async def _journaler(self) -> None:
+        """Group commit: take every bundle waiting (up to batch_max entries), append them to the journal in one
+        transaction, then hand them to the writer. Runs beside the writer on its own connection, so a record is
+        durable one commit after it arrives, however far behind parsing, rating and storing are."""
         receive = self._receive
         closed = False
-        while not closed:
-            try:
-                work = [await receive.receive()]
-            except trio.EndOfChannel:
-                break
-            size = sum(len(w.entries) if isinstance(w, Bundle) else 1 for w in work)
-            while size < self.config.batch_max:
+        try:
+            while not closed:
                 try:
-                    w = receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
+                    work = [await receive.receive()]
                 except trio.EndOfChannel:
-                    closed = True
                     break
-                work.append(w)
-                size += len(w.entries) if isinstance(w, Bundle) else 1
-            await self._process(work)
+                size = _size(work[0])
+                while size < self.config.batch_max:
+                    try:
+                        w = receive.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        closed = True
+                        break
+                    work.append(w)
+                    size += _size(w)
+                bundles = [w for w in work if isinstance(w, Bundle) and w.entries]
+                if bundles:
+                    await self._append(bundles)
+                await self._work_send.send(work)  # waits when the writer is JOURNAL_AHEAD groups behind
+        finally:
+            self._work_send.close()
 
-    async def _process(self, work: list[Any]) -> None:
-        delay, tries = 0.1, 0
+    async def _append(self, bundles: list[Bundle]) -> None:
+        rows = [(b.source, b.received, kind, data) for b in bundles for kind, data in b.entries]
+        live = self.live
+        assert live is not None
+        delay, tries = 0.05, 0
         while True:
             try:
-                events = await trio.to_thread.run_sync(self._batch, work)
+                ids = await trio.to_thread.run_sync(live.append, rows)
                 break
-            except Exception as exc:  # the disk or the database failed: keep the records, retry, say so
+            except Exception as exc:  # the disk or the database: the records wait in memory, sources push back
                 tries += 1
-                journaled = all(getattr(w, "_journaled", False) for w in work if isinstance(w, Bundle))
-                self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(work),
-                         journaled=journaled, attempt=tries)
-                self.live.rollback()  # type: ignore[union-attr]
-                if journaled and tries >= 5:
-                    # not a passing fault: the records stay pending in the journal, the next start retries them
-                    self.log("error", where="writer", error="giving up on this batch: left in the journal")
+                self.log("error", where="journal", error=f"{type(exc).__name__}: {exc}", records=len(rows),
+                         attempt=tries)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        k = 0
+        for b in bundles:
+            b.ids = ids[k:k + len(b.entries)]
+            k += len(b.entries)
+        self.journaled += len(rows)
+
+    # --- the writer: parse -> rate -> store -> publish ------------------------------------------------------
+
+    async def _writer(self) -> None:
+        receive = self._work_receive
+        prune_at = trio.current_time() + PRUNE_EVERY
+        while True:
+            work: list[Any] = []
+            with trio.move_on_at(prune_at):
+                try:
+                    work = await receive.receive()
+                except trio.EndOfChannel:
                     return
-                with trio.CancelScope(shield=True):
-                    await trio.sleep(delay)
+            if work:
+                size = sum(map(_size, work))
+                while size < self.config.batch_max:
+                    try:
+                        more = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    work += more
+                    size += sum(map(_size, more))
+                await self._process(work)
+            if trio.current_time() >= prune_at:
+                more_to_do = await self._prune()
+                prune_at = trio.current_time() + (PRUNE_AGAIN if more_to_do else PRUNE_EVERY)
+
+    async def _prune(self) -> bool:
+        """Forget done journal rows older than journal_days, a bounded number per call; True when some are left."""
+        live = self.live
+        assert live is not None
+        try:
+            gone = await trio.to_thread.run_sync(live.prune, self.config.journal_days, PRUNE_ROWS)
+        except Exception as exc:
+            self.log("error", where="prune", error=f"{type(exc).__name__}: {exc}")
+            return False
+        if gone:
+            self.log("pruned", rows=gone)
+        return gone >= PRUNE_ROWS
+
+    async def _process(self, work: list[Any]) -> None:
+        """Store a batch. A record that fails is isolated inside (_store); what reaches here is the database or the
+        disk failing: the records are in the journal, so retry with back-off for as long as it takes (sources
+        push back meanwhile); on shutdown they stay pending and the next start stores them."""
+        units = await trio.to_thread.run_sync(self._prepare, work)
+        delay, tries = 0.1, 0
+        events: list[Any] = []
+        while True:
+            try:
+                await trio.to_thread.run_sync(self._store_units, units, events)
+                break
+            except Exception as exc:
+                tries += 1
+                self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(units),
+                         attempt=tries, detail="the batch is in the journal: retrying")
+                self.live.rollback()  # type: ignore[union-attr]
+                await trio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for event in events:
             self.hub.publish(event)
@@ -343,124 +431,237 @@ class Daemon:
     def _committed(self) -> None:
         for ext in self.config.extensions:
             if hasattr(ext, "committed"):
-                ext.committed()
+                try:
+                    ext.committed()
+                except Exception as exc:
+                    self._error("committed", exc, extension=type(ext).__name__)
 
-    def _batch(self, work: list[Any]) -> list[Any]:
-        """In a worker thread. Journal first (committed), then everything else in one transaction."""
-        live = self.live
-        assert live is not None
-        rows: list[tuple[str, int, str, bytes]] = []
-        for w in work:
-            if isinstance(w, Bundle):
-                rows += [(w.source, w.received, kind, data) for kind, data in w.entries]
-        if not all(getattr(w, "_journaled", False) for w in work if isinstance(w, Bundle)):
-            ids = live.append(rows) if rows else []
-            k = 0
-            for w in work:
-                if isinstance(w, Bundle):
-                    w._ids = ids[k:k + len(w.entries)]  # type: ignore[attr-defined]
-                    w._journaled = True  # type: ignore[attr-defined]
-                    k += len(w.entries)
+    def _prepare(self, work: list[Any]) -> list[_Unit]:
+        """In a worker thread: the batch's journaled bundles, parsed and rated (once: a retried commit reuses
+        them, the connection's parser state moves on once)."""
         groups: dict[tuple[str, Any], list[parsing.Entry]] = {}
         finals: list[tuple[str, Any]] = []
         for w in work:
             if isinstance(w, Bundle):
                 groups.setdefault((w.source, w.conn), []).extend(
-                    (jid, w.received, kind, data) for jid, (kind, data) in zip(w._ids, w.entries))  # type: ignore
+                    (jid, w.received, kind, data) for jid, (kind, data) in zip(w.ids, w.entries))
                 if w.final:
                     finals.append((w.source, w.conn))
-        return self._store(groups, [w for w in work if not isinstance(w, Bundle)], finals)
-
-    def _store(self, groups: dict[tuple[str, Any], list[parsing.Entry]], other: list[Any],
-               finals: list[tuple[str, Any]]) -> list[Any]:
-        live = self.live
-        assert live is not None
-        now = int(time.time())
-        records: dict[str, list[CallRecord]] = {}
-        reject_rows: list[tuple] = []
-        marks: list[tuple[str, int]] = []
-        record_jids: dict[str, list[int]] = {}
-        for (source, conn), entries in groups.items():
-            parsers = self._parsers.get(source)
-            if parsers is None:  # a journal entry of a source no longer configured: keep it as a reject
-                items = [(jid, Reject(line=jid, raw=data.decode("utf-8", "replace"),
-                                      reason=f"source {source!r} is no longer in anatole.toml")) for jid, _r, _k, data
-                         in entries]
-            else:
-                items = parsers.parse(conn, entries)
-            for jid, item in items:
-                if isinstance(item, CallRecord):
-                    item.line = jid
-                    records.setdefault(source, []).append(item)
-                    record_jids.setdefault(source, []).append(jid)
-                elif isinstance(item, Reject):
-                    raw = item.raw or next((d.decode("utf-8", "replace") for j, _r, _k, d in entries if j == jid), "")
-                    reject_rows.append((source, None, f"live:{source}", _digest(source, raw, jid, item.reason),
-                                        0, raw, item.reason))
-                    marks.append(("reject", jid))
-                elif isinstance(item, Skipped):
-                    marks.append(("skipped", jid))
-        rows: list[tuple] = []
-        for source, recs in records.items():
-            rows += self.config.rate(source, recs)
-        events: list[Any] = []
-        live.begin()
-        try:
-            new = live.insert_calls(rows)
-            live.insert_rejects(reject_rows)
-            stored: list[dict[str, Any]] = []
-            taken: set[int] = set()
-            k = 0
-            for source, recs in records.items():
-                for jid in record_jids[source][:len(recs)]:
-                    row = rows[k]
-                    k += 1
-                    cid = new.get((row[0], row[7], row[4], row[5]))
-                    if cid in taken:
-                        cid = None  # the same record twice in one batch: the second is a duplicate
-                    elif cid is not None:
-                        taken.add(cid)
-                    marks.append(("call" if cid is not None else "duplicate", jid))
-                    if cid is not None:
-                        d = dict(zip(CALL_COLUMNS, row))
-                        d["id"] = cid
-                        stored.append(d)
-            alerts: list[dict[str, Any]] = []
-            for d in stored:
-                alerts += self.evaluator.call(d)
-            for ext in self.config.extensions:
-                if stored and hasattr(ext, "stored"):
-                    alerts += ext.stored(live.conn, stored)
-            acks: list[AlertAcknowledged] = []
-            for w in other:
-                if isinstance(w, ActiveAlerts):
-                    alerts += self.evaluator.active(w.site, w.outgoing, w.at)
-                elif isinstance(w, RaiseAlert):
-                    alerts.append(w.alert)
-                elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
-                    acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
-            alert_ids = live.insert_alerts(alerts)
-            live.mark_done(marks)
-            for source in records:
-                if self._overlapping.get(source):
-                    groups_of = [r.group for r in records[source] if r.group]
-                    if groups_of:
-                        live.merge_overlapping_legs(source, groups_of)  # commits
-            live.commit()
-        except BaseException:
-            live.rollback()
-            raise
+        units = self._units(groups, [w for w in work if not isinstance(w, Bundle)])
         for source, conn in finals:
             if source in self._parsers:
                 self._parsers[source].close(conn)
-        self.processed += len(marks)
-        self.stored_calls += len(stored)
-        self.stored_rejects += len(reject_rows)
-        self.duplicates += sum(1 for m in marks if m[0] == "duplicate")
+        return units
+
+    def _error(self, where: str, exc: BaseException, **fields: Any) -> None:
+        """One record's failure: a JSON log line and the `errors` counter; the batch goes on."""
+        self.errors += 1
+        self.log("error", where=where, error=f"{type(exc).__name__}: {exc}", **fields)
+
+    def _units(self, groups: dict[tuple[str, Any], list[parsing.Entry]], other: list[Any]) -> list[_Unit]:
+        """Parse and rate journal entries, each record on its own: one that fails to parse or rate becomes a
+        reject with the error."""
+        units: list[_Unit] = []
+        records: dict[str, list[tuple[int, CallRecord]]] = {}
+        for (source, conn), entries in groups.items():
+            for jid, item in self._parse(source, conn, entries):
+                if isinstance(item, CallRecord):
+                    item.line = jid
+                    records.setdefault(source, []).append((jid, item))
+                elif isinstance(item, Reject):
+                    raw = item.raw or next((d.decode("utf-8", "replace") for j, _r, _k, d in entries if j == jid), "")
+                    units.append(_Unit("reject", jid, source, _reject_row(source, raw, jid, item.reason)))
+                elif isinstance(item, Skipped):
+                    units.append(_Unit("skipped", jid, source))
+        for source, recs in records.items():
+            units += self._rate(source, recs)
+        return units + [_Unit("other", None, "", work=w) for w in other]
+
+    def _store_units(self, units: list[_Unit], events: list[Any]) -> None:
+        """In a worker thread: commit the units not yet committed (see _commit_split), adding the events to
+        publish to `events`. Called again after a database failure, it takes up where the last call stopped."""
+        now = int(time.time())
+        self._commit_split([u for u in units if not u.done], now, events)
+
+    def _parse(self, source: str, conn: Any, entries: list[parsing.Entry]) -> list[tuple[int, Any]]:
+        parsers = self._parsers.get(source)
+        if parsers is None:  # a journal entry of a source no longer configured: keep it as a reject
+            return [(jid, Reject(line=jid, raw=data.decode("utf-8", "replace"),
+                                 reason=f"source {source!r} is no longer in anatole.toml"))
+                    for jid, _r, _k, data in entries]
+        try:
+            return parsers.parse(conn, entries)
+        except Exception:  # one entry made the parser raise: parse them one by one to find it
+            parsers.close(conn)
+        out: list[tuple[int, Any]] = []
+        for entry in entries:
+            jid, data = entry[0], entry[3]
+            try:
+                out += parsers.parse(conn, [entry])
+            except Exception as exc:
+                parsers.close(conn)
+                self._error("parse", exc, source=source, journal=jid)
+                out.append((jid, Reject(line=jid, raw=data.decode("utf-8", "replace"),
+                                        reason=f"parser error: {type(exc).__name__}: {exc}")))
+        return out
+
+    def _rate(self, source: str, recs: list[tuple[int, CallRecord]]) -> list[_Unit]:
+        try:
+            rows = self.config.rate(source, [r for _jid, r in recs])
+            if len(rows) != len(recs):
+                raise RuntimeError(f"the rating returned {len(rows)} rows for {len(recs)} records")
+            return [_Unit("call", jid, source, row) for (jid, _r), row in zip(recs, rows)]
+        except Exception:  # one record made the rating raise: rate them one by one to find it
+            pass
+        out: list[_Unit] = []
+        for jid, rec in recs:
+            try:
+                rows = self.config.rate(source, [rec])
+                out.append(_Unit("call", jid, source, rows[0]))
+            except Exception as exc:
+                self._error("rate", exc, source=source, journal=jid)
+                out.append(_Unit("reject", jid, source, _reject_row(
+                    source, rec.raw or "", jid, f"rating error: {type(exc).__name__}: {exc}")))
+        return out
+
+    def _commit_split(self, units: list[_Unit], now: int, events: list[Any]) -> None:
+        """Commit the units in one transaction; when that fails because of one of them, split the batch in two and
+        commit each half, down to the one record that fails, which is stored as a reject with the error (a few
+        transactions for one bad record in thousands). A failure that is the database's (locked, I/O, full) is
+        raised for the caller to retry."""
+        if not units:
+            return
+        try:
+            result = self._commit(units, now)
+        except Exception as exc:
+            if _environmental(exc):
+                raise
+            if len(units) > 1:
+                mid = len(units) // 2
+                self._commit_split(units[:mid], now, events)
+                self._commit_split(units[mid:], now, events)
+                return
+            unit = units[0]
+            if unit.kind == "other":
+                unit.done = True
+                self._error("store", exc, work=type(unit.work).__name__)
+                return
+            self._error("store", exc, source=unit.source, journal=unit.jid)
+            raw = str(unit.row[-1] or "") if unit.kind == "call" and unit.row else ""
+            if unit.kind == "reject" and unit.row:
+                raw = str(unit.row[5] or "")
+            reason = f"not stored: {type(exc).__name__}: {exc}"
+            # if even the reject cannot be stored, the database is at fault: raise, the batch is retried
+            result = self._commit([_Unit("reject", unit.jid, unit.source,
+                                         _reject_row(unit.source, raw, unit.jid or 0, reason, unique=True))], now)
+        for u in units:
+            u.done = True
+        events += self._applied(result, now)
+
+    def _commit(self, units: list[_Unit], now: int) -> _Result:
+        """One transaction: calls, rejects, alerts, extension steps, acknowledgements and journal marks."""
+        live = self.live
+        assert live is not None
+        res = _Result()
+        saved = self.evaluator.state() if self.evaluator.stateful else None
+        calls = [u for u in units if u.kind == "call"]
+        live.begin()
+        try:
+            new = live.insert_calls([u.row for u in calls])
+            rejects = [u for u in units if u.kind == "reject"]
+            live.insert_rejects([u.row for u in rejects])
+            res.rejects = len(rejects)
+            res.marks += [("reject", u.jid) for u in rejects if u.jid is not None]
+            res.marks += [("skipped", u.jid) for u in units if u.kind == "skipped" and u.jid is not None]
+            taken: set[int] = set()
+            for u in calls:
+                row = u.row
+                cid = new.get((row[0], row[7], row[4], row[5]))
+                if cid in taken:
+                    cid = None  # the same record twice in one batch: the second is a duplicate
+                elif cid is not None:
+                    taken.add(cid)
+                if u.jid is not None:
+                    res.marks.append(("call" if cid is not None else "duplicate", u.jid))
+                if cid is None:
+                    res.duplicates += 1
+                else:
+                    d = dict(zip(CALL_COLUMNS, row))
+                    d["id"] = cid
+                    res.stored.append(d)
+            alerts: list[dict[str, Any]] = []
+            for d in res.stored:
+                try:
+                    alerts += self.evaluator.call(d)
+                except Exception as exc:
+                    res.errors.append(("alert", exc, {"call": d["id"], "source": d["source"]}))
+            for ext in self.config.extensions:
+                if res.stored and hasattr(ext, "stored"):
+                    alerts += self._extension(ext, res.stored, res.errors)
+            for u in units:
+                w = u.work
+                if isinstance(w, ActiveAlerts):
+                    try:
+                        alerts += self.evaluator.active(w.site, w.outgoing, w.at)
+                    except Exception as exc:
+                        res.errors.append(("alert", exc, {"site": w.site}))
+                elif isinstance(w, RaiseAlert):
+                    alerts.append(w.alert)
+                elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
+                    res.acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
+            res.alerts = list(zip(alerts, live.insert_alerts(alerts)))
+            live.mark_done(res.marks)
+            for source in {u.source for u in calls}:
+                if self._overlapping.get(source):
+                    groups_of = [u.row[6] for u in calls if u.source == source and u.row[6]]
+                    if groups_of:
+                        live.merge_overlapping_legs(source, groups_of)
+            live.commit()
+        except BaseException:
+            live.rollback()
+            if saved is not None:
+                self.evaluator.restore(saved)
+            raise
+        return res
+
+    def _extension(self, ext: Any, stored: list[dict[str, Any]], errors: list[tuple]) -> list[dict[str, Any]]:
+        """An extension's step (the hotel's charges) under a savepoint; when it raises, again call by call, so
+        that one call's failure costs that call's step only (the call itself stays stored)."""
+        conn = self.live.conn  # type: ignore[union-attr]
+        name = type(ext).__name__
+        conn.execute("SAVEPOINT extension")
+        try:
+            got = list(ext.stored(conn, stored))
+            conn.execute("RELEASE extension")
+            return got
+        except Exception:
+            conn.execute("ROLLBACK TO extension")
+            conn.execute("RELEASE extension")
+        out: list[dict[str, Any]] = []
         for d in stored:
+            conn.execute("SAVEPOINT extension")
+            try:
+                out += ext.stored(conn, [d])
+                conn.execute("RELEASE extension")
+            except Exception as exc:
+                conn.execute("ROLLBACK TO extension")
+                conn.execute("RELEASE extension")
+                errors.append((name, exc, {"call": d["id"], "source": d["source"]}))
+        return out
+
+    def _applied(self, res: _Result, now: int) -> list[Any]:
+        """After a commit: counters, log lines and the events to publish."""
+        for where, exc, fields in res.errors:
+            self._error(where, exc, **fields)
+        self.processed += len(res.marks)
+        self.stored_calls += len(res.stored)
+        self.stored_rejects += res.rejects
+        self.duplicates += res.duplicates
+        events: list[Any] = []
+        for d in res.stored:
             events.append(self._finished(d))
             self._count(d, now)
-        for alert, aid in zip(alerts, alert_ids):
+        for alert, aid in res.alerts:
             if aid is not None:
                 self.alerts_open += 1
                 events.append(Alert(id=aid, rule=alert["rule"], kind=alert["kind"], at=alert["at"],
@@ -468,8 +669,8 @@ class Daemon:
                                     extension=alert["extension"], call_id=alert["call_id"], amount=alert["amount"],
                                     currency=alert["currency"]))
                 self.log("alert", id=aid, rule=alert["rule"], kind=alert["kind"], message=alert["message"])
-        self.alerts_open = max(0, self.alerts_open - len(acks))
-        events += acks
+        self.alerts_open = max(0, self.alerts_open - len(res.acks))
+        events += res.acks
         return events
 
     def _finished(self, d: dict[str, Any]) -> FinishedCall:
@@ -485,7 +686,9 @@ class Daemon:
                             currency=d["currency"] or "", key=key)
 
     async def _replay(self) -> None:
-        """Process the journal entries a previous run left pending (a crash), before taking new records."""
+        """Process the journal entries a previous run left pending (a crash), before taking new records. A record
+        that fails is a reject like any other (see _store); the database failing is retried a few times, then the
+        daemon stops with that error (the entries stay pending for the next start)."""
         live = self.live
         assert live is not None
         after, total = 0, 0
@@ -497,7 +700,20 @@ class Daemon:
             for jid, source, received, kind, data in pending:
                 groups.setdefault((source, "replay"), []).append((jid, received, kind, bytes(data)))
             after = pending[-1][0]
-            events = await trio.to_thread.run_sync(self._store, groups, [], [])
+            units = await trio.to_thread.run_sync(self._units, groups, [])
+            events: list[Any] = []
+            for attempt in range(1, 6):
+                try:
+                    await trio.to_thread.run_sync(self._store_units, units, events)
+                    break
+                except Exception as exc:
+                    live.rollback()
+                    self.log("error", where="replay", error=f"{type(exc).__name__}: {exc}", records=len(pending),
+                             attempt=attempt)
+                    if attempt == 5:
+                        raise DaemonError(f"cannot store the journal's pending records: {type(exc).__name__}: "
+                                          f"{exc}") from None
+                    await trio.sleep(0.2 * attempt)
             for event in events:
                 self.hub.publish(event)
             total += len(pending)
@@ -513,47 +729,67 @@ class Daemon:
     # --- counters -----------------------------------------------------------------------------------------
 
     def _load_counters(self) -> None:
+        """Today's and this hour's totals from the store, so that a restart does not reset them."""
         live = self.live
         assert live is not None
         now = int(time.time())
+        hour = now // 3600
         for site, info in self.config.sites.items():
             midnight, date = _local_midnight(now, info.timezone)
-            for name, calls, cost in live.totals_since(midnight):
+            calls, costs = 0, {}
+            for name, currency, n, cost in live.totals_since(midnight):
                 if name == site:
-                    self._day[site] = (date, int(calls), int(cost))
+                    calls += int(n)
+                    if cost:
+                        costs[currency or ""] = int(cost)
+            if calls:
+                self._day[site] = (date, calls, costs)
+        for name, currency, _n, cost in live.totals_since(hour * 3600):
+            if cost:
+                self._hour.setdefault(name, (hour, {}))[1][currency or ""] = int(cost)
         self.alerts_open = live.open_alerts()
-        live.prune(self.config.journal_days)
+        live.prune(self.config.journal_days, PRUNE_ROWS)
 
     def _count(self, d: dict[str, Any], now: int) -> None:
         site = d["site"]
         cost = int(d["cost"] or 0) if d["billed"] else 0
+        currency = d["currency"] or ""
         self._recent.append(now)
-        info = self.config.sites.get(site)
-        date = _local_midnight(d["start"], info.timezone)[1] if info else time.strftime("%Y-%m-%d",
-                                                                                        time.gmtime(d["start"]))
+        date = self._date(site, d["start"])
         day = self._day.get(site)
         if day is None or day[0] < date:
-            day = (date, 0, 0)
+            day = self._day[site] = (date, 0, {})
         if day[0] == date:
-            self._day[site] = (date, day[1] + 1, day[2] + cost)
+            costs = day[2]
+            if cost:
+                costs[currency] = costs.get(currency, 0) + cost
+            self._day[site] = (date, day[1] + 1, costs)
         hour = now // 3600
         h = self._hour.get(site)
         if h is None or h[0] != hour:
-            h = (hour, 0)
-        if d["start"] >= hour * 3600:
-            h = (hour, h[1] + cost)
-        self._hour[site] = h
+            h = self._hour[site] = (hour, {})
+        if d["start"] >= hour * 3600 and cost:
+            h[1][currency] = h[1].get(currency, 0) + cost
+
+    def _date(self, site: str, when: int) -> str:
+        info = self.config.sites.get(site)
+        return _local_midnight(when, info.timezone)[1] if info else time.strftime("%Y-%m-%d", time.gmtime(when))
 
     def counters(self) -> Counters:
         now = int(time.time())
         while self._recent and self._recent[0] < now - 60:
             self._recent.popleft()
         hour = now // 3600
+        day = {s: v for s, v in self._day.items() if v[0] == self._date(s, now)}
+        hourly = {s: v[1] for s, v in self._hour.items() if v[0] == hour}
+        currency = self.config.currency
         return Counters(at=now, active=len(self.active), calls_last_minute=len(self._recent),
-                        calls_today=sum(v[1] for v in self._day.values()),
-                        cost_today={s: v[2] for s, v in self._day.items()},
-                        cost_this_hour={s: v[1] for s, v in self._hour.items() if v[0] == hour},
-                        currency=self.config.currency, alerts_open=self.alerts_open)
+                        calls_today=sum(v[1] for v in day.values()),
+                        costs_today={s: dict(v[2]) for s, v in day.items()},
+                        costs_this_hour={s: dict(c) for s, c in hourly.items()},
+                        cost_today={s: v[2].get(currency, 0) for s, v in day.items()},
+                        cost_this_hour={s: c.get(currency, 0) for s, c in hourly.items()},
+                        currency=currency, alerts_open=self.alerts_open)
 
     async def _counters_task(self) -> None:
         while True:
@@ -566,7 +802,9 @@ class Daemon:
                       counters=self.counters(), received=self.received, stored_calls=self.stored_calls,
                       stored_rejects=self.stored_rejects, duplicates=self.duplicates,
                       journal_pending=self.received - self.processed, replayed=self.replayed,
-                      subscribers=len(self.hub.subscribers), published=self.hub.published)
+                      subscribers=len(self.hub.subscribers), published=self.hub.published,
+                      journaled=self.journaled, errors=self.errors)
+
 
     # --- active calls (AMI/ESL) ------------------------------------------------------------------------------
 
@@ -886,6 +1124,53 @@ def _entries(pieces: list[bytes | Overlong | None]) -> list[tuple[str, bytes]]:
         else:
             out.append((parsing.LINE, p))
     return out
+
+
+@dataclass
+class _Unit:
+    """One item of a batch for the store: a rated call row, a reject row, a skipped line, or other work (an
+    acknowledgement, a concurrency check)."""
+
+    kind: str  # "call", "reject", "skipped", "other"
+    jid: int | None
+    source: str
+    row: tuple | None = None
+    work: Any = None
+    done: bool = False  # committed (a retried batch skips it)
+
+
+@dataclass
+class _Result:
+    """What one committed transaction did."""
+
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    rejects: int = 0
+    duplicates: int = 0
+    marks: list[tuple[str, int]] = field(default_factory=list)
+    alerts: list[tuple[dict[str, Any], int | None]] = field(default_factory=list)
+    acks: list[AlertAcknowledged] = field(default_factory=list)
+    errors: list[tuple[str, BaseException, dict[str, Any]]] = field(default_factory=list)
+
+
+def _size(work: Any) -> int:
+    return len(work.entries) if isinstance(work, Bundle) else 1
+
+
+def _reject_row(source: str, raw: str, jid: int, reason: str, *, unique: bool = False) -> tuple:
+    """A live reject (store.REJECT_COLUMNS order). `unique`: keyed by the journal entry, not the content."""
+    raw = raw[:65536]
+    digest = f"journal:{jid}" if unique else _digest(source, raw, jid, reason)
+    return (source, None, f"live:{source}", digest, 0, raw, reason[:2000])
+
+
+def _environmental(exc: BaseException) -> bool:
+    """A failure of the database or the machine (not of one record): retried as a whole, never rejected."""
+    if isinstance(exc, (OSError, MemoryError)):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(w in text for w in ("locked", "busy", "disk", "full", "i/o", "readonly", "unable to open"))
+    return False
 
 
 def _digest(source: str, raw: str, jid: int, reason: str) -> str:

@@ -5,6 +5,11 @@ here and no trio, so `tui/` can import it: the daemon writes frames with trio, t
 
 A client connects to the workspace's socket, receives `Hello`, then sends `Subscribe` with the topics it wants
 (`TOPICS`). Money is an integer in units of 10**-8 with its currency (engine.money), times are UTC epoch seconds.
+Amounts of different currencies are never added: totals are maps per currency.
+
+Version 2: `Counters.costs_today` / `costs_this_hour` (site -> currency -> amount) replace the per-site sums of
+version 1, which are still sent but hold only the amounts in `currency` (the workspace's); `Status.journaled` and
+`Status.errors`. A client ignores fields it does not know, and fields it misses take their defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import struct
 
 import msgspec
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 1 << 20  # a message larger than this is a protocol error, not a reason to allocate
 SOCKET_NAME = "anatole.sock"  # in the workspace folder
 
@@ -118,10 +123,12 @@ class Counters(msgspec.Struct, tag=True, frozen=True):
     active: int  # calls in progress
     calls_last_minute: int
     calls_today: int
-    cost_today: dict[str, int] = {}  # site -> cost of the site's calls since local midnight
-    cost_this_hour: dict[str, int] = {}
-    currency: str = ""
+    cost_today: dict[str, int] = {}  # version 1: site -> cost since local midnight, in `currency` only
+    cost_this_hour: dict[str, int] = {}  # version 1: likewise, calls started this hour
+    currency: str = ""  # the workspace's currency
     alerts_open: int = 0
+    costs_today: dict[str, dict[str, int]] = {}  # site -> currency -> cost of billed calls since local midnight
+    costs_this_hour: dict[str, dict[str, int]] = {}  # site -> currency -> cost of billed calls started this hour
 
 
 class SourceUpdate(msgspec.Struct, tag=True, frozen=True):
@@ -146,6 +153,8 @@ class Status(msgspec.Struct, tag=True, frozen=True):
     replayed: int = 0  # records a previous run left in the journal, stored at start
     subscribers: int = 0
     published: int = 0
+    journaled: int = 0  # records received since start and committed to the journal (they survive kill -9)
+    errors: int = 0  # records whose parsing, rating, storing, alert rule or extension step failed (see the log)
 
 
 class Skipped(msgspec.Struct, tag=True, frozen=True):

@@ -3,12 +3,18 @@
 Journal: every record the daemon receives is appended (and committed) here before it is parsed; it is marked done
 in the same transaction that stores its call or reject, so after a crash the rows still pending are exactly the
 records to process again, and nothing is stored twice. Done rows stay as a raw capture for `journal_days` (re-parse
-after a parser fix), then are pruned.
+after a parser fix), then are pruned, a bounded number of rows at a time, while the daemon runs.
 
 Alerts: one row per alert raised; `dedup` makes raising the same alert twice (a replayed record) a no-op.
 
-One writer: the daemon holds one connection and writes from one task at a time (check_same_thread is off because
-the writes run in worker threads, one after the other).
+Two connections, one per daemon task: the journal task appends on its own (`append`), so a group commit of new
+records never waits for parsing and rating; the writer does everything else, one batch transaction at a time
+(check_same_thread is off because each runs in worker threads, one call after the other). SQLite serialises the
+two writers on its lock; a batch transaction is short (rows only, the parsing and rating are done before it).
+
+Calls are inserted with `ON CONFLICT DO NOTHING`, which skips only a row that repeats a stored call's key (a real
+duplicate); a row that breaks another rule (NOT NULL...) raises, and the daemon stores that record as a reject
+with the reason, instead of counting it as a duplicate as `INSERT OR IGNORE` would.
 """
 
 from __future__ import annotations
@@ -42,10 +48,10 @@ MIGRATIONS: list[str] = [
 ]
 ALERT_COLUMNS = ("id", "rule", "kind", "at", "message", "severity", "site", "extension", "call_id", "amount",
                  "currency", "acknowledged_by", "acknowledged_at")
-_CALL_INSERT = (f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})")
-_REJECT_INSERT = (f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})")
+_CALL_INSERT = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(CALL_COLUMNS))}) ON CONFLICT (source, start, native_id, leg) DO NOTHING")
+_REJECT_INSERT = (f"INSERT INTO rejects ({', '.join(REJECT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))}) ON CONFLICT (source, sha256, line) DO NOTHING")
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -60,23 +66,25 @@ class LiveStore:
 
     def __init__(self, path: Path | str) -> None:
         open_store(path).close()  # creates the file, sets WAL and migrates the calls component
-        self.conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn = _connect(path)
         self.store = Store(sqlite_utils.Database(self.conn))
         migrate(self.conn)
+        self.jconn = _connect(path)  # the journal task's own connection
 
     def close(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.rollback()
+        for conn in (self.jconn, self.conn):
+            if conn.in_transaction:
+                conn.rollback()
+        self.jconn.close()
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self.conn.close()
 
     # --- journal --------------------------------------------------------------------------------------------
 
     def append(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
-        """Append (source, received µs, kind, data) rows and commit; returns their journal ids, in order."""
-        conn = self.conn
+        """Append (source, received µs, kind, data) rows and commit (on the journal connection); returns their
+        journal ids, in order."""
+        conn = self.jconn
         conn.execute("BEGIN IMMEDIATE")
         try:
             last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]
@@ -93,10 +101,13 @@ class LiveStore:
             "SELECT id, source, received, kind, data FROM journal WHERE done = 0 AND id > ? ORDER BY id LIMIT ?",
             (after, limit)).fetchall()
 
-    def prune(self, days: int) -> int:
-        """Forget done journal rows older than `days` days."""
-        cur = self.conn.execute("DELETE FROM journal WHERE done = 1 AND received < ?",
-                                ((int(time.time()) - days * 86400) * 1_000_000,))
+    def prune(self, days: int, limit: int = 10_000) -> int:
+        """Forget done journal rows older than `days` days, at most `limit` of them (bounded work: call again
+        while it returns `limit`). The newest row is always kept, so that journal ids never go back."""
+        cur = self.conn.execute(
+            "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE done = 1 AND received < ? "
+            "AND id < (SELECT MAX(id) FROM journal) ORDER BY id LIMIT ?)",
+            ((int(time.time()) - days * 86400) * 1_000_000, int(limit)))
         self.conn.commit()
         return cur.rowcount
 
@@ -106,8 +117,9 @@ class LiveStore:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def insert_calls(self, rows: Sequence[Sequence[Any]]) -> dict[tuple[str, int, str, str], int]:
-        """Insert call rows (store.CALL_COLUMNS order), duplicates ignored; returns the ids of the new ones by
-        their key (source, start, native_id, leg). Inside begin()..commit()."""
+        """Insert call rows (store.CALL_COLUMNS order), duplicates (same key) skipped; returns the ids of the new
+        ones by their key (source, start, native_id, leg). Inside begin()..commit(). A row that breaks another
+        constraint raises sqlite3.IntegrityError (the caller finds and rejects it)."""
         if not rows:
             return {}
         last = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
@@ -145,7 +157,8 @@ class LiveStore:
             self.conn.executemany("UPDATE journal SET done = 1, outcome = ? WHERE id = ?", marks)
 
     def merge_overlapping_legs(self, source: str, groups: list[str]) -> None:
-        """As store.Store.merge_overlapping_legs; commits the batch."""
+        """As store.Store.merge_overlapping_legs, as part of the batch's transaction (begin()..commit())."""
+        assert self.conn.in_transaction
         self.store.merge_overlapping_legs(source, groups)
 
     def commit(self) -> None:
@@ -157,11 +170,12 @@ class LiveStore:
 
     # --- reads for the counters ---------------------------------------------------------------------------
 
-    def totals_since(self, since: int) -> list[tuple[str, int, int]]:
-        """(site, calls, cost of billed legs) of calls started since `since` (for the counters at start)."""
+    def totals_since(self, since: int) -> list[tuple[str, str, int, int]]:
+        """(site, currency, calls, cost of billed legs) of calls started since `since`, per site and currency
+        (for the counters at start; never a sum across currencies)."""
         return self.conn.execute(
-            "SELECT site, COUNT(*), COALESCE(SUM(CASE WHEN billed = 1 THEN cost END), 0) FROM calls "
-            "WHERE start >= ? GROUP BY site", (since,)).fetchall()
+            "SELECT site, COALESCE(currency, ''), COUNT(*), COALESCE(SUM(CASE WHEN billed = 1 THEN cost END), 0) "
+            "FROM calls WHERE start >= ? GROUP BY site, COALESCE(currency, '')", (since,)).fetchall()
 
     def open_alerts(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0])
@@ -170,6 +184,13 @@ class LiveStore:
         rows = self.conn.execute("SELECT done, COUNT(*) FROM journal GROUP BY done").fetchall()
         got = {int(d): int(n) for d, n in rows}
         return {"pending": got.get(0, 0), "done": got.get(1, 0)}
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
 
 
 # --- readers for the CLI (no daemon needed) ------------------------------------------------------------------
