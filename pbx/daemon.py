@@ -92,7 +92,11 @@ LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-j
 MAX_CLIENT_MESSAGE = 64 * 1024  # bytes of one subscriber's message (theirs are a few dozen)
 MAX_SUBSCRIBERS = 256  # clients on the socket at once; more are told so and closed
 BATCH_MAX = 5000  # journal entries per micro-batch
-QUEUE = 4096  # bundles waiting for the writer
+QUEUE = 256  # bundles received, waiting for the journal task (not yet durable: kept small)
+JOURNAL_AHEAD = 4  # journaled groups waiting for the writer before the journal task waits (memory bound)
+PRUNE_EVERY = 3600.0  # seconds between journal prunes while running
+PRUNE_AGAIN = 10.0  # seconds, when the last prune had more to do
+PRUNE_ROWS = 10_000  # journal rows forgotten per prune (bounded work inside the writer)
 
 
 class SourceLike(Protocol):
@@ -193,6 +197,8 @@ class Daemon:
         self.received = 0
         self.received_by: dict[str, int] = {s.name: 0 for s in config.sources}
         self.stored_calls = self.stored_rejects = self.duplicates = 0
+        self.journaled = 0  # records committed to the journal by this run (they survive kill -9)
+        self.errors = 0  # records whose parsing, rating, storing, alert rule or extension step raised
         self.processed = 0  # journal entries done (replayed ones excluded: they were not received by this run)
         self.active: dict[str, ActiveCall] = {}
         self.replayed = 0  # journal entries a previous run left pending, processed at start
@@ -263,6 +269,7 @@ class Daemon:
             await trio.to_thread.run_sync(self._load_counters)
             await self._replay()
             async with trio.open_nursery() as outer:
+                outer.start_soon(self._journaler)
                 outer.start_soon(self._writer)
                 async with trio.open_nursery() as inner:
                     await inner.start(self._serve_subscribers)
