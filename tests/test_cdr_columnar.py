@@ -255,7 +255,8 @@ def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
 
 CUCM_NAMES = list(__import__("ingest.cdr.cucm", fromlist=["PROFILES"]).PROFILES[133])
 CUCM_TYPES = ",".join("VARCHAR(50)" if i % 3 else "INTEGER" for i in range(len(CUCM_NAMES)))
-DEVICES = ["SEP00AB12C24EF0", "sep00ab", "CSFALICE", "SIPTRK_PSTN_A", "GW_1", "", "ATA1", "BOT"]
+DEVICES = ["SEP00AB12C24EF0", "sep00ab", "CSFALICE", "SIPTRK_PSTN_A", "GW_1", "", "ATA1", "BOT", "CiscoUM1-VI3",
+           "AN0A1B2C3D4E5F001", "ANATOLE-GW", "CFB_2", "TAB"]
 
 
 @st.composite
@@ -273,9 +274,13 @@ def cucm_line(draw: st.DrawFn) -> str:
         "dateTimeOrigination": str(start), "dateTimeConnect": str(connect), "dateTimeDisconnect": str(disconnect),
         "duration": str(billable), "origCause_value": draw(st.sampled_from(["0", "16", "17", "", "41"])),
         "destCause_value": draw(st.sampled_from(["0", "16", "17", "19", "", "41", "x"])),
-        "callingPartyNumber": draw(st.sampled_from(['"2590"', '" 2590 "', '"0155501234"', '""'])),
-        "originalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '"*88"', '""'])),
-        "finalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '""'])),
+        "callingPartyNumber": draw(st.sampled_from(['"2590"', '" 2590 "', '"0155501234"', '""', '"+14085552590"',
+                                                    '"40855525XX"', '"+"'])),
+        "originalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '"*88"', '""', '"b00105401002"',
+                                                           '"911"'])),
+        "finalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '""', '"B0029901001"'])),
+        "lastRedirectDn": draw(st.sampled_from(['"2591"', '""'])),
+        "comment": draw(st.sampled_from(['""', '""', '"0"', '"RecordingCall"', '"x=1;BIB"', '"note"'])),
         "outpulsedCalledPartyNumber": draw(st.sampled_from(['"18762095708"', '""'])),
         "origDeviceName": '"' + draw(st.sampled_from(DEVICES)) + '"',
         "destDeviceName": '"' + draw(st.sampled_from(DEVICES)) + '"',

@@ -553,10 +553,11 @@ CUCM_COLUMNS = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_cal
                 "dateTimeOrigination", "callingPartyNumber", "origCause_value", "originalCalledPartyNumber",
                 "finalCalledPartyNumber", "destCause_value", "dateTimeConnect", "pkid", "duration",
                 "origDeviceName", "destDeviceName", "dateTimeDisconnect", "outpulsedCalledPartyNumber",
-                "clientMatterCode", "authCodeDescription")
+                "clientMatterCode", "authCodeDescription", "comment")
 cdef enum:
     C_TYPE, C_CM, C_CALLID, C_LEG, C_ORIG_TIME, C_CALLING, C_ORIG_CAUSE, C_ORIG_CALLED, C_FINAL, C_DEST_CAUSE, \
-        C_CONNECT, C_PKID, C_DURATION, C_ORIG_DEV, C_DEST_DEV, C_DISCONNECT, C_OUTPULSED, C_MATTER, C_AUTH, NCOL
+        C_CONNECT, C_PKID, C_DURATION, C_ORIG_DEV, C_DEST_DEV, C_DISCONNECT, C_OUTPULSED, C_MATTER, C_AUTH, \
+        C_COMMENT, NCOL
 
 DEF MAXC = 512
 cdef int64_t MAX_EPOCH = 4102444800  # 2100-01-01, as ingest.cdr.cucm
@@ -585,7 +586,10 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
               list prefixes):
     """The lines of the block from byte `begin`, as scan_asterisk; `columns` gives the position of each of
     CUCM_COLUMNS in the file's header (`header_len` columns), `prefixes` the upper-case device name prefixes of
-    phones. Also `group` (int64 (n, 2): callManagerId, callId) since the group key is written from both."""
+    phones, and `!`-prefixed ones of devices whose lines go to the row parser (voicemail and analog ports). Lines
+    the row parser decides with more rules go to it too: an empty device, a comment (recording markers), a `b...`
+    called number (bridge and recorder legs), a phone's calling number that is not digits (masked).
+    Also `group` (int64 (n, 2): callManagerId, callId) since the group key is written from both."""
     cdef Py_ssize_t n = buf.shape[0]
     out = _outputs(count_lines(buf[begin:]) if begin < n else 0)
     grp_a = out["group"] = np.zeros((out["lines"], 2), np.int64)
@@ -626,7 +630,7 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
     cdef int nf, direction
     cdef int64_t s, e, cm, callid, t0, t1, bill, disc, dcause, ocause, cause
     cdef uint64_t doubled
-    cdef bint ok, orig_phone, dest_phone, m
+    cdef bint ok, orig_phone, dest_phone, m, special
     cdef uint8_t c
     with nogil:
         while pos < n and row < nlines:
@@ -668,8 +672,12 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                         ok = integer(b + cs[C_DEST_CAUSE], ce[C_DEST_CAUSE] - cs[C_DEST_CAUSE], &dcause)
                     if ok and ce[C_ORIG_CAUSE] > cs[C_ORIG_CAUSE]:
                         ok = integer(b + cs[C_ORIG_CAUSE], ce[C_ORIG_CAUSE] - cs[C_ORIG_CAUSE], &ocause)
-                    # both devices known, or the direction would come with a note
-                    ok = ok and ce[C_ORIG_DEV] > cs[C_ORIG_DEV] and ce[C_DEST_DEV] > cs[C_DEST_DEV]
+                    # both devices known, or the direction would come with a note; no comment longer than a
+                    # character (recording markers); no `b...` called number (bridge and recorder legs)
+                    ok = ok and ce[C_ORIG_DEV] > cs[C_ORIG_DEV] and ce[C_DEST_DEV] > cs[C_DEST_DEV] \
+                        and ce[C_COMMENT] - cs[C_COMMENT] <= 1 \
+                        and not (ce[C_ORIG_CALLED] > cs[C_ORIG_CALLED] and (b[cs[C_ORIG_CALLED]] | 32) == 98) \
+                        and not (ce[C_FINAL] > cs[C_FINAL] and (b[cs[C_FINAL]] | 32) == 98)
                 if ok:
                     st[row] = t0
                     an[row] = t1 if t1 else NONE
@@ -687,22 +695,42 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                             dp[row] = 1
                         else:
                             dp[row] = 3
-                    orig_phone = dest_phone = False
+                    orig_phone = dest_phone = special = False
                     for k in range(np_):
-                        m = ce[C_ORIG_DEV] - cs[C_ORIG_DEV] >= p_len[k]
-                        q = 0
+                        s = 1 if pj[p_off[k]] == 33 else 0  # '!': a device whose lines go to the row parser
+                        m = ce[C_ORIG_DEV] - cs[C_ORIG_DEV] >= p_len[k] - s
+                        q = s
                         while m and q < p_len[k]:
-                            c = b[cs[C_ORIG_DEV] + q]
+                            c = b[cs[C_ORIG_DEV] + q - s]
                             m = (c - 32 if 97 <= c <= 122 else c) == pj[p_off[k] + q]
                             q += 1
-                        orig_phone = orig_phone or m
-                        m = ce[C_DEST_DEV] - cs[C_DEST_DEV] >= p_len[k]
-                        q = 0
+                        if s:
+                            special = special or m
+                        else:
+                            orig_phone = orig_phone or m
+                        m = ce[C_DEST_DEV] - cs[C_DEST_DEV] >= p_len[k] - s
+                        q = s
                         while m and q < p_len[k]:
-                            c = b[cs[C_DEST_DEV] + q]
+                            c = b[cs[C_DEST_DEV] + q - s]
                             m = (c - 32 if 97 <= c <= 122 else c) == pj[p_off[k] + q]
                             q += 1
-                        dest_phone = dest_phone or m
+                        if s:
+                            special = special or m
+                        else:
+                            dest_phone = dest_phone or m
+                    if orig_phone and not special:  # a masked calling number: the row parser notes it
+                        q = cs[C_CALLING] + (1 if ce[C_CALLING] > cs[C_CALLING] and b[cs[C_CALLING]] == 43 else 0)
+                        while q < ce[C_CALLING]:
+                            if not 48 <= b[q] <= 57:
+                                special = True
+                                break
+                            q += 1
+                        if q == cs[C_CALLING] + 1 and ce[C_CALLING] == q:  # "+" alone
+                            special = True
+                    if special:
+                        row += 1
+                        pos = nxt
+                        continue
                     off[row, S_TRUNK] = ln[row, S_TRUNK] = 0
                     off[row, S_EXTENSION] = ln[row, S_EXTENSION] = 0
                     if orig_phone:

@@ -7,6 +7,18 @@ and every column this parser reads lies there, so the profiles only need to be e
 
 Only end records (cdrRecordType 1) are calls; start records (0) and CMRs (2) are counted as skipped.
 Times are UTC epoch seconds: no timezone conversion.
+
+Direction comes from the two devices. Inside devices are phones (SEP, CSF, BOT, TCT, TAB, ATA, AN<mac> analog
+ports, and `phone_prefixes` of the source's profile) and voicemail ports (CiscoUM..., `voicemail_prefixes`); any
+other device is a trunk or gateway. Phone to phone or voicemail is internal; inside to trunk outgoing; trunk to
+inside incoming; trunk to trunk transit. An empty destination device (busy, failed, abandoned) takes the direction
+from the origin: from an inside device the call is outgoing (the dial plan makes it internal when an extension was
+dialled, emergency when 911/112 was), never incoming. Recording and built-in-bridge legs (a called number
+`b<digits>`, the bridge and recorder numbers CM makes up, or a recording marker in the `comment` column) are
+internal legs to a service number: never priced. The extension is the phone's own number: callingPartyNumber when
+the origin is inside, the final called number (the mailbox owner for voicemail: lastRedirectDn) when the call came
+in; a masked calling number (`X`s or other non-digits) is no extension. A `+`-globalised DN is kept as written
+here; the site's dial plan turns it back into the extension (ingest.dialplan.DialPlan.own_extension).
 """
 
 from __future__ import annotations
@@ -76,6 +88,16 @@ APPROXIMATE_PROFILES = (123, 133)
 # Device name prefixes of endpoints (our users); any other device is a trunk, gateway port or media resource.
 # SEP = IP phone, ATA = analog adapter, CSF = Jabber desktop, BOT/TCT/TAB = Jabber Android/iPhone/tablet.
 PHONE_PREFIXES: tuple[str, ...] = ("SEP", "ATA", "CSF", "BOT", "TCT", "TAB")
+# Unity Connection / Unity voicemail ports: inside the site, never a trunk.
+VOICEMAIL_PREFIXES: tuple[str, ...] = ("CISCOUM",)
+# SCCP analog gateway ports: AN + the gateway's MAC (+ port): a phone. Only with the MAC, so that a trunk named
+# "ANATOLE-GW" stays a trunk.
+_ANALOG_RE = re.compile(r"^AN[0-9A-F]{12}", re.I)
+# a called number that CM makes up for a bridge: b + digits (built-in bridge, conference bridge, recorder legs)
+_BRIDGE_RE = re.compile(r"^[bB]\d+$")
+_RECORDING_RE = re.compile(r"(?i)record|\bBIB\b")
+# what the block scanner is told about device names: phones, and "!" + prefixes whose lines it leaves to us
+SCAN_FALLBACK = "!"
 
 MAX_SECONDS = 7 * 86400
 _MAX_EPOCH = 4_102_444_800  # 2100-01-01: anything later is not a CM timestamp
@@ -115,8 +137,19 @@ def _is_types_row(fields: list[str]) -> bool:
 
 
 def is_phone(device: str, prefixes: tuple[str, ...] = PHONE_PREFIXES) -> bool:
-    """True when a device name is an endpoint (phone, soft client, ATA) rather than a trunk or gateway."""
-    return device.upper().startswith(prefixes)
+    """True when a device name is an endpoint (phone, soft client, ATA, analog port) rather than a trunk or gateway."""
+    return device.upper().startswith(prefixes) or bool(_ANALOG_RE.match(device))
+
+
+def is_recording(comment: str, *called: str) -> bool:
+    """A recording or built-in-bridge leg: a `b<digits>` called number, or a recording marker in the comment."""
+    return any(_BRIDGE_RE.match(n) for n in called if n) or bool(comment and _RECORDING_RE.search(comment))
+
+
+def own_number(number: str) -> str:
+    """The phone's number as an extension: "" when it is masked (X's, '*', other non-digits after a leading '+')."""
+    digits = number[1:] if number.startswith("+") else number
+    return number if digits.isdigit() and digits.isascii() else ""
 
 
 def sniff(head: bytes) -> int:
@@ -178,7 +211,8 @@ def _disposition(answer: int | None, dest_cause: int, orig_cause: int) -> str:
     return "failed"
 
 
-def _record(number: int, text: str, fields: list[str], col: dict[str, int], prefixes: tuple[str, ...]) -> CallRecord:
+def _record(number: int, text: str, fields: list[str], col: dict[str, int], prefixes: tuple[str, ...],
+            voicemail: tuple[str, ...] = VOICEMAIL_PREFIXES) -> CallRecord:
     def get(name: str) -> str:
         i = col.get(name.lower())
         return fields[i].strip() if i is not None and i < len(fields) else ""
@@ -209,22 +243,28 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     orig_cause = _int(get("origCause_value") or "0", "origCause_value")
 
     orig_dev, dest_dev = get("origDeviceName"), get("destDeviceName")
-    caller, final = get("callingPartyNumber"), get("finalCalledPartyNumber")
-    orig_phone = is_phone(orig_dev, prefixes) if orig_dev else None
-    dest_phone = is_phone(dest_dev, prefixes) if dest_dev else None
+    caller, original, final = get("callingPartyNumber"), get("originalCalledPartyNumber"), get("finalCalledPartyNumber")
+    orig_kind = _device_kind(orig_dev, prefixes, voicemail)
+    dest_kind = _device_kind(dest_dev, prefixes, voicemail)
+    called_in = final
+    if dest_kind == "voicemail":  # a call forwarded to voicemail: the mailbox is the user's
+        called_in = get("lastRedirectDn") or original or final
     direction, trunk, extension = "", "", ""
-    if orig_phone is True:
-        extension = caller
-        if dest_phone is True:
+    if orig_kind in ("phone", "voicemail"):
+        extension = own_number(caller)
+        if caller and not extension:
+            notes.append("callingPartyNumber masked: no extension")
+        if dest_kind in ("phone", "voicemail"):
             direction = "internal"
-        elif dest_phone is False:
+        elif dest_kind == "trunk":
             direction, trunk = "outgoing", dest_dev
         else:
-            notes.append("destDeviceName empty: direction unknown")
-    elif orig_phone is False:
-        if dest_phone is True:
-            direction, trunk, extension = "incoming", orig_dev, final
-        elif dest_phone is False:
+            direction = "outgoing"  # from inside: the dial plan makes it internal or emergency by the number
+            notes.append("destDeviceName empty: direction from the origin device")
+    elif orig_kind == "trunk":
+        if dest_kind in ("phone", "voicemail"):
+            direction, trunk, extension = "incoming", orig_dev, called_in
+        elif dest_kind == "trunk":
             direction, trunk = "transit", dest_dev
         else:
             direction, trunk, extension = "incoming", orig_dev, final
@@ -232,6 +272,9 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     else:
         extension = final
         notes.append("origDeviceName empty: direction unknown")
+    if is_recording(get("comment"), original, final):
+        direction, trunk = "internal", ""
+        notes.append("recording or built-in-bridge leg: service, not priced")
     return CallRecord(
         line=number,
         native_id=get("pkid"),
@@ -254,14 +297,25 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     )
 
 
-def _prefixes(ctx: ParseContext) -> tuple[str, ...]:
-    """Built-in phone prefixes plus any a site adds with profile["phone_prefixes"] (Cisco Webex, CTI ports...)."""
-    extra = ctx.profile.get("phone_prefixes") if isinstance(ctx.profile, dict) else None
+def _device_kind(device: str, phones: tuple[str, ...], voicemail: tuple[str, ...]) -> str:
+    """"phone", "voicemail", "trunk" (any other device: trunks, gateways, media resources) or "" (none)."""
+    if not device:
+        return ""
+    if is_phone(device, phones):
+        return "phone"
+    return "voicemail" if device.upper().startswith(voicemail) else "trunk"
+
+
+def _prefixes(ctx: ParseContext, key: str = "phone_prefixes", builtin: tuple[str, ...] = PHONE_PREFIXES
+              ) -> tuple[str, ...]:
+    """Built-in phone prefixes plus any a site adds with profile["phone_prefixes"] (Cisco Webex, CTI ports...);
+    the same for profile["voicemail_prefixes"]."""
+    extra = ctx.profile.get(key) if isinstance(ctx.profile, dict) else None
     if isinstance(extra, str):
         extra = extra.split(",")
     if isinstance(extra, (list, tuple)):
-        return PHONE_PREFIXES + tuple(str(p).strip().upper() for p in extra if str(p).strip())
-    return PHONE_PREFIXES
+        return builtin + tuple(str(p).strip().upper() for p in extra if str(p).strip())
+    return builtin
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
@@ -276,7 +330,11 @@ class Reader:
     """The line-by-line state of a file: the column map of the last header line seen."""
 
     def __init__(self, ctx: ParseContext) -> None:
-        self.prefixes = _prefixes(ctx)
+        self.phones = _prefixes(ctx)
+        self.voicemail = _prefixes(ctx, "voicemail_prefixes", VOICEMAIL_PREFIXES)
+        # for the block scanner (ingest.cdr.blocks): phone prefixes, then "!" + prefixes of devices whose lines it
+        # leaves to this parser (voicemail ports, analog ports)
+        self.prefixes = self.phones + tuple(SCAN_FALLBACK + p for p in (*self.voicemail, "AN"))
         self.header: dict[str, int] | None = None
         self.header_len = 0
         self.missing: list[str] = []
@@ -316,7 +374,7 @@ class Reader:
                     return Reject(line=number, raw=text,
                                   reason=f"columns: {len(fields)}, a headerless record has 123, 129 or 133")
                 col = _PROFILE_INDEX[len(fields)]  # every column read is < 94: exact in all three profiles
-            return _record(number, text, fields, col, self.prefixes)
+            return _record(number, text, fields, col, self.phones, self.voicemail)
         except _Bad as bad:
             return Reject(line=number, raw=text, reason=str(bad))
         except Exception as exc:  # the invariant: one item per line, never an exception
