@@ -104,12 +104,12 @@ def is_binary(line: bytes, encoding: str = "utf-8") -> bool:
     one in sixteen is and it does not decode in the source's encoding with half of it control or non-ASCII bytes
     (random bytes: about 10% and 60%). Text in another encoding than the configured one has no control bytes, so it
     is never binary (its records still parse). A line of NULs only is not text either."""
+    size = len(line) - line.count(0)
+    if size == 0:
+        return bool(line)
     odd = line.translate(None, _TEXT)
     if not odd:
         return False
-    size = len(line) - line.count(0)
-    if size == 0:
-        return True
     controls = len(odd.translate(None, _HIGH))
     if controls * 8 >= size:
         return True
