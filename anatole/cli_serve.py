@@ -199,7 +199,7 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    from engine.money import format_money
+    from engine.money import format_totals
 
     out = _console()
     up = int(time.time()) - got.started
@@ -211,13 +211,15 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
                       s.peer, str(s.received), s.detail)
     out.print(table)
     c = got.counters
-    out.print(f"received {got.received}, calls {got.stored_calls}, rejects {got.stored_rejects}, duplicates "
-              f"{got.duplicates}, in flight {got.journal_pending}, replayed at start {got.replayed}", markup=False)
+    out.print(f"received {got.received}, journaled {got.journaled}, calls {got.stored_calls}, rejects "
+              f"{got.stored_rejects}, duplicates {got.duplicates}, in flight {got.journal_pending}, replayed at start "
+              f"{got.replayed}, errors {got.errors}", markup=False)
     if c is not None:
-        costs = ", ".join(f"{k} {format_money(v)}" for k, v in c.cost_today.items()) or "none"
-        out.print(f"active calls {c.active}, calls last minute {c.calls_last_minute}, today {c.calls_today} "
-                  f"(cost {costs} {c.currency}), open alerts {c.alerts_open}, subscribers {got.subscribers}",
-                  markup=False)
+        out.print(f"active calls {c.active}, calls last minute {c.calls_last_minute}, today {c.calls_today}, open "
+                  f"alerts {c.alerts_open}, subscribers {got.subscribers}", markup=False)
+        for label, costs in (("cost today", c.costs_today), ("cost this hour", c.costs_this_hour)):
+            text = "; ".join(f"{site} {format_totals(v)}" for site, v in sorted(costs.items()) if any(v.values()))
+            out.print(f"{label}: {text or 'none'}", markup=False)
 
 
 @click.command()
@@ -229,7 +231,7 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
 @click.pass_context
 def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: int, as_json: bool) -> None:
     """List the alerts the daemon raised ([[alert]] rules in anatole.toml), newest first."""
-    from engine.money import format_money
+    from engine.money import format_amount
     from store.live import list_alerts
 
     if workspace is not None:
@@ -245,7 +247,8 @@ def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: i
 
     table = Table("id", "at", "severity", "rule", "kind", "site", "ext", "call", "amount", "message", "ack")
     for r in rows:
-        amount = f"{format_money(r['amount'])} {r['currency'] or ''}".strip() if r["amount"] is not None else ""
+        amount = (f"{format_amount(r['amount'], currency=r['currency'])} {r['currency'] or ''}".strip()
+                  if r["amount"] is not None else "")
         table.add_row(str(r["id"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["at"])), r["severity"],
                       r["rule"], r["kind"], r["site"] or "", r["extension"] or "",
                       str(r["call_id"] or ""), amount, r["message"], r["acknowledged_by"] or "")

@@ -131,3 +131,9 @@ def round_money(value: int, decimals: int, mode: str) -> int:
     """Round units of 10**-8 to `decimals` decimals by the named mode."""
     quantum = 10 ** (DECIMALS - decimals)
     return divide_round(value, quantum, mode) * quantum
+
+
+def format_totals(by_currency: dict[str, int], empty: str = "0") -> str:
+    """Totals kept per currency, each shown with its currency ("12.3456 EUR, 1.20 USD"), never added together."""
+    parts = [f"{format_amount(v, currency=c)} {c}".strip() for c, v in sorted(by_currency.items()) if v]
+    return ", ".join(parts) or empty
