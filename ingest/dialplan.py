@@ -45,6 +45,7 @@ class DialPlan:
     area_code: str = ""
     extensions: list[tuple[str, str]] = field(default_factory=list)  # inclusive ranges of equal-length digits
     _cache: dict[tuple[str, bool], Number] = field(default_factory=dict, repr=False)
+    _own: dict[str, str] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def country_code(self) -> str:
@@ -52,6 +53,27 @@ class DialPlan:
 
     def is_extension(self, digits: str) -> bool:
         return any(len(digits) == len(lo) and lo <= digits <= hi for lo, hi in self.extensions)
+
+    def own_extension(self, number: str) -> str:
+        """A phone's own number as the site's extension: a `+`-globalised or full national DN (`+14085551234`,
+        CUCM's globalised dial plans) whose last digits are in the site's extension ranges becomes that extension
+        (`1234` with ranges "1000-1999"); anything else is returned as it is. Only numbers of the site's own
+        country (any area code: DIDs of one site may span several): a foreign number stays a number."""
+        if not number or self.is_extension(number) or not self.extensions:
+            return number
+        got = self._own.get(number)
+        if got is None:
+            got = number
+            n = self.normalise(number, as_dialled=False)
+            if n.kind == EXTERNAL and n.e164.startswith(self.country_code):
+                for width in sorted({len(lo) for lo, _ in self.extensions}, reverse=True):
+                    if len(n.e164) > width and self.is_extension(n.e164[-width:]):
+                        got = n.e164[-width:]
+                        break
+            if len(self._own) >= CACHE_LIMIT:
+                self._own.clear()
+            self._own[number] = got
+        return got
 
     def normalise(self, raw: str, *, as_dialled: bool = True) -> Number:
         """Classify digits. `as_dialled`: the digits may start with the outside-line prefix (a user's dialling);
@@ -78,10 +100,10 @@ class DialPlan:
             return Number(EXTERNAL, rest, "+") if why in ("", UNKNOWN_CC) else Number(INVALID, rule=why)
         if not (text.isdigit() and text.isascii()):
             return Number(SERVICE, rule="code")  # *88, #31#, dial by name, 's', 'h', 'i', ...
+        if self._is_emergency(text):  # before the extension ranges: 112 or 999 inside "100-999" is still 999
+            return Number(EMERGENCY, rule="emergency")
         if self.is_extension(text):
             return Number(INTERNAL, rule="extension")
-        if self._is_emergency(text):
-            return Number(EMERGENCY, rule="emergency")
         if as_dialled and self.outside_prefix and text.startswith(self.outside_prefix) \
                 and len(text) > len(self.outside_prefix):
             stripped = text[len(self.outside_prefix):]

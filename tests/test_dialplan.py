@@ -168,3 +168,31 @@ def test_memoised_possible_number_on_numbers_of_many_countries():
     for _ in range(5000):
         number = str(rng.choice(codes)) + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 14)))
         assert _possible(number) == _parse_possible(number), number
+
+
+SAN_JOSE = DialPlan("US", outside_prefix="9", national_prefix="1", international_prefix="011", area_code="408",
+                    extensions=parse_ranges(["1000-1999", "20000-20999"]))
+
+
+@pytest.mark.parametrize(("number", "extension"), [
+    ("+14085551234", "1234"),  # a globalised DN (CUCM): the extension its last digits are
+    ("14085551234", "1234"),
+    ("+14085520123", "20123"),  # the longest range that fits
+    ("+16505551234", "1234"),  # another area code of the same site
+    ("1234", "1234"),
+    ("+14085552234", "+14085552234"),  # no range says so: kept as written
+    ("+33155501234", "+33155501234"),  # another country
+    ("40855512XX", "40855512XX"),
+    ("", ""),
+])
+def test_own_extension(number: str, extension: str) -> None:
+    assert SAN_JOSE.own_extension(number) == extension
+    assert DialPlan("US").own_extension(number) == number  # no ranges: nothing to go by
+
+
+@pytest.mark.parametrize(("plan", "digits"), [(LONDON, "999"), (LONDON, "112"), (NEW_YORK, "911")])
+def test_emergency_numbers_win_over_extension_ranges(plan: DialPlan, digits: str) -> None:
+    wide = DialPlan(plan.country, plan.outside_prefix, plan.national_prefix, plan.international_prefix,
+                    extensions=parse_ranges(["100-999"]))
+    assert wide.normalise(digits).kind == "emergency"
+    assert wide.normalise("250").kind == "internal"
