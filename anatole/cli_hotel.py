@@ -19,9 +19,35 @@ from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
 
 
+def overlapping_sources(ws: Any) -> set[str]:
+    """The workspace's sources whose PBX writes overlapping legs of one call (the daemon merges them, and the
+    hotel charges such a call once)."""
+    from ingest.cdr import UnknownFormat, parser
+    from pbx.daemon import LIVE_PARSE_FORMAT
+
+    out = set()
+    for source in ws.sources.values():
+        try:
+            module = parser(LIVE_PARSE_FORMAT.get(source.format, source.format))
+        except UnknownFormat:
+            continue
+        if getattr(module, "LEGS", "overlapping") == "overlapping":
+            out.add(source.name)
+    return out
+
+
+def hotel_hook(ws: Any, guest_price: Any = None) -> Any:
+    """The hook that charges guest calls (and re-attributes them when a stay changes in the past)."""
+    from hotel.live import HotelHook
+
+    site = ws.sites.get(ws.hotel.site)
+    return HotelHook(ws.hotel, currency=ws.currency, guest_price=guest_price,
+                     outside_prefix=site.dialplan.outside_prefix if site else "",
+                     timezone=site.timezone if site else "UTC", overlapping=overlapping_sources(ws))
+
+
 def daemon_extensions(ws: Any, problems: list[str]) -> list[Any]:
     """The daemon's hotel add-ons (pbx.daemon.Extension): the charging hook, and the PMS link when configured."""
-    from hotel.live import HotelHook
     from tariffs.errors import TariffError
 
     cfg = ws.hotel
@@ -44,14 +70,13 @@ def daemon_extensions(ws: Any, problems: list[str]) -> list[Any]:
                                  tariff_path=cfg.guest_tariff)
             return [p[6] for p in priced]
 
-    extensions: list[Any] = [HotelHook(cfg, currency=ws.currency, guest_price=guest_price,
-                                       outside_prefix=site.dialplan.outside_prefix if site else "",
-                                       timezone=site.timezone if site else "UTC")]
+    hook = hotel_hook(ws, guest_price)
+    extensions: list[Any] = [hook]
     if cfg.pms is not None and site is not None:
         from pbx.fias import FiasLink
 
         extensions.append(FiasLink(cfg.pms, ws.db_path, timezone=site.timezone,
-                                   rooms={r.number for r in cfg.rooms}))
+                                   rooms={r.number for r in cfg.rooms}, reattribute=hook.reattribute))
     return extensions
 
 
@@ -71,12 +96,16 @@ def _hotel(ctx: click.Context) -> tuple[Any, Any, ZoneInfo]:
         from store import open_store
 
         open_store(ws.db_path).close()  # creates the database and the calls tables when new
-        conn = db.connect(ws.db_path)
+        conn = db.connect(ws.db_path, report=lambda line: click.echo(f"schema upgrade repaired: {line}", err=True))
+        db.sync_rooms(conn, [(r.number, r.extension, r.class_of_service) for r in ws.hotel.rooms])
     except StoreError as exc:
         _fail(str(exc))
-    db.sync_rooms(conn, [(r.number, r.extension, r.class_of_service) for r in ws.hotel.rooms])
     site = ws.sites.get(ws.hotel.site)
     return ws, conn, ZoneInfo(site.timezone if site else "UTC")
+
+
+def note_pms(ws: Any) -> str:
+    return " (a PMS is configured: its own check-ins and check-outs still apply)" if ws.hotel.pms else ""
 
 
 def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
@@ -189,7 +218,9 @@ def rooms(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, at: str | None,
             as_json: bool) -> None:
-    """Check a guest in by hand (when there is no PMS, or it is down): calls from the room are charged to them."""
+    """Check a guest in by hand (when there is no PMS, or it is down): calls from the room are charged to them;
+    with --at in the past, the calls made since then too (they were stored as vacant-room calls)."""
+    from store import StoreError
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
@@ -197,15 +228,25 @@ def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, 
     when = _when(at, zone, "--at")
     reservation = reservation or time.strftime("%y%m%d%H%M", time.localtime(when)) + room[-2:]
     try:
-        stay_id, _ = db.checkin(conn, room, reservation, guest, when, "manual", replace=False)
-    except db.HotelError as exc:
+        with db.write(conn):  # BEGIN IMMEDIATE: waits for the daemon's writer, serialised with the PMS's check-ins
+            stay_id, _ = db.checkin(conn, room, reservation, guest, when, "manual", replace=False)
+            moved = hotel_hook(ws).reattribute(conn, room, when) if when < time.time() else {}
+    except db.RoomOccupied as exc:
+        conn.close()
+        _fail(f"room {room} already has an open stay for {exc.stay['guest'] or 'a guest'} (reservation "
+              f"{exc.stay['reservation']}, origin {exc.stay['origin']}) since {_local(exc.stay['checkin'], zone)}: "
+              "check it out first")
+    except (db.HotelError, StoreError) as exc:
         conn.close()
         _fail(str(exc))
     conn.close()
-    note = " (a PMS is configured: its own check-ins and check-outs still apply)" if ws.hotel.pms else ""
+    if moved.get("charged"):
+        note = f"; {moved['charged']} call(s) made since then charged to the stay" + note_pms(ws)
+    else:
+        note = note_pms(ws)
     if as_json:
         _emit_json({"room": room, "guest": guest, "reservation": reservation, "stay": stay_id,
-                    "checkin": _local(when, zone)})
+                    "checkin": _local(when, zone), "recharged": moved.get("charged", 0)})
         return
     _console().print(f"room {room} checked in: {guest}, reservation {reservation}, at {_local(when, zone)}{note}",
                      markup=False)
@@ -217,12 +258,22 @@ def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, 
 @click.option("--json", "as_json", is_flag=True, help="Print the folio as JSON.")
 @click.pass_context
 def checkout(ctx: click.Context, room: str, at: str | None, as_json: bool) -> None:
-    """Check the room's guest out by hand and print the folio of the stay (calls ending later are late charges)."""
+    """Check the room's guest out by hand and print the folio of the stay (calls ending later are late charges;
+    with --at in the past, calls begun after it are taken off the guest)."""
+    from store import StoreError
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
     _room_or_fail(ws, room)
-    left = db.checkout(conn, room, _when(at, zone, "--at"))
+    when = _when(at, zone, "--at")
+    try:
+        with db.write(conn):  # the check-out and the charges it takes off the guest (calls after it), together
+            left = db.checkout(conn, room, when)
+            if left is not None and when < time.time():
+                hotel_hook(ws).reattribute(conn, room, left["checkout"])
+    except StoreError as exc:
+        conn.close()
+        _fail(str(exc))
     if left is None:
         conn.close()
         _fail(f"room {room} has no guest checked in")
@@ -293,7 +344,7 @@ def late_charges(ctx: click.Context, as_json: bool) -> None:
 
 
 @hotel.command("postings")
-@click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected"]))
+@click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected", "cancelled"]))
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the postings as JSON.")
 @click.pass_context

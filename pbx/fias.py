@@ -195,6 +195,37 @@ def hhmmss(seconds: int) -> str:
     return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
+MAX_LATE = 7 * 86400  # a GI/GO's own DA/TI older than this is not believed (the PMS's clock, a resync)
+SKEW = 300  # nor one further ahead of our clock than this
+LATE_NOTE = 120  # a record applied at a time this much older than now is logged as late
+
+
+def event_time(rec: Record, now: int, zone: ZoneInfo) -> tuple[int, str]:
+    """When a GI/GO/GC took effect: the PMS's own DA (YYMMDD) and TI (HHMMSS) in the site's zone when given and
+    plausible (not ahead of `now` by more than SKEW, not older than MAX_LATE), capped at `now`; else `now`, with
+    the reason it was not used ("" when it was, or when the record has no DA)."""
+    da, ti = rec.get("DA"), rec.get("TI")
+    if not da:
+        return now, ""
+    try:
+        if len(da) != 6 or not da.isdigit() or len(ti) not in (4, 6) or not ti.isdigit():
+            raise ValueError
+        local = dt.datetime(2000 + int(da[:2]), int(da[2:4]), int(da[4:]), int(ti[:2]), int(ti[2:4]),
+                            int(ti[4:6] or 0), tzinfo=zone)
+    except ValueError:
+        return now, f"DA/TI {da!r}/{ti!r} is not a date and time: applied now"
+    at = int(local.timestamp())
+    if at > now + SKEW:
+        return now, f"DA/TI {_local(at, zone)} is ahead of our clock by more than {SKEW} s: applied now"
+    if at < now - MAX_LATE:
+        return now, f"DA/TI {_local(at, zone)} is more than {MAX_LATE // 86400} days old: applied now"
+    return min(at, now), ""
+
+
+def _local(when: int, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def p_number(seq: int) -> int:
     """FIAS P# runs 1..99999999: the queue sequence, wrapping."""
     return (seq - 1) % 99_999_999 + 1
@@ -224,8 +255,12 @@ class FiasLink:
 
     def __init__(self, pms: Any, db_path: Path, *, timezone: str, rooms: set[str] | None = None,
                  version: str = "anatole 0.1", backoff: tuple[float, float] = (1.0, 60.0),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 reattribute: Callable[[Any, str, int], dict[str, int]] | None = None) -> None:
         self.pms = pms  # hotel.model.PmsConfig
+        # (connection, room, since) -> counts: re-attributes a room's charges after a stay changed in the past
+        # (hotel.live.HotelHook.reattribute); run inside the stay change's transaction
+        self.reattribute = reattribute
         self.db_path = Path(db_path)
         self.zone = ZoneInfo(timezone)
         self.rooms = rooms or set()
@@ -263,7 +298,8 @@ class FiasLink:
     async def run(self, daemon: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.daemon = daemon
         self.log = daemon.log
-        self.conn = await trio.to_thread.run_sync(db.connect, self.db_path)
+        self.conn = await trio.to_thread.run_sync(
+            lambda: db.connect(self.db_path, report=lambda line: self.log("pms", warning=f"schema upgrade: {line}")))
         flagged = await self._db(db.sent_to_unconfirmed, self.conn)
         if flagged:
             self.log("pms", detail=f"{flagged} posting(s) were sent without an answer before the last stop: "
@@ -466,6 +502,8 @@ class FiasLink:
             self.log("pms", error=f"unknown record type {kind!r}: ignored", fields=rec.fields)
 
     async def _guest(self, rec: Record) -> None:
+        """GI, GO, GC: the stays, each record in one transaction with the re-attribution of the room's charges when
+        it takes effect in the past (the PMS's own DA/TI of a record that reached us late)."""
         room, reservation, guest = rec.get("RN"), rec.get("G#"), rec.get("GN")
         now = int(self.clock())
         if not room:
@@ -474,6 +512,12 @@ class FiasLink:
         if self.rooms and room not in self.rooms:
             self.log("pms", warning=f"{rec.kind} for room {room}, which no [[room]] maps to an extension: "
                                     "recorded, but no call can be charged to it")
+        at, why = event_time(rec, now, self.zone)
+        if why:
+            self.log("pms", warning=f"{rec.kind} room {room}: {why}", fields=rec.fields)
+        elif now - at > LATE_NOTE:
+            self.log("pms", detail=f"{rec.kind} room {room} reached us {(now - at) // 60} min late: applied at the "
+                                   f"PMS's time {_local(at, self.zone)}")
         cos = int(rec.get("CS")) if rec.get("CS").isdigit() else None
         if rec.kind == "GI":
             if rec.get("GS") == "Y":
@@ -482,23 +526,23 @@ class FiasLink:
                     self.log("pms", detail=f"GI: sharer {reservation} in room {room}: calls stay on reservation "
                                            f"{current['reservation']}")
                     return
-            _sid, closed = await self._db(lambda: db.checkin(self.conn, room, reservation, guest, now, "fias",
-                                                             language=rec.get("GL"), class_of_service=cos))
+            _sid, closed, moved = await self._db(self._checkin, room, reservation, guest, at, rec.get("GL"), cos)
             if closed is not None:
-                self.log("pms", warning=f"GI for room {room} while reservation {closed['reservation']} was still "
-                                        "checked in: that stay is closed")
-            self.log("pms", detail=f"check-in room {room} reservation {reservation}")
+                self.log("pms", warning=f"GI for room {room} while reservation {closed['reservation']} "
+                                        f"({closed['guest']}) was still checked in (origin {closed['origin']}): that "
+                                        "stay is closed, the PMS's check-in applies")
+            self.log("pms", detail=f"check-in room {room} reservation {reservation}", **moved)
         elif rec.kind == "GO":
-            left = await self._db(db.checkout, self.conn, room, now, reservation or None)
+            left, moved = await self._db(self._checkout, room, at, reservation or None)
             if left is None:
                 self.log("pms", warning=f"GO for room {room}" + (f" reservation {reservation}" if reservation else "")
                          + " with no such guest checked in: ignored")
             else:
-                self.log("pms", detail=f"check-out room {room} reservation {left['reservation']}")
+                self.log("pms", detail=f"check-out room {room} reservation {left['reservation']}", **moved)
         else:  # GC: a room move (RO = old room) or new guest data
             old = rec.get("RO")
             if old and old != room:
-                _sid, moved = await self._db(db.move, self.conn, old, room, reservation, guest, now, "fias")
+                moved = await self._db(self._move, old, room, reservation, guest, at)
                 self.log("pms", detail=f"room move {old} -> {room} reservation {reservation}: {moved} queued "
                                        "posting(s) re-pointed")
                 self._wake.set()
@@ -507,8 +551,44 @@ class FiasLink:
             if current is None:
                 self.log("pms", warning=f"GC for room {room} with no guest checked in: ignored")
                 return
-            await self._db(lambda: db.checkin(self.conn, room, current["reservation"], guest, now, "fias",
-                                              language=rec.get("GL"), class_of_service=cos))
+            await self._db(lambda: db.checkin(self.conn, room, current["reservation"], guest, current["checkin"],
+                                              "fias", language=rec.get("GL"), class_of_service=cos))
+        self._wake.set()
+
+    def _checkin(self, room: str, reservation: str, guest: str, at: int, language: str, cos: int | None
+                 ) -> tuple[int, dict[str, Any] | None, dict[str, int]]:
+        """(In a worker thread.) The PMS's check-in wins over an open stay of another reservation (a check-in by
+        hand, a GO we never got): that stay is closed. Should a check-in by hand commit between our read and our
+        write, the schema refuses the second open stay and we apply the GI again over it."""
+        for attempt in (1, 2):
+            try:
+                with db.write(self.conn):
+                    sid, closed = db.checkin(self.conn, room, reservation, guest, at, "fias", language=language,
+                                             class_of_service=cos)
+                    moved = self._reattribute(room, min(at, closed["checkout"]) if closed else at)
+                return sid, closed, moved
+            except db.RoomOccupied as exc:
+                if attempt == 2:
+                    raise
+                self.log("pms", warning=f"GI room {room}: {exc}; applying the PMS's check-in over it")
+        raise AssertionError("unreachable")
+
+    def _checkout(self, room: str, at: int, reservation: str | None) -> tuple[dict[str, Any] | None, dict[str, int]]:
+        with db.write(self.conn):
+            left = db.checkout(self.conn, room, at, reservation)
+            return left, (self._reattribute(room, left["checkout"]) if left is not None else {})
+
+    def _move(self, old: str, new: str, reservation: str, guest: str, at: int) -> int:
+        with db.write(self.conn):
+            _sid, moved = db.move(self.conn, old, new, reservation, guest, at, "fias")
+            self._reattribute(old, at)
+            self._reattribute(new, at)
+            return moved
+
+    def _reattribute(self, room: str, since: int) -> dict[str, int]:
+        if self.reattribute is None or since >= int(self.clock()):
+            return {}
+        return self.reattribute(self.conn, room, since)
 
     async def _posting_answer(self, rec: Record) -> None:
         """Apply a PA at once (committed before the next frame is read), then wake the sender waiting for it."""

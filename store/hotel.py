@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +56,46 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX hotel_postings_call ON hotel_postings (call_id) WHERE replaces IS NULL;
     CREATE INDEX hotel_postings_todo ON hotel_postings (seq) WHERE state IN ('pending', 'unconfirmed');
     """,
+    # 2 (issue 13): one open stay per room, enforced. Rooms with several open stays (a check-in by hand racing
+    # the PMS's) keep the latest (check-in time, then id); the others are closed at its check-in, each noted in
+    # hotel_repairs. One live charge per call group (overlapping legs of one call from a room): call_group.
+    """
+    CREATE TABLE hotel_repairs (
+        id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, room TEXT, stay_id INTEGER,
+        kept_stay_id INTEGER, closed_at INTEGER, detail TEXT NOT NULL
+    );
+    INSERT INTO hotel_repairs (at, kind, room, stay_id, kept_stay_id, closed_at, detail)
+    SELECT CAST(strftime('%s', 'now') AS INTEGER), 'duplicate open stay', s.room, s.id, k.id, k.checkin,
+           'room ' || s.room || ': stay ' || s.id || ' (reservation ' || s.reservation || ', ' || s.guest
+           || ') was open beside stay ' || k.id || ' (reservation ' || k.reservation || ', ' || k.guest
+           || '): closed at the later check-in'
+      FROM hotel_stays s JOIN hotel_stays k ON k.id = (
+           SELECT x.id FROM hotel_stays x WHERE x.room = s.room AND x.checkout IS NULL
+            ORDER BY x.checkin DESC, x.id DESC LIMIT 1)
+     WHERE s.checkout IS NULL AND s.id != k.id
+     ORDER BY s.room, s.id;
+    UPDATE hotel_stays SET checkout = (SELECT r.closed_at FROM hotel_repairs r WHERE r.stay_id = hotel_stays.id
+                                         AND r.kind = 'duplicate open stay')
+     WHERE id IN (SELECT stay_id FROM hotel_repairs WHERE kind = 'duplicate open stay');
+    DROP INDEX hotel_stays_open;
+    CREATE UNIQUE INDEX hotel_stays_open ON hotel_stays (room) WHERE checkout IS NULL;
+    ALTER TABLE hotel_charges ADD COLUMN call_group TEXT;
+    CREATE UNIQUE INDEX hotel_charges_group ON hotel_charges (call_group) WHERE call_group IS NOT NULL;
+    """,
 ]
 
 # posting states: pending (queued, not sent) -> sent (PS written, PA awaited) -> ok | rejected; a PA that never came
-# (timeout, dropped link, crash) -> unconfirmed: resent with the same P# and flagged for the front desk.
+# (timeout, dropped link, crash) -> unconfirmed: resent with the same P# and flagged for the front desk. A pending
+# posting whose charge no longer belongs to a guest (a late check-out, a longer leg of the same call) -> cancelled.
 TODO = ("pending", "unconfirmed")
 # charge statuses
 QUEUED, POSTED, REJECTED, FOLIO, FREE, VACANT, UNPRICED = ("queued", "posted", "rejected", "folio", "free",
                                                            "vacant", "unpriced")
+MERGED = "merged"  # another leg of the same call carries the charge
+FAILED = "failed"  # the call could not be charged (an error, named in reason): on the late-charge list
 CHARGE_COLUMNS = ("call_id", "room", "extension", "stay_id", "reservation", "guest", "start", "duration", "dialled",
                   "number", "destination", "cost", "charge", "currency", "status", "late", "reason", "posting",
-                  "created")
+                  "created", "call_group")
 POSTING_COLUMNS = ("seq", "call_id", "room", "reservation", "amount", "digits", "duration", "start", "state",
                    "answer", "answer_text", "attempts", "flagged", "not_before", "created", "sent_at",
                    "answered_at", "replaces")
@@ -76,6 +105,16 @@ STAY_COLUMNS = ("id", "room", "reservation", "guest", "language", "class_of_serv
 
 class HotelError(Exception):
     """A front-desk action that cannot be done as asked (a room that is not in the map, a room already occupied)."""
+
+
+class RoomOccupied(HotelError):
+    """The room already has an open stay (of another reservation): `stay` is that stay."""
+
+    def __init__(self, room: str, stay: dict[str, Any]) -> None:
+        self.room, self.stay = room, stay
+        since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stay["checkin"]))
+        super().__init__(f"room {room} already has an open stay for {stay['guest'] or 'a guest'} (reservation "
+                         f"{stay['reservation']}) since {since}: check it out first")
 
 
 @contextlib.contextmanager
@@ -100,20 +139,34 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Bring the hotel tables up to date; returns what a migration had to repair (one line each), for the log."""
     try:
+        before = schema.version(conn, "hotel")
         schema.migrate(conn, "hotel", MIGRATIONS)
     except schema.SchemaError as exc:
         raise StoreError(str(exc)) from None
+    if before >= 2:
+        return []
+    return [r[0] for r in conn.execute("SELECT detail FROM hotel_repairs WHERE kind = 'duplicate open stay' "
+                                       "ORDER BY id")]
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection of its own (the PMS link, the CLI), migrated, WAL, waiting on the daemon's writer."""
+def connect(path: Path | str, *, report: Callable[[str], Any] | None = None) -> sqlite3.Connection:
+    """A connection of its own (the PMS link, the CLI), migrated, WAL, waiting on the daemon's writer. `report`
+    receives each repair a migration made (duplicate open stays it closed)."""
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    migrate(conn)
+    for line in migrate(conn):
+        if report is not None:
+            report(line)
     return conn
+
+
+def repairs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """What migrations repaired (the duplicate open stays they closed), oldest first."""
+    return _dicts(conn.execute("SELECT * FROM hotel_repairs ORDER BY id"))
 
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -168,60 +221,84 @@ def last_stay(conn: sqlite3.Connection, room: str, reservation: str | None = Non
     return got[0] if got else None
 
 
+def previous_checkout(conn: sqlite3.Connection, room: str, but: int | None = None) -> int | None:
+    """When the last closed stay of `room` (other than stay `but`) ended: a late check-in cannot begin earlier."""
+    row = conn.execute("SELECT MAX(checkout) FROM hotel_stays WHERE room = ? AND checkout IS NOT NULL AND id != ?",
+                       (room, but if but is not None else -1)).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
 def checkin(conn: sqlite3.Connection, room: str, reservation: str, guest: str, at: int, origin: str, *,
             language: str = "", class_of_service: int | None = None, moved_from: str | None = None,
             replace: bool = True) -> tuple[int, dict[str, Any] | None]:
-    """Open a stay; returns (stay id, the stay it closed or None). The same reservation checked in again updates its
-    stay (a PMS resends GI); another reservation in an occupied room closes the old stay first when `replace`
-    (the PMS is the truth), else raises HotelError (a clerk must check the room out first)."""
+    """Open a stay beginning at `at`; returns (stay id, the stay it closed or None). One transaction (BEGIN
+    IMMEDIATE: a check-in by hand and the PMS's are serialised), and the schema allows one open stay per room.
+
+    The same reservation checked in again updates its stay (a PMS resends GI), and moves its check-in earlier when
+    `at` is earlier (a GI that reached us late). Another reservation in an occupied room closes the old stay first
+    when `replace` (the PMS is the truth), else raises RoomOccupied (a clerk must check the room out first). A stay
+    never begins before the room's previous stay ended, nor closes one before it began: `at` is raised to that."""
     with write(conn):
         current = open_stay(conn, room)
         closed = None
         if current is not None:
             if current["reservation"] == reservation:
+                floor = previous_checkout(conn, room, current["id"]) or 0
+                checkin_at = max(min(at, current["checkin"]), floor, 0)
                 conn.execute("UPDATE hotel_stays SET guest = ?, language = ?, class_of_service = "
-                             "COALESCE(?, class_of_service) WHERE id = ?",
+                             "COALESCE(?, class_of_service), checkin = MIN(checkin, ?) WHERE id = ?",
                              (guest or current["guest"], language or current["language"], class_of_service,
-                              current["id"]))
+                              checkin_at, current["id"]))
                 return current["id"], None
             if not replace:
-                raise HotelError(f"room {room} is occupied by reservation {current['reservation']} "
-                                 f"({current['guest']}): check it out first")
+                raise RoomOccupied(room, current)
+            at = max(at, current["checkin"])
             conn.execute("UPDATE hotel_stays SET checkout = ? WHERE id = ?", (at, current["id"]))
-            closed = current
-        cur = conn.execute(
-            "INSERT INTO hotel_stays (room, reservation, guest, language, class_of_service, checkin, moved_from, "
-            "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (room, reservation, guest, language, class_of_service, at, moved_from, origin))
+            closed = {**current, "checkout": at}
+        else:
+            at = max(at, previous_checkout(conn, room) or 0)
+        try:
+            cur = conn.execute(
+                "INSERT INTO hotel_stays (room, reservation, guest, language, class_of_service, checkin, moved_from, "
+                "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (room, reservation, guest, language, class_of_service, at, moved_from, origin))
+        except sqlite3.IntegrityError:  # the unique open-stay index: another writer got there first
+            other = open_stay(conn, room)
+            if other is None:
+                raise
+            raise RoomOccupied(room, other) from None
         return int(cur.lastrowid), closed
 
 
 def checkout(conn: sqlite3.Connection, room: str, at: int, reservation: str | None = None,
              moved_to: str | None = None) -> dict[str, Any] | None:
-    """Close the open stay of `room` (of that reservation when given); None when there is none to close."""
+    """Close the open stay of `room` (of that reservation when given) at `at` (not before it began); None when
+    there is none to close."""
     with write(conn):
         current = open_stay(conn, room)
         if current is None or (reservation and current["reservation"] != reservation):
             return None
+        at = max(at, current["checkin"])
         conn.execute("UPDATE hotel_stays SET checkout = ?, moved_to = ? WHERE id = ?", (at, moved_to, current["id"]))
         current["checkout"] = at
+        current["moved_to"] = moved_to
         return current
 
 
 def move(conn: sqlite3.Connection, old: str, new: str, reservation: str, guest: str, at: int, origin: str
          ) -> tuple[int, int]:
-    """A room move: close the stay in `old`, open one in `new` for the same reservation, and re-point the postings
-    not yet sent to the new room. Returns (new stay id, postings re-pointed)."""
-    left = checkout(conn, old, at, reservation or None, moved_to=new)
-    if left is not None:
-        guest = guest or left["guest"]
-        reservation = reservation or left["reservation"]
-    stay_id, _ = checkin(conn, new, reservation, guest, at, origin, moved_from=old,
-                         language=left["language"] if left else "")
+    """A room move, in one transaction: close the stay in `old`, open one in `new` for the same reservation, and
+    re-point the postings not yet sent to the new room. Returns (new stay id, postings re-pointed)."""
     with write(conn):
+        left = checkout(conn, old, at, reservation or None, moved_to=new)
+        if left is not None:
+            guest = guest or left["guest"]
+            reservation = reservation or left["reservation"]
+        stay_id, _ = checkin(conn, new, reservation, guest, at, origin, moved_from=old,
+                             language=left["language"] if left else "")
         cur = conn.execute("UPDATE hotel_postings SET room = ? WHERE room = ? AND reservation = ? AND state = "
                            "'pending'", (new, old, reservation))
-    return stay_id, cur.rowcount
+        return stay_id, cur.rowcount
 
 
 def open_stays(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
@@ -244,6 +321,67 @@ def insert_charge(conn: sqlite3.Connection, row: dict[str, Any]) -> bool:
     cur = conn.execute(f"INSERT OR IGNORE INTO hotel_charges ({', '.join(CHARGE_COLUMNS)}) "
                        f"VALUES ({', '.join('?' * len(CHARGE_COLUMNS))})", [row.get(k) for k in CHARGE_COLUMNS])
     return cur.rowcount > 0
+
+
+def charged(conn: sqlite3.Connection, call_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM hotel_charges WHERE call_id = ?", (call_id,)).fetchone() is not None
+
+
+def overlapping_legs(conn: sqlite3.Connection, call: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored legs of `call`'s call group (same source and group) from the same extension to the same number,
+    answered and overlapping it in time, itself included: as store.db merge_overlapping_legs sees them (parallel
+    ringing, Local channels, a leg per trunk attempt), they are one call."""
+    if not call.get("grp") or not call.get("number"):
+        return []
+    begin = call.get("answer") or call["start"]
+    return _dicts(conn.execute(
+        "SELECT id, billable, COALESCE(answer, start) AS began FROM calls WHERE source = ? AND grp = ? AND number = ? "
+        "AND extension = ? AND direction = 'outgoing' AND billable > 0 AND COALESCE(answer, start) < ? "
+        "AND ? < COALESCE(answer, start) + billable ORDER BY id",
+        (call["source"], call["grp"], call["number"], call["extension"], begin + call["billable"], begin)))
+
+
+def group_charge(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    """The charge that carries call group `key`, with its posting's state."""
+    got = _dicts(conn.execute("SELECT c.*, p.state AS posting_state FROM hotel_charges c LEFT JOIN hotel_postings p "
+                              "ON p.seq = c.posting WHERE c.call_group = ?", (key,)))
+    return got[0] if got else None
+
+
+CHANGEABLE = {"stay_id", "reservation", "guest", "status", "late", "reason", "call_group", "posting"}
+
+
+def update_charge(conn: sqlite3.Connection, call_id: int, **fields: Any) -> None:
+    """Change a stored charge (re-attributed to another stay, merged into another leg, flagged)."""
+    unknown = set(fields) - CHANGEABLE
+    if unknown:
+        raise ValueError(f"not a changeable charge column: {sorted(unknown)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    conn.execute(f"UPDATE hotel_charges SET {sets} WHERE call_id = ?", [*fields.values(), call_id])
+
+
+def cancel_posting(conn: sqlite3.Connection, seq: int) -> bool:
+    """A posting not yet sent that must not go (its call no longer belongs to a guest): cancelled. False when it
+    was already sent (then it cannot be taken back)."""
+    return conn.execute("UPDATE hotel_postings SET state = 'cancelled' WHERE seq = ? AND state = 'pending'",
+                        (seq,)).rowcount > 0
+
+
+def queue_posting(conn: sqlite3.Connection, call_id: int, room: str, reservation: str | None, amount: int,
+                  digits: str, duration: int, start: int, now: int) -> int:
+    """Queue the call's posting, or its cancelled or pending one again for this room and reservation (a call
+    re-attributed by a late check-in keeps one P#); returns its sequence."""
+    row = conn.execute("SELECT seq, state FROM hotel_postings WHERE call_id = ? AND replaces IS NULL",
+                       (call_id,)).fetchone()
+    if row is None:
+        return enqueue_posting(conn, call_id, room, reservation, amount, digits, duration, start, now)
+    seq, state = row
+    if state not in ("pending", "cancelled"):
+        return int(seq)  # already with the PMS: the caller flags it instead
+    conn.execute("UPDATE hotel_postings SET state = 'pending', room = ?, reservation = ?, amount = ?, "
+                 "not_before = 0 WHERE seq = ?", (room, reservation, amount, seq))
+    conn.execute("UPDATE hotel_charges SET posting = ?, status = ? WHERE call_id = ?", (seq, QUEUED, call_id))
+    return int(seq)
 
 
 def enqueue_posting(conn: sqlite3.Connection, call_id: int, room: str, reservation: str | None, amount: int,

@@ -49,7 +49,7 @@ async def test_front_desk_without_pms(tmp_path: Path) -> None:
                     earlier(60))
     assert code == 0 and "room 214 checked in: Martin, Alice, reservation 880123" in out
     code, out = run(root, "checkin", "214", "--guest", "Someone Else")
-    assert code == 1 and "occupied by reservation 880123" in out
+    assert code == 1 and "room 214 already has an open stay for Martin, Alice (reservation 880123" in out
     code, out = run(root, "checkin", "999", "--guest", "Nobody")
     assert code == 1 and "room '999' is not in the room map" in out
     daemon = daemon_for(root)

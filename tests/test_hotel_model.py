@@ -142,7 +142,8 @@ def test_stays_checkin_checkout_and_room_move(tmp_path: Path) -> None:
     assert db.stay_at(conn, "214", 999) is None
     # the same reservation again (a PMS resending GI) updates it, another one closes it
     assert db.checkin(conn, "214", "880123", "Martin, Alice B.", 1100, "fias")[0] == sid
-    with pytest.raises(db.HotelError, match="occupied by reservation 880123"):
+    with pytest.raises(db.RoomOccupied, match=r"room 214 already has an open stay for Martin, Alice B\. \(reservation "
+                                              r"880123\)"):
         db.checkin(conn, "214", "1", "Other", 1200, "manual", replace=False)
     conn.execute("INSERT INTO hotel_postings (call_id, room, reservation, amount, digits, duration, start, state, "
                  "created) VALUES (1, '214', '880123', 120, '0155', 10, 1500, 'pending', 1500)")
