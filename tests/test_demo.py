@@ -72,7 +72,8 @@ def test_workspace_files_and_tariffs_load(tmp_path: Path) -> None:
     assert {s["site"]: (s["name"], s["format"]) for s in conf["source"]} == {
         "paris": ("paris-ipo", "avaya-ipo"), "london": ("london-cucm", "cucm"),
         "new-york": ("new-york-asterisk", "asterisk")}
-    assert all(set(s) <= {"name", "site", "format", "listen"} for s in conf["source"])
+    assert all(set(s) <= {"name", "site", "format", "listen", "allow"} for s in conf["source"])
+    assert all("allow" in s for s in conf["source"] if "listen" in s)  # a listener names who may connect
     loaded = open_workspace(ws)  # the file passes the workspace's own validation
     assert {n: s.dialplan.outside_prefix for n, s in loaded.sites.items()} == {"paris": "0", "london": "9",
                                                                                   "new-york": "9"}
