@@ -1030,6 +1030,8 @@ class Daemon:
             except FileExistsError:
                 sock.close()
                 raise DaemonError(f"a daemon is already running for this workspace ({self.socket_path})") from None
+            except OSError:  # a file system without hard links: a rename is as atomic (_claim_socket ran)
+                os.rename(made, self.socket_path)
         finally:
             shutil.rmtree(private, ignore_errors=True)
         sock.listen(64)
