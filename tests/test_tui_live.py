@@ -70,12 +70,17 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
                               severity="critical", site="paris", extension="2001"),
                         Counters(at=NOW, active=0, calls_last_minute=4, calls_today=120,
                                  cost_today={"paris": 1234 * SCALE // 100}, cost_this_hour={"paris": 3 * SCALE},
-                                 currency="EUR", alerts_open=1))
+                                 currency="EUR", alerts_open=1,
+                                 costs_today={"paris": {"EUR": 1234 * SCALE // 100, "USD": 98_067_000},
+                                              "tokyo": {"JPY": 1500 * SCALE}},
+                                 costs_this_hour={"paris": {"EUR": 3 * SCALE}}))
             alerts = screen.query_one("#alerts", DataTable)
             await until(pilot, lambda: alerts.row_count == 1, "the alert")
             assert str(alerts.get_cell("7", "state")) == "OPEN"
-            assert "cost today (EUR) paris 12.34 · this hour paris 3.00" in str(
+            # each currency on its own, with its own decimals (and every significant one): never one sum
+            assert "cost today paris 12.34 EUR, 0.98067 USD; tokyo 1500 JPY · this hour paris 3.00 EUR" in str(
                 screen.query_one("#live-counters").render())
+            assert screen.cost_hour[-1] == 3 * SCALE  # the sparkline follows the workspace's currency
             await pilot.press("a")
             await until(pilot, lambda: str(alerts.get_cell("7", "state")) == "ack tester", "the acknowledgement")
             assert Acknowledge(alert=7, by="tester") in daemon.received

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 from textual.worker import get_current_worker
 
+from engine.money import format_amount, format_totals
 from pbx.protocol import (
     Acknowledge,
     ActiveCall,
@@ -35,7 +36,7 @@ from pbx.protocol import (
     Skipped,
     SourceUpdate,
 )
-from tui.data import StoreError, duration_text, money, short_time
+from tui.data import StoreError, duration_text, short_time
 from tui.filters import CallFilter, FilterError, parse_filter
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 
@@ -96,7 +97,7 @@ class LiveScreen(Screen):
         with Horizontal(id="sparks"):
             yield Static("calls/min", classes="spark-label")
             yield Sparkline([], id="spark-calls")
-            yield Static("cost/hour", classes="spark-label")
+            yield Static("cost/hour", classes="spark-label", id="spark-cost-label")
             yield Sparkline([], id="spark-cost")
         yield DataTable(id="alerts", cursor_type="row")
         yield DataTable(id="active", cursor_type="row")
@@ -211,7 +212,8 @@ class LiveScreen(Screen):
                 elif isinstance(m, Counters):
                     self.counters = m
                     self.per_minute.append(float(m.calls_last_minute))
-                    self.cost_hour.append(float(sum(m.cost_this_hour.values())))
+                    hourly = _costs(m, "hour")  # the sparkline follows one currency: the workspace's
+                    self.cost_hour.append(float(sum(v.get(m.currency, 0) for v in hourly.values())))
                     self._show_counters()
                 elif isinstance(m, Hello):
                     self.connected = m
@@ -311,7 +313,7 @@ class LiveScreen(Screen):
             return
         ctx = self.app.ctx
         ended = short_time(c.start + c.duration, ctx.zone(self.filter.site), ctx.clock())
-        cost = money(c.cost) if c.cost is not None else ""
+        cost = format_amount(c.cost, currency=c.currency) if c.cost is not None else ""
         table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
                       (c.destination or f"({c.direction})")[:12], Text(duration_text(c.billable), justify="right"),
                       Text(f"{cost} {c.currency}".strip() if cost else "", justify="right"),
@@ -404,11 +406,12 @@ class LiveScreen(Screen):
         if c is None:
             widget.update(Text(f"active {len(self.active)} · no counters yet · alerts open {opened}"))
         else:
-            today = ", ".join(f"{site} {money(v)}" for site, v in sorted(c.cost_today.items())) or "0.00"
-            hour = ", ".join(f"{site} {money(v)}" for site, v in sorted(c.cost_this_hour.items())) or "0.00"
+            today, hour = _costs_text(_costs(c, "today")), _costs_text(_costs(c, "hour"))
             widget.update(Text(f"active {c.active} · calls/min {c.calls_last_minute} · today {c.calls_today} · "
                                f"alerts open {max(opened, c.alerts_open)}\n"
-                               f"cost today ({c.currency}) {today} · this hour {hour}"))
+                               f"cost today {today} · this hour {hour}"))
+            if c.currency:
+                self.query_one("#spark-cost-label", Static).update(f"{c.currency}/hour")
         self.query_one("#spark-calls", Sparkline).data = list(self.per_minute)
         self.query_one("#spark-cost", Sparkline).data = list(self.cost_hour)
 
@@ -448,6 +451,20 @@ class LiveScreen(Screen):
                 self._show_active(a)
             self._rebuild_finished()
         self.query_one("#finished", DataTable).focus()
+
+
+def _costs(c: Counters, which: str) -> dict[str, dict[str, int]]:
+    """Site -> currency -> amount; from a version 1 daemon (one amount per site, in `currency`) as well."""
+    costs = c.costs_today if which == "today" else c.costs_this_hour
+    if costs:
+        return costs
+    old = c.cost_today if which == "today" else c.cost_this_hour
+    return {site: {c.currency: v} for site, v in old.items()}
+
+
+def _costs_text(costs: dict[str, dict[str, int]]) -> str:
+    """Each site's totals, each currency on its own with its own decimals: never one sum of two currencies."""
+    return "; ".join(f"{site} {format_totals(v)}" for site, v in sorted(costs.items()) if any(v.values())) or "none"
 
 
 def _fields(struct: Any) -> dict[str, Any]:
