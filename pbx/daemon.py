@@ -91,6 +91,7 @@ from store.live import LiveStore
 LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
 MAX_CLIENT_MESSAGE = 64 * 1024  # bytes of one subscriber's message (theirs are a few dozen)
 MAX_SUBSCRIBERS = 256  # clients on the socket at once; more are told so and closed
+PANASONIC_LOGIN = 15.0  # seconds for the PBX's password prompt (what it sends before it is kept, 4 KiB at most)
 BATCH_MAX = 5000  # journal entries per micro-batch
 QUEUE = 256  # bundles received, waiting for the journal task (not yet durable: kept small)
 JOURNAL_AHEAD = 4  # journaled groups waiting for the writer before the journal task waits (memory bound)
@@ -1237,14 +1238,14 @@ async def _panasonic_login(stream: trio.SocketStream, src: Any) -> None:
     """The telnet-style dialogue: send the user ("SMDR"), wait for the password prompt, send the password."""
     await stream.send_all((src.username or "SMDR").encode() + b"\r\n")
     seen = b""
-    with trio.move_on_after(15) as timer:
+    with trio.move_on_after(PANASONIC_LOGIN) as timer:
         while b"password" not in seen.lower():
             data = await stream.receive_some(4096)
             if not data:
                 raise SessionError("login: the PBX closed the connection before asking for the password")
-            seen = (seen + data)[-4096:]
+            seen = (seen + data)[-4096:]  # bounded: the prompt is the last thing it sends
     if timer.cancelled_caught:
-        raise SessionError("login: no password prompt within 15 s")
+        raise SessionError(f"login: no password prompt within {PANASONIC_LOGIN:g} s")
     await stream.send_all(src.password.encode() + b"\r\n")
 
 

@@ -17,6 +17,7 @@ import trio
 from serve_support import Client, daemon_for, ipo_line, make_workspace, running, send_lines, settle
 
 from pbx import ami, esl
+from pbx import daemon as daemon_module
 from pbx.daemon import SessionError
 from pbx.framing import HEAD, MAX_LINE, GarbageGate, LineFramer, Overlong, is_binary
 from pbx.protocol import Error
@@ -245,6 +246,22 @@ async def test_ami_packet_flood_after_login_is_bounded() -> None:
 
     with trio.fail_after(20):
         assert f"more than {ami.MAX_PACKET} bytes" in await _session_error(ami.session, flood_after_login)
+
+
+@pytest.mark.trio
+async def test_panasonic_login_chatter_is_bounded_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daemon_module, "PANASONIC_LOGIN", 0.3)
+
+    async def login(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -> None:
+        await daemon_module._panasonic_login(stream, src)
+
+    async def chatter(stream: trio.SocketStream) -> None:  # talks and talks, never asks for the password
+        while True:
+            await stream.send_all(b"Welcome " * 512)
+            await trio.sleep(0.01)
+
+    with trio.fail_after(20):
+        assert "no password prompt within 0.3 s" in await _session_error(login, chatter)
 
 
 def test_ami_packet_reader_joins_a_crlf_split_across_reads() -> None:
