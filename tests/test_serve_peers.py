@@ -20,7 +20,7 @@ from anatole.cli import main
 from anatole.config import ConfigError, open_workspace
 from pbx import daemon as daemon_module
 from pbx.peers import RefusalLog, allowed, is_loopback, peer_address
-from pbx.protocol import Acknowledge, Alert, AlertAcknowledged, StatusRequest
+from pbx.protocol import Acknowledge, Alert, AlertAcknowledged, Status, StatusRequest
 from store import open_store
 
 OTHER = "127.0.0.2"  # an address of this machine that is not 127.0.0.1: "another machine" to the daemon
@@ -50,6 +50,14 @@ async def _closed_at_once(stream: trio.SocketStream) -> bool:
         await stream.aclose()
 
 
+async def _subscribed(root: Path) -> Client:
+    """A client whose subscription to alerts is in force (the daemon answers in order: Status comes after it)."""
+    client = await Client.connect(root / "anatole.sock", ["alerts"])
+    await client.send(StatusRequest())
+    await client.wait_for(Status)
+    return client
+
+
 async def _send(stream: trio.SocketStream, *numbers: int) -> None:
     await stream.send_all(b"".join(ipo_line(n).encode() + b"\r\n" for n in numbers))
 
@@ -70,7 +78,7 @@ async def test_unknown_peer_refused_alerted_once_and_live_connection_kept(tmp_pa
     daemon = daemon_for(root)
     with trio.fail_after(20):
         async with running(daemon):
-            client = await Client.connect(root / "anatole.sock", ["alerts"])
+            client = await _subscribed(root)
             port = daemon.ports["paris-ipo"]
             live = await _connect(port)
             await _send(live, 1)
@@ -153,7 +161,7 @@ async def test_acknowledger_is_the_socket_peer_not_the_name_sent(tmp_path: Path)
     me = pwd.getpwuid(os.getuid()).pw_name
     with trio.fail_after(20):
         async with running(daemon):
-            client = await Client.connect(root / "anatole.sock", ["alerts"])
+            client = await _subscribed(root)
             await _closed_at_once(await _connect(daemon.ports["paris-ipo"], OTHER))
             alert = (await client.wait_for(Alert))[0]
             await client.send(Acknowledge(alert=alert.id, by="the-boss"))  # any group member could claim that
