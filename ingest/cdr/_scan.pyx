@@ -588,7 +588,7 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
     CUCM_COLUMNS in the file's header (`header_len` columns), `prefixes` the upper-case device name prefixes of
     phones, and `!`-prefixed ones of devices whose lines go to the row parser (voicemail and analog ports). Lines
     the row parser decides with more rules go to it too: an empty device, a comment (recording markers), a `b...`
-    called number (bridge and recorder legs), a phone's calling number that is not digits (masked).
+    called number (bridge and recorder legs), an extension that is not digits (masked, `+` globalised).
     Also `group` (int64 (n, 2): callManagerId, callId) since the group key is written from both."""
     cdef Py_ssize_t n = buf.shape[0]
     out = _outputs(count_lines(buf[begin:]) if begin < n else 0)
@@ -718,15 +718,13 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                             special = special or m
                         else:
                             dest_phone = dest_phone or m
-                    if orig_phone and not special:  # a masked calling number: the row parser notes it
-                        q = cs[C_CALLING] + (1 if ce[C_CALLING] > cs[C_CALLING] and b[cs[C_CALLING]] == 43 else 0)
-                        while q < ce[C_CALLING]:
+                    if orig_phone and not special:  # masked (noted) or `+` globalised: the row parser's
+                        for q in range(cs[C_CALLING], ce[C_CALLING]):
                             if not 48 <= b[q] <= 57:
                                 special = True
                                 break
-                            q += 1
-                        if q == cs[C_CALLING] + 1 and ce[C_CALLING] == q:  # "+" alone
-                            special = True
+                    elif dest_phone and not special and ce[C_FINAL] > cs[C_FINAL] and b[cs[C_FINAL]] == 43:
+                        special = True  # a `+` globalised extension
                     if special:
                         row += 1
                         pos = nxt
