@@ -220,7 +220,8 @@ def _command(argv: list[str]) -> str:
     argv = [a for a in argv if a]
     if argv and (Path(argv[0]).name == "anatole" or any("anatole.cli" in a for a in argv[1:3])):
         return "anatole " + next((a for a in argv[1:] if a in _COMMANDS), "").strip()
-    return " ".join(a if len(a) < 40 else a[:37] + "..." for a in argv[:3]) or "?"
+    words = [" ".join(a.split()) for a in argv[:3]]
+    return " ".join(w if len(w) < 40 else w[:37] + "..." for w in words) or "?"
 
 
 @dataclass
