@@ -8,7 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.money import SCALE, MoneyError, divide_round, format_exact, format_money, parse_money, round_money
+from engine.money import (
+    SCALE,
+    MoneyError,
+    currency_decimals,
+    divide_round,
+    format_amount,
+    format_exact,
+    format_money,
+    format_totals,
+    parse_money,
+    round_money,
+)
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -33,6 +44,26 @@ def test_format() -> None:
     assert format_exact(SCALE) == "1.00"
     with pytest.raises(ValueError, match="not rounded"):
         format_money(123, 2)
+
+
+def test_format_amount_never_raises_and_hides_no_digit() -> None:
+    # the case that wedged the daemon: a 4-decimal cost shown where format_money(value, 2) raised
+    assert format_amount(980_670_000) == "9.8067"
+    assert format_amount(980_000_000) == "9.80"
+    assert format_amount(-1) == "-0.00000001"
+    assert format_amount(0) == "0.00"
+    assert format_amount(1500 * SCALE, currency="JPY") == "1500"
+    assert format_amount(150 * SCALE // 100, currency="JPY") == "1.5"  # an exact amount keeps its decimals
+    assert format_amount(1234 * SCALE // 1000, currency="KWD") == "1.234"
+    assert format_amount(5 * SCALE, 4) == "5.0000"
+    assert (currency_decimals("eur"), currency_decimals(""), currency_decimals("BHD")) == (2, 2, 3)
+    assert format_totals({"USD": 98_067_000, "EUR": 1234 * SCALE // 100, "GBP": 0}) == "12.34 EUR, 0.98067 USD"
+    assert format_totals({}) == "0"
+
+
+@given(st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1), st.sampled_from(["", "EUR", "JPY", "KWD", "XYZ"]))
+def test_format_amount_round_trips(value: int, currency: str) -> None:
+    assert parse_money(format_amount(value, currency=currency)) == value
 
 
 DECIMAL_MODES = {"up": ROUND_CEILING, "down": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}

@@ -19,6 +19,9 @@ MESSAGES = [
                    cost=12_345_000, currency="EUR"),
     p.Alert(3, "expensive call", "cost", 1_700_000_100, "call cost 12.50 EUR", amount=1_250_000_000),
     p.Counters(1_700_000_100, active=2, calls_last_minute=5, calls_today=100, cost_today={"paris": 10**9}),
+    p.Counters(1_700_000_100, active=0, calls_last_minute=0, calls_today=3, currency="EUR",
+               costs_today={"paris": {"EUR": 10**9, "USD": 98_067_000}}, costs_this_hour={"paris": {"EUR": 1}}),
+    p.Status(pid=1, started=1_700_000_000, workspace="/ws", received=10, journaled=10, errors=1),
     p.Subscribe(["calls", "alerts"]),
     p.Acknowledge(3, "operator"),
     p.Skipped("calls", 12),
@@ -50,3 +53,25 @@ def test_oversized_frame_is_refused_before_it_is_read():
 def test_garbage_is_a_protocol_error_not_a_crash(data):
     with contextlib.suppress(p.ProtocolError):  # a protocol error is the answer; anything else fails the test
         p.FrameReader().feed(len(data).to_bytes(4, "big") + data)
+
+
+class _CountersV1(msgspec.Struct, tag="Counters", frozen=True):
+    at: int
+    active: int
+    calls_last_minute: int
+    calls_today: int
+    cost_today: dict[str, int] = {}
+    cost_this_hour: dict[str, int] = {}
+    currency: str = ""
+    alerts_open: int = 0
+
+
+def test_version_2_counters_and_version_1_read_each_other():
+    """A v1 client reads a v2 Counters (extra fields ignored, its sums in the workspace currency); a v2 client
+    reads a v1 one (the per-currency maps empty)."""
+    new = p.Counters(1, 0, 0, 2, cost_today={"paris": 5}, currency="EUR", costs_today={"paris": {"EUR": 5, "USD": 7}})
+    old = msgspec.msgpack.decode(p.encode(new)[4:], type=_CountersV1)
+    assert old.cost_today == {"paris": 5} and old.currency == "EUR"
+    back = p.decode(msgspec.msgpack.encode(_CountersV1(1, 0, 0, 2, cost_today={"paris": 5}, currency="EUR")))
+    assert isinstance(back, p.Counters) and back.costs_today == {} and back.cost_today == {"paris": 5}
+    assert p.PROTOCOL_VERSION == 2
