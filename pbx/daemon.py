@@ -220,8 +220,8 @@ class Daemon:
         self._send, self._receive = trio.open_memory_channel[Any](QUEUE)
         self._work_send, self._work_receive = trio.open_memory_channel[list[Any]](JOURNAL_AHEAD)
         self._recent: deque[int] = deque()  # finish times of the last minute's calls
-        self._day: dict[str, tuple[str, int, int]] = {}  # site -> (local date, calls, cost)
-        self._hour: dict[str, tuple[int, int]] = {}  # site -> (UTC hour, cost)
+        self._day: dict[str, tuple[str, int, dict[str, int]]] = {}  # site -> (local date, calls, currency -> cost)
+        self._hour: dict[str, tuple[int, dict[str, int]]] = {}  # site -> (UTC hour, currency -> cost)
         self.alerts_open = 0
         self.live: LiveStore | None = None
         self._stopping = trio.Event()
