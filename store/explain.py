@@ -153,7 +153,10 @@ def explain(facts: dict[str, Any]) -> dict[str, Any]:
     source_ref = f"[[source]] {source!r}"
     warnings: list[str] = []
     read, rejected = imp["read"] or 0, imp["rejected"] or 0
-    if read == 0:
+    if imp["finished"] is None:
+        warnings.append("this import did not finish (interrupted, or still running): import the file again to "
+                        "complete it; what was stored is kept and nothing is stored twice")
+    elif read == 0:
         warnings.append(f"no call records in the file ({imp['skipped'] or 0} lines skipped as not records)")
     elif calls == 0 and imp["duplicates"]:
         warnings.append(f"nothing new: all {imp['duplicates']} records were already stored (the file was imported "

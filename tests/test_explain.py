@@ -155,6 +155,14 @@ def test_missing_extensions_on_some_outgoing_calls(tmp_path: Path) -> None:
                              "and `internal_channels` in [[source]] 'pbx'"]
 
 
+def test_an_interrupted_import_says_so(tmp_path: Path) -> None:
+    store = _store(tmp_path, [_row(1, extension="101", number="33155501234")])
+    store.conn.execute("UPDATE imports SET finished = NULL")
+    store.conn.commit()
+    e = explain_import(store, 1)
+    assert e is not None and e["warnings"][0].startswith("this import did not finish")
+
+
 def test_the_explanation_reads_by_index(tmp_path: Path) -> None:
     store = _store(tmp_path, [_row(1)])
     facts = import_facts(store, 1)
