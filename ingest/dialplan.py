@@ -10,8 +10,8 @@ An E.164 result must be a possible number (phonenumbers' possible lengths of its
 local-only length is too short once the area code is in). Otherwise the digits are tried as the site's short
 numbers (directory enquiries, operator, carrier services: `service`), and else they are `invalid` ("too short",
 "too long", ...), never priced: a user who hung up after `901`, or a 6-digit French number, is not a call to price.
-Digits as dialled that start with the outside-line prefix are read without it first, and with it only when that
-gives no possible number (PBXs that write some numbers without the prefix).
+Digits as dialled that start with the outside-line prefix are read without it, and never with it: reading `9608966`
+whole when `608966` is impossible would make up a number nobody dialled.
 """
 
 from __future__ import annotations
@@ -109,12 +109,7 @@ class DialPlan:
             stripped = text[len(self.outside_prefix):]
             if self._is_emergency(stripped):
                 return Number(EMERGENCY, rule="emergency")
-            got = self._checked(stripped)
-            if got.kind == INVALID:
-                whole = self._external(text)  # written without the outside-line prefix after all?
-                if whole.kind == EXTERNAL and not _impossible(whole.e164):
-                    return whole
-            return got
+            return self._checked(stripped)
         return self._checked(text)
 
     def _is_emergency(self, digits: str) -> bool:

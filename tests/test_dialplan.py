@@ -57,10 +57,10 @@ LONDON = DialPlan("GB", outside_prefix="9", national_prefix="0", international_p
     (LONDON, "999", "emergency", None),
     (LONDON, "9999", "emergency", None),
     (PARIS, "015", "emergency", None),
-    # an outside-line digit then a national number; the digits read whole when that gives no possible number
+    # an outside-line digit then a national number
     (PARIS, "00155667788", "external", "33155667788"),
     (PARIS, "000447911123456", "external", "447911123456"),
-    (NEW_YORK, "9725551234", "external", "19725551234"),  # another area code, dialled without the 9
+    (LONDON, "9608966", "invalid", None),  # never read whole as 9608966 (a 7-digit number UK lengths allow)
     (NEW_YORK, "90118713123456789", "external", "8713123456789"),  # a retired code: the tariff decides (no_rate)
 ])
 def test_normalise(plan: DialPlan, digits: str, kind: str, e164: str | None) -> None:
