@@ -35,21 +35,30 @@ def _line(summary: dict[str, Any]) -> str:
     t = summary["totals"]
     parts = " · ".join(f"{k} {t[k]}" for k in ("lines", "allowances", "charges", "tax", "payable")
                        if t.get(k) is not None)
-    kind = "credit note" if summary["credit"] else "invoice"
+    kind = {"credit_note": "credit note" + (f" (credits invoice #{summary['credits']})" if summary.get("credits")
+                                            else ""),
+            "information": f"type {summary['type_code']} information document (not a payable)"}.get(
+        summary.get("kind") or "", "credit note" if summary["credit"] else "invoice")
     return (f"{summary['format']} {kind} {summary['number']} (#{summary['id']}) from "
             f"{summary['carrier_name'] or summary['carrier']}, account {summary['account']}, {summary['currency']}: "
             f"{parts}")
 
 
 def _print_checks(console: Any, summary: dict[str, Any], *, all_checks: bool = False) -> None:
+    from store.invoices import verdict
+
     checks = summary["checks"]
-    passed = sum(1 for c in checks if c["ok"])
     errors = [c for c in checks if not c["ok"] and c["severity"] == "error"]
     warnings = [c for c in checks if not c["ok"] and c["severity"] != "error"]
     style = "green" if summary["status"] == "valid" else "bold red"
-    console.print(f"  [{style}]{summary['status']}[/]: {passed} check(s) passed, {len(errors)} failed, "
-                  f"{len(warnings)} warning(s); state {summary['state']}"
-                  + (f"; duplicate of invoice #{summary['duplicate_of']}" if summary["duplicate_of"] else ""))
+    said = verdict(summary["status"], [(c["rule"], c["ok"], c["severity"]) for c in checks
+                                       if c["source"] == "validate"], len(summary["not_checked"]))
+    audit = [c for c in checks if not c["ok"] and c["source"] != "validate"]
+    word, _, rest = said.partition(":")
+    console.print(f"  [{style}]{word}[/]:{escape(rest)}; " + (f"audit: {len(audit)} finding(s); " if audit else "")
+                  + f"state {summary['state']}"
+                  + (f"; duplicate of invoice #{summary['duplicate_of']}" if summary["duplicate_of"] else ""),
+                  markup=True)
     for c in checks if all_checks else errors + warnings:
         mark = "✓" if c["ok"] else ("✗" if c["severity"] == "error" else "!")
         exp = f" expected {c['expected']}, got {c['actual']}" if c["expected"] is not None else \
@@ -239,7 +248,8 @@ def _act(ctx: click.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 @invoice.command("approve")
 @click.argument("invoice_id", type=int)
-@click.option("--reason", default="", help="Why (required for an invalid or disputed invoice).")
+@click.option("--reason", default="", help="Why (required for an invoice that is invalid, duplicated, disputed or "
+              "has open findings).")
 @click.option("--by", "actor", help="Who approves; default: the login name.")
 @click.pass_context
 def invoice_approve(ctx: click.Context, invoice_id: int, reason: str, actor: str | None) -> None:

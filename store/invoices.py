@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,15 @@ MIGRATIONS: list[str] = [
         check_id INTEGER NOT NULL REFERENCES invoice_checks (id), PRIMARY KEY (dispute_id, check_id)
     );
     """,
+    # 2: document kinds (invoice, credit_note, information: never paid), the invoice a credit note credits, and
+    # the unit code of each charge's quantity
+    """
+    ALTER TABLE invoices ADD COLUMN kind TEXT NOT NULL DEFAULT 'invoice';
+    ALTER TABLE invoices ADD COLUMN credits INTEGER;
+    UPDATE invoices SET kind = 'credit_note' WHERE credit = 1;
+    UPDATE invoices SET kind = 'information' WHERE credit = 0 AND type_code IN ('751', '325', '130');
+    ALTER TABLE invoice_charges ADD COLUMN unit TEXT;
+    """,
 ]
 COMPONENT = "invoices"
 INVOICE_COLUMNS = (
@@ -91,11 +100,11 @@ INVOICE_COLUMNS = (
     "issue_date", "due_date", "period_start", "period_end", "currency", "lines", "allowances", "charges",
     "tax_exclusive", "tax", "tax_inclusive", "prepaid", "rounding", "payable", "previous_balance", "payments",
     "adjustments", "current_charges", "amount_due", "validity", "state", "lifecycle_code", "duplicate_of", "refs",
-    "notes", "not_checked", "imported_at")
+    "notes", "not_checked", "imported_at", "kind", "credits")
 CHARGE_COLUMNS = (
     "invoice_id", "seq", "line_id", "level", "category", "service", "service_kind", "sub_account", "description",
     "period_start", "period_end", "quantity", "base_quantity", "unit_price", "allowances", "charges", "amount",
-    "tax_category", "tax_rate", "tax", "status_code")
+    "tax_category", "tax_rate", "tax", "status_code", "unit")
 TAX_COLUMNS = ("invoice_id", "seq", "category", "rate", "base", "amount")
 CALL_COLUMNS = ("invoice_id", "seq", "service", "start", "duration", "dialled", "amount", "description")
 CHECK_COLUMNS = ("invoice_id", "source", "rule", "ok", "severity", "expected", "actual", "message", "line",
@@ -139,10 +148,11 @@ class InvoiceStore:
             "SELECT i.* FROM invoices i JOIN invoice_files f ON f.id = i.file_id WHERE f.sha256 = ? ORDER BY i.seq",
             (sha256,)))
 
-    def same_invoice(self, carrier: str, account: str, number: str) -> int | None:
-        """The first stored invoice with this carrier + account + number (a duplicate invoice), if any."""
-        row = self.conn.execute("SELECT MIN(id) FROM invoices WHERE carrier = ? AND account = ? AND number = ?",
-                                (carrier, account, number)).fetchone()
+    def same_invoice(self, carrier: str, account: str, number: str, kind: str = "invoice") -> int | None:
+        """The first stored document of this kind with this carrier + account + number (a duplicate), if any. Kinds
+        never match each other: a credit note is not a duplicate of the invoice it credits, even with its number."""
+        row = self.conn.execute("SELECT MIN(id) FROM invoices WHERE carrier = ? AND account = ? AND number = ? "
+                                "AND kind = ?", (carrier, account, number, kind)).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
     def add_file(self, file: dict[str, Any], invoices: Sequence[dict[str, Any]]) -> list[int] | None:
@@ -163,8 +173,14 @@ class InvoiceStore:
             ids = []
             for inv in invoices:
                 row = dict(inv, file_id=file_id)
+                row.setdefault("kind", "invoice")
                 if row.get("duplicate_of") is None:
-                    row["duplicate_of"] = self.same_invoice(row["carrier"], row["account"], row["number"])
+                    row["duplicate_of"] = self.same_invoice(row["carrier"], row["account"], row["number"], row["kind"])
+                if row["kind"] == "credit_note" and row.get("credits") is None:
+                    refs = json.loads(row["refs"]) if isinstance(row["refs"], str) else list(row["refs"])
+                    row["credits"] = next((i for i in (self.same_invoice(row["carrier"], row["account"], r)
+                                                       for r in refs) if i is not None), None)
+                row.setdefault("credits", None)
                 marks = ", ".join("?" * len(INVOICE_COLUMNS))
                 cur = conn.execute(f"INSERT INTO invoices ({', '.join(INVOICE_COLUMNS)}) VALUES ({marks})",
                                    [row[c] for c in INVOICE_COLUMNS])
@@ -179,6 +195,17 @@ class InvoiceStore:
                                    f"invoice {row['number']} of account {row['account']} from {row['carrier']} is "
                                    f"already stored (invoice #{row['duplicate_of']}) from another file", "",
                                    row["payable"] or 0, row["imported_at"]))
+                if row["kind"] == "credit_note":
+                    refs = json.loads(row["refs"]) if isinstance(row["refs"], str) else list(row["refs"])
+                    if row["credits"] is not None:
+                        checks.append(("import", "CREDITED-INVOICE", 1, "warning", None, str(row["credits"]),
+                                       f"credit note {row['number']} credits invoice #{row['credits']} "
+                                       f"({', '.join(refs)})", "", 0, row["imported_at"]))
+                    elif refs:
+                        checks.append(("import", "CREDITED-INVOICE", 0, "warning", ", ".join(refs), None,
+                                       f"credit note {row['number']} credits {', '.join(refs)}, which is not stored "
+                                       f"for account {row['account']} of {row['carrier']}", "", 0,
+                                       row["imported_at"]))
                 _insert(conn, "invoice_checks", CHECK_COLUMNS, [(iid, *r) for r in checks])
                 _insert(conn, "invoice_transitions", TRANSITION_COLUMNS, [(iid, *r) for r in inv["transitions_rows"]])
             conn.execute("COMMIT")
@@ -261,7 +288,7 @@ class InvoiceStore:
     def accounts_periods(self) -> list[dict[str, Any]]:
         """(carrier, account, period_start, period_end, id, number) of every invoice, for audit."""
         return _dicts(self.conn.execute(
-            "SELECT id, carrier, account, number, period_start, period_end, issue_date, credit, duplicate_of "
+            "SELECT id, carrier, account, number, period_start, period_end, issue_date, credit, duplicate_of, kind "
             "FROM invoices ORDER BY carrier, account, period_start, id"))
 
     def count(self, table: str) -> int:
@@ -319,6 +346,66 @@ class InvoiceStore:
                 "SELECT rule, line FROM invoice_checks WHERE invoice_id = ? AND source = ?", (invoice_id, source))}
             _insert(self.conn, "invoice_checks", CHECK_COLUMNS,
                     [(invoice_id, source, *r) for r in rows if (r[0], r[6]) not in kept])
+
+
+def verdict(validity: str, checks: Iterable[tuple[str, bool, str]], not_checked: int = 0) -> str:
+    """The validation verdict in one sentence, written the same in the invoice's header and in its history:
+    `checks` are the (rule, ok, severity) of its validation checks (not the audit's findings)."""
+    checks = list(checks)
+    errors = sorted({rule for rule, ok, sev in checks if not ok and sev == "error"})
+    n_errors = sum(1 for _r, ok, sev in checks if not ok and sev == "error")
+    warnings = sum(1 for _r, ok, sev in checks if not ok and sev != "error")
+    passed = sum(1 for _r, ok, _s in checks if ok)
+    extra = (f", {warnings} warning(s)" if warnings else "") + (f", {not_checked} not checked" if not_checked else "")
+    if validity == "invalid" or n_errors:
+        shown = ", ".join(errors[:6]) + (", ..." if len(errors) > 6 else "")
+        return f"invalid: {n_errors} of {len(checks)} checks failed ({shown}){extra}"
+    return f"valid: {passed} checks passed{extra}" if checks else f"valid: no check applies{extra}"
+
+
+def needs_reason(inv: dict[str, Any], checks: Sequence[dict[str, Any]], disputes: Sequence[dict[str, Any]]) -> str:
+    """Why approving `inv` for payment needs a reason, in words ("" if it does not): it is invalid, duplicates
+    another invoice, has open disputes, or has open findings (failed error checks, validation or audit). The one
+    rule for the CLI (tem.workflow.approve) and the console's dialog."""
+    if inv["state"] in ("approved", "allocated", "exported"):
+        return ""  # already past approval: the workflow says why it cannot be approved again
+    why = []
+    if inv["state"] == "invalid":
+        why.append("it is invalid")
+    if inv["duplicate_of"]:
+        why.append(f"it duplicates invoice #{inv['duplicate_of']}")
+    opened = [d for d in disputes if d["status"] == "open"]
+    if opened:
+        why.append(f"{len(opened)} dispute(s) are open")
+    findings = [c for c in checks if not c["ok"] and c["severity"] == "error"]
+    if findings and inv["state"] != "invalid":
+        rules = sorted({c["rule"] for c in findings})
+        why.append(f"{len(findings)} finding(s) are open ({', '.join(rules[:5])}{', ...' if len(rules) > 5 else ''})")
+    return "; ".join(why)
+
+
+# findings that put the same money in question: the recurring charges of one service (billed twice, above the
+# contract fee, billed while inactive, on an unknown line), and the document totals of one invoice (one wrong total
+# fails several sums). Within a group the claim is the largest amount at stake, never their sum.
+CHARGE_RULES = frozenset({"DUPLICATE-CHARGE", "CONTRACT-FEE", "LINE-INACTIVE", "LINE-UNKNOWN"})
+
+
+def claim_amount(findings: Sequence[dict[str, Any]]) -> int:
+    """The money a dispute claims for `findings` (failed checks, 10**-8 units): each overcharged amount once.
+    DUPLICATE-CHARGE and CONTRACT-FEE on the same service's charge are one overcharge of 20.00, not 40.00."""
+    groups: dict[tuple[str, str], int] = {}
+    total = 0
+    for f in findings:
+        stake = int(f["at_stake"] or 0)
+        if f["rule"] in CHARGE_RULES and "call(s)" not in (f["actual"] or ""):
+            key = ("charges", f["line"] or "(account)")
+        elif f["source"] == "validate":
+            key = ("totals", "")
+        else:
+            total += stake
+            continue
+        groups[key] = max(groups.get(key, 0), stake)
+    return total + sum(groups.values())
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Rules:
   on one invoice.
 - DUPLICATE-CALL: the same call (service, start, dialled number, amount) twice in one invoice's call detail.
 - MISSING-INVOICE: an account billed for months M1 and M3 but not M2 (per carrier + account, by billing period or,
-  without one, issue month).
+  without one, issue month). Only payable invoices count: credit notes and information documents (751) do not.
 - PERIOD-OVERLAP: two invoices (not credit notes, not flagged duplicates) of one account whose billing periods
   overlap: rental billed twice.
 - RATE-MISMATCH: a call of the call detail whose amount differs from the contract tariff's price for it (the call
@@ -71,7 +71,8 @@ def duplicate_charges(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
     for (service, category, desc, _ps, _pe, amount, _tc, _tr), n in sorted(keys.items(), key=str):
         if n > 1 and amount:
             out.append(Finding(invoice_id=invoice_id, rule="DUPLICATE-CHARGE", expected="1", actual=str(n),
-                               at_stake=abs(amount) * (n - 1), line=service or "(account)",
+                               at_stake=abs(amount) * (n - 1),
+                               line=normalise_service(service) if service else "(account)",
                                message=f"{category} charge {desc!r} of {format_exact(amount)} on "
                                        f"{service or 'the account'} is billed {n} times"))
     calls = istore.call_detail(invoice_id)
@@ -106,7 +107,7 @@ def account_gaps_and_overlaps(istore: InvoiceStore) -> list[Finding]:
     out: list[Finding] = []
     by_account: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in istore.accounts_periods():
-        if not r["credit"] and r["duplicate_of"] is None:
+        if not r["credit"] and r["duplicate_of"] is None and r.get("kind", "invoice") == "invoice":
             by_account[(r["carrier"], r["account"])].append(r)
     for (carrier, account), rows in by_account.items():
         covered: dict[str, int] = {}
@@ -285,7 +286,7 @@ class _Group:
 def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory) -> list[Finding]:
     """LINE-UNKNOWN, LINE-INACTIVE and CONTRACT-FEE for one invoice (see the module docstring)."""
     inv = istore.invoice(invoice_id)
-    if inv is None or inv["credit"] or inventory.empty:
+    if inv is None or inv["credit"] or inv.get("kind", "invoice") != "invoice" or inventory.empty:
         return []
     unknown: dict[str, _Group] = defaultdict(_Group)
     inactive: dict[str, _Group] = defaultdict(_Group)

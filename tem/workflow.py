@@ -22,8 +22,8 @@ from typing import Any
 
 from engine.money import format_exact
 from ingest.invoice import InvoiceError, read_invoices
-from ingest.invoice.model import Invoice
-from store.invoices import InvoiceStore, StaleState
+from ingest.invoice.model import NON_PAYABLE_TYPE_CODES, Invoice
+from store.invoices import InvoiceStore, StaleState, claim_amount, needs_reason, verdict
 from tem.validate import Validation, validate
 
 STATES = ("received", "validated", "invalid", "in_dispute", "approved", "allocated", "exported")
@@ -98,7 +98,6 @@ def import_file(istore: InvoiceStore, path: Path, *, fmt: str = "auto", profiles
 def _rows(inv: Invoice, v: Validation, seq: int, now: int, who: str) -> dict[str, Any]:
     t = inv.totals
     state = "validated" if v.status == "valid" else "invalid"
-    failed = len(v.errors)
     return {
         "seq": seq, "format": inv.format, "profile": inv.profile, "carrier": inv.carrier,
         "carrier_name": inv.seller.name, "account": inv.account, "number": inv.number, "type_code": inv.type_code,
@@ -106,12 +105,14 @@ def _rows(inv: Invoice, v: Validation, seq: int, now: int, who: str) -> dict[str
         "period_start": inv.period_start, "period_end": inv.period_end, "currency": inv.currency,
         **{k: getattr(t, k) for k in TOTAL_KEYS},
         "validity": v.status, "state": state, "lifecycle_code": LIFECYCLE[state], "duplicate_of": None,
+        "kind": inv.kind, "credits": None,
         "refs": json.dumps(inv.references), "notes": json.dumps(inv.notes),
         "not_checked": json.dumps([{"rule": n.rule, "reason": n.reason} for n in v.not_checked]),
         "imported_at": now,
         "charges_rows": [(c.seq, c.line_id, c.level, c.category, c.service, c.service_kind, c.sub_account,
                           c.description, c.period_start, c.period_end, c.quantity, c.base_quantity, c.unit_price,
-                          c.allowances, c.charges, c.amount, c.tax_category, c.tax_rate, c.tax, c.status_code)
+                          c.allowances, c.charges, c.amount, c.tax_category, c.tax_rate, c.tax, c.status_code,
+                          c.unit or None)
                          for c in inv.charges],
         "taxes_rows": [(n, x.category, x.rate, x.base, x.amount) for n, x in enumerate(inv.taxes, 1)],
         "calls_rows": [(c.seq, c.service, c.start, c.duration, c.dialled, c.amount, c.description) for c in inv.calls],
@@ -119,7 +120,7 @@ def _rows(inv: Invoice, v: Validation, seq: int, now: int, who: str) -> dict[str
                          c.at_stake, now) for c in v.checks],
         "transitions_rows": [(None, "received", LIFECYCLE["received"], who, now, "imported"),
                         ("received", state, LIFECYCLE[state], who, now,
-                         "all checks passed" if state == "validated" else f"{failed} check(s) failed")],
+                         verdict(v.status, [(c.rule, c.ok, c.severity) for c in v.checks], len(v.not_checked)))],
     }
 
 
@@ -136,6 +137,7 @@ def stored_summary(istore: InvoiceStore, invoice_id: int) -> dict[str, Any]:
     return {
         "id": inv["id"], "file": inv["file"], "format": inv["format"], "profile": inv["profile"],
         "number": inv["number"], "type_code": inv["type_code"], "credit": bool(inv["credit"]),
+        "kind": inv["kind"], "credits": inv["credits"],
         "carrier": inv["carrier"], "carrier_name": inv["carrier_name"], "account": inv["account"],
         "issue_date": inv["issue_date"], "period": [inv["period_start"], inv["period_end"]],
         "currency": inv["currency"],
@@ -167,18 +169,29 @@ def _move(istore: InvoiceStore, invoice_id: int, to_state: str, actor: str | Non
     return inv
 
 
-def approve(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, reason: str = "") -> None:
-    """Approve for payment. An invalid invoice (or one with open disputes) needs a reason: that is the audit
-    trail of why it was paid anyway."""
+def approval_needs_reason(istore: InvoiceStore, invoice_id: int) -> str:
+    """Why approving this invoice for payment needs a reason ("" if it does not), in words for the user."""
     inv = istore.invoice(invoice_id)
     if inv is None:
         raise WorkflowError(f"no invoice #{invoice_id}")
-    open_disputes = [d for d in istore.disputes(invoice_id) if d["status"] == "open"]
-    if (inv["state"] == "invalid" or open_disputes or inv["duplicate_of"]) and not reason:
-        why = "it is invalid" if inv["state"] == "invalid" else "it duplicates invoice " \
-            f"#{inv['duplicate_of']}" if inv["duplicate_of"] else f"{len(open_disputes)} dispute(s) are open"
+    return needs_reason(inv, istore.checks(invoice_id), istore.disputes(invoice_id))
+
+
+def approve(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, reason: str = "") -> None:
+    """Approve for payment. An invoice that is invalid, duplicated, disputed or has open findings needs a reason:
+    that is the audit trail of why it was paid anyway. A document that is not a payable (751 accounting
+    information, proforma) is never approved, whatever the reason."""
+    inv = istore.invoice(invoice_id)
+    if inv is None:
+        raise WorkflowError(f"no invoice #{invoice_id}")
+    if inv["kind"] == "information":
+        what = NON_PAYABLE_TYPE_CODES.get(inv["type_code"] or "", "not a payable")
+        raise WorkflowError(f"invoice #{invoice_id} is a type {inv['type_code']} document ({what}), not a payable: it "
+                            "is kept for information and cannot be approved for payment")
+    why = approval_needs_reason(istore, invoice_id)
+    if why and not reason.strip():
         raise WorkflowError(f"invoice #{invoice_id}: {why}; give --reason to approve it anyway")
-    _move(istore, invoice_id, "approved", actor, reason or "approved")
+    _move(istore, invoice_id, "approved", actor, reason.strip() or "approved")
 
 
 def allocate(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, reason: str = "allocated") -> None:
@@ -207,7 +220,7 @@ def dispute(istore: InvoiceStore, invoice_id: int, *, reason: str, actor: str | 
     else:
         chosen = [cid for cid, c in checks.items() if not c["ok"]]
     if amount is None:
-        amount = sum(checks[c]["at_stake"] for c in chosen)
+        amount = claim_amount([checks[c] for c in chosen])
     if amount < 0:
         raise WorkflowError("the amount claimed cannot be negative")
     try:

@@ -5,6 +5,7 @@ shown in the dialog; and a snapshot of the list and of the detail on fixed data.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -138,7 +139,8 @@ def test_detail_charges_findings_and_reconciliation(ws: Path) -> None:
             detail = app.screen
             assert isinstance(detail, InvoiceDetailScreen) and detail.invoice_id == 2
             summary = str(detail.query_one("#inv-summary").render())
-            assert "payable 87.30 EUR" in summary and "invalid: 8 checks passed, 1 failed" in summary \
+            said = re.search(r"invalid: 1 of \d+ checks failed \(BR-CO-16\)[^·]*", summary)
+            assert "payable 87.30 EUR" in summary and said \
                 and "state invalid (204)" in summary and "VAT S 20%: base 65.25 tax 13.05" in summary
             charges = detail.query_one("#inv-charges", DataTable)
             assert charges.row_count >= 3
@@ -151,7 +153,8 @@ def test_detail_charges_findings_and_reconciliation(ws: Path) -> None:
             await pilot.press("m")
             assert "no call detail" in str(detail.query_one("#inv-recon").render())
             await pilot.press("h")
-            assert "received → invalid (204) by importer: 1 check(s) failed" in str(
+            # the header and the history word the verdict alike
+            assert f"received → invalid (204) by importer: {said.group(0).strip()}" in str(
                 detail.query_one("#inv-history").render())
             await pilot.press("escape")
             await settle(pilot)

@@ -24,7 +24,8 @@ from textual.widgets import DataTable, Footer, Input, SelectionList, Static, Tab
 
 from engine.money import MoneyError, format_exact, parse_money
 from store.db import StoreError
-from store.invoices import InvoiceStore, InvoiceStoreError
+from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdict
+from store.invoices import needs_reason as store_needs_reason
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.data import ComponentReader
 
@@ -113,16 +114,18 @@ def when_text(epoch: int, zone: str) -> str:
 
 
 def needs_reason(detail: dict[str, Any]) -> str:
-    """Why approving this invoice needs a reason (tem.workflow.approve's rule, for the dialog's hint), or ""."""
-    inv = detail["invoice"]
-    if inv["state"] == "invalid":
-        return "it is invalid"
-    if inv["duplicate_of"]:
-        return f"it duplicates invoice #{inv['duplicate_of']}"
-    open_disputes = [d for d in detail["disputes"] if d["status"] == "open"]
-    if open_disputes:
-        return f"{len(open_disputes)} dispute(s) are open"
-    return ""
+    """Why approving this invoice needs a reason (the workflow's one rule, store.invoices.needs_reason), or ""."""
+    return store_needs_reason(detail["invoice"], detail["checks"], detail["disputes"])
+
+
+def kind_text(inv: dict[str, Any]) -> str:
+    """What the document is: an invoice, a credit note (and the invoice it credits), or information only."""
+    kind = inv.get("kind") or ("credit_note" if inv["credit"] else "invoice")
+    if kind == "credit_note":
+        return "credit note" + (f" crediting invoice #{inv['credits']}" if inv.get("credits") else "")
+    if kind == "information":
+        return f"type {inv['type_code']}: information only, not a payable"
+    return "invoice"
 
 
 # --- messages ----------------------------------------------------------------------------------------------------
@@ -421,10 +424,10 @@ class InvoiceDetailScreen(Screen):
     def _show(self, d: dict[str, Any]) -> None:
         inv = d["invoice"]
         ctx: ConsoleContext = self.app.ctx
-        kind = "credit note" if inv["credit"] else "invoice"
+        kind = kind_text(inv)
         self.query_one("#inv-title", Static).update(
-            f"{kind.capitalize()} {inv['number']} (#{inv['id']}) · {inv['carrier_name'] or inv['carrier']} · "
-            f"account {inv['account']}")
+            f"{kind[0].upper() + kind[1:]} {inv['number']} (#{inv['id']}) · {inv['carrier_name'] or inv['carrier']} "
+            f"· account {inv['account']}")
         text = Text()
         profile = inv["profile"] or ""
         if profile in inv["format"] or len(profile) > 30:  # (a Peppol customization URN says nothing here)
@@ -438,13 +441,17 @@ class InvoiceDetailScreen(Screen):
         totals = [(k, inv[k]) for k in ("lines", "allowances", "charges", "tax", "payable") if inv[k] is not None]
         text.append(" · ".join(f"{k} {format_exact(v)}" for k, v in totals) + f" {inv['currency']}\n", style="bold")
         failed = [c for c in d["checks"] if not c["ok"]]
-        errors = sum(1 for c in failed if c["severity"] == "error")
-        text.append(inv["validity"], style="bold red" if inv["validity"] == "invalid" else "green")
-        if d["checks"]:
-            text.append(f": {len(d['checks']) - len(failed)} checks passed, {errors} failed, "
-                        f"{len(failed) - errors} warning(s)")
-        else:
-            text.append(": no checks stored")
+        # the validation verdict, worded as in the history; the audit's findings are counted apart
+        validation = [(c["rule"], bool(c["ok"]), c["severity"]) for c in d["checks"] if c["source"] == "validate"]
+        said = verdict(inv["validity"], validation, len(inv["not_checked"] or []))
+        head_word, _, rest = said.partition(":")
+        text.append(head_word, style="bold red" if inv["validity"] == "invalid" else "green")
+        text.append(":" + rest)
+        others = [c for c in failed if c["source"] != "validate"]
+        if others:
+            errors = sum(1 for c in others if c["severity"] == "error")
+            text.append(f" · audit: {len(others)} finding(s), {errors} error(s), "
+                        f"{format_exact(claim_amount(others))} at stake", style="bold" if errors else "")
         text.append(" · state ")
         text.append(inv["state"], style=STATE_STYLE.get(inv["state"], "") or "bold")
         text.append(f" ({inv['lifecycle_code'] or '-'})")
@@ -618,7 +625,11 @@ class ApproveDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog", id="approve-box"):
             yield Static(f"Approve {inv['number']} (#{inv['id']}) of {inv['carrier_name'] or inv['carrier']} for "
                          f"payment: {money(inv['payable'])} {inv['currency']}", classes="dialog-title")
-            yield Static(f"A reason is required: {why}." if why else "Reason (optional):", id="approve-hint")
+            if inv.get("kind") == "information":
+                yield Static(f"This document is {kind_text(inv)}: it cannot be approved for payment.",
+                             id="approve-hint")
+            else:
+                yield Static(f"A reason is required: {why}." if why else "Reason (optional):", id="approve-hint")
             yield Input(placeholder="reason", id="approve-reason")
             yield Static(f"enter: approve as {self.app.ctx.user} · escape: cancel", id="approve-message",
                          classes="message")
@@ -701,7 +712,7 @@ class DisputeDialog(ModalScreen[str | None]):
 
     def _default_amount(self) -> None:
         picked = set(self.chosen())
-        total = sum(c["at_stake"] or 0 for c in self.findings if c["id"] in picked)
+        total = claim_amount([c for c in self.findings if c["id"] in picked])  # each overcharge once
         self.query_one("#dispute-amount", Input).placeholder = \
             f"amount claimed (empty: {format_exact(total)} {self.detail['invoice']['currency']}, the findings' " \
             "money at stake)"
