@@ -62,14 +62,18 @@ def status(root: Path, timeout: float = 5) -> Any:
         return None
 
 
-def start_daemon(root: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`anatole serve` in its own process, once it answers status and its listener accepts."""
-    import os
-
+def spawn_daemon(root: Path) -> subprocess.Popen:
+    """`anatole serve` in its own process, not waited for (its log appended to serve.log)."""
     log = open(root / "serve.log", "ab")  # noqa: SIM115 (the child keeps it)
     proc = subprocess.Popen([PYTHON, "-c", CLI, "--workspace", str(root), "serve"], stdout=subprocess.DEVNULL,
-                            stderr=log, env={**os.environ, **(env or {})})
+                            stderr=log)
     log.close()
+    return proc
+
+
+def start_daemon(root: Path) -> subprocess.Popen:
+    """`anatole serve` in its own process, once it answers status and its listener accepts."""
+    proc = spawn_daemon(root)
 
     def up() -> bool:
         assert proc.poll() is None, (root / "serve.log").read_text()[-3000:]

@@ -23,6 +23,7 @@ from fault_support import (
     free_port,
     kill_9,
     listen_source,
+    spawn_daemon,
     start_daemon,
     stop,
     wait,
@@ -151,6 +152,11 @@ def test_kill_9_at_random_points_with_alerts_and_hotel_postings(tmp_path: Path) 
             kills += 1
             sender.close()
             acked = sender.acked
+            if kills == 2:  # and once more while it starts: in the replay of what the kill left pending, or before
+                proc = spawn_daemon(root)
+                time.sleep(rng.uniform(0.3, 1.5))
+                kill_9(proc)
+                kills += 1
             proc = start_daemon(root)
         sender = Sender(root, port, lines, start=acked, rate=400)
         _run_until_acked(sender, n)
