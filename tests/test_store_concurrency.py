@@ -229,3 +229,31 @@ def test_invoice_import_and_workflow_while_another_process_writes(tmp_path: Path
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM invoices").fetchone()[0] == 2
         assert conn.execute("SELECT COUNT(*) FROM probe").fetchone()[0] == writer["commits"] > 0
+
+
+def test_a_raw_database_is_locked_anywhere_in_a_command_is_a_message(tmp_path: Path) -> None:
+    """A write that bypassed write_transaction and waited past its busy timeout: the command group turns it into
+    the message naming who holds the database, exit 1, never a traceback."""
+    import click
+
+    from anatole import clitools
+
+    @click.group(cls=clitools.Group)
+    @click.pass_context
+    def group(ctx: click.Context) -> None:
+        ctx.obj = {"workspace": tmp_path}
+
+    @group.command()
+    def write() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    @group.command()
+    def broken() -> None:
+        raise sqlite3.OperationalError("no such table: nowhere")
+
+    result = CliRunner().invoke(group, ["write"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "stayed locked by another program" in " ".join(result.output.split())
+    assert str(tmp_path / "anatole.db") in result.output.replace("\n", "")
+    result = CliRunner().invoke(group, ["broken"])  # anything else is a bug and shows as one
+    assert isinstance(result.exception, sqlite3.OperationalError)
