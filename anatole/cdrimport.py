@@ -24,10 +24,27 @@ from anatole.formatcheck import fmt_given, wrong_format
 from engine import STATUS_NAMES
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
 from ingest.cdr.blocks import Block, blocks, has_scanner
-from ingest.dialplan import EXTERNAL, INTERNAL, Number
-from store import Store
+from ingest.cdr.classify import (
+    CALLER,
+    DIAL,
+    DIALLED,
+    FORMAT_RULE,
+    ORIGIN,
+    TARGET,
+    ChannelRules,
+    Decision,
+    Key,
+    caller_kind,
+    decide,
+    dial_kind,
+    dialled_kind,
+    peer,
+)
+from ingest.dialplan import EXTERNAL, INTERNAL, DialPlan, Number
+from store import CALL_COLUMNS, Store
 
 CHUNK = 20_000
+STATUS, GROUP = CALL_COLUMNS.index("status"), CALL_COLUMNS.index("grp")
 FILE_FORMAT_OF_LIVE = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
 # A stored call's status is the engine's (rated, no_rate, unanswered, invalid) for outgoing calls to external
 # numbers, else why it has no price: incoming, internal, transit, service, emergency, no_tariff.
@@ -194,27 +211,34 @@ def _store(store: Store, src: Source, rows: list[tuple], rejects: list[Reject], 
     result.calls += new
     result.duplicates += len(rows) - new
     for row in rows:
-        result.statuses[row[23]] = result.statuses.get(row[23], 0) + 1
+        result.statuses[row[STATUS]] = result.statuses.get(row[STATUS], 0) + 1
     if overlapping:
-        store.merge_overlapping_legs(src.name, [row[6] for row in rows if row[6]])
+        store.merge_overlapping_legs(src.name, [row[GROUP] for row in rows if row[GROUP]])
 
 
 def classify(site: Site, src: Source, rec: CallRecord) -> tuple[str, Number]:
-    """The call's direction and the number that matters (dialled for outgoing calls, caller for incoming)."""
+    """The call's direction and the number that matters (dialled for outgoing calls, caller for incoming), for a
+    record whose direction, extension and number sent are already known (the format's, or decided from its facts);
+    an unknown ("") direction is decided here from the numbers."""
+    return classify_numbers(site, src, rec.dialled, rec.called, rec.caller, rec.direction, rec.extension)
+
+
+def classify_numbers(site: Site, src: Source, dialled: str, called: str, caller: str, direction: str,
+                     extension: str) -> tuple[str, Number]:
+    """classify() on the values. The number as sent (`called`) wins over the dialled digits only when it differs
+    from them and is a possible external number (the dial plan says `invalid` otherwise)."""
     plan = site.dialplan
     strip = src.strip_outside_prefix
-    target = plan.normalise(rec.dialled, as_dialled=True if strip is None else strip)
-    if rec.called:
-        sent = plan.normalise(rec.called, as_dialled=bool(strip))
-        if sent.kind == EXTERNAL or target.kind != EXTERNAL:
-            target = sent if sent.kind == EXTERNAL else target
-    origin = plan.normalise(rec.caller, as_dialled=False) if rec.caller else Number("invalid")
-    direction = rec.direction
+    target = plan.normalise(dialled, as_dialled=True if strip is None else strip)
+    if called and called != dialled:
+        sent = plan.normalise(called, as_dialled=bool(strip))
+        if sent.kind == EXTERNAL:
+            target = sent
+    origin = plan.normalise(caller, as_dialled=False) if caller else Number("invalid")
     if direction == "incoming":
         return direction, origin
     if not direction:
-        caller_inside = origin.kind == INTERNAL or (rec.extension and plan.is_extension(rec.extension)) \
-            or not rec.caller
+        caller_inside = origin.kind == INTERNAL or (extension and plan.is_extension(extension)) or not caller
         if target.kind == INTERNAL and caller_inside:
             direction = "internal"
         elif origin.kind == EXTERNAL and not caller_inside:
@@ -226,28 +250,56 @@ def classify(site: Site, src: Source, rec: CallRecord) -> tuple[str, Number]:
     return direction, target
 
 
+Decided = tuple[str, str, str, str, str, str]  # direction, rule, status ("" or "service"), extension, trunk, called
+
+
+def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord, memo: dict[Key, Decision]) -> Decided:
+    """Direction, direction rule, status override, extension, trunk and number sent of a record: from its facts
+    (Asterisk, FreeSWITCH: ingest.cdr.classify, memoised per distinct facts) or as its format gave them."""
+    f = rec.facts
+    if f is None:
+        return rec.direction, FORMAT_RULE if rec.direction else "dialplan", "", rec.extension, rec.trunk, rec.called
+    tp = peer(f.target)
+    key = Key(f.origin, f.target, f.app, f.context, f.dial_tech, f.dial_peer, f.leg, caller_kind(plan, rec.caller),
+              dialled_kind(plan, rec.dialled), bool(tp) and tp == rec.dialled, dial_kind(plan, f.dial_number))
+    d = memo.get(key)
+    if d is None:
+        d = memo[key] = decide(key, rules, plan.is_extension)
+    pick = {"": "", CALLER: rec.caller, DIALLED: rec.dialled, ORIGIN: peer(f.origin), TARGET: tp, DIAL: f.dial_peer}
+    return d.direction, d.rule, d.status, pick[d.extension], pick[d.trunk], f.dial_number if d.called else ""
+
+
 def call_rows(ws: Workspace, src: Source, site: Site, records: list[CallRecord], import_id: int | None
               ) -> list[tuple]:
-    """Store rows (store.CALL_COLUMNS order) for parsed records: numbers normalised, outgoing calls rated."""
+    """Store rows (store.CALL_COLUMNS order) for parsed records: direction decided, numbers normalised, outgoing
+    calls rated."""
     now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    facts_memo: dict[Key, Decision] = {}
     memo: dict[tuple[str, str, str, str, str], tuple[str, Number]] = {}  # PBXs dial the same numbers all day
+    decided = [decide_record(site.dialplan, src.channel_rules, r, facts_memo) for r in records]
     classified = []
-    for r in records:
-        key = (r.dialled, r.called, r.caller, r.direction, r.extension)
+    for r, (direction, _rule, _status, extension, _trunk, called) in zip(records, decided):
+        key = (r.dialled, called, r.caller, direction, extension)
         got = memo.get(key)
         if got is None:
-            got = memo[key] = classify(site, src, r)
+            got = memo[key] = classify_numbers(site, src, r.dialled, called, r.caller, direction, extension)
         classified.append(got)
-    priced = price_calls(ws, site, [(r.trunk, n, r.start, r.billable, d) for r, (d, n) in zip(records, classified)])
+    priced = price_calls(ws, site, [(t[4], n, r.start, r.billable, d)
+                                    for r, t, (d, n) in zip(records, decided, classified)])
     rows = []
-    for rec, (direction, number), price in zip(records, classified, priced):
+    for rec, (first, rule, service, extension, trunk, called), (direction, number), price in zip(
+            records, decided, classified, priced):
         status, tariff, prefix, destination, band, billed_seconds, cost, currency = price
+        if service and direction == "internal":
+            status = service  # answered by a PBX application: never priced
+        if direction != first:
+            rule = "dialplan"  # the numbers changed it (a number sent that is an extension)
         rows.append((
             src.name, site.name, import_id, rec.line, rec.native_id, rec.leg, rec.group, rec.start, rec.answer,
-            rec.duration, rec.billable, direction, rec.disposition, rec.extension, rec.trunk, rec.caller,
-            rec.dialled, rec.called, rec.account, number.e164, number.kind, number.rule, 1, status, tariff, prefix,
+            rec.duration, rec.billable, direction, rec.disposition, extension, trunk, rec.caller,
+            rec.dialled, called, rec.account, number.e164, number.kind, number.rule, 1, status, tariff, prefix,
             destination, band, billed_seconds, cost, currency, now if status in STATUS_NAMES else None,
-            "; ".join(rec.notes) or None, rec.raw,
+            "; ".join(rec.notes) or None, rec.raw, rule,
         ))
     return rows
 

@@ -18,6 +18,21 @@ from anatole.config import Site, Source, Workspace
 from engine import STATUS_NAMES
 from ingest._slices import decode, differ, hash_slices
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
+from ingest.cdr.classify import (
+    CALLER,
+    DIAL,
+    DIALLED,
+    FORMAT_RULE,
+    ORIGIN,
+    RULES,
+    TARGET,
+    Key,
+    caller_kind,
+    decide,
+    dial_kind,
+    dialled_kind,
+    peer_span,
+)
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
 
 KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)
@@ -28,6 +43,12 @@ _STATUS = {s: i for i, s in enumerate(STATUSES)}
 _CALLED, _CALLER = SLICES.index("called"), SLICES.index("caller")
 OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal",
                                                                             "transit"))
+RULE_NAMES = (*RULES, FORMAT_RULE)  # direction_rule codes
+_RULE = {r: i for i, r in enumerate(RULE_NAMES)}
+FACTS = ("origin", "target", "app", "context", "dial_tech", "dial_peer")
+_CALLER_KINDS, _DIALLED_KINDS, _DIAL_KINDS = ("extension", "external", "empty", "other"), \
+    ("extension", "code", "other"), ("", "extension", "other")
+_CHOICES = ("", CALLER, DIALLED, ORIGIN, TARGET, DIAL)
 
 
 @dataclass
@@ -46,6 +67,7 @@ class Rated:
     band: np.ndarray  # int32 into the tariff's bands, -1 none
     billed: np.ndarray  # int64 billed seconds, NONE unpriced
     cost: np.ndarray  # int64 units of 10**-8, NONE unpriced or no rate
+    rule: np.ndarray  # int8 into RULE_NAMES: what decided the direction
 
 
 def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -65,14 +87,90 @@ def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str]
     return values, inverse
 
 
-def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number]]:
-    """(direction, number index, numbers) for block.rows, as cdrimport.classify decides per record."""
+def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv: np.ndarray, dialled: list[str],
+                 d_inv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
+    service) per row; the extension, trunk and called slices of the rows are set to the fields the decisions
+    name (a channel's peer is a sub-slice of the channel)."""
+    plan = site.dialplan
+    rows = block.rows
+    n = len(rows)
+    vals, invs = {}, {}
+    for name in FACTS:
+        vals[name], invs[name] = unique_strings(block, name, rows)
+    numbers, n_inv = unique_strings(block, "dial_number", rows)
+    ck = np.array([_CALLER_KINDS.index(caller_kind(plan, v)) for v in caller] or [0], np.int64)[c_inv]
+    dk = np.array([_DIALLED_KINDS.index(dialled_kind(plan, v)) for v in dialled] or [0], np.int64)[d_inv]
+    nk = np.array([_DIAL_KINDS.index(dial_kind(plan, v)) for v in numbers] or [0], np.int64)[n_inv]
+    d_index = {v: i for i, v in enumerate(dialled)}
+    spans = {name: [peer_span(v) for v in vals[name]] for name in ("origin", "target")}
+    t_dialled = np.array([d_index.get(v[a:b], -1) if b > a else -2 for v, (a, b) in zip(vals["target"],
+                                                                                         spans["target"])] or [-2])
+    t_is_d = t_dialled[invs["target"]] == d_inv
+    code = np.zeros(n, np.int64)
+    size = 1
+    for col, k in [(invs[name], len(vals[name]) or 1) for name in FACTS] + [(ck, 4), (dk, 3), (t_is_d, 2), (nk, 3)]:
+        code = code * k + col
+        size *= k
+        if size > 1 << 40:  # keep the code far from overflowing: renumber the tuples seen so far
+            uniq, code = np.unique(code, return_inverse=True)
+            code, size = code.reshape(-1).astype(np.int64), len(uniq)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    table = []
+    for r in first.tolist():
+        key = Key(*(vals[name][invs[name][r]] for name in FACTS), "", _CALLER_KINDS[ck[r]], _DIALLED_KINDS[dk[r]],
+                  bool(t_is_d[r]), _DIAL_KINDS[nk[r]])
+        table.append(decide(key, src.channel_rules, plan.is_extension))
+    direction = np.array([DIRECTIONS.index(d.direction) for d in table], np.int8)[inverse]
+    rule = np.array([_RULE[d.rule] for d in table], np.int8)[inverse]
+    service = np.array([d.status == "service" for d in table], bool)[inverse]
+    ext = np.array([_CHOICES.index(d.extension) for d in table], np.int8)[inverse]
+    trunk = np.array([_CHOICES.index(d.trunk) for d in table], np.int8)[inverse]
+    called = np.array([d.called for d in table], bool)[inverse]
+
+    def field(name: str) -> tuple[np.ndarray, np.ndarray]:
+        off, ln = block.slice(name)
+        return off[rows], ln[rows]
+
+    def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
+        off, _ = field(name)
+        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[invs[name]]
+        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[invs[name]]
+        return off + start, length
+
+    sources = {CALLER: field("caller"), DIALLED: field("dialled"), ORIGIN: peer_of("origin"),
+               TARGET: peer_of("target"), DIAL: field("dial_peer")}
+    for name, choice in (("extension", ext), ("trunk", trunk)):
+        k = SLICES.index(name)
+        off, ln = np.zeros(n, np.int64), np.zeros(n, np.int32)
+        for what, (o, length) in sources.items():
+            sel = choice == _CHOICES.index(what)
+            off[sel], ln[sel] = o[sel], length[sel]
+        block.off[rows, k], block.len[rows, k] = off, ln
+    o, length = field("dial_number")
+    block.off[rows, _CALLED] = np.where(called, o, 0)
+    block.len[rows, _CALLED] = np.where(called, length, 0)
+    return direction, rule, service
+
+
+def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number], np.ndarray,
+                                                               np.ndarray]:
+    """(direction, number index, numbers, rule, service) for block.rows, as cdrimport.call_rows decides per record:
+    blocks with facts (Asterisk) through decide_facts, the others from the scanner's direction and the numbers."""
     plan = site.dialplan
     strip = src.strip_outside_prefix
     rows = block.rows
     dialled, d_inv = unique_strings(block, "dialled", rows)
-    called, c_inv = unique_strings(block, "called", rows)
     caller, o_inv = unique_strings(block, "caller", rows)
+    if block.facts and len(rows):
+        direction, rule, service = decide_facts(site, src, block, caller, o_inv, dialled, d_inv)
+    else:
+        direction = block.direction[rows].copy()
+        rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
+        service = np.zeros(len(rows), bool)
+    first = direction.copy()
+    called, c_inv = unique_strings(block, "called", rows)
     extension, e_inv = unique_strings(block, "extension", rows)
     numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
     c_base = len(numbers)
@@ -81,13 +179,14 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     numbers += [plan.normalise(v, as_dialled=False) if v else Number("invalid") for v in caller]
     kind = np.array([_KIND[n.kind] for n in numbers], np.int8)
     ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
+    d_index = {v: i for i, v in enumerate(dialled)}
+    same = np.array([d_index.get(v, -1) for v in called] or [-1], np.int64)[c_inv] == d_inv
 
     target = d_inv.astype(np.int32)
     sent = (c_base + c_inv).astype(np.int32)
-    use_sent = (block.len[rows, _CALLED] > 0) & (kind[sent] == _KIND[EXTERNAL])
+    use_sent = (block.len[rows, _CALLED] > 0) & (kind[sent] == _KIND[EXTERNAL]) & ~same
     target = np.where(use_sent, sent, target)
     origin = (o_base + o_inv).astype(np.int32)
-    direction = block.direction[rows].copy()
     t_kind, o_kind = kind[target], kind[origin]
     number = np.where(direction == INCOMING, origin, target)
     unknown = direction == 0
@@ -101,12 +200,13 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
         number = np.where(incoming, origin, number)
         direction[unknown & ~internal & ~incoming] = OUTGOING
     direction[(direction == OUTGOING) & (t_kind == _KIND[INTERNAL])] = INTERNAL_CALL
-    return direction, number.astype(np.int32), numbers
+    rule[(direction != first)] = _RULE["dialplan"]
+    return direction, number.astype(np.int32), numbers, rule, service
 
 
 def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path: Path | None = None) -> Rated:
     """Classify and price block.rows (cdrimport.price_calls on columns); `tariff_path` overrides the site's."""
-    direction, number, numbers = classify(site, src, block)
+    direction, number, numbers, rule, service = classify(site, src, block)
     rows = block.rows
     n = len(rows)
     kind = np.array([_KIND[x.kind] for x in numbers] or [0], np.int8)[number] if n else np.zeros(0, np.int8)
@@ -114,6 +214,7 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
     status[direction == INCOMING] = _STATUS["incoming"]
     status[direction == INTERNAL_CALL] = _STATUS["internal"]
     status[direction == TRANSIT] = _STATUS["transit"]
+    status[service & (direction == INTERNAL_CALL)] = _STATUS["service"]  # answered by a PBX application
     priced = status < 0
     for k, name in ((INTERNAL, "internal"), (SERVICE, "service"), (EMERGENCY, "emergency"), (INVALID, "invalid")):
         status[priced & (kind == _KIND[k])] = _STATUS[name]
@@ -155,7 +256,8 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
         billed[sel] = res["billed"]
         cost[sel] = np.where(res["status"] != STATUS_NAMES.index("no_rate"), res["cost"], NONE)
     return Rated(rows=rows, direction=direction, number=number, numbers=numbers, status=status, tariff=tariff,
-                 tariffs=tariffs, prefix=prefix, destination=destination, band=band, billed=billed, cost=cost)
+                 tariffs=tariffs, prefix=prefix, destination=destination, band=band, billed=billed, cost=cost,
+                 rule=rule)
 
 
 def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rated, import_id: int | None,
@@ -207,5 +309,6 @@ def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rate
         lookup(rated.number, [x.rule for x in numbers]), [1] * n, status, tariff_name, prefix, destination, band,
         optional(np.where(engine, rated.billed, NONE)), optional(np.where(engine, rated.cost, NONE)), currency,
         [now if e else None for e in engine.tolist()], [None] * n, text("raw"),
+        [RULE_NAMES[k] for k in rated.rule.tolist()],
     ]
     return list(zip(*columns))

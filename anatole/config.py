@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from ingest.cdr import MODULES
+from ingest.cdr.classify import DEFAULT_RULES, INTERNAL_CHANNELS, TRUNK_CHANNELS, ChannelRules, compile_patterns
 from ingest.dialplan import DialPlan, parse_ranges
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import Collector, Problem
@@ -36,7 +37,7 @@ TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "alloc
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
-               "timezone", "encoding", "profile", "allow"}
+               "timezone", "encoding", "profile", "allow", "trunk_channels", "internal_channels"}
 ALERT_KEYS = {"name", "when", "notify", "sites", "extensions"}
 LIVE_FORMATS = {"asterisk-ami", "freeswitch-esl"}
 
@@ -71,6 +72,8 @@ class Source:
     username: str | None = None
     password: str | None = None
     allow: list[IPNetwork] | None = None  # listen: the peers that may connect (None: anyone; see the README)
+    # Asterisk/FreeSWITCH direction: regular expressions on channel names (ingest.cdr.classify; README)
+    channel_rules: ChannelRules = field(default_factory=lambda: DEFAULT_RULES)
 
 
 @dataclass
@@ -323,6 +326,7 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
         if key in raw and not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key])):
             errs.add(at, key, f"{raw[key]!r} is not HOST:PORT")
     allow = _allow(raw, name, at, errs) if "allow" in raw else None
+    rules = _channel_rules(raw, name, at, errs)
     strip = raw.get("strip_outside_prefix")
     if strip is not None and not isinstance(strip, bool):
         errs.add(at, "strip_outside_prefix", f"{strip!r} is not true or false")
@@ -334,7 +338,22 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
     return Source(name=name, site=site, format=fmt, timezone=timezone, strip_outside_prefix=strip,
                   encoding=str(raw.get("encoding", "utf-8")), profile=profile, listen=raw.get("listen"),
                   connect=raw.get("connect"), username=raw.get("username"), password=raw.get("password"),
-                  allow=allow)
+                  allow=allow, channel_rules=rules)
+
+
+def _channel_rules(raw: dict, name: str | None, at: str, errs: Collector) -> ChannelRules:
+    """`trunk_channels` / `internal_channels`: regular expressions searched in channel names (`PJSIP/carrier`,
+    `sofia/gateway/gw1`); trunk_channels replaces the defaults (classify.TRUNK_CHANNELS) when given."""
+    if "trunk_channels" not in raw and "internal_channels" not in raw:
+        return DEFAULT_RULES
+    who = f"source {name!r}: " if name else ""
+    lists = {}
+    for key, default in (("trunk_channels", TRUNK_CHANNELS), ("internal_channels", INTERNAL_CHANNELS)):
+        patterns, problems = compile_patterns(raw.get(key, list(default)), key)
+        for problem in problems:
+            errs.add(at, key, who + problem.partition(": ")[2])
+        lists[key] = patterns
+    return ChannelRules(lists["trunk_channels"], lists["internal_channels"])
 
 
 def _allow(raw: dict, name: str | None, at: str, errs: Collector) -> list[IPNetwork] | None:

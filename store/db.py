@@ -65,6 +65,10 @@ MIGRATIONS: list[str] = [
         cost INTEGER, currency TEXT, replaced_at INTEGER NOT NULL
     );
     """,
+    # 2: which rule decided each call's direction (ingest.cdr.classify RULES, "format", "dialplan"); NULL before
+    """
+    ALTER TABLE calls ADD COLUMN direction_rule TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -72,7 +76,7 @@ CALL_COLUMNS = (
     "source", "site", "import_id", "line", "native_id", "leg", "grp", "start", "answer", "duration", "billable",
     "direction", "disposition", "extension", "trunk", "caller", "dialled", "called", "account", "number",
     "number_kind", "number_rule", "billed", "status", "tariff", "prefix", "destination", "band", "billed_seconds",
-    "cost", "currency", "rated_at", "notes", "raw",
+    "cost", "currency", "rated_at", "notes", "raw", "direction_rule",
 )
 REJECT_COLUMNS = ("source", "import_id", "file", "sha256", "line", "raw", "reason")
 

@@ -8,7 +8,9 @@ from cdr_support import parse_checked as run
 from hypothesis import given
 
 from ingest.cdr import asterisk, asterisk_custom, freeswitch_csv, freeswitch_json
-from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
+from ingest.cdr.classify import DEFAULT_RULES
+from ingest.cdr.model import CallRecord, Facts, ParseContext, Reject, Skipped
+from ingest.dialplan import DialPlan
 
 ROW_OUT = (b'"","2001","0155501234","from-internal","""Alice Martin"" <2001>","PJSIP/2001-0000002a",'
            b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2025-03-14 10:15:02",'
@@ -23,6 +25,15 @@ CUSTOM_ROW = (b'"""Alice Martin"" <2001>","2001","2002","internal","PJSIP/2001-0
               b'"","1741946520.120","",9')
 
 OTHER_FORMATS = other_formats("asterisk", "asterisk-custom")
+PLAN = DialPlan("FR", outside_prefix="9", national_prefix="0", extensions=[("2000", "2999")])
+
+
+def decided(rec: CallRecord) -> tuple[str, str, str, str, str, str]:
+    """(direction, rule, status, extension, trunk, called) that the importer decides from the record's facts
+    (a French site, extensions 2000-2999, outside-line prefix 9, default channel patterns)."""
+    from anatole.cdrimport import decide_record
+
+    return decide_record(PLAN, DEFAULT_RULES, rec, {})
 
 
 # ------------------------------------------------------------------------------------------ documented rows
@@ -34,9 +45,11 @@ def test_documented_outbound_row():
     assert r.answer == 1741943709
     assert (r.duration, r.billable) == (159, 152)
     assert (r.native_id, r.group) == ("1741943702.84", "1741943702.84")
-    assert (r.direction, r.disposition) == ("outgoing", "answered")
-    assert (r.extension, r.trunk, r.caller) == ("2001", "trunk-out", "2001")
-    assert (r.dialled, r.called, r.account) == ("0155501234", "0155501234", "")
+    assert (r.direction, r.disposition) == ("", "answered")  # the parser reports facts, the importer decides
+    assert r.facts == Facts(origin="PJSIP/2001", target="PJSIP/trunk-out", app="Dial", context="from-internal",
+                            dial_tech="PJSIP", dial_peer="trunk-out", dial_number="0155501234")
+    assert decided(r) == ("outgoing", "trunk-pattern", "", "2001", "trunk-out", "0155501234")
+    assert (r.caller, r.dialled, r.account) == ("2001", "0155501234", "")
     assert r.raw == ROW_OUT.decode()
     assert r.notes == []
 
@@ -46,8 +59,8 @@ def test_documented_unanswered_inbound_row():
     assert isinstance(r, CallRecord)
     assert r.start == 1741944011 and r.answer is None
     assert (r.duration, r.billable, r.disposition) == (20, 0, "no_answer")
-    assert (r.direction, r.extension, r.trunk, r.caller, r.dialled) == ("incoming", "2003", "trunk-in",
-                                                                         "0155507788", "2003")
+    assert (r.caller, r.dialled) == ("0155507788", "2003")
+    assert decided(r) == ("incoming", "trunk-pattern", "", "2003", "trunk-in", "")
 
 
 def test_documented_21_column_tail():
@@ -82,7 +95,8 @@ def test_documented_custom_row():
     assert r.start == 1741946520 and r.answer is None
     assert (r.duration, r.billable, r.disposition) == (30, 0, "no_answer")
     assert (r.native_id, r.group, r.leg) == ("1741946520.120", "1741946520.120", "9")
-    assert (r.direction, r.extension, r.caller, r.dialled) == ("internal", "2001", "2001", "2002")
+    assert (r.caller, r.dialled) == ("2001", "2002")
+    assert decided(r) == ("internal", "dst-channel-extension", "", "2001", "", "")
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -93,9 +107,9 @@ def test_master_fixture():
     assert len(recs) == len(items) == 14
     by_line = {r.line: r for r in recs}
     # 16/17/18/21 columns mixed
-    assert by_line[3].native_id == "" and by_line[3].direction == "internal" and by_line[3].extension == "2001"
+    assert by_line[3].native_id == "" and decided(by_line[3])[:4] == ("internal", "dst-channel-extension", "", "2001")
     assert by_line[4].native_id == "1741939800.20" and by_line[4].disposition == "busy"
-    assert (by_line[4].trunk, by_line[4].called, by_line[4].account) == ("trunk-out", "0155509999", "4711")
+    assert decided(by_line[4])[4:] == ("trunk-out", "0155509999") and by_line[4].account == "4711"
     # parallel Dial: same uniqueid and linkedid, told apart by sequence; the loser is unanswered
     loser, winner = by_line[5], by_line[6]
     assert loser.group == winner.group == "1741946400.101"
@@ -105,23 +119,24 @@ def test_master_fixture():
     # Local channel halves: own uniqueid, shared linkedid
     assert by_line[7].group == by_line[8].group == "1741948200.110"
     assert by_line[7].native_id != by_line[8].native_id
-    assert by_line[8].direction == ""  # a Local ;2 half in from-queue: not obvious
-    # calls ending in the dial plan keep s/h as dialled
-    assert by_line[9].dialled == "s" and by_line[9].extension == "" and by_line[9].direction == "incoming"
-    assert by_line[10].dialled == "h" and by_line[10].direction == ""
+    assert decided(by_line[7])[:2] == ("incoming", "trunk-pattern")  # the queue answered by a member's Local half
+    assert decided(by_line[8])[:4] == ("internal", "dst-channel-extension", "", "2005")  # its ;2 half: inside
+    # calls ending in the dial plan keep s/h as dialled, and are never priced
+    assert by_line[9].dialled == "s" and decided(by_line[9])[:4] == ("incoming", "trunk-pattern", "", "")
+    assert by_line[10].dialled == "h" and decided(by_line[10])[:4] == ("internal", "app-internal", "service", "2003")
     # invalid UTF-8 in the caller name
     assert "\ufffd" in by_line[11].raw and "invalid utf-8 replaced" in by_line[11].notes
     assert by_line[11].native_id == "pbx1-1741953600.140"
     assert by_line[12].disposition == "failed"  # CONGESTION
     assert by_line[13].dialled == "*72" and by_line[13].disposition == "failed"
-    assert by_line[14].dialled == "90155504444#" and by_line[14].called == "0155504444"
+    assert by_line[14].dialled == "90155504444#" and decided(by_line[14])[5] == "0155504444"
 
 
 def test_custom_fixture():
     items = run(asterisk_custom, (DATA / "asterisk-custom.csv").read_bytes())
     recs = records(items)
     assert len(recs) == len(items) == 12
-    assert recs[1].account == "4711" and recs[1].direction == "outgoing" and recs[1].trunk == "trunk-out"
+    assert recs[1].account == "4711" and decided(recs[1])[0] == "outgoing" and decided(recs[1])[4] == "trunk-out"
     assert recs[7].dialled == "s" and recs[8].dialled == "h"
     assert "invalid utf-8 replaced" in recs[9].notes
     assert [r.leg for r in recs] == [str(n) for n in range(9, 21)]
@@ -258,10 +273,16 @@ def test_dst_fall_back_and_spring_forward():
 
 
 def test_helpers():
-    assert asterisk.peer("PJSIP/trunk-out-0000002b") == "trunk-out"
-    assert asterisk.peer("Local/2005@from-queue-00000007;2") == "2005@from-queue"
-    assert asterisk.peer("DAHDI/i1/0155507788-1") == "i1/0155507788"
-    assert asterisk.peer("") == ""
+    from ingest.cdr.classify import channel_base, peer
+
+    assert channel_base("PJSIP/trunk-out-0000002b") == "PJSIP/trunk-out"
+    assert channel_base("Local/2005@from-queue-00000007;2") == "Local/2005@from-queue"
+    assert channel_base("DAHDI/i1/0155507788-1") == "DAHDI/i1/0155507788"
+    assert channel_base("") == "" and channel_base("x-1") == "x-1"
+    assert peer("Local/2005@from-queue") == "2005" and peer("sofia/gateway/carrier_a") == "carrier_a"
+    assert asterisk.dial_target("Dial", "SIP/375232569865@carrier_15_1,60") == ("SIP", "375232569865",
+                                                                               "carrier_15_1")
+    assert asterisk.dial_target("Dial", "DAHDI/g0/0155501234") == ("DAHDI", "0155501234", "g0")
     assert asterisk.split_csv('"a""b",1,,"",') == [('a"b', True), ("1", False), ("", False), ("", True),
                                                   ("", False)]
     assert asterisk.caller_number('"Alice" <2001>', "x") == "2001"

@@ -16,9 +16,10 @@ from ingest._slices import decode
 from ingest.cdr import asterisk
 from ingest.cdr._scan import count_lines
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, blocks
-from ingest.cdr.model import CallRecord, ParseContext
+from ingest.cdr.model import CallRecord, Facts, ParseContext
 
 ZONE = "America/New_York"
+FACT_SLICES = ("origin", "target", "app", "context", "dial_tech", "dial_peer", "dial_number")
 CONTEXTS = ["from-internal", "from-internal", "from-internal", "from-trunk", "from-pstn", "from-did", "from-external",
             "public", "internal", "ext-queues", "From-Trunk-x", "publicx", "from-internalx", "internal_x", ""]
 CHANNELS = ["PJSIP/2001-0000002a", "PJSIP/trunk-out-0000002b", "SIP/gw1-00ab", "PJSIP/carrier-b-1f;2", "SIP/xgw-1",
@@ -114,7 +115,7 @@ def columnar_items(data: bytes, ctx: ParseContext, block_bytes: int, fmt: str = 
                 direction=DIRECTIONS[block.direction[r]], disposition=DISPOSITIONS[block.disposition[r]],
                 extension=cols["extension"][j], trunk=cols["trunk"][j], caller=cols["caller"][j],
                 dialled=cols["dialled"][j], called=cols["called"][j], account=cols["account"][j], raw=cols["raw"][j],
-                notes=[])
+                notes=[], facts=Facts(**{name: cols[name][j] for name in FACT_SLICES}) if block.facts else None)
         for i, item in block.items:
             assert item.line == block.line[i]
             out[item.line] = item
@@ -201,25 +202,54 @@ def test_no_line_is_lost_across_blocks():
     assert sum(len(b.rows) for b in got) == 1000
 
 
-def test_every_direction_rule_on_a_grid_of_fields():
-    """Direction, trunk, called and extension depend on context x channels x Dial target x dst: every combination
-    of the samples, scanned and row-parsed."""
+def stored_on_both_paths(folder: Path, ws, cdr: Path, fmt: str = "asterisk", site: str = "nyc") -> list[dict]:
+    """Import `cdr` once through the block scanner and once through the row parser (fresh stores): the stored
+    calls must be the same, column by column; returns them."""
+    import anatole.cdrimport as cdrimport
+    from store import CALL_COLUMNS, open_store
+
+    columns = [c for c in CALL_COLUMNS if c != "rated_at"]
+    stored = []
+    for scanner in (True, False):
+        store = open_store(folder / f"{cdr.stem}-{scanner}.db")
+        original = cdrimport.has_scanner
+        if not scanner:
+            cdrimport.has_scanner = lambda fmt, enc: False
+        try:
+            cdrimport.import_file(ws, store, cdr, fmt=fmt, site=site)
+        finally:
+            cdrimport.has_scanner = original
+        stored.append(store.conn.execute(f"SELECT {', '.join(columns)} FROM calls ORDER BY id").fetchall())
+        store.close()
+    assert stored[0] == stored[1]
+    return [dict(zip(columns, row)) for row in stored[0]]
+
+
+def test_every_direction_rule_on_a_grid_of_fields(tmp_path_factory):
+    """Direction, rule, extension, trunk and called depend on channels x context x Dial target x dst: every
+    combination of the samples, decided per distinct fact tuple on the columnar path and per record on the row path,
+    stored the same."""
     lines = []
-    for context in ["from-internal", "from-trunk", "public", "internal", "From-Trunk-x", "from-internalx", ""]:
-        for dstchannel in CHANNELS:
-            for app, data in [("Dial", d) for d in DATA] + [("Queue", "q1")]:
-                for dst in ["2002", "0155501234", "s", "sbc-edge", "gw1"]:
-                    lines.append(",".join([
-                        quoted(""), quoted("2001"), quoted(dst), quoted(context), quoted('"A" <2001>'),
-                        quoted("PJSIP/trunk-in-0000ab"), quoted(dstchannel), quoted(app), quoted(data),
-                        quoted("2026-04-01 09:00:00"), quoted("2026-04-01 09:00:05"), quoted("2026-04-01 09:01:05"),
-                        "65", "60", quoted("ANSWERED"), quoted("DOCUMENTATION"), quoted("1.1"), quoted("")]))
-    raw = ("\n".join(lines) + "\n").encode()
-    expected = {item.line: item for item in asterisk.parse(io.BytesIO(raw), ParseContext(timezone=ZONE))}
-    got = columnar_items(raw, ParseContext(timezone=ZONE), 1 << 20)
-    assert sum(isinstance(v, CallRecord) for v in got.values()) == len(lines)
-    assert {r.direction for r in expected.values()} == {"", "outgoing", "incoming", "internal"}
-    assert got == expected
+    for channel in ["PJSIP/2001-0000002a", "PJSIP/trunk-in-0000ab", "SIP/alice-01", "Local/2001@from-internal-1;2"]:
+        for context in ["from-internal", "from-trunk", "phones", ""]:
+            for dstchannel in CHANNELS:
+                for app, data in [("Dial", d) for d in DATA] + [("Queue", "q1"), ("VoiceMail", "2002@default")]:
+                    for dst in ["2002", "0155501234", "s"]:
+                        lines.append(",".join([
+                            quoted(""), quoted("2001"), quoted(dst), quoted(context), quoted('"A" <2001>'),
+                            quoted(channel), quoted(dstchannel), quoted(app), quoted(data),
+                            quoted("2026-04-01 09:00:00"), quoted("2026-04-01 09:00:05"), quoted("2026-04-01 09:01:05"),
+                            "65", "60", quoted("ANSWERED"), quoted("DOCUMENTATION"), quoted(f"1.{len(lines)}"),
+                            quoted("")]))
+    folder, ws = us_workspace(tmp_path_factory)
+    cdr = folder / "grid.csv"
+    cdr.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = stored_on_both_paths(folder, ws, cdr)
+    assert len(rows) == len(lines)
+    assert {r["direction"] for r in rows} == {"outgoing", "incoming", "internal", "transit"}
+    assert {r["direction_rule"] for r in rows} == {"trunk-pattern", "app-internal", "dst-channel-extension",
+                                                   "dial-string", "context", "dialplan"}
+    assert {r["status"] for r in rows if r["direction_rule"] == "app-internal"} == {"service"}
 
 
 @settings(max_examples=25, deadline=None)

@@ -10,7 +10,9 @@ from cdr_support import parse_checked as run
 from hypothesis import given
 
 from ingest.cdr import asterisk, asterisk_custom, freeswitch_csv, freeswitch_json
+from ingest.cdr.classify import DEFAULT_RULES
 from ingest.cdr.model import CallRecord, ParseContext, Reject, Skipped
+from ingest.dialplan import DialPlan
 
 ROW_OUT = (b'"Alice Martin","2001","0155501234","default","2025-03-14 10:15:02","2025-03-14 10:15:09",'
            b'"2025-03-14 10:17:41","159","152","NORMAL_CLEARING","6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",'
@@ -27,6 +29,17 @@ DOC = b"""{"core-uuid":"1b2c3d4e-aaaa-4bbb-8ccc-0d0e0f101112","switchname":"fs1"
  "callflow":[{"caller_profile":{"caller_id_number":"2001","destination_number":"0155501234"},
   "times":{"created_time":"1741943702120455","answered_time":"1741943709004120","hangup_time":"1741943860874310"}}]}
 """
+PLAN = DialPlan("FR", outside_prefix="9", national_prefix="0", extensions=[("2000", "2999")])
+
+
+def decided(rec: CallRecord) -> tuple[str, str, str, str, str, str]:
+    """(direction, rule, status, extension, trunk, called) the importer decides from the record's facts (French
+    site, extensions 2000-2999, default channel patterns)."""
+    from anatole.cdrimport import decide_record
+
+    return decide_record(PLAN, DEFAULT_RULES, rec, {})
+
+
 N = len(DOC.splitlines())
 OTHER_FORMATS = other_formats("freeswitch", "freeswitch-json")
 
@@ -40,7 +53,9 @@ def test_csv_documented_rows():
     assert (a.native_id, a.group, a.disposition) == ("6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",) * 2 + ("answered",)
     assert (a.caller, a.dialled, a.account, a.direction) == ("2001", "0155501234", "2001", "")
     assert (b.start, b.answer, b.duration, b.billable, b.disposition) == (1741944011, None, 20, 0, "no_answer")
-    assert (b.direction, b.extension, b.caller, b.dialled) == ("incoming", "2003", "0155507788", "2003")
+    assert (b.caller, b.dialled) == ("0155507788", "2003")
+    assert decided(a) == ("outgoing", "dialplan", "", "2001", "", "")  # default context, a b-leg: a number
+    assert decided(b) == ("incoming", "context", "", "2003", "", "")  # public context
 
 
 def test_csv_spreadsheet_resave():
@@ -80,12 +95,12 @@ def test_csv_profile_with_direction_and_gateway():
     head, out, inc, internal = run(freeswitch_csv, data, ctx)
     assert isinstance(head, Skipped) and head.what == "header"
     assert isinstance(out, CallRecord) and isinstance(inc, CallRecord) and isinstance(internal, CallRecord)
-    assert (out.direction, out.trunk, out.extension, out.called, out.group) == (
-        "outgoing", "carrier_a", "2001", "0155501234", "a-1")
+    assert out.group == "a-1"
+    assert decided(out) == ("outgoing", "trunk-pattern", "", "2001", "carrier_a", "0155501234")
     assert (out.start, out.answer, out.duration, out.billable) == (1741943702, 1741943709, 159, 152)
-    assert (inc.direction, inc.trunk, inc.extension, inc.disposition, inc.answer) == (
-        "incoming", "carrier_a", "0155500100", "no_answer", None)
-    assert (internal.direction, internal.disposition) == ("", "busy")
+    assert (inc.disposition, inc.answer) == ("no_answer", None)
+    assert decided(inc) == ("incoming", "trunk-pattern", "", "0155500100", "carrier_a", "")
+    assert internal.disposition == "busy" and decided(internal)[:2] == ("internal", "dialplan")
 
 
 def test_csv_bad_profile():
@@ -161,8 +176,8 @@ def test_json_documented_document():
     assert all(isinstance(it, Skipped) and it.what == "continuation" for it in items[1:]) and len(items) == N
     assert (r.start, r.answer, r.duration, r.billable) == (1741943702, 1741943709, 159, 152)
     assert (r.native_id, r.group) == ("6f1c0d2e-3b4a-4c5d-9e8f-0a1b2c3d4e5f",) * 2
-    assert (r.direction, r.trunk, r.extension, r.caller) == ("outgoing", "carrier_a", "2001", "2001")
-    assert (r.dialled, r.called, r.account, r.disposition) == ("0155501234", "0155501234", "2001", "answered")
+    assert r.caller == "2001" and decided(r) == ("outgoing", "trunk-pattern", "", "2001", "carrier_a", "0155501234")
+    assert (r.dialled, r.account, r.disposition) == ("0155501234", "2001", "answered")
     assert r.raw == DOC.decode().splitlines()[0]
 
 
@@ -175,29 +190,29 @@ def test_json_fixture_pretty():
     a_leg, b_leg = recs[0], recs[1]
     assert a_leg.line == 1 and b_leg.line > 1
     # a-leg from the phone bridged to sofia/gateway/carrier_a/...: outgoing, outpulsed number from the dial string
-    assert (a_leg.direction, a_leg.trunk, a_leg.dialled, a_leg.called) == (
-        "outgoing", "carrier_a", "90155501234", "0155501234")
+    assert a_leg.dialled == "90155501234"
+    assert decided(a_leg) == ("outgoing", "trunk-pattern", "", "2001", "carrier_a", "0155501234")
     # the b-leg through the gateway belongs to the a-leg's call
     assert b_leg.group == a_leg.native_id and b_leg.native_id != a_leg.native_id
-    assert (b_leg.direction, b_leg.trunk) == ("outgoing", "carrier_a")
+    assert decided(b_leg)[:5] == ("outgoing", "trunk-pattern", "", "2001", "carrier_a")
     # incoming via the gateway, ringing two phones in parallel
     inbound, lost, won = recs[2:5]
-    assert inbound.direction == lost.direction == won.direction == "incoming"
+    assert decided(inbound)[0] == decided(lost)[0] == decided(won)[0] == "incoming"
     assert lost.group == won.group == inbound.native_id
     assert (lost.disposition, won.disposition) == ("no_answer", "answered")
     assert [r.disposition for r in recs[5:9]] == ["no_answer", "busy", "no_answer", "failed"]
-    assert recs[9].dialled == "*98"
-    assert recs[10].start == 1741948200 and recs[10].direction == "incoming"  # URL-encoded values
+    assert recs[9].dialled == "*98" and decided(recs[9])[:3] == ("internal", "app-internal", "service")
+    assert recs[10].start == 1741948200 and decided(recs[10])[0] == "incoming"  # URL-encoded values
 
 
 def test_json_fixture_lines_matches_pretty():
     pretty = records(run(freeswitch_json, (DATA / "freeswitch.json").read_bytes()))
     compact = records(run(freeswitch_json, (DATA / "freeswitch-lines.json").read_bytes()))
     assert [r.line for r in compact] == list(range(1, 13))
-    key = [(r.native_id, r.group, r.start, r.answer, r.duration, r.billable, r.direction, r.disposition,
-            r.extension, r.trunk, r.dialled, r.called) for r in pretty]
-    assert key == [(r.native_id, r.group, r.start, r.answer, r.duration, r.billable, r.direction, r.disposition,
-                    r.extension, r.trunk, r.dialled, r.called) for r in compact]
+    key = [(r.native_id, r.group, r.start, r.answer, r.duration, r.billable, r.facts, r.disposition, r.dialled)
+           for r in pretty]
+    assert key == [(r.native_id, r.group, r.start, r.answer, r.duration, r.billable, r.facts, r.disposition,
+                    r.dialled) for r in compact]
     assert "invalid utf-8 replaced" in compact[6].notes
 
 

@@ -18,15 +18,18 @@ DIRECTIONS = ("", "outgoing", "incoming", "internal", "transit")
 # disposition codes
 DISPOSITIONS = ("answered", "no_answer", "busy", "failed")
 # string slices, in this order
-SLICES = ("dialled", "called", "caller", "extension", "trunk", "account", "native_id", "leg", "group", "raw")
+SLICES = ("dialled", "called", "caller", "extension", "trunk", "account", "native_id", "leg", "group", "raw",
+          # Asterisk facts (ingest.cdr.model.Facts), from which anatole.columnar decides extension, trunk, called
+          "origin", "target", "app", "context", "dial_tech", "dial_peer", "dial_number")
 
 DEF MAXF = 22
-DEF NSL = 10
+DEF NSL = 17
 DEF MAX_SECONDS = 7 * 86400
 cdef int64_t NONE = INT64_MIN
 
 cdef enum:
-    S_DIALLED, S_CALLED, S_CALLER, S_EXTENSION, S_TRUNK, S_ACCOUNT, S_NATIVE, S_LEG, S_GROUP, S_RAW
+    S_DIALLED, S_CALLED, S_CALLER, S_EXTENSION, S_TRUNK, S_ACCOUNT, S_NATIVE, S_LEG, S_GROUP, S_RAW, \
+        S_ORIGIN, S_TARGET, S_APP, S_CONTEXT, S_DTECH, S_DPEER, S_DNUM
 
 
 cdef inline bint lower_eq(const uint8_t* p, Py_ssize_t n, const char* word, Py_ssize_t m) noexcept nogil:
@@ -112,12 +115,21 @@ cdef inline void peer(const uint8_t* b, int64_t s, int64_t e, int64_t* ps, int64
     pe[0] = j
 
 
+cdef inline void channel_base(const uint8_t* b, int64_t s, int64_t e, int64_t* bs, int64_t* be) noexcept nogil:
+    """classify.channel_base: the channel without its per-call suffix (`SIP/100-0000001a` -> `SIP/100`)."""
+    cdef int64_t ps, pe
+    peer(b, s, e, &ps, &pe)
+    bs[0] = s
+    be[0] = pe if ps > s else e  # no '/': the channel as written
+
+
 cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t ds, int64_t de,
-                             int64_t* ns, int64_t* ne, int64_t* vs, int64_t* ve) noexcept nogil:
-    """asterisk.dial_target: (number, peer) slices of `Dial(TECH/number@peer,...)` or `TECH/peer/number`."""
+                             int64_t* ts, int64_t* te, int64_t* ns, int64_t* ne, int64_t* vs,
+                             int64_t* ve) noexcept nogil:
+    """asterisk.dial_target: (tech, number, peer) slices of `Dial(TECH/number@peer,...)` or `TECH/peer/number`."""
     cdef int64_t i, t, g1s, g1e, g2s
     cdef uint8_t c
-    ns[0] = ne[0] = vs[0] = ve[0] = 0
+    ts[0] = te[0] = ns[0] = ne[0] = vs[0] = ve[0] = 0
     if not lower_eq(b + as_, ae - as_, b"dial", 4):
         return False
     t = ds
@@ -150,6 +162,7 @@ cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t 
         else:
             if t > g2s:
                 ns[0], ne[0], vs[0], ve[0] = g1s, g1e, g2s, t
+                ts[0], te[0] = ds, g1s - 1
                 return True
     # TECH/peer/number
     i = g1s
@@ -164,6 +177,7 @@ cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t 
                 return False
         if t > g2s:
             ns[0], ne[0], vs[0], ve[0] = g2s, t, g1s, g1e
+            ts[0], te[0] = ds, g1s - 1
             return True
     return False
 
@@ -371,11 +385,11 @@ def scan_asterisk(const uint8_t[::1] buf):
     cdef Py_ssize_t n = buf.shape[0], pos = 0, row = 0, end, nxt
     cdef int64_t fs[MAXF]
     cdef int64_t fe[MAXF]
-    cdef int nf, direction, code
+    cdef int nf, code
     cdef uint64_t doubled
-    cdef int64_t p, s, e, t0, t1, ps, pe, cs, ce, ns, ne, vs, ve, dst_s, dst_e
+    cdef int64_t p, s, e, t0, t1, ps, pe, cs, ce, ts, te, ns, ne, vs, ve, dst_s, dst_e
     cdef int32_t dur, bil
-    cdef bint ok, has_dial
+    cdef bint ok
     with nogil:
         while pos < n and row < nlines:
             end = line_end(b, pos, n, &ok, &nxt)
@@ -412,71 +426,28 @@ def scan_asterisk(const uint8_t[::1] buf):
                     dp[row] = <int8_t>code
                     dst_s = fs[2]
                     dst_e = fe[2]
-                    # direction (asterisk.infer_direction)
-                    direction = 0
-                    s = fs[3]
-                    e = fe[3]
-                    has_dial = dial_target(b, fs[7], fe[7], fs[8], fe[8], &ns, &ne, &vs, &ve)
-                    peer(b, fs[6], fe[6], &ps, &pe)
-                    if starts_word_ci(b + s, e - s, b"from-trunk", 10) or starts_word_ci(b + s, e - s, b"from-pstn", 9) \
-                            or starts_word_ci(b + s, e - s, b"from-did", 8) \
-                            or starts_word_ci(b + s, e - s, b"from-external", 13) \
-                            or starts_word_ci(b + s, e - s, b"public", 6):
-                        direction = 2
-                    elif starts_word_ci(b + s, e - s, b"from-internal", 13) \
-                            or starts_word_ci(b + s, e - s, b"internal", 8):
-                        if fe[6] == fs[6] or is_service(b + dst_s, dst_e - dst_s) \
-                                or (fe[6] - fs[6] >= 6 and lower_eq(b + fs[6], 6, b"local/", 6)):
-                            direction = 0
-                        elif has_dial and ve > vs and same(b, vs, <int32_t>(ve - vs), ps, <int32_t>(pe - ps)) \
-                                and ne > ns:
-                            direction = 1
-                        elif pe > ps and same(b, ps, <int32_t>(pe - ps), dst_s, <int32_t>(dst_e - dst_s)):
-                            direction = 3
-                        elif contains_ci(b + ps, pe - ps, b"trunk", 5, False) \
-                                or contains_ci(b + ps, pe - ps, b"gateway", 7, False) \
-                                or contains_ci(b + ps, pe - ps, b"gw", 2, True) \
-                                or contains_ci(b + ps, pe - ps, b"pstn", 4, False) \
-                                or contains_ci(b + ps, pe - ps, b"carrier", 7, False) \
-                                or contains_ci(b + ps, pe - ps, b"provider", 8, False) \
-                                or contains_ci(b + ps, pe - ps, b"sbc", 3, False) \
-                                or contains_ci(b + ps, pe - ps, b"sip-out", 7, False) \
-                                or contains_ci(b + ps, pe - ps, b"sipout", 6, False) \
-                                or contains_ci(b + ps, pe - ps, b"outbound", 8, False):
-                            direction = 1
-                    dr[row] = <int8_t>direction
-                    # trunk and called
-                    off[row, S_TRUNK] = 0
-                    ln[row, S_TRUNK] = 0
-                    off[row, S_CALLED] = 0
-                    ln[row, S_CALLED] = 0
-                    if direction == 1:
-                        if pe > ps:
-                            off[row, S_TRUNK] = ps
-                            ln[row, S_TRUNK] = <int32_t>(pe - ps)
-                        elif has_dial:
-                            off[row, S_TRUNK] = vs
-                            ln[row, S_TRUNK] = <int32_t>(ve - vs)
-                        if has_dial and ve > vs and same(b, vs, <int32_t>(ve - vs), off[row, S_TRUNK],
-                                                         ln[row, S_TRUNK]):
-                            off[row, S_CALLED] = ns
-                            ln[row, S_CALLED] = <int32_t>(ne - ns)
-                    elif direction == 2:
-                        peer(b, fs[5], fe[5], &ps, &pe)
-                        off[row, S_TRUNK] = ps
-                        ln[row, S_TRUNK] = <int32_t>(pe - ps)
-                    # extension: src for outgoing and internal, dst for incoming, never a dialplan placeholder
-                    off[row, S_EXTENSION] = 0
-                    ln[row, S_EXTENSION] = 0
-                    if direction == 1 or direction == 3:
-                        s, e = fs[1], fe[1]
-                    elif direction == 2:
-                        s, e = dst_s, dst_e
-                    else:
-                        s = e = 0
-                    if e > s and not is_service(b + s, e - s):
-                        off[row, S_EXTENSION] = s
-                        ln[row, S_EXTENSION] = <int32_t>(e - s)
+                    # the facts (asterisk.facts); extension, trunk and called are decided from them later
+                    dr[row] = 0
+                    off[row, S_TRUNK] = ln[row, S_TRUNK] = 0
+                    off[row, S_CALLED] = ln[row, S_CALLED] = 0
+                    off[row, S_EXTENSION] = ln[row, S_EXTENSION] = 0
+                    channel_base(b, fs[5], fe[5], &ps, &pe)
+                    off[row, S_ORIGIN] = ps
+                    ln[row, S_ORIGIN] = <int32_t>(pe - ps)
+                    channel_base(b, fs[6], fe[6], &ps, &pe)
+                    off[row, S_TARGET] = ps
+                    ln[row, S_TARGET] = <int32_t>(pe - ps)
+                    off[row, S_APP] = fs[7]
+                    ln[row, S_APP] = <int32_t>(fe[7] - fs[7])
+                    off[row, S_CONTEXT] = fs[3]
+                    ln[row, S_CONTEXT] = <int32_t>(fe[3] - fs[3])
+                    dial_target(b, fs[7], fe[7], fs[8], fe[8], &ts, &te, &ns, &ne, &vs, &ve)
+                    off[row, S_DTECH] = ts
+                    ln[row, S_DTECH] = <int32_t>(te - ts)
+                    off[row, S_DPEER] = vs
+                    ln[row, S_DPEER] = <int32_t>(ve - vs)
+                    off[row, S_DNUM] = ns
+                    ln[row, S_DNUM] = <int32_t>(ne - ns)
                     # caller: the number of `"Name" <num>`, else src, else the clid as written
                     cs, ce = fs[4], fe[4]
                     while ce > cs and b[ce - 1] == 32:

@@ -7,7 +7,8 @@ when the row ends in a bare `sequence` and has the amaflags word at column 16, s
 columns is rejected rather than misread. A 17th (or 18th of 20) column that is not shaped like a uniqueid
 (`1741943702.84`, `pbx1-1741943702.84`, a uuid) is taken as the userfield.
 The CSV splitting, time handling and the field semantics shared with cdr_custom (asterisk_custom.py) and the
-FreeSWITCH CSV parser live here too.
+FreeSWITCH CSV parser live here too. A record carries no direction: its Facts (channels without their per-call
+suffix, last application, context, Dial target) go to ingest.cdr.classify, which decides with the site's settings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
+from ingest.cdr.classify import INCOMING_CONTEXT, INTERNAL_CONTEXT, channel_base  # noqa: F401  (pbx.ami)
+from ingest.cdr.model import CallRecord, Facts, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "asterisk"
 
@@ -43,9 +45,6 @@ DISPOSITIONS = {"ANSWERED": "answered", "NO ANSWER": "no_answer", "NOANSWER": "n
 AMAFLAGS = frozenset({"DOCUMENTATION", "BILLING", "OMIT", "DEFAULT", "Unknown"})
 SERVICE_DSTS = frozenset({"s", "h", "t", "i", "o", "a", "e"})  # dialplan special extensions, kept as dialled
 
-INCOMING_CONTEXT = re.compile(r"^(from-trunk|from-pstn|from-did|from-external|public)\b", re.I)
-INTERNAL_CONTEXT = re.compile(r"^(from-internal|internal)\b", re.I)
-TRUNKISH = re.compile(r"trunk|gateway|\bgw|pstn|carrier|provider|sbc|sip-?out|outbound", re.I)
 
 # one CSV field: "quoted, with "" doubled" or bare (no comma, no quote), followed by a comma or the end
 _FIELD = re.compile(r'"((?:[^"]|"")*)"(?=,|$)|([^,"]*)(?=,|$)')
@@ -184,55 +183,29 @@ def resolve_times(ctx: ParseContext, start: Stamp, answer: Stamp | None, end: St
     return s_utc, a_utc
 
 
-def peer(channel: str) -> str:
-    """`PJSIP/trunk-out-0000002b` -> `trunk-out`; `Local/2002@from-internal-0000001a;1` -> `2002@from-internal`."""
-    if "/" not in channel:
-        return ""
-    name = channel.split("/", 1)[1]
-    name = re.sub(r";\d+$", "", name)
-    base, _, suffix = name.rpartition("-")
-    if base and suffix and re.fullmatch(r"[0-9a-fA-F]+", suffix):
-        return base
-    return name
-
-
-def dial_target(lastapp: str, lastdata: str) -> tuple[str, str]:
-    """(number, peer) of a single-target Dial such as `PJSIP/0155501234@trunk-out,60`; ("", "") otherwise."""
+def dial_target(lastapp: str, lastdata: str) -> tuple[str, str, str]:
+    """(tech, number, peer) of a single-target Dial such as `PJSIP/0155501234@trunk-out,60` or
+    `SIP/trunk-out/0155501234`; ("", "", "") otherwise (the scanner's rule, _scan.pyx dial_target)."""
     if lastapp.lower() != "dial":
-        return "", ""
-    target = lastdata.split(",", 1)[0].strip()
+        return "", "", ""
+    target = lastdata.split(",", 1)[0].strip(" ")
     if "&" in target:
-        return "", ""
+        return "", "", ""
     m = _DIAL_AT.match(target)
     if m:
-        return m.group(1), m.group(2)
+        return target.split("/", 1)[0], m.group(1), m.group(2)
     m = _DIAL_SLASH.match(target)
     if m:
-        return m.group(2), m.group(1)
-    return "", ""
+        return target.split("/", 1)[0], m.group(2), m.group(1)
+    return "", "", ""
 
 
-def infer_direction(f: Mapping[str, str]) -> str:
-    """Direction from the destination context and the channels, only when it is obvious; "" otherwise (the
-    importer then applies the site's dial plan)."""
-    dcontext = f.get("dcontext", "")
-    dstchannel = f.get("dstchannel", "")
-    dst = f.get("dst", "")
-    if INCOMING_CONTEXT.match(dcontext):
-        return "incoming"
-    if not INTERNAL_CONTEXT.match(dcontext):
-        return ""
-    if not dstchannel or dst in SERVICE_DSTS or dstchannel.lower().startswith("local/"):
-        return ""  # ended in an application, or a Local helper leg: nothing obvious
-    p = peer(dstchannel)
-    number, via = dial_target(f.get("lastapp", ""), f.get("lastdata", ""))
-    if via and via == p and number:
-        return "outgoing"  # Dial(TECH/number@peer): a number sent through a peer
-    if p and p == dst:
-        return "internal"  # the dialled extension's own endpoint answered
-    if TRUNKISH.search(p):
-        return "outgoing"
-    return ""
+def facts(f: Mapping[str, str]) -> Facts:
+    """What the record says about where the call went (ingest.cdr.classify decides from it)."""
+    tech, number, via = dial_target(f.get("lastapp", ""), f.get("lastdata", ""))
+    return Facts(origin=channel_base(f.get("channel", "")), target=channel_base(f.get("dstchannel", "")),
+                 app=f.get("lastapp", ""), context=f.get("dcontext", ""), dial_tech=tech, dial_peer=via,
+                 dial_number=number)
 
 
 def caller_number(clid: str, src: str) -> str:
@@ -298,30 +271,16 @@ def build_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext, *
             disposition = "answered" if billable > 0 or answer is not None else "failed"
             notes.append(f"disposition {short(word)} unknown: {disposition} inferred")
 
-        direction = infer_direction(f)
         src, dst = f.get("src", ""), f.get("dst", "")
-        trunk = called = ""
-        if direction == "outgoing":
-            number, via = dial_target(f.get("lastapp", ""), f.get("lastdata", ""))
-            trunk = peer(f.get("dstchannel", "")) or via
-            if via and via == trunk:
-                called = number
-        elif direction == "incoming":
-            trunk = peer(f.get("channel", ""))
-        extension = {"outgoing": src, "internal": src, "incoming": dst}.get(direction, "")
-        if extension in SERVICE_DSTS:
-            extension = ""  # an incoming call that ended in the dial plan (IVR, hangup) reached nobody
-
         uniqueid = f.get("uniqueid", "")
         linkedid = f.get("linkedid", "")
         leg = f.get("sequence", "") or f.get("dstchannel", "")
         if "\ufffd" in raw:
             notes.append("invalid utf-8 replaced")
         return CallRecord(line=line, native_id=uniqueid, leg=leg, group=linkedid or uniqueid, start=start_utc,
-                          answer=answer_utc, duration=duration, billable=billable, direction=direction,
-                          disposition=disposition, extension=extension, trunk=trunk,
-                          caller=caller_number(f.get("clid", ""), src), dialled=dst, called=called,
-                          account=f.get("accountcode", ""), raw=raw, notes=notes)
+                          answer=answer_utc, duration=duration, billable=billable, disposition=disposition,
+                          caller=caller_number(f.get("clid", ""), src), dialled=dst,
+                          account=f.get("accountcode", ""), raw=raw, notes=notes, facts=facts(f))
     except FieldError as e:
         return Reject(line=line, raw=raw, reason=str(e))
     except Exception as e:  # a parser never lets a line abort the file

@@ -45,6 +45,7 @@ class Block:
     len: np.ndarray  # int32 (lines, len(SLICES))
     items: list[tuple[int, Item]]  # (line index, row parser item) for every other line, in order
     groups: np.ndarray | None = None  # int64 (lines, 2) where the group key is made of two numbers (CUCM)
+    facts: bool = False  # the rows carry Facts slices (Asterisk): anatole.columnar decides their direction
 
     def group_keys(self, rows: np.ndarray) -> list[str]:
         if self.groups is None:
@@ -151,7 +152,9 @@ class _Asterisk(_Scanner):
         items = [(i, asterisk.parse_line(first + i, buf[starts[i]:ends[i]].decode(ctx.encoding, errors="replace"),
                                          ctx))
                  for i in np.flatnonzero(fallback).tolist()]
-        return self._finish(buf, first, s, items)
+        block = self._finish(buf, first, s, items)
+        block.facts = True
+        return block
 
 
 class _Cucm(_Scanner):

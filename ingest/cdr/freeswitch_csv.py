@@ -27,7 +27,8 @@ from ingest.cdr.asterisk import (
     template_spec,
     to_utc,
 )
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, head_lines
+from ingest.cdr.classify import NO_BLEG
+from ingest.cdr.model import CallRecord, Facts, Item, ParseContext, Reject, head_lines
 
 NAME = "freeswitch"
 
@@ -36,7 +37,8 @@ EXAMPLE = ["caller_id_name", "caller_id_number", "destination_number", "context"
            "write_codec"]
 KNOWN = frozenset([*EXAMPLE, "direction", "sip_gateway_name", "start_epoch", "answer_epoch", "end_epoch",
                    "start_uepoch", "answer_uepoch", "end_uepoch", "billmsec", "originating_leg_uuid",
-                   "hangup_cause_q850", "sip_hangup_disposition", "last_app", "last_arg", "network_addr"])
+                   "hangup_cause_q850", "sip_hangup_disposition", "last_app", "last_arg", "network_addr",
+                   "channel_name", "effective_caller_id_number", "bridge_channel"])
 
 # Q.850 cause names as FreeSWITCH prints them (switch_channel.c CAUSE_CHART); used to recognise the format
 _CAUSE_NAMES = """
@@ -137,23 +139,41 @@ def disposition(cause: str, answered: bool) -> str:
     return "failed"
 
 
-def call_direction(leg: str, gateway: str, context: str, bridged_gateway: str) -> str:
-    """The call's direction from the leg's FreeSWITCH direction, only when obvious, else "".
+def fs_channel(name: str) -> str:
+    """A FreeSWITCH channel name without its host: `sofia/internal/1001@10.0.0.5` -> `sofia/internal/1001`."""
+    name = name.strip()
+    slash = name.rfind("/")
+    at = name.find("@", slash + 1)
+    return name[:at] if at >= 0 else name
 
-    FreeSWITCH "inbound" = the leg came into the switch (an a-leg), "outbound" = the switch placed it (a b-leg).
-    A leg through a gateway is outgoing when the switch placed it, incoming when it came in from it; an a-leg
-    bridged to `sofia/gateway/...` is outgoing; a leg whose dialplan context is "public" (FreeSWITCH's default
-    for calls from outside) is incoming. A leg to or from a phone alone says nothing: ""."""
-    leg = leg.strip().lower()
-    if gateway and leg == "outbound":
-        return "outgoing"
-    if gateway and leg == "inbound":
-        return "incoming"
-    if bridged_gateway and leg != "outbound":
-        return "outgoing"
-    if context.strip().lower() == "public":
-        return "incoming"
-    return ""
+
+def fs_facts(f: Mapping[str, str], answered: bool) -> Facts:
+    """What a leg's variables say about where the call went (ingest.cdr.classify decides from it).
+
+    FreeSWITCH "inbound" = the leg came into the switch (an a-leg: its channel is the caller's), "outbound" = the
+    switch placed it (a b-leg: its channel is the one reached). A gateway leg's channel is `sofia/gateway/<gw>`; an
+    a-leg's bridge string `sofia/gateway/<gw>/<number>` is its Dial target. An answered leg with an empty
+    `bleg_uuid` and no `last_app` was answered by the switch itself (echo, voicemail, conference, IVR): NO_BLEG."""
+    leg = f.get("direction", "").strip().lower()
+    gateway = f.get("sip_gateway_name", "").strip()
+    channel = fs_channel(f.get("channel_name", ""))
+    app = f.get("last_app", "").strip()
+    bridge = f.get("bridge_target", "") or (f.get("last_arg", "") if app == "bridge" else "")
+    m = _GATEWAY_DIAL.search(bridge)
+    tech, via, number = ("sofia/gateway", m.group(1), m.group(2)) if m else ("", "", "")
+    if leg == "outbound":
+        origin, target = "", f"sofia/gateway/{gateway}" if gateway else channel
+        if gateway:
+            tech, via, number = "sofia/gateway", gateway, f.get("destination_number", "")
+    else:
+        origin = f"sofia/gateway/{gateway}" if gateway else channel
+        target = fs_channel(f.get("bridge_channel", ""))
+        if not target and bridge and not m:
+            target = fs_channel(bridge.split(",", 1)[0].split("|", 1)[0].rsplit("]", 1)[-1])  # user/1001@domain
+    if not app and answered and "bleg_uuid" in f and not f["bleg_uuid"].strip() and leg != "outbound":
+        app = NO_BLEG
+    return Facts(origin=origin, target=target, app=app, context=f.get("context", "").strip(), dial_tech=tech,
+                 dial_peer=via, dial_number=number, leg=leg)
 
 
 def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
@@ -189,26 +209,16 @@ def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
         cause = f.get("hangup_cause", "") or f.get("hangup_cause_q850", "")
         disp = disposition(cause, billable > 0 or answer is not None)
 
-        gateway = f.get("sip_gateway_name", "").strip()
-        bridged = _GATEWAY_DIAL.search(f.get("bridge_target", "") or "")
-        bridged_gw, bridged_number = (bridged.group(1), bridged.group(2)) if bridged else ("", "")
-        direction = call_direction(f.get("direction", ""), gateway, f.get("context", ""), bridged_gw)
-        number, dest = f.get("caller_id_number", ""), f.get("destination_number", "")
-        extension = {"outgoing": number, "incoming": dest}.get(direction, "")
-        trunk = called = ""
-        if direction == "outgoing":
-            trunk = gateway or bridged_gw
-            called = bridged_number if bridged_gw and not gateway else (dest if gateway else "")
-        elif direction == "incoming":
-            trunk = gateway
+        number = f.get("caller_id_number", "") or f.get("effective_caller_id_number", "")
+        dest = f.get("destination_number", "")
         uuid = f.get("uuid", "").strip()
         group = f.get("originating_leg_uuid", "").strip() or uuid
         if "\ufffd" in raw and "invalid utf-8 replaced" not in notes:
             notes.append("invalid utf-8 replaced")
         return CallRecord(line=line, native_id=uuid, group=group, start=start_utc, answer=answer_utc,
-                          duration=duration, billable=billable, direction=direction, disposition=disp,
-                          extension=extension, trunk=trunk, caller=number, dialled=dest, called=called,
-                          account=f.get("accountcode", ""), raw=raw, notes=notes)
+                          duration=duration, billable=billable, disposition=disp, caller=number, dialled=dest,
+                          account=f.get("accountcode", ""), raw=raw, notes=notes,
+                          facts=fs_facts(f, disp == "answered"))
     except FieldError as e:
         return Reject(line=line, raw=raw, reason=str(e))
     except Exception as e:  # a parser never lets a line abort the file

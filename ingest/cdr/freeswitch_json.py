@@ -10,11 +10,11 @@ that closed early). A line starting with "{" in column 0 while a document is sti
 any document is a Reject of its own.
 
 The variables mean what they mean in mod_cdr_csv: the record is built by freeswitch_csv.fs_record.
-Direction rule (see freeswitch_csv.call_direction): a leg the switch placed ("outbound") through a gateway
-(`sip_gateway_name`) is an outgoing call; a leg that came in ("inbound") through a gateway, or in the "public"
-context, is incoming; an a-leg whose bridge target is `sofia/gateway/<gw>/<number>` is outgoing through <gw>;
-anything else is left "" for the importer's dial plan. Legs of one call share `group`: a b-leg carries the a-leg's
-uuid (`originating_leg_uuid`, or the originator caller profile), an a-leg its own uuid.
+The record carries facts, not a direction (freeswitch_csv.fs_facts: the leg's channel, or `sofia/gateway/<gw>`, the
+bridge target, the last application; ingest.cdr.classify decides). The channel is the `channel_name` variable or
+the caller profile's `chan_name`; the last application is `last_app`, else the last one of the app_log. Legs of one
+call share `group`: a b-leg carries the a-leg's uuid (`originating_leg_uuid`, or the originator caller profile),
+an a-leg its own uuid.
 """
 
 from __future__ import annotations
@@ -135,6 +135,17 @@ def bridge_target(variables: dict[str, Any], doc: dict[str, Any]) -> str:
     return ""
 
 
+def last_application(doc: dict[str, Any]) -> str:
+    """The name of the last application of the app_log ("" when there is none)."""
+    app_log = doc.get("app_log")
+    apps = app_log.get("applications") if isinstance(app_log, dict) else None
+    if isinstance(apps, list):
+        for entry in reversed(apps):
+            if isinstance(entry, dict) and entry.get("app_name"):
+                return _text(entry.get("app_name")) or ""
+    return ""
+
+
 def build(doc: Any, line: int, raw: str, ctx: ParseContext) -> CallRecord | Reject:
     """One decoded document -> CallRecord or Reject (the raw text is its first line)."""
     try:
@@ -155,6 +166,10 @@ def build(doc: Any, line: int, raw: str, ctx: ParseContext) -> CallRecord | Reje
             text = _text(profile.get(key))
             if text and (key != "uuid" or not f.get("uuid")):
                 f[key] = text
+        if not f.get("channel_name"):
+            f["channel_name"] = _text(profile.get("chan_name")) or ""
+        if not f.get("last_app"):
+            f["last_app"] = last_application(doc)
         times = _first_dict(callflow.get("times"))
         for key, name in TIME_KEYS.items():
             text = _text(times.get(key))

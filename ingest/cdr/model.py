@@ -21,6 +21,22 @@ DISPOSITIONS = ("answered", "busy", "no_answer", "failed")
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What an Asterisk or FreeSWITCH record says about where the call went, as written (no decision):
+    ingest.cdr.classify decides direction, extension, trunk and the number sent from these and the site's settings.
+    Channels are given without their per-call suffix (`SIP/100-0000001a` -> `SIP/100`,
+    `Local/100@ctx-0000001a;1` -> `Local/100@ctx`), so that the distinct facts of a file are few."""
+
+    origin: str = ""  # the calling channel: Asterisk `channel`, FreeSWITCH a-leg channel or `sofia/gateway/<gw>`
+    target: str = ""  # the channel that was reached: Asterisk `dstchannel`, FreeSWITCH b-leg channel; "" none
+    app: str = ""  # the last dialplan application (Asterisk lastapp, FreeSWITCH last_app)
+    context: str = ""  # Asterisk dcontext, FreeSWITCH context
+    dial_tech: str = ""  # of a single-target Dial/bridge string: `PJSIP` of `PJSIP/0155501234@trunk`
+    dial_peer: str = ""  # ... `trunk`
+    dial_number: str = ""  # ... `0155501234`
+    leg: str = ""  # FreeSWITCH leg direction: "inbound" (came into the switch) / "outbound" (placed by it)
+
+
 class CallRecord(msgspec.Struct, kw_only=True):
     line: int  # 1-based line of the record's first line in its input
     native_id: str  # the PBX's own id of this record (uniqueid, Call ID, pkid, historyid, ...); "" if none
@@ -40,6 +56,7 @@ class CallRecord(msgspec.Struct, kw_only=True):
     account: str = ""  # account / client matter / bill code
     raw: str = ""  # the record's raw text (decoded with errors="replace")
     notes: list[str] = msgspec.field(default_factory=list)  # e.g. "year inferred", "low precision", "masked"
+    facts: Facts | None = None  # Asterisk/FreeSWITCH: the direction is decided from these (ingest.cdr.classify)
 
 
 class Reject(msgspec.Struct, kw_only=True):
