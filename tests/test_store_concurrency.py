@@ -257,3 +257,21 @@ def test_a_raw_database_is_locked_anywhere_in_a_command_is_a_message(tmp_path: P
     assert str(tmp_path / "anatole.db") in result.output.replace("\n", "")
     result = CliRunner().invoke(group, ["broken"])  # anything else is a bug and shows as one
     assert isinstance(result.exception, sqlite3.OperationalError)
+
+
+def test_checkin_and_checkout_by_hand_while_another_process_writes(tmp_path: Path) -> None:
+    from test_hotel_cli import HOTEL
+
+    root = make_workspace(tmp_path / "ws", extra=HOTEL)
+    db = root / "anatole.db"
+    open_store(db).close()
+    with busy_writer(db, hold=0.02) as writer:
+        for room, guest in (("214", "Martin, Alice"), ("305", "Keller, Bruno")):
+            code, out = _cli(root, "hotel", "checkin", room, "--guest", guest)
+            assert code == 0 and f"room {room} checked in" in out, out
+        code, out = _cli(root, "hotel", "checkout", "214")
+        assert code == 0, out
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        stays = conn.execute("SELECT room, checkout IS NULL FROM hotel_stays ORDER BY room").fetchall()
+        assert stays == [("214", 0), ("305", 1)]
+        assert conn.execute("SELECT COUNT(*) FROM probe").fetchone()[0] == writer["commits"] > 0
