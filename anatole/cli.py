@@ -446,18 +446,10 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
 
 
 def _safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in exported text (cells starting with = + - @)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
-        return "'" + value
-    return "" if value is None else value
+    """Neutralise spreadsheet formulas in exported text (store.cells.neutralise: the one neutraliser)."""
+    from store.cells import neutralise
 
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-        return True
-    except ArithmeticError:
-        return False
+    return neutralise(value)
 
 
 @main.command()

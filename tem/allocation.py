@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, format_exact, format_money, parse_money
+from store.cells import neutralise
 from store.inventory import InventoryStore
 from store.reports import TemQueries
 from tem.inventory import normalise_service
@@ -538,15 +539,9 @@ def gl_csv(lines: list[dict[str, str]], cfg: AllocationConfig) -> str:
     writer = csv.writer(out, delimiter=cfg.gl_delimiter, lineterminator="\n")
     writer.writerow(cfg.gl_columns)
     for line in lines:
-        writer.writerow([_safe_cell(line[c]) for c in cfg.gl_columns])
+        # cost centre names and accounts come from the inventory's files: neutralised; amounts keep their sign
+        writer.writerow([neutralise(line[c]) for c in cfg.gl_columns])
     return out.getvalue()
-
-
-def _safe_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas in text cells (amounts are written as numbers and keep their sign)."""
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return text
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def period_days(period: str) -> int:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.money import format_exact
+from store.cells import neutralise
 
 REPORTS = {
     "cost-by-cost-centre": "Cost by cost centre",
@@ -386,8 +387,8 @@ def _traffic(ctx: Context, name: str, period: str, title: str, start: int, end: 
 
 def safe_text(text: str) -> str:
     """Neutralise a spreadsheet formula (a cell starting with = + - @, or a tab/CR trick) with a leading
-    apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    apostrophe: store.cells.neutralise, the one neutraliser."""
+    return neutralise(text)
 
 
 def to_csv(report: Report) -> str:

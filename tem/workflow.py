@@ -23,6 +23,7 @@ from typing import Any
 from engine.money import format_exact
 from ingest.invoice import InvoiceError, read_invoices
 from ingest.invoice.model import NON_PAYABLE_TYPE_CODES, Invoice
+from store.cells import neutralise
 from store.invoices import InvoiceStore, StaleState, claim_amount, needs_reason, verdict
 from tem.validate import Validation, validate
 
@@ -274,17 +275,19 @@ def export_csv(istore: InvoiceStore, invoice_ids: list[int]) -> str:
             if c["level"] == "line" and c["status_code"] in ("GROUP", "INFORMATION"):
                 continue
             category, frequency = FOCUS_CATEGORY.get(c["category"], ("Purchase", "One-Time"))
-            rows.append({
-                "InvoiceId": inv["number"], "BillingAccountId": inv["account"], "x_Carrier": inv["carrier"],
+            rows.append({  # every text that came from the carrier's file is neutralised; our numbers are not
+                "InvoiceId": neutralise(inv["number"]), "BillingAccountId": neutralise(inv["account"]),
+                "x_Carrier": neutralise(inv["carrier"]),
                 "BillingPeriodStart": inv["period_start"] or "", "BillingPeriodEnd": inv["period_end"] or "",
                 "ChargePeriodStart": c["period_start"] or inv["period_start"] or "",
                 "ChargePeriodEnd": c["period_end"] or inv["period_end"] or "",
                 "ChargeCategory": category, "ChargeFrequency": frequency,
-                "ChargeClass": "Correction" if inv["credit"] else "", "x_ServiceId": c["service"] or "",
-                "x_ServiceKind": c["service_kind"] or "", "ChargeDescription": _safe(c["description"] or ""),
+                "ChargeClass": "Correction" if inv["credit"] else "", "x_ServiceId": neutralise(c["service"]),
+                "x_ServiceKind": c["service_kind"] or "", "ChargeDescription": neutralise(c["description"]),
                 "ConsumedQuantity": money(c["quantity"]) or "", "BilledCost": money(c["amount"]),
-                "BillingCurrency": inv["currency"], "x_TaxCategory": c["tax_category"] or "",
-                "x_TaxRate": c["tax_rate"] or "", "x_AnatoleInvoice": inv["id"], "x_LineId": c["line_id"] or ""})
+                "BillingCurrency": neutralise(inv["currency"]), "x_TaxCategory": neutralise(c["tax_category"]),
+                "x_TaxRate": neutralise(c["tax_rate"]), "x_AnatoleInvoice": inv["id"],
+                "x_LineId": neutralise(c["line_id"])})
     writer.writerows(rows)
     return out.getvalue()
 
@@ -295,6 +298,3 @@ def mark_exported(istore: InvoiceStore, invoice_ids: list[int], *, actor: str | 
         _move(istore, iid, "exported", actor, reason)
 
 
-def _safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in exported text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -201,15 +201,10 @@ def export_row(row: dict[str, Any], ctx: ConsoleContext) -> list[Any]:
 
 
 def safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in exported text (cells starting with = + - @, tab or CR) unless numeric."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            Decimal(value)
-        except ArithmeticError:
-            return "'" + value
-    return value
+    """Neutralise spreadsheet formulas in exported text: store.cells.neutralise, the one neutraliser."""
+    from store.cells import neutralise
+
+    return neutralise(value)
 
 
 def money(value: int | None, currency: str | None = None) -> str:
