@@ -199,3 +199,21 @@ def test_the_journal_is_pruned_in_bounded_steps(tmp_path: Path) -> None:
     assert [live.prune(7, 10), live.prune(7, 10), live.prune(7, 10)] == [10, 10, 2]
     assert live.journal_counts() == {"pending": 3, "done": 0}
     live.close()
+
+
+def test_merging_overlapping_legs_is_part_of_the_batch_transaction(tmp_path: Path) -> None:
+    from store.db import CALL_COLUMNS
+
+    live = LiveStore(tmp_path / "anatole.db")
+    row = dict.fromkeys(CALL_COLUMNS)
+    row.update(source="s", site="paris", native_id="1", leg="a", grp="g1", start=100, duration=70, billable=60,
+               direction="outgoing", disposition="answered", number="33155501234", number_kind="external",
+               billed=1, status="rated", cost=10)
+    live.begin()
+    live.insert_calls([tuple(row.values()), tuple({**row, "leg": "b", "billable": 30}.values())])
+    live.merge_overlapping_legs("s", ["g1"])
+    assert live.conn.in_transaction  # not committed half-way: the batch commits or rolls back as a whole
+    assert live.conn.execute("SELECT leg, billed FROM calls ORDER BY leg").fetchall() == [("a", 1), ("b", 0)]
+    live.rollback()
+    assert live.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 0
+    live.close()
