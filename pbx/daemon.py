@@ -214,8 +214,8 @@ class Daemon:
         self._conn_ids = itertools.count(1)
         self._current: dict[str, tuple[trio.CancelScope, Any]] = {}  # listen source -> its live connection, peer
         self._refusals = peers.RefusalLog()
-        self._gates = {s.name: GarbageGate(config.garbage_limit, config.garbage_window, encoding=s.encoding)
-                       for s in config.sources}
+        self._gates = {s.name: GarbageGate(config.garbage_limit, config.garbage_window, encoding=s.encoding,
+                                           classify=_text_garbage(s)) for s in config.sources}
         self._gate_wake = {s.name: trio.Event() for s in config.sources}
         self._send, self._receive = trio.open_memory_channel[Any](QUEUE)
         self._work_send, self._work_receive = trio.open_memory_channel[list[Any]](JOURNAL_AHEAD)
@@ -1122,6 +1122,23 @@ class DaemonError(Exception):
 
 class SessionError(Exception):
     """A PBX session failed in a way that calls for a reconnect (login refused, protocol error)."""
+
+
+SELF_CONTAINED = {"avaya-ipo", "mitel", "panasonic", "asterisk"}  # one record per line, no header needed to read it
+
+
+def _text_garbage(src: Any) -> Callable[[bytes], bool] | None:
+    """For the garbage gate: whether the source's format rejects a printable line read on its own. Only for formats
+    whose lines stand alone (not CSV read through a header row, not multi-line documents)."""
+    if src.format not in SELF_CONTAINED:
+        return None
+    ctx = ParseContext(timezone=src.timezone, profile=src.profile, encoding=src.encoding)
+
+    def rejected(line: bytes) -> bool:
+        ctx.reference = int(time.time())
+        return isinstance(parsing.one_line(src.format, line, ctx), Reject)
+
+    return rejected
 
 
 def _entries(pieces: list[bytes | Overlong | None]) -> list[tuple[str, bytes]]:

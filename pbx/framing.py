@@ -6,21 +6,27 @@ head is returned as an `Overlong` (to be stored as a reject) and the rest of it 
 terminator (resync), so a stream of garbage costs bounded memory. Telnet IAC sequences (Panasonic's telnet-style
 port) are removed when `telnet` is set.
 
-`GarbageGate` keeps a flood of lines that cannot be records (overlong, or binary: see `is_binary`) from growing the
-journal and the rejects without limit: per source, the first `limit` of them in each window are kept as usual
-(stored as rejects with their raw text), the rest are only counted, and one summary per window says how many were
-dropped, from which peer(s), between which times. Printable lines are never dropped here: they may be real records
-in a format we misread, to be imported again once the format is fixed.
+`GarbageGate` keeps a flood of lines that cannot be records from growing the journal and the rejects without limit:
+per source, the first `limit` of them in each window are kept as usual (stored as rejects with their raw text), the
+rest are only counted, and one summary per window says how many were dropped, from which peer(s), between which
+times. Overlong and binary lines (`is_binary`) are garbage on sight. A printable line is garbage only when the
+source's format rejects it on its own (`classify`, given for formats whose records are one self-contained line), and
+that check runs on one line in `sample` until half of a window's samples fail (a flood: then on every line, until
+the window ends), so that a normal stream pays for it on a few lines only. A slow stream of lines in a wrong
+format (a misconfigured PBX, under `limit` a window) is never dropped: those are kept to be imported again.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_LINE = 64 * 1024  # the widest SMDR record is a few hundred bytes
 GARBAGE_LIMIT = 100  # garbage lines kept per source and window
 GARBAGE_WINDOW = 60.0  # seconds
+SAMPLE = 32  # outside a flood, one printable line in SAMPLE is checked with the format's parser
+FLOOD_SAMPLES = 8  # a window with at least this many samples, half of them rejected, is a flood
 HEAD = 200  # bytes of an overlong line kept
 _TEXT = bytes(range(0x20, 0x7F)) + b"\t\x0b\x0c\x00"  # printable ASCII, tab, VT, FF; NUL (padding) is no evidence
 _HIGH = bytes(range(0x80, 0x100))
@@ -126,23 +132,51 @@ class GarbageGate:
     """Per source: the first `limit` garbage lines of each window pass, the others are counted and dropped, and a
     summary of what was dropped is due when the window ends (`due`, `summary`)."""
 
-    def __init__(self, limit: int = GARBAGE_LIMIT, window: float = GARBAGE_WINDOW, *, encoding: str = "utf-8") -> None:
+    def __init__(self, limit: int = GARBAGE_LIMIT, window: float = GARBAGE_WINDOW, *, encoding: str = "utf-8",
+                 classify: Callable[[bytes], bool] | None = None, sample: int = SAMPLE) -> None:
         self.limit = limit
         self.window = window
         self.encoding = encoding
+        self.classify = classify  # a printable line -> whether the format rejects it on its own
+        self.sample = sample
         self._start: float | None = None  # the current window's start
         self._seen = 0  # garbage lines in the current window
         self.suppressed = 0  # dropped, not yet summarised
         self.total = 0  # dropped since start (all summaries)
         self._first = self._last = 0.0
         self._peers: dict[str, int] = {}
+        self._probe_start = float("-inf")  # the sampling window: its start, printable lines, samples, rejected
+        self._lines = self._samples = self._bad = 0
+        self.flood = False  # in this sampling window, every printable line is checked
 
-    def garbage(self, piece: bytes | Overlong) -> bool:
-        return isinstance(piece, Overlong) or is_binary(piece, self.encoding)
+    def garbage(self, piece: bytes | Overlong, now: float = 0.0) -> bool:
+        if isinstance(piece, Overlong) or is_binary(piece, self.encoding):
+            return True
+        if self.classify is None:
+            return False
+        if now >= self._probe_start + self.window:
+            self._probe_start, self._lines, self._samples, self._bad, self.flood = now, 0, 0, 0, False
+        if self.flood:
+            return self._rejected(piece)
+        self._lines += 1
+        if self._lines % self.sample:
+            return False
+        bad = self._rejected(piece)
+        self._samples += 1
+        self._bad += bad
+        if self._samples >= FLOOD_SAMPLES and self._bad * 2 >= self._samples:
+            self.flood = True
+        return bad
+
+    def _rejected(self, line: bytes) -> bool:
+        try:
+            return bool(self.classify(line))  # type: ignore[misc]
+        except Exception:  # the check must not fail a line: the writer's parser will say what is wrong with it
+            return False
 
     def admit(self, piece: bytes | Overlong, now: float, peer: str = "") -> bool:
         """True: keep the line (a record, or garbage within the limit); False: counted in the next summary."""
-        if not self.garbage(piece):
+        if not self.garbage(piece, now):
             return True
         # a new window, unless a summary is pending: then the window ends when the summary is taken
         if (self._start is None or now >= self._start + self.window) and not self.suppressed:

@@ -88,6 +88,26 @@ def test_garbage_gate_keeps_the_limit_per_window_and_counts_the_rest() -> None:
     assert gate.total == 10
 
 
+def test_printable_garbage_is_found_by_sampling_then_checked_line_by_line() -> None:
+    checked: list[bytes] = []
+
+    def rejected(line: bytes) -> bool:  # the format's own verdict on a line read alone
+        checked.append(line)
+        return line.startswith(b"GET ")
+
+    gate = GarbageGate(limit=5, window=60.0, classify=rejected, sample=4)
+    assert all(gate.admit(b"record %d" % i, 0.0) for i in range(40))
+    assert len(checked) == 10 and not gate.flood  # a normal stream: one line in four is checked
+    kept = [gate.admit(b"GET /probe/%d" % i, 1.0) for i in range(200)]
+    assert gate.flood  # half the samples rejected: every line is checked now
+    assert gate.admit(b"record in the flood", 1.0)  # records still pass
+    assert sum(kept) < 40 and gate.suppressed == 200 - sum(kept)
+    assert not gate.admit(b"GET /late", 59.0)
+    assert gate.admit(b"GET /next window, not sampled", 61.0) and not gate.flood  # a new window samples afresh
+    broken = GarbageGate(limit=1, classify=lambda line: 1 / 0, sample=1)
+    assert all(broken.admit(b"x %d" % i, 0.0) for i in range(10))  # a failing check never drops a line
+
+
 # --- the daemon ----------------------------------------------------------------------------------------------
 
 
@@ -134,6 +154,28 @@ async def test_a_garbage_flood_is_summarised_and_counts_balance(tmp_path: Path) 
     suppressed = sum(int(r["raw"].split()[0]) for r in summaries)
     assert len(calls) + len(kept) + suppressed == good + binary + overlong
     assert sum(len(r["raw"]) for r in rejects) < 10_000  # what the flood cost the database
+
+
+@pytest.mark.trio
+async def test_a_text_flood_is_summarised_and_records_inside_it_are_kept(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path)
+    daemon = daemon_for(root, garbage_limit=5, garbage_window=3600.0)
+    junk, good = 3000, 10
+    with trio.fail_after(30):
+        async with running(daemon):
+            stream = await trio.open_tcp_stream("127.0.0.1", daemon.ports["paris-ipo"])
+            for k in range(good):  # a scanner's requests, with the PBX's records among them
+                await stream.send_all(b"".join(b"GET /probe/%d HTTP/1.1 user-agent: scan\r\n" % (k * 300 + i)
+                                               for i in range(junk // good)) + ipo_line(k).encode() + b"\r\n")
+            while daemon.stored_calls < good:
+                await trio.sleep(0.01)
+            await stream.aclose()
+    rejects = _rows(root, "rejects")
+    summaries = [r for r in rejects if r["reason"].startswith("line: garbage flood")]
+    assert len(_rows(root, "calls")) == good
+    assert len(rejects) < 300 and summaries  # not one row per junk line
+    suppressed = sum(int(r["raw"].split()[0]) for r in summaries)
+    assert good + len(rejects) - len(summaries) + suppressed == good + junk
 
 
 @pytest.mark.trio

@@ -105,10 +105,7 @@ async def test_a_10_mb_line_is_one_bounded_reject(tmp_path: Path) -> None:
     assert str(10 << 20) in raw or "10485760" in raw or "bytes" in raw
 
 
-@pytest.mark.parametrize("kind", ["binary", pytest.param("text", marks=pytest.mark.xfail(
-    strict=True, reason="network edge (issue 13 item 8 asks every flood bounded): only binary and overlong lines are "
-    "rate-limited; printable non-SMDR lines are kept one reject and one journal row each, by the edge's choice (they "
-    "may be records of another format, README 'Bounded'): to settle"))])
+@pytest.mark.parametrize("kind", ["binary", "text"])  # text: lines the source's format rejects on their own
 async def test_a_garbage_flood_keeps_memory_and_the_database_bounded(tmp_path: Path, kind: str) -> None:
     n = 20_000
     if kind == "binary":  # line noise, a wrong baud rate: bytes that are no text
