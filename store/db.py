@@ -343,16 +343,19 @@ class Store:
         for row in cur:
             yield dict(zip(names, row))
 
-    def calls_for_rating(self, *, start: int | None, end: int | None, site: str | None, after: int = 0,
-                         limit: int = 5000) -> list[tuple]:
-        """One page (ids above `after`, in id order) of the calls to re-rate, read whole: no cursor stays open
-        across the writes that follow (a read snapshot held open makes the next write fail as soon as another
-        program, such as the daemon, has committed)."""
+    def calls_for_rating(self, *, start: int | None, end: int | None, site: str | None,
+                         after: tuple[int, int] | None = None, limit: int = 5000) -> list[tuple]:
+        """One page of the calls to re-rate, in (start, id) order strictly after the keyset `after` (the last
+        page's last (start, id)), read whole: no cursor stays open across the writes that follow (a read snapshot
+        held open makes the next write fail as soon as another program, such as the daemon, has committed). The
+        keyset follows the start indexes: a page costs the same at any depth, with or without a site."""
         where, args = _filters(start=start, end=end, site=site)
-        where = (where + " AND " if where else "WHERE ") + "id > ?"
+        if after is not None:
+            where = (where + " AND " if where else "WHERE ") + "start >= ? AND (start > ? OR id > ?)"
+            args += [after[0], after[0], after[1]]
         return self.conn.execute(
             f"SELECT id, site, trunk, number, number_kind, direction, billable, start, status, tariff, cost, "
-            f"currency, rated_at, billed FROM calls {where} ORDER BY id LIMIT {int(limit)}", [*args, after]).fetchall()
+            f"currency, rated_at, billed FROM calls {where} ORDER BY start, id LIMIT {int(limit)}", args).fetchall()
 
     def update_ratings(self, rows: Sequence[tuple], history: Sequence[tuple]) -> None:
         """rows: (status, tariff, prefix, destination, band, billed_seconds, cost, currency, rated_at, id);
