@@ -258,7 +258,11 @@ def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord, memo: di
     (Asterisk, FreeSWITCH: ingest.cdr.classify, memoised per distinct facts) or as its format gave them."""
     f = rec.facts
     if f is None:
-        return rec.direction, FORMAT_RULE if rec.direction else "dialplan", "", rec.extension, rec.trunk, rec.called
+        # a code or bridge number dialled (*17 voicemail, CUCM b00... recorder legs) is a service when internal; a
+        # `+` globalised DN is the site's extension it ends with (CUCM)
+        code = "service" if dialled_kind(plan, rec.dialled) == "code" else ""
+        return (rec.direction, FORMAT_RULE if rec.direction else "dialplan", code, plan.own_extension(rec.extension),
+                rec.trunk, rec.called)
     tp = peer(f.target)
     key = Key(f.origin, f.target, f.app, f.context, f.dial_tech, f.dial_peer, f.leg, caller_kind(plan, rec.caller),
               dialled_kind(plan, rec.dialled), bool(tp) and tp == rec.dialled, dial_kind(plan, f.dial_number))

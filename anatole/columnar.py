@@ -168,7 +168,8 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     else:
         direction = block.direction[rows].copy()
         rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
-        service = np.zeros(len(rows), bool)
+        # a code or bridge number dialled: a service when internal (cdrimport.decide_record)
+        service = np.array([dialled_kind(plan, v) == "code" for v in dialled] or [False], bool)[d_inv]
     first = direction.copy()
     called, c_inv = unique_strings(block, "called", rows)
     extension, e_inv = unique_strings(block, "extension", rows)
