@@ -141,8 +141,9 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
 
 
 def request_status(path: Path, timeout: float = 5.0) -> Any:
-    """Ask the daemon listening on `path` for its Status (blocking; no trio needed). None when none runs."""
-    from pbx.protocol import FrameReader, Hello, Status, StatusRequest, encode
+    """Ask the daemon listening on `path` for its Status (blocking; no trio needed). None when none runs, or when
+    it went away in the middle of the answer (killed, stopping): that is what a status check sees then."""
+    from pbx.protocol import Error, FrameReader, Status, StatusRequest, encode
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -158,12 +159,14 @@ def request_status(path: Path, timeout: float = 5.0) -> Any:
         while time.monotonic() < deadline:
             data = sock.recv(65536)
             if not data:
-                break
+                return None  # the daemon closed the socket without answering: it is gone or going
             for message in reader.feed(data):
                 if isinstance(message, Status):
                     return message
-                if not isinstance(message, Hello):
-                    continue
+                if isinstance(message, Error):
+                    raise OSError(f"the daemon refused the request: {message.message}")
+    except (ConnectionResetError, BrokenPipeError):
+        return None  # killed while we asked
     finally:
         sock.close()
     raise TimeoutError(f"{path}: the daemon did not answer within {timeout:g} s")
