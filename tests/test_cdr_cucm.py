@@ -298,3 +298,64 @@ def test_sniff_other_fixtures() -> None:
     for other in ("avaya-ipo.txt", "3cx-cdr.log"):
         assert cucm.sniff((DATA / other).read_bytes()) < 30
     assert cucm.sniff(b"") == 0
+
+
+# ---------------------------------------------------------------- devices, recording legs, extensions (issue 14)
+
+
+def with_fields(**values: str) -> bytes:
+    """EXAMPLE with named columns replaced (the 133-column profile's names)."""
+    col = {n: i for i, n in enumerate(cucm.PROFILES[133])}
+    row = fields(EXAMPLE)
+    for name, value in values.items():
+        row[col[name]] = value
+    return join([v if v.lstrip("-").isdigit() else f'"{v}"' for v in row]).encode()
+
+
+@pytest.mark.parametrize(("orig", "dest", "direction", "trunk"), [
+    ("SEP0A1B2C3D4E5F", "", "outgoing", ""),  # busy or failed: a phone is inside, never incoming
+    ("CSFJDOE", "", "outgoing", ""),
+    ("AN0A1B2C3D4E5F001", "SIPTRK_PSTN_A", "outgoing", "SIPTRK_PSTN_A"),  # an analog gateway port is a phone
+    ("ANATOLE-GW", "SEP0A1B2C3D4E5F", "incoming", "ANATOLE-GW"),  # ...a trunk named AN... is not
+    ("SIPTRK_PSTN_A", "CiscoUM1-VI3", "incoming", "SIPTRK_PSTN_A"),  # voicemail ports are inside, never transit
+    ("SEP0A1B2C3D4E5F", "CiscoUM1-VI3", "internal", ""),
+    ("CiscoUM1-VI3", "SEP0A1B2C3D4E5F", "internal", ""),
+    ("CiscoUM1-VI3", "SIPTRK_PSTN_A", "outgoing", "SIPTRK_PSTN_A"),  # a message notification call-out
+    ("SIPTRK_PSTN_A", "", "incoming", "SIPTRK_PSTN_A"),
+])
+def test_direction_from_the_devices(orig: str, dest: str, direction: str, trunk: str) -> None:
+    [r] = records(run(with_fields(origDeviceName=orig, destDeviceName=dest)))
+    assert (r.direction, r.trunk) == (direction, trunk)
+
+
+def test_voicemail_extension_is_the_mailbox_owner() -> None:
+    data = with_fields(origDeviceName="SIPTRK_PSTN_A", destDeviceName="CiscoUM1-VI3", callingPartyNumber="0155507788",
+                       originalCalledPartyNumber="2001", finalCalledPartyNumber="2999", lastRedirectDn="2001")
+    [r] = records(run(data))
+    assert (r.direction, r.extension) == ("incoming", "2001")
+
+
+@pytest.mark.parametrize(("values", "recording"), [
+    ({"originalCalledPartyNumber": "b00105401002", "finalCalledPartyNumber": "b00105401002"}, True),
+    ({"finalCalledPartyNumber": "B0029901001"}, True),  # a conference bridge
+    ({"comment": "RecordingCall: far end"}, True),
+    ({"comment": "x;BIB;y"}, True),
+    ({"comment": "ANATOLE-LAB"}, False),
+    ({"callingPartyNumber": "b00105401002"}, False),  # the bridge calling out: the called number decides
+])
+def test_recording_and_bridge_legs_are_internal(values: dict[str, str], recording: bool) -> None:
+    [r] = records(run(with_fields(**values)))
+    assert (r.direction == "internal") == recording
+    assert any("recording" in n for n in r.notes) == recording
+    if recording:
+        assert r.trunk == ""
+
+
+@pytest.mark.parametrize(("calling", "extension"), [
+    ("2001", "2001"), ("+14085552001", "+14085552001"),  # globalised: the site's dial plan maps it (own_extension)
+    ("40855520XX", ""), ("2001*", ""), ("+", ""),
+])
+def test_the_extension_is_the_phones_own_number(calling: str, extension: str) -> None:
+    [r] = records(run(with_fields(callingPartyNumber=calling)))
+    assert r.extension == extension and r.caller == calling
+    assert any("masked" in n for n in r.notes) == (extension == "")
