@@ -10,9 +10,9 @@ columnar path (anatole.columnar) once per distinct fact tuple of a block: one fu
 Rules, in order; the first that applies decides, and its id is stored with the call (`direction_rule`):
 
 1. `trunk-pattern`: a source's `trunk_channels` pattern (defaults: TRUNK_CHANNELS) matches the calling channel
-   (incoming; transit when the reached channel or Dial target is a trunk too) or the reached channel, or the Dial
-   target when nothing was reached (outgoing). `internal-pattern`: `internal_channels` match both channels
-   (internal). A channel matching `internal_channels` is never a trunk.
+   (incoming; transit when the reached channel or Dial target is a trunk too), or the reached channel or the Dial
+   target (outgoing: `DAHDI/g0/0155501234` reaches `DAHDI/1-1`). `internal-pattern`: `internal_channels` match
+   both channels (internal). A channel matching `internal_channels` is never a trunk.
 2. `app-internal`: nothing was reached and the call ended in an application that stays inside the PBX (Echo,
    VoiceMail, Playback, Queue, ... INTERNAL_APPS), or the dialled digits are a placeholder (`s`, `h`, `i`, `t`) or a
    feature code (`*43`): internal with status `service`, never priced; incoming when the caller came from outside.
@@ -194,7 +194,8 @@ def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> 
     op, tp = peer(origin), peer(target)
     dial_channel = f"{k.dial_tech}/{k.dial_peer}" if k.dial_peer else ""
     o_trunk = rules.is_trunk(origin)
-    t_trunk = rules.is_trunk(target) or (not target and rules.is_trunk(dial_channel))
+    d_trunk = rules.is_trunk(dial_channel)
+    t_trunk = rules.is_trunk(target) or d_trunk
     o_local = origin[:6].lower() == "local/"
     t_local = target[:6].lower() == "local/"
     o_ext = bool(op) and is_extension(op)
@@ -232,7 +233,10 @@ def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> 
         ext_in = TARGET
     else:
         ext_in = DIALLED if k.dialled != "code" else ""
-    out_trunk = TARGET if target and not t_local else (DIAL if k.dial_peer else "")
+    if target and not t_local and (rules.is_trunk(target) or not d_trunk):
+        out_trunk = TARGET
+    else:
+        out_trunk = DIAL if k.dial_peer else ""
     in_trunk = ORIGIN if origin and not o_local else ""
     sent = bool(k.dial_peer) and k.dial_number == "other" and (not target or tp == k.dial_peer)
 
@@ -244,7 +248,7 @@ def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> 
     if t_trunk:
         return Decision("outgoing", "trunk-pattern", extension=ext_out, trunk=out_trunk,
                         called=bool(k.dial_peer) and k.dial_number == "other"
-                        and (not target or tp == k.dial_peer or rules.is_trunk(dial_channel)))
+                        and (not target or tp == k.dial_peer or d_trunk))
     if target and rules.is_internal(origin) and rules.is_internal(target):
         return Decision("internal", "internal-pattern", extension=ext_out)
     # 2. nothing reached, an application answered or ended it
