@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from store import db as _db
 from store import schema
-from store.db import StoreError
+from store.db import StoreError, write_transaction
+from store.db import connect as connect_store
 
 MIGRATIONS: list[str] = [
     """
@@ -119,24 +119,11 @@ class RoomOccupied(HotelError):
 
 @contextlib.contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """All the statements inside, or none: BEGIN IMMEDIATE (so a check-in by hand waits for the daemon's writer
-    rather than failing half-way with "database is locked"), retried on busy; commit at the end, rollback on any
-    exception. Inside a transaction already open on `conn` (the daemon's batch) it is part of that one."""
-    shared = getattr(_db, "write_transaction", None)  # store.db's busy-retry facility
-    if shared is not None:
-        with shared(conn, what="hotel"):
-            yield conn
-        return
-    if conn.in_transaction:  # pragma: no cover - only without store.db.write_transaction
+    """All the statements inside, or none: store.db.write_transaction (BEGIN IMMEDIATE, retried while the daemon's
+    writer holds the lock, StoreBusy past the limit), so a check-in by hand never fails half-way with "database is
+    locked". Inside a transaction already open on `conn` (the daemon's batch) it is part of that one."""
+    with write_transaction(conn, what="hotel"):
         yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")  # pragma: no cover - waits up to the connection's busy timeout
-    try:  # pragma: no cover
-        yield conn
-        conn.commit()
-    except BaseException:  # pragma: no cover
-        conn.rollback()
-        raise
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
@@ -155,9 +142,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 def connect(path: Path | str, *, report: Callable[[str], Any] | None = None) -> sqlite3.Connection:
     """A connection of its own (the PMS link, the CLI), migrated, WAL, waiting on the daemon's writer. `report`
     receives each repair a migration made (duplicate open stays it closed)."""
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
+    conn = connect_store(path, timeout=30, check_same_thread=False)
     for line in migrate(conn):
         if report is not None:
             report(line)
