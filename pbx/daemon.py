@@ -701,7 +701,10 @@ class Daemon:
         assert live is not None
         after, total = 0, 0
         while True:
-            pending = await trio.to_thread.run_sync(live.pending, self.config.batch_max, after)
+            try:
+                pending = await trio.to_thread.run_sync(live.pending, self.config.batch_max, after)
+            except sqlite3.Error as exc:
+                raise DaemonError(f"cannot read the journal: {type(exc).__name__}: {exc}") from None
             if not pending:
                 break
             groups: dict[tuple[str, Any], list[parsing.Entry]] = {}
