@@ -5,6 +5,7 @@ stopping the batch, and calls re-attributed when a stay changes in the past."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -291,4 +292,27 @@ def test_a_check_in_in_the_past_charges_the_vacant_calls_and_a_check_out_takes_l
         hook.reattribute(conn, "214", 2600, now=10_000)
     assert {p["call_id"]: (p["seq"], p["state"], p["reservation"]) for p in db.postings(conn)}[2] == (
         seqs[2], "pending", "880124")
+    conn.close()
+
+
+def test_cli_check_in_and_out_in_the_past_re_attribute_the_rooms_calls(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path, extra=HOTEL)
+    hook, conn = _hook(tmp_path)
+    t0 = 1_741_942_800  # 2025-03-14 10:00 in Paris
+    _store(conn, hook, [_leg(1, grp="a", start=t0 + 600), _leg(2, grp="b", start=t0 + 3000)])
+    assert [c["status"] for c in db.charges_of(conn, [1, 2])] == ["vacant", "vacant"]
+
+    def cli(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["--workspace", str(root), "hotel", *args])
+        return result.exit_code, result.output
+
+    code, out = cli("checkin", "214", "--guest", "Martin, Alice", "--reservation", "880123", "--at",
+                    "2025-03-14T10:05")
+    assert code == 0 and "2 call(s) made since then charged to the stay" in out
+    assert [(c["status"], c["reservation"]) for c in db.charges_of(conn, [1, 2])] == [("queued", "880123")] * 2
+    code, out = cli("checkout", "214", "--at", "2025-03-14T10:30", "--json")
+    assert code == 0
+    assert [c["call_id"] for c in json.loads(out)["calls"]] == [1]
+    assert {p["call_id"]: p["state"] for p in db.postings(conn)} == {1: "pending", 2: "cancelled"}
+    assert db.charges_of(conn, [2])[0]["status"] == "vacant"
     conn.close()
