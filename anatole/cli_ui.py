@@ -78,9 +78,12 @@ def _dispute(db_path: Path, invoice_id: int, actor: str, reason: str, findings: 
         return dispute(istore, invoice_id, reason=reason, actor=actor, findings=findings or None, amount=amount)
 
 
-def _reconcile(db_path: Path, zone: str, invoice_id: int) -> dict[str, Any] | None:
-    """`anatole reconcile ID` with the default tolerances, as its JSON summary; None without call detail."""
-    from store.recon import calls_for_reconciliation
+def _reconcile(db_path: Path, zone: str, invoice_id: int, site: str | None = None, trunks: tuple[str, ...] = (),
+               ask: bool = True) -> dict[str, Any] | None:
+    """`anatole reconcile ID [--site S] [--trunk T]` with the default tolerances, as its JSON summary; None without
+    call detail. With `ask` and no site/trunk, when the invoice's period spans calls of several sites or trunks:
+    {"choose": [{"site", "trunk", "calls"}...]} instead, for the user to say which one the carrier bills."""
+    from store.recon import call_scopes, calls_for_reconciliation
     from tem.reconcile import Tolerances, calls_from_columns, detail_extent, detail_from_columns, period_of_dates
     from tem.reconcile import reconcile as run
     from tui.context import ActionError
@@ -95,7 +98,12 @@ def _reconcile(db_path: Path, zone: str, invoice_id: int) -> dict[str, Any] | No
         period = period_of_dates(inv["period_start"], inv["period_end"], zone) \
             if inv["period_start"] and inv["period_end"] else detail_extent(detail)
         tol = Tolerances()
-        cols = calls_for_reconciliation(store, start=period[0] - tol.start, end=period[1] + tol.start)
+        if ask and site is None and not trunks:
+            scopes = call_scopes(store, start=period[0] - tol.start, end=period[1] + tol.start)
+            if len(scopes) > 1:
+                return {"choose": [{"site": s, "trunk": t, "calls": n} for s, t, n in scopes]}
+        cols = calls_for_reconciliation(store, start=period[0] - tol.start, end=period[1] + tol.start, site=site,
+                                        trunks=trunks)
         return run(detail, calls_from_columns(cols), tol, period, inv["currency"]).summary()
 
 

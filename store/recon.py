@@ -43,3 +43,14 @@ def calls_for_reconciliation(store: Store, *, start: int, end: int, site: str | 
         "currency": np.array(cols[6], dtype=object),
         "extension": np.array(cols[7], dtype=object),
     }
+
+
+def call_scopes(store: Store, *, start: int, end: int) -> list[tuple[str | None, str | None, int]]:
+    """(site, trunk, calls) of the calls calls_for_reconciliation would take in [start, end): what an invoice's
+    period spans, so that the user can say which site / trunk the carrier bills. Largest first."""
+    rows = store.conn.execute(
+        "SELECT site, trunk, COUNT(*) FROM calls WHERE direction = 'outgoing' AND billed = 1 AND billable > 0 "
+        "AND start >= ? AND start < ? AND COALESCE(answer, start) >= ? AND COALESCE(answer, start) < ? "
+        "GROUP BY site, trunk ORDER BY COUNT(*) DESC, site, trunk",
+        (start - RINGING_MARGIN, end, start, end)).fetchall()
+    return [(r[0], r[1], int(r[2])) for r in rows]

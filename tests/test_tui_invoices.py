@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_tui_support import PARIS, RATED_AT, context, run, settle, until, workspace_copy
-from textual.widgets import DataTable, Input, SelectionList, TabbedContent
+from textual.widgets import DataTable, Input, OptionList, SelectionList, TabbedContent
 
 from anatole.cli import main
 from anatole.cli_ui import invoice_actions
@@ -160,11 +160,21 @@ def test_detail_charges_findings_and_reconciliation(ws: Path) -> None:
             await settle(pilot)
             assert isinstance(app.screen, InvoicesScreen)
 
-            # the carrier CSV with call detail: reconciled in a worker against the stored calls
+            # the carrier CSV with call detail: its period has calls of two sites, so the console asks which one the
+            # carrier bills, then reconciles in a worker against that site's stored calls
             table.move_cursor(row=2)
             await pilot.press("enter")
             detail = app.screen
+            await until(pilot, lambda: detail.recon_state == "choosing", "the question: which site or trunk")
+            await pilot.press("m")
+            choice = detail.query_one("#inv-recon-scope", OptionList)
+            labels = [str(choice.get_option_at_index(i).prompt) for i in range(choice.option_count)]
+            assert labels[0].startswith("site paris") and any(x.startswith("site lyon") for x in labels)
+            assert labels[-1].startswith("all sites and trunks")
+            assert "which one does" in str(detail.query_one("#inv-recon").render())
+            await pilot.press("enter")  # site paris
             await until(pilot, lambda: detail.recon_state == "done", "the reconciliation")
+            assert "calls of site paris" in str(detail.query_one("#inv-recon").render())
             s = detail.recon
             assert s is not None
             assert s["invoice_lines"] == 4 and s["matched"] == 3
@@ -340,10 +350,11 @@ def test_snapshot_detail(ws: Path, snap_compare) -> None:
         await settle(pilot)
         pilot.app.screen.query_one("#invoices", DataTable).move_cursor(row=2)
         await pilot.press("enter")
-        await until(pilot, lambda: getattr(pilot.app.screen, "recon_state", "") == "done", "the reconciliation")
+        await until(pilot, lambda: getattr(pilot.app.screen, "recon_state", "") == "choosing", "the site question")
         await pilot.press("m")
         await settle(pilot)
 
+    # the reconciliation asks which site the carrier bills (the period has calls of paris and lyon)
     assert snap_compare(console(ws), terminal_size=(100, 30), run_before=before)
 
 

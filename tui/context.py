@@ -36,12 +36,13 @@ class InvoiceActions:
     is blocking (call it in a worker thread) and raises ActionError with a message for the user.
 
     approve(invoice_id, actor, reason); dispute(invoice_id, actor, reason, finding_ids, amount or None for the
-    findings' money at stake) -> dispute id; reconcile(invoice_id) -> tem.reconcile's summary() as plain data, or
-    None when the invoice has no call detail."""
+    findings' money at stake) -> dispute id; reconcile(invoice_id, site=None, trunks=(), ask=True) ->
+    tem.reconcile's summary() as plain data, None when the invoice has no call detail, or {"choose": [{"site",
+    "trunk", "calls"}...]} when the period spans several sites/trunks and none was given (ask=False: all of them)."""
 
     approve: Callable[[int, str, str], None]
     dispute: Callable[[int, str, str, list[int], int | None], int]
-    reconcile: Callable[[int], dict[str, Any] | None]
+    reconcile: Callable[..., dict[str, Any] | None]
 
 
 @dataclass(frozen=True)

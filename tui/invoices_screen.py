@@ -20,7 +20,8 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, OptionList, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
 
 from engine.money import MoneyError, format_exact, parse_money
 from store.db import StoreError
@@ -365,7 +366,9 @@ class InvoiceDetailScreen(Screen):
         self.on_change = on_change
         self.detail: dict[str, Any] | None = None
         self.recon: dict[str, Any] | None = None
-        self.recon_state = "none"  # none, running, done, error, unavailable
+        self.recon_state = "none"  # none, choosing, running, done, error, unavailable
+        self.scopes: list[tuple[str | None, tuple[str, ...], bool]] = []  # the choices offered: (site, trunks, ask)
+        self.scope_label = ""
 
     def compose(self) -> ComposeResult:
         yield Static(f"Invoice #{self.invoice_id}", classes="title", id="inv-title")
@@ -378,6 +381,7 @@ class InvoiceDetailScreen(Screen):
                 yield Static("", id="inv-check-text", classes="message")
             with TabPane("Reconciliation (m)", id="recon"), VerticalScroll(id="inv-recon-box"):
                 yield Static("", id="inv-recon")
+                yield OptionList(id="inv-recon-scope", classes="hidden")
             with TabPane("History (h)", id="history"), VerticalScroll(id="inv-history-box"):
                 yield Static("", id="inv-history")
         yield Static("", id="inv-message", classes="message")
@@ -535,11 +539,12 @@ class InvoiceDetailScreen(Screen):
         self._reconcile(self.invoice_id)
 
     @work(thread=True, exclusive=True, group="invoice-recon")
-    def _reconcile(self, invoice_id: int) -> None:
+    def _reconcile(self, invoice_id: int, site: str | None = None, trunks: tuple[str, ...] = (),
+                   ask: bool = True) -> None:
         actions = self.app.ctx.invoices
         assert actions is not None
         try:
-            self.post_message(Reconciled(invoice_id, actions.reconcile(invoice_id)))
+            self.post_message(Reconciled(invoice_id, actions.reconcile(invoice_id, site, trunks, ask)))
         except ActionError as exc:
             self.post_message(Reconciled(invoice_id, None, str(exc)))
 
@@ -549,18 +554,72 @@ class InvoiceDetailScreen(Screen):
             self.recon_state = "error"
             recon.update(Text(f"cannot reconcile: {message.error}", style="bold red"))
             return
+        if message.summary is not None and "choose" in message.summary:
+            self._ask_scope(message.summary["choose"])
+            return
         self.recon_state = "done"
         self.recon = message.summary
         if message.summary is None:
             recon.update("no call detail on this invoice: nothing to reconcile")
             return
-        recon.update(recon_text(message.summary, self.invoice_id))
+        text = recon_text(message.summary, self.invoice_id)
+        if self.scope_label:
+            text = Text(f"calls of {self.scope_label}\n", style="bold") + text
+        recon.update(text)
+
+    def _ask_scope(self, scopes: list[dict[str, Any]]) -> None:
+        """The invoice's period spans calls of several sites or trunks: ask which one the carrier bills."""
+        self.recon_state = "choosing"
+        inv = (self.detail or {}).get("invoice") or {}
+        carrier = inv.get("carrier_name") or inv.get("carrier") or "the carrier"
+        self.query_one("#inv-recon", Static).update(Text(
+            f"The invoice's period has rated calls on several sites or trunks: which one does {carrier} bill? "
+            "(enter chooses)", style="bold"))
+        by_site: dict[str | None, list[dict[str, Any]]] = {}
+        for s in scopes:
+            by_site.setdefault(s["site"], []).append(s)
+        self.scopes, options = [], []
+        for site, rows in by_site.items():
+            if site is None:
+                continue  # calls with no site: only in "all"
+            trunks = [r for r in rows if r["trunk"]]
+            total = sum(r["calls"] for r in rows)
+            label = f"site {site}" + (f", trunk {trunks[0]['trunk']}" if len(rows) == 1 and trunks else "")
+            options.append(f"{label}{', all its trunks' if len(rows) > 1 else ''} ({total} calls)")
+            self.scopes.append((site, (), False))
+            if len(rows) > 1:
+                for r in trunks:
+                    options.append(f"site {site}, trunk {r['trunk']} ({r['calls']} calls)")
+                    self.scopes.append((site, (r["trunk"],), False))
+        options.append(f"all sites and trunks ({sum(s['calls'] for s in scopes)} calls)")
+        self.scopes.append((None, (), False))
+        choice = self.query_one("#inv-recon-scope", OptionList)
+        choice.clear_options()
+        choice.add_options([Option(text, id=str(i)) for i, text in enumerate(options)])
+        choice.remove_class("hidden")
+        choice.highlighted = 0
+        if self.query_one("#inv-tabs", TabbedContent).active == "recon":
+            choice.focus()
+
+    @on(OptionList.OptionSelected, "#inv-recon-scope")
+    def scope_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.recon_state != "choosing":
+            return
+        site, trunks, ask = self.scopes[int(event.option.id or 0)]
+        self.scope_label = (f"site {site}" if site else "all sites") + (f", trunk {', '.join(trunks)}" if trunks
+                                                                         else "")
+        event.option_list.add_class("hidden")
+        self.recon_state = "running"
+        self.query_one("#inv-recon", Static).update(f"reconciling with the calls of {self.scope_label}…")
+        self._reconcile(self.invoice_id, site, trunks, ask)
 
     # --- actions -----------------------------------------------------------------------------------------------
 
     def action_tab(self, name: str) -> None:
         self.query_one("#inv-tabs", TabbedContent).active = name
-        target = {"charges": "#inv-charges", "checks": "#inv-checks", "recon": "#inv-recon-box",
+        target = {"charges": "#inv-charges", "checks": "#inv-checks",
+                  "recon": "#inv-recon-scope" if self.recon_state == "choosing" else "#inv-recon-box",
                   "history": "#inv-history-box"}[name]
         self.query_one(target).focus()
 
