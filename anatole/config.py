@@ -37,7 +37,8 @@ TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "alloc
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
-               "timezone", "encoding", "profile", "allow", "trunk_channels", "internal_channels"}
+               "timezone", "encoding", "profile", "allow", "trunk_channels", "internal_channels",
+               "phone_prefixes", "voicemail_prefixes"}
 ALERT_KEYS = {"name", "when", "notify", "sites", "extensions"}
 LIVE_FORMATS = {"asterisk-ami", "freeswitch-esl"}
 
@@ -320,6 +321,13 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
             errs.add(at, "profile", f"{raw['profile']!r}: no such [csv.NAME] profile")
         else:
             profile = ws.csv_profiles[raw["profile"]]
+    for key in ("phone_prefixes", "voicemail_prefixes"):  # CUCM device names that are inside (ingest.cdr.cucm)
+        if key in raw:
+            values = raw[key]
+            if fmt != "cucm" or not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                errs.add(at, key, f"{values!r}: a list of device name prefixes (e.g. [\"CTI\"]) of a cucm source")
+            else:
+                profile = {**profile, key: list(values)}
     if "listen" in raw and "connect" in raw:
         errs.add(at, "listen", "give listen or connect, not both")
     for key in ("listen", "connect"):

@@ -78,3 +78,20 @@ def test_voicemail_prefixes_from_the_profile() -> None:
 
     assert parsed(ParseContext())[11].direction == "outgoing"  # an unknown device is taken for a trunk...
     assert parsed(ParseContext(profile={"voicemail_prefixes": ["UNITY"]}))[11].direction == "internal"  # ...unless
+
+
+def test_device_prefixes_from_the_source_settings(tmp_path) -> None:  # noqa: ANN001
+    """`phone_prefixes` / `voicemail_prefixes` on a cucm [[source]] reach the parser (import and batch paths)."""
+    from field_support import imported
+
+    root = make_workspace(tmp_path)
+    with (root / "anatole.toml").open("a") as f:
+        f.write('\n[[source]]\nname = "sj-cucm"\nsite = "sanjose"\nformat = "cucm"\n'
+                'phone_prefixes = ["CTIPORT"]\nvoicemail_prefixes = ["UNITY"]\n')
+    data = FILE.read_bytes().replace(b"CiscoUM1-VI4", b"UNITY-PORT-4").replace(b"SEP0A1B2C3D4E16", b"CTIPORT16")
+    path = tmp_path / "cdr.csv"
+    path.write_bytes(data)
+    for scanner in (True, False):
+        rows = imported(root, path, "cucm", "sanjose", scanner=scanner)
+        assert rows[11][1:] == ("1008", "internal", None, "internal", None)  # a voicemail port, not a trunk
+        assert rows[17][1:] == EXPECTED[17]  # a CTI port is a phone
