@@ -3,6 +3,12 @@
 same transaction that stores the call. So a charge exists if and only if its call does, and a replayed record (a
 crash, a PBX resending its buffer) is charged once.
 
+Overlapping legs of one call (one call group, one room extension, the same number: parallel ringing, Local
+channels) are charged once, on the longest leg, the one store.db merge_overlapping_legs keeps billed; a unique
+`call_group` key on the charges backs it. Each call is charged under its own savepoint: one that cannot be charged
+is stored as a `failed` late charge with the reason, never stopping the batch. `reattribute` moves a room's charges
+to the right stay when a stay changes in the past (a late GI/GO, a check-in by hand with --at).
+
 It plugs into `pbx.daemon.DaemonConfig.extensions` (the `stored` and `run` methods of that protocol) and needs no
 trio: the PMS link that sends the queue is `pbx/fias.py`.
 """

@@ -9,7 +9,13 @@ per record type we use, and LA; the PMS answers LA and the link is alive. Keep-a
 seconds, answered LA, or the link is dropped and re-opened. LE from the PMS: we answer LE and reconnect; charges
 stay queued meanwhile (SQLite, store/hotel.py) and are sent in order once the link is alive again.
 
-From the PMS: GI (check-in), GO (check-out), GC (guest change; a room move when RO is given) update the stays.
+From the PMS: GI (check-in), GO (check-out), GC (guest change; a room move when RO is given) update the stays, at the
+PMS's own DA/TI when given and plausible (a record that reached us late), re-attributing the room's calls stored
+since then (hotel.live.HotelHook.reattribute, passed in as `reattribute`) in the same transaction.
+
+Every frame read is applied, its database effect committed (a shielded step), before the next is read: a PA
+followed at once by the PMS closing the link is recorded, not lost; a session we end ourselves first applies what
+the PMS had already written (`_drain`).
 To the PMS: one PS per charged guest call, in sequence order, **one outstanding at a time**: we wait for its PA
 (matched on P#). The P# is the posting's queue sequence, fixed when the charge was queued, so a resend carries the
 same P#. A PA that never comes is not blindly resent: the posting is marked unconfirmed (flagged for the front
