@@ -95,3 +95,29 @@ def test_device_prefixes_from_the_source_settings(tmp_path) -> None:  # noqa: AN
         rows = imported(root, path, "cucm", "sanjose", scanner=scanner)
         assert rows[11][1:] == ("1008", "internal", None, "internal", None)  # a voicemail port, not a trunk
         assert rows[17][1:] == EXPECTED[17]  # a CTI port is a phone
+
+
+def test_dask_parts_give_the_single_process_output(tmp_path) -> None:  # noqa: ANN001
+    """batch-rate --workers cuts a big CUCM file into parts (each gets the header lines): the parts, rated as the Dask
+    workers rate them (in this process: no cluster), give the single process's bytes."""
+    from anatole.batchrate import batch_rate
+    from anatole.config import open_workspace
+    from anatole.distributed import Job, _assemble, _prepare, plan_parts, rate_part
+
+    root = make_workspace(tmp_path / "ws")
+    lines = FILE.read_bytes().splitlines(keepends=True)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"".join(lines[:2] + lines[2:] * 12))
+    ws = open_workspace(root)
+    site = ws.sites["sanjose"]
+    batch_rate([big], tariff=site.tariff, fmt="cucm", out=tmp_path / "one.csv", site=site, ws=ws)
+    plan = plan_parts([big], "cucm", chunk_bytes=8000)
+    assert len(plan.parts) > 3
+    out = tmp_path / "many.csv"
+    parts_dir = _prepare(out, parquet=False)
+    job = Job(root=str(root), configured=True, site="sanjose", tariff=str(site.tariff), fmt="cucm", timezone="UTC",
+              parquet=False, parts_dir=str(parts_dir))
+    for part in plan.parts:
+        rate_part(part, job)
+    _assemble(out, parts_dir, False, len(plan.parts))
+    assert out.read_bytes() == (tmp_path / "one.csv").read_bytes()
