@@ -103,6 +103,10 @@ def state_text(inv: dict[str, Any]) -> str:
     """The workflow state, with what else the user must know at a glance: the invoice does not add up (status
     invalid, once it has moved on) or duplicates another."""
     text = inv["state"]
+    if inv.get("kind") == "information":
+        text += " (info: not payable)"
+    elif inv.get("kind") == "credit_note" or inv["credit"]:
+        text += " (credit)"
     if inv["validity"] == "invalid" and inv["state"] != "invalid":
         text += " (invalid)"
     if inv["duplicate_of"]:

@@ -211,7 +211,7 @@ class _Builder:
             price = self.r(_el(seg, 4) or "0", at, "IT104")
             unit = _el(seg, 3).upper()
             cat = "recurring" if unit in RECURRING_UNITS else "usage" if unit in USAGE_UNITS else "one_time"
-            self.add(Charge(seq=0, line_id=_el(seg, 1), category=cat, quantity=qty, unit_price=price,
+            self.add(Charge(seq=0, line_id=_el(seg, 1), category=cat, quantity=qty, unit_price=price, unit=unit,
                             amount=_times(qty, price), description=_el(seg, 7)))
         elif tag == "SLN":
             qty = self.r(_el(seg, 4) or "1", at, "SLN04")
@@ -219,7 +219,7 @@ class _Builder:
             unit = _el(seg, 5).upper()
             cat = "recurring" if unit in RECURRING_UNITS else "usage" if unit in USAGE_UNITS else "one_time"
             self.add(Charge(seq=0, line_id=f"{_el(seg, 2)}.{_el(seg, 1)}" if _el(seg, 2) else _el(seg, 1),
-                            category=cat, quantity=qty, unit_price=price, amount=_times(qty, price),
+                            category=cat, quantity=qty, unit_price=price, unit=unit, amount=_times(qty, price),
                             status_code="INFORMATION" if _el(seg, 3) == "I" else ""))
         elif tag == "PID":
             if self.last is not None and _el(seg, 5):
