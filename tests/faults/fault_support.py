@@ -102,7 +102,7 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-c", CLI, *args, "--workspace", str(root)], capture_output=True, text=True,
+    return subprocess.run([PYTHON, "-c", CLI, "--workspace", str(root), *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
