@@ -237,3 +237,23 @@ def test_pdf_and_attachment_size_limits(monkeypatch: pytest.MonkeyPatch) -> None
 def test_pdf_with_another_attachment_only() -> None:
     with pytest.raises(InvoiceError, match="no embedded Factur-X.*found notes.txt"):
         read_invoices(_pdf({"notes.txt": b"hello"}), "other.pdf")
+
+
+def test_carrier_csv_categories_from_unit_codes_then_words() -> None:
+    from ingest.invoice import csv_detail
+
+    profile = {"carrier": "Tele2", "currency": "SEK", "amount": "Belopp", "description": "Text", "unit": "Enhet",
+               "quantity": "Antal", "service": "Nummer"}
+    rows = ["Nummer,Text,Antal,Enhet,Belopp",
+            "46701234567,Samtal till mobil,42,MIN,21.00",  # minutes: usage, whatever the words
+            "46701234567,Fast avgift,1,MON,99.00",
+            "46701234567,Surf,2.5,E34,10.00",
+            "46701234567,Road tax,1,,5.00",  # mentions a tax: a purchase
+            "46701234567,Newspaper (VAT 6%),1,,3.00",
+            ",VAT 25%,,,34.50",  # is a tax: the profile gives nothing else, the wording decides
+            ]
+    inv = csv_detail.parse(("\n".join(rows) + "\n").encode(), "tele2.csv", "tele2", profile, "tele2-2026-01")
+    cats = [(c.description, c.category) for c in inv.charges]
+    assert cats == [("Samtal till mobil", "usage"), ("Fast avgift", "recurring"), ("Surf", "usage"),
+                    ("Road tax", "one_time"), ("Newspaper (VAT 6%)", "one_time"), ("VAT 25%", "tax")]
+    assert [c.unit for c in inv.charges][:3] == ["MIN", "MON", "E34"]
