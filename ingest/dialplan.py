@@ -163,14 +163,14 @@ def _impossible(e164: str) -> str:
     each time (a PBX dials hundreds of thousands of distinct numbers a month)."""
     if e164[:1] in ("", "0"):
         return "no country code"  # none starts with 0: an international prefix dialled twice, or a bad number
-    for i in range(1, min(len(e164), 3) + 1):
-        cc = int(e164[:i])
-        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
+    head = e164[:3]
+    split = _HEADS.get(head)
+    if split is None:
+        split = _HEADS[head] = _country_code(head)
+    cc, prefix = split
+    if not cc:
         return _parse_impossible(e164)
-    prefix = _national_prefix_for_parsing(cc)
-    national = e164[i:]
+    national = e164[len(cc):]
     if prefix is not None and prefix.match(national):
         return _parse_impossible(e164)
     key = (cc, len(national))
@@ -180,7 +180,18 @@ def _impossible(e164: str) -> str:
     return got
 
 
-_BY_LENGTH: dict[tuple[int, int], str] = {}
+_BY_LENGTH: dict[tuple[str, int], str] = {}
+_HEADS: dict[str, tuple[str, re.Pattern[str] | None]] = {}  # first 3 digits -> (country code, its NP pattern)
+
+
+def _country_code(head: str) -> tuple[str, re.Pattern[str] | None]:
+    """The country code a number starting with `head` has ("" when none is known), and its region's
+    national-prefix-for-parsing pattern."""
+    for i in range(1, len(head) + 1):
+        cc = int(head[:i])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return head[:i], _national_prefix_for_parsing(cc)
+    return "", None
 _REASONS = {
     phonenumbers.ValidationResult.IS_POSSIBLE: "",
     # possible only when dialled inside its area: as a full E.164 number it lacks digits
