@@ -151,6 +151,8 @@ def explain(facts: dict[str, Any]) -> dict[str, Any]:
     site = sites[0] if len(sites) == 1 else None
     site_ref = f"[[site]] {site!r}" if site else "the [[site]]"
     source_ref = f"[[source]] {source!r}"
+    if site and source == f"{site}:{imp['format']}":  # imported with --site: no [[source]] of its own yet
+        source_ref = f"a [[source]] with site = {site!r} and format = {imp['format']!r} (then import with --source)"
     warnings: list[str] = []
     read, rejected = imp["read"] or 0, imp["rejected"] or 0
     if imp["finished"] is None:
@@ -174,8 +176,8 @@ def explain(facts: dict[str, Any]) -> dict[str, Any]:
                         f"trunks with `trunk_channels` in {source_ref}")
     weak = sum(n for rule, n in (rules or {}).items() if rule in WEAK_RULES)
     if weak:
-        warnings.append(f"{weak} call(s) were classified by context name only: set `trunk_channels` and "
-                        f"`internal_channels` in {source_ref} so that channels decide")
+        warnings.append(f"{weak} call(s) were classified by context name only: so that channels decide, set "
+                        f"`trunk_channels` and `internal_channels` in {source_ref}")
     no_rate = out_statuses.get("no_rate", 0)
     if outgoing and no_rate and percent(no_rate, outgoing) >= NO_RATE_WARN:
         tariffs = sorted({p["tariff"] for p in facts["no_rate_prefixes"] if p["tariff"]})

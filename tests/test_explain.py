@@ -123,8 +123,8 @@ def test_warnings_a_new_administrator_can_act_on(tmp_path: Path) -> None:
     w = e["warnings"]
     assert w[0].startswith("0 % of calls have an extension") and "`extensions = [...]` in [[site]] 'paris'" in w[0] \
         and "`internal_channels` in [[source]] 'pbx'" in w[0]
-    assert w[1] == ("41 call(s) were classified by context name only: set `trunk_channels` and `internal_channels` "
-                    "in [[source]] 'pbx' so that channels decide")
+    assert w[1] == ("41 call(s) were classified by context name only: so that channels decide, set `trunk_channels` "
+                    "and `internal_channels` in [[source]] 'pbx'")
     assert w[2] == ("77 % of outgoing calls are no_rate (43): the tariff fr.toml lacks prefixes for "
                     "+34 (Spain: 40), +44 (United Kingdom: 3)")
     assert w[3] == "1 outgoing call(s) have no tariff: set `tariff = ...` in [[site]] 'paris' (or `trunk_tariffs` " \
@@ -153,6 +153,16 @@ def test_missing_extensions_on_some_outgoing_calls(tmp_path: Path) -> None:
     assert e is not None and e["extension"]["outgoing_share"] == 80
     assert e["warnings"] == ["20 % of outgoing calls (2) have no extension: check `extensions` in [[site]] 'paris' "
                              "and `internal_channels` in [[source]] 'pbx'"]
+
+
+def test_an_import_without_a_source_is_told_to_make_one(tmp_path: Path) -> None:
+    rows = [_row(i, source="paris:asterisk", number="33155501234") for i in range(1, 4)]
+    store = _store(tmp_path, rows)
+    store.conn.execute("UPDATE imports SET source = 'paris:asterisk'")
+    store.conn.commit()
+    e = explain_import(store, 1)
+    assert e is not None and "or `internal_channels` in a [[source]] with site = 'paris' and format = 'asterisk' " \
+        "(then import with --source)" in e["warnings"][0]
 
 
 def test_an_interrupted_import_says_so(tmp_path: Path) -> None:
