@@ -418,16 +418,22 @@ class Daemon:
         """Store a batch. A record that fails is isolated inside (_store); what reaches here is the database or the
         disk failing: the records are in the journal, so retry with back-off for as long as it takes (sources
         push back meanwhile); on shutdown they stay pending and the next start stores them."""
-        units = await trio.to_thread.run_sync(self._prepare, work)
-        delay, tries = 0.1, 0
+        units: list[_Unit] = []
         events: list[Any] = []
+
+        def step() -> None:  # one worker thread hop per batch; a retry only commits what is left
+            if not units:
+                units.extend(self._prepare(work))
+            self._store_units(units, events)
+
+        delay, tries = 0.1, 0
         while True:
             try:
-                await trio.to_thread.run_sync(self._store_units, units, events)
+                await trio.to_thread.run_sync(step)
                 break
             except Exception as exc:
                 tries += 1
-                self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(units),
+                self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(work),
                          attempt=tries, detail="the batch is in the journal: retrying")
                 self.live.rollback()  # type: ignore[union-attr]
                 await trio.sleep(delay)
