@@ -187,9 +187,60 @@ def test_the_demo_imports_explain_cleanly(tmp_path: Path) -> None:
     """The demo's files: every call with an extension, no warnings (its tariffs cover what it dials but a few)."""
     from anatole.demo import run_demo
 
-    run_demo(tmp_path / "demo", seed=7)
+    run_demo(tmp_path / "demo", seed=7, scale=0.1)  # a tenth of the month: the same files, faster
     store = open_store(open_workspace(tmp_path / "demo").db_path)
     for imp in store.imports():
         e = explain_import(store, imp["id"])
         assert e is not None and e["extension"]["share"] == 100 and e["warnings"] == [], (imp["file"], e)
     store.close()
+
+
+# --- field fixtures, end to end ------------------------------------------------------------------------------
+
+PLAIN = Path(__file__).parent / "data" / "cdr" / "explain-plain-asterisk.csv"  # a hand-written dialplan, SIP peers
+
+
+@pytest.mark.parametrize(("outside_prefix", "warning"), [
+    ('""', None),
+    # the PBX dials 0034... straight out: with an outside-line prefix "0" those digits are no possible number
+    ('"0"', "86 % of outgoing calls (6) have numbers that cannot be dialled (0034912345678, 00882161234567, "
+            "0033144556677, 0034612345678): check `outside_prefix`, `national_prefix` and `area_code` of [[site]] "
+            "'paris'"),
+])
+def test_a_wrong_site_setting_is_named(tmp_path: Path, outside_prefix: str, warning: str | None) -> None:
+    (tmp_path / "tariffs").mkdir()
+    for ext in (".toml", ".csv"):
+        shutil.copy(SAMPLES / f"fr-business{ext}", tmp_path / "tariffs" / f"fr-business{ext}")
+    (tmp_path / "anatole.toml").write_text(
+        f'[[site]]\nname = "paris"\ncountry = "FR"\ntimezone = "Europe/Paris"\noutside_prefix = {outside_prefix}\n'
+        f'extensions = ["100-199"]\ntariff = "tariffs/fr-business.toml"\n\n'
+        f'[[source]]\nname = "paris-pbx"\nsite = "paris"\nformat = "asterisk"\n')
+    code, out = run(tmp_path, "import", "cdr", str(PLAIN), "--explain", "--json")
+    assert code == 0, out
+    e = json.loads(out)["explain"]
+    assert e["extension"]["outgoing_share"] == 100 and e["directions"] == {"outgoing": 7, "internal": 3, "incoming": 1}
+    assert e["rules"] == {"trunk-pattern": 8, "app-internal": 2, "dst-channel-extension": 1}
+    rejected = "8 % rejected (1 of 12 records; start (1)): see `anatole rejects --source paris-pbx`"
+    assert e["warnings"] == ([warning] if warning else []) + [rejected]
+
+
+def test_the_asterisk_field_fixture_explained(tmp_path: Path) -> None:
+    """tests/data/cdr/field/asterisk-paris.csv (hand-checked in test_field_asterisk) with a tariff that has no rate
+    for Belarus: the A2Billing call is the one unpriced number, and the warning names the country."""
+    from field_support import DATA as FIELD
+    from field_support import make_workspace
+
+    from anatole.cdrimport import import_file
+
+    root = make_workspace(tmp_path)
+    ws = open_workspace(root)
+    store = open_store(ws.db_path)
+    result = import_file(ws, store, FIELD / "asterisk-paris.csv", fmt="asterisk", site="paris")
+    e = explain_import(store, result.import_id)
+    store.close()
+    assert e is not None and e["calls"] == 26
+    assert e["extension"]["outgoing_share"] == 100
+    assert e["rules"] == {"trunk-pattern": 14, "app-internal": 7, "dst-channel-extension": 4, "dialplan": 1}
+    assert e["unpriced"] == [{"number": "375232569865", "status": "no_rate", "calls": 1}]
+    assert e["warnings"] == ["11 % of outgoing calls are no_rate (1): the tariff field-gbp.toml lacks prefixes for "
+                             "+375 (Belarus: 1)"]
