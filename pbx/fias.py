@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ import trio
 
 from pbx.faults import connection_fault
 from store import hotel as db
+from store.db import StoreError
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -347,9 +349,11 @@ class FiasLink:
                 try:
                     async with stream:
                         await self._session(stream)
-                except (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError,
-                        BaseExceptionGroup) as exc:
-                    detail = connection_fault(exc, (LinkError,))
+                except (LinkError, trio.BrokenResourceError, trio.ClosedResourceError, OSError, sqlite3.Error,
+                        StoreError, BaseExceptionGroup) as exc:
+                    # a database fault (locked past the store's limit) ends the session, not the daemon: the
+                    # queue is durable, the link reconnects and carries on where the database says
+                    detail = connection_fault(exc, (LinkError, sqlite3.Error, StoreError))
                 self._outstanding = None
                 self._alive = trio.Event()
                 self._set("reconnecting", detail)

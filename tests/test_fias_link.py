@@ -411,3 +411,38 @@ async def test_a_pa_followed_at_once_by_the_pms_closing_the_link_is_applied(tmp_
     assert all(p["state"] == "ok" and p["attempts"] == 1 and not p["flagged"] for p in rows.values())
     assert db.late_charges(c) == []
     c.close()
+
+
+async def test_a_database_fault_in_the_link_reconnects_it_and_the_daemon_serves_on(tmp_path: Path,
+                                                                                   monkeypatch: Any) -> None:
+    """The link's queue read fails once (the database locked past the store's limit): the session ends, the link
+    reconnects and posts; the daemon is not taken down."""
+    from pbx import fias
+
+    real, failed = fias.db.next_posting, []
+
+    def next_posting(conn: Any, now: int) -> Any:
+        got = real(conn, now)
+        if got is not None and not failed:
+            failed.append(got["seq"])
+            raise fias.StoreError("the database stayed locked by another program for 120 s")
+        return got
+
+    monkeypatch.setattr(fias.db, "next_posting", next_posting)
+    pms = SimulatedPms()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pms.serve)
+        root = workspace(tmp_path, pms.port)
+        daemon, link = hotel_daemon(root)
+        with trio.fail_after(20):
+            async with running(daemon):
+                await pms.alive.wait()
+                await pms.checkin("214", "880123", "Martin, Alice")
+                await checked_in(root, "214")
+                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
+                await pms.wait(lambda: len(pms.postings) == 1)
+                await send_lines(daemon.ports["paris-ipo"], [guest_line(2, "2214")])
+                await pms.wait(lambda: len(pms.postings) == 2)
+        nursery.cancel_scope.cancel()
+    assert failed == [1] and pms.connections == 2 and pms.duplicates == []
+    assert "stayed locked" in daemon.config.log.getvalue()
