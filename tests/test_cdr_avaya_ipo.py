@@ -249,6 +249,15 @@ def test_the_trunk_to_trunk_segment_is_charged_to_the_user_who_transferred_it() 
     assert (c.direction, c.trunk, c.dialled) == ("outgoing", "T9002", "90612345678")
 
 
+def test_a_later_trunk_to_trunk_segment_is_outgoing_whatever_its_direction_flag() -> None:
+    """Releases differ in the I/O flag of the transfer's last segment: it seized a second line, so it costs."""
+    flagged_in = TRANSFER[2].replace(",O,0612345678,", ",I,0612345678,")
+    *_, c = records(run("\r\n".join([*TRANSFER[:2], flagged_in]).encode()))
+    assert (c.direction, c.extension, c.trunk) == ("outgoing", "2002", "T9002")
+    (alone,) = records(run(flagged_in.encode()))  # no earlier segment: the flag stands
+    assert alone.direction == "incoming"
+
+
 def test_a_trunk_to_trunk_segment_alone_has_no_extension() -> None:
     """No earlier segment of the call (the stream started after it, or another call): nothing is made up."""
     (c,) = records(run(TRANSFER[2].encode()))

@@ -141,10 +141,11 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
     trunk_party = next(((d, n) for d, n in reversed(parties) if d[:1].upper() == "T"), None)
     ext_party = next((d for d, _ in parties if d[:1].upper() == "E"), None)
 
+    trunk_to_trunk = all(d[:1].upper() == "T" for d, _ in parties)
     if internal_flag == "1":
         direction = "internal"
-    elif direction_flag == "I":
-        direction = "incoming"
+    elif direction_flag == "I" and not (trunk_to_trunk and group in pending):
+        direction = "incoming"  # (a later trunk-to-trunk segment seized a second line: outgoing, whatever the flag)
     elif trunk_party is None:
         direction = "internal"  # IPO writes internal calls as O; without a trunk device nothing left the site
     else:
@@ -156,8 +157,7 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
     extension = _device_number(ext_party) if ext_party else ""
     if group in pending:
         notes.append("later segment: start is the whole call's start")
-        if not extension and trunk_party is not None and all(d[:1].upper() == "T" for d, _ in parties) \
-                and pending[group]:
+        if not extension and trunk_to_trunk and pending[group]:
             extension = pending[group]  # trunk to trunk after a transfer: the user who transferred it
             notes.append("extension from an earlier segment (transfer)")
         if more == "0":
