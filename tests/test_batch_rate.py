@@ -84,3 +84,13 @@ def test_a_wrong_format_writes_nothing(tmp_path: Path) -> None:
                                        *args[1:]])
     assert result.exit_code == 1 and "rejected as asterisk (detected on" in result.output
     assert "give --format avaya-ipo" in result.output and not out.exists()
+
+
+def test_a_wrong_format_is_refused_before_dask_starts(tmp_path: Path) -> None:
+    """The whole file is judged by the driver: Dask tasks see parts of files, too little to judge one by."""
+    out = tmp_path / "rated.csv"
+    result = CliRunner().invoke(main, ["batch-rate", str(DATA / "avaya-ipo.txt"), "--tariff",
+                                       str(SAMPLES / "fr-business.toml"), "--format", "asterisk", "--out", str(out),
+                                       "--workers", "2"])
+    assert result.exit_code == 1 and "12 of 12 lines rejected as asterisk" in result.output
+    assert not out.exists()
