@@ -55,9 +55,10 @@ def show(ws: Path, iid: int) -> dict:
 def test_a_credit_note_and_its_invoice_are_not_duplicates(ws: Path) -> None:
     assert run(ws, "import", "invoice", str(ws / "invoice.xml"))[0] == 0
     # the carrier numbers the credit note like the invoice it credits, and references it (BT-25)
-    credit = variant(ws, "credit.xml", (TYPE, "<cbc:InvoiceTypeCode>381</cbc:InvoiceTypeCode><cac:BillingReference>"
-                                        "<cac:InvoiceDocumentReference><cbc:ID>TEL-2025-03-0001</cbc:ID>"
-                                        "</cac:InvoiceDocumentReference></cac:BillingReference>"))
+    credit = variant(ws, "credit.xml", (TYPE, "<cbc:InvoiceTypeCode>381</cbc:InvoiceTypeCode>"),
+                     ("<cac:AccountingSupplierParty>", "<cac:BillingReference><cac:InvoiceDocumentReference>"
+                      "<cbc:ID>TEL-2025-03-0001</cbc:ID></cac:InvoiceDocumentReference></cac:BillingReference>"
+                      "<cac:AccountingSupplierParty>"))
     code, out = run(ws, "import", "invoice", "--json", str(credit))
     assert code == 0, out
     info = json.loads(out)

@@ -71,10 +71,12 @@ def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[
             if root.tag not in expected:
                 raise InvoiceError(f"{where}: root element {root.tag!r} is not {fmt.upper()}")
             inv = (ubl.parse if fmt == "ubl" else cii.parse)(root, where)
-            if fmt == "cii":
-                from ingest.invoice.schema import check_cii
+            from ingest.invoice.schema import check_cii, check_ubl
 
+            if fmt == "cii":
                 check_cii(inv, data, profile_level(fmt, inv.profile))
+            else:
+                check_ubl(inv, data, root.tag.endswith("}CreditNote"))
             return fmt, [inv]
         if fmt == "facturx":
             return fmt, [facturx_pdf.parse(data, where)]
