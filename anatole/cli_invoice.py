@@ -150,6 +150,7 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
                                    "currency": r["currency"], "payable": money(r["payable"]),
                                    "status": r["validity"], "state": r["state"],
                                    "lifecycle_code": r["lifecycle_code"], "duplicate_of": r["duplicate_of"],
+                                   "kind": r["kind"], "credits": r["credits"], "type_code": r["type_code"],
                                    "file": r["file"]}, ensure_ascii=False))
     else:
         table = Table("id", "number", "carrier", "account", "issued", "period", "payable", "status", "state",
@@ -158,7 +159,8 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
                           r["issue_date"] or "", f"{r['period_start'] or ''}…{r['period_end'] or ''}",
                           f"{money(r['payable'])} {r['currency']}", r["validity"],
-                          r["state"] + (" (dup)" if r["duplicate_of"] else ""))
+                          r["state"] + (" (dup)" if r["duplicate_of"] else "")
+                          + {"credit_note": " (credit)", "information": " (info: not payable)"}.get(r["kind"], ""))
         clitools.console().print(table)
         clitools.console().print(f"{len(rows)} invoice(s)")
     store.close()
