@@ -47,7 +47,7 @@ def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | N
                   start: str | None, end: str | None, show_all: bool, limit: int, as_json: bool) -> None:
     """Match an invoice's call detail to the rated calls, one to one: exact, near, cost mismatch, only on the
     invoice (billed, never seen by the PBX), only in the CDRs; totals per class and the money at stake."""
-    from store.recon import calls_for_reconciliation
+    from store.recon import call_scopes, calls_for_reconciliation
     from tem.reconcile import ReconcileError, Tolerances, calls_from_columns, detail_extent, read_detail_csv, reconcile
 
     if invoice is None and detail_file is None:
@@ -77,16 +77,24 @@ def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | N
             period = detail_extent(detail)
         cols = calls_for_reconciliation(store, start=period[0] - tol.start, end=period[1] + tol.start, site=site,
                                         trunks=trunks)
+        # the calls of the period span several sites or trunks, and none was named: say so (the console asks)
+        scopes = [] if site or trunks else call_scopes(store, start=period[0] - tol.start, end=period[1] + tol.start)
         result = reconcile(detail, calls_from_columns(cols), tol, period, currency)
     except ReconcileError as exc:
         store.close()
         _fail(str(exc))
     store.close()
     summary = {"invoice": label, **result.summary()}
+    spans = [{"site": s, "trunk": t, "calls": n} for s, t, n in scopes] if len(scopes) > 1 else []
     if as_json:
-        _emit_json({**summary, "lines": result.lines(include_exact=show_all)})
+        _emit_json({**summary, "spans": spans, "lines": result.lines(include_exact=show_all)})
         return
     _render(summary, result.lines(include_exact=show_all), limit)
+    if spans:
+        listed = ", ".join(f"{s['site'] or '(no site)'}/{s['trunk'] or '-'} ({s['calls']})" for s in spans)
+        _console().print(f"note: the period's calls span several sites/trunks: {escape(listed)}; calls the carrier "
+                         "does not bill show as 'only in the CDRs': name the billed ones with --site / --trunk",
+                         style="yellow")
 
 
 def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | None, tuple[int, int] | None]:

@@ -242,3 +242,19 @@ def test_currency_mismatch_is_refused_and_margin_calls_left_out() -> None:
     assert res.totals["only_cdr"]["count"] == 1 and res.totals["only_cdr"]["cdr"] == 5
     assert res.summary()["calls"] == 2 and res.money_at_stake == 0
     assert [line["class"] for line in res.lines()] == ["only_cdr"]
+
+
+def test_reconcile_says_when_the_calls_span_several_sites() -> None:
+    """The console's two-site workspace (paris and lyon calls in the invoice's period): without --site the result
+    names the sites and trunks the calls span; with --site there is nothing to say."""
+    from test_tui_invoices import invoice_workspace
+
+    ws = invoice_workspace()
+    code, out = run(ws, "reconcile", "F-2025-03", "--json")
+    assert code == 0, out
+    spans = json.loads(out)["spans"]
+    assert {s["site"] for s in spans} == {"paris", "lyon"} and all(s["calls"] > 0 for s in spans)
+    code, out = run(ws, "reconcile", "F-2025-03")
+    assert code == 0 and "span several sites/trunks" in out and "--site" in out
+    code, out = run(ws, "reconcile", "F-2025-03", "--site", "paris", "--json")
+    assert code == 0 and json.loads(out)["spans"] == []
