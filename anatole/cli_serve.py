@@ -208,6 +208,9 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
     up = int(time.time()) - got.started
     out.print(f"daemon pid {got.pid}, up {up // 3600}h{up % 3600 // 60:02d}m, workspace {got.workspace}",
               markup=False)
+    if got.starting:
+        out.print(f"starting: storing the records a previous run left in the journal ({got.replayed} so far); the "
+                  "sources start after", markup=False)
     table = Table("source", "format", "state", "since", "peer", "received", "detail")
     for s in got.sources:
         table.add_row(s.name, s.format, s.state, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.since)),

@@ -203,6 +203,7 @@ class Daemon:
         self.processed = 0  # journal entries done (replayed ones excluded: they were not received by this run)
         self.active: dict[str, ActiveCall] = {}
         self.replayed = 0  # journal entries a previous run left pending, processed at start
+        self.starting = True  # until those are stored (status answers meanwhile; the sources start after)
         self.evaluator = Evaluator(config.rules, config.sites)
         self._parsers: dict[str, parsing.SourceParsers] = {}
         self._overlapping: dict[str, bool] = {}
@@ -263,33 +264,19 @@ class Daemon:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, signals: bool = True) -> None:
         """Serve until stop() or SIGTERM/SIGINT; `task_status.started()` once the journal is replayed and every
-        source and the subscriber socket are listening."""
+        source and the subscriber socket are listening. The socket answers first: `anatole status` works (and says
+        `starting`) while the records a previous run left in the journal are stored, and until the writer has
+        drained at shutdown."""
         self._claim_socket()
         self.live = await trio.to_thread.run_sync(LiveStore, self.config.db_path)
         try:
             await trio.to_thread.run_sync(self._load_counters)
-            await self._replay()
-            async with trio.open_nursery() as outer:
-                outer.start_soon(self._journaler)
-                outer.start_soon(self._writer)
-                async with trio.open_nursery() as inner:
-                    await inner.start(self._serve_subscribers)
-                    for ext in self.config.extensions:
-                        if hasattr(ext, "run"):
-                            await inner.start(ext.run, self)
-                    for src in self.config.sources:
-                        await inner.start(self._source_task, src)
-                    inner.start_soon(self._counters_task)
-                    if signals:
-                        inner.start_soon(self._signals)
-                    self.log("started", pid=os.getpid(), sources=len(self.sources), socket=str(self.socket_path))
-                    task_status.started()
-                    await self._stopping.wait()
-                    self.log("stopping", deadline=self.config.shutdown_deadline)
-                    inner.cancel_scope.cancel()  # stop accepting and reading
-                # in-flight records: journal and writer drain what was received, within the deadline
-                await self._send.aclose()
-                outer.cancel_scope.deadline = trio.current_time() + self.config.shutdown_deadline
+            async with trio.open_nursery() as top:
+                await top.start(self._serve_subscribers)
+                await self._replay()
+                self.starting = False
+                await self._serve(task_status, signals)
+                top.cancel_scope.cancel()
         finally:
             for sub in list(self.hub.subscribers):
                 self.hub.remove(sub)
@@ -300,6 +287,29 @@ class Daemon:
                 self.socket_path.unlink()
             self.log("stopped", received=self.received, calls=self.stored_calls, rejects=self.stored_rejects,
                      duplicates=self.duplicates)
+
+    async def _serve(self, task_status: Any, signals: bool) -> None:
+        """The journal task, the writer, the extensions and the sources, until stop(); then the drain."""
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self._journaler)
+            outer.start_soon(self._writer)
+            async with trio.open_nursery() as inner:
+                for ext in self.config.extensions:
+                    if hasattr(ext, "run"):
+                        await inner.start(ext.run, self)
+                for src in self.config.sources:
+                    await inner.start(self._source_task, src)
+                inner.start_soon(self._counters_task)
+                if signals:
+                    inner.start_soon(self._signals)
+                self.log("started", pid=os.getpid(), sources=len(self.sources), socket=str(self.socket_path))
+                task_status.started()
+                await self._stopping.wait()
+                self.log("stopping", deadline=self.config.shutdown_deadline)
+                inner.cancel_scope.cancel()  # stop accepting and reading
+            # in-flight records: journal and writer drain what was received, within the deadline
+            await self._send.aclose()
+            outer.cancel_scope.deadline = trio.current_time() + self.config.shutdown_deadline
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -734,6 +744,7 @@ class Daemon:
             for event in events:
                 self.hub.publish(event)
             total += len(pending)
+            self.replayed = total
         self._committed()
         for p in self._parsers.values():
             p.close("replay")
@@ -820,7 +831,7 @@ class Daemon:
                       stored_rejects=self.stored_rejects, duplicates=self.duplicates,
                       journal_pending=self.received - self.processed, replayed=self.replayed,
                       subscribers=len(self.hub.subscribers), published=self.hub.published,
-                      journaled=self.journaled, errors=self.errors)
+                      journaled=self.journaled, errors=self.errors, starting=self.starting)
 
 
     # --- active calls (AMI/ESL) ------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ A client connects to the workspace's socket, receives `Hello`, then sends `Subsc
 Amounts of different currencies are never added: totals are maps per currency.
 
 Version 2: `Counters.costs_today` / `costs_this_hour` (site -> currency -> amount) replace the per-site sums of
-version 1, which are still sent but hold only the amounts in `currency` (the workspace's); `Status.journaled` and
-`Status.errors`. A client ignores fields it does not know, and fields it misses take their defaults.
+version 1, which are still sent but hold only the amounts in `currency` (the workspace's); `Status.journaled`,
+`Status.errors` and `Status.starting`. A client ignores fields it does not know, and fields it misses take
+their defaults.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Status(msgspec.Struct, tag=True, frozen=True):
     published: int = 0
     journaled: int = 0  # records received since start and committed to the journal (they survive kill -9)
     errors: int = 0  # records whose parsing, rating, storing, alert rule or extension step failed (see the log)
+    starting: bool = False  # storing what a previous run left in the journal (`replayed` so far); sources wait
 
 
 class Skipped(msgspec.Struct, tag=True, frozen=True):

@@ -46,7 +46,8 @@ def _start(root: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if request_status(root / "anatole.sock", timeout=1) is not None:
+            status = request_status(root / "anatole.sock", timeout=1)
+            if status is not None and not status.starting:  # (status answers while the journal is replayed)
                 return proc
         except (OSError, TimeoutError):
             pass

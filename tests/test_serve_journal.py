@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from test_serve_crash import _send, _start, _workspace
 
 from anatole.cli_serve import request_status
 from pbx.protocol import Status, StatusRequest
+from store.live import LiveStore
 
 
 @pytest.mark.trio
@@ -55,6 +57,49 @@ async def test_records_are_journaled_while_the_writer_is_held(tmp_path: Path) ->
             assert daemon.replayed == n
     with sqlite3.connect(root / "anatole.db") as conn:
         assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT native_id) FROM calls").fetchone() == (n, n)
+
+
+@pytest.mark.trio
+async def test_status_answers_while_the_journal_a_crash_left_is_stored(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path)
+    live = LiveStore(root / "anatole.db")
+    live.append([("paris-ipo", time.time_ns() // 1000, "line", ipo_line(i).encode()) for i in range(5)])
+    live.close()
+    daemon = daemon_for(root)
+    gate = threading.Event()
+    store_units = daemon._store_units
+
+    def held(units: list, events: list) -> None:
+        gate.wait(10)  # a long replay
+        store_units(units, events)
+
+    daemon._store_units = held  # type: ignore[method-assign]
+
+    async def status() -> Status:
+        while True:
+            try:
+                client = await Client.connect(root / "anatole.sock")
+                break
+            except OSError:
+                await trio.sleep(0.01)
+        await client.send(StatusRequest())
+        got = (await client.wait_for(Status))[0]
+        await client.aclose()
+        return got
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(daemon.run, signals=False))
+            first = await status()
+            assert first.starting and all(s.state == "down" for s in first.sources)
+            gate.set()
+            while daemon.starting:
+                await trio.sleep(0.01)
+            second = await status()
+            assert not second.starting and second.replayed == 5
+            daemon.stop()
+    with sqlite3.connect(root / "anatole.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 5
 
 
 def _wait_journaled(root: Path, at_least: int, deadline: float = 60) -> int:
