@@ -258,9 +258,9 @@ def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord, memo: di
     (Asterisk, FreeSWITCH: ingest.cdr.classify, memoised per distinct facts) or as its format gave them."""
     f = rec.facts
     if f is None:
-        # a code or bridge number dialled (*17 voicemail, CUCM b00... recorder legs) is a service when internal; a
-        # `+` globalised DN is the site's extension it ends with (CUCM)
-        code = "service" if dialled_kind(plan, rec.dialled) == "code" else ""
+        # a code or bridge number dialled or calling (*17 voicemail, CUCM b00... bridge legs) is a service when
+        # internal; a `+` globalised DN is the site's extension it ends with (CUCM)
+        code = "service" if "code" in (dialled_kind(plan, rec.dialled), dialled_kind(plan, rec.caller)) else ""
         return (rec.direction, FORMAT_RULE if rec.direction else "dialplan", code, plan.own_extension(rec.extension),
                 rec.trunk, rec.called)
     tp = peer(f.target)

@@ -168,8 +168,9 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     else:
         direction = block.direction[rows].copy()
         rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
-        # a code or bridge number dialled: a service when internal (cdrimport.decide_record)
-        service = np.array([dialled_kind(plan, v) == "code" for v in dialled] or [False], bool)[d_inv]
+        # a code or bridge number dialled or calling: a service when internal (cdrimport.decide_record)
+        service = np.array([dialled_kind(plan, v) == "code" for v in dialled] or [False], bool)[d_inv] \
+            | np.array([dialled_kind(plan, v) == "code" for v in caller] or [False], bool)[o_inv]
     first = direction.copy()
     called, c_inv = unique_strings(block, "called", rows)
     extension, e_inv = unique_strings(block, "extension", rows)

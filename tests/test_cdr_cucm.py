@@ -341,7 +341,7 @@ def test_voicemail_extension_is_the_mailbox_owner() -> None:
     ({"comment": "RecordingCall: far end"}, True),
     ({"comment": "x;BIB;y"}, True),
     ({"comment": "ANATOLE-LAB"}, False),
-    ({"callingPartyNumber": "b00105401002"}, False),  # the bridge calling out: the called number decides
+    ({"callingPartyNumber": "b00105401002"}, True),  # the phone's built-in bridge calls the recorder
 ])
 def test_recording_and_bridge_legs_are_internal(values: dict[str, str], recording: bool) -> None:
     [r] = records(run(with_fields(**values)))

@@ -36,8 +36,9 @@ EXPECTED = {
     18: ("", "outgoing", "14155550188", "unanswered", 0),  # masked calling number: no extension made up
     19: ("", "transit", "14155550166", "transit", None),  # forwarded by 1018 to a mobile: trunk to trunk
     20: ("1019", "internal", None, "service", None),  # a conference bridge leg (b0029901001)
+    21: ("", "internal", None, "service", None),  # the phone's built-in bridge (b00105401003) calls the recorder
 }
-ANSWERED = {3, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20}
+ANSWERED = {3, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21}
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,17 @@ Only end records (cdrRecordType 1) are calls; start records (0) and CMRs (2) are
 Times are UTC epoch seconds: no timezone conversion.
 
 Direction comes from the two devices. Inside devices are phones (SEP, CSF, BOT, TCT, TAB, ATA, AN<mac> analog
-ports, and `phone_prefixes` of the source's profile) and voicemail ports (CiscoUM..., `voicemail_prefixes`); any
+ports, and a cucm source's `phone_prefixes`) and voicemail ports (CiscoUM..., `voicemail_prefixes`); any
 other device is a trunk or gateway. Phone to phone or voicemail is internal; inside to trunk outgoing; trunk to
 inside incoming; trunk to trunk transit. An empty destination device (busy, failed, abandoned) takes the direction
 from the origin: from an inside device the call is outgoing (the dial plan makes it internal when an extension was
-dialled, emergency when 911/112 was), never incoming. Recording and built-in-bridge legs (a called number
-`b<digits>`, the bridge and recorder numbers CM makes up, or a recording marker in the `comment` column) are
-internal legs to a service number: never priced. The extension is the phone's own number: callingPartyNumber when
-the origin is inside, the final called number (the mailbox owner for voicemail: lastRedirectDn) when the call came
-in; a masked calling number (`X`s or other non-digits) is no extension. A `+`-globalised DN is kept as written
-here; the site's dial plan turns it back into the extension (ingest.dialplan.DialPlan.own_extension).
+dialled, emergency when 911/112 was), never incoming. Recording and built-in-bridge legs (a calling or called
+number `b<digits>`, the bridge numbers CM makes up, or a recording marker in the `comment` column) are internal
+legs, never priced (status service where a `b` number says so). The extension is the phone's own number:
+callingPartyNumber when the origin is inside, the final called number (the mailbox owner for voicemail:
+lastRedirectDn) when the call came in; a masked calling number (`X`s or other non-digits) is no extension. A
+`+`-globalised DN is kept as written here; the site's dial plan turns it back into the extension
+(ingest.dialplan.DialPlan.own_extension).
 """
 
 from __future__ import annotations
@@ -141,9 +142,10 @@ def is_phone(device: str, prefixes: tuple[str, ...] = PHONE_PREFIXES) -> bool:
     return device.upper().startswith(prefixes) or bool(_ANALOG_RE.match(device))
 
 
-def is_recording(comment: str, *called: str) -> bool:
-    """A recording or built-in-bridge leg: a `b<digits>` called number, or a recording marker in the comment."""
-    return any(_BRIDGE_RE.match(n) for n in called if n) or bool(comment and _RECORDING_RE.search(comment))
+def is_recording(comment: str, *numbers: str) -> bool:
+    """A recording or built-in-bridge leg: a `b<digits>` number (the bridge calling the recorder, or a bridge
+    called), or a recording marker in the comment."""
+    return any(_BRIDGE_RE.match(n) for n in numbers if n) or bool(comment and _RECORDING_RE.search(comment))
 
 
 def own_number(number: str) -> str:
@@ -252,7 +254,7 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     direction, trunk, extension = "", "", ""
     if orig_kind in ("phone", "voicemail"):
         extension = own_number(caller)
-        if caller and not extension:
+        if caller and not extension and not _BRIDGE_RE.match(caller):
             notes.append("callingPartyNumber masked: no extension")
         if dest_kind in ("phone", "voicemail"):
             direction = "internal"
@@ -272,7 +274,7 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     else:
         extension = final
         notes.append("origDeviceName empty: direction unknown")
-    if is_recording(get("comment"), original, final):
+    if is_recording(get("comment"), original, final, caller):
         direction, trunk = "internal", ""
         notes.append("recording or built-in-bridge leg: service, not priced")
     return CallRecord(
