@@ -251,9 +251,13 @@ def test_carrier_csv_categories_from_unit_codes_then_words() -> None:
             "46701234567,Road tax,1,,5.00",  # mentions a tax: a purchase
             "46701234567,Newspaper (VAT 6%),1,,3.00",
             ",VAT 25%,,,34.50",  # is a tax: the profile gives nothing else, the wording decides
+            "46701234567,Utlandssamtal,3,minutes,6.00",  # unit words of carrier files
+            "46701234567,Meddelanden,12,SMS,4.80",
+            "46701234567,Tillval,1,month,19.00",
             ]
     inv = csv_detail.parse(("\n".join(rows) + "\n").encode(), "tele2.csv", "tele2", profile, "tele2-2026-01")
     cats = [(c.description, c.category) for c in inv.charges]
     assert cats == [("Samtal till mobil", "usage"), ("Fast avgift", "recurring"), ("Surf", "usage"),
-                    ("Road tax", "one_time"), ("Newspaper (VAT 6%)", "one_time"), ("VAT 25%", "tax")]
+                    ("Road tax", "one_time"), ("Newspaper (VAT 6%)", "one_time"), ("VAT 25%", "tax"),
+                    ("Utlandssamtal", "usage"), ("Meddelanden", "usage"), ("Tillval", "recurring")]
     assert [c.unit for c in inv.charges][:3] == ["MIN", "MON", "E34"]

@@ -77,7 +77,8 @@ def iso_date(text: str | None, where: str, field: str, fmt: str = "") -> str | N
 
 
 # Charge categories come from codes first (the EN 16931 syntaxes carry no charge category):
-# - the unit of the quantity (UN/ECE Rec 20): minutes, seconds, hours of calls and data volumes are usage; a month,
+# - the unit of the quantity (UN/ECE Rec 20, or the words of carrier CSV files): minutes, seconds, hours of calls,
+#   messages and data volumes are usage; a month,
 #   quarter, year (or week, day) of service is recurring. C62 ("one"), H87 (piece) and EA are used for handsets and
 #   messages alike: they decide nothing alone.
 # - the item classification (UNSPSC, scheme TST): telephone communications are usage, telephones and network
@@ -89,6 +90,13 @@ def iso_date(text: str | None, where: str, field: str, fmt: str = "") -> str | N
 # that merely mentions one ("Newspaper (VAT 6%)", "Road tax" are purchases).
 USAGE_UNITS = frozenset({"MIN", "SEC", "HUR", "D62", "AD", "2P", "4L", "E34", "E35", "E36", "A99", "D36", "E4G"})
 RECURRING_UNITS = frozenset({"MON", "ANN", "QAN", "WEE", "DAY", "SAN"})
+# the words carrier CSV files write in a unit column, as Rec 20 codes ("MO" is left out: a month in X12, a megabyte
+# in French); messages (SMS/MMS) are usage
+UNIT_WORDS = {"MINUTE": "MIN", "MINUTES": "MIN", "MINS": "MIN", "MN": "MIN", "SECOND": "SEC", "SECONDS": "SEC",
+              "SECS": "SEC", "S": "SEC", "HOUR": "HUR", "HOURS": "HUR", "H": "HUR", "KB": "2P", "KO": "2P",
+              "MB": "4L", "GB": "E34", "GO": "E34", "TB": "E35", "TO": "E35", "SMS": "SMS", "MMS": "SMS",
+              "MSG": "SMS", "MESSAGE": "SMS", "MESSAGES": "SMS", "MONTH": "MON", "MONTHS": "MON", "MOIS": "MON",
+              "MONTHLY": "MON", "YEAR": "ANN", "YEARS": "ANN", "QUARTER": "QAN"}
 USAGE_CLASSES = ("831115", "831116", "831117")  # UNSPSC: local/long distance, mobile, facsimile communications
 ONE_TIME_CLASSES = ("4319", "4320", "4322")  # UNSPSC: communications devices, components, network equipment
 _USAGE = re.compile(r"\b(usage|calls?|appels?|communications?|consommations?|minutes?|sms|mms|data|roaming|"
@@ -103,7 +111,8 @@ def category_from_codes(unit: str = "", classifications: Iterable[str] = (), *, 
                         ) -> str | None:
     """The category the codes of a line decide (see above), or None when they decide nothing."""
     u = unit.strip().upper()
-    if u in USAGE_UNITS:
+    u = UNIT_WORDS.get(u, u)
+    if u in USAGE_UNITS or u == "SMS":
         return "usage"
     if u in RECURRING_UNITS:
         return "recurring"
