@@ -271,12 +271,19 @@ class Daemon:
         self.live = await trio.to_thread.run_sync(LiveStore, self.config.db_path)
         try:
             await trio.to_thread.run_sync(self._load_counters)
+            failed: DaemonError | None = None
             async with trio.open_nursery() as top:
                 await top.start(self._serve_subscribers)
-                await self._replay()
-                self.starting = False
-                await self._serve(task_status, signals)
+                try:
+                    await self._replay()
+                except DaemonError as exc:  # raised below, outside the nursery (no exception group around it)
+                    failed = exc
+                else:
+                    self.starting = False
+                    await self._serve(task_status, signals)
                 top.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
         finally:
             for sub in list(self.hub.subscribers):
                 self.hub.remove(sub)

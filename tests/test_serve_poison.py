@@ -217,3 +217,24 @@ def test_merging_overlapping_legs_is_part_of_the_batch_transaction(tmp_path: Pat
     live.rollback()
     assert live.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 0
     live.close()
+
+
+@pytest.mark.trio
+async def test_a_database_that_keeps_failing_at_start_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    from pbx.daemon import DaemonError
+
+    root = make_workspace(tmp_path)
+    live = LiveStore(root / "anatole.db")
+    live.append([("paris-ipo", time.time_ns() // 1000, "line", ipo_line(0).encode())])
+    live.close()
+    daemon = daemon_for(root)
+
+    def broken(units: list, events: list) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    daemon._store_units = broken  # type: ignore[method-assign]
+    with trio.fail_after(20), pytest.raises(DaemonError, match="disk I/O error"):
+        await daemon.run(signals=False)
+    assert not (root / "anatole.sock").exists()
+    with _db(root) as conn:  # the record stays pending for the next start
+        assert conn.execute("SELECT COUNT(*) FROM journal WHERE done = 0").fetchone()[0] == 1
