@@ -305,7 +305,7 @@ def cucm_line(draw: st.DrawFn) -> str:
         "duration": str(billable), "origCause_value": draw(st.sampled_from(["0", "16", "17", "", "41"])),
         "destCause_value": draw(st.sampled_from(["0", "16", "17", "19", "", "41", "x"])),
         "callingPartyNumber": draw(st.sampled_from(['"2590"', '" 2590 "', '"0155501234"', '""', '"+14085552590"',
-                                                    '"40855525XX"', '"+"'])),
+                                                    '"40855525XX"', '"+"', '"b00105401003"'])),
         "originalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '"*88"', '""', '"b00105401002"',
                                                            '"911"'])),
         "finalCalledPartyNumber": draw(st.sampled_from(['"918762095708"', '"2591"', '""', '"B0029901001"'])),

@@ -644,11 +644,12 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                     if ok and ce[C_ORIG_CAUSE] > cs[C_ORIG_CAUSE]:
                         ok = integer(b + cs[C_ORIG_CAUSE], ce[C_ORIG_CAUSE] - cs[C_ORIG_CAUSE], &ocause)
                     # both devices known, or the direction would come with a note; no comment longer than a
-                    # character (recording markers); no `b...` called number (bridge and recorder legs)
+                    # character (recording markers); no `b...` number (bridge and recorder legs)
                     ok = ok and ce[C_ORIG_DEV] > cs[C_ORIG_DEV] and ce[C_DEST_DEV] > cs[C_DEST_DEV] \
                         and ce[C_COMMENT] - cs[C_COMMENT] <= 1 \
                         and not (ce[C_ORIG_CALLED] > cs[C_ORIG_CALLED] and (b[cs[C_ORIG_CALLED]] | 32) == 98) \
-                        and not (ce[C_FINAL] > cs[C_FINAL] and (b[cs[C_FINAL]] | 32) == 98)
+                        and not (ce[C_FINAL] > cs[C_FINAL] and (b[cs[C_FINAL]] | 32) == 98) \
+                        and not (ce[C_CALLING] > cs[C_CALLING] and (b[cs[C_CALLING]] | 32) == 98)
                 if ok:
                     st[row] = t0
                     an[row] = t1 if t1 else NONE
