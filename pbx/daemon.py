@@ -292,8 +292,9 @@ class Daemon:
                     await trio.to_thread.run_sync(self.live.close)
             with contextlib.suppress(OSError):
                 self.socket_path.unlink()
-            self.log("stopped", received=self.received, calls=self.stored_calls, rejects=self.stored_rejects,
-                     duplicates=self.duplicates)
+            self.log("stopped", received=self.received, journaled=self.journaled, calls=self.stored_calls,
+                     rejects=self.stored_rejects, duplicates=self.duplicates, errors=self.errors,
+                     not_journaled=self.received - self.journaled)  # lost: the journal could not take them in time
 
     async def _serve(self, task_status: Any, signals: bool) -> None:
         """The journal task, the writer, the extensions and the sources, until stop(); then the drain."""
