@@ -248,6 +248,17 @@ class Evaluator:
     def restore(self, state: tuple[Any, ...]) -> None:
         self._rates, self._latest_hour, self._recent = state
 
+    def preload(self, rows: list[tuple[str, str, int, int, int]]) -> None:
+        """The rate windows from the store (site, extension, hour, calls, cost), so that a restart neither
+        forgets the calls of this hour nor raises an alert twice (its dedup key is per hour)."""
+        for site, ext, hour, calls, cost in rows:
+            self._latest_hour = max(self._latest_hour, int(hour))
+            for rule in self.rules:
+                if rule.kind == "rate" and rule.applies(site or "", ext or ""):
+                    got = self._rates.setdefault((rule.name, site or "", ext or "", int(hour)), [0, 0])
+                    got[0] += int(calls)
+                    got[1] += int(cost)
+
     @property
     def stateful(self) -> bool:
         return any(r.kind in ("rate", "concurrent") for r in self.rules)

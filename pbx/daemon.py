@@ -783,6 +783,8 @@ class Daemon:
         for name, currency, _n, cost in live.totals_since(hour * 3600):
             if cost:
                 self._hour.setdefault(name, (hour, {}))[1][currency or ""] = int(cost)
+        if any(r.kind == "rate" for r in self.config.rules):
+            self.evaluator.preload(live.extension_hours((hour - 1) * 3600))
         self.alerts_open = live.open_alerts()
         live.prune(self.config.journal_days, PRUNE_ROWS)
 

@@ -177,6 +177,14 @@ class LiveStore:
             "SELECT site, COALESCE(currency, ''), COUNT(*), COALESCE(SUM(CASE WHEN billed = 1 THEN cost END), 0) "
             "FROM calls WHERE start >= ? GROUP BY site, COALESCE(currency, '')", (since,)).fetchall()
 
+    def extension_hours(self, since: int) -> list[tuple[str, str, int, int, int]]:
+        """(site, extension, hour, calls, cost of billed legs) of outgoing calls started since `since`, per UTC
+        hour (start // 3600): the alert rules' rate windows, loaded again at start."""
+        return self.conn.execute(
+            "SELECT site, extension, start / 3600, COUNT(*), COALESCE(SUM(CASE WHEN billed = 1 THEN cost END), 0) "
+            "FROM calls WHERE direction = 'outgoing' AND start >= ? AND COALESCE(extension, '') != '' "
+            "GROUP BY site, extension, start / 3600", (since,)).fetchall()
+
     def open_alerts(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0])
 

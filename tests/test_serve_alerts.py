@@ -133,3 +133,23 @@ async def test_alerts_stored_published_acknowledged_and_listed(tmp_path: Path) -
     assert all(r["currency"] == "EUR" and r["amount"] > 0 for r in rows if r["rule"] == "expensive")
     result = CliRunner().invoke(main, ["--workspace", str(root), "alerts", "--open"])
     assert result.exit_code == 0 and "chatty" in result.output
+
+
+@pytest.mark.trio
+async def test_rate_windows_survive_a_restart(tmp_path: Path) -> None:
+    # 2 calls this hour, a restart, a 3rd call: "calls per hour > 2" fires (the window came back from the store),
+    # and after another restart a 4th call raises nothing more (one alert per extension and hour)
+    from test_serve_counters import _line
+
+    root = make_workspace(tmp_path, extra='\n[[alert]]\nname = "chatty"\nwhen = "calls per hour > 2"\n')
+    lines = [_line(i, "Europe/Paris", "2001", "0155501234", 60 + i) for i in range(4)]
+    with trio.fail_after(30):
+        for sent in ([lines[0], lines[1]], [lines[2]], [lines[3]]):
+            daemon = daemon_for(root)
+            async with running(daemon):
+                await send_lines(daemon.ports["paris-ipo"], sent)
+                await settle(daemon, len(sent))
+    result = CliRunner().invoke(main, ["--workspace", str(root), "alerts", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["rule"] for r in rows] == ["chatty"] and "3 calls in one hour" in rows[0]["message"]
