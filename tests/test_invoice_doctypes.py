@@ -160,3 +160,23 @@ def test_duplicate_charge_line_is_the_normalised_service(ws: Path) -> None:
         store.close()
     (dup,) = [f for f in found if f.rule == "DUPLICATE-CHARGE"]
     assert not dup.line.startswith("+")
+
+
+def test_migration_gives_stored_documents_their_kind(tmp_path: Path) -> None:
+    import sqlite3
+
+    from store import schema
+    from store.invoices import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    schema.migrate(conn, "invoices", MIGRATIONS[:1])  # a database of the previous version
+    conn.execute("INSERT INTO invoice_files (id, sha256, file, size, format, content, imported_at) "
+                 "VALUES (1, 'x', 'f', 1, 'ubl', x'00', 0)")
+    for iid, code, credit in ((1, "380", 0), (2, "381", 1), (3, "751", 0)):
+        conn.execute("INSERT INTO invoices (id, file_id, seq, format, carrier, account, number, type_code, credit, "
+                     "currency, validity, state, imported_at) VALUES (?, 1, ?, 'ubl', 'c', 'a', 'n', ?, ?, 'EUR', "
+                     "'valid', 'validated', 0)", (iid, iid, code, credit))
+    conn.commit()
+    istore = open_invoices(conn)
+    assert [istore.invoice(i)["kind"] for i in (1, 2, 3)] == ["invoice", "credit_note", "information"]
+    conn.close()
