@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.invoice.model import Invoice, InvoiceError, profile_level
+from ingest.invoice.model import Invoice, InvoiceError, xsd_level
 
 FORMATS = ("ubl", "cii", "facturx", "x12-811", "csv:<profile>")
 
@@ -74,7 +74,7 @@ def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[
             from ingest.invoice.schema import check_cii, check_ubl
 
             if fmt == "cii":
-                check_cii(inv, data, profile_level(fmt, inv.profile))
+                check_cii(inv, data, xsd_level(fmt, inv.profile))
             else:
                 check_ubl(inv, data, root.tag.endswith("}CreditNote"))
             return fmt, [inv]

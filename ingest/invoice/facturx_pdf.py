@@ -19,7 +19,7 @@ from typing import Any
 
 from ingest.invoice import cii
 from ingest.invoice.common import parse_xml
-from ingest.invoice.model import Invoice, InvoiceError, profile_level
+from ingest.invoice.model import Invoice, InvoiceError, xsd_level
 
 NAMES = ["factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml"]
 MAX_PDF_BYTES = 50 * 1024 * 1024
@@ -144,6 +144,6 @@ def parse(data: bytes, where: str) -> Invoice:
     inv = cii.parse(root, at, fmt="facturx")
     from ingest.invoice.schema import check_cii
 
-    check_cii(inv, xml, profile_level(inv.format, inv.profile))
+    check_cii(inv, xml, xsd_level(inv.format, inv.profile))
     inv.notes.append(f"XML extracted from the PDF attachment {name}")
     return inv

