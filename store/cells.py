@@ -1,14 +1,14 @@
 """One neutraliser for every spreadsheet cell (CSV or XLSX) whose text came from outside: call records, carrier
 invoices, reports, GL lines, exports.
 
-A cell starting with = + - @ (or a tab or carriage return, which some spreadsheets skip before reading a formula)
-would be run as a formula when the file is opened: it gets a leading apostrophe, so it shows as the text it is.
+A cell starting with = + - @ (or a tab, carriage return or line feed, which some spreadsheets skip before reading a
+formula) would be run as a formula when the file is opened: it gets a leading apostrophe, so it shows as the text it is.
 A carriage return inside a cell is made a line feed first: Python's csv module (lineterminator "\n") does not quote a
 bare CR, which spreadsheets read as a row break - the next "row" would start with the attacker's formula. A line feed
 makes the writer quote the cell; XLSX shows it as a line break.
 A plain decimal number, negative or not ("-12.50"), is left alone: it cannot be a formula, and amounts must stay
-numbers with their sign. "+33612345678" is neutralised: the apostrophe keeps its "+" on screen. Numeric columns we format ourselves need no neutralising, but
-passing them through does no harm. Lives in `store` so that every package (tem, tui, anatole) can use it.
+numbers with their sign. "+33612345678" is neutralised: the apostrophe keeps its "+" on screen. Numeric columns we
+format ourselves need no neutralising, but passing them through does no harm. Lives in `store` so that every package (tem, tui, anatole) can use it.
 """
 
 from __future__ import annotations
