@@ -8,7 +8,8 @@ bare CR, which spreadsheets read as a row break - the next "row" would start wit
 makes the writer quote the cell; XLSX shows it as a line break.
 A plain decimal number, negative or not ("-12.50"), is left alone: it cannot be a formula, and amounts must stay
 numbers with their sign. "+33612345678" is neutralised: the apostrophe keeps its "+" on screen. Numeric columns we
-format ourselves need no neutralising, but passing them through does no harm. Lives in `store` so that every package (tem, tui, anatole) can use it.
+format ourselves need no neutralising, but passing them through does no harm. Lives in `store` so that every package
+(tem, tui, anatole) can use it.
 """
 
 from __future__ import annotations
