@@ -388,3 +388,33 @@ def test_the_screen_imports_neither_tem_nor_anatole_nor_trio() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_an_information_document_is_never_approved_in_the_console(ws: Path) -> None:
+    info = (ws / "ubl-telecom.xml").read_text().replace("TEL-2025-03-0001", "TEL-2025-03-0751").replace(
+        "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>", "<cbc:InvoiceTypeCode>751</cbc:InvoiceTypeCode>")
+    (ws / "info.xml").write_text(info)
+    result = CliRunner().invoke(main, ["--workspace", str(ws), "import", "invoice", str(ws / "info.xml")])
+    assert result.exit_code == 0, result.output
+
+    async def go() -> None:
+        app = console(ws)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#invoices", DataTable)
+            assert "info: not payable" in cells(table, "4")[5]
+            table.move_cursor(row=3)
+            await pilot.press("a")
+            await settle(pilot)
+            dialog = app.screen
+            assert isinstance(dialog, ApproveDialog)
+            assert "cannot be approved for payment" in str(dialog.query_one("#approve-hint").render())
+            await pilot.press(*"pay it")
+            await pilot.press("enter")
+            await until(pilot, lambda: "not a payable" in str(dialog.query_one("#approve-message").render()),
+                        "the workflow's refusal")
+            assert app.screen is dialog
+
+    run(go())
+    inv, _, _ = stored(ws, 4)
+    assert inv["state"] == "validated" and inv["kind"] == "information"
