@@ -133,7 +133,8 @@ def test_fixture_133() -> None:
     assert missed.duration == 20
     assert recs[8].disposition == "busy"
     assert (recs[9].direction, recs[9].trunk, recs[9].extension) == ("internal", "", "2001")
-    assert (recs[10].direction, recs[10].trunk, recs[10].extension) == ("transit", "SIPTRK_PSTN_B", "")
+    # trunk to trunk, forwarded by 2004: charged to 2004 (issue 14: it had no extension)
+    assert (recs[10].direction, recs[10].trunk, recs[10].extension) == ("transit", "SIPTRK_PSTN_B", "2004")
     assert recs[11].disposition == "failed"
     assert recs[12].account == "Sales"  # authCodeDescription when no client matter code
     assert recs[12].called == "900441632960000"  # nothing outpulsed: final called number

@@ -34,7 +34,7 @@ EXPECTED = {
     16: ("1015", "outgoing", None, "invalid", None),  # 9 then 555: no possible number, not priced
     17: ("1016", "outgoing", None, "service", None),  # 411 directory assistance: a short number
     18: ("", "outgoing", "14155550188", "unanswered", 0),  # masked calling number: no extension made up
-    19: ("", "transit", "14155550166", "transit", None),  # forwarded by 1018 to a mobile: trunk to trunk
+    19: ("1018", "transit", "14155550166", "transit", None),  # forwarded by 1018 to a mobile: trunk to trunk
     20: ("1019", "internal", None, "service", None),  # a conference bridge leg (b0029901001)
     21: ("", "internal", None, "service", None),  # the phone's built-in bridge (b00105401003) calls the recorder
 }

@@ -524,11 +524,11 @@ CUCM_COLUMNS = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_cal
                 "dateTimeOrigination", "callingPartyNumber", "origCause_value", "originalCalledPartyNumber",
                 "finalCalledPartyNumber", "destCause_value", "dateTimeConnect", "pkid", "duration",
                 "origDeviceName", "destDeviceName", "dateTimeDisconnect", "outpulsedCalledPartyNumber",
-                "clientMatterCode", "authCodeDescription", "comment")
+                "clientMatterCode", "authCodeDescription", "comment", "lastRedirectDn")
 cdef enum:
     C_TYPE, C_CM, C_CALLID, C_LEG, C_ORIG_TIME, C_CALLING, C_ORIG_CAUSE, C_ORIG_CALLED, C_FINAL, C_DEST_CAUSE, \
         C_CONNECT, C_PKID, C_DURATION, C_ORIG_DEV, C_DEST_DEV, C_DISCONNECT, C_OUTPULSED, C_MATTER, C_AUTH, \
-        C_COMMENT, NCOL
+        C_COMMENT, C_REDIRECT, NCOL
 
 DEF MAXC = 512
 cdef int64_t MAX_EPOCH = 4102444800  # 2100-01-01, as ingest.cdr.cucm
@@ -697,6 +697,11 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                                 break
                     elif dest_phone and not special and ce[C_FINAL] > cs[C_FINAL] and b[cs[C_FINAL]] == 43:
                         special = True  # a `+` globalised extension
+                    elif not orig_phone and not dest_phone and not special:  # trunk to trunk: the redirecting
+                        for q in range(cs[C_REDIRECT], ce[C_REDIRECT]):  # extension, digits only here
+                            if not 48 <= b[q] <= 57:
+                                special = True
+                                break
                     if special:
                         row += 1
                         pos = nxt
@@ -722,6 +727,8 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
                         direction = 4
                         off[row, S_TRUNK] = cs[C_DEST_DEV]
                         ln[row, S_TRUNK] = <int32_t>(ce[C_DEST_DEV] - cs[C_DEST_DEV])
+                        off[row, S_EXTENSION] = cs[C_REDIRECT]  # who forwarded or transferred it out
+                        ln[row, S_EXTENSION] = <int32_t>(ce[C_REDIRECT] - cs[C_REDIRECT])
                     dr[row] = <int8_t>direction
                     off[row, S_CALLER] = cs[C_CALLING]
                     ln[row, S_CALLER] = <int32_t>(ce[C_CALLING] - cs[C_CALLING])

@@ -11,7 +11,8 @@ Times are UTC epoch seconds: no timezone conversion.
 Direction comes from the two devices. Inside devices are phones (SEP, CSF, BOT, TCT, TAB, ATA, AN<mac> analog
 ports, and a cucm source's `phone_prefixes`) and voicemail ports (CiscoUM..., `voicemail_prefixes`); any
 other device is a trunk or gateway. Phone to phone or voicemail is internal; inside to trunk outgoing; trunk to
-inside incoming; trunk to trunk transit. An empty destination device (busy, failed, abandoned) takes the direction
+inside incoming; trunk to trunk transit (its extension: lastRedirectDn, the user who forwarded or transferred
+it out). An empty destination device (busy, failed, abandoned) takes the direction
 from the origin: from an inside device the call is outgoing (the dial plan makes it internal when an extension was
 dialled, emergency when 911/112 was), never incoming. Recording and built-in-bridge legs (a calling or called
 number `b<digits>`, the bridge numbers CM makes up, or a recording marker in the `comment` column) are internal
@@ -266,8 +267,8 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     elif orig_kind == "trunk":
         if dest_kind in ("phone", "voicemail"):
             direction, trunk, extension = "incoming", orig_dev, called_in
-        elif dest_kind == "trunk":
-            direction, trunk = "transit", dest_dev
+        elif dest_kind == "trunk":  # forwarded or transferred out: charged to the user who did it
+            direction, trunk, extension = "transit", dest_dev, own_number(get("lastRedirectDn"))
         else:
             direction, trunk, extension = "incoming", orig_dev, final
             notes.append("destDeviceName empty: assumed incoming")
