@@ -8,7 +8,10 @@ Profiles (BT-24) get exactly the rules of their official schematron, as far as o
   amount due, VAT per category, at least one VAT breakdown), BR-45..48 and the VAT category rules that need no
   line (BR-x-03/04/06/07/09/10). No lines by design: no BR-16, no BR-CO-10, no BR-x-08.
 - BASIC, EN 16931 (also Peppol, XRechnung, plain UBL/CII), EXTENDED: all of the above plus BR-16 (at least one
-  line), BR-CO-10 (lines = BT-106) and the VAT category rules on lines (BR-x-01/02/05/08).
+  line), BR-22/23/25/26 (each line's quantity, unit, item name, price), BR-CO-10 (lines = BT-106) and the VAT
+  category rules on lines (BR-x-01/02/05/08).
+The other presence rules of the schematrons (BR-17..65 on payee, delivery, payment instructions, references...) are
+not repeated here: the official XSD checks the structure, and none of those fields changes what is owed.
 A rule the data does not allow us to check is listed in `not_checked` with the reason, never dropped. A rule whose
 operand is a mandatory total that is missing fails (BR-CO-15 without BT-109 fails: BR-13 makes BT-109 mandatory).
 
@@ -248,7 +251,26 @@ def _en16931(inv: Invoice, c: _Checks, level: str) -> None:
     _vat_breakdown(inv, c, lines, has_lines)
     _vat_categories(inv, c, lines, has_lines)
     if has_lines:
+        _line_fields(inv, c)
         _line_arithmetic(inv, c)
+
+
+LINE_FIELDS = (("BR-22", "an invoiced quantity (BT-129)", lambda ch: ch.quantity is not None),
+               ("BR-23", "a unit of measure code (BT-130)", lambda ch: bool(ch.unit)),
+               ("BR-25", "an item name (BT-153)", lambda ch: bool(ch.description)),
+               ("BR-26", "a net price (BT-146)", lambda ch: ch.unit_price is not None))
+
+
+def _line_fields(inv: Invoice, c: _Checks) -> None:
+    """BR-22/23/25/26: every invoice line has a quantity, a unit, an item name and a price (one check per rule)."""
+    lines = [ch for ch in inv.charges if ch.level == "line"]
+    if not lines:
+        return
+    for rule, what, has in LINE_FIELDS:
+        missing = [ch.line_id or str(ch.seq) for ch in lines if not has(ch)]
+        c.checks.append(Check(rule=rule, ok=not missing, actual=", ".join(missing[:10]) or None,
+                              message=f"every line has {what}" if not missing else
+                              f"{len(missing)} line(s) without {what}: {', '.join(missing[:10])}"))
 
 
 def _rate(text: str) -> Fraction | None:

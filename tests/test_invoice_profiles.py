@@ -261,3 +261,13 @@ def test_carrier_csv_categories_from_unit_codes_then_words() -> None:
                     ("Road tax", "one_time"), ("Newspaper (VAT 6%)", "one_time"), ("VAT 25%", "tax"),
                     ("Utlandssamtal", "usage"), ("Meddelanden", "usage"), ("Tillval", "recurring")]
     assert [c.unit for c in inv.charges][:3] == ["MIN", "MON", "E34"]
+
+
+def test_line_fields_are_required_from_basic_up() -> None:
+    data = (DATA / "ubl-telecom.xml").read_text()
+    bad = data.replace('<cbc:InvoicedQuantity unitCode="MIN">42.5</cbc:InvoicedQuantity>',
+                       "<cbc:InvoicedQuantity>42.5</cbc:InvoicedQuantity>")
+    assert bad != data
+    v = validate(one(bad.encode())[1])
+    (br23,) = [c for c in v.errors if c.rule == "BR-23"]
+    assert "1 line(s) without a unit of measure code" in br23.message and br23.actual == "2"
