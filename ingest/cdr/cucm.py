@@ -267,7 +267,7 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     elif orig_kind == "trunk":
         if dest_kind in ("phone", "voicemail"):
             direction, trunk, extension = "incoming", orig_dev, called_in
-        elif dest_kind == "trunk":  # forwarded or transferred out: charged to the user who did it
+        elif dest_kind == "trunk":  # forwarded or transferred out: the user who did it is the extension
             direction, trunk, extension = "transit", dest_dev, own_number(get("lastRedirectDn"))
         else:
             direction, trunk, extension = "incoming", orig_dev, final
@@ -277,7 +277,7 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
         notes.append("origDeviceName empty: direction unknown")
     if is_recording(get("comment"), original, final, caller):
         direction, trunk = "internal", ""
-        notes.append("recording or built-in-bridge leg: service, not priced")
+        notes.append("recording or built-in-bridge leg: internal, never priced")
     return CallRecord(
         line=number,
         native_id=get("pkid"),
