@@ -32,12 +32,9 @@ from ingest.cdr.classify import (
     ORIGIN,
     TARGET,
     ChannelRules,
-    Decision,
-    Key,
-    caller_kind,
     decide,
-    dial_kind,
     dialled_kind,
+    key,
     peer,
 )
 from ingest.dialplan import EXTERNAL, INTERNAL, DialPlan, Number
@@ -253,9 +250,9 @@ def classify_numbers(site: Site, src: Source, dialled: str, called: str, caller:
 Decided = tuple[str, str, str, str, str, str]  # direction, rule, status ("" or "service"), extension, trunk, called
 
 
-def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord, memo: dict[Key, Decision]) -> Decided:
+def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord) -> Decided:
     """Direction, direction rule, status override, extension, trunk and number sent of a record: from its facts
-    (Asterisk, FreeSWITCH: ingest.cdr.classify, memoised per distinct facts) or as its format gave them."""
+    (Asterisk, FreeSWITCH: ingest.cdr.classify) or as its format gave them."""
     f = rec.facts
     if f is None:
         # a code or bridge number dialled or calling (*17 voicemail, CUCM b00... bridge legs) is a service when
@@ -263,13 +260,9 @@ def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord, memo: di
         code = "service" if "code" in (dialled_kind(plan, rec.dialled), dialled_kind(plan, rec.caller)) else ""
         return (rec.direction, FORMAT_RULE if rec.direction else "dialplan", code, plan.own_extension(rec.extension),
                 rec.trunk, rec.called)
-    tp = peer(f.target)
-    key = Key(f.origin, f.target, f.app, f.context, f.dial_tech, f.dial_peer, f.leg, caller_kind(plan, rec.caller),
-              dialled_kind(plan, rec.dialled), bool(tp) and tp == rec.dialled, dial_kind(plan, f.dial_number))
-    d = memo.get(key)
-    if d is None:
-        d = memo[key] = decide(key, rules, plan.is_extension)
-    pick = {"": "", CALLER: rec.caller, DIALLED: rec.dialled, ORIGIN: peer(f.origin), TARGET: tp, DIAL: f.dial_peer}
+    d = decide(key(f, rec.caller, rec.dialled, rules, plan))
+    pick = {"": "", CALLER: rec.caller, DIALLED: rec.dialled, ORIGIN: peer(f.origin), TARGET: peer(f.target),
+            DIAL: f.dial_peer}
     return d.direction, d.rule, d.status, pick[d.extension], pick[d.trunk], f.dial_number if d.called else ""
 
 
@@ -278,9 +271,8 @@ def call_rows(ws: Workspace, src: Source, site: Site, records: list[CallRecord],
     """Store rows (store.CALL_COLUMNS order) for parsed records: direction decided, numbers normalised, outgoing
     calls rated."""
     now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-    facts_memo: dict[Key, Decision] = {}
     memo: dict[tuple[str, str, str, str, str], tuple[str, Number]] = {}  # PBXs dial the same numbers all day
-    decided = [decide_record(site.dialplan, src.channel_rules, r, facts_memo) for r in records]
+    decided = [decide_record(site.dialplan, src.channel_rules, r) for r in records]
     classified = []
     for r, (direction, _rule, _status, extension, _trunk, called) in zip(records, decided):
         key = (r.dialled, called, r.caller, direction, extension)

@@ -16,7 +16,8 @@ import numpy as np
 
 from anatole.config import Site, Source, Workspace
 from engine import STATUS_NAMES
-from ingest._slices import decode, differ, hash_slices
+from ingest._slices import decode
+from ingest.cdr._scan import factorize
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
 from ingest.cdr.classify import (
     CALLER,
@@ -27,10 +28,13 @@ from ingest.cdr.classify import (
     RULES,
     TARGET,
     Key,
-    caller_kind,
+    app_class,
+    channel_class,
+    context_class,
     decide,
+    dial_class,
     dial_kind,
-    dialled_kind,
+    number_kind,
     peer_span,
 )
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
@@ -45,10 +49,11 @@ OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("out
                                                                             "transit"))
 RULE_NAMES = (*RULES, FORMAT_RULE)  # direction_rule codes
 _RULE = {r: i for i, r in enumerate(RULE_NAMES)}
-FACTS = ("origin", "target", "app", "context", "dial_tech", "dial_peer")
+LOW_FACTS = ("app", "context", "dial_tech", "dial_peer")  # few distinct values per block
 _CALLER_KINDS, _DIALLED_KINDS, _DIAL_KINDS = ("extension", "external", "empty", "other"), \
     ("extension", "code", "other"), ("", "extension", "other")
 _CHOICES = ("", CALLER, DIALLED, ORIGIN, TARGET, DIAL)
+_APP_CLASSES, _CONTEXT_CLASSES = ("", "internal", "no-bleg"), ("", "incoming", "internal")
 
 
 @dataclass
@@ -71,57 +76,80 @@ class Rated:
 
 
 def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The distinct values of a string field over `rows`: (values, index of each row's value). Rows whose bytes
-    differ from those of the value their hash points to (a 64-bit collision) get a value of their own."""
+    """The distinct values of a string field over `rows`: (values, index of each row's value), exact (a Cython
+    hash table that compares the bytes: ingest.cdr._scan.factorize)."""
     off, ln = block.slice(name)
     if len(rows) == 0:
         return [], np.zeros(0, np.int64)
-    hashes = hash_slices(block.buf, off, ln, rows)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    values = decode(block.buf, off, ln, rows[first])
-    collided = np.flatnonzero(differ(block.buf, off, ln, rows, rows[first][inverse]))
-    if len(collided):
-        inverse[collided] = len(values) + np.arange(len(collided))
-        values += decode(block.buf, off, ln, rows[collided])
-    return values, inverse
+    ids, first = factorize(block.buf, off, ln, rows)
+    return decode(block.buf, off, ln, rows[first]), ids
 
 
-def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv: np.ndarray, dialled: list[str],
-                 d_inv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, first) of int64 codes, as factorize numbers strings (the codes' bytes are the strings)."""
+    codes = np.ascontiguousarray(codes, np.int64)
+    n = len(codes)
+    everything = np.arange(n, dtype=np.int64)
+    return factorize(codes.view(np.uint8), everything * 8, np.full(n, 8, np.int32), everything)
+
+
+def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv: np.ndarray, caller_kinds: list[str],
+                 dialled: list[str], d_inv: np.ndarray, dialled_kinds: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
     service) per row; the extension, trunk and called slices of the rows are set to the fields the decisions
     name (a channel's peer is a sub-slice of the channel)."""
     plan = site.dialplan
+    rules = src.channel_rules
     rows = block.rows
     n = len(rows)
-    vals, invs = {}, {}
-    for name in FACTS:
-        vals[name], invs[name] = unique_strings(block, name, rows)
-    numbers, n_inv = unique_strings(block, "dial_number", rows)
-    ck = np.array([_CALLER_KINDS.index(caller_kind(plan, v)) for v in caller] or [0], np.int64)[c_inv]
-    dk = np.array([_DIALLED_KINDS.index(dialled_kind(plan, v)) for v in dialled] or [0], np.int64)[d_inv]
-    nk = np.array([_DIAL_KINDS.index(dial_kind(plan, v)) for v in numbers] or [0], np.int64)[n_inv]
+    # the scanner numbered the distinct origins, targets and (app, context, Dial target) tuples of the block
+    assert block.fact_ids is not None and block.fact_first is not None
+    o_inv, t_inv, l_inv = (block.fact_ids[rows, k] for k in range(3))
+    o_vals = decode(block.buf, *block.slice("origin"), block.fact_first[0])
+    t_vals = decode(block.buf, *block.slice("target"), block.fact_first[1])
+    low = {name: decode(block.buf, *block.slice(name), block.fact_first[2]) for name in LOW_FACTS}
+    # the Dial string's number: "" none, else an extension only if it has an extension's length (checked then)
+    n_off, n_len = block.slice("dial_number")
+    n_len = n_len[rows]
+    nk = np.where(n_len > 0, _DIAL_KINDS.index("other"), _DIAL_KINDS.index("")).astype(np.int64)
+    maybe = np.flatnonzero(np.isin(n_len, sorted({len(lo) for lo, _ in plan.extensions})))
+    if len(maybe):
+        values = decode(block.buf, n_off, block.len[:, SLICES.index("dial_number")], rows[maybe])
+        nk[maybe] = [_DIAL_KINDS.index(dial_kind(plan, v)) for v in values]
+
+    classes = rules.classes(plan)  # channel -> channel_class, kept from block to block
+
+    def channel(value: str) -> int:
+        got = classes.get(value)
+        if got is None:
+            got = classes[value] = channel_class(value, rules, plan.is_extension)
+        return got
+
+    spans = {"origin": [peer_span(v) for v in o_vals], "target": [peer_span(v) for v in t_vals]}
+    inverses = {"origin": o_inv, "target": t_inv}
+    t_peers = [v[a:b] for v, (a, b) in zip(t_vals, spans["target"])]
+    o_cls = np.array([channel(v) for v in o_vals] or [0], np.int64)[o_inv]
+    t_cls = np.array([channel(v) for v in t_vals] or [0], np.int64)[t_inv]
+    low_keys = [(app_class(a), context_class(c, ""), dial_class(dt, dp, rules))
+                for a, c, dt, dp in zip(low["app"], low["context"], low["dial_tech"], low["dial_peer"])]
+    low_code = np.array([(_APP_CLASSES.index(a) * 3 + _CONTEXT_CLASSES.index(c)) * 8 + d for a, c, d in low_keys]
+                        or [0], np.int64)[l_inv]
+    dp_index: dict[str, int] = {}
+    dp_of_low = np.array([dp_index.setdefault(dp, len(dp_index)) for dp in low["dial_peer"]] or [0])[l_inv]
+    t_is_dp = np.array([dp_index.get(p, -1) if p else -2 for p in t_peers] or [-2])[t_inv] == dp_of_low
+    ck = np.array([_CALLER_KINDS.index(v) for v in caller_kinds] or [0], np.int64)[c_inv]
+    dk = np.array([_DIALLED_KINDS.index(v) for v in dialled_kinds] or [0], np.int64)[d_inv]
     d_index = {v: i for i, v in enumerate(dialled)}
-    spans = {name: [peer_span(v) for v in vals[name]] for name in ("origin", "target")}
-    t_dialled = np.array([d_index.get(v[a:b], -1) if b > a else -2 for v, (a, b) in zip(vals["target"],
-                                                                                         spans["target"])] or [-2])
-    t_is_d = t_dialled[invs["target"]] == d_inv
-    code = np.zeros(n, np.int64)
-    size = 1
-    for col, k in [(invs[name], len(vals[name]) or 1) for name in FACTS] + [(ck, 4), (dk, 3), (t_is_d, 2), (nk, 3)]:
-        code = code * k + col
-        size *= k
-        if size > 1 << 40:  # keep the code far from overflowing: renumber the tuples seen so far
-            uniq, code = np.unique(code, return_inverse=True)
-            code, size = code.reshape(-1).astype(np.int64), len(uniq)
-    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    t_is_d = np.array([d_index.get(p, -1) if p else -2 for p in t_peers] or [-2])[t_inv] == d_inv
+    # < 64 * 64 * 72 * 2 * 4 * 3 * 2 * 3 codes: no overflow
+    code = ((((((o_cls * 64 + t_cls) * 72 + low_code) * 2 + t_is_dp) * 4 + ck) * 3 + dk) * 2 + t_is_d) * 3 + nk
+    inverse, first = factorize_ints(code)
     table = []
     for r in first.tolist():
-        key = Key(*(vals[name][invs[name][r]] for name in FACTS), "", _CALLER_KINDS[ck[r]], _DIALLED_KINDS[dk[r]],
-                  bool(t_is_d[r]), _DIAL_KINDS[nk[r]])
-        table.append(decide(key, src.channel_rules, plan.is_extension))
+        app, ctx, dial = low_keys[l_inv[r]]
+        table.append(decide(Key(int(o_cls[r]), int(t_cls[r]), app, ctx, dial, bool(t_is_dp[r]),
+                                _CALLER_KINDS[ck[r]], _DIALLED_KINDS[dk[r]], bool(t_is_d[r]), _DIAL_KINDS[nk[r]])))
     direction = np.array([DIRECTIONS.index(d.direction) for d in table], np.int8)[inverse]
     rule = np.array([_RULE[d.rule] for d in table], np.int8)[inverse]
     service = np.array([d.status == "service" for d in table], bool)[inverse]
@@ -130,24 +158,24 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
     called = np.array([d.called for d in table], bool)[inverse]
 
     def field(name: str) -> tuple[np.ndarray, np.ndarray]:
-        off, ln = block.slice(name)
-        return off[rows], ln[rows]
+        k = SLICES.index(name)
+        return block.off[rows, k], block.len[rows, k]
 
     def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
         off, _ = field(name)
-        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[invs[name]]
-        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[invs[name]]
+        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[inverses[name]]
+        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[inverses[name]]
         return off + start, length
 
-    sources = {CALLER: field("caller"), DIALLED: field("dialled"), ORIGIN: peer_of("origin"),
-               TARGET: peer_of("target"), DIAL: field("dial_peer")}
+    # the candidate slices, in _CHOICES order ("" first: nothing), chosen per row by the decisions
+    candidates = [(np.zeros(n, np.int64), np.zeros(n, np.int32)), field("caller"), field("dialled"),
+                  peer_of("origin"), peer_of("target"), field("dial_peer")]
+    offs = np.stack([o for o, _ in candidates])
+    lens = np.stack([length for _, length in candidates])
+    at = np.arange(n)
     for name, choice in (("extension", ext), ("trunk", trunk)):
         k = SLICES.index(name)
-        off, ln = np.zeros(n, np.int64), np.zeros(n, np.int32)
-        for what, (o, length) in sources.items():
-            sel = choice == _CHOICES.index(what)
-            off[sel], ln[sel] = o[sel], length[sel]
-        block.off[rows, k], block.len[rows, k] = off, ln
+        block.off[rows, k], block.len[rows, k] = offs[choice, at], lens[choice, at]
     o, length = field("dial_number")
     block.off[rows, _CALLED] = np.where(called, o, 0)
     block.len[rows, _CALLED] = np.where(called, length, 0)
@@ -163,22 +191,28 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     rows = block.rows
     dialled, d_inv = unique_strings(block, "dialled", rows)
     caller, o_inv = unique_strings(block, "caller", rows)
+    dialled_numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
+    caller_numbers = [plan.normalise(v, as_dialled=False) if v else Number("invalid") for v in caller]
     if block.facts and len(rows):
-        direction, rule, service = decide_facts(site, src, block, caller, o_inv, dialled, d_inv)
+        direction, rule, service = decide_facts(
+            site, src, block, caller, o_inv, [number_kind("caller", x) if v else "empty"
+                                              for v, x in zip(caller, caller_numbers)],
+            dialled, d_inv, [number_kind("dialled", x) for x in dialled_numbers])
     else:
         direction = block.direction[rows].copy()
         rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
         # a code or bridge number dialled or calling: a service when internal (cdrimport.decide_record)
-        service = np.array([dialled_kind(plan, v) == "code" for v in dialled] or [False], bool)[d_inv] \
-            | np.array([dialled_kind(plan, v) == "code" for v in caller] or [False], bool)[o_inv]
+        # (a code is one whatever the outside-line prefix: the numbers normalised above tell)
+        service = np.array([number_kind("dialled", x) == "code" for x in dialled_numbers] or [False], bool)[d_inv] \
+            | np.array([number_kind("dialled", x) == "code" for x in caller_numbers] or [False], bool)[o_inv]
     first = direction.copy()
     called, c_inv = unique_strings(block, "called", rows)
     extension, e_inv = unique_strings(block, "extension", rows)
-    numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
+    numbers = list(dialled_numbers)
     c_base = len(numbers)
     numbers += [plan.normalise(v, as_dialled=bool(strip)) for v in called]
     o_base = len(numbers)
-    numbers += [plan.normalise(v, as_dialled=False) if v else Number("invalid") for v in caller]
+    numbers += caller_numbers
     kind = np.array([_KIND[n.kind] for n in numbers], np.int8)
     ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
     d_index = {v: i for i, v in enumerate(dialled)}

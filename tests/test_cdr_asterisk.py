@@ -33,7 +33,7 @@ def decided(rec: CallRecord) -> tuple[str, str, str, str, str, str]:
     (a French site, extensions 2000-2999, outside-line prefix 9, default channel patterns)."""
     from anatole.cdrimport import decide_record
 
-    return decide_record(PLAN, DEFAULT_RULES, rec, {})
+    return decide_record(PLAN, DEFAULT_RULES, rec)
 
 
 # ------------------------------------------------------------------------------------------ documented rows

@@ -37,7 +37,7 @@ def decided(rec: CallRecord) -> tuple[str, str, str, str, str, str]:
     site, extensions 2000-2999, default channel patterns)."""
     from anatole.cdrimport import decide_record
 
-    return decide_record(PLAN, DEFAULT_RULES, rec, {})
+    return decide_record(PLAN, DEFAULT_RULES, rec)
 
 
 N = len(DOC.splitlines())

@@ -366,15 +366,78 @@ def count_lines(const uint8_t[::1] buf) -> int:
     return lines
 
 
+cdef inline uint64_t fnv(const uint8_t* b, int64_t s, int64_t n, uint64_t x) noexcept nogil:
+    cdef int64_t i
+    x = (x ^ <uint64_t>n) * 1099511628211ULL
+    for i in range(n):
+        x = (x ^ b[s + i]) * 1099511628211ULL
+    return x
+
+
+cdef inline int64_t intern(const uint8_t* b, int64_t[:, ::1] off, int32_t[:, ::1] ln, Py_ssize_t row, int k0,
+                           int k1, int64_t[::1] table, uint64_t[::1] hashes, int64_t[::1] first,
+                           int64_t* count) noexcept nogil:
+    """The id of row's string slices k0..k1-1 (taken together) in an open-addressing table: the rows with the same
+    bytes get the same id (numbered in order of first appearance; first[id] is that row). Exact: a hash hit is
+    compared byte for byte with the id's first row, which stays in the cache (few distinct values)."""
+    cdef uint64_t x = 14695981039346656037ULL
+    cdef int k
+    cdef Py_ssize_t size = table.shape[0], slot
+    cdef int64_t v, r2, q
+    cdef bint same
+    for k in range(k0, k1):
+        x = fnv(b, off[row, k], ln[row, k], x)
+    slot = <Py_ssize_t>(x & <uint64_t>(size - 1))
+    while True:
+        v = table[slot]
+        if v < 0:
+            v = count[0]
+            table[slot] = v
+            hashes[v] = x
+            first[v] = row
+            count[0] += 1
+            return v
+        if hashes[v] == x:
+            r2 = first[v]
+            same = True
+            for k in range(k0, k1):
+                if ln[r2, k] != ln[row, k]:
+                    same = False
+                    break
+                for q in range(ln[row, k]):
+                    if b[off[r2, k] + q] != b[off[row, k] + q]:
+                        same = False
+                        break
+                if not same:
+                    break
+            if same:
+                return v
+        slot = (slot + 1) & (size - 1)
+
+
 def scan_asterisk(const uint8_t[::1] buf):
     """Every line of the block: its span, whether it needs the row parser, and for the others the record's fields.
 
     Returns a dict of arrays: `line_start`/`line_end` (int64, the line without its end), `fallback` (bool),
     `start`/`answer` (naive local epoch seconds, int64; answer NONE when empty), `duration`/`billable` (int32),
     `disposition`/`direction` (int8 codes, see DISPOSITIONS/DIRECTIONS), and `off` (int64) / `len` (int32) of
-    shape (n, len(SLICES)) for the string fields."""
+    shape (n, len(SLICES)) for the string fields. Also `fact_ids` (int64 (n, 3): the ids of the origin channel,
+    the target channel and the (app, context, dial_tech, dial_peer) tuple of each taken line, numbered by value
+    within the block, -1 elsewhere) and `fact_first` (three arrays: the line of each id's first appearance), so
+    that anatole.columnar decides once per distinct value without reading the bytes again."""
     out = _outputs(count_lines(buf))
     cdef Py_ssize_t nlines = out["lines"]
+    cdef Py_ssize_t tsize = 16
+    while tsize < 2 * nlines:
+        tsize *= 2
+    ids_a = out["fact_ids"] = np.full((nlines, 3), -1, np.int64)
+    tables_a = np.full((3, tsize), -1, np.int64)
+    hashes_a = np.zeros((3, max(nlines, 1)), np.uint64)
+    firsts_a = np.zeros((3, max(nlines, 1)), np.int64)
+    cdef int64_t[:, ::1] fids = ids_a, tables = tables_a, firsts = firsts_a
+    cdef uint64_t[:, ::1] fhashes = hashes_a
+    cdef int64_t counts[3]
+    counts[0] = counts[1] = counts[2] = 0
     cdef int64_t[::1] ls = out["line_start"], le = out["line_end"], st = out["start"], an = out["answer"]
     cdef uint8_t[::1] fb = out["fallback"].view(np.uint8)
     cdef int32_t[::1] du = out["duration"], bi = out["billable"]
@@ -512,9 +575,66 @@ def scan_asterisk(const uint8_t[::1] buf):
                     off[row, S_RAW] = pos
                     ln[row, S_RAW] = <int32_t>(end - pos)
                     fb[row] = 0
+                    fids[row, 0] = intern(b, off, ln, row, S_ORIGIN, S_ORIGIN + 1, tables[0], fhashes[0], firsts[0],
+                                          &counts[0])
+                    fids[row, 1] = intern(b, off, ln, row, S_TARGET, S_TARGET + 1, tables[1], fhashes[1], firsts[1],
+                                          &counts[1])
+                    fids[row, 2] = intern(b, off, ln, row, S_APP, S_DPEER + 1, tables[2], fhashes[2], firsts[2],
+                                          &counts[2])
             row += 1
             pos = nxt
+    out["fact_first"] = [firsts_a[k, :counts[k]].copy() for k in range(3)]
     return out
+
+
+# ------------------------------------------------------------------------------------------------ factorize
+
+def factorize(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows):
+    """The distinct byte strings of one string field over `rows`, without sorting: (ids, first) where ids[k] numbers
+    rows[k]'s value in order of first appearance and first[i] is the index (into rows) of value i's first row.
+    An open-addressing hash table (FNV-1a 64) whose hits are compared byte for byte: exact, O(len(rows)). The
+    columnar path (anatole.columnar) numbers the few distinct channels, numbers and facts of a block with it."""
+    cdef Py_ssize_t n = rows.shape[0], size = 16, k, i, r, q, slot, count = 0
+    while size < 2 * n:
+        size *= 2
+    ids_a = np.empty(n, np.int64)
+    first_a = np.empty(n, np.int64)
+    table_a = np.full(size, -1, np.int64)  # value id in each slot, -1 free
+    hashes_a = np.empty(n, np.uint64)  # hash of each value
+    cdef int64_t[::1] ids = ids_a, first = first_a, table = table_a
+    cdef uint64_t[::1] hashes = hashes_a
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef uint64_t x
+    cdef int64_t v, rr
+    cdef bint same
+    with nogil:
+        for k in range(n):
+            r = rows[k]
+            x = 14695981039346656037ULL ^ <uint64_t>ln[r]
+            for i in range(ln[r]):
+                x = (x ^ b[off[r] + i]) * 1099511628211ULL
+            slot = <Py_ssize_t>(x & <uint64_t>(size - 1))
+            while True:
+                v = table[slot]
+                if v < 0:
+                    table[slot] = count
+                    hashes[count] = x
+                    first[count] = k
+                    ids[k] = count
+                    count += 1
+                    break
+                if hashes[v] == x:
+                    rr = rows[first[v]]
+                    same = ln[rr] == ln[r]
+                    q = 0
+                    while same and q < ln[r]:
+                        same = b[off[rr] + q] == b[off[r] + q]
+                        q += 1
+                    if same:
+                        ids[k] = v
+                        break
+                slot = (slot + 1) & (size - 1)
+    return ids_a, first_a[:count].copy()
 
 
 # ------------------------------------------------------------------------------------------------ Cisco CUCM

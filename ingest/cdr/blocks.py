@@ -46,6 +46,10 @@ class Block:
     items: list[tuple[int, Item]]  # (line index, row parser item) for every other line, in order
     groups: np.ndarray | None = None  # int64 (lines, 2) where the group key is made of two numbers (CUCM)
     facts: bool = False  # the rows carry Facts slices (Asterisk): anatole.columnar decides their direction
+    # with facts: ids of each line's origin, target and (app, context, dial_tech, dial_peer) values, numbered within
+    # the block by the scanner (int64 (lines, 3), -1 for lines it left), and the first line of each id (3 arrays)
+    fact_ids: np.ndarray | None = None
+    fact_first: list[np.ndarray] | None = None
 
     def group_keys(self, rows: np.ndarray) -> list[str]:
         if self.groups is None:
@@ -153,7 +157,7 @@ class _Asterisk(_Scanner):
                                          ctx))
                  for i in np.flatnonzero(fallback).tolist()]
         block = self._finish(buf, first, s, items)
-        block.facts = True
+        block.facts, block.fact_ids, block.fact_first = True, s["fact_ids"], s["fact_first"]
         return block
 
 

@@ -37,7 +37,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ingest.dialplan import EXTERNAL, SERVICE, DialPlan
+from ingest.cdr.model import Facts
+from ingest.dialplan import EXTERNAL, INTERNAL, SERVICE, DialPlan, Number
 
 TRUNK_CHANNELS = (
     # a peer named like a trunk: SIP/trunk-out, PJSIP/carrier_15_1, IAX2/sbc-edge, SIP/gw1, PJSIP/sip-out
@@ -76,16 +77,20 @@ class Decision(NamedTuple):
     called: bool = False  # the number sent is the Dial string's number
 
 
-class Key(NamedTuple):
-    """What decide() needs: the facts without the per-call numbers, and what the numbers are."""
+# channel classes (bits): what decide() needs to know of a channel, so that the distinct keys of a file are few
+PRESENT, PEER, TRUNK, INTERNAL_PATTERN, EXTENSION, LOCAL = 1, 2, 4, 8, 16, 32
 
-    origin: str
-    target: str
-    app: str
-    context: str
-    dial_tech: str
-    dial_peer: str
-    leg: str
+
+class Key(NamedTuple):
+    """What decide() needs: classes of the facts (channel_class, context_class, app_class, dial_class) and of the
+    numbers (caller_kind, dialled_kind, dial_kind), and how some of them relate."""
+
+    origin: int  # channel_class of the calling channel
+    target: int  # channel_class of the reached channel
+    app: str  # app_class(): "internal" | "no-bleg" | ""
+    context: str  # context_class(): "incoming" | "internal" | ""
+    dial: int  # dial_class(): 0 no Dial target, PEER a Dial target, PEER | TRUNK one through a trunk pattern
+    target_is_dial_peer: bool  # the reached channel's peer is the Dial target's peer
     caller: str  # caller_kind(): "extension" | "external" | "empty" | "other"
     dialled: str  # dialled_kind(): "extension" | "code" | "other"
     target_is_dialled: bool  # the reached channel's peer is the dialled digits (the extension's own endpoint)
@@ -103,6 +108,16 @@ class ChannelRules:
         self._internal = [re.compile(p) for p in self.internal_patterns]
         self.is_trunk = functools.lru_cache(4096)(self._is_trunk)
         self.is_internal = functools.lru_cache(4096)(self._is_internal)
+        self._classes: dict[int, tuple[DialPlan, dict[str, int]]] = {}
+
+    def classes(self, plan: DialPlan) -> dict[str, int]:
+        """A cache of channel_class results for this plan (the columnar path fills it block after block)."""
+        got = self._classes.get(id(plan))
+        if got is None or got[0] is not plan:
+            got = self._classes[id(plan)] = (plan, {})
+        if len(got[1]) > 100_000:
+            got[1].clear()
+        return got[1]
 
     def _is_internal(self, channel: str) -> bool:
         return bool(channel) and any(p.search(channel) for p in self._internal)
@@ -165,17 +180,20 @@ def peer(channel: str) -> str:
 # ------------------------------------------------------------------------------------------ numbers
 
 def caller_kind(plan: DialPlan, caller: str) -> str:
-    if not caller:
-        return "empty"
-    if plan.is_extension(caller):
-        return "extension"
-    return "external" if plan.normalise(caller, as_dialled=False).kind == EXTERNAL else "other"
+    return number_kind("caller", plan.normalise(caller, as_dialled=False)) if caller else "empty"
 
 
 def dialled_kind(plan: DialPlan, dialled: str) -> str:
-    if plan.is_extension(dialled):
+    return number_kind("dialled", plan.normalise(dialled))
+
+
+def number_kind(what: str, n: Number) -> str:
+    """caller_kind/dialled_kind of a normalised number (the columnar path reuses the block's normalised numbers:
+    whether a number is an extension or a code does not depend on the outside-line prefix)."""
+    if n.kind == INTERNAL:
         return "extension"
-    n = plan.normalise(dialled)
+    if what == "caller":
+        return "external" if n.kind == EXTERNAL else "other"
     return "code" if n.kind == SERVICE and n.rule == "code" else "other"
 
 
@@ -187,30 +205,77 @@ def dial_kind(plan: DialPlan, number: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the decision
 
-def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> Decision:
+def channel_class(channel: str, rules: ChannelRules, is_extension: Callable[[str], bool]) -> int:
+    """The bits of a (base) channel: PRESENT, PEER (it has one), TRUNK / INTERNAL_PATTERN (the source's patterns),
+    EXTENSION (its peer is a site extension), LOCAL (an Asterisk Local channel)."""
+    if not channel:
+        return 0
+    p = peer(channel)
+    bits = PRESENT | (PEER if p else 0) | (LOCAL if channel[:6].lower() == "local/" else 0)
+    if rules.is_trunk(channel):
+        bits |= TRUNK
+    if rules.is_internal(channel):
+        bits |= INTERNAL_PATTERN
+    if p and is_extension(p):
+        bits |= EXTENSION
+    return bits
+
+
+def context_class(context: str, leg: str) -> str:
+    """"incoming" (from-trunk, from-pstn, public, ...), "internal" (from-internal, internal; FreeSWITCH default)
+    or "" (a name that says nothing)."""
+    if INCOMING_CONTEXT.match(context):
+        return "incoming"
+    if INTERNAL_CONTEXT.match(context) or (leg and context.lower() == "default"):
+        return "internal"
+    return ""
+
+
+def app_class(app: str) -> str:
+    if app == NO_BLEG:
+        return "no-bleg"
+    return "internal" if app.lower() in INTERNAL_APPS else ""
+
+
+def dial_class(dial_tech: str, dial_peer: str, rules: ChannelRules) -> int:
+    if not dial_peer:
+        return 0
+    return PEER | (TRUNK if rules.is_trunk(f"{dial_tech}/{dial_peer}") else 0)
+
+
+def key(f: Facts, caller: str, dialled: str, rules: ChannelRules, plan: DialPlan) -> Key:
+    """The Key of a record (the row path; the columnar path builds the same per distinct value)."""
+    is_ext = plan.is_extension
+    tp = peer(f.target)
+    return Key(channel_class(f.origin, rules, is_ext), channel_class(f.target, rules, is_ext), app_class(f.app),
+               context_class(f.context, f.leg), dial_class(f.dial_tech, f.dial_peer, rules),
+               bool(tp) and tp == f.dial_peer, caller_kind(plan, caller), dialled_kind(plan, dialled),
+               bool(tp) and tp == dialled, dial_kind(plan, f.dial_number))
+
+
+@functools.lru_cache(maxsize=4096)
+def decide(k: Key) -> Decision:
     """The direction of a call with these facts, the rule that decided it, and where its extension, trunk and number
     sent come from (see the module docstring for the rules)."""
-    origin, target = k.origin, k.target
-    op, tp = peer(origin), peer(target)
-    dial_channel = f"{k.dial_tech}/{k.dial_peer}" if k.dial_peer else ""
-    o_trunk = rules.is_trunk(origin)
-    d_trunk = rules.is_trunk(dial_channel)
-    t_trunk = rules.is_trunk(target) or d_trunk
-    o_local = origin[:6].lower() == "local/"
-    t_local = target[:6].lower() == "local/"
-    o_ext = bool(op) and is_extension(op)
-    t_ext = bool(tp) and (is_extension(tp) or k.target_is_dialled)
+    o, t = k.origin, k.target
+    target = bool(t & PRESENT)
+    o_trunk, o_local, o_ext = bool(o & TRUNK), bool(o & LOCAL), bool(o & EXTENSION)
+    d_trunk = bool(k.dial & TRUNK)
+    t_trunk = bool(t & TRUNK) or d_trunk
+    t_local = bool(t & LOCAL)
+    t_ext = bool(t & PEER) and (bool(t & EXTENSION) or k.target_is_dialled)
+    dial_peer = bool(k.dial & PEER)
 
     # where the caller is: (side, the rule that says so)
     if o_trunk:
         side, side_rule = "outside", "trunk-pattern"
-    elif rules.is_internal(origin):
+    elif o & INTERNAL_PATTERN:
         side, side_rule = "inside", "internal-pattern"
     elif o_ext:
         side, side_rule = "inside", "dst-channel-extension"
-    elif INCOMING_CONTEXT.match(k.context):
+    elif k.context == "incoming":
         side, side_rule = "outside", "context"
-    elif INTERNAL_CONTEXT.match(k.context) or (k.leg and k.context.lower() == "default"):
+    elif k.context == "internal":
         side, side_rule = "inside", "context"
     elif k.caller == "external":
         side, side_rule = "outside", "dialplan"
@@ -221,24 +286,22 @@ def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> 
         ext_out = ORIGIN
     elif k.caller == "extension":
         ext_out = CALLER
-    elif op and not o_trunk and not o_local:
+    elif o & PEER and not o_trunk and not o_local:
         ext_out = ORIGIN  # a user-named endpoint (SIP/alice)
     else:
         ext_out = CALLER if k.caller != "empty" else ""
-    if tp and is_extension(tp):
+    if t & EXTENSION:
         ext_in = TARGET
     elif k.dialled == "extension":
         ext_in = DIALLED
-    elif tp and not t_trunk and not t_local:
+    elif t & PEER and not t_trunk and not t_local:
         ext_in = TARGET
     else:
         ext_in = DIALLED if k.dialled != "code" else ""
-    if target and not t_local and (rules.is_trunk(target) or not d_trunk):
-        out_trunk = TARGET
-    else:
-        out_trunk = DIAL if k.dial_peer else ""
-    in_trunk = ORIGIN if origin and not o_local else ""
-    sent = bool(k.dial_peer) and k.dial_number == "other" and (not target or tp == k.dial_peer)
+    reached = target and not t_local and (t & TRUNK or not d_trunk)  # the trunk is the reached channel's peer
+    out_trunk = TARGET if reached else (DIAL if dial_peer else "")
+    in_trunk = ORIGIN if o & PRESENT and not o_local else ""
+    sent = dial_peer and k.dial_number == "other" and (not target or k.target_is_dial_peer)
 
     # 1. explicit channel patterns
     if o_trunk:
@@ -247,13 +310,12 @@ def decide(k: Key, rules: ChannelRules, is_extension: Callable[[str], bool]) -> 
         return Decision("incoming", "trunk-pattern", extension=ext_in, trunk=ORIGIN)
     if t_trunk:
         return Decision("outgoing", "trunk-pattern", extension=ext_out, trunk=out_trunk,
-                        called=bool(k.dial_peer) and k.dial_number == "other"
-                        and (not target or tp == k.dial_peer or d_trunk))
-    if target and rules.is_internal(origin) and rules.is_internal(target):
+                        called=dial_peer and k.dial_number == "other"
+                        and (not target or k.target_is_dial_peer or d_trunk))
+    if target and o & INTERNAL_PATTERN and t & INTERNAL_PATTERN:
         return Decision("internal", "internal-pattern", extension=ext_out)
     # 2. nothing reached, an application answered or ended it
-    app = k.app.lower()
-    if not target and (app in INTERNAL_APPS or k.dialled == "code" or (k.app == NO_BLEG and k.dialled != "extension")):
+    if not target and (k.app == "internal" or k.dialled == "code" or (k.app == "no-bleg" and k.dialled != "extension")):
         if side == "outside":
             return Decision("incoming", side_rule, extension=ext_in, trunk=in_trunk)
         return Decision("internal", "app-internal", status="service", extension=ext_out)
