@@ -96,7 +96,9 @@ class ReportGroup(click.Group):
 @click.group("report", cls=ReportGroup)
 def report() -> None:
     """Reports (cost by cost centre/site/carrier/service type, month over month, budget, top callers and
-    destinations, off-hours, international, unused lines, trunks and busy hour) to the screen, CSV, XLSX or PDF."""
+    destinations, off-hours, international, unused lines, trunks and busy hour; and the traffic that costs nothing:
+    incoming calls by extension, hunt group and hour, internal who-calls-whom, trunk blocking by Erlang B) to the
+    screen, CSV, XLSX or PDF."""
 
 
 @report.command("list")

@@ -35,7 +35,7 @@ DB_NAME = "anatole.db"
 TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
             "hotel", "room", "pms"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
-             "extensions", "tariff", "trunk_tariffs"}
+             "extensions", "tariff", "trunk_tariffs", "business_hours", "trunk_lines", "hunt_groups"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
                "timezone", "encoding", "profile", "allow", "trunk_channels", "internal_channels",
                "phone_prefixes", "voicemail_prefixes"}
@@ -57,6 +57,10 @@ class Site:
     dialplan: DialPlan
     tariff: Path | None
     trunk_tariffs: dict[str, Path] = field(default_factory=dict)
+    # traffic reports (tem.reports): opening hours, lines per trunk, hunt groups (name -> extension ranges)
+    business_hours: Any = None  # tem.reports.Hours; None: the [reports] business_hours and business_days
+    trunk_lines: dict[str, int] = field(default_factory=dict)
+    hunt_groups: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -273,6 +277,7 @@ def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
     trunks = {}
     for trunk, file in (raw.get("trunk_tariffs") or {}).items():
         trunks[trunk] = _tariff_path(file, root, at, f"trunk_tariffs.{trunk}", errs)
+    hours, lines, hunts = _site_traffic(raw, at, errs)
     if name is None or not country:
         return None
     plan = DialPlan(country=country,
@@ -283,7 +288,44 @@ def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
                     area_code=_digits(raw, "area_code", at, errs, ""),
                     extensions=extensions)
     return Site(name=name, country=country, timezone=timezone, dialplan=plan, tariff=tariff,
-                trunk_tariffs={k: v for k, v in trunks.items() if v is not None})
+                trunk_tariffs={k: v for k, v in trunks.items() if v is not None}, business_hours=hours,
+                trunk_lines=lines, hunt_groups=hunts)
+
+
+def _site_traffic(raw: dict, at: str, errs: Collector) -> tuple[Any, dict[str, int], dict[str, list]]:
+    """`business_hours = "mon-fri 08:00-18:00"` (or a list of such), `trunk_lines = { "T9001" = 30 }`,
+    `hunt_groups = { sales = ["1100-1109"] }`: what the traffic reports need (tem.reports)."""
+    from tem.reports import parse_hours  # noqa: PLC0415
+
+    hours = None
+    if "business_hours" in raw:
+        try:
+            hours = parse_hours(raw["business_hours"])
+        except ValueError as exc:
+            errs.add(at, "business_hours", str(exc))
+    lines: dict[str, int] = {}
+    value = raw.get("trunk_lines", {})
+    if not isinstance(value, dict):
+        errs.add(at, "trunk_lines", f"{value!r} must be a table of trunk = number of lines")
+        value = {}
+    for trunk, n in value.items():
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
+            errs.add(at, f"trunk_lines.{trunk}", f"{n!r} must be a whole number of lines (1 or more)")
+        else:
+            lines[str(trunk)] = n
+    hunts: dict[str, list] = {}
+    value = raw.get("hunt_groups", {})
+    if not isinstance(value, dict):
+        errs.add(at, "hunt_groups", f"{value!r} must be a table of name = [extension ranges]")
+        value = {}
+    for group, ranges in value.items():
+        try:
+            if not isinstance(ranges, list) or not ranges:
+                raise ValueError(f"{ranges!r} must be a list of extension ranges like [\"1100-1109\"]")
+            hunts[str(group)] = parse_ranges([str(x) for x in ranges])
+        except ValueError as exc:
+            errs.add(at, f"hunt_groups.{group}", str(exc))
+    return hours, lines, hunts
 
 
 def _tariff_path(value: Any, root: Path, at: str, key: str, errs: Collector) -> Path | None:

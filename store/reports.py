@@ -125,6 +125,48 @@ class TemQueries:
         return {"site": np.array(cols[0], dtype=object), "trunk": np.array(cols[1], dtype=object),
                 "start": np.array(cols[2], dtype=np.int64), "seconds": np.array(cols[3], dtype=np.int64)}
 
+    def incoming_calls(self, site: str, start: int, end: int) -> dict[str, np.ndarray]:
+        """The incoming calls of one site that started in [start, end), one row per call (the legs of a call group
+        folded in SQL; a leg without a group is a call of its own), as columns:
+        start (int64, the first leg's), answered (bool: a leg was answered), ring (int64 seconds: first answer -
+        start when answered, last leg's end - start when not; -1 when an answered call has no answer time),
+        rang_out (bool: an unanswered call with a leg that rang out, no_answer, rather than busy or failed),
+        extension (object: the extension that answered first, else the first one rung), rung (object: the other
+        extensions rung without answering, comma-separated, '' for none)."""
+        cur = self.conn.execute(
+            "SELECT MIN(start), MAX(disposition = 'answered'), "
+            "COALESCE(MIN(CASE WHEN disposition = 'answered' THEN answer END) - MIN(start), "
+            "CASE WHEN MAX(disposition = 'answered') THEN -1 END, MAX(start + duration) - MIN(start)), "
+            "MAX(disposition = 'no_answer'), "
+            "SUBSTR(COALESCE(MIN(CASE WHEN disposition = 'answered' THEN printf('%012d', COALESCE(answer, start)) "
+            "|| COALESCE(extension, '') END), MIN(printf('%012d', start) || COALESCE(extension, ''))), 13), "
+            "COALESCE(GROUP_CONCAT(DISTINCT CASE WHEN disposition != 'answered' THEN NULLIF(extension, '') END), '') "
+            "FROM calls WHERE site = ? AND start >= ? AND start < ? AND direction = 'incoming' "
+            "GROUP BY source, CASE WHEN grp = '' THEN -id ELSE grp END", (site, start, end))
+        rows = cur.fetchall()
+        cols = list(zip(*rows)) if rows else [()] * 6
+        return {"start": np.array(cols[0], dtype=np.int64), "answered": np.array(cols[1], dtype=bool),
+                "ring": np.array(cols[2], dtype=np.int64), "rang_out": np.array(cols[3], dtype=bool),
+                "extension": np.array(cols[4], dtype=object), "rung": np.array(cols[5], dtype=object)}
+
+    def internal_pairs(self, site: str, start: int, end: int, limit: int) -> tuple[list[dict[str, Any]],
+                                                                                      dict[str, Any]]:
+        """Who calls whom at one site in [start, end): the `limit` busiest (extension, number dialled) pairs of
+        internal legs by calls, then talk seconds, with calls, answered and seconds; and the site's totals
+        (calls, answered, seconds, pairs)."""
+        where = "FROM calls WHERE site = ? AND start >= ? AND start < ? AND direction = 'internal'"
+        pair = "COALESCE(NULLIF(called, ''), NULLIF(dialled, ''), '')"
+        rows = _dicts(self.conn.execute(
+            f"SELECT COALESCE(extension, '') AS caller, {pair} AS callee, COUNT(*) AS calls, "
+            f"SUM(disposition = 'answered') AS answered, SUM(billable) AS seconds {where} "
+            f"GROUP BY caller, callee ORDER BY calls DESC, seconds DESC, caller, callee LIMIT ?",
+            (site, start, end, limit)))
+        totals = _dicts(self.conn.execute(
+            f"SELECT COUNT(*) AS calls, COALESCE(SUM(disposition = 'answered'), 0) AS answered, "
+            f"COALESCE(SUM(billable), 0) AS seconds, COUNT(DISTINCT COALESCE(extension, '') || '>' || {pair}) "
+            f"AS pairs {where}", (site, start, end)))[0]
+        return rows, totals
+
     def numbers_with_traffic(self, start: int, end: int) -> set[str]:
         """Every number that appears as caller, called or dialled number of a call in [start, end)."""
         out: set[str] = set()

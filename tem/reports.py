@@ -41,10 +41,18 @@ REPORTS = {
     "unused-lines": "Unused lines (rental billed, no traffic)",
     "trunk-usage": "Trunk usage and busy hour",
     "busy-hour": "Traffic by hour of day",
+    "incoming": "Incoming calls by extension",
+    "incoming-groups": "Incoming calls by hunt group",
+    "incoming-hours": "Incoming calls by hour of day",
+    "internal": "Internal traffic: who calls whom",
+    "trunks": "Trunk occupancy and blocking (Erlang B)",
 }
 FORMATS = ("csv", "xlsx", "pdf")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SETTINGS_KEYS = {"business_hours", "business_days", "unused_days", "top"}
+SETTINGS_KEYS = {"business_hours", "business_days", "unused_days", "top", "abandon_seconds"}
+TRAFFIC = ("incoming", "incoming-groups", "incoming-hours", "internal", "trunks")  # the reports that cost nothing
+BLOCKING_TARGET = 0.01  # the grade of service the `trunks` report sizes lines for (1 % of calls blocked)
+Hours = tuple[tuple[tuple[int, ...], int, int], ...]  # (weekdays 0 = Monday, start, end minutes after midnight)
 
 
 class ReportError(Exception):
@@ -58,6 +66,7 @@ class ReportSettings:
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     unused_days: int = 30
     top: int = 20
+    abandon_seconds: int = 10  # an incoming call that rang out sooner than this was abandoned by the caller
 
 
 def parse_settings(raw: Any, where: str, add: Any) -> ReportSettings:
@@ -82,7 +91,7 @@ def parse_settings(raw: Any, where: str, add: Any) -> ReportSettings:
         add(at, "business_days", f"{days!r} must be a list of: {', '.join(DAYS)}")
     else:
         s.business_days = tuple(sorted(DAYS.index(d) for d in days))
-    for key in ("unused_days", "top"):
+    for key in ("unused_days", "top", "abandon_seconds"):
         value = raw.get(key, getattr(s, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             add(at, key, f"{value!r} must be a whole number of at least 1")
@@ -159,6 +168,19 @@ class Context:
         zones = [s.timezone for s in self.ws.sites.values()] or ["UTC"]
         return min(local_midnight(first, z) for z in zones), max(local_midnight(nxt, z) for z in zones)
 
+    def site_spans(self, period: str) -> list[tuple[str, int, int]]:
+        """(site, start, end) of every site with calls in the month, each over its own local month (a site missing
+        from anatole.toml in UTC)."""
+        from tem.allocation import local_midnight, month_bounds
+
+        first, nxt = month_bounds(period)
+        start, end = self.span(period)
+        out = []
+        for site in self.q.call_sites(start, end):
+            zone = self.ws.sites[site].timezone if site in self.ws.sites else "UTC"
+            out.append((site, local_midnight(first, zone), local_midnight(nxt, zone)))
+        return out
+
     def names(self, kind: str, period: str) -> dict[str, str]:
         from tem.allocation import month_bounds
 
@@ -225,6 +247,9 @@ def build(ctx: Context, name: str, period: str) -> Report:
             r.rows.append([row["key"], row["name"] or "", budget, actual,
                            (budget - actual) if budget is not None else None, used])
         return r
+    if name in ("incoming", "incoming-groups", "incoming-hours", "internal"):
+        return {"incoming": _incoming_by_extension, "incoming-groups": _incoming_by_group,
+                "incoming-hours": _incoming_by_hour, "internal": _internal}[name](ctx, period, title)
     start, end = ctx.span(period)
     if name in ("top-callers", "top-destinations"):
         by = "extension" if name == "top-callers" else "destination"
@@ -256,6 +281,8 @@ def build(ctx: Context, name: str, period: str) -> Report:
         return _unused(ctx, period, title)
     if name in ("trunk-usage", "busy-hour"):
         return _traffic(ctx, name, period, title, start, end)
+    if name == "trunks":
+        return _trunks(ctx, period, title, start, end)
     raise ReportError(name)  # pragma: no cover
 
 
@@ -295,10 +322,7 @@ def _local(ctx: Context, cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
 
 
 def _off_hours(ctx: Context, cols: dict[str, np.ndarray]) -> np.ndarray:
-    minute, weekday = _local(ctx, cols)
-    s = ctx.settings
-    inside = np.isin(weekday, s.business_days) & (minute >= s.business_start) & (minute < s.business_end)
-    return ~inside & (cols["seconds"] > 0)
+    return ~_inside(ctx, cols) & (cols["seconds"] > 0)
 
 
 def _international(ctx: Context, cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -364,9 +388,250 @@ def _traffic(ctx: Context, name: str, period: str, title: str, start: int, end: 
         return r
     r = Report(name, title, period, [("site", "text"), ("trunk", "text"), ("calls", "int"), ("minutes", "seconds"),
                                      ("busy hour", "text"), ("erlangs in busy hour", "number")], chart=(1, 3))
-    keys = sorted(set(zip(cols["site"].tolist(), cols["trunk"].tolist())))
+    for site, trunk, calls, secs, when, erl, _ in _busy_hours(ctx, cols):
+        r.rows.append([site, trunk, calls, secs, when, f"{erl:.3f}" if when else "0"])
+    r.notes.append("erlangs: talk seconds started in the hour / 3600")
+    return r
+
+
+# --- traffic that costs nothing: incoming, internal, trunks ------------------------------------------------
+
+
+def parse_hours(value: Any) -> Hours:
+    """`business_hours` of a [[site]]: "mon-fri 08:00-18:00", or a list of such for several spans
+    (["mon-fri 08:00-12:30", "mon-fri 13:30-18:00", "sat 09:00-12:00"]). Days are mon..sun, single or as a range
+    (a range may wrap: "fri-mon"), several joined by commas; times are local, the end excluded, "24:00" allowed.
+    ValueError says what is wrong."""
+    specs = [value] if isinstance(value, str) else value
+    if not isinstance(specs, list) or not specs or not all(isinstance(x, str) for x in specs):
+        raise ValueError(f"{value!r} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\") or a list of them")
+    out = []
+    for spec in specs:
+        m = re.fullmatch(r"\s*([a-z,\- ]+?)\s+(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})\s*", spec.lower())
+        if not m:
+            raise ValueError(f"{spec!r} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\")")
+        days: set[int] = set()
+        for part in m.group(1).replace(" ", "").split(","):
+            lo, _, hi = part.partition("-")
+            if lo not in DAYS or (hi and hi not in DAYS):
+                raise ValueError(f"{spec!r}: {part!r} is not a day or a range of days ({', '.join(DAYS)})")
+            a, b = DAYS.index(lo), DAYS.index(hi or lo)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        start = int(m.group(2)) * 60 + int(m.group(3))
+        end = int(m.group(4)) * 60 + int(m.group(5))
+        if int(m.group(3)) > 59 or int(m.group(5)) > 59 or not start < end <= 24 * 60:
+            raise ValueError(f"{spec!r}: the hours must be HH:MM-HH:MM with the start before the end")
+        out.append((tuple(sorted(days)), start, end))
+    return tuple(out)
+
+
+def site_hours(ctx: Context, site: str) -> Hours:
+    """The site's business hours, else those of [reports] (business_hours, business_days)."""
+    own = ctx.ws.sites[site].business_hours if site in ctx.ws.sites else None
+    s = ctx.settings
+    return own or ((s.business_days, s.business_start, s.business_end),)
+
+
+def _inside(ctx: Context, cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Whether each call (site, start) started inside its site's business hours, in the site's local time."""
+    minute, weekday = _local(ctx, cols)
+    inside = np.zeros(len(minute), dtype=bool)
+    for site in set(cols["site"].tolist()):
+        sel = cols["site"] == site
+        for days, start, end in site_hours(ctx, site):
+            inside |= sel & np.isin(weekday, days) & (minute >= start) & (minute < end)
+    return inside
+
+
+def erlang_b(erlangs: float, lines: int) -> float:
+    """The probability that a call finds all `lines` busy when `erlangs` of traffic are offered (Erlang B), by the
+    stable recurrence B(E, 0) = 1, B(E, m) = E·B(E, m-1) / (m + E·B(E, m-1)). Floats: a probability, not money."""
+    if lines < 0 or erlangs < 0:
+        raise ValueError("erlang_b needs erlangs >= 0 and lines >= 0")
+    b = 1.0
+    for m in range(1, lines + 1):
+        b = erlangs * b / (m + erlangs * b)
+    return b
+
+
+def lines_needed(erlangs: float, target: float = BLOCKING_TARGET) -> int:
+    """The fewest lines that keep the Erlang B blocking of `erlangs` at or under `target` (0 for no traffic)."""
+    if erlangs <= 0:
+        return 0
+    b, m = 1.0, 0
+    while b > target:
+        m += 1
+        b = erlangs * b / (m + erlangs * b)
+    return m
+
+
+def _p90(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 90th percentile) of `values` per group index in `keys` (0..n-1), NaN / -1 for an empty group. The
+    percentile is the nearest rank: the smallest value that at least 90 % of the group's values do not exceed."""
+    counts = np.bincount(keys, minlength=n)
+    sums = np.bincount(keys, weights=values, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    order = np.lexsort((values, keys))
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = first + np.maximum(0, -(-9 * counts // 10) - 1)  # ceil(0.9 n) - 1
+    p90 = np.where(counts > 0, values[order][np.minimum(rank, max(0, len(values) - 1))] if len(values) else -1, -1)
+    return mean, p90
+
+
+INCOMING_COLUMNS = [("calls", "int"), ("answered", "int"), ("missed", "int"), ("abandoned", "int"),
+                    ("answered %", "number"), ("avg ring s", "number"), ("p90 ring s", "int"),
+                    ("missed after hours", "int")]
+
+
+def _incoming_stats(keys: np.ndarray, n: int, c: dict[str, np.ndarray]) -> list[list[Any]]:
+    """The INCOMING_COLUMNS cells of each group index 0..n-1 of the calls `c` (with outcome columns)."""
+    calls = np.bincount(keys, minlength=n)
+    answered = np.bincount(keys, weights=c["answered"], minlength=n).astype(np.int64)
+    missed = np.bincount(keys, weights=c["missed"], minlength=n).astype(np.int64)
+    abandoned = np.bincount(keys, weights=c["abandoned"], minlength=n).astype(np.int64)
+    after = np.bincount(keys, weights=c["missed"] & ~c["inside"], minlength=n).astype(np.int64)
+    timed = c["answered"] & (c["ring"] >= 0)
+    mean, p90 = _p90(keys[timed], c["ring"][timed].astype(np.int64), n)
+    out = []
+    for i in range(n):
+        out.append([int(calls[i]), int(answered[i]), int(missed[i]), int(abandoned[i]),
+                    f"{100 * answered[i] / calls[i]:.1f}" if calls[i] else None,
+                    None if np.isnan(mean[i]) else f"{mean[i]:.1f}", None if p90[i] < 0 else int(p90[i]),
+                    int(after[i])])
+    return out
+
+
+def _incoming(ctx: Context, period: str) -> dict[str, dict[str, np.ndarray]]:
+    """Each site's incoming calls of its own local month, with their outcome: answered, missed (busy, failed, or
+    rang out) or abandoned (rang out sooner than abandon_seconds: the caller hung up), and whether they started
+    inside business hours."""
+    out = {}
+    for site, start, end in ctx.site_spans(period):
+        c = ctx.q.incoming_calls(site, start, end)
+        c["site"] = np.full(len(c["start"]), site, dtype=object)
+        c["abandoned"] = ~c["answered"] & c["rang_out"] & (c["ring"] < ctx.settings.abandon_seconds)
+        c["missed"] = ~c["answered"] & ~c["abandoned"]
+        c["inside"] = _inside(ctx, c)
+        out[site] = c
+    return out
+
+
+def _incoming_note(site: str, c: dict[str, np.ndarray]) -> str:
+    n = len(c["start"])
+    a = int(c["answered"].sum())
+    pct = f" ({100 * a / n:.1f} %)" if n else ""
+    return (f"{site}: {n} incoming call(s), {a} answered{pct}, {int(c['missed'].sum())} missed "
+            f"({int((c['missed'] & ~c['inside']).sum())} outside business hours), "
+            f"{int(c['abandoned'].sum())} abandoned")
+
+
+def _abandon_note(ctx: Context) -> str:
+    return (f"a call is one call group (its legs folded); abandoned: not answered, rang out in under "
+            f"{ctx.settings.abandon_seconds} s; missed: busy, failed or rang out longer; ring: seconds to the first "
+            f"answer (p90: nearest rank)")
+
+
+def _incoming_by_extension(ctx: Context, period: str, title: str) -> Report:
+    r = Report("incoming", title, period, [("site", "text"), ("extension", "text"), *INCOMING_COLUMNS],
+               chart=(1, 2))
+    sites = _incoming(ctx, period)
+    rows = []
+    for site, c in sites.items():
+        exts, keys = np.unique(c["extension"].astype(str), return_inverse=True)
+        for ext, cells in zip(exts.tolist(), _incoming_stats(keys.ravel(), len(exts), c)):
+            rows.append([site, ext or "(none)", *cells])
+    rows.sort(key=lambda row: (-row[2], -row[4], row[0], row[1]))
+    r.rows = rows
+    if sites:
+        every = {k: np.concatenate([c[k] for c in sites.values()]) for k in next(iter(sites.values()))}
+        r.rows.append(["total", "", *_incoming_stats(np.zeros(len(every["start"]), dtype=np.int64), 1, every)[0]])
+    r.notes += [_incoming_note(site, c) for site, c in sites.items()] + [_abandon_note(ctx)]
+    return r
+
+
+def _in_ranges(ext: np.ndarray, ranges: list[tuple[str, str]]) -> np.ndarray:
+    mask = np.zeros(len(ext), dtype=bool)
+    lengths = np.char.str_len(ext) if len(ext) else np.zeros(0, dtype=np.int64)
+    for lo, hi in ranges:
+        mask |= (lengths == len(lo)) & (ext >= lo) & (ext <= hi)
+    return mask
+
+
+def _incoming_by_group(ctx: Context, period: str, title: str) -> Report:
+    """Hunt groups: those configured on the site (hunt_groups: a call is the group's when the extension that took
+    it, or was rung first, is a member); a call that rang several extensions outside any configured group is shown
+    under the set of extensions it rang."""
+    r = Report("incoming-groups", title, period, [("site", "text"), ("hunt group", "text"), ("members", "text"),
+                                                   *INCOMING_COLUMNS], chart=(1, 3))
+    for site, c in _incoming(ctx, period).items():
+        ext = c["extension"].astype(str)
+        groups = ctx.ws.sites[site].hunt_groups if site in ctx.ws.sites else {}
+        member = np.zeros(len(ext), dtype=bool)
+        for name, ranges in groups.items():
+            sel = _in_ranges(ext, ranges)
+            member |= sel
+            cells = _incoming_stats(np.zeros(int(sel.sum()), dtype=np.int64), 1, {k: v[sel] for k, v in c.items()})
+            r.rows.append([site, name, ", ".join(lo if lo == hi else f"{lo}-{hi}" for lo, hi in ranges), *cells[0]])
+        # not configured: the calls that rang more than one extension, by the set of extensions they rang
+        label = np.where(c["rung"] != "", c["rung"].astype(str) + "," + ext, "")
+        candidates = np.flatnonzero(~member & (label != ""))
+        uniq, inv = np.unique(label[candidates], return_inverse=True)
+        names = np.array([",".join(sorted(set(filter(None, u.split(","))))) for u in uniq.tolist()], dtype=object)
+        several = np.array(["," in n for n in names.tolist()], dtype=bool)[inv.ravel()]
+        named, keys = np.unique(names[inv.ravel()][several].astype(str), return_inverse=True)
+        sub = {k: v[candidates[several]] for k, v in c.items()}
+        found = [[site, f"(rang {len(name.split(','))})", name, *row]
+                 for name, row in zip(named.tolist(), _incoming_stats(keys.ravel(), len(named), sub))]
+        r.rows += sorted(found, key=lambda row: (-row[3], row[2]))
+    r.notes.append("configured groups: [[site]] hunt_groups; '(rang N)': calls that rang N extensions of no "
+                   "configured group")
+    r.notes.append(_abandon_note(ctx))
+    return r
+
+
+def _incoming_by_hour(ctx: Context, period: str, title: str) -> Report:
+    r = Report("incoming-hours", title, period, [("hour", "text"), *INCOMING_COLUMNS], chart=(0, 1))
+    sites = _incoming(ctx, period)
+    if sites:
+        every = {k: np.concatenate([c[k] for c in sites.values()]) for k in next(iter(sites.values()))}
+    else:
+        every = {"site": np.zeros(0, dtype=object), "start": np.zeros(0, dtype=np.int64),
+                 **{k: np.zeros(0, dtype=bool) for k in ("answered", "missed", "abandoned", "inside")},
+                 "ring": np.zeros(0, dtype=np.int64)}
+    minute, _ = _local(ctx, every)
+    for h, cells in enumerate(_incoming_stats((minute // 60).astype(np.int64), 24, every)):
+        r.rows.append([f"{h:02d}:00", *cells])
+    r.notes.append("hours in each site's local time")
+    r.notes.append(_abandon_note(ctx))
+    return r
+
+
+def _internal(ctx: Context, period: str, title: str) -> Report:
+    top = ctx.settings.top
+    r = Report("internal", title, period, [("site", "text"), ("from", "text"), ("to", "text"), ("calls", "int"),
+                                           ("answered", "int"), ("minutes", "seconds")], chart=None)
+    for site, start, end in ctx.site_spans(period):
+        rows, totals = ctx.q.internal_pairs(site, start, end, top)
+        if not totals["calls"]:
+            continue
+        for g in rows:
+            r.rows.append([site, g["caller"] or "(none)", g["callee"] or "(none)", g["calls"], g["answered"],
+                           g["seconds"]])
+        r.notes.append(f"{site}: {totals['calls']} internal call(s) between {totals['pairs']} pair(s), "
+                       f"{totals['answered']} answered, {totals['seconds'] / 60:.1f} minutes; the top {top} pairs "
+                       f"shown")
+    r.notes.append("a pair: the extension that called and the number it dialled (each leg counted)")
+    return r
+
+
+def _busy_hours(ctx: Context, cols: dict[str, np.ndarray]) -> list[list[Any]]:
+    """[site, trunk, calls, talk seconds, busy hour (local text), erlangs in it (float), peak simultaneous calls]
+    of each trunk: the busy hour is the clock hour with the most talk seconds started in it; erlangs = those
+    seconds / 3600; the peak counts the answered calls in progress at once (their talk time)."""
+    out = []
     clock = cols["start"] // 3600
-    for site, trunk in keys:
+    for site, trunk in sorted(set(zip(cols["site"].tolist(), cols["trunk"].tolist()))):
         sel = (cols["site"] == site) & (cols["trunk"] == trunk)
         secs = cols["seconds"][sel]
         hours, inv = np.unique(clock[sel], return_inverse=True)
@@ -376,9 +641,35 @@ def _traffic(ctx: Context, name: str, period: str, title: str, start: int, end: 
         zone = ZoneInfo(ctx.ws.sites[site].timezone if site in ctx.ws.sites else "UTC")
         when = dt.datetime.fromtimestamp(int(hours[best]) * 3600, zone).strftime("%Y-%m-%d %H:00") if len(load) \
             else ""
-        r.rows.append([site, trunk, int(sel.sum()), int(secs.sum()), when,
-                       f"{int(load[best]) / 3600:.3f}" if len(load) else "0"])
-    r.notes.append("erlangs: talk seconds started in the hour / 3600")
+        t0 = cols["start"][sel]
+        times = np.concatenate([t0, t0 + secs])
+        steps = np.concatenate([np.ones(len(t0), np.int64), -np.ones(len(t0), np.int64)])
+        order = np.lexsort((steps, times))  # an end before a start at the same instant
+        peak = int(np.cumsum(steps[order]).max()) if len(times) else 0
+        out.append([site, trunk, int(sel.sum()), int(secs.sum()), when,
+                    int(load[best]) / 3600 if len(load) else 0.0, peak])
+    return out
+
+
+def _trunks(ctx: Context, period: str, title: str, start: int, end: int) -> Report:
+    r = Report("trunks", title, period, [("site", "text"), ("trunk", "text"), ("calls", "int"),
+                                         ("minutes", "seconds"), ("busy hour", "text"),
+                                         ("erlangs in busy hour", "number"), ("peak simultaneous", "int"),
+                                         ("lines", "int"), ("blocking % (Erlang B)", "number"),
+                                         (f"lines for {100 * BLOCKING_TARGET:g} %", "int")], chart=(1, 5))
+    unset = []
+    for site, trunk, calls, secs, when, erl, peak in _busy_hours(ctx, ctx.q.trunk_calls(start, end)):
+        erl = round(erl, 3)  # the figure shown is the figure used
+        lines = ctx.ws.sites[site].trunk_lines.get(trunk) if site in ctx.ws.sites else None
+        if lines is None:
+            unset.append(f"{site}/{trunk}")
+        blocking = f"{100 * erlang_b(erl, lines):.2f}" if lines is not None else None
+        r.rows.append([site, trunk, calls, secs, when, f"{erl:.3f}", peak, lines, blocking,
+                       lines_needed(erl)])
+    r.notes.append("erlangs: talk seconds started in the busiest clock hour of the month / 3600; blocking: Erlang B "
+                   "for that traffic on the trunk's lines ([[site]] trunk_lines)")
+    if unset:
+        r.notes.append(f"no trunk_lines set for: {', '.join(unset)}")
     return r
 
 
