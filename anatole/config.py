@@ -33,7 +33,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
 TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
-            "hotel", "room", "pms"}
+            "hotel", "room", "pms", "mobile_csv", "mobile"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs", "business_hours", "trunk_lines", "hunt_groups"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
@@ -94,6 +94,8 @@ class Workspace:
     schedules: list[Any] = field(default_factory=list)  # tem.schedule.Schedule ([[schedule]])
     report_settings: Any = None  # tem.reports.ReportSettings ([reports])
     hotel: Any = None  # hotel.model.HotelConfig ([hotel], [[room]], [pms]); None: not a hotel
+    mobile_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [mobile_csv.NAME]: usage CSV
+    mobile: Any = None  # tem.mobile.MobileSettings ([mobile])
     _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
 
     @property
@@ -195,6 +197,10 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
     from hotel import model as hotel_model  # noqa: PLC0415
 
     ws.hotel = hotel_model.parse_config(doc, path, where, errs.add, ws.sites)
+    from tem import mobile  # noqa: PLC0415  (mobile usage profiles and settings)
+
+    ws.mobile_profiles = mobile.validate_profiles(doc.get("mobile_csv", {}), where, errs.add)
+    ws.mobile = mobile.parse_settings(doc.get("mobile", {}), path, where, errs.add)
     if errs.problems:
         raise ConfigError(errs.problems)
     return ws

@@ -1,0 +1,307 @@
+"""Carrier usage detail CSV files read through an `[mobile_csv.NAME]` profile of anatole.toml.
+
+Like the invoice CSV profiles (ingest.invoice.csv_detail) a profile says which column holds which field and how
+values are written; unlike an invoice, a usage file is not stored whole or not at all: each bad row becomes a
+reject naming its line and column, and the rest is kept (read = records + rejects). A file that cannot be read at
+all (encoding, a named column missing from the header, an invalid profile) raises UsageError.
+
+Volumes become exact integers: voice seconds (hh:mm:ss, seconds or decimal minutes, a fraction of a second rounded
+up), messages, bytes (a decimal volume in kB/MB/GB... times the unit, a fraction of a byte rounded up: "up" is the
+named rounding of every volume). The zone comes from a zone column through `zone_map`, else from a country column
+(ISO 3166 alpha-2) against `home_country`: the EU/EEA countries are "eu", others "world".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.money import SCALE, MoneyError, divide_round, parse_money
+from ingest.usage.model import KINDS, ZONES, UsageBatch, UsageError, UsageRecord, UsageReject
+
+COLUMN_KEYS = ("line", "iccid", "kind", "destination", "apn", "volume", "duration", "messages", "data", "zone",
+               "country", "start", "date", "time", "amount", "account", "invoice", "plan")
+OPTION_KEYS = {"carrier", "currency", "delimiter", "encoding", "skip_lines", "decimal", "sign", "start_format",
+               "date_format", "time_format", "timezone", "duration_format", "data_unit", "kind_map", "zone_map",
+               "home_country", "country_code", "national_prefix"}
+PROFILE_KEYS = set(COLUMN_KEYS) | OPTION_KEYS
+DURATION_FORMATS = ("seconds", "minutes", "hh:mm:ss")
+DATA_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+# EU member states plus the EEA countries that "roam like at home" applies to
+EU_EEA = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV",
+                    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"})
+
+
+def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
+    """Every problem of a [mobile_csv.NAME] profile, each naming the key (empty if fine)."""
+    out = []
+    for key in sorted(set(profile) - PROFILE_KEYS):
+        out.append(f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(PROFILE_KEYS))})")
+    for key in ("carrier", "currency", "line", "kind"):
+        if not isinstance(profile.get(key), str) or not profile.get(key):
+            out.append(f"{where}: {key}: required (a non-empty string)")
+    for key in COLUMN_KEYS:
+        if key in profile and not isinstance(profile[key], str):
+            out.append(f"{where}: {key}: {profile[key]!r} must be a column name (a string)")
+    if not any(k in profile for k in ("volume", "duration", "messages", "data")):
+        out.append(f"{where}: volume: required (or duration / messages / data columns)")
+    if "start" not in profile and "date" not in profile:
+        out.append(f"{where}: start: required (a date-time column, or date and time columns)")
+    if isinstance(profile.get("currency"), str) and not re.fullmatch(r"[A-Z]{3}", profile["currency"]):
+        out.append(f"{where}: currency: {profile['currency']!r} is not an ISO 4217 code (e.g. EUR)")
+    delim = profile.get("delimiter", ",")
+    if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
+        out.append(f"{where}: delimiter: {delim!r} must be one character (e.g. \",\" or \";\")")
+    if profile.get("decimal", ".") not in (".", ","):
+        out.append(f"{where}: decimal: {profile.get('decimal')!r} must be \".\" or \",\"")
+    if profile.get("sign", "as_is") not in ("as_is", "negate"):
+        out.append(f"{where}: sign: {profile.get('sign')!r} must be \"as_is\" or \"negate\"")
+    if profile.get("duration_format", "seconds") not in DURATION_FORMATS:
+        out.append(f"{where}: duration_format: {profile.get('duration_format')!r} must be one of "
+                   f"{', '.join(DURATION_FORMATS)}")
+    if profile.get("data_unit", "B") not in DATA_UNITS:
+        out.append(f"{where}: data_unit: {profile.get('data_unit')!r} must be one of {', '.join(DATA_UNITS)}")
+    skip = profile.get("skip_lines", 0)
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        out.append(f"{where}: skip_lines: {skip!r} must be a whole number >= 0")
+    if "encoding" in profile:
+        try:
+            "".encode(str(profile["encoding"]))
+        except LookupError:
+            out.append(f"{where}: encoding: {profile['encoding']!r} is not a known text encoding")
+    if "timezone" in profile:
+        try:
+            ZoneInfo(str(profile["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append(f"{where}: timezone: {profile['timezone']!r} is not an IANA time zone")
+    if "home_country" in profile and not re.fullmatch(r"[A-Z]{2}", str(profile["home_country"])):
+        out.append(f"{where}: home_country: {profile['home_country']!r} must be an ISO 3166 code (e.g. FR)")
+    if "country" in profile and "home_country" not in profile:
+        out.append(f"{where}: home_country: required with a country column (to tell home from roaming)")
+    if "country_code" in profile and not re.fullmatch(r"[1-9]\d{0,2}", str(profile["country_code"])):
+        out.append(f"{where}: country_code: {profile['country_code']!r} must be the calling code digits (e.g. 33)")
+    for key, allowed in (("kind_map", KINDS), ("zone_map", ZONES)):
+        table = profile.get(key, {})
+        if not isinstance(table, dict):
+            out.append(f"{where}: {key}: must be a table (carrier value = {'/'.join(allowed)})")
+            continue
+        for raw, value in table.items():
+            if value not in allowed:
+                out.append(f"{where}: {key}.{raw}: {value!r} is not one of {', '.join(allowed)}")
+    return out
+
+
+def header_matches(data: bytes, profile: dict[str, Any]) -> bool:
+    """Does the file's header row hold every column the profile names? (content-based detection)"""
+    try:
+        text = data[:65536].decode(profile.get("encoding", "utf-8"), errors="replace").lstrip("\ufeff")
+        lines = text.splitlines()[int(profile.get("skip_lines", 0)):]
+        header = next(csv.reader([lines[0]], delimiter=profile.get("delimiter", ","))) if lines else []
+    except (csv.Error, LookupError, ValueError, StopIteration):
+        return False
+    names = {h.strip() for h in header}
+    return bool(names) and all(profile[k] in names for k in COLUMN_KEYS if isinstance(profile.get(k), str))
+
+
+class _RowError(Exception):
+    def __init__(self, column: str, reason: str):
+        super().__init__(reason)
+        self.column, self.reason = column, reason
+
+
+def parse(data: bytes, where: str, name: str, profile: dict[str, Any]) -> UsageBatch:
+    """The usage records and rejects of one carrier CSV file read with profile `name`."""
+    problems = validate_profile(profile, f"mobile_csv.{name}")
+    if problems:
+        raise UsageError(f"{where}: profile {name!r} is not valid: {problems[0]}")
+    encoding = str(profile.get("encoding", "utf-8"))
+    try:
+        text = data.decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not {encoding} text (byte {exc.start}); set encoding in "
+                         f"[mobile_csv.{name}]") from None
+    skip = int(profile.get("skip_lines", 0))
+    reader = csv.reader(io.StringIO(text), delimiter=profile.get("delimiter", ","))
+    try:
+        for _ in range(skip):
+            next(reader)
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise UsageError(f"{where}: empty file (no header row)") from None
+    except csv.Error as exc:
+        raise UsageError(f"{where}: line {reader.line_num}: {exc}") from None
+    cols: dict[str, int] = {}
+    for key in COLUMN_KEYS:
+        if key in profile:
+            if profile[key] not in header:
+                raise UsageError(f"{where}: line {skip + 1}: column {profile[key]!r} (for {key}) is not in the "
+                                 f"header ({', '.join(header)})")
+            cols[key] = header.index(profile[key])
+    ctx = _Context(profile)
+    batch = UsageBatch(carrier=profile["carrier"], format=f"csv:{name}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a broken quote: the rest of the file cannot be split into rows
+            batch.read += 1
+            batch.rejects.append(UsageReject(line=reader.line_num, field="(row)", reason=f"CSV: {exc}"))
+            break
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        batch.read += 1
+        raw = profile.get("delimiter", ",").join(row)
+        if len(row) < len(header):
+            row = row + [""] * (len(header) - len(row))
+        try:
+            batch.records.append(ctx.record({k: row[i].strip() for k, i in cols.items()}, line))
+        except _RowError as exc:
+            column = profile.get(exc.column, exc.column)
+            batch.rejects.append(UsageReject(line=line, field=str(column),
+                                             reason=f"{where}: line {line}: {column}: {exc.reason}", raw=raw))
+    return batch
+
+
+class _Context:
+    """A profile's settings, prepared once per file."""
+
+    def __init__(self, profile: dict[str, Any]):
+        self.p = profile
+        self.zone = ZoneInfo(str(profile.get("timezone", "UTC")))
+        self.negate = profile.get("sign", "as_is") == "negate"
+        self.decimal = profile.get("decimal", ".")
+        self.kinds = {str(k).strip().lower(): v for k, v in profile.get("kind_map", {}).items()}
+        self.zones = {str(k).strip().lower(): v for k, v in profile.get("zone_map", {}).items()}
+        self.cc = str(profile.get("country_code", ""))
+        self.national = str(profile.get("national_prefix", "0"))
+        self.data_unit = DATA_UNITS[profile.get("data_unit", "B")]
+
+    def number(self, text: str) -> str:
+        """E.164 digits of a number written internationally (+, 00) or nationally (with country_code)."""
+        s = re.sub(r"[\s().-]", "", text)
+        if s.startswith("+"):
+            return s[1:]
+        if s.startswith("00"):
+            return s[2:]
+        if self.cc and self.national and s.startswith(self.national) and len(s) > 6:
+            return self.cc + s[len(self.national):]
+        return s
+
+    def decimal_value(self, text: str, key: str) -> int:
+        s = text.replace(" ", "").replace("\u00a0", "")
+        if self.decimal == ",":
+            s = s.replace(".", "").replace(",", ".")
+        try:
+            return parse_money(s)
+        except MoneyError as exc:
+            raise _RowError(key, str(exc)) from None
+
+    def record(self, v: dict[str, str], line: int) -> UsageRecord:
+        raw_kind = v.get("kind", "")
+        kind = raw_kind.lower() if raw_kind.lower() in KINDS else self.kinds.get(raw_kind.lower())
+        if kind is None:
+            raise _RowError("kind", f"{raw_kind!r} is not a usage kind (map it in kind_map to "
+                                    f"{'/'.join(KINDS)})")
+        iccid = v.get("iccid", "").replace(" ", "")
+        msisdn = self.number(v.get("line", ""))
+        if not msisdn and not iccid:
+            raise _RowError("line", "empty: neither the MSISDN nor the ICCID is given")
+        if msisdn and not (msisdn.isdigit() and 6 <= len(msisdn) <= 15):
+            raise _RowError("line", f"{v.get('line')!r} is not a phone number (MSISDN)")
+        if iccid and not (iccid.isdigit() and 18 <= len(iccid) <= 22):
+            raise _RowError("iccid", f"{v.get('iccid')!r} is not an ICCID (18-22 digits)")
+        volume = self.volume(kind, v)
+        amount = 0
+        if v.get("amount"):
+            amount = self.decimal_value(v["amount"], "amount")
+            amount = -amount if self.negate else amount
+        start, day = self.when(v)
+        if kind == "data":
+            destination = (v.get("apn") or v.get("destination", "")).lower()
+        else:
+            destination = self.number(v.get("destination", ""))
+        return UsageRecord(
+            line=msisdn or iccid, iccid=iccid, kind=kind, destination=destination, volume=volume,
+            zone=self.zone_of(v), start=start, day=day, amount=amount, currency=self.p["currency"],
+            carrier=self.p["carrier"], account=v.get("account", ""), invoice=v.get("invoice", ""),
+            plan=v.get("plan", ""), src_line=line)
+
+    def volume(self, kind: str, v: dict[str, str]) -> int:
+        key = {"voice": "duration", "sms": "messages", "mms": "messages", "data": "data"}[kind]
+        if key not in v or not v[key]:
+            key = "volume"
+        text = v.get(key, "")
+        if not text:
+            if kind in ("sms", "mms"):
+                return 1  # a message row without a count is one message
+            raise _RowError(key, f"empty {kind} volume")
+        if kind == "voice":
+            fmt = self.p.get("duration_format", "seconds")
+            if fmt == "hh:mm:ss":
+                parts = text.split(":")
+                if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+                    raise _RowError(key, f"{text!r} is not a duration (hh:mm:ss)")
+                seconds = 0
+                for p in parts:
+                    seconds = seconds * 60 + int(p)
+                return seconds
+            value = self.decimal_value(text, key)
+            if value < 0:
+                raise _RowError(key, f"{text!r} is a negative duration")
+            return divide_round(value * (60 if fmt == "minutes" else 1), SCALE, "up")
+        value = self.decimal_value(text, key)
+        if value < 0:
+            raise _RowError(key, f"{text!r} is a negative volume")
+        if kind == "data":
+            return divide_round(value * self.data_unit, SCALE, "up")
+        if value % SCALE:
+            raise _RowError(key, f"{text!r} is not a whole number of messages")
+        return value // SCALE
+
+    def when(self, v: dict[str, str]) -> tuple[int, str]:
+        if "start" in v:
+            text, fmt, key = v["start"], self.p.get("start_format", "%Y-%m-%d %H:%M:%S"), "start"
+        else:
+            text = f"{v.get('date', '')} {v.get('time', '')}".strip()
+            fmt = f"{self.p.get('date_format', '%Y-%m-%d')} {self.p.get('time_format', '%H:%M:%S')}" \
+                if v.get("time") else self.p.get("date_format", "%Y-%m-%d")
+            key = "date"
+        if not text:
+            raise _RowError(key, "empty date")
+        try:
+            if fmt == "epoch":
+                when = dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
+            elif fmt == "iso":
+                when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            else:
+                when = dt.datetime.strptime(text, fmt)
+        except (ValueError, OverflowError, OSError):
+            raise _RowError(key, f"{text!r} does not match {fmt!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=self.zone)
+        return int(when.timestamp()), when.astimezone(self.zone).date().isoformat()
+
+    def zone_of(self, v: dict[str, str]) -> str:
+        raw = v.get("zone", "")
+        if raw:
+            zone = raw.lower() if raw.lower() in ZONES else self.zones.get(raw.lower())
+            if zone is None:
+                raise _RowError("zone", f"{raw!r} is not a zone (map it in zone_map to {'/'.join(ZONES)})")
+            return zone
+        country = v.get("country", "").upper()
+        if not country or country == self.p.get("home_country"):
+            return "home"
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise _RowError("country", f"{v.get('country')!r} is not an ISO 3166 alpha-2 country code")
+        return "eu" if country in EU_EEA else "world"
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
