@@ -1,0 +1,378 @@
+# cython: language_level=3
+"""The compiled dial plan: ingest.dialplan.DialPlan.normalise over a block of strings in one nogil loop, from tables
+built once per site (ingest.dialplan.compile_plan). Rows the tables cannot decide (non-ASCII bytes, a country code
+phonenumbers does not know, a national number its trunk-prefix pattern matches, a pattern the DFA compiler does not
+support...) are flagged; the caller hands those rows to the Python DialPlan, so results are always identical."""
+
+import numpy as np
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.string cimport memcmp, memcpy
+
+# kind codes: ingest.dialplan.KINDS order
+DEF K_EXTERNAL = 0
+DEF K_INTERNAL = 1
+DEF K_SERVICE = 2
+DEF K_EMERGENCY = 3
+DEF K_INVALID = 4
+# rule codes: ingest.dialplan.RULES order
+DEF R_POSSIBLE = 0
+DEF R_EMPTY = 1
+DEF R_PLUS = 2
+DEF R_CODE = 3
+DEF R_EMERGENCY = 4
+DEF R_EXTENSION = 5
+DEF R_INTERNATIONAL = 6
+DEF R_NATIONAL = 7
+DEF R_LOCAL = 8
+DEF R_SHORT = 9
+DEF R_TOO_SHORT = 10
+DEF R_UNKNOWN_CC = 14
+DEF FALLBACK = -1
+DEF UNSUPPORTED = -2
+DEF MAXTEXT = 64
+
+DEF W = 20
+WIDTH = W  # bytes of an E.164 result (digits without '+'); longer results are left to the Python plan
+
+
+cdef class Tables:
+    """A site's dial plan as flat arrays (see ingest.dialplan.compile_plan for what each holds)."""
+
+    cdef bytes outside, national, international, area, cc
+    cdef bytes ext_lo, ext_hi
+    cdef int n_ext
+    cdef int32_t[::1] ext_len
+    cdef int32_t[::1] dfa
+    cdef uint8_t[::1] accept
+    cdef int32_t emergency, short_general, short_code, site_npp, site_idd
+    cdef uint32_t short_general_lengths, short_code_lengths
+    cdef bint short_ok, no_plan
+    cdef int16_t[::1] cc_index
+    cdef int32_t[::1] cc_npp
+    cdef int8_t[:, ::1] reason
+    cdef int maxn
+
+    def __init__(self, bytes outside, bytes national, bytes international, bytes area, bytes cc,
+                 bytes ext_lo, bytes ext_hi, int32_t[::1] ext_len, int32_t[::1] dfa, uint8_t[::1] accept,
+                 int emergency, int short_general, int short_code, unsigned int short_general_lengths,
+                 unsigned int short_code_lengths, bint short_ok, int site_npp, int site_idd,
+                 int16_t[::1] cc_index, int32_t[::1] cc_npp, int8_t[:, ::1] reason, bint no_plan):
+        self.outside, self.national, self.international, self.area, self.cc = outside, national, international, \
+            area, cc
+        self.ext_lo, self.ext_hi, self.ext_len, self.n_ext = ext_lo, ext_hi, ext_len, ext_len.shape[0]
+        self.dfa, self.accept = dfa, accept
+        self.emergency, self.short_general, self.short_code = emergency, short_general, short_code
+        self.short_general_lengths, self.short_code_lengths = short_general_lengths, short_code_lengths
+        self.short_ok, self.site_npp, self.site_idd = short_ok, site_npp, site_idd
+        self.cc_index, self.cc_npp, self.reason, self.maxn = cc_index, cc_npp, reason, reason.shape[1] - 1
+        self.no_plan = no_plan
+
+
+cdef struct Plan:
+    const char* op
+    int op_n
+    const char* np_
+    int np_n
+    const char* ip
+    int ip_n
+    const char* area
+    int area_n
+    const char* cc
+    int cc_n
+    const char* ext_lo
+    const char* ext_hi
+    const int32_t* ext_len
+    int n_ext
+    const int32_t* dfa
+    const uint8_t* accept
+    int32_t emergency, short_general, short_code, site_npp, site_idd
+    uint32_t short_general_lengths, short_code_lengths
+    bint short_ok, no_plan
+    const int16_t* cc_index
+    const int32_t* cc_npp
+    const int8_t* reason
+    int maxn
+
+
+cdef inline bint fullmatch(const Plan* p, int32_t start, const char* s, int n) noexcept nogil:
+    cdef int32_t st = start
+    cdef int i
+    if st < 0:
+        return False
+    for i in range(n):
+        st = p.dfa[st * 10 + (s[i] - 48)]
+        if st < 0:
+            return False
+    return p.accept[st] != 0
+
+
+cdef inline bint prefix_match(const Plan* p, int32_t start, const char* s, int n) noexcept nogil:
+    """re.match: some prefix of s (the empty one included) is accepted."""
+    cdef int32_t st = start
+    cdef int i
+    if st < 0:
+        return False
+    if p.accept[st]:
+        return True
+    for i in range(n):
+        st = p.dfa[st * 10 + (s[i] - 48)]
+        if st < 0:
+            return False
+        if p.accept[st]:
+            return True
+    return False
+
+
+cdef inline bint starts(const char* s, int n, const char* pre, int pre_n) noexcept nogil:
+    return pre_n <= n and memcmp(s, pre, pre_n) == 0
+
+
+cdef int impossible(const Plan* p, const char* e, int n) noexcept nogil:
+    """ingest.dialplan._impossible as a rule code (R_POSSIBLE when possible), FALLBACK where the tables cannot tell."""
+    cdef int i, v = 0, ccl = 0, ci = -1, national
+    cdef int32_t npp
+    if n == 0 or e[0] == 48:
+        return 13  # no country code
+    for i in range(3 if n > 3 else n):
+        v = v * 10 + (e[i] - 48)
+        if p.cc_index[v] >= 0:
+            ci = p.cc_index[v]
+            ccl = i + 1
+            break
+    if ci < 0:
+        return FALLBACK  # phonenumbers parses such numbers each time
+    national = n - ccl
+    npp = p.cc_npp[ci]
+    if npp == UNSUPPORTED:
+        return FALLBACK
+    if npp >= 0 and prefix_match(p, npp, e + ccl, national):
+        return FALLBACK  # parsing may strip a national prefix: not a matter of length alone
+    if national > p.maxn:
+        return FALLBACK
+    return p.reason[ci * (p.maxn + 1) + national]
+
+
+cdef inline int emergency(const Plan* p, const char* s, int n) noexcept nogil:
+    """1 emergency, 0 not, FALLBACK unknown."""
+    if n > 6:
+        return 0
+    if p.emergency == UNSUPPORTED:
+        return FALLBACK
+    return fullmatch(p, p.emergency, s, n)
+
+
+cdef inline bint is_extension(const Plan* p, const char* s, int n) noexcept nogil:
+    cdef int k, at = 0, w
+    for k in range(p.n_ext):
+        w = p.ext_len[k]
+        if w == n and memcmp(s, p.ext_lo + at, w) >= 0 and memcmp(s, p.ext_hi + at, w) <= 0:
+            return True
+        at += w
+    return False
+
+
+cdef int short_number(const Plan* p, const char* d, int m) noexcept nogil:
+    """ingest.dialplan._short_number: 1, 0 or FALLBACK (where parsing would do more than take the digits as the
+    national number: an international or national prefix, the country code, fewer than 2 digits)."""
+    if not p.short_ok or m < 2:
+        return FALLBACK
+    if p.site_idd >= 0 and prefix_match(p, p.site_idd, d, m):
+        return FALLBACK
+    if starts(d, m, p.cc, p.cc_n):
+        return FALLBACK
+    if p.site_npp >= 0 and prefix_match(p, p.site_npp, d, m):
+        return FALLBACK
+    if not (p.short_general_lengths >> m) & 1 or not fullmatch(p, p.short_general, d, m):
+        return 0
+    if not (p.short_code_lengths >> m) & 1 or not fullmatch(p, p.short_code, d, m):
+        return 0
+    return 1
+
+
+cdef inline int put(char* e, int at, const char* s, int n) noexcept nogil:
+    if at + n > MAXTEXT:
+        return -1
+    memcpy(e + at, s, n)
+    return at + n
+
+
+cdef int checked(const Plan* p, const char* d, int m, char* out, int* out_n, int8_t* kind, int16_t* rule
+                 ) noexcept nogil:
+    """DialPlan._checked (with _external): 0 done, FALLBACK undecided."""
+    cdef char e[MAXTEXT + 8]
+    cdef int n, why, why2, r, s
+    if p.ip_n and starts(d, m, p.ip, p.ip_n):
+        if m - p.ip_n < 3:
+            kind[0], rule[0] = K_INVALID, R_TOO_SHORT
+            return 0
+        n = put(e, 0, d + p.ip_n, m - p.ip_n)
+        r = R_INTERNATIONAL
+    elif p.np_n and starts(d, m, p.np_, p.np_n):
+        n = put(e, 0, p.cc, p.cc_n)
+        n = put(e, n, d + p.np_n, m - p.np_n) if n >= 0 else -1
+        r = R_NATIONAL
+    else:
+        n = put(e, 0, p.cc, p.cc_n)
+        n = put(e, n, p.area, p.area_n) if n >= 0 else -1
+        n = put(e, n, d, m) if n >= 0 else -1
+        r = R_LOCAL
+        if n >= 0 and p.area_n:
+            why = impossible(p, e, n)
+            if why == FALLBACK:
+                return FALLBACK
+            if why != R_POSSIBLE:  # not possible as local: with its area code already, without a prefix?
+                n = put(e, 0, p.cc, p.cc_n)
+                n = put(e, n, d, m) if n >= 0 else -1
+                if n < 0:
+                    return FALLBACK
+                why2 = impossible(p, e, n)
+                if why2 == FALLBACK:
+                    return FALLBACK
+                if why2 == R_POSSIBLE:
+                    r = R_NATIONAL
+                else:
+                    n = put(e, 0, p.cc, p.cc_n)
+                    n = put(e, n, p.area, p.area_n)
+                    n = put(e, n, d, m)
+    if n < 0 or n > W:
+        return FALLBACK
+    if not p.no_plan:
+        why = impossible(p, e, n)
+        if why == FALLBACK:
+            return FALLBACK
+        if why != R_POSSIBLE and why != R_UNKNOWN_CC:
+            if m <= 8:
+                s = short_number(p, d, m)
+                if s == FALLBACK:
+                    return FALLBACK
+                if s:
+                    kind[0], rule[0] = K_SERVICE, R_SHORT
+                    return 0
+            kind[0], rule[0] = K_INVALID, why
+            return 0
+    memcpy(out, e, n)
+    out_n[0] = n
+    kind[0], rule[0] = K_EXTERNAL, r
+    return 0
+
+
+cdef inline bint noise(uint8_t c) noexcept nogil:
+    """Python's [\\s().\\-/] on an ASCII character."""
+    return (9 <= c <= 13) or (28 <= c <= 32) or c == 40 or c == 41 or c == 46 or c == 45 or c == 47
+
+
+cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, char* out, int* out_n, int8_t* kind,
+             int16_t* rule) noexcept nogil:
+    """DialPlan._normalise of one string: 0 done, FALLBACK undecided."""
+    cdef char t[MAXTEXT]
+    cdef int n = 0, i, j, em
+    cdef uint8_t c
+    cdef bint digits = True
+    for i in range(raw_n):
+        c = raw[i]
+        if c >= 128:
+            return FALLBACK
+        if noise(c):
+            continue
+        if n == MAXTEXT:
+            return FALLBACK
+        t[n] = <char>c
+        n += 1
+    # a '#' terminator: text[:-1].lstrip('+') is all digits (and not empty)
+    if n >= 2 and t[n - 1] == 35:
+        j = 0
+        while j < n - 1 and t[j] == 43:
+            j += 1
+        if j < n - 1:
+            i = j
+            while i < n - 1 and 48 <= t[i] <= 57:
+                i += 1
+            if i == n - 1:
+                n -= 1
+    if n == 0:
+        kind[0], rule[0] = K_INVALID, R_EMPTY
+        return 0
+    if t[0] == 43:  # '+'
+        if n == 1:
+            kind[0], rule[0] = K_SERVICE, R_PLUS
+            return 0
+        for i in range(1, n):
+            if not (48 <= t[i] <= 57):
+                kind[0], rule[0] = K_SERVICE, R_PLUS
+                return 0
+        j = impossible(p, t + 1, n - 1)
+        if j == FALLBACK:
+            return FALLBACK
+        if j == R_POSSIBLE or j == R_UNKNOWN_CC:
+            if n - 1 > W:
+                return FALLBACK
+            memcpy(out, t + 1, n - 1)
+            out_n[0] = n - 1
+            kind[0], rule[0] = K_EXTERNAL, R_PLUS
+        else:
+            kind[0], rule[0] = K_INVALID, j
+        return 0
+    for i in range(n):
+        if not (48 <= t[i] <= 57):
+            kind[0], rule[0] = K_SERVICE, R_CODE
+            return 0
+    em = emergency(p, t, n)
+    if em == FALLBACK:
+        return FALLBACK
+    if em:
+        kind[0], rule[0] = K_EMERGENCY, R_EMERGENCY
+        return 0
+    if is_extension(p, t, n):
+        kind[0], rule[0] = K_INTERNAL, R_EXTENSION
+        return 0
+    if as_dialled and p.op_n and n > p.op_n and starts(t, n, p.op, p.op_n):
+        em = emergency(p, t + p.op_n, n - p.op_n)
+        if em == FALLBACK:
+            return FALLBACK
+        if em:
+            kind[0], rule[0] = K_EMERGENCY, R_EMERGENCY
+            return 0
+        return checked(p, t + p.op_n, n - p.op_n, out, out_n, kind, rule)
+    return checked(p, t, n, out, out_n, kind, rule)
+
+
+def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln,
+                     const int64_t[::1] rows, bint as_dialled):
+    """(kind int8, rule int16, e164 S20, undecided bool) of the slices buf[off[r]:off[r]+ln[r]] for r in rows;
+    the e164 of a non-external row is empty; undecided rows are for the Python plan."""
+    cdef Py_ssize_t count = rows.shape[0], k, r
+    kinds = np.zeros(count, np.int8)
+    rules = np.zeros(count, np.int16)
+    e164 = np.zeros(count, "S%d" % WIDTH)
+    undecided = np.zeros(count, np.bool_)
+    cdef int8_t[::1] kv = kinds
+    cdef int16_t[::1] rv = rules
+    cdef uint8_t[::1] uv = undecided.view(np.uint8)
+    cdef uint8_t[::1] ev = e164.view(np.uint8) if count else np.zeros(WIDTH, np.uint8)
+    cdef char* eb = <char*>&ev[0]
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef int out_n
+    cdef Plan p
+    p.op, p.op_n = tables.outside, len(tables.outside)
+    p.np_, p.np_n = tables.national, len(tables.national)
+    p.ip, p.ip_n = tables.international, len(tables.international)
+    p.area, p.area_n = tables.area, len(tables.area)
+    p.cc, p.cc_n = tables.cc, len(tables.cc)
+    p.ext_lo, p.ext_hi = tables.ext_lo, tables.ext_hi
+    p.ext_len = &tables.ext_len[0] if tables.n_ext else NULL
+    p.n_ext = tables.n_ext
+    p.dfa, p.accept = &tables.dfa[0], &tables.accept[0]
+    p.emergency, p.short_general, p.short_code = tables.emergency, tables.short_general, tables.short_code
+    p.site_npp, p.site_idd = tables.site_npp, tables.site_idd
+    p.short_general_lengths, p.short_code_lengths = tables.short_general_lengths, tables.short_code_lengths
+    p.short_ok, p.no_plan = tables.short_ok, tables.no_plan
+    p.cc_index, p.cc_npp, p.reason, p.maxn = &tables.cc_index[0], &tables.cc_npp[0], &tables.reason[0, 0], \
+        tables.maxn
+    with nogil:
+        for k in range(count):
+            r = rows[k]
+            out_n = 0
+            if one(&p, b + off[r], ln[r], as_dialled, eb + k * W, &out_n, &kv[k], &rv[k]) == FALLBACK:
+                uv[k] = 1
+    return kinds, rules, e164, undecided
