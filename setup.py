@@ -31,6 +31,7 @@ extensions = [
         extra_compile_args=["-O3"],
     ),
     Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
+    Extension("ingest._dialplan", ["ingest/_dialplan.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest.cdr._scan", ["ingest/cdr/_scan.pyx"], extra_compile_args=["-O3"]),
 ]
 
