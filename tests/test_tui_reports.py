@@ -198,3 +198,29 @@ def test_a_missing_database_is_a_message_on_both_screens(tmp_path: Path) -> None
             assert "no database at" in str(message.render()) and message.has_class("error")
 
     run(go())
+
+
+def test_traffic_reports_are_listed_and_shown(ws: Path) -> None:
+    """The reports that cost nothing are on the list and show the same table as the report actions build."""
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.names and screen.period, "the report list")
+            for name in ("incoming", "incoming-groups", "incoming-hours", "internal", "trunks"):
+                assert name in screen.names
+            for name in ("incoming", "incoming-hours", "trunks"):
+                await choose(pilot, name)
+                expected = app.ctx.reports.build(name, "2025-03")
+                assert table_rows(screen) == expected["rows"] and expected["rows"], name
+            # trunks: the erlangs of the busy hour, no lines configured: said in the notes, blocking left blank
+            rows = table_rows(screen)
+            assert [r[1] for r in rows] == ["T9001", "T9001"] and all(r[8] == "" for r in rows)
+            assert "no trunk_lines set for" in str(screen.query_one("#report-message", Static).render())
+            await choose(pilot, "incoming")
+            info = str(screen.query_one("#report-info", Static).render())
+            assert "Incoming calls by extension — 2025-03" in info
+            total = table_rows(screen)[-1]
+            assert total[0] == "total" and int(total[2]) == int(total[3]) + int(total[4]) + int(total[5])
+
+    run(go())
