@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.money import MoneyError, parse_money
+from engine.money import MoneyError, divide_round, format_amount, parse_money
 from ingest.usage.model import UsageBatch, UsageError
 
 MB = 10**6
@@ -198,8 +198,6 @@ def threshold_alerts(mstore: Any, touched: set[tuple[str, str]], s: MobileSettin
 
 
 def _money(v: int) -> str:
-    from engine.money import format_amount
-
     return format_amount(v)
 
 
@@ -215,3 +213,213 @@ def month_list(last: str, n: int) -> list[str]:
 
 def today() -> str:
     return dt.date.today().isoformat()
+
+
+# --- plans, right-sizing and the lines view ----------------------------------------------------------------------
+
+
+def _plans(ws: Any) -> list[Any]:
+    from tem.mobile_plans import PlanError, load_catalogues
+
+    settings = ws.mobile or MobileSettings()
+    if not settings.plans:
+        raise MobileError("no plan catalogue: add [mobile] plans = [\"plans/carrier.toml\"] to anatole.toml")
+    try:
+        return load_catalogues(settings.plans)
+    except PlanError as exc:
+        raise MobileError("plan catalogues are not valid:\n  " + "\n  ".join(exc.problems)) from None
+
+
+def current_plans(mstore: Any) -> dict[str, str]:
+    """Each line's plan: as the usage files name it (mobile_lines), else its inventory contract's tariff."""
+    plans = {r["line"]: r["plan"] for r in mstore.lines() if r["plan"]}
+    try:
+        from store.inventory import open_inventory
+        from tem.inventory import normalise_service
+
+        inv = open_inventory(mstore.conn)
+        contracts = {c["key"]: c.get("tariff") for c in inv.items("contract", at=today())}
+        for item in inv.items("line", at=today()):
+            key = normalise_service(item["key"])
+            tariff = contracts.get(item.get("contract") or "")
+            if tariff and key not in plans:
+                plans[key] = tariff
+    except Exception:  # noqa: BLE001 - the inventory is optional here: without it, the files' plans only
+        pass
+    return plans
+
+
+@dataclass
+class UsageArrays:
+    months: list[str]
+    lines: list[str]
+    carriers: list[str]
+    accounts: list[str]
+    currencies: list[str]
+    usage: Any  # int64 (6, L, M) in tem.mobile_plans.COMPONENTS order
+    billed: Any  # int64 (L, M): the billed usage amounts
+    roaming: Any  # int64 (L, M): billed amounts outside home
+
+
+def usage_arrays(mstore: Any, months: list[str]) -> UsageArrays:
+    """Every line with usage in `months`, its usage summed per month into the kernel's components."""
+    import numpy as np
+
+    rows = mstore.monthly(months[0], months[-1])
+    index: dict[str, int] = {}
+    meta: list[tuple[str, str]] = []
+    for r in rows:
+        if r["line"] not in index:
+            index[r["line"]] = len(index)
+            meta.append((r["carrier"], r["currency"]))
+    accounts = {x["line"]: x["account"] or "" for x in mstore.lines()}
+    mi = {m: i for i, m in enumerate(months)}
+    usage = np.zeros((6, len(index), len(months)), np.int64)
+    billed = np.zeros((len(index), len(months)), np.int64)
+    roaming = np.zeros((len(index), len(months)), np.int64)
+    comp = {"voice": 0, "sms": 1, "mms": 1, "data": 2}
+    for r in rows:
+        i, j = index[r["line"]], mi[r["month"]]
+        usage[comp[r["kind"]] + (3 if r["zone"] == "world" else 0), i, j] += r["volume"]
+        billed[i, j] += r["amount"]
+        if r["zone"] != "home":
+            roaming[i, j] += r["amount"]
+    lines = list(index)
+    return UsageArrays(months, lines, [c for c, _ in meta], [accounts.get(x, "") for x in lines],
+                       [c for _, c in meta], usage, billed, roaming)
+
+
+def _last_month(mstore: Any, last_month: str | None) -> str:
+    if last_month is not None:
+        try:
+            dt.date.fromisoformat(f"{last_month}-01")
+        except ValueError:
+            raise MobileError(f"--last {last_month!r} is not a month (YYYY-MM)") from None
+        return last_month
+    day = mstore.last_day()
+    if day is None:
+        raise MobileError("no mobile usage stored: import usage detail first (anatole mobile import FILE)")
+    return str(day)[:7]
+
+
+def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: str | None = None) -> dict[str, Any]:
+    """Each line's cost over the last N months on its plan and on the cheapest plan of its carrier (same
+    currency), the saving; and per pool (carrier + account) the best individual plans against each pooled plan."""
+    import numpy as np
+
+    from tem.mobile_plans import evaluate, plan_set
+
+    settings = ws.mobile or MobileSettings()
+    n = months or settings.months
+    month_names = month_list(_last_month(mstore, last_month), n)
+    plans = _plans(ws)
+    ua = usage_arrays(mstore, month_names)
+    ps = plan_set(plans, month_names)
+    cost = evaluate(ua.usage, np.ones(len(ua.lines), np.int64), ps).sum(axis=2)  # (L, P)
+    key_index = {k: i for i, k in enumerate(ps.keys)}
+    pooled = np.array([p.pooled for p in ps.plans], bool)
+    current = current_plans(mstore)
+    out_lines, totals = [], {}
+    best_of = np.zeros(len(ua.lines), np.int64)
+    for i, line in enumerate(ua.lines):
+        ok = np.array([(p.carrier == ua.carriers[i] and p.currency == ua.currencies[i]) for p in ps.plans], bool)
+        ok &= ~pooled
+        plan = current.get(line, "")
+        cur_i = key_index.get((ua.carriers[i], plan))
+        row: dict[str, Any] = {"line": line, "carrier": ua.carriers[i], "account": ua.accounts[i], "plan": plan,
+                               "currency": ua.currencies[i], "billed_usage": format_amount(int(ua.billed[i].sum())),
+                               "current_cost": None, "best_plan": "", "best_cost": "", "saving": None}
+        if ok.any():
+            masked = np.where(ok, cost[i], np.iinfo(np.int64).max)
+            b = int(np.argmin(masked))
+            best_of[i] = int(cost[i, b])
+            row["best_plan"], row["best_cost"] = ps.keys[b][1], format_amount(int(cost[i, b]))
+            if cur_i is not None:
+                saving = int(cost[i, cur_i] - cost[i, b])
+                row["current_cost"], row["saving"] = format_amount(int(cost[i, cur_i])), format_amount(saving)
+                row["saving_value"] = saving
+                totals[ua.currencies[i]] = totals.get(ua.currencies[i], 0) + saving
+        out_lines.append(row)
+    out_lines.sort(key=lambda r: -r.get("saving_value", 0))
+    pools = _pools(ua, ps, best_of, month_names)
+    return {"months": n, "first_month": month_names[0], "last_month": month_names[-1], "lines": out_lines,
+            "pools": pools, "rounding": "each line-month rounded to the catalogue's rounding (default 2 decimals "
+                                        "half_up)",
+            "saving_total": {c: format_amount(v) for c, v in totals.items()}}
+
+
+def _pools(ua: UsageArrays, ps: Any, best_of: Any, months: list[str]) -> list[dict[str, Any]]:
+    """Per carrier + account with a pooled plan on offer: its lines' summed usage priced on each pooled plan."""
+    import numpy as np
+
+    from tem.mobile_plans import evaluate
+
+    pooled_idx = [i for i, p in enumerate(ps.plans) if p.pooled]
+    if not pooled_idx:
+        return []
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i in range(len(ua.lines)):
+        groups.setdefault((ua.carriers[i], ua.accounts[i], ua.currencies[i]), []).append(i)
+    keys = [k for k in sorted(groups) if any(ps.plans[p].carrier == k[0] and ps.plans[p].currency == k[2]
+                                             for p in pooled_idx)]
+    if not keys:
+        return []
+    usage = np.stack([ua.usage[:, groups[k], :].sum(axis=1) for k in keys], axis=1)  # (6, G, M)
+    counts = np.array([len(groups[k]) for k in keys], np.int64)
+    cost = evaluate(usage, counts, ps).sum(axis=2)  # (G, P)
+    out = []
+    for g, (carrier, account, currency) in enumerate(keys):
+        cands = [p for p in pooled_idx if ps.plans[p].carrier == carrier and ps.plans[p].currency == currency]
+        b = min(cands, key=lambda p: int(cost[g, p]))
+        individual = int(best_of[groups[(carrier, account, currency)]].sum())
+        out.append({"carrier": carrier, "account": account, "currency": currency, "lines": int(counts[g]),
+                    "individual_cost": format_amount(individual), "best_pooled_plan": ps.keys[b][1],
+                    "best_pooled_cost": format_amount(int(cost[g, b])),
+                    "pooled_saving": format_amount(max(0, individual - int(cost[g, b])))})
+    return out
+
+
+def lines_view(ws: Any, mstore: Any, month: str | None = None) -> dict[str, Any]:
+    """Each line with its plan and its usage of `month` against the plan's allowances, and (when plans are
+    configured) the suggested plan and monthly saving over the [mobile] months ending with `month`."""
+    from tem.mobile_plans import plan_set
+
+    try:
+        last = _last_month(mstore, month)
+    except MobileError:
+        return {"month": None, "lines": []}
+    ua = usage_arrays(mstore, [last])
+    current = current_plans(mstore)
+    plans_by_key: dict[tuple[str, str], Any] = {}
+    suggestion: dict[str, dict[str, Any]] = {}
+    if (ws.mobile or MobileSettings()).plans:
+        plans = _plans(ws)
+        ps = plan_set(plans, [last])
+        plans_by_key = dict(zip(ps.keys, ps.plans))
+        rs = rightsize(ws, mstore, last_month=last)
+        per = rs["months"]
+        for r in rs["lines"]:
+            if r.get("saving_value"):
+                monthly = divide_round(r["saving_value"], per, "half_up")  # the average month, half_up to 10**-8
+                suggestion[r["line"]] = {"plan": r["best_plan"], "saving": format_amount(monthly)}
+    out = []
+    for i, line in enumerate(ua.lines):
+        u = ua.usage[:, i, 0]
+        plan = plans_by_key.get((ua.carriers[i], current.get(line, "")))
+        out.append({
+            "line": line, "carrier": ua.carriers[i], "plan": current.get(line, ""), "currency": ua.currencies[i],
+            "voice_seconds": int(u[0] + u[3]), "sms_count": int(u[1] + u[4]), "data_bytes": int(u[2] + u[5]),
+            "voice": _against(int(u[0]) // 60, plan.minutes if plan else None, "min"),
+            "sms": _against(int(u[1]), plan.sms if plan else None, ""),
+            "data": _against(int(u[2]) // MB, plan.data_mb if plan else None, "MB"),
+            "roaming": format_amount(int(ua.roaming[i, 0])), "billed": format_amount(int(ua.billed[i, 0])),
+            "suggested": suggestion.get(line, {}).get("plan"), "saving": suggestion.get(line, {}).get("saving")})
+    return {"month": last, "lines": out}
+
+
+def _against(used: int, allowance: int | None, unit: str) -> str:
+    """'312/500 min' (home + EU use against the allowance), '312/unl.' or '312 min' without a known plan."""
+    suffix = f" {unit}" if unit else ""
+    if allowance is None:
+        return f"{used}{suffix}"
+    return f"{used}/{'unl.' if allowance < 0 else allowance}{suffix}"
