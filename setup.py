@@ -33,6 +33,7 @@ extensions = [
     Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest._dialplan", ["ingest/_dialplan.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest.cdr._scan", ["ingest/cdr/_scan.pyx"], extra_compile_args=["-O3"]),
+    Extension("tariffs._deck", ["tariffs/_deck.pyx"], extra_compile_args=["-O3"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))

@@ -91,13 +91,13 @@ def date(text: str | None, zone: str, option: str) -> int | None:
 
 
 def tariff(path: str) -> Any:
-    """Load and compile a tariff, or exit with every problem listed."""
-    from tariffs.compile import compile_tariff
+    """Load and compile a tariff (once per process: tariffs.load.compiled_tariff, shared with the workspace), or
+    exit with every problem listed."""
     from tariffs.errors import TariffError
-    from tariffs.load import load_tariff
+    from tariffs.load import compiled_tariff
 
     try:
-        return compile_tariff(load_tariff(path))
+        return compiled_tariff(path)
     except TariffError as exc:
         out = console(err=True)
         out.print(f"[bold red]error:[/] tariff {escape(path)} is not valid ({len(exc.problems)} problem(s)):")

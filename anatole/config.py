@@ -20,9 +20,9 @@ import phonenumbers
 from ingest.cdr import MODULES
 from ingest.cdr.classify import DEFAULT_RULES, INTERNAL_CHANNELS, TRUNK_CHANNELS, ChannelRules, compile_patterns
 from ingest.dialplan import DialPlan, parse_ranges
-from tariffs.compile import CompiledTariff, compile_tariff
+from tariffs.compile import CompiledTariff
 from tariffs.errors import Collector, Problem
-from tariffs.load import load_tariff
+from tariffs.load import compiled_tariff
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,10 +103,12 @@ class Workspace:
         return self.path / DB_NAME
 
     def tariff(self, path: Path) -> CompiledTariff:
-        """A compiled tariff, loaded once per workspace (raises tariffs.errors.TariffError)."""
+        """A compiled tariff, loaded once per workspace (raises tariffs.errors.TariffError). The first load goes
+        through the process-wide cache (tariffs.load.compiled_tariff), so the CLI's check and the workspace share
+        one parse of the deck; a workspace then keeps the version it first saw."""
         path = Path(path)
         if path not in self._tariffs:
-            self._tariffs[path] = compile_tariff(load_tariff(path))
+            self._tariffs[path] = compiled_tariff(path)
         return self._tariffs[path]
 
     def tariff_for(self, site: Site, trunk: str = "") -> Path | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from engine import MAX_DURATION, STATUS_NAMES, RateTables, build_intervals
 from engine.money import DECIMALS, INT64_MAX
 from tariffs.errors import Collector, TariffError
+from tariffs.load import PrefixColumn, prefix_bytes
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Tariff, day_from_number
 
 MAX_DENOM = 1_000_000
@@ -38,7 +40,7 @@ class CompiledTariff:
     tariff: Tariff
     tables: RateTables
     arrays: dict[str, Any]
-    prefixes: list[str]  # prefix id -> digits
+    prefixes: Sequence[str]  # prefix id -> digits (a tariffs.load.PrefixColumn: str on access)
     rate_row: np.ndarray  # rate id -> first deck row (its from=0 slot)
     slot_row: np.ndarray  # slot id -> deck row
     rate_prefix: np.ndarray  # rate id -> prefix id
@@ -78,17 +80,19 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     errs = Collector()
     rows = tariff.rows
     n = len(rows)
-    key_len = max(1, max((len(p) for p in rows.prefix), default=1))
+    digits = prefix_bytes(rows.prefix)  # 'S' array: no Python string per row
+    lens = (digits.view(np.uint8).reshape(n, digits.dtype.itemsize) != 0).sum(axis=1) if n else np.zeros(0, int)
+    key_len = max(1, int(lens.max(initial=1)))
 
     # --- prefixes -> ids, intervals, parents ---
-    keys = digit_keys(np.array(rows.prefix, dtype="S18") if n else np.zeros(0, "S1"), key_len)
+    keys = digit_keys(digits, key_len)
     uniq_keys, row_pid = np.unique(keys, return_inverse=True)
     row_pid = row_pid.astype(np.int32).ravel()
     n_pref = len(uniq_keys)
     first_row = np.full(n_pref, -1, dtype=np.int64)
     first_row[row_pid[::-1]] = np.arange(n - 1, -1, -1)
-    prefixes = [rows.prefix[i] for i in first_row]
-    plen = np.array([len(p) for p in prefixes], dtype=np.int64)
+    prefixes = PrefixColumn(digits[first_row])
+    plen = lens[first_row].astype(np.int64)
     width = np.array([11**k for k in range(key_len + 1)], dtype=np.uint64)[key_len - plen]
     lo = uniq_keys  # sorted: a prefix comes before the longer prefixes it contains
     hi = lo + (width - np.uint64(1))

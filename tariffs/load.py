@@ -1,27 +1,38 @@
 """Read a tariff (TOML settings + CSV rate deck or inline [[rate]] tables) and validate every key and cell.
 
 Per-row checks happen here; checks across rows (duplicates, slots, versions) happen in `compile.py`, so that
-`load_tariff` + `compile_tariff` together reject everything wrong. Columns are converted with a per-column cache:
-a deck of a million rows has few distinct prices, so parsing stays in the seconds.
+`load_tariff` + `compile_tariff` together reject everything wrong. The deck is read in columns, without a Python
+object per row: tariffs/_deck.pyx splits the CSV exactly as csv.reader does and converts plain cells (ASCII digits)
+in C; every other cell goes through the same Python conversion as tariffs/load_reference.py (the row-by-row oracle),
+so values, messages and their order are the reference's. `compiled_tariff` loads a tariff once per process.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
-import io
+import os
 import re
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from engine.money import DECIMALS, ROUNDING_MODES, MoneyError, parse_money
+from tariffs import _deck
 from tariffs.errors import Collector, TariffError
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Band, RateRows, Tariff, day_number
+
+if TYPE_CHECKING:
+    from tariffs.compile import CompiledTariff
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,7 +71,16 @@ _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 _DAY_WORDS = {**{d: i for i, d in enumerate(DAY_NAMES)}, **{d: i for i, d in enumerate(_FULL_DAYS)}}
 
 
-def load_tariff(path: str | Path) -> Tariff:
+class DeckReader(Protocol):
+    """How a deck becomes RateRows: `read` the CSV file, then `convert` its rows and the inline [[rate]] tables."""
+
+    def read(self, path: Path, errs: Collector) -> Any: ...
+
+    def convert(self, deck: Any, inline: list[tuple[int, dict[str, str]]], band_index: dict[str, int],
+                deck_path: Path | None, where: str, errs: Collector) -> tuple[RateRows, int]: ...
+
+
+def load_tariff(path: str | Path, *, reader: DeckReader | None = None) -> Tariff:
     """Load and validate one tariff file; raise TariffError naming every problem found."""
     path = Path(path)
     where = str(path)
@@ -74,11 +94,13 @@ def load_tariff(path: str | Path) -> Tariff:
         raise TariffError.single(where, None, f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise TariffError.single(where, None, f"invalid TOML: {exc}") from None
-    return tariff_from_dict(doc, path=path)
+    return tariff_from_dict(doc, path=path, reader=reader)
 
 
-def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None) -> Tariff:
-    """Build a Tariff from parsed TOML; `path` locates the file and its deck."""
+def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None, reader: DeckReader | None = None) -> Tariff:
+    """Build a Tariff from parsed TOML; `path` locates the file and its deck. `reader`: the columnar one unless
+    told (tests and the benchmark pass tariffs.load_reference.RowReader)."""
+    reader = reader or ColumnReader
     where = str(path) if path else "<tariff>"
     errs = Collector()
 
@@ -125,32 +147,27 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None) -> Tariff
     band_index = {b.name: i for i, b in enumerate(bands)}
 
     deck_path: Path | None = None
-    deck_cells: list[tuple[int, dict[str, str]]] = []
+    deck_data: Any = None
     deck = doc.get("deck")
     if deck is not None:
         if not isinstance(deck, str) or not deck:
             errs.add(where, "deck", "must be the file name of a CSV rate deck")
         else:
             deck_path = (path.parent if path else Path.cwd()) / deck
-            deck_cells = _read_deck(deck_path, errs)
+            deck_data = reader.read(deck_path, errs)
     inline = doc.get("rate", [])
     if not isinstance(inline, list) or not all(isinstance(r, dict) for r in inline):
         errs.add(where, "rate", "must be an array of tables ([[rate]])")
         inline = []
+    inline_cells: list[tuple[int, dict[str, str]]] = []
     for n, table in enumerate(inline, 1):
         for key in sorted(set(table) - set(COLUMNS)):
             errs.add(f"{where} [[rate]] #{n}", key, f"unknown key (expected: {', '.join(COLUMNS)})")
-        deck_cells.append((n, {k: _cell_text(v) for k, v in table.items() if k in COLUMNS}))
+        inline_cells.append((n, {k: _cell_text(v) for k, v in table.items() if k in COLUMNS}))
     if deck is None and not inline:
         errs.add(where, "deck", "the tariff has no rates: give a deck = 'file.csv' or [[rate]] tables")
 
-    n_deck = len(deck_cells) - len(inline)
-
-    def at(i: int) -> str:
-        ln = deck_cells[i][0]
-        return f"{deck_path}:{ln}" if i < n_deck else f"{where} [[rate]] #{ln}"
-
-    rows = _convert_rows(deck_cells, band_index, at, errs)
+    rows, n_deck = reader.convert(deck_data, inline_cells, band_index, deck_path, where, errs)
     errs.raise_if_any()
     return Tariff(
         name=name or "",
@@ -169,6 +186,59 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None) -> Tariff
         n_deck_rows=n_deck,
         band_index=band_index,
     )
+
+
+# --- once per process -------------------------------------------------------------------------------------
+
+_CACHE_SIZE = 8
+_cache: OrderedDict[Path, tuple[tuple, CompiledTariff]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _identity(path: Path | None) -> tuple:
+    """What tells a file changed: size, modification time (ns) and inode; None when it cannot be read."""
+    if path is None:
+        return ()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (None,)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def compiled_tariff(path: str | Path) -> CompiledTariff:
+    """The tariff at `path` loaded and compiled once per process: the CLI's check and the workspace share it, so a
+    command never parses a deck twice. Kept while the TOML file and its deck keep their size, modification time
+    and inode (an edited file is read again); the last few tariffs are kept. Raises TariffError."""
+    from tariffs.compile import compile_tariff
+
+    key = Path(os.path.abspath(path))
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        (toml_id, deck_id), compiled = hit
+        if toml_id == _identity(key) and deck_id == _identity(compiled.tariff.deck_path):
+            with _cache_lock:
+                _cache.move_to_end(key)
+            return compiled
+    toml_id = _identity(key)
+    began = time.time_ns()
+    compiled = compile_tariff(load_tariff(key))
+    deck_id = _identity(compiled.tariff.deck_path)
+    if len(deck_id) == 3 and deck_id[1] >= began:  # the deck changed while it was read: do not keep this one
+        return compiled
+    with _cache_lock:
+        _cache[key] = ((toml_id, deck_id), compiled)
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return compiled
+
+
+def clear_cache() -> None:
+    """Forget every cached tariff (tests)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 # --- TOML keys ----------------------------------------------------------------------------------------------
@@ -318,99 +388,300 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_deck(path: Path, errs: Collector) -> list[tuple[int, dict[str, str]]]:
+class PrefixColumn(Sequence[str]):
+    """The prefix column as an 'S' array, seen as a sequence of str: no Python string per row until one is read."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: np.ndarray):
+        self.digits = digits
+
+    def __len__(self) -> int:
+        return len(self.digits)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return PrefixColumn(self.digits[i])
+        return self.digits[i].decode("ascii")
+
+    def __iter__(self) -> Iterator[str]:
+        return (b.decode("ascii") for b in self.digits.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PrefixColumn):
+            return len(self) == len(other) and bool(np.array_equal(self.digits, other.digits))
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.array(list(self), dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"PrefixColumn({len(self)} prefixes)"
+
+
+def prefix_bytes(prefixes: Sequence[str]) -> np.ndarray:
+    """Prefixes as an 'S' array (the compiler's input): free for a PrefixColumn, converted for a list."""
+    if isinstance(prefixes, PrefixColumn):
+        return prefixes.digits
+    return np.array(prefixes, dtype=f"S{MAX_PREFIX_DIGITS}") if len(prefixes) else np.zeros(0, "S1")
+
+
+@dataclass
+class DeckCells:
+    """Cells in columns: each column is (start, end) byte offsets into `buf` (UTF-8), one pair per row; a column
+    the deck does not have is absent. `line` is each row's CSV line (or inline [[rate]] number)."""
+
+    buf: np.ndarray  # uint8
+    cols: dict[str, tuple[np.ndarray, np.ndarray]]
+    line: np.ndarray  # int64
+    n: int
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[int, dict[str, str]]]) -> DeckCells:
+        """Cells from (line, {column: text}) rows: the inline [[rate]] tables, or csv.reader's rows."""
+        n = len(rows)
+        parts: list[bytes] = []
+        cols: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        pos = 0
+        for i, (_, cells) in enumerate(rows):
+            for name, text in cells.items():
+                if name not in cols:
+                    cols[name] = (np.zeros(n, np.int64), np.zeros(n, np.int64))
+                b = text.encode("utf-8", "surrogatepass")
+                cols[name][0][i] = pos
+                pos += len(b)
+                cols[name][1][i] = pos
+                parts.append(b)
+        return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), cols,
+                   np.array([ln for ln, _ in rows], dtype=np.int64), n)
+
+    def extend(self, other: DeckCells) -> DeckCells:
+        """These rows, then `other`'s."""
+        if other.n == 0:
+            return self
+        shift = len(self.buf)
+        zeros = np.zeros(self.n, np.int64), np.zeros(other.n, np.int64)
+        cols = {}
+        for name in {*self.cols, *other.cols}:
+            s1, e1 = self.cols.get(name, (zeros[0], zeros[0]))
+            s2, e2 = other.cols.get(name, (zeros[1] - shift, zeros[1] - shift))
+            cols[name] = np.concatenate([s1, s2 + shift]), np.concatenate([e1, e2 + shift])
+        return DeckCells(np.concatenate([self.buf, other.buf]), cols, np.concatenate([self.line, other.line]),
+                         self.n + other.n)
+
+    def text(self, start: int, end: int) -> str:
+        return self.text_of(self.buf, start, end)
+
+    @staticmethod
+    def text_of(buf: np.ndarray, start: int, end: int) -> str:
+        return buf[start:end].tobytes().decode("utf-8", "surrogatepass")
+
+
+class ColumnReader:
+    """The columnar deck reader (DeckReader): tariffs/_deck.pyx scans, numpy and C convert."""
+
+    @staticmethod
+    def read(path: Path, errs: Collector) -> DeckCells | None:
+        return _read_deck_columns(path, errs)
+
+    @staticmethod
+    def convert(deck: DeckCells | None, inline: list[tuple[int, dict[str, str]]], band_index: dict[str, int],
+                deck_path: Path | None, where: str, errs: Collector) -> tuple[RateRows, int]:
+        n_deck = deck.n if deck is not None else 0
+        cells = (deck or DeckCells.from_rows([])).extend(DeckCells.from_rows(inline))
+        line = cells.line
+
+        def at(i: int) -> str:
+            return f"{deck_path}:{line[i]}" if i < n_deck else f"{where} [[rate]] #{line[i]}"
+
+        return _convert_columns(cells, band_index, at, errs), n_deck
+
+
+def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
+    """The deck's data rows in columns, with the reference reader's problems (same text, same order)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         errs.add(str(path), None, f"cannot read the rate deck: {exc.strerror or exc}")
-        return []
+        return None
+    try:
+        raw.decode("utf-8-sig")  # validation only (the C scanner reads the bytes)
     except UnicodeDecodeError as exc:
         errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
-        return []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    out: list[tuple[int, dict[str, str]]] = []
-    try:
-        for fields in reader:
-            if not fields or (len(fields) == 1 and not fields[0].strip()) or fields[0].startswith("#"):
-                continue
-            if header is None:
-                header = [h.strip().lower() for h in fields]
-                bad = False
-                for h in header:
-                    if h not in COLUMNS:
-                        errs.add(f"{path}:{reader.line_num}", h or "(empty)",
-                                 f"unknown column (expected: {', '.join(COLUMNS)})")
-                        bad = True
-                for h in {h for h in header if header.count(h) > 1}:
-                    errs.add(f"{path}:{reader.line_num}", h, "column appears twice")
-                    bad = True
-                for h in REQUIRED_COLUMNS:
-                    if h not in header:
-                        errs.add(f"{path}:{reader.line_num}", h, "required column is missing")
-                        bad = True
-                if bad:
-                    return []
-                continue
-            if len(fields) != len(header):
-                errs.add(f"{path}:{reader.line_num}", None,
-                         f"expected {len(header)} fields ({','.join(header)}), found {len(fields)}")
-                continue
-            out.append((reader.line_num, dict(zip(header, fields))))
-    except csv.Error as exc:
-        errs.add(f"{path}:{reader.line_num}", None, f"malformed CSV: {exc}")
-    if header is None:
+        return None
+    begin = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    scanned = _deck.scan(np.frombuffer(raw, np.uint8), begin, csv.field_size_limit())
+    if scanned is None:  # a field longer than csv's limit: csv.reader reads (and reports) it as it always did
+        from tariffs.load_reference import _read_deck
+
+        return DeckCells.from_rows(_read_deck(path, errs))
+    out, fs, fe, lo, rec_line = scanned
+    buf = np.append(out, np.uint8(0))  # one spare byte: the first byte of an empty field can be read
+    nf = np.diff(lo)
+    first = np.minimum(lo[:-1], max(len(fs) - 1, 0))
+    s0 = fs[first] if len(fs) else np.zeros(len(nf), np.int64)
+    e0 = fe[first] if len(fs) else np.zeros(len(nf), np.int64)
+    ss, se, edge = _deck.strip(buf, s0, e0)
+    comment = (nf > 0) & (e0 > s0) & (buf[s0] == ord("#"))
+    single = nf == 1
+    blank = single & (ss == se)
+    for r in np.flatnonzero(single & (edge != 0)):
+        blank[r] = not DeckCells.text_of(buf, int(s0[r]), int(e0[r])).strip()
+    kept = np.flatnonzero(~((nf == 0) | comment | blank))
+    if len(kept) == 0:
         errs.add(str(path), None, "the rate deck is empty (a header row is required)")
-    return out
+        return None
+    h = int(kept[0])
+    at = f"{path}:{rec_line[h]}"
+    header = [DeckCells.text_of(buf, int(fs[k]), int(fe[k])).strip().lower() for k in range(lo[h], lo[h + 1])]
+    bad = False
+    for name in header:
+        if name not in COLUMNS:
+            errs.add(at, name or "(empty)", f"unknown column (expected: {', '.join(COLUMNS)})")
+            bad = True
+    for name in {h for h in header if header.count(h) > 1}:
+        errs.add(at, name, "column appears twice")
+        bad = True
+    for name in REQUIRED_COLUMNS:
+        if name not in header:
+            errs.add(at, name, "required column is missing")
+            bad = True
+    if bad:
+        return None
+    data = kept[1:]
+    fits = nf[data] == len(header)
+    for r in data[~fits]:
+        errs.add(f"{path}:{rec_line[r]}", None,
+                 f"expected {len(header)} fields ({','.join(header)}), found {nf[r]}")
+    rows = data[fits]
+    base = lo[rows]
+    cols = {name: (fs[base + j], fe[base + j]) for j, name in enumerate(header)}
+    return DeckCells(buf, cols, rec_line[rows], len(rows))
 
 
-def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str, int],
-                  at: Callable[[int], str], errs: Collector) -> RateRows:
-    n = len(cells)
+def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[[int], str],
+                     errs: Collector) -> RateRows:
+    """Every column converted as the reference `_convert_rows` does, problems in the same order: prefix,
+    destination, empty prices, then band, connect_fee, price, unit, increment, from, min_cost, max_cost,
+    effective_from (a bad value once per distinct text, at its first row), then min_cost > max_cost."""
+    n, buf = cells.n, cells.buf
+    empty = np.zeros(n, np.int64)
 
-    def column(name: str) -> list[str]:
-        return [c.get(name, "").strip() for _, c in cells]
+    def column(name: str) -> tuple[np.ndarray, np.ndarray]:
+        s, e = cells.cols.get(name, (empty, empty))
+        s2, e2, _ = _deck.strip(buf, s, e)
+        return s2, e2
 
-    def convert(name: str, conv: Callable[[str], Any], default: Any) -> list[Any]:
-        cache: dict[str, Any] = {}
-        out = []
-        for i, text in enumerate(column(name)):
-            if not text:
-                out.append(default)
-                continue
-            value = cache.get(text)
-            if value is None:
-                try:
-                    value = conv(text)
-                except ValueError as exc:
-                    errs.add(at(i), name, str(exc))
-                    value = default if default is not None else 0
-                cache[text] = value
-            out.append(value)
-        return out
+    def text(col: tuple[np.ndarray, np.ndarray], i: int) -> str:
+        return cells.text(int(col[0][i]), int(col[1][i])).strip()
 
-    prefixes = column("prefix")
-    for i, p in enumerate(prefixes):
+    prefix_col = column("prefix")
+    digits, status = _deck.digits(buf, *prefix_col, MAX_PREFIX_DIGITS)
+    for i in np.flatnonzero(status == _deck.FALLBACK):
+        p = text(prefix_col, i)
         if not (p.isdigit() and p.isascii()) and p:
             hint = " (write E.164 digits without '+')" if p.startswith("+") else ""
             errs.add(at(i), "prefix", f"{p!r} must be digits only{hint}")
         elif len(p) > MAX_PREFIX_DIGITS:
             errs.add(at(i), "prefix", f"{p!r} is longer than {MAX_PREFIX_DIGITS} digits")
+        else:  # plain digits once Unicode white space is stripped
+            digits[i] = p.encode("ascii")
 
-    dest_names = column("destination")
+    dest_col = column("destination")
+    ids, first = _deck.unique(buf, *dest_col)
     destinations: list[str] = []
     dest_ids: dict[str, int] = {}
-    dest = np.empty(n, dtype=np.int32)
-    for i, d in enumerate(dest_names):
-        if not d:
-            errs.add(at(i), "destination", "required value is empty")
-        j = dest_ids.get(d)
+    remap = np.empty(len(first), np.int32)
+    for k, row in enumerate(first.tolist()):  # one step per distinct cell, in order of first appearance
+        name = text(dest_col, row)
+        j = dest_ids.get(name)
         if j is None:
-            j = dest_ids[d] = len(destinations)
-            destinations.append(d)
-        dest[i] = j
+            j = dest_ids[name] = len(destinations)
+            destinations.append(name)
+        remap[k] = j
+    dest = remap[ids]
+    if "" in dest_ids:
+        for i in np.flatnonzero(dest == dest_ids[""]):
+            errs.add(at(i), "destination", "required value is empty")
 
-    def band_of(text: str) -> int:
+    price_col = column("price")
+    price, price_status = _deck.money(buf, *price_col, DECIMALS)
+    price_empty = price_status == _deck.EMPTY
+    for i in np.flatnonzero(price_status == _deck.FALLBACK):
+        price_empty[i] = not text(price_col, i)
+    for i in np.flatnonzero(price_empty):
+        errs.add(at(i), "price", "required value is empty")
+
+    def by_value(name: str, conv: Callable[[str], int], default: int, dtype: Any) -> np.ndarray:
+        """A column of few distinct values (band, effective_from): converted once per distinct cell."""
+        col = column(name)
+        ids, first = _deck.unique(buf, *col)
+        values = np.empty(len(first), dtype=np.int64)
+        cache: dict[str, int] = {}
+        for k, row in enumerate(first.tolist()):
+            values[k] = _convert_cell(text(col, row), conv, default, cache, at, row, name, errs)
+        return values[ids].astype(dtype)
+
+    def by_kernel(name: str, default: int, dtype: Any, conv: Callable[[str], int], lo: int | None = None,
+                  hi: int | None = None, known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """A numeric column: plain cells converted in C, the rest (and out-of-range ones) by `conv`."""
+        col = column(name)
+        if known is not None:
+            values, status = known
+        elif lo is None:
+            values, status = _deck.money(buf, *col, DECIMALS)
+        else:
+            values, status = _deck.whole(buf, *col)
+            status[(status == 0) & ((values < lo) | (values > hi))] = _deck.FALLBACK
+        values[status == _deck.EMPTY] = default
+        cache: dict[str, int] = {}
+        for i in np.flatnonzero(status == _deck.FALLBACK):
+            values[i] = _convert_cell(text(col, i), conv, default, cache, at, int(i), name, errs)
+        return values.astype(dtype)
+
+    rows = RateRows(
+        prefix=PrefixColumn(digits),
+        destination=dest.astype(np.int32),
+        destinations=destinations,
+        band=by_value("band", _band_of(band_index), ALL_BANDS, np.int16),
+        connect_fee=by_kernel("connect_fee", 0, np.int64, _money),
+        price=by_kernel("price", 0, np.int64, _money, known=(price, price_status)),
+        unit=by_kernel("unit", 60, np.int32, _seconds(1, MAX_SECONDS), 1, MAX_SECONDS),
+        increment=by_kernel("increment", 1, np.int32, _seconds(1, MAX_SECONDS), 1, MAX_SECONDS),
+        slot_from=by_kernel("from", 0, np.int32, _seconds(0, MAX_FROM), 0, MAX_FROM),
+        min_cost=by_kernel("min_cost", NONE, np.int64, _money),
+        max_cost=by_kernel("max_cost", NONE, np.int64, _money),
+        effective_from=by_value("effective_from", _effective, ALWAYS, np.int32),
+        line=cells.line.astype(np.int32),
+    )
+    both = (rows.min_cost != NONE) & (rows.max_cost != NONE) & (rows.min_cost > rows.max_cost)
+    for i in np.flatnonzero(both)[:100]:
+        errs.add(at(int(i)), "min_cost", "is greater than max_cost")
+    return rows
+
+
+def _convert_cell(text: str, conv: Callable[[str], int], default: int, cache: dict[str, int],
+                  at: Callable[[int], str], row: int, name: str, errs: Collector) -> int:
+    """One cell as the reference converts it: empty -> default; a bad text is reported once, at its first row."""
+    if not text:
+        return default
+    value = cache.get(text)
+    if value is None:
+        try:
+            value = conv(text)
+        except ValueError as exc:
+            errs.add(at(row), name, str(exc))
+            value = default
+        cache[text] = value
+    return value
+
+
+def _band_of(band_index: dict[str, int]) -> Callable[[str], int]:
+    def conv(text: str) -> int:
         if text == "*":
             return ALL_BANDS
         if text not in band_index:
@@ -418,41 +689,17 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
             raise ValueError(f"unknown band {text!r} (bands: {known}; '*' for every band)")
         return band_index[text]
 
-    def required(name: str) -> None:
-        for i, (_, c) in enumerate(cells):
-            if not c.get(name, "").strip():
-                errs.add(at(i), name, "required value is empty")
+    return conv
 
-    required("price")
 
-    def effective(text: str) -> int:
-        m = _YMD_RE.fullmatch(text)
-        try:
-            if m is None:
-                raise ValueError
-            return day_number(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
-        except ValueError:
-            raise ValueError(f"{text!r} is not a date 'YYYY-MM-DD'") from None
-
-    rows = RateRows(
-        prefix=prefixes,
-        destination=dest,
-        destinations=destinations,
-        band=np.array(convert("band", band_of, ALL_BANDS), dtype=np.int16),
-        connect_fee=np.array(convert("connect_fee", _money, 0), dtype=np.int64),
-        price=np.array(convert("price", _money, 0), dtype=np.int64),
-        unit=np.array(convert("unit", _seconds(1, MAX_SECONDS), 60), dtype=np.int32),
-        increment=np.array(convert("increment", _seconds(1, MAX_SECONDS), 1), dtype=np.int32),
-        slot_from=np.array(convert("from", _seconds(0, MAX_FROM), 0), dtype=np.int32),
-        min_cost=np.array(convert("min_cost", _money, NONE), dtype=np.int64),
-        max_cost=np.array(convert("max_cost", _money, NONE), dtype=np.int64),
-        effective_from=np.array(convert("effective_from", effective, ALWAYS), dtype=np.int32),
-        line=np.array([ln for ln, _ in cells], dtype=np.int32),
-    )
-    both = (rows.min_cost != NONE) & (rows.max_cost != NONE) & (rows.min_cost > rows.max_cost)
-    for i in np.flatnonzero(both)[:100]:
-        errs.add(at(int(i)), "min_cost", "is greater than max_cost")
-    return rows
+def _effective(text: str) -> int:
+    m = _YMD_RE.fullmatch(text)
+    try:
+        if m is None:
+            raise ValueError
+        return day_number(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date 'YYYY-MM-DD'") from None
 
 
 def _money(text: str) -> int:

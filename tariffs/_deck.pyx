@@ -1,0 +1,328 @@
+# The columnar fast path of tariffs/load.py: a CSV rate deck read straight into numpy columns.
+#
+# `scan` splits the deck's bytes into records and fields exactly as Python's csv.reader (default dialect, non-strict)
+# does on io.StringIO(text, newline=""): the same state machine, the same line numbers, quotes and doubled quotes
+# removed. Field contents are copied into one buffer and named by (start, end) offsets: no Python object per row.
+# The per-column converters take a cell only when the reference rules can be applied here exactly (plain ASCII
+# digits); any other cell gets status FALLBACK and tariffs/load.py hands it to the same Python conversion as the
+# reference loader, which gives the value or the exact error message.
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp
+
+import numpy as np
+
+DEF START_RECORD = 0
+DEF START_FIELD = 1
+DEF IN_FIELD = 2
+DEF IN_QUOTED_FIELD = 3
+DEF QUOTE_IN_QUOTED_FIELD = 4
+DEF EAT_CRNL = 5
+DEF EOL = -2
+
+DEF C_EMPTY = 1
+DEF C_FALLBACK = 2
+OK = 0
+EMPTY = C_EMPTY
+FALLBACK = C_FALLBACK
+
+
+cdef inline bint is_space(uint8_t c) noexcept nogil:
+    """ASCII characters that str.strip() removes (str.isspace): \\t \\n \\v \\f \\r, \\x1c-\\x1f and space."""
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+cdef struct Scan:
+    uint8_t* out
+    int64_t* fs
+    int64_t* fe
+    int64_t* rec_lo
+    int64_t* rec_line
+    Py_ssize_t n_out, n_fields, n_recs, field_begin, field_chars, line_num
+    int state
+
+
+cdef inline void save_field(Scan* S) noexcept nogil:
+    S.fs[S.n_fields] = S.field_begin
+    S.fe[S.n_fields] = S.n_out
+    S.n_fields += 1
+    S.field_begin = S.n_out
+    S.field_chars = 0
+
+
+cdef inline void add_char(Scan* S, int ch) noexcept nogil:
+    S.out[S.n_out] = <uint8_t>ch
+    S.n_out += 1
+    if ch < 0x80 or ch >= 0xC0:  # count characters, not UTF-8 continuation bytes
+        S.field_chars += 1
+
+
+cdef inline void end_record(Scan* S) noexcept nogil:
+    S.rec_line[S.n_recs] = S.line_num
+    S.n_recs += 1
+    S.rec_lo[S.n_recs] = S.n_fields
+
+
+cdef inline void process(Scan* S, int ch) noexcept nogil:
+    """One step of csv.reader's state machine (Modules/_csv.c, parse_process_char) for the default dialect."""
+    if S.state == START_RECORD:
+        if ch == EOL:
+            return
+        if ch == 10 or ch == 13:
+            S.state = EAT_CRNL
+            return
+        S.state = START_FIELD
+    if S.state == START_FIELD:
+        if ch == 10 or ch == 13 or ch == EOL:
+            save_field(S)
+            S.state = START_RECORD if ch == EOL else EAT_CRNL
+        elif ch == 34:
+            S.state = IN_QUOTED_FIELD
+        elif ch == 44:
+            save_field(S)
+        else:
+            add_char(S, ch)
+            S.state = IN_FIELD
+    elif S.state == IN_FIELD:
+        if ch == 10 or ch == 13 or ch == EOL:
+            save_field(S)
+            S.state = START_RECORD if ch == EOL else EAT_CRNL
+        elif ch == 44:
+            save_field(S)
+            S.state = START_FIELD
+        else:
+            add_char(S, ch)
+    elif S.state == IN_QUOTED_FIELD:
+        if ch == EOL:
+            pass
+        elif ch == 34:
+            S.state = QUOTE_IN_QUOTED_FIELD
+        else:
+            add_char(S, ch)
+    elif S.state == QUOTE_IN_QUOTED_FIELD:
+        if ch == 34:
+            add_char(S, ch)
+            S.state = IN_QUOTED_FIELD
+        elif ch == 44:
+            save_field(S)
+            S.state = START_FIELD
+        elif ch == 10 or ch == 13 or ch == EOL:
+            save_field(S)
+            S.state = START_RECORD if ch == EOL else EAT_CRNL
+        else:
+            add_char(S, ch)
+            S.state = IN_FIELD
+    elif S.state == EAT_CRNL:
+        if ch == EOL:
+            S.state = START_RECORD
+        # '\n' or '\r': nothing (no other character can follow a line end within one line)
+
+
+def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
+    """Split data[begin:] into CSV records: returns (buffer, field_start, field_end, record_lo, record_line), with
+    record r made of fields record_lo[r]:record_lo[r+1] and ending on line record_line[r]; or None when a field
+    exceeds `field_limit` characters (the caller then uses csv.reader, which reports it)."""
+    cdef Py_ssize_t n = data.shape[0], i, max_fields = 2, max_recs = 2
+    cdef uint8_t c
+    cdef bint line_start = True, too_long = False
+    cdef Scan S
+    for i in range(begin, n):
+        c = data[i]
+        if c == 44 or c == 10 or c == 13:
+            max_fields += 1
+            if c != 44:
+                max_recs += 1
+    max_fields += max_recs
+    out_np = np.empty(max(n - begin, 1), dtype=np.uint8)
+    fs_np = np.empty(max_fields, dtype=np.int64)
+    fe_np = np.empty(max_fields, dtype=np.int64)
+    lo_np = np.zeros(max_recs + 1, dtype=np.int64)
+    line_np = np.empty(max_recs, dtype=np.int64)
+    cdef uint8_t[::1] out = out_np
+    cdef int64_t[::1] fs = fs_np, fe = fe_np, rec_lo = lo_np, rec_line = line_np
+    S.out = &out[0]
+    S.fs = &fs[0]
+    S.fe = &fe[0]
+    S.rec_lo = &rec_lo[0]
+    S.rec_line = &rec_line[0]
+    S.n_out = S.n_fields = S.n_recs = S.field_begin = S.field_chars = S.line_num = 0
+    S.state = START_RECORD
+    with nogil:
+        for i in range(begin, n):
+            c = data[i]
+            if line_start:
+                S.line_num += 1
+                line_start = False
+            process(&S, c)
+            if S.field_chars > field_limit:
+                too_long = True
+                break
+            # io's universal newlines end a line after '\n', after '\r\n', and after a '\r' not followed by '\n'
+            if c == 10 or (c == 13 and not (i + 1 < n and data[i + 1] == 10)):
+                process(&S, EOL)
+                if S.state == START_RECORD:
+                    end_record(&S)
+                line_start = True
+        if not too_long:
+            if not line_start:  # the last line has no line end: csv still sees its EOL
+                process(&S, EOL)
+                if S.state == START_RECORD:
+                    end_record(&S)
+            if S.state == IN_QUOTED_FIELD:  # data ends inside quotes: non-strict csv returns the record
+                save_field(&S)
+                end_record(&S)
+    if too_long:
+        return None
+    return out_np[:S.n_out], fs_np[:S.n_fields], fe_np[:S.n_fields], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
+
+
+def strip(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
+    """Cells stripped of ASCII white space: (start, end, edge), edge = 1 when the stripped cell begins or ends with
+    a non-ASCII byte (it may hold Unicode white space that str.strip() removes: only Python can tell)."""
+    cdef Py_ssize_t n = s.shape[0], i, a, b
+    s2_np = np.empty(n, dtype=np.int64)
+    e2_np = np.empty(n, dtype=np.int64)
+    edge_np = np.zeros(n, dtype=np.uint8)
+    cdef int64_t[::1] s2 = s2_np, e2 = e2_np
+    cdef uint8_t[::1] edge = edge_np
+    with nogil:
+        for i in range(n):
+            a = s[i]
+            b = e[i]
+            while a < b and is_space(buf[a]):
+                a += 1
+            while b > a and is_space(buf[b - 1]):
+                b -= 1
+            s2[i] = a
+            e2[i] = b
+            if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
+                edge[i] = 1
+    return s2_np, e2_np, edge_np
+
+
+def money(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, int decimals):
+    """Plain amounts (`123`, `1.5`, `.5`, `2.`) in units of 10**-decimals: (values, status). Signs, more than
+    `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides)."""
+    cdef Py_ssize_t n = s.shape[0], i, j, a, b, whole, frac
+    cdef int64_t v, f
+    cdef uint8_t c
+    cdef int k
+    val_np = np.zeros(n, dtype=np.int64)
+    st_np = np.zeros(n, dtype=np.uint8)
+    cdef int64_t[::1] val = val_np
+    cdef uint8_t[::1] st = st_np
+    with nogil:
+        for i in range(n):
+            a = s[i]
+            b = e[i]
+            if a == b:
+                st[i] = C_EMPTY
+                continue
+            v = 0
+            whole = 0
+            j = a
+            while j < b and 48 <= buf[j] <= 57:
+                v = v * 10 + (buf[j] - 48)
+                whole += 1
+                j += 1
+            frac = 0
+            f = 0
+            if j < b and buf[j] == 46:
+                j += 1
+                while j < b and 48 <= buf[j] <= 57:
+                    f = f * 10 + (buf[j] - 48)
+                    frac += 1
+                    j += 1
+                    if frac > decimals:
+                        break
+            if j != b or whole > 10 or frac > decimals or (whole == 0 and frac == 0):
+                st[i] = C_FALLBACK
+                continue
+            for k in range(decimals - frac):
+                f *= 10
+            for k in range(decimals):
+                v *= 10
+            val[i] = v + f
+    return val_np, st_np
+
+
+def whole(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
+    """Whole numbers of ASCII digits (at most 9): (values, status); anything else FALLBACK."""
+    cdef Py_ssize_t n = s.shape[0], i, j
+    cdef int64_t v
+    val_np = np.zeros(n, dtype=np.int64)
+    st_np = np.zeros(n, dtype=np.uint8)
+    cdef int64_t[::1] val = val_np
+    cdef uint8_t[::1] st = st_np
+    with nogil:
+        for i in range(n):
+            if s[i] == e[i]:
+                st[i] = C_EMPTY
+                continue
+            if e[i] - s[i] > 9:
+                st[i] = C_FALLBACK
+                continue
+            v = 0
+            for j in range(s[i], e[i]):
+                if not 48 <= buf[j] <= 57:
+                    st[i] = C_FALLBACK
+                    break
+                v = v * 10 + (buf[j] - 48)
+            val[i] = v
+    return val_np, st_np
+
+
+def digits(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, int width):
+    """Prefixes: ASCII digits, at most `width`, into an 'S<width>' array: (array, status). Empty is OK (the
+    catch-all); anything else FALLBACK."""
+    cdef Py_ssize_t n = s.shape[0], i, j
+    arr = np.zeros(n, dtype=f"S{width}")
+    st_np = np.zeros(n, dtype=np.uint8)
+    cdef uint8_t[:, ::1] dst = arr.view(np.uint8).reshape(n, width)
+    cdef uint8_t[::1] st = st_np
+    with nogil:
+        for i in range(n):
+            if e[i] - s[i] > width:
+                st[i] = C_FALLBACK
+                continue
+            for j in range(s[i], e[i]):
+                if not 48 <= buf[j] <= 57:
+                    st[i] = C_FALLBACK
+                    break
+                dst[i, j - s[i]] = buf[j]
+    return arr, st_np
+
+
+def unique(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
+    """Distinct cells by their bytes: (ids in order of first appearance, first row of each id)."""
+    cdef Py_ssize_t n = s.shape[0], i, j, cap = 16, slot, length
+    cdef uint64_t h
+    cdef int32_t k, n_ids = 0
+    while cap < 2 * n:
+        cap *= 2
+    table_np = np.full(cap, -1, dtype=np.int32)
+    ids_np = np.empty(n, dtype=np.int32)
+    first_np = np.empty(n, dtype=np.int64)
+    cdef int32_t[::1] table = table_np, ids = ids_np
+    cdef int64_t[::1] first = first_np
+    with nogil:
+        for i in range(n):
+            h = 1469598103934665603ULL
+            length = e[i] - s[i]
+            for j in range(s[i], e[i]):
+                h = (h ^ buf[j]) * 1099511628211ULL
+            slot = <Py_ssize_t>(h & <uint64_t>(cap - 1))
+            while True:
+                k = table[slot]
+                if k < 0:
+                    table[slot] = n_ids
+                    first[n_ids] = i
+                    ids[i] = n_ids
+                    n_ids += 1
+                    break
+                j = first[k]
+                if e[j] - s[j] == length and memcmp(&buf[s[j]], &buf[s[i]], length) == 0:
+                    ids[i] = k
+                    break
+                slot = (slot + 1) & (cap - 1)
+    return ids_np, first_np[:n_ids].copy()
