@@ -423,3 +423,192 @@ def _against(used: int, allowance: int | None, unit: str) -> str:
     if allowance is None:
         return f"{used}{suffix}"
     return f"{used}/{'unl.' if allowance < 0 else allowance}{suffix}"
+
+
+# --- findings ------------------------------------------------------------------------------------------------------
+
+FINDING_RULES = ("ZERO-USE", "ROAMING-SPIKE", "AFTER-CANCEL", "OVERAGE-INCLUDED")
+ALERT_RULES = ("ALERT-ROAMING", "ALERT-DATA")
+SPIKE_FLOOR = 10 * 10**8  # a roaming spike is at least 10 currency units over the line's usual month
+SPIKE_HISTORY = 3  # months before the one checked that make "the usual month"
+
+
+def run_findings(ws: Any, mstore: Any) -> list[dict[str, Any]]:
+    """Run the mobile checks, replace their previous findings, and return every mobile finding (with the
+    threshold alerts raised at import), largest money at stake first.
+
+    - ZERO-USE: a line (with usage stored, a plan, or an inventory line of a carrier whose usage is imported) with
+      no usage for [mobile] zero_use_days up to the latest usage day; at stake: its plan's monthly fee.
+    - ROAMING-SPIKE: a month's billed roaming over spike_factor times the line's average of its previous months
+      (up to 3 with usage) and at least 10.00 over it; at stake: the excess over the average.
+    - AFTER-CANCEL: usage dated after the line's last day in the inventory (cancelled); at stake: its amount.
+    - OVERAGE-INCLUDED: home/EU usage billed while the month's running total of that kind was still within the
+      plan's allowance (or the plan includes it without limit); voice and messages only to numbers of the line's
+      own country; at stake: the amounts billed.
+    """
+    settings = ws.mobile or MobileSettings()
+    last_day = mstore.last_day()
+    if last_day is None:
+        return mstore.findings()
+    plans_by_key: dict[tuple[str, str], Any] = {}
+    if settings.plans:
+        from tem.mobile_plans import plan_set
+
+        ps = plan_set(_plans(ws), [last_day[:7]])
+        plans_by_key = dict(zip(ps.keys, ps.plans))
+    current = current_plans(mstore)
+    inventory = _inventory_lines(mstore)
+    rows: list[dict[str, Any]] = []
+    rows += _zero_use(mstore, settings, last_day, current, plans_by_key, inventory)
+    rows += _roaming_spikes(mstore, settings, last_day)
+    rows += _after_cancel(mstore, inventory)
+    rows += _overage_included(mstore, current, plans_by_key)
+    mstore.replace_findings(FINDING_RULES, rows)
+    return mstore.findings()
+
+
+def _inventory_lines(mstore: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every version of every inventory line, by normalised service ({} without an inventory)."""
+    try:
+        from store.inventory import open_inventory
+        from tem.inventory import normalise_service
+
+        out: dict[str, list[dict[str, Any]]] = {}
+        for item in open_inventory(mstore.conn).items("line"):
+            out.setdefault(normalise_service(item["key"]), []).append(item)
+        return out
+    except Exception:  # noqa: BLE001 - no inventory: the rules that need it find nothing
+        return {}
+
+
+def _zero_use(mstore: Any, s: MobileSettings, last_day: str, current: dict[str, str],
+              plans_by_key: dict[tuple[str, str], Any], inventory: dict[str, list[dict[str, Any]]]
+              ) -> list[dict[str, Any]]:
+    cutoff = (dt.date.fromisoformat(last_day) - dt.timedelta(days=s.zero_use_days)).isoformat()
+    last_use = mstore.last_use()
+    known = {r["line"]: r for r in mstore.lines()}
+    carriers = {r["carrier"] for r in known.values()}
+    for key, versions in inventory.items():  # active mobile lines of the inventory never seen in usage
+        v = versions[-1]
+        if key not in known and v.get("carrier") in carriers and (v["valid_to"] is None or v["valid_to"] > last_day):
+            known[key] = {"line": key, "carrier": v["carrier"], "account": v.get("account"), "plan": None}
+    out = []
+    for line, info in sorted(known.items()):
+        used = last_use.get(line)
+        if used is not None and used > cutoff:
+            continue
+        versions = inventory.get(line, [])
+        if versions and (versions[0]["valid_from"] > cutoff
+                         or (versions[-1]["valid_to"] is not None and versions[-1]["valid_to"] <= last_day)):
+            continue  # too new to judge, or already cancelled
+        plan = plans_by_key.get((info["carrier"], current.get(line, "")))
+        fee = plan.fee if plan is not None else 0
+        out.append({"rule": "ZERO-USE", "line": line, "carrier": info["carrier"], "month": last_day[:7],
+                    "expected": f"use within {s.zero_use_days} days", "actual": f"last use {used or 'never'}",
+                    "at_stake": fee, "currency": plan.currency if plan is not None else None,
+                    "message": f"no usage since {used or 'ever'} (up to {last_day}): "
+                               + (f"plan {plan.code} costs {format_amount(fee)} {plan.currency} a month"
+                                  if plan is not None else "its plan is unknown") + "; cancel or reassign it"})
+    return out
+
+
+def _roaming_spikes(mstore: Any, s: MobileSettings, last_day: str) -> list[dict[str, Any]]:
+    months = month_list(last_day[:7], 12)
+    per: dict[str, dict[str, int]] = {}
+    info: dict[str, tuple[str, str]] = {}
+    for r in mstore.monthly(months[0], months[-1]):
+        m = per.setdefault(r["line"], {})
+        m[r["month"]] = m.get(r["month"], 0) + (r["amount"] if r["zone"] != "home" else 0)
+        info[r["line"]] = (r["carrier"], r["currency"])
+    out = []
+    for line, by_month in sorted(per.items()):
+        seen = sorted(by_month)
+        for i, month in enumerate(seen):
+            history = seen[max(0, i - SPIKE_HISTORY):i]
+            if not history:
+                continue
+            avg = divide_round(sum(by_month[h] for h in history), len(history), "half_up")
+            amount = by_month[month]
+            if amount > s.spike_factor * avg and amount - avg >= SPIKE_FLOOR:
+                carrier, currency = info[line]
+                out.append({"rule": "ROAMING-SPIKE", "line": line, "carrier": carrier, "month": month,
+                            "expected": f"about {format_amount(avg)}", "actual": format_amount(amount),
+                            "at_stake": amount - avg, "currency": currency,
+                            "message": f"roaming billed {format_amount(amount)} {currency} in {month} against "
+                                       f"{format_amount(avg)} on average over {len(history)} previous month(s)"})
+    return out
+
+
+def _after_cancel(mstore: Any, inventory: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for line, versions in sorted(inventory.items()):
+        end = max((v["valid_to"] or "9999-12-31") for v in versions)
+        if end == "9999-12-31":
+            continue
+        late = mstore.usage(line=line, first_day=end)
+        by_month: dict[str, list[dict[str, Any]]] = {}
+        for u in late:
+            by_month.setdefault(u["day"][:7], []).append(u)
+        for month, recs in sorted(by_month.items()):
+            amount = sum(u["amount"] for u in recs)
+            out.append({"rule": "AFTER-CANCEL", "line": line, "carrier": recs[0]["carrier"], "month": month,
+                        "expected": f"no usage from {end} (cancelled)", "actual": f"{len(recs)} record(s)",
+                        "at_stake": amount, "currency": recs[0]["currency"],
+                        "message": f"{len(recs)} usage record(s) billed {format_amount(amount)} "
+                                   f"{recs[0]['currency']} on days {recs[0]['day']}…{recs[-1]['day']}, after the "
+                                   f"line's cancellation (last day {_day_before(end)})"})
+    return out
+
+
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
+def _country_code(line: str) -> str:
+    import phonenumbers
+
+    try:
+        return str(phonenumbers.parse("+" + line).country_code)
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _overage_included(mstore: Any, current: dict[str, str], plans_by_key: dict[tuple[str, str], Any]
+                      ) -> list[dict[str, Any]]:
+    if not plans_by_key:
+        return []
+    out = []
+    group = {"voice": "voice", "sms": "sms", "mms": "sms", "data": "data"}
+    for line, code in sorted(current.items()):
+        records = mstore.usage(line=line)
+        if not records:
+            continue
+        plan = plans_by_key.get((records[0]["carrier"], code))
+        if plan is None:
+            continue
+        allowance = {"voice": plan.minutes * 60 if plan.minutes >= 0 else -1, "sms": plan.sms,
+                     "data": plan.data_mb * MB if plan.data_mb >= 0 else -1}
+        cc = _country_code(line) if line.isdigit() and len(line) <= 15 else ""
+        running: dict[tuple[str, str], int] = {}
+        flagged: dict[str, list[dict[str, Any]]] = {}
+        for u in records:  # oldest first
+            if u["zone"] == "world":
+                continue
+            g = group[u["kind"]]
+            key = (u["day"][:7], g)
+            running[key] = running.get(key, 0) + u["volume"]
+            if u["amount"] <= 0:
+                continue
+            if g != "data" and not (cc and u["destination"].startswith(cc)):
+                continue  # calls and messages abroad are not what the allowance includes
+            if allowance[g] < 0 or running[key] <= allowance[g]:
+                flagged.setdefault(u["day"][:7], []).append(u)
+        for month, recs in sorted(flagged.items()):
+            amount = sum(u["amount"] for u in recs)
+            kinds = ", ".join(sorted({u["kind"] for u in recs}))
+            out.append({"rule": "OVERAGE-INCLUDED", "line": line, "carrier": plan.carrier, "month": month,
+                        "expected": "0.00 (included in the plan)", "actual": format_amount(amount),
+                        "at_stake": amount, "currency": recs[0]["currency"],
+                        "message": f"{len(recs)} {kinds} record(s) billed {format_amount(amount)} "
+                                   f"{recs[0]['currency']} while plan {plan.code} still included them"})
+    return out
