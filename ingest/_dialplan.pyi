@@ -9,7 +9,8 @@ class Tables:
                  ext_lo: bytes, ext_hi: bytes, ext_len: np.ndarray, dfa: np.ndarray, accept: np.ndarray,
                  emergency: int, short_general: int, short_code: int, short_general_lengths: int,
                  short_code_lengths: int, short_ok: bool, site_npp: int, site_idd: int, cc_index: np.ndarray,
-                 cc_npp: np.ndarray, reason: np.ndarray, no_plan: bool) -> None: ...
+                 cc_npp: np.ndarray, reason: np.ndarray, no_plan: bool, npp_literal: bool, npp_lits: bytes,
+                 npp_lit_len: np.ndarray, main_general: int, strip_lengths: int) -> None: ...
 
 def normalise_slices(tables: Tables, buf: np.ndarray, off: np.ndarray, ln: np.ndarray, rows: np.ndarray,
                      as_dialled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...

@@ -47,7 +47,11 @@ cdef class Tables:
     cdef uint8_t[::1] accept
     cdef int32_t emergency, short_general, short_code, site_npp, site_idd
     cdef uint32_t short_general_lengths, short_code_lengths
-    cdef bint short_ok, no_plan
+    cdef bint short_ok, no_plan, npp_literal
+    cdef bytes npp_lits
+    cdef int32_t[::1] npp_lit_len
+    cdef int32_t main_general
+    cdef uint32_t strip_lengths
     cdef int16_t[::1] cc_index
     cdef int32_t[::1] cc_npp
     cdef int8_t[:, ::1] reason
@@ -57,7 +61,9 @@ cdef class Tables:
                  bytes ext_lo, bytes ext_hi, int32_t[::1] ext_len, int32_t[::1] dfa, uint8_t[::1] accept,
                  int emergency, int short_general, int short_code, unsigned int short_general_lengths,
                  unsigned int short_code_lengths, bint short_ok, int site_npp, int site_idd,
-                 int16_t[::1] cc_index, int32_t[::1] cc_npp, int8_t[:, ::1] reason, bint no_plan):
+                 int16_t[::1] cc_index, int32_t[::1] cc_npp, int8_t[:, ::1] reason, bint no_plan,
+                 bint npp_literal, bytes npp_lits, int32_t[::1] npp_lit_len, int main_general,
+                 unsigned int strip_lengths):
         self.outside, self.national, self.international, self.area, self.cc = outside, national, international, \
             area, cc
         self.ext_lo, self.ext_hi, self.ext_len, self.n_ext = ext_lo, ext_hi, ext_len, ext_len.shape[0]
@@ -67,6 +73,8 @@ cdef class Tables:
         self.short_ok, self.site_npp, self.site_idd = short_ok, site_npp, site_idd
         self.cc_index, self.cc_npp, self.reason, self.maxn = cc_index, cc_npp, reason, reason.shape[1] - 1
         self.no_plan = no_plan
+        self.npp_literal, self.npp_lits, self.npp_lit_len = npp_literal, npp_lits, npp_lit_len
+        self.main_general, self.strip_lengths = main_general, strip_lengths
 
 
 cdef struct Plan:
@@ -88,7 +96,12 @@ cdef struct Plan:
     const uint8_t* accept
     int32_t emergency, short_general, short_code, site_npp, site_idd
     uint32_t short_general_lengths, short_code_lengths
-    bint short_ok, no_plan
+    bint short_ok, no_plan, npp_literal
+    const char* npp_lits
+    const int32_t* npp_lit_len
+    int n_lit
+    int32_t main_general
+    uint32_t strip_lengths
     const int16_t* cc_index
     const int32_t* cc_npp
     const int8_t* reason
@@ -173,19 +186,41 @@ cdef inline bint is_extension(const Plan* p, const char* s, int n) noexcept nogi
 
 
 cdef int short_number(const Plan* p, const char* d, int m) noexcept nogil:
-    """ingest.dialplan._short_number: 1, 0 or FALLBACK (where parsing would do more than take the digits as the
-    national number: an international or national prefix, the country code, fewer than 2 digits)."""
-    if not p.short_ok or m < 2:
+    """ingest.dialplan._short_number: 1, 0 or FALLBACK. phonenumbers.parse(d, region) then takes the digits as the
+    national number, less a national prefix where its parsing pattern is plain digits ("0", "0|180020": one
+    alternative at most can start the digits) and the rest has a possible length (and the digits are not a
+    national number as they are while the rest is not); an international prefix or the country code at the start,
+    or another kind of national-prefix pattern: the Python plan decides."""
+    cdef int k, at = 0, w
+    cdef const char* nsn = d
+    cdef int nn = m
+    if not p.short_ok:
         return FALLBACK
+    if m < 2:
+        return 0  # not a viable number: parse raises
     if p.site_idd >= 0 and prefix_match(p, p.site_idd, d, m):
         return FALLBACK
     if starts(d, m, p.cc, p.cc_n):
         return FALLBACK
     if p.site_npp >= 0 and prefix_match(p, p.site_npp, d, m):
-        return FALLBACK
-    if not (p.short_general_lengths >> m) & 1 or not fullmatch(p, p.short_general, d, m):
+        if not p.npp_literal or p.main_general == UNSUPPORTED:
+            return FALLBACK
+        w = -1
+        for k in range(p.n_lit):
+            if starts(d, m, p.npp_lits + at, p.npp_lit_len[k]):
+                w = p.npp_lit_len[k]
+                break
+            at += p.npp_lit_len[k]
+        if w < 0:
+            return FALLBACK
+        if not (fullmatch(p, p.main_general, d, m) and not fullmatch(p, p.main_general, d + w, m - w)) \
+                and (p.strip_lengths >> (m - w)) & 1:
+            nsn, nn = d + w, m - w
+    if nn < 2:
+        return 0  # parse raises: too short after the national prefix
+    if not (p.short_general_lengths >> nn) & 1 or not fullmatch(p, p.short_general, nsn, nn):
         return 0
-    if not (p.short_code_lengths >> m) & 1 or not fullmatch(p, p.short_code, d, m):
+    if not (p.short_code_lengths >> nn) & 1 or not fullmatch(p, p.short_code, nsn, nn):
         return 0
     return 1
 
@@ -367,6 +402,9 @@ def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off
     p.site_npp, p.site_idd = tables.site_npp, tables.site_idd
     p.short_general_lengths, p.short_code_lengths = tables.short_general_lengths, tables.short_code_lengths
     p.short_ok, p.no_plan = tables.short_ok, tables.no_plan
+    p.npp_literal, p.npp_lits, p.n_lit = tables.npp_literal, tables.npp_lits, tables.npp_lit_len.shape[0]
+    p.npp_lit_len = &tables.npp_lit_len[0] if p.n_lit else NULL
+    p.main_general, p.strip_lengths = tables.main_general, tables.strip_lengths
     p.cc_index, p.cc_npp, p.reason, p.maxn = &tables.cc_index[0], &tables.cc_npp[0], &tables.reason[0, 0], \
         tables.maxn
     with nogil:

@@ -548,6 +548,9 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
     site_idd = automata.add(meta.international_prefix) if meta is not None else UNSUPPORTED
     short_ok = short.ok and region == region.upper() and meta is not None \
         and UNSUPPORTED not in (general, code, site_npp, site_idd)
+    literals = _literal_alternatives(meta.national_prefix_for_parsing) if meta is not None \
+        and not meta.national_prefix_transform_rule else None
+    main_general = automata.add(_pattern(meta.general_desc)) if meta is not None else UNSUPPORTED
     index, _, patterns, reason = _country_tables()
     npp = np.array([automata.add(p) for p in patterns], np.int32)
     dfa, accept = automata.arrays()
@@ -557,8 +560,32 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
         "".join(lo for lo, _ in plan.extensions).encode(), "".join(hi for _, hi in plan.extensions).encode(),
         np.array([len(lo) for lo, _ in plan.extensions], np.int32),
         dfa, accept, emergency, general, code, short.general_lengths, short.code_lengths, short_ok,
-        site_npp, site_idd, index, npp, reason, cc == "0")
+        site_npp, site_idd, index, npp, reason, cc == "0", literals is not None, "".join(literals or []).encode(),
+        np.array([len(x) for x in literals or []], np.int32), main_general, _strip_lengths(meta))
     return CompiledPlan(tables, len(accept))
+
+
+def _literal_alternatives(pattern: str | None) -> list[str] | None:
+    """A national-prefix-for-parsing pattern of plain digits ("0", "0|180020") as its alternatives, when no one
+    starts another (then re.match ends where the one that starts the digits ends); else None."""
+    if not pattern or not re.fullmatch(r"\d+(?:\|\d+)*", pattern):
+        return None
+    alternatives = pattern.split("|")
+    if any(a != b and b.startswith(a) for a in alternatives for b in alternatives):
+        return None
+    return alternatives
+
+
+def _strip_lengths(meta: object) -> int:
+    """Bitmask of the national lengths phonenumbers.parse keeps a national prefix stripped for (its
+    _test_number_length: not too short, not local only, not an invalid length)."""
+    if meta is None:
+        return 0
+    from phonenumbers.phonenumberutil import _test_number_length
+
+    refused = (phonenumbers.ValidationResult.TOO_SHORT, phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+               phonenumbers.ValidationResult.INVALID_LENGTH)
+    return sum(1 << n for n in range(32) if _test_number_length("5" * n, meta) not in refused)
 
 
 class PhoneMetadataShort:
