@@ -157,6 +157,22 @@ def test_a_source_trunk_pattern_takes_precedence(workspace: Path, tmp_path: Path
     assert (rows[1]["status"], rows[1]["cost"]) == ("rated", money("0.40"))
 
 
+def test_channel_rules_travel_and_default_patterns() -> None:
+    """A source's rules pickle (Dask workers); the default trunk patterns name trunks, not phones or Local
+    channels into an "outbound" context."""
+    import pickle
+
+    from ingest.cdr.classify import DEFAULT_RULES, ChannelRules
+
+    rules = pickle.loads(pickle.dumps(ChannelRules(["^PJSIP/ovh$"], ["^SCCP/"])))
+    assert rules.is_trunk("PJSIP/ovh") and not rules.is_trunk("PJSIP/ovh2") and rules.is_internal("SCCP/1005")
+    for trunk in ("SIP/trunk", "PJSIP/carrier_15_1", "IAX2/provider", "SIP/gw1", "sofia/gateway/carrier_fr",
+                  "DAHDI/g0", "DAHDI/i1/0155501234", "PJSIP/sip-out"):
+        assert DEFAULT_RULES.is_trunk(trunk), trunk
+    for phone in ("SIP/1001", "SIP/alice", "Local/0155501234@outbound", "SCCP/1005", "DAHDI/1", "SIP/xgw"):
+        assert not DEFAULT_RULES.is_trunk(phone), phone
+
+
 def test_channel_patterns_are_validated(tmp_path: Path) -> None:
     from anatole.config import ConfigError, open_workspace
 

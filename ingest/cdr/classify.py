@@ -110,6 +110,9 @@ class ChannelRules:
         self.is_internal = functools.lru_cache(4096)(self._is_internal)
         self._classes: dict[int, tuple[DialPlan, dict[str, int]]] = {}
 
+    def __reduce__(self) -> tuple:  # picklable (a Source may travel to a Dask worker): rebuilt from its patterns
+        return ChannelRules, (self.trunk_patterns, self.internal_patterns)
+
     def classes(self, plan: DialPlan) -> dict[str, int]:
         """A cache of channel_class results for this plan (the columnar path fills it block after block)."""
         got = self._classes.get(id(plan))
