@@ -52,7 +52,17 @@ MIGRATIONS: list[str] = [
         UNIQUE (rule, line, month)
     );
     """,
+    # 2: the latest right-sizing per line (what the console's Mobile screen shows without the plan catalogues)
+    """
+    CREATE TABLE mobile_rightsize (
+        line TEXT PRIMARY KEY, carrier TEXT, currency TEXT, plan TEXT, minutes INTEGER, sms INTEGER,
+        data_mb INTEGER, best_plan TEXT, current_cost INTEGER, best_cost INTEGER, saving INTEGER,
+        months INTEGER NOT NULL, first_month TEXT NOT NULL, last_month TEXT NOT NULL, at INTEGER NOT NULL
+    );
+    """,
 ]
+RIGHTSIZE_COLUMNS = ("line", "carrier", "currency", "plan", "minutes", "sms", "data_mb", "best_plan", "current_cost",
+                     "best_cost", "saving", "months", "first_month", "last_month", "at")
 USAGE_KEY = ("carrier", "line", "kind", "start", "destination", "zone", "volume", "amount")
 USAGE_COLUMNS = ("import_id", "src_line", "carrier", "account", "invoice", "line", "iccid", "kind", "destination",
                  "zone", "start", "day", "volume", "amount", "currency", "occurrence")
@@ -152,6 +162,24 @@ class MobileStore:
                 (f["rule"], f["line"], f.get("carrier"), f["month"], f.get("expected"), f.get("actual"),
                  f["at_stake"], f.get("currency"), f["message"], now))
         return new
+
+    def save_rightsize(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Replace the stored right-sizing by `rows` (RIGHTSIZE_COLUMNS; money in 10**-8 units, allowances -1 for
+        unlimited, None when the line's plan is unknown)."""
+        with write_transaction(self.conn, what="mobile right-sizing"):
+            self.conn.execute("DELETE FROM mobile_rightsize")
+            self.conn.executemany(
+                f"INSERT INTO mobile_rightsize ({', '.join(RIGHTSIZE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in RIGHTSIZE_COLUMNS)})",
+                [[r.get(c) for c in RIGHTSIZE_COLUMNS] for r in rows])
+
+    def rightsized(self) -> dict[str, dict[str, Any]]:
+        """The stored right-sizing, by line."""
+        return {r["line"]: r for r in _dicts(self.conn.execute("SELECT * FROM mobile_rightsize"))}
+
+    def months(self) -> list[str]:
+        """The months (YYYY-MM) with usage, oldest first."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT substr(day, 1, 7) FROM mobile_usage ORDER BY 1")]
 
     # --- reading ------------------------------------------------------------------------------------------
 

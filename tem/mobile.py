@@ -302,9 +302,11 @@ def _last_month(mstore: Any, last_month: str | None) -> str:
     return str(day)[:7]
 
 
-def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: str | None = None) -> dict[str, Any]:
+def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: str | None = None,
+              save: bool = True) -> dict[str, Any]:
     """Each line's cost over the last N months on its plan and on the cheapest plan of its carrier (same
-    currency), the saving; and per pool (carrier + account) the best individual plans against each pooled plan."""
+    currency), the saving; and per pool (carrier + account) the best individual plans against each pooled plan.
+    `save`: keep the result in the store (what the console's Mobile screen shows)."""
     import numpy as np
 
     from tem.mobile_plans import evaluate, plan_set
@@ -328,7 +330,7 @@ def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: st
         cur_i = key_index.get((ua.carriers[i], plan))
         row: dict[str, Any] = {"line": line, "carrier": ua.carriers[i], "account": ua.accounts[i], "plan": plan,
                                "currency": ua.currencies[i], "billed_usage": format_amount(int(ua.billed[i].sum())),
-                               "current_cost": None, "best_plan": "", "best_cost": "", "saving": None}
+                               "current_cost": None, "best_plan": "", "best_cost": "", "saving": None, "_row": i}
         if ok.any():
             masked = np.where(ok, cost[i], np.iinfo(np.int64).max)
             b = int(np.argmin(masked))
@@ -342,10 +344,36 @@ def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: st
         out_lines.append(row)
     out_lines.sort(key=lambda r: -r.get("saving_value", 0))
     pools = _pools(ua, ps, best_of, month_names)
+    if save:
+        _save(mstore, out_lines, ps, cost, key_index, month_names)
+    for r in out_lines:
+        r.pop("_row")
     return {"months": n, "first_month": month_names[0], "last_month": month_names[-1], "lines": out_lines,
             "pools": pools, "rounding": "each line-month rounded to the catalogue's rounding (default 2 decimals "
                                         "half_up)",
             "saving_total": {c: format_amount(v) for c, v in totals.items()}}
+
+
+def _save(mstore: Any, rows: list[dict[str, Any]], ps: Any, cost: Any, key_index: dict[tuple[str, str], int],
+          months: list[str]) -> None:
+    import time
+
+    now = int(time.time())
+    out = []
+    for r in rows:
+        i = key_index.get((r["carrier"], r["plan"]))
+        plan = ps.plans[i] if i is not None else None
+        b = key_index.get((r["carrier"], r["best_plan"]))
+        out.append({"line": r["line"], "carrier": r["carrier"], "currency": r["currency"], "plan": r["plan"],
+                    "minutes": plan.minutes if plan else None, "sms": plan.sms if plan else None,
+                    "data_mb": plan.data_mb if plan else None, "best_plan": r["best_plan"] or None,
+                    "current_cost": None, "best_cost": None, "saving": r.get("saving_value"),
+                    "months": len(months), "first_month": months[0], "last_month": months[-1], "at": now})
+        if b is not None:
+            out[-1]["best_cost"] = int(cost[r["_row"], b])
+        if i is not None:
+            out[-1]["current_cost"] = int(cost[r["_row"], i])
+    mstore.save_rightsize(out)
 
 
 def _pools(ua: UsageArrays, ps: Any, best_of: Any, months: list[str]) -> list[dict[str, Any]]:
@@ -396,7 +424,7 @@ def lines_view(ws: Any, mstore: Any, month: str | None = None) -> dict[str, Any]
         plans = _plans(ws)
         ps = plan_set(plans, [last])
         plans_by_key = dict(zip(ps.keys, ps.plans))
-        rs = rightsize(ws, mstore, last_month=last)
+        rs = rightsize(ws, mstore, last_month=last, save=False)
         per = rs["months"]
         for r in rs["lines"]:
             if r.get("saving_value"):

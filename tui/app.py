@@ -18,7 +18,8 @@ from tui.context import ConsoleContext
 from tui.data import Reader, TariffBook
 
 TITLES = {"live": "Live", "calls": "Calls", "tariffs": "Tariffs", "rejects": "Rejects and imports",
-          "invoices": "Invoices", "frontdesk": "Front desk", "inventory": "Inventory", "reports": "Reports"}
+          "invoices": "Invoices", "frontdesk": "Front desk", "inventory": "Inventory", "reports": "Reports",
+          "mobile": "Mobile"}
 DESCRIPTIONS = {"live": "Calls in progress, finished calls, counters and alerts from the daemon",
                 "calls": "Explore the stored calls: filter, sort, totals, detail, export",
                 "tariffs": "The workspace's tariffs: rates, prefix search, quote a number",
@@ -26,7 +27,8 @@ DESCRIPTIONS = {"live": "Calls in progress, finished calls, counters and alerts 
                 "invoices": "Carrier invoices: charges, findings, reconciliation; approve or dispute",
                 "frontdesk": "Hotel rooms, guests, running call charges, folios, late charges, PMS postings",
                 "inventory": "Cost centres, people, extensions, lines, devices, contracts on a date; import preview",
-                "reports": "Cost, usage and savings reports by month, with a chart; export to CSV, XLSX, PDF"}
+                "reports": "Cost, usage and savings reports by month, with a chart; export to CSV, XLSX, PDF",
+                "mobile": "Mobile lines: plan, usage against the allowances, suggested plan and saving"}
 
 
 class ConsoleApp(App[None]):
@@ -44,6 +46,7 @@ class ConsoleApp(App[None]):
         Binding("6", "screen('frontdesk')", "Front desk", show=False, id="screen-frontdesk"),
         Binding("7", "screen('inventory')", "Inventory", show=False, id="screen-inventory"),
         Binding("8", "screen('reports')", "Reports", show=False, id="screen-reports"),
+        Binding("9", "screen('mobile')", "Mobile", show=False, id="screen-mobile"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
     ]
 
@@ -122,6 +125,10 @@ def _make_screen(name: str) -> Screen:
         from tui.reports_screen import ReportsScreen
 
         return ReportsScreen()
+    if name == "mobile":
+        from tui.mobile_screen import MobileScreen
+
+        return MobileScreen()
     from tui.rejects_screen import RejectsScreen
 
     return RejectsScreen()

@@ -33,6 +33,9 @@ def sections(app: Any) -> list[tuple[str, list[Binding]]]:
     from tui.frontdesk_screen import CheckinDialog, FrontDeskScreen  # the hotel's screen
 
     classes.update(frontdesk=FrontDeskScreen)
+    from tui.mobile_screen import MobileScreen  # the mobile lines
+
+    classes.update(mobile=MobileScreen)
     out = [("Everywhere", [b for b in _bindings(type(app)) if not (b.action.startswith("screen(")
                                                                    and b.action[8:-2] not in app.names)])]
     out[0][1].append(Binding("ctrl+p", "command_palette", "Command palette: screens, theme, keys"))

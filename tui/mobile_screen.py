@@ -1,0 +1,165 @@
+"""Mobile lines: each line with its plan, its usage of the month against the plan's allowances (home and EU
+roaming draw on them; world roaming is billed apart), the billed roaming and usage, and the suggested plan with
+its monthly saving from the latest right-sizing (`anatole mobile rightsize`, which the store keeps: the plan
+catalogues are read by `tem`, a sibling of `tui`, so the screen shows the stored result). Read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.money import divide_round, format_amount
+from store.mobile import MobileStore, MobileStoreError
+from tui.data import ComponentReader, StoreError
+
+MB = 10**6
+COLUMNS = ("line", "carrier", "plan", "voice min", "SMS/MMS", "data MB", "roaming", "billed", "suggested",
+           "saving/month")
+
+
+class MobileReader(ComponentReader):
+    """The screen's read access to the mobile component (worker threads; one connection under a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, MobileStore, MobileStoreError)
+
+    def month(self, month: str | None) -> tuple[list[str], str | None, list[dict[str, Any]], dict[str, Any]]:
+        """(months with usage, the month shown, its per-line rows, the stored right-sizing by line)."""
+        def read(m: MobileStore) -> tuple[list[str], str | None, list[dict[str, Any]], dict[str, Any]]:
+            months = m.months()
+            shown = month if month in months else (months[-1] if months else None)
+            rows = m.monthly(shown, shown) if shown else []
+            return months, shown, rows, m.rightsized()
+        return self._guard(read)
+
+
+def line_rows(rows: list[dict[str, Any]], sized: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per line: home+EU volumes (what the allowances cover), world volumes, billed amounts."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        e = out.setdefault(r["line"], {"line": r["line"], "carrier": r["carrier"], "currency": r["currency"],
+                                       "voice": 0, "sms": 0, "data": 0, "roaming": 0, "billed": 0})
+        if r["zone"] != "world":  # world roaming is billed apart, never from the allowances
+            e["sms" if r["kind"] == "mms" else r["kind"]] += r["volume"]
+        e["billed"] += r["amount"]
+        if r["zone"] != "home":
+            e["roaming"] += r["amount"]
+    for e in out.values():
+        e["sized"] = sized.get(e["line"])
+    return sorted(out.values(), key=lambda e: (-((e["sized"] or {}).get("saving") or 0), e["line"]))
+
+
+def _against(used: int, allowance: int | None) -> Text:
+    """'312/500' in red when over the allowance; '312/unl.'; '312' when the plan is unknown."""
+    if allowance is None:
+        return Text(str(used))
+    if allowance < 0:
+        return Text(f"{used}/unl.")
+    return Text(f"{used}/{allowance}", style="bold red" if used > allowance else "")
+
+
+def cells(e: dict[str, Any]) -> list[Text | str]:
+    s = e["sized"] or {}
+    saving = s.get("saving")
+    monthly = divide_round(saving, s["months"], "half_up") if saving and s.get("months") else 0
+    return [e["line"], e["carrier"], s.get("plan") or "?", _against(e["voice"] // 60, s.get("minutes")),
+            _against(e["sms"], s.get("sms")), _against(e["data"] // MB, s.get("data_mb")),
+            format_amount(e["roaming"], currency=e["currency"]), format_amount(e["billed"], currency=e["currency"]),
+            (s.get("best_plan") or "") if monthly > 0 else "",
+            Text(format_amount(monthly, currency=e["currency"]), style="bold green") if monthly > 0 else ""]
+
+
+class MobileLoaded(Message):
+    def __init__(self, months: list[str], month: str | None, rows: list[dict[str, Any]], error: str = "") -> None:
+        super().__init__()
+        self.months, self.month, self.rows, self.error = months, month, rows, error
+
+
+class MobileScreen(Screen):
+    CSS_PATH = "mobile.tcss"
+    BINDINGS = [
+        Binding("left_square_bracket", "month(-1)", "Prev month", key_display="["),
+        Binding("right_square_bracket", "month(1)", "Next month", key_display="]"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reader: MobileReader | None = None
+        self.months: list[str] = []
+        self.month: str | None = None
+        self.rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Mobile lines", classes="title", id="mobile-title")
+        yield DataTable(id="mobile", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="mobile-message", classes="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reader = MobileReader(self.app.ctx.db_path)
+        self.query_one("#mobile", DataTable).add_columns(*COLUMNS)
+        self.query_one("#mobile", DataTable).focus()
+        self._load(None)
+
+    def on_unmount(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def action_reload(self) -> None:
+        self._load(self.month)
+
+    def action_month(self, step: int) -> None:
+        if self.month in self.months:
+            i = min(max(self.months.index(self.month) + step, 0), len(self.months) - 1)
+            self._load(self.months[i])
+
+    @work(thread=True, exclusive=True, group="mobile")
+    def _load(self, month: str | None) -> None:
+        assert self.reader is not None
+        try:
+            months, shown, rows, sized = self.reader.month(month)
+        except StoreError as exc:
+            self.post_message(MobileLoaded([], None, [], str(exc)))
+            return
+        self.post_message(MobileLoaded(months, shown, line_rows(rows, sized)))
+
+    def on_mobile_loaded(self, message: MobileLoaded) -> None:
+        note = self.query_one("#mobile-message", Static)
+        note.set_class(bool(message.error), "error")
+        if message.error:
+            note.update(Text(message.error))
+            return
+        self.months, self.month, self.rows = message.months, message.month, message.rows
+        table = self.query_one("#mobile", DataTable)
+        table.clear()
+        for e in self.rows:
+            table.add_row(*cells(e), key=e["line"])
+        self.query_one("#mobile-title", Static).update(f"Mobile lines, {self.month or 'no usage yet'}")
+        if not self.rows:
+            note.update("no mobile usage: `anatole mobile import FILE` (see the README, Mobile lines)")
+            return
+        savings: dict[str, int] = {}
+        sized_at = ""
+        for e in self.rows:
+            s = e["sized"] or {}
+            if s.get("saving") and s.get("months"):
+                savings[e["currency"]] = savings.get(e["currency"], 0) + divide_round(s["saving"], s["months"],
+                                                                                      "half_up")
+                sized_at = f"{s['first_month']}…{s['last_month']}"
+        text = f"{len(self.rows)} lines · usage against the plan's allowances (home + EU) · "
+        if savings:
+            text += "suggested plans save " + ", ".join(f"{format_amount(v, currency=c)} {c}"
+                                                       for c, v in sorted(savings.items()))
+            text += f" a month (usage of {sized_at}; `anatole mobile rightsize` refreshes)"
+        else:
+            text += "no saving found (or no right-sizing yet: `anatole mobile rightsize`)"
+        note.update(text)
