@@ -34,13 +34,12 @@ from ingest.cdr.classify import (
     decide,
     dial_class,
     dial_kind,
-    number_kind,
     peer_span,
 )
-from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, SERVICE, Number
+from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, KINDS, SERVICE, DialPlan, Numbers
+from ingest.dialplan import RULES as NUMBER_RULES
 
-KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)
-_KIND = {k: i for i, k in enumerate(KINDS)}
+_KIND = {k: i for i, k in enumerate(KINDS)}  # the compiled dial plan's kind codes
 # row statuses: the engine's, then those of calls that are not priced
 STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
 _STATUS = {s: i for i, s in enumerate(STATUSES)}
@@ -63,7 +62,7 @@ class Rated:
     rows: np.ndarray  # int64 line indexes of the block
     direction: np.ndarray  # int8 into DIRECTIONS
     number: np.ndarray  # int32 into `numbers` (the number that matters: dialled for outgoing calls, caller else)
-    numbers: list[Number]
+    numbers: Numbers  # kind, e164 and rule arrays (items are ingest.dialplan.Number)
     status: np.ndarray  # int8 into STATUSES
     tariff: np.ndarray  # int32 into `tariffs`, -1 unpriced
     tariffs: list[Path]
@@ -83,6 +82,28 @@ def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str]
         return [], np.zeros(0, np.int64)
     ids, first = factorize(block.buf, off, ln, rows)
     return decode(block.buf, off, ln, rows[first]), ids
+
+
+def unique_numbers(block: Block, name: str, rows: np.ndarray, plan: DialPlan, as_dialled: bool
+                   ) -> tuple[list[str], np.ndarray, Numbers]:
+    """unique_strings, and the values normalised by the compiled dial plan in one call (DialPlan.normalise_slices:
+    the same as plan.normalise of each value)."""
+    off, ln = block.slice(name)
+    if len(rows) == 0:
+        return [], np.zeros(0, np.int64), Numbers.of([])
+    ids, first = factorize(block.buf, off, ln, rows)
+    values = decode(block.buf, off, ln, rows[first])
+    return values, ids, plan.normalise_slices(block.buf, off, ln, rows[first], as_dialled=as_dialled, values=values)
+
+
+def number_kinds(what: str, numbers: Numbers) -> list[str]:
+    """ingest.cdr.classify.number_kind of each number, from the arrays."""
+    internal = numbers.kind == _KIND[INTERNAL]
+    if what == "caller":
+        return np.where(internal, "extension", np.where(numbers.kind == _KIND[EXTERNAL], "external", "other")
+                        ).tolist()
+    code = (numbers.kind == _KIND[SERVICE]) & (numbers.rule == NUMBER_RULES.index("code"))
+    return np.where(internal, "extension", np.where(code, "code", "other")).tolist()
 
 
 def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,38 +203,37 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
     return direction, rule, service
 
 
-def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, list[Number], np.ndarray,
+def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, Numbers, np.ndarray,
                                                                np.ndarray]:
     """(direction, number index, numbers, rule, service) for block.rows, as cdrimport.call_rows decides per record:
     blocks with facts (Asterisk) through decide_facts, the others from the scanner's direction and the numbers."""
     plan = site.dialplan
     strip = src.strip_outside_prefix
     rows = block.rows
-    dialled, d_inv = unique_strings(block, "dialled", rows)
-    caller, o_inv = unique_strings(block, "caller", rows)
-    dialled_numbers = [plan.normalise(v, as_dialled=True if strip is None else strip) for v in dialled]
-    caller_numbers = [plan.normalise(v, as_dialled=False) if v else Number("invalid") for v in caller]
+    dialled, d_inv, dialled_numbers = unique_numbers(block, "dialled", rows, plan, True if strip is None else strip)
+    caller, o_inv, caller_numbers = unique_numbers(block, "caller", rows, plan, False)
+    no_caller = np.array([not v for v in caller], bool)
+    caller_numbers.rule[no_caller] = 0  # Number("invalid"): no caller is no number
     if block.facts and len(rows):
+        caller_kinds = number_kinds("caller", caller_numbers)
+        for i in np.flatnonzero(no_caller).tolist():
+            caller_kinds[i] = "empty"
         direction, rule, service = decide_facts(
-            site, src, block, caller, o_inv, [number_kind("caller", x) if v else "empty"
-                                              for v, x in zip(caller, caller_numbers)],
-            dialled, d_inv, [number_kind("dialled", x) for x in dialled_numbers])
+            site, src, block, caller, o_inv, caller_kinds, dialled, d_inv, number_kinds("dialled", dialled_numbers))
     else:
         direction = block.direction[rows].copy()
         rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
         # a code or bridge number dialled or calling: a service when internal (cdrimport.decide_record)
         # (a code is one whatever the outside-line prefix: the numbers normalised above tell)
-        service = np.array([number_kind("dialled", x) == "code" for x in dialled_numbers] or [False], bool)[d_inv] \
-            | np.array([number_kind("dialled", x) == "code" for x in caller_numbers] or [False], bool)[o_inv]
+        service = np.array([k == "code" for k in number_kinds("dialled", dialled_numbers)] or [False], bool)[d_inv] \
+            | np.array([k == "code" for k in number_kinds("dialled", caller_numbers)] or [False], bool)[o_inv]
     first = direction.copy()
-    called, c_inv = unique_strings(block, "called", rows)
+    called, c_inv, called_numbers = unique_numbers(block, "called", rows, plan, bool(strip))
     extension, e_inv = unique_strings(block, "extension", rows)
-    numbers = list(dialled_numbers)
-    c_base = len(numbers)
-    numbers += [plan.normalise(v, as_dialled=bool(strip)) for v in called]
-    o_base = len(numbers)
-    numbers += caller_numbers
-    kind = np.array([_KIND[n.kind] for n in numbers], np.int8)
+    c_base = len(dialled_numbers)
+    o_base = c_base + len(called_numbers)
+    numbers = dialled_numbers + called_numbers + caller_numbers
+    kind = numbers.kind
     ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
     d_index = {v: i for i, v in enumerate(dialled)}
     same = np.array([d_index.get(v, -1) for v in called] or [-1], np.int64)[c_inv] == d_inv
@@ -245,7 +265,7 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
     direction, number, numbers, rule, service = classify(site, src, block)
     rows = block.rows
     n = len(rows)
-    kind = np.array([_KIND[x.kind] for x in numbers] or [0], np.int8)[number] if n else np.zeros(0, np.int8)
+    kind = numbers.kind[number] if n else np.zeros(0, np.int8)
     status = np.full(n, -1, np.int8)
     status[direction == INCOMING] = _STATUS["incoming"]
     status[direction == INTERNAL_CALL] = _STATUS["internal"]
@@ -275,7 +295,7 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
     band = np.full(n, -1, np.int32)
     billed = np.full(n, NONE, np.int64)
     cost = np.full(n, NONE, np.int64)
-    e164 = np.array([(x.e164 or "").encode() for x in numbers] or [b""], dtype="S18")
+    e164 = numbers.e164.astype("S18")
     for t, path in enumerate(tariffs):
         sel = np.flatnonzero(priced & (tariff == t))
         if not len(sel):
@@ -341,8 +361,10 @@ def store_rows(ws: Workspace, src: Source, site: Site, block: Block, rated: Rate
         block.billable[rows].tolist(), [DIRECTIONS[k] for k in rated.direction.tolist()],
         [DISPOSITIONS[k] for k in block.disposition[rows].tolist()], text("extension"), text("trunk"),
         text("caller"), text("dialled"), text("called"), text("account"),
-        lookup(rated.number, [x.e164 for x in numbers]), lookup(rated.number, [x.kind for x in numbers]),
-        lookup(rated.number, [x.rule for x in numbers]), [1] * n, status, tariff_name, prefix, destination, band,
+        lookup(rated.number, [e.decode() or None for e in numbers.e164.tolist()]),
+        lookup(rated.number, [KINDS[k] for k in numbers.kind.tolist()]),
+        lookup(rated.number, [NUMBER_RULES[r] for r in numbers.rule.tolist()]), [1] * n, status, tariff_name, prefix,
+        destination, band,
         optional(np.where(engine, rated.billed, NONE)), optional(np.where(engine, rated.cost, NONE)), currency,
         [now if e else None for e in engine.tolist()], [None] * n, text("raw"),
         [RULE_NAMES[k] for k in rated.rule.tolist()],

@@ -97,7 +97,7 @@ class DialPlan:
         return self.normalise_slices(buf, offsets, lengths, np.arange(len(encoded), dtype=np.int64),
                                      as_dialled=as_dialled, values=values)
 
-    def normalise_slices(self, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray, *,
+    def normalise_slices(self, buf: bytes | np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray, *,
                          as_dialled: bool = True, values: Sequence[str] | None = None) -> Numbers:
         """normalise() of the strings buf[offsets[r]:offsets[r] + lengths[r]] for r in rows, in one nogil loop;
         the rows the tables cannot decide go through normalise() (`values`: the rows' strings, else decoded)."""
@@ -108,8 +108,7 @@ class DialPlan:
         if plan is None:
             strings = values if values is not None else _decode(buf, offsets, lengths, rows)
             return Numbers.of([self.normalise(v, as_dialled=as_dialled) for v in strings])
-        kind, rule, e164, undecided = normalise_slices(plan.tables, np.ascontiguousarray(buf, np.uint8), offsets,
-                                                       lengths, rows, as_dialled)
+        kind, rule, e164, undecided = normalise_slices(plan.tables, _bytes(buf), offsets, lengths, rows, as_dialled)
         left = np.flatnonzero(undecided)
         if len(left):
             strings = [values[i] for i in left.tolist()] if values is not None \
@@ -324,8 +323,13 @@ _KIND_CODES = {k: i for i, k in enumerate(KINDS)}
 _RULE_CODES = {r: i for i, r in enumerate(RULES)}
 
 
-def _decode(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> list[str]:
-    data = np.asarray(buf, np.uint8)
+def _bytes(buf: bytes | np.ndarray) -> bytes | np.ndarray:
+    """A block's buffer as the compiled plan takes it (bytes as they are, arrays as contiguous uint8)."""
+    return buf if isinstance(buf, (bytes, bytearray, memoryview)) else np.ascontiguousarray(buf, np.uint8)
+
+
+def _decode(buf: bytes | np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> list[str]:
+    data = np.frombuffer(_bytes(buf), np.uint8)
     return [bytes(data[offsets[r]:offsets[r] + lengths[r]]).decode("utf-8", "surrogateescape")
             for r in rows.tolist()]
 
