@@ -154,17 +154,17 @@ class TemQueries:
         """Who calls whom at one site in [start, end): the `limit` busiest (extension, number dialled) pairs of
         internal legs by calls, then talk seconds, with calls, answered and seconds; and the site's totals
         (calls, answered, seconds, pairs)."""
-        where = "FROM calls WHERE site = ? AND start >= ? AND start < ? AND direction = 'internal'"
         pair = "COALESCE(NULLIF(called, ''), NULLIF(dialled, ''), '')"
-        rows = _dicts(self.conn.execute(
-            f"SELECT COALESCE(extension, '') AS caller, {pair} AS callee, COUNT(*) AS calls, "
-            f"SUM(disposition = 'answered') AS answered, SUM(billable) AS seconds {where} "
-            f"GROUP BY caller, callee ORDER BY calls DESC, seconds DESC, caller, callee LIMIT ?",
-            (site, start, end, limit)))
-        totals = _dicts(self.conn.execute(
-            f"SELECT COUNT(*) AS calls, COALESCE(SUM(disposition = 'answered'), 0) AS answered, "
-            f"COALESCE(SUM(billable), 0) AS seconds, COUNT(DISTINCT COALESCE(extension, '') || '>' || {pair}) "
-            f"AS pairs {where}", (site, start, end)))[0]
+        cur = self.conn.execute(
+            f"WITH p AS (SELECT COALESCE(extension, '') AS caller, {pair} AS callee, COUNT(*) AS calls, "
+            f"SUM(disposition = 'answered') AS answered, SUM(billable) AS seconds FROM calls "
+            f"WHERE site = ? AND start >= ? AND start < ? AND direction = 'internal' GROUP BY caller, callee) "
+            f"SELECT caller, callee, calls, answered, seconds, SUM(calls) OVER (), SUM(answered) OVER (), "
+            f"SUM(seconds) OVER (), COUNT(*) OVER () FROM p "
+            f"ORDER BY calls DESC, seconds DESC, caller, callee LIMIT ?", (site, start, end, limit))
+        found = cur.fetchall()
+        rows = [dict(zip(("caller", "callee", "calls", "answered", "seconds"), r[:5])) for r in found]
+        totals = dict(zip(("calls", "answered", "seconds", "pairs"), found[0][5:] if found else (0, 0, 0, 0)))
         return rows, totals
 
     def numbers_with_traffic(self, start: int, end: int) -> set[str]:
