@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -313,6 +313,10 @@ class Numbers(Sequence[Number]):
             return Numbers(self.kind[i], self.rule[i], self.e164[i])
         k = int(self.kind[i])
         return Number(KINDS[k], self.e164[i].decode() if k == 0 else None, RULES[self.rule[i]])
+
+    def __iter__(self) -> Iterator[Number]:
+        for k, e, r in zip(self.kind.tolist(), self.e164.tolist(), self.rule.tolist()):
+            yield Number(KINDS[k], e.decode() if k == 0 else None, RULES[r])
 
     def __add__(self, other: Numbers) -> Numbers:
         return Numbers(np.concatenate([self.kind, other.kind]), np.concatenate([self.rule, other.rule]),
