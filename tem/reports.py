@@ -509,6 +509,8 @@ def _incoming(ctx: Context, period: str) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for site, start, end in ctx.site_spans(period):
         c = ctx.q.incoming_calls(site, start, end)
+        if not len(c["start"]):
+            continue
         c["site"] = np.full(len(c["start"]), site, dtype=object)
         c["abandoned"] = ~c["answered"] & c["rang_out"] & (c["ring"] < ctx.settings.abandon_seconds)
         c["missed"] = ~c["answered"] & ~c["abandoned"]
@@ -593,12 +595,9 @@ def _incoming_by_group(ctx: Context, period: str, title: str) -> Report:
 def _incoming_by_hour(ctx: Context, period: str, title: str) -> Report:
     r = Report("incoming-hours", title, period, [("hour", "text"), *INCOMING_COLUMNS], chart=(0, 1))
     sites = _incoming(ctx, period)
-    if sites:
-        every = {k: np.concatenate([c[k] for c in sites.values()]) for k in next(iter(sites.values()))}
-    else:
-        every = {"site": np.zeros(0, dtype=object), "start": np.zeros(0, dtype=np.int64),
-                 **{k: np.zeros(0, dtype=bool) for k in ("answered", "missed", "abandoned", "inside")},
-                 "ring": np.zeros(0, dtype=np.int64)}
+    if not sites:
+        return r
+    every = {k: np.concatenate([c[k] for c in sites.values()]) for k in next(iter(sites.values()))}
     minute, _ = _local(ctx, every)
     for h, cells in enumerate(_incoming_stats((minute // 60).astype(np.int64), 24, every)):
         r.rows.append([f"{h:02d}:00", *cells])

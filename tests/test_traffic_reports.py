@@ -140,11 +140,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def report(ws: Path, name: str) -> Any:
+def report(ws: Path, name: str, period: str = "2025-03") -> Any:
     store = open_store(ws / "anatole.db")
     try:
         return build(Context(open_workspace(ws), open_queries(store.conn), open_inventory(store.conn)), name,
-                     "2025-03")
+                     period)
     finally:
         store.close()
 
@@ -234,6 +234,14 @@ def test_cli_json_and_files(ws: Path) -> None:
     wsobj = parse_config({"schedule": [{"name": "t", "report": "trunks", "frequency": "monthly", "format": "pdf"}]},
                          ws)
     assert wsobj.schedules[0].report == "trunks"
+
+
+def test_a_month_without_calls_is_empty(ws: Path) -> None:
+    # February has no call at all; April only the one incoming call of 1 April (no internal or trunk traffic)
+    for name in ("incoming", "incoming-groups", "incoming-hours", "internal", "trunks"):
+        assert report(ws, name, "2025-02").rows == [], name
+    assert [row[1] for row in report(ws, "incoming", "2025-04").rows] == ["1009", ""]
+    assert report(ws, "internal", "2025-04").rows == [] and report(ws, "trunks", "2025-04").rows == []
 
 
 def test_off_hours_uses_the_sites_hours(ws: Path) -> None:
