@@ -665,6 +665,13 @@ def _trunks(ctx: Context, period: str, title: str, start: int, end: int) -> Repo
         blocking = f"{100 * erlang_b(erl, lines):.2f}" if lines is not None else None
         r.rows.append([site, trunk, calls, secs, when, f"{erl:.3f}", peak, lines, blocking,
                        lines_needed(erl)])
+    seen = {(row[0], row[1]) for row in r.rows}
+    idle = [(site.name, trunk, n) for site in ctx.ws.sites.values() for trunk, n in site.trunk_lines.items()
+            if (site.name, trunk) not in seen]
+    for site, trunk, n in sorted(idle):  # lines paid for that carried nothing this month
+        r.rows.append([site, trunk, 0, 0, "", "0.000", 0, n, "0.00", 0])
+    if idle:
+        r.notes.append(f"no traffic on: {', '.join(f'{s}/{t}' for s, t, _ in sorted(idle))}")
     r.notes.append("erlangs: talk seconds started in the busiest clock hour of the month / 3600; blocking: Erlang B "
                    "for that traffic on the trunk's lines ([[site]] trunk_lines)")
     if unset:

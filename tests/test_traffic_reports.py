@@ -42,7 +42,7 @@ country = "FR"
 timezone = "Europe/Paris"
 extensions = ["1000-1999"]
 business_hours = "mon-sun 08:00-18:00"
-trunk_lines = { T1 = 15 }
+trunk_lines = { T1 = 15, T9 = 4 }
 hunt_groups = { sales = ["1100-1109"] }
 
 [[site]]
@@ -213,7 +213,8 @@ def test_trunks_erlang_b(ws: Path) -> None:
     rows = {row[1]: row for row in r.rows}
     assert rows["T1"] == ["paris", "T1", 20, 36000, "2025-03-05 11:00", "10.000", 20, 15, "3.65", 18]
     assert rows["T2"] == ["paris", "T2", 1, 360, "2025-03-06 10:00", "0.100", 1, None, None, 2]
-    assert "no trunk_lines set for: paris/T2" in r.notes
+    assert rows["T9"] == ["paris", "T9", 0, 0, "", "0.000", 0, 4, "0.00", 0]  # configured, carried nothing
+    assert "no trunk_lines set for: paris/T2" in r.notes and "no traffic on: paris/T9" in r.notes
     # the same busy hour as trunk-usage
     usage = {row[1]: row for row in report(ws, "trunk-usage").rows}
     assert usage["T1"][4:] == ["2025-03-05 11:00", "10.000"]
@@ -238,10 +239,11 @@ def test_cli_json_and_files(ws: Path) -> None:
 
 def test_a_month_without_calls_is_empty(ws: Path) -> None:
     # February has no call at all; April only the one incoming call of 1 April (no internal or trunk traffic)
-    for name in ("incoming", "incoming-groups", "incoming-hours", "internal", "trunks"):
+    for name in ("incoming", "incoming-groups", "incoming-hours", "internal"):
         assert report(ws, name, "2025-02").rows == [], name
     assert [row[1] for row in report(ws, "incoming", "2025-04").rows] == ["1009", ""]
-    assert report(ws, "internal", "2025-04").rows == [] and report(ws, "trunks", "2025-04").rows == []
+    assert report(ws, "internal", "2025-04").rows == []
+    assert [row[1] for row in report(ws, "trunks", "2025-04").rows] == ["T1", "T9"]  # the lines, idle
 
 
 def test_off_hours_uses_the_sites_hours(ws: Path) -> None:
