@@ -8,6 +8,8 @@ amount for display (spreadsheets store numbers as doubles; the CSV is the exact 
 as a formula in a spreadsheet.
 
 Cost reports read the allocation of the period (the stored run, else one computed on the spot and not stored).
+Traffic reports (TRAFFIC: incoming calls, internal pairs, trunk blocking) read the calls alone, each site over its own
+local month; their per-call work runs in SQLite (legs folded by GROUP BY) and numpy, never a Python loop per call.
 """
 
 from __future__ import annotations
