@@ -84,6 +84,21 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None,
     sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
+@mobile.command("assign")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def assign_cmd(ctx: click.Context, file: Path) -> None:
+    """Set each line's carrier and plan from a CSV line list (line, carrier, plan[, account])."""
+    from tem.mobile import MobileError, assign_file
+
+    _, _, mstore = _open(ctx)
+    try:
+        r = assign_file(mstore, file)
+    except MobileError as exc:
+        clitools.fail(str(exc))
+    clitools.console().print(f"{escape(r['file'])}: {r['lines']} line(s) assigned a plan")
+
+
 @mobile.command("lines")
 @click.option("--month", help="The month to show (YYYY-MM; default: the latest with usage).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")

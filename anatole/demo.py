@@ -56,7 +56,7 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from anatole import demoinventory, demoinvoices, pbxfiles
+from anatole import demoinventory, demoinvoices, demomobile, pbxfiles
 from anatole.cdrimport import CdrImportError, import_file
 from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
@@ -304,6 +304,7 @@ def workspace_toml() -> str:
     ]
     out += demoinvoices.profile_toml()  # the New York carrier's CSV detail format
     out += demoinventory.allocation_toml()  # exchange rates and the rule for the New York taxes
+    out += demomobile.profile_toml()  # the mobile carriers' usage detail formats and plan catalogues
     return "\n".join(out)
 
 
@@ -908,6 +909,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     if summary.get("allocation"):
         console.print()
         demoinventory.render(summary["allocation"], console)
+    if summary.get("mobile"):
+        console.print()
+        demomobile.render(summary["mobile"], console)
     if summary.get("workspace"):
         console.print()
         console.print(f"Every call: anatole --workspace {summary['workspace']} calls --csv")
@@ -1019,7 +1023,8 @@ def run_demo(path: Path, seed: int = 7, *, month: str = "2026-10", scale: float 
         summary["invoices"] = demoinvoices.run_in_workspace(path, batch.month, seed)
         summary["allocation"] = demoinventory.allocate_in_workspace(path, batch.month,
                                                                     summary["inventory"]["move"])
-    except (demoinvoices.DemoInvoiceError, demoinventory.DemoInventoryError) as exc:
+        summary["mobile"] = demomobile.run_in_workspace(path, batch.month, seed)  # the fleet, right-sized
+    except (demoinvoices.DemoInvoiceError, demoinventory.DemoInventoryError, demomobile.DemoMobileError) as exc:
         raise DemoError(str(exc)) from None
     if console is not None:
         render_summary(summary, console)

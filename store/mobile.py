@@ -100,14 +100,17 @@ class MobileStore:
                 "INSERT INTO mobile_imports (file, sha256, format, carrier, at, read, stored, rejected, duplicates) "
                 "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0)", (file, sha256, fmt, carrier, int(time.time()), read))
             import_id = int(cur.lastrowid or 0)
-            stored = 0
             sql = (f"INSERT OR IGNORE INTO mobile_usage ({', '.join(USAGE_COLUMNS)}) "
                    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})")
+            rows = []
             for r in records:
                 key = tuple(r[k] for k in USAGE_KEY)
                 seen[key] += 1
                 row = {**r, "import_id": import_id, "occurrence": seen[key]}
-                stored += self.conn.execute(sql, [row.get(c) for c in USAGE_COLUMNS]).rowcount
+                rows.append([row.get(c) for c in USAGE_COLUMNS])
+            before = self.conn.total_changes
+            self.conn.executemany(sql, rows)
+            stored = self.conn.total_changes - before  # rows an existing key ignored are not changes
             for j in rejects:
                 self.conn.execute(
                     "INSERT OR IGNORE INTO mobile_rejects (import_id, file, sha256, line, field, reason, raw) "
@@ -127,13 +130,15 @@ class MobileStore:
                               (stored, len(rejects), counts["duplicates"], import_id))
         return {"import_id": import_id, **counts}
 
-    def set_plan(self, line: str, carrier: str, plan: str, account: str = "") -> None:
-        with write_transaction(self.conn, what="mobile plan"):
-            self.conn.execute(
+    def set_plans(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
+        """(line, carrier, account, plan) for each line, in one transaction."""
+        now = int(time.time())
+        with write_transaction(self.conn, what="mobile plans"):
+            self.conn.executemany(
                 "INSERT INTO mobile_lines (line, carrier, account, plan, updated) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (line) DO UPDATE SET carrier = excluded.carrier, plan = excluded.plan, "
                 "account = COALESCE(NULLIF(excluded.account, ''), account), updated = excluded.updated",
-                (line, carrier, account, plan, int(time.time())))
+                [(line, carrier, account, plan, now) for line, carrier, account, plan in rows])
 
     def replace_findings(self, rules: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Replace every finding of `rules` by `rows` (a new findings run)."""

@@ -640,3 +640,41 @@ def _overage_included(mstore: Any, current: dict[str, str], plans_by_key: dict[t
                         "message": f"{len(recs)} {kinds} record(s) billed {format_amount(amount)} "
                                    f"{recs[0]['currency']} while plan {plan.code} still included them"})
     return out
+
+
+# --- the carrier's line list ---------------------------------------------------------------------------------------
+
+ASSIGN_COLUMNS = ("line", "carrier", "plan")
+
+
+def assign_file(mstore: Any, path: Path) -> dict[str, Any]:
+    """Set each line's carrier, plan (and account) from a CSV line list (columns line, carrier, plan, optional
+    account): for lines whose usage files name no plan, and lines with no usage at all (ZERO-USE needs to know
+    them). All rows or none: a bad row refuses the file, naming its line."""
+    import csv
+    import io
+
+    from ingest.usage.csv_profile import _Context
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MobileError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in ASSIGN_COLUMNS if c not in header]
+    if missing:
+        raise MobileError(f"{path}: line 1: missing column(s) {', '.join(missing)} (need line, carrier, plan; "
+                          "account is optional)")
+    number = _Context({"currency": "XXX", "carrier": ""}).number
+    rows = []
+    for raw in reader:
+        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        line = number(r["line"])
+        if not (line.isdigit() and 6 <= len(line) <= 22):
+            raise MobileError(f"{path}: line {reader.line_num}: line: {r['line']!r} is not an MSISDN or ICCID")
+        if not r["carrier"] or not r["plan"]:
+            raise MobileError(f"{path}: line {reader.line_num}: carrier and plan are required")
+        rows.append((line, r["carrier"], r.get("account", ""), r["plan"]))
+    mstore.set_plans(rows)
+    return {"file": str(path), "lines": len(rows)}

@@ -438,7 +438,7 @@ def test_summary_from_the_store_adds_up(imported: dict, month: dict) -> None:
     summary = imported["summary"]
     assert json.loads(json.dumps(summary)) == summary
     assert set(summary) - set(month["summary"]) == {"workspace", "seed", "traffic", "imports", "invoices",
-                                                    "inventory", "allocation"}
+                                                    "inventory", "allocation", "mobile"}
     # the store's summary is the in-memory one: same calls, costs, types, unrated calls and top destinations
     assert {k: v for k, v in summary.items() if k in month["summary"]} == month["summary"]
     traffic = summary["traffic"]
