@@ -108,16 +108,24 @@ cdef struct Plan:
     int maxn
 
 
+cdef inline bint at_end(const Plan* p, int32_t st) noexcept nogil:
+    """The state accepts at the end of the input (as it is, or after a `$`: column 10)."""
+    if p.accept[st]:
+        return True
+    st = p.dfa[st * 11 + 10]
+    return st >= 0 and p.accept[st] != 0
+
+
 cdef inline bint fullmatch(const Plan* p, int32_t start, const char* s, int n) noexcept nogil:
     cdef int32_t st = start
     cdef int i
     if st < 0:
         return False
     for i in range(n):
-        st = p.dfa[st * 10 + (s[i] - 48)]
+        st = p.dfa[st * 11 + (s[i] - 48)]
         if st < 0:
             return False
-    return p.accept[st] != 0
+    return at_end(p, st)
 
 
 cdef inline bint prefix_match(const Plan* p, int32_t start, const char* s, int n) noexcept nogil:
@@ -126,15 +134,13 @@ cdef inline bint prefix_match(const Plan* p, int32_t start, const char* s, int n
     cdef int i
     if st < 0:
         return False
-    if p.accept[st]:
-        return True
     for i in range(n):
-        st = p.dfa[st * 10 + (s[i] - 48)]
-        if st < 0:
-            return False
         if p.accept[st]:
             return True
-    return False
+        st = p.dfa[st * 11 + (s[i] - 48)]
+        if st < 0:
+            return False
+    return at_end(p, st)
 
 
 cdef inline bint starts(const char* s, int n, const char* pre, int pre_n) noexcept nogil:

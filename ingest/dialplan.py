@@ -358,8 +358,9 @@ class _Unsupported(Exception):
 
 @functools.cache
 def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
-    """The pattern as a DFA over the ten digits: (next state [n, 10], -1 dead; accepting [n]); state 0 starts.
-    Only what phonenumbers' metadata uses: literals, classes, groups, alternation and counted repeats."""
+    """The pattern as a DFA over the ten digits and an end-of-input symbol (column 10, for `$`): (next state
+    [n, 11], -1 dead; accepting [n]); state 0 starts. Only what phonenumbers' metadata uses: literals, classes,
+    groups, alternation, repeats and `$`."""
     try:
         from re import _constants as c
         from re import _parser as sre
@@ -415,6 +416,8 @@ def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
             return step(s, charset(av))
         if op is c.SUBPATTERN:
             return seq(av[-1], s)
+        if op is c.AT and av in (c.AT_END, c.AT_END_STRING):
+            return step(s, 1 << 10)
         if op is c.BRANCH:
             end = new()
             for branch in av[1]:
@@ -463,7 +466,7 @@ def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
     while len(table) < len(order):
         here = order[len(table)]
         row = []
-        for d in range(10):
+        for d in range(11):
             nxt = {t for s in here for mask, t in moves[s] if mask >> d & 1}
             if not nxt:
                 row.append(-1)
@@ -477,14 +480,14 @@ def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
             row.append(index[key])
         table.append(row)
         accept.append(final in here)
-    return np.array(table, np.int32).reshape(-1, 10), np.array(accept, np.uint8)
+    return np.array(table, np.int32).reshape(-1, 11), np.array(accept, np.uint8)
 
 
 class _Automata:
     """DFAs of several patterns in one table (the compiled plan's)."""
 
     def __init__(self) -> None:
-        self.tables: list[np.ndarray] = [np.full((1, 10), -1, np.int32)]  # state 0: dead, for empty tables
+        self.tables: list[np.ndarray] = [np.full((1, 11), -1, np.int32)]  # state 0: dead, for empty tables
         self.accepts: list[np.ndarray] = [np.zeros(1, np.uint8)]
         self.size = 1
         self.starts: dict[str, int] = {}

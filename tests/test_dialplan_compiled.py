@@ -167,6 +167,8 @@ def test_dfa_agrees_with_re_on_metadata_patterns() -> None:
                     state = table[state, int(ch)]
                     if state < 0:
                         break
+                if state >= 0 and not accept[state] and table[state, 10] >= 0:
+                    state = table[state, 10]  # `$`
                 assert (state >= 0 and bool(accept[state])) == bool(compiled.fullmatch(s)), (pattern, s)
 
 
@@ -187,3 +189,21 @@ def test_a_plan_without_a_numbering_plan_and_odd_settings() -> None:
         values = ["0155501234", "+33155501234", "112", "abc", "", "12345678901234567890123"]
         python, compiled = python_and_compiled(plan, values, True)
         assert compiled == python
+
+
+def test_numbers_of_every_country_code_against_phonenumbers() -> None:
+    """'+' and a number of each country code phonenumbers knows (national prefixes of the trunk included, `$` in
+    some of their patterns): the compiled answer is phonenumbers' own, and the tables decide nearly all."""
+    rng = np.random.default_rng(11)
+    plan = DialPlan("FR", outside_prefix="0", national_prefix="0")
+    values = []
+    for cc in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        for length in range(0, 16, 2):
+            values.append(str(cc) + "".join(map(str, rng.integers(0, 10, length))))
+            values.append(str(cc) + "0" + "".join(map(str, rng.integers(0, 10, length))))
+    got = plan.normalise_all(["+" + v for v in values])
+    for v, n in zip(values, got):
+        why = _parse_impossible(v)
+        assert n == (Number("external", v, "+") if why in ("", UNKNOWN_CC) else Number("invalid", None, why)), v
+    # the first of each pair: a national number after the country code as dialled (not a trunk prefix)
+    assert undecided(plan, ["+" + v for v in values[::2]]) < len(values[::2]) // 10
