@@ -35,18 +35,15 @@ cdef inline bint is_space(uint8_t c) noexcept nogil:
 cdef struct Scan:
     uint8_t* out
     int64_t* fs
-    int64_t* fe
     int64_t* rec_lo
     int64_t* rec_line
-    Py_ssize_t n_out, n_fields, n_recs, field_begin, field_chars, line_num
+    Py_ssize_t n_out, n_fields, n_recs, field_chars, line_num
     int state
 
 
 cdef inline void save_field(Scan* S) noexcept nogil:
-    S.fs[S.n_fields] = S.field_begin
-    S.fe[S.n_fields] = S.n_out
     S.n_fields += 1
-    S.field_begin = S.n_out
+    S.fs[S.n_fields] = S.n_out  # fields are contiguous: field k is buffer[fs[k]:fs[k+1]]
     S.field_chars = 0
 
 
@@ -119,9 +116,10 @@ cdef inline void process(Scan* S, int ch) noexcept nogil:
 
 
 def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
-    """Split data[begin:] into CSV records: returns (buffer, field_start, field_end, record_lo, record_line), with
-    record r made of fields record_lo[r]:record_lo[r+1] and ending on line record_line[r]; or None when a field
-    exceeds `field_limit` characters (the caller then uses csv.reader, which reports it)."""
+    """Split data[begin:] into CSV records: returns (buffer, bounds, record_lo, record_line): field k is
+    buffer[bounds[k]:bounds[k+1]], field 0 is always empty, record r is made of fields record_lo[r]:record_lo[r+1]
+    and ends on line record_line[r]; the buffer ends with one spare 0 byte. None when a field exceeds `field_limit` characters (the
+    caller then uses csv.reader, which reports it)."""
     cdef Py_ssize_t n = data.shape[0], i, max_fields = 2, max_recs = 2
     cdef uint8_t c
     cdef bint line_start = True, too_long = False
@@ -133,26 +131,42 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
             if c != 44:
                 max_recs += 1
     max_fields += max_recs
-    out_np = np.empty(max(n - begin, 1), dtype=np.uint8)
-    fs_np = np.empty(max_fields, dtype=np.int64)
-    fe_np = np.empty(max_fields, dtype=np.int64)
+    out_np = np.zeros(max(n - begin, 0) + 1, dtype=np.uint8)  # + a spare 0 byte: an empty field's first byte
+    fs_np = np.zeros(max_fields + 2, dtype=np.int64)
     lo_np = np.zeros(max_recs + 1, dtype=np.int64)
     line_np = np.empty(max_recs, dtype=np.int64)
     cdef uint8_t[::1] out = out_np
-    cdef int64_t[::1] fs = fs_np, fe = fe_np, rec_lo = lo_np, rec_line = line_np
+    cdef int64_t[::1] fs = fs_np, rec_lo = lo_np, rec_line = line_np
     S.out = &out[0]
     S.fs = &fs[0]
-    S.fe = &fe[0]
     S.rec_lo = &rec_lo[0]
     S.rec_line = &rec_line[0]
-    S.n_out = S.n_fields = S.n_recs = S.field_begin = S.field_chars = S.line_num = 0
+    S.n_out = S.n_recs = S.field_chars = S.line_num = 0
+    S.n_fields = 1  # field 0 is an empty field (bounds 0, 0): a column a row lacks points at it
+    rec_lo[0] = 1
     S.state = START_RECORD
     with nogil:
-        for i in range(begin, n):
+        i = begin
+        while i < n:
             c = data[i]
             if line_start:
                 S.line_num += 1
                 line_start = False
+            if S.state == IN_FIELD and c != 44 and c != 10 and c != 13:
+                # the common case, a run of ordinary characters in an unquoted field: copied without the state
+                # machine (in IN_FIELD, only ',', '\n' and '\r' change anything)
+                while i < n:
+                    c = data[i]
+                    if c == 44 or c == 10 or c == 13:
+                        break
+                    S.out[S.n_out] = c
+                    S.n_out += 1
+                    S.field_chars += (c & 0xC0) != 0x80
+                    i += 1
+                if S.field_chars > field_limit:
+                    too_long = True
+                    break
+                continue
             process(&S, c)
             if S.field_chars > field_limit:
                 too_long = True
@@ -163,6 +177,7 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
                 if S.state == START_RECORD:
                     end_record(&S)
                 line_start = True
+            i += 1
         if not too_long:
             if not line_start:  # the last line has no line end: csv still sees its EOL
                 process(&S, EOL)
@@ -173,13 +188,29 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
                 end_record(&S)
     if too_long:
         return None
-    return out_np[:S.n_out], fs_np[:S.n_fields], fe_np[:S.n_fields], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
+    return out_np[:S.n_out + 1], fs_np[:S.n_fields + 1], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
 
 
-def strip(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
-    """Cells stripped of ASCII white space: (start, end, edge), edge = 1 when the stripped cell begins or ends with
-    a non-ASCII byte (it may hold Unicode white space that str.strip() removes: only Python can tell)."""
-    cdef Py_ssize_t n = s.shape[0], i, a, b
+cdef inline void cell(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t i,
+                      Py_ssize_t* a, Py_ssize_t* b) noexcept nogil:
+    """Field idx[i], without its leading and trailing ASCII white space: buf[a:b]."""
+    cdef Py_ssize_t lo = bounds[idx[i]], hi = bounds[idx[i] + 1]
+    while lo < hi and is_space(buf[lo]):
+        lo += 1
+    while hi > lo and is_space(buf[hi - 1]):
+        hi -= 1
+    a[0] = lo
+    b[0] = hi
+
+
+# Every kernel below takes one column as `idx`: the field numbers (into `bounds`, as scan returns them) of its
+# cells, row by row. Cells are stripped of ASCII white space first; Unicode white space is left to Python.
+
+
+def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
+    """(start, end, edge) of each stripped cell; edge = 1 when it begins or ends with a non-ASCII byte (it may
+    hold Unicode white space that str.strip() removes: only Python can tell)."""
+    cdef Py_ssize_t n = idx.shape[0], i, a, b
     s2_np = np.empty(n, dtype=np.int64)
     e2_np = np.empty(n, dtype=np.int64)
     edge_np = np.zeros(n, dtype=np.uint8)
@@ -187,12 +218,7 @@ def strip(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
     cdef uint8_t[::1] edge = edge_np
     with nogil:
         for i in range(n):
-            a = s[i]
-            b = e[i]
-            while a < b and is_space(buf[a]):
-                a += 1
-            while b > a and is_space(buf[b - 1]):
-                b -= 1
+            cell(buf, bounds, idx, i, &a, &b)
             s2[i] = a
             e2[i] = b
             if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
@@ -200,12 +226,12 @@ def strip(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
     return s2_np, e2_np, edge_np
 
 
-def money(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, int decimals):
+def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, int decimals):
     """Plain amounts (`123`, `1.5`, `.5`, `2.`) in units of 10**-decimals: (values, status). Signs, more than
-    `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides)."""
-    cdef Py_ssize_t n = s.shape[0], i, j, a, b, whole, frac
+    `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides).
+    Exact: digits are accumulated as integers, nothing is rounded."""
+    cdef Py_ssize_t n = idx.shape[0], i, j, a, b, whole, frac
     cdef int64_t v, f
-    cdef uint8_t c
     cdef int k
     val_np = np.zeros(n, dtype=np.int64)
     st_np = np.zeros(n, dtype=np.uint8)
@@ -213,15 +239,14 @@ def money(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, in
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            a = s[i]
-            b = e[i]
+            cell(buf, bounds, idx, i, &a, &b)
             if a == b:
                 st[i] = C_EMPTY
                 continue
             v = 0
             whole = 0
             j = a
-            while j < b and 48 <= buf[j] <= 57:
+            while j < b and 48 <= buf[j] <= 57 and whole <= 10:
                 v = v * 10 + (buf[j] - 48)
                 whole += 1
                 j += 1
@@ -229,12 +254,10 @@ def money(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, in
             f = 0
             if j < b and buf[j] == 46:
                 j += 1
-                while j < b and 48 <= buf[j] <= 57:
+                while j < b and 48 <= buf[j] <= 57 and frac <= decimals:
                     f = f * 10 + (buf[j] - 48)
                     frac += 1
                     j += 1
-                    if frac > decimals:
-                        break
             if j != b or whole > 10 or frac > decimals or (whole == 0 and frac == 0):
                 st[i] = C_FALLBACK
                 continue
@@ -246,9 +269,9 @@ def money(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, in
     return val_np, st_np
 
 
-def whole(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
+def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
     """Whole numbers of ASCII digits (at most 9): (values, status); anything else FALLBACK."""
-    cdef Py_ssize_t n = s.shape[0], i, j
+    cdef Py_ssize_t n = idx.shape[0], i, j, a, b
     cdef int64_t v
     val_np = np.zeros(n, dtype=np.int64)
     st_np = np.zeros(n, dtype=np.uint8)
@@ -256,14 +279,15 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            if s[i] == e[i]:
+            cell(buf, bounds, idx, i, &a, &b)
+            if a == b:
                 st[i] = C_EMPTY
                 continue
-            if e[i] - s[i] > 9:
+            if b - a > 9:
                 st[i] = C_FALLBACK
                 continue
             v = 0
-            for j in range(s[i], e[i]):
+            for j in range(a, b):
                 if not 48 <= buf[j] <= 57:
                     st[i] = C_FALLBACK
                     break
@@ -272,30 +296,31 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
     return val_np, st_np
 
 
-def digits(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e, int width):
+def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, int width):
     """Prefixes: ASCII digits, at most `width`, into an 'S<width>' array: (array, status). Empty is OK (the
     catch-all); anything else FALLBACK."""
-    cdef Py_ssize_t n = s.shape[0], i, j
+    cdef Py_ssize_t n = idx.shape[0], i, j, a, b
     arr = np.zeros(n, dtype=f"S{width}")
     st_np = np.zeros(n, dtype=np.uint8)
     cdef uint8_t[:, ::1] dst = arr.view(np.uint8).reshape(n, width)
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            if e[i] - s[i] > width:
+            cell(buf, bounds, idx, i, &a, &b)
+            if b - a > width:
                 st[i] = C_FALLBACK
                 continue
-            for j in range(s[i], e[i]):
+            for j in range(a, b):
                 if not 48 <= buf[j] <= 57:
                     st[i] = C_FALLBACK
                     break
-                dst[i, j - s[i]] = buf[j]
+                dst[i, j - a] = buf[j]
     return arr, st_np
 
 
-def unique(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
-    """Distinct cells by their bytes: (ids in order of first appearance, first row of each id)."""
-    cdef Py_ssize_t n = s.shape[0], i, j, cap = 16, slot, length
+def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
+    """Distinct stripped cells by their bytes: (ids in order of first appearance, first row of each id)."""
+    cdef Py_ssize_t n = idx.shape[0], i, j, cap = 16, slot, length, a, b, fa, fb
     cdef uint64_t h
     cdef int32_t k, n_ids = 0
     while cap < 2 * n:
@@ -307,10 +332,12 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
     cdef int64_t[::1] first = first_np
     with nogil:
         for i in range(n):
+            cell(buf, bounds, idx, i, &a, &b)
             h = 1469598103934665603ULL
-            length = e[i] - s[i]
-            for j in range(s[i], e[i]):
+            length = b - a
+            for j in range(a, b):
                 h = (h ^ buf[j]) * 1099511628211ULL
+            h ^= h >> 29
             slot = <Py_ssize_t>(h & <uint64_t>(cap - 1))
             while True:
                 k = table[slot]
@@ -320,9 +347,27 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] s, const int64_t[::1] e):
                     ids[i] = n_ids
                     n_ids += 1
                     break
-                j = first[k]
-                if e[j] - s[j] == length and memcmp(&buf[s[j]], &buf[s[i]], length) == 0:
+                cell(buf, bounds, idx, first[k], &fa, &fb)
+                if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
                     ids[i] = k
                     break
                 slot = (slot + 1) & (cap - 1)
     return ids_np, first_np[:n_ids].copy()
+
+
+def keys(const uint8_t[:, ::1] digits, Py_ssize_t key_len):
+    """Base-11 keys of 'S' strings (viewed as bytes, one row each), truncated or padded to key_len: a 0 byte
+    (padding) -> 0, any other byte b -> b - 47 ('0'..'9' -> 1..10). tariffs.compile.digit_keys in one pass."""
+    cdef Py_ssize_t n = digits.shape[0], width = digits.shape[1], i, j
+    cdef uint64_t k
+    out_np = np.zeros(n, dtype=np.uint64)
+    cdef uint64_t[::1] out = out_np
+    with nogil:
+        for i in range(n):
+            k = 0
+            for j in range(key_len):
+                k *= 11
+                if j < width and digits[i, j] != 0:
+                    k += <uint64_t>digits[i, j] - 47
+            out[i] = k
+    return out_np

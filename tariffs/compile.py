@@ -19,6 +19,7 @@ import numpy as np
 
 from engine import MAX_DURATION, STATUS_NAMES, RateTables, build_intervals
 from engine.money import DECIMALS, INT64_MAX
+from tariffs import _deck
 from tariffs.errors import Collector, TariffError
 from tariffs.load import PrefixColumn, prefix_bytes
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Tariff, day_from_number
@@ -250,15 +251,8 @@ def digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
     width = digits.dtype.itemsize
     if n == 0 or width == 0:
         return np.zeros(n, dtype=np.uint64)
-    b = digits.view(np.uint8).reshape(n, width)[:, :key_len].astype(np.uint64)
-    vals = np.where(b == 0, np.uint64(0), b - np.uint64(47))
-    # a digit after the first pad would be wrong: bytes strings have no embedded NULs, so pads are trailing
-    key = np.zeros(n, dtype=np.uint64)
-    for j in range(key_len):
-        key *= np.uint64(11)
-        if j < vals.shape[1]:
-            key += vals[:, j]
-    return key
+    # one pass in C (tariffs/_deck.pyx); bytes strings have no embedded NULs, so pads are trailing
+    return _deck.keys(np.ascontiguousarray(digits).view(np.uint8).reshape(n, width), key_len)
 
 
 def half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -432,11 +432,13 @@ def prefix_bytes(prefixes: Sequence[str]) -> np.ndarray:
 
 @dataclass
 class DeckCells:
-    """Cells in columns: each column is (start, end) byte offsets into `buf` (UTF-8), one pair per row; a column
-    the deck does not have is absent. `line` is each row's CSV line (or inline [[rate]] number)."""
+    """Cells in columns, as tariffs/_deck.pyx's kernels take them: field k is buf[bounds[k]:bounds[k+1]] (UTF-8;
+    field 0 is empty), and each column is the array of its cells' field numbers, row by row (a column the deck
+    lacks is absent). `line` is each row's CSV line, or inline [[rate]] number. `buf` ends with a spare 0 byte."""
 
     buf: np.ndarray  # uint8
-    cols: dict[str, tuple[np.ndarray, np.ndarray]]
+    bounds: np.ndarray  # int64
+    cols: dict[str, np.ndarray]  # int64 field numbers
     line: np.ndarray  # int64
     n: int
 
@@ -445,40 +447,41 @@ class DeckCells:
         """Cells from (line, {column: text}) rows: the inline [[rate]] tables, or csv.reader's rows."""
         n = len(rows)
         parts: list[bytes] = []
-        cols: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        pos = 0
+        bounds = [0, 0]
+        cols: dict[str, np.ndarray] = {}
         for i, (_, cells) in enumerate(rows):
             for name, text in cells.items():
                 if name not in cols:
-                    cols[name] = (np.zeros(n, np.int64), np.zeros(n, np.int64))
+                    cols[name] = np.zeros(n, np.int64)
                 b = text.encode("utf-8", "surrogatepass")
-                cols[name][0][i] = pos
-                pos += len(b)
-                cols[name][1][i] = pos
+                cols[name][i] = len(bounds) - 1
+                bounds.append(bounds[-1] + len(b))
                 parts.append(b)
-        return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), cols,
+        return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), np.array(bounds, np.int64), cols,
                    np.array([ln for ln, _ in rows], dtype=np.int64), n)
 
     def extend(self, other: DeckCells) -> DeckCells:
         """These rows, then `other`'s."""
         if other.n == 0:
             return self
-        shift = len(self.buf)
-        zeros = np.zeros(self.n, np.int64), np.zeros(other.n, np.int64)
+        shift = len(self.bounds)  # other's field k becomes field shift + k
         cols = {}
         for name in {*self.cols, *other.cols}:
-            s1, e1 = self.cols.get(name, (zeros[0], zeros[0]))
-            s2, e2 = other.cols.get(name, (zeros[1] - shift, zeros[1] - shift))
-            cols[name] = np.concatenate([s1, s2 + shift]), np.concatenate([e1, e2 + shift])
-        return DeckCells(np.concatenate([self.buf, other.buf]), cols, np.concatenate([self.line, other.line]),
-                         self.n + other.n)
+            mine = self.cols.get(name, np.zeros(self.n, np.int64))
+            theirs = other.cols.get(name, np.zeros(other.n, np.int64))
+            cols[name] = np.concatenate([mine, theirs + shift])
+        return DeckCells(np.concatenate([self.buf, other.buf]),
+                         np.concatenate([self.bounds, other.bounds + len(self.buf)]), cols,
+                         np.concatenate([self.line, other.line]), self.n + other.n)
 
-    def text(self, start: int, end: int) -> str:
-        return self.text_of(self.buf, start, end)
+    def column(self, name: str) -> np.ndarray:
+        """The column's field numbers (field 0, empty, for every row when the deck lacks the column)."""
+        col = self.cols.get(name)
+        return col if col is not None else np.zeros(self.n, np.int64)
 
-    @staticmethod
-    def text_of(buf: np.ndarray, start: int, end: int) -> str:
-        return buf[start:end].tobytes().decode("utf-8", "surrogatepass")
+    def text(self, field: int) -> str:
+        """A field as str, stripped as the reference strips cells."""
+        return self.buf[self.bounds[field]:self.bounds[field + 1]].tobytes().decode("utf-8", "surrogatepass").strip()
 
 
 class ColumnReader:
@@ -519,25 +522,23 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
         from tariffs.load_reference import _read_deck
 
         return DeckCells.from_rows(_read_deck(path, errs))
-    out, fs, fe, lo, rec_line = scanned
-    buf = np.append(out, np.uint8(0))  # one spare byte: the first byte of an empty field can be read
+    buf, bounds, lo, rec_line = scanned
+    cells = DeckCells(buf, bounds, {}, rec_line, 0)
     nf = np.diff(lo)
-    first = np.minimum(lo[:-1], max(len(fs) - 1, 0))
-    s0 = fs[first] if len(fs) else np.zeros(len(nf), np.int64)
-    e0 = fe[first] if len(fs) else np.zeros(len(nf), np.int64)
-    ss, se, edge = _deck.strip(buf, s0, e0)
-    comment = (nf > 0) & (e0 > s0) & (buf[s0] == ord("#"))
+    first = np.where(nf > 0, lo[:-1], 0)  # each record's first field (field 0, empty, for an empty record)
+    comment = (bounds[first + 1] > bounds[first]) & (buf[bounds[first]] == ord("#"))  # fields[0].startswith("#")
+    ss, se, edge = _deck.strip(buf, bounds, first)
     single = nf == 1
     blank = single & (ss == se)
     for r in np.flatnonzero(single & (edge != 0)):
-        blank[r] = not DeckCells.text_of(buf, int(s0[r]), int(e0[r])).strip()
+        blank[r] = not cells.text(int(first[r]))
     kept = np.flatnonzero(~((nf == 0) | comment | blank))
     if len(kept) == 0:
         errs.add(str(path), None, "the rate deck is empty (a header row is required)")
         return None
     h = int(kept[0])
     at = f"{path}:{rec_line[h]}"
-    header = [DeckCells.text_of(buf, int(fs[k]), int(fe[k])).strip().lower() for k in range(lo[h], lo[h + 1])]
+    header = [cells.text(k).lower() for k in range(lo[h], lo[h + 1])]
     bad = False
     for name in header:
         if name not in COLUMNS:
@@ -559,8 +560,7 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
                  f"expected {len(header)} fields ({','.join(header)}), found {nf[r]}")
     rows = data[fits]
     base = lo[rows]
-    cols = {name: (fs[base + j], fe[base + j]) for j, name in enumerate(header)}
-    return DeckCells(buf, cols, rec_line[rows], len(rows))
+    return DeckCells(buf, bounds, {name: base + j for j, name in enumerate(header)}, rec_line[rows], len(rows))
 
 
 def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[[int], str],
@@ -568,19 +568,13 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     """Every column converted as the reference `_convert_rows` does, problems in the same order: prefix,
     destination, empty prices, then band, connect_fee, price, unit, increment, from, min_cost, max_cost,
     effective_from (a bad value once per distinct text, at its first row), then min_cost > max_cost."""
-    n, buf = cells.n, cells.buf
-    empty = np.zeros(n, np.int64)
+    buf, bounds, column = cells.buf, cells.bounds, cells.column
 
-    def column(name: str) -> tuple[np.ndarray, np.ndarray]:
-        s, e = cells.cols.get(name, (empty, empty))
-        s2, e2, _ = _deck.strip(buf, s, e)
-        return s2, e2
-
-    def text(col: tuple[np.ndarray, np.ndarray], i: int) -> str:
-        return cells.text(int(col[0][i]), int(col[1][i])).strip()
+    def text(col: np.ndarray, i: int) -> str:
+        return cells.text(int(col[i]))
 
     prefix_col = column("prefix")
-    digits, status = _deck.digits(buf, *prefix_col, MAX_PREFIX_DIGITS)
+    digits, status = _deck.digits(buf, bounds, prefix_col, MAX_PREFIX_DIGITS)
     for i in np.flatnonzero(status == _deck.FALLBACK):
         p = text(prefix_col, i)
         if not (p.isdigit() and p.isascii()) and p:
@@ -592,7 +586,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             digits[i] = p.encode("ascii")
 
     dest_col = column("destination")
-    ids, first = _deck.unique(buf, *dest_col)
+    ids, first = _deck.unique(buf, bounds, dest_col)
     destinations: list[str] = []
     dest_ids: dict[str, int] = {}
     remap = np.empty(len(first), np.int32)
@@ -609,7 +603,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             errs.add(at(i), "destination", "required value is empty")
 
     price_col = column("price")
-    price, price_status = _deck.money(buf, *price_col, DECIMALS)
+    price, price_status = _deck.money(buf, bounds, price_col, DECIMALS)
     price_empty = price_status == _deck.EMPTY
     for i in np.flatnonzero(price_status == _deck.FALLBACK):
         price_empty[i] = not text(price_col, i)
@@ -619,7 +613,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     def by_value(name: str, conv: Callable[[str], int], default: int, dtype: Any) -> np.ndarray:
         """A column of few distinct values (band, effective_from): converted once per distinct cell."""
         col = column(name)
-        ids, first = _deck.unique(buf, *col)
+        ids, first = _deck.unique(buf, bounds, col)
         values = np.empty(len(first), dtype=np.int64)
         cache: dict[str, int] = {}
         for k, row in enumerate(first.tolist()):
@@ -633,9 +627,9 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
         if known is not None:
             values, status = known
         elif lo is None:
-            values, status = _deck.money(buf, *col, DECIMALS)
+            values, status = _deck.money(buf, bounds, col, DECIMALS)
         else:
-            values, status = _deck.whole(buf, *col)
+            values, status = _deck.whole(buf, bounds, col)
             status[(status == 0) & ((values < lo) | (values > hi))] = _deck.FALLBACK
         values[status == _deck.EMPTY] = default
         cache: dict[str, int] = {}
