@@ -229,12 +229,10 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
             | np.array([k == "code" for k in number_kinds("dialled", caller_numbers)] or [False], bool)[o_inv]
     first = direction.copy()
     called, c_inv, called_numbers = unique_numbers(block, "called", rows, plan, bool(strip))
-    extension, e_inv = unique_strings(block, "extension", rows)
     c_base = len(dialled_numbers)
     o_base = c_base + len(called_numbers)
     numbers = dialled_numbers + called_numbers + caller_numbers
     kind = numbers.kind
-    ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
     d_index = {v: i for i, v in enumerate(dialled)}
     same = np.array([d_index.get(v, -1) for v in called] or [-1], np.int64)[c_inv] == d_inv
 
@@ -246,7 +244,9 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     t_kind, o_kind = kind[target], kind[origin]
     number = np.where(direction == INCOMING, origin, target)
     unknown = direction == 0
-    if unknown.any():
+    if unknown.any():  # (never with facts: decide_facts decided every row)
+        extension, e_inv = unique_strings(block, "extension", rows)
+        ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
         inside = (o_kind == _KIND[INTERNAL]) | (ext_inside[e_inv] if len(extension) else False) \
             | (block.len[rows, _CALLER] == 0)
         internal = unknown & (t_kind == _KIND[INTERNAL]) & inside
