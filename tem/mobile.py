@@ -323,9 +323,12 @@ def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: st
     current = current_plans(mstore)
     out_lines, totals = [], {}
     best_of = np.zeros(len(ua.lines), np.int64)
+    masks: dict[tuple[str, str], Any] = {}  # the individual plans a line may move to: its carrier's, same currency
     for i, line in enumerate(ua.lines):
-        ok = np.array([(p.carrier == ua.carriers[i] and p.currency == ua.currencies[i]) for p in ps.plans], bool)
-        ok &= ~pooled
+        group = (ua.carriers[i], ua.currencies[i])
+        if group not in masks:
+            masks[group] = np.array([(p.carrier, p.currency) == group for p in ps.plans], bool) & ~pooled
+        ok = masks[group]
         plan = current.get(line, "")
         cur_i = key_index.get((ua.carriers[i], plan))
         row: dict[str, Any] = {"line": line, "carrier": ua.carriers[i], "account": ua.accounts[i], "plan": plan,

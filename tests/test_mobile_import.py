@@ -144,3 +144,19 @@ def test_cli_import(ws: Path) -> None:
     (ws / "junk.csv").write_text("a,b\n1,2\n")
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "import", str(ws / "junk.csv")])
     assert res.exit_code == 1 and "junk.csv" in res.output and "Traceback" not in res.output
+
+
+def test_date_time_fast_path_agrees_with_strptime() -> None:
+    ctx = csv_profile._Context(PROFILES["fr-detail"])
+    for date, time in (("01/10/2026", "09:15:00"), ("25/10/2026", "02:30:00"), ("31/12/2026", "23:59:59"),
+                       ("29/03/2026", "2:5:9")):
+        got = ctx.when({"date": date, "time": time})
+        import datetime as dt
+        from zoneinfo import ZoneInfo
+
+        want = dt.datetime.strptime(f"{date} {time}", "%d/%m/%Y %H:%M:%S").replace(tzinfo=ZoneInfo("Europe/Paris"))
+        assert got == (int(want.timestamp()), want.date().isoformat())
+    for date, time in (("01/10/2026", "25:00:00"), ("32/10/2026", "10:00:00"), ("01/10/2026", "10:00"),
+                       ("01/10/2026", "1O:00:00")):
+        with pytest.raises(csv_profile._RowError):
+            ctx.when({"date": date, "time": time})

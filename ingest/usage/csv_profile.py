@@ -182,6 +182,7 @@ class _Context:
         self.cc = str(profile.get("country_code", ""))
         self.national = str(profile.get("national_prefix", "0"))
         self.data_unit = DATA_UNITS[profile.get("data_unit", "B")]
+        self._dates: dict[str, dt.date] = {}
 
     def number(self, text: str) -> str:
         """E.164 digits of a number written internationally (+, 00) or nationally (with country_code)."""
@@ -280,13 +281,26 @@ class _Context:
                 when = dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
             elif fmt == "iso":
                 when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            elif fmt.endswith(" %H:%M:%S") and " " in text:
+                when = self._fast(text, fmt)
             else:
                 when = dt.datetime.strptime(text, fmt)
         except (ValueError, OverflowError, OSError):
             raise _RowError(key, f"{text!r} does not match {fmt!r}") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=self.zone)
+        if when.tzinfo is None:  # local time: its date is the local day
+            return int(when.replace(tzinfo=self.zone).timestamp()), when.date().isoformat()
         return int(when.timestamp()), when.astimezone(self.zone).date().isoformat()
+
+    def _fast(self, text: str, fmt: str) -> dt.datetime:
+        """strptime's result for "<date> HH:MM:SS", with each distinct date parsed once (a month has 31)."""
+        date_text, _, time_text = text.rpartition(" ")
+        day = self._dates.get(date_text)
+        if day is None:
+            day = self._dates[date_text] = dt.datetime.strptime(date_text.strip(), fmt[:-9]).date()
+        parts = time_text.split(":")
+        if len(parts) != 3 or not all(p.isdigit() and 1 <= len(p) <= 2 for p in parts):
+            raise ValueError(text)
+        return dt.datetime.combine(day, dt.time(int(parts[0]), int(parts[1]), int(parts[2])))
 
     def zone_of(self, v: dict[str, str]) -> str:
         raw = v.get("zone", "")
