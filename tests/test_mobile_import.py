@@ -160,3 +160,25 @@ def test_date_time_fast_path_agrees_with_strptime() -> None:
                        ("01/10/2026", "1O:00:00")):
         with pytest.raises(csv_profile._RowError):
             ctx.when({"date": date, "time": time})
+
+
+def test_invoice_file_through_the_import(ws: Path) -> None:
+    w = open_workspace(ws)
+    m = open_mobile(open_store(w.db_path).conn)
+    ubl = DATA.parent / "invoices" / "ubl-telecom.xml"
+    r = import_file(m, ubl, profiles=w.mobile_profiles, invoice_profiles=w.invoice_profiles)
+    assert r["format"] == "invoice:ubl" and r["read"] == r["stored"] + r["rejected"] + r["duplicates"] >= 1
+    assert import_file(m, ubl, profiles=w.mobile_profiles)["stored"] == 0  # idempotent
+
+
+def test_assign_line_list(ws: Path) -> None:
+    runner = CliRunner()
+    (ws / "fleet.csv").write_text("Line,Carrier,Plan,Account\n+33 6 12 34 56 78,Orange Business,PRO-20,ACC-1\n")
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "assign", str(ws / "fleet.csv")])
+    assert res.exit_code == 0 and "1 line(s)" in res.output
+    w = open_workspace(ws)
+    assert open_mobile(open_store(w.db_path).conn).lines() == [
+        {"line": "33612345678", "carrier": "Orange Business", "account": "ACC-1", "plan": "PRO-20"}]
+    (ws / "bad.csv").write_text("line,carrier,plan\nnot-a-number,X,Y\n")
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "assign", str(ws / "bad.csv")])
+    assert res.exit_code == 1 and "bad.csv: line 2: line: 'not-a-number'" in res.output.replace("\n", "")

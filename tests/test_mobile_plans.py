@@ -150,6 +150,9 @@ def test_rightsize_lines_and_pools(ws: Path) -> None:
     assert out["saving_total"]["EUR"] == "11.00"
     pool = next(p for p in out["pools"] if p["carrier"] == "Orange Business")
     assert pool["lines"] == 2 and pool["best_pooled_plan"] == "POOL-SHARE"
+    # the pool: 2 x 12.00 with 2 x the allowances; only the world data is billed: 105 started MB x 0.30 = 31.50;
+    # against the lines' best individual plans 50.75 + 14.00
+    assert (pool["best_pooled_cost"], pool["individual_cost"], pool["pooled_saving"]) == ("55.50", "64.75", "9.25")
     assert by_line["447700900123"]["currency"] == "GBP" and by_line["447700900123"]["best_plan"] in ("RED-S", "RED-L")
 
 
