@@ -344,12 +344,19 @@ MAX_NATIONAL = 24  # national lengths the possible-length table covers (longer: 
 NO_PATTERN, UNSUPPORTED = -1, -2  # DFA start states that are not states
 
 
-@dataclass
 class CompiledPlan:
-    """A site's dial plan as flat tables (ingest._dialplan.Tables), built once per site by compile_plan."""
+    """A site's dial plan as flat tables (ingest._dialplan.Tables), built once per site by compile_plan; pickles
+    as its arrays (a Dask worker gets the tables, not the work of building them)."""
 
-    tables: object  # ingest._dialplan.Tables
-    states: int  # DFA states of the patterns it holds
+    def __init__(self, *args: object) -> None:
+        from ingest._dialplan import Tables
+
+        self.args = args
+        self.tables = Tables(*args)
+        self.states = len(args[9])  # DFA states of the patterns it holds
+
+    def __reduce__(self) -> tuple:
+        return CompiledPlan, self.args
 
 
 class _Unsupported(Exception):
@@ -540,8 +547,6 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
     """The plan's tables: its prefixes and extension ranges; DFAs of its country's emergency and short-number
     patterns (phonenumbers' short-number metadata) and of every country code's national-prefix-for-parsing pattern;
     the possible-length answer per country code and national length. None when a setting is not plain digits."""
-    from ingest._dialplan import Tables
-
     settings = (plan.outside_prefix, plan.national_prefix, plan.international_prefix, plan.area_code)
     if not all(isinstance(x, str) and (x == "" or (x.isdigit() and x.isascii())) for x in settings):
         return None
@@ -565,7 +570,7 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
     index, _, patterns, reason = _country_tables()
     npp = np.array([automata.add(p) for p in patterns], np.int32)
     dfa, accept = automata.arrays()
-    tables = Tables(
+    return CompiledPlan(
         plan.outside_prefix.encode(), plan.national_prefix.encode(), plan.international_prefix.encode(),
         plan.area_code.encode(), cc.encode(),
         "".join(lo for lo, _ in plan.extensions).encode(), "".join(hi for _, hi in plan.extensions).encode(),
@@ -573,7 +578,6 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
         dfa, accept, emergency, general, code, short.general_lengths, short.code_lengths, short_ok,
         site_npp, site_idd, index, npp, reason, cc == "0", literals is not None, "".join(literals or []).encode(),
         np.array([len(x) for x in literals or []], np.int32), main_general, _strip_lengths(meta))
-    return CompiledPlan(tables, len(accept))
 
 
 def _literal_alternatives(pattern: str | None) -> list[str] | None:

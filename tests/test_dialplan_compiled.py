@@ -207,3 +207,14 @@ def test_numbers_of_every_country_code_against_phonenumbers() -> None:
         assert n == (Number("external", v, "+") if why in ("", UNKNOWN_CC) else Number("invalid", None, why)), v
     # the first of each pair: a national number after the country code as dialled (not a trunk prefix)
     assert undecided(plan, ["+" + v for v in values[::2]]) < len(values[::2]) // 10
+
+
+def test_a_compiled_plan_pickles() -> None:
+    """A site's plan goes to Dask workers with its tables built."""
+    import pickle
+
+    plan = DialPlan("GB", outside_prefix="9", national_prefix="0", extensions=parse_ranges(["200-299"]))
+    values = ["902079460000", "250", "9999", "9118118", "901", "+447911123456"]
+    want = list(plan.normalise_all(values))
+    copy = pickle.loads(pickle.dumps(plan))
+    assert "compiled" in copy.__dict__ and list(copy.normalise_all(values)) == want
