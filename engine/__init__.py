@@ -3,7 +3,7 @@
 Knows nothing of files, databases or screens; imports nothing else of the project.
 """
 
-from engine._rate import RateTables, build_intervals
+from engine._rate import RateTables, build_intervals, number_keys
 
 RATED, NO_RATE, UNANSWERED, INVALID = 0, 1, 2, 3
 STATUS_NAMES = ("rated", "no_rate", "unanswered", "invalid")
@@ -18,4 +18,5 @@ __all__ = [
     "UNANSWERED",
     "RateTables",
     "build_intervals",
+    "number_keys",
 ]

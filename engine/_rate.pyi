@@ -28,7 +28,24 @@ class RateTables:
         duration: npt.NDArray[np.int32],
         out: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]: ...
+    def rate_keys(
+        self,
+        keys: npt.NDArray[np.uint64],
+        start: npt.NDArray[np.int64],
+        duration: npt.NDArray[np.int32],
+        out: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]: ...
+    def rate_baseline(
+        self,
+        digits: npt.NDArray[np.bytes_],
+        start: npt.NDArray[np.int64],
+        duration: npt.NDArray[np.int32],
+        out: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]: ...
 
+def number_keys(
+    digits: npt.NDArray[np.bytes_], out: npt.NDArray[np.uint64] | None = None
+) -> npt.NDArray[np.uint64]: ...
 def reciprocal(divisor: int) -> tuple[int, int]: ...
 def floor_div_by_multiplying(n: int, divisor: int) -> int: ...
 def build_intervals(

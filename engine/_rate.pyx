@@ -3,6 +3,11 @@
 Inputs and outputs are flat arrays; the tables come from `tariffs.compile` (see docs/rating.md for the exact
 semantics, which `engine.reference` implements in plain Python as the test oracle). No I/O, no Python objects in
 the loop, no float on the money path: money is int64 in units of 10**-8.
+
+Numbers become tariff-independent keys once (`number_keys`: 18 base-11 digits, left-aligned, in a uint64), so a
+scanner can compute them when it reads the numbers and `RateTables.rate_keys` rate them against any tariff;
+`RateTables.rate` does both, a chunk at a time. A batch's bands come from a timeline of band changes built once
+per batch for the span of its start times (an hour-indexed grid into it), not from a calendar per call.
 """
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
@@ -23,10 +28,15 @@ cdef enum:
     NO_BAND = -1
     NONE = -1
     MAX_DURATION = 604800
+    SEARCH = -3
     MAX_KEY_DIGITS = 18
     DAY = 86400
     DAY_CACHE = 64  # a power of two
     GROUP = 16  # calls looked up together, so that their memory accesses overlap
+    KEY_DIGITS = 18  # digits of a number key: 11**18 < 2**63
+    CHUNK = 2048  # calls whose keys rate() computes at a time, into a buffer on the stack
+    HOUR = 3600
+    WINDOW_DAYS = 800  # the longest span of start times a batch's band timeline covers
 
 cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead", and the bound of a call's total
 
@@ -45,6 +55,10 @@ ctypedef struct IvRec:  # an interval of keys: its first key and the longest pre
     uint64_t start
     int32_t prefix
 
+ctypedef struct TopRec:  # a block of keys: its first interval, and the block's prefix when one interval covers it
+    int32_t lo
+    int32_t label  # the prefix (-1: none) when the block lies in one interval, else SEARCH
+
 ctypedef struct SlotRec:
     int64_t price
     int64_t scaled
@@ -53,7 +67,73 @@ ctypedef struct SlotRec:
     int32_t inc
     int32_t unit
 
+ctypedef struct Timeline:  # a batch's bands: piecewise constant over [w0, w1), UTC
+    int64_t w0
+    int64_t w1
+    const int32_t* grid  # hour h of the window -> the last entry that begins at or before w0 + h * HOUR
+    const int64_t* at  # where each entry begins; at[n] = w1
+    const int16_t* band
+
+ctypedef struct Outputs:
+    int8_t* status
+    int32_t* prefix
+    int32_t* rate
+    int16_t* band
+    uint8_t* parts
+    int32_t* billed
+    int64_t* cost
+
 MODES = {"up": 0, "down": 1, "half_up": 2, "half_even": 3}
+
+cdef uint64_t POW11[KEY_DIGITS + 1]
+POW11[0] = 1
+for _k in range(1, KEY_DIGITS + 1):
+    POW11[_k] = POW11[_k - 1] * 11
+
+
+cdef inline uint64_t number_key(const uint8_t* p, Py_ssize_t width) noexcept nogil:
+    """The key of one number: its first 18 digits in base 11 ('0'..'9' -> 1..10, 0 pads), left-aligned, so
+    that a prefix's numbers form one range of keys and a number shorter than a prefix falls outside it. 0 for
+    an empty number or one with a character other than a digit (an invalid number)."""
+    cdef uint64_t key = 0
+    cdef Py_ssize_t j
+    cdef int n = 0
+    cdef uint8_t c
+    for j in range(width):
+        c = p[j] - 48
+        if c > 9:
+            if p[j] == 0:
+                break
+            return 0
+        if n < KEY_DIGITS:
+            key = key * 11 + c + 1
+            n += 1
+    if n == 0:
+        return 0
+    return key * POW11[KEY_DIGITS - n]
+
+
+def number_keys(digits, out=None):
+    """Keys of E.164 numbers ('S<n>' array) for `RateTables.rate_keys`, valid for every tariff: compute them
+    once (when the numbers are read) and rate them against as many tariffs as needed. 0 marks an invalid number
+    (empty, or a character other than a digit); digits after the 18th are ignored, as by `rate`."""
+    arr = np.ascontiguousarray(digits)
+    if arr.dtype.kind != "S" or arr.ndim != 1:
+        raise TypeError("digits must be a 1-d numpy array of bytes strings (dtype 'S<n>')")
+    cdef Py_ssize_t n = arr.shape[0], i, width = arr.dtype.itemsize
+    if out is None:
+        out = np.empty(n, np.uint64)
+    cdef uint64_t[::1] keys = out
+    if keys.shape[0] < n:
+        raise ValueError("out is too short")
+    if width == 0 or n == 0:
+        keys[:n] = 0
+        return out
+    cdef const uint8_t[:, ::1] dv = arr.view(np.uint8).reshape(n, width)
+    with nogil:
+        for i in range(n):
+            keys[i] = number_key(&dv[i, 0], width)
+    return out
 
 cdef extern from *:
     """
@@ -141,6 +221,12 @@ cdef class RateTables:
     # a small cache: day number -> its schedule, one word per entry (days * 2**20 + schedule) so that threads
     # rating at once with the same tables never see a day with another day's schedule
     cdef int64_t day_entry[DAY_CACHE]
+    # the interval search on number keys: starts scaled to 18 digits, their prefixes, and a first-bits table
+    cdef object ivk_buf, top_buf
+    cdef const IvRec* ivk
+    cdef const TopRec* top
+    cdef int top_shift
+    cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
 
     def __init__(self, tables):
         """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
@@ -194,6 +280,32 @@ cdef class RateTables:
         self.pow11[0] = 1
         for i in range(1, MAX_KEY_DIGITS + 1):
             self.pow11[i] = self.pow11[i - 1] * 11
+        # interval starts in the space of 18-digit keys: a key's interval is the one its truncation to key_len
+        # digits falls in, since key18 // 11**(18 - key_len) is that truncation
+        iv = self.iv_buf
+        starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(11 ** (KEY_DIGITS - self.key_len))
+        if starts.shape[0] == 0 or starts[0] != 0:
+            raise ValueError("the intervals must start at key 0")
+        self.ivk_buf = np.zeros(starts.shape[0], iv.dtype)
+        self.ivk_buf["start"] = starts
+        self.ivk_buf["prefix"] = iv["prefix"]
+        # a table on the key's first bits narrows each search to a few intervals (about one entry per interval,
+        # at most 2**20); a block inside one interval gives the prefix at once
+        cdef int bits = min(20, max(4, int(starts.shape[0]).bit_length()))
+        self.top_shift = 63 - bits
+        edges = np.arange((1 << bits) + 1, dtype=np.uint64) << np.uint64(self.top_shift)
+        first = (np.searchsorted(starts, edges, side="right") - 1).astype(np.int32)
+        first[len(first) - 1] = len(starts) - 1
+        self.top_buf = np.zeros(first.shape[0], np.dtype([("lo", np.int32), ("label", np.int32)]))
+        self.top_buf["lo"] = first
+        single = np.append(first[1:] == first[:len(first) - 1], False)
+        self.top_buf["label"] = np.where(single, np.asarray(iv["prefix"])[first], SEARCH)
+        cdef const uint8_t[::1] kv = self.ivk_buf.view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] tv = self.top_buf.view(np.uint8).reshape(-1)
+        self.ivk = <const IvRec*> &kv[0]
+        self.top = <const TopRec*> &tv[0]
+        lows = np.asarray(self.sched_lo)
+        self.max_segs = int(np.diff(lows).max(initial=1))
 
     # --- lookups -------------------------------------------------------------------------------------------
 
@@ -283,6 +395,73 @@ cdef class RateTables:
             change[0] = self.tz_at[zi + 1]
         return band
 
+    cdef inline int band_in(self, const Timeline* tl, int64_t t, int64_t* change) noexcept nogil:
+        """band_at(t) from the batch's timeline (`change` may then be the window's end, where the band need not
+        change: the caller looks again); band_at itself outside the window."""
+        cdef int32_t i
+        if t < tl.w0 or t >= tl.w1:
+            return self.band_at(t, change)
+        i = tl.grid[(t - tl.w0) // HOUR]
+        while tl.at[i + 1] <= t:
+            i += 1
+        change[0] = tl.at[i + 1]
+        return tl.band[i]
+
+    cdef Py_ssize_t fill_timeline(self, int64_t w0, int64_t w1, int32_t* grid, int64_t* at,
+                                  int16_t* band) noexcept nogil:
+        """The band changes over [w0, w1) (equal neighbours merged) and the hour grid into them."""
+        cdef int64_t t = w0, change, g
+        cdef Py_ssize_t k = 0, i = 0, h, hours = (w1 - w0) // HOUR + 1
+        cdef int b, last = -3
+        while t < w1:
+            b = self.band_at(t, &change)
+            if b != last:
+                at[k] = t
+                band[k] = <int16_t>b
+                k += 1
+                last = b
+            t = change
+        at[k] = w1
+        for h in range(hours):
+            g = w0 + h * HOUR
+            while i + 1 < k and at[i + 1] <= g:
+                i += 1
+            grid[h] = <int32_t>i
+        return k
+
+    cdef object timeline(self, const int64_t[::1] start, const int32_t[::1] duration):
+        """The arrays of a batch's timeline, (w0, w1, grid, at, band); None without bands or calls. It covers the
+        batch's start times and durations, or at most WINDOW_DAYS around their median (calls outside go
+        through band_at)."""
+        cdef Py_ssize_t n = start.shape[0]
+        if self.n_bands == 0 or n == 0:
+            return None
+        s = np.asarray(start)
+        lo = int(s.min())
+        hi = int(s.max()) + max(0, min(int(np.asarray(duration).max()), MAX_DURATION)) + 1
+        span = WINDOW_DAYS * DAY
+        if hi - lo > span:
+            sample = np.sort(s[::max(1, n // 1001)])
+            lo = int(sample[len(sample) // 2]) - span // 2
+            hi = lo + span
+        lo = max(lo, -(2**61))
+        hi = min(max(hi, lo + 1), 2**61)
+        if hi <= lo:
+            return None
+        hours = (hi - lo) // HOUR + 1
+        n_tz = int(np.count_nonzero((np.asarray(self.tz_at) >= lo) & (np.asarray(self.tz_at) < hi)))
+        bound = (hours // 24 + 3) * (self.max_segs + 2) + 2 * n_tz + 8
+        grid = np.empty(hours + 1, np.int32)
+        at = np.empty(bound + 1, np.int64)
+        band = np.empty(bound + 1, np.int16)
+        cdef int32_t[::1] gv = grid
+        cdef int64_t[::1] av = at
+        cdef int16_t[::1] bv = band
+        cdef int64_t w0 = lo, w1 = hi
+        with nogil:
+            self.fill_timeline(w0, w1, &gv[0], &av[0], &bv[0])
+        return (lo, hi, grid, at, band)
+
     cdef inline int32_t schedule_of(self, int64_t days) noexcept nogil:
         """The band schedule of a local day: a special date's, or that of its weekday, month and day."""
         cdef int64_t z, era, doe, yoe, doy, mp, md, mo, wd
@@ -312,9 +491,47 @@ cdef class RateTables:
 
     # --- one call ------------------------------------------------------------------------------------------
 
+    cdef inline void rate_simple(self, int32_t r, int64_t duration, int32_t* billed_out,
+                                 int64_t* cost_out) noexcept nogil:
+        """rate_one for a call priced by rate r throughout (one band), with exact increments: each slot bills up
+        to the first increment boundary at or after where the call or the slot ends (a single division)."""
+        cdef const RateRec* rate = &self.rates[r]
+        cdef int32_t s = rate.slot_lo, s_hi = rate.slot_hi
+        cdef const SlotRec* slot
+        cdef int64_t p = 0, total = rate.connect * self.denom, limit, x, a, end, q
+        cdef int32_t inc
+        while p < duration:
+            while s + 1 < s_hi and self.slots[s + 1].start <= p:
+                s += 1
+            slot = &self.slots[s]
+            limit = duration
+            if s + 1 < s_hi and self.slots[s + 1].start < limit:
+                limit = self.slots[s + 1].start
+            x = limit if limit > p else p + 1
+            inc = slot.inc
+            if inc == 1:
+                end = x
+            else:
+                a = 0 if self.anchor_zero else slot.start
+                end = a + (<int32_t>(x - a + inc - 1) // inc) * inc
+            total += slot.scaled * (end - p)
+            p = end
+        if rate.max_cost != NONE and total > rate.max_cost * self.denom:
+            total = rate.max_cost * self.denom
+        if 0 <= total < FAR:
+            q = <int64_t>anatole_div_magic(<uint64_t>total, self.final_magic, self.final_shift,
+                                           <uint64_t>self.final_div)
+            total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
+        else:
+            total = divide_round(total, self.final_div, self.mode) * self.quantum
+        if rate.min_cost != NONE and total < rate.min_cost:
+            total = rate.min_cost
+        billed_out[0] = <int32_t>p
+        cost_out[0] = total
+
     cdef inline void rate_one(self, int32_t pid, int64_t start, int64_t duration, int band, int64_t change,
-                              int32_t* rate_out, int16_t* band_out, uint8_t* parts_out, int32_t* billed_out,
-                              int64_t* cost_out, int8_t* status_out) noexcept nogil:
+                              const Timeline* tl, int32_t* rate_out, int16_t* band_out, uint8_t* parts_out,
+                              int32_t* billed_out, int64_t* cost_out, int8_t* status_out) noexcept nogil:
         """Price one call; `band` and `change` are band_at(start) (NO_BAND and FAR in a tariff without bands)."""
         cdef int64_t p = 0, total = 0, q, band_end = FAR, limit, e, q1, end, a, partial, nfull
         cdef int prev_band = -2, parts = 0
@@ -325,7 +542,7 @@ cdef class RateTables:
             band_end = change - start
         while p < duration:
             if p >= band_end:
-                band = self.band_at(start + p, &change)
+                band = self.band_in(tl, start + p, &change)
                 band_end = change - start
             if band != prev_band:
                 rate = self.find_rate(pid, band, start)
@@ -397,11 +614,207 @@ cdef class RateTables:
 
     # --- the batch -----------------------------------------------------------------------------------------
 
+    cdef void rate_block(self, const uint64_t* keys, const int64_t* start, const int32_t* duration,
+                         Py_ssize_t n, Outputs o, const Timeline* tl) noexcept nogil:
+        """Rate n calls given their keys. Calls go in groups whose stages interleave: a call's lookups depend on
+        each other, but those of different calls do not, so the processor overlaps their cache misses."""
+        cdef Py_ssize_t base = 0, m, j, i
+        cdef uint64_t k[GROUP]
+        cdef int32_t lo[GROUP]
+        cdef int32_t ln[GROUP]
+        cdef int32_t pids[GROUP]
+        cdef int32_t firsts[GROUP]
+        cdef int bands[GROUP]
+        cdef int64_t changes[GROUP]
+        cdef int32_t longest, half, r, pid
+        cdef uint64_t b
+        cdef int64_t d
+        while base < n:
+            m = n - base if n - base < GROUP else GROUP
+            longest = 1
+            for j in range(m):
+                k[j] = keys[base + j]
+                b = k[j] >> self.top_shift
+                lo[j] = self.top[b].lo
+                pids[j] = self.top[b].label
+                ln[j] = 1
+                if pids[j] == SEARCH:
+                    ln[j] = self.top[b + 1].lo - lo[j] + 1
+                    anatole_prefetch(&self.ivk[lo[j] + (ln[j] >> 1)])
+                    if ln[j] > longest:
+                        longest = ln[j]
+            # branchless binary searches, one step of every call at a time: the last start <= key
+            while longest > 1:
+                for j in range(m):
+                    half = ln[j] >> 1
+                    lo[j] = lo[j] + half if self.ivk[lo[j] + half].start <= k[j] else lo[j]
+                    ln[j] -= half
+                longest -= longest >> 1
+            for j in range(m):
+                if k[j] == 0:
+                    pids[j] = -1
+                elif pids[j] == SEARCH:
+                    pids[j] = self.ivk[lo[j]].prefix
+            for j in range(m):
+                bands[j] = NO_BAND
+                changes[j] = FAR
+                d = duration[base + j]
+                if pids[j] < 0 or d <= 0 or d > MAX_DURATION:
+                    pids[j] = -2 - pids[j]  # not to be rated (-1: invalid key or no match, else -2 - pid)
+                    continue
+                if self.n_bands > 0:
+                    bands[j] = self.band_in(tl, start[base + j], &changes[j])
+                anatole_prefetch(&self.band_rate[pids[j] * self.band_cols + bands[j] + 1])
+            for j in range(m):
+                firsts[j] = -1
+                if pids[j] >= 0:
+                    r = self.band_rate[pids[j] * self.band_cols + bands[j] + 1]
+                    firsts[j] = r
+                    if r >= 0:
+                        anatole_prefetch(&self.rates[r])
+            for j in range(m):
+                if firsts[j] >= 0:
+                    anatole_prefetch(&self.slots[self.rates[firsts[j]].slot_lo])
+            for j in range(m):
+                i = base + j
+                pid = pids[j]
+                if pid >= 0:
+                    o.prefix[i] = pid
+                    r = firsts[j]
+                    d = duration[i]
+                    # the usual call: the (prefix, band) table's rate is in force and the call stays in one band
+                    if r >= 0 and self.rates[r].eff <= start[i] and self.inc_quantum == 0 and (
+                            not self.split or d <= changes[j] - start[i]):
+                        self.rate_simple(r, d, &o.billed[i], &o.cost[i])
+                        o.status[i] = RATED
+                        o.rate[i] = r
+                        o.band[i] = bands[j]
+                        o.parts[i] = 1
+                    else:
+                        self.rate_one(pid, start[i], d, bands[j], changes[j], tl, &o.rate[i], &o.band[i],
+                                      &o.parts[i], &o.billed[i], &o.cost[i], &o.status[i])
+                    continue
+                pid = -2 - pid
+                d = duration[i]
+                o.prefix[i] = pid
+                o.rate[i] = -1
+                o.band[i] = NO_BAND
+                o.parts[i] = 0
+                o.billed[i] = 0
+                o.cost[i] = 0
+                if k[j] == 0 or d < 0 or d > MAX_DURATION:
+                    o.status[i] = INVALID
+                elif d == 0:
+                    o.status[i] = UNANSWERED
+                else:
+                    o.status[i] = NO_RATE
+            base += m
+
+    cdef object outputs(self, out, Py_ssize_t n):
+        if out is None:
+            out = {
+                "status": np.empty(n, np.int8),
+                "prefix": np.empty(n, np.int32),
+                "rate": np.empty(n, np.int32),
+                "band": np.empty(n, np.int16),
+                "parts": np.empty(n, np.uint8),
+                "billed": np.empty(n, np.int32),
+                "cost": np.empty(n, np.int64),
+            }
+        for name in ("status", "prefix", "rate", "band", "parts", "billed", "cost"):
+            if out[name].shape[0] < n:
+                raise ValueError("output arrays are too short")
+        return out
+
     def rate(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None):
         """Rate a batch. `digits`: numpy bytes array (dtype 'S<n>') of E.164 numbers; `start`: int64 UTC epoch
         seconds; `duration`: int32 billable seconds. Returns a dict of arrays: status int8, prefix int32,
         rate int32, band int16, parts uint8, billed int32, cost int64. `out` may pass such a dict to reuse."""
+        cdef Py_ssize_t n = start.shape[0], c0, i, m
+        arr = np.ascontiguousarray(digits)
+        if arr.dtype.kind != "S" or arr.ndim != 1:
+            raise TypeError("digits must be a 1-d numpy array of bytes strings (dtype 'S<n>')")
+        if arr.shape[0] != n or duration.shape[0] != n:
+            raise ValueError("digits, start and duration must have the same length")
+        cdef Py_ssize_t width = max(arr.dtype.itemsize, 1)
+        if arr.dtype.itemsize == 0:
+            arr = np.zeros(n, dtype="S1")
+        cdef const uint8_t[:, ::1] dv = arr.view(np.uint8).reshape(n, width)
+        out = self.outputs(out, n)
+        cdef Outputs o = self.out_pointers(out)
+        cdef Timeline tl
+        keep = self.timeline_of(start, duration, &tl)
+        cdef uint64_t kbuf[CHUNK]
+        with nogil:
+            c0 = 0
+            while c0 < n:
+                m = n - c0 if n - c0 < CHUNK else CHUNK
+                for i in range(m):
+                    kbuf[i] = number_key(&dv[c0 + i, 0], width)
+                self.rate_block(kbuf, &start[c0], &duration[c0], m, shifted(o, c0), &tl)
+                c0 += m
+        return out
+
+    def rate_keys(self, const uint64_t[::1] keys, const int64_t[::1] start, const int32_t[::1] duration,
+                  out=None):
+        """`rate` for numbers already turned into keys by `number_keys` (the same results, without reading the
+        digits again: for numbers rated against several tariffs, or keyed when they were scanned)."""
+        cdef Py_ssize_t n = start.shape[0]
+        if keys.shape[0] != n or duration.shape[0] != n:
+            raise ValueError("keys, start and duration must have the same length")
+        out = self.outputs(out, n)
+        cdef Outputs o = self.out_pointers(out)
+        cdef Timeline tl
+        keep = self.timeline_of(start, duration, &tl)
+        if n:
+            with nogil:
+                self.rate_block(&keys[0], &start[0], &duration[0], n, o, &tl)
+        return out
+
+    cdef Outputs out_pointers(self, out):
+        cdef Outputs o
+        cdef int8_t[::1] status = out["status"]
+        cdef int32_t[::1] prefix = out["prefix"]
+        cdef int32_t[::1] rate = out["rate"]
+        cdef int16_t[::1] band = out["band"]
+        cdef uint8_t[::1] parts = out["parts"]
+        cdef int32_t[::1] billed = out["billed"]
+        cdef int64_t[::1] cost = out["cost"]
+        if status.shape[0] == 0:
+            o.status = NULL
+            return o
+        o.status = &status[0]
+        o.prefix = &prefix[0]
+        o.rate = &rate[0]
+        o.band = &band[0]
+        o.parts = &parts[0]
+        o.billed = &billed[0]
+        o.cost = &cost[0]
+        return o
+
+    cdef object timeline_of(self, const int64_t[::1] start, const int32_t[::1] duration, Timeline* tl):
+        """Fill tl for this batch; returns what keeps its arrays alive."""
+        cdef const int32_t[::1] gv
+        cdef const int64_t[::1] av
+        cdef const int16_t[::1] bv
+        tl.w0 = 0
+        tl.w1 = 0  # an empty window: band_at for every instant
+        parts = self.timeline(start, duration)
+        if parts is not None:
+            tl.w0, tl.w1 = parts[0], parts[1]
+            gv, av, bv = parts[2], parts[3], parts[4]
+            tl.grid = &gv[0]
+            tl.at = &av[0]
+            tl.band = &bv[0]
+        return parts
+
+    def rate_baseline(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None):
+        """The previous kernel (keys parsed per call, a calendar per call for bands), kept as the benchmark's
+        baseline and as a second oracle in tests. Same arguments and results as `rate`."""
         cdef Py_ssize_t n = start.shape[0], i
+        cdef Timeline no_tl
+        no_tl.w0 = 0
+        no_tl.w1 = 0
         arr = np.ascontiguousarray(digits)
         if arr.dtype.kind != "S" or arr.ndim != 1:
             raise TypeError("digits must be a 1-d numpy array of bytes strings (dtype 'S<n>')")
@@ -494,10 +907,21 @@ cdef class RateTables:
                     elif pid < 0:
                         status[i] = NO_RATE
                     else:
-                        self.rate_one(pid, start[i], d, bands[j], changes[j], &rate[i], &band[i], &parts[i],
-                                      &billed[i], &cost[i], &status[i])
+                        self.rate_one(pid, start[i], d, bands[j], changes[j], &no_tl, &rate[i], &band[i],
+                                      &parts[i], &billed[i], &cost[i], &status[i])
                 base += m
         return out
+
+
+cdef inline Outputs shifted(Outputs o, Py_ssize_t k) noexcept nogil:
+    o.status += k
+    o.prefix += k
+    o.rate += k
+    o.band += k
+    o.parts += k
+    o.billed += k
+    o.cost += k
+    return o
 
 
 def reciprocal(divisor):

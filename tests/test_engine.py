@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import at, compare, engine_one, make_tariff
 
-from engine import INVALID, RATED, UNANSWERED
+from engine import INVALID, RATED, UNANSWERED, number_keys
 
 PEAK_OFFPEAK = {
     "band": [{"name": "offpeak", "start": "00:00"},
@@ -162,3 +162,42 @@ def test_sample_tariffs_agree_with_reference() -> None:
         starts = rng.integers(at("2025-12-20T00:00"), at("2026-01-10T00:00"), 300).tolist()
         durations = rng.integers(0, 3600, 300).tolist()
         compare(c, numbers, starts, durations)
+
+
+def test_keys_computed_once_rate_against_any_tariff() -> None:
+    """number_keys does not depend on the tariff: the same keys rate against decks of different key lengths."""
+    short = make_tariff([rate("3", "1"), rate("33", "2")])
+    long = make_tariff([rate("3", "1"), rate("336123456789", "5"), rate("44", "3")])
+    digits = np.array([b"33612345678901", b"3361234", b"", b"33a", b"4", b"9"], dtype="S14")
+    start = np.full(6, at("2026-11-26T10:00"), np.int64)
+    duration = np.array([60, 60, 60, 60, 60, 0], np.int32)
+    keys = number_keys(digits)
+    assert keys[2] == 0 and keys[3] == 0  # empty and non-digit: invalid
+    for c in (short, long):
+        want = c.tables.rate(digits, start, duration)
+        got = c.tables.rate_keys(keys, start, duration)
+        assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert long.describe(long.tables.rate_keys(keys, start, duration), 0)["prefix"] == "336123456789"
+
+
+def test_empty_batch_and_mismatched_lengths() -> None:
+    c = make_tariff([rate("1", "1")], **PEAK_OFFPEAK)
+    empty = c.tables.rate_keys(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int32))
+    assert all(len(v) == 0 for v in empty.values())
+    with pytest.raises(ValueError, match="same length"):
+        c.tables.rate_keys(np.zeros(2, np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int32))
+
+
+def test_batch_over_many_years_uses_bands_outside_its_window() -> None:
+    """A batch's band timeline spans at most 800 days around its median start; calls far from it (1970, 2099,
+    a DST day years away) are priced by the calendar, the same way."""
+    c = make_tariff([rate("33", "0.10", band="peak"), rate("33", "0.02", band="offpeak"),
+                     rate("33", "0.03", band="evening")], **PEAK_OFFPEAK)
+    starts = [at(f"{year}-{month:02d}-{day:02d}T{hour:02d}:59:30") for year in (1970, 2024, 2026, 2029, 2099)
+              for month, day, hour in ((3, 29, 1), (10, 25, 7), (11, 27, 18), (12, 31, 23))]
+    compare(c, ["331"] * len(starts), starts, [3 * 3600] * len(starts))
+    digits = np.array([b"331"] * len(starts))
+    start, duration = np.array(starts, np.int64), np.full(len(starts), 3 * 3600, np.int32)
+    want = c.tables.rate_baseline(digits, start, duration)
+    got = c.tables.rate_keys(number_keys(digits), start, duration)
+    assert all(np.array_equal(got[k], want[k]) for k in want)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import at, compare
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tariffs.compile import compile_tariff
+from engine import number_keys
+from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import tariff_from_dict
 
@@ -109,6 +111,20 @@ def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], list[str], list[int], lis
     return doc, numbers, starts, durations
 
 
+def compare_paths(c: CompiledTariff, numbers: list[str], starts: list[int], durations: list[int]) -> None:
+    """The reference agrees with `rate`, and `rate_keys` (keys computed once) and the previous kernel
+    (`rate_baseline`) give `rate`'s arrays exactly."""
+    compare(c, numbers, starts, durations)
+    digits = np.array([n.encode() for n in numbers], dtype="S")
+    start = np.array(starts, dtype=np.int64)
+    duration = np.array(durations, dtype=np.int32)
+    want = c.tables.rate(digits, start, duration)
+    for name, got in (("rate_keys", c.tables.rate_keys(number_keys(digits), start, duration)),
+                      ("rate_baseline", c.tables.rate_baseline(digits, start, duration))):
+        for field, array in want.items():
+            assert np.array_equal(got[field], array), f"{name} differs on {field}: {got[field]} != {array}"
+
+
 def _compile_or_skip(doc: dict[str, Any]):
     try:
         return compile_tariff(tariff_from_dict(doc))
@@ -121,7 +137,7 @@ def _compile_or_skip(doc: dict[str, Any]):
 @given(scenario())
 def test_engine_agrees_with_reference(case: tuple[dict[str, Any], list[str], list[int], list[int]]) -> None:
     doc, numbers, starts, durations = case
-    compare(_compile_or_skip(doc), numbers, starts, durations)
+    compare_paths(_compile_or_skip(doc), numbers, starts, durations)
 
 
 @given(scenario(), st.integers(20_000, 200_000))
@@ -130,7 +146,31 @@ def test_long_calls_agree(case: tuple[dict[str, Any], list[str], list[int], list
     doc, numbers, starts, _ = case
     for row in doc["rate"]:  # keep the reference's per-increment walk short
         row["increment"] = str(max(int(row["increment"]), 600))
-    compare(_compile_or_skip(doc), numbers[:2], starts[:2], [duration] * len(numbers[:2]))
+    compare_paths(_compile_or_skip(doc), numbers[:2], starts[:2], [duration] * len(numbers[:2]))
+
+
+@given(scenario(), st.lists(st.integers(-40 * 365 * 86400, 70 * 365 * 86400), min_size=1, max_size=4))
+def test_batches_spanning_years_agree(case: tuple[dict[str, Any], list[str], list[int], list[int]],
+                                      far: list[int]) -> None:
+    """A batch's band timeline covers at most 800 days around its median start: calls years away (1930 to
+    2096) are priced outside it, the same way."""
+    doc, numbers, starts, durations = case
+    extra = [numbers[k % len(numbers)] for k in range(len(far))]
+    compare_paths(_compile_or_skip(doc), numbers + extra, starts + [starts[0] + f for f in far],
+                  durations + [durations[k % len(durations)] for k in range(len(far))])
+
+
+@given(st.lists(st.text("0123456789", max_size=22) | st.text("0123456789a+ #", max_size=6), max_size=30))
+def test_number_keys_order_like_the_digits(numbers: list[str]) -> None:
+    """A key is 0 for an invalid number; otherwise keys sort like the padded digit strings (first 18 digits), so
+    a prefix's numbers are one range of keys."""
+    keys = number_keys(np.array([n.encode() for n in numbers], dtype="S"))
+    for number, key in zip(numbers, keys.tolist(), strict=True):
+        valid = number.isascii() and number.isdigit()
+        assert (key == 0) == (not valid), (number, key)
+        if valid:
+            digits = number[:18]
+            assert key == sum((ord(ch) - 47) * 11 ** (17 - i) for i, ch in enumerate(digits))
 
 
 @pytest.mark.parametrize("zone", sorted(ZONES))
@@ -146,5 +186,5 @@ def test_every_second_of_a_dst_day(zone: str) -> None:
     c = compile_tariff(tariff_from_dict(doc))
     base = at(ZONES[zone][0], zone) - 3 * 3600
     starts = list(range(base, base + 6 * 3600, 7))
-    compare(c, ["1"] * len(starts), starts, [1] * len(starts))
-    compare(c, ["1"] * 50, starts[::len(starts) // 50][:50], [3600] * 50)
+    compare_paths(c, ["1"] * len(starts), starts, [1] * len(starts))
+    compare_paths(c, ["1"] * 50, starts[::len(starts) // 50][:50], [3600] * 50)
