@@ -8,7 +8,7 @@
 # reason. Asterisk local times come out as naive epoch seconds; the caller turns them into UTC (and sends times in
 # a DST fold or gap to the row parser).
 
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcpy
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 import numpy as np
@@ -378,10 +378,39 @@ cdef inline uint64_t mix(const uint8_t* p, int64_t n, uint64_t x) noexcept nogil
         i += 8
     if i < n:
         w = 0
-        memcpy(&w, p + i, n - i)
+        while i < n:  # the tail, a byte at a time (a memcpy of a variable size is a library call)
+            w = (w << 8) | p[i]
+            i += 1
         x = (x ^ w) * 0x9E3779B97F4A7C15ULL
         x ^= x >> 29
     return x
+
+
+cdef inline bint same_bytes(const uint8_t* p, const uint8_t* q, int64_t n) noexcept nogil:
+    """p[:n] == q[:n], 8 bytes at a time (short slices: no library call)."""
+    cdef uint64_t u, v
+    cdef int64_t i = 0
+    while i + 8 <= n:
+        memcpy(&u, p + i, 8)
+        memcpy(&v, q + i, 8)
+        if u != v:
+            return False
+        i += 8
+    while i < n:
+        if p[i] != q[i]:
+            return False
+        i += 1
+    return True
+
+
+cdef inline bint same_slices(const uint8_t* b, const int64_t* off, const int32_t* ln, Py_ssize_t r1, Py_ssize_t r2,
+                             int k0, int k1) noexcept nogil:
+    cdef int k
+    for k in range(k0, k1):
+        if ln[r1 * NSL + k] != ln[r2 * NSL + k] or \
+                not same_bytes(b + off[r1 * NSL + k], b + off[r2 * NSL + k], ln[r1 * NSL + k]):
+            return False
+    return True
 
 
 cdef inline int64_t intern(const uint8_t* b, const int64_t* off, const int32_t* ln, Py_ssize_t row, int k0,
@@ -393,8 +422,7 @@ cdef inline int64_t intern(const uint8_t* b, const int64_t* off, const int32_t* 
     cdef uint64_t x = 14695981039346656037ULL
     cdef int k
     cdef Py_ssize_t slot
-    cdef int64_t v, r2
-    cdef bint same
+    cdef int64_t v
     for k in range(k0, k1):
         x = mix(b + off[row * NSL + k], ln[row * NSL + k], x)
     x ^= x >> 33  # spread the high bits into the slot's low ones
@@ -411,13 +439,7 @@ cdef inline int64_t intern(const uint8_t* b, const int64_t* off, const int32_t* 
             count[0] += 1
             return v
         if hashes[v] == x:
-            r2 = first[v]
-            same = True
-            for k in range(k0, k1):
-                if ln[r2 * NSL + k] != ln[row * NSL + k] or memcmp(b + off[r2 * NSL + k], b + off[row * NSL + k], ln[row * NSL + k]) != 0:
-                    same = False
-                    break
-            if same:
+            if same_slices(b, off, ln, row, first[v], k0, k1):
                 return v
         slot = (slot + 1) & (size - 1)
 
@@ -444,6 +466,7 @@ def scan_asterisk(const uint8_t[::1] buf):
     cdef int64_t[:, ::1] fids = ids_a, tables = tables_a, firsts = firsts_a
     cdef uint64_t[:, ::1] fhashes = hashes_a
     cdef int64_t counts[3]
+    cdef Py_ssize_t last = -1  # the last line taken
     counts[0] = counts[1] = counts[2] = 0
     cdef int64_t[::1] ls = out["line_start"], le = out["line_end"], st = out["start"], an = out["answer"]
     cdef uint8_t[::1] fb = out["fallback"].view(np.uint8)
@@ -586,8 +609,12 @@ def scan_asterisk(const uint8_t[::1] buf):
                                           &fhashes[0, 0], &firsts[0, 0], &counts[0])
                     fids[row, 1] = intern(b, &off[0, 0], &ln[0, 0], row, S_TARGET, S_TARGET + 1, &tables[1, 0], tsize,
                                           &fhashes[1, 0], &firsts[1, 0], &counts[1])
-                    fids[row, 2] = intern(b, &off[0, 0], &ln[0, 0], row, S_APP, S_DPEER + 1, &tables[2, 0], tsize, &fhashes[2, 0],
-                                          &firsts[2, 0], &counts[2])
+                    if last >= 0 and same_slices(b, &off[0, 0], &ln[0, 0], row, last, S_APP, S_DPEER + 1):
+                        fids[row, 2] = fids[last, 2]  # most lines repeat the previous one's application, context, trunk
+                    else:
+                        fids[row, 2] = intern(b, &off[0, 0], &ln[0, 0], row, S_APP, S_DPEER + 1, &tables[2, 0], tsize,
+                                              &fhashes[2, 0], &firsts[2, 0], &counts[2])
+                    last = row
             row += 1
             pos = nxt
     out["fact_first"] = [firsts_a[k, :counts[k]].copy() for k in range(3)]
