@@ -26,6 +26,11 @@ Rules:
   price states the price of one line. A line active on only some days of the period is left to LINE-INACTIVE.
   Charges on one service are summed into one finding per rule and service; credit notes, tax lines, headings and
   amounts <= 0 are not checked. With no line in the inventory these rules are not run (nothing to compare with).
+- Mobile (tem.mobile, once mobile usage is imported and `anatole mobile findings` has run): the stored findings on
+  the lines this invoice bills, for the months of its period, are repeated on the invoice so that a dispute can
+  contest them: MOBILE-OVERAGE-INCLUDED (usage billed that the plan includes), MOBILE-ZERO-USE (a line paid for
+  but unused: a warning, the carrier billed right), MOBILE-ROAMING-SPIKE (a warning). AFTER-CANCEL is not
+  repeated: LINE-INACTIVE already prices charges on a cancelled line.
 """
 
 from __future__ import annotations
@@ -395,6 +400,30 @@ def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Invento
     return out
 
 
+MOBILE_RULES = {"OVERAGE-INCLUDED": "error", "ZERO-USE": "warning", "ROAMING-SPIKE": "warning"}
+
+
+def mobile_checks(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
+    """The stored mobile findings on the lines this invoice bills, in its period's months (see the docstring)."""
+    from store import schema
+    from store.mobile import open_mobile
+
+    inv = istore.invoice(invoice_id)
+    if inv is None or inv["credit"] or inv.get("kind", "invoice") != "invoice" or \
+            schema.version(istore.conn, "mobile") == 0:  # no mobile usage was ever imported
+        return []
+    services = {normalise_service(c["service"]) for c in istore.charges(invoice_id) if c["service"]}
+    months = set(_months(inv["period_start"], inv["period_end"], inv["issue_date"]))
+    out = []
+    for f in open_mobile(istore.conn).findings():
+        if f["rule"] in MOBILE_RULES and f["line"] in services and f["month"] in months and \
+                f["currency"] in (None, inv["currency"]):
+            out.append(Finding(invoice_id=invoice_id, rule=f"MOBILE-{f['rule']}", expected=f["expected"],
+                               actual=f["actual"], at_stake=f["at_stake"], message=f"{f['month']}: {f['message']}",
+                               line=f["line"], severity=MOBILE_RULES[f["rule"]]))
+    return out
+
+
 def audit(istore: InvoiceStore, invoice_ids: list[int], *, tariff: Any = None, dialplan: Any = None,
           inventory: InventoryStore | None = None) -> dict[int, list[Finding]]:
     """Run every audit rule on the invoices and store the findings with them. Returns the findings per invoice.
@@ -415,6 +444,7 @@ def audit(istore: InvoiceStore, invoice_ids: list[int], *, tariff: Any = None, d
             found[iid] += rerate_calls(istore, iid, tariff, dialplan)
         if lines is not None:
             found[iid] += inventory_checks(istore, iid, lines)
+        found[iid] += mobile_checks(istore, iid)
     for f in account_gaps_and_overlaps(istore):
         if f.invoice_id in found:
             found[f.invoice_id].append(f)

@@ -107,3 +107,30 @@ def test_findings_with_money_at_stake(ws: Path) -> None:
     assert len(first) == 10
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "findings"])
     assert res.exit_code == 0 and "ROAMING-SPIKE" in res.output and "38.00" in res.output
+
+
+def test_the_invoice_audit_repeats_the_mobile_findings_of_its_lines(ws: Path) -> None:
+    from store.invoices import open_invoices
+    from tem.audit import audit
+    from tem.workflow import import_file as import_invoice
+
+    w = open_workspace(ws)
+    store = open_store(w.db_path)
+    istore = open_invoices(store.conn)
+    ubl = (DATA.parent / "invoices" / "ubl-telecom.xml").read_text(encoding="utf-8")
+    ubl = ubl.replace("2025-03", "2026-10").replace("+33612345678", "+33600000003").replace(
+        '<cbc:ID schemeID="ICCID">8933150319012345678</cbc:ID>', '<cbc:ID schemeID="MSISDN">+33600000002</cbc:ID>')
+    (ws / "invoice.xml").write_text(ubl, encoding="utf-8")
+    import_invoice(istore, ws / "invoice.xml")
+    (iid,) = [row[0] for row in istore.conn.execute("SELECT id FROM invoices")]
+    assert not [f for f in audit(istore, [iid])[iid] if f.rule.startswith("MOBILE-")]  # no mobile usage yet
+    m = open_mobile(store.conn)
+    res = CliRunner().invoke(main, ["--workspace", str(ws), "mobile", "import", str(ws / "usage.csv")])
+    assert res.exit_code == 0, res.output
+    run_findings(w, m)
+    mobile = {(f.rule, f.line): f for f in audit(istore, [iid])[iid] if f.rule.startswith("MOBILE-")}
+    assert set(mobile) == {("MOBILE-OVERAGE-INCLUDED", "33600000003"), ("MOBILE-ZERO-USE", "33600000002")}
+    assert mobile[("MOBILE-OVERAGE-INCLUDED", "33600000003")].at_stake == 10 * CENT
+    assert mobile[("MOBILE-OVERAGE-INCLUDED", "33600000003")].severity == "error"
+    assert (mobile[("MOBILE-ZERO-USE", "33600000002")].at_stake, mobile[("MOBILE-ZERO-USE", "33600000002")].severity) \
+        == (14 * SCALE, "warning")
