@@ -178,7 +178,7 @@ def rightsize_cmd(ctx: click.Context, months: int | None, last_month: str | None
     for col in ("line", "carrier", "plan", "cost now", "best plan", "cost then", "saving"):
         t.add_column(col, justify="right" if col in ("cost now", "cost then", "saving") else "left")
     for r in result["lines"]:
-        if show_all or r["saving"] not in (None, "0.00", "0"):
+        if show_all or r.get("saving_value", 0) > 0:
             t.add_row(r["line"], r["carrier"], r["plan"] or "?", r["current_cost"] or "", r["best_plan"],
                       r["best_cost"], r["saving"] or "")
     out.print(t)
@@ -186,6 +186,12 @@ def rightsize_cmd(ctx: click.Context, months: int | None, last_month: str | None
         out.print(f"pool {escape(p['carrier'])} / {escape(p['account'] or '-')} ({p['lines']} lines): best individual "
                   f"plans {p['individual_cost']}; best pooled plan {p['best_pooled_plan'] or '-'} "
                   f"{p['best_pooled_cost'] or ''}")
+    if result["carriers_without_plans"]:
+        out.print(f"no plan catalogue for {escape(', '.join(result['carriers_without_plans']))} (the catalogue's "
+                  "carrier must be the usage profile's carrier): their lines are not priced")
+    if result["lines_without_current_plan"]:
+        out.print(f"{result['lines_without_current_plan']} line(s) with no known plan: best plan shown, no saving "
+                  "(name the plan in the usage file, `anatole mobile assign`, or the inventory contract's tariff)")
     for cur, v in sorted(result["saving_total"].items()):
         out.print(f"[bold]total saving over {result['months']} months: {v} {cur}[/]")
 

@@ -351,7 +351,10 @@ def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: st
         _save(mstore, out_lines, ps, cost, key_index, month_names)
     for r in out_lines:
         r.pop("_row")
+    no_catalogue = sorted({r["carrier"] for r in out_lines if not r["best_plan"]})
+    no_plan = sum(1 for r in out_lines if r["best_plan"] and r["current_cost"] is None)
     return {"months": n, "first_month": month_names[0], "last_month": month_names[-1], "lines": out_lines,
+            "carriers_without_plans": no_catalogue, "lines_without_current_plan": no_plan,
             "pools": pools, "rounding": "each line-month rounded to the catalogue's rounding (default 2 decimals "
                                         "half_up)",
             "saving_total": {c: format_amount(v) for c, v in totals.items()}}

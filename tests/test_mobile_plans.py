@@ -170,3 +170,14 @@ def test_cli_lines_and_plans(ws: Path) -> None:
     assert (line["plan"], line["sms"], line["suggested"], line["saving"]) == ("PRO-20", "2/unl.", "PRO-5", "11.00")
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "lines"])
     assert res.exit_code == 0 and "33698765432" in res.output
+
+
+def test_rightsize_says_which_lines_it_cannot_price(ws: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "import", str(ws / "generic-2026-10.csv")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "rightsize"])
+    assert res.exit_code == 0, res.output
+    assert "no plan catalogue for Generic Mobile" in res.output.replace("\n", " ")
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "rightsize", "--last", "2026-13"])
+    assert res.exit_code == 1 and "not a month" in res.output
