@@ -30,6 +30,7 @@ DEF R_TOO_SHORT = 10
 DEF R_UNKNOWN_CC = 14
 DEF FALLBACK = -1
 DEF UNSUPPORTED = -2
+DEF NOT_READY = -3
 DEF MAXTEXT = 64
 
 DEF W = 20
@@ -103,6 +104,7 @@ cdef struct Plan:
     int32_t main_general
     uint32_t strip_lengths
     const int16_t* cc_index
+    uint8_t* wanted
     const int32_t* cc_npp
     const int8_t* reason
     int maxn
@@ -163,6 +165,9 @@ cdef int impossible(const Plan* p, const char* e, int n) noexcept nogil:
         return FALLBACK  # phonenumbers parses such numbers each time
     national = n - ccl
     npp = p.cc_npp[ci]
+    if npp == NOT_READY:
+        p.wanted[ci] = 1  # the caller adds the country code's rows to the tables
+        return FALLBACK
     if npp == UNSUPPORTED:
         return FALLBACK
     if npp >= 0 and prefix_match(p, npp, e + ccl, national):
@@ -379,9 +384,10 @@ cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, char
 
 
 def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln,
-                     const int64_t[::1] rows, bint as_dialled):
+                     const int64_t[::1] rows, bint as_dialled, uint8_t[::1] wanted):
     """(kind int8, rule int16, e164 S20, undecided bool) of the slices buf[off[r]:off[r]+ln[r]] for r in rows;
-    the e164 of a non-external row is empty; undecided rows are for the Python plan."""
+    the e164 of a non-external row is empty; undecided rows are for the Python plan. wanted[i] is set for each
+    country code (index) whose rows the tables do not have yet."""
     cdef Py_ssize_t count = rows.shape[0], k, r
     kinds = np.zeros(count, np.int8)
     rules = np.zeros(count, np.int16)
@@ -411,6 +417,9 @@ def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off
     p.npp_literal, p.npp_lits, p.n_lit = tables.npp_literal, tables.npp_lits, tables.npp_lit_len.shape[0]
     p.npp_lit_len = &tables.npp_lit_len[0] if p.n_lit else NULL
     p.main_general, p.strip_lengths = tables.main_general, tables.strip_lengths
+    if wanted.shape[0] < tables.cc_npp.shape[0]:
+        raise ValueError("wanted: one byte per country code")
+    p.wanted = &wanted[0]
     p.cc_index, p.cc_npp, p.reason, p.maxn = &tables.cc_index[0], &tables.cc_npp[0], &tables.reason[0, 0], \
         tables.maxn
     with nogil:

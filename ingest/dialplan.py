@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -108,7 +109,14 @@ class DialPlan:
         if plan is None:
             strings = values if values is not None else _decode(buf, offsets, lengths, rows)
             return Numbers.of([self.normalise(v, as_dialled=as_dialled) for v in strings])
-        kind, rule, e164, undecided = normalise_slices(plan.tables, _bytes(buf), offsets, lengths, rows, as_dialled)
+        data = _bytes(buf)
+        wanted = np.zeros(len(plan.cc_npp), np.uint8)
+        kind, rule, e164, undecided = normalise_slices(plan.tables, data, offsets, lengths, rows, as_dialled, wanted)
+        if wanted.any() and plan.add_countries(wanted):  # numbers of a country met for the first time: again
+            again = np.flatnonzero(undecided)
+            wanted[:] = 0
+            k, r, e, u = normalise_slices(plan.tables, data, offsets, lengths, rows[again], as_dialled, wanted)
+            kind[again], rule[again], e164[again], undecided[again] = k, r, e, u
         left = np.flatnonzero(undecided)
         if len(left):
             strings = [values[i] for i in left.tolist()] if values is not None \
@@ -341,22 +349,50 @@ def _decode(buf: bytes | np.ndarray, offsets: np.ndarray, lengths: np.ndarray, r
 # ---- the compiled plan's tables -------------------------------------------------------------------------------------
 
 MAX_NATIONAL = 24  # national lengths the possible-length table covers (longer: the Python plan decides)
-NO_PATTERN, UNSUPPORTED = -1, -2  # DFA start states that are not states
+NO_PATTERN, UNSUPPORTED, NOT_READY = -1, -2, -3  # DFA start states that are not states
 
 
 class CompiledPlan:
-    """A site's dial plan as flat tables (ingest._dialplan.Tables), built once per site by compile_plan; pickles
-    as its arrays (a Dask worker gets the tables, not the work of building them)."""
+    """A site's dial plan as flat tables (ingest._dialplan.Tables), built once per site by compile_plan. A
+    country code's rows (its possible lengths, its national-prefix pattern) are added the first time a number of
+    it is met (loading phonenumbers' metadata of every country up front costs half a second): `tables` is then
+    replaced, never changed, so a thread still reading the old one is safe. Pickles as its arrays (a Dask worker
+    gets the tables built so far)."""
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, automata: _Automata, site: dict, cc_npp: np.ndarray, reason: np.ndarray) -> None:
+        self.automata, self.site, self.cc_npp, self.reason = automata, site, cc_npp, reason
+        self._lock = threading.Lock()
+        self._build()
+
+    def _build(self) -> None:
         from ingest._dialplan import Tables
 
-        self.args = args
-        self.tables = Tables(*args)
-        self.states = len(args[9])  # DFA states of the patterns it holds
+        dfa, accept = self.automata.arrays()
+        self.states = len(accept)  # DFA states of the patterns it holds
+        self.tables = Tables(**self.site, dfa=dfa, accept=accept, cc_npp=self.cc_npp, reason=self.reason)
 
-    def __reduce__(self) -> tuple:
-        return CompiledPlan, self.args
+    def add_countries(self, wanted: np.ndarray) -> bool:
+        """Add the country codes whose index is set in `wanted` (uint8 per code): True when any was added."""
+        with self._lock:
+            index, codes = _country_codes()
+            todo = [i for i in np.flatnonzero(wanted).tolist() if self.cc_npp[i] == NOT_READY]
+            if not todo:
+                return False
+            cc_npp, reason = self.cc_npp.copy(), self.reason.copy()
+            for i in todo:
+                pattern, reason[i] = _country_row(codes[i])
+                cc_npp[i] = self.automata.add(pattern)
+            self.cc_npp, self.reason = cc_npp, reason
+            self._build()
+            return True
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("tables", "_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._build()
 
 
 class _Unsupported(Exception):
@@ -522,25 +558,28 @@ class _Automata:
 
 
 @functools.cache
-def _country_tables() -> tuple[np.ndarray, list[int], list[str | None], np.ndarray]:
-    """(country-code index of each value 0..999, -1 none; the country codes; each one's national-prefix-for-parsing
-    pattern; the rule code of _impossible for each code and national length, -1 where the length does not decide)
-    from phonenumbers' metadata: the same answers as _parse_impossible, computed once per process."""
+def _country_codes() -> tuple[np.ndarray, list[int]]:
+    """(index of each value 0..999 among the country codes phonenumbers knows, -1 none; those codes)."""
     codes = sorted(cc for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if 0 < cc < 1000)
     index = np.full(1000, -1, np.int16)
-    patterns: list[str | None] = []
-    reason = np.full((len(codes), MAX_NATIONAL + 1), -1, np.int8)
-    for i, cc in enumerate(codes):
-        index[cc] = i
-        prefix = _national_prefix_for_parsing(cc)
-        patterns.append(prefix.pattern if prefix is not None else None)
-        for length in range(MAX_NATIONAL + 1):
-            for d in "9876543210":
-                sample = d * length
-                if prefix is None or not prefix.match(sample):
-                    reason[i, length] = _RULE_CODES[_parse_impossible(str(cc) + sample)]
-                    break
-    return index, codes, patterns, reason
+    index[codes] = np.arange(len(codes))
+    return index, codes
+
+
+@functools.cache
+def _country_row(cc: int) -> tuple[str | None, np.ndarray]:
+    """A country code's national-prefix-for-parsing pattern, and the rule code of _impossible for each national
+    length (-1 where the length does not decide): phonenumbers' own answers (_parse_impossible) on a number of that
+    length the pattern does not match, computed once per process."""
+    prefix = _national_prefix_for_parsing(cc)
+    reason = np.full(MAX_NATIONAL + 1, -1, np.int8)
+    for length in range(MAX_NATIONAL + 1):
+        for d in "9876543210":
+            sample = d * length
+            if prefix is None or not prefix.match(sample):
+                reason[length] = _RULE_CODES[_parse_impossible(str(cc) + sample)]
+                break
+    return (prefix.pattern if prefix is not None else None), reason
 
 
 def compile_plan(plan: DialPlan) -> CompiledPlan | None:
@@ -567,17 +606,25 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
     literals = _literal_alternatives(meta.national_prefix_for_parsing) if meta is not None \
         and not meta.national_prefix_transform_rule else None
     main_general = automata.add(_pattern(meta.general_desc)) if meta is not None else UNSUPPORTED
-    index, _, patterns, reason = _country_tables()
-    npp = np.array([automata.add(p) for p in patterns], np.int32)
-    dfa, accept = automata.arrays()
-    return CompiledPlan(
-        plan.outside_prefix.encode(), plan.national_prefix.encode(), plan.international_prefix.encode(),
-        plan.area_code.encode(), cc.encode(),
-        "".join(lo for lo, _ in plan.extensions).encode(), "".join(hi for _, hi in plan.extensions).encode(),
-        np.array([len(lo) for lo, _ in plan.extensions], np.int32),
-        dfa, accept, emergency, general, code, short.general_lengths, short.code_lengths, short_ok,
-        site_npp, site_idd, index, npp, reason, cc == "0", literals is not None, "".join(literals or []).encode(),
-        np.array([len(x) for x in literals or []], np.int32), main_general, _strip_lengths(meta))
+    index, codes = _country_codes()
+    site = dict(
+        outside=plan.outside_prefix.encode(), national=plan.national_prefix.encode(),
+        international=plan.international_prefix.encode(), area=plan.area_code.encode(), cc=cc.encode(),
+        ext_lo="".join(lo for lo, _ in plan.extensions).encode(), ext_hi="".join(hi for _, hi in plan.extensions
+                                                                                   ).encode(),
+        ext_len=np.array([len(lo) for lo, _ in plan.extensions], np.int32), emergency=emergency,
+        short_general=general, short_code=code, short_general_lengths=short.general_lengths,
+        short_code_lengths=short.code_lengths, short_ok=short_ok, site_npp=site_npp, site_idd=site_idd,
+        cc_index=index, no_plan=cc == "0", npp_literal=literals is not None,
+        npp_lits="".join(literals or []).encode(), npp_lit_len=np.array([len(x) for x in literals or []], np.int32),
+        main_general=main_general, strip_lengths=_strip_lengths(meta))
+    compiled = CompiledPlan(automata, site, np.full(len(codes), NOT_READY, np.int32),
+                            np.full((len(codes), MAX_NATIONAL + 1), -1, np.int8))
+    if cc != "0" and int(cc) < len(index) and index[int(cc)] >= 0:  # the site's own country, from the start
+        wanted = np.zeros(len(codes), np.uint8)
+        wanted[index[int(cc)]] = 1
+        compiled.add_countries(wanted)
+    return compiled
 
 
 def _literal_alternatives(pattern: str | None) -> list[str] | None:

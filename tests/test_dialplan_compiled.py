@@ -31,13 +31,15 @@ def python_and_compiled(plan: DialPlan, values: list[str], as_dialled: bool) -> 
 
 
 def undecided(plan: DialPlan, values: list[str], as_dialled: bool = True) -> int:
-    """How many of the values the tables leave to the Python plan."""
+    """How many of the values the tables leave to the Python plan (once the country codes met are in them)."""
+    plan.normalise_all(values, as_dialled=as_dialled)
     encoded = [v.encode() for v in values]
     lengths = np.array([len(b) for b in encoded], np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     buf = np.frombuffer(b"".join(encoded) or b"\0", np.uint8)
+    wanted = np.zeros(len(plan.compiled.cc_npp), np.uint8)
     return int(normalise_slices(plan.compiled.tables, buf, offsets, lengths, np.arange(len(values), dtype=np.int64),
-                                as_dialled)[3].sum())
+                                as_dialled, wanted)[3].sum())
 
 
 @st.composite
@@ -218,3 +220,16 @@ def test_a_compiled_plan_pickles() -> None:
     want = list(plan.normalise_all(values))
     copy = pickle.loads(pickle.dumps(plan))
     assert "compiled" in copy.__dict__ and list(copy.normalise_all(values)) == want
+
+
+def test_country_codes_are_added_when_first_met() -> None:
+    """A fresh plan holds its own country code; others are added by the first block that has their numbers, and
+    that block is decided by the tables too."""
+    plan = DialPlan("FR", outside_prefix="0", national_prefix="0")
+    ready = plan.compiled.cc_npp != -3
+    assert ready.sum() == 1
+    values = ["0004930123456", "0003225123456", "00155501234"]
+    assert list(plan.normalise_all(values)) == [Number("external", "4930123456", "international"),
+                                                Number("external", "3225123456", "international"),
+                                                Number("external", "33155501234", "national")]
+    assert (plan.compiled.cc_npp != -3).sum() == 3 and undecided(plan, values) == 0
