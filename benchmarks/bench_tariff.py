@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tariffs import load_reference  # noqa: E402
-from tariffs.compile import compile_tariff  # noqa: E402
+from tariffs.compile import compile_tariff, tz_table  # noqa: E402
 from tariffs.load import clear_cache, compiled_tariff, load_tariff  # noqa: E402
 
 TOML = """name = "bench"
@@ -95,6 +96,8 @@ def run_size(n: int, repeat: int, reference: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         toml = write_deck(Path(tmp), n)
         deck_mb = (Path(tmp) / "deck.csv").stat().st_size / 2**20
+        tz_table.cache_clear()  # the zone's UTC-offset table: built once per process and zone, timed alone
+        tz_s, _ = best_of(1, lambda: tz_table("Europe/Paris"))
         load_s, tariff = best_of(repeat, lambda: load_tariff(toml))
         compile_s, compiled = best_of(repeat, lambda: compile_tariff(tariff))
         total_s, _ = best_of(repeat, lambda: compile_tariff(load_tariff(toml)))
@@ -104,17 +107,35 @@ def run_size(n: int, repeat: int, reference: bool) -> None:
         line: dict[str, Any] = {
             "case": "load_compile", "prefixes": n, "rows": len(tariff.rows), "deck_mb": rounded(deck_mb),
             "columnar_load_seconds": rounded(load_s), "compile_seconds": rounded(compile_s),
-            "columnar_load_compile_seconds": rounded(total_s), "cached_seconds": rounded(cached_s, 2),
+            "columnar_load_compile_seconds": rounded(total_s), "first_tz_table_seconds": rounded(tz_s),
+            "cached_seconds": rounded(cached_s, 2),
             "target_seconds": 2.0 if n >= 1_000_000 else None,
-            "met": total_s < 2.0 if n >= 1_000_000 else None,
             "rates": compiled.stats["rates"], "destinations": compiled.stats["destinations"],
         }
+        cold = [_cold_process(toml) for _ in range(repeat)]
+        line.update(cold_process_seconds=rounded(min(c[0] for c in cold)),
+                    cold_process_cpu_seconds=rounded(min(c[1] for c in cold)))
+        if n >= 1_000_000:
+            line["met"] = line["cold_process_seconds"] < 2.0  # the target, for a command's first (cold) load
         if reference:
             ref_s, ref = best_of(1, lambda: load_reference.load_tariff(toml))
             line.update(reference_load_seconds=rounded(ref_s),
                         reference_load_compile_seconds=rounded(ref_s + compile_s),
                         speedup_load=rounded(ref_s / load_s, 3), same_rows=same_rows(tariff.rows, ref.rows))
         emit(**line)
+
+
+def _cold_process(toml: Path) -> tuple[float, float]:
+    """What a command pays: compiled_tariff in a fresh interpreter (imports excluded; the zone's offset table and
+    every page of memory are new), as (wall, CPU) seconds."""
+    code = ("import json, time\nfrom tariffs.load import compiled_tariff\n"
+            "t, c = time.perf_counter(), time.process_time()\n"
+            f"compiled_tariff({str(toml)!r})\n"
+            "print(json.dumps([time.perf_counter() - t, time.process_time() - c]))\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    wall, cpu = json.loads(out.stdout)
+    return wall, cpu
 
 
 def main() -> None:

@@ -8,7 +8,8 @@
 # reference loader, which gives the value or the exact error message.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcmp
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memcpy
 
 import numpy as np
 
@@ -191,10 +192,10 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
     return out_np[:S.n_out + 1], fs_np[:S.n_fields + 1], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
 
 
-cdef inline void cell(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t i,
-                      Py_ssize_t* a, Py_ssize_t* b) noexcept nogil:
-    """Field idx[i], without its leading and trailing ASCII white space: buf[a:b]."""
-    cdef Py_ssize_t lo = bounds[idx[i]], hi = bounds[idx[i] + 1]
+cdef inline void cell(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off,
+                      Py_ssize_t i, Py_ssize_t* a, Py_ssize_t* b) noexcept nogil:
+    """Field idx[i] + off, without its leading and trailing ASCII white space: buf[a:b]."""
+    cdef Py_ssize_t lo = bounds[idx[i] + off], hi = bounds[idx[i] + off + 1]
     while lo < hi and is_space(buf[lo]):
         lo += 1
     while hi > lo and is_space(buf[hi - 1]):
@@ -203,11 +204,13 @@ cdef inline void cell(const uint8_t[::1] buf, const int64_t[::1] bounds, const i
     b[0] = hi
 
 
-# Every kernel below takes one column as `idx`: the field numbers (into `bounds`, as scan returns them) of its
-# cells, row by row. Cells are stripped of ASCII white space first; Unicode white space is left to Python.
+# Every kernel below takes one column as `idx` and `off`: its cells are the fields idx[i] + off (field numbers into
+# `bounds`, as scan returns them), row by row: idx is each record's first field and off the column's position.
+# The caller guarantees valid field numbers (no bounds checks here). Cells are stripped of ASCII white space
+# first; Unicode white space is left to Python.
 
 
-def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
+def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off):
     """(start, end, edge) of each stripped cell; edge = 1 when it begins or ends with a non-ASCII byte (it may
     hold Unicode white space that str.strip() removes: only Python can tell)."""
     cdef Py_ssize_t n = idx.shape[0], i, a, b
@@ -218,7 +221,7 @@ def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     cdef uint8_t[::1] edge = edge_np
     with nogil:
         for i in range(n):
-            cell(buf, bounds, idx, i, &a, &b)
+            cell(buf, bounds, idx, off, i, &a, &b)
             s2[i] = a
             e2[i] = b
             if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
@@ -226,7 +229,7 @@ def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     return s2_np, e2_np, edge_np
 
 
-def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, int decimals):
+def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off, int decimals):
     """Plain amounts (`123`, `1.5`, `.5`, `2.`) in units of 10**-decimals: (values, status). Signs, more than
     `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides).
     Exact: digits are accumulated as integers, nothing is rounded."""
@@ -239,7 +242,7 @@ def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            cell(buf, bounds, idx, i, &a, &b)
+            cell(buf, bounds, idx, off, i, &a, &b)
             if a == b:
                 st[i] = C_EMPTY
                 continue
@@ -269,7 +272,7 @@ def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     return val_np, st_np
 
 
-def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
+def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off):
     """Whole numbers of ASCII digits (at most 9): (values, status); anything else FALLBACK."""
     cdef Py_ssize_t n = idx.shape[0], i, j, a, b
     cdef int64_t v
@@ -279,7 +282,7 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            cell(buf, bounds, idx, i, &a, &b)
+            cell(buf, bounds, idx, off, i, &a, &b)
             if a == b:
                 st[i] = C_EMPTY
                 continue
@@ -296,7 +299,7 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     return val_np, st_np
 
 
-def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, int width):
+def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off, int width):
     """Prefixes: ASCII digits, at most `width`, into an 'S<width>' array: (array, status). Empty is OK (the
     catch-all); anything else FALLBACK."""
     cdef Py_ssize_t n = idx.shape[0], i, j, a, b
@@ -306,7 +309,7 @@ def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     cdef uint8_t[::1] st = st_np
     with nogil:
         for i in range(n):
-            cell(buf, bounds, idx, i, &a, &b)
+            cell(buf, bounds, idx, off, i, &a, &b)
             if b - a > width:
                 st[i] = C_FALLBACK
                 continue
@@ -318,7 +321,7 @@ def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     return arr, st_np
 
 
-def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx):
+def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off):
     """Distinct stripped cells by their bytes: (ids in order of first appearance, first row of each id)."""
     cdef Py_ssize_t n = idx.shape[0], i, j, cap = 16, slot, length, a, b, fa, fb
     cdef uint64_t h
@@ -332,7 +335,7 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     cdef int64_t[::1] first = first_np
     with nogil:
         for i in range(n):
-            cell(buf, bounds, idx, i, &a, &b)
+            cell(buf, bounds, idx, off, i, &a, &b)
             h = 1469598103934665603ULL
             length = b - a
             for j in range(a, b):
@@ -347,7 +350,7 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
                     ids[i] = n_ids
                     n_ids += 1
                     break
-                cell(buf, bounds, idx, first[k], &fa, &fb)
+                cell(buf, bounds, idx, off, first[k], &fa, &fb)
                 if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
                     ids[i] = k
                     break
@@ -371,3 +374,33 @@ def keys(const uint8_t[:, ::1] digits, Py_ssize_t key_len):
                     k += <uint64_t>digits[i, j] - 47
             out[i] = k
     return out_np
+
+
+def interleave(uint8_t[:, ::1] out, list fields):
+    """Fill a record array (viewed as bytes, one row per record) from columns: `fields` is a list of (byte
+    offset, column viewed as bytes (n, size), C-contiguous). One pass over the records instead of one strided
+    pass per field."""
+    cdef Py_ssize_t n = out.shape[0], width = out.shape[1], i, f, k, nf = len(fields)
+    cdef const uint8_t[:, ::1] src
+    cdef const uint8_t** ptr = <const uint8_t**>malloc(max(nf, 1) * sizeof(uint8_t*))
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* size = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
+    keep = []
+    try:
+        for f in range(nf):
+            src = fields[f][1]
+            off[f] = fields[f][0]
+            size[f] = src.shape[1]
+            if src.shape[0] != n or off[f] < 0 or off[f] + size[f] > width:
+                raise ValueError("a column does not fit the records")
+            ptr[f] = &src[0, 0] if n else NULL
+            keep.append(src)
+        with nogil:
+            for i in range(n):
+                for f in range(nf):
+                    memcpy(&out[i, off[f]], ptr[f] + i * size[f], size[f])
+    finally:
+        free(ptr)
+        free(off)
+        free(size)
+    return out

@@ -433,12 +433,13 @@ def prefix_bytes(prefixes: Sequence[str]) -> np.ndarray:
 @dataclass
 class DeckCells:
     """Cells in columns, as tariffs/_deck.pyx's kernels take them: field k is buf[bounds[k]:bounds[k+1]] (UTF-8;
-    field 0 is empty), and each column is the array of its cells' field numbers, row by row (a column the deck
-    lacks is absent). `line` is each row's CSV line, or inline [[rate]] number. `buf` ends with a spare 0 byte."""
+    field 0 is empty), and each column is (idx, off): row i's cell is field idx[i] + off (a deck's columns share
+    idx, each record's first field; a column the deck lacks is absent). `line` is each row's CSV line, or inline
+    [[rate]] number. `buf` ends with a spare 0 byte."""
 
     buf: np.ndarray  # uint8
     bounds: np.ndarray  # int64
-    cols: dict[str, np.ndarray]  # int64 field numbers
+    cols: dict[str, tuple[np.ndarray, int]]  # int64 field numbers, offset
     line: np.ndarray  # int64
     n: int
 
@@ -448,17 +449,18 @@ class DeckCells:
         n = len(rows)
         parts: list[bytes] = []
         bounds = [0, 0]
-        cols: dict[str, np.ndarray] = {}
+        fields: dict[str, np.ndarray] = {}
         for i, (_, cells) in enumerate(rows):
             for name, text in cells.items():
-                if name not in cols:
-                    cols[name] = np.zeros(n, np.int64)
+                if name not in fields:
+                    fields[name] = np.zeros(n, np.int64)
                 b = text.encode("utf-8", "surrogatepass")
-                cols[name][i] = len(bounds) - 1
+                fields[name][i] = len(bounds) - 1
                 bounds.append(bounds[-1] + len(b))
                 parts.append(b)
-        return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), np.array(bounds, np.int64), cols,
-                   np.array([ln for ln, _ in rows], dtype=np.int64), n)
+        return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), np.array(bounds, np.int64),
+                   {name: (idx, 0) for name, idx in fields.items()}, np.array([ln for ln, _ in rows], dtype=np.int64),
+                   n)
 
     def extend(self, other: DeckCells) -> DeckCells:
         """These rows, then `other`'s."""
@@ -467,17 +469,15 @@ class DeckCells:
         shift = len(self.bounds)  # other's field k becomes field shift + k
         cols = {}
         for name in {*self.cols, *other.cols}:
-            mine = self.cols.get(name, np.zeros(self.n, np.int64))
-            theirs = other.cols.get(name, np.zeros(other.n, np.int64))
-            cols[name] = np.concatenate([mine, theirs + shift])
+            mine, theirs = self.column(name), other.column(name)
+            cols[name] = np.concatenate([mine[0] + mine[1], theirs[0] + (theirs[1] + shift)]), 0
         return DeckCells(np.concatenate([self.buf, other.buf]),
                          np.concatenate([self.bounds, other.bounds + len(self.buf)]), cols,
                          np.concatenate([self.line, other.line]), self.n + other.n)
 
-    def column(self, name: str) -> np.ndarray:
-        """The column's field numbers (field 0, empty, for every row when the deck lacks the column)."""
-        col = self.cols.get(name)
-        return col if col is not None else np.zeros(self.n, np.int64)
+    def column(self, name: str) -> tuple[np.ndarray, int]:
+        """The column's (idx, off) (field 0, empty, for every row when the deck lacks the column)."""
+        return self.cols.get(name) or (np.zeros(self.n, np.int64), 0)
 
     def text(self, field: int) -> str:
         """A field as str, stripped as the reference strips cells."""
@@ -527,7 +527,7 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
     nf = np.diff(lo)
     first = np.where(nf > 0, lo[:-1], 0)  # each record's first field (field 0, empty, for an empty record)
     comment = (bounds[first + 1] > bounds[first]) & (buf[bounds[first]] == ord("#"))  # fields[0].startswith("#")
-    ss, se, edge = _deck.strip(buf, bounds, first)
+    ss, se, edge = _deck.strip(buf, bounds, first, 0)
     single = nf == 1
     blank = single & (ss == se)
     for r in np.flatnonzero(single & (edge != 0)):
@@ -560,7 +560,7 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
                  f"expected {len(header)} fields ({','.join(header)}), found {nf[r]}")
     rows = data[fits]
     base = lo[rows]
-    return DeckCells(buf, bounds, {name: base + j for j, name in enumerate(header)}, rec_line[rows], len(rows))
+    return DeckCells(buf, bounds, {name: (base, j) for j, name in enumerate(header)}, rec_line[rows], len(rows))
 
 
 def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[[int], str],
@@ -570,11 +570,11 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     effective_from (a bad value once per distinct text, at its first row), then min_cost > max_cost."""
     buf, bounds, column = cells.buf, cells.bounds, cells.column
 
-    def text(col: np.ndarray, i: int) -> str:
-        return cells.text(int(col[i]))
+    def text(col: tuple[np.ndarray, int], i: int) -> str:
+        return cells.text(int(col[0][i]) + col[1])
 
     prefix_col = column("prefix")
-    digits, status = _deck.digits(buf, bounds, prefix_col, MAX_PREFIX_DIGITS)
+    digits, status = _deck.digits(buf, bounds, *prefix_col, MAX_PREFIX_DIGITS)
     for i in np.flatnonzero(status == _deck.FALLBACK):
         p = text(prefix_col, i)
         if not (p.isdigit() and p.isascii()) and p:
@@ -586,7 +586,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             digits[i] = p.encode("ascii")
 
     dest_col = column("destination")
-    ids, first = _deck.unique(buf, bounds, dest_col)
+    ids, first = _deck.unique(buf, bounds, *dest_col)
     destinations: list[str] = []
     dest_ids: dict[str, int] = {}
     remap = np.empty(len(first), np.int32)
@@ -603,7 +603,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             errs.add(at(i), "destination", "required value is empty")
 
     price_col = column("price")
-    price, price_status = _deck.money(buf, bounds, price_col, DECIMALS)
+    price, price_status = _deck.money(buf, bounds, *price_col, DECIMALS)
     price_empty = price_status == _deck.EMPTY
     for i in np.flatnonzero(price_status == _deck.FALLBACK):
         price_empty[i] = not text(price_col, i)
@@ -612,8 +612,10 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
 
     def by_value(name: str, conv: Callable[[str], int], default: int, dtype: Any) -> np.ndarray:
         """A column of few distinct values (band, effective_from): converted once per distinct cell."""
+        if name not in cells.cols:
+            return np.full(cells.n, default, dtype=dtype)
         col = column(name)
-        ids, first = _deck.unique(buf, bounds, col)
+        ids, first = _deck.unique(buf, bounds, *col)
         values = np.empty(len(first), dtype=np.int64)
         cache: dict[str, int] = {}
         for k, row in enumerate(first.tolist()):
@@ -623,13 +625,15 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     def by_kernel(name: str, default: int, dtype: Any, conv: Callable[[str], int], lo: int | None = None,
                   hi: int | None = None, known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """A numeric column: plain cells converted in C, the rest (and out-of-range ones) by `conv`."""
+        if name not in cells.cols and known is None:
+            return np.full(cells.n, default, dtype=dtype)
         col = column(name)
         if known is not None:
             values, status = known
         elif lo is None:
-            values, status = _deck.money(buf, bounds, col, DECIMALS)
+            values, status = _deck.money(buf, bounds, *col, DECIMALS)
         else:
-            values, status = _deck.whole(buf, bounds, col)
+            values, status = _deck.whole(buf, bounds, *col)
             status[(status == 0) & ((values < lo) | (values > hi))] = _deck.FALLBACK
         values[status == _deck.EMPTY] = default
         cache: dict[str, int] = {}

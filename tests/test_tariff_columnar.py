@@ -69,11 +69,11 @@ def test_scanner_hands_an_over_long_field_to_csv() -> None:
 # --- kernels --------------------------------------------------------------------------------------------------
 
 
-def cells(*texts: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cells(*texts: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(buffer, bounds, field numbers) of one column, laid out as scan lays a deck (field 0 empty)."""
     buf = "".join(texts).encode()
     bounds = np.concatenate([[0, 0], np.cumsum([len(t.encode()) for t in texts])]).astype(np.int64)
-    return np.frombuffer(buf + b"\0", np.uint8), bounds, np.arange(1, len(texts) + 1, dtype=np.int64)
+    return np.frombuffer(buf + b"\0", np.uint8), bounds, np.arange(len(texts), dtype=np.int64), 1
 
 
 def test_money_kernel_takes_only_plain_amounts() -> None:
@@ -300,3 +300,25 @@ def test_batch_rate_parses_the_deck_once(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["calls"] == 2
     assert calls == [(SAMPLES / "fr-business.toml").absolute()]
+
+
+def numpy_digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
+    """tariffs.compile.digit_keys as it was in numpy, the oracle of the C version."""
+    n, width = len(digits), digits.dtype.itemsize
+    b = digits.view(np.uint8).reshape(n, width)[:, :key_len].astype(np.uint64)
+    vals = np.where(b == 0, np.uint64(0), b - np.uint64(47))
+    key = np.zeros(n, dtype=np.uint64)
+    for j in range(key_len):
+        key *= np.uint64(11)
+        if j < vals.shape[1]:
+            key += vals[:, j]
+    return key
+
+
+@given(st.lists(st.text(alphabet="0123456789+a", max_size=20), min_size=1, max_size=50), st.integers(1, 18))
+def test_digit_keys_in_c_match_numpy(texts: list[str], key_len: int) -> None:
+    from tariffs.compile import digit_keys
+
+    digits = np.array([t.encode() for t in texts], dtype="S")
+    with np.errstate(over="ignore"):
+        assert digit_keys(digits, key_len).tolist() == numpy_digit_keys(digits, key_len).tolist()
