@@ -187,8 +187,10 @@ def test_numbers_sequence() -> None:
 
 def test_a_plan_without_a_numbering_plan_and_odd_settings() -> None:
     """An unknown country (batch-rate without a site) and settings that are not digits: same answers."""
-    for plan in (DialPlan("ZZ"), DialPlan("FR", outside_prefix="x"), DialPlan("fr", national_prefix="0")):
-        values = ["0155501234", "+33155501234", "112", "abc", "", "12345678901234567890123"]
+    for plan in (DialPlan("ZZ"), DialPlan("ZZ", international_prefix=""), DialPlan("FR", outside_prefix="x"),
+                 DialPlan("fr", national_prefix="0")):
+        values = ["0155501234", "+33155501234", "33155501234", "00447911123456", "112", "abc", "",
+                  "12345678901234567890123", "+8713123456789"]
         python, compiled = python_and_compiled(plan, values, True)
         assert compiled == python
 
