@@ -12,6 +12,11 @@ numbers (directory enquiries, operator, carrier services: `service`), and else t
 "too long", ...), never priced: a user who hung up after `901`, or a 6-digit French number, is not a call to price.
 Digits as dialled that start with the outside-line prefix are read without it, and never with it: reading `9608966`
 whole when `608966` is impossible would make up a number nobody dialled.
+
+Blocks of numbers (the columnar import, batch-rate) go through the compiled plan instead (normalise_slices,
+normalise_all: ingest/_dialplan.pyx), tables built once per site by compile_plan: the same rules in one loop
+without the GIL, about 100 ns a number against 15-20 µs here; a row the tables cannot decide is normalised here,
+so the results are always this module's (tests/test_dialplan_compiled.py compares both).
 """
 
 from __future__ import annotations
