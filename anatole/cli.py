@@ -600,12 +600,14 @@ from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier 
 from anatole.cli_mobile import mobile  # noqa: E402  (mobile lines: usage, plans, right-sizing, findings)
 from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
 from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon commands)
+from anatole.cli_service import service  # noqa: E402  (systemd units: anatole service print)
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
 
 import_.add_command(import_invoice)
 for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, imports, mobile,
                  *TEM_COMMANDS):
     main.add_command(_command)
+main.add_command(service)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,15 @@ from anatole.clitools import store as _store
 from anatole.clitools import workspace as _workspace
 from anatole.config import Workspace
 
-EXIT_NOT_RUNNING = 3  # `anatole status` when no daemon runs (as `systemctl status`)
+# `anatole status` exit codes, as a Nagios/Icinga plugin's (README "Monitoring"): the check's state
+EXIT_OK = 0
+EXIT_WARNING = 1  # a source down, journal backlog over --backlog, failures in the last hour
+EXIT_CRITICAL = 2  # every source down, or still replaying the journal after --starting seconds
+EXIT_UNKNOWN = 3  # no daemon answers (as `systemctl status` for a stopped unit)
+EXIT_NOT_RUNNING = EXIT_UNKNOWN
+STATES = {EXIT_OK: "OK", EXIT_WARNING: "WARNING", EXIT_CRITICAL: "CRITICAL", EXIT_UNKNOWN: "UNKNOWN"}
+BACKLOG_WARNING = 10_000  # records received and not yet stored
+STARTING_CRITICAL = 600  # seconds of journal replay before it is an emergency
 
 
 def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
@@ -60,7 +68,8 @@ def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
 
     sites = {s.name: SiteInfo(timezone=s.timezone, country_code=s.dialplan.country_code) for s in ws.sites.values()}
     config = DaemonConfig(workspace=ws.path, db_path=ws.db_path, sources=live, rate=rate, rules=rules, sites=sites,
-                          currency=ws.currency, log=log)
+                          currency=ws.currency, log=log, metrics=ws.serve.metrics,
+                          delivery=ws.delivery)
     if ws.hotel is not None:  # the hotel: guest charges, and the PMS link (anatole/cli_hotel.py)
         from anatole.cli_hotel import daemon_extensions
 
@@ -85,14 +94,24 @@ def peer_warnings(sources: list[Any]) -> list[str]:
               help="The workspace folder (as the global --workspace).")
 @click.option("--check", is_flag=True, help="Validate anatole.toml, the tariffs and the alert rules, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --check: print the plan as JSON.")
+@click.option("--metrics", "metrics", metavar="HOST:PORT",
+              help="Serve Prometheus metrics there (as [serve] metrics; loopback unless metrics_remote = true).")
 @click.pass_context
-def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool) -> None:
+def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool, metrics: str | None) -> None:
     """Run the live collection daemon: SMDR listeners and connectors, AMI/ESL clients, real-time rating, alerts,
-    and the subscriber socket <workspace>/anatole.sock. Logs are JSON lines on stderr; SIGTERM stops it."""
+    and the subscriber socket <workspace>/anatole.sock. Logs are JSON lines on stderr; SIGTERM stops it. Under
+    systemd (Type=notify) it says READY=1 once serving (`anatole service print serve`)."""
     if workspace is not None:
         ctx.obj["workspace"] = workspace
     ws = _workspace(ctx)
     config, problems = build_config(ws)
+    if metrics is not None:
+        from anatole.config import metrics_address
+        from tariffs.errors import Collector
+
+        errs = Collector()
+        config.metrics = metrics_address(metrics, ws.serve.metrics_remote, "--metrics", errs)
+        problems += [str(p) for p in errs.problems]
     if problems:
         console = _console(err=True)
         console.print("[bold red]error:[/] cannot serve:")
@@ -106,6 +125,7 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
                          if s.allow is not None else None}
                         for s in config.sources],
             "alerts": [{"name": r.name, "kind": r.kind} for r in config.rules],
+            "metrics": f"{config.metrics[0]}:{config.metrics[1]}" if config.metrics else None,
             "warnings": peer_warnings(config.sources)}
     if check:
         if as_json:
@@ -138,6 +158,14 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
         trio.run(Daemon(config).run)
     except DaemonError as exc:
         _fail(str(exc))
+    except Exception as exc:  # a bug: one JSON line for journald (not a traceback over many entries), exit 1
+        import json
+        import traceback
+
+        sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "level": "critical", "event": "crashed",
+                                     "error": f"{type(exc).__name__}: {exc}",
+                                     "traceback": traceback.format_exc()}) + "\n")
+        sys.exit(1)
 
 
 def request_status(path: Path, timeout: float = 5.0) -> Any:
@@ -176,9 +204,15 @@ def request_status(path: Path, timeout: float = 5.0) -> Any:
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
               help="The workspace folder (as the global --workspace).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--backlog", type=click.IntRange(min=0), default=BACKLOG_WARNING, show_default=True,
+              help="WARNING when more records than this wait to be stored.")
+@click.option("--starting", "starting_limit", type=click.IntRange(min=0), default=STARTING_CRITICAL,
+              show_default=True, help="CRITICAL when the daemon still replays its journal after this many seconds.")
 @click.pass_context
-def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
-    """Ask the running daemon for its sources, connection states and counters (exit 3 when none runs)."""
+def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: int, starting_limit: int) -> None:
+    """Ask the running daemon for its sources, connection states and counters. The exit code is a monitoring
+    check's: 0 OK, 1 WARNING (a source down, a backlog, failures in the last hour), 2 CRITICAL (every source down,
+    a start that takes too long), 3 UNKNOWN (no daemon answers)."""
     import msgspec
 
     from anatole.config import workspace_path
@@ -188,18 +222,25 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
     try:
         got = request_status(path)
     except (OSError, TimeoutError) as exc:
-        _fail(f"cannot talk to the daemon: {exc}")
+        message = f"cannot talk to the daemon: {exc}"
+        if as_json:
+            _emit_json({"running": None, "socket": str(path), "check": "UNKNOWN", "reasons": [message]})
+        else:
+            _console(err=True).print(f"[bold red]error:[/] {message}", markup=False)
+        sys.exit(EXIT_UNKNOWN)
     if got is None:
         if as_json:
-            _emit_json({"running": False, "socket": str(path)})
+            _emit_json({"running": False, "socket": str(path), "check": "UNKNOWN",
+                        "reasons": ["no daemon is running"]})
         else:
             _console(err=True).print(f"no daemon is running for this workspace (no answer on {path}); start one "
                                      "with `anatole serve`", markup=False)
         sys.exit(EXIT_NOT_RUNNING)
+    code, reasons = health(got, backlog=backlog, starting_limit=starting_limit)
     data = msgspec.to_builtins(got)
     if as_json:
-        _emit_json({"running": True, **data})
-        return
+        _emit_json({"running": True, **data, "check": STATES[code], "reasons": reasons})
+        sys.exit(code)
     from rich.table import Table
 
     from engine.money import format_totals
@@ -226,6 +267,36 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
         for label, costs in (("cost today", c.costs_today), ("cost this hour", c.costs_this_hour)):
             text = "; ".join(f"{site} {format_totals(v)}" for site, v in sorted(costs.items()) if any(v.values()))
             out.print(f"{label}: {text or 'none'}", markup=False)
+    out.print(f"check: {STATES[code]}" + (f": {'; '.join(reasons)}" if reasons else ""), markup=False)
+    sys.exit(code)
+
+
+def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = STARTING_CRITICAL,
+           now: float | None = None) -> tuple[int, list[str]]:
+    """The monitoring state of a daemon's Status (pbx.protocol.Status) and the reasons for it, worst first."""
+    from pbx.daemon import UP_STATES
+
+    now = time.time() if now is None else now
+    critical: list[str] = []
+    warning: list[str] = []
+    if got.starting:
+        took = int(now - got.started)
+        if took > starting_limit:
+            critical.append(f"still storing the journal left by the last run after {took} s ({got.replayed} so far)")
+    else:
+        down = [s for s in got.sources if s.state not in UP_STATES]
+        if got.sources and len(down) == len(got.sources):
+            critical.append("every source is down: " + ", ".join(f"{s.name} {s.state}" for s in down))
+        elif down:
+            warning.append("down: " + ", ".join(f"{s.name} {s.state}" + (f" ({s.detail})" if s.detail else "")
+                                                for s in down))
+    if got.journal_pending > backlog:
+        warning.append(f"{got.journal_pending} records wait to be stored (over {backlog})")
+    if got.errors_last_hour:
+        warning.append(f"{got.errors_last_hour} failures in the last hour (see the log)")
+    if critical:
+        return EXIT_CRITICAL, critical + warning
+    return (EXIT_WARNING if warning else EXIT_OK), warning
 
 
 @click.command()

@@ -33,7 +33,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CONFIG_NAME = "anatole.toml"
 DB_NAME = "anatole.db"
 TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
-            "hotel", "room", "pms", "mobile_csv", "mobile"}
+            "hotel", "room", "pms", "mobile_csv", "mobile", "serve", "smtp", "notify"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
              "extensions", "tariff", "trunk_tariffs", "business_hours", "trunk_lines", "hunt_groups"}
 SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "password", "strip_outside_prefix",
@@ -82,6 +82,42 @@ class Source:
 
 
 @dataclass
+class ServeSettings:
+    """[serve]: `metrics = "127.0.0.1:9464"` serves Prometheus metrics there (loopback only, unless
+    `metrics_remote = true`: the figures say how busy the PBX is and which sources are down)."""
+
+    metrics: tuple[str, int] | None = None
+    metrics_remote: bool = False
+
+
+def metrics_address(value: Any, remote: bool, at: str, errs: Collector) -> tuple[str, int] | None:
+    """HOST:PORT of the metrics endpoint ([serve] metrics, `anatole serve --metrics`), loopback unless `remote`."""
+    from pbx.peers import is_loopback
+
+    host, _, port = str(value).rpartition(":")
+    host = host.strip("[]")
+    if not isinstance(value, str) or not host or not port.isdigit() or int(port) > 65535:
+        errs.add(at, "metrics", f"{value!r} is not HOST:PORT (e.g. \"127.0.0.1:9464\")")
+        return None
+    if not remote and not is_loopback(host):
+        errs.add(at, "metrics", f"{value!r} is reachable from other machines: use 127.0.0.1 (and a reverse proxy or "
+                 "an SSH tunnel), or set metrics_remote = true")
+        return None
+    return host, int(port)
+
+
+def _serve(raw: dict, at: str, errs: Collector) -> ServeSettings:
+    for key in sorted(set(raw) - {"metrics", "metrics_remote"}):
+        errs.add(at, key, "unknown key (expected one of: metrics, metrics_remote)")
+    remote = raw.get("metrics_remote", False)
+    if not isinstance(remote, bool):
+        errs.add(at, "metrics_remote", f"{remote!r} is not true or false")
+        remote = False
+    address = metrics_address(raw["metrics"], remote, at, errs) if "metrics" in raw else None
+    return ServeSettings(metrics=address, metrics_remote=remote)
+
+
+@dataclass
 class Workspace:
     path: Path
     currency: str = "EUR"
@@ -96,6 +132,8 @@ class Workspace:
     hotel: Any = None  # hotel.model.HotelConfig ([hotel], [[room]], [pms]); None: not a hotel
     mobile_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [mobile_csv.NAME]: usage CSV
     mobile: Any = None  # tem.mobile.MobileSettings ([mobile])
+    serve: ServeSettings = field(default_factory=lambda: ServeSettings())  # [serve]: the daemon's own endpoints
+    delivery: Any = None  # pbx.notify.Settings ([smtp], [notify]): alerts and reports by e-mail, webhook, syslog
     _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
 
     @property
@@ -203,6 +241,11 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
 
     ws.mobile_profiles = mobile.validate_profiles(doc.get("mobile_csv", {}), where, errs.add)
     ws.mobile = mobile.parse_settings(doc.get("mobile", {}), path, where, errs.add)
+    ws.serve = _serve(_table(doc, "serve", where, errs), f"{where} [serve]", errs)
+    from pbx import notify  # noqa: PLC0415  ([smtp], [notify]: deliveries of alerts and scheduled reports)
+
+    ws.delivery = notify.parse_settings(doc, path, where, errs.add)
+    notify.check_targets(ws.alerts, ws.delivery, where, errs.add)
     if errs.problems:
         raise ConfigError(errs.problems)
     return ws

@@ -51,6 +51,7 @@ import msgspec
 import trio
 
 from pbx.faults import connection_fault
+from pbx.sdnotify import Notifier
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -60,6 +61,7 @@ import contextlib
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from pbx import parsing, peers
 from pbx.alerts import Evaluator, Rule, SiteInfo
+from pbx.notify import AlertDelivery
 from pbx.framing import GARBAGE_LIMIT, GARBAGE_WINDOW, GarbageGate, LineFramer, Overlong
 from pbx.hub import QUEUE as SUBSCRIBER_QUEUE
 from pbx.hub import Hub, Subscriber
@@ -98,6 +100,7 @@ JOURNAL_AHEAD = 4  # journaled groups waiting for the writer before the journal 
 PRUNE_EVERY = 3600.0  # seconds between journal prunes while running
 PRUNE_AGAIN = 10.0  # seconds, when the last prune had more to do
 PRUNE_ROWS = 10_000  # journal rows forgotten per prune (bounded work inside the writer)
+UP_STATES = ("listening", "connected")  # a source in another state (connecting, reconnecting, down) is down
 
 
 class SourceLike(Protocol):
@@ -138,6 +141,10 @@ class DaemonConfig:
     garbage_window: float = GARBAGE_WINDOW  # seconds; the rest are counted, one summary reject per window
     log: TextIO | None = None  # JSON lines; None: stderr
     extensions: list[Any] = field(default_factory=list)  # add-ons (the hotel's charges and PMS link): Extension
+    delivery: Any = None  # pbx.notify.Settings ([smtp], [notify]): alerts by e-mail, webhook, syslog
+    metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint (pbx/metrics.py); None: off
+    notifier: Notifier | None = None  # systemd notifications (pbx/sdnotify.py); None: from $NOTIFY_SOCKET
+    status_every: float = 15.0  # seconds between two STATUS= lines to systemd
 
 
 class Extension(Protocol):
@@ -200,11 +207,20 @@ class Daemon:
         self.stored_calls = self.stored_rejects = self.duplicates = 0
         self.journaled = 0  # records committed to the journal by this run (they survive kill -9)
         self.errors = 0  # records whose parsing, rating, storing, alert rule or extension step raised
+        self.stored_by: dict[str, int] = {}  # source -> calls stored since start (metrics)
+        self.rejects_by: dict[str, int] = {}  # source -> rejects stored since start
+        self.last_at: dict[str, float] = {}  # source -> when it last sent records (epoch seconds)
+        self._error_times: deque[float] = deque(maxlen=100_000)  # record and database failures, for the last hour
+        self.notifier = config.notifier or Notifier()
+        self.metrics_port: int | None = None  # the port the metrics endpoint bound (tests use port 0)
         self.processed = 0  # journal entries done (replayed ones excluded: they were not received by this run)
         self.active: dict[str, ActiveCall] = {}
         self.replayed = 0  # journal entries a previous run left pending, processed at start
         self.starting = True  # until those are stored (status answers meanwhile; the sources start after)
         self.evaluator = Evaluator(config.rules, config.sites)
+        # alert deliveries (pbx/notify.py): rows written in the writer's transaction, sent by their own task
+        self.delivery = AlertDelivery(config.delivery, {r.name: r.notify for r in config.rules}, config.db_path,
+                                      self.log)
         self._parsers: dict[str, parsing.SourceParsers] = {}
         self._overlapping: dict[str, bool] = {}
         for s in config.sources:
@@ -231,8 +247,10 @@ class Daemon:
     # --- logging -------------------------------------------------------------------------------------------
 
     def log(self, event: str, **fields: Any) -> None:
-        """One JSON object per line: {"ts", "event", ...}."""
-        line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str)
+        """One JSON object per line: {"ts", "level", "event", ...} (`level`: error, warning or info; journald keeps
+        each line as one entry, `journalctl -u anatole -o cat | jq` reads them back)."""
+        level = fields.pop("level", None) or ("error" if event == "error" else "info")
+        line = json.dumps({"ts": round(time.time(), 3), "level": level, "event": event, **fields}, default=str)
         stream = self._log_stream or sys.stderr
         try:
             stream.write(line + "\n")
@@ -253,7 +271,8 @@ class Daemon:
                                       received=self.received_by[name])
         self.states[name] = new
         if (old.state, old.peer, old.detail) != (state, peer, detail):
-            self.log("source", source=name, state=state, peer=peer, detail=detail)
+            self.log("source", source=name, state=state, peer=peer, detail=detail,
+                     level="warning" if state in ("down", "reconnecting") else "info")
             self.hub.publish(SourceUpdate(source=new))
 
     # --- lifecycle ----------------------------------------------------------------------------------------
@@ -269,11 +288,27 @@ class Daemon:
         drained at shutdown."""
         self._claim_socket()
         self.live = await trio.to_thread.run_sync(LiveStore, self.config.db_path)
+        await trio.to_thread.run_sync(self.delivery.open)
+        metrics = None
         try:
             await trio.to_thread.run_sync(self._load_counters)
+            if self.config.metrics is not None:
+                from pbx import metrics as prometheus
+
+                try:
+                    metrics = await prometheus.open_listener(*self.config.metrics)
+                except OSError as exc:
+                    host, port = self.config.metrics
+                    raise DaemonError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+                self.metrics_port = metrics.socket.getsockname()[1]
             failed: DaemonError | None = None
             async with trio.open_nursery() as top:
                 await top.start(self._serve_subscribers)
+                if metrics is not None:
+                    top.start_soon(prometheus.serve, self, metrics)
+                    self.log("metrics", address=f"{self.config.metrics[0]}:{self.metrics_port}")  # type: ignore
+                if self.notifier.enabled:
+                    top.start_soon(self._notify_task)
                 try:
                     await self._replay()
                 except DaemonError as exc:  # raised below, outside the nursery (no exception group around it)
@@ -285,8 +320,12 @@ class Daemon:
             if failed is not None:
                 raise failed
         finally:
+            if metrics is not None:
+                with contextlib.suppress(Exception):
+                    metrics.socket.close()
             for sub in list(self.hub.subscribers):
                 self.hub.remove(sub)
+            self.delivery.close()
             if self.live is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(self.live.close)
@@ -308,16 +347,47 @@ class Daemon:
                 for src in self.config.sources:
                     await inner.start(self._source_task, src)
                 inner.start_soon(self._counters_task)
+                await inner.start(self.delivery.run)
                 if signals:
                     inner.start_soon(self._signals)
                 self.log("started", pid=os.getpid(), sources=len(self.sources), socket=str(self.socket_path))
                 task_status.started()
+                self.notifier.ready(self.summary())
                 await self._stopping.wait()
                 self.log("stopping", deadline=self.config.shutdown_deadline)
+                self.notifier.stopping(f"stopping: storing what was received (at most "
+                                       f"{self.config.shutdown_deadline:g} s)")
                 inner.cancel_scope.cancel()  # stop accepting and reading
             # in-flight records: journal and writer drain what was received, within the deadline
             await self._send.aclose()
             outer.cancel_scope.deadline = trio.current_time() + self.config.shutdown_deadline
+
+    async def _notify_task(self) -> None:
+        """STATUS= lines for `systemctl status` now and then, WATCHDOG=1 at half systemd's interval, and while the
+        journal replay goes on, a longer start timeout (a big replay must not count as a hung start)."""
+        every = self.config.status_every
+        if self.notifier.watchdog is not None:
+            every = min(every, self.notifier.watchdog)
+        while True:
+            if self.starting:
+                self.notifier.extend_start(max(3 * every, 30.0))
+            self.notifier.send(f"STATUS={self.summary()}",
+                               *(["WATCHDOG=1"] if self.notifier.watchdog is not None else []))
+            await trio.sleep(every)
+
+    def summary(self) -> str:
+        """One line for `systemctl status`."""
+        if self.starting:
+            return f"starting: storing what the last run left in the journal ({self.replayed} so far)"
+        up = sum(1 for s in self.states.values() if s.state in UP_STATES)
+        return (f"{up}/{len(self.states)} sources up; received {self.received}, calls {self.stored_calls}, rejects "
+                f"{self.stored_rejects}, backlog {self.received - self.processed}, errors {self.errors}")
+
+    def errors_last_hour(self) -> int:
+        times, limit = self._error_times, time.time() - 3600
+        while times and times[0] < limit:
+            times.popleft()
+        return len(times)
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -383,6 +453,7 @@ class Daemon:
                 break
             except Exception as exc:  # the disk or the database: the records wait in memory, sources push back
                 tries += 1
+                self._error_times.append(time.time())
                 self.log("error", where="journal", error=f"{type(exc).__name__}: {exc}", records=len(rows),
                          attempt=tries)
                 await trio.sleep(delay)
@@ -451,6 +522,7 @@ class Daemon:
                 break
             except Exception as exc:
                 tries += 1
+                self._error_times.append(time.time())
                 self.log("error", where="writer", error=f"{type(exc).__name__}: {exc}", records=len(work),
                          attempt=tries, detail="the batch is in the journal: retrying")
                 self.live.rollback()  # type: ignore[union-attr]
@@ -458,6 +530,7 @@ class Daemon:
                 delay = min(delay * 2, 5.0)
         for event in events:
             self.hub.publish(event)
+        self.delivery.wake()
         self._committed()
 
     def _committed(self) -> None:
@@ -488,6 +561,7 @@ class Daemon:
     def _error(self, where: str, exc: BaseException, **fields: Any) -> None:
         """One record's failure: a JSON log line and the `errors` counter; the batch goes on."""
         self.errors += 1
+        self._error_times.append(time.time())
         self.log("error", where=where, error=f"{type(exc).__name__}: {exc}", **fields)
 
     def _units(self, groups: dict[tuple[str, Any], list[parsing.Entry]], other: list[Any]) -> list[_Unit]:
@@ -603,6 +677,8 @@ class Daemon:
             rejects = [u for u in units if u.kind == "reject"]
             live.insert_rejects([u.row for u in rejects])
             res.rejects = len(rejects)
+            for u in rejects:
+                res.rejected_by[u.source] = res.rejected_by.get(u.source, 0) + 1
             res.marks += [("reject", u.jid) for u in rejects if u.jid is not None]
             res.marks += [("skipped", u.jid) for u in units if u.kind == "skipped" and u.jid is not None]
             taken: set[int] = set()
@@ -642,6 +718,7 @@ class Daemon:
                 elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
                     res.acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
             res.alerts = list(zip(alerts, live.insert_alerts(alerts)))
+            self.delivery.schedule(live.conn, res.alerts)
             live.mark_done(res.marks)
             for source in {u.source for u in calls}:
                 if self._overlapping.get(source):
@@ -689,8 +766,11 @@ class Daemon:
         self.stored_calls += len(res.stored)
         self.stored_rejects += res.rejects
         self.duplicates += res.duplicates
+        for source, n in res.rejected_by.items():
+            self.rejects_by[source] = self.rejects_by.get(source, 0) + n
         events: list[Any] = []
         for d in res.stored:
+            self.stored_by[d["source"]] = self.stored_by.get(d["source"], 0) + 1
             events.append(self._finished(d))
             self._count(d, now)
         for alert, aid in res.alerts:
@@ -761,6 +841,8 @@ class Daemon:
             self.log("replayed", records=total)
         self.processed = 0  # the replay is not this run's receipts
         self.stored_calls = self.stored_rejects = self.duplicates = 0
+        self.stored_by.clear()
+        self.rejects_by.clear()
 
     # --- counters -----------------------------------------------------------------------------------------
 
@@ -841,7 +923,8 @@ class Daemon:
                       stored_rejects=self.stored_rejects, duplicates=self.duplicates,
                       journal_pending=self.received - self.processed, replayed=self.replayed,
                       subscribers=len(self.hub.subscribers), published=self.hub.published,
-                      journaled=self.journaled, errors=self.errors, starting=self.starting)
+                      journaled=self.journaled, errors=self.errors, starting=self.starting,
+                      errors_last_hour=self.errors_last_hour())
 
 
     # --- active calls (AMI/ESL) ------------------------------------------------------------------------------
@@ -866,6 +949,8 @@ class Daemon:
             return
         self.received += len(entries)
         self.received_by[source] += len(entries)
+        if entries:
+            self.last_at[source] = time.time()
         await self._send.send(Bundle(source, conn, time.time_ns() // 1000, entries, final))
 
     async def _source_task(self, src: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -1202,6 +1287,7 @@ class _Result:
 
     stored: list[dict[str, Any]] = field(default_factory=list)
     rejects: int = 0
+    rejected_by: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     marks: list[tuple[str, int]] = field(default_factory=list)
     alerts: list[tuple[dict[str, Any], int | None]] = field(default_factory=list)

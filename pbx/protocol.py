@@ -157,6 +157,7 @@ class Status(msgspec.Struct, tag=True, frozen=True):
     journaled: int = 0  # records received since start and committed to the journal (they survive kill -9)
     errors: int = 0  # records whose parsing, rating, storing, alert rule or extension step failed (see the log)
     starting: bool = False  # storing what a previous run left in the journal (`replayed` so far); sources wait
+    errors_last_hour: int = 0  # of `errors`, and the database failures retried, those of the last hour
 
 
 class Skipped(msgspec.Struct, tag=True, frozen=True):
