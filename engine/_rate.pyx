@@ -170,18 +170,15 @@ cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
 
 
 cdef inline int64_t round_quotient(int64_t q, int64_t r, int64_t d, int64_t n, int mode) noexcept nogil:
-    """Finish rounding n / d given its floor quotient q and remainder r (0 <= r < d)."""
-    if r == 0 or mode == 1:
+    """Finish rounding n / d given its floor quotient q and remainder r (0 <= r < d). Comparisons, not branches:
+    the remainder is data, the mode is the tariff's."""
+    if mode == 1:
         return q
     if mode == 0:
-        return q + 1
-    if 2 * r > d:
-        return q + 1
-    if 2 * r < d:
-        return q
+        return q + (r != 0)
     if mode == 2:
-        return q + 1 if n > 0 else q
-    return q + (q & 1)
+        return q + ((2 * r > d) | ((2 * r == d) & (n > 0)))
+    return q + ((2 * r > d) | ((2 * r == d) & (q & 1)))
 
 
 cdef inline int64_t divide_round(int64_t n, int64_t d, int mode) noexcept nogil:
