@@ -114,13 +114,23 @@ def list_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Produce every scheduled report that is due ([[schedule]] in anatole.toml) and record each file; fit for
-    cron or a systemd timer. Exits 1 if any report failed."""
-    from tem.schedule import run_due
+    """Produce every scheduled report that is due ([[schedule]] in anatole.toml), record each file and, with an
+    [smtp] table, mail it to its recipients (a mail that failed is sent by the next run-due; none is sent twice);
+    fit for cron or a systemd timer. Exits 1 if any report or mail failed."""
+    from tem.schedule import mail_reports, run_due
 
-    ws, _, rctx = _context(ctx)
+    ws, store, rctx = _context(ctx)
     results = run_due(ws, rctx.q, lambda name, period, fmt, path: produce(rctx, name, period, fmt, path))
-    failed = [r for r in results if r.get("error")]
+    smtp = getattr(ws.delivery, "smtp", None)
+    if smtp is not None:
+        from pbx.notify import send_mail
+
+        mail_reports(store.conn, results, lambda msg: send_mail(smtp, msg), retries=ws.delivery.retries)
+    else:
+        for r in results:
+            if r.get("run") and r.get("recipients"):
+                r["mail"] = "not mailed: no [smtp] table in anatole.toml"
+    failed = [r for r in results if r.get("error") or any(d.get("error") for d in r.get("deliveries", []))]
     if as_json:
         clitools.emit_json(results)
     else:
@@ -132,9 +142,17 @@ def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
                 console.print(f"{r['schedule']}: {r['period']}: failed: {r['error']}", markup=False)
             elif r["due"]:
                 console.print(f"{r['schedule']}: {r['period']} → {r['file']}"
-                              + (f" (for {', '.join(r['recipients'])})" if r["recipients"] else ""), markup=False)
+                              + (f" (for {', '.join(r['recipients'])})" if r["recipients"] else "")
+                              + (f": {r['mail']}" if r.get("mail") else ""), markup=False)
             else:
                 console.print(f"{r['schedule']}: not due", markup=False)
+            for d in r.get("deliveries", []):
+                if d["state"] == "sent":
+                    console.print(f"{r['schedule']}: mailed to {d['to']}", markup=False)
+                else:
+                    again = "gave up" if d["state"] == "failed" else "tried again by the next run-due"
+                    console.print(f"{r['schedule']}: mail to {d['to']} failed (try {d['tries']}, {again}): "
+                                  f"{d['error']}", markup=False)
     sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 

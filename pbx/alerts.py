@@ -13,9 +13,10 @@ One condition per rule (anatole.toml `[[alert]] when = "..."`, case-insensitive)
 | `cost per hour > 50`                       | rate         | an extension's calls in one hour cost more             |
 | `concurrent > 10`                          | concurrent   | more outgoing calls of one site at once                |
 
-`sites = [...]` and `extensions = ["1000-1099", "2001"]` restrict a rule. Money is exact (engine.money); hours are
-the site's local time. Evaluation is in memory and bounded (rate windows keep two hours, concurrency 2,000 calls
-per site); each alert has a dedup key so that a record processed twice raises it once.
+`sites = [...]` and `extensions = ["1000-1099", "2001"]` restrict a rule; `notify = ["monitor", "email:ADDRESS",
+"webhook:URL", "syslog"]` says who hears of it besides the console (pbx/notify.py delivers). Money is exact
+(engine.money); hours are the site's local time. Evaluation is in memory and bounded (rate windows keep two
+hours, concurrency 2,000 calls per site); each alert has a dedup key so that a record processed twice raises it once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from engine.money import SCALE, format_amount, parse_money
+from pbx.notify import parse_target
 from tariffs.errors import Problem
 
 KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent")
@@ -63,6 +65,7 @@ class Rule:
     days: frozenset[int] = frozenset(range(5))
     sites: frozenset[str] = frozenset()
     extensions: list[tuple[str, str]] = field(default_factory=list)
+    notify: list[str] = field(default_factory=lambda: ["monitor"])  # pbx.notify targets; monitor: the console
 
     def over(self, value: int) -> bool:
         return value >= self.threshold if self.inclusive else value > self.threshold
@@ -162,9 +165,20 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
             return None
         rule.extensions.append((lo, hi))
     notify = table.get("notify", ["monitor"])
-    if not isinstance(notify, list) or any(x != "monitor" for x in notify):
-        problems.append(Problem(at, "notify", f"{notify!r}: only [\"monitor\"] (the console) is supported"))
+    if not isinstance(notify, list):
+        problems.append(Problem(at, "notify", f"{notify!r} must be a list such as [\"monitor\", "
+                                              "\"email:ops@example.com\", \"webhook:https://...\", \"syslog\"]"))
         return None
+    targets: list[str] = []
+    for entry in notify:
+        try:
+            target = parse_target(entry)
+        except ValueError as exc:
+            problems.append(Problem(at, "notify", f"rule {name!r}: {exc}"))
+            return None
+        if target not in targets:
+            targets.append(target)
+    rule.notify = targets or ["monitor"]
     return rule
 
 

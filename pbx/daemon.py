@@ -61,10 +61,10 @@ import contextlib
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from pbx import parsing, peers
 from pbx.alerts import Evaluator, Rule, SiteInfo
-from pbx.notify import AlertDelivery
 from pbx.framing import GARBAGE_LIMIT, GARBAGE_WINDOW, GarbageGate, LineFramer, Overlong
 from pbx.hub import QUEUE as SUBSCRIBER_QUEUE
 from pbx.hub import Hub, Subscriber
+from pbx.notify import AlertDelivery
 from pbx.protocol import (
     PROTOCOL_VERSION,
     SOCKET_NAME,

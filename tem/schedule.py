@@ -3,7 +3,9 @@ folder and for whom; `run_due` produces every report that is due and records eac
 
 A monthly schedule produces the report of the previous month once (due on the 1st); a weekly or daily one
 produces the report of the month to date when its last file is at least 7 days (or 1 day) old. Recipients are
-recorded with each file (sending mail is left to the system: a cron job or a mail drop on the folder).
+recorded with each file and, when anatole.toml has an [smtp] table, each gets the file by mail (mail_reports): one
+delivery record per recipient (store/notify.py), marked sent once the server took it (never sent twice), tried
+again by the next run-due when it failed, given up after [notify] retries runs.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +115,75 @@ def run_due(ws: Any, q: Any, produce: Any, *, now: dt.datetime | None = None) ->
         results.append({"schedule": s.name, "due": True, "period": period, "file": str(path), "run": run,
                         "recipients": s.recipients})
     return results
+
+
+MIME = {"csv": ("text", "csv"), "pdf": ("application", "pdf"),
+        "xlsx": ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+
+
+def report_mail(run: dict[str, Any], to: str, data: bytes) -> EmailMessage:
+    """The mail that carries one produced report file (the sender is set by whoever sends it)."""
+    from tem.reports import REPORTS
+
+    title = REPORTS.get(run["report"], run["report"])
+    msg = EmailMessage()
+    msg["To"] = to
+    msg["Subject"] = f"[anatole] {title}, {run['period']} ({run['schedule']})"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="anatole")
+    produced = dt.datetime.fromtimestamp(run["produced_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    msg.set_content(f"{title} for {run['period']}, produced {produced} by the schedule {run['schedule']!r}.\n"
+                    f"The file is attached ({run['format']}, {len(data)} bytes, sha256 {run['sha256']}).\n")
+    maintype, subtype = MIME.get(run["format"], ("application", "octet-stream"))
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=Path(run["file"]).name)
+    return msg
+
+
+def mail_reports(conn: Any, results: list[dict[str, Any]], send: Callable[[EmailMessage], None], *,
+                 retries: int = 10) -> list[dict[str, Any]]:
+    """Record a delivery per recipient of each report just produced, then send every report delivery not yet sent
+    (these and the ones an earlier run-due could not send). Each result gets `deliveries`: recipient, state, error.
+    A delivery is sent at most once: it is marked sent as soon as the server accepted it."""
+    from store import notify
+
+    notify.migrate(conn)
+    by_schedule = {r["schedule"]: r for r in results}
+    for r in results:
+        if r.get("run") and r.get("recipients"):
+            notify.add_report_deliveries(conn, r["run"], [f"email:{x}" for x in r["recipients"]])
+    out = []
+    for d in notify.due(conn, time.time() + 1, reports=True):
+        run = notify.report_run(conn, d["report_run"])
+        to = d["target"].partition(":")[2]
+        error, final = "", False
+        if run is None:
+            error, final = "the report run is no longer recorded", True
+        else:
+            try:
+                data = Path(run["file"]).read_bytes()
+            except OSError as exc:
+                error, final = f"{run['file']}: {exc.strerror or exc}", True
+            else:
+                if hashlib.sha256(data).hexdigest() != run["sha256"]:
+                    error, final = f"{run['file']} changed since it was produced (sha256 differs): not sent", True
+                else:
+                    try:
+                        send(report_mail(run, to, data))
+                    except Exception as exc:  # the server: kept for the next run-due
+                        error = str(exc) or type(exc).__name__
+        tries = d["tries"] + 1
+        if error:
+            last = final or tries >= retries
+            notify.retry(conn, [d["id"]], error, None if last else 0.0)
+            state = "failed" if last else "pending"
+        else:
+            notify.sent(conn, [d["id"]], d["target"], time.time())
+            state = "sent"
+        item = {"to": to, "run": d["report_run"], "state": state, "tries": tries, **({"error": error} if error else {})}
+        schedule = run["schedule"] if run else "?"
+        if schedule not in by_schedule:
+            by_schedule[schedule] = {"schedule": schedule, "due": False}
+            results.append(by_schedule[schedule])
+        by_schedule[schedule].setdefault("deliveries", []).append(item)
+        out.append(item)
+    return out

@@ -1,0 +1,245 @@
+"""Alert delivery (pbx/notify.py) against real servers on 127.0.0.1: an alert reaches e-mail, a webhook and syslog
+once; a mail server down then up gets it after a retry; a delivery pending at a restart is sent once by the next
+run; a flood is cut at the hourly limit and the rest comes as one digest; the configuration's errors name the rule
+and the entry."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+from mail_support import HookServer, SMTPServer, SyslogSocket, free_port
+from serve_support import daemon_for, ipo_line, make_workspace, running, send_lines, settle
+
+from anatole.config import ConfigError, open_workspace
+from pbx.alerts import parse_rules
+from pbx.notify import AlertDelivery, DeliveryError, Settings, SmtpSettings, post_json
+from store.live import LiveStore
+
+
+def _config(smtp_port: int, targets: list[str], syslog: int = 9) -> str:
+    return f"""
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+starttls = false
+from = "anatole@example.com"
+
+[notify]
+retry_after = 0.05
+retry_max = 0.2
+syslog = "127.0.0.1:{syslog}"
+
+[[alert]]
+name = "expensive"
+when = "cost > 0.01"
+notify = {json.dumps(targets)}
+"""
+
+
+def _deliveries(root: Path) -> list[tuple]:
+    conn = sqlite3.connect(root / "anatole.db")
+    try:
+        return conn.execute("SELECT alert_id, target, state, tries, last_error FROM deliveries ORDER BY id").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+async def _until(check, what: str) -> None:  # noqa: ANN001
+    while not check():
+        await trio.sleep(0.02)
+
+
+@pytest.mark.trio
+async def test_an_alert_reaches_mail_webhook_and_syslog_once(tmp_path: Path) -> None:
+    smtp, hook, syslog = SMTPServer(), HookServer(), SyslogSocket()
+    try:
+        root = make_workspace(tmp_path, extra=_config(smtp.port, [
+            "monitor", "email:ops@example.com", f"webhook:http://127.0.0.1:{hook.port}/anatole?token=s3cret",
+            "syslog"], syslog.port))
+        log = io.StringIO()
+        daemon = daemon_for(root, log=log)
+        with trio.fail_after(20):
+            async with running(daemon):
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(0, seconds=300)])
+                await _until(lambda: len(smtp.messages) >= 1 and len(hook.posts) >= 1 and len(syslog.read()) >= 1,
+                             "first alert")
+                # a second alert: once it has arrived everywhere, the first one cannot still be on its way
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(1, seconds=300)])
+                await _until(lambda: len(smtp.messages) >= 2 and len(hook.posts) >= 2 and len(syslog.read()) >= 2,
+                             "second alert")
+                await settle(daemon, 2)
+        assert len(smtp.messages) == 2 and len(hook.posts) == 2 and len(syslog.lines) == 2
+        rcpt, msg = smtp.messages[0]
+        assert rcpt == ["ops@example.com"] and msg["From"] == "anatole@example.com"
+        assert "warning #1: expensive" in msg["Subject"] and "EUR" in msg.get_content()
+        assert [m["X-Anatole-Alert"] for _, m in smtp.messages] == ["1", "2"]
+        path, ctype, body = hook.posts[0]
+        sent = json.loads(body)
+        assert path == "/anatole?token=s3cret" and ctype == "application/json"
+        assert sent["rule"] == "expensive" and sent["currency"] == "EUR" and isinstance(sent["amount"], str)
+        assert {json.loads(b)["id"] for _, _, b in hook.posts} == {1, 2}
+        assert b"anatole: alert warning: expensive" in syslog.lines[0]
+        rows = _deliveries(root)
+        assert len(rows) == 6 and {r[2] for r in rows} == {"sent"} and {r[3] for r in rows} == {1}
+        assert "s3cret" not in log.getvalue()  # a webhook's token is not logged
+    finally:
+        smtp.close()
+        hook.close()
+        syslog.close()
+
+
+@pytest.mark.trio
+async def test_server_down_then_up_and_a_restart_with_a_pending_delivery(tmp_path: Path) -> None:
+    port = free_port()
+    root = make_workspace(tmp_path, extra=_config(port, ["email:ops@example.com"]))
+    smtp: SMTPServer | None = None
+    try:
+        with trio.fail_after(30):
+            daemon = daemon_for(root)
+            async with running(daemon):
+                # the mail server is down: the alert is stored, its delivery fails and is retried
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(0, seconds=300)])
+                await _until(lambda: any(r[3] >= 2 for r in _deliveries(root)), "two failed tries")
+                assert _deliveries(root)[0][2] == "pending" and "SMTP 127.0.0.1" in _deliveries(root)[0][4]
+                smtp = SMTPServer(port)  # up: the next retry delivers it
+                await _until(lambda: len(smtp.messages) == 1, "delivered after a retry")
+                await _until(lambda: _deliveries(root)[0][2] == "sent", "marked sent")
+                smtp.close()
+                smtp = None
+                # down again; a second alert waits, and the daemon stops with it pending
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(1, seconds=300)])
+                await _until(lambda: len(_deliveries(root)) == 2 and _deliveries(root)[1][3] >= 1, "failed try")
+            assert [r[2] for r in _deliveries(root)] == ["sent", "pending"]
+            smtp = SMTPServer(port)
+            daemon = daemon_for(root)
+            async with running(daemon):  # the restart sends the pending one, and not the one already sent
+                await _until(lambda: len(smtp.messages) == 1, "pending delivery resumed")
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(2, seconds=300)])
+                await _until(lambda: len(smtp.messages) == 2, "a third alert")
+                await _until(lambda: [r[2] for r in _deliveries(root)] == ["sent"] * 3, "all sent")
+        assert [m["X-Anatole-Alert"] for _, m in smtp.messages] == ["2", "3"]  # alert 1 was not sent again
+    finally:
+        if smtp is not None:
+            smtp.close()
+
+
+def _alerts(live: LiveStore, delivery: AlertDelivery, n: int, first: int = 0) -> None:
+    live.begin()
+    alerts = [{"rule": "expensive", "kind": "cost", "at": 1741946400 + i, "message": f"expensive: call {i}",
+               "severity": "warning", "site": "paris", "extension": "2001", "call_id": None, "amount": None,
+               "currency": "", "dedup": f"t:{i}"} for i in range(first, first + n)]
+    delivery.schedule(live.conn, list(zip(alerts, live.insert_alerts(alerts))))
+    live.commit()
+
+
+@pytest.mark.trio
+async def test_a_flood_is_cut_at_the_hourly_limit_then_one_digest(tmp_path: Path) -> None:
+    smtp = SMTPServer()
+    db = tmp_path / "anatole.db"
+    live = LiveStore(db)
+    logged: list[tuple[str, dict]] = []
+    settings = Settings(smtp=SmtpSettings("127.0.0.1", smtp.port, starttls=False, sender="a@example.com"),
+                        max_per_hour=2)
+    delivery = AlertDelivery(settings, {"expensive": ["monitor", "email:ops@example.com"]}, db,
+                             lambda event, **f: logged.append((event, f)))
+    delivery.open()
+    try:
+        with trio.fail_after(15):
+            _alerts(live, delivery, 5)
+            await delivery.deliver_due()
+            await delivery.deliver_due()  # nothing more within the hour
+            assert len(smtp.messages) == 2
+            assert sorted(r[2] for r in _deliveries(tmp_path)) == ["held"] * 3 + ["sent"] * 2
+            assert any(e == "notify-held" and f["alerts"] == 3 for e, f in logged)
+            # the hour passes: the three held alerts go as one digest
+            conn = sqlite3.connect(db)
+            conn.execute("UPDATE notify_log SET at = at - 3601")
+            conn.execute("UPDATE deliveries SET next_at = 0 WHERE state = 'held'")
+            conn.commit()
+            conn.close()
+            await delivery.deliver_due()
+            await delivery.deliver_due()
+        assert len(smtp.messages) == 3
+        digest = smtp.messages[2][1]
+        assert "3 alerts" in digest["Subject"] and digest.get_content().count("expensive: call") == 3
+        rows = _deliveries(tmp_path)
+        assert [r[2] for r in rows] == ["sent"] * 5
+    finally:
+        delivery.close()
+        live.close()
+        smtp.close()
+
+
+@pytest.mark.trio
+async def test_retries_end_in_failed_with_a_log_line(tmp_path: Path) -> None:
+    db = tmp_path / "anatole.db"
+    live = LiveStore(db)
+    logged: list[tuple[str, dict]] = []
+    settings = Settings(smtp=SmtpSettings("127.0.0.1", free_port(), starttls=False, sender="a@example.com",
+                                          timeout=2), retries=2, backoff=(0.01, 0.01))
+    delivery = AlertDelivery(settings, {"expensive": ["email:ops@example.com"]}, db,
+                             lambda event, **f: logged.append((event, f)))
+    delivery.open()
+    try:
+        with trio.fail_after(15):
+            _alerts(live, delivery, 1)
+            await delivery.deliver_due()
+            assert _deliveries(tmp_path)[0][2:4] == ("pending", 1)
+            while _deliveries(tmp_path)[0][2] != "failed":
+                await trio.sleep(0.02)
+                await delivery.deliver_due()
+        assert _deliveries(tmp_path)[0][3] == 2
+        failed = [f for e, f in logged if e == "notify-failed"]
+        assert len(failed) == 1 and failed[0]["alerts"] == [1] and "SMTP" in failed[0]["error"]
+    finally:
+        delivery.close()
+        live.close()
+
+
+def test_webhook_policy_and_redirects() -> None:
+    hook = HookServer()
+    try:
+        with pytest.raises(DeliveryError, match="plain http"):
+            post_json("http://192.0.2.1/x", {"a": 1}, timeout=1)  # refused before any connection
+        with pytest.raises(DeliveryError, match="redirected"):
+            post_json(f"http://127.0.0.1:{hook.port}/elsewhere", {"a": 1}, timeout=2)
+        assert post_json(f"http://127.0.0.1:{hook.port}/same", {"a": 1}, timeout=2) == 204
+        assert [(p, json.loads(b)) for p, _, b in hook.posts] == [("/moved", {"a": 1})]
+    finally:
+        hook.close()
+
+
+def test_configuration_errors_name_the_rule_and_the_entry(tmp_path: Path) -> None:
+    _, problems = parse_rules([{"name": "fraud", "when": "cost > 1", "notify": ["monitor", "pager:0612"]}])
+    assert len(problems) == 1 and problems[0].key == "notify"
+    assert "'fraud'" in problems[0].message and "'pager:0612'" in problems[0].message
+    _, problems = parse_rules([{"name": "f", "when": "cost > 1", "notify": ["email:not an address"]}])
+    assert "not an e-mail address" in problems[0].message
+    rules, problems = parse_rules([{"name": "f", "when": "cost > 1"}])
+    assert not problems and rules[0].notify == ["monitor"]
+
+    def problems_of(extra: str) -> str:
+        make_workspace(tmp_path, extra=extra)
+        with pytest.raises(ConfigError) as exc:
+            open_workspace(tmp_path)
+        return str(exc.value)
+
+    text = problems_of('[[alert]]\nname = "a"\nwhen = "cost > 1"\nnotify = ["email:ops@example.com"]\n')
+    assert "[[alert]] #1: notify: 'email:ops@example.com': e-mail needs an [smtp] table" in text
+    text = problems_of('[[alert]]\nname = "a"\nwhen = "cost > 1"\nnotify = ["webhook:http://192.0.2.1/x"]\n')
+    assert "plain http" in text
+    text = problems_of('[smtp]\nhost = "mail"\nfrom = "a@example.com"\nusername = "u"\npassword = "secret"\n')
+    assert "[smtp]: password: unknown key" in text and "password_file" in text
+    make_workspace(tmp_path, extra='[smtp]\nhost = "mail"\nfrom = "a@example.com"\nusername = "u"\n'
+                                   'password_file = "smtp.secret"\n[notify]\nmax_per_hour = 5\nsystem = ["syslog"]\n')
+    ws = open_workspace(tmp_path)
+    assert ws.delivery.smtp.password_file == tmp_path / "smtp.secret" and ws.delivery.smtp.port == 587
+    assert ws.delivery.max_per_hour == 5 and ws.delivery.system == ["syslog"]
+
