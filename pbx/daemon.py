@@ -349,7 +349,7 @@ class Daemon:
                 inner.start_soon(self._counters_task)
                 await inner.start(self.delivery.run)
                 if signals:
-                    inner.start_soon(self._signals)
+                    await inner.start(self._signals)  # before READY=1: a stop that follows at once is graceful
                 self.log("started", pid=os.getpid(), sources=len(self.sources), socket=str(self.socket_path))
                 task_status.started()
                 self.notifier.ready(self.summary())
@@ -389,8 +389,9 @@ class Daemon:
             times.popleft()
         return len(times)
 
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for sig in signals:
                 self.log("signal", signal=signal.Signals(sig).name)
                 self.stop()

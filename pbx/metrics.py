@@ -160,3 +160,8 @@ async def _answer(daemon: Any, stream: trio.SocketStream) -> None:
         with trio.move_on_after(REQUEST_TIME), contextlib.suppress(trio.BrokenResourceError,
                                                                    trio.ClosedResourceError):
             await stream.send_all(reply)
+            if not status.startswith("200"):  # the client may still be sending: read what it sends (bounded) so
+                await stream.send_eof()       # that closing does not reset the connection before it reads ours
+                left = 65536
+                while left > 0 and (data := await stream.receive_some(4096)):
+                    left -= len(data)
