@@ -116,12 +116,14 @@ cdef inline void process(Scan* S, int ch) noexcept nogil:
         # '\n' or '\r': nothing (no other character can follow a line end within one line)
 
 
-def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
-    """Split data[begin:] into CSV records: returns (buffer, bounds, record_lo, record_line): field k is
-    buffer[bounds[k]:bounds[k+1]], field 0 is always empty, record r is made of fields record_lo[r]:record_lo[r+1]
-    and ends on line record_line[r]; the buffer ends with one spare 0 byte. None when a field exceeds `field_limit` characters (the
-    caller then uses csv.reader, which reports it)."""
-    cdef Py_ssize_t n = data.shape[0], i, max_fields = 2, max_recs = 2
+def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_limit):
+    """Split data[begin:end] into CSV records, in place: the fields' contents (quotes removed) are written over
+    data from its start (never ahead of what is still to be read). Returns (buffer, bounds, record_lo,
+    record_line): buffer is data[:length + 1] with a 0 byte after the contents (data must have room for it), field k
+    is buffer[bounds[k]:bounds[k+1]], field 0 is always empty, record r is made of fields record_lo[r]:
+    record_lo[r+1] and ends on line record_line[r]. None when a field exceeds `field_limit` characters (the caller
+    then uses csv.reader, which reports it; data is then overwritten)."""
+    cdef Py_ssize_t n = end, i, max_fields = 2, max_recs = 2
     cdef uint8_t c
     cdef bint line_start = True, too_long = False
     cdef Scan S
@@ -132,13 +134,13 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
             if c != 44:
                 max_recs += 1
     max_fields += max_recs
-    out_np = np.zeros(max(n - begin, 0) + 1, dtype=np.uint8)  # + a spare 0 byte: an empty field's first byte
+    if not 0 <= begin <= end < data.shape[0]:
+        raise ValueError("scan needs 0 <= begin <= end < len(data)")
     fs_np = np.zeros(max_fields + 2, dtype=np.int64)
     lo_np = np.zeros(max_recs + 1, dtype=np.int64)
     line_np = np.empty(max_recs, dtype=np.int64)
-    cdef uint8_t[::1] out = out_np
     cdef int64_t[::1] fs = fs_np, rec_lo = lo_np, rec_line = line_np
-    S.out = &out[0]
+    S.out = &data[0]  # written behind the reading position: n_out <= i - begin
     S.fs = &fs[0]
     S.rec_lo = &rec_lo[0]
     S.rec_line = &rec_line[0]
@@ -189,7 +191,8 @@ def scan(const uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t field_limit):
                 end_record(&S)
     if too_long:
         return None
-    return out_np[:S.n_out + 1], fs_np[:S.n_fields + 1], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
+    data[S.n_out] = 0  # the spare byte: an empty field's first byte can be read
+    return np.asarray(data)[:S.n_out + 1], fs_np[:S.n_fields + 1], lo_np[:S.n_recs + 1], line_np[:S.n_recs]
 
 
 cdef inline void cell(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off,
@@ -404,3 +407,53 @@ def interleave(uint8_t[:, ::1] out, list fields):
         free(off)
         free(size)
     return out
+
+
+def utf8_valid(const uint8_t[::1] data, Py_ssize_t end):
+    """Whether data[:end] is valid UTF-8 as Python's strict decoder sees it (no overlong forms, no surrogates,
+    nothing above U+10FFFF): the rows need no str of the whole deck. Returns -1, or the offset of the first bad
+    sequence (the caller then decodes for Python's own message)."""
+    if not 0 <= end <= data.shape[0]:
+        raise ValueError("end is out of the data")
+    if end == 0:
+        return -1
+    cdef Py_ssize_t bad
+    with nogil:
+        bad = _utf8_bad(&data[0], end)
+    return bad
+
+
+cdef Py_ssize_t _utf8_bad(const uint8_t* data, Py_ssize_t end) noexcept nogil:
+    cdef Py_ssize_t i = 0, k, need
+    cdef uint8_t c, lo, hi
+    while i < end:
+        c = data[i]
+        if c < 0x80:
+            i += 1
+            continue
+        lo, hi = 0x80, 0xBF
+        if 0xC2 <= c <= 0xDF:
+            need = 1
+        elif c == 0xE0:
+            need, lo = 2, 0xA0
+        elif 0xE1 <= c <= 0xEC or 0xEE <= c <= 0xEF:
+            need = 2
+        elif c == 0xED:
+            need, hi = 2, 0x9F
+        elif c == 0xF0:
+            need, lo = 3, 0x90
+        elif 0xF1 <= c <= 0xF3:
+            need = 3
+        elif c == 0xF4:
+            need, hi = 3, 0x8F
+        else:
+            return i
+        if i + need >= end:  # the sequence is cut by the end
+            return i
+        if not lo <= data[i + 1] <= hi:
+            return i
+        for k in range(2, need + 1):
+            if not 0x80 <= data[i + k] <= 0xBF:
+                return i
+        i += need + 1
+    return -1

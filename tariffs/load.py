@@ -504,20 +504,40 @@ class ColumnReader:
         return _convert_columns(cells, band_index, at, errs), n_deck
 
 
+def _read_into_array(path: Path) -> tuple[np.ndarray, int]:
+    """The file's bytes in a writable array with one spare byte (the scanner works in place): (array, size)."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        data = np.empty(size + 1, dtype=np.uint8)
+        view = memoryview(data)
+        got = 0
+        while got < size:
+            k = f.readinto(view[got:size])
+            if not k:
+                break
+            got += k
+        rest = f.read()  # a file that grew since fstat
+    if rest:
+        data = np.concatenate([data[:got], np.frombuffer(rest, np.uint8), np.zeros(1, np.uint8)])
+        got += len(rest)
+    return data, got
+
+
 def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
     """The deck's data rows in columns, with the reference reader's problems (same text, same order)."""
     try:
-        raw = path.read_bytes()
+        data, size = _read_into_array(path)
     except OSError as exc:
         errs.add(str(path), None, f"cannot read the rate deck: {exc.strerror or exc}")
         return None
-    try:
-        raw.decode("utf-8-sig")  # validation only (the C scanner reads the bytes)
-    except UnicodeDecodeError as exc:
-        errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
-        return None
-    begin = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
-    scanned = _deck.scan(np.frombuffer(raw, np.uint8), begin, csv.field_size_limit())
+    if _deck.utf8_valid(data, size) >= 0:
+        try:  # Python's own decoder, for its message
+            data[:size].tobytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
+            return None
+    begin = len(codecs.BOM_UTF8) if data[:3].tobytes() == codecs.BOM_UTF8 else 0
+    scanned = _deck.scan(data, begin, size, csv.field_size_limit())  # in place: data is the scanner's output
     if scanned is None:  # a field longer than csv's limit: csv.reader reads (and reports) it as it always did
         from tariffs.load_reference import _read_deck
 

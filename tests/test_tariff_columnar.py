@@ -39,7 +39,7 @@ def csv_records(text: str) -> list[tuple[int, list[str]]]:
 
 def scanned_records(text: str) -> list[tuple[int, list[str]]]:
     data = text.encode("utf-8", "surrogatepass")
-    scanned = _deck.scan(np.frombuffer(data, np.uint8), 0, csv.field_size_limit())
+    scanned = _deck.scan(np.frombuffer(data + b"\xff", np.uint8).copy(), 0, len(data), csv.field_size_limit())
     assert scanned is not None
     out, bounds, lo, lines = scanned
     buf = out.tobytes()
@@ -61,9 +61,31 @@ def test_scanner_edge_cases() -> None:
 
 
 def test_scanner_hands_an_over_long_field_to_csv() -> None:
-    data = np.frombuffer(b"a,bcdef\n", np.uint8)
-    assert _deck.scan(data, 0, 4) is None
-    assert _deck.scan(data, 0, 5) is not None
+    data = np.frombuffer(b"a,bcdef\n ", np.uint8)
+    assert _deck.scan(data.copy(), 0, 8, 4) is None
+    assert _deck.scan(data.copy(), 0, 8, 5) is not None
+    with pytest.raises(ValueError):
+        _deck.scan(data.copy(), 0, 9, 5)  # no room for the spare byte
+
+
+@given(st.binary(max_size=12))
+def test_utf8_check_agrees_with_python(data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert (_deck.utf8_valid(np.frombuffer(data + b"\0", np.uint8), len(data)) < 0) == valid
+
+
+def test_utf8_check_edges() -> None:
+    for text in ["é", "€", "𝄞", "\U0010ffff", "a\u07ff\u0800\uffff\U00010000"]:
+        data = text.encode()
+        assert _deck.utf8_valid(np.frombuffer(data, np.uint8), len(data)) == -1
+        assert _deck.utf8_valid(np.frombuffer(data, np.uint8), len(data) - 1) >= 0 or len(text.encode()) == 1
+    for bad in [b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\x80",
+                b"\xff"]:
+        assert _deck.utf8_valid(np.frombuffer(bad, np.uint8), len(bad)) == 0
 
 
 # --- kernels --------------------------------------------------------------------------------------------------
@@ -176,6 +198,15 @@ def test_quoted_unicode_and_odd_line_ends(tmp_path: Path) -> None:
     assert cols["destinations"] == ["France, métropole", 'Paris "intra"', "Mobile"]
     assert cols["price"] == [10_000_000, 20_000_000, 50_000_000]
     assert cols["line"] == [4, 5, 8]
+
+
+@pytest.mark.parametrize("deck", [b"prefix,destination,price\n33,C\xf4te,1\n",  # Latin-1
+                                  b"\xef\xbb\xbfprefix,destination,price\n33,F,1\n", b"\xef\xbb\xbf",  # BOM
+                                  b"prefix,destination,price\n33,F,1\n\xed\xa0\x80"])  # a surrogate
+def test_encoding_the_same(tmp_path: Path, deck: bytes) -> None:
+    path = write(tmp_path, BANDS, "")
+    (tmp_path / "deck.csv").write_bytes(deck)
+    same_outcome(path)
 
 
 def test_over_long_field_falls_back_to_csv(tmp_path: Path) -> None:
