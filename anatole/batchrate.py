@@ -46,6 +46,47 @@ class BatchError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Span:
+    """A part of one input, rated in place (a Dask task): bytes start..end of the file, after the file's leading
+    `header` lines (CUCM's names and types: the parser needs them); line numbers shifted by `delta`, the file column
+    saying `name` (the file as the user named it)."""
+
+    start: int
+    end: int
+    header: bytes = b""
+    delta: int = 0
+    name: str = ""
+
+
+class _SpanReader(io.RawIOBase):
+    """`header`, then bytes start..end of an open file, read where they lie (no copy of the part)."""
+
+    def __init__(self, file: Any, span: Span) -> None:
+        self.file, self.head, self.at, self.end = file, memoryview(span.header), span.start, span.end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self.head:
+            k = min(len(view), len(self.head))
+            view[:k] = self.head[:k]
+            self.head = self.head[k:]
+            return k
+        k = min(len(view), self.end - self.at)
+        if k <= 0:
+            return 0
+        self.file.seek(self.at)
+        got = self.file.readinto(view[:k])
+        self.at += got
+        return got
+
+
+Progress = Callable[[int, int, int], None]  # (bytes done, bytes in all, rows done): after each part is written
+
+
 @dataclass
 class BatchResult:
     read: int = 0
@@ -72,9 +113,13 @@ def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str
 
 def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: Site | None = None,
                timezone: str = "UTC", ws: Workspace | None = None, profile: dict[str, Any] | None = None,
-               threads: int | None = None) -> BatchResult:
+               threads: int | None = None, span: Span | None = None, progress: Progress | None = None
+               ) -> BatchResult:
     """Rate `inputs` into `out`; blocks of scanned formats are rated on `threads` threads (default: one per core),
-    written in file order."""
+    written in file order. `span`: rate only that part of the one input (anatole.distributed). `progress` is
+    called after each block or chunk is written."""
+    if span is not None and len(inputs) != 1:
+        raise BatchError("a span is a part of one input")
     ws = ws or Workspace(Path.cwd())
     compiled = ws.tariff(tariff)
     if site is None:  # numbers must already be international (+CC...)
@@ -90,21 +135,31 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     tables = _Tables(tariff, compiled)
     rejects_path = out.with_name(out.name + ".rejects.csv")
     threads = threads or os.cpu_count() or 1
+    total = span.end - span.start if span else sum(p.stat().st_size for p in inputs)
+    done_bytes = done_rows = 0
     with rejects_path.open("w", newline="", encoding="utf-8") as rf, ThreadPoolExecutor(threads) as pool:
         rejects = csv.writer(rf)
         rejects.writerow(("file", "line", "reason", "raw"))
         for path in inputs:
-            counts = {"file": str(path), "read": 0, "calls": 0, "rejected": 0, "skipped": 0}
+            label, delta = (Path(span.name or path), span.delta) if span else (path, 0)
+            counts = {"file": str(label), "read": 0, "calls": 0, "rejected": 0, "skipped": 0}
             ctx = ParseContext(timezone=source.timezone, reference=int(path.stat().st_mtime), profile=source.profile,
                                encoding=source.encoding)
-            with path.open("rb") as stream:
+            with path.open("rb") as file:
+                stream = io.BufferedReader(_SpanReader(file, span), 1 << 20) if span else file
                 if has_scanner(fmt, source.encoding):
-                    parts = _in_order(pool, _block_tasks(ws, source, site, path, stream, ctx, tables), threads)
+                    parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, stream, ctx, tables),
+                                      threads)
                 else:
-                    parts = (_rows_part(ws, source, site, path, chunk, tables.decimals)
+                    since = _tell(stream)
+                    parts = (_rows_part(ws, source, site, label, delta, chunk, tables.decimals, since)
                              for chunk in _chunks(module.parse(stream, ctx)))
                 for part in parts:
                     writer.write(part.data)
+                    if progress:
+                        done_bytes += part.nbytes
+                        done_rows += part.calls + part.rejected
+                        progress(min(done_bytes, total), total, done_rows)
                     rejects.writerows(part.rejects)
                     for key in ("calls", "rejected", "skipped"):
                         counts[key] += getattr(part, key)
@@ -123,6 +178,7 @@ class _Part:
     """One block's or chunk's output, applied in order by the caller."""
 
     data: bytes = b""
+    nbytes: int = 0  # input bytes the part covers (for progress)
     rejects: list[tuple] = field(default_factory=list)
     calls: int = 0
     rejected: int = 0
@@ -131,6 +187,7 @@ class _Part:
 
     def add(self, other: _Part) -> None:
         self.data += other.data
+        self.nbytes += other.nbytes
         self.rejects += other.rejects
         self.calls += other.calls
         self.rejected += other.rejected
@@ -154,15 +211,31 @@ def _in_order(pool: ThreadPoolExecutor, tasks: Iterator[Callable[[], _Part]], ah
         yield pending.popleft().result()
 
 
-def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, items: list[Any], decimals: int) -> _Part:
-    """The row path: parsed items -> CSV lines of their calls, rejects, counts."""
-    part = _Part()
+def _tell(stream: Any) -> Callable[[], int]:
+    """The input bytes read since the last call (a row chunk's share, for progress)."""
+    last = [0]
+
+    def since() -> int:
+        try:
+            now = stream.tell()
+        except (OSError, ValueError):
+            return 0
+        got, last[0] = now - last[0], now
+        return got
+
+    return since
+
+
+def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, delta: int, items: list[Any], decimals: int,
+               nbytes: Callable[[], int] | None = None) -> _Part:
+    """The row path: parsed items -> CSV lines of their calls, rejects, counts; lines shifted by `delta`."""
+    part = _Part(nbytes=nbytes() if nbytes else 0)
     records = []
     for item in items:
         if isinstance(item, CallRecord):
             records.append(item)
         elif isinstance(item, Reject):
-            part.rejects.append((str(path), item.line, item.reason, item.raw))
+            part.rejects.append((str(path), item.line + delta, item.reason, item.raw))
             part.rejected += 1
         elif isinstance(item, Skipped):
             part.skipped += 1
@@ -172,12 +245,12 @@ def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, items: lis
         for row in rows:
             part.statuses[row[_IDX["status"]]] = part.statuses.get(row[_IDX["status"]], 0) + 1
         text = io.StringIO()
-        csv.writer(text).writerows(_out_row(path, r, decimals) for r in rows)
+        csv.writer(text).writerows(_out_row(path, r, decimals, delta) for r in rows)
         part.data = text.getvalue().encode("utf-8")
     return part
 
 
-def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, stream: Any, ctx: ParseContext,
+def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, delta: int, stream: Any, ctx: ParseContext,
                  tables: _Tables) -> Iterator[Callable[[], _Part]]:
     """One task per block; a format whose blocks carry state from one to the next is scanned here, in order."""
     scan = scanner(source.format, ctx)
@@ -185,17 +258,17 @@ def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, stream: 
         block: Callable[[], Block] = partial(scan.block, buf, first)
         if not scan.stateless:
             block = partial(lambda b: b, block())
-        yield partial(_block_part, ws, source, site, path, block, tables)
+        yield partial(_block_part, ws, source, site, path, delta, block, tables, len(buf))
 
 
-def _block_part(ws: Workspace, source: Source, site: Site, path: Path, get_block: Callable[[], Block],
-                tables: _Tables) -> _Part:
+def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: int, get_block: Callable[[], Block],
+                tables: _Tables, nbytes: int = 0) -> _Part:
     """The columnar path of one block: the scanned rows written by the Cython writer, the other lines by the row
     path, in line order (the scanner leaves few lines, so the runs between them are long). Runs on a pool thread:
     the scan, the engine and the writer release the GIL."""
     block = get_block()
     rated = rate_block(ws, site, source, block, tables.path)
-    columns = tables.columns(path, block, rated)
+    columns = tables.columns(path, block, rated, delta)
     part = _Part(calls=len(rated.rows))
     for code, k in zip(*np.unique(rated.status, return_counts=True)):
         part.statuses[STATUSES[code]] = int(k)
@@ -206,13 +279,14 @@ def _block_part(ws: Workspace, source: Source, site: Site, path: Path, get_block
         if upto > done:
             pieces.append(write_csv(block.buf, rated.rows[done:upto], columns))
             done = upto
-        slow = _rows_part(ws, source, site, path, [item], tables.decimals)
+        slow = _rows_part(ws, source, site, path, delta, [item], tables.decimals)
         pieces.append(slow.data)
         slow.data = b""
         part.add(slow)
     if done < len(rated.rows):
         pieces.append(write_csv(block.buf, rated.rows[done:], columns))
     part.data = b"".join(pieces)
+    part.nbytes = nbytes
     return part
 
 
@@ -223,15 +297,15 @@ class _Tables:
         t = compiled.tariff
         self.path = path
         self.decimals = t.decimals
-        self.prefixes = [_cell(p) for p in compiled.prefixes]
-        self.destinations = [_cell(d) for d in t.rows.destinations]
+        self.prefixes = _joined(getattr(compiled.prefixes, "digits", compiled.prefixes))
+        self.destinations = _joined(t.rows.destinations)
         self.bands = [_cell(b.name) for b in t.bands]
         self.currency = [_cell(t.currency)]
         self.directions = [_cell(d) for d in DIRECTIONS]
         self.dispositions = [_cell(d) for d in DISPOSITIONS]
         self.statuses = [_cell(s) for s in STATUSES]
 
-    def columns(self, path: Path, block: Block, rated: Rated) -> list[tuple]:
+    def columns(self, path: Path, block: Block, rated: Rated, delta: int = 0) -> list[tuple]:
         """write_csv column specs in COLUMNS order, arrays indexed by the block's line index."""
         n = len(block.line)
 
@@ -241,10 +315,10 @@ class _Tables:
             return full
 
         engine = np.isin(rated.status, range(len(STATUS_NAMES))) & (rated.tariff >= 0)
-        numbers = rated.numbers.e164.tolist()  # digits: nothing to quote (_cell would give the same bytes)
+        numbers = _joined(rated.numbers.e164)  # digits: nothing to quote (_cell would give the same bytes)
         return [
             (TABLE, np.zeros(n, np.int32), [_cell(str(path))]),
-            (INT, block.line),
+            (INT, block.line + delta if delta else block.line),
             (SLICE, *block.slice("native_id")),
             (TIME, block.start),
             (TABLE, spread(rated.direction, -1, np.int32), self.directions),
@@ -263,6 +337,33 @@ class _Tables:
             (MONEY, spread(rated.cost, NONE, np.int64), self.decimals),
             (TABLE, spread(np.where(engine, 0, -1), -1, np.int32), self.currency),
         ]
+
+
+def _joined(values: Any) -> tuple[bytes, np.ndarray]:
+    """A text table for write_csv as (cells end to end, int64 starts[len + 1]), the cells as _cell writes them.
+    An 'S' array (numbers, prefixes) is joined with numpy, no Python object per entry; strings are checked for
+    quoting once over the whole table, and only the ones that need it go through the csv module."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        n, width = len(values), values.dtype.itemsize
+        if n == 0 or width == 0:
+            return b"", np.zeros(n + 1, np.int64)
+        raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
+        if not np.isin(raw, np.frombuffer(b'\r\n,"', np.uint8)).any():
+            lengths = np.char.str_len(values).astype(np.int64)
+            starts = np.zeros(n + 1, np.int64)
+            np.cumsum(lengths, out=starts[1:])
+            return raw[np.arange(width) < lengths[:, None]].tobytes(), starts
+        values = [v.decode("utf-8") for v in values.tolist()]
+    values = list(values)
+    whole = "".join(values)
+    if whole.isascii() and not _SPECIAL.search(whole):
+        cells, text = values, whole.encode("ascii")
+    else:
+        cells = [_cell(v) for v in values]
+        text = b"".join(cells)
+    starts = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, cells), np.int64, len(cells)), out=starts[1:])
+    return text, starts
 
 
 def _cell_row(values: tuple[str, ...]) -> bytes:
@@ -291,10 +392,10 @@ def _chunks(items: Iterator[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _out_row(path: Path, row: tuple, decimals: int) -> tuple:
+def _out_row(path: Path, row: tuple, decimals: int, delta: int = 0) -> tuple:
     status = row[_IDX["status"]]
     cost = row[_IDX["cost"]]
-    return (str(path), row[_IDX["line"]], row[_IDX["native_id"]],
+    return (str(path), row[_IDX["line"]] + delta, row[_IDX["native_id"]],
             dt.datetime.fromtimestamp(row[_IDX["start"]], dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             row[_IDX["direction"]], row[_IDX["extension"]], row[_IDX["trunk"]], row[_IDX["caller"]],
             row[_IDX["dialled"]], row[_IDX["number"]], row[_IDX["disposition"]], row[_IDX["billable"]], status,

@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import inspect
 import io
 import os
 import re
 import shutil
 import socket
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anatole.batchrate import COLUMNS, BatchError, BatchResult, batch_rate
+from anatole.batchrate import COLUMNS, BatchError, BatchResult, Span, batch_rate
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
 # line stands alone). Files of these formats are split into byte ranges.
@@ -172,36 +170,21 @@ def rate_part(part: Part, job: Job) -> dict[str, Any]:
         raise BatchError(f"{socket.gethostname()}: no [[site]] named {job.site!r} in {job.root}/anatole.toml")
     parts = Path(job.parts_dir)
     stem = f"part-{part.index:05d}"
+    # a range is read where it lies, after the file's header lines; the part's lines and file column come out as
+    # the whole file's (Span), so the outputs are written straight into the parts folder
+    whole = part.end < 0
+    span = Span(0 if whole else part.start, os.path.getsize(part.path) if whole else part.end,
+                b"" if whole else part.header, 0 if whole else part.first_line - 1 - part.header_lines, part.name)
+    out = parts / (f"{stem}.parquet" if job.parquet else f"{stem}.csv")
     try:
-        with tempfile.TemporaryDirectory(prefix="anatole-part-") as tmp:
-            source = Path(part.path)
-            if part.end >= 0:  # a range: the header, then the range's bytes, in a file with the original's mtime
-                source = Path(tmp) / "input"
-                with open(part.path, "rb") as src, source.open("wb") as dst:
-                    dst.write(part.header)
-                    src.seek(part.start)
-                    dst.write(src.read(part.end - part.start))
-                stat = os.stat(part.path)
-                os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-            out = Path(tmp) / ("out.parquet" if job.parquet else "out.csv")
-            result = batch_rate([source], tariff=Path(job.tariff), fmt=job.fmt, out=out, site=site,
-                                timezone=job.timezone, ws=ws, **_threads())
-            delta = part.first_line - 1 - part.header_lines
-            if job.parquet:
-                _fix_parquet(out, parts / f"{stem}.parquet", part.name, delta)
-            else:
-                _fix_csv(out, parts / f"{stem}.csv", str(source), part.name, delta)
-            _fix_rejects(out.with_name(out.name + ".rejects.csv"), parts / f"{stem}.rejects.csv", part.name, delta)
+        result = batch_rate([Path(part.path)], tariff=Path(job.tariff), fmt=job.fmt, out=out, site=site,
+                            timezone=job.timezone, ws=ws, span=span, threads=1)  # a worker per core fills
+        # the machine (Dask runs one task per worker thread): threads of the task's own would compete for the cores
+        os.replace(out.with_name(out.name + ".rejects.csv"), parts / f"{stem}.rejects.csv")
     except OSError as exc:
         raise BatchError(f"{socket.gethostname()}: {exc}") from None
     return {"index": part.index, "input": part.input, "read": result.read, "calls": result.calls,
             "rejected": result.rejected, "skipped": result.skipped - part.header_lines, "statuses": result.statuses}
-
-
-def _threads() -> dict[str, int]:
-    """batch_rate on one thread: Dask runs one task per worker thread at once, so a worker per core (processes:
-    `--nthreads 1`) already fills the machine; threads of their own would only compete for the cores."""
-    return {"threads": 1} if "threads" in inspect.signature(batch_rate).parameters else {}
 
 
 def _cell(value: str) -> bytes:
@@ -209,45 +192,6 @@ def _cell(value: str) -> bytes:
     text = io.StringIO()
     csv.writer(text).writerow([value])
     return text.getvalue()[:-2].encode("utf-8")
-
-
-def _fix_csv(src: Path, dst: Path, temp_name: str, name: str, delta: int) -> None:
-    """The rows of src (its header line dropped) with the file column `name` and the line numbers shifted."""
-    data = src.read_bytes()
-    data = b"\n" + data[data.index(_CSV_END) + len(_CSV_END):]  # every row now starts after a "\n"
-    old, new = b"\n" + _cell(temp_name) + b",", b"\n" + _cell(name) + b","
-    if delta:  # split at row starts (the temporary path appears nowhere else), shift each row's line number
-        rows = data.split(old)
-        for i in range(1, len(rows)):
-            row = rows[i]
-            comma = row.index(b",")
-            rows[i] = b"%d%s" % (int(row[:comma]) + delta, row[comma:])
-        data = new.join(rows)
-    elif old != new:
-        data = data.replace(old, new)
-    dst.write_bytes(data[1:])
-
-
-def _fix_parquet(src: Path, dst: Path, name: str, delta: int) -> None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(src)
-    n = table.num_rows
-    table = table.set_column(table.schema.get_field_index("file"), "file", pa.array([name] * n, pa.string()))
-    at = table.schema.get_field_index("line")
-    table = table.set_column(at, "line", pc.add(table["line"], pa.scalar(delta, pa.int64())))
-    pq.write_table(table, dst)
-
-
-def _fix_rejects(src: Path, dst: Path, name: str, delta: int) -> None:
-    with src.open(newline="", encoding="utf-8") as f, dst.open("w", newline="", encoding="utf-8") as out:
-        rows = csv.reader(f)
-        next(rows, None)  # the header
-        writer = csv.writer(out)
-        for row in rows:
-            writer.writerow([name, int(row[1]) + delta, *row[2:]])
 
 
 # --- the driver -----------------------------------------------------------------------------------------------
@@ -346,6 +290,7 @@ def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int) -> None:
         for name in names:
             part = parts_dir / f"{name}.rejects.csv"
             with part.open("rb") as src:
+                src.readline()  # each part's header line
                 shutil.copyfileobj(src, f, 1 << 20)
             part.unlink()
     if parquet:
@@ -354,6 +299,7 @@ def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int) -> None:
         f.write(b",".join(_cell(c) for c in COLUMNS) + _CSV_END)
         for name in names:
             with (parts_dir / f"{name}.csv").open("rb") as src:
+                src.readline()  # each part's header line
                 shutil.copyfileobj(src, f, 1 << 20)
     shutil.rmtree(parts_dir)
 

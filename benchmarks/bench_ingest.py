@@ -13,7 +13,11 @@ process (so that one step's peak memory cannot hide another's):
   sqlite_insert  Store.insert_calls alone on ready-made rows: the SQLite ceiling of the import
   cli            one `anatole batch-rate` run of the command line on the smaller file
 
-and prints one JSON object per line. Run from the repository root:
+and prints one JSON object per line. First, the outbound call centre case (`all_distinct`): an Asterisk file where
+every row has a number of its own, rated with a 100,000-prefix tariff, batch_csv timed against pyarrow parse-only
+of the same file in the same run (`--distinct-rows N`, default 2,000,000; 0 skips it).
+
+Run from the repository root:
 
     .venv/bin/python benchmarks/bench_ingest.py [--quick] [--asterisk-rows N] [--cucm-rows N] [--repeat R] [--keep]
     .venv/bin/python benchmarks/bench_ingest.py --profile 100000    # cProfile of batch_rate and import_file
@@ -226,9 +230,10 @@ def cat(*parts: Any, n: int) -> np.ndarray:
 class Pools:
     """Distinct numbers the site calls and is called from, with a Zipf-like popularity."""
 
-    def __init__(self, rng: np.random.Generator, rows: int, distinct: float):
-        n_out = max(1000, int(rows * distinct))
-        n_in = max(500, int(rows * distinct / 2))
+    def __init__(self, rng: np.random.Generator, rows: int, distinct: float, unique: bool = False):
+        n_out = rows if unique else max(1000, int(rows * distinct))
+        n_in = rows if unique else max(500, int(rows * distinct / 2))
+        self.unique = unique  # every row its own number (an outbound call centre dialling lists)
         shares = np.array([k[1] for k in OUTGOING_KINDS])
         kind = rng.choice(len(OUTGOING_KINDS), n_out, p=shares / shares.sum())
         lead_w = max(len(p) for _, _, leads, _ in OUTGOING_KINDS for p in leads)
@@ -287,8 +292,8 @@ class Calls:
         self.kind = rng.choice(3, n, p=shares)  # 0 outgoing, 1 incoming, 2 internal
         self.ext = rng.integers(0, EXTENSIONS, n)
         self.other_ext = (self.ext + rng.integers(1, EXTENSIONS, n)) % EXTENSIONS
-        self.out_id = pools.draw(rng, pools.out_cdf, n)
-        self.in_id = pools.draw(rng, pools.in_cdf, n)
+        self.out_id = self.index if pools.unique else pools.draw(rng, pools.out_cdf, n)
+        self.in_id = self.index if pools.unique else pools.draw(rng, pools.in_cdf, n)
         self.answered = rng.random(n) >= 0.2
         self.ring = rng.integers(3, 26, n)
         talk = np.minimum(np.ceil(rng.exponential(180.0, n)), 4 * 3600).astype(np.int64)
@@ -299,10 +304,11 @@ class Calls:
         self.account = rng.random(n) < 0.05
 
 
-def make_asterisk(path: Path, rows: int, distinct: float, seed: int) -> dict[str, Any]:
-    """A 21-column cdr_csv Master.csv (loguniqueid, loguserfield, newcdrcolumns) of `rows` calls."""
+def make_asterisk(path: Path, rows: int, distinct: float, seed: int, unique: bool = False) -> dict[str, Any]:
+    """A 21-column cdr_csv Master.csv (loguniqueid, loguserfield, newcdrcolumns) of `rows` calls; `unique`: each
+    row dials (or is called from) a number of its own."""
     rng = np.random.default_rng(seed)
-    pools = Pools(rng, rows, distinct)
+    pools = Pools(rng, rows, distinct, unique)
     names = np.array([FIRST[i % len(FIRST)] + b" " + LAST[(i * 7) % len(LAST)] for i in range(EXTENSIONS)],
                      dtype="S")
     counts = {"outgoing": 0, "incoming": 0, "internal": 0, "answered": 0}
@@ -544,7 +550,8 @@ def step_batch(spec: dict[str, Any]) -> dict[str, Any]:
     ws = _workspace(spec)
     out = Path(spec["out"])
     t0 = time.perf_counter()
-    result = batch_rate([Path(spec["path"])], tariff=ws.sites[SITE].tariff, fmt=spec["fmt"], out=out,
+    tariff = Path(spec["tariff"]) if spec.get("tariff") else ws.sites[SITE].tariff
+    result = batch_rate([Path(spec["path"])], tariff=tariff, fmt=spec["fmt"], out=out,
                         site=ws.sites[SITE], ws=ws, threads=1 if spec.get("profile") else None)
     seconds = time.perf_counter() - t0
     size = out.stat().st_size
@@ -765,10 +772,11 @@ class Runner:
         emit(**fields, **extra, notes=NOTES.get(step, ""))
         self.figures[(step, rows_in_file)] = {**res, "rows_in_file": rows_in_file}
 
-    def run(self, step: str, path: Path, rows: int, size: str, repeat: int | None = None, **extra: Any) -> None:
+    def run(self, step: str, path: Path, rows: int, size: str, repeat: int | None = None, tariff: Path | None = None,
+            **extra: Any) -> None:
         spec = {"fmt": self.fmt, "path": str(path), "ws": str(self.ws),
                 "out": str(self.work / ("out.parquet" if step == "batch_parquet" else "out.csv")),
-                "db": str(self.work / "bench.db"), "single_thread": True}
+                "db": str(self.work / "bench.db"), "single_thread": True, "tariff": str(tariff) if tariff else None}
         res = run_step(step, spec, repeat or self.args.repeat)  # the import child starts from an empty store
         if step == "import":
             for p in self.work.glob("bench.db*"):
@@ -874,6 +882,59 @@ def bench_format(args: argparse.Namespace, work: Path, ws: Path, fmt: str, rows:
     return r
 
 
+def make_big_tariff(ws: Path, prefixes: int, seed: int = SEED) -> Path:
+    """The us-business tariff with its deck grown to `prefixes` rows: the sample's rows, then distinct 1+NPA+NXX
+    prefixes (7 digits) with their own prices, as a carrier's NANP deck has them."""
+    rng = np.random.default_rng(seed)
+    sample = (ROOT / "tariffs" / "samples" / "us-business.csv").read_text(encoding="utf-8").splitlines()
+    have = {line.split(",", 1)[0] for line in sample[1:]}
+    want = max(0, prefixes - len(have))
+    codes = rng.permutation(800 * 800)[:want + len(have)]  # NPA 200-999 x NXX 200-999
+    lines = sample[:]
+    mills = rng.integers(50, 400, len(codes))  # price per minute in 1/10,000 USD
+    for code, m in zip(codes.tolist(), mills.tolist()):
+        prefix = f"1{200 + code // 800}{200 + code % 800}"
+        if prefix in have or len(lines) > prefixes:
+            continue
+        lines.append(f"{prefix},US {prefix[1:4]}-{prefix[4:]},,0.{m:04d},60,6,0,,,")
+    (ws / "us-big.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    toml = (ws / "us-business.toml").read_text(encoding="utf-8").replace('deck = "us-business.csv"',
+                                                                          'deck = "us-big.csv"')
+    (ws / "us-big.toml").write_text(toml, encoding="utf-8")
+    return ws / "us-big.toml"
+
+
+def bench_distinct(args: argparse.Namespace, work: Path, ws: Path, has_pyarrow: bool) -> None:
+    """The outbound call centre: every row its own number, a 100,000-prefix tariff; batch_rate against pyarrow's
+    parse-only time of the same file, in the same run."""
+    rows = args.distinct_rows
+    tariff = make_big_tariff(ws, args.distinct_prefixes)
+    path = work / f"Master-distinct-{rows}.csv"
+    t0 = time.perf_counter()
+    info = make_asterisk(path, rows, 1.0, SEED + 7 * rows, unique=True)
+    emit(format="asterisk", impl="data", case="all_distinct", rows=rows, bytes=path.stat().st_size,
+         generate_seconds=rounded(time.perf_counter() - t0), distinct_dialled=info["distinct_dialled"],
+         distinct_callers=info["distinct_callers"], tariff_prefixes=args.distinct_prefixes,
+         notes="every outgoing row dials a number of its own and every incoming row comes from one (random digits: "
+               "a few may repeat by chance); tariff: us-business grown to --distinct-prefixes NANP prefixes")
+    r = Runner(args, work, ws, "asterisk")
+    for step in ("pyarrow", "batch_csv", "batch_parquet"):
+        if step in ("pyarrow", "batch_parquet") and not has_pyarrow:
+            emit(format="asterisk", impl=step, case="all_distinct", skipped=True,
+                 notes="skipped: pyarrow is not importable (pip install pyarrow)")
+            continue
+        r.run(step, path, rows, "distinct", tariff=tariff, case="all_distinct")
+    batch, pa = r.figures.get(("batch_csv", rows)), r.pyarrow.get(rows)
+    if batch:
+        ratio = batch["seconds"] / pa if pa else None
+        emit(impl="summary", case="all_distinct", rows=rows, batch_csv_rows_per_s=rounded(rows / batch["seconds"]),
+             pyarrow_rows_per_s=rounded(rows / pa) if pa else None,
+             batch_csv_seconds_vs_pyarrow=rounded(ratio) if ratio else None,
+             targets={"batch_rate<=1.5x_pyarrow": ratio <= 1.5 if ratio else None})
+    if not args.keep:
+        path.unlink()
+
+
 def summary(runners: dict[str, Runner], args: argparse.Namespace, rows: dict[str, int],
             import_rows: dict[str, int]) -> None:
     from anatole.batchrate import CHUNK as batch_chunk
@@ -968,6 +1029,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                "SQLite test everywhere); the best time is kept (default 1)")
     ap.add_argument("--distinct", type=float, default=0.1,
                     help="distinct dialled numbers per row (pool size; default 0.1; callers get half as many)")
+    ap.add_argument("--distinct-rows", type=int,
+                    help="rows of the all-distinct-numbers case (default 2,000,000, 500,000 with --quick; 0: skip)")
+    ap.add_argument("--distinct-prefixes", type=int, default=100_000,
+                    help="prefixes of the all-distinct case's tariff (default 100,000)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files and the workspace")
     ap.add_argument("--workdir", type=Path, help="folder for the files (default: a new temporary folder)")
     ap.add_argument("--profile", type=int, metavar="N",
@@ -1005,6 +1070,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile:
             profile(args, work, ws)
             return
+        args.distinct_rows = (args.distinct_rows if args.distinct_rows is not None
+                              else 500_000 if args.quick else 2_000_000)
+        if args.distinct_rows > 0:
+            bench_distinct(args, work, ws, has_pyarrow)
         runners: dict[str, Runner] = {}
         first = True
         for fmt in ("asterisk", "cucm"):

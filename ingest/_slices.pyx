@@ -156,7 +156,7 @@ cdef struct Col:
 def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> bytes:
     """CSV lines (\\r\\n, as the csv module writes) for `rows`, one field per column spec:
     (SLICE, off int64[n], len int32[n]) quoted when it holds a comma or a quote; (TABLE, idx int32[n], list of
-    already-quoted bytes; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
+    already-quoted bytes, or (bytes, starts) of them joined; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
     empty); (TIME, int64[n] UTC epoch). Arrays are indexed by row number."""
     cdef Py_ssize_t ncol = len(columns), c, k, r, i, size = 0, p = 0, nrows = rows.shape[0]
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
@@ -179,14 +179,20 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
             size += 2 * int(l[rows].sum()) + 2 * nrows
         elif spec[0] == TABLE:
             a = np.ascontiguousarray(spec[1], np.int32)
-            text = b"".join(spec[2]) + b"\0"
-            starts = np.zeros(len(spec[2]) + 1, np.int64)
-            np.cumsum([len(x) for x in spec[2]], out=starts[1:])
+            if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1]): joined once by the caller
+                text = bytes(spec[2][0]) + b"\0"
+                starts = np.ascontiguousarray(spec[2][1], np.int64)
+                widest = int(np.diff(starts).max()) if len(starts) > 1 else 0
+            else:
+                text = b"".join(spec[2]) + b"\0"
+                starts = np.zeros(len(spec[2]) + 1, np.int64)
+                np.cumsum([len(x) for x in spec[2]], out=starts[1:])
+                widest = max([len(x) for x in spec[2]] or [0])
             keep += [a, text, starts]
             cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
             cols[c].text = <const uint8_t*><const char*>text
             cols[c].starts = <const int64_t*><size_t>starts.ctypes.data
-            size += max([len(x) for x in spec[2]] or [0]) * nrows
+            size += widest * nrows
         else:
             a = np.ascontiguousarray(spec[1], np.int64)
             keep.append(a)

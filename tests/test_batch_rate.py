@@ -94,3 +94,79 @@ def test_a_wrong_format_is_refused_before_dask_starts(tmp_path: Path) -> None:
                                        "--workers", "2"])
     assert result.exit_code == 1 and "12 of 12 lines rejected as asterisk" in result.output
     assert not out.exists()
+
+
+def _reference_table(values) -> list[bytes]:
+    """The writer's text tables as they were built before _joined: one CSV cell (bytes) per entry."""
+    import numpy as np
+
+    from anatole.batchrate import _cell
+
+    if isinstance(values, np.ndarray):
+        values = [v.decode("utf-8") for v in values.tolist()]
+    return [_cell(v) for v in values]
+
+
+def test_joined_tables_are_the_cells_end_to_end() -> None:
+    import numpy as np
+
+    from anatole.batchrate import _joined
+
+    cases = [[], [""], ["331", "33", ""], ['Paris, "mobile"', "Zürich", "a\nb", "plain"], ["x\r", ","],
+             np.array([b"33612345678", b"", b"1212555"], "S"), np.array([b"a,b", b'q"'], "S"), np.array([], "S3")]
+    for values in cases:
+        text, starts = _joined(values)
+        cells = _reference_table(values)
+        assert starts.dtype == np.int64 and len(starts) == len(cells) + 1 and starts[0] == 0
+        assert [text[starts[k]:starts[k + 1]] for k in range(len(cells))] == cells
+
+
+FIXTURES = ["asterisk-master.csv", "cucm-133.csv", "cucm-headerless-123.csv", "explain-plain-asterisk.csv",
+            "freeswitch-master.csv", "generic.csv", "mitel-smdr.txt", "panasonic-smdr.txt", "3cx-cdr.log"]
+
+
+def test_the_writer_gives_the_reference_writers_bytes(tmp_path: Path, monkeypatch) -> None:
+    """Every CDR fixture (and the field-pattern files) rated with the joined tables and with the per-entry lists
+    the writer took before: the same output bytes, Parquet included."""
+    from anatole import batchrate
+    from anatole.config import open_workspace
+    from ingest.cdr import UnknownFormat, detect
+
+    root = tmp_path / "ws"
+    (root / "tariffs").mkdir(parents=True)
+    for ext in (".toml", ".csv"):
+        shutil.copy(SAMPLES / f"fr-business{ext}", root / "tariffs" / f"fr-business{ext}")
+    (root / "anatole.toml").write_text(
+        '[[site]]\nname = "paris"\ncountry = "FR"\ntimezone = "Europe/Paris"\noutside_prefix = ""\n'
+        'extensions = ["2000-2999"]\ntariff = "tariffs/fr-business.toml"\n')
+    ws = open_workspace(root)
+    site = ws.sites["paris"]
+    files = [DATA / name for name in FIXTURES] + sorted((DATA / "field").iterdir())
+    suffixes = [".csv"]
+    try:
+        import pyarrow  # noqa: F401
+        suffixes.append(".parquet")
+    except ImportError:
+        pass
+    checked = 0
+    for path in files:
+        try:
+            fmt, _ = detect(path.read_bytes()[:65536])
+        except UnknownFormat:
+            continue
+        for suffix in suffixes:
+            outs = []
+            for joined in (batchrate._joined, _reference_table):
+                monkeypatch.setattr(batchrate, "_joined", joined)
+                out = tmp_path / f"{path.stem}-{len(outs)}{suffix}"
+                batchrate.batch_rate([path], tariff=site.tariff, fmt=fmt, out=out, site=site, ws=ws)
+                outs.append(out)
+            monkeypatch.undo()
+            if suffix == ".csv":
+                assert outs[0].read_bytes() == outs[1].read_bytes(), path
+            else:
+                import pyarrow.parquet as pq
+
+                assert pq.read_table(outs[0]).equals(pq.read_table(outs[1])), path
+            checked += 1
+    assert checked >= 8
