@@ -592,6 +592,7 @@ def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
 
 # --- the commands of the other modules (they import anatole.clitools, never this module) ---------------------
 
+from anatole.cli_backup import backup, restore  # noqa: E402  (anatole backup, anatole restore)
 from anatole.cli_bench import bench  # noqa: E402  (anatole bench: benchmarks here and a capacity plan)
 from anatole.cli_hotel import hotel  # noqa: E402  (the hotel front desk: rooms, folios, late charges, PMS postings)
 from anatole.cli_imports import imports  # noqa: E402  (past imports: list, explain)
@@ -604,6 +605,8 @@ from anatole.cli_service import service  # noqa: E402  (systemd units: anatole s
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
 
 import_.add_command(import_invoice)
+main.add_command(backup)
+main.add_command(restore)
 for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, imports, mobile,
                  *TEM_COMMANDS):
     main.add_command(_command)
