@@ -191,6 +191,7 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None, reader: D
 # --- once per process -------------------------------------------------------------------------------------
 
 _CACHE_SIZE = 8
+_RECENT_NS = 50_000_000  # a deck modified this close to its reading is not cached
 _cache: OrderedDict[Path, tuple[tuple, CompiledTariff]] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -225,8 +226,8 @@ def compiled_tariff(path: str | Path) -> CompiledTariff:
     began = time.time_ns()
     compiled = compile_tariff(load_tariff(key))
     deck_id = _identity(compiled.tariff.deck_path)
-    if len(deck_id) == 3 and deck_id[1] >= began:  # the deck changed while it was read: do not keep this one
-        return compiled
+    if len(deck_id) == 3 and deck_id[1] >= began - _RECENT_NS:
+        return compiled  # the deck may have changed while it was read (file times are coarse): not kept
     with _cache_lock:
         _cache[key] = ((toml_id, deck_id), compiled)
         _cache.move_to_end(key)
@@ -536,7 +537,7 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
         except UnicodeDecodeError as exc:
             errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
             return None
-    begin = len(codecs.BOM_UTF8) if data[:3].tobytes() == codecs.BOM_UTF8 else 0
+    begin = len(codecs.BOM_UTF8) if data[:size][:3].tobytes() == codecs.BOM_UTF8 else 0
     scanned = _deck.scan(data, begin, size, csv.field_size_limit())  # in place: data is the scanner's output
     if scanned is None:  # a field longer than csv's limit: csv.reader reads (and reports) it as it always did
         from tariffs.load_reference import _read_deck

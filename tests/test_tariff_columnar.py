@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -298,17 +299,37 @@ def test_prefix_column_is_a_sequence_of_str() -> None:
 # --- once per command -----------------------------------------------------------------------------------------
 
 
+def age(*paths: Path) -> None:
+    """Date files a minute back: a deck modified within 50 ms of its reading is not cached."""
+    for p in paths:
+        st = p.stat()
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - 60 * 10**9))
+
+
 def test_cache_reuses_until_a_file_changes(tmp_path: Path) -> None:
     clear_cache()
     path = write(tmp_path, BANDS, "prefix,destination,price\n33,France,0.1\n")
+    deck = tmp_path / "deck.csv"
+    age(path, deck)
     first = compiled_tariff(path)
     assert compiled_tariff(str(path)) is first
-    (tmp_path / "deck.csv").write_text("prefix,destination,price\n33,France,0.25\n")  # the deck alone changes
+    deck.write_text("prefix,destination,price\n33,France,0.25\n")  # the deck alone changes (same size)
     second = compiled_tariff(path)
     assert second is not first and int(second.tariff.rows.price[0]) == 25_000_000
-    (tmp_path / "deck.csv").write_text("prefix,destination,price\n33,France,x\n")
+    age(deck)
+    assert compiled_tariff(path) is not second  # changed again (its time): read again
+    third = compiled_tariff(path)
+    assert compiled_tariff(path) is third
+    deck.write_text("prefix,destination,price\n33,France,x\n")
     with pytest.raises(TariffError):
         compiled_tariff(path)
+
+
+def test_a_deck_just_written_is_not_cached(tmp_path: Path) -> None:
+    clear_cache()
+    path = write(tmp_path, BANDS, "prefix,destination,price\n33,France,0.1\n")
+    age(path)
+    assert compiled_tariff(path) is not compiled_tariff(path)  # the deck's time is too close to the reading
 
 
 def test_batch_rate_parses_the_deck_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
