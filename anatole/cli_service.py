@@ -163,10 +163,39 @@ WantedBy=timers.target
 """)]
 
 
+def backup_units(target: Target) -> list[tuple[str, str]]:
+    return [("anatole-backup.service", f"""# anatole-backup.service: an online, verified backup of the database
+[Unit]
+Description=anatole nightly backup (anatole backup: SQLite backup API, integrity_check, 14 kept)
+
+[Service]
+Type=oneshot
+# into <workspace>/backups; for another disk add --to DIR here and a line ReadWritePaths=DIR below
+ExecStart={target.command("backup", "--keep", "14")}
+TimeoutStartSec=2h
+Nice=10
+IOSchedulingClass=idle
+{hardening(target)}"""), ("anatole-backup.timer", """# anatole-backup.timer: the backup nightly
+[Unit]
+Description=anatole nightly backup
+
+[Timer]
+OnCalendar=*-*-* 02:30:00
+RandomizedDelaySec=15min
+# a backup missed while the machine was off is taken at the next boot
+Persistent=true
+Unit=anatole-backup.service
+
+[Install]
+WantedBy=timers.target
+""")]
+
+
 UNITS: dict[str, Callable[[Target], list[tuple[str, str]]]] = {
     "serve": serve_unit,
     "web": web_unit,
     "reports": reports_units,
+    "backup": backup_units,
 }
 
 
@@ -217,7 +246,7 @@ def service() -> None:
 def print_cmd(ctx: click.Context, name: str, workspace: Path | None, user: str, group: str | None,
               program: str | None, folder: Path | None) -> None:
     """Print the unit(s) of NAME: serve (the daemon), web (the web console), reports (service and hourly timer
-    for `anatole report run-due`)."""
+    for `anatole report run-due`), backup (service and nightly timer for `anatole backup`)."""
     chosen = workspace or (ctx.obj or {}).get("workspace") or DEFAULT_WORKSPACE
     target = Target(exec=(program,) if program else default_exec(), workspace=Path(chosen).absolute(),
                     user=user, group=group or user)
