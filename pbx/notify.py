@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import ipaddress
 import json
 import logging
@@ -50,6 +51,10 @@ KINDS = ("monitor", "email", "webhook", "syslog")
 LIMITED = ("email", "webhook")  # targets counted against max_per_hour
 WAKE_QUEUE = 64  # wake-ups waiting for the delivery task (the writer never waits: more are dropped)
 DIGEST_LIST = 200  # alerts listed in one digest (the others are counted)
+# a send in progress is left to finish in its thread when the daemon stops (never holding up the shutdown); its
+# delivery is still pending, so the next start sends it (at least once). trio 0.23 renamed the argument.
+_ABANDON = ({"abandon_on_cancel": True} if "abandon_on_cancel" in inspect.signature(trio.to_thread.run_sync).parameters
+            else {"cancellable": True})
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+$")
 SMTP_KEYS = {"host", "port", "starttls", "ssl", "username", "password_file", "from", "timeout"}
 NOTIFY_KEYS = {"max_per_hour", "retries", "retry_after", "retry_max", "timeout", "allow_http", "syslog", "system"}
@@ -419,6 +424,7 @@ class AlertDelivery:
         self.log = log
         self.conn: Any = None
         self.sent = self.failed = 0  # messages sent, deliveries failed for good (this run)
+        self.in_flight = 0  # messages being sent now (0 or 1)
         self._woken = True  # no delivery scheduled since the last wake-up
         self._wake_send, self._wake_receive = trio.open_memory_channel[int](WAKE_QUEUE)
 
@@ -527,16 +533,19 @@ class AlertDelivery:
             recent = await trio.to_thread.run_sync(notify_store.sent_since, self.conn, target, time.time() - 3600)
             until = (recent[0] if recent else time.time()) + 3600
             await trio.to_thread.run_sync(notify_store.hold, self.conn, [r["id"] for r in over], until)
-            self.log("notify-held", target=target, alerts=len(over), limit_per_hour=limit,
-                     digest_at=round(until, 3))
+            self.log("notify-held", target=_public(target), alerts=len(over), limit_per_hour=limit,
+                     digest_at=round(until, 3), level="warning")
 
     async def _send_one(self, target: str, row: dict[str, Any], alert: dict[str, Any]) -> None:
+        self.in_flight += 1
         try:
-            await trio.to_thread.run_sync(send_alert, self.settings, target, alert)
+            await trio.to_thread.run_sync(send_alert, self.settings, target, alert, **_ABANDON)
         except Exception as exc:
             await self._failed([row], target, str(exc) if isinstance(exc, DeliveryError)
                                else f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            self.in_flight -= 1
         await trio.to_thread.run_sync(notify_store.sent, self.conn, [row["id"]], target, time.time())
         self.sent += 1
         self.log("notified", target=_public(target), alert=alert["id"], tries=row["tries"] + 1)
@@ -544,7 +553,7 @@ class AlertDelivery:
     async def _send_digest(self, target: str, rows: list[dict[str, Any]], alerts: dict[int, dict[str, Any]]) -> None:
         listed = [alerts[r["alert_id"]] for r in rows]
         try:
-            await trio.to_thread.run_sync(send_digest, self.settings, target, listed, len(listed))
+            await trio.to_thread.run_sync(send_digest, self.settings, target, listed, len(listed), **_ABANDON)
         except Exception as exc:
             await self._failed(rows, target, str(exc) if isinstance(exc, DeliveryError)
                                else f"{type(exc).__name__}: {exc}", state="held")
@@ -565,10 +574,10 @@ class AlertDelivery:
         if last:
             self.failed += len(rows)
             self.log("notify-failed", target=_public(target), alerts=[r["alert_id"] for r in rows], tries=tries,
-                     error=error)
+                     error=error, level="error")
         else:
             self.log("notify-retry", target=_public(target), alerts=[r["alert_id"] for r in rows], tries=tries,
-                     error=error, retry_in=round(next_at - time.time(), 3))  # type: ignore[operator]
+                     error=error, retry_in=round(next_at - time.time(), 3), level="warning")  # type: ignore[operator]
 
 
 def _public(target: str) -> str:

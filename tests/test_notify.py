@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -128,6 +129,24 @@ async def test_server_down_then_up_and_a_restart_with_a_pending_delivery(tmp_pat
     finally:
         if smtp is not None:
             smtp.close()
+
+
+@pytest.mark.trio
+async def test_a_mail_server_that_hangs_does_not_hold_up_the_stop(tmp_path: Path) -> None:
+    hole = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)
+    try:
+        root = make_workspace(tmp_path, extra=_config(hole.getsockname()[1], ["email:ops@example.com"])
+                              .replace("starttls = false", "starttls = false\ntimeout = 120"))
+        with trio.fail_after(20):  # far below the 120 s the SMTP client would wait
+            daemon = daemon_for(root)
+            async with running(daemon):
+                await send_lines(daemon.ports["paris-ipo"], [ipo_line(0, seconds=300)])
+                await _until(lambda: daemon.delivery.in_flight == 1, "sending")
+        assert [r[2] for r in _deliveries(root)] == ["pending"]  # sent by the next start
+    finally:
+        hole.close()
 
 
 def _alerts(live: LiveStore, delivery: AlertDelivery, n: int, first: int = 0) -> None:
