@@ -629,6 +629,8 @@ cdef class RateTables:
         while base < n:
             m = n - base if n - base < GROUP else GROUP
             longest = 1
+            for j in range(base + m, base + m + GROUP if base + m + GROUP <= n else n):
+                anatole_prefetch(&self.top[keys[j] >> self.top_shift])  # the next group's first lookups
             for j in range(m):
                 k[j] = keys[base + j]
                 b = k[j] >> self.top_shift
