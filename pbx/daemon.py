@@ -1210,6 +1210,11 @@ class Daemon:
                 nursery.cancel_scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except ExceptionGroup as group:  # the same inside the nursery (a client gone with frames unread: a reset)
+            rest = group.subgroup(lambda e: not isinstance(
+                e, (trio.BrokenResourceError, trio.ClosedResourceError, ExceptionGroup)))
+            if rest is not None:
+                raise
         finally:
             self.hub.remove(sub)
 
