@@ -219,7 +219,7 @@ class Daemon:
         self.starting = True  # until those are stored (status answers meanwhile; the sources start after)
         self.evaluator = Evaluator(config.rules, config.sites)
         # alert deliveries (pbx/notify.py): rows written in the writer's transaction, sent by their own task
-        self.delivery = AlertDelivery(config.delivery, {r.name: r.notify for r in config.rules}, config.db_path,
+        self.delivery = AlertDelivery(config.delivery, [(r.name, r.notify) for r in config.rules], config.db_path,
                                       self.log)
         self._parsers: dict[str, parsing.SourceParsers] = {}
         self._overlapping: dict[str, bool] = {}

@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -416,10 +416,14 @@ def send_digest(settings: Settings, target: str, alerts: list[dict[str, Any]], t
 class AlertDelivery:
     """Deliveries of the daemon's alerts: rows written by the writer (schedule), sent by run() in the nursery."""
 
-    def __init__(self, settings: Settings | None, targets: dict[str, list[str]], db_path: Path,
+    def __init__(self, settings: Settings | None, targets: Iterable[tuple[str, list[str]]], db_path: Path,
                  log: Callable[..., None]) -> None:
+        """`targets`: (rule name, its notify list) of each [[alert]] (two rules of one name: both lists)."""
         self.settings = settings or Settings()
-        self.targets = {rule: [t for t in ts if t != "monitor"] for rule, ts in targets.items()}
+        self.targets: dict[str, list[str]] = {}
+        for rule, ts in targets:
+            got = self.targets.setdefault(rule, [])
+            got += [t for t in ts if t != "monitor" and t not in got]
         self.db_path = db_path
         self.log = log
         self.conn: Any = None

@@ -166,7 +166,7 @@ async def test_a_flood_is_cut_at_the_hourly_limit_then_one_digest(tmp_path: Path
     logged: list[tuple[str, dict]] = []
     settings = Settings(smtp=SmtpSettings("127.0.0.1", smtp.port, starttls=False, sender="a@example.com"),
                         max_per_hour=2)
-    delivery = AlertDelivery(settings, {"expensive": ["monitor", "email:ops@example.com"]}, db,
+    delivery = AlertDelivery(settings, [("expensive", ["monitor", "email:ops@example.com"])], db,
                              lambda event, **f: logged.append((event, f)))
     delivery.open()
     try:
@@ -203,7 +203,7 @@ async def test_retries_end_in_failed_with_a_log_line(tmp_path: Path) -> None:
     logged: list[tuple[str, dict]] = []
     settings = Settings(smtp=SmtpSettings("127.0.0.1", free_port(), starttls=False, sender="a@example.com",
                                           timeout=2), retries=2, backoff=(0.01, 0.01))
-    delivery = AlertDelivery(settings, {"expensive": ["email:ops@example.com"]}, db,
+    delivery = AlertDelivery(settings, [("expensive", ["email:ops@example.com"])], db,
                              lambda event, **f: logged.append((event, f)))
     delivery.open()
     try:
@@ -217,6 +217,28 @@ async def test_retries_end_in_failed_with_a_log_line(tmp_path: Path) -> None:
         assert _deliveries(tmp_path)[0][3] == 2
         failed = [f for e, f in logged if e == "notify-failed"]
         assert len(failed) == 1 and failed[0]["alerts"] == [1] and "SMTP" in failed[0]["error"]
+    finally:
+        delivery.close()
+        live.close()
+
+
+def test_which_alerts_get_which_deliveries(tmp_path: Path) -> None:
+    db = tmp_path / "anatole.db"
+    live = LiveStore(db)
+    delivery = AlertDelivery(Settings(system=["syslog"]), [("a", ["monitor", "syslog"]), ("a", ["email:x@example.com"]),
+                                                           ("quiet", ["monitor"])], db, lambda *a, **k: None)
+    delivery.open()
+    try:
+        live.begin()
+        rows = [{"rule": rule, "kind": "cost", "at": 1, "message": rule, "severity": "warning", "dedup": rule}
+                for rule in ("a", "quiet", "unknown source")]
+        ids = live.insert_alerts(rows)
+        assert delivery.schedule(live.conn, list(zip(rows, ids))) == 3
+        assert delivery.schedule(live.conn, list(zip(rows, live.insert_alerts(rows)))) == 0  # stored already
+        live.commit()
+        got = [(r[0], r[1]) for r in _deliveries(tmp_path)]
+        # rule "a" (two tables of one name): both lists; "quiet": the console only; anatole's own: [notify] system
+        assert got == [(1, "syslog"), (1, "email:x@example.com"), (3, "syslog")]
     finally:
         delivery.close()
         live.close()
