@@ -117,10 +117,11 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
 
 
 def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = None, source: str | None = None,
-                site: str | None = None, progress: Callable[[int, int], None] | None = None,
+                site: str | None = None, progress: Callable[[int, int, int], None] | None = None,
                 check_format: bool = True) -> ImportResult:
     """Import one file; raises CdrImportError before storing anything if the file cannot be imported at all
-    (unknown format, no source for it, or most of its first lines rejected by the format: anatole.formatcheck)."""
+    (unknown format, no source for it, or most of its first lines rejected by the format: anatole.formatcheck).
+    `progress(bytes read, file size, records read)` is called after each stored chunk."""
     path = Path(path)
     if not path.is_file():
         raise CdrImportError(f"{path}: no such file")
@@ -150,7 +151,7 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
             for block in blocks(stream, fmt, ctx):
                 _flush_block(ws, store, src, site_cfg, block, result, digest, overlapping)
                 if progress:
-                    progress(stream.tell(), size)
+                    progress(stream.tell(), size, result.calls + result.rejected + result.duplicates)
             store.finish_import(result.import_id, result.as_json())
             return result
         for item in module.parse(stream, ctx):
@@ -164,10 +165,10 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
                 _flush(ws, store, src, site_cfg, records, rejects, result, digest, overlapping)
                 records, rejects = [], []
                 if progress:
-                    progress(stream.tell(), size)
+                    progress(stream.tell(), size, result.calls + result.rejected + result.duplicates)
         _flush(ws, store, src, site_cfg, records, rejects, result, digest, overlapping)
         if progress:
-            progress(size, size)
+            progress(size, size, result.calls + result.rejected + result.duplicates)
     store.finish_import(result.import_id, result.as_json())
     return result
 

@@ -310,8 +310,6 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
     """Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected +
     duplicates). Re-importing a file adds nothing. A file whose first lines are mostly rejected by the format
     (a wrong --format) is refused: nothing is stored, and the message says which format the file looks like."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     from anatole.cdrimport import CdrImportError, import_file
     from store.explain import explain_import, text_lines
 
@@ -321,17 +319,11 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
     failed = 0
     files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
                                            else [path])]
-    show = not as_json and sys.stderr.isatty()
     for path in files:
         try:
-            if show:
-                with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                              console=_console(err=True), transient=True) as bar:
-                    task = bar.add_task(path.name, total=path.stat().st_size)
-                    result = import_file(ws, store, path, fmt=fmt, source=source, site=site,
-                                         progress=lambda done, total, task=task: bar.update(task, completed=done))
-            else:
-                result = import_file(ws, store, path, fmt=fmt, source=source, site=site)
+            with clitools.progress(f"import {path.name}", path.stat().st_size if path.is_file() else None,
+                                   quiet=as_json) as update:  # on a terminal only
+                result = import_file(ws, store, path, fmt=fmt, source=source, site=site, progress=update)
         except CdrImportError as exc:
             failed += 1
             if as_json:
@@ -495,9 +487,11 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
         _load(str(tariff_file))  # exits with the problems if the tariff is invalid
     zone = ws.sites[site].timezone if site in ws.sites else "UTC"
     summary: dict[str, Any] = {}
+    first, last = _date(start, zone, "--from"), _date(end, zone, "--to")
     try:
-        rerate(ws, store, start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
-               tariff=tariff_file, summary=summary)
+        with clitools.progress("re-rate", lambda: store.count_for_rating(start=first, end=last, site=site),
+                               quiet=as_json) as update:  # on a terminal only
+            rerate(ws, store, start=first, end=last, site=site, tariff=tariff_file, summary=summary, progress=update)
     except StoreBusy as exc:
         _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
     finally:
@@ -547,15 +541,17 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     try:
         check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
                       timezone=ws.sites[site].timezone if site else timezone)
-        if workers is not None or scheduler is not None:  # the same path on Dask workers (anatole/distributed.py)
-            from anatole.distributed import distributed_batch_rate
+        with clitools.progress(f"batch-rate → {out.name}", quiet=as_json) as update:  # on a terminal only
+            if workers is not None or scheduler is not None:  # the same path on Dask workers (anatole/distributed.py)
+                from anatole.distributed import distributed_batch_rate
 
-            result, dask = distributed_batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out, site=site,
-                                                  workspace=ws.path, timezone=timezone, scheduler=scheduler,
-                                                  workers=workers, chunk_bytes=max(1, chunk_mb) << 20)
-        else:
-            result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
-                                site=ws.sites[site] if site else None, timezone=timezone, ws=ws)
+                result, dask = distributed_batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out, site=site,
+                                                      workspace=ws.path, timezone=timezone, scheduler=scheduler,
+                                                      workers=workers, chunk_bytes=max(1, chunk_mb) << 20,
+                                                      progress=update)
+            else:
+                result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
+                                    site=ws.sites[site] if site else None, timezone=timezone, ws=ws, progress=update)
     except (BatchError, UnknownFormat) as exc:
         _fail(str(exc))
     summary = {"format": fmt, "out": str(out), "read": result.read, "calls": result.calls,

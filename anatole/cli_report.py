@@ -186,7 +186,8 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     if only_sites:
         keep = cols["site"] >= 0
         cols = {k: (v[keep] if k != "currencies" else v) for k, v in cols.items()}
-    result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled)
+    with clitools.progress("whatif", len(cols["number"]) * len(compiled), quiet=as_json) as update:  # terminal only
+        result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled, progress=update)
     result = {"period": period, **result}
     if as_json:
         clitools.emit_json(result)

@@ -4,10 +4,12 @@ them)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -104,3 +106,53 @@ def tariff(path: str) -> Any:
         for line in exc.render().splitlines():
             out.print(f"  {line}", markup=False)
         sys.exit(EXIT_INPUT)
+
+
+# --- progress of long work ------------------------------------------------------------------------------------
+
+Update = Callable[..., None]  # update(done, total=None, rows=None): work done (bytes or rows), rows so far
+
+
+def progress_console() -> Console:
+    """Where progress bars go: stderr (the results stay alone on stdout). Tests replace it with a forced terminal."""
+    return console(err=True)
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int | Callable[[], int] | None = None, *, quiet: bool = False) -> Iterator[Update]:
+    """A progress bar (rows, rows/s, ETA) on a terminal, for `batch-rate`, `import cdr`, `rate` and `whatif`; nothing
+    when stderr is not a terminal (piped, redirected, cron) or `quiet` (--json). Yields update(done, total=None,
+    rows=None): `done` of `total` drives the bar and the ETA (bytes of input, or rows); rows are shown as counted
+    (done is taken for rows when rows is not given); a callable total is called only when the bar is shown (a
+    count query that a pipe does not need). The bar is erased at the end, leaving the command's summary."""
+    out = progress_console()
+    if quiet or not out.is_terminal:
+        yield lambda done, total=None, rows=None: None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), _rows_column(),
+                   TimeRemainingColumn(), console=out, transient=True)
+    with bar:
+        task = bar.add_task(escape(label), total=total() if callable(total) else total, rows=0)
+
+        def update(done: int, total: int | None = None, rows: int | None = None) -> None:
+            bar.update(task, completed=done, rows=done if rows is None else rows,
+                       **({"total": total} if total is not None else {}))
+
+        yield update
+
+
+def _rows_column() -> Any:
+    """A rich column: rows so far and rows per second (the bar itself may count bytes)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class Rows(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            rows = int(task.fields.get("rows") or 0)
+            elapsed = task.elapsed or 0.0
+            rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else "- rows/s"
+            return Text(f"{rows:,} rows · {rate}", style="progress.data.speed")
+
+    return Rows()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anatole.batchrate import COLUMNS, BatchError, BatchResult, Span, batch_rate
+from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
 # line stands alone). Files of these formats are split into byte ranges.
@@ -199,12 +199,13 @@ def _cell(value: str) -> bytes:
 
 def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: str | None = None,
                            workspace: Path | None = None, timezone: str = "UTC", scheduler: str | None = None,
-                           workers: int | None = None, chunk_bytes: int = CHUNK_BYTES, encoding: str = "utf-8"
-                           ) -> tuple[BatchResult, dict[str, Any]]:
+                           workers: int | None = None, chunk_bytes: int = CHUNK_BYTES, encoding: str = "utf-8",
+                           progress: Progress | None = None) -> tuple[BatchResult, dict[str, Any]]:
     """batch_rate on Dask: a LocalCluster of `workers` processes, or the cluster at `scheduler`. Returns the
-    merged counts (as batch_rate's) and facts about the run (parts, workers, the scheduler's address)."""
+    merged counts (as batch_rate's) and facts about the run (parts, workers, the scheduler's address).
+    `progress` is called as each part is done (bytes of the parts done, of all, rows read)."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise BatchError("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
     parquet = out.suffix.lower() == ".parquet"
@@ -243,8 +244,16 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
                   tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
                   parts_dir=str(parts_dir))
         futures = client.map(rate_part, plan.parts, job=job, pure=False)
+        sizes = {p.index: (p.end - p.start if p.end >= 0 else Path(p.path).stat().st_size) for p in plan.parts}
+        done_bytes = done_rows = 0
         try:
-            results = client.gather(futures)
+            results = []
+            for future in as_completed(futures):
+                results.append(future.result())  # a task's error is raised here
+                if progress:
+                    done_bytes += sizes[results[-1]["index"]]
+                    done_rows += results[-1]["read"]
+                    progress(done_bytes, total, done_rows)
         except BaseException:  # a task's error (its message names the host), or an interrupt: no half output
             _cleanup(out, parts_dir, parquet)
             raise

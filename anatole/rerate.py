@@ -9,6 +9,7 @@ re-rated with its history row or untouched; running it again finishes the job (i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ BATCH = 2_000  # calls per transaction: the live daemon's writer waits for at mo
 
 
 def rerate(ws: Workspace, store: Store, *, start: int | None, end: int | None, site: str | None,
-           tariff: Path | None = None, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+           tariff: Path | None = None, summary: dict[str, Any] | None = None,
+           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Price again every outgoing call of the period (internal, incoming and service calls have no price).
     Returns counts: calls looked at, changed, and the new statuses. `summary`, when given, is filled as pages are
-    committed (what was done before an error)."""
+    committed (what was done before an error). `progress(calls of the period read)` after each page."""
+    read = 0
     now = int(time.time())
     summary = {} if summary is None else summary
     summary.update({"calls": 0, "changed": 0, "statuses": {}})
@@ -37,10 +40,13 @@ def rerate(ws: Workspace, store: Store, *, start: int | None, end: int | None, s
                 break
             after = (page[-1][7], page[-1][0])  # (start, id) of the last call of the page
             counts = _rerate_page(ws, store, [r for r in page if r[5] == "outgoing"], tariff, now)
+            read += len(page)
         summary["calls"] += counts["calls"]
         summary["changed"] += counts["changed"]
         for status, n in counts["statuses"].items():
             summary["statuses"][status] = summary["statuses"].get(status, 0) + n
+        if progress:
+            progress(read)
     return summary
 
 

@@ -357,6 +357,11 @@ class Store:
             f"SELECT id, site, trunk, number, number_kind, direction, billable, start, status, tariff, cost, "
             f"currency, rated_at, billed FROM calls {where} ORDER BY start, id LIMIT {int(limit)}", args).fetchall()
 
+    def count_for_rating(self, *, start: int | None, end: int | None, site: str | None) -> int:
+        """How many calls calls_for_rating pages through (a progress bar's total)."""
+        where, args = _filters(start=start, end=end, site=site)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM calls {where}", args).fetchone()[0])
+
     def update_ratings(self, rows: Sequence[tuple], history: Sequence[tuple]) -> None:
         """rows: (status, tariff, prefix, destination, band, billed_seconds, cost, currency, rated_at, id);
         history: the results they replace, (call_id, rated_at, tariff, status, cost, currency, replaced_at).

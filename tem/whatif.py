@@ -12,6 +12,7 @@ apart (`no_rate`), never priced at zero silently. Destination types are classifi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +65,10 @@ def rate_all(tariff: CompiledTariff, number: np.ndarray, start: np.ndarray, seco
 
 def compare(columns: dict[str, np.ndarray], sites: list[str], countries: dict[str, str],
             tariffs: list[tuple[str, CompiledTariff]], *, threads: int | None = None,
-            types: np.ndarray | None = None) -> dict[str, Any]:
+            types: np.ndarray | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Rate the calls (`store.reports.TemQueries.whatif_columns`) against each tariff and total them by
-    destination type and site. `types` (index into DEST_TYPES per call) is computed when not given."""
+    destination type and site. `types` (index into DEST_TYPES per call) is computed when not given.
+    `progress(calls rated so far, over all tariffs)` after each tariff."""
     number, start = columns["number"], columns["start"]
     seconds = np.ascontiguousarray(columns["seconds"], dtype=np.int32)
     site = columns["site"]
@@ -110,6 +112,8 @@ def compare(columns: dict[str, np.ndarray], sites: list[str], countries: dict[st
             "tariff": c.name, "currency": c.currency, "total": format_exact(c.total), "rated": c.rated,
             "no_rate": c.no_rate, "by_type": {k: format_exact(v) for k, v in c.by_type.items()},
             "by_site": {k: format_exact(v) for k, v in c.by_site.items()}})
+        if progress:
+            progress(len(out["candidates"]) * len(number))
     ranked = sorted(out["candidates"], key=lambda x: (x["currency"], _units(x["total"])))
     out["cheapest"] = {cur: next(x["tariff"] for x in ranked if x["currency"] == cur)
                        for cur in sorted({x["currency"] for x in ranked})}
