@@ -5,10 +5,10 @@ Each task runs `anatole.batchrate.batch_rate` itself, so the distributed result 
 construction; the driver only cuts files and puts the pieces back together:
 
 - A file of a format whose lines do not depend on each other (SPLIT) is cut at line ends into byte ranges of about
-  `chunk_bytes`. A task copies its range to a temporary file, after the file's leading header lines (CUCM's column
-  names and types: the parser needs them), and rates it. Line numbers in that file are then shifted back to the
-  original file's, the file column gets the original name, and the header lines' skips are taken out of the
-  counts. A file whose header appears again further down (concatenated exports) is rated whole.
+  `chunk_bytes`. A task reads its range where it lies in the file (batchrate.Span: no copy), after the file's
+  leading header lines (CUCM's column names and types: the parser needs them); batch_rate writes the range's rows
+  with the original file's line numbers and name straight into the parts folder, and the header lines' skips are
+  taken out of the counts. A file whose header appears again further down (concatenated exports) is rated whole.
 - Other formats (IP Office segments, Mitel and generic CSV records carry state from line to line) are one task
   per file.
 - Parquet output is a directory of `part-NNNNN.parquet` files in input order (a dataset pyarrow, pandas, DuckDB
@@ -16,7 +16,9 @@ construction; the driver only cuts files and puts the pieces back together:
   `<out>.rejects.csv` as in the single-process run.
 
 Workers must see the input files at the same absolute paths, and the output folder (a shared file system) when
-the scheduler is remote; each worker compiles the tariff once and keeps it.
+the scheduler is remote. Each worker process opens the workspace (its sites' compiled dial plans) once and keeps
+it, keyed by the workspace path and anatole.toml's mtime, and loads the tariff once (tariffs.load.compiled_tariff,
+keyed by path, size, mtime and inode): every later part on that worker reuses both.
 """
 
 from __future__ import annotations

@@ -208,3 +208,46 @@ def test_parts_rated_in_process_match_the_whole_file(tmp_path_factory: pytest.Te
     assert (merged.read, merged.calls, merged.rejected, merged.skipped, merged.statuses, merged.files) == (
         expected["read"], expected["calls"], expected["rejected"], expected["skipped"], expected["statuses"],
         expected["files"])
+
+
+def test_a_worker_loads_the_workspace_and_tariff_once_and_reads_parts_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many parts on one worker process: one workspace (dial plans), one tariff compile, and no temporary copy of
+    any part (nothing is written outside the parts folder)."""
+    import tempfile
+
+    import anatole.config
+    import tariffs.compile
+    from anatole import distributed as dist
+    from tariffs.load import clear_cache
+
+    ws = make_workspace(tmp_path / "ws")
+    cdr = asterisk_file(tmp_path / "a.csv", copies=6)
+    plan = plan_parts([cdr], "asterisk", chunk_bytes=2000)
+    assert len(plan.parts) > 3
+    counts = {"compile": 0, "open": 0}
+    compile_tariff, open_workspace_ = tariffs.compile.compile_tariff, anatole.config.open_workspace
+
+    def counted(name, real):
+        def call(*a, **k):
+            counts[name] += 1
+            return real(*a, **k)
+        return call
+
+    monkeypatch.setattr(tariffs.compile, "compile_tariff", counted("compile", compile_tariff))
+    monkeypatch.setattr(anatole.config, "open_workspace", counted("open", open_workspace_))
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", None)  # a part copied aside would fail here
+    monkeypatch.setattr(dist, "_WORKSPACES", {})
+    clear_cache()
+    out = tmp_path / "many.csv"
+    parts_dir = _prepare(out, parquet=False)
+    job = Job(root=str(ws), configured=True, site="paris", tariff=str(ws / "tariffs" / "fr-business.toml"),
+              fmt="asterisk", timezone="UTC", parquet=False, parts_dir=str(parts_dir))
+    before = set(tmp_path.rglob("*"))
+    results = [rate_part(p, job) for p in plan.parts]
+    assert counts == {"compile": 1, "open": 1}
+    assert {p for p in set(tmp_path.rglob("*")) - before if p.parent != parts_dir} == set()
+    _assemble(out, parts_dir, False, len(plan.parts))
+    expected = single(ws, [cdr], "asterisk", tmp_path / "one.csv")
+    assert out.read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert _merge([cdr], results).calls == expected["calls"]
