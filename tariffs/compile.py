@@ -87,11 +87,15 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
 
     # --- prefixes -> ids, intervals, parents ---
     keys = digit_keys(digits, key_len)
-    uniq_keys, row_pid = np.unique(keys, return_inverse=True)
-    row_pid = row_pid.astype(np.int32).ravel()
+    by_key = np.argsort(keys, kind="stable")  # one stable sort: the prefix ids, their first rows, the rate order
+    sorted_keys = keys[by_key]
+    new_key = np.ones(n, dtype=bool)
+    new_key[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    uniq_keys = sorted_keys[new_key]
+    row_pid = np.empty(n, dtype=np.int32)
+    row_pid[by_key] = np.cumsum(new_key) - 1
     n_pref = len(uniq_keys)
-    first_row = np.full(n_pref, -1, dtype=np.int64)
-    first_row[row_pid[::-1]] = np.arange(n - 1, -1, -1)
+    first_row = by_key[new_key]  # stable: the first row of each prefix
     prefixes = PrefixColumn(digits[first_row])
     plen = lens[first_row].astype(np.int64)
     width = np.array([11**k for k in range(key_len + 1)], dtype=np.uint64)[key_len - plen]
@@ -115,7 +119,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     is_all = (rows.band == ALL_BANDS).astype(np.int8)
     # constant keys change no comparison of a stable sort: leaving them out gives the same order, faster
     sort_keys = [k for k in (rows.slot_from, rows.band, is_all, ~eff) if n and k.min() != k.max()]
-    order = np.lexsort((*sort_keys, row_pid)) if n else np.zeros(0, np.int64)
+    # by prefix alone (the usual deck: one '*' row per prefix), the stable sort by key is that order already
+    order = np.lexsort((*sort_keys, row_pid)) if sort_keys else by_key
     r_pid, r_band, r_eff, r_from = row_pid[order], rows.band[order], eff[order], rows.slot_from[order]
     same_rate = np.zeros(n, dtype=bool)
     if n > 1:
