@@ -162,9 +162,11 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
         import json
         import traceback
 
-        sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "level": "critical", "event": "crashed",
-                                     "error": f"{type(exc).__name__}: {exc}",
-                                     "traceback": traceback.format_exc()}) + "\n")
+        from pbx.sdnotify import journal_prefix
+
+        line = json.dumps({"ts": round(time.time(), 3), "level": "critical", "event": "crashed",
+                           "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        sys.stderr.write(journal_prefix(sys.stderr)("critical") + line + "\n")
         sys.exit(1)
 
 

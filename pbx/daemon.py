@@ -51,7 +51,7 @@ import msgspec
 import trio
 
 from pbx.faults import connection_fault
-from pbx.sdnotify import Notifier
+from pbx.sdnotify import Notifier, journal_prefix
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -243,6 +243,7 @@ class Daemon:
         self.live: LiveStore | None = None
         self._stopping = trio.Event()
         self._log_stream = config.log
+        self._priority = journal_prefix(config.log or sys.stderr)  # "<N>" before each line when journald reads it
 
     # --- logging -------------------------------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ class Daemon:
         line = json.dumps({"ts": round(time.time(), 3), "level": level, "event": event, **fields}, default=str)
         stream = self._log_stream or sys.stderr
         try:
-            stream.write(line + "\n")
+            stream.write(self._priority(level) + line + "\n")
             stream.flush()
         except (OSError, ValueError):
             pass

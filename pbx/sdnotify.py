@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 
 def socket_address(value: str) -> str | bytes | None:
@@ -74,3 +74,21 @@ class Notifier:
     def extend_start(self, seconds: float) -> bool:
         """Still starting (a long journal replay): push systemd's start timeout `seconds` further."""
         return self.send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
+
+
+PRIORITY = {"critical": 2, "error": 3, "warning": 4, "info": 6}  # syslog priorities of our log levels
+
+
+def journal_prefix(stream: object, environ: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """For a log stream: `level -> "<N>"` when the stream is journald's (systemd sets $JOURNAL_STREAM to its device
+    and inode), so that journald files each line at its priority (`journalctl -p warning`) and strips the prefix
+    (`-o cat` shows the JSON alone); else `level -> ""`."""
+    env = os.environ if environ is None else environ
+    want = env.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return lambda level: ""
+    if not want or want != f"{st.st_dev}:{st.st_ino}":
+        return lambda level: ""
+    return lambda level: f"<{PRIORITY.get(level, 6)}>"

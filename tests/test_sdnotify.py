@@ -122,3 +122,36 @@ def test_serve_under_a_fake_systemd(tmp_path: Path) -> None:
     assert [e["event"] for e in events if e["event"] in ("started", "stopping", "stopped")] == \
         ["started", "stopping", "stopped"]
     assert all("level" in e for e in events)
+
+
+def test_journald_priority_prefix(tmp_path: Path) -> None:
+    """Under journald ($JOURNAL_STREAM names stderr) each line starts with its syslog priority, which journald
+    strips: `journalctl -p warning` filters, `-o cat | jq` reads JSON. Elsewhere, no prefix."""
+    from pbx.sdnotify import journal_prefix
+
+    with (tmp_path / "log").open("w") as f:
+        st = os.fstat(f.fileno())
+        assert journal_prefix(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})("error") == "<3>"
+        assert journal_prefix(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})("info") == "<6>"
+        assert journal_prefix(f, {"JOURNAL_STREAM": "1:2"})("error") == ""
+        assert journal_prefix(f, {})("error") == ""
+    assert journal_prefix(object(), {"JOURNAL_STREAM": "1:2"})("error") == ""  # no file behind it
+
+
+@pytest.mark.trio
+async def test_daemon_log_under_journald(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path / "ws")
+    log = (tmp_path / "stderr").open("w+")
+    st = os.fstat(log.fileno())
+    os.environ["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+    try:
+        daemon = daemon_for(root, log=log)
+    finally:
+        del os.environ["JOURNAL_STREAM"]
+    with log, trio.fail_after(20):
+        async with running(daemon):
+            pass
+        log.seek(0)
+        lines = log.read().splitlines()
+    assert lines and all(line.startswith("<6>{") or line.startswith(("<4>{", "<3>{")) for line in lines)
+    assert {json.loads(line[3:])["event"] for line in lines} >= {"started", "stopped"}
