@@ -3,6 +3,7 @@ HTTP server that records the POSTs, a UDP socket for syslog. Each runs in a thre
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import http.server
@@ -32,7 +33,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             cmd = line.decode("ascii", "replace").strip()
             verb = cmd[:4].upper()
             if verb == "EHLO":
-                self.wfile.write(b"250-test\r\n250 SIZE 10000000\r\n")
+                self.wfile.write(b"250-test\r\n250-AUTH PLAIN\r\n250 SIZE 10000000\r\n")
             elif verb == "HELO":
                 self.wfile.write(b"250 test\r\n")
             elif verb == "MAIL":
@@ -53,6 +54,14 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                 with server.lock:
                     server.messages.append((rcpt, msg))  # type: ignore[arg-type]
                 self.wfile.write(b"250 queued\r\n")
+            elif verb == "AUTH":  # AUTH PLAIN <base64 of \0user\0password>
+                words = cmd.split()
+                if len(words) < 3:
+                    self.wfile.write(b"334 \r\n")
+                    words.append(self.rfile.readline(65536).decode().strip())
+                with server.lock:
+                    server.logins.append(tuple(base64.b64decode(words[2]).decode().split("\0")[1:]))
+                self.wfile.write(b"235 ok\r\n")
             elif verb == "QUIT":
                 self.wfile.write(b"221 bye\r\n")
                 return
@@ -66,6 +75,7 @@ class SMTPServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, port: int = 0) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.logins: list[tuple[str, ...]] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _SMTPHandler)
         self.port = int(self.server_address[1])

@@ -18,6 +18,8 @@ def _schedule(port: int) -> str:
 host = "127.0.0.1"
 port = {port}
 starttls = false
+username = "reports"
+password_file = "smtp.secret"
 from = "reports@example.com"
 
 [[schedule]]
@@ -33,6 +35,7 @@ recipients = ["finance@example.com", "cfo@example.com"]
 def test_reports_are_mailed_once_and_retried_by_the_next_run(tmp_path: Path) -> None:
     port = free_port()
     ws = build_workspace(tmp_path, config=CONFIG + _schedule(port))
+    (ws / "smtp.secret").write_text("pa ss\n")  # one line; the newline is not part of it
     # the mail server is down: the file is produced and recorded, both mails wait (exit 1 says so)
     code, out = run(ws, "report", "run-due", "--json")
     assert code == 1, out
@@ -48,6 +51,7 @@ def test_reports_are_mailed_once_and_retried_by_the_next_run(tmp_path: Path) -> 
         code, out = run(ws, "report", "run-due")
         assert code == 0 and "mailed" not in out
         assert len(smtp.messages) == 2  # never twice
+        assert set(smtp.logins) == {("reports", "pa ss")}
     finally:
         smtp.close()
     msg = smtp.messages[0][1]
