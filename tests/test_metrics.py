@@ -191,3 +191,20 @@ async def test_status_exit_codes(tmp_path: Path) -> None:
             assert data["reasons"][0].startswith("down: lyon-ipo")
             text = await trio.to_thread.run_sync(status)
             assert text.exit_code == EXIT_WARNING and "check: WARNING: down: lyon-ipo" in text.output
+
+
+@pytest.mark.trio
+async def test_metrics_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    from pbx.daemon import DaemonError
+
+    root = make_workspace(tmp_path, extra='\n[serve]\nmetrics = "127.0.0.1:0"\n')
+    taken = trio.socket.socket()
+    await taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    daemon = daemon_for(root)
+    assert daemon.config.metrics == ("127.0.0.1", 0)  # [serve] metrics reaches the daemon
+    daemon.config.metrics = ("127.0.0.1", port)
+    with taken, trio.fail_after(20), pytest.raises(DaemonError, match=f"metrics: cannot listen on 127.0.0.1:{port}"):
+        await daemon.run(signals=False)
+    assert not (root / "anatole.sock").exists()
