@@ -24,7 +24,7 @@ from tariffs import _deck, load_reference
 from tariffs.compile import compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import COLUMNS, PrefixColumn, clear_cache, compiled_tariff, load_tariff
-from tests.test_tariff_load import BANDS, CSV_CASES, HEAD, write
+from tests.test_tariff_load import BANDS, CSV_CASES, HEAD, TOML_CASES, write
 
 DATA = Path(__file__).parent / "data" / "cdr"
 SAMPLES = Path(__file__).parent.parent / "tariffs" / "samples"
@@ -160,6 +160,12 @@ def test_every_bad_deck_case_gives_the_reference_problems(tmp_path: Path, csv_te
     kind, found = same_outcome(write(tmp_path, BANDS, csv_text))
     text = "\n".join(found if kind == "problems" else found[1])
     assert message in text
+
+
+@pytest.mark.parametrize(("toml", "message"), TOML_CASES)
+def test_every_bad_settings_case_gives_the_reference_problems(tmp_path: Path, toml: str, message: str) -> None:
+    kind, found = same_outcome(write(tmp_path, toml))
+    assert message in "\n".join(found if kind == "problems" else found[1])
 
 
 def test_samples_load_the_same(tmp_path: Path) -> None:
