@@ -56,7 +56,7 @@ DIGEST_LIST = 200  # alerts listed in one digest (the others are counted)
 _ABANDON = ({"abandon_on_cancel": True} if "abandon_on_cancel" in inspect.signature(trio.to_thread.run_sync).parameters
             else {"cancellable": True})
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+$")
-SMTP_KEYS = {"host", "port", "starttls", "ssl", "username", "password_file", "from", "timeout"}
+SMTP_KEYS = {"host", "port", "starttls", "ssl", "username", "password_file", "from", "timeout", "cafile"}
 NOTIFY_KEYS = {"max_per_hour", "retries", "retry_after", "retry_max", "timeout", "allow_http", "syslog", "system"}
 
 
@@ -70,6 +70,11 @@ class SmtpSettings:
     password_file: Path | None = None  # read at each send: never a password in anatole.toml
     sender: str = ""  # the `from` key
     timeout: float = 30.0
+    cafile: Path | None = None  # the CA that signed the server's certificate (an internal CA); None: the system's
+
+    def tls(self) -> ssl.SSLContext:
+        """Certificates always checked, against `cafile` or the system's authorities."""
+        return ssl.create_default_context(cafile=str(self.cafile) if self.cafile else None)
 
 
 @dataclass
@@ -162,8 +167,13 @@ def parse_settings(doc: dict[str, Any], root: Path, where: str, add: Callable[[s
                     password_file = Path(pw) if Path(pw).is_absolute() else root / pw
             if username and password_file is None:
                 add(at, "password_file", "required with username: a file holding the password (mode 0600)")
+            cafile = smtp.get("cafile")
+            if cafile is not None and (not isinstance(cafile, str) or not cafile):
+                add(at, "cafile", f"{cafile!r} is not a path")
+                cafile = None
             settings.smtp = SmtpSettings(host, port, _bool(smtp, "starttls", not use_ssl, at, add), use_ssl,
-                                         username, password_file, sender, _number(smtp, "timeout", 30.0, at, add))
+                                         username, password_file, sender, _number(smtp, "timeout", 30.0, at, add),
+                                         (root / cafile) if cafile else None)
     raw = doc.get("notify", {})
     at = f"{where} [notify]"
     if not isinstance(raw, dict):
@@ -250,13 +260,12 @@ def send_mail(smtp: SmtpSettings | None, msg: EmailMessage) -> None:
         msg["From"] = smtp.sender
     try:
         if smtp.ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout,
-                                                    context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=smtp.tls())
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         with client:
             if smtp.starttls and not smtp.ssl:
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=smtp.tls())
             if smtp.username:
                 client.login(smtp.username, _password(smtp))
             refused = client.send_message(msg)

@@ -9,8 +9,11 @@ import email.policy
 import http.server
 import socket
 import socketserver
+import ssl
+import subprocess
 import threading
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +29,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
         server: SMTPServer = self.server  # type: ignore[assignment]
         self.wfile.write(b"220 test ESMTP\r\n")
         rcpt: list[str] = []
+        secure = False
         while True:
             line = self.rfile.readline(65536)
             if not line:
@@ -33,7 +37,14 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             cmd = line.decode("ascii", "replace").strip()
             verb = cmd[:4].upper()
             if verb == "EHLO":
-                self.wfile.write(b"250-test\r\n250-AUTH PLAIN\r\n250 SIZE 10000000\r\n")
+                tls = b"250-STARTTLS\r\n" if server.tls is not None and not secure else b""
+                self.wfile.write(b"250-test\r\n" + tls + b"250-AUTH PLAIN\r\n250 SIZE 10000000\r\n")
+            elif verb == "STAR" and server.tls is not None:  # STARTTLS: the same session, encrypted from here
+                self.wfile.write(b"220 go ahead\r\n")
+                self.request = server.tls.wrap_socket(self.request, server_side=True)
+                self.rfile = self.request.makefile("rb")
+                self.wfile = self.request.makefile("wb", buffering=0)
+                secure = True
             elif verb == "HELO":
                 self.wfile.write(b"250 test\r\n")
             elif verb == "MAIL":
@@ -53,6 +64,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                 msg = email.message_from_bytes(bytes(data), policy=email.policy.default)
                 with server.lock:
                     server.messages.append((rcpt, msg))  # type: ignore[arg-type]
+                    server.secure.append(secure)
                 self.wfile.write(b"250 queued\r\n")
             elif verb == "AUTH":  # AUTH PLAIN <base64 of \0user\0password>
                 words = cmd.split()
@@ -73,8 +85,10 @@ class SMTPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.secure: list[bool] = []  # each message: received after STARTTLS
+        self.tls = tls
         self.logins: list[tuple[str, ...]] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _SMTPHandler)
@@ -89,6 +103,18 @@ class SMTPServer(socketserver.ThreadingTCPServer):
     def close(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A certificate for 127.0.0.1 and its key, made by the openssl program (None when there is none)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return cert, key
 
 
 class _HookHandler(http.server.BaseHTTPRequestHandler):

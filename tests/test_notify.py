@@ -9,16 +9,17 @@ import io
 import json
 import socket
 import sqlite3
+import ssl
 from pathlib import Path
 
 import pytest
 import trio
-from mail_support import HookServer, SMTPServer, SyslogSocket, free_port
+from mail_support import HookServer, SMTPServer, SyslogSocket, free_port, self_signed
 from serve_support import daemon_for, ipo_line, make_workspace, running, send_lines, settle
 
 from anatole.config import ConfigError, open_workspace
 from pbx.alerts import parse_rules
-from pbx.notify import AlertDelivery, DeliveryError, Settings, SmtpSettings, post_json
+from pbx.notify import AlertDelivery, DeliveryError, Settings, SmtpSettings, post_json, send_alert
 from store.live import LiveStore
 
 
@@ -244,6 +245,29 @@ def test_which_alerts_get_which_deliveries(tmp_path: Path) -> None:
         live.close()
 
 
+def test_mail_over_starttls_checks_the_certificate(tmp_path: Path) -> None:
+    made = self_signed(tmp_path)
+    if made is None:
+        pytest.skip("no openssl program to make a test certificate")
+    cert, key = made
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    smtp = SMTPServer(tls=server_tls)
+    try:
+        alert = {"id": 7, "rule": "r", "kind": "cost", "severity": "critical", "at": 0, "message": "r: costly",
+                 "site": "", "extension": "", "call_id": None, "amount": 150_000_000, "currency": "EUR"}
+        trusted = SmtpSettings("127.0.0.1", smtp.port, sender="a@example.com", cafile=cert, timeout=10)
+        send_alert(Settings(smtp=trusted), "email:ops@example.com", alert)
+        assert smtp.secure == [True] and "1.50 EUR" in smtp.messages[0][1].get_content()
+        # the same server, its certificate not trusted (the system's authorities): refused, nothing sent
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            send_alert(Settings(smtp=SmtpSettings("127.0.0.1", smtp.port, sender="a@example.com", timeout=10)),
+                       "email:ops@example.com", alert)
+        assert len(smtp.messages) == 1
+    finally:
+        smtp.close()
+
+
 def test_webhook_policy_and_redirects() -> None:
     hook = HookServer()
     try:
@@ -279,8 +303,10 @@ def test_configuration_errors_name_the_rule_and_the_entry(tmp_path: Path) -> Non
     text = problems_of('[smtp]\nhost = "mail"\nfrom = "a@example.com"\nusername = "u"\npassword = "secret"\n')
     assert "[smtp]: password: unknown key" in text and "password_file" in text
     make_workspace(tmp_path, extra='[smtp]\nhost = "mail"\nfrom = "a@example.com"\nusername = "u"\n'
-                                   'password_file = "smtp.secret"\n[notify]\nmax_per_hour = 5\nsystem = ["syslog"]\n')
+                                   'password_file = "smtp.secret"\ncafile = "/etc/ssl/our-ca.pem"\n'
+                                   '[notify]\nmax_per_hour = 5\nsystem = ["syslog"]\n')
     ws = open_workspace(tmp_path)
     assert ws.delivery.smtp.password_file == tmp_path / "smtp.secret" and ws.delivery.smtp.port == 587
+    assert ws.delivery.smtp.cafile == Path("/etc/ssl/our-ca.pem") and ws.delivery.smtp.starttls
     assert ws.delivery.max_per_hour == 5 and ws.delivery.system == ["syslog"]
 
