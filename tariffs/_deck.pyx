@@ -2,10 +2,11 @@
 #
 # `scan` splits the deck's bytes into records and fields exactly as Python's csv.reader (default dialect, non-strict)
 # does on io.StringIO(text, newline=""): the same state machine, the same line numbers, quotes and doubled quotes
-# removed. Field contents are copied into one buffer and named by (start, end) offsets: no Python object per row.
-# The per-column converters take a cell only when the reference rules can be applied here exactly (plain ASCII
-# digits); any other cell gets status FALLBACK and tariffs/load.py hands it to the same Python conversion as the
-# reference loader, which gives the value or the exact error message.
+# removed. Field contents are written over the deck's own buffer (in place) and named by their bounds: no Python
+# object per row. The per-column kernels take a cell only when the reference rules can be applied here exactly
+# (plain ASCII digits, plain amounts); any other cell gets status FALLBACK and tariffs/load.py hands it to the same
+# Python conversion as the reference loader, which gives the value or the exact error message. Money is summed
+# from its digits as integers (units of 10**-8): no float, no rounding.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
