@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +241,9 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
         # parts: at most chunk_bytes, and small enough that every worker thread gets several (the last ones finish
         # together), but not so small that the per-part costs show
         chunk = min(chunk_bytes, max(MIN_AUTO_CHUNK, total // (PARTS_PER_THREAD * threads)))
+        began = time.perf_counter()
         plan = plan_parts(inputs, fmt, encoding, chunk)
+        planned = time.perf_counter() - began
         parts_dir = _prepare(out, parquet)
         job = Job(root=str((workspace or Path.cwd()).resolve()), configured=site is not None, site=site,
                   tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
@@ -261,9 +264,12 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
             raise
         address = client.scheduler.address
     result = _merge(inputs, results)
+    began = time.perf_counter()
     _assemble(out, parts_dir, parquet, len(plan.parts))
+    assembled = time.perf_counter() - began
     facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
              "chunk_bytes": chunk, "scheduler": address,
+             "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},  # the serial part
              "output": "parquet dataset (folder)" if parquet else "csv"}
     return result, facts
 

@@ -13,10 +13,13 @@ Prints one JSON object per line (all with "bench": "scale"):
   summary         speedup, the target (0.8 x N against one process on one core) and whether it is met, the load
                   average after the run; cpu_efficiency (the single run's CPU seconds over the Dask run's) and
                   N x cpu_efficiency, the speedup N idle cores would give: a projection, not a measurement
+  model           Amdahl with what was measured: the driver's serial seconds (cutting the files, putting the CSV
+                  parts together) and the workers' CPU seconds, T(N) = serial + workers_cpu / N on idle cores,
+                  for N = 1, 2, 4, 8, 16, 32: a model, not a measurement
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_scale.py [--workers 2] [--rows 2000000] [--quick] [--parquet]
+    .venv/bin/python benchmarks/bench_scale.py [--workers 2] [--rows 2000000] [--quick] [--parquet] [--all-distinct]
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
-from bench_ingest import SEED, SITE, make_asterisk, make_workspace  # noqa: E402
+from bench_ingest import SEED, SITE, make_asterisk, make_big_tariff, make_workspace  # noqa: E402
 
 from anatole.batchrate import batch_rate  # noqa: E402
 from anatole.config import open_workspace  # noqa: E402
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--chunk-mb", type=int, default=32, help="part size (default 32 MiB)")
     ap.add_argument("--parquet", action="store_true", help="write Parquet (a dataset folder) instead of CSV")
     ap.add_argument("--workdir", type=Path, help="where the files go (default: a temporary folder)")
+    ap.add_argument("--all-distinct", action="store_true",
+                    help="every row its own number, rated with a 100,000-prefix tariff (the call centre case)")
     args = ap.parse_args()
     from distributed import Client, LocalCluster
     from distributed import __version__ as dask_version
@@ -91,16 +96,17 @@ def main() -> None:
         wsdir = make_workspace(work)
         ws = open_workspace(wsdir)
         site = ws.sites[SITE]
+        tariff = make_big_tariff(wsdir, 100_000) if args.all_distinct else site.tariff
         path = work / "Master.csv"
         t0 = time.perf_counter()
-        make_asterisk(path, rows, 0.1, SEED)
+        make_asterisk(path, rows, 0.1, SEED, unique=args.all_distinct)
         emit(impl="data", rows=rows, bytes=path.stat().st_size, seconds_to_generate=rounded(time.perf_counter() - t0))
 
         def single(threads: int | None, out: Path) -> tuple[float, float]:
             """Wall and CPU seconds (all of this process's threads) of one batch_rate run."""
             extra = {"threads": threads} if threads else {}
             t0, c0 = time.perf_counter(), time.process_time()
-            r = batch_rate([path], tariff=site.tariff, fmt="asterisk", out=out, site=site, ws=ws, **extra)
+            r = batch_rate([path], tariff=tariff, fmt="asterisk", out=out, site=site, ws=ws, **extra)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             assert r.read == rows, (r.read, rows)
             return seconds, cpu
@@ -127,7 +133,7 @@ def main() -> None:
             many = work / f"many.{ext}"
             before = client.run(time.process_time)
             t0, c0 = time.perf_counter(), time.process_time()
-            _, facts = distributed_batch_rate([path], tariff=site.tariff, fmt="asterisk", out=many, site=SITE,
+            _, facts = distributed_batch_rate([path], tariff=tariff, fmt="asterisk", out=many, site=SITE,
                                               workspace=wsdir, scheduler=cluster.scheduler_address,
                                               chunk_bytes=args.chunk_mb << 20)
             sdask, cpu_driver = time.perf_counter() - t0, time.process_time() - c0
@@ -140,7 +146,7 @@ def main() -> None:
              speedup_vs_single=rounded(sd / sdask) if sd else None, parts=facts["parts"],
              chunk_bytes=facts.get("chunk_bytes"), cpu_seconds_workers=rounded(cpu_workers),
              cpu_seconds_driver=rounded(cpu_driver), cores_obtained=rounded((cpu_workers + cpu_driver) / sdask),
-             cpu_efficiency=rounded(efficiency), identical=same(one, many),
+             cpu_efficiency=rounded(efficiency), identical=same(one, many), driver_seconds=facts.get("driver_seconds"),
              notes="warm cluster: workers started and imported; tariff compiled inside the timing (once per "
                    "worker). cpu_efficiency: single_1thread's CPU seconds over the workers' and the driver's "
                    "(1.0 = no overhead); cores_obtained: CPU seconds over wall seconds (what the shared machine "
@@ -148,7 +154,7 @@ def main() -> None:
         shutil.rmtree(many, ignore_errors=True)
         many.unlink(missing_ok=True)
         t0 = time.perf_counter()
-        distributed_batch_rate([path], tariff=site.tariff, fmt="asterisk", out=many, site=SITE, workspace=wsdir,
+        distributed_batch_rate([path], tariff=tariff, fmt="asterisk", out=many, site=SITE, workspace=wsdir,
                                workers=n, chunk_bytes=args.chunk_mb << 20)
         cold = time.perf_counter() - t0
         emit(impl="dask_cold", workers=n, rows=rows, seconds=rounded(cold), rows_per_s=rounded(rows / cold),
@@ -159,6 +165,23 @@ def main() -> None:
          cores=os.cpu_count(), load_average_after=load(),
          notes=f"speedup: single process on one thread against {n} Dask worker processes on a warm cluster; the "
                "cores are shared with whatever else runs (see the load averages)")
+    serial = sum((facts.get("driver_seconds") or {}).values())
+    from tariffs.load import clear_cache, compiled_tariff
+
+    clear_cache()
+    t0 = time.process_time()
+    compiled_tariff(tariff)  # what each worker pays once, whatever its share of the parts
+    setup = time.process_time() - t0
+    work_cpu = max(0.0, cpu_workers - n * setup)
+    model = {k: rounded(s1 / (serial + setup + work_cpu / k)) for k in (1, 2, 4, 8, 16, 32)}
+    emit(impl="model", serial_seconds=rounded(serial), setup_seconds_per_worker=rounded(setup),
+         workers_cpu_seconds=rounded(cpu_workers),
+         single_1thread_seconds=rounded(s1), serial_fraction=rounded(serial / s1),
+         speedup_on_idle_cores=model, meets_0_8N={k: v >= 0.8 * k for k, v in model.items()},
+         notes="Amdahl from this run's measurements: T(N) = driver serial seconds (plan + assemble) + a worker's "
+               "setup (the tariff compiled once per worker) + the rest of the workers' CPU seconds / N, against "
+               "single_1thread's wall seconds; assumes idle cores, one worker per core, parts enough "
+               "for every worker and the disk keeping up: a model, not a measurement")
 
 
 if __name__ == "__main__":
