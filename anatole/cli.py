@@ -595,6 +595,7 @@ from anatole.cli_imports import imports  # noqa: E402  (past imports: list, expl
 from anatole.cli_inventory import COMMANDS as TEM_COMMANDS  # noqa: E402  (inventory, allocation, reports, what-if)
 from anatole.cli_invoice import import_invoice, invoice  # noqa: E402  (carrier invoices: import, workflow)
 from anatole.cli_mobile import mobile  # noqa: E402  (mobile lines: usage, plans, right-sizing, findings)
+from anatole.cli_notify import deliveries  # noqa: E402  (alerts and reports sent by mail, webhook, syslog)
 from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail against rated calls)
 from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon commands)
 from anatole.cli_service import service  # noqa: E402  (systemd units: anatole service print)
@@ -603,6 +604,7 @@ from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, 
 import_.add_command(import_invoice)
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(deliveries)
 for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, imports, mobile,
                  *TEM_COMMANDS):
     main.add_command(_command)

@@ -50,6 +50,7 @@ from store.db import connect
 KINDS = ("monitor", "email", "webhook", "syslog")
 LIMITED = ("email", "webhook")  # targets counted against max_per_hour
 WAKE_QUEUE = 64  # wake-ups waiting for the delivery task (the writer never waits: more are dropped)
+POLL = 60.0  # seconds the task sleeps at most: deliveries made pending by hand (anatole deliveries) go within it
 DIGEST_LIST = 200  # alerts listed in one digest (the others are counted)
 # a send in progress is left to finish in its thread when the daemon stops (never holding up the shutdown); its
 # delivery is still pending, so the next start sends it (at least once). trio 0.23 renamed the argument.
@@ -482,7 +483,7 @@ class AlertDelivery:
         task_status.started()
         failures = 0
         while True:
-            wait = 3600.0
+            wait = POLL
             try:
                 await self.deliver_due()
                 nxt = await trio.to_thread.run_sync(notify_store.next_due, self.conn)
@@ -493,7 +494,7 @@ class AlertDelivery:
                 failures += 1
                 self.log("error", where="notify", error=f"{type(exc).__name__}: {exc}", attempt=failures)
                 wait = min(self.settings.backoff[0] * 2 ** min(failures, 10), self.settings.backoff[1])
-            with trio.move_on_after(min(wait, 3600.0)):
+            with trio.move_on_after(min(wait, POLL)):
                 await self._wake_receive.receive()
                 while True:
                     try:

@@ -129,7 +129,25 @@ def summary(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(s): int(n) for s, n in conn.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
 
 
-def listing(conn: sqlite3.Connection, *, limit: int = 100) -> list[dict[str, Any]]:
+def listing(conn: sqlite3.Connection, *, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest deliveries first (of one state), with their alert's message or their report's schedule."""
     migrate(conn)
-    cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM deliveries ORDER BY id DESC LIMIT ?", (int(limit),))
-    return [dict(zip(COLUMNS, r)) for r in cur]
+    where = "WHERE d.state = ?" if state else ""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    alert = "a.message" if "alerts" in tables else "NULL"
+    report = "r.schedule || ' ' || r.period" if "report_runs" in tables else "NULL"
+    joins = ("LEFT JOIN alerts a ON a.id = d.alert_id " if "alerts" in tables else "") + \
+        ("LEFT JOIN report_runs r ON r.id = d.report_run " if "report_runs" in tables else "")
+    cur = conn.execute(
+        f"SELECT {', '.join('d.' + c for c in COLUMNS)}, COALESCE({alert}, {report}) "
+        f"FROM deliveries d {joins}{where} ORDER BY d.id DESC LIMIT ?",
+        (*([state] if state else []), int(limit)))
+    return [dict(zip((*COLUMNS, "what"), r)) for r in cur]
+
+
+def retry_failed(conn: sqlite3.Connection) -> int:
+    """Failed deliveries pending again, their tries counted from 0 (the daemon or the next run-due sends them)."""
+    migrate(conn)
+    with write_transaction(conn, what="delivery"):
+        return conn.execute("UPDATE deliveries SET state = 'pending', tries = 0, next_at = 0 "
+                            "WHERE state = 'failed'").rowcount

@@ -73,3 +73,26 @@ def test_without_smtp_the_recipients_are_recorded_not_mailed(tmp_path: Path) -> 
     code, out = run(ws, "report", "run-due")
     assert code == 0, out
     assert "not mailed: no [smtp] table in anatole.toml" in out
+
+
+def test_given_up_deliveries_are_listed_and_can_be_tried_again(tmp_path: Path) -> None:
+    port = free_port()
+    ws = build_workspace(tmp_path, config=CONFIG + _schedule(port).replace("[[schedule]]",
+                                                                           "[notify]\nretries = 1\n\n[[schedule]]"))
+    ws.joinpath("smtp.secret").write_text("x")
+    code, out = run(ws, "report", "run-due")
+    assert code == 1 and "gave up" in out
+    code, out = run(ws, "deliveries", "--json")
+    assert code == 1  # some failed for good: a check for the monitoring
+    listed = json.loads(out)
+    assert listed["counts"] == {"failed": 2} and listed["deliveries"][0]["what"].startswith("monthly-cc ")
+    code, out = run(ws, "deliveries", "--retry-failed")
+    assert code == 0 and "2 failed deliveries are pending again" in out
+    smtp = SMTPServer(port)
+    try:
+        code, out = run(ws, "report", "run-due")
+        assert code == 0 and out.count("mailed to") == 2
+    finally:
+        smtp.close()
+    code, out = run(ws, "deliveries")
+    assert code == 0 and "2 sent" in out and "0 failed" in out
