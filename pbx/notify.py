@@ -41,8 +41,6 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from engine.money import format_amount
 from store import notify as notify_store
 from store.db import connect
@@ -52,10 +50,6 @@ LIMITED = ("email", "webhook")  # targets counted against max_per_hour
 WAKE_QUEUE = 64  # wake-ups waiting for the delivery task (the writer never waits: more are dropped)
 POLL = 60.0  # seconds the task sleeps at most: deliveries made pending by hand (anatole deliveries) go within it
 DIGEST_LIST = 200  # alerts listed in one digest (the others are counted)
-# a send in progress is left to finish in its thread when the daemon stops (never holding up the shutdown); its
-# delivery is still pending, so the next start sends it (at least once). trio 0.23 renamed the argument.
-_ABANDON = ({"abandon_on_cancel": True} if "abandon_on_cancel" in inspect.signature(trio.to_thread.run_sync).parameters
-            else {"cancellable": True})
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+$")
 SMTP_KEYS = {"host", "port", "starttls", "ssl", "username", "password_file", "from", "timeout", "cafile"}
 NOTIFY_KEYS = {"max_per_hour", "retries", "retry_after", "retry_max", "timeout", "allow_http", "syslog", "system"}
@@ -429,6 +423,8 @@ class AlertDelivery:
     def __init__(self, settings: Settings | None, targets: Iterable[tuple[str, list[str]]], db_path: Path,
                  log: Callable[..., None]) -> None:
         """`targets`: (rule name, its notify list) of each [[alert]] (two rules of one name: both lists)."""
+        import trio
+
         self.settings = settings or Settings()
         self.targets: dict[str, list[str]] = {}
         for rule, ts in targets:
@@ -471,16 +467,21 @@ class AlertDelivery:
     def wake(self) -> None:
         """After the writer's commit of new deliveries: never waits (a full channel means the task has work to do
         already)."""
+        import trio
+
         if self._woken:
             return
         self._woken = True
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
             self._wake_send.send_nowait(1)
 
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: Any = None) -> None:
+        import trio
+
         if self.conn is None:
             await trio.to_thread.run_sync(self.open)
-        task_status.started()
+        if task_status is not None:
+            task_status.started()
         failures = 0
         while True:
             wait = POLL
@@ -504,6 +505,8 @@ class AlertDelivery:
 
     async def deliver_due(self) -> None:
         """Send every delivery whose time has come, target by target."""
+        import trio
+
         now = time.time()
         rows = await trio.to_thread.run_sync(notify_store.due, self.conn, now)
         if not rows:
@@ -516,6 +519,8 @@ class AlertDelivery:
             await self._target(target, group, alerts)
 
     async def _target(self, target: str, group: list[dict[str, Any]], alerts: dict[int, dict[str, Any]]) -> None:
+        import trio
+
         missing = [r for r in group if r["alert_id"] not in alerts]
         if missing:
             await self._failed(missing, target, "the alert is no longer stored", final=True)
@@ -551,9 +556,11 @@ class AlertDelivery:
                      digest_at=round(until, 3), level="warning")
 
     async def _send_one(self, target: str, row: dict[str, Any], alert: dict[str, Any]) -> None:
+        import trio
+
         self.in_flight += 1
         try:
-            await trio.to_thread.run_sync(send_alert, self.settings, target, alert, **_ABANDON)
+            await trio.to_thread.run_sync(send_alert, self.settings, target, alert, **_abandon())
         except Exception as exc:
             await self._failed([row], target, str(exc) if isinstance(exc, DeliveryError)
                                else f"{type(exc).__name__}: {exc}")
@@ -565,9 +572,11 @@ class AlertDelivery:
         self.log("notified", target=_public(target), alert=alert["id"], tries=row["tries"] + 1)
 
     async def _send_digest(self, target: str, rows: list[dict[str, Any]], alerts: dict[int, dict[str, Any]]) -> None:
+        import trio
+
         listed = [alerts[r["alert_id"]] for r in rows]
         try:
-            await trio.to_thread.run_sync(send_digest, self.settings, target, listed, len(listed), **_ABANDON)
+            await trio.to_thread.run_sync(send_digest, self.settings, target, listed, len(listed), **_abandon())
         except Exception as exc:
             await self._failed(rows, target, str(exc) if isinstance(exc, DeliveryError)
                                else f"{type(exc).__name__}: {exc}", state="held")
@@ -579,6 +588,8 @@ class AlertDelivery:
 
     async def _failed(self, rows: list[dict[str, Any]], target: str, error: str, *, final: bool = False,
                       state: str = "pending") -> None:
+        import trio
+
         tries = max(r["tries"] for r in rows) + 1
         last = final or tries >= self.settings.retries
         first, largest = self.settings.backoff
@@ -601,3 +612,12 @@ def _public(target: str) -> str:
         return f"webhook:{url.scheme}://{url.netloc}{url.path}"
     return target
 
+
+
+def _abandon() -> dict[str, bool]:
+    """A send in progress is left to finish in its thread when the daemon stops (never holding up the shutdown);
+    its delivery is still pending, so the next start sends it (at least once). trio 0.23 renamed the argument."""
+    import trio
+
+    params = inspect.signature(trio.to_thread.run_sync).parameters
+    return {"abandon_on_cancel": True} if "abandon_on_cancel" in params else {"cancellable": True}
