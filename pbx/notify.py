@@ -529,8 +529,7 @@ class AlertDelivery:
             return
         kind = target.partition(":")[0]
         if kind not in LIMITED:
-            for r in group:
-                await self._send_one(target, r, alerts[r["alert_id"]])
+            await self._send_each(target, group, alerts)
             return
         limit = self.settings.max_per_hour
         now = time.time()
@@ -545,8 +544,7 @@ class AlertDelivery:
                 await trio.to_thread.run_sync(notify_store.hold, self.conn, [r["id"] for r in held + pending],
                                               recent[0] + 3600)
             return
-        for r in pending[:max(room, 0)]:
-            await self._send_one(target, r, alerts[r["alert_id"]])
+        await self._send_each(target, pending[:max(room, 0)], alerts)
         over = pending[max(room, 0):]
         if over:
             recent = await trio.to_thread.run_sync(notify_store.sent_since, self.conn, target, time.time() - 3600)
@@ -555,21 +553,35 @@ class AlertDelivery:
             self.log("notify-held", target=_public(target), alerts=len(over), limit_per_hour=limit,
                      digest_at=round(until, 3), level="warning")
 
-    async def _send_one(self, target: str, row: dict[str, Any], alert: dict[str, Any]) -> None:
+    async def _send_each(self, target: str, rows: list[dict[str, Any]], alerts: dict[int, dict[str, Any]]) -> None:
+        """One message per row, in order; after a failure the target's other rows wait for the same retry time
+        (a server that is down or hangs costs one try per back-off step, not one per alert)."""
+        import trio
+
+        for n, r in enumerate(rows):
+            next_at = await self._send_one(target, r, alerts[r["alert_id"]])
+            if next_at is not None:
+                rest = [x["id"] for x in rows[n + 1:]]
+                if rest:
+                    await trio.to_thread.run_sync(notify_store.postpone, self.conn, rest, next_at)
+                return
+
+    async def _send_one(self, target: str, row: dict[str, Any], alert: dict[str, Any]) -> float | None:
+        """Send; None when sent (or failed for good), else when it is tried again."""
         import trio
 
         self.in_flight += 1
         try:
             await trio.to_thread.run_sync(send_alert, self.settings, target, alert, **_abandon())
         except Exception as exc:
-            await self._failed([row], target, str(exc) if isinstance(exc, DeliveryError)
-                               else f"{type(exc).__name__}: {exc}")
-            return
+            return await self._failed([row], target, str(exc) if isinstance(exc, DeliveryError)
+                                      else f"{type(exc).__name__}: {exc}")
         finally:
             self.in_flight -= 1
         await trio.to_thread.run_sync(notify_store.sent, self.conn, [row["id"]], target, time.time())
         self.sent += 1
         self.log("notified", target=_public(target), alert=alert["id"], tries=row["tries"] + 1)
+        return None
 
     async def _send_digest(self, target: str, rows: list[dict[str, Any]], alerts: dict[int, dict[str, Any]]) -> None:
         import trio
@@ -587,7 +599,8 @@ class AlertDelivery:
         self.log("notified", target=_public(target), digest=len(rows))
 
     async def _failed(self, rows: list[dict[str, Any]], target: str, error: str, *, final: bool = False,
-                      state: str = "pending") -> None:
+                      state: str = "pending") -> float | None:
+        """Count a failed try of these rows; returns when they are tried again (None: given up)."""
         import trio
 
         tries = max(r["tries"] for r in rows) + 1
@@ -603,6 +616,7 @@ class AlertDelivery:
         else:
             self.log("notify-retry", target=_public(target), alerts=[r["alert_id"] for r in rows], tries=tries,
                      error=error, retry_in=round(next_at - time.time(), 3), level="warning")  # type: ignore[operator]
+        return next_at
 
 
 def _public(target: str) -> str:
@@ -611,7 +625,6 @@ def _public(target: str) -> str:
         url = urllib.parse.urlsplit(target[8:])
         return f"webhook:{url.scheme}://{url.netloc}{url.path}"
     return target
-
 
 
 def _abandon() -> dict[str, bool]:

@@ -87,6 +87,12 @@ def retry(conn: sqlite3.Connection, ids: Sequence[int], error: str, next_at: flo
                          [(error[:500], "failed" if next_at is None else state, next_at or 0, i) for i in ids])
 
 
+def postpone(conn: sqlite3.Connection, ids: Sequence[int], next_at: float) -> None:
+    """Not tried now (their target just failed): at `next_at`, no try counted."""
+    with write_transaction(conn, what="delivery"):
+        conn.executemany("UPDATE deliveries SET next_at = ? WHERE id = ?", [(next_at, i) for i in ids])
+
+
 def hold(conn: sqlite3.Connection, ids: Sequence[int], until: float) -> None:
     """Over the target's hourly limit: kept for the digest sent at `until`."""
     with write_transaction(conn, what="delivery"):
