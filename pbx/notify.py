@@ -11,7 +11,8 @@ Why it is built this way:
   reads what is due from the database anyway).
 - The delivery task (Notifier.run, in the daemon's nursery) sends in worker threads, one message at a time, with a
   timeout; a failure is retried with exponential back-off up to `retries` tries, then the delivery is `failed`
-  and a JSON log line says so. A restart resumes pending deliveries; a delivery marked sent is never sent again
+  and a JSON log line says so. The target's other due alerts wait with the failed one (one try per back-off step
+  against a server that is down). A restart resumes pending deliveries; a delivery marked sent is never sent again
   (a crash in the instant between the server accepting a message and the mark can send that one again: at
   least once, never lost).
 - A flood is bounded: at most `max_per_hour` messages per e-mail or webhook target in any hour; the alerts over
