@@ -132,7 +132,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     module = parser(fmt)
     result = BatchResult()
     writer = _writer(out)
-    tables = _Tables(tariff, compiled)
+    tables = _tables(tariff, compiled)
     rejects_path = out.with_name(out.name + ".rejects.csv")
     threads = threads or os.cpu_count() or 1
     total = span.end - span.start if span else sum(p.stat().st_size for p in inputs)
@@ -290,12 +290,25 @@ def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: in
     return part
 
 
+_LAST_TABLES: list[_Tables] = []  # the last tariff's tables: a Dask worker rates many parts with one tariff
+
+
+def _tables(path: Path, compiled: Any) -> _Tables:
+    """The output's text tables of this compiled tariff, made once while the same tariff is used."""
+    last = _LAST_TABLES[:1]
+    if last and last[0].compiled is compiled and last[0].path == path:
+        return last[0]
+    tables = _Tables(path, compiled)
+    _LAST_TABLES[:] = [tables]
+    return tables
+
+
 class _Tables:
     """The output's text tables, encoded and CSV-quoted once per run (a deck has up to millions of prefixes)."""
 
     def __init__(self, path: Path, compiled: Any) -> None:
         t = compiled.tariff
-        self.path = path
+        self.path, self.compiled = path, compiled
         self.decimals = t.decimals
         self.prefixes = _joined(getattr(compiled.prefixes, "digits", compiled.prefixes))
         self.destinations = _joined(t.rows.destinations)
@@ -355,15 +368,25 @@ def _joined(values: Any) -> tuple[bytes, np.ndarray]:
             return raw[np.arange(width) < lengths[:, None]].tobytes(), starts
         values = [v.decode("utf-8") for v in values.tolist()]
     values = list(values)
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
     whole = "".join(values)
-    if whole.isascii() and not _SPECIAL.search(whole):
-        cells, text = values, whole.encode("ascii")
-    else:
-        cells = [_cell(v) for v in values]
-        text = b"".join(cells)
+    ends = np.cumsum(lengths)
+    quoted = np.unique(np.searchsorted(ends, [m.start() for m in _SPECIAL.finditer(whole)], side="right"))
+    if len(quoted):  # the few entries with a comma, quote or line end: quoted by the csv module, spliced in
+        pieces, at = [], 0
+        for k in quoted.tolist():
+            cell = _cell(values[k]).decode("utf-8")
+            pieces += [whole[at:ends[k] - lengths[k]], cell]
+            at, lengths[k] = int(ends[k]), len(cell)
+        pieces.append(whole[at:])
+        whole = "".join(pieces)
+    if not whole.isascii():  # byte lengths of the entries (as written), not characters
+        special = set(quoted.tolist())
+        cells = [_cell(v) if k in special else v.encode("utf-8") for k, v in enumerate(values)]
+        return b"".join(cells), np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64)
     starts = np.zeros(len(values) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, cells), np.int64, len(cells)), out=starts[1:])
-    return text, starts
+    np.cumsum(lengths, out=starts[1:])
+    return whole.encode("ascii"), starts
 
 
 def _cell_row(values: tuple[str, ...]) -> bytes:

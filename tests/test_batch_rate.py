@@ -112,7 +112,8 @@ def test_joined_tables_are_the_cells_end_to_end() -> None:
 
     from anatole.batchrate import _joined
 
-    cases = [[], [""], ["331", "33", ""], ['Paris, "mobile"', "Zürich", "a\nb", "plain"], ["x\r", ","],
+    cases = [[], [""], ["331", "33", ""], ["Aruba", "Bonaire, Sint Eustatius and Saba", "", 'say "hi"', "Zambia"],
+             ['Paris, "mobile"', "Zürich", "a\nb", "plain"], ["x\r", ","],
              np.array([b"33612345678", b"", b"1212555"], "S"), np.array([b"a,b", b'q"'], "S"), np.array([], "S3")]
     for values in cases:
         text, starts = _joined(values)
