@@ -152,7 +152,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     rate_row = order[starts]
     n_rates = len(starts)
     rate_pid = r_pid[starts]
-    prefix_rate_lo = np.searchsorted(rate_pid, np.arange(n_pref + 1)).astype(np.int32)
+    # rate_pid is sorted: a prefix's first rate is the count of rates of smaller prefixes (= searchsorted, in O(n))
+    prefix_rate_lo = np.concatenate([[0], np.cumsum(np.bincount(rate_pid, minlength=n_pref))]).astype(np.int32)
     rate_slot_lo = np.append(starts, n).astype(np.int32)
     band_rate = _band_rate(rate_pid, r_band[starts], n_pref, len(tariff.bands))
 
