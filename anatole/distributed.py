@@ -166,11 +166,15 @@ def _workspace(job: Job) -> Any:
 
 
 def rate_part(part: Part, job: Job) -> dict[str, Any]:
-    """Rate one part with batch_rate into the job's parts folder; returns its counts (a Dask task)."""
+    """Rate one part with batch_rate into the job's parts folder; returns its counts (a Dask task) and its CPU
+    seconds: the worker's setup (workspace and tariff, the first time only) and the rating."""
+    began = time.thread_time()  # this task's thread: not the worker's communication threads
     ws = _workspace(job)
     site = ws.sites.get(job.site) if job.site else None
     if job.site and site is None:
         raise BatchError(f"{socket.gethostname()}: no [[site]] named {job.site!r} in {job.root}/anatole.toml")
+    ws.tariff(Path(job.tariff))  # once per worker process (cached): timed apart from the part's own work
+    setup = time.thread_time() - began
     parts = Path(job.parts_dir)
     stem = f"part-{part.index:05d}"
     # a range is read where it lies, after the file's header lines; the part's lines and file column come out as
@@ -187,7 +191,8 @@ def rate_part(part: Part, job: Job) -> dict[str, Any]:
     except OSError as exc:
         raise BatchError(f"{socket.gethostname()}: {exc}") from None
     return {"index": part.index, "input": part.input, "read": result.read, "calls": result.calls,
-            "rejected": result.rejected, "skipped": result.skipped - part.header_lines, "statuses": result.statuses}
+            "rejected": result.rejected, "skipped": result.skipped - part.header_lines, "statuses": result.statuses,
+            "cpu_seconds": {"setup": setup, "rate": time.thread_time() - began - setup}}
 
 
 def _cell(value: str) -> bytes:
@@ -232,8 +237,11 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
                 raise BatchError(f"--scheduler {scheduler}: cannot connect, or no worker joined in a minute "
                                  f"({exc or type(exc).__name__})") from None
         else:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=":0", silence_logs=40))
+            import dask
+
+            with dask.config.set({"distributed.worker.profile.enabled": False}):  # its sampling costs CPU
+                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                           dashboard_address=":0", silence_logs=40))
             client = stack.enter_context(Client(cluster))
         info = client.scheduler_info(n_workers=-1).get("workers", {})
         threads = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
@@ -270,6 +278,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
              "chunk_bytes": chunk, "scheduler": address,
              "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},  # the serial part
+             "task_cpu_seconds": {k: round(sum(r["cpu_seconds"][k] for r in results), 3) for k in ("setup", "rate")},
              "output": "parquet dataset (folder)" if parquet else "csv"}
     return result, facts
 
