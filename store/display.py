@@ -1,0 +1,181 @@
+"""Money and time on screen: the one formatting module for the CLI, the console and report display columns.
+
+Why here: store/ is importable by every core package and by tui/, while engine/ must stay free of our imports and of
+Babel (it is pure computation). Exports and storage keep exact amounts (engine.money.format_exact); this module only
+decides how an amount or an instant *looks*:
+
+- lists, totals, charts: the currency's CLDR decimals (Babel), rounded half-even, grouping separators, and the
+  currency code always attached: ``1,234.57 EUR``, ``1,500 JPY``, ``0.125 BHD``;
+- details: ``money(..., exact=True)`` keeps every significant decimal (at least the currency's), still grouped;
+- totals are kept per currency and never added across currencies;
+- times: ``2026-10-31 14:05 CET`` (four-digit year, the site's zone, the zone's abbreviation), ``2 min ago``.
+
+Nothing here raises on a legitimate amount: any int (int64 and beyond) with any currency code formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount
+
+DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
+_locale = "en"
+
+
+def set_locale(name: str | None) -> None:
+    """Use a CLDR locale for grouping and decimal separators (default ``en``); an unknown one is ignored."""
+    global _locale
+    try:
+        from babel import Locale
+
+        Locale.parse(name or "en")
+    except Exception:  # unknown locale: keep the current one, formatting must never fail
+        return
+    _locale = name or "en"
+    _pattern.cache_clear()
+
+
+@lru_cache(maxsize=256)
+def decimals_for(currency: str | None) -> int:
+    """The currency's CLDR decimals (Babel); ISO 4217's table when Babel does not know it; 2 when empty."""
+    code = (currency or "").strip().upper()
+    if not code:
+        return 2
+    try:
+        from babel.numbers import get_currency_precision
+
+        return max(0, min(int(get_currency_precision(code)), DECIMALS))
+    except Exception:
+        return currency_decimals(code)
+
+
+def round_display(value: int, currency: str | None) -> int:
+    """value (units of 10**-8) rounded half-even to the currency's display decimals, still in units of 10**-8."""
+    quantum = 10 ** (DECIMALS - decimals_for(currency))
+    return divide_round(int(value), quantum, DISPLAY_ROUNDING) * quantum
+
+
+@lru_cache(maxsize=64)
+def _pattern(places: int) -> str:
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+def _grouped(value: int, places: int) -> str:
+    """units of 10**-8 with exactly `places` decimals (value already rounded to them), grouped for the locale."""
+    number = Decimal(int(value)) / SCALE
+    try:
+        from babel.numbers import format_decimal
+
+        return format_decimal(number, format=_pattern(places), locale=_locale, decimal_quantization=True)
+    except Exception:
+        return format_amount(int(value), places)
+
+
+def amount(value: int | None, currency: str | None = None, *, exact: bool = False) -> str:
+    """The number alone (no currency): for table cells whose column already names the currency."""
+    if value is None:
+        return ""
+    try:
+        value = int(value)
+        if exact:
+            frac = f"{abs(value) % SCALE:0{DECIMALS}d}".rstrip("0")
+            return _grouped(value, max(len(frac), decimals_for(currency)))
+        return _grouped(round_display(value, currency), decimals_for(currency))
+    except Exception:  # never raise on screen
+        return format_amount(int(value)) if isinstance(value, int) else str(value)
+
+
+def money(value: int | None, currency: str | None = None, *, exact: bool = False) -> str:
+    """``1,234.57 EUR``: the currency's decimals (half-even), grouped, with the currency; exact=True keeps every
+    significant decimal (details). None is an empty cell."""
+    if value is None:
+        return ""
+    text = amount(value, currency, exact=exact)
+    code = (currency or "").strip().upper()
+    return f"{text} {code}" if code else text
+
+
+def add_total(totals: dict[str, int], value: int | None, currency: str | None) -> None:
+    """Add one amount to per-currency totals (a missing currency is kept under "")."""
+    if value is not None:
+        key = (currency or "").upper()
+        totals[key] = totals.get(key, 0) + int(value)
+
+
+def totals_by_currency(rows: Iterable[Mapping[str, Any]], value: str = "cost", currency: str = "currency",
+                       ) -> dict[str, int]:
+    """Per-currency sums of rows[value]; never one sum across currencies."""
+    out: dict[str, int] = {}
+    for r in rows:
+        add_total(out, r.get(value), r.get(currency))
+    return out
+
+
+def totals(by_currency: Mapping[str, int], *, exact: bool = False, empty: str = "—", sep: str = " · ") -> str:
+    """``1,234.57 EUR · 1,500 JPY``: one figure per currency, sorted by currency, never added together."""
+    parts = [money(v, c, exact=exact) for c, v in sorted(by_currency.items())]
+    return sep.join(parts) or empty
+
+
+def cost_sort_key(value: int | None, currency: str | None) -> tuple[str, int]:
+    """Sort by cost within currency: the workspace has no exchange rates, so currencies are grouped first."""
+    return ((currency or "").upper(), -(value or 0))
+
+
+# --- time ---------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str | None) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name) if name else dt.timezone.utc
+    except Exception:
+        return dt.timezone.utc
+
+
+def when(epoch: float | None, zone: str | None = None, *, seconds: bool = False, show_zone: bool = True) -> str:
+    """``2026-10-31 14:05 CET``: four-digit year, the instant in `zone` (a site's), the zone's abbreviation."""
+    if epoch is None:
+        return ""
+    try:
+        t = dt.datetime.fromtimestamp(float(epoch), _zone(zone))
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
+    text = t.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} {t.tzname() or 'UTC'}" if show_zone else text
+
+
+def clock(epoch: float | None, zone: str | None, now: float, *, seconds: bool = True) -> str:
+    """``14:05:03 CET`` for today in `zone`, the full date-time before: the live stream's column."""
+    if epoch is None:
+        return ""
+    try:
+        tz = _zone(zone)
+        t = dt.datetime.fromtimestamp(float(epoch), tz)
+        if t.date() != dt.datetime.fromtimestamp(float(now), tz).date():
+            return when(epoch, zone)
+        return f"{t.strftime('%H:%M:%S' if seconds else '%H:%M')} {t.tzname() or 'UTC'}"
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
+
+
+def ago(epoch: float | None, now: float) -> str:
+    """``just now``, ``2 min ago``, ``3 h ago``, ``4 d ago``: how operators read recency."""
+    if epoch is None:
+        return ""
+    delta = int(float(now) - float(epoch))
+    if delta < 0:
+        return "in the future"
+    if delta < 60:
+        return "just now" if delta < 10 else f"{delta} s ago"
+    if delta < 3600:
+        return f"{delta // 60} min ago"
+    if delta < 86400:
+        return f"{delta // 3600} h ago"
+    return f"{delta // 86400} d ago"
