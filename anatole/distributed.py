@@ -148,6 +148,7 @@ def _header(path: Path, fmt: str, encoding: str) -> tuple[bytes, int]:
 # --- on the workers -------------------------------------------------------------------------------------------
 
 _WORKSPACES: dict[tuple[str, bool, float], Any] = {}  # per worker process: the workspace and its compiled tariffs
+_FIRST = [True]  # this worker process has not rated a part yet (its first part also warms imports and caches)
 
 
 def _workspace(job: Job) -> Any:
@@ -192,7 +193,8 @@ def rate_part(part: Part, job: Job) -> dict[str, Any]:
         raise BatchError(f"{socket.gethostname()}: {exc}") from None
     return {"index": part.index, "input": part.input, "read": result.read, "calls": result.calls,
             "rejected": result.rejected, "skipped": result.skipped - part.header_lines, "statuses": result.statuses,
-            "cpu_seconds": {"setup": setup, "rate": time.thread_time() - began - setup}}
+            "cpu_seconds": {"setup": setup, "rate": time.thread_time() - began - setup},
+            "first": bool(_FIRST and _FIRST.pop())}
 
 
 def _cell(value: str) -> bytes:
@@ -278,9 +280,21 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
              "chunk_bytes": chunk, "scheduler": address,
              "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},  # the serial part
-             "task_cpu_seconds": {k: round(sum(r["cpu_seconds"][k] for r in results), 3) for k in ("setup", "rate")},
+             "task_cpu_seconds": _task_cpu(results),
              "output": "parquet dataset (folder)" if parquet else "csv"}
     return result, facts
+
+
+def _task_cpu(results: list[dict[str, Any]]) -> dict[str, float]:
+    """The tasks' CPU seconds: worker setup (workspace, tariff), rating in each worker's first part (which also
+    warms imports and caches) and in the others, with the rows of each: what a scale model needs."""
+    out = {"setup": 0.0, "first_rate": 0.0, "first_rows": 0, "rate": 0.0, "rows": 0}
+    for r in results:
+        out["setup"] += r["cpu_seconds"]["setup"]
+        key = "first_" if r.get("first") else ""
+        out[key + "rate"] += r["cpu_seconds"]["rate"]
+        out[key + "rows"] += r["read"]
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def _prepare(out: Path, parquet: bool) -> Path:
