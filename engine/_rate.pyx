@@ -67,6 +67,19 @@ ctypedef struct SlotRec:
     int32_t inc
     int32_t unit
 
+ctypedef struct FastRec:  # a rate and its first two slots in one 64-byte line: all a usual call reads
+    int64_t eff
+    int64_t connect
+    int64_t min_cost
+    int64_t max_cost
+    int64_t scaled0  # slot 0 (from 0): price per second over the common denominator
+    int64_t scaled1  # slot 1
+    int32_t start1  # where slot 1 begins (2**31 - 1: no slot 1)
+    int32_t inc0
+    int32_t inc1
+    int16_t nslots  # 3 means 3 or more: rate_one then
+    int16_t band
+
 ctypedef struct Timeline:  # a batch's bands: piecewise constant over [w0, w1), UTC
     int64_t w0
     int64_t w1
@@ -224,6 +237,8 @@ cdef class RateTables:
     cdef const TopRec* top
     cdef int top_shift
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
+    cdef object fast_buf
+    cdef const FastRec* fast
 
     def __init__(self, tables):
         """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
@@ -301,6 +316,11 @@ cdef class RateTables:
         cdef const uint8_t[::1] tv = self.top_buf.view(np.uint8).reshape(-1)
         self.ivk = <const IvRec*> &kv[0]
         self.top = <const TopRec*> &tv[0]
+        self.fast_buf = fast_records(self.rate_buf, self.slot_buf)
+        if self.fast_buf.dtype.itemsize != sizeof(FastRec):
+            raise ValueError("fast record layout differs from the compiled engine's")
+        cdef const uint8_t[::1] fb = self.fast_buf.view(np.uint8).reshape(-1)
+        self.fast = <const FastRec*> &fb[0] if fb.shape[0] else NULL
         lows = np.asarray(self.sched_lo)
         self.max_segs = int(np.diff(lows).max(initial=1))
 
@@ -488,31 +508,26 @@ cdef class RateTables:
 
     # --- one call ------------------------------------------------------------------------------------------
 
-    cdef inline void rate_simple(self, int32_t r, int64_t duration, int32_t* billed_out,
+    cdef inline void rate_simple(self, const FastRec* rate, int64_t duration, int32_t* billed_out,
                                  int64_t* cost_out) noexcept nogil:
-        """rate_one for a call priced by rate r throughout (one band), with exact increments: each slot bills up
-        to the first increment boundary at or after where the call or the slot ends (a single division)."""
-        cdef const RateRec* rate = &self.rates[r]
-        cdef int32_t s = rate.slot_lo, s_hi = rate.slot_hi
-        cdef const SlotRec* slot
-        cdef int64_t p = 0, total = rate.connect * self.denom, limit, x, a, end, q
-        cdef int32_t inc
-        while p < duration:
-            while s + 1 < s_hi and self.slots[s + 1].start <= p:
-                s += 1
-            slot = &self.slots[s]
-            limit = duration
-            if s + 1 < s_hi and self.slots[s + 1].start < limit:
-                limit = self.slots[s + 1].start
-            x = limit if limit > p else p + 1
-            inc = slot.inc
+        """rate_one for a call priced by one rate of at most two slots throughout (one band), with exact
+        increments: each slot bills up to the first increment boundary at or after where the call or the slot
+        ends, so a slot takes one division (none for 1 s increments). Reads one record."""
+        cdef int64_t total = rate.connect * self.denom, limit, x, a, p, q
+        cdef int32_t inc = rate.inc0
+        limit = duration if duration < rate.start1 else rate.start1
+        p = limit if inc == 1 else (<int32_t>(limit + inc - 1) // inc) * inc  # slot 0 starts at 0
+        total += rate.scaled0 * p
+        if p < duration:  # the call goes on into slot 1 (slot 0 ended at start1 <= p)
+            inc = rate.inc1
+            x = duration
             if inc == 1:
-                end = x
+                q = x
             else:
-                a = 0 if self.anchor_zero else slot.start
-                end = a + (<int32_t>(x - a + inc - 1) // inc) * inc
-            total += slot.scaled * (end - p)
-            p = end
+                a = 0 if self.anchor_zero else rate.start1
+                q = a + (<int32_t>(x - a + inc - 1) // inc) * inc
+            total += rate.scaled1 * (q - p)
+            p = q
         if rate.max_cost != NONE and total > rate.max_cost * self.denom:
             total = rate.max_cost * self.denom
         if 0 <= total < FAR:
@@ -670,10 +685,7 @@ cdef class RateTables:
                     r = self.band_rate[pids[j] * self.band_cols + bands[j] + 1]
                     firsts[j] = r
                     if r >= 0:
-                        anatole_prefetch(&self.rates[r])
-            for j in range(m):
-                if firsts[j] >= 0:
-                    anatole_prefetch(&self.slots[self.rates[firsts[j]].slot_lo])
+                        anatole_prefetch(&self.fast[r])
             for j in range(m):
                 i = base + j
                 pid = pids[j]
@@ -682,9 +694,9 @@ cdef class RateTables:
                     r = firsts[j]
                     d = duration[i]
                     # the usual call: the (prefix, band) table's rate is in force and the call stays in one band
-                    if r >= 0 and self.rates[r].eff <= start[i] and self.inc_quantum == 0 and (
-                            not self.split or d <= changes[j] - start[i]):
-                        self.rate_simple(r, d, &o.billed[i], &o.cost[i])
+                    if r >= 0 and self.fast[r].eff <= start[i] and self.fast[r].nslots <= 2 and \
+                            self.inc_quantum == 0 and (not self.split or d <= changes[j] - start[i]):
+                        self.rate_simple(&self.fast[r], d, &o.billed[i], &o.cost[i])
                         o.status[i] = RATED
                         o.rate[i] = r
                         o.band[i] = bands[j]
@@ -910,6 +922,30 @@ cdef class RateTables:
                                       &parts[i], &billed[i], &cost[i], &status[i])
                 base += m
         return out
+
+
+FAST_DTYPE = np.dtype([("eff", np.int64), ("connect", np.int64), ("min_cost", np.int64), ("max_cost", np.int64),
+                       ("scaled0", np.int64), ("scaled1", np.int64), ("start1", np.int32), ("inc0", np.int32),
+                       ("inc1", np.int32), ("nslots", np.int16), ("band", np.int16)], align=True)
+
+
+def fast_records(rate_rec, slot_rec):
+    """One FastRec per rate, from the compiled rate and slot records."""
+    fast = np.zeros(len(rate_rec), FAST_DTYPE)
+    if not len(rate_rec):
+        return fast
+    lo = rate_rec["slot_lo"].astype(np.int64)
+    count = rate_rec["slot_hi"].astype(np.int64) - lo
+    second = np.where(count >= 2, lo + 1, lo)
+    for name in ("eff", "connect", "min_cost", "max_cost", "band"):
+        fast[name] = rate_rec[name]
+    fast["scaled0"] = slot_rec["scaled"][lo]
+    fast["inc0"] = slot_rec["inc"][lo]
+    fast["scaled1"] = np.where(count >= 2, slot_rec["scaled"][second], 0)
+    fast["start1"] = np.where(count >= 2, slot_rec["start"][second], 2**31 - 1)
+    fast["inc1"] = np.where(count >= 2, slot_rec["inc"][second], 1)
+    fast["nslots"] = np.minimum(count, 3)
+    return fast
 
 
 cdef inline Outputs shifted(Outputs o, Py_ssize_t k) noexcept nogil:
