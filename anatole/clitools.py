@@ -32,7 +32,14 @@ def fail(message: str) -> None:
 
 class Group(click.Group):
     """The command group: a database that another program keeps locked past the limit ends any command with a
-    message naming the programs that hold it (exit 1), never with a traceback or a bare "database is locked"."""
+    message naming the programs that hold it (exit 1), never with a traceback or a bare "database is locked".
+    The global options go anywhere: `anatole demo --workspace DIR` is `anatole --workspace DIR demo`, and
+    `anatole --json calls` is `anatole calls --json` (where the command has --json) -- see `global_args`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = global_args(self, ctx, args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         from store.db import StoreBusy, is_busy, locked_message
@@ -45,6 +52,62 @@ class Group(click.Group):
             if not is_busy(exc):
                 raise
             fail(locked_message(str(_db_path(ctx)), "command", None))
+
+
+GLOBAL_VALUE = ("--workspace", "-w")  # the main group's options that take a value, accepted after the command
+
+
+def global_args(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """The command line with the global options where click expects them: --workspace/-w found after the command
+    moves before it (unless the command has its own --workspace, as `serve` does), --json found before the command
+    moves after it (when the command has --json; otherwise click's "no such option" stays). Nothing after `--`
+    moves."""
+    head: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # the options before the command
+        head.append(args[i])
+        if args[i] in GLOBAL_VALUE and i + 1 < len(args):
+            head.append(args[i + 1])
+            i += 1
+        i += 1
+    rest = args[i:]
+    leaf: click.Command = group
+    for word in rest:  # follow the command names down to the command that runs
+        if word == "--" or not isinstance(leaf, click.Group):
+            break
+        if word.startswith("-"):
+            continue
+        sub = leaf.get_command(ctx, word)
+        if sub is None:
+            break
+        leaf = sub
+    if leaf is group:
+        return args
+    own = {o for p in leaf.params for o in (*p.opts, *p.secondary_opts)}
+    moved: list[str] = []
+    kept: list[str] = []
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            kept.extend(rest[i:])
+            break
+        name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+        if name in GLOBAL_VALUE and name not in own:
+            if word in GLOBAL_VALUE:  # `--workspace DIR`, `-w DIR`
+                moved.extend(rest[i:i + 2])
+                i += 2
+                continue
+            moved.append(word)  # `--workspace=DIR`, `-wDIR`
+            i += 1
+            continue
+        kept.append(word)
+        i += 1
+    if "--json" in head and "--json" in own:
+        head.remove("--json")
+        at = kept.index("--") if "--" in kept else len(kept)
+        kept.insert(at, "--json")
+    return head + moved + kept
 
 
 def _db_path(ctx: click.Context) -> Any:
