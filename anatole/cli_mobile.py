@@ -52,14 +52,20 @@ def mobile() -> None:
 @click.pass_context
 def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None, as_json: bool) -> None:
     """Import usage detail files (carrier CSV with a profile, or an invoice's usage lines)."""
+    from pbx.alerts import USAGE_KINDS, parse_rules
     from tem.mobile import MobileError, import_file
 
     ws, _, mstore = _open(ctx)
+    rules, problems = parse_rules(ws.alerts, str(ws.path / "anatole.toml"))
+    if problems:
+        clitools.fail("\n".join(str(p) for p in problems))
+    rules = [r for r in rules if r.kind in USAGE_KINDS]
     results, failed = [], False
     for f in files:
         try:
             results.append(import_file(mstore, f, profiles=ws.mobile_profiles, profile=profile,
-                                       invoice_profiles=ws.invoice_profiles, settings=ws.mobile))
+                                       invoice_profiles=ws.invoice_profiles, settings=ws.mobile, rules=rules,
+                                       delivery=ws.delivery))
         except MobileError as exc:
             failed = True
             results.append({"file": str(f), "error": str(exc)})
@@ -79,6 +85,8 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None,
             out.print(f"  ... and {len(r['rejects']) - 20} more rejects")
         for a in r["alerts"]:
             out.print(f"  [yellow]{a['rule']}[/] {a['line']}: {escape(a['message'])}")
+        for a in r["raised"]:
+            out.print(f"  [bold yellow]alert #{a['id']}[/] {escape(a['message'])}")
         for n in r["notes"]:
             out.print(f"  note: {escape(n)}")
     sys.exit(clitools.EXIT_INPUT if failed else 0)

@@ -12,11 +12,16 @@ One condition per rule (anatole.toml `[[alert]] when = "..."`, case-insensitive)
 | `calls per hour > 20`                      | rate         | an extension places more calls in one hour             |
 | `cost per hour > 50`                       | rate         | an extension's calls in one hour cost more             |
 | `concurrent > 10`                          | concurrent   | more outgoing calls of one site at once                |
+| `roaming > 50 MB` (B, KB, MB, GB, TB)      | roaming      | a mobile line's roaming data in one month, at import   |
+| `roaming cost > 20`                        | roaming      | a mobile line's billed roaming (any kind) in one month |
+| `data > 10 GB`                             | data         | a mobile line's data (all zones) in one month          |
 
 `sites = [...]` and `extensions = ["1000-1099", "2001"]` restrict a rule; `notify = ["monitor", "email:ADDRESS",
 "webhook:URL", "syslog"]` says who hears of it besides the console (pbx/notify.py delivers). Money is exact
 (engine.money); hours are the site's local time. Evaluation is in memory and bounded (rate windows keep two
 hours, concurrency 2,000 calls per site); each alert has a dedup key so that a record processed twice raises it once.
+The mobile kinds (roaming, data) are evaluated by `anatole mobile import` as usage arrives (usage_alerts), once per
+line and month; volumes are decimal (1 MB = 10**6 bytes), as the carriers bill them.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ from engine.money import SCALE, format_amount, parse_money
 from pbx.notify import parse_target
 from tariffs.errors import Problem
 
-KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent")
+KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent", "roaming", "data")
+USAGE_KINDS = ("roaming", "data")  # mobile usage: evaluated at import (tem.mobile), not by the daemon
 SATELLITE = ("870", "881", "882", "883")  # Inmarsat, GMSS (Iridium, Thuraya...), international networks
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SEVERITY = {"cost": "warning", "duration": "warning", "destination": "critical", "after_hours": "warning",
-            "rate": "warning", "concurrent": "critical"}
+            "rate": "warning", "concurrent": "critical", "roaming": "warning", "data": "warning"}
 
 _CMP = r"\s*(>=|>)\s*"
 _COST = re.compile(rf"^cost{_CMP}(\S+)$")
@@ -49,6 +55,9 @@ _HOURS = re.compile(r"^international\s+outside\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2
 _RATE = re.compile(rf"^(calls|cost)\s+per\s+hour{_CMP}(\S+)$")
 _CONCURRENT = re.compile(rf"^concurrent(?:\s+outgoing)?{_CMP}(\d+)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
+_USAGE_COST = re.compile(rf"^roaming\s+cost{_CMP}(\S+)$")
+_USAGE_VOLUME = re.compile(rf"^(roaming|data){_CMP}(\d+)\s*([a-z]*)$")
+BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}  # decimal, as carriers bill data
 
 
 @dataclass
@@ -57,7 +66,8 @@ class Rule:
     kind: str
     threshold: int = 0  # money units (cost), seconds (duration), count (rate, concurrent)
     inclusive: bool = False  # >= rather than >
-    money: bool = False  # rate rules: cost per hour rather than calls per hour
+    money: bool = False  # rate rules: cost per hour rather than calls per hour; roaming: cost rather than volume
+    unit: str = ""  # roaming / data volume rules: the unit the rule was written in (messages show it)
     classes: frozenset[str] = frozenset()  # destination: premium, satellite
     prefixes: tuple[str, ...] = ()
     open_from: int = 0  # after_hours: minutes after local midnight
@@ -142,11 +152,24 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
         rule = Rule(name, "rate", value, m.group(2) == ">=", money=money)
     elif m := _CONCURRENT.match(text):
         rule = Rule(name, "concurrent", int(m.group(2)), m.group(1) == ">=")
+    elif m := _USAGE_COST.match(text):
+        try:
+            rule = Rule(name, "roaming", parse_money(m.group(2)), m.group(1) == ">=", money=True)
+        except ValueError:
+            problems.append(Problem(at, "when", f"{when!r}: {m.group(2)!r} is not an amount (e.g. 20 or 19.90)"))
+            return None
+    elif m := _USAGE_VOLUME.match(text):
+        unit = m.group(4)
+        if unit not in BYTES:
+            problems.append(Problem(at, "when", f"{when!r}: a volume needs its unit: B, KB, MB, GB or TB "
+                                                "(e.g. 'data > 10 GB')"))
+            return None
+        rule = Rule(name, m.group(1), int(m.group(3)) * BYTES[unit], m.group(2) == ">=", unit=unit)
     else:
         problems.append(Problem(at, "when", f"{when!r} is not a condition I know: cost > X, duration > N[s|m|h], "
                                             "destination in premium, satellite, <prefix>..., international outside "
                                             "HH:MM-HH:MM [mon-fri], calls per hour > N, cost per hour > X, "
-                                            "concurrent > N"))
+                                            "concurrent > N, roaming > N MB, roaming cost > X, data > N GB"))
         return None
     sites = table.get("sites", [])
     if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
@@ -154,6 +177,10 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
         return None
     rule.sites = frozenset(sites)
     exts = table.get("extensions", [])
+    if rule.kind in USAGE_KINDS and (sites or exts):
+        problems.append(Problem(at, "sites" if sites else "extensions",
+                                f"a {rule.kind} rule watches every mobile line: sites and extensions do not apply"))
+        return None
     if not isinstance(exts, list):
         problems.append(Problem(at, "extensions", "must be a list like [\"1000-1099\", \"2001\"]"))
         return None
@@ -192,7 +219,7 @@ class Evaluator:
     """Rules applied to stored calls (dicts with store.CALL_COLUMNS keys and `id`), with bounded state."""
 
     def __init__(self, rules: list[Rule], sites: dict[str, SiteInfo]) -> None:
-        self.rules = rules
+        self.rules = [r for r in rules if r.kind not in USAGE_KINDS]  # mobile usage rules: usage_alerts
         self.sites = sites
         self._zones: dict[str, ZoneInfo] = {}
         self._classes: dict[str, str] = {}
@@ -344,6 +371,39 @@ class Evaluator:
         return []
 
 
+def usage_alerts(rules: list[Rule], totals: dict[tuple[str, str], dict[str, Any]], at: int) -> list[dict[str, Any]]:
+    """The mobile usage alerts of (line, month) totals: dicts with `roaming_bytes` (data outside the home zone),
+    `roaming_cost` (billed outside the home zone, 10**-8 units), `data_bytes` and `currency`. One alert per rule,
+    line and month (its dedup key), so that importing more usage of the same month, or the same file again, raises
+    nothing new. `at`: when the usage arrived (the import)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        if rule.kind not in USAGE_KINDS:
+            continue
+        for (line, month), t in sorted(totals.items()):
+            currency = t.get("currency") or ""
+            if rule.kind == "roaming" and rule.money:
+                value = int(t["roaming_cost"])
+                what = (f"roaming billed {format_amount(value, currency=currency)} {currency}".rstrip()
+                        + f" in {month} (over {format_amount(rule.threshold, currency=currency)})")
+            else:
+                value = int(t["roaming_bytes" if rule.kind == "roaming" else "data_bytes"])
+                label = "roaming data" if rule.kind == "roaming" else "data"
+                what = f"{_bytes(value, rule.unit)} of {label} in {month} (over {_bytes(rule.threshold, rule.unit)})"
+            if rule.over(value):
+                out.append(_alert(rule, rule.kind, at, f"line {line}: {what}", "", line, None,
+                                  value if rule.money else None, currency if rule.money else "",
+                                  f"{rule.name}:{rule.kind}:{line}:{month}"))
+    return out
+
+
+def _bytes(value: int, unit: str) -> str:
+    """A volume in the rule's unit, one decimal, rounded down (never shows over a threshold it is not over)."""
+    per = BYTES.get(unit, 10**6)
+    tenths = value * 10 // per
+    return f"{tenths // 10}.{tenths % 10} {unit.upper() if unit != 'b' else 'B'}"
+
+
 def _alert(rule: Rule, kind: str, at: int, message: str, site: str, ext: str, call_id: int | None,
            amount: int | None, currency: str, dedup: str) -> dict[str, Any]:
     return {"rule": rule.name, "kind": kind, "at": at, "message": f"{rule.name}: {message}",
@@ -351,4 +411,4 @@ def _alert(rule: Rule, kind: str, at: int, message: str, site: str, ext: str, ca
             "currency": currency, "dedup": dedup}
 
 
-__all__ = ["KINDS", "SCALE", "Evaluator", "Rule", "SiteInfo", "parse_rules"]
+__all__ = ["KINDS", "SCALE", "USAGE_KINDS", "Evaluator", "Rule", "SiteInfo", "parse_rules", "usage_alerts"]

@@ -418,6 +418,25 @@ def send_digest(settings: Settings, target: str, alerts: list[dict[str, Any]], t
 # --- the delivery task ------------------------------------------------------------------------------------------
 
 
+def rule_targets(targets: Iterable[tuple[str, list[str]]]) -> dict[str, list[str]]:
+    """Each [[alert]] name's targets beyond the console, from (rule name, notify list) pairs (two rules of one
+    name: both lists)."""
+    out: dict[str, list[str]] = {}
+    for rule, ts in targets:
+        got = out.setdefault(rule, [])
+        got += [t for t in ts if t != "monitor" and t not in got]
+    return out
+
+
+def delivery_rows(targets: dict[str, list[str]], system: list[str],
+                  alerts: Iterable[tuple[dict[str, Any], int | None]]) -> list[tuple[int, str]]:
+    """(alert id, target) of each newly stored alert (id None: stored before) and target of its rule; the alerts
+    of anatole itself, whose rule is not an [[alert]], go to [notify] system. The daemon and the mobile import
+    both write these rows in the transaction that stores the alerts (store.notify.add_alert_deliveries)."""
+    return [(aid, t) for alert, aid in alerts if aid is not None
+            for t in targets.get(alert["rule"], system if alert["rule"] not in targets else [])]
+
+
 class AlertDelivery:
     """Deliveries of the daemon's alerts: rows written by the writer (schedule), sent by run() in the nursery."""
 
@@ -427,10 +446,7 @@ class AlertDelivery:
         import trio
 
         self.settings = settings or Settings()
-        self.targets: dict[str, list[str]] = {}
-        for rule, ts in targets:
-            got = self.targets.setdefault(rule, [])
-            got += [t for t in ts if t != "monitor" and t not in got]
+        self.targets = rule_targets(targets)
         self.db_path = db_path
         self.log = log
         self.conn: Any = None
@@ -457,9 +473,7 @@ class AlertDelivery:
     def schedule(self, conn: Any, alerts: list[tuple[dict[str, Any], int | None]]) -> int:
         """In the writer's transaction: one pending delivery per new alert and target of its rule (the alerts of
         anatole itself, whose rule is not an [[alert]], go to [notify] system)."""
-        rows = [(aid, t) for alert, aid in alerts if aid is not None
-                for t in self.targets.get(alert["rule"], self.settings.system if alert["rule"] not in self.targets
-                                          else [])]
+        rows = delivery_rows(self.targets, self.settings.system, alerts)
         if rows:
             notify_store.add_alert_deliveries(conn, rows)
             self._woken = False

@@ -134,16 +134,7 @@ class LiveStore:
     def insert_alerts(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
         """Insert alerts (dicts with ALERT_COLUMNS but id, plus dedup); returns each one's id, None for one that
         was already stored."""
-        ids: list[int | None] = []
-        for row in rows:
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO alerts (rule, kind, at, message, severity, site, extension, call_id, amount, "
-                "currency, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row["rule"], row["kind"], row["at"], row["message"], row["severity"], row.get("site", ""),
-                 row.get("extension", ""), row.get("call_id"), row.get("amount"), row.get("currency", ""),
-                 row["dedup"]))
-            ids.append(int(cur.lastrowid) if cur.rowcount else None)
-        return ids
+        return insert_alerts(self.conn, rows)
 
     def acknowledge(self, alert: int, by: str, at: int) -> bool:
         cur = self.conn.execute(
@@ -192,6 +183,21 @@ class LiveStore:
         rows = self.conn.execute("SELECT done, COUNT(*) FROM journal GROUP BY done").fetchall()
         got = {int(d): int(n) for d, n in rows}
         return {"pending": got.get(0, 0), "done": got.get(1, 0)}
+
+
+def insert_alerts(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Insert alerts in the caller's open transaction (the daemon's batch, the mobile import); returns each one's
+    id, None for one already stored (same dedup key)."""
+    ids: list[int | None] = []
+    for row in rows:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO alerts (rule, kind, at, message, severity, site, extension, call_id, amount, "
+            "currency, dedup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row["rule"], row["kind"], row["at"], row["message"], row["severity"], row.get("site", ""),
+             row.get("extension", ""), row.get("call_id"), row.get("amount"), row.get("currency", ""),
+             row["dedup"]))
+        ids.append(int(cur.lastrowid) if cur.rowcount else None)
+    return ids
 
 
 def _connect(path: Path | str) -> sqlite3.Connection:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from store import schema
@@ -151,6 +151,21 @@ class MobileStore:
         """Add findings, keeping one per (rule, line, month) (the latest): returns how many were new."""
         with write_transaction(self.conn, what="mobile alerts"):
             return self._insert_findings(rows)
+
+    def add_alerts(self, rows: Sequence[dict[str, Any]],
+                   deliveries: Callable[[list[tuple[dict[str, Any], int | None]]], list[tuple[int, str]]]
+                   ) -> list[tuple[dict[str, Any], int | None]]:
+        """Store alerts (pbx.alerts dicts, dedup key included) in the daemon's alerts table and their deliveries
+        (`deliveries` maps the (alert, id or None) pairs to (id, target) rows) in one transaction: an alert stored
+        is never without its deliveries; one already stored (same dedup key) gets id None and nothing new."""
+        from store import live, notify
+
+        live.migrate(self.conn)
+        notify.migrate(self.conn)
+        with write_transaction(self.conn, what="mobile alerts"):
+            got = list(zip(rows, live.insert_alerts(self.conn, rows)))
+            notify.add_alert_deliveries(self.conn, deliveries(got))
+        return got
 
     def _insert_findings(self, rows: Sequence[dict[str, Any]]) -> int:
         new = 0

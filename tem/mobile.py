@@ -5,7 +5,10 @@ Import: a carrier usage CSV (read with the `[mobile_csv.NAME]` profile whose hea
 invoice (UBL, CII, Factur-X, X12, invoice CSV: its usage lines that name a line) becomes usage records and rejects,
 stored in one transaction with counts that balance (read = stored + rejected + duplicates). Re-importing a file
 stores nothing new. Thresholds of `[mobile]` (roaming amount, data volume per line and month) are checked as the
-usage arrives: a line over one gets an ALERT-ROAMING / ALERT-DATA finding, printed by the import.
+usage arrives: a line over one gets an ALERT-ROAMING / ALERT-DATA finding, printed by the import. The `[[alert]]`
+rules of the mobile kinds (`roaming > 50 MB`, `roaming cost > 20`, `data > 10 GB`: pbx.alerts) raise real alerts
+at the same moment: stored in the alerts table the daemon uses (`anatole alerts`, the console), once per rule, line
+and month, with their deliveries (e-mail, webhook, syslog) in the same transaction.
 """
 
 from __future__ import annotations
@@ -145,8 +148,11 @@ def _csv(data: bytes, where: str, name: str, profile: dict[str, Any]) -> UsageBa
 
 def import_file(mstore: Any, path: Path, *, profiles: dict[str, dict[str, Any]], profile: str | None = None,
                 invoice_profiles: dict[str, dict[str, Any]] | None = None,
-                settings: MobileSettings | None = None) -> dict[str, Any]:
-    """Read and store one file; returns its counts, rejects and the threshold alerts it raised."""
+                settings: MobileSettings | None = None, rules: list[Any] | None = None,
+                delivery: Any = None) -> dict[str, Any]:
+    """Read and store one file; returns its counts, rejects, the threshold findings (`alerts`) and the [[alert]]
+    alerts it raised (`raised`: new ones only). `rules`: pbx.alerts rules (those of the mobile kinds are used);
+    `delivery`: pbx.notify.Settings (its [notify] system list), for the deliveries."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -158,28 +164,63 @@ def import_file(mstore: Any, path: Path, *, profiles: dict[str, dict[str, Any]],
     counts = mstore.save_import(file=str(path), sha256=hashlib.sha256(data).hexdigest(), fmt=batch.format,
                                 carrier=batch.carrier, read=batch.read, records=records, rejects=rejects,
                                 plans=sorted(plans))
-    alerts = threshold_alerts(mstore, {(r.line, r.day[:7]) for r in batch.records}, settings or MobileSettings())
+    touched = {(r.line, r.day[:7]) for r in batch.records}
+    s = settings or MobileSettings()
+    usage_rules = [r for r in rules or [] if r.kind in ("roaming", "data")]
+    totals = month_totals(mstore, touched) if touched and (
+        usage_rules or s.roaming_alert is not None or s.data_alert_mb is not None) else {}
+    alerts = threshold_alerts(totals, s)
     if alerts:
         mstore.add_findings(alerts)
+    raised = raise_alerts(mstore, usage_rules, totals, delivery) if usage_rules else []
     return {"file": str(path), "format": batch.format, "carrier": batch.carrier, **counts,
-            "rejects": rejects, "alerts": alerts, "notes": batch.notes}
+            "rejects": rejects, "alerts": alerts, "raised": raised, "notes": batch.notes}
 
 
-def threshold_alerts(mstore: Any, touched: set[tuple[str, str]], s: MobileSettings) -> list[dict[str, Any]]:
-    """ALERT-ROAMING / ALERT-DATA findings for the (line, month)s an import touched that are over a threshold."""
-    if not touched or (s.roaming_alert is None and s.data_alert_mb is None):
-        return []
+def month_totals(mstore: Any, touched: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (line, month) an import touched: billed roaming (any kind outside the home zone), roaming data bytes,
+    data bytes (all zones); every record of the month counts, not only this file's."""
+    if not touched:
+        return {}
     months = sorted({m for _, m in touched})
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     for r in mstore.monthly(months[0], months[-1]):
         key = (r["line"], r["month"])
         if key not in touched:
             continue
-        t = totals.setdefault(key, {"roaming": 0, "data": 0, "carrier": r["carrier"], "currency": r["currency"]})
+        t = totals.setdefault(key, {"roaming": 0, "roaming_bytes": 0, "data": 0, "carrier": r["carrier"],
+                                    "currency": r["currency"]})
         if r["zone"] != "home":
             t["roaming"] += r["amount"]
         if r["kind"] == "data":
             t["data"] += r["volume"]
+            if r["zone"] != "home":
+                t["roaming_bytes"] += r["volume"]
+    return totals
+
+
+def raise_alerts(mstore: Any, rules: list[Any], totals: dict[tuple[str, str], dict[str, Any]],
+                 delivery: Any = None) -> list[dict[str, Any]]:
+    """The [[alert]] mobile rules over the totals: new alerts stored with their deliveries (one transaction, as
+    the daemon does); an alert already stored for that rule, line and month is not raised again."""
+    from pbx.alerts import usage_alerts
+    from pbx.notify import delivery_rows, rule_targets
+
+    rows = usage_alerts(rules, {k: {"roaming_bytes": t["roaming_bytes"], "roaming_cost": t["roaming"],
+                                    "data_bytes": t["data"], "currency": t["currency"]}
+                                for k, t in totals.items()}, int(dt.datetime.now(dt.UTC).timestamp()))
+    if not rows:
+        return []
+    targets = rule_targets((r.name, r.notify) for r in rules)
+    system = list(getattr(delivery, "system", None) or [])
+    stored = mstore.add_alerts(rows, lambda got: delivery_rows(targets, system, got))
+    return [{**row, "id": aid} for row, aid in stored if aid is not None]
+
+
+def threshold_alerts(totals: dict[tuple[str, str], dict[str, Any]], s: MobileSettings) -> list[dict[str, Any]]:
+    """ALERT-ROAMING / ALERT-DATA findings for the (line, month) totals over a [mobile] threshold."""
+    if s.roaming_alert is None and s.data_alert_mb is None:
+        return []
     out = []
     for (line, month), t in sorted(totals.items()):
         if s.roaming_alert is not None and t["roaming"] > s.roaming_alert:
