@@ -29,6 +29,7 @@ from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
 from anatole.clitools import tariff as _load
 from anatole.clitools import workspace as _workspace
+from engine.durations import parse_duration
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from tariffs.compile import CompiledTariff, compile_tariff
@@ -204,17 +205,60 @@ def _clean_number(text: str) -> str:
     return digits
 
 
+class Duration(click.ParamType):
+    """A duration as typed: 90, 90s, 2m, 1m30s, 1h, 1:30 (engine.durations, as the console's quote box)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _site_number(ctx: click.Context, site_name: str, number: str, file: str | None) -> tuple[str, str]:
+    """A number as dialled at a workspace's site -> (E.164 digits, tariff file): the site's dial plan (outside
+    line, national and international prefixes, area code) makes it E.164; the tariff is FILE, else the site's."""
+    ws = _workspace(ctx)
+    site = ws.sites.get(site_name)
+    if site is None:
+        _fail(f"no site {site_name!r} in {ws.path / 'anatole.toml'} (sites: {', '.join(ws.sites) or 'none'})")
+    got = site.dialplan.normalise(number, as_dialled=True)
+    if got.kind != "external" or not got.e164:
+        _fail(f"number {number!r} dialled at {site_name} is {got.kind} ({got.rule}), not a number a tariff rates")
+    if file is None:
+        if site.tariff is None:
+            _fail(f"site {site_name!r} has no tariff in anatole.toml: give the tariff FILE")
+        file = str(site.tariff)
+    return got.e164, file
+
+
 @tariff.command("quote")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--number", "-n", required=True, help="Dialled number, E.164 (e.g. 33612345678 or +33 6 12 34 56 78).")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--number", "-n", required=True,
+              help="Number: E.164 (33612345678, +33 6 12 34 56 78), or as dialled at --site (0612345678).")
+@click.option("--site", metavar="NAME",
+              help="A site of the workspace: the number as dialled there (its dial plan), its tariff by default.")
 @click.option("--start", "-s", help="Call start, ISO 8601; without an offset, local time of the tariff. Default: now.")
-@click.option("--duration", "-d", required=True, type=click.IntRange(min=0), help="Billable seconds.")
+@click.option("--duration", "-d", required=True, type=Duration(),
+              help="Billable time: 90, 90s, 2m, 1m30s, 1h or 1:30.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def tariff_quote(file: str, number: str, start: str | None, duration: int, as_json: bool) -> None:
-    """What would this call cost? Prefix, destination, band(s), billed seconds and cost, with the breakdown."""
+@click.pass_context
+def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | None, start: str | None,
+                 duration: int, as_json: bool) -> None:
+    """What would this call cost? Prefix, destination, band(s), billed seconds and cost, with the breakdown.
+    FILE is the tariff; with --site it defaults to that site's tariff."""
+    if site is not None:
+        digits, file = _site_number(ctx, site, number, file)
+    elif file is None:
+        _fail("give the tariff FILE, or --site NAME for a site's tariff and dial plan")
+    else:
+        digits = _clean_number(number)
     c = _load(file)
     t = c.tariff
-    digits = _clean_number(number)
     instant = _parse_start(start, t.timezone)
     result = c.rate([digits], [instant], [duration])
     info = c.describe(result, 0)
@@ -233,6 +277,7 @@ def tariff_quote(file: str, number: str, start: str | None, duration: int, as_js
     start_utc = dt.datetime.fromtimestamp(instant, dt.timezone.utc)
     out = {
         "number": digits,
+        **({"dialled": number, "site": site} if site is not None else {}),
         "start": start_utc.isoformat().replace("+00:00", "Z"),
         "start_local": start_utc.astimezone(ZoneInfo(t.timezone)).isoformat(),
         "duration": duration,
@@ -265,7 +310,8 @@ def tariff_quote(file: str, number: str, start: str | None, duration: int, as_js
         _emit_json(out)
         return
     console = _console()
-    console.print(f"[bold]{digits}[/] → {out['destination']} (prefix {out['prefix'] or '(any)'})")
+    dialled = f"{escape(number)} at {escape(site)} = " if site is not None else ""
+    console.print(f"{dialled}[bold]+{digits}[/] → {out['destination']} (prefix {out['prefix'] or '(any)'})")
     console.print(f"start {out['start_local']} · {duration} s · band {' → '.join(band_names) or '(none)'}")
     table = Table("band", "prefix", "from", "to", "increments", "price", "amount", title_justify="left")
     for p in out["parts"]:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from anatole.cli import main
+from engine.durations import format_duration, parse_duration
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).parent.parent / "tariffs" / "samples"
@@ -109,3 +112,98 @@ def test_check_reports_every_problem(tmp_path: Path) -> None:
     assert "bad.csv:3: prefix: '+44' must be digits only" in result.output
     assert "bad.csv:3: increment: 0 is out of range 1..86400" in result.output
     assert "Traceback" not in result.output
+
+
+# --- numbers as dialled at a site, durations as typed -----------------------------------------------------------
+
+SITE_TOML = """[workspace]
+currency = "EUR"
+
+[[site]]
+name = "paris"
+country = "FR"
+timezone = "Europe/Paris"
+outside_prefix = "9"
+national_prefix = "0"
+international_prefix = "00"
+extensions = ["2000-2999"]
+tariff = "tariffs/fr-business.toml"
+"""
+
+
+@pytest.fixture(scope="module")
+def site_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    root = tmp_path_factory.mktemp("site")
+    (root / "tariffs").mkdir()
+    for ext in (".toml", ".csv"):
+        shutil.copy(SAMPLES / f"fr-business{ext}", root / "tariffs" / f"fr-business{ext}")
+    (root / "anatole.toml").write_text(SITE_TOML)
+    return root
+
+
+def site_quote(ws: Path, *args: str) -> CliRunner:
+    return CliRunner().invoke(main, ["-w", str(ws), "tariff", "quote", *args])
+
+
+@pytest.mark.parametrize("dialled", ["0612345678", "90612345678", "0033612345678", "+33 6 12 34 56 78",
+                                     "06 12 34 56 78"])
+def test_quote_a_number_as_dialled_at_a_site(site_ws: Path, dialled: str) -> None:
+    """`0612345678 60` at a French site is +33612345678 (the site's dial plan), with the site's tariff."""
+    result = site_quote(site_ws, "--site", "paris", "-n", dialled, "-d", "60", "-s", "2026-11-26T10:00", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert (out["number"], out["site"], out["dialled"], out["duration"]) == ("33612345678", "paris", dialled, 60)
+    assert out["status"] == "rated" and out["currency"] == "EUR"
+    same = CliRunner().invoke(main, ["tariff", "quote", str(SAMPLES / "fr-business.toml"), "-n", "33612345678",
+                                     "-d", "60", "-s", "2026-11-26T10:00", "--json"])
+    assert json.loads(same.output)["cost"] == out["cost"]
+
+
+def test_site_quote_text_and_refusals(site_ws: Path) -> None:
+    result = site_quote(site_ws, "--site", "paris", "-n", "0612345678", "-d", "1m30s", "-s", "2026-11-26T10:00")
+    assert result.exit_code == 0, result.output
+    assert "0612345678 at paris = +33612345678" in result.output
+    result = site_quote(site_ws, "--site", "lyon", "-n", "0612345678", "-d", "60")
+    assert result.exit_code == 1 and "no site 'lyon'" in result.output and "paris" in result.output
+    result = site_quote(site_ws, "--site", "paris", "-n", "2001", "-d", "60")  # an extension
+    assert result.exit_code == 1 and "internal" in result.output
+    result = CliRunner().invoke(main, ["tariff", "quote", "-n", "33612345678", "-d", "60"])
+    assert result.exit_code == 1 and "--site" in result.output
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [
+    ("90", 90), ("90s", 90), ("2m", 120), ("1m30s", 90), ("1h", 3600), ("1h2m3s", 3723), ("1:30", 90),
+    ("1:02:03", 3723), ("0", 0), ("2M", 120),
+])
+def test_durations_on_the_command_line(typed: str, seconds: int) -> None:
+    result = CliRunner().invoke(main, ["tariff", "quote", str(DATA / "worked-slot.toml"), "-n", "33212345678",
+                                       "-s", "2026-11-26T10:00", "-d", typed, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["duration"] == seconds
+
+
+@pytest.mark.parametrize("typed", ["", "abc", "1.5m", "-5", "2m1h", "1:60", "s", "90 s", "1h1h"])
+def test_bad_durations_are_refused_clearly(typed: str) -> None:
+    result = CliRunner().invoke(main, ["tariff", "quote", str(DATA / "worked-slot.toml"), "-n", "33212345678",
+                                       "-d", typed])
+    assert result.exit_code == 2
+    assert "is not a duration" in result.output and "1m30s" in result.output
+
+
+@given(st.integers(min_value=0, max_value=10 * 86400))
+def test_duration_round_trip(seconds: int) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
+    assert parse_duration(str(seconds)) == seconds
+    m, s = divmod(seconds, 60)
+    assert parse_duration(f"{m}:{s:02d}") == seconds
+    assert parse_duration(f"{seconds}s") == parse_duration(f"{seconds // 60}m{seconds % 60}s") == seconds
+
+
+@given(st.text(alphabet="0123456789hms: .-x", max_size=8))
+def test_duration_parser_never_crashes(text: str) -> None:
+    try:
+        assert parse_duration(text) >= 0
+    except ValueError as exc:
+        assert "is not a duration" in str(exc)
