@@ -33,6 +33,7 @@ from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
 from ingest.dialplan import DialPlan
 from store import CALL_COLUMNS
+from store.cells import neutralise
 
 CHUNK = 50_000
 _SPECIAL = re.compile(r'[,"\r\n]')
@@ -160,7 +161,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                         done_bytes += part.nbytes
                         done_rows += part.calls + part.rejected
                         progress(min(done_bytes, total), total, done_rows)
-                    rejects.writerows(part.rejects)
+                    rejects.writerows([tuple(neutralise(c) for c in r) for r in part.rejects])  # raw text
                     for key in ("calls", "rejected", "skipped"):
                         counts[key] += getattr(part, key)
                     for status, k in part.statuses.items():
