@@ -461,7 +461,9 @@ def _filters(**f: Any) -> tuple[str, list[Any]]:
 
 # sort orders of calls_page: name -> (SQL expression, descending)
 PAGE_ORDERS: dict[str, tuple[str, bool]] = {
-    "start_desc": ("start", True), "start_asc": ("start", False), "cost_desc": ("IFNULL(cost, -1)", True),
+    "start_desc": ("start", True), "start_asc": ("start", False),
+    # dearest per currency (no exchange rates): never GBP against JPY by face value
+    "cost_desc": ("IFNULL(currency, '') || printf('%020d', IFNULL(cost, -1) + 1000000000000000000)", True),
     "duration_desc": ("billable", True),
 }
 

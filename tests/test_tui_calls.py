@@ -13,6 +13,7 @@ from textual.widgets import Input
 import tui.calls_screen as calls_screen
 from engine.money import SCALE, format_exact
 from store import open_store
+from store.display import money
 from tui.app import ConsoleApp
 from tui.calls_screen import CallDetailScreen, CallsScreen, PagedTable
 
@@ -78,13 +79,13 @@ def test_filter_totals_and_sort(ws: Path) -> None:
             await settle(pilot)
             want = [r for r in stored(ws) if r["site"] == "lyon" and (r["cost"] or 0) >= 5 * SCALE // 100]
             assert want and sorted(ids(screen)) == sorted(r["id"] for r in want)
-            total = format_exact(sum(r["cost"] for r in want if r["billed"]))
+            total = money(sum(r["cost"] for r in want if r["billed"]), "EUR")
             assert f"total {len(want)} calls" in str(screen.query_one("#calls-totals").render())
-            assert f"{total} EUR" in str(screen.query_one("#calls-totals").render())
+            assert total in str(screen.query_one("#calls-totals").render())
             await pilot.press("s", "s")  # newest, oldest, dearest first
             await settle(pilot)
-            costs = [r["cost"] for r in screen.rows]
-            assert costs == sorted(costs, reverse=True) and screen.order == "cost_desc"
+            costs = [(r["currency"] or "", r["cost"] if r["cost"] is not None else -1) for r in screen.rows]
+            assert costs == sorted(costs, reverse=True) and screen.order == "cost_desc"  # per currency, dearest
 
     run(go())
 
@@ -124,7 +125,7 @@ def test_detail_explains_the_rating(ws: Path) -> None:
             await settle(pilot)
             rating = str(app.screen.query_one("#detail-rating").render())
             assert f"prefix         {target['prefix']}" in rating
-            assert f"cost           {format_exact(target['cost'])} EUR" in rating
+            assert f"cost (exact)   {format_exact(target['cost'])} EUR" in rating
             assert "The tariff today" in rating and f"prefix {target['prefix']}" in rating
             assert target["raw"] in str(app.screen.query_one("#detail-raw").render())
             await pilot.press("escape")

@@ -16,12 +16,13 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from store.display import totals
 from tariffs.errors import TariffError
 from tui.data import PAGE, StoreError, duration_text, local_time, money, quote, quote_text
 from tui.filters import HELP, CallFilter, FilterError, parse_filter
 
 ORDERS = ("start_desc", "start_asc", "cost_desc", "duration_desc")
-ORDER_TEXT = {"start_desc": "newest first", "start_asc": "oldest first", "cost_desc": "dearest first",
+ORDER_TEXT = {"start_desc": "newest first", "start_asc": "oldest first", "cost_desc": "dearest first per currency",
               "duration_desc": "longest first"}
 DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
 # what 80 columns show first; direction and status follow (wide terminals, or scroll right)
@@ -178,10 +179,10 @@ class CallsScreen(Screen):
         table = self.query_one(PagedTable)
         with self.app.batch_update():
             table.clear()
-            zone = self.app.ctx.zone(self.filter.site)  # one zone for the list, so that the order reads right
-            for r in self.rows:
+            ctx = self.app.ctx
+            for r in self.rows:  # each call in its site's zone, the zone shown (CET, BST): what its detail says
                 cost = money(r["cost"], r["currency"]) if r["billed"] else ("merged" if r["cost"] is not None else "")
-                table.add_row(local_time(r["start"], zone)[2:], r["site"], r["extension"] or "",
+                table.add_row(local_time(r["start"], ctx.zone(r["site"])), r["site"], r["extension"] or "",
                               r["number"] or r["dialled"] or r["caller"] or "",
                               (r["destination"] or f"({r['direction']})")[:14],
                               Text(duration_text(r["billable"]), justify="right"), Text(cost, justify="right"),
@@ -210,8 +211,7 @@ class CallsScreen(Screen):
         first = (self.page_no - 1) * PAGE + 1
         shown = f"rows {first}–{first + len(self.rows) - 1}" if self.rows else "no calls"
         what = "all calls" if self.filter.empty else "filtered"
-        zone = self.app.ctx.zone(self.filter.site)
-        self._message(f"{what} · {ORDER_TEXT[self.order]} · page {self.page_no} · {shown} · times {zone}")
+        self._message(f"{what} · {ORDER_TEXT[self.order]} · page {self.page_no} · {shown} · times: each site's zone")
         self._show_totals()
 
     def _show_totals(self) -> None:
@@ -220,7 +220,7 @@ class CallsScreen(Screen):
         if t is None:
             widget.update("totals: counting…")
             return
-        costs = ", ".join(money(v, c) for c, v in sorted(t["cost"].items())) or "no cost"
+        costs = totals(t["cost"], empty="no cost")  # one figure per currency, never one sum
         widget.update(f"total {t['calls']:,} calls · {duration_text(t['seconds'])} billable · {costs}")
 
     # --- actions ------------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ class CallDetailScreen(Screen):
         r = message.row
         zone = self.app.ctx.zone(r["site"])
         fields = [
-            ("start", f"{local_time(r['start'], zone, seconds=True)} {zone}"),
+            ("start", f"{local_time(r['start'], zone, seconds=True)} ({zone})"),
             ("answered", local_time(r["answer"], zone, seconds=True) if r["answer"] else "no"),
             ("duration", f"{r['duration']} s, billable {r['billable']} s"),
             ("site / source", f"{r['site']} / {r['source']} (import {r['import_id'] or '—'}, line {r['line'] or '—'})"),
@@ -411,7 +411,7 @@ class CallDetailScreen(Screen):
             ("status", f"{r['status']}{billed}"), ("tariff", r["tariff"] or "—"),
             ("prefix", r["prefix"] or "—"), ("destination", r["destination"] or "—"), ("band", r["band"] or "—"),
             ("billed seconds", "" if r["billed_seconds"] is None else str(r["billed_seconds"])),
-            ("cost", money(r["cost"], r["currency"]) or "—"),
+            ("cost (exact)", money(r["cost"], r["currency"], exact=True) or "—"),
             ("rated at", local_time(r["rated_at"], zone, seconds=True)),
         ]
         text = _fields_text("How it was rated", rating)

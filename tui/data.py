@@ -21,13 +21,14 @@ from typing import Any
 
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
+from store import display
 from store.db import Store, StoreError, open_existing
 from store.explain import explain_import
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
 from tariffs.model import ALWAYS, day_from_number
-from tui.context import ConsoleContext, zoneinfo
+from tui.context import ConsoleContext
 from tui.filters import CallFilter
 
 PAGE = 100
@@ -191,7 +192,7 @@ EXPORT_FIELDS = ("id", "start_local", "start_utc", "site", "source", "direction"
 
 def export_row(row: dict[str, Any], ctx: ConsoleContext) -> list[Any]:
     cost = row["cost"]
-    return [row["id"], local_time(row["start"], ctx.zone(row["site"]), seconds=True),
+    return [row["id"], local_time(row["start"], ctx.zone(row["site"]), seconds=True, show_zone=False),
             dt.datetime.fromtimestamp(row["start"], dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             row["site"], row["source"], row["direction"], row["extension"], row["caller"], row["dialled"],
             row["number"], row["disposition"], row["billable"], row["billed_seconds"], row["destination"],
@@ -207,10 +208,9 @@ def safe_cell(value: Any) -> Any:
     return neutralise(value)
 
 
-def money(value: int | None, currency: str | None = None) -> str:
-    if value is None:
-        return ""
-    return format_exact(value) + (f" {currency}" if currency else "")
+def money(value: int | None, currency: str | None = None, *, exact: bool = False) -> str:
+    """Lists and totals: the currency's decimals, grouped, with the currency (store.display); exact=True for details."""
+    return display.money(value, currency, exact=exact)
 
 
 def fraction_text(value: Fraction) -> str:
@@ -221,20 +221,14 @@ def fraction_text(value: Fraction) -> str:
     return f"≈{approx.normalize():f}"
 
 
-def local_time(epoch: int | None, zone: str, *, seconds: bool = False) -> str:
-    if epoch is None:
-        return ""
-    when = dt.datetime.fromtimestamp(epoch, zoneinfo(zone))
-    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+def local_time(epoch: int | None, zone: str, *, seconds: bool = False, show_zone: bool = True) -> str:
+    """``2026-10-31 14:05 CET``: the one date-time style (store.display.when); exports pass show_zone=False."""
+    return display.when(epoch, zone, seconds=seconds, show_zone=show_zone)
 
 
 def short_time(epoch: int, zone: str, now: float) -> str:
-    """HH:MM:SS for today (local), MM-DD HH:MM before: 11 columns at most, for the live stream."""
-    tz = zoneinfo(zone)
-    when = dt.datetime.fromtimestamp(epoch, tz)
-    if when.date() == dt.datetime.fromtimestamp(now, tz).date():
-        return when.strftime("%H:%M:%S")
-    return when.strftime("%m-%d %H:%M")
+    """``14:05:03 CET`` for today in the zone, the full date-time before: the live stream's column."""
+    return display.clock(epoch, zone, now)
 
 
 def duration_text(seconds: int | None) -> str:
@@ -340,7 +334,7 @@ def quote(c: CompiledTariff, digits: str, start: int, duration: int) -> dict[str
         name = t.bands[part.band].name if part.band >= 0 else None
         if name and (not bands or bands[-1] != name):
             bands.append(name)
-    out = {**info, "number": digits, "start_local": local_time(start, t.timezone, seconds=True),
+    out = {**info, "number": digits, "start_local": local_time(start, t.timezone, seconds=True, show_zone=False),
            "timezone": t.timezone, "duration": duration, "bands": bands, "currency": t.currency,
            "decimals": t.decimals, "mode": t.mode, "increment_decimals": t.increment_decimals,
            "cost_text": format_money(info["cost"], t.decimals) if info["status"] == "rated" else "",
