@@ -32,11 +32,12 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
+from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, _SpanReader, batch_rate
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
 # line stands alone). Files of these formats are split into byte ranges.
@@ -86,40 +87,86 @@ class Plan:
     split_files: int = 0  # files cut into more than one part
 
 
-def plan_parts(inputs: list[Path], fmt: str, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BYTES) -> Plan:
-    """The tasks for these files: byte ranges of the big files of a SPLIT format, whole files otherwise."""
-    plan = Plan()
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]  # map(fn, items) -> results in order, anywhere
+
+
+def plan_parts(inputs: list[Path], fmt: str, encoding: str = "utf-8", chunk_bytes: int = CHUNK_BYTES,
+               mapper: Mapper | None = None) -> Plan:
+    """The tasks for these files: byte ranges of the big files of a SPLIT format, whole files otherwise.
+
+    The driver only seeks to the cut points (after the first line end past every `chunk_bytes`) and reads the
+    header lines; the ranges' lines are counted (and the state-changing lines looked for) by `mapper`, on the
+    workers in parallel (anatole.distributed_batch_rate), so that no serial pass reads the whole input."""
+    from ingest.cdr.blocks import ASCII_ENCODINGS
+
+    mapper = mapper or (lambda fn, items: [fn(x) for x in items])
+    cut: list[tuple[int, Path, list[int], bytes, int]] = []  # (input, path, starts + [size], header, its lines)
     for i, path in enumerate(inputs):
+        size = path.stat().st_size
+        if fmt in SPLIT and encoding.lower() in ASCII_ENCODINGS and size > chunk_bytes:
+            header, header_lines = _header(path, fmt, encoding)
+            cut.append((i, path, _cuts(path, size, chunk_bytes, len(header)) + [size], header, header_lines))
+        else:
+            cut.append((i, path, [0], b"", 0))
+    scans = [(str(path), starts[k], starts[k + 1], len(header) if k == 0 else 0, fmt)
+             for _, path, starts, header, _ in cut if len(starts) > 2 for k in range(len(starts) - 1)]
+    found = iter(mapper(scan_range, scans) if scans else [])
+    plan = Plan()
+    for i, path, starts, header, header_lines in cut:
         absolute = str(path.resolve())
-        ranges = _ranges(path, fmt, encoding, chunk_bytes)
-        if len(ranges) > 1:
-            plan.split_files += 1
-        for start, end, first_line, header, header_lines in ranges:
-            plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=start,
-                                   end=end, first_line=first_line, header=header, header_lines=header_lines))
+        counted = [next(found) for _ in range(len(starts) - 1)] if len(starts) > 2 else []
+        if not counted or any(marked for _, marked in counted):  # small, not split, or its header comes again:
+            plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=0, end=-1,
+                                   first_line=1, header=b"", header_lines=0))  # one task reads it in order
+            continue
+        plan.split_files += 1
+        first = 1
+        for k, (lines, _) in enumerate(counted):
+            plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=starts[k],
+                                   end=starts[k + 1], first_line=first, header=header if k else b"",
+                                   header_lines=header_lines if k else 0))
+            first += lines
     return plan
 
 
-def _ranges(path: Path, fmt: str, encoding: str, chunk_bytes: int) -> list[tuple[int, int, int, bytes, int]]:
-    """(start, end, first line, header, header lines) of each range; one whole-file range where the file is small,
-    not of a SPLIT format, or has its header again further down."""
-    from ingest.cdr.blocks import ASCII_ENCODINGS, raw_blocks
+def _cuts(path: Path, size: int, chunk_bytes: int, skip: int) -> list[int]:
+    """Where the ranges of a file start: 0, then just after the first LF at or past each `chunk_bytes` from the
+    previous start (and past the header's `skip` bytes). A CR LF is never cut; found by seeking, not reading."""
+    starts = [0]
+    at = max(chunk_bytes, skip)
+    with path.open("rb") as f:
+        while at < size:
+            f.seek(at)
+            end = -1
+            while end < 0:
+                buf = f.read(1 << 16)
+                if not buf:
+                    break
+                k = buf.find(b"\n")
+                if k >= 0:
+                    end = f.tell() - len(buf) + k + 1
+            if end < 0 or end >= size:
+                break
+            starts.append(end)
+            at = end + chunk_bytes
+    return starts
 
-    whole = [(0, -1, 1, b"", 0)]
-    if fmt not in SPLIT or encoding.lower() not in ASCII_ENCODINGS or path.stat().st_size <= chunk_bytes:
-        return whole
-    header, header_lines = _header(path, fmt, encoding)
-    marker = SPLIT[fmt]
-    ranges = []
-    offset = 0
-    with path.open("rb") as stream:
-        for buf, first in raw_blocks(stream, chunk_bytes):
-            body = buf[len(header):] if offset == 0 else buf
-            if marker is not None and marker.search(body):
-                return whole  # the parser's state changes inside the file: one task reads it in order
-            ranges.append((offset, offset + len(buf), first, header if offset else b"", header_lines if offset else 0))
-            offset += len(buf)
-    return ranges if len(ranges) > 1 else whole
+
+def scan_range(item: tuple[str, int, int, int, str]) -> tuple[int, bool]:
+    """(lines, marked) of bytes start..end of a file: its line count (as ingest.cdr.blocks numbers lines) and
+    whether a line that changes the parser's state (SPLIT[fmt]) appears past its first `skip` bytes (a task)."""
+    from ingest.cdr._scan import count_lines
+    from ingest.cdr.blocks import raw_blocks
+
+    path, start, end, skip, fmt = item
+    marker = SPLIT.get(fmt)
+    lines, marked = 0, False
+    with open(path, "rb") as f:
+        for buf, _ in raw_blocks(io.BufferedReader(_SpanReader(f, Span(start, end)), 1 << 20)):
+            lines += count_lines(buf)
+            marked = marked or (marker is not None and marker.search(buf, skip) is not None)
+            skip = 0
+    return lines, marked
 
 
 def _header(path: Path, fmt: str, encoding: str) -> tuple[bytes, int]:
@@ -252,7 +299,8 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
         # together), but not so small that the per-part costs show
         chunk = min(chunk_bytes, max(MIN_AUTO_CHUNK, total // (PARTS_PER_THREAD * threads)))
         began = time.perf_counter()
-        plan = plan_parts(inputs, fmt, encoding, chunk)
+        plan = plan_parts(inputs, fmt, encoding, chunk,
+                          mapper=lambda fn, items: client.gather(client.map(fn, items, pure=False)))
         planned = time.perf_counter() - began
         parts_dir = _prepare(out, parquet)
         job = Job(root=str((workspace or Path.cwd()).resolve()), configured=site is not None, site=site,
@@ -340,8 +388,29 @@ def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int) -> None:
         for name in names:
             with (parts_dir / f"{name}.csv").open("rb") as src:
                 src.readline()  # each part's header line
-                shutil.copyfileobj(src, f, 1 << 20)
+                _append(src, f)
     shutil.rmtree(parts_dir)
+
+
+def _append(src: Any, dst: Any) -> None:
+    """The rest of src at the end of dst: in the kernel where it can (os.copy_file_range: no pass through Python,
+    a reflink on file systems that share blocks), else by reads and writes."""
+    dst.flush()
+    at = src.tell()
+    left = os.fstat(src.fileno()).st_size - at
+    try:
+        while left > 0:
+            done = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), at)
+            if done == 0:
+                break
+            at, left = at + done, left - done
+        dst.seek(0, os.SEEK_END)
+        if left <= 0:
+            return
+    except (AttributeError, OSError):  # no copy_file_range here (another OS, across file systems)
+        dst.seek(0, os.SEEK_END)
+    src.seek(at)
+    shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _merge(inputs: list[Path], results: list[dict[str, Any]]) -> BatchResult:
