@@ -158,7 +158,7 @@ def test_kinds_on_a_date_filter_and_detail(ws: Path) -> None:
             await pilot.press("right_square_bracket", "right_square_bracket")
             await settle(pilot)
             contracts = {r[0]: r for r in cells(screen)}  # notice: 90 days before the contract's end, not the fee's
-            assert contracts["C-100"][5] == "450.00" and contracts["C-100"][7] == "2025-10-03"
+            assert contracts["C-100"][5] == "450.00 EUR" and contracts["C-100"][7] == "2025-10-03"
             assert contracts["C-100"][9] == "2025-06-01"
             await pilot.press("left_square_bracket")
             await settle(pilot)

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, Tab, Tabs
 
-from engine.money import format_exact
+from store import display
 from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
@@ -70,7 +70,8 @@ class Lookups:
     """What a row shows of other items valid the same day: names of people and cost centres, extensions held,
     head counts."""
 
-    def __init__(self, items: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, items: dict[str, list[dict[str, Any]]], currency: str = "") -> None:
+        self.currency = currency  # the workspace's: budgets and fees are kept in it
         self.people = {r["key"]: r["name"] or "" for r in items.get("person", [])}
         self.centres = {r["key"]: r["name"] or "" for r in items.get("cost_centre", [])}
         self.extensions: dict[str, list[str]] = {}
@@ -83,8 +84,9 @@ class Lookups:
                 self.heads[r["cost_centre"]] = self.heads.get(r["cost_centre"], 0) + 1
 
 
-def money(value: int | None) -> str:
-    return "" if value is None else format_exact(int(value))
+def money(value: int | None, currency: str = "", *, exact: bool = False) -> str:
+    """Budgets and fees with the workspace's currency (store.display): its decimals in lists, exact in history."""
+    return display.money(None if value is None else int(value), currency, exact=exact)
 
 
 def _f(name: str) -> Getter:
@@ -109,7 +111,7 @@ def _notice(r: dict[str, Any], _: Lookups) -> str:
 
 COLUMNS: dict[str, list[tuple[str, Getter]]] = {
     "cost_centre": [("code", _f("key")), ("name", _f("name")), ("parent", _f("parent")), ("GL", _f("gl_account")),
-                    ("budget", lambda r, _: money(r["budget"])),
+                    ("budget", lambda r, lk: money(r["budget"], lk.currency)),
                     ("people", lambda r, lk: str(lk.heads.get(r["key"], 0) or "")),
                     ("from", _f("valid_from")), ("to", _f("valid_to"))],
     "person": [("id", _f("key")), ("name", _f("name")), ("email", _f("email")), ("cost centre", _f("cost_centre")),
@@ -126,7 +128,7 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
                ("site", _f("site")), ("ext.", _f("extension")), ("line", _f("line")),
                ("cost centre", _f("cost_centre")), ("from", _f("valid_from")), ("to", _f("valid_to"))],
     "contract": [("contract", _f("key")), ("name", _f("name")), ("carrier", _f("carrier")), ("account", _f("account")),
-                 ("tariff", _f("tariff")), ("monthly fee", lambda r, _: money(r["monthly_fee"])),
+                 ("tariff", _f("tariff")), ("monthly fee", lambda r, lk: money(r["monthly_fee"], lk.currency)),
                  ("notice d.", _f("notice_days")), ("notice by", _notice),
                  ("from", _f("valid_from")), ("to", _f("valid_to"))],
     "site": [("site", _f("key")), ("name", _f("name")), ("cost centre", _f("cost_centre")),
@@ -159,9 +161,10 @@ def tree_order(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
-def table_rows(kind: str, items: dict[str, list[dict[str, Any]]]) -> list[tuple[dict[str, Any], list[str]]]:
+def table_rows(kind: str, items: dict[str, list[dict[str, Any]]], currency: str = "",
+               ) -> list[tuple[dict[str, Any], list[str]]]:
     """(item, cells) of one kind, in display order (the cost centres as a tree, indented)."""
-    lk = Lookups(items)
+    lk = Lookups(items, currency)
     rows = items.get(kind, [])
     ordered = tree_order(rows) if kind == "cost_centre" else [(0, r) for r in rows]
     out = []
@@ -182,12 +185,14 @@ def parse_day(text: str) -> str:
         raise ValueError(f"{text!r} is not a date: write YYYY-MM-DD (e.g. 2025-03-01)") from None
 
 
-def change_text(h: dict[str, Any]) -> str:
-    """What one history row changed, in a line."""
+def change_text(h: dict[str, Any], currency: str = "") -> str:
+    """What one history row changed, in a line (amounts exact)."""
     before, after = h["before"] or {}, h["after"] or {}
 
     def show(k: str, v: Any) -> str:
-        return money(v) if k in MONEY_FIELDS and isinstance(v, int) else ("" if v is None else str(v))
+        if k in MONEY_FIELDS and isinstance(v, int):
+            return money(v, currency, exact=True)
+        return "" if v is None else str(v)
 
     if h["action"] == "remove":
         return "ended"
@@ -287,7 +292,8 @@ class InventoryScreen(Screen):
         except StoreError as exc:
             self.post_message(InventoryLoaded(day, {}, {}, str(exc)))
             return
-        rows = {k: [(r, cells, " ".join(cells).lower()) for r, cells in table_rows(k, items)] for k in KINDS}
+        cur = self.app.ctx.currency
+        rows = {k: [(r, cells, " ".join(cells).lower()) for r, cells in table_rows(k, items, cur)] for k in KINDS}
         self.post_message(InventoryLoaded(day, items, rows))
 
     def on_inventory_loaded(self, message: InventoryLoaded) -> None:
@@ -451,20 +457,20 @@ class ItemScreen(Screen):
             line.update(Text(message.error))
             line.add_class("error")
             return
-        lk = Lookups({})
+        lk = Lookups({}, self.app.ctx.currency)
         getters = self._getters()
         versions = self.query_one("#item-versions", DataTable)
         for r in message.versions:
             current = r["valid_from"] <= self.day and (r["valid_to"] is None or r["valid_to"] > self.day)
             versions.add_row("▸" if current else "", *[g(r, lk) for _, g in getters], r["valid_from"],
                              r["valid_to"] or "", key=str(r["id"]))
-        zone = zoneinfo(self.app.ctx.zone())
+        zone, cur = self.app.ctx.zone(), self.app.ctx.currency
         history = self.query_one("#item-history", DataTable)
         self.history = message.history
         for h in message.history:
-            when = dt.datetime.fromtimestamp(h["at"], zone).strftime("%Y-%m-%d %H:%M")
+            when = display.when(h["at"], zone)
             history.add_row(when, h["actor"], f"#{h['batch_id']}" if h["batch_id"] else "", h["action"],
-                            h["valid_from"] or "", h["valid_to"] or "", change_text(h), h["note"] or "",
+                            h["valid_from"] or "", h["valid_to"] or "", change_text(h, cur), h["note"] or "",
                             key=str(h["id"]))
         self.summary = f"{len(message.versions)} version(s), {len(message.history)} change(s) · " \
             f"`anatole inventory show {self.key}` prints the same"
@@ -476,8 +482,8 @@ class ItemScreen(Screen):
         if self.query_one("#item-history", DataTable).has_focus and 0 <= event.cursor_row < len(self.history):
             h = self.history[event.cursor_row]
             self.query_one("#item-message", Static).update(
-                Text(f"{h['action']} from {h['valid_from']}: {change_text(h)}" + (f" ({h['note']})" if h["note"]
-                                                                                     else "")))
+                Text(f"{h['action']} from {h['valid_from']}: {change_text(h, self.app.ctx.currency)}"
+                     + (f" ({h['note']})" if h["note"] else "")))
 
     @on(DataTable.RowHighlighted, "#item-versions")
     def version_highlighted(self) -> None:
