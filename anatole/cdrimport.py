@@ -37,6 +37,7 @@ from ingest.cdr.classify import (
     key,
     peer,
 )
+from ingest.cdr.model import Facts
 from ingest.dialplan import EXTERNAL, INTERNAL, DialPlan, Number
 from store import CALL_COLUMNS, Store
 
@@ -265,6 +266,15 @@ def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord) -> Decid
     pick = {"": "", CALLER: rec.caller, DIALLED: rec.dialled, ORIGIN: peer(f.origin), TARGET: peer(f.target),
             DIAL: f.dial_peer}
     return d.direction, d.rule, d.status, pick[d.extension], pick[d.trunk], f.dial_number if d.called else ""
+
+
+def live_direction(site: Site, src: Source, facts: Facts, caller: str, dialled: str) -> str:
+    """The direction of a call in progress from what its first event says (the calling channel, the context, the
+    numbers), by the same rules as its record (decide_record, then the numbers): the live display and the stored
+    call agree as far as those facts go; the stored call, decided on the full record, is the final word."""
+    rec = CallRecord(line=0, native_id="", start=0, caller=caller, dialled=dialled, facts=facts)
+    direction, _rule, _status, extension, _trunk, called = decide_record(site.dialplan, src.channel_rules, rec)
+    return classify_numbers(site, src, dialled, called, caller, direction, extension)[0]
 
 
 def call_rows(ws: Workspace, src: Source, site: Site, records: list[CallRecord], import_id: int | None

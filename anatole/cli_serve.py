@@ -35,7 +35,7 @@ STARTING_CRITICAL = 600  # seconds of journal replay before it is an emergency
 
 def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
     """The daemon's configuration, or the problems that prevent it (each naming the key or file)."""
-    from anatole.cdrimport import call_rows
+    from anatole.cdrimport import call_rows, live_direction
     from pbx.alerts import SiteInfo, parse_rules
     from pbx.daemon import DaemonConfig
     from tariffs.errors import TariffError
@@ -66,10 +66,14 @@ def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
         src = ws.sources[source]
         return call_rows(ws, src, ws.sites[src.site], records, None)
 
+    def direction(source: str, facts: Any, caller: str, dialled: str) -> str:
+        src = ws.sources[source]
+        return live_direction(ws.sites[src.site], src, facts, caller, dialled)
+
     sites = {s.name: SiteInfo(timezone=s.timezone, country_code=s.dialplan.country_code) for s in ws.sites.values()}
     config = DaemonConfig(workspace=ws.path, db_path=ws.db_path, sources=live, rate=rate, rules=rules, sites=sites,
                           currency=ws.currency, log=log, metrics=ws.serve.metrics,
-                          delivery=ws.delivery)
+                          delivery=ws.delivery, direction=direction)
     if ws.hotel is not None:  # the hotel: guest charges, and the PMS link (anatole/cli_hotel.py)
         from anatole.cli_hotel import daemon_extensions
 

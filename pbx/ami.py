@@ -16,7 +16,8 @@ from typing import Any
 import trio
 
 from ingest.cdr import Item, ParseContext, Reject
-from ingest.cdr.asterisk import INTERNAL_CONTEXT
+from ingest.cdr.classify import channel_base
+from ingest.cdr.model import Facts
 from pbx import parsing
 from pbx.protocol import ActiveCall
 
@@ -179,12 +180,8 @@ class Tracker:
                     oldest = next(iter(self.calls))
                     del self.calls[oldest]
                     self.daemon.call_gone(f"{self.src.name}:{oldest}")
-                exten, context = f.get("exten", ""), f.get("context", "")
-                direction = ""
-                if INTERNAL_CONTEXT.match(context):
-                    direction = "outgoing" if len(exten) > 6 else "internal"
-                elif context:
-                    direction = "incoming"
+                exten = f.get("exten", "")
+                direction = self._direction(f)
                 call = self.calls[linked] = {"channels": set(), "start": int(float(linked.split("-")[-1]))
                                              if _epochish(linked) else 0, "caller": f.get("calleridnum", ""),
                                              "exten": exten, "direction": direction, "state": "ringing",
@@ -209,6 +206,19 @@ class Tracker:
             if not call["channels"]:
                 del self.calls[linked]
                 self.daemon.call_gone(f"{self.src.name}:{linked}")
+
+    def _direction(self, f: dict[str, str]) -> str:
+        """The direction of a new call by the rules that will classify its record (the source's channel patterns,
+        the site's extensions: DaemonConfig.direction), from what the first channel says; "" (shown as not known
+        yet) without those rules or when they fail: never a guess from the context name alone."""
+        decide = getattr(getattr(self.daemon, "config", None), "direction", None)
+        if decide is None:
+            return ""
+        facts = Facts(origin=channel_base(f.get("channel", "")), context=f.get("context", ""))
+        try:
+            return decide(self.src.name, facts, f.get("calleridnum", ""), f.get("exten", ""))
+        except Exception:  # a display hint only: the call itself is classified when its record arrives
+            return ""
 
     def _publish(self, linked: str, call: dict[str, Any]) -> None:
         self.daemon.call_active(ActiveCall(

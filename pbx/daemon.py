@@ -142,6 +142,9 @@ class DaemonConfig:
     log: TextIO | None = None  # JSON lines; None: stderr
     extensions: list[Any] = field(default_factory=list)  # add-ons (the hotel's charges and PMS link): Extension
     delivery: Any = None  # pbx.notify.Settings ([smtp], [notify]): alerts by e-mail, webhook, syslog
+    # (source name, facts, caller, dialled) -> direction of a call in progress, by the rules that classify its
+    # record (anatole.cdrimport.live_direction); None: calls in progress show no direction until they end
+    direction: Callable[[str, Any, str, str], str] | None = None
     metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint (pbx/metrics.py); None: off
     notifier: Notifier | None = None  # systemd notifications (pbx/sdnotify.py); None: from $NOTIFY_SOCKET
     status_every: float = 15.0  # seconds between two STATUS= lines to systemd
