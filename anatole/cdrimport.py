@@ -259,7 +259,8 @@ def decide_record(plan: DialPlan, rules: ChannelRules, rec: CallRecord) -> Decid
     if f is None:
         # a code or bridge number dialled or calling (*17 voicemail, CUCM b00... bridge legs) is a service when
         # internal; a `+` globalised DN is the site's extension it ends with (CUCM)
-        code = "service" if "code" in (dialled_kind(plan, rec.dialled), dialled_kind(plan, rec.caller)) else ""
+        code = "service" if rec.service or "code" in (dialled_kind(plan, rec.dialled),
+                                                      dialled_kind(plan, rec.caller)) else ""
         return (rec.direction, FORMAT_RULE if rec.direction else "dialplan", code, plan.own_extension(rec.extension),
                 rec.trunk, rec.called)
     d = decide(key(f, rec.caller, rec.dialled, rules, plan))

@@ -24,7 +24,7 @@ EXPECTED = {
     6: ("1004", "outgoing", None, "emergency", None),  # 911 through the E911 trunk
     7: ("1005", "outgoing", None, "emergency", None),  # 9911 from Jabber (CSF), +14085551005 is 1005
     8: ("1006", "internal", None, "service", None),  # built-in-bridge recording leg to b00105401002
-    9: ("1006", "internal", None, "internal", None),  # recording leg known by its comment only: never billed
+    9: ("1006", "internal", None, "service", None),  # recording leg known by its comment only (recorder 5401)
     10: ("1007", "incoming", "14155550142", "incoming", None),  # forwarded to voicemail: 1007's mailbox
     11: ("1008", "internal", None, "internal", None),  # a user calls the voicemail port
     12: ("1010", "outgoing", "14155550177", "rated", money("0.12")),  # analog port AN...; 61 s = 2 min x 0.06

@@ -16,7 +16,7 @@ it out). An empty destination device (busy, failed, abandoned) takes the directi
 from the origin: from an inside device the call is outgoing (the dial plan makes it internal when an extension was
 dialled, emergency when 911/112 was), never incoming. Recording and built-in-bridge legs (a calling or called
 number `b<digits>`, the bridge numbers CM makes up, or a recording marker in the `comment` column) are internal
-legs, never priced (status service where a `b` number says so). The extension is the phone's own number:
+legs with status service (CallRecord.service), never priced. The extension is the phone's own number:
 callingPartyNumber when the origin is inside, the final called number (the mailbox owner for voicemail:
 lastRedirectDn) when the call came in; a masked calling number (`X`s or other non-digits) is no extension. A
 `+`-globalised DN is kept as written here; the site's dial plan turns it back into the extension
@@ -275,7 +275,8 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     else:
         extension = final
         notes.append("origDeviceName empty: direction unknown")
-    if is_recording(get("comment"), original, final, caller):
+    service = is_recording(get("comment"), original, final, caller)
+    if service:
         direction, trunk = "internal", ""
         notes.append("recording or built-in-bridge leg: internal, never priced")
     return CallRecord(
@@ -297,6 +298,7 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
         account=get("clientMatterCode") or get("authCodeDescription"),
         raw=text,
         notes=notes,
+        service=service,
     )
 
 

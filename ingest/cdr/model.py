@@ -57,6 +57,9 @@ class CallRecord(msgspec.Struct, kw_only=True):
     raw: str = ""  # the record's raw text (decoded with errors="replace")
     notes: list[str] = msgspec.field(default_factory=list)  # e.g. "year inferred", "low precision", "masked"
     facts: Facts | None = None  # Asterisk/FreeSWITCH: the direction is decided from these (ingest.cdr.classify)
+    # the format says this leg is the PBX's own (a recording or bridge leg known by a marker, not by its numbers):
+    # internal with status service, never priced, as classify's app-internal rule for Asterisk and FreeSWITCH
+    service: bool = False
 
 
 class Reject(msgspec.Struct, kw_only=True):
