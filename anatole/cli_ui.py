@@ -35,7 +35,7 @@ def console_context(ws: Any) -> Any:
         user = "operator"
     zone = next(iter(ws.sites.values())).timezone if len(ws.sites) == 1 else "UTC"  # as `anatole reconcile`
     return ConsoleContext(workspace=ws.path, currency=ws.currency, user=user, tariffs=tariffs,
-                          sites={s.name: SiteInfo(s.name, s.timezone, s.tariff) for s in ws.sites.values()},
+                          sites={s.name: SiteInfo(s.name, s.timezone, s.tariff, s.dialplan) for s in ws.sites.values()},
                           invoices=invoice_actions(ws.db_path, zone), inventory=inventory_actions(ws.db_path),
                           reports=report_actions(ws))
 

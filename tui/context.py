@@ -22,6 +22,7 @@ class SiteInfo:
     name: str
     timezone: str
     tariff: Path | None = None
+    dialplan: Any = field(default=None, compare=False, repr=False)  # ingest.dialplan.DialPlan: quotes as dialled
 
 
 class ActionError(Exception):

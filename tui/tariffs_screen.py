@@ -17,11 +17,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from engine.durations import parse_duration
 from tariffs.errors import TariffError
 from tui.context import zoneinfo
 from tui.data import TariffEntry, quote, quote_text, rate_rows
 
 RATE_LIMIT = 500
+WIDE = 100  # columns from which the tariff list stays beside the rates
 
 
 class TariffLoaded(Message):
@@ -43,6 +45,7 @@ class TariffsScreen(Screen):
     BINDINGS = [
         Binding("slash", "search", "Prefix search", key_display="/"),
         Binding("c", "quote", "Quote a number"),
+        Binding("s", "quote_site", "Quote site"),
         Binding("l", "list", "Tariff list"),
         Binding("escape", "leave_input", "Back to the rates", show=False),
     ]
@@ -51,6 +54,7 @@ class TariffsScreen(Screen):
         super().__init__()
         self.entries: list[TariffEntry] = []
         self.current: TariffEntry | None = None
+        self.quote_site: str | None = None  # numbers typed in the quote box are as dialled at this site
 
     def compose(self) -> ComposeResult:
         yield Static("Tariffs", classes="title")
@@ -61,14 +65,14 @@ class TariffsScreen(Screen):
                 yield Input(placeholder="/ prefix search: digits", id="rate-search", classes="line-input",
                             restrict=r"\+?[0-9]*")
                 yield DataTable(id="rates", cursor_type="row", zebra_stripes=True)
-                yield Input(placeholder="c quote: NUMBER [SECONDS] [YYYY-MM-DDTHH:MM]", id="quote-input",
-                            classes="line-input")
+                yield Input(placeholder=self._quote_placeholder(), id="quote-input", classes="line-input")
                 yield Static("", id="quote-result", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#rates", DataTable)
-        table.add_columns("prefix", "destination", "band", "from", "price", "unit", "incr", "effective")
+        # the destination last: its whole name in what is left, the price in view at 80 columns
+        table.add_columns("prefix", "band", "from", "price", "unit", "incr", "effective", "destination")
         self.entries = self.app.tariffs.entries()
         options = self.query_one("#tariff-list", OptionList)
         for e in self.entries:
@@ -78,13 +82,31 @@ class TariffsScreen(Screen):
                 Text("no tariffs: name one per [[site]] in anatole.toml (tariff = \"tariffs/….toml\")", style="bold"))
             return
         options.highlighted = 0
-        options.focus()
+        if self.app.size.width >= WIDE:
+            options.focus()
+        else:
+            self.query_one("#rates", DataTable).focus()
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def on_descendant_focus(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Below WIDE columns the tariff list shows only while it has the focus (`l`): the rates get the width."""
+        options = self.query_one("#tariff-list", OptionList)
+        options.display = self.app.size.width >= WIDE or options.has_focus or not self.entries
 
     @on(OptionList.OptionHighlighted, "#tariff-list")
     def picked(self, event: OptionList.OptionHighlighted) -> None:
         entry = self.entries[event.option_index]
         if entry != self.current:
             self.current = entry
+            dialling = [s for s in entry.sites if self._dialplan(s) is not None]
+            if dialling and self.quote_site not in dialling:
+                self._set_quote_site(dialling[0])
             self._load(entry, self.query_one("#rate-search", Input).value.lstrip("+"))
 
     @work(thread=True, exclusive=True, group="tariff")
@@ -122,9 +144,8 @@ class TariffsScreen(Screen):
             f"rates{search}: {shown}"))
         with self.app.batch_update():
             for r in message.rates:
-                table.add_row(r["prefix"] or "(any)", r["destination"][:24], r["band"], str(r["from"]),
-                              Text(r["price"], justify="right"), str(r["unit"]), str(r["increment"]),
-                              r["effective_from"])
+                table.add_row(r["prefix"] or "(any)", r["band"], str(r["from"]), Text(r["price"], justify="right"),
+                              str(r["unit"]), str(r["increment"]), r["effective_from"], r["destination"])
 
     def action_search(self) -> None:
         self.query_one("#rate-search", Input).focus()
@@ -132,8 +153,33 @@ class TariffsScreen(Screen):
     def action_quote(self) -> None:
         self.query_one("#quote-input", Input).focus()
 
+    def action_quote_site(self) -> None:
+        """The next site whose dial plan reads the quote box's numbers, then none (E.164 only)."""
+        sites = [name for name in self.app.ctx.sites if self._dialplan(name) is not None]
+        if not sites:
+            self.notify("no site with a dial plan: type numbers in E.164 (+33612345678)")
+            return
+        order = [*sites, None]
+        self._set_quote_site(order[(order.index(self.quote_site) + 1) % len(order)])
+        self.query_one("#quote-input", Input).focus()
+
+    def _set_quote_site(self, site: str | None) -> None:
+        self.quote_site = site
+        if self.is_mounted:
+            self.query_one("#quote-input", Input).placeholder = self._quote_placeholder()
+
+    def _quote_placeholder(self) -> str:
+        at = f"as dialled at {self.quote_site} (s: site)" if self.quote_site else "E.164 (s: a site's dialling)"
+        return f"c quote: NUMBER {at} [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]"
+
+    def _dialplan(self, site: str | None) -> Any:
+        info = self.app.ctx.sites.get(site) if site else None
+        return info.dialplan if info is not None else None
+
     def action_list(self) -> None:
-        self.query_one("#tariff-list", OptionList).focus()
+        options = self.query_one("#tariff-list", OptionList)
+        options.display = True
+        options.focus()
 
     def action_leave_input(self) -> None:
         self.query_one("#rates", DataTable).focus()
@@ -152,22 +198,25 @@ class TariffsScreen(Screen):
         if self.current is None:
             self._quote_message("no tariff selected", True)
             return
-        self._quote(self.current, event.value)
+        self._quote(self.current, event.value, self.quote_site)
 
     @work(thread=True, exclusive=True, group="quote")
-    def _quote(self, entry: TariffEntry, text: str) -> None:
+    def _quote(self, entry: TariffEntry, text: str, site: str | None) -> None:
         try:
             compiled = self.app.tariffs.compiled(entry.path)
         except TariffError as exc:
             self.post_message(Quoted(exc.render(), True))
             return
         try:
-            digits, seconds, start = parse_quote(text, compiled.tariff.timezone, self.app.ctx.clock())
+            digits, seconds, start = parse_quote(text, compiled.tariff.timezone, self.app.ctx.clock(),
+                                                 self._dialplan(site), site)
         except ValueError as exc:
             self.post_message(Quoted(str(exc), True))
             return
         q = quote(compiled, digits, start, seconds)
-        self.post_message(Quoted(quote_text(q), q["status"] != "rated"))
+        typed = text.split()[0]
+        dialled = f"{typed} at {site} = +{digits}\n" if site and typed.lstrip("+") != digits else ""
+        self.post_message(Quoted(dialled + quote_text(q), q["status"] != "rated"))
 
     def on_quoted(self, message: Quoted) -> None:
         self._quote_message(message.text, message.error)
@@ -178,24 +227,34 @@ class TariffsScreen(Screen):
         widget.set_class(error, "error")
 
 
-def parse_quote(text: str, zone: str, now: float) -> tuple[str, int, int]:
-    """'NUMBER [SECONDS] [START]' -> (E.164 digits, seconds, UTC instant); ValueError says what is wrong.
-    SECONDS defaults to 60, START (ISO, local to the tariff unless it has an offset) to now."""
+def parse_quote(text: str, zone: str, now: float, dialplan: Any = None, site: str | None = None
+                ) -> tuple[str, int, int]:
+    """'NUMBER [DURATION] [START]' -> (E.164 digits, seconds, UTC instant); ValueError says what is wrong.
+    NUMBER is as dialled at the site when a dial plan is given (ingest.dialplan.DialPlan: 0612345678 at a French
+    site is 33612345678), else E.164; DURATION (90, 90s, 2m, 1m30s, 1h, 1:30) defaults to 60 s, START (ISO, local
+    to the tariff unless it has an offset) to now."""
     words = text.split()
     if not words:
         raise ValueError("type a number, then optionally the seconds and the start (e.g. +33612345678 120 "
                          "2026-11-26T09:30)")
-    number = re.sub(r"[().-]", "", words[0]).removeprefix("+")
+    if dialplan is not None and not words[0].startswith("+"):
+        got = dialplan.normalise(words[0], as_dialled=True)
+        if got.kind != "external" or not got.e164:
+            raise ValueError(f"{words[0]!r} dialled at {site or 'this site'} is {got.kind} ({got.rule}), not a "
+                             "number a tariff rates")
+        number = got.e164
+    else:
+        number = re.sub(r"[().-]", "", words[0]).removeprefix("+")
     if not number or not (number.isascii() and number.isdigit()):
         raise ValueError(f"{words[0]!r} is not a number (E.164 digits, optionally with +)")
     seconds = 60
     start = int(now)
     rest = words[1:]
-    if rest and re.fullmatch(r"\d+", rest[0]):
-        seconds = int(rest.pop(0))
-    elif rest and re.fullmatch(r"\d+:\d{2}", rest[0]):
-        m, s = rest.pop(0).split(":")
-        seconds = int(m) * 60 + int(s)
+    if rest and re.fullmatch(r"\d[^-]*", rest[0]):  # a duration (a start is a date: YYYY-MM-DD...)
+        try:
+            seconds = parse_duration(rest.pop(0))
+        except ValueError as exc:
+            raise ValueError(f"{exc}; then optionally the start (YYYY-MM-DDTHH:MM)") from None
     if rest:
         word = rest.pop(0)
         try:
