@@ -24,10 +24,11 @@ from textual.widgets import DataTable, Footer, Input, OptionList, SelectionList,
 from textual.widgets.option_list import Option
 
 from engine.money import MoneyError, format_exact, parse_money
+from store import display
 from store.db import StoreError
 from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdict
 from store.invoices import needs_reason as store_needs_reason
-from tui.context import ActionError, ConsoleContext, zoneinfo
+from tui.context import ActionError, ConsoleContext
 from tui.data import ComponentReader
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
@@ -75,8 +76,14 @@ class InvoiceReader(ComponentReader):
         return self._guard(read)
 
 
-def money(value: int | None) -> str:
-    return "" if value is None else format_exact(value)
+def money(value: int | None, currency: str = "", *, exact: bool = False) -> str:
+    """Lists: the currency's decimals with the currency (store.display); details pass exact=True."""
+    return display.money(value, currency, exact=exact)
+
+
+def exact(value: int | None, currency: str = "") -> str:
+    """An invoice's own figure, every decimal kept (detail tables, whose title says "exact")."""
+    return display.amount(value, currency, exact=True)
 
 
 def period_text(start: str | None, end: str | None) -> str:
@@ -115,7 +122,12 @@ def state_text(inv: dict[str, Any]) -> str:
 
 
 def when_text(epoch: int, zone: str) -> str:
-    return dt.datetime.fromtimestamp(epoch, zoneinfo(zone)).strftime("%Y-%m-%d %H:%M")
+    return display.when(epoch, zone)
+
+
+def _number(value: int | None) -> str:
+    """A fixed-point quantity (not money): every decimal."""
+    return "" if value is None else format_exact(value)
 
 
 def needs_reason(detail: dict[str, Any]) -> str:
@@ -253,7 +265,7 @@ class InvoicesScreen(Screen):
             findings = Text(str(r["findings"]) if r["findings"] else "", style="bold yellow" if r["findings"] else "")
             table.add_row(str(r["id"]), clip(r["number"], 18), clip(r["carrier_name"] or r["carrier"], 16),
                           clip(r["account"], 12),
-                          Text(f"{money(r['payable'])} {r['currency']}", justify="right"),
+                          Text(money(r["payable"], r["currency"]), justify="right"),
                           Text(state_text(r), style=style), findings,
                           period_text(r["period_start"], r["period_end"]), key=str(r["id"]))
         if table.row_count:
@@ -267,7 +279,7 @@ class InvoicesScreen(Screen):
         of = f" of {len(self.rows)}" if len(self.shown) != len(self.rows) else ""
         self.query_one("#invoices-summary", Static).update(
             f"{len(self.shown)}{of} invoice(s) · payable "
-            f"{', '.join(f'{format_exact(v)} {c}' for c, v in sorted(by_cur.items())) or '0'} · {invalid} invalid · "
+            f"{display.totals(by_cur, empty='0')} · {invalid} invalid · "
             f"{disputed} in dispute · {findings} finding(s)")
 
     def _current(self) -> dict[str, Any] | None:
@@ -447,7 +459,8 @@ class InvoiceDetailScreen(Screen):
             head.append(f"period {period_text(inv['period_start'], inv['period_end'])}")
         text.append(" · ".join(head) + "\n")
         totals = [(k, inv[k]) for k in ("lines", "allowances", "charges", "tax", "payable") if inv[k] is not None]
-        text.append(" · ".join(f"{k} {format_exact(v)}" for k, v in totals) + f" {inv['currency']}\n", style="bold")
+        cur = inv["currency"]
+        text.append(" · ".join(f"{k} {exact(v, cur)}" for k, v in totals) + f" {cur} (exact)\n", style="bold")
         failed = [c for c in d["checks"] if not c["ok"]]
         # the validation verdict, worded as in the history; the audit's findings are counted apart
         validation = [(c["rule"], bool(c["ok"]), c["severity"]) for c in d["checks"] if c["source"] == "validate"]
@@ -459,7 +472,7 @@ class InvoiceDetailScreen(Screen):
         if others:
             errors = sum(1 for c in others if c["severity"] == "error")
             text.append(f" · audit: {len(others)} finding(s), {errors} error(s), "
-                        f"{format_exact(claim_amount(others))} at stake", style="bold" if errors else "")
+                        f"{money(claim_amount(others), cur, exact=True)} at stake", style="bold" if errors else "")
         text.append(" · state ")
         text.append(inv["state"], style=STATE_STYLE.get(inv["state"], "") or "bold")
         text.append(f" ({inv['lifecycle_code'] or '-'})")
@@ -467,10 +480,10 @@ class InvoiceDetailScreen(Screen):
             text.append(f" · duplicate of invoice #{inv['duplicate_of']}", style="bold yellow")
         last = []
         if d["calls"]:
-            last.append(f"call detail: {d['calls']} call(s), {format_exact(d['calls_amount'])}")
+            last.append(f"call detail: {d['calls']} call(s), {money(d['calls_amount'], cur, exact=True)}")
         if d["taxes"]:
             last.append("VAT " + "; ".join(f"{t['category'] or '?'} {t['rate'] or '?'}%: base "
-                                           f"{format_exact(t['base'])} tax {format_exact(t['amount'])}"
+                                           f"{exact(t['base'], cur)} tax {money(t['amount'], cur, exact=True)}"
                                            for t in d["taxes"]))
         if last:
             text.append("\n" + " · ".join(last))
@@ -481,9 +494,9 @@ class InvoiceDetailScreen(Screen):
         for c in d["charges"]:
             info = c["status_code"] in ("GROUP", "INFORMATION")
             charges.add_row(str(c["seq"]), c["category"], c["service"] or "(account)",
-                            Text(money(c["amount"]), justify="right", style="dim" if info else ""),
-                            Text(money(c["tax"]), justify="right"), clip(c["description"] or "", 32),
-                            money(c["quantity"]), money(c["unit_price"]),
+                            Text(exact(c["amount"], cur), justify="right", style="dim" if info else ""),
+                            Text(exact(c["tax"], cur), justify="right"), clip(c["description"] or "", 32),
+                            _number(c["quantity"]), exact(c["unit_price"], cur),
                             period_text(c["period_start"], c["period_end"]), key=str(c["seq"]))
 
         checks = self.query_one("#inv-checks", DataTable)
@@ -493,7 +506,7 @@ class InvoiceDetailScreen(Screen):
             result = Text("ok", style="green") if c["ok"] else \
                 Text("FAIL", style="bold red") if c["severity"] == "error" else Text("warn", style="bold yellow")
             checks.add_row(str(c["id"]), result, c["rule"], c["expected"] or "", c["actual"] or "",
-                           money(c["at_stake"]) if c["at_stake"] else "", (c["line"] or "")[:16], c["source"],
+                           exact(c["at_stake"], cur) if c["at_stake"] else "", (c["line"] or "")[:16], c["source"],
                            f"#{c['dispute']}" if c["dispute"] else "", key=str(c["id"]))
         d["ordered_checks"] = ordered
         if ordered:
@@ -509,10 +522,11 @@ class InvoiceDetailScreen(Screen):
         for disp in d["disputes"]:
             history.append(f"\ndispute #{disp['id']} ({disp['status']}) opened {when_text(disp['opened_at'], zone)} "
                            f"by {disp['actor']}: {disp['reason']}\n", style="bold")
-            history.append(f"  claimed {format_exact(disp['amount_claimed'])} {disp['currency']} · findings "
+            history.append(f"  claimed {money(disp['amount_claimed'], disp['currency'], exact=True)} · findings "
                            f"{', '.join(str(f) for f in disp['findings']) or 'none'}")
             if disp["credit_invoice_id"]:
-                history.append(f" · credited {money(disp['credited_amount'])} by invoice #{disp['credit_invoice_id']}")
+                history.append(f" · credited {exact(disp['credited_amount'], disp['currency'])} "
+                               f"by invoice #{disp['credit_invoice_id']}")
             history.append("\n")
         self.query_one("#inv-history", Static).update(history or Text("no history"))
 
@@ -687,7 +701,7 @@ class ApproveDialog(ModalScreen[str | None]):
         why = needs_reason(self.detail)
         with Vertical(classes="dialog", id="approve-box"):
             yield Static(f"Approve {inv['number']} (#{inv['id']}) of {inv['carrier_name'] or inv['carrier']} for "
-                         f"payment: {money(inv['payable'])} {inv['currency']}", classes="dialog-title")
+                         f"payment: {money(inv['payable'], inv['currency'], exact=True)}", classes="dialog-title")
             if inv.get("kind") == "information":
                 yield Static(f"This document is {kind_text(inv)}: it cannot be approved for payment.",
                              id="approve-hint")
@@ -749,14 +763,15 @@ class DisputeDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         inv = self.detail["invoice"]
+        cur = inv["currency"]
         with Vertical(classes="dialog", id="dispute-box"):
             yield Static(f"Dispute {inv['number']} (#{inv['id']}) with {inv['carrier_name'] or inv['carrier']} "
-                         f"(payable {money(inv['payable'])} {inv['currency']})", classes="dialog-title")
+                         f"(payable {money(inv['payable'], inv['currency'], exact=True)})", classes="dialog-title")
             yield Input(placeholder="reason (required), for the carrier", id="dispute-reason")
             if self.findings:
                 yield Static("Findings contested (space: toggle):")
                 yield SelectionList[int](
-                    *[(f"{c['id']:>4} {c['rule']:<18} {money(c['at_stake']) if c['at_stake'] else '':>10}  "
+                    *[(f"{c['id']:>4} {c['rule']:<18} {exact(c['at_stake'], cur) if c['at_stake'] else '':>10}  "
                        f"{(c['line'] or '')[:16]}", c["id"], True) for c in self.findings], id="dispute-findings")
             else:
                 yield Static("This invoice has no findings: the dispute contests none.")
@@ -777,7 +792,7 @@ class DisputeDialog(ModalScreen[str | None]):
         picked = set(self.chosen())
         total = claim_amount([c for c in self.findings if c["id"] in picked])  # each overcharge once
         self.query_one("#dispute-amount", Input).placeholder = \
-            f"amount claimed (empty: {format_exact(total)} {self.detail['invoice']['currency']}, the findings' " \
+            f"amount claimed (empty: {money(total, self.detail['invoice']['currency'], exact=True)}, the findings' " \
             "money at stake)"
 
     @on(SelectionList.SelectedChanged, "#dispute-findings")
