@@ -232,8 +232,9 @@ cdef class RateTables:
     # rating at once with the same tables never see a day with another day's schedule
     cdef int64_t day_entry[DAY_CACHE]
     # the interval search on number keys: starts scaled to 18 digits, their prefixes, and a first-bits table
-    cdef object ivk_buf, top_buf
-    cdef const IvRec* ivk
+    cdef object ivk_buf, ivp_buf, top_buf
+    cdef const uint64_t* ivk  # interval starts (8 to a cache line: the search's last steps stay in one line)
+    cdef const int32_t* ivp  # their prefixes
     cdef const TopRec* top
     cdef int top_shift
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
@@ -298,9 +299,8 @@ cdef class RateTables:
         starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(11 ** (KEY_DIGITS - self.key_len))
         if starts.shape[0] == 0 or starts[0] != 0:
             raise ValueError("the intervals must start at key 0")
-        self.ivk_buf = np.zeros(starts.shape[0], iv.dtype)
-        self.ivk_buf["start"] = starts
-        self.ivk_buf["prefix"] = iv["prefix"]
+        self.ivk_buf = np.ascontiguousarray(starts)
+        self.ivp_buf = np.ascontiguousarray(iv["prefix"], dtype=np.int32)
         # a table on the key's first bits narrows each search to a few intervals (about one entry per interval,
         # at most 2**20); a block inside one interval gives the prefix at once
         cdef int bits = min(20, max(4, int(starts.shape[0]).bit_length()))
@@ -312,9 +312,11 @@ cdef class RateTables:
         self.top_buf["lo"] = first
         single = np.append(first[1:] == first[:len(first) - 1], False)
         self.top_buf["label"] = np.where(single, np.asarray(iv["prefix"])[first], SEARCH)
-        cdef const uint8_t[::1] kv = self.ivk_buf.view(np.uint8).reshape(-1)
+        cdef const uint64_t[::1] kv = self.ivk_buf
+        cdef const int32_t[::1] pv = self.ivp_buf
         cdef const uint8_t[::1] tv = self.top_buf.view(np.uint8).reshape(-1)
-        self.ivk = <const IvRec*> &kv[0]
+        self.ivk = &kv[0]
+        self.ivp = &pv[0]
         self.top = <const TopRec*> &tv[0]
         self.fast_buf = fast_records(self.rate_buf, self.slot_buf)
         if self.fast_buf.dtype.itemsize != sizeof(FastRec):
@@ -661,14 +663,14 @@ cdef class RateTables:
             while longest > 1:
                 for j in range(m):
                     half = ln[j] >> 1
-                    lo[j] = lo[j] + half if self.ivk[lo[j] + half].start <= k[j] else lo[j]
+                    lo[j] = lo[j] + half if self.ivk[lo[j] + half] <= k[j] else lo[j]
                     ln[j] -= half
                 longest -= longest >> 1
             for j in range(m):
                 if k[j] == 0:
                     pids[j] = -1
                 elif pids[j] == SEARCH:
-                    pids[j] = self.ivk[lo[j]].prefix
+                    pids[j] = self.ivp[lo[j]]
             for j in range(m):
                 bands[j] = NO_BAND
                 changes[j] = FAR
