@@ -277,6 +277,95 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
     sys.exit(code)
 
 
+def _acknowledge(ws: Workspace, alert: int, as_json: bool) -> None:
+    """`anatole alerts --ack ID`: the Acknowledge message over the daemon's socket (the daemon takes the user from
+    the socket's peer credentials and writes it), then wait for its AlertAcknowledged."""
+    from pbx.protocol import SOCKET_NAME
+    from store.live import get_alert
+
+    def done(code: int, message: str, row: dict[str, Any] | None = None) -> None:
+        if as_json:
+            _emit_json({"alert": alert, "acknowledged": code == 0, "message": message,
+                        **({"acknowledged_by": row["acknowledged_by"], "acknowledged_at": row["acknowledged_at"]}
+                           if row and row.get("acknowledged_at") else {})})
+        else:
+            _console(err=code != 0).print(message, markup=False)
+        sys.exit(code)
+
+    def known() -> dict[str, Any] | None:
+        store = _store(ws)
+        try:
+            return get_alert(store, alert)
+        finally:
+            store.close()
+
+    row = known()
+    if row is None:
+        done(EXIT_WARNING, f"no alert #{alert} (see `anatole alerts`)")
+    assert row is not None
+    if row["acknowledged_at"] is not None:
+        done(EXIT_OK, f"alert #{alert} was already acknowledged by {row['acknowledged_by']} on "
+                      f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(row['acknowledged_at']))}: nothing changed",
+             row)
+    path = ws.path / SOCKET_NAME
+    try:
+        got = send_acknowledge(path, alert)
+    except (OSError, TimeoutError) as exc:
+        done(EXIT_WARNING, f"alert #{alert}: cannot talk to the daemon: {exc}")
+    if got is False:
+        done(EXIT_NOT_RUNNING, f"no daemon is running for this workspace (no answer on {path}): acknowledgements go "
+                               "through it, which records who sent them; start one with `anatole serve`")
+    row = known() or row
+    if got is None:
+        if row.get("acknowledged_at") is not None:  # someone else was quicker
+            done(EXIT_OK, f"alert #{alert} was acknowledged by {row['acknowledged_by']} meanwhile: nothing changed",
+                 row)
+        done(EXIT_WARNING, f"alert #{alert}: the daemon did not confirm the acknowledgement (see its log)")
+    done(EXIT_OK, f"alert #{alert} acknowledged by {got.by}", row)
+
+
+def send_acknowledge(path: Path, alert: int, timeout: float = 10.0) -> Any:
+    """Acknowledge `alert` through the daemon listening on `path` (blocking; no trio needed): its AlertAcknowledged,
+    None when the daemon did not confirm within `timeout` (an alert it did not change), False when no daemon runs."""
+    import getpass
+
+    from pbx.protocol import Acknowledge, AlertAcknowledged, Error, FrameReader, Subscribe, encode
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return False
+    reader = FrameReader()
+    try:
+        try:
+            claimed = getpass.getuser()
+        except (KeyError, OSError):
+            claimed = ""
+        sock.sendall(encode(Subscribe(topics=["alerts"])) + encode(Acknowledge(alert=alert, by=claimed)))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                return False  # the daemon went away before it answered
+            for message in reader.feed(data):
+                if isinstance(message, AlertAcknowledged) and message.id == alert:
+                    return message
+                if isinstance(message, Error):
+                    raise OSError(f"the daemon refused the request: {message.message}")
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+    finally:
+        sock.close()
+    return None
+
+
 def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = STARTING_CRITICAL,
            now: float | None = None) -> tuple[int, list[str]]:
     """The monitoring state of a daemon's Status (pbx.protocol.Status) and the reasons for it, worst first."""
@@ -311,15 +400,24 @@ def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = ST
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not acknowledged.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
+@click.option("--ack", "ack", type=int, metavar="ID",
+              help="Acknowledge alert ID through the running daemon (as the console does: the acknowledger is the "
+                   "user running this command). Exit 0 acknowledged (or already), 1 no such alert or not "
+                   "confirmed, 3 no daemon running.")
 @click.pass_context
-def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: int, as_json: bool) -> None:
-    """List the alerts the daemon raised ([[alert]] rules in anatole.toml), newest first."""
+def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: int, as_json: bool,
+           ack: int | None) -> None:
+    """List the alerts raised by the [[alert]] rules (the daemon's, and the mobile usage ones), newest first; or
+    acknowledge one with --ack ID."""
     from engine.money import format_amount
     from store.live import list_alerts
 
     if workspace is not None:
         ctx.obj["workspace"] = workspace
     ws = _workspace(ctx)
+    if ack is not None:
+        _acknowledge(ws, ack, as_json)
+        return
     store = _store(ws)
     rows = list(list_alerts(store, open_only=open_only, limit=limit))
     store.close()

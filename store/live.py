@@ -222,6 +222,12 @@ def list_alerts(store: Store, *, open_only: bool = False, limit: int | None = No
         yield dict(zip(ALERT_COLUMNS, row))
 
 
+def get_alert(store: Store, alert: int) -> dict[str, Any] | None:
+    migrate(store.conn)
+    row = store.conn.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id = ?", (alert,)).fetchone()
+    return dict(zip(ALERT_COLUMNS, row)) if row else None
+
+
 def journal_summary(store: Store) -> dict[str, int]:
     migrate(store.conn)
     rows = store.conn.execute("SELECT COALESCE(outcome, 'pending'), COUNT(*) FROM journal GROUP BY 1").fetchall()
