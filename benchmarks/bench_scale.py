@@ -125,8 +125,13 @@ def main() -> None:
             shutil.rmtree(work / f"default.{ext}", ignore_errors=True)
             (work / f"default.{ext}").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                          silence_logs=40) as cluster, Client(cluster) as client:
+        import dask
+
+        import anatole.distributed as dist
+
+        with dask.config.set(getattr(dist, "WORKER_CONFIG", {})), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=40) as cluster, Client(cluster) as client:  # as --workers N starts it
             start = time.perf_counter() - t0
             emit(impl="cluster_start", workers=n, seconds=rounded(start))
             client.run(lambda: __import__("anatole.distributed"))  # imports on the workers, outside the timing
