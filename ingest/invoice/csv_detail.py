@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
+from ingest import csvprofile
 from ingest.invoice.common import categorise
 from ingest.invoice.model import CATEGORIES, CallDetail, Charge, Invoice, InvoiceError, Party, Totals, service_kind
 
@@ -87,16 +87,7 @@ def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
 
 def header_matches(data: bytes, profile: dict[str, Any]) -> bool:
     """Does the file's header row hold every column the profile names? (content-based detection)"""
-    try:
-        text = data[:65536].decode(profile.get("encoding", "utf-8"), errors="replace").lstrip("\ufeff")
-        lines = text.splitlines()[int(profile.get("skip_lines", 0)):]
-        if not lines:
-            return False
-        header = next(csv.reader([lines[0]], delimiter=profile.get("delimiter", ",")))
-    except (csv.Error, LookupError, ValueError, StopIteration):
-        return False
-    names = {h.strip() for h in header}
-    return all(profile[k] in names for k in COLUMN_KEYS if isinstance(profile.get(k), str))
+    return csvprofile.header_matches(data, profile, COLUMN_KEYS)
 
 
 def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str) -> Invoice:
@@ -104,29 +95,8 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
     problems = validate_profile(profile, f"invoice_csv.{name}")
     if problems:
         raise InvoiceError(f"{where}: profile {name!r} is not valid: {problems[0]}")
-    try:
-        text = data.decode(profile.get("encoding", "utf-8")).lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise InvoiceError(f"{where}: not {profile.get('encoding', 'utf-8')} text (byte {exc.start}); set "
-                           f"encoding in [invoice_csv.{name}]") from None
-    skip = int(profile.get("skip_lines", 0))
-    reader = csv.reader(io.StringIO(text), delimiter=profile.get("delimiter", ","))
-    rows = iter(reader)
-    try:
-        for _ in range(skip):
-            next(rows)
-        header = [h.strip() for h in next(rows)]
-    except StopIteration:
-        raise InvoiceError(f"{where}: empty file (no header row)") from None
-    except csv.Error as exc:
-        raise InvoiceError(f"{where}: line {reader.line_num}: {exc}") from None
-    cols: dict[str, int] = {}
-    for key in COLUMN_KEYS:
-        if key in profile:
-            if profile[key] not in header:
-                raise InvoiceError(f"{where}: line {skip + 1}: column {profile[key]!r} (for {key}) is not in the "
-                                   f"header ({', '.join(header)})")
-            cols[key] = header.index(profile[key])
+    reader, header, cols = csvprofile.open_rows(data, where, f"invoice_csv.{name}", profile, COLUMN_KEYS,
+                                                InvoiceError)
     zone = ZoneInfo(str(profile.get("timezone", "UTC")))
     negate = profile.get("sign", "as_is") == "negate"
     decimal = profile.get("decimal", ".")
@@ -138,7 +108,7 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
     issue: str | None = None
     period: list[str] = []
     try:
-        for row in rows:
+        for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue

@@ -16,12 +16,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
+from ingest import csvprofile
 from ingest.usage.model import KINDS, ZONES, UsageBatch, UsageError, UsageRecord, UsageReject
 
 COLUMN_KEYS = ("line", "iccid", "kind", "destination", "apn", "volume", "duration", "messages", "data", "zone",
@@ -98,14 +98,7 @@ def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
 
 def header_matches(data: bytes, profile: dict[str, Any]) -> bool:
     """Does the file's header row hold every column the profile names? (content-based detection)"""
-    try:
-        text = data[:65536].decode(profile.get("encoding", "utf-8"), errors="replace").lstrip("\ufeff")
-        lines = text.splitlines()[int(profile.get("skip_lines", 0)):]
-        header = next(csv.reader([lines[0]], delimiter=profile.get("delimiter", ","))) if lines else []
-    except (csv.Error, LookupError, ValueError, StopIteration):
-        return False
-    names = {h.strip() for h in header}
-    return bool(names) and all(profile[k] in names for k in COLUMN_KEYS if isinstance(profile.get(k), str))
+    return csvprofile.header_matches(data, profile, COLUMN_KEYS)
 
 
 class _RowError(Exception):
@@ -119,29 +112,7 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any]) -> UsageB
     problems = validate_profile(profile, f"mobile_csv.{name}")
     if problems:
         raise UsageError(f"{where}: profile {name!r} is not valid: {problems[0]}")
-    encoding = str(profile.get("encoding", "utf-8"))
-    try:
-        text = data.decode(encoding).lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{where}: not {encoding} text (byte {exc.start}); set encoding in "
-                         f"[mobile_csv.{name}]") from None
-    skip = int(profile.get("skip_lines", 0))
-    reader = csv.reader(io.StringIO(text), delimiter=profile.get("delimiter", ","))
-    try:
-        for _ in range(skip):
-            next(reader)
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise UsageError(f"{where}: empty file (no header row)") from None
-    except csv.Error as exc:
-        raise UsageError(f"{where}: line {reader.line_num}: {exc}") from None
-    cols: dict[str, int] = {}
-    for key in COLUMN_KEYS:
-        if key in profile:
-            if profile[key] not in header:
-                raise UsageError(f"{where}: line {skip + 1}: column {profile[key]!r} (for {key}) is not in the "
-                                 f"header ({', '.join(header)})")
-            cols[key] = header.index(profile[key])
+    reader, header, cols = csvprofile.open_rows(data, where, f"mobile_csv.{name}", profile, COLUMN_KEYS, UsageError)
     ctx = _Context(profile)
     batch = UsageBatch(carrier=profile["carrier"], format=f"csv:{name}")
     while True:
