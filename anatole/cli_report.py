@@ -68,7 +68,7 @@ def _one(name: str) -> click.Command:
             return
         console = clitools.console()
         table = Table(*[escape(c) for c, _ in report.columns], title=f"{report.title} — {period}", box=None)
-        for row in report.text_rows():
+        for row in report.display_rows():  # each currency's decimals; --json and the exports stay exact
             table.add_row(*[escape(v) for v in row])
         console.print(table)
         for note in report.notes:

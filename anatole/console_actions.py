@@ -115,7 +115,8 @@ class _Reports:
             self._last = None  # the screen asks again: read the store again
         r = self._report(name, period)
         return {"name": r.name, "title": r.title, "period": r.period, "columns": list(r.columns),
-                "rows": r.text_rows(), "chart": r.chart, "notes": list(r.notes)}
+                "rows": r.text_rows(), "chart": r.chart, "notes": list(r.notes),
+                "display_rows": r.display_rows(), "currencies": r.row_currencies()}
 
     def export(self, name: str, period: str, fmt: str, path: Path) -> None:
         from tem.reports import FORMATS, write

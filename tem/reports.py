@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.money import format_exact
+from store import display
 from store.cells import neutralise
 
 REPORTS = {
@@ -111,6 +112,7 @@ class Report:
     rows: list[list[Any]] = field(default_factory=list)
     chart: tuple[int, int] | None = None  # (category column, value column)
     notes: list[str] = field(default_factory=list)
+    currency: str = ""  # of the money columns when the rows have no "currency" column (the workspace's)
 
     def cell(self, value: Any, kind: str) -> str:
         if value is None:
@@ -122,7 +124,36 @@ class Report:
         return str(value)
 
     def text_rows(self) -> list[list[str]]:
+        """Exact cells (exports, --json): every decimal of every amount."""
         return [[self.cell(v, k) for v, (_, k) in zip(row, self.columns)] for row in self.rows]
+
+    def row_currency(self, row: list[Any], heading: str = "") -> str:
+        """The currency of a row's amounts: its "currency" column, else the money column's heading ("total EUR")."""
+        for i, (name, kind) in enumerate(self.columns):
+            if name == "currency" and kind == "text" and i < len(row):
+                return str(row[i] or "")
+        last = heading.rsplit(" ", 1)[-1]
+        return last if len(last) == 3 and last.isalpha() and last.isupper() else self.currency
+
+    def display_rows(self) -> list[list[str]]:
+        """Cells for a screen or a terminal table: amounts with their currency's decimals and the currency
+        (store.display); the exact figures stay in text_rows and the exports."""
+        out = []
+        for row in self.rows:
+            cells = []
+            for v, (heading, kind) in zip(row, self.columns):
+                if kind == "money" and v is not None:
+                    cur = self.row_currency(row, heading)
+                    cells.append(display.money(int(v), cur))
+                else:
+                    cells.append(self.cell(v, kind))
+            out.append(cells)
+        return out
+
+    def row_currencies(self) -> list[str]:
+        """Each row's currency (see row_currency, for the charted column): charts never mix two currencies."""
+        heading = self.columns[self.chart[1]][0] if self.chart else ""
+        return [self.row_currency(row, heading) for row in self.rows]
 
     def as_json(self) -> dict[str, Any]:
         return {"report": self.name, "title": self.title, "period": self.period,
@@ -201,7 +232,13 @@ def _grouped(alloc: Any, column: int) -> list[tuple[str, int, int, int]]:
 
 
 def build(ctx: Context, name: str, period: str) -> Report:
-    """Build one report of `period` (YYYY-MM)."""
+    """Build one report of `period` (YYYY-MM); amounts without a currency column are in the workspace's."""
+    r = _build(ctx, name, period)
+    r.currency = r.currency or ctx.ws.currency
+    return r
+
+
+def _build(ctx: Context, name: str, period: str) -> Report:
     if name not in REPORTS:
         raise ReportError(f"no report {name!r} (reports: {', '.join(REPORTS)})")
     title = REPORTS[name]

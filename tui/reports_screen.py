@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
 
 PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
@@ -48,19 +49,32 @@ def shift_period(period: str, months: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
-def chart_points(data: dict[str, Any]) -> list[tuple[str, Decimal]]:
-    """(label, value) of the charted column, the total row left out; cells that are not numbers are skipped."""
+def chart_currencies(data: dict[str, Any]) -> list[str]:
+    """The currencies of the charted rows (one chart each: two currencies never share a scale)."""
+    rows, currencies = data.get("rows", []), data.get("currencies") or []
+    return sorted({c for row, c in zip(rows, currencies) if c and row and row[0] != "total"})
+
+
+def chart_points(data: dict[str, Any], currency: str | None = None) -> list[tuple[str, Decimal]]:
+    """(label, value) of the charted column, the total row left out; cells that are not numbers are skipped.
+    With `currency`, only that currency's rows, each value rounded half-even to the currency's decimals."""
     if not data.get("chart"):
         return []
     cat, val = data["chart"]
+    currencies = data.get("currencies") or []
     out = []
-    for row in data["rows"]:
+    for i, row in enumerate(data["rows"]):
         if not row or row[0] == "total":
             continue
+        if currency is not None and i < len(currencies) and currencies[i] != currency:
+            continue
         try:
-            out.append((row[cat] or "(none)", Decimal(row[val])))
+            value = Decimal(row[val])
         except (InvalidOperation, IndexError):
             continue
+        if currency:
+            value = value.quantize(Decimal(1).scaleb(-display.decimals_for(currency)), rounding=ROUND_HALF_EVEN)
+        out.append((row[cat] or "(none)", value))
     return out
 
 
@@ -156,6 +170,7 @@ class ReportsScreen(Screen):
         Binding("right_square_bracket", "month(1)", "Next month", key_display="]"),
         Binding("e", "export", "Export"),
         Binding("r", "reload", "Reload"),
+        Binding("c", "chart_currency", "Chart currency", show=False),
         Binding("escape", "leave_input", "Back to the table", show=False),
     ]
 
@@ -165,6 +180,7 @@ class ReportsScreen(Screen):
         self.report = ""
         self.period = ""
         self.data: dict[str, Any] | None = None
+        self.chart_currency = 0  # which currency the chart shows when the rows have several
 
     def compose(self) -> ComposeResult:
         yield Static("Reports", classes="title", id="reports-title")
@@ -300,17 +316,36 @@ class ReportsScreen(Screen):
                 width = min(TEXT_WIDTH, max([len(heading)] + [len(r[i]) for r in d["rows"]])) if kind == "text" \
                     else None
                 table.add_column(Text(heading, justify="left" if kind == "text" else "right"), width=width)
-            for row in d["rows"]:
+            for row in d.get("display_rows") or d["rows"]:  # each currency's decimals; exports stay exact
                 style = "bold" if row and row[0] == "total" else ""
                 table.add_row(*[Text(v, style=style, justify="left" if kind == "text" else "right")
                                 for v, (_, kind) in zip(row, d["columns"])])
-        points = chart_points(d)
-        heading = f"{d['columns'][d['chart'][1]][0]} by {d['columns'][d['chart'][0]][0]}" if d.get("chart") else ""
-        chart.show(points, heading)
+        self._chart()
         info.update(Text(f"{d['title']} — {d['period']} · {len(d['rows'])} row(s)", style="bold"))
         notes = " · ".join(d["notes"])
         self._message(notes if d["rows"] else f"nothing to report for {d['period']}" + (f" · {notes}" if notes
                                                                                         else ""))
+
+    def _chart(self) -> None:
+        """The chart of one currency at a time (c: the next one); never two currencies on one scale."""
+        d = self.data
+        chart = self.query_one("#report-chart", BarChart)
+        if d is None or not d.get("chart"):
+            chart.show([], "")
+            return
+        currencies = chart_currencies(d)
+        heading = f"{d['columns'][d['chart'][1]][0]} by {d['columns'][d['chart'][0]][0]}"
+        if not currencies:
+            chart.show(chart_points(d), heading)
+            return
+        cur = currencies[self.chart_currency % len(currencies)]
+        others = [c for c in currencies if c != cur]
+        heading = f"{heading}, {cur}" + (f" (c: {', '.join(others)})" if others else "")
+        chart.show(chart_points(d, cur), heading)
+
+    def action_chart_currency(self) -> None:
+        self.chart_currency += 1
+        self._chart()
 
     # --- export ---------------------------------------------------------------------------------------------
 
