@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,30 +178,48 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
 def request_status(path: Path, timeout: float = 5.0) -> Any:
     """Ask the daemon listening on `path` for its Status (blocking; no trio needed). None when none runs, or when
     it went away in the middle of the answer (killed, stopping): that is what a status check sees then."""
-    from pbx.protocol import Error, FrameReader, Status, StatusRequest, encode
+    from pbx.protocol import Status, StatusRequest, encode
+
+    try:
+        return _ask(path, encode(StatusRequest()), lambda m: isinstance(m, Status), timeout)
+    except _NoDaemon:
+        return None
+
+
+class _NoDaemon(Exception):
+    """No daemon answers on the socket: none runs, or it went away before it answered (killed, stopping)."""
+
+
+def _ask(path: Path, request: bytes, want: Callable[[Any], bool], timeout: float) -> Any:
+    """Send `request` to the daemon's socket (blocking; no trio needed) and return the first message `want` accepts.
+    Raises _NoDaemon, OSError for the daemon's Error reply, TimeoutError when nothing came within `timeout`."""
+    from pbx.protocol import Error, FrameReader
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
     try:
-        sock.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
-    reader = FrameReader()
-    try:
-        sock.sendall(encode(StatusRequest()))
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise _NoDaemon from None
+        reader = FrameReader()
+        sock.sendall(request)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = sock.recv(65536)
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
             if not data:
-                return None  # the daemon closed the socket without answering: it is gone or going
+                raise _NoDaemon  # the daemon closed the socket without answering: it is gone or going
             for message in reader.feed(data):
-                if isinstance(message, Status):
+                if want(message):
                     return message
                 if isinstance(message, Error):
                     raise OSError(f"the daemon refused the request: {message.message}")
     except (ConnectionResetError, BrokenPipeError):
-        return None  # killed while we asked
+        raise _NoDaemon from None  # killed while we asked
     finally:
         sock.close()
     raise TimeoutError(f"{path}: the daemon did not answer within {timeout:g} s")
@@ -329,41 +348,19 @@ def send_acknowledge(path: Path, alert: int, timeout: float = 10.0) -> Any:
     None when the daemon did not confirm within `timeout` (an alert it did not change), False when no daemon runs."""
     import getpass
 
-    from pbx.protocol import Acknowledge, AlertAcknowledged, Error, FrameReader, Subscribe, encode
+    from pbx.protocol import Acknowledge, AlertAcknowledged, Subscribe, encode
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
     try:
-        sock.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return False
-    reader = FrameReader()
+        claimed = getpass.getuser()  # only a claim: the daemon writes the socket peer's user
+    except (KeyError, OSError):
+        claimed = ""
+    request = encode(Subscribe(topics=["alerts"])) + encode(Acknowledge(alert=alert, by=claimed))
     try:
-        try:
-            claimed = getpass.getuser()
-        except (KeyError, OSError):
-            claimed = ""
-        sock.sendall(encode(Subscribe(topics=["alerts"])) + encode(Acknowledge(alert=alert, by=claimed)))
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                return None
-            if not data:
-                return False  # the daemon went away before it answered
-            for message in reader.feed(data):
-                if isinstance(message, AlertAcknowledged) and message.id == alert:
-                    return message
-                if isinstance(message, Error):
-                    raise OSError(f"the daemon refused the request: {message.message}")
-    except (ConnectionResetError, BrokenPipeError):
+        return _ask(path, request, lambda m: isinstance(m, AlertAcknowledged) and m.id == alert, timeout)
+    except _NoDaemon:
         return False
-    finally:
-        sock.close()
-    return None
+    except TimeoutError:
+        return None
 
 
 def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = STARTING_CRITICAL,
