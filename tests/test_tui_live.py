@@ -40,8 +40,9 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
             screen = app.screen
             assert isinstance(screen, LiveScreen)
             await until(pilot, lambda: screen.connected is not None, "connected")
-            assert "connected to the daemon (pid 4242) · sources 2/2 up" in str(
-                screen.query_one("#live-status").render())
+            assert "connected to the daemon (pid 4242" in str(screen.query_one("#live-status").render())
+            await until(pilot, lambda: "● paris-ami up · ● paris-ipo up" in str(
+                screen.query_one("#live-sources").render()), "each source by name")
             active = screen.query_one("#active", DataTable)
             a1 = ActiveCall(key="c1", source="paris-ami", site="paris", start=NOW - 65, state="ringing",
                             direction="outgoing", extension="2001", number="33612345678")
@@ -49,7 +50,7 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
                             direction="incoming", extension="2002", caller="33155501234")
             daemon.send(a1, a2)
             await until(pilot, lambda: active.row_count == 2, "two calls in progress")
-            assert [str(c) for c in active.get_row("c1")] == ["11:58:55", "paris", "2001", "out", "33612345678",
+            assert [str(c) for c in active.get_row("c1")] == ["11:58:55 CET", "paris", "2001", "out", "33612345678",
                                                               "ringing", "1:05"]
             updates: list[tuple] = []
             original = active.update_cell
@@ -78,7 +79,7 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
             await until(pilot, lambda: alerts.row_count == 1, "the alert")
             assert str(alerts.get_cell("7", "state")) == "OPEN"
             # each currency on its own, with its own decimals (and every significant one): never one sum
-            assert "cost today paris 12.34 EUR, 0.98067 USD; tokyo 1500 JPY · this hour paris 3.00 EUR" in str(
+            assert "cost today paris 12.34 EUR, 0.98 USD; tokyo 1,500 JPY · this hour paris 3.00 EUR" in str(
                 screen.query_one("#live-counters").render())
             assert screen.cost_hour[-1] == 3 * SCALE  # the sparkline follows the workspace's currency
             await pilot.press("a")
@@ -88,8 +89,10 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
             await settle(pilot)
             assert daemon.received.count(Acknowledge(alert=7, by="tester")) == 1
             daemon.send(SourceUpdate(SourceState("paris-ami", "asterisk-ami", "reconnecting", NOW, detail="timeout")))
-            status = screen.query_one("#live-status")
-            await until(pilot, lambda: "sources 1/2 up" in str(status.render()), "the source's new state")
+            sources = screen.query_one("#live-sources")
+            await until(pilot, lambda: "○ paris-ami reconnecting (timeout)" in str(sources.render()),
+                        "the source's new state, by name")
+            assert "● paris-ipo up" in str(sources.render())
 
     try:
         run(go())

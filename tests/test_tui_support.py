@@ -18,7 +18,17 @@ from zoneinfo import ZoneInfo
 
 from anatole.cdrimport import import_file
 from anatole.config import open_workspace
-from pbx.protocol import Acknowledge, AlertAcknowledged, FrameReader, Hello, SourceState, Subscribe, encode
+from pbx.protocol import (
+    Acknowledge,
+    AlertAcknowledged,
+    FrameReader,
+    Hello,
+    SourceState,
+    Status,
+    StatusRequest,
+    Subscribe,
+    encode,
+)
 from store import open_store
 from tui.context import ConsoleContext, SiteInfo
 
@@ -185,6 +195,7 @@ class FakeDaemon:
         self.server.listen(4)
         self.server.settimeout(0.1)
         self.received: list[object] = []
+        self.rejects = 0  # what a StatusRequest is answered with
         self.subscribed = threading.Event()
         self.conn: socket.socket | None = None
         self._stop = threading.Event()
@@ -220,6 +231,9 @@ class FakeDaemon:
                         self.subscribed.set()
                     elif isinstance(m, Acknowledge):
                         self.send(AlertAcknowledged(id=m.alert, by=m.by, at=NOW))
+                    elif isinstance(m, StatusRequest):
+                        self.send(Status(pid=self.hello.pid, started=self.hello.started, workspace="ws",
+                                         sources=self.hello.sources, stored_rejects=self.rejects))
             with self._lock:
                 self.conn = None
             conn.close()

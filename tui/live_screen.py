@@ -9,8 +9,10 @@ shows the latest calls from the store, and keeps trying to connect.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
@@ -22,7 +24,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 from textual.worker import get_current_worker
 
-from engine.money import format_amount, format_totals
 from pbx.protocol import (
     Acknowledge,
     ActiveCall,
@@ -35,7 +36,10 @@ from pbx.protocol import (
     Hello,
     Skipped,
     SourceUpdate,
+    Status,
+    StatusRequest,
 )
+from store import display
 from tui.data import StoreError, duration_text, short_time
 from tui.filters import CallFilter, FilterError, parse_filter
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
@@ -43,6 +47,19 @@ from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 SLACK = 500  # finished rows beyond `keep` before the table is trimmed (one rebuild per SLACK calls, not per call)
 DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
+LIVE_FORMATS = ("asterisk-ami", "freeswitch-esl")  # sources that report calls in progress; the others (SMDR,
+# CDR files) report a call when it ends
+UP_STATES = ("listening", "connected")
+STATUS_EVERY = 5.0  # seconds between StatusRequests (rejects, per-source counts) while connected
+ALERT_ROWS = (6, 10, 16)  # the alerts pane's heights (live.tcss), cycled by "+" (z maximises it)
+
+
+class StoreCounters(Message):
+    """Today's and this hour's figures read from the store (no daemon, or the daemon gone)."""
+
+    def __init__(self, counters: Counters | None, error: str = "") -> None:
+        super().__init__()
+        self.counters, self.error = counters, error
 
 
 class LiveEvent(Message):
@@ -63,6 +80,8 @@ class LiveScreen(Screen):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("p", "pause", "Pause/resume"),
         Binding("a", "acknowledge", "Acknowledge alert"),
+        Binding("z", "zoom_alerts", "Maximise alerts"),
+        Binding("plus", "grow_alerts", "Alerts taller", key_display="+", show=False),
         Binding("tab", "app.focus_next", "Next table", show=False),
         Binding("escape", "leave_filter", "Back to the tables", show=False),
     ]
@@ -88,6 +107,11 @@ class LiveScreen(Screen):
         self.flash_on = False
         self.history_error = ""
         self.keep = 500
+        self.status: Status | None = None  # the daemon's last Status (rejects, per-source counts)
+        self.gone_since: float | None = None  # when the daemon went away: the figures shown are frozen since
+        self.store_counters: Counters | None = None  # from the store while there is no daemon
+        self.alert_order: list[int] = []  # alert ids as shown: open first, then newest first
+        self.alert_rows = 0  # index in ALERT_ROWS
 
     def compose(self) -> ComposeResult:
         yield Static("Live", classes="title", id="live-title")
@@ -99,7 +123,10 @@ class LiveScreen(Screen):
             yield Sparkline([], id="spark-calls")
             yield Static("cost/hour", classes="spark-label", id="spark-cost-label")
             yield Sparkline([], id="spark-cost")
+        yield Static("", id="live-sources")
         yield DataTable(id="alerts", cursor_type="row")
+        yield Static("", id="alert-detail")
+        yield Static("", id="active-note")
         yield DataTable(id="active", cursor_type="row")
         yield DataTable(id="finished", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -108,7 +135,7 @@ class LiveScreen(Screen):
         ctx = self.app.ctx
         self.keep = ctx.keep
         alerts = self.query_one("#alerts", DataTable)
-        for key in ("time", "sev", "alert", "message", "state"):
+        for key in ("time", "sev", "state", "alert", "message"):  # state before the message: always in view
             alerts.add_column(key, key=key)
         active = self.query_one("#active", DataTable)
         for key in ("since", "site", "ext", "dir", "number", "state", "elapsed"):
@@ -119,10 +146,13 @@ class LiveScreen(Screen):
         finished.focus()
         self._show_counters()
         self._show_status()
+        self._show_alert_detail()
         self._history()
+        self._read_store_counters()
         self.client = LiveClient(ctx.socket_path, retry=ctx.retry_seconds)
         self._listen(self.client)
         self.set_interval(1.0, self._tick)
+        self.set_interval(STATUS_EVERY, self._ask_status)
         if ctx.flash:
             self.set_interval(0.5, self._flash)
 
@@ -158,6 +188,45 @@ class LiveScreen(Screen):
                               currency=r["currency"] or "") for r in reversed(rows)]
         self.post_message(HistoryLoaded(calls))
 
+    @work(thread=True, exclusive=True, group="live-store-counters")
+    def _read_store_counters(self) -> None:
+        """Today (each site's local midnight) and this hour, per site and currency, from the store."""
+        ctx = self.app.ctx
+        now = int(ctx.clock())
+        hour = now - now % 3600
+        today: dict[str, dict[str, int]] = {}
+        this_hour: dict[str, dict[str, int]] = {}
+        calls = 0
+        try:
+            for site in ctx.sites or {}:
+                local = dt.datetime.fromtimestamp(now, ZoneInfo(ctx.zone(site)))
+                midnight = int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+                day = self.app.reader.totals(CallFilter(start=midnight, site=site))
+                last = self.app.reader.totals(CallFilter(start=hour, site=site))
+                if day is None or last is None:
+                    return  # interrupted by a newer count: that one will report
+                calls += day["calls"]
+                today[site], this_hour[site] = dict(day["cost"]), dict(last["cost"])
+        except (StoreError, FilterError) as exc:
+            self.post_message(StoreCounters(None, str(exc)))
+            return
+        self.post_message(StoreCounters(Counters(at=now, active=0, calls_last_minute=0, calls_today=calls,
+                                                 costs_today=today, costs_this_hour=this_hour)))
+
+    def on_store_counters(self, message: StoreCounters) -> None:
+        if message.counters is not None:
+            self.store_counters = message.counters
+            self._show_counters()
+
+    def _ask_status(self) -> None:
+        if self.client is not None and self.connected is not None:
+            self._send_status_request()
+
+    @work(thread=True, group="live-send")
+    def _send_status_request(self) -> None:
+        if self.client is not None:
+            self.client.send(StatusRequest())
+
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         if message.error:
             self.history_error = message.error
@@ -176,14 +245,21 @@ class LiveScreen(Screen):
         event = message.event
         if isinstance(event, Connected):
             self.connected = event.hello
+            self.gone_since = None
             self._show_status()
+            self._show_counters()
+            self._send_status_request()
         elif isinstance(event, Disconnected):
             was = self.connected is not None
             self.connected = None
             self.status_text = event.reason
+            if was:
+                self.gone_since = self.app.ctx.clock()
             self._show_status()
+            self._show_counters()
             if was:
                 self._history()  # what happened while we were away is in the store
+                self._read_store_counters()
         elif isinstance(event, Batch):
             self._apply(event.messages)
 
@@ -218,6 +294,12 @@ class LiveScreen(Screen):
                 elif isinstance(m, Hello):
                     self.connected = m
                     self._show_status()
+                elif isinstance(m, Status):
+                    self.status = m
+                    if m.sources and self.connected is not None:
+                        self.connected = Hello(**{**_fields(self.connected), "sources": list(m.sources)})
+                    self._show_status()
+                    self._show_counters()
                 elif isinstance(m, SourceUpdate) and self.connected is not None:
                     others = [x for x in self.connected.sources if x.name != m.source.name]
                     self.connected = Hello(**{**_fields(self.connected), "sources": [*others, m.source]})
@@ -313,10 +395,10 @@ class LiveScreen(Screen):
             return
         ctx = self.app.ctx
         ended = short_time(c.start + c.duration, ctx.zone(self.filter.site), ctx.clock())
-        cost = format_amount(c.cost, currency=c.currency) if c.cost is not None else ""
+        cost = display.money(c.cost, c.currency) if c.cost is not None else ""
         table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
                       (c.destination or f"({c.direction})")[:12], Text(duration_text(c.billable), justify="right"),
-                      Text(f"{cost} {c.currency}".strip() if cost else "", justify="right"),
+                      Text(cost, justify="right"),
                       DIRECTION_SHORT.get(c.direction, c.direction), key=key)
         self.finished_shown += 1
 
@@ -333,21 +415,75 @@ class LiveScreen(Screen):
 
     # --- alerts -------------------------------------------------------------------------------------------
 
-    def _show_alert(self, a: Alert) -> None:
-        table = self.query_one("#alerts", DataTable)
+    def _alert_cells(self, a: Alert) -> tuple[Any, ...]:
         ctx = self.app.ctx
         state = f"ack {a.acknowledged_by}" if a.acknowledged_by else "OPEN"
-        cells = (short_time(a.at, ctx.zone(self.filter.site), ctx.clock()),
-                 Text(a.severity[:4], style=SEVERITY_STYLE.get(a.severity, "")), a.rule, a.message,
-                 Text(state, style="" if a.acknowledged_by else "bold reverse"))
+        return (short_time(a.at, ctx.zone(a.site or self.filter.site), ctx.clock()),
+                Text(a.severity[:4], style=SEVERITY_STYLE.get(a.severity, "")),
+                Text(state, style="" if a.acknowledged_by else "bold reverse"), a.rule, a.message)
+
+    def _show_alert(self, a: Alert) -> None:
+        """Open alerts first, then newest first: rows are updated in place while the order holds, else re-laid."""
+        table = self.query_one("#alerts", DataTable)
+        order = [x.id for x in sorted(self.alerts.values(),
+                                      key=lambda x: (bool(x.acknowledged_by), -x.at, -x.id))]
         key = str(a.id)
-        if key in table.rows:
-            for column, value in zip(("time", "sev", "alert", "message", "state"), cells):
+        if order == self.alert_order and key in table.rows:
+            for column, value in zip(("time", "sev", "state", "alert", "message"), self._alert_cells(a)):
                 if str(table.get_cell(key, column)) != str(value):
                     table.update_cell(key, column, value)
         else:
-            table.add_row(*cells, key=key)
+            current = None
+            if table.row_count:
+                current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            table.clear()
+            for i in order:
+                table.add_row(*self._alert_cells(self.alerts[i]), key=str(i))
+            self.alert_order = order
+            if current is not None and current in table.rows:
+                table.move_cursor(row=table.get_row_index(current), animate=False)
+        self._show_alert_detail()
         self._show_counters()
+
+    def _highlighted_alert(self) -> Alert | None:
+        table = self.query_one("#alerts", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.alerts.get(int(key)) if key is not None else None
+
+    def _show_alert_detail(self) -> None:
+        """The highlighted alert in full (its message is never cut here), with when, in the site's zone."""
+        widget = self.query_one("#alert-detail", Static)
+        a = self._highlighted_alert()
+        if a is None:
+            widget.update(Text("no alerts" if not self.alerts else "", style="dim"))
+            return
+        ctx = self.app.ctx
+        state = f"acknowledged by {a.acknowledged_by}" if a.acknowledged_by else "OPEN"
+        text = Text(f"#{a.id} ", style="bold")
+        text.append(a.severity, style=SEVERITY_STYLE.get(a.severity, ""))
+        text.append(f" · {state} · {a.rule} · {display.when(a.at, ctx.zone(a.site or None))} "
+                    f"({display.ago(a.at, ctx.clock())})" + (f" · {a.site}" if a.site else "")
+                    + (f" ext {a.extension}" if a.extension else "") + f"\n{a.message}")
+        widget.update(text)
+
+    @on(DataTable.RowHighlighted, "#alerts")
+    def _alert_highlighted(self) -> None:
+        self._show_alert_detail()
+
+    def action_zoom_alerts(self) -> None:
+        """z: the alerts pane takes the screen (z again: back); the other tables are hidden meanwhile."""
+        self.toggle_class("alerts-max")
+        if self.has_class("alerts-max"):
+            self.query_one("#alerts", DataTable).focus()
+
+    def action_grow_alerts(self) -> None:
+        """+: the alerts pane taller, then back to its first height."""
+        table = self.query_one("#alerts", DataTable)
+        table.remove_class(f"rows-{ALERT_ROWS[self.alert_rows]}")
+        self.alert_rows = (self.alert_rows + 1) % len(ALERT_ROWS)
+        table.add_class(f"rows-{ALERT_ROWS[self.alert_rows]}")
 
     def open_alerts(self) -> list[Alert]:
         return [a for a in self.alerts.values() if not a.acknowledged_by]
@@ -357,11 +493,7 @@ class LiveScreen(Screen):
         self.query_one("#alerts", DataTable).set_class(self.flash_on, "flash")
 
     def action_acknowledge(self) -> None:
-        table = self.query_one("#alerts", DataTable)
-        alert = None
-        if table.row_count:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-            alert = self.alerts.get(int(key)) if key is not None else None
+        alert = self._highlighted_alert()
         if alert is None or alert.acknowledged_by:
             opened = self.open_alerts()
             alert = opened[0] if opened else None
@@ -389,27 +521,79 @@ class LiveScreen(Screen):
         error = self.history_error
         if self.connected is not None:
             h = self.connected
-            up = sum(1 for s in h.sources if s.state in ("listening", "connected"))
-            text = Text(f"● connected to the daemon (pid {h.pid}) · sources {up}/{len(h.sources)} up{paused}",
-                        style="green")
+            text = Text(f"● connected to the daemon (pid {h.pid}, up since "
+                        f"{display.when(h.started, ctx.zone())}){paused}", style="green")
+        elif self.gone_since is not None:
+            text = Text(f"○ daemon gone since {display.clock(self.gone_since, ctx.zone(), ctx.clock(), seconds=False)}"
+                        f" ({self.status_text}) — figures frozen; retrying every {ctx.retry_seconds:g} s{paused}",
+                        style="bold red")
         else:
             text = Text(f"○ {self.status_text} at {ctx.shown(ctx.socket_path)}: showing the latest calls from "
                         f"the store; retrying every {ctx.retry_seconds:g} s{paused}", style="yellow")
         if error:
             text.append(f"\n{error}", style="bold red")
         widget.update(text)
+        self._show_sources()
+
+    def _show_sources(self) -> None:
+        """Each source by name, up or down (and why), and whether it can show calls in progress."""
+        sources = self.connected.sources if self.connected is not None else []
+        widget = self.query_one("#live-sources", Static)
+        note = self.query_one("#active-note", Static)
+        active = self.query_one("#active", DataTable)
+        if not sources:
+            widget.update(Text("sources: unknown (no daemon)" if self.connected is None else "sources: none",
+                               style="dim"))
+            note.display, active.display = False, True
+            return
+        text = Text("sources: ")
+        for i, s in enumerate(sorted(sources, key=lambda x: x.name)):
+            if i:
+                text.append(" · ")
+            up = s.state in UP_STATES
+            text.append(f"{'●' if up else '○'} {s.name}", style="green" if up else "bold red")
+            since = display.clock(s.since, self.app.ctx.zone(), self.app.ctx.clock(), seconds=False)
+            text.append(f" {'up' if up else s.state}" + (f" ({s.detail})" if s.detail and not up else "")
+                        + ("" if up else f" since {since}"))
+        widget.update(text)
+        live = [s for s in sources if s.format in LIVE_FORMATS]
+        if not live:  # nothing could ever fill the table: say why instead of an empty frame
+            note.update(Text("calls in progress: not shown — these sources (SMDR/CDR) report calls when they end",
+                             style="dim"))
+            note.display, active.display = True, False
+        else:
+            others = [s.name for s in sources if s.format not in LIVE_FORMATS]
+            note.update(Text(f"calls in progress from {', '.join(s.name for s in live)}"
+                             + (f"; {', '.join(others)} report calls when they end (SMDR)" if others else ""),
+                             style="dim"))
+            note.display, active.display = True, True
 
     def _show_counters(self) -> None:
         c = self.counters
         widget = self.query_one("#live-counters", Static)
         opened = len(self.open_alerts())
-        if c is None:
-            widget.update(Text(f"active {len(self.active)} · no counters yet · alerts open {opened}"))
+        rejects = f" · rejects {self.status.stored_rejects} since the daemon started" if self.status else ""
+        if self.connected is None and self.store_counters is not None and (c is None or self.gone_since is None
+                                                                             or self.store_counters.at > c.at):
+            s = self.store_counters
+            prefix = Text("no daemon: " if self.gone_since is None else "daemon gone — from the store: ",
+                          style="yellow" if self.gone_since is None else "bold red")
+            prefix.append(f"today {s.calls_today} calls · alerts open {opened}\n"
+                          f"cost today {_costs_text(_costs(s, 'today'))} · this hour {_costs_text(_costs(s, 'hour'))}"
+                          f" (from the store)", style="")
+            widget.update(prefix)
+        elif c is None:
+            widget.update(Text(f"active {len(self.active)} · no counters yet · alerts open {opened}{rejects}"))
         else:
             today, hour = _costs_text(_costs(c, "today")), _costs_text(_costs(c, "hour"))
-            widget.update(Text(f"active {c.active} · calls/min {c.calls_last_minute} · today {c.calls_today} · "
-                               f"alerts open {max(opened, c.alerts_open)}\n"
-                               f"cost today {today} · this hour {hour}"))
+            text = Text()
+            if self.connected is None and self.gone_since is not None:
+                text.append(f"FROZEN at {display.clock(c.at, self.app.ctx.zone(), self.app.ctx.clock())} "
+                            f"({display.ago(c.at, self.app.ctx.clock())}) · ", style="bold red")
+            text.append(f"active {c.active} · calls/min {c.calls_last_minute} · today {c.calls_today} · "
+                        f"alerts open {max(opened, c.alerts_open)}{rejects}\n"
+                        f"cost today {today} · this hour {hour}")
+            widget.update(text)
             if c.currency:
                 self.query_one("#spark-cost-label", Static).update(f"{c.currency}/hour")
         self.query_one("#spark-calls", Sparkline).data = list(self.per_minute)
@@ -464,7 +648,8 @@ def _costs(c: Counters, which: str) -> dict[str, dict[str, int]]:
 
 def _costs_text(costs: dict[str, dict[str, int]]) -> str:
     """Each site's totals, each currency on its own with its own decimals: never one sum of two currencies."""
-    return "; ".join(f"{site} {format_totals(v)}" for site, v in sorted(costs.items()) if any(v.values())) or "none"
+    return "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
+                     if any(v.values())) or "none"
 
 
 def _fields(struct: Any) -> dict[str, Any]:
