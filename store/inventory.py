@@ -65,20 +65,12 @@ class InventoryStoreError(Exception):
     pass
 
 
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur]
-
-
 class InventoryStore:
     """The inventory part of one open database (shares the calls store's connection)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        try:
-            schema.migrate(conn, COMPONENT, MIGRATIONS)
-        except schema.SchemaError as exc:
-            raise InventoryStoreError(str(exc)) from None
+        schema.migrate_as(conn, COMPONENT, MIGRATIONS, InventoryStoreError)
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -100,7 +92,7 @@ class InventoryStore:
             args += [overlapping[1], overlapping[0]]
         sql = "SELECT * FROM inventory" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
             " ORDER BY kind, key, valid_from"
-        return _dicts(self.conn.execute(sql, args))
+        return schema.dicts(self.conn.execute(sql, args))
 
     def history(self, kind: str | None = None, key: str | None = None, limit: int | None = None
                 ) -> list[dict[str, Any]]:
@@ -111,14 +103,14 @@ class InventoryStore:
                 args.append(value)
         sql = "SELECT * FROM inventory_history" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
             " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        rows = _dicts(self.conn.execute(sql, args))
+        rows = schema.dicts(self.conn.execute(sql, args))
         for r in rows:
             for k in ("before", "after"):
                 r[k] = json.loads(r[k]) if r[k] else None
         return rows
 
     def batches(self) -> list[dict[str, Any]]:
-        return _dicts(self.conn.execute("SELECT * FROM inventory_batches ORDER BY id"))
+        return schema.dicts(self.conn.execute("SELECT * FROM inventory_batches ORDER BY id"))
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:
@@ -167,7 +159,7 @@ class InventoryStore:
 
     def _cut(self, kind: str, key: str, start: str, end: str | None) -> None:
         """Remove [start, end) (end None: onwards) from the versions of (kind, key), keeping what lies outside."""
-        rows = _dicts(self.conn.execute(
+        rows = schema.dicts(self.conn.execute(
             "SELECT * FROM inventory WHERE kind = ? AND key = ? AND (valid_to IS NULL OR valid_to > ?)"
             + (" AND valid_from < ?" if end is not None else ""),
             (kind, key, start, end) if end is not None else (kind, key, start)))
@@ -202,7 +194,7 @@ class InventoryStore:
 
     def latest_run(self, period: str | None = None) -> dict[str, Any] | None:
         sql = "SELECT * FROM allocation_runs" + (" WHERE period = ?" if period else "") + " ORDER BY id DESC LIMIT 1"
-        rows = _dicts(self.conn.execute(sql, (period,) if period else ()))
+        rows = schema.dicts(self.conn.execute(sql, (period,) if period else ()))
         if not rows:
             return None
         rows[0]["summary"] = json.loads(rows[0]["summary"])
@@ -221,7 +213,7 @@ class InventoryStore:
         if person is not None:
             sql += " AND person = ?"
             args.append(person)
-        return _dicts(self.conn.execute(sql + " ORDER BY cost_centre, source, ref", args))
+        return schema.dicts(self.conn.execute(sql + " ORDER BY cost_centre, source, ref", args))
 
     def run_totals(self, run_id: int, by: str) -> list[tuple[str, str, int]]:
         """(group value, category, amount) of a run, grouped by one of its columns."""

@@ -55,10 +55,7 @@ _REJECT_INSERT = (f"INSERT INTO rejects ({', '.join(REJECT_COLUMNS)}) "
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    try:
-        schema.migrate(conn, "live", MIGRATIONS)
-    except schema.SchemaError as exc:
-        raise StoreError(str(exc)) from None
+    schema.migrate_as(conn, "live", MIGRATIONS, StoreError)
 
 
 class LiveStore:

@@ -72,20 +72,12 @@ class MobileStoreError(Exception):
     pass
 
 
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur]
-
-
 class MobileStore:
     """The mobile part of one open database (shares the calls store's connection)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        try:
-            schema.migrate(conn, COMPONENT, MIGRATIONS)
-        except schema.SchemaError as exc:
-            raise MobileStoreError(str(exc)) from None
+        schema.migrate_as(conn, COMPONENT, MIGRATIONS, MobileStoreError)
 
     # --- writing ------------------------------------------------------------------------------------------
 
@@ -195,7 +187,7 @@ class MobileStore:
 
     def rightsized(self) -> dict[str, dict[str, Any]]:
         """The stored right-sizing, by line."""
-        return {r["line"]: r for r in _dicts(self.conn.execute("SELECT * FROM mobile_rightsize"))}
+        return {r["line"]: r for r in schema.dicts(self.conn.execute("SELECT * FROM mobile_rightsize"))}
 
     def months(self) -> list[str]:
         """The months (YYYY-MM) with usage, oldest first."""
@@ -204,13 +196,13 @@ class MobileStore:
     # --- reading ------------------------------------------------------------------------------------------
 
     def imports(self) -> list[dict[str, Any]]:
-        return _dicts(self.conn.execute("SELECT * FROM mobile_imports ORDER BY id"))
+        return schema.dicts(self.conn.execute("SELECT * FROM mobile_imports ORDER BY id"))
 
     def rejects(self, import_id: int | None = None) -> list[dict[str, Any]]:
         if import_id is None:
-            return _dicts(self.conn.execute("SELECT * FROM mobile_rejects ORDER BY id"))
-        return _dicts(self.conn.execute("SELECT * FROM mobile_rejects WHERE import_id = ? ORDER BY line",
-                                        (import_id,)))
+            return schema.dicts(self.conn.execute("SELECT * FROM mobile_rejects ORDER BY id"))
+        return schema.dicts(self.conn.execute("SELECT * FROM mobile_rejects WHERE import_id = ? ORDER BY line",
+                                              (import_id,)))
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM mobile_usage").fetchone()[0])
@@ -225,11 +217,11 @@ class MobileStore:
                 args.append(value)
         sql = "SELECT * FROM mobile_usage" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
             " ORDER BY line, start, id"
-        return _dicts(self.conn.execute(sql, args))
+        return schema.dicts(self.conn.execute(sql, args))
 
     def monthly(self, first_month: str, last_month: str) -> list[dict[str, Any]]:
         """Per line, month (YYYY-MM), kind and zone: volume, billed amount and records, summed."""
-        return _dicts(self.conn.execute(
+        return schema.dicts(self.conn.execute(
             "SELECT line, carrier, currency, substr(day, 1, 7) AS month, kind, zone, SUM(volume) AS volume, "
             "SUM(amount) AS amount, COUNT(*) AS records FROM mobile_usage "
             "WHERE substr(day, 1, 7) BETWEEN ? AND ? GROUP BY line, carrier, currency, month, kind, zone "
@@ -246,7 +238,7 @@ class MobileStore:
 
     def lines(self) -> list[dict[str, Any]]:
         """Every line known to the mobile store: from the plan table and from usage (carrier, account, plan)."""
-        return _dicts(self.conn.execute(
+        return schema.dicts(self.conn.execute(
             "SELECT u.line, COALESCE(l.carrier, u.carrier) AS carrier, COALESCE(NULLIF(l.account, ''), u.account) "
             "AS account, l.plan FROM (SELECT line, MAX(carrier) AS carrier, MAX(account) AS account "
             "FROM mobile_usage GROUP BY line) u LEFT JOIN mobile_lines l ON l.line = u.line "
@@ -255,9 +247,9 @@ class MobileStore:
 
     def findings(self, rule: str | None = None) -> list[dict[str, Any]]:
         if rule is None:
-            return _dicts(self.conn.execute("SELECT * FROM mobile_findings ORDER BY at_stake DESC, line"))
-        return _dicts(self.conn.execute("SELECT * FROM mobile_findings WHERE rule = ? ORDER BY at_stake DESC, line",
-                                        (rule,)))
+            return schema.dicts(self.conn.execute("SELECT * FROM mobile_findings ORDER BY at_stake DESC, line"))
+        return schema.dicts(self.conn.execute(
+            "SELECT * FROM mobile_findings WHERE rule = ? ORDER BY at_stake DESC, line", (rule,)))
 
 
 def open_mobile(conn: sqlite3.Connection) -> MobileStore:

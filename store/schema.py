@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 
 class SchemaError(Exception):
@@ -40,3 +41,17 @@ def version(conn: sqlite3.Connection, component: str) -> int:
     except sqlite3.OperationalError:
         return 0
     return int(row[0]) if row else 0
+
+
+def migrate_as(conn: sqlite3.Connection, component: str, migrations: Sequence[str], error: type[Exception]) -> int:
+    """migrate(), a SchemaError raised as the component's own `error` (what its callers catch and show)."""
+    try:
+        return migrate(conn, component, migrations)
+    except SchemaError as exc:
+        raise error(str(exc)) from None
+
+
+def dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts by column name (the component stores' readers)."""
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur]
