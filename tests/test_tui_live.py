@@ -10,7 +10,17 @@ from test_tui_support import NOW, FakeDaemon, context, run, settle, until, works
 from textual.widgets import DataTable, Input
 
 from engine.money import SCALE
-from pbx.protocol import Acknowledge, ActiveCall, Alert, CallGone, Counters, FinishedCall, SourceState, SourceUpdate
+from pbx.protocol import (
+    Acknowledge,
+    ActiveCall,
+    Alert,
+    CallGone,
+    Counters,
+    FinishedCall,
+    Hello,
+    SourceState,
+    SourceUpdate,
+)
 from tui.app import ConsoleApp
 from tui.live_screen import LiveScreen
 
@@ -161,3 +171,115 @@ def test_without_a_daemon_then_it_starts(ws: Path) -> None:
     finally:
         for d in holder:
             d.close()
+
+
+def alert(i: int, at: int, message: str = "", ack: str = "") -> Alert:
+    return Alert(id=i, rule="expensive call", kind="cost", at=at, severity="warning", site="paris", extension="2001",
+                 message=message or f"alert {i}", acknowledged_by=ack, acknowledged_at=NOW if ack else 0)
+
+
+def test_alerts_pane_open_first_newest_first_full_message_and_maximise(ws: Path) -> None:
+    daemon = FakeDaemon(ws / "anatole.sock")
+    long = "2001 called 447700900123 for 3,600 s: 182.40 EUR, above the 50.00 EUR limit of the expensive-call rule " \
+           "for site paris; acknowledged alerts stay listed below the open ones"
+
+    async def go() -> None:
+        app = monitor(ws)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.connected is not None, "connected")
+            daemon.send(alert(1, NOW - 500), alert(2, NOW - 100, ack="lea"), alert(3, NOW - 300, message=long),
+                        alert(4, NOW - 50))
+            alerts = screen.query_one("#alerts", DataTable)
+            await until(pilot, lambda: alerts.row_count == 4, "four alerts")
+            order = [alerts.coordinate_to_cell_key((i, 0)).row_key.value for i in range(4)]
+            assert order == ["4", "3", "1", "2"]  # open ones newest first, then the acknowledged one
+            assert [str(alerts.get_cell(k, "state")) for k in order] == ["OPEN", "OPEN", "OPEN", "ack lea"]
+            assert list(alerts.columns)[:3] == [alerts.columns[k].key for k in ("time", "sev", "state")]
+            alerts.focus()
+            alerts.move_cursor(row=0)
+            await pilot.press("down")  # the long one: its whole message in the detail line
+            await settle(pilot)
+            detail = str(screen.query_one("#alert-detail").render())
+            assert long in detail.replace("\n", " ") or long in detail
+            assert "#3 warning · OPEN" in detail and "CET" in detail and "min ago" in detail
+            daemon.send(alert(5, NOW - 10))  # a new one goes to the top; the cursor stays on #3
+            await until(pilot, lambda: alerts.row_count == 5, "a fifth alert")
+            assert alerts.coordinate_to_cell_key((0, 0)).row_key.value == "5"
+            assert screen._highlighted_alert().id == 3
+            finished_table = screen.query_one("#finished", DataTable)
+            assert finished_table.display and alerts.size.height <= 6
+            await pilot.press("z")
+            await settle(pilot)
+            assert screen.has_class("alerts-max") and not finished_table.display
+            assert alerts.size.height > 6
+            await pilot.press("z")
+            await settle(pilot)
+            assert not screen.has_class("alerts-max") and finished_table.display
+
+    try:
+        run(go())
+    finally:
+        daemon.close()
+
+
+def test_stale_marker_when_the_daemon_stops_and_rejects_counter(ws: Path) -> None:
+    daemon = FakeDaemon(ws / "anatole.sock")
+    daemon.rejects = 3
+
+    async def go() -> None:
+        app = monitor(ws)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.connected is not None, "connected")
+            daemon.send(Counters(at=NOW, active=0, calls_last_minute=2, calls_today=40, currency="EUR",
+                                 costs_today={"paris": {"EUR": 1_234_567 * SCALE // 100}}))
+            counters = screen.query_one("#live-counters")
+            await until(pilot, lambda: "rejects 3 since the daemon started" in str(counters.render()), "rejects")
+            assert "cost today paris 12,345.67 EUR" in str(counters.render())
+            assert "FROZEN" not in str(counters.render())
+            daemon.close()  # the daemon stops
+            await until(pilot, lambda: screen.connected is None, "disconnected")
+            await settle(pilot)
+            status = str(screen.query_one("#live-status").render())
+            assert "daemon gone since 12:00 CET" in status and "figures frozen" in status
+            assert "FROZEN at" in str(counters.render()) or "daemon gone — from the store" in str(counters.render())
+
+    run(go())
+
+
+def test_smdr_sources_explain_the_empty_in_progress_table(ws: Path) -> None:
+    hello = Hello(version=1, pid=4242, started=NOW - 3600, workspace="ws",
+                  sources=[SourceState("paris-ipo", "avaya-ipo", "listening", NOW - 3600),
+                           SourceState("lyon-smdr", "panasonic", "down", NOW - 120, detail="refused")])
+    daemon = FakeDaemon(ws / "anatole.sock", hello=hello)
+
+    async def go() -> None:
+        app = monitor(ws)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.connected is not None, "connected")
+            await settle(pilot)
+            note = screen.query_one("#active-note")
+            assert note.display and "report calls when they end" in str(note.render())
+            assert not screen.query_one("#active", DataTable).display
+            sources = str(screen.query_one("#live-sources").render())
+            assert "○ lyon-smdr down (refused) since 11:58 CET" in sources and "● paris-ipo up" in sources
+
+    try:
+        run(go())
+    finally:
+        daemon.close()
+
+
+def test_without_a_daemon_counters_come_from_the_store(ws: Path) -> None:
+    async def go() -> None:
+        app = monitor(ws)
+        async with app.run_test(size=(100, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.store_counters is not None, "the store's figures")
+            await settle(pilot)
+            text = str(screen.query_one("#live-counters").render())
+            assert "no daemon:" in text and "(from the store)" in text
+
+    run(go())
