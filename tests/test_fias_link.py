@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +48,7 @@ protocol = "fias"
 connect = "127.0.0.1:{port}"
 lrc = {lrc}
 timeout = {timeout}
-keepalive = 30
+keepalive = {keepalive}
 start_wait = 0.5
 retry = 0
 """
@@ -68,8 +70,26 @@ def hotel_daemon(root: Path, **options: Any) -> tuple[Daemon, FiasLink]:
     return daemon, link
 
 
-def workspace(tmp_path: Path, port: int, *, lrc: bool = False, timeout: float = 5) -> Path:
-    return make_workspace(tmp_path, extra=HOTEL.format(port=port, lrc=str(lrc).lower(), timeout=timeout))
+def workspace(tmp_path: Path, port: int, *, lrc: bool = False, timeout: float = 5, keepalive: float = 30) -> Path:
+    return make_workspace(tmp_path, extra=HOTEL.format(port=port, lrc=str(lrc).lower(), timeout=timeout,
+                                                       keepalive=keepalive))
+
+
+@asynccontextmanager
+async def hotel_link(tmp_path: Path, pms: SimulatedPms, *, limit: float = 20, **settings: Any
+                     ) -> AsyncIterator[tuple[Path, Daemon, FiasLink, trio.Nursery]]:
+    """The setup every test here shares: `pms` serving on 127.0.0.1, the hotel workspace ([pms] `settings`: lrc,
+    timeout, keepalive), the daemon running and the link up (the PMS has seen LD..LA); yields (workspace, daemon,
+    link, the nursery the PMS runs in, for more tasks). All of it stops when the block ends, within `limit` s."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pms.serve)
+        root = workspace(tmp_path, pms.port, **settings)
+        daemon, link = hotel_daemon(root)
+        with trio.fail_after(limit):
+            async with running(daemon):
+                await pms.alive.wait()
+                yield root, daemon, link, nursery
+        nursery.cancel_scope.cancel()
 
 
 async def wait_for(predicate: Any, pause: float = 0.01) -> None:
@@ -106,26 +126,19 @@ def expected_amount(root: Path, call_ids: list[int] | None = None) -> list[tuple
 @pytest.mark.parametrize("lrc", [False, True])
 async def test_checkin_call_posting_and_vacant_room_alert(tmp_path: Path, lrc: bool) -> None:
     pms = SimulatedPms(lrc=lrc)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port, lrc=lrc)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(20):
-            async with running(daemon):
-                await pms.alive.wait()
-                sent = [r.kind for r in pms.records]
-                assert sent[0] == "LD" and sent[-1] == "LA" and sent.count("LR") == 5
-                assert pms.records[0].get("IF") == "CA"
-                client = await Client.connect(root / "anatole.sock", ["alerts", "calls"])
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2305"),
-                                                              guest_line(3, "2001")])
-                await pms.wait(lambda: len(pms.postings) == 1)
-                alert = (await client.wait_for(Alert))[0]
-                await client.aclose()
-                await settle(daemon, 3)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, lrc=lrc) as (root, daemon, link, _):
+        sent = [r.kind for r in pms.records]
+        assert sent[0] == "LD" and sent[-1] == "LA" and sent.count("LR") == 5
+        assert pms.records[0].get("IF") == "CA"
+        client = await Client.connect(root / "anatole.sock", ["alerts", "calls"])
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2305"),
+                                                      guest_line(3, "2001")])
+        await pms.wait(lambda: len(pms.postings) == 1)
+        alert = (await client.wait_for(Alert))[0]
+        await client.aclose()
+        await settle(daemon, 3)
     ps = pms.postings[0]
     [(call_id, amount)] = expected_amount(root)
     assert ps.get("RN") == "214" and ps.get("PT") == "C" and ps.get("TA") == str(amount) and ps.get("P#") == "1"
@@ -141,28 +154,20 @@ async def test_checkin_call_posting_and_vacant_room_alert(tmp_path: Path, lrc: b
 
 async def test_link_down_queues_postings_and_delivers_them_once_in_order(tmp_path: Path) -> None:
     pms = SimulatedPms()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        port = pms.port
-        root = workspace(tmp_path, port)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(30):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await pms.close()  # the PMS goes away
-                await wait_for(lambda: link.state in ("reconnecting", "connecting"))
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in range(1, 5)])
-                await settle(daemon, 4)
-                c = conn(root)
-                assert db.posting_counts(c) == {"pending": 4}  # durable while the link is down
-                c.close()
-                assert daemon.status().sources[-1].name == "pms:fias"
-                pms2 = SimulatedPms()
-                await nursery.start(lambda task_status: pms2.serve(task_status=task_status, port=port))
-                await pms2.wait(lambda: len(pms2.postings) == 4)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, limit=30) as (root, daemon, link, nursery):
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await pms.close()  # the PMS goes away
+        await wait_for(lambda: link.state in ("reconnecting", "connecting"))
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in range(1, 5)])
+        await settle(daemon, 4)
+        c = conn(root)
+        assert db.posting_counts(c) == {"pending": 4}  # durable while the link is down
+        c.close()
+        assert daemon.status().sources[-1].name == "pms:fias"
+        pms2 = SimulatedPms()
+        await nursery.start(lambda task_status: pms2.serve(task_status=task_status, port=pms.port))
+        await pms2.wait(lambda: len(pms2.postings) == 4)
     assert [p.get("P#") for p in pms2.postings] == ["1", "2", "3", "4"]
     assert [int(p.get("TA")) for p in pms2.postings] == [a for _c, a in expected_amount(root)]
     assert pms2.duplicates == [] and pms.postings == []
@@ -170,21 +175,14 @@ async def test_link_down_queues_postings_and_delivers_them_once_in_order(tmp_pat
 
 async def test_le_from_the_pms_ends_the_link_and_it_comes_back(tmp_path: Path) -> None:
     pms = SimulatedPms()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(20):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "1", "Guest")
-                await checked_in(root, "214")
-                await pms.send("LE|DA250315|TI120000|")
-                await pms.wait(lambda: any(r.kind == "LE" for r in pms.records))  # we answer LE
-                await wait_for(lambda: pms.connections == 2 and pms.alive.is_set())
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
-                await pms.wait(lambda: len(pms.postings) == 1)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms) as (root, daemon, link, _):
+        await pms.checkin("214", "1", "Guest")
+        await checked_in(root, "214")
+        await pms.send("LE|DA250315|TI120000|")
+        await pms.wait(lambda: any(r.kind == "LE" for r in pms.records))  # we answer LE
+        await wait_for(lambda: pms.connections == 2 and pms.alive.is_set())
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
+        await pms.wait(lambda: len(pms.postings) == 1)
     assert pms.duplicates == []
 
 
@@ -206,26 +204,19 @@ async def test_ng_retry_silence_and_a_drop_in_the_middle_of_a_posting(tmp_path: 
         return code
 
     pms.policy = answer
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port, timeout=0.3)
-        daemon, link = hotel_daemon(root)
 
-        async def dropper() -> None:
-            await dropped.wait()
-            await pms.drop()  # the link drops while P# 4 awaits its PA
+    async def dropper() -> None:
+        await dropped.wait()
+        await pms.drop()  # the link drops while P# 4 awaits its PA
 
+    async with hotel_link(tmp_path, pms, timeout=0.3, limit=30) as (root, daemon, link, nursery):
         nursery.start_soon(dropper)
-        with trio.fail_after(30):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in range(1, 5)])
-                await pms.wait(lambda: len(pms.postings) == 3)
-                c = conn(root)
-                await wait_for(lambda: db.posting_counts(c).get("ok") == 3)
-        nursery.cancel_scope.cancel()
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in range(1, 5)])
+        await pms.wait(lambda: len(pms.postings) == 3)
+        c = conn(root)
+        await wait_for(lambda: db.posting_counts(c).get("ok") == 3)
     assert sorted(p.get("P#") for p in pms.postings) == ["2", "3", "4"]
     assert pms.duplicates == []  # P# 3 was received twice but answered (posted) once; P# 4 likewise
     assert [r.get("P#") for r in pms.records if r.kind == "PS"].count("3") == 2
@@ -242,26 +233,19 @@ async def test_ng_retry_silence_and_a_drop_in_the_middle_of_a_posting(tmp_path: 
 
 async def test_bad_frames_unknown_records_and_unknown_rooms_do_not_break_the_link(tmp_path: Path) -> None:
     pms = SimulatedPms(lrc=True)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port, lrc=True)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(20):
-            async with running(daemon):
-                await pms.alive.wait()
-                bad = bytearray(frame("GI|RN305|G#9|GNNobody|", use_lrc=True))
-                bad[-1] ^= 0x55  # wrong LRC: the check-in is not applied
-                await pms.send_raw(bytes(bad) + b"garbage\x02GI|RN3")
-                await pms.send("ZZ|XX1|")  # an unknown record type
-                await pms.send("RE|RN214|CS2|DNN|")  # a known one we do not use
-                await pms.checkout("999")  # a room nobody is in (and not in the map)
-                await pms.checkin("777", "5", "Not mapped")
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
-                await pms.wait(lambda: len(pms.postings) == 1)
-                assert link.counts["frame_errors"] == 3 and link.counts["unknown"] == 2
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, lrc=True) as (root, daemon, link, _):
+        bad = bytearray(frame("GI|RN305|G#9|GNNobody|", use_lrc=True))
+        bad[-1] ^= 0x55  # wrong LRC: the check-in is not applied
+        await pms.send_raw(bytes(bad) + b"garbage\x02GI|RN3")
+        await pms.send("ZZ|XX1|")  # an unknown record type
+        await pms.send("RE|RN214|CS2|DNN|")  # a known one we do not use
+        await pms.checkout("999")  # a room nobody is in (and not in the map)
+        await pms.checkin("777", "5", "Not mapped")
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
+        await pms.wait(lambda: len(pms.postings) == 1)
+        assert link.counts["frame_errors"] == 3 and link.counts["unknown"] == 2
     c = conn(root)
     assert db.open_stay(c, "305") is None and db.open_stay(c, "777")["guest"] == "Not mapped"
     c.close()
@@ -283,24 +267,17 @@ async def test_room_move_repoints_queued_postings_and_ng_is_reposted_to_the_new_
         return "OK"
 
     pms.policy = policy
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port, timeout=5)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(30):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2214")])
-                await first.wait()
-                await settle(daemon, 2)
-                await pms.move("214", "305", "880123")
-                await checked_in(root, "305")
-                moved.set()
-                await pms.send("PA|RN214|ASNG|P#1|CTNO GUEST|")  # the late answer to P# 1
-                await pms.wait(lambda: len(pms.postings) == 2)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, timeout=5, limit=30) as (root, daemon, link, _):
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2214")])
+        await first.wait()
+        await settle(daemon, 2)
+        await pms.move("214", "305", "880123")
+        await checked_in(root, "305")
+        moved.set()
+        await pms.send("PA|RN214|ASNG|P#1|CTNO GUEST|")  # the late answer to P# 1
+        await pms.wait(lambda: len(pms.postings) == 2)
     # P# 2 was queued for 214 and re-pointed to 305 by the move; P# 1 was refused, then re-posted as P# 3
     assert sorted((p.get("P#"), p.get("RN")) for p in pms.postings) == [("2", "305"), ("3", "305")]
     c = conn(root)
@@ -352,27 +329,18 @@ async def test_keepalive_without_answer_reconnects_and_night_audit_holds_posting
         return "NA" if len(seen) == 1 else "OK"  # the first answer: night audit running
 
     pms.policy = policy
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port, timeout=0.3)
-        (root / "anatole.toml").write_text((root / "anatole.toml").read_text().replace("keepalive = 30",
-                                                                                       "keepalive = 0.2"))
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(20):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "1", "Guest")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2214")])
-                await wait_for(lambda: link.night_audit)
-                await trio.sleep(0.5)  # held: nothing more is sent during the audit (keep-alives answered)
-                assert seen == ["1"] and pms.postings == []
-                await pms.send("NE|DA250315|TI033000|")
-                await pms.wait(lambda: len(pms.postings) == 2)
-                assert seen == ["1", "1", "2"]  # P# 1 again, same number, then P# 2
-                pms.answer_ls = False  # the PMS hangs: keep-alive LS unanswered -> the link is re-opened
-                await wait_for(lambda: pms.connections == 2)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, timeout=0.3, keepalive=0.2) as (root, daemon, link, _):
+        await pms.checkin("214", "1", "Guest")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214"), guest_line(2, "2214")])
+        await wait_for(lambda: link.night_audit)
+        await trio.sleep(0.5)  # held: nothing more is sent during the audit (keep-alives answered)
+        assert seen == ["1"] and pms.postings == []
+        await pms.send("NE|DA250315|TI033000|")
+        await pms.wait(lambda: len(pms.postings) == 2)
+        assert seen == ["1", "1", "2"]  # P# 1 again, same number, then P# 2
+        pms.answer_ls = False  # the PMS hangs: keep-alive LS unanswered -> the link is re-opened
+        await wait_for(lambda: pms.connections == 2)
     assert "keep-alive: no LA" in daemon.config.log.getvalue()
     assert pms.duplicates == []
 
@@ -391,20 +359,13 @@ async def test_a_pa_followed_at_once_by_the_pms_closing_the_link_is_applied(tmp_
         return False
 
     pms.hang_up_after = hang_up
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(30):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in (1, 2, 3, 4)])
-                await pms.wait(lambda: len(pms.postings) == 4)
-                c = conn(root)
-                await wait_for(lambda: db.posting_counts(c).get("ok") == 4)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms, limit=30) as (root, daemon, link, _):
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(n, "2214") for n in (1, 2, 3, 4)])
+        await pms.wait(lambda: len(pms.postings) == 4)
+        c = conn(root)
+        await wait_for(lambda: db.posting_counts(c).get("ok") == 4)
     assert [r.get("P#") for r in pms.records if r.kind == "PS"] == ["1", "2", "3", "4"]
     assert pms.duplicates == [] and pms.connections == 3
     rows = {p["seq"]: p for p in db.postings(c)}
@@ -430,19 +391,12 @@ async def test_a_database_fault_in_the_link_reconnects_it_and_the_daemon_serves_
 
     monkeypatch.setattr(fias.db, "next_posting", next_posting)
     pms = SimulatedPms()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(pms.serve)
-        root = workspace(tmp_path, pms.port)
-        daemon, link = hotel_daemon(root)
-        with trio.fail_after(20):
-            async with running(daemon):
-                await pms.alive.wait()
-                await pms.checkin("214", "880123", "Martin, Alice")
-                await checked_in(root, "214")
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
-                await pms.wait(lambda: len(pms.postings) == 1)
-                await send_lines(daemon.ports["paris-ipo"], [guest_line(2, "2214")])
-                await pms.wait(lambda: len(pms.postings) == 2)
-        nursery.cancel_scope.cancel()
+    async with hotel_link(tmp_path, pms) as (root, daemon, link, _):
+        await pms.checkin("214", "880123", "Martin, Alice")
+        await checked_in(root, "214")
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(1, "2214")])
+        await pms.wait(lambda: len(pms.postings) == 1)
+        await send_lines(daemon.ports["paris-ipo"], [guest_line(2, "2214")])
+        await pms.wait(lambda: len(pms.postings) == 2)
     assert failed == [1] and pms.connections == 2 and pms.duplicates == []
     assert "stayed locked" in daemon.config.log.getvalue()
