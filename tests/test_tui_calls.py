@@ -168,3 +168,36 @@ def test_missing_database_is_a_message(tmp_path: Path) -> None:
             assert "no database at" in str(app.screen.query_one("#reject-raw").render())
 
     run(go())
+
+
+def test_totals_and_dearest_per_currency() -> None:
+    """Calls in three currencies: one total per currency (never one sum), each with its own decimals, and "dearest
+    first" ranks within each currency instead of comparing GBP and JPY by face value."""
+    import sqlite3
+
+    ws = workspace_copy()  # its own copy: the module's workspace stays in one currency
+    conn = sqlite3.connect(ws / "anatole.db")
+    with conn:
+        ids_ = [r[0] for r in conn.execute("SELECT id FROM calls WHERE billed = 1 AND cost > 0 ORDER BY id")]
+        conn.execute(f"UPDATE calls SET currency = 'GBP', cost = 123456789 WHERE id IN ({ids_[0]}, {ids_[1]})")
+        conn.execute(f"UPDATE calls SET currency = 'JPY', cost = 150000000000 WHERE id = {ids_[2]}")
+    conn.close()
+    rows = stored(ws)
+    eur = sum(r["cost"] for r in rows if r["billed"] and r["currency"] == "EUR")
+
+    async def go() -> None:
+        app = ConsoleApp(context(ws))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            totals = str(screen.query_one("#calls-totals").render())
+            assert f"{money(eur, 'EUR')} · 2.47 GBP · 1,500 JPY" in totals
+            await pilot.press("s", "s")  # dearest first, per currency
+            await settle(pilot)
+            currencies = [r["currency"] for r in screen.rows]
+            assert currencies[:1] == ["JPY"] and currencies[1:3] == ["GBP", "GBP"]  # grouped, never interleaved
+            table = screen.query_one(PagedTable)
+            assert str(table.get_row_at(0)[6]) == "1,500 JPY" and str(table.get_row_at(1)[6]) == "1.23 GBP"
+            assert "dearest first per currency" in str(screen.query_one("#calls-message").render())
+
+    run(go())
