@@ -37,7 +37,7 @@ def console_context(ws: Any) -> Any:
     return ConsoleContext(workspace=ws.path, currency=ws.currency, user=user, tariffs=tariffs,
                           sites={s.name: SiteInfo(s.name, s.timezone, s.tariff, s.dialplan) for s in ws.sites.values()},
                           invoices=invoice_actions(ws.db_path, zone), inventory=inventory_actions(ws.db_path),
-                          reports=report_actions(ws))
+                          reports=report_actions(ws), hotel_site=ws.hotel.site if ws.hotel else None)
 
 
 # --- the Invoices screen's actions ------------------------------------------------------------------------------

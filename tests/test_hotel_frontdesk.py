@@ -21,7 +21,7 @@ from pbx.protocol import Alert, FinishedCall, Hello, SourceState, SourceUpdate
 from store import hotel as db
 from store import open_store
 from tui.app import ConsoleApp
-from tui.frontdesk_screen import FrontDeskScreen
+from tui.frontdesk_screen import ConfirmDialog, FrontDeskScreen
 
 
 @pytest.fixture
@@ -59,18 +59,19 @@ def test_rooms_folio_late_and_vacant(ws: Path) -> None:
             assert isinstance(screen, FrontDeskScreen)
             rooms = screen.query_one("#rooms", DataTable)
             await until(pilot, lambda: rooms.row_count == 2, "two rooms")
-            assert cells(rooms, "214") == ["214", "2214", "occupied", "Martin, Alice", "2", "2.92", ""]
-            assert cells(rooms, "305")[2] == "vacant! 1 call(s)"
+            assert cells(rooms, "214") == ["214", "occupied", "Martin, Ali…", "2.92 EUR", "2", "", "2214"]
+            assert cells(rooms, "305")[1:5:3] == ["vacant!", "1"]
             folio = screen.query_one("#folio", DataTable)
             await until(pilot, lambda: folio.row_count == 2, "the folio of room 214")
-            assert [cells(folio, k)[5:] for k in ("1", "2")] == [["0.55", "folio"], ["2.37", "folio"]]
+            assert [cells(folio, k)[2:4] for k in ("1", "2")] == [["0.55 EUR", "folio"], ["2.37 EUR", "folio"]]
             assert "charged 2.92 EUR" in str(screen.query_one("#folio-total", Static).render())
             await pilot.press("down")  # room 305: the call it made while vacant
             await until(pilot, lambda: folio.row_count == 1 and "3" in [k.value for k in folio.rows], "305's calls")
-            assert cells(folio, "3")[6] == "vacant"
+            assert cells(folio, "3")[3] == "vacant"
             late = screen.query_one("#late", DataTable)
             assert late.row_count == 0
-            assert "2 rooms, 1 occupied · no daemon" in str(screen.query_one("#desk-status", Static).render())
+            await until(pilot, lambda: "2 rooms, 1 occupied · daemon: not running · queue: empty" in str(
+                screen.query_one("#desk-status", Static).render()), "the header without a daemon")
 
     run(go())
 
@@ -88,10 +89,14 @@ def test_checkin_and_checkout_by_hand(ws: Path) -> None:
             await pilot.press("down", "i")
             await until(pilot, lambda: isinstance(app.screen.focused, Input), "the check-in dialog")
             await pilot.press(*"Bruno Keller", "enter", *"4711", "enter")
-            await until(pilot, lambda: cells(rooms, "305")[3] == "Bruno Keller", "305 occupied")
-            assert cells(rooms, "305")[2] == "occupied"
-            await pilot.press("up", "o", "y")
-            await until(pilot, lambda: cells(rooms, "214")[2] == "vacant", "214 checked out")
+            await until(pilot, lambda: cells(rooms, "305")[2] == "Bruno Keller", "305 occupied")
+            assert cells(rooms, "305")[1] == "occupied"
+            await pilot.press("up", "o")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the check-out confirmation")
+            detail = str(app.screen.query_one("#confirm-detail", Static).render())
+            assert "2 call(s) charged · total 2.92 EUR" in detail and "every charge is posted" in detail
+            await pilot.press("y")
+            await until(pilot, lambda: cells(rooms, "214")[1] == "vacant", "214 checked out")
             assert "room 214 checked out: Martin, Alice, 2 call(s), total 2.92 EUR" in str(
                 screen.query_one("#desk-message", Static).render())
         conn = db.connect(ws / "anatole.db")
@@ -129,7 +134,7 @@ def test_live_updates_from_the_daemon(ws: Path) -> None:
                         SourceUpdate(source=SourceState("pms:fias", "fias", "reconnecting", NOW,
                                                         detail="connection lost")))
             await until(pilot, lambda: cells(rooms, "214")[4] == "3", "the new call on room 214")
-            assert cells(rooms, "214")[5] == "3.47"
+            assert cells(rooms, "214")[3] == "3.47 EUR"
             await until(pilot, lambda: "PMS reconnecting (connection lost)" in str(status.render()), "link down")
             assert "vacant room: room 305" in str(screen.query_one("#desk-message", Static).render())
 
@@ -147,3 +152,79 @@ def test_front_desk_is_a_console_screen(ws: Path) -> None:
             await until(pilot, lambda: isinstance(app.screen, FrontDeskScreen), "the Front desk screen")
 
     run(go())
+
+
+@pytest.fixture
+def busy(ws: Path) -> Path:
+    """The fixture's hotel after a day: room 305's guest left while a call was on (a late charge), 214's first call
+    waits for the PMS (queued) and its second was refused by it."""
+    cfg = open_workspace(ws).hotel
+    conn = db.connect(ws / "anatole.db")
+    db.checkin(conn, "305", "880200", "Keller, Bruno", NOW - 9000, "manual")
+    db.checkout(conn, "305", NOW - 3900)
+    conn.execute("BEGIN IMMEDIATE")
+    HotelHook(cfg, currency="EUR").stored(conn, [_call(5, "2305", NOW - 4000)])  # ends after the check-out
+    db.update_charge(conn, 1, status="queued")
+    db.update_charge(conn, 2, status="rejected")
+    conn.commit()
+    conn.close()
+    return ws
+
+
+def shown_width(table: DataTable, columns: int) -> int:
+    return sum(c.get_render_width(table) for c in list(table.columns.values())[:columns])
+
+
+def test_front_desk_at_80x24(busy: Path) -> None:
+    async def go() -> None:
+        app = desk(busy)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            rooms = screen.query_one("#rooms", DataTable)
+            folio = screen.query_one("#folio", DataTable)
+            late = screen.query_one("#late", DataTable)
+            await until(pilot, lambda: rooms.row_count == 2 and folio.row_count == 2 and late.row_count == 2,
+                        "rooms, 214's folio, the late charges")
+            # the folio's time, number, charge and state are in view at 80 columns
+            assert [str(c.label) for c in list(folio.columns.values())[:4]] == ["time", "number", "charge", "state"]
+            assert shown_width(folio, 4) <= folio.scrollable_content_region.width
+            assert shown_width(rooms, 4) <= rooms.scrollable_content_region.width  # the room's charges
+            assert [cells(folio, k)[2:4] for k in ("1", "2")] == [["0.55 EUR", "queued"], ["2.37 EUR", "REFUSED"]]
+            assert cells(folio, "1")[0] == "11:00"  # today, in the hotel's zone (the title names it)
+            assert "queued: waits for the PMS" in str(screen.query_one("#folio-total", Static).render())
+            assert "France" in str(screen.query_one("#folio-detail", Static).render())
+            # the late charges say why, in view
+            assert shown_width(late, 3) <= late.scrollable_content_region.width
+            whys = {k.value: str(late.get_row(k)[2]) for k in late.rows}
+            assert whys["5"].startswith("ended after check-out (")
+            assert whys["2"] == "refused by the PMS (no answer code)"
+            header = str(screen.query_one("#desk-status", Static).render())
+            await until(pilot, lambda: "daemon: not running" in str(screen.query_one("#desk-status", Static)
+                                                                     .render()), "the header")
+            assert "no daemon" not in header
+            title = str(screen.query_one("#folio-title", Static).render())
+            assert "Martin, Alice · in 10:00 CET" in title  # checked in at 10:00 Paris time, today
+            await pilot.press("o")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the check-out confirmation")
+            detail = str(app.screen.query_one("#confirm-detail", Static).render())
+            assert "2 call(s) charged · total 2.92 EUR" in detail
+            assert "1 charge(s) not posted to the PMS yet" in detail and "1 charge(s) refused by the PMS" in detail
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, FrontDeskScreen), "back at the desk")
+            assert cells(rooms, "214")[1] == "occupied"
+
+    run(go())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_front_desk_snapshot(busy: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.query_one("#late", DataTable).row_count == 2
+                    and screen.query_one("#folio", DataTable).row_count == 2
+                    and "not running" in str(screen.query_one("#desk-status", Static).render()), "the desk")
+        for _ in range(3):
+            await pilot.pause()  # the columns' widths follow their new content on the next refresh
+
+    # a fixed folder name: the workspace path is not on screen, the snapshot does not depend on it
+    assert snap_compare(desk(busy), terminal_size=size, run_before=before)

@@ -87,6 +87,7 @@ class ConsoleContext:
     invoices: InvoiceActions | None = None  # None: the Invoices screen is read-only
     inventory: InventoryActions | None = None  # None: no import preview
     reports: ReportActions | None = None  # None: the Reports screen cannot build reports
+    hotel_site: str | None = None  # the [hotel] site: the front desk's times are in its zone
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace)

@@ -22,11 +22,52 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from pbx.protocol import Alert, FinishedCall, SourceUpdate
+from store import display
 from store import hotel as db
-from tui.data import local_time, money
+from tui.data import duration_text, money
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 
 PMS_LINK = "pms:fias"
+BILLABLE = ("queued", "posted", "folio", "rejected")
+# the folio's state column, short enough for 80 columns; the legend under the folio says what each one means
+STATE_SHORT = {"queued": "queued", "posted": "posted", "rejected": "REFUSED", "folio": "folio", "free": "free",
+               "vacant": "vacant", "unpriced": "no price", "merged": "merged", "failed": "FAILED"}
+LEGEND = "queued: waits for the PMS · posted: on the PMS folio · folio: print it · ! late"
+GUEST_WIDTH = 12  # the rooms list's guest column: with the room's charges in 40 columns
+ROOM_COLUMNS = ("room", "status", "guest", "charges", "calls", "unposted", "ext")
+FOLIO_COLUMNS = ("time", "number", "charge", "state", "dur", "cost", "destination")
+LATE_COLUMNS = ("room", "charge", "why", "start", "number", "guest")
+
+
+def why(c: dict[str, Any]) -> str:
+    """Why a charge is on the late-charge list, in the clerk's words: the stored reason (vacant room, merged,
+    after check-out, failed: ...), else what its state says."""
+    parts = [c["reason"]] if c.get("reason") else []
+    if not parts:
+        if c["status"] == "rejected":
+            parts.append(f"refused by the PMS ({c.get('answer') or 'no answer code'})")
+        elif c["status"] == "unpriced":
+            parts.append("no price: settle by hand")
+        elif c["status"] == "failed":
+            parts.append("failed: could not be charged")
+        elif c.get("late"):
+            parts.append("ended after check-out")
+    if c.get("flagged"):
+        parts.append("sent twice, unconfirmed: check the PMS folio")
+    return "; ".join(parts) or c["status"]
+
+
+def _hhmm(epoch: int, zone: str, now: float) -> str:
+    """A folio time: `14:05` today in the hotel's zone (the folio's title names the zone), else date and time."""
+    text = display.clock(epoch, zone, now, seconds=False)
+    return text.rsplit(" ", 1)[0]
+
+
+def link_text(reason: str) -> str:
+    """The daemon's state for the header: `daemon: not running` when there is no socket or nobody listens."""
+    if reason.startswith("no daemon running"):
+        return "daemon: not running"
+    return f"daemon: unreachable ({reason})"
 
 
 class Loaded(Message):
@@ -54,6 +95,19 @@ class Done(Message):
     def __init__(self, text: str, error: bool = False) -> None:
         super().__init__()
         self.text, self.error = text, error
+
+
+class Table(DataTable):
+    """A DataTable whose columns widen to rows added before its first layout: textual 8.2 measures them on idle
+    but kept the lines rendered at the headers' widths (the late-charge "why" showed as "ref", the status as
+    "occupi"). After each measure, its rendered lines are dropped (private API, kept to this one place)."""
+
+    async def _on_idle(self, event: Any) -> None:
+        measure = self._require_update_dimensions
+        await super()._on_idle(event)
+        if measure:
+            self._clear_caches()
+            self.refresh()
 
 
 class CheckinDialog(ModalScreen[tuple[str, str] | None]):
@@ -90,16 +144,28 @@ class CheckinDialog(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
+class CheckoutReady(Message):
+    """What a check-out will leave: the folio's totals per currency, charges not yet posted, refused ones."""
+
+    def __init__(self, room: str, guest: str, calls: int, totals: dict[str, int], unposted: int,
+                 refused: int) -> None:
+        super().__init__()
+        self.room, self.guest, self.calls, self.totals, self.unposted, self.refused = \
+            room, guest, calls, totals, unposted, refused
+
+
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
-        self.question = question
+        self.question, self.detail = question, detail
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
             yield Static(self.question, classes="title")
+            if self.detail:
+                yield Static(self.detail, id="confirm-detail")
             yield Static("y: yes · n: no", classes="message")
 
     def action_answer(self, yes: bool) -> None:
@@ -120,7 +186,9 @@ class FrontDeskScreen(Screen):
         super().__init__()
         self.rooms: list[dict[str, Any]] = []
         self.selected: str | None = None
-        self.link = "no daemon"
+        self.link = "daemon: connecting"
+        self.charges: list[dict[str, Any]] = []  # the selected room's folio, as shown
+        self.late_rows: list[tuple[str, list[str]]] = []
         self.counts: dict[str, int] = {}
         self.client: LiveClient | None = None
         self.alerts: list[str] = []
@@ -128,25 +196,27 @@ class FrontDeskScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("Front desk", classes="title", id="desk-status")
         with Horizontal(id="desk-top"):
-            yield DataTable(id="rooms", cursor_type="row", zebra_stripes=True)
+            yield Table(id="rooms", cursor_type="row", zebra_stripes=True)
             with Vertical(id="folio-pane"):
                 yield Static("Folio", classes="title", id="folio-title")
-                yield DataTable(id="folio", cursor_type="row", zebra_stripes=True)
+                yield Table(id="folio", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="folio-detail")
                 yield Static("", classes="totals", id="folio-total")
         yield Static("Late charges", classes="title", id="late-title")
-        yield DataTable(id="late", cursor_type="row", zebra_stripes=True)
+        yield Table(id="late", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="message", id="desk-message")
         yield Footer()
 
     def on_mount(self) -> None:
+        # the columns a clerk needs first come first: at 80 columns the charge and its state stay in view
         rooms = self.query_one("#rooms", DataTable)
-        for key in ("room", "ext", "status", "guest", "calls", "charges", "unposted"):
+        for key in ROOM_COLUMNS:
             rooms.add_column(key, key=key)
         folio = self.query_one("#folio", DataTable)
-        for key in ("start", "number", "destination", "dur", "cost", "charge", "state"):
+        for key in FOLIO_COLUMNS:
             folio.add_column(key, key=key)
         late = self.query_one("#late", DataTable)
-        for key in ("room", "guest", "start", "number", "charge", "why"):
+        for key in LATE_COLUMNS:
             late.add_column(key, key=key)
         rooms.focus()
         self._load()
@@ -220,6 +290,25 @@ class FrontDeskScreen(Screen):
         self.post_message(Done(f"room {room} checked in: {guest}, reservation {reservation}"))
 
     @work(thread=True, group="desk-action")
+    def _prepare_checkout(self, room: str, guest: str) -> None:
+        """Read the open stay's folio for the confirmation: totals per currency, charges not posted yet."""
+        try:
+            conn = self._conn()
+            try:
+                stay = db.open_stay(conn, room)
+                charges = db.folio(conn, stay["id"]) if stay else []
+            finally:
+                conn.close()
+        except Exception as exc:
+            self.post_message(Done(f"cannot read room {room}'s folio: {exc}", error=True))
+            return
+        billable = [c for c in charges if c["status"] in BILLABLE]
+        totals = display.totals_by_currency(billable, "charge")
+        unposted = sum(c["status"] == "queued" for c in billable)
+        refused = sum(c["status"] == "rejected" for c in billable)
+        self.post_message(CheckoutReady(room, guest, len(billable), totals, unposted, refused))
+
+    @work(thread=True, group="desk-action")
     def _checkout(self, room: str) -> None:
         conn = self._conn()
         try:
@@ -230,9 +319,9 @@ class FrontDeskScreen(Screen):
         if left is None:
             self.post_message(Done(f"room {room} has no guest checked in", error=True))
             return
-        total = sum(c["charge"] or 0 for c in charges if c["status"] in ("queued", "posted", "folio", "rejected"))
+        total = display.totals_by_currency([c for c in charges if c["status"] in BILLABLE], "charge")
         self.post_message(Done(f"room {room} checked out: {left['guest']}, {len(charges)} call(s), total "
-                               f"{money(total, self.app.ctx.currency)}"))
+                               f"{display.totals(total, empty='nothing')}"))
 
     # --- results ------------------------------------------------------------------------------------------------
 
@@ -251,19 +340,20 @@ class FrontDeskScreen(Screen):
                     table.add_row(*self._room_cells(r, currency), key=r["room"])
             else:
                 for r in message.rooms:
-                    for col, value in zip(("room", "ext", "status", "guest", "calls", "charges", "unposted"),
-                                          self._room_cells(r, currency)):
+                    for col, value in zip(ROOM_COLUMNS, self._room_cells(r, currency)):
                         if str(table.get_cell(r["room"], col)) != str(value):
                             table.update_cell(r["room"], col, value)
             late = self.query_one("#late", DataTable)
-            late.clear()
-            zone = self.app.ctx.zone()
-            for c in message.late:
-                why = c["reason"] or ""
-                if c.get("flagged"):
-                    why = (why + "; " if why else "") + "sent twice, unconfirmed"
-                late.add_row(c["room"], c["guest"] or "", local_time(c["start"], zone), c["number"] or c["dialled"]
-                             or "", money(c["charge"]), why, key=str(c["call_id"]))
+            zone = self._zone()
+            now = self.app.ctx.clock()
+            rows = [(str(c["call_id"]), [c["room"], money(c["charge"], c["currency"]), why(c),
+                                         display.clock(c["start"], zone, now, seconds=False),
+                                         c["number"] or c["dialled"] or "", c["guest"] or ""]) for c in message.late]
+            if rows != self.late_rows:  # rebuilt only when it changed: no flicker every reload
+                self.late_rows = rows
+                late.clear()
+                for key, row in rows:
+                    late.add_row(*row, key=key)
         self.query_one("#late-title", Static).update(f"Late charges: {len(message.late)}")
         if not message.rooms:
             self._say("no rooms: add [[room]] tables to anatole.toml, then run `anatole serve` or `anatole hotel "
@@ -277,37 +367,49 @@ class FrontDeskScreen(Screen):
     @staticmethod
     def _room_cells(r: dict[str, Any], currency: str) -> list[Any]:
         status = Text(r["status"], style="bold" if r["status"] == "occupied" else "dim")
-        if r["vacant_calls"] and r["stay_id"] is None:
-            status = Text(f"vacant! {r['vacant_calls']} call(s)", style="bold red")
-        return [r["room"], r["extension"], status, r["guest"] or "", str(r["calls"] or ""),
-                money(r["charges"]) if r["stay_id"] is not None else "", str(r["unposted"] or "")]
+        calls = str(r["calls"] or "")
+        if r["vacant_calls"] and r["stay_id"] is None:  # calls from an empty room: the count in red
+            status = Text("vacant!", style="bold red")
+            calls = Text(str(r["vacant_calls"]), style="bold red")
+        guest = r["guest"] or ""
+        guest = guest if len(guest) <= GUEST_WIDTH else guest[:GUEST_WIDTH - 1] + "…"  # whole in the folio's title
+        return [r["room"], status, guest, money(r["charges"], currency) if r["stay_id"] is not None
+                else "", calls, str(r["unposted"] or ""), r["extension"]]
+
+    def _zone(self) -> str:
+        """The hotel's site's zone (check-in, check-out and call times)."""
+        return self.app.ctx.zone(self.app.ctx.hotel_site)
 
     def on_folio_loaded(self, message: FolioLoaded) -> None:
         if message.room != self.selected:
             return
-        zone = self.app.ctx.zone()
+        zone = self._zone()
+        now = self.app.ctx.clock()
         stay = message.stay
-        title = f"Folio: room {message.room}"
+        title = f"Room {message.room}"
         if stay is not None:
-            title += f" — {stay['guest']}, reservation {stay['reservation']}, since {local_time(stay['checkin'], zone)}"
+            title += f" · {stay['guest']} · in {display.clock(stay['checkin'], zone, now, seconds=False)}"
             if stay["checkout"] is not None:
-                title += f", left {local_time(stay['checkout'], zone)}"
-        self.query_one("#folio-title", Static).update(title)
+                title += f" · out {display.clock(stay['checkout'], zone, now, seconds=False)}"
+        self.query_one("#folio-title", Static).update(Text(title))
         table = self.query_one("#folio", DataTable)
         table.clear()
+        self.charges = list(message.charges)
         for c in message.charges:
-            state = c["status"] + (f" {c['answer']}" if c.get("answer") and c["status"] == "rejected" else "")
-            if c["late"]:
-                state += " late"
-            table.add_row(local_time(c["start"], zone, seconds=True), c["number"] or c["dialled"] or "",
-                          c["destination"] or "", f"{c['duration'] // 60}:{c['duration'] % 60:02d}",
-                          money(c["cost"]), money(c["charge"]), state, key=str(c["call_id"]))
-        billable = [c for c in message.charges if c["status"] in ("queued", "posted", "folio", "rejected")
-                    and c["stay_id"] is not None]
-        total = sum(c["charge"] or 0 for c in billable)
-        cost = sum(c["cost"] or 0 for c in billable)
-        self.query_one("#folio-total", Static).update(
-            f"{len(billable)} call(s) · charged {money(total, self.app.ctx.currency)} · cost {money(cost)}")
+            state = STATE_SHORT.get(c["status"], c["status"]) + ("!" if c["late"] else "")
+            style = "bold red" if c["status"] in ("rejected", "failed", "unpriced") or c["late"] else ""
+            table.add_row(_hhmm(c["start"], zone, now), c["number"] or c["dialled"] or "",
+                          Text(money(c["charge"], c["currency"]), justify="right"), Text(state, style=style),
+                          duration_text(c["duration"]), money(c["cost"], c["currency"]), c["destination"] or "",
+                          key=str(c["call_id"]))
+        billable = [c for c in message.charges if c["status"] in BILLABLE and c["stay_id"] is not None]
+        charged = display.totals_by_currency(billable, "charge")
+        cost = display.totals_by_currency(billable, "cost")
+        reservation = f" · res. {stay['reservation']}" if stay is not None else ""
+        self.query_one("#folio-total", Static).update(Text(
+            f"{len(billable)} call(s) · charged {display.totals(charged)} · cost {display.totals(cost)}"
+            f"{reservation}\n{LEGEND}"))
+        self._show_detail(table.cursor_row)
 
     def on_desk_event(self, message: DeskEvent) -> None:
         event = message.event
@@ -316,10 +418,10 @@ class FrontDeskScreen(Screen):
                 if s.name == PMS_LINK:
                     self.link = f"PMS {s.state}" + (f" ({s.detail})" if s.detail and s.state != "alive" else "")
             if not any(s.name == PMS_LINK for s in event.hello.sources):
-                self.link = "daemon running, no PMS link"
+                self.link = "daemon: running, no PMS link"
             self._show_status()
         elif isinstance(event, Disconnected):
-            self.link = f"no daemon ({event.reason})"
+            self.link = link_text(event.reason)
             self._show_status()
         elif isinstance(event, Batch):
             reload = False
@@ -339,6 +441,40 @@ class FrontDeskScreen(Screen):
                 self._load()
             self._show_status()
 
+    def on_checkout_ready(self, message: CheckoutReady) -> None:
+        lines = [f"{message.calls} call(s) charged · total {display.totals(message.totals, empty='nothing')}"]
+        if message.unposted:
+            lines.append(f"{message.unposted} charge(s) not posted to the PMS yet: they stay on the late-charge "
+                         "list if still unposted")
+        else:
+            lines.append("every charge is posted")
+        if message.refused:
+            lines.append(f"{message.refused} charge(s) refused by the PMS: settle by hand")
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._checkout(message.room)
+
+        self.app.push_screen(ConfirmDialog(f"Check out room {message.room} ({message.guest})?", "\n".join(lines)),
+                             done)
+
+    @on(DataTable.RowHighlighted, "#folio")
+    def charge_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(event.cursor_row)
+
+    def _show_detail(self, row: int) -> None:
+        """The highlighted charge in full on one line: what does not fit in the folio's columns at 80."""
+        detail = self.query_one("#folio-detail", Static)
+        if not 0 <= row < len(self.charges):
+            detail.update("")
+            return
+        c = self.charges[row]
+        posting = f" · P#{c['posting']} {c.get('posting_state') or ''}" if c.get("posting") else ""
+        reason = f" · {why(c)}" if c.get("reason") or c["late"] or c["status"] in ("rejected", "failed") else ""
+        detail.update(Text(f"{display.when(c['start'], self._zone(), seconds=True)} · {c['destination'] or '?'}"
+                           f" · {duration_text(c['duration'])} · cost {money(c['cost'], c['currency'])} · "
+                           f"charge {money(c['charge'], c['currency'])} · {c['status']}{posting}{reason}"))
+
     def on_done(self, message: Done) -> None:
         self._say(message.text, error=message.error)
         self._load()
@@ -352,8 +488,8 @@ class FrontDeskScreen(Screen):
         occupied = sum(r["status"] == "occupied" for r in self.rooms)
         queue = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()) if k not in ("ok", "rejected"))
         self.query_one("#desk-status", Static).update(
-            f"Front desk · {len(self.rooms)} rooms, {occupied} occupied · {self.link} · posting queue: "
-            f"{queue or 'empty'}")
+            Text(f"Front desk · {len(self.rooms)} rooms, {occupied} occupied · {self.link} · queue: "
+                 f"{queue or 'empty'}"))
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -388,11 +524,7 @@ class FrontDeskScreen(Screen):
             self._say(f"room {room['room']} has no guest checked in", error=True)
             return
 
-        def done(yes: bool | None) -> None:
-            if yes:
-                self._checkout(room["room"])
-
-        self.app.push_screen(ConfirmDialog(f"Check out room {room['room']} ({room['guest']})?"), done)
+        self._prepare_checkout(room["room"], room["guest"])
 
     def action_reload(self) -> None:
         self._load()
