@@ -48,7 +48,7 @@ protocol = "fias"
 connect = "127.0.0.1:{port}"
 lrc = {lrc}
 timeout = {timeout}
-keepalive = {keepalive}
+keepalive = 30
 start_wait = 0.5
 retry = 0
 """
@@ -71,8 +71,8 @@ def hotel_daemon(root: Path, **options: Any) -> tuple[Daemon, FiasLink]:
 
 
 def workspace(tmp_path: Path, port: int, *, lrc: bool = False, timeout: float = 5, keepalive: float = 30) -> Path:
-    return make_workspace(tmp_path, extra=HOTEL.format(port=port, lrc=str(lrc).lower(), timeout=timeout,
-                                                       keepalive=keepalive))
+    extra = HOTEL.format(port=port, lrc=str(lrc).lower(), timeout=timeout)
+    return make_workspace(tmp_path, extra=extra.replace("keepalive = 30", f"keepalive = {keepalive:g}"))
 
 
 @asynccontextmanager
