@@ -34,6 +34,16 @@ extensions = ["2000-2999"]
 tariff = "tariffs/fr-business.toml"
 """
 
+
+
+def hotel_config(*, minimum: str | None = None) -> str:
+    """The hotel tests' [hotel] (calls at cost x2 + 0.50, rounded up to the cent, at least `minimum`) and its two
+    rooms: 214 (extension 2214) and 305 (extension 2305)."""
+    floor = f'minimum = "{minimum}"\n' if minimum else ""
+    return ('\n[hotel]\nmarkup_percent = "100"\nsurcharge = "0.50"\n' + floor + 'rounding = "up"\n'
+            '\n[[room]]\nnumber = "214"\nextension = "2214"\n\n[[room]]\nnumber = "305"\nextension = "2305"\n')
+
+
 IPO_SOURCE = """
 [[source]]
 name = "paris-ipo"

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import trio
 from fias_pms import SimulatedPms
-from serve_support import Client, daemon_for, make_workspace, running, send_lines, settle
+from serve_support import Client, daemon_for, hotel_config, make_workspace, running, send_lines, settle
 
 from engine.money import parse_money
 from pbx.daemon import Daemon
@@ -28,21 +28,7 @@ pytestmark = pytest.mark.trio
 PARIS = ZoneInfo("Europe/Paris")
 SHIFT = 3600  # the link's clock runs an hour behind: stays begin before the calls the test makes "now"
 
-HOTEL = """
-[hotel]
-markup_percent = "100"
-surcharge = "0.50"
-minimum = "0.60"
-rounding = "up"
-
-[[room]]
-number = "214"
-extension = "2214"
-
-[[room]]
-number = "305"
-extension = "2305"
-
+HOTEL = hotel_config(minimum="0.60") + """
 [pms]
 protocol = "fias"
 connect = "127.0.0.1:{port}"

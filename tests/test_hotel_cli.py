@@ -11,25 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import trio
 from click.testing import CliRunner
-from serve_support import daemon_for, make_workspace, running, send_lines, settle
+from serve_support import daemon_for, hotel_config, make_workspace, running, send_lines, settle
 from test_fias_link import guest_line
 
 from anatole.cli import main
 
-HOTEL = """
-[hotel]
-markup_percent = "100"
-surcharge = "0.50"
-rounding = "up"
-
-[[room]]
-number = "214"
-extension = "2214"
-
-[[room]]
-number = "305"
-extension = "2305"
-"""
+HOTEL = hotel_config()
 PARIS = ZoneInfo("Europe/Paris")
 
 

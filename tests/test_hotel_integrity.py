@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from serve_support import make_workspace
+from serve_support import hotel_config, make_workspace
 
 from anatole.cli import main
 from anatole.config import open_workspace
@@ -23,20 +23,7 @@ from store import hotel as db
 from store import open_store, schema
 from store.db import CALL_COLUMNS
 
-HOTEL = """
-[hotel]
-markup_percent = "100"
-surcharge = "0.50"
-rounding = "up"
-
-[[room]]
-number = "214"
-extension = "2214"
-
-[[room]]
-number = "305"
-extension = "2305"
-
+HOTEL = hotel_config() + """
 [pms]
 protocol = "fias"
 connect = "127.0.0.1:5010"
