@@ -36,6 +36,19 @@ tariff = "tariffs/fr-business.toml"
 
 
 
+def rows(root: Path, table: str) -> list[dict[str, Any]]:
+    """Every row of a table of the workspace's store, as dicts, in id order."""
+    from store import open_store
+
+    store = open_store(root / "anatole.db")
+    try:
+        cur = store.conn.execute(f"SELECT * FROM {table} ORDER BY id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        store.close()
+
+
 def hotel_config(*, minimum: str | None = None) -> str:
     """The hotel tests' [hotel] (calls at cost x2 + 0.50, rounded up to the cent, at least `minimum`) and its two
     rooms: 214 (extension 2214) and 305 (extension 2305)."""

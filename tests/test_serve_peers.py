@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 import trio
 from click.testing import CliRunner
-from serve_support import Client, daemon_for, ipo_line, make_workspace, running, settle
+from serve_support import Client, daemon_for, ipo_line, make_workspace, rows, running, settle
 
 from anatole.cli import main
 from anatole.config import ConfigError, open_workspace
 from pbx import daemon as daemon_module
 from pbx.peers import RefusalLog, allowed, is_loopback, peer_address
 from pbx.protocol import Acknowledge, Alert, AlertAcknowledged, Status, StatusRequest
-from store import open_store
 
 OTHER = "127.0.0.2"  # an address of this machine that is not 127.0.0.1: "another machine" to the daemon
 
@@ -62,16 +61,6 @@ async def _send(stream: trio.SocketStream, *numbers: int) -> None:
     await stream.send_all(b"".join(ipo_line(n).encode() + b"\r\n" for n in numbers))
 
 
-def _rows(root: Path, table: str) -> list[dict]:
-    store = open_store(root / "anatole.db")
-    try:
-        cur = store.conn.execute(f"SELECT * FROM {table} ORDER BY id")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
-    finally:
-        store.close()
-
-
 @pytest.mark.trio
 async def test_unknown_peer_refused_alerted_once_and_live_connection_kept(tmp_path: Path) -> None:
     root = make_workspace(tmp_path, _source('["127.0.0.1"]'))
@@ -97,10 +86,10 @@ async def test_unknown_peer_refused_alerted_once_and_live_connection_kept(tmp_pa
             assert daemon._refusals.refused["paris-ipo"] == 3
             await live.aclose()
             await client.aclose()
-    calls = _rows(root, "calls")
+    calls = rows(root, "calls")
     assert sorted(c["native_id"] for c in calls) == ["2000001", "2000002"]  # nothing of the intruder's
-    assert _rows(root, "rejects") == []
-    alerts = [a for a in _rows(root, "alerts") if a["kind"] == "peer"]
+    assert rows(root, "rejects") == []
+    alerts = [a for a in rows(root, "alerts") if a["kind"] == "peer"]
     assert len(alerts) == 1  # three refusals, one alert (rate-limited per peer and hour)
     log = [json.loads(line) for line in daemon.config.log.getvalue().splitlines()]
     refused = [e for e in log if e["event"] == "refused"]
@@ -129,8 +118,8 @@ async def test_without_allow_another_address_cannot_push_off_the_pbx_but_the_pbx
             assert await _closed_at_once(first)
             assert daemon.states["paris-ipo"].state == "connected"
             await second.aclose()
-    assert sorted(c["native_id"] for c in _rows(root, "calls")) == ["2000001", "2000002", "2000003"]
-    alerts = [a for a in _rows(root, "alerts") if a["kind"] == "peer"]
+    assert sorted(c["native_id"] for c in rows(root, "calls")) == ["2000001", "2000002", "2000003"]
+    alerts = [a for a in rows(root, "alerts") if a["kind"] == "peer"]
     assert len(alerts) == 1 and "is live" in alerts[0]["message"]
 
 
@@ -150,8 +139,8 @@ async def test_an_allowed_address_may_take_over(tmp_path: Path) -> None:
             assert await _closed_at_once(primary)
             assert daemon.states["paris-ipo"].peer.startswith(OTHER)
             await standby.aclose()
-    assert len(_rows(root, "calls")) == 2
-    assert not [a for a in _rows(root, "alerts") if a["kind"] == "peer"]
+    assert len(rows(root, "calls")) == 2
+    assert not [a for a in rows(root, "alerts") if a["kind"] == "peer"]
 
 
 @pytest.mark.trio
@@ -168,7 +157,7 @@ async def test_acknowledger_is_the_socket_peer_not_the_name_sent(tmp_path: Path)
             ack = (await client.wait_for(AlertAcknowledged))[0]
             assert (ack.id, ack.by) == (alert.id, me)
             await client.aclose()
-    assert [a["acknowledged_by"] for a in _rows(root, "alerts")] == [me]
+    assert [a["acknowledged_by"] for a in rows(root, "alerts")] == [me]
     log = [json.loads(line) for line in daemon.config.log.getvalue().splitlines()]
     assert [(e["by"], e["claimed"]) for e in log if e["event"] == "acknowledge"] == [(me, "the-boss")]
 
