@@ -615,12 +615,26 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
 
 @main.command()
 @click.option("--seed", default=7, show_default=True, help="Random seed of the generated calls.")
+@click.option("--hotel", is_flag=True, help="A hotel instead (default folder ./anatole-hotel): rooms, guests, a day "
+              "of guest calls with late charges, a PMS link for `anatole hotel simulate-pms`; try `anatole ui`, 6.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def demo(ctx: click.Context, seed: int, as_json: bool) -> None:
+def demo(ctx: click.Context, seed: int, hotel: bool, as_json: bool) -> None:
     """Create a demo workspace with a month of calls for a made-up company, rate them and show a summary."""
     from anatole.demo import DemoError, render_summary, run_demo
 
+    if hotel:
+        from anatole.demohotel import render, run_hotel_demo
+
+        try:
+            summary = run_hotel_demo(ctx.obj["workspace"] or Path.cwd() / "anatole-hotel", seed=seed)
+        except DemoError as exc:
+            _fail(str(exc))
+        if as_json:
+            _emit_json(summary)
+        else:
+            render(summary, _console())
+        return
     workspace = ctx.obj["workspace"] or Path.cwd() / "anatole-demo"
     try:
         summary = run_demo(workspace, seed=seed)

@@ -371,4 +371,44 @@ def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -
     out.print("queue: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"), markup=False)
 
 
+
+@hotel.command("simulate-pms")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port on 127.0.0.1 (default: the one of [pms] connect, "
+              "else 5010; 0: any free port).")
+@click.option("--lrc", is_flag=True, help="Frames carry an LRC byte (as [pms] lrc = true).")
+@click.option("--seconds", type=click.FloatRange(min=0), help="Stop after this long (default: until Ctrl-C).")
+@click.pass_context
+def simulate_pms(ctx: click.Context, port: int | None, lrc: bool, seconds: float | None) -> None:
+    """A PMS to try the front desk with: FIAS on 127.0.0.1, each posting answered OK and printed (run it beside
+    `anatole serve`; `anatole demo --hotel` points [pms] at it). Loopback only: never a real hotel's link."""
+    import trio
+
+    from anatole import pmssim
+
+    if port is None:
+        port, ws = 5010, None
+        try:
+            from anatole.config import open_workspace, workspace_path
+
+            ws = open_workspace(workspace_path((ctx.obj or {}).get("workspace")))
+        except Exception:  # no workspace here: the default port
+            pass
+        pms = ws.hotel.pms if ws is not None and ws.hotel is not None else None
+        if pms is not None:
+            host, _, text = pms.connect.rpartition(":")
+            if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+                _fail(f"[pms] connect = {pms.connect!r} is not this machine: the simulator only listens on "
+                      "127.0.0.1; give --port")
+            port, lrc = int(text), lrc or bool(pms.lrc)
+    out = _console()
+    try:
+        sim = trio.run(lambda: pmssim.run(port, lrc=lrc, seconds=seconds,
+                                          say=lambda line: out.print(line, markup=False, highlight=False)))
+    except OSError as exc:
+        _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return
+    out.print(f"posted {len(sim.posted)} charge(s), {sim.resent} sent again", markup=False)
+
+
 __all__ = ["daemon_extensions", "hotel"]
