@@ -3,16 +3,64 @@
 
 A profile names the file's columns (`amount = "Montant HT"`), its `encoding` (default utf-8, a BOM is dropped),
 `delimiter` (default ",") and `skip_lines` before the header row. Each importer keeps its own keys, checks and row
-reading; what is the same for both is here: detecting a file by its header, and opening it on its first data row
-with every mapped column found (or an error naming the line and the column).
+reading; what is the same for both is here: the checks of the settings they share, detecting a file by its header,
+and opening it on its first data row with every mapped column found (or an error naming the line and the column).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DURATION_FORMATS = ("seconds", "minutes", "hh:mm:ss")
+
+
+def check_common(profile: dict[str, Any], where: str, *, keys: Iterable[str], column_keys: Iterable[str],
+                 required: Iterable[str]) -> list[str]:
+    """The problems of the settings both kinds of profile share, each naming the key: unknown keys, `required`
+    non-empty strings, column names, currency, delimiter, decimal, sign, duration_format, skip_lines, encoding and
+    timezone (empty if fine). Each importer adds the checks of its own keys."""
+    known = set(keys)
+    out = [f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(known))})"
+           for key in sorted(set(profile) - known)]
+    for key in required:
+        if not isinstance(profile.get(key), str) or not profile.get(key):
+            out.append(f"{where}: {key}: required (a non-empty string)")
+    for key in column_keys:
+        if key in profile and not isinstance(profile[key], str):
+            out.append(f"{where}: {key}: {profile[key]!r} must be a column name (a string)")
+    if isinstance(profile.get("currency"), str) and not re.fullmatch(r"[A-Z]{3}", profile["currency"]):
+        out.append(f"{where}: currency: {profile['currency']!r} is not an ISO 4217 code (e.g. EUR)")
+    delim = profile.get("delimiter", ",")
+    if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
+        out.append(f"{where}: delimiter: {delim!r} must be one character (e.g. \",\" or \";\")")
+    if profile.get("decimal", ".") not in (".", ","):
+        out.append(f"{where}: decimal: {profile.get('decimal')!r} must be \".\" or \",\"")
+    if profile.get("sign", "as_is") not in ("as_is", "negate"):
+        out.append(f"{where}: sign: {profile.get('sign')!r} must be \"as_is\" or \"negate\"")
+    if profile.get("duration_format", "seconds") not in DURATION_FORMATS:
+        out.append(f"{where}: duration_format: {profile.get('duration_format')!r} must be one of "
+                   f"{', '.join(DURATION_FORMATS)}")
+    skip = profile.get("skip_lines", 0)
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        out.append(f"{where}: skip_lines: {skip!r} must be a whole number >= 0")
+    if "encoding" in profile:
+        try:
+            known_encoding = isinstance(profile["encoding"], str) and "".encode(profile["encoding"]) == b""
+        except LookupError:
+            known_encoding = False
+        if not known_encoding:
+            out.append(f"{where}: encoding: {profile['encoding']!r} is not a known text encoding")
+    if "timezone" in profile:
+        try:
+            ZoneInfo(str(profile["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append(f"{where}: timezone: {profile['timezone']!r} is not an IANA time zone")
+    return out
 
 
 def header_matches(data: bytes, profile: dict[str, Any], column_keys: Iterable[str]) -> bool:

@@ -37,3 +37,14 @@ def test_same_detection_and_errors(n: int) -> None:
     with pytest.raises(error, match=r"f.csv: line 2: column '\w+' \(for \w+\) is not in the "
                                     r"header \(Line, Type\)"):
         parse(b"Title line\nLine;Type\n")
+
+
+def test_shared_settings_checked_alike() -> None:
+    bad = {"delimiter": "::", "decimal": ";", "sign": "flip", "duration_format": "fortnights", "skip_lines": -1,
+           "encoding": "klingon", "timezone": "Mars/Olympus", "currency": "euro", "colour": "blue"}
+    invoice = csv_detail.validate_profile({**INVOICE, **bad}, "x")
+    usage = csv_profile.validate_profile({**USAGE, **bad}, "x")
+    for key in ("delimiter", "decimal", "sign", "duration_format", "skip_lines", "encoding", "timezone", "currency",
+                "colour"):
+        assert [p for p in invoice if p.startswith(f"x: {key}:")][0].split(" (expected")[0] == \
+            [p for p in usage if p.startswith(f"x: {key}:")][0].split(" (expected")[0], key

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
 from ingest import csvprofile
@@ -26,53 +25,18 @@ COLUMN_KEYS = ("invoice", "account", "service", "category", "description", "amou
 OPTION_KEYS = {"carrier", "currency", "delimiter", "encoding", "skip_lines", "decimal", "sign", "date_format",
                "start_format", "timezone", "duration_format", "default_account", "category_map", "header"}
 PROFILE_KEYS = set(COLUMN_KEYS) | OPTION_KEYS
-DURATION_FORMATS = ("seconds", "minutes", "hh:mm:ss")
+DURATION_FORMATS = csvprofile.DURATION_FORMATS
 
 
 def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
     """Every problem of an [invoice_csv.NAME] profile, each naming the key and what is wrong (empty if fine)."""
-    out = []
-    for key in sorted(set(profile) - PROFILE_KEYS):
-        out.append(f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(PROFILE_KEYS))})")
-    for key in ("carrier", "currency", "amount"):
-        if not isinstance(profile.get(key), str) or not profile.get(key):
-            out.append(f"{where}: {key}: required (a non-empty string)")
-    for key in COLUMN_KEYS:
-        if key in profile and not isinstance(profile[key], str):
-            out.append(f"{where}: {key}: {profile[key]!r} must be a column name (a string)")
-    if isinstance(profile.get("currency"), str) and not re.fullmatch(r"[A-Z]{3}", profile["currency"]):
-        out.append(f"{where}: currency: {profile['currency']!r} is not an ISO 4217 code (e.g. EUR)")
-    delim = profile.get("delimiter", ",")
-    if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
-        out.append(f"{where}: delimiter: {delim!r} must be one character (e.g. \",\" or \";\")")
-    if profile.get("decimal", ".") not in (".", ","):
-        out.append(f"{where}: decimal: {profile.get('decimal')!r} must be \".\" or \",\"")
-    if profile.get("sign", "as_is") not in ("as_is", "negate"):
-        out.append(f"{where}: sign: {profile.get('sign')!r} must be \"as_is\" or \"negate\"")
-    if profile.get("duration_format", "seconds") not in DURATION_FORMATS:
-        out.append(f"{where}: duration_format: {profile.get('duration_format')!r} must be one of "
-                   f"{', '.join(DURATION_FORMATS)}")
-    skip = profile.get("skip_lines", 0)
-    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        out.append(f"{where}: skip_lines: {skip!r} must be a whole number >= 0")
+    out = csvprofile.check_common(profile, where, keys=PROFILE_KEYS, column_keys=COLUMN_KEYS,
+                                  required=("carrier", "currency", "amount"))
     if profile.get("header", True) is not True:
         out.append(f"{where}: header: must be true (columns are named by their header)")
-    for key in ("encoding",):
-        if key in profile:
-            try:
-                codecs_ok = isinstance(profile[key], str) and bool("".encode(profile[key]) == b"")
-            except LookupError:
-                codecs_ok = False
-            if not codecs_ok:
-                out.append(f"{where}: encoding: {profile[key]!r} is not a known text encoding")
     for key in ("date_format", "start_format", "default_account"):
         if key in profile and not isinstance(profile[key], str):
             out.append(f"{where}: {key}: {profile[key]!r} must be a string")
-    if "timezone" in profile:
-        try:
-            ZoneInfo(str(profile["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            out.append(f"{where}: timezone: {profile['timezone']!r} is not an IANA time zone")
     cmap = profile.get("category_map", {})
     if not isinstance(cmap, dict):
         out.append(f"{where}: category_map: must be a table (carrier value = category)")

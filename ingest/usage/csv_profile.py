@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
 from ingest import csvprofile
@@ -30,7 +30,7 @@ OPTION_KEYS = {"carrier", "currency", "delimiter", "encoding", "skip_lines", "de
                "date_format", "time_format", "timezone", "duration_format", "data_unit", "kind_map", "zone_map",
                "home_country", "country_code", "national_prefix"}
 PROFILE_KEYS = set(COLUMN_KEYS) | OPTION_KEYS
-DURATION_FORMATS = ("seconds", "minutes", "hh:mm:ss")
+DURATION_FORMATS = csvprofile.DURATION_FORMATS
 DATA_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
 # EU member states plus the EEA countries that "roam like at home" applies to
 EU_EEA = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV",
@@ -39,46 +39,14 @@ EU_EEA = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", 
 
 def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
     """Every problem of a [mobile_csv.NAME] profile, each naming the key (empty if fine)."""
-    out = []
-    for key in sorted(set(profile) - PROFILE_KEYS):
-        out.append(f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(PROFILE_KEYS))})")
-    for key in ("carrier", "currency", "line", "kind"):
-        if not isinstance(profile.get(key), str) or not profile.get(key):
-            out.append(f"{where}: {key}: required (a non-empty string)")
-    for key in COLUMN_KEYS:
-        if key in profile and not isinstance(profile[key], str):
-            out.append(f"{where}: {key}: {profile[key]!r} must be a column name (a string)")
+    out = csvprofile.check_common(profile, where, keys=PROFILE_KEYS, column_keys=COLUMN_KEYS,
+                                  required=("carrier", "currency", "line", "kind"))
     if not any(k in profile for k in ("volume", "duration", "messages", "data")):
         out.append(f"{where}: volume: required (or duration / messages / data columns)")
     if "start" not in profile and "date" not in profile:
         out.append(f"{where}: start: required (a date-time column, or date and time columns)")
-    if isinstance(profile.get("currency"), str) and not re.fullmatch(r"[A-Z]{3}", profile["currency"]):
-        out.append(f"{where}: currency: {profile['currency']!r} is not an ISO 4217 code (e.g. EUR)")
-    delim = profile.get("delimiter", ",")
-    if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
-        out.append(f"{where}: delimiter: {delim!r} must be one character (e.g. \",\" or \";\")")
-    if profile.get("decimal", ".") not in (".", ","):
-        out.append(f"{where}: decimal: {profile.get('decimal')!r} must be \".\" or \",\"")
-    if profile.get("sign", "as_is") not in ("as_is", "negate"):
-        out.append(f"{where}: sign: {profile.get('sign')!r} must be \"as_is\" or \"negate\"")
-    if profile.get("duration_format", "seconds") not in DURATION_FORMATS:
-        out.append(f"{where}: duration_format: {profile.get('duration_format')!r} must be one of "
-                   f"{', '.join(DURATION_FORMATS)}")
     if profile.get("data_unit", "B") not in DATA_UNITS:
         out.append(f"{where}: data_unit: {profile.get('data_unit')!r} must be one of {', '.join(DATA_UNITS)}")
-    skip = profile.get("skip_lines", 0)
-    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        out.append(f"{where}: skip_lines: {skip!r} must be a whole number >= 0")
-    if "encoding" in profile:
-        try:
-            "".encode(str(profile["encoding"]))
-        except LookupError:
-            out.append(f"{where}: encoding: {profile['encoding']!r} is not a known text encoding")
-    if "timezone" in profile:
-        try:
-            ZoneInfo(str(profile["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            out.append(f"{where}: timezone: {profile['timezone']!r} is not an IANA time zone")
     if "home_country" in profile and not re.fullmatch(r"[A-Z]{2}", str(profile["home_country"])):
         out.append(f"{where}: home_country: {profile['home_country']!r} must be an ISO 3166 code (e.g. FR)")
     if "country" in profile and "home_country" not in profile:
