@@ -197,7 +197,7 @@ def test_totals_and_dearest_per_currency() -> None:
             currencies = [r["currency"] for r in screen.rows]
             assert currencies[:1] == ["JPY"] and currencies[1:3] == ["GBP", "GBP"]  # grouped, never interleaved
             table = screen.query_one(PagedTable)
-            assert str(table.get_row_at(0)[6]) == "1,500 JPY" and str(table.get_row_at(1)[6]) == "1.23 GBP"
+            assert str(table.get_row_at(0)[5]) == "1,500 JPY" and str(table.get_row_at(1)[5]) == "1.23 GBP"
             assert "dearest first per currency" in str(screen.query_one("#calls-message").render())
 
     run(go())

@@ -25,8 +25,8 @@ ORDERS = ("start_desc", "start_asc", "cost_desc", "duration_desc")
 ORDER_TEXT = {"start_desc": "newest first", "start_asc": "oldest first", "cost_desc": "dearest first per currency",
               "duration_desc": "longest first"}
 DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
-# what 80 columns show first; direction and status follow (wide terminals, or scroll right)
-COLUMNS = ("start", "site", "ext", "number", "destination", "dur", "cost", "dir", "status")
+# what 80 columns show first (the cost with its currency before the destination); direction and status follow
+COLUMNS = ("start", "site", "ext", "number", "dur", "cost", "destination", "dir", "status")
 
 
 class PagedTable(DataTable):
@@ -184,8 +184,8 @@ class CallsScreen(Screen):
                 cost = money(r["cost"], r["currency"]) if r["billed"] else ("merged" if r["cost"] is not None else "")
                 table.add_row(local_time(r["start"], ctx.zone(r["site"])), r["site"], r["extension"] or "",
                               r["number"] or r["dialled"] or r["caller"] or "",
-                              (r["destination"] or f"({r['direction']})")[:14],
                               Text(duration_text(r["billable"]), justify="right"), Text(cost, justify="right"),
+                              (r["destination"] or f"({r['direction']})")[:14],
                               DIRECTION_SHORT.get(r["direction"], r["direction"]), r["status"], key=str(r["id"]))
             if self.rows:
                 table.move_cursor(row=0 if message.forward is not False else len(self.rows) - 1)

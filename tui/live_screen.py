@@ -141,7 +141,7 @@ class LiveScreen(Screen):
         for key in ("since", "site", "ext", "dir", "number", "state", "elapsed"):
             active.add_column(key, key=key)
         finished = self.query_one("#finished", DataTable)
-        for key in ("ended", "site", "ext", "number", "destination", "dur", "cost", "dir"):
+        for key in ("ended", "site", "ext", "number", "dur", "cost", "destination", "dir"):
             finished.add_column(key, key=key)
         finished.focus()
         self._show_counters()
@@ -397,8 +397,8 @@ class LiveScreen(Screen):
         ended = short_time(c.start + c.duration, ctx.zone(self.filter.site), ctx.clock())
         cost = display.money(c.cost, c.currency) if c.cost is not None else ""
         table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
-                      (c.destination or f"({c.direction})")[:12], Text(duration_text(c.billable), justify="right"),
-                      Text(cost, justify="right"),
+                      Text(duration_text(c.billable), justify="right"), Text(cost, justify="right"),
+                      (c.destination or f"({c.direction})")[:12],
                       DIRECTION_SHORT.get(c.direction, c.direction), key=key)
         self.finished_shown += 1
 
@@ -572,7 +572,7 @@ class LiveScreen(Screen):
         c = self.counters
         widget = self.query_one("#live-counters", Static)
         opened = len(self.open_alerts())
-        rejects = f" · rejects {self.status.stored_rejects} since the daemon started" if self.status else ""
+        rejects = f" · rejects {self.status.stored_rejects}" if self.status else ""  # since the daemon started
         if self.connected is None and self.store_counters is not None and (c is None or self.gone_since is None
                                                                              or self.store_counters.at > c.at):
             s = self.store_counters
