@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, _SpanReader, batch_rate
+from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
 # line stands alone). Files of these formats are split into byte ranges.
@@ -49,6 +49,7 @@ CHUNK_BYTES = 32 << 20
 MIN_AUTO_CHUNK = 4 << 20  # parts are made smaller for many workers, down to this
 PARTS_PER_THREAD = 4
 HEAD_BYTES = 1 << 20  # the leading header lines are looked for in the first MiB
+SCAN_PIECE = 1 << 20  # the ranges' lines are counted in pieces of this size
 # the local cluster's workers: no statistical profiler (its sampling costs CPU), and glibc's malloc left to keep
 # the blocks' memory. Dask's default MALLOC_TRIM_THRESHOLD_=65536 also fixes the mmap threshold at 128 KiB, so
 # every block's arrays are mapped and unmapped again (page faults): 40-90 % more CPU per row, measured here.
@@ -159,20 +160,38 @@ def _cuts(path: Path, size: int, chunk_bytes: int, skip: int) -> list[int]:
 
 
 def scan_range(item: tuple[str, int, int, int, str]) -> tuple[int, bool]:
-    """(lines, marked) of bytes start..end of a file: its line count (as ingest.cdr.blocks numbers lines) and
-    whether a line that changes the parser's state (SPLIT[fmt]) appears past its first `skip` bytes (a task)."""
+    """(lines, marked) of bytes start..end of a file: its line count (CR LF, LF and CR end a line, as
+    ingest.cdr.blocks numbers lines) and whether a line that changes the parser's state (SPLIT[fmt]) appears past
+    its first `skip` bytes (a task). Read in 1 MiB pieces into one buffer: no copy of the range."""
     from ingest.cdr._scan import count_lines
-    from ingest.cdr.blocks import raw_blocks
 
     path, start, end, skip, fmt = item
     marker = SPLIT.get(fmt)
-    lines, marked = 0, False
+    keep = 64  # bytes of the previous piece searched again: a marker is never cut
+    size = SCAN_PIECE
+    buf = bytearray(keep + size)
+    view = memoryview(buf)
+    lines, marked, filled, at, last = 0, False, 0, start, -1
     with open(path, "rb") as f:
-        for buf, _ in raw_blocks(io.BufferedReader(_SpanReader(f, Span(start, end)), 1 << 20)):
-            lines += count_lines(buf)
-            marked = marked or (marker is not None and marker.search(buf, skip) is not None)
-            skip = 0
-    return lines, marked
+        f.seek(start)
+        while at < end:
+            got = f.readinto(view[keep:keep + min(size, end - at)])
+            if not got:
+                break
+            piece = view[keep:keep + got]
+            lines += count_lines(piece)
+            if last == 13 and piece[0] == 10:
+                lines -= 1  # a CR LF cut between two pieces: one line end, counted twice
+            last = piece[got - 1]
+            if last not in (10, 13):
+                lines -= 1  # count_lines counts a last line without its end: the next piece ends it
+            if marker is not None and not marked:  # buf[keep + x - at] is byte x of the file
+                lo = max(keep - filled, keep + start + skip - at)
+                marked = lo <= keep + got and marker.search(buf, lo, keep + got) is not None
+            view[:keep] = bytes(view[got:got + keep])  # the last `keep` bytes seen, before the next piece
+            filled = min(keep, filled + got)
+            at += got
+    return lines + (last not in (10, 13, -1)), marked  # the range's last line, without an end (the file's end)
 
 
 def _header(path: Path, fmt: str, encoding: str) -> tuple[bytes, int]:

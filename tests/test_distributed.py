@@ -251,3 +251,29 @@ def test_a_worker_loads_the_workspace_and_tariff_once_and_reads_parts_in_place(
     expected = single(ws, [cdr], "asterisk", tmp_path / "one.csv")
     assert out.read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert _merge([cdr], results).calls == expected["calls"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.tuples(st.text("ab,cdrRecordType", max_size=20), st.sampled_from(["\r\n", "\n", "\r", ""])),
+                      max_size=30),
+       piece=st.integers(min_value=1, max_value=40), cut=st.data())
+def test_ranges_are_counted_as_the_blocks_number_lines(tmp_path_factory: pytest.TempPathFactory, lines, piece,
+                                                       cut) -> None:
+    """scan_range over any piece size gives count_lines of the whole range and the marker search past `skip`."""
+    from anatole import distributed as dist
+    from ingest.cdr._scan import count_lines
+
+    data = "".join(text + end for text, end in lines).encode()
+    start = cut.draw(st.integers(0, len(data)))
+    end = cut.draw(st.integers(start, len(data)))
+    skip = cut.draw(st.integers(0, end - start))
+    path = tmp_path_factory.mktemp("scan") / "f.csv"
+    path.write_bytes(data)
+    original = dist.SCAN_PIECE
+    dist.SCAN_PIECE = piece
+    try:
+        got = dist.scan_range((str(path), start, end, skip, "cucm"))
+    finally:
+        dist.SCAN_PIECE = original
+    body = data[start:end]
+    assert got == (count_lines(body), dist.SPLIT["cucm"].search(body, skip) is not None)
