@@ -136,6 +136,7 @@ class DaemonConfig:
     batch_max: int = BATCH_MAX
     journal_days: int = 7
     counters_every: float = 1.0
+    alerts_poll: float = 5.0  # seconds between looks for alerts another process stored (mobile import), published
     subscriber_queue: int = SUBSCRIBER_QUEUE  # messages held for a client before it starts skipping
     garbage_limit: int = GARBAGE_LIMIT  # garbage lines (overlong, binary) kept per source and window
     garbage_window: float = GARBAGE_WINDOW  # seconds; the rest are counted, one summary reject per window
@@ -243,6 +244,8 @@ class Daemon:
         self._day: dict[str, tuple[str, int, dict[str, int]]] = {}  # site -> (local date, calls, currency -> cost)
         self._hour: dict[str, tuple[int, dict[str, int]]] = {}  # site -> (UTC hour, currency -> cost)
         self.alerts_open = 0
+        self._alerts_seen = 0  # the highest alert id published or looked at (alerts stored by others: _foreign_alerts)
+        self._own_alerts: set[int] = set()  # ids this daemon stored above _alerts_seen (published by _applied)
         self.live: LiveStore | None = None
         self._stopping = trio.Event()
         self._log_stream = config.log
@@ -474,9 +477,10 @@ class Daemon:
     async def _writer(self) -> None:
         receive = self._work_receive
         prune_at = trio.current_time() + PRUNE_EVERY
+        poll_at = trio.current_time() + self.config.alerts_poll
         while True:
             work: list[Any] = []
-            with trio.move_on_at(prune_at):
+            with trio.move_on_at(min(prune_at, poll_at)):
                 try:
                     work = await receive.receive()
                 except trio.EndOfChannel:
@@ -494,6 +498,34 @@ class Daemon:
             if trio.current_time() >= prune_at:
                 more_to_do = await self._prune()
                 prune_at = trio.current_time() + (PRUNE_AGAIN if more_to_do else PRUNE_EVERY)
+            if trio.current_time() >= poll_at:
+                await self._foreign_alerts()
+                poll_at = trio.current_time() + self.config.alerts_poll
+
+    async def _foreign_alerts(self) -> None:
+        """Alerts another process stored (the mobile import's [[alert]] rules): published to the subscribers (the
+        console's alert list) and counted, as this daemon's own. Between batches, on the writer's connection."""
+        live = self.live
+        assert live is not None
+        try:
+            rows = await trio.to_thread.run_sync(live.alerts_after, self._alerts_seen)
+        except Exception as exc:
+            self.log("error", where="alerts", error=f"{type(exc).__name__}: {exc}")
+            return
+        for row in rows:
+            self._alerts_seen = max(self._alerts_seen, int(row["id"]))
+            if row["id"] in self._own_alerts:
+                continue
+            if row["acknowledged_at"] is None:
+                self.alerts_open += 1
+            self.hub.publish(Alert(id=row["id"], rule=row["rule"], kind=row["kind"], at=row["at"],
+                                   message=row["message"], severity=row["severity"], site=row["site"] or "",
+                                   extension=row["extension"] or "", call_id=row["call_id"], amount=row["amount"],
+                                   currency=row["currency"] or "", acknowledged_by=row["acknowledged_by"] or "",
+                                   acknowledged_at=row["acknowledged_at"]))
+            self.log("alert", id=row["id"], rule=row["rule"], kind=row["kind"], message=row["message"],
+                     stored_by="another process")
+        self._own_alerts = {i for i in self._own_alerts if i > self._alerts_seen}
 
     async def _prune(self) -> bool:
         """Forget done journal rows older than journal_days, a bounded number per call; True when some are left."""
@@ -781,6 +813,7 @@ class Daemon:
         for alert, aid in res.alerts:
             if aid is not None:
                 self.alerts_open += 1
+                self._own_alerts.add(aid)
                 events.append(Alert(id=aid, rule=alert["rule"], kind=alert["kind"], at=alert["at"],
                                     message=alert["message"], severity=alert["severity"], site=alert["site"],
                                     extension=alert["extension"], call_id=alert["call_id"], amount=alert["amount"],
@@ -873,6 +906,7 @@ class Daemon:
         if any(r.kind == "rate" for r in self.config.rules):
             self.evaluator.preload(live.extension_hours((hour - 1) * 3600))
         self.alerts_open = live.open_alerts()
+        self._alerts_seen = live.last_alert_id()
         live.prune(self.config.journal_days, PRUNE_ROWS)
 
     def _count(self, d: dict[str, Any], now: int) -> None:

@@ -173,6 +173,15 @@ class LiveStore:
             "FROM calls WHERE direction = 'outgoing' AND start >= ? AND COALESCE(extension, '') != '' "
             "GROUP BY site, extension, start / 3600", (since,)).fetchall()
 
+    def last_alert_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0])
+
+    def alerts_after(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Alerts stored with an id above `after`, oldest first (those another process stored: the mobile import)."""
+        cur = self.conn.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id > ? ORDER BY id LIMIT ?",
+                                (after, limit))
+        return [dict(zip(ALERT_COLUMNS, r)) for r in cur]
+
     def open_alerts(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0])
 

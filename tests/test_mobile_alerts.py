@@ -109,3 +109,42 @@ def test_cli_import_and_alerts_list(ws: Path) -> None:
                                      'when = "data > 5 furlongs"\n', encoding="utf-8")
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "import", str(ws / "fr.csv")])
     assert res.exit_code != 0 and "a volume needs its unit" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.trio
+async def test_a_running_daemon_publishes_the_import_alerts_to_the_console(tmp_path: Path) -> None:
+    """The console's alert list is the daemon's stream: alerts a mobile import stored reach it (and the open count)
+    at the daemon's next look; its own alerts are not published twice."""
+    import trio
+    from serve_support import Client, daemon_for, ipo_line, make_workspace, running, send_lines
+
+    from pbx.protocol import Alert
+
+    root = make_workspace(tmp_path, extra=(DATA / "profiles.toml").read_text(encoding="utf-8") + RULES
+                          + '\n[[alert]]\nname = "expensive"\nwhen = "cost > 0.01"\n')
+    shutil.copy(DATA / "fr-detail-2026-10.csv", root / "fr.csv")
+    w = open_workspace(root)
+    rules, _ = parse_rules(w.alerts)
+    with trio.fail_after(20):
+        async with running(daemon_for(root, alerts_poll=0.05)) as daemon:
+            client = await Client.connect(root / "anatole.sock", ["alerts"])
+            await send_lines(daemon.ports["paris-ipo"], [ipo_line(1, seconds=300)])  # the daemon's own alert
+
+            def mobile_import() -> dict:
+                store = open_store(w.db_path)
+                try:
+                    return import_file(open_mobile(store.conn), root / "fr.csv", profiles=w.mobile_profiles,
+                                       rules=rules, delivery=w.delivery)
+                finally:
+                    store.close()
+
+            raised = await trio.to_thread.run_sync(mobile_import)
+            assert len(raised["raised"]) == 2
+            got = await client.wait_for(Alert, 3)
+            assert sorted(a.rule for a in got) == ["expensive", "roaming-cost", "roaming-data"]
+            while daemon.alerts_open < 3:
+                await trio.sleep(0.01)
+            await send_lines(daemon.ports["paris-ipo"], [ipo_line(2, seconds=300)])
+            later = await client.wait_for(Alert)
+            assert later[0].rule == "expensive" and later[0].id not in {a.id for a in got}  # nothing twice
+            await client.aclose()
