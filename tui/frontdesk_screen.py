@@ -386,7 +386,7 @@ class FrontDeskScreen(Screen):
         zone = self._zone()
         now = self.app.ctx.clock()
         stay = message.stay
-        title = f"Room {message.room}"
+        title = f"{message.room}"
         if stay is not None:
             title += f" · {stay['guest']} · in {display.clock(stay['checkin'], zone, now, seconds=False)}"
             if stay["checkout"] is not None:
@@ -444,8 +444,8 @@ class FrontDeskScreen(Screen):
     def on_checkout_ready(self, message: CheckoutReady) -> None:
         lines = [f"{message.calls} call(s) charged · total {display.totals(message.totals, empty='nothing')}"]
         if message.unposted:
-            lines.append(f"{message.unposted} charge(s) not posted to the PMS yet: they stay on the late-charge "
-                         "list if still unposted")
+            lines.append(f"{message.unposted} charge(s) not posted to the PMS yet: after check-out the PMS may "
+                         "refuse them (they then go to the late-charge list): collect them at the desk")
         else:
             lines.append("every charge is posted")
         if message.refused:
