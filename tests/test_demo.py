@@ -581,3 +581,21 @@ def test_asterisk_unanswered_calls(tmp_path: Path, small: dict) -> None:
     for line in unanswered:
         assert re.search(r'",,"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d",\d+,0,"(NO ANSWER|BUSY)","DOCUMENTATION",', line), line
     assert all(re.search(r',"(\d+\.\d+)","","","\1",\d+$', line) for line in lines)  # uniqueid = linkedid
+
+
+def test_demo_command_plain_or_hotel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`anatole demo` makes the company as before; `--hotel` the hotel instead; --workspace after the command."""
+    made: list[tuple[str, Path]] = []
+
+    def fake(kind: str):
+        def run(path: Path, seed: int = 7, **_: object) -> dict:
+            made.append((kind, Path(path)))
+            raise demo.DemoError(f"{kind} stops here")
+        return run
+
+    monkeypatch.setattr("anatole.demo.run_demo", fake("company"))
+    monkeypatch.setattr("anatole.demohotel.run_hotel_demo", fake("hotel"))
+    for args in (["demo", "-w", str(tmp_path / "a")], ["demo", "--hotel", "--workspace", str(tmp_path / "b")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "stops here" in result.output
+    assert made == [("company", tmp_path / "a"), ("hotel", tmp_path / "b")]
