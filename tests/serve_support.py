@@ -155,6 +155,18 @@ class Client:
         await self.stream.aclose()
 
 
+async def daemon_status(root: Path) -> Any:
+    """The running daemon's Status, asked over its socket as `anatole status` does."""
+    from pbx.protocol import Status, StatusRequest
+
+    client = await Client.connect(root / "anatole.sock")
+    try:
+        await client.send(StatusRequest())
+        return (await client.wait_for(Status))[0]
+    finally:
+        await client.aclose()
+
+
 async def send_lines(port: int, lines: list[str], end: bytes = b"\r\n") -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:

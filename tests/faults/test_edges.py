@@ -14,21 +14,22 @@ from typing import Any
 import pytest
 import trio
 from fault_support import EXPENSIVE, check_store
-from serve_support import IPO_SOURCE, Client, daemon_for, ipo_line, make_workspace, running, send_lines, settle
+from serve_support import (
+    IPO_SOURCE,
+    Client,
+    daemon_for,
+    daemon_status,
+    ipo_line,
+    make_workspace,
+    running,
+    send_lines,
+    settle,
+)
 
 from pbx.daemon import Daemon
-from pbx.protocol import FinishedCall, Skipped, Status, StatusRequest
+from pbx.protocol import FinishedCall, Skipped
 
 pytestmark = pytest.mark.trio
-
-
-async def _status(root: Path) -> Status:
-    client = await Client.connect(root / "anatole.sock")
-    try:
-        await client.send(StatusRequest())
-        return (await client.wait_for(Status))[0]
-    finally:
-        await client.aclose()
 
 
 async def _still_serving(daemon: Daemon, root: Path, n: int) -> None:
@@ -37,7 +38,7 @@ async def _still_serving(daemon: Daemon, root: Path, n: int) -> None:
     await send_lines(daemon.ports["paris-ipo"], [ipo_line(n)])
     while daemon.stored_calls == before:
         await trio.sleep(0.01)
-    status = await _status(root)
+    status = await daemon_status(root)
     assert status.journal_pending == 0
 
 
@@ -153,7 +154,7 @@ async def test_a_database_locked_by_another_process_for_seconds(tmp_path: Path) 
                 while daemon.received < 50:
                     await trio.sleep(0.01)
                 await trio.sleep(1)  # the writer waits on the lock meanwhile
-                status = await _status(root)  # and the daemon answers
+                status = await daemon_status(root)  # and the daemon answers
                 assert status.received == 50 and status.stored_calls == 5
                 holder.stdin.write("go\n")
                 holder.stdin.flush()

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 import trio
 from fault_support import EXPENSIVE, check_store
-from serve_support import Client, daemon_for, ipo_line, make_workspace, running, send_lines, settle
+from serve_support import daemon_for, daemon_status, ipo_line, make_workspace, running, send_lines, settle
 
 from pbx import parsing
 from pbx.daemon import Daemon
-from pbx.protocol import Status, StatusRequest
 from store.live import LiveStore
 
 pytestmark = pytest.mark.trio
@@ -105,15 +104,6 @@ def _check(root: Path, stage: str, good: list[int]) -> None:
     assert counts["calls"] == len(good) + (stage in ("alert", "hook"))
 
 
-async def _status(root: Path) -> Status:
-    client = await Client.connect(root / "anatole.sock")
-    try:
-        await client.send(StatusRequest())
-        return (await client.wait_for(Status))[0]
-    finally:
-        await client.aclose()
-
-
 @pytest.mark.parametrize("stage", STAGES)
 async def test_a_record_that_raises_in_each_stage_is_isolated(tmp_path: Path, stage: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +117,7 @@ async def test_a_record_that_raises_in_each_stage_is_isolated(tmp_path: Path, st
             # one batch holding the poison between good records
             await send_lines(port, [ipo_line(i, seconds=300) for i in (1, 2, POISON, 3)])
             await settle(daemon, 4)
-            status = await _status(root)
+            status = await daemon_status(root)
             assert status.errors >= 1 and status.journal_pending == 0
             await send_lines(port, [ipo_line(4, seconds=300)])  # the daemon goes on
             await settle(daemon, 5)
@@ -150,5 +140,5 @@ async def test_a_poison_record_left_in_the_journal_does_not_stop_the_next_start(
             assert daemon.replayed == 3
             await send_lines(daemon.ports["paris-ipo"], [ipo_line(3, seconds=300)])
             await settle(daemon, 1)
-            assert (await _status(root)).journal_pending == 0
+            assert (await daemon_status(root)).journal_pending == 0
     _check(root, stage, [1, 2, 3])
