@@ -322,6 +322,7 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
     """Audit invoices (default: all): duplicate charges and calls, missing invoices, overlapping periods, usage
     billed at other rates than the contract tariff. Findings are stored with each invoice."""
     from engine.money import format_exact
+    from store import display
     from tem.audit import audit
 
     ws, store, istore = _istore(ctx)
@@ -333,6 +334,7 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
     if missing:
         clitools.fail(f"no invoice #{', #'.join(map(str, missing))}")
     found = audit(istore, ids, tariff=tariff, dialplan=ws.sites[site].dialplan if site else None)
+    currency = {iid: (istore.invoice(iid) or {}).get("currency") or "" for iid in found}
     store.close()
     total = 0
     for iid, findings in found.items():
@@ -343,8 +345,13 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
                                        "actual": f.actual, "at_stake": format_exact(f.at_stake), "line": f.line,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                clitools.console().print(f"#{iid} {f.rule}: {f.message} (at stake {format_exact(f.at_stake)})",
+                clitools.console().print(f"#{iid} {f.rule}: {f.message} (at stake "
+                                         f"{display.money(f.at_stake, currency[iid], exact=True)})",
                                      markup=False)
     if not as_json:
-        stake = sum(f.at_stake for fs in found.values() for f in fs)
-        clitools.console().print(f"{len(ids)} invoice(s) audited: {total} finding(s), {format_exact(stake)} at stake")
+        stake: dict[str, int] = {}  # per currency: invoices in two currencies are never added together
+        for iid, fs in found.items():
+            for f in fs:
+                display.add_total(stake, f.at_stake, currency[iid])
+        clitools.console().print(f"{len(ids)} invoice(s) audited: {total} finding(s), "
+                                 f"{display.totals(stake, empty='nothing')} at stake")

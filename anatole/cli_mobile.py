@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from anatole import clitools
-from engine.money import format_amount
+from store import display
 
 
 def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
@@ -151,7 +151,7 @@ def plans_cmd(ctx: click.Context, as_json: bool) -> None:
     for col in ("carrier", "contract", "code", "name", "fee", "minutes", "SMS", "data MB", "pooled", "from", "to"):
         t.add_column(col)
     for p in plans:
-        t.add_row(p.carrier, p.contract, p.code, p.name, f"{format_amount(p.fee, currency=p.currency)} {p.currency}",
+        t.add_row(p.carrier, p.contract, p.code, p.name, display.money(p.fee, p.currency),
                   _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), "yes" if p.pooled else "no",
                   p.valid_from, p.valid_to or "")
     clitools.console().print(t)
@@ -224,8 +224,7 @@ def findings_cmd(ctx: click.Context, as_json: bool) -> None:
     for col in ("rule", "line", "month", "at stake", "message"):
         t.add_column(col, justify="right" if col == "at stake" else "left")
     for f in rows:
-        t.add_row(f["rule"], f["line"], f["month"], f"{format_amount(f['at_stake'], currency=f['currency'])} "
-                  f"{f['currency'] or ''}", f["message"])
+        t.add_row(f["rule"], f["line"], f["month"], display.money(f["at_stake"], f["currency"]), f["message"])
     clitools.console().print(t)
 
 

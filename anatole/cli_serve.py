@@ -268,7 +268,7 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
         sys.exit(code)
     from rich.table import Table
 
-    from engine.money import format_totals
+    from store import display
 
     out = _console()
     up = int(time.time()) - got.started
@@ -290,7 +290,8 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
         out.print(f"active calls {c.active}, calls last minute {c.calls_last_minute}, today {c.calls_today}, open "
                   f"alerts {c.alerts_open}, subscribers {got.subscribers}", markup=False)
         for label, costs in (("cost today", c.costs_today), ("cost this hour", c.costs_this_hour)):
-            text = "; ".join(f"{site} {format_totals(v)}" for site, v in sorted(costs.items()) if any(v.values()))
+            text = "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
+                             if any(v.values()))
             out.print(f"{label}: {text or 'none'}", markup=False)
     out.print(f"check: {STATES[code]}" + (f": {'; '.join(reasons)}" if reasons else ""), markup=False)
     sys.exit(code)
@@ -406,7 +407,7 @@ def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: i
            ack: int | None) -> None:
     """List the alerts raised by the [[alert]] rules (the daemon's, and the mobile usage ones), newest first; or
     acknowledge one with --ack ID."""
-    from engine.money import format_amount
+    from store import display
     from store.live import list_alerts
 
     if workspace is not None:
@@ -425,8 +426,7 @@ def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: i
 
     table = Table("id", "at", "severity", "rule", "kind", "site", "ext", "call", "amount", "message", "ack")
     for r in rows:
-        amount = (f"{format_amount(r['amount'], currency=r['currency'])} {r['currency'] or ''}".strip()
-                  if r["amount"] is not None else "")
+        amount = display.money(r["amount"], r["currency"])
         table.add_row(str(r["id"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["at"])), r["severity"],
                       r["rule"], r["kind"], r["site"] or "", r["extension"] or "",
                       str(r["call_id"] or ""), amount, r["message"], r["acknowledged_by"] or "")

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount
+from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount, format_exact
 
 DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
 _locale = "en"
@@ -99,6 +99,11 @@ def money(value: int | None, currency: str | None = None, *, exact: bool = False
     text = amount(value, currency, exact=exact)
     code = (currency or "").strip().upper()
     return f"{text} {code}" if code else text
+
+
+def plain(value: int | None) -> str | None:
+    """The exact machine form (JSON, CSV, exports): every significant decimal, no grouping, no currency."""
+    return None if value is None else format_exact(int(value))
 
 
 def add_total(totals: dict[str, int], value: int | None, currency: str | None) -> None:

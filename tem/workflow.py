@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.money import format_exact
 from ingest.invoice import InvoiceError, read_invoices
 from ingest.invoice.model import NON_PAYABLE_TYPE_CODES, Invoice
+from store import display
 from store.cells import neutralise
 from store.invoices import InvoiceStore, StaleState, claim_amount, needs_reason, verdict
 from tem.validate import Validation, validate
@@ -126,7 +126,8 @@ def _rows(inv: Invoice, v: Validation, seq: int, now: int, who: str) -> dict[str
 
 
 def money(value: int | None) -> str | None:
-    return None if value is None else format_exact(value)
+    """Exact, plain (JSON and exports): store.display.plain."""
+    return display.plain(value)
 
 
 def stored_summary(istore: InvoiceStore, invoice_id: int) -> dict[str, Any]:

@@ -83,3 +83,7 @@ def test_ago() -> None:
     assert ago(1000, 1000 + 125) == "2 min ago"
     assert ago(0, 3 * 3600 + 5) == "3 h ago"
     assert ago(0, 4 * 86400) == "4 d ago"
+
+
+def test_plain_is_the_exact_machine_form() -> None:
+    assert display.plain(123_456_789_012_345) == "1234567.89012345" and display.plain(None) is None
