@@ -319,7 +319,7 @@ class LiveScreen(Screen):
     def _active_cells(self, a: ActiveCall) -> tuple[Any, ...]:
         ctx = self.app.ctx
         elapsed = max(0, int(ctx.clock()) - a.start)
-        return (short_time(a.start, ctx.zone(self.filter.site), ctx.clock()), a.site, a.extension,
+        return (short_time(a.start, ctx.zone(a.site), ctx.clock()), a.site, a.extension,
                 DIRECTION_SHORT.get(a.direction, a.direction), a.number or a.dialled or a.caller, a.state,
                 duration_text(elapsed))
 
@@ -394,7 +394,7 @@ class LiveScreen(Screen):
         if key in table.rows:
             return
         ctx = self.app.ctx
-        ended = short_time(c.start + c.duration, ctx.zone(self.filter.site), ctx.clock())
+        ended = short_time(c.start + c.duration, ctx.zone(c.site), ctx.clock())  # the call's site's zone, shown
         cost = display.money(c.cost, c.currency) if c.cost is not None else ""
         table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
                       Text(duration_text(c.billable), justify="right"), Text(cost, justify="right"),
