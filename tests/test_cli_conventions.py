@@ -3,40 +3,20 @@ has --json), with one implementation (anatole.clitools.Group) -- the habit of us
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from serve_support import make_workspace
 
 from anatole.cli import main
 from anatole.clitools import global_args
 
-SAMPLES = Path(__file__).parent.parent / "tariffs" / "samples"
-SITE = """[workspace]
-currency = "EUR"
-
-[[site]]
-name = "paris"
-country = "FR"
-timezone = "Europe/Paris"
-outside_prefix = "9"
-national_prefix = "0"
-international_prefix = "00"
-extensions = ["2000-2999"]
-tariff = "tariffs/fr-business.toml"
-"""
-
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("conv")
-    (root / "tariffs").mkdir()
-    for ext in (".toml", ".csv"):
-        shutil.copy(SAMPLES / f"fr-business{ext}", root / "tariffs" / f"fr-business{ext}")
-    (root / "anatole.toml").write_text(SITE)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("conv"), sources="")
 
 
 def run(*args: str) -> click.testing.Result:

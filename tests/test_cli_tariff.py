@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from serve_support import make_workspace
 
 from anatole.cli import main
 from engine.durations import format_duration, parse_duration
@@ -116,31 +117,11 @@ def test_check_reports_every_problem(tmp_path: Path) -> None:
 
 # --- numbers as dialled at a site, durations as typed -----------------------------------------------------------
 
-SITE_TOML = """[workspace]
-currency = "EUR"
-
-[[site]]
-name = "paris"
-country = "FR"
-timezone = "Europe/Paris"
-outside_prefix = "9"
-national_prefix = "0"
-international_prefix = "00"
-extensions = ["2000-2999"]
-tariff = "tariffs/fr-business.toml"
-"""
 
 
 @pytest.fixture(scope="module")
 def site_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import shutil
-
-    root = tmp_path_factory.mktemp("site")
-    (root / "tariffs").mkdir()
-    for ext in (".toml", ".csv"):
-        shutil.copy(SAMPLES / f"fr-business{ext}", root / "tariffs" / f"fr-business{ext}")
-    (root / "anatole.toml").write_text(SITE_TOML)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("site"), sources="")
 
 
 def site_quote(ws: Path, *args: str) -> CliRunner:

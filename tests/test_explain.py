@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_import_cdr import CONFIG, IPO, SAMPLES
+from test_import_cdr import SAMPLES, make_workspace
 
 from anatole.cli import main
 from anatole.config import open_workspace
@@ -19,12 +19,7 @@ from store.explain import INDEX, explain, explain_import, import_facts, percent,
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    (tmp_path / "tariffs").mkdir()
-    for ext in (".toml", ".csv"):
-        shutil.copy(SAMPLES / f"fr-business{ext}", tmp_path / "tariffs" / f"fr-business{ext}")
-    (tmp_path / "anatole.toml").write_text(CONFIG)
-    (tmp_path / "smdr.txt").write_bytes(IPO.encode())
-    return tmp_path
+    return make_workspace(tmp_path)
 
 
 def run(workspace: Path, *args: str) -> tuple[int, str]:

@@ -55,14 +55,19 @@ IPO = (
 )
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def make_workspace(tmp_path: Path) -> Path:
+    """The site, its tariff and the IP Office file that these tests and test_explain import."""
     (tmp_path / "tariffs").mkdir()
     for ext in (".toml", ".csv"):
         shutil.copy(SAMPLES / f"fr-business{ext}", tmp_path / "tariffs" / f"fr-business{ext}")
     (tmp_path / "anatole.toml").write_text(CONFIG)
     (tmp_path / "smdr.txt").write_bytes(IPO.encode())
     return tmp_path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return make_workspace(tmp_path)
 
 
 def run(workspace: Path, *args: str) -> tuple[int, str]:
