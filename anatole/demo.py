@@ -225,11 +225,7 @@ def create_workspace(path: Path) -> Path:
     overwritten; anything else raises DemoError.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DemoError(f"{path} exists and is not a folder: choose another place for the demo workspace")
-    if path.is_dir() and any(path.iterdir()) and not is_demo_workspace(path):
-        raise DemoError(f"{path} is not empty and is not an anatole demo workspace (no anatole.toml with the "
-                        f"line {MARKER!r}): the demo will not write into it; choose a new or empty folder")
+    check_folder(path)
     tariffs = path / "tariffs"
     try:
         tariffs.mkdir(parents=True, exist_ok=True)
@@ -241,6 +237,15 @@ def create_workspace(path: Path) -> Path:
     except OSError as exc:
         raise DemoError(f"cannot create the demo workspace in {path}: {exc.strerror or exc}") from None
     return path
+
+
+def check_folder(path: Path) -> None:
+    """Refuse a folder the demo must not write into (a file, or a folder of someone else's)."""
+    if path.exists() and not path.is_dir():
+        raise DemoError(f"{path} exists and is not a folder: choose another place for the demo workspace")
+    if path.is_dir() and any(path.iterdir()) and not is_demo_workspace(path):
+        raise DemoError(f"{path} is not empty and is not an anatole demo workspace (no anatole.toml with the "
+                        f"line {MARKER!r}): the demo will not write into it; choose a new or empty folder")
 
 
 def is_demo_workspace(path: Path) -> bool:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from anatole import pbxfiles
-from anatole.demo import CDR_FOLDER, MARKER, DemoError, is_demo_workspace
+from anatole.demo import CDR_FOLDER, MARKER, DemoError, check_folder
 
 ZONE = "Europe/Paris"
 PMS_PORT = 5010
@@ -87,11 +87,7 @@ def workspace_toml() -> str:
 def create_workspace(path: Path) -> Path:
     """The hotel's folder: anatole.toml and the French sample tariff (same rules as the plain demo's folder)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DemoError(f"{path} exists and is not a folder: choose another place for the demo workspace")
-    if path.is_dir() and any(path.iterdir()) and not is_demo_workspace(path):
-        raise DemoError(f"{path} is not empty and is not an anatole demo workspace (no anatole.toml with the "
-                        f"line {MARKER!r}): the demo will not write into it; choose a new or empty folder")
+    check_folder(path)
     try:
         (path / "tariffs").mkdir(parents=True, exist_ok=True)
         samples = importlib.resources.files("tariffs.samples")

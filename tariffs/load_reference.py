@@ -8,7 +8,6 @@ Settings (TOML) are read by the same code in both: only the deck path differs.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 
 from tariffs import load
 from tariffs.errors import Collector
-from tariffs.load import _YMD_RE, COLUMNS, MAX_FROM, MAX_PREFIX_DIGITS, MAX_SECONDS, REQUIRED_COLUMNS, _money, _seconds
-from tariffs.model import ALL_BANDS, ALWAYS, NONE, RateRows, Tariff, day_number
+from tariffs.load import COLUMNS, MAX_FROM, MAX_PREFIX_DIGITS, MAX_SECONDS, REQUIRED_COLUMNS, _money, _seconds
+from tariffs.model import ALL_BANDS, ALWAYS, NONE, RateRows, Tariff
 
 
 def load_tariff(path: str | Path) -> Tariff:
@@ -144,13 +143,7 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
             destinations.append(d)
         dest[i] = j
 
-    def band_of(text: str) -> int:
-        if text == "*":
-            return ALL_BANDS
-        if text not in band_index:
-            known = ", ".join(band_index) or "none defined"
-            raise ValueError(f"unknown band {text!r} (bands: {known}; '*' for every band)")
-        return band_index[text]
+    band_of = load._band_of(band_index)
 
     def required(name: str) -> None:
         for i, (_, c) in enumerate(cells):
@@ -159,14 +152,6 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
 
     required("price")
 
-    def effective(text: str) -> int:
-        m = _YMD_RE.fullmatch(text)
-        try:
-            if m is None:
-                raise ValueError
-            return day_number(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
-        except ValueError:
-            raise ValueError(f"{text!r} is not a date 'YYYY-MM-DD'") from None
 
     rows = RateRows(
         prefix=prefixes,
@@ -180,7 +165,7 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
         slot_from=np.array(convert("from", _seconds(0, MAX_FROM), 0), dtype=np.int32),
         min_cost=np.array(convert("min_cost", _money, NONE), dtype=np.int64),
         max_cost=np.array(convert("max_cost", _money, NONE), dtype=np.int64),
-        effective_from=np.array(convert("effective_from", effective, ALWAYS), dtype=np.int32),
+        effective_from=np.array(convert("effective_from", load._effective, ALWAYS), dtype=np.int32),
         line=np.array([ln for ln, _ in cells], dtype=np.int32),
     )
     both = (rows.min_cost != NONE) & (rows.max_cost != NONE) & (rows.min_cost > rows.max_cost)
