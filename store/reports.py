@@ -7,6 +7,7 @@ never as ten million Python objects; what-if reads its columns straight into num
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -42,12 +43,44 @@ def _has(conn: sqlite3.Connection, table: str) -> bool:
         is not None
 
 
+_FAR = 2**62
+
+
+def _day(pieces: Sequence[tuple[int, int, int]], instant: int) -> int:
+    """The site-local day of an instant under `TemQueries._offsets` pieces, as store.days counts it."""
+    for a, b, off in pieces:
+        if a <= instant < b:
+            return (instant + off) // 86400
+    return instant // 86400
+
+
 def _segment(boundaries: Sequence[int]) -> str:
     """SQL for the index of the time segment a call's start falls in (boundaries ascending, bound as params)."""
     if not boundaries:
         return "0"
     return "CASE " + " ".join(f"WHEN start < ? THEN {i}" for i in range(len(boundaries))) + \
         f" ELSE {len(boundaries)} END"
+
+
+# call_groups: the group's key over calls and over call_days (NULL is '' there; no destination: the number kind)
+_GROUP_CALLS = {"site": "site", "extension": "IFNULL(extension, '')",
+                "destination": "COALESCE(NULLIF(destination, ''), number_kind)", "trunk": "IFNULL(trunk, '')",
+                "number": "IFNULL(number, '')", "tariff": "IFNULL(tariff, '')", "direction": "direction",
+                "status": "status"}
+_GROUP_DAYS = {"site": "site", "extension": "extension",
+               "destination": "CASE WHEN destination = '' THEN number_kind ELSE destination END",
+               "direction": "direction", "status": "status"}
+_GROUP_WHERE = {"": "", "outgoing": " AND direction = 'outgoing'",
+                "international": " AND direction = 'outgoing' AND number_kind = 'external'"}
+_CALL_COST = "SUM(CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END)"
+
+
+def _add_groups(groups: dict[tuple[str, str], list[int]], rows: Any) -> None:
+    """Add (key, currency, calls, answered, seconds, cost) rows into `groups`."""
+    for k, cur, *values in rows:
+        acc = groups.setdefault((k or "", cur or ""), [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            acc[i] += int(v or 0)
 
 
 class TemQueries:
@@ -79,28 +112,149 @@ class TemQueries:
             f"WHERE site = ? AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL "
             f"GROUP BY extension, currency, seg", (*boundaries, site, start, end))]
 
+    # --- calls through the day summary (call_days) -----------------------------------------------------------
+    # Whole site-local days inside one time segment come from call_days (store/days.py); the calls of a day that a
+    # range end or a segment boundary cuts (not at the site's local midnight), and any call not summarised yet
+    # (above the watermark), are read from `calls`. Totals are those of the call-level query, exactly.
+
+    def _offsets(self, site: str) -> list[tuple[int, int, int]]:
+        """(from, to, UTC offset) pieces of a site as call_days counts its days (no offsets recorded: UTC)."""
+        rows = [(int(a), int(b)) for a, b in self.conn.execute(
+            "SELECT since, offset FROM tz_offsets WHERE site = ? ORDER BY since", (site,))]
+        if not rows or rows[0][0] > -_FAR:
+            rows.insert(0, (-_FAR, 0))
+        return [(a, b, off) for (a, off), (b, _) in zip(rows, [*rows[1:], (_FAR, 0)])]
+
+    def day_plan(self, site: str, start: int, end: int, boundaries: Sequence[int]
+                 ) -> tuple[dict[int, int], list[tuple[int, int]]]:
+        """How to read one site's calls in [start, end) cut at `boundaries` (ascending instants): {day: segment}
+        of the site-local days that lie wholly inside the range and inside one segment (read from call_days),
+        and the merged [from, to) instant intervals of the other days' parts inside the range (read from calls)."""
+        days: dict[int, list[tuple[int, int]]] = {}
+        for a, b, off in self._offsets(site):
+            lo, hi = max(a, start - 3 * 86400), min(b, end + 3 * 86400)  # offsets never pass a day
+            if lo >= hi:
+                continue
+            for day in range((lo + off) // 86400, (hi - 1 + off) // 86400 + 1):
+                x, y = max(lo, day * 86400 - off), min(hi, (day + 1) * 86400 - off)
+                if x < y:
+                    days.setdefault(day, []).append((x, y))
+        whole: dict[int, int] = {}
+        parts: list[tuple[int, int]] = []
+        for day, spans in sorted(days.items()):
+            inside = [(max(x, start), min(y, end)) for x, y in spans if max(x, start) < min(y, end)]
+            if not inside:
+                continue
+            segs = {bisect.bisect_right(boundaries, t) for x, y in spans for t in (x, y - 1)}
+            if inside == spans and len(segs) == 1:
+                whole[day] = segs.pop()
+            else:
+                parts.extend(inside)
+        merged: list[tuple[int, int]] = []
+        for x, y in sorted(parts):
+            if merged and merged[-1][1] == x:
+                merged[-1] = (merged[-1][0], y)
+            else:
+                merged.append((x, y))
+        return whole, merged
+
+    def _unsummarised(self) -> int:
+        """The highest call id that call_days counts (calls above it are read from `calls`)."""
+        return int(self.conn.execute("SELECT upto FROM call_days_state WHERE id = 1").fetchone()[0])
+
+    def has_summary(self) -> bool:
+        return _has(self.conn, "call_days")
+
+    def call_costs_summary(self, site: str, start: int, end: int, boundaries: Sequence[int]
+                           ) -> list[tuple[str, str, int, int, int]]:
+        """What `call_costs` returns (one row per extension, currency and segment; NULL and '' extensions or
+        currencies are one group, ''), from call_days for whole days and from calls for cut days: exactly the
+        same sums."""
+        if not self.has_summary():
+            return self.call_costs(site, start, end, boundaries)
+        whole, parts = self.day_plan(site, start, end, boundaries)
+        out: dict[tuple[str, str, int], list[int]] = {}
+
+        def add(ext: str | None, cur: str | None, seg: int, cost: int, n: int) -> None:
+            acc = out.setdefault((ext or "", cur or "", int(seg)), [0, 0])
+            acc[0] += int(cost)
+            acc[1] += int(n)
+
+        if whole:
+            case = "CASE day " + " ".join(f"WHEN {d} THEN {s}" for d, s in whole.items()) + " END"
+            for row in self.conn.execute(
+                    f"SELECT extension, currency, {case} AS seg, SUM(cost), SUM(priced) FROM call_days "
+                    f"WHERE site = ? AND day IN ({', '.join(map(str, whole))}) AND billed = 1 AND priced > 0 "
+                    f"GROUP BY extension, currency, seg", (site,)):
+                add(*row)
+        seg = _segment(boundaries)
+        for x, y in parts:
+            for row in self.conn.execute(
+                    f"SELECT extension, currency, {seg} AS seg, SUM(cost), COUNT(*) FROM calls "
+                    f"WHERE site = ? AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL "
+                    f"GROUP BY extension, currency, seg", (*boundaries, site, x, y)):
+                add(*row)
+        # calls not summarised yet (written around the Store): on whole days only, the cut days read them above
+        offsets = self._offsets(site)
+        for ext, cur, t, cost in self.conn.execute(
+                "SELECT extension, currency, start, cost FROM calls WHERE id > ? AND site = ? AND start >= ? "
+                "AND start < ? AND billed = 1 AND cost IS NOT NULL", (self._unsummarised(), site, start, end)):
+            if _day(offsets, t) in whole:
+                add(ext, cur, bisect.bisect_right(boundaries, t), cost, 1)
+        return sorted((k[0], k[1], k[2], v[0], v[1]) for k, v in out.items())
+
     def last_call(self) -> tuple[int, str] | None:
         """(start, site) of the latest call."""
         row = self.conn.execute("SELECT start, site FROM calls ORDER BY start DESC LIMIT 1").fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
     def call_groups(self, start: int, end: int, by: str, *, where: str = "", limit: int | None = None,
-                    order: str = "cost") -> list[dict[str, Any]]:
-        """Calls in [start, end) grouped by one column: calls, answered, seconds, cost per currency."""
-        cols = {"site": "site", "extension": "extension", "destination": "COALESCE(destination, number_kind)",
-                "trunk": "trunk", "number": "number", "tariff": "tariff", "direction": "direction",
-                "status": "status"}
-        if by not in cols:
+                    order: str = "cost", summary: bool = True) -> list[dict[str, Any]]:
+        """Calls in [start, end) grouped by one column: calls, answered, seconds, cost per currency (a missing
+        key or currency is ''; a missing destination is the number kind). By site, extension, destination,
+        direction or status they come from call_days (`summary`, exactly the same sums), else from the calls."""
+        if by not in _GROUP_CALLS:
             raise ValueError(by)
-        filt = {"": "", "outgoing": " AND direction = 'outgoing'",
-                "international": " AND direction = 'outgoing' AND number_kind = 'external'"}[where]
-        sql = (f"SELECT {cols[by]} AS k, currency, COUNT(*) AS calls, SUM(billable > 0) AS answered, "
-               f"SUM(billable) AS seconds, SUM(CASE WHEN billed = 1 THEN COALESCE(cost, 0) ELSE 0 END) AS cost "
-               f"FROM calls WHERE start >= ? AND start < ?{filt} GROUP BY k, currency")
-        rows = _dicts(self.conn.execute(sql, (start, end)))
-        rows.sort(key=lambda r: (-(r["cost"] or 0), -(r["calls"] or 0)) if order == "cost" else
-                  (-(r["calls"] or 0),))
+        filt = _GROUP_WHERE[where]
+        if summary and by in _GROUP_DAYS and self.has_summary():
+            groups = self._call_groups_summary(start, end, by, filt)
+        else:
+            groups = {}
+            _add_groups(groups, self.conn.execute(
+                f"SELECT {_GROUP_CALLS[by]} AS k, IFNULL(currency, ''), COUNT(*), SUM(billable > 0), SUM(billable), "
+                f"{_CALL_COST} FROM calls WHERE start >= ? AND start < ?{filt} GROUP BY k, 2", (start, end)))
+        rows = [{"k": k, "currency": cur, "calls": v[0], "answered": v[1], "seconds": v[2], "cost": v[3]}
+                for (k, cur), v in groups.items()]
+        rows.sort(key=lambda r: (-r["cost"], -r["calls"], r["k"], r["currency"]) if order == "cost" else
+                  (-r["calls"], r["k"], r["currency"]))
         return rows[:limit] if limit else rows
+
+    def _call_groups_summary(self, start: int, end: int, by: str, filt: str) -> dict[tuple[str, str], list[int]]:
+        groups: dict[tuple[str, str], list[int]] = {}
+        upto = self._unsummarised()
+        sites = {r[0] for r in self.conn.execute(
+            "WITH RECURSIVE s(site) AS (SELECT MIN(site) FROM call_days UNION ALL "
+            "SELECT (SELECT MIN(site) FROM call_days WHERE site > s.site) FROM s WHERE s.site IS NOT NULL) "
+            "SELECT site FROM s WHERE site IS NOT NULL")}
+        sites.update(r[0] for r in self.conn.execute("SELECT DISTINCT site FROM calls WHERE id > ?", (upto,)))
+        for site in sorted(sites):
+            whole, parts = self.day_plan(site, start, end, ())
+            if whole:
+                _add_groups(groups, self.conn.execute(
+                    f"SELECT {_GROUP_DAYS[by]} AS k, currency, SUM(calls), SUM(answered), SUM(seconds), "
+                    f"SUM(CASE WHEN billed = 1 THEN cost ELSE 0 END) FROM call_days WHERE site = ? "
+                    f"AND day IN ({', '.join(map(str, whole))}){filt} GROUP BY k, currency", (site,)))
+            for x, y in parts:
+                _add_groups(groups, self.conn.execute(
+                    f"SELECT {_GROUP_CALLS[by]} AS k, IFNULL(currency, ''), COUNT(*), SUM(billable > 0), "
+                    f"SUM(billable), {_CALL_COST} FROM calls WHERE site = ? AND start >= ? AND start < ?{filt} "
+                    f"GROUP BY k, 2", (site, x, y)))
+            offsets = self._offsets(site)
+            _add_groups(groups, ((k, cur, 1, n, secs, cost) for k, cur, t, n, secs, cost in self.conn.execute(
+                f"SELECT {_GROUP_CALLS[by]}, IFNULL(currency, ''), start, billable > 0, billable, "
+                f"CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END FROM calls WHERE id > ? AND site = ? "
+                f"AND start >= ? AND start < ?{filt}", (upto, site, start, end)) if _day(offsets, t) in whole))
+        return groups
 
     def outgoing_starts(self, start: int, end: int) -> dict[str, np.ndarray]:
         """Columns of the outgoing calls in [start, end) for time-of-day reports: site (object), extension (object),

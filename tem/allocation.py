@@ -4,7 +4,9 @@ a cost centre, or to the visible "unassigned" bucket; nothing is dropped.
 - Calls go to the cost centre of whoever held the extension at the call's start (the extension's own cost centre
   if it has one, else its holder's). They are summed in SQLite per extension, currency and time segment, where
   the segments are cut at local midnight of every date on which an assignment changes: a month of ten million
-  calls comes back as a few thousand groups.
+  calls comes back as a few thousand groups. The sums come from the per-day summary (call_days) for whole
+  site-local days, and from the calls only for a day that a cut does not meet at its midnight (a site whose
+  zone in anatole.toml differs from the store's): the same totals, exactly, as summing the calls.
 - A charge covers a period (its own, else its invoice's, else its invoice's issue date): the holder of its line
   (DID, SIM, circuit: the inventory's `line` items) over those days takes it, split by days at every change of
   holder (a person moving department mid-month splits the month's rental at the date). A charge with no holder
@@ -398,8 +400,8 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
         zone = zones.get(site, "UTC")
         days = [first, *owners.changes]
         bounds = [local_midnight(d, zone) for d in owners.changes]
-        for ext, cur, seg, cost, n in q.call_costs(site, local_midnight(first, zone), local_midnight(nxt, zone),
-                                                   bounds):
+        for ext, cur, seg, cost, n in q.call_costs_summary(site, local_midnight(first, zone),
+                                                           local_midnight(nxt, zone), bounds):
             if only and cur != only:
                 continue
             out.calls += n
