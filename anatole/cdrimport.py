@@ -40,6 +40,7 @@ from ingest.cdr.classify import (
 from ingest.cdr.model import Facts
 from ingest.dialplan import EXTERNAL, INTERNAL, DialPlan, Number
 from store import CALL_COLUMNS, Store
+from store.db import write_transaction
 
 CHUNK = 20_000
 STATUS, GROUP = CALL_COLUMNS.index("status"), CALL_COLUMNS.index("grp")
@@ -197,7 +198,13 @@ def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Bl
 def _store(store: Store, src: Source, rows: list[tuple], rejects: list[Reject], result: ImportResult, digest: str,
            overlapping: bool) -> None:
     """Rejects and call rows (store.CALL_COLUMNS order) into the store, counted in `result`; overlapping legs of a
-    call merged where the format has them."""
+    call merged where the format has them. One transaction (one fsync) per chunk."""
+    with write_transaction(store.conn, what="import"):
+        _store_chunk(store, src, rows, rejects, result, digest, overlapping)
+
+
+def _store_chunk(store: Store, src: Source, rows: list[tuple], rejects: list[Reject], result: ImportResult,
+                 digest: str, overlapping: bool) -> None:
     if rejects:
         store.insert_rejects([(src.name, result.import_id, result.file, digest, r.line, r.raw, r.reason)
                               for r in rejects])
@@ -358,6 +365,14 @@ def price_calls(ws: Workspace, site: Site, calls: Iterable[tuple[str, Number, in
                       destinations[dest[k]] if rated else None, names[band].name if band >= 0 else None,
                       int(res["billed"][k]), int(res["cost"][k]) if status != "no_rate" else None, t.currency)
     return out
+
+
+BYTES_PER_CALL = 250  # a short CDR line (Asterisk, IP Office); CUCM's are longer: the estimate errs high
+
+
+def expected_calls(paths: Iterable[Path]) -> int:
+    """About how many calls importing these files stores at most (Store.bulk_load decides from it)."""
+    return sum(p.stat().st_size for p in paths if p.is_file()) // BYTES_PER_CALL
 
 
 def _sha256(path: Path) -> tuple[str, int]:

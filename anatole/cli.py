@@ -356,15 +356,26 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
     """Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected +
     duplicates). Re-importing a file adds nothing. A file whose first lines are mostly rejected by the format
     (a wrong --format) is refused: nothing is stored, and the message says which format the file looks like."""
-    from anatole.cdrimport import CdrImportError, import_file
-    from store.explain import explain_import, text_lines
+    from anatole.cdrimport import expected_calls
 
     ws = _workspace(ctx)
     store = _store(ws)
-    console = _console()
-    failed = 0
     files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
                                            else [path])]
+    with store.bulk_load(expected_calls(files)):  # a large import builds the reader indexes once, at the end
+        failed = _import_files(ws, store, files, fmt, source, site, as_json, explain)
+    store.close()
+    sys.exit(EXIT_INPUT if failed else 0)
+
+
+def _import_files(ws: Any, store: Any, files: list[Path], fmt: str, source: str | None, site: str | None,
+                  as_json: bool, explain: bool) -> int:
+    """Each file imported and reported; returns how many failed."""
+    from anatole.cdrimport import CdrImportError, import_file
+    from store.explain import explain_import, text_lines
+
+    console = _console()
+    failed = 0
     for path in files:
         try:
             with clitools.progress(f"import {path.name}", path.stat().st_size if path.is_file() else None,
@@ -389,8 +400,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
                                                                if result.skipped else ""))
             for line in text_lines(explained) if explained else ():
                 console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
-    store.close()
-    sys.exit(EXIT_INPUT if failed else 0)
+    return failed
 
 
 CALL_FIELDS = ("start", "site", "source", "direction", "extension", "trunk", "caller", "dialled", "number",
@@ -648,6 +658,7 @@ def demo(ctx: click.Context, seed: int, hotel: bool, as_json: bool) -> None:
 
 # --- the commands of the other modules (they import anatole.clitools, never this module) ---------------------
 
+from anatole.cli_archive import archive  # noqa: E402  (months of calls to Parquet: export, drop, list)
 from anatole.cli_backup import backup, restore  # noqa: E402  (anatole backup, anatole restore)
 from anatole.cli_bench import bench  # noqa: E402  (anatole bench: benchmarks here and a capacity plan)
 from anatole.cli_hotel import hotel  # noqa: E402  (the hotel front desk: rooms, folios, late charges, PMS postings)
@@ -663,6 +674,7 @@ from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, 
 
 import_.add_command(import_invoice)
 main.add_command(backup)
+main.add_command(archive)
 main.add_command(restore)
 main.add_command(deliveries)
 for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, bench, hotel, imports, mobile,
