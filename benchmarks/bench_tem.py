@@ -3,17 +3,21 @@
     python benchmarks/bench_tem.py            # 10,000,000 calls + 50,000 invoice charges; what-if x 5 tariffs
     python benchmarks/bench_tem.py --quick    # 200,000 calls + 5,000 charges
     python benchmarks/bench_tem.py --calls N --charges M --tariffs K
+    python benchmarks/bench_tem.py --calls 10000000 --db /var/tmp/bench10m.db   # generated once, reused after
 
-A store is generated in a temporary folder (3 sites, 2,000 extensions held by 2,000 people in 20 cost centres, 10 %
-of them moving cost centre mid-month; one month of calls; invoice charges on 2,000 lines plus account-level
-charges shared by headcount). Figures: allocation (the SQL aggregation and everything after it), the baseline of
-reading every call into Python (what a per-call allocation would at least cost), what-if load (one SQL query into
-numpy) and rating (threads vs one thread), each with calls/s.
+A store is generated (in a temporary folder, or at --db once and reused: one transaction, indexes built after the
+load, the day summary built once; a few minutes for 10M calls) with 3 sites, 2,000 extensions held by 2,000 people
+in 20 cost centres, 10 % of them moving cost centre mid-month; one month of calls; invoice charges on 2,000 lines
+plus account-level charges shared by headcount. Figures: allocation (call sums from the day summary, call_days, and
+everything after it), its calls part alone, the baseline allocation summing the calls (the query before call_days;
+totals must be identical), the top-callers report both ways, the baseline of reading every call into Python,
+what-if load (one SQL query into numpy) and rating (threads vs one thread), each with calls/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -21,15 +25,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from store import CALL_COLUMNS, open_store  # noqa: E402
+from store import CALL_COLUMNS, days, open_store  # noqa: E402
+from store.db import write_transaction  # noqa: E402
 from store.inventory import open_inventory  # noqa: E402
-from store.invoices import open_invoices  # noqa: E402
+from store.invoices import CHARGE_COLUMNS, open_invoices  # noqa: E402
 from store.reports import open_queries  # noqa: E402
 from tariffs.compile import compile_tariff  # noqa: E402
 from tariffs.load import load_tariff  # noqa: E402
@@ -44,38 +50,64 @@ def emit(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> None:
+DESTINATIONS = ("national", "mobile", "local", "international", "special", "toll_free")
+
+
+def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> dict[str, float]:
+    """Generate the store at `path` (built under another name, renamed when complete: a store that exists is
+    whole). Calls go in by one executemany per 100,000 rows in one transaction, in start order, with the calls'
+    indexes dropped during the load and built after it, then the day summary built once (store.days), as a bulk
+    load would. Returns the seconds of each step."""
     rng = np.random.default_rng(seed)
-    store = open_store(path)
+    part = path.with_name(path.name + ".building")
+    for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm")):
+        leftover.unlink(missing_ok=True)
+    took: dict[str, float] = {}
+    store = open_store(part)
+    for name, (zone, _, country) in SITES.items():
+        store.upsert_site(name, country, zone, None)
     conn = store.conn
-    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA synchronous = OFF")  # a build that stops half-way is never renamed to `path`
+    conn.execute("PRAGMA cache_size = -1000000")  # 1 GB: the index builds sort in memory
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' "
+                           "AND sql IS NOT NULL").fetchall()
     start0 = int(allocation.local_midnight("2026-10-01", "UTC"))
     names = list(SITES)
-    idx = {c: i for i, c in enumerate(CALL_COLUMNS)}
-    chunk = 500_000
-    for lo in range(0, n_calls, chunk):
-        k = min(chunk, n_calls - lo)
-        site = rng.integers(0, 3, k)
-        ext = 1000 + rng.integers(0, 667, k) + site * 1000
-        start = start0 + 3600 + rng.integers(0, 29 * 86400, k)
-        secs = rng.integers(0, 600, k)
-        cost = rng.integers(0, 5_000_000, k)
-        num = rng.integers(10**8, 10**9, k)
-        rows = []
-        for i in range(k):
-            s = names[site[i]]
-            row = [None] * len(CALL_COLUMNS)
-            row[idx["source"]], row[idx["site"]], row[idx["native_id"]] = s, s, str(lo + i)
-            row[idx["leg"]], row[idx["grp"]] = "", ""
-            row[idx["start"]], row[idx["duration"]], row[idx["billable"]] = int(start[i]), int(secs[i]), int(secs[i])
-            row[idx["direction"]], row[idx["disposition"]] = "outgoing", "answered"
-            row[idx["extension"]], row[idx["number"]] = str(ext[i]), f"{SITES[s][1]}{num[i]}"
-            row[idx["number_kind"]], row[idx["billed"]], row[idx["status"]] = "external", 1, "rated"
-            row[idx["cost"]], row[idx["currency"]] = int(cost[i]), "EUR"
-            rows.append(row)
-        conn.executemany(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})",
-                         rows)
-        conn.commit()
+    exts = [str(1000 + i) for i in range(3000)]
+    t = time.perf_counter()
+    starts = np.sort(start0 + 3600 + rng.integers(0, 29 * 86400, n_calls))  # as a PBX writes them: in time order
+    fixed = {"leg": "", "grp": "", "direction": "outgoing", "disposition": "answered", "number_kind": "external",
+             "billed": 1, "status": "rated", "currency": "EUR"}
+    sql = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+    with write_transaction(conn, what="import"):
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        chunk = 100_000
+        for lo in range(0, n_calls, chunk):
+            k = min(chunk, n_calls - lo)
+            site = rng.integers(0, 3, k)
+            ext = rng.integers(0, 667, k) + site * 1000
+            secs = rng.integers(0, 600, k).tolist()
+            num = rng.integers(10**8, 10**9, k)
+            site_names = [names[s] for s in site.tolist()]
+            cols: dict[str, Any] = {
+                "source": site_names, "site": site_names, "native_id": map(str, range(lo, lo + k)),
+                "start": starts[lo:lo + k].tolist(), "duration": secs, "billable": secs,
+                "extension": [exts[e] for e in ext.tolist()],
+                "number": [f"{SITES[s][1]}{n}" for s, n in zip(site_names, num.tolist())],
+                "destination": [DESTINATIONS[d] for d in rng.integers(0, len(DESTINATIONS), k).tolist()],
+                "cost": rng.integers(0, 5_000_000, k).tolist()}
+            conn.executemany(sql, zip(*(cols[c] if c in cols else itertools.repeat(fixed.get(c), k)
+                                        for c in CALL_COLUMNS)))
+        took["load_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for _, create in indexes:
+            conn.execute(create)
+        took["indexes_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        days.summarise_new(conn)
+        took["summary_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     inv = open_inventory(conn)
     centres = "code,name\n" + "".join(f"CC{i:02d},Centre {i}\n" for i in range(20))
     p = inventory.preview(inv, centres.encode(), "cost_centre", "cc.csv", effective="2026-01-01")
@@ -98,8 +130,10 @@ def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> None:
     charges = []
     for i in range(n_charges):
         service = f"3361{i % 2000:07d}" if i % 10 else None
-        charges.append((i + 1, None, "line", "recurring" if i % 3 else "usage", service, "phone", None, "charge",
-                        None, None, None, None, None, 0, 0, int(rng.integers(0, 10**10)), None, None, None, None))
+        charge = {"seq": i + 1, "level": "line", "category": "recurring" if i % 3 else "usage", "service": service,
+                  "service_kind": "phone", "description": "charge", "allowances": 0, "charges": 0,
+                  "amount": int(rng.integers(0, 10**10))}
+        charges.append(tuple(charge.get(c) for c in CHARGE_COLUMNS[1:]))  # by name: the columns grow
     istore = open_invoices(conn)
     istore.add_file({"sha256": "bench", "file": "bench", "size": 0, "format": "bench", "content": b"",
                      "imported_at": start0}, [{
@@ -114,7 +148,10 @@ def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> None:
                          "refs": "[]", "notes": "[]", "not_checked": "[]", "imported_at": start0,
                          "charges_rows": charges, "taxes_rows": [], "calls_rows": [], "checks_rows": [],
                          "transitions_rows": []}])
+    took["inventory_charges_s"] = time.perf_counter() - t
     store.close()
+    part.rename(path)
+    return took
 
 
 def main() -> None:
@@ -123,29 +160,58 @@ def main() -> None:
     ap.add_argument("--calls", type=int)
     ap.add_argument("--charges", type=int)
     ap.add_argument("--tariffs", type=int, default=5)
-    ap.add_argument("--dir", type=Path, help="Keep the generated store here (default: a temporary folder).")
+    ap.add_argument("--db", type=Path, help="The store: generated there if missing, else reused as it is (a "
+                    "10M-call store takes minutes to generate: keep it for reruns).")
+    ap.add_argument("--dir", type=Path, help="Keep the generated store in this folder (as DIR/anatole.db).")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="Skip the allocation baseline over the calls (about 16 s per million calls).")
     args = ap.parse_args()
     n_calls = args.calls or (200_000 if args.quick else 10_000_000)
     n_charges = args.charges or (5_000 if args.quick else 50_000)
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-tem-"))
-    db = folder / "anatole.db"
+    db = args.db or (args.dir or Path(tempfile.mkdtemp(prefix="bench-tem-"))) / "anatole.db"
     emit(bench="machine", python=platform.python_version(), numpy=np.__version__, cpus=os.cpu_count(),
          machine=platform.machine(), calls=n_calls, charges=n_charges)
     if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
-        build(db, n_calls, n_charges)
-        emit(bench="build store", seconds=round(time.perf_counter() - t, 2), db_mb=round(db.stat().st_size / 2**20))
+        steps = build(db, n_calls, n_charges)
+        took = time.perf_counter() - t
+        emit(bench="build store", calls=n_calls, seconds=round(took, 2), calls_per_s=round(n_calls / took),
+             **{k: round(v, 2) for k, v in steps.items()}, db_mb=round(db.stat().st_size / 2**20), db=str(db))
     store = open_store(db)
     q = open_queries(store.conn)
     inv = open_inventory(store.conn)
     zones = {s: z for s, (z, _, _) in SITES.items()}
+    stored = store.conn.execute("SELECT MAX(id) FROM calls").fetchone()[0] or 0
+    if stored != n_calls:
+        emit(bench="note", message=f"{db} holds {stored} calls (generated before), not {n_calls}")
 
-    t = time.perf_counter()
-    result = allocation.allocate(q, inv, period=PERIOD, currency="EUR", zones=zones)
-    elapsed = time.perf_counter() - t
-    assert sum(result.by_cost_centre.values()) + result.unassigned == result.total
-    emit(bench="allocation", calls=result.calls, charges=len(q.charges()), seconds=round(elapsed, 3),
-         calls_per_s=round(result.calls / elapsed), target_s=10, lines=len(result.lines))
+    def run_allocation(queries: Any, what: str, **extra: Any) -> allocation.Allocation:
+        t = time.perf_counter()
+        result = allocation.allocate(queries, inv, period=PERIOD, currency="EUR", zones=zones)
+        elapsed = time.perf_counter() - t
+        assert sum(result.by_cost_centre.values()) + result.unassigned == result.total
+        emit(bench=what, calls=result.calls, seconds=round(elapsed, 3), calls_per_s=round(result.calls / elapsed),
+             lines=len(result.lines), **extra)
+        return result
+
+    result = run_allocation(q, "allocation (calls from call_days + charges)", charges=len(q.charges()), target_s=10)
+    no_charges = open_queries(store.conn)
+    no_charges.charges = list  # type: ignore[method-assign]
+    run_allocation(no_charges, "allocation: the calls part alone (call_days)")
+    if not args.no_baseline:
+        calls_level = open_queries(store.conn)
+        calls_level.call_costs_summary = calls_level.call_costs  # type: ignore[method-assign]
+        base = run_allocation(calls_level, "baseline: allocation summing the calls (the query before call_days)",
+                              charges=len(q.charges()))
+        assert (base.total, base.calls, base.by(3)) == (result.total, result.calls, result.by(3)), "not identical"
+    start, end = allocation.local_midnight("2026-10-01", "Europe/Paris"), \
+        allocation.local_midnight("2026-11-01", "America/New_York")
+    for summary in (True, False):
+        t = time.perf_counter()
+        groups = q.call_groups(start, end, "extension", where="outgoing", summary=summary)
+        emit(bench=f"report top-callers (call_groups by extension{', call_days' if summary else ', baseline: calls'})",
+             groups=len(groups), calls=sum(g["calls"] for g in groups), seconds=round(time.perf_counter() - t, 3))
 
     sample = min(n_calls, 2_000_000)
     t = time.perf_counter()
