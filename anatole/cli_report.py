@@ -161,10 +161,14 @@ def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--tariff", "tariffs", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A candidate tariff (repeat for each).")
 @click.option("--site", "only_sites", multiple=True, help="Only the calls of these sites.")
+@click.option("--workers", type=int, metavar="N", help="Rate on a local Dask cluster of N processes, one task per "
+              "archived month partition.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Rate on this Dask cluster, one task per archived "
+              "month partition (the workers must see the archive files at the same paths).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...], only_sites: tuple[str, ...],
-               as_json: bool) -> None:
+               workers: int | None, scheduler: str | None, as_json: bool) -> None:
     """Re-rate every outgoing external call of a month against each candidate tariff and compare the totals by
     destination type and site (the stored costs are left as they are)."""
     from anatole.cli_inventory import _period
@@ -186,8 +190,21 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     if only_sites:
         keep = cols["site"] >= 0
         cols = {k: (v[keep] if k != "currencies" else v) for k, v in cols.items()}
-    with clitools.progress("whatif", len(cols["number"]) * len(compiled), quiet=as_json) as update:  # terminal only
-        result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled, progress=update)
+    from anatole.archive import ArchiveError, archived_parts, whatif
+
+    parts = archived_parts(rctx.q.conn, ws.path, start, end, sites if only_sites else None)
+    if parts or workers is not None or scheduler is not None:  # months archived and dropped, or Dask: archive.py
+        try:
+            with clitools.progress("whatif", quiet=as_json) as update:
+                result = whatif(cols, parts, start, end, sites, bool(only_sites),
+                                {n: s.country for n, s in ws.sites.items()}, compiled,
+                                paths=[str(p) for p in tariffs], workers=workers, scheduler=scheduler,
+                                progress=update)
+        except ArchiveError as exc:
+            clitools.fail(str(exc))
+    else:
+        with clitools.progress("whatif", len(cols["number"]) * len(compiled), quiet=as_json) as update:  # terminal
+            result = compare(cols, sites, {n: s.country for n, s in ws.sites.items()}, compiled, progress=update)
     result = {"period": period, **result}
     if as_json:
         clitools.emit_json(result)
@@ -195,6 +212,8 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     console = clitools.console()
     console.print(f"{period}: {result['calls']} outgoing external call(s), {result['answered']} answered; stored "
                   f"cost " + ", ".join(f"{v} {k}" for k, v in result["current"].items()))
+    if parts:
+        console.print(f"({len(parts)} archived month partition(s) read besides the store)", markup=False)
     names = [c["tariff"] for c in result["candidates"]]
     table = Table("", *[escape(n) for n in names], box=None)
     cands = result["candidates"]

@@ -32,7 +32,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,7 +287,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     merged counts (as batch_rate's) and facts about the run (parts, workers, the scheduler's address).
     `progress` is called as each part is done (bytes of the parts done, of all, rows read)."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import as_completed
     except ImportError:
         raise BatchError("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
     parquet = out.suffix.lower() == ".parquet"
@@ -298,25 +298,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
             import pyarrow  # noqa: F401
         except ImportError:
             raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
-    if (scheduler is None) == (workers is None):
-        raise BatchError("give either --workers N or --scheduler tcp://HOST:PORT")
-    if workers is not None and workers < 1:
-        raise BatchError(f"--workers {workers}: give 1 or more")
-    with contextlib.ExitStack() as stack:
-        if scheduler is not None:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout="20s"))
-                client.wait_for_workers(1, timeout=60)
-            except (OSError, TimeoutError) as exc:
-                raise BatchError(f"--scheduler {scheduler}: cannot connect, or no worker joined in a minute "
-                                 f"({exc or type(exc).__name__})") from None
-        else:
-            import dask
-
-            with dask.config.set(WORKER_CONFIG):
-                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                           dashboard_address=":0", silence_logs=40))
-            client = stack.enter_context(Client(cluster))
+    with dask_client(scheduler, workers, BatchError) as client:
         info = client.scheduler_info(n_workers=-1).get("workers", {})
         threads = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
         total = sum(p.stat().st_size for p in inputs)
@@ -367,6 +349,38 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
              "task_cpu_seconds": _task_cpu(results),
              "output": "parquet dataset (folder)" if parquet else "csv"}
     return result, facts
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None,
+                error: type[Exception] = BatchError) -> Iterator[Any]:
+    """A Dask client: on a LocalCluster of `workers` processes (one thread each, WORKER_CONFIG), or on the cluster
+    at `scheduler` once a worker has joined. Bad arguments and an unreachable scheduler raise `error` with a
+    message for the user (batch-rate's BatchError, archive's ArchiveError)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise error("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
+    if (scheduler is None) == (workers is None):
+        raise error("give either --workers N or --scheduler tcp://HOST:PORT")
+    if workers is not None and workers < 1:
+        raise error(f"--workers {workers}: give 1 or more")
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+                client.wait_for_workers(1, timeout=60)
+            except (OSError, TimeoutError) as exc:
+                raise error(f"--scheduler {scheduler}: cannot connect, or no worker joined in a minute "
+                            f"({exc or type(exc).__name__})") from None
+        else:
+            import dask
+
+            with dask.config.set(WORKER_CONFIG):
+                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                           dashboard_address=":0", silence_logs=40))
+            client = stack.enter_context(Client(cluster))
+        yield client
 
 
 def _task_cpu(results: list[dict[str, Any]]) -> dict[str, float]:
@@ -461,3 +475,59 @@ def _merge(inputs: list[Path], results: list[dict[str, Any]]) -> BatchResult:
             merged.statuses[status] = merged.statuses.get(status, 0) + k
     merged.files = files
     return merged
+
+
+# --- what-if over archived month partitions (anatole whatif --workers N | --scheduler ADDR) ------------------------
+
+
+@dataclass(frozen=True)
+class WhatifJob:
+    """What every what-if task needs besides its partition's file."""
+
+    start: int
+    end: int
+    sites: list[str]
+    only: bool  # --site given: the calls of other sites left out
+    countries: dict[str, str]
+    tariffs: list[tuple[str, str]]  # (label, absolute path of the tariff's TOML)
+
+
+def whatif_part(path: str, job: WhatifJob) -> dict[str, Any]:
+    """A Dask task: one archived month partition rated with every candidate tariff (loaded once per worker
+    process), as tem.whatif.totals: exact integers the driver sums."""
+    from anatole.archive import ArchiveError, keep_sites, whatif_columns
+    from tariffs.load import compiled_tariff
+    from tem.whatif import totals
+
+    try:
+        compiled = [(label, compiled_tariff(p)) for label, p in job.tariffs]
+        cols = whatif_columns(path, job.start, job.end, job.sites)
+    except OSError as exc:
+        raise ArchiveError(f"{socket.gethostname()}: {exc}") from None
+    if job.only:
+        cols = keep_sites(cols)
+    return totals(cols, job.sites, job.countries, compiled, threads=1)  # a worker per core: no threads of its own
+
+
+def distributed_whatif(cols: dict[str, Any], parts: list[str], start: int, end: int, sites: list[str], only: bool,
+                       countries: dict[str, str], tariffs: list[tuple[str, Any]], paths: list[str], *,
+                       scheduler: str | None = None, workers: int | None = None,
+                       progress: Callable[..., None] | None = None) -> dict[str, Any]:
+    """What-if with one Dask task per archived month partition (`parts`, files the workers open at the same
+    paths); the store's calls `cols` are rated here meanwhile. The integer totals are summed: the result is the
+    single-process one."""
+    from distributed import as_completed
+
+    from anatole.archive import ArchiveError
+    from tem import whatif as wi
+
+    job = WhatifJob(start=start, end=end, sites=list(sites), only=only, countries=dict(countries),
+                    tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)])
+    with dask_client(scheduler, workers, ArchiveError) as client:
+        futures = client.map(whatif_part, parts, job=job, pure=False)
+        results = [wi.totals(cols, sites, countries, tariffs)]
+        for k, future in enumerate(as_completed(futures), start=1):
+            results.append(future.result())  # a task's error is raised here
+            if progress:
+                progress(k, len(parts))
+    return wi.report(wi.merge(results), sites)

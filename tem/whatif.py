@@ -26,6 +26,7 @@ from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import CompiledTariff
 
 BATCH = 262_144
+OTHER = "(other)"  # by_site: calls of sites not in the list
 
 
 @dataclass
@@ -69,6 +70,17 @@ def compare(columns: dict[str, np.ndarray], sites: list[str], countries: dict[st
     """Rate the calls (`store.reports.TemQueries.whatif_columns`) against each tariff and total them by
     destination type and site. `types` (index into DEST_TYPES per call) is computed when not given.
     `progress(calls rated so far, over all tariffs)` after each tariff."""
+    return report(totals(columns, sites, countries, tariffs, threads=threads, types=types, progress=progress),
+                  sites)
+
+
+def totals(columns: dict[str, np.ndarray], sites: list[str], countries: dict[str, str],
+           tariffs: list[tuple[str, CompiledTariff]], *, threads: int | None = None,
+           types: np.ndarray | None = None, progress: Callable[[int], None] | None = None,
+           done: int = 0) -> dict[str, Any]:
+    """compare()'s figures for one set of calls as exact integers (10**-8 units), not yet formatted: what each part
+    of a period (the store, an archived month partition, a Dask task) returns, summed by merge() and shown by
+    report() — the same figures as one call of compare() over all the calls. `progress(done + calls rated)`."""
     number, start = columns["number"], columns["start"]
     seconds = np.ascontiguousarray(columns["seconds"], dtype=np.int32)
     site = columns["site"]
@@ -82,13 +94,12 @@ def compare(columns: dict[str, np.ndarray], sites: list[str], countries: dict[st
                 uniq, inv = np.unique(kinds, return_inverse=True)
                 types[sel] = np.array([lookup[str(k)] for k in uniq.tolist()], dtype=np.int8)[inv.ravel()]
     answered = seconds > 0
-    out: dict[str, Any] = {"calls": int(len(number)), "answered": int(answered.sum()), "candidates": []}
-    current: dict[str, int] = {}
+    out: dict[str, Any] = {"calls": int(len(number)), "answered": int(answered.sum()), "current": {},
+                           "candidates": []}
     cur_codes = columns.get("currencies")
     for code in np.unique(columns["currency"]).tolist():
         name = str(cur_codes[code]) if cur_codes is not None and code >= 0 else ""
-        current[name] = int(columns["cost"][columns["currency"] == code].sum())
-    out["current"] = {k: format_exact(v) for k, v in sorted(current.items()) if k}
+        out["current"][name] = out["current"].get(name, 0) + int(columns["cost"][columns["currency"] == code].sum())
     for name, tariff in tariffs:
         cost, status = rate_all(tariff, number, start, seconds, threads)
         c = Candidate(name, tariff.tariff.currency)
@@ -107,13 +118,57 @@ def compare(columns: dict[str, np.ndarray], sites: list[str], countries: dict[st
                 c.by_site[s] = int(cost[sel].sum())
         other = site < 0
         if other.any():
-            c.by_site["(other)"] = int(cost[other].sum())
-        out["candidates"].append({
-            "tariff": c.name, "currency": c.currency, "total": format_exact(c.total), "rated": c.rated,
-            "no_rate": c.no_rate, "by_type": {k: format_exact(v) for k, v in c.by_type.items()},
-            "by_site": {k: format_exact(v) for k, v in c.by_site.items()}})
+            c.by_site[OTHER] = int(cost[other].sum())
+        out["candidates"].append({"tariff": c.name, "currency": c.currency, "total": c.total, "rated": c.rated,
+                                  "no_rate": c.no_rate, "by_type": c.by_type, "by_site": c.by_site})
         if progress:
-            progress(len(out["candidates"]) * len(number))
+            progress(done + len(out["candidates"]) * len(number))
+    return out
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of totals() of disjoint sets of calls (rated with the same tariffs, in the same order): exact
+    integer sums, so the order of the parts does not matter."""
+    if not parts:
+        raise ValueError("merge() needs at least one part")
+    out: dict[str, Any] = {"calls": 0, "answered": 0, "current": {},
+                           "candidates": [{"tariff": c["tariff"], "currency": c["currency"], "total": 0, "rated": 0,
+                                           "no_rate": 0, "by_type": {}, "by_site": {}}
+                                          for c in parts[0]["candidates"]]}
+    for part in parts:
+        out["calls"] += part["calls"]
+        out["answered"] += part["answered"]
+        _add(out["current"], part["current"])
+        if [c["tariff"] for c in part["candidates"]] != [c["tariff"] for c in out["candidates"]]:
+            raise ValueError("merge(): the parts were rated with different tariffs")
+        for into, c in zip(out["candidates"], part["candidates"]):
+            for key in ("total", "rated", "no_rate"):
+                into[key] += c[key]
+            _add(into["by_type"], c["by_type"])
+            _add(into["by_site"], c["by_site"])
+    return out
+
+
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+def report(t: dict[str, Any], sites: list[str]) -> dict[str, Any]:
+    """totals() (or merge()d ones) as compare() gives them: exact decimal strings, destination types in
+    DEST_TYPES order, sites in `sites` order then (other), the cheapest candidate per currency."""
+    site_order = {s: i for i, s in enumerate([*sites, OTHER])}
+    type_order = {s: i for i, s in enumerate(DEST_TYPES)}
+    out: dict[str, Any] = {"calls": t["calls"], "answered": t["answered"],
+                           "current": {k: format_exact(v) for k, v in sorted(t["current"].items()) if k},
+                           "candidates": []}
+    for c in t["candidates"]:
+        out["candidates"].append({
+            "tariff": c["tariff"], "currency": c["currency"], "total": format_exact(c["total"]), "rated": c["rated"],
+            "no_rate": c["no_rate"],
+            "by_type": {k: format_exact(v) for k, v in sorted(c["by_type"].items(), key=lambda kv: type_order[kv[0]])},
+            "by_site": {k: format_exact(v) for k, v in sorted(c["by_site"].items(),
+                                                              key=lambda kv: site_order.get(kv[0], len(site_order)))}})
     ranked = sorted(out["candidates"], key=lambda x: (x["currency"], _units(x["total"])))
     out["cheapest"] = {cur: next(x["tariff"] for x in ranked if x["currency"] == cur)
                        for cur in sorted({x["currency"] for x in ranked})}
