@@ -55,9 +55,9 @@ DESTINATIONS = ("national", "mobile", "local", "international", "special", "toll
 
 def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> dict[str, float]:
     """Generate the store at `path` (built under another name, renamed when complete: a store that exists is
-    whole). Calls go in by one executemany per 100,000 rows in one transaction, in start order, with the calls'
-    indexes dropped during the load and built after it, then the day summary built once (store.days), as a bulk
-    load would. Returns the seconds of each step."""
+    whole). Calls go in by one executemany per 100,000 rows in one transaction, in start order, inside
+    Store.bulk_load (the reader indexes built once after the load), the day summary folded once (store.days), as a
+    large import does. Returns the seconds of each step."""
     rng = np.random.default_rng(seed)
     part = path.with_name(path.name + ".building")
     for leftover in (part, Path(f"{part}-wal"), Path(f"{part}-shm")):
@@ -69,8 +69,6 @@ def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> dict[str, 
     conn = store.conn
     conn.execute("PRAGMA synchronous = OFF")  # a build that stops half-way is never renamed to `path`
     conn.execute("PRAGMA cache_size = -1000000")  # 1 GB: the index builds sort in memory
-    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' "
-                           "AND sql IS NOT NULL").fetchall()
     start0 = int(allocation.local_midnight("2026-10-01", "UTC"))
     names = list(SITES)
     exts = [str(1000 + i) for i in range(3000)]
@@ -79,34 +77,31 @@ def build(path: Path, n_calls: int, n_charges: int, seed: int = 7) -> dict[str, 
     fixed = {"leg": "", "grp": "", "direction": "outgoing", "disposition": "answered", "number_kind": "external",
              "billed": 1, "status": "rated", "currency": "EUR"}
     sql = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-    with write_transaction(conn, what="import"):
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
-        chunk = 100_000
-        for lo in range(0, n_calls, chunk):
-            k = min(chunk, n_calls - lo)
-            site = rng.integers(0, 3, k)
-            ext = rng.integers(0, 667, k) + site * 1000
-            secs = rng.integers(0, 600, k).tolist()
-            num = rng.integers(10**8, 10**9, k)
-            site_names = [names[s] for s in site.tolist()]
-            cols: dict[str, Any] = {
-                "source": site_names, "site": site_names, "native_id": map(str, range(lo, lo + k)),
-                "start": starts[lo:lo + k].tolist(), "duration": secs, "billable": secs,
-                "extension": [exts[e] for e in ext.tolist()],
-                "number": [f"{SITES[s][1]}{n}" for s, n in zip(site_names, num.tolist())],
-                "destination": [DESTINATIONS[d] for d in rng.integers(0, len(DESTINATIONS), k).tolist()],
-                "cost": rng.integers(0, 5_000_000, k).tolist()}
-            conn.executemany(sql, zip(*(cols[c] if c in cols else itertools.repeat(fixed.get(c), k)
-                                        for c in CALL_COLUMNS)))
-        took["load_s"] = time.perf_counter() - t
+    with store.bulk_load(n_calls):  # the reader indexes dropped, built once when it ends (as a large import)
+        with write_transaction(conn, what="import"):
+            chunk = 100_000
+            for lo in range(0, n_calls, chunk):
+                k = min(chunk, n_calls - lo)
+                site = rng.integers(0, 3, k)
+                ext = rng.integers(0, 667, k) + site * 1000
+                secs = rng.integers(0, 600, k).tolist()
+                num = rng.integers(10**8, 10**9, k)
+                site_names = [names[s] for s in site.tolist()]
+                cols: dict[str, Any] = {
+                    "source": site_names, "site": site_names, "native_id": map(str, range(lo, lo + k)),
+                    "start": starts[lo:lo + k].tolist(), "duration": secs, "billable": secs,
+                    "extension": [exts[e] for e in ext.tolist()],
+                    "number": [f"{SITES[s][1]}{n}" for s, n in zip(site_names, num.tolist())],
+                    "destination": [DESTINATIONS[d] for d in rng.integers(0, len(DESTINATIONS), k).tolist()],
+                    "cost": rng.integers(0, 5_000_000, k).tolist()}
+                conn.executemany(sql, zip(*(cols[c] if c in cols else itertools.repeat(fixed.get(c), k)
+                                            for c in CALL_COLUMNS)))
+            took["load_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            days.summarise_new(conn)  # as Store.insert_calls does, once for the whole load
+            took["summary_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        for _, create in indexes:
-            conn.execute(create)
-        took["indexes_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        days.summarise_new(conn)
-        took["summary_s"] = time.perf_counter() - t
+    took["indexes_s"] = time.perf_counter() - t
     t = time.perf_counter()
     inv = open_inventory(conn)
     centres = "code,name\n" + "".join(f"CC{i:02d},Centre {i}\n" for i in range(20))
