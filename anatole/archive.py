@@ -346,9 +346,13 @@ def whatif_columns(path: Path | str, start: int, end: int, sites: list[str]) -> 
     pa, pq = pyarrow()
     import pyarrow.compute as pc
 
-    table = pq.read_table(str(path), columns=WHATIF_COLUMNS, filters=[
-        ("start", ">=", start), ("start", "<", end), ("direction", "=", "outgoing"),
-        ("number_kind", "=", "external"), ("billed", "=", 1)])
+    if not Path(path).is_file():
+        raise ArchiveError(f"the archive {path} is missing: its calls are no longer in the store (put the file back, "
+                           f"or restore a backup taken before the drop)")
+    try:
+        table = _read(pq, path, start, end)
+    except (OSError, pa.ArrowException) as exc:
+        raise ArchiveError(f"the archive {path} cannot be read: {exc}") from None
     index = {s: i for i, s in enumerate(sites)}
     site_codes, site_names = _codes(pc, table.column("site"))
     site = np.array([index.get(s, -1) for s in site_names], dtype=np.int16)[site_codes]
@@ -364,6 +368,12 @@ def whatif_columns(path: Path | str, start: int, end: int, sites: list[str]) -> 
             "cost": pc.fill_null(table.column("cost"), 0).to_numpy().astype(np.int64),
             "currency": rank[cur_codes] if len(rank) else np.zeros(0, dtype=np.int16),
             "currencies": np.array(sorted(cur_names), dtype=object)}
+
+
+def _read(pq: Any, path: Path | str, start: int, end: int) -> Any:
+    return pq.read_table(str(path), columns=WHATIF_COLUMNS, filters=[
+        ("start", ">=", start), ("start", "<", end), ("direction", "=", "outgoing"),
+        ("number_kind", "=", "external"), ("billed", "=", 1)])
 
 
 def _codes(pc: Any, column: Any) -> tuple[np.ndarray, list[str]]:

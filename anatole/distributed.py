@@ -502,7 +502,7 @@ def whatif_part(path: str, job: WhatifJob) -> dict[str, Any]:
     try:
         compiled = [(label, compiled_tariff(p)) for label, p in job.tariffs]
         cols = whatif_columns(path, job.start, job.end, job.sites)
-    except OSError as exc:
+    except (OSError, ArchiveError) as exc:
         raise ArchiveError(f"{socket.gethostname()}: {exc}") from None
     if job.only:
         cols = keep_sites(cols)

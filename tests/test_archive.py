@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import json
-import shutil
+import socket
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -258,19 +258,34 @@ def test_pyarrow_missing_is_a_clear_error(ws: Path, monkeypatch: pytest.MonkeyPa
     assert not (ws / "archive").exists()
 
 
+def test_whatif_needs_the_dropped_months_files(ws: Path) -> None:
+    for args in (("export", "--month", "2025-03", "--site", "paris"),
+                 ("drop", "--month", "2025-03", "--site", "paris", "--yes")):
+        code, out = run(ws, "archive", *args)
+        assert code == 0, out
+    (ws / "archive" / "calls" / "month=2025-03" / "part-paris.parquet").unlink()
+    code, out = run(ws, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"))
+    assert code == 1 and "part-paris.parquet is missing" in out, out
+
+
 def test_whatif_on_dask_workers_equals_one_process(tmp_path: Path) -> None:
     """One task per archived partition on a local cluster of 2 worker processes (its start is most of this
     test's few seconds), the rest of the period from the store: the same totals as one process."""
+    distributed = pytest.importorskip("distributed")
     plain, archived = build(tmp_path / "a"), build(tmp_path / "b")
     code, out = run(archived, "archive", "export", "--month", "2025-03")
     assert code == 0, out
     code, out = run(archived, "archive", "drop", "--month", "2025-03", "--site", "paris", "--yes")
     assert code == 0, out  # paris from its partition, nyc from the store
-    assert whatif(archived, "--workers", "2") == whatif(plain)
-    shutil.rmtree(archived / "archive")
-    code, out = run(archived, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"),
-                    "--workers", "2")
-    assert code == 1 and "part-paris.parquet" in out, out
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=40) as cluster:
+        address = cluster.scheduler_address
+        assert whatif(archived, "--scheduler", address) == whatif(plain)
+        (archived / "archive" / "calls" / "month=2025-03" / "part-paris.parquet").unlink()
+        code, out = run(archived, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"),
+                        "--scheduler", address)
+        assert code == 1 and "part-paris.parquet is missing" in out, out
+        assert f"{socket.gethostname()}: the archive" in out  # raised by the task, on a worker
     code, out = run(archived, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"),
                     "--workers", "0")
     assert code == 1 and "--workers 0" in out, out
