@@ -562,7 +562,7 @@ def step_batch(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_import(spec: dict[str, Any]) -> dict[str, Any]:
-    from anatole.cdrimport import import_file
+    from anatole.cdrimport import expected_calls, import_file
     from store.db import open_store
 
     ws = _workspace(spec)
@@ -570,8 +570,11 @@ def step_import(spec: dict[str, Any]) -> dict[str, Any]:
     for p in db.parent.glob(db.name + "*"):  # a fresh store for every run
         p.unlink()
     store = open_store(db)
+    path = Path(spec["path"])
     t0 = time.perf_counter()
-    result = import_file(ws, store, Path(spec["path"]), fmt=spec["fmt"], source=SOURCES[spec["fmt"]])
+    # as `anatole import cdr` does (a large import builds the reader indexes at the end); import_rowwise: not
+    with store.bulk_load(expected_calls([path]) if spec["step"] == "import" else 0):
+        result = import_file(ws, store, path, fmt=spec["fmt"], source=SOURCES[spec["fmt"]])
     seconds = time.perf_counter() - t0
     stored = store.count("calls")
     store.close()
@@ -585,6 +588,8 @@ SQLITE_SAMPLE = 20_000  # records parsed and turned into store rows once, then i
 SQLITE_VARIANTS: dict[str, tuple[bool, list[str]]] = {  # name: (in memory, statements run after open_store)
     "store": (False, []),
     "synchronous_normal": (False, ["PRAGMA synchronous = NORMAL"]),
+    "reader_indexes_dropped": (False, ["DROP INDEX calls_start", "DROP INDEX calls_site_start",
+                                       "DROP INDEX calls_extension"]),  # what Store.bulk_load does
     "synchronous_normal_no_indexes": (False, ["PRAGMA synchronous = NORMAL", "DROP INDEX calls_start",
                                               "DROP INDEX calls_site_start", "DROP INDEX calls_extension",
                                               "DROP INDEX calls_group"]),
@@ -635,7 +640,8 @@ def step_sqlite(spec: dict[str, Any]) -> dict[str, Any]:
 
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "pyarrow": step_pyarrow, "csv_module": step_csv_module, "parser": step_parser, "batch_csv": step_batch,
-    "batch_parquet": step_batch, "import": step_import, "sqlite_insert": step_sqlite,
+    "batch_parquet": step_batch, "import": step_import, "import_rowwise": step_import,
+    "sqlite_insert": step_sqlite,
 }
 
 
@@ -740,8 +746,11 @@ NOTES = {
     "batch_csv": "anatole.batchrate.batch_rate(..., out=OUT.csv): parse, normalise (dial plan), rate (engine), "
                  "write CSV; compiling the tariff included",
     "batch_parquet": "the same with out=OUT.parquet",
-    "import": "anatole.cdrimport.import_file into a fresh SQLite store (WAL, synchronous=FULL): parse, normalise, "
-              "rate, INSERT OR IGNORE, merge overlapping legs, commit per chunk",
+    "import": "anatole.cdrimport.import_file into a fresh SQLite store (WAL, synchronous=FULL) as `anatole import "
+              "cdr` runs it: parse, normalise, rate, INSERT OR IGNORE, day summary, merge overlapping legs, one "
+              "commit per chunk; a large import (Store.bulk_load) builds the reader indexes once at the end",
+    "import_rowwise": "the same import with the reader indexes kept row by row (the baseline: how any import "
+                      "small beside the store runs)",
 }
 
 
@@ -774,11 +783,11 @@ class Runner:
 
     def run(self, step: str, path: Path, rows: int, size: str, repeat: int | None = None, tariff: Path | None = None,
             **extra: Any) -> None:
-        spec = {"fmt": self.fmt, "path": str(path), "ws": str(self.ws),
+        spec = {"fmt": self.fmt, "path": str(path), "ws": str(self.ws), "step": step,
                 "out": str(self.work / ("out.parquet" if step == "batch_parquet" else "out.csv")),
                 "db": str(self.work / "bench.db"), "single_thread": True, "tariff": str(tariff) if tariff else None}
         res = run_step(step, spec, repeat or self.args.repeat)  # the import child starts from an empty store
-        if step == "import":
+        if step in ("import", "import_rowwise"):
             for p in self.work.glob("bench.db*"):
                 p.unlink()
         if res is None:
@@ -856,7 +865,7 @@ def bench_format(args: argparse.Namespace, work: Path, ws: Path, fmt: str, rows:
     small, import_small = max(1, rows // 5), max(1, import_rows // 5)
     plan: dict[int, list[str]] = {}
     for n, steps in ((rows, ["pyarrow", "csv_module", "parser", "batch_csv", "batch_parquet"]),
-                     (small, ["pyarrow", "batch_csv"]), (import_rows, ["pyarrow", "import"]),
+                     (small, ["pyarrow", "batch_csv"]), (import_rows, ["pyarrow", "import", "import_rowwise"]),
                      (import_small, ["pyarrow", "import"])):
         plan.setdefault(n, [])
         plan[n] += [s for s in steps if s not in plan[n]]
