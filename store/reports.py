@@ -259,25 +259,22 @@ class TemQueries:
     def outgoing_starts(self, start: int, end: int) -> dict[str, np.ndarray]:
         """Columns of the outgoing calls in [start, end) for time-of-day reports: site (object), extension (object),
         start (int64), seconds (int64), cost (int64, 0 where not billed), currency (object), number (object)."""
-        cur = self.conn.execute(
-            "SELECT site, COALESCE(extension, ''), start, billable, CASE WHEN billed = 1 THEN COALESCE(cost, 0) "
-            "ELSE 0 END, COALESCE(currency, ''), COALESCE(number, '') FROM calls "
-            "WHERE start >= ? AND start < ? AND direction = 'outgoing'", (start, end))
-        rows = cur.fetchall()
-        cols = list(zip(*rows)) if rows else [()] * 7
-        return {"site": np.array(cols[0], dtype=object), "extension": np.array(cols[1], dtype=object),
-                "start": np.array(cols[2], dtype=np.int64), "seconds": np.array(cols[3], dtype=np.int64),
-                "cost": np.array(cols[4], dtype=np.int64), "currency": np.array(cols[5], dtype=object),
-                "number": np.array(cols[6], dtype=object)}
+        cols = read_columns(
+            self.conn,
+            "SELECT site, extension, start, billable, CASE WHEN billed = 1 THEN COALESCE(cost, 0) ELSE 0 END, "
+            "currency, number FROM calls WHERE start >= ? AND start < ? AND direction = 'outgoing'", (start, end),
+            [("site", "cat", ""), ("extension", "cat", ""), ("start", "int64", None), ("seconds", "int64", None),
+             ("cost", "int64", None), ("currency", "cat", ""), ("number", "cat", "")])
+        return _decoded(cols, ("site", "extension", "start", "seconds", "cost", "currency", "number"))
 
     def trunk_calls(self, start: int, end: int) -> dict[str, np.ndarray]:
         """site, trunk, answer-or-start instant and seconds of answered calls on a trunk, for busy-hour reports."""
-        rows = self.conn.execute(
+        cols = read_columns(
+            self.conn,
             "SELECT site, trunk, COALESCE(answer, start), billable FROM calls WHERE start >= ? AND start < ? "
-            "AND trunk IS NOT NULL AND trunk != '' AND billable > 0", (start, end)).fetchall()
-        cols = list(zip(*rows)) if rows else [()] * 4
-        return {"site": np.array(cols[0], dtype=object), "trunk": np.array(cols[1], dtype=object),
-                "start": np.array(cols[2], dtype=np.int64), "seconds": np.array(cols[3], dtype=np.int64)}
+            "AND trunk IS NOT NULL AND trunk != '' AND billable > 0", (start, end),
+            [("site", "cat", ""), ("trunk", "cat", ""), ("start", "int64", None), ("seconds", "int64", None)])
+        return _decoded(cols, ("site", "trunk", "start", "seconds"))
 
     def incoming_calls(self, site: str, start: int, end: int) -> dict[str, np.ndarray]:
         """The incoming calls of one site that started in [start, end), one row per call (the legs of a call group
@@ -332,25 +329,26 @@ class TemQueries:
 
     def whatif_columns(self, start: int, end: int, sites: Sequence[str]) -> dict[str, np.ndarray]:
         """The outgoing external billed legs (a merged leg's cost is carried by another) in [start, end) as columns,
-        in one query and without a Python object per call: site (int16 index into `sites`, -1 for others), number
-        ('S18' E.164 digits), start (int64), seconds (int32), cost (int64, the stored cost), currency index (int16,
-        into the sorted currencies returned under 'currencies')."""
+        in one query and without a Python object per call (`read_columns`): site (int16 index into `sites`, -1 for
+        others), number ('S18' E.164 digits: at most 15; a longer stored number is cut at 18 in SQL, as the columnar
+        import stores it), start (int64), seconds (int32), cost (int64, the stored cost, 0 for none), currency
+        index (int16, into the sorted currencies returned under 'currencies', '' for none)."""
         site_case = "CASE site " + " ".join(f"WHEN ? THEN {i}" for i in range(len(sites))) + " ELSE -1 END" \
             if sites else "-1"
-        dtype = np.dtype([("site", np.int16), ("number", "S18"), ("start", np.int64), ("seconds", np.int32),
-                          ("cost", np.int64), ("currency", "S3")])
-        cur = self.conn.execute(
-            f"SELECT {site_case}, CAST(number AS BLOB), start, billable, COALESCE(cost, 0), "
-            f"CAST(COALESCE(currency, '') AS BLOB) FROM calls WHERE start >= ? AND start < ? "
-            f"AND direction = 'outgoing' AND number_kind = 'external' AND billed = 1", (*sites, start, end))
-        arr = np.fromiter(cur, dtype=dtype)
-        codes, index = np.unique(arr["currency"], return_inverse=True)
-        currencies = [c.decode("ascii", "replace") for c in codes.tolist()]
-        arr = arr[list(dtype.names or ())[:-1]]
-        out: dict[str, np.ndarray] = {k: np.ascontiguousarray(arr[k]) for k in (dtype.names or ())[:-1]}
-        out["currency"] = index.ravel().astype(np.int16)
-        out["currencies"] = np.array(currencies, dtype=object)
-        return out
+        cols = read_columns(
+            self.conn,
+            f"SELECT {site_case}, SUBSTR(number, 1, 18), start, billable, cost, currency FROM calls "
+            f"WHERE start >= ? AND start < ? AND direction = 'outgoing' AND number_kind = 'external' AND billed = 1",
+            (*sites, start, end),
+            [("site", "int16", None), ("number", "S18", b""), ("start", "int64", None), ("seconds", "int32", None),
+             ("cost", "int64", 0), ("currency", "cat", "")])
+        names = cols.pop("currency_values")
+        order = np.argsort(names.astype(str), kind="stable") if len(names) else np.empty(0, dtype=np.intp)
+        rank = np.empty(len(names), dtype=np.int16)
+        rank[order] = np.arange(len(names), dtype=np.int16)
+        cols["currency"] = rank[cols["currency"]]
+        cols["currencies"] = np.array([str(names[i]) for i in order], dtype=object)
+        return cols
 
     # --- invoices -----------------------------------------------------------------------------------------
 
@@ -391,3 +389,147 @@ class TemQueries:
 
 def open_queries(conn: sqlite3.Connection) -> TemQueries:
     return TemQueries(conn)
+
+
+# --- columnar reads ------------------------------------------------------------------------------------------
+# One SELECT into numpy columns: in C (store._fast: SQLite's own stepping, no Python object per value, the GIL
+# released) when it can be used, else through the Python cursor with exactly the same results and errors.
+# spec: one (name, kind, fill) per result column: kind int64/int32/int16/int8 (out of range is an error), 'S<n>'
+# (text or blob as bytes, longer than n is an error, never a cut) or 'cat' (text as int32 codes in first-seen order,
+# a NULL's fill too; the str values under name + '_values'); fill: what a NULL becomes, None when a NULL is an error.
+
+try:
+    from store import _fast
+except ImportError:  # not built: the Python path
+    _fast = None  # type: ignore[assignment]
+
+FAST_READS = True  # False: always the Python cursor (the benchmark's baseline, tests of both paths)
+_CHUNK = 65_536
+
+
+def read_columns(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]]
+                 ) -> dict[str, np.ndarray]:
+    """The columns of one SELECT (see above). The C path reads the committed database file on a read-only
+    connection of its own (with `conn`'s busy timeout); it is not taken for an in-memory database or while `conn`
+    has uncommitted changes, which only `conn` sees."""
+    if FAST_READS and _fast is not None and _fast.AVAILABLE:
+        try:
+            timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+            return _fast.read_columns(conn, sql, args, spec, timeout=timeout)
+        except _fast.Unavailable:
+            pass
+    return read_columns_py(conn, sql, args, spec)
+
+
+def _decoded(cols: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """`names` of read_columns' output, its 'cat' columns as object arrays of str."""
+    return {k: cols[k + "_values"][cols[k]] if k + "_values" in cols else cols[k] for k in names}
+
+
+def _text(v: Any) -> bytes:
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, int):
+        return str(v).encode()
+    raise ValueError(v)
+
+
+def _cell_error(v: Any, name: str, dt: np.dtype, fill: Any, kind: Any, cat: bool, row: int) -> str | None:
+    """What is wrong with one value, as the C path says it, or None."""
+    where = f"column {name}, row {row}"
+    if v is None:
+        return None if fill is not None else f"{where}: NULL where a value is required"
+    if type(v) is float or not isinstance(v, (int, str, bytes)) or (dt.kind == "i" and not cat and type(v) is not int):
+        what = {float: "a real number", str: "text", bytes: "a blob"}.get(type(v), "a value")
+        return f"{where}: {what} where {kind} is expected"
+    if dt.kind == "i" and not cat and not np.iinfo(dt).min <= v <= np.iinfo(dt).max:
+        return f"{where}: {v} is out of range for {kind}"
+    if dt.kind == "S" and len(_text(v)) > dt.itemsize:
+        return f"{where}: {len(_text(v))} bytes do not fit {kind} (text is never cut)"
+    return None
+
+
+def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, int] | None) -> np.ndarray:
+    """One chunk of one column; ValueError (any) when a value does not convert (_cell_error says which)."""
+    if None in values:
+        if fill is None:
+            raise ValueError(None)
+        values = tuple(fill if v is None else v for v in values)
+    if table is not None:
+        codes = []
+        for v in values:
+            key = v if isinstance(v, str) else _text(v).decode("utf-8")
+            code = table.get(key)
+            if code is None:
+                code = table[key] = len(table)
+            codes.append(code)
+        return np.array(codes, dtype=np.int32)
+    if dt.kind == "S":
+        texts = [_text(v) for v in values]
+        if max(map(len, texts)) > dt.itemsize:
+            raise ValueError(texts)
+        return np.array(texts, dtype=dt)
+    if any(type(v) is not int for v in values):
+        raise ValueError(values)
+    arr = np.array(values, dtype=np.int64)
+    info = np.iinfo(dt)
+    if ((arr < info.min) | (arr > info.max)).any():
+        raise ValueError(values)
+    return arr.astype(dt)
+
+
+def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]]
+                    ) -> dict[str, np.ndarray]:
+    """read_columns through the Python cursor, in chunks (the reference of the C path and its fallback)."""
+    spec = [tuple(s) for s in spec]
+    kinds: list[tuple[str, np.dtype, Any, Any]] = []
+    cats: list[dict[str, int] | None] = []
+    for name, kind, fill in spec:
+        if isinstance(kind, str) and kind == "cat":
+            dt = np.dtype(np.int32)
+            cats.append({})
+            if fill is not None:
+                fill = fill.decode("utf-8") if isinstance(fill, bytes) else str(fill)
+        else:
+            dt = np.dtype(kind)
+            if not ((dt.kind == "S" and dt.itemsize > 0) or dt in (np.int64, np.int32, np.int16, np.int8)):
+                raise ValueError(f"column kind {kind!r}: use int64, int32, int16, int8, S<n> (n > 0) or 'cat'")
+            cats.append(None)
+            if dt.kind == "S" and fill is not None:
+                fill = fill.encode("utf-8") if isinstance(fill, str) else bytes(fill)
+                if len(fill) > dt.itemsize:
+                    raise ValueError(f"column {name}: fill {fill!r} is longer than {dt.itemsize} bytes")
+            elif dt.kind == "i" and fill is not None and not (np.iinfo(dt).min <= int(fill) <= np.iinfo(dt).max):
+                raise ValueError(f"column {name}: fill {fill!r} does not fit {dt}")
+        kinds.append((name, dt, fill, kind))
+    cur = conn.execute(sql, tuple(args))
+    if len(cur.description or ()) != len(spec):
+        got = [d[0] for d in cur.description or ()]
+        raise ValueError(f"the query returns {len(got)} columns {got}, the spec names {len(spec)}: "
+                         f"{[s[0] for s in spec]}")
+    parts: list[list[np.ndarray]] = [[] for _ in spec]
+    done = 0
+    while rows := cur.fetchmany(_CHUNK):
+        try:
+            chunk = [_convert(values, dt, fill, cats[j]) for j, (values, (_, dt, fill, _)) in
+                     enumerate(zip(zip(*rows), kinds))]
+        except (ValueError, OverflowError):  # the first bad value in row order, as the C path finds it
+            for i, row in enumerate(rows):
+                for v, (name, dt, fill, kind), table in zip(row, kinds, cats):
+                    if msg := _cell_error(v, name, dt, fill, kind, table is not None, done + i + 1):
+                        raise ValueError(msg) from None
+            raise
+        for j, arr in enumerate(chunk):
+            parts[j].append(arr)
+        done += len(rows)
+    out: dict[str, np.ndarray] = {}
+    for j, (name, dt, _fill, _kind) in enumerate(kinds):
+        out[name] = np.concatenate(parts[j]) if parts[j] else np.empty(0, dtype=dt)
+        table = cats[j]
+        if table is not None:
+            vals = np.empty(len(table), dtype=object)
+            vals[:] = list(table)
+            out[name + "_values"] = vals
+    return out

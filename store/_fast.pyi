@@ -1,0 +1,16 @@
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+AVAILABLE: bool
+REASON: str
+API_NAMES: tuple[str, ...]
+
+class Unavailable(RuntimeError): ...
+
+def database_path(conn: sqlite3.Connection) -> str: ...
+def read_columns(source: sqlite3.Connection | str | os.PathLike[str], sql: str, args: Sequence[Any] = (),
+                 spec: Sequence[tuple[str, Any, Any]] = (), *, timeout: float = 5.0) -> dict[str, np.ndarray]: ...
