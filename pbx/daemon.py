@@ -90,6 +90,8 @@ from pbx.protocol import (
 from store.db import CALL_COLUMNS
 from store.live import LiveStore
 
+_GRP, _RAW = CALL_COLUMNS.index("grp"), CALL_COLUMNS.index("raw")  # fields of a store row the writer reads
+
 LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
 MAX_CLIENT_MESSAGE = 64 * 1024  # bytes of one subscriber's message (theirs are a few dozen)
 MAX_SUBSCRIBERS = 256  # clients on the socket at once; more are told so and closed
@@ -225,6 +227,7 @@ class Daemon:
         # alert deliveries (pbx/notify.py): rows written in the writer's transaction, sent by their own task
         self.delivery = AlertDelivery(config.delivery, [(r.name, r.notify) for r in config.rules], config.db_path,
                                       self.log)
+        self._steps = any(hasattr(ext, "stored") for ext in config.extensions)  # a step in the writer's transaction
         self._parsers: dict[str, parsing.SourceParsers] = {}
         self._overlapping: dict[str, bool] = {}
         for s in config.sources:
@@ -243,6 +246,7 @@ class Daemon:
         self._recent: deque[int] = deque()  # finish times of the last minute's calls
         self._day: dict[str, tuple[str, int, dict[str, int]]] = {}  # site -> (local date, calls, currency -> cost)
         self._hour: dict[str, tuple[int, dict[str, int]]] = {}  # site -> (UTC hour, currency -> cost)
+        self._days: dict[str, tuple[int, int, str]] = {}  # site -> (local midnight, next midnight, date): _date
         self.alerts_open = 0
         self._alerts_seen = 0  # the highest alert id published or looked at (alerts stored by others: _foreign_alerts)
         self._own_alerts: set[int] = set()  # ids this daemon stored above _alerts_seen (published by _applied)
@@ -690,7 +694,7 @@ class Daemon:
                 self._error("store", exc, work=type(unit.work).__name__)
                 return
             self._error("store", exc, source=unit.source, journal=unit.jid)
-            raw = str(unit.row[-1] or "") if unit.kind == "call" and unit.row else ""
+            raw = str(unit.row[_RAW] or "") if unit.kind == "call" and unit.row else ""
             if unit.kind == "reject" and unit.row:
                 raw = str(unit.row[5] or "")
             reason = f"not stored: {type(exc).__name__}: {exc}"
@@ -702,15 +706,26 @@ class Daemon:
         events += self._applied(result, now)
 
     def _commit(self, units: list[_Unit], now: int) -> _Result:
-        """One transaction: calls, rejects, alerts, extension steps, acknowledgements and journal marks."""
+        """One transaction: calls, rejects, alerts, extension steps, acknowledgements and journal marks. Its
+        commit is not fsynced (store.live: the journal redoes a lost batch) unless it holds work the journal does
+        not have (acknowledgements, alerts raised outside the records) or raises alerts (they are delivered at
+        once): a batch found to raise one is rolled back and done again with a durable commit (alerts are rare).
+        With an extension step (the hotel's charges) every batch of calls is durable: its step is not done twice."""
+        durable = any(u.kind == "other" for u in units) or (self._steps and any(u.kind == "call" for u in units))
+        try:
+            return self._transaction(units, now, durable)
+        except _NeedsDurable:
+            return self._transaction(units, now, True)
+
+    def _transaction(self, units: list[_Unit], now: int, durable: bool) -> _Result:
         live = self.live
         assert live is not None
         res = _Result()
         saved = self.evaluator.state() if self.evaluator.stateful else None
         calls = [u for u in units if u.kind == "call"]
-        live.begin()
+        live.begin(durable)
         try:
-            new = live.insert_calls([u.row for u in calls])
+            ids = live.call_ids([u.row for u in calls])
             rejects = [u for u in units if u.kind == "reject"]
             live.insert_rejects([u.row for u in rejects])
             res.rejects = len(rejects)
@@ -718,24 +733,17 @@ class Daemon:
                 res.rejected_by[u.source] = res.rejected_by.get(u.source, 0) + 1
             res.marks += [("reject", u.jid) for u in rejects if u.jid is not None]
             res.marks += [("skipped", u.jid) for u in units if u.kind == "skipped" and u.jid is not None]
-            taken: set[int] = set()
-            for u in calls:
-                row = u.row
-                cid = new.get((row[0], row[7], row[4], row[5]))
-                if cid in taken:
-                    cid = None  # the same record twice in one batch: the second is a duplicate
-                elif cid is not None:
-                    taken.add(cid)
+            for u, cid in zip(calls, ids):  # cid None: a stored call's key, or the same record twice in the batch
                 if u.jid is not None:
                     res.marks.append(("call" if cid is not None else "duplicate", u.jid))
                 if cid is None:
                     res.duplicates += 1
                 else:
-                    d = dict(zip(CALL_COLUMNS, row))
+                    d = dict(zip(CALL_COLUMNS, u.row))
                     d["id"] = cid
                     res.stored.append(d)
             alerts: list[dict[str, Any]] = []
-            for d in res.stored:
+            for d in res.stored if self.evaluator.rules else ():  # (no rules: nothing to keep for them either)
                 try:
                     alerts += self.evaluator.call(d)
                 except Exception as exc:
@@ -754,12 +762,14 @@ class Daemon:
                     alerts.append(w.alert)
                 elif isinstance(w, Ack) and live.acknowledge(w.alert, w.by, now):
                     res.acks.append(AlertAcknowledged(id=w.alert, by=w.by, at=now))
+            if alerts and not durable:
+                raise _NeedsDurable
             res.alerts = list(zip(alerts, live.insert_alerts(alerts)))
             self.delivery.schedule(live.conn, res.alerts)
             live.mark_done(res.marks)
             for source in {u.source for u in calls}:
                 if self._overlapping.get(source):
-                    groups_of = [u.row[6] for u in calls if u.source == source and u.row[6]]
+                    groups_of = [u.row[_GRP] for u in calls if u.source == source and u.row[_GRP]]
                     if groups_of:
                         live.merge_overlapping_legs(source, groups_of)
             live.commit()
@@ -931,8 +941,19 @@ class Daemon:
             h[1][currency] = h[1].get(currency, 0) + cost
 
     def _date(self, site: str, when: int) -> str:
+        """The site's local date at `when`; the day's bounds are kept per site (one time zone look-up a day, not
+        one per call)."""
+        lo, hi, date = self._days.get(site, (0, 0, ""))
+        if lo <= when < hi:
+            return date
         info = self.config.sites.get(site)
-        return _local_midnight(when, info.timezone)[1] if info else time.strftime("%Y-%m-%d", time.gmtime(when))
+        if info is None:
+            return time.strftime("%Y-%m-%d", time.gmtime(when))
+        lo, date = _local_midnight(when, info.timezone)
+        hi = _local_midnight(lo + 25 * 3600, info.timezone)[0]  # the next midnight (days are 23 to 25 hours)
+        if lo <= when < hi:
+            self._days[site] = (lo, hi, date)
+        return date
 
     def counters(self) -> Counters:
         now = int(time.time())
@@ -1273,6 +1294,10 @@ class Daemon:
 
 async def _smdr(daemon: Daemon, src: Any, stream: trio.SocketStream, peer: str) -> None:
     await daemon._smdr_session(src, stream, peer)
+
+
+class _NeedsDurable(Exception):
+    """A batch transaction without a durable commit raised an alert: done again with one (Daemon._commit)."""
 
 
 class DaemonError(Exception):
