@@ -7,6 +7,9 @@ threads (the engine's loop runs without the GIL and its caches are per tariff an
 per site and destination type as Python ints from int64 sums, exact. Calls a tariff has no rate for are counted
 apart (`no_rate`), never priced at zero silently. Destination types are classified once per unique number
 (`tariffs.classify`), from each site's country.
+
+A period can come in parts (the store's calls, archived month partitions, Dask tasks): totals() gives each part's
+figures as exact integers, merge() sums them and report() formats them, the same as compare() over all the calls.
 """
 
 from __future__ import annotations
