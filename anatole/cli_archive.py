@@ -43,11 +43,12 @@ def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path |
     back and compare it with the store (calls and cost per currency), then record it. The calls stay in the store
     until `anatole archive drop`. Exporting a month again replaces its file (until it is dropped)."""
     from anatole.archive import ArchiveError, export_month
+    from store.db import StoreError
 
     ws, store, zones = _open(ctx)
     try:
         results = export_month(store.conn, ws.path, period, site=site, to=folder, configured=zones)
-    except ArchiveError as exc:
+    except (ArchiveError, StoreError, OSError) as exc:
         clitools.fail(str(exc))
     if as_json:
         clitools.emit_json({"month": period, "archives": [
@@ -73,6 +74,7 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
     file's sha256 and rows checked again, the calls unchanged since the export); otherwise nothing is deleted
     and the command exits 1 saying why. The day summaries are kept right; what-if reads the archive."""
     from anatole.archive import ArchiveError, drop_month
+    from store.db import StoreError
 
     ws, store, zones = _open(ctx)
     what = f"{site} {period}" if site else f"{period} (every site)"
@@ -81,7 +83,7 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
         clitools.fail("nothing dropped")
     try:
         results = drop_month(store, ws.path, period, site=site, configured=zones)
-    except ArchiveError as exc:
+    except (ArchiveError, StoreError, OSError) as exc:
         clitools.fail(str(exc))
     if as_json:
         clitools.emit_json({"month": period, "dropped": [

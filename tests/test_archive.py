@@ -243,6 +243,45 @@ def test_a_month_with_no_calls(ws: Path) -> None:
     assert code == 1 and "--site lyon" in out, out
 
 
+def test_a_value_of_another_type_stops_the_export_naming_the_call(ws: Path) -> None:
+    store = open_store(ws / "anatole.db")
+    with store.conn:
+        bad = store.conn.execute("SELECT id FROM calls WHERE site = 'paris' AND start >= ?",
+                                 (at("2025-04-01", 0, "Europe/Paris"),)).fetchone()[0]
+        store.conn.execute("UPDATE calls SET billed_seconds = 'sixty' WHERE id = ?", (bad,))
+    store.close()
+    code, out = run(ws, "archive", "export", "--month", "2025-04", "--site", "paris")
+    assert code == 1 and f"call id {bad}: column billed_seconds holds 'sixty'" in out, out
+    assert list((ws / "archive" / "calls" / "month=2025-04").iterdir()) == []  # no partial or hidden file left
+    asked = CliRunner().invoke(main, ["--workspace", str(ws), "archive", "drop", "--month", "2025-03"], input="n\n")
+    assert asked.exit_code == 1 and "nothing dropped" in asked.output, asked.output  # asked, and answered no
+
+
+def test_parts_merged_equal_one_set() -> None:
+    """totals() of any split of the calls, merge()d and report()ed, is compare() of them all."""
+    import numpy as np
+
+    from tariffs.load import compiled_tariff
+    from tem import whatif as wi
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    cols = {"site": rng.integers(-1, 2, n).astype(np.int16),
+            "number": np.array([NUMBERS[k].encode() for k in rng.integers(0, 6, n)], dtype="S18"),
+            "start": at("2025-03-01", 0, "UTC") + rng.integers(0, 86400 * 30, n),
+            "seconds": rng.integers(0, 900, n).astype(np.int32), "cost": rng.integers(0, 10**9, n),
+            "currency": rng.integers(0, 2, n).astype(np.int16), "currencies": np.array(["", "EUR"], dtype=object)}
+    tariffs = [(p.name, compiled_tariff(p)) for p in (SAMPLES / "fr-business.toml", SAMPLES / "us-business.toml")]
+    sites, countries = ["paris", "nyc"], {"paris": "FR", "nyc": "US"}
+    whole = wi.compare(cols, sites, countries, tariffs)
+    cut = np.sort(rng.integers(0, n, 3))
+    parts = [{k: (v[a:b] if k != "currencies" else v) for k, v in cols.items()}
+             for a, b in zip([0, *cut], [*cut, n])]
+    assert wi.report(wi.merge([wi.totals(p, sites, countries, tariffs) for p in parts[::-1]]), sites) == whole
+    assert json.dumps(wi.report(wi.merge([wi.totals(p, sites, countries, tariffs) for p in parts]), sites)) == \
+        json.dumps(whole)  # the same keys in the same order too
+
+
 def test_pyarrow_missing_is_a_clear_error(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = builtins.__import__
 
