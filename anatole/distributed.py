@@ -351,6 +351,13 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     return result, facts
 
 
+def check_cluster_args(scheduler: str | None, workers: int | None, error: type[Exception] = BatchError) -> None:
+    if (scheduler is None) == (workers is None):
+        raise error("give either --workers N or --scheduler tcp://HOST:PORT")
+    if workers is not None and workers < 1:
+        raise error(f"--workers {workers}: give 1 or more")
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int | None,
                 error: type[Exception] = BatchError) -> Iterator[Any]:
@@ -361,10 +368,7 @@ def dask_client(scheduler: str | None, workers: int | None,
         from distributed import Client, LocalCluster
     except ImportError:
         raise error("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
-    if (scheduler is None) == (workers is None):
-        raise error("give either --workers N or --scheduler tcp://HOST:PORT")
-    if workers is not None and workers < 1:
-        raise error(f"--workers {workers}: give 1 or more")
+    check_cluster_args(scheduler, workers, error)
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
             try:
@@ -521,6 +525,9 @@ def distributed_whatif(cols: dict[str, Any], parts: list[str], start: int, end: 
     from anatole.archive import ArchiveError
     from tem import whatif as wi
 
+    check_cluster_args(scheduler, workers, ArchiveError)
+    if not parts:  # no archived month in the period: nothing for the workers (no cluster started for nothing)
+        return wi.report(wi.totals(cols, sites, countries, tariffs), sites)
     job = WhatifJob(start=start, end=end, sites=list(sites), only=only, countries=dict(countries),
                     tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)])
     with dask_client(scheduler, workers, ArchiveError) as client:
