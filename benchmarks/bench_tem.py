@@ -223,11 +223,25 @@ def main() -> None:
     files = [ROOT / "tariffs" / "samples" / f"{n}-business.toml" for n in ("fr", "uk", "us")]
     compiled = [(f"{f.stem}#{i}", compile_tariff(load_tariff(f))) for i, f in
                 zip(range(args.tariffs), (files * args.tariffs)[:args.tariffs])]
+    # what-if load: the C reader (store._fast) and, as the baseline in the same run, the Python cursor path
+    from store import reports
+
+    reports.FAST_READS = False
+    t = time.perf_counter()
+    slow = q.whatif_columns(0, 2**40, list(SITES))
+    base = time.perf_counter() - t
+    reports.FAST_READS = True
+    emit(bench="baseline: what-if load through the Python cursor", calls=len(slow["number"]), seconds=round(base, 3),
+         calls_per_s=round(len(slow["number"]) / base))
     t = time.perf_counter()
     cols = q.whatif_columns(0, 2**40, list(SITES))
     load = time.perf_counter() - t
-    emit(bench="what-if load (one query into numpy)", calls=len(cols["number"]), seconds=round(load, 3),
-         calls_per_s=round(len(cols["number"]) / load))
+    assert all(np.array_equal(cols[k], slow[k]) for k in cols), "the two what-if loads differ"
+    del slow
+    from store import _fast
+
+    emit(bench="what-if load (one query into numpy, C reader)", calls=len(cols["number"]), seconds=round(load, 3),
+         calls_per_s=round(len(cols["number"]) / load), c_reader=_fast.AVAILABLE, speedup=round(base / load, 1))
     types = np.zeros(len(cols["number"]), dtype=np.int8)  # destination types: measured apart below
     for threads in (os.cpu_count() or 1, 1):
         t = time.perf_counter()

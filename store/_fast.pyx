@@ -321,6 +321,7 @@ cdef struct Col:
     int width        # bytes per value (the item size; the text width for K_BYTES)
     char* data
     int nullable
+    int cut          # K_BYTES: text longer than the width is cut (asked for by name), else an error
     an_i64 fill_int
     const char* fill_ptr
     int fill_len
@@ -392,8 +393,10 @@ cdef void _step_rows(Run* r, Py_ssize_t cap) noexcept nogil:
                 if ln < 0:
                     p, ln = c.fill_ptr, c.fill_len
                 if ln > c.width:
-                    r.err, r.err_col, r.err_len = E_LONG, j, ln
-                    return
+                    if not c.cut:
+                        r.err, r.err_col, r.err_len = E_LONG, j, ln
+                        return
+                    ln = c.width
                 dst = c.data + r.n * c.width
                 if ln > 0:
                     memcpy(dst, p, ln)
@@ -446,14 +449,15 @@ def database_path(conn: sqlite3.Connection) -> str:
 
 
 def read_columns(source: object, sql: str, args: object = (), spec: object = (), *,
-                 timeout: float = 5.0) -> dict:
+                 timeout: float = 5.0, cut: object = ()) -> dict:
     """Run one SELECT on a read-only connection of our own and return its columns as numpy arrays.
 
     `source`: a database file path, or a sqlite3.Connection whose file is read (its committed state).
     `spec`: one (name, kind, fill) per result column, in order. kind: int64/int32/int16/int8 (a value out of the
     type's range is an error), 'S<n>' (text or blob as bytes; longer than n is an error, never a silent cut), or
     'cat' (text as int32 codes in first-seen order, a NULL's fill too; the values, str, come under name + '_values'). fill: what a
-    NULL becomes (int; bytes or str), None when a NULL is an error. SQLite errors are sqlite3 exceptions
+    NULL becomes (int; bytes or str), None when a NULL is an error. `cut`: names of 'S<n>' columns whose longer
+    text is cut at n bytes, deliberately. SQLite errors are sqlite3 exceptions
     (OperationalError: database is locked, no such table...); bad values are ValueError naming the column and row."""
     _need()
     import numpy as np
@@ -491,6 +495,7 @@ def read_columns(source: object, sql: str, args: object = (), spec: object = (),
             k, width, dt = _kind(kind)
             c.kind, c.width = k, width
             c.nullable = fill is not None
+            c.cut = name in cut
             if k <= K_I1:
                 c.lo, c.hi = np.iinfo(dt).min, np.iinfo(dt).max
                 if fill is not None:

@@ -8,9 +8,12 @@ never as ten million Python objects; what-if reads its columns straight into num
 from __future__ import annotations
 
 import bisect
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -329,19 +332,20 @@ class TemQueries:
 
     def whatif_columns(self, start: int, end: int, sites: Sequence[str]) -> dict[str, np.ndarray]:
         """The outgoing external billed legs (a merged leg's cost is carried by another) in [start, end) as columns,
-        in one query and without a Python object per call (`read_columns`): site (int16 index into `sites`, -1 for
-        others), number ('S18' E.164 digits: at most 15; a longer stored number is cut at 18 in SQL, as the columnar
-        import stores it), start (int64), seconds (int32), cost (int64, the stored cost, 0 for none), currency
-        index (int16, into the sorted currencies returned under 'currencies', '' for none)."""
+        without a Python object per call (`read_column_parts`: one query per slice of time, the slices read at once
+        on threads, in start order): site (int16 index into `sites`, -1 for others), number ('S18' E.164 digits: at
+        most 15; a longer stored number is cut at 18, as the columnar import stores it), start (int64), seconds
+        (int32), cost (int64, the stored cost, 0 for none), currency index (int16, into the sorted currencies
+        returned under 'currencies', '' for none)."""
         site_case = "CASE site " + " ".join(f"WHEN ? THEN {i}" for i in range(len(sites))) + " ELSE -1 END" \
             if sites else "-1"
-        cols = read_columns(
+        cols = read_column_parts(
             self.conn,
-            f"SELECT {site_case}, SUBSTR(number, 1, 18), start, billable, cost, currency FROM calls "
+            f"SELECT {site_case}, number, start, billable, cost, currency FROM calls "
             f"WHERE start >= ? AND start < ? AND direction = 'outgoing' AND number_kind = 'external' AND billed = 1",
-            (*sites, start, end),
+            [(*sites, a, b) for a, b in self._slices(start, end, os.cpu_count() or 1)],
             [("site", "int16", None), ("number", "S18", b""), ("start", "int64", None), ("seconds", "int32", None),
-             ("cost", "int64", 0), ("currency", "cat", "")])
+             ("cost", "int64", 0), ("currency", "cat", "")], cut=("number",))
         names = cols.pop("currency_values")
         order = np.argsort(names.astype(str), kind="stable") if len(names) else np.empty(0, dtype=np.intp)
         rank = np.empty(len(names), dtype=np.int16)
@@ -349,6 +353,15 @@ class TemQueries:
         cols["currency"] = rank[cols["currency"]]
         cols["currencies"] = np.array([str(names[i]) for i in order], dtype=object)
         return cols
+
+    def _slices(self, start: int, end: int, n: int) -> list[tuple[int, int]]:
+        """[start, end) cut into `n` equal spans of time between its first and last call (two index probes)."""
+        lo, hi = (self.conn.execute(f"SELECT {f}(start) FROM calls WHERE start >= ? AND start < ?", (start, end))
+                  .fetchone()[0] for f in ("MIN", "MAX"))  # apart: MIN and MAX in one query scan the range
+        if lo is None or n <= 1 or hi - lo < n:
+            return [(start, end)]
+        cuts = [lo + (hi + 1 - lo) * i // n for i in range(1, n)]
+        return list(zip([start, *cuts], [*cuts, end]))
 
     # --- invoices -----------------------------------------------------------------------------------------
 
@@ -407,18 +420,55 @@ FAST_READS = True  # False: always the Python cursor (the benchmark's baseline, 
 _CHUNK = 65_536
 
 
-def read_columns(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]]
-                 ) -> dict[str, np.ndarray]:
-    """The columns of one SELECT (see above). The C path reads the committed database file on a read-only
-    connection of its own (with `conn`'s busy timeout); it is not taken for an in-memory database or while `conn`
-    has uncommitted changes, which only `conn` sees."""
+def read_columns(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]], *,
+                 cut: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The columns of one SELECT (see above); `cut`: names of 'S<n>' columns whose longer text is cut, deliberately.
+    The C path reads the committed database file on a read-only connection of its own (with `conn`'s busy
+    timeout); it is not taken for an in-memory database or while `conn` has uncommitted changes, which only `conn`
+    sees."""
+    return read_column_parts(conn, sql, [args], spec, cut=cut)
+
+
+def read_column_parts(conn: sqlite3.Connection, sql: str, parts: Sequence[Sequence[Any]],
+                      spec: Sequence[tuple[str, Any, Any]], *, cut: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """read_columns of one SELECT run once per args in `parts` (slices of a range, say), the columns concatenated in
+    that order ('cat' codes renumbered in first-seen order over the whole). The C path reads the parts at once on
+    threads (one connection each, the GIL released while stepping); the Python path one after the other."""
+    path = ""
     if FAST_READS and _fast is not None and _fast.AVAILABLE:
-        try:
-            timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
-            return _fast.read_columns(conn, sql, args, spec, timeout=timeout)
-        except _fast.Unavailable:
-            pass
-    return read_columns_py(conn, sql, args, spec)
+        with contextlib.suppress(_fast.Unavailable):
+            path = _fast.database_path(conn)
+    if not path:
+        return _concat([read_columns_py(conn, sql, args, spec, cut=cut) for args in parts], spec)
+    timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+
+    def one(args: Sequence[Any]) -> dict[str, np.ndarray]:
+        return _fast.read_columns(path, sql, args, spec, timeout=timeout, cut=cut)
+
+    if len(parts) == 1:
+        return one(parts[0])
+    with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:
+        return _concat(list(pool.map(one, parts)), spec)
+
+
+def _concat(results: list[dict[str, np.ndarray]], spec: Sequence[tuple[str, Any, Any]]) -> dict[str, np.ndarray]:
+    if len(results) == 1:
+        return results[0]
+    out: dict[str, np.ndarray] = {}
+    for name, *_ in spec:
+        if name + "_values" not in results[0]:
+            out[name] = np.concatenate([r[name] for r in results])
+            continue
+        table: dict[str, int] = {}
+        codes = []
+        for r in results:
+            remap = np.array([table.setdefault(v, len(table)) for v in r[name + "_values"].tolist()], dtype=np.int32)
+            codes.append(remap[r[name]] if len(remap) else r[name])
+        out[name] = np.concatenate(codes)
+        vals = np.empty(len(table), dtype=object)
+        vals[:] = list(table)
+        out[name + "_values"] = vals
+    return out
 
 
 def _decoded(cols: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -436,7 +486,8 @@ def _text(v: Any) -> bytes:
     raise ValueError(v)
 
 
-def _cell_error(v: Any, name: str, dt: np.dtype, fill: Any, kind: Any, cat: bool, row: int) -> str | None:
+def _cell_error(v: Any, name: str, dt: np.dtype, fill: Any, kind: Any, cat: bool, cut: bool, row: int
+                ) -> str | None:
     """What is wrong with one value, as the C path says it, or None."""
     where = f"column {name}, row {row}"
     if v is None:
@@ -446,12 +497,13 @@ def _cell_error(v: Any, name: str, dt: np.dtype, fill: Any, kind: Any, cat: bool
         return f"{where}: {what} where {kind} is expected"
     if dt.kind == "i" and not cat and not np.iinfo(dt).min <= v <= np.iinfo(dt).max:
         return f"{where}: {v} is out of range for {kind}"
-    if dt.kind == "S" and len(_text(v)) > dt.itemsize:
+    if dt.kind == "S" and not cut and len(_text(v)) > dt.itemsize:
         return f"{where}: {len(_text(v))} bytes do not fit {kind} (text is never cut)"
     return None
 
 
-def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, int] | None) -> np.ndarray:
+def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, int] | None, cut: bool
+             ) -> np.ndarray:
     """One chunk of one column; ValueError (any) when a value does not convert (_cell_error says which)."""
     if None in values:
         if fill is None:
@@ -468,7 +520,9 @@ def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, in
         return np.array(codes, dtype=np.int32)
     if dt.kind == "S":
         texts = [_text(v) for v in values]
-        if max(map(len, texts)) > dt.itemsize:
+        if cut:
+            texts = [t[:dt.itemsize] for t in texts]
+        elif max(map(len, texts)) > dt.itemsize:
             raise ValueError(texts)
         return np.array(texts, dtype=dt)
     if any(type(v) is not int for v in values):
@@ -480,8 +534,8 @@ def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, in
     return arr.astype(dt)
 
 
-def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]]
-                    ) -> dict[str, np.ndarray]:
+def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Sequence[tuple[str, Any, Any]],
+                    *, cut: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """read_columns through the Python cursor, in chunks (the reference of the C path and its fallback)."""
     spec = [tuple(s) for s in spec]
     kinds: list[tuple[str, np.dtype, Any, Any]] = []
@@ -513,12 +567,12 @@ def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spe
     done = 0
     while rows := cur.fetchmany(_CHUNK):
         try:
-            chunk = [_convert(values, dt, fill, cats[j]) for j, (values, (_, dt, fill, _)) in
+            chunk = [_convert(values, dt, fill, cats[j], name in cut) for j, (values, (name, dt, fill, _)) in
                      enumerate(zip(zip(*rows), kinds))]
         except (ValueError, OverflowError):  # the first bad value in row order, as the C path finds it
             for i, row in enumerate(rows):
                 for v, (name, dt, fill, kind), table in zip(row, kinds, cats):
-                    if msg := _cell_error(v, name, dt, fill, kind, table is not None, done + i + 1):
+                    if msg := _cell_error(v, name, dt, fill, kind, table is not None, name in cut, done + i + 1):
                         raise ValueError(msg) from None
             raise
         for j, arr in enumerate(chunk):

@@ -256,3 +256,29 @@ def test_store_queries_identical_both_ways(tmp_path: Path, monkeypatch: pytest.M
     assert max(len(n) for n in w1["number"].tolist()) == 18  # the over-long number, cut at 18 in SQL both ways
     assert set(o1["currency"].tolist()) == {"", "EUR", "GBP", "CHF"} and o1["site"].dtype == object
     assert set(t1["trunk"].tolist()) == {"t1", "t2"}
+
+
+@needs_fast
+def test_parts_concatenate_like_one_query_and_cut_is_asked_for(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts read at once on threads = the same query over the whole range; 'cat' codes renumbered over the whole;
+    a column named in `cut` is cut at its width on both paths (and is an error when not named)."""
+    db = tmp_path / "t.db"
+    make_db(db, [(i, None, None, None, "x" * (i % 5), ["EUR", "GBP", None, "CHF"][(i * 7) // 50 % 4], "")
+                 for i in range(200)])
+    conn = sqlite3.connect(db)
+    sql = "SELECT a, t, k FROM t WHERE a >= ? AND a < ? ORDER BY id"
+    spec = [("a", "int64", None), ("t", "S3", None), ("k", "cat", "-")]
+    got = []
+    for flag in (True, False):
+        monkeypatch.setattr(reports, "FAST_READS", flag)
+        with pytest.raises(ValueError, match="column t, row 4: 3 bytes do not fit S2"):
+            reports.read_columns(conn, sql, (0, 10**9), [("a", "int64", None), ("t", "S2", None), ("k", "cat", "-")])
+        whole = reports.read_columns(conn, sql, (0, 10**9), spec, cut=("t",))
+        parts = reports.read_column_parts(conn, sql, [(0, 60), (60, 61), (61, 130), (130, 10**9)], spec, cut=("t",))
+        assert_same(whole, parts)
+        got.append(whole)
+    assert_same(*got)
+    assert got[0]["k_values"].tolist() == ["EUR", "GBP", "-", "CHF"]
+    assert got[0]["t"].tolist()[:6] == [b"", b"x", b"xx", b"xxx", b"xxx", b""]
+    conn.close()
