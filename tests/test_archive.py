@@ -320,6 +320,7 @@ def test_whatif_on_dask_workers_equals_one_process(tmp_path: Path) -> None:
                                   silence_logs=40) as cluster:
         address = cluster.scheduler_address
         assert whatif(archived, "--scheduler", address) == whatif(plain)
+        assert whatif(archived, "--scheduler", address, "--site", "paris") == whatif(plain, "--site", "paris")
         (archived / "archive" / "calls" / "month=2025-03" / "part-paris.parquet").unlink()
         code, out = run(archived, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"),
                         "--scheduler", address)
