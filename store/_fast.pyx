@@ -589,3 +589,115 @@ cdef int _raise(Run* r, list spec) except -1:
         what = {SQLITE_FLOAT: "a real number", SQLITE_TEXT: "text", SQLITE_BLOB: "a blob"}.get(r.rc, "a value")
         raise ValueError(f"column {name}, row {row}: {what} where {kind} is expected")
     raise MemoryError(f"column {name}, row {row}: out of memory")
+
+
+# --- bulk binds into a Python connection's transaction -------------------------------------------------------
+
+from cpython.long cimport PyLong_AsLongLong
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.float cimport PyFloat_AS_DOUBLE
+
+cdef extern from "Python.h":
+    bint PyLong_CheckExact(object o)
+    bint PyUnicode_CheckExact(object o)
+    bint PyBytes_CheckExact(object o)
+    bint PyFloat_CheckExact(object o)
+    char* PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+
+cdef extern from *:
+    """
+    #define AN_STATIC ((an_destructor)0)
+    """
+    an_destructor AN_STATIC
+
+
+cdef an_db* _handle(conn: sqlite3.Connection) except NULL:
+    """The sqlite3* of a Python connection: `sqlite3 *db` follows PyObject_HEAD in CPython 3.8-3.13's
+    pysqlite_Connection; checked against the connection's own answer for its file before any use."""
+    if sys.implementation.name != "cpython" or not (3, 8) <= sys.version_info[:2] <= (3, 13):
+        raise Unavailable(f"no known sqlite3.Connection layout for {sys.implementation.name} "
+                          f"{sys.version_info[0]}.{sys.version_info[1]}")
+    if not isinstance(conn, sqlite3.Connection):
+        raise TypeError("a sqlite3.Connection is needed")
+    path = ""
+    for row in conn.execute("PRAGMA database_list"):  # also Python's own checks: open, same thread
+        if row[1] == "main":
+            path = row[2] or ""
+    if not path:
+        raise Unavailable("an in-memory or temporary database: the handle cannot be checked by its file name")
+    cdef an_db* db = (<an_db**>((<char*><PyObject*>conn) + sizeof(PyObject)))[0]
+    if db == NULL or (<size_t>db) % sizeof(void*) != 0:
+        raise Unavailable("no database handle where CPython keeps it")
+    cdef const char* name = an_api.db_filename(db, "main")
+    if name == NULL or name.decode("utf-8", "surrogateescape") != path:
+        raise Unavailable("the handle found does not name the connection's file")
+    return db
+
+
+cdef int _bind_fast(an_stmt* stmt, int i, object v) except -1:
+    """_bind for the common exact types without a copy (SQLITE_STATIC: the row keeps the values alive while its
+    statement steps)."""
+    cdef const char* p
+    cdef Py_ssize_t n
+    cdef int rc
+    if PyLong_CheckExact(v):
+        rc = an_api.bind_int64(stmt, i, PyLong_AsLongLong(v))
+    elif PyUnicode_CheckExact(v):
+        p = PyUnicode_AsUTF8AndSize(v, &n)
+        rc = an_api.bind_text(stmt, i, p, <int>n, AN_STATIC)
+    elif v is None:
+        rc = an_api.bind_null(stmt, i)
+    elif PyBytes_CheckExact(v):
+        rc = an_api.bind_blob(stmt, i, PyBytes_AS_STRING(v), <int>PyBytes_GET_SIZE(v), AN_STATIC)
+    elif PyFloat_CheckExact(v):
+        rc = an_api.bind_double(stmt, i, PyFloat_AS_DOUBLE(v))
+    else:
+        return _bind(stmt, i, v)
+    if rc != SQLITE_OK:
+        raise sqlite3.OperationalError(f"parameter {i}: {_msg(an_api.errstr(rc))}")
+    return 0
+
+
+def insert_rows(conn: sqlite3.Connection, sql: str, rows: object) -> int:
+    """executemany(sql, rows) with the values bound in C on the connection's own handle, inside its transaction
+    (opened as executemany would, when Python's implicit transactions are on): the caller commits. One statement
+    of DML; values int, float, str, bytes-like or None. Errors are the sqlite3 exceptions executemany raises
+    (IntegrityError for a constraint), the rows before the bad one inserted, as with executemany. Unavailable when
+    the handle cannot be found and checked: use executemany. Returns the rows inserted."""
+    _need()
+    cdef an_db* db = _handle(conn)
+    legacy = getattr(conn, "autocommit", -1) == getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", -1)
+    if legacy and conn.isolation_level is not None and not conn.in_transaction:
+        conn.execute(f"BEGIN {conn.isolation_level}")  # as executemany: before the first row, even with none
+    cdef bytes bsql = sql.encode("utf-8")
+    cdef an_stmt* stmt = NULL
+    cdef const char* tail = NULL
+    cdef int rc, i, nparams
+    cdef Py_ssize_t done = 0
+    rc = an_api.prepare_v2(db, bsql, <int>len(bsql), &stmt, &tail)
+    if rc != SQLITE_OK:
+        raise _error(db, rc, "insert_rows")
+    try:
+        if stmt == NULL:
+            raise sqlite3.ProgrammingError("no SQL statement")
+        if tail != NULL and (<bytes>tail).strip(b" \t\r\n;"):
+            raise sqlite3.ProgrammingError("You can only execute one statement at a time.")
+        if an_api.column_count(stmt):
+            raise sqlite3.ProgrammingError("insert_rows() runs DML statements that return no rows")
+        nparams = an_api.bind_parameter_count(stmt)
+        for row in rows:
+            if len(row) != nparams:
+                raise sqlite3.ProgrammingError(f"Incorrect number of bindings supplied. The current statement uses "
+                                               f"{nparams}, and there are {len(row)} supplied.")
+            for i in range(nparams):
+                _bind_fast(stmt, i + 1, row[i])
+            rc = an_api.step(stmt)
+            if rc != SQLITE_DONE:
+                rc = an_api.reset(stmt)  # the statement's error code
+                raise _error(db, rc, f"row {done + 1}")
+            an_api.reset(stmt)
+            done += 1
+        return done
+    finally:
+        an_api.finalize(stmt)

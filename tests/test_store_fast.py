@@ -282,3 +282,80 @@ def test_parts_concatenate_like_one_query_and_cut_is_asked_for(tmp_path: Path,
     assert got[0]["k_values"].tolist() == ["EUR", "GBP", "-", "CHF"]
     assert got[0]["t"].tolist()[:6] == [b"", b"x", b"xx", b"xxx", b"xxx", b""]
     conn.close()
+
+
+# --- insert_rows: executemany with the binds in C ---------------------------------------------------------------
+
+values_st = st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), st.text(max_size=5), st.binary(max_size=4),
+                      st.floats(allow_nan=False), st.booleans())
+
+
+@needs_fast
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(values_st, values_st, values_st), max_size=30))
+def test_insert_rows_stores_what_executemany_stores(rows: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        got = []
+        for name in ("fast", "python"):
+            conn = sqlite3.connect(Path(d) / f"{name}.db")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c)")
+            conn.commit()
+            sql = "INSERT INTO t (a, b, c) VALUES (?, ?, ?)"
+            if name == "fast":
+                assert fast.insert_rows(conn, sql, iter(rows)) == len(rows)
+            else:
+                conn.executemany(sql, rows)
+            began = conn.in_transaction  # executemany begins one even for no rows
+            conn.commit()
+            got.append((began, conn.execute("SELECT id, a, typeof(a), b, typeof(b), c, typeof(c) FROM t").fetchall()))
+            conn.close()
+        assert got[0] == got[1]
+
+
+@needs_fast
+def test_insert_rows_errors_and_transaction(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db", timeout=0.05)
+    conn.execute("CREATE TABLE u (a UNIQUE, b)")
+    conn.commit()
+    sql = "INSERT INTO u VALUES (?, ?)"
+    with pytest.raises(sqlite3.IntegrityError, match="row 3: UNIQUE constraint failed: u.a"):
+        fast.insert_rows(conn, sql, [(1, "x"), (2, "y"), (1, "z")])
+    assert conn.in_transaction and conn.execute("SELECT COUNT(*) FROM u").fetchone()[0] == 2  # as executemany
+    conn.rollback()
+    with pytest.raises(sqlite3.ProgrammingError, match="uses 2, and there are 1"):
+        fast.insert_rows(conn, sql, [(1,)])
+    with pytest.raises(sqlite3.ProgrammingError, match="one statement"):
+        fast.insert_rows(conn, sql + "; SELECT 1", [(1, 2)])
+    with pytest.raises(sqlite3.ProgrammingError, match="return no rows"):
+        fast.insert_rows(conn, "SELECT ?", [(1,)])
+    with pytest.raises(OverflowError):
+        fast.insert_rows(conn, sql, [(2**64, 1)])
+    with pytest.raises(sqlite3.ProgrammingError, match="not supported"):
+        fast.insert_rows(conn, sql, [(object(), 1)])
+    conn.rollback()
+    assert fast.insert_rows(conn, sql, [(bytearray(b"ab"), memoryview(b"cd")), (True, 1.5)]) == 2
+    conn.commit()
+    assert conn.execute("SELECT a, b FROM u").fetchall() == [(b"ab", b"cd"), (1, 1.5)]
+    other = sqlite3.connect(tmp_path / "t.db", timeout=0.05)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        fast.insert_rows(conn, sql, [(5, 5)])
+    other.rollback()
+    other.close()
+    conn.rollback()
+    auto = sqlite3.connect(tmp_path / "t.db", isolation_level=None)  # no implicit transaction: each row commits
+    assert fast.insert_rows(auto, sql, [(7, 7)]) == 1 and not auto.in_transaction
+    auto.close()
+    conn.close()
+
+
+@needs_fast
+def test_insert_rows_needs_a_checkable_handle() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a)")
+    with pytest.raises(fast.Unavailable, match="in-memory"):
+        fast.insert_rows(conn, "INSERT INTO t VALUES (?)", [(1,)])
+    conn.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        fast.insert_rows(conn, "INSERT INTO t VALUES (?)", [(1,)])
