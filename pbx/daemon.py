@@ -10,6 +10,15 @@ rejects and the alerts they raise and marks the journal entries done, in one tra
 FinishedCall/Alert to subscribers. At start, journal entries left pending by a crash go through the same path
 first. `pbx` never imports `anatole`: the command builds a `DaemonConfig`.
 
+One fsync per micro-batch: the journal's group commit is fsynced (synchronous FULL); the writer's transaction is
+not (synchronous NORMAL, store/live.py). A `kill -9` loses no committed transaction of either (the WAL is in the
+kernel's cache); a power cut may lose the writer's last transactions, and then loses their journal marks with
+them (one transaction), and every transaction after them (one WAL, an fsync covers all that precedes it): their
+entries are pending again and `_replay` stores them at the next start, as after a crash today (calls and rejects
+are inserted ON CONFLICT DO NOTHING). What the journal cannot redo is committed with an fsync: a batch holding an
+acknowledgement or an alert raised outside the records, a batch that raises an alert (delivered by mail or webhook
+at once: the batch is done again durably, see `_commit`) and, with an extension step (the hotel), every batch.
+
 What a `kill -9` can lose: only records received but not yet committed to the journal, that is the bundles
 waiting on the source channel (at most QUEUE bundles, each one read of at most 64 KiB) and the group being
 committed (at most batch_max entries). While the writer keeps up, a record waits there for one group commit (an
