@@ -528,13 +528,16 @@ def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: 
 @click.option("--site")
 @click.option("--tariff", "tariff_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Price with this tariff instead of each site's (what-if, or a corrected deck).")
+@click.option("--workers", type=int, help="Price the pages on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Price the pages on this Dask cluster.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def rate(ctx: click.Context, start: str | None, end: str | None, site: str | None, tariff_file: Path | None,
-         as_json: bool) -> None:
+         workers: int | None, scheduler: str | None, as_json: bool) -> None:
     """Re-rate stored calls of a period with the tariff versions in force at each call. Idempotent: results are
     replaced, never added; the replaced ones are kept in the rating history."""
-    from anatole.rerate import rerate
+    from anatole.batchrate import BatchError
+    from anatole.rerate import RerateError, rerate
     from store.db import StoreBusy
 
     ws = _workspace(ctx)
@@ -547,8 +550,11 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
     try:
         with clitools.progress("re-rate", lambda: store.count_for_rating(start=first, end=last, site=site),
                                quiet=as_json) as update:  # on a terminal only
-            rerate(ws, store, start=first, end=last, site=site, tariff=tariff_file, summary=summary, progress=update)
+            rerate(ws, store, start=first, end=last, site=site, tariff=tariff_file, summary=summary, progress=update,
+                   workers=workers, scheduler=scheduler)
     except StoreBusy as exc:
+        _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
+    except (RerateError, BatchError) as exc:  # Dask missing or unreachable, a worker's workspace not valid
         _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
     finally:
         store.close()
