@@ -160,7 +160,7 @@ class LiveStore:
             ids: list[int | None] = list(range(end - new + 1, end + 1))
         else:
             k0, k1, k2, k3 = _KEY
-            got = {key: i for i, *key in conn.execute(
+            got = {(s, st, n, leg): i for i, s, st, n, leg in conn.execute(
                 "SELECT id, source, start, native_id, leg FROM calls WHERE id > ?", (last,))}
             ids = [got.pop((r[k0], r[k1], r[k2], r[k3]), None) for r in rows]  # pop: a repeat gets None
         if _SUMMARISE_NEW is not None and new:  # ISSUE17: the lead's day summary, in this transaction
