@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, help="Keep the generated store in this folder (as DIR/anatole.db).")
     ap.add_argument("--no-baseline", action="store_true",
                     help="Skip the allocation baseline over the calls (about 16 s per million calls).")
+    ap.add_argument("--allocation-only", action="store_true", help="Stop after the allocation and report figures.")
     args = ap.parse_args()
     n_calls = args.calls or (200_000 if args.quick else 10_000_000)
     n_charges = args.charges or (5_000 if args.quick else 50_000)
@@ -207,6 +208,9 @@ def main() -> None:
         groups = q.call_groups(start, end, "extension", where="outgoing", summary=summary)
         emit(bench=f"report top-callers (call_groups by extension{', call_days' if summary else ', baseline: calls'})",
              groups=len(groups), calls=sum(g["calls"] for g in groups), seconds=round(time.perf_counter() - t, 3))
+    if args.allocation_only:
+        store.close()
+        return
 
     sample = min(n_calls, 2_000_000)
     t = time.perf_counter()
