@@ -5,7 +5,7 @@
 # process: two copies would drop each other's POSIX file locks). When they cannot be found, AVAILABLE is False,
 # REASON says why, and every function raises Unavailable so that callers take their Python path.
 
-from cpython.exc cimport PyErr_CheckSignals, PyErr_Occurred
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
@@ -543,9 +543,7 @@ def read_columns(source: object, sql: str, args: object = (), spec: object = (),
                 _step_rows(&r, limit)
             if r.err:
                 _raise(&r, spec)
-            PyErr_CheckSignals()
-            if PyErr_Occurred():
-                raise KeyboardInterrupt
+            PyErr_CheckSignals()  # Ctrl-C between passes: raises the handler's exception
         out = {}
         for j in range(ncols):
             arrays[j].resize(r.n, refcheck=False)
