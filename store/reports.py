@@ -168,6 +168,20 @@ class TemQueries:
     def has_summary(self) -> bool:
         return _has(self.conn, "call_days")
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Any:
+        """One read transaction around reads of call_days and calls together: a writer committing between them
+        (calls and their summary change in one transaction) is either wholly seen or not at all."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
     def call_costs_summary(self, site: str, start: int, end: int, boundaries: Sequence[int]
                            ) -> list[tuple[str, str, int, int, int]]:
         """What `call_costs` returns (one row per extension, currency and segment; NULL and '' extensions or
@@ -175,6 +189,11 @@ class TemQueries:
         same sums."""
         if not self.has_summary():
             return self.call_costs(site, start, end, boundaries)
+        with self._snapshot():
+            return self._call_costs_summary(site, start, end, boundaries)
+
+    def _call_costs_summary(self, site: str, start: int, end: int, boundaries: Sequence[int]
+                            ) -> list[tuple[str, str, int, int, int]]:
         whole, parts = self.day_plan(site, start, end, boundaries)
         out: dict[tuple[str, str, int], list[int]] = {}
 
@@ -220,7 +239,8 @@ class TemQueries:
             raise ValueError(by)
         filt = _GROUP_WHERE[where]
         if summary and by in _GROUP_DAYS and self.has_summary():
-            groups = self._call_groups_summary(start, end, by, filt)
+            with self._snapshot():
+                groups = self._call_groups_summary(start, end, by, filt)
         else:
             groups = {}
             _add_groups(groups, self.conn.execute(

@@ -179,3 +179,37 @@ def test_offsets_match_zoneinfo_days(queries: Any) -> None:
     for t in range(midnight("2026-09-04", "UTC"), midnight("2026-09-09", "UTC"), 1799):
         local = dt.datetime.fromtimestamp(t, ZoneInfo("America/Santiago")).date()
         assert _day(pieces, t) == (local - dt.date(1970, 1, 1)).days
+
+
+def test_one_snapshot_while_a_writer_summarises(tmp_path: Path, monkeypatch: Any) -> None:
+    """Calls not summarised yet are counted even when another connection folds them into call_days (and moves the
+    watermark) between our read of call_days and our read of the calls."""
+    from store import days
+    from store.db import connect, write_transaction
+
+    store = open_store(tmp_path / "anatole.db")
+    store.upsert_site("paris", "FR", "Europe/Paris", None)
+    lo, hi = midnight("2026-10-01", "Europe/Paris"), midnight("2026-11-01", "Europe/Paris")
+    store.insert_calls([r for r in rows(300, 3, lo, hi) if r[CALL_COLUMNS.index("site")] == "paris"])
+    with store.conn:
+        store.conn.executemany(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES "
+                               f"({', '.join('?' * len(CALL_COLUMNS))})",
+                               [r for r in rows(300, 4, lo, hi, ids=10**6) if r[CALL_COLUMNS.index("site")] == "paris"])
+    q = open_queries(store.conn)
+    bounds = [midnight("2026-10-16", "Europe/Paris")]
+    expected = by_key(q.call_costs("paris", lo, hi, bounds))
+    other = connect(tmp_path / "anatole.db")
+    mark = q._unsummarised
+
+    def writer_in_between() -> int:
+        with write_transaction(other):
+            assert days.summarise_new(other) > 0
+        return mark()
+
+    monkeypatch.setattr(q, "_unsummarised", writer_in_between)
+    assert by_key(q.call_costs_summary("paris", lo, hi, bounds)) == expected
+    assert not store.conn.in_transaction
+    monkeypatch.undo()
+    assert by_key(q.call_costs_summary("paris", lo, hi, bounds)) == expected  # now all from call_days
+    other.close()
+    store.close()
