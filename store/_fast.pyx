@@ -252,6 +252,8 @@ def _find_api() -> tuple[list[int], str]:
 
 
 def _init() -> tuple[bool, str]:
+    if getattr(sqlite3, "threadsafety", 1) == 0:
+        return False, "SQLite is built single-threaded (SQLITE_THREADSAFE=0): reads without the GIL are not safe"
     addrs, why = _find_api()
     if not addrs:
         return False, why
