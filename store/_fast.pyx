@@ -471,6 +471,7 @@ def read_columns(source: object, sql: str, args: object = (), spec: object = (),
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such database file")
     spec = [tuple(s) for s in spec]
+    cut = {cut} if isinstance(cut, str) else set(cut)
     names = [s[0] for s in spec]
     if len(set(names)) != len(names):
         raise ValueError(f"column names repeat: {names}")

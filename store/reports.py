@@ -559,6 +559,7 @@ def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spe
                     *, cut: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """read_columns through the Python cursor, in chunks (the reference of the C path and its fallback)."""
     spec = [tuple(s) for s in spec]
+    cut = {cut} if isinstance(cut, str) else set(cut)
     kinds: list[tuple[str, np.dtype, Any, Any]] = []
     cats: list[dict[str, int] | None] = []
     for name, kind, fill in spec:
