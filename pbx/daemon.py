@@ -99,7 +99,11 @@ from pbx.protocol import (
 from store.db import CALL_COLUMNS
 from store.live import LiveStore
 
-_GRP, _RAW = CALL_COLUMNS.index("grp"), CALL_COLUMNS.index("raw")  # fields of a store row the writer reads
+# fields of a store row (store.CALL_COLUMNS order) that the writer reads
+(_SOURCE, _SITE, _GRP, _START, _DURATION, _BILLABLE, _DIRECTION, _DISPOSITION, _EXTENSION, _CALLER, _DIALLED, _NUMBER,
+ _BILLED, _STATUS, _DESTINATION, _BAND, _COST, _CURRENCY, _RAW) = (CALL_COLUMNS.index(c) for c in (
+    "source", "site", "grp", "start", "duration", "billable", "direction", "disposition", "extension", "caller",
+    "dialled", "number", "billed", "status", "destination", "band", "cost", "currency", "raw"))
 
 LIVE_PARSE_FORMAT = {"asterisk-ami": "asterisk", "freeswitch-esl": "freeswitch-json"}
 MAX_CLIENT_MESSAGE = 64 * 1024  # bytes of one subscriber's message (theirs are a few dozen)
@@ -748,7 +752,10 @@ class Daemon:
                 if cid is None:
                     res.duplicates += 1
                 else:
-                    d = dict(zip(CALL_COLUMNS, u.row))
+                    res.calls.append((cid, u.row))
+            if self.evaluator.rules or self._steps:  # as dicts, for the rules and the extension steps
+                for cid, row in res.calls:
+                    d = dict(zip(CALL_COLUMNS, row))
                     d["id"] = cid
                     res.stored.append(d)
             alerts: list[dict[str, Any]] = []
@@ -819,16 +826,17 @@ class Daemon:
         for where, exc, fields in res.errors:
             self._error(where, exc, **fields)
         self.processed += len(res.marks)
-        self.stored_calls += len(res.stored)
+        self.stored_calls += len(res.calls)
         self.stored_rejects += res.rejects
         self.duplicates += res.duplicates
         for source, n in res.rejected_by.items():
             self.rejects_by[source] = self.rejects_by.get(source, 0) + n
         events: list[Any] = []
-        for d in res.stored:
-            self.stored_by[d["source"]] = self.stored_by.get(d["source"], 0) + 1
-            events.append(self._finished(d))
-            self._count(d, now)
+        stored_by = self.stored_by
+        for cid, row in res.calls:
+            stored_by[row[_SOURCE]] = stored_by.get(row[_SOURCE], 0) + 1
+            events.append(self._finished(cid, row))
+            self._count(row, now)
         for alert, aid in res.alerts:
             if aid is not None:
                 self.alerts_open += 1
@@ -842,17 +850,17 @@ class Daemon:
         events += res.acks
         return events
 
-    def _finished(self, d: dict[str, Any]) -> FinishedCall:
+    def _finished(self, cid: int, r: tuple) -> FinishedCall:
+        """The event of a stored call (`r`: its store row)."""
         key = ""
-        source = self.sources.get(d["source"])
-        if source is not None and source.format in LIVE_PARSE_FORMAT and d["grp"]:
-            key = f"{d['source']}:{d['grp']}"
-        return FinishedCall(id=d["id"], source=d["source"], site=d["site"], start=d["start"],
-                            duration=d["duration"], billable=d["billable"], direction=d["direction"],
-                            disposition=d["disposition"], status=d["status"], extension=d["extension"] or "",
-                            caller=d["caller"] or "", dialled=d["dialled"] or "", number=d["number"] or "",
-                            destination=d["destination"] or "", band=d["band"] or "", cost=d["cost"],
-                            currency=d["currency"] or "", key=key)
+        source = self.sources.get(r[_SOURCE])
+        if source is not None and source.format in LIVE_PARSE_FORMAT and r[_GRP]:
+            key = f"{r[_SOURCE]}:{r[_GRP]}"
+        return FinishedCall(id=cid, source=r[_SOURCE], site=r[_SITE], start=r[_START], duration=r[_DURATION],
+                            billable=r[_BILLABLE], direction=r[_DIRECTION], disposition=r[_DISPOSITION],
+                            status=r[_STATUS], extension=r[_EXTENSION] or "", caller=r[_CALLER] or "",
+                            dialled=r[_DIALLED] or "", number=r[_NUMBER] or "", destination=r[_DESTINATION] or "",
+                            band=r[_BAND] or "", cost=r[_COST], currency=r[_CURRENCY] or "", key=key)
 
     async def _replay(self) -> None:
         """Process the journal entries a previous run left pending (a crash), before taking new records. A record
@@ -928,12 +936,13 @@ class Daemon:
         self._alerts_seen = live.last_alert_id()
         live.prune(self.config.journal_days, PRUNE_ROWS)
 
-    def _count(self, d: dict[str, Any], now: int) -> None:
-        site = d["site"]
-        cost = int(d["cost"] or 0) if d["billed"] else 0
-        currency = d["currency"] or ""
+    def _count(self, r: tuple, now: int) -> None:
+        """A stored call (its store row) in the counters: calls of the last minute, today's and this hour's costs."""
+        site = r[_SITE]
+        cost = int(r[_COST] or 0) if r[_BILLED] else 0
+        currency = r[_CURRENCY] or ""
         self._recent.append(now)
-        date = self._date(site, d["start"])
+        date = self._date(site, r[_START])
         day = self._day.get(site)
         if day is None or day[0] < date:
             day = self._day[site] = (date, 0, {})
@@ -946,7 +955,7 @@ class Daemon:
         h = self._hour.get(site)
         if h is None or h[0] != hour:
             h = self._hour[site] = (hour, {})
-        if d["start"] >= hour * 3600 and cost:
+        if r[_START] >= hour * 3600 and cost:
             h[1][currency] = h[1].get(currency, 0) + cost
 
     def _date(self, site: str, when: int) -> str:
@@ -1363,7 +1372,8 @@ class _Unit:
 class _Result:
     """What one committed transaction did."""
 
-    stored: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[int, tuple]] = field(default_factory=list)  # (id, store row) of each call stored
+    stored: list[dict[str, Any]] = field(default_factory=list)  # the same as dicts, when rules or steps need them
     rejects: int = 0
     rejected_by: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
