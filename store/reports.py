@@ -530,23 +530,21 @@ def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, in
         if fill is None:
             raise ValueError(None)
         values = tuple(fill if v is None else v for v in values)
+    types = set(map(type, values))
     if table is not None:
-        codes = []
-        for v in values:
-            key = v if isinstance(v, str) else _text(v).decode("utf-8")
-            code = table.get(key)
-            if code is None:
-                code = table[key] = len(table)
-            codes.append(code)
-        return np.array(codes, dtype=np.int32)
+        if types != {str}:
+            values = [v if isinstance(v, str) else _text(v).decode("utf-8") for v in values]
+        for v in dict.fromkeys(values):  # the new values in first-seen order, at C speed
+            table.setdefault(v, len(table))
+        return np.array(list(map(table.__getitem__, values)), dtype=np.int32)
     if dt.kind == "S":
-        texts = [_text(v) for v in values]
+        texts = list(map(str.encode, values)) if types == {str} else [_text(v) for v in values]
         if cut:
             texts = [t[:dt.itemsize] for t in texts]
         elif max(map(len, texts)) > dt.itemsize:
             raise ValueError(texts)
         return np.array(texts, dtype=dt)
-    if any(type(v) is not int for v in values):
+    if types != {int}:
         raise ValueError(values)
     arr = np.array(values, dtype=np.int64)
     info = np.iinfo(dt)
