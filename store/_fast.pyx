@@ -6,8 +6,11 @@
 # REASON says why, and every function raises Unavailable so that callers take their Python path.
 
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
@@ -593,10 +596,6 @@ cdef int _raise(Run* r, list spec) except -1:
 
 
 # --- bulk binds into a Python connection's transaction -------------------------------------------------------
-
-from cpython.long cimport PyLong_AsLongLong
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from cpython.float cimport PyFloat_AS_DOUBLE
 
 cdef extern from "Python.h":
     bint PyLong_CheckExact(object o)
