@@ -158,7 +158,7 @@ def _every_status() -> list[dict]:
             for k, c in enumerate(changes * 2)]
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(rows=_every_status(), page=5, batch=3, period=(None, None), site=None, tariff=None)
 @example(rows=_every_status(), page=7, batch=2, period=(T0, T0 + 86400), site="paris", tariff="uk-business.toml")
 @given(rows=st.lists(ROW, min_size=0, max_size=60) | st.lists(ROW, min_size=30, max_size=60),
