@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -529,7 +530,7 @@ def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, in
     if None in values:
         if fill is None:
             raise ValueError(None)
-        values = tuple(fill if v is None else v for v in values)
+        values = [fill if v is None else v for v in values]
     types = set(map(type, values))
     if table is not None:
         if types != {str}:
@@ -539,10 +540,10 @@ def _convert(values: Sequence[Any], dt: np.dtype, fill: Any, table: dict[str, in
         return np.array(list(map(table.__getitem__, values)), dtype=np.int32)
     if dt.kind == "S":
         texts = list(map(str.encode, values)) if types == {str} else [_text(v) for v in values]
-        if cut:
+        if max(map(len, texts)) > dt.itemsize:
+            if not cut:
+                raise ValueError(texts)
             texts = [t[:dt.itemsize] for t in texts]
-        elif max(map(len, texts)) > dt.itemsize:
-            raise ValueError(texts)
         return np.array(texts, dtype=dt)
     if types != {int}:
         raise ValueError(values)
@@ -587,8 +588,8 @@ def read_columns_py(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spe
     done = 0
     while rows := cur.fetchmany(_CHUNK):
         try:
-            chunk = [_convert(values, dt, fill, cats[j], name in cut) for j, (values, (name, dt, fill, _)) in
-                     enumerate(zip(zip(*rows), kinds))]
+            chunk = [_convert(list(map(itemgetter(j), rows)), dt, fill, cats[j], name in cut)  # not zip(*rows): slow
+                     for j, (name, dt, fill, _) in enumerate(kinds)]
         except (ValueError, OverflowError):  # the first bad value in row order, as the C path finds it
             for i, row in enumerate(rows):
                 for v, (name, dt, fill, kind), table in zip(row, kinds, cats):
