@@ -39,7 +39,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store import db, schema
+from store import days, schema
 from store.db import CALL_COLUMNS, REJECT_COLUMNS, Store, StoreError, open_store
 
 MIGRATIONS: list[str] = [
@@ -65,11 +65,6 @@ _CALL_INSERT = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
 _KEY = tuple(CALL_COLUMNS.index(c) for c in ("source", "start", "native_id", "leg"))  # the calls' UNIQUE key
 _REJECT_INSERT = (f"INSERT INTO rejects ({', '.join(REJECT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))}) ON CONFLICT (source, sha256, line) DO NOTHING")
-
-
-# ISSUE17: the calls' day summary (store.db.summarise_new, schema v3), folded in the transaction that inserts the
-# calls; None until that schema has landed (then this falls back to nothing: remove the guard once it is there)
-_SUMMARISE_NEW = getattr(db, "summarise_new", None) or getattr(getattr(db, "days", None), "summarise_new", None)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -163,8 +158,8 @@ class LiveStore:
             got = {(s, st, n, leg): i for i, s, st, n, leg in conn.execute(
                 "SELECT id, source, start, native_id, leg FROM calls WHERE id > ?", (last,))}
             ids = [got.pop((r[k0], r[k1], r[k2], r[k3]), None) for r in rows]  # pop: a repeat gets None
-        if _SUMMARISE_NEW is not None and new:  # ISSUE17: the lead's day summary, in this transaction
-            _SUMMARISE_NEW(conn)
+        if new:
+            days.summarise_new(conn)  # the calls' day summary, in the transaction that inserted them
         return ids
 
     def insert_rejects(self, rows: Sequence[Sequence[Any]]) -> None:

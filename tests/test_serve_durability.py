@@ -4,6 +4,7 @@ without a read-back, journal marks as id ranges, the counters' local day from ca
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import shutil
 import sqlite3
@@ -186,3 +187,30 @@ def test_the_counters_local_date_from_cached_day_bounds(tmp_path: Path, zone: st
     times += [t + d for t in (1_711_846_800, 1_729_990_800) for d in range(-7200, 7200, 900)]  # Paris' changes
     for when in times + rng.sample(times, len(times)):
         assert daemon._date("paris", when) == _local_midnight(when, zone)[1], when
+
+
+def test_the_day_summary_follows_the_live_writer(tmp_path: Path) -> None:
+    """call_days, kept by the writer in each batch's transaction (new calls, duplicates, a call in the first hour
+    of a local day), equals call_days rebuilt from the stored calls."""
+    from store import days
+    from store.db import open_store
+
+    root = make_workspace(tmp_path)
+    store = open_store(root / "anatole.db")
+    store.upsert_site("paris", "FR", "Europe/Paris", None)
+    store.close()
+    daemon = _daemon(root)
+    _batch(daemon, [ipo_line(i, seconds=30 * i) for i in range(5)])
+    _batch(daemon, [ipo_line(3, seconds=90), ipo_line(7), ipo_line(8, hour=0), ipo_line(9, day=15, hour=0)])
+    live = daemon.live
+    assert live is not None
+    query = f"SELECT {', '.join(days.KEY + days.VALUES)} FROM call_days ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    kept = live.conn.execute(query).fetchall()
+    assert sum(r[len(days.KEY)] for r in kept) == 8  # calls: 5 + 3 new (one duplicate)
+    march_14 = (dt.date(2025, 3, 14) - dt.date(1970, 1, 1)).days  # 00:xx in Paris: that day, not the UTC day before
+    assert {r[1] for r in kept} == {march_14, march_14 + 1}
+    live.conn.execute("BEGIN IMMEDIATE")
+    days.rebuild(live.conn)
+    assert live.conn.execute(query).fetchall() == kept
+    live.rollback()
+    live.close()
