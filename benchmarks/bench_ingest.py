@@ -973,6 +973,10 @@ def summary(runners: dict[str, Runner], args: argparse.Namespace, rows: dict[str
             f["import_rows"] = m
             f["import_calls_per_s"] = rounded(imp["rows"] / imp["seconds"])
             targets[f"{fmt}_import>=500k_calls_per_s"] = imp["rows"] / imp["seconds"] >= 5e5
+            rowwise = r.figures.get(("import_rowwise", m))
+            if rowwise:  # the baseline of the same run: the reader indexes kept row by row
+                f["import_rowwise_calls_per_s"] = rounded(rowwise["rows"] / rowwise["seconds"])
+                f["import_speedup_vs_rowwise"] = rounded(rowwise["seconds"] / imp["seconds"])
         for step, big, little, chunk in (("batch_csv", n, small, batch_chunk), ("import", m, m_small, import_chunk)):
             a, b = r.figures.get((step, big)), r.figures.get((step, little))
             if a and b and big != little:
