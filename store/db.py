@@ -112,8 +112,6 @@ BULK_SHARE = 0.5  # ... and so does one smaller than this share of the calls alr
 RATING_NO_COST = -(2**63)  # Store.rating_columns: the cost of a call without one (NULL)
 _RATING_SELECT = ("id, start, billable, IFNULL(rated_at, 0), cost, SUBSTR(CAST(number AS BLOB), 1, 18), site, trunk, "
                   "number_kind, direction, status, tariff, currency")
-_RATING_COLUMNS = ("id", "start", "billable", "rated_at", "cost", "number", "site", "trunk", "number_kind",
-                   "direction", "status", "tariff", "currency")
 
 
 class StoreError(Exception):
@@ -442,27 +440,25 @@ class Store:
     def rating_columns(self, *, start: int | None = None, end: int | None = None, site: str | None = None,
                        after: tuple[int, int] | None = None, limit: int = 20_000,
                        ids: Sequence[int] | None = None) -> dict[str, Any]:
-        """calls_for_rating's page (or, with `ids`, those calls still stored, in id order: what a re-rate checks
-        again inside its write transaction) as numpy columns, read by store.reports.read_columns (in C when it
-        can: no Python object per call, the committed database read on a connection of its own): id, start,
-        billable, rated_at (int64; rated_at 0 for none), cost (int64, RATING_NO_COST for none), number ('S18'
-        bytes: the stored text cut at 18 bytes, b"" for none), and site, trunk, number_kind, direction, status,
-        tariff, currency as object arrays of str (None for NULL; trunk '' for none)."""
+        """calls_for_rating's page as numpy columns, read by store.reports.read_columns (in C when it can: no Python
+        object per call, the committed database read on a connection of its own): id, start, billable, rated_at
+        (int64; 0 for none), cost (int64, RATING_NO_COST for none), number ('S18' bytes: the stored text cut at 18
+        bytes, b"" for none), and site, trunk, number_kind, direction, status, tariff, currency as object arrays
+        of str (None for NULL; trunk '' for none). With `ids`: the stored results (id, rated_at, cost, status,
+        tariff, currency) of those calls still stored, in id order, through this connection: what a re-rate
+        checks again inside its write transaction."""
         import numpy as np
 
         if ids is not None:  # a few thousand calls inside a write transaction: through this connection
             rows: list[tuple] = []
             for chunk in _chunks(sorted(ids), 500):
                 rows += self.conn.execute(
-                    f"SELECT {_RATING_SELECT} FROM calls WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
-                    chunk).fetchall()
-            got = dict(zip(_RATING_COLUMNS, map(list, zip(*rows)))) if rows else {k: [] for k in _RATING_COLUMNS}
-            out = {k: np.array(v, dtype=object) for k, v in got.items()}
-            out.update({k: np.array(got[k], dtype=np.int64) for k in ("id", "start", "billable", "rated_at")})
-            out["cost"] = np.array([RATING_NO_COST if v is None else v for v in got["cost"]], dtype=np.int64)
-            out["number"] = np.array([v or b"" for v in got["number"]], dtype="S18")
-            out["trunk"] = np.array([v or "" for v in got["trunk"]], dtype=object)
-            return out
+                    "SELECT id, IFNULL(rated_at, 0), IFNULL(cost, ?), status, tariff, currency FROM calls "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id", (RATING_NO_COST, *chunk)).fetchall()
+            got = list(zip(*rows)) or [()] * 6
+            return {"id": np.array(got[0], dtype=np.int64), "rated_at": np.array(got[1], dtype=np.int64),
+                    "cost": np.array(got[2], dtype=np.int64), "status": np.array(got[3], dtype=object),
+                    "tariff": np.array(got[4], dtype=object), "currency": np.array(got[5], dtype=object)}
         where, args = _filters(start=start, end=end, site=site)
         if after is not None:
             where = (where + " AND " if where else "WHERE ") + "start >= ? AND (start > ? OR id > ?)"
