@@ -1,10 +1,11 @@
 """Load test of `anatole serve`: the daemon (a separate process) and N simulated IP Office PBXs on 127.0.0.1.
 
 Prints JSON lines:
-- `file_import`: the baseline, the same records imported from a file (`anatole import cdr`), records/s;
+- `file_import`: the baseline, the same records imported from a file (`anatole import cdr`), records/s and CPU µs
+  per record (the CPU figures compare like with like on a loaded machine);
 - `throughput`: N connections sending as fast as they can; sustained records/s from the first byte sent to the
-  last FinishedCall received by a subscriber (journal, parse, rate, store, publish all included), and the daemon's
-  resident memory before and after;
+  last FinishedCall received by a subscriber (journal, parse, rate, store, publish all included), the daemon's CPU
+  µs per record (all threads, and its main thread alone) and its resident memory before and after;
 - `latency`: one connection at a fixed rate; per record, sent -> FinishedCall received by a subscriber (this
   includes the kernel hop both ways, so it is an upper bound of received -> published), p50/p99/max in ms;
 - `stages`: where the writer's time goes, in-process (no sockets): CPU µs per record of the journal append, the
@@ -96,6 +97,28 @@ def start_daemon(root: Path) -> subprocess.Popen:
             return proc
         time.sleep(0.05)
     raise SystemExit("the daemon did not start: " + (root / "serve.log").read_text())
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of a process, by thread id ("main" for the main thread)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out["main" if tid == str(pid) else tid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_per_record(before: dict[str, float], after: dict[str, float], records: int) -> dict:
+    """The daemon's CPU µs per record over a run: all threads, and its main thread (sources, journal hand-off,
+    publishing) apart from the worker threads (journal appends, the writer)."""
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return {"daemon_cpu_us": round(sum(spent.values()) * 1e6 / records, 1),
+            "main_thread_cpu_us": round(spent.get("main", 0.0) * 1e6 / records, 1)}
 
 
 def rss_kib(pid: int) -> int:
@@ -231,11 +254,14 @@ def file_import(root: Path, records: int) -> dict:
         for n in range(records):
             f.write(line(7, n))
     t0 = time.perf_counter()
+    cpu0 = os.times()
     subprocess.run([sys.executable, "-c", CLI, "--workspace", str(root), "import", "cdr", str(path),
                     "--source", "pbx0"], cwd=ROOT, check=True, capture_output=True)
+    cpu1 = os.times()
     seconds = time.perf_counter() - t0
+    cpu = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
     return {"bench": "live", "figure": "file_import", "records": records, "seconds": round(seconds, 3),
-            "records_per_s": round(records / seconds)}
+            "records_per_s": round(records / seconds), "cpu_us": round(cpu * 1e6 / records, 1)}
 
 
 def main() -> None:
@@ -264,8 +290,9 @@ def main() -> None:
         ports = workspace(root, args.connections)
         proc = start_daemon(root)
         try:
-            before = rss_kib(proc.pid)
+            before, cpu = rss_kib(proc.pid), cpu_seconds(proc.pid)
             got = trio.run(throughput, root, ports, args.records // args.connections)
+            got.update(cpu_per_record(cpu, cpu_seconds(proc.pid), got["records"]))
             after = rss_kib(proc.pid)
             print(json.dumps({**got, "rss_kib_before": before, "rss_kib_after": after, **machine()}), flush=True)
             got = trio.run(latency, root, ports[0], args.rate, args.seconds, 5_000_000)
