@@ -150,9 +150,9 @@ class LiveStore:
         before = conn.total_changes
         conn.executemany(_CALL_INSERT, rows)
         new = conn.total_changes - before
-        if new == len(rows):  # every row stored, in order, under our lock: consecutive ids up to the last one
-            end = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-            ids: list[int | None] = list(range(end - new + 1, end + 1))
+        end = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        if new == len(rows) and end == last + new:  # every row stored, in order, under our lock: ids last+1..end
+            ids: list[int | None] = list(range(last + 1, end + 1))
         else:
             k0, k1, k2, k3 = _KEY
             got = {(s, st, n, leg): i for i, s, st, n, leg in conn.execute(
