@@ -687,11 +687,13 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: object) -> int:
             raise sqlite3.ProgrammingError("insert_rows() runs DML statements that return no rows")
         nparams = an_api.bind_parameter_count(stmt)
         for row in rows:
-            if len(row) != nparams:
+            # the values stay referenced by `items` until the step: SQLITE_STATIC binds point into them
+            items = row if type(row) is tuple or type(row) is list else list(row)
+            if len(items) != nparams:
                 raise sqlite3.ProgrammingError(f"Incorrect number of bindings supplied. The current statement uses "
-                                               f"{nparams}, and there are {len(row)} supplied.")
+                                               f"{nparams}, and there are {len(items)} supplied.")
             for i in range(nparams):
-                _bind_fast(stmt, i + 1, row[i])
+                _bind_fast(stmt, i + 1, items[i])
             rc = an_api.step(stmt)
             if rc != SQLITE_DONE:
                 rc = an_api.reset(stmt)  # the statement's error code

@@ -359,3 +359,28 @@ def test_insert_rows_needs_a_checkable_handle() -> None:
     conn.close()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         fast.insert_rows(conn, "INSERT INTO t VALUES (?)", [(1,)])
+
+
+@needs_fast
+def test_insert_rows_keeps_fresh_values_alive(tmp_path: Path) -> None:
+    """A row whose items are made on each access (no one else holds them): what is stored is still those values."""
+
+    class Fresh:
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, k: int) -> Any:
+            if k >= 2:
+                raise IndexError(k)
+            return "".join(["vw"[k], str(self.i), "-" * 40, str(k)])  # the same size: a freed one would be reused
+
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (a, b)")
+    assert fast.insert_rows(conn, "INSERT INTO t VALUES (?, ?)", (Fresh(i) for i in range(500))) == 500
+    conn.commit()
+    assert conn.execute("SELECT a, b FROM t").fetchall() == [(f"v{i}{'-' * 40}0", f"w{i}{'-' * 40}1")
+                                                            for i in range(500)]
+    conn.close()
