@@ -22,7 +22,8 @@ in commit order, and an fsync of it covers every frame before: a batch is made d
 commit at the latest, and a lost batch implies every later transaction is lost too (nothing newer survives an
 older loss). The writer asks for a durable commit (`begin(durable=True)`) when its transaction holds what the
 journal cannot give again or what leaves the database at once: acknowledgements, alerts (e-mailed, posted to a
-webhook right after the commit). One fsync per micro-batch in the common case instead of two.
+webhook right after the commit), an extension's step (pbx.daemon: the hotel). One fsync per micro-batch in the
+common case instead of two.
 
 Calls are inserted with `ON CONFLICT DO NOTHING`, which skips only a row that repeats a stored call's key (a real
 duplicate); a row that breaks another rule (NOT NULL...) raises, and the daemon stores that record as a reject
@@ -77,7 +78,7 @@ class LiveStore:
     def __init__(self, path: Path | str) -> None:
         open_store(path).close()  # creates the file, sets WAL and migrates the calls component
         self.conn = _connect(path, "NORMAL")  # the writer: its batches are redone from the journal if lost
-        self._durable = False  # the writer connection's synchronous setting is FULL
+        self._durable = False  # whether the writer connection's synchronous setting is FULL now
         self.store = Store(sqlite_utils.Database(self.conn))
         migrate(self.conn)
         self.jconn = _connect(path, "FULL")  # the journal task's own connection: every group commit is fsynced
