@@ -420,30 +420,30 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
     # charges: by the holder of their line over the days they pay for, else by rule, else unassigned
     pending_rules = []
     invoices = set()
+    spans: dict[tuple[Any, ...], tuple[str, str]] = {}
+    # a line's holders over a span are the same for every charge of that line and span (an invoice has many)
+    holders: dict[tuple[str, str, str], tuple[str | None, list[tuple[str | None, str | None, str, int]]]] = {}
     for c in q.charges():
-        start, end = charge_span(c)
+        span_key = tuple(c.get(k) for k in ("charge_start", "charge_end", "period_start", "period_end",
+                                            "issue_date", "imported_at"))
+        if span_key not in spans:
+            spans[span_key] = charge_span(c)
+        start, end = spans[span_key]
         if not (first <= start < nxt) or (only and c["currency"] != only):
             continue
         invoices.add(c["invoice_id"])
         amount = -c["amount"] if c["credit"] else c["amount"]
         value = convert(amount, c["currency"])
         ref = f"{c['number']}#{c['seq']}"
-        site = owners.site("line", normalise_service(c["service"]), start) if c["service"] else None
+        key = (c["service"] or "", start, end)
+        if key not in holders:
+            holders[key] = _line_holders(owners, c["service"], start, end)
+        site, pieces = holders[key]  # pieces: (code, person, why, days)
         base = (c["carrier"], c["service"], c["category"], amount, c["currency"], site)
-        pieces: list[tuple[str | None, str | None, str, int]] = []  # (code, person, why, days)
-        if c["service"]:
-            service = normalise_service(c["service"])
-            cuts = [start, *[d for d in owners.changes if start < d < end], end]
-            for a, b in zip(cuts, cuts[1:]):
-                code, person, why = owners.holder("line", service, a)
-                if pieces and pieces[-1][:3] == (code, person, why):
-                    pieces[-1] = (code, person, why, pieces[-1][3] + _days(a, b))
-                else:
-                    pieces.append((code, person, why, _days(a, b)))
         if not pieces or all(p[0] is None for p in pieces):
             pending_rules.append((c, value, ref, base, pieces, start))
             continue
-        shares = split(value, [p[3] for p in pieces])
+        shares = [value] if len(pieces) == 1 else split(value, [p[3] for p in pieces])
         for (code, person, why, _), share in zip(pieces, shares):
             out.lines.append(_charge_line(code or cfg.unassigned, person, ref, c, "direct" if code else why,
                                           base, share))
@@ -482,6 +482,24 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
             f"decimals), or allocate one currency at a time with --currency")
     out.invoices = sorted(invoices)
     return out
+
+
+def _line_holders(owners: Owners, service: str | None, start: str, end: str
+                  ) -> tuple[str | None, list[tuple[str | None, str | None, str, int]]]:
+    """(site, pieces) of a line over the days [start, end): (cost centre, person, why, days) per run of days with
+    the same holder; no pieces without a service."""
+    if not service:
+        return None, []
+    line = normalise_service(service)
+    pieces: list[tuple[str | None, str | None, str, int]] = []
+    cuts = [start, *[d for d in owners.changes if start < d < end], end]
+    for a, b in zip(cuts, cuts[1:]):
+        code, person, why = owners.holder("line", line, a)
+        if pieces and pieces[-1][:3] == (code, person, why):
+            pieces[-1] = (code, person, why, pieces[-1][3] + _days(a, b))
+        else:
+            pieces.append((code, person, why, _days(a, b)))
+    return owners.site("line", line, start), pieces
 
 
 def _charge_line(code: str, person: str | None, ref: str, c: dict[str, Any], why: str, base: tuple, amount: int
