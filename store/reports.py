@@ -217,11 +217,13 @@ class TemQueries:
                     f"WHERE site = ? AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL "
                     f"GROUP BY extension, currency, seg", (*boundaries, site, x, y)):
                 add(*row)
-        # calls not summarised yet (written around the Store): on whole days only, the cut days read them above
+        # calls not summarised yet (written around the Store): on whole days only, the cut days read them above.
+        # NOT INDEXED: along the rowid from the watermark (normally nothing), never the month through (site, start)
         offsets = self._offsets(site)
         for ext, cur, t, cost in self.conn.execute(
-                "SELECT extension, currency, start, cost FROM calls WHERE id > ? AND site = ? AND start >= ? "
-                "AND start < ? AND billed = 1 AND cost IS NOT NULL", (self._unsummarised(), site, start, end)):
+                "SELECT extension, currency, start, cost FROM calls NOT INDEXED WHERE id > ? AND site = ? "
+                "AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL",
+                (self._unsummarised(), site, start, end)):
             if _day(offsets, t) in whole:
                 add(ext, cur, bisect.bisect_right(boundaries, t), cost, 1)
         return sorted((k[0], k[1], k[2], v[0], v[1]) for k, v in out.items())
@@ -260,7 +262,8 @@ class TemQueries:
             "WITH RECURSIVE s(site) AS (SELECT MIN(site) FROM call_days UNION ALL "
             "SELECT (SELECT MIN(site) FROM call_days WHERE site > s.site) FROM s WHERE s.site IS NOT NULL) "
             "SELECT site FROM s WHERE site IS NOT NULL")}
-        sites.update(r[0] for r in self.conn.execute("SELECT DISTINCT site FROM calls WHERE id > ?", (upto,)))
+        sites.update(r[0] for r in self.conn.execute("SELECT DISTINCT site FROM calls NOT INDEXED WHERE id > ?",
+                                                     (upto,)))
         for site in sorted(sites):
             whole, parts = self.day_plan(site, start, end, ())
             if whole:
@@ -276,8 +279,9 @@ class TemQueries:
             offsets = self._offsets(site)
             _add_groups(groups, ((k, cur, 1, n, secs, cost) for k, cur, t, n, secs, cost in self.conn.execute(
                 f"SELECT {_GROUP_CALLS[by]}, IFNULL(currency, ''), start, billable > 0, billable, "
-                f"CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END FROM calls WHERE id > ? AND site = ? "
-                f"AND start >= ? AND start < ?{filt}", (upto, site, start, end)) if _day(offsets, t) in whole))
+                f"CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END FROM calls NOT INDEXED WHERE id > ? "
+                f"AND site = ? AND start >= ? AND start < ?{filt}", (upto, site, start, end))
+                if _day(offsets, t) in whole))
         return groups
 
     def outgoing_starts(self, start: int, end: int) -> dict[str, np.ndarray]:
