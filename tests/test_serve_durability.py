@@ -138,7 +138,12 @@ def test_an_acknowledgement_is_committed_durably(tmp_path: Path) -> None:
     live.close()
 
 
-def test_call_ids_without_a_read_back_and_with_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["insert_rows", "executemany"])
+def test_call_ids_without_a_read_back_and_with_duplicates(tmp_path: Path, monkeypatch: Any, fast: bool) -> None:
+    from store import live as live_module
+
+    monkeypatch.setattr(live_module, "FAST_INSERTS", fast)
+    monkeypatch.setattr(live_module, "FAST_CHUNK", 2)  # batches over several insert_rows calls
     live = LiveStore(tmp_path / "anatole.db")
 
     def row(native: str, leg: str = "") -> tuple:
@@ -156,6 +161,14 @@ def test_call_ids_without_a_read_back_and_with_duplicates(tmp_path: Path) -> Non
     assert {i: stored[i] for i in first} == dict(zip(first, ["1", "2", "3"]))
     assert stored[again[0]] == "4" and stored[again[3]] == "5b"
     assert live.call_ids([]) == []
+    live.begin()
+    bad = dict(zip(CALL_COLUMNS, row("7")))
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):  # the same error either way: a reject
+        live.call_ids([row("6"), row("8"), tuple({**bad, "site": None}.values())])
+    live.rollback()
+    ids = live.append([("s", 1, "line", b"\x00\xffbytes"), ("s", 2, "line", b"x")])
+    assert [bytes(d) for (d,) in live.conn.execute("SELECT data FROM journal WHERE id IN (?, ?) ORDER BY id",
+                                                     ids)] == [b"\x00\xffbytes", b"x"]
     live.close()
 
 
