@@ -90,6 +90,7 @@ MIGRATIONS: list[str] = [
         priced INTEGER NOT NULL, cost INTEGER NOT NULL,
         PRIMARY KEY (site, day, extension, direction, number_kind, destination, status, currency, billed)
     ) WITHOUT ROWID;
+    CREATE INDEX call_days_empty ON call_days (calls) WHERE calls = 0;  -- what a subtraction emptied: found at once
     CREATE TABLE call_days_state (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);
     INSERT INTO call_days_state (id, upto) VALUES (1, 0);
     """,
