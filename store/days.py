@@ -7,7 +7,8 @@ trigger made inserts 2.7x slower, see docs/store.md):
 - after inserting calls, `summarise_new` folds every call above the watermark (`call_days_state.upto`, the highest
   call id summarised) into call_days: new call ids are always above it (rowids grow; `forget_ids` lowers the mark
   when the newest calls are deleted, so the next ones are again above it);
-- around an UPDATE or DELETE of calls, `apply` subtracts the affected calls before and adds them back after.
+- around an UPDATE or DELETE of calls, `apply` subtracts the affected calls before and adds them back after;
+  an UPDATE or DELETE from anywhere else (by hand in the sqlite3 shell) is kept right by row triggers.
 
 A day is the call's start as a date in its site's timezone (days since 1970-01-01), from `tz_offsets`: the site's
 UTC offset in force from each instant, computed with zoneinfo for 1970-2100 when the site is recorded. A call of a
@@ -16,9 +17,10 @@ site not recorded in `sites` counts in UTC.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,6 +63,41 @@ def _fold(conn: sqlite3.Connection, where: str, args: Sequence[Any], sign: int) 
         "ON CONFLICT DO UPDATE SET " + ", ".join(f"{v} = {v} + excluded.{v}" for v in VALUES), (*day[1], *args))
     if sign < 0:
         conn.execute("DELETE FROM call_days WHERE calls = 0")
+
+
+def _one_call(ref: str, sign: int) -> str:
+    """A trigger's statement adding (1) or subtracting (-1) one call (OLD or NEW) to call_days."""
+    day = (f"({ref}.start + IFNULL((SELECT t.offset FROM tz_offsets t WHERE t.site = {ref}.site "
+           f"AND t.since <= {ref}.start ORDER BY t.since DESC LIMIT 1), 0)) / 86400")
+    return (f"INSERT INTO call_days ({', '.join(KEY + VALUES)}) VALUES ({ref}.site, {day}, "
+            f"IFNULL({ref}.extension, ''), {ref}.direction, {ref}.number_kind, IFNULL({ref}.destination, ''), "
+            f"{ref}.status, IFNULL({ref}.currency, ''), {ref}.billed, {sign}, {sign} * ({ref}.billable > 0), "
+            f"{sign} * {ref}.billable, {sign} * IFNULL({ref}.billed_seconds, 0), {sign} * ({ref}.cost IS NOT NULL), "
+            f"{sign} * IFNULL({ref}.cost, 0)) "
+            "ON CONFLICT DO UPDATE SET " + ", ".join(f"{v} = {v} + excluded.{v}" for v in VALUES) + ";")
+
+
+# A call changed or deleted by anything but the store's batch writers (an administrator's UPDATE in the sqlite3
+# shell, a tool of their own) is taken out of and put back into the summary row by row; the batch writers pause
+# this (`batched`) and keep the summary per batch, which is several times cheaper.
+_WHEN = "WHEN (SELECT paused = 0 AND upto >= OLD.id FROM call_days_state WHERE id = 1)"
+TRIGGERS = f"""
+    CREATE TRIGGER calls_days_update AFTER UPDATE OF site, start, extension, direction, number_kind, destination,
+        status, currency, billed, billable, billed_seconds, cost ON calls {_WHEN}
+    BEGIN {_one_call("OLD", -1)} {_one_call("NEW", 1)} DELETE FROM call_days WHERE calls = 0; END;
+    CREATE TRIGGER calls_days_delete AFTER DELETE ON calls {_WHEN}
+    BEGIN {_one_call("OLD", -1)} DELETE FROM call_days WHERE calls = 0; END;
+"""
+
+
+@contextlib.contextmanager
+def batched(conn: sqlite3.Connection) -> Iterator[None]:
+    """Inside the caller's transaction: the row triggers stand aside while a batch writer keeps the summary."""
+    conn.execute("UPDATE call_days_state SET paused = 1 WHERE id = 1")
+    try:
+        yield
+    finally:
+        conn.execute("UPDATE call_days_state SET paused = 0 WHERE id = 1")
 
 
 def upto(conn: sqlite3.Connection) -> int:

@@ -87,34 +87,12 @@ def _add_groups(groups: dict[tuple[str, str], list[int]], rows: Any) -> None:
             acc[i] += int(v or 0)
 
 
-class TemQueries:
-    """Queries of allocation, reports and what-if on one open connection."""
+class DayReads:
+    """Reads of calls through the day summary (call_days) on one open connection, with no write (the console's
+    totals use it on a read connection)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        schema.migrate(conn, COMPONENT, MIGRATIONS)
-
-    # --- calls --------------------------------------------------------------------------------------------
-
-    def call_sites(self, start: int, end: int) -> list[str]:
-        """The sites with calls (a skip scan of the (site, start) index: one probe per site, not one per call); a site
-        is listed when it has a call in [start, end)."""
-        sites = [r[0] for r in self.conn.execute(
-            "WITH RECURSIVE s(site) AS (SELECT MIN(site) FROM calls UNION ALL "
-            "SELECT (SELECT MIN(site) FROM calls WHERE site > s.site) FROM s WHERE s.site IS NOT NULL) "
-            "SELECT site FROM s WHERE site IS NOT NULL")]
-        return [site for site in sites if self.conn.execute(
-            "SELECT 1 FROM calls WHERE site = ? AND start >= ? AND start < ? LIMIT 1", (site, start, end)).fetchone()]
-
-    def call_costs(self, site: str, start: int, end: int, boundaries: Sequence[int]
-                   ) -> list[tuple[str, str, int, int, int]]:
-        """(extension, currency, segment, cost, calls) of the billed, priced legs of one site in [start, end),
-        grouped by extension, currency and the time segment between `boundaries` (ascending instants)."""
-        seg = _segment(boundaries)
-        return [(r[0] or "", r[1] or "", int(r[2]), int(r[3]), int(r[4])) for r in self.conn.execute(
-            f"SELECT extension, currency, {seg} AS seg, SUM(cost), COUNT(*) FROM calls "
-            f"WHERE site = ? AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL "
-            f"GROUP BY extension, currency, seg", (*boundaries, site, start, end))]
 
     # --- calls through the day summary (call_days) -----------------------------------------------------------
     # Whole site-local days inside one time segment come from call_days (store/days.py); the calls of a day that a
@@ -182,6 +160,79 @@ class TemQueries:
         finally:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
+
+    def calls_totals(self, start: int, end: int, filters: dict[str, str]) -> dict[str, Any]:
+        """What Store.calls_totals returns for the calls in [start, end) equal to `filters` on site, extension,
+        direction or status: count, billable seconds, cost of the billed priced legs per currency; call_days for
+        whole days, the calls for the rest: exactly the same figures."""
+        cond = "".join(f" AND {k} = ?" for k in filters if k != "site")
+        fargs = [v for k, v in filters.items() if k != "site"]
+        out: dict[str, Any] = {"calls": 0, "seconds": 0, "cost": {}}
+
+        def add(cur: str, n: int, seconds: int, priced: int, cost: int) -> None:
+            out["calls"] += n
+            out["seconds"] += seconds or 0
+            if cur and priced:
+                out["cost"][cur] = out["cost"].get(cur, 0) + cost
+
+        with self._snapshot():
+            upto = self._unsummarised()
+            sites = [filters["site"]] if "site" in filters else sorted(
+                {r[0] for r in self.conn.execute("SELECT DISTINCT site FROM call_days")}
+                | {r[0] for r in self.conn.execute("SELECT DISTINCT site FROM calls NOT INDEXED WHERE id > ?",
+                                                   (upto,))})
+            for site in sites:
+                whole, parts = self.day_plan(site, start, end, ())
+                if whole:
+                    for row in self.conn.execute(
+                            "SELECT currency, SUM(calls), SUM(seconds), SUM(CASE WHEN billed = 1 THEN priced END), "
+                            "SUM(CASE WHEN billed = 1 THEN cost ELSE 0 END) FROM call_days WHERE site = ? "
+                            f"AND day IN ({', '.join(map(str, whole))}){cond} GROUP BY currency", (site, *fargs)):
+                        add(*row)
+                for x, y in parts:
+                    for row in self.conn.execute(
+                            "SELECT IFNULL(currency, ''), COUNT(*), SUM(billable), COUNT(CASE WHEN billed = 1 THEN "
+                            "cost END), SUM(CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END) FROM calls "
+                            f"WHERE site = ? AND start >= ? AND start < ?{cond} GROUP BY 1", (site, x, y, *fargs)):
+                        add(*row)
+                offsets = self._offsets(site)  # calls not summarised yet, on whole days (the cut days had them)
+                for cur, t, seconds, priced, cost in self.conn.execute(
+                        "SELECT IFNULL(currency, ''), start, billable, billed = 1 AND cost IS NOT NULL, "
+                        "CASE WHEN billed = 1 THEN IFNULL(cost, 0) ELSE 0 END FROM calls NOT INDEXED WHERE id > ? "
+                        f"AND site = ? AND start >= ? AND start < ?{cond}", (upto, site, start, end, *fargs)):
+                    if _day(offsets, t) in whole:
+                        add(cur, 1, seconds, priced, cost)
+        return out
+
+
+class TemQueries(DayReads):
+    """Queries of allocation, reports and what-if on one open connection."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__(conn)
+        schema.migrate(conn, COMPONENT, MIGRATIONS)
+
+    # --- calls --------------------------------------------------------------------------------------------
+
+    def call_sites(self, start: int, end: int) -> list[str]:
+        """The sites with calls (a skip scan of the (site, start) index: one probe per site, not one per call); a site
+        is listed when it has a call in [start, end)."""
+        sites = [r[0] for r in self.conn.execute(
+            "WITH RECURSIVE s(site) AS (SELECT MIN(site) FROM calls UNION ALL "
+            "SELECT (SELECT MIN(site) FROM calls WHERE site > s.site) FROM s WHERE s.site IS NOT NULL) "
+            "SELECT site FROM s WHERE site IS NOT NULL")]
+        return [site for site in sites if self.conn.execute(
+            "SELECT 1 FROM calls WHERE site = ? AND start >= ? AND start < ? LIMIT 1", (site, start, end)).fetchone()]
+
+    def call_costs(self, site: str, start: int, end: int, boundaries: Sequence[int]
+                   ) -> list[tuple[str, str, int, int, int]]:
+        """(extension, currency, segment, cost, calls) of the billed, priced legs of one site in [start, end),
+        grouped by extension, currency and the time segment between `boundaries` (ascending instants)."""
+        seg = _segment(boundaries)
+        return [(r[0] or "", r[1] or "", int(r[2]), int(r[3]), int(r[4])) for r in self.conn.execute(
+            f"SELECT extension, currency, {seg} AS seg, SUM(cost), COUNT(*) FROM calls "
+            f"WHERE site = ? AND start >= ? AND start < ? AND billed = 1 AND cost IS NOT NULL "
+            f"GROUP BY extension, currency, seg", (*boundaries, site, start, end))]
 
     def call_costs_summary(self, site: str, start: int, end: int, boundaries: Sequence[int]
                            ) -> list[tuple[str, str, int, int, int]]:

@@ -21,10 +21,10 @@ T0 = int(dt.datetime(2026, 10, 24, 20, 0, tzinfo=dt.timezone.utc).timestamp())  
 
 def row(i: int, *, site: str = "paris", start: int = T0, extension: str | None = "1001", cost: int | None = 5_000_000,
         currency: str | None = "EUR", billed: int = 1, status: str = "rated", billable: int = 60, grp: str = "",
-        number: str = "+33612345678") -> tuple:
+        number: str = "+33612345678", direction: str = "outgoing") -> tuple:
     values = dict.fromkeys(CALL_COLUMNS)
     values.update(source=f"src-{site}", site=site, native_id=f"n{i}", leg="", grp=grp, start=start, duration=billable,
-                  billable=billable, direction="outgoing", disposition="answered", extension=extension,
+                  billable=billable, direction=direction, disposition="answered", extension=extension,
                   number=number, number_kind="external", billed=billed, status=status, cost=cost,
                   currency=currency, destination="France mobile" if cost is not None else None,
                   billed_seconds=billable if cost is not None else None)
@@ -172,3 +172,49 @@ def test_an_older_store_is_backed_up_then_upgraded(tmp_path, capsys):
     s.close()
     open_store(path).close()  # already upgraded: no second backup
     assert len(list((tmp_path / "backups").glob("anatole-*.db"))) == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(ZONES)), st.integers(0, 4 * 86400), st.sampled_from(["1", "2", None]),
+                          st.one_of(st.none(), st.integers(0, 10**9)), st.sampled_from([0, 1]),
+                          st.sampled_from(["EUR", "USD", None]), st.sampled_from(["outgoing", "incoming"])),
+                max_size=30),
+       st.integers(0, 30), st.one_of(st.none(), st.integers(-86400, 5 * 86400)),
+       st.one_of(st.none(), st.integers(0, 6 * 86400)),
+       st.fixed_dictionaries({}, optional={"site": st.sampled_from(list(ZONES)),
+                                           "extension": st.sampled_from(["1", "2"]), "direction": st.just("outgoing"),
+                                           "status": st.just("rated")}))
+def test_totals_from_the_summary_equal_the_calls(tmp_path_factory, calls, around, lo, span, filters):
+    s = open_store(tmp_path_factory.mktemp("t") / "anatole.db")
+    for name, zone in ZONES.items():
+        s.upsert_site(name, "FR", zone, None)
+    rows = [row(i, site=site, start=T0 + t, extension=ext, cost=cost, billed=billed, currency=cur, direction=way)
+            for i, (site, t, ext, cost, billed, cur, way) in enumerate(calls)]
+    s.insert_calls(rows[around:])
+    with s.conn:  # some calls not summarised yet: written around the store
+        s.conn.executemany(INSERT, rows[:around])
+    period = {"start": None if lo is None else T0 + lo, "end": None if span is None or lo is None else T0 + lo + span}
+    args = {**period, **filters}
+    assert s.calls_totals(**args) == s.scan_totals(**args)
+    s.close()
+
+
+def test_totals_count_calls_not_summarised_yet_on_whole_days(store):
+    rows = [row(i, start=T0 + i * 7200, extension=str(i % 2)) for i in range(60)]  # five days, every 2 h
+    store.insert_calls(rows[30:])
+    with store.conn:  # the first 30 written around the store: above the summary's watermark
+        store.conn.executemany(INSERT, rows[:30])
+    for filters in ({}, {"site": "paris"}, {"extension": "1"}, {"start": T0 + 86400, "end": T0 + 3 * 86400}):
+        assert store.calls_totals(**filters) == store.scan_totals(**filters)
+    assert store.calls_totals()["calls"] == 60
+
+
+def test_calls_changed_by_hand_keep_the_summary(store):
+    """An administrator's UPDATE or DELETE in the sqlite3 shell, not through the store: row triggers."""
+    store.insert_calls([row(i, start=T0 + 3000 * i, extension=str(i % 3)) for i in range(40)])
+    with store.conn:
+        store.conn.execute("UPDATE calls SET cost = cost * 2, currency = 'GBP' WHERE id % 3 = 0")
+        store.conn.execute("UPDATE calls SET start = start + 86400, site = 'delhi' WHERE id % 5 = 0")
+        store.conn.execute("DELETE FROM calls WHERE id % 7 = 0")
+    assert stored(store.conn) == expected(store.conn)
+    assert store.conn.execute("SELECT paused FROM call_days_state").fetchone() == (0,)

@@ -23,7 +23,8 @@ def cli(path: Path, *args: str) -> tuple[int, str, str]:
 def to_layout_2(db: Path) -> None:
     """The database as anatole wrote it before layout 3: no summary tables, the calls component at version 2."""
     conn = sqlite3.connect(db)
-    conn.executescript("BEGIN; DROP TABLE call_days; DROP TABLE call_days_state; DROP TABLE tz_offsets; "
+    conn.executescript("BEGIN; DROP TRIGGER calls_days_update; DROP TRIGGER calls_days_delete; "
+                       "DROP TABLE call_days; DROP TABLE call_days_state; DROP TABLE tz_offsets; "
                        "UPDATE schema_versions SET version = 2 WHERE component = 'calls'; COMMIT;")
     conn.close()
 
