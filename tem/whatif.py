@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import NO_RATE, RATED
+from engine import NO_RATE, RATED, number_keys
 from engine.money import format_exact
 from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import CompiledTariff
@@ -43,17 +43,18 @@ class Candidate:
     by_site: dict[str, int] = field(default_factory=dict)
 
 
-def rate_all(tariff: CompiledTariff, number: np.ndarray, start: np.ndarray, seconds: np.ndarray,
+def rate_all(tariff: CompiledTariff, keys: np.ndarray, start: np.ndarray, seconds: np.ndarray,
              threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(cost int64, status int8) of every call with one tariff, in batches on threads."""
-    n = len(number)
+    """(cost int64, status int8) of every call with one tariff, in batches on threads; `keys`: the numbers as
+    engine.number_keys gives them, computed once for every candidate."""
+    n = len(keys)
     cost = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
     spans = [(i, min(n, i + BATCH)) for i in range(0, n, BATCH)]
 
     def work(span: tuple[int, int]) -> None:
         a, b = span
-        res = tariff.tables.rate(number[a:b], start[a:b], seconds[a:b])
+        res = tariff.tables.rate_keys(keys[a:b], start[a:b], seconds[a:b])
         cost[a:b] = res["cost"]
         status[a:b] = res["status"]
 
@@ -103,8 +104,9 @@ def totals(columns: dict[str, np.ndarray], sites: list[str], countries: dict[str
     for code in np.unique(columns["currency"]).tolist():
         name = str(cur_codes[code]) if cur_codes is not None and code >= 0 else ""
         out["current"][name] = out["current"].get(name, 0) + int(columns["cost"][columns["currency"] == code].sum())
+    keys = number_keys(np.ascontiguousarray(number, dtype="S18"))
     for name, tariff in tariffs:
-        cost, status = rate_all(tariff, number, start, seconds, threads)
+        cost, status = rate_all(tariff, keys, start, seconds, threads)
         c = Candidate(name, tariff.tariff.currency)
         priced = status == RATED
         c.rated = int(priced.sum())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_allocation import build_workspace, run
 
-from engine import RATED
+from engine import RATED, number_keys
 from store import open_store
 from store.reports import open_queries
 from tariffs.compile import compile_tariff
@@ -80,7 +80,10 @@ def test_threaded_batches_equal_one_batch(ws: Path, monkeypatch: pytest.MonkeyPa
            "start": cols["start"][0] + rng.integers(0, 86400 * 30, n),
            "seconds": rng.integers(0, 3600, n).astype(np.int32)}
     c = compile_tariff(load_tariff(SAMPLES / "fr-business.toml"))
-    one = whatif.rate_all(c, big["number"], big["start"], big["seconds"], threads=1)
+    keys = number_keys(big["number"])
+    one = whatif.rate_all(c, keys, big["start"], big["seconds"], threads=1)
     monkeypatch.setattr(whatif, "BATCH", 97)
-    many = whatif.rate_all(c, big["number"], big["start"], big["seconds"], threads=2)
+    many = whatif.rate_all(c, keys, big["start"], big["seconds"], threads=2)
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+    direct = c.tables.rate(big["number"], big["start"], big["seconds"])  # keys once = digits each time
+    assert np.array_equal(one[0], direct["cost"]) and np.array_equal(one[1], direct["status"])
