@@ -573,7 +573,7 @@ def step_import(spec: dict[str, Any]) -> dict[str, Any]:
     path = Path(spec["path"])
     t0 = time.perf_counter()
     # as `anatole import cdr` does (a large import builds the reader indexes at the end); import_rowwise: not
-    with store.bulk_load(expected_calls([path]) if spec["step"] == "import" else 0):
+    with store.bulk_load(expected_calls([path]) if spec.get("step", "import") == "import" else 0):
         result = import_file(ws, store, path, fmt=spec["fmt"], source=SOURCES[spec["fmt"]])
     seconds = time.perf_counter() - t0
     stored = store.count("calls")
