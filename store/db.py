@@ -90,11 +90,14 @@ MIGRATIONS: list[str] = [
         priced INTEGER NOT NULL, cost INTEGER NOT NULL,
         PRIMARY KEY (site, day, extension, direction, number_kind, destination, status, currency, billed)
     ) WITHOUT ROWID;
-    CREATE INDEX call_days_empty ON call_days (calls) WHERE calls = 0;  -- what a subtraction emptied: found at once
-    CREATE TABLE call_days_state (
-        id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, paused INTEGER NOT NULL DEFAULT 0
-    );
+    CREATE TABLE call_days_state (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);
     INSERT INTO call_days_state (id, upto) VALUES (1, 0);
+    """,
+    # 4: the summary kept right for calls changed by hand (row triggers, paused by the batch writers), and the rows a
+    # subtraction emptied found at once
+    """
+    CREATE INDEX call_days_empty ON call_days (calls) WHERE calls = 0;
+    ALTER TABLE call_days_state ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     """ + days.TRIGGERS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

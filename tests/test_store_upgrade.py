@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from anatole import demo
 from anatole.cli import main
+from store.db import SCHEMA_VERSION
 
 
 def cli(path: Path, *args: str) -> tuple[int, str, str]:
@@ -45,7 +46,7 @@ def test_an_older_workspace_is_backed_up_upgraded_and_allocates_the_same(workspa
 
     code, after, err = cli(workspace, "allocate", "--period", "2026-10", "--dry-run", "--json")
     assert code == 0, err
-    assert "from layout 2 to 3" in err and "backup verified at" in err
+    assert f"from layout 2 to {SCHEMA_VERSION}" in err and "backup verified at" in err
     backup = next((workspace / "backups").glob("anatole-*.db"))
     assert sqlite3.connect(backup).execute(
         "SELECT version FROM schema_versions WHERE component = 'calls'").fetchone() == (2,)
