@@ -686,7 +686,7 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path) -> None:
     from store.backup import BackupError, backup  # store.backup imports this module
 
     sys.stderr.write(f"anatole: upgrading the call store {path} from layout {current} to {SCHEMA_VERSION} "
-                     f"({calls} calls: day summaries); backing it up first...\n")
+                     f"({calls} calls); backing it up first...\n")
     try:
         taken = backup(path, path.parent / "backups")
     except (BackupError, OSError, sqlite3.Error) as exc:
