@@ -639,12 +639,19 @@ def _filters(**f: Any) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-# sort orders of calls_page: name -> (SQL expression, descending)
+# sort orders of calls_page: name -> (SQL expression, descending). Each expression is never NULL, so that the keyset
+# (expression, id) orders every call exactly once; each column has its _asc and _desc (the console's last page reads
+# the reverse order, then reverses it).
+_TEXT_ORDERS = {"site": "site", "extension": "IFNULL(extension, '')", "status": "status",
+                "number": "COALESCE(NULLIF(number, ''), NULLIF(dialled, ''), caller, '')",
+                "destination": "IFNULL(destination, '')", "direction": "direction"}
 PAGE_ORDERS: dict[str, tuple[str, bool]] = {
     "start_desc": ("start", True), "start_asc": ("start", False),
     # dearest per currency (no exchange rates): never GBP against JPY by face value
     "cost_desc": ("IFNULL(currency, '') || printf('%020d', IFNULL(cost, -1) + 1000000000000000000)", True),
-    "duration_desc": ("billable", True),
+    "cost_asc": ("IFNULL(currency, '') || printf('%020d', IFNULL(cost, -1) + 1000000000000000000)", False),
+    "duration_desc": ("billable", True), "duration_asc": ("billable", False),
+    **{f"{name}_{way}": (expr, way == "desc") for name, expr in _TEXT_ORDERS.items() for way in ("asc", "desc")},
 }
 
 

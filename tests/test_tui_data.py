@@ -49,7 +49,10 @@ def test_pages_walk_the_whole_order_both_ways(ws: Path, reader: Reader, order: s
     seen = [r["id"] for p in pages for r in p]
     expr, desc = PAGE_ORDERS[order]
     key = {"start": lambda r: r["start"], "billable": lambda r: r["billable"],
-           PAGE_ORDERS["cost_desc"][0]: lambda r: (r["currency"] or "", -1 if r["cost"] is None else r["cost"])}[expr]
+           PAGE_ORDERS["cost_desc"][0]: lambda r: (r["currency"] or "", -1 if r["cost"] is None else r["cost"]),
+           **{PAGE_ORDERS[f"{c}_asc"][0]: (lambda c: lambda r: r[c] or "")(c)
+              for c in ("site", "extension", "status", "destination", "direction")},
+           PAGE_ORDERS["number_asc"][0]: lambda r: r["number"] or r["dialled"] or r["caller"] or ""}[expr]
     want = [r["id"] for r in sorted(all_calls(ws), key=lambda r: (key(r), r["id"]), reverse=desc)]
     assert seen == want and len(seen) == 60
     for previous, page in zip(pages, pages[1:]):  # going back from any page gives the page before it
