@@ -1,0 +1,131 @@
+"""Every console screen at 80×24 (the smallest terminal an operator uses) and at 120×40, on fixed data and a fixed
+clock (pytest-textual-snapshot). The workspaces are built once for the module; the screens only read them.
+After a deliberate change of the look: `pytest tests/test_tui_sizes.py --snapshot-update`, then read the SVGs'
+text to check that no amount lost its currency and that no total, footer or column that matters is cut."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_tui_inventory import inventory_workspace
+from test_tui_invoices import invoice_workspace
+from test_tui_mobile import mobile_workspace
+from test_tui_support import NOW, FakeDaemon, context, settle, until, workspace_copy
+from textual.widgets import DataTable
+
+from anatole.cli_ui import invoice_actions
+from anatole.config import open_workspace
+from anatole.console_actions import inventory_actions, report_actions
+from engine.money import SCALE
+from pbx.protocol import Alert, Counters, FinishedCall
+from tui.app import ConsoleApp
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+@pytest.fixture(scope="module")
+def base() -> Path:
+    return workspace_copy()
+
+
+@pytest.fixture(scope="module")
+def invoices_ws() -> Path:
+    return invoice_workspace()
+
+
+@pytest.fixture(scope="module")
+def inventory_ws() -> Path:
+    return inventory_workspace()
+
+
+@pytest.fixture(scope="module")
+def mobile_ws() -> Path:
+    return mobile_workspace()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_live(size: tuple[int, int], snap_compare) -> None:
+    ws = workspace_copy()  # its own: the daemon's socket lives in the workspace
+    daemon = FakeDaemon(ws / "anatole.sock")
+
+    async def before(pilot) -> None:
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.connected is not None, "connected")
+        await settle(pilot)
+        daemon.send(
+            *(FinishedCall(id=10_000 + i, source="paris-ami", site="paris", start=NOW - 600 + 60 * i, duration=95,
+                           billable=90, direction="outgoing", disposition="answered", status="rated",
+                           extension="2003", number=f"4420794600{i:02d}", destination="United Kingdom",
+                           band="peak", cost=(1500 + i * 1234567) * SCALE // 10000, currency="EUR")
+              for i in range(4)),
+            *(Alert(id=7 + k, rule="expensive call", kind="cost", at=NOW - 30 * k,
+                    message=f"2003 called 44207946000{k}: {18 + k}.00 EUR over the 10.00 EUR limit",
+                    severity="critical" if k % 2 else "warning", site="paris", extension="2003")
+              for k in range(5)),
+            Counters(at=NOW - 60, active=0, calls_last_minute=3, calls_today=125,
+                     cost_today={"paris": 123456789 * SCALE // 100, "lyon": 250 * SCALE // 100},
+                     cost_this_hour={"paris": 1234 * SCALE // 100}, currency="EUR", alerts_open=5))
+        await until(pilot, lambda: len(screen.alerts) == 5 and screen.counters is not None
+                    and "10003" in screen.query_one("#finished").rows, "the daemon's messages")
+        await settle(pilot)
+
+    try:
+        assert snap_compare(ConsoleApp(context(ws), screens=("live",), start="live"), terminal_size=size,
+                            run_before=before)
+    finally:
+        daemon.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_invoices(invoices_ws: Path, size: tuple[int, int], snap_compare) -> None:
+    ctx = context(invoices_ws, invoices=invoice_actions(invoices_ws / "anatole.db", "Europe/Paris"))
+    assert snap_compare(ConsoleApp(ctx, start="invoices"), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_inventory(inventory_ws: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("right_square_bracket")  # contracts: the money column
+        await settle(pilot)
+
+    ctx = context(inventory_ws, inventory=inventory_actions(inventory_ws / "anatole.db"))
+    assert snap_compare(ConsoleApp(ctx, start="inventory"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_mobile(mobile_ws: Path, size: tuple[int, int], snap_compare) -> None:
+    assert snap_compare(ConsoleApp(context(mobile_ws), start="mobile"), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports(base: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.data is not None, "the first report")
+        screen.query_one("#report-table", DataTable).focus()
+        await settle(pilot)
+
+    ctx = context(base, reports=report_actions(open_workspace(base)))
+    assert snap_compare(ConsoleApp(ctx, start="reports"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tariffs(base: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        await settle(pilot)
+        await until(pilot, lambda: "Sample carrier FR" in str(pilot.app.screen.query_one("#tariff-info").render()),
+                    "the tariff's summary")
+
+    assert snap_compare(ConsoleApp(context(base), start="tariffs"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(base: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(ConsoleApp(context(base)), terminal_size=size, run_before=before)
