@@ -255,7 +255,8 @@ def _build(ctx: Context, name: str, period: str) -> Report:
             r.rows.append([key, names.get(key, ""), calls, charges, total])
         r.rows.append(["total", "", sum(x[2] for x in r.rows), sum(x[3] for x in r.rows),
                        sum(x[4] for x in r.rows)])
-        r.notes.append(f"unassigned: {format_exact(alloc.unassigned)} {alloc.currency}")
+        r.notes.append(f"unassigned: {display.money(alloc.unassigned, alloc.currency)}"
+                       f" (exact {format_exact(alloc.unassigned)})")
         return r
     if name == "month-over-month":
         periods = _months_back(period, 6)

@@ -75,7 +75,7 @@ def test_active_calls_alerts_and_acknowledge(ws: Path) -> None:
             await until(pilot, lambda: active.row_count == 0, "both calls ended")
             table = screen.query_one("#finished", DataTable)
             await until(pilot, lambda: "10001" in table.rows, "the finished call")
-            assert [str(c) for c in table.get_row("10001")][4:6] == ["1:30", "0.12 EUR"]
+            assert [str(c) for c in table.get_row("10001")][5:7] == ["1:30", "0.12 EUR"]
 
             daemon.send(Alert(id=7, rule="expensive call", kind="cost", at=NOW - 30, message="2001 → 0.12 EUR",
                               severity="critical", site="paris", extension="2001"),

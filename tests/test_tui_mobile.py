@@ -67,11 +67,11 @@ def test_lines_plans_usage_and_saving(ws: Path) -> None:
             rows = cells(screen)
             assert list(rows) == ["33698765432", "33612345678"]  # the biggest saving first
             pro20 = rows["33698765432"]
-            assert pro20[2:6] == ["PRO-20", "0/unl.", "2/unl.", "0/20000"]
-            assert pro20[7:] == ["0.60", "PRO-5", "11.00"]  # billed; suggested plan and saving a month
+            # the plan, billed, the suggested plan and its saving a month, then usage against the allowances
+            assert pro20[1:8] == ["PRO-20", "0.60 EUR", "PRO-5", "11.00 EUR", "0/unl.", "2/unl.", "0/20000"]
             pro5 = rows["33612345678"]
             # 2:30 home + 10:00 EU = 12 min of 120; 512 MiB home = 536 MB; world data is billed apart (35.50)
-            assert pro5[2:9] == ["PRO-5", "12/120", "1/unl.", "536/5000", "35.50", "35.50", ""]
+            assert pro5[1:9] == ["PRO-5", "35.50 EUR", "", "", "12/120", "1/unl.", "536/5000", "35.50 EUR"]
             note = str(screen.query_one("#mobile-message", Static).render())
             assert "2 lines" in note and "save 11.00 EUR a month" in note
             assert "2026-10" in str(screen.query_one("#mobile-title", Static).render())

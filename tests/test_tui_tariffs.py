@@ -49,7 +49,7 @@ def test_search_and_quote() -> None:
             await settle(pilot)
             text = str(result.render())
             assert not result.has_class("error")
-            assert f"cost {format_money(engine['cost'], c.tariff.decimals)} EUR" in text
+            assert f"(exact {format_money(engine['cost'], c.tariff.decimals)} EUR)" in text
             assert f"prefix {engine['prefix']}" in text and engine["band"] in text and "billed 125 s" in text
 
     run(go())
@@ -134,7 +134,7 @@ def test_quote_at_the_tariffs_site_and_full_destination_names() -> None:
             text = str(result.render())
             assert not result.has_class("error"), text
             assert "0612345678 at paris = +33612345678" in text
-            assert f"cost {format_money(engine['cost'], c.tariff.decimals)} EUR" in text and "billed" in text
+            assert f"(exact {format_money(engine['cost'], c.tariff.decimals)} EUR)" in text and "billed" in text
             await pilot.press("escape", "s")  # the next site, then none
             assert screen.quote_site == "lyon"
             await pilot.press("escape", "s")

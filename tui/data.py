@@ -358,7 +358,7 @@ def quote_text(q: dict[str, Any]) -> str:
     lines = [f"{q['number']} → {q['destination']} (prefix {q['prefix'] or '(any)'}) · band "
              f"{' → '.join(q['bands']) or '(none)'}",
              f"start {q['start_local']} {q['timezone']} · {q['duration']} s billed {q['billed_seconds']} s · "
-             f"cost {q['cost_text']} {q['currency']}"]
+             f"cost {display.money(q['cost'], q['currency'])} (exact {q['cost_text']} {q['currency']})"]
     for p in q["parts"]:
         lines.append(f"  {p['band']:<10} {p['prefix'] or '(any)':<8} {p['from']:>5}–{p['to']:<5} s  "
                      f"{p['increments']} × {p['increment']} s at {p['price']} = {p['amount']}")

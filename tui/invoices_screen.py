@@ -208,8 +208,9 @@ class InvoicesScreen(Screen):
     def on_mount(self) -> None:
         self.reader = InvoiceReader(self.app.ctx.db_path)
         table = self.query_one("#invoices", DataTable)
-        for key, label in (("id", "#"), ("number", "number"), ("carrier", "carrier"), ("account", "account"),
-                           ("payable", "payable"), ("state", "state"), ("findings", "find."), ("period", "period")):
+        # what is decided on first (period, amount, state, findings): in view at 80 columns; who bills after
+        for key, label in (("id", "#"), ("number", "number"), ("period", "period"), ("payable", "payable"),
+                           ("state", "state"), ("findings", "find."), ("carrier", "carrier"), ("account", "account")):
             table.add_column(label, key=key)
         table.focus()
         self._load()
@@ -263,11 +264,10 @@ class InvoicesScreen(Screen):
         for r in self.shown:
             style = STATE_STYLE.get(r["state"], "")
             findings = Text(str(r["findings"]) if r["findings"] else "", style="bold yellow" if r["findings"] else "")
-            table.add_row(str(r["id"]), clip(r["number"], 18), clip(r["carrier_name"] or r["carrier"], 16),
-                          clip(r["account"], 12),
+            table.add_row(str(r["id"]), clip(r["number"], 18), period_text(r["period_start"], r["period_end"]),
                           Text(money(r["payable"], r["currency"]), justify="right"),
                           Text(state_text(r), style=style), findings,
-                          period_text(r["period_start"], r["period_end"]), key=str(r["id"]))
+                          clip(r["carrier_name"] or r["carrier"], 16), clip(r["account"], 12), key=str(r["id"]))
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
         by_cur: dict[str, int] = {}

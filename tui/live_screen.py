@@ -76,6 +76,7 @@ class HistoryLoaded(Message):
 
 class LiveScreen(Screen):
     CSS_PATH = "live.tcss"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # live.tcss: at 24 rows the finished calls stay in view
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("p", "pause", "Pause/resume"),
@@ -141,7 +142,7 @@ class LiveScreen(Screen):
         for key in ("since", "site", "ext", "dir", "number", "state", "elapsed"):
             active.add_column(key, key=key)
         finished = self.query_one("#finished", DataTable)
-        for key in ("ended", "site", "ext", "number", "dur", "cost", "destination", "dir"):
+        for key in ("ended", "site", "ext", "dir", "number", "dur", "cost", "destination"):
             finished.add_column(key, key=key)
         finished.focus()
         self._show_counters()
@@ -396,10 +397,9 @@ class LiveScreen(Screen):
         ctx = self.app.ctx
         ended = short_time(c.start + c.duration, ctx.zone(c.site), ctx.clock())  # the call's site's zone, shown
         cost = display.money(c.cost, c.currency) if c.cost is not None else ""
-        table.add_row(ended, c.site, c.extension, c.number or c.dialled or c.caller,
-                      Text(duration_text(c.billable), justify="right"), Text(cost, justify="right"),
-                      (c.destination or f"({c.direction})")[:12],
-                      DIRECTION_SHORT.get(c.direction, c.direction), key=key)
+        table.add_row(ended, c.site, c.extension, DIRECTION_SHORT.get(c.direction, c.direction),
+                      c.number or c.dialled or c.caller, Text(duration_text(c.billable), justify="right"),
+                      Text(cost, justify="right"), (c.destination or f"({c.direction})")[:24], key=key)
         self.finished_shown += 1
 
     def _rebuild_finished(self) -> None:

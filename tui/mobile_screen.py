@@ -16,13 +16,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.money import divide_round, format_amount
+from engine.money import divide_round
+from store import display
 from store.mobile import MobileStore, MobileStoreError
 from tui.data import ComponentReader, StoreError
 
 MB = 10**6
-COLUMNS = ("line", "carrier", "plan", "voice min", "SMS/MMS", "data MB", "roaming", "billed", "suggested",
-           "saving/month")
+# what was billed and what a better plan saves come first: in view at 80 columns; usage and carrier after (→)
+COLUMNS = ("line", "plan", "billed", "suggested", "saving/month", "voice min", "SMS/MMS", "data MB", "roaming",
+           "carrier")
 
 
 class MobileReader(ComponentReader):
@@ -70,11 +72,13 @@ def cells(e: dict[str, Any]) -> list[Text | str]:
     s = e["sized"] or {}
     saving = s.get("saving")
     monthly = divide_round(saving, s["months"], "half_up") if saving and s.get("months") else 0
-    return [e["line"], e["carrier"], s.get("plan") or "?", _against(e["voice"] // 60, s.get("minutes")),
-            _against(e["sms"], s.get("sms")), _against(e["data"] // MB, s.get("data_mb")),
-            format_amount(e["roaming"], currency=e["currency"]), format_amount(e["billed"], currency=e["currency"]),
+    cur = e["currency"]
+    return [e["line"], s.get("plan") or "?", Text(display.money(e["billed"], cur), justify="right"),
             (s.get("best_plan") or "") if monthly > 0 else "",
-            Text(format_amount(monthly, currency=e["currency"]), style="bold green") if monthly > 0 else ""]
+            Text(display.money(monthly, cur), style="bold green", justify="right") if monthly > 0 else "",
+            _against(e["voice"] // 60, s.get("minutes")), _against(e["sms"], s.get("sms")),
+            _against(e["data"] // MB, s.get("data_mb")), Text(display.money(e["roaming"], cur), justify="right"),
+            e["carrier"]]
 
 
 class MobileLoaded(Message):
@@ -157,8 +161,7 @@ class MobileScreen(Screen):
                 sized_at = f"{s['first_month']}…{s['last_month']}"
         text = f"{len(self.rows)} lines · usage against the plan's allowances (home + EU) · "
         if savings:
-            text += "suggested plans save " + ", ".join(f"{format_amount(v, currency=c)} {c}"
-                                                       for c, v in sorted(savings.items()))
+            text += "suggested plans save " + display.totals(savings, sep=", ")
             text += f" a month (usage of {sized_at}; `anatole mobile rightsize` refreshes)"
         else:
             text += "no saving found (or no right-sizing yet: `anatole mobile rightsize`)"

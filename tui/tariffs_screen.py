@@ -40,6 +40,10 @@ class Quoted(Message):
         self.text, self.error = text, error
 
 
+# the destination last: its whole name in what is left, the price in view at 80 columns
+RATE_COLUMNS = ("prefix", "band", "from", "price", "unit", "incr", "effective", "destination")
+
+
 class TariffsScreen(Screen):
     CSS_PATH = "tariffs.tcss"
     BINDINGS = [
@@ -71,8 +75,7 @@ class TariffsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#rates", DataTable)
-        # the destination last: its whole name in what is left, the price in view at 80 columns
-        table.add_columns("prefix", "band", "from", "price", "unit", "incr", "effective", "destination")
+        table.add_columns(*RATE_COLUMNS)
         self.entries = self.app.tariffs.entries()
         options = self.query_one("#tariff-list", OptionList)
         for e in self.entries:
@@ -138,11 +141,13 @@ class TariffsScreen(Screen):
             else str(message.matching)
         search = f" matching {message.search}" if message.search else ""
         info.update(Text(
-            f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']} · {s['timezone']}\n"
+            f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']}, prices exact · {s['timezone']}\n"
             f"rounded {s['mode']} to {s['decimals']} dp{inc} · bands {', '.join(s['band_names']) or 'none'}\n"
             f"{s['prefixes']} prefixes · {s['rates']} rates · versions from: {versions}\n"
             f"rates{search}: {shown}"))
         with self.app.batch_update():
+            table.clear(columns=True)  # the price column names the tariff's currency
+            table.add_columns(*RATE_COLUMNS[:3], f"{s['currency']}/unit", *RATE_COLUMNS[4:])
             for r in message.rates:
                 table.add_row(r["prefix"] or "(any)", r["band"], str(r["from"]), Text(r["price"], justify="right"),
                               str(r["unit"]), str(r["increment"]), r["effective_from"], r["destination"])
