@@ -85,6 +85,8 @@ class ConsoleApp(App[None]):
         for name in self.names:
             n = SCREENS_UI.index(name) + 1  # its number key, also when the app shows only some screens
             yield SystemCommand(f"{TITLES[name]} screen ({n})", DESCRIPTIONS[name], partial(self.action_screen, name))
+        for title, help_text, callback in getattr(screen, "palette_commands", list)():  # the screen's own actions
+            yield SystemCommand(title, help_text, callback)
         yield SystemCommand("Help: every key", "List the keys of every screen", self.action_help)
         yield SystemCommand("Light or dark theme", "Switch between the light and the dark theme",
                             self.action_toggle_theme)

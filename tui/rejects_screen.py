@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from store.explain import text_lines
 from tui.data import StoreError, local_time
+from tui.table import DOWN, UP, Column, LocalTable, Row
 
 
 class Loaded(Message):
@@ -46,49 +47,76 @@ def explanation_text(e: dict[str, Any]) -> Text:
     return text
 
 
+IMPORT_COLUMNS = (Column("id", "id"), Column("when", "when"), Column("source", "source"), Column("file", "file"),
+                  Column("format", "format"), Column("read", "read"), Column("calls", "calls"),
+                  Column("rejected", "rejected"), Column("duplicates", "dupl."), Column("skipped", "skipped"))
+REJECT_COLUMNS = (Column("source", "source"), Column("file", "file"), Column("line", "line"),
+                  Column("reason", "reason"))
+LIMIT = 1000  # the latest rejects shown (the store keeps them all: `anatole rejects` lists them)
+
+
 class RejectsScreen(Screen):
     CSS_PATH = "rejects.tcss"
     BINDINGS = [
         Binding("i", "focus_imports", "Imports"),
         Binding("j", "focus_rejects", "Rejects"),
         Binding("r", "reload", "Reload"),
+        # the tables' own keys (LocalTable), here too so that they work from the explanation and show in the help
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.rejects: list[dict[str, Any]] = []
+        self.rejects: dict[str, dict[str, Any]] = {}
+
+    def _table(self, columns: tuple[Column, ...], name: str, table_id: str) -> LocalTable:
+        ctx = self.app.ctx
+        return LocalTable(columns, name_for_export=name, workspace=lambda: ctx.workspace, clock=ctx.clock,
+                          id=table_id)
 
     def compose(self) -> ComposeResult:
-        yield Static("Imports", classes="title")
-        yield DataTable(id="imports", cursor_type="row", zebra_stripes=True)
+        yield Static("Imports", classes="title", id="imports-title")
+        yield self._table(IMPORT_COLUMNS, "imports", "imports")
         with VerticalScroll(id="explain-box"):
             yield Static("", id="import-explain")
         yield Static("Rejects", classes="title", id="rejects-title")
-        yield DataTable(id="rejects", cursor_type="row", zebra_stripes=True)
+        yield self._table(REJECT_COLUMNS, "rejects", "rejects")
         yield Static("", id="reject-raw", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#imports", DataTable).add_columns("id", "when", "source", "file", "format", "read", "calls",
-                                                          "rejected", "dupl.", "skipped")
-        self.query_one("#rejects", DataTable).add_columns("source", "file:line", "reason")
-        self.query_one("#rejects", DataTable).focus()
+        self.query_one("#rejects", LocalTable).focus()
         self._load()
 
     def action_reload(self) -> None:
         self._load()
 
+    def table(self) -> LocalTable:
+        """The table in focus, or the rejects."""
+        return self.focused if isinstance(self.focused, LocalTable) else self.query_one("#rejects", LocalTable)
+
+    async def action_table(self, action: str) -> None:
+        await self.table().run_action(action)
+
     def action_focus_imports(self) -> None:
-        self.query_one("#imports", DataTable).focus()
+        self.query_one("#imports", LocalTable).focus()
 
     def action_focus_rejects(self) -> None:
-        self.query_one("#rejects", DataTable).focus()
+        self.query_one("#rejects", LocalTable).focus()
 
     @work(thread=True, exclusive=True, group="rejects")
     def _load(self) -> None:
         try:
             imports = self.app.reader.imports(200)
-            rejects = self.app.reader.rejects(1000)
+            rejects = self.app.reader.rejects(LIMIT)
         except StoreError as exc:
             self.post_message(Loaded([], [], str(exc)))
             return
@@ -102,33 +130,40 @@ class RejectsScreen(Screen):
             return
         raw.remove_class("error")
         zone = self.app.ctx.zone()
-        imports = self.query_one("#imports", DataTable)
-        imports.clear()
+        rows = []
         for r in message.imports:
             unbalanced = r["read"] != r["calls"] + r["rejected"] + r["duplicates"]
-            imports.add_row(str(r["id"]), local_time(r["started"], zone), r["source"], Path(r["file"]).name,
-                            r["format"], Text(str(r["read"]), style="bold red" if unbalanced else ""),
-                            str(r["calls"]), str(r["rejected"]), str(r["duplicates"]), str(r["skipped"]),
-                            key=str(r["id"]))
-        if message.imports:
-            row = min(max(imports.cursor_row, 0), len(message.imports) - 1)
-            self._explain(int(message.imports[row]["id"]))
-        else:
+            counts = {k: r[k] for k in ("id", "read", "calls", "rejected", "duplicates", "skipped")}
+            cells: dict[str, Any] = {k: str(v) for k, v in counts.items()}
+            cells.update(when=local_time(r["started"], zone), source=r["source"], file=Path(r["file"]).name,
+                         format=r["format"], read=Text(str(r["read"]), style="bold red" if unbalanced else ""))
+            rows.append(Row(str(r["id"]), cells, {**counts, "when": r["started"]}))
+        self.query_one("#imports", LocalTable).set_rows(rows)
+        if not message.imports:
             self.query_one("#import-explain", Static).update("no imports yet: `anatole import cdr FILE`")
-        self.rejects = message.rejects
-        table = self.query_one("#rejects", DataTable)
-        table.clear()
-        for r in self.rejects:
-            table.add_row(r["source"], f"{Path(r['file'] or '?').name}:{r['line']}", r["reason"], key=str(r["id"]))
-        more = " (the latest 1000)" if len(self.rejects) >= 1000 else ""
-        self.query_one("#rejects-title", Static).update(f"Rejects: {len(self.rejects)}{more}")
+        self.rejects = {str(r["id"]): r for r in message.rejects}
+        self.query_one("#rejects", LocalTable).set_rows(
+            [Row(str(r["id"]), {"source": r["source"], "file": Path(r["file"] or "?").name, "line": str(r["line"]),
+                                "reason": r["reason"]}, {"line": r["line"]}) for r in message.rejects])
         if not self.rejects:
             raw.update("nothing quarantined")
 
-    @on(DataTable.RowHighlighted, "#imports")
-    def import_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self._explain(int(event.row_key.value))
+    @on(LocalTable.Changed, "#imports")
+    def imports_changed(self, event: LocalTable.Changed) -> None:
+        self.query_one("#imports-title", Static).update(f"Imports: {event.table.summary()}")
+        row = event.table.current_row()
+        if row is not None:
+            self._explain(int(row.key))
+
+    @on(LocalTable.Changed, "#rejects")
+    def rejects_changed(self, event: LocalTable.Changed) -> None:
+        more = f" (the latest {LIMIT})" if len(self.rejects) >= LIMIT else ""
+        self.query_one("#rejects-title", Static).update(f"Rejects: {event.table.summary()}{more}")
+
+    @on(DataTable.CellHighlighted, "#imports")
+    def import_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        if event.cell_key.row_key.value is not None:
+            self._explain(int(event.cell_key.row_key.value))
 
     @work(thread=True, exclusive=True, group="explain")
     def _explain(self, import_id: int) -> None:
@@ -148,10 +183,26 @@ class RejectsScreen(Screen):
         panel.remove_class("error")
         panel.update(explanation_text(message.explained))
 
-    @on(DataTable.RowHighlighted, "#rejects")
-    def show_raw(self, event: DataTable.RowHighlighted) -> None:
-        if 0 <= event.cursor_row < len(self.rejects):
-            r = self.rejects[event.cursor_row]
+    @on(DataTable.CellHighlighted, "#rejects")
+    def show_raw(self, event: DataTable.CellHighlighted) -> None:
+        r = self.rejects.get(str(event.cell_key.row_key.value))
+        if r is not None:
             text = Text(f"{Path(r['file'] or '?').name}:{r['line']} — {r['reason']}\n", style="bold")
             text.append(r["raw"] or "(no raw text)")
             self.query_one("#reject-raw", Static).update(text)
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the keys of the table in focus."""
+        table = self.table()
+        name = table.export_name.capitalize()
+        out: list[tuple[str, str, Any]] = [
+            (f"{name}: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
+            (f"{name}: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
+            (f"{name}: clear the filter", "Every row again (F)", table.action_clear_filter),
+            (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        ]
+        for c in table.all_columns:
+            for desc in (False, True):
+                out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
+                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out

@@ -169,7 +169,7 @@ class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
 class ColumnsScreen(ModalScreen["set[str] | None"]):
     """Which columns to show (space toggles, enter applies, escape cancels): for narrow terminals."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "apply", "Apply")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "apply", "Apply", priority=True)]
     CSS = """
     ColumnsScreen { align: center middle; }
     #columns-box { width: 40; height: auto; max-height: 90%; border: round $primary; background: $surface; }
