@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from test_tui_support import NOW, FakeDaemon, context, settle, until, workspace_copy
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from engine.money import SCALE
 from pbx.protocol import ActiveCall, Alert, Counters, FinishedCall
@@ -86,6 +86,8 @@ def test_live_without_daemon(ws: Path, snap_compare) -> None:
     async def before(pilot) -> None:
         await until(pilot, lambda: pilot.app.screen.status_text.startswith("no daemon"), "no daemon")
         await settle(pilot)
+        table = pilot.app.screen.query_one("#finished", DataTable)  # the newest calls scrolled into view (deferred)
+        await until(pilot, lambda: 0 < table.max_scroll_y <= table.scroll_y, "newest in view")  # rows overflow here
 
     ctx = context(ws, retry_seconds=30)
     assert snap_compare(ConsoleApp(ctx, screens=("live",), start="live"), run_before=before)
