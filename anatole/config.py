@@ -121,6 +121,7 @@ def _serve(raw: dict, at: str, errs: Collector) -> ServeSettings:
 class Workspace:
     path: Path
     currency: str = "EUR"
+    locale: str = "en"  # [workspace] locale: grouping and decimal marks on screen (store.display), not in exports
     sites: dict[str, Site] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     csv_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -158,6 +159,17 @@ def workspace_path(option: Path | str | None) -> Path:
     return Path(option or os.environ.get("ANATOLE_WORKSPACE") or Path.cwd())
 
 
+def _known_locale(name: str) -> bool:
+    """A CLDR locale Babel has data for (fr_FR, fr-FR, de_CH); what store.display formats numbers with."""
+    try:
+        from babel import Locale
+
+        Locale.parse(name.replace("-", "_"))
+        return True
+    except Exception:  # babel.core.UnknownLocaleError, ValueError on a malformed name
+        return False
+
+
 def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspace:
     path = Path(path)
     file = path / CONFIG_NAME
@@ -172,7 +184,11 @@ def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspac
         raise ConfigError([Problem(str(file), None, f"not UTF-8 text (byte {exc.start})")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(str(file), None, f"invalid TOML: {exc}")]) from None
-    return parse_config(doc, path, str(file))
+    ws = parse_config(doc, path, str(file))
+    from store import display
+
+    display.set_locale(ws.locale)  # the CLI and the console format through store.display: one setting for both
+    return ws
 
 
 def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> Workspace:
@@ -181,11 +197,17 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
         errs.add(where, key, f"unknown key (expected one of: {', '.join(sorted(TOP_KEYS))})")
     ws = Workspace(path)
     top = _table(doc, "workspace", where, errs)
-    for key in sorted(set(top) - {"currency"}):
-        errs.add(f"{where} [workspace]", key, "unknown key (expected: currency)")
+    for key in sorted(set(top) - {"currency", "locale"}):
+        errs.add(f"{where} [workspace]", key, "unknown key (expected: currency, locale)")
     ws.currency = str(top.get("currency", "EUR"))
     if not re.fullmatch(r"[A-Z]{3}", ws.currency):
         errs.add(f"{where} [workspace]", "currency", f"{ws.currency!r} is not an ISO 4217 code (e.g. EUR)")
+    if "locale" in top:
+        ws.locale = str(top["locale"]).replace("-", "_")
+        if not _known_locale(ws.locale):
+            errs.add(f"{where} [workspace]", "locale", f"{top['locale']!r} is not a locale Babel knows (e.g. "
+                     "en, fr_FR, de_CH)")
+            ws.locale = "en"
 
     for name, profile in _table(doc, "invoice_csv", where, errs).items():
         from ingest.invoice.csv_detail import validate_profile as validate_invoice_profile

@@ -19,6 +19,7 @@ from anatole.config import open_workspace
 from anatole.console_actions import inventory_actions, report_actions
 from engine.money import SCALE
 from pbx.protocol import Alert, Counters, FinishedCall
+from store import display
 from tui.app import ConsoleApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -87,8 +88,9 @@ def test_invoices(invoices_ws: Path, size: tuple[int, int], snap_compare) -> Non
 def test_inventory(inventory_ws: Path, size: tuple[int, int], snap_compare) -> None:
     async def before(pilot) -> None:
         await settle(pilot)
-        await pilot.press("right_square_bracket")  # contracts: the money column
-        await settle(pilot)
+        for _ in range(5):  # contracts: the money column
+            await pilot.press("right_square_bracket")
+            await settle(pilot)
 
     ctx = context(inventory_ws, inventory=inventory_actions(inventory_ws / "anatole.db"))
     assert snap_compare(ConsoleApp(ctx, start="inventory"), terminal_size=size, run_before=before)
@@ -129,3 +131,58 @@ def test_help(base: Path, size: tuple[int, int], snap_compare) -> None:
         await settle(pilot)
 
     assert snap_compare(ConsoleApp(context(base)), terminal_size=size, run_before=before)
+
+
+# --- [workspace] locale: grouping and decimal marks on screen, never in exports -------------------------------
+
+
+@pytest.fixture
+def french(tmp_path: Path):
+    ws = workspace_copy()
+    config = (ws / "anatole.toml").read_text()
+    (ws / "anatole.toml").write_text(config.replace('currency = "EUR"', 'currency = "EUR"\nlocale = "fr_FR"', 1))
+    yield ws
+    display.set_locale("en")  # the module-wide setting: back to the default for the tests that follow
+
+
+def test_locale_changes_the_marks_on_screen_not_the_exact_forms(french: Path) -> None:
+    ws = open_workspace(french)
+    assert ws.locale == "fr_FR"
+    value = 123_456_789 * SCALE // 100
+    assert display.money(value, "EUR") == "1\u202f234\u202f567,89 EUR"  # CLDR fr: narrow no-break space, comma
+    assert display.totals({"EUR": value, "JPY": 1500 * SCALE}) == "1\u202f234\u202f567,89 EUR · 1\u202f500 JPY"
+    assert display.plain(value) == "1234567.89"  # exports and JSON keep the machine form
+    open_workspace(workspace_copy())  # a workspace without the setting: English marks again
+    assert display.money(value, "EUR") == "1,234,567.89 EUR"
+
+
+def test_locale_on_the_console_not_in_json(french: Path) -> None:
+    from click.testing import CliRunner
+    from test_tui_support import run
+
+    from anatole.cli import main
+
+    async def go() -> None:
+        open_workspace(french)
+        app = ConsoleApp(context(french), screens=("live",), start="live")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "cost today" in str(app.screen.query_one("#live-counters").render()),
+                        "the counters from the store")
+            assert "," in str(app.screen.query_one("#live-counters").render()).split("cost today", 1)[1]
+
+    run(go())
+    result = CliRunner().invoke(main, ["--workspace", str(french), "--json", "calls", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert '"cost": "0.0880"' in result.output  # JSON keeps the machine form whatever the locale
+
+
+@pytest.mark.parametrize("value", ["xx_YY", "english", ""])
+def test_an_unknown_locale_is_refused_by_name(tmp_path: Path, value: str) -> None:
+    from anatole.config import ConfigError
+
+    ws = workspace_copy()
+    config = (ws / "anatole.toml").read_text()
+    (ws / "anatole.toml").write_text(config.replace('currency = "EUR"', f'currency = "EUR"\nlocale = "{value}"', 1))
+    with pytest.raises(ConfigError) as err:
+        open_workspace(ws)
+    assert "[workspace]" in str(err.value) and "locale" in str(err.value) and "Babel" in str(err.value)

@@ -141,7 +141,8 @@ class TariffsScreen(Screen):
             else str(message.matching)
         search = f" matching {message.search}" if message.search else ""
         info.update(Text(
-            f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']}, prices exact · {s['timezone']}\n"
+            f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']}, prices exact · "
+            f"{s['timezone']}\n"
             f"rounded {s['mode']} to {s['decimals']} dp{inc} · bands {', '.join(s['band_names']) or 'none'}\n"
             f"{s['prefixes']} prefixes · {s['rates']} rates · versions from: {versions}\n"
             f"rates{search}: {shown}"))
