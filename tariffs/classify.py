@@ -63,12 +63,15 @@ def destination_type(numbers: np.ndarray | Sequence[str | bytes], country: str,
 
 
 _CLASS_CACHE: dict[tuple[str, str], int] = {}
+CACHE_MAX = 500_000  # numbers kept classified (about 100 MB); a call centre's month has millions of distinct ones
 
 
 def _classify(digits: str, country: str, home_cc: int, home: set[str]) -> int:
     key = (digits, country)
     got = _CLASS_CACHE.get(key)
     if got is None:
+        if len(_CLASS_CACHE) >= CACHE_MAX:
+            _CLASS_CACHE.clear()  # bounded memory: the next numbers are classified again
         got = _CLASS_CACHE[key] = _classify_one(digits, home_cc, home)
     return got
 

@@ -87,3 +87,14 @@ def test_threaded_batches_equal_one_batch(ws: Path, monkeypatch: pytest.MonkeyPa
     assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
     direct = c.tables.rate(big["number"], big["start"], big["seconds"])  # keys once = digits each time
     assert np.array_equal(one[0], direct["cost"]) and np.array_equal(one[1], direct["status"])
+
+
+def test_the_destination_type_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tariffs import classify
+
+    monkeypatch.setattr(classify, "CACHE_MAX", 50)
+    monkeypatch.setattr(classify, "_CLASS_CACHE", {})
+    numbers = np.array([f"3361234{i:04d}".encode() for i in range(400)], dtype="S18")
+    first = classify.destination_type(numbers, "FR")
+    assert len(classify._CLASS_CACHE) <= 50
+    assert list(classify.destination_type(numbers, "FR")) == list(first)  # classified again, the same
