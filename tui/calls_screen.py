@@ -131,10 +131,10 @@ class CallsScreen(Screen):
     CSS_PATH = "calls.tcss"
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("s", "sort", "Sort"),
-        Binding("less_than_sign", "sort_column(False)", "Sort col", key_display="< >"),
-        Binding("greater_than_sign", "sort_column(True)", "Sort col ▼", key_display=">", show=False),
-        Binding("f", "filter_cell", "Filter cell"),
+        Binding("s", "sort", "Sort: newest, oldest, dearest, longest", show=False),
+        Binding("less_than_sign", "sort_column(False)", "Sort", key_display="< >"),
+        Binding("greater_than_sign", "sort_column(True)", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "filter_cell", "By cell"),
         Binding("F", "clear_filter", "Clear filter", show=False),
         Binding("enter", "detail", "Detail", show=False),
         Binding("n", "page(True)", "Next page", show=False),
@@ -143,7 +143,7 @@ class CallsScreen(Screen):
         Binding("G", "last_page", "Last page", show=False),
         Binding("c", "columns", "Columns"),
         Binding("e", "export", "Export"),
-        Binding("r", "reload", "Reload"),
+        Binding("r", "reload", "Reload", show=False),
         Binding("escape", "leave_filter", "Back to the table / clear the filter", show=False),
     ]
 

@@ -243,9 +243,9 @@ class LocalTable(DataTable):
     of the view so that the screen can show what is shown (`summary()`)."""
 
     BINDINGS = [
-        Binding("less_than_sign", "sort(False)", "Sort ▲", key_display="<"),
-        Binding("greater_than_sign", "sort(True)", "Sort ▼", key_display=">", show=False),
-        Binding("f", "filter_cell", "Filter cell"),
+        Binding("less_than_sign", "sort(False)", "Sort", key_display="< >"),
+        Binding("greater_than_sign", "sort(True)", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "filter_cell", "By cell"),
         Binding("F", "clear_filter", "Clear filter", show=False),
         Binding("g", "first", "First", show=False),
         Binding("G", "last", "Last", show=False),
