@@ -61,7 +61,7 @@ from anatole.cdrimport import CdrImportError, import_file
 from anatole.config import ConfigError, Workspace, open_workspace
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
-from store import Store, open_store
+from store import Store, display, open_store
 from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import compile_tariff
 from tariffs.errors import TariffError
@@ -820,13 +820,6 @@ def _iso(t: int) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _group(text: str) -> str:
-    """Thousands separators in the whole part of a decimal string (display only)."""
-    sign = "-" if text.startswith("-") else ""
-    whole, dot, frac = text.lstrip("-").partition(".")
-    return f"{sign}{int(whole):,}{dot}{frac}"
-
-
 def render_summary(summary: dict[str, Any], console: Console) -> None:
     """Show a summary (from `summarise` or `run_demo`) as rich tables that fit 80 columns."""
     from rich import box
@@ -871,7 +864,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         t.add_column(col, justify="left" if col == "Site" else "right", no_wrap=True)
     for s in summary["sites"]:
         t.add_row(f"{s['name']} ({s['country']})", num(s["calls"]), num(s["answered"]), num(s["minutes"]),
-                  num(s["unrated"]), f"{_group(s['cost'])} {s['currency']}")
+                  num(s["unrated"]), display.from_text(s["cost"], s["currency"]))
     console.print(t)
     console.print()
 
@@ -882,10 +875,10 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     for row in summary["by_type"]:
         if row["calls"]:
             t.add_row(row["type"], num(row["calls"]), num(row["answered"]), num(row["minutes"]),
-                      *(_group(row["cost"].get(c, "0")) for c in currencies))
+                      *(display.from_text(row["cost"].get(c, "0"), c, code=False) for c in currencies))
     t.add_section()
     t.add_row("total", num(summary["calls"]), num(summary["answered"]), num(summary["minutes"]),
-              *(_group(summary["cost"][c]) for c in currencies), style="bold")
+              *(display.from_text(summary["cost"][c], c, code=False) for c in currencies), style="bold")
     console.print(t)
     console.print()
 
@@ -906,7 +899,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                      max_width=34 if col == "Destination" else None)
     for i, d in enumerate(summary["top_destinations"], 1):
         t.add_row(str(i), d["destination"], d["site"], num(d["calls"]), num(d["minutes"]),
-                  f"{_group(d['cost'])} {d['currency']}")
+                  display.from_text(d["cost"], d["currency"]))
     console.print(t)
     if summary.get("invoices"):
         console.print()

@@ -36,6 +36,7 @@ import numpy as np
 
 from anatole.demoinvoices import CANCELLED, HUDSON, LUTECE, Carrier
 from engine.money import SCALE, format_exact, parse_money
+from store import display
 from store.inventory import open_inventory
 from store.invoices import open_invoices
 from store.reports import open_queries
@@ -327,10 +328,9 @@ def _check(ws: Workspace, store: Store, period: str, result: Any) -> dict[str, A
 # --- showing it ------------------------------------------------------------------------------------------------
 
 
-def _group(text: str) -> str:
-    sign = "-" if text.startswith("-") else ""
-    whole, dot, frac = text.lstrip("-").partition(".")
-    return f"{sign}{int(whole):,}{dot}{frac}"
+def _shown(text: str, a: dict[str, Any]) -> str:
+    """A table cell in the allocation's currency (the title names it): its decimals, grouped."""
+    return display.from_text(text, a["currency"], code=False)
 
 
 def render(summary: dict[str, Any], console: Console) -> None:
@@ -350,31 +350,31 @@ def render(summary: dict[str, Any], console: Console) -> None:
     depth: dict[str, int] = {}
     for c in a["cost_centres"]:
         depth[c["code"]] = depth.get(c["parent"], -1) + 1 if c["parent"] else 0
-        t.add_row("  " * depth[c["code"]] + f"{c['code']} {c['name']}", _group(a["by_cost_centre"].get(c["code"],
-                                                                                                       "0.00")),
-                  _group(a["rollup"].get(c["code"], "0.00")))
+        t.add_row("  " * depth[c["code"]] + f"{c['code']} {c['name']}",
+                  _shown(a["by_cost_centre"].get(c["code"], "0"), a), _shown(a["rollup"].get(c["code"], "0"), a))
     for code, amount in a["by_cost_centre"].items():  # cost centres outside the demo's hierarchy, if any
         if code not in depth:
-            t.add_row(code, _group(amount), _group(a["rollup"].get(code, amount)))
+            t.add_row(code, _shown(amount, a), _shown(a["rollup"].get(code, amount), a))
     t.add_section()
-    t.add_row("allocated", _group(a["allocated"]), "")
-    t.add_row("unassigned", _group(a["unassigned"]), "")
-    t.add_row("total", _group(a["total"]), "", style="bold")
+    t.add_row("allocated", _shown(a["allocated"], a), "")
+    t.add_row("unassigned", _shown(a["unassigned"], a), "")
+    t.add_row("total", _shown(a["total"], a), "", style="bold")
     console.print(t)
     for why, amount in a["unassigned_reasons"].items():
-        console.print(f"Unassigned {_group(amount)} {a['currency']}: {why}.", markup=False)
+        console.print(f"Unassigned {display.from_text(amount, a['currency'])}: {why}.", markup=False)
     if a["move"]:
         m = a["move"]
-        split = " and ".join(f"{_group(v)} to {k}" for k, v in m["calls"].items())
+        split = " and ".join(f"{display.from_text(v, a['currency'])} to {k}" for k, v in m["calls"].items())
         console.print(f"{m['name']} ({m['person']}, {m['extension']}) moved from {m['from']} to {m['to']} on "
                       f"{m['date']}: their calls of the month went {split}.", markup=False)
     c = a["check"]
-    inv = ", ".join(f"{_group(v)} {k}" for k, v in c["invoices"].items())
-    calls = ", ".join(f"{_group(v)} {k}" for k, v in c["rated_calls"].items())
+    # the check is to the 10⁻⁸ unit: its figures are exact (and the line says so)
+    inv = ", ".join(display.from_text(v, k, exact=True) for k, v in c["invoices"].items())
+    calls = ", ".join(display.from_text(v, k, exact=True) for k, v in c["rated_calls"].items())
     if c["adds_up"]:
         console.print(f"[bold]Exact[/bold]: allocated + unassigned = the invoices' {c['invoice_charges']:,} charges "
-                      f"({inv}) + the {c['calls']:,} rated calls ({calls}), converted: {_group(c['expected_total'])} "
-                      f"{a['currency']}, to the 10⁻⁸ unit.")
+                      f"({inv}) + the {c['calls']:,} rated calls ({calls}), converted: "
+                      f"{display.from_text(c['expected_total'], a['currency'], exact=True)}, exact to the 10⁻⁸ unit.")
     else:
         console.print(f"[bold red]Does not add up[/bold red]: total {a['total']} {a['currency']}, invoices ({inv}) + "
                       f"rated calls ({calls}) = {c['expected_total']}.")

@@ -53,6 +53,7 @@ import numpy as np
 
 from engine.money import SCALE, divide_round, format_exact, format_money, parse_money, round_money
 from ingest.invoice import InvoiceError
+from store import display
 from store.invoices import open_invoices
 from store.recon import calls_for_reconciliation
 from tem.audit import audit
@@ -637,7 +638,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
                      overflow="ellipsis", max_width=24 if col == "File" else None)
     for f in summary["files"]:
         t.add_row(f["file"], f["format"], f["status"], str(f["charges"] - f["calls"]), f"{f['calls']:,}",
-                  f"{f['totals']['payable']} {f['currency']}")
+                  display.from_text(f["totals"]["payable"], f["currency"]))
     console.print(t)
     console.print()
     t = table("Planted errors")
@@ -648,7 +649,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
         by = ", ".join(f"{d['by']} {d['rule']}" for d in p["detections"]) if p["found"] else (
             "NOT DETECTED" if not p["detections"] else "MISSED: " + ", ".join(
                 f"{d['by']} {d['rule']} {d['lines']}" for d in p["detections"]))
-        t.add_row(p["error"], p["site"], str(p["lines"]), f"{p['at_stake']} {p['currency']}", by)
+        t.add_row(p["error"], p["site"], str(p["lines"]), display.from_text(p["at_stake"], p["currency"]), by)
     console.print(t)
     for p in summary["planted"]:
         if p.get("note"):

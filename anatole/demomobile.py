@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.money import SCALE, divide_round, format_amount, parse_money
+from store import display
 
 FOLDER = "mobile"
 MB = 10**6
@@ -333,12 +334,13 @@ def render(summary: dict[str, Any], console: Console) -> None:
     for col in ("Line", "Carrier", "Plan", "Cost", "Better plan", "Cost then", "Saving"):
         t.add_column(col, justify="right" if col in ("Cost", "Cost then", "Saving") else "left", no_wrap=True)
     for r in summary["wrong_plan"]:
-        t.add_row("+" + r["line"], r["carrier"], r["plan"], f"{r['current_cost']} {r['currency']}", r["best_plan"],
-                  f"{r['best_cost']} {r['currency']}", f"{r['saving']} {r['currency']}")
+        cur = r["currency"]
+        t.add_row("+" + r["line"], r["carrier"], r["plan"], display.from_text(r["current_cost"], cur), r["best_plan"],
+                  display.from_text(r["best_cost"], cur), display.from_text(r["saving"], cur))
     console.print(t)
-    saving = ", ".join(f"{v} {c}" for c, v in sorted(summary["saving"].items()))
+    saving = ", ".join(display.from_text(v, c) for c, v in sorted(summary["saving"].items()))
     console.print(f"Right-sizing saves {saving or 'nothing'} a month.")
     for rule, e in summary["findings"].items():
-        stake = ", ".join(f"{v} {c}" for c, v in e["at_stake"].items())
+        stake = ", ".join(display.from_text(v, c) for c, v in e["at_stake"].items())
         console.print(f"  {rule}: {e['findings']} finding(s)" + (f", {stake} at stake" if stake else ""))
     console.print(f"Try: anatole -w {summary['workspace']} mobile rightsize · mobile findings · ui (key 9)")

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount, format_exact
+from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount, format_exact, parse_money
 
 DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
 _locale = "en"
@@ -99,6 +99,18 @@ def money(value: int | None, currency: str | None = None, *, exact: bool = False
     text = amount(value, currency, exact=exact)
     code = (currency or "").strip().upper()
     return f"{text} {code}" if code else text
+
+
+def from_text(text: str | None, currency: str | None = None, *, exact: bool = False, code: bool = True) -> str:
+    """An exact decimal string (a JSON summary's ``"1234.5678"``) shown like money(): the currency's decimals,
+    grouped, with the currency unless code=False (a column that names it). Text that is not an amount is kept."""
+    if text is None or text == "":
+        return ""
+    try:
+        value = parse_money(str(text))
+    except Exception:
+        return str(text)
+    return money(value, currency, exact=exact) if code else amount(value, currency, exact=exact)
 
 
 def plain(value: int | None) -> str | None:

@@ -26,7 +26,7 @@ from engine import NO_RATE, RATED, STATUS_NAMES, UNANSWERED
 from engine.money import parse_money
 from ingest.cdr import detect
 from ingest.dialplan import DialPlan
-from store import open_store
+from store import display, open_store
 from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import compile_tariff
 from tariffs.load import load_tariff
@@ -287,7 +287,8 @@ def test_render_fits_80_columns(month: dict) -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     for heading in ("By site", "By destination type", "Unrated", "Top destinations by cost", "paris (FR)"):
         assert heading in text
-    assert month["summary"]["cost"]["EUR"] in text.replace(",", "")  # the total, exact
+    # the total in the currency's decimals (half-even), grouped; the summary's JSON keeps it exact
+    assert display.from_text(month["summary"]["cost"]["EUR"], "EUR", code=False) in text
 
 
 # --- the PBX files and their import ---------------------------------------------------------------------------
