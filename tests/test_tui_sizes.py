@@ -85,6 +85,21 @@ def test_invoices(invoices_ws: Path, size: tuple[int, int], snap_compare) -> Non
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_invoice_detail(invoices_ws: Path, size: tuple[int, int], snap_compare) -> None:
+    async def before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.screen.query_one("#invoices", DataTable).move_cursor(row=1)  # the invalid one: a finding
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(pilot.app.screen, "detail", None), "the invoice's detail")
+        await settle(pilot)
+        await pilot.press("f")  # its checks and findings
+        await settle(pilot)
+
+    ctx = context(invoices_ws, invoices=invoice_actions(invoices_ws / "anatole.db", "Europe/Paris"))
+    assert snap_compare(ConsoleApp(ctx, start="invoices"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_inventory(inventory_ws: Path, size: tuple[int, int], snap_compare) -> None:
     async def before(pilot) -> None:
         await settle(pilot)
@@ -186,3 +201,12 @@ def test_an_unknown_locale_is_refused_by_name(tmp_path: Path, value: str) -> Non
     with pytest.raises(ConfigError) as err:
         open_workspace(ws)
     assert "[workspace]" in str(err.value) and "locale" in str(err.value) and "Babel" in str(err.value)
+
+
+def test_from_text_shows_an_exact_summary_string_in_its_currency() -> None:
+    """`anatole demo`'s printed summary: JSON strings at the tariff's decimals, shown at the currency's."""
+    assert display.from_text("1696.9337", "EUR") == "1,696.93 EUR"
+    assert display.from_text("0.125", "EUR") == "0.12 EUR"  # half-even
+    assert display.from_text("1500.4", "JPY", code=False) == "1,500"
+    assert display.from_text("14.7095", "USD", exact=True) == "14.7095 USD"
+    assert display.from_text("n/a", "EUR") == "n/a" and display.from_text("", "EUR") == ""

@@ -490,7 +490,9 @@ class InvoiceDetailScreen(Screen):
         self.query_one("#inv-summary", Static).update(text)
 
         charges = self.query_one("#inv-charges", DataTable)
-        charges.clear()
+        charges.clear(columns=True)  # the amount columns name the invoice's currency (amounts exact: see above)
+        charges.add_columns("#", "category", "service", f"amount {cur}", f"tax {cur}", "description", "qty",
+                            f"price {cur}", "period")
         for c in d["charges"]:
             info = c["status_code"] in ("GROUP", "INFORMATION")
             charges.add_row(str(c["seq"]), c["category"], c["service"] or "(account)",
@@ -500,7 +502,9 @@ class InvoiceDetailScreen(Screen):
                             period_text(c["period_start"], c["period_end"]), key=str(c["seq"]))
 
         checks = self.query_one("#inv-checks", DataTable)
-        checks.clear()
+        checks.clear(columns=True)
+        checks.add_columns("id", "result", "rule", "expected", "actual", f"at stake {cur}", "line", "source",
+                           "dispute")
         ordered = failed + [c for c in d["checks"] if c["ok"]]  # the findings first
         for c in ordered:
             result = Text("ok", style="green") if c["ok"] else \
