@@ -408,6 +408,7 @@ class CallsScreen(Screen):
         self.position = ("start", 1)
         self._request(None, None, "first")
         self._columns_and_status()
+        self._reading()
 
     def _columns_and_status(self) -> None:
         self._fill(keep_column=True)
@@ -444,6 +445,12 @@ class CallsScreen(Screen):
     def action_last_page(self) -> None:
         self.generation += 1
         self._request(None, None, "last")
+        self._reading()
+
+    def _reading(self) -> None:
+        """Sorting a big store by a column without an index scans it: say so until the page is in."""
+        if self.loading:
+            self._message(f"{self.order_text()} · reading the page…")
 
     def action_page(self, forward: bool) -> None:
         if self.loading or not self.rows:
