@@ -163,6 +163,7 @@ class ReportsScreen(Screen):
     """One report of one month: its table, a chart, its notes; export to a file."""
 
     CSS_PATH = "reports.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # reports.tcss: the list folds away under 100 columns
     BINDINGS = [
         Binding("l", "list", "Reports"),
         Binding("p", "period", "Period"),
