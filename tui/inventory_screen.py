@@ -431,7 +431,7 @@ class ItemScreen(Screen):
         versions = self.query_one("#item-versions", DataTable)
         versions.add_columns("", *[h for h, _ in self._getters()], "from", "to")
         self.query_one("#item-history", DataTable).add_columns("when", "who", "batch", "action", "from", "to",
-                                                               "what", "source")
+                                                               "what (amounts exact)", "source")
         versions.focus()
         self._load()
 
