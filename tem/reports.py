@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.money import format_exact
+from engine.money import format_amount, format_exact
 from store import display
 from store.cells import neutralise
 
@@ -255,8 +255,10 @@ def _build(ctx: Context, name: str, period: str) -> Report:
             r.rows.append([key, names.get(key, ""), calls, charges, total])
         r.rows.append(["total", "", sum(x[2] for x in r.rows), sum(x[3] for x in r.rows),
                        sum(x[4] for x in r.rows)])
-        r.notes.append(f"unassigned: {display.money(alloc.unassigned, alloc.currency)}"
-                       f" (exact {format_exact(alloc.unassigned)})")
+        # the currency's decimals and the exact figure; no locale: the notes go into the exports as they are
+        shown = format_amount(display.round_display(alloc.unassigned, alloc.currency),
+                              display.decimals_for(alloc.currency))
+        r.notes.append(f"unassigned: {shown} {alloc.currency} (exact {format_exact(alloc.unassigned)})")
         return r
     if name == "month-over-month":
         periods = _months_back(period, 6)
