@@ -26,6 +26,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from engine.money import SCALE
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
 
@@ -93,9 +94,12 @@ class BarChart(Widget):
         super().__init__(**kw)
         self.points: list[tuple[str, Decimal]] = []
         self.heading = ""
+        self.currency: str | None = None
 
-    def show(self, points: list[tuple[str, Decimal]], heading: str) -> None:
-        """Chart these points; a ranking (largest first) longer than MAX_BARS is cut to its head."""
+    def show(self, points: list[tuple[str, Decimal]], heading: str, currency: str | None = None) -> None:
+        """Chart these points; a ranking (largest first) longer than MAX_BARS is cut to its head. With a currency
+        the values are amounts: shown as the table shows them (its decimals, grouped; the heading names it)."""
+        self.currency = currency
         ranking = all(abs(a[1]) >= abs(b[1]) for a, b in zip(points, points[1:]))
         if ranking and len(points) > MAX_BARS:
             heading = f"{heading} (the first {MAX_BARS} of {len(points)})"
@@ -103,6 +107,11 @@ class BarChart(Widget):
         self.points, self.heading = points, heading
         self.display = bool(points)
         self.refresh(layout=True)
+
+    def _value(self, value: Decimal) -> str:
+        if self.currency:
+            return display.amount(int(value * SCALE), self.currency)
+        return _fmt(value)
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
         if not self.points:
@@ -117,14 +126,14 @@ class BarChart(Widget):
         top = max(abs(v) for _, v in self.points) or Decimal(1)
         if len(self.points) <= MAX_BARS:
             label_w = min(18, max(len(lbl) for lbl, _ in self.points))
-            value_w = max(len(_fmt(v)) for _, v in self.points)
+            value_w = max(len(self._value(v)) for _, v in self.points)
             bar_w = max(4, width - label_w - value_w - 3)
             for i, (label, value) in enumerate(self.points):
                 eighths = int(abs(value) * bar_w * 8 / top)
                 bar = "█" * (eighths // 8) + (PARTS[eighths % 8] if eighths % 8 else "")
                 text.append(f"{label[:label_w]:<{label_w}} ")
                 text.append(f"{bar:<{bar_w}}", style="red" if value < 0 else "green")
-                text.append(f" {_fmt(value):>{value_w}}" + ("\n" if i < len(self.points) - 1 else ""))
+                text.append(f" {self._value(value):>{value_w}}" + ("\n" if i < len(self.points) - 1 else ""))
             return text
         # columns: 4 lines of eighths, labels of the first, middle and last point underneath
         n = len(self.points)
@@ -342,7 +351,7 @@ class ReportsScreen(Screen):
         cur = currencies[self.chart_currency % len(currencies)]
         others = [c for c in currencies if c != cur]
         heading = f"{heading}, {cur}" + (f" (c: {', '.join(others)})" if others else "")
-        chart.show(chart_points(d, cur), heading)
+        chart.show(chart_points(d, cur), heading, cur)
 
     def action_chart_currency(self) -> None:
         self.chart_currency += 1
