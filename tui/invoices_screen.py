@@ -529,7 +529,7 @@ class InvoiceDetailScreen(Screen):
             history.append(f"  claimed {money(disp['amount_claimed'], disp['currency'], exact=True)} · findings "
                            f"{', '.join(str(f) for f in disp['findings']) or 'none'}")
             if disp["credit_invoice_id"]:
-                history.append(f" · credited {exact(disp['credited_amount'], disp['currency'])} "
+                history.append(f" · credited {money(disp['credited_amount'], disp['currency'], exact=True)} "
                                f"by invoice #{disp['credit_invoice_id']}")
             history.append("\n")
         self.query_one("#inv-history", Static).update(history or Text("no history"))
@@ -664,21 +664,30 @@ class InvoiceDetailScreen(Screen):
 
 def recon_text(s: dict[str, Any], invoice_id: int) -> Text:
     tol = s["tolerances"]
-    cur = f" {s['currency']}" if s["currency"] else ""
+    code = s["currency"] or ""
+    cur = f" {code}" if code else ""
+
+    def shown(value: Any, *, with_code: bool = True) -> str:
+        """The summary's exact strings at the currency's decimals (`anatole reconcile` shows them exact)."""
+        return display.from_text(None if value is None else str(value), code, code=with_code)
+
     text = Text()
     text.append(f"{s['invoice_lines']} billed call(s) against {s['calls']} rated call(s), {s['matched']} matched\n",
                 style="bold")
     first, last = (s["period"][k][:16].replace("T", " ") for k in ("from", "to"))
     text.append(f"period {first} to {last} UTC\ntolerances: start ±{tol['start_s']} s, duration "
-                f"±{tol['duration_s']} s, cost {tol['cost']}\n\n")
-    text.append(f"{'class':<26}{'lines':>6}{'invoice':>12}{'rated':>12}{'difference':>12}\n", style="bold")
+                f"±{tol['duration_s']} s, cost {tol['cost']}{cur}\n\n")
+    text.append(f"{'class':<26}{'lines':>6}{'invoice' + cur:>12}{'rated' + cur:>12}{'difference':>12}\n",
+                style="bold")
     for name, t in s["classes"].items():
         style = "" if name == "exact" or not t["count"] else "yellow"
-        text.append(f"{RECON_LABELS.get(name, name):<26}{t['count']:>6}{t['invoice']:>12}{t['cdr']:>12}"
-                    f"{t['difference']:>12}\n", style=style)
+        text.append(f"{RECON_LABELS.get(name, name):<26}{t['count']:>6}{shown(t['invoice'], with_code=False):>12}"
+                    f"{shown(t['cdr'], with_code=False):>12}{shown(t['difference'], with_code=False):>12}\n",
+                    style=style)
     text.append("\nmoney at stake: ")
-    text.append(f"{s['money_at_stake']}{cur}", style="bold red" if s["money_at_stake"] not in ("0.00",) else "bold")
-    text.append(f" (overcharges + calls the PBX never made) · calls not billed: {s['unbilled_calls_cost']}{cur}\n")
+    stake = shown(s["money_at_stake"])
+    text.append(stake, style="bold" if stake == shown("0") else "bold red")
+    text.append(f" (overcharges + calls the PBX never made) · calls not billed: {shown(s['unbilled_calls_cost'])}\n")
     if s.get("median_start_offset_s"):
         text.append(f"the carrier's clock is {s['median_start_offset_s']:+d} s from the PBX's (median)\n")
     text.append(f"line by line: `anatole reconcile {invoice_id}`", style="dim")
@@ -775,7 +784,7 @@ class DisputeDialog(ModalScreen[str | None]):
             if self.findings:
                 yield Static("Findings contested (space: toggle):")
                 yield SelectionList[int](
-                    *[(f"{c['id']:>4} {c['rule']:<18} {exact(c['at_stake'], cur) if c['at_stake'] else '':>10}  "
+                    *[(f"{c['id']:>4} {c['rule']:<18} {money(c['at_stake'], cur, exact=True) if c['at_stake'] else '':>14}  "
                        f"{(c['line'] or '')[:16]}", c["id"], True) for c in self.findings], id="dispute-findings")
             else:
                 yield Static("This invoice has no findings: the dispute contests none.")
