@@ -784,7 +784,8 @@ class DisputeDialog(ModalScreen[str | None]):
             if self.findings:
                 yield Static("Findings contested (space: toggle):")
                 yield SelectionList[int](
-                    *[(f"{c['id']:>4} {c['rule']:<18} {money(c['at_stake'], cur, exact=True) if c['at_stake'] else '':>14}  "
+                    *[(f"{c['id']:>4} {c['rule']:<18} "
+                       f"{money(c['at_stake'], cur, exact=True) if c['at_stake'] else '':>14}  "
                        f"{(c['line'] or '')[:16]}", c["id"], True) for c in self.findings], id="dispute-findings")
             else:
                 yield Static("This invoice has no findings: the dispute contests none.")
