@@ -98,7 +98,7 @@ def test_calls_streamed_by_a_pbx_appear_on_the_monitor_with_their_cost() -> None
                 await writer.wait_closed()
                 for key in table.rows:
                     row = [str(c) for c in table.get_row(key)]
-                    shown[row[3]] = row
+                    shown[row[4]] = row  # ended, site, ext, dir, number, dur, cost, destination
 
         run(go())
     finally:
@@ -109,8 +109,8 @@ def test_calls_streamed_by_a_pbx_appear_on_the_monitor_with_their_cost() -> None
         for number, (cost, currency) in stored.items():
             row = shown[number]  # every call, by its E.164 number
             assert cost is not None and currency == "EUR"
-            assert row[5] == money(cost, "EUR"), (number, row)  # the cost the daemon rated and stored
-            assert row[1] == "paris" and row[7] == "out"
+            assert row[6] == money(cost, "EUR"), (number, row)  # the cost the daemon rated and stored
+            assert row[1] == "paris" and row[3] == "out"
         assert {row[2] for row in shown.values()} == {f"200{n + 1}" for n in range(len(CALLS))}
         assert any(cost > 0 for cost, _ in stored.values())
     finally:
