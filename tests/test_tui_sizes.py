@@ -5,6 +5,7 @@ text to check that no amount lost its currency and that no total, footer or colu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,8 @@ def test_locale_on_the_console_not_in_json(french: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: "cost today" in str(app.screen.query_one("#live-counters").render()),
                         "the counters from the store")
-            assert "," in str(app.screen.query_one("#live-counters").render()).split("cost today", 1)[1]
+            costs = str(app.screen.query_one("#live-counters").render()).split("cost today", 1)[1]
+            assert re.search(r"\d,\d\d EUR", costs) and not re.search(r"\d\.\d\d EUR", costs), costs
 
     run(go())
     result = CliRunner().invoke(main, ["--workspace", str(french), "--json", "calls", "--limit", "1"])
