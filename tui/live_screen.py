@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -74,6 +74,15 @@ class HistoryLoaded(Message):
         self.calls, self.error = calls, error
 
 
+class FinishedTable(DataTable):
+    """The finished calls: on its newest row it stays there when its height changes (a pane above it grows, the
+    terminal is resized), instead of keeping the scroll offset it had."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+
 class LiveScreen(Screen):
     CSS_PATH = "live.tcss"
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # live.tcss: at 24 rows the finished calls stay in view
@@ -129,12 +138,16 @@ class LiveScreen(Screen):
         yield Static("", id="alert-detail")
         yield Static("", id="active-note")
         yield DataTable(id="active", cursor_type="row")
-        yield DataTable(id="finished", cursor_type="row", zebra_stripes=True)
+        yield FinishedTable(id="finished", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         ctx = self.app.ctx
         self.keep = ctx.keep
+        # the breakpoint's class now, not at the first Resize: a later layout change would leave the finished
+        # table scrolled short of its newest row
+        self.set_class(self.app.size.height < self.VERTICAL_BREAKPOINTS[1][0], "-short")
+        self.set_class(self.app.size.height >= self.VERTICAL_BREAKPOINTS[1][0], "-tall")
         alerts = self.query_one("#alerts", DataTable)
         for key in ("time", "sev", "state", "alert", "message"):  # state before the message: always in view
             alerts.add_column(key, key=key)
