@@ -4,6 +4,7 @@ formulas, and a missing, locked, newer or foreign database gives a message inste
 from __future__ import annotations
 
 import csv
+import functools
 import sqlite3
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_pages_walk_the_whole_order_both_ways(ws: Path, reader: Reader, order: s
     expr, desc = PAGE_ORDERS[order]
     key = {"start": lambda r: r["start"], "billable": lambda r: r["billable"],
            PAGE_ORDERS["cost_desc"][0]: lambda r: (r["currency"] or "", -1 if r["cost"] is None else r["cost"]),
-           **{PAGE_ORDERS[f"{c}_asc"][0]: (lambda c: lambda r: r[c] or "")(c)
+           **{PAGE_ORDERS[f"{c}_asc"][0]: functools.partial(lambda col, r: r[col] or "", c)
               for c in ("site", "extension", "status", "destination", "direction")},
            PAGE_ORDERS["number_asc"][0]: lambda r: r["number"] or r["dialled"] or r["caller"] or ""}[expr]
     want = [r["id"] for r in sorted(all_calls(ws), key=lambda r: (key(r), r["id"]), reverse=desc)]
