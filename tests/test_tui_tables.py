@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_tui_calls import ids, stored
 from test_tui_support import context, run, settle, until, workspace_copy
 from textual.widgets import DataTable, Input, SelectionList
 
@@ -27,15 +28,6 @@ def ws() -> Path:
     return workspace_copy()
 
 
-def stored(ws: Path) -> list[dict]:
-    store = open_store(ws / "anatole.db")
-    rows = list(store.calls())
-    store.close()
-    return rows
-
-
-def ids(screen: CallsScreen) -> list[int]:
-    return [r["id"] for r in screen.rows]
 
 
 def headers(table: DataTable) -> list[str]:
