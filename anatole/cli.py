@@ -446,6 +446,7 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
     import csv as csvmod
 
     from engine.money import MoneyError, parse_money
+    from store import display
 
     ws = _workspace(ctx)
     store = _store(ws)
@@ -482,13 +483,14 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
             out = _call_out(row, decimals)
             table.add_row(out["start"][5:16].replace("T", " "), out["site"], out["direction"][:3],
                           out["extension"] or "", out["number"] or out["dialled"] or "", out["destination"] or "",
-                          str(out["billable_seconds"]), f"{out['cost']} {out['currency']}" if out["cost"] else "",
+                          str(out["billable_seconds"]),
+                          display.money(row["cost"], row["currency"]) if row["cost"] is not None else "",
                           out["status"])
             shown += 1
             if row["cost"] and row["billed"]:
-                totals[row["currency"]] = totals.get(row["currency"], 0) + row["cost"]
+                display.add_total(totals, row["cost"], row["currency"])  # per currency, exact; rounded when shown
         _console().print(table)
-        total = ", ".join(f"{format_exact(v)} {c}" for c, v in sorted(totals.items()))
+        total = display.totals(totals, empty="", sep=", ")
         _console().print(f"{shown} call(s)" + (f", total {total}" if total else ""))
     store.close()
 
