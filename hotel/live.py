@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from engine.money import format_money
 from hotel.model import HotelConfig
+from store import display
 from store import hotel as db
 
 GuestPrice = Callable[[list[dict[str, Any]]], list["int | None"]]
@@ -237,7 +238,7 @@ class HotelHook:
         if stay is None:
             return (status, reason) if status == db.FREE else (db.VACANT, "no guest checked in when the call started")
         if late:
-            reason = f"ended after check-out ({_hhmm(stay['checkout'], self.zone)})"
+            reason = f"ended after check-out ({display.when(stay['checkout'], self.zone.key)})"
         if status == db.QUEUED and not (self.post and (self.config.post_late or not late)):
             status = db.FOLIO
         return status, reason

@@ -4,6 +4,7 @@ room calls out, the PMS link changes state)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from hotel.live import HotelHook
 from pbx.protocol import Alert, FinishedCall, Hello, SourceState, SourceUpdate
 from store import hotel as db
 from store import open_store
+from store.display import when
 from tui.app import ConsoleApp
 from tui.frontdesk_screen import ConfirmDialog, FrontDeskScreen
 
@@ -163,7 +165,8 @@ def busy(ws: Path) -> Path:
     db.checkin(conn, "305", "880200", "Keller, Bruno", NOW - 9000, "manual")
     db.checkout(conn, "305", NOW - 3900)
     conn.execute("BEGIN IMMEDIATE")
-    HotelHook(cfg, currency="EUR").stored(conn, [_call(5, "2305", NOW - 4000)])  # ends after the check-out
+    zone = next(iter(open_workspace(ws).sites.values())).timezone  # the site's, as the daemon
+    HotelHook(cfg, currency="EUR", timezone=zone).stored(conn, [_call(5, "2305", NOW - 4000)])  # ends after check-out
     db.update_charge(conn, 1, status="queued")
     db.update_charge(conn, 2, status="rejected")
     conn.commit()
@@ -196,7 +199,10 @@ def test_front_desk_at_80x24(busy: Path) -> None:
             # the late charges say why, in view
             assert shown_width(late, 3) <= late.scrollable_content_region.width
             whys = {k.value: str(late.get_row(k)[2]) for k in late.rows}
-            assert whys["5"].startswith("ended after check-out (")
+            zone = next(iter(open_workspace(busy).sites.values())).timezone
+            assert whys["5"] == f"ended after check-out ({when(NOW - 3900, zone)})"
+            assert re.fullmatch(r"ended after check-out \(\d{4}-\d\d-\d\d \d\d:\d\d [A-Z][A-Za-z0-9+-]+\)",
+                                whys["5"])  # four-digit year and the zone's abbreviation, as display.when
             assert whys["2"] == "refused by the PMS (no answer code)"
             header = str(screen.query_one("#desk-status", Static).render())
             await until(pilot, lambda: "daemon: not running" in str(screen.query_one("#desk-status", Static)
