@@ -16,6 +16,7 @@ from store.mobile import open_mobile
 from tem.mobile import import_file, rightsize
 from tui.app import ConsoleApp
 from tui.mobile_screen import MobileScreen
+from tui.table import LocalTable
 
 DATA = Path(__file__).parent / "data" / "mobile"
 SEPTEMBER = ("Compte;Facture;Numéro;Forfait;Date;Heure;Type;Correspondant;Zone;Durée/Volume;Montant HT\n"
@@ -83,7 +84,39 @@ def test_lines_plans_usage_and_saving(ws: Path) -> None:
             await settle(pilot)
             table = app.screen.query_one("DataTable")
             listed = {(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[2])) for i in range(table.row_count)}
-            assert ("Mobile", "Prev month") in listed and ("Mobile", "Next month") in listed
+            assert ("Mobile", "Month") in listed and ("Mobile", "Next month") in listed
+
+    run(go())
+
+
+def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
+    async def go() -> None:
+        app = ConsoleApp(context(ws), start="mobile")
+        async with app.run_test(size=(140, 30)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, MobileScreen)
+            table = screen.query_one("#mobile", LocalTable)
+            assert list(cells(screen)) == ["33698765432", "33612345678"]
+            table.move_cursor(column=2)  # billed
+            await pilot.press("less_than_sign")
+            await settle(pilot)
+            assert list(cells(screen)) == ["33698765432", "33612345678"]  # 0.60 EUR, then 35.50 EUR
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            assert list(cells(screen)) == ["33612345678", "33698765432"]
+            assert "billed▼" in str(table.ordered_columns[2].label)
+            assert "sorted by billed ▼" in str(screen.query_one("#mobile-title", Static).render())
+            table.move_cursor(row=1, column=1)  # PRO-20
+            await pilot.press("f")
+            await settle(pilot)
+            assert list(cells(screen)) == ["33698765432"]
+            title = str(screen.query_one("#mobile-title", Static).render())
+            assert "1 of 2" in title and "plan = PRO-20" in title
+            assert cells(screen)["33698765432"][2] == "0.60 EUR"  # money still shown by store.display
+            await pilot.press("F")
+            await settle(pilot)
+            assert len(cells(screen)) == 2
 
     run(go())
 

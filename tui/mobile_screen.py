@@ -9,22 +9,25 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from engine.money import divide_round
 from store import display
 from store.mobile import MobileStore, MobileStoreError
 from tui.data import ComponentReader, StoreError
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 MB = 10**6
 # what was billed and what a better plan saves come first: in view at 80 columns; usage and carrier after (→)
-COLUMNS = ("line", "plan", "billed", "suggested", "saving/month", "voice min", "SMS/MMS", "data MB", "roaming",
-           "carrier")
+COLUMNS = (Column("line", "line"), Column("plan", "plan"), Column("billed", "billed"),
+           Column("suggested", "suggested"), Column("saving", "saving/month"), Column("voice", "voice min"),
+           Column("sms", "SMS/MMS"), Column("data", "data MB"), Column("roaming", "roaming"),
+           Column("carrier", "carrier"))
 
 
 class MobileReader(ComponentReader):
@@ -81,6 +84,19 @@ def cells(e: dict[str, Any]) -> list[Text | str]:
             e["carrier"]]
 
 
+def table_row(e: dict[str, Any]) -> Row:
+    """The line's cells and what they sort, filter and export by (money exact with its currency, usage as counts)."""
+    shown = cells(e)
+    s = e["sized"] or {}
+    cur = e["currency"]
+    saving = s.get("saving")
+    monthly = divide_round(saving, s["months"], "half_up") if saving and s.get("months") else 0
+    values = {"billed": Money(e["billed"], cur), "roaming": Money(e["roaming"], cur),
+              "saving": Money(monthly, cur) if monthly > 0 else None,
+              "voice": e["voice"] // 60, "sms": e["sms"], "data": e["data"] // MB}
+    return Row(e["line"], dict(zip((c.key for c in COLUMNS), shown, strict=True)), values)
+
+
 class MobileLoaded(Message):
     def __init__(self, months: list[str], month: str | None, rows: list[dict[str, Any]], error: str = "") -> None:
         super().__init__()
@@ -90,9 +106,20 @@ class MobileLoaded(Message):
 class MobileScreen(Screen):
     CSS_PATH = "mobile.tcss"
     BINDINGS = [
-        Binding("left_square_bracket", "month(-1)", "Prev month", key_display="["),
-        Binding("right_square_bracket", "month(1)", "Next month", key_display="]"),
-        Binding("r", "reload", "Reload"),
+        # one footer entry for both month keys, and reload in the help only: the footer fits 80 columns
+        Binding("left_square_bracket", "month(-1)", "Month", key_display="[ ]"),
+        Binding("right_square_bracket", "month(1)", "Next month", key_display="]", show=False),
+        Binding("r", "reload", "Reload", show=False),
+        # the table's own keys (LocalTable), listed in the help
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
     ]
 
     def __init__(self) -> None:
@@ -104,14 +131,15 @@ class MobileScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Mobile lines", classes="title", id="mobile-title")
-        yield DataTable(id="mobile", cursor_type="row", zebra_stripes=True)
+        ctx = self.app.ctx
+        yield LocalTable(COLUMNS, name_for_export="mobile-lines", workspace=lambda: ctx.workspace, clock=ctx.clock,
+                         id="mobile")
         yield Static("", id="mobile-message", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
         self.reader = MobileReader(self.app.ctx.db_path)
-        self.query_one("#mobile", DataTable).add_columns(*COLUMNS)
-        self.query_one("#mobile", DataTable).focus()
+        self.query_one("#mobile", LocalTable).focus()
         self._load(None)
 
     def on_unmount(self) -> None:
@@ -120,6 +148,12 @@ class MobileScreen(Screen):
 
     def action_reload(self) -> None:
         self._load(self.month)
+
+    def table(self) -> LocalTable:
+        return self.query_one("#mobile", LocalTable)
+
+    async def action_table(self, action: str) -> None:
+        await self.table().run_action(action)
 
     def action_month(self, step: int) -> None:
         if self.month in self.months:
@@ -143,11 +177,8 @@ class MobileScreen(Screen):
             note.update(Text(message.error))
             return
         self.months, self.month, self.rows = message.months, message.month, message.rows
-        table = self.query_one("#mobile", DataTable)
-        table.clear()
-        for e in self.rows:
-            table.add_row(*cells(e), key=e["line"])
-        self.query_one("#mobile-title", Static).update(f"Mobile lines, {self.month or 'no usage yet'}")
+        self.table().set_rows([table_row(e) for e in self.rows])
+        self._title()
         if not self.rows:
             note.update("no mobile usage: `anatole mobile import FILE` (see the README, Mobile lines)")
             return
@@ -166,3 +197,28 @@ class MobileScreen(Screen):
         else:
             text += "no saving found (or no right-sizing yet: `anatole mobile rightsize`)"
         note.update(text)
+
+    def _title(self) -> None:
+        shown = f" · {self.table().summary()}" if self.rows else ""
+        self.query_one("#mobile-title", Static).update(f"Mobile lines, {self.month or 'no usage yet'}{shown}")
+
+    @on(LocalTable.Changed, "#mobile")
+    def table_changed(self) -> None:
+        self._title()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the table's keys and the months."""
+        table = self.table()
+        out: list[tuple[str, str, Any]] = [
+            ("Mobile: export the view…", "CSV or XLSX of the lines, sort and columns shown (e)", table.action_export),
+            ("Mobile: filter by the highlighted cell", "Only the lines with this value (f)", table.action_filter_cell),
+            ("Mobile: clear the filter", "Every line again (F)", table.action_clear_filter),
+            ("Mobile: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+            ("Mobile: previous month", "The usage of the month before ([)", lambda: self.action_month(-1)),
+            ("Mobile: next month", "The usage of the month after (])", lambda: self.action_month(1)),
+        ]
+        for c in COLUMNS:
+            for desc in (False, True):
+                out.append((f"Mobile: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
+                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out

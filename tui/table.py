@@ -230,9 +230,28 @@ class Row:
         return v.plain if isinstance(v, Text) else v
 
 
+@dataclass(frozen=True)
+class Money:
+    """A money value of a LocalTable row: sorts within its currency (currencies grouped, never by face value
+    across them), filters and exports as the exact amount with its currency."""
+
+    amount: int
+    currency: str
+
+    def sort_key(self) -> tuple[str, int]:
+        return (self.currency.upper(), self.amount)
+
+    def __str__(self) -> str:
+        from store import display
+
+        return display.money(self.amount, self.currency, exact=True)
+
+
 def _sort_value(v: Any) -> tuple[int, Any]:
     if v is None or v == "":
         return (0, 0)
+    if isinstance(v, Money):
+        return (3, v.sort_key())
     if isinstance(v, int | float):
         return (1, v)
     return (2, str(v).lower())
