@@ -22,6 +22,7 @@ from store import open_store
 from store.invoices import open_invoices
 from tui.app import ConsoleApp
 from tui.invoices_screen import ApproveDialog, DisputeDialog, InvoiceDetailScreen, InvoicesScreen
+from tui.table import LocalTable
 
 DATA = Path(__file__).parent / "data" / "invoices"
 
@@ -123,6 +124,44 @@ def test_list_shows_every_invoice_with_state_and_findings(ws: Path) -> None:
             screen.query_one("#invoices-filter", Input).value = ""
             await settle(pilot)
             assert table.row_count == 3
+
+    run(go())
+
+
+def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
+    async def go() -> None:
+        app = console(ws)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one("#invoices", LocalTable)
+            keys = lambda: [r.key for r in table.view]  # noqa: E731
+            assert keys() == ["1", "2", "3"]
+            table.move_cursor(column=3)  # payable: 78.30 EUR, 87.30 EUR and the Orange one
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            assert "payable▼" in str(table.ordered_columns[3].label)
+            eur = [k for k in keys() if screen.by_id[k]["currency"] == "EUR"]
+            assert eur.index("2") < eur.index("1")  # 87.30 before 78.30 within EUR
+            await pilot.press("less_than_sign")
+            await settle(pilot)
+            eur = [k for k in keys() if screen.by_id[k]["currency"] == "EUR"]
+            assert eur.index("1") < eur.index("2")
+            assert "sorted by payable ▲" in str(screen.query_one("#invoices-title").render())
+            table.move_cursor(row=keys().index("3"), column=6)  # carrier: Orange Business
+            await pilot.press("f")
+            await settle(pilot)
+            assert keys() == ["3"]
+            assert "carrier = Orange Business" in str(screen.query_one("#invoices-title").render())
+            assert "1 of 3 invoice(s)" in str(screen.query_one("#invoices-summary").render())
+            await pilot.press("enter")  # opens the invoice under the cursor, found by its key
+            await settle(pilot)
+            assert isinstance(app.screen, InvoiceDetailScreen) and app.screen.invoice_id == 3
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("F")
+            await settle(pilot)
+            assert sorted(keys()) == ["1", "2", "3"]
 
     run(go())
 

@@ -30,6 +30,7 @@ from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdic
 from store.invoices import needs_reason as store_needs_reason
 from tui.context import ActionError, ConsoleContext
 from tui.data import ComponentReader
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
                "exported": "dim", "validated": "", "received": ""}
@@ -174,6 +175,28 @@ class ActionDone(Message):
 
 # --- the list ----------------------------------------------------------------------------------------------------
 
+# what is decided on first (period, amount, state, findings): in view at 80 columns; who bills after
+LIST_COLUMNS = (Column("id", "#"), Column("number", "number"), Column("period", "period"),
+                Column("payable", "payable"), Column("state", "state"), Column("findings", "find."),
+                Column("carrier", "carrier"), Column("account", "account"))
+
+
+def list_row(r: dict[str, Any]) -> Row:
+    """An invoice's cells (cut to fit) and what they sort, filter and export by: whole texts, the period by its
+    start, the payable exact in its own currency (never sorted across currencies by face value)."""
+    style = STATE_STYLE.get(r["state"], "")
+    findings = Text(str(r["findings"]) if r["findings"] else "", style="bold yellow" if r["findings"] else "")
+    period = period_text(r["period_start"], r["period_end"])
+    cells = {"id": str(r["id"]), "number": clip(r["number"], 18), "period": period,
+             "payable": Text(money(r["payable"], r["currency"]), justify="right"),
+             "state": Text(state_text(r), style=style), "findings": findings,
+             "carrier": clip(r["carrier_name"] or r["carrier"], 16), "account": clip(r["account"], 12)}
+    values = {"id": r["id"], "number": r["number"], "period": period,
+              "payable": None if r["payable"] is None else Money(r["payable"], r["currency"]),
+              "findings": r["findings"], "carrier": r["carrier_name"] or r["carrier"], "account": r["account"]}
+    return Row(str(r["id"]), cells, values)
+
+
 
 class InvoicesScreen(Screen):
     """Every stored invoice: carrier, account, number, period, payable, status and state, findings."""
@@ -181,16 +204,29 @@ class InvoicesScreen(Screen):
     CSS_PATH = "invoices.tcss"
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
-        Binding("a", "act('approve')", "Approve"),
-        Binding("d", "act('dispute')", "Dispute"),
+        # approve and dispute are named on the message line (and in the help, the palette): the footer fits 80
+        # columns with the table's keys
+        Binding("a", "act('approve')", "Approve", show=False),
+        Binding("d", "act('dispute')", "Dispute", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("r", "reload", "Reload"),
+        Binding("r", "reload", "Reload", show=False),
         Binding("escape", "leave_filter", "Back to the table", show=False),
+        # the table's own keys (LocalTable), here too so that they work from the filter line and show in the help
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", "Clear the cell filter", show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
+        self.by_id: dict[str, dict[str, Any]] = {}
         self.shown: list[dict[str, Any]] = []
         self.reader: InvoiceReader | None = None
         self.error = ""
@@ -200,20 +236,23 @@ class InvoicesScreen(Screen):
         yield Static("Invoices", classes="title", id="invoices-title")
         yield Input(placeholder="/ filter: words in carrier, account, number, period, status or state",
                     id="invoices-filter", classes="line-input")
-        yield DataTable(id="invoices", cursor_type="row", zebra_stripes=True)
+        ctx = self.app.ctx
+        yield LocalTable(LIST_COLUMNS, name_for_export="invoices", workspace=lambda: ctx.workspace, clock=ctx.clock,
+                         id="invoices")
         yield Static("", id="invoices-summary", classes="totals")
         yield Static("", id="invoices-message", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
         self.reader = InvoiceReader(self.app.ctx.db_path)
-        table = self.query_one("#invoices", DataTable)
-        # what is decided on first (period, amount, state, findings): in view at 80 columns; who bills after
-        for key, label in (("id", "#"), ("number", "number"), ("period", "period"), ("payable", "payable"),
-                           ("state", "state"), ("findings", "find."), ("carrier", "carrier"), ("account", "account")):
-            table.add_column(label, key=key)
-        table.focus()
+        self.table().focus()
         self._load()
+
+    def table(self) -> LocalTable:
+        return self.query_one("#invoices", LocalTable)
+
+    async def action_table(self, action: str) -> None:
+        await self.table().run_action(action)
 
     def on_unmount(self) -> None:
         if self.reader is not None:
@@ -256,20 +295,17 @@ class InvoicesScreen(Screen):
         return all(w in text for w in words)
 
     def _show(self) -> None:
+        """The rows the words of the filter line match, then the table's own filter by cell and sort."""
         words = self.query_one("#invoices-filter", Input).value.lower().split()
-        table = self.query_one("#invoices", DataTable)
-        keep = table.cursor_row if table.row_count else 0
-        table.clear()
-        self.shown = [r for r in self.rows if self._matches(r, words)]
-        for r in self.shown:
-            style = STATE_STYLE.get(r["state"], "")
-            findings = Text(str(r["findings"]) if r["findings"] else "", style="bold yellow" if r["findings"] else "")
-            table.add_row(str(r["id"]), clip(r["number"], 18), period_text(r["period_start"], r["period_end"]),
-                          Text(money(r["payable"], r["currency"]), justify="right"),
-                          Text(state_text(r), style=style), findings,
-                          clip(r["carrier_name"] or r["carrier"], 16), clip(r["account"], 12), key=str(r["id"]))
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        self.by_id = {str(r["id"]): r for r in self.rows}
+        self.table().set_rows([list_row(r) for r in self.rows if self._matches(r, words)])
+
+    @on(LocalTable.Changed, "#invoices")
+    def table_changed(self, event: LocalTable.Changed) -> None:
+        """The totals of what is shown (per currency), and the title with the count, filters and sort."""
+        self.shown = [self.by_id[r.key] for r in event.table.view if r.key in self.by_id]
+        self.query_one("#invoices-title", Static).update(f"Invoices · {event.table.summary()}"
+                                                         if event.table.filters or event.table.sort else "Invoices")
         by_cur: dict[str, int] = {}
         for r in self.shown:
             by_cur[r["currency"]] = by_cur.get(r["currency"], 0) + (r["payable"] or 0)
@@ -283,20 +319,19 @@ class InvoicesScreen(Screen):
             f"{disputed} in dispute · {findings} finding(s)")
 
     def _current(self) -> dict[str, Any] | None:
-        table = self.query_one("#invoices", DataTable)
-        if not self.shown or not table.row_count:
-            return None
-        return self.shown[min(table.cursor_row, len(self.shown) - 1)]
+        row = self.table().current_row()
+        return None if row is None else self.by_id.get(row.key)
 
     def action_open(self) -> None:
         row = self._current()
         if row is not None:
             self.app.push_screen(InvoiceDetailScreen(int(row["id"]), self.reader, on_change=self._load))
 
-    @on(DataTable.RowSelected, "#invoices")
-    def selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.app.push_screen(InvoiceDetailScreen(int(event.row_key.value), self.reader, on_change=self._load))
+    @on(DataTable.CellSelected, "#invoices")
+    def selected(self, event: DataTable.CellSelected) -> None:
+        if event.cell_key.row_key.value is not None:
+            self.app.push_screen(InvoiceDetailScreen(int(event.cell_key.row_key.value), self.reader,
+                                                     on_change=self._load))
 
     def action_act(self, kind: str) -> None:
         row = self._current()
@@ -333,7 +368,7 @@ class InvoicesScreen(Screen):
         self.query_one("#invoices-filter", Input).focus()
 
     def action_leave_filter(self) -> None:
-        self.query_one("#invoices", DataTable).focus()
+        self.table().focus()
 
     @on(Input.Changed, "#invoices-filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -342,7 +377,32 @@ class InvoicesScreen(Screen):
 
     @on(Input.Submitted, "#invoices-filter")
     def filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#invoices", DataTable).focus()
+        self.table().focus()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the workflow's actions and the table's keys."""
+        table = self.table()
+        out: list[tuple[str, str, Any]] = [
+            ("Invoices: approve the highlighted invoice…", "For payment, with a reason where needed (a)",
+             lambda: self.action_act("approve")),
+            ("Invoices: dispute the highlighted invoice…", "Reason, findings contested, amount claimed (d)",
+             lambda: self.action_act("dispute")),
+            ("Invoices: open the highlighted invoice", "Charges, findings, reconciliation, history (enter)",
+             self.action_open),
+            ("Invoices: export the view…", "CSV or XLSX of the invoices, sort and columns shown (e)",
+             table.action_export),
+            ("Invoices: filter by the highlighted cell", "Only the invoices with this value (f)",
+             table.action_filter_cell),
+            ("Invoices: clear the cell filter", "Every invoice the filter line matches (F)",
+             table.action_clear_filter),
+            ("Invoices: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        ]
+        for c in LIST_COLUMNS:
+            for desc in (False, True):
+                out.append((f"Invoices: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the "
+                            "highlighted column; a click on a header too",
+                            lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out
 
 
 def open_action(screen: Screen, kind: str, detail: dict[str, Any], done: Any) -> None:
