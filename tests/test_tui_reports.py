@@ -19,7 +19,15 @@ from tem.reports import REPORTS
 from tui.app import ConsoleApp
 from tui.help import HelpScreen
 from tui.inventory_screen import InventoryScreen
-from tui.reports_screen import BarChart, ExportDialog, ReportsScreen, chart_points, parse_period, shift_period
+from tui.reports_screen import (
+    BarChart,
+    ExportDialog,
+    ReportsScreen,
+    ReportTable,
+    chart_points,
+    parse_period,
+    shift_period,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,7 @@ def test_export_to_every_format(ws: Path) -> None:
             await choose(pilot, "top-callers")
             for typed, target in (("", "reports/top-callers-2025-03.csv"), ("xlsx", "reports/top-callers-2025-03.xlsx"),
                                   ("out/callers.pdf", "out/callers.pdf")):
-                await pilot.press("e")
+                await pilot.press("x")
                 await settle(pilot)
                 dialog = app.screen
                 assert isinstance(dialog, ExportDialog)
@@ -125,7 +133,7 @@ def test_export_to_every_format(ws: Path) -> None:
                 await until(pilot, lambda: app.screen is screen, f"the export to {target}")
                 assert f"wrote {target}" in str(screen.query_one("#report-message", Static).render())
             # a file name whose extension is not a format: refused in the dialog, which stays open
-            await pilot.press("e")
+            await pilot.press("x")
             await settle(pilot)
             app.screen.query_one("#export-path", Input).value = "report.doc"
             await pilot.press("enter")
@@ -168,8 +176,8 @@ def test_keys_reach_both_screens_and_help_lists_their_keys(ws: Path) -> None:
             table = app.screen.query_one(DataTable)
             listed = {(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[2])) for i in range(table.row_count)}
             for pair in (("Everywhere", "Inventory"), ("Everywhere", "Reports"), ("Inventory", "Next kind"),
-                         ("Inventory", "Import preview"), ("Inventory item", "Changes"), ("Reports", "Export"),
-                         ("Reports", "Prev. month"), ("Report export", "Cancel")):
+                         ("Inventory", "Import preview"), ("Inventory item", "Changes"), ("Reports", "Export report"),
+                         ("Reports", "Prev./next month"), ("Report export", "Cancel")):
                 assert pair in listed, pair
 
     run(go())
@@ -224,5 +232,45 @@ def test_traffic_reports_are_listed_and_shown(ws: Path) -> None:
             assert "Incoming calls by extension — 2025-03" in info
             total = table_rows(screen)[-1]
             assert total[0] == "total" and int(total[2]) == int(total[3]) + int(total[4]) + int(total[5])
+
+    run(go())
+
+
+def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
+    """k9s keys on the report's table: `<`/`>` sort by the highlighted column (amounts within their currency), the
+    total row stays last; `f` keeps the rows with the cell's value (the total, of every row, leaves), `F` clears."""
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            await choose(pilot, "incoming")
+            table = screen.query_one("#report-table", ReportTable)
+            table.focus()
+            before = table_rows(screen)
+            assert before[-1][0] == "total" and len(before) > 3
+            calls = [c.label for c in table.all_columns].index("calls")
+            table.move_cursor(row=0, column=calls)
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            rows = table_rows(screen)
+            counts = [int(r[calls]) for r in rows[:-1]]
+            assert counts == sorted(counts, reverse=True) and rows[-1] == before[-1]  # total still last
+            assert "▼" in str(table.columns[table.ordered_columns[calls].key].label)
+            await pilot.press("less_than_sign")
+            await settle(pilot)
+            counts = [int(r[calls]) for r in table_rows(screen)[:-1]]
+            assert counts == sorted(counts)
+            assert "sorted by calls ▲" in str(screen.query_one("#report-info", Static).render())
+            # filter by the highlighted cell's value: only rows with that count, no total
+            table.move_cursor(row=0, column=calls)
+            value = table_rows(screen)[0][calls]
+            await pilot.press("f")
+            await settle(pilot)
+            rows = table_rows(screen)
+            assert rows and all(r[calls] == value for r in rows) and all(r[0] != "total" for r in rows)
+            assert f"calls = {value}" in str(screen.query_one("#report-info", Static).render())
+            await pilot.press("F")
+            await settle(pilot)
+            assert len(table_rows(screen)) == len(before)
 
     run(go())

@@ -23,12 +23,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine.money import SCALE
+from engine.money import SCALE, MoneyError, parse_money
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
 LEVELS = " ▁▂▃▄▅▆▇█"  # eighths of a line, for columns
@@ -156,6 +157,52 @@ class BarChart(Widget):
         return text
 
 
+class ReportTable(LocalTable):
+    """The report's rows as a LocalTable (sort, filter by cell, columns, export of the view); its total rows stay
+    under the rows whatever the sort, and are left out while a filter is on (they total every row, not the shown)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__([], **kw)
+        self.totals: list[Row] = []
+
+    def set_report(self, columns: list[Column], rows: list[Row], totals: list[Row]) -> None:
+        """A new table: sort, filter and hidden columns kept while the columns are the same (another month)."""
+        if [(c.key, c.label) for c in columns] != [(c.key, c.label) for c in self.all_columns]:
+            self.sort, self.filters, self.hidden = None, {}, set()
+        self.all_columns, self.totals = columns, totals
+        self.set_rows(rows)
+
+    def refresh_view(self, keep: bool = False) -> None:
+        super().refresh_view(keep)
+        if not self.filters:
+            for r in self.totals:
+                self.add_row(*(r.cells.get(c.key, "") for c in self.visible), key=r.key)
+
+    def export_rows(self) -> tuple[list[str], list[list[Any]]]:
+        head, rows = super().export_rows()
+        if not self.filters:
+            rows += [[r.value(c.key) for c in self.visible] for r in self.totals]
+        return head, rows
+
+
+def _cell_value(exact: str, shown: str, kind: str) -> Any:
+    """What a report cell sorts, filters and exports by: amounts as Money (never compared across currencies),
+    counts as numbers, text as it is."""
+    if exact == "":
+        return ""
+    try:
+        if kind == "money":
+            code = shown.rsplit(" ", 1)[-1] if " " in shown else ""
+            return Money(parse_money(exact), code if len(code) == 3 and code.isalpha() else "")
+        if kind == "int":
+            return int(exact)
+        if kind in ("seconds", "number"):
+            return float(exact)  # minutes, percentages: not money
+    except (MoneyError, ValueError):
+        pass
+    return exact
+
+
 class ReportBuilt(Message):
     def __init__(self, name: str, period: str, data: dict[str, Any] | None, error: str = "") -> None:
         super().__init__()
@@ -174,14 +221,24 @@ class ReportsScreen(Screen):
     CSS_PATH = "reports.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # reports.tcss: the list folds away under 100 columns
     BINDINGS = [
+        Binding("x", "export_report", "Export report"),
         Binding("l", "list", "Reports"),
         Binding("p", "period", "Period"),
-        Binding("left_square_bracket", "month(-1)", "Prev. month", key_display="["),
-        Binding("right_square_bracket", "month(1)", "Next month", key_display="]"),
-        Binding("e", "export", "Export"),
-        Binding("r", "reload", "Reload"),
-        Binding("c", "chart_currency", "Chart currency", show=False),
+        Binding("left_square_bracket", "month(-1)", "Prev./next month", key_display="[ ]"),
+        Binding("right_square_bracket", "month(1)", "Next month", key_display="]", show=False),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("C", "chart_currency", "Chart currency", show=False),
         Binding("escape", "leave_input", "Back to the table", show=False),
+        # the table's own keys (LocalTable), here too so that they work from the report list and show in the help
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", "Export the table's view (CSV, XLSX)", show=False),
     ]
 
     def __init__(self) -> None:
@@ -202,7 +259,9 @@ class ReportsScreen(Screen):
                     yield Input(placeholder="YYYY-MM", id="report-period", classes="line-input",
                                 restrict=r"[0-9-]*", max_length=7)
                     yield Static("", id="report-info")
-                yield DataTable(id="report-table", cursor_type="row", zebra_stripes=True)
+                ctx = self.app.ctx
+                yield ReportTable(name_for_export="report", workspace=lambda: ctx.workspace, clock=ctx.clock,
+                                  id="report-table")
                 yield BarChart(id="report-chart")
                 yield Static("", id="report-message", classes="message")
         yield Footer()
@@ -256,7 +315,7 @@ class ReportsScreen(Screen):
 
     @on(OptionList.OptionSelected, "#report-list")
     def chosen(self) -> None:
-        self.query_one("#report-table", DataTable).focus()
+        self.query_one("#report-table", ReportTable).focus()
 
     def action_list(self) -> None:
         self.query_one("#report-list", OptionList).focus()
@@ -265,7 +324,7 @@ class ReportsScreen(Screen):
         self.query_one("#report-period", Input).focus()
 
     def action_leave_input(self) -> None:
-        self.query_one("#report-table", DataTable).focus()
+        self.query_one("#report-table", ReportTable).focus()
 
     def action_month(self, step: int) -> None:
         if self.period:
@@ -281,7 +340,7 @@ class ReportsScreen(Screen):
         except ValueError as exc:
             self._message(str(exc), error=True)
             return
-        self.query_one("#report-table", DataTable).focus()
+        self.query_one("#report-table", ReportTable).focus()
         self._set_period(period)
 
     def _set_period(self, period: str) -> None:
@@ -308,30 +367,37 @@ class ReportsScreen(Screen):
     def on_report_built(self, message: ReportBuilt) -> None:
         if message.report and (message.report, message.period) != (self.report, self.period):
             return  # an answer to a question no longer asked
-        table = self.query_one("#report-table", DataTable)
+        table = self.query_one("#report-table", ReportTable)
         chart = self.query_one("#report-chart", BarChart)
         info = self.query_one("#report-info", Static)
         if message.data is None:
             self.data = None
-            table.clear(columns=True)
+            table.set_report([], [], [])
             chart.show([], "")
             info.update("")
             self._message(message.error, error=True)
             return
         d = self.data = message.data
+        columns = []
+        for i, (heading, kind) in enumerate(d["columns"]):
+            # long names (destinations) are cut so that the amounts stay on screen at 80 columns
+            width = min(TEXT_WIDTH, max([len(heading)] + [len(r[i]) for r in d["rows"]])) if kind == "text" \
+                else None
+            columns.append(Column(f"c{i}", heading, width))
+        rows, totals = [], []
+        shown_rows = d.get("display_rows") or d["rows"]  # each currency's decimals; sort values and exports exact
+        for n, (exact, shown) in enumerate(zip(d["rows"], shown_rows)):
+            total = bool(shown) and shown[0] == "total"
+            style = "bold" if total else ""
+            cells = {c.key: Text(v, style=style, justify="left" if kind == "text" else "right")
+                     for c, v, (_, kind) in zip(columns, shown, d["columns"])}
+            values = {c.key: _cell_value(str(e), v, kind)
+                      for c, e, v, (_, kind) in zip(columns, exact, shown, d["columns"])}
+            (totals if total else rows).append(Row(f"{'total' if total else 'row'}-{n}", cells, values))
         with self.app.batch_update():
-            table.clear(columns=True)
-            for i, (heading, kind) in enumerate(d["columns"]):
-                # long names (destinations) are cut so that the amounts stay on screen at 80 columns
-                width = min(TEXT_WIDTH, max([len(heading)] + [len(r[i]) for r in d["rows"]])) if kind == "text" \
-                    else None
-                table.add_column(Text(heading, justify="left" if kind == "text" else "right"), width=width)
-            for row in d.get("display_rows") or d["rows"]:  # each currency's decimals; exports stay exact
-                style = "bold" if row and row[0] == "total" else ""
-                table.add_row(*[Text(v, style=style, justify="left" if kind == "text" else "right")
-                                for v, (_, kind) in zip(row, d["columns"])])
+            table.set_report(columns, rows, totals)
         self._chart()
-        info.update(Text(f"{d['title']} — {d['period']} · {len(d['rows'])} row(s)", style="bold"))
+        self._info()
         notes = " · ".join(d["notes"])
         self._message(notes if d["rows"] else f"nothing to report for {d['period']}" + (f" · {notes}" if notes
                                                                                         else ""))
@@ -350,8 +416,45 @@ class ReportsScreen(Screen):
             return
         cur = currencies[self.chart_currency % len(currencies)]
         others = [c for c in currencies if c != cur]
-        heading = f"{heading}, {cur}" + (f" (c: {', '.join(others)})" if others else "")
+        heading = f"{heading}, {cur}" + (f" (C: {', '.join(others)})" if others else "")
         chart.show(chart_points(d, cur), heading, cur)
+
+    def table(self) -> ReportTable:
+        return self.query_one("#report-table", ReportTable)
+
+    async def action_table(self, action: str) -> None:
+        await self.table().run_action(action)
+
+    @on(LocalTable.Changed, "#report-table")
+    def table_changed(self, event: LocalTable.Changed) -> None:
+        self._info()
+
+    def _info(self) -> None:
+        """The report's title, month and rows; what is shown of them while a filter or a sort is on."""
+        d, table = self.data, self.table()
+        if d is None:
+            return
+        shown = table.summary() if table.filters or table.sort else f"{len(d['rows'])} row(s)"
+        self.query_one("#report-info", Static).update(Text(f"{d['title']} — {d['period']} · {shown}", style="bold"))
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the report's export and the table's keys."""
+        table = self.table()
+        out: list[tuple[str, str, Any]] = [
+            ("Report: export to CSV, XLSX or PDF…", "As `anatole report NAME --out FILE` (x)",
+             self.action_export_report),
+            ("Report: export the table's view…", "The rows, sort and columns shown, CSV or XLSX (e)",
+             table.action_export),
+            ("Report: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
+            ("Report: clear the filter", "Every row again (F)", table.action_clear_filter),
+            ("Report: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+            ("Report: next chart currency", "One currency at a time on the chart (C)", self.action_chart_currency),
+        ]
+        for c in table.all_columns:
+            for desc in (False, True):
+                out.append((f"Report: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
+                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out
 
     def action_chart_currency(self) -> None:
         self.chart_currency += 1
@@ -359,7 +462,7 @@ class ReportsScreen(Screen):
 
     # --- export ---------------------------------------------------------------------------------------------
 
-    def action_export(self) -> None:
+    def action_export_report(self) -> None:
         ctx: ConsoleContext = self.app.ctx
         if ctx.reports is None or self.data is None:
             self._message("choose a report and a month first", error=True)
