@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from tariffs.compile import compile_tariff
 from tariffs.load import load_tariff
 from tui.app import ConsoleApp
 from tui.data import rate_rows
+from tui.table import LocalTable
 from tui.tariffs_screen import TariffsScreen, parse_quote
 
 
@@ -40,7 +42,7 @@ def test_search_and_quote() -> None:
             table = screen.query_one("#rates", DataTable)
             prefixes = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
             assert prefixes and all("3375".startswith(p) or p.startswith("3375") for p in prefixes)
-            await pilot.press("escape", "c", *"+33 6 12 34 56 78", "enter")  # spaces: not one number
+            await pilot.press("escape", "n", *"+33 6 12 34 56 78", "enter")  # spaces: not one number
             await settle(pilot)
             result = screen.query_one("#quote-result")
             assert "'12' is not a start time" in str(result.render()) and result.has_class("error")
@@ -128,7 +130,7 @@ def test_quote_at_the_tariffs_site_and_full_destination_names() -> None:
             assert screen.quote_site == "paris"
             box = screen.query_one("#quote-input", Input)
             assert "as dialled at paris" in box.placeholder
-            await pilot.press("c", *"0612345678 90s", "enter")
+            await pilot.press("n", *"0612345678 90s", "enter")
             await settle(pilot)
             result = screen.query_one("#quote-result")
             text = str(result.render())
@@ -157,10 +159,48 @@ def test_tariffs_snapshot_quote_at_a_site(size: tuple[int, int], snap_compare) -
         await settle(pilot)
         await until(pilot, lambda: "Sample carrier FR" in str(pilot.app.screen.query_one("#tariff-info").render()),
                     "the tariff's summary")
-        await pilot.press("c")
+        await pilot.press("n")
         pilot.app.screen.query_one("#quote-input", Input).value = "0612345678 1m30s 2025-03-14T10:00"
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("escape")
 
     assert snap_compare(ConsoleApp(ctx, start="tariffs"), terminal_size=size, run_before=before)
+
+
+def test_rates_sort_by_a_column_and_filter_by_a_cell() -> None:
+    """The rate table's list keys: `>` sorts by the highlighted column (prices as amounts, not as text), `f`
+    keeps the rows with the cell's value, `F` clears; the summary says what is shown."""
+    ws = workspace_copy()
+
+    async def go() -> None:
+        app = ConsoleApp(context(ws), start="tariffs")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            info = screen.query_one("#tariff-info")
+            await until(pilot, lambda: "Sample carrier FR" in str(info.render()), "the tariff's summary")
+            table = screen.query_one("#rates", LocalTable)
+            await until(pilot, lambda: table.row_count > 3, "the rates")
+            table.focus()
+            total = table.row_count
+            price = [c.key for c in table.visible].index("price")
+            table.move_cursor(row=0, column=price)
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            prices = [Decimal(str(table.get_row_at(i)[price])) for i in range(table.row_count)]
+            assert prices == sorted(prices, reverse=True) and prices[0] > prices[-1]
+            assert "sorted by EUR/unit ▼" in str(info.render())
+            band = [c.key for c in table.visible].index("band")
+            table.move_cursor(row=0, column=band)
+            chosen = str(table.get_row_at(0)[band])
+            await pilot.press("f")
+            await settle(pilot)
+            bands = {str(table.get_row_at(i)[band]) for i in range(table.row_count)}
+            assert bands == {chosen} and 0 < table.row_count < total
+            assert f"band = {chosen}" in str(info.render())
+            await pilot.press("F")
+            await settle(pilot)
+            assert table.row_count == total
+
+    run(go())

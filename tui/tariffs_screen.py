@@ -14,13 +14,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.durations import parse_duration
+from engine.money import parse_money
 from tariffs.errors import TariffError
 from tui.context import zoneinfo
 from tui.data import TariffEntry, quote, quote_text, rate_rows
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 RATE_LIMIT = 500
 WIDE = 100  # columns from which the tariff list stays beside the rates
@@ -44,11 +46,16 @@ class Quoted(Message):
 RATE_COLUMNS = ("prefix", "band", "from", "price", "unit", "incr", "effective", "destination")
 
 
+def rate_columns(currency: str) -> list[Column]:
+    """The rate table's columns; the price column names the tariff's currency."""
+    return [Column(k, f"{currency}/unit" if k == "price" else k) for k in RATE_COLUMNS]
+
+
 class TariffsScreen(Screen):
     CSS_PATH = "tariffs.tcss"
     BINDINGS = [
         Binding("slash", "search", "Prefix search", key_display="/"),
-        Binding("c", "quote", "Quote a number"),
+        Binding("n", "quote", "Quote a number"),
         Binding("s", "quote_site", "Quote site"),
         Binding("l", "list", "Tariff list"),
         Binding("escape", "leave_input", "Back to the rates", show=False),
@@ -58,6 +65,7 @@ class TariffsScreen(Screen):
         super().__init__()
         self.entries: list[TariffEntry] = []
         self.current: TariffEntry | None = None
+        self.info_text = ""  # the tariff's summary (see _show_info)
         self.quote_site: str | None = None  # numbers typed in the quote box are as dialled at this site
 
     def compose(self) -> ComposeResult:
@@ -68,14 +76,14 @@ class TariffsScreen(Screen):
                 yield Static("", id="tariff-info")
                 yield Input(placeholder="/ prefix search: digits", id="rate-search", classes="line-input",
                             restrict=r"\+?[0-9]*")
-                yield DataTable(id="rates", cursor_type="row", zebra_stripes=True)
+                ctx = self.app.ctx
+                yield LocalTable(rate_columns(""), name_for_export="rates", workspace=lambda: ctx.workspace,
+                                 clock=ctx.clock, id="rates")
                 yield Input(placeholder=self._quote_placeholder(), id="quote-input", classes="line-input")
                 yield Static("", id="quote-result", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#rates", DataTable)
-        table.add_columns(*RATE_COLUMNS)
         self.entries = self.app.tariffs.entries()
         options = self.query_one("#tariff-list", OptionList)
         for e in self.entries:
@@ -88,7 +96,7 @@ class TariffsScreen(Screen):
         if self.app.size.width >= WIDE:
             options.focus()
         else:
-            self.query_one("#rates", DataTable).focus()
+            self.query_one("#rates", LocalTable).focus()
         self._fit()
 
     def on_resize(self) -> None:
@@ -129,9 +137,10 @@ class TariffsScreen(Screen):
         if message.entry != self.current:
             return
         info = self.query_one("#tariff-info", Static)
-        table = self.query_one("#rates", DataTable)
-        table.clear()
+        table = self.query_one("#rates", LocalTable)
         if message.error or message.summary is None:
+            table.set_rows([])
+            self.info_text = ""
             info.update(Text(f"{message.entry.label} is not valid:\n{message.error}", style="bold red"))
             return
         s = message.summary
@@ -140,18 +149,25 @@ class TariffsScreen(Screen):
         shown = f"{len(message.rates)} of {message.matching}" if len(message.rates) < message.matching \
             else str(message.matching)
         search = f" matching {message.search}" if message.search else ""
-        info.update(Text(
+        self.info_text = (
             f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']}, prices exact · "
             f"{s['timezone']}\n"
             f"rounded {s['mode']} to {s['decimals']} dp{inc} · bands {', '.join(s['band_names']) or 'none'}\n"
             f"{s['prefixes']} prefixes · {s['rates']} rates · versions from: {versions}\n"
-            f"rates{search}: {shown}"))
+            f"rates{search}: {shown}")
+        self._show_info()
+        columns = rate_columns(s["currency"])
+        if [c.label for c in columns] != [c.label for c in table.all_columns]:
+            table.all_columns, table.sort, table.filters, table.hidden = columns, None, {}, set()
+        rows = [Row(f"r{i}", {"prefix": r["prefix"] or "(any)", "band": r["band"], "from": str(r["from"]),
+                              "price": Text(r["price"], justify="right"), "unit": str(r["unit"]),
+                              "incr": str(r["increment"]), "effective": r["effective_from"],
+                              "destination": r["destination"]},
+                    {"prefix": r["prefix"], "from": r["from"], "price": Money(parse_money(r["price"]), s["currency"]),
+                     "unit": r["unit"], "incr": r["increment"]})
+                for i, r in enumerate(message.rates)]
         with self.app.batch_update():
-            table.clear(columns=True)  # the price column names the tariff's currency
-            table.add_columns(*RATE_COLUMNS[:3], f"{s['currency']}/unit", *RATE_COLUMNS[4:])
-            for r in message.rates:
-                table.add_row(r["prefix"] or "(any)", r["band"], str(r["from"]), Text(r["price"], justify="right"),
-                              str(r["unit"]), str(r["increment"]), r["effective_from"], r["destination"])
+            table.set_rows(rows)
 
     def action_search(self) -> None:
         self.query_one("#rate-search", Input).focus()
@@ -176,7 +192,7 @@ class TariffsScreen(Screen):
 
     def _quote_placeholder(self) -> str:
         at = f"as dialled at {self.quote_site} (s: site)" if self.quote_site else "E.164 (s: a site's dialling)"
-        return f"c quote: NUMBER {at} [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]"
+        return f"n quote: NUMBER {at} [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]"
 
     def _dialplan(self, site: str | None) -> Any:
         info = self.app.ctx.sites.get(site) if site else None
@@ -188,7 +204,7 @@ class TariffsScreen(Screen):
         options.focus()
 
     def action_leave_input(self) -> None:
-        self.query_one("#rates", DataTable).focus()
+        self.query_one("#rates", LocalTable).focus()
 
     @on(Input.Changed, "#rate-search")
     def search_changed(self, event: Input.Changed) -> None:
@@ -197,7 +213,7 @@ class TariffsScreen(Screen):
 
     @on(Input.Submitted, "#rate-search")
     def search_done(self) -> None:
-        self.query_one("#rates", DataTable).focus()
+        self.query_one("#rates", LocalTable).focus()
 
     @on(Input.Submitted, "#quote-input")
     def quote_submitted(self, event: Input.Submitted) -> None:
@@ -223,6 +239,35 @@ class TariffsScreen(Screen):
         typed = text.split()[0]
         dialled = f"{typed} at {site} = +{digits}\n" if site and typed.lstrip("+") != digits else ""
         self.post_message(Quoted(dialled + quote_text(q), q["status"] != "rated"))
+
+    @on(LocalTable.Changed, "#rates")
+    def rates_changed(self, event: LocalTable.Changed) -> None:
+        self._show_info()
+
+    def _show_info(self) -> None:
+        """The tariff's summary, and what the rate table shows while a filter or a sort is on."""
+        if not self.info_text:
+            return
+        table = self.query_one("#rates", LocalTable)
+        view = f" · shown: {table.summary()}" if table.filters or table.sort else ""
+        self.query_one("#tariff-info", Static).update(Text(self.info_text + view))
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the quote and the rate table's keys."""
+        table = self.query_one("#rates", LocalTable)
+        out: list[tuple[str, str, Any]] = [
+            ("Tariffs: quote a number…", "What a call would cost, with its breakdown (n)", self.action_quote),
+            ("Tariffs: prefix search…", "The rates of a prefix (/)", self.action_search),
+            ("Rates: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
+            ("Rates: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
+            ("Rates: clear the filter", "Every row again (F)", table.action_clear_filter),
+            ("Rates: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        ]
+        for c in table.all_columns:
+            for desc in (False, True):
+                out.append((f"Rates: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
+                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out
 
     def on_quoted(self, message: Quoted) -> None:
         self._quote_message(message.text, message.error)
