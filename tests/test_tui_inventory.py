@@ -17,6 +17,7 @@ from store.inventory import open_inventory
 from tem.inventory import import_file
 from tui.app import ConsoleApp
 from tui.inventory_screen import ImportPreviewScreen, InventoryScreen, ItemScreen, parse_day, tree_order
+from tui.table import LocalTable
 
 CENTRES = ("code,name,parent,gl_account,budget\n"
            "HQ,Head office,,6100,\nSALES,Sales,HQ,6110,1500.00\nOPS,Operations,HQ,6120,800\n"
@@ -84,6 +85,49 @@ def test_tree_order_puts_children_under_parents_and_survives_a_loop() -> None:
     assert parse_day(" 2025-03-01 ") == "2025-03-01"
     with pytest.raises(ValueError, match="not a date"):
         parse_day("2025-02-30")
+
+
+def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, InventoryScreen)
+            table = screen.query_one("#inventory", LocalTable)
+            await pilot.press("right_square_bracket")  # people
+            await settle(pilot)
+            assert screen.kind == "person"
+            table.move_cursor(column=1)  # name
+            await pilot.press("greater_than_sign")
+            await settle(pilot)
+            names = [r[1] for r in cells(screen)]
+            assert names == sorted(names, key=str.lower, reverse=True) and len(names) == 3
+            assert "name▼" in str(table.ordered_columns[1].label)
+            title = str(screen.query_one("#inventory-title", Static).render())
+            assert "sorted by name ▼" in title
+            # the cost centre of the highlighted person: only the people of that centre
+            row = next(i for i, r in enumerate(cells(screen)) if r[3] == "SALES")
+            table.move_cursor(row=row, column=3)
+            await pilot.press("f")
+            await settle(pilot)
+            assert {r[3] for r in cells(screen)} == {"SALES"}
+            assert "cost centre = SALES" in str(screen.query_one("#inventory-title", Static).render())
+            await pilot.press("enter")  # the highlighted person, found by key
+            await settle(pilot)
+            assert isinstance(app.screen, ItemScreen) and app.screen.key == cells(screen)[table.cursor_row][0]
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("F")
+            await settle(pilot)
+            assert len(cells(screen)) == 3
+            # another kind starts unsorted and unfiltered, with its own columns
+            await pilot.press("left_square_bracket")
+            await settle(pilot)
+            assert [r[0] for r in cells(screen)] == ["HQ", "└ OPS", "└ SALES", "  └ SALES-EU"]
+            assert table.sort is None and not table.filters
+
+    run(go())
 
 
 def test_kinds_on_a_date_filter_and_detail(ws: Path) -> None:

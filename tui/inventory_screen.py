@@ -30,6 +30,7 @@ from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.data import ComponentReader
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
 KIND_TITLES = {"cost_centre": "Cost centres", "person": "People", "extension": "Extensions",
@@ -135,6 +136,29 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
              ("from", _f("valid_from")), ("to", _f("valid_to"))],
 }
 RIGHT = {"budget", "people", "monthly fee", "notice d."}
+MONEY_COLUMNS = {"budget": "budget", "monthly fee": "monthly_fee"}
+COUNT_COLUMNS = {"notice d.": "notice_days"}
+
+
+def table_columns(kind: str) -> list[Column]:
+    return [Column(heading, heading) for heading, _ in COLUMNS[kind]]
+
+
+def list_row(kind: str, r: dict[str, Any], cells: list[str], currency: str, heads: int | None = None) -> Row:
+    """One item's cells and what they sort, filter and export by: a cost centre's code without the tree marks,
+    budgets and fees exact with the workspace's currency, counts as numbers."""
+    headings = [h for h, _ in COLUMNS[kind]]
+    shown = {h: Text(c, justify="right") if h in RIGHT else c for h, c in zip(headings, cells, strict=True)}
+    values: dict[str, Any] = {headings[0]: r["key"] if kind == "cost_centre" else cells[0]}
+    for h, name in MONEY_COLUMNS.items():
+        if h in shown:
+            values[h] = None if r.get(name) is None else Money(int(r[name]), currency)
+    for h, name in COUNT_COLUMNS.items():
+        if h in shown:
+            values[h] = r.get(name)
+    if kind == "cost_centre":
+        values["people"] = heads
+    return Row(str(r["id"]), shown, values)
 
 
 def tree_order(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -237,18 +261,32 @@ class InventoryScreen(Screen):
     CSS_PATH = "inventory.tcss"
     BINDINGS = [
         Binding("enter", "open", "Detail", show=False),
-        Binding("left_square_bracket", "kind(-1)", "Prev. kind", key_display="["),
-        Binding("right_square_bracket", "kind(1)", "Next kind", key_display="]"),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("d", "date", "Date"),
-        Binding("i", "import_preview", "Import preview"),
-        Binding("r", "reload", "Reload"),
+        # the footer fits 80 columns with the table's keys: one entry for both kind keys; /, d and i are named on
+        # the filter line and the message line, reload in the help
+        Binding("left_square_bracket", "kind(-1)", "Kind", key_display="[ ]"),
+        Binding("right_square_bracket", "kind(1)", "Next kind", key_display="]", show=False),
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
+        Binding("d", "date", "Date", show=False),
+        Binding("i", "import_preview", "Import preview", show=False),
+        Binding("r", "reload", "Reload", show=False),
         Binding("escape", "leave_input", "Back to the table", show=False),
+        # the table's own keys (LocalTable), here too so that they work from the inputs and show in the help
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", "Clear the cell filter", show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.reader: InventoryReader | None = None
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.matching = 0
         self.kind = "cost_centre"
         self.day = ""
         self.items: dict[str, list[dict[str, Any]]] = {}
@@ -262,7 +300,9 @@ class InventoryScreen(Screen):
         with Horizontal(id="inventory-bar"):
             yield Input(id="inventory-date", classes="line-input", restrict=r"[0-9-]*", max_length=10)
             yield Input(placeholder="/ filter: words in any column", id="inventory-filter", classes="line-input")
-        yield DataTable(id="inventory", cursor_type="row", zebra_stripes=True)
+        ctx = self.app.ctx
+        yield LocalTable(table_columns(self.kind), name_for_export="inventory", workspace=lambda: ctx.workspace,
+                         clock=ctx.clock, id="inventory")
         yield Static("", id="inventory-message", classes="message")
         yield Footer()
 
@@ -272,8 +312,14 @@ class InventoryScreen(Screen):
         self.day = dt.datetime.fromtimestamp(ctx.clock(), zoneinfo(ctx.zone())).date().isoformat()
         self.query_one("#inventory-date", Input).value = self.day
         self.query_one("#inventory-kinds", Tabs).can_focus = False
-        self.query_one("#inventory", DataTable).focus()
+        self.table().focus()
         self._load(self.day)
+
+    def table(self) -> LocalTable:
+        return self.query_one("#inventory", LocalTable)
+
+    async def action_table(self, action: str) -> None:
+        await self.table().run_action(action)
 
     def on_unmount(self) -> None:
         if self.reader is not None:
@@ -305,25 +351,18 @@ class InventoryScreen(Screen):
         self._show()
 
     def _show(self) -> None:
-        table = self.query_one("#inventory", DataTable)
+        """The items the words of the filter line match (the first ROW_LIMIT), then the table's own filter by cell
+        and sort."""
+        table = self.table()
         words = self.query_one("#inventory-filter", Input).value.lower().split()
         matching = [(r, cells) for r, cells, text in self.rows.get(self.kind, []) if all(w in text for w in words)]
         rows = matching[:ROW_LIMIT]
-        keep = table.cursor_row
+        self.matching = len(matching)
+        self.by_id = {str(r["id"]): r for r, _ in rows}
+        cur = self.app.ctx.currency
+        heads = Lookups(self.items).heads if self.kind == "cost_centre" else {}
         with self.app.batch_update():
-            table.clear(columns=True)
-            for heading, _ in COLUMNS[self.kind]:
-                table.add_column(heading, key=heading)
-            for r, cells in rows:
-                table.add_row(*[Text(c, justify="right") if h in RIGHT else c
-                                for (h, _), c in zip(COLUMNS[self.kind], cells)], key=str(r["id"]))
-        self.shown = [r for r, _ in rows]
-        if rows:
-            table.move_cursor(row=min(keep, len(rows) - 1))
-        total = len(self.items.get(self.kind, []))
-        count = f"{len(matching)} of {total}" if words else str(total)
-        self.query_one("#inventory-title", Static).update(
-            f"Inventory · {KIND_TITLES[self.kind].lower()} on {self.day}: {count}")
+            table.set_rows([list_row(self.kind, r, cells, cur, heads.get(r["key"])) for r, cells in rows])
         if not any(self.items.values()):
             self._message("no inventory on this date: import one with `anatole inventory import FILE --kind ...` "
                           "(i: preview a file here)")
@@ -333,7 +372,18 @@ class InventoryScreen(Screen):
         elif len(matching) > len(rows):
             self._message(f"the first {len(rows)} of {len(matching)} shown: / filter to narrow them")
         else:
-            self._message("enter: every version and change of the item")
+            self._message("enter: every version and change of the item · d date · i import preview")
+
+    @on(LocalTable.Changed, "#inventory")
+    def table_changed(self, event: LocalTable.Changed) -> None:
+        """The title: the kind, the day, how many match the filter line, and the table's cell filter and sort."""
+        self.shown = [self.by_id[r.key] for r in event.table.view if r.key in self.by_id]
+        total = len(self.items.get(self.kind, []))
+        count = f"{self.matching} of {total}" if self.query_one("#inventory-filter", Input).value.split() \
+            else str(total)
+        more = f" · {event.table.summary()}" if event.table.filters or event.table.sort else ""
+        self.query_one("#inventory-title", Static).update(
+            f"Inventory · {KIND_TITLES[self.kind].lower()} on {self.day}: {count}{more}")
 
     # --- kinds, date, filter ----------------------------------------------------------------------------
 
@@ -346,7 +396,11 @@ class InventoryScreen(Screen):
             tabs.active = f"kind-{kind}"
         if kind != self.kind:
             self.kind = kind
-            self.query_one("#inventory", DataTable).move_cursor(row=0)
+            table = self.table()  # another kind, other columns: its own sort and filter start afresh
+            table.all_columns, table.sort, table.filters, table.hidden = table_columns(kind), None, {}, set()
+            table.export_name = f"inventory-{KIND_TITLES[kind].lower().replace(' ', '-')}"
+            table.set_rows([])
+            table.move_cursor(row=0, column=0)
             self._show()
 
     @on(Tabs.TabActivated, "#inventory-kinds")
@@ -361,7 +415,7 @@ class InventoryScreen(Screen):
         self.query_one("#inventory-filter", Input).focus()
 
     def action_leave_input(self) -> None:
-        self.query_one("#inventory", DataTable).focus()
+        self.table().focus()
 
     def action_reload(self) -> None:
         self._load(self.day)
@@ -373,7 +427,7 @@ class InventoryScreen(Screen):
         except ValueError as exc:
             self._message(str(exc), error=True)
             return
-        self.query_one("#inventory", DataTable).focus()
+        self.table().focus()
         self._load(day)
 
     @on(Input.Changed, "#inventory-filter")
@@ -383,22 +437,46 @@ class InventoryScreen(Screen):
 
     @on(Input.Submitted, "#inventory-filter")
     def filter_done(self) -> None:
-        self.query_one("#inventory", DataTable).focus()
+        self.table().focus()
 
     # --- detail and import ------------------------------------------------------------------------------
 
     def _current(self) -> dict[str, Any] | None:
-        row = self.query_one("#inventory", DataTable).cursor_row
-        return self.shown[row] if 0 <= row < len(self.shown) else None
+        row = self.table().current_row()
+        return None if row is None else self.by_id.get(row.key)
 
     def action_open(self) -> None:
         item = self._current()
         if item is not None and self.reader is not None:
             self.app.push_screen(ItemScreen(item["kind"], item["key"], self.reader, self.day))
 
-    @on(DataTable.RowSelected, "#inventory")
+    @on(DataTable.CellSelected, "#inventory")
     def selected(self) -> None:
         self.action_open()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the screen's actions and the table's keys."""
+        table = self.table()
+        out: list[tuple[str, str, Any]] = [
+            ("Inventory: open the highlighted item", "Every version and change (enter)", self.action_open),
+            ("Inventory: preview a CSV import…", "What importing a file would do; nothing written (i)",
+             self.action_import_preview),
+            ("Inventory: another date…", "The inventory as it stood on a day (d)", self.action_date),
+            ("Inventory: export the view…", "CSV or XLSX of the items, sort and columns shown (e)",
+             table.action_export),
+            ("Inventory: filter by the highlighted cell", "Only the items with this value (f)",
+             table.action_filter_cell),
+            ("Inventory: clear the cell filter", "Every item the filter line matches (F)", table.action_clear_filter),
+            ("Inventory: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        ]
+        out += [(f"Inventory: {KIND_TITLES[k].lower()}", "[ and ] step through the kinds",
+                 lambda k=k: self._set_kind(k)) for k in KINDS]
+        for c in table.all_columns:
+            for desc in (False, True):
+                out.append((f"Inventory: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the "
+                            "highlighted column; a click on a header too",
+                            lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out
 
     def action_import_preview(self) -> None:
         self.app.push_screen(ImportPreviewScreen(self.day))
