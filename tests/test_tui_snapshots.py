@@ -60,7 +60,7 @@ def test_call_detail(ws: Path, snap_compare) -> None:
 def test_tariffs_quote(ws: Path, snap_compare) -> None:
     async def before(pilot) -> None:
         await settle(pilot)
-        await pilot.press("c")
+        await pilot.press("n")
         pilot.app.screen.query_one("#quote-input", Input).value = "+33612345678 125 2025-03-14T10:00"
         await pilot.press("enter")
         await settle(pilot)
