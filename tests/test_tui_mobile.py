@@ -16,7 +16,7 @@ from store.mobile import open_mobile
 from tem.mobile import import_file, rightsize
 from tui.app import ConsoleApp
 from tui.mobile_screen import MobileScreen
-from tui.table import LocalTable
+from tui.table import LocalTable, Money, Row, _sort_value, write_rows
 
 DATA = Path(__file__).parent / "data" / "mobile"
 SEPTEMBER = ("Compte;Facture;Numéro;Forfait;Date;Heure;Type;Correspondant;Zone;Durée/Volume;Montant HT\n"
@@ -119,6 +119,20 @@ def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
             assert len(cells(screen)) == 2
 
     run(go())
+
+
+def test_money_sorts_within_its_currency_and_exports_exact(tmp_path: Path) -> None:
+    """Never by face value across currencies: grouped by currency (EUR, GBP), each by amount; the export keeps
+    every decimal."""
+    amounts = (("e1", 5_00000000, "EUR"), ("g1", 1_00000000, "GBP"), ("e2", 1_23456789, "EUR"),
+               ("g2", 9_00000000, "GBP"))
+    rows = [Row(k, {"a": k}, {"a": Money(v, c)}) for k, v, c in amounts]
+    ordered = sorted(rows, key=lambda r: _sort_value(r.value("a")))
+    assert [r.key for r in ordered] == ["e2", "e1", "g1", "g2"]
+    assert str(rows[2].value("a")) == "1.23456789 EUR"
+    target = tmp_path / "view.csv"
+    assert write_rows(target, ["a"], [[r.value("a")] for r in ordered]) == 4
+    assert target.read_text(encoding="utf-8").splitlines()[1] == "1.23456789 EUR"
 
 
 def test_an_empty_store_says_what_to_do() -> None:
