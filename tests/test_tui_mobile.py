@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from test_tui_support import context, run, settle, workspace_copy
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from anatole.config import open_workspace
 from store import open_store
@@ -114,6 +114,19 @@ def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
             title = str(screen.query_one("#mobile-title", Static).render())
             assert "1 of 2" in title and "plan = PRO-20" in title
             assert cells(screen)["33698765432"][2] == "0.60 EUR"  # money still shown by store.display
+            # export exactly the view (filtered, sorted) to a path typed in the dialog
+            target = ws / "lines-view.csv"
+            await pilot.press("e")
+            await settle(pilot)
+            field = app.screen.query_one("#export-path", Input)
+            assert field.value.startswith(str(ws)) and "mobile-lines-" in field.value
+            field.value = str(target)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is screen
+            lines = target.read_text(encoding="utf-8").splitlines()
+            assert lines[0].startswith("line,plan,billed") and len(lines) == 2
+            assert lines[1].startswith("33698765432,PRO-20,0.60 EUR,PRO-5,11.00 EUR,0,2,0,0.00 EUR")
             await pilot.press("F")
             await settle(pilot)
             assert len(cells(screen)) == 2
