@@ -234,3 +234,40 @@ def test_front_desk_snapshot(busy: Path, size: tuple[int, int], snap_compare) ->
 
     # a fixed folder name: the workspace path is not on screen, the snapshot does not depend on it
     assert snap_compare(desk(busy), terminal_size=size, run_before=before)
+
+
+def test_desk_lists_sort_and_filter_by_a_cell(busy: Path) -> None:
+    """The desk's lists have the list keys: `>` sorts the late charges by the highlighted column (charges as
+    amounts), `f` keeps the rows with the cell's value, `F` clears; the rooms filter by status the same way and the
+    footer keeps check-in and check-out."""
+    async def go() -> None:
+        app = desk(busy)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            late = screen.query_one("#late", DataTable)
+            rooms = screen.query_one("#rooms", DataTable)
+            await until(pilot, lambda: late.row_count == 2 and rooms.row_count == 2, "the rooms, the late charges")
+            await pilot.press("l")  # the late charges
+            late.move_cursor(row=0, column=1)  # charge
+            await pilot.press("greater_than_sign")
+            await pilot.pause()
+            assert [str(late.get_row_at(i)[1]) for i in range(2)] == ["2.37 EUR", "0.55 EUR"]
+            await pilot.press("less_than_sign")
+            await pilot.pause()
+            assert [str(late.get_row_at(i)[1]) for i in range(2)] == ["0.55 EUR", "2.37 EUR"]
+            late.move_cursor(row=0, column=0)  # room 305
+            await pilot.press("f")
+            await pilot.pause()
+            assert late.row_count == 1 and str(late.get_row_at(0)[0]) == "305"
+            await pilot.press("F")
+            await pilot.pause()
+            assert late.row_count == 2
+            await pilot.press("m")  # the rooms
+            assert rooms.has_focus
+            rooms.move_cursor(row=0, column=1)  # 214's status: occupied
+            await pilot.press("f")
+            await pilot.pause()
+            assert rooms.row_count == 1 and str(rooms.get_row_at(0)[0]) == "214"
+            await until(pilot, lambda: rooms.row_count == 1, "the filter kept over the reload")
+
+    run(go())

@@ -26,6 +26,7 @@ from store import display
 from store import hotel as db
 from tui.data import duration_text, money
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
+from tui.table import DOWN, UP, Column, LocalTable, Money, Row
 
 PMS_LINK = "pms:fias"
 BILLABLE = ("queued", "posted", "folio", "rejected")
@@ -97,10 +98,21 @@ class Done(Message):
         self.text, self.error = text, error
 
 
-class Table(DataTable):
-    """A DataTable whose columns widen to rows added before its first layout: textual 8.2 measures them on idle
-    but kept the lines rendered at the headers' widths (the late-charge "why" showed as "ref", the status as
-    "occupi"). After each measure, its rendered lines are dropped (private API, kept to this one place)."""
+def _money(value: int | None, currency: str | None) -> Any:
+    """A charge or cost as a sort value: Money (within its currency), blank when there is none."""
+    return "" if value is None else Money(int(value), currency or "")
+
+
+class DeskTable(LocalTable):
+    """The desk's lists with the keys of every console list (sort, filter by cell, columns, export), kept out of
+    the footer so that check-in and check-out stay in it at 80 columns (`?` lists them).
+
+    Its columns widen to rows added before its first layout: textual 8.2 measures them on idle but kept the lines
+    rendered at the headers' widths (the late-charge "why" showed as "ref", the status as "occupi"). After each
+    measure, its rendered lines are dropped (private API, kept to this one place)."""
+
+    BINDINGS = [Binding(b.key, b.action, b.description, show=False, key_display=b.key_display)
+                for b in LocalTable.BINDINGS]
 
     async def _on_idle(self, event: Any) -> None:
         measure = self._require_update_dimensions
@@ -108,6 +120,14 @@ class Table(DataTable):
         if measure:
             self._clear_caches()
             self.refresh()
+
+    def show(self, rows: list[Row]) -> None:
+        """set_rows only when what is shown changed: the reload every 2 s neither flickers nor moves the cursor."""
+        def shown(rs: list[Row]) -> list[tuple[str, list[str]]]:
+            return [(r.key, [str(v) for v in r.cells.values()]) for r in rs]
+
+        if shown(rows) != shown(self.rows_all) or not self.columns:
+            self.set_rows(rows)
 
 
 class CheckinDialog(ModalScreen[tuple[str, str] | None]):
@@ -177,7 +197,7 @@ class FrontDeskScreen(Screen):
     BINDINGS = [
         Binding("i", "checkin", "Check in", id="frontdesk-checkin"),
         Binding("o", "checkout", "Check out", id="frontdesk-checkout"),
-        Binding("g", "focus_rooms", "Rooms", id="frontdesk-rooms"),
+        Binding("m", "focus_rooms", "Rooms", id="frontdesk-rooms"),
         Binding("l", "focus_late", "Late charges", id="frontdesk-late"),
         Binding("r", "reload", "Reload", id="frontdesk-reload"),
     ]
@@ -187,8 +207,7 @@ class FrontDeskScreen(Screen):
         self.rooms: list[dict[str, Any]] = []
         self.selected: str | None = None
         self.link = "daemon: connecting"
-        self.charges: list[dict[str, Any]] = []  # the selected room's folio, as shown
-        self.late_rows: list[tuple[str, list[str]]] = []
+        self.charges: dict[str, dict[str, Any]] = {}  # the selected room's folio, by call id
         self.counts: dict[str, int] = {}
         self.client: LiveClient | None = None
         self.alerts: list[str] = []
@@ -196,28 +215,28 @@ class FrontDeskScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("Front desk", classes="title", id="desk-status")
         with Horizontal(id="desk-top"):
-            yield Table(id="rooms", cursor_type="row", zebra_stripes=True)
+            yield self._table(ROOM_COLUMNS, "rooms")
             with Vertical(id="folio-pane"):
                 yield Static("Folio", classes="title", id="folio-title")
-                yield Table(id="folio", cursor_type="row", zebra_stripes=True)
+                yield self._table(FOLIO_COLUMNS, "folio")
                 yield Static("", id="folio-detail")
                 yield Static("", classes="totals", id="folio-total")
         yield Static("Late charges", classes="title", id="late-title")
-        yield Table(id="late", cursor_type="row", zebra_stripes=True)
+        yield self._table(LATE_COLUMNS, "late")
         yield Static("", classes="message", id="desk-message")
         yield Footer()
 
-    def on_mount(self) -> None:
+    def _table(self, keys: tuple[str, ...], name: str) -> DeskTable:
         # the columns a clerk needs first come first: at 80 columns the charge and its state stay in view
-        rooms = self.query_one("#rooms", DataTable)
-        for key in ROOM_COLUMNS:
-            rooms.add_column(key, key=key)
-        folio = self.query_one("#folio", DataTable)
-        for key in FOLIO_COLUMNS:
-            folio.add_column(key, key=key)
-        late = self.query_one("#late", DataTable)
-        for key in LATE_COLUMNS:
-            late.add_column(key, key=key)
+        ctx = self.app.ctx
+        return DeskTable([Column(k, k) for k in keys], name_for_export=name, workspace=lambda: ctx.workspace,
+                         clock=ctx.clock, id=name)
+
+    def on_mount(self) -> None:
+        rooms = self.query_one("#rooms", DeskTable)
+        rooms.refresh_view()  # the headers before the first rows
+        self.query_one("#folio", DeskTable).refresh_view()
+        self.query_one("#late", DeskTable).refresh_view()
         rooms.focus()
         self._load()
         ctx = self.app.ctx
@@ -330,30 +349,19 @@ class FrontDeskScreen(Screen):
             self._say(message.error, error=True)
             return
         self.rooms, self.counts = message.rooms, message.counts
-        table = self.query_one("#rooms", DataTable)
-        keys = [r["room"] for r in message.rooms]
         currency = self.app.ctx.currency
+        zone = self._zone()
+        now = self.app.ctx.clock()
+        rooms = [Row(r["room"], dict(zip(ROOM_COLUMNS, self._room_cells(r, currency))),
+                     {"charges": _money(r["charges"], currency) if r["stay_id"] is not None else "",
+                      "calls": r["calls"] or 0, "unposted": r["unposted"] or 0}) for r in message.rooms]
+        late = [Row(str(c["call_id"]), dict(zip(LATE_COLUMNS, [c["room"], money(c["charge"], c["currency"]), why(c),
+                                                             display.clock(c["start"], zone, now, seconds=False),
+                                                             c["number"] or c["dialled"] or "", c["guest"] or ""])),
+                    {"charge": _money(c["charge"], c["currency"]), "start": c["start"]}) for c in message.late]
         with self.app.batch_update():
-            if [str(k.value) for k in table.rows] != keys:
-                table.clear()
-                for r in message.rooms:
-                    table.add_row(*self._room_cells(r, currency), key=r["room"])
-            else:
-                for r in message.rooms:
-                    for col, value in zip(ROOM_COLUMNS, self._room_cells(r, currency)):
-                        if str(table.get_cell(r["room"], col)) != str(value):
-                            table.update_cell(r["room"], col, value)
-            late = self.query_one("#late", DataTable)
-            zone = self._zone()
-            now = self.app.ctx.clock()
-            rows = [(str(c["call_id"]), [c["room"], money(c["charge"], c["currency"]), why(c),
-                                         display.clock(c["start"], zone, now, seconds=False),
-                                         c["number"] or c["dialled"] or "", c["guest"] or ""]) for c in message.late]
-            if rows != self.late_rows:  # rebuilt only when it changed: no flicker every reload
-                self.late_rows = rows
-                late.clear()
-                for key, row in rows:
-                    late.add_row(*row, key=key)
+            self.query_one("#rooms", DeskTable).show(rooms)
+            self.query_one("#late", DeskTable).show(late)
         self.query_one("#late-title", Static).update(f"Late charges: {len(message.late)}")
         if not message.rooms:
             self._say("no rooms: add [[room]] tables to anatole.toml, then run `anatole serve` or `anatole hotel "
@@ -392,16 +400,19 @@ class FrontDeskScreen(Screen):
             if stay["checkout"] is not None:
                 title += f" · out {display.clock(stay['checkout'], zone, now, seconds=False)}"
         self.query_one("#folio-title", Static).update(Text(title))
-        table = self.query_one("#folio", DataTable)
-        table.clear()
-        self.charges = list(message.charges)
+        table = self.query_one("#folio", DeskTable)
+        self.charges = {str(c["call_id"]): c for c in message.charges}
+        rows = []
         for c in message.charges:
             state = STATE_SHORT.get(c["status"], c["status"]) + ("!" if c["late"] else "")
             style = "bold red" if c["status"] in ("rejected", "failed", "unpriced") or c["late"] else ""
-            table.add_row(_hhmm(c["start"], zone, now), c["number"] or c["dialled"] or "",
-                          Text(money(c["charge"], c["currency"]), justify="right"), Text(state, style=style),
-                          duration_text(c["duration"]), money(c["cost"], c["currency"]), c["destination"] or "",
-                          key=str(c["call_id"]))
+            cells = [_hhmm(c["start"], zone, now), c["number"] or c["dialled"] or "",
+                     Text(money(c["charge"], c["currency"]), justify="right"), Text(state, style=style),
+                     duration_text(c["duration"]), money(c["cost"], c["currency"]), c["destination"] or ""]
+            rows.append(Row(str(c["call_id"]), dict(zip(FOLIO_COLUMNS, cells)),
+                            {"time": c["start"], "charge": _money(c["charge"], c["currency"]),
+                             "dur": c["duration"], "cost": _money(c["cost"], c["currency"])}))
+        table.show(rows)
         billable = [c for c in message.charges if c["status"] in BILLABLE and c["stay_id"] is not None]
         charged = display.totals_by_currency(billable, "charge")
         cost = display.totals_by_currency(billable, "cost")
@@ -409,7 +420,8 @@ class FrontDeskScreen(Screen):
         self.query_one("#folio-total", Static).update(Text(
             f"{len(billable)} call(s) · charged {display.totals(charged)} · cost {display.totals(cost)}"
             f"{reservation}\n{LEGEND}"))
-        self._show_detail(table.cursor_row)
+        current = table.current_row()
+        self._show_detail(current.key if current is not None else None)
 
     def on_desk_event(self, message: DeskEvent) -> None:
         event = message.event
@@ -458,17 +470,17 @@ class FrontDeskScreen(Screen):
         self.app.push_screen(ConfirmDialog(f"Check out room {message.room} ({message.guest})?", "\n".join(lines)),
                              done)
 
-    @on(DataTable.RowHighlighted, "#folio")
-    def charge_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_detail(event.cursor_row)
+    @on(DataTable.CellHighlighted, "#folio")
+    def charge_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._show_detail(event.cell_key.row_key.value)
 
-    def _show_detail(self, row: int) -> None:
+    def _show_detail(self, key: str | None) -> None:
         """The highlighted charge in full on one line: what does not fit in the folio's columns at 80."""
         detail = self.query_one("#folio-detail", Static)
-        if not 0 <= row < len(self.charges):
+        c = self.charges.get(key) if key is not None else None
+        if c is None:
             detail.update("")
             return
-        c = self.charges[row]
         posting = f" · P#{c['posting']} {c.get('posting_state') or ''}" if c.get("posting") else ""
         reason = f" · {why(c)}" if c.get("reason") or c["late"] or c["status"] in ("rejected", "failed") else ""
         detail.update(Text(f"{display.when(c['start'], self._zone(), seconds=True)} · {c['destination'] or '?'}"
@@ -493,10 +505,11 @@ class FrontDeskScreen(Screen):
 
     # --- actions ------------------------------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#rooms")
-    def room_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.selected:
-            self.selected = str(event.row_key.value)
+    @on(DataTable.CellHighlighted, "#rooms")
+    def room_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        key = event.cell_key.row_key.value
+        if key is not None and key != self.selected:
+            self.selected = str(key)
             self._load_folio(self.selected)
 
     def _room(self) -> dict[str, Any] | None:
@@ -530,7 +543,25 @@ class FrontDeskScreen(Screen):
         self._load()
 
     def action_focus_rooms(self) -> None:
-        self.query_one("#rooms", DataTable).focus()
+        self.query_one("#rooms", DeskTable).focus()
 
     def action_focus_late(self) -> None:
-        self.query_one("#late", DataTable).focus()
+        self.query_one("#late", DeskTable).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: check-in and out, the keys of the list in focus."""
+        table = self.focused if isinstance(self.focused, DeskTable) else self.query_one("#rooms", DeskTable)
+        name = table.export_name.capitalize()
+        out: list[tuple[str, str, Any]] = [
+            ("Front desk: check the selected room in…", "Guest and reservation, by hand (i)", self.action_checkin),
+            ("Front desk: check the selected room out…", "Shows the folio's total first (o)", self.action_checkout),
+            (f"{name}: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
+            (f"{name}: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
+            (f"{name}: clear the filter", "Every row again (F)", table.action_clear_filter),
+            (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        ]
+        for c in table.all_columns:
+            for desc in (False, True):
+                out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
+                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
+        return out
