@@ -26,7 +26,7 @@ from store import display
 from store import hotel as db
 from tui.data import duration_text, money
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, table_commands
 
 PMS_LINK = "pms:fias"
 BILLABLE = ("queued", "posted", "folio", "rejected")
@@ -555,13 +555,5 @@ class FrontDeskScreen(Screen):
         out: list[tuple[str, str, Any]] = [
             ("Front desk: check the selected room in…", "Guest and reservation, by hand (i)", self.action_checkin),
             ("Front desk: check the selected room out…", "Shows the folio's total first (o)", self.action_checkout),
-            (f"{name}: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
-            (f"{name}: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
-            (f"{name}: clear the filter", "Every row again (F)", table.action_clear_filter),
-            (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
         ]
-        for c in table.all_columns:
-            for desc in (False, True):
-                out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
-                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return out + table_commands(table, name)

@@ -30,7 +30,7 @@ from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.data import ComponentReader
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
 KIND_TITLES = {"cost_centre": "Cost centres", "person": "People", "extension": "Extensions",
@@ -271,15 +271,7 @@ class InventoryScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "leave_input", "Back to the table", show=False),
         # the table's own keys (LocalTable), here too so that they work from the inputs and show in the help
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", "Clear the cell filter", show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
+        *screen_keys(clear="Clear the cell filter"),
     ]
 
     def __init__(self) -> None:
@@ -462,21 +454,10 @@ class InventoryScreen(Screen):
             ("Inventory: preview a CSV import…", "What importing a file would do; nothing written (i)",
              self.action_import_preview),
             ("Inventory: another date…", "The inventory as it stood on a day (d)", self.action_date),
-            ("Inventory: export the view…", "CSV or XLSX of the items, sort and columns shown (e)",
-             table.action_export),
-            ("Inventory: filter by the highlighted cell", "Only the items with this value (f)",
-             table.action_filter_cell),
-            ("Inventory: clear the cell filter", "Every item the filter line matches (F)", table.action_clear_filter),
-            ("Inventory: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
         ]
         out += [(f"Inventory: {KIND_TITLES[k].lower()}", "[ and ] step through the kinds",
                  lambda k=k: self._set_kind(k)) for k in KINDS]
-        for c in table.all_columns:
-            for desc in (False, True):
-                out.append((f"Inventory: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the "
-                            "highlighted column; a click on a header too",
-                            lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return out + table_commands(table, "Inventory", "item")
 
     def action_import_preview(self) -> None:
         self.app.push_screen(ImportPreviewScreen(self.day))

@@ -30,7 +30,7 @@ from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdic
 from store.invoices import needs_reason as store_needs_reason
 from tui.context import ActionError, ConsoleContext
 from tui.data import ComponentReader
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
                "exported": "dim", "validated": "", "received": ""}
@@ -212,15 +212,7 @@ class InvoicesScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "leave_filter", "Back to the table", show=False),
         # the table's own keys (LocalTable), here too so that they work from the filter line and show in the help
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", "Clear the cell filter", show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
+        *screen_keys(clear="Clear the cell filter"),
     ]
 
     def __init__(self) -> None:
@@ -389,20 +381,8 @@ class InvoicesScreen(Screen):
              lambda: self.action_act("dispute")),
             ("Invoices: open the highlighted invoice", "Charges, findings, reconciliation, history (enter)",
              self.action_open),
-            ("Invoices: export the view…", "CSV or XLSX of the invoices, sort and columns shown (e)",
-             table.action_export),
-            ("Invoices: filter by the highlighted cell", "Only the invoices with this value (f)",
-             table.action_filter_cell),
-            ("Invoices: clear the cell filter", "Every invoice the filter line matches (F)",
-             table.action_clear_filter),
-            ("Invoices: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
         ]
-        for c in LIST_COLUMNS:
-            for desc in (False, True):
-                out.append((f"Invoices: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the "
-                            "highlighted column; a click on a header too",
-                            lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return out + table_commands(table, "Invoices", "invoice")
 
 
 def open_action(screen: Screen, kind: str, detail: dict[str, Any], done: Any) -> None:

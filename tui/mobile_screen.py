@@ -20,7 +20,7 @@ from engine.money import divide_round
 from store import display
 from store.mobile import MobileStore, MobileStoreError
 from tui.data import ComponentReader, StoreError
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 MB = 10**6
 # what was billed and what a better plan saves come first: in view at 80 columns; usage and carrier after (→)
@@ -110,16 +110,7 @@ class MobileScreen(Screen):
         Binding("left_square_bracket", "month(-1)", "Month", key_display="[ ]"),
         Binding("right_square_bracket", "month(1)", "Next month", key_display="]", show=False),
         Binding("r", "reload", "Reload", show=False),
-        # the table's own keys (LocalTable), listed in the help
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
+        *screen_keys(),
     ]
 
     def __init__(self) -> None:
@@ -209,16 +200,6 @@ class MobileScreen(Screen):
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the table's keys and the months."""
         table = self.table()
-        out: list[tuple[str, str, Any]] = [
-            ("Mobile: export the view…", "CSV or XLSX of the lines, sort and columns shown (e)", table.action_export),
-            ("Mobile: filter by the highlighted cell", "Only the lines with this value (f)", table.action_filter_cell),
-            ("Mobile: clear the filter", "Every line again (F)", table.action_clear_filter),
-            ("Mobile: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
-            ("Mobile: previous month", "The usage of the month before ([)", lambda: self.action_month(-1)),
-            ("Mobile: next month", "The usage of the month after (])", lambda: self.action_month(1)),
-        ]
-        for c in COLUMNS:
-            for desc in (False, True):
-                out.append((f"Mobile: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
-                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return [("Mobile: previous month", "The usage of the month before ([)", lambda: self.action_month(-1)),
+                ("Mobile: next month", "The usage of the month after (])", lambda: self.action_month(1)),
+                *table_commands(table, "Mobile", "line")]

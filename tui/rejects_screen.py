@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from store.explain import text_lines
 from tui.data import StoreError, local_time
-from tui.table import DOWN, UP, Column, LocalTable, Row
+from tui.table import Column, LocalTable, Row, screen_keys, table_commands
 
 
 class Loaded(Message):
@@ -61,16 +61,7 @@ class RejectsScreen(Screen):
         Binding("i", "focus_imports", "Imports"),
         Binding("j", "focus_rejects", "Rejects"),
         Binding("r", "reload", "Reload"),
-        # the tables' own keys (LocalTable), here too so that they work from the explanation and show in the help
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", "Export the view (CSV, XLSX)", show=False),
+        *screen_keys(),
     ]
 
     def __init__(self) -> None:
@@ -195,14 +186,4 @@ class RejectsScreen(Screen):
         """(title, help, callback) for the app's command palette: the keys of the table in focus."""
         table = self.table()
         name = table.export_name.capitalize()
-        out: list[tuple[str, str, Any]] = [
-            (f"{name}: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
-            (f"{name}: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
-            (f"{name}: clear the filter", "Every row again (F)", table.action_clear_filter),
-            (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
-        ]
-        for c in table.all_columns:
-            for desc in (False, True):
-                out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
-                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return table_commands(table, name)

@@ -29,7 +29,7 @@ from textual.widgets.option_list import Option
 from engine.money import SCALE, MoneyError, parse_money
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
 LEVELS = " ▁▂▃▄▅▆▇█"  # eighths of a line, for columns
@@ -229,16 +229,7 @@ class ReportsScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
         Binding("C", "chart_currency", "Chart currency", show=False),
         Binding("escape", "leave_input", "Back to the table", show=False),
-        # the table's own keys (LocalTable), here too so that they work from the report list and show in the help
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", "Clear the filter", show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", "Export the table's view (CSV, XLSX)", show=False),
+        *screen_keys("Export the table's view (CSV, XLSX)"),
     ]
 
     def __init__(self) -> None:
@@ -443,18 +434,9 @@ class ReportsScreen(Screen):
         out: list[tuple[str, str, Any]] = [
             ("Report: export to CSV, XLSX or PDF…", "As `anatole report NAME --out FILE` (x)",
              self.action_export_report),
-            ("Report: export the table's view…", "The rows, sort and columns shown, CSV or XLSX (e)",
-             table.action_export),
-            ("Report: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
-            ("Report: clear the filter", "Every row again (F)", table.action_clear_filter),
-            ("Report: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
             ("Report: next chart currency", "One currency at a time on the chart (C)", self.action_chart_currency),
         ]
-        for c in table.all_columns:
-            for desc in (False, True):
-                out.append((f"Report: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
-                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return out + table_commands(table, "Report")
 
     def action_chart_currency(self) -> None:
         self.chart_currency += 1

@@ -415,3 +415,37 @@ class LocalTable(DataTable):
             self.notify(f"exported {count:,} rows to {path}", timeout=6)
 
         self.app.push_screen(ExportScreen(str(default), f"the {self.export_name} shown"), chosen)
+
+
+def screen_keys(export: str = "Export the view (CSV, XLSX)", clear: str = "Clear the filter") -> list[Binding]:
+    """A LocalTable's keys bound on its screen (its `action_table` runs them on the table), so that they work while
+    another widget has focus and are listed in the help; out of the footer, which they would crowd at 80 columns."""
+    return [
+        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
+        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
+        Binding("F", "table('clear_filter')", clear, show=False),
+        Binding("g", "table('first')", "First row", show=False),
+        Binding("G", "table('last')", "Last row", show=False),
+        Binding("c", "table('columns')", "Columns to show", show=False),
+        Binding("e", "table('export')", export, show=False),
+    ]
+
+
+def table_commands(table: LocalTable, name: str, thing: str = "row") -> list[tuple[str, str, Any]]:
+    """(title, help, callback) palette entries for a LocalTable's keys: export the view, filter by the highlighted
+    cell, clear, columns, and a sort by each column both ways. `thing`: what a row is ("invoice", "line")."""
+    out: list[tuple[str, str, Any]] = [
+        (f"{name}: export the view…", f"CSV or XLSX of the {thing}s, sort and columns shown (e)", table.action_export),
+        (f"{name}: filter by the highlighted cell", f"Only the {thing}s with this value (f)",
+         table.action_filter_cell),
+        (f"{name}: clear the filter", f"Every {thing} again (F)", table.action_clear_filter),
+        (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+    ]
+    for c in table.all_columns:
+        for desc in (False, True):
+            out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}",
+                        "< and > sort by the highlighted column; a click on a header too",
+                        lambda key=c.key, d=desc: table.sort_by(key, d)))
+    return out

@@ -22,7 +22,7 @@ from engine.money import parse_money
 from tariffs.errors import TariffError
 from tui.context import zoneinfo
 from tui.data import TariffEntry, quote, quote_text, rate_rows
-from tui.table import DOWN, UP, Column, LocalTable, Money, Row
+from tui.table import Column, LocalTable, Money, Row, table_commands
 
 RATE_LIMIT = 500
 WIDE = 100  # columns from which the tariff list stays beside the rates
@@ -255,19 +255,9 @@ class TariffsScreen(Screen):
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the quote and the rate table's keys."""
         table = self.query_one("#rates", LocalTable)
-        out: list[tuple[str, str, Any]] = [
-            ("Tariffs: quote a number…", "What a call would cost, with its breakdown (n)", self.action_quote),
-            ("Tariffs: prefix search…", "The rates of a prefix (/)", self.action_search),
-            ("Rates: export the view…", "CSV or XLSX of the rows, sort and columns shown (e)", table.action_export),
-            ("Rates: filter by the highlighted cell", "Only the rows with this value (f)", table.action_filter_cell),
-            ("Rates: clear the filter", "Every row again (F)", table.action_clear_filter),
-            ("Rates: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
-        ]
-        for c in table.all_columns:
-            for desc in (False, True):
-                out.append((f"Rates: sort by {c.label} {DOWN if desc else UP}", "< and > sort by the highlighted "
-                            "column; a click on a header too", lambda key=c.key, d=desc: table.sort_by(key, d)))
-        return out
+        return [("Tariffs: quote a number…", "What a call would cost, with its breakdown (n)", self.action_quote),
+                ("Tariffs: prefix search…", "The rates of a prefix (/)", self.action_search),
+                *table_commands(table, "Rates")]
 
     def on_quoted(self, message: Quoted) -> None:
         self._quote_message(message.text, message.error)
