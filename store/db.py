@@ -129,13 +129,21 @@ class StoreError(Exception):
     pass
 
 
-def insert_many(conn: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+def insert_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]], *, chunk: int | None = None,
+                fast: bool = True) -> None:
     """executemany(sql, rows), the values bound in C when store._fast can (2.3x on a call row), else executemany:
-    the same rows stored, the same errors (store/_fast.pyx)."""
-    if _fast is not None and _fast.AVAILABLE:
-        with contextlib.suppress(_fast.Unavailable):  # raised before anything is bound
-            _fast.insert_rows(conn, sql, rows)
+    the same rows stored, the same errors (store/_fast.pyx). `chunk`: rows per C call, the GIL let go between
+    them (the daemon's writer, beside its event loop); `fast` False: always executemany."""
+    if fast and _fast is not None and _fast.AVAILABLE:
+        step = chunk or max(1, len(rows))
+        try:
+            _fast.insert_rows(conn, sql, rows[:step])
+        except _fast.Unavailable:  # raised before anything is bound: an unknown connection layout
+            conn.executemany(sql, rows)
             return
+        for k in range(step, len(rows), step):
+            _fast.insert_rows(conn, sql, rows[k:k + step])
+        return
     conn.executemany(sql, rows)
 
 

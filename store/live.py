@@ -41,12 +41,7 @@ from typing import Any
 import sqlite_utils
 
 from store import days, schema
-from store.db import CALL_COLUMNS, REJECT_COLUMNS, Store, StoreError, open_store
-
-try:
-    from store import _fast
-except ImportError:  # not built: executemany
-    _fast = None  # type: ignore[assignment]
+from store.db import CALL_COLUMNS, REJECT_COLUMNS, Store, StoreError, insert_many, open_store
 
 FAST_INSERTS = True  # False: always executemany (the benchmark's baseline, tests of both paths)
 FAST_CHUNK = 256  # rows per insert_rows call: the GIL is let go between them
@@ -255,23 +250,12 @@ def insert_alerts(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> l
 
 
 def _insert(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """executemany(sql, rows), through store._fast.insert_rows when it can be used: the values bound in C and the
-    GIL kept while stepping. executemany lets the GIL go at every row and must take it back for the next; with the
-    daemon's other threads busy in Python that wait is the cost (measured on call rows: 12 µs a row alone,
-    196 µs beside a busy Python thread, 37 µs through insert_rows). The same errors either way (IntegrityError for
-    a constraint, OperationalError for a locked or failing database). Inside the caller's transaction: it holds the
-    write lock already (BEGIN IMMEDIATE), so no row waits for a lock with the GIL held; FAST_CHUNK rows at a time
-    (a few ms), so that the daemon's event loop is never held up longer."""
-    if FAST_INSERTS and _fast is not None and _fast.AVAILABLE:
-        try:
-            _fast.insert_rows(conn, sql, rows[:FAST_CHUNK])
-        except _fast.Unavailable:  # raised before any row (an unknown connection layout): executemany
-            conn.executemany(sql, rows)
-            return
-        for k in range(FAST_CHUNK, len(rows), FAST_CHUNK):
-            _fast.insert_rows(conn, sql, rows[k:k + FAST_CHUNK])
-        return
-    conn.executemany(sql, rows)
+    """store.db.insert_many, FAST_CHUNK rows per C call. executemany lets the GIL go at every row and must take it
+    back for the next; with the daemon's other threads busy in Python that wait is the cost (measured on call rows:
+    12 µs a row alone, 196 µs beside a busy Python thread, 37 µs through insert_rows). Inside the caller's
+    transaction, which holds the write lock already (BEGIN IMMEDIATE), so no row waits for a lock with the GIL held;
+    a chunk takes a few ms, so the daemon's event loop is never held up longer."""
+    insert_many(conn, sql, rows, chunk=FAST_CHUNK, fast=FAST_INSERTS)
 
 
 def _runs(marks: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
