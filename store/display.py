@@ -22,23 +22,31 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import i18n
 from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount, format_exact, parse_money
+from i18n import _
 
 DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
-_locale = "en"
+_locale: str | None = None  # None: the language's (i18n.babel_locale: en, or fr_FR for French)
 
 
 def set_locale(name: str | None) -> None:
-    """Use a CLDR locale for grouping and decimal separators (default ``en``); an unknown one is ignored."""
+    """Use a CLDR locale for grouping, decimal separators and the date style; None follows the language (``en``
+    formats ``1,234.56`` and ``2026-12-06``, ``fr_FR`` ``1 234,56`` and ``06/12/2026``). An unknown one is ignored."""
     global _locale
-    try:
-        from babel import Locale
+    if name:
+        try:
+            from babel import Locale
 
-        Locale.parse(name or "en")
-    except Exception:  # unknown locale: keep the current one, formatting must never fail
-        return
-    _locale = name or "en"
-    _pattern.cache_clear()
+            Locale.parse(name)
+        except Exception:  # unknown locale: keep the current one, formatting must never fail
+            return
+    _locale = name or None
+
+
+def locale() -> str:
+    """The CLDR locale numbers and dates are shown in now."""
+    return _locale or i18n.babel_locale()
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +80,7 @@ def _grouped(value: int, places: int) -> str:
     try:
         from babel.numbers import format_decimal
 
-        return format_decimal(number, format=_pattern(places), locale=_locale, decimal_quantization=True)
+        return format_decimal(number, format=_pattern(places), locale=locale(), decimal_quantization=True)
     except Exception:
         return format_amount(int(value), places)
 
@@ -98,7 +106,36 @@ def money(value: int | None, currency: str | None = None, *, exact: bool = False
         return ""
     text = amount(value, currency, exact=exact)
     code = (currency or "").strip().upper()
-    return f"{text} {code}" if code else text
+    if not code:
+        return text
+    if locale().split("_")[0] != "en":
+        styled = _localised(value, code, exact)
+        if styled:
+            return styled
+    return f"{text} {code}"
+
+
+def _localised(value: int, code: str, exact: bool) -> str | None:
+    """The locale's own money style from CLDR (``1 234,57 €``, ``12,50 $US``) with our decimals; None when the
+    locale's pattern is one we cannot widen (then ``1 234,57 EUR``)."""
+    try:
+        from babel import Locale
+        from babel.numbers import format_currency
+
+        value = int(value)
+        places = decimals_for(code)
+        if exact:
+            places = max(len(f"{abs(value) % SCALE:0{DECIMALS}d}".rstrip("0")), places)
+        else:
+            value = round_display(value, code)
+        standard = Locale.parse(locale()).currency_formats["standard"].pattern.split(";")[0]
+        if "0.00" not in standard:
+            return None
+        pattern = standard.replace("0.00", "0" + ("." + "0" * places if places else ""), 1)
+        return format_currency(Decimal(value) / SCALE, code, format=pattern, locale=locale(), currency_digits=False,
+                               decimal_quantization=True)
+    except Exception:
+        return None
 
 
 def from_text(text: str | None, currency: str | None = None, *, exact: bool = False, code: bool = True) -> str:
@@ -164,8 +201,47 @@ def when(epoch: float | None, zone: str | None = None, *, seconds: bool = False,
         t = dt.datetime.fromtimestamp(float(epoch), _zone(zone))
     except (OverflowError, OSError, ValueError):
         return str(epoch)
-    text = t.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    text = t.strftime(f"{date_pattern()} %H:%M:%S" if seconds else f"{date_pattern()} %H:%M")
     return f"{text} {t.tzname() or 'UTC'}" if show_zone else text
+
+
+def day(value: dt.date | None) -> str:
+    """A calendar day in the locale's style with a four-digit year: ``2026-12-06`` (en), ``06/12/2026`` (fr_FR)."""
+    return "" if value is None else value.strftime(date_pattern())
+
+
+def date_pattern() -> str:
+    """strftime pattern of a day: ISO for English (sorts, reads everywhere), else the locale's short date from CLDR
+    with the year widened to four digits (``dd/MM/y`` → ``%d/%m/%Y``)."""
+    return _date_pattern(locale())
+
+
+@lru_cache(maxsize=16)
+def _date_pattern(name: str) -> str:
+    if name.split("_")[0] == "en":
+        return "%Y-%m-%d"
+    try:
+        from babel import Locale
+
+        cldr = Locale.parse(name).date_formats["short"].pattern
+    except Exception:
+        return "%Y-%m-%d"
+    out, i = [], 0
+    while i < len(cldr):
+        ch = cldr[i]
+        run = len(cldr[i:]) - len(cldr[i:].lstrip(ch))
+        if ch == "y":
+            out.append("%Y")
+        elif ch == "M":
+            out.append("%m")
+        elif ch == "d":
+            out.append("%d")
+        elif ch == "'":
+            out.append("")
+        else:
+            out.append(ch * run)
+        i += run
+    return "".join(out)
 
 
 def clock(epoch: float | None, zone: str | None, now: float, *, seconds: bool = True) -> str:
@@ -188,11 +264,11 @@ def ago(epoch: float | None, now: float) -> str:
         return ""
     delta = int(float(now) - float(epoch))
     if delta < 0:
-        return "in the future"
+        return _("in the future")
     if delta < 60:
-        return "just now" if delta < 10 else f"{delta} s ago"
+        return _("just now") if delta < 10 else _("{n} s ago").format(n=delta)
     if delta < 3600:
-        return f"{delta // 60} min ago"
+        return _("{n} min ago").format(n=delta // 60)
     if delta < 86400:
-        return f"{delta // 3600} h ago"
-    return f"{delta // 86400} d ago"
+        return _("{n} h ago").format(n=delta // 3600)
+    return _("{n} d ago").format(n=delta // 86400)

@@ -11,3 +11,7 @@ settings.register_profile("dev", max_examples=60, deadline=None, suppress_health
 settings.register_profile("thorough", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The suite speaks English whatever the machine's locale (a French desktop would otherwise turn every CLI
+# subprocess French); the French tests ask for French themselves.
+os.environ["ANATOLE_LANG"] = "en"
