@@ -16,7 +16,9 @@ Nothing here raises on a legitimate amount: any int (int64 and beyond) with any 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -28,6 +30,7 @@ from i18n import _
 
 DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
 _locale: str | None = None  # None: the language's (i18n.babel_locale: en, or fr_FR for French)
+_reader: ContextVar[str | None] = ContextVar("display_reader_locale", default=None)  # see in_locale
 
 
 def set_locale(name: str | None) -> None:
@@ -46,7 +49,19 @@ def set_locale(name: str | None) -> None:
 
 def locale() -> str:
     """The CLDR locale numbers and dates are shown in now."""
-    return _locale or i18n.babel_locale()
+    return _reader.get() or _locale or i18n.babel_locale()
+
+
+@contextmanager
+def in_locale(name: str | None) -> Iterator[None]:
+    """Format for one reader in another locale inside the block (a guest's folio in the guest's language): a
+    context variable, so other threads and tasks keep theirs. None changes nothing."""
+    token = _reader.set(name) if name else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _reader.reset(token)
 
 
 @lru_cache(maxsize=256)
