@@ -412,12 +412,13 @@ def whatif(cols: dict[str, np.ndarray], parts: list[str], start: int, end: int, 
     from tem import whatif as wi
 
     if scheduler is not None or workers is not None:
-        from anatole.distributed import distributed_whatif
+        from pipeline.distributed import distributed_whatif
 
         if paths is None:
             raise ArchiveError("the tariffs' files are needed to rate on Dask workers")
         return distributed_whatif(cols, parts, start, end, sites, only, countries, tariffs, paths,
-                                  scheduler=scheduler, workers=workers, progress=progress)
+                                  scheduler=scheduler, workers=workers, progress=progress, read=whatif_columns,
+                                  keep=keep_sites, error=ArchiveError)
     done = [0]
     known = [len(cols["number"]) * len(tariffs)]
 

@@ -356,7 +356,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
     """Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected +
     duplicates). Re-importing a file adds nothing. A file whose first lines are mostly rejected by the format
     (a wrong --format) is refused: nothing is stored, and the message says which format the file looks like."""
-    from anatole.cdrimport import expected_calls
+    from pipeline.cdrimport import expected_calls
 
     ws = _workspace(ctx)
     store = _store(ws)
@@ -371,7 +371,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
 def _import_files(ws: Any, store: Any, files: list[Path], fmt: str, source: str | None, site: str | None,
                   as_json: bool, explain: bool) -> int:
     """Each file imported and reported; returns how many failed."""
-    from anatole.cdrimport import CdrImportError, import_file
+    from pipeline.cdrimport import CdrImportError, import_file
     from store.explain import explain_import, text_lines
 
     console = _console()
@@ -538,8 +538,8 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
          workers: int | None, scheduler: str | None, as_json: bool) -> None:
     """Re-rate stored calls of a period with the tariff versions in force at each call. Idempotent: results are
     replaced, never added; the replaced ones are kept in the rating history."""
-    from anatole.batchrate import BatchError
-    from anatole.rerate import RerateError, rerate
+    from pipeline.batchrate import BatchError
+    from pipeline.rerate import RerateError, rerate
     from store.db import StoreBusy
 
     ws = _workspace(ctx)
@@ -584,9 +584,9 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
                    timezone: str, out: Path, workers: int | None, scheduler: str | None, chunk_mb: int,
                    as_json: bool) -> None:
     """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
-    from anatole.batchrate import BatchError, batch_rate, check_formats
     from anatole.config import Workspace
     from ingest.cdr import UnknownFormat, detect
+    from pipeline.batchrate import BatchError, batch_rate, check_formats
 
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
     ws = _workspace(ctx) if site else Workspace(Path.cwd())
@@ -606,8 +606,8 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
         check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
                       timezone=ws.sites[site].timezone if site else timezone)
         with clitools.progress(f"batch-rate → {out.name}", quiet=as_json) as update:  # on a terminal only
-            if workers is not None or scheduler is not None:  # the same path on Dask workers (anatole/distributed.py)
-                from anatole.distributed import distributed_batch_rate
+            if workers is not None or scheduler is not None:  # the same path on Dask workers (pipeline/distributed.py)
+                from pipeline.distributed import distributed_batch_rate
 
                 result, dask = distributed_batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out, site=site,
                                                       workspace=ws.path, timezone=timezone, scheduler=scheduler,
@@ -642,7 +642,7 @@ def demo(ctx: click.Context, seed: int, hotel: bool, as_json: bool) -> None:
     from anatole.demo import DemoError, render_summary, run_demo
 
     if hotel:
-        from anatole.demohotel import render, run_hotel_demo
+        from anatole.demo.hotel import render, run_hotel_demo
 
         try:
             summary = run_hotel_demo(ctx.obj["workspace"] or Path.cwd() / "anatole-hotel", seed=seed)

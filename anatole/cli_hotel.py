@@ -62,8 +62,8 @@ def daemon_extensions(ws: Any, problems: list[str]) -> list[Any]:
             problems += [f"[hotel] guest_tariff {cfg.guest_tariff}: {p}" for p in exc.problems]
 
         def guest_price(calls: list[dict[str, Any]]) -> list[int | None]:
-            from anatole.cdrimport import price_calls
             from ingest.dialplan import Number
+            from pipeline.cdrimport import price_calls
 
             priced = price_calls(ws, site, [(c["trunk"] or "", Number(c["number_kind"], c["number"]), c["start"],
                                              c["billable"], c["direction"]) for c in calls],

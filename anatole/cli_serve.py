@@ -36,9 +36,9 @@ STARTING_CRITICAL = 600  # seconds of journal replay before it is an emergency
 
 def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
     """The daemon's configuration, or the problems that prevent it (each naming the key or file)."""
-    from anatole.cdrimport import call_rows, live_direction
     from pbx.alerts import SiteInfo, parse_rules
     from pbx.daemon import DaemonConfig
+    from pipeline.cdrimport import call_rows, live_direction
     from tariffs.errors import TariffError
 
     problems: list[str] = []

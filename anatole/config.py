@@ -20,18 +20,16 @@ import phonenumbers
 from ingest.cdr import MODULES
 from ingest.cdr.classify import DEFAULT_RULES, INTERNAL_CHANNELS, TRUNK_CHANNELS, ChannelRules, compile_patterns
 from ingest.dialplan import DialPlan, parse_ranges
-from tariffs.compile import CompiledTariff
+from pipeline.workspace import DB_NAME, LIVE_FORMATS, ConfigError, IPNetwork, Site, Source, register_opener  # noqa: F401
+from pipeline.workspace import Workspace as PipelineWorkspace
 from tariffs.errors import Collector, Problem
-from tariffs.load import compiled_tariff
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CONFIG_NAME = "anatole.toml"
-DB_NAME = "anatole.db"
 TOP_KEYS = {"workspace", "site", "source", "alert", "csv", "invoice_csv", "allocation", "schedule", "reports",
             "hotel", "room", "pms", "mobile_csv", "mobile", "serve", "smtp", "notify"}
 SITE_KEYS = {"name", "country", "timezone", "outside_prefix", "national_prefix", "international_prefix", "area_code",
@@ -40,45 +38,6 @@ SOURCE_KEYS = {"name", "site", "format", "listen", "connect", "username", "passw
                "timezone", "encoding", "profile", "allow", "trunk_channels", "internal_channels",
                "phone_prefixes", "voicemail_prefixes"}
 ALERT_KEYS = {"name", "when", "notify", "sites", "extensions"}
-LIVE_FORMATS = {"asterisk-ami", "freeswitch-esl"}
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass
-class Site:
-    name: str
-    country: str
-    timezone: str
-    dialplan: DialPlan
-    tariff: Path | None
-    trunk_tariffs: dict[str, Path] = field(default_factory=dict)
-    # traffic reports (tem.reports): opening hours, lines per trunk, hunt groups (name -> extension ranges)
-    business_hours: Any = None  # tem.reports.Hours; None: the [reports] business_hours and business_days
-    trunk_lines: dict[str, int] = field(default_factory=dict)
-    hunt_groups: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-
-@dataclass
-class Source:
-    name: str
-    site: str
-    format: str
-    timezone: str
-    strip_outside_prefix: bool | None = None  # None: the format decides
-    encoding: str = "utf-8"
-    profile: dict[str, Any] = field(default_factory=dict)
-    listen: str | None = None
-    connect: str | None = None
-    username: str | None = None
-    password: str | None = None
-    allow: list[IPNetwork] | None = None  # listen: the peers that may connect (None: anyone; see the README)
-    # Asterisk/FreeSWITCH direction: regular expressions on channel names (ingest.cdr.classify; README)
-    channel_rules: ChannelRules = field(default_factory=lambda: DEFAULT_RULES)
 
 
 @dataclass
@@ -118,13 +77,12 @@ def _serve(raw: dict, at: str, errs: Collector) -> ServeSettings:
 
 
 @dataclass
-class Workspace:
-    path: Path
+class Workspace(PipelineWorkspace):
+    """The whole workspace: the pipelines' part (pipeline/workspace.py, below the CLI: path, sites, sources,
+    csv_profiles, compiled tariffs; Site, Source, ConfigError are re-exported from there) and the rest."""
+
     currency: str = "EUR"
     locale: str = "en"  # [workspace] locale: grouping and decimal marks on screen (store.display), not in exports
-    sites: dict[str, Site] = field(default_factory=dict)
-    sources: dict[str, Source] = field(default_factory=dict)
-    csv_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoice_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [invoice_csv.NAME]: carrier CSV
     alerts: list[dict[str, Any]] = field(default_factory=list)
     allocation: Any = None  # tem.allocation.AllocationConfig ([allocation])
@@ -135,23 +93,6 @@ class Workspace:
     mobile: Any = None  # tem.mobile.MobileSettings ([mobile])
     serve: ServeSettings = field(default_factory=lambda: ServeSettings())  # [serve]: the daemon's own endpoints
     delivery: Any = None  # pbx.notify.Settings ([smtp], [notify]): alerts and reports by e-mail, webhook, syslog
-    _tariffs: dict[Path, CompiledTariff] = field(default_factory=dict, repr=False)
-
-    @property
-    def db_path(self) -> Path:
-        return self.path / DB_NAME
-
-    def tariff(self, path: Path) -> CompiledTariff:
-        """A compiled tariff, loaded once per workspace (raises tariffs.errors.TariffError). The first load goes
-        through the process-wide cache (tariffs.load.compiled_tariff), so the CLI's check and the workspace share
-        one parse of the deck; a workspace then keeps the version it first saw."""
-        path = Path(path)
-        if path not in self._tariffs:
-            self._tariffs[path] = compiled_tariff(path)
-        return self._tariffs[path]
-
-    def tariff_for(self, site: Site, trunk: str = "") -> Path | None:
-        return site.trunk_tariffs.get(trunk, site.tariff) if trunk else site.tariff
 
 
 def workspace_path(option: Path | str | None) -> Path:
@@ -189,6 +130,9 @@ def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspac
 
     display.set_locale(ws.locale)  # the CLI and the console format through store.display: one setting for both
     return ws
+
+
+register_opener(open_workspace)  # Dask workers re-open a workspace with it (pipeline.distributed)
 
 
 def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> Workspace:

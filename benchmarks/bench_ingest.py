@@ -7,9 +7,9 @@ process (so that one step's peak memory cannot hide another's):
   pyarrow        pyarrow.csv.read_csv of the file (parse only, types inferred)
   csv_module     Python's csv.reader over the file (parse only)
   parser         the anatole parser alone (ingest.cdr.<format>.parse), every item counted
-  batch_csv      anatole.batchrate.batch_rate to CSV: parse, normalise, rate, write
+  batch_csv      pipeline.batchrate.batch_rate to CSV: parse, normalise, rate, write
   batch_parquet  the same to Parquet (needs pyarrow)
-  import         anatole.cdrimport.import_file into a fresh SQLite store
+  import         pipeline.cdrimport.import_file into a fresh SQLite store
   sqlite_insert  Store.insert_calls alone on ready-made rows: the SQLite ceiling of the import
   cli            one `anatole batch-rate` run of the command line on the smaller file
 
@@ -545,7 +545,7 @@ def step_parser(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_batch(spec: dict[str, Any]) -> dict[str, Any]:
-    from anatole.batchrate import batch_rate
+    from pipeline.batchrate import batch_rate
 
     ws = _workspace(spec)
     out = Path(spec["out"])
@@ -562,7 +562,7 @@ def step_batch(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_import(spec: dict[str, Any]) -> dict[str, Any]:
-    from anatole.cdrimport import expected_calls, import_file
+    from pipeline.cdrimport import expected_calls, import_file
     from store.db import open_store
 
     ws = _workspace(spec)
@@ -600,8 +600,8 @@ SQLITE_VARIANTS: dict[str, tuple[bool, list[str]]] = {  # name: (in memory, stat
 def step_sqlite(spec: dict[str, Any]) -> dict[str, Any]:
     """The SQLite ceiling: store.insert_calls alone, on rows already parsed, normalised and rated, in the import's
     chunks (one commit per cdrimport.CHUNK rows); as the store opens, then with lighter settings."""
-    from anatole.cdrimport import CHUNK, call_rows
     from ingest.cdr import CallRecord, ParseContext, parser
+    from pipeline.cdrimport import CHUNK, call_rows
     from store import CALL_COLUMNS
     from store.db import open_store
 
@@ -664,13 +664,13 @@ def child_main(spec_json: str) -> None:
 
 # (file suffix, function) whose cumulative time is shown per profile: the stages of batch_rate and import_file
 STAGES = [("ingest/cdr/", "parse"), ("ingest/cdr/asterisk.py", "build_record"), ("ingest/cdr/cucm.py", "_record"),
-          ("ingest/cdr/blocks.py", "block"), ("anatole/columnar.py", "unique_strings"),
-          ("anatole/columnar.py", "classify"), ("anatole/columnar.py", "rate_block"),
-          ("anatole/columnar.py", "store_rows"), ("anatole/batchrate.py", "columns"),
-          ("anatole/cdrimport.py", "call_rows"), ("anatole/cdrimport.py", "classify"),
-          ("anatole/cdrimport.py", "price_calls"), ("engine/", "rate"), ("anatole/batchrate.py", "_out_row"),
-          ("anatole/batchrate.py", "write"), ("store/db.py", "insert_calls"),
-          ("store/db.py", "merge_overlapping_legs"), ("anatole/cdrimport.py", "_sha256")]
+          ("ingest/cdr/blocks.py", "block"), ("pipeline/columnar.py", "unique_strings"),
+          ("pipeline/columnar.py", "classify"), ("pipeline/columnar.py", "rate_block"),
+          ("pipeline/columnar.py", "store_rows"), ("pipeline/batchrate.py", "columns"),
+          ("pipeline/cdrimport.py", "call_rows"), ("pipeline/cdrimport.py", "classify"),
+          ("pipeline/cdrimport.py", "price_calls"), ("engine/", "rate"), ("pipeline/batchrate.py", "_out_row"),
+          ("pipeline/batchrate.py", "write"), ("store/db.py", "insert_calls"),
+          ("store/db.py", "merge_overlapping_legs"), ("pipeline/cdrimport.py", "_sha256")]
 
 
 def _short(file: str) -> str:
@@ -743,10 +743,10 @@ NOTES = {
     "csv_module": "csv.reader over the file, every row iterated, nothing converted",
     "parser": "ingest.cdr.<format>.parse over the file, every item (CallRecord/Reject/Skipped) counted: the "
               "parse share of batch-rate and import",
-    "batch_csv": "anatole.batchrate.batch_rate(..., out=OUT.csv): parse, normalise (dial plan), rate (engine), "
+    "batch_csv": "pipeline.batchrate.batch_rate(..., out=OUT.csv): parse, normalise (dial plan), rate (engine), "
                  "write CSV; compiling the tariff included",
     "batch_parquet": "the same with out=OUT.parquet",
-    "import": "anatole.cdrimport.import_file into a fresh SQLite store (WAL, synchronous=FULL) as `anatole import "
+    "import": "pipeline.cdrimport.import_file into a fresh SQLite store (WAL, synchronous=FULL) as `anatole import "
               "cdr` runs it: parse, normalise, rate, INSERT OR IGNORE, day summary, merge overlapping legs, one "
               "commit per chunk; a large import (Store.bulk_load) builds the reader indexes once at the end",
     "import_rowwise": "the same import with the reader indexes kept row by row (the baseline: how any import "
@@ -951,8 +951,8 @@ def bench_distinct(args: argparse.Namespace, work: Path, ws: Path, has_pyarrow: 
 
 def summary(runners: dict[str, Runner], args: argparse.Namespace, rows: dict[str, int],
             import_rows: dict[str, int]) -> None:
-    from anatole.batchrate import CHUNK as batch_chunk
-    from anatole.cdrimport import CHUNK as import_chunk
+    from pipeline.batchrate import CHUNK as batch_chunk
+    from pipeline.cdrimport import CHUNK as import_chunk
 
     targets: dict[str, bool | None] = {}
     figures: dict[str, Any] = {}

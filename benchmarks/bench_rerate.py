@@ -34,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from anatole import rerate as rr  # noqa: E402
 from anatole.config import open_workspace  # noqa: E402
+from pipeline import rerate as rr  # noqa: E402
 from store import CALL_COLUMNS, open_store  # noqa: E402
 
 SAMPLES = ROOT / "tariffs" / "samples"

@@ -4,10 +4,10 @@ Prints one JSON object per line (all with "bench": "scale"):
 
   machine         CPU, cores, load average before the run (other processes share the cores), versions
   data            the generated Master.csv (bench_ingest.make_asterisk): rows, bytes
-  single_1thread  anatole.batchrate.batch_rate(threads=1): one core, the baseline of the 0.8 x N target
+  single_1thread  pipeline.batchrate.batch_rate(threads=1): one core, the baseline of the 0.8 x N target
   single          batch_rate with its default threads (one per core), where batch_rate has threads
   cluster_start   seconds to start a LocalCluster of N worker processes (one thread each)
-  dask            anatole.distributed.distributed_batch_rate on that (warm) cluster: rows/s, speedup against
+  dask            pipeline.distributed.distributed_batch_rate on that (warm) cluster: rows/s, speedup against
                   single_1thread and single, parts; `identical` compares its output with the single run's
   dask_cold       the same through `--workers N` (cluster start included), as a user runs it once
   summary         speedup, the target (0.8 x N against one process on one core) and whether it is met, the load
@@ -43,9 +43,9 @@ import pyarrow.parquet as pq
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from bench_ingest import SEED, SITE, make_asterisk, make_big_tariff, make_workspace  # noqa: E402
 
-from anatole.batchrate import batch_rate  # noqa: E402
 from anatole.config import open_workspace  # noqa: E402
-from anatole.distributed import distributed_batch_rate  # noqa: E402
+from pipeline.batchrate import batch_rate  # noqa: E402
+from pipeline.distributed import distributed_batch_rate  # noqa: E402
 
 
 def emit(**fields: Any) -> None:
@@ -127,14 +127,14 @@ def main() -> None:
         t0 = time.perf_counter()
         import dask
 
-        import anatole.distributed as dist
+        import pipeline.distributed as dist
 
         with dask.config.set(getattr(dist, "WORKER_CONFIG", {})), \
                 LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                              silence_logs=40) as cluster, Client(cluster) as client:  # as --workers N starts it
             start = time.perf_counter() - t0
             emit(impl="cluster_start", workers=n, seconds=rounded(start))
-            client.run(lambda: __import__("anatole.distributed"))  # imports on the workers, outside the timing
+            client.run(lambda: __import__("pipeline.distributed"))  # imports on the workers, outside the timing
             many = work / f"many.{ext}"
             before = client.run(time.process_time)
             t0, c0 = time.perf_counter(), time.process_time()

@@ -159,7 +159,7 @@ class DaemonConfig:
     extensions: list[Any] = field(default_factory=list)  # add-ons (the hotel's charges and PMS link): Extension
     delivery: Any = None  # pbx.notify.Settings ([smtp], [notify]): alerts by e-mail, webhook, syslog
     # (source name, facts, caller, dialled) -> direction of a call in progress, by the rules that classify its
-    # record (anatole.cdrimport.live_direction); None: calls in progress show no direction until they end
+    # record (pipeline.cdrimport.live_direction); None: calls in progress show no direction until they end
     direction: Callable[[str, Any, str, str], str] | None = None
     metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint (pbx/metrics.py); None: off
     notifier: Notifier | None = None  # systemd notifications (pbx/sdnotify.py); None: from $NOTIFY_SOCKET

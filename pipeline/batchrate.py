@@ -1,7 +1,7 @@
 """`anatole batch-rate`: CDR files -> rated CSV or Parquet, streamed in chunks, no database (call centres).
 
 Same parse -> normalise -> rate path as `import cdr`, with bounded memory: each chunk is written before the next
-is read. Formats with a block scanner (ingest.cdr.blocks) take the columnar path (anatole.columnar), the others
+is read. Formats with a block scanner (ingest.cdr.blocks) take the columnar path (pipeline.columnar), the others
 the row parser. Rejects go to `<out>.rejects.csv` with file, line, reason and raw text, so nothing is lost.
 """
 
@@ -22,16 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from anatole.cdrimport import call_rows
-from anatole.columnar import STATUSES, Rated, rate_block
-from anatole.config import Site, Source, Workspace
-from anatole.formatcheck import wrong_format
 from engine import STATUS_NAMES
 from engine.money import format_money
 from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
 from ingest.dialplan import DialPlan
+from pipeline.cdrimport import call_rows
+from pipeline.columnar import STATUSES, Rated, rate_block
+from pipeline.formatcheck import wrong_format
+from pipeline.workspace import Site, Source, Workspace
 from store import CALL_COLUMNS
 from store.cells import neutralise
 
@@ -101,7 +101,7 @@ class BatchResult:
 def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str = "UTC",
                   profile: dict[str, Any] | None = None, encoding: str = "utf-8") -> None:
     """Refuse (BatchError) before anything is written when most of the first lines of an input are rejected as
-    `fmt` (anatole.formatcheck: the same rule and message as `import cdr`). The CLI checks every input before
+    `fmt` (pipeline.formatcheck: the same rule and message as `import cdr`). The CLI checks every input before
     rating on one machine or on Dask (whose tasks see parts of files, too little to judge a file by)."""
     for k, path in enumerate(inputs):
         ctx = ParseContext(timezone=timezone, reference=int(path.stat().st_mtime), profile=profile or {},
@@ -117,7 +117,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                threads: int | None = None, span: Span | None = None, progress: Progress | None = None
                ) -> BatchResult:
     """Rate `inputs` into `out`; blocks of scanned formats are rated on `threads` threads (default: one per core),
-    written in file order. `span`: rate only that part of the one input (anatole.distributed). `progress` is
+    written in file order. `span`: rate only that part of the one input (pipeline.distributed). `progress` is
     called after each block or chunk is written."""
     if span is not None and len(inputs) != 1:
         raise BatchError("a span is a part of one input")

@@ -18,9 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from anatole.columnar import rate_block, store_rows
-from anatole.config import LIVE_FORMATS, Site, Source, Workspace
-from anatole.formatcheck import fmt_given, wrong_format
 from engine import STATUS_NAMES
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
 from ingest.cdr.blocks import Block, blocks, has_scanner
@@ -39,6 +36,9 @@ from ingest.cdr.classify import (
 )
 from ingest.cdr.model import Facts
 from ingest.dialplan import EXTERNAL, INTERNAL, DialPlan, Number
+from pipeline.columnar import rate_block, store_rows
+from pipeline.formatcheck import fmt_given, wrong_format
+from pipeline.workspace import LIVE_FORMATS, Site, Source, Workspace
 from store import CALL_COLUMNS, Store
 from store.db import write_transaction
 
@@ -122,7 +122,7 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
                 site: str | None = None, progress: Callable[[int, int, int], None] | None = None,
                 check_format: bool = True) -> ImportResult:
     """Import one file; raises CdrImportError before storing anything if the file cannot be imported at all
-    (unknown format, no source for it, or most of its first lines rejected by the format: anatole.formatcheck).
+    (unknown format, no source for it, or most of its first lines rejected by the format: pipeline.formatcheck).
     `progress(bytes read, file size, records read)` is called after each stored chunk."""
     path = Path(path)
     if not path.is_file():

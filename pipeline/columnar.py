@@ -1,7 +1,7 @@
 """The columnar path of `batch-rate` and `import cdr`: scanned blocks (ingest.cdr.blocks) classified, priced and
 written as arrays, for the formats that have a block scanner.
 
-The rules are those of `anatole.cdrimport.classify` and `price_calls`, applied to columns: each distinct dialled,
+The rules are those of `pipeline.cdrimport.classify` and `price_calls`, applied to columns: each distinct dialled,
 called and caller string is normalised once per block by the site's dial plan, the per-call choices are numpy
 masks, and the engine rates every outgoing external call of the block in one call. The lines the scanner leaves go
 through the row path (`call_rows`), so a block's calls are the same as the row parser's; tests compare both.
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from anatole.config import Site, Source, Workspace
 from engine import STATUS_NAMES
 from ingest._slices import decode
 from ingest.cdr._scan import factorize
@@ -38,6 +37,7 @@ from ingest.cdr.classify import (
 )
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, KINDS, SERVICE, DialPlan, Numbers
 from ingest.dialplan import RULES as NUMBER_RULES
+from pipeline.workspace import Site, Source, Workspace
 
 _KIND = {k: i for i, k in enumerate(KINDS)}  # the compiled dial plan's kind codes
 # row statuses: the engine's, then those of calls that are not priced

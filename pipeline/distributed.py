@@ -1,7 +1,7 @@
 """`anatole batch-rate --workers N | --scheduler tcp://HOST:PORT`: the same parse -> normalise -> rate path on Dask
 distributed workers, one task per file or file chunk, for volumes one machine cannot rate in time.
 
-Each task runs `anatole.batchrate.batch_rate` itself, so the distributed result is the single-process result by
+Each task runs `pipeline.batchrate.batch_rate` itself, so the distributed result is the single-process result by
 construction; the driver only cuts files and puts the pieces back together:
 
 - A file of a format whose lines do not depend on each other (SPLIT) is cut at line ends into byte ranges of about
@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anatole.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
+from pipeline.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
+from pipeline.workspace import ConfigError, Opener, Workspace, registered_opener
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
 # line stands alone). Files of these formats are split into byte ranges.
@@ -86,6 +87,8 @@ class Job:
     timezone: str
     parquet: bool
     parts_dir: str  # where tasks write their parts (the Parquet dataset itself, or a staging folder for CSV)
+    # the loader of anatole.toml (anatole.config.open_workspace, registered on import): pickled by name
+    opener: Opener | None = field(default_factory=registered_opener)
 
 
 @dataclass
@@ -223,15 +226,16 @@ _WORKSPACES: dict[tuple[str, bool, float], Any] = {}  # per worker process: the 
 _FIRST = [True]  # this worker process has not rated a part yet (its first part also warms imports and caches)
 
 
-def _workspace(job: Job) -> Any:
-    from anatole.config import ConfigError, Workspace, open_workspace
-
+def _workspace(job: Job) -> Workspace:
     root = Path(job.root)
     config = root / "anatole.toml"
     key = (job.root, job.configured, config.stat().st_mtime if job.configured and config.exists() else 0.0)
     if key not in _WORKSPACES:
         try:
-            _WORKSPACES[key] = open_workspace(root) if job.configured else Workspace(root)
+            if job.configured and job.opener is None:
+                raise BatchError(f"{socket.gethostname()}: {config}: no loader of anatole.toml was registered "
+                                 "(pipeline.workspace.register_opener)")
+            _WORKSPACES[key] = job.opener(root) if job.configured and job.opener else Workspace(root)
         except ConfigError as exc:
             raise BatchError(f"{socket.gethostname()}: {config} is not valid: "
                              + "; ".join(str(p) for p in exc.problems)) from None
@@ -494,43 +498,48 @@ class WhatifJob:
     only: bool  # --site given: the calls of other sites left out
     countries: dict[str, str]
     tariffs: list[tuple[str, str]]  # (label, absolute path of the tariff's TOML)
+    # the archive's reader (anatole.archive: whatif_columns, keep_sites, ArchiveError), passed in by the caller
+    # (arrows point down) and pickled by name
+    read: Callable[..., dict[str, Any]]
+    keep: Callable[[dict[str, Any]], dict[str, Any]]
+    error: type[Exception]
 
 
 def whatif_part(path: str, job: WhatifJob) -> dict[str, Any]:
     """A Dask task: one archived month partition rated with every candidate tariff (loaded once per worker
     process), as tem.whatif.totals: exact integers the driver sums."""
-    from anatole.archive import ArchiveError, keep_sites, whatif_columns
     from tariffs.load import compiled_tariff
     from tem.whatif import totals
 
     try:
         compiled = [(label, compiled_tariff(p)) for label, p in job.tariffs]
-        cols = whatif_columns(path, job.start, job.end, job.sites)
-    except (OSError, ArchiveError) as exc:
-        raise ArchiveError(f"{socket.gethostname()}: {exc}") from None
+        cols = job.read(path, job.start, job.end, job.sites)
+    except (OSError, job.error) as exc:
+        raise job.error(f"{socket.gethostname()}: {exc}") from None
     if job.only:
-        cols = keep_sites(cols)
+        cols = job.keep(cols)
     return totals(cols, job.sites, job.countries, compiled, threads=1)  # a worker per core: no threads of its own
 
 
 def distributed_whatif(cols: dict[str, Any], parts: list[str], start: int, end: int, sites: list[str], only: bool,
                        countries: dict[str, str], tariffs: list[tuple[str, Any]], paths: list[str], *,
                        scheduler: str | None = None, workers: int | None = None,
-                       progress: Callable[..., None] | None = None) -> dict[str, Any]:
+                       progress: Callable[..., None] | None = None, read: Callable[..., dict[str, Any]],
+                       keep: Callable[[dict[str, Any]], dict[str, Any]], error: type[Exception]) -> dict[str, Any]:
     """What-if with one Dask task per archived month partition (`parts`, files the workers open at the same
     paths); the store's calls `cols` are rated here meanwhile. The integer totals are summed: the result is the
     single-process one."""
     from distributed import as_completed
 
-    from anatole.archive import ArchiveError
     from tem import whatif as wi
 
-    check_cluster_args(scheduler, workers, ArchiveError)
+    check_cluster_args(scheduler, workers, error)
     if not parts:  # no archived month in the period: nothing for the workers (no cluster started for nothing)
         return wi.report(wi.totals(cols, sites, countries, tariffs), sites)
     job = WhatifJob(start=start, end=end, sites=list(sites), only=only, countries=dict(countries),
-                    tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)])
-    with dask_client(scheduler, workers, ArchiveError) as client:
+                    tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)],
+                    read=read, keep=keep, error=error)
+    with dask_client(scheduler, workers, error) as client:
         futures = client.map(whatif_part, parts, job=job, pure=False)
         results = [wi.totals(cols, sites, countries, tariffs)]
         for k, future in enumerate(as_completed(futures), start=1):

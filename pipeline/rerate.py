@@ -2,7 +2,7 @@
 
 The columnar path (`rerate`): the calls of the period are read in keyset pages of PAGE calls (start, id order)
 straight into numpy columns (Store.rating_columns), outside any transaction; each tariff's engine tables rate all
-of a page's outgoing calls it prices in one call (`price_columns`: the rules of anatole.cdrimport.price_calls on
+of a page's outgoing calls it prices in one call (`price_columns`: the rules of pipeline.cdrimport.price_calls on
 arrays).
 Only the calls whose (status, tariff, cost, currency) changed become update tuples, written by
 Store.update_ratings (which keeps the day summary right) in write transactions of at most BATCH calls.
@@ -18,7 +18,7 @@ A re-rate stopped half-way (the database locked past the limit, Ctrl-C) leaves e
 history row or untouched; running it again finishes the job (it is idempotent).
 
 `workers` / `scheduler`: the pricing of pages on Dask workers (each worker loads the workspace and the tariffs
-once, as anatole.distributed does); the driver reads the pages in order, keeps a few in flight, and writes the
+once, as pipeline.distributed does); the driver reads the pages in order, keeps a few in flight, and writes the
 results in page order: the outcome is the one-process outcome.
 
 `rerate_rows` is the earlier row path (a Python tuple per call around price_calls, read, priced and written in one
@@ -30,17 +30,17 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from anatole.cdrimport import price_calls
-from anatole.config import Workspace
 from engine import STATUS_NAMES
 from ingest.dialplan import EXTERNAL, Number
+from pipeline.cdrimport import price_calls
+from pipeline.workspace import Opener, Workspace, registered_opener
 from store import Store
 from store.db import RATING_NO_COST, write_transaction
 
@@ -85,7 +85,7 @@ def rerate(ws: Workspace, store: Store, *, start: int | None, end: int | None, s
             cols = page_columns(page, ws)
             finish(page, cols, price_columns(ws, cols["price"], tariff))
         return summary
-    from anatole.distributed import dask_client
+    from pipeline.distributed import dask_client
 
     job = RerateJob(root=str(Path(ws.path).resolve()), configured=True,
                     tariff=str(Path(tariff).resolve()) if tariff is not None else None)
@@ -294,18 +294,19 @@ def _recheck(store: Store, page: dict[str, Any], ups: list[tuple], hist: list[tu
 @dataclass(frozen=True)
 class RerateJob:
     """What every pricing task needs besides its page's columns: the workspace (opened once per worker process,
-    anatole.distributed._workspace) and the tariff given instead of the sites' (absolute), if any."""
+    pipeline.distributed._workspace) and the tariff given instead of the sites' (absolute), if any."""
 
     root: str
     configured: bool
     tariff: str | None
+    opener: Opener | None = field(default_factory=registered_opener)  # as pipeline.distributed.Job
 
 
 def price_task(cols: dict[str, np.ndarray], job: RerateJob) -> dict[str, np.ndarray]:
     """A Dask task: price_columns on a worker, with the workspace and its compiled tariffs kept between tasks."""
-    from anatole.distributed import _workspace
+    from pipeline.distributed import _workspace
 
-    ws = _workspace(job)  # type: ignore[arg-type]  # it reads .root and .configured
+    ws = _workspace(job)  # type: ignore[arg-type]  # it reads .root, .configured and .opener
     return price_columns(ws, cols, Path(job.tariff) if job.tariff else None)
 
 

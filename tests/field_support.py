@@ -13,8 +13,8 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
-import anatole.batchrate as batchrate
-import anatole.cdrimport as cdrimport
+import pipeline.batchrate as batchrate
+import pipeline.cdrimport as cdrimport
 from anatole.config import open_workspace
 from store import open_store
 

@@ -100,7 +100,7 @@ def _reference_table(values) -> list[bytes]:
     """The writer's text tables as they were built before _joined: one CSV cell (bytes) per entry."""
     import numpy as np
 
-    from anatole.batchrate import _cell
+    from pipeline.batchrate import _cell
 
     if isinstance(values, np.ndarray):
         values = [v.decode("utf-8") for v in values.tolist()]
@@ -110,7 +110,7 @@ def _reference_table(values) -> list[bytes]:
 def test_joined_tables_are_the_cells_end_to_end() -> None:
     import numpy as np
 
-    from anatole.batchrate import _joined
+    from pipeline.batchrate import _joined
 
     cases = [[], [""], ["331", "33", ""], ["Aruba", "Bonaire, Sint Eustatius and Saba", "", 'say "hi"', "Zambia"],
              ['Paris, "mobile"', "Zürich", "a\nb", "plain"], ["x\r", ","],
@@ -129,9 +129,9 @@ FIXTURES = ["asterisk-master.csv", "cucm-133.csv", "cucm-headerless-123.csv", "e
 def test_the_writer_gives_the_reference_writers_bytes(tmp_path: Path, monkeypatch) -> None:
     """Every CDR fixture (and the field-pattern files) rated with the joined tables and with the per-entry lists
     the writer took before: the same output bytes, Parquet included."""
-    from anatole import batchrate
     from anatole.config import open_workspace
     from ingest.cdr import UnknownFormat, detect
+    from pipeline import batchrate
 
     root = tmp_path / "ws"
     (root / "tariffs").mkdir(parents=True)

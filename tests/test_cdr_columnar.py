@@ -1,4 +1,4 @@
-"""The columnar path (ingest.cdr.blocks + anatole.columnar) against the row parser: same records line by line, same
+"""The columnar path (ingest.cdr.blocks + pipeline.columnar) against the row parser: same records line by line, same
 rejects and skips, and `batch-rate` writes the same bytes whichever path it takes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import anatole.batchrate as batchrate
+import pipeline.batchrate as batchrate
 from anatole.config import open_workspace
 from ingest._slices import decode
 from ingest.cdr import asterisk
@@ -205,7 +205,7 @@ def test_no_line_is_lost_across_blocks():
 def stored_on_both_paths(folder: Path, ws, cdr: Path, fmt: str = "asterisk", site: str = "nyc") -> list[dict]:
     """Import `cdr` once through the block scanner and once through the row parser (fresh stores): the stored
     calls must be the same, column by column; returns them."""
-    import anatole.cdrimport as cdrimport
+    import pipeline.cdrimport as cdrimport
     from store import CALL_COLUMNS, open_store
 
     columns = [c for c in CALL_COLUMNS if c != "rated_at"]
@@ -255,7 +255,7 @@ def test_every_direction_rule_on_a_grid_of_fields(tmp_path_factory):
 @settings(max_examples=25, deadline=None)
 @given(st.lists(cdr_line(), min_size=1, max_size=30))
 def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
-    import anatole.cdrimport as cdrimport
+    import pipeline.cdrimport as cdrimport
     from store import CALL_COLUMNS, open_store
 
     folder, ws = us_workspace(tmp_path_factory)
@@ -269,7 +269,7 @@ def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
         if not scanner:
             cdrimport.has_scanner = lambda fmt, enc: False
         try:
-            # random lines, mostly rejects: the wrong-format check (anatole.formatcheck) would refuse them
+            # random lines, mostly rejects: the wrong-format check (pipeline.formatcheck) would refuse them
             first = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc", check_format=False).as_json()
             again = cdrimport.import_file(ws, store, cdr, fmt="asterisk", site="nyc", check_format=False).as_json()
         finally:

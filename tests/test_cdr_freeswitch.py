@@ -35,7 +35,7 @@ PLAN = DialPlan("FR", outside_prefix="9", national_prefix="0", extensions=[("200
 def decided(rec: CallRecord) -> tuple[str, str, str, str, str, str]:
     """(direction, rule, status, extension, trunk, called) the importer decides from the record's facts (French
     site, extensions 2000-2999, default channel patterns)."""
-    from anatole.cdrimport import decide_record
+    from pipeline.cdrimport import decide_record
 
     return decide_record(PLAN, DEFAULT_RULES, rec)
 

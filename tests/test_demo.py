@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from anatole import demo, pbxfiles
+from anatole import pbxfiles
 from anatole.cli import main
 from anatole.config import open_workspace
+from anatole.demo import calls as demo
 from engine import NO_RATE, RATED, STATUS_NAMES, UNANSWERED
 from engine.money import parse_money
 from ingest.cdr import detect
@@ -595,7 +596,7 @@ def test_demo_command_plain_or_hotel(tmp_path: Path, monkeypatch: pytest.MonkeyP
         return run
 
     monkeypatch.setattr("anatole.demo.run_demo", fake("company"))
-    monkeypatch.setattr("anatole.demohotel.run_hotel_demo", fake("hotel"))
+    monkeypatch.setattr("anatole.demo.hotel.run_hotel_demo", fake("hotel"))
     for args in (["demo", "-w", str(tmp_path / "a")], ["demo", "--hotel", "--workspace", str(tmp_path / "b")]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1 and "stops here" in result.output

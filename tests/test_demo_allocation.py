@@ -1,4 +1,4 @@
-"""The demo's inventory and allocation (anatole/demoinventory.py): the inventory goes in through the import path a
+"""The demo's inventory and allocation (anatole/demo/inventory.py): the inventory goes in through the import path a
 user runs, every planted invoice error is found, and `anatole allocate` on the demo workspace assigns the month's
 costs so that they add up exactly, to the 10**-8 unit, to the invoices' charges plus the billed rated calls,
 counted here straight from the store; the person who moves department mid-month has their calls split at the date."""
@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from anatole import demo, demoinventory
 from anatole.cli import main
 from anatole.config import open_workspace
+from anatole.demo import calls as demo
+from anatole.demo import inventory as demoinventory
 from engine.money import SCALE, format_exact, parse_money
 from store import open_store
 from store.inventory import open_inventory

@@ -21,7 +21,7 @@ from anatole.cli import main
 from anatole.cli_ui import console_context
 from anatole.config import open_workspace
 from anatole.demo import DemoError
-from anatole.demohotel import run_hotel_demo
+from anatole.demo.hotel import run_hotel_demo
 from pbx.fias import Deframer, build, frame, parse_record
 from store import hotel as db
 from tui.app import ConsoleApp

@@ -1,4 +1,4 @@
-"""The demo's carrier invoices (anatole/demoinvoices.py): written as real files, imported as a user would, valid,
+"""The demo's carrier invoices (anatole/demo/invoices.py): written as real files, imported as a user would, valid,
 agreeing with the rated calls except for the planted errors, and every planted error found by the audit or the
 reconciliation with its money at stake; nothing else reported but what the summary explains."""
 
@@ -18,9 +18,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from anatole import demo, demoinvoices
 from anatole.cli import main
 from anatole.config import open_workspace
+from anatole.demo import calls as demo
+from anatole.demo import invoices as demoinvoices
 from engine.money import format_exact, parse_money
 from ingest.invoice import detect
 from store import display, open_store

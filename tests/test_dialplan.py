@@ -81,7 +81,7 @@ def test_network_numbers_have_no_outside_prefix() -> None:
 ])
 def test_numbers_as_sent_that_are_impossible(plan: DialPlan, digits: str, rule: str) -> None:
     """The number as sent to the network (as_dialled=False) says why it is impossible, so that the call's number
-    falls back on the dialled digits (anatole.cdrimport.classify)."""
+    falls back on the dialled digits (pipeline.cdrimport.classify)."""
     assert plan.normalise(digits, as_dialled=False) == Number("invalid", None, rule)
 
 

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anatole.batchrate import batch_rate
 from anatole.config import open_workspace
-from anatole.distributed import Job, _assemble, _merge, _prepare, plan_parts, rate_part
+from pipeline.batchrate import batch_rate
+from pipeline.distributed import Job, _assemble, _merge, _prepare, plan_parts, rate_part
 
 distributed = pytest.importorskip("distributed")
 
@@ -71,7 +71,7 @@ def single(ws: Path, inputs: list[Path], fmt: str, out: Path) -> dict:
 
 
 def dask_run(ws: Path, inputs: list[Path], fmt: str, out: Path, address: str, chunk: int) -> tuple[dict, dict]:
-    from anatole.distributed import distributed_batch_rate
+    from pipeline.distributed import distributed_batch_rate
 
     w = open_workspace(ws)
     r, facts = distributed_batch_rate(inputs, tariff=w.sites["paris"].tariff, fmt=fmt, out=out, site="paris",
@@ -129,8 +129,8 @@ def test_cucm_header_lines_go_with_every_part(tmp_path: Path, cluster: str) -> N
 
 
 def test_a_worker_error_is_a_message(tmp_path: Path, cluster: str) -> None:
-    from anatole.batchrate import BatchError
-    from anatole.distributed import distributed_batch_rate
+    from pipeline.batchrate import BatchError
+    from pipeline.distributed import distributed_batch_rate
 
     ws = make_workspace(tmp_path / "ws")
     cdr = asterisk_file(tmp_path / "a.csv")
@@ -142,8 +142,8 @@ def test_a_worker_error_is_a_message(tmp_path: Path, cluster: str) -> None:
 
 def test_a_failed_parquet_run_leaves_no_dataset(tmp_path: Path, cluster: str) -> None:
     pytest.importorskip("pyarrow")
-    from anatole.batchrate import BatchError
-    from anatole.distributed import distributed_batch_rate
+    from pipeline.batchrate import BatchError
+    from pipeline.distributed import distributed_batch_rate
 
     ws = make_workspace(tmp_path / "ws")
     cdr = asterisk_file(tmp_path / "a.csv")
@@ -218,7 +218,7 @@ def test_a_worker_loads_the_workspace_and_tariff_once_and_reads_parts_in_place(
 
     import anatole.config
     import tariffs.compile
-    from anatole import distributed as dist
+    from pipeline import distributed as dist
     from tariffs.load import clear_cache
 
     ws = make_workspace(tmp_path / "ws")
@@ -235,14 +235,14 @@ def test_a_worker_loads_the_workspace_and_tariff_once_and_reads_parts_in_place(
         return call
 
     monkeypatch.setattr(tariffs.compile, "compile_tariff", counted("compile", compile_tariff))
-    monkeypatch.setattr(anatole.config, "open_workspace", counted("open", open_workspace_))
     monkeypatch.setattr(tempfile, "TemporaryDirectory", None)  # a part copied aside would fail here
     monkeypatch.setattr(dist, "_WORKSPACES", {})
     clear_cache()
     out = tmp_path / "many.csv"
     parts_dir = _prepare(out, parquet=False)
     job = Job(root=str(ws), configured=True, site="paris", tariff=str(ws / "tariffs" / "fr-business.toml"),
-              fmt="asterisk", timezone="UTC", parquet=False, parts_dir=str(parts_dir))
+              fmt="asterisk", timezone="UTC", parquet=False, parts_dir=str(parts_dir),
+              opener=counted("open", open_workspace_))  # the loader the CLI registered, counted
     before = set(tmp_path.rglob("*"))
     results = [rate_part(p, job) for p in plan.parts]
     assert counts == {"compile": 1, "open": 1}
@@ -260,8 +260,8 @@ def test_a_worker_loads_the_workspace_and_tariff_once_and_reads_parts_in_place(
 def test_ranges_are_counted_as_the_blocks_number_lines(tmp_path_factory: pytest.TempPathFactory, lines, piece,
                                                        cut) -> None:
     """scan_range over any piece size gives count_lines of the whole range and the marker search past `skip`."""
-    from anatole import distributed as dist
     from ingest.cdr._scan import count_lines
+    from pipeline import distributed as dist
 
     data = "".join(text + end for text, end in lines).encode()
     start = cut.draw(st.integers(0, len(data)))

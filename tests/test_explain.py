@@ -225,7 +225,7 @@ def test_the_asterisk_field_fixture_explained(tmp_path: Path) -> None:
     from field_support import DATA as FIELD
     from field_support import make_workspace
 
-    from anatole.cdrimport import import_file
+    from pipeline.cdrimport import import_file
 
     root = make_workspace(tmp_path)
     ws = open_workspace(root)

@@ -96,7 +96,7 @@ def results(workspace: Path) -> dict[str, dict[int, tuple]]:
 
 def stored_rules(workspace: Path, path: Path, fmt: str) -> dict[int, str]:
     """line -> direction_rule of a fresh import through the columnar path (where the format has one)."""
-    import anatole.cdrimport as cdrimport
+    import pipeline.cdrimport as cdrimport
     from anatole.config import open_workspace
 
     db = workspace / f"rules-{fmt}.db"
@@ -134,7 +134,7 @@ def test_nothing_internal_is_priced_and_outgoing_calls_carry_an_extension(result
 def test_a_source_trunk_pattern_takes_precedence(workspace: Path, tmp_path: Path) -> None:
     """`trunk_channels` names the site's own trunks: the "ovh" peer of line 10 becomes a trunk (rule trunk-pattern),
     and a call between two SIP peers the patterns call internal stays internal whatever the numbers."""
-    import anatole.cdrimport as cdrimport
+    import pipeline.cdrimport as cdrimport
     from anatole.config import open_workspace
 
     toml = (workspace / "anatole.toml").read_text() + (
@@ -190,9 +190,9 @@ def test_channel_patterns_are_validated(tmp_path: Path) -> None:
 def test_dask_gives_the_single_process_output(workspace: Path, tmp_path: Path) -> None:
     """batch-rate on a LocalCluster of one worker (the file cut in parts) writes the single-process bytes."""
     distributed = pytest.importorskip("distributed")
-    from anatole.batchrate import batch_rate
     from anatole.config import open_workspace
-    from anatole.distributed import distributed_batch_rate
+    from pipeline.batchrate import batch_rate
+    from pipeline.distributed import distributed_batch_rate
 
     ws = open_workspace(workspace)
     site = ws.sites["paris"]

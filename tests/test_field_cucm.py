@@ -101,9 +101,9 @@ def test_device_prefixes_from_the_source_settings(tmp_path) -> None:  # noqa: AN
 def test_dask_parts_give_the_single_process_output(tmp_path) -> None:  # noqa: ANN001
     """batch-rate --workers cuts a big CUCM file into parts (each gets the header lines): the parts, rated as the Dask
     workers rate them (in this process: no cluster), give the single process's bytes."""
-    from anatole.batchrate import batch_rate
     from anatole.config import open_workspace
-    from anatole.distributed import Job, _assemble, _prepare, plan_parts, rate_part
+    from pipeline.batchrate import batch_rate
+    from pipeline.distributed import Job, _assemble, _prepare, plan_parts, rate_part
 
     root = make_workspace(tmp_path / "ws")
     lines = FILE.read_bytes().splitlines(keepends=True)

@@ -1,6 +1,6 @@
 """Numbers from the field (issue 14): impossible numbers are `invalid` and never priced, the number as sent wins
 only when it is a possible number, short and emergency numbers stay services and emergencies. The dial plan
-(ingest.dialplan) and the call's classification (anatole.cdrimport.classify) on the cases that real files showed,
+(ingest.dialplan) and the call's classification (pipeline.cdrimport.classify) on the cases that real files showed,
 then an Asterisk file with them through every import path.
 
 Site Paris: FR, outside line 0, national prefix 0, international 00, extensions 1000-1999 (tests/field_support.py:
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from field_support import every_path, make_workspace, money
 
-from anatole.cdrimport import classify
 from anatole.config import open_workspace
 from ingest.cdr import CallRecord
+from pipeline.cdrimport import classify
 
 
 @pytest.fixture(scope="module")

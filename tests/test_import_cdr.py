@@ -171,8 +171,8 @@ def test_overlapping_legs_of_one_call_are_billed_once(workspace: Path) -> None:
 ])
 def test_classify(workspace: Path, given: str, dialled: str, called: str, caller: str, extension: str,
                   direction: str, number: str | None) -> None:
-    from anatole.cdrimport import classify
     from ingest.cdr import CallRecord
+    from pipeline.cdrimport import classify
 
     ws = open_workspace(workspace)
     rec = CallRecord(line=1, native_id="x", start=0, direction=given, dialled=dialled, called=called, caller=caller,
@@ -181,7 +181,7 @@ def test_classify(workspace: Path, given: str, dialled: str, called: str, caller
     assert (got_direction, got_number.e164) == (direction, number)
 
 
-# --- a wrong format is an error (anatole.formatcheck) ----------------------------------------------------------
+# --- a wrong format is an error (pipeline.formatcheck) ----------------------------------------------------------
 
 DATA = Path(__file__).parent / "data" / "cdr"
 
@@ -242,7 +242,7 @@ def test_a_genuine_file_with_bad_lines_imports(workspace: Path) -> None:
 def test_the_sample_bounds_the_check(workspace: Path) -> None:
     """A file whose first SAMPLE_LINES lines are good imports, however bad its tail; a bad head refuses a file
     however good its tail (and only the head is read to say so)."""
-    from anatole.formatcheck import SAMPLE_LINES
+    from pipeline.formatcheck import SAMPLE_LINES
 
     good = IPO.splitlines(keepends=True)[0]
     bad = "garbage\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anatole import demo, demomobile
+from anatole.demo import calls as demo
+from anatole.demo import mobile as demomobile
 from engine.money import parse_money
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from anatole.cdrimport import import_file
 from anatole.cli import main
 from anatole.config import open_workspace
 from engine.money import format_exact, parse_money
+from pipeline.cdrimport import import_file
 from store import open_store
 from tem.reconcile import Calls, Detail, ReconcileError, Tolerances, number_keys, read_detail_csv, reconcile
 

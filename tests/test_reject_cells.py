@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from serve_support import make_workspace
 
-from anatole.batchrate import batch_rate
 from anatole.config import open_workspace
+from pipeline.batchrate import batch_rate
 
 GOOD = (b'"","2001","+33155501234","from-internal","""Alice"" <2001>","PJSIP/2001-0000002a","PJSIP/trunk-out-0000002b",'
         b'"Dial","PJSIP/+33155501234@trunk-out,60","2025-03-14 10:15:02","2025-03-14 10:15:09","2025-03-14 10:17:41",'
@@ -41,7 +41,7 @@ def test_single_process_rejects_are_neutralised(tmp_path: Path) -> None:
 
 def test_dask_parts_assemble_neutralised_rejects(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    from anatole.distributed import Job, _assemble, _prepare, plan_parts, rate_part
+    from pipeline.distributed import Job, _assemble, _prepare, plan_parts, rate_part
 
     root = _workspace(tmp_path / "ws")
     cdr = tmp_path / "Master.csv"

@@ -1,4 +1,4 @@
-"""The columnar re-rate (anatole.rerate.rerate) gives exactly the row path's results (rerate_rows, price_calls per
+"""The columnar re-rate (pipeline.rerate.rerate) gives exactly the row path's results (rerate_rows, price_calls per
 call): every call's rating, the rating history, the counts, and a day summary equal to one recomputed from the
 calls; on generated calls of every direction and number kind, several sites and tariffs, a trunk's own tariff, a
 site without a tariff, one no longer configured, a given tariff, a period and a site. Also: a call re-rated or
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_store_days import expected, stored
 
-import anatole.rerate as rr
+import pipeline.rerate as rr
 from anatole.cli import main
 from anatole.config import Workspace, open_workspace
 from store import CALL_COLUMNS, open_store

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from serve_support import ipo_line, make_workspace
 
-import anatole.rerate
+import pipeline.rerate
 from anatole.cli import main
 from store.db import StoreBusy, begin_immediate, connect, open_store, write_transaction
 
@@ -115,7 +115,7 @@ def test_rate_while_another_process_writes(tmp_path: Path, monkeypatch: pytest.M
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # forget every price: the re-rate must restore them
         conn.execute("UPDATE calls SET status = 'unrated', tariff = NULL, cost = NULL, currency = NULL, "
                      "billed_seconds = NULL")
-    monkeypatch.setattr(anatole.rerate, "BATCH", 100)  # 15 pages, each its own transaction between the writer's
+    monkeypatch.setattr(pipeline.rerate, "BATCH", 100)  # 15 pages, each its own transaction between the writer's
     with busy_writer(db) as writer:
         code, out = _cli(root, "rate", "--json")
     assert code == 0, out

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from anatole import demo
 from anatole.cli import main
+from anatole.demo import calls as demo
 from store.db import SCHEMA_VERSION
 
 

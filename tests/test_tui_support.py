@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from anatole.cdrimport import import_file
 from anatole.config import open_workspace
 from pbx.protocol import (
     Acknowledge,
@@ -29,6 +28,7 @@ from pbx.protocol import (
     Subscribe,
     encode,
 )
+from pipeline.cdrimport import import_file
 from store import open_store
 from tui.context import ConsoleContext, SiteInfo
 

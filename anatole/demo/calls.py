@@ -22,7 +22,7 @@ Each site's PBX writes its month as a real call-record file in `<workspace>/cdr/
 an Avaya IP Office (SMDR), London a Cisco Unified CM (CDR flat file), New York an Asterisk (`Master.csv`). Besides
 the outgoing calls, the files hold incoming calls, internal calls and a few transferred calls (`pbx_calls`), with
 the numbers as the PBX records them: dialled digits with the outside-line prefix, the number as sent, caller IDs.
-`run_demo` imports those files into the workspace's store through `anatole.cdrimport.import_file`, as
+`run_demo` imports those files into the workspace's store through `pipeline.cdrimport.import_file`, as
 `anatole import cdr` does (format detected, source and dial plan from anatole.toml), and summarises what is
 stored (`summarise_store`).
 
@@ -33,8 +33,8 @@ imported calls must match. `tariffs.classify.destination_type` classifies each u
 
 Costs are in each site's tariff currency (EUR, GBP, USD); the summary of the calls never converts money. Only the
 order of the "top destinations" table uses indicative exchange rates (exact fractions, `RANKING_FX`), to compare
-costs across currencies; the month's allocation (`anatole.demoinventory`, after the inventory is imported and the
-invoices `anatole.demoinvoices` writes are audited) converts to EUR with the `[allocation] exchange_rates` of the
+costs across currencies; the month's allocation (`anatole.demo.inventory`, after the inventory is imported and the
+invoices `anatole.demo.invoices` writes are audited) converts to EUR with the `[allocation] exchange_rates` of the
 demo's anatole.toml, as `anatole allocate` does.
 """
 
@@ -56,11 +56,14 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from anatole import demoinventory, demoinvoices, demomobile, pbxfiles
-from anatole.cdrimport import CdrImportError, import_file
+from anatole import pbxfiles
 from anatole.config import ConfigError, Workspace, open_workspace
+from anatole.demo import inventory as demoinventory
+from anatole.demo import invoices as demoinvoices
+from anatole.demo import mobile as demomobile
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
+from pipeline.cdrimport import CdrImportError, import_file
 from store import Store, display, open_store
 from tariffs.classify import DEST_TYPES, destination_type
 from tariffs.compile import compile_tariff

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from anatole import pbxfiles
-from anatole.demo import CDR_FOLDER, MARKER, DemoError, check_folder
+from anatole.demo.calls import CDR_FOLDER, MARKER, DemoError, check_folder
 
 ZONE = "Europe/Paris"
 PMS_PORT = 5010
@@ -144,9 +144,9 @@ def day_calls(day: dt.date, seed: int) -> tuple[pbxfiles.PbxCalls, dict[str, int
 def run_hotel_demo(path: Path, seed: int = 7, *, now: float | None = None) -> dict[str, Any]:
     """Create the hotel workspace, its stays and a day of charged guest calls; return what a user needs to know
     (JSON-serialisable)."""
-    from anatole.cdrimport import CdrImportError, import_file
     from anatole.cli_hotel import hotel_hook
     from anatole.config import ConfigError, open_workspace
+    from pipeline.cdrimport import CdrImportError, import_file
     from store import hotel as db
     from store import open_store
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from anatole.demoinvoices import CANCELLED, HUDSON, LUTECE, Carrier
+from anatole.demo.invoices import CANCELLED, HUDSON, LUTECE, Carrier
 from engine.money import SCALE, format_exact, parse_money
 from store import display
 from store.inventory import open_inventory
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from anatole.config import Workspace
-    from anatole.demo import CallBatch
+    from anatole.demo.calls import CallBatch
     from store.db import Store
 
 INVENTORY_FOLDER = "inventory"

@@ -22,7 +22,7 @@ answer time; calls without a rate (ranges the carrier does not serve) are not bi
 - Paris, duplicate charge: the DID block rental is billed twice (audit DUPLICATE-CHARGE; and, against the demo's
   inventory, CONTRACT-FEE: the trunk's rentals exceed its contract's monthly fee by that much);
 - Paris, cancelled line: the rental of an alarm line cancelled at the end of the previous month is still billed
-  (audit LINE-INACTIVE: the demo's inventory, `anatole.demoinventory`, loaded before the invoices are audited,
+  (audit LINE-INACTIVE: the demo's inventory, `anatole.demo.inventory`, loaded before the invoices are audited,
   ends the line on the last day of the previous month);
 - New York, rate overcharge: every call to a UK fixed number is billed at the UK *mobile* row of the contract
   tariff (audit RATE-MISMATCH re-rating the call detail; reconciliation: cost mismatch);

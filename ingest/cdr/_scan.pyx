@@ -19,7 +19,7 @@ DIRECTIONS = ("", "outgoing", "incoming", "internal", "transit")
 DISPOSITIONS = ("answered", "no_answer", "busy", "failed")
 # string slices, in this order
 SLICES = ("dialled", "called", "caller", "extension", "trunk", "account", "native_id", "leg", "group", "raw",
-          # Asterisk facts (ingest.cdr.model.Facts), from which anatole.columnar decides extension, trunk, called
+          # Asterisk facts (ingest.cdr.model.Facts), from which pipeline.columnar decides extension, trunk, called
           "origin", "target", "app", "context", "dial_tech", "dial_peer", "dial_number")
 
 DEF MAXF = 22
@@ -453,7 +453,7 @@ def scan_asterisk(const uint8_t[::1] buf):
     shape (n, len(SLICES)) for the string fields. Also `fact_ids` (int64 (n, 3): the ids of the origin channel,
     the target channel and the (app, context, dial_tech, dial_peer) tuple of each taken line, numbered by value
     within the block, -1 elsewhere) and `fact_first` (three arrays: the line of each id's first appearance), so
-    that anatole.columnar decides once per distinct value without reading the bytes again."""
+    that pipeline.columnar decides once per distinct value without reading the bytes again."""
     out = _outputs(count_lines(buf))
     cdef Py_ssize_t nlines = out["lines"]
     cdef Py_ssize_t tsize = 16
@@ -627,7 +627,7 @@ def factorize(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln,
     """The distinct byte strings of one string field over `rows`, without sorting: (ids, first) where ids[k] numbers
     rows[k]'s value in order of first appearance and first[i] is the index (into rows) of value i's first row.
     An open-addressing hash table (FNV-1a 64) whose hits are compared byte for byte: exact, O(len(rows)). The
-    columnar path (anatole.columnar) numbers the few distinct channels, numbers and facts of a block with it."""
+    columnar path (pipeline.columnar) numbers the few distinct channels, numbers and facts of a block with it."""
     cdef Py_ssize_t n = rows.shape[0], size = 16, k, i, r, q, slot, count = 0
     while size < 2 * n:
         size *= 2

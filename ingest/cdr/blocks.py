@@ -45,7 +45,7 @@ class Block:
     len: np.ndarray  # int32 (lines, len(SLICES))
     items: list[tuple[int, Item]]  # (line index, row parser item) for every other line, in order
     groups: np.ndarray | None = None  # int64 (lines, 2) where the group key is made of two numbers (CUCM)
-    facts: bool = False  # the rows carry Facts slices (Asterisk): anatole.columnar decides their direction
+    facts: bool = False  # the rows carry Facts slices (Asterisk): pipeline.columnar decides their direction
     # with facts: ids of each line's origin, target and (app, context, dial_tech, dial_peer) values, numbered within
     # the block by the scanner (int64 (lines, 3), -1 for lines it left), and the first line of each id (3 arrays)
     fact_ids: np.ndarray | None = None

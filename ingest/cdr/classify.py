@@ -4,8 +4,8 @@ These PBXs write no direction: the parsers report what the record says (ingest.c
 reached channel, the last application, the context, the Dial/bridge string) and `decide` turns those facts, the
 site's extension ranges and the source's channel patterns into a Decision. It lives here, beside the parsers,
 because it is knowledge of those PBXs' channel names and applications, pure and without I/O. The row path
-(anatole.cdrimport.call_rows, which `import cdr`, `batch-rate` and the live daemon use) applies it per record, the
-columnar path (anatole.columnar) once per distinct fact tuple of a block: one function, two paths, the same calls.
+(pipeline.cdrimport.call_rows, which `import cdr`, `batch-rate` and the live daemon use) applies it per record, the
+columnar path (pipeline.columnar) once per distinct fact tuple of a block: one function, two paths, the same calls.
 
 Rules, in order; the first that applies decides, and its id is stored with the call (`direction_rule`):
 
