@@ -294,13 +294,18 @@ def _print_folio(ws: Any, stay: dict[str, Any], charges: list[dict[str, Any]], z
                     "total": _money(total, decimals), "posted": _money(posted, decimals), "currency": ws.currency,
                     "calls": [_charge_json(c, zone, decimals) for c in charges]})
         return
+    from rich.table import Table
+
+    from hotel.folio import render  # the guest's language (FIAS GL), else the hotel's; money in that locale
+
+    folio = render(stay, charges, currency=ws.currency, zone=zone.key)
     out = _console()
-    until = f" to {_local(stay['checkout'], zone)}" if stay["checkout"] else " (in the room)"
-    out.print(f"room {stay['room']}: {stay['guest']}, reservation {stay['reservation']}, from "
-              f"{_local(stay['checkin'], zone)}{until}", markup=False)
-    out.print(_charges_table("folio", charges, zone, decimals))
-    out.print(f"total {_money(total, decimals)} {ws.currency}, of which posted to the PMS {_money(posted, decimals)}",
-              markup=False)
+    out.print(folio.heading, markup=False)
+    table = Table(*folio.columns, title=folio.title)
+    for row in folio.rows:
+        table.add_row(*row)
+    out.print(table)
+    out.print(folio.total, markup=False)
 
 
 @hotel.command("folio")
