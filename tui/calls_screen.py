@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.money import format_exact
+from i18n import _
 from store.display import totals
 from tariffs.errors import TariffError
 from tui.data import PAGE, StoreError, duration_text, local_time, money, quote, quote_text
@@ -496,7 +497,8 @@ class CallsScreen(Screen):
                 self._export(path, overwrite, self.filter, self.order, [c.key for c in self.visible])
                 self._message(f"exporting to {path}…")
 
-        self.app.push_screen(ExportScreen(default, "the calls of this view"), chosen)
+        title = _("Export the calls of this view (every page; .csv or .xlsx) to:")
+        self.app.push_screen(ExportScreen(default, title), chosen)
 
     def export_header(self, columns: list[str]) -> list[str]:
         out = []

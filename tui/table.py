@@ -27,9 +27,23 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from i18n import _, ngettext
+
 UP, DOWN = "▲", "▼"
 FORMATS = (".csv", ".xlsx")
-KEYS_HELP = "< > sort · f filter by cell · F clear · g/G first/last · c columns · e export"
+KEYS_HELP = _("< > sort · f filter by cell · F clear · g/G first/last · c columns · e export")
+
+
+def count(n: int) -> str:
+    """A count grouped for the language (``1,234`` in English, ``1 234`` in French)."""
+    try:
+        from babel.numbers import format_decimal
+
+        from store import display
+
+        return format_decimal(int(n), locale=display.locale())
+    except Exception:  # never raise on screen
+        return f"{n:,}"
 
 
 @dataclass(frozen=True)
@@ -65,9 +79,9 @@ def write_rows(target: Path, header_row: Sequence[str], rows: Any, *, overwrite:
     target = Path(target)
     suffix = target.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{target.name}: name the file .csv or .xlsx")
+        raise ValueError(_("{name}: name the file .csv or .xlsx").format(name=target.name))
     if not overwrite and target.exists():
-        raise FileExistsError(f"{target} exists")
+        raise FileExistsError(_("{path} exists").format(path=target))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     count = 0
     try:
@@ -105,9 +119,10 @@ def write_rows(target: Path, header_row: Sequence[str], rows: Any, *, overwrite:
 
 class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
     """Where to write the view: the path is editable (.csv or .xlsx); an existing file is overwritten only after a
-    second step that names it. Dismissed with (path, overwrite) or None."""
+    second step that names it. Dismissed with (path, overwrite) or None. `title`: the whole first line (one
+    sentence to translate), by default the current view's."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
     CSS = """
     ExportScreen { align: center middle; }
     #export-box { width: 76; max-width: 100%; height: auto; border: round $primary; padding: 0 1;
@@ -116,16 +131,17 @@ class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
     #export-note.error { color: $error; }
     """
 
-    def __init__(self, default: str, what: str = "the current view") -> None:
+    def __init__(self, default: str, title: str | None = None) -> None:
         super().__init__()
-        self.default, self.what = default, what
+        self.default = default
+        self.title_text = title or _("Export the current view (every page; .csv or .xlsx) to:")
         self.confirming: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Static(f"Export {self.what} (every page; .csv or .xlsx) to:", id="export-title")
+            yield Static(self.title_text, id="export-title")
             yield Input(self.default, id="export-path")
-            yield Static("enter: write · escape: cancel", id="export-note", classes="message")
+            yield Static(_("enter: write · escape: cancel"), id="export-note", classes="message")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -139,7 +155,7 @@ class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
     def edited(self) -> None:
         if self.confirming is not None:
             self.confirming = None
-            self._note("enter: write · escape: cancel")
+            self._note(_("enter: write · escape: cancel"))
 
     @on(Input.Submitted)
     def done(self, event: Input.Submitted) -> None:
@@ -148,15 +164,16 @@ class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
             return
         path = Path(text).expanduser()
         if path.suffix.lower() not in FORMATS:
-            self._note(f"{path.name}: name the file .csv or .xlsx", error=True)
+            self._note(_("{name}: name the file .csv or .xlsx").format(name=path.name), error=True)
             return
         if not path.parent.is_dir():
-            self._note(f"{path.parent}: no such folder", error=True)
+            self._note(_("{folder}: no such folder").format(folder=path.parent), error=True)
             return
         if path.exists():
             if self.confirming != path:
                 self.confirming = path
-                self._note(f"{path} exists: enter again to overwrite it, or edit the name", error=True)
+                self._note(_("{path} exists: enter again to overwrite it, or edit the name").format(path=path),
+                           error=True)
                 return
             self.dismiss((path, True))
             return
@@ -169,7 +186,7 @@ class ExportScreen(ModalScreen["tuple[Path, bool] | None"]):
 class ColumnsScreen(ModalScreen["set[str] | None"]):
     """Which columns to show (space toggles, enter applies, escape cancels): for narrow terminals."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "apply", "Apply", priority=True)]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel")), Binding("enter", "apply", _("Apply"), priority=True)]
     CSS = """
     ColumnsScreen { align: center middle; }
     #columns-box { width: 40; height: auto; max-height: 90%; border: round $primary; background: $surface; }
@@ -182,10 +199,10 @@ class ColumnsScreen(ModalScreen["set[str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="columns-box"):
-            yield Static("Columns to show", classes="title")
+            yield Static(_("Columns to show"), classes="title")
             yield SelectionList[str](*(Selection(c.label, c.key, c.key not in self.hidden) for c in self.columns),
                                      id="columns-list")
-            yield Static("space: show/hide · enter: apply · escape: cancel", classes="message")
+            yield Static(_("space: show/hide · enter: apply · escape: cancel"), classes="message")
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
@@ -193,7 +210,7 @@ class ColumnsScreen(ModalScreen["set[str] | None"]):
     def action_apply(self) -> None:
         shown = set(self.query_one(SelectionList).selected)
         if not shown:
-            self.notify("keep at least one column", severity="warning", timeout=2)
+            self.notify(_("keep at least one column"), severity="warning", timeout=2)
             return
         self.dismiss({c.key for c in self.columns} - shown)
 
@@ -262,14 +279,14 @@ class LocalTable(DataTable):
     of the view so that the screen can show what is shown (`summary()`)."""
 
     BINDINGS = [
-        Binding("less_than_sign", "sort(False)", "Sort", key_display="< >"),
-        Binding("greater_than_sign", "sort(True)", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "filter_cell", "By cell"),
-        Binding("F", "clear_filter", "Clear filter", show=False),
-        Binding("g", "first", "First", show=False),
-        Binding("G", "last", "Last", show=False),
-        Binding("c", "columns", "Columns"),
-        Binding("e", "export", "Export"),
+        Binding("less_than_sign", "sort(False)", _("Sort"), key_display="< >"),
+        Binding("greater_than_sign", "sort(True)", _("Sort by the column ▼"), key_display=">", show=False),
+        Binding("f", "filter_cell", _("By cell")),
+        Binding("F", "clear_filter", _("Clear filter"), show=False),
+        Binding("g", "first", _("First"), show=False),
+        Binding("G", "last", _("Last"), show=False),
+        Binding("c", "columns", _("Columns")),
+        Binding("e", "export", _("Export")),
     ]
 
     class Changed(Message):
@@ -337,11 +354,14 @@ class LocalTable(DataTable):
 
     def summary(self) -> str:
         """`12 of 1,000` and the filters and the sort, for the screen's title."""
-        parts = [f"{len(self.view):,} of {len(self.rows_all):,}" if self.filters else f"{len(self.view):,}"]
+        shown = count(len(self.view))
+        parts = [_("{shown} of {total}").format(shown=shown, total=count(len(self.rows_all))) if self.filters
+                 else shown]
         if self.filters:
             parts.append(" ".join(f"{self._label(k)} = {v}" for k, v in self.filters.items()))
         if self.sort is not None:
-            parts.append(f"sorted by {self._label(self.sort[0])} {DOWN if self.sort[1] else UP}")
+            parts.append(_("sorted by {column} {arrow}").format(column=self._label(self.sort[0]),
+                                                                  arrow=DOWN if self.sort[1] else UP))
         return " · ".join(parts)
 
     def _label(self, key: str) -> str:
@@ -408,44 +428,53 @@ class LocalTable(DataTable):
             path, overwrite = choice
             head, rows = self.export_rows()
             try:
-                count = write_rows(path, head, rows, overwrite=overwrite)
+                written = write_rows(path, head, rows, overwrite=overwrite)
             except (OSError, ValueError) as exc:
-                self.notify(f"export failed: {exc}", severity="error", timeout=6)
+                self.notify(_("export failed: {error}").format(error=exc), severity="error", timeout=6)
                 return
-            self.notify(f"exported {count:,} rows to {path}", timeout=6)
+            self.notify(ngettext("exported {count} row to {path}", "exported {count} rows to {path}", written)
+                        .format(count=count(written), path=path), timeout=6)
 
-        self.app.push_screen(ExportScreen(str(default), f"the {self.export_name} shown"), chosen)
+        self.app.push_screen(ExportScreen(str(default)), chosen)
 
 
-def screen_keys(export: str = "Export the view (CSV, XLSX)", clear: str = "Clear the filter") -> list[Binding]:
+def screen_keys(export: str | None = None, clear: str | None = None) -> list[Binding]:
     """A LocalTable's keys bound on its screen (its `action_table` runs them on the table), so that they work while
-    another widget has focus and are listed in the help; out of the footer, which they would crowd at 80 columns."""
+    another widget has focus and are listed in the help; out of the footer, which they would crowd at 80 columns.
+    `export`, `clear`: the screen's own descriptions of those two keys (already translated)."""
     return [
-        Binding("less_than_sign", "table('sort(False)')", "Sort by the column ▲ (a header click too)",
+        Binding("less_than_sign", "table('sort(False)')", _("Sort by the column ▲ (a header click too)"),
                 key_display="<", show=False),
-        Binding("greater_than_sign", "table('sort(True)')", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "table('filter_cell')", "Filter by the cell's value", show=False),
-        Binding("F", "table('clear_filter')", clear, show=False),
-        Binding("g", "table('first')", "First row", show=False),
-        Binding("G", "table('last')", "Last row", show=False),
-        Binding("c", "table('columns')", "Columns to show", show=False),
-        Binding("e", "table('export')", export, show=False),
+        Binding("greater_than_sign", "table('sort(True)')", _("Sort by the column ▼"), key_display=">", show=False),
+        Binding("f", "table('filter_cell')", _("Filter by the cell's value"), show=False),
+        Binding("F", "table('clear_filter')", clear or _("Clear the filter"), show=False),
+        Binding("g", "table('first')", _("First row"), show=False),
+        Binding("G", "table('last')", _("Last row"), show=False),
+        Binding("c", "table('columns')", _("Columns to show"), show=False),
+        Binding("e", "table('export')", export or _("Export the view (CSV, XLSX)"), show=False),
     ]
 
 
 def table_commands(table: LocalTable, name: str, thing: str = "row") -> list[tuple[str, str, Any]]:
     """(title, help, callback) palette entries for a LocalTable's keys: export the view, filter by the highlighted
-    cell, clear, columns, and a sort by each column both ways. `thing`: what a row is ("invoice", "line")."""
+    cell, clear, columns, and a sort by each column both ways. `name`: the screen's name, translated ("Invoices").
+
+    `thing` is no longer used (kept so that callers need not change): the help says "rows", because a noun glued
+    into a sentence cannot be translated (French agrees "tous les appels" but "toutes les factures")."""
+    del thing
     out: list[tuple[str, str, Any]] = [
-        (f"{name}: export the view…", f"CSV or XLSX of the {thing}s, sort and columns shown (e)", table.action_export),
-        (f"{name}: filter by the highlighted cell", f"Only the {thing}s with this value (f)",
+        (_("{name}: export the view…").format(name=name),
+         _("CSV or XLSX of the rows shown, with their sort and columns (e)"), table.action_export),
+        (_("{name}: filter by the highlighted cell").format(name=name), _("Only the rows with this value (f)"),
          table.action_filter_cell),
-        (f"{name}: clear the filter", f"Every {thing} again (F)", table.action_clear_filter),
-        (f"{name}: show or hide columns…", "Pick the columns for a narrow terminal (c)", table.action_columns),
+        (_("{name}: clear the filter").format(name=name), _("Every row again (F)"), table.action_clear_filter),
+        (_("{name}: show or hide columns…").format(name=name), _("Pick the columns for a narrow terminal (c)"),
+         table.action_columns),
     ]
     for c in table.all_columns:
         for desc in (False, True):
-            out.append((f"{name}: sort by {c.label} {DOWN if desc else UP}",
-                        "< and > sort by the highlighted column; a click on a header too",
+            out.append((_("{name}: sort by {column} {arrow}").format(name=name, column=c.label,
+                                                                     arrow=DOWN if desc else UP),
+                        _("< and > sort by the highlighted column; a click on a header too"),
                         lambda key=c.key, d=desc: table.sort_by(key, d)))
     return out
