@@ -35,8 +35,10 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from engine.money import SCALE, format_amount, parse_money
+from engine.money import SCALE, parse_money
+from i18n import _, ngettext
 from pbx.notify import parse_target
+from store import display
 from tariffs.errors import Problem
 
 KINDS = ("cost", "duration", "destination", "after_hours", "rate", "concurrent", "roaming", "data")
@@ -104,7 +106,7 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
     name = str(table.get("name", ""))
     when = table.get("when")
     if not isinstance(when, str):
-        problems.append(Problem(at, "when", "required: a condition such as 'cost > 5'"))
+        problems.append(Problem(at, "when", _("required: a condition such as 'cost > 5'")))
         return None
     text = " ".join(when.strip().lower().split())
     rule: Rule | None = None
@@ -112,7 +114,8 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
         try:
             rule = Rule(name, "cost", parse_money(m.group(2)), m.group(1) == ">=")
         except ValueError:
-            problems.append(Problem(at, "when", f"{when!r}: {m.group(2)!r} is not an amount (e.g. 5 or 2.50)"))
+            problems.append(Problem(at, "when", _("{when}: {value} is not an amount (e.g. 5 or 2.50)").format(
+                when=repr(when), value=repr(m.group(2)))))
             return None
     elif m := _DURATION.match(text):
         rule = Rule(name, "duration", int(m.group(2)) * _UNIT[m.group(3)], m.group(1) == ">=")
@@ -125,19 +128,22 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
             elif w.isdigit():
                 prefixes.append(w)
             else:
-                problems.append(Problem(at, "when", f"{when!r}: {word!r} is not premium, satellite or an E.164 "
-                                                    "prefix (digits, country code first)"))
+                problems.append(Problem(at, "when", _("{when}: {word} is not premium, satellite or an E.164 prefix "
+                                                      "(digits, country code first)").format(when=repr(when),
+                                                                                             word=repr(word))))
                 return None
         rule = Rule(name, "destination", classes=frozenset(classes), prefixes=tuple(prefixes))
     elif m := _HOURS.match(text):
         h1, m1, h2, m2 = (int(x) for x in m.group(1, 2, 3, 4))
         if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or h1 * 60 + m1 >= h2 * 60 + m2:
-            problems.append(Problem(at, "when", f"{when!r}: business hours must be HH:MM-HH:MM, start before end"))
+            problems.append(Problem(at, "when", _("{when}: business hours must be HH:MM-HH:MM, start before "
+                                                  "end").format(when=repr(when))))
             return None
         days = frozenset(range(5))
         if m.group(5):
             if m.group(5) not in DAYS or m.group(6) not in DAYS:
-                problems.append(Problem(at, "when", f"{when!r}: days are mon..sun, e.g. mon-fri"))
+                problems.append(Problem(at, "when", _("{when}: days are mon..sun, e.g. mon-fri").format(
+                    when=repr(when))))
                 return None
             a, b = DAYS.index(m.group(5)), DAYS.index(m.group(6))
             days = frozenset(range(a, b + 1)) if a <= b else frozenset([*range(a, 7), *range(0, b + 1)])
@@ -147,7 +153,8 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
         try:
             value = parse_money(m.group(3)) if money else int(m.group(3))
         except ValueError:
-            problems.append(Problem(at, "when", f"{when!r}: {m.group(3)!r} is not a number"))
+            problems.append(Problem(at, "when", _("{when}: {value} is not a number").format(
+                when=repr(when), value=repr(m.group(3)))))
             return None
         rule = Rule(name, "rate", value, m.group(2) == ">=", money=money)
     elif m := _CONCURRENT.match(text):
@@ -156,52 +163,57 @@ def _rule(table: dict[str, Any], at: str, problems: list[Problem]) -> Rule | Non
         try:
             rule = Rule(name, "roaming", parse_money(m.group(2)), m.group(1) == ">=", money=True)
         except ValueError:
-            problems.append(Problem(at, "when", f"{when!r}: {m.group(2)!r} is not an amount (e.g. 20 or 19.90)"))
+            problems.append(Problem(at, "when", _("{when}: {value} is not an amount (e.g. 20 or 19.90)").format(
+                when=repr(when), value=repr(m.group(2)))))
             return None
     elif m := _USAGE_VOLUME.match(text):
         unit = m.group(4)
         if unit not in BYTES:
-            problems.append(Problem(at, "when", f"{when!r}: a volume needs its unit: B, KB, MB, GB or TB "
-                                                "(e.g. 'data > 10 GB')"))
+            problems.append(Problem(at, "when", _("{when}: a volume needs its unit: B, KB, MB, GB or TB "
+                                                  "(e.g. 'data > 10 GB')").format(when=repr(when))))
             return None
         rule = Rule(name, m.group(1), int(m.group(3)) * BYTES[unit], m.group(2) == ">=", unit=unit)
     else:
-        problems.append(Problem(at, "when", f"{when!r} is not a condition I know: cost > X, duration > N[s|m|h], "
-                                            "destination in premium, satellite, <prefix>..., international outside "
-                                            "HH:MM-HH:MM [mon-fri], calls per hour > N, cost per hour > X, "
-                                            "concurrent > N, roaming > N MB, roaming cost > X, data > N GB"))
+        problems.append(Problem(at, "when", _("{when} is not a condition I know: cost > X, duration > N[s|m|h], "
+                                              "destination in premium, satellite, <prefix>..., international outside "
+                                              "HH:MM-HH:MM [mon-fri], calls per hour > N, cost per hour > X, "
+                                              "concurrent > N, roaming > N MB, roaming cost > X, data > N GB").format(
+                                                  when=repr(when))))
         return None
     sites = table.get("sites", [])
     if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
-        problems.append(Problem(at, "sites", "must be a list of site names"))
+        problems.append(Problem(at, "sites", _("must be a list of site names")))
         return None
     rule.sites = frozenset(sites)
     exts = table.get("extensions", [])
     if rule.kind in USAGE_KINDS and (sites or exts):
         problems.append(Problem(at, "sites" if sites else "extensions",
-                                f"a {rule.kind} rule watches every mobile line: sites and extensions do not apply"))
+                                _("a {kind} rule watches every mobile line: sites and extensions do not "
+                                  "apply").format(kind=rule.kind)))
         return None
     if not isinstance(exts, list):
-        problems.append(Problem(at, "extensions", "must be a list like [\"1000-1099\", \"2001\"]"))
+        problems.append(Problem(at, "extensions", _("must be a list like [\"1000-1099\", \"2001\"]")))
         return None
     for item in exts:
-        lo, _, hi = str(item).partition("-")
+        lo, _sep, hi = str(item).partition("-")
         hi = hi or lo
         if not (lo.isdigit() and hi.isdigit() and len(lo) == len(hi) and lo <= hi):
-            problems.append(Problem(at, "extensions", f"{item!r} is not an extension or a range like 1000-1099"))
+            problems.append(Problem(at, "extensions", _("{item} is not an extension or a range like "
+                                                        "1000-1099").format(item=repr(item))))
             return None
         rule.extensions.append((lo, hi))
     notify = table.get("notify", ["monitor"])
     if not isinstance(notify, list):
-        problems.append(Problem(at, "notify", f"{notify!r} must be a list such as [\"monitor\", "
-                                              "\"email:ops@example.com\", \"webhook:https://...\", \"syslog\"]"))
+        problems.append(Problem(at, "notify", _("{notify} must be a list such as [\"monitor\", "
+                                                "\"email:ops@example.com\", \"webhook:https://...\", "
+                                                "\"syslog\"]").format(notify=repr(notify))))
         return None
     targets: list[str] = []
     for entry in notify:
         try:
             target = parse_target(entry)
         except ValueError as exc:
-            problems.append(Problem(at, "notify", f"rule {name!r}: {exc}"))
+            problems.append(Problem(at, "notify", _("rule {name}: {error}").format(name=repr(name), error=exc)))
             return None
         if target not in targets:
             targets.append(target)
@@ -245,24 +257,26 @@ class Evaluator:
             alert = None
             if rule.kind == "cost":
                 if cost is not None and row["billed"] and rule.over(int(cost)):
-                    alert = ("cost", f"call to {row['number'] or row['dialled']} cost "
-                             f"{format_amount(int(cost), currency=currency)} {currency} "
-                             f"(over {format_amount(rule.threshold, currency=currency)})",
-                             int(cost))
+                    alert = ("cost", _("call to {number} cost {cost} (over {threshold})").format(
+                        number=row["number"] or row["dialled"], cost=display.money(int(cost), currency, exact=True),
+                        threshold=display.amount(rule.threshold, currency, exact=True)), int(cost))
             elif rule.kind == "duration":
                 if rule.over(int(row["duration"] or 0)):
-                    alert = ("duration", f"call of {int(row['duration']) // 60} min {int(row['duration']) % 60} s "
-                             f"(over {rule.threshold} s)", None)
+                    alert = ("duration", _("call of {minutes} min {seconds} s (over {threshold} s)").format(
+                        minutes=int(row["duration"]) // 60, seconds=int(row["duration"]) % 60,
+                        threshold=rule.threshold), None)
             elif rule.kind == "destination":
                 if outgoing and row["number"]:
                     what = self._destination(rule, row["number"])
                     if what:
-                        alert = ("destination", f"{what} call to +{row['number']}", cost)
+                        alert = ("destination", _("{what} call to +{number}").format(what=what, number=row["number"]),
+                                 cost)
             elif rule.kind == "after_hours":
                 if outgoing and row["number"] and site in self.sites and \
                         not row["number"].startswith(self.sites[site].country_code) and \
                         not self._open(rule, site, start):
-                    alert = ("after_hours", f"international call to +{row['number']} outside business hours", cost)
+                    alert = ("after_hours", _("international call to +{number} outside business hours").format(
+                        number=row["number"]), cost)
             elif rule.kind == "rate":
                 if outgoing:
                     out += self._rate(rule, row, site, ext, start, cost)
@@ -271,7 +285,8 @@ class Evaluator:
                 if outgoing and row["billable"]:
                     n = sum(1 for a, b in self._recent.get(site, ()) if a <= talk_from < b)
                     if rule.over(n):
-                        out.append(_alert(rule, "concurrent", start, f"{n} outgoing calls at once at {site}",
+                        out.append(_alert(rule, "concurrent", start,
+                                          _("{n} outgoing calls at once at {site}").format(n=n, site=site),
                                           site, "", None, None, "", f"{rule.name}:{site}:{talk_from // 60}"))
                 continue
             if alert is not None:
@@ -306,7 +321,8 @@ class Evaluator:
 
     def active(self, site: str, outgoing: int, now: int) -> list[dict[str, Any]]:
         """Concurrency rules against the calls in progress (AMI/ESL sources)."""
-        return [_alert(rule, "concurrent", now, f"{outgoing} outgoing calls in progress at {site}", site, "", None,
+        return [_alert(rule, "concurrent", now, _("{n} outgoing calls in progress at {site}").format(
+                    n=outgoing, site=site), site, "", None,
                        None, "", f"{rule.name}:{site}:{now // 60}")
                 for rule in self.rules if rule.kind == "concurrent" and rule.applies(site, "") and rule.over(outgoing)
                 and not rule.extensions]
@@ -314,11 +330,11 @@ class Evaluator:
     def _destination(self, rule: Rule, number: str) -> str:
         for p in rule.prefixes:
             if number.startswith(p):
-                return f"listed prefix +{p}:"
+                return _("listed prefix +{prefix}:").format(prefix=p)
         if rule.classes:
             cls = self._class(number)
             if cls in rule.classes:
-                return f"{cls}-rate:" if cls == "premium" else f"{cls}:"
+                return _("premium-rate:") if cls == "premium" else _("satellite:")
         return ""
 
     def _class(self, number: str) -> str:
@@ -363,9 +379,11 @@ class Evaluator:
         got[1] += int(cost or 0) if row["billed"] else 0
         now = got[1] if rule.money else got[0]
         if rule.over(now) and not rule.over(was):
-            what = (f"{format_amount(now, currency=row['currency'])} {row['currency'] or ''}".strip()
-                    if rule.money else f"{now} calls")
-            return [_alert(rule, "rate", start, f"extension {ext}: {what} in one hour", site, ext, row["id"],
+            message = (_("extension {extension}: {cost} in one hour").format(
+                extension=ext, cost=display.money(now, row["currency"] or "", exact=True)) if rule.money else
+                ngettext("extension {extension}: {n} call in one hour", "extension {extension}: {n} calls in one hour",
+                         now).format(extension=ext, n=now))
+            return [_alert(rule, "rate", start, message, site, ext, row["id"],
                            now if rule.money else None, (row["currency"] or "") if rule.money else "",
                            f"{rule.name}:{site}:{ext}:{hour}")]
         return []
@@ -384,14 +402,19 @@ def usage_alerts(rules: list[Rule], totals: dict[tuple[str, str], dict[str, Any]
             currency = t.get("currency") or ""
             if rule.kind == "roaming" and rule.money:
                 value = int(t["roaming_cost"])
-                what = (f"roaming billed {format_amount(value, currency=currency)} {currency}".rstrip()
-                        + f" in {month} (over {format_amount(rule.threshold, currency=currency)})")
+                message = _("line {line}: roaming billed {cost} in {month} (over {threshold})").format(
+                    line=line, cost=display.money(value, currency, exact=True), month=month,
+                    threshold=display.amount(rule.threshold, currency, exact=True))
             else:
                 value = int(t["roaming_bytes" if rule.kind == "roaming" else "data_bytes"])
-                label = "roaming data" if rule.kind == "roaming" else "data"
-                what = f"{_bytes(value, rule.unit)} of {label} in {month} (over {_bytes(rule.threshold, rule.unit)})"
+                if rule.kind == "roaming":
+                    fmt = _("line {line}: {volume} of roaming data in {month} (over {threshold})")
+                else:
+                    fmt = _("line {line}: {volume} of data in {month} (over {threshold})")
+                message = fmt.format(line=line, volume=_bytes(value, rule.unit), month=month,
+                                     threshold=_bytes(rule.threshold, rule.unit))
             if rule.over(value):
-                out.append(_alert(rule, rule.kind, at, f"line {line}: {what}", "", line, None,
+                out.append(_alert(rule, rule.kind, at, message, "", line, None,
                                   value if rule.money else None, currency if rule.money else "",
                                   f"{rule.name}:{rule.kind}:{line}:{month}"))
     return out
