@@ -161,15 +161,16 @@ def french(tmp_path: Path):
     config = (ws / "anatole.toml").read_text()
     (ws / "anatole.toml").write_text(config.replace('currency = "EUR"', 'currency = "EUR"\nlocale = "fr_FR"', 1))
     yield ws
-    display.set_locale("en")  # the module-wide setting: back to the default for the tests that follow
+    display.set_locale(None)  # the module-wide setting: back to the default for the tests that follow
 
 
 def test_locale_changes_the_marks_on_screen_not_the_exact_forms(french: Path) -> None:
     ws = open_workspace(french)
     assert ws.locale == "fr_FR"
     value = 123_456_789 * SCALE // 100
-    assert display.money(value, "EUR") == "1\u202f234\u202f567,89 EUR"  # CLDR fr: narrow no-break space, comma
-    assert display.totals({"EUR": value, "JPY": 1500 * SCALE}) == "1\u202f234\u202f567,89 EUR · 1\u202f500 JPY"
+    # CLDR fr: narrow no-break space, decimal comma, the currency's French symbol after a no-break space
+    assert display.money(value, "EUR") == "1\u202f234\u202f567,89\xa0€"
+    assert display.totals({"EUR": value, "JPY": 1500 * SCALE}) == "1\u202f234\u202f567,89\xa0€ · 1\u202f500\xa0JPY"
     assert display.plain(value) == "1234567.89"  # exports and JSON keep the machine form
     open_workspace(workspace_copy())  # a workspace without the setting: English marks again
     assert display.money(value, "EUR") == "1,234,567.89 EUR"
@@ -188,7 +189,7 @@ def test_locale_on_the_console_not_in_json(french: Path) -> None:
             await until(pilot, lambda: "cost today" in str(app.screen.query_one("#live-counters").render()),
                         "the counters from the store")
             costs = str(app.screen.query_one("#live-counters").render()).split("cost today", 1)[1]
-            assert re.search(r"\d,\d\d EUR", costs) and not re.search(r"\d\.\d\d EUR", costs), costs
+            assert re.search(r"\d,\d\d\s€", costs) and not re.search(r"\d\.\d\d EUR", costs), costs
 
     run(go())
     result = CliRunner().invoke(main, ["--workspace", str(french), "--json", "calls", "--limit", "1"])
