@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.money import format_amount
+from i18n import _, ngettext, pgettext
+from store import display
 from store import notify as notify_store
 from store.db import connect
 
@@ -95,22 +97,26 @@ class DeliveryError(Exception):
 def parse_target(text: Any) -> str:
     """A notify entry, normalised; raises ValueError with what is wrong."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{text!r} is not a target: monitor, email:ADDRESS, webhook:URL or syslog")
+        raise ValueError(_("{text} is not a target: monitor, email:ADDRESS, webhook:URL or syslog").format(
+            text=repr(text)))
     text = text.strip()
-    kind, _, value = text.partition(":")
+    kind, _sep, value = text.partition(":")
     kind = kind.lower()
     if kind in ("monitor", "syslog") and not value:
         return kind
     if kind == "email":
         if not _EMAIL.match(value.strip()):
-            raise ValueError(f"{text!r}: {value!r} is not an e-mail address (email:ops@example.com)")
+            raise ValueError(_("{text}: {value} is not an e-mail address (email:ops@example.com)").format(
+                text=repr(text), value=repr(value)))
         return f"email:{value.strip()}"
     if kind == "webhook":
         url = urllib.parse.urlsplit(value.strip())
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"{text!r}: {value!r} is not an http(s) URL (webhook:https://hooks.example.com/x)")
+            raise ValueError(_("{text}: {value} is not an http(s) URL (webhook:https://hooks.example.com/x)").format(
+                text=repr(text), value=repr(value)))
         return f"webhook:{value.strip()}"
-    raise ValueError(f"{text!r} is not a target: monitor, email:ADDRESS, webhook:URL or syslog")
+    raise ValueError(_("{text} is not a target: monitor, email:ADDRESS, webhook:URL or syslog").format(
+        text=repr(text)))
 
 
 def is_loopback_url(url: str) -> bool:
@@ -131,41 +137,43 @@ def parse_settings(doc: dict[str, Any], root: Path, where: str, add: Callable[[s
     if smtp is not None:
         at = f"{where} [smtp]"
         if not isinstance(smtp, dict):
-            add(where, "smtp", "must be a table ([smtp])")
+            add(where, "smtp", _("must be a table ([smtp])"))
         else:
             for key in sorted(set(smtp) - SMTP_KEYS):
-                hint = " (put the password in a file readable by the service only: password_file)" \
-                    if key == "password" else ""
-                add(at, key, f"unknown key (expected one of: {', '.join(sorted(SMTP_KEYS))}){hint}")
+                keys = ", ".join(sorted(SMTP_KEYS))
+                add(at, key, _("unknown key (expected one of: {keys}) (put the password in a file readable by the "
+                               "service only: password_file)").format(keys=keys) if key == "password" else
+                    _("unknown key (expected one of: {keys})").format(keys=keys))
             host = smtp.get("host")
             if not isinstance(host, str) or not host:
-                add(at, "host", "required: the mail server's name or address")
+                add(at, "host", _("required: the mail server's name or address"))
                 host = ""
             use_ssl = _bool(smtp, "ssl", False, at, add)
             port = smtp.get("port", 465 if use_ssl else 587)
             if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                add(at, "port", f"{port!r} is not a TCP port")
+                add(at, "port", _("{port} is not a TCP port").format(port=repr(port)))
                 port = 587
             sender = smtp.get("from")
             if not isinstance(sender, str) or not _EMAIL.match(sender.rpartition("<")[2].rstrip(">").strip()):
-                add(at, "from", f"{sender!r}: required, the sender's address (e.g. anatole@example.com)")
+                add(at, "from", _("{sender}: required, the sender's address (e.g. anatole@example.com)").format(
+                    sender=repr(sender)))
                 sender = ""
             username = smtp.get("username", "")
             if not isinstance(username, str):
-                add(at, "username", f"{username!r} is not a string")
+                add(at, "username", _("{value} is not a string").format(value=repr(username)))
                 username = ""
             pw = smtp.get("password_file")
             password_file = None
             if pw is not None:
                 if not isinstance(pw, str) or not pw:
-                    add(at, "password_file", f"{pw!r} is not a path")
+                    add(at, "password_file", _("{value} is not a path").format(value=repr(pw)))
                 else:
                     password_file = Path(pw) if Path(pw).is_absolute() else root / pw
             if username and password_file is None:
-                add(at, "password_file", "required with username: a file holding the password (mode 0600)")
+                add(at, "password_file", _("required with username: a file holding the password (mode 0600)"))
             cafile = smtp.get("cafile")
             if cafile is not None and (not isinstance(cafile, str) or not cafile):
-                add(at, "cafile", f"{cafile!r} is not a path")
+                add(at, "cafile", _("{value} is not a path").format(value=repr(cafile)))
                 cafile = None
             settings.smtp = SmtpSettings(host, port, _bool(smtp, "starttls", not use_ssl, at, add), use_ssl,
                                          username, password_file, sender, _number(smtp, "timeout", 30.0, at, add),
@@ -173,14 +181,14 @@ def parse_settings(doc: dict[str, Any], root: Path, where: str, add: Callable[[s
     raw = doc.get("notify", {})
     at = f"{where} [notify]"
     if not isinstance(raw, dict):
-        add(where, "notify", "must be a table ([notify])")
+        add(where, "notify", _("must be a table ([notify])"))
         raw = {}
     for key in sorted(set(raw) - NOTIFY_KEYS):
-        add(at, key, f"unknown key (expected one of: {', '.join(sorted(NOTIFY_KEYS))})")
+        add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(NOTIFY_KEYS))))
     for key in ("max_per_hour", "retries"):
         value = raw.get(key, getattr(settings, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            add(at, key, f"{value!r} must be a whole number, 1 or more")
+            add(at, key, _("{value} must be a whole number, 1 or more").format(value=repr(value)))
         else:
             setattr(settings, key, value)
     settings.backoff = (_number(raw, "retry_after", settings.backoff[0], at, add),
@@ -190,12 +198,12 @@ def parse_settings(doc: dict[str, Any], root: Path, where: str, add: Callable[[s
     address = raw.get("syslog", settings.syslog)
     if not isinstance(address, str) or not (address.startswith("/") or re.fullmatch(r"[\w.\-\[\]:]+:\d{1,5}",
                                                                                       address)):
-        add(at, "syslog", f"{address!r}: a Unix socket path (/dev/log) or HOST:PORT (UDP)")
+        add(at, "syslog", _("{value}: a Unix socket path (/dev/log) or HOST:PORT (UDP)").format(value=repr(address)))
     else:
         settings.syslog = address
     system = raw.get("system", [])
     if not isinstance(system, list):
-        add(at, "system", f"{system!r} must be a list of targets")
+        add(at, "system", _("{value} must be a list of targets").format(value=repr(system)))
         system = []
     for entry in system:
         try:
@@ -221,18 +229,19 @@ def check_targets(alerts: list[dict[str, Any]], settings: Settings, where: str,
         except ValueError:
             continue
         if target.startswith("email:") and settings.smtp is None:
-            add(at, "notify", f"{entry!r}: e-mail needs an [smtp] table (host, port, from...)")
+            add(at, "notify", _("{entry}: e-mail needs an [smtp] table (host, port, from...)").format(
+                entry=repr(entry)))
         if target.startswith("webhook:"):
             url = target[8:]
             if url.startswith("http:") and not settings.allow_http and not is_loopback_url(url):
-                add(at, "notify", f"{entry!r}: plain http to another machine sends the alert readable on the "
-                                  "network: use https (or [notify] allow_http = true)")
+                add(at, "notify", _("{entry}: plain http to another machine sends the alert readable on the "
+                                    "network: use https (or [notify] allow_http = true)").format(entry=repr(entry)))
 
 
 def _bool(raw: dict, key: str, default: bool, at: str, add: Callable) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
-        add(at, key, f"{value!r} is not true or false")
+        add(at, key, _("{value} is not true or false").format(value=repr(value)))
         return default
     return value
 
@@ -240,7 +249,7 @@ def _bool(raw: dict, key: str, default: bool, at: str, add: Callable) -> bool:
 def _number(raw: dict, key: str, default: float, at: str, add: Callable) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        add(at, key, f"{value!r} must be a number of seconds above 0")
+        add(at, key, _("{value} must be a number of seconds above 0").format(value=repr(value)))
         return default
     return float(value)
 
@@ -251,7 +260,7 @@ def _number(raw: dict, key: str, default: float, at: str, add: Callable) -> floa
 def send_mail(smtp: SmtpSettings | None, msg: EmailMessage) -> None:
     """Send one message with the standard library's SMTP client (STARTTLS or SMTPS, login when configured)."""
     if smtp is None:
-        raise DeliveryError("no [smtp] table in anatole.toml")
+        raise DeliveryError(_("no [smtp] table in anatole.toml"))
     if not msg["From"]:
         msg["From"] = smtp.sender
     try:
@@ -266,7 +275,7 @@ def send_mail(smtp: SmtpSettings | None, msg: EmailMessage) -> None:
                 client.login(smtp.username, _password(smtp))
             refused = client.send_message(msg)
             if refused:
-                raise DeliveryError(f"the server refused {', '.join(refused)}")
+                raise DeliveryError(_("the server refused {addresses}").format(addresses=", ".join(refused)))
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"SMTP {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from None
 
@@ -287,13 +296,15 @@ class _SameOriginRedirect(urllib.request.HTTPRedirectHandler):
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if code in (307, 308) and (old.scheme, old.netloc) == (new.scheme, new.netloc):
             return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()), method="POST")
-        raise DeliveryError(f"webhook {req.full_url}: redirected ({code}) to {newurl}: not followed")
+        raise DeliveryError(_("webhook {url}: redirected ({code}) to {new}: not followed").format(
+            url=req.full_url, code=code, new=newurl))
 
 
 def post_json(url: str, payload: Any, *, timeout: float = 10.0, allow_http: bool = False) -> int:
     """POST `payload` as JSON; returns the HTTP status (2xx), raises DeliveryError otherwise."""
     if url.startswith("http:") and not allow_http and not is_loopback_url(url):
-        raise DeliveryError(f"webhook {url}: plain http to another machine is not allowed ([notify] allow_http)")
+        raise DeliveryError(_("webhook {url}: plain http to another machine is not allowed ([notify] "
+                              "allow_http)").format(url=url))
     opener = urllib.request.build_opener(_SameOriginRedirect)
     data = json.dumps(payload, default=str).encode()
     req = urllib.request.Request(url, data=data, method="POST", headers={
@@ -326,31 +337,47 @@ def payload(alert: dict[str, Any]) -> dict[str, Any]:
             "currency": alert["currency"] or ""}
 
 
+def severity(name: str) -> str:
+    """A severity as a person reads it (the stored value stays `warning` / `critical`)."""
+    return {"warning": pgettext("severity", "warning"), "critical": pgettext("severity", "critical")}.get(name, name)
+
+
 def _lines(alert: dict[str, Any]) -> str:
+    """The body of an alert's mail: labels in the daemon's language, money and time through store.display."""
     p = payload(alert)
-    out = [f"{p['severity'].upper()}: {p['message']}", "", f"time:      {p['time']}", f"rule:      {p['rule']}"]
-    for key in ("site", "extension", "call_id"):
-        if p[key]:
-            out.append(f"{key + ':':<10} {p[key]}")
-    if p["amount"] is not None:
-        out.append(f"amount:    {p['amount']} {p['currency']}")
-    out.append(f"alert id:  {p['id']} (acknowledge it in `anatole monitor` or `anatole alerts`)")
+    amount = alert.get("amount")
+    rows = [(_("time:"), display.when(alert["at"], "UTC", seconds=True)), (_("rule:"), p["rule"])]
+    rows += [(label, p[key]) for key, label in (("site", _("site:")), ("extension", _("extension:")),
+                                                ("call_id", _("call id:"))) if p[key]]
+    if amount is not None:
+        rows.append((_("amount:"), display.money(int(amount), p["currency"] or None, exact=True)))
+    rows.append((_("alert id:"), _("{id} (acknowledge it in `anatole monitor` or `anatole alerts`)").format(
+        id=p["id"])))
+    width = max(len(label) for label, _value in rows) + 1
+    out = [f"{severity(p['severity']).upper()}: {p['message']}", ""]
+    out += [f"{label:<{width}} {value}" for label, value in rows]
     return "\n".join(out)
 
 
 def alert_mail(alert: dict[str, Any], to: str) -> EmailMessage:
-    msg = _mail(to, f"[anatole] {alert['severity']} #{alert['id']}: {alert['message']}"[:200])
+    msg = _mail(to, _("[anatole] {severity} #{id}: {message}").format(
+        severity=severity(alert["severity"]), id=alert["id"], message=alert["message"])[:200])
     msg["X-Anatole-Alert"] = str(alert["id"])
     msg.set_content(_lines(alert) + "\n")
     return msg
 
 
 def digest_mail(alerts: list[dict[str, Any]], total: int, to: str, limit: int) -> EmailMessage:
-    msg = _mail(to, f"[anatole] {total} alerts (digest: over {limit} messages in an hour)")
-    parts = [f"{total} alerts were raised while this address had already received {limit} messages in an hour.", ""]
-    parts += [f"{when(a['at'])}  {a['severity']:8}  #{a['id']}  {a['message']}" for a in alerts[:DIGEST_LIST]]
+    msg = _mail(to, ngettext("[anatole] {total} alert (digest: over {limit} messages in an hour)",
+                             "[anatole] {total} alerts (digest: over {limit} messages in an hour)",
+                             total).format(total=total, limit=limit))
+    parts = [ngettext("{total} alert was raised while this address had already received {limit} messages in an "
+                      "hour.", "{total} alerts were raised while this address had already received {limit} "
+                      "messages in an hour.", total).format(total=total, limit=limit), ""]
+    parts += [f"{display.when(a['at'], 'UTC', seconds=True)}  {severity(a['severity']):8}  #{a['id']}  {a['message']}"
+              for a in alerts[:DIGEST_LIST]]
     if total > DIGEST_LIST:
-        parts.append(f"... and {total - DIGEST_LIST} more: `anatole alerts` lists them all")
+        parts.append(_("... and {n} more: `anatole alerts` lists them all").format(n=total - DIGEST_LIST))
     msg.set_content("\n".join(parts) + "\n")
     return msg
 
@@ -365,7 +392,7 @@ def _mail(to: str, subject: str) -> EmailMessage:
 
 
 def send_alert(settings: Settings, target: str, alert: dict[str, Any]) -> None:
-    kind, _, value = target.partition(":")
+    kind, _sep, value = target.partition(":")
     if kind == "email":
         send_mail(settings.smtp, alert_mail(alert, value))
     elif kind == "webhook":
@@ -373,7 +400,7 @@ def send_alert(settings: Settings, target: str, alert: dict[str, Any]) -> None:
     elif kind == "syslog":
         _syslog(settings, alert["severity"], f"alert {alert['severity']}: {alert['message']} (id {alert['id']})")
     else:
-        raise DeliveryError(f"{target!r} is not a target")
+        raise DeliveryError(_("{target} is not a target").format(target=repr(target)))
 
 
 def _syslog(settings: Settings, severity: str, text: str) -> None:
@@ -387,7 +414,7 @@ def _syslog(settings: Settings, severity: str, text: str) -> None:
 
     target: Any = settings.syslog
     if not target.startswith("/"):
-        host, _, port = target.rpartition(":")
+        host, _sep, port = target.rpartition(":")
         target = (host.strip("[]"), int(port))
     try:
         handler = Handler(address=target, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
@@ -404,7 +431,7 @@ def _syslog(settings: Settings, severity: str, text: str) -> None:
 
 
 def send_digest(settings: Settings, target: str, alerts: list[dict[str, Any]], total: int) -> None:
-    kind, _, value = target.partition(":")
+    kind, _sep, value = target.partition(":")
     if kind == "email":
         send_mail(settings.smtp, digest_mail(alerts, total, value, settings.max_per_hour))
     elif kind == "webhook":
@@ -412,7 +439,7 @@ def send_digest(settings: Settings, target: str, alerts: list[dict[str, Any]], t
                           "alerts": [payload(a) for a in alerts[:DIGEST_LIST]]},
                   timeout=settings.timeout, allow_http=settings.allow_http)
     else:
-        raise DeliveryError(f"{target!r} takes no digest")
+        raise DeliveryError(_("{target} takes no digest").format(target=repr(target)))
 
 
 # --- the delivery task ------------------------------------------------------------------------------------------
@@ -538,7 +565,7 @@ class AlertDelivery:
 
         missing = [r for r in group if r["alert_id"] not in alerts]
         if missing:
-            await self._failed(missing, target, "the alert is no longer stored", final=True)
+            await self._failed(missing, target, _("the alert is no longer stored"), final=True)
         group = [r for r in group if r["alert_id"] in alerts]
         if not group:
             return
