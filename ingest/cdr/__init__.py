@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
 
 # --format name -> module in this package (each defines NAME, sniff(head) and parse(stream, ctx))
@@ -48,7 +49,7 @@ def detect(head: bytes) -> tuple[str, int]:
         if s > score:
             best, score = name, s
     if score < 30:
-        raise UnknownFormat("cannot tell the format from the content: give --format")
+        raise UnknownFormat(_("cannot tell the format from the content: give --format"))
     return best, score
 
 

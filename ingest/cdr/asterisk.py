@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from i18n import _
 from ingest.cdr.classify import INCOMING_CONTEXT, INTERNAL_CONTEXT, channel_base  # noqa: F401  (pbx.ami)
 from ingest.cdr.model import CallRecord, Facts, Item, ParseContext, Reject, Skipped, head_lines, lines
 
@@ -76,11 +77,11 @@ def split_csv(text: str) -> list[tuple[str, bool]]:
         if m is None:
             rest = text[pos:]
             if rest.startswith('"'):
-                problem = "unterminated quoted string (truncated line?)" if rest.count('"') % 2 else \
-                    "text after the closing quote"
+                problem = _("column {number}: unterminated quoted string (truncated line?)") \
+                    if rest.count('"') % 2 else _("column {number}: text after the closing quote")
             else:
-                problem = "stray quote in an unquoted value"
-            raise CsvError(f"column {len(out) + 1}: {problem}")
+                problem = _("column {number}: stray quote in an unquoted value")
+            raise CsvError(problem.format(number=len(out) + 1))
         if m.group(1) is not None:
             out.append((m.group(1).replace('""', '"'), True))
         else:
@@ -118,23 +119,24 @@ def parse_local(name: str, value: str) -> dt.datetime:
     """`YYYY-MM-DD HH:MM:SS` -> naive local datetime, or FieldError with the reason."""
     m = _DATE.fullmatch(value.strip())
     if m is None:
-        raise FieldError(f"{name}: {short(value)} is not a date 'YYYY-MM-DD HH:MM:SS'")
+        raise FieldError(f"{name}: " + _("{value} is not a date 'YYYY-MM-DD HH:MM:SS'").format(value=short(value)))
     try:
         return dt.datetime(*map(int, m.groups()))
     except ValueError:
-        raise FieldError(f"{name}: {short(value)} is not a date 'YYYY-MM-DD HH:MM:SS'") from None
+        raise FieldError(f"{name}: " + _("{value} is not a date 'YYYY-MM-DD HH:MM:SS'").format(value=short(value))) \
+            from None
 
 
 def parse_seconds(name: str, value: str) -> int:
     """A duration in whole seconds, 0..7 days."""
     v = value.strip()
     if not _INT.fullmatch(v):
-        raise FieldError(f"{name}: {short(value)} is not a whole number of seconds")
+        raise FieldError(f"{name}: " + _("{value} is not a whole number of seconds").format(value=short(value)))
     n = int(v)
     if n < 0:
-        raise FieldError(f"{name}: {n} is negative")
+        raise FieldError(f"{name}: " + _("{number} is negative").format(number=n))
     if n > MAX_SECONDS:
-        raise FieldError(f"{name}: {n} s is more than 7 days")
+        raise FieldError(f"{name}: " + _("{seconds} s is more than 7 days").format(seconds=n))
     return n
 
 
@@ -232,10 +234,10 @@ def build_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext, *
     try:
         notes: list[str] = []
         if not f.get("start", "").strip():
-            raise FieldError("start: empty")
+            raise FieldError("start: " + _("empty"))
         start = read_time("start", f["start"], allow_epoch=allow_epoch)
         if start.epoch == 0:
-            raise FieldError(f"start: {short(f['start'])} is not a time")
+            raise FieldError("start: " + _("{value} is not a time").format(value=short(f["start"])))
         answer_text = f.get("answer", "").strip()
         answer = read_time("answer", answer_text, allow_epoch=allow_epoch) if answer_text else None
         if answer is not None and answer.epoch == 0:
@@ -260,9 +262,11 @@ def build_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext, *
                     notes.append("duration unknown: billsec used")
             for name, n in (("duration", duration), ("billsec", billable)):
                 if n > MAX_SECONDS:
-                    raise FieldError(f"{name}: {n} s (from the stamps) is more than 7 days")
+                    raise FieldError(f"{name}: " + _(
+                        "{seconds} s (from the stamps) is more than 7 days").format(seconds=n))
         if billable > duration:
-            raise FieldError(f"billsec: {billable} is more than duration {duration}")
+            raise FieldError("billsec: " + _("{billable} is more than duration {duration}").format(
+                billable=billable, duration=duration))
         start_utc, answer_utc = resolve_times(ctx, start, answer, end, duration, billable, notes)
 
         word = f.get("disposition", "").strip()
@@ -298,12 +302,12 @@ def layout_for(cells: list[tuple[str, bool]]) -> tuple[list[str] | None, str]:
     n = len(cells)
     layout = LAYOUTS.get(n)
     if layout is None:
-        return None, f"columns: {n} fields, cdr_csv has 16 to 21"
+        return None, "columns: " + _("{count} fields, cdr_csv has 16 to 21").format(count=n)
     if n in (19, 20):
         last, quoted = cells[-1]
         if quoted or not last.isdigit() or cells[15][0] not in AMAFLAGS:
-            return None, (f"columns: {n} fields without amaflags at 16 and a bare sequence at the end "
-                          "(cdr_csv writes 16, 17, 18 or 21; a cdr_custom file?)")
+            return None, "columns: " + _("{count} fields without amaflags at 16 and a bare sequence at the end "
+                                         "(cdr_csv writes 16, 17, 18 or 21; a cdr_custom file?)").format(count=n)
     if n in (17, 20) and cells[16][0] and not _UNIQUEID.match(cells[16][0]):
         layout = [*layout[:16], "userfield", *layout[17:]]
     return layout, ""
@@ -332,7 +336,8 @@ def parse_line(number: int, text: str, ctx: ParseContext) -> Item:
     if cells is not None:
         layout, problem = layout_for(cells)
     else:
-        layout, problem = LAYOUTS.get(len(values)), f"columns: {len(values)} fields, cdr_csv has 16 to 21"
+        layout = LAYOUTS.get(len(values))
+        problem = "" if layout else "columns: " + _("{count} fields, cdr_csv has 16 to 21").format(count=len(values))
     if layout is None:
         return Reject(line=number, raw=text, reason=problem)
     return build_record(dict(zip(layout, values)), number, text, ctx)
@@ -349,7 +354,7 @@ def template_spec(profile: Mapping[str, Any], what: str) -> list[str] | None:
     if isinstance(spec, str):
         spec = [s.strip() for s in spec.split(",")]
     if not isinstance(spec, (list, tuple)) or not spec or not all(isinstance(s, str) for s in spec):
-        raise ValueError(f"profile: 'columns' must be a non-empty list of {what}")
+        raise ValueError("profile: " + _("'columns' must be a non-empty list of {what}").format(what=what))
     return list(spec)
 
 
@@ -385,7 +390,8 @@ def parse_template(stream: BinaryIO, ctx: ParseContext, columns: Callable[[dict[
             continue
         if len(values) != len(names):
             yield Reject(line=number, raw=text,
-                         reason=f"columns: {len(values)} fields, the template has {len(names)}")
+                         reason="columns: " + _("{count} fields, the template has {expected}").format(
+                             count=len(values), expected=len(names)))
             continue
         yield record(dict(zip(names, values)), number, text)
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from i18n import _
 from ingest.cdr.asterisk import (
     AMAFLAGS,
     DISPOSITIONS,
@@ -37,7 +38,7 @@ _TEMPLATE_NAME = re.compile(r"^\$?\{?\s*(?:CDR\()?\s*([A-Za-z_]+)\s*(?:,[^)]*)?\
 
 def columns(profile: dict[str, Any]) -> list[str]:
     """The template's field names, normalised (`${CDR(start,u)}` -> `start`); raises ValueError when unusable."""
-    spec = template_spec(profile, "Asterisk CDR field names")
+    spec = template_spec(profile, _("Asterisk CDR field names"))
     if spec is None:
         return STOCK
     out = []
@@ -46,7 +47,7 @@ def columns(profile: dict[str, Any]) -> list[str]:
         name = m.group(1).lower() if m else ""
         out.append(name if name in FIELDS else f"_{i}")  # unknown: carried, not interpreted
     if "start" not in out:
-        raise ValueError("profile: 'columns' has no start field")
+        raise ValueError("profile: " + _("'columns' has no start field"))
     return out
 
 

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "avaya-ipo"
@@ -75,33 +76,33 @@ def _local(ctx: ParseContext, when: dt.datetime, notes: list[str]) -> int:
 def _start(value: str) -> dt.datetime:
     m = _START_RE.match(value.strip())
     if not m:
-        raise _Bad(f"Call Start: {value!r} is not YYYY/MM/DD HH:MM:SS")
+        raise _Bad("Call Start: " + _("{value} is not YYYY/MM/DD HH:MM:SS").format(value=repr(value)))
     try:
         return dt.datetime(*(int(g) for g in m.groups()))
     except ValueError:
-        raise _Bad(f"Call Start: {value!r} is not a date") from None
+        raise _Bad("Call Start: " + _("{value} is not a date").format(value=repr(value))) from None
 
 
 def _hms(value: str, name: str) -> int:
     m = _HMS_RE.match(value.strip())
     if not m:
-        raise _Bad(f"{name}: {value!r} is not HH:MM:SS")
+        raise _Bad(f"{name}: " + _("{value} is not HH:MM:SS").format(value=repr(value)))
     h, mi, s = (int(g) for g in m.groups())
     if mi > 59 or s > 59:
-        raise _Bad(f"{name}: {value!r} is not HH:MM:SS")
+        raise _Bad(f"{name}: " + _("{value} is not HH:MM:SS").format(value=repr(value)))
     total = h * 3600 + mi * 60 + s
     if total > MAX_SECONDS:
-        raise _Bad(f"{name}: {value!r} is longer than 7 days")
+        raise _Bad(f"{name}: " + _("{value} is longer than 7 days").format(value=repr(value)))
     return total
 
 
 def _seconds(value: str, name: str) -> int:
     v = value.strip()
     if not v.isdigit() or not v.isascii():
-        raise _Bad(f"{name}: {value!r} is not a number of seconds")
+        raise _Bad(f"{name}: " + _("{value} is not a number of seconds").format(value=repr(value)))
     n = int(v)
     if n > MAX_SECONDS:
-        raise _Bad(f"{name}: {n} s is longer than 7 days")
+        raise _Bad(f"{name}: " + _("{seconds} s is longer than 7 days").format(seconds=n))
     return n
 
 
@@ -124,16 +125,16 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
     ring = _seconds(f[2], "Ring Time")
     direction_flag = f[4].strip().upper()
     if direction_flag not in ("I", "O"):
-        raise _Bad(f"Direction: {f[4]!r} is not I or O")
+        raise _Bad("Direction: " + _("{value} is not I or O").format(value=repr(f[4])))
     internal_flag = f[8].strip()
     if internal_flag not in ("0", "1"):
-        raise _Bad(f"Is Internal: {f[8]!r} is not 0 or 1")
+        raise _Bad("Is Internal: " + _("{value} is not 0 or 1").format(value=repr(f[8])))
     call_id = f[9].strip()
     if not call_id.isdigit() or not call_id.isascii():
-        raise _Bad(f"Call ID: {f[9]!r} is not a number")
+        raise _Bad("Call ID: " + _("{value} is not a number").format(value=repr(f[9])))
     more = f[10].strip()
     if more not in ("0", "1"):
-        raise _Bad(f"Continuation: {f[10]!r} is not 0 or 1")
+        raise _Bad("Continuation: " + _("{value} is not 0 or 1").format(value=repr(f[10])))
     group = f"{call_id}@{start_text}"
     p1_dev, p1_name, p2_dev, p2_name = (x.strip() for x in f[11:15])
     parties = ((p1_dev, p1_name), (p2_dev, p2_name))
@@ -206,10 +207,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
                 continue
             fields = text.split(",")
             if len(fields) not in COUNTS:
-                yield Reject(line=number, raw=text, reason=f"fields: {len(fields)}, an SMDR record has 34 or 35")
+                yield Reject(line=number, raw=text, reason="fields: " + _(
+                    "{count}, an SMDR record has 34 or 35").format(count=len(fields)))
                 continue
             yield _record(number, text, fields, ctx, pending)
         except _Bad as bad:
             yield Reject(line=number, raw=text, reason=str(bad))
         except Exception as exc:  # the invariant: one item per line, never an exception
-            yield Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")
+            yield Reject(line=number, raw=text, reason="line: " + _(
+                "unexpected error {kind}: {error}").format(kind=type(exc).__name__, error=exc))

@@ -37,6 +37,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from i18n import _
 from ingest.cdr.model import Facts
 from ingest.dialplan import EXTERNAL, INTERNAL, SERVICE, DialPlan, Number
 
@@ -142,7 +143,8 @@ def compile_patterns(values: object, key: str) -> tuple[list[str], list[str]]:
             re.compile(v)
             good.append(v)
         except re.error as exc:
-            problems.append(f"{key}: {v!r} is not a regular expression ({exc})")
+            problems.append(f"{key}: " + _("{value} is not a regular expression ({error})").format(
+                value=repr(v), error=exc))
     return good, problems
 
 
@@ -159,7 +161,7 @@ def channel_base(channel: str) -> str:
         return channel
     tech, name = channel.split("/", 1)
     name = _LOCAL_SUFFIX.sub("", name)
-    base, _, suffix = name.rpartition("-")
+    base, _dash, suffix = name.rpartition("-")
     if base and suffix and _HEX.fullmatch(suffix):
         name = base
     return f"{tech}/{name}"

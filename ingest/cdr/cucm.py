@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "cucm"
@@ -182,19 +183,19 @@ def sniff(head: bytes) -> int:
 def _int(value: str, name: str) -> int:
     v = value.strip()
     if not _INT_RE.match(v):
-        raise _Bad(f"{name}: {value!r} is not an integer")
+        raise _Bad(f"{name}: " + _("{value} is not an integer").format(value=repr(value)))
     return int(v)
 
 
 def _epoch(value: str, name: str, zero_ok: bool) -> int:
     v = value.strip()
     if not _INT_RE.match(v):
-        raise _Bad(f"{name}: {value!r} is not an epoch")
+        raise _Bad(f"{name}: " + _("{value} is not an epoch").format(value=repr(value)))
     n = int(v)
     if n == 0 and zero_ok:
         return 0
     if n <= 0 or n >= _MAX_EPOCH:
-        raise _Bad(f"{name}: {value!r} is not a plausible epoch")
+        raise _Bad(f"{name}: " + _("{value} is not a plausible epoch").format(value=repr(value)))
     return n
 
 
@@ -226,22 +227,24 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], pref
     connect = _epoch(get("dateTimeConnect"), "dateTimeConnect", zero_ok=True)
     billable = _int(get("duration"), "duration")
     if billable < 0 or billable > MAX_SECONDS:
-        raise _Bad(f"duration: {billable} s is out of range (0 to 7 days)")
+        raise _Bad("duration: " + _("{seconds} s is out of range (0 to 7 days)").format(seconds=billable))
     answer = connect or None
     if answer is not None and answer < start:
-        raise _Bad(f"dateTimeConnect: {connect} is before dateTimeOrigination {start}")
+        raise _Bad("dateTimeConnect: " + _(
+            "{value} is before dateTimeOrigination {start}").format(value=connect, start=start))
     notes: list[str] = []
     disconnect_text = get("dateTimeDisconnect")
     if "datetimedisconnect" in col and disconnect_text not in ("", "0"):
         disconnect = _epoch(disconnect_text, "dateTimeDisconnect", zero_ok=False)
         if disconnect < start:
-            raise _Bad(f"dateTimeDisconnect: {disconnect} is before dateTimeOrigination {start}")
+            raise _Bad("dateTimeDisconnect: " + _("{value} is before dateTimeOrigination {start}").format(
+                value=disconnect, start=start))
         duration = disconnect - start
     else:
         duration = (answer - start if answer is not None else 0) + billable
         notes.append("no dateTimeDisconnect: duration derived")
     if duration > MAX_SECONDS:
-        raise _Bad(f"dateTimeDisconnect: call of {duration} s is longer than 7 days")
+        raise _Bad("dateTimeDisconnect: " + _("call of {seconds} s is longer than 7 days").format(seconds=duration))
     dest_cause = _int(get("destCause_value") or "0", "destCause_value")
     orig_cause = _int(get("origCause_value") or "0", "origCause_value")
 
@@ -350,7 +353,7 @@ class Reader:
                 return Skipped(line=number, raw=text, what="blank")
             fields = _split(text)
             if fields is None:
-                return Reject(line=number, raw=text, reason="line: not readable as CSV")
+                return Reject(line=number, raw=text, reason="line: " + _("not readable as CSV"))
             if not fields[0].strip().lstrip("-").isdigit() and any(f.strip().lower() == "cdrrecordtype"
                                                                       for f in fields):  # data rows start with a number
                 self.header, self.header_len = _index(fields), len(fields)
@@ -366,21 +369,27 @@ class Reader:
             if first == "2":
                 return Skipped(line=number, raw=text, what="CMR")
             if first != "1":
-                return Reject(line=number, raw=text, reason=f"cdrRecordType: {first[:40]!r} is not 0, 1 or 2")
+                return Reject(line=number, raw=text, reason="cdrRecordType: " + _(
+                    "{value} is not 0, 1 or 2").format(value=repr(first[:40])))
             if header is not None:
                 if self.missing:
-                    return Reject(line=number, raw=text, reason=f"header: no column {self.missing[0]!r}")
+                    return Reject(line=number, raw=text, reason="header: " + _(
+                        "no column {value}").format(value=repr(self.missing[0])))
                 if len(fields) != self.header_len:
                     return Reject(line=number, raw=text,
-                                  reason=f"columns: {len(fields)}, the header has {self.header_len}")
+                                  reason="columns: " + _(
+                                      "{count}, the header has {expected}").format(
+                                      count=len(fields), expected=self.header_len))
                 col = header
             else:
                 if len(fields) not in PROFILES:
                     return Reject(line=number, raw=text,
-                                  reason=f"columns: {len(fields)}, a headerless record has 123, 129 or 133")
+                                  reason="columns: " + _(
+                                      "{count}, a headerless record has 123, 129 or 133").format(count=len(fields)))
                 col = _PROFILE_INDEX[len(fields)]  # every column read is < 94: exact in all three profiles
             return _record(number, text, fields, col, self.phones, self.voicemail)
         except _Bad as bad:
             return Reject(line=number, raw=text, reason=str(bad))
         except Exception as exc:  # the invariant: one item per line, never an exception
-            return Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")
+            return Reject(line=number, raw=text, reason="line: " + _(
+                "unexpected error {kind}: {error}").format(kind=type(exc).__name__, error=exc))

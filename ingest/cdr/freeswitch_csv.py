@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
+from i18n import _
 from ingest.cdr.asterisk import (
     MAX_SECONDS,
     CsvError,
@@ -80,12 +81,13 @@ def read_stamp(name: str, value: str, notes: list[str]) -> Stamp | None:
         return None
     m = _STAMP.fullmatch(v)
     if m is None:
-        raise FieldError(f"{name}: {short(value)} is not a date 'YYYY-MM-DD HH:MM:SS'")
+        raise FieldError(f"{name}: " + _("{value} is not a date 'YYYY-MM-DD HH:MM:SS'").format(value=short(value)))
     y, mo, d, h, mi, s = m.groups()
     try:
         when = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0))
     except ValueError:
-        raise FieldError(f"{name}: {short(value)} is not a date 'YYYY-MM-DD HH:MM:SS'") from None
+        raise FieldError(f"{name}: " + _("{value} is not a date 'YYYY-MM-DD HH:MM:SS'").format(
+            value=short(value))) from None
     if s is None and "low precision" not in notes:
         notes.append("low precision")
     return Stamp(local=when)
@@ -97,7 +99,7 @@ def read_epoch(name: str, value: str, scale: int) -> Stamp | None:
     if not v or v == "0":
         return None
     if not _EPOCH.fullmatch(v):
-        raise FieldError(f"{name}: {short(value)} is not an epoch")
+        raise FieldError(f"{name}: " + _("{value} is not an epoch").format(value=short(value)))
     return Stamp(epoch=int(v) // scale)
 
 
@@ -116,11 +118,11 @@ def read_seconds(name: str, value: str) -> int:
     m = _NUMBER.fullmatch(v)
     if m is None:
         if v.startswith("-") and _NUMBER.fullmatch(v[1:]):
-            raise FieldError(f"{name}: {v} is negative")
-        raise FieldError(f"{name}: {short(value)} is not a whole number of seconds")
+            raise FieldError(f"{name}: " + _("{number} is negative").format(number=v))
+        raise FieldError(f"{name}: " + _("{value} is not a whole number of seconds").format(value=short(value)))
     n = int(m.group(1))
     if n > MAX_SECONDS * (1000 if name.endswith("msec") else 1):
-        raise FieldError(f"{name}: {n} is more than 7 days")
+        raise FieldError(f"{name}: " + _("{seconds} is more than 7 days").format(seconds=n))
     return n
 
 
@@ -183,7 +185,7 @@ def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
     try:
         start = read_time(f, "start", notes)
         if start is None:
-            raise FieldError("start: empty")
+            raise FieldError("start: " + _("empty"))
         answer = read_time(f, "answer", notes)
         end = read_time(f, "end", notes)
         s0 = to_utc(ctx, start)[0]
@@ -193,7 +195,8 @@ def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
         else:
             duration = max(0, e0 - s0) if e0 is not None else 0
             if duration > MAX_SECONDS:
-                raise FieldError(f"duration: {duration} s (end - start) is more than 7 days")
+                raise FieldError("duration: " + _(
+                    "{seconds} s (end - start) is more than 7 days").format(seconds=duration))
         if f.get("billsec", "").strip():
             billable = read_seconds("billsec", f["billsec"])
         elif f.get("billmsec", "").strip():
@@ -203,7 +206,8 @@ def fs_record(f: Mapping[str, str], line: int, raw: str, ctx: ParseContext,
         else:
             billable = 0
         if billable > duration:
-            raise FieldError(f"billsec: {billable} is more than duration {duration}")
+            raise FieldError("billsec: " + _("{billable} is more than duration {duration}").format(
+                billable=billable, duration=duration))
         start_utc, answer_utc = resolve_times(ctx, start, answer, end, duration, billable, notes)
 
         cause = f.get("hangup_cause", "") or f.get("hangup_cause_q850", "")
@@ -235,7 +239,7 @@ def columns(profile: dict[str, Any]) -> list[str]:
         m = _VAR.match(s.strip())
         out.append(m.group(1).lower() if m else f"_{i}")
     if not any(n in out for n in ("start_stamp", "start_epoch", "start_uepoch")):
-        raise ValueError("profile: 'columns' has no start_stamp, start_epoch or start_uepoch")
+        raise ValueError("profile: " + _("'columns' has no start_stamp, start_epoch or start_uepoch"))
     return out
 
 

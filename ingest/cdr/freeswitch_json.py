@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from i18n import _
 from ingest.cdr.asterisk import short
 from ingest.cdr.freeswitch_csv import fs_record
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
@@ -150,11 +151,12 @@ def build(doc: Any, line: int, raw: str, ctx: ParseContext) -> CallRecord | Reje
     """One decoded document -> CallRecord or Reject (the raw text is its first line)."""
     try:
         if not isinstance(doc, dict):
-            return Reject(line=line, raw=raw, reason=f"json: the document is a {type(doc).__name__}, not an object")
+            return Reject(line=line, raw=raw, reason="json: " + _(
+                "the document is a {value}, not an object").format(value=type(doc).__name__))
         variables = doc.get("variables")
         callflow = _first_dict(doc.get("callflow"))
         if not isinstance(variables, dict) and not callflow:
-            return Reject(line=line, raw=raw, reason="json: not a FreeSWITCH CDR (no variables, no callflow)")
+            return Reject(line=line, raw=raw, reason="json: " + _("not a FreeSWITCH CDR (no variables, no callflow)"))
         variables = variables if isinstance(variables, dict) else {}
         f: dict[str, str] = {}
         for key, value in variables.items():
@@ -198,7 +200,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     for number, text in lines(stream, ctx.encoding):
         if doc is not None:
             if text.startswith("{"):
-                yield from doc.reject(f"json: document truncated (a new one starts at line {number})")
+                yield from doc.reject("json: " + _(
+                    "document truncated (a new one starts at line {value})").format(value=number))
                 doc = None
             else:
                 doc.add(number, text)
@@ -206,8 +209,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
                     yield from doc.finish(ctx)
                     orphan, doc = doc.failed, None
                 elif doc.too_big:
-                    yield from doc.reject(f"json: document not closed within {MAX_DOC_CHARS} characters or "
-                                          f"{MAX_DOC_LINES} lines")
+                    yield from doc.reject("json: " + _(
+                        "document not closed within {chars} characters or {lines} lines").format(
+                        chars=MAX_DOC_CHARS, lines=MAX_DOC_LINES))
                     orphan, doc = True, None
                 continue
         if orphan and not text.startswith("{"):
@@ -234,9 +238,10 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
                 orphan, doc = doc.failed, None
         else:
             yield Reject(line=number, raw=text,
-                         reason=f"json: {short(stripped)} is outside any document (documents start with '{{')")
+                         reason="json: " + _("{value} is outside any document (documents start with '{{')").format(
+                             value=short(stripped)))
     if doc is not None:
-        yield from doc.reject("json: document truncated (the input ends before its closing brace)")
+        yield from doc.reject("json: " + _("document truncated (the input ends before its closing brace)"))
 
 
 def sniff(head: bytes) -> int:

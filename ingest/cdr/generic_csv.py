@@ -75,6 +75,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
+from i18n import _
 from ingest.cdr.model import DIRECTIONS, DISPOSITIONS, CallRecord, Item, ParseContext, Reject, Skipped, lines
 
 NAME = "csv"
@@ -104,7 +105,7 @@ def validate_profile(profile: Any, where: str) -> list[str]:
     """Everything wrong with a ``[csv.<name>]`` profile, one message per problem ("where.key: value: what is
     wrong"); an empty list means the profile is usable. Called by the config loader, and by parse()."""
     if not isinstance(profile, dict):
-        return [f"{where}: must be a table of settings, not {type(profile).__name__}"]
+        return [f"{where}: " + _("must be a table of settings, not {kind}").format(kind=type(profile).__name__)]
     errors: list[str] = []
 
     def bad(key: str, problem: str) -> None:
@@ -114,43 +115,45 @@ def validate_profile(profile: Any, where: str) -> list[str]:
     for key in profile:
         if key not in known:
             near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else f"; known keys: {', '.join(known)}"
-            errors.append(f"{where}.{key}: unknown key{hint}")
+            hint = _("unknown key (did you mean {name}?)").format(name=repr(near[0])) if near else \
+                _("unknown key; known keys: {names}").format(names=", ".join(known))
+            errors.append(f"{where}.{key}: {hint}")
 
     header = profile.get("header", True)
     if not isinstance(header, bool):
-        bad("header", "must be true or false")
+        bad("header", _("must be true or false"))
         header = True
     for role in ROLES:
         if role not in profile:
             continue
         value = profile[role]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            bad(role, "must be a column name (string) or a 1-based column number")
+            bad(role, _("must be a column name (string) or a 1-based column number"))
         elif isinstance(value, int) and value < 1:
-            bad(role, "column numbers start at 1")
+            bad(role, _("column numbers start at 1"))
         elif isinstance(value, str) and not header:
-            bad(role, "header = false: give the column as a 1-based number, or set header = true to use names")
+            bad(role, _("header = false: give the column as a 1-based number, or set header = true to use names"))
         elif isinstance(value, str) and not value.strip():
-            bad(role, "is an empty column name")
+            bad(role, _("is an empty column name"))
     for role in ("start", "dialled"):
         if role not in profile:
-            errors.append(f"{where}: missing required column mapping {role!r} (e.g. {role} = \"...\")")
+            errors.append(f"{where}: " + _("missing required column mapping {name} (e.g. {key} = \"...\")").format(
+                name=repr(role), key=role))
     if not ("billable" in profile or "duration" in profile or ("answer" in profile and "end" in profile)):
-        errors.append(f"{where}: no talk-time source: map 'billable', 'duration', or both 'answer' and 'end'")
+        errors.append(f"{where}: " + _("no talk-time source: map 'billable', 'duration', or both 'answer' and 'end'"))
 
     if "skip_lines" in profile:
         value = profile["skip_lines"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            bad("skip_lines", "must be a whole number >= 0")
+            bad("skip_lines", _("must be a whole number >= 0"))
     for key, default in (("delimiter", ","), ("quotechar", '"')):
         value = profile.get(key, default)
         if not isinstance(value, str) or len(value) != 1:
-            bad(key, "must be exactly one character")
+            bad(key, _("must be exactly one character"))
         elif value in "\r\n":
-            bad(key, "cannot be a line break")
+            bad(key, _("cannot be a line break"))
     if profile.get("delimiter", ",") == profile.get("quotechar", '"'):
-        bad("quotechar", "must differ from the delimiter")
+        bad("quotechar", _("must differ from the delimiter"))
     if "encoding" in profile:
         value = profile["encoding"]
         try:
@@ -159,13 +162,13 @@ def validate_profile(profile: Any, where: str) -> list[str]:
             codecs.lookup(value)
             b"abc".decode(value)
         except (LookupError, TypeError, ValueError):
-            bad("encoding", "is not a known text encoding (e.g. utf-8, cp1252, latin-1)")
+            bad("encoding", _("is not a known text encoding (e.g. utf-8, cp1252, latin-1)"))
     if "time_format" in profile:
         problem = _time_format_problem(profile["time_format"])
         if problem:
             bad("time_format", problem)
     if "duration_format" in profile and profile["duration_format"] not in DURATION_FORMATS:
-        bad("duration_format", f"must be one of {', '.join(DURATION_FORMATS)}")
+        bad("duration_format", _("must be one of {values}").format(values=", ".join(DURATION_FORMATS)))
     if "timezone" in profile:
         value = profile["timezone"]
         try:
@@ -173,34 +176,35 @@ def validate_profile(profile: Any, where: str) -> list[str]:
                 raise ValueError
             ZoneInfo(value)
         except Exception:
-            bad("timezone", "is not an IANA time zone (e.g. Europe/Paris)")
+            bad("timezone", _("is not an IANA time zone (e.g. Europe/Paris)"))
     for key, allowed, role in (("disposition_map", DISPOSITIONS, "disposition"),
                                ("direction_map", tuple(d for d in DIRECTIONS if d), "direction")):
         if key not in profile:
             continue
         table = profile[key]
         if not isinstance(table, dict):
-            bad(key, "must be a table: column value = one of " + ", ".join(allowed))
+            bad(key, _("must be a table: column value = one of {values}").format(values=", ".join(allowed)))
             continue
         if role not in profile:
-            bad(key, f"is given but no {role!r} column is mapped")
+            bad(key, _("is given but no {name} column is mapped").format(name=repr(role)))
         for value, meaning in table.items():
             if meaning not in allowed:
-                errors.append(f"{where}.{key}.{value} = {meaning!r}: must be one of {', '.join(allowed)}")
+                errors.append(f"{where}.{key}.{value} = {meaning!r}: " + _("must be one of {values}").format(
+                    values=", ".join(allowed)))
     for key in ("trunk_pattern", "internal_pattern"):
         if key not in profile:
             continue
         value = profile[key]
         if not isinstance(value, str) or not value:
-            bad(key, "must be a non-empty regular expression")
+            bad(key, _("must be a non-empty regular expression"))
             continue
         try:
             re.compile(value)
         except re.error as exc:
-            bad(key, f"is not a regular expression: {exc}")
+            bad(key, _("is not a regular expression: {error}").format(error=exc))
             continue
         if not any(r in profile for r in ("channel", "dest_channel", "trunk")):
-            bad(key, "needs a 'channel', 'dest_channel' or 'trunk' column to test")
+            bad(key, _("needs a 'channel', 'dest_channel' or 'trunk' column to test"))
     return errors
 
 
@@ -208,13 +212,14 @@ def _time_format_problem(value: Any) -> str:
     if value in TIME_KINDS:
         return ""
     if not isinstance(value, str) or "%" not in value:
-        return f"must be a strptime format such as {DEFAULT_TIME_FORMAT!r}, or one of {', '.join(TIME_KINDS)}"
+        return _("must be a strptime format such as {example}, or one of {kinds}").format(
+            example=repr(DEFAULT_TIME_FORMAT), kinds=", ".join(TIME_KINDS))
     try:
         back = dt.datetime.strptime(_SAMPLE.strftime(value), value)
     except ValueError as exc:
-        return f"is not a usable strptime format ({exc})"
+        return _("is not a usable strptime format ({error})").format(error=exc)
     if back.replace(second=0, microsecond=0, tzinfo=None) != _SAMPLE.replace(second=0, tzinfo=None):
-        return "does not hold a full date and time (year, month, day, hour and minute are needed)"
+        return _("does not hold a full date and time (year, month, day, hour and minute are needed)")
     return ""
 
 
@@ -260,7 +265,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
     reading anything) when the profile is invalid, with one line per problem."""
     errors = validate_profile(ctx.profile, "csv profile")
     if errors:
-        raise ValueError("invalid csv profile:\n" + "\n".join(errors))
+        raise ValueError(_("invalid csv profile:") + "\n" + "\n".join(errors))
     prof = _Profile.from_dict(ctx.profile)
     if prof.timezone:
         ctx = dataclasses.replace(ctx, timezone=prof.timezone)
@@ -290,7 +295,9 @@ class _Reader:
                 if nxt is None:
                     if not pending:
                         return
-                    yield self._unclosed(pending[0], "never closed (the input ends first)")
+                    yield self._unclosed(pending[0], _(
+                        "the quote opened on line {line} is never closed (the input ends "
+                                                       "first); reading resumes on the next line"))
                     queue.extend(pending[1:])
                     pending, size = [], 0
                     continue
@@ -314,13 +321,14 @@ class _Reader:
                 yield from self._safe(pending)
                 pending, size = [], 0
             elif len(pending) >= MAX_RECORD_LINES or size > MAX_RECORD_CHARS:
-                yield self._unclosed(pending[0], f"not closed within {len(pending)} lines")
+                yield self._unclosed(pending[0], _("the quote opened on line {line} is not closed within {count} "
+                                                   "lines; reading resumes on the next line"), count=len(pending))
                 queue.extendleft(reversed(pending[1:]))
                 pending, size = [], 0
 
-    def _unclosed(self, first: tuple[int, str], why: str) -> Reject:
-        return Reject(line=first[0], raw=first[1], reason=f"quoted field: the quote opened on line {first[0]} is "
-                                                          f"{why}; reading resumes on the next line")
+    def _unclosed(self, first: tuple[int, str], message: str, **values: int) -> Reject:
+        """`message` (translated) is formatted with the line the quote opened on and `values`."""
+        return Reject(line=first[0], raw=first[1], reason="quoted field: " + message.format(line=first[0], **values))
 
     def _open(self, text: str, in_quotes: bool) -> bool:
         """Whether a quoted field is still open at the end of `text` (the csv module's rules)."""
@@ -364,7 +372,8 @@ class _Reader:
         except csv.Error as exc:
             return Reject(line=number, raw=raw, reason=f"csv: {exc}")
         if len(rows) != 1:
-            return Reject(line=number, raw=raw, reason=f"csv: {len(rows)} records where one was expected")
+            return Reject(line=number, raw=raw, reason="csv: " + _(
+                "{value} records where one was expected").format(value=len(rows)))
         row = rows[0]
         if not any(cell.strip() for cell in row):
             return Skipped(line=number, raw=raw, what="empty row")
@@ -375,12 +384,14 @@ class _Reader:
         if self.header_problem:
             return Reject(line=number, raw=raw, reason=self.header_problem)
         if self.names is not None and len(row) != len(self.names):
-            return Reject(line=number, raw=raw, reason=f"fields: {len(row)} fields, the header on line "
-                                                       f"{self.header_line} has {len(self.names)}")
+            return Reject(line=number, raw=raw, reason="fields: " + _(
+                "{count} fields, the header on line {line} has {expected}").format(
+                count=len(row), line=self.header_line, expected=len(self.names)))
         values: dict[str, str] = {}
         for role, col in self.index.items():
             if col >= len(row):
-                return Reject(line=number, raw=raw, reason=f"fields: {len(row)} fields, {role} is column {col + 1}")
+                return Reject(line=number, raw=raw, reason="fields: " + _(
+                    "{count} fields, {role} is column {column}").format(count=len(row), role=role, column=col + 1))
             values[role] = row[col].strip()
         got = _build(values, self.prof, self.ctx)
         if isinstance(got, str):
@@ -403,8 +414,9 @@ class _Reader:
             else:
                 missing.append(f"{role} = {col!r}")
         if missing:
-            self.header_problem = (f"header: the header on line {number} lacks the profile's columns "
-                                   f"{', '.join(missing)}")
+            self.header_problem = "header: " + _(
+                "the header on line {line} lacks the profile's columns {columns}").format(
+                line=number, columns=", ".join(missing))
             return Reject(line=number, raw=raw, reason=self.header_problem)
         return Skipped(line=number, raw=raw, what="header")
 
@@ -421,7 +433,7 @@ def _build(v: dict[str, str], prof: _Profile, ctx: ParseContext) -> CallRecord |
         times[role] = got
     start, answer, end = times.get("start"), times.get("answer"), times.get("end")
     if start is None:
-        return "start: empty"
+        return "start: " + _("empty")
     secs: dict[str, int | None] = {}
     for role in ("duration", "billable"):
         if role in v:
@@ -433,9 +445,11 @@ def _build(v: dict[str, str], prof: _Profile, ctx: ParseContext) -> CallRecord |
     notes: list[str] = []
     for role, when in (("answer", answer), ("end", end)):
         if when is not None and when < start:
-            return f"{role}: {v[role]!r} is before the start {v['start']!r}"
+            return f"{role}: " + _("{value} is before the start {start}").format(
+                value=repr(v[role]), start=repr(v["start"]))
     if answer is not None and end is not None and end < answer:
-        return f"end: {v['end']!r} is before the answer {v['answer']!r}"
+        return "end: " + _("{value} is before the answer {answer}").format(
+            value=repr(v["end"]), answer=repr(v["answer"]))
     if duration is None and end is not None:
         duration = end - start
     if billable is None and end is not None and answer is not None:
@@ -449,18 +463,20 @@ def _build(v: dict[str, str], prof: _Profile, ctx: ParseContext) -> CallRecord |
         disposition = prof.disposition_map.get(raw) or next((d for d in DISPOSITIONS if raw.replace(" ", "_") == d),
                                                             "")
         if not disposition:
-            return f"disposition: {v['disposition']!r} is not in disposition_map nor a disposition name"
+            return "disposition: " + _(
+                "{value} is not in disposition_map nor a disposition name").format(value=repr(v["disposition"]))
     if billable is None:
         if duration is None:
-            return "duration: no talk time (billable, duration and end are all empty)"
+            return "duration: " + _("no talk time (billable, duration and end are all empty)")
         billable = duration if disposition in ("", "answered") else 0
         notes.append("billable from duration")
     if duration is None:
         duration = billable + (answer - start if answer is not None else 0)
     if duration > MAX_DURATION:
-        return f"duration: {duration} s is longer than 7 days"
+        return "duration: " + _("{seconds} s is longer than 7 days").format(seconds=duration)
     if billable > duration + 1:
-        return f"billable: {billable} s is longer than the duration of {duration} s"
+        return "billable: " + _("{billable} s is longer than the duration of {duration} s").format(
+            billable=billable, duration=duration)
     if not disposition:
         disposition = "answered" if billable > 0 or answer is not None else "no_answer"
     if answer is None and disposition == "answered" and "answer" not in v:
@@ -471,7 +487,8 @@ def _build(v: dict[str, str], prof: _Profile, ctx: ParseContext) -> CallRecord |
         raw = _key(v["direction"])
         direction = prof.direction_map.get(raw) or next((d for d in DIRECTIONS if d and raw == d), "")
         if not direction:
-            return f"direction: {v['direction']!r} is not in direction_map nor a direction name"
+            return "direction: " + _(
+                "{value} is not in direction_map nor a direction name").format(value=repr(v["direction"]))
     trunk = v.get("trunk", "")
     if trunk and prof.trunk_pattern is not None:
         trunk = _trunk_name(prof.trunk_pattern, trunk)
@@ -534,17 +551,25 @@ def _time(text: str, fmt: str, ctx: ParseContext, role: str) -> int | None | str
             return int(value // 1)
         when = dt.datetime.fromisoformat(text) if fmt == "iso" else dt.datetime.strptime(text, fmt)
     except (ValueError, OverflowError):
-        shown = "ISO 8601" if fmt == "iso" else f"format {fmt!r}"
-        return f"{role}: {text!r} is not a date/time in {shown}"
+        if fmt == "iso":
+            return f"{role}: " + _("{value} is not a date/time in ISO 8601").format(value=repr(text))
+        return f"{role}: " + _(
+            "{value} is not a date/time in format {format}").format(value=repr(text), format=repr(fmt))
     if when.tzinfo is not None:
         return int(when.timestamp())
     try:
         return ctx.local_to_utc(when)
     except (ValueError, OverflowError):
-        return f"{role}: {text!r} is out of range"
+        return f"{role}: " + _("{value} is out of range").format(value=repr(text))
 
 
 _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def _not_a_number(text: str, fmt: str) -> str:
+    if fmt == "minutes":
+        return _("{value} is not a number of minutes").format(value=repr(text))
+    return _("{value} is not a number of seconds").format(value=repr(text))
 
 
 def _seconds(text: str, fmt: str, role: str) -> int | None | str:
@@ -554,17 +579,17 @@ def _seconds(text: str, fmt: str, role: str) -> int | None | str:
     if fmt == "hh:mm:ss":
         m = _HMS.match(text)
         if m is None or int(m[2]) > 59 or float(m[3]) >= 60:
-            return f"{role}: {text!r} is not hh:mm:ss"
+            return f"{role}: " + _("{value} is not hh:mm:ss").format(value=repr(text))
         value = int(m[1] or 0) * 3600 + int(m[2]) * 60 + float(m[3])
     else:
         try:
             value = float(text.replace(",", ".")) * (60 if fmt == "minutes" else 1)
         except ValueError:
-            return f"{role}: {text!r} is not a number of {fmt}"
+            return f"{role}: " + _not_a_number(text, fmt)
         if value != value or value in (float("inf"), float("-inf")):
-            return f"{role}: {text!r} is not a number of {fmt}"
+            return f"{role}: " + _not_a_number(text, fmt)
     if value < 0:
-        return f"{role}: {text!r} is negative"
+        return f"{role}: " + _("{value} is negative").format(value=repr(text))
     if value > MAX_DURATION:
-        return f"{role}: {text!r} is longer than 7 days"
+        return f"{role}: " + _("{value} is longer than 7 days").format(value=repr(text))
     return int(value + 0.5)

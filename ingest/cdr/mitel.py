@@ -59,6 +59,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
 
 NAME = "mitel"
@@ -141,7 +142,8 @@ def _item(number: int, text: str, ctx: ParseContext, state: _State) -> Item:
     try:
         year = ctx.infer_year(month, day, hour, minute)
     except ValueError:
-        return Reject(line=number, raw=text, reason=f"date: {got['date']!r} is not a date in any year")
+        return Reject(line=number, raw=text, reason="date: " + _(
+            "{value} is not a date in any year").format(value=repr(got['date'])))
     start = ctx.local_to_utc(dt.datetime(year, month, day, hour, minute))
     return _record(number, text, got, start)
 
@@ -149,52 +151,54 @@ def _item(number: int, text: str, ctx: ParseContext, state: _State) -> Item:
 def _read(text: str, state: _State) -> dict | str:
     """The fields of one record line, or the reason it cannot be read."""
     if len(text) > MAX_LINE:
-        return f"record: {len(text)} characters, longer than any Mitel layout (90 to 120)"
+        return "record: " + _(
+            "{count} characters, longer than any Mitel layout (90 to 120)").format(count=len(text))
     head = _HEAD.match(text)
     if head is None:
-        return "truncated: not a record"
+        return "truncated: " + _("not a record")
     date_s, time_s, dur_s, rest = head["date"], head["time"], head["dur"], head["rest"]
     m = _DATE.match(date_s)
     if m is None:
-        return f"date: {date_s!r} is not mm/dd"
+        return "date: " + _("{value} is not mm/dd").format(value=repr(date_s))
     month, day = int(m[1]), int(m[2])
     if not (1 <= month <= 12 and 1 <= day <= 31):
-        return f"date: {date_s!r} is not a date"
+        return "date: " + _("{value} is not a date").format(value=repr(date_s))
     if time_s is None:
-        return "truncated: time, duration and parties missing"
+        return "truncated: " + _("time, duration and parties missing")
     t = _TIME.match(time_s)
     if t is None:
-        return f"time: {time_s!r} is not hh:mm with an optional P/A"
+        return "time: " + _("{value} is not hh:mm with an optional P/A").format(value=repr(time_s))
     hour, minute, suffix = int(t[1]), int(t[2]), (t[3] or "").upper()
     if minute > 59:
-        return f"time: {time_s!r} is not a time"
+        return "time: " + _("{value} is not a time").format(value=repr(time_s))
     if suffix:
         if not 1 <= hour <= 12:
-            return f"time: {time_s!r} is not a 12-hour time"
+            return "time: " + _("{value} is not a 12-hour time").format(value=repr(time_s))
         hour = hour % 12 + (12 if suffix == "P" else 0)
         state.twelve_hour = True
     elif hour > 23:
-        return f"time: {time_s!r} is not a time"
+        return "time: " + _("{value} is not a time").format(value=repr(time_s))
     elif hour == 12 and state.twelve_hour:
         hour = 0
     if dur_s is None:
-        return "truncated: duration and parties missing"
+        return "truncated: " + _("duration and parties missing")
     d = _DURATION.match(dur_s)
     if d is None:
-        return f"duration: {dur_s!r} is not hh:mm:ss"
+        return "duration: " + _("{value} is not hh:mm:ss").format(value=repr(dur_s))
     if int(d[2]) > 59 or int(d[3]) > 59:
-        return f"duration: {dur_s!r} has minutes or seconds over 59"
+        return "duration: " + _("{value} has minutes or seconds over 59").format(value=repr(dur_s))
     duration = int(d[1]) * 3600 + int(d[2]) * 60 + int(d[3])
     if duration > MAX_DURATION:
-        return f"duration: {dur_s!r} is longer than 7 days"
+        return "duration: " + _("{value} is longer than 7 days").format(value=repr(dur_s))
     if not rest:
-        return "truncated: calling and called party missing after the duration"
+        return "truncated: " + _("calling and called party missing after the duration")
     rest = " ".join(rest.split())  # tokens matter, not column widths
     r = _REST.match(rest)
     if r is None:
         if not _CALLING.match(rest):
-            return f"calling party: {rest.split()[0]!r} is not a station, ATTn, Tnnn or Xnnn"
-        return f"called party: missing or unreadable in {rest!r}"
+            return "calling party: " + _(
+                "{value} is not a station, ATTn, Tnnn or Xnnn").format(value=repr(rest.split()[0]))
+        return "called party: " + _("missing or unreadable in {value}").format(value=repr(rest))
     fields = r.groupdict()
     digits, tta = fields["digits"] or "", fields["tta"] or ""
     if not digits and tta.isdigit() and not _TRUNK.match(fields["calling"]):

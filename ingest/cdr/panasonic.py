@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
 
 NAME = "panasonic"
@@ -113,7 +114,8 @@ def _item(number: int, text: str, ctx: ParseContext, order: str) -> Item:
     if not _CANDIDATE.search(stripped):
         return Skipped(line=number, raw=text, what="not a record")
     if len(text) > MAX_LINE:
-        return Reject(line=number, raw=text, reason=f"record: {len(text)} characters, longer than any layout")
+        return Reject(line=number, raw=text, reason="record: " + _(
+            "{count} characters, longer than any layout").format(count=len(text)))
     got = _read(stripped.split(), ctx, order, number, text)
     return Reject(line=number, raw=text, reason=got) if isinstance(got, str) else got
 
@@ -121,44 +123,44 @@ def _item(number: int, text: str, ctx: ParseContext, order: str) -> Item:
 def _read(tokens: list[str], ctx: ParseContext, order: str, number: int, raw: str) -> CallRecord | str:
     """One record from its tokens, or the reason it cannot be read."""
     if "*" in tokens[0] or (len(tokens) > 1 and "**" in tokens[1]):
-        return "date: clock changed during the call (the PBX printed ** instead of the date and time)"
+        return "date: " + _("clock changed during the call (the PBX printed ** instead of the date and time)")
     m = _DATE.match(tokens[0])
     if m is None:
-        return f"date: {tokens[0]!r} is not MM/DD/YY"
+        return "date: " + _("{value} is not MM/DD/YY").format(value=repr(tokens[0]))
     parts = {"MDY": (m[1], m[2], m[3]), "DMY": (m[2], m[1], m[3]), "YMD": (m[2], m[3], m[1])}.get(order)
     if parts is None:
-        return f"date: date_order {order!r} is not MDY, DMY or YMD"
+        return "date: " + _("date_order {value} is not MDY, DMY or YMD").format(value=repr(order))
     month, day, year = int(parts[0]), int(parts[1]), int(parts[2])
     if len(parts[2]) == 2:
         year += 2000 if year < 70 else 1900
     elif len(parts[2]) != 4:
-        return f"date: {tokens[0]!r} has no 2- or 4-digit year"
+        return "date: " + _("{value} has no 2- or 4-digit year").format(value=repr(tokens[0]))
     if len(tokens) < 2:
-        return "truncated: time, extension, CO and duration missing"
+        return "truncated: " + _("time, extension, CO and duration missing")
     time_s = tokens[1]
     rest = tokens[2:]
     if rest and rest[0].upper() in ("AM", "PM") and not time_s[-2:].isalpha():
         time_s += rest.pop(0)
     t = _TIME.match(time_s)
     if t is None:
-        return f"time: {time_s!r} is not hh:mmAM/PM"
+        return "time: " + _("{value} is not hh:mmAM/PM").format(value=repr(time_s))
     hour, minute, suffix = int(t[1]), int(t[2]), (t[3] or "").upper()
     if minute > 59 or hour > 23 or (suffix and not 1 <= hour <= 12):
-        return f"time: {time_s!r} is not a time"
+        return "time: " + _("{value} is not a time").format(value=repr(time_s))
     if suffix:
         hour = hour % 12 + (12 if suffix == "PM" else 0)
     try:
         local = dt.datetime(year, month, day, hour, minute)
     except ValueError:
-        return f"date: {tokens[0]!r} is not a date"
+        return "date: " + _("{value} is not a date").format(value=repr(tokens[0]))
     where = next((i for i, tok in enumerate(rest) if _DURATION_LIKE.match(tok)), None)
     if where is None:
         if len(rest) < 2:
-            return "truncated: extension, CO or duration missing"
-        return "duration: no hh:mm'ss field (truncated record?)"
+            return "truncated: " + _("extension, CO or duration missing")
+        return "duration: " + _("no hh:mm'ss field (truncated record?)")
     d = _DURATION.match(rest[where])
     if d is None or int(d[2]) > 59 or int(d[3]) > 59:
-        return f"duration: {rest[where]!r} is not hh:mm'ss"
+        return "duration: " + _("{value} is not hh:mm'ss").format(value=repr(rest[where]))
     talk = int(d[1]) * 3600 + int(d[2]) * 60 + int(d[3])
     body, tail = rest[:where], rest[where + 1:]
     ring = 0
@@ -166,17 +168,17 @@ def _read(tokens: list[str], ctx: ParseContext, order: str, number: int, raw: st
     if r is not None:
         body.pop()
         if int(r[2]) > 59:
-            return f"ring: {r[0]!r} is not m'ss"
+            return "ring: " + _("{value} is not m'ss").format(value=repr(r[0]))
         ring = int(r[1]) * 60 + int(r[2])
     if len(body) < 2:
-        return "truncated: extension or CO missing before the duration"
+        return "truncated: " + _("extension or CO missing before the duration")
     ext, co, dial = body[0], body[1], "".join(body[2:])
     if not _EXT.match(ext):
-        return f"extension: {ext!r} is not an extension number"
+        return "extension: " + _("{value} is not an extension number").format(value=repr(ext))
     if not _CO.match(co):
-        return f"CO: {co!r} is not a CO line number"
+        return "CO: " + _("{value} is not a CO line number").format(value=repr(co))
     if ring + talk > MAX_DURATION:
-        return f"duration: {rest[where]!r} is longer than 7 days"
+        return "duration: " + _("{value} is longer than 7 days").format(value=repr(rest[where]))
     notes = ["low precision"]
     account = ""
     for tok in tail:
@@ -187,7 +189,8 @@ def _read(tokens: list[str], ctx: ParseContext, order: str, number: int, raw: st
         elif _ACCOUNT.match(tok) and not account:
             account = tok
         else:
-            return f"account code: {tok!r} is not an account code, condition code or cost"
+            return "account code: " + _(
+                "{value} is not an account code, condition code or cost").format(value=repr(tok))
     marks = {k.upper(): v for k, v in _MARK.findall(dial)}
     lead = dial.split("<", 1)[0]
     incoming = "I" in marks or "D" in marks

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from i18n import _
 from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, head_lines, lines
 
 NAME = "3cx"
@@ -123,25 +124,25 @@ def _time(value: str, name: str, ctx: ParseContext, notes: list[str]) -> int:
         else:
             m = _TIME_RE.match(v)
             if not m:
-                raise _Bad(f"{name}: {value!r} is not YYYY/MM/DD HH:MM:SS")
+                raise _Bad(f"{name}: " + _("{value} is not YYYY/MM/DD HH:MM:SS").format(value=repr(value)))
             when = dt.datetime(*(int(g) for g in m.groups()))
     except ValueError as exc:
         if isinstance(exc, _Bad):
             raise
-        raise _Bad(f"{name}: {value!r} is not a date") from None
+        raise _Bad(f"{name}: " + _("{value} is not a date").format(value=repr(value))) from None
     return _local(ctx, when, notes)
 
 
 def _duration(value: str, notes: list[str]) -> int:
     m = _DURATION_RE.match(value.strip())
     if not m:
-        raise _Bad(f"duration: {value!r} is not hh:mm:ss")
+        raise _Bad("duration: " + _("{value} is not hh:mm:ss").format(value=repr(value)))
     h, mi, s = int(m.group(1)), int(m.group(2)), float(m.group(3))
     if mi > 59 or s >= 60:
-        raise _Bad(f"duration: {value!r} is not hh:mm:ss")
+        raise _Bad("duration: " + _("{value} is not hh:mm:ss").format(value=repr(value)))
     exact = h * 3600 + mi * 60 + s
     if exact > MAX_SECONDS:
-        raise _Bad(f"duration: {value!r} is longer than 7 days")
+        raise _Bad("duration: " + _("{value} is longer than 7 days").format(value=repr(value)))
     seconds = int(exact + 0.5)
     if exact != int(exact):
         notes.append(f"duration {value.strip()} rounded to {seconds} s")
@@ -169,24 +170,24 @@ def _record(number: int, text: str, fields: list[str], col: dict[str, int], ctx:
     notes: list[str] = []
     hid = _HISTORY_RE.match(get("historyid"))
     if not hid:
-        raise _Bad(f"historyid: {get('historyid')!r} is not 'Call NNN'")
+        raise _Bad("historyid: " + _("{value} is not 'Call NNN'").format(value=repr(get('historyid'))))
     billable = _duration(get("duration"), notes)
     start = _time(get("time-start"), "time-start", ctx, notes)
     answered = get("time-answered")
     answer = _later(ctx, answered, _time(answered, "time-answered", ctx, notes), start) if answered else None
     if answer is not None and answer < start:
-        raise _Bad(f"time-answered: {answered!r} is before time-start")
+        raise _Bad("time-answered: " + _("{value} is before time-start").format(value=repr(answered)))
     ended = get("time-end")
     if ended:
         end = _later(ctx, ended, _time(ended, "time-end", ctx, notes), start)
         if end < start:
-            raise _Bad(f"time-end: {ended!r} is before time-start")
+            raise _Bad("time-end: " + _("{value} is before time-start").format(value=repr(ended)))
         duration = end - start
     else:
         duration = (answer - start if answer is not None else 0) + billable
         notes.append("no time-end: duration derived")
     if duration > MAX_SECONDS:
-        raise _Bad(f"time-end: call of {duration} s is longer than 7 days")
+        raise _Bad("time-end: " + _("call of {seconds} s is longer than 7 days").format(seconds=duration))
 
     from_no, to_no, final_no = get("from-no"), get("to-no"), get("final-number")
     from_dn, to_dn, final_dn = get("from-dn"), get("to-dn"), get("final-dn")
@@ -243,7 +244,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
                 continue
             fields = _split(text)
             if fields is None:
-                yield Reject(line=number, raw=text, reason="line: not readable as CSV")
+                yield Reject(line=number, raw=text, reason="line: " + _("not readable as CSV"))
                 continue
             if _is_header(fields):
                 columns = tuple(_norm(f) for f in fields)
@@ -257,14 +258,17 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
                 fields = fields[: len(columns)]  # trailing empty fields (a final comma)
             if not lowest <= len(fields) <= len(columns):
                 want = str(len(columns)) if lowest == len(columns) else f"{lowest} to {len(columns)}"
-                yield Reject(line=number, raw=text, reason=f"columns: {len(fields)}, expected {want}")
+                yield Reject(line=number, raw=text, reason="columns: " + _(
+                    "{count}, expected {expected}").format(count=len(fields), expected=want))
                 continue
             missing = [n for n in REQUIRED if n not in col]
             if missing:
-                yield Reject(line=number, raw=text, reason=f"columns: no {missing[0]!r} in the column list")
+                yield Reject(line=number, raw=text, reason="columns: " + _(
+                    "no {value} in the column list").format(value=repr(missing[0])))
                 continue
             yield _record(number, text, fields, col, ctx)
         except _Bad as bad:
             yield Reject(line=number, raw=text, reason=str(bad))
         except Exception as exc:  # the invariant: one item per line, never an exception
-            yield Reject(line=number, raw=text, reason=f"line: unexpected error {type(exc).__name__}: {exc}")
+            yield Reject(line=number, raw=text, reason="line: " + _(
+                "unexpected error {kind}: {error}").format(kind=type(exc).__name__, error=exc))
