@@ -310,6 +310,7 @@ def make_server(settings: Settings) -> Any:
             self.sessions: dict[str, Session] = {}  # sha256(cookie) -> session: a lookup never compares secrets
             self.failures: dict[str, list[float]] = {}
             self.consoles = 0
+            self.sockets: set[Any] = set()  # every open console's websocket, to close them at shutdown
             self.checks = asyncio.Semaphore(2)  # scrypt checks at once (16 MiB each)
             self._users: dict[str, dict[str, str]] | None = {}
             self._users_seen: Any = None
@@ -399,7 +400,10 @@ def make_server(settings: Settings) -> Any:
 
             @web.middleware
             async def guard(request: Any, handler: Any) -> Any:
-                return self.headers(await self.guard(request, handler))
+                try:
+                    return self.headers(await self.guard(request, handler))
+                except web.HTTPException as exc:  # redirects are raised (aiohttp 3.x deprecates returning them)
+                    raise self.headers(exc) from None
 
             app.middlewares.append(guard)
             app.router.add_get("/login", self.handle_login_page)
@@ -412,6 +416,13 @@ def make_server(settings: Settings) -> Any:
 
         async def on_startup(self, app: Any) -> None:
             """textual-serve prints its logo here; `anatole web` says where it listens instead."""
+
+        async def on_shutdown(self, app: Any) -> None:
+            """Close every console's websocket: each handler then asks its console process to quit (aiohttp would
+            otherwise wait for open websockets until its shutdown timeout)."""
+            for ws in list(self.sockets):
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1001, message=b"server shutdown")
 
         async def _start_watch(self, app: Any) -> None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
@@ -451,7 +462,7 @@ def make_server(settings: Settings) -> Any:
                 if session is None:
                     if request.path == "/ws" or request.method != "GET":
                         return web.Response(status=401, text=_("log in first"))
-                    return web.HTTPSeeOther("/login")
+                    raise web.HTTPSeeOther("/login")
                 request["login"] = session.login
                 request["session"] = session
             return await handler(request)
@@ -481,13 +492,13 @@ def make_server(settings: Settings) -> Any:
 
         async def handle_login_page(self, request: Any) -> Any:
             if self.open_mode():
-                return web.HTTPSeeOther("/")
+                raise web.HTTPSeeOther("/")
             return self.login_form(request)
 
         async def handle_login(self, request: Any) -> Any:
             _ = _translator(self.language(request))
             if self.open_mode():
-                return web.HTTPSeeOther("/")
+                raise web.HTTPSeeOther("/")
             if not self.same_origin(request):
                 return web.Response(status=403, text=_("the form was not posted from this server's page"))
             client = self.client(request)
@@ -514,7 +525,7 @@ def make_server(settings: Settings) -> Any:
             response = web.HTTPSeeOther("/")
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=self.secure(request),
                                 path="/")
-            return response
+            raise response
 
         async def handle_logout_page(self, request: Any) -> Any:
             _ = _translator(self.language(request))
@@ -533,7 +544,7 @@ def make_server(settings: Settings) -> Any:
                         await ws.close()
             response = web.HTTPSeeOther("/login")
             response.del_cookie(COOKIE, path="/")
-            return response
+            raise response
 
         async def handle_index(self, request: Any) -> Any:
             """textual-serve's page, with URLs built from where the browser reached us (a proxy's name, TLS)."""
@@ -565,6 +576,7 @@ def make_server(settings: Settings) -> Any:
             height = _int(request.query.get("height", "24"), 24)
             service = None
             self.consoles += 1
+            self.sockets.add(websocket)
             if session is not None:
                 session.sockets.add(websocket)
             try:
@@ -574,20 +586,18 @@ def make_server(settings: Settings) -> Any:
                                      close=websocket.close, download_manager=self.download_manager, debug=False)
                 log.info("console opened for %s from %s", login or "(this machine's user)", self.client(request))
                 await service.start(width, height)
-                try:
-                    await self._process_messages(websocket, service)
-                finally:
-                    await service.stop()
+                await self._process_messages(websocket, service)
             except asyncio.CancelledError:
                 await websocket.close()
             except Exception as error:  # one console's failure never stops the server
                 log.exception(error)
             finally:
                 self.consoles -= 1
+                self.sockets.discard(websocket)
                 if session is not None:
                     session.sockets.discard(websocket)
                 if service is not None:
-                    await service.stop()
+                    await _stop(service)
             return websocket
 
         def serve(self, debug: bool = False, ready: Callable[[list[str]], None] | None = None) -> None:
@@ -619,6 +629,17 @@ def make_server(settings: Settings) -> Any:
                 await runner.cleanup()
 
     return ConsoleServer()
+
+
+async def _stop(service: Any) -> None:
+    """Ask a console process to quit; kill it when it has not within SHUTDOWN_SECONDS."""
+    try:
+        await asyncio.wait_for(asyncio.shield(service.stop()), SHUTDOWN_SECONDS)
+    except Exception:  # the timeout, or a process already gone
+        process = getattr(service, "_process", None)
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
 
 
 def _int(text: str, default: int) -> int:
