@@ -679,6 +679,7 @@ from anatole.cli_recon import reconcile_cmd  # noqa: E402  (invoice call detail 
 from anatole.cli_serve import alerts, serve, status  # noqa: E402  (live daemon commands)
 from anatole.cli_service import service  # noqa: E402  (systemd units: anatole service print)
 from anatole.cli_ui import monitor, ui  # noqa: E402  (the console: anatole ui, anatole monitor)
+from anatole.cli_web import web  # noqa: E402  (the console in a browser: anatole web)
 
 import_.add_command(import_invoice)
 main.add_command(backup)
@@ -689,6 +690,7 @@ for _command in (invoice, reconcile_cmd, serve, status, alerts, ui, monitor, ben
                  *TEM_COMMANDS):
     main.add_command(_command)
 main.add_command(service)
+main.add_command(web)
 
 
 if __name__ == "__main__":  # pragma: no cover
