@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 MODES: dict[str, int]
+SOURCE_KEYS: tuple[str, ...]
 
 class RateTables:
     key_len: int
@@ -21,6 +22,7 @@ class RateTables:
     quantum: int
     inc_quantum: int
     def __init__(self, tables: Mapping[str, Any]) -> None: ...
+    def __reduce__(self) -> tuple[type[RateTables], tuple[dict[str, Any]]]: ...  # pickled as its arrays
     def rate(
         self,
         digits: npt.NDArray[np.bytes_],

@@ -200,6 +200,11 @@ cdef inline int64_t divide_round(int64_t n, int64_t d, int mode) noexcept nogil:
     return round_quotient(q, n - q * d, d, n, mode)
 
 
+SOURCE_KEYS = ("key_len", "top_digits", "n_bands", "mode", "anchor", "split", "denom", "quantum", "inc_quantum",
+               "iv_rec", "top_index", "prefix_parent", "prefix_rate_lo", "band_rate", "rate_rec", "slot_rec",
+               "day_class", "special_day", "special_sched", "sched_lo", "seg_start", "seg_band", "tz_at", "tz_off")
+
+
 cdef class RateTables:
     """A compiled tariff as typed memoryviews; build it with tariffs.compile.compile_tariff()."""
 
@@ -240,9 +245,11 @@ cdef class RateTables:
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
     cdef object fast_buf
     cdef const FastRec* fast
+    cdef object source  # what __init__ read of `tables` (the same objects): what a pickle carries
 
     def __init__(self, tables):
         """`tables`: a mapping of the array and parameter names produced by tariffs.compile."""
+        self.source = {k: tables[k] for k in SOURCE_KEYS}
         self.key_len = tables["key_len"]
         self.top_digits = tables["top_digits"]
         self.n_bands = tables["n_bands"]
@@ -325,6 +332,12 @@ cdef class RateTables:
         self.fast = <const FastRec*> &fb[0] if fb.shape[0] else NULL
         lows = np.asarray(self.sched_lo)
         self.max_segs = int(np.diff(lows).max(initial=1))
+
+    def __reduce__(self):
+        """Pickled as the compiled tariff's arrays and parameters (not the derived search tables, rebuilt on load
+        in milliseconds), so that a Dask driver ships one tariff to each worker instead of each worker loading the
+        deck. The arrays are the objects tariffs.compile made: a pickle of the whole CompiledTariff holds them once."""
+        return RateTables, (self.source,)
 
     # --- lookups -------------------------------------------------------------------------------------------
 

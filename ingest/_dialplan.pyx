@@ -77,6 +77,17 @@ cdef class Tables:
         self.npp_literal, self.npp_lits, self.npp_lit_len = npp_literal, npp_lits, npp_lit_len
         self.main_general, self.strip_lengths = main_general, strip_lengths
 
+    def __reduce__(self):
+        """Pickled as the arguments it was built from (the arrays copied out of their memoryviews), so that a site's
+        compiled plan travels to Dask workers as it is."""
+        return Tables, (self.outside, self.national, self.international, self.area, self.cc, self.ext_lo,
+                        self.ext_hi, np.asarray(self.ext_len), np.asarray(self.dfa), np.asarray(self.accept),
+                        self.emergency, self.short_general, self.short_code, self.short_general_lengths,
+                        self.short_code_lengths, self.short_ok, self.site_npp, self.site_idd,
+                        np.asarray(self.cc_index), np.asarray(self.cc_npp), np.asarray(self.reason), self.no_plan,
+                        self.npp_literal, self.npp_lits, np.asarray(self.npp_lit_len), self.main_general,
+                        self.strip_lengths)
+
 
 cdef struct Plan:
     const char* op

@@ -242,11 +242,13 @@ def _workspace(job: Job) -> Workspace:
     return _WORKSPACES[key]
 
 
-def rate_part(part: Part, job: Job) -> dict[str, Any]:
+def rate_part(part: Part, job: Job, shipped: Workspace | None = None) -> dict[str, Any]:
     """Rate one part with batch_rate into the job's parts folder; returns its counts (a Dask task) and its CPU
-    seconds: the worker's setup (workspace and tariff, the first time only) and the rating."""
+    seconds: the worker's setup (workspace and tariff, the first time only) and the rating. `shipped`: the
+    driver's workspace part with the site and the compiled tariff (see `shipment`), which Dask hands every task
+    of a worker as one object; without it the worker opens the workspace and loads the tariff itself, once."""
     began = time.thread_time()  # this task's thread: not the worker's communication threads
-    ws = _workspace(job)
+    ws = shipped if shipped is not None else _workspace(job)
     site = ws.sites.get(job.site) if job.site else None
     if job.site and site is None:
         raise BatchError(f"{socket.gethostname()}: no [[site]] named {job.site!r} in {job.root}/anatole.toml")
@@ -273,6 +275,33 @@ def rate_part(part: Part, job: Job) -> dict[str, Any]:
             "first": bool(_FIRST and _FIRST.pop())}
 
 
+def shipment(root: Path, site: str | None, tariff: Path, ws: Workspace | None = None) -> Workspace:
+    """What every worker needs, built once by the driver and sent once to each worker (Dask scatter, broadcast):
+    the site with its compiled dial plan and the compiled tariff (engine.RateTables and ingest._dialplan.Tables
+    pickle as their arrays), in a bare workspace. A worker then neither reads anatole.toml nor loads the deck.
+    `ws`: the workspace the caller already opened (else opened here with the registered loader)."""
+    if ws is None:
+        if site is None:
+            ws = Workspace(root)
+        else:
+            opener = registered_opener()
+            if opener is None:
+                raise BatchError(f"{root}/anatole.toml: no loader of anatole.toml was registered "
+                                 "(pipeline.workspace.register_opener)")
+            try:
+                ws = opener(root)
+            except ConfigError as exc:
+                raise BatchError(f"{root}/anatole.toml is not valid: "
+                                 + "; ".join(str(p) for p in exc.problems)) from None
+    found = ws.sites.get(site) if site else None
+    if site and found is None:
+        raise BatchError(f"no [[site]] named {site!r} in {root}/anatole.toml")
+    if found is not None:
+        found.dialplan.compiled  # noqa: B018  built here (cached on the plan), shipped built
+    return Workspace(path=root, sites={site: found} if site and found else {}, csv_profiles=dict(ws.csv_profiles),
+                     _tariffs={tariff: ws.tariff(tariff)})
+
+
 def _cell(value: str) -> bytes:
     """One CSV field as the csv module writes it."""
     text = io.StringIO()
@@ -286,10 +315,13 @@ def _cell(value: str) -> bytes:
 def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: str | None = None,
                            workspace: Path | None = None, timezone: str = "UTC", scheduler: str | None = None,
                            workers: int | None = None, chunk_bytes: int = CHUNK_BYTES, encoding: str = "utf-8",
-                           progress: Progress | None = None) -> tuple[BatchResult, dict[str, Any]]:
+                           progress: Progress | None = None, ws: Workspace | None = None,
+                           ship: bool = True) -> tuple[BatchResult, dict[str, Any]]:
     """batch_rate on Dask: a LocalCluster of `workers` processes, or the cluster at `scheduler`. Returns the
     merged counts (as batch_rate's) and facts about the run (parts, workers, the scheduler's address).
-    `progress` is called as each part is done (bytes of the parts done, of all, rows read)."""
+    `progress` is called as each part is done (bytes of the parts done, of all, rows read). `ws`: the workspace
+    the caller opened at `workspace`, if any. `ship`: send the compiled site and tariff to each worker once
+    (`shipment`); False: each worker opens the workspace and loads the tariff itself (the older path)."""
     try:
         from distributed import as_completed
     except ImportError:
@@ -302,6 +334,10 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
             import pyarrow  # noqa: F401
         except ImportError:
             raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
+    root = (workspace or (ws.path if ws is not None else Path.cwd())).resolve()
+    began = time.perf_counter()
+    cargo = shipment(root, site, tariff.resolve(), ws) if ship else None  # before the cluster: errors come first
+    shipping = time.perf_counter() - began
     with dask_client(scheduler, workers, BatchError) as client:
         info = client.scheduler_info(n_workers=-1).get("workers", {})
         threads = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
@@ -322,10 +358,13 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
         plan = plan_parts(inputs, fmt, encoding, chunk, mapper=on_workers)
         planned = time.perf_counter() - began - counting[0]
         parts_dir = _prepare(out, parquet)
-        job = Job(root=str((workspace or Path.cwd()).resolve()), configured=site is not None, site=site,
+        job = Job(root=str(root), configured=site is not None, site=site,
                   tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
                   parts_dir=str(parts_dir))
-        futures = client.map(rate_part, plan.parts, job=job, pure=False)
+        t0 = time.perf_counter()
+        shipped = client.scatter(cargo, broadcast=True, hash=False) if cargo is not None else None
+        shipping += time.perf_counter() - t0
+        futures = client.map(rate_part, plan.parts, job=job, shipped=shipped, pure=False)
         sizes = {p.index: (p.end - p.start if p.end >= 0 else Path(p.path).stat().st_size) for p in plan.parts}
         done_bytes = done_rows = 0
         try:
@@ -348,7 +387,8 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
              "chunk_bytes": chunk, "scheduler": address,
              # the driver's own (serial) seconds: cutting, assembling; and the wall seconds of counting the
              # ranges' lines on the workers (parallel)
-             "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},
+             "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3),
+                                "ship": round(shipping, 3)},  # build the shipment, send it to every worker
              "count_seconds": round(counting[0], 3),
              "task_cpu_seconds": _task_cpu(results),
              "output": "parquet dataset (folder)" if parquet else "csv"}

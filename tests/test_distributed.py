@@ -277,3 +277,45 @@ def test_ranges_are_counted_as_the_blocks_number_lines(tmp_path_factory: pytest.
         dist.SCAN_PIECE = original
     body = data[start:end]
     assert got == (count_lines(body), dist.SPLIT["cucm"].search(body, skip) is not None)
+
+
+def _worker_caches() -> tuple[int, int]:
+    """(workspaces opened, tariffs loaded) in this worker process."""
+    from pipeline import distributed as dist
+    from tariffs import load
+
+    return len(dist._WORKSPACES), len(load._cache)
+
+
+def _forget() -> None:
+    from pipeline import distributed as dist
+    from tariffs.load import clear_cache
+
+    dist._WORKSPACES.clear()
+    clear_cache()
+
+
+def test_workers_get_the_compiled_site_and_tariff_from_the_driver(tmp_path: Path, cluster: str) -> None:
+    """The driver ships the compiled dial plan and tariff once to each worker: no worker opens anatole.toml or
+    loads the deck, and the output is the single process's. Without shipping (ship=False) each worker loads both
+    itself, with the same output."""
+    from pipeline.distributed import distributed_batch_rate
+
+    ws = make_workspace(tmp_path / "ws")
+    cdr = asterisk_file(tmp_path / "a.csv", copies=6)
+    expected = single(ws, [cdr], "asterisk", tmp_path / "one.csv")
+    tariff = ws / "tariffs" / "fr-business.toml"
+    with distributed.Client(cluster) as client:
+        client.run(_forget)
+        r, facts = distributed_batch_rate([cdr], tariff=tariff, fmt="asterisk", out=tmp_path / "shipped.csv",
+                                          site="paris", workspace=ws, scheduler=cluster, chunk_bytes=1500)
+        assert facts["parts"] > 3 and "ship" in facts["driver_seconds"]
+        assert set(client.run(_worker_caches).values()) == {(0, 0)}
+        r2, _ = distributed_batch_rate([cdr], tariff=tariff, fmt="asterisk", out=tmp_path / "loaded.csv",
+                                       site="paris", workspace=ws, scheduler=cluster, chunk_bytes=1500, ship=False)
+        loaded = client.run(_worker_caches).values()
+        client.run(_forget)
+    assert any(w == 1 and t >= 1 for w, t in loaded)  # the older path: the workers opened and loaded them
+    assert r.calls == r2.calls == expected["calls"] and r.read == expected["read"]
+    assert (tmp_path / "shipped.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "loaded.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
