@@ -219,6 +219,9 @@ def is_loopback(host: str) -> bool:
 
 def refusal(host: str, *, logins: bool, tls: bool, behind_proxy: bool) -> str | None:
     """Why `anatole web` may not listen on `host` as configured, or None."""
+    if behind_proxy and not logins:
+        return _("--behind-proxy without any login: whoever reaches the proxy would get the console. Add a login "
+                 "first (`anatole web user add NAME`)")
     if is_loopback(host):
         return None
     if not logins:
@@ -345,7 +348,7 @@ def make_server(settings: Settings) -> Any:
         def open_mode(self) -> bool:
             """Loopback with no login at all: the OS user's own console, as `anatole ui`. Never on another address,
             whatever happens to the users file while it runs."""
-            return self.loopback and self.read_users() == {}
+            return self.loopback and not settings.behind_proxy and self.read_users() == {}
 
         def session_of(self, request: Any) -> Session | None:
             token = request.cookies.get(COOKIE)
@@ -453,9 +456,11 @@ def make_server(settings: Settings) -> Any:
 
         async def guard(self, request: Any, handler: Any) -> Any:
             """Every request: open mode only from a loopback name, otherwise a live session (but the login page)."""
-            if self.open_mode():
-                if not is_loopback(urlsplit(f"//{request.host}").hostname or ""):
-                    return web.Response(status=421, text=_("this console answers to loopback names only"))
+            if self.open_mode():  # a proxy in front (it says whom it forwards for) would open it to its clients
+                proxied = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
+                if proxied or not is_loopback(urlsplit(f"//{request.host}").hostname or ""):
+                    return web.Response(status=421, text=_("without logins this console answers on loopback names "
+                                                           "only, not through a proxy"))
                 request["login"] = None
             elif request.path not in ("/login", "/logout"):
                 session = self.session_of(request)

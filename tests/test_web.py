@@ -46,6 +46,8 @@ def invoke(*args: str, input: str | None = None) -> Any:
 def test_only_loopback_is_open_and_anything_else_needs_logins_and_encryption() -> None:
     for host in ("127.0.0.1", "127.0.0.5", "::1", "[::1]", "localhost"):
         assert web.refusal(host, logins=False, tls=False, behind_proxy=False) is None, host
+    assert "--behind-proxy without any login" in web.refusal("127.0.0.1", logins=False, tls=False, behind_proxy=True)
+    assert web.refusal("127.0.0.1", logins=True, tls=False, behind_proxy=True) is None
     for host in ("0.0.0.0", "::", "192.0.2.10", "tem.example.com", "127.0.0.1.example.com"):
         assert "user add" in web.refusal(host, logins=False, tls=True, behind_proxy=True), host
         assert "in clear" in web.refusal(host, logins=True, tls=False, behind_proxy=False), host
@@ -287,6 +289,9 @@ def test_loopback_without_logins_is_this_machines_user_only(tmp_path: Path) -> N
             assert await console_says(local, base) == ["", ""]  # no login: the OS user's own console
             # a web page whose name was rebound to 127.0.0.1 (DNS rebinding), or another site's websocket
             async with local.get(f"{base}/", headers={"Host": "evil.example:8000"}) as r:
+                assert r.status == 421
+            # a reverse proxy put in front of a console without logins: refused, it would open it to the proxy's users
+            async with local.get(f"{base}/", headers={"X-Forwarded-For": "203.0.113.9"}) as r:
                 assert r.status == 421
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await console_says(local, base, headers={"Origin": "http://evil.example"})
