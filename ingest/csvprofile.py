@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from i18n import _
+
 DURATION_FORMATS = ("seconds", "minutes", "hh:mm:ss")
 
 
@@ -25,41 +27,48 @@ def check_common(profile: dict[str, Any], where: str, *, keys: Iterable[str], co
     non-empty strings, column names, currency, delimiter, decimal, sign, duration_format, skip_lines, encoding and
     timezone (empty if fine). Each importer adds the checks of its own keys."""
     known = set(keys)
-    out = [f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(known))})"
+    out = [f"{where}: {key}: " + _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(known)))
            for key in sorted(set(profile) - known)]
     for key in required:
         if not isinstance(profile.get(key), str) or not profile.get(key):
-            out.append(f"{where}: {key}: required (a non-empty string)")
+            out.append(f"{where}: {key}: " + _("required (a non-empty string)"))
     for key in column_keys:
         if key in profile and not isinstance(profile[key], str):
-            out.append(f"{where}: {key}: {profile[key]!r} must be a column name (a string)")
+            out.append(f"{where}: {key}: " + _(
+                "{value} must be a column name (a string)").format(value=repr(profile[key])))
     if isinstance(profile.get("currency"), str) and not re.fullmatch(r"[A-Z]{3}", profile["currency"]):
-        out.append(f"{where}: currency: {profile['currency']!r} is not an ISO 4217 code (e.g. EUR)")
+        out.append(f"{where}: currency: " + _("{value} is not an ISO 4217 code (e.g. EUR)").format(
+            value=repr(profile["currency"])))
     delim = profile.get("delimiter", ",")
     if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
-        out.append(f"{where}: delimiter: {delim!r} must be one character (e.g. \",\" or \";\")")
+        out.append(f"{where}: delimiter: " + _(
+            "{value} must be one character (e.g. \",\" or \";\")").format(value=repr(delim)))
     if profile.get("decimal", ".") not in (".", ","):
-        out.append(f"{where}: decimal: {profile.get('decimal')!r} must be \".\" or \",\"")
+        out.append(f"{where}: decimal: " + _(
+            "{value} must be \".\" or \",\"").format(value=repr(profile.get("decimal"))))
     if profile.get("sign", "as_is") not in ("as_is", "negate"):
-        out.append(f"{where}: sign: {profile.get('sign')!r} must be \"as_is\" or \"negate\"")
+        out.append(f"{where}: sign: " + _(
+            "{value} must be \"as_is\" or \"negate\"").format(value=repr(profile.get("sign"))))
     if profile.get("duration_format", "seconds") not in DURATION_FORMATS:
-        out.append(f"{where}: duration_format: {profile.get('duration_format')!r} must be one of "
-                   f"{', '.join(DURATION_FORMATS)}")
+        out.append(f"{where}: duration_format: " + _("{value} must be one of {values}").format(
+            value=repr(profile.get("duration_format")), values=", ".join(DURATION_FORMATS)))
     skip = profile.get("skip_lines", 0)
     if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        out.append(f"{where}: skip_lines: {skip!r} must be a whole number >= 0")
+        out.append(f"{where}: skip_lines: " + _("{value} must be a whole number >= 0").format(value=repr(skip)))
     if "encoding" in profile:
         try:
             known_encoding = isinstance(profile["encoding"], str) and "".encode(profile["encoding"]) == b""
         except LookupError:
             known_encoding = False
         if not known_encoding:
-            out.append(f"{where}: encoding: {profile['encoding']!r} is not a known text encoding")
+            out.append(f"{where}: encoding: " + _("{value} is not a known text encoding").format(
+                value=repr(profile["encoding"])))
     if "timezone" in profile:
         try:
             ZoneInfo(str(profile["timezone"]))
         except (ZoneInfoNotFoundError, ValueError):
-            out.append(f"{where}: timezone: {profile['timezone']!r} is not an IANA time zone")
+            out.append(f"{where}: timezone: " + _("{value} is not an IANA time zone").format(
+                value=repr(profile["timezone"])))
     return out
 
 
@@ -84,22 +93,24 @@ def open_rows(data: bytes, where: str, section: str, profile: dict[str, Any], co
     try:
         text = data.decode(encoding).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
-        raise error(f"{where}: not {encoding} text (byte {exc.start}); set encoding in [{section}]") from None
+        raise error(f"{where}: " + _("not {encoding} text (byte {byte}); set encoding in [{section}]").format(
+            encoding=encoding, byte=exc.start, section=section)) from None
     skip = int(profile.get("skip_lines", 0))
     reader = csv.reader(io.StringIO(text), delimiter=profile.get("delimiter", ","))
     try:
-        for _ in range(skip):
+        for _skipped in range(skip):
             next(reader)
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise error(f"{where}: empty file (no header row)") from None
+        raise error(f"{where}: " + _("empty file (no header row)")) from None
     except csv.Error as exc:
-        raise error(f"{where}: line {reader.line_num}: {exc}") from None
+        raise error(f"{where}: " + _("line {line}: {error}").format(line=reader.line_num, error=exc)) from None
     cols: dict[str, int] = {}
     for key in column_keys:
         if key in profile:
             if profile[key] not in header:
-                raise error(f"{where}: line {skip + 1}: column {profile[key]!r} (for {key}) is not in the header "
-                            f"({', '.join(header)})")
+                raise error(f"{where}: " + _("line {line}: column {column} (for {key}) is not in the header "
+                                             "({header})").format(line=skip + 1, column=repr(profile[key]), key=key,
+                                                                   header=", ".join(header)))
             cols[key] = header.index(profile[key])
     return reader, header, cols

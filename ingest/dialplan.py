@@ -32,6 +32,8 @@ import numpy as np
 import phonenumbers
 from phonenumbers import shortnumberinfo
 
+from i18n import _
+
 EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID = "external", "internal", "service", "emergency", "invalid"
 UNKNOWN_CC = "unknown country code"
 KINDS = (EXTERNAL, INTERNAL, SERVICE, EMERGENCY, INVALID)  # kind codes of the compiled plan (ingest._dialplan)
@@ -78,7 +80,7 @@ class DialPlan:
             got = number
             n = self.normalise(number, as_dialled=False)
             if n.kind == EXTERNAL and n.e164.startswith(self.country_code):
-                for width in sorted({len(lo) for lo, _ in self.extensions}, reverse=True):
+                for width in sorted({len(lo) for lo, _hi in self.extensions}, reverse=True):
                     if len(n.e164) > width and self.is_extension(n.e164[-width:]):
                         got = n.e164[-width:]
                         break
@@ -290,10 +292,11 @@ def parse_ranges(specs: list[str]) -> list[tuple[str, str]]:
     """"1000-1999" or "2001" -> inclusive ranges of equal-length digit strings; ValueError names the bad one."""
     out = []
     for spec in specs:
-        lo, _, hi = str(spec).partition("-")
+        lo, _dash, hi = str(spec).partition("-")
         lo, hi = lo.strip(), (hi or lo).strip()
         if not (lo.isdigit() and hi.isdigit() and lo.isascii() and hi.isascii()) or len(lo) != len(hi) or lo > hi:
-            raise ValueError(f"{spec!r} is not an extension range like '1000-1999' (same number of digits)")
+            raise ValueError(_("{value} is not an extension range like '1000-1999' (same number of digits)").format(
+                value=repr(spec)))
         out.append((lo, hi))
     return out
 
@@ -477,7 +480,7 @@ def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
             lo, hi, sub = av
             if lo > 32 or (hi != c.MAXREPEAT and hi > 32):
                 raise _Unsupported("repeat")
-            for _ in range(lo):
+            for _i in range(lo):
                 start = new()
                 eps[s].append(start)
                 s = seq(sub, start)
@@ -487,7 +490,7 @@ def _dfa(pattern: str) -> tuple[np.ndarray, np.ndarray]:
                 eps[seq(sub, loop)].append(loop)
                 return loop
             ends = [s]
-            for _ in range(hi - lo):
+            for _i in range(hi - lo):
                 start = new()
                 eps[s].append(start)
                 s = seq(sub, start)
@@ -615,9 +618,9 @@ def compile_plan(plan: DialPlan) -> CompiledPlan | None:
     site = dict(
         outside=plan.outside_prefix.encode(), national=plan.national_prefix.encode(),
         international=plan.international_prefix.encode(), area=plan.area_code.encode(), cc=cc.encode(),
-        ext_lo="".join(lo for lo, _ in plan.extensions).encode(), ext_hi="".join(hi for _, hi in plan.extensions
+        ext_lo="".join(lo for lo, _hi in plan.extensions).encode(), ext_hi="".join(hi for _lo, hi in plan.extensions
                                                                                    ).encode(),
-        ext_len=np.array([len(lo) for lo, _ in plan.extensions], np.int32), emergency=emergency,
+        ext_len=np.array([len(lo) for lo, _hi in plan.extensions], np.int32), emergency=emergency,
         short_general=general, short_code=code, short_general_lengths=short.general_lengths,
         short_code_lengths=short.code_lengths, short_ok=short_ok, site_npp=site_npp, site_idd=site_idd,
         cc_index=index, no_plan=cc == "0", npp_literal=literals is not None,

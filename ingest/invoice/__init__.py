@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from i18n import _
 from ingest.invoice.model import Invoice, InvoiceError, xsd_level
 
 FORMATS = ("ubl", "cii", "facturx", "x12-811", "csv:<profile>")
@@ -22,7 +23,7 @@ def detect(data: bytes, where: str, profiles: dict[str, dict[str, Any]] | None =
 
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
-        raise InvoiceError(f"{where}: empty file")
+        raise InvoiceError(f"{where}: " + _("empty file"))
     if head.startswith(b"%PDF"):
         return "facturx"
     if x12_811.looks_like(head):
@@ -33,10 +34,12 @@ def detect(data: bytes, where: str, profiles: dict[str, dict[str, Any]] | None =
     if len(matches) == 1:
         return f"csv:{matches[0]}"
     if len(matches) > 1:
-        raise InvoiceError(f"{where}: the header fits several [invoice_csv] profiles ({', '.join(sorted(matches))}); "
-                           "name one with --profile")
-    raise InvoiceError(f"{where}: not a recognised invoice format (expected UBL or CII XML, a Factur-X PDF, X12 811, "
-                       "or a CSV whose header fits an [invoice_csv.NAME] profile of anatole.toml)")
+        raise InvoiceError(f"{where}: " + _(
+            "the header fits several [invoice_csv] profiles ({names}); name one with --profile").format(
+            names=', '.join(sorted(matches))))
+    raise InvoiceError(f"{where}: " + _(
+        "not a recognised invoice format (expected UBL or CII XML, a Factur-X PDF, X12 811, or a CSV whose header "
+        "fits an [invoice_csv.NAME] profile of anatole.toml)"))
 
 
 def _xml_format(data: bytes, where: str) -> str:
@@ -49,11 +52,13 @@ def _xml_format(data: bytes, where: str) -> str:
     if root.tag == cii.ROOT:
         return "cii"
     if root.tag.endswith("}CrossIndustryDocument"):
-        raise InvoiceError(f"{where}: ZUGFeRD 1.0 (CrossIndustryDocument) is not supported: ask for ZUGFeRD 2.x / "
-                           "Factur-X (CrossIndustryInvoice)")
-    ns, _, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
-    raise InvoiceError(f"{where}: XML root {local!r} in namespace {ns or '(none)'!r} is not an invoice format we "
-                       "read (UBL 2.1 Invoice/CreditNote, UN/CEFACT CII CrossIndustryInvoice)")
+        raise InvoiceError(f"{where}: " + _(
+            "ZUGFeRD 1.0 (CrossIndustryDocument) is not supported: ask for ZUGFeRD 2.x / Factur-X "
+            "(CrossIndustryInvoice)"))
+    ns, _brace, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
+    raise InvoiceError(f"{where}: " + _(
+        "XML root {local} in namespace {value} is not an invoice format we read (UBL 2.1 Invoice/CreditNote, "
+        "UN/CEFACT CII CrossIndustryInvoice)").format(local=repr(local), value=repr(ns or '(none)')))
 
 
 def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[str, dict[str, Any]] | None = None,
@@ -69,7 +74,8 @@ def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[
             root = parse_xml(data, where)
             expected = ubl.ROOTS if fmt == "ubl" else {cii.ROOT}
             if root.tag not in expected:
-                raise InvoiceError(f"{where}: root element {root.tag!r} is not {fmt.upper()}")
+                raise InvoiceError(f"{where}: " + _(
+                    "root element {tag} is not {value}").format(tag=repr(root.tag), value=fmt.upper()))
             inv = (ubl.parse if fmt == "ubl" else cii.parse)(root, where)
             from ingest.invoice.schema import check_cii, check_ubl
 
@@ -85,11 +91,13 @@ def read_invoices(data: bytes, where: str, *, fmt: str = "auto", profiles: dict[
         if fmt.startswith("csv:"):
             name = fmt[4:]
             if name not in (profiles or {}):
-                raise InvoiceError(f"{where}: no [invoice_csv.{name}] profile in anatole.toml")
+                raise InvoiceError(f"{where}: " + _(
+                    "no [invoice_csv.{name}] profile in anatole.toml").format(name=name))
             return fmt, [csv_detail.parse(data, where, name, (profiles or {})[name], stem)]
     except RecursionError:
-        raise InvoiceError(f"{where}: nesting too deep to be an invoice") from None
-    raise InvoiceError(f"{where}: unknown invoice format {fmt!r} (expected {', '.join(FORMATS)} or auto)")
+        raise InvoiceError(f"{where}: " + _("nesting too deep to be an invoice")) from None
+    raise InvoiceError(f"{where}: " + _(
+        "unknown invoice format {fmt} (expected {names} or auto)").format(fmt=repr(fmt), names=', '.join(FORMATS)))
 
 
 __all__ = ["FORMATS", "Invoice", "InvoiceError", "detect", "read_invoices"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # noqa: N817
 
+from i18n import _
 from ingest.invoice.common import amount, categorise, first, iso_date, optional_amount
 from ingest.invoice.model import (
     CREDIT_TYPE_CODES,
@@ -54,7 +55,8 @@ def _indicator(ac: ET.Element, where: str) -> bool:
         return True
     if text in ("false", "0"):
         return False
-    raise InvoiceError(f"{where}: ChargeIndicator/Indicator: {text!r} is not true or false")
+    raise InvoiceError(f"{where}: " + _(
+        "ChargeIndicator/Indicator: {text} is not true or false").format(text=repr(text)))
 
 
 def _party(p: ET.Element | None) -> Party:
@@ -74,17 +76,17 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
     doc = root.find("rsm:ExchangedDocument", NS)
     trans = root.find("rsm:SupplyChainTradeTransaction", NS)
     if doc is None or trans is None:
-        raise InvoiceError(f"{where}: rsm:ExchangedDocument or rsm:SupplyChainTradeTransaction is missing")
+        raise InvoiceError(f"{where}: " + _("rsm:ExchangedDocument or rsm:SupplyChainTradeTransaction is missing"))
     number = _text(doc, "ram:ID")
     if not number:
-        raise InvoiceError(f"{where}: ExchangedDocument/ID (the invoice number, BT-1) is missing")
+        raise InvoiceError(f"{where}: " + _("ExchangedDocument/ID (the invoice number, BT-1) is missing"))
     agreement = trans.find("ram:ApplicableHeaderTradeAgreement", NS)
     settlement = trans.find("ram:ApplicableHeaderTradeSettlement", NS)
     if settlement is None:
-        raise InvoiceError(f"{where}: ram:ApplicableHeaderTradeSettlement is missing")
+        raise InvoiceError(f"{where}: " + _("ram:ApplicableHeaderTradeSettlement is missing"))
     currency = _text(settlement, "ram:InvoiceCurrencyCode")
     if not currency:
-        raise InvoiceError(f"{where}: InvoiceCurrencyCode (BT-5) is missing")
+        raise InvoiceError(f"{where}: " + _("InvoiceCurrencyCode (BT-5) is missing"))
     type_code = _text(doc, "ram:TypeCode") or "380"
     buyer_el = agreement.find("ram:BuyerTradeParty", NS) if agreement is not None else None
     buyer = _party(buyer_el)
@@ -108,9 +110,9 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
     seq = 0
     for n, item in enumerate(trans.findall("ram:IncludedSupplyChainTradeLineItem", NS), 1):
         seq += 1
-        inv.charges.append(_line(item, f"{where}: line item #{n}", seq))
+        inv.charges.append(_line(item, f"{where}: " + _("line item #{number}").format(number=n), seq))
     for n, ac in enumerate(settlement.findall("ram:SpecifiedTradeAllowanceCharge", NS), 1):
-        at = f"{where}: document allowance/charge #{n}"
+        at = f"{where}: " + _("document allowance/charge #{number}").format(number=n)
         is_charge = _indicator(ac, at)
         value = amount(_text(ac, "ram:ActualAmount"), at, "ActualAmount")
         seq += 1
@@ -125,7 +127,8 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
         seq += 1
         inv.charges.append(Charge(
             seq=seq, level="document", category="one_time", description=_text(lc, "ram:Description") or "logistics",
-            amount=amount(_text(lc, "ram:AppliedAmount"), f"{where}: logistics charge #{n}", "AppliedAmount"),
+            amount=amount(_text(lc, "ram:AppliedAmount"), f"{where}: " + _(
+                "logistics charge #{number}").format(number=n), "AppliedAmount"),
             tax_category=_text(lc, "ram:AppliedTradeTax/ram:CategoryCode") or "",
             tax_rate=_text(lc, "ram:AppliedTradeTax/ram:RateApplicablePercent") or ""))
     for n, tax in enumerate(settlement.findall("ram:ApplicableTradeTax", NS), 1):
@@ -144,7 +147,8 @@ def parse(root: ET.Element, where: str, fmt: str = "cii") -> Invoice:
 def _totals(settlement: ET.Element, where: str, currency: str) -> Totals:
     s = settlement.find("ram:SpecifiedTradeSettlementHeaderMonetarySummation", NS)
     if s is None:
-        raise InvoiceError(f"{where}: SpecifiedTradeSettlementHeaderMonetarySummation (the totals, BG-22) is missing")
+        raise InvoiceError(f"{where}: " + _(
+            "SpecifiedTradeSettlementHeaderMonetarySummation (the totals, BG-22) is missing"))
     at = f"{where}: MonetarySummation"
 
     def get(name: str) -> int | None:
@@ -165,7 +169,7 @@ def _line(item: ET.Element, at: str, seq: int) -> Charge:
     at = f"{at} (LineID {line_id})"
     st = item.find("ram:SpecifiedLineTradeSettlement", NS)
     if st is None:
-        raise InvoiceError(f"{at}: SpecifiedLineTradeSettlement is missing")
+        raise InvoiceError(f"{at}: " + _("SpecifiedLineTradeSettlement is missing"))
     net = amount(_text(st, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount"), at,
                  "LineTotalAmount")
     allowances = charges = 0

@@ -15,6 +15,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET  # noqa: N812
 
 from engine.money import MoneyError, parse_money
+from i18n import _
 from ingest.invoice.model import InvoiceError
 
 MAX_XML_BYTES = 200 * 1024 * 1024  # far above any invoice; refuses runaway inputs before parsing
@@ -23,22 +24,26 @@ MAX_XML_BYTES = 200 * 1024 * 1024  # far above any invoice; refuses runaway inpu
 def parse_xml(data: bytes, where: str) -> ET.Element:
     """Parse untrusted XML bytes safely, or raise InvoiceError naming the file and the problem."""
     if len(data) > MAX_XML_BYTES:
-        raise InvoiceError(f"{where}: {len(data)} bytes is too large for an invoice")
+        raise InvoiceError(f"{where}: " + _("{count} bytes is too large for an invoice").format(count=len(data)))
     try:
         return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
-        raise InvoiceError(f"{where}: entity declarations are refused (XXE/entity bomb): the XML declares a DTD "
-                           "(<!DOCTYPE>), which invoices never need") from None
+        raise InvoiceError(f"{where}: " + _(
+            "entity declarations are refused (XXE/entity bomb): the XML declares a DTD (<!DOCTYPE>), which invoices "
+            "never need")) from None
     except defusedxml.EntitiesForbidden as exc:
-        raise InvoiceError(f"{where}: entity declarations are refused (XXE/entity bomb): the XML declares entity "
-                           f"{exc.name!r}") from None
+        raise InvoiceError(f"{where}: " + _(
+            "entity declarations are refused (XXE/entity bomb): the XML declares entity {name}").format(
+            name=repr(exc.name))) from None
     except defusedxml.ExternalReferenceForbidden:
-        raise InvoiceError(f"{where}: the XML refers to an external resource; refused") from None
+        raise InvoiceError(f"{where}: " + _("the XML refers to an external resource; refused")) from None
     except ET.ParseError as exc:
         line, col = getattr(exc, "position", (0, 0))
-        raise InvoiceError(f"{where}:{line}:{col}: malformed XML: {_reason(exc)}") from None
+        raise InvoiceError(_(
+            "{where}:{line}:{col}: malformed XML: {value}").format(
+            where=where, line=line, col=col, value=_reason(exc))) from None
     except (ValueError, RecursionError) as exc:  # e.g. odd encodings declared, absurd nesting
-        raise InvoiceError(f"{where}: not readable XML: {exc}") from None
+        raise InvoiceError(f"{where}: " + _("not readable XML: {error}").format(error=exc)) from None
 
 
 def _reason(exc: Exception) -> str:
@@ -48,7 +53,7 @@ def _reason(exc: Exception) -> str:
 def amount(text: str | None, where: str, field: str) -> int:
     """A money or quantity string -> 10**-8 units; a clear error otherwise."""
     if text is None:
-        raise InvoiceError(f"{where}: {field}: missing")
+        raise InvoiceError(f"{where}: " + _("{field}: missing").format(field=field))
     try:
         return parse_money(text.strip())
     except MoneyError as exc:
@@ -66,14 +71,16 @@ def iso_date(text: str | None, where: str, field: str, fmt: str = "") -> str | N
     s = text.strip()
     m = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})(?:[T ].*)?", s)
     if m is None or (fmt and fmt != "102"):
-        raise InvoiceError(f"{where}: {field}: {s!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
+        raise InvoiceError(f"{where}: " + _(
+            "{field}: {s} is not a date (YYYY-MM-DD or YYYYMMDD)").format(field=field, s=repr(s)))
     y, mo, d = (int(g) for g in m.groups())
     import datetime as dt
 
     try:
         return dt.date(y, mo, d).isoformat()
     except ValueError:
-        raise InvoiceError(f"{where}: {field}: {s!r} is not a valid date") from None
+        raise InvoiceError(f"{where}: " + _(
+            "{field}: {s} is not a valid date").format(field=field, s=repr(s))) from None
 
 
 # Charge categories come from codes first (the EN 16931 syntaxes carry no charge category):

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
+from i18n import _
 from ingest import csvprofile
 from ingest.invoice.common import categorise
 from ingest.invoice.model import CATEGORIES, CallDetail, Charge, Invoice, InvoiceError, Party, Totals, service_kind
@@ -33,19 +34,21 @@ def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
     out = csvprofile.check_common(profile, where, keys=PROFILE_KEYS, column_keys=COLUMN_KEYS,
                                   required=("carrier", "currency", "amount"))
     if profile.get("header", True) is not True:
-        out.append(f"{where}: header: must be true (columns are named by their header)")
+        out.append(f"{where}: " + _("header: must be true (columns are named by their header)"))
     for key in ("date_format", "start_format", "default_account"):
         if key in profile and not isinstance(profile[key], str):
-            out.append(f"{where}: {key}: {profile[key]!r} must be a string")
+            out.append(f"{where}: " + _("{key}: {value} must be a string").format(key=key, value=repr(profile[key])))
     cmap = profile.get("category_map", {})
     if not isinstance(cmap, dict):
-        out.append(f"{where}: category_map: must be a table (carrier value = category)")
+        out.append(f"{where}: " + _("category_map: must be a table (carrier value = category)"))
     else:
         for raw, cat in cmap.items():
             if cat not in CATEGORIES:
-                out.append(f"{where}: category_map.{raw}: {cat!r} is not one of {', '.join(CATEGORIES)}")
+                out.append(f"{where}: " + _(
+                    "category_map.{raw}: {cat} is not one of {names}").format(
+                    raw=raw, cat=repr(cat), names=', '.join(CATEGORIES)))
     if ("start" in profile) != ("dialled" in profile):
-        out.append(f"{where}: start/dialled: call detail needs both columns (or neither)")
+        out.append(f"{where}: " + _("start/dialled: call detail needs both columns (or neither)"))
     return out
 
 
@@ -58,7 +61,8 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
     """The invoice of one carrier CSV file read with profile `name`."""
     problems = validate_profile(profile, f"invoice_csv.{name}")
     if problems:
-        raise InvoiceError(f"{where}: profile {name!r} is not valid: {problems[0]}")
+        raise InvoiceError(f"{where}: " + _(
+            "profile {name} is not valid: {value}").format(name=repr(name), value=problems[0]))
     reader, header, cols = csvprofile.open_rows(data, where, f"invoice_csv.{name}", profile, COLUMN_KEYS,
                                                 InvoiceError)
     zone = ZoneInfo(str(profile.get("timezone", "UTC")))
@@ -92,12 +96,14 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
                 try:
                     value = parse_money(s)
                 except MoneyError as exc:
-                    raise InvoiceError(f"{where}: line {line}: {profile[key]}: {exc}") from None
+                    raise InvoiceError(f"{where}: " + _(
+                        "line {line}: {value}: {error}").format(line=line, value=profile[key], error=exc)) from None
                 return -value if negate and key in ("amount", "tax") else value
 
             amount = money("amount")
             if amount is None:
-                raise InvoiceError(f"{where}: line {line}: {profile['amount']}: empty amount")
+                raise InvoiceError(f"{where}: " + _(
+                    "line {line}: {value}: empty amount").format(line=line, value=profile['amount']))
             if get("invoice"):
                 numbers.add(get("invoice"))
             if get("account"):
@@ -133,15 +139,18 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
                 service_kind=kind, description=description or raw_cat, period_start=p_start, period_end=p_end,
                 quantity=money("quantity"), unit_price=money("unit_price"), amount=amount, tax=money("tax")))
     except csv.Error as exc:
-        raise InvoiceError(f"{where}: line {reader.line_num}: {exc}") from None
+        raise InvoiceError(f"{where}: " + _(
+            "line {line_num}: {error}").format(line_num=reader.line_num, error=exc)) from None
     if len(numbers) > 1:
-        raise InvoiceError(f"{where}: the file holds several invoice numbers ({', '.join(sorted(numbers))}); "
-                           "one file must be one invoice")
+        raise InvoiceError(f"{where}: " + _(
+            "the file holds several invoice numbers ({names}); one file must be one invoice").format(
+            names=', '.join(sorted(numbers))))
     if len(accounts) > 1:
-        raise InvoiceError(f"{where}: the file holds several accounts ({', '.join(sorted(accounts))}); one file "
-                           "must be one invoice of one account")
+        raise InvoiceError(f"{where}: " + _(
+            "the file holds several accounts ({names}); one file must be one invoice of one account").format(
+            names=', '.join(sorted(accounts))))
     if not charges:
-        raise InvoiceError(f"{where}: no charge rows after the header")
+        raise InvoiceError(f"{where}: " + _("no charge rows after the header"))
     lines = sum(c.amount for c in charges if c.category not in ("discount", "tax"))
     allowances = -sum(c.amount for c in charges if c.category == "discount")
     tax_rows = sum(c.amount for c in charges if c.category == "tax")
@@ -155,9 +164,10 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
                   totals=Totals(lines=lines, allowances=allowances, charges=0, tax_exclusive=lines - allowances,
                                 tax=tax, tax_inclusive=lines - allowances + tax,
                                 payable=lines - allowances + tax))
-    inv.notes.append("a CSV detail file states no document totals: totals are summed from its rows")
+    inv.notes.append(_("a CSV detail file states no document totals: totals are summed from its rows"))
     if not numbers and not any(k == "invoice" for k in cols):
-        inv.notes.append(f"no invoice number column: the file name {stem!r} is used as the invoice number")
+        inv.notes.append(_(
+            "no invoice number column: the file name {stem} is used as the invoice number").format(stem=repr(stem)))
     return inv
 
 
@@ -168,8 +178,9 @@ def _date(text: str, profile: dict[str, Any], where: str, line: int, key: str) -
     try:
         return dt.datetime.strptime(text, fmt).date().isoformat()
     except ValueError:
-        raise InvoiceError(f"{where}: line {line}: {profile[key]}: {text!r} does not match date_format "
-                           f"{fmt!r}") from None
+        raise InvoiceError(f"{where}: " + _(
+            "line {line}: {value}: {text} does not match date_format {fmt}").format(
+            line=line, value=profile[key], text=repr(text), fmt=repr(fmt))) from None
 
 
 def _instant(text: str, profile: dict[str, Any], zone: ZoneInfo, where: str, line: int) -> int:
@@ -182,8 +193,9 @@ def _instant(text: str, profile: dict[str, Any], zone: ZoneInfo, where: str, lin
         else:
             when = dt.datetime.strptime(text, fmt)
     except ValueError:
-        raise InvoiceError(f"{where}: line {line}: {profile['start']}: {text!r} does not match start_format "
-                           f"{fmt!r}") from None
+        raise InvoiceError(f"{where}: " + _(
+            "line {line}: {value}: {text} does not match start_format {fmt}").format(
+            line=line, value=profile['start'], text=repr(text), fmt=repr(fmt))) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     return int(when.timestamp())
@@ -208,4 +220,6 @@ def _duration(text: str, profile: dict[str, Any], where: str, line: int) -> int:
             raise ValueError
         return divide_round(value * (60 if fmt == "minutes" else 1), SCALE, "half_up")
     except (ValueError, MoneyError):
-        raise InvoiceError(f"{where}: line {line}: {col}: {text!r} is not a duration ({fmt})") from None
+        raise InvoiceError(f"{where}: " + _(
+            "line {line}: {col}: {text} is not a duration ({fmt})").format(
+            line=line, col=col, text=repr(text), fmt=fmt)) from None

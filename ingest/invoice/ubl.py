@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # noqa: N817
 
+from i18n import _
 from ingest.invoice.common import amount, categorise, first, iso_date, optional_amount
 from ingest.invoice.model import (
     CREDIT_TYPE_CODES,
@@ -45,7 +46,7 @@ def _bool(text: str | None, where: str) -> bool:
         return True
     if value in ("false", "0"):
         return False
-    raise InvoiceError(f"{where}: ChargeIndicator: {text!r} is not true/false/1/0")
+    raise InvoiceError(f"{where}: " + _("ChargeIndicator: {text} is not true/false/1/0").format(text=repr(text)))
 
 
 def _party(el: ET.Element | None) -> Party:
@@ -68,10 +69,10 @@ def parse(root: ET.Element, where: str) -> Invoice:
     kind = "CreditNote" if credit_root else "Invoice"
     number = _text(root, "cbc:ID")
     if not number:
-        raise InvoiceError(f"{where}: cbc:ID (the invoice number, BT-1) is missing")
+        raise InvoiceError(f"{where}: " + _("cbc:ID (the invoice number, BT-1) is missing"))
     currency = _text(root, "cbc:DocumentCurrencyCode")
     if not currency:
-        raise InvoiceError(f"{where}: cbc:DocumentCurrencyCode (BT-5) is missing")
+        raise InvoiceError(f"{where}: " + _("cbc:DocumentCurrencyCode (BT-5) is missing"))
     type_code = _text(root, "cbc:CreditNoteTypeCode" if credit_root else "cbc:InvoiceTypeCode") or \
         ("381" if credit_root else "380")
     supplier, customer = root.find("cac:AccountingSupplierParty", NS), root.find("cac:AccountingCustomerParty", NS)
@@ -124,7 +125,9 @@ def parse(root: ET.Element, where: str) -> Invoice:
         cur = el.get("currencyID")
         if cur is not None and cur != currency and id(el) not in tax_currency_amounts:
             local = el.tag.rsplit("}", 1)[-1]
-            inv.format_errors.append(f"{where}: {local} is in {cur}, not the invoice currency {currency}")
+            inv.format_errors.append(f"{where}: " + _(
+                "{local} is in {cur}, not the invoice currency {currency}").format(
+                local=local, cur=cur, currency=currency))
             break
     if type_code in CREDIT_TYPE_CODES or credit_root:
         negate(inv)
@@ -134,7 +137,7 @@ def parse(root: ET.Element, where: str) -> Invoice:
 def _totals(root: ET.Element, where: str, currency: str) -> Totals:
     lmt = root.find("cac:LegalMonetaryTotal", NS)
     if lmt is None:
-        raise InvoiceError(f"{where}: cac:LegalMonetaryTotal (the document totals, BG-22) is missing")
+        raise InvoiceError(f"{where}: " + _("cac:LegalMonetaryTotal (the document totals, BG-22) is missing"))
     at = f"{where}: LegalMonetaryTotal"
 
     def get(name: str) -> int | None:

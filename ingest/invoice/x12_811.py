@@ -32,6 +32,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
+from i18n import _
 from ingest.invoice.common import iso_date
 from ingest.invoice.model import CallDetail, Charge, Invoice, InvoiceError, Party, Totals, negate
 
@@ -54,26 +55,27 @@ def split_segments(text: str, where: str) -> list[list[str]]:
     s = text.lstrip("\ufeff \t\r\n")
     if s.startswith("ISA"):
         if len(s) < 106:
-            raise InvoiceError(f"{where}: the ISA header is cut short ({len(s)} characters, 106 expected)")
+            raise InvoiceError(f"{where}: " + _(
+                "the ISA header is cut short ({count} characters, 106 expected)").format(count=len(s)))
         elem = s[3]
         # ISA has 16 elements: the component separator follows the 16th element separator
         pos = -1
-        for _ in range(16):
+        for _i in range(16):
             pos = s.find(elem, pos + 1)
             if pos < 0:
-                raise InvoiceError(f"{where}: the ISA header does not have 16 elements")
+                raise InvoiceError(f"{where}: " + _("the ISA header does not have 16 elements"))
         if pos + 2 >= len(s):
-            raise InvoiceError(f"{where}: the ISA header has no segment terminator")
+            raise InvoiceError(f"{where}: " + _("the ISA header has no segment terminator"))
         term = s[pos + 2]
     elif s.startswith("ST"):
         if len(s) < 3:
-            raise InvoiceError(f"{where}: no X12 segment found")
+            raise InvoiceError(f"{where}: " + _("no X12 segment found"))
         elem = s[2]
         term = "~" if "~" in s else "\n"
     else:
-        raise InvoiceError(f"{where}: not an X12 interchange (no ISA or ST segment at the start)")
+        raise InvoiceError(f"{where}: " + _("not an X12 interchange (no ISA or ST segment at the start)"))
     if elem.isalnum() or elem.isspace():
-        raise InvoiceError(f"{where}: {elem!r} cannot be the X12 element separator")
+        raise InvoiceError(f"{where}: " + _("{elem} cannot be the X12 element separator").format(elem=repr(elem)))
     segments = []
     for raw in s.split(term):
         raw = raw.strip("\r\n \t")
@@ -94,27 +96,28 @@ def parse(data: bytes, where: str, timezone: str = "UTC") -> list[Invoice]:
     current: _Builder | None = None
     for n, seg in enumerate(segments, 1):
         tag = seg[0].strip().upper()
-        at = f"{where}: segment {n} ({tag})"
+        at = f"{where}: " + _("segment {number} ({tag})").format(number=n, tag=tag)
         if tag == "ST":
             if current is not None:
-                raise InvoiceError(f"{at}: ST before the SE of the previous transaction set")
+                raise InvoiceError(f"{at}: " + _("ST before the SE of the previous transaction set"))
             if _el(seg, 1) != "811":
-                raise InvoiceError(f"{at}: transaction set {_el(seg, 1)!r}, not an 811 invoice")
+                raise InvoiceError(f"{at}: " + _(
+                    "transaction set {value}, not an 811 invoice").format(value=repr(_el(seg, 1))))
             current = _Builder(where, zone)
             continue
         if tag in ("ISA", "GS", "GE", "IEA"):
             continue
         if current is None:
-            raise InvoiceError(f"{at}: segment outside an ST...SE transaction set")
+            raise InvoiceError(f"{at}: " + _("segment outside an ST...SE transaction set"))
         if tag == "SE":
             out.append(current.finish(at))
             current = None
             continue
         current.segment(tag, seg, at)
     if current is not None:
-        raise InvoiceError(f"{where}: the last transaction set has no SE segment (file cut short?)")
+        raise InvoiceError(f"{where}: " + _("the last transaction set has no SE segment (file cut short?)"))
     if not out:
-        raise InvoiceError(f"{where}: no ST*811 transaction set in the file")
+        raise InvoiceError(f"{where}: " + _("no ST*811 transaction set in the file"))
     return out
 
 
@@ -148,11 +151,12 @@ class _Builder:
         """An N2 number (2 implied decimals) -> 10**-8 units."""
         t = text.strip()
         if "." in t:
-            self.errors.append(f"{at}: {field} {t!r} has a decimal point in an N2 field (2 implied decimals): "
-                               "read as written")
+            self.errors.append(f"{at}: " + _(
+                "{field} {t} has a decimal point in an N2 field (2 implied decimals): read as written").format(
+                field=field, t=repr(t)))
             return self.r(t, at, field)
         if not re.fullmatch(r"-?\d+", t):
-            raise InvoiceError(f"{at}: {field}: {t!r} is not an N2 number")
+            raise InvoiceError(f"{at}: " + _("{field}: {t} is not an N2 number").format(field=field, t=repr(t)))
         return int(t) * (SCALE // 100)
 
     def r(self, text: str, at: str, field: str) -> int:
@@ -172,7 +176,8 @@ class _Builder:
                 self.credit = True
         elif tag == "CUR":
             if not re.fullmatch(r"[A-Z]{3}", _el(seg, 2)):
-                raise InvoiceError(f"{at}: CUR02 {_el(seg, 2)!r} is not an ISO 4217 currency code")
+                raise InvoiceError(f"{at}: " + _(
+                    "CUR02 {value} is not an ISO 4217 currency code").format(value=repr(_el(seg, 2))))
             self.currency = _el(seg, 2)
         elif tag == "DTM":
             if _el(seg, 1) in ("186", "187"):
@@ -195,11 +200,12 @@ class _Builder:
         elif tag == "HL":
             hid, parent = _el(seg, 1), _el(seg, 2)
             if not hid:
-                raise InvoiceError(f"{at}: HL01 (the loop id) is empty")
+                raise InvoiceError(f"{at}: " + _("HL01 (the loop id) is empty"))
             if hid in self.hl:
-                raise InvoiceError(f"{at}: HL id {hid!r} is used twice")
+                raise InvoiceError(f"{at}: " + _("HL id {hid} is used twice").format(hid=repr(hid)))
             if parent and parent not in self.hl:
-                raise InvoiceError(f"{at}: HL parent {parent!r} is not an earlier HL loop")
+                raise InvoiceError(f"{at}: " + _(
+                    "HL parent {parent} is not an earlier HL loop").format(parent=repr(parent)))
             up = self.hl.get(parent)
             self.cur_hl = self.hl[hid] = {
                 "id": hid, "path": f"{up['path']}/{hid}" if up else hid, "level": _el(seg, 3),
@@ -227,7 +233,8 @@ class _Builder:
         elif tag == "ITA":
             kind = _el(seg, 1)
             if kind not in ("A", "C", "N"):
-                raise InvoiceError(f"{at}: ITA01 {kind!r} is not A (allowance), C (charge) or N")
+                raise InvoiceError(f"{at}: " + _(
+                    "ITA01 {kind} is not A (allowance), C (charge) or N").format(kind=repr(kind)))
             value = self.n2(_el(seg, 7) or "0", at, "ITA07")
             desc = _el(seg, 13) or _el(seg, 3) or ("allowance" if kind == "A" else "charge")
             self.add(Charge(seq=0, line_id=f"ITA{len(self.charges) + 1}", level="line" if hl else "document",
@@ -262,15 +269,19 @@ class _Builder:
     def call(self, seg: list[str], at: str) -> None:
         date, time = _el(seg, 2), _el(seg, 3)
         if not re.fullmatch(r"\d{8}", date) or not re.fullmatch(r"\d{4}(\d{2})?(\d{1,2})?", time):
-            raise InvoiceError(f"{at}: TCD02/TCD03 {date!r} {time!r} is not a date CCYYMMDD and time HHMM[SS]")
+            raise InvoiceError(f"{at}: " + _(
+                "TCD02/TCD03 {date} {time} is not a date CCYYMMDD and time HHMM[SS]").format(
+                date=repr(date), time=repr(time)))
         try:
             local = dt.datetime(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]), int(time[2:4]),
                                 int(time[4:6] or 0), tzinfo=self.zone)
         except ValueError:
-            raise InvoiceError(f"{at}: TCD02/TCD03 {date!r} {time!r} is not a valid date and time") from None
+            raise InvoiceError(f"{at}: " + _(
+                "TCD02/TCD03 {date} {time} is not a valid date and time").format(
+                date=repr(date), time=repr(time))) from None
         qty = _el(seg, 10) or "0"
         if not re.fullmatch(r"\d+(\.\d+)?", qty):
-            raise InvoiceError(f"{at}: TCD10 duration {qty!r} is not a number")
+            raise InvoiceError(f"{at}: " + _("TCD10 duration {qty} is not a number").format(qty=repr(qty)))
         unit = _el(seg, 11).upper()
         seconds = parse_money(qty) * (60 if unit in ("MJ", "MIN") else 1)
         hl = self.cur_hl or {}
@@ -282,9 +293,9 @@ class _Builder:
 
     def finish(self, at: str) -> Invoice:
         if not self.number:
-            raise InvoiceError(f"{at}: no BIG segment with the invoice number (BIG02)")
+            raise InvoiceError(f"{at}: " + _("no BIG segment with the invoice number (BIG02)"))
         if self.tds is None:
-            raise InvoiceError(f"{at}: no TDS segment (the invoice total is mandatory)")
+            raise InvoiceError(f"{at}: " + _("no TDS segment (the invoice total is mandatory)"))
         summed = [c for c in self.charges if c.status_code != "INFORMATION"]
         lines = sum(c.amount for c in summed if c.seq not in self.ita and c.category != "tax")
         allowances = -sum(c.amount for c in summed if c.seq in self.ita and c.amount < 0)
@@ -298,8 +309,9 @@ class _Builder:
                                     tax_exclusive=lines - allowances + charges, tax=tax,
                                     tax_inclusive=lines - allowances + charges + tax, payable=self.tds,
                                     **self.bal))
-        inv.notes.append("lines, allowances, charges and tax totals are summed from IT1/SLN/ITA/TXI (an 811 states "
-                         "only the TDS total)")
+        inv.notes.append(_(
+            "lines, allowances, charges and tax totals are summed from IT1/SLN/ITA/TXI (an 811 states only the TDS "
+            "total)"))
         if self.credit:
             negate(inv)
         return inv

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
+from i18n import _
 from ingest import csvprofile
 from ingest.usage.model import KINDS, ZONES, UsageBatch, UsageError, UsageRecord, UsageReject
 
@@ -42,25 +43,33 @@ def validate_profile(profile: dict[str, Any], where: str) -> list[str]:
     out = csvprofile.check_common(profile, where, keys=PROFILE_KEYS, column_keys=COLUMN_KEYS,
                                   required=("carrier", "currency", "line", "kind"))
     if not any(k in profile for k in ("volume", "duration", "messages", "data")):
-        out.append(f"{where}: volume: required (or duration / messages / data columns)")
+        out.append(f"{where}: " + _("volume: required (or duration / messages / data columns)"))
     if "start" not in profile and "date" not in profile:
-        out.append(f"{where}: start: required (a date-time column, or date and time columns)")
+        out.append(f"{where}: " + _("start: required (a date-time column, or date and time columns)"))
     if profile.get("data_unit", "B") not in DATA_UNITS:
-        out.append(f"{where}: data_unit: {profile.get('data_unit')!r} must be one of {', '.join(DATA_UNITS)}")
+        out.append(f"{where}: " + _(
+            "data_unit: {value} must be one of {names}").format(
+            value=repr(profile.get('data_unit')), names=', '.join(DATA_UNITS)))
     if "home_country" in profile and not re.fullmatch(r"[A-Z]{2}", str(profile["home_country"])):
-        out.append(f"{where}: home_country: {profile['home_country']!r} must be an ISO 3166 code (e.g. FR)")
+        out.append(f"{where}: " + _(
+            "home_country: {value} must be an ISO 3166 code (e.g. FR)").format(value=repr(profile['home_country'])))
     if "country" in profile and "home_country" not in profile:
-        out.append(f"{where}: home_country: required with a country column (to tell home from roaming)")
+        out.append(f"{where}: " + _("home_country: required with a country column (to tell home from roaming)"))
     if "country_code" in profile and not re.fullmatch(r"[1-9]\d{0,2}", str(profile["country_code"])):
-        out.append(f"{where}: country_code: {profile['country_code']!r} must be the calling code digits (e.g. 33)")
+        out.append(f"{where}: " + _(
+            "country_code: {value} must be the calling code digits (e.g. 33)").format(
+            value=repr(profile['country_code'])))
     for key, allowed in (("kind_map", KINDS), ("zone_map", ZONES)):
         table = profile.get(key, {})
         if not isinstance(table, dict):
-            out.append(f"{where}: {key}: must be a table (carrier value = {'/'.join(allowed)})")
+            out.append(f"{where}: " + _(
+                "{key}: must be a table (carrier value = {names})").format(key=key, names='/'.join(allowed)))
             continue
         for raw, value in table.items():
             if value not in allowed:
-                out.append(f"{where}: {key}.{raw}: {value!r} is not one of {', '.join(allowed)}")
+                out.append(f"{where}: " + _(
+                    "{key}.{raw}: {value} is not one of {names}").format(
+                    key=key, raw=raw, value=repr(value), names=', '.join(allowed)))
     return out
 
 
@@ -79,7 +88,8 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any]) -> UsageB
     """The usage records and rejects of one carrier CSV file read with profile `name`."""
     problems = validate_profile(profile, f"mobile_csv.{name}")
     if problems:
-        raise UsageError(f"{where}: profile {name!r} is not valid: {problems[0]}")
+        raise UsageError(f"{where}: " + _(
+            "profile {name} is not valid: {value}").format(name=repr(name), value=problems[0]))
     reader, header, cols = csvprofile.open_rows(data, where, f"mobile_csv.{name}", profile, COLUMN_KEYS, UsageError)
     ctx = _Context(profile)
     batch = UsageBatch(carrier=profile["carrier"], format=f"csv:{name}")
@@ -104,7 +114,8 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any]) -> UsageB
         except _RowError as exc:
             column = profile.get(exc.column, exc.column)
             batch.rejects.append(UsageReject(line=line, field=str(column),
-                                             reason=f"{where}: line {line}: {column}: {exc.reason}", raw=raw))
+                                             reason=f"{where}: " + _("line {line}: {column}: {reason}").format(
+                                                 line=line, column=column, reason=exc.reason), raw=raw))
     return batch
 
 
@@ -147,16 +158,17 @@ class _Context:
         raw_kind = v.get("kind", "")
         kind = raw_kind.lower() if raw_kind.lower() in KINDS else self.kinds.get(raw_kind.lower())
         if kind is None:
-            raise _RowError("kind", f"{raw_kind!r} is not a usage kind (map it in kind_map to "
-                                    f"{'/'.join(KINDS)})")
+            raise _RowError("kind", _(
+                "{raw_kind} is not a usage kind (map it in kind_map to {names})").format(
+                raw_kind=repr(raw_kind), names='/'.join(KINDS)))
         iccid = v.get("iccid", "").replace(" ", "")
         msisdn = self.number(v.get("line", ""))
         if not msisdn and not iccid:
-            raise _RowError("line", "empty: neither the MSISDN nor the ICCID is given")
+            raise _RowError("line", _("empty: neither the MSISDN nor the ICCID is given"))
         if msisdn and not (msisdn.isdigit() and 6 <= len(msisdn) <= 15):
-            raise _RowError("line", f"{v.get('line')!r} is not a phone number (MSISDN)")
+            raise _RowError("line", _("{value} is not a phone number (MSISDN)").format(value=repr(v.get('line'))))
         if iccid and not (iccid.isdigit() and 18 <= len(iccid) <= 22):
-            raise _RowError("iccid", f"{v.get('iccid')!r} is not an ICCID (18-22 digits)")
+            raise _RowError("iccid", _("{value} is not an ICCID (18-22 digits)").format(value=repr(v.get('iccid'))))
         volume = self.volume(kind, v)
         amount = 0
         if v.get("amount"):
@@ -181,28 +193,28 @@ class _Context:
         if not text:
             if kind in ("sms", "mms"):
                 return 1  # a message row without a count is one message
-            raise _RowError(key, f"empty {kind} volume")
+            raise _RowError(key, _("empty {kind} volume").format(kind=kind))
         if kind == "voice":
             fmt = self.p.get("duration_format", "seconds")
             if fmt == "hh:mm:ss":
                 parts = text.split(":")
                 if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
-                    raise _RowError(key, f"{text!r} is not a duration (hh:mm:ss)")
+                    raise _RowError(key, _("{text} is not a duration (hh:mm:ss)").format(text=repr(text)))
                 seconds = 0
                 for p in parts:
                     seconds = seconds * 60 + int(p)
                 return seconds
             value = self.decimal_value(text, key)
             if value < 0:
-                raise _RowError(key, f"{text!r} is a negative duration")
+                raise _RowError(key, _("{text} is a negative duration").format(text=repr(text)))
             return divide_round(value * (60 if fmt == "minutes" else 1), SCALE, "up")
         value = self.decimal_value(text, key)
         if value < 0:
-            raise _RowError(key, f"{text!r} is a negative volume")
+            raise _RowError(key, _("{text} is a negative volume").format(text=repr(text)))
         if kind == "data":
             return divide_round(value * self.data_unit, SCALE, "up")
         if value % SCALE:
-            raise _RowError(key, f"{text!r} is not a whole number of messages")
+            raise _RowError(key, _("{text} is not a whole number of messages").format(text=repr(text)))
         return value // SCALE
 
     def when(self, v: dict[str, str]) -> tuple[int, str]:
@@ -214,7 +226,7 @@ class _Context:
                 if v.get("time") else self.p.get("date_format", "%Y-%m-%d")
             key = "date"
         if not text:
-            raise _RowError(key, "empty date")
+            raise _RowError(key, _("empty date"))
         try:
             if fmt == "epoch":
                 when = dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
@@ -225,14 +237,14 @@ class _Context:
             else:
                 when = dt.datetime.strptime(text, fmt)
         except (ValueError, OverflowError, OSError):
-            raise _RowError(key, f"{text!r} does not match {fmt!r}") from None
+            raise _RowError(key, _("{text} does not match {fmt}").format(text=repr(text), fmt=repr(fmt))) from None
         if when.tzinfo is None:  # local time: its date is the local day
             return int(when.replace(tzinfo=self.zone).timestamp()), when.date().isoformat()
         return int(when.timestamp()), when.astimezone(self.zone).date().isoformat()
 
     def _fast(self, text: str, fmt: str) -> dt.datetime:
         """strptime's result for "<date> HH:MM:SS", with each distinct date parsed once (a month has 31)."""
-        date_text, _, time_text = text.rpartition(" ")
+        date_text, _sep, time_text = text.rpartition(" ")
         day = self._dates.get(date_text)
         if day is None:
             day = self._dates[date_text] = dt.datetime.strptime(date_text.strip(), fmt[:-9]).date()
@@ -246,13 +258,15 @@ class _Context:
         if raw:
             zone = raw.lower() if raw.lower() in ZONES else self.zones.get(raw.lower())
             if zone is None:
-                raise _RowError("zone", f"{raw!r} is not a zone (map it in zone_map to {'/'.join(ZONES)})")
+                raise _RowError("zone", _(
+                    "{raw} is not a zone (map it in zone_map to {names})").format(raw=repr(raw), names='/'.join(ZONES)))
             return zone
         country = v.get("country", "").upper()
         if not country or country == self.p.get("home_country"):
             return "home"
         if not re.fullmatch(r"[A-Z]{2}", country):
-            raise _RowError("country", f"{v.get('country')!r} is not an ISO 3166 alpha-2 country code")
+            raise _RowError("country", _(
+                "{value} is not an ISO 3166 alpha-2 country code").format(value=repr(v.get('country'))))
         return "eu" if country in EU_EEA else "world"
 
 

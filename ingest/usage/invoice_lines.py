@@ -13,6 +13,7 @@ import datetime as dt
 import re
 
 from engine.money import SCALE, divide_round
+from i18n import _
 from ingest.invoice.model import Invoice
 from ingest.usage.model import UsageBatch, UsageRecord, UsageReject
 
@@ -40,13 +41,14 @@ def from_invoice(inv: Invoice, where: str) -> UsageBatch:
         if c.category != "usage" or c.service_kind not in ("phone", "sim") or not c.service:
             continue
         batch.read += 1
-        at = f"{where}: line {c.line_id or c.seq}"
+        at = f"{where}: " + _("line {line}").format(line=c.line_id or c.seq)
         unit = c.unit.upper()
         text = c.description
         kind, volume = "", 0
         if c.quantity is None or c.quantity < 0:
             batch.rejects.append(UsageReject(line=c.seq, field="quantity", raw=text,
-                                             reason=f"{at}: quantity: a usage line needs a positive quantity"))
+                                             reason=f"{at}: quantity: " + _(
+                                                 "a usage line needs a positive quantity")))
             continue
         if unit in SECONDS:
             kind, volume = "voice", divide_round(c.quantity * SECONDS[unit], SCALE, "up")
@@ -58,8 +60,9 @@ def from_invoice(inv: Invoice, where: str) -> UsageBatch:
         else:
             batch.rejects.append(UsageReject(
                 line=c.seq, field="unitCode", raw=text,
-                reason=f"{at}: unitCode: {c.unit or '(none)'!r} with {text!r} tells no usage kind (voice: MIN/SEC/HUR; "
-                       "data: AD/2P/4L/E34/E35; SMS/MMS named in the item)"))
+                reason=f"{at}: unitCode: " + _(
+                    "{unit} with {text} tells no usage kind (voice: MIN/SEC/HUR; data: AD/2P/4L/E34/E35; SMS/MMS "
+                    "named in the item)").format(unit=repr(c.unit or "(none)"), text=repr(text))))
             continue
         day = c.period_start or inv.period_start or inv.issue_date or "1970-01-01"
         start = int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp())
