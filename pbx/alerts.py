@@ -429,7 +429,8 @@ def _bytes(value: int, unit: str) -> str:
 
 def _alert(rule: Rule, kind: str, at: int, message: str, site: str, ext: str, call_id: int | None,
            amount: int | None, currency: str, dedup: str) -> dict[str, Any]:
-    return {"rule": rule.name, "kind": kind, "at": at, "message": f"{rule.name}: {message}",
+    return {"rule": rule.name, "kind": kind, "at": at, "message": _("{rule}: {message}").format(rule=rule.name,
+                                                                                              message=message),
             "severity": SEVERITY[kind], "site": site, "extension": ext, "call_id": call_id, "amount": amount,
             "currency": currency, "dedup": dedup}
 

@@ -27,29 +27,62 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.money import format_amount, format_exact
+from i18n import N_, _, pgettext
 from store import display
 from store.cells import neutralise
 
-REPORTS = {
-    "cost-by-cost-centre": "Cost by cost centre",
-    "cost-by-site": "Cost by site",
-    "cost-by-carrier": "Cost by carrier",
-    "cost-by-service-type": "Cost by service type",
-    "month-over-month": "Cost by cost centre, month over month",
-    "budget-vs-actual": "Budget vs actual by cost centre",
-    "top-callers": "Top callers",
-    "top-destinations": "Top destinations",
-    "off-hours": "Calls outside business hours",
-    "international": "International calls",
-    "unused-lines": "Unused lines (rental billed, no traffic)",
-    "trunk-usage": "Trunk usage and busy hour",
-    "busy-hour": "Traffic by hour of day",
-    "incoming": "Incoming calls by extension",
-    "incoming-groups": "Incoming calls by hunt group",
-    "incoming-hours": "Incoming calls by hour of day",
-    "internal": "Internal traffic: who calls whom",
-    "trunks": "Trunk occupancy and blocking (Erlang B)",
+REPORTS = {  # the English titles (marked with N_); title(name) gives a report's title in the process language
+    "cost-by-cost-centre": N_("Cost by cost centre"),
+    "cost-by-site": N_("Cost by site"),
+    "cost-by-carrier": N_("Cost by carrier"),
+    "cost-by-service-type": N_("Cost by service type"),
+    "month-over-month": N_("Cost by cost centre, month over month"),
+    "budget-vs-actual": N_("Budget vs actual by cost centre"),
+    "top-callers": N_("Top callers"),
+    "top-destinations": N_("Top destinations"),
+    "off-hours": N_("Calls outside business hours"),
+    "international": N_("International calls"),
+    "unused-lines": N_("Unused lines (rental billed, no traffic)"),
+    "trunk-usage": N_("Trunk usage and busy hour"),
+    "busy-hour": N_("Traffic by hour of day"),
+    "incoming": N_("Incoming calls by extension"),
+    "incoming-groups": N_("Incoming calls by hunt group"),
+    "incoming-hours": N_("Incoming calls by hour of day"),
+    "internal": N_("Internal traffic: who calls whom"),
+    "trunks": N_("Trunk occupancy and blocking (Erlang B)"),
 }
+# Column ids (English, the machine form: --json "columns", Report.ids) and their headings for people (exports,
+# screen, terminal) in the process language; a money heading carries its currency ("total EUR" → "total EUR").
+HEADINGS = {h: h for h in (
+    N_("cost centre"), N_("site"), N_("carrier"), N_("service type"), N_("name"), N_("calls"), N_("charges"),
+    N_("total"), N_("change"), N_("budget"), N_("actual"), N_("variance"), N_("used %"), N_("extension"),
+    N_("destination"), N_("currency"), N_("answered"), N_("minutes"), N_("cost"), N_("service"), N_("kind"),
+    N_("holder"), N_("rental in period"), N_("hour"), N_("erlangs (average day)"), N_("trunk"), N_("busy hour"),
+    N_("erlangs in busy hour"), N_("missed"), N_("abandoned"), N_("answered %"), N_("avg ring s"), N_("p90 ring s"),
+    N_("missed after hours"), N_("hunt group"), N_("members"), "from", "to", N_("peak simultaneous"),
+    N_("lines"), N_("blocking % (Erlang B)"))}
+_LINES_FOR = re.compile(r"lines for (\S+) %")
+
+
+def title(name: str) -> str:
+    """A report's title in the process language."""
+    return _(REPORTS[name]) if name in REPORTS else name
+
+
+def heading(column: str) -> str:
+    """The heading people read for a column id, in the process language (the id itself when it is a month)."""
+    if column == "from":  # the caller of an internal pair
+        return pgettext("report column", "from")
+    if column == "to":
+        return pgettext("report column", "to")
+    if column in HEADINGS:
+        return _(column)
+    word, _sep, currency = column.rpartition(" ")
+    if word in HEADINGS and len(currency) == 3 and currency.isalpha() and currency.isupper():
+        return _("{heading} {currency}").format(heading=_(word), currency=currency)
+    if m := _LINES_FOR.fullmatch(column):
+        return _("lines for {percent} %").format(percent=m.group(1))
+    return column
 FORMATS = ("csv", "xlsx", "pdf")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SETTINGS_KEYS = {"business_hours", "business_days", "unused_days", "top", "abandon_seconds"}
@@ -76,28 +109,29 @@ def parse_settings(raw: Any, where: str, add: Any) -> ReportSettings:
     """Validate the [reports] table; `add(at, key, message)` records each problem (unknown keys too)."""
     s = ReportSettings()
     if not isinstance(raw, dict):
-        add(where, "reports", "must be a table ([reports])")
+        add(where, "reports", _("must be a table ([reports])"))
         return s
     at = f"{where} [reports]"
     for key in sorted(set(raw) - SETTINGS_KEYS):
-        add(at, key, f"unknown key (expected one of: {', '.join(sorted(SETTINGS_KEYS))})")
+        add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(SETTINGS_KEYS))))
     hours = raw.get("business_hours", "08:00-19:00")
     m = re.fullmatch(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})", hours) if isinstance(hours, str) else None
     if not m or int(m.group(1)) * 60 + int(m.group(2)) >= int(m.group(3)) * 60 + int(m.group(4)) or \
             int(m.group(3)) * 60 + int(m.group(4)) > 24 * 60:
-        add(at, "business_hours", f"{hours!r} must be \"HH:MM-HH:MM\" with the start before the end")
+        add(at, "business_hours", _("{value} must be \"HH:MM-HH:MM\" with the start before the end").format(
+            value=repr(hours)))
     else:
         s.business_start = int(m.group(1)) * 60 + int(m.group(2))
         s.business_end = int(m.group(3)) * 60 + int(m.group(4))
     days = raw.get("business_days", list(DAYS[:5]))
     if not isinstance(days, list) or not days or any(d not in DAYS for d in days):
-        add(at, "business_days", f"{days!r} must be a list of: {', '.join(DAYS)}")
+        add(at, "business_days", _("{value} must be a list of: {days}").format(value=repr(days), days=", ".join(DAYS)))
     else:
         s.business_days = tuple(sorted(DAYS.index(d) for d in days))
     for key in ("unused_days", "top", "abandon_seconds"):
         value = raw.get(key, getattr(s, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            add(at, key, f"{value!r} must be a whole number of at least 1")
+            add(at, key, _("{value} must be a whole number of at least 1").format(value=repr(value)))
         else:
             setattr(s, key, value)
     return s
@@ -108,11 +142,12 @@ class Report:
     name: str
     title: str
     period: str
-    columns: list[tuple[str, str]]  # (heading, type: text | int | money | seconds | number)
+    columns: list[tuple[str, str]]  # (heading, type: text | int | money | seconds | number); see build()
     rows: list[list[Any]] = field(default_factory=list)
     chart: tuple[int, int] | None = None  # (category column, value column)
     notes: list[str] = field(default_factory=list)
     currency: str = ""  # of the money columns when the rows have no "currency" column (the workspace's)
+    ids: list[str] = field(default_factory=list)  # the columns' English ids (--json), when the headings are translated
 
     def cell(self, value: Any, kind: str) -> str:
         if value is None:
@@ -130,7 +165,7 @@ class Report:
     def row_currency(self, row: list[Any], heading: str = "") -> str:
         """The currency of a row's amounts: its "currency" column, else the money column's heading ("total EUR")."""
         for i, (name, kind) in enumerate(self.columns):
-            if name == "currency" and kind == "text" and i < len(row):
+            if (self.ids[i] if i < len(self.ids) else name) == "currency" and kind == "text" and i < len(row):
                 return str(row[i] or "")
         last = heading.rsplit(" ", 1)[-1]
         return last if len(last) == 3 and last.isalpha() and last.isupper() else self.currency
@@ -157,7 +192,7 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {"report": self.name, "title": self.title, "period": self.period,
-                "columns": [c for c, _ in self.columns], "rows": self.text_rows(), "notes": self.notes}
+                "columns": self.ids or [c for c, _ in self.columns], "rows": self.text_rows(), "notes": self.notes}
 
 
 # --- building ----------------------------------------------------------------------------------------------
@@ -181,7 +216,7 @@ class Context:
                 lines = [tuple(r[c] for c in ("cost_centre", "person", "source", "ref", "site", "carrier", "service",
                                                "category", "method", "original", "original_currency", "amount"))
                          for r in self.istore.run_lines(run["id"])]
-                first, _ = al.month_bounds(period)
+                first, _end = al.month_bounds(period)
                 result = al.Allocation(period, run["currency"], lines,
                                        unassigned_code=(self.ws.allocation or al.AllocationConfig()).unassigned,
                                        parents=al.Owners(self.istore, first, al.month_bounds(period)[1])
@@ -225,23 +260,27 @@ def _grouped(alloc: Any, column: int) -> list[tuple[str, int, int, int]]:
     """(group, calls cost, charges cost, total) of an allocation by one of its line columns."""
     out: dict[str, list[int]] = {}
     for line in alloc.lines:
-        key = line[column] or ("calls" if line[2] == "calls" and column == 5 else "(none)")
+        key = line[column] or (pgettext("report row", "calls") if line[2] == "calls" and column == 5 else _("(none)"))
         acc = out.setdefault(key, [0, 0])
         acc[0 if line[2] == "calls" else 1] += line[-1]
     return sorted(((k, a, b, a + b) for k, (a, b) in out.items()), key=lambda r: -abs(r[3]))
 
 
 def build(ctx: Context, name: str, period: str) -> Report:
-    """Build one report of `period` (YYYY-MM); amounts without a currency column are in the workspace's."""
+    """Build one report of `period` (YYYY-MM); amounts without a currency column are in the workspace's. The
+    title, headings and notes are in the process language (what people read: screen, CSV, XLSX, PDF); the column
+    ids stay English in `ids` (--json)."""
     r = _build(ctx, name, period)
     r.currency = r.currency or ctx.ws.currency
+    r.ids = [c for c, _kind in r.columns]
+    r.columns = [(heading(c), kind) for c, kind in r.columns]
     return r
 
 
 def _build(ctx: Context, name: str, period: str) -> Report:
     if name not in REPORTS:
-        raise ReportError(f"no report {name!r} (reports: {', '.join(REPORTS)})")
-    title = REPORTS[name]
+        raise ReportError(_("no report {name} (reports: {names})").format(name=repr(name), names=", ".join(REPORTS)))
+    title = _(REPORTS[name])
     cur = ctx.ws.currency
     if name in ("cost-by-cost-centre", "cost-by-site", "cost-by-carrier", "cost-by-service-type"):
         alloc = ctx.allocation(period)
@@ -258,7 +297,8 @@ def _build(ctx: Context, name: str, period: str) -> Report:
         # the currency's decimals and the exact figure; no locale: the notes go into the exports as they are
         shown = format_amount(display.round_display(alloc.unassigned, alloc.currency),
                               display.decimals_for(alloc.currency))
-        r.notes.append(f"unassigned: {shown} {alloc.currency} (exact {format_exact(alloc.unassigned)})")
+        r.notes.append(_("unassigned: {amount} {currency} (exact {exact})").format(
+            amount=shown, currency=alloc.currency, exact=format_exact(alloc.unassigned)))
         return r
     if name == "month-over-month":
         periods = _months_back(period, 6)
@@ -299,7 +339,7 @@ def _build(ctx: Context, name: str, period: str) -> Report:
         r = Report(name, title, period, [(by, "text"), ("currency", "text"), ("calls", "int"), ("answered", "int"),
                                          ("minutes", "seconds"), ("cost", "money")], chart=(0, 5))
         for g in rows:
-            r.rows.append([g["k"] or "(none)", g["currency"] or "", g["calls"], g["answered"], g["seconds"],
+            r.rows.append([g["k"] or _("(none)"), g["currency"] or "", g["calls"], g["answered"], g["seconds"],
                            g["cost"]])
         return r
     if name in ("off-hours", "international"):
@@ -316,8 +356,8 @@ def _build(ctx: Context, name: str, period: str) -> Report:
             acc[1] += secs
             acc[2] += cost
         for (site, ext, currency), (n, secs, cost) in sorted(groups.items(), key=lambda kv: -kv[1][2])[:200]:
-            r.rows.append([site, ext or "(none)", currency, n, secs, cost])
-        r.notes.append(f"{int(mask.sum())} of {len(mask)} outgoing call(s)")
+            r.rows.append([site, ext or _("(none)"), currency, n, secs, cost])
+        r.notes.append(_("{n} of {total} outgoing call(s)").format(n=int(mask.sum()), total=len(mask)))
         return r
     if name == "unused-lines":
         return _unused(ctx, period, title)
@@ -338,7 +378,7 @@ def _by_code(alloc: Any) -> dict[str, int]:
 def _months_back(period: str, n: int) -> list[str]:
     y, m = map(int, period.split("-"))
     out = []
-    for _ in range(n):
+    for _i in range(n):
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
     return out[::-1]
@@ -390,12 +430,12 @@ def _unused(ctx: Context, period: str, title: str) -> Report:
     r = Report("unused-lines", title, period, [("service", "text"), ("kind", "text"), ("carrier", "text"),
                                                ("holder", "text"), ("currency", "text"),
                                                ("rental in period", "money")], chart=(0, 5))
-    _, end = ctx.span(period)
+    _start, end = ctx.span(period)
     traffic = {normalise_service(n) for n in ctx.q.numbers_with_traffic(end - days * 86400, end) if n}
     rental: dict[str, list[Any]] = {}
     used: set[str] = set()
     for c in ctx.q.charges():
-        start, _ = charge_span(c)
+        start, _end = charge_span(c)
         if not c["service"] or not (first <= start < nxt):
             continue
         service = normalise_service(c["service"])
@@ -410,14 +450,14 @@ def _unused(ctx: Context, period: str, title: str) -> Report:
             continue
         holder = (lines.get(service) or {}).get("person") or (lines.get(service) or {}).get("cost_centre") or ""
         r.rows.append([service, kind, carrier, holder, currency, amount])
-    r.notes.append(f"lines with a recurring charge in {period} and no usage charge and no call in the last {days} "
-                   f"day(s) of the period")
+    r.notes.append(_("lines with a recurring charge in {period} and no usage charge and no call in the last {days} "
+                     "day(s) of the period").format(period=period, days=days))
     return r
 
 
 def _traffic(ctx: Context, name: str, period: str, title: str, start: int, end: int) -> Report:
     cols = ctx.q.trunk_calls(start, end)
-    minute, _ = _local(ctx, cols)
+    minute, _day = _local(ctx, cols)
     hour_of_day = minute // 60
     if name == "busy-hour":
         r = Report(name, title, period, [("hour", "text"), ("calls", "int"), ("minutes", "seconds"),
@@ -430,9 +470,9 @@ def _traffic(ctx: Context, name: str, period: str, title: str, start: int, end: 
         return r
     r = Report(name, title, period, [("site", "text"), ("trunk", "text"), ("calls", "int"), ("minutes", "seconds"),
                                      ("busy hour", "text"), ("erlangs in busy hour", "number")], chart=(1, 3))
-    for site, trunk, calls, secs, when, erl, _ in _busy_hours(ctx, cols):
+    for site, trunk, calls, secs, when, erl, _peak in _busy_hours(ctx, cols):
         r.rows.append([site, trunk, calls, secs, when, f"{erl:.3f}" if when else "0"])
-    r.notes.append("erlangs: talk seconds started in the hour / 3600")
+    r.notes.append(_("erlangs: talk seconds started in the hour / 3600"))
     return r
 
 
@@ -446,23 +486,27 @@ def parse_hours(value: Any) -> Hours:
     ValueError says what is wrong."""
     specs = [value] if isinstance(value, str) else value
     if not isinstance(specs, list) or not specs or not all(isinstance(x, str) for x in specs):
-        raise ValueError(f"{value!r} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\") or a list of them")
+        raise ValueError(_("{value} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\") or a list of "
+                           "them").format(value=repr(value)))
     out = []
     for spec in specs:
         m = re.fullmatch(r"\s*([a-z,\- ]+?)\s+(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})\s*", spec.lower())
         if not m:
-            raise ValueError(f"{spec!r} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\")")
+            raise ValueError(_("{value} must be \"DAYS HH:MM-HH:MM\" (e.g. \"mon-fri 08:00-18:00\")").format(
+                value=repr(spec)))
         days: set[int] = set()
         for part in m.group(1).replace(" ", "").split(","):
-            lo, _, hi = part.partition("-")
+            lo, _sep, hi = part.partition("-")
             if lo not in DAYS or (hi and hi not in DAYS):
-                raise ValueError(f"{spec!r}: {part!r} is not a day or a range of days ({', '.join(DAYS)})")
+                raise ValueError(_("{value}: {part} is not a day or a range of days ({days})").format(
+                    value=repr(spec), part=repr(part), days=", ".join(DAYS)))
             a, b = DAYS.index(lo), DAYS.index(hi or lo)
             days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
         start = int(m.group(2)) * 60 + int(m.group(3))
         end = int(m.group(4)) * 60 + int(m.group(5))
         if int(m.group(3)) > 59 or int(m.group(5)) > 59 or not start < end <= 24 * 60:
-            raise ValueError(f"{spec!r}: the hours must be HH:MM-HH:MM with the start before the end")
+            raise ValueError(_("{value}: the hours must be HH:MM-HH:MM with the start before the end").format(
+                value=repr(spec)))
         out.append((tuple(sorted(days)), start, end))
     return tuple(out)
 
@@ -564,16 +608,16 @@ def _incoming(ctx: Context, period: str) -> dict[str, dict[str, np.ndarray]]:
 def _incoming_note(site: str, c: dict[str, np.ndarray]) -> str:
     n = len(c["start"])
     a = int(c["answered"].sum())
-    pct = f" ({100 * a / n:.1f} %)" if n else ""
-    return (f"{site}: {n} incoming call(s), {a} answered{pct}, {int(c['missed'].sum())} missed "
-            f"({int((c['missed'] & ~c['inside']).sum())} outside business hours), "
-            f"{int(c['abandoned'].sum())} abandoned")
+    return _("{site}: {n} incoming call(s), {answered} answered ({percent} %), {missed} missed ({after} outside "
+             "business hours), {abandoned} abandoned").format(
+        site=site, n=n, answered=a, percent=f"{100 * a / n:.1f}" if n else "0.0", missed=int(c["missed"].sum()),
+        after=int((c["missed"] & ~c["inside"]).sum()), abandoned=int(c["abandoned"].sum()))
 
 
 def _abandon_note(ctx: Context) -> str:
-    return (f"a call is one call group (its legs folded); abandoned: not answered, rang out in under "
-            f"{ctx.settings.abandon_seconds} s; missed: busy, failed or rang out longer; ring: seconds to the first "
-            f"answer (p90: nearest rank)")
+    return _("a call is one call group (its legs folded); abandoned: not answered, rang out in under {seconds} s; "
+             "missed: busy, failed or rang out longer; ring: seconds to the first answer (p90: nearest "
+             "rank)").format(seconds=ctx.settings.abandon_seconds)
 
 
 def _incoming_by_extension(ctx: Context, period: str, title: str) -> Report:
@@ -584,7 +628,7 @@ def _incoming_by_extension(ctx: Context, period: str, title: str) -> Report:
     for site, c in sites.items():
         exts, keys = np.unique(c["extension"].astype(str), return_inverse=True)
         for ext, cells in zip(exts.tolist(), _incoming_stats(keys.ravel(), len(exts), c)):
-            rows.append([site, ext or "(none)", *cells])
+            rows.append([site, ext or _("(none)"), *cells])
     rows.sort(key=lambda row: (-row[2], -row[4], row[0], row[1]))
     r.rows = rows
     if sites:
@@ -625,11 +669,11 @@ def _incoming_by_group(ctx: Context, period: str, title: str) -> Report:
         several = np.array(["," in n for n in names.tolist()], dtype=bool)[inv.ravel()]
         named, keys = np.unique(names[inv.ravel()][several].astype(str), return_inverse=True)
         sub = {k: v[candidates[several]] for k, v in c.items()}
-        found = [[site, f"(rang {len(name.split(','))})", name, *row]
+        found = [[site, _("(rang {n})").format(n=len(name.split(","))), name, *row]
                  for name, row in zip(named.tolist(), _incoming_stats(keys.ravel(), len(named), sub))]
         r.rows += sorted(found, key=lambda row: (-row[3], row[2]))
-    r.notes.append("configured groups: [[site]] hunt_groups; '(rang N)': calls that rang N extensions of no "
-                   "configured group")
+    r.notes.append(_("configured groups: [[site]] hunt_groups; '(rang N)': calls that rang N extensions of no "
+                     "configured group"))
     r.notes.append(_abandon_note(ctx))
     return r
 
@@ -640,10 +684,10 @@ def _incoming_by_hour(ctx: Context, period: str, title: str) -> Report:
     if not sites:
         return r
     every = {k: np.concatenate([c[k] for c in sites.values()]) for k in next(iter(sites.values()))}
-    minute, _ = _local(ctx, every)
+    minute, _day = _local(ctx, every)
     for h, cells in enumerate(_incoming_stats((minute // 60).astype(np.int64), 24, every)):
         r.rows.append([f"{h:02d}:00", *cells])
-    r.notes.append("hours in each site's local time")
+    r.notes.append(_("hours in each site's local time"))
     r.notes.append(_abandon_note(ctx))
     return r
 
@@ -657,12 +701,13 @@ def _internal(ctx: Context, period: str, title: str) -> Report:
         if not totals["calls"]:
             continue
         for g in rows:
-            r.rows.append([site, g["caller"] or "(none)", g["callee"] or "(none)", g["calls"], g["answered"],
+            r.rows.append([site, g["caller"] or _("(none)"), g["callee"] or _("(none)"), g["calls"], g["answered"],
                            g["seconds"]])
-        r.notes.append(f"{site}: {totals['calls']} internal call(s) between {totals['pairs']} pair(s), "
-                       f"{totals['answered']} answered, {totals['seconds'] / 60:.1f} minutes; the top {top} pairs "
-                       f"shown")
-    r.notes.append("a pair: the extension that called and the number it dialled (each leg counted)")
+        r.notes.append(_("{site}: {n} internal call(s) between {pairs} pair(s), {answered} answered, {minutes} "
+                         "minutes; the top {top} pairs shown").format(
+            site=site, n=totals["calls"], pairs=totals["pairs"], answered=totals["answered"],
+            minutes=f"{totals['seconds'] / 60:.1f}", top=top))
+    r.notes.append(_("a pair: the extension that called and the number it dialled (each leg counted)"))
     return r
 
 
@@ -713,11 +758,11 @@ def _trunks(ctx: Context, period: str, title: str, start: int, end: int) -> Repo
     for site, trunk, n in sorted(idle):  # lines paid for that carried nothing this month
         r.rows.append([site, trunk, 0, 0, "", "0.000", 0, n, "0.00", 0])
     if idle:
-        r.notes.append(f"no traffic on: {', '.join(f'{s}/{t}' for s, t, _ in sorted(idle))}")
-    r.notes.append("erlangs: talk seconds started in the busiest clock hour of the month / 3600; blocking: Erlang B "
-                   "for that traffic on the trunk's lines ([[site]] trunk_lines)")
+        r.notes.append(_("no traffic on: {trunks}").format(trunks=", ".join(f"{s}/{t}" for s, t, _n in sorted(idle))))
+    r.notes.append(_("erlangs: talk seconds started in the busiest clock hour of the month / 3600; blocking: Erlang "
+                     "B for that traffic on the trunk's lines ([[site]] trunk_lines)"))
     if unset:
-        r.notes.append(f"no trunk_lines set for: {', '.join(unset)}")
+        r.notes.append(_("no trunk_lines set for: {trunks}").format(trunks=", ".join(unset)))
     return r
 
 
@@ -758,15 +803,16 @@ def to_xlsx(report: Report, path: Path) -> None:
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
     try:
-        sheet = wb.add_worksheet(report.name[:31])
+        # the sheet is named for people (the title, in the process language) without the characters Excel refuses
+        sheet = wb.add_worksheet(re.sub(r"[\[\]:*?/\\]", " ", report.title).strip()[:31] or report.name[:31])
         bold = wb.add_format({"bold": True})
         money = wb.add_format({"num_format": "#,##0.00##"})
         sheet.write_string(0, 0, safe_text(f"{report.title} — {report.period}"), bold)
-        for c, (heading, _) in enumerate(report.columns):
+        for c, (heading, _kind) in enumerate(report.columns):
             sheet.write_string(2, c, safe_text(heading), bold)
             sheet.set_column(c, c, max(12, len(heading) + 2))
         for r, row in enumerate(report.rows, 3):
-            for c, (value, (_, kind)) in enumerate(zip(row, report.columns)):
+            for c, (value, (_heading, kind)) in enumerate(zip(row, report.columns)):
                 if kind == "text":
                     sheet.write_string(r, c, safe_text("" if value is None else str(value)))
                 else:
@@ -826,12 +872,12 @@ def to_pdf(report: Report, path: Path) -> None:
     scale = min(1.0, (pdf.w - 2 * pdf.l_margin) / sum(widths))
     widths = [w * scale for w in widths]
     pdf.set_font("Helvetica", "B", 8)
-    for (heading, _), w in zip(report.columns, widths):
+    for (heading, _kind), w in zip(report.columns, widths):
         pdf.cell(w, 5, _latin(heading), border="B")
     pdf.ln()
     pdf.set_font("Helvetica", "", 8)
     for row in rows:
-        for (value, (_, kind)), w in zip(zip(row, report.columns), widths):
+        for (value, (_heading, kind)), w in zip(zip(row, report.columns), widths):
             pdf.cell(w, 4.5, _latin(value)[: int(w / 1.6)], align="L" if kind == "text" else "R")
         pdf.ln()
     pdf.output(str(path))
@@ -845,7 +891,8 @@ def _latin(text: str) -> str:
 def write(report: Report, fmt: str, path: Path) -> None:
     """Write a report as csv, xlsx or pdf to `path`."""
     if fmt not in FORMATS:
-        raise ReportError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+        raise ReportError(_("format {format} is not one of: {formats}").format(format=repr(fmt),
+                                                                               formats=", ".join(FORMATS)))
     path = Path(path)
     if fmt == "csv":
         path.write_text(to_csv(report), encoding="utf-8")

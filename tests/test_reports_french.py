@@ -1,0 +1,81 @@
+"""Reports for people follow the process language (titles, headings, notes, CSV/XLSX/PDF), while --json keeps the
+English column ids (the machine form) and exact amounts; alert texts and mails are written in the daemon's language."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_allocation import build_workspace
+
+import i18n
+from pbx import notify
+from pbx.alerts import Evaluator, parse_rules
+from tem.reports import heading, title
+
+
+def _anatole(ws: Path, *args: str, lang: str = "fr") -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANATOLE_LANG": lang}
+    return subprocess.run([sys.executable, "-m", "anatole", "--workspace", str(ws), *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def french(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LANGUAGE", os.environ.get("LANGUAGE", ""))  # i18n.use sets it: give it back afterwards
+    before = i18n.current()
+    i18n.use("fr")
+    try:
+        yield
+    finally:
+        i18n.use(before)
+
+
+def test_a_french_cost_report_csv_and_xlsx_and_the_json_ids(tmp_path: Path) -> None:
+    ws = build_workspace(tmp_path)
+    out = _anatole(ws, "report", "cost-by-cost-centre", "--period", "2025-03", "--out", str(ws / "cc.csv"))
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(io.StringIO((ws / "cc.csv").read_text(encoding="utf-8"))))
+    assert rows[0] == ["centre de coûts", "nom", "appels EUR", "frais EUR", "total EUR"]
+    assert rows[-1][0] == "total" and rows[-1][4] == "69.10"  # exact amounts, the total row's marker unchanged
+    out = _anatole(ws, "report", "cost-by-cost-centre", "--period", "2025-03", "--out", str(ws / "cc.xlsx"))
+    assert out.returncode == 0, out.stderr
+    with zipfile.ZipFile(ws / "cc.xlsx") as z:
+        book = z.read("xl/workbook.xml").decode()
+        strings = z.read("xl/sharedStrings.xml").decode()
+    assert 'name="Coûts par centre de coûts"' in book and "centre de coûts" in strings
+    out = _anatole(ws, "report", "cost-by-cost-centre", "--period", "2025-03", "--json")
+    data = json.loads(out.stdout)
+    assert data["columns"] == ["cost centre", "name", "calls EUR", "charges EUR", "total EUR"]  # machine form
+    assert data["title"] == "Coûts par centre de coûts" and data["notes"][0].startswith("non affecté : 0.35 EUR")
+
+
+def test_headings_and_titles_in_english_and_french(french: None) -> None:
+    assert title("trunks") == "Occupation et blocage des faisceaux (Erlang B)"
+    assert [heading(h) for h in ("total EUR", "2025-03", "lines for 1 %", "from", "answered %")] == \
+        ["total EUR", "2025-03", "lignes pour 1 %", "appelant", "% répondus"]
+    i18n.use("en")
+    assert title("trunks") == "Trunk occupancy and blocking (Erlang B)" and heading("from") == "from"
+
+
+def test_alert_texts_and_mail_in_french(french: None) -> None:
+    rules, problems = parse_rules([{"name": "cher", "when": "cost > 5"}, {"name": "x", "when": "cost > abc"}])
+    assert problems[0].message == "'cost > abc' : 'abc' n'est pas un montant (par exemple 5 ou 2.50)"
+    ev = Evaluator(rules, {})
+    [alert] = ev.call({"id": 7, "site": "paris", "extension": "1001", "direction": "outgoing",
+                            "cost": 1_234_500_000_00, "currency": "EUR", "start": 1_741_946_400, "answer": None,
+                            "billable": 60, "duration": 60, "billed": 1, "number": "33155501234",
+                            "dialled": "0155501234"})
+    assert alert["message"] == "cher : l'appel vers 33155501234 a coûté 1\u202f234,50\u00a0€ (au-delà de 5,00)"
+    mail = notify.alert_mail({**alert, "id": 3}, "ops@example.com")
+    body = mail.get_content()
+    assert mail["Subject"].startswith("[anatole] avertissement n°3 : ")
+    assert "montant :" in body and "1\u202f234,50\u00a0€" in body and "14/03/2025 10:00:00 UTC" in body
