@@ -17,6 +17,8 @@ from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
 from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
+from i18n import _, pgettext
+from store import display
 
 
 def overlapping_sources(ws: Any) -> set[str]:
@@ -52,7 +54,7 @@ def daemon_extensions(ws: Any, problems: list[str]) -> list[Any]:
 
     cfg = ws.hotel
     if not cfg.rooms:
-        problems.append("anatole.toml [hotel]: no [[room]] (nor rooms_csv): no extension is a guest room")
+        problems.append(_("anatole.toml [hotel]: no [[room]] (nor rooms_csv): no extension is a guest room"))
     site = ws.sites.get(cfg.site)
     guest_price = None
     if cfg.guest_tariff is not None and site is not None:
@@ -90,13 +92,14 @@ def _hotel(ctx: click.Context) -> tuple[Any, Any, ZoneInfo]:
 
     ws = _workspace(ctx)
     if ws.hotel is None:
-        _fail("this workspace is not a hotel: add [hotel] and [[room]] tables to anatole.toml (see the README, "
-              "\"Hotel front desk\")")
+        _fail(_("this workspace is not a hotel: add [hotel] and [[room]] tables to anatole.toml (see the README, "
+                "\"Hotel front desk\")"))
     try:
         from store import open_store
 
         open_store(ws.db_path).close()  # creates the database and the calls tables when new
-        conn = db.connect(ws.db_path, report=lambda line: click.echo(f"schema upgrade repaired: {line}", err=True))
+        conn = db.connect(ws.db_path, report=lambda line: click.echo(
+            _("schema upgrade repaired: {line}").format(line=line), err=True))
         db.sync_rooms(conn, [(r.number, r.extension, r.class_of_service) for r in ws.hotel.rooms])
     except StoreError as exc:
         _fail(str(exc))
@@ -105,7 +108,7 @@ def _hotel(ctx: click.Context) -> tuple[Any, Any, ZoneInfo]:
 
 
 def note_pms(ws: Any) -> str:
-    return " (a PMS is configured: its own check-ins and check-outs still apply)" if ws.hotel.pms else ""
+    return _(" (a PMS is configured: its own check-ins and check-outs still apply)") if ws.hotel.pms else ""
 
 
 def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
@@ -114,26 +117,65 @@ def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} {text!r} is not a date and time (ISO 8601, e.g. 2025-03-14T10:15)")
+        _fail(_("{option} {value} is not a date and time (ISO 8601, e.g. 2025-03-14T10:15)").format(
+            option=option, value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     return int(when.timestamp())
 
 
 def _local(when: int | None, zone: ZoneInfo) -> str:
+    """The machine form (JSON): ISO date and time in the hotel's zone."""
     return dt.datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d %H:%M") if when is not None else ""
 
 
+def _shown(when: int | None, zone: ZoneInfo) -> str:
+    """What a person reads: the date in the language's style (2025-03-14 14:05, 14/03/2025 14:05)."""
+    return display.when(when, zone.key, show_zone=False) if when is not None else ""
+
+
 def _money(value: int | None, decimals: int) -> str:
+    """The machine form (JSON): the hotel's decimals, or exact when the value has more."""
     if value is None:
         return ""
     return format_money(value, decimals) if value % 10 ** (8 - decimals) == 0 else format_exact(value)
 
 
+def _amount(value: int | None, currency: str) -> str:
+    """What a person reads: exact (never a hidden decimal), grouped in the language's style, as on the folio."""
+    return display.amount(value, currency, exact=True) if value is not None else ""
+
+
+def _room_status(status: str) -> str:
+    return {"occupied": pgettext("room status", "occupied"), "vacant": pgettext("room status", "vacant")}.get(
+        status, status)
+
+
+def _charge_state(status: str) -> str:
+    return {"queued": pgettext("charge state", "queued"), "posted": pgettext("charge state", "posted"),
+            "rejected": pgettext("charge state", "rejected"), "folio": pgettext("charge state", "folio"),
+            "free": pgettext("charge state", "free"), "vacant": pgettext("charge state", "vacant"),
+            "unpriced": pgettext("charge state", "unpriced"), "merged": pgettext("charge state", "merged"),
+            "failed": pgettext("charge state", "failed")}.get(status, status)
+
+
+def _posting_state(state: str) -> str:
+    return {"pending": pgettext("posting state", "pending"), "sent": pgettext("posting state", "sent"),
+            "unconfirmed": pgettext("posting state", "unconfirmed"), "ok": pgettext("posting state", "ok"),
+            "rejected": pgettext("posting state", "rejected"),
+            "cancelled": pgettext("posting state", "cancelled")}.get(state, state)
+
+
+def _queue(counts: dict[str, int]) -> str:
+    """The posting queue's counts per state: ``ok 3, pending 1``."""
+    return ", ".join(_("{state} {count}").format(state=_posting_state(k), count=v) for k, v in sorted(counts.items()))
+
+
 def _room_or_fail(ws: Any, room: str) -> None:
     if ws.hotel.room(room) is None:
         known = ", ".join(r.number for r in ws.hotel.rooms[:20])
-        _fail(f"room {room!r} is not in the room map ([[room]] in anatole.toml; rooms: {known or 'none'})")
+        _fail(_("room {room} is not in the room map ([[room]] in anatole.toml; rooms: {known})").format(
+            room=repr(room), known=known or _("none")))
 
 
 def _charge_json(c: dict[str, Any], zone: ZoneInfo, decimals: int) -> dict[str, Any]:
@@ -146,21 +188,24 @@ def _charge_json(c: dict[str, Any], zone: ZoneInfo, decimals: int) -> dict[str, 
             "posting_state": c.get("posting_state"), "answer": c.get("answer"), "flagged": bool(c.get("flagged"))}
 
 
-def _charges_table(title: str, rows: list[dict[str, Any]], zone: ZoneInfo, decimals: int, *, room: bool = False
+def _charges_table(title: str, rows: list[dict[str, Any]], zone: ZoneInfo, currency: str, *, room: bool = False
                    ) -> Any:
     from rich.table import Table
 
-    table = Table(*(["room"] if room else []), "start", "number", "destination", "dur.", "cost", "charge", "status",
-                  "P#", "note", title=title)
+    table = Table(*([_("room")] if room else []), _("start"), _("number"), _("destination"),
+                  pgettext("duration, short", "dur."), _("cost"), _("charge"), _("status"), "P#", _("note"),
+                  title=title)
     for c in rows:
-        state = c["status"] + (f" ({c['answer']})" if c.get("answer") and c["status"] == "rejected" else "")
+        state = _charge_state(c["status"])
+        if c.get("answer") and c["status"] == "rejected":
+            state = _("{state} ({answer})").format(state=state, answer=c["answer"])
         note = c["reason"] or ""
         if c.get("flagged"):
-            note = (note + "; " if note else "") + "sent twice (unconfirmed)"
-        table.add_row(*([c["room"]] if room else []), _local(c["start"], zone), c["number"] or c["dialled"] or "",
+            note = (note + "; " if note else "") + _("sent twice (unconfirmed)")
+        table.add_row(*([c["room"]] if room else []), _shown(c["start"], zone), c["number"] or c["dialled"] or "",
                       c["destination"] or "", f"{c['duration'] // 60}:{c['duration'] % 60:02d}",
-                      format_exact(c["cost"]) if c["cost"] is not None else "",
-                      _money(c["charge"], decimals) if c["charge"] is not None else "", state,
+                      _amount(c["cost"], c.get("currency") or currency), _amount(c["charge"], c.get("currency")
+                                                                                  or currency), state,
                       str(c.get("posting") or ""), note)
     return table
 
@@ -168,16 +213,18 @@ def _charges_table(title: str, rows: list[dict[str, Any]], zone: ZoneInfo, decim
 # --- commands -----------------------------------------------------------------------------------------------------
 
 
-@click.group("hotel")
+@click.group("hotel", help=_("The hotel front desk: rooms, check-in/check-out by hand, folios, late charges, PMS "
+                              "postings."))
 def hotel() -> None:
-    """The hotel front desk: rooms, check-in/check-out by hand, folios, late charges, PMS postings."""
+    """The hotel front desk on the command line."""
 
 
-@hotel.command("rooms")
-@click.option("--json", "as_json", is_flag=True, help="Print the rooms as JSON.")
+@hotel.command("rooms", help=_("Every room: status, guest, calls and running charges of the stay, postings not yet "
+                               "answered."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the rooms as JSON."))
 @click.pass_context
 def rooms(ctx: click.Context, as_json: bool) -> None:
-    """Every room: status, guest, calls and running charges of the stay, postings not yet answered."""
+    """Every room and the posting queue."""
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
@@ -195,31 +242,32 @@ def rooms(ctx: click.Context, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("room", "ext.", "status", "guest", "reservation", "since", "calls", "charges", "unposted",
-                  "vacant calls")
+    table = Table(_("room"), pgettext("extension, short", "ext."), _("status"), _("guest"), _("reservation"),
+                  _("since"), _("calls"), _("charges"), _("unposted"), _("vacant calls"))
     for r in rows:
-        table.add_row(r["room"], r["extension"], r["status"], r["guest"] or "", r["reservation"] or "",
-                      _local(r["checkin"], zone), str(r["calls"] or ""),
-                      _money(r["charges"], decimals) if r["stay_id"] is not None else "",
+        table.add_row(r["room"], r["extension"], _room_status(r["status"]), r["guest"] or "", r["reservation"] or "",
+                      _shown(r["checkin"], zone), str(r["calls"] or ""),
+                      _amount(r["charges"], ws.currency) if r["stay_id"] is not None else "",
                       str(r["unposted"] or ""), str(r["vacant_calls"] or ""))
     out = _console()
     out.print(table)
     occupied = sum(r["status"] == "occupied" for r in rows)
-    queue = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-    out.print(f"{len(rows)} rooms, {occupied} occupied; postings: {queue} (charges in {ws.currency})", markup=False)
+    out.print(_("{rooms} rooms, {occupied} occupied; postings: {queue} (charges in {currency})").format(
+        rooms=len(rows), occupied=occupied, queue=_queue(counts) or _("none"), currency=ws.currency), markup=False)
 
 
-@hotel.command("checkin")
+@hotel.command("checkin", help=_("Check a guest in by hand (when there is no PMS, or it is down): calls from the "
+                                 "room are charged to them; with --at in the past, the calls made since then too "
+                                 "(they were stored as vacant-room calls)."))
 @click.argument("room")
-@click.option("--guest", required=True, help="The guest's name.")
-@click.option("--reservation", help="The reservation number (default: one made from the time).")
-@click.option("--at", "at", help="When (ISO 8601, the hotel's local time; default: now).")
-@click.option("--json", "as_json", is_flag=True, help="Print the stay as JSON.")
+@click.option("--guest", required=True, help=_("The guest's name."))
+@click.option("--reservation", help=_("The reservation number (default: one made from the time)."))
+@click.option("--at", "at", help=_("When (ISO 8601, the hotel's local time; default: now)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the stay as JSON."))
 @click.pass_context
 def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, at: str | None,
             as_json: bool) -> None:
-    """Check a guest in by hand (when there is no PMS, or it is down): calls from the room are charged to them;
-    with --at in the past, the calls made since then too (they were stored as vacant-room calls)."""
+    """Check a guest in by hand; re-attribute the calls made since --at."""
     from store import StoreError
     from store import hotel as db
 
@@ -229,37 +277,39 @@ def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, 
     reservation = reservation or time.strftime("%y%m%d%H%M", time.localtime(when)) + room[-2:]
     try:
         with db.write(conn):  # BEGIN IMMEDIATE: waits for the daemon's writer, serialised with the PMS's check-ins
-            stay_id, _ = db.checkin(conn, room, reservation, guest, when, "manual", replace=False)
+            stay_id, _moved = db.checkin(conn, room, reservation, guest, when, "manual", replace=False)
             moved = hotel_hook(ws).reattribute(conn, room, when) if when < time.time() else {}
     except db.RoomOccupied as exc:
         conn.close()
-        _fail(f"room {room} already has an open stay for {exc.stay['guest'] or 'a guest'} (reservation "
-              f"{exc.stay['reservation']}, origin {exc.stay['origin']}) since {_local(exc.stay['checkin'], zone)}: "
-              "check it out first")
+        _fail(_("room {room} already has an open stay for {guest} (reservation {reservation}, origin {origin}) "
+                "since {since}: check it out first").format(
+            room=room, guest=exc.stay["guest"] or _("a guest"), reservation=exc.stay["reservation"],
+            origin=exc.stay["origin"], since=_shown(exc.stay["checkin"], zone)))
     except (db.HotelError, StoreError) as exc:
         conn.close()
         _fail(str(exc))
     conn.close()
     if moved.get("charged"):
-        note = f"; {moved['charged']} call(s) made since then charged to the stay" + note_pms(ws)
+        note = _("; {count} call(s) made since then charged to the stay").format(count=moved["charged"]) + note_pms(ws)
     else:
         note = note_pms(ws)
     if as_json:
         _emit_json({"room": room, "guest": guest, "reservation": reservation, "stay": stay_id,
                     "checkin": _local(when, zone), "recharged": moved.get("charged", 0)})
         return
-    _console().print(f"room {room} checked in: {guest}, reservation {reservation}, at {_local(when, zone)}{note}",
-                     markup=False)
+    _console().print(_("room {room} checked in: {guest}, reservation {reservation}, at {at}").format(
+        room=room, guest=guest, reservation=reservation, at=_shown(when, zone)) + note, markup=False)
 
 
-@hotel.command("checkout")
+@hotel.command("checkout", help=_("Check the room's guest out by hand and print the folio of the stay (calls "
+                                  "ending later are late charges; with --at in the past, calls begun after it are "
+                                  "taken off the guest)."))
 @click.argument("room")
-@click.option("--at", "at", help="When (ISO 8601, the hotel's local time; default: now).")
-@click.option("--json", "as_json", is_flag=True, help="Print the folio as JSON.")
+@click.option("--at", "at", help=_("When (ISO 8601, the hotel's local time; default: now)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the folio as JSON."))
 @click.pass_context
 def checkout(ctx: click.Context, room: str, at: str | None, as_json: bool) -> None:
-    """Check the room's guest out by hand and print the folio of the stay (calls ending later are late charges;
-    with --at in the past, calls begun after it are taken off the guest)."""
+    """Check the room's guest out by hand and print the folio."""
     from store import StoreError
     from store import hotel as db
 
@@ -276,7 +326,7 @@ def checkout(ctx: click.Context, room: str, at: str | None, as_json: bool) -> No
         _fail(str(exc))
     if left is None:
         conn.close()
-        _fail(f"room {room} has no guest checked in")
+        _fail(_("room {room} has no guest checked in").format(room=room))
     charges = db.folio(conn, left["id"])
     conn.close()
     _print_folio(ws, left, charges, zone, as_json)
@@ -308,13 +358,15 @@ def _print_folio(ws: Any, stay: dict[str, Any], charges: list[dict[str, Any]], z
     out.print(folio.total, markup=False)
 
 
-@hotel.command("folio")
+@hotel.command("folio", help=_("A room's folio: the calls of its current (or last) stay, with cost, charged price "
+                               "and posting state."))
 @click.argument("room")
-@click.option("--reservation", help="A past stay of that reservation in the room (default: the current or last).")
-@click.option("--json", "as_json", is_flag=True, help="Print the folio as JSON.")
+@click.option("--reservation", help=_("A past stay of that reservation in the room (default: the current or "
+                                      "last)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the folio as JSON."))
 @click.pass_context
 def folio(ctx: click.Context, room: str, reservation: str | None, as_json: bool) -> None:
-    """A room's folio: the calls of its current (or last) stay, with cost, charged price and posting state."""
+    """A room's folio."""
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
@@ -323,18 +375,19 @@ def folio(ctx: click.Context, room: str, reservation: str | None, as_json: bool)
     stay = stay or db.last_stay(conn, room, reservation)
     if stay is None:
         conn.close()
-        _fail(f"room {room} has had no guest" + (f" with reservation {reservation}" if reservation else ""))
+        _fail(_("room {room} has had no guest with reservation {reservation}").format(
+            room=room, reservation=reservation) if reservation else _("room {room} has had no guest").format(room=room))
     charges = db.folio(conn, stay["id"])
     conn.close()
     _print_folio(ws, stay, charges, zone, as_json)
 
 
-@hotel.command("late-charges")
-@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@hotel.command("late-charges", help=_("Charges to settle by hand: calls that ended after check-out, postings the "
+                                      "PMS refused or never confirmed, calls that could not be priced."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the list as JSON."))
 @click.pass_context
 def late_charges(ctx: click.Context, as_json: bool) -> None:
-    """Charges to settle by hand: calls that ended after check-out, postings the PMS refused or never confirmed,
-    calls that could not be priced."""
+    """Charges to settle by hand."""
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
@@ -345,16 +398,19 @@ def late_charges(ctx: click.Context, as_json: bool) -> None:
         _emit_json([_charge_json(c, zone, decimals) for c in rows])
         return
     out = _console()
-    out.print(_charges_table("late charges", rows, zone, decimals, room=True) if rows else "no late charges")
+    out.print(_charges_table(_("late charges"), rows, zone, ws.currency, room=True) if rows
+              else _("no late charges"))
 
 
-@hotel.command("postings")
-@click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected", "cancelled"]))
-@click.option("--limit", type=int, default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the postings as JSON.")
+@hotel.command("postings", help=_("The PMS posting queue, newest first: P#, room, amount (minor units), state and "
+                                  "the PMS's answer."))
+@click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected", "cancelled"]),
+              help=_("Only the postings in this state."))
+@click.option("--limit", type=int, default=100, show_default=True, help=_("The newest N postings."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the postings as JSON."))
 @click.pass_context
 def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
-    """The PMS posting queue, newest first: P#, room, amount (minor units), state and the PMS's answer."""
+    """The PMS posting queue."""
     from store import hotel as db
 
     ws, conn, zone = _hotel(ctx)
@@ -366,26 +422,29 @@ def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -
         return
     from rich.table import Table
 
-    table = Table("P#", "room", "reservation", "amount", "call start", "digits", "state", "answer", "attempts")
+    table = Table("P#", _("room"), _("reservation"), _("amount"), _("call start"), _("digits"), _("state"),
+                  _("answer"), _("attempts"))
     for r in rows:
-        table.add_row(str(r["seq"]), r["room"], r["reservation"] or "", str(r["amount"]), _local(r["start"], zone),
-                      r["digits"], r["state"] + (" (flagged)" if r["flagged"] else ""),
+        state = _posting_state(r["state"])
+        table.add_row(str(r["seq"]), r["room"], r["reservation"] or "", str(r["amount"]), _shown(r["start"], zone),
+                      r["digits"], _("{state} (flagged)").format(state=state) if r["flagged"] else state,
                       " ".join(x for x in (r["answer"], r["answer_text"]) if x), str(r["attempts"]))
     out = _console()
-    out.print(table if rows else "no postings")
-    out.print("queue: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"), markup=False)
+    out.print(table if rows else _("no postings"))
+    out.print(_("queue: {counts}").format(counts=_queue(counts) or _("empty")), markup=False)
 
 
 
-@hotel.command("simulate-pms")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port on 127.0.0.1 (default: the one of [pms] connect, "
-              "else 5010; 0: any free port).")
-@click.option("--lrc", is_flag=True, help="Frames carry an LRC byte (as [pms] lrc = true).")
-@click.option("--seconds", type=click.FloatRange(min=0), help="Stop after this long (default: until Ctrl-C).")
+@hotel.command("simulate-pms", help=_("A PMS to try the front desk with: FIAS on 127.0.0.1, each posting answered "
+                                      "OK and printed (run it beside `anatole serve`; `anatole demo --hotel` points "
+                                      "[pms] at it). Loopback only: never a real hotel's link."))
+@click.option("--port", type=click.IntRange(0, 65535), help=_("Port on 127.0.0.1 (default: the one of [pms] "
+                                                              "connect, else 5010; 0: any free port)."))
+@click.option("--lrc", is_flag=True, help=_("Frames carry an LRC byte (as [pms] lrc = true)."))
+@click.option("--seconds", type=click.FloatRange(min=0), help=_("Stop after this long (default: until Ctrl-C)."))
 @click.pass_context
 def simulate_pms(ctx: click.Context, port: int | None, lrc: bool, seconds: float | None) -> None:
-    """A PMS to try the front desk with: FIAS on 127.0.0.1, each posting answered OK and printed (run it beside
-    `anatole serve`; `anatole demo --hotel` points [pms] at it). Loopback only: never a real hotel's link."""
+    """A PMS on 127.0.0.1 to try the front desk with."""
     import trio
 
     from anatole import pmssim
@@ -400,20 +459,21 @@ def simulate_pms(ctx: click.Context, port: int | None, lrc: bool, seconds: float
             pass
         pms = ws.hotel.pms if ws is not None and ws.hotel is not None else None
         if pms is not None:
-            host, _, text = pms.connect.rpartition(":")
+            host, _sep, text = pms.connect.rpartition(":")
             if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
-                _fail(f"[pms] connect = {pms.connect!r} is not this machine: the simulator only listens on "
-                      "127.0.0.1; give --port")
+                _fail(_("[pms] connect = {connect} is not this machine: the simulator only listens on "
+                        "127.0.0.1; give --port").format(connect=repr(pms.connect)))
             port, lrc = int(text), lrc or bool(pms.lrc)
     out = _console()
     try:
         sim = trio.run(lambda: pmssim.run(port, lrc=lrc, seconds=seconds,
                                           say=lambda line: out.print(line, markup=False, highlight=False)))
     except OSError as exc:
-        _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+        _fail(_("cannot listen on 127.0.0.1:{port}: {error}").format(port=port, error=exc.strerror or exc))
     except KeyboardInterrupt:
         return
-    out.print(f"posted {len(sim.posted)} charge(s), {sim.resent} sent again", markup=False)
+    out.print(_("posted {count} charge(s), {resent} sent again").format(count=len(sim.posted), resent=sim.resent),
+              markup=False)
 
 
 __all__ = ["daemon_extensions", "hotel"]

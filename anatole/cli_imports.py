@@ -14,6 +14,8 @@ import click
 from rich.table import Table
 
 from anatole.clitools import console, emit_json, fail, store, workspace
+from i18n import _
+from store import display
 
 
 def _when(epoch: int | None) -> str | None:
@@ -22,18 +24,18 @@ def _when(epoch: int | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-@click.group()
+@click.group(help=_("CDR imports made so far, and what each one stored (`imports explain ID`)."))
 def imports() -> None:
-    """CDR imports made so far, and what each one stored (`imports explain ID`)."""
+    """Past CDR imports."""
 
 
-@imports.command("list")
-@click.option("--limit", type=int, default=50, show_default=True, help="The most recent N imports (0: all).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per import.")
+@imports.command("list", help=_("The imports, newest first: id, when, source, file, format and counts (read = calls "
+                                "+ rejected + duplicates)."))
+@click.option("--limit", type=int, default=50, show_default=True, help=_("The most recent N imports (0: all)."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line per import."))
 @click.pass_context
 def imports_list(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """The imports, newest first: id, when, source, file, format and counts (read = calls + rejected +
-    duplicates)."""
+    """The imports, newest first."""
     st = store(workspace(ctx))
     try:
         rows = st.imports(limit or None)
@@ -44,23 +46,24 @@ def imports_list(ctx: click.Context, limit: int, as_json: bool) -> None:
             click.echo(json.dumps({**r, "started": _when(r["started"]), "finished": _when(r["finished"])},
                                   ensure_ascii=False))
         return
-    table = Table("id", "started (UTC)", "source", "file", "format", "read", "calls", "rejected", "dupl.",
-                  "skipped", box=None, pad_edge=False)
+    table = Table("id", _("started (UTC)"), _("source"), _("file"), _("format"), _("read"), _("calls"),
+                  _("rejected"), _("dupl."), _("skipped"), box=None, pad_edge=False)
     for r in rows:
-        table.add_row(str(r["id"]), (_when(r["started"]) or "")[:16].replace("T", " "), r["source"],
+        table.add_row(str(r["id"]), display.when(r["started"], "UTC", show_zone=False), r["source"],
                       Path(r["file"]).name, r["format"], str(r["read"]), str(r["calls"]), str(r["rejected"]),
                       str(r["duplicates"]), str(r["skipped"]))
     console().print(table)
-    console().print(f"{len(rows)} import(s); `anatole imports explain ID` explains one")
+    console().print(_("{count} import(s); `anatole imports explain ID` explains one").format(count=len(rows)))
 
 
-@imports.command("explain")
+@imports.command("explain", help=_("What one import stored: share of calls with an extension, directions, "
+                                   "statuses, the rules that decided the direction, the most common unpriced "
+                                   "numbers, and warnings saying what to set in anatole.toml."))
 @click.argument("import_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def imports_explain(ctx: click.Context, import_id: int, as_json: bool) -> None:
-    """What one import stored: share of calls with an extension, directions, statuses, the rules that decided the
-    direction, the most common unpriced numbers, and warnings saying what to set in anatole.toml."""
+    """What one import stored (store.explain)."""
     from store.explain import explain_import, text_lines
 
     st = store(workspace(ctx))
@@ -69,14 +72,21 @@ def imports_explain(ctx: click.Context, import_id: int, as_json: bool) -> None:
     finally:
         st.close()
     if explained is None:
-        fail(f"no import with id {import_id} (`anatole imports list` lists them)")
+        fail(_("no import with id {id} (`anatole imports list` lists them)").format(id=import_id))
     if as_json:
         emit_json(explained)
         return
     imp = explained["import"]
     out = console()
-    out.print(f"import {imp['id']}: {imp['file']} ({imp['format']}, source {imp['source']}"
-              + (f", site {', '.join(explained['sites'])}" if explained["sites"] else "") + f"): read {imp['read']} · "
-              f"calls {imp['calls']} · rejected {imp['rejected']} · duplicates {imp['duplicates']}", markup=False)
+    counts = dict(id=imp["id"], file=imp["file"], format=imp["format"], source=imp["source"],
+                  sites=", ".join(explained["sites"]), read=imp["read"], calls=imp["calls"],
+                  rejected=imp["rejected"], duplicates=imp["duplicates"])
+    if explained["sites"]:
+        head = _("import {id}: {file} ({format}, source {source}, site {sites}): read {read} · calls {calls} · "
+                 "rejected {rejected} · duplicates {duplicates}").format(**counts)
+    else:
+        head = _("import {id}: {file} ({format}, source {source}): read {read} · calls {calls} · rejected "
+                 "{rejected} · duplicates {duplicates}").format(**counts)
+    out.print(head, markup=False)
     for line in text_lines(explained):
         out.print(f"  {line}", markup=False, soft_wrap=True)

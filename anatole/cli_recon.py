@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -16,51 +17,79 @@ from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
 from anatole.clitools import workspace as _workspace
 from engine.money import MoneyError, parse_money
+from i18n import N_, _, pgettext
+from store import display
 
-CLASS_LABELS = {"exact": "exact", "near": "near (within tolerance)", "cost_mismatch": "cost mismatch",
-                "only_invoice": "only on the invoice", "only_cdr": "only in the CDRs (not billed)"}
+CLASS_LABELS = {"exact": N_("exact"), "near": N_("near (within tolerance)"), "cost_mismatch": N_("cost mismatch"),
+                "only_invoice": N_("only on the invoice"), "only_cdr": N_("only in the CDRs (not billed)")}
 
 
-@click.command("reconcile")
+def _class_short(name: str) -> str:
+    """A class in the differences table: the short code in English, a short word in French."""
+    return {"exact": pgettext("reconcile class, short", "exact"), "near": pgettext("reconcile class, short", "near"),
+            "cost_mismatch": pgettext("reconcile class, short", "cost_mismatch"),
+            "only_invoice": pgettext("reconcile class, short", "only_invoice"),
+            "only_cdr": pgettext("reconcile class, short", "only_cdr")}.get(name, name)
+
+
+def _instant(text: str | None, *, seconds: bool = False) -> str:
+    """An ISO UTC instant of the summary (``2026-10-01T08:00:00Z``) as a person reads it, in UTC."""
+    if not text:
+        return ""
+    try:
+        epoch = dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return text
+    return display.when(epoch, "UTC", seconds=seconds, show_zone=not seconds)
+
+
+def _amount(text: str | None, currency: str | None) -> str:
+    """An exact amount of the summary, grouped for the language (every significant decimal kept)."""
+    return display.from_text(text, currency, exact=True, code=False)
+
+
+@click.command("reconcile", help=_("Match an invoice's call detail to the rated calls, one to one: exact, near, cost "
+                                   "mismatch, only on the invoice (billed, never seen by the PBX), only in the "
+                                   "CDRs; totals per class and the money at stake."))
 @click.argument("invoice", required=False)
 @click.option("--detail", "detail_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Take the call detail from a CSV (header: number,start,duration,amount[,service]) instead of a "
-                   "stored invoice; INVOICE is then only a label.")
+              help=_("Take the call detail from a CSV (header: number,start,duration,amount[,service]) instead of a "
+                     "stored invoice; INVOICE is then only a label."))
 @click.option("--tolerance-start", type=click.IntRange(min=0), default=60, show_default=True, metavar="S",
-              help="Seconds the carrier's and the PBX's call starts may differ.")
+              help=_("Seconds the carrier's and the PBX's call starts may differ."))
 @click.option("--tolerance-duration", type=click.IntRange(min=0), default=5, show_default=True, metavar="S",
-              help="Seconds the durations may differ (the increment, for carriers that list billed durations).")
+              help=_("Seconds the durations may differ (the increment, for carriers that list billed durations)."))
 @click.option("--tolerance-cost", default="0.005", show_default=True, metavar="AMOUNT",
-              help="Largest difference of amounts that still agree.")
-@click.option("--site", help="Only calls of this [[site]] (its time zone also reads local times and dates).")
-@click.option("--trunk", "trunks", multiple=True, help="Only calls over this trunk (repeatable).")
-@click.option("--from", "start", metavar="DATE", help="Period start (default: the invoice's billing period, else the "
-                                                      "detail's first call).")
-@click.option("--to", "end", metavar="DATE", help="Day (or instant) after the period, exclusive.")
-@click.option("--all", "show_all", is_flag=True, help="List exact matches too.")
+              help=_("Largest difference of amounts that still agree."))
+@click.option("--site", help=_("Only calls of this [[site]] (its time zone also reads local times and dates)."))
+@click.option("--trunk", "trunks", multiple=True, help=_("Only calls over this trunk (repeatable)."))
+@click.option("--from", "start", metavar="DATE", help=_("Period start (default: the invoice's billing period, else "
+                                                        "the detail's first call)."))
+@click.option("--to", "end", metavar="DATE", help=_("Day (or instant) after the period, exclusive."))
+@click.option("--all", "show_all", is_flag=True, help=_("List exact matches too."))
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Lines to list (0: none); --json lists them all.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: summary, classes and the lines.")
+              help=_("Lines to list (0: none); --json lists them all."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object: summary, classes and the lines."))
 @click.pass_context
 def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | None, tolerance_start: int,
                   tolerance_duration: int, tolerance_cost: str, site: str | None, trunks: tuple[str, ...],
                   start: str | None, end: str | None, show_all: bool, limit: int, as_json: bool) -> None:
-    """Match an invoice's call detail to the rated calls, one to one: exact, near, cost mismatch, only on the
-    invoice (billed, never seen by the PBX), only in the CDRs; totals per class and the money at stake."""
+    """An invoice's call detail against the rated calls."""
     from store.recon import call_scopes, calls_for_reconciliation
     from tem.reconcile import ReconcileError, Tolerances, calls_from_columns, detail_extent, read_detail_csv, reconcile
 
     if invoice is None and detail_file is None:
-        _fail("give an INVOICE (number or id of an imported invoice) or --detail FILE.csv")
+        _fail(_("give an INVOICE (number or id of an imported invoice) or --detail FILE.csv"))
     try:
         tol = Tolerances(start=tolerance_start, duration=tolerance_duration, amount=parse_money(tolerance_cost))
     except MoneyError as exc:
         _fail(f"--tolerance-cost: {exc}")
     if tol.amount < 0:
-        _fail("--tolerance-cost must not be negative")
+        _fail(_("--tolerance-cost must not be negative"))
     ws = _workspace(ctx)
     if site is not None and site not in ws.sites:
-        _fail(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
+        _fail(_("no [[site]] named {site} in anatole.toml (sites: {sites})").format(
+            site=repr(site), sites=", ".join(ws.sites) or _("none")))
     zone = ws.sites[site].timezone if site else (next(iter(ws.sites.values())).timezone if len(ws.sites) == 1
                                                  else "UTC")
     store = _store(ws)
@@ -91,10 +120,10 @@ def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | N
         return
     _render(summary, result.lines(include_exact=show_all), limit)
     if spans:
-        listed = ", ".join(f"{s['site'] or '(no site)'}/{s['trunk'] or '-'} ({s['calls']})" for s in spans)
-        _console().print(f"note: the period's calls span several sites/trunks: {escape(listed)}; calls the carrier "
-                         "does not bill show as 'only in the CDRs': name the billed ones with --site / --trunk",
-                         style="yellow")
+        listed = ", ".join(f"{s['site'] or _('(no site)')}/{s['trunk'] or '-'} ({s['calls']})" for s in spans)
+        _console().print(_("note: the period's calls span several sites/trunks: {spans}; calls the carrier does not "
+                           "bill show as 'only in the CDRs': name the billed ones with --site / --trunk").format(
+            spans=escape(listed)), style="yellow")
 
 
 def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | None, tuple[int, int] | None]:
@@ -108,14 +137,16 @@ def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | No
         by_id = invoices.invoice(int(key))
         found = [by_id] if by_id else []
     if not found:
-        _fail(f"no imported invoice with number or id {key!r} (see `anatole invoice list`, or give --detail FILE)")
+        _fail(_("no imported invoice with number or id {key} (see `anatole invoice list`, or give --detail "
+                "FILE)").format(key=repr(key)))
     if len(found) > 1:
-        _fail(f"{len(found)} invoices have the number {key!r} (ids {', '.join(str(i['id']) for i in found)}): "
-              f"give the id")
+        _fail(_("{count} invoices have the number {key} (ids {ids}): give the id").format(
+            count=len(found), key=repr(key), ids=", ".join(str(i["id"]) for i in found)))
     inv = found[0]
     detail = detail_from_columns(invoices.call_detail(inv["id"]))
     if not len(detail):
-        _fail(f"invoice {inv['number']} (id {inv['id']}) has no call detail to reconcile")
+        _fail(_("invoice {number} (id {id}) has no call detail to reconcile").format(number=inv["number"],
+                                                                                     id=inv["id"]))
     period = period_of_dates(inv["period_start"], inv["period_end"], zone) \
         if inv.get("period_start") and inv.get("period_end") else None
     return f"{inv['number']} (id {inv['id']})", detail, inv.get("currency"), period
@@ -124,27 +155,37 @@ def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | No
 def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) -> None:
     console = _console()
     tol = summary["tolerances"]
-    console.print(f"[bold]{escape(summary['invoice'])}[/]: {summary['invoice_lines']} billed call(s) against "
-                  f"{summary['calls']} rated call(s), {summary['period']['from']} to {summary['period']['to']} "
-                  f"(tolerances: start ±{tol['start_s']} s, duration ±{tol['duration_s']} s, cost {tol['cost']})")
-    table = Table("class", "lines", "invoice", "rated", "difference", title_justify="left", box=None, pad_edge=False)
+    cur = summary["currency"]
+    console.print(f"[bold]{escape(summary['invoice'])}[/]: " + _(
+        "{billed} billed call(s) against {rated} rated call(s), {start} to {end} (tolerances: start ±{start_s} s, "
+        "duration ±{duration_s} s, cost {cost})").format(
+        billed=summary["invoice_lines"], rated=summary["calls"], start=_instant(summary["period"]["from"]),
+        end=_instant(summary["period"]["to"]), start_s=tol["start_s"], duration_s=tol["duration_s"],
+        cost=_amount(tol["cost"], cur)))
+    table = Table(_("class"), _("lines"), _("invoice"), _("rated"), _("difference"), title_justify="left", box=None,
+                  pad_edge=False)
     for name, t in summary["classes"].items():
-        table.add_row(CLASS_LABELS[name], str(t["count"]), t["invoice"], t["cdr"], t["difference"])
+        table.add_row(_(CLASS_LABELS[name]), str(t["count"]), _amount(t["invoice"], cur), _amount(t["cdr"], cur),
+                      _amount(t["difference"], cur))
     console.print(table)
-    cur = f" {summary['currency']}" if summary["currency"] else ""
-    console.print(f"money at stake: [bold]{summary['money_at_stake']}{cur}[/] (overcharges + calls never made); "
-                  f"calls not billed: {summary['unbilled_calls_cost']}{cur}")
+    code = f" {cur}" if cur else ""
+    console.print(_("money at stake: [bold]{at_stake}[/] (overcharges + calls never made); calls not billed: "
+                    "{unbilled}").format(at_stake=_amount(summary["money_at_stake"], cur) + code,
+                                         unbilled=_amount(summary["unbilled_calls_cost"], cur) + code))
     if summary["median_start_offset_s"]:
-        console.print(f"the carrier's clock is {summary['median_start_offset_s']:+d} s from the PBX's (median)")
+        console.print(_("the carrier's clock is {offset} s from the PBX's (median)").format(
+            offset=f"{summary['median_start_offset_s']:+d}"))
     if not limit or not lines:
         return
     shown = lines[:limit]
-    rows = Table("class", "line", "number", "billed start", "s", "amount", "call", "s", "cost", "Δ amount",
-                 title=f"Differences ({len(shown)} of {len(lines)})", title_justify="left", box=None, pad_edge=False)
+    rows = Table(_("class"), _("line"), _("number"), _("billed start"), "s", _("amount"), _("call"), "s", _("cost"),
+                 _("Δ amount"), title=_("Differences ({shown} of {total})").format(shown=len(shown), total=len(lines)),
+                 title_justify="left", box=None, pad_edge=False)
     for r in shown:
-        rows.add_row(r["class"], str(r.get("invoice_line", "")), r.get("number") or r.get("call_number", ""),
-                     (r.get("invoice_start") or r.get("call_start", ""))[:19].replace("T", " "),
-                     str(r.get("invoice_duration", "")), r.get("invoice_amount", ""),
-                     str(r.get("call_id", "")), str(r.get("call_duration", "")), r.get("call_cost", ""),
-                     r["amount_diff"])
+        rows.add_row(_class_short(r["class"]), str(r.get("invoice_line", "")),
+                     r.get("number") or r.get("call_number", ""),
+                     _instant(r.get("invoice_start") or r.get("call_start", ""), seconds=True),
+                     str(r.get("invoice_duration", "")), _amount(r.get("invoice_amount", ""), cur),
+                     str(r.get("call_id", "")), str(r.get("call_duration", "")), _amount(r.get("call_cost", ""), cur),
+                     _amount(r["amount_diff"], cur))
     console.print(rows)

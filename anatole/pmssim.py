@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from i18n import _
 from pbx.fias import Deframer, FrameError, Record, RecordError, build, frame, parse_record
 
 
@@ -38,7 +39,7 @@ class PmsSimulator:
             self._scope.cancel()  # one client at a time: the new one wins
         with trio.CancelScope() as scope:
             self._scope = scope
-            self.say("client connected")
+            self.say(_("client connected"))
             try:
                 async with stream:
                     await self._send(stream, "LS", self._stamp())
@@ -46,12 +47,12 @@ class PmsSimulator:
                     while data := await stream.receive_some(65536):
                         for item in deframer.feed(data):
                             if isinstance(item, FrameError):
-                                self.say(f"bad frame: {item}")
+                                self.say(_("bad frame: {error}").format(error=item))
                                 continue
                             try:
                                 rec = parse_record(item, self.encoding)
                             except RecordError as exc:
-                                self.say(f"bad record: {exc}")
+                                self.say(_("bad record: {error}").format(error=exc))
                                 continue
                             await self._answer(stream, rec)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -59,7 +60,7 @@ class PmsSimulator:
             finally:
                 if self._scope is scope:
                     self._scope = None
-                self.say("client gone")
+                self.say(_("client gone"))
 
     async def _answer(self, stream: trio.SocketStream, rec: Record) -> None:
         self.records += 1
@@ -93,5 +94,5 @@ async def run(port: int, *, lrc: bool = False, seconds: float | None = None,
     with trio.move_on_after(seconds if seconds is not None else float("inf")):
         async with trio.open_nursery() as nursery:
             await nursery.start(lambda task_status: sim.serve(port, task_status=task_status))
-            say(f"simulated PMS (FIAS) listening on 127.0.0.1:{sim.port}")
+            say(_("simulated PMS (FIAS) listening on 127.0.0.1:{port}").format(port=sim.port))
     return sim
