@@ -23,7 +23,8 @@ EXIT_REFUSED = 2  # nothing started: the address or the protection asked for is 
 def _refuse(message: str) -> None:
     from anatole.clitools import console
 
-    console(err=True).print(f"[bold red]{escape(_('error:'))}[/] {escape(message)}", markup=True)
+    label = escape(_("error:"))
+    console(err=True).print(f"[bold red]{label}[/] {escape(message)}", markup=True)
     sys.exit(EXIT_REFUSED)
 
 
@@ -57,7 +58,9 @@ def session_command(workspace: Path, login: str | None, language: str | None, sc
     return shlex.join(args)
 
 
-@click.group("web", invoke_without_command=True)
+@click.group("web", invoke_without_command=True,
+             help=_("The console in a browser: each browser session runs its own console with its login (loopback by "
+                    "default; logins with `anatole web user add`)."))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help=_("Address to listen on. Anything but loopback needs logins and TLS or --behind-proxy."))
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help=_("TCP port."))
@@ -124,8 +127,8 @@ def web(ctx: click.Context, host: str, port: int, public_url: str | None, certfi
         _refuse(_("cannot listen on {host}:{port}: {error}").format(host=host, port=port, error=exc.strerror or exc))
 
 
-@web.command("session", hidden=True)
-@click.option("--login", help="The web login this console acts as (recorded as web:LOGIN).")
+@web.command("session", hidden=True, help=_("One browser session's console (started by `anatole web`)."))
+@click.option("--login", help=_("The web login this console acts as (recorded as web:LOGIN)."))
 @click.option("--screen", type=click.Choice(list(SCREENS_UI)), default="calls")
 @click.option("--light", is_flag=True)
 @click.pass_context
@@ -146,12 +149,13 @@ def web_session(ctx: click.Context, login: str | None, screen: str, light: bool)
     ConsoleApp(context, start=screen, light=light).run()
 
 
-@web.group("user")
+@web.group("user", help=_("The logins of `anatole web` (<workspace>/web-users.toml, salted scrypt hashes, mode "
+                                "0600)."))
 def web_user() -> None:
     """The logins of `anatole web` (<workspace>/web-users.toml, salted scrypt hashes, mode 0600)."""
 
 
-@web_user.command("add")
+@web_user.command("add", help=_("Add a login, or change its password (asked twice, or read from standard input)."))
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help=_("Read the password from the first line of standard input."))
 @click.pass_context
@@ -178,7 +182,7 @@ def web_user_add(ctx: click.Context, name: str, password_stdin: bool) -> None:
     click.echo((_("login {name} added") if new else _("password of {name} changed")).format(name=name))
 
 
-@web_user.command("list")
+@web_user.command("list", help=_("The logins, with when each was added (never the hashes)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Machine-readable output."))
 @click.pass_context
 def web_user_list(ctx: click.Context, as_json: bool) -> None:
@@ -205,7 +209,7 @@ def web_user_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(_("warning: {problem}").format(problem=problem), err=True)
 
 
-@web_user.command("remove")
+@web_user.command("remove", help=_("Remove a login; its open consoles are closed within seconds."))
 @click.argument("name")
 @click.pass_context
 def web_user_remove(ctx: click.Context, name: str) -> None:

@@ -487,12 +487,13 @@ def make_server(settings: Settings) -> Any:
 
         def login_form(self, request: Any, error: str = "", status: int = 200) -> Any:
             _ = _translator(self.language(request))
+            name, password, button = (html.escape(_("Login")), html.escape(_("Password")), html.escape(_("Log in")))
             body = ("<form method=\"post\" action=\"/login\"><h1>anatole</h1>"
                     + (f"<p class=\"error\">{html.escape(error)}</p>" if error else "")
-                    + f"<label>{html.escape(_('Login'))}<br><input name=\"name\" autocomplete=\"username\" "
-                    f"autofocus required></label><label>{html.escape(_('Password'))}<br><input name=\"password\" "
-                    f"type=\"password\" autocomplete=\"current-password\" required></label>"
-                    f"<button type=\"submit\">{html.escape(_('Log in'))}</button></form>")
+                    + f"<label>{name}<br><input name=\"name\" autocomplete=\"username\" autofocus required></label>"
+                    f"<label>{password}<br><input name=\"password\" type=\"password\" "
+                    f"autocomplete=\"current-password\" required></label>"
+                    f"<button type=\"submit\">{button}</button></form>")
             return self.page(request, _("anatole: log in"), body, status)
 
         async def handle_login_page(self, request: Any) -> Any:
@@ -534,8 +535,9 @@ def make_server(settings: Settings) -> Any:
 
         async def handle_logout_page(self, request: Any) -> Any:
             _ = _translator(self.language(request))
-            body = (f"<form method=\"post\" action=\"/logout\"><h1>anatole</h1><button type=\"submit\">"
-                    f"{html.escape(_('Log out'))}</button></form>")
+            button = html.escape(_("Log out"))
+            body = (f"<form method=\"post\" action=\"/logout\"><h1>anatole</h1>"
+                    f"<button type=\"submit\">{button}</button></form>")
             return self.page(request, _("anatole: log out"), body)
 
         async def handle_logout(self, request: Any) -> Any:
