@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, SelectionList
 
 import tui.calls_screen as calls_screen
 from engine.money import format_exact
-from store import open_store
+from store import display, open_store
 from tui.app import ConsoleApp
 from tui.calls_screen import CallsScreen, PagedTable
 from tui.rejects_screen import RejectsScreen
@@ -168,28 +168,30 @@ def test_page_count_and_last_page(ws: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_column_visibility_is_kept_for_the_session(ws: Path) -> None:
+    """At 80 columns the destination starts hidden (a wide column, k9s-style); `c` shows it and hides others, and
+    the choice stays for the session."""
     async def go() -> None:
         app = ConsoleApp(context(ws))
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             screen = app.screen
             table = screen.query_one(PagedTable)
-            assert headers(table) == ["start▼", "site", "ext", "number", "dur", "cost", "destination", "dir",
-                                      "status"]
+            assert headers(table) == ["start CET▼", "site", "ext", "number", "dur", "cost", "dir", "S"]
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, ColumnsScreen), "the column checklist")
             checklist = app.screen.query_one(SelectionList)
-            checklist.deselect("destination").deselect("site")
+            assert "destination" not in checklist.selected and "dir" in checklist.selected
+            checklist.deselect("site").select("destination")
             await pilot.press("enter")
             await settle(pilot)
-            assert headers(table) == ["start▼", "ext", "number", "dur", "cost", "dir", "status"]
-            assert table.row_count == len(screen.rows) == 60 and len(table.get_row_at(0)) == 7
+            assert headers(table) == ["start CET▼", "ext", "number", "dur", "cost", "destination", "dir", "S"]
+            assert table.row_count == len(screen.rows) == 60 and len(table.get_row_at(0)) == 8
             await pilot.press("4")
             await settle(pilot)
             await pilot.press("2")
             await settle(pilot)
-            assert headers(app.screen.query_one(PagedTable)) == ["start▼", "ext", "number", "dur", "cost", "dir",
-                                                                 "status"]
+            assert headers(app.screen.query_one(PagedTable)) == ["start CET▼", "ext", "number", "dur", "cost",
+                                                                 "destination", "dir", "S"]
             await pilot.press("c")  # none shown: refused, the dialog stays
             await until(pilot, lambda: isinstance(app.screen, ColumnsScreen), "the column checklist")
             app.screen.query_one(SelectionList).deselect_all()
@@ -198,7 +200,34 @@ def test_column_visibility_is_kept_for_the_session(ws: Path) -> None:
             assert isinstance(app.screen, ColumnsScreen)
             await pilot.press("escape")
             await settle(pilot)
-            assert len(headers(table)) == 7
+            assert len(headers(table)) == 8
+
+    run(go())
+
+
+def test_calls_fit_80_columns_with_direction_status_and_currency(ws: Path) -> None:
+    """Issue 18: at 80×24 the direction, the status and each cost's currency are in view without scrolling
+    sideways; the zone moves to the header (every call of the page is in CET) and the status is one glyph.
+    Widened to 120 columns, the same screen shows the full layout (destination, status words, zone per row)."""
+    async def go() -> None:
+        app = ConsoleApp(context(ws))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one(PagedTable)
+            assert table.virtual_size.width <= table.scrollable_content_region.width
+            assert table.max_scroll_x == 0
+            row = [str(c) for c in table.get_row_at(0)]
+            want = screen.rows[0]
+            assert row[0] == display.when(want["start"], "Europe/Paris", show_zone=False)
+            assert row[5] == display.money(want["cost"], want["currency"]) and row[5].endswith(" EUR")
+            assert row[6] == "out" and row[7] == "✓" and want["status"] == "rated"
+            await pilot.resize_terminal(120, 40)
+            await settle(pilot)
+            assert headers(table)[-3:] == ["destination", "dir", "status"] and headers(table)[0] == "start▼"
+            row = [str(c) for c in table.get_row_at(0)]
+            assert row[0].endswith(" CET") and row[-1] == "rated" and row[-3] == want["destination"][:14]
+            assert table.max_scroll_x == 0
 
     run(go())
 

@@ -13,22 +13,25 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from i18n import N_, _
 from tui import SCREENS_UI
 from tui.context import ConsoleContext
 from tui.data import Reader, TariffBook
 
-TITLES = {"live": "Live", "calls": "Calls", "tariffs": "Tariffs", "rejects": "Rejects and imports",
-          "invoices": "Invoices", "frontdesk": "Front desk", "inventory": "Inventory", "reports": "Reports",
-          "mobile": "Mobile"}
-DESCRIPTIONS = {"live": "Calls in progress, finished calls, counters and alerts from the daemon",
-                "calls": "Explore the stored calls: filter, sort, totals, detail, export",
-                "tariffs": "The workspace's tariffs: rates, prefix search, quote a number",
-                "rejects": "What was quarantined and why; import batches and their counts",
-                "invoices": "Carrier invoices: charges, findings, reconciliation; approve or dispute",
-                "frontdesk": "Hotel rooms, guests, running call charges, folios, late charges, PMS postings",
-                "inventory": "Cost centres, people, extensions, lines, devices, contracts on a date; import preview",
-                "reports": "Cost, usage and savings reports by month, with a chart; export to CSV, XLSX, PDF",
-                "mobile": "Mobile lines: plan, usage against the allowances, suggested plan and saving"}
+# marked with N_ and translated where shown (_(TITLES[name])): a table built at import
+TITLES = {"live": N_("Live"), "calls": N_("Calls"), "tariffs": N_("Tariffs"), "rejects": N_("Rejects and imports"),
+          "invoices": N_("Invoices"), "frontdesk": N_("Front desk"), "inventory": N_("Inventory"),
+          "reports": N_("Reports"), "mobile": N_("Mobile")}
+DESCRIPTIONS = {"live": N_("Calls in progress, finished calls, counters and alerts from the daemon"),
+                "calls": N_("Explore the stored calls: filter, sort, totals, detail, export"),
+                "tariffs": N_("The workspace's tariffs: rates, prefix search, quote a number"),
+                "rejects": N_("What was quarantined and why; import batches and their counts"),
+                "invoices": N_("Carrier invoices: charges, findings, reconciliation; approve or dispute"),
+                "frontdesk": N_("Hotel rooms, guests, running call charges, folios, late charges, PMS postings"),
+                "inventory": N_("Cost centres, people, extensions, lines, devices, contracts on a date; import "
+                                "preview"),
+                "reports": N_("Cost, usage and savings reports by month, with a chart; export to CSV, XLSX, PDF"),
+                "mobile": N_("Mobile lines: plan, usage against the allowances, suggested plan and saving")}
 
 
 class ConsoleApp(App[None]):
@@ -36,18 +39,18 @@ class ConsoleApp(App[None]):
     TITLE = "anatole"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("1", "screen('live')", "Live", show=False, id="screen-live"),
-        Binding("2", "screen('calls')", "Calls", show=False, id="screen-calls"),
-        Binding("3", "screen('tariffs')", "Tariffs", show=False, id="screen-tariffs"),
-        Binding("4", "screen('rejects')", "Rejects", show=False, id="screen-rejects"),
-        Binding("5", "screen('invoices')", "Invoices", show=False, id="screen-invoices"),
-        Binding("6", "screen('frontdesk')", "Front desk", show=False, id="screen-frontdesk"),
-        Binding("7", "screen('inventory')", "Inventory", show=False, id="screen-inventory"),
-        Binding("8", "screen('reports')", "Reports", show=False, id="screen-reports"),
-        Binding("9", "screen('mobile')", "Mobile", show=False, id="screen-mobile"),
-        Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
+        Binding("q", "quit", _("Quit"), id="quit"),
+        Binding("question_mark", "help", _("Help"), key_display="?", id="help"),
+        Binding("1", "screen('live')", _("Live"), show=False, id="screen-live"),
+        Binding("2", "screen('calls')", _("Calls"), show=False, id="screen-calls"),
+        Binding("3", "screen('tariffs')", _("Tariffs"), show=False, id="screen-tariffs"),
+        Binding("4", "screen('rejects')", _("Rejects"), show=False, id="screen-rejects"),
+        Binding("5", "screen('invoices')", _("Invoices"), show=False, id="screen-invoices"),
+        Binding("6", "screen('frontdesk')", _("Front desk"), show=False, id="screen-frontdesk"),
+        Binding("7", "screen('inventory')", _("Inventory"), show=False, id="screen-inventory"),
+        Binding("8", "screen('reports')", _("Reports"), show=False, id="screen-reports"),
+        Binding("9", "screen('mobile')", _("Mobile"), show=False, id="screen-mobile"),
+        Binding("t", "toggle_theme", _("Theme"), show=False, id="theme"),
     ]
 
     def __init__(self, ctx: ConsoleContext, *, screens: Iterable[str] = SCREENS_UI, start: str = "calls",
@@ -84,11 +87,12 @@ class ConsoleApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for name in self.names:
             n = SCREENS_UI.index(name) + 1  # its number key, also when the app shows only some screens
-            yield SystemCommand(f"{TITLES[name]} screen ({n})", DESCRIPTIONS[name], partial(self.action_screen, name))
+            yield SystemCommand(_("{title} screen ({key})").format(title=_(TITLES[name]), key=n),
+                                _(DESCRIPTIONS[name]), partial(self.action_screen, name))
         for title, help_text, callback in getattr(screen, "palette_commands", list)():  # the screen's own actions
             yield SystemCommand(title, help_text, callback)
-        yield SystemCommand("Help: every key", "List the keys of every screen", self.action_help)
-        yield SystemCommand("Light or dark theme", "Switch between the light and the dark theme",
+        yield SystemCommand(_("Help: every key"), _("List the keys of every screen"), self.action_help)
+        yield SystemCommand(_("Light or dark theme"), _("Switch between the light and the dark theme"),
                             self.action_toggle_theme)
         yield from super().get_system_commands(screen)
 

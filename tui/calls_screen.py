@@ -17,10 +17,22 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.money import format_exact
-from i18n import _
+from i18n import _, ngettext, pgettext
 from store.display import totals
 from tariffs.errors import TariffError
-from tui.data import PAGE, StoreError, duration_text, local_time, money, quote, quote_text
+from tui.data import (
+    PAGE,
+    StoreError,
+    direction_label,
+    duration_text,
+    local_time,
+    money,
+    quote,
+    quote_text,
+    status_glyph,
+    status_label,
+    zone_name,
+)
 from tui.filters import HELP, CallFilter, FilterError, parse_filter
 from tui.table import (
     DOWN,
@@ -29,6 +41,7 @@ from tui.table import (
     ColumnsScreen,
     ExportScreen,
     combine_filter,
+    count,
     default_export_path,
     header,
     write_rows,
@@ -37,20 +50,26 @@ from tui.table import (
 __all__ = ["CallDetailScreen", "CallsScreen", "ExportScreen", "PagedTable"]
 
 ORDERS = ("start_desc", "start_asc", "cost_desc", "duration_desc")  # what `s` cycles through
-ORDER_TEXT = {"start_desc": "newest first", "start_asc": "oldest first", "cost_desc": "dearest first per currency",
-              "duration_desc": "longest first", "cost_asc": "cheapest first per currency",
-              "duration_asc": "shortest first"}
-DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
-# what 80 columns show first (the cost with its currency before the destination); direction and status follow
-COLUMNS = (Column("start", "start"), Column("site", "site"), Column("ext", "ext"), Column("number", "number"),
-           Column("dur", "dur"), Column("cost", "cost"), Column("destination", "destination"), Column("dir", "dir"),
-           Column("status", "status"))
+ORDER_TEXT = {"start_desc": _("newest first"), "start_asc": _("oldest first"),
+              "cost_desc": _("dearest first per currency"), "duration_desc": _("longest first"),
+              "cost_asc": _("cheapest first per currency"), "duration_asc": _("shortest first")}
+DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}  # the `dir:` words
+COLUMNS = (Column("start", _("start")), Column("site", _("site")), Column("ext", _("ext")),
+           Column("number", _("number")), Column("dur", _("dur")), Column("cost", _("cost")),
+           Column("destination", _("destination")), Column("dir", _("dir")), Column("status", _("status")))
 LABELS = {c.key: c.label for c in COLUMNS}
+# Below this width (80×24 terminals) the table is narrow, k9s-style: the destination is a wide column, hidden
+# unless chosen with `c` (the detail shows it); the status is one glyph (htop's S column, legend in the help); the
+# start's zone moves to the header when every call of the page shares it. Direction, status and each cost's
+# currency stay in view without scrolling sideways.
+WIDE = 100
+NARROW_HIDDEN = frozenset({"destination"})
+STATUS_NARROW = pgettext("status column, one letter", "S")
 # column -> store.db PAGE_ORDERS name (without _asc/_desc); a new sort starts with the direction given here
 SORTS = {"start": ("start", True), "site": ("site", False), "ext": ("extension", False),
          "number": ("number", False), "dur": ("duration", True), "cost": ("cost", True),
          "destination": ("destination", False), "dir": ("direction", False), "status": ("status", False)}
-SORT_COLUMN = {base: col for col, (base, _) in SORTS.items()}
+SORT_COLUMN = {base: col for col, (base, _first) in SORTS.items()}
 # column -> the filter word its value becomes (tui/filters.py); dur has none
 FILTER_KEYS = {"start": "day", "site": "site", "ext": "ext", "number": "num", "cost": "min", "destination": "dest",
                "dir": "dir", "status": "status"}
@@ -58,12 +77,12 @@ FILTER_KEYS = {"start": "day", "site": "site", "ext": "ext", "number": "num", "c
 
 def split_order(order: str) -> tuple[str, bool]:
     """`cost_desc` -> ("cost", True): the column of the Calls table and whether descending."""
-    base, _, way = order.rpartition("_")
+    base, _sep, way = order.rpartition("_")
     return SORT_COLUMN[base], way == "desc"
 
 
 def reverse_order(order: str) -> str:
-    base, _, way = order.rpartition("_")
+    base, _sep, way = order.rpartition("_")
     return f"{base}_{'asc' if way == 'desc' else 'desc'}"
 
 
@@ -131,21 +150,21 @@ class Exported(Message):
 class CallsScreen(Screen):
     CSS_PATH = "calls.tcss"
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("s", "sort", "Sort: newest, oldest, dearest, longest", show=False),
-        Binding("less_than_sign", "sort_column(False)", "Sort", key_display="< >"),
-        Binding("greater_than_sign", "sort_column(True)", "Sort by the column ▼", key_display=">", show=False),
-        Binding("f", "filter_cell", "By cell"),
-        Binding("F", "clear_filter", "Clear filter", show=False),
-        Binding("enter", "detail", "Detail", show=False),
-        Binding("n", "page(True)", "Next page", show=False),
-        Binding("b", "page(False)", "Prev page", show=False),
-        Binding("g", "first_page", "First page", show=False),
-        Binding("G", "last_page", "Last page", show=False),
-        Binding("c", "columns", "Columns"),
-        Binding("e", "export", "Export"),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "leave_filter", "Back to the table / clear the filter", show=False),
+        Binding("slash", "filter", _("Filter"), key_display="/"),
+        Binding("s", "sort", _("Sort: newest, oldest, dearest, longest"), show=False),
+        Binding("less_than_sign", "sort_column(False)", _("Sort"), key_display="< >"),
+        Binding("greater_than_sign", "sort_column(True)", _("Sort by the column ▼"), key_display=">", show=False),
+        Binding("f", "filter_cell", _("By cell")),
+        Binding("F", "clear_filter", _("Clear filter"), show=False),
+        Binding("enter", "detail", _("Detail"), show=False),
+        Binding("n", "page(True)", _("Next page"), show=False),
+        Binding("b", "page(False)", _("Prev page"), show=False),
+        Binding("g", "first_page", _("First page"), show=False),
+        Binding("G", "last_page", _("Last page"), show=False),
+        Binding("c", "columns", _("Columns")),
+        Binding("e", "export", _("Export")),
+        Binding("r", "reload", _("Reload"), show=False),
+        Binding("escape", "leave_filter", _("Back to the table / clear the filter"), show=False),
     ]
 
     def __init__(self) -> None:
@@ -159,26 +178,49 @@ class CallsScreen(Screen):
         self.generation = 0
         self.totals: dict[str, Any] | None = None
         self.loading = False
-        self.hidden: set[str] = set()  # columns hidden for the session (`c`)
+        self.chosen: set[str] | None = None  # columns hidden for the session (`c`); None: the width's default
+        self.narrow = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Calls", classes="title", id="calls-title")
-        yield Input(placeholder=f"/ filter: {HELP}", id="calls-filter", classes="line-input")
+        yield Static(_("Calls"), classes="title", id="calls-title")
+        yield Input(placeholder=_("/ filter: {keys}").format(keys=HELP), id="calls-filter", classes="line-input")
         yield Static("", id="calls-message", classes="message")
         yield PagedTable(id="calls-table", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="calls-totals", classes="totals")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.narrow = self.app.size.width < WIDE
         self._columns()
         self.query_one(PagedTable).focus()
         self.reload()
 
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < WIDE
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self._fill(cursor_row=max(self.query_one(PagedTable).cursor_row, 0))
+
     # --- where we are -------------------------------------------------------------------------------------
+
+    @property
+    def hidden(self) -> set[str]:
+        """The columns not shown: the user's choice (`c`), else the narrow layout's wide columns."""
+        if self.chosen is not None:
+            return self.chosen
+        return set(NARROW_HIDDEN) if self.narrow else set()
 
     @property
     def visible(self) -> list[Column]:
         return [c for c in COLUMNS if c.key not in self.hidden]
+
+    def _page_zone(self) -> str | None:
+        """The zone abbreviation every call of the page shares, when narrow: the start column's header shows it
+        once instead of on every row."""
+        if not self.narrow or not self.rows:
+            return None
+        zones = {zone_name(r["start"], self.app.ctx.zone(r["site"])) for r in self.rows}
+        return zones.pop() if len(zones) == 1 else None
 
     @property
     def sort(self) -> tuple[str, bool]:
@@ -254,7 +296,7 @@ class CallsScreen(Screen):
             self.query_one(PagedTable).clear()
             return
         if message.mode in ("next", "prev") and not message.rows:
-            self.notify("last page" if message.forward else "first page", timeout=2)
+            self.notify(_("last page") if message.forward else _("first page"), timeout=2)
             return
         kind, n = self.position
         if message.mode == "next":
@@ -269,29 +311,41 @@ class CallsScreen(Screen):
         self._fill(cursor_row=len(self.rows) - 1 if message.mode in ("prev", "last") else 0)
         self._show_status()
 
-    def _cells(self, r: dict[str, Any]) -> dict[str, Any]:
-        """One call as the table shows it: each call in its site's zone, the zone shown (CET, BST)."""
-        cost = money(r["cost"], r["currency"]) if r["billed"] else ("merged" if r["cost"] is not None else "")
-        return {"start": local_time(r["start"], self.app.ctx.zone(r["site"])), "site": r["site"],
-                "ext": r["extension"] or "", "number": r["number"] or r["dialled"] or r["caller"] or "",
+    def _cells(self, r: dict[str, Any], zone_in_header: bool = False) -> dict[str, Any]:
+        """One call as the table shows it: each call in its site's zone, the zone shown (CET, BST) on the row or,
+        narrow, in the header when the whole page shares it."""
+        if r["billed"]:
+            cost = money(r["cost"], r["currency"])
+        else:
+            cost = pgettext("cost", "merged") if r["cost"] is not None else ""
+        status = status_glyph(r["status"]) if self.narrow else status_label(r["status"])
+        return {"start": local_time(r["start"], self.app.ctx.zone(r["site"]), show_zone=not zone_in_header),
+                "site": r["site"], "ext": r["extension"] or "",
+                "number": r["number"] or r["dialled"] or r["caller"] or "",
                 "dur": Text(duration_text(r["billable"]), justify="right"), "cost": Text(cost, justify="right"),
-                "destination": (r["destination"] or f"({r['direction']})")[:14],
-                "dir": DIRECTION_SHORT.get(r["direction"], r["direction"]), "status": r["status"]}
+                "destination": (r["destination"] or f"({direction_label(r['direction'])})")[:14],
+                "dir": direction_label(r["direction"]),
+                "status": Text(status, justify="center") if self.narrow else status}
 
-    def _columns(self) -> None:
+    def _columns(self, zone: str | None = None) -> None:
         table = self.query_one(PagedTable)
         table.clear(columns=True)
         for c in self.visible:
+            if c.key == "start" and zone:
+                c = Column(c.key, f"{c.label} {zone}")
+            elif c.key == "status" and self.narrow:
+                c = Column(c.key, STATUS_NARROW)
             table.add_column(header(c, self.sort), key=c.key)
 
     def _fill(self, cursor_row: int = 0, keep_column: bool = True) -> None:
         table = self.query_one(PagedTable)
         column = table.cursor_column if keep_column else 0
         with self.app.batch_update():
-            self._columns()
+            zone = self._page_zone()
+            self._columns(zone)
             visible = self.visible
             for r in self.rows:
-                cells = self._cells(r)
+                cells = self._cells(r, zone_in_header=zone is not None)
                 table.add_row(*(cells[c.key] for c in visible), key=str(r["id"]))
             if self.rows:
                 table.move_cursor(row=min(cursor_row, len(self.rows) - 1), column=min(column, len(visible) - 1))
@@ -314,30 +368,38 @@ class CallsScreen(Screen):
 
     def order_text(self) -> str:
         column, desc = self.sort
-        return ORDER_TEXT.get(self.order) or f"by {LABELS[column]} {DOWN if desc else UP}"
+        return ORDER_TEXT.get(self.order) or _("by {column} {arrow}").format(column=LABELS[column],
+                                                                             arrow=DOWN if desc else UP)
 
     def _show_status(self) -> None:
         first = self._first_row()
         total = self.totals["calls"] if self.totals is not None else None
         if not self.rows:
-            shown = "no calls"
+            shown = _("no calls")
         elif first is None:
-            shown = f"last {len(self.rows)} rows"
+            shown = ngettext("last {n} row", "last {n} rows", len(self.rows)).format(n=len(self.rows))
+        elif total is not None:
+            shown = _("rows {first}–{last} of {total}").format(first=first, last=first + len(self.rows) - 1,
+                                                               total=count(total))
         else:
-            shown = f"rows {first}–{first + len(self.rows) - 1}" + (f" of {total:,}" if total is not None else "")
-        pages = f" · {self.pages:,} page{'s' if self.pages != 1 else ''}" if self.pages is not None else ""
-        what = "all calls" if self.filter.empty else "filtered"
-        self._message(f"{what} · {self.order_text()} · page {self.page_no} · {shown}{pages}")
+            shown = _("rows {first}–{last}").format(first=first, last=first + len(self.rows) - 1)
+        parts = [_("all calls") if self.filter.empty else _("filtered"), self.order_text(),
+                 _("page {n}").format(n=self.page_no), shown]
+        if self.pages is not None:
+            parts.append(ngettext("{n} page", "{n} pages", self.pages).format(n=count(self.pages)))
+        self._message(" · ".join(parts))
         self._show_totals()
 
     def _show_totals(self) -> None:
         widget = self.query_one("#calls-totals", Static)
         t = self.totals
         if t is None:
-            widget.update("totals: counting…")
+            widget.update(_("totals: counting…"))
             return
-        costs = totals(t["cost"], empty="no cost")  # one figure per currency, never one sum
-        widget.update(f"total {t['calls']:,} calls · {duration_text(t['seconds'])} billable · {costs}")
+        costs = totals(t["cost"], empty=_("no cost"))  # one figure per currency, never one sum
+        widget.update(ngettext("total {n} call · {duration} billable · {costs}",
+                               "total {n} calls · {duration} billable · {costs}", t["calls"])
+                      .format(n=count(t["calls"]), duration=duration_text(t["seconds"]), costs=costs))
 
     # --- filter -------------------------------------------------------------------------------------------
 
@@ -377,8 +439,8 @@ class CallsScreen(Screen):
         column = self.visible[min(table.cursor_column, len(self.visible) - 1)].key
         value = self._filter_value(self.rows[table.cursor_row], column)
         if not value:
-            self.notify(f"no filter for the {LABELS[column]} column here (use / for from:, to:, min:...)",
-                        severity="warning", timeout=3)
+            self.notify(_("no filter for the {column} column here (use / for from:, to:, min:...)").format(
+                column=LABELS[column]), severity="warning", timeout=3)
             return
         self._apply_filter_text(combine_filter(self.filter_text, FILTER_KEYS[column], value))
 
@@ -451,7 +513,7 @@ class CallsScreen(Screen):
     def _reading(self) -> None:
         """Sorting a big store by a column without an index scans it: say so until the page is in."""
         if self.loading:
-            self._message(f"{self.order_text()} · reading the page…")
+            self._message(_("{order} · reading the page…").format(order=self.order_text()))
 
     def action_page(self, forward: bool) -> None:
         if self.loading or not self.rows:
@@ -467,7 +529,7 @@ class CallsScreen(Screen):
     def action_columns(self) -> None:
         def chosen(hidden: set[str] | None) -> None:
             if hidden is not None:
-                self.hidden = hidden
+                self.chosen = hidden
                 table = self.query_one(PagedTable)
                 self._fill(cursor_row=max(table.cursor_row, 0))
 
@@ -495,7 +557,7 @@ class CallsScreen(Screen):
             if choice:
                 path, overwrite = choice
                 self._export(path, overwrite, self.filter, self.order, [c.key for c in self.visible])
-                self._message(f"exporting to {path}…")
+                self._message(_("exporting to {path}…").format(path=path))
 
         title = _("Export the calls of this view (every page; .csv or .xlsx) to:")
         self.app.push_screen(ExportScreen(default, title), chosen)
@@ -503,7 +565,7 @@ class CallsScreen(Screen):
     def export_header(self, columns: list[str]) -> list[str]:
         out = []
         for c in columns:
-            out += {"dur": ["dur_seconds"], "cost": ["cost", "currency"]}.get(c, [LABELS[c]])
+            out += {"dur": ["dur_seconds"], "cost": ["cost", "currency"]}.get(c, [c])  # ids, as `calls --csv`
         return out
 
     def export_values(self, r: dict[str, Any], columns: list[str]) -> list[Any]:
@@ -543,7 +605,7 @@ class CallsScreen(Screen):
         try:
             count = write_rows(path, self.export_header(columns), rows(), overwrite=overwrite)
         except FileExistsError:
-            self.post_message(Exported(path, 0, f"{path} appeared meanwhile: not overwritten"))
+            self.post_message(Exported(path, 0, _("{path} appeared meanwhile: not overwritten").format(path=path)))
             return
         except (StoreError, FilterError, OSError, ValueError) as exc:
             self.post_message(Exported(path, 0, str(exc)))
@@ -552,29 +614,32 @@ class CallsScreen(Screen):
 
     def on_exported(self, message: Exported) -> None:
         if message.error:
-            self._message(f"export failed: {message.error}", error=True)
+            self._message(_("export failed: {error}").format(error=message.error), error=True)
         else:
-            self._message(f"exported {message.count:,} calls to {message.path}")
-            self.notify(f"exported {message.count:,} calls to {message.path}", timeout=4)
+            text = ngettext("exported {count} call to {path}", "exported {count} calls to {path}",
+                            message.count).format(count=count(message.count), path=message.path)
+            self._message(text)
+            self.notify(text, timeout=4)
 
     # --- the command palette ------------------------------------------------------------------------------
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: what this screen does."""
         out: list[tuple[str, str, Any]] = [
-            ("Calls: export the view…", "CSV or XLSX of every call of the filter, sort and columns shown (e)",
+            (_("Calls: export the view…"), _("CSV or XLSX of every call of the filter, sort and columns shown (e)"),
              self.action_export),
-            ("Calls: filter by the highlighted cell", "Add the cell's value to the filter line (f)",
+            (_("Calls: filter by the highlighted cell"), _("Add the cell's value to the filter line (f)"),
              self.action_filter_cell),
-            ("Calls: clear the filter", "Show every call (F, or escape on the table)", self.action_clear_filter),
-            ("Calls: edit the filter line", HELP, self.action_filter),
-            ("Calls: show or hide columns…", "Pick the columns for a narrow terminal (c)", self.action_columns),
-            ("Calls: last page", "G (g: first page)", self.action_last_page),
+            (_("Calls: clear the filter"), _("Show every call (F, or escape on the table)"),
+             self.action_clear_filter),
+            (_("Calls: edit the filter line"), HELP, self.action_filter),
+            (_("Calls: show or hide columns…"), _("Pick the columns for a narrow terminal (c)"), self.action_columns),
+            (_("Calls: last page"), _("G (g: first page)"), self.action_last_page),
         ]
         for c in COLUMNS:
             for desc in (False, True):
-                out.append((f"Calls: sort by {c.label} {DOWN if desc else UP}",
-                            "In the store, page by page; < and > sort by the highlighted column",
+                out.append((_("Calls: sort by {column} {arrow}").format(column=c.label, arrow=DOWN if desc else UP),
+                            _("In the store, page by page; < and > sort by the highlighted column"),
                             lambda key=c.key, d=desc: self.sort_by(key, d)))
         return out
 
@@ -588,7 +653,7 @@ class DetailLoaded(Message):
 class CallDetailScreen(Screen):
     """One call: what the PBX wrote, how it was classified and rated, and the tariff's explanation today."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc")]
+    BINDINGS = [Binding("escape", "app.pop_screen", _("Back"), key_display="esc")]
     CSS_PATH = "calls.tcss"
 
     def __init__(self, call_id: int) -> None:
@@ -596,9 +661,9 @@ class CallDetailScreen(Screen):
         self.call_id = call_id
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Call {self.call_id}", classes="title")
+        yield Static(_("Call {id}").format(id=self.call_id), classes="title")
         with VerticalScroll(id="detail-body"):
-            yield Static("loading…", id="detail-call")
+            yield Static(_("loading…"), id="detail-call")
             yield Static("", id="detail-rating")
             yield Static("", id="detail-raw")
         yield Footer()
@@ -618,57 +683,67 @@ class CallDetailScreen(Screen):
         if row is not None and row["number"] and row["tariff"]:
             compiled = self.app.tariffs.for_call(row)
             if compiled is None:
-                requote = f"the tariff {row['tariff']} is no longer in this workspace"
+                requote = _("the tariff {tariff} is no longer in this workspace").format(tariff=row["tariff"])
             else:
                 try:
                     requote = quote_text(quote(compiled, row["number"], row["start"], row["billable"]))
                 except (TariffError, ValueError) as exc:
-                    requote = f"cannot quote: {exc}"
+                    requote = _("cannot quote: {error}").format(error=exc)
         self.post_message(DetailLoaded(row, requote))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         call = self.query_one("#detail-call", Static)
         if message.error or message.row is None:
-            call.update(Text(message.error or f"call {self.call_id} is no longer in the store", style="bold red"))
+            call.update(Text(message.error or _("call {id} is no longer in the store").format(id=self.call_id),
+                             style="bold red"))
             return
         r = message.row
         zone = self.app.ctx.zone(r["site"])
+        rule = f", {r['number_rule']}" if r["number_rule"] else ""
         fields = [
-            ("start", f"{local_time(r['start'], zone, seconds=True)} ({zone})"),
-            ("answered", local_time(r["answer"], zone, seconds=True) if r["answer"] else "no"),
-            ("duration", f"{r['duration']} s, billable {r['billable']} s"),
-            ("site / source", f"{r['site']} / {r['source']} (import {r['import_id'] or '—'}, line {r['line'] or '—'})"),
-            ("direction", f"{r['direction']} · {r['disposition']}"),
-            ("extension", r["extension"] or ""), ("caller", r["caller"] or ""), ("dialled", r["dialled"] or ""),
-            ("number", f"{r['number'] or ''} ({r['number_kind']}"
-                       f"{', ' + r['number_rule'] if r['number_rule'] else ''})"),
-            ("trunk", r["trunk"] or ""), ("account", r["account"] or ""),
-            ("PBX id / leg", f"{r['native_id']} / {r['leg']} (group {r['grp'] or '—'})"),
+            (_("start"), f"{local_time(r['start'], zone, seconds=True)} ({zone})"),
+            (_("answered"), local_time(r["answer"], zone, seconds=True) if r["answer"] else _("no")),
+            (_("duration"), _("{duration} s, billable {billable} s").format(duration=r["duration"],
+                                                                           billable=r["billable"])),
+            (_("site / source"), _("{site} / {source} (import {import_id}, line {line})").format(
+                site=r["site"], source=r["source"], import_id=r["import_id"] or "—", line=r["line"] or "—")),
+            (_("direction"), f"{r['direction']} · {r['disposition']}"),
+            (_("extension"), r["extension"] or ""), (_("caller"), r["caller"] or ""),
+            (_("dialled"), r["dialled"] or ""),
+            (_("number"), f"{r['number'] or ''} ({r['number_kind']}{rule})"),
+            (_("trunk"), r["trunk"] or ""), (_("account"), r["account"] or ""),
+            (_("PBX id / leg"), _("{native_id} / {leg} (group {group})").format(
+                native_id=r["native_id"], leg=r["leg"], group=r["grp"] or "—")),
         ]
         if r["notes"]:
-            fields.append(("notes", r["notes"]))
-        call.update(_fields_text("Call", fields))
-        billed = "" if r["billed"] else " — merged: this leg's cost is carried by another leg of the call"
+            fields.append((_("notes"), r["notes"]))
+        call.update(_fields_text(_("Call"), fields))
+        status = status_label(r["status"])
+        if not r["billed"]:
+            status = _("{status} — merged: this leg's cost is carried by another leg of the call").format(
+                status=status)
         rating = [
-            ("status", f"{r['status']}{billed}"), ("tariff", r["tariff"] or "—"),
-            ("prefix", r["prefix"] or "—"), ("destination", r["destination"] or "—"), ("band", r["band"] or "—"),
-            ("billed seconds", "" if r["billed_seconds"] is None else str(r["billed_seconds"])),
-            ("cost (exact)", money(r["cost"], r["currency"], exact=True) or "—"),
-            ("rated at", local_time(r["rated_at"], zone, seconds=True)),
+            (_("status"), status), (_("tariff"), r["tariff"] or "—"),
+            (_("prefix"), r["prefix"] or "—"), (_("destination"), r["destination"] or "—"),
+            (_("band"), r["band"] or "—"),
+            (_("billed seconds"), "" if r["billed_seconds"] is None else str(r["billed_seconds"])),
+            (_("cost (exact)"), money(r["cost"], r["currency"], exact=True) or "—"),
+            (_("rated at"), local_time(r["rated_at"], zone, seconds=True)),
         ]
-        text = _fields_text("How it was rated", rating)
+        text = _fields_text(_("How it was rated"), rating)
         if message.requote:
-            text.append("\nThe tariff today, for this number, start and duration:\n", style="bold")
+            text.append("\n" + _("The tariff today, for this number, start and duration:") + "\n", style="bold")
             text.append(message.requote + "\n")
         self.query_one("#detail-rating", Static).update(text)
-        raw = Text("Raw record\n", style="bold")
-        raw.append(r["raw"] or "(none stored)")
+        raw = Text(_("Raw record") + "\n", style="bold")
+        raw.append(r["raw"] or _("(none stored)"))
         self.query_one("#detail-raw", Static).update(raw)
 
 
 def _fields_text(title: str, fields: list[tuple[str, str]]) -> Text:
     text = Text(f"{title}\n", style="bold")
+    width = max(15, *(len(name) + 1 for name, _value in fields))  # French names are longer
     for name, value in fields:
-        text.append(f"  {name:<15}", style="dim")
+        text.append(f"  {name:<{width}}", style="dim")
         text.append(f"{value}\n")
     return text

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
+from i18n import _, pgettext
 from store import display
 from store.db import Store, StoreError, open_existing
 from store.explain import explain_import
@@ -94,7 +95,7 @@ class Reader:
             except sqlite3.OperationalError as exc:
                 if "interrupted" in str(exc):
                     return None
-                raise StoreError(f"cannot read the database: {exc}") from None
+                raise StoreError(_("cannot read the database: {error}").format(error=exc)) from None
 
     def call(self, call_id: int) -> dict[str, Any] | None:
         with self._page_lock:
@@ -147,8 +148,8 @@ def store_errors() -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            raise StoreError("the database is locked by another program: try again in a moment") from None
-        raise StoreError(f"cannot read the database: {text}") from None
+            raise StoreError(_("the database is locked by another program: try again in a moment")) from None
+        raise StoreError(_("cannot read the database: {error}").format(error=text)) from None
 
 
 class ComponentReader:
@@ -229,6 +230,56 @@ def local_time(epoch: int | None, zone: str, *, seconds: bool = False, show_zone
 def short_time(epoch: int, zone: str, now: float) -> str:
     """``14:05:03 CET`` for today in the zone, the full date-time before: the live stream's column."""
     return display.clock(epoch, zone, now)
+
+
+def zone_name(epoch: int | None, zone: str) -> str:
+    """The zone's abbreviation at that instant (``CET``, ``CEST``, ``BST``), as local_time shows it."""
+    if epoch is None:
+        return ""
+    try:
+        from tui.context import zoneinfo
+
+        return dt.datetime.fromtimestamp(float(epoch), zoneinfo(zone)).tzname() or "UTC"
+    except Exception:
+        return "UTC"
+
+
+def direction_label(direction: str | None) -> str:
+    """The short direction a list shows (``out``, ``in``, ``int``, ``tr``), in the user's language; the filter
+    word (`dir:out`) stays the English one."""
+    labels = {"outgoing": pgettext("direction", "out"), "incoming": pgettext("direction", "in"),
+              "internal": pgettext("direction", "int"), "transit": pgettext("direction", "tr")}
+    return labels.get(direction or "", direction or "")
+
+
+def status_label(status: str | None) -> str:
+    """A call's status as a list shows it: the stored code itself in English (what `status:` filters by), a word
+    in French."""
+    labels = {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
+              "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
+              "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
+              "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
+              "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
+              "merged": pgettext("call status", "merged")}
+    return labels.get(status or "", status or "")
+
+
+# One character per status, for the status column of a narrow terminal (htop's S column): language-neutral, the
+# legend is in the help screen (STATUS_LEGEND) and the detail view spells the status out.
+STATUS_GLYPHS = {"rated": "✓", "no_rate": "?", "no_tariff": "⊘", "unanswered": "–", "incoming": "·",
+                 "internal": "·", "transit": "·", "service": "○", "emergency": "!", "invalid": "✗"}
+
+
+def status_glyph(status: str | None) -> str:
+    return STATUS_GLYPHS.get(status or "", (status or " ")[:1])
+
+
+def status_legend() -> list[tuple[str, str]]:
+    """(glyph, meaning) for the help screen."""
+    return [("✓", _("rated")), ("?", _("no rate for the number (no_rate)")),
+            ("⊘", _("no tariff for the site (no_tariff)")), ("–", _("unanswered")),
+            ("·", _("not charged: incoming, internal, transit")), ("○", _("service number")),
+            ("!", _("emergency number")), ("✗", _("invalid record"))]
 
 
 def duration_text(seconds: int | None) -> str:
@@ -350,20 +401,30 @@ def quote(c: CompiledTariff, digits: str, start: int, duration: int) -> dict[str
 def quote_text(q: dict[str, Any]) -> str:
     """A quote as a few lines of Rich markup-free text."""
     if q["status"] == "invalid":
-        return f"{q['number']}: the duration is out of range (0 to 604800 s)"
+        return _("{number}: the duration is out of range (0 to 604800 s)").format(number=q["number"])
     if q["status"] == "no_rate":
-        why = "no prefix of the tariff matches it" if q["prefix"] is None else \
-            f"prefix {q['prefix']} has no rate in force at {q['start_local']}"
-        return f"{q['number']}: no rate — {why}"
-    lines = [f"{q['number']} → {q['destination']} (prefix {q['prefix'] or '(any)'}) · band "
-             f"{' → '.join(q['bands']) or '(none)'}",
-             f"start {q['start_local']} {q['timezone']} · {q['duration']} s billed {q['billed_seconds']} s · "
-             f"cost {display.money(q['cost'], q['currency'])} (exact {q['cost_text']} {q['currency']})"]
+        if q["prefix"] is None:
+            return _("{number}: no rate — no prefix of the tariff matches it").format(number=q["number"])
+        return _("{number}: no rate — prefix {prefix} has no rate in force at {start}").format(
+            number=q["number"], prefix=q["prefix"], start=q["start_local"])
+    none, anyp = _("(none)"), _("(any)")
+    lines = [_("{number} → {destination} (prefix {prefix}) · band {bands}").format(
+                 number=q["number"], destination=q["destination"], prefix=q["prefix"] or anyp,
+                 bands=" → ".join(q["bands"]) or none),
+             _("start {start} {zone} · {duration} s billed {billed} s · cost {cost} (exact {exact} {currency})").format(
+                 start=q["start_local"], zone=q["timezone"], duration=q["duration"], billed=q["billed_seconds"],
+                 cost=display.money(q["cost"], q["currency"]), exact=q["cost_text"], currency=q["currency"])]
     for p in q["parts"]:
-        lines.append(f"  {p['band']:<10} {p['prefix'] or '(any)':<8} {p['from']:>5}–{p['to']:<5} s  "
-                     f"{p['increments']} × {p['increment']} s at {p['price']} = {p['amount']}")
-    inc = (f"each increment rounded half_up to {q['increment_decimals']} decimals"
-           if q["increment_decimals"] is not None else "exact until the call is rounded")
-    extra = f"connect fee {q['connect_fee']} · " if q["connect_fee"] not in ("", "0.00") else ""
-    lines.append(f"  {extra}unrounded {q['unrounded']} · rounded {q['mode']} to {q['decimals']} decimals ({inc})")
+        lines.append("  " + _("{band} {prefix} {start}–{end} s  {count} × {increment} s at {price} = {amount}").format(
+            band=f"{p['band']:<10}", prefix=f"{p['prefix'] or anyp:<8}", start=f"{p['from']:>5}",
+            end=f"{p['to']:<5}", count=p["increments"], increment=p["increment"], price=p["price"],
+            amount=p["amount"]))
+    inc = (_("each increment rounded half_up to {decimals} decimals").format(decimals=q["increment_decimals"])
+           if q["increment_decimals"] is not None else _("exact until the call is rounded"))
+    if q["connect_fee"] not in ("", "0.00"):
+        last = _("connect fee {fee} · unrounded {unrounded} · rounded {mode} to {decimals} decimals ({how})")
+    else:
+        last = _("unrounded {unrounded} · rounded {mode} to {decimals} decimals ({how})")
+    lines.append("  " + last.format(fee=q["connect_fee"], unrounded=q["unrounded"], mode=q["mode"],
+                                    decimals=q["decimals"], how=inc))
     return "\n".join(lines)

@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from i18n import _
+
 
 def _bindings(cls: Any) -> list[Binding]:
     out = []
@@ -36,50 +38,50 @@ def sections(app: Any) -> list[tuple[str, list[Binding]]]:
     from tui.mobile_screen import MobileScreen  # the mobile lines
 
     classes.update(mobile=MobileScreen)
-    out = [("Everywhere", [b for b in _bindings(type(app)) if not (b.action.startswith("screen(")
+    out = [(_("Everywhere"), [b for b in _bindings(type(app)) if not (b.action.startswith("screen(")
                                                                    and b.action[8:-2] not in app.names)])]
-    out[0][1].append(Binding("ctrl+p", "command_palette", "Command palette: screens, theme, keys"))
+    out[0][1].append(Binding("ctrl+p", "command_palette", _("Command palette: screens, theme, keys")))
     for name in app.names:
-        out.append((TITLES[name], _bindings(classes[name])))
+        out.append((_(TITLES[name]), _bindings(classes[name])))
         if name == "calls":
-            out.append(("Call detail", _bindings(CallDetailScreen)))
+            out.append((_("Call detail"), _bindings(CallDetailScreen)))
         if name == "invoices":
-            out.append(("Invoice detail", _bindings(InvoiceDetailScreen)))
-            out.append(("Approve, dispute", [Binding("enter", "", "Approve / open the dispute"),
-                                             *_bindings(DisputeDialog),
-                                             Binding("space", "", "Dispute: toggle a finding")]))
+            out.append((_("Invoice detail"), _bindings(InvoiceDetailScreen)))
+            out.append((_("Approve, dispute"), [Binding("enter", "", _("Approve / open the dispute")),
+                                                *_bindings(DisputeDialog),
+                                                Binding("space", "", _("Dispute: toggle a finding"))]))
         if name == "inventory":
-            out.append(("Inventory item", _bindings(ItemScreen)))
-            out.append(("Import preview", _bindings(ImportPreviewScreen)))
+            out.append((_("Inventory item"), _bindings(ItemScreen)))
+            out.append((_("Import preview"), _bindings(ImportPreviewScreen)))
         if name == "frontdesk":
-            out.append(("Check-in dialog", [Binding("enter", "", "Next field / check in"),
-                                            *_bindings(CheckinDialog)]))
+            out.append((_("Check-in dialog"), [Binding("enter", "", _("Next field / check in")),
+                                               *_bindings(CheckinDialog)]))
         if name == "reports":
-            out.append(("Report export", [Binding("enter", "", "Write the file (csv, xlsx, pdf: its extension)"),
-                                           *_bindings(ExportDialog)]))
-    out.append(("Tables", [Binding("up,down", "", "Move"),
-                           Binding("pageup,pagedown", "", "Page (Calls: the next page at the end)"),
-                           Binding("ctrl+home,ctrl+end", "", "First, last row"),
-                           Binding("tab", "", "Next field or table")]))
+            out.append((_("Report export"), [Binding("enter", "", _("Write the file (csv, xlsx, pdf: its extension)")),
+                                              *_bindings(ExportDialog)]))
+    out.append((_("Tables"), [Binding("up,down", "", _("Move")),
+                              Binding("pageup,pagedown", "", _("Page (Calls: the next page at the end)")),
+                              Binding("ctrl+home,ctrl+end", "", _("First, last row")),
+                              Binding("tab", "", _("Next field or table"))]))
     return out
 
 
 class HelpScreen(Screen):
     """Every key, by screen. Escape or ? closes it."""
 
-    BINDINGS = [Binding("escape,question_mark", "app.pop_screen", "Close", key_display="esc")]
+    BINDINGS = [Binding("escape,question_mark", "app.pop_screen", _("Close"), key_display="esc")]
     CSS = """
     HelpScreen DataTable { height: 1fr; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("anatole — keys", classes="title")
+        yield Static(_("anatole — keys"), classes="title")
         yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("screen", "key", "what it does")
+        table.add_columns(_("screen"), _("key"), _("what it does"))
         for title, bindings in sections(self.app):
             for b in bindings:
                 keys = b.key_display or ", ".join(self.app.get_key_display(Binding(k.strip(), ""))
