@@ -19,6 +19,7 @@ import numpy as np
 
 from engine import MAX_DURATION, STATUS_NAMES, RateTables, build_intervals
 from engine.money import DECIMALS, INT64_MAX
+from i18n import _
 from tariffs import _deck
 from tariffs.errors import Collector, TariffError
 from tariffs.load import PrefixColumn, prefix_bytes
@@ -129,13 +130,15 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     dup[1:] = same_rate[1:] & (r_from[1:] == r_from[:-1])
     for k in np.flatnonzero(dup)[:50]:
         errs.add(tariff.where(int(order[k])), None,
-                 f"duplicate row: prefix {prefixes[r_pid[k]]!r}, band {tariff.band_name(int(r_band[k]))!r}, "
-                 f"from {int(r_from[k])} and effective_from are the same as at {tariff.where(int(order[k - 1]))}")
+                 _("duplicate row: prefix {prefix}, band {band}, from {start} and effective_from are the same as "
+                   "at {other}").format(prefix=repr(prefixes[r_pid[k]]), band=repr(tariff.band_name(int(r_band[k]))),
+                                        start=int(r_from[k]), other=tariff.where(int(order[k - 1]))))
     starts = np.flatnonzero(~same_rate)  # first row of each rate, in rate order
     for k in starts[r_from[starts] != 0][:50]:
         errs.add(tariff.where(int(order[k])), "from",
-                 f"prefix {prefixes[r_pid[k]]!r} band {tariff.band_name(int(r_band[k]))!r}: the first slot starts "
-                 f"at {int(r_from[k])}; a rate needs a row with from = 0")
+                 _("prefix {prefix} band {band}: the first slot starts at {start}; a rate needs a row with "
+                   "from = 0").format(prefix=repr(prefixes[r_pid[k]]), band=repr(tariff.band_name(int(r_band[k]))),
+                                      start=int(r_from[k])))
     rate_of_row = np.cumsum(~same_rate) - 1
     first = order[starts][rate_of_row]  # for each sorted row, the from=0 row of its rate
     rest = np.flatnonzero(same_rate)
@@ -145,8 +148,9 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         bad = (mine != theirs) if empty is None else ((mine != theirs) & (mine != empty))
         for k in rest[bad][:50]:
             errs.add(tariff.where(int(order[k])), name,
-                     f"differs from the rate's first slot at {tariff.where(int(first[k]))}: "
-                     f"{name} belongs to the whole rate (give it on the from = 0 row only)")
+                     _(
+                         "differs from the rate's first slot at {first}: {name} belongs to the whole rate (give it on "
+                         "the from = 0 row only)").format(first=tariff.where(int(first[k])), name=name))
     errs.raise_if_any()
 
     rate_row = order[starts]
@@ -168,8 +172,9 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         for u in np.unique(unit):
             denom = math.lcm(denom, int(u))
         if denom > MAX_DENOM:
-            raise TariffError.single(str(tariff.path), "unit", f"the units' least common multiple ({denom}) "
-                                     f"exceeds {MAX_DENOM}: use fewer distinct units")
+            raise TariffError.single(str(tariff.path), "unit", _(
+                "the units' least common multiple ({denom}) exceeds {limit}: use fewer distinct units").format(
+                denom=denom, limit=MAX_DENOM))
         inc_quantum = 0
         worst = max_price * denom * seconds + max_connect * denom
         scaled = price * (denom // unit) if worst < INT64_MAX // 2 else price
@@ -181,8 +186,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         scaled = np.zeros(n, dtype=np.int64)
         incprice = half_up(price * inc, unit * inc_quantum) * inc_quantum if worst < INT64_MAX // 2 else scaled
     if worst >= INT64_MAX // 2:
-        raise TariffError.single(str(tariff.path), "price", "prices are too large to be summed exactly over a "
-                                 "7-day call; check the price and unit columns")
+        raise TariffError.single(str(tariff.path), "price", _(
+            "prices are too large to be summed exactly over a 7-day call; check the price and unit columns"))
 
     day_class, special_day, special_sched, sched_lo, seg_start, seg_band = _schedules(tariff)
     tz_at, tz_off = tz_table(tariff.timezone)
@@ -327,8 +332,9 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
             tied = [b for b in live if (bands[b].weight, bands[b].start) == (bands[best].weight, bands[best].start)]
             if len(tied) > 1:
                 names = " and ".join(repr(bands[b].name) for b in tied)
-                errs.add(str(tariff.path), "band", f"bands {names} both start at {bands[best].start_text()} with "
-                         f"weight {bands[best].weight} on {what}: give one a higher weight")
+                errs.add(str(tariff.path), "band", _(
+                    "bands {names} both start at {value} with weight {weight} on {what}: give one a higher weight")
+                    .format(names=names, value=bands[best].start_text(), weight=bands[best].weight, what=what))
             if not segs or segs[-1][1] != best:
                 segs.append((t, best))
         if not segs or segs[0][0] != 0:
@@ -336,8 +342,8 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
         key = tuple(segs)
         if key not in schedules:
             schedules[key] = len(schedules)
-            seg_start.extend(s for s, _ in segs)
-            seg_band.extend(b for _, b in segs)
+            seg_start.extend(s for s, _b in segs)
+            seg_band.extend(b for _s, b in segs)
             lows.append(len(seg_start))
         return schedules[key]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from i18n import ngettext
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -33,7 +35,8 @@ class TariffError(Exception):
         shown = [str(p) for p in self.problems[: self.MAX_SHOWN]]
         more = len(self.problems) - len(shown)
         if more > 0:
-            shown.append(f"... and {more} more problem(s)")
+            shown.append(ngettext("... and {count} more problem", "... and {count} more problems", more).format(
+                count=more))
         return "\n".join(shown)
 
 

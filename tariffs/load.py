@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from engine.money import DECIMALS, ROUNDING_MODES, MoneyError, parse_money
+from i18n import _
 from tariffs import _deck
 from tariffs.errors import Collector, TariffError
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Band, RateRows, Tariff, day_number
@@ -87,13 +88,13 @@ def load_tariff(path: str | Path, *, reader: DeckReader | None = None) -> Tariff
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise TariffError.single(where, None, f"cannot read: {exc.strerror or exc}") from None
+        raise TariffError.single(where, None, _("cannot read: {value}").format(value=exc.strerror or exc)) from None
     try:
         doc = tomllib.loads(raw.decode("utf-8-sig"), parse_float=Decimal)  # exact: money is never a float
     except UnicodeDecodeError as exc:
-        raise TariffError.single(where, None, f"not UTF-8 text (byte {exc.start})") from None
+        raise TariffError.single(where, None, _("not UTF-8 text (byte {start})").format(start=exc.start)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise TariffError.single(where, None, f"invalid TOML: {exc}") from None
+        raise TariffError.single(where, None, _("invalid TOML: {error}").format(error=exc)) from None
     return tariff_from_dict(doc, path=path, reader=reader)
 
 
@@ -105,34 +106,37 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None, reader: D
     errs = Collector()
 
     for key in sorted(set(doc) - TOP_KEYS):
-        errs.add(where, key, f"unknown key (expected one of: {', '.join(sorted(TOP_KEYS))})")
+        errs.add(where, key, _("unknown key (expected one of: {names})").format(names=', '.join(sorted(TOP_KEYS))))
 
     name = _string(doc, "name", where, errs, required=True)
     description = _string(doc, "description", where, errs) or ""
     currency = _string(doc, "currency", where, errs, required=True)
     if currency and not re.fullmatch(r"[A-Z]{3}", currency):
-        errs.add(where, "currency", f"{currency!r} is not an ISO 4217 code (three capital letters, e.g. EUR)")
+        errs.add(where, "currency", _(
+            "{currency} is not an ISO 4217 code (three capital letters, e.g. EUR)").format(currency=repr(currency)))
     timezone = _string(doc, "timezone", where, errs, required=True)
     if timezone:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            errs.add(where, "timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Paris)")
+            errs.add(where, "timezone", _(
+                "{timezone} is not an IANA time zone (e.g. Europe/Paris)").format(timezone=repr(timezone)))
 
     rounding = _table(doc, "rounding", where, errs, ROUNDING_KEYS)
     decimals = _int(rounding, "decimals", f"{where} [rounding]", errs, default=4, lo=0, hi=DECIMALS)
     mode = _string(rounding, "mode", f"{where} [rounding]", errs) or "half_up"
     if mode not in ROUNDING_MODES:
-        errs.add(f"{where} [rounding]", "mode", f"{mode!r} is not one of {', '.join(ROUNDING_MODES)}")
+        errs.add(f"{where} [rounding]", "mode", _(
+            "{mode} is not one of {names}").format(mode=repr(mode), names=', '.join(ROUNDING_MODES)))
     inc_dec = _int(rounding, "increment_decimals", f"{where} [rounding]", errs, default=None, lo=0, hi=DECIMALS)
 
     billing = _table(doc, "billing", where, errs, BILLING_KEYS)
     anchor = _string(billing, "anchor", f"{where} [billing]", errs) or "slot"
     if anchor not in ("slot", "zero"):
-        errs.add(f"{where} [billing]", "anchor", f"{anchor!r} is not 'slot' or 'zero'")
+        errs.add(f"{where} [billing]", "anchor", _("{anchor} is not 'slot' or 'zero'").format(anchor=repr(anchor)))
     split = billing.get("split", True)
     if not isinstance(split, bool):
-        errs.add(f"{where} [billing]", "split", f"{split!r} is not true or false")
+        errs.add(f"{where} [billing]", "split", _("{split} is not true or false").format(split=repr(split)))
         split = True
 
     raw_bands = doc.get("band", [])
@@ -151,21 +155,22 @@ def tariff_from_dict(doc: dict[str, Any], *, path: Path | None = None, reader: D
     deck = doc.get("deck")
     if deck is not None:
         if not isinstance(deck, str) or not deck:
-            errs.add(where, "deck", "must be the file name of a CSV rate deck")
+            errs.add(where, "deck", _("must be the file name of a CSV rate deck"))
         else:
             deck_path = (path.parent if path else Path.cwd()) / deck
             deck_data = reader.read(deck_path, errs)
     inline = doc.get("rate", [])
     if not isinstance(inline, list) or not all(isinstance(r, dict) for r in inline):
-        errs.add(where, "rate", "must be an array of tables ([[rate]])")
+        errs.add(where, "rate", _("must be an array of tables ([[rate]])"))
         inline = []
     inline_cells: list[tuple[int, dict[str, str]]] = []
     for n, table in enumerate(inline, 1):
         for key in sorted(set(table) - set(COLUMNS)):
-            errs.add(f"{where} [[rate]] #{n}", key, f"unknown key (expected: {', '.join(COLUMNS)})")
+            errs.add(f"{where} [[rate]] #{n}", key, _(
+                "unknown key (expected: {names})").format(names=', '.join(COLUMNS)))
         inline_cells.append((n, {k: _cell_text(v) for k, v in table.items() if k in COLUMNS}))
     if deck is None and not inline:
-        errs.add(where, "deck", "the tariff has no rates: give a deck = 'file.csv' or [[rate]] tables")
+        errs.add(where, "deck", _("the tariff has no rates: give a deck = 'file.csv' or [[rate]] tables"))
 
     rows, n_deck = reader.convert(deck_data, inline_cells, band_index, deck_path, where, errs)
     errs.raise_if_any()
@@ -249,13 +254,13 @@ def _string(table: dict, key: str, where: str, errs: Collector, *, required: boo
     value = table.get(key)
     if value is None:
         if required:
-            errs.add(where, key, "required key is missing")
+            errs.add(where, key, _("required key is missing"))
         return None
     if not isinstance(value, str):
-        errs.add(where, key, f"{value!r} is not a string")
+        errs.add(where, key, _("{value} is not a string").format(value=repr(value)))
         return None
     if required and not value.strip():
-        errs.add(where, key, "must not be empty")
+        errs.add(where, key, _("must not be empty"))
     return value
 
 
@@ -264,10 +269,10 @@ def _int(table: dict, key: str, where: str, errs: Collector, *, default: int | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        errs.add(where, key, f"{value!r} is not a whole number")
+        errs.add(where, key, _("{value} is not a whole number").format(value=repr(value)))
         return default
     if not lo <= value <= hi:
-        errs.add(where, key, f"{value} is out of range {lo}..{hi}")
+        errs.add(where, key, _("{value} is out of range {lo}..{hi}").format(value=value, lo=lo, hi=hi))
         return default
     return value
 
@@ -275,30 +280,31 @@ def _int(table: dict, key: str, where: str, errs: Collector, *, default: int | N
 def _table(doc: dict, key: str, where: str, errs: Collector, allowed: set[str]) -> dict:
     table = doc.get(key, {})
     if not isinstance(table, dict):
-        errs.add(where, key, "must be a table")
+        errs.add(where, key, _("must be a table"))
         return {}
     for k in sorted(set(table) - allowed):
-        errs.add(f"{where} [{key}]", k, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+        errs.add(f"{where} [{key}]", k, _(
+            "unknown key (expected one of: {names})").format(names=', '.join(sorted(allowed))))
     return table
 
 
 def _bands(raw: Any, where: str, errs: Collector) -> list[Band]:
     if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
-        errs.add(where, "band", "must be an array of tables ([[band]])")
+        errs.add(where, "band", _("must be an array of tables ([[band]])"))
         return []
     bands: list[Band] = []
     seen: set[str] = set()
     for n, b in enumerate(raw, 1):
         at = f"{where} [[band]] #{n}"
         for k in sorted(set(b) - BAND_KEYS):
-            errs.add(at, k, f"unknown key (expected one of: {', '.join(sorted(BAND_KEYS))})")
+            errs.add(at, k, _("unknown key (expected one of: {names})").format(names=', '.join(sorted(BAND_KEYS))))
         name = _string(b, "name", at, errs, required=True)
         if name is None:
             continue
         if name == "*" or not name.strip():
-            errs.add(at, "name", f"{name!r} is reserved or empty")
+            errs.add(at, "name", _("{name} is reserved or empty").format(name=repr(name)))
         elif name in seen:
-            errs.add(at, "name", f"band {name!r} is defined twice")
+            errs.add(at, "name", _("band {name} is defined twice").format(name=repr(name)))
         seen.add(name)
         start = _time_of_day(b.get("start"), at, errs)
         weight = _int(b, "weight", at, errs, default=10, lo=-(10**6), hi=10**6)
@@ -308,12 +314,12 @@ def _bands(raw: Any, where: str, errs: Collector) -> list[Band]:
             if isinstance(d, str) and d.lower() in _DAY_WORDS:
                 day_set.add(_DAY_WORDS[d.lower()])
             else:
-                errs.add(at, "days", f"{d!r} is not a day name (mon, tue, wed, thu, fri, sat, sun)")
+                errs.add(at, "days", _("{d} is not a day name (mon, tue, wed, thu, fri, sat, sun)").format(d=repr(d)))
         dates, full_dates = set(), set()
         for d in _list(b, "dates", at, errs):
             parsed = _band_date(d)
             if parsed is None:
-                errs.add(at, "dates", f"{d!r} is not a date 'MM-DD' or 'YYYY-MM-DD'")
+                errs.add(at, "dates", _("{d} is not a date 'MM-DD' or 'YYYY-MM-DD'").format(d=repr(d)))
             elif isinstance(parsed, dt.date):
                 full_dates.add(parsed)
             else:
@@ -329,7 +335,7 @@ def _bands(raw: Any, where: str, errs: Collector) -> list[Band]:
 def _list(table: dict, key: str, where: str, errs: Collector) -> list:
     value = table.get(key, [])
     if not isinstance(value, list):
-        errs.add(where, key, f"{value!r} is not a list")
+        errs.add(where, key, _("{value} is not a list").format(value=repr(value)))
         return []
     return value
 
@@ -338,7 +344,7 @@ def _int_list(table: dict, key: str, where: str, errs: Collector, lo: int, hi: i
     out = set()
     for v in _list(table, key, where, errs):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            errs.add(where, key, f"{v!r} is not a whole number in {lo}..{hi}")
+            errs.add(where, key, _("{v} is not a whole number in {lo}..{hi}").format(v=repr(v), lo=lo, hi=hi))
         else:
             out.add(v)
     return out
@@ -346,7 +352,7 @@ def _int_list(table: dict, key: str, where: str, errs: Collector, lo: int, hi: i
 
 def _time_of_day(value: Any, where: str, errs: Collector) -> int:
     if value is None:
-        errs.add(where, "start", "required key is missing (a time of day, 'HH:MM')")
+        errs.add(where, "start", _("required key is missing (a time of day, 'HH:MM')"))
         return 0
     if isinstance(value, dt.time):  # TOML local time: start = 08:00:00
         return value.hour * 3600 + value.minute * 60 + value.second
@@ -355,7 +361,8 @@ def _time_of_day(value: Any, where: str, errs: Collector) -> int:
         h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
         if h < 24 and mi < 60 and s < 60:
             return h * 3600 + mi * 60 + s
-    errs.add(where, "start", f"{value!r} is not a time of day 'HH:MM' or 'HH:MM:SS' (00:00 to 23:59:59)")
+    errs.add(where, "start", _(
+        "{value} is not a time of day 'HH:MM' or 'HH:MM:SS' (00:00 to 23:59:59)").format(value=repr(value)))
     return 0
 
 
@@ -451,7 +458,7 @@ class DeckCells:
         parts: list[bytes] = []
         bounds = [0, 0]
         fields: dict[str, np.ndarray] = {}
-        for i, (_, cells) in enumerate(rows):
+        for i, (_line, cells) in enumerate(rows):
             for name, text in cells.items():
                 if name not in fields:
                     fields[name] = np.zeros(n, np.int64)
@@ -460,7 +467,7 @@ class DeckCells:
                 bounds.append(bounds[-1] + len(b))
                 parts.append(b)
         return cls(np.frombuffer(b"".join(parts) + b"\0", np.uint8), np.array(bounds, np.int64),
-                   {name: (idx, 0) for name, idx in fields.items()}, np.array([ln for ln, _ in rows], dtype=np.int64),
+                   {name: (idx, 0) for name, idx in fields.items()}, np.array([ln for ln, _c in rows], dtype=np.int64),
                    n)
 
     def extend(self, other: DeckCells) -> DeckCells:
@@ -529,13 +536,13 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
     try:
         data, size = _read_into_array(path)
     except OSError as exc:
-        errs.add(str(path), None, f"cannot read the rate deck: {exc.strerror or exc}")
+        errs.add(str(path), None, _("cannot read the rate deck: {value}").format(value=exc.strerror or exc))
         return None
     if _deck.utf8_valid(data, size) >= 0:
         try:  # Python's own decoder, for its message
             data[:size].tobytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
+            errs.add(str(path), None, _("not UTF-8 text (byte {start})").format(start=exc.start))
             return None
     begin = len(codecs.BOM_UTF8) if data[:size][:3].tobytes() == codecs.BOM_UTF8 else 0
     scanned = _deck.scan(data, begin, size, csv.field_size_limit())  # in place: data is the scanner's output
@@ -555,7 +562,7 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
         blank[r] = not cells.text(int(first[r]))
     kept = np.flatnonzero(~((nf == 0) | comment | blank))
     if len(kept) == 0:
-        errs.add(str(path), None, "the rate deck is empty (a header row is required)")
+        errs.add(str(path), None, _("the rate deck is empty (a header row is required)"))
         return None
     h = int(kept[0])
     at = f"{path}:{rec_line[h]}"
@@ -563,14 +570,14 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
     bad = False
     for name in header:
         if name not in COLUMNS:
-            errs.add(at, name or "(empty)", f"unknown column (expected: {', '.join(COLUMNS)})")
+            errs.add(at, name or "(empty)", _("unknown column (expected: {names})").format(names=', '.join(COLUMNS)))
             bad = True
     for name in {h for h in header if header.count(h) > 1}:
-        errs.add(at, name, "column appears twice")
+        errs.add(at, name, _("column appears twice"))
         bad = True
     for name in REQUIRED_COLUMNS:
         if name not in header:
-            errs.add(at, name, "required column is missing")
+            errs.add(at, name, _("required column is missing"))
             bad = True
     if bad:
         return None
@@ -578,7 +585,9 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
     fits = nf[data] == len(header)
     for r in data[~fits]:
         errs.add(f"{path}:{rec_line[r]}", None,
-                 f"expected {len(header)} fields ({','.join(header)}), found {nf[r]}")
+                 _(
+                     "expected {count} fields ({names}), found {value}").format(
+                     count=len(header), names=','.join(header), value=nf[r]))
     rows = data[fits]
     base = lo[rows]
     return DeckCells(buf, bounds, {name: (base, j) for j, name in enumerate(header)}, rec_line[rows], len(rows))
@@ -599,10 +608,12 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     for i in np.flatnonzero(status == _deck.FALLBACK):
         p = text(prefix_col, i)
         if not (p.isdigit() and p.isascii()) and p:
-            hint = " (write E.164 digits without '+')" if p.startswith("+") else ""
-            errs.add(at(i), "prefix", f"{p!r} must be digits only{hint}")
+            message = _("{prefix} must be digits only (write E.164 digits without '+')") if p.startswith("+") \
+                else _("{prefix} must be digits only")
+            errs.add(at(i), "prefix", message.format(prefix=repr(p)))
         elif len(p) > MAX_PREFIX_DIGITS:
-            errs.add(at(i), "prefix", f"{p!r} is longer than {MAX_PREFIX_DIGITS} digits")
+            errs.add(at(i), "prefix", _(
+                "{prefix} is longer than {limit} digits").format(prefix=repr(p), limit=MAX_PREFIX_DIGITS))
         else:  # plain digits once Unicode white space is stripped
             digits[i] = p.encode("ascii")
 
@@ -621,7 +632,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     dest = remap[ids]
     if "" in dest_ids:
         for i in np.flatnonzero(dest == dest_ids[""]):
-            errs.add(at(i), "destination", "required value is empty")
+            errs.add(at(i), "destination", _("required value is empty"))
 
     price_col = column("price")
     price, price_status = _deck.money(buf, bounds, *price_col, DECIMALS)
@@ -629,7 +640,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     for i in np.flatnonzero(price_status == _deck.FALLBACK):
         price_empty[i] = not text(price_col, i)
     for i in np.flatnonzero(price_empty):
-        errs.add(at(i), "price", "required value is empty")
+        errs.add(at(i), "price", _("required value is empty"))
 
     def by_value(name: str, conv: Callable[[str], int], default: int, dtype: Any) -> np.ndarray:
         """A column of few distinct values (band, effective_from): converted once per distinct cell."""
@@ -679,7 +690,7 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
     )
     both = (rows.min_cost != NONE) & (rows.max_cost != NONE) & (rows.min_cost > rows.max_cost)
     for i in np.flatnonzero(both)[:100]:
-        errs.add(at(int(i)), "min_cost", "is greater than max_cost")
+        errs.add(at(int(i)), "min_cost", _("is greater than max_cost"))
     return rows
 
 
@@ -705,7 +716,8 @@ def _band_of(band_index: dict[str, int]) -> Callable[[str], int]:
             return ALL_BANDS
         if text not in band_index:
             known = ", ".join(band_index) or "none defined"
-            raise ValueError(f"unknown band {text!r} (bands: {known}; '*' for every band)")
+            raise ValueError(_(
+                "unknown band {text} (bands: {known}; '*' for every band)").format(text=repr(text), known=known))
         return band_index[text]
 
     return conv
@@ -718,7 +730,7 @@ def _effective(text: str) -> int:
             raise ValueError
         return day_number(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
     except ValueError:
-        raise ValueError(f"{text!r} is not a date 'YYYY-MM-DD'") from None
+        raise ValueError(_("{text} is not a date 'YYYY-MM-DD'").format(text=repr(text))) from None
 
 
 def _money(text: str) -> int:
@@ -727,17 +739,17 @@ def _money(text: str) -> int:
     except MoneyError as exc:
         raise ValueError(str(exc)) from None
     if value < 0:
-        raise ValueError(f"{text!r} is negative (prices, fees and limits are >= 0)")
+        raise ValueError(_("{text} is negative (prices, fees and limits are >= 0)").format(text=repr(text)))
     return value
 
 
 def _seconds(lo: int, hi: int) -> Callable[[str], int]:
     def conv(text: str) -> int:
         if not (text.isdigit() and text.isascii()):
-            raise ValueError(f"{text!r} is not a whole number of seconds")
+            raise ValueError(_("{text} is not a whole number of seconds").format(text=repr(text)))
         value = int(text)
         if not lo <= value <= hi:
-            raise ValueError(f"{value} is out of range {lo}..{hi}")
+            raise ValueError(_("{value} is out of range {lo}..{hi}").format(value=value, lo=lo, hi=hi))
         return value
 
     return conv

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from i18n import _
 from tariffs import load
 from tariffs.errors import Collector
 from tariffs.load import COLUMNS, MAX_FROM, MAX_PREFIX_DIGITS, MAX_SECONDS, REQUIRED_COLUMNS, _money, _seconds
@@ -55,10 +56,10 @@ def _read_deck(path: Path, errs: Collector) -> list[tuple[int, dict[str, str]]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        errs.add(str(path), None, f"cannot read the rate deck: {exc.strerror or exc}")
+        errs.add(str(path), None, _("cannot read the rate deck: {value}").format(value=exc.strerror or exc))
         return []
     except UnicodeDecodeError as exc:
-        errs.add(str(path), None, f"not UTF-8 text (byte {exc.start})")
+        errs.add(str(path), None, _("not UTF-8 text (byte {start})").format(start=exc.start))
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
@@ -73,27 +74,29 @@ def _read_deck(path: Path, errs: Collector) -> list[tuple[int, dict[str, str]]]:
                 for h in header:
                     if h not in COLUMNS:
                         errs.add(f"{path}:{reader.line_num}", h or "(empty)",
-                                 f"unknown column (expected: {', '.join(COLUMNS)})")
+                                 _("unknown column (expected: {names})").format(names=', '.join(COLUMNS)))
                         bad = True
                 for h in {h for h in header if header.count(h) > 1}:
-                    errs.add(f"{path}:{reader.line_num}", h, "column appears twice")
+                    errs.add(f"{path}:{reader.line_num}", h, _("column appears twice"))
                     bad = True
                 for h in REQUIRED_COLUMNS:
                     if h not in header:
-                        errs.add(f"{path}:{reader.line_num}", h, "required column is missing")
+                        errs.add(f"{path}:{reader.line_num}", h, _("required column is missing"))
                         bad = True
                 if bad:
                     return []
                 continue
             if len(fields) != len(header):
                 errs.add(f"{path}:{reader.line_num}", None,
-                         f"expected {len(header)} fields ({','.join(header)}), found {len(fields)}")
+                         _(
+                             "expected {count} fields ({names}), found {count2}").format(
+                             count=len(header), names=','.join(header), count2=len(fields)))
                 continue
             out.append((reader.line_num, dict(zip(header, fields))))
     except csv.Error as exc:
-        errs.add(f"{path}:{reader.line_num}", None, f"malformed CSV: {exc}")
+        errs.add(f"{path}:{reader.line_num}", None, _("malformed CSV: {error}").format(error=exc))
     if header is None:
-        errs.add(str(path), None, "the rate deck is empty (a header row is required)")
+        errs.add(str(path), None, _("the rate deck is empty (a header row is required)"))
     return out
 
 
@@ -102,7 +105,7 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
     n = len(cells)
 
     def column(name: str) -> list[str]:
-        return [c.get(name, "").strip() for _, c in cells]
+        return [c.get(name, "").strip() for _line, c in cells]
 
     def convert(name: str, conv: Callable[[str], Any], default: Any) -> list[Any]:
         cache: dict[str, Any] = {}
@@ -125,10 +128,12 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
     prefixes = column("prefix")
     for i, p in enumerate(prefixes):
         if not (p.isdigit() and p.isascii()) and p:
-            hint = " (write E.164 digits without '+')" if p.startswith("+") else ""
-            errs.add(at(i), "prefix", f"{p!r} must be digits only{hint}")
+            message = _("{prefix} must be digits only (write E.164 digits without '+')") if p.startswith("+") \
+                else _("{prefix} must be digits only")
+            errs.add(at(i), "prefix", message.format(prefix=repr(p)))
         elif len(p) > MAX_PREFIX_DIGITS:
-            errs.add(at(i), "prefix", f"{p!r} is longer than {MAX_PREFIX_DIGITS} digits")
+            errs.add(at(i), "prefix", _(
+                "{prefix} is longer than {limit} digits").format(prefix=repr(p), limit=MAX_PREFIX_DIGITS))
 
     dest_names = column("destination")
     destinations: list[str] = []
@@ -136,7 +141,7 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
     dest = np.empty(n, dtype=np.int32)
     for i, d in enumerate(dest_names):
         if not d:
-            errs.add(at(i), "destination", "required value is empty")
+            errs.add(at(i), "destination", _("required value is empty"))
         j = dest_ids.get(d)
         if j is None:
             j = dest_ids[d] = len(destinations)
@@ -146,9 +151,9 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
     band_of = load._band_of(band_index)
 
     def required(name: str) -> None:
-        for i, (_, c) in enumerate(cells):
+        for i, (_line, c) in enumerate(cells):
             if not c.get(name, "").strip():
-                errs.add(at(i), name, "required value is empty")
+                errs.add(at(i), name, _("required value is empty"))
 
     required("price")
 
@@ -166,9 +171,9 @@ def _convert_rows(cells: list[tuple[int, dict[str, str]]], band_index: dict[str,
         min_cost=np.array(convert("min_cost", _money, NONE), dtype=np.int64),
         max_cost=np.array(convert("max_cost", _money, NONE), dtype=np.int64),
         effective_from=np.array(convert("effective_from", load._effective, ALWAYS), dtype=np.int32),
-        line=np.array([ln for ln, _ in cells], dtype=np.int32),
+        line=np.array([ln for ln, _c in cells], dtype=np.int32),
     )
     both = (rows.min_cost != NONE) & (rows.max_cost != NONE) & (rows.min_cost > rows.max_cost)
     for i in np.flatnonzero(both)[:100]:
-        errs.add(at(int(i)), "min_cost", "is greater than max_cost")
+        errs.add(at(int(i)), "min_cost", _("is greater than max_cost"))
     return rows
