@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import format_money
 from hotel.model import HotelConfig
+from i18n import _
 from store import display
 from store import hotel as db
 
@@ -117,7 +117,7 @@ class HotelHook:
     def _failed(self, conn: sqlite3.Connection, call: dict[str, Any], exc: Exception, now: int) -> None:
         """Roll the call's charge back and list it (late-charge list) with the reason, so the front desk sees it."""
         self.failed += 1
-        reason = f"could not be charged: {type(exc).__name__}: {exc}"[:500]
+        reason = _("could not be charged: {error}").format(error=f"{type(exc).__name__}: {exc}")[:500]
         self.log("error", where="hotel", call_id=call.get("id"), error=reason, detail="listed as a late charge")
         try:
             conn.execute("ROLLBACK TO hotel_call")
@@ -185,27 +185,27 @@ class HotelHook:
             charge, status, reason = 0, db.FREE, free
         elif base is None:
             charge, status = None, db.UNPRICED
-            reason = f"no price: the call's rating status is {call['status']}"
+            reason = _("no price: the call's rating status is {status}").format(status=call["status"])
         else:
             charge = cfg.rules.price(int(base))
-            status, reason = (db.FREE, "zero price") if charge == 0 else (db.QUEUED, None)
+            status, reason = (db.FREE, _("zero price")) if charge == 0 else (db.QUEUED, None)
         status, reason = self._occupancy(status, reason, stay, late)
         key, action = self._group(conn, call, batch or {call["id"]})
         if action is not None and action[0] == "merged":
-            status, charge, reason = db.MERGED, None, (f"another leg of call {action[1]} (the same call, "
-                                                       "overlapping): charged once, on that leg")
+            status, charge, reason = db.MERGED, None, _("another leg of call {call} (the same call, overlapping): "
+                                                        "charged once, on that leg").format(call=action[1])
         elif action is not None and action[0] == "posted":
             held = action[1]
             status, charge, late = db.MERGED, None, True
-            reason = (f"a longer leg of call {held['call_id']}, whose charge was already sent to the PMS (P# "
-                      f"{held['posting']}): the difference, if any, is not posted")
+            reason = _("a longer leg of call {call}, whose charge was already sent to the PMS (P# {posting}): the "
+                       "difference, if any, is not posted").format(call=held["call_id"], posting=held["posting"])
         elif action is not None:  # supersede: the leg charged before gives the charge to this longer one
             held = action[1]
             if held["posting"] is not None:
                 db.cancel_posting(conn, held["posting"])
             db.update_charge(conn, held["call_id"], status=db.MERGED, call_group=None,
-                             reason=f"another leg of call {call['id']} (the same call, overlapping, longer): "
-                                    "charged once, on that leg")
+                             reason=_("another leg of call {call} (the same call, overlapping, longer): charged "
+                                      "once, on that leg").format(call=call["id"]))
         row = {"call_id": call["id"], "room": room.number, "extension": call["extension"],
                "stay_id": stay["id"] if stay else None, "reservation": stay["reservation"] if stay else None,
                "guest": stay["guest"] if stay else None, "start": call["start"], "duration": call["billable"],
@@ -221,11 +221,15 @@ class HotelHook:
             db.enqueue_posting(conn, call["id"], room.number, stay["reservation"] if stay else None,
                                cfg.rules.minor_units(charge or 0), digits, call["billable"], call["start"], now)
         if status == db.VACANT and cfg.vacant_alert:
-            amount = f" ({format_money(call['cost'], 8).rstrip('0').rstrip('.')} {call['currency']})" \
-                if call["cost"] is not None else ""
-            return {"rule": "vacant room", "kind": "hotel", "at": call["start"],
-                    "message": f"vacant room: room {room.number} (extension {call['extension']}) called "
-                               f"{call['number'] or call['dialled']}{amount} with no guest checked in",
+            number = call["number"] or call["dialled"]
+            if call["cost"] is not None:
+                message = _("vacant room: room {room} (extension {extension}) called {number} ({cost}) with no guest "
+                            "checked in").format(room=room.number, extension=call["extension"], number=number,
+                                                 cost=display.money(call["cost"], call["currency"], exact=True))
+            else:
+                message = _("vacant room: room {room} (extension {extension}) called {number} with no guest checked "
+                            "in").format(room=room.number, extension=call["extension"], number=number)
+            return {"rule": "vacant room", "kind": "hotel", "at": call["start"], "message": message,
                     "severity": "critical", "site": call["site"], "extension": call["extension"],
                     "call_id": call["id"], "amount": call["cost"], "currency": call["currency"] or "",
                     "dedup": f"hotel-vacant:{key or call['id']}"}
@@ -236,9 +240,10 @@ class HotelHook:
         """The status once the stay at call start is known: no guest -> vacant (unless free); a priced call is
         queued for the PMS (folio without one, or when it ended after check-out and post_late is off)."""
         if stay is None:
-            return (status, reason) if status == db.FREE else (db.VACANT, "no guest checked in when the call started")
+            return (status, reason) if status == db.FREE else (db.VACANT, _("no guest checked in when the call "
+                                                                            "started"))
         if late:
-            reason = f"ended after check-out ({display.when(stay['checkout'], self.zone.key)})"
+            reason = _("ended after check-out ({when})").format(when=display.when(stay["checkout"], self.zone.key))
         if status == db.QUEUED and not (self.post and (self.config.post_late or not late)):
             status = db.FOLIO
         return status, reason
@@ -265,18 +270,23 @@ class HotelHook:
                 continue
             state = c["posting_state"]
             if state in ("sent", "unconfirmed", "ok", "rejected"):
-                who = f"reservation {stay['reservation']}" if stay else "no guest"
-                db.update_charge(conn, c["call_id"], late=1, reason=(
-                    f"sent to the PMS for reservation {c['reservation']} (P# {c['posting']}), but the room was "
-                    f"{who}'s when the call started (a check-in or check-out that reached us late): settle by hand"))
+                if stay:
+                    text = _("sent to the PMS for reservation {reservation} (P# {posting}), but the room was "
+                             "reservation {other}'s when the call started (a check-in or check-out that reached us "
+                             "late): settle by hand")
+                else:
+                    text = _("sent to the PMS for reservation {reservation} (P# {posting}), but the room had no guest "
+                             "when the call started (a check-in or check-out that reached us late): settle by hand")
+                db.update_charge(conn, c["call_id"], late=1, reason=text.format(
+                    reservation=c["reservation"], posting=c["posting"], other=stay["reservation"] if stay else ""))
                 counts["flagged"] += 1
                 continue
             if state == "pending":
                 db.cancel_posting(conn, c["posting"])
             if c["status"] == db.FREE or c["charge"] == 0:
-                status, reason = db.FREE, c["reason"] if c["status"] == db.FREE else "zero price"
+                status, reason = db.FREE, c["reason"] if c["status"] == db.FREE else _("zero price")
             elif c["charge"] is None:
-                status, reason = db.UNPRICED, "no price"
+                status, reason = db.UNPRICED, _("no price")
             else:
                 status, reason = db.QUEUED, None
             status, reason = self._occupancy(status, reason, stay, late)

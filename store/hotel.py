@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from i18n import _
 from store import schema
 from store.db import StoreError, write_transaction
 from store.db import connect as connect_store
@@ -113,8 +114,13 @@ class RoomOccupied(HotelError):
     def __init__(self, room: str, stay: dict[str, Any]) -> None:
         self.room, self.stay = room, stay
         since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stay["checkin"]))
-        super().__init__(f"room {room} already has an open stay for {stay['guest'] or 'a guest'} (reservation "
-                         f"{stay['reservation']}) since {since}: check it out first")
+        if stay["guest"]:
+            text = _("room {room} already has an open stay for {guest} (reservation {reservation}) since {since}: "
+                     "check it out first")
+        else:
+            text = _("room {room} already has an open stay for a guest (reservation {reservation}) since {since}: "
+                     "check it out first")
+        super().__init__(text.format(room=room, guest=stay["guest"], reservation=stay["reservation"], since=since))
 
 
 @contextlib.contextmanager
@@ -279,7 +285,7 @@ def move(conn: sqlite3.Connection, old: str, new: str, reservation: str, guest: 
         if left is not None:
             guest = guest or left["guest"]
             reservation = reservation or left["reservation"]
-        stay_id, _ = checkin(conn, new, reservation, guest, at, origin, moved_from=old,
+        stay_id, _closed = checkin(conn, new, reservation, guest, at, origin, moved_from=old,
                              language=left["language"] if left else "")
         cur = conn.execute("UPDATE hotel_postings SET room = ? WHERE room = ? AND reservation = ? AND state = "
                            "'pending'", (new, old, reservation))
