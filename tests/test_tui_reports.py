@@ -24,7 +24,9 @@ from tui.reports_screen import (
     ExportDialog,
     ReportsScreen,
     ReportTable,
+    MIN_TEXT,
     chart_points,
+    fit_columns,
     parse_period,
     shift_period,
 )
@@ -42,6 +44,12 @@ def app_for(ws: Path, **kw: object) -> ConsoleApp:
 def table_rows(screen: ReportsScreen) -> list[list[str]]:
     table = screen.query_one("#report-table", DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def visible(screen: ReportsScreen, rows: list[list[str]]) -> list[list[str]]:
+    """`rows` (every column of the report) as the table shows them: without the columns hidden to fit the screen."""
+    keep = [int(c.key[1:]) for c in screen.query_one("#report-table", ReportTable).visible]
+    return [[r[i] for i in keep] for r in rows]
 
 
 async def choose(pilot, name: str) -> None:
@@ -76,12 +84,12 @@ def test_choose_a_report_and_a_month(ws: Path) -> None:
             assert screen.period == "2025-03" and screen.names == list(REPORTS)  # the latest month with calls
             rows = table_rows(screen)
             expected = app.ctx.reports.build("top-destinations", "2025-03")["display_rows"]
-            assert rows == expected and rows[0][0] == "France Mobile"
+            assert rows == visible(screen, expected) and rows[0][0] == "France Mobile"
             chart = screen.query_one("#report-chart", BarChart)
             assert chart.display and [p[0] for p in chart.points] == [r[0] for r in rows][:len(chart.points)]
             assert "France Mobile" in str(chart.render())
             info = str(screen.query_one("#report-info", Static).render())
-            assert "Top destinations — 2025-03" in info
+            assert "Top destinations · " in info
             # the previous month has no calls: an empty table, said so, no chart
             await pilot.press("left_square_bracket")
             await until(pilot, lambda: screen.data is not None and screen.data["period"] == "2025-02", "2025-02")
@@ -100,7 +108,7 @@ def test_choose_a_report_and_a_month(ws: Path) -> None:
             period.value = "2025-03"
             await pilot.press("enter")
             await until(pilot, lambda: screen.data is not None and screen.data["period"] == "2025-03", "2025-03")
-            assert table_rows(screen) == expected
+            assert table_rows(screen) == visible(screen, expected)
             # a cost report: the allocation of the month computed on the spot, with its total row
             await choose(pilot, "cost-by-site")
             rows = table_rows(screen)
@@ -222,15 +230,16 @@ def test_traffic_reports_are_listed_and_shown(ws: Path) -> None:
             for name in ("incoming", "incoming-hours", "trunks"):
                 await choose(pilot, name)
                 expected = app.ctx.reports.build(name, "2025-03")
-                assert table_rows(screen) == expected["display_rows"] and expected["rows"], name
+                assert table_rows(screen) == visible(screen, expected["display_rows"]) and expected["rows"], name
             # trunks: the erlangs of the busy hour, no lines configured: said in the notes, blocking left blank
-            rows = table_rows(screen)
+            rows = screen.data["display_rows"]
             assert [r[1] for r in rows] == ["T9001", "T9001"] and all(r[8] == "" for r in rows)
             assert "no trunk_lines set for" in str(screen.query_one("#report-message", Static).render())
             await choose(pilot, "incoming")
             info = str(screen.query_one("#report-info", Static).render())
-            assert "Incoming calls by extension — 2025-03" in info
-            total = table_rows(screen)[-1]
+            assert "Incoming calls by extension · " in info
+            total = screen.data["display_rows"][-1]
+            assert table_rows(screen)[-1] == visible(screen, [total])[0]
             assert total[0] == "total" and int(total[2]) == int(total[3]) + int(total[4]) + int(total[5])
 
     run(go())
@@ -272,5 +281,73 @@ def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:
             await pilot.press("F")
             await settle(pilot)
             assert len(table_rows(screen)) == len(before)
+
+    run(go())
+
+
+def test_short_headings_stand_for_the_reports_own() -> None:
+    """The screen's short headings are keyed by column index: each still stands for tem's heading at that index."""
+    from tui.reports_screen import HIDE_FIRST, SHORT
+
+    full = {"ext.": "extension", "group": "hunt group", "min": "minutes", "erl.": "erlangs in busy hour",
+            "peak": "peak simultaneous", "block. %": "blocking % (Erlang B)", "need 1 %": "lines for 1 %",
+            "erl./day": "erlangs (average day)", "rental": "rental in period", "answ.": "answered",
+            "aband.": "abandoned", "answ. %": "answered %", "ring s": "avg ring s", "p90 s": "p90 ring s",
+            "after hrs": "missed after hours"}
+    ws_path = workspace_copy()
+    actions = report_actions(open_workspace(ws_path))
+    for name in set(SHORT) | set(HIDE_FIRST):
+        columns = actions.build(name, "2025-03")["columns"]
+        for i, short in SHORT.get(name, {}).items():
+            assert columns[i][0] == full[short], (name, i)
+        if name != "month-over-month":  # earlier months may go; amounts of the month never
+            assert all(columns[i][1] != "money" for i in HIDE_FIRST.get(name, ())), name
+
+
+def test_fit_columns_hides_in_order_then_narrows_text() -> None:
+    kinds = ["text", "text", "money", "int", "money"]
+    assert fit_columns(kinds, [10, 20, 12, 5, 12], (1,), 80) == (set(), [10, 20, 12, 5, 12])  # 69 fits
+    assert fit_columns(kinds, [10, 20, 12, 5, 12], (3,), 60) == ({3}, [10, 18, 12, 5, 12])  # then narrowed
+    assert fit_columns(kinds, [10, 20, 12, 5, 12], (3, 1), 50) == ({1, 3}, [10, 20, 12, 5, 12])
+    hidden, widths = fit_columns(kinds, [30, 30, 12, 5, 12], (), 20)  # too narrow: text down to MIN_TEXT only
+    assert hidden == set() and widths == [MIN_TEXT, MIN_TEXT, 12, 5, 12]
+
+
+def test_every_report_fits_80_columns(ws: Path) -> None:
+    """At 80×24 no report scrolls sideways: the redundant and least read columns are hidden (said in the title
+    line, `c` brings them back) and long names narrowed; every amount stays whole. A choice made with `c` is kept
+    for the next month."""
+    async def go() -> None:
+        app = app_for(ws)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: screen.names and screen.period, "the report list and the latest month")
+            for name in REPORTS:
+                screen.query_one("#report-list", OptionList).highlighted = screen.names.index(name)
+                await until(pilot, lambda n=name: screen.data is not None and screen.data["name"] == n, name)
+                table = screen.query_one("#report-table", ReportTable)
+                table.focus()
+                await settle(pilot)
+                assert table.virtual_size.width <= table.scrollable_content_region.width, name
+                kinds = [kind for _h, kind in screen.data["columns"]]
+                shown = {int(c.key[1:]) for c in table.visible}
+                money = {i for i, k in enumerate(kinds) if k == "money"}
+                if name == "month-over-month":
+                    money = {len(kinds) - 2, len(kinds) - 1}  # the month and the change
+                assert money <= shown, name
+                cells = [visible(screen, [r])[0] for r in screen.data["display_rows"]]
+                assert table_rows(screen) == cells, name  # nothing cut but the narrowed text
+                info = str(screen.query_one("#report-info", Static).render())
+                assert (f"{len(table.hidden)} hidden (c)" in info) == bool(table.hidden), name
+            screen.query_one("#report-list", OptionList).highlighted = screen.names.index("month-over-month")
+            await until(pilot, lambda: screen.data["name"] == "month-over-month", "month-over-month")
+            table = screen.query_one("#report-table", ReportTable)
+            labels = [c.label for c in table.visible]
+            assert labels[-2:] == ["2025-03", "change"] and "2024-10" not in labels  # the oldest months go first
+            # the user's choice (c) is kept, not fitted again
+            table.hidden = set()
+            screen.action_month(-1)
+            await until(pilot, lambda: screen.data["period"] == "2025-02", "2025-02")
+            assert len(table.visible) == len(screen.data["columns"])
 
     run(go())

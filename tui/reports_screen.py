@@ -27,6 +27,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.money import SCALE, MoneyError, parse_money
+from i18n import N_, _
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
@@ -34,6 +35,45 @@ from tui.table import Column, LocalTable, Money, Row, screen_keys, table_command
 PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
 LEVELS = " ▁▂▃▄▅▆▇█"  # eighths of a line, for columns
 TEXT_WIDTH = 24  # the widest a text column of the table gets
+MIN_TEXT = 10  # the narrowest a text column is squeezed to before the table scrolls sideways
+LIST_WIDE, LIST_NARROW = 24, 3  # the report list's width beside the table (reports.tcss), at 100+ and under
+SCROLLBAR = 2
+
+# What the table shows of each report on screen, by column index (the headings themselves come from tem, in the
+# process language): shorter headings, and the columns hidden first when the table is wider than the screen
+# (`c` shows them again; the report's export, `x`, always has every column with its full heading). Amounts are
+# never cut and the month's are never hidden (month over month: earlier months go first): the redundant (a
+# currency column beside amounts that carry it) and the least read go first, then text columns are narrowed.
+_INCOMING = {"answered": N_("answ."), "abandoned": N_("aband."), "answered %": N_("answ. %"),
+             "avg ring s": N_("ring s"), "p90 ring s": N_("p90 s"), "missed after hours": N_("after hrs")}
+SHORT: dict[str, dict[int, str]] = {
+    "incoming": {1: N_("ext."), 3: _INCOMING["answered"], 5: _INCOMING["abandoned"], 6: _INCOMING["answered %"],
+                 7: _INCOMING["avg ring s"], 8: _INCOMING["p90 ring s"], 9: _INCOMING["missed after hours"]},
+    "incoming-groups": {1: N_("group"), 4: _INCOMING["answered"], 6: _INCOMING["abandoned"],
+                        7: _INCOMING["answered %"], 8: _INCOMING["avg ring s"], 9: _INCOMING["p90 ring s"],
+                        10: _INCOMING["missed after hours"]},
+    "incoming-hours": {2: _INCOMING["answered"], 4: _INCOMING["abandoned"], 5: _INCOMING["answered %"],
+                       6: _INCOMING["avg ring s"], 7: _INCOMING["p90 ring s"], 8: _INCOMING["missed after hours"]},
+    "trunks": {3: N_("min"), 5: N_("erl."), 6: N_("peak"), 8: N_("block. %"), 9: N_("need 1 %")},
+    "trunk-usage": {3: N_("min"), 5: N_("erl.")},
+    "busy-hour": {3: N_("erl./day")},
+    "unused-lines": {5: N_("rental")},
+}
+HIDE_FIRST: dict[str, tuple[int, ...]] = {
+    "month-over-month": (1, 2, 3, 4, 5),  # the oldest months; the latest and the change stay
+    "budget-vs-actual": (1,),  # the name (the code stays)
+    "top-callers": (1,),  # the currency: every cost carries it
+    "top-destinations": (1,),
+    "off-hours": (2,),
+    "international": (2,),
+    "unused-lines": (4, 1),
+    "trunk-usage": (4, 3),
+    "trunks": (4, 3, 6, 2),
+    "incoming": (8, 7, 9, 5, 6),
+    "incoming-groups": (2, 9, 8, 10, 6, 7),
+    "incoming-hours": (7, 6, 8, 4),
+}
+_TOTAL = "total"  # the first cell of tem's total rows (the same word in French)
 MAX_BARS = 8  # a ranking shows its first bars; other series of more points than this are drawn as columns
 
 
@@ -54,7 +94,7 @@ def shift_period(period: str, months: int) -> str:
 def chart_currencies(data: dict[str, Any]) -> list[str]:
     """The currencies of the charted rows (one chart each: two currencies never share a scale)."""
     rows, currencies = data.get("rows", []), data.get("currencies") or []
-    return sorted({c for row, c in zip(rows, currencies) if c and row and row[0] != "total"})
+    return sorted({c for row, c in zip(rows, currencies) if c and row and row[0] != _TOTAL})
 
 
 def chart_points(data: dict[str, Any], currency: str | None = None) -> list[tuple[str, Decimal]]:
@@ -66,7 +106,7 @@ def chart_points(data: dict[str, Any], currency: str | None = None) -> list[tupl
     currencies = data.get("currencies") or []
     out = []
     for i, row in enumerate(data["rows"]):
-        if not row or row[0] == "total":
+        if not row or row[0] == _TOTAL:
             continue
         if currency is not None and i < len(currencies) and currencies[i] != currency:
             continue
@@ -78,6 +118,28 @@ def chart_points(data: dict[str, Any], currency: str | None = None) -> list[tupl
             value = value.quantize(Decimal(1).scaleb(-display.decimals_for(currency)), rounding=ROUND_HALF_EVEN)
         out.append((row[cat] or "(none)", value))
     return out
+
+
+def fit_columns(kinds: list[str], natural: list[int], hide: tuple[int, ...], room: int) -> tuple[set[int], list[int]]:
+    """(hidden column indexes, widths) that fit `room` cells: the columns of `hide` are hidden in order while the
+    table is too wide, then text columns are narrowed, the widest first, down to MIN_TEXT (never a number or an
+    amount). Each column takes its width plus 2 of padding."""
+    widths, hidden = list(natural), set()
+
+    def total() -> int:
+        return sum(w + 2 for i, w in enumerate(widths) if i not in hidden)
+
+    for i in hide:
+        if total() <= room:
+            break
+        if i < len(widths) and len(widths) - len(hidden) > 1:
+            hidden.add(i)
+    while total() > room:
+        texts = [i for i, k in enumerate(kinds) if k == "text" and i not in hidden and widths[i] > MIN_TEXT]
+        if not texts:
+            break  # still too wide: the table scrolls sideways, nothing is cut
+        widths[max(texts, key=lambda i: widths[i])] -= 1
+    return hidden, widths
 
 
 def _fmt(value: Decimal) -> str:
@@ -124,10 +186,10 @@ class BarChart(Widget):
         text = Text(f"{self.heading}\n", style="bold")
         if not self.points:
             return text
-        top = max(abs(v) for _, v in self.points) or Decimal(1)
+        top = max(abs(v) for _lbl, v in self.points) or Decimal(1)
         if len(self.points) <= MAX_BARS:
-            label_w = min(18, max(len(lbl) for lbl, _ in self.points))
-            value_w = max(len(self._value(v)) for _, v in self.points)
+            label_w = min(18, max(len(lbl) for lbl, _v in self.points))
+            value_w = max(len(self._value(v)) for _lbl, v in self.points)
             bar_w = max(4, width - label_w - value_w - 3)
             for i, (label, value) in enumerate(self.points):
                 eighths = int(abs(value) * bar_w * 8 / top)
@@ -142,7 +204,7 @@ class BarChart(Widget):
         shown = self.points[: max(1, width // col_w)]
         height = 4
         for line in range(height, 0, -1):
-            for _, value in shown:
+            for _lbl, value in shown:
                 eighths = int(abs(value) * height * 8 / top)
                 level = min(8, max(0, eighths - (line - 1) * 8))
                 cell = LEVELS[level] * max(1, col_w - 1 if col_w > 1 else 1) + (" " if col_w > 1 else "")
@@ -164,11 +226,18 @@ class ReportTable(LocalTable):
     def __init__(self, **kw: Any) -> None:
         super().__init__([], **kw)
         self.totals: list[Row] = []
+        self.auto_hidden: set[str] = set()  # hidden to fit the screen; the user's choice (c) differs from it
+        self.report = ""
 
-    def set_report(self, columns: list[Column], rows: list[Row], totals: list[Row]) -> None:
-        """A new table: sort, filter and hidden columns kept while the columns are the same (another month)."""
-        if [(c.key, c.label) for c in columns] != [(c.key, c.label) for c in self.all_columns]:
-            self.sort, self.filters, self.hidden = None, {}, set()
+    def set_report(self, columns: list[Column], rows: list[Row], totals: list[Row],
+                   fit: set[str] | None = None, report: str = "") -> None:
+        """A new table: sort, filter and the columns the user chose kept while it is the same report (another
+        month); `fit`: the columns hidden so that the table fits the screen, unless the user chose (c)."""
+        if (report, [c.key for c in columns]) != (self.report, [c.key for c in self.all_columns]):
+            self.sort, self.filters, self.hidden = None, {}, set(fit or ())
+        elif self.hidden == self.auto_hidden:
+            self.hidden = set(fit or ())
+        self.auto_hidden, self.report = set(fit or ()), report
         self.all_columns, self.totals = columns, totals
         self.set_rows(rows)
 
@@ -239,6 +308,7 @@ class ReportsScreen(Screen):
         self.period = ""
         self.data: dict[str, Any] | None = None
         self.chart_currency = 0  # which currency the chart shows when the rows have several
+        self._fit_hidden: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("Reports", classes="title", id="reports-title")
@@ -369,29 +439,59 @@ class ReportsScreen(Screen):
             self._message(message.error, error=True)
             return
         d = self.data = message.data
-        columns = []
-        for i, (heading, kind) in enumerate(d["columns"]):
-            # long names (destinations) are cut so that the amounts stay on screen at 80 columns
-            width = min(TEXT_WIDTH, max([len(heading)] + [len(r[i]) for r in d["rows"]])) if kind == "text" \
-                else None
-            columns.append(Column(f"c{i}", heading, width))
+        columns = self._columns()
         rows, totals = [], []
         shown_rows = d.get("display_rows") or d["rows"]  # each currency's decimals; sort values and exports exact
         for n, (exact, shown) in enumerate(zip(d["rows"], shown_rows)):
-            total = bool(shown) and shown[0] == "total"
+            total = bool(shown) and shown[0] == _TOTAL
             style = "bold" if total else ""
-            cells = {c.key: Text(v, style=style, justify="left" if kind == "text" else "right")
-                     for c, v, (_, kind) in zip(columns, shown, d["columns"])}
+            cells = {c.key: Text(v, style=style, justify="left" if kind == "text" else "right",
+                                 overflow="ellipsis", no_wrap=True)
+                     for c, v, (_h, kind) in zip(columns, shown, d["columns"])}
             values = {c.key: _cell_value(str(e), v, kind)
-                      for c, e, v, (_, kind) in zip(columns, exact, shown, d["columns"])}
+                      for c, e, v, (_h, kind) in zip(columns, exact, shown, d["columns"])}
             (totals if total else rows).append(Row(f"{'total' if total else 'row'}-{n}", cells, values))
         with self.app.batch_update():
-            table.set_report(columns, rows, totals)
+            table.set_report(columns, rows, totals, self._fit_hidden, d["name"])
         self._chart()
         self._info()
         notes = " · ".join(d["notes"])
         self._message(notes if d["rows"] else f"nothing to report for {d['period']}" + (f" · {notes}" if notes
                                                                                         else ""))
+
+    def _columns(self) -> list[Column]:
+        """The report's columns as the screen shows them: short headings, widths and the columns hidden so that
+        the table fits the screen (kept in `_fit_hidden` for the table)."""
+        d = self.data
+        assert d is not None
+        shown_rows = d.get("display_rows") or d["rows"]
+        kinds = [kind for _h, kind in d["columns"]]
+        short = SHORT.get(d["name"], {})
+        labels = [_(short[i]) if i in short else heading for i, (heading, _k) in enumerate(d["columns"])]
+        natural = []
+        for i, (label, kind) in enumerate(zip(labels, kinds)):
+            width = max([len(label) + 1] + [len(r[i]) for r in shown_rows if i < len(r)])  # +1: the sort mark
+            natural.append(min(TEXT_WIDTH, width) if kind == "text" else width)
+        hidden, widths = fit_columns(kinds, natural, HIDE_FIRST.get(d["name"], ()), self._room())
+        self._fit_hidden = {f"c{i}" for i in hidden}
+        return [Column(f"c{i}", label, width) for i, (label, width) in enumerate(zip(labels, widths))]
+
+    def _room(self) -> int:
+        """The table's width when it has the focus: the screen less the report list (folded under 100 columns)."""
+        width = self.size.width or self.app.size.width
+        return width - (LIST_WIDE if width >= 100 else LIST_NARROW) - SCROLLBAR
+
+    def on_resize(self) -> None:
+        """Fit the table again, unless the user chose its columns (c)."""
+        table = self.table()
+        if self.data is None or not self.data["columns"] or table.hidden != table.auto_hidden:
+            return
+        columns = self._columns()
+        if [c.width for c in columns] != [c.width for c in table.all_columns] or \
+                self._fit_hidden != table.hidden:
+            table.all_columns, table.hidden = columns, set(self._fit_hidden)
+            table.auto_hidden = set(self._fit_hidden)
+            table.refresh_view(keep=True)
 
     def _chart(self) -> None:
         """The chart of one currency at a time (c: the next one); never two currencies on one scale."""
@@ -421,12 +521,17 @@ class ReportsScreen(Screen):
         self._info()
 
     def _info(self) -> None:
-        """The report's title, month and rows; what is shown of them while a filter or a sort is on."""
+        """The report's title, the columns hidden, and the rows; what is shown of them while a filter or a sort is
+        on."""
         d, table = self.data, self.table()
         if d is None:
             return
         shown = table.summary() if table.filters or table.sort else f"{len(d['rows'])} row(s)"
-        self.query_one("#report-info", Static).update(Text(f"{d['title']} — {d['period']} · {shown}", style="bold"))
+        parts = [d["title"]]  # the month is in the field beside it
+        if table.hidden:
+            parts.append(f"{len(table.hidden)} hidden (c)")
+        text = " · ".join([*parts, shown])
+        self.query_one("#report-info", Static).update(Text(text, style="bold"))
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the report's export and the table's keys."""
