@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from i18n import _
 from store.db import SCHEMA_VERSION, database_holders
 
 NAME = re.compile(r"^anatole-(\d{8}T\d{6}Z)(?:-(\d+))?\.db$")
@@ -52,18 +53,19 @@ def verify(path: Path) -> dict[str, Any]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as exc:
-        raise BackupError(f"{path}: cannot be opened: {exc}") from None
+        raise BackupError(f"{path}: " + _("cannot be opened: {error}").format(error=exc)) from None
     try:
         result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if result != ["ok"]:
-            raise BackupError(f"{path}: integrity_check failed: {'; '.join(map(str, result[:5]))}")
+            raise BackupError(f"{path}: " + _(
+                "integrity_check failed: {names}").format(names='; '.join(map(str, result[:5]))))
         try:
             versions = dict(conn.execute("SELECT component, version FROM schema_versions").fetchall())
             calls = int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
         except sqlite3.Error:
-            raise BackupError(f"{path}: not an anatole database (no schema_versions or calls table)") from None
+            raise BackupError(f"{path}: " + _("not an anatole database (no schema_versions or calls table)")) from None
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path}: not a database: {exc}") from None
+        raise BackupError(f"{path}: " + _("not a database: {error}").format(error=exc)) from None
     finally:
         conn.close()
     return {"integrity": "ok", "schema": versions, "calls": calls}
@@ -72,12 +74,14 @@ def verify(path: Path) -> dict[str, Any]:
 def backup(db: Path, folder: Path, *, config: Path | None = None, keep: int | None = None) -> dict[str, Any]:
     """Back `db` up into `folder` (verified), copy `config` beside it, then keep only the `keep` newest backups."""
     if not db.is_file():
-        raise BackupError(f"no database at {db}: nothing to back up")
+        raise BackupError(_("no database at {db}: nothing to back up").format(db=db))
     folder.mkdir(parents=True, exist_ok=True)
     size = db.stat().st_size + sum(p.stat().st_size for p in (Path(f"{db}-wal"),) if p.exists())
     free = shutil.disk_usage(folder).free
     if free < size:
-        raise BackupError(f"{folder}: {free} bytes free, the database needs up to {size}: nothing written")
+        raise BackupError(_(
+            "{folder}: {free} bytes free, the database needs up to {size}: nothing written").format(
+            folder=folder, free=free, size=size))
     stamp = _stamp()
     # a second backup in the same second is -2, -3...: after every backup of that second, even deleted ones
     taken = [int(m.group(2) or 1) for p in folder.iterdir() if (m := NAME.match(p.name)) and m.group(1) == stamp]
@@ -138,17 +142,20 @@ def daemon_running(socket_path: Path) -> bool:
 def restore(file: Path, db: Path, socket_path: Path) -> dict[str, Any]:
     """Replace the workspace's database by the backup `file` (see the module's docstring)."""
     if daemon_running(socket_path):
-        raise BackupError(f"a daemon is serving this workspace ({socket_path}): stop it first "
-                          "(systemctl stop anatole), then restore")
+        raise BackupError(_(
+            "a daemon is serving this workspace ({socket_path}): stop it first (systemctl stop anatole), then restore")
+            .format(socket_path=socket_path))
     holders = database_holders(str(db)) if db.exists() else []
     if holders:
-        raise BackupError(f"{db} is open in {', '.join(holders)}: stop those programs first, then restore")
+        raise BackupError(_(
+            "{db} is open in {names}: stop those programs first, then restore").format(db=db, names=', '.join(holders)))
     if not file.is_file():
-        raise BackupError(f"{file}: no such file")
+        raise BackupError(f"{file}: " + _("no such file"))
     info = verify(file)
     if info["schema"].get("calls", 0) > SCHEMA_VERSION:
-        raise BackupError(f"{file} was written by a newer anatole (calls schema {info['schema']['calls']}, this "
-                          f"program knows {SCHEMA_VERSION}): upgrade anatole first")
+        raise BackupError(_(
+            "{file} was written by a newer anatole (calls schema {value}, this program knows {version}): "
+            "upgrade anatole first").format(file=file, value=info['schema']['calls'], version=SCHEMA_VERSION))
     kept = None
     if db.exists():
         kept = db.with_name(f"{db.name}.before-restore-{_stamp()}")

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from i18n import N_, _
 from store import days, schema
 
 try:
@@ -236,8 +237,8 @@ def write_transaction(conn: sqlite3.Connection, *, what: str = "write",
 
 # what the user can do after StoreBusy stopped a long job made of several transactions
 _AFTERWARDS = {
-    "import": "what it stored before stays; importing the same file again completes it (nothing is stored twice)",
-    "re-rate": "the calls re-rated before stay so; running it again finishes the job",
+    "import": N_("what it stored before stays; importing the same file again completes it (nothing is stored twice)"),
+    "re-rate": N_("the calls re-rated before stay so; running it again finishes the job"),
 }
 
 
@@ -251,12 +252,14 @@ def busy_message(conn: sqlite3.Connection, what: str, waited: float) -> str:
 
 def locked_message(path: str, what: str, waited: float | None) -> str:
     holders = database_holders(path) if path else []
-    held = " (open in " + ", ".join(holders) + ")" if holders else ""
+    # the optional clauses are whole phrases of their own, inserted where the sentence has room for them
+    held = _(" (open in {programs})").format(programs=", ".join(holders)) if holders else ""
     after = _AFTERWARDS.get(what)
-    took = f" for {waited:.0f} s" if waited is not None else ""
-    return (f"the database {path or '(in memory)'} stayed locked by another program{held}{took}: "
-            f"this {what} step wrote nothing" + (f" ({after})" if after else "")
-            + "; run it again once that program is done (ANATOLE_DB_BUSY_LIMIT sets how long to wait)")
+    took = _(" for {seconds} s").format(seconds=f"{waited:.0f}") if waited is not None else ""
+    return _("the database {path} stayed locked by another program{held}{took}: this {what} step wrote "
+             "nothing{after}; run it again once that program is done (ANATOLE_DB_BUSY_LIMIT sets how long to "
+             "wait)").format(path=path or _("(in memory)"), held=held, took=took, what=what,
+                             after=f" ({_(after)})" if after else "")
 
 
 def database_holders(path: str) -> list[str]:
@@ -316,8 +319,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             if is_busy(exc):
                 raise
-            raise StoreError(f"upgrading the call store to layout {SCHEMA_VERSION} failed ({exc}): the step was "
-                             f"rolled back, the database is as it was before it") from None
+            raise StoreError(_(
+                "upgrading the call store to layout {version} failed ({error}): the step was rolled back, the "
+                "database is as it was before it").format(version=SCHEMA_VERSION, error=exc)) from None
         self.ensure_indexes()  # a large import that was killed before it rebuilt them
         if days.upto(self.conn) < (self.conn.execute("SELECT MAX(id) FROM calls").fetchone()[0] or 0):
             # calls stored before the summary existed (or written around the Store): fold them in, in the sites' days
@@ -700,15 +704,17 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path) -> None:
         return
     from store.backup import BackupError, backup  # store.backup imports this module
 
-    sys.stderr.write(f"anatole: upgrading the call store {path} from layout {current} to {SCHEMA_VERSION} "
-                     f"({calls} calls); backing it up first...\n")
+    sys.stderr.write("anatole: " + _("upgrading the call store {path} from layout {current} to {version} ({calls} "
+                                     "calls); backing it up first...").format(
+        path=path, current=current, version=SCHEMA_VERSION, calls=calls) + "\n")
     try:
         taken = backup(path, path.parent / "backups")
     except (BackupError, OSError, sqlite3.Error) as exc:
-        raise StoreError(f"{path}: the upgrade needs a backup first and it failed ({exc}): nothing was changed; "
-                         f"free some space or take one with `anatole backup --to DIR`, then try again") from None
-    sys.stderr.write(f"anatole: backup verified at {taken['file']}; upgrading (this can take a minute per "
-                     f"10 million calls)\n")
+        raise StoreError(f"{path}: " + _(
+            "the upgrade needs a backup first and it failed ({error}): nothing was changed; free some space or take "
+            "one with `anatole backup --to DIR`, then try again").format(error=exc)) from None
+    sys.stderr.write("anatole: " + _("backup verified at {file}; upgrading (this can take a minute per 10 million "
+                                     "calls)").format(file=taken["file"]) + "\n")
 
 
 def open_existing(path: Path | str, *, timeout: float = 2.0) -> Store:
@@ -718,8 +724,9 @@ def open_existing(path: Path | str, *, timeout: float = 2.0) -> Store:
     message for the user; an older schema is migrated (as `open_store` would)."""
     path = Path(path)
     if not path.is_file():
-        raise StoreError(f"no database at {path}: import calls first (`anatole import cdr FILE`) or run "
-                         f"`anatole demo`")
+        raise StoreError(_(
+            "no database at {path}: import calls first (`anatole import cdr FILE`) or run `anatole demo`").format(
+            path=path))
     try:
         conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)  # reads: no WAL switch here
         current = schema.version(conn, "calls")
@@ -732,9 +739,10 @@ def open_existing(path: Path | str, *, timeout: float = 2.0) -> Store:
     except sqlite3.OperationalError as exc:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            raise StoreError(f"the database {path} is locked by another program (an import or a re-rate in "
-                             f"progress?): try again in a moment") from None
-        raise StoreError(f"cannot read the database {path}: {text}") from None
+            raise StoreError(_(
+                "the database {path} is locked by another program (an import or a re-rate in progress?): try again in "
+                "a moment").format(path=path)) from None
+        raise StoreError(_("cannot read the database {path}: {text}").format(path=path, text=text)) from None
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not an anatole database: {exc}") from None
+        raise StoreError(_("{path} is not an anatole database: {error}").format(path=path, error=exc)) from None
     return store

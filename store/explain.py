@@ -20,6 +20,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import geocoder
 
+from i18n import _, current
 from store.db import Store
 
 UNPRICED = ("no_rate", "no_tariff", "invalid")  # statuses of outgoing calls that should have had a price
@@ -126,8 +127,8 @@ def _countries(prefixes: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
     for code, n in out.items():
         region = phonenumbers.region_code_for_country_code(int(code)) if code else ""
         example = phonenumbers.example_number(region) if region and region != "001" else None
-        name = geocoder.country_name_for_number(example, "en") if example else ""
-        named.append((f"+{code}" if code else "?", name or ("international" if region == "001" else region), n))
+        name = geocoder.country_name_for_number(example, current()) if example else ""
+        named.append((f"+{code}" if code else "?", name or (_("international") if region == "001" else region), n))
     return sorted(named, key=lambda t: (-t[2], t[0]))
 
 
@@ -149,58 +150,73 @@ def explain(facts: dict[str, Any]) -> dict[str, Any]:
     source = imp["source"]
     sites = facts["sites"]
     site = sites[0] if len(sites) == 1 else None
-    site_ref = f"[[site]] {site!r}" if site else "the [[site]]"
+    site_ref = f"[[site]] {site!r}" if site else _("the [[site]]")
     source_ref = f"[[source]] {source!r}"
     if site and source == f"{site}:{imp['format']}":  # imported with --site: no [[source]] of its own yet
-        source_ref = f"a [[source]] with site = {site!r} and format = {imp['format']!r} (then import with --source)"
+        source_ref = _("a [[source]] with site = {site} and format = {format} (then import with --source)").format(
+            site=repr(site), format=repr(imp["format"]))
     warnings: list[str] = []
     read, rejected = imp["read"] or 0, imp["rejected"] or 0
     if imp["finished"] is None:
-        warnings.append("this import did not finish (interrupted, or still running): import the file again to "
-                        "complete it; what was stored is kept and nothing is stored twice")
+        warnings.append(_("this import did not finish (interrupted, or still running): import the file again to "
+                          "complete it; what was stored is kept and nothing is stored twice"))
     elif read == 0:
-        warnings.append(f"no call records in the file ({imp['skipped'] or 0} lines skipped as not records)")
+        warnings.append(_("no call records in the file ({count} lines skipped as not records)").format(
+            count=imp["skipped"] or 0))
     elif calls == 0 and imp["duplicates"]:
-        warnings.append(f"nothing new: all {imp['duplicates']} records were already stored (the file was imported "
-                        f"before)")
+        warnings.append(_("nothing new: all {count} records were already stored (the file was imported "
+                          "before)").format(count=imp["duplicates"]))
     if calls and with_ext == 0:
-        warnings.append(f"0 % of calls have an extension: nothing can be charged back to a person; set "
-                        f"`extensions = [...]` in {site_ref} (the numbers of its phones) or `internal_channels` "
-                        f"in {source_ref}")
+        warnings.append(_("0 % of calls have an extension: nothing can be charged back to a person; set "
+                          "`extensions = [...]` in {site} (the numbers of its phones) or `internal_channels` "
+                          "in {source}").format(site=site_ref, source=source_ref))
     elif outgoing and percent(out_ext, outgoing) < EXTENSION_WARN:
-        warnings.append(f"{percent(outgoing - out_ext, outgoing)} % of outgoing calls ({outgoing - out_ext}) have no "
-                        f"extension: check `extensions` in {site_ref} and `internal_channels` in {source_ref}")
+        warnings.append(_("{share} % of outgoing calls ({count}) have no extension: check `extensions` in {site} "
+                          "and `internal_channels` in {source}").format(
+            share=percent(outgoing - out_ext, outgoing), count=outgoing - out_ext, site=site_ref, source=source_ref))
     incoming = _count(groups, direction="incoming")
     if calls >= 10 and outgoing == 0 and incoming:
-        warnings.append(f"no call was classified as outgoing ({incoming} incoming): if this PBX calls out, name its "
-                        f"trunks with `trunk_channels` in {source_ref}")
+        warnings.append(_("no call was classified as outgoing ({incoming} incoming): if this PBX calls out, name "
+                          "its trunks with `trunk_channels` in {source}").format(incoming=incoming, source=source_ref))
     weak = sum(n for rule, n in (rules or {}).items() if rule in WEAK_RULES)
     if weak:
-        warnings.append(f"{weak} call(s) were classified by context name only: so that channels decide, set "
-                        f"`trunk_channels` and `internal_channels` in {source_ref}")
+        warnings.append(_("{count} call(s) were classified by context name only: so that channels decide, set "
+                          "`trunk_channels` and `internal_channels` in {source}").format(count=weak, source=source_ref))
     no_rate = out_statuses.get("no_rate", 0)
     if outgoing and no_rate and percent(no_rate, outgoing) >= NO_RATE_WARN:
         tariffs = sorted({p["tariff"] for p in facts["no_rate_prefixes"] if p["tariff"]})
         lacks = ", ".join(f"{code} ({name}: {n})" if name else f"{code} ({n})"
                           for code, name, n in _countries(facts["no_rate_prefixes"])[:3])
-        tariff = f"the tariff {', '.join(tariffs)}" if tariffs else "the tariff"
-        warnings.append(f"{percent(no_rate, outgoing)} % of outgoing calls are no_rate ({no_rate}): {tariff} lacks "
-                        f"prefixes for {lacks}")
+        if tariffs:
+            text = _("{share} % of outgoing calls are no_rate ({count}): the tariff {tariffs} lacks prefixes for "
+                     "{lacks}")
+        else:
+            text = _("{share} % of outgoing calls are no_rate ({count}): the tariff lacks prefixes for {lacks}")
+        warnings.append(text.format(share=percent(no_rate, outgoing), count=no_rate, tariffs=", ".join(tariffs),
+                                    lacks=lacks))
     no_tariff = statuses.get("no_tariff", 0)
     if no_tariff:
         trunks = [t["trunk"] for t in facts["no_tariff_trunks"] if t["trunk"]][:3]
-        warnings.append(f"{no_tariff} outgoing call(s) have no tariff: set `tariff = ...` in {site_ref}"
-                        + (f" (or `trunk_tariffs` for {', '.join(trunks)})" if trunks else ""))
+        if trunks:
+            text = _("{count} outgoing call(s) have no tariff: set `tariff = ...` in {site} (or `trunk_tariffs` "
+                     "for {trunks})")
+        else:
+            text = _("{count} outgoing call(s) have no tariff: set `tariff = ...` in {site}")
+        warnings.append(text.format(count=no_tariff, site=site_ref, trunks=", ".join(trunks)))
     invalid = out_statuses.get("invalid", 0)
     if outgoing and invalid and percent(invalid, outgoing) >= NO_RATE_WARN:
         examples = ", ".join(u["number"] for u in facts["unpriced"] if u["status"] == "invalid" and u["number"])
-        warnings.append(f"{percent(invalid, outgoing)} % of outgoing calls ({invalid}) have numbers that cannot be "
-                        f"dialled ({examples or 'no digits'}): check `outside_prefix`, `national_prefix` and "
-                        f"`area_code` of {site_ref}")
+        warnings.append(_("{share} % of outgoing calls ({count}) have numbers that cannot be dialled ({examples}): "
+                          "check `outside_prefix`, `national_prefix` and `area_code` of {site}").format(
+            share=percent(invalid, outgoing), count=invalid, examples=examples or _("no digits"), site=site_ref))
     if rejected:
         why = ", ".join(f"{r['reason']} ({r['lines']})" for r in facts["reject_reasons"])
-        warnings.append(f"{percent(rejected, read)} % rejected ({rejected} of {read} records"
-                        + (f"; {why}" if why else "") + f"): see `anatole rejects --source {source}`")
+        if why:
+            text = _("{share} % rejected ({count} of {read} records; {why}): see `anatole rejects --source {source}`")
+        else:
+            text = _("{share} % rejected ({count} of {read} records): see `anatole rejects --source {source}`")
+        warnings.append(text.format(share=percent(rejected, read), count=rejected, read=read, why=why,
+                                    source=source))
     return {
         "import": {**{k: imp[k] for k in ("id", "file", "format", "source", "read", "calls", "rejected",
                                           "duplicates", "skipped")},
@@ -225,26 +241,32 @@ def explain_import(store: Store, import_id: int) -> dict[str, Any] | None:
 
 
 def _line(counts: dict[str, int]) -> str:
-    return " · ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+    return " · ".join(f"{k} {v}" for k, v in counts.items()) or _("none")
 
 
 def text_lines(e: dict[str, Any]) -> list[str]:
     """The explanation as plain text lines (the CLI and the console print them as they are)."""
     ext = e["extension"]
-    out = [f"extension: {ext['calls']} of {e['calls']} calls ({ext['share']} %)"
-           + (f"; outgoing {ext['outgoing']} of {ext['outgoing_calls']} ({ext['outgoing_share']} %)"
-              if ext["outgoing_calls"] else ""),
-           f"direction: {_line(e['directions'])}",
-           f"status:    {_line(e['statuses'])}" + (f" (merged legs {e['merged']})" if e["merged"] else "")]
-    if e["rules"] is None:
-        out.append("decided by: (this store does not record the direction rules)")
+    if ext["outgoing_calls"]:
+        first = _("extension: {count} of {calls} calls ({share} %); outgoing {outgoing} of {outgoing_calls} "
+                  "({outgoing_share} %)")
     else:
-        out.append(f"decided by: {_line(e['rules'])}")
+        first = _("extension: {count} of {calls} calls ({share} %)")
+    statuses = _line(e["statuses"])
+    out = [first.format(count=ext["calls"], calls=e["calls"], share=ext["share"], outgoing=ext["outgoing"],
+                        outgoing_calls=ext["outgoing_calls"], outgoing_share=ext["outgoing_share"]),
+           _("direction: {counts}").format(counts=_line(e["directions"])),
+           _("status:    {counts} (merged legs {merged})").format(counts=statuses, merged=e["merged"])
+           if e["merged"] else _("status:    {counts}").format(counts=statuses)]
+    if e["rules"] is None:
+        out.append(_("decided by: (this store does not record the direction rules)"))
+    else:
+        out.append(_("decided by: {counts}").format(counts=_line(e["rules"])))
     if e["unpriced"]:
-        out.append("unpriced numbers:")
+        out.append(_("unpriced numbers:"))
         width = max(len(u["number"]) for u in e["unpriced"])
         out += [f"  {u['number']:<{width}}  {u['status']:<9} {u['calls']}" for u in e["unpriced"]]
     else:
-        out.append("unpriced numbers: none")
-    out += [f"! {w}" for w in e["warnings"]] or ["no warnings"]
+        out.append(_("unpriced numbers: none"))
+    out += [f"! {w}" for w in e["warnings"]] or [_("no warnings")]
     return out

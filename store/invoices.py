@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from i18n import _
 from store import schema
 from store.db import begin_immediate
 
@@ -312,7 +313,9 @@ class InvoiceStore:
             "UPDATE invoices SET state = ?, lifecycle_code = COALESCE(?, lifecycle_code) WHERE id = ? AND state = ?",
             (to_state, code, invoice_id, from_state))
         if cur.rowcount != 1:
-            raise StaleState(f"invoice #{invoice_id} is no longer {from_state!r}")
+            raise StaleState(_(
+                "invoice #{invoice_id} is no longer {from_state}").format(
+                invoice_id=invoice_id, from_state=repr(from_state)))
         _insert(self.conn, "invoice_transitions", TRANSITION_COLUMNS,
                 [(invoice_id, from_state, to_state, code, actor, at, reason)])
 
@@ -356,11 +359,15 @@ def verdict(validity: str, checks: Iterable[tuple[str, bool, str]], not_checked:
     n_errors = sum(1 for _r, ok, sev in checks if not ok and sev == "error")
     warnings = sum(1 for _r, ok, sev in checks if not ok and sev != "error")
     passed = sum(1 for _r, ok, _s in checks if ok)
-    extra = (f", {warnings} warning(s)" if warnings else "") + (f", {not_checked} not checked" if not_checked else "")
+    extra = (_(", {count} warning(s)").format(count=warnings) if warnings else "") \
+        + (_(", {count} not checked").format(count=not_checked) if not_checked else "")
     if validity == "invalid" or n_errors:
         shown = ", ".join(errors[:6]) + (", ..." if len(errors) > 6 else "")
-        return f"invalid: {n_errors} of {len(checks)} checks failed ({shown}){extra}"
-    return f"valid: {passed} checks passed{extra}" if checks else f"valid: no check applies{extra}"
+        return _("invalid: {failed} of {total} checks failed ({rules}){extra}").format(
+            failed=n_errors, total=len(checks), rules=shown, extra=extra)
+    if checks:
+        return _("valid: {passed} checks passed{extra}").format(passed=passed, extra=extra)
+    return _("valid: no check applies{extra}").format(extra=extra)
 
 
 def needs_reason(inv: dict[str, Any], checks: Sequence[dict[str, Any]], disputes: Sequence[dict[str, Any]]) -> str:
@@ -371,16 +378,17 @@ def needs_reason(inv: dict[str, Any], checks: Sequence[dict[str, Any]], disputes
         return ""  # already past approval: the workflow says why it cannot be approved again
     why = []
     if inv["state"] == "invalid":
-        why.append("it is invalid")
+        why.append(_("it is invalid"))
     if inv["duplicate_of"]:
-        why.append(f"it duplicates invoice #{inv['duplicate_of']}")
+        why.append(_("it duplicates invoice #{number}").format(number=inv["duplicate_of"]))
     opened = [d for d in disputes if d["status"] == "open"]
     if opened:
-        why.append(f"{len(opened)} dispute(s) are open")
+        why.append(_("{count} dispute(s) are open").format(count=len(opened)))
     findings = [c for c in checks if not c["ok"] and c["severity"] == "error"]
     if findings and inv["state"] != "invalid":
         rules = sorted({c["rule"] for c in findings})
-        why.append(f"{len(findings)} finding(s) are open ({', '.join(rules[:5])}{', ...' if len(rules) > 5 else ''})")
+        why.append(_("{count} finding(s) are open ({rules})").format(
+            count=len(findings), rules=", ".join(rules[:5]) + (", ..." if len(rules) > 5 else "")))
     return "; ".join(why)
 
 

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from i18n import _
+
 
 class SchemaError(Exception):
     pass
@@ -20,8 +22,9 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     current = int(row[0]) if row else 0
     latest = len(migrations)
     if current > latest:
-        raise SchemaError(f"the database's {component} schema is version {current}, newer than this program's "
-                          f"{latest}: upgrade anatole")
+        raise SchemaError(_(
+            "the database's {component} schema is version {current}, newer than this program's {latest}: upgrade "
+            "anatole").format(component=component, current=current, latest=latest))
     for version in range(current + 1, latest + 1):
         try:
             conn.executescript(
