@@ -73,9 +73,9 @@ def session_command(workspace: Path, login: str | None, language: str | None, sc
               help=_("TLS private key (PEM) when it is not in --certfile."))
 @click.option("--behind-proxy", is_flag=True,
               help=_("A reverse proxy in front terminates TLS (you assert it): cookies are marked Secure and the "
-                     "client address is taken from X-Forwarded-For."))
-@click.option("--screen", type=click.Choice(list(SCREENS_UI)), default="calls", show_default=True,
-              help=_("The screen each console opens first."))
+                     "client address is taken from `X-Forwarded-For`."))
+@click.option("--screen", type=click.Choice(list(SCREENS_UI)), default="calls",
+              help=_("The screen each console opens first (default: `calls`)."))
 @click.option("--light", is_flag=True, help=_("Start with the light theme (t switches)."))
 @click.option("--max-sessions", default=16, show_default=True, type=click.IntRange(1, 1000),
               help=_("Consoles open at once (each is a process of about 100 MB)."))
@@ -149,8 +149,8 @@ def web_session(ctx: click.Context, login: str | None, screen: str, light: bool)
     ConsoleApp(context, start=screen, light=light).run()
 
 
-@web.group("user", help=_("The logins of `anatole web` (<workspace>/web-users.toml, salted scrypt hashes, mode "
-                                "0600)."))
+@web.group("user", help=_("The logins of `anatole web` (`<workspace>/web-users.toml`, salted scrypt hashes, "
+                                "mode 0600)."))
 def web_user() -> None:
     """The logins of `anatole web` (<workspace>/web-users.toml, salted scrypt hashes, mode 0600)."""
 
