@@ -45,6 +45,7 @@ import msgspec
 import numpy as np
 
 from engine.money import SCALE, divide_round, format_exact
+from i18n import _
 from store.inventory import InventoryStore, InventoryStoreError, open_inventory
 from store.invoices import InvoiceStore
 from tem.inventory import normalise_service
@@ -78,8 +79,11 @@ def duplicate_charges(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
             out.append(Finding(invoice_id=invoice_id, rule="DUPLICATE-CHARGE", expected="1", actual=str(n),
                                at_stake=abs(amount) * (n - 1),
                                line=normalise_service(service) if service else "(account)",
-                               message=f"{category} charge {desc!r} of {format_exact(amount)} on "
-                                       f"{service or 'the account'} is billed {n} times"))
+                               message=(_("{category} charge {description} of {amount} on {service} is billed {n} "
+                                          "times") if service else
+                                        _("{category} charge {description} of {amount} on the account is billed {n} "
+                                          "times")).format(category=category, description=repr(desc),
+                                                           amount=format_exact(amount), service=service, n=n)))
     calls = istore.call_detail(invoice_id)
     seen = Counter(zip(calls["service"].tolist(), calls["start"].tolist(), calls["dialled"].tolist(),
                        calls["amount"].tolist()))
@@ -87,7 +91,8 @@ def duplicate_charges(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
         if n > 1:
             out.append(Finding(invoice_id=invoice_id, rule="DUPLICATE-CALL", expected="1", actual=str(n),
                                at_stake=abs(int(amount)) * (n - 1), line=service,
-                               message=f"call from {service} to {dialled} at {start} billed {n} times"))
+                               message=_("call from {service} to {dialled} at {start} billed {n} times").format(
+                                   service=service, dialled=dialled, start=start, n=n)))
     return out
 
 
@@ -127,7 +132,8 @@ def account_gaps_and_overlaps(istore: InvoiceStore) -> list[Finding]:
                     after = next(covered[m] for m in months if m > month)
                     out.append(Finding(invoice_id=after, rule="MISSING-INVOICE", expected=month, actual=None,
                                        at_stake=0, line=month, severity="warning",
-                                       message=f"account {account} of {carrier}: no invoice for {month}"))
+                                       message=_("account {account} of {carrier}: no invoice for {month}").format(
+                                           account=account, carrier=carrier, month=month)))
         dated = sorted((r for r in rows if r["period_start"] and r["period_end"]), key=lambda r: r["period_start"])
         for i, a in enumerate(dated):
             for b in dated[i + 1:]:
@@ -136,8 +142,10 @@ def account_gaps_and_overlaps(istore: InvoiceStore) -> list[Finding]:
                                        expected=f"after {a['period_end']}",
                                        actual=f"{b['period_start']}…{b['period_end']}", at_stake=0,
                                        line=f"invoice {a['number']}",
-                                       message=f"billing period {b['period_start']}…{b['period_end']} overlaps invoice "
-                                               f"{a['number']} ({a['period_start']}…{a['period_end']})"))
+                                       message=_("billing period {start}…{end} overlaps invoice {number} "
+                                                 "({other_start}…{other_end})").format(
+                                           start=b["period_start"], end=b["period_end"], number=a["number"],
+                                           other_start=a["period_start"], other_end=a["period_end"])))
     return out
 
 
@@ -151,8 +159,8 @@ def rerate_calls(istore: InvoiceStore, invoice_id: int, tariff: Any, dialplan: A
         return []
     if tariff.tariff.currency != inv["currency"]:
         return [Finding(invoice_id=invoice_id, rule="RATE-CURRENCY", expected=tariff.tariff.currency,
-                        actual=inv["currency"], at_stake=0, message="the tariff and the invoice are in different "
-                        "currencies: calls not re-rated")]
+                        actual=inv["currency"], at_stake=0, message=_("the tariff and the invoice are in different "
+                                                                      "currencies: calls not re-rated"))]
     numbers = []
     for d in calls["dialled"].tolist():
         if dialplan is not None:
@@ -170,14 +178,18 @@ def rerate_calls(istore: InvoiceStore, invoice_id: int, tariff: Any, dialplan: A
             out.append(Finding(invoice_id=invoice_id, rule="NO-RATE", expected=None, actual=format_exact(billed),
                                at_stake=abs(billed), line=f"{calls['service'][i]}→{number}@{when}",
                                severity="warning",
-                               message=f"call to {number} ({int(calls['duration'][i])} s): the contract tariff has no "
-                                       f"rate for it ({info['status']})"))
+                               message=_("call to {number} ({seconds} s): the contract tariff has no rate for it "
+                                         "({status})").format(number=number, seconds=int(calls["duration"][i]),
+                                                              status=info["status"])))
         elif info["cost"] != billed:
             out.append(Finding(invoice_id=invoice_id, rule="RATE-MISMATCH", expected=format_exact(info["cost"]),
                                actual=format_exact(billed), at_stake=abs(billed - info["cost"]),
                                line=f"{calls['service'][i]}→{number}@{when}",
-                               message=f"call to {number} ({info['destination']}, {int(calls['duration'][i])} s) "
-                                       f"billed {format_exact(billed)}, contract price {format_exact(info['cost'])}"))
+                               message=_("call to {number} ({destination}, {seconds} s) billed {billed}, contract "
+                                         "price {price}").format(number=number, destination=info["destination"],
+                                                                 seconds=int(calls["duration"][i]),
+                                                                 billed=format_exact(billed),
+                                                                 price=format_exact(info["cost"]))))
     return out
 
 
@@ -235,8 +247,9 @@ def _active_text(versions: list[dict[str, Any]]) -> str:
     parts = []
     for v in versions:
         lo, hi = _bounds(v)
-        parts.append(f"{lo.isoformat()}…{(hi - DAY).isoformat()}" if hi != END_OF_TIME else f"from {lo.isoformat()}")
-    return "active " + ", ".join(parts)
+        parts.append(f"{lo.isoformat()}…{(hi - DAY).isoformat()}" if hi != END_OF_TIME else
+                     _("from {date}").format(date=lo.isoformat()))
+    return _("active {periods}").format(periods=", ".join(parts))
 
 
 def _span(charge: dict[str, Any], inv: dict[str, Any]) -> tuple[dt.date, dt.date] | None:
@@ -323,16 +336,18 @@ def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory
             fees[(key, first, last)] += c["amount"]
     out = []
     for key, g in sorted(unknown.items()):
-        out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected="in the inventory",
-                           actual=f"billed {_span_text(g.first, g.last)}", at_stake=g.at_stake, line=key,
-                           message=f"{g.count} charge(s) of {format_exact(g.at_stake)} on {key}, which is not in the "
-                                   f"inventory"))
+        out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected=_("in the inventory"),
+                           actual=_("billed {span}").format(span=_span_text(g.first, g.last)), at_stake=g.at_stake,
+                           line=key, message=_("{n} charge(s) of {amount} on {line}, which is not in the "
+                                               "inventory").format(n=g.count, amount=format_exact(g.at_stake),
+                                                                   line=key)))
     for key, g in sorted(inactive.items()):
         out.append(Finding(invoice_id=invoice_id, rule="LINE-INACTIVE", expected=_active_text(inventory.lines[key]),
-                           actual=f"billed {_span_text(g.first, g.last)}", at_stake=g.at_stake, line=key,
-                           message=f"{g.count} charge(s) on {key} for {_span_text(g.first, g.last)}, outside the "
-                                   f"line's dates ({_active_text(inventory.lines[key])}): "
-                                   f"{format_exact(g.at_stake)} billed for days it was not in service"))
+                           actual=_("billed {span}").format(span=_span_text(g.first, g.last)), at_stake=g.at_stake,
+                           line=key, message=_("{n} charge(s) on {line} for {span}, outside the line's dates "
+                                               "({active}): {amount} billed for days it was not in service").format(
+                               n=g.count, line=key, span=_span_text(g.first, g.last),
+                               active=_active_text(inventory.lines[key]), amount=format_exact(g.at_stake))))
     for (key, first, last), billed in sorted(fees.items()):
         line = _at(inventory.lines[key], first)
         code = (line or {}).get("contract")
@@ -350,14 +365,16 @@ def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory
         if abs(diff) <= tolerance:
             continue
         over = diff > 0
-        how = "a month" if months == 1 else f"a month x {months}"
+        how = _("a month") if months == 1 else _("a month x {months}").format(months=months)
         out.append(Finding(invoice_id=invoice_id, rule="CONTRACT-FEE", expected=format_exact(expected),
                            actual=format_exact(billed), at_stake=abs(diff), line=key,
                            severity="error" if over else "warning",
-                           message=f"recurring charges on {key} for {_span_text(first, last)}: "
-                                   f"{format_exact(billed)}, {format_exact(abs(diff))} "
-                                   f"{'more' if over else 'less'} than contract {code} "
-                                   f"({format_exact(fee)} {how})"))
+                           message=(_("recurring charges on {line} for {span}: {billed}, {diff} more than contract "
+                                      "{contract} ({fee} {how})") if over else
+                                    _("recurring charges on {line} for {span}: {billed}, {diff} less than contract "
+                                      "{contract} ({fee} {how})")).format(
+                               line=key, span=_span_text(first, last), billed=format_exact(billed),
+                               diff=format_exact(abs(diff)), contract=code, fee=format_exact(fee), how=how)))
     out += _call_detail_lines(istore, invoice_id, inventory, set(unknown) | usage_flagged)
     return out
 
@@ -379,10 +396,10 @@ def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Invento
         versions = inventory.lines.get(key)
         if not versions:
             n, stake = int(mask.sum()), int(amounts[mask].sum())
-            out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected="in the inventory",
-                               actual=f"{n} call(s)", at_stake=stake, line=key,
-                               message=f"{n} call(s) of {format_exact(stake)} billed on {key}, which is not in the "
-                                       f"inventory"))
+            out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected=_("in the inventory"),
+                               actual=_("{n} call(s)").format(n=n), at_stake=stake, line=key,
+                               message=_("{n} call(s) of {amount} billed on {line}, which is not in the "
+                                         "inventory").format(n=n, amount=format_exact(stake), line=key)))
             continue
         covered = np.zeros(len(days), dtype=bool)
         epoch = dt.date(1970, 1, 1)
@@ -394,9 +411,11 @@ def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Invento
             n, stake = int(bad.sum()), int(amounts[bad].sum())
             when = [dt.date.fromordinal(epoch.toordinal() + int(d)) for d in (days[bad].min(), days[bad].max())]
             out.append(Finding(invoice_id=invoice_id, rule="LINE-INACTIVE", expected=_active_text(versions),
-                               actual=f"{n} call(s) {_span_text(*when)}", at_stake=stake, line=key,
-                               message=f"{n} call(s) of {format_exact(stake)} billed on {key} on "
-                                       f"{_span_text(*when)}, outside the line's dates ({_active_text(versions)})"))
+                               actual=_("{n} call(s) {span}").format(n=n, span=_span_text(*when)), at_stake=stake,
+                               line=key, message=_("{n} call(s) of {amount} billed on {line} on {span}, outside the "
+                                                   "line's dates ({active})").format(
+                                   n=n, amount=format_exact(stake), line=key, span=_span_text(*when),
+                                   active=_active_text(versions))))
     return out
 
 
@@ -419,7 +438,8 @@ def mobile_checks(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
         if f["rule"] in MOBILE_RULES and f["line"] in services and f["month"] in months and \
                 f["currency"] in (None, inv["currency"]):
             out.append(Finding(invoice_id=invoice_id, rule=f"MOBILE-{f['rule']}", expected=f["expected"],
-                               actual=f["actual"], at_stake=f["at_stake"], message=f"{f['month']}: {f['message']}",
+                               actual=f["actual"], at_stake=f["at_stake"],
+                               message=_("{month}: {message}").format(month=f["month"], message=f["message"]),
                                line=f["line"], severity=MOBILE_RULES[f["rule"]]))
     return out
 
@@ -436,8 +456,9 @@ def audit(istore: InvoiceStore, invoice_ids: list[int], *, tariff: Any = None, d
         lines = None
         for iid in invoice_ids:
             found[iid].append(Finding(invoice_id=iid, rule="INVENTORY", expected=None, actual=None, at_stake=0,
-                                      severity="warning", message=f"the inventory cannot be read ({exc}): lines "
-                                      "and contract fees not checked"))
+                                      severity="warning", message=_("the inventory cannot be read ({error}): lines "
+                                                                    "and contract fees not checked").format(
+                                          error=exc)))
     for iid in invoice_ids:
         found[iid] += duplicate_charges(istore, iid)
         if tariff is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from i18n import _
 from ingest.invoice import InvoiceError, read_invoices
 from ingest.invoice.model import NON_PAYABLE_TYPE_CODES, Invoice
 from store import display
@@ -71,7 +72,7 @@ def import_file(istore: InvoiceStore, path: Path, *, fmt: str = "auto", profiles
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvoiceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise InvoiceError(_("{path}: cannot be read ({error})").format(path=path, error=exc.strerror or exc)) from None
     sha = hashlib.sha256(data).hexdigest()
     known = istore.file_invoices(sha)
     if known:
@@ -134,7 +135,7 @@ def stored_summary(istore: InvoiceStore, invoice_id: int) -> dict[str, Any]:
     """What `import invoice --json` and `invoice show` print for one stored invoice."""
     inv = istore.invoice(invoice_id)
     if inv is None:
-        raise WorkflowError(f"no invoice #{invoice_id}")
+        raise WorkflowError(_("no invoice #{id}").format(id=invoice_id))
     checks = istore.checks(invoice_id)
     return {
         "id": inv["id"], "file": inv["file"], "format": inv["format"], "profile": inv["profile"],
@@ -160,14 +161,15 @@ def stored_summary(istore: InvoiceStore, invoice_id: int) -> dict[str, Any]:
 def _move(istore: InvoiceStore, invoice_id: int, to_state: str, actor: str | None, reason: str) -> dict[str, Any]:
     inv = istore.invoice(invoice_id)
     if inv is None:
-        raise WorkflowError(f"no invoice #{invoice_id}")
+        raise WorkflowError(_("no invoice #{id}").format(id=invoice_id))
     if to_state not in ALLOWED[inv["state"]]:
-        raise WorkflowError(f"invoice #{invoice_id} is {inv['state']!r}: it cannot become {to_state!r} "
-                            f"(allowed: {', '.join(sorted(ALLOWED[inv['state']])) or 'nothing, it is final'})")
+        raise WorkflowError(_("invoice #{id} is {state}: it cannot become {to} (allowed: {allowed})").format(
+            id=invoice_id, state=repr(inv["state"]), to=repr(to_state),
+            allowed=", ".join(sorted(ALLOWED[inv["state"]])) or _("nothing, it is final")))
     try:
         istore.transition(invoice_id, inv["state"], to_state, LIFECYCLE[to_state], actor_name(actor), reason)
     except StaleState as exc:
-        raise WorkflowError(f"{exc}: someone else acted on it; look again") from None
+        raise WorkflowError(_("{error}: someone else acted on it; look again").format(error=exc)) from None
     return inv
 
 
@@ -175,7 +177,7 @@ def approval_needs_reason(istore: InvoiceStore, invoice_id: int) -> str:
     """Why approving this invoice for payment needs a reason ("" if it does not), in words for the user."""
     inv = istore.invoice(invoice_id)
     if inv is None:
-        raise WorkflowError(f"no invoice #{invoice_id}")
+        raise WorkflowError(_("no invoice #{id}").format(id=invoice_id))
     return needs_reason(inv, istore.checks(invoice_id), istore.disputes(invoice_id))
 
 
@@ -185,20 +187,22 @@ def approve(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, 
     information, proforma) is never approved, whatever the reason."""
     inv = istore.invoice(invoice_id)
     if inv is None:
-        raise WorkflowError(f"no invoice #{invoice_id}")
+        raise WorkflowError(_("no invoice #{id}").format(id=invoice_id))
     if inv["kind"] == "information":
         what = NON_PAYABLE_TYPE_CODES.get(inv["type_code"] or "", "not a payable")
-        raise WorkflowError(f"invoice #{invoice_id} is a type {inv['type_code']} document ({what}), not a payable: it "
-                            "is kept for information and cannot be approved for payment")
+        raise WorkflowError(_("invoice #{id} is a type {code} document ({what}), not a payable: it is kept for "
+                              "information and cannot be approved for payment").format(
+            id=invoice_id, code=inv["type_code"], what=what))
     why = approval_needs_reason(istore, invoice_id)
     if why and not reason.strip():
-        raise WorkflowError(f"invoice #{invoice_id}: {why}; give --reason to approve it anyway")
-    _move(istore, invoice_id, "approved", actor, reason.strip() or "approved")
+        raise WorkflowError(_("invoice #{id}: {why}; give --reason to approve it anyway").format(id=invoice_id,
+                                                                                                 why=why))
+    _move(istore, invoice_id, "approved", actor, reason.strip() or _("approved"))
 
 
-def allocate(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, reason: str = "allocated") -> None:
+def allocate(istore: InvoiceStore, invoice_id: int, *, actor: str | None = None, reason: str = "") -> None:
     """Mark an approved invoice as allocated to cost centres (the allocation itself is a later component)."""
-    _move(istore, invoice_id, "allocated", actor, reason)
+    _move(istore, invoice_id, "allocated", actor, reason or _("allocated"))
 
 
 def dispute(istore: InvoiceStore, invoice_id: int, *, reason: str, actor: str | None = None,
@@ -206,30 +210,31 @@ def dispute(istore: InvoiceStore, invoice_id: int, *, reason: str, actor: str | 
     """Open a dispute contesting `findings` (check ids of this invoice; default: every failed error check) and
     claiming `amount` (default: the sum of the money at stake of those findings). Returns the dispute id."""
     if not reason.strip():
-        raise WorkflowError("a dispute needs a reason (--reason)")
+        raise WorkflowError(_("a dispute needs a reason (--reason)"))
     inv = istore.invoice(invoice_id)
     if inv is None:
-        raise WorkflowError(f"no invoice #{invoice_id}")
+        raise WorkflowError(_("no invoice #{id}").format(id=invoice_id))
     if "in_dispute" not in ALLOWED[inv["state"]]:
-        raise WorkflowError(f"invoice #{invoice_id} is {inv['state']!r}: it cannot be disputed")
+        raise WorkflowError(_("invoice #{id} is {state}: it cannot be disputed").format(id=invoice_id,
+                                                                                        state=repr(inv["state"])))
     checks = {c["id"]: c for c in istore.checks(invoice_id)}
     if findings:
         unknown = [f for f in findings if f not in checks]
         if unknown:
-            raise WorkflowError(f"invoice #{invoice_id} has no finding(s) {', '.join(map(str, unknown))} "
-                                f"(see `anatole invoice show {invoice_id}`)")
+            raise WorkflowError(_("invoice #{id} has no finding(s) {ids} (see `anatole invoice show {id}`)").format(
+                id=invoice_id, ids=", ".join(map(str, unknown))))
         chosen = findings
     else:
         chosen = [cid for cid, c in checks.items() if not c["ok"]]
     if amount is None:
         amount = claim_amount([checks[c] for c in chosen])
     if amount < 0:
-        raise WorkflowError("the amount claimed cannot be negative")
+        raise WorkflowError(_("the amount claimed cannot be negative"))
     try:
         return istore.open_dispute(invoice_id, inv["state"], LIFECYCLE["in_dispute"], actor_name(actor), reason,
                                    amount, inv["currency"], chosen)
     except StaleState as exc:
-        raise WorkflowError(f"{exc}: someone else acted on it; look again") from None
+        raise WorkflowError(_("{error}: someone else acted on it; look again").format(error=exc)) from None
 
 
 def match_credit(istore: InvoiceStore, credit_id: int, inv: Invoice) -> int | None:
@@ -263,10 +268,10 @@ def export_csv(istore: InvoiceStore, invoice_ids: list[int]) -> str:
     for iid in invoice_ids:
         inv = istore.invoice(iid)
         if inv is None:
-            raise WorkflowError(f"no invoice #{iid}")
+            raise WorkflowError(_("no invoice #{id}").format(id=iid))
         if "exported" not in ALLOWED[inv["state"]]:
-            raise WorkflowError(f"invoice #{iid} is {inv['state']!r}: only approved or allocated invoices are "
-                                "exported")
+            raise WorkflowError(_("invoice #{id} is {state}: only approved or allocated invoices are exported").format(
+                id=iid, state=repr(inv["state"])))
         invs.append(inv)
     out = io.StringIO()
     writer = csv.DictWriter(out, FOCUS_COLUMNS, lineterminator="\n")
@@ -294,8 +299,8 @@ def export_csv(istore: InvoiceStore, invoice_ids: list[int]) -> str:
 
 
 def mark_exported(istore: InvoiceStore, invoice_ids: list[int], *, actor: str | None = None,
-                  reason: str = "exported (FOCUS CSV)") -> None:
+                  reason: str = "") -> None:
     for iid in invoice_ids:
-        _move(istore, iid, "exported", actor, reason)
+        _move(istore, iid, "exported", actor, reason or _("exported (FOCUS CSV)"))
 
 
