@@ -1276,8 +1276,12 @@ class Daemon:
                                 sub.offer(self.counters(), "counters")
                         elif isinstance(message, Acknowledge):
                             by = user or f"{message.by} (unverified)"
+                            web = bool(user) and message.by.startswith("web:") and user == _own_user()
+                            if web:  # `anatole web` under the daemon's own account, for one of its logins: that
+                                by = message.by  # account writes the store anyway, the claim gives it nothing more
                             self.log("acknowledge", alert=message.alert, by=by, client=sub.name,
-                                     **({"claimed": message.by} if message.by != by else {}))
+                                     **({"claimed": message.by} if message.by != by else {}),
+                                     **({"peer": user} if web else {}))
                             await self._send.send(Ack(message.alert, by))
                         elif isinstance(message, StatusRequest):
                             sub.offer(self.status(), "")
@@ -1441,6 +1445,16 @@ def _peer_user(stream: trio.SocketStream) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
+
+
+def _own_user() -> str:
+    """This process's user name, as _peer_user names a peer."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
 
 
 def _keepalive(stream: trio.SocketStream) -> None:

@@ -343,6 +343,37 @@ def test_the_session_command_runs_the_console_as_the_login(tmp_path: Path, monke
     assert result.exit_code == 2 and seen == [("web:alice", "invoices")]
 
 
+@pytest.mark.trio
+async def test_an_alert_acknowledged_from_a_web_console_records_the_login(tmp_path: Path) -> None:
+    """The console sends Acknowledge(by=ctx.user); the daemon records the kernel's name of the peer, except that
+    `anatole web`'s consoles, under the daemon's own account, act for their login (web:NAME)."""
+    import pwd
+
+    import trio
+    from serve_support import daemon_for, rows, running
+    from test_serve_peers import OTHER, _closed_at_once, _connect, _source, _subscribed
+
+    from pbx.protocol import Acknowledge, Alert, AlertAcknowledged
+
+    root = make_workspace(tmp_path, _source('["127.0.0.1"]'))
+    daemon = daemon_for(root)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    with trio.fail_after(20):
+        async with running(daemon):
+            client = await _subscribed(root)
+            for other in (OTHER, "127.0.0.3"):  # two refused peers: two alerts
+                await _closed_at_once(await _connect(daemon.ports["paris-ipo"], other))
+            first, second = await client.wait_for(Alert, 2)
+            await client.send(Acknowledge(alert=first.id, by="web:alice"))
+            await client.send(Acknowledge(alert=second.id, by="the-boss"))  # not a web login: the peer's name
+            acks = await client.wait_for(AlertAcknowledged, 2)
+            assert sorted((a.id, a.by) for a in acks) == sorted([(first.id, "web:alice"), (second.id, me)])
+            await client.aclose()
+    assert sorted(a["acknowledged_by"] for a in rows(root, "alerts")) == sorted(["web:alice", me])
+    log = [json.loads(line) for line in daemon.config.log.getvalue().splitlines()]
+    assert [(e["by"], e.get("peer")) for e in log if e["event"] == "acknowledge"] == [("web:alice", me), (me, None)]
+
+
 def test_browser_language() -> None:
     assert web.browser_language("fr-CA,fr;q=0.9,en;q=0.8") == "fr"
     assert web.browser_language("de-DE,de;q=0.9,en-US;q=0.8,fr;q=0.7") == "en"
