@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from i18n import _
 from ingest.cdr import Item, ParseContext, Reject
 from ingest.cdr.classify import channel_base
 from ingest.cdr.model import Facts
@@ -66,7 +67,7 @@ class PacketReader:
             end = self.buffer.find(b"\n\n")
             if end < 0:
                 if len(self.buffer) > MAX_PACKET:
-                    raise AmiError(f"a packet of more than {MAX_PACKET} bytes")
+                    raise AmiError(_("a packet of more than {limit} bytes").format(limit=MAX_PACKET))
                 return out
             text, self.buffer = self.buffer[:end], self.buffer[end + 2:]
             if text.strip():
@@ -77,7 +78,7 @@ def cdr_item(text: str, jid: int, ctx: ParseContext) -> Item:
     """A journaled Cdr packet -> the item of its cdr_csv line (parsed by the asterisk file parser)."""
     f = packet(text)
     if "event" not in f:
-        return Reject(line=jid, raw=text, reason="ami: not an event packet")
+        return Reject(line=jid, raw=text, reason="ami: " + _("not an event packet"))
     cells = []
     for key, kind in CDR_COLUMNS:
         value = f.get(key, "").strip() if kind != "s" else f.get(key, "")
@@ -103,16 +104,17 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
     with trio.move_on_after(LOGIN_TIMEOUT) as timer:
         while b"\n" not in banner:
             if len(banner) >= MAX_BANNER:
-                raise SessionError(f"ami: no banner line in the first {MAX_BANNER} bytes: {banner[:60]!r}")
+                raise SessionError("ami: " + _("no banner line in the first {limit} bytes: {banner}").format(
+                    limit=MAX_BANNER, banner=repr(banner[:60])))
             data = await stream.receive_some(MAX_BANNER)
             if not data:
-                raise SessionError("ami: the server closed the connection before its banner")
+                raise SessionError("ami: " + _("the server closed the connection before its banner"))
             banner += data
     if timer.cancelled_caught:
-        raise SessionError(f"ami: no banner within {LOGIN_TIMEOUT:g} s")
-    first, _, rest = banner.partition(b"\n")
+        raise SessionError("ami: " + _("no banner within {seconds} s").format(seconds=f"{LOGIN_TIMEOUT:g}"))
+    first, _nl, rest = banner.partition(b"\n")
     if not first.startswith(b"Asterisk Call Manager"):
-        raise SessionError(f"ami: unexpected banner {first[:60]!r}")
+        raise SessionError("ami: " + _("unexpected banner {banner}").format(banner=repr(first[:60])))
     ids = itertools.count(1)
     await stream.send_all(_action("Login", next(ids), Username=src.username or "", Secret=src.password or "",
                                   Events="call,cdr"))
@@ -129,7 +131,8 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
                     if "response" not in f:
                         continue
                     if f["response"].lower() != "success":
-                        raise SessionError(f"ami: login refused: {f.get('message', f['response'])}")
+                        raise SessionError("ami: " + _("login refused: {reason}").format(
+                            reason=f.get("message", f["response"])))
                     logged_in = True
                     nursery.start_soon(_pinger, stream, ids)
                     continue
@@ -144,7 +147,8 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
             with trio.move_on_at(login_deadline if not logged_in else float("inf")) as timer:
                 data = await stream.receive_some(65536)
             if timer.cancelled_caught:
-                raise SessionError(f"ami: no answer to Login within {LOGIN_TIMEOUT:g} s")
+                raise SessionError("ami: " + _(
+                    "no answer to Login within {seconds} s").format(seconds=f"{LOGIN_TIMEOUT:g}"))
             if not data:
                 tracker.clear()
                 nursery.cancel_scope.cancel()
@@ -235,7 +239,7 @@ class Tracker:
 
 def _epochish(uid: str) -> bool:
     tail = uid.split("-")[-1]
-    head, _, frac = tail.partition(".")
+    head, _dot, frac = tail.partition(".")
     return head.isdigit() and len(head) >= 9 and (not frac or frac.isdigit())
 
 

@@ -59,6 +59,7 @@ from typing import Any, Protocol, TextIO
 import msgspec
 import trio
 
+from i18n import _
 from pbx.faults import connection_fault
 from pbx.sdnotify import Notifier, journal_prefix
 
@@ -323,7 +324,8 @@ class Daemon:
                     metrics = await prometheus.open_listener(*self.config.metrics)
                 except OSError as exc:
                     host, port = self.config.metrics
-                    raise DaemonError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+                    raise DaemonError("metrics: " + _("cannot listen on {address}: {error}").format(
+                        address=f"{host}:{port}", error=exc.strerror or exc)) from None
                 self.metrics_port = metrics.socket.getsockname()[1]
             failed: DaemonError | None = None
             async with trio.open_nursery() as top:
@@ -431,7 +433,7 @@ class Daemon:
             except OSError:
                 path.unlink()
             else:
-                raise DaemonError(f"a daemon is already running for this workspace ({path})")
+                raise DaemonError(_("a daemon is already running for this workspace ({path})").format(path=path))
             finally:
                 probe.close()
 
@@ -647,7 +649,7 @@ class Daemon:
         parsers = self._parsers.get(source)
         if parsers is None:  # a journal entry of a source no longer configured: keep it as a reject
             return [(jid, Reject(line=jid, raw=data.decode("utf-8", "replace"),
-                                 reason=f"source {source!r} is no longer in anatole.toml"))
+                                 reason=_("source {source} is no longer in anatole.toml").format(source=repr(source))))
                     for jid, _r, _k, data in entries]
         try:
             return parsers.parse(conn, entries)
@@ -873,7 +875,8 @@ class Daemon:
             try:
                 pending = await trio.to_thread.run_sync(live.pending, self.config.batch_max, after)
             except sqlite3.Error as exc:
-                raise DaemonError(f"cannot read the journal: {type(exc).__name__}: {exc}") from None
+                raise DaemonError(_("cannot read the journal: {kind}: {error}").format(
+                    kind=type(exc).__name__, error=exc)) from None
             if not pending:
                 break
             groups: dict[tuple[str, Any], list[parsing.Entry]] = {}
@@ -891,8 +894,8 @@ class Daemon:
                     self.log("error", where="replay", error=f"{type(exc).__name__}: {exc}", records=len(pending),
                              attempt=attempt)
                     if attempt == 5:
-                        raise DaemonError(f"cannot store the journal's pending records: {type(exc).__name__}: "
-                                          f"{exc}") from None
+                        raise DaemonError(_("cannot store the journal's pending records: {kind}: {error}").format(
+                            kind=type(exc).__name__, error=exc)) from None
                     await trio.sleep(0.2 * attempt)
             for event in events:
                 self.hub.publish(event)
@@ -1051,7 +1054,7 @@ class Daemon:
                     task_status.started()
                     await self._connector(src, _smdr)
         else:
-            self._state(src.name, "down", detail="no listen or connect address: file imports only")
+            self._state(src.name, "down", detail=_("no listen or connect address: file imports only"))
             task_status.started()
 
     async def _listener(self, src: Any, task_status: Any) -> None:
@@ -1059,7 +1062,8 @@ class Daemon:
         try:
             listeners = await trio.open_tcp_listeners(port, host=host or None)
         except OSError as exc:
-            self._state(src.name, "down", detail=f"cannot listen on {src.listen}: {exc}")
+            self._state(src.name, "down", detail=_("cannot listen on {address}: {error}").format(
+                address=src.listen, error=exc))
             self.log("error", source=src.name, error=f"cannot listen on {src.listen}: {exc}")
             task_status.started()
             return
@@ -1073,15 +1077,16 @@ class Daemon:
             host = peer.rpartition(":")[0]
             addr = peers.peer_address(host)
             if not peers.allowed(allow, addr):
-                await self._refuse(src, stream, host, peer, "not in the source's allow list")
+                await self._refuse(src, stream, host, peer, _("not in the source's allow list"))
                 return
             old = self._current.get(src.name)
             if old is not None:
                 # one logical connection per source: a PBX that reconnects (its old socket half-open) replaces it;
                 # another address may only when the allow list names it
                 if addr != old[1] and allow is None:
-                    await self._refuse(src, stream, host, peer, f"the connection from {old[1]} is live, and without "
-                                       "an allow list only that address may replace it")
+                    await self._refuse(src, stream, host, peer, _(
+                        "the connection from {address} is live, and without an allow list only that address may "
+                        "replace it").format(address=old[1]))
                     return
                 self.log("replaced", source=src.name, peer=peer, detail="a new connection replaces the old one")
                 old[0].cancel()
@@ -1123,14 +1128,14 @@ class Daemon:
             try:
                 stream = await trio.open_tcp_stream(host, port)
             except OSError as exc:
-                self._state(src.name, "reconnecting", peer=src.connect, detail=f"connect: {exc}")
+                self._state(src.name, "reconnecting", peer=src.connect, detail=_("connect: {error}").format(error=exc))
             else:
                 _keepalive(stream)
                 self._state(src.name, "connected", peer=src.connect)
                 try:
                     async with stream:
                         await session(self, src, stream, src.connect)
-                    detail = "the PBX closed the connection"
+                    detail = _("the PBX closed the connection")
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, SessionError,
                         ExceptionGroup) as exc:
                     detail = connection_fault(exc, (SessionError,))
@@ -1223,7 +1228,8 @@ class Daemon:
                 os.link(made, self.socket_path)  # fails, rather than replace it, if another daemon just made one
             except FileExistsError:
                 sock.close()
-                raise DaemonError(f"a daemon is already running for this workspace ({self.socket_path})") from None
+                raise DaemonError(_("a daemon is already running for this workspace ({path})").format(
+                    path=self.socket_path)) from None
             except OSError:  # a file system without hard links: a rename is as atomic (_claim_socket ran)
                 os.rename(made, self.socket_path)
         finally:
@@ -1243,7 +1249,7 @@ class Daemon:
         reader = FrameReader()
         user = _peer_user(stream)  # who is at the other end, from the kernel: acknowledgements are theirs
         if len(self.hub.subscribers) >= MAX_SUBSCRIBERS:
-            await _send_error(stream, f"too many clients ({MAX_SUBSCRIBERS}): try again later")
+            await _send_error(stream, _("too many clients ({limit}): try again later").format(limit=MAX_SUBSCRIBERS))
             await stream.aclose()
             return
         try:
@@ -1258,7 +1264,8 @@ class Daemon:
                     try:
                         messages = reader.feed(data)
                         if reader.pending > MAX_CLIENT_MESSAGE:
-                            raise ProtocolError(f"a client message of more than {MAX_CLIENT_MESSAGE} bytes")
+                            raise ProtocolError(_("a client message of more than {limit} bytes").format(
+                                limit=MAX_CLIENT_MESSAGE))
                     except ProtocolError as exc:
                         await _send_error(stream, str(exc))
                         break
@@ -1266,7 +1273,8 @@ class Daemon:
                         if isinstance(message, Subscribe):
                             unknown = [t for t in message.topics if t not in TOPICS]
                             if unknown:
-                                await _send_error(stream, f"unknown topic(s) {unknown}: topics are {list(TOPICS)}")
+                                await _send_error(stream, _("unknown topic(s) {unknown}: topics are {topics}").format(
+                                    unknown=unknown, topics=list(TOPICS)))
                                 return
                             sub.topics = set(message.topics)
                             if "active" in sub.topics:
@@ -1286,7 +1294,8 @@ class Daemon:
                         elif isinstance(message, StatusRequest):
                             sub.offer(self.status(), "")
                         else:
-                            await _send_error(stream, f"{type(message).__name__} is not a client message")
+                            await _send_error(stream, _(
+                                "{kind} is not a client message").format(kind=type(message).__name__))
                             return
                 nursery.cancel_scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -1419,7 +1428,7 @@ def _digest(source: str, raw: str, jid: int, reason: str) -> str:
 
 
 def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
+    host, _colon, port = address.rpartition(":")
     return host.strip("[]"), int(port)
 
 
@@ -1477,10 +1486,11 @@ async def _panasonic_login(stream: trio.SocketStream, src: Any) -> None:
         while b"password" not in seen.lower():
             data = await stream.receive_some(4096)
             if not data:
-                raise SessionError("login: the PBX closed the connection before asking for the password")
+                raise SessionError("login: " + _("the PBX closed the connection before asking for the password"))
             seen = (seen + data)[-4096:]  # bounded: the prompt is the last thing it sends
     if timer.cancelled_caught:
-        raise SessionError(f"login: no password prompt within {PANASONIC_LOGIN:g} s")
+        raise SessionError("login: " + _(
+            "no password prompt within {seconds} s").format(seconds=f"{PANASONIC_LOGIN:g}"))
     await stream.send_all(src.password.encode() + b"\r\n")
 
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import trio
 
+from i18n import _
 from ingest.cdr import Item, ParseContext, Reject, freeswitch_json
 from pbx import parsing
 from pbx.protocol import ActiveCall
@@ -55,12 +56,13 @@ class FrameReader:
             end = self.buffer.find(b"\n\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEADER:
-                    raise EslError("a header block of more than 64 KiB")
+                    raise EslError(_("a header block of more than 64 KiB"))
                 return out
             head = headers(self.buffer[:end].decode("utf-8", errors="replace"))
             length = head.get("Content-Length", "0").strip()
             if not length.isdigit() or int(length) > MAX_BODY:
-                raise EslError(f"Content-Length {length!r} is not a size up to {MAX_BODY}")
+                raise EslError(_(
+                    "Content-Length {length} is not a size up to {limit}").format(length=repr(length), limit=MAX_BODY))
             size = int(length)
             if len(self.buffer) < end + 2 + size:
                 return out
@@ -74,7 +76,8 @@ def hangup_item(text: str, jid: int, ctx: ParseContext) -> Item:
     """A journaled CHANNEL_HANGUP_COMPLETE body -> the item of the JSON CDR document of that leg."""
     f = headers(text, decode=True)
     if f.get("Event-Name") != "CHANNEL_HANGUP_COMPLETE":
-        return Reject(line=jid, raw=text, reason=f"esl: {f.get('Event-Name', 'no Event-Name')!r} is not a hangup")
+        return Reject(line=jid, raw=text, reason="esl: " + _("{event} is not a hangup").format(
+        event=repr(f.get("Event-Name", "no Event-Name"))))
     variables = {k[len("variable_"):]: v for k, v in f.items() if k.startswith("variable_")}
     variables.setdefault("uuid", f.get("Unique-ID", ""))
     profile = {"caller_id_number": f.get("Caller-Caller-ID-Number", ""),
@@ -104,7 +107,8 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
             with trio.move_on_at(login_deadline if state != "events" else float("inf")) as timer:
                 data = await stream.receive_some(65536)
             if timer.cancelled_caught:
-                raise SessionError(f"esl: not logged in and subscribed within {LOGIN_TIMEOUT:g} s")
+                raise SessionError("esl: " + _("not logged in and subscribed within {seconds} s").format(
+                    seconds=f"{LOGIN_TIMEOUT:g}"))
             if not data:
                 return
             try:
@@ -117,12 +121,14 @@ async def session(daemon: Any, src: Any, stream: trio.SocketStream, peer: str) -
                     await stream.send_all(f"auth {src.password or ''}\n\n".encode())
                 elif kind == "command/reply" and state == "auth":
                     if not head.get("Reply-Text", "").startswith("+OK"):
-                        raise SessionError(f"esl: authentication refused: {head.get('Reply-Text', '')}")
+                        raise SessionError("esl: " + _("authentication refused: {reason}").format(
+                            reason=head.get("Reply-Text", "")))
                     state = "subscribe"
                     await stream.send_all(f"event plain {EVENTS}\n\n".encode())
                 elif kind == "command/reply" and state == "subscribe":
                     if not head.get("Reply-Text", "").startswith("+OK"):
-                        raise SessionError(f"esl: event subscription refused: {head.get('Reply-Text', '')}")
+                        raise SessionError("esl: " + _("event subscription refused: {reason}").format(
+                            reason=head.get("Reply-Text", "")))
                     state = "events"
                 elif kind == "text/disconnect-notice":
                     return

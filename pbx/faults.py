@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import trio
 
+from i18n import _
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
@@ -19,7 +21,7 @@ def connection_fault(exc: BaseException, expected: tuple[type[BaseException], ..
         if not isinstance(leaf, (trio.BrokenResourceError, trio.ClosedResourceError, OSError, *expected)):
             raise exc
     first = leaves[0]
-    return str(first) if isinstance(first, expected) else f"connection lost: {first}"
+    return str(first) if isinstance(first, expected) else _("connection lost: {error}").format(error=first)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 import trio
 
+from i18n import _
 from pbx.faults import connection_fault
 from store import hotel as db
 from store.db import StoreError
@@ -335,7 +336,7 @@ class FiasLink:
     # --- connection -----------------------------------------------------------------------------------------
 
     async def _connector(self) -> None:
-        host, _, port = self.pms.connect.rpartition(":")
+        host, _colon, port = self.pms.connect.rpartition(":")
         first, cap = self.backoff
         delay = first
         while True:
@@ -343,9 +344,9 @@ class FiasLink:
             try:
                 stream = await trio.open_tcp_stream(host.strip("[]"), int(port))
             except OSError as exc:
-                self._set("reconnecting", f"connect: {exc}")
+                self._set("reconnecting", _("connect: {error}").format(error=exc))
             else:
-                detail = "the PMS closed the connection"
+                detail = _("the PMS closed the connection")
                 try:
                     async with stream:
                         await self._session(stream)
@@ -395,7 +396,8 @@ class FiasLink:
         with trio.move_on_after(self.pms.timeout):
             await self._la.wait()
         if not self._la.is_set():
-            raise LinkError(f"link start: no LA from the PMS within {self.pms.timeout:g} s")
+            raise LinkError(_(
+                "link start: no LA from the PMS within {seconds} s").format(seconds=f"{self.pms.timeout:g}"))
         self._alive.set()
         self._set("alive")
         self.log("pms", state="alive", peer=self.pms.connect)
@@ -420,7 +422,7 @@ class FiasLink:
             if self._outstanding is not None:
                 continue  # a posting awaits its PA: its own timeout checks the link
             if not await self._probe():
-                raise LinkError(f"keep-alive: no LA to LS within {self.pms.timeout:g} s")
+                raise LinkError(_("keep-alive: no LA to LS within {seconds} s").format(seconds=f"{self.pms.timeout:g}"))
 
     # --- receiving ---------------------------------------------------------------------------------------------
 
@@ -429,13 +431,13 @@ class FiasLink:
             data = await stream.receive_some(65536)
             if not data:
                 self._eof = True
-                raise LinkError("the PMS closed the connection")
+                raise LinkError(_("the PMS closed the connection"))
             if await self._received(data, nursery):
                 self.log("pms", detail="the PMS ended the link (LE): charges stay queued until it is alive again")
                 self._alive = trio.Event()
                 self._eof = True  # nothing may follow an LE
                 await self._send(build("LE", stamp(self.clock(), self.zone)))
-                raise LinkError("link ended by the PMS (LE)")
+                raise LinkError(_("link ended by the PMS (LE)"))
 
     async def _received(self, data: bytes, nursery: trio.Nursery | None) -> bool:
         """Apply every complete frame in `data`, in order, each one's database effect committed before the next
@@ -665,11 +667,12 @@ class FiasLink:
                 self.counts["unconfirmed"] += 1
                 await self._db(db.mark_unconfirmed, self.conn, seq)
                 if attempt == 2:
-                    raise LinkError(f"no PA for P# {p_number(seq)} sent twice: reconnecting (it stays unconfirmed)")
+                    raise LinkError(_("no PA for P# {number} sent twice: reconnecting (it stays unconfirmed)").format(
+                        number=p_number(seq)))
                 self.log("pms", warning=f"no PA for P# {p_number(seq)} within {self.pms.timeout:g} s: checking the "
                                         "link, then resending it once with the same P# (flagged for the front desk)")
                 if not await self._probe():
-                    raise LinkError("no LA to LS after a posting went unanswered")
+                    raise LinkError(_("no LA to LS after a posting went unanswered"))
                 if self._answered.is_set():
                     return
         finally:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from i18n import _
 from ingest.cdr import CallRecord, Item, ParseContext, Reject, Skipped, parser
 
 # journal kinds
@@ -73,7 +74,7 @@ class LineParser:
                 break
         for number, jid in by_line.items():
             if jid not in seen:
-                out.append((jid, Reject(line=number, raw="", reason="parser produced nothing for this line")))
+                out.append((jid, Reject(line=number, raw="", reason=_("parser produced nothing for this line"))))
         return out
 
 
@@ -101,14 +102,15 @@ class SourceParsers:
                 run = []
             text = data.decode(self.ctx.encoding, errors="replace")
             if kind == OVERLONG:
-                out.append((jid, Reject(line=jid, raw=text, reason="line: longer than the line limit without a "
-                                                                      "terminator (garbage?); skipped to the next")))
+                out.append((jid, Reject(line=jid, raw=text, reason="line: " + _(
+                    "longer than the line limit without a terminator (garbage?); skipped to the next"))))
             elif kind == PARTIAL:
-                out.append((jid, Reject(line=jid, raw=text, reason="line: connection closed in the middle of it")))
+                out.append((jid, Reject(line=jid, raw=text, reason="line: " + _(
+                    "connection closed in the middle of it"))))
             elif kind == SUPPRESSED:
                 count = text.split(" ", 1)[0]
-                out.append((jid, Reject(line=jid, raw=text, reason=f"line: garbage flood: {count} line(s) counted, "
-                                                                      "not kept (rate limit per source)")))
+                out.append((jid, Reject(line=jid, raw=text, reason="line: " + _(
+                    "garbage flood: {count} line(s) counted, not kept (rate limit per source)").format(count=count))))
             elif kind == AMI:
                 from pbx import ami
 
@@ -120,7 +122,8 @@ class SourceParsers:
                 self.ctx.reference = received // 1_000_000
                 out.append((jid, esl.hangup_item(text, jid, self.ctx)))
             else:
-                out.append((jid, Reject(line=jid, raw=text, reason=f"journal: unknown record kind {kind!r}")))
+                out.append((jid, Reject(line=jid, raw=text, reason="journal: " + _(
+                    "unknown record kind {kind}").format(kind=repr(kind)))))
         if run:
             out += self._lines(conn, run)
         return out

@@ -14,6 +14,8 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+from i18n import _
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALERT_EVERY = 3600  # seconds between two alerts about the same peer of the same source
 LOG_EVERY = 60  # seconds between two log lines about the same peer of the same source
@@ -89,8 +91,8 @@ def refusal_alert(source: str, site: str, peer: str, reason: str, at: int) -> di
     """The alert row (store.live.insert_alerts) for a refused peer; its dedup key makes it one per peer and hour
     even if the daemon restarts within the hour."""
     return {"rule": "unknown source", "kind": "peer", "at": at,
-            "message": f"data from an unknown source: {peer} connected to source {source!r} and was refused "
-                       f"({reason})",
+            "message": _("data from an unknown source: {peer} connected to source {source} and was refused "
+                         "({reason})").format(peer=peer, source=repr(source), reason=reason),
             "severity": "critical", "site": site, "extension": "", "call_id": None, "amount": None, "currency": "",
             "dedup": f"peer:{source}:{peer}:{at // ALERT_EVERY}"}
 

@@ -19,6 +19,8 @@ import struct
 
 import msgspec
 
+from i18n import _
+
 PROTOCOL_VERSION = 2
 MAX_FRAME = 1 << 20  # a message larger than this is a protocol error, not a reason to allocate
 SOCKET_NAME = "anatole.sock"  # in the workspace folder
@@ -205,7 +207,8 @@ def encode(message: Message) -> bytes:
     """One frame: length prefix and body."""
     body = _encoder.encode(message)
     if len(body) > MAX_FRAME:
-        raise ProtocolError(f"message of {len(body)} bytes exceeds the {MAX_FRAME}-byte frame limit")
+        raise ProtocolError(_("message of {size} bytes exceeds the {limit}-byte frame limit").format(
+            size=len(body), limit=MAX_FRAME))
     return _LENGTH.pack(len(body)) + body
 
 
@@ -214,7 +217,7 @@ def decode(body: bytes) -> Message:
     try:
         return _decoder.decode(body)
     except msgspec.DecodeError as exc:
-        raise ProtocolError(f"undecodable frame: {exc}") from None
+        raise ProtocolError(_("undecodable frame: {error}").format(error=exc)) from None
 
 
 class FrameReader:
@@ -229,7 +232,8 @@ class FrameReader:
         while len(self._buffer) >= 4:
             (length,) = _LENGTH.unpack_from(self._buffer)
             if length > MAX_FRAME:
-                raise ProtocolError(f"frame of {length} bytes announced, over the {MAX_FRAME}-byte limit")
+                raise ProtocolError(_("frame of {size} bytes announced, over the {limit}-byte limit").format(
+                    size=length, limit=MAX_FRAME))
             if len(self._buffer) < 4 + length:
                 break
             body = bytes(self._buffer[4:4 + length])
