@@ -36,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, format_exact, format_money, parse_money
+from i18n import N_, _, ngettext
 from store.cells import neutralise
 from store.inventory import InventoryStore
 from store.reports import TemQueries
@@ -49,6 +50,9 @@ RULE_KEYS = {"name", "method", "shares", "cost_centres", *MATCH_KEYS}
 ALLOCATION_KEYS = {"unassigned", "exchange_rates", "rule", "gl_account", "gl_columns", "gl_delimiter"}
 GL_COLUMNS = ("account", "cost_centre", "period", "amount", "currency", "description", "cost_centre_name")
 DEFAULT_GL = ("account", "cost_centre", "period", "amount", "currency", "description")
+
+
+HOLDER_KINDS = (N_("extension"), N_("line"))  # the words of holder()'s reasons, translated where used
 
 
 class AllocationError(Exception):
@@ -86,7 +90,7 @@ class AllocationConfig:
 def _amount(value: Any) -> int:
     """A TOML number or string as an exact decimal (floats through their shortest repr: 33.33 is 33.33)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise MoneyError(f"{value!r} is not a number")
+        raise MoneyError(_("{value} is not a number").format(value=repr(value)))
     return parse_money(repr(value) if isinstance(value, float) else str(value))
 
 
@@ -94,76 +98,80 @@ def parse_config(raw: Any, where: str, add: Any) -> AllocationConfig:
     """Validate the [allocation] table; `add(at, key, message)` records each problem (strict: unknown keys too)."""
     cfg = AllocationConfig()
     if not isinstance(raw, dict):
-        add(where, "allocation", "must be a table ([allocation])")
+        add(where, "allocation", _("must be a table ([allocation])"))
         return cfg
     at = f"{where} [allocation]"
     for key in sorted(set(raw) - ALLOCATION_KEYS):
-        add(at, key, f"unknown key (expected one of: {', '.join(sorted(ALLOCATION_KEYS))})")
+        add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(ALLOCATION_KEYS))))
     for key in ("unassigned", "gl_account", "gl_delimiter"):
         if key in raw and (not isinstance(raw[key], str) or not raw[key]):
-            add(at, key, f"{raw[key]!r} must be a non-empty string")
+            add(at, key, _("{value} must be a non-empty string").format(value=repr(raw[key])))
     cfg.unassigned = str(raw.get("unassigned", UNASSIGNED))
     cfg.gl_account = str(raw.get("gl_account", "6260"))
     cfg.gl_delimiter = str(raw.get("gl_delimiter", ","))
     if len(cfg.gl_delimiter) != 1:
-        add(at, "gl_delimiter", f"{cfg.gl_delimiter!r} must be one character")
+        add(at, "gl_delimiter", _("{value} must be one character").format(value=repr(cfg.gl_delimiter)))
         cfg.gl_delimiter = ","
     cols = raw.get("gl_columns", list(DEFAULT_GL))
     if not isinstance(cols, list) or not cols or any(c not in GL_COLUMNS for c in cols):
-        add(at, "gl_columns", f"{cols!r} must be a list of: {', '.join(GL_COLUMNS)}")
+        add(at, "gl_columns", _("{value} must be a list of: {choices}").format(value=repr(cols),
+                                                                              choices=", ".join(GL_COLUMNS)))
     else:
         cfg.gl_columns = tuple(cols)
     rates = raw.get("exchange_rates", {})
     if not isinstance(rates, dict):
-        add(at, "exchange_rates", "must be a table like { GBP = \"1.15\" } (reporting currency per unit)")
+        add(at, "exchange_rates", _("must be a table like {{ GBP = \"1.15\" }} (reporting currency per unit)").format())
         rates = {}
     for cur, value in rates.items():
         if not re.fullmatch(r"[A-Z]{3}", cur):
-            add(at, f"exchange_rates.{cur}", "not an ISO 4217 code")
+            add(at, f"exchange_rates.{cur}", _("not an ISO 4217 code"))
             continue
         try:
             cfg.exchange_rates[cur] = _amount(value)
             if cfg.exchange_rates[cur] <= 0:
-                raise MoneyError("must be positive")
+                raise MoneyError(_("must be positive"))
         except MoneyError as exc:
-            add(at, f"exchange_rates.{cur}", f"{value!r}: {exc}")
+            add(at, f"exchange_rates.{cur}", _("{value}: {error}").format(value=repr(value), error=exc))
     rules = raw.get("rule", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-        add(at, "rule", "must be an array of tables ([[allocation.rule]])")
+        add(at, "rule", _("must be an array of tables ([[allocation.rule]])"))
         rules = []
     for n, r in enumerate(rules, 1):
         rat = f"{where} [[allocation.rule]] #{n}"
         for key in sorted(set(r) - RULE_KEYS):
-            add(rat, key, f"unknown key (expected one of: {', '.join(sorted(RULE_KEYS))})")
+            add(rat, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(RULE_KEYS))))
         name = r.get("name")
         if not isinstance(name, str) or not name:
-            add(rat, "name", "required: a name for the rule")
+            add(rat, "name", _("required: a name for the rule"))
         method = r.get("method")
         if method not in METHODS:
-            add(rat, "method", f"{method!r} must be one of: {', '.join(METHODS)}")
+            add(rat, "method", _("{value} must be one of: {choices}").format(value=repr(method),
+                                                                              choices=", ".join(METHODS)))
         match = {k: r[k] for k in MATCH_KEYS if k in r}
         for k, v in match.items():
             if not isinstance(v, str):
-                add(rat, k, f"{v!r} must be a string")
+                add(rat, k, _("{value} must be a string").format(value=repr(v)))
         rule = Rule(str(name), str(method), {k: str(v) for k, v in match.items()})
         if method == "percent":
             shares = r.get("shares")
             if not isinstance(shares, dict) or not shares:
-                add(rat, "shares", "required for method = \"percent\": a table like { SALES = 60, OPS = 40 }")
+                add(rat, "shares", _("required for method = \"percent\": a table like {{ SALES = 60, OPS = 40 "
+                                     "}}").format())
             else:
                 try:
                     rule.shares = {str(k): _amount(v) for k, v in shares.items()}
                     if any(v < 0 for v in rule.shares.values()):
-                        raise MoneyError("a share cannot be negative")
+                        raise MoneyError(_("a share cannot be negative"))
                     if sum(rule.shares.values()) != 100 * SCALE:
-                        raise MoneyError(f"the shares add up to {format_exact(sum(rule.shares.values()))}, not 100")
+                        raise MoneyError(_("the shares add up to {total}, not 100").format(
+                            total=format_exact(sum(rule.shares.values()))))
                 except MoneyError as exc:
                     add(rat, "shares", str(exc))
         elif "shares" in r:
-            add(rat, "shares", "only for method = \"percent\"")
+            add(rat, "shares", _("only for method = \"percent\""))
         pool = r.get("cost_centres", [])
         if not isinstance(pool, list) or not all(isinstance(c, str) for c in pool):
-            add(rat, "cost_centres", "must be a list of cost centre codes")
+            add(rat, "cost_centres", _("must be a list of cost centre codes"))
         else:
             rule.cost_centres = list(pool)
         cfg.rules.append(rule)
@@ -219,25 +227,27 @@ class Owners:
         """(cost centre, person, why) of an extension or line on `day`; cost centre None when unassigned."""
         row = None
         if kind == "extension":
-            site, _, number = key.partition("/")
+            site, _sep, number = key.partition("/")
             row = self._at("extension", key, day) or self._at("extension", number, day)
         else:
             row = self._at(kind, key, day)
         if row is None:
-            return None, None, f"{kind} {key} is not in the inventory on {day}"
+            return None, None, _("{kind} {key} is not in the inventory on {day}").format(kind=_(kind), key=key, day=day)
         person = row["person"]
         code = row["cost_centre"]
         if not code and person:
             p = self._at("person", person, day)
             if p is None:
-                return None, person, f"person {person} (holder of {kind} {key}) is not in the inventory on {day}"
+                return None, person, _("person {person} (holder of {kind} {key}) is not in the inventory on "
+                                       "{day}").format(person=person, kind=_(kind), key=key, day=day)
             code = p["cost_centre"]
             if not code:
-                return None, person, f"person {person} has no cost centre on {day}"
+                return None, person, _("person {person} has no cost centre on {day}").format(person=person, day=day)
         if not code:
-            return None, person, f"{kind} {key} has no holder on {day}"
+            return None, person, _("{kind} {key} has no holder on {day}").format(kind=_(kind), key=key, day=day)
         if code not in self.cost_centres:
-            return None, person, f"cost centre {code} (of {kind} {key}) is not in the inventory on {day}"
+            return None, person, _("cost centre {code} (of {kind} {key}) is not in the inventory on {day}").format(
+                code=code, kind=_(kind), key=key, day=day)
         return code, person, "direct"
 
     def site(self, kind: str, key: str, day: str) -> str | None:
@@ -246,7 +256,7 @@ class Owners:
 
     def headcount(self, day: str) -> dict[str, int]:
         out: dict[str, int] = {}
-        for (kind, _), rows in self.versions.items():
+        for (kind, _key), rows in self.versions.items():
             if kind != "person":
                 continue
             for r in rows:
@@ -326,7 +336,7 @@ def month_bounds(period: str) -> tuple[str, str]:
     """'YYYY-MM' -> (first day, first day of the next month) as ISO dates."""
     m = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise AllocationError(f"--period {period!r} is not a month (YYYY-MM)")
+        raise AllocationError(_("--period {period} is not a month (YYYY-MM)").format(period=repr(period)))
     y, mo = int(m.group(1)), int(m.group(2))
     nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
     return dt.date(y, mo, 1).isoformat(), nxt.isoformat()
@@ -344,7 +354,7 @@ def latest_period(q: TemQueries, zones: dict[str, str] | None = None) -> str | N
         zone = ZoneInfo((zones or {}).get(last[1], "UTC"))
         months.append(dt.datetime.fromtimestamp(last[0], zone).strftime("%Y-%m"))
     for c in q.charges():
-        start, _ = charge_span(c)
+        start, _end = charge_span(c)
         months.append(start[:7])
     return max(months) if months else None
 
@@ -410,7 +420,7 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
             if ext:
                 code, person, why = owners.holder("extension", key, days[seg])
             else:
-                code, person, why = None, None, f"calls of {site} with no extension"
+                code, person, why = None, None, _("calls of {site} with no extension").format(site=site)
             code = code or cfg.unassigned
             if code != cfg.unassigned:
                 usage[code] = usage.get(code, 0) + amount
@@ -444,12 +454,12 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
             pending_rules.append((c, value, ref, base, pieces, start))
             continue
         shares = [value] if len(pieces) == 1 else split(value, [p[3] for p in pieces])
-        for (code, person, why, _), share in zip(pieces, shares):
+        for (code, person, why, _days), share in zip(pieces, shares):
             out.lines.append(_charge_line(code or cfg.unassigned, person, ref, c, "direct" if code else why,
                                           base, share))
     for c, value, ref, base, pieces, start in pending_rules:
         rule = next((r for r in cfg.rules if r.matches(c)), None)
-        why = pieces[0][2] if pieces else "no service identifier"
+        why = pieces[0][2] if pieces else _("no service identifier")
         if rule is None:
             out.lines.append(_charge_line(cfg.unassigned, None, ref, c, why, base, value))
             continue
@@ -463,23 +473,28 @@ def allocate(q: TemQueries, istore: InventoryStore, *, period: str, currency: st
             weights = {k: v for k, v in weights.items() if k in rule.cost_centres}
         weights = {k: v for k, v in sorted(weights.items()) if v > 0}
         if not weights:
-            out.lines.append(_charge_line(cfg.unassigned, None, ref, c, f"rule {rule.name}: nothing to share by "
-                                          f"({rule.method})", base, value))
+            out.lines.append(_charge_line(cfg.unassigned, None, ref, c, _("rule {name}: nothing to share by "
+                                                                          "({method})").format(
+                name=rule.name, method=rule.method), base, value))
             continue
         codes = list(weights)
         for code, share in zip(codes, split(value, list(weights.values()))):
             known = code in owners.cost_centres
             out.lines.append(_charge_line(code if known else cfg.unassigned, None, ref, c,
-                                          f"rule {rule.name} ({rule.method})" if known else
-                                          f"rule {rule.name}: cost centre {code} is not in the inventory",
+                                          _("rule {name} ({method})").format(name=rule.name, method=rule.method)
+                                          if known else _("rule {name}: cost centre {code} is not in the "
+                                                          "inventory").format(name=rule.name, code=code),
                                           base, share))
     if missing:
         example = ", ".join(f'{m} = "1.00"' for m in sorted(missing))
-        raise AllocationError(
-            f"costs of {period} are in {', '.join(sorted(missing))} as well as {currency}, and anatole.toml has no "
-            f"exchange rate for {'them' if len(missing) > 1 else 'it'}: add [allocation] exchange_rates = "
-            f"{{ {example} }} (units of {currency} per unit, exact "
-            f"decimals), or allocate one currency at a time with --currency")
+        raise AllocationError(ngettext(
+            "costs of {period} are in {currencies} as well as {currency}, and anatole.toml has no exchange rate for "
+            "it: add [allocation] exchange_rates = {{ {example} }} (units of {currency} per unit, exact decimals), "
+            "or allocate one currency at a time with --currency",
+            "costs of {period} are in {currencies} as well as {currency}, and anatole.toml has no exchange rate for "
+            "them: add [allocation] exchange_rates = {{ {example} }} (units of {currency} per unit, exact "
+            "decimals), or allocate one currency at a time with --currency", len(missing)).format(
+                period=period, currencies=", ".join(sorted(missing)), currency=currency, example=example))
     out.invoices = sorted(invoices)
     return out
 
@@ -550,7 +565,8 @@ def gl_lines(run: dict[str, Any], by_cost_centre: dict[str, int], accounts: dict
         cents = []
     return [{"account": accounts.get(code) or cfg.gl_account, "cost_centre": code, "period": run["period"],
              "amount": format_money(amount, 2), "currency": run["currency"],
-             "description": f"telecom costs {run['period']}", "cost_centre_name": names.get(code) or ""}
+             "description": _("telecom costs {period}").format(period=run["period"]),
+             "cost_centre_name": names.get(code) or ""}
             for code, amount in zip(codes, cents)]
 
 

@@ -21,6 +21,9 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from i18n import _
+from store import display
+
 FREQUENCIES = {"daily": 1, "weekly": 7, "monthly": 0}
 FORMATS = ("csv", "xlsx", "pdf")
 SCHEDULE_KEYS = {"name", "report", "frequency", "format", "folder", "recipients"}
@@ -41,36 +44,40 @@ def parse_schedules(raw: Any, where: str, add: Any) -> list[Schedule]:
     from tem.reports import REPORTS
 
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
-        add(where, "schedule", "must be an array of tables ([[schedule]])")
+        add(where, "schedule", _("must be an array of tables ([[schedule]])"))
         return []
     out, names = [], set()
     for n, r in enumerate(raw, 1):
         at = f"{where} [[schedule]] #{n}"
         for key in sorted(set(r) - SCHEDULE_KEYS):
-            add(at, key, f"unknown key (expected one of: {', '.join(sorted(SCHEDULE_KEYS))})")
+            add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(SCHEDULE_KEYS))))
         name = r.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
-            add(at, "name", f"{name!r}: required, letters, digits, '.', '_' or '-' (it names the files)")
+            add(at, "name", _("{value}: required, letters, digits, '.', '_' or '-' (it names the files)").format(
+                value=repr(name)))
             name = f"schedule-{n}"
         elif name in names:
-            add(at, "name", f"schedule {name!r} is defined twice")
+            add(at, "name", _("schedule {name} is defined twice").format(name=repr(name)))
         names.add(name)
         report = r.get("report")
         if report not in REPORTS:
-            add(at, "report", f"{report!r} is not a report (one of: {', '.join(REPORTS)})")
+            add(at, "report", _("{value} is not a report (one of: {names})").format(value=repr(report),
+                                                                                     names=", ".join(REPORTS)))
         freq = r.get("frequency", "monthly")
         if freq not in FREQUENCIES:
-            add(at, "frequency", f"{freq!r} must be one of: {', '.join(FREQUENCIES)}")
+            add(at, "frequency", _("{value} must be one of: {choices}").format(value=repr(freq),
+                                                                                choices=", ".join(FREQUENCIES)))
         fmt = r.get("format", "pdf")
         if fmt not in FORMATS:
-            add(at, "format", f"{fmt!r} must be one of: {', '.join(FORMATS)}")
+            add(at, "format", _("{value} must be one of: {choices}").format(value=repr(fmt),
+                                                                             choices=", ".join(FORMATS)))
         folder = r.get("folder", "reports")
         if not isinstance(folder, str) or not folder:
-            add(at, "folder", f"{folder!r} must be a folder (relative to the workspace)")
+            add(at, "folder", _("{value} must be a folder (relative to the workspace)").format(value=repr(folder)))
             folder = "reports"
         recipients = r.get("recipients", [])
         if not isinstance(recipients, list) or not all(isinstance(x, str) and "@" in x for x in recipients):
-            add(at, "recipients", f"{recipients!r} must be a list of e-mail addresses")
+            add(at, "recipients", _("{value} must be a list of e-mail addresses").format(value=repr(recipients)))
             recipients = []
         out.append(Schedule(str(name), str(report), str(freq), str(fmt), folder, list(recipients)))
     return out
@@ -123,17 +130,20 @@ MIME = {"csv": ("text", "csv"), "pdf": ("application", "pdf"),
 
 def report_mail(run: dict[str, Any], to: str, data: bytes) -> EmailMessage:
     """The mail that carries one produced report file (the sender is set by whoever sends it)."""
-    from tem.reports import REPORTS
+    from tem.reports import title as report_title
 
-    title = REPORTS.get(run["report"], run["report"])
+    title = report_title(run["report"])
     msg = EmailMessage()
     msg["To"] = to
-    msg["Subject"] = f"[anatole] {title}, {run['period']} ({run['schedule']})"
+    msg["Subject"] = _("[anatole] {title}, {period} ({schedule})").format(title=title, period=run["period"],
+                                                                          schedule=run["schedule"])
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="anatole")
-    produced = dt.datetime.fromtimestamp(run["produced_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    msg.set_content(f"{title} for {run['period']}, produced {produced} by the schedule {run['schedule']!r}.\n"
-                    f"The file is attached ({run['format']}, {len(data)} bytes, sha256 {run['sha256']}).\n")
+    produced = display.when(run["produced_at"], "UTC")
+    msg.set_content(_("{title} for {period}, produced {produced} by the schedule {schedule}.").format(
+        title=title, period=run["period"], produced=produced, schedule=repr(run["schedule"])) + "\n" +
+        _("The file is attached ({format}, {size} bytes, sha256 {sha256}).").format(
+            format=run["format"], size=len(data), sha256=run["sha256"]) + "\n")
     maintype, subtype = MIME.get(run["format"], ("application", "octet-stream"))
     msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=Path(run["file"]).name)
     return msg
@@ -157,7 +167,7 @@ def mail_reports(conn: Any, results: list[dict[str, Any]], send: Callable[[Email
         to = d["target"].partition(":")[2]
         error, final = "", False
         if run is None:
-            error, final = "the report run is no longer recorded", True
+            error, final = _("the report run is no longer recorded"), True
         else:
             try:
                 data = Path(run["file"]).read_bytes()
@@ -165,7 +175,8 @@ def mail_reports(conn: Any, results: list[dict[str, Any]], send: Callable[[Email
                 error, final = f"{run['file']}: {exc.strerror or exc}", True
             else:
                 if hashlib.sha256(data).hexdigest() != run["sha256"]:
-                    error, final = f"{run['file']} changed since it was produced (sha256 differs): not sent", True
+                    error, final = _("{file} changed since it was produced (sha256 differs): not sent").format(
+                        file=run["file"]), True
                 else:
                     try:
                         send(report_mail(run, to, data))
