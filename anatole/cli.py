@@ -20,6 +20,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+import i18n
 from anatole import clitools
 from anatole.clitools import EXIT_INPUT
 from anatole.clitools import console as _console
@@ -32,33 +33,41 @@ from anatole.clitools import workspace as _workspace
 from engine.durations import parse_duration
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
+from i18n import N_, _, pgettext
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
 from tariffs.model import ALWAYS, day_from_number
 
 
-@click.group(cls=clitools.Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=clitools.Group, context_settings={"help_option_names": ["-h", "--help"]},
+             help=_("anatole: call accounting and telecom expense management."))
 @click.version_option(package_name="anatole")
 @click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), envvar="ANATOLE_WORKSPACE",
-              help="Workspace folder (anatole.toml, anatole.db). Default: ANATOLE_WORKSPACE or the current folder.")
+              help=_("Workspace folder (anatole.toml, anatole.db). Default: ANATOLE_WORKSPACE or the current "
+                     "folder."))
+@click.option("--lang", type=click.Choice(i18n.LANGUAGES), metavar="en|fr",
+              help=_("Language of messages, screens and reports. Default: ANATOLE_LANG, [workspace] language, "
+                     "then the locale."))
 @click.pass_context
-def main(ctx: click.Context, workspace: Path | None) -> None:
+def main(ctx: click.Context, workspace: Path | None, lang: str | None) -> None:
     """anatole: call accounting and telecom expense management."""
+    if lang and lang != i18n.current():
+        i18n.use(lang)  # run in-process (tests): `anatole` itself chose it before importing this module
     ctx.obj = {"workspace": workspace}
 
 
 # --- tariff -------------------------------------------------------------------------------------------------
 
 
-@main.group()
+@main.group(help=_("Check, inspect and quote tariffs (TOML + CSV rate deck)."))
 def tariff() -> None:
-    """Check, inspect and quote tariffs (TOML + CSV rate deck)."""
+    """Check, inspect and quote tariffs."""
 
 
-@tariff.command("check")
+@tariff.command("check", help=_("Validate tariff files: every problem is listed with its file, line or key."))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per file."))
 def tariff_check(files: tuple[str, ...], as_json: bool) -> None:
     """Validate tariff files: every problem is listed with its file, line or key."""
     failed = 0
@@ -72,25 +81,28 @@ def tariff_check(files: tuple[str, ...], as_json: bool) -> None:
             results.append({"file": path, "ok": False, "problems": [str(p) for p in exc.problems]})
             if not as_json:
                 err = _console(err=True)
-                err.print(f"[bold red]✗[/] {escape(path)}: {len(exc.problems)} problem(s)")
+                err.print("[bold red]✗[/] " + _("{file}: {count} problem(s)").format(file=escape(path),
+                                                                        count=len(exc.problems)))
                 for line in exc.render().splitlines():
                     err.print(f"  {line}", markup=False)
             continue
         results.append({"file": path, "ok": True, "name": c.tariff.name, **c.stats})
         if not as_json:
             s = c.stats
-            console.print(f"[green]✓[/] {path}: {c.tariff.name!r}, {s['rows']} rows, {s['prefixes']} prefixes, "
-                          f"{s['rates']} rates, {s['destinations']} destinations, {s['bands']} bands")
+            console.print("[green]✓[/] " + _("{file}: {name}, {rows} rows, {prefixes} prefixes, {rates} rates, "
+                                            "{destinations} destinations, {bands} bands").format(
+                file=path, name=repr(c.tariff.name), rows=s["rows"], prefixes=s["prefixes"], rates=s["rates"],
+                destinations=s["destinations"], bands=s["bands"]))
     if as_json:
         _emit_json(results if len(results) > 1 else results[0])
     sys.exit(EXIT_INPUT if failed else 0)
 
 
-@tariff.command("show")
+@tariff.command("show", help=_("Show a tariff: settings, bands, versions and its rates."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--search", metavar="DIGITS", help="Only rates whose prefix starts with DIGITS or matches them.")
-@click.option("--limit", default=30, show_default=True, help="Rates to list (0: none).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--search", metavar="DIGITS", help=_("Only rates whose prefix starts with DIGITS or matches them."))
+@click.option("--limit", default=30, show_default=True, help=_("Rates to list (0: none)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON."))
 def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> None:
     """Show a tariff: settings, bands, versions and its rates."""
     c = _load(file)
@@ -121,21 +133,34 @@ def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> Non
     console.print(f"[bold]{t.name}[/]  ({file})")
     if t.description:
         console.print(t.description, markup=False)
-    inc = f", each increment rounded half_up to {t.increment_decimals} decimals" if t.increment_decimals is not None \
-        else ", exact until the call is rounded"
-    console.print(f"currency {t.currency} · timezone {t.timezone} · rounding {t.decimals} decimals {t.mode}{inc}")
-    console.print(f"increments anchored at the {'slot start' if t.anchor == 'slot' else 'call start'} · "
-                  f"calls {'split at band changes and midnight' if t.split else 'priced in their start band'}")
+    if t.increment_decimals is not None:
+        console.print(_("currency {currency} · timezone {timezone} · rounding {decimals} decimals {mode}, each "
+                        "increment rounded half_up to {increment_decimals} decimals").format(
+            currency=t.currency, timezone=t.timezone, decimals=t.decimals, mode=t.mode,
+            increment_decimals=t.increment_decimals))
+    else:
+        console.print(_("currency {currency} · timezone {timezone} · rounding {decimals} decimals {mode}, exact "
+                        "until the call is rounded").format(currency=t.currency, timezone=t.timezone,
+                                                             decimals=t.decimals, mode=t.mode))
+    console.print(" · ".join((_("increments anchored at the slot start") if t.anchor == "slot"
+                              else _("increments anchored at the call start"),
+                              _("calls split at band changes and midnight") if t.split
+                              else _("calls priced in their start band"))))
     s = c.stats
-    console.print(f"{s['rows']} rows · {s['prefixes']} prefixes · {s['rates']} rates · "
-                  f"{s['destinations']} destinations" + (f" · versions from {', '.join(info['versions'])}"
-                                                        if info["versions"] else ""))
+    facts = [_("{rows} rows").format(rows=s["rows"]), _("{prefixes} prefixes").format(prefixes=s["prefixes"]),
+             _("{rates} rates").format(rates=s["rates"]),
+             _("{destinations} destinations").format(destinations=s["destinations"])]
+    if info["versions"]:
+        facts.append(_("versions from {versions}").format(versions=", ".join(info["versions"])))
+    console.print(" · ".join(facts))
     if t.bands:
-        bt = Table("band", "start", "weight", "days", "dates / months", title="Time bands", title_justify="left")
+        bt = Table(_("band"), _("start"), _("weight"), _("days"), _("dates / months"), title=_("Time bands"),
+                   title_justify="left")
         for b in info["bands"]:
-            days = ",".join(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[d] for d in b["days"]) or "every day"
-            extra = ", ".join(b["dates"]) + (f" months {b['months']}" if b["months"] else "") + \
-                (f" days {b['monthdays']}" if b["monthdays"] else "")
+            days = ",".join(_(WEEKDAYS[d]) for d in b["days"]) or _("every day")
+            extra = ", ".join(b["dates"]) + ((" " + _("months {months}").format(months=b["months"]))
+                                             if b["months"] else "") + \
+                ((" " + _("days {days}").format(days=b["monthdays"])) if b["monthdays"] else "")
             bt.add_row(b["name"], b["start"], str(b["weight"]), days, extra)
         console.print(bt)
     if limit:
@@ -145,14 +170,19 @@ def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> Non
         # leave out what no listed rate uses, so that the table stays readable in 80 columns
         columns = [col for col in columns if col in ("prefix", "destination", "price")
                    or any(r[col] not in (None, "", "0.00", "*", 0) for r in shown)]
-        labels = {"increment": "incr", "connect_fee": "connect", "min_cost": "min", "max_cost": "max",
-                  "effective_from": "effective", "destination": "destination"}
-        rt = Table(*(labels.get(col, col) for col in columns), title=f"Rates ({len(shown)} of {len(rates)})",
+        rt = Table(*(_(RATE_LABELS[col]) for col in columns),
+                   title=_("Rates ({shown} of {total})").format(shown=len(shown), total=len(rates)),
                    title_justify="left")
         for r in shown:
-            rt.add_row(*("(any)" if col == "prefix" and not r[col] else str(r[col] if r[col] is not None else "")
+            rt.add_row(*(_("(any)") if col == "prefix" and not r[col] else str(r[col] if r[col] is not None else "")
                          for col in columns))
         console.print(rt)
+
+
+WEEKDAYS = (N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_("sun"))
+RATE_LABELS = {"prefix": N_("prefix"), "destination": N_("destination"), "band": N_("band"), "from": N_("from"),
+               "price": N_("price"), "unit": N_("unit"), "increment": N_("incr"), "connect_fee": N_("connect"),
+               "min_cost": N_("min"), "max_cost": N_("max"), "effective_from": N_("effective")}
 
 
 def _rate_rows(c: CompiledTariff, search: str | None) -> list[dict[str, Any]]:
@@ -191,7 +221,8 @@ def _parse_start(text: str | None, zone: str) -> int:
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        _fail(f"--start {text!r} is not an ISO 8601 date and time (e.g. 2026-11-26T09:30 or 2026-11-26T08:30Z)")
+        _fail(_("--start {value} is not an ISO 8601 date and time (e.g. 2026-11-26T09:30 or 2026-11-26T08:30Z)")
+              .format(value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))  # a local time in the tariff's zone
     return int(when.timestamp())
@@ -201,7 +232,8 @@ def _clean_number(text: str) -> str:
     digits = re.sub(r"[\s().-]", "", text)
     digits = digits[1:] if digits.startswith("+") else digits
     if not digits or not (digits.isascii() and digits.isdigit()):
-        _fail(f"number {text!r} is not an E.164 number (digits, optionally with + and spaces)")
+        _fail(_("number {value} is not an E.164 number (digits, optionally with + and spaces)").format(
+            value=repr(text)))
     return digits
 
 
@@ -225,27 +257,32 @@ def _site_number(ctx: click.Context, site_name: str, number: str, file: str | No
     ws = _workspace(ctx)
     site = ws.sites.get(site_name)
     if site is None:
-        _fail(f"no site {site_name!r} in {ws.path / 'anatole.toml'} (sites: {', '.join(ws.sites) or 'none'})")
+        _fail(_("no site {site} in {file} (sites: {sites})").format(
+            site=repr(site_name), file=ws.path / "anatole.toml", sites=", ".join(ws.sites) or _("none")))
     got = site.dialplan.normalise(number, as_dialled=True)
     if got.kind != "external" or not got.e164:
-        _fail(f"number {number!r} dialled at {site_name} is {got.kind} ({got.rule}), not a number a tariff rates")
+        _fail(_("number {number} dialled at {site} is {kind} ({rule}), not a number a tariff rates").format(
+            number=repr(number), site=site_name, kind=got.kind, rule=got.rule))
     if file is None:
         if site.tariff is None:
-            _fail(f"site {site_name!r} has no tariff in anatole.toml: give the tariff FILE")
+            _fail(_("site {site} has no tariff in anatole.toml: give the tariff FILE").format(site=repr(site_name)))
         file = str(site.tariff)
     return got.e164, file
 
 
-@tariff.command("quote")
+@tariff.command("quote", help=_("What would this call cost? Prefix, destination, band(s), billed seconds and cost, "
+                                  "with the breakdown. FILE is the tariff; with --site it defaults to that site's "
+                                  "tariff."))
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--number", "-n", required=True,
-              help="Number: E.164 (33612345678, +33 6 12 34 56 78), or as dialled at --site (0612345678).")
+              help=_("Number: E.164 (33612345678, +33 6 12 34 56 78), or as dialled at --site (0612345678)."))
 @click.option("--site", metavar="NAME",
-              help="A site of the workspace: the number as dialled there (its dial plan), its tariff by default.")
-@click.option("--start", "-s", help="Call start, ISO 8601; without an offset, local time of the tariff. Default: now.")
+              help=_("A site of the workspace: the number as dialled there (its dial plan), its tariff by default."))
+@click.option("--start", "-s",
+              help=_("Call start, ISO 8601; without an offset, local time of the tariff. Default: now."))
 @click.option("--duration", "-d", required=True, type=Duration(),
-              help="Billable time: 90, 90s, 2m, 1m30s, 1h or 1:30.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+              help=_("Billable time: 90, 90s, 2m, 1m30s, 1h or 1:30."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | None, start: str | None,
                  duration: int, as_json: bool) -> None:
@@ -254,7 +291,7 @@ def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | 
     if site is not None:
         digits, file = _site_number(ctx, site, number, file)
     elif file is None:
-        _fail("give the tariff FILE, or --site NAME for a site's tariff and dial plan")
+        _fail(_("give the tariff FILE, or --site NAME for a site's tariff and dial plan"))
     else:
         digits = _clean_number(number)
     c = _load(file)
@@ -264,11 +301,14 @@ def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | 
     info = c.describe(result, 0)
     explain = Reference(t).quote(digits, instant, duration)
     if info["status"] in ("no_rate", "invalid"):
-        reason = "no prefix of the tariff matches it" if info["prefix"] is None else \
-            f"prefix {info['prefix']} has no rate in force for this time"
         if info["status"] == "invalid":
-            reason = "the duration is out of range (0 to 604800 s)"
-        _fail(f"number {digits} has no rate in {file}: {reason}")
+            _fail(_("number {number} has no rate in {file}: the duration is out of range (0 to 604800 s)").format(
+                number=digits, file=file))
+        if info["prefix"] is None:
+            _fail(_("number {number} has no rate in {file}: no prefix of the tariff matches it").format(
+                number=digits, file=file))
+        _fail(_("number {number} has no rate in {file}: prefix {prefix} has no rate in force for this time").format(
+            number=digits, file=file, prefix=info["prefix"]))
     band_names: list[str] = []
     for part in explain.parts:
         name = t.bands[part.band].name if part.band >= 0 else None
@@ -305,23 +345,31 @@ def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | 
         out["connect_fee"] = format_exact(explain.rate.connect_fee)
         out["unrounded"] = _fraction_text(explain.unrounded)
     if explain.cost != info["cost"] and info["status"] == "rated":  # pragma: no cover - a bug, never expected
-        _fail(f"internal error: engine cost {info['cost']} differs from the reference {explain.cost}")
+        _fail(_("internal error: engine cost {cost} differs from the reference {reference}").format(
+            cost=info["cost"], reference=explain.cost))
     if as_json:
         _emit_json(out)
         return
     console = _console()
-    dialled = f"{escape(number)} at {escape(site)} = " if site is not None else ""
-    console.print(f"{dialled}[bold]+{digits}[/] → {out['destination']} (prefix {out['prefix'] or '(any)'})")
-    console.print(f"start {out['start_local']} · {duration} s · band {' → '.join(band_names) or '(none)'}")
-    table = Table("band", "prefix", "from", "to", "increments", "price", "amount", title_justify="left")
+    head = {"number": f"[bold]+{digits}[/]", "destination": out["destination"], "prefix": out["prefix"] or _("(any)")}
+    if site is not None:
+        console.print(_("{dialled} at {site} = {number} → {destination} (prefix {prefix})").format(
+            dialled=escape(number), site=escape(site), **head))
+    else:
+        console.print(_("{number} → {destination} (prefix {prefix})").format(**head))
+    console.print(_("start {start} · {duration} s · band {bands}").format(
+        start=out["start_local"], duration=duration, bands=" → ".join(band_names) or _("(none)")))
+    table = Table(_("band"), _("prefix"), _("from"), _("to"), _("increments"), _("price"), _("amount"),
+                  title_justify="left")
     for p in out["parts"]:
-        table.add_row(p["band"] or "*", p["prefix"] or "(any)", str(p["from"]), str(p["to"]),
+        table.add_row(p["band"] or "*", p["prefix"] or _("(any)"), str(p["from"]), str(p["to"]),
                       f"{p['increments']} × {p['increment']} s", p["price"], p["amount"])
     if out["parts"]:
         console.print(table)
     if explain.rate is not None and explain.rate.connect_fee:
-        console.print(f"connect fee {out['connect_fee']}")
-    console.print(f"billed {out['billed_seconds']} s · cost [bold]{out['cost']} {t.currency}[/]")
+        console.print(_("connect fee {fee}").format(fee=out["connect_fee"]))
+    console.print(_("billed {seconds} s · cost {cost}").format(seconds=out["billed_seconds"],
+                                                            cost=f"[bold]{out['cost']} {t.currency}[/]"))
 
 
 def _fraction_text(value: Fraction) -> str:
@@ -335,21 +383,24 @@ def _fraction_text(value: Fraction) -> str:
 # --- workspace commands: import, calls, rejects, rate -------------------------------------------------------
 
 
-@main.group("import")
+@main.group("import", help=_("Import files into the workspace's store."))
 def import_() -> None:
     """Import files into the workspace's store."""
 
 
-@import_.command("cdr")
+@import_.command("cdr", help=_(
+    "Import CDR/SMDR files: every record becomes a call, a duplicate or a reject (read = calls + rejected + "
+    "duplicates). Re-importing a file adds nothing. A file whose first lines are mostly rejected by the format (a "
+    "wrong --format) is refused: nothing is stored, and the message says which format the file looks like."))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "-f", "fmt", default="auto", show_default=True,
-              help="asterisk, asterisk-custom, freeswitch, freeswitch-json, cucm, avaya-ipo, mitel, panasonic, 3cx, "
-                   "csv:<profile>, or auto (from the content).")
-@click.option("--source", help="The [[source]] of anatole.toml the files come from (site, timezone, format).")
-@click.option("--site", help="The [[site]] the files belong to, when no source is named.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
-@click.option("--explain", is_flag=True, help="After each file: extensions, directions, statuses, the rules that "
-              "decided, unpriced numbers and what to fix (also `anatole imports explain ID`).")
+              help=_("asterisk, asterisk-custom, freeswitch, freeswitch-json, cucm, avaya-ipo, mitel, panasonic, "
+                     "3cx, csv:<profile>, or auto (from the content)."))
+@click.option("--source", help=_("The [[source]] of anatole.toml the files come from (site, timezone, format)."))
+@click.option("--site", help=_("The [[site]] the files belong to, when no source is named."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per file."))
+@click.option("--explain", is_flag=True, help=_("After each file: extensions, directions, statuses, the rules that "
+              "decided, unpriced numbers and what to fix (also `anatole imports explain ID`)."))
 @click.pass_context
 def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: str | None, site: str | None,
                as_json: bool, explain: bool) -> None:
@@ -378,7 +429,8 @@ def _import_files(ws: Any, store: Any, files: list[Path], fmt: str, source: str 
     failed = 0
     for path in files:
         try:
-            with clitools.progress(f"import {path.name}", path.stat().st_size if path.is_file() else None,
+            with clitools.progress(_("import {file}").format(file=path.name),
+                                   path.stat().st_size if path.is_file() else None,
                                    quiet=as_json) as update:  # on a terminal only
                 result = import_file(ws, store, path, fmt=fmt, source=source, site=site, progress=update)
         except CdrImportError as exc:
@@ -386,18 +438,24 @@ def _import_files(ws: Any, store: Any, files: list[Path], fmt: str, source: str 
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}))
             else:
-                _console(err=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+                _console(err=True).print("[bold red]" + _("error:") + "[/] " + escape(str(exc)), markup=True)
             continue
         explained = explain_import(store, result.import_id) if explain and result.import_id else None
         if as_json:
             click.echo(json.dumps({**result.as_json(), **({"explain": explained} if explained else {})},
                                   ensure_ascii=False))
         else:
-            how = "detected" if result.detected else "given"
-            console.print(f"{path}: {result.format} ({how}), source {result.source}, site {result.site}: "
-                          f"read {result.read} · calls {result.calls} · rejected {result.rejected} · "
-                          f"duplicates {result.duplicates}" + (f" · skipped lines {result.skipped}"
-                                                               if result.skipped else ""))
+            fields = {"file": path, "format": result.format, "source": result.source, "site": result.site,
+                      "read": result.read, "calls": result.calls, "rejected": result.rejected,
+                      "duplicates": result.duplicates}
+            line = _("{file}: {format} (detected), source {source}, site {site}: read {read} · calls {calls} · "
+                     "rejected {rejected} · duplicates {duplicates}") if result.detected else \
+                _("{file}: {format} (given), source {source}, site {site}: read {read} · calls {calls} · "
+                  "rejected {rejected} · duplicates {duplicates}")
+            line = line.format(**fields)
+            if result.skipped:
+                line += " · " + _("skipped lines {count}").format(count=result.skipped)
+            console.print(line)
             for line in text_lines(explained) if explained else ():
                 console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     return failed
@@ -425,19 +483,20 @@ def _call_out(row: dict[str, Any], decimals: dict[str, int]) -> dict[str, Any]:
     }
 
 
-@main.command()
-@click.option("--from", "start", metavar="DATE", help="First day (or instant), site-local unless it has an offset.")
-@click.option("--to", "end", metavar="DATE", help="Day (or instant) after the last, exclusive.")
+@main.command(help=_("List stored calls with their cost."))
+@click.option("--from", "start", metavar="DATE",
+              help=_("First day (or instant), site-local unless it has an offset."))
+@click.option("--to", "end", metavar="DATE", help=_("Day (or instant) after the last, exclusive."))
 @click.option("--site")
 @click.option("--extension")
 @click.option("--direction", type=click.Choice(["outgoing", "incoming", "internal", "transit"]))
-@click.option("--status", help="rated, no_rate, unanswered, incoming, internal, service, emergency, invalid, "
-                               "no_tariff")
-@click.option("--number", metavar="DIGITS", help="E.164 number or prefix.")
-@click.option("--min-cost", metavar="AMOUNT", help="Only calls costing at least this.")
+@click.option("--status", help=_("rated, no_rate, unanswered, incoming, internal, service, emergency, invalid, "
+                                 "no_tariff"))
+@click.option("--number", metavar="DIGITS", help=_("E.164 number or prefix."))
+@click.option("--min-cost", metavar="AMOUNT", help=_("Only calls costing at least this."))
 @click.option("--limit", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per call.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line per call."))
+@click.option("--csv", "as_csv", is_flag=True, help=_("CSV with a header row."))
 @click.pass_context
 def calls(ctx: click.Context, start: str | None, end: str | None, site: str | None, extension: str | None,
           direction: str | None, status: str | None, number: str | None, min_cost: str | None, limit: int | None,
@@ -455,7 +514,7 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
     try:
         floor = parse_money(min_cost) if min_cost else None
     except MoneyError as exc:
-        _fail(f"--min-cost: {exc}")
+        _fail(_("--min-cost: {problem}").format(problem=exc))
     decimals = {p.name: ws.tariff(p).tariff.decimals for s in ws.sites.values() for p in
                 [s.tariff, *s.trunk_tariffs.values()] if p is not None}
     rows = store.calls(start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
@@ -472,27 +531,50 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
             writer.writerow([_safe_cell(out[k]) for k in CALL_FIELDS])
     else:
         table = Table(box=None, pad_edge=False)
-        for name, justify in (("start UTC", "left"), ("site", "left"), ("dir", "left"), ("ext", "left"),
-                              ("number", "left"), ("destination", "left"), ("secs", "right"), ("cost", "right"),
-                              ("status", "left")):
-            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
+        for name, justify in ((N_("start"), "left"), (N_("site"), "left"), (N_("dir"), "left"), (N_("ext"), "left"),
+                              (N_("number"), "left"), (N_("destination"), "left"), (N_("secs"), "right"),
+                              (N_("cost"), "right"), (N_("status"), "left")):
+            table.add_column(_(name), justify=justify, no_wrap=True, overflow="ellipsis",
                              max_width=24 if name == "destination" else None)
+        zones = {name: s.timezone for name, s in ws.sites.items()}
         shown = 0
         totals: dict[str, int] = {}  # currency -> money, summed exactly
         for row in rows:
             out = _call_out(row, decimals)
-            table.add_row(out["start"][5:16].replace("T", " "), out["site"], out["direction"][:3],
+            table.add_row(display.when(row["start"], zones.get(row["site"], zone)), out["site"],
+                          _direction_label(out["direction"]),
                           out["extension"] or "", out["number"] or out["dialled"] or "", out["destination"] or "",
                           str(out["billable_seconds"]),
                           display.money(row["cost"], row["currency"]) if row["cost"] is not None else "",
-                          out["status"])
+                          _status_label(out["status"]))
             shown += 1
             if row["cost"] and row["billed"]:
                 display.add_total(totals, row["cost"], row["currency"])  # per currency, exact; rounded when shown
         _console().print(table)
         total = display.totals(totals, empty="", sep=", ")
-        _console().print(f"{shown} call(s)" + (f", total {total}" if total else ""))
+        _console().print(_("{count} call(s), total {total}").format(count=shown, total=total) if total
+                         else _("{count} call(s)").format(count=shown))
     store.close()
+
+
+def _direction_label(direction: str) -> str:
+    """The direction as the list shows it: its first three letters in English (out, inc, int, tra), a short word in
+    French; --direction and --json keep the English value."""
+    labels = {"outgoing": pgettext("direction", "out"), "incoming": pgettext("direction", "inc"),
+              "internal": pgettext("direction", "int"), "transit": pgettext("direction", "tra")}
+    return labels.get(direction, direction[:3])
+
+
+def _status_label(status: str) -> str:
+    """A call's status as the list shows it: the stored code in English (what --status filters by), a word in
+    French (the same words as the console's, through the catalog)."""
+    labels = {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
+              "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
+              "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
+              "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
+              "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
+              "merged": pgettext("call status", "merged")}
+    return labels.get(status, status)
 
 
 def _safe_cell(value: Any) -> Any:
@@ -502,10 +584,10 @@ def _safe_cell(value: Any) -> Any:
     return neutralise(value)
 
 
-@main.command()
+@main.command(help=_("What was quarantined, where it came from (file and line) and why."))
 @click.option("--source")
 @click.option("--limit", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_context
 def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: bool) -> None:
     """What was quarantined, where it came from (file and line) and why."""
@@ -516,22 +598,23 @@ def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: 
         for r in rows:
             click.echo(json.dumps({k: r[k] for k in ("source", "file", "line", "reason", "raw")}, ensure_ascii=False))
     else:
-        table = Table("source", "file:line", "reason", "raw")
+        table = Table(_("source"), _("file:line"), _("reason"), _("raw"))
         for r in rows:
             table.add_row(r["source"], f"{Path(r['file']).name}:{r['line']}", r["reason"], (r["raw"] or "")[:60])
         _console().print(table)
-        _console().print(f"{len(rows)} reject(s)")
+        _console().print(_("{count} reject(s)").format(count=len(rows)))
     store.close()
 
 
-@main.command()
-@click.option("--from", "start", metavar="DATE", help="First day, site-local.")
-@click.option("--to", "end", metavar="DATE", help="Day after the last, exclusive.")
+@main.command(help=_("Re-rate stored calls of a period with the tariff versions in force at each call. Idempotent: "
+                     "results are replaced, never added; the replaced ones are kept in the rating history."))
+@click.option("--from", "start", metavar="DATE", help=_("First day, site-local."))
+@click.option("--to", "end", metavar="DATE", help=_("Day after the last, exclusive."))
 @click.option("--site")
 @click.option("--tariff", "tariff_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Price with this tariff instead of each site's (what-if, or a corrected deck).")
-@click.option("--workers", type=int, help="Price the pages on a local Dask cluster of N worker processes.")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Price the pages on this Dask cluster.")
+              help=_("Price with this tariff instead of each site's (what-if, or a corrected deck)."))
+@click.option("--workers", type=int, help=_("Price the pages on a local Dask cluster of N worker processes."))
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help=_("Price the pages on this Dask cluster."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def rate(ctx: click.Context, start: str | None, end: str | None, site: str | None, tariff_file: Path | None,
@@ -550,34 +633,37 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
     summary: dict[str, Any] = {}
     first, last = _date(start, zone, "--from"), _date(end, zone, "--to")
     try:
-        with clitools.progress("re-rate", lambda: store.count_for_rating(start=first, end=last, site=site),
+        with clitools.progress(_("re-rate"), lambda: store.count_for_rating(start=first, end=last, site=site),
                                quiet=as_json) as update:  # on a terminal only
             rerate(ws, store, start=first, end=last, site=site, tariff=tariff_file, summary=summary, progress=update,
                    workers=workers, scheduler=scheduler)
     except StoreBusy as exc:
-        _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
+        _fail(_("{problem}; {count} call(s) had been re-rated").format(problem=exc, count=summary.get("calls", 0)))
     except (RerateError, BatchError) as exc:  # Dask missing or unreachable, a worker's workspace not valid
-        _fail(f"{exc}; {summary.get('calls', 0)} call(s) had been re-rated")
+        _fail(_("{problem}; {count} call(s) had been re-rated").format(problem=exc, count=summary.get("calls", 0)))
     finally:
         store.close()
     if as_json:
         _emit_json(summary)
     else:
-        _console().print(f"re-rated {summary['calls']} call(s): {summary['changed']} changed "
-                         f"({', '.join(f'{k} {v}' for k, v in summary['statuses'].items()) or 'none'})")
+        _console().print(_("re-rated {count} call(s): {changed} changed ({statuses})").format(
+            count=summary["calls"], changed=summary["changed"],
+            statuses=", ".join(f"{_status_label(k)} {v}" for k, v in summary["statuses"].items()) or _("none")))
 
 
-@main.command("batch-rate")
+@main.command("batch-rate", help=_("Rate CDR files straight to a CSV or Parquet file, without a database (one row "
+                                   "per call)."))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tariff", "tariff_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "-f", "fmt", default="auto", show_default=True, help="CDR format, or auto.")
-@click.option("--site", help="A [[site]] of the workspace, for its dial plan; not needed for +CC numbers.")
-@click.option("--timezone", default="UTC", show_default=True, help="PBX local time zone when no site is given.")
+@click.option("--format", "-f", "fmt", default="auto", show_default=True, help=_("CDR format, or auto."))
+@click.option("--site", help=_("A [[site]] of the workspace, for its dial plan; not needed for +CC numbers."))
+@click.option("--timezone", default="UTC", show_default=True, help=_("PBX local time zone when no site is given."))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="OUT.csv or OUT.parquet (rejects go to OUT.<ext>.rejects.csv).")
-@click.option("--workers", type=int, help="Rate on a local Dask cluster of N worker processes.")
-@click.option("--scheduler", help="Rate on the Dask cluster at tcp://HOST:PORT (Parquet: a folder of parts).")
-@click.option("--chunk-mb", default=32, show_default=True, help="With Dask: split big files into parts of this size.")
+              help=_("OUT.csv or OUT.parquet (rejects go to OUT.<ext>.rejects.csv)."))
+@click.option("--workers", type=int, help=_("Rate on a local Dask cluster of N worker processes."))
+@click.option("--scheduler", help=_("Rate on the Dask cluster at tcp://HOST:PORT (Parquet: a folder of parts)."))
+@click.option("--chunk-mb", default=32, show_default=True,
+              help=_("With Dask: split big files into parts of this size."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Path, fmt: str, site: str | None,
@@ -591,21 +677,22 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
     ws = _workspace(ctx) if site else Workspace(Path.cwd())
     if site and site not in ws.sites:
-        _fail(f"no [[site]] named {site!r} in anatole.toml")
+        _fail(_("no [[site]] named {site} in anatole.toml").format(site=repr(site)))
     detected = fmt == "auto"
     if detected:
         try:
             with inputs[0].open("rb") as f:
-                fmt, _ = detect(f.read(65536))
+                fmt, _confidence = detect(f.read(65536))
         except UnknownFormat as exc:
             _fail(f"{inputs[0]}: {exc}")
     dask: dict = {}
     if out.is_dir() and workers is None and scheduler is None:  # a Parquet folder of an earlier Dask run
-        _fail(f"--out {out} is a folder: give a file name")
+        _fail(_("--out {out} is a folder: give a file name").format(out=out))
     try:
         check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
                       timezone=ws.sites[site].timezone if site else timezone)
-        with clitools.progress(f"batch-rate → {out.name}", quiet=as_json) as update:  # on a terminal only
+        label = _("batch-rate → {file}").format(file=out.name)
+        with clitools.progress(label, quiet=as_json) as update:  # on a terminal only
             if workers is not None or scheduler is not None:  # the same path on Dask workers (pipeline/distributed.py)
                 from pipeline.distributed import distributed_batch_rate
 
@@ -624,18 +711,20 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     if as_json:
         _emit_json(summary)
     else:
-        _console().print(f"{out}: {result.calls} call(s) from {len(inputs)} file(s) ({fmt}); rejected "
-                         f"{result.rejected}; " + ", ".join(f"{k} {v}" for k, v in result.statuses.items()))
+        _console().print(_("{out}: {count} call(s) from {files} file(s) ({format}); rejected {rejected}; {statuses}")
+                         .format(out=out, count=result.calls, files=len(inputs), format=fmt, rejected=result.rejected,
+                                 statuses=", ".join(f"{_status_label(k)} {v}" for k, v in result.statuses.items())))
 
 
 # --- demo ---------------------------------------------------------------------------------------------------
 
 
-@main.command()
-@click.option("--seed", default=7, show_default=True, help="Random seed of the generated calls.")
-@click.option("--hotel", is_flag=True, help="A hotel instead (default folder ./anatole-hotel): rooms, guests, a day "
-              "of guest calls with late charges, a PMS link for `anatole hotel simulate-pms`; try `anatole ui`, 6.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@main.command(help=_("Create a demo workspace with a month of calls for a made-up company, rate them and show a "
+                     "summary."))
+@click.option("--seed", default=7, show_default=True, help=_("Random seed of the generated calls."))
+@click.option("--hotel", is_flag=True, help=_("A hotel instead (default folder ./anatole-hotel): rooms, guests, a day "
+              "of guest calls with late charges, a PMS link for `anatole hotel simulate-pms`; try `anatole ui`, 6."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the summary as JSON."))
 @click.pass_context
 def demo(ctx: click.Context, seed: int, hotel: bool, as_json: bool) -> None:
     """Create a demo workspace with a month of calls for a made-up company, rate them and show a summary."""

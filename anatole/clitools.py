@@ -17,6 +17,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from i18n import _
+
 EXIT_INPUT = 1  # bad input: a file, a key or a value the user can fix
 
 
@@ -26,7 +28,7 @@ def console(err: bool = False) -> Console:
 
 
 def fail(message: str) -> None:
-    console(err=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    console(err=True).print("[bold red]" + _("error:") + "[/] " + escape(message), markup=True)
     sys.exit(EXIT_INPUT)
 
 
@@ -54,7 +56,7 @@ class Group(click.Group):
             fail(locked_message(str(_db_path(ctx)), "command", None))
 
 
-GLOBAL_VALUE = ("--workspace", "-w")  # the main group's options that take a value, accepted after the command
+GLOBAL_VALUE = ("--workspace", "-w", "--lang")  # the main group's options with a value: accepted after the command
 
 
 def global_args(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
@@ -116,6 +118,19 @@ def _db_path(ctx: click.Context) -> Any:
     return workspace_path((ctx.obj or {}).get("workspace")) / "anatole.db"
 
 
+def count(n: int) -> str:
+    """A count as a person reads it in the language: ``1,234`` in English, ``1 234`` in French (Babel, the
+    locale of store.display). Never raises."""
+    try:
+        from babel.numbers import format_decimal
+
+        from store import display
+
+        return format_decimal(int(n), locale=display.locale())
+    except Exception:
+        return f"{n:,}"
+
+
 def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
@@ -127,7 +142,7 @@ def workspace(ctx: click.Context) -> Any:
         return open_workspace(workspace_path(ctx.obj["workspace"]))
     except ConfigError as exc:
         out = console(err=True)
-        out.print("[bold red]error:[/] anatole.toml is not valid:")
+        out.print("[bold red]" + _("error:") + "[/] " + _("anatole.toml is not valid:"))
         for p in exc.problems:
             out.print(f"  {p}", markup=False)
         sys.exit(EXIT_INPUT)
@@ -149,7 +164,8 @@ def date(text: str | None, zone: str, option: str) -> int | None:
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or date and time (ISO 8601)")
+        fail(_("{option} {value} is not a date (YYYY-MM-DD) or date and time (ISO 8601)").format(option=option,
+                                                                                                 value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))
     return int(when.timestamp())
@@ -165,7 +181,8 @@ def tariff(path: str) -> Any:
         return compiled_tariff(path)
     except TariffError as exc:
         out = console(err=True)
-        out.print(f"[bold red]error:[/] tariff {escape(path)} is not valid ({len(exc.problems)} problem(s)):")
+        out.print("[bold red]" + _("error:") + "[/] " + _("tariff {file} is not valid ({count} problem(s)):").format(
+            file=escape(path), count=len(exc.problems)))
         for line in exc.render().splitlines():
             out.print(f"  {line}", markup=False)
         sys.exit(EXIT_INPUT)
@@ -215,7 +232,7 @@ def _rows_column() -> Any:
         def render(self, task: Task) -> Text:
             rows = int(task.fields.get("rows") or 0)
             elapsed = task.elapsed or 0.0
-            rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else "- rows/s"
-            return Text(f"{rows:,} rows · {rate}", style="progress.data.speed")
+            rate = _("{rate} rows/s").format(rate=count(round(rows / elapsed))) if elapsed > 0 else _("- rows/s")
+            return Text(_("{rows} rows · {rate}").format(rows=count(rows), rate=rate), style="progress.data.speed")
 
     return Rows()

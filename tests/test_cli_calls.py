@@ -4,6 +4,7 @@ totals per currency), while `--json` keeps the exact amounts."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -43,3 +44,40 @@ def test_text_listing_groups_and_never_adds_currencies(tmp_path: Path) -> None:
     assert code == 0, out
     assert "1,234,567 JPY" in out and "1.23 EUR" in out
     assert "total 1.23 EUR, 1,234,567 JPY" in out  # one figure per currency, never one sum
+
+
+def test_text_listing_shows_dates_in_the_site_zone_with_the_year(tmp_path: Path) -> None:
+    """Issue 18: each start as the console shows it (store.display.when): the site's zone and its abbreviation,
+    a four-digit year; --json keeps the UTC instant."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    ws = _imported(tmp_path)
+    code, out = run(ws, "calls", "--json")
+    starts = [json.loads(line)["start"] for line in out.splitlines()]
+    assert starts and all(s.endswith("Z") for s in starts)  # the machine form, unchanged
+    code, out = run(ws, "calls")
+    assert code == 0, out
+    for start in starts:
+        local = dt.datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Paris"))
+        assert local.strftime("%Y-%m-%d %H:%M ") + local.tzname() in out, (local, out)
+    assert "start UTC" not in out
+
+
+def test_text_listing_in_french(tmp_path: Path) -> None:
+    """`anatole --lang fr calls`: French headers and count, French dates (dd/mm/yyyy in the site's zone) and money
+    (0,05 €); run in a subprocess, as the language is chosen before the commands are imported."""
+    import os
+    import subprocess
+    import sys
+
+    ws = _imported(tmp_path)
+    env = {**os.environ, "COLUMNS": "120"}
+    env.pop("ANATOLE_LANG", None)
+    done = subprocess.run([sys.executable, "-m", "anatole", "--lang", "fr", "--workspace", str(ws), "calls"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "numéro" in out and "coût" in out and "6 appel(s), total 0,18\xa0€" in out, out
+    assert re.search(r"\b\d\d/\d\d/20\d\d \d\d:\d\d CES?T\b", out), out
+    assert "tarifé" in out  # the status in words; --status and --json keep the stored code

@@ -61,8 +61,10 @@ from anatole.config import ConfigError, Workspace, open_workspace
 from anatole.demo import inventory as demoinventory
 from anatole.demo import invoices as demoinvoices
 from anatole.demo import mobile as demomobile
+from anatole.demo.text import count, month_title, percent
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
+from i18n import N_, _, pgettext
 from pipeline.cdrimport import CdrImportError, import_file
 from store import Store, display, open_store
 from tariffs.classify import DEST_TYPES, destination_type
@@ -238,17 +240,20 @@ def create_workspace(path: Path) -> Path:
                 (tariffs / f"{stem}{ext}").write_bytes(samples.joinpath(stem + ext).read_bytes())
         (path / "anatole.toml").write_text(workspace_toml(), encoding="utf-8")
     except OSError as exc:
-        raise DemoError(f"cannot create the demo workspace in {path}: {exc.strerror or exc}") from None
+        raise DemoError(_("cannot create the demo workspace in {folder}: {problem}").format(
+            folder=path, problem=exc.strerror or exc)) from None
     return path
 
 
 def check_folder(path: Path) -> None:
     """Refuse a folder the demo must not write into (a file, or a folder of someone else's)."""
     if path.exists() and not path.is_dir():
-        raise DemoError(f"{path} exists and is not a folder: choose another place for the demo workspace")
+        raise DemoError(_("{path} exists and is not a folder: choose another place for the demo workspace").format(
+            path=path))
     if path.is_dir() and any(path.iterdir()) and not is_demo_workspace(path):
-        raise DemoError(f"{path} is not empty and is not an anatole demo workspace (no anatole.toml with the "
-                        f"line {MARKER!r}): the demo will not write into it; choose a new or empty folder")
+        raise DemoError(_("{path} is not empty and is not an anatole demo workspace (no anatole.toml with the line "
+                          "{marker}): the demo will not write into it; choose a new or empty folder").format(
+            path=path, marker=repr(MARKER)))
 
 
 def is_demo_workspace(path: Path) -> bool:
@@ -384,9 +389,9 @@ def _parse_month(month: str) -> tuple[int, int]:
         year, mon = (int(x) for x in month.split("-"))
         dt.date(year, mon, 1)
     except (ValueError, TypeError):
-        raise DemoError(f"month {month!r} is not a month 'YYYY-MM'") from None
+        raise DemoError(_("month {month} is not a month 'YYYY-MM'").format(month=repr(month))) from None
     if not 1971 <= year <= 2099:
-        raise DemoError(f"month {month!r} is out of range (1971 to 2099)")
+        raise DemoError(_("month {month} is out of range (1971 to 2099)").format(month=repr(month)))
     return year, mon
 
 
@@ -438,7 +443,7 @@ def _pool(rng: np.random.Generator, site: Site, kind: int, size: int) -> np.ndar
     which = rng.choice(len(templates), size=size, p=w / w.sum())
     out = []
     for t, u in zip(which.tolist(), rng.random(size).tolist()):
-        head, k, _ = templates[t]
+        head, k, _size = templates[t]
         out.append(head + (_nanp(u) if k < 0 else str(int(u * 10**k)).zfill(k)))
     return np.array(out, dtype="S15")
 
@@ -616,7 +621,8 @@ def write_pbx_files(path: Path, batch: CallBatch, seed: int) -> list[Path]:
             WRITERS[fmt](file, pbx_calls(batch, si, seed), site, **options)
             files.append(file)
     except OSError as exc:
-        raise DemoError(f"cannot write the PBX files in {folder}: {exc.strerror or exc}") from None
+        raise DemoError(_("cannot write the PBX files in {folder}: {problem}").format(
+            folder=folder, problem=exc.strerror or exc)) from None
     return files
 
 
@@ -643,9 +649,9 @@ def site_tariffs(ws: Path) -> dict[str, Path]:
     try:
         doc = tomllib.loads(conf.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise DemoError(f"cannot read {conf}: {exc.strerror or exc}") from None
+        raise DemoError(_("cannot read {file}: {problem}").format(file=conf, problem=exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise DemoError(f"{conf}: invalid TOML: {exc}") from None
+        raise DemoError(_("{file}: invalid TOML: {problem}").format(file=conf, problem=exc)) from None
     out = {}
     for s in doc.get("site", []):
         if isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("tariff"), str):
@@ -665,11 +671,13 @@ def rate_calls(ws: Path, batch: CallBatch) -> RatedBatch:
     currency, decimals, names = [], [], []
     for si, name in enumerate(batch.sites):
         if name not in paths:
-            raise DemoError(f"{Path(ws) / 'anatole.toml'}: no [[site]] named {name!r} with a tariff")
+            raise DemoError(_("{file}: no [[site]] named {site} with a tariff").format(
+                file=Path(ws) / "anatole.toml", site=repr(name)))
         try:
             compiled = compile_tariff(load_tariff(paths[name]))
         except TariffError as exc:
-            raise DemoError(f"site {name!r}: the tariff does not load:\n{exc}") from None
+            raise DemoError(_("site {site}: the tariff does not load:\n{problem}").format(
+                site=repr(name), problem=exc)) from None
         t = compiled.tariff
         currency.append(t.currency)
         decimals.append(t.decimals)
@@ -758,8 +766,8 @@ def summarise(batch: CallBatch, rated: RatedBatch, types: np.ndarray | None = No
 
     unrated_mask = status == NO_RATE
     reasons = []
-    for label, m in (("no tariff row matches the number", unrated_mask & ~rated.prefix_matched),
-                     ("no rate in force for the call's band or date", unrated_mask & rated.prefix_matched)):
+    for label, m in ((N_("no tariff row matches the number"), unrated_mask & ~rated.prefix_matched),
+                     (N_("no rate in force for the call's band or date"), unrated_mask & rated.prefix_matched)):
         if m.any():
             top = _unmatched_ranges(batch.number[m])[:4]
             reasons.append({"reason": label, "calls": int(m.sum()),
@@ -801,6 +809,18 @@ def summarise(batch: CallBatch, rated: RatedBatch, types: np.ndarray | None = No
     }
 
 
+def type_label(kind: str) -> str:
+    """A destination type (tariffs.classify.DEST_TYPES, kept in English in JSON) as a person reads it."""
+    labels = {"local/national": pgettext("destination type", "local/national"),
+              "mobile": pgettext("destination type", "mobile"),
+              "international": pgettext("destination type", "international"),
+              "toll-free": pgettext("destination type", "toll-free"),
+              "premium": pgettext("destination type", "premium"),
+              "high-risk": pgettext("destination type", "high-risk"),
+              "unrated": pgettext("destination type", "unrated")}
+    return labels.get(kind, kind)
+
+
 def _unmatched_ranges(numbers: np.ndarray) -> list[tuple[str, int]]:
     """Group numbers by their first 4 digits, or 5 where those split into at most two ranges (33806, 33809):
     ("+head", calls), most called first."""
@@ -829,18 +849,19 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     from rich.table import Table
 
     month = summary.get("month") or ""
-    title = dt.date(*(int(x) for x in month.split("-")), 1).strftime("%B %Y") if month else ""
+    title = month_title(month) if month else ""
     currencies = list(summary["cost"])
     people = sum(s["extensions"] for s in summary["sites"])
-    console.print(f"[bold]anatole demo[/bold]: {title}, {len(summary['sites'])} sites, "
-                  f"{people:,} extensions calling out")
-    console.print(f"{summary['calls']:,} outgoing calls, {summary['answered']:,} answered, "
-                  f"{summary['minutes']:,.0f} minutes of talk time")
+    console.print("[bold]anatole demo[/bold]: " + _("{month}, {sites} sites, {extensions} extensions calling out")
+                  .format(month=title, sites=len(summary["sites"]), extensions=count(people)))
+    console.print(_("{calls} outgoing calls, {answered} answered, {minutes} minutes of talk time").format(
+        calls=count(summary["calls"]), answered=count(summary["answered"]), minutes=count(round(summary["minutes"]))))
     traffic = summary.get("traffic") or {}
     if traffic:
         incoming = sum(t.get("incoming", 0) for t in traffic.values())
         internal = sum(t.get("internal", 0) for t in traffic.values())
-        console.print(f"(and {incoming:,} incoming and {internal:,} internal calls, not costed)")
+        console.print(_("(and {incoming} incoming and {internal} internal calls, not costed)").format(
+            incoming=count(incoming), internal=count(internal)))
     console.print()
 
     def table(title: str) -> Table:
@@ -849,12 +870,12 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                      show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
 
     def num(value: float) -> str:
-        return f"{value:,.0f}"
+        return count(round(value))
 
     if summary.get("imports"):
-        t = table(f"Imported from the PBX files ({CDR_FOLDER}/)")
-        for col in ("File", "Format", "Read", "Calls", "Rejected", "Duplicates"):
-            t.add_column(col, justify="left" if col in ("File", "Format") else "right", no_wrap=True,
+        t = table(_("Imported from the PBX files ({folder})").format(folder=f"{CDR_FOLDER}/"))
+        for col in (N_("File"), N_("Format"), N_("Read"), N_("Calls"), N_("Rejected"), N_("Duplicates")):
+            t.add_column(_(col), justify="left" if col in ("File", "Format") else "right", no_wrap=True,
                          overflow="ellipsis", max_width=28 if col == "File" else None)
         for r in summary["imports"]:
             t.add_row(r["file"], r["format"], num(r["read"]), num(r["calls"]), num(r["rejected"]),
@@ -862,25 +883,25 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(t)
         console.print()
 
-    t = table("By site")
-    for col in ("Site", "Calls", "Answered", "Minutes", "Unrated", "Cost"):
-        t.add_column(col, justify="left" if col == "Site" else "right", no_wrap=True)
+    t = table(_("By site"))
+    for col in (N_("Site"), N_("Calls"), N_("Answered"), N_("Minutes"), N_("Unrated"), N_("Cost")):
+        t.add_column(_(col), justify="left" if col == "Site" else "right", no_wrap=True)
     for s in summary["sites"]:
         t.add_row(f"{s['name']} ({s['country']})", num(s["calls"]), num(s["answered"]), num(s["minutes"]),
                   num(s["unrated"]), display.from_text(s["cost"], s["currency"]))
     console.print(t)
     console.print()
 
-    t = table("By destination type (cost in each site's currency)")
-    t.add_column("Type", no_wrap=True)
-    for col in ("Calls", "Answered", "Minutes", *currencies):
+    t = table(_("By destination type (cost in each site's currency)"))
+    t.add_column(_("Type"), no_wrap=True)
+    for col in (_("Calls"), _("Answered"), _("Minutes"), *currencies):
         t.add_column(col, justify="right", no_wrap=True)
     for row in summary["by_type"]:
         if row["calls"]:
-            t.add_row(row["type"], num(row["calls"]), num(row["answered"]), num(row["minutes"]),
+            t.add_row(type_label(row["type"]), num(row["calls"]), num(row["answered"]), num(row["minutes"]),
                       *(display.from_text(row["cost"].get(c, "0"), c, code=False) for c in currencies))
     t.add_section()
-    t.add_row("total", num(summary["calls"]), num(summary["answered"]), num(summary["minutes"]),
+    t.add_row(_("total"), num(summary["calls"]), num(summary["answered"]), num(summary["minutes"]),
               *(display.from_text(summary["cost"][c], c, code=False) for c in currencies), style="bold")
     console.print(t)
     console.print()
@@ -888,17 +909,19 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     unrated = summary["unrated"]
     if unrated["calls"]:
         share = unrated["calls"] / max(summary["calls"], 1)
-        console.print(f"[bold]Unrated[/bold]: {unrated['calls']:,} calls ({share:.1%}) have no price until the "
-                      "tariffs cover them")
+        text = _("{calls} calls ({share}) have no price until the tariffs cover them").format(
+            calls=count(unrated["calls"]), share=percent(share))
+        console.print("[bold]" + _("Unrated") + "[/bold]: " + text)
         for r in unrated["reasons"]:
-            heads = ", ".join(f"{p['prefix']}… {p['calls']:,}" for p in r["prefixes"])
-            console.print(f"  {r['calls']:,}: {r['reason']} ({heads})")
+            heads = ", ".join(f"{p['prefix']}… {count(p['calls'])}" for p in r["prefixes"])
+            reason = _(r["reason"])
+            console.print(f"  {count(r['calls'])}: {reason} ({heads})")
         console.print()
 
-    t = table("Top destinations by cost")
-    for col, just in (("#", "right"), ("Destination", "left"), ("Site", "left"), ("Calls", "right"),
-                      ("Minutes", "right"), ("Cost", "right")):
-        t.add_column(col, justify=just, no_wrap=True, overflow="ellipsis",
+    t = table(_("Top destinations by cost"))
+    for col, just in (("#", "right"), (N_("Destination"), "left"), (N_("Site"), "left"), (N_("Calls"), "right"),
+                      (N_("Minutes"), "right"), (N_("Cost"), "right")):
+        t.add_column(_(col) if col != "#" else col, justify=just, no_wrap=True, overflow="ellipsis",
                      max_width=34 if col == "Destination" else None)
     for i, d in enumerate(summary["top_destinations"], 1):
         t.add_row(str(i), d["destination"], d["site"], num(d["calls"]), num(d["minutes"]),
@@ -915,7 +938,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         demomobile.render(summary["mobile"], console)
     if summary.get("workspace"):
         console.print()
-        console.print(f"Every call: anatole --workspace {summary['workspace']} calls --csv")
+        command = f"anatole --workspace {summary['workspace']} calls --csv"
+        console.print(_("Every call: {command}").format(command=command))
 
 
 # --- from the store -----------------------------------------------------------------------------------------
@@ -984,20 +1008,20 @@ def import_files(path: Path, files: list[Path], month: str = "") -> tuple[dict[s
     try:
         ws = open_workspace(path)
     except ConfigError as exc:
-        raise DemoError(f"the demo workspace does not load:\n{exc}") from None
+        raise DemoError(_("the demo workspace does not load:\n{problem}").format(problem=exc)) from None
     try:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{ws.db_path}{suffix}").unlink(missing_ok=True)
         store = open_store(ws.db_path)
     except (OSError, sqlite3.Error) as exc:
-        raise DemoError(f"cannot create {ws.db_path}: {exc}") from None
+        raise DemoError(_("cannot create {file}: {problem}").format(file=ws.db_path, problem=exc)) from None
     try:
         results = []
         for f in files:
             try:
                 result = import_file(ws, store, f)
             except CdrImportError as exc:
-                raise DemoError(f"cannot import {f}: {exc}") from None
+                raise DemoError(_("cannot import {file}: {problem}").format(file=f, problem=exc)) from None
             results.append({**result.as_json(), "file": f.name})
         summary = summarise_store(store, ws, month)
     finally:

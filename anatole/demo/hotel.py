@@ -21,6 +21,7 @@ import numpy as np
 
 from anatole import pbxfiles
 from anatole.demo.calls import CDR_FOLDER, MARKER, DemoError, check_folder
+from i18n import _
 
 ZONE = "Europe/Paris"
 PMS_PORT = 5010
@@ -97,7 +98,8 @@ def create_workspace(path: Path) -> Path:
         for suffix in ("", "-wal", "-shm"):  # a previous run's store
             Path(f"{path / 'anatole.db'}{suffix}").unlink(missing_ok=True)
     except OSError as exc:
-        raise DemoError(f"cannot create the demo workspace in {path}: {exc.strerror or exc}") from None
+        raise DemoError(_("cannot create the demo workspace in {folder}: {problem}").format(
+            folder=path, problem=exc.strerror or exc)) from None
     return path
 
 
@@ -113,7 +115,7 @@ def day_calls(day: dt.date, seed: int) -> tuple[pbxfiles.PbxCalls, dict[str, int
     ext, other, start, talk = [], [], [], []
     for room, _guest, _res, _in_hour, out_hour in GUESTS:
         last = out_hour if out_hour is not None else 23.0
-        for _ in range(int(rng.integers(1, 5))):
+        for _call in range(int(rng.integers(1, 5))):
             h = float(rng.uniform(7.0, last - 0.5))
             ext.append(2000 + int(room))
             other.append(NUMBERS[int(rng.integers(len(NUMBERS)))])
@@ -158,7 +160,7 @@ def run_hotel_demo(path: Path, seed: int = 7, *, now: float | None = None) -> di
     try:
         ws = open_workspace(path)
     except ConfigError as exc:
-        raise DemoError(f"the hotel demo workspace does not load:\n{exc}") from None
+        raise DemoError(_("the hotel demo workspace does not load:\n{problem}").format(problem=exc)) from None
     site = ws.sites["hotel"]
     cdr = path / CDR_FOLDER / f"hotel-ipo-{day.isoformat()}.txt"
     cdr.parent.mkdir(exist_ok=True)
@@ -179,7 +181,7 @@ def run_hotel_demo(path: Path, seed: int = 7, *, now: float | None = None) -> di
             try:
                 result = import_file(ws, store, cdr)
             except CdrImportError as exc:
-                raise DemoError(f"cannot import {cdr}: {exc}") from None
+                raise DemoError(_("cannot import {file}: {problem}").format(file=cdr, problem=exc)) from None
             stored = list(store.calls(site="hotel"))
             conn.execute("BEGIN IMMEDIATE")
             alerts = hotel_hook(ws).stored(conn, stored)
@@ -197,14 +199,25 @@ def run_hotel_demo(path: Path, seed: int = 7, *, now: float | None = None) -> di
 
 
 def render(summary: dict[str, Any], console: Any) -> None:
+    """The hotel demo's summary, in the language (counts and the day in its style; JSON keeps the plain form)."""
+    from anatole.demo.text import count
+    from store import display
+
     ws = summary["workspace"]
-    console.print(f"[bold]Hotel demo[/] in {ws}: {summary['rooms']} rooms, {summary['occupied']} occupied, "
-                  f"{summary['guest_calls']} guest calls on {summary['day']}, {summary['late_charges']} late "
-                  f"charge(s), {summary['vacant_room_calls']} call(s) from a vacant room")
-    console.print("Try the front desk:", markup=False)
-    console.print(f"  anatole --workspace {ws} ui                      # then 6: Front desk", markup=False)
-    console.print("With a PMS and the live daemon (two more terminals):", markup=False)
-    console.print(f"  anatole --workspace {ws} hotel simulate-pms       # a PMS on {summary['pms']}",
-                  markup=False)
-    console.print(f"  anatole --workspace {ws} serve                    # posts the queued charges to it",
+    try:
+        day = display.day(dt.date.fromisoformat(summary["day"]))
+    except (TypeError, ValueError):
+        day = str(summary["day"])
+    console.print("[bold]" + _("Hotel demo") + "[/] " + _(
+        "in {workspace}: {rooms} rooms, {occupied} occupied, {calls} guest calls on {day}, {late} late charge(s), "
+        "{vacant} call(s) from a vacant room").format(
+            workspace=ws, rooms=count(summary["rooms"]), occupied=count(summary["occupied"]),
+            calls=count(summary["guest_calls"]), day=day, late=count(summary["late_charges"]),
+            vacant=count(summary["vacant_room_calls"])))
+    console.print(_("Try the front desk:"), markup=False)
+    console.print(f"  anatole --workspace {ws} ui                      # " + _("then 6: Front desk"), markup=False)
+    console.print(_("With a PMS and the live daemon (two more terminals):"), markup=False)
+    console.print(f"  anatole --workspace {ws} hotel simulate-pms       # "
+                  + _("a PMS on {address}").format(address=summary["pms"]), markup=False)
+    console.print(f"  anatole --workspace {ws} serve                    # " + _("posts the queued charges to it"),
                   markup=False)

@@ -36,6 +36,7 @@ import numpy as np
 
 from anatole.demo.invoices import CANCELLED, HUDSON, LUTECE, Carrier
 from engine.money import SCALE, format_exact, parse_money
+from i18n import N_, _
 from store import display
 from store.inventory import open_inventory
 from store.invoices import open_invoices
@@ -56,17 +57,18 @@ ACTOR = "anatole demo"
 EXCHANGE_RATES = {"GBP": "1.15", "USD": "0.92"}  # EUR per unit: indicative, exact decimals
 NOT_COSTS = ("GROUP", "INFORMATION")  # status codes of headings and information lines
 
-# (code, name, parent, monthly budget in EUR, GL account)
+# (code, name, parent, monthly budget in EUR, GL account); the names are written in the language of the process
+# that creates the demo (a French demo company names its cost centres in French), the codes never change
 COST_CENTRES = (
     ("CORP", "Anatole Demo SA", "", "", "6260"),
-    ("SALES", "Sales", "CORP", "", ""),
-    ("SALES-EU", "Sales Europe", "SALES", "2500.00", ""),
-    ("SALES-US", "Sales Americas", "SALES", "1200.00", ""),
-    ("OPS", "Operations", "CORP", "", ""),
-    ("OPS-EU", "Operations Europe", "OPS", "1800.00", ""),
-    ("OPS-US", "Operations Americas", "OPS", "600.00", ""),
-    ("FIN", "Finance and administration", "CORP", "400.00", "6261"),
-    ("IT", "IT and telecom", "CORP", "1500.00", "6262"),
+    ("SALES", N_("Sales"), "CORP", "", ""),
+    ("SALES-EU", N_("Sales Europe"), "SALES", "2500.00", ""),
+    ("SALES-US", N_("Sales Americas"), "SALES", "1200.00", ""),
+    ("OPS", N_("Operations"), "CORP", "", ""),
+    ("OPS-EU", N_("Operations Europe"), "OPS", "1800.00", ""),
+    ("OPS-US", N_("Operations Americas"), "OPS", "600.00", ""),
+    ("FIN", N_("Finance and administration"), "CORP", "400.00", "6261"),
+    ("IT", N_("IT and telecom"), "CORP", "1500.00", "6262"),
 )
 # the departments of each site's people, in proportion (the extensions are dealt out in this pattern)
 DEPARTMENTS = {
@@ -153,7 +155,7 @@ def files(batch: CallBatch) -> tuple[dict[str, str], dict[str, Any]]:
     first = dt.date(year, mon, 1)
     move_day = dt.date(year, mon, MOVE[3]).isoformat()
     centres = _csv(("code", "name", "parent", "budget", "gl_account", "from"),
-                   [(*c, INSTALLED) for c in COST_CENTRES])
+                   [(c[0], _(c[1]), *c[2:], INSTALLED) for c in COST_CENTRES])
     contracts, lines = [], []
     for carrier, prefix in ((LUTECE, "LT"), (HUDSON, "HC")):
         by_service = _contracts(carrier, prefix)
@@ -229,7 +231,8 @@ def load(path: Path, store: Store, batch: CallBatch) -> dict[str, Any]:
         for kind, text in texts.items():
             (folder / FILE_NAMES[kind]).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise DemoInventoryError(f"cannot write the inventory in {folder}: {exc.strerror or exc}") from None
+        raise DemoInventoryError(_("cannot write the inventory in {folder}: {problem}").format(
+            folder=folder, problem=exc.strerror or exc)) from None
     istore = open_inventory(store.conn)
     imports = []
     for kind in ("cost_centre", "contract", "person", "line"):  # cost centres first: the others refer to them
@@ -237,7 +240,7 @@ def load(path: Path, store: Store, batch: CallBatch) -> dict[str, Any]:
         try:
             p, batch_id = import_file(istore, file, kind, effective=INSTALLED, apply_it=True, actor=ACTOR)
         except InventoryError as exc:
-            raise DemoInventoryError(f"cannot import {file}: {exc}") from None
+            raise DemoInventoryError(_("cannot import {file}: {problem}").format(file=file, problem=exc)) from None
         imports.append({"file": file.name, "kind": kind, "rows": p.rows, "adds": len(p.adds),
                         "changes": len(p.changes), "batch": batch_id})
     counts = {k: len({r["key"] for r in istore.items(k)}) for k in ("cost_centre", "person", "extension", "line",
@@ -257,7 +260,8 @@ def allocate(ws: Workspace, store: Store, period: str, move: dict[str, Any]) -> 
         result = allocate_costs(open_queries(store.conn), istore, period=period, currency=ws.currency, zones=zones,
                                 config=ws.allocation)
     except AllocationError as exc:
-        raise DemoInventoryError(f"the allocation of {period} failed: {exc}") from None
+        raise DemoInventoryError(_("the allocation of {period} failed: {problem}").format(period=period,
+                                                                                     problem=exc)) from None
     result.run_id = istore.save_run(period, ACTOR, result.currency,
                                     (result.total, result.total - result.unassigned, result.unassigned),
                                     result.as_json(), result.lines)
@@ -273,7 +277,7 @@ def allocate(ws: Workspace, store: Store, period: str, move: dict[str, Any]) -> 
         "exchange_rates": dict(EXCHANGE_RATES),
         "total": obj["total"], "allocated": obj["allocated"], "unassigned": obj["unassigned"],
         "by_cost_centre": obj["by_cost_centre"], "rollup": obj["rollup"],
-        "cost_centres": [{"code": c[0], "name": c[1], "parent": c[2] or None} for c in COST_CENTRES],
+        "cost_centres": [{"code": c[0], "name": _(c[1]), "parent": c[2] or None} for c in COST_CENTRES],
         "unassigned_reasons": obj["unassigned_reasons"],
         "check": check,
         "move": {**move, "calls": {k: format_exact(v) for k, v in sorted(moved.items())}} if move else {},
@@ -338,15 +342,19 @@ def render(summary: dict[str, Any], console: Console) -> None:
     from rich import box
     from rich.table import Table
 
+    from anatole.demo.text import count, month_title
+
     a = summary
-    month = dt.date.fromisoformat(a["period"] + "-01").strftime("%B %Y")
-    rates = ", ".join(f"1 {cur} = {rate}" for cur, rate in a["exchange_rates"].items())
-    console.print(f"[bold]Allocation of {month}[/bold] (anatole allocate): every cost to a cost centre, in "
-                  f"{a['currency']} ({rates})")
+    month = month_title(a["period"])
+    rates = ", ".join(f"1 {cur} = {display.from_text(str(rate), exact=True, code=False)}"
+                      for cur, rate in a["exchange_rates"].items())
+    console.print("[bold]" + _("Allocation of {month}").format(month=month) + "[/bold] " + _(
+        "(anatole allocate): every cost to a cost centre, in {currency} ({rates})").format(currency=a["currency"],
+                                                                                          rates=rates))
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
-    t.add_column("Cost centre", no_wrap=True, overflow="ellipsis", max_width=36)
-    t.add_column("Direct", justify="right", no_wrap=True)
-    t.add_column("With sub-centres", justify="right", no_wrap=True)
+    t.add_column(_("Cost centre"), no_wrap=True, overflow="ellipsis", max_width=36)
+    t.add_column(_("Direct"), justify="right", no_wrap=True)
+    t.add_column(_("With sub-centres"), justify="right", no_wrap=True)
     depth: dict[str, int] = {}
     for c in a["cost_centres"]:
         depth[c["code"]] = depth.get(c["parent"], -1) + 1 if c["parent"] else 0
@@ -356,29 +364,51 @@ def render(summary: dict[str, Any], console: Console) -> None:
         if code not in depth:
             t.add_row(code, _shown(amount, a), _shown(a["rollup"].get(code, amount), a))
     t.add_section()
-    t.add_row("allocated", _shown(a["allocated"], a), "")
-    t.add_row("unassigned", _shown(a["unassigned"], a), "")
-    t.add_row("total", _shown(a["total"], a), "", style="bold")
+    t.add_row(_("allocated"), _shown(a["allocated"], a), "")
+    t.add_row(_("unassigned"), _shown(a["unassigned"], a), "")
+    t.add_row(_("total"), _shown(a["total"], a), "", style="bold")
     console.print(t)
     for why, amount in a["unassigned_reasons"].items():
-        console.print(f"Unassigned {display.from_text(amount, a['currency'])}: {why}.", markup=False)
+        console.print(_("Unassigned {amount}: {reason}.").format(amount=display.from_text(amount, a["currency"]),
+                                                                 reason=why), markup=False)
     if a["move"]:
         m = a["move"]
-        split = " and ".join(f"{display.from_text(v, a['currency'])} to {k}" for k, v in m["calls"].items())
-        console.print(f"{m['name']} ({m['person']}, {m['extension']}) moved from {m['from']} to {m['to']} on "
-                      f"{m['date']}: their calls of the month went {split}.", markup=False)
+        parts = [(display.from_text(v, a["currency"]), k) for k, v in m["calls"].items()]
+        fields = {"name": m["name"], "person": m["person"], "extension": m["extension"], "old": m["from"],
+                  "new": m["to"], "day": _day(m["date"])}
+        if len(parts) == 2:
+            console.print(_("{name} ({person}, {extension}) moved from {old} to {new} on {day}: their calls of the "
+                            "month went {amount} to {centre} and {amount2} to {centre2}.").format(
+                amount=parts[0][0], centre=parts[0][1], amount2=parts[1][0], centre2=parts[1][1], **fields),
+                markup=False)
+        else:
+            split = ", ".join(_("{amount} to {centre}").format(amount=v, centre=k) for v, k in parts)
+            console.print(_("{name} ({person}, {extension}) moved from {old} to {new} on {day}: their calls of the "
+                            "month went {split}.").format(split=split, **fields), markup=False)
     c = a["check"]
     # the check is to the 10⁻⁸ unit: its figures are exact (and the line says so)
     inv = ", ".join(display.from_text(v, k, exact=True) for k, v in c["invoices"].items())
     calls = ", ".join(display.from_text(v, k, exact=True) for k, v in c["rated_calls"].items())
     if c["adds_up"]:
-        console.print(f"[bold]Exact[/bold]: allocated + unassigned = the invoices' {c['invoice_charges']:,} charges "
-                      f"({inv}) + the {c['calls']:,} rated calls ({calls}), converted: "
-                      f"{display.from_text(c['expected_total'], a['currency'], exact=True)}, exact to the 10⁻⁸ unit.")
+        console.print("[bold]" + _("Exact") + "[/bold]: " + _(
+            "allocated + unassigned = the invoices' {charges} charges ({invoices}) + the {calls} rated calls "
+            "({amounts}), converted: {total}, exact to the 10⁻⁸ unit.").format(
+                charges=count(c["invoice_charges"]), invoices=inv, calls=count(c["calls"]), amounts=calls,
+                total=display.from_text(c["expected_total"], a["currency"], exact=True)))
     else:
-        console.print(f"[bold red]Does not add up[/bold red]: total {a['total']} {a['currency']}, invoices ({inv}) + "
-                      f"rated calls ({calls}) = {c['expected_total']}.")
-    console.print(f"Try: anatole -w {a['workspace']} allocate --period {a['period']}")
+        console.print("[bold red]" + _("Does not add up") + "[/bold red]: " + _(
+            "total {total}, invoices ({invoices}) + rated calls ({amounts}) = {expected}.").format(
+                total=display.from_text(a["total"], a["currency"], exact=True), invoices=inv, amounts=calls,
+                expected=display.from_text(c["expected_total"], a["currency"], exact=True)))
+    console.print(_("Try: {command}").format(command=f"anatole -w {a['workspace']} allocate --period {a['period']}"))
+
+
+def _day(text: str) -> str:
+    """An ISO day of the JSON summary in the language's style (``16/10/2026`` in French)."""
+    try:
+        return display.day(dt.date.fromisoformat(text))
+    except (TypeError, ValueError):
+        return str(text)
 
 
 def _open(path: Path) -> tuple[Workspace, Store]:
@@ -388,7 +418,7 @@ def _open(path: Path) -> tuple[Workspace, Store]:
     try:
         ws = open_workspace(path)
     except ConfigError as exc:
-        raise DemoInventoryError(f"the demo workspace does not load:\n{exc}") from None
+        raise DemoInventoryError(_("the demo workspace does not load:\n{problem}").format(problem=exc)) from None
     return ws, open_store(ws.db_path)
 
 

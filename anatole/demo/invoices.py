@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.money import SCALE, divide_round, format_exact, format_money, parse_money, round_money
+from i18n import N_, _
 from ingest.invoice import InvoiceError
 from store import display
 from store.invoices import open_invoices
@@ -397,7 +398,8 @@ def new_york_calls(ws: Workspace, calls: dict[str, np.ndarray], month: Month, se
     priced = tariff.rate(phantom_numbers, phantom_starts, phantom_seconds)
     for k, number in enumerate(phantom_numbers):
         if tariff.describe(priced, k)["status"] != "rated":
-            raise DemoInvoiceError(f"the phantom call to {number} has no rate in {site.tariff}")
+            raise DemoInvoiceError(_("the phantom call to {number} has no rate in {tariff}").format(
+                number=number, tariff=site.tariff))
         planted.phantom.append((number, phantom_starts[k], phantom_seconds[k], int(priced["cost"][k])))
         described.append(tariff.destination(int(priced["rate"][k])))
     rows = list(zip(numbers + phantom_numbers, starts + phantom_starts, seconds + phantom_seconds,
@@ -454,7 +456,7 @@ def run_in_workspace(path: Path, month: str, seed: int) -> dict[str, Any]:
     try:
         ws = open_workspace(path)
     except ConfigError as exc:
-        raise DemoInvoiceError(f"the demo workspace does not load:\n{exc}") from None
+        raise DemoInvoiceError(_("the demo workspace does not load:\n{problem}").format(problem=exc)) from None
     store = open_store(ws.db_path)
     try:
         return run(path, ws, store, month, seed)
@@ -477,7 +479,8 @@ def run(path: Path, ws: Workspace, store: Store, month_text: str, seed: int) -> 
         _, planted_calls = write_new_york_csv(ny_file, ws, billable_calls(store, ws, HUDSON.site, month), month,
                                                seed)
     except OSError as exc:
-        raise DemoInvoiceError(f"cannot write the invoices in {folder}: {exc.strerror or exc}") from None
+        raise DemoInvoiceError(_("cannot write the invoices in {folder}: {problem}").format(
+            folder=folder, problem=exc.strerror or exc)) from None
     istore = open_invoices(store.conn)
     files, ids = [], {}
     for site, file in ((LUTECE.site, paris_file), (HUDSON.site, ny_file)):
@@ -485,7 +488,7 @@ def run(path: Path, ws: Workspace, store: Store, month_text: str, seed: int) -> 
             result = import_file(istore, file, profiles=ws.invoice_profiles, timezone=ws.sites[site].timezone,
                                  actor="anatole demo")
         except InvoiceError as exc:
-            raise DemoInvoiceError(f"cannot import {file}: {exc}") from None
+            raise DemoInvoiceError(_("cannot import {file}: {problem}").format(file=file, problem=exc)) from None
         inv = result.invoices[0]
         ids[site] = inv["id"]
         calls = len(istore.call_detail(inv["id"])["start"])
@@ -554,7 +557,7 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
     hits = take("paris", "DUPLICATE-CHARGE", {DUPLICATED.service})
     fee = take("paris", "CONTRACT-FEE", {DUPLICATED.service})
     planted_out.append({
-        "error": "duplicate charge", "site": "paris", "invoice": number["paris"], "currency": LUTECE.currency,
+        "error": N_("duplicate charge"), "site": "paris", "invoice": number["paris"], "currency": LUTECE.currency,
         "what": f"{DUPLICATED.description} on +{DUPLICATED.service} billed twice", "lines": 1,
         "at_stake": _money(dup),
         "detections": [detection("audit", "DUPLICATE-CHARGE", len(hits), sum(c["at_stake"] for c in hits)),
@@ -562,7 +565,7 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
     # 2. cancelled line (Paris): billed outside its dates in the inventory
     hits = take("paris", "LINE-INACTIVE", {CANCELLED.service})
     planted_out.append({
-        "error": "charge on a cancelled line", "site": "paris", "invoice": number["paris"],
+        "error": N_("charge on a cancelled line"), "site": "paris", "invoice": number["paris"],
         "currency": LUTECE.currency,
         "what": f"{CANCELLED.description} on +{CANCELLED.service}, cancelled on "
                 f"{month.before.isoformat()}, still billed",
@@ -577,7 +580,7 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
     recon_seen["cost_mismatch"] += len(rc)
     rc_stake = sum(b - c for b, c in rc)
     planted_out.append({
-        "error": "rate overcharge", "site": "new-york", "invoice": number["new-york"], "currency": HUDSON.currency,
+        "error": N_("rate overcharge"), "site": "new-york", "invoice": number["new-york"], "currency": HUDSON.currency,
         "what": "calls to UK fixed lines billed at the UK mobile rate", "lines": len(planted.overcharged),
         "at_stake": _money(over_stake),
         "detections": [detection("audit", "RATE-MISMATCH", len(hits), sum(c["at_stake"] for c in hits)),
@@ -586,7 +589,7 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
     ghost = [(n, s) for n, s, _, _ in planted.phantom if cls_of.get((n, s)) == CLASS_NAMES.index("only_invoice")]
     recon_seen["only_invoice"] += len(ghost)
     planted_out.append({
-        "error": "calls never made", "site": "new-york", "invoice": number["new-york"], "currency": HUDSON.currency,
+        "error": N_("calls never made"), "site": "new-york", "invoice": number["new-york"], "currency": HUDSON.currency,
         "what": f"{len(planted.phantom)} calls billed that the PBX never placed",
         "lines": len(planted.phantom), "at_stake": _money(sum(a for _, _, _, a in planted.phantom)),
         "detections": [detection("reconcile", "only_invoice", len(ghost), sum(amount_of[k] for k in ghost))]})
@@ -602,8 +605,8 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
         item = {"source": "reconcile", "rule": "only_cdr", "invoice": number["new-york"],
                 "lines": int(only_cdr.sum()), "amount": _money(int(recon.calls.cost[only_cdr].sum()))}
         if set(statuses) == {"no_rate"}:
-            explained.append({**item, "why": "answered calls the tariff has no rate for (no_rate): the carrier "
-                                             "does not bill them and they cost nothing"})
+            explained.append({**item, "why": N_("answered calls the tariff has no rate for (no_rate): the carrier "
+                                                "does not bill them and they cost nothing")})
         else:
             unexplained.append({**item, "why": f"statuses {dict(statuses)}"})
     for name in ("near", "cost_mismatch", "only_invoice"):
@@ -628,38 +631,54 @@ def render(summary: dict[str, Any], console: Console) -> None:
     from rich import box
     from rich.table import Table
 
+    from anatole.demo.text import count
+
     def table(title: str) -> Table:
         return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                      show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
 
-    t = table(f"Carrier invoices ({INVOICE_FOLDER}/), imported, audited and reconciled")
-    for col in ("File", "Format", "Status", "Lines", "Calls", "Payable"):
-        t.add_column(col, justify="left" if col in ("File", "Format", "Status") else "right", no_wrap=True,
+    t = table(_("Carrier invoices ({folder}), imported, audited and reconciled").format(folder=f"{INVOICE_FOLDER}/"))
+    for col in (N_("File"), N_("Format"), N_("Status"), N_("Lines"), N_("Calls"), N_("Payable")):
+        t.add_column(_(col), justify="left" if col in ("File", "Format", "Status") else "right", no_wrap=True,
                      overflow="ellipsis", max_width=24 if col == "File" else None)
     for f in summary["files"]:
-        t.add_row(f["file"], f["format"], f["status"], str(f["charges"] - f["calls"]), f"{f['calls']:,}",
+        t.add_row(f["file"], f["format"], _file_status(f["status"]), count(f["charges"] - f["calls"]),
+                  count(f["calls"]),
                   display.from_text(f["totals"]["payable"], f["currency"]))
     console.print(t)
     console.print()
-    t = table("Planted errors")
-    for col in ("Error", "Site", "Lines", "At stake", "Found by"):
-        t.add_column(col, justify="right" if col in ("Lines", "At stake") else "left", overflow="fold",
+    t = table(_("Planted errors"))
+    for col in (N_("Error"), N_("Site"), N_("Lines"), N_("At stake"), N_("Found by")):
+        t.add_column(_(col), justify="right" if col in ("Lines", "At stake") else "left", overflow="fold",
                      max_width={"Error": 18, "Found by": 24}.get(col), no_wrap=col in ("Site", "At stake"))
     for p in summary["planted"]:
-        by = ", ".join(f"{d['by']} {d['rule']}" for d in p["detections"]) if p["found"] else (
-            "NOT DETECTED" if not p["detections"] else "MISSED: " + ", ".join(
-                f"{d['by']} {d['rule']} {d['lines']}" for d in p["detections"]))
-        t.add_row(p["error"], p["site"], str(p["lines"]), display.from_text(p["at_stake"], p["currency"]), by)
+        by = ", ".join(f"{_by(d['by'])} {d['rule']}" for d in p["detections"]) if p["found"] else (
+            _("NOT DETECTED") if not p["detections"] else _("MISSED: {detections}").format(detections=", ".join(
+                f"{_by(d['by'])} {d['rule']} {d['lines']}" for d in p["detections"])))
+        t.add_row(_(p["error"]), p["site"], count(p["lines"]), display.from_text(p["at_stake"], p["currency"]), by)
     console.print(t)
     for p in summary["planted"]:
         if p.get("note"):
-            console.print(f"[bold]{p['error']}[/bold]: {p['note']}.")
+            console.print("[bold]" + _(p["error"]) + f"[/bold]: {p['note']}.")
     for e in summary["explained"]:
-        console.print(f"Also reported, as expected: {e['lines']} {e['rule']} ({e['source']}): {e['why']}.")
+        console.print(_("Also reported, as expected: {lines} {rule} ({source}): {why}.").format(
+            lines=count(e["lines"]), rule=e["rule"], source=_by(e["source"]), why=_(e["why"])))
     for e in summary["unexplained"]:
-        console.print(f"[bold red]Unexplained[/bold red]: {e['lines']} {e['rule']} ({e['source']}) on {e['invoice']}")
+        console.print("[bold red]" + _("Unexplained") + "[/bold red]: " + _("{lines} {rule} ({source}) on {invoice}")
+                      .format(lines=count(e["lines"]), rule=e["rule"], source=_by(e["source"]), invoice=e["invoice"]))
     r = summary["reconciliation"]
     console.print()
     ws = Path(summary["folder"]).parent
-    console.print(f"Try: anatole -w {ws} invoice list")
-    console.print(f"     anatole -w {ws} reconcile {r['invoice']} --site {r['site']}")
+    lead = _("Try:")
+    console.print(f"{lead} anatole -w {ws} invoice list")
+    console.print(f"{' ' * len(lead)} anatole -w {ws} reconcile {r['invoice']} --site {r['site']}")
+
+
+def _by(source: str) -> str:
+    """Who found a planted error ("audit", "reconcile": the JSON keeps these words) as a person reads it."""
+    return {"audit": _("audit"), "reconcile": _("reconcile")}.get(source, source)
+
+
+def _file_status(status: str) -> str:
+    """An invoice file's validation status ("valid", "invalid": kept in JSON) in the language."""
+    return {"valid": _("valid"), "invalid": _("invalid")}.get(status, status)

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.money import SCALE, divide_round, format_amount, parse_money
+from i18n import N_, _, ngettext
 from store import display
 
 FOLDER = "mobile"
@@ -197,11 +198,11 @@ def generate(month: str, seed: int) -> tuple[dict[str, list[dict[str, Any]]], li
                 continue
             (calls, mean_s), sms, (sessions, mean_mb) = PROFILES[kind_of_user]
             events = []
-            for _ in range(int(rng.poisson(calls))):
+            for _event in range(int(rng.poisson(calls))):
                 events.append(("voice", max(1, int(rng.exponential(mean_s))), c.first + int(rng.integers(0, 500))))
-            for _ in range(int(rng.poisson(sms))):
+            for _event in range(int(rng.poisson(sms))):
                 events.append(("sms", 1, c.first + int(rng.integers(0, 500))))
-            for _ in range(int(rng.poisson(sessions))):
+            for _event in range(int(rng.poisson(sessions))):
                 events.append(("data", max(1024, int(rng.exponential(mean_mb) * MB)), 0))
             starts = np.sort(rng.integers(0, days * 86400, len(events)))
             order = rng.permutation(len(events))
@@ -292,11 +293,12 @@ def run_in_workspace(path: Path, month: str, seed: int) -> dict[str, Any]:
     try:
         ws = open_workspace(path)
     except ConfigError as exc:
-        raise DemoMobileError(f"the demo workspace does not load:\n{exc}") from None
+        raise DemoMobileError(_("the demo workspace does not load:\n{problem}").format(problem=exc)) from None
     try:
         files, fleet_file = write_files(Path(path) / FOLDER, month, seed)
     except OSError as exc:
-        raise DemoMobileError(f"cannot write the demo's mobile files: {exc.strerror or exc}") from None
+        raise DemoMobileError(_("cannot write the demo's mobile files: {problem}").format(
+            problem=exc.strerror or exc)) from None
     store = open_store(ws.db_path)
     try:
         m = open_mobile(store.conn)
@@ -329,18 +331,32 @@ def run_in_workspace(path: Path, month: str, seed: int) -> dict[str, Any]:
 
 
 def render(summary: dict[str, Any], console: Console) -> None:
-    t = Table(title=f"Mobile lines on the wrong plan, {summary['month']} ({summary['lines']} lines, "
-                    f"{summary['records']:,} usage records)", title_justify="left")
-    for col in ("Line", "Carrier", "Plan", "Cost", "Better plan", "Cost then", "Saving"):
-        t.add_column(col, justify="right" if col in ("Cost", "Cost then", "Saving") else "left", no_wrap=True)
+    """The mobile part of the demo summary: the lines on the wrong plan, the saving, the findings."""
+    from anatole.demo.text import count, month_title
+
+    t = Table(title=_("Mobile lines on the wrong plan, {month} ({lines} lines, {records} usage records)").format(
+        month=month_title(summary["month"]), lines=count(summary["lines"]), records=count(summary["records"])),
+        title_justify="left")
+    for col in (N_("Line"), N_("Carrier"), N_("Plan"), N_("Cost"), N_("Better plan"), N_("Cost then"), N_("Saving")):
+        t.add_column(_(col), justify="right" if col in ("Cost", "Cost then", "Saving") else "left", no_wrap=True)
     for r in summary["wrong_plan"]:
         cur = r["currency"]
         t.add_row("+" + r["line"], r["carrier"], r["plan"], display.from_text(r["current_cost"], cur), r["best_plan"],
                   display.from_text(r["best_cost"], cur), display.from_text(r["saving"], cur))
     console.print(t)
     saving = ", ".join(display.from_text(v, c) for c, v in sorted(summary["saving"].items()))
-    console.print(f"Right-sizing saves {saving or 'nothing'} a month.")
+    console.print(_("Right-sizing saves {saving} a month.").format(saving=saving) if saving
+                  else _("Right-sizing saves nothing this month."))
     for rule, e in summary["findings"].items():
         stake = ", ".join(display.from_text(v, c) for c, v in e["at_stake"].items())
-        console.print(f"  {rule}: {e['findings']} finding(s)" + (f", {stake} at stake" if stake else ""))
-    console.print(f"Try: anatole -w {summary['workspace']} mobile rightsize · mobile findings · ui (key 9)")
+        n = e["findings"]
+        if stake:
+            text = ngettext("{rule}: {count} finding, {stake} at stake", "{rule}: {count} findings, {stake} at stake",
+                            n).format(rule=rule, count=count(n), stake=stake)
+        else:
+            text = ngettext("{rule}: {count} finding", "{rule}: {count} findings", n).format(rule=rule, count=count(n))
+        console.print(f"  {text}")
+    lead, ws = _("Try:"), summary["workspace"]
+    console.print(f"{lead} anatole -w {ws} mobile rightsize")
+    console.print(f"{' ' * len(lead)} anatole -w {ws} mobile findings")
+    console.print(f"{' ' * len(lead)} anatole -w {ws} ui   # " + _("then 9: mobile lines"))
