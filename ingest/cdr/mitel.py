@@ -134,7 +134,7 @@ def _item(number: int, text: str, ctx: ParseContext, state: _State) -> Item:
     if not text.strip():
         return Skipped(line=number, raw=text, what="blank")
     if not _CANDIDATE.search(text):
-        return Skipped(line=number, raw=text, what="not a record (no date or time)")
+        return Skipped(line=number, raw=text, what="not a record" + _(" (no date or time)"))
     got = _read(text, state)
     if isinstance(got, str):
         return Reject(line=number, raw=text, reason=got)

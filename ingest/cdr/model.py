@@ -65,7 +65,10 @@ class CallRecord(msgspec.Struct, kw_only=True):
 class Reject(msgspec.Struct, kw_only=True):
     line: int
     raw: str
-    reason: str  # names the field and what is wrong: "start: '2025-13-01 10:00' is not a date"
+    # names the field and what is wrong: "start: '2025-13-01 10:00' is not a date". The part before the first ': '
+    # is a code (the field or the category: start, columns, csv, line, ...) and is never translated: reports group
+    # rejects by it and the daemon tests for "line: "; the text after it is in the importing process's language.
+    reason: str
 
 
 class Skipped(msgspec.Struct, kw_only=True):

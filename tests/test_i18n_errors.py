@@ -1,0 +1,83 @@
+"""Reject reasons and errors of the lower layers in French (issue 19): the human text follows the language of the
+process, the machine code before the first ': ' does not (the import explanation groups rejects by it, the daemon
+tests for 'line: '), and English stays exactly as it was."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import i18n
+from ingest.cdr import asterisk, generic_csv, mitel
+from ingest.cdr.model import ParseContext, Reject
+from pbx import parsing
+from store import invoices as istore
+from tariffs.errors import Problem, TariffError
+
+BAD_DATE = (b'"","100","200","default","","SIP/100","","Dial","","2025-13-01 10:00:00","","2025-01-01 10:00:00",'
+            b'"5","3","ANSWERED","DOCUMENTATION"\n')
+
+
+@pytest.fixture
+def french(monkeypatch: pytest.MonkeyPatch):
+    """French for one test, English again after it (i18n.use also sets LANGUAGE for click)."""
+    monkeypatch.setenv("LANGUAGE", "en")
+    i18n.use("fr")
+    yield
+    i18n.use("en")
+
+
+def reasons(data: bytes) -> list[str]:
+    return [it.reason for it in asterisk.parse(io.BytesIO(data), ParseContext()) if isinstance(it, Reject)]
+
+
+def test_english_reasons_unchanged() -> None:
+    assert reasons(BAD_DATE + b'"a","b\n') == [
+        "start: '2025-13-01 10:00:00' is not a date 'YYYY-MM-DD HH:MM:SS'",
+        "csv: column 2: unterminated quoted string (truncated line?)"]
+
+
+def test_french_reasons_keep_their_code(french: None) -> None:
+    got = reasons(BAD_DATE + b'"a","b\n' + b'"1","2"\n')
+    assert got == ["start: '2025-13-01 10:00:00' n'est pas une date 'YYYY-MM-DD HH:MM:SS'",
+                   "csv: colonne 2 : guillemet non refermé (ligne tronquée ?)",
+                   "columns: 2 champs, cdr_csv en a de 16 à 21"]
+
+
+def test_french_live_line_reasons_start_with_line(french: None) -> None:
+    """The daemon keeps framer rejects per receipt by testing reason.startswith('line: '): true in French too."""
+    parsers = parsing.SourceParsers("asterisk", ParseContext())
+    got = parsers.parse(None, [(7, 0, parsing.PARTIAL, b'"half a line')])
+    (jid, item), = got
+    assert jid == 7 and isinstance(item, Reject)
+    assert item.reason == "line: connexion fermée au milieu de la ligne"
+
+
+def test_french_profile_problems(french: None) -> None:
+    problems = generic_csv.validate_profile({"start": 0, "header": 3}, "csv.x")
+    assert problems[0] == "csv.x.header = 3: doit valoir true ou false"
+    assert "csv.x.start = 0: les numéros de colonne commencent à 1" in problems
+
+
+def test_french_mitel_skipped_stays_not_a_record(french: None) -> None:
+    """pipeline.formatcheck counts Skipped lines whose `what` starts with 'not a record' as rejects."""
+    items = list(mitel.parse(io.BytesIO(b"hello there, not a call\n"), ParseContext()))
+    assert items[0].what.startswith("not a record") and "ni date ni heure" in items[0].what
+
+
+def test_tariff_problems_plural() -> None:
+    many = [Problem(f"fr.csv:{i}", "price", "x") for i in range(TariffError.MAX_SHOWN + 2)]
+    assert TariffError(many).render().splitlines()[-1] == "... and 2 more problems"
+    i18n.use("fr")
+    try:
+        assert TariffError(many).render().splitlines()[-1] == "... et 2 autres problèmes"
+        one = many[: TariffError.MAX_SHOWN + 1]
+        assert TariffError(one).render().splitlines()[-1] == "... et 1 autre problème"
+    finally:
+        i18n.use("en")
+
+
+def test_french_invoice_verdict(french: None) -> None:
+    said = istore.verdict("invalid", [("BR-CO-15", False, "error"), ("BR-01", True, "error")])
+    assert said == "invalide : 1 contrôles sur 2 en échec (BR-CO-15)"
