@@ -9,6 +9,8 @@ Prints one JSON object per line (all with "bench": "scale"):
   cluster_start   seconds to start a LocalCluster of N worker processes (one thread each)
   dask            pipeline.distributed.distributed_batch_rate on that (warm) cluster: rows/s, speedup against
                   single_1thread and single, parts; `identical` compares its output with the single run's
+  dask_loaded     the same warm cluster without shipping (ship=False): each worker opens the workspace and loads
+                  the tariff itself, as before the driver shipped them (issue 16 item 6); `--ship yes` skips it
   dask_cold       the same through `--workers N` (cluster start included), as a user runs it once
   summary         speedup, the target (0.8 x N against one process on one core) and whether it is met, the load
                   average after the run; cpu_efficiency (the single run's CPU seconds over the Dask run's) and
@@ -52,6 +54,24 @@ def emit(**fields: Any) -> None:
     print(json.dumps({"bench": "scale", **fields}), flush=True)
 
 
+def _rounds(workers: int) -> int:
+    """Transfers in a row to put the shipment on every worker: the driver's to one worker, then Dask's replicate
+    rounds (branching factor 2: each worker holding it copies it to two more)."""
+    held, rounds = 1, 1
+    while held < workers:
+        held, rounds = held * 3, rounds + 1
+    return rounds
+
+
+def _forget() -> None:
+    """On a worker: forget its opened workspaces and compiled tariffs."""
+    import pipeline.distributed as dist
+    from tariffs.load import clear_cache
+
+    dist._WORKSPACES.clear()
+    clear_cache()
+
+
 def rounded(x: float, digits: int = 4) -> float:
     return float(f"{x:.{digits}g}")
 
@@ -77,6 +97,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="where the files go (default: a temporary folder)")
     ap.add_argument("--all-distinct", action="store_true",
                     help="every row its own number, rated with a 100,000-prefix tariff (the call centre case)")
+    ap.add_argument("--ship", choices=("both", "yes"), default="both",
+                    help="both (default): the warm-cluster run without shipping the compiled site and tariff, "
+                         "then with; yes: only with")
     args = ap.parse_args()
     from distributed import Client, LocalCluster
     from distributed import __version__ as dask_version
@@ -136,14 +159,30 @@ def main() -> None:
             emit(impl="cluster_start", workers=n, seconds=rounded(start))
             client.run(lambda: __import__("pipeline.distributed"))  # imports on the workers, outside the timing
             many = work / f"many.{ext}"
-            before = client.run(time.process_time)
-            t0, c0 = time.perf_counter(), time.process_time()
-            _, facts = distributed_batch_rate([path], tariff=tariff, fmt="asterisk", out=many, site=SITE,
-                                              workspace=wsdir, scheduler=cluster.scheduler_address,
-                                              chunk_bytes=args.chunk_mb << 20)
-            sdask, cpu_driver = time.perf_counter() - t0, time.process_time() - c0
-            after = client.run(time.process_time)
-        cpu_workers = sum(after[w] - before[w] for w in after)
+
+            def warm_run(ship: bool) -> tuple[float, float, float, dict[str, Any]]:
+                """Wall seconds, driver and workers' CPU seconds, facts of one run on the warm cluster, the
+                workers' workspaces and tariffs forgotten first (each run loads or receives them)."""
+                client.run(_forget)
+                shutil.rmtree(many, ignore_errors=True)
+                many.unlink(missing_ok=True)
+                before = client.run(time.process_time)
+                t0, c0 = time.perf_counter(), time.process_time()
+                _, facts = distributed_batch_rate([path], tariff=tariff, fmt="asterisk", out=many, site=SITE,
+                                                  workspace=wsdir, scheduler=cluster.scheduler_address,
+                                                  chunk_bytes=args.chunk_mb << 20, ship=ship)
+                seconds, cpu_driver = time.perf_counter() - t0, time.process_time() - c0
+                after = client.run(time.process_time)
+                return seconds, cpu_driver, sum(after[w] - before[w] for w in after), facts
+
+            if args.ship == "both":
+                sl, cdl, cwl, fl = warm_run(False)
+                emit(impl="dask_loaded", workers=n, rows=rows, seconds=rounded(sl), rows_per_s=rounded(rows / sl),
+                     speedup_vs_single_1thread=rounded(s1 / sl), cpu_seconds_workers=rounded(cwl),
+                     cpu_seconds_driver=rounded(cdl), cpu_efficiency=rounded(cpu1 / (cwl + cdl)),
+                     identical=same(one, many), task_cpu_seconds=fl.get("task_cpu_seconds"),
+                     notes="ship=False: each worker opens anatole.toml and loads the tariff from the deck itself")
+            sdask, cpu_driver, cpu_workers, facts = warm_run(True)
         speedup = s1 / sdask
         efficiency = cpu1 / (cpu_workers + cpu_driver)
         emit(impl="dask", workers=n, rows=rows, seconds=rounded(sdask), rows_per_s=rounded(rows / sdask),
@@ -152,10 +191,12 @@ def main() -> None:
              chunk_bytes=facts.get("chunk_bytes"), cpu_seconds_workers=rounded(cpu_workers),
              cpu_seconds_driver=rounded(cpu_driver), cores_obtained=rounded((cpu_workers + cpu_driver) / sdask),
              cpu_efficiency=rounded(efficiency), identical=same(one, many), driver_seconds=facts.get("driver_seconds"),
-             notes="warm cluster: workers started and imported; tariff compiled inside the timing (once per "
-                   "worker). cpu_efficiency: single_1thread's CPU seconds over the workers' and the driver's "
-                   "(1.0 = no overhead); cores_obtained: CPU seconds over wall seconds (what the shared machine "
-                   "gave this run)")
+             ship_seconds=facts.get("ship_seconds"),
+             task_cpu_seconds=facts.get("task_cpu_seconds"),
+             notes="warm cluster: workers started and imported; the driver ships the compiled site and tariff "
+                   "to each worker inside the timing (ship_seconds). cpu_efficiency: single_1thread's "
+                   "CPU seconds over the workers' and the driver's (1.0 = no overhead); cores_obtained: CPU "
+                   "seconds over wall seconds (what the shared machine gave this run)")
         shutil.rmtree(many, ignore_errors=True)
         many.unlink(missing_ok=True)
         t0 = time.perf_counter()
@@ -171,6 +212,7 @@ def main() -> None:
          notes=f"speedup: single process on one thread against {n} Dask worker processes on a warm cluster; the "
                "cores are shared with whatever else runs (see the load averages)")
     serial = sum((facts.get("driver_seconds") or {}).values())
+    ship = facts.get("ship_seconds") or {"build": 0.0, "send": 0.0}  # once per run; the sending once per worker
     tasks = facts.get("task_cpu_seconds") or {"setup": 0.0, "rate": cpu_workers, "rows": rows}  # older: no split
     per_row = tasks["rate"] / max(1, tasks["rows"])  # parts after each worker's first: the steady state
     warm = max(0.0, tasks.get("first_rate", 0.0) - per_row * tasks.get("first_rows", 0)) / n
@@ -182,16 +224,19 @@ def main() -> None:
     for name, r in sizes.items():  # the driver's part (cutting, assembling) and the counting grow with the bytes
         # one core rates at the tasks' own steady CPU per row (the single run's varies with the machine's load)
         one_core = single_setup + per_row * r
-        model[name] = {k: rounded(one_core / ((serial + count / k) * r / rows + setup + per_row * r / k))
+        model[name] = {k: rounded(one_core / ((serial + count / k) * r / rows + ship["build"]
+                                              + ship["send"] * _rounds(k) / _rounds(n) + setup + per_row * r / k))
                        for k in (1, 2, 4, 8, 32)}
-    emit(impl="model", serial_seconds=rounded(serial), count_seconds=rounded(count),
+    emit(impl="model", serial_seconds=rounded(serial), count_seconds=rounded(count), ship_seconds=ship,
          setup_cpu_seconds_per_worker=rounded(setup),
          rate_cpu_us_per_row=rounded(per_row * 1e6), single_1thread_cpu_us_per_row=rounded(
              (cpu1 - single_setup) / rows * 1e6), workers_cpu_seconds=rounded(cpu_workers),
          single_1thread_cpu_seconds=rounded(cpu1), speedup_on_idle_cores=model,
          meets_0_8N={name: {k: v >= 0.8 * k for k, v in m.items()} for name, m in model.items()},
          notes="Amdahl from this run's measurements: T(N) = the driver's serial seconds (plan + assemble, scaled "
-               "with the rows) + counting lines / N + a worker's setup (workspace, tariff, its first part's "
+               "with the rows) + building the shipment + sending it (to one worker, then Dask's replicate: "
+               "each holder copies to 2 more per round, so 1 + ceil(log3 N) transfers in a row) "
+               "+ counting lines / N + a worker's setup (workspace, tariff, its first part's "
                "warm-up) + rows x the tasks' steady rating CPU per row / N, against one core doing the setup "
                "once and the same rating CPU per row; assumes idle cores, one worker per core, parts enough for "
                "every worker and the disk keeping up: a model, not a measurement")

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine import STATUS_NAMES
 from engine.money import format_money
+from i18n import _
 from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
@@ -107,7 +108,7 @@ def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str
         ctx = ParseContext(timezone=timezone, reference=int(path.stat().st_mtime), profile=profile or {},
                            encoding=encoding)
         how = "given" if not detected else "detected" if k == 0 else f"detected on {inputs[0]}"
-        refused = wrong_format(path, fmt, ctx, how, outcome="Nothing was written.")
+        refused = wrong_format(path, fmt, ctx, how, outcome=_("Nothing was written."))
         if refused:
             raise BatchError(refused)
 
@@ -449,7 +450,7 @@ class _ParquetWriter:
             import pyarrow.csv as pacsv
             import pyarrow.parquet as pq
         except ImportError:
-            raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
+            raise BatchError(_("Parquet output needs pyarrow: pip install 'anatole[parquet]'")) from None
         self.pa, self.pacsv = pa, pacsv
         self.schema = pa.schema([(c, pa.int64() if c in ("line", "billable_seconds", "billed_seconds")
                                   else pa.string()) for c in COLUMNS])
@@ -471,5 +472,5 @@ def _writer(out: Path) -> _CsvWriter | _ParquetWriter:
     if out.suffix.lower() == ".parquet":
         return _ParquetWriter(out)
     if out.suffix.lower() != ".csv":
-        raise BatchError(f"--out {out}: give a .csv or .parquet file")
+        raise BatchError(_("--out {out}: give a .csv or .parquet file").format(out=out))
     return _CsvWriter(out)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine import STATUS_NAMES
+from i18n import _
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
 from ingest.cdr.blocks import Block, blocks, has_scanner
 from ingest.cdr.classify import (
@@ -81,8 +82,8 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
     detected = False
     if source is not None:
         if source not in ws.sources:
-            raise CdrImportError(f"no [[source]] named {source!r} in anatole.toml "
-                               f"(sources: {', '.join(ws.sources) or 'none'})")
+            raise CdrImportError(_("no [[source]] named {source!r} in anatole.toml (sources: {sources})").format(
+                source=source, sources=", ".join(ws.sources) or _("none")))
         src = ws.sources[source]
         if not fmt or fmt == "auto":
             fmt = FILE_FORMAT_OF_LIVE.get(src.format, src.format)
@@ -90,7 +91,7 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
     if not fmt or fmt == "auto":
         try:
             with path.open("rb") as f:
-                fmt, _ = detect(f.read(64 * 1024))
+                fmt, _confidence = detect(f.read(64 * 1024))
         except UnknownFormat as exc:
             raise CdrImportError(f"{path}: {exc}") from None
         detected = True
@@ -107,13 +108,15 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
         if len(ws.sites) == 1:
             site = next(iter(ws.sites))
         else:
-            raise CdrImportError(f"{path}: format {fmt}: give --source NAME or --site NAME "
-                               f"(sites: {', '.join(ws.sites) or 'none'})")
+            raise CdrImportError(_("{path}: format {fmt}: give --source NAME or --site NAME (sites: {sites})").format(
+                path=path, fmt=fmt, sites=", ".join(ws.sites) or _("none")))
     if site not in ws.sites:
-        raise CdrImportError(f"no [[site]] named {site!r} in anatole.toml (sites: {', '.join(ws.sites) or 'none'})")
+        raise CdrImportError(_("no [[site]] named {site!r} in anatole.toml (sites: {sites})").format(
+            site=site, sites=", ".join(ws.sites) or _("none")))
     profile = ws.csv_profiles.get(fmt.partition(":")[2], {}) if base == "csv" else {}
     if base == "csv" and not profile:
-        raise CdrImportError(f"format {fmt!r}: no [csv.{fmt.partition(':')[2]}] profile in anatole.toml")
+        raise CdrImportError(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
+            fmt=fmt, profile=fmt.partition(":")[2]))
     return Source(name=f"{site}:{fmt}", site=site, format=fmt, timezone=ws.sites[site].timezone,
                   profile=profile), fmt, detected
 
@@ -126,11 +129,12 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
     `progress(bytes read, file size, records read)` is called after each stored chunk."""
     path = Path(path)
     if not path.is_file():
-        raise CdrImportError(f"{path}: no such file")
+        raise CdrImportError(_("{path}: no such file").format(path=path))
     fmt_arg = fmt
     src, fmt, detected = resolve_source(ws, path, fmt, source, site)
     if src.format in LIVE_FORMATS and fmt not in FILE_FORMAT_OF_LIVE.values():
-        raise CdrImportError(f"source {src.name!r} is a live {src.format} feed: give --format for its files")
+        raise CdrImportError(_("source {name!r} is a live {format} feed: give --format for its files").format(
+            name=src.name, format=src.format))
     site_cfg = ws.sites[src.site]
     module = parser(fmt)
     ctx = ParseContext(timezone=src.timezone, reference=int(path.stat().st_mtime), profile=src.profile,

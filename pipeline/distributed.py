@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from i18n import _
 from pipeline.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
 from pipeline.workspace import ConfigError, Opener, Workspace, registered_opener
 
@@ -131,7 +132,7 @@ def plan_parts(inputs: list[Path], fmt: str, encoding: str = "utf-8", chunk_byte
             continue
         plan.split_files += 1
         first = 1
-        for k, (lines, _) in enumerate(counted):
+        for k, (lines, _marked) in enumerate(counted):
             plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=starts[k],
                                    end=starts[k + 1], first_line=first, header=header if k else b"",
                                    header_lines=header_lines if k else 0))
@@ -212,7 +213,7 @@ def _header(path: Path, fmt: str, encoding: str) -> tuple[bytes, int]:
     else:
         return b"", 0  # no record in the first MiB: _ranges then splits with no header
     at = 0
-    for _ in range(count):  # past `count` line ends (CR LF, LF or CR, as ingest.cdr.model.lines counts them)
+    for _line in range(count):  # past `count` line ends (CR LF, LF or CR, as ingest.cdr.model.lines counts them)
         ends = [k for k in (head.find(b"\n", at), head.find(b"\r", at)) if k >= 0]
         at = min(ends) + 1
         if head[at - 1:at] == b"\r" and head[at:at + 1] == b"\n":
@@ -233,12 +234,13 @@ def _workspace(job: Job) -> Workspace:
     if key not in _WORKSPACES:
         try:
             if job.configured and job.opener is None:
-                raise BatchError(f"{socket.gethostname()}: {config}: no loader of anatole.toml was registered "
-                                 "(pipeline.workspace.register_opener)")
+                raise BatchError(_("{host}: {config}: no loader of anatole.toml was registered "
+                                   "(pipeline.workspace.register_opener)").format(host=socket.gethostname(),
+                                                                                  config=config))
             _WORKSPACES[key] = job.opener(root) if job.configured and job.opener else Workspace(root)
         except ConfigError as exc:
-            raise BatchError(f"{socket.gethostname()}: {config} is not valid: "
-                             + "; ".join(str(p) for p in exc.problems)) from None
+            raise BatchError(_("{host}: {config} is not valid: {problems}").format(
+                host=socket.gethostname(), config=config, problems="; ".join(str(p) for p in exc.problems))) from None
     return _WORKSPACES[key]
 
 
@@ -251,7 +253,8 @@ def rate_part(part: Part, job: Job, shipped: Workspace | None = None) -> dict[st
     ws = shipped if shipped is not None else _workspace(job)
     site = ws.sites.get(job.site) if job.site else None
     if job.site and site is None:
-        raise BatchError(f"{socket.gethostname()}: no [[site]] named {job.site!r} in {job.root}/anatole.toml")
+        raise BatchError(_("{host}: no [[site]] named {site!r} in {config}").format(
+            host=socket.gethostname(), site=job.site, config=Path(job.root) / "anatole.toml"))
     ws.tariff(Path(job.tariff))  # once per worker process (cached): timed apart from the part's own work
     setup = time.thread_time() - began
     parts = Path(job.parts_dir)
@@ -286,16 +289,16 @@ def shipment(root: Path, site: str | None, tariff: Path, ws: Workspace | None = 
         else:
             opener = registered_opener()
             if opener is None:
-                raise BatchError(f"{root}/anatole.toml: no loader of anatole.toml was registered "
-                                 "(pipeline.workspace.register_opener)")
+                raise BatchError(_("{config}: no loader of anatole.toml was registered "
+                                   "(pipeline.workspace.register_opener)").format(config=root / "anatole.toml"))
             try:
                 ws = opener(root)
             except ConfigError as exc:
-                raise BatchError(f"{root}/anatole.toml is not valid: "
-                                 + "; ".join(str(p) for p in exc.problems)) from None
+                raise BatchError(_("{config} is not valid: {problems}").format(
+                    config=root / "anatole.toml", problems="; ".join(str(p) for p in exc.problems))) from None
     found = ws.sites.get(site) if site else None
     if site and found is None:
-        raise BatchError(f"no [[site]] named {site!r} in {root}/anatole.toml")
+        raise BatchError(_("no [[site]] named {site!r} in {config}").format(site=site, config=root / "anatole.toml"))
     if found is not None:
         found.dialplan.compiled  # noqa: B018  built here (cached on the plan), shipped built
     return Workspace(path=root, sites={site: found} if site and found else {}, csv_profiles=dict(ws.csv_profiles),
@@ -325,19 +328,19 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     try:
         from distributed import as_completed
     except ImportError:
-        raise BatchError("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
+        raise BatchError(_("--workers and --scheduler need Dask: pip install 'anatole[dask]'")) from None
     parquet = out.suffix.lower() == ".parquet"
     if not parquet and out.suffix.lower() != ".csv":
-        raise BatchError(f"--out {out}: give a .csv or .parquet file")
+        raise BatchError(_("--out {out}: give a .csv or .parquet file").format(out=out))
     if parquet:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise BatchError("Parquet output needs pyarrow: pip install 'anatole[parquet]'") from None
+            raise BatchError(_("Parquet output needs pyarrow: pip install 'anatole[parquet]'")) from None
     root = (workspace or (ws.path if ws is not None else Path.cwd())).resolve()
     began = time.perf_counter()
     cargo = shipment(root, site, tariff.resolve(), ws) if ship else None  # before the cluster: errors come first
-    shipping = time.perf_counter() - began
+    building = time.perf_counter() - began
     with dask_client(scheduler, workers, BatchError) as client:
         info = client.scheduler_info(n_workers=-1).get("workers", {})
         threads = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
@@ -363,7 +366,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
                   parts_dir=str(parts_dir))
         t0 = time.perf_counter()
         shipped = client.scatter(cargo, broadcast=True, hash=False) if cargo is not None else None
-        shipping += time.perf_counter() - t0
+        shipping = time.perf_counter() - t0
         futures = client.map(rate_part, plan.parts, job=job, shipped=shipped, pure=False)
         sizes = {p.index: (p.end - p.start if p.end >= 0 else Path(p.path).stat().st_size) for p in plan.parts}
         done_bytes = done_rows = 0
@@ -387,8 +390,9 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
              "chunk_bytes": chunk, "scheduler": address,
              # the driver's own (serial) seconds: cutting, assembling; and the wall seconds of counting the
              # ranges' lines on the workers (parallel)
-             "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3),
-                                "ship": round(shipping, 3)},  # build the shipment, send it to every worker
+             "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},
+             # once per run: the shipment built (site, tariff), then sent to every worker (grows with them)
+             "ship_seconds": {"build": round(building, 3), "send": round(shipping, 3)},
              "count_seconds": round(counting[0], 3),
              "task_cpu_seconds": _task_cpu(results),
              "output": "parquet dataset (folder)" if parquet else "csv"}
@@ -397,9 +401,9 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
 
 def check_cluster_args(scheduler: str | None, workers: int | None, error: type[Exception] = BatchError) -> None:
     if (scheduler is None) == (workers is None):
-        raise error("give either --workers N or --scheduler tcp://HOST:PORT")
+        raise error(_("give either --workers N or --scheduler tcp://HOST:PORT"))
     if workers is not None and workers < 1:
-        raise error(f"--workers {workers}: give 1 or more")
+        raise error(_("--workers {workers}: give 1 or more").format(workers=workers))
 
 
 @contextlib.contextmanager
@@ -411,7 +415,7 @@ def dask_client(scheduler: str | None, workers: int | None,
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise error("--workers and --scheduler need Dask: pip install 'anatole[dask]'") from None
+        raise error(_("--workers and --scheduler need Dask: pip install 'anatole[dask]'")) from None
     check_cluster_args(scheduler, workers, error)
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
@@ -419,8 +423,8 @@ def dask_client(scheduler: str | None, workers: int | None,
                 client = stack.enter_context(Client(scheduler, timeout="20s"))
                 client.wait_for_workers(1, timeout=60)
             except (OSError, TimeoutError) as exc:
-                raise error(f"--scheduler {scheduler}: cannot connect, or no worker joined in a minute "
-                            f"({exc or type(exc).__name__})") from None
+                raise error(_("--scheduler {scheduler}: cannot connect, or no worker joined in a minute ({why})"
+                              ).format(scheduler=scheduler, why=exc or type(exc).__name__)) from None
         else:
             import dask
 
@@ -452,8 +456,8 @@ def _prepare(out: Path, parquet: bool) -> Path:
             others = [p.name for p in out.iterdir() if not re.fullmatch(r"part-\d{5}\.(parquet|rejects\.csv)",
                                                                          p.name)]
             if others:
-                raise BatchError(f"--out {out}: the folder holds files that are not parts of an earlier run "
-                                 f"({', '.join(sorted(others)[:3])}): give a new name")
+                raise BatchError(_("--out {out}: the folder holds files that are not parts of an earlier run "
+                                   "({names}): give a new name").format(out=out, names=", ".join(sorted(others)[:3])))
             shutil.rmtree(out)
         out.mkdir(parents=True)
         return out

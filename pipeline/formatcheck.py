@@ -19,6 +19,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from i18n import _
 from ingest.cdr import SNIFF_BYTES, CallRecord, ParseContext, Reject, Skipped, UnknownFormat, detect, parser
 
 SAMPLE_LINES = 1000  # lines of the file read to judge it
@@ -51,45 +52,57 @@ def sample(path: Path, fmt: str, ctx: ParseContext, lines: int = SAMPLE_LINES) -
                 rejected += 1
                 if not first:
                     why = getattr(item, "reason", None) or item.what
-                    first = f"line {item.line}: {why if len(why) <= 100 else why[:99] + '…'}"
+                    first = _("line {line}: {why}").format(line=item.line,
+                                                           why=why if len(why) <= 100 else why[:99] + "…")
         complete = next(items, None) is None
     return Sample(seen, calls, rejected, complete, first)
 
 
-def wrong_format(path: Path, fmt: str, ctx: ParseContext, how: str, *, outcome: str = "Nothing was stored."
-                 ) -> str | None:
+def wrong_format(path: Path, fmt: str, ctx: ParseContext, how: str, *, outcome: str | None = None) -> str | None:
     """Why `path` cannot be read as `fmt` (a message for the user), or None when it can.
 
     `how` says where the format came from: "given" (--format), "source 'NAME'" (a configured source), "detected",
     or "detected on FILE" (batch-rate: the first input's format applies to all)."""
+    outcome = outcome or _("Nothing was stored.")
     got = sample(path, fmt, ctx)
     records = got.calls + got.rejected
     if records < MIN_RECORDS or got.rejected * 2 <= records:
         return None
-    share = f"{got.rejected} of {records} lines" if got.complete else f"{got.rejected} of the first {records} lines"
-    origin = f"--format {fmt}" if how == "given" else f"{how} is {fmt}" if how.startswith("source") else how
-    text = f"{path}: {share} rejected as {fmt} ({origin}); "
+    share = (_("{rejected} of {records} lines") if got.complete else _("{rejected} of the first {records} lines")
+             ).format(rejected=got.rejected, records=records)
+    if how == "given":
+        origin = f"--format {fmt}"
+    elif how.startswith("source "):
+        origin = _("source {name} is {fmt}").format(name=how[len("source "):], fmt=fmt)
+    elif how.startswith("detected on "):
+        origin = _("detected on {file}").format(file=how[len("detected on "):])
+    else:
+        origin = _("detected")
     try:
         with Path(path).open("rb") as f:
             seen, confidence = detect(f.read(SNIFF_BYTES))
     except UnknownFormat:
         seen, confidence = "", 0
     if seen and seen != fmt:
-        text += f"this file looks like {seen} (confidence {confidence}): "
         if how == "given":
-            text += f"try --format {seen} or leave --format out"
+            advice = _("this file looks like {seen} (confidence {confidence}): try --format {seen} or leave "
+                       "--format out")
         elif how.startswith("detected"):  # batch-rate: the format detected on its first input
-            text += f"rate it on its own, or give --format {seen}"
+            advice = _("this file looks like {seen} (confidence {confidence}): rate it on its own, or give "
+                       "--format {seen}")
         else:
-            text += f"give --format {seen}, or import it with the [[source]] of that PBX"
+            advice = _("this file looks like {seen} (confidence {confidence}): give --format {seen}, or import it "
+                       "with the [[source]] of that PBX")
     elif seen:
-        text += (f"auto-detection sees {seen} too (confidence {confidence}): the file is damaged or a variant "
-                 f"anatole does not read; give a [csv.<profile>] mapping with --format csv:<profile>")
+        advice = _("auto-detection sees {seen} too (confidence {confidence}): the file is damaged or a variant "
+                   "anatole does not read; give a [csv.<profile>] mapping with --format csv:<profile>")
     else:
-        text += ("auto-detection cannot tell the format either: give the right --format, or a [csv.<profile>] "
-                 "mapping with --format csv:<profile>")
+        advice = _("auto-detection cannot tell the format either: give the right --format, or a [csv.<profile>] "
+                   "mapping with --format csv:<profile>")
+    text = _("{path}: {share} rejected as {fmt} ({origin}); {advice}").format(
+        path=path, share=share, fmt=fmt, origin=origin, advice=advice.format(seen=seen, confidence=confidence))
     if got.first_reject:
-        text += f" (first reject: {got.first_reject})"
+        text = _("{message} (first reject: {reject})").format(message=text, reject=got.first_reject)
     return f"{text}. {outcome}"
 
 
