@@ -41,20 +41,54 @@ def python_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def extract(paths: Iterable[str | Path]) -> dict[Key, dict]:
-    """Every message the code marks: key → {"id": msgid or (singular, plural), "where": [(file, line)]}."""
+    """Every message the code marks: key → {"id": msgid or (singular, plural), "where": [(file, line)]}.
+    Babel's extractor, plus the calls inside f-strings (`f"[red]{_('Error')}[/]"`), which Babel does not see on
+    Python 3.11 (an f-string is one token there)."""
     found: dict[Key, dict] = {}
     for file in python_files(paths):
-        with file.open("rb") as f:
-            for line, msgid, comments, context in extract_from_file(
-                    "python", str(file), keywords=KEYWORDS, strip_comment_tags=True):
-                del comments
-                if not msgid or (isinstance(msgid, tuple) and not msgid[0]):
-                    continue
-                key = (context, msgid[0] if isinstance(msgid, tuple) else msgid)
-                entry = found.setdefault(key, {"id": msgid, "where": []})
-                entry["where"].append((str(file.relative_to(ROOT) if file.is_relative_to(ROOT) else file), line))
-        del f
+        where = str(file.relative_to(ROOT) if file.is_relative_to(ROOT) else file)
+        messages = [(line, msgid, context) for line, msgid, _comments, context in extract_from_file(
+            "python", str(file), keywords=KEYWORDS, strip_comment_tags=True)]
+        messages += _in_fstrings(file)
+        for line, msgid, context in messages:
+            if not msgid or (isinstance(msgid, tuple) and not msgid[0]):
+                continue
+            key = (context, msgid[0] if isinstance(msgid, tuple) else msgid)
+            entry = found.setdefault(key, {"id": msgid, "where": []})
+            if (where, line) not in entry["where"]:
+                entry["where"].append((where, line))
     return found
+
+
+_ARGS = {"_": (None, 0, 1), "N_": (None, 0, 1), "gettext": (None, 0, 1), "ngettext": (None, 0, 2),
+         "pgettext": (0, 1, 1), "npgettext": (0, 1, 2)}  # context position, first message position, messages
+
+
+def _in_fstrings(file: Path) -> list[tuple[int, str | tuple[str, str], str | None]]:
+    """Marked calls with literal arguments inside f-strings, as (line, msgid, context)."""
+    import ast
+
+    try:
+        tree = ast.parse(file.read_bytes())
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.JoinedStr):
+            continue
+        for call in ast.walk(node):
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id not in _ARGS:
+                continue
+            ctx_at, first, count = _ARGS[call.func.id]
+            args = call.args
+            texts = args[first:first + count]
+            if len(texts) != count or not all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                              for a in texts):
+                continue
+            context = args[ctx_at].value if ctx_at is not None and isinstance(args[ctx_at], ast.Constant) else None
+            msgid = texts[0].value if count == 1 else (texts[0].value, texts[1].value)
+            out.append((call.lineno, msgid, context))
+    return out
 
 
 def part_path(part: str, language: str = "fr") -> Path:
