@@ -16,9 +16,11 @@ construction; the driver only cuts files and puts the pieces back together:
   `<out>.rejects.csv` as in the single-process run.
 
 Workers must see the input files at the same absolute paths, and the output folder (a shared file system) when
-the scheduler is remote. Each worker process opens the workspace (its sites' compiled dial plans) once and keeps
-it, keyed by the workspace path and anatole.toml's mtime, and loads the tariff once (tariffs.load.compiled_tariff,
-keyed by path, size, mtime and inode): every later part on that worker reuses both.
+the scheduler is remote. The driver ships the site (its compiled dial plan) and the compiled tariff once to each
+worker (`shipment`, Dask scatter with broadcast: engine RateTables and ingest._dialplan.Tables pickle as their
+arrays), and every part on that worker uses them. With `ship=False` each worker process opens the workspace
+instead (kept by workspace path and anatole.toml's mtime) and loads the tariff (tariffs.load.compiled_tariff,
+keyed by path, size, mtime and inode), once.
 """
 
 from __future__ import annotations
