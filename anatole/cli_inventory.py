@@ -16,6 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from anatole import clitools
+from i18n import _
+from store import display
 
 
 def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
@@ -36,37 +38,39 @@ def _day(text: str | None, option: str) -> str | None:
     try:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        clitools.fail(f"{option} {text!r} is not a date (YYYY-MM-DD)")
+        clitools.fail(_("{option} {value} is not a date (YYYY-MM-DD)").format(option=option, value=repr(text)))
     return None
 
 
-@click.group("inventory")
+@click.group("inventory", help=_("Cost centres, people, extensions, lines, devices and contracts (effective-dated, "
+                                 "with history)."))
 def inventory() -> None:
-    """Cost centres, people, extensions, lines, devices and contracts (effective-dated, with history)."""
+    """The inventory (tem.inventory)."""
 
 
-@inventory.command("import")
+@inventory.command("import", help=_("Import a CSV file (an HR or directory export, a line list...): preview adds, "
+                                    "changes, removals and problems; --apply writes them in one transaction."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--kind", "-k", "file_kind", default="people", show_default=True,
               type=click.Choice(["people", "cost-centres", "sites", "extensions", "lines", "devices", "contracts"]),
-              help="What the file lists.")
+              help=_("What the file lists."))
 @click.option("--preview/--apply", "preview_only", default=True, show_default=True,
-              help="Show what would change (default), or write it.")
-@click.option("--accept", is_flag=True, help="Apply despite unknown/missing cost centres, duplicates and overlaps.")
-@click.option("--effective", metavar="DATE", help="Date the file is true from, for rows without a from column, "
-                                                  "and of removals (default: today).")
-@click.option("--partial", is_flag=True, help="The file lists only some items: remove nothing.")
-@click.option("--by", "actor", help="Who imports (recorded in the history); default: the login name.")
-@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+              help=_("Show what would change (default), or write it."))
+@click.option("--accept", is_flag=True, help=_("Apply despite unknown/missing cost centres, duplicates and "
+                                               "overlaps."))
+@click.option("--effective", metavar="DATE", help=_("Date the file is true from, for rows without a from column, "
+                                                    "and of removals (default: today)."))
+@click.option("--partial", is_flag=True, help=_("The file lists only some items: remove nothing."))
+@click.option("--by", "actor", help=_("Who imports (recorded in the history); default: the login name."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the preview as JSON."))
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: bool, accept: bool,
                effective: str | None, partial: bool, actor: str | None, as_json: bool) -> None:
-    """Import a CSV file (an HR or directory export, a line list...): preview adds, changes, removals and
-    problems; --apply writes them in one transaction."""
+    """Import an inventory CSV file: preview, or --apply in one transaction."""
     from tem.inventory import FILE_KINDS, InventoryError, import_file
     from tem.workflow import actor_name
 
-    _, store, istore = _open(ctx)
+    _ws, store, istore = _open(ctx)
     try:
         p, batch = import_file(istore, file, FILE_KINDS[file_kind], effective=_day(effective, "--effective"),
                                partial=partial, apply_it=not preview_only, accept=accept, actor=actor_name(actor))
@@ -79,8 +83,9 @@ def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: boo
         clitools.emit_json({**p.as_json(), "applied": batch is not None, "batch": batch})
         sys.exit(clitools.EXIT_INPUT if preview_only and p.blocking else 0)
     console = clitools.console()
-    console.print(f"{escape(str(file))}: {p.rows} row(s) of {file_kind}, effective {p.effective}"
-                  + (" (partial)" if partial else ""))
+    head = _("{file}: {rows} row(s) of {kind}, effective {effective}").format(
+        file=file, rows=p.rows, kind=file_kind, effective=p.effective)
+    console.print(escape(head + (_(" (partial)") if partial else "")))
     for title, rows, mark in (("add", p.adds, "+"), ("change", p.changes, "~"), ("remove", p.removals, "-")):
         for r in rows:
             span = f"{r['from']}..{r.get('to') or ''}"
@@ -88,68 +93,70 @@ def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: boo
             if title == "change" and r.get("before"):
                 diff = [f"{k}: {r['before'].get(k)} → {v}" for k, v in r["fields"].items()
                         if r["before"].get(k) != v]
-                detail = ", ".join(diff) or "dates"
+                detail = ", ".join(diff) or _("dates")
             console.print(f"  {mark} {r['kind']} {r['key']} [{span}] {detail}", markup=False)
-    console.print(f"  {len(p.adds)} add(s), {len(p.changes)} change(s), {len(p.removals)} removal(s), "
-                  f"{p.unchanged} unchanged")
+    console.print("  " + _("{adds} add(s), {changes} change(s), {removals} removal(s), {unchanged} unchanged").format(
+        adds=len(p.adds), changes=len(p.changes), removals=len(p.removals), unchanged=p.unchanged))
     for prob in p.problems:
-        tag = "accepted" if batch is not None else ("fix" if not prob.acceptable else "problem")
+        tag = _("accepted") if batch is not None else (_("fix") if not prob.acceptable else _("problem"))
         console.print(f"  ! [{tag}] {prob.code}: {prob.message}", markup=False)
     if batch is not None:
-        console.print(f"applied as batch #{batch}")
+        console.print(_("applied as batch #{batch}").format(batch=batch))
     elif p.blocking:
-        console.print("[bold red]some rows cannot be read: fix the file[/]")
+        console.print(f"[bold red]{escape(_('some rows cannot be read: fix the file'))}[/]")
         sys.exit(clitools.EXIT_INPUT)
     elif p.problems:
-        console.print("resolve the problems, or give --apply --accept to apply anyway")
+        console.print(_("resolve the problems, or give --apply --accept to apply anyway"))
     else:
-        console.print("preview only: give --apply to write it")
+        console.print(_("preview only: give --apply to write it"))
 
 
-@inventory.command("list")
+@inventory.command("list", help=_("The inventory on a date (or every version with --all)."))
 @click.option("--kind", "-k", type=click.Choice(["cost_centre", "person", "site", "extension", "line", "device",
-                                                 "contract"]), help="Only this kind.")
-@click.option("--at", "at", metavar="DATE", help="Items valid on this date (default: today); --all for history.")
-@click.option("--all", "everything", is_flag=True, help="Every version, past and future.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+                                                 "contract"]), help=_("Only this kind."))
+@click.option("--at", "at", metavar="DATE", help=_("Items valid on this date (default: today); --all for history."))
+@click.option("--all", "everything", is_flag=True, help=_("Every version, past and future."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_context
 def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: bool, as_json: bool) -> None:
-    """The inventory on a date (or every version with --all)."""
+    """The inventory on a date."""
     import json
 
     from tem.inventory import describe
 
-    _, _, istore = _open(ctx)
+    _ws, _st, istore = _open(ctx)
     day = None if everything else (_day(at, "--at") or dt.date.today().isoformat())
     rows = [describe(r) for r in istore.items(kind, at=day)]
     if as_json:
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
         return
-    table = Table("kind", "key", "from", "to", "details", box=None)
+    table = Table(_("kind"), _("key"), _("from"), _("to"), _("details"), box=None)
     for r in rows:
         table.add_row(r["kind"], r["key"], r["from"], r["to"] or "",
                       escape(", ".join(f"{k}={v}" for k, v in r.items()
                                        if k not in ("kind", "key", "from", "to") and v is not None)))
     console = clitools.console()
     console.print(table)
-    console.print(f"{len(rows)} item(s)" + (f" valid on {day}" if day else ""))
+    console.print(_("{count} item(s) valid on {day}").format(count=len(rows), day=_shown_day(day)) if day
+                  else _("{count} item(s)").format(count=len(rows)))
 
 
-@inventory.command("show")
+@inventory.command("show", help=_("Every version of one item, and its history."))
 @click.argument("key")
-@click.option("--kind", "-k", help="The kind, where the key is ambiguous.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--kind", "-k", help=_("The kind, where the key is ambiguous."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> None:
-    """Every version of one item, and its history."""
+    """One item's versions and history."""
     from tem.inventory import describe
 
-    _, _, istore = _open(ctx)
+    _ws, _st, istore = _open(ctx)
     versions = [describe(r) for r in istore.items(kind, key=key)]
     history = istore.history(kind, key)
     if not versions and not history:
-        clitools.fail(f"no inventory item {key!r}" + (f" of kind {kind}" if kind else ""))
+        clitools.fail(_("no inventory item {key} of kind {kind}").format(key=repr(key), kind=kind) if kind
+                      else _("no inventory item {key}").format(key=repr(key)))
     if as_json:
         clitools.emit_json({"key": key, "versions": versions, "history": history})
         return
@@ -161,15 +168,15 @@ def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> N
     _print_history(console, history)
 
 
-@inventory.command("history")
-@click.option("--kind", "-k", help="Only this kind.")
-@click.option("--key", help="Only this item.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@inventory.command("history", help=_("Every change, newest first: who, when, what before and after."))
+@click.option("--kind", "-k", help=_("Only this kind."))
+@click.option("--key", help=_("Only this item."))
+@click.option("--limit", default=50, show_default=True, help=_("The newest N changes."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the changes as JSON."))
 @click.pass_context
 def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: int, as_json: bool) -> None:
-    """Every change, newest first: who, when, what before and after."""
-    _, _, istore = _open(ctx)
+    """The inventory's changes, newest first."""
+    _ws, _st, istore = _open(ctx)
     rows = istore.history(kind, key, limit)
     if as_json:
         clitools.emit_json(rows)
@@ -179,10 +186,22 @@ def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: in
 
 def _print_history(console: Any, rows: list[dict[str, Any]]) -> None:
     for h in rows:
-        when = dt.datetime.fromtimestamp(h["at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        console.print(f"{when} {h['actor']} batch #{h['batch_id']}: {h['action']} {h['kind']} {h['key']} from "
-                      f"{h['valid_from']}" + (f" to {h['valid_to']}" if h["valid_to"] else "")
-                      + (f" ({h['note']})" if h["note"] else ""), markup=False)
+        args = dict(when=display.when(h["at"], "UTC", show_zone=False), who=h["actor"], batch=h["batch_id"],
+                    action=h["action"], kind=h["kind"], key=h["key"], start=_shown_day(h["valid_from"]),
+                    end=_shown_day(h["valid_to"]))
+        line = (_("{when} {who} batch #{batch}: {action} {kind} {key} from {start} to {end}") if h["valid_to"]
+                else _("{when} {who} batch #{batch}: {action} {kind} {key} from {start}")).format(**args)
+        console.print(line + (f" ({h['note']})" if h["note"] else ""), markup=False)
+
+
+def _shown_day(text: str | None) -> str:
+    """An ISO day (``2026-10-31``) in the language's style (``31/10/2026``)."""
+    if not text:
+        return ""
+    try:
+        return display.day(dt.date.fromisoformat(text))
+    except ValueError:
+        return text
 
 
 # --- allocation ----------------------------------------------------------------------------------------------
@@ -195,7 +214,8 @@ def _period(ctx: click.Context, q: Any, period: str | None) -> str:
         zones = {n: s.timezone for n, s in clitools.workspace(ctx).sites.items()} if ctx is not None else {}
         period = latest_period(q, zones)
         if period is None:
-            clitools.fail("no calls and no invoices in the store: nothing to allocate (import calls or invoices first)")
+            clitools.fail(_("no calls and no invoices in the store: nothing to allocate (import calls or invoices "
+                            "first)"))
     try:
         month_bounds(period)
     except AllocationError as exc:
@@ -230,22 +250,25 @@ def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, curr
         for iid in result.invoices:
             inv = istore_inv.invoice(iid)
             if inv is not None and inv["state"] == "approved":
-                workflow.allocate(istore_inv, iid, actor=actor, reason=f"allocated: run #{result.run_id} of {period}")
+                workflow.allocate(istore_inv, iid, actor=actor, reason=_("allocated: run #{run} of {period}").format(
+                    run=result.run_id, period=period))
                 result.marked.append(iid)
     return result
 
 
-@click.command("allocate")
-@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with calls or invoices).")
-@click.option("--currency", metavar="CUR", help="Allocate only the costs in this currency (no conversion).")
-@click.option("--dry-run", is_flag=True, help="Do not store the run or mark invoices.")
-@click.option("--by", "actor", help="Who runs it (recorded); default: the login name.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.command("allocate", help=_("Allocate every cost of a month (rated calls and invoice charges) to cost "
+                                  "centres; what cannot be is kept in the unassigned bucket. Stores the run and marks "
+                                  "approved invoices allocated."))
+@click.option("--period", metavar="YYYY-MM", help=_("The month (default: the latest month with calls or "
+                                                    "invoices)."))
+@click.option("--currency", metavar="CUR", help=_("Allocate only the costs in this currency (no conversion)."))
+@click.option("--dry-run", is_flag=True, help=_("Do not store the run or mark invoices."))
+@click.option("--by", "actor", help=_("Who runs it (recorded); default: the login name."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, dry_run: bool, actor: str | None,
                  as_json: bool) -> None:
-    """Allocate every cost of a month (rated calls and invoice charges) to cost centres; what cannot be is kept
-    in the unassigned bucket. Stores the run and marks approved invoices allocated."""
+    """Allocate a month's costs to cost centres."""
     ws, store, istore = _open(ctx)
     result = run_allocation(ws, store, istore, period, currency=currency, save=not dry_run, mark=not dry_run,
                             actor=actor, ctx=ctx)
@@ -254,70 +277,85 @@ def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, d
         return
     obj = result.as_json()
     console = clitools.console()
-    console.print(f"{obj['period']}: total {obj['total']} {obj['currency']} = allocated {obj['allocated']} + "
-                  f"unassigned {obj['unassigned']} ({obj['calls']} call(s), {len(obj['invoices'])} invoice(s))"
-                  + (f"; run #{obj['run']}" if obj["run"] else " (dry run)"))
-    table = Table("cost centre", "amount", "with sub-centres", box=None)
+    cur = obj["currency"]
+
+    def amount_of(text: str) -> str:
+        return display.from_text(text, cur, exact=True, code=False)
+
+    head = _("{period}: total {total} = allocated {allocated} + unassigned {unassigned} ({calls} call(s), "
+             "{invoices} invoice(s))").format(
+        period=obj["period"], total=display.from_text(obj["total"], cur, exact=True),
+        allocated=amount_of(obj["allocated"]), unassigned=amount_of(obj["unassigned"]), calls=obj["calls"],
+        invoices=len(obj["invoices"]))
+    console.print(escape(head + (_("; run #{run}").format(run=obj["run"]) if obj["run"] else _(" (dry run)"))))
+    table = Table(_("cost centre"), _("amount"), _("with sub-centres"), box=None)
     for code, amount in obj["by_cost_centre"].items():
-        table.add_row(escape(code), amount, obj["rollup"].get(code, amount))
+        table.add_row(escape(code), amount_of(amount), amount_of(obj["rollup"].get(code, amount)))
     for code in obj["rollup"]:
         if code not in obj["by_cost_centre"]:
-            table.add_row(escape(code), "0.00", obj["rollup"][code])
-    table.add_row("[bold]unassigned[/]", obj["unassigned"], "")
+            table.add_row(escape(code), amount_of("0"), amount_of(obj["rollup"][code]))
+    table.add_row(f"[bold]{escape(_('unassigned'))}[/]", amount_of(obj["unassigned"]), "")
     console.print(table)
     for why, amount in obj["unassigned_reasons"].items():
-        console.print(f"  unassigned {amount}: {why}", markup=False)
+        console.print("  " + _("unassigned {amount}: {why}").format(amount=amount_of(amount), why=why), markup=False)
     if result.marked:
-        console.print(f"invoices marked allocated: {', '.join(f'#{i}' for i in result.marked)}")
+        console.print(_("invoices marked allocated: {ids}").format(ids=", ".join(f"#{i}" for i in result.marked)))
 
 
 def _run(ctx: click.Context, q: Any, istore: Any, period: str | None) -> dict[str, Any]:
     period = _period(ctx, q, period)
     run = istore.latest_run(period)
     if run is None:
-        clitools.fail(f"no allocation of {period} yet: run `anatole allocate --period {period}`")
+        clitools.fail(_("no allocation of {period} yet: run `anatole allocate --period {period}`").format(
+            period=period))
     return run
 
 
-@click.command("chargeback")
-@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
-@click.option("--cost-centre", "cost_centre", help="The statement of one cost centre.")
-@click.option("--person", help="The statement of one person.")
-@click.option("--json", "as_json", is_flag=True)
+@click.command("chargeback", help=_("Chargeback statement of a cost centre or a person, from the period's stored "
+                                    "allocation."))
+@click.option("--period", metavar="YYYY-MM", help=_("The month (default: the latest month with data)."))
+@click.option("--cost-centre", "cost_centre", help=_("The statement of one cost centre."))
+@click.option("--person", help=_("The statement of one person."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def chargeback_cmd(ctx: click.Context, period: str | None, cost_centre: str | None, person: str | None,
                    as_json: bool) -> None:
-    """Chargeback statement of a cost centre or a person, from the period's stored allocation."""
+    """A chargeback statement from the stored allocation."""
     from store.reports import open_queries
     from tem.allocation import statement
 
-    _, store, istore = _open(ctx)
+    _ws, store, istore = _open(ctx)
     if not cost_centre and not person:
-        clitools.fail("give --cost-centre CODE or --person ID")
+        clitools.fail(_("give --cost-centre CODE or --person ID"))
     run = _run(ctx, open_queries(store.conn), istore, period)
     st = statement(istore, run, cost_centre=cost_centre, person=person)
     if as_json:
         clitools.emit_json(st)
         return
     console = clitools.console()
-    who = f"cost centre {cost_centre}" if cost_centre else f"person {person}"
-    console.print(f"Chargeback statement, {who}, {st['period']}: {st['total']} {st['currency']}", markup=False)
+    cur = st["currency"]
+    total = display.from_text(st["total"], cur, exact=True)
+    console.print(_("Chargeback statement, cost centre {code}, {period}: {total}").format(
+        code=cost_centre, period=st["period"], total=total) if cost_centre else
+        _("Chargeback statement, person {person}, {period}: {total}").format(
+        person=person, period=st["period"], total=total), markup=False)
     for cat, amount in st["by_category"].items():
-        console.print(f"  {cat}: {amount}", markup=False)
-    table = Table("source", "ref", "carrier", "service", "category", "how", "amount", box=None)
+        console.print(f"  {cat}: {display.from_text(amount, cur, exact=True, code=False)}", markup=False)
+    table = Table(_("source"), _("ref"), _("carrier"), _("service"), _("category"), _("how"), _("amount"), box=None)
     for line in st["lines"]:
-        table.add_row(*(escape(str(line[k] or "")) for k in ("source", "ref", "carrier", "service", "category",
-                                                                "method", "amount")))
+        cells = [escape(str(line[k] or "")) for k in ("source", "ref", "carrier", "service", "category", "method")]
+        table.add_row(*cells, escape(display.from_text(str(line["amount"] or ""), cur, exact=True, code=False)))
     console.print(table)
 
 
-@click.command("gl-export")
-@click.option("--period", metavar="YYYY-MM", help="The month (default: the latest month with data).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="OUT.csv")
+@click.command("gl-export", help=_("Journal lines of the period's stored allocation as CSV (account, cost centre, "
+                                   "period, amount; the layout of [allocation] gl_columns)."))
+@click.option("--period", metavar="YYYY-MM", help=_("The month (default: the latest month with data)."))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The CSV file to write."))
 @click.pass_context
 def gl_export_cmd(ctx: click.Context, period: str | None, out: Path) -> None:
-    """Journal lines of the period's stored allocation as CSV (account, cost centre, period, amount; the layout
-    of [allocation] gl_columns)."""
+    """The stored allocation's journal lines as CSV."""
     from store.reports import open_queries
     from tem.allocation import AllocationConfig, gl_csv, gl_lines
 
@@ -334,8 +372,9 @@ def gl_export_cmd(ctx: click.Context, period: str | None, out: Path) -> None:
     try:
         out.write_text(gl_csv(lines, cfg), encoding="utf-8")
     except OSError as exc:
-        clitools.fail(f"{out}: cannot be written ({exc.strerror or exc})")
-    clitools.console().print(f"{out}: {len(lines)} journal line(s) for {run['period']} (run #{run['id']})")
+        clitools.fail(_("{file}: cannot be written ({error})").format(file=out, error=exc.strerror or exc))
+    clitools.console().print(escape(_("{file}: {count} journal line(s) for {period} (run #{run})").format(
+        file=out, count=len(lines), period=run["period"], run=run["id"])))
 
 
 from anatole.cli_report import report, whatif_cmd  # noqa: E402

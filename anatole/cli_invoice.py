@@ -7,6 +7,7 @@ wrong, stores nothing and makes the command exit 1; an invoice that reads but do
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from anatole import clitools
+from i18n import _, pgettext
+from store import display
 
 
 def _istore(ctx: click.Context) -> tuple[Any, Any, Any]:
@@ -31,17 +34,51 @@ def _istore(ctx: click.Context) -> tuple[Any, Any, Any]:
         clitools.fail(str(exc))
 
 
+def _state(state: str) -> str:
+    """An invoice's workflow state as a person reads it (the stored value stays English)."""
+    return {"received": pgettext("invoice state", "received"), "validated": pgettext("invoice state", "validated"),
+            "invalid": pgettext("invoice state", "invalid"), "in_dispute": pgettext("invoice state", "in_dispute"),
+            "approved": pgettext("invoice state", "approved"), "allocated": pgettext("invoice state", "allocated"),
+            "exported": pgettext("invoice state", "exported")}.get(state, state)
+
+
+def _validity(status: str) -> str:
+    return {"valid": pgettext("invoice validity", "valid"), "invalid": pgettext("invoice validity", "invalid")}.get(
+        status, status)
+
+
+def _amount(text: str | None, currency: str | None) -> str:
+    """An exact amount (tem.workflow.money) as a person reads it: grouped for the language, every decimal kept."""
+    return display.from_text(text, currency, exact=True, code=False)
+
+
+def _day(text: str | None) -> str:
+    """An ISO day of the store (``2026-10-31``) in the language's style (``31/10/2026``)."""
+    if not text:
+        return ""
+    try:
+        return display.day(dt.date.fromisoformat(text))
+    except ValueError:
+        return text
+
+
 def _line(summary: dict[str, Any]) -> str:
     t = summary["totals"]
-    parts = " · ".join(f"{k} {t[k]}" for k in ("lines", "allowances", "charges", "tax", "payable")
-                       if t.get(k) is not None)
-    kind = {"credit_note": "credit note" + (f" (credits invoice #{summary['credits']})" if summary.get("credits")
-                                            else ""),
-            "information": f"type {summary['type_code']} information document (not a payable)"}.get(
-        summary.get("kind") or "", "credit note" if summary["credit"] else "invoice")
-    return (f"{summary['format']} {kind} {summary['number']} (#{summary['id']}) from "
-            f"{summary['carrier_name'] or summary['carrier']}, account {summary['account']}, {summary['currency']}: "
-            f"{parts}")
+    cur = summary["currency"]
+    labels = {"lines": _("lines {amount}"), "allowances": _("allowances {amount}"), "charges": _("charges {amount}"),
+              "tax": _("tax {amount}"), "payable": _("payable {amount}")}
+    parts = " · ".join(labels[k].format(amount=_amount(t[k], cur)) for k in labels if t.get(k) is not None)
+    if summary.get("kind") == "credit_note":
+        kind = (_("credit note (credits invoice #{id})").format(id=summary["credits"]) if summary.get("credits")
+                else _("credit note"))
+    elif summary.get("kind") == "information":
+        kind = _("type {code} information document (not a payable)").format(code=summary["type_code"])
+    else:
+        kind = _("credit note") if summary["credit"] else _("invoice")
+    return _("{format} {kind} {number} (#{id}) from {carrier}, account {account}, {currency}: {totals}").format(
+        format=summary["format"], kind=kind, number=summary["number"], id=summary["id"],
+        carrier=summary["carrier_name"] or summary["carrier"], account=summary["account"], currency=cur,
+        totals=parts)
 
 
 def _print_checks(console: Any, summary: dict[str, Any], *, all_checks: bool = False) -> None:
@@ -54,33 +91,37 @@ def _print_checks(console: Any, summary: dict[str, Any], *, all_checks: bool = F
     said = verdict(summary["status"], [(c["rule"], c["ok"], c["severity"]) for c in checks
                                        if c["source"] == "validate"], len(summary["not_checked"]))
     audit = [c for c in checks if not c["ok"] and c["source"] != "validate"]
-    word, _, rest = said.partition(":")
-    console.print(f"  [{style}]{word}[/]:{escape(rest)}; " + (f"audit: {len(audit)} finding(s); " if audit else "")
-                  + f"state {summary['state']}"
-                  + (f"; duplicate of invoice #{summary['duplicate_of']}" if summary["duplicate_of"] else ""),
-                  markup=True)
+    word, _sep, rest = said.partition(":")
+    tail = [_("audit: {count} finding(s)").format(count=len(audit))] if audit else []
+    tail.append(_("state {state}").format(state=_state(summary["state"])))
+    if summary["duplicate_of"]:
+        tail.append(_("duplicate of invoice #{id}").format(id=summary["duplicate_of"]))
+    console.print(f"  [{style}]{escape(word)}[/]:{escape(rest)}; " + escape("; ".join(tail)), markup=True)
     for c in checks if all_checks else errors + warnings:
         mark = "✓" if c["ok"] else ("✗" if c["severity"] == "error" else "!")
-        exp = f" expected {c['expected']}, got {c['actual']}" if c["expected"] is not None else \
-            (f" ({c['actual']})" if c["actual"] else "")
+        exp = _(" expected {expected}, got {actual}").format(expected=c["expected"], actual=c["actual"]) \
+            if c["expected"] is not None else (f" ({c['actual']})" if c["actual"] else "")
         console.print(f"    {mark} [{c['id']}] {c['rule']}: {c['message']}{exp}", markup=False)
     for n in summary["not_checked"]:
-        console.print(f"    - {n['rule']} not checked: {n['reason']}", markup=False)
+        console.print("    - " + _("{rule} not checked: {reason}").format(rule=n["rule"], reason=n["reason"]),
+                      markup=False)
 
 
-@click.command("invoice")
+@click.command("invoice", help=_("Import carrier invoices (UBL, CII, Factur-X PDF, X12 811, carrier CSV): check "
+                                 "their totals and store them with their findings. Re-importing a file adds "
+                                 "nothing."))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "-f", "fmt", default="auto", show_default=True,
-              help="ubl, cii, facturx, x12-811, csv:<profile>, or auto (from the content).")
-@click.option("--profile", help="The [invoice_csv.NAME] profile of a carrier CSV file (same as -f csv:NAME).")
-@click.option("--timezone", default="UTC", show_default=True, help="Zone of X12 call-detail times (they carry none).")
-@click.option("--by", "actor", help="Who imports (recorded in the workflow); default: the login name.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per invoice, one per line.")
+              help=_("ubl, cii, facturx, x12-811, csv:<profile>, or auto (from the content)."))
+@click.option("--profile", help=_("The [invoice_csv.NAME] profile of a carrier CSV file (same as -f csv:NAME)."))
+@click.option("--timezone", default="UTC", show_default=True,
+              help=_("Zone of X12 call-detail times (they carry none)."))
+@click.option("--by", "actor", help=_("Who imports (recorded in the workflow); default: the login name."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per invoice, one per line."))
 @click.pass_context
 def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profile: str | None, timezone: str,
                    actor: str | None, as_json: bool) -> None:
-    """Import carrier invoices (UBL, CII, Factur-X PDF, X12 811, carrier CSV): check their totals and store them
-    with their findings. Re-importing a file adds nothing."""
+    """Import carrier invoices; a file that cannot be read stores nothing (exit 1)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from ingest.invoice import InvoiceError
@@ -89,13 +130,13 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        clitools.fail(f"--timezone {timezone!r} is not an IANA time zone")
+        clitools.fail(_("--timezone {zone} is not an IANA time zone").format(zone=repr(timezone)))
     if profile:
         fmt = f"csv:{profile}"
     ws, store, istore = _istore(ctx)
     if fmt.startswith("csv:") and fmt[4:] not in ws.invoice_profiles:
-        clitools.fail(f"no [invoice_csv.{fmt[4:]}] profile in anatole.toml "
-                  f"(profiles: {', '.join(ws.invoice_profiles) or 'none'})")
+        clitools.fail(_("no [invoice_csv.{name}] profile in anatole.toml (profiles: {profiles})").format(
+            name=fmt[4:], profiles=", ".join(ws.invoice_profiles) or _("none")))
     console = clitools.console()
     failed = 0
     files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
@@ -109,7 +150,8 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
             else:
-                clitools.console(err=True).print(f"[bold red]error:[/] {escape(str(exc))} (nothing stored)",
+                clitools.console(err=True).print(f"[bold red]{escape(_('error:'))}[/] "
+                                                 + escape(_("{error} (nothing stored)").format(error=exc)),
                                                  markup=True)
             continue
         for summary in result.invoices:
@@ -119,28 +161,29 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
                 continue
             console.print(f"{escape(str(path))}: {escape(_line(summary))}")
             if result.already_imported:
-                console.print(f"  already imported (invoice #{summary['id']}): nothing added")
+                console.print("  " + _("already imported (invoice #{id}): nothing added").format(id=summary["id"]))
             _print_checks(console, summary)
     store.close()
     sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
-@click.group("invoice")
+@click.group("invoice", help=_("Carrier invoices: list, show, approve, dispute, export, audit (import with "
+                               "`anatole import invoice`)."))
 def invoice() -> None:
-    """Carrier invoices: list, show, approve, dispute, export, audit (import with `anatole import invoice`)."""
+    """Carrier invoices."""
 
 
-@invoice.command("list")
+@invoice.command("list", help=_("Stored invoices with their totals and workflow state."))
 @click.option("--state", type=click.Choice(["received", "validated", "invalid", "in_dispute", "approved",
-                                            "allocated", "exported"]))
-@click.option("--account", help="Only this billing account.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+                                            "allocated", "exported"]), help=_("Only the invoices in this state."))
+@click.option("--account", help=_("Only this billing account."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_context
 def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_json: bool) -> None:
-    """Stored invoices with their totals and workflow state."""
+    """Stored invoices."""
     from tem.workflow import money
 
-    _, store, istore = _istore(ctx)
+    _ws, store, istore = _istore(ctx)
     rows = istore.invoices(state=state, account=account)
     if as_json:
         for r in rows:
@@ -153,29 +196,30 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
                                    "kind": r["kind"], "credits": r["credits"], "type_code": r["type_code"],
                                    "file": r["file"]}, ensure_ascii=False))
     else:
-        table = Table("id", "number", "carrier", "account", "issued", "period", "payable", "status", "state",
-                      box=None, pad_edge=False)
+        table = Table("id", _("number"), _("carrier"), _("account"), _("issued"), _("period"), _("payable"),
+                      _("status"), _("state"), box=None, pad_edge=False)
+        notes = {"credit_note": _(" (credit)"), "information": _(" (info: not payable)")}
         for r in rows:
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
-                          r["issue_date"] or "", f"{r['period_start'] or ''}…{r['period_end'] or ''}",
-                          f"{money(r['payable'])} {r['currency']}", r["validity"],
-                          r["state"] + (" (dup)" if r["duplicate_of"] else "")
-                          + {"credit_note": " (credit)", "information": " (info: not payable)"}.get(r["kind"], ""))
+                          _day(r["issue_date"]), f"{_day(r['period_start'])}…{_day(r['period_end'])}",
+                          display.money(r["payable"], r["currency"], exact=True), _validity(r["validity"]),
+                          _state(r["state"]) + (_(" (dup)") if r["duplicate_of"] else "") + notes.get(r["kind"], ""))
         clitools.console().print(table)
-        clitools.console().print(f"{len(rows)} invoice(s)")
+        clitools.console().print(_("{count} invoice(s)").format(count=len(rows)))
     store.close()
 
 
-@invoice.command("show")
+@invoice.command("show", help=_("One invoice: totals, checks and findings, VAT breakdown, charges, call detail "
+                                "count, history, disputes."))
 @click.argument("invoice_id", type=int)
-@click.option("--lines", "limit", default=50, show_default=True, help="Charges to list (0: none).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--lines", "limit", default=50, show_default=True, help=_("Charges to list (0: none)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print one JSON object."))
 @click.pass_context
 def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool) -> None:
-    """One invoice: totals, checks and findings, VAT breakdown, charges, call detail count, history, disputes."""
+    """One invoice in full."""
     from tem.workflow import WorkflowError, money, stored_summary
 
-    _, store, istore = _istore(ctx)
+    _ws, store, istore = _istore(ctx)
     try:
         summary = stored_summary(istore, invoice_id)
     except WorkflowError as exc:
@@ -204,42 +248,49 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
     if as_json:
         clitools.emit_json(info)
         return
-    import datetime as dt
-
     console = clitools.console()
+    cur = summary["currency"]
     console.print(escape(_line(summary)))
-    console.print(f"  file {escape(summary['file'])} · profile {escape(summary['profile'] or '-')} · issued "
-                  f"{summary['issue_date']} · period {summary['period'][0]} … {summary['period'][1]} · lifecycle "
-                  f"{summary['lifecycle_code'] or '-'}")
+    console.print("  " + escape(_("file {file} · profile {profile} · issued {issued} · period {start} … {end} · "
+                                  "lifecycle {code}").format(
+        file=summary["file"], profile=summary["profile"] or "-", issued=_day(summary["issue_date"]),
+        start=_day(summary["period"][0]), end=_day(summary["period"][1]), code=summary["lifecycle_code"] or "-")))
     _print_checks(console, summary, all_checks=True)
     if info["vat"]:
-        console.print("  VAT: " + "; ".join(f"{v['category']} {v['rate']}%: base {v['base']} tax {v['amount']}"
-                                            for v in info["vat"]), markup=False)
+        console.print(_("  VAT: ") + "; ".join(_("{category} {rate}%: base {base} tax {amount}").format(
+            category=v["category"], rate=v["rate"], base=_amount(v["base"], cur), amount=_amount(v["amount"], cur))
+            for v in info["vat"]), markup=False)
     if limit and charges:
-        table = Table("#", "category", "service", "description", "qty", "price", "amount", box=None, pad_edge=False,
-                      title=f"Charges ({min(limit, len(charges))} of {len(charges)})", title_justify="left")
+        table = Table("#", _("category"), _("service"), _("description"), _("qty"), _("price"), _("amount"),
+                      box=None, pad_edge=False, title=_("Charges ({shown} of {total})").format(
+                          shown=min(limit, len(charges)), total=len(charges)), title_justify="left")
         for c in info["charges"][:limit]:
-            table.add_row(str(c["seq"]), c["category"], c["service"] or "(account)", (c["description"] or "")[:40],
-                          c["quantity"] or "", c["unit_price"] or "", c["amount"])
+            table.add_row(str(c["seq"]), c["category"], c["service"] or _("(account)"),
+                          (c["description"] or "")[:40], c["quantity"] or "",
+                          _amount(c["unit_price"], cur) if c["unit_price"] else "", _amount(c["amount"], cur))
         console.print(table)
     if info["calls"]["count"]:
-        console.print(f"  call detail: {info['calls']['count']} call(s), {info['calls']['amount']} "
-                      f"{summary['currency']}")
+        console.print("  " + _("call detail: {count} call(s), {amount}").format(
+            count=info["calls"]["count"], amount=display.from_text(info["calls"]["amount"], cur, exact=True)))
     for h in info["history"]:
-        when = dt.datetime.fromtimestamp(h["at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        console.print(f"  {when} {h['from'] or '-'} → {h['to']} ({h['lifecycle_code'] or '-'}) by {h['by']}: "
-                      f"{h['reason']}", markup=False)
+        when = display.when(h["at"], "UTC")
+        console.print("  " + _("{when} {before} → {after} ({code}) by {who}: {reason}").format(
+            when=when, before=_state(h["from"]) if h["from"] else "-", after=_state(h["to"]),
+            code=h["lifecycle_code"] or "-", who=h["by"], reason=h["reason"]), markup=False)
     for d in info["disputes"]:
-        console.print(f"  dispute #{d['id']} ({d['status']}) by {d['by']}: {d['reason']}; claimed "
-                      f"{d['amount_claimed']} {d['currency']}; findings {d['findings']}"
-                      + (f"; credited {d['credited']} by invoice #{d['credit_invoice']}" if d["credit_invoice"]
-                         else ""), markup=False)
+        args = dict(id=d["id"], status=d["status"], who=d["by"], reason=d["reason"],
+                    claimed=display.from_text(d["amount_claimed"], d["currency"], exact=True), findings=d["findings"],
+                    credited=_amount(d["credited"], d["currency"]), invoice=d["credit_invoice"])
+        line = _("dispute #{id} ({status}) by {who}: {reason}; claimed {claimed}; findings {findings}; credited "
+                 "{credited} by invoice #{invoice}").format(**args) if d["credit_invoice"] else \
+            _("dispute #{id} ({status}) by {who}: {reason}; claimed {claimed}; findings {findings}").format(**args)
+        console.print("  " + line, markup=False)
 
 
 def _act(ctx: click.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
     from tem.workflow import WorkflowError
 
-    _, store, istore = _istore(ctx)
+    _ws, store, istore = _istore(ctx)
     try:
         return fn(istore, *args, **kwargs)
     except WorkflowError as exc:
@@ -248,32 +299,34 @@ def _act(ctx: click.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
         store.close()
 
 
-@invoice.command("approve")
+@invoice.command("approve", help=_("Approve an invoice for payment (lifecycle 205)."))
 @click.argument("invoice_id", type=int)
-@click.option("--reason", default="", help="Why (required for an invoice that is invalid, duplicated, disputed or "
-              "has open findings).")
-@click.option("--by", "actor", help="Who approves; default: the login name.")
+@click.option("--reason", default="", help=_("Why (required for an invoice that is invalid, duplicated, disputed or "
+                                             "has open findings)."))
+@click.option("--by", "actor", help=_("Who approves; default: the login name."))
 @click.pass_context
 def invoice_approve(ctx: click.Context, invoice_id: int, reason: str, actor: str | None) -> None:
-    """Approve an invoice for payment (lifecycle 205)."""
+    """Approve an invoice for payment."""
     from tem.workflow import approve
 
     _act(ctx, approve, invoice_id, actor=actor, reason=reason)
-    clitools.console().print(f"invoice #{invoice_id} approved")
+    clitools.console().print(_("invoice #{id} approved").format(id=invoice_id))
 
 
-@invoice.command("dispute")
+@invoice.command("dispute", help=_("Open a dispute with the carrier (lifecycle 207) on the findings it contests, "
+                                   "claiming an amount."))
 @click.argument("invoice_id", type=int)
-@click.option("--reason", required=True, help="What is contested, for the carrier.")
+@click.option("--reason", required=True, help=_("What is contested, for the carrier."))
 @click.option("--finding", "findings", multiple=True, type=int,
-              help="A finding id (from `invoice show`) the dispute contests; repeat. Default: every failed check.")
-@click.option("--amount", help="Amount claimed; default: the money at stake of the contested findings.")
-@click.option("--by", "actor", help="Who disputes; default: the login name.")
+              help=_("A finding id (from `invoice show`) the dispute contests; repeat. Default: every failed "
+                     "check."))
+@click.option("--amount", help=_("Amount claimed; default: the money at stake of the contested findings."))
+@click.option("--by", "actor", help=_("Who disputes; default: the login name."))
 @click.pass_context
 def invoice_dispute(ctx: click.Context, invoice_id: int, reason: str, findings: tuple[int, ...], amount: str | None,
                     actor: str | None) -> None:
-    """Open a dispute with the carrier (lifecycle 207) on the findings it contests, claiming an amount."""
-    from engine.money import MoneyError, format_exact, parse_money
+    """Open a dispute with the carrier."""
+    from engine.money import MoneyError, parse_money
     from tem.workflow import dispute
 
     try:
@@ -282,57 +335,61 @@ def invoice_dispute(ctx: click.Context, invoice_id: int, reason: str, findings: 
         clitools.fail(f"--amount: {exc}")
     did = _act(ctx, dispute, invoice_id, reason=reason, actor=actor, findings=list(findings) or None,
                amount=claimed)
-    _, store, istore = _istore(ctx)
+    _ws, store, istore = _istore(ctx)
     d = next(x for x in istore.disputes(invoice_id) if x["id"] == did)
     store.close()
-    clitools.console().print(f"dispute #{did} opened on invoice #{invoice_id}: {len(d['findings'])} finding(s), "
-                             f"claimed {format_exact(d['amount_claimed'])} {d['currency']}")
+    clitools.console().print(_("dispute #{id} opened on invoice #{invoice}: {count} finding(s), claimed "
+                               "{claimed}").format(id=did, invoice=invoice_id, count=len(d["findings"]),
+                                                   claimed=display.money(d["amount_claimed"], d["currency"],
+                                                                         exact=True)))
 
 
-@invoice.command("export")
+@invoice.command("export", help=_("Export approved invoices' charges for the general ledger and mark them "
+                                  "exported."))
 @click.argument("invoice_ids", nargs=-1, required=True, type=int)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The CSV file to write (FOCUS-style columns, one row per charge).")
-@click.option("--by", "actor", help="Who exports; default: the login name.")
+              help=_("The CSV file to write (FOCUS-style columns, one row per charge)."))
+@click.option("--by", "actor", help=_("Who exports; default: the login name."))
 @click.pass_context
 def invoice_export(ctx: click.Context, invoice_ids: tuple[int, ...], out: Path, actor: str | None) -> None:
-    """Export approved invoices' charges for the general ledger and mark them exported."""
+    """Export approved invoices' charges and mark them exported."""
     from tem.workflow import export_csv, mark_exported
 
     text = _act(ctx, export_csv, list(invoice_ids))
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        clitools.fail(f"{out}: cannot be written ({exc.strerror or exc}); nothing marked exported")
-    _act(ctx, mark_exported, list(invoice_ids), actor=actor, reason=f"exported to {out.name}")
-    clitools.console().print(f"{out}: {text.count(chr(10)) - 1} charge(s) of {len(invoice_ids)} invoice(s); marked "
-                         "exported")
+        clitools.fail(_("{file}: cannot be written ({error}); nothing marked exported").format(
+            file=out, error=exc.strerror or exc))
+    _act(ctx, mark_exported, list(invoice_ids), actor=actor, reason=_("exported to {file}").format(file=out.name))
+    clitools.console().print(_("{file}: {charges} charge(s) of {invoices} invoice(s); marked exported").format(
+        file=out, charges=text.count(chr(10)) - 1, invoices=len(invoice_ids)))
 
 
-@invoice.command("audit")
+@invoice.command("audit", help=_("Audit invoices (default: all): duplicate charges and calls, missing invoices, "
+                                 "overlapping periods, usage billed at other rates than the contract tariff. "
+                                 "Findings are stored with each invoice."))
 @click.argument("invoice_ids", nargs=-1, type=int)
 @click.option("--tariff", "tariff_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The contract tariff: re-rate the invoices' call detail with it and report calls billed at "
-                   "other prices.")
-@click.option("--site", help="A [[site]] whose dial plan turns the carrier's national numbers into E.164.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per finding, one per line.")
+              help=_("The contract tariff: re-rate the invoices' call detail with it and report calls billed at "
+                     "other prices."))
+@click.option("--site", help=_("A [[site]] whose dial plan turns the carrier's national numbers into E.164."))
+@click.option("--json", "as_json", is_flag=True, help=_("One JSON object per finding, one per line."))
 @click.pass_context
 def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file: Path | None, site: str | None,
                   as_json: bool) -> None:
-    """Audit invoices (default: all): duplicate charges and calls, missing invoices, overlapping periods, usage
-    billed at other rates than the contract tariff. Findings are stored with each invoice."""
+    """Audit invoices; findings are stored with each invoice."""
     from engine.money import format_exact
-    from store import display
     from tem.audit import audit
 
     ws, store, istore = _istore(ctx)
     if site and site not in ws.sites:
-        clitools.fail(f"no [[site]] named {site!r} in anatole.toml")
+        clitools.fail(_("no [[site]] named {site} in anatole.toml").format(site=repr(site)))
     tariff = clitools.tariff(str(tariff_file)) if tariff_file else None
     ids = list(invoice_ids) or [r["id"] for r in istore.invoices()]
     missing = [i for i in ids if istore.invoice(i) is None]
     if missing:
-        clitools.fail(f"no invoice #{', #'.join(map(str, missing))}")
+        clitools.fail(_("no invoice #{ids}").format(ids=", #".join(map(str, missing))))
     found = audit(istore, ids, tariff=tariff, dialplan=ws.sites[site].dialplan if site else None)
     currency = {iid: (istore.invoice(iid) or {}).get("currency") or "" for iid in found}
     store.close()
@@ -345,13 +402,13 @@ def invoice_audit(ctx: click.Context, invoice_ids: tuple[int, ...], tariff_file:
                                        "actual": f.actual, "at_stake": format_exact(f.at_stake), "line": f.line,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                clitools.console().print(f"#{iid} {f.rule}: {f.message} (at stake "
-                                         f"{display.money(f.at_stake, currency[iid], exact=True)})",
-                                     markup=False)
+                clitools.console().print(_("#{id} {rule}: {message} (at stake {amount})").format(
+                    id=iid, rule=f.rule, message=f.message,
+                    amount=display.money(f.at_stake, currency[iid], exact=True)), markup=False)
     if not as_json:
         stake: dict[str, int] = {}  # per currency: invoices in two currencies are never added together
         for iid, fs in found.items():
             for f in fs:
                 display.add_total(stake, f.at_stake, currency[iid])
-        clitools.console().print(f"{len(ids)} invoice(s) audited: {total} finding(s), "
-                                 f"{display.totals(stake, empty='nothing')} at stake")
+        clitools.console().print(_("{invoices} invoice(s) audited: {findings} finding(s), {amount} at stake").format(
+            invoices=len(ids), findings=total, amount=display.totals(stake, empty=_("nothing"))))

@@ -16,7 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from anatole import clitools
+from i18n import _
 from store import display
+
+
+def _amount(text: str | None) -> str:
+    """An amount of tem.mobile (``"12.50"``) grouped in the language's style (``12,50``)."""
+    return display.from_text(text, None, exact=True, code=False) if text else ""
 
 
 def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
@@ -40,22 +46,24 @@ def _volume(kind: str, v: int) -> str:
     return f"{v} msg"
 
 
-@click.group("mobile")
+@click.group("mobile", help=_("Mobile lines: usage detail, plans, right-sizing and findings."))
 def mobile() -> None:
-    """Mobile lines: usage detail, plans, right-sizing and findings."""
+    """Mobile lines."""
 
 
-@mobile.command("import")
+@mobile.command("import", help=_("Import usage detail files (carrier CSV with a profile, or an invoice's usage "
+                                 "lines)."))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--profile", "-p", help="The [mobile_csv.NAME] profile (default: the one whose columns the header has).")
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option("--profile", "-p", help=_("The [mobile_csv.NAME] profile (default: the one whose columns the header "
+                                        "has)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the counts as JSON."))
 @click.pass_context
 def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None, as_json: bool) -> None:
-    """Import usage detail files (carrier CSV with a profile, or an invoice's usage lines)."""
+    """Import usage detail files."""
     from pbx.alerts import USAGE_KINDS, parse_rules
     from tem.mobile import MobileError, import_file
 
-    ws, _, mstore = _open(ctx)
+    ws, _st, mstore = _open(ctx)
     rules, problems = parse_rules(ws.alerts, str(ws.path / "anatole.toml"))
     if problems:
         clitools.fail("\n".join(str(p) for p in problems))
@@ -75,47 +83,52 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None,
     out = clitools.console()
     for r in results:
         if "error" in r:
-            clitools.console(err=True).print(f"[bold red]error:[/] {escape(r['error'])}")
+            clitools.console(err=True).print(f"[bold red]{escape(_('error:'))}[/] {escape(r['error'])}")
             continue
-        out.print(f"{escape(r['file'])} ({escape(r['format'])}, {escape(r['carrier'] or '?')}): read {r['read']} = "
-                  f"stored {r['stored']} + rejected {r['rejected']} + duplicates {r['duplicates']}")
+        out.print(escape(_("{file} ({format}, {carrier}): read {read} = stored {stored} + rejected {rejected} + "
+                           "duplicates {duplicates}").format(
+            file=r["file"], format=r["format"], carrier=r["carrier"] or "?", read=r["read"], stored=r["stored"],
+            rejected=r["rejected"], duplicates=r["duplicates"])))
         for j in r["rejects"][:20]:
-            out.print(f"  reject: {escape(j['reason'])}")
+            out.print("  " + escape(_("reject: {reason}").format(reason=j["reason"])))
         if len(r["rejects"]) > 20:
-            out.print(f"  ... and {len(r['rejects']) - 20} more rejects")
+            out.print("  " + escape(_("... and {count} more rejects").format(count=len(r["rejects"]) - 20)))
         for a in r["alerts"]:
             out.print(f"  [yellow]{a['rule']}[/] {a['line']}: {escape(a['message'])}")
         for a in r["raised"]:
-            out.print(f"  [bold yellow]alert #{a['id']}[/] {escape(a['message'])}")
+            out.print(f"  [bold yellow]{escape(_('alert #{id}').format(id=a['id']))}[/] {escape(a['message'])}")
         for n in r["notes"]:
-            out.print(f"  note: {escape(n)}")
+            out.print("  " + escape(_("note: {text}").format(text=n)))
     sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
-@mobile.command("assign")
+@mobile.command("assign", help=_("Set each line's carrier and plan from a CSV line list (line, carrier, plan[, "
+                                 "account])."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def assign_cmd(ctx: click.Context, file: Path) -> None:
-    """Set each line's carrier and plan from a CSV line list (line, carrier, plan[, account])."""
+    """Each line's carrier and plan from a CSV line list."""
     from tem.mobile import MobileError, assign_file
 
-    _, _, mstore = _open(ctx)
+    _ws, _st, mstore = _open(ctx)
     try:
         r = assign_file(mstore, file)
     except MobileError as exc:
         clitools.fail(str(exc))
-    clitools.console().print(f"{escape(r['file'])}: {r['lines']} line(s) assigned a plan")
+    clitools.console().print(escape(_("{file}: {count} line(s) assigned a plan").format(file=r["file"],
+                                                                                      count=r["lines"])))
 
 
-@mobile.command("lines")
-@click.option("--month", help="The month to show (YYYY-MM; default: the latest with usage).")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@mobile.command("lines", help=_("Each line with its plan and its usage of the month against the plan's "
+                                "allowances."))
+@click.option("--month", help=_("The month to show (YYYY-MM; default: the latest with usage)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print as JSON."))
 @click.pass_context
 def lines_cmd(ctx: click.Context, month: str | None, as_json: bool) -> None:
-    """Each line with its plan and its usage of the month against the plan's allowances."""
+    """The lines and their usage of a month."""
     from tem.mobile import MobileError, lines_view
 
-    ws, _, mstore = _open(ctx)
+    ws, _st, mstore = _open(ctx)
     try:
         view = lines_view(ws, mstore, month)
     except MobileError as exc:
@@ -123,20 +136,22 @@ def lines_cmd(ctx: click.Context, month: str | None, as_json: bool) -> None:
     if as_json:
         clitools.emit_json(view)
         return
-    t = Table(title=f"Mobile lines, {view['month'] or 'no usage'}")
-    for col in ("line", "carrier", "plan", "voice", "sms", "data", "roaming", "billed", "suggested", "saving/month"):
-        t.add_column(col, justify="right" if col in ("billed", "saving/month", "roaming") else "left")
+    t = Table(title=_("Mobile lines, {month}").format(month=view["month"] or _("no usage")))
+    for col, right in ((_("line"), False), (_("carrier"), False), (_("plan"), False), (_("voice"), False),
+                       (_("sms"), False), (_("data"), False), (_("roaming"), True), (_("billed"), True),
+                       (_("suggested"), False), (_("saving/month"), True)):
+        t.add_column(col, justify="right" if right else "left")
     for r in view["lines"]:
-        t.add_row(r["line"], r["carrier"], r["plan"] or "?", r["voice"], r["sms"], r["data"], r["roaming"],
-                  r["billed"], r["suggested"] or "", r["saving"] or "")
+        t.add_row(r["line"], r["carrier"], r["plan"] or "?", r["voice"], r["sms"], r["data"], _amount(r["roaming"]),
+                  _amount(r["billed"]), r["suggested"] or "", _amount(r["saving"]))
     clitools.console().print(t)
 
 
-@mobile.command("plans")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@mobile.command("plans", help=_("The plan catalogues of [mobile] plans, validated."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print as JSON."))
 @click.pass_context
 def plans_cmd(ctx: click.Context, as_json: bool) -> None:
-    """The plan catalogues of [mobile] plans, validated."""
+    """The plan catalogues."""
     from tem.mobile_plans import PlanError, load_catalogues
 
     ws = clitools.workspace(ctx)
@@ -147,33 +162,35 @@ def plans_cmd(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         clitools.emit_json([p.as_json() for p in plans])
         return
-    t = Table(title="Mobile plans")
-    for col in ("carrier", "contract", "code", "name", "fee", "minutes", "SMS", "data MB", "pooled", "from", "to"):
+    t = Table(title=_("Mobile plans"))
+    for col in (_("carrier"), _("contract"), _("code"), _("name"), _("fee"), _("minutes"), "SMS", _("data MB"),
+                _("pooled"), _("from"), _("to")):
         t.add_column(col)
     for p in plans:
         t.add_row(p.carrier, p.contract, p.code, p.name, display.money(p.fee, p.currency),
-                  _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), "yes" if p.pooled else "no",
+                  _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), _("yes") if p.pooled else _("no"),
                   p.valid_from, p.valid_to or "")
     clitools.console().print(t)
 
 
 def _allow(v: int) -> str:
-    return "unlimited" if v < 0 else str(v)
+    return _("unlimited") if v < 0 else str(v)
 
 
-@mobile.command("rightsize")
+@mobile.command("rightsize", help=_("What each line's last N months would have cost on each plan: the cheapest "
+                                    "plan and the saving."))
 @click.option("--months", "-n", type=click.IntRange(1, 36),
-              help="Months of usage to evaluate (default [mobile] months).")
-@click.option("--last", "last_month", help="The last month evaluated (YYYY-MM; default: the latest with usage).")
-@click.option("--all", "show_all", is_flag=True, help="List every line, not only those with a saving.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+              help=_("Months of usage to evaluate (default [mobile] months)."))
+@click.option("--last", "last_month", help=_("The last month evaluated (YYYY-MM; default: the latest with usage)."))
+@click.option("--all", "show_all", is_flag=True, help=_("List every line, not only those with a saving."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print as JSON."))
 @click.pass_context
 def rightsize_cmd(ctx: click.Context, months: int | None, last_month: str | None, show_all: bool,
                   as_json: bool) -> None:
-    """What each line's last N months would have cost on each plan: the cheapest plan and the saving."""
+    """Right-sizing: the cheapest plan of each line and the saving."""
     from tem.mobile import MobileError, rightsize
 
-    ws, _, mstore = _open(ctx)
+    ws, _st, mstore = _open(ctx)
     try:
         result = rightsize(ws, mstore, months=months, last_month=last_month)
     except MobileError as exc:
@@ -182,37 +199,46 @@ def rightsize_cmd(ctx: click.Context, months: int | None, last_month: str | None
         clitools.emit_json(result)
         return
     out = clitools.console()
-    t = Table(title=f"Right-sizing, {result['first_month']}…{result['last_month']} ({result['months']} months)")
-    for col in ("line", "carrier", "plan", "cost now", "best plan", "cost then", "saving"):
-        t.add_column(col, justify="right" if col in ("cost now", "cost then", "saving") else "left")
+    t = Table(title=_("Right-sizing, {first}…{last} ({months} months)").format(
+        first=result["first_month"], last=result["last_month"], months=result["months"]))
+    for col, right in ((_("line"), False), (_("carrier"), False), (_("plan"), False), (_("cost now"), True),
+                       (_("best plan"), False), (_("cost then"), True), (_("saving"), True)):
+        t.add_column(col, justify="right" if right else "left")
     for r in result["lines"]:
         if show_all or r.get("saving_value", 0) > 0:
-            t.add_row(r["line"], r["carrier"], r["plan"] or "?", r["current_cost"] or "", r["best_plan"],
-                      r["best_cost"], r["saving"] or "")
+            t.add_row(r["line"], r["carrier"], r["plan"] or "?", _amount(r["current_cost"]), r["best_plan"],
+                      _amount(r["best_cost"]), _amount(r["saving"]))
     out.print(t)
     for p in result["pools"]:
-        out.print(f"pool {escape(p['carrier'])} / {escape(p['account'] or '-')} ({p['lines']} lines): best individual "
-                  f"plans {p['individual_cost']}; best pooled plan {p['best_pooled_plan'] or '-'} "
-                  f"{p['best_pooled_cost'] or ''}")
+        out.print(escape(_("pool {carrier} / {account} ({lines} lines): best individual plans {individual}; best "
+                           "pooled plan {plan} {cost}").format(
+            carrier=p["carrier"], account=p["account"] or "-", lines=p["lines"],
+            individual=_amount(p["individual_cost"]), plan=p["best_pooled_plan"] or "-",
+            cost=_amount(p["best_pooled_cost"]))))
     if result["carriers_without_plans"]:
-        out.print(f"no plan catalogue for {escape(', '.join(result['carriers_without_plans']))} (the catalogue's "
-                  "carrier must be the usage profile's carrier): their lines are not priced")
+        out.print(escape(_("no plan catalogue for {carriers} (the catalogue's carrier must be the usage profile's "
+                           "carrier): their lines are not priced").format(
+            carriers=", ".join(result["carriers_without_plans"]))))
     if result["lines_without_current_plan"]:
-        out.print(f"{result['lines_without_current_plan']} line(s) with no known plan: best plan shown, no saving "
-                  "(name the plan in the usage file, `anatole mobile assign`, or the inventory contract's tariff)")
+        out.print(escape(_("{count} line(s) with no known plan: best plan shown, no saving (name the plan in the "
+                           "usage file, `anatole mobile assign`, or the inventory contract's tariff)").format(
+            count=result["lines_without_current_plan"])))
     for cur, v in sorted(result["saving_total"].items()):
-        out.print(f"[bold]total saving over {result['months']} months: {v} {cur}[/]")
+        total = _("total saving over {months} months: {amount}").format(
+            months=result["months"], amount=display.from_text(v, cur, exact=True))
+        out.print(f"[bold]{escape(total)}[/]")
 
 
-@mobile.command("findings")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@mobile.command("findings", help=_("Run the mobile checks (unused lines, roaming spikes, usage after cancellation, "
+                                   "overage on included usage) and list them with the threshold alerts raised at "
+                                   "import."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print as JSON."))
 @click.pass_context
 def findings_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Run the mobile checks (unused lines, roaming spikes, usage after cancellation, overage on included usage)
-    and list them with the threshold alerts raised at import."""
+    """The mobile checks and the threshold alerts raised at import."""
     from tem.mobile import MobileError, run_findings
 
-    ws, _, mstore = _open(ctx)
+    ws, _st, mstore = _open(ctx)
     try:
         rows = run_findings(ws, mstore)
     except MobileError as exc:
@@ -220,9 +246,10 @@ def findings_cmd(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         clitools.emit_json(rows)
         return
-    t = Table(title="Mobile findings")
-    for col in ("rule", "line", "month", "at stake", "message"):
-        t.add_column(col, justify="right" if col == "at stake" else "left")
+    t = Table(title=_("Mobile findings"))
+    for col, right in ((_("rule"), False), (_("line"), False), (_("month"), False), (_("at stake"), True),
+                       (_("message"), False)):
+        t.add_column(col, justify="right" if right else "left")
     for f in rows:
         t.add_row(f["rule"], f["line"], f["month"], display.money(f["at_stake"], f["currency"]), f["message"])
     clitools.console().print(t)
