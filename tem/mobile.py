@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.money import MoneyError, divide_round, format_amount, parse_money
+from i18n import _
 from ingest.usage.model import UsageBatch, UsageError
 
 MB = 10**6
@@ -49,23 +50,23 @@ def parse_settings(raw: Any, root: Path, where: str, add: Callable[..., None]) -
     """[mobile] settings, each problem reported through `add(where, key, message)`."""
     s = MobileSettings()
     if not isinstance(raw, dict):
-        add(where, "mobile", "must be a table ([mobile])")
+        add(where, "mobile", _("must be a table ([mobile])"))
         return s
     at = f"{where} [mobile]"
     for key in sorted(set(raw) - SETTING_KEYS):
-        add(at, key, f"unknown key (expected one of: {', '.join(sorted(SETTING_KEYS))})")
+        add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(SETTING_KEYS))))
     plans = raw.get("plans", [])
     if isinstance(plans, str):
         plans = [plans]
     if not isinstance(plans, list) or not all(isinstance(p, str) for p in plans):
-        add(at, "plans", "must be a path or a list of paths to plan catalogues (TOML)")
+        add(at, "plans", _("must be a path or a list of paths to plan catalogues (TOML)"))
     else:
         s.plans = [(root / p) for p in plans]
     for key in ("months", "zero_use_days", "data_alert_mb", "spike_factor"):
         if key in raw:
             v = raw[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                add(at, key, f"{v!r} must be a whole number >= 1")
+                add(at, key, _("{value} must be a whole number >= 1").format(value=repr(v)))
             else:
                 setattr(s, key, v)
     if "roaming_alert" in raw:
@@ -74,7 +75,8 @@ def parse_settings(raw: Any, root: Path, where: str, add: Callable[..., None]) -
             if s.roaming_alert < 0:
                 raise MoneyError("negative")
         except MoneyError:
-            add(at, "roaming_alert", f"{raw['roaming_alert']!r} must be an amount (e.g. \"50.00\")")
+            add(at, "roaming_alert", _("{value} must be an amount (e.g. \"50.00\")").format(
+                value=repr(raw["roaming_alert"])))
     return s
 
 
@@ -84,11 +86,11 @@ def validate_profiles(doc: Any, where: str, add: Callable[..., None]) -> dict[st
 
     out: dict[str, dict[str, Any]] = {}
     if not isinstance(doc, dict):
-        add(where, "mobile_csv", "must be a table of profiles ([mobile_csv.NAME])")
+        add(where, "mobile_csv", _("must be a table of profiles ([mobile_csv.NAME])"))
         return out
     for name, profile in doc.items():
         if not isinstance(profile, dict):
-            add(f"{where} [mobile_csv]", name, "must be a table ([mobile_csv.NAME])")
+            add(f"{where} [mobile_csv]", name, _("must be a table ([mobile_csv.NAME])"))
             continue
         for message in validate_profile(profile, f"mobile_csv.{name}"):
             add(where, None, message)
@@ -108,23 +110,24 @@ def read_file(data: bytes, where: str, *, profiles: dict[str, dict[str, Any]], p
 
     if profile is not None:
         if profile not in profiles:
-            raise MobileError(f"{where}: no [mobile_csv.{profile}] profile in anatole.toml "
-                              f"(have: {', '.join(sorted(profiles)) or 'none'})")
+            raise MobileError(_("{where}: no [mobile_csv.{profile}] profile in anatole.toml (have: {names})").format(
+                where=where, profile=profile, names=", ".join(sorted(profiles)) or _("none")))
         return _csv(data, where, profile, profiles[profile])
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
-        raise MobileError(f"{where}: empty file")
+        raise MobileError(_("{where}: empty file").format(where=where))
     if not (head.startswith((b"<", b"%PDF", b"ISA", b"ST*"))):
         matches = [n for n, p in profiles.items() if csv_profile.header_matches(data, p)]
         if len(matches) == 1:
             return _csv(data, where, matches[0], profiles[matches[0]])
         if len(matches) > 1:
-            raise MobileError(f"{where}: the header fits several [mobile_csv] profiles ({', '.join(sorted(matches))})"
-                              ": name one with --profile")
+            raise MobileError(_("{where}: the header fits several [mobile_csv] profiles ({names}): name one with "
+                                "--profile").format(where=where, names=", ".join(sorted(matches))))
     try:
-        _, invoices = read_invoices(data, where, profiles=invoice_profiles or {}, stem=Path(where).stem)
+        _fmt, invoices = read_invoices(data, where, profiles=invoice_profiles or {}, stem=Path(where).stem)
     except InvoiceError as exc:
-        raise MobileError(f"{exc} (nor a usage CSV whose header fits a [mobile_csv.NAME] profile)") from None
+        raise MobileError(_("{error} (nor a usage CSV whose header fits a [mobile_csv.NAME] profile)").format(
+            error=exc)) from None
     out = UsageBatch(format="invoice")
     for inv in invoices:
         b = from_invoice(inv, where)
@@ -133,7 +136,7 @@ def read_file(data: bytes, where: str, *, profiles: dict[str, dict[str, Any]], p
         out.read += b.read
         out.carrier, out.format = b.carrier, b.format
     if not out.read:
-        out.notes.append("the invoice carries no usage line that names a line: nothing to import")
+        out.notes.append(_("the invoice carries no usage line that names a line: nothing to import"))
     return out
 
 
@@ -156,7 +159,7 @@ def import_file(mstore: Any, path: Path, *, profiles: dict[str, dict[str, Any]],
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise MobileError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise MobileError(_("{path}: cannot be read ({error})").format(path=path, error=exc.strerror)) from None
     batch = read_file(data, str(path), profiles=profiles, profile=profile, invoice_profiles=invoice_profiles)
     records = [{k: getattr(r, k) for k in r.__struct_fields__} for r in batch.records]
     rejects = [{"line": j.line, "field": j.field, "reason": j.reason, "raw": j.raw} for j in batch.rejects]
@@ -227,14 +230,15 @@ def threshold_alerts(totals: dict[tuple[str, str], dict[str, Any]], s: MobileSet
             out.append({"rule": "ALERT-ROAMING", "line": line, "carrier": t["carrier"], "month": month,
                         "expected": f"<= {_money(s.roaming_alert)}", "actual": _money(t["roaming"]),
                         "at_stake": t["roaming"], "currency": t["currency"],
-                        "message": f"roaming billed {_money(t['roaming'])} {t['currency']} in {month}, over the "
-                                   f"alert threshold {_money(s.roaming_alert)}"})
+                        "message": _("roaming billed {amount} {currency} in {month}, over the alert threshold "
+                                     "{threshold}").format(amount=_money(t["roaming"]), currency=t["currency"],
+                                                           month=month, threshold=_money(s.roaming_alert))})
         if s.data_alert_mb is not None and t["data"] > s.data_alert_mb * MB:
             out.append({"rule": "ALERT-DATA", "line": line, "carrier": t["carrier"], "month": month,
                         "expected": f"<= {s.data_alert_mb} MB", "actual": f"{t['data'] // MB} MB", "at_stake": 0,
                         "currency": t["currency"],
-                        "message": f"{t['data'] // MB} MB of data in {month}, over the alert threshold "
-                                   f"{s.data_alert_mb} MB"})
+                        "message": _("{volume} MB of data in {month}, over the alert threshold {threshold} "
+                                     "MB").format(volume=t["data"] // MB, month=month, threshold=s.data_alert_mb)})
     return out
 
 
@@ -246,7 +250,7 @@ def month_list(last: str, n: int) -> list[str]:
     """The n months (YYYY-MM) ending with `last`, oldest first."""
     y, m = int(last[:4]), int(last[5:7])
     out = []
-    for _ in range(n):
+    for _i in range(n):
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
     return out[::-1]
@@ -264,11 +268,11 @@ def _plans(ws: Any) -> list[Any]:
 
     settings = ws.mobile or MobileSettings()
     if not settings.plans:
-        raise MobileError("no plan catalogue: add [mobile] plans = [\"plans/carrier.toml\"] to anatole.toml")
+        raise MobileError(_("no plan catalogue: add [mobile] plans = [\"plans/carrier.toml\"] to anatole.toml"))
     try:
         return load_catalogues(settings.plans)
     except PlanError as exc:
-        raise MobileError("plan catalogues are not valid:\n  " + "\n  ".join(exc.problems)) from None
+        raise MobileError(_("plan catalogues are not valid:") + "\n  " + "\n  ".join(exc.problems)) from None
 
 
 def current_plans(mstore: Any) -> dict[str, str]:
@@ -335,11 +339,11 @@ def _last_month(mstore: Any, last_month: str | None) -> str:
         try:
             dt.date.fromisoformat(f"{last_month}-01")
         except ValueError:
-            raise MobileError(f"--last {last_month!r} is not a month (YYYY-MM)") from None
+            raise MobileError(_("--last {month} is not a month (YYYY-MM)").format(month=repr(last_month))) from None
         return last_month
     day = mstore.last_day()
     if day is None:
-        raise MobileError("no mobile usage stored: import usage detail first (anatole mobile import FILE)")
+        raise MobileError(_("no mobile usage stored: import usage detail first (anatole mobile import FILE)"))
     return str(day)[:7]
 
 
@@ -396,8 +400,8 @@ def rightsize(ws: Any, mstore: Any, *, months: int | None = None, last_month: st
     no_plan = sum(1 for r in out_lines if r["best_plan"] and r["current_cost"] is None)
     return {"months": n, "first_month": month_names[0], "last_month": month_names[-1], "lines": out_lines,
             "carriers_without_plans": no_catalogue, "lines_without_current_plan": no_plan,
-            "pools": pools, "rounding": "each line-month rounded to the catalogue's rounding (default 2 decimals "
-                                        "half_up)",
+            "pools": pools, "rounding": _("each line-month rounded to the catalogue's rounding (default 2 decimals "
+                                          "half_up)"),
             "saving_total": {c: format_amount(v) for c, v in totals.items()}}
 
 
@@ -579,12 +583,25 @@ def _zero_use(mstore: Any, s: MobileSettings, last_day: str, current: dict[str, 
         plan = plans_by_key.get((info["carrier"], current.get(line, "")))
         fee = plan.fee if plan is not None else 0
         out.append({"rule": "ZERO-USE", "line": line, "carrier": info["carrier"], "month": last_day[:7],
-                    "expected": f"use within {s.zero_use_days} days", "actual": f"last use {used or 'never'}",
+                    "expected": _("use within {days} days").format(days=s.zero_use_days),
+                    "actual": _("last use {day}").format(day=used) if used else _("last use never"),
                     "at_stake": fee, "currency": plan.currency if plan is not None else None,
-                    "message": f"no usage since {used or 'ever'} (up to {last_day}): "
-                               + (f"plan {plan.code} costs {format_amount(fee)} {plan.currency} a month"
-                                  if plan is not None else "its plan is unknown") + "; cancel or reassign it"})
+                    "message": _zero_use_message(used, last_day, plan, fee)})
     return out
+
+
+def _zero_use_message(used: str | None, last_day: str, plan: Any, fee: int) -> str:
+    if plan is None:
+        if used:
+            return _("no usage since {day} (up to {last}): its plan is unknown; cancel or reassign it").format(
+                day=used, last=last_day)
+        return _("no usage ever (up to {last}): its plan is unknown; cancel or reassign it").format(last=last_day)
+    if used:
+        return _("no usage since {day} (up to {last}): plan {plan} costs {fee} {currency} a month; cancel or "
+                 "reassign it").format(day=used, last=last_day, plan=plan.code, fee=format_amount(fee),
+                                       currency=plan.currency)
+    return _("no usage ever (up to {last}): plan {plan} costs {fee} {currency} a month; cancel or reassign "
+             "it").format(last=last_day, plan=plan.code, fee=format_amount(fee), currency=plan.currency)
 
 
 def _roaming_spikes(mstore: Any, s: MobileSettings, last_day: str) -> list[dict[str, Any]]:
@@ -607,10 +624,12 @@ def _roaming_spikes(mstore: Any, s: MobileSettings, last_day: str) -> list[dict[
             if amount > s.spike_factor * avg and amount - avg >= SPIKE_FLOOR:
                 carrier, currency = info[line]
                 out.append({"rule": "ROAMING-SPIKE", "line": line, "carrier": carrier, "month": month,
-                            "expected": f"about {format_amount(avg)}", "actual": format_amount(amount),
-                            "at_stake": amount - avg, "currency": currency,
-                            "message": f"roaming billed {format_amount(amount)} {currency} in {month} against "
-                                       f"{format_amount(avg)} on average over {len(history)} previous month(s)"})
+                            "expected": _("about {amount}").format(amount=format_amount(avg)),
+                            "actual": format_amount(amount), "at_stake": amount - avg, "currency": currency,
+                            "message": _("roaming billed {amount} {currency} in {month} against {average} on average "
+                                         "over {n} previous month(s)").format(
+                                amount=format_amount(amount), currency=currency, month=month,
+                                average=format_amount(avg), n=len(history))})
     return out
 
 
@@ -627,11 +646,13 @@ def _after_cancel(mstore: Any, inventory: dict[str, list[dict[str, Any]]]) -> li
         for month, recs in sorted(by_month.items()):
             amount = sum(u["amount"] for u in recs)
             out.append({"rule": "AFTER-CANCEL", "line": line, "carrier": recs[0]["carrier"], "month": month,
-                        "expected": f"no usage from {end} (cancelled)", "actual": f"{len(recs)} record(s)",
+                        "expected": _("no usage from {day} (cancelled)").format(day=end),
+                        "actual": _("{n} record(s)").format(n=len(recs)),
                         "at_stake": amount, "currency": recs[0]["currency"],
-                        "message": f"{len(recs)} usage record(s) billed {format_amount(amount)} "
-                                   f"{recs[0]['currency']} on days {recs[0]['day']}…{recs[-1]['day']}, after the "
-                                   f"line's cancellation (last day {_day_before(end)})"})
+                        "message": _("{n} usage record(s) billed {amount} {currency} on days {first}…{last}, after "
+                                     "the line's cancellation (last day {end})").format(
+                            n=len(recs), amount=format_amount(amount), currency=recs[0]["currency"],
+                            first=recs[0]["day"], last=recs[-1]["day"], end=_day_before(end))})
     return out
 
 
@@ -682,10 +703,11 @@ def _overage_included(mstore: Any, current: dict[str, str], plans_by_key: dict[t
             amount = sum(u["amount"] for u in recs)
             kinds = ", ".join(sorted({u["kind"] for u in recs}))
             out.append({"rule": "OVERAGE-INCLUDED", "line": line, "carrier": plan.carrier, "month": month,
-                        "expected": "0.00 (included in the plan)", "actual": format_amount(amount),
+                        "expected": _("0.00 (included in the plan)"), "actual": format_amount(amount),
                         "at_stake": amount, "currency": recs[0]["currency"],
-                        "message": f"{len(recs)} {kinds} record(s) billed {format_amount(amount)} "
-                                   f"{recs[0]['currency']} while plan {plan.code} still included them"})
+                        "message": _("{n} {kinds} record(s) billed {amount} {currency} while plan {plan} still "
+                                     "included them").format(n=len(recs), kinds=kinds, amount=format_amount(amount),
+                                                             currency=recs[0]["currency"], plan=plan.code)})
     return out
 
 
@@ -706,22 +728,25 @@ def assign_file(mstore: Any, path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise MobileError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        raise MobileError(_("{path}: cannot be read ({error})").format(
+            path=path, error=getattr(exc, "strerror", None) or exc)) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in ASSIGN_COLUMNS if c not in header]
     if missing:
-        raise MobileError(f"{path}: line 1: missing column(s) {', '.join(missing)} (need line, carrier, plan; "
-                          "account is optional)")
+        raise MobileError(_("{path}: line 1: missing column(s) {columns} (need line, carrier, plan; account is "
+                            "optional)").format(path=path, columns=", ".join(missing)))
     number = _Context({"currency": "XXX", "carrier": ""}).number
     rows = []
     for raw in reader:
         r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         line = number(r["line"])
         if not (line.isdigit() and 6 <= len(line) <= 22):
-            raise MobileError(f"{path}: line {reader.line_num}: line: {r['line']!r} is not an MSISDN or ICCID")
+            raise MobileError(_("{path}: line {n}: line: {value} is not an MSISDN or ICCID").format(
+                path=path, n=reader.line_num, value=repr(r["line"])))
         if not r["carrier"] or not r["plan"]:
-            raise MobileError(f"{path}: line {reader.line_num}: carrier and plan are required")
+            raise MobileError(_("{path}: line {n}: carrier and plan are required").format(path=path,
+                                                                                          n=reader.line_num))
         rows.append((line, r["carrier"], r.get("account", ""), r["plan"]))
     mstore.set_plans(rows)
     return {"file": str(path), "lines": len(rows)}

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from engine.money import DECIMALS, ROUNDING_MODES, SCALE, MoneyError, format_amount, parse_money, round_money
+from i18n import _
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -100,30 +101,33 @@ def load_catalogue(path: Path) -> list[Plan]:
     try:
         doc = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
     except OSError as exc:
-        raise PlanError([f"{where}: cannot be read ({exc.strerror})"]) from None
+        raise PlanError([_("{where}: cannot be read ({error})").format(where=where, error=exc.strerror)]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError([f"{where}: invalid TOML: {exc}"]) from None
+        raise PlanError([_("{where}: invalid TOML: {error}").format(where=where, error=exc)]) from None
     for key in sorted(set(doc) - CATALOGUE_KEYS):
-        problems.append(f"{where}: {key}: unknown key (expected one of: {', '.join(sorted(CATALOGUE_KEYS))})")
+        problems.append(f"{where}: {key}: " + _("unknown key (expected one of: {keys})").format(
+            keys=", ".join(sorted(CATALOGUE_KEYS))))
     for key in ("carrier", "currency"):
         if not isinstance(doc.get(key), str) or not doc.get(key):
-            problems.append(f"{where}: {key}: required (a non-empty string)")
+            problems.append(f"{where}: {key}: " + _("required (a non-empty string)"))
     rounding = doc.get("rounding", {})
     decimals, mode = 2, "half_up"
     if not isinstance(rounding, dict) or set(rounding) - {"decimals", "mode"}:
-        problems.append(f"{where}: rounding: must be a table {{ decimals = 2, mode = \"half_up\" }}")
+        problems.append(f"{where}: rounding: " + _("must be a table {{ decimals = 2, mode = \"half_up\" }}").format())
     else:
         decimals, mode = rounding.get("decimals", 2), rounding.get("mode", "half_up")
         if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= DECIMALS:
-            problems.append(f"{where}: rounding.decimals: {decimals!r} must be 0..{DECIMALS}")
+            problems.append(f"{where}: rounding.decimals: " + _("{value} must be 0..{max}").format(
+                value=repr(decimals), max=DECIMALS))
             decimals = 2
         if mode not in ROUNDING_MODES:
-            problems.append(f"{where}: rounding.mode: {mode!r} must be one of {', '.join(ROUNDING_MODES)}")
+            problems.append(f"{where}: rounding.mode: " + _("{value} must be one of {choices}").format(
+                value=repr(mode), choices=", ".join(ROUNDING_MODES)))
             mode = "half_up"
     rows: list[tuple[str, dict[str, Any]]] = []
     inline = doc.get("plan", [])
     if not isinstance(inline, list):
-        problems.append(f"{where}: plan: must be an array of tables ([[plan]])")
+        problems.append(f"{where}: plan: " + _("must be an array of tables ([[plan]])"))
         inline = []
     for n, raw in enumerate(inline, 1):
         rows.append((f"{where}: [[plan]] #{n}", raw if isinstance(raw, dict) else {}))
@@ -132,17 +136,19 @@ def load_catalogue(path: Path) -> list[Plan]:
         try:
             text = deck.read_text(encoding="utf-8-sig")
         except OSError as exc:
-            problems.append(f"{where}: plans: {deck} cannot be read ({exc.strerror})")
+            problems.append(f"{where}: plans: " + _("{path} cannot be read ({error})").format(path=deck,
+                                                                                            error=exc.strerror))
             text = ""
         reader = csv.DictReader(io.StringIO(text))
         unknown = set(reader.fieldnames or []) - set(PLAN_KEYS)
         if unknown:
-            problems.append(f"{deck}: line 1: unknown columns {', '.join(sorted(unknown))} (expected: "
-                            f"{', '.join(PLAN_KEYS)})")
+            problems.append(_("{path}: line 1: unknown columns {columns} (expected: {expected})").format(
+                path=deck, columns=", ".join(sorted(unknown)), expected=", ".join(PLAN_KEYS)))
         for raw in reader:
-            rows.append((f"{deck}: line {reader.line_num}", {k: v for k, v in raw.items() if v not in (None, "")}))
+            rows.append((_("{path}: line {n}").format(path=deck, n=reader.line_num),
+                         {k: v for k, v in raw.items() if v not in (None, "")}))
     if not rows and not problems:
-        problems.append(f"{where}: no plan ([[plan]] tables or a plans = \"file.csv\" deck)")
+        problems.append(_("{where}: no plan ([[plan]] tables or a plans = \"file.csv\" deck)").format(where=where))
     plans: list[Plan] = []
     for at, raw in rows:
         plan = _plan(raw, at, problems, doc, decimals, mode, where)
@@ -158,15 +164,15 @@ def _plan(raw: dict[str, Any], at: str, problems: list[str], doc: dict[str, Any]
           where: str) -> Plan | None:
     before = len(problems)
     for key in sorted(set(raw) - set(PLAN_KEYS)):
-        problems.append(f"{at}: {key}: unknown key (expected one of: {', '.join(PLAN_KEYS)})")
+        problems.append(f"{at}: {key}: " + _("unknown key (expected one of: {keys})").format(keys=", ".join(PLAN_KEYS)))
     code = str(raw.get("code", "")).strip()
     if not code:
-        problems.append(f"{at}: code: required")
+        problems.append(f"{at}: code: " + _("required"))
 
     def money(key: str, required: bool) -> int:
         if key not in raw:
             if required:
-                problems.append(f"{at}: {key}: required (an amount, e.g. \"15.00\")")
+                problems.append(f"{at}: {key}: " + _("required (an amount, e.g. \"15.00\")"))
             return 0
         try:
             value = parse_money(str(raw[key]))
@@ -174,7 +180,7 @@ def _plan(raw: dict[str, Any], at: str, problems: list[str], doc: dict[str, Any]
             problems.append(f"{at}: {key}: {exc}")
             return 0
         if value < 0:
-            problems.append(f"{at}: {key}: {raw[key]!r} must not be negative")
+            problems.append(f"{at}: {key}: " + _("{value} must not be negative").format(value=repr(raw[key])))
         return value
 
     def allowance(key: str) -> int:
@@ -187,7 +193,8 @@ def _plan(raw: dict[str, Any], at: str, problems: list[str], doc: dict[str, Any]
                 raise ValueError
             return n
         except ValueError:
-            problems.append(f"{at}: {key}: {value!r} must be a whole number >= 0 or \"unlimited\"")
+            problems.append(f"{at}: {key}: " + _("{value} must be a whole number >= 0 or \"unlimited\"").format(
+                value=repr(value)))
             return 0
 
     def day(key: str) -> str | None:
@@ -197,7 +204,7 @@ def _plan(raw: dict[str, Any], at: str, problems: list[str], doc: dict[str, Any]
         try:
             return (value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))).isoformat()
         except ValueError:
-            problems.append(f"{at}: {key}: {value!r} is not a date (YYYY-MM-DD)")
+            problems.append(f"{at}: {key}: " + _("{value} is not a date (YYYY-MM-DD)").format(value=repr(value)))
             return None
 
     fee = money("monthly_fee", True)
@@ -207,11 +214,12 @@ def _plan(raw: dict[str, Any], at: str, problems: list[str], doc: dict[str, Any]
     pooled = pooled_raw if isinstance(pooled_raw, bool) else str(pooled_raw).strip().lower() in ("true", "yes", "1")
     if not isinstance(pooled_raw, bool) and str(pooled_raw).strip().lower() not in ("true", "yes", "1", "false",
                                                                                       "no", "0", ""):
-        problems.append(f"{at}: pooled: {pooled_raw!r} must be true or false")
+        problems.append(f"{at}: pooled: " + _("{value} must be true or false").format(value=repr(pooled_raw)))
     valid_from = day("valid_from") or "1970-01-01"
     valid_to = day("valid_to")
     if valid_to is not None and valid_to <= valid_from:
-        problems.append(f"{at}: valid_to: {valid_to} is not after valid_from {valid_from}")
+        problems.append(f"{at}: valid_to: " + _("{end} is not after valid_from {start}").format(end=valid_to,
+                                                                                               start=valid_from))
     if len(problems) > before:
         return None
     return Plan(carrier=str(doc.get("carrier", "")), contract=str(doc.get("contract", "")),
@@ -228,10 +236,12 @@ def _check_versions(plans: list[Plan], problems: list[str]) -> None:
         versions.sort(key=lambda p: p.valid_from)
         for a, b in zip(versions, versions[1:]):
             if a.valid_to is None or a.valid_to > b.valid_from:
-                problems.append(f"{a.source}: plan {code}: version from {a.valid_from} overlaps the version from "
-                                f"{b.valid_from} (give the earlier one a valid_to)")
+                problems.append(_("{source}: plan {code}: version from {first} overlaps the version from {second} "
+                                  "(give the earlier one a valid_to)").format(source=a.source, code=code,
+                                                                              first=a.valid_from, second=b.valid_from))
             if a.pooled != b.pooled:
-                problems.append(f"{a.source}: plan {code}: pooled changes between versions (make it a new plan)")
+                problems.append(_("{source}: plan {code}: pooled changes between versions (make it a new "
+                                  "plan)").format(source=a.source, code=code))
 
 
 def load_catalogues(paths: list[Path]) -> list[Plan]:
@@ -247,7 +257,8 @@ def load_catalogues(paths: list[Path]) -> list[Plan]:
     for p in plans:
         other = seen.setdefault((p.carrier, p.code), p.source)
         if other != p.source:
-            problems.append(f"{p.source}: plan {p.code} of {p.carrier} is also in {other}")
+            problems.append(_("{source}: plan {code} of {carrier} is also in {other}").format(
+                source=p.source, code=p.code, carrier=p.carrier, other=other))
     if problems:
         raise PlanError(problems)
     return plans
