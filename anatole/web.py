@@ -561,7 +561,13 @@ def make_server(settings: Settings) -> Any:
             ws = ("wss:" if base.startswith("https") else "ws:") + base.split(":", 1)[1] + "/ws"
             context = {"font_size": _int(request.query.get("fontsize", "16"), 16), "app_websocket_url": ws,
                        "config": {"static": {"url": f"{base}/static/"}}, "application": {"name": settings.title}}
-            response = aiohttp_jinja2.render_template("app_index.html", request, context)
+            page = aiohttp_jinja2.render_string("app_index.html", request, context)
+            # the template asks Google Fonts for Roboto Mono: the browser would tell Google who opens the console;
+            # textual-serve ships the font, so it comes from here
+            font = (f"<style>@font-face {{font-family: 'Roboto Mono'; src: url('{base}/static/fonts/"
+                    "RobotoMono-VariableFont_wght.ttf');}</style>")
+            page = re.sub(r"<link[^>]*fonts\.googleapis\.com[^>]*>", font, page, count=1)
+            response = web.Response(text=page, content_type="text/html")
             response.headers["Cache-Control"] = "no-store"
             return response
 

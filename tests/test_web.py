@@ -159,8 +159,9 @@ async def serving(root: Path, host: str = "127.0.0.1", **options: Any) -> AsyncI
     runner = aioweb.AppRunner(await server._make_app(), access_log=None, shutdown_timeout=2)
     await runner.setup()
     try:
-        await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
-        yield server, f"http://127.0.0.1:{runner.addresses[0][1]}"
+        await aioweb.TCPSite(runner, "127.0.0.1", 0, ssl_context=settings.ssl_context).start()
+        scheme = "https" if settings.ssl_context else "http"
+        yield server, f"{scheme}://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 
@@ -319,6 +320,41 @@ def test_a_public_address_stays_closed_when_the_last_login_goes(tmp_path: Path) 
             async with anyone.get(f"{base}/", allow_redirects=False) as r:
                 assert r.status == 303
             assert (await login(anyone, base, "alice", PASSWORD)).status == 401
+
+    run(scenario())
+
+
+def test_over_tls_the_cookie_is_secure_and_consoles_are_bounded(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (the command) makes the test certificate")
+    root = make_workspace(tmp_path / "ws")
+    add(root)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    with pytest.raises(web.UsersError, match="TLS certificate"):
+        web.tls_context(key, None)  # a key is not a certificate: named, no traceback
+
+    async def scenario() -> None:
+        import aiohttp
+
+        async with serving(root, host="0.0.0.0", ssl_context=web.tls_context(cert, key), max_sessions=1) as (
+                server, base), client() as alice:
+            assert base.startswith("https://")
+            async with alice.post(f"{base}/login", data={"name": "alice", "password": PASSWORD},
+                                  allow_redirects=False, ssl=False) as r:
+                assert r.status == 303
+                cookie = r.headers["Set-Cookie"]
+                assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            async with alice.ws_connect(f"{base}/ws", ssl=False) as first:
+                assert (await first.receive(timeout=10)).type == aiohttp.WSMsgType.BINARY
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # one more than --max-sessions
+                    await alice.ws_connect(f"{base}/ws", ssl=False)
+                assert refused.value.status == 503
+            while server.consoles:  # the first one's handler ends just after its close (bounded by run())
+                await asyncio.sleep(0.01)
+            assert (await console_says(alice, base, ssl=False))[0] == "alice"  # the first one closed: room again
 
     run(scenario())
 
