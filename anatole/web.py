@@ -509,6 +509,8 @@ def make_server(settings: Settings) -> Any:
                 return web.Response(status=403, text=_("the form was not posted from this server's page"))
             client = self.client(request)
             now = time.monotonic()
+            if len(self.failures) > 10_000:  # bounded memory: forget the addresses whose window has passed
+                self.failures = {c: ts for c, ts in self.failures.items() if ts and now - ts[-1] < FAILURE_WINDOW}
             recent = [t for t in self.failures.get(client, []) if now - t < FAILURE_WINDOW]
             self.failures[client] = recent
             if len(recent) >= FAILURES_ALLOWED:
