@@ -17,7 +17,7 @@ from store.inventory import open_inventory
 from tem.inventory import import_file
 from tui.app import ConsoleApp
 from tui.inventory_screen import ImportPreviewScreen, InventoryScreen, ItemScreen, parse_day, tree_order
-from tui.table import LocalTable
+from tui.table import ExportScreen, LocalTable
 
 CENTRES = ("code,name,parent,gl_account,budget\n"
            "HQ,Head office,,6100,\nSALES,Sales,HQ,6110,1500.00\nOPS,Operations,HQ,6120,800\n"
@@ -188,6 +188,14 @@ def test_kinds_on_a_date_filter_and_detail(ws: Path) -> None:
             history = item.query_one("#item-history", DataTable)
             newest = [str(c) for c in history.get_row_at(0)]
             assert newest[1] == "hr-sync" and newest[3] == "change" and "cost_centre: OPS → SALES" in newest[6]
+            # both are LocalTables: the changes sort by their batch as a number (< ascending), h focuses them
+            await pilot.press("h")
+            assert history.has_focus
+            history.move_cursor(row=0, column=2)
+            await pilot.press("less_than_sign")
+            await settle(pilot)
+            assert [str(c) for c in history.get_row_at(1)] == newest and history.sort == ("batch", False)
+            assert "changes: 2 · sorted by batch ▲" in str(item.query_one("#item-message", Static).render())
             await pilot.press("escape")
             assert app.screen is screen
             # the other kinds: lines keyed by E.164 digits, contracts with the last day to give notice
@@ -249,6 +257,24 @@ def test_import_preview_shows_changes_and_problems_and_writes_nothing(ws: Path) 
             summary = str(screen.query_one("#preview-summary", Static).render())
             assert "3 row(s)" in summary and "1 problem(s)" in summary and "effective 2025-03-14" in summary
             assert "--accept" in str(message.render())
+            # a LocalTable: filter by the highlighted cell (the additions), export exactly that view to a path
+            table = screen.query_one("#preview", LocalTable)
+            table.focus()
+            table.move_cursor(row=[r[0] for r in rows].index("+"), column=0)
+            await pilot.press("f")
+            await settle(pilot)
+            assert {str(table.get_row_at(i)[0]) for i in range(table.row_count)} == {"+"}
+            assert "shown: 2 of 6 · ± = add" in str(screen.query_one("#preview-summary", Static).render())
+            target = ws / "preview-view.csv"
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, ExportScreen), "the export dialog")
+            app.screen.query_one(Input).value = str(target)
+            await pilot.press("enter")
+            await until(pilot, target.exists, "the export")
+            assert target.read_text().splitlines() == [
+                "±,kind,key,from,to,what", 'add,person,E4,2025-03-14,,"name=Dee Moreau, cost_centre=NOPE, site=lyon"',
+                'add,extension,lyon/4002,2025-03-14,,"site=lyon, extension=4002, person=E4"']
+            await settle(pilot)
             await pilot.press("escape")
             assert isinstance(app.screen, InventoryScreen)
 

@@ -20,11 +20,11 @@ from tui.app import ConsoleApp
 from tui.help import HelpScreen
 from tui.inventory_screen import InventoryScreen
 from tui.reports_screen import (
+    MIN_TEXT,
     BarChart,
     ExportDialog,
     ReportsScreen,
     ReportTable,
-    MIN_TEXT,
     chart_points,
     fit_columns,
     parse_period,

@@ -463,43 +463,59 @@ class InventoryScreen(Screen):
         self.app.push_screen(ImportPreviewScreen(self.day))
 
 
+def _file_name(text: str) -> str:
+    """A key as a piece of a file name (an export's default name)."""
+    return re.sub(r"[^\w.-]+", "-", text).strip("-") or "item"
+
+
 class ItemScreen(Screen):
-    """One item: every version (the effective-dated history of its fields) and every recorded change."""
+    """One item: every version (the effective-dated history of its fields) and every recorded change, as
+    LocalTables (sort, filter by cell, columns, export of the view)."""
 
     CSS_PATH = "inventory.tcss"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
-                Binding("v", "show('#item-versions')", "Versions"),
-                Binding("h", "show('#item-history')", "Changes")]
+                Binding("v", "show('#item-versions')", "Tables", key_display="v h"),
+                Binding("h", "show('#item-history')", "Changes", show=False),
+                *screen_keys()]
 
     def __init__(self, kind: str, key: str, reader: InventoryReader, day: str) -> None:
         super().__init__()
         self.kind, self.key, self.reader, self.day = kind, key, reader, day
-        self.history: list[dict[str, Any]] = []
+        self.history: dict[str, dict[str, Any]] = {}
         self.summary = ""
 
     def compose(self) -> ComposeResult:
+        ctx = self.app.ctx
+        name = f"inventory-{_file_name(self.key)}"
         yield Static(f"{KIND_TITLES[self.kind]} · {self.key}", classes="title", id="item-title")
         yield Static("Versions (effective-dated; ▸ the one in force on the screen's date)", classes="subtitle")
-        yield DataTable(id="item-versions", cursor_type="row", zebra_stripes=True)
+        yield LocalTable(self._version_columns(), name_for_export=f"{name}-versions", workspace=lambda: ctx.workspace,
+                         clock=ctx.clock, id="item-versions")
         yield Static("Changes (newest first)", classes="subtitle")
-        yield DataTable(id="item-history", cursor_type="row", zebra_stripes=True)
+        yield LocalTable(HISTORY_COLUMNS, name_for_export=f"{name}-changes", workspace=lambda: ctx.workspace,
+                         clock=ctx.clock, id="item-history")
         yield Static("", id="item-message", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
-        versions = self.query_one("#item-versions", DataTable)
-        versions.add_columns("", *[h for h, _ in self._getters()], "from", "to")
-        self.query_one("#item-history", DataTable).add_columns("when", "who", "batch", "action", "from", "to",
-                                                               "what (amounts exact)", "source")
-        versions.focus()
+        self.query_one("#item-versions", LocalTable).focus()
         self._load()
 
     def _getters(self) -> list[tuple[str, Getter]]:
         """The columns of a version: those of the list, less the dates and what is counted over a day's items."""
         return [(h, g) for h, g in COLUMNS[self.kind] if h not in ("from", "to", "extensions", "people")]
 
+    def _version_columns(self) -> list[Column]:
+        return [Column("now", "▸"), *[Column(h, h) for h, _g in self._getters()], Column("from", "from"),
+                Column("to", "to")]
+
     def action_show(self, selector: str) -> None:
         self.query_one(selector).focus()
+
+    async def action_table(self, action: str) -> None:
+        """The table keys act on the table that has the focus (the versions when neither has)."""
+        focused = self.focused if isinstance(self.focused, LocalTable) else self.query_one("#item-versions")
+        await focused.run_action(action)
 
     @work(thread=True, exclusive=True, group="inventory-item")
     def _load(self) -> None:
@@ -516,38 +532,70 @@ class ItemScreen(Screen):
             line.update(Text(message.error))
             line.add_class("error")
             return
-        lk = Lookups({}, self.app.ctx.currency)
+        cur = self.app.ctx.currency
+        lk = Lookups({}, cur)
         getters = self._getters()
-        versions = self.query_one("#item-versions", DataTable)
+        rows = []
         for r in message.versions:
             current = r["valid_from"] <= self.day and (r["valid_to"] is None or r["valid_to"] > self.day)
-            versions.add_row("▸" if current else "", *[g(r, lk) for _, g in getters], r["valid_from"],
-                             r["valid_to"] or "", key=str(r["id"]))
-        zone, cur = self.app.ctx.zone(), self.app.ctx.currency
-        history = self.query_one("#item-history", DataTable)
-        self.history = message.history
-        for h in message.history:
-            when = display.when(h["at"], zone)
-            history.add_row(when, h["actor"], f"#{h['batch_id']}" if h["batch_id"] else "", h["action"],
-                            h["valid_from"] or "", h["valid_to"] or "", change_text(h, cur), h["note"] or "",
-                            key=str(h["id"]))
+            cells: dict[str, Any] = {"now": "▸" if current else ""}
+            cells.update({h: Text(g(r, lk), justify="right") if h in RIGHT else g(r, lk) for h, g in getters})
+            cells.update({"from": r["valid_from"], "to": r["valid_to"] or ""})
+            values = {h: None if r.get(f) is None else Money(int(r[f]), cur)
+                      for h, f in MONEY_COLUMNS.items() if h in cells}
+            values.update({h: r.get(f) for h, f in COUNT_COLUMNS.items() if h in cells})
+            rows.append(Row(str(r["id"]), cells, values))
+        self.query_one("#item-versions", LocalTable).set_rows(rows)
+        zone = self.app.ctx.zone()
+        self.history = {str(h["id"]): h for h in message.history}
+        self.query_one("#item-history", LocalTable).set_rows([history_row(h, zone, cur) for h in message.history])
         self.summary = f"{len(message.versions)} version(s), {len(message.history)} change(s) · " \
             f"`anatole inventory show {self.key}` prints the same"
         line.update(self.summary)
 
-    @on(DataTable.RowHighlighted, "#item-history")
-    def change_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(DataTable.CellHighlighted, "#item-history")
+    def change_highlighted(self) -> None:
         """The whole of a change, which the table's column may cut."""
-        if self.query_one("#item-history", DataTable).has_focus and 0 <= event.cursor_row < len(self.history):
-            h = self.history[event.cursor_row]
+        table = self.query_one("#item-history", LocalTable)
+        row = table.current_row()
+        if table.has_focus and row is not None and row.key in self.history:
+            h = self.history[row.key]
             self.query_one("#item-message", Static).update(
                 Text(f"{h['action']} from {h['valid_from']}: {change_text(h, self.app.ctx.currency)}"
                      + (f" ({h['note']})" if h["note"] else "")))
 
-    @on(DataTable.RowHighlighted, "#item-versions")
+    @on(DataTable.CellHighlighted, "#item-versions")
     def version_highlighted(self) -> None:
         if self.summary:
             self.query_one("#item-message", Static).update(self.summary)
+
+    @on(LocalTable.Changed)
+    def table_changed(self, event: LocalTable.Changed) -> None:
+        """What a filter or a sort leaves of a table, on the message line."""
+        if self.summary and (event.table.filters or event.table.sort):
+            which = "versions" if event.table.id == "item-versions" else "changes"
+            self.query_one("#item-message", Static).update(Text(f"{which}: {event.table.summary()}"))
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: both tables' keys."""
+        return (table_commands(self.query_one("#item-versions", LocalTable), "Versions", "version")
+                + table_commands(self.query_one("#item-history", LocalTable), "Changes", "change"))
+
+
+HISTORY_COLUMNS = [Column("when", "when"), Column("who", "who"), Column("batch", "batch"),
+                   Column("action", "action"), Column("from", "from"), Column("to", "to"),
+                   Column("what", "what (amounts exact)"), Column("source", "source")]
+
+
+def history_row(h: dict[str, Any], zone: str, currency: str) -> Row:
+    """One recorded change: sorted by its instant and its batch number, not by their text."""
+    cells = {"when": display.when(h["at"], zone), "who": h["actor"] or "",
+             "batch": f"#{h['batch_id']}" if h["batch_id"] else "", "action": h["action"],
+             "from": h["valid_from"] or "", "to": h["valid_to"] or "", "what": change_text(h, currency),
+             "source": h["note"] or ""}
+    at = "" if h["at"] is None else dt.datetime.fromtimestamp(h["at"], dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")  # sorts as it reads, exports unambiguous
+    return Row(str(h["id"]), cells, {"when": at, "batch": h["batch_id"]})
 
 
 class ImportPreviewScreen(Screen):
@@ -555,11 +603,13 @@ class ImportPreviewScreen(Screen):
 
     CSS_PATH = "inventory.tcss"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
-                Binding("ctrl+r", "run", "Preview", key_display="ctrl+r")]
+                Binding("ctrl+r", "run", "Preview", key_display="ctrl+r"),
+                *screen_keys()]
 
     def __init__(self, day: str) -> None:
         super().__init__()
         self.day = day
+        self.summary = ""
 
     def compose(self) -> ComposeResult:
         kinds = self.app.ctx.inventory.kinds if self.app.ctx.inventory is not None else ("people",)
@@ -575,12 +625,13 @@ class ImportPreviewScreen(Screen):
                         max_length=10)
             yield Checkbox("partial (remove nothing)", id="preview-partial", compact=True)
         yield Static("", id="preview-summary", classes="totals")
-        yield DataTable(id="preview", cursor_type="row", zebra_stripes=True)
+        ctx = self.app.ctx
+        yield LocalTable(PREVIEW_COLUMNS, name_for_export="inventory-preview", workspace=lambda: ctx.workspace,
+                         clock=ctx.clock, id="preview")
         yield Static("", id="preview-message", classes="message")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#preview", DataTable).add_columns("", "kind", "key", "from", "to", "what")
         self.query_one("#preview-file", Input).focus()
         if self.app.ctx.inventory is None:
             self._message("the preview needs the workspace: open the console with `anatole ui`", error=True)
@@ -628,27 +679,47 @@ class ImportPreviewScreen(Screen):
             return
         self.post_message(PreviewDone({**result, "path": str(path), "file_kind": kind}))
 
+    async def action_table(self, action: str) -> None:
+        await self.query_one("#preview", LocalTable).run_action(action)
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette: the preview and the table's keys."""
+        return [("Preview: run", "What importing the file would do (ctrl+r)", self.action_run),
+                *table_commands(self.query_one("#preview", LocalTable), "Preview")]
+
+    @on(LocalTable.Changed, "#preview")
+    def table_changed(self, event: LocalTable.Changed) -> None:
+        more = f" · shown: {event.table.summary()}" if event.table.filters or event.table.sort else ""
+        self.query_one("#preview-summary", Static).update(Text(self.summary + more))
+
     def on_preview_done(self, message: PreviewDone) -> None:
-        table = self.query_one("#preview", DataTable)
-        table.clear()
+        table = self.query_one("#preview", LocalTable)
         summary = self.query_one("#preview-summary", Static)
         if message.result is None:
+            self.summary = ""
+            table.set_rows([])
             summary.update("")
             self._message(message.error, error=True)
             return
         p = message.result
+        rows = []
+        for n, prob in enumerate(p["problems"]):
+            rows.append(Row(f"problem-{n}", {"mark": Text("!", style="bold red" if not prob["acceptable"]
+                                                          else "bold yellow"),
+                                             "kind": prob["code"], "key": prob["key"], "from": "", "to": "",
+                                             "what": prob["message"]}, {"mark": "problem"}))
+        for mark, found, word in (("+", p["adds"], "add"), ("~", p["changes"], "change"),
+                                  ("-", p["removals"], "removal")):
+            for n, r in enumerate(found):  # the mark filters and exports as a word (a spreadsheet reads "-" as a sign)
+                rows.append(Row(f"{mark}{n}", {"mark": Text(mark, style="bold"), "kind": r["kind"], "key": r["key"],
+                                               "from": r["from"] or "", "to": r.get("to") or "",
+                                               "what": _preview_what(mark, r)}, {"mark": word}))
+        self.summary = (f"{p['rows']} row(s) · {len(p['adds'])} add(s), {len(p['changes'])} change(s), "
+                        f"{len(p['removals'])} removal(s), {p['unchanged']} unchanged · {len(p['problems'])} "
+                        f"problem(s)" + (f", {p['blocking']} to fix in the file" if p["blocking"] else "")
+                        + f" · effective {p['effective']}")
         with self.app.batch_update():
-            for prob in p["problems"]:
-                table.add_row(Text("!", style="bold red" if not prob["acceptable"] else "bold yellow"),
-                              prob["code"], prob["key"], "", "", prob["message"])
-            for mark, rows in (("+", p["adds"]), ("~", p["changes"]), ("-", p["removals"])):
-                for r in rows:
-                    table.add_row(Text(mark, style="bold"), r["kind"], r["key"], r["from"] or "", r.get("to") or "",
-                                  _preview_what(mark, r))
-        summary.update(f"{p['rows']} row(s) · {len(p['adds'])} add(s), {len(p['changes'])} change(s), "
-                       f"{len(p['removals'])} removal(s), {p['unchanged']} unchanged · {len(p['problems'])} "
-                       f"problem(s)" + (f", {p['blocking']} to fix in the file" if p["blocking"] else "")
-                       + f" · effective {p['effective']}")
+            table.set_rows(rows)
         shown = self.app.ctx.shown(Path(p["path"]))
         command = f"anatole inventory import {_quote(shown)} --kind {p['file_kind']} --effective {p['effective']}" \
             + (" --partial" if p["partial"] else "") + " --apply"
@@ -660,6 +731,10 @@ class ImportPreviewScreen(Screen):
             self._message(f"to apply: {command}")
         else:
             self._message("nothing would change")
+
+
+PREVIEW_COLUMNS = [Column("mark", "±"), Column("kind", "kind"), Column("key", "key"), Column("from", "from"),
+                   Column("to", "to"), Column("what", "what")]
 
 
 def _preview_what(mark: str, r: dict[str, Any]) -> str:
