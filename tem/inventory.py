@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.money import MoneyError, format_exact, parse_money
+from i18n import _, pgettext
 from store.inventory import InventoryStore
 
 KINDS = ("cost_centre", "person", "site", "extension", "line", "device", "contract")
@@ -156,7 +157,7 @@ def _date(text: str, where: str) -> str:
     try:
         return dt.date.fromisoformat(text.strip()).isoformat()
     except ValueError:
-        raise InventoryError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise InventoryError(f"{where}: " + _("{value} is not a date (YYYY-MM-DD)").format(value=repr(text))) from None
 
 
 def read_csv(data: bytes, kind: str, name: str, *, effective: str) -> tuple[list[Version], list[Problem], int]:
@@ -176,14 +177,15 @@ def read_csv(data: bytes, kind: str, name: str, *, effective: str) -> tuple[list
     try:
         header = next(reader)
     except StopIteration:
-        raise InventoryError(f"{name}: the file is empty (a header row is expected)") from None
+        raise InventoryError(_("{path}: the file is empty (a header row is expected)").format(path=name)) from None
     except csv.Error as exc:
-        raise InventoryError(f"{name}: line 1: not CSV ({exc})") from None
+        raise InventoryError(_("{path}: line {n}: not CSV ({error})").format(path=name, n=1, error=exc)) from None
     cols = [_header(h) for h in header]
     key_col = next((cols.index(a) for a in KEY_ALIASES[kind] if a in cols), None)
     if key_col is None:
-        raise InventoryError(f"{name}: line 1: no key column for {kind} (one of: {', '.join(KEY_ALIASES[kind])}); "
-                             f"columns are {', '.join(header)}")
+        raise InventoryError(_("{path}: line 1: no key column for {kind} (one of: {aliases}); columns are "
+                               "{columns}").format(path=name, kind=kind, aliases=", ".join(KEY_ALIASES[kind]),
+                                                   columns=", ".join(header)))
     wanted = FIELDS[kind] + (("extension",) if kind == "person" else ())
     field_cols: dict[str, int] = {}
     for f in wanted:
@@ -204,9 +206,10 @@ def read_csv(data: bytes, kind: str, name: str, *, effective: str) -> tuple[list
             return row[i].strip() if i is not None and i < len(row) else ""
 
         key = cell(key_col)
-        where = f"{name}: line {lineno}"
+        where = _("{path}: line {n}").format(path=name, n=lineno)
         if not key:
-            problems.append(Problem(lineno, "bad_value", "", f"{where}: {header[key_col]!r} is empty"))
+            problems.append(Problem(lineno, "bad_value", "", f"{where}: " + _("{column} is empty").format(
+                column=repr(header[key_col]))))
             continue
         if kind == "line":
             key = normalise_service(key)
@@ -217,8 +220,9 @@ def read_csv(data: bytes, kind: str, name: str, *, effective: str) -> tuple[list
             problems.append(Problem(lineno, "bad_value", key, str(exc)))
             continue
         if end is not None and end <= start:
-            problems.append(Problem(lineno, "bad_value", key, f"{where}: ends ({end}) on or before it starts "
-                                                               f"({start})"))
+            problems.append(Problem(lineno, "bad_value", key, f"{where}: " + _("ends ({end}) on or before it starts "
+                                                                                 "({start})").format(end=end,
+                                                                                                     start=start)))
             continue
         values: dict[str, Any] = {}
         bad = False
@@ -235,8 +239,8 @@ def read_csv(data: bytes, kind: str, name: str, *, effective: str) -> tuple[list
                     bad = True
             elif f in INT_FIELDS:
                 if not value.isdigit():
-                    problems.append(Problem(lineno, "bad_value", key, f"{where}, {header[i]}: {value!r} is not a "
-                                                                       "whole number of days"))
+                    problems.append(Problem(lineno, "bad_value", key, f"{where}, {header[i]}: " + _(
+                        "{value} is not a whole number of days").format(value=repr(value))))
                     bad = True
                 else:
                     values[f] = int(value)
@@ -269,7 +273,8 @@ def _rows(reader: Any, name: str) -> Any:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InventoryError(f"{name}: line {reader.line_num}: not CSV ({exc})") from None
+            raise InventoryError(_("{path}: line {n}: not CSV ({error})").format(path=name, n=reader.line_num,
+                                                                                 error=exc)) from None
 
 
 def _overlaps(a: Version, b: Version) -> bool:
@@ -284,7 +289,8 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
             partial: bool = False) -> Preview:
     """What importing this file would do: adds, changes, removals and problems, with the operations to apply."""
     if kind not in KINDS:
-        raise InventoryError(f"unknown kind {kind!r} (one of: {', '.join(FILE_KINDS)})")
+        raise InventoryError(_("unknown kind {kind} (one of: {kinds})").format(kind=repr(kind),
+                                                                             kinds=", ".join(FILE_KINDS)))
     effective = effective or dt.date.today().isoformat()
     versions, problems, rows = read_csv(data, kind, name, effective=effective)
     p = Preview(kind, name, hashlib.sha256(data).hexdigest(), effective, partial, rows, versions, problems=problems)
@@ -306,13 +312,18 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
                     v.skip = True
                     if k == "extension" and w.fields.get("person") != v.fields.get("person"):
                         p.problems.append(Problem(v.line, "duplicate_extension", key,
-                                                  f"line {v.line}: extension {key} is also given to "
-                                                  f"{w.fields.get('person')} (line {w.line}) over the same dates"))
+                                                  _("line {n}: extension {key} is also given to {person} (line "
+                                                    "{other}) over the same dates").format(
+                                                      n=v.line, key=key, person=w.fields.get("person"),
+                                                      other=w.line)))
                     else:
                         p.problems.append(Problem(v.line, "overlapping_dates", key,
-                                                  f"line {v.line}: {k} {key} from {v.valid_from} to "
-                                                  f"{v.valid_to or 'open'} overlaps line {w.line} "
-                                                  f"({w.valid_from} to {w.valid_to or 'open'})"))
+                                                  _("line {n}: {kind} {key} from {start} to {end} overlaps line "
+                                                    "{other} ({other_start} to {other_end})").format(
+                                                      n=v.line, kind=k, key=key, start=v.valid_from,
+                                                      end=v.valid_to or pgettext("no end date", "open"), other=w.line,
+                                                      other_start=w.valid_from,
+                                                      other_end=w.valid_to or pgettext("no end date", "open"))))
                     break
     # a partial import must not give a number already held by someone the file does not mention
     if partial:
@@ -324,8 +335,8 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
                 if r["person"] and r["person"] != v.fields["person"] and r["person"] not in file_people:
                     v.skip = True
                     p.problems.append(Problem(v.line, "duplicate_extension", v.key,
-                                              f"line {v.line}: extension {v.key} is held by {r['person']} from "
-                                              f"{r['valid_from']}"))
+                                              _("line {n}: extension {key} is held by {person} from {start}").format(
+                                                  n=v.line, key=v.key, person=r["person"], start=r["valid_from"])))
                     break
 
     # cost centres: known in the store or defined by this file
@@ -339,12 +350,13 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
         for what, code in refs:
             if code and code not in known:
                 p.problems.append(Problem(v.line, "unknown_cost_centre", v.key,
-                                          f"line {v.line}: {v.kind} {v.key}: {what} {code!r} is not a known cost "
-                                          f"centre"))
+                                          _("line {n}: {kind} {key}: {what} {code} is not a known cost "
+                                            "centre").format(n=v.line, kind=v.kind, key=v.key, what=what,
+                                                             code=repr(code))))
         if v.kind == "person" and not v.fields.get("cost_centre"):
             p.problems.append(Problem(v.line, "no_cost_centre", v.key,
-                                      f"line {v.line}: person {v.key} has no cost centre (their costs will be "
-                                      f"unassigned)"))
+                                      _("line {n}: person {key} has no cost centre (their costs will be "
+                                        "unassigned)").format(n=v.line, key=v.key)))
     if kind == "cost_centre":
         _check_cycles(p, istore)
 
@@ -376,7 +388,7 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
             action = "change"
         p.operations.append({"op": "set", "kind": v.kind, "key": v.key, "valid_from": v.valid_from,
                              "valid_to": v.valid_to, "fields": v.fields, "action": action, "before": before,
-                             "note": f"{name}: line {v.line}"})
+                             "note": _("{path}: line {n}").format(path=name, n=v.line)})
     if not partial:
         stated = {(v.kind, v.key) for v in versions}
         # a people file manages extensions only when it lists some (a file without the column leaves them be)
@@ -390,7 +402,8 @@ def preview(istore: InventoryStore, data: bytes, kind: str, name: str, *, effect
                 before = {f: r[f] for f in FIELDS[k]}
                 p.removals.append({"kind": k, "key": r["key"], "from": effective, "fields": _show(before)})
                 p.operations.append({"op": "close", "kind": k, "key": r["key"], "valid_from": effective,
-                                     "action": "remove", "before": before, "note": f"{name}: not in the file"})
+                                     "action": "remove", "before": before,
+                                     "note": _("{path}: not in the file").format(path=name)})
     unique = {(x.line, x.code): x for x in reversed(p.problems)}  # a person's row and its extensions: once
     p.problems = sorted(unique.values(), key=lambda x: (x.line, x.code))
     return p
@@ -407,7 +420,8 @@ def _check_cycles(p: Preview, istore: InventoryStore) -> None:
             if code in seen:
                 v.skip = True
                 p.problems.append(Problem(v.line, "bad_value", v.key,
-                                          f"line {v.line}: cost centre {v.key}: its parents loop back to it"))
+                                          _("line {n}: cost centre {key}: its parents loop back to it").format(
+                                              n=v.line, key=v.key)))
                 break
             seen.add(code)
             code = parent.get(code)
@@ -421,11 +435,11 @@ def apply(istore: InventoryStore, p: Preview, *, accept: bool = False, actor: st
     """Write a preview's operations in one transaction; returns the batch id. Refuses (InventoryError, nothing
     written) while there are bad values, or other problems that are not accepted."""
     if p.blocking:
-        raise InventoryError(f"{p.file}: {len(p.blocking)} row(s) cannot be read; fix the file (nothing applied):\n"
-                             + "\n".join(x.message for x in p.blocking))
+        raise InventoryError(_("{path}: {n} row(s) cannot be read; fix the file (nothing applied):").format(
+            path=p.file, n=len(p.blocking)) + "\n" + "\n".join(x.message for x in p.blocking))
     if p.problems and not accept:
-        raise InventoryError(f"{p.file}: {len(p.problems)} problem(s); resolve them or give --accept (nothing "
-                             "applied):\n" + "\n".join(x.message for x in p.problems))
+        raise InventoryError(_("{path}: {n} problem(s); resolve them or give --accept (nothing applied):").format(
+            path=p.file, n=len(p.problems)) + "\n" + "\n".join(x.message for x in p.problems))
     summary = {"adds": len(p.adds), "changes": len(p.changes), "removals": len(p.removals),
                "unchanged": p.unchanged, "problems": len(p.problems)}
     return istore.apply({"kind": p.kind, "file": p.file, "sha256": p.sha256, "effective": p.effective,
@@ -439,7 +453,8 @@ def import_file(istore: InventoryStore, path: Path, kind: str, *, effective: str
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InventoryError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise InventoryError(_("{path}: cannot be read ({error})").format(path=path,
+                                                                       error=exc.strerror or exc)) from None
     p = preview(istore, data, kind, str(path), effective=effective, partial=partial)
     batch = apply(istore, p, accept=accept, actor=actor) if apply_it else None
     return p, batch

@@ -36,6 +36,7 @@ import numpy as np
 
 from engine import _recon
 from engine.money import MoneyError, format_exact, parse_money
+from i18n import _
 
 CLASS_NAMES: tuple[str, ...] = tuple(_recon.CLASS_NAMES)
 EXACT, NEAR, COST_MISMATCH, ONLY_INVOICE, ONLY_CDR = range(5)
@@ -192,15 +193,15 @@ def reconcile(detail: Detail, calls: Calls, tolerances: Tolerances = Tolerances(
         rated = {str(x) for x, cost in zip(calls.currency.tolist(), calls.cost.tolist()) if x and cost}
         other = sorted(rated - {currency})
         if other:
-            raise ReconcileError(f"the invoice is in {currency} but calls in scope are rated in {', '.join(other)}: "
-                                 f"narrow the calls with --site/--trunk")
+            raise ReconcileError(_("the invoice is in {currency} but calls in scope are rated in {others}: narrow the "
+                                   "calls with --site/--trunk").format(currency=currency, others=", ".join(other)))
     try:
         res = _recon.match(number_keys(detail.number), _col(detail.start, np.int64), _col(detail.duration, np.int32),
                            _col(detail.amount, np.int64), number_keys(calls.number), _col(calls.start, np.int64),
                            _col(calls.duration, np.int32), _col(calls.cost, np.int64), tolerances.start,
                            tolerances.duration, tolerances.amount)
     except ValueError as exc:
-        raise ReconcileError(f"cannot reconcile: {exc}") from None
+        raise ReconcileError(_("cannot reconcile: {error}").format(error=exc)) from None
     in_period = (calls.start >= period[0]) & (calls.start < period[1])
     in_scope = in_period | (res["cdr_class"] != ONLY_CDR)
     totals = res["totals"]
@@ -263,19 +264,21 @@ def read_detail_csv(path: Path | str, zone: str = "UTC") -> Detail:
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReconcileError(f"unknown time zone {zone!r}") from None
+        raise ReconcileError(_("unknown time zone {zone}").format(zone=repr(zone))) from None
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ReconcileError(f"{path}: cannot read it: {exc}") from None
+        raise ReconcileError(_("{path}: cannot read it: {error}").format(path=path, error=exc)) from None
     rows = csv.reader(text.splitlines())
     header = next(rows, None)
     if header is None:
-        raise ReconcileError(f"{path}: empty file (expected a header: {','.join(DETAIL_COLUMNS)})")
+        raise ReconcileError(_("{path}: empty file (expected a header: {header})").format(
+            path=path, header=",".join(DETAIL_COLUMNS)))
     names = [h.strip().lower() for h in header]
     missing = [c for c in DETAIL_COLUMNS if c not in names]
     if missing:
-        raise ReconcileError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(names)})")
+        raise ReconcileError(_("{path}:1: missing column(s) {columns} (header: {header})").format(
+            path=path, columns=", ".join(missing), header=",".join(names)))
     at = {name: names.index(name) for name in (*DETAIL_COLUMNS, "service") if name in names}
     problems: list[str] = []
     number, start, duration, amount, line, service = [], [], [], [], [], []
@@ -283,7 +286,8 @@ def read_detail_csv(path: Path | str, zone: str = "UTC") -> Detail:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < len(names):
-            problems.append(f"{path}:{lineno}: {len(row)} cells, the header has {len(names)}")
+            problems.append(f"{path}:{lineno}: " + _("{n} cells, the header has {expected}").format(
+                n=len(row), expected=len(names)))
             continue
         cells = {name: row[k].strip() for name, k in at.items()}
         got = _detail_row(cells, tz)
@@ -297,7 +301,7 @@ def read_detail_csv(path: Path | str, zone: str = "UTC") -> Detail:
         line.append(lineno)
         service.append(cells.get("service", ""))
     if problems:
-        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        more = "\n" + _("... and {n} more").format(n=len(problems) - 20) if len(problems) > 20 else ""
         raise ReconcileError("\n".join(problems[:20]) + more)
     return Detail(number=np.array(number, dtype=object), start=np.array(start, np.int64),
                   duration=np.array(duration, np.int32), amount=np.array(amount, np.int64),
@@ -307,7 +311,8 @@ def read_detail_csv(path: Path | str, zone: str = "UTC") -> Detail:
 def _detail_row(cells: dict[str, str], tz: ZoneInfo) -> tuple[int, int, int] | str:
     digits = _DIGIT_NOISE.sub("", cells["number"]).lstrip("+")
     if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > MAX_KEY_DIGITS:
-        return f"number: {cells['number']!r} is not an E.164 number (digits, optionally with +)"
+        return "number: " + _("{value} is not an E.164 number (digits, optionally with +)").format(
+            value=repr(cells["number"]))
     raw = cells["start"]
     if raw.lstrip("-").isdigit():
         start = int(raw)
@@ -315,7 +320,7 @@ def _detail_row(cells: dict[str, str], tz: ZoneInfo) -> tuple[int, int, int] | s
         try:
             when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            return f"start: {raw!r} is not an ISO 8601 date and time or epoch seconds"
+            return "start: " + _("{value} is not an ISO 8601 date and time or epoch seconds").format(value=repr(raw))
         start = int((when if when.tzinfo else when.replace(tzinfo=tz)).timestamp())
     raw = cells["duration"]
     m = _HMS.fullmatch(raw)
@@ -324,9 +329,9 @@ def _detail_row(cells: dict[str, str], tz: ZoneInfo) -> tuple[int, int, int] | s
     elif m:
         seconds = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
     else:
-        return f"duration: {raw!r} is not seconds or [H:]MM:SS"
+        return "duration: " + _("{value} is not seconds or [H:]MM:SS").format(value=repr(raw))
     if seconds >= 2**31:
-        return f"duration: {raw!r} is too long"
+        return "duration: " + _("{value} is too long").format(value=repr(raw))
     try:
         money = parse_money(cells["amount"])
     except MoneyError as exc:

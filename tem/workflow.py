@@ -72,7 +72,8 @@ def import_file(istore: InvoiceStore, path: Path, *, fmt: str = "auto", profiles
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvoiceError(_("{path}: cannot be read ({error})").format(path=path, error=exc.strerror or exc)) from None
+        raise InvoiceError(_("{path}: cannot be read ({error})").format(path=path,
+                                                                     error=exc.strerror or exc)) from None
     sha = hashlib.sha256(data).hexdigest()
     known = istore.file_invoices(sha)
     if known:
