@@ -551,14 +551,15 @@ class WhatifJob:
     error: type[Exception]
 
 
-def whatif_part(path: str, job: WhatifJob) -> dict[str, Any]:
-    """A Dask task: one archived month partition rated with every candidate tariff (loaded once per worker
-    process), as tem.whatif.totals: exact integers the driver sums."""
+def whatif_part(path: str, job: WhatifJob, shipped: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
+    """A Dask task: one archived month partition rated with every candidate tariff (`shipped`: the driver's
+    compiled tariffs, sent once to each worker; else loaded once per worker process), as tem.whatif.totals:
+    exact integers the driver sums."""
     from tariffs.load import compiled_tariff
     from tem.whatif import totals
 
     try:
-        compiled = [(label, compiled_tariff(p)) for label, p in job.tariffs]
+        compiled = shipped if shipped is not None else [(label, compiled_tariff(p)) for label, p in job.tariffs]
         cols = job.read(path, job.start, job.end, job.sites)
     except (OSError, job.error) as exc:
         raise job.error(f"{socket.gethostname()}: {exc}") from None
@@ -586,7 +587,8 @@ def distributed_whatif(cols: dict[str, Any], parts: list[str], start: int, end: 
                     tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)],
                     read=read, keep=keep, error=error)
     with dask_client(scheduler, workers, error) as client:
-        futures = client.map(whatif_part, parts, job=job, pure=False)
+        [shipped] = client.scatter([list(tariffs)], broadcast=True, hash=False)  # the compiled tariffs, once each
+        futures = client.map(whatif_part, parts, job=job, shipped=shipped, pure=False)
         results = [wi.totals(cols, sites, countries, tariffs)]
         for k, future in enumerate(as_completed(futures), start=1):
             results.append(future.result())  # a task's error is raised here

@@ -89,13 +89,15 @@ def rerate(ws: Workspace, store: Store, *, start: int | None, end: int | None, s
 
     job = RerateJob(root=str(Path(ws.path).resolve()), configured=True,
                     tariff=str(Path(tariff).resolve()) if tariff is not None else None)
+    cargo = shipment(ws, Path(job.tariff) if job.tariff else None)
     with dask_client(scheduler, workers, RerateError) as client:
         info = client.scheduler_info(n_workers=-1).get("workers", {})
         depth = IN_FLIGHT * max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+        shipped = client.scatter(cargo, broadcast=True, hash=False)  # once to each worker
         pending: deque[tuple[dict[str, Any], dict[str, Any], Any]] = deque()
         for page in pages:
             cols = page_columns(page, ws)
-            pending.append((page, cols, client.submit(price_task, cols["price"], job, pure=False)))
+            pending.append((page, cols, client.submit(price_task, cols["price"], job, shipped, pure=False)))
             while len(pending) > depth:
                 page_, cols_, future = pending.popleft()
                 finish(page_, cols_, future.result())  # in page order; a task's error is raised here
@@ -302,11 +304,30 @@ class RerateJob:
     opener: Opener | None = field(default_factory=registered_opener)  # as pipeline.distributed.Job
 
 
-def price_task(cols: dict[str, np.ndarray], job: RerateJob) -> dict[str, np.ndarray]:
-    """A Dask task: price_columns on a worker, with the workspace and its compiled tariffs kept between tasks."""
+def shipment(ws: Workspace, tariff: Path | None) -> Workspace:
+    """What the pricing tasks read of the workspace, sent once to each worker: the sites and the compiled tariffs
+    that price them (the one given, else every site's and trunk's), so no worker reads anatole.toml or a deck. A
+    tariff that does not load here is left out: the worker that needs it raises the same error."""
+    from tariffs.errors import TariffError
+
+    paths = [tariff] if tariff is not None else sorted(
+        {p for s in ws.sites.values() for p in (s.tariff, *s.trunk_tariffs.values()) if p is not None})
+    compiled = {}
+    for path in paths:
+        try:
+            compiled[Path(path)] = ws.tariff(Path(path))
+        except (TariffError, OSError):
+            continue
+    return Workspace(path=Path(ws.path), sites=dict(ws.sites), _tariffs=compiled)
+
+
+def price_task(cols: dict[str, np.ndarray], job: RerateJob, shipped: Workspace | None = None
+               ) -> dict[str, np.ndarray]:
+    """A Dask task: price_columns on a worker, with the driver's `shipment` (else the workspace opened on the
+    worker, once) and its compiled tariffs kept between tasks."""
     from pipeline.distributed import _workspace
 
-    ws = _workspace(job)  # type: ignore[arg-type]  # it reads .root, .configured and .opener
+    ws = shipped if shipped is not None else _workspace(job)  # type: ignore[arg-type]  # .root, .configured, .opener
     return price_columns(ws, cols, Path(job.tariff) if job.tariff else None)
 
 
