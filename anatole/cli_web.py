@@ -106,12 +106,12 @@ def web(ctx: click.Context, host: str, port: int, public_url: str | None, certfi
         _refuse(why)
     language = _fixed_language(ctx, ws.path)
 
-    def command(login: str | None, browser_language: str | None) -> str:
-        return session_command(ws.path, login, language or browser_language, screen, light)
+    def command(login: str | None, session_language: str | None) -> str:
+        return session_command(ws.path, login, session_language, screen, light)
 
     settings = w.Settings(command=command, users_file=path, host=host, port=port, public_url=public_url,
-                        ssl_context=context, behind_proxy=behind_proxy, max_sessions=max_sessions,
-                        title=f"anatole · {ws.path.name}")
+                          ssl_context=context, behind_proxy=behind_proxy, language=language, max_sessions=max_sessions,
+                          title=f"anatole · {ws.path.name}")
     who = _("logins required ({n})").format(n=len(users)) if users else _("no logins: this machine's user only")
 
     def ready(urls: list[str]) -> None:

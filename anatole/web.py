@@ -303,7 +303,8 @@ def make_server(settings: Settings) -> Any:
     from textual_serve.server import Server
 
     class ConsoleServer(Server):
-        __doc__ = __doc__
+        """textual-serve's Server: its page and its one-process-per-websocket service, behind our guard (logins,
+        Host and Origin checks) and with the login and language passed to each console's command."""
 
         def __init__(self) -> None:
             super().__init__("anatole", host=settings.host, port=settings.port, title=settings.title,

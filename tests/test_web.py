@@ -410,6 +410,23 @@ async def test_an_alert_acknowledged_from_a_web_console_records_the_login(tmp_pa
     assert [(e["by"], e.get("peer")) for e in log if e["event"] == "acknowledge"] == [("web:alice", me), (me, None)]
 
 
+def test_a_language_chosen_for_the_server_wins_over_the_browsers(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path / "ws")
+
+    async def scenario() -> None:
+        french = {"Accept-Language": "fr-FR,fr;q=0.9"}
+        async with serving(root, language="en") as (_, base), client() as local:
+            assert await console_says(local, base, headers=french) == ["", "en"]
+            add(root)
+            async with local.get(f"{base}/login", headers=french) as r:
+                assert "Password" in await r.text()
+        async with serving(root) as (_, base), client() as local, \
+                local.get(f"{base}/login", headers=french) as r:  # no language chosen: the browser's
+            assert "Mot de passe" in await r.text()
+
+    run(scenario())
+
+
 def test_browser_language() -> None:
     assert web.browser_language("fr-CA,fr;q=0.9,en;q=0.8") == "fr"
     assert web.browser_language("de-DE,de;q=0.9,en-US;q=0.8,fr;q=0.7") == "en"
