@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import msgspec
 
+from i18n import N_
+
 CATEGORIES = ("recurring", "usage", "one_time", "discount", "tax")  # FOCUS-style charge categories
 SERVICE_KINDS = ("phone", "sim", "circuit", "account")
 LEVELS = ("line", "document")
 # UNTDID 1001 codes of documents that credit the buyer: their amounts are credits, stored negative
 CREDIT_TYPE_CODES = frozenset({"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"})
-# UNTDID 1001 documents that look like invoices but ask for no payment: kept as information, never approved for payment
-NON_PAYABLE_TYPE_CODES = {"751": "invoice information for accounting purposes", "325": "proforma invoice",
-                          "130": "invoicing data sheet"}
+# UNTDID 1001 documents that look like invoices but ask for no payment: kept as information, never approved for
+# payment; the names are marked for translation (show them with _(name))
+NON_PAYABLE_TYPE_CODES = {"751": N_("invoice information for accounting purposes"), "325": N_("proforma invoice"),
+                          "130": N_("invoicing data sheet")}
 # the payable invoice codes of the EN 16931 code list for BT-3 (380 commercial, 384 corrected, 389 self-billed...)
 INVOICE_TYPE_CODES = frozenset({
     "71", "80", "82", "84", "102", "202", "203", "204", "211", "218", "219", "295", "326", "331", "380", "382", "383",
