@@ -103,7 +103,8 @@ def import_cmd(ctx: click.Context, file: Path, file_kind: str, preview_only: boo
     if batch is not None:
         console.print(_("applied as batch #{batch}").format(batch=batch))
     elif p.blocking:
-        console.print(f"[bold red]{escape(_('some rows cannot be read: fix the file'))}[/]")
+        message = _("some rows cannot be read: fix the file")
+        console.print(f"[bold red]{escape(message)}[/]")
         sys.exit(clitools.EXIT_INPUT)
     elif p.problems:
         console.print(_("resolve the problems, or give --apply --accept to apply anyway"))
@@ -133,7 +134,7 @@ def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: b
         return
     table = Table(_("kind"), _("key"), _("from"), _("to"), _("details"), box=None)
     for r in rows:
-        table.add_row(r["kind"], r["key"], r["from"], r["to"] or "",
+        table.add_row(r["kind"], r["key"], _shown_day(r["from"]), _shown_day(r["to"]),
                       escape(", ".join(f"{k}={v}" for k, v in r.items()
                                        if k not in ("kind", "key", "from", "to") and v is not None)))
     console = clitools.console()
@@ -294,7 +295,8 @@ def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, d
     for code in obj["rollup"]:
         if code not in obj["by_cost_centre"]:
             table.add_row(escape(code), amount_of("0"), amount_of(obj["rollup"][code]))
-    table.add_row(f"[bold]{escape(_('unassigned'))}[/]", amount_of(obj["unassigned"]), "")
+    unassigned = _("unassigned")
+    table.add_row(f"[bold]{escape(unassigned)}[/]", amount_of(obj["unassigned"]), "")
     console.print(table)
     for why, amount in obj["unassigned_reasons"].items():
         console.print("  " + _("unassigned {amount}: {why}").format(amount=amount_of(amount), why=why), markup=False)

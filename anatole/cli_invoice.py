@@ -47,6 +47,13 @@ def _validity(status: str) -> str:
         status, status)
 
 
+def _category(category: str) -> str:
+    """A charge's FOCUS-style category as a person reads it (the stored value stays English)."""
+    return {"recurring": pgettext("charge category", "recurring"), "usage": pgettext("charge category", "usage"),
+            "one_time": pgettext("charge category", "one_time"), "discount": pgettext("charge category", "discount"),
+            "tax": pgettext("charge category", "tax")}.get(category, category)
+
+
 def _amount(text: str | None, currency: str | None) -> str:
     """An exact amount (tem.workflow.money) as a person reads it: grouped for the language, every decimal kept."""
     return display.from_text(text, currency, exact=True, code=False)
@@ -150,7 +157,8 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
             else:
-                clitools.console(err=True).print(f"[bold red]{escape(_('error:'))}[/] "
+                word = _("error:")
+                clitools.console(err=True).print(f"[bold red]{escape(word)}[/] "
                                                  + escape(_("{error} (nothing stored)").format(error=exc)),
                                                  markup=True)
             continue
@@ -197,7 +205,7 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
                                    "file": r["file"]}, ensure_ascii=False))
     else:
         table = Table("id", _("number"), _("carrier"), _("account"), _("issued"), _("period"), _("payable"),
-                      _("status"), _("state"), box=None, pad_edge=False)
+                      pgettext("invoice validity", "status"), _("state"), box=None, pad_edge=False)
         notes = {"credit_note": _(" (credit)"), "information": _(" (info: not payable)")}
         for r in rows:
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
@@ -265,8 +273,8 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
                       box=None, pad_edge=False, title=_("Charges ({shown} of {total})").format(
                           shown=min(limit, len(charges)), total=len(charges)), title_justify="left")
         for c in info["charges"][:limit]:
-            table.add_row(str(c["seq"]), c["category"], c["service"] or _("(account)"),
-                          (c["description"] or "")[:40], c["quantity"] or "",
+            table.add_row(str(c["seq"]), _category(c["category"]), c["service"] or _("(account)"),
+                          (c["description"] or "")[:40], _amount(c["quantity"], None) if c["quantity"] else "",
                           _amount(c["unit_price"], cur) if c["unit_price"] else "", _amount(c["amount"], cur))
         console.print(table)
     if info["calls"]["count"]:

@@ -83,7 +83,8 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None,
     out = clitools.console()
     for r in results:
         if "error" in r:
-            clitools.console(err=True).print(f"[bold red]{escape(_('error:'))}[/] {escape(r['error'])}")
+            word = _("error:")
+            clitools.console(err=True).print(f"[bold red]{escape(word)}[/] {escape(r['error'])}")
             continue
         out.print(escape(_("{file} ({format}, {carrier}): read {read} = stored {stored} + rejected {rejected} + "
                            "duplicates {duplicates}").format(
@@ -96,7 +97,8 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], profile: str | None,
         for a in r["alerts"]:
             out.print(f"  [yellow]{a['rule']}[/] {a['line']}: {escape(a['message'])}")
         for a in r["raised"]:
-            out.print(f"  [bold yellow]{escape(_('alert #{id}').format(id=a['id']))}[/] {escape(a['message'])}")
+            alert = _("alert #{id}").format(id=a["id"])
+            out.print(f"  [bold yellow]{escape(alert)}[/] {escape(a['message'])}")
         for n in r["notes"]:
             out.print("  " + escape(_("note: {text}").format(text=n)))
     sys.exit(clitools.EXIT_INPUT if failed else 0)
@@ -169,8 +171,20 @@ def plans_cmd(ctx: click.Context, as_json: bool) -> None:
     for p in plans:
         t.add_row(p.carrier, p.contract, p.code, p.name, display.money(p.fee, p.currency),
                   _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), _("yes") if p.pooled else _("no"),
-                  p.valid_from, p.valid_to or "")
+                  _day(p.valid_from), _day(p.valid_to))
     clitools.console().print(t)
+
+
+def _day(text: str | None) -> str:
+    """An ISO day (``2024-01-01``) in the language's style (``01/01/2024``)."""
+    import datetime as dt
+
+    if not text:
+        return ""
+    try:
+        return display.day(dt.date.fromisoformat(str(text)))
+    except ValueError:
+        return str(text)
 
 
 def _allow(v: int) -> str:

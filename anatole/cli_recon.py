@@ -120,7 +120,8 @@ def reconcile_cmd(ctx: click.Context, invoice: str | None, detail_file: Path | N
         return
     _render(summary, result.lines(include_exact=show_all), limit)
     if spans:
-        listed = ", ".join(f"{s['site'] or _('(no site)')}/{s['trunk'] or '-'} ({s['calls']})" for s in spans)
+        no_site = _("(no site)")
+        listed = ", ".join(f"{s['site'] or no_site}/{s['trunk'] or '-'} ({s['calls']})" for s in spans)
         _console().print(_("note: the period's calls span several sites/trunks: {spans}; calls the carrier does not "
                            "bill show as 'only in the CDRs': name the billed ones with --site / --trunk").format(
             spans=escape(listed)), style="yellow")

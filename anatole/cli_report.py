@@ -238,7 +238,8 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
     def amount_of(text: str, currency: str) -> str:
         return display.from_text(text, currency, exact=True, code=False)
 
-    table.add_row(f"[bold]{escape(_('total'))}[/]", *[display.from_text(c["total"], c["currency"], exact=True)
+    total = _("total")
+    table.add_row(f"[bold]{escape(total)}[/]", *[display.from_text(c["total"], c["currency"], exact=True)
                                                       for c in cands])
     table.add_row(escape(_("no rate (calls)")), *[str(c["no_rate"]) for c in cands])
     for key in sorted({k for c in cands for k in c["by_type"]}):
