@@ -235,7 +235,8 @@ def test_stale_marker_when_the_daemon_stops_and_rejects_counter(ws: Path) -> Non
             daemon.send(Counters(at=NOW, active=0, calls_last_minute=2, calls_today=40, currency="EUR",
                                  costs_today={"paris": {"EUR": 1_234_567 * SCALE // 100}}))
             counters = screen.query_one("#live-counters")
-            await until(pilot, lambda: "rejects 3" in str(counters.render()), "rejects")
+            await until(pilot, lambda: "rejects 3" in str(counters.render())
+                        and "cost today" in str(counters.render()), "rejects and counters")  # either comes first
             assert "cost today paris 12,345.67 EUR" in str(counters.render())
             assert "FROZEN" not in str(counters.render())
             daemon.close()  # the daemon stops

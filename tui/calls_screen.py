@@ -24,6 +24,7 @@ from tui.data import (
     PAGE,
     StoreError,
     direction_label,
+    direction_word,
     duration_text,
     local_time,
     money,
@@ -323,7 +324,7 @@ class CallsScreen(Screen):
                 "site": r["site"], "ext": r["extension"] or "",
                 "number": r["number"] or r["dialled"] or r["caller"] or "",
                 "dur": Text(duration_text(r["billable"]), justify="right"), "cost": Text(cost, justify="right"),
-                "destination": (r["destination"] or f"({direction_label(r['direction'])})")[:14],
+                "destination": (r["destination"] or f"({direction_word(r['direction'])})")[:14],
                 "dir": direction_label(r["direction"]),
                 "status": Text(status, justify="center") if self.narrow else status}
 

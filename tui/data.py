@@ -252,6 +252,13 @@ def direction_label(direction: str | None) -> str:
     return labels.get(direction or "", direction or "")
 
 
+def direction_word(direction: str | None) -> str:
+    """The direction spelled out (``incoming``), in the user's language."""
+    labels = {"outgoing": pgettext("direction", "outgoing"), "incoming": pgettext("direction", "incoming"),
+              "internal": pgettext("direction", "internal"), "transit": pgettext("direction", "transit")}
+    return labels.get(direction or "", direction or "")
+
+
 def status_label(status: str | None) -> str:
     """A call's status as a list shows it: the stored code itself in English (what `status:` filters by), a word
     in French."""

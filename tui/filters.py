@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from engine.money import MoneyError, parse_money
+from i18n import _
 
 KEYS = ("from", "to", "month", "day", "site", "ext", "dest", "dir", "min", "num", "status", "person", "cc")
 DIRECTIONS = {"in": "incoming", "incoming": "incoming", "out": "outgoing", "outgoing": "outgoing",
@@ -48,8 +49,8 @@ class CallFilter:
     def store_args(self) -> dict[str, Any]:
         """Keyword arguments of Store.calls_page / calls_totals."""
         if self.person or self.cost_centre:
-            raise FilterError("person: and cc: need the directory of people and cost centres, which this version "
-                              "does not have yet")
+            raise FilterError(_("person: and cc: need the directory of people and cost centres, which this "
+                                "version does not have yet"))
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("person", "cost_centre") and getattr(self, f.name) is not None}
 
@@ -89,7 +90,7 @@ def parse_filter(text: str, *, zone_of: Callable[[str | None], str], sites: Iter
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise FilterError(f"{exc}: close the quote") from None
+        raise FilterError(_("{error}: close the quote").format(error=exc)) from None
     values: dict[str, str] = {}
     for word in words:
         key, sep, value = word.partition(":")
@@ -99,22 +100,24 @@ def parse_filter(text: str, *, zone_of: Callable[[str | None], str], sites: Iter
             key, value = ("num", word) if re.fullmatch(r"\+?\d+", word) else ("dest", word)
         key = key.lower()
         if key not in KEYS:
-            raise FilterError(f"{word!r}: unknown filter {key!r} (use {HELP})")
+            raise FilterError(_("{word}: unknown filter {key} (use {keys})").format(word=repr(word), key=repr(key),
+                                                                                    keys=HELP))
         if not value:
-            raise FilterError(f"{word!r}: give a value after {key}:")
+            raise FilterError(_("{word}: give a value after {key}:").format(word=repr(word), key=key))
         if key in values:
-            raise FilterError(f"{key}: is given twice")
+            raise FilterError(_("{key}: is given twice").format(key=key))
         values[key] = value
     known = set(sites)
     site = values.get("site")
     if site is not None and known and site not in known:
-        raise FilterError(f"site:{site}: no such site (sites: {', '.join(sorted(known))})")
+        raise FilterError(_("site:{site}: no such site (sites: {sites})").format(site=site,
+                                                                                  sites=", ".join(sorted(known))))
     zone = zone_of(site)
     start = end = None
     if "month" in values:
         m = re.fullmatch(r"(\d{4})-(\d{2})", values["month"])
         if not m or not 1 <= int(m[2]) <= 12:
-            raise FilterError(f"month:{values['month']}: not a month (YYYY-MM)")
+            raise FilterError(_("month:{value}: not a month (YYYY-MM)").format(value=values["month"]))
         y, mo = int(m[1]), int(m[2])
         start = _instant(dt.datetime(y, mo, 1), zone)
         end = _instant(dt.datetime(y + mo // 12, mo % 12 + 1, 1), zone)
@@ -126,28 +129,29 @@ def parse_filter(text: str, *, zone_of: Callable[[str | None], str], sites: Iter
     if "to" in values:
         end = _instant(_date(values["to"], "to"), zone)
     if start is not None and end is not None and end <= start:
-        raise FilterError("to: must be after from: (to: is exclusive)")
+        raise FilterError(_("to: must be after from: (to: is exclusive)"))
     direction = None
     if "dir" in values:
         direction = DIRECTIONS.get(values["dir"].lower())
         if direction is None:
-            raise FilterError(f"dir:{values['dir']}: use in, out, int or transit")
+            raise FilterError(_("dir:{value}: use in, out, int or transit").format(value=values["dir"]))
     min_cost = None
     if "min" in values:
         try:
             min_cost = parse_money(values["min"])
         except MoneyError as exc:
-            raise FilterError(f"min:{values['min']}: not an amount ({exc})") from None
+            message = _("min:{value}: not an amount ({error})").format(value=values["min"], error=exc)
+            raise FilterError(message) from None
         if min_cost < 0:
-            raise FilterError(f"min:{values['min']}: an amount of zero or more")
+            raise FilterError(_("min:{value}: an amount of zero or more").format(value=values["min"]))
     number = values.get("num")
     if number is not None:
         number = number.removeprefix("+")
         if not number.isdigit() or not number.isascii():
-            raise FilterError(f"num:{values['num']}: digits only (a number or its first digits)")
+            raise FilterError(_("num:{value}: digits only (a number or its first digits)").format(value=values["num"]))
     status = values.get("status")
     if status is not None and status not in STATUSES:
-        raise FilterError(f"status:{status}: one of {', '.join(STATUSES)}")
+        raise FilterError(_("status:{value}: one of {statuses}").format(value=status, statuses=", ".join(STATUSES)))
     return CallFilter(start=start, end=end, site=site, extension=values.get("ext"), destination=values.get("dest"),
                       direction=direction, min_cost=min_cost, number=number, status=status,
                       person=values.get("person"), cost_centre=values.get("cc"))
@@ -157,7 +161,8 @@ def _date(text: str, key: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise FilterError(f"{key}:{text}: not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM)") from None
+        message = _("{key}:{value}: not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM)").format(key=key, value=text)
+        raise FilterError(message) from None
     return when
 
 

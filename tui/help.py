@@ -9,7 +9,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from i18n import _
+from i18n import _, pgettext
+from tui.data import status_legend
 
 
 def _bindings(cls: Any) -> list[Binding]:
@@ -63,6 +64,9 @@ def sections(app: Any) -> list[tuple[str, list[Binding]]]:
                               Binding("pageup,pagedown", "", _("Page (Calls: the next page at the end)")),
                               Binding("ctrl+home,ctrl+end", "", _("First, last row")),
                               Binding("tab", "", _("Next field or table"))]))
+    if "calls" in app.names:  # what the one-glyph status column of a narrow Calls table means
+        out.append((_("Calls: S column"), [Binding(f"status-{i}", "", meaning, key_display=glyph)
+                                           for i, (glyph, meaning) in enumerate(status_legend())]))
     return out
 
 
@@ -81,7 +85,7 @@ class HelpScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(_("screen"), _("key"), _("what it does"))
+        table.add_columns(_("screen"), pgettext("keyboard", "key"), _("what it does"))
         for title, bindings in sections(self.app):
             for b in bindings:
                 keys = b.key_display or ", ".join(self.app.get_key_display(Binding(k.strip(), ""))

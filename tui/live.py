@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from i18n import _
 from pbx.protocol import TOPICS, Error, FrameReader, Hello, Message, ProtocolError, Subscribe, encode
 
 
@@ -82,11 +83,11 @@ class LiveClient:
             try:
                 sock.connect(str(self.path))
             except FileNotFoundError:
-                return "no daemon running (no socket)"
+                return _("no daemon running (no socket)")
             except ConnectionRefusedError:
-                return "no daemon running (socket refused)"
+                return _("no daemon running (socket refused)")
             except OSError as exc:
-                return f"cannot reach the daemon: {exc.strerror or exc}"
+                return _("cannot reach the daemon: {error}").format(error=exc.strerror or exc)
             reader = FrameReader()
             tick = min(0.25, self.coalesce) if self.coalesce > 0 else 0.25
             sock.settimeout(tick)  # wake up regularly to notice stop() and to flush what is pending
@@ -104,22 +105,22 @@ class LiveClient:
                     if hello is None:
                         waited += tick
                         if waited >= 5.0:
-                            return "the daemon did not greet (no Hello within 5 s)"
+                            return _("the daemon did not greet (no Hello within 5 s)")
                     continue
                 except OSError as exc:
-                    return f"connection lost: {exc.strerror or exc}"
+                    return _("connection lost: {error}").format(error=exc.strerror or exc)
                 if not data:
-                    return "the daemon closed the connection"
+                    return _("the daemon closed the connection")
                 try:
                     messages = reader.feed(data)
                 except ProtocolError as exc:
-                    return f"protocol error: {exc}"
+                    return _("protocol error: {error}").format(error=exc)
                 if hello is None and messages:
                     first = messages.pop(0)
                     if isinstance(first, Error):
-                        return f"the daemon refused: {first.message}"
+                        return _("the daemon refused: {message}").format(message=first.message)
                     if not isinstance(first, Hello):
-                        return f"protocol error: expected Hello, got {type(first).__name__}"
+                        return _("protocol error: expected Hello, got {kind}").format(kind=type(first).__name__)
                     hello = first
                     with self._send_lock:
                         sock.sendall(encode(Subscribe(list(self.topics))))
@@ -132,8 +133,8 @@ class LiveClient:
                     post(Batch(pending))
                     pending, last_post = [], now
                 if errors:
-                    return f"the daemon reported: {errors[0].message}"
-            return "stopped"
+                    return _("the daemon reported: {message}").format(message=errors[0].message)
+            return _("stopped")
         finally:
             with self._send_lock:
                 self._sock = None

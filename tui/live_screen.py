@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 from textual.worker import get_current_worker
 
+from i18n import _, ngettext, pgettext
 from pbx.protocol import (
     Acknowledge,
     ActiveCall,
@@ -40,18 +41,37 @@ from pbx.protocol import (
     StatusRequest,
 )
 from store import display
-from tui.data import StoreError, duration_text, short_time
+from tui.data import StoreError, direction_label, direction_word, duration_text, short_time
 from tui.filters import CallFilter, FilterError, parse_filter
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 
 SLACK = 500  # finished rows beyond `keep` before the table is trimmed (one rebuild per SLACK calls, not per call)
-DIRECTION_SHORT = {"outgoing": "out", "incoming": "in", "internal": "int", "transit": "tr"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 LIVE_FORMATS = ("asterisk-ami", "freeswitch-esl")  # sources that report calls in progress; the others (SMDR,
 # CDR files) report a call when it ends
 UP_STATES = ("listening", "connected")
 STATUS_EVERY = 5.0  # seconds between StatusRequests (rejects, per-source counts) while connected
 ALERT_ROWS = (6, 10, 16)  # the alerts pane's heights (live.tcss), cycled by "+" (z maximises it)
+
+
+def severity_label(severity: str, short: bool = False) -> str:
+    """An alert's severity in the user's language; `short`: the alerts table's four letters."""
+    if short:
+        labels = {"critical": pgettext("severity, short", "crit"), "warning": pgettext("severity, short", "warn"),
+                  "info": pgettext("severity, short", "info")}
+        return labels.get(severity, severity[:4])
+    labels = {"critical": pgettext("severity", "critical"), "warning": pgettext("severity", "warning"),
+              "info": pgettext("severity", "info")}
+    return labels.get(severity, severity)
+
+
+def state_label(state: str) -> str:
+    """A source's or a call in progress's state (protocol codes) in the user's language."""
+    labels = {"listening": pgettext("state", "listening"), "connected": pgettext("state", "connected"),
+              "connecting": pgettext("state", "connecting"), "reconnecting": pgettext("state", "reconnecting"),
+              "down": pgettext("state", "down"), "ringing": pgettext("state", "ringing"),
+              "up": pgettext("state", "up"), "held": pgettext("state", "held")}
+    return labels.get(state, state)
 
 
 class StoreCounters(Message):
@@ -87,20 +107,20 @@ class LiveScreen(Screen):
     CSS_PATH = "live.tcss"
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # live.tcss: at 24 rows the finished calls stay in view
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("p", "pause", "Pause/resume"),
-        Binding("a", "acknowledge", "Acknowledge alert"),
-        Binding("z", "zoom_alerts", "Maximise alerts"),
-        Binding("plus", "grow_alerts", "Alerts taller", key_display="+", show=False),
-        Binding("tab", "app.focus_next", "Next table", show=False),
-        Binding("escape", "leave_filter", "Back to the tables", show=False),
+        Binding("slash", "filter", _("Filter"), key_display="/"),
+        Binding("p", "pause", _("Pause/resume")),
+        Binding("a", "acknowledge", _("Acknowledge alert")),
+        Binding("z", "zoom_alerts", _("Maximise alerts")),
+        Binding("plus", "grow_alerts", _("Alerts taller"), key_display="+", show=False),
+        Binding("tab", "app.focus_next", _("Next table"), show=False),
+        Binding("escape", "leave_filter", _("Back to the tables"), show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.client: LiveClient | None = None
         self.connected: Hello | None = None
-        self.status_text = "connecting…"
+        self.status_text = _("connecting…")
         self.filter = CallFilter()
         self.active: dict[str, ActiveCall] = {}
         self.active_cells: dict[str, tuple[Any, ...]] = {}
@@ -124,14 +144,15 @@ class LiveScreen(Screen):
         self.alert_rows = 0  # index in ALERT_ROWS
 
     def compose(self) -> ComposeResult:
-        yield Static("Live", classes="title", id="live-title")
+        yield Static(_("Live"), classes="title", id="live-title")
         yield Static("", id="live-status", classes="message")
-        yield Input(placeholder="/ filter: site: ext: dir: dest: num: min:", id="live-filter", classes="line-input")
+        yield Input(placeholder=_("/ filter: {keys}").format(keys="site: ext: dir: dest: num: min:"), id="live-filter",
+                    classes="line-input")
         yield Static("", id="live-counters")
         with Horizontal(id="sparks"):
-            yield Static("calls/min", classes="spark-label")
+            yield Static(_("calls/min"), classes="spark-label")
             yield Sparkline([], id="spark-calls")
-            yield Static("cost/hour", classes="spark-label", id="spark-cost-label")
+            yield Static(_("cost/hour"), classes="spark-label", id="spark-cost-label")
             yield Sparkline([], id="spark-cost")
         yield Static("", id="live-sources")
         yield DataTable(id="alerts", cursor_type="row")
@@ -149,14 +170,21 @@ class LiveScreen(Screen):
         self.set_class(self.app.size.height < self.VERTICAL_BREAKPOINTS[1][0], "-short")
         self.set_class(self.app.size.height >= self.VERTICAL_BREAKPOINTS[1][0], "-tall")
         alerts = self.query_one("#alerts", DataTable)
-        for key in ("time", "sev", "state", "alert", "message"):  # state before the message: always in view
-            alerts.add_column(key, key=key)
+        alerts_columns = {"time": _("time"), "sev": _("sev"), "state": _("state"), "alert": _("alert"),
+                          "message": _("message")}
+        for key, label in alerts_columns.items():  # state before the message: always in view
+            alerts.add_column(label, key=key)
         active = self.query_one("#active", DataTable)
-        for key in ("since", "site", "ext", "dir", "number", "state", "elapsed"):
-            active.add_column(key, key=key)
+        active_columns = {"since": _("since"), "site": _("site"), "ext": _("ext"), "dir": _("dir"),
+                          "number": _("number"), "state": _("state"), "elapsed": _("elapsed")}
+        for key, label in active_columns.items():
+            active.add_column(label, key=key)
         finished = self.query_one("#finished", DataTable)
-        for key in ("ended", "site", "ext", "dir", "number", "dur", "cost", "destination"):
-            finished.add_column(key, key=key)
+        finished_columns = {"ended": _("ended"), "site": _("site"), "ext": _("ext"), "dir": _("dir"),
+                            "number": _("number"), "dur": _("dur"), "cost": _("cost"),
+                            "destination": _("destination")}
+        for key, label in finished_columns.items():
+            finished.add_column(label, key=key)
         finished.focus()
         self._show_counters()
         self._show_status()
@@ -319,12 +347,15 @@ class LiveScreen(Screen):
                     self.connected = Hello(**{**_fields(self.connected), "sources": [*others, m.source]})
                     self._show_status()
                 elif isinstance(m, Skipped):
-                    self.notify(f"the daemon dropped {m.count} {m.topic} message(s) for this console: reloading "
-                                f"from the store", severity="warning")
+                    self.notify(ngettext("the daemon dropped {count} {topic} message for this console: reloading "
+                                         "from the store",
+                                         "the daemon dropped {count} {topic} messages for this console: reloading "
+                                         "from the store", m.count).format(count=m.count, topic=m.topic),
+                                severity="warning")
                     if m.topic == "calls":
                         self._history()
                 elif isinstance(m, Error):
-                    self.notify(f"daemon: {m.message}", severity="error")
+                    self.notify(_("daemon: {message}").format(message=m.message), severity="error")
             if finished:
                 self._add_finished(finished)
 
@@ -334,7 +365,7 @@ class LiveScreen(Screen):
         ctx = self.app.ctx
         elapsed = max(0, int(ctx.clock()) - a.start)
         return (short_time(a.start, ctx.zone(a.site), ctx.clock()), a.site, a.extension,
-                DIRECTION_SHORT.get(a.direction, a.direction), a.number or a.dialled or a.caller, a.state,
+                direction_label(a.direction), a.number or a.dialled or a.caller, state_label(a.state),
                 duration_text(elapsed))
 
     def _show_active(self, a: ActiveCall) -> None:
@@ -410,9 +441,10 @@ class LiveScreen(Screen):
         ctx = self.app.ctx
         ended = short_time(c.start + c.duration, ctx.zone(c.site), ctx.clock())  # the call's site's zone, shown
         cost = display.money(c.cost, c.currency) if c.cost is not None else ""
-        table.add_row(ended, c.site, c.extension, DIRECTION_SHORT.get(c.direction, c.direction),
+        table.add_row(ended, c.site, c.extension, direction_label(c.direction),
                       c.number or c.dialled or c.caller, Text(duration_text(c.billable), justify="right"),
-                      Text(cost, justify="right"), (c.destination or f"({c.direction})")[:24], key=key)
+                      Text(cost, justify="right"), (c.destination or f"({direction_word(c.direction)})")[:24],
+                      key=key)
         self.finished_shown += 1
 
     def _rebuild_finished(self) -> None:
@@ -430,9 +462,9 @@ class LiveScreen(Screen):
 
     def _alert_cells(self, a: Alert) -> tuple[Any, ...]:
         ctx = self.app.ctx
-        state = f"ack {a.acknowledged_by}" if a.acknowledged_by else "OPEN"
+        state = _("ack {by}").format(by=a.acknowledged_by) if a.acknowledged_by else pgettext("alert", "OPEN")
         return (short_time(a.at, ctx.zone(a.site or self.filter.site), ctx.clock()),
-                Text(a.severity[:4], style=SEVERITY_STYLE.get(a.severity, "")),
+                Text(severity_label(a.severity, short=True), style=SEVERITY_STYLE.get(a.severity, "")),
                 Text(state, style="" if a.acknowledged_by else "bold reverse"), a.rule, a.message)
 
     def _show_alert(self, a: Alert) -> None:
@@ -470,15 +502,22 @@ class LiveScreen(Screen):
         widget = self.query_one("#alert-detail", Static)
         a = self._highlighted_alert()
         if a is None:
-            widget.update(Text("no alerts" if not self.alerts else "", style="dim"))
+            widget.update(Text(_("no alerts") if not self.alerts else "", style="dim"))
             return
         ctx = self.app.ctx
-        state = f"acknowledged by {a.acknowledged_by}" if a.acknowledged_by else "OPEN"
+        state = (_("acknowledged by {by}").format(by=a.acknowledged_by) if a.acknowledged_by
+                 else pgettext("alert", "OPEN"))
         text = Text(f"#{a.id} ", style="bold")
-        text.append(a.severity, style=SEVERITY_STYLE.get(a.severity, ""))
+        text.append(severity_label(a.severity), style=SEVERITY_STYLE.get(a.severity, ""))
+        where = ""
+        if a.site and a.extension:
+            where = _(" · {site} ext {ext}").format(site=a.site, ext=a.extension)
+        elif a.site:
+            where = f" · {a.site}"
+        elif a.extension:
+            where = _(" ext {ext}").format(ext=a.extension)
         text.append(f" · {state} · {a.rule} · {display.when(a.at, ctx.zone(a.site or None))} "
-                    f"({display.ago(a.at, ctx.clock())})" + (f" · {a.site}" if a.site else "")
-                    + (f" ext {a.extension}" if a.extension else "") + f"\n{a.message}")
+                    f"({display.ago(a.at, ctx.clock())})" + where + f"\n{a.message}")
         widget.update(text)
 
     @on(DataTable.RowHighlighted, "#alerts")
@@ -511,10 +550,10 @@ class LiveScreen(Screen):
             opened = self.open_alerts()
             alert = opened[0] if opened else None
         if alert is None:
-            self.notify("no open alert to acknowledge", timeout=2)
+            self.notify(_("no open alert to acknowledge"), timeout=2)
             return
         if self.client is None or self.connected is None:
-            self.notify("not connected to the daemon: cannot acknowledge now", severity="warning")
+            self.notify(_("not connected to the daemon: cannot acknowledge now"), severity="warning")
             return
         self._send(Acknowledge(alert=alert.id, by=self.app.ctx.user))
 
@@ -522,7 +561,7 @@ class LiveScreen(Screen):
     def _send(self, message: Acknowledge) -> None:
         assert self.client is not None
         if not self.client.send(message):
-            self.app.call_from_thread(self.notify, "the daemon is gone: the acknowledgement was not sent",
+            self.app.call_from_thread(self.notify, _("the daemon is gone: the acknowledgement was not sent"),
                                       severity="warning")
 
     # --- status and counters ------------------------------------------------------------------------------
@@ -530,19 +569,21 @@ class LiveScreen(Screen):
     def _show_status(self) -> None:
         ctx = self.app.ctx
         widget = self.query_one("#live-status", Static)
-        paused = f" · PAUSED ({self.held_count} new)" if self.paused else ""
+        paused = (" · " + _("PAUSED ({count} new)").format(count=self.held_count)) if self.paused else ""
         error = self.history_error
+        retry = f"{ctx.retry_seconds:g}"
         if self.connected is not None:
             h = self.connected
-            text = Text(f"● connected to the daemon (pid {h.pid}, up since "
-                        f"{display.when(h.started, ctx.zone())}){paused}", style="green")
+            text = Text("● " + _("connected to the daemon (pid {pid}, up since {since})").format(
+                pid=h.pid, since=display.when(h.started, ctx.zone())) + paused, style="green")
         elif self.gone_since is not None:
-            text = Text(f"○ daemon gone since {display.clock(self.gone_since, ctx.zone(), ctx.clock(), seconds=False)}"
-                        f" ({self.status_text}) — figures frozen; retrying every {ctx.retry_seconds:g} s{paused}",
-                        style="bold red")
+            text = Text("○ " + _("daemon gone since {since} ({why}) — figures frozen; retrying every {seconds} s")
+                        .format(since=display.clock(self.gone_since, ctx.zone(), ctx.clock(), seconds=False),
+                                why=self.status_text, seconds=retry) + paused, style="bold red")
         else:
-            text = Text(f"○ {self.status_text} at {ctx.shown(ctx.socket_path)}: showing the latest calls from "
-                        f"the store; retrying every {ctx.retry_seconds:g} s{paused}", style="yellow")
+            text = Text("○ " + _("{why} at {socket}: showing the latest calls from the store; retrying every "
+                                 "{seconds} s").format(why=self.status_text, socket=ctx.shown(ctx.socket_path),
+                                                       seconds=retry) + paused, style="yellow")
         if error:
             text.append(f"\n{error}", style="bold red")
         widget.update(text)
@@ -555,60 +596,75 @@ class LiveScreen(Screen):
         note = self.query_one("#active-note", Static)
         active = self.query_one("#active", DataTable)
         if not sources:
-            widget.update(Text("sources: unknown (no daemon)" if self.connected is None else "sources: none",
+            widget.update(Text(_("sources: unknown (no daemon)") if self.connected is None else _("sources: none"),
                                style="dim"))
             note.display, active.display = False, True
             return
-        text = Text("sources: ")
+        text = Text(_("sources:") + " ")
         for i, s in enumerate(sorted(sources, key=lambda x: x.name)):
             if i:
                 text.append(" · ")
             up = s.state in UP_STATES
             text.append(f"{'●' if up else '○'} {s.name}", style="green" if up else "bold red")
             since = display.clock(s.since, self.app.ctx.zone(), self.app.ctx.clock(), seconds=False)
-            text.append(f" {'up' if up else s.state}" + (f" ({s.detail})" if s.detail and not up else "")
-                        + ("" if up else f" since {since}"))
+            if up:
+                text.append(" " + pgettext("source", "up"))
+            elif s.detail:
+                text.append(" " + _("{state} ({detail}) since {since}").format(state=state_label(s.state),
+                                                                               detail=s.detail, since=since))
+            else:
+                text.append(" " + _("{state} since {since}").format(state=state_label(s.state), since=since))
         widget.update(text)
         live = [s for s in sources if s.format in LIVE_FORMATS]
         if not live:  # nothing could ever fill the table: say why instead of an empty frame
-            note.update(Text("calls in progress: not shown — these sources (SMDR/CDR) report calls when they end",
+            note.update(Text(_("calls in progress: not shown — these sources (SMDR/CDR) report calls when they end"),
                              style="dim"))
             note.display, active.display = True, False
         else:
             others = [s.name for s in sources if s.format not in LIVE_FORMATS]
-            note.update(Text(f"calls in progress from {', '.join(s.name for s in live)}"
-                             + (f"; {', '.join(others)} report calls when they end (SMDR)" if others else ""),
-                             style="dim"))
+            names = ", ".join(s.name for s in live)
+            if others:
+                line = _("calls in progress from {names}; {others} report calls when they end (SMDR)").format(
+                    names=names, others=", ".join(others))
+            else:
+                line = _("calls in progress from {names}").format(names=names)
+            note.update(Text(line, style="dim"))
             note.display, active.display = True, True
 
     def _show_counters(self) -> None:
         c = self.counters
         widget = self.query_one("#live-counters", Static)
         opened = len(self.open_alerts())
-        rejects = f" · rejects {self.status.stored_rejects}" if self.status else ""  # since the daemon started
+        # since the daemon started
+        rejects = (" · " + _("rejects {n}").format(n=self.status.stored_rejects)) if self.status else ""
         if self.connected is None and self.store_counters is not None and (c is None or self.gone_since is None
                                                                              or self.store_counters.at > c.at):
             s = self.store_counters
-            prefix = Text("no daemon: " if self.gone_since is None else "daemon gone — from the store: ",
-                          style="yellow" if self.gone_since is None else "bold red")
-            prefix.append(f"today {s.calls_today} calls · alerts open {opened}\n"
-                          f"cost today {_costs_text(_costs(s, 'today'))} · this hour {_costs_text(_costs(s, 'hour'))}"
-                          f" (from the store)", style="")
+            gone = self.gone_since is not None
+            prefix = Text((_("daemon gone — from the store:") if gone else _("no daemon:")) + " ",
+                          style="bold red" if gone else "yellow")
+            prefix.append(ngettext("today {n} call · alerts open {open}", "today {n} calls · alerts open {open}",
+                                   s.calls_today).format(n=s.calls_today, open=opened) + "\n"
+                          + _("cost today {today} · this hour {hour} (from the store)").format(
+                              today=_costs_text(_costs(s, "today")), hour=_costs_text(_costs(s, "hour"))), style="")
             widget.update(prefix)
         elif c is None:
-            widget.update(Text(f"active {len(self.active)} · no counters yet · alerts open {opened}{rejects}"))
+            widget.update(Text(_("active {active} · no counters yet · alerts open {open}").format(
+                active=len(self.active), open=opened) + rejects))
         else:
             today, hour = _costs_text(_costs(c, "today")), _costs_text(_costs(c, "hour"))
             text = Text()
             if self.connected is None and self.gone_since is not None:
-                text.append(f"FROZEN at {display.clock(c.at, self.app.ctx.zone(), self.app.ctx.clock())} "
-                            f"({display.ago(c.at, self.app.ctx.clock())}) · ", style="bold red")
-            text.append(f"active {c.active} · calls/min {c.calls_last_minute} · today {c.calls_today} · "
-                        f"alerts open {max(opened, c.alerts_open)}{rejects}\n"
-                        f"cost today {today} · this hour {hour}")
+                text.append(_("FROZEN at {at} ({ago})").format(
+                    at=display.clock(c.at, self.app.ctx.zone(), self.app.ctx.clock()),
+                    ago=display.ago(c.at, self.app.ctx.clock())) + " · ", style="bold red")
+            text.append(_("active {active} · calls/min {per_minute} · today {today} · alerts open {open}").format(
+                            active=c.active, per_minute=c.calls_last_minute, today=c.calls_today,
+                            open=max(opened, c.alerts_open)) + rejects + "\n"
+                        + _("cost today {today} · this hour {hour}").format(today=today, hour=hour))
             widget.update(text)
             if c.currency:
-                self.query_one("#spark-cost-label", Static).update(f"{c.currency}/hour")
+                self.query_one("#spark-cost-label", Static).update(_("{currency}/hour").format(currency=c.currency))
         self.query_one("#spark-calls", Sparkline).data = list(self.per_minute)
         self.query_one("#spark-cost", Sparkline).data = list(self.cost_hour)
 
@@ -662,7 +718,7 @@ def _costs(c: Counters, which: str) -> dict[str, dict[str, int]]:
 def _costs_text(costs: dict[str, dict[str, int]]) -> str:
     """Each site's totals, each currency on its own with its own decimals: never one sum of two currencies."""
     return "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
-                     if any(v.values())) or "none"
+                     if any(v.values())) or pgettext("cost", "none")
 
 
 def _fields(struct: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from i18n import _, pgettext
 from store.explain import text_lines
 from tui.data import StoreError, local_time
 from tui.table import Column, LocalTable, Row, screen_keys, table_commands
@@ -38,29 +39,32 @@ class Explained(Message):
 def explanation_text(e: dict[str, Any]) -> Text:
     """store.explain's lines for the screen: the import in bold, warnings in the warning colour."""
     imp = e["import"]
-    text = Text(f"Import {imp['id']}: {Path(imp['file']).name} ({imp['format']}, source {imp['source']}): read "
-                f"{imp['read']} · calls {imp['calls']} · rejected {imp['rejected']} · duplicates {imp['duplicates']}\n",
-                style="bold")
+    text = Text(_("Import {id}: {file} ({format}, source {source}): read {read} · calls {calls} · rejected "
+                  "{rejected} · duplicates {duplicates}").format(
+                    id=imp["id"], file=Path(imp["file"]).name, format=imp["format"], source=imp["source"],
+                    read=imp["read"], calls=imp["calls"], rejected=imp["rejected"], duplicates=imp["duplicates"])
+                + "\n", style="bold")
     lines = text_lines(e)
     for k, line in enumerate(lines):
         text.append(line + ("\n" if k < len(lines) - 1 else ""), style="yellow" if line.startswith("!") else "")
     return text
 
 
-IMPORT_COLUMNS = (Column("id", "id"), Column("when", "when"), Column("source", "source"), Column("file", "file"),
-                  Column("format", "format"), Column("read", "read"), Column("calls", "calls"),
-                  Column("rejected", "rejected"), Column("duplicates", "dupl."), Column("skipped", "skipped"))
-REJECT_COLUMNS = (Column("source", "source"), Column("file", "file"), Column("line", "line"),
-                  Column("reason", "reason"))
+IMPORT_COLUMNS = (Column("id", _("id")), Column("when", _("when")), Column("source", _("source")),
+                  Column("file", _("file")), Column("format", _("format")), Column("read", _("read")),
+                  Column("calls", _("calls")), Column("rejected", pgettext("import count", "rejected")),
+                  Column("duplicates", _("dupl.")), Column("skipped", _("skipped")))
+REJECT_COLUMNS = (Column("source", _("source")), Column("file", _("file")), Column("line", _("line")),
+                  Column("reason", _("reason")))
 LIMIT = 1000  # the latest rejects shown (the store keeps them all: `anatole rejects` lists them)
 
 
 class RejectsScreen(Screen):
     CSS_PATH = "rejects.tcss"
     BINDINGS = [
-        Binding("i", "focus_imports", "Imports"),
-        Binding("j", "focus_rejects", "Rejects"),
-        Binding("r", "reload", "Reload"),
+        Binding("i", "focus_imports", _("Imports")),
+        Binding("j", "focus_rejects", _("Rejects")),
+        Binding("r", "reload", _("Reload")),
         *screen_keys(),
     ]
 
@@ -74,11 +78,11 @@ class RejectsScreen(Screen):
                           id=table_id)
 
     def compose(self) -> ComposeResult:
-        yield Static("Imports", classes="title", id="imports-title")
+        yield Static(_("Imports"), classes="title", id="imports-title")
         yield self._table(IMPORT_COLUMNS, "imports", "imports")
         with VerticalScroll(id="explain-box"):
             yield Static("", id="import-explain")
-        yield Static("Rejects", classes="title", id="rejects-title")
+        yield Static(_("Rejects"), classes="title", id="rejects-title")
         yield self._table(REJECT_COLUMNS, "rejects", "rejects")
         yield Static("", id="reject-raw", classes="message")
         yield Footer()
@@ -131,25 +135,28 @@ class RejectsScreen(Screen):
             rows.append(Row(str(r["id"]), cells, {**counts, "when": r["started"]}))
         self.query_one("#imports", LocalTable).set_rows(rows)
         if not message.imports:
-            self.query_one("#import-explain", Static).update("no imports yet: `anatole import cdr FILE`")
+            self.query_one("#import-explain", Static).update(_("no imports yet: `anatole import cdr FILE`"))
         self.rejects = {str(r["id"]): r for r in message.rejects}
         self.query_one("#rejects", LocalTable).set_rows(
             [Row(str(r["id"]), {"source": r["source"], "file": Path(r["file"] or "?").name, "line": str(r["line"]),
                                 "reason": r["reason"]}, {"line": r["line"]}) for r in message.rejects])
         if not self.rejects:
-            raw.update("nothing quarantined")
+            raw.update(_("nothing quarantined"))
 
     @on(LocalTable.Changed, "#imports")
     def imports_changed(self, event: LocalTable.Changed) -> None:
-        self.query_one("#imports-title", Static).update(f"Imports: {event.table.summary()}")
+        self.query_one("#imports-title", Static).update(_("Imports: {summary}").format(summary=event.table.summary()))
         row = event.table.current_row()
         if row is not None:
             self._explain(int(row.key))
 
     @on(LocalTable.Changed, "#rejects")
     def rejects_changed(self, event: LocalTable.Changed) -> None:
-        more = f" (the latest {LIMIT})" if len(self.rejects) >= LIMIT else ""
-        self.query_one("#rejects-title", Static).update(f"Rejects: {event.table.summary()}{more}")
+        if len(self.rejects) >= LIMIT:
+            title = _("Rejects: {summary} (the latest {limit})").format(summary=event.table.summary(), limit=LIMIT)
+        else:
+            title = _("Rejects: {summary}").format(summary=event.table.summary())
+        self.query_one("#rejects-title", Static).update(title)
 
     @on(DataTable.CellHighlighted, "#imports")
     def import_highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -168,7 +175,7 @@ class RejectsScreen(Screen):
     def on_explained(self, message: Explained) -> None:
         panel = self.query_one("#import-explain", Static)
         if message.error or message.explained is None:
-            panel.update(Text(message.error or f"import {message.import_id} is gone"))
+            panel.update(Text(message.error or _("import {id} is gone").format(id=message.import_id)))
             panel.add_class("error")
             return
         panel.remove_class("error")
@@ -179,11 +186,11 @@ class RejectsScreen(Screen):
         r = self.rejects.get(str(event.cell_key.row_key.value))
         if r is not None:
             text = Text(f"{Path(r['file'] or '?').name}:{r['line']} — {r['reason']}\n", style="bold")
-            text.append(r["raw"] or "(no raw text)")
+            text.append(r["raw"] or _("(no raw text)"))
             self.query_one("#reject-raw", Static).update(text)
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the keys of the table in focus."""
         table = self.table()
-        name = table.export_name.capitalize()
+        name = _("Imports") if table.id == "imports" else _("Rejects")
         return table_commands(table, name)
