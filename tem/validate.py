@@ -40,6 +40,7 @@ from fractions import Fraction
 import msgspec
 
 from engine.money import SCALE, divide_round, format_exact, round_money
+from i18n import N_, _
 from ingest.invoice.model import (
     CREDIT_TYPE_CODES,
     INVOICE_TYPE_CODES,
@@ -97,7 +98,8 @@ class _Checks:
                 severity: str = "error", line: str = "", rounded: bool = True) -> None:
         if actual is None:
             self.checks.append(Check(rule=rule, ok=False, severity=severity, expected=_s(expected), actual=None,
-                                     message=f"{message}: the total is missing", line=line, at_stake=abs(expected)))
+                                     message=_("{check}: the total is missing").format(check=message), line=line,
+                                     at_stake=abs(expected)))
             return
         want = _cent(expected) if rounded else expected
         diff = abs(want - actual)
@@ -120,25 +122,28 @@ def validate(inv: Invoice) -> Validation:
     elif inv.format == "x12-811":
         _x12(inv, c)
     else:
-        c.skip("TOTALS", "the file states no document totals (CSV detail): totals are summed from its rows")
+        c.skip("TOTALS", _("the file states no document totals (CSV detail): totals are summed from its rows"))
         _line_arithmetic(inv, c)
     if not inv.charges and all(getattr(inv.totals, k) is None for k in Totals.__struct_fields__):
-        c.checks.append(Check(rule="AMOUNTS", ok=False, message="the document states no amount at all: no line, "
-                              "no allowance or charge, no total; there is nothing to pay or to check"))
+        c.checks.append(Check(rule="AMOUNTS", ok=False, message=_("the document states no amount at all: no line, "
+                                                                "no allowance or charge, no total; there is nothing "
+                                                                "to pay or to check")))
     _balance(inv, c)
     invalid = any(not k.ok and k.severity == "error" for k in c.checks)
     return Validation(status="invalid" if invalid else "valid", checks=c.checks, not_checked=c.skipped)
 
 
 def _schema(inv: Invoice, c: _Checks) -> None:
-    which = "UBL 2.1 schema" if inv.format == "ubl" else f"Factur-X schema of profile {inv.profile or '(none)'}"
     if inv.xsd == "passed":
-        c.checks.append(Check(rule="XSD", ok=True, message=f"the official {which} accepts the XML"))
+        c.checks.append(Check(rule="XSD", ok=True, message=_("the official UBL 2.1 schema accepts the XML")
+                              if inv.format == "ubl" else _("the official Factur-X schema of profile {profile} "
+                                                            "accepts the XML").format(
+                                  profile=inv.profile or _("(none)"))))
     elif inv.xsd == "failed":
-        for err in inv.xsd_errors or ["rejected by the schema"]:
-            c.checks.append(Check(rule="XSD", ok=False, message=f"official schema: {err}"))
+        for err in inv.xsd_errors or [_("rejected by the schema")]:
+            c.checks.append(Check(rule="XSD", ok=False, message=_("official schema: {error}").format(error=err)))
     elif inv.xsd.startswith("unavailable"):
-        c.skip("XSD", inv.xsd.partition(": ")[2] or "no official schema available")
+        c.skip("XSD", inv.xsd.partition(": ")[2] or _("no official schema available"))
 
 
 def _summed_lines(inv: Invoice) -> list:
@@ -148,7 +153,8 @@ def _summed_lines(inv: Invoice) -> list:
 
 def _present(c: _Checks, rule: str, ok: bool, what: str) -> None:
     """A "shall have" rule: the element is there (ok) or the document lacks it (error)."""
-    c.checks.append(Check(rule=rule, ok=ok, message=f"the document has {what}" if ok else f"{what} is missing"))
+    c.checks.append(Check(rule=rule, ok=ok, message=_("the document has {what}").format(what=what) if ok else
+                          _("{what} is missing").format(what=what)))
 
 
 def _vat_prefix_ok(vat: str) -> bool:
@@ -162,91 +168,95 @@ def _en16931(inv: Invoice, c: _Checks, level: str) -> None:
     doc_allow = [ch for ch in inv.charges if ch.level == "document" and ch.category == "discount"]
     doc_charge = [ch for ch in inv.charges if ch.level == "document" and ch.category != "discount"]
     extended = level == "extended"
-    profile = inv.profile or "(none)"
+    profile = inv.profile or _("(none)")
 
     def slack(parts: int) -> int:
         return CENT * max(parts, 1) if extended else 0
 
     # presence rules (every profile)
-    _present(c, "BR-01", bool(inv.profile), "a specification identifier (BT-24)")
-    _present(c, "BR-02", bool(inv.number), "an invoice number (BT-1)")
-    _present(c, "BR-03", bool(inv.issue_date), "an issue date (BT-2)")
+    _present(c, "BR-01", bool(inv.profile), _("a specification identifier (BT-24)"))
+    _present(c, "BR-02", bool(inv.number), _("an invoice number (BT-1)"))
+    _present(c, "BR-03", bool(inv.issue_date), _("an issue date (BT-2)"))
     known = inv.type_code in INVOICE_TYPE_CODES or inv.type_code in CREDIT_TYPE_CODES or \
         inv.type_code in NON_PAYABLE_TYPE_CODES
     c.checks.append(Check(rule="BR-04", ok=known, actual=inv.type_code,
-                          message=f"invoice type code {inv.type_code} (BT-3)" + ("" if known else
-                          " is not a code of the EN 16931 list (UNTDID 1001 subset)")))
-    _present(c, "BR-05", bool(inv.currency), "an invoice currency (BT-5)")
-    _present(c, "BR-06", bool(inv.seller.name), "the seller's name (BT-27)")
-    _present(c, "BR-07", bool(inv.buyer.name), "the buyer's name (BT-44)")
-    _present(c, "BR-08", inv.seller.address, "the seller's postal address (BG-5)")
-    _present(c, "BR-09", bool(inv.seller.country), "the seller's country code (BT-40)")
+                          message=_("invoice type code {code} (BT-3)").format(code=inv.type_code) if known else
+                          _("invoice type code {code} (BT-3) is not a code of the EN 16931 list (UNTDID 1001 "
+                            "subset)").format(code=inv.type_code)))
+    _present(c, "BR-05", bool(inv.currency), _("an invoice currency (BT-5)"))
+    _present(c, "BR-06", bool(inv.seller.name), _("the seller's name (BT-27)"))
+    _present(c, "BR-07", bool(inv.buyer.name), _("the buyer's name (BT-44)"))
+    _present(c, "BR-08", inv.seller.address, _("the seller's postal address (BG-5)"))
+    _present(c, "BR-09", bool(inv.seller.country), _("the seller's country code (BT-40)"))
     if level != "minimum":
-        _present(c, "BR-10", inv.buyer.address, "the buyer's postal address (BG-8)")
-        _present(c, "BR-11", bool(inv.buyer.country), "the buyer's country code (BT-55)")
-        _present(c, "BR-12", t.lines is not None, "the sum of line net amounts (BT-106)")
-    _present(c, "BR-13", t.tax_exclusive is not None, "the total without VAT (BT-109)")
-    _present(c, "BR-14", t.tax_inclusive is not None, "the total with VAT (BT-112)")
-    _present(c, "BR-15", t.payable is not None, "the amount due for payment (BT-115)")
+        _present(c, "BR-10", inv.buyer.address, _("the buyer's postal address (BG-8)"))
+        _present(c, "BR-11", bool(inv.buyer.country), _("the buyer's country code (BT-55)"))
+        _present(c, "BR-12", t.lines is not None, _("the sum of line net amounts (BT-106)"))
+    _present(c, "BR-13", t.tax_exclusive is not None, _("the total without VAT (BT-109)"))
+    _present(c, "BR-14", t.tax_inclusive is not None, _("the total with VAT (BT-112)"))
+    _present(c, "BR-15", t.payable is not None, _("the amount due for payment (BT-115)"))
     if has_lines:
         c.checks.append(Check(rule="BR-16", ok=bool(inv.charges and any(ch.level == "line" for ch in inv.charges)),
-                              message=f"at least one invoice line (BG-25), required by profile {profile}"
-                              if any(ch.level == "line" for ch in inv.charges)
-                              else f"the document has no invoice line (BG-25); profile {profile} requires one"))
+                              message=_("at least one invoice line (BG-25), required by profile {profile}").format(
+                                  profile=profile) if any(ch.level == "line" for ch in inv.charges)
+                              else _("the document has no invoice line (BG-25); profile {profile} requires "
+                                     "one").format(profile=profile)))
     for who, vat in (("seller", inv.seller.vat), ("buyer", inv.buyer.vat)):
         if vat:
             c.checks.append(Check(rule="BR-CO-09", ok=_vat_prefix_ok(vat), actual=vat,
-                                  message=f"the {who}'s VAT identifier starts with a country code"))
+                                  message=_("the seller's VAT identifier starts with a country code") if who == "seller"
+                                  else _("the buyer's VAT identifier starts with a country code")))
     _present(c, "BR-CO-26", bool(inv.seller.id or inv.seller.vat),
-             "a seller identifier, legal registration or VAT identifier (BT-29/30/31)")
+             _("a seller identifier, legal registration or VAT identifier (BT-29/30/31)"))
     if level == "minimum":
-        c.skip("BR-CO-10..18", f"profile {profile} (MINIMUM) has no lines, no allowances/charges and no VAT "
-               "breakdown: its schematron checks no sums")
+        c.skip("BR-CO-10..18", _("profile {profile} (MINIMUM) has no lines, no allowances/charges and no VAT "
+                                 "breakdown: its schematron checks no sums").format(profile=profile))
         return
 
     # document totals
     if has_lines:
         if t.lines is None:
             c.checks.append(Check(rule="BR-CO-10", ok=False, expected=_s(_cent(sum(ch.amount for ch in lines))),
-                                  message="sum of line net amounts = LineTotalAmount (BT-106): BT-106 is missing"))
+                                  message=_("sum of line net amounts = LineTotalAmount (BT-106): BT-106 is "
+                                            "missing")))
         else:
             c.compare("BR-CO-10", sum(ch.amount for ch in lines), t.lines,
-                      "sum of line net amounts = LineTotalAmount (BT-106)", slack=slack(len(lines)))
+                      _("sum of line net amounts = LineTotalAmount (BT-106)"), slack=slack(len(lines)))
     if t.allowances is not None or doc_allow:
         c.compare("BR-CO-11", -sum(ch.amount for ch in doc_allow), t.allowances if t.allowances is not None else 0,
-                  "sum of document allowances = AllowanceTotalAmount (BT-107)", slack=slack(len(doc_allow)))
+                  _("sum of document allowances = AllowanceTotalAmount (BT-107)"), slack=slack(len(doc_allow)))
     if t.charges is not None or doc_charge:
         c.compare("BR-CO-12", sum(ch.amount for ch in doc_charge), t.charges if t.charges is not None else 0,
-                  "sum of document charges = ChargeTotalAmount (BT-108)", slack=slack(len(doc_charge)))
+                  _("sum of document charges = ChargeTotalAmount (BT-108)"), slack=slack(len(doc_charge)))
     if t.lines is None:
         c.checks.append(Check(rule="BR-CO-13", ok=False, actual=_s(t.tax_exclusive),
-                              message="LineTotal - AllowanceTotal + ChargeTotal = TaxBasisTotal (BT-109): "
-                                      "LineTotalAmount (BT-106) is missing"))
+                              message=_("LineTotal - AllowanceTotal + ChargeTotal = TaxBasisTotal (BT-109): "
+                                        "LineTotalAmount (BT-106) is missing")))
     else:
         c.compare("BR-CO-13", t.lines - (t.allowances or 0) + (t.charges or 0), t.tax_exclusive,
-                  "LineTotal - AllowanceTotal + ChargeTotal = TaxExclusive / TaxBasisTotal (BT-109)",
+                  _("LineTotal - AllowanceTotal + ChargeTotal = TaxExclusive / TaxBasisTotal (BT-109)"),
                   slack=slack(3) if extended else 0)
     if inv.taxes:
         c.compare("BR-CO-14", sum(x.amount for x in inv.taxes), t.tax if t.tax is not None else 0,
-                  "sum of VAT category amounts = TaxTotalAmount (BT-110)", slack=slack(len(inv.taxes)))
+                  _("sum of VAT category amounts = TaxTotalAmount (BT-110)"), slack=slack(len(inv.taxes)))
     else:
-        c.skip("BR-CO-14", "no VAT breakdown to sum (BR-CO-18 fails)")
-    c.checks.append(Check(rule="BR-CO-18", ok=bool(inv.taxes), message="at least one VAT breakdown (BG-23)"
-                          if inv.taxes else "the document has no VAT breakdown (BG-23); at least one is required"))
+        c.skip("BR-CO-14", _("no VAT breakdown to sum (BR-CO-18 fails)"))
+    c.checks.append(Check(rule="BR-CO-18", ok=bool(inv.taxes), message=_("at least one VAT breakdown (BG-23)")
+                          if inv.taxes else _("the document has no VAT breakdown (BG-23); at least one is required")))
     if t.tax_exclusive is None:
         c.checks.append(Check(rule="BR-CO-15", ok=False, actual=_s(t.tax_inclusive),
-                              message="TaxExclusive + TaxTotal = GrandTotal (BT-112): the total without VAT "
-                                      "(BT-109) is missing, and it is mandatory (BR-13)"))
+                              message=_("TaxExclusive + TaxTotal = GrandTotal (BT-112): the total without VAT "
+                                        "(BT-109) is missing, and it is mandatory (BR-13)")))
     else:
         c.compare("BR-CO-15", t.tax_exclusive + (t.tax or 0), t.tax_inclusive,
-                  "TaxExclusive + TaxTotal = TaxInclusive / GrandTotal (BT-112)", slack=slack(2) if extended else 0)
+                  _("TaxExclusive + TaxTotal = TaxInclusive / GrandTotal (BT-112)"), slack=slack(2) if extended else 0)
     if t.tax_inclusive is None:
         c.checks.append(Check(rule="BR-CO-16", ok=False, actual=_s(t.payable),
-                              message="GrandTotal - Prepaid + Rounding = amount due (BT-115): the total with VAT "
-                                      "(BT-112) is missing, and it is mandatory (BR-14)"))
+                              message=_("GrandTotal - Prepaid + Rounding = amount due (BT-115): the total with VAT "
+                                        "(BT-112) is missing, and it is mandatory (BR-14)")))
     else:
         c.compare("BR-CO-16", t.tax_inclusive - (t.prepaid or 0) + (t.rounding or 0) + (t.third_party or 0),
-                  t.payable, "GrandTotal - Prepaid + Rounding = PayableAmount / DuePayableAmount (BT-115)",
+                  t.payable, _("GrandTotal - Prepaid + Rounding = PayableAmount / DuePayableAmount (BT-115)"),
                   slack=slack(3) if extended else 0)
     _vat_breakdown(inv, c, lines, has_lines)
     _vat_categories(inv, c, lines, has_lines)
@@ -255,10 +265,10 @@ def _en16931(inv: Invoice, c: _Checks, level: str) -> None:
         _line_arithmetic(inv, c)
 
 
-LINE_FIELDS = (("BR-22", "an invoiced quantity (BT-129)", lambda ch: ch.quantity is not None),
-               ("BR-23", "a unit of measure code (BT-130)", lambda ch: bool(ch.unit)),
-               ("BR-25", "an item name (BT-153)", lambda ch: bool(ch.description)),
-               ("BR-26", "a net price (BT-146)", lambda ch: ch.unit_price is not None))
+LINE_FIELDS = (("BR-22", N_("an invoiced quantity (BT-129)"), lambda ch: ch.quantity is not None),
+               ("BR-23", N_("a unit of measure code (BT-130)"), lambda ch: bool(ch.unit)),
+               ("BR-25", N_("an item name (BT-153)"), lambda ch: bool(ch.description)),
+               ("BR-26", N_("a net price (BT-146)"), lambda ch: ch.unit_price is not None))
 
 
 def _line_fields(inv: Invoice, c: _Checks) -> None:
@@ -269,8 +279,9 @@ def _line_fields(inv: Invoice, c: _Checks) -> None:
     for rule, what, has in LINE_FIELDS:
         missing = [ch.line_id or str(ch.seq) for ch in lines if not has(ch)]
         c.checks.append(Check(rule=rule, ok=not missing, actual=", ".join(missing[:10]) or None,
-                              message=f"every line has {what}" if not missing else
-                              f"{len(missing)} line(s) without {what}: {', '.join(missing[:10])}"))
+                              message=_("every line has {what}").format(what=_(what)) if not missing else
+                              _("{n} line(s) without {what}: {lines}").format(n=len(missing), what=_(what),
+                                                                              lines=", ".join(missing[:10]))))
 
 
 def _rate(text: str) -> Fraction | None:
@@ -286,23 +297,27 @@ def _vat_breakdown(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> No
         by_key[(ch.tax_category, _rate(ch.tax_rate))] += ch.amount
     for x in inv.taxes:
         rate = _rate(x.rate)
-        label = f"VAT {x.category} {x.rate or ''}%".replace(" %", "")
+        label = _("VAT {category} {rate}%").format(category=x.category, rate=x.rate or "").replace(" %", "")
         if rate is not None or x.category in EXEMPT:
             exact = Fraction(x.base) * (rate or 0) / 100  # 10**-8 units, rounded once, half_up to the cent
             expected = divide_round(exact.numerator, exact.denominator * CENT, "half_up") * CENT
             diff = abs(expected - x.amount)
             c.checks.append(Check(rule="BR-CO-17", ok=diff <= SCALE, expected=_s(expected), actual=_s(x.amount),
-                                  message=f"{label}: base x rate / 100 = category tax (within 1.00)", line=label,
+                                  message=_("{label}: base x rate / 100 = category tax (within 1.00)").format(
+                                      label=label), line=label,
                                   at_stake=diff if diff > SCALE else 0))
             if diff > CENT and diff <= SCALE:
                 c.checks.append(Check(rule="VAT-ROUND", ok=False, severity="warning", expected=_s(expected),
-                                      actual=_s(x.amount), message=f"{label}: tax differs by more than 0.01",
+                                      actual=_s(x.amount),
+                                      message=_("{label}: tax differs by more than 0.01").format(label=label),
                                       line=label, at_stake=diff))
         else:
-            c.skip("BR-CO-17", f"{label}: no rate (BT-119) to compute the category tax from (BR-48 fails)")
+            c.skip("BR-CO-17", _("{label}: no rate (BT-119) to compute the category tax from (BR-48 fails)").format(
+                label=label))
         if has_lines and x.category in CATEGORY_RULES:
             c.compare(f"BR-{x.category}-08", by_key.get((x.category, rate), 0), x.base,
-                      f"{label}: lines - allowances + charges at this category = taxable base", line=label)
+                      _("{label}: lines - allowances + charges at this category = taxable base").format(label=label),
+                      line=label)
 
 
 ZERO_RATED = {"Z", "E", "AE", "K", "G"}  # categories whose rate is 0 (BR-x-05/06/07)
@@ -314,31 +329,30 @@ ITEM_RULES = {"line": ("02", "05"), "allowance": ("03", "06"), "charge": ("04", 
 def _vat_categories(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> None:
     """BR-45..48 (each VAT breakdown is complete) and the rules of each VAT category S, Z, E, AE, K, G, O."""
     for n, x in enumerate(inv.taxes, 1):
-        label = f"VAT breakdown #{n} ({x.category or '?'} {x.rate or ''})".replace(" )", ")")
+        label = _("VAT breakdown #{n} ({category} {rate})").format(n=n, category=x.category or "?",
+                                                                    rate=x.rate or "").replace(" )", ")")
         c.checks.append(Check(rule="BR-47", ok=bool(x.category), line=label,
-                              message=f"{label}: a VAT category code (BT-118)" if x.category else
-                              f"{label}: the VAT category code (BT-118) is missing"))
+                              message=_("{label}: a VAT category code (BT-118)").format(label=label) if x.category else
+                              _("{label}: the VAT category code (BT-118) is missing").format(label=label)))
         c.checks.append(Check(rule="BR-48", ok=bool(x.rate) or x.category == "O", line=label,
-                              message=f"{label}: a VAT rate (BT-119), or category O" if x.rate or x.category == "O"
-                              else f"{label}: the VAT rate (BT-119) is missing"))
+                              message=_("{label}: a VAT rate (BT-119), or category O").format(label=label)
+                              if x.rate or x.category == "O"
+                              else _("{label}: the VAT rate (BT-119) is missing").format(label=label)))
         if x.category in ZERO_RATED | {"O"}:
             c.checks.append(Check(rule=f"BR-{x.category}-09", ok=x.amount == 0, expected="0", actual=_s(x.amount),
                                   line=label, at_stake=abs(x.amount),
-                                  message=f"{label}: the VAT of category {x.category} is 0"))
+                                  message=_("{label}: the VAT of category {category} is 0").format(
+                                      label=label, category=x.category)))
         if x.category in CATEGORY_RULES:
             want = x.category in NEEDS_REASON
             c.checks.append(Check(rule=f"BR-{x.category}-10", ok=bool(x.exemption) == want, line=label,
                                   actual=x.exemption or None,
-                                  message=f"{label}: " + ("an exemption reason (BT-120/121) is given" if want else
-                                                          "no exemption reason (BT-120/121) is given")
-                                  if bool(x.exemption) == want else f"{label}: " +
-                                  ("the exemption reason (BT-120/121) is missing" if want else
-                                   f"category {x.category} must not carry an exemption reason")))
+                                  message=_exemption_message(label, x.category, want, bool(x.exemption) == want)))
     cats = {x.category for x in inv.taxes}
     if "O" in cats and len(cats) > 1:
         c.checks.append(Check(rule="BR-O-11", ok=False, actual=", ".join(sorted(cats)),
-                              message="an invoice with a VAT breakdown of category O (not subject to VAT) has no "
-                                      "other VAT breakdown"))
+                              message=_("an invoice with a VAT breakdown of category O (not subject to VAT) has "
+                                        "no other VAT breakdown")))
     items = [("line", ch) for ch in (lines if has_lines else [])]
     items += [("allowance" if ch.category == "discount" else "charge", ch)
               for ch in inv.charges if ch.level == "document"]
@@ -347,7 +361,8 @@ def _vat_categories(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> N
     used: set[str] = set()
     for what, ch in items:
         cat = ch.tax_category
-        name = f"{what} {ch.line_id or ch.seq}"
+        name = {"line": _("line {id}"), "allowance": _("allowance {id}"), "charge": _("charge {id}")}[what].format(
+            id=ch.line_id or ch.seq)
         if not cat:
             bad[{"line": "BR-CO-04", "allowance": "BR-32", "charge": "BR-37"}[what]].append(name)
             continue
@@ -360,33 +375,47 @@ def _vat_categories(inv: Invoice, c: _Checks, lines: list, has_lines: bool) -> N
             (rate is not None and rate == 0)
         seen[rate_rule] += 1
         if not ok:
-            bad[rate_rule].append(f"{name} ({ch.tax_rate or 'no rate'})")
+            bad[rate_rule].append(f"{name} ({ch.tax_rate or _('no rate')})")
         if cat != "O":
             seen[vat_rule] += 1
     for rule in sorted(set(seen) | set(bad)):
         if rule.endswith(("-02", "-03", "-04")):
             if inv.seller.vat:
-                c.checks.append(Check(rule=rule, ok=True, message="the seller has a VAT identifier (BT-31)"))
+                c.checks.append(Check(rule=rule, ok=True, message=_("the seller has a VAT identifier (BT-31)")))
             else:
-                c.skip(rule, "the seller has no VAT identifier (BT-31); its tax registration (BT-32) or tax "
-                       "representative (BT-63), which would also do, are not read")
+                c.skip(rule, _("the seller has no VAT identifier (BT-31); its tax registration (BT-32) or tax "
+                               "representative (BT-63), which would also do, are not read"))
             continue
         failing = bad.get(rule, [])
-        what = {"05": "lines", "06": "allowances", "07": "charges"}.get(rule[-2:], "items")
+        what = {"05": _("lines"), "06": _("allowances"), "07": _("charges")}.get(rule[-2:], _("items"))
         cat = rule.split("-")[1]
-        want = "a rate above 0" if cat == "S" else "no rate" if cat == "O" else "rate 0"
+        want = _("a rate above 0") if cat == "S" else _("no rate") if cat == "O" else _("rate 0")
         if rule in ("BR-CO-04", "BR-32", "BR-37"):
             c.checks.append(Check(rule=rule, ok=False, actual=", ".join(failing[:10]),
-                                  message=f"{len(failing)} item(s) without a VAT category code"))
+                                  message=_("{n} item(s) without a VAT category code").format(n=len(failing))))
         else:
             c.checks.append(Check(rule=rule, ok=not failing, actual=", ".join(failing[:10]) or None,
-                                  message=f"{what} of VAT category {cat} have {want}" if not failing else
-                                  f"{len(failing)} {what} of VAT category {cat} do not have {want}"))
+                                  message=_("{what} of VAT category {category} have {want}").format(
+                                      what=what, category=cat, want=want) if not failing else
+                                  _("{n} {what} of VAT category {category} do not have {want}").format(
+                                      n=len(failing), what=what, category=cat, want=want)))
     if has_lines:
         for cat in sorted(used):
             c.checks.append(Check(rule=f"BR-{cat}-01", ok=cat in cats,
-                                  message=f"items of VAT category {cat} have a VAT breakdown of category {cat}"
-                                  if cat in cats else f"items of VAT category {cat} but no VAT breakdown of it"))
+                                  message=_("items of VAT category {category} have a VAT breakdown of category "
+                                            "{category}").format(category=cat) if cat in cats else
+                                  _("items of VAT category {category} but no VAT breakdown of it").format(
+                                      category=cat)))
+
+
+def _exemption_message(label: str, category: str, want: bool, ok: bool) -> str:
+    """BR-x-10: an exemption reason where the category needs one (E, AE, K, G, O), none where it allows none."""
+    if ok:
+        return (_("{label}: an exemption reason (BT-120/121) is given") if want else
+                _("{label}: no exemption reason (BT-120/121) is given")).format(label=label)
+    if want:
+        return _("{label}: the exemption reason (BT-120/121) is missing").format(label=label)
+    return _("{label}: category {category} must not carry an exemption reason").format(label=label, category=category)
 
 
 def _line_arithmetic(inv: Invoice, c: _Checks) -> None:
@@ -404,21 +433,24 @@ def _line_arithmetic(inv: Invoice, c: _Checks) -> None:
             bad += 1
             c.checks.append(Check(rule="LINE-ARITHMETIC", ok=False, severity="warning", expected=_s(expected),
                                   actual=_s(ch.amount), line=ch.line_id,
-                                  message=f"line {ch.line_id}: quantity x price / base quantity + charges - "
-                                          f"allowances = line amount (Peppol R120, slack 0.02)", at_stake=diff))
+                                  message=_("line {id}: quantity x price / base quantity + charges - allowances = "
+                                            "line amount (Peppol R120, slack 0.02)").format(id=ch.line_id),
+                                  at_stake=diff))
         if ch.quantity < 0 and not inv.credit and ch.amount < 0:
             c.checks.append(Check(rule="NEGATIVE-QUANTITY", ok=False, severity="warning", actual=_s(ch.quantity),
-                                  line=ch.line_id, message=f"line {ch.line_id}: negative quantity on an invoice "
-                                  "(a return or correction: check it is expected)"))
+                                  line=ch.line_id, message=_("line {id}: negative quantity on an invoice (a return "
+                                                             "or correction: check it is expected)").format(
+                                      id=ch.line_id)))
     if checked and not bad:
         c.checks.append(Check(rule="LINE-ARITHMETIC", ok=True, severity="warning",
-                              message=f"all {checked} priced lines: quantity x price = line amount (slack 0.02)"))
+                              message=_("all {n} priced lines: quantity x price = line amount (slack 0.02)").format(
+                                  n=checked)))
 
 
 def _x12(inv: Invoice, c: _Checks) -> None:
     t = inv.totals
     computed = (t.lines or 0) - (t.allowances or 0) + (t.charges or 0) + (t.tax or 0)
-    c.compare("X12-TDS", computed, t.payable, "IT1/SLN lines - ITA allowances + ITA charges + TXI taxes = TDS01",
+    c.compare("X12-TDS", computed, t.payable, _("IT1/SLN lines - ITA allowances + ITA charges + TXI taxes = TDS01"),
               rounded=False)
     usage: dict[str, int] = defaultdict(int)
     calls: dict[str, int] = defaultdict(int)
@@ -429,18 +461,20 @@ def _x12(inv: Invoice, c: _Checks) -> None:
         calls[call.service] += call.amount
     for service, total in sorted(calls.items()):
         if service in usage:
-            c.compare("X12-TCD", total, usage[service], f"{service or 'account'}: call detail (TCD) = usage lines",
+            c.compare("X12-TCD", total, usage[service], _("{service}: call detail (TCD) = usage lines").format(
+                service=service or _("account")),
                       line=service, severity="warning", rounded=False)
     if t.current_charges is not None and t.payable is not None:
-        c.compare("X12-BAL-CURRENT", t.payable, t.current_charges, "TDS01 = BAL current charges", rounded=False)
+        c.compare("X12-BAL-CURRENT", t.payable, t.current_charges, _("TDS01 = BAL current charges"), rounded=False)
 
 
 def _balance(inv: Invoice, c: _Checks) -> None:
     t = inv.totals
     if t.amount_due is None or t.current_charges is None and t.payable is None:
         if inv.format == "x12-811":
-            c.skip("BALANCE", "no BAL amount due: the balance identity cannot be checked")
+            c.skip("BALANCE", _("no BAL amount due: the balance identity cannot be checked"))
         return
     current = t.current_charges if t.current_charges is not None else t.payable or 0
     c.compare("BALANCE", (t.previous_balance or 0) - (t.payments or 0) + (t.adjustments or 0) + current,
-              t.amount_due, "previous balance - payments + adjustments + current charges = amount due", rounded=False)
+              t.amount_due, _("previous balance - payments + adjustments + current charges = amount due"),
+              rounded=False)
