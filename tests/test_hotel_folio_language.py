@@ -3,6 +3,7 @@ hotel's (the process language): a French guest's folio in French in an English p
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -97,3 +98,22 @@ def test_a_checked_out_stay_names_both_ends_and_an_empty_folio_totals_zero(tmp_p
     assert folio.heading == ("chambre 305 : Durand, réservation 1, du 06/12/2025 06:46 au 07/12/2025 06:46")
     assert folio.rows == [] and folio.total == "total 0,00\u00a0€, dont transmis au PMS 0,00\u00a0€"
     assert isinstance(conn, sqlite3.Connection)
+
+
+def test_the_cli_prints_a_french_guests_folio_in_french_and_keeps_json_machine(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from serve_support import hotel_config, make_workspace
+
+    from anatole.cli import main
+
+    root = make_workspace(tmp_path, extra=hotel_config())
+    conn = db.connect(root / "anatole.db")
+    with db.write(conn):
+        db.checkin(conn, "214", "880123", "Martin, Alice", CHECKIN, "fias", language="FR")
+    conn.close()
+    result = CliRunner().invoke(main, ["--workspace", str(root), "hotel", "folio", "214"])
+    assert result.exit_code == 0, result.output
+    assert "chambre 214 : Martin, Alice, réservation 880123, depuis le 06/12/2025" in result.output
+    assert "total 0,00\u00a0€, dont transmis au PMS 0,00\u00a0€" in result.output
+    result = CliRunner().invoke(main, ["--workspace", str(root), "hotel", "folio", "214", "--json"])
+    assert json.loads(result.output)["total"] == "0.00"  # the machine form does not follow the guest
