@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.money import divide_round
+from i18n import _, ngettext
 from store import display
 from store.mobile import MobileStore, MobileStoreError
 from tui.data import ComponentReader, StoreError
@@ -24,10 +25,10 @@ from tui.table import Column, LocalTable, Money, Row, screen_keys, table_command
 
 MB = 10**6
 # what was billed and what a better plan saves come first: in view at 80 columns; usage and carrier after (→)
-COLUMNS = (Column("line", "line"), Column("plan", "plan"), Column("billed", "billed"),
-           Column("suggested", "suggested"), Column("saving", "saving/month"), Column("voice", "voice min"),
-           Column("sms", "SMS/MMS"), Column("data", "data MB"), Column("roaming", "roaming"),
-           Column("carrier", "carrier"))
+COLUMNS = (Column("line", _("line")), Column("plan", _("plan")), Column("billed", _("billed")),
+           Column("suggested", _("suggested")), Column("saving", _("saving/month")), Column("voice", _("voice min")),
+           Column("sms", "SMS/MMS"), Column("data", _("data MB")), Column("roaming", _("roaming")),
+           Column("carrier", _("carrier")))
 
 
 class MobileReader(ComponentReader):
@@ -67,7 +68,7 @@ def _against(used: int, allowance: int | None) -> Text:
     if allowance is None:
         return Text(str(used))
     if allowance < 0:
-        return Text(f"{used}/unl.")
+        return Text(_("{used}/unl.").format(used=used))
     return Text(f"{used}/{allowance}", style="bold red" if used > allowance else "")
 
 
@@ -107,9 +108,9 @@ class MobileScreen(Screen):
     CSS_PATH = "mobile.tcss"
     BINDINGS = [
         # one footer entry for both month keys, and reload in the help only: the footer fits 80 columns
-        Binding("left_square_bracket", "month(-1)", "Month", key_display="[ ]"),
-        Binding("right_square_bracket", "month(1)", "Next month", key_display="]", show=False),
-        Binding("r", "reload", "Reload", show=False),
+        Binding("left_square_bracket", "month(-1)", _("Month"), key_display="[ ]"),
+        Binding("right_square_bracket", "month(1)", _("Next month"), key_display="]", show=False),
+        Binding("r", "reload", _("Reload"), show=False),
         *screen_keys(),
     ]
 
@@ -121,7 +122,7 @@ class MobileScreen(Screen):
         self.rows: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("Mobile lines", classes="title", id="mobile-title")
+        yield Static(_("Mobile lines"), classes="title", id="mobile-title")
         ctx = self.app.ctx
         yield LocalTable(COLUMNS, name_for_export="mobile-lines", workspace=lambda: ctx.workspace, clock=ctx.clock,
                          id="mobile")
@@ -171,7 +172,7 @@ class MobileScreen(Screen):
         self.table().set_rows([table_row(e) for e in self.rows])
         self._title()
         if not self.rows:
-            note.update("no mobile usage: `anatole mobile import FILE` (see the README, Mobile lines)")
+            note.update(_("no mobile usage: `anatole mobile import FILE` (see the README, Mobile lines)"))
             return
         savings: dict[str, int] = {}
         sized_at = ""
@@ -181,17 +182,20 @@ class MobileScreen(Screen):
                 savings[e["currency"]] = savings.get(e["currency"], 0) + divide_round(s["saving"], s["months"],
                                                                                       "half_up")
                 sized_at = f"{s['first_month']}…{s['last_month']}"
-        text = f"{len(self.rows)} lines · usage against the plan's allowances (home + EU) · "
+        parts = [ngettext("{n} line", "{n} lines", len(self.rows)).format(n=len(self.rows)),
+                 _("usage against the plan's allowances (home + EU)")]
         if savings:
-            text += "suggested plans save " + display.totals(savings, sep=", ")
-            text += f" a month (usage of {sized_at}; `anatole mobile rightsize` refreshes)"
+            parts.append(_("suggested plans save {amounts} a month (usage of {months}; `anatole mobile rightsize` "
+                           "refreshes)").format(amounts=display.totals(savings, sep=", "), months=sized_at))
         else:
-            text += "no saving found (or no right-sizing yet: `anatole mobile rightsize`)"
-        note.update(text)
+            parts.append(_("no saving found (or no right-sizing yet: `anatole mobile rightsize`)"))
+        note.update(" · ".join(parts))
 
     def _title(self) -> None:
         shown = f" · {self.table().summary()}" if self.rows else ""
-        self.query_one("#mobile-title", Static).update(f"Mobile lines, {self.month or 'no usage yet'}{shown}")
+        title = _("Mobile lines, {month}").format(month=self.month) if self.month else \
+            _("Mobile lines, no usage yet")
+        self.query_one("#mobile-title", Static).update(title + shown)
 
     @on(LocalTable.Changed, "#mobile")
     def table_changed(self) -> None:
@@ -200,6 +204,6 @@ class MobileScreen(Screen):
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the table's keys and the months."""
         table = self.table()
-        return [("Mobile: previous month", "The usage of the month before ([)", lambda: self.action_month(-1)),
-                ("Mobile: next month", "The usage of the month after (])", lambda: self.action_month(1)),
-                *table_commands(table, "Mobile", "line")]
+        return [(_("Mobile: previous month"), _("The usage of the month before ([)"), lambda: self.action_month(-1)),
+                (_("Mobile: next month"), _("The usage of the month after (])"), lambda: self.action_month(1)),
+                *table_commands(table, _("Mobile"), "line")]

@@ -19,6 +19,8 @@ from textual.widgets.option_list import Option
 
 from engine.durations import parse_duration
 from engine.money import parse_money
+from i18n import N_, _, ngettext
+from store import display
 from tariffs.errors import TariffError
 from tui.context import zoneinfo
 from tui.data import TariffEntry, quote, quote_text, rate_rows
@@ -44,21 +46,24 @@ class Quoted(Message):
 
 # the destination last: its whole name in what is left, the price in view at 80 columns
 RATE_COLUMNS = ("prefix", "band", "from", "price", "unit", "incr", "effective", "destination")
+RATE_LABELS = {"prefix": N_("prefix"), "band": N_("band"), "from": N_("from"), "unit": N_("unit"),
+               "incr": N_("incr"), "effective": N_("effective"), "destination": N_("destination")}
 
 
 def rate_columns(currency: str) -> list[Column]:
     """The rate table's columns; the price column names the tariff's currency."""
-    return [Column(k, f"{currency}/unit" if k == "price" else k) for k in RATE_COLUMNS]
+    return [Column(k, _("{currency}/unit").format(currency=currency) if k == "price" else _(RATE_LABELS[k]))
+            for k in RATE_COLUMNS]
 
 
 class TariffsScreen(Screen):
     CSS_PATH = "tariffs.tcss"
     BINDINGS = [
-        Binding("slash", "search", "Prefix search", key_display="/"),
-        Binding("n", "quote", "Quote a number"),
-        Binding("s", "quote_site", "Quote site"),
-        Binding("l", "list", "Tariff list"),
-        Binding("escape", "leave_input", "Back to the rates", show=False),
+        Binding("slash", "search", _("Prefix search"), key_display="/"),
+        Binding("n", "quote", _("Quote a number")),
+        Binding("s", "quote_site", _("Quote site")),
+        Binding("l", "list", _("Tariff list")),
+        Binding("escape", "leave_input", _("Back to the rates"), show=False),
     ]
 
     def __init__(self) -> None:
@@ -69,12 +74,12 @@ class TariffsScreen(Screen):
         self.quote_site: str | None = None  # numbers typed in the quote box are as dialled at this site
 
     def compose(self) -> ComposeResult:
-        yield Static("Tariffs", classes="title")
+        yield Static(_("Tariffs"), classes="title")
         with Horizontal():
             yield OptionList(id="tariff-list")
             with Vertical(id="tariff-main"):
                 yield Static("", id="tariff-info")
-                yield Input(placeholder="/ prefix search: digits", id="rate-search", classes="line-input",
+                yield Input(placeholder=_("/ prefix search: digits"), id="rate-search", classes="line-input",
                             restrict=r"\+?[0-9]*")
                 ctx = self.app.ctx
                 yield LocalTable(rate_columns(""), name_for_export="rates", workspace=lambda: ctx.workspace,
@@ -90,7 +95,8 @@ class TariffsScreen(Screen):
             options.add_option(Option(Text(e.label + ("\n  " + ", ".join(e.sites) if e.sites else "")), id=e.label))
         if not self.entries:
             self.query_one("#tariff-info", Static).update(
-                Text("no tariffs: name one per [[site]] in anatole.toml (tariff = \"tariffs/….toml\")", style="bold"))
+                Text(_("no tariffs: name one per [[site]] in anatole.toml (tariff = \"tariffs/….toml\")"),
+                     style="bold"))
             return
         options.highlighted = 0
         if self.app.size.width >= WIDE:
@@ -141,26 +147,34 @@ class TariffsScreen(Screen):
         if message.error or message.summary is None:
             table.set_rows([])
             self.info_text = ""
-            info.update(Text(f"{message.entry.label} is not valid:\n{message.error}", style="bold red"))
+            info.update(Text(_("{tariff} is not valid:").format(tariff=message.entry.label) + f"\n{message.error}",
+                             style="bold red"))
             return
         s = message.summary
-        inc = f", increments to {s['increment_decimals']} dp" if s["increment_decimals"] is not None else ""
-        versions = ", ".join(s["versions"]) if s["versions"] else "one version (always)"
-        shown = f"{len(message.rates)} of {message.matching}" if len(message.rates) < message.matching \
-            else str(message.matching)
-        search = f" matching {message.search}" if message.search else ""
-        self.info_text = (
-            f"{s['name']} · {self.app.ctx.shown(message.entry.path)} · {s['currency']}, prices exact · "
-            f"{s['timezone']}\n"
-            f"rounded {s['mode']} to {s['decimals']} dp{inc} · bands {', '.join(s['band_names']) or 'none'}\n"
-            f"{s['prefixes']} prefixes · {s['rates']} rates · versions from: {versions}\n"
-            f"rates{search}: {shown}")
+        versions = ", ".join(s["versions"]) if s["versions"] else _("one version (always)")
+        shown = _("{shown} of {matching}").format(shown=len(message.rates), matching=message.matching) \
+            if len(message.rates) < message.matching else str(message.matching)
+        rounding = _("rounded {mode} to {decimals} dp").format(mode=s["mode"], decimals=s["decimals"])
+        if s["increment_decimals"] is not None:
+            rounding = _("rounded {mode} to {decimals} dp, increments to {increments} dp").format(
+                mode=s["mode"], decimals=s["decimals"], increments=s["increment_decimals"])
+        rates = _("rates matching {search}: {shown}").format(search=message.search, shown=shown) if message.search \
+            else _("rates: {shown}").format(shown=shown)
+        self.info_text = "\n".join([
+            " · ".join([s["name"], self.app.ctx.shown(message.entry.path),
+                        _("{currency}, prices exact").format(currency=s["currency"]), s["timezone"]]),
+            " · ".join([rounding, _("bands {names}").format(names=", ".join(s["band_names"]) or _("none"))]),
+            " · ".join([ngettext("{n} prefix", "{n} prefixes", s["prefixes"]).format(n=s["prefixes"]),
+                        ngettext("{n} rate", "{n} rates", s["rates"]).format(n=s["rates"]),
+                        _("versions from: {versions}").format(versions=versions)]),
+            rates])
         self._show_info()
         columns = rate_columns(s["currency"])
         if [c.label for c in columns] != [c.label for c in table.all_columns]:
             table.all_columns, table.sort, table.filters, table.hidden = columns, None, {}, set()
-        rows = [Row(f"r{i}", {"prefix": r["prefix"] or "(any)", "band": r["band"], "from": str(r["from"]),
-                              "price": Text(r["price"], justify="right"), "unit": str(r["unit"]),
+        rows = [Row(f"r{i}", {"prefix": r["prefix"] or _("(any)"), "band": r["band"], "from": str(r["from"]),
+                              "price": Text(display.from_text(r["price"], s["currency"], exact=True, code=False),
+                                            justify="right"), "unit": str(r["unit"]),
                               "incr": str(r["increment"]), "effective": r["effective_from"],
                               "destination": r["destination"]},
                     {"prefix": r["prefix"], "from": r["from"], "price": Money(parse_money(r["price"]), s["currency"]),
@@ -179,7 +193,7 @@ class TariffsScreen(Screen):
         """The next site whose dial plan reads the quote box's numbers, then none (E.164 only)."""
         sites = [name for name in self.app.ctx.sites if self._dialplan(name) is not None]
         if not sites:
-            self.notify("no site with a dial plan: type numbers in E.164 (+33612345678)")
+            self.notify(_("no site with a dial plan: type numbers in E.164 (+33612345678)"))
             return
         order = [*sites, None]
         self._set_quote_site(order[(order.index(self.quote_site) + 1) % len(order)])
@@ -191,8 +205,10 @@ class TariffsScreen(Screen):
             self.query_one("#quote-input", Input).placeholder = self._quote_placeholder()
 
     def _quote_placeholder(self) -> str:
-        at = f"as dialled at {self.quote_site} (s: site)" if self.quote_site else "E.164 (s: a site's dialling)"
-        return f"n quote: NUMBER {at} [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]"
+        if self.quote_site:
+            return _("n quote: NUMBER as dialled at {site} (s: site) [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]").format(
+                site=self.quote_site)
+        return _("n quote: NUMBER E.164 (s: a site's dialling) [90s|2m|1m30s] [YYYY-MM-DDTHH:MM]")
 
     def _dialplan(self, site: str | None) -> Any:
         info = self.app.ctx.sites.get(site) if site else None
@@ -218,7 +234,7 @@ class TariffsScreen(Screen):
     @on(Input.Submitted, "#quote-input")
     def quote_submitted(self, event: Input.Submitted) -> None:
         if self.current is None:
-            self._quote_message("no tariff selected", True)
+            self._quote_message(_("no tariff selected"), True)
             return
         self._quote(self.current, event.value, self.quote_site)
 
@@ -237,7 +253,8 @@ class TariffsScreen(Screen):
             return
         q = quote(compiled, digits, start, seconds)
         typed = text.split()[0]
-        dialled = f"{typed} at {site} = +{digits}\n" if site and typed.lstrip("+") != digits else ""
+        dialled = _("{typed} at {site} = +{digits}").format(typed=typed, site=site, digits=digits) + "\n" \
+            if site and typed.lstrip("+") != digits else ""
         self.post_message(Quoted(dialled + quote_text(q), q["status"] != "rated"))
 
     @on(LocalTable.Changed, "#rates")
@@ -249,15 +266,16 @@ class TariffsScreen(Screen):
         if not self.info_text:
             return
         table = self.query_one("#rates", LocalTable)
-        view = f" · shown: {table.summary()}" if table.filters or table.sort else ""
+        view = " · " + _("shown: {what}").format(what=table.summary()) if table.filters or table.sort else ""
         self.query_one("#tariff-info", Static).update(Text(self.info_text + view))
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the quote and the rate table's keys."""
         table = self.query_one("#rates", LocalTable)
-        return [("Tariffs: quote a number…", "What a call would cost, with its breakdown (n)", self.action_quote),
-                ("Tariffs: prefix search…", "The rates of a prefix (/)", self.action_search),
-                *table_commands(table, "Rates")]
+        return [(_("Tariffs: quote a number…"), _("What a call would cost, with its breakdown (n)"),
+                 self.action_quote),
+                (_("Tariffs: prefix search…"), _("The rates of a prefix (/)"), self.action_search),
+                *table_commands(table, _("Rates"))]
 
     def on_quoted(self, message: Quoted) -> None:
         self._quote_message(message.text, message.error)
@@ -276,18 +294,21 @@ def parse_quote(text: str, zone: str, now: float, dialplan: Any = None, site: st
     to the tariff unless it has an offset) to now."""
     words = text.split()
     if not words:
-        raise ValueError("type a number, then optionally the seconds and the start (e.g. +33612345678 120 "
-                         "2026-11-26T09:30)")
+        raise ValueError(_("type a number, then optionally the seconds and the start (e.g. +33612345678 120 "
+                           "2026-11-26T09:30)"))
     if dialplan is not None and not words[0].startswith("+"):
         got = dialplan.normalise(words[0], as_dialled=True)
         if got.kind != "external" or not got.e164:
-            raise ValueError(f"{words[0]!r} dialled at {site or 'this site'} is {got.kind} ({got.rule}), not a "
-                             "number a tariff rates")
+            if site:
+                raise ValueError(_("{number} dialled at {site} is {kind} ({rule}), not a number a tariff rates").format(
+                    number=repr(words[0]), site=site, kind=got.kind, rule=got.rule))
+            raise ValueError(_("{number} dialled at this site is {kind} ({rule}), not a number a tariff rates").format(
+                number=repr(words[0]), kind=got.kind, rule=got.rule))
         number = got.e164
     else:
         number = re.sub(r"[().-]", "", words[0]).removeprefix("+")
     if not number or not (number.isascii() and number.isdigit()):
-        raise ValueError(f"{words[0]!r} is not a number (E.164 digits, optionally with +)")
+        raise ValueError(_("{word} is not a number (E.164 digits, optionally with +)").format(word=repr(words[0])))
     seconds = 60
     start = int(now)
     rest = words[1:]
@@ -295,17 +316,20 @@ def parse_quote(text: str, zone: str, now: float, dialplan: Any = None, site: st
         try:
             seconds = parse_duration(rest.pop(0))
         except ValueError as exc:
-            raise ValueError(f"{exc}; then optionally the start (YYYY-MM-DDTHH:MM)") from None
+            raise ValueError(_("{problem}; then optionally the start (YYYY-MM-DDTHH:MM)").format(problem=exc)) from None
     if rest:
         word = rest.pop(0)
         try:
             when = dt.datetime.fromisoformat(word.replace("Z", "+00:00"))
         except ValueError:
-            hint = "; write the number without spaces" if word.isdigit() else ""
-            raise ValueError(f"{word!r} is not a start time (YYYY-MM-DDTHH:MM, local to the tariff){hint}") from None
+            if word.isdigit():
+                raise ValueError(_("{word} is not a start time (YYYY-MM-DDTHH:MM, local to the tariff); write the "
+                                   "number without spaces").format(word=repr(word))) from None
+            raise ValueError(_("{word} is not a start time (YYYY-MM-DDTHH:MM, local to the tariff)").format(
+                word=repr(word))) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=zoneinfo(zone))
         start = int(when.timestamp())
     if rest:
-        raise ValueError(f"unexpected {rest[0]!r}: give NUMBER [SECONDS] [START]")
+        raise ValueError(_("unexpected {word}: give NUMBER [SECONDS] [START]").format(word=repr(rest[0])))
     return number, seconds, start
