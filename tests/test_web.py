@@ -427,6 +427,33 @@ def test_a_language_chosen_for_the_server_wins_over_the_browsers(tmp_path: Path)
     run(scenario())
 
 
+def test_lang_passes_through_to_every_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import i18n
+
+    no_server: list[Any] = []  # the settings `anatole web` would serve with; nothing listens
+    monkeypatch.setattr(web, "make_server", lambda settings: no_server.append(settings) or types.SimpleNamespace(
+        serve=lambda ready: None))
+    root = make_workspace(tmp_path / "ws")
+    monkeypatch.delenv("ANATOLE_LANG", raising=False)
+    before = i18n.current()
+    try:
+        for args in (["--lang", "fr", "-w", str(root), "web"], ["-w", str(root), "web", "--lang", "fr"]):
+            no_server.clear()
+            assert invoke(*args).exit_code == 0
+            (settings,) = no_server
+            assert settings.language == "fr"
+            words = shlex.split(settings.command("alice", settings.language))
+            assert words[words.index("--lang") + 1] == "fr" and words[-2:] == ["--login", "alice"]
+    finally:
+        i18n.use(before)  # --lang switched this process (as `anatole` does before importing the commands)
+    monkeypatch.setenv("ANATOLE_LANG", "en")
+    no_server.clear()
+    invoke("-w", str(root), "web")
+    assert no_server[0].language == "en"
+
+
 def test_browser_language() -> None:
     assert web.browser_language("fr-CA,fr;q=0.9,en;q=0.8") == "fr"
     assert web.browser_language("de-DE,de;q=0.9,en-US;q=0.8,fr;q=0.7") == "en"
