@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from i18n import ngettext
+from i18n import _, ngettext
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,18 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.problems:
             raise TariffError(self.problems)
+
+
+_MONEY_PROBLEM = re.compile(r"(?s)(.*) (?:(is not a decimal number)|has more than (\d+) decimals|(is too large))")
+
+
+def money_problem(exc: Exception) -> str:
+    """engine.money's error (English: the engine imports nothing of ours) in the user's language."""
+    m = _MONEY_PROBLEM.fullmatch(str(exc))
+    if m is None:
+        return str(exc)
+    if m.group(2):
+        return _("{value} is not a decimal number").format(value=m.group(1))
+    if m.group(3):
+        return _("{value} has more than {count} decimals").format(value=m.group(1), count=m.group(3))
+    return _("{value} is too large").format(value=m.group(1))

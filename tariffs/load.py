@@ -29,7 +29,7 @@ import numpy as np
 from engine.money import DECIMALS, ROUNDING_MODES, MoneyError, parse_money
 from i18n import _
 from tariffs import _deck
-from tariffs.errors import Collector, TariffError
+from tariffs.errors import Collector, TariffError, money_problem
 from tariffs.model import ALL_BANDS, ALWAYS, DAY_NAMES, NONE, Band, RateRows, Tariff, day_number
 
 if TYPE_CHECKING:
@@ -737,7 +737,7 @@ def _money(text: str) -> int:
     try:
         value = parse_money(text)
     except MoneyError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(money_problem(exc)) from None
     if value < 0:
         raise ValueError(_("{text} is negative (prices, fees and limits are >= 0)").format(text=repr(text)))
     return value

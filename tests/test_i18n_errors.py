@@ -85,3 +85,16 @@ def test_tariff_problems_plural_french(french: None) -> None:
 def test_french_invoice_verdict(french: None) -> None:
     said = istore.verdict("invalid", [("BR-CO-15", False, "error"), ("BR-01", True, "error")])
     assert said == "invalide : 1 contrôles sur 2 en échec (BR-CO-15)"
+
+
+def test_money_errors_of_the_engine_in_french(french: None) -> None:
+    """engine.money speaks English (the engine imports nothing of ours): the callers say it in the user's language."""
+    from engine.money import MoneyError, parse_money
+    from tariffs.errors import money_problem
+
+    with pytest.raises(MoneyError) as bad:
+        parse_money("1,5")
+    assert money_problem(bad.value) == "'1,5' n'est pas un nombre décimal"
+    with pytest.raises(MoneyError) as bad:
+        parse_money("0.123456789")
+    assert money_problem(bad.value) == "'0.123456789' a plus de 8 décimales"

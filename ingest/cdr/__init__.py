@@ -32,7 +32,9 @@ def parser(name: str) -> ModuleType:
     """The module for a --format name ("csv:<profile>" uses the generic CSV parser)."""
     key = name.split(":", 1)[0]
     if key not in MODULES:
-        raise UnknownFormat(f"unknown format {name!r} (known: {', '.join(sorted(MODULES))}, csv:<profile>)")
+        raise UnknownFormat(_(
+            "unknown format {name} (known: {names}, csv:<profile>)").format(
+            name=repr(name), names=', '.join(sorted(MODULES))))
     return importlib.import_module(f"ingest.cdr.{MODULES[key]}")
 
 

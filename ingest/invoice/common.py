@@ -57,7 +57,7 @@ def amount(text: str | None, where: str, field: str) -> int:
     try:
         return parse_money(text.strip())
     except MoneyError as exc:
-        raise InvoiceError(f"{where}: {field}: {exc}") from None
+        raise InvoiceError(f"{where}: {field}: {money_problem(exc)}") from None
 
 
 def optional_amount(text: str | None, where: str, field: str) -> int | None:
@@ -158,3 +158,18 @@ def first(values: Iterable[str | None]) -> str:
         if v is not None and v.strip():
             return v.strip()
     return ""
+
+
+_MONEY_PROBLEM = re.compile(r"(?s)(.*) (?:(is not a decimal number)|has more than (\d+) decimals|(is too large))")
+
+
+def money_problem(exc: Exception) -> str:
+    """engine.money's error (English: the engine imports nothing of ours) in the user's language."""
+    m = _MONEY_PROBLEM.fullmatch(str(exc))
+    if m is None:
+        return str(exc)
+    if m.group(2):
+        return _("{value} is not a decimal number").format(value=m.group(1))
+    if m.group(3):
+        return _("{value} has more than {count} decimals").format(value=m.group(1), count=m.group(3))
+    return _("{value} is too large").format(value=m.group(1))

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from engine.money import SCALE, MoneyError, divide_round, parse_money
 from i18n import _
 from ingest import csvprofile
-from ingest.invoice.common import categorise
+from ingest.invoice.common import categorise, money_problem
 from ingest.invoice.model import CATEGORIES, CallDetail, Charge, Invoice, InvoiceError, Party, Totals, service_kind
 
 COLUMN_KEYS = ("invoice", "account", "service", "category", "description", "amount", "quantity", "unit_price", "tax",
@@ -97,7 +97,8 @@ def parse(data: bytes, where: str, name: str, profile: dict[str, Any], stem: str
                     value = parse_money(s)
                 except MoneyError as exc:
                     raise InvoiceError(f"{where}: " + _(
-                        "line {line}: {value}: {error}").format(line=line, value=profile[key], error=exc)) from None
+                        "line {line}: {value}: {error}").format(
+                        line=line, value=profile[key], error=money_problem(exc))) from None
                 return -value if negate and key in ("amount", "tax") else value
 
             amount = money("amount")
