@@ -180,6 +180,8 @@ class Report:
                 if kind == "money" and v is not None:
                     cur = self.row_currency(row, heading)
                     cells.append(display.money(int(v), cur))
+                elif kind in ("seconds", "number"):
+                    cells.append(_local_number(self.cell(v, kind)))
                 else:
                     cells.append(self.cell(v, kind))
             out.append(cells)
@@ -193,6 +195,21 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"report": self.name, "title": self.title, "period": self.period,
                 "columns": self.ids or [c for c, _ in self.columns], "rows": self.text_rows(), "notes": self.notes}
+
+
+def _local_number(text: str) -> str:
+    """A decimal cell ("12.5", "0.125") in the locale's style on screen ("12,5" in French), its decimals kept;
+    English keeps the plain figure (as the exports write it)."""
+    if not text or display.locale().split("_")[0] == "en":
+        return text
+    try:
+        from babel.numbers import format_decimal
+
+        places = len(text.partition(".")[2])
+        return format_decimal(Decimal(text), format="#,##0" + ("." + "0" * places if places else ""),
+                              locale=display.locale(), decimal_quantization=True)
+    except Exception:  # never fail on screen
+        return text
 
 
 # --- building ----------------------------------------------------------------------------------------------

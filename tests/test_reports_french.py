@@ -79,3 +79,15 @@ def test_alert_texts_and_mail_in_french(french: None) -> None:
     body = mail.get_content()
     assert mail["Subject"].startswith("[anatole] avertissement n°3 : ")
     assert "montant :" in body and "1\u202f234,50\u00a0€" in body and "14/03/2025 10:00:00 UTC" in body
+
+
+def test_a_report_on_screen_in_french_numbers_and_money(tmp_path: Path, french: None) -> None:
+    from click.testing import CliRunner
+
+    from anatole.cli import main
+
+    ws = build_workspace(tmp_path)
+    out = CliRunner().invoke(main, ["--workspace", str(ws), "report", "top-callers", "--period", "2025-03"]).output
+    assert "Plus gros appelants — 2025-03" in out and "(aucun)" in out
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["1001"])
+    assert row == ["1001", "EUR", "3", "3", "3,0", "3,00", "€"]  # minutes with a decimal comma, money in French
