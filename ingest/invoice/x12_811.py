@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from engine.money import SCALE, MoneyError, divide_round, parse_money
 from i18n import _
-from ingest.invoice.common import iso_date
+from ingest.invoice.common import iso_date, money_problem
 from ingest.invoice.model import CallDetail, Charge, Invoice, InvoiceError, Party, Totals, negate
 
 USAGE_UNITS = {"MJ", "MIN", "SE", "SEC", "MB", "GB", "KB", "MSG", "MG"}
@@ -163,7 +163,7 @@ class _Builder:
         try:
             return parse_money(text)
         except MoneyError as exc:
-            raise InvoiceError(f"{at}: {field}: {exc}") from None
+            raise InvoiceError(f"{at}: {field}: {money_problem(exc)}") from None
 
     # --- segments ----------------------------------------------------------------------------------------
 
