@@ -29,7 +29,9 @@ MAX_TREE_NODES = 10_000  # a name tree larger than this is not an invoice PDF
 
 
 def _mb(n: int) -> str:
-    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"
+    if n >= 1024 * 1024:
+        return _("{count} MB").format(count=n // (1024 * 1024))
+    return _("{count} bytes").format(count=n)
 
 
 def _embedded(root: Any) -> list[tuple[str, Any]]:
