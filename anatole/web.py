@@ -602,6 +602,9 @@ def make_server(settings: Settings) -> Any:
                                      close=websocket.close, download_manager=self.download_manager, debug=False)
                 log.info("console opened for %s from %s", login or "(this machine's user)", self.client(request))
                 await service.start(width, height)
+                ended = getattr(service, "_task", None)  # the process's output task: it ends when the process does
+                if ended is not None:  # a console that dies (not only one that quits) closes its websocket too,
+                    ended.add_done_callback(lambda _task: asyncio.ensure_future(websocket.close()))  # "Session ended"
                 await self._process_messages(websocket, service)
             except asyncio.CancelledError:
                 await websocket.close()
@@ -648,14 +651,23 @@ def make_server(settings: Settings) -> Any:
 
 
 async def _stop(service: Any) -> None:
-    """Ask a console process to quit; kill it when it has not within SHUTDOWN_SECONDS."""
-    try:
+    """Ask a console process to quit, kill it when it has not within SHUTDOWN_SECONDS, and reap it (textual-serve
+    leaves its stdin open and never waits for it)."""
+    process = getattr(service, "_process", None)
+    with contextlib.suppress(Exception):  # the timeout, or a process already gone
         await asyncio.wait_for(asyncio.shield(service.stop()), SHUTDOWN_SECONDS)
-    except Exception:  # the timeout, or a process already gone
-        process = getattr(service, "_process", None)
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+    if process is None:
+        return
+    if process.returncode is None:  # its output has ended: its exit is a moment away, unless it hangs
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(process.wait(), 1)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    if process.stdin is not None:
+        process.stdin.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(process.wait(), SHUTDOWN_SECONDS)
 
 
 def _int(text: str, default: int) -> int:

@@ -154,7 +154,8 @@ async def serving(root: Path, host: str = "127.0.0.1", **options: Any) -> AsyncI
     """The real `anatole web` server (anatole.web.make_server) on 127.0.0.1, a free port."""
     from aiohttp import web as aioweb
 
-    settings = web.Settings(command=fake_command, users_file=web.users_path(root), host=host, port=0, **options)
+    options.setdefault("command", fake_command)
+    settings = web.Settings(users_file=web.users_path(root), host=host, port=0, **options)
     server = web.make_server(settings)
     runner = aioweb.AppRunner(await server._make_app(), access_log=None, shutdown_timeout=2)
     await runner.setup()
@@ -408,6 +409,23 @@ async def test_an_alert_acknowledged_from_a_web_console_records_the_login(tmp_pa
     assert sorted(a["acknowledged_by"] for a in rows(root, "alerts")) == sorted(["web:alice", me])
     log = [json.loads(line) for line in daemon.config.log.getvalue().splitlines()]
     assert [(e["by"], e.get("peer")) for e in log if e["event"] == "acknowledge"] == [("web:alice", me), (me, None)]
+
+
+def test_a_console_that_dies_closes_its_browser_session(tmp_path: Path) -> None:
+    import aiohttp
+
+    root = make_workspace(tmp_path / "ws")
+    dies = shlex.join([sys.executable, "-c", "import sys; sys.stdout.write('__GANGLION__\\n'); sys.exit(3)"])
+
+    async def scenario() -> None:
+        async with serving(root, command=lambda login, language: dies) as (server, base), client() as local, \
+                local.ws_connect(f"{base}/ws") as ws:
+            message = await ws.receive(timeout=10)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            while server.consoles:
+                await asyncio.sleep(0.01)
+
+    run(scenario())
 
 
 def test_a_language_chosen_for_the_server_wins_over_the_browsers(tmp_path: Path) -> None:
