@@ -46,6 +46,7 @@ import numpy as np
 
 from engine.money import SCALE, divide_round, format_exact
 from i18n import _
+from store import display
 from store.inventory import InventoryStore, InventoryStoreError, open_inventory
 from store.invoices import InvoiceStore
 from tem.inventory import normalise_service
@@ -69,6 +70,14 @@ def _s(v: int | None) -> str | None:
     return None if v is None else format_exact(v)
 
 
+def _said(value: int) -> str:
+    """An exact amount inside a finding's text: every decimal, in the writer's locale style (French: 1 234,50);
+    English keeps the plain exact figure of the expected/actual columns."""
+    if display.locale().split("_")[0] == "en":
+        return format_exact(value)
+    return display.amount(value, exact=True)
+
+
 def duplicate_charges(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
     out = []
     charges = [c for c in istore.charges(invoice_id) if c["status_code"] not in ("GROUP", "INFORMATION")]
@@ -83,7 +92,7 @@ def duplicate_charges(istore: InvoiceStore, invoice_id: int) -> list[Finding]:
                                           "times") if service else
                                         _("{category} charge {description} of {amount} on the account is billed {n} "
                                           "times")).format(category=category, description=repr(desc),
-                                                           amount=format_exact(amount), service=service, n=n)))
+                                                           amount=_said(amount), service=service, n=n)))
     calls = istore.call_detail(invoice_id)
     seen = Counter(zip(calls["service"].tolist(), calls["start"].tolist(), calls["dialled"].tolist(),
                        calls["amount"].tolist()))
@@ -188,8 +197,8 @@ def rerate_calls(istore: InvoiceStore, invoice_id: int, tariff: Any, dialplan: A
                                message=_("call to {number} ({destination}, {seconds} s) billed {billed}, contract "
                                          "price {price}").format(number=number, destination=info["destination"],
                                                                  seconds=int(calls["duration"][i]),
-                                                                 billed=format_exact(billed),
-                                                                 price=format_exact(info["cost"]))))
+                                                                 billed=_said(billed),
+                                                                 price=_said(info["cost"]))))
     return out
 
 
@@ -339,7 +348,7 @@ def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory
         out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected=_("in the inventory"),
                            actual=_("billed {span}").format(span=_span_text(g.first, g.last)), at_stake=g.at_stake,
                            line=key, message=_("{n} charge(s) of {amount} on {line}, which is not in the "
-                                               "inventory").format(n=g.count, amount=format_exact(g.at_stake),
+                                               "inventory").format(n=g.count, amount=_said(g.at_stake),
                                                                    line=key)))
     for key, g in sorted(inactive.items()):
         out.append(Finding(invoice_id=invoice_id, rule="LINE-INACTIVE", expected=_active_text(inventory.lines[key]),
@@ -347,7 +356,7 @@ def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory
                            line=key, message=_("{n} charge(s) on {line} for {span}, outside the line's dates "
                                                "({active}): {amount} billed for days it was not in service").format(
                                n=g.count, line=key, span=_span_text(g.first, g.last),
-                               active=_active_text(inventory.lines[key]), amount=format_exact(g.at_stake))))
+                               active=_active_text(inventory.lines[key]), amount=_said(g.at_stake))))
     for (key, first, last), billed in sorted(fees.items()):
         line = _at(inventory.lines[key], first)
         code = (line or {}).get("contract")
@@ -373,8 +382,8 @@ def inventory_checks(istore: InvoiceStore, invoice_id: int, inventory: Inventory
                                       "{contract} ({fee} {how})") if over else
                                     _("recurring charges on {line} for {span}: {billed}, {diff} less than contract "
                                       "{contract} ({fee} {how})")).format(
-                               line=key, span=_span_text(first, last), billed=format_exact(billed),
-                               diff=format_exact(abs(diff)), contract=code, fee=format_exact(fee), how=how)))
+                               line=key, span=_span_text(first, last), billed=_said(billed),
+                               diff=_said(abs(diff)), contract=code, fee=_said(fee), how=how)))
     out += _call_detail_lines(istore, invoice_id, inventory, set(unknown) | usage_flagged)
     return out
 
@@ -399,7 +408,7 @@ def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Invento
             out.append(Finding(invoice_id=invoice_id, rule="LINE-UNKNOWN", expected=_("in the inventory"),
                                actual=_("{n} call(s)").format(n=n), at_stake=stake, line=key,
                                message=_("{n} call(s) of {amount} billed on {line}, which is not in the "
-                                         "inventory").format(n=n, amount=format_exact(stake), line=key)))
+                                         "inventory").format(n=n, amount=_said(stake), line=key)))
             continue
         covered = np.zeros(len(days), dtype=bool)
         epoch = dt.date(1970, 1, 1)
@@ -414,7 +423,7 @@ def _call_detail_lines(istore: InvoiceStore, invoice_id: int, inventory: Invento
                                actual=_("{n} call(s) {span}").format(n=n, span=_span_text(*when)), at_stake=stake,
                                line=key, message=_("{n} call(s) of {amount} billed on {line} on {span}, outside the "
                                                    "line's dates ({active})").format(
-                                   n=n, amount=format_exact(stake), line=key, span=_span_text(*when),
+                                   n=n, amount=_said(stake), line=key, span=_span_text(*when),
                                    active=_active_text(versions))))
     return out
 

@@ -91,3 +91,13 @@ def test_a_report_on_screen_in_french_numbers_and_money(tmp_path: Path, french: 
     assert "Plus gros appelants — 2025-03" in out and "(aucun)" in out
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["1001"])
     assert row == ["1001", "EUR", "3", "3", "3,0", "3,00", "€"]  # minutes with a decimal comma, money in French
+
+
+def test_finding_texts_in_french_keep_every_decimal(french: None) -> None:
+    from tem.audit import _active_text, _said
+
+    assert _said(123_450_000_000) == "1\u202f234,50"
+    assert _said(12_345_678) == "0,12345678"  # exact: no decimal hidden
+    assert _active_text([{"valid_from": "2026-01-01", "valid_to": None}]) == "active depuis le 2026-01-01"
+    i18n.use("en")
+    assert _said(123_450_000_000) == "1234.50"
