@@ -231,8 +231,8 @@ def threshold_alerts(totals: dict[tuple[str, str], dict[str, Any]], s: MobileSet
                         "expected": f"<= {_money(s.roaming_alert)}", "actual": _money(t["roaming"]),
                         "at_stake": t["roaming"], "currency": t["currency"],
                         "message": _("roaming billed {amount} {currency} in {month}, over the alert threshold "
-                                     "{threshold}").format(amount=_money(t["roaming"]), currency=t["currency"],
-                                                           month=month, threshold=_money(s.roaming_alert))})
+                                     "{threshold}").format(amount=_said(t["roaming"]), currency=t["currency"],
+                                                           month=month, threshold=_said(s.roaming_alert))})
         if s.data_alert_mb is not None and t["data"] > s.data_alert_mb * MB:
             out.append({"rule": "ALERT-DATA", "line": line, "carrier": t["carrier"], "month": month,
                         "expected": f"<= {s.data_alert_mb} MB", "actual": f"{t['data'] // MB} MB", "at_stake": 0,
@@ -244,6 +244,14 @@ def threshold_alerts(totals: dict[tuple[str, str], dict[str, Any]], s: MobileSet
 
 def _money(v: int) -> str:
     return format_amount(v)
+
+
+def _said(v: int) -> str:
+    """An amount inside a finding's text in the writer's locale style (French: 1 234,50); English keeps the plain
+    figure of the expected/actual columns."""
+    from store import display
+
+    return format_amount(v) if display.locale().split("_")[0] == "en" else display.amount(v, exact=True)
 
 
 def month_list(last: str, n: int) -> list[str]:
@@ -598,10 +606,10 @@ def _zero_use_message(used: str | None, last_day: str, plan: Any, fee: int) -> s
         return _("no usage ever (up to {last}): its plan is unknown; cancel or reassign it").format(last=last_day)
     if used:
         return _("no usage since {day} (up to {last}): plan {plan} costs {fee} {currency} a month; cancel or "
-                 "reassign it").format(day=used, last=last_day, plan=plan.code, fee=format_amount(fee),
+                 "reassign it").format(day=used, last=last_day, plan=plan.code, fee=_said(fee),
                                        currency=plan.currency)
     return _("no usage ever (up to {last}): plan {plan} costs {fee} {currency} a month; cancel or reassign "
-             "it").format(last=last_day, plan=plan.code, fee=format_amount(fee), currency=plan.currency)
+             "it").format(last=last_day, plan=plan.code, fee=_said(fee), currency=plan.currency)
 
 
 def _roaming_spikes(mstore: Any, s: MobileSettings, last_day: str) -> list[dict[str, Any]]:
@@ -628,8 +636,8 @@ def _roaming_spikes(mstore: Any, s: MobileSettings, last_day: str) -> list[dict[
                             "actual": format_amount(amount), "at_stake": amount - avg, "currency": currency,
                             "message": _("roaming billed {amount} {currency} in {month} against {average} on average "
                                          "over {n} previous month(s)").format(
-                                amount=format_amount(amount), currency=currency, month=month,
-                                average=format_amount(avg), n=len(history))})
+                                amount=_said(amount), currency=currency, month=month,
+                                average=_said(avg), n=len(history))})
     return out
 
 
@@ -651,7 +659,7 @@ def _after_cancel(mstore: Any, inventory: dict[str, list[dict[str, Any]]]) -> li
                         "at_stake": amount, "currency": recs[0]["currency"],
                         "message": _("{n} usage record(s) billed {amount} {currency} on days {first}…{last}, after "
                                      "the line's cancellation (last day {end})").format(
-                            n=len(recs), amount=format_amount(amount), currency=recs[0]["currency"],
+                            n=len(recs), amount=_said(amount), currency=recs[0]["currency"],
                             first=recs[0]["day"], last=recs[-1]["day"], end=_day_before(end))})
     return out
 
@@ -706,7 +714,7 @@ def _overage_included(mstore: Any, current: dict[str, str], plans_by_key: dict[t
                         "expected": _("0.00 (included in the plan)"), "actual": format_amount(amount),
                         "at_stake": amount, "currency": recs[0]["currency"],
                         "message": _("{n} {kinds} record(s) billed {amount} {currency} while plan {plan} still "
-                                     "included them").format(n=len(recs), kinds=kinds, amount=format_amount(amount),
+                                     "included them").format(n=len(recs), kinds=kinds, amount=_said(amount),
                                                              currency=recs[0]["currency"], plan=plan.code)})
     return out
 
