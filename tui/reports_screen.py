@@ -27,7 +27,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.money import SCALE, MoneyError, parse_money
-from i18n import N_, _
+from i18n import N_, _, ngettext
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
@@ -81,7 +81,7 @@ def parse_period(text: str) -> str:
     """'YYYY-MM' (or 'YYYY-M'); ValueError says what is wrong."""
     m = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise ValueError(f"{text.strip()!r} is not a month: write YYYY-MM (e.g. 2025-03)")
+        raise ValueError(_("{text} is not a month: write YYYY-MM (e.g. 2025-03)").format(text=repr(text.strip())))
     return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}"
 
 
@@ -116,7 +116,7 @@ def chart_points(data: dict[str, Any], currency: str | None = None) -> list[tupl
             continue
         if currency:
             value = value.quantize(Decimal(1).scaleb(-display.decimals_for(currency)), rounding=ROUND_HALF_EVEN)
-        out.append((row[cat] or "(none)", value))
+        out.append((row[cat] or _("(none)"), value))
     return out
 
 
@@ -165,7 +165,7 @@ class BarChart(Widget):
         self.currency = currency
         ranking = all(abs(a[1]) >= abs(b[1]) for a, b in zip(points, points[1:]))
         if ranking and len(points) > MAX_BARS:
-            heading = f"{heading} (the first {MAX_BARS} of {len(points)})"
+            heading = _("{heading} (the first {n} of {total})").format(heading=heading, n=MAX_BARS, total=len(points))
             points = points[:MAX_BARS]
         self.points, self.heading = points, heading
         self.display = bool(points)
@@ -254,15 +254,14 @@ class ReportTable(LocalTable):
         return head, rows
 
 
-def _cell_value(exact: str, shown: str, kind: str) -> Any:
-    """What a report cell sorts, filters and exports by: amounts as Money (never compared across currencies),
-    counts as numbers, text as it is."""
+def _cell_value(exact: str, kind: str, currency: str) -> Any:
+    """What a report cell sorts, filters and exports by: amounts as Money in the row's currency (never compared
+    across currencies), counts as numbers, text as it is."""
     if exact == "":
         return ""
     try:
         if kind == "money":
-            code = shown.rsplit(" ", 1)[-1] if " " in shown else ""
-            return Money(parse_money(exact), code if len(code) == 3 and code.isalpha() else "")
+            return Money(parse_money(exact), currency)
         if kind == "int":
             return int(exact)
         if kind in ("seconds", "number"):
@@ -290,15 +289,15 @@ class ReportsScreen(Screen):
     CSS_PATH = "reports.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # reports.tcss: the list folds away under 100 columns
     BINDINGS = [
-        Binding("x", "export_report", "Export report"),
-        Binding("l", "list", "Reports"),
-        Binding("p", "period", "Period"),
-        Binding("left_square_bracket", "month(-1)", "Prev./next month", key_display="[ ]"),
-        Binding("right_square_bracket", "month(1)", "Next month", key_display="]", show=False),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("C", "chart_currency", "Chart currency", show=False),
-        Binding("escape", "leave_input", "Back to the table", show=False),
-        *screen_keys("Export the table's view (CSV, XLSX)"),
+        Binding("x", "export_report", _("Export report")),
+        Binding("l", "list", _("Reports")),
+        Binding("p", "period", _("Period")),
+        Binding("left_square_bracket", "month(-1)", _("Prev./next month"), key_display="[ ]"),
+        Binding("right_square_bracket", "month(1)", _("Next month"), key_display="]", show=False),
+        Binding("r", "reload", _("Reload"), show=False),
+        Binding("C", "chart_currency", _("Chart currency"), show=False),
+        Binding("escape", "leave_input", _("Back to the table"), show=False),
+        *screen_keys(_("Export the table's view (CSV, XLSX)")),
     ]
 
     def __init__(self) -> None:
@@ -311,13 +310,13 @@ class ReportsScreen(Screen):
         self._fit_hidden: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield Static("Reports", classes="title", id="reports-title")
+        yield Static(_("Reports"), classes="title", id="reports-title")
         with Horizontal():
             yield OptionList(id="report-list")
             with Vertical(id="report-main"):
                 with Horizontal(id="report-bar"):
-                    yield Static("month", classes="label")
-                    yield Input(placeholder="YYYY-MM", id="report-period", classes="line-input",
+                    yield Static(_("month"), classes="label")
+                    yield Input(placeholder=_("YYYY-MM"), id="report-period", classes="line-input",
                                 restrict=r"[0-9-]*", max_length=7)
                     yield Static("", id="report-info")
                 ctx = self.app.ctx
@@ -331,13 +330,13 @@ class ReportsScreen(Screen):
         ctx: ConsoleContext = self.app.ctx
         self.query_one("#report-chart", BarChart).display = False
         if ctx.reports is None:
-            self._message("reports need the workspace: open the console with `anatole ui`", error=True)
+            self._message(_("reports need the workspace: open the console with `anatole ui`"), error=True)
             return
         options = self.query_one("#report-list", OptionList)
         self.names = list(ctx.reports.reports)
         for name in ctx.reports.reports:
             options.add_option(Option(name, id=name))  # as `anatole report NAME`; the title is shown with it
-        self._message("reading the latest month with data…")
+        self._message(_("reading the latest month with data…"))
         self._latest()
 
     def _message(self, text: str | Text, *, error: bool = False) -> None:
@@ -413,7 +412,7 @@ class ReportsScreen(Screen):
         if not self.report or not self.period or self.app.ctx.reports is None:
             return
         title = self.app.ctx.reports.reports[self.report]
-        self.query_one("#report-info", Static).update(Text(f"{title} — building…", style="dim"))
+        self.query_one("#report-info", Static).update(Text(_("{title} — building…").format(title=title), style="dim"))
         self._run(self.report, self.period)
 
     @work(thread=True, exclusive=True, group="report")
@@ -442,22 +441,24 @@ class ReportsScreen(Screen):
         columns = self._columns()
         rows, totals = [], []
         shown_rows = d.get("display_rows") or d["rows"]  # each currency's decimals; sort values and exports exact
+        currencies = d.get("currencies") or []
         for n, (exact, shown) in enumerate(zip(d["rows"], shown_rows)):
             total = bool(shown) and shown[0] == _TOTAL
             style = "bold" if total else ""
             cells = {c.key: Text(v, style=style, justify="left" if kind == "text" else "right",
                                  overflow="ellipsis", no_wrap=True)
                      for c, v, (_h, kind) in zip(columns, shown, d["columns"])}
-            values = {c.key: _cell_value(str(e), v, kind)
-                      for c, e, v, (_h, kind) in zip(columns, exact, shown, d["columns"])}
+            currency = currencies[n] if n < len(currencies) else ""
+            values = {c.key: _cell_value(str(e), kind, currency)
+                      for c, e, (_h, kind) in zip(columns, exact, d["columns"])}
             (totals if total else rows).append(Row(f"{'total' if total else 'row'}-{n}", cells, values))
         with self.app.batch_update():
             table.set_report(columns, rows, totals, self._fit_hidden, d["name"])
         self._chart()
         self._info()
-        notes = " · ".join(d["notes"])
-        self._message(notes if d["rows"] else f"nothing to report for {d['period']}" + (f" · {notes}" if notes
-                                                                                        else ""))
+        notes = d["notes"] if d["rows"] else [_("nothing to report for {period}").format(period=d["period"]),
+                                               *d["notes"]]
+        self._message(" · ".join(notes))
 
     def _columns(self) -> list[Column]:
         """The report's columns as the screen shows them: short headings, widths and the columns hidden so that
@@ -501,13 +502,16 @@ class ReportsScreen(Screen):
             chart.show([], "")
             return
         currencies = chart_currencies(d)
-        heading = f"{d['columns'][d['chart'][1]][0]} by {d['columns'][d['chart'][0]][0]}"
+        heading = _("{value} by {category}").format(value=d["columns"][d["chart"][1]][0],
+                                                    category=d["columns"][d["chart"][0]][0])
         if not currencies:
             chart.show(chart_points(d), heading)
             return
         cur = currencies[self.chart_currency % len(currencies)]
         others = [c for c in currencies if c != cur]
-        heading = f"{heading}, {cur}" + (f" (C: {', '.join(others)})" if others else "")
+        heading = _("{heading}, {currency} (C: {others})").format(heading=heading, currency=cur,
+                                                                  others=", ".join(others)) if others \
+            else f"{heading}, {cur}"
         chart.show(chart_points(d, cur), heading, cur)
 
     def table(self) -> ReportTable:
@@ -526,10 +530,11 @@ class ReportsScreen(Screen):
         d, table = self.data, self.table()
         if d is None:
             return
-        shown = table.summary() if table.filters or table.sort else f"{len(d['rows'])} row(s)"
+        shown = table.summary() if table.filters or table.sort else \
+            ngettext("{n} row", "{n} rows", len(d["rows"])).format(n=len(d["rows"]))
         parts = [d["title"]]  # the month is in the field beside it
         if table.hidden:
-            parts.append(f"{len(table.hidden)} hidden (c)")
+            parts.append(ngettext("{n} hidden (c)", "{n} hidden (c)", len(table.hidden)).format(n=len(table.hidden)))
         text = " · ".join([*parts, shown])
         self.query_one("#report-info", Static).update(Text(text, style="bold"))
 
@@ -537,11 +542,12 @@ class ReportsScreen(Screen):
         """(title, help, callback) for the app's command palette: the report's export and the table's keys."""
         table = self.table()
         out: list[tuple[str, str, Any]] = [
-            ("Report: export to CSV, XLSX or PDF…", "As `anatole report NAME --out FILE` (x)",
+            (_("Report: export to CSV, XLSX or PDF…"), _("As `anatole report NAME --out FILE` (x)"),
              self.action_export_report),
-            ("Report: next chart currency", "One currency at a time on the chart (C)", self.action_chart_currency),
+            (_("Report: next chart currency"), _("One currency at a time on the chart (C)"),
+             self.action_chart_currency),
         ]
-        return out + table_commands(table, "Report")
+        return out + table_commands(table, _("Report"))
 
     def action_chart_currency(self) -> None:
         self.chart_currency += 1
@@ -552,7 +558,7 @@ class ReportsScreen(Screen):
     def action_export_report(self) -> None:
         ctx: ConsoleContext = self.app.ctx
         if ctx.reports is None or self.data is None:
-            self._message("choose a report and a month first", error=True)
+            self._message(_("choose a report and a month first"), error=True)
             return
         self.app.push_screen(ExportDialog(self.report, self.period), self._exported)
 
@@ -567,7 +573,7 @@ class ExportDialog(ModalScreen[str | None]):
     writes the default file in that format. A refusal is shown here and the dialog stays open."""
 
     CSS_PATH = "reports.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
 
     def __init__(self, name: str, period: str) -> None:
         super().__init__()
@@ -580,12 +586,13 @@ class ExportDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         formats = self.app.ctx.reports.formats
         with Vertical(classes="dialog", id="export-box"):
-            yield Static(f"Export {self.app.ctx.reports.reports[self.report]} — {self.period}",
-                         classes="dialog-title")
-            yield Static(f"File (relative to the workspace); its extension gives the format: {', '.join(formats)}. "
-                         f"A format alone writes {self.default('FORMAT')}.")
+            yield Static(_("Export {title} — {period}").format(title=self.app.ctx.reports.reports[self.report],
+                                                                period=self.period), classes="dialog-title")
+            yield Static(_("File (relative to the workspace); its extension gives the format: {formats}. A format "
+                           "alone writes {default}.").format(formats=", ".join(formats),
+                                                             default=self.default(_("FORMAT"))))
             yield Input(value=self.default(formats[0]), id="export-path")
-            yield Static("enter: write · escape: cancel", id="export-message", classes="message")
+            yield Static(_("enter: write · escape: cancel"), id="export-message", classes="message")
 
     def on_mount(self) -> None:
         self.query_one("#export-path", Input).focus()
@@ -598,12 +605,12 @@ class ExportDialog(ModalScreen[str | None]):
         if text.lower() in ctx.reports.formats:
             text = self.default(text.lower())
         if not text:
-            raise ValueError("give a file name")
+            raise ValueError(_("give a file name"))
         path = Path(text).expanduser()
         fmt = path.suffix.lstrip(".").lower()
         if fmt not in ctx.reports.formats:
-            raise ValueError(f"{path.name}: the extension must be one of: "
-                             f"{', '.join('.' + f for f in ctx.reports.formats)}")
+            raise ValueError(_("{name}: the extension must be one of: {extensions}").format(
+                name=path.name, extensions=", ".join("." + f for f in ctx.reports.formats)))
         return (path if path.is_absolute() else ctx.workspace / path), fmt
 
     @on(Input.Submitted, "#export-path")
@@ -616,7 +623,8 @@ class ExportDialog(ModalScreen[str | None]):
             self._error(str(exc))
             return
         self.busy = True
-        self.query_one("#export-message", Static).update(Text(f"writing {self.app.ctx.shown(path)}…"))
+        self.query_one("#export-message", Static).update(
+            Text(_("writing {path}…").format(path=self.app.ctx.shown(path))))
         self._write(path, fmt)
 
     @work(thread=True, group="report-export")
@@ -628,7 +636,7 @@ class ExportDialog(ModalScreen[str | None]):
         except ActionError as exc:
             self.post_message(Exported(False, str(exc)))
             return
-        self.post_message(Exported(True, f"wrote {ctx.shown(path)} ({fmt})"))
+        self.post_message(Exported(True, _("wrote {path} ({format})").format(path=ctx.shown(path), format=fmt)))
 
     def on_exported(self, message: Exported) -> None:
         self.busy = False
