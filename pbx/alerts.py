@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from engine.money import SCALE, parse_money
-from i18n import _, ngettext
+from i18n import _, ngettext, pgettext
 from pbx.notify import parse_target
 from store import display
 from tariffs.errors import Problem
@@ -424,7 +424,15 @@ def _bytes(value: int, unit: str) -> str:
     """A volume in the rule's unit, one decimal, rounded down (never shows over a threshold it is not over)."""
     per = BYTES.get(unit, 10**6)
     tenths = value * 10 // per
-    return f"{tenths // 10}.{tenths % 10} {unit.upper() if unit != 'b' else 'B'}"
+    units = {"b": pgettext("bytes", "B"), "kb": pgettext("bytes", "KB"), "mb": pgettext("bytes", "MB"),
+             "gb": pgettext("bytes", "GB"), "tb": pgettext("bytes", "TB")}
+    try:
+        from babel.numbers import get_decimal_symbol
+
+        point = get_decimal_symbol(display.locale())  # "," in French
+    except Exception:  # never fail on an alert
+        point = "."
+    return f"{tenths // 10}{point}{tenths % 10} {units.get(unit, unit.upper())}"
 
 
 def _alert(rule: Rule, kind: str, at: int, message: str, site: str, ext: str, call_id: int | None,

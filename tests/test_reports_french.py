@@ -101,3 +101,13 @@ def test_finding_texts_in_french_keep_every_decimal(french: None) -> None:
     assert _active_text([{"valid_from": "2026-01-01", "valid_to": None}]) == "active depuis le 2026-01-01"
     i18n.use("en")
     assert _said(123_450_000_000) == "1234.50"
+
+
+def test_mobile_usage_alert_volumes_in_french(french: None) -> None:
+    from pbx.alerts import usage_alerts
+
+    rules, _problems = parse_rules([{"name": "itinérance", "when": "roaming > 1 MB"}])
+    [alert] = usage_alerts(rules, {("337", "2026-10"): {"roaming_bytes": 1_550_000, "roaming_cost": 0,
+                                                       "data_bytes": 0, "currency": "EUR"}}, 0)
+    assert alert["message"] == ("itinérance : ligne 337 : 1,5 Mo de données en itinérance en 2026-10 "
+                                "(au-delà de 1,0 Mo)")
