@@ -178,6 +178,14 @@ def _room_or_fail(ws: Any, room: str) -> None:
             room=repr(room), known=known or _("none")))
 
 
+def _whole(table: Any, *headers: str) -> None:
+    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
+    amounts are longer)."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True
+
+
 def _charge_json(c: dict[str, Any], zone: ZoneInfo, decimals: int) -> dict[str, Any]:
     return {"call_id": c["call_id"], "room": c["room"], "extension": c["extension"],
             "reservation": c["reservation"], "guest": c["guest"], "start": _local(c["start"], zone),
@@ -195,6 +203,7 @@ def _charges_table(title: str, rows: list[dict[str, Any]], zone: ZoneInfo, curre
     table = Table(*([_("room")] if room else []), _("start"), _("number"), _("destination"),
                   pgettext("duration, short", "dur."), _("cost"), _("charge"), _("status"), "P#", _("note"),
                   title=title)
+    _whole(table, _("cost"), _("charge"))
     for c in rows:
         state = _charge_state(c["status"])
         if c.get("answer") and c["status"] == "rejected":
@@ -244,6 +253,7 @@ def rooms(ctx: click.Context, as_json: bool) -> None:
 
     table = Table(_("room"), pgettext("extension, short", "ext."), _("status"), _("guest"), _("reservation"),
                   _("since"), _("calls"), _("charges"), _("unposted"), _("vacant calls"))
+    _whole(table, _("charges"))
     for r in rows:
         table.add_row(r["room"], r["extension"], _room_status(r["status"]), r["guest"] or "", r["reservation"] or "",
                       _shown(r["checkin"], zone), str(r["calls"] or ""),
@@ -352,6 +362,7 @@ def _print_folio(ws: Any, stay: dict[str, Any], charges: list[dict[str, Any]], z
     out = _console()
     out.print(folio.heading, markup=False)
     table = Table(*folio.columns, title=folio.title)
+    _whole(table, folio.columns[4], folio.columns[5])  # cost, charge
     for row in folio.rows:
         table.add_row(*row)
     out.print(table)
@@ -424,6 +435,7 @@ def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -
 
     table = Table("P#", _("room"), _("reservation"), _("amount"), _("call start"), _("digits"), _("state"),
                   _("answer"), _("attempts"))
+    _whole(table, _("amount"))
     for r in rows:
         state = _posting_state(r["state"])
         table.add_row(str(r["seq"]), r["room"], r["reservation"] or "", str(r["amount"]), _shown(r["start"], zone),

@@ -69,6 +69,14 @@ def _day(text: str | None) -> str:
         return text
 
 
+def _whole(table: Any, *headers: str) -> None:
+    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
+    amounts are longer)."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True
+
+
 def _line(summary: dict[str, Any]) -> str:
     t = summary["totals"]
     cur = summary["currency"]
@@ -206,6 +214,7 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
     else:
         table = Table("id", _("number"), _("carrier"), _("account"), _("issued"), _("period"), _("payable"),
                       pgettext("invoice validity", "status"), _("state"), box=None, pad_edge=False)
+        _whole(table, _("payable"))
         notes = {"credit_note": _(" (credit)"), "information": _(" (info: not payable)")}
         for r in rows:
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
@@ -272,6 +281,7 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
         table = Table("#", _("category"), _("service"), _("description"), _("qty"), _("price"), _("amount"),
                       box=None, pad_edge=False, title=_("Charges ({shown} of {total})").format(
                           shown=min(limit, len(charges)), total=len(charges)), title_justify="left")
+        _whole(table, _("qty"), _("price"), _("amount"))
         for c in info["charges"][:limit]:
             table.add_row(str(c["seq"]), _category(c["category"]), c["service"] or _("(account)"),
                           (c["description"] or "")[:40], _amount(c["quantity"], None) if c["quantity"] else "",

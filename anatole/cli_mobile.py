@@ -142,7 +142,7 @@ def lines_cmd(ctx: click.Context, month: str | None, as_json: bool) -> None:
     for col, right in ((_("line"), False), (_("carrier"), False), (_("plan"), False), (_("voice"), False),
                        (_("sms"), False), (_("data"), False), (_("roaming"), True), (_("billed"), True),
                        (_("suggested"), False), (_("saving/month"), True)):
-        t.add_column(col, justify="right" if right else "left")
+        t.add_column(col, justify="right" if right else "left", no_wrap=right)
     for r in view["lines"]:
         t.add_row(r["line"], r["carrier"], r["plan"] or "?", r["voice"], r["sms"], r["data"], _amount(r["roaming"]),
                   _amount(r["billed"]), r["suggested"] or "", _amount(r["saving"]))
@@ -168,6 +168,7 @@ def plans_cmd(ctx: click.Context, as_json: bool) -> None:
     for col in (_("carrier"), _("contract"), _("code"), _("name"), _("fee"), _("minutes"), "SMS", _("data MB"),
                 _("pooled"), _("from"), _("to")):
         t.add_column(col)
+    _whole(t, _("fee"))
     for p in plans:
         t.add_row(p.carrier, p.contract, p.code, p.name, display.money(p.fee, p.currency),
                   _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), _("yes") if p.pooled else _("no"),
@@ -185,6 +186,14 @@ def _day(text: str | None) -> str:
         return display.day(dt.date.fromisoformat(str(text)))
     except ValueError:
         return str(text)
+
+
+def _whole(table: Any, *headers: str) -> None:
+    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
+    amounts are longer)."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True
 
 
 def _allow(v: int) -> str:
@@ -217,7 +226,7 @@ def rightsize_cmd(ctx: click.Context, months: int | None, last_month: str | None
         first=result["first_month"], last=result["last_month"], months=result["months"]))
     for col, right in ((_("line"), False), (_("carrier"), False), (_("plan"), False), (_("cost now"), True),
                        (_("best plan"), False), (_("cost then"), True), (_("saving"), True)):
-        t.add_column(col, justify="right" if right else "left")
+        t.add_column(col, justify="right" if right else "left", no_wrap=right)
     for r in result["lines"]:
         if show_all or r.get("saving_value", 0) > 0:
             t.add_row(r["line"], r["carrier"], r["plan"] or "?", _amount(r["current_cost"]), r["best_plan"],
@@ -263,7 +272,7 @@ def findings_cmd(ctx: click.Context, as_json: bool) -> None:
     t = Table(title=_("Mobile findings"))
     for col, right in ((_("rule"), False), (_("line"), False), (_("month"), False), (_("at stake"), True),
                        (_("message"), False)):
-        t.add_column(col, justify="right" if right else "left")
+        t.add_column(col, justify="right" if right else "left", no_wrap=right)
     for f in rows:
         t.add_row(f["rule"], f["line"], f["month"], display.money(f["at_stake"], f["currency"]), f["message"])
     clitools.console().print(t)

@@ -153,6 +153,14 @@ def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | No
     return f"{inv['number']} (id {inv['id']})", detail, inv.get("currency"), period
 
 
+def _whole(table: Any, *headers: str) -> None:
+    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
+    amounts are longer)."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True
+
+
 def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) -> None:
     console = _console()
     tol = summary["tolerances"]
@@ -165,6 +173,7 @@ def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) ->
         cost=_amount(tol["cost"], cur)))
     table = Table(_("class"), _("lines"), _("invoice"), _("rated"), _("difference"), title_justify="left", box=None,
                   pad_edge=False)
+    _whole(table, _("invoice"), _("rated"), _("difference"))
     for name, t in summary["classes"].items():
         table.add_row(_(CLASS_LABELS[name]), str(t["count"]), _amount(t["invoice"], cur), _amount(t["cdr"], cur),
                       _amount(t["difference"], cur))
@@ -182,6 +191,7 @@ def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) ->
     rows = Table(_("class"), _("line"), _("number"), _("billed start"), "s", _("amount"), _("call"), "s", _("cost"),
                  _("Δ amount"), title=_("Differences ({shown} of {total})").format(shown=len(shown), total=len(lines)),
                  title_justify="left", box=None, pad_edge=False)
+    _whole(rows, _("amount"), _("cost"), _("Δ amount"))
     for r in shown:
         rows.add_row(_class_short(r["class"]), str(r.get("invoice_line", "")),
                      r.get("number") or r.get("call_number", ""),
