@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from i18n import _
 from store import archive as arch
 
 PAGE = 50_000  # calls per page read from SQLite and per Parquet row group
@@ -48,7 +49,8 @@ def pyarrow() -> tuple[Any, Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ArchiveError(f"archives of months are Parquet files and need pyarrow: {INSTALL}") from None
+        raise ArchiveError(_("archives of months are Parquet files and need pyarrow: {install}").format(
+            install=INSTALL)) from None
     return pa, pq
 
 
@@ -78,7 +80,8 @@ def _zones(conn: sqlite3.Connection, configured: dict[str, str]) -> dict[str, st
 def _sites(conn: sqlite3.Connection, site: str | None, zones: dict[str, str]) -> list[str]:
     if site is not None:
         if site not in zones:
-            raise ArchiveError(f"--site {site}: no such site (neither in anatole.toml nor in the store)")
+            raise ArchiveError(_("--site {site}: no such site (neither in anatole.toml nor in the store)").format(
+                site=site))
         return [site]
     return sorted(zones)
 
@@ -166,8 +169,9 @@ def _export_one(conn: sqlite3.Connection, root: Path, base: Path, period: str, s
     try:
         found = file_fingerprint(tmp)
         if found != expected:
-            raise ArchiveError(f"{site} {period}: the file written does not read back as the store's calls "
-                               f"(store {expected}, file {found}): nothing archived")
+            raise ArchiveError(_("{site} {month}: the file written does not read back as the store's calls (store "
+                                 "{expected}, file {found}): nothing archived").format(
+                site=site, month=period, expected=expected, found=found))
         _fsync(tmp)
         os.replace(tmp, final)
         _fsync(final.parent)
@@ -184,7 +188,7 @@ def _export_one(conn: sqlite3.Connection, root: Path, base: Path, period: str, s
 
 def arrow_schema(columns: list[tuple[str, str, bool]], metadata: dict[str, str] | None = None) -> Any:
     """The calls table's columns as Arrow types: INTEGER -> int64, anything else -> string; NOT NULL kept."""
-    pa, _ = pyarrow()
+    pa, _pq = pyarrow()
     return pa.schema([pa.field(name, pa.int64() if "INT" in kind else pa.string(), nullable=not notnull)
                       for name, kind, notnull in columns], metadata=metadata)
 
@@ -219,14 +223,17 @@ def _array(pa: Any, values: tuple, field: Any, ids: tuple) -> Any:
         want = int if pa.types.is_integer(field.type) else str
         for v, i in zip(values, ids):
             if v is not None and not isinstance(v, want):
-                raise ArchiveError(f"call id {i}: column {field.name} holds {v!r} ({type(v).__name__}), not "
-                                   f"{'an integer' if want is int else 'text'}: nothing archived") from None
+                message = _("call id {id}: column {column} holds {value} ({type}), not an integer: nothing archived") \
+                    if want is int else \
+                    _("call id {id}: column {column} holds {value} ({type}), not text: nothing archived")
+                raise ArchiveError(message.format(id=i, column=field.name, value=repr(v),
+                                                  type=type(v).__name__)) from None
         raise
 
 
 def file_fingerprint(path: Path) -> dict[str, list[int]]:
     """store.archive.fingerprint() of the calls in a Parquet archive, read back in row groups."""
-    _, pq = pyarrow()
+    _pa, pq = pyarrow()
     out: dict[str, list[int]] = {}
     f = pq.ParquetFile(str(path))
     keys = ["cost", "id", "billed", "rated_at", "billable"]
@@ -240,13 +247,13 @@ def file_fingerprint(path: Path) -> dict[str, list[int]]:
             for j, k in enumerate(keys, start=1):
                 into[j] += int(g[f"{k}_sum"] or 0)  # per batch of PAGE rows in int64: no overflow; then Python ints
     if f.metadata.num_rows != sum(v[0] for v in out.values()):
-        raise ArchiveError(f"{path}: {f.metadata.num_rows} rows in its metadata, {sum(v[0] for v in out.values())} "
-                           f"read")
+        raise ArchiveError(_("{path}: {rows} rows in its metadata, {read} read").format(
+            path=path, rows=f.metadata.num_rows, read=sum(v[0] for v in out.values())))
     return out
 
 
 def _table_of(batch: Any) -> Any:
-    pa, _ = pyarrow()
+    pa, _pq = pyarrow()
     return pa.Table.from_batches([batch])
 
 
@@ -271,8 +278,9 @@ def drop_month(store: Any, root: Path, period: str, *, site: str | None = None,
             start, end = month_range(period, zones[s])
             n = arch.count_calls(conn, s, start, end)
             if n:
-                refused.append(f"{s} {period}: {n} call(s) in the store and no archive of them (run `anatole archive "
-                               f"export --month {period} --site {s}` first)")
+                refused.append(_("{site} {month}: {count} call(s) in the store and no archive of them (run "
+                                 "`anatole archive export --month {month} --site {site}` first)").format(
+                    site=s, month=period, count=n))
             continue
         problem = _check_file(root, pending)
         if problem:
@@ -280,20 +288,21 @@ def drop_month(store: Any, root: Path, period: str, *, site: str | None = None,
             continue
         plans.append(pending)
     if refused:
-        raise ArchiveError("nothing dropped: " + "; ".join(refused))
+        raise ArchiveError(_("nothing dropped: {reasons}").format(reasons="; ".join(refused)))
     out = []
     with write_transaction(conn, what="archive"):
         for a in plans:
             now = arch.fingerprint(conn, a["site"], a["period_start"], a["period_end"])
             if now != a["fingerprint"]:
-                raise ArchiveError(
-                    f"nothing dropped: {a['site']} {period}: the calls in the store changed since the archive was "
-                    f"written ({_count(now)} call(s) now, {a['rows']} archived; re-rated, imported or merged "
-                    f"since?): run `anatole archive export --month {period} --site {a['site']}` again")
+                raise ArchiveError(_(
+                    "nothing dropped: {site} {month}: the calls in the store changed since the archive was written "
+                    "({count} call(s) now, {archived} archived; re-rated, imported or merged since?): run `anatole "
+                    "archive export --month {month} --site {site}` again").format(
+                        site=a["site"], month=period, count=_count(now), archived=a["rows"]))
             n = store.delete_calls(a["period_start"], a["period_end"], a["site"])
             if n != a["rows"]:
-                raise ArchiveError(f"nothing dropped: {a['site']} {period}: {n} call(s) to delete, {a['rows']} "
-                                   f"archived")
+                raise ArchiveError(_("nothing dropped: {site} {month}: {count} call(s) to delete, {archived} archived")
+                                   .format(site=a["site"], month=period, count=n, archived=a["rows"]))
             arch.mark_dropped(conn, a["id"], n)
             out.append({"site": a["site"], "month": period, "dropped": n, "file": str(_resolve(root, a["file"])),
                         "sums": a["sums"]})
@@ -306,20 +315,21 @@ def _count(fp: dict[str, list[int]]) -> int:
 
 def _check_file(root: Path, a: dict[str, Any]) -> str | None:
     """Why the archive's file cannot be trusted any more (missing, changed, rows), or None."""
-    _, pq = pyarrow()
+    _pa, pq = pyarrow()
     path = _resolve(root, a["file"])
     if not path.is_file():
-        return f"the archive {path} is missing"
+        return _("the archive {path} is missing").format(path=path)
     digest = _sha256(path)
     if digest != a["sha256"]:
-        return f"the archive {path} changed since it was written (sha256 {digest[:12]}…, recorded " \
-               f"{a['sha256'][:12]}…): export the month again"
+        return _("the archive {path} changed since it was written (sha256 {digest}…, recorded {recorded}…): export "
+                 "the month again").format(path=path, digest=digest[:12], recorded=a["sha256"][:12])
     try:
         rows = pq.ParquetFile(str(path)).metadata.num_rows
     except Exception as exc:  # noqa: BLE001  (any unreadable file: pyarrow raises several kinds)
-        return f"the archive {path} cannot be read ({exc})"
+        return _("the archive {path} cannot be read ({problem})").format(path=path, problem=exc)
     if rows != a["rows"]:
-        return f"the archive {path} holds {rows} row(s), {a['rows']} recorded"
+        return _("the archive {path} holds {rows} row(s), {recorded} recorded").format(path=path, rows=rows,
+                                                                                      recorded=a["rows"])
     return None
 
 
@@ -347,12 +357,12 @@ def whatif_columns(path: Path | str, start: int, end: int, sites: list[str]) -> 
     import pyarrow.compute as pc
 
     if not Path(path).is_file():
-        raise ArchiveError(f"the archive {path} is missing: its calls are no longer in the store (put the file back, "
-                           f"or restore a backup taken before the drop)")
+        raise ArchiveError(_("the archive {path} is missing: its calls are no longer in the store (put the file "
+                             "back, or restore a backup taken before the drop)").format(path=path))
     try:
         table = _read(pq, path, start, end)
     except (OSError, pa.ArrowException) as exc:
-        raise ArchiveError(f"the archive {path} cannot be read: {exc}") from None
+        raise ArchiveError(_("the archive {path} cannot be read: {problem}").format(path=path, problem=exc)) from None
     index = {s: i for i, s in enumerate(sites)}
     site_codes, site_names = _codes(pc, table.column("site"))
     site = np.array([index.get(s, -1) for s in site_names], dtype=np.int16)[site_codes]
@@ -415,7 +425,7 @@ def whatif(cols: dict[str, np.ndarray], parts: list[str], start: int, end: int, 
         from pipeline.distributed import distributed_whatif
 
         if paths is None:
-            raise ArchiveError("the tariffs' files are needed to rate on Dask workers")
+            raise ArchiveError(_("the tariffs' files are needed to rate on Dask workers"))
         return distributed_whatif(cols, parts, start, end, sites, only, countries, tariffs, paths,
                                   scheduler=scheduler, workers=workers, progress=progress, read=whatif_columns,
                                   keep=keep_sites, error=ArchiveError)

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from i18n import _
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 DAYS_PER_MONTH = 365.25 / 12
 LIVE_MARGIN = 10.0  # live capacity / busy-hour mean rate: bursts within the hour, batch work beside the daemon
@@ -76,7 +78,7 @@ def load_script(name: str) -> ModuleType:
         return sys.modules[key]
     path = BENCHMARKS / f"bench_{name}.py"
     if not path.exists():
-        raise BenchError(f"{path} not found: run anatole bench from a source checkout")
+        raise BenchError(_("{path} not found: run anatole bench from a source checkout").format(path=path))
     spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[key] = module
@@ -115,11 +117,11 @@ def bench_rate(n: dict[str, Any], work: Path) -> dict[str, Any]:
     calls = n["rate_calls"]
     start, duration = br.make_times(rng, calls)
     digits = br.make_numbers(rng, deck.prefixes, br.zipf_destinations(rng, n["rate_prefixes"], calls))
-    seconds, _ = br.best_of(n["repeat"], lambda: compiled.tables.rate(digits, start, duration))
+    seconds, _result = br.best_of(n["repeat"], lambda: compiled.tables.rate(digits, start, duration))
     ids = {p: i for i, p in enumerate(compiled.prefixes)}
     max_len = max(len(p) for p in compiled.prefixes)
     sample = digits[:n["python_sample"]].astype(str).tolist()
-    py_seconds, _ = br.best_of(1, lambda: br.dict_lpm(sample, ids, max_len))
+    py_seconds, _result = br.best_of(1, lambda: br.dict_lpm(sample, ids, max_len))
     engine, python = calls / seconds, len(sample) / py_seconds
     return {"calls": calls, "prefixes": n["rate_prefixes"], "engine_calls_per_s": rounded(engine),
             "python_dict_calls_per_s": rounded(python), "vs_python_dict": rounded(engine / python),
@@ -179,8 +181,8 @@ def bench_recon(n: dict[str, Any], work: Path) -> dict[str, Any]:
     """The reconciliation kernel on time-ordered sides, against pandas.merge_asof and DuckDB's ASOF JOIN."""
     brc = load_script("recon")
     lines = n["recon_lines"]
-    inv, cdr, _ = brc.make_data(lines, np.random.default_rng(brc.SEED))
-    seconds, _ = brc.run_engine(inv, cdr, n["repeat"])
+    inv, cdr, _truth = brc.make_data(lines, np.random.default_rng(brc.SEED))
+    seconds, _result = brc.run_engine(inv, cdr, n["repeat"])
     out: dict[str, Any] = {"lines_per_side": lines, "engine_seconds": rounded(seconds),
                            "engine_lines_per_s": rounded(2 * lines / seconds)}
     for name, run in (("pandas", lambda: brc.run_pandas(inv, cdr, True, 1)),
@@ -232,7 +234,7 @@ def run_suite(size: str = "quick", areas: tuple[str, ...] = AREAS, workdir: Path
     """Every area's figures at `size`; an area that cannot run says why ({"skipped": reason}) instead of
     stopping the others. Files go to a temporary folder (or `workdir`), removed at the end."""
     if size not in SIZES:
-        raise BenchError(f"unknown size {size!r} (known: {', '.join(SIZES)})")
+        raise BenchError(_("unknown size {size} (known: {sizes})").format(size=repr(size), sizes=", ".join(SIZES)))
     sizes = SIZES[size]
     figures: dict[str, Any] = {"machine": machine(), "size": size, "sizes": sizes}
     t_all = time.perf_counter()
@@ -252,7 +254,8 @@ def run_suite(size: str = "quick", areas: tuple[str, ...] = AREAS, workdir: Path
                 got = {"skipped": str(exc)}
             except Exception as exc:  # a broken area must not cost the others' figures
                 last = traceback.extract_tb(exc.__traceback__)[-1]
-                got = {"skipped": f"failed: {type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"}
+                got = {"skipped": _("failed: {problem} ({where})").format(
+                    problem=f"{type(exc).__name__}: {exc}", where=f"{Path(last.filename).name}:{last.lineno}")}
             got["seconds"] = rounded(time.perf_counter() - t0, 3)
             figures[area] = got
     figures["seconds"] = rounded(time.perf_counter() - t_all, 3)
@@ -298,18 +301,19 @@ def plan(figures: dict[str, Any], profile: Profile, disk_path: Path | None = Non
     live = figures.get("live", {})
     ingest = figures.get("ingest", {})
     store = figures.get("store", {})
-    capacity, basis = live.get("records_per_s"), "live daemon"
+    capacity, basis = live.get("records_per_s"), _("live daemon")
     if capacity is None:
-        capacity, basis = store.get("import_calls_per_s"), "file import (live not measured)"
+        capacity, basis = store.get("import_calls_per_s"), _("file import (live not measured)")
     if capacity:
         headroom = capacity / busy if busy else math.inf
         ok = headroom >= LIVE_MARGIN
-        checks.append({"check": "live collection", "need": f"{_n(busy)} calls/s (busy hour)",
-                       "have": f"{_n(capacity)} calls/s ({basis})", "headroom": rounded(headroom, 3), "ok": ok,
-                       "rule": f"headroom >= {LIVE_MARGIN:g}x the busy hour's mean rate"})
+        checks.append({"check": "live collection", "need": _("{rate} calls/s (busy hour)").format(rate=_n(busy)),
+                       "have": _("{rate} calls/s ({basis})").format(rate=_n(capacity), basis=basis),
+                       "headroom": rounded(headroom, 3), "ok": ok,
+                       "rule": _("headroom >= {margin}x the busy hour's mean rate").format(margin=f"{LIVE_MARGIN:g}")})
         if not ok:
-            add.append(f"live collection: split the sites over {math.ceil(LIVE_MARGIN * busy / capacity)} "
-                       "collectors like this one (`anatole serve` on each, with its sites' sources)")
+            add.append(_("live collection: split the sites over {count} collectors like this one (`anatole serve` on "
+                         "each, with its sites' sources)").format(count=math.ceil(LIVE_MARGIN * busy / capacity)))
 
     rows_per_s = ingest.get("batch_rows_per_s")
     if rows_per_s:
@@ -318,36 +322,46 @@ def plan(figures: dict[str, Any], profile: Profile, disk_path: Path | None = Non
         workers = max(1, math.ceil(seconds / (window * SCALE_EFFICIENCY)))
         spare = max(1, cores - 1)  # one core stays with the daemon
         ok = seconds <= window or workers <= spare
-        checks.append({"check": "batch re-rating (a month)", "need": f"{_n(month)} calls in {profile.rerate_hours:g} h",
-                       "have": f"{_dur(seconds)} on 1 process ({_n(rows_per_s)} rows/s)",
+        checks.append({"check": "batch re-rating (a month)",
+                       "need": _("{calls} calls in {hours} h").format(calls=_n(month),
+                                                                     hours=f"{profile.rerate_hours:g}"),
+                       "have": _("{duration} on 1 process ({rate} rows/s)").format(duration=_dur(seconds),
+                                                                                   rate=_n(rows_per_s)),
                        "headroom": rounded(window / seconds, 3) if seconds else math.inf, "ok": ok,
-                       "workers_needed": workers, "rule": f"Dask workers at {SCALE_EFFICIENCY:g}x each"})
+                       "workers_needed": workers,
+                       "rule": _("Dask workers at {efficiency}x each").format(efficiency=f"{SCALE_EFFICIENCY:g}")})
         if not ok:
             machines = math.ceil((workers - spare) / max(1, cores))
-            add.append(f"re-rating: {workers} Dask workers in all (`anatole batch-rate --scheduler ...`): this "
-                       f"machine gives {spare}, add {machines} machine(s) of {cores} cores like it")
+            add.append(_("re-rating: {workers} Dask workers in all (`anatole batch-rate --scheduler ...`): this "
+                         "machine gives {spare}, add {machines} machine(s) of {cores} cores like it").format(
+                workers=workers, spare=spare, machines=machines, cores=cores))
 
     per_call = store.get("bytes_per_call")
     if per_call:
         need = month * profile.retention_months * per_call
         free = shutil.disk_usage(disk_path or Path.cwd()).free
         ok = need * STORAGE_MARGIN <= free
-        checks.append({"check": "storage", "need": f"{need / 1e9:.3g} GB ({profile.retention_months} months, "
-                       f"{per_call} B/call)", "have": f"{free / 1e9:.3g} GB free",
+        checks.append({"check": "storage",
+                       "need": _("{size} GB ({months} months, {per_call} B/call)").format(
+                           size=f"{need / 1e9:.3g}", months=profile.retention_months, per_call=per_call),
+                       "have": _("{size} GB free").format(size=f"{free / 1e9:.3g}"),
                        "headroom": rounded(free / need, 3) if need else math.inf, "ok": ok,
-                       "rule": f"free disk >= {STORAGE_MARGIN:g}x the data (VACUUM, backups)"})
+                       "rule": _("free disk >= {margin}x the data (VACUUM, backups)").format(
+                           margin=f"{STORAGE_MARGIN:g}")})
         if not ok:
-            add.append(f"storage: {math.ceil((need * STORAGE_MARGIN - free) / 1e9)} GB more disk for the workspace")
+            add.append(_("storage: {size} GB more disk for the workspace").format(
+                size=math.ceil((need * STORAGE_MARGIN - free) / 1e9)))
 
     recon = figures.get("recon", {})
     if recon.get("engine_lines_per_s"):
         lines = month * OUTGOING_SHARE
         seconds = 2 * lines / recon["engine_lines_per_s"]
-        checks.append({"check": "reconciliation (a month)", "need": f"{_n(lines)} invoice lines x as many calls",
+        checks.append({"check": "reconciliation (a month)",
+                       "need": _("{lines} invoice lines x as many calls").format(lines=_n(lines)),
                        "have": _dur(seconds), "headroom": rounded(3600 / seconds, 3) if seconds else math.inf,
-                       "ok": seconds <= 3600, "rule": "under an hour per carrier invoice"})
+                       "ok": seconds <= 3600, "rule": _("under an hour per carrier invoice")})
         if seconds > 3600:
-            add.append("reconciliation: split the invoice by carrier or by week")
+            add.append(_("reconciliation: split the invoice by carrier or by week"))
 
     return {"profile": asdict(profile), "calls_per_day": round(day), "calls_per_month": round(month),
             "busy_hour_calls_per_s": rounded(busy, 3), "checks": checks,

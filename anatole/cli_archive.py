@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from anatole import clitools
+from i18n import _
 
 
 def _open(ctx: click.Context) -> tuple[Any, Any, dict[str, str]]:
@@ -21,21 +22,27 @@ def _open(ctx: click.Context) -> tuple[Any, Any, dict[str, str]]:
 def _sums(sums: dict[str, int]) -> str:
     from store.display import money
 
-    return ", ".join(money(v, c, exact=True) for c, v in sorted(sums.items()) if c) or "no cost"
+    return ", ".join(money(v, c, exact=True) for c, v in sorted(sums.items()) if c) or _("no cost")
 
 
-@click.group("archive")
+@click.group("archive", help=_(
+    "Months of calls in Parquet files (archive/calls/month=YYYY-MM/part-<site>.parquet in the workspace, one dataset "
+    "that pyarrow, DuckDB, pandas and Dask read), and out of the store once archived. Needs pyarrow: pip install "
+    "'anatole[archive]'."))
 def archive() -> None:
     """Months of calls in Parquet files (archive/calls/month=YYYY-MM/part-<site>.parquet in the workspace, one
     dataset that pyarrow, DuckDB, pandas and Dask read), and out of the store once archived. Needs pyarrow:
     pip install 'anatole[archive]'."""
 
 
-@archive.command("export")
-@click.option("--month", "period", required=True, metavar="YYYY-MM", help="The month, in each site's time zone.")
-@click.option("--site", help="Only this site (default: every site).")
+@archive.command("export", help=_(
+    "Write the month's calls (every column, NULLs and integer money kept) to one Parquet file per site, read it back "
+    "and compare it with the store (calls and cost per currency), then record it. The calls stay in the store until "
+    "`anatole archive drop`. Exporting a month again replaces its file (until it is dropped)."))
+@click.option("--month", "period", required=True, metavar="YYYY-MM", help=_("The month, in each site's time zone."))
+@click.option("--site", help=_("Only this site (default: every site)."))
 @click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Write archive/calls/... under this folder instead of the workspace.")
+              help=_("Write archive/calls/... under this folder instead of the workspace."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path | None, as_json: bool) -> None:
@@ -57,16 +64,20 @@ def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path |
     out = clitools.console()
     for r in results:
         if r["file"] is None:
-            out.print(f"{r['site']} {period}: no calls in the store, nothing archived", markup=False)
-        else:
-            out.print(f"{r['site']} {period}: {r['rows']} call(s), {_sums(r['sums'])} → {r['file']} (verified)",
+            out.print(_("{site} {month}: no calls in the store, nothing archived").format(site=r["site"], month=period),
                       markup=False)
+        else:
+            out.print(_("{site} {month}: {count} call(s), {sums} → {file} (verified)").format(
+                site=r["site"], month=period, count=r["rows"], sums=_sums(r["sums"]), file=r["file"]), markup=False)
 
 
-@archive.command("drop")
-@click.option("--month", "period", required=True, metavar="YYYY-MM", help="The month, in each site's time zone.")
-@click.option("--site", help="Only this site (default: every site).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@archive.command("drop", help=_(
+    "Delete the month's calls from the store, only where a verified archive of exactly those calls exists (its "
+    "file's sha256 and rows checked again, the calls unchanged since the export); otherwise nothing is deleted and "
+    "the command exits 1 saying why. The day summaries are kept right; what-if reads the archive."))
+@click.option("--month", "period", required=True, metavar="YYYY-MM", help=_("The month, in each site's time zone."))
+@click.option("--site", help=_("Only this site (default: every site)."))
+@click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_json: bool) -> None:
@@ -77,10 +88,10 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
     from store.db import StoreError
 
     ws, store, zones = _open(ctx)
-    what = f"{site} {period}" if site else f"{period} (every site)"
-    if not yes and not click.confirm(f"Delete the calls of {what} from {ws.db_path} (kept in their archive)?",
-                                     default=False):
-        clitools.fail("nothing dropped")
+    what = f"{site} {period}" if site else _("{month} (every site)").format(month=period)
+    if not yes and not click.confirm(_("Delete the calls of {what} from {database} (kept in their archive)?").format(
+            what=what, database=ws.db_path), default=False):
+        clitools.fail(_("nothing dropped"))
     try:
         results = drop_month(store, ws.path, period, site=site, configured=zones)
     except (ArchiveError, StoreError, OSError) as exc:
@@ -91,13 +102,15 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
         return
     out = clitools.console()
     if not results:
-        out.print(f"{what}: no calls in the store, nothing to drop", markup=False)
+        out.print(_("{what}: no calls in the store, nothing to drop").format(what=what), markup=False)
     for r in results:
-        out.print(f"{r['site']} {period}: {r['dropped']} call(s) removed from the store; they are in {r['file']}",
-                  markup=False)
+        out.print(_("{site} {month}: {count} call(s) removed from the store; they are in {file}").format(
+            site=r["site"], month=period, count=r["dropped"], file=r["file"]), markup=False)
 
 
-@archive.command("list")
+@archive.command("list", help=_(
+    "The archives: month, site, calls, cost per currency, file, whether the calls were dropped from the store, and "
+    "how many calls of that month the store holds now (late imports after a drop)."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool) -> None:
@@ -106,16 +119,19 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     from anatole.archive import listing
     from store.display import when
 
-    ws, store, _ = _open(ctx)
+    ws, store, _zones = _open(ctx)
     rows = listing(store.conn, ws.path)
     if as_json:
         clitools.emit_json([{**r, "sums": {k: str(v) for k, v in r["sums"].items()}} for r in rows])
         return
     out = clitools.console()
     if not rows:
-        out.print("no archives (anatole archive export --month YYYY-MM)", markup=False)
+        out.print(_("no archives (anatole archive export --month YYYY-MM)"), markup=False)
     for r in rows:
-        state = f"dropped {when(r['dropped_at'], 'UTC')}" if r["dropped_at"] else "still in the store"
-        late = f", {r['in_store']} call(s) of the month in the store now" if r["dropped_at"] and r["in_store"] else ""
-        out.print(f"{r['month']} {r['site']}: {r['rows']} call(s), {_sums(r['sums'])}, {r['file']} ({state}{late})",
-                  markup=False)
+        state = _("dropped {when}").format(when=when(r["dropped_at"], "UTC")) if r["dropped_at"] \
+            else _("still in the store")
+        if r["dropped_at"] and r["in_store"]:
+            state += ", " + _("{count} call(s) of the month in the store now").format(count=r["in_store"])
+        out.print(_("{month} {site}: {count} call(s), {sums}, {file} ({state})").format(
+            month=r["month"], site=r["site"], count=r["rows"], sums=_sums(r["sums"]), file=r["file"], state=state),
+            markup=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from anatole import clitools
+from i18n import _
 
 
 def _root(ctx: click.Context) -> Path:
@@ -19,11 +20,14 @@ def _root(ctx: click.Context) -> Path:
     return workspace_path((ctx.obj or {}).get("workspace"))
 
 
-@click.command("backup")
+@click.command("backup", help=_(
+    "Copy the database while anatole runs (SQLite's backup API: one consistent snapshot), check the copy "
+    "(integrity_check) and keep anatole.toml beside it: anatole-YYYYMMDDTHHMMSSZ.db and .toml. Exits 1 on any "
+    "failure, leaving no partial file under a backup's name."))
 @click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="The folder of the backups (default: <workspace>/backups). Another disk is better.")
+              help=_("The folder of the backups (default: <workspace>/backups). Another disk is better."))
 @click.option("--keep", type=click.IntRange(min=1), metavar="N",
-              help="Then delete the oldest backups of that folder, keeping the N newest (default: keep all).")
+              help=_("Then delete the oldest backups of that folder, keeping the N newest (default: keep all)."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def backup(ctx: click.Context, folder: Path | None, keep: int | None, as_json: bool) -> None:
@@ -38,20 +42,23 @@ def backup(ctx: click.Context, folder: Path | None, keep: int | None, as_json: b
     try:
         info = take(root / DB_NAME, folder or root / "backups", config=root / CONFIG_NAME, keep=keep)
     except (BackupError, OSError) as exc:
-        clitools.fail(f"backup failed: {exc}")
+        clitools.fail(_("backup failed: {problem}").format(problem=exc))
     if as_json:
         clitools.emit_json(info)
         return
     out = clitools.console()
-    out.print(f"{info['file']}: {info['size']} bytes, {info['calls']} calls, integrity ok "
-              f"({info['seconds']} s)", markup=False)
+    out.print(_("{file}: {size} bytes, {calls} calls, integrity ok ({seconds} s)").format(
+        file=info["file"], size=info["size"], calls=info["calls"], seconds=info["seconds"]), markup=False)
     for old in info["removed"]:
-        out.print(f"removed {old} (--keep {keep})", markup=False)
+        out.print(_("removed {file} (--keep {keep})").format(file=old, keep=keep), markup=False)
 
 
-@click.command("restore")
+@click.command("restore", help=_(
+    "Replace the workspace's database by a backup. Refused while the daemon runs or another program has the "
+    "database open; the backup is checked first and the current database is kept as "
+    "anatole.db.before-restore-<time>."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
@@ -64,18 +71,19 @@ def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
     from store.backup import restore as put_back
 
     root = _root(ctx)
-    if not yes and not click.confirm(f"Replace {root / DB_NAME} by {file}?", default=False):
-        clitools.fail("nothing restored")
+    if not yes and not click.confirm(_("Replace {database} by {file}?").format(database=root / DB_NAME, file=file),
+                                     default=False):
+        clitools.fail(_("nothing restored"))
     try:
         info = put_back(file, root / DB_NAME, root / SOCKET_NAME)
     except (BackupError, OSError) as exc:
-        clitools.fail(f"restore refused: {exc}")
+        clitools.fail(_("restore refused: {problem}").format(problem=exc))
     if as_json:
         clitools.emit_json(info)
         return
     out = clitools.console()
-    out.print(f"{info['database']}: restored from {info['restored']} ({info['calls']} calls, integrity ok)",
-              markup=False)
+    out.print(_("{database}: restored from {file} ({calls} calls, integrity ok)").format(
+        database=info["database"], file=info["restored"], calls=info["calls"]), markup=False)
     if info["previous"]:
-        out.print(f"the database it replaced is kept as {info['previous']}", markup=False)
-    out.print("anatole.toml was not changed: the backup's copy is beside it (.toml) if you need it", markup=False)
+        out.print(_("the database it replaced is kept as {file}").format(file=info["previous"]), markup=False)
+    out.print(_("anatole.toml was not changed: the backup's copy is beside it (.toml) if you need it"), markup=False)

@@ -22,6 +22,7 @@ from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
 from anatole.clitools import workspace as _workspace
 from anatole.config import Workspace
+from i18n import _
 
 # `anatole status` exit codes, as a Nagios/Icinga plugin's (README "Monitoring"): the check's state
 EXIT_OK = 0
@@ -47,21 +48,23 @@ def build_config(ws: Workspace, *, log: Any = None) -> tuple[Any, list[str]]:
     live = [s for s in ws.sources.values() if s.listen or s.connect]
     for src in ws.sources.values():
         if src.format in ("asterisk-ami", "freeswitch-esl") and not src.connect:
-            problems.append(f"anatole.toml [[source]] {src.name!r}: connect: required for a {src.format} source "
-                            "(HOST:PORT of the PBX's manager / event socket)")
+            problems.append(_("anatole.toml [[source]] {source}: connect: required for a {format} source (HOST:PORT "
+                              "of the PBX's manager / event socket)").format(source=repr(src.name), format=src.format))
         if src.format == "freeswitch-esl" and not src.password:
-            problems.append(f"anatole.toml [[source]] {src.name!r}: password: required for freeswitch-esl "
-                            "(the event socket password; do not keep the default ClueCon)")
+            problems.append(_("anatole.toml [[source]] {source}: password: required for freeswitch-esl (the event "
+                              "socket password; do not keep the default ClueCon)").format(source=repr(src.name)))
         if src.format == "asterisk-ami" and not (src.username and src.password):
-            problems.append(f"anatole.toml [[source]] {src.name!r}: username, password: required for asterisk-ami")
+            problems.append(_("anatole.toml [[source]] {source}: username, password: required for asterisk-ami")
+                            .format(source=repr(src.name)))
     if not live:
-        problems.append("anatole.toml: no [[source]] has listen or connect: nothing to serve")
+        problems.append(_("anatole.toml: no [[source]] has listen or connect: nothing to serve"))
     for site in ws.sites.values():
         for path in {site.tariff, *site.trunk_tariffs.values()} - {None}:
             try:
                 ws.tariff(path)  # type: ignore[arg-type]
             except TariffError as exc:
-                problems += [f"site {site.name!r} tariff {path}: {p}" for p in exc.problems]
+                problems += [_("site {site} tariff {file}: {problem}").format(site=repr(site.name), file=path,
+                                                                              problem=p) for p in exc.problems]
 
     def rate(source: str, records: list) -> list[tuple]:
         src = ws.sources[source]
@@ -89,18 +92,22 @@ def peer_warnings(sources: list[Any]) -> list[str]:
     out = []
     for s in sources:
         if s.listen and s.allow is None and not is_loopback(s.listen.rpartition(":")[0].strip("[]")):
-            out.append(f"anatole.toml [[source]] {s.name!r}: listen = {s.listen!r} accepts records from any machine "
-                       "that can reach it; add allow = [\"<the PBX's address>\"] (addresses or networks)")
+            out.append(_("anatole.toml [[source]] {source}: listen = {listen} accepts records from any machine that "
+                         "can reach it; add allow = [\"<the PBX's address>\"] (addresses or networks)").format(
+                source=repr(s.name), listen=repr(s.listen)))
     return out
 
 
-@click.command()
+@click.command(help=_("Run the live collection daemon: SMDR listeners and connectors, AMI/ESL clients, real-time "
+                      "rating, alerts, and the subscriber socket <workspace>/anatole.sock. Logs are JSON lines on "
+                      "stderr; SIGTERM stops it. Under systemd (Type=notify) it says READY=1 once serving "
+                      "(`anatole service print serve`)."))
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="The workspace folder (as the global --workspace).")
-@click.option("--check", is_flag=True, help="Validate anatole.toml, the tariffs and the alert rules, then exit.")
-@click.option("--json", "as_json", is_flag=True, help="With --check: print the plan as JSON.")
+              help=_("The workspace folder (as the global --workspace)."))
+@click.option("--check", is_flag=True, help=_("Validate anatole.toml, the tariffs and the alert rules, then exit."))
+@click.option("--json", "as_json", is_flag=True, help=_("With --check: print the plan as JSON."))
 @click.option("--metrics", "metrics", metavar="HOST:PORT",
-              help="Serve Prometheus metrics there (as [serve] metrics; loopback unless metrics_remote = true).")
+              help=_("Serve Prometheus metrics there (as [serve] metrics; loopback unless metrics_remote = true)."))
 @click.pass_context
 def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool, metrics: str | None) -> None:
     """Run the live collection daemon: SMDR listeners and connectors, AMI/ESL clients, real-time rating, alerts,
@@ -119,7 +126,7 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
         problems += [str(p) for p in errs.problems]
     if problems:
         console = _console(err=True)
-        console.print("[bold red]error:[/] cannot serve:")
+        console.print("[bold red]" + _("error:") + "[/] " + _("cannot serve:"))
         for p in problems:
             console.print(f"  {p}", markup=False)
         sys.exit(1)
@@ -137,17 +144,18 @@ def serve(ctx: click.Context, workspace: Path | None, check: bool, as_json: bool
             _emit_json({"ok": True, **plan})
         else:
             out = _console()
-            out.print(f"anatole.toml is valid: {len(plan['sources'])} live source(s), {len(plan['alerts'])} alert "
-                      f"rule(s)")
+            out.print(_("anatole.toml is valid: {sources} live source(s), {rules} alert rule(s)").format(
+                sources=len(plan["sources"]), rules=len(plan["alerts"])))
             for s in plan["sources"]:
-                how = f"listen {s['listen']}" if s["listen"] else f"connect {s['connect']}"
+                how = _("listen {address}").format(address=s["listen"]) if s["listen"] else \
+                    _("connect {address}").format(address=s["connect"])
                 if s["allow"]:
-                    how += f", allow {', '.join(s['allow'])}"
+                    how += ", " + _("allow {addresses}").format(addresses=", ".join(s["allow"]))
                 out.print(f"  {s['name']}: {s['format']} ({s['site']}), {how}", markup=False)
             from rich.markup import escape
 
             for w in plan["warnings"]:
-                out.print(f"[bold yellow]warning:[/] {escape(w)}", highlight=False)
+                out.print("[bold yellow]" + _("warning:") + "[/] " + escape(w), highlight=False)
         return
     store = _store(ws)
     for site in ws.sites.values():
@@ -217,22 +225,25 @@ def _ask(path: Path, request: bytes, want: Callable[[Any], bool], timeout: float
                 if want(message):
                     return message
                 if isinstance(message, Error):
-                    raise OSError(f"the daemon refused the request: {message.message}")
+                    raise OSError(_("the daemon refused the request: {problem}").format(problem=message.message))
     except (ConnectionResetError, BrokenPipeError):
         raise _NoDaemon from None  # killed while we asked
     finally:
         sock.close()
-    raise TimeoutError(f"{path}: the daemon did not answer within {timeout:g} s")
+    raise TimeoutError(_("{path}: the daemon did not answer within {seconds} s").format(path=path,
+                                                                                   seconds=f"{timeout:g}"))
 
 
-@click.command()
+@click.command(help=_("Ask the running daemon for its sources, connection states and counters. The exit code is a "
+                      "monitoring check's: 0 OK, 1 WARNING (a source down, a backlog, failures in the last hour), "
+                      "2 CRITICAL (every source down, a start that takes too long), 3 UNKNOWN (no daemon answers)."))
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="The workspace folder (as the global --workspace).")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+              help=_("The workspace folder (as the global --workspace)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the status as JSON."))
 @click.option("--backlog", type=click.IntRange(min=0), default=BACKLOG_WARNING, show_default=True,
-              help="WARNING when more records than this wait to be stored.")
+              help=_("WARNING when more records than this wait to be stored."))
 @click.option("--starting", "starting_limit", type=click.IntRange(min=0), default=STARTING_CRITICAL,
-              show_default=True, help="CRITICAL when the daemon still replays its journal after this many seconds.")
+              show_default=True, help=_("CRITICAL when the daemon still replays its journal after this many seconds."))
 @click.pass_context
 def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: int, starting_limit: int) -> None:
     """Ask the running daemon for its sources, connection states and counters. The exit code is a monitoring
@@ -247,19 +258,19 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
     try:
         got = request_status(path)
     except (OSError, TimeoutError) as exc:
-        message = f"cannot talk to the daemon: {exc}"
+        message = _("cannot talk to the daemon: {problem}").format(problem=exc)
         if as_json:
             _emit_json({"running": None, "socket": str(path), "check": "UNKNOWN", "reasons": [message]})
         else:
-            _console(err=True).print(f"[bold red]error:[/] {message}", markup=False)
+            _console(err=True).print(_("error:") + " " + message, markup=False)
         sys.exit(EXIT_UNKNOWN)
     if got is None:
         if as_json:
             _emit_json({"running": False, "socket": str(path), "check": "UNKNOWN",
-                        "reasons": ["no daemon is running"]})
+                        "reasons": [_("no daemon is running")]})
         else:
-            _console(err=True).print(f"no daemon is running for this workspace (no answer on {path}); start one "
-                                     "with `anatole serve`", markup=False)
+            _console(err=True).print(_("no daemon is running for this workspace (no answer on {path}); start one "
+                                       "with `anatole serve`").format(path=path), markup=False)
         sys.exit(EXIT_NOT_RUNNING)
     code, reasons = health(got, backlog=backlog, starting_limit=starting_limit)
     data = msgspec.to_builtins(got)
@@ -272,28 +283,34 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
 
     out = _console()
     up = int(time.time()) - got.started
-    out.print(f"daemon pid {got.pid}, up {up // 3600}h{up % 3600 // 60:02d}m, workspace {got.workspace}",
-              markup=False)
+    out.print(_("daemon pid {pid}, up {uptime}, workspace {workspace}").format(
+        pid=got.pid, uptime=f"{up // 3600}h{up % 3600 // 60:02d}m", workspace=got.workspace), markup=False)
     if got.starting:
-        out.print(f"starting: storing the records a previous run left in the journal ({got.replayed} so far); the "
-                  "sources start after", markup=False)
-    table = Table("source", "format", "state", "since", "peer", "received", "detail")
+        out.print(_("starting: storing the records a previous run left in the journal ({count} so far); the sources "
+                    "start after").format(count=got.replayed), markup=False)
+    table = Table(_("source"), _("format"), _("state"), _("since"), _("peer"), _("received"), _("detail"))
     for s in got.sources:
         table.add_row(s.name, s.format, s.state, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.since)),
                       s.peer, str(s.received), s.detail)
     out.print(table)
     c = got.counters
-    out.print(f"received {got.received}, journaled {got.journaled}, calls {got.stored_calls}, rejects "
-              f"{got.stored_rejects}, duplicates {got.duplicates}, in flight {got.journal_pending}, replayed at start "
-              f"{got.replayed}, errors {got.errors}", markup=False)
+    out.print(_("received {received}, journaled {journaled}, calls {calls}, rejects {rejects}, duplicates "
+                "{duplicates}, in flight {pending}, replayed at start {replayed}, errors {errors}").format(
+        received=got.received, journaled=got.journaled, calls=got.stored_calls, rejects=got.stored_rejects,
+        duplicates=got.duplicates, pending=got.journal_pending, replayed=got.replayed, errors=got.errors),
+        markup=False)
     if c is not None:
-        out.print(f"active calls {c.active}, calls last minute {c.calls_last_minute}, today {c.calls_today}, open "
-                  f"alerts {c.alerts_open}, subscribers {got.subscribers}", markup=False)
-        for label, costs in (("cost today", c.costs_today), ("cost this hour", c.costs_this_hour)):
+        out.print(_("active calls {active}, calls last minute {minute}, today {today}, open alerts {alerts}, "
+                    "subscribers {subscribers}").format(active=c.active, minute=c.calls_last_minute,
+                                                         today=c.calls_today, alerts=c.alerts_open,
+                                                         subscribers=got.subscribers), markup=False)
+        for label, costs in ((_("cost today: {costs}"), c.costs_today), (_("cost this hour: {costs}"),
+                                                                        c.costs_this_hour)):
             text = "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
                              if any(v.values()))
-            out.print(f"{label}: {text or 'none'}", markup=False)
-    out.print(f"check: {STATES[code]}" + (f": {'; '.join(reasons)}" if reasons else ""), markup=False)
+            out.print(label.format(costs=text or _("none")), markup=False)
+    out.print(_("check: {state}: {reasons}").format(state=STATES[code], reasons="; ".join(reasons)) if reasons
+              else _("check: {state}").format(state=STATES[code]), markup=False)
     sys.exit(code)
 
 
@@ -321,27 +338,36 @@ def _acknowledge(ws: Workspace, alert: int, as_json: bool) -> None:
 
     row = known()
     if row is None:
-        done(EXIT_WARNING, f"no alert #{alert} (see `anatole alerts`)")
+        done(EXIT_WARNING, _("no alert #{id} (see `anatole alerts`)").format(id=alert))
     assert row is not None
     if row["acknowledged_at"] is not None:
-        done(EXIT_OK, f"alert #{alert} was already acknowledged by {row['acknowledged_by']} on "
-                      f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(row['acknowledged_at']))}: nothing changed",
-             row)
+        done(EXIT_OK, _("alert #{id} was already acknowledged by {user} on {when}: nothing changed").format(
+            id=alert, user=row["acknowledged_by"], when=_alert_time(ws, row, row["acknowledged_at"])), row)
     path = ws.path / SOCKET_NAME
     try:
         got = send_acknowledge(path, alert)
     except (OSError, TimeoutError) as exc:
-        done(EXIT_WARNING, f"alert #{alert}: cannot talk to the daemon: {exc}")
+        done(EXIT_WARNING, _("alert #{id}: cannot talk to the daemon: {problem}").format(id=alert, problem=exc))
     if got is False:
-        done(EXIT_NOT_RUNNING, f"no daemon is running for this workspace (no answer on {path}): acknowledgements go "
-                               "through it, which records who sent them; start one with `anatole serve`")
+        done(EXIT_NOT_RUNNING, _("no daemon is running for this workspace (no answer on {path}): acknowledgements "
+                                 "go through it, which records who sent them; start one with `anatole serve`")
+             .format(path=path))
     row = known() or row
     if got is None:
         if row.get("acknowledged_at") is not None:  # someone else was quicker
-            done(EXIT_OK, f"alert #{alert} was acknowledged by {row['acknowledged_by']} meanwhile: nothing changed",
-                 row)
-        done(EXIT_WARNING, f"alert #{alert}: the daemon did not confirm the acknowledgement (see its log)")
-    done(EXIT_OK, f"alert #{alert} acknowledged by {got.by}", row)
+            done(EXIT_OK, _("alert #{id} was acknowledged by {user} meanwhile: nothing changed").format(
+                id=alert, user=row["acknowledged_by"]), row)
+        done(EXIT_WARNING, _("alert #{id}: the daemon did not confirm the acknowledgement (see its log)").format(
+            id=alert))
+    done(EXIT_OK, _("alert #{id} acknowledged by {user}").format(id=alert, user=got.by), row)
+
+
+def _alert_time(ws: Workspace, row: dict[str, Any], epoch: float) -> str:
+    """An alert's instant as the console shows it: store.display.when in its site's zone (else UTC)."""
+    from store import display
+
+    site = ws.sites.get(row.get("site") or "")
+    return display.when(epoch, site.timezone if site else None)
 
 
 def send_acknowledge(path: Path, alert: int, timeout: float = 10.0) -> Any:
@@ -375,33 +401,37 @@ def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = ST
     if got.starting:
         took = int(now - got.started)
         if took > starting_limit:
-            critical.append(f"still storing the journal left by the last run after {took} s ({got.replayed} so far)")
+            critical.append(_("still storing the journal left by the last run after {seconds} s ({count} so far)")
+                            .format(seconds=took, count=got.replayed))
     else:
         down = [s for s in got.sources if s.state not in UP_STATES]
         if got.sources and len(down) == len(got.sources):
-            critical.append("every source is down: " + ", ".join(f"{s.name} {s.state}" for s in down))
+            critical.append(_("every source is down: {sources}").format(
+                sources=", ".join(f"{s.name} {s.state}" for s in down)))
         elif down:
-            warning.append("down: " + ", ".join(f"{s.name} {s.state}" + (f" ({s.detail})" if s.detail else "")
-                                                for s in down))
+            warning.append(_("down: {sources}").format(sources=", ".join(
+                f"{s.name} {s.state}" + (f" ({s.detail})" if s.detail else "") for s in down)))
     if got.journal_pending > backlog:
-        warning.append(f"{got.journal_pending} records wait to be stored (over {backlog})")
+        warning.append(_("{count} records wait to be stored (over {limit})").format(count=got.journal_pending,
+                                                                                     limit=backlog))
     if got.errors_last_hour:
-        warning.append(f"{got.errors_last_hour} failures in the last hour (see the log)")
+        warning.append(_("{count} failures in the last hour (see the log)").format(count=got.errors_last_hour))
     if critical:
         return EXIT_CRITICAL, critical + warning
     return (EXIT_WARNING if warning else EXIT_OK), warning
 
 
-@click.command()
+@click.command(help=_("List the alerts raised by the [[alert]] rules (the daemon's, and the mobile usage ones), "
+                      "newest first; or acknowledge one with --ack ID."))
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="The workspace folder (as the global --workspace).")
-@click.option("--open", "open_only", is_flag=True, help="Only alerts not acknowledged.")
+              help=_("The workspace folder (as the global --workspace)."))
+@click.option("--open", "open_only", is_flag=True, help=_("Only alerts not acknowledged."))
 @click.option("--limit", type=int, default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
+@click.option("--json", "as_json", is_flag=True, help=_("Print the alerts as JSON."))
 @click.option("--ack", "ack", type=int, metavar="ID",
-              help="Acknowledge alert ID through the running daemon (as the console does: the acknowledger is the "
-                   "user running this command). Exit 0 acknowledged (or already), 1 no such alert or not "
-                   "confirmed, 3 no daemon running.")
+              help=_("Acknowledge alert ID through the running daemon (as the console does: the acknowledger is the "
+                     "user running this command). Exit 0 acknowledged (or already), 1 no such alert or not "
+                     "confirmed, 3 no daemon running."))
 @click.pass_context
 def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: int, as_json: bool,
            ack: int | None) -> None:
@@ -424,11 +454,12 @@ def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: i
         return
     from rich.table import Table
 
-    table = Table("id", "at", "severity", "rule", "kind", "site", "ext", "call", "amount", "message", "ack")
+    table = Table(_("id"), _("at"), _("severity"), _("rule"), _("kind"), _("site"), _("ext"), _("call"), _("amount"),
+                  _("message"), _("ack"))
     for r in rows:
         amount = display.money(r["amount"], r["currency"])
-        table.add_row(str(r["id"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["at"])), r["severity"],
+        table.add_row(str(r["id"]), _alert_time(ws, r, r["at"]), r["severity"],
                       r["rule"], r["kind"], r["site"] or "", r["extension"] or "",
                       str(r["call_id"] or ""), amount, r["message"], r["acknowledged_by"] or "")
     out = _console()
-    out.print(table if rows else "no alerts")
+    out.print(table if rows else _("no alerts"))

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from anatole.clitools import fail as _fail
+from i18n import _
 
 DEFAULT_WORKSPACE = Path("/var/lib/anatole")
 WEB_ADDRESS = ("127.0.0.1", 8700)  # `anatole web --host 127.0.0.1 --port 8700` (issue 19)
@@ -215,33 +216,39 @@ def target_problems(target: Target) -> list[str]:
     """What makes the units unusable (relative paths, characters a unit file would need quoting for)."""
     problems = []
     if not Path(target.exec[0]).is_absolute():
-        problems.append(f"--exec {target.exec[0]!r}: give the absolute path of the anatole program")
+        problems.append(_("--exec {value}: give the absolute path of the anatole program").format(
+            value=repr(target.exec[0])))
     if not target.workspace.is_absolute():
-        problems.append(f"--workspace {str(target.workspace)!r}: give an absolute path")
+        problems.append(_("--workspace {value}: give an absolute path").format(value=repr(str(target.workspace))))
     for label, word in [("--exec", w) for w in target.exec] + [("--workspace", str(target.workspace))]:
         if UNSAFE.search(word):
-            problems.append(f"{label} {word!r}: spaces, quotes, '$', ';' and backslashes are not supported in a "
-                            "unit file here: use a path without them (a symbolic link will do)")
+            problems.append(_("{option} {value}: spaces, quotes, '$', ';' and backslashes are not supported in a "
+                              "unit file here: use a path without them (a symbolic link will do)").format(
+                option=label, value=repr(word)))
     for label, name in (("--user", target.user), ("--group", target.group)):
         if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", name):
-            problems.append(f"{label} {name!r}: not a valid user or group name")
+            problems.append(_("{option} {value}: not a valid user or group name").format(option=label,
+                                                                                         value=repr(name)))
     return problems
 
 
-@click.group("service")
+@click.group("service", help=_("systemd units that run anatole as a service (README \"Running it in production\")."))
 def service() -> None:
     """systemd units that run anatole as a service (README "Running it in production")."""
 
 
-@service.command("print")
+@service.command("print", help=_(
+    "Print the unit(s) of NAME: serve (the daemon), web (the web console), reports (service and hourly timer for "
+    "`anatole report run-due`), backup (service and nightly timer for `anatole backup`)."))
 @click.argument("name", type=click.Choice(sorted(UNITS)))
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-              help=f"The workspace the service uses (default: the global --workspace, else {DEFAULT_WORKSPACE}).")
-@click.option("--user", default="anatole", show_default=True, help="The user the service runs as.")
-@click.option("--group", help="Its group, the operators' group too (default: the user's name).")
-@click.option("--exec", "program", metavar="PATH", help="The anatole program (default: the one running now).")
+              help=_("The workspace the service uses (default: the global --workspace, else {folder}).").format(
+                  folder=DEFAULT_WORKSPACE))
+@click.option("--user", default="anatole", show_default=True, help=_("The user the service runs as."))
+@click.option("--group", help=_("Its group, the operators' group too (default: the user's name)."))
+@click.option("--exec", "program", metavar="PATH", help=_("The anatole program (default: the one running now)."))
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the unit files into this folder (e.g. /etc/systemd/system) instead of printing them.")
+              help=_("Write the unit files into this folder (e.g. /etc/systemd/system) instead of printing them."))
 @click.pass_context
 def print_cmd(ctx: click.Context, name: str, workspace: Path | None, user: str, group: str | None,
               program: str | None, folder: Path | None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from i18n import _
 from tui import SCREENS_UI
 
 
@@ -66,7 +67,7 @@ def _invoice_store(db_path: Path) -> Iterator[tuple[Any, Any]]:
 def _approve(db_path: Path, invoice_id: int, actor: str, reason: str) -> None:
     from tem.workflow import approve
 
-    with _invoice_store(db_path) as (_, istore):
+    with _invoice_store(db_path) as (_store, istore):
         approve(istore, invoice_id, actor=actor, reason=reason)
 
 
@@ -74,7 +75,7 @@ def _dispute(db_path: Path, invoice_id: int, actor: str, reason: str, findings: 
              amount: int | None) -> int:
     from tem.workflow import dispute
 
-    with _invoice_store(db_path) as (_, istore):
+    with _invoice_store(db_path) as (_store, istore):
         return dispute(istore, invoice_id, reason=reason, actor=actor, findings=findings or None, amount=amount)
 
 
@@ -91,7 +92,7 @@ def _reconcile(db_path: Path, zone: str, invoice_id: int, site: str | None = Non
     with _invoice_store(db_path) as (store, istore):
         inv = istore.invoice(invoice_id)
         if inv is None:
-            raise ActionError(f"no invoice #{invoice_id}")
+            raise ActionError(_("no invoice #{id}").format(id=invoice_id))
         detail = detail_from_columns(istore.call_detail(invoice_id))
         if not len(detail):
             return None
@@ -111,14 +112,15 @@ def _check_terminal() -> None:
     from anatole.clitools import fail as _fail
 
     if not sys.stdout.isatty() or not sys.stdin.isatty():
-        _fail("the console needs a terminal (run it in a terminal or over ssh -t); for scripts use "
-              "`anatole calls --json`")
+        _fail(_("the console needs a terminal (run it in a terminal or over ssh -t); for scripts use "
+                "`anatole calls --json`"))
 
 
-@click.command("ui")
-@click.option("--light", is_flag=True, help="Start with the light theme (t switches).")
+@click.command("ui", help=_("The console: Live, Calls, Tariffs, Rejects and imports, Invoices, Inventory, Reports "
+                            "(number keys, ? for help, ctrl+p for commands)."))
+@click.option("--light", is_flag=True, help=_("Start with the light theme (t switches)."))
 @click.option("--screen", type=click.Choice(list(SCREENS_UI)), default="calls",
-              show_default=True, help="The screen to open first.")
+              help=_("The screen to open first (default: `calls`)."))
 @click.pass_context
 def ui(ctx: click.Context, light: bool, screen: str) -> None:
     """The console: Live, Calls, Tariffs, Rejects and imports, Invoices, Inventory, Reports (number keys, ? for
@@ -131,8 +133,9 @@ def ui(ctx: click.Context, light: bool, screen: str) -> None:
     ConsoleApp(console_context(ws), start=screen, light=light).run()
 
 
-@click.command("monitor")
-@click.option("--light", is_flag=True, help="Start with the light theme (t switches).")
+@click.command("monitor", help=_("Live calls, costs and alerts from the daemon (`anatole serve`); without it, the "
+                                 "latest stored calls."))
+@click.option("--light", is_flag=True, help=_("Start with the light theme (t switches)."))
 @click.pass_context
 def monitor(ctx: click.Context, light: bool) -> None:
     """Live calls, costs and alerts from the daemon (`anatole serve`); without it, the latest stored calls."""

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+import i18n
+from i18n import _
 from ingest.cdr import MODULES
 from ingest.cdr.classify import DEFAULT_RULES, INTERNAL_CHANNELS, TRUNK_CHANNELS, ChannelRules, compile_patterns
 from ingest.dialplan import DialPlan, parse_ranges
@@ -53,24 +55,24 @@ def metrics_address(value: Any, remote: bool, at: str, errs: Collector) -> tuple
     """HOST:PORT of the metrics endpoint ([serve] metrics, `anatole serve --metrics`), loopback unless `remote`."""
     from pbx.peers import is_loopback
 
-    host, _, port = str(value).rpartition(":")
+    host, _colon, port = str(value).rpartition(":")
     host = host.strip("[]")
     if not isinstance(value, str) or not host or not port.isdigit() or int(port) > 65535:
-        errs.add(at, "metrics", f"{value!r} is not HOST:PORT (e.g. \"127.0.0.1:9464\")")
+        errs.add(at, "metrics", _("{value} is not HOST:PORT (e.g. \"127.0.0.1:9464\")").format(value=repr(value)))
         return None
     if not remote and not is_loopback(host):
-        errs.add(at, "metrics", f"{value!r} is reachable from other machines: use 127.0.0.1 (and a reverse proxy or "
-                 "an SSH tunnel), or set metrics_remote = true")
+        errs.add(at, "metrics", _("{value} is reachable from other machines: use 127.0.0.1 (and a reverse proxy or "
+                                  "an SSH tunnel), or set metrics_remote = true").format(value=repr(value)))
         return None
     return host, int(port)
 
 
 def _serve(raw: dict, at: str, errs: Collector) -> ServeSettings:
     for key in sorted(set(raw) - {"metrics", "metrics_remote"}):
-        errs.add(at, key, "unknown key (expected one of: metrics, metrics_remote)")
+        errs.add(at, key, _("unknown key (expected one of: {keys})").format(keys="metrics, metrics_remote"))
     remote = raw.get("metrics_remote", False)
     if not isinstance(remote, bool):
-        errs.add(at, "metrics_remote", f"{remote!r} is not true or false")
+        errs.add(at, "metrics_remote", _("{value} is not true or false").format(value=repr(remote)))
         remote = False
     address = metrics_address(raw["metrics"], remote, at, errs) if "metrics" in raw else None
     return ServeSettings(metrics=address, metrics_remote=remote)
@@ -82,7 +84,8 @@ class Workspace(PipelineWorkspace):
     csv_profiles, compiled tariffs; Site, Source, ConfigError are re-exported from there) and the rest."""
 
     currency: str = "EUR"
-    locale: str = "en"  # [workspace] locale: grouping and decimal marks on screen (store.display), not in exports
+    locale: str | None = None  # [workspace] locale: number and date style on screen; None: the language's
+    language: str | None = None  # [workspace] language: en or fr (i18n.choose: after --lang and ANATOLE_LANG)
     invoice_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # [invoice_csv.NAME]: carrier CSV
     alerts: list[dict[str, Any]] = field(default_factory=list)
     allocation: Any = None  # tem.allocation.AllocationConfig ([allocation])
@@ -116,15 +119,16 @@ def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspac
     file = path / CONFIG_NAME
     if not file.exists():
         if require_config:
-            raise ConfigError([Problem(str(file), None, "no such file: create it (see the README) or give "
-                                       "--workspace DIR; `anatole demo` makes an example")])
+            raise ConfigError([Problem(str(file), None, _("no such file: create it (see the README) or give "
+                                                         "--workspace DIR; `anatole demo` makes an example"))])
         return Workspace(path)
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(file), None, f"not UTF-8 text (byte {exc.start})")]) from None
+        problem = _("not UTF-8 text (byte {byte})").format(byte=exc.start)
+        raise ConfigError([Problem(str(file), None, problem)]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(file), None, f"invalid TOML: {exc}")]) from None
+        raise ConfigError([Problem(str(file), None, _("invalid TOML: {problem}").format(problem=exc))]) from None
     ws = parse_config(doc, path, str(file))
     from store import display
 
@@ -138,26 +142,34 @@ register_opener(open_workspace)  # Dask workers re-open a workspace with it (pip
 def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> Workspace:
     errs = Collector()
     for key in sorted(set(doc) - TOP_KEYS):
-        errs.add(where, key, f"unknown key (expected one of: {', '.join(sorted(TOP_KEYS))})")
+        errs.add(where, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(TOP_KEYS))))
     ws = Workspace(path)
     top = _table(doc, "workspace", where, errs)
-    for key in sorted(set(top) - {"currency", "locale"}):
-        errs.add(f"{where} [workspace]", key, "unknown key (expected: currency, locale)")
+    for key in sorted(set(top) - {"currency", "locale", "language"}):
+        errs.add(f"{where} [workspace]", key, _("unknown key (expected: {keys})").format(
+            keys="currency, locale, language"))
     ws.currency = str(top.get("currency", "EUR"))
     if not re.fullmatch(r"[A-Z]{3}", ws.currency):
-        errs.add(f"{where} [workspace]", "currency", f"{ws.currency!r} is not an ISO 4217 code (e.g. EUR)")
+        errs.add(f"{where} [workspace]", "currency", _("{value} is not an ISO 4217 code (e.g. EUR)").format(
+            value=repr(ws.currency)))
     if "locale" in top:
         ws.locale = str(top["locale"]).replace("-", "_")
         if not _known_locale(ws.locale):
-            errs.add(f"{where} [workspace]", "locale", f"{top['locale']!r} is not a locale Babel knows (e.g. "
-                     "en, fr_FR, de_CH)")
-            ws.locale = "en"
+            errs.add(f"{where} [workspace]", "locale", _("{value} is not a locale Babel knows (e.g. en, fr_FR, "
+                                                         "de_CH)").format(value=repr(top["locale"])))
+            ws.locale = None
+    if "language" in top:
+        ws.language = i18n.normalise(str(top["language"]))
+        if ws.language is None:
+            errs.add(f"{where} [workspace]", "language", _("{value} is not a language anatole speaks (expected one "
+                                                           "of: {languages})").format(
+                value=repr(top["language"]), languages=", ".join(i18n.LANGUAGES)))
 
     for name, profile in _table(doc, "invoice_csv", where, errs).items():
         from ingest.invoice.csv_detail import validate_profile as validate_invoice_profile
 
         if not isinstance(profile, dict):
-            errs.add(f"{where} [invoice_csv]", name, "must be a table ([invoice_csv.NAME])")
+            errs.add(f"{where} [invoice_csv]", name, _("must be a table ([invoice_csv.NAME])"))
             continue
         for message in validate_invoice_profile(profile, f"invoice_csv.{name}"):
             errs.add(where, None, message)
@@ -166,7 +178,7 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
     profiles = _table(doc, "csv", where, errs)
     for name, profile in profiles.items():
         if not isinstance(profile, dict):
-            errs.add(f"{where} [csv]", name, "must be a table ([csv.NAME])")
+            errs.add(f"{where} [csv]", name, _("must be a table ([csv.NAME])"))
             continue
         from ingest.cdr import generic_csv
 
@@ -178,22 +190,24 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
         site = _site(raw, path, f"{where} [[site]] #{n}", errs)
         if site is not None:
             if site.name in ws.sites:
-                errs.add(f"{where} [[site]] #{n}", "name", f"site {site.name!r} is defined twice")
+                errs.add(f"{where} [[site]] #{n}", "name", _("site {site} is defined twice").format(
+                    site=repr(site.name)))
             ws.sites[site.name] = site
     for n, raw in enumerate(_array(doc, "source", where, errs), 1):
         source = _source(raw, ws, f"{where} [[source]] #{n}", errs)
         if source is not None:
             if source.name in ws.sources:
-                errs.add(f"{where} [[source]] #{n}", "name", f"source {source.name!r} is defined twice")
+                errs.add(f"{where} [[source]] #{n}", "name", _("source {source} is defined twice").format(
+                    source=repr(source.name)))
             ws.sources[source.name] = source
     for n, raw in enumerate(_array(doc, "alert", where, errs), 1):
         at = f"{where} [[alert]] #{n}"
         for key in sorted(set(raw) - ALERT_KEYS):
-            errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(ALERT_KEYS))})")
+            errs.add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(ALERT_KEYS))))
         if not isinstance(raw.get("name"), str) or not raw.get("name"):
-            errs.add(at, "name", "required: a name for the alert")
+            errs.add(at, "name", _("required: a name for the alert"))
         if not isinstance(raw.get("when"), str) or not raw.get("when"):
-            errs.add(at, "when", "required: a condition such as 'cost > 5'")
+            errs.add(at, "when", _("required: a condition such as 'cost > 5'"))
         ws.alerts.append(raw)
     from tem import allocation, reports, schedule  # noqa: PLC0415  (inventory, allocation, reports: tem/)
 
@@ -220,7 +234,7 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
 def _table(doc: dict, key: str, where: str, errs: Collector) -> dict:
     value = doc.get(key, {})
     if not isinstance(value, dict):
-        errs.add(where, key, "must be a table")
+        errs.add(where, key, _("must be a table"))
         return {}
     return value
 
@@ -228,7 +242,7 @@ def _table(doc: dict, key: str, where: str, errs: Collector) -> dict:
 def _array(doc: dict, key: str, where: str, errs: Collector) -> list[dict]:
     value = doc.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        errs.add(where, key, f"must be an array of tables ([[{key}]])")
+        errs.add(where, key, _("must be an array of tables ([[{key}]])").format(key=key))
         return []
     return value
 
@@ -236,10 +250,10 @@ def _array(doc: dict, key: str, where: str, errs: Collector) -> list[dict]:
 def _text(raw: dict, key: str, at: str, errs: Collector, default: str | None = None) -> str | None:
     value = raw.get(key, default)
     if value is None:
-        errs.add(at, key, "required key is missing")
+        errs.add(at, key, _("required key is missing"))
         return None
     if not isinstance(value, str):
-        errs.add(at, key, f"{value!r} is not a string")
+        errs.add(at, key, _("{value} is not a string").format(value=repr(value)))
         return None
     return value
 
@@ -247,7 +261,7 @@ def _text(raw: dict, key: str, at: str, errs: Collector, default: str | None = N
 def _digits(raw: dict, key: str, at: str, errs: Collector, default: str) -> str:
     value = _text(raw, key, at, errs, default) or ""
     if value and not (value.isdigit() and value.isascii()):
-        errs.add(at, key, f"{value!r} must be digits (or \"\" for none)")
+        errs.add(at, key, _("{value} must be digits (or \"\" for none)").format(value=repr(value)))
         return ""
     return value
 
@@ -258,17 +272,18 @@ def _zone(value: str | None, at: str, key: str, errs: Collector) -> str:
             ZoneInfo(value)
             return value
         except (ZoneInfoNotFoundError, ValueError):
-            errs.add(at, key, f"{value!r} is not an IANA time zone (e.g. Europe/Paris)")
+            errs.add(at, key, _("{value} is not an IANA time zone (e.g. Europe/Paris)").format(value=repr(value)))
     return "UTC"
 
 
 def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
     for key in sorted(set(raw) - SITE_KEYS):
-        errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(SITE_KEYS))})")
+        errs.add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(SITE_KEYS))))
     name = _text(raw, "name", at, errs)
     country = (_text(raw, "country", at, errs) or "").upper()
     if country and country not in phonenumbers.SUPPORTED_REGIONS:
-        errs.add(at, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan (e.g. FR)")
+        errs.add(at, "country", _("{value} is not an ISO 3166 country code with a numbering plan (e.g. FR)").format(
+            value=repr(country)))
         country = ""
     timezone = _zone(_text(raw, "timezone", at, errs), at, "timezone", errs)
     national = raw.get("national_prefix")
@@ -286,7 +301,7 @@ def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
         errs.add(at, "extensions", str(exc))
         extensions = []
     if extensions is None:
-        errs.add(at, "extensions", "must be a list of ranges like [\"1000-1999\"]")
+        errs.add(at, "extensions", _("must be a list of ranges like [\"1000-1999\"]"))
         extensions = []
     tariff = None
     if "tariff" in raw:
@@ -323,22 +338,24 @@ def _site_traffic(raw: dict, at: str, errs: Collector) -> tuple[Any, dict[str, i
     lines: dict[str, int] = {}
     value = raw.get("trunk_lines", {})
     if not isinstance(value, dict):
-        errs.add(at, "trunk_lines", f"{value!r} must be a table of trunk = number of lines")
+        errs.add(at, "trunk_lines", _("{value} must be a table of trunk = number of lines").format(value=repr(value)))
         value = {}
     for trunk, n in value.items():
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
-            errs.add(at, f"trunk_lines.{trunk}", f"{n!r} must be a whole number of lines (1 or more)")
+            errs.add(at, f"trunk_lines.{trunk}", _("{value} must be a whole number of lines (1 or more)").format(
+                value=repr(n)))
         else:
             lines[str(trunk)] = n
     hunts: dict[str, list] = {}
     value = raw.get("hunt_groups", {})
     if not isinstance(value, dict):
-        errs.add(at, "hunt_groups", f"{value!r} must be a table of name = [extension ranges]")
+        errs.add(at, "hunt_groups", _("{value} must be a table of name = [extension ranges]").format(value=repr(value)))
         value = {}
     for group, ranges in value.items():
         try:
             if not isinstance(ranges, list) or not ranges:
-                raise ValueError(f"{ranges!r} must be a list of extension ranges like [\"1100-1109\"]")
+                raise ValueError(_("{value} must be a list of extension ranges like [\"1100-1109\"]").format(
+                    value=repr(ranges)))
             hunts[str(group)] = parse_ranges([str(x) for x in ranges])
         except ValueError as exc:
             errs.add(at, f"hunt_groups.{group}", str(exc))
@@ -347,56 +364,59 @@ def _site_traffic(raw: dict, at: str, errs: Collector) -> tuple[Any, dict[str, i
 
 def _tariff_path(value: Any, root: Path, at: str, key: str, errs: Collector) -> Path | None:
     if not isinstance(value, str) or not value:
-        errs.add(at, key, f"{value!r} is not a path to a tariff file")
+        errs.add(at, key, _("{value} is not a path to a tariff file").format(value=repr(value)))
         return None
     path = (root / value) if not Path(value).is_absolute() else Path(value)
     if not path.exists():
-        errs.add(at, key, f"{value!r}: no such file (paths are relative to the workspace)")
+        errs.add(at, key, _("{value}: no such file (paths are relative to the workspace)").format(value=repr(value)))
         return None
     return path
 
 
 def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None:
     for key in sorted(set(raw) - SOURCE_KEYS):
-        errs.add(at, key, f"unknown key (expected one of: {', '.join(sorted(SOURCE_KEYS))})")
+        errs.add(at, key, _("unknown key (expected one of: {keys})").format(keys=", ".join(sorted(SOURCE_KEYS))))
     name = _text(raw, "name", at, errs)
     site = _text(raw, "site", at, errs)
     fmt = _text(raw, "format", at, errs)
     if site and site not in ws.sites:
-        errs.add(at, "site", f"no [[site]] named {site!r} (sites: {', '.join(ws.sites) or 'none'})")
+        errs.add(at, "site", _("no [[site]] named {site} (sites: {sites})").format(
+            site=repr(site), sites=", ".join(ws.sites) or _("none")))
     profile: dict[str, Any] = {}
     if fmt:
-        base, _, profile_name = fmt.partition(":")
+        base, _colon, profile_name = fmt.partition(":")
         if base not in MODULES and fmt not in LIVE_FORMATS:
-            errs.add(at, "format", f"{fmt!r} is not a known format ({', '.join(sorted(MODULES))}, csv:<profile>, "
-                                   f"{', '.join(sorted(LIVE_FORMATS))})")
+            errs.add(at, "format", _("{value} is not a known format ({formats})").format(
+                value=repr(fmt), formats=", ".join([*sorted(MODULES), "csv:<profile>", *sorted(LIVE_FORMATS)])))
         if base == "csv":
             if profile_name not in ws.csv_profiles:
-                errs.add(at, "format", f"{fmt!r}: no [csv.{profile_name}] profile in the file")
+                errs.add(at, "format", _("{value}: no [csv.{profile}] profile in the file").format(
+                    value=repr(fmt), profile=profile_name))
             else:
                 profile = ws.csv_profiles[profile_name]
     if "profile" in raw:
         if not isinstance(raw["profile"], str) or raw["profile"] not in ws.csv_profiles:
-            errs.add(at, "profile", f"{raw['profile']!r}: no such [csv.NAME] profile")
+            errs.add(at, "profile", _("{value}: no such [csv.NAME] profile").format(value=repr(raw["profile"])))
         else:
             profile = ws.csv_profiles[raw["profile"]]
     for key in ("phone_prefixes", "voicemail_prefixes"):  # CUCM device names that are inside (ingest.cdr.cucm)
         if key in raw:
             values = raw[key]
             if fmt != "cucm" or not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-                errs.add(at, key, f"{values!r}: a list of device name prefixes (e.g. [\"CTI\"]) of a cucm source")
+                errs.add(at, key, _("{value}: a list of device name prefixes (e.g. [\"CTI\"]) of a cucm source").format(
+                    value=repr(values)))
             else:
                 profile = {**profile, key: list(values)}
     if "listen" in raw and "connect" in raw:
-        errs.add(at, "listen", "give listen or connect, not both")
+        errs.add(at, "listen", _("give listen or connect, not both"))
     for key in ("listen", "connect"):
         if key in raw and not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key])):
-            errs.add(at, key, f"{raw[key]!r} is not HOST:PORT")
+            errs.add(at, key, _("{value} is not HOST:PORT").format(value=repr(raw[key])))
     allow = _allow(raw, name, at, errs) if "allow" in raw else None
     rules = _channel_rules(raw, name, at, errs)
     strip = raw.get("strip_outside_prefix")
     if strip is not None and not isinstance(strip, bool):
-        errs.add(at, "strip_outside_prefix", f"{strip!r} is not true or false")
+        errs.add(at, "strip_outside_prefix", _("{value} is not true or false").format(value=repr(strip)))
         strip = None
     zone = raw.get("timezone")
     timezone = _zone(zone, at, "timezone", errs) if zone else (ws.sites[site].timezone if site in ws.sites else "UTC")
@@ -413,12 +433,11 @@ def _channel_rules(raw: dict, name: str | None, at: str, errs: Collector) -> Cha
     `sofia/gateway/gw1`); trunk_channels replaces the defaults (classify.TRUNK_CHANNELS) when given."""
     if "trunk_channels" not in raw and "internal_channels" not in raw:
         return DEFAULT_RULES
-    who = f"source {name!r}: " if name else ""
     lists = {}
     for key, default in (("trunk_channels", TRUNK_CHANNELS), ("internal_channels", INTERNAL_CHANNELS)):
         patterns, problems = compile_patterns(raw.get(key, list(default)), key)
         for problem in problems:
-            errs.add(at, key, who + problem.partition(": ")[2])
+            errs.add(at, key, _of_source(name, problem.partition(": ")[2]))
         lists[key] = patterns
     return ChannelRules(lists["trunk_channels"], lists["internal_channels"])
 
@@ -427,13 +446,12 @@ def _allow(raw: dict, name: str | None, at: str, errs: Collector) -> list[IPNetw
     """`allow = ["10.0.0.5", "192.0.2.0/24", "2001:db8::/32"]`: the peers a listening source accepts, addresses or
     CIDR networks, IPv4 or IPv6 (an IPv4-mapped IPv6 peer matches its IPv4 entry)."""
     value = raw["allow"]
-    who = f"source {name!r}: " if name else ""
     if "listen" not in raw:
-        errs.add(at, "allow", f"{who}only a listening source (listen = ...) takes an allow list; a connect source "
-                              "dials out to the address it is given")
+        errs.add(at, "allow", _of_source(name, _("only a listening source (listen = ...) takes an allow list; a "
+                                                 "connect source dials out to the address it is given")))
     if not isinstance(value, list) or not value:
-        errs.add(at, "allow", f"{who}{value!r} is not a non-empty list of addresses or networks "
-                              '(e.g. ["10.0.0.5", "192.0.2.0/24"])')
+        errs.add(at, "allow", _of_source(name, _('{value} is not a non-empty list of addresses or networks (e.g. '
+                                                 '["10.0.0.5", "192.0.2.0/24"])').format(value=repr(value))))
         return None
     nets: list[IPNetwork] = []
     for entry in value:
@@ -442,7 +460,13 @@ def _allow(raw: dict, name: str | None, at: str, errs: Collector) -> list[IPNetw
                 raise TypeError
             nets.append(ipaddress.ip_network(entry.strip(), strict=True))
         except (ValueError, TypeError) as exc:
-            hint = " (host bits are set: give the network's own address, e.g. 192.0.2.0/24)" \
-                if "host bits" in str(exc) else ""
-            errs.add(at, "allow", f"{who}{entry!r} is not an IPv4/IPv6 address or CIDR network{hint}")
+            text = _("{value} is not an IPv4/IPv6 address or CIDR network (host bits are set: give the network's "
+                     "own address, e.g. 192.0.2.0/24)") if "host bits" in str(exc) else \
+                _("{value} is not an IPv4/IPv6 address or CIDR network")
+            errs.add(at, "allow", _of_source(name, text.format(value=repr(entry))))
     return nets
+
+
+def _of_source(name: str | None, problem: str) -> str:
+    """A problem of a named [[source]]: "source 'pbx': ..."; the problem alone when the source has no name."""
+    return _("source {source}: {problem}").format(source=repr(name), problem=problem) if name else problem

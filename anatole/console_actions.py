@@ -16,6 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from i18n import _
+
 
 @contextmanager
 def guard(db_path: Path) -> Iterator[Any]:
@@ -41,8 +43,8 @@ def guard(db_path: Path) -> Iterator[Any]:
         raise ActionError(str(exc)) from None
     except sqlite3.OperationalError as exc:
         busy = "locked" in str(exc) or "busy" in str(exc)
-        raise ActionError("the database is locked by another program: try again in a moment" if busy
-                          else f"cannot use the database: {exc}") from None
+        raise ActionError(_("the database is locked by another program: try again in a moment") if busy
+                          else _("cannot use the database: {problem}").format(problem=exc)) from None
     finally:
         store.close()
 
@@ -65,9 +67,10 @@ def _preview(db_path: Path, path: Path, file_kind: str, effective: str | None, p
     from tui.context import ActionError
 
     if file_kind not in FILE_KINDS:
-        raise ActionError(f"unknown kind {file_kind!r} (one of: {', '.join(FILE_KINDS)})")
+        raise ActionError(_("unknown kind {kind} (one of: {kinds})").format(kind=repr(file_kind),
+                                                                           kinds=", ".join(FILE_KINDS)))
     with guard(db_path) as store:
-        p, _ = import_file(open_inventory(store.conn), Path(path), FILE_KINDS[file_kind], effective=effective,
+        p, _applied = import_file(open_inventory(store.conn), Path(path), FILE_KINDS[file_kind], effective=effective,
                            partial=partial_file, apply_it=False)
         return {**p.as_json(), "blocking": len(p.blocking)}
 
@@ -123,14 +126,16 @@ class _Reports:
         from tui.context import ActionError
 
         if fmt not in FORMATS:
-            raise ActionError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+            raise ActionError(_("format {format} is not one of: {formats}").format(format=repr(fmt),
+                                                                                  formats=", ".join(FORMATS)))
         report = self._report(name, period)
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(report, fmt, path)
         except OSError as exc:
-            raise ActionError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+            raise ActionError(_("{path}: cannot be written ({problem})").format(path=path,
+                                                                               problem=exc.strerror or exc)) from None
 
 
 def report_actions(ws: Any) -> Any:

@@ -424,7 +424,7 @@ def _open(path: Path) -> tuple[Workspace, Store]:
 
 def load_in_workspace(path: Path, batch: CallBatch) -> dict[str, Any]:
     """`load` on the demo workspace at `path` (its store holds the imported calls)."""
-    _, store = _open(path)
+    _ws, store = _open(path)
     try:
         return load(path, store, batch)
     finally:

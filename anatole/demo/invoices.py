@@ -476,7 +476,7 @@ def run(path: Path, ws: Workspace, store: Store, month_text: str, seed: int) -> 
         paris_file = folder / f"lutece-{month_text}.xml"
         ny_file = folder / f"hudson-{month_text}.csv"
         write_paris_ubl(paris_file, billable_calls(store, ws, LUTECE.site, month), month)
-        _, planted_calls = write_new_york_csv(ny_file, ws, billable_calls(store, ws, HUDSON.site, month), month,
+        _rows, planted_calls = write_new_york_csv(ny_file, ws, billable_calls(store, ws, HUDSON.site, month), month,
                                                seed)
     except OSError as exc:
         raise DemoInvoiceError(_("cannot write the invoices in {folder}: {problem}").format(
