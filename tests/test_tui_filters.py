@@ -85,3 +85,19 @@ def test_live_matching() -> None:
     assert not f.matches(**{**base, "site": "lyon"}, destination="France Mobile", cost=SCALE)
     assert f.matches(**base)  # a call in progress: destination and cost are not known yet
     assert not parse("num:44").matches(**base)
+
+
+def test_french_key_names_mean_the_same() -> None:
+    """The keys' French names (issue 19) work in any language, with the French directions; a key given under both
+    of its names is given twice. The cell filter replaces a word typed under the other name."""
+    from tui.filters import canonical_key
+    from tui.table import combine_filter
+
+    french = parse("du:2025-03-01 au:2025-04-01 site:london poste:2001 sens:sortant statut:rated")
+    english = parse("from:2025-03-01 to:2025-04-01 site:london ext:2001 dir:out status:rated")
+    assert french == english and french.direction == "outgoing"
+    assert parse("mois:2025-03") == parse("month:2025-03") and parse("jour:2025-03-14") == parse("day:2025-03-14")
+    with pytest.raises(FilterError, match="given twice"):
+        parse("ext:2001 poste:2002")
+    assert combine_filter("statut:rated poste:2001", "ext", "2002", canonical=canonical_key) == \
+        "statut:rated ext:2002"

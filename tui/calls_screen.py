@@ -34,7 +34,7 @@ from tui.data import (
     status_label,
     zone_name,
 )
-from tui.filters import HELP, CallFilter, FilterError, parse_filter
+from tui.filters import CallFilter, FilterError, canonical_key, help_text, key_name, parse_filter
 from tui.table import (
     DOWN,
     UP,
@@ -184,7 +184,8 @@ class CallsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(_("Calls"), classes="title", id="calls-title")
-        yield Input(placeholder=_("/ filter: {keys}").format(keys=HELP), id="calls-filter", classes="line-input")
+        yield Input(placeholder=_("/ filter: {keys}").format(keys=help_text()), id="calls-filter",
+                    classes="line-input")
         yield Static("", id="calls-message", classes="message")
         yield PagedTable(id="calls-table", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="calls-totals", classes="totals")
@@ -443,7 +444,8 @@ class CallsScreen(Screen):
             self.notify(_("no filter for the {column} column here (use / for from:, to:, min:...)").format(
                 column=LABELS[column]), severity="warning", timeout=3)
             return
-        self._apply_filter_text(combine_filter(self.filter_text, FILTER_KEYS[column], value))
+        self._apply_filter_text(combine_filter(self.filter_text, key_name(FILTER_KEYS[column]), value,
+                                               canonical=canonical_key))
 
     def _filter_value(self, r: dict[str, Any], column: str) -> str:
         if column not in FILTER_KEYS:
@@ -633,7 +635,7 @@ class CallsScreen(Screen):
              self.action_filter_cell),
             (_("Calls: clear the filter"), _("Show every call (F, or escape on the table)"),
              self.action_clear_filter),
-            (_("Calls: edit the filter line"), HELP, self.action_filter),
+            (_("Calls: edit the filter line"), help_text(), self.action_filter),
             (_("Calls: show or hide columns…"), _("Pick the columns for a narrow terminal (c)"), self.action_columns),
             (_("Calls: last page"), _("G (g: first page)"), self.action_last_page),
         ]

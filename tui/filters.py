@@ -5,6 +5,10 @@ names the word at fault (shown inline, under the line).
     month:2025-03   day:2025-03-14   "dest:united kingdom"
     mobile (a bare word: destination)   336 (bare digits: number prefix)
 
+The keys have French names too (du: au: mois: jour: poste: sens: statut: personne:), accepted in any language and
+shown in French: they are syntax, so a fixed table (KEY_NAMES), not the message catalog. Values stay the stored
+codes (`statut:rated`), plus the French directions (sortant, entrant, interne).
+
 Dates are local to the filtered site (or the workspace's first site); `to:` is exclusive.
 """
 
@@ -17,15 +21,37 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
+import i18n
 from engine.money import MoneyError, parse_money
 from i18n import _
 
 KEYS = ("from", "to", "month", "day", "site", "ext", "dest", "dir", "min", "num", "status", "person", "cc")
 DIRECTIONS = {"in": "incoming", "incoming": "incoming", "out": "outgoing", "outgoing": "outgoing",
-              "int": "internal", "internal": "internal", "transit": "transit"}
+              "int": "internal", "internal": "internal", "transit": "transit",
+              "entrant": "incoming", "sortant": "outgoing", "interne": "internal"}
 STATUSES = ("rated", "no_rate", "unanswered", "incoming", "internal", "transit", "service", "emergency", "invalid",
             "no_tariff")
 HELP = "from: to: month: day: site: ext: dest: dir: min: num: status:"
+KEY_NAMES = {"fr": {"from": "du", "to": "au", "month": "mois", "day": "jour", "ext": "poste", "dir": "sens",
+                    "status": "statut", "person": "personne"}}
+ALIASES = {local: key for names in KEY_NAMES.values() for key, local in names.items()}
+
+
+def key_name(key: str) -> str:
+    """A filter key as the user's language writes it (``ext`` → ``poste`` in French)."""
+    return KEY_NAMES.get(i18n.current(), {}).get(key, key)
+
+
+def canonical_key(name: str) -> str:
+    """The key a typed name stands for (``poste`` → ``ext``)."""
+    name = name.lower()
+    return ALIASES.get(name, name)
+
+
+def help_text(keys: tuple[str, ...] = KEYS[:11]) -> str:
+    """``from: to: month: ...`` in the user's language: the keys a filter line takes."""
+    return " ".join(f"{key_name(k)}:" for k in keys)
+
 
 
 class FilterError(ValueError):
@@ -98,10 +124,10 @@ def parse_filter(text: str, *, zone_of: Callable[[str | None], str], sites: Iter
             key, sep, value = "min", ":", word.split(">=", 1)[1]
         if not sep:
             key, value = ("num", word) if re.fullmatch(r"\+?\d+", word) else ("dest", word)
-        key = key.lower()
+        key = canonical_key(key)
         if key not in KEYS:
             raise FilterError(_("{word}: unknown filter {key} (use {keys})").format(word=repr(word), key=repr(key),
-                                                                                    keys=HELP))
+                                                                                    keys=help_text()))
         if not value:
             raise FilterError(_("{word}: give a value after {key}:").format(word=repr(word), key=key))
         if key in values:

@@ -42,7 +42,7 @@ from pbx.protocol import (
 )
 from store import display
 from tui.data import StoreError, direction_label, direction_word, duration_text, short_time
-from tui.filters import CallFilter, FilterError, parse_filter
+from tui.filters import CallFilter, FilterError, help_text, parse_filter
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 
 SLACK = 500  # finished rows beyond `keep` before the table is trimmed (one rebuild per SLACK calls, not per call)
@@ -146,8 +146,8 @@ class LiveScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(_("Live"), classes="title", id="live-title")
         yield Static("", id="live-status", classes="message")
-        yield Input(placeholder=_("/ filter: {keys}").format(keys="site: ext: dir: dest: num: min:"), id="live-filter",
-                    classes="line-input")
+        keys = help_text(("site", "ext", "dir", "dest", "num", "min"))
+        yield Input(placeholder=_("/ filter: {keys}").format(keys=keys), id="live-filter", classes="line-input")
         yield Static("", id="live-counters")
         with Horizontal(id="sparks"):
             yield Static(_("calls/min"), classes="spark-label")

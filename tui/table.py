@@ -218,15 +218,16 @@ class ColumnsScreen(ModalScreen["set[str] | None"]):
         self.dismiss(None)
 
 
-def combine_filter(text: str, key: str, value: str) -> str:
-    """The filter line with `key:value` put in place of any word for the same key (quoted when it has spaces)."""
+def combine_filter(text: str, key: str, value: str, canonical: Callable[[str], str] = str.lower) -> str:
+    """The filter line with `key:value` put in place of any word for the same key (quoted when it has spaces);
+    `canonical` names the key a typed name stands for (another language's name for it)."""
     import shlex
 
     try:
         words = shlex.split(text)
     except ValueError:
         words = []
-    words = [w for w in words if not w.lower().startswith(f"{key}:")]
+    words = [w for w in words if ":" not in w or canonical(w.split(":", 1)[0]) != canonical(key)]
     words.append(f"{key}:{value}")
     return " ".join(shlex.quote(w) if (" " in w or '"' in w or "'" in w) else w for w in words)
 
