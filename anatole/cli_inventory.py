@@ -19,6 +19,8 @@ from anatole import clitools
 from i18n import _
 from store import display
 
+FILE_KINDS = ("people", "cost-centres", "sites", "extensions", "lines", "devices", "contracts")  # inventory import -k
+
 
 def _open(ctx: click.Context) -> tuple[Any, Any, Any]:
     """(workspace, calls store, inventory store), or exit with a clear message."""
@@ -59,9 +61,9 @@ def inventory() -> None:
 @inventory.command("import", help=_("Import a CSV file (an HR or directory export, a line list...): preview adds, "
                                     "changes, removals and problems; --apply writes them in one transaction."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", "-k", "file_kind", default="people", show_default=True,
-              type=click.Choice(["people", "cost-centres", "sites", "extensions", "lines", "devices", "contracts"]),
-              help=_("What the file lists."))
+@click.option("--kind", "-k", "file_kind", default="people", metavar="KIND", type=click.Choice(FILE_KINDS),
+              help=_("What the file lists: {kinds} (default: {default}).").format(
+                  kinds=", ".join(f"`{k}`" for k in FILE_KINDS), default="`people`"))
 @click.option("--preview/--apply", "preview_only", default=True, show_default=True,
               help=_("Show what would change (default), or write it."))
 @click.option("--accept", is_flag=True, help=_("Apply despite unknown/missing cost centres, duplicates and "
