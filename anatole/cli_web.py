@@ -7,7 +7,6 @@ the user it records (``web:NAME``) in invoice approvals and disputes and in aler
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -42,9 +41,9 @@ def _fixed_language(ctx: click.Context, workspace: Path) -> str | None:
 
 
 def session_command(workspace: Path, login: str | None, language: str | None, screen: str = "calls",
-                    light: bool = False) -> str:
-    """The shell command of one browser session's console process (textual-serve runs it through the shell, so
-    every word is quoted; login names are checked to letters, digits and . _ @ - anyway)."""
+                    light: bool = False) -> list[str]:
+    """The argv of one browser session's console process (run without a shell; login names are checked to
+    letters, digits and . _ @ - anyway)."""
     from anatole.web import check_name
 
     args = [sys.executable, "-m", "anatole", "--workspace", str(workspace)]
@@ -55,7 +54,7 @@ def session_command(workspace: Path, login: str | None, language: str | None, sc
         args.append("--light")
     if login is not None:
         args += ["--login", check_name(login)]
-    return shlex.join(args)
+    return args
 
 
 @click.group("web", invoke_without_command=True,
@@ -106,7 +105,7 @@ def web(ctx: click.Context, host: str, port: int, public_url: str | None, certfi
         _refuse(why)
     language = _fixed_language(ctx, ws.path)
 
-    def command(login: str | None, session_language: str | None) -> str:
+    def command(login: str | None, session_language: str | None) -> list[str]:
         return session_command(ws.path, login, session_language, screen, light)
 
     settings = w.Settings(command=command, users_file=path, host=host, port=port, public_url=public_url,
@@ -136,9 +135,10 @@ def web_session(ctx: click.Context, login: str | None, screen: str, light: bool)
     """One browser session's console (started by `anatole web`, its terminal is the browser)."""
     from anatole.cli_ui import console_context
     from anatole.clitools import workspace as _workspace
-    from anatole.web import UsersError, check_name
+    from anatole.web import UsersError, check_name, die_with_parent
     from tui.app import ConsoleApp
 
+    die_with_parent()
     ws = _workspace(ctx)
     context = console_context(ws)
     if login is not None:

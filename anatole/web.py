@@ -36,6 +36,8 @@ import logging
 import os
 import re
 import secrets
+import shlex
+import signal
 import ssl
 import stat
 import time
@@ -282,10 +284,11 @@ class Session:
 
 @dataclass
 class Settings:
-    """What `anatole web` was asked for. `command(login, language)` is the shell command of one console process:
-    login None means the OS user's own console (loopback, no logins); language None the server's default."""
+    """What `anatole web` was asked for. `command(login, language)` is the argv of one console process (run
+    without a shell): login None means the OS user's own console (loopback, no logins); language None the server's
+    default."""
 
-    command: Callable[[str | None, str | None], str]
+    command: Callable[[str | None, str | None], list[str]]
     users_file: Path
     host: str = "127.0.0.1"
     port: int = 8000
@@ -302,6 +305,8 @@ def make_server(settings: Settings) -> Any:
     from aiohttp import web
     from textual_serve.server import Server
 
+    ConsoleService = _console_service()
+
     class ConsoleServer(Server):
         """textual-serve's Server: its page and its one-process-per-websocket service, behind our guard (logins,
         Host and Origin checks) and with the login and language passed to each console's command."""
@@ -315,6 +320,8 @@ def make_server(settings: Settings) -> Any:
             self.failures: dict[str, list[float]] = {}
             self.consoles = 0
             self.sockets: set[Any] = set()  # every open console's websocket, to close them at shutdown
+            self.processes: set[Any] = set()  # every console process not yet reaped
+            self.stopping: set[asyncio.Task[None]] = set()
             self.checks = asyncio.Semaphore(2)  # scrypt checks at once (16 MiB each)
             self._users: dict[str, dict[str, str]] | None = {}
             self._users_seen: Any = None
@@ -416,6 +423,7 @@ def make_server(settings: Settings) -> Any:
             app.router.add_post("/logout", self.handle_logout)
             app.on_startup.append(self._start_watch)
             app.on_cleanup.append(self._stop_watch)
+            app.on_cleanup.append(self._reap)
             return app
 
         async def on_startup(self, app: Any) -> None:
@@ -427,6 +435,14 @@ def make_server(settings: Settings) -> Any:
             for ws in list(self.sockets):
                 with contextlib.suppress(Exception):
                     await ws.close(code=1001, message=b"server shutdown")
+
+        async def _reap(self, app: Any) -> None:
+            """After the handlers: the consoles still stopping get SHUTDOWN_SECONDS, then are killed. None outlives
+            the server (a console does not exit when its stdin closes)."""
+            if self.stopping:
+                await asyncio.wait(set(self.stopping), timeout=SHUTDOWN_SECONDS)
+            for process in list(self.processes):
+                await _kill(process)
 
         async def _start_watch(self, app: Any) -> None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
@@ -577,8 +593,6 @@ def make_server(settings: Settings) -> Any:
         async def handle_websocket(self, request: Any) -> Any:
             """One console process per websocket, started with the session's login (textual-serve's own handler,
             plus the login, the Origin check and a bound on how many run at once)."""
-            from textual_serve.app_service import AppService
-
             _ = _translator(self.language(request))
             if not self.same_origin(request):
                 return web.Response(status=403, text=_("the console was not opened from this server's page"))
@@ -597,11 +611,12 @@ def make_server(settings: Settings) -> Any:
                 session.sockets.add(websocket)
             try:
                 await websocket.prepare(request)
-                service = AppService(settings.command(login, self.language(request)),
-                                     write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-                                     close=websocket.close, download_manager=self.download_manager, debug=False)
+                service = ConsoleService(settings.command(login, self.language(request)),
+                                         write_bytes=websocket.send_bytes, write_str=websocket.send_str,
+                                         close=websocket.close, download_manager=self.download_manager)
                 log.info("console opened for %s from %s", login or "(this machine's user)", self.client(request))
                 await service.start(width, height)
+                self.processes.add(service._process)
                 ended = getattr(service, "_task", None)  # the process's output task: it ends when the process does
                 if ended is not None:  # a console that dies (not only one that quits) closes its websocket too,
                     ended.add_done_callback(lambda _task: asyncio.ensure_future(websocket.close()))  # "Session ended"
@@ -615,9 +630,26 @@ def make_server(settings: Settings) -> Any:
                 self.sockets.discard(websocket)
                 if session is not None:
                     session.sockets.discard(websocket)
-                if service is not None:
-                    await _stop(service)
+                if service is not None:  # in a task of its own: a handler cancelled at shutdown still reaps it
+                    stopping = asyncio.ensure_future(self._stop(service))
+                    self.stopping.add(stopping)
+                    stopping.add_done_callback(self.stopping.discard)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(stopping)
             return websocket
+
+        async def _stop(self, service: Any) -> None:
+            """Ask a console process to quit; kill it (its process group) when it has not within SHUTDOWN_SECONDS.
+            textual-serve leaves its stdin open and never waits for it: both done here."""
+            process = service._process
+            with contextlib.suppress(Exception):  # the timeout, or a process already gone
+                await asyncio.wait_for(service.stop(), SHUTDOWN_SECONDS)
+            if process is not None and process.returncode is None:  # its output has ended: it exits in a moment
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(process.wait(), 1)
+            if process is not None:
+                await _kill(process)
+                self.processes.discard(process)
 
         def serve(self, debug: bool = False, ready: Callable[[list[str]], None] | None = None) -> None:
             """Listen (TLS when given) until SIGINT or SIGTERM (systemd), then close the consoles within
@@ -650,24 +682,50 @@ def make_server(settings: Settings) -> Any:
     return ConsoleServer()
 
 
-async def _stop(service: Any) -> None:
-    """Ask a console process to quit, kill it when it has not within SHUTDOWN_SECONDS, and reap it (textual-serve
-    leaves its stdin open and never waits for it)."""
-    process = getattr(service, "_process", None)
-    with contextlib.suppress(Exception):  # the timeout, or a process already gone
-        await asyncio.wait_for(asyncio.shield(service.stop()), SHUTDOWN_SECONDS)
-    if process is None:
-        return
-    if process.returncode is None:  # its output has ended: its exit is a moment away, unless it hangs
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(process.wait(), 1)
+async def _kill(process: Any) -> None:
+    """Kill a console process and whatever it started (its own session: start_new_session), and reap it."""
     if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
     if process.stdin is not None:
         process.stdin.close()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(process.wait(), SHUTDOWN_SECONDS)
+
+
+def _console_service() -> Any:
+    """textual-serve's AppService, starting the console without a shell (argv, no quoting to get wrong) in a session
+    of its own, so that stopping it stops all of it."""
+    from textual_serve.app_service import AppService
+
+    class ConsoleService(AppService):
+        def __init__(self, argv: list[str], **kwargs: Any) -> None:
+            super().__init__(shlex.join(argv), **kwargs)
+            self.argv = argv
+
+        async def _open_app_process(self, width: int = 80, height: int = 24) -> Any:
+            self._process = process = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=self._build_environment(width=width, height=height),
+                start_new_session=True)
+            self._stdin = process.stdin
+            return process
+
+    return ConsoleService
+
+
+def die_with_parent() -> None:
+    """In a console process: be killed when `anatole web` ends, however it ends (Linux PR_SET_PDEATHSIG; a Textual
+    app does not exit when its stdin closes). Elsewhere, nothing."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the server was already gone before the request took effect
+        os._exit(1)
 
 
 def _int(text: str, default: int) -> int:

@@ -14,7 +14,6 @@ import json
 import os
 import queue
 import re
-import shlex
 import shutil
 import stat
 import subprocess
@@ -145,8 +144,8 @@ while True:
 """
 
 
-def fake_command(login: str | None, language: str | None) -> str:
-    return shlex.join([sys.executable, "-c", FAKE_CONSOLE, login or "", language or ""])
+def fake_command(login: str | None, language: str | None) -> list[str]:
+    return [sys.executable, "-c", FAKE_CONSOLE, login or "", language or ""]
 
 
 @contextlib.asynccontextmanager
@@ -364,7 +363,7 @@ def test_the_session_command_runs_the_console_as_the_login(tmp_path: Path, monke
     from tui.app import ConsoleApp
 
     root = make_workspace(tmp_path / "ws")
-    words = shlex.split(session_command(root, "bob.m@example", "fr", "invoices", light=True))
+    words = session_command(root, "bob.m@example", "fr", "invoices", light=True)
     assert words[:3] == [sys.executable, "-m", "anatole"]
     assert words[3:] == ["--workspace", str(root), "--lang", "fr", "web", "session", "--screen", "invoices",
                          "--light", "--login", "bob.m@example"]
@@ -415,7 +414,7 @@ def test_a_console_that_dies_closes_its_browser_session(tmp_path: Path) -> None:
     import aiohttp
 
     root = make_workspace(tmp_path / "ws")
-    dies = shlex.join([sys.executable, "-c", "import sys; sys.stdout.write('__GANGLION__\\n'); sys.exit(3)"])
+    dies = [sys.executable, "-c", "import sys; sys.stdout.write('__GANGLION__\\n'); sys.exit(3)"]
 
     async def scenario() -> None:
         async with serving(root, command=lambda login, language: dies) as (server, base), client() as local, \
@@ -462,7 +461,7 @@ def test_lang_passes_through_to_every_session(tmp_path: Path, monkeypatch: pytes
             assert invoke(*args).exit_code == 0
             (settings,) = no_server
             assert settings.language == "fr"
-            words = shlex.split(settings.command("alice", settings.language))
+            words = settings.command("alice", settings.language)
             assert words[words.index("--lang") + 1] == "fr" and words[-2:] == ["--login", "alice"]
     finally:
         i18n.use(before)  # --lang switched this process (as `anatole` does before importing the commands)
@@ -470,6 +469,50 @@ def test_lang_passes_through_to_every_session(tmp_path: Path, monkeypatch: pytes
     no_server.clear()
     invoke("-w", str(root), "web")
     assert no_server[0].language == "en"
+
+
+def processes_with(text: str) -> list[int]:
+    """The pids whose command line contains `text` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            with contextlib.suppress(OSError):
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def gone(text: str, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while processes_with(text):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc (Linux)")
+def test_a_console_process_does_not_outlive_anatole_web_even_killed(tmp_path: Path) -> None:
+    """A Textual console does not exit when its stdin closes: `web session` asks the kernel to kill it with its
+    parent (die_with_parent), so a `kill -9` of the server leaves no console running."""
+    marker = f"console-of-{tmp_path.name}"
+    console = f"from anatole.web import die_with_parent; die_with_parent(); import time; time.sleep(60)  # {marker}"
+    server = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-c', {console!r}]); time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 10
+        while not processes_with(marker):
+            assert time.monotonic() < deadline, "the console never started"
+            time.sleep(0.05)
+        time.sleep(0.2)  # past die_with_parent
+        server.kill()
+        server.wait(timeout=10)
+        assert gone(marker)
+    finally:
+        server.kill()
+        for pid in processes_with(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
 
 
 def test_browser_language() -> None:
@@ -611,6 +654,8 @@ def test_in_a_real_browser_log_in_see_calls_with_money_change_screen_and_approve
             keys.send_keys("checked with the carrier")
             keys.send_keys(Keys.ENTER)
             screen_with("approved")
+            assert processes_with(f"{root}\0--lang\0en\0web\0session")  # the console, as alice
+        assert gone(str(root)), "a console process outlived anatole web"  # stopped with the browser still on it
         store = open_store(root / "anatole.db")
         try:
             last = open_invoices(store.conn).transitions(1)[-1]
