@@ -77,7 +77,7 @@ def session_command(workspace: Path, login: str | None, language: str | None, sc
               help=_("The screen each console opens first (default: `calls`)."))
 @click.option("--light", is_flag=True, help=_("Start with the light theme (t switches)."))
 @click.option("--max-sessions", default=16, show_default=True, type=click.IntRange(1, 1000),
-              help=_("Consoles open at once (each is a process of about 100 MB)."))
+              help=_("Consoles open at once (each is a process of about 180 MB)."))
 @click.pass_context
 def web(ctx: click.Context, host: str, port: int, public_url: str | None, certfile: Path | None,
         keyfile: Path | None, behind_proxy: bool, screen: str, light: bool, max_sessions: int) -> None:
