@@ -264,6 +264,29 @@ def test_logins_a_wrong_password_or_cookie_is_rejected_and_the_login_reaches_the
     run(scenario())
 
 
+def test_removing_a_login_closes_its_open_consoles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiohttp
+
+    monkeypatch.setattr(web, "WATCH_SECONDS", 0.05)
+    root = make_workspace(tmp_path / "ws")
+    add(root, "alice")
+    add(root, "bob", "bobs password")
+
+    async def scenario() -> None:
+        async with serving(root) as (_, base), client() as alice, client() as bob:
+            await login(alice, base, "alice", PASSWORD)
+            await login(bob, base, "bob", "bobs password")
+            async with alice.ws_connect(f"{base}/ws") as a, bob.ws_connect(f"{base}/ws") as b:
+                assert (await a.receive(timeout=10)).type == aiohttp.WSMsgType.BINARY
+                assert (await b.receive(timeout=10)).type == aiohttp.WSMsgType.BINARY
+                web.remove_user(web.users_path(root), "alice")
+                assert (await a.receive(timeout=10)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                await b.send_str(json.dumps(["ping", "still here"]))  # bob's console is untouched
+                assert json.loads((await b.receive(timeout=10)).data) == ["pong", "still here"]
+
+    run(scenario())
+
+
 def test_failed_logins_are_throttled_per_client(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws")
     add(root)
