@@ -20,7 +20,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import geocoder
 
-from i18n import _, current
+from i18n import _, current, pgettext
 from store.db import Store
 
 UNPRICED = ("no_rate", "no_tariff", "invalid")  # statuses of outgoing calls that should have had a price
@@ -240,8 +240,25 @@ def explain_import(store: Store, import_id: int) -> dict[str, Any] | None:
     return None if facts is None else explain(facts)
 
 
-def _line(counts: dict[str, int]) -> str:
-    return " · ".join(f"{k} {v}" for k, v in counts.items()) or _("none")
+def _line(counts: dict[str, int], words: dict[str, str] | None = None) -> str:
+    """`outgoing 4687 · incoming 1640`: each code as `words` names it in the user's language (the same words as the
+    console's lists), else as it is stored."""
+    words = words or {}
+    return " · ".join(f"{words.get(k, k)} {v}" for k, v in counts.items()) or _("none")
+
+
+def _direction_words() -> dict[str, str]:
+    return {"outgoing": pgettext("direction", "outgoing"), "incoming": pgettext("direction", "incoming"),
+            "internal": pgettext("direction", "internal"), "transit": pgettext("direction", "transit")}
+
+
+def _status_words() -> dict[str, str]:
+    return {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
+            "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
+            "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
+            "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
+            "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
+            "merged": pgettext("call status", "merged")}
 
 
 def text_lines(e: dict[str, Any]) -> list[str]:
@@ -252,10 +269,10 @@ def text_lines(e: dict[str, Any]) -> list[str]:
                   "({outgoing_share} %)")
     else:
         first = _("extension: {count} of {calls} calls ({share} %)")
-    statuses = _line(e["statuses"])
+    statuses = _line(e["statuses"], _status_words())
     out = [first.format(count=ext["calls"], calls=e["calls"], share=ext["share"], outgoing=ext["outgoing"],
                         outgoing_calls=ext["outgoing_calls"], outgoing_share=ext["outgoing_share"]),
-           _("direction: {counts}").format(counts=_line(e["directions"])),
+           _("direction: {counts}").format(counts=_line(e["directions"], _direction_words())),
            _("status:    {counts} (merged legs {merged})").format(counts=statuses, merged=e["merged"])
            if e["merged"] else _("status:    {counts}").format(counts=statuses)]
     if e["rules"] is None:
@@ -265,7 +282,10 @@ def text_lines(e: dict[str, Any]) -> list[str]:
     if e["unpriced"]:
         out.append(_("unpriced numbers:"))
         width = max(len(u["number"]) for u in e["unpriced"])
-        out += [f"  {u['number']:<{width}}  {u['status']:<9} {u['calls']}" for u in e["unpriced"]]
+        words = _status_words()
+        shown = [words.get(u["status"], u["status"]) for u in e["unpriced"]]
+        wide = max(9, *(len(s) for s in shown))
+        out += [f"  {u['number']:<{width}}  {s:<{wide}} {u['calls']}" for u, s in zip(e["unpriced"], shown)]
     else:
         out.append(_("unpriced numbers: none"))
     out += [f"! {w}" for w in e["warnings"]] or [_("no warnings")]
