@@ -255,7 +255,7 @@ def test_import_preview_shows_changes_and_problems_and_writes_nothing(ws: Path) 
             change = next(r for r in rows if r[:3] == ["~", "person", "E2"])
             assert "cost_centre: SALES → OPS" in change[5]
             summary = str(screen.query_one("#preview-summary", Static).render())
-            assert "3 row(s)" in summary and "1 problem(s)" in summary and "effective 2025-03-14" in summary
+            assert "3 rows" in summary and "1 problem" in summary and "effective 2025-03-14" in summary
             assert "--accept" in str(message.render())
             # a LocalTable: filter by the highlighted cell (the additions), export exactly that view to a path
             table = screen.query_one("#preview", LocalTable)

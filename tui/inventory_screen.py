@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, Tab, Tabs
 
+from i18n import N_, _, ngettext, pgettext
 from store import display
 from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
@@ -33,8 +34,8 @@ from tui.data import ComponentReader
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
-KIND_TITLES = {"cost_centre": "Cost centres", "person": "People", "extension": "Extensions",
-               "line": "Lines", "device": "Devices", "contract": "Contracts", "site": "Sites"}
+KIND_TITLES = {"cost_centre": N_("Cost centres"), "person": N_("People"), "extension": N_("Extensions"),
+               "line": N_("Lines"), "device": N_("Devices"), "contract": N_("Contracts"), "site": N_("Sites")}
 MONEY_FIELDS = ("budget", "monthly_fee")
 ROW_LIMIT = 500  # rows put in the table (a filter narrows a big directory; the count says how many match)
 # what each kind shows: (heading, how to get the cell from an item and the day's lookups)
@@ -91,7 +92,7 @@ def money(value: int | None, currency: str = "", *, exact: bool = False) -> str:
 
 
 def _f(name: str) -> Getter:
-    return lambda r, _: "" if r.get(name) is None else str(r[name])
+    return lambda r, _lk: "" if r.get(name) is None else str(r[name])
 
 
 def _person(r: dict[str, Any], lk: Lookups) -> str:
@@ -102,38 +103,51 @@ def _person(r: dict[str, Any], lk: Lookups) -> str:
     return f"{key} {name}" if name else key
 
 
-def _notice(r: dict[str, Any], _: Lookups) -> str:
-    """The last day to give notice: the contract's end less the notice period."""
+def notice_by(r: dict[str, Any]) -> str:
+    """The last day to give notice (ISO): the contract's end less the notice period."""
     end = r.get("contract_end", r["valid_to"])
     if not end or r["notice_days"] is None:
         return ""
     return (dt.date.fromisoformat(end) - dt.timedelta(days=int(r["notice_days"]))).isoformat()
 
 
-COLUMNS: dict[str, list[tuple[str, Getter]]] = {
-    "cost_centre": [("code", _f("key")), ("name", _f("name")), ("parent", _f("parent")), ("GL", _f("gl_account")),
-                    ("budget", lambda r, lk: money(r["budget"], lk.currency)),
-                    ("people", lambda r, lk: str(lk.heads.get(r["key"], 0) or "")),
-                    ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "person": [("id", _f("key")), ("name", _f("name")), ("email", _f("email")), ("cost centre", _f("cost_centre")),
-               ("site", _f("site")), ("extensions", lambda r, lk: " ".join(sorted(lk.extensions.get(r["key"], [])))),
-               ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "extension": [("number", lambda r, _: r["extension"] or r["key"]), ("site", _f("site")),
-                  ("person", _person), ("cost centre", _f("cost_centre")),
-                  ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "line": [("service", _f("key")), ("name", _f("name")), ("type", _f("service_kind")), ("carrier", _f("carrier")),
-             ("account", _f("account")), ("contract", _f("contract")), ("site", _f("site")), ("holder", _person),
-             ("cost centre", _f("cost_centre")), ("ext.", _f("extension")),
-             ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "device": [("device", _f("key")), ("name", _f("name")), ("type", _f("service_kind")), ("holder", _person),
-               ("site", _f("site")), ("ext.", _f("extension")), ("line", _f("line")),
-               ("cost centre", _f("cost_centre")), ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "contract": [("contract", _f("key")), ("name", _f("name")), ("carrier", _f("carrier")), ("account", _f("account")),
-                 ("tariff", _f("tariff")), ("monthly fee", lambda r, lk: money(r["monthly_fee"], lk.currency)),
-                 ("notice d.", _f("notice_days")), ("notice by", _notice),
-                 ("from", _f("valid_from")), ("to", _f("valid_to"))],
-    "site": [("site", _f("key")), ("name", _f("name")), ("cost centre", _f("cost_centre")),
-             ("from", _f("valid_from")), ("to", _f("valid_to"))],
+def _day(iso: str | None) -> str:
+    """An ISO day as the language writes it (store.display: 2025-03-01 in English, 01/03/2025 in French)."""
+    if not iso:
+        return ""
+    try:
+        return display.day(dt.date.fromisoformat(iso))
+    except ValueError:
+        return iso
+
+
+def _dated(name: str) -> Getter:
+    return lambda r, _lk: _day(r.get(name))
+
+
+_FROM, _TO = (N_("from"), _dated("valid_from")), (N_("to"), _dated("valid_to"))
+COLUMNS: dict[str, list[tuple[str, Getter]]] = {  # headings in English: the columns' keys, shown translated
+    "cost_centre": [(N_("code"), _f("key")), (N_("name"), _f("name")), (N_("parent"), _f("parent")),
+                    (N_("GL"), _f("gl_account")), (N_("budget"), lambda r, lk: money(r["budget"], lk.currency)),
+                    (N_("people"), lambda r, lk: str(lk.heads.get(r["key"], 0) or "")), _FROM, _TO],
+    "person": [(N_("id"), _f("key")), (N_("name"), _f("name")), (N_("email"), _f("email")),
+               (N_("cost centre"), _f("cost_centre")), (N_("site"), _f("site")),
+               (N_("extensions"), lambda r, lk: " ".join(sorted(lk.extensions.get(r["key"], [])))), _FROM, _TO],
+    "extension": [(N_("number"), lambda r, _lk: r["extension"] or r["key"]), (N_("site"), _f("site")),
+                  (N_("person"), _person), (N_("cost centre"), _f("cost_centre")), _FROM, _TO],
+    "line": [(N_("service"), _f("key")), (N_("name"), _f("name")), (N_("type"), _f("service_kind")),
+             (N_("carrier"), _f("carrier")), (N_("account"), _f("account")), (N_("contract"), _f("contract")),
+             (N_("site"), _f("site")), (N_("holder"), _person), (N_("cost centre"), _f("cost_centre")),
+             (N_("ext."), _f("extension")), _FROM, _TO],
+    "device": [(N_("device"), _f("key")), (N_("name"), _f("name")), (N_("type"), _f("service_kind")),
+               (N_("holder"), _person), (N_("site"), _f("site")), (N_("ext."), _f("extension")),
+               (N_("line"), _f("line")), (N_("cost centre"), _f("cost_centre")), _FROM, _TO],
+    "contract": [(N_("contract"), _f("key")), (N_("name"), _f("name")), (N_("carrier"), _f("carrier")),
+                 (N_("account"), _f("account")), (N_("tariff"), _f("tariff")),
+                 (N_("monthly fee"), lambda r, lk: money(r["monthly_fee"], lk.currency)),
+                 (N_("notice d."), _f("notice_days")), (N_("notice by"), lambda r, _lk: _day(notice_by(r))),
+                 _FROM, _TO],
+    "site": [(N_("site"), _f("key")), (N_("name"), _f("name")), (N_("cost centre"), _f("cost_centre")), _FROM, _TO],
 }
 RIGHT = {"budget", "people", "monthly fee", "notice d."}
 MONEY_COLUMNS = {"budget": "budget", "monthly fee": "monthly_fee"}
@@ -141,13 +155,22 @@ COUNT_COLUMNS = {"notice d.": "notice_days"}
 
 
 def table_columns(kind: str) -> list[Column]:
-    return [Column(heading, heading) for heading, _ in COLUMNS[kind]]
+    return [Column(heading, label(heading)) for heading, _g in COLUMNS[kind]]
+
+
+def label(heading: str) -> str:
+    """A column's heading in the language; `from` and `to` are the days an item is valid."""
+    if heading == "from":
+        return pgettext("valid", "from")
+    if heading == "to":
+        return pgettext("valid", "to")
+    return _(heading)
 
 
 def list_row(kind: str, r: dict[str, Any], cells: list[str], currency: str, heads: int | None = None) -> Row:
     """One item's cells and what they sort, filter and export by: a cost centre's code without the tree marks,
     budgets and fees exact with the workspace's currency, counts as numbers."""
-    headings = [h for h, _ in COLUMNS[kind]]
+    headings = [h for h, _g in COLUMNS[kind]]
     shown = {h: Text(c, justify="right") if h in RIGHT else c for h, c in zip(headings, cells, strict=True)}
     values: dict[str, Any] = {headings[0]: r["key"] if kind == "cost_centre" else cells[0]}
     for h, name in MONEY_COLUMNS.items():
@@ -158,7 +181,16 @@ def list_row(kind: str, r: dict[str, Any], cells: list[str], currency: str, head
             values[h] = r.get(name)
     if kind == "cost_centre":
         values["people"] = heads
+    values.update(dated_values(r))
     return Row(str(r["id"]), shown, values)
+
+
+def dated_values(r: dict[str, Any]) -> dict[str, str]:
+    """The days of an item as they sort and export: ISO, whatever the language shows."""
+    out = {"from": r.get("valid_from") or "", "to": r.get("valid_to") or ""}
+    if "notice_days" in r:
+        out["notice by"] = notice_by(r)
+    return out
 
 
 def tree_order(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -193,7 +225,7 @@ def table_rows(kind: str, items: dict[str, list[dict[str, Any]]], currency: str 
     ordered = tree_order(rows) if kind == "cost_centre" else [(0, r) for r in rows]
     out = []
     for depth, r in ordered:
-        cells = [get(r, lk) for _, get in COLUMNS[kind]]
+        cells = [get(r, lk) for _h, get in COLUMNS[kind]]
         if depth:
             cells[0] = "  " * (depth - 1) + "└ " + cells[0]
         out.append((r, cells))
@@ -206,7 +238,8 @@ def parse_day(text: str) -> str:
     try:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        raise ValueError(f"{text!r} is not a date: write YYYY-MM-DD (e.g. 2025-03-01)") from None
+        raise ValueError(_("{text} is not a date: write YYYY-MM-DD (e.g. 2025-03-01)").format(text=repr(text))) \
+            from None
 
 
 def change_text(h: dict[str, Any], currency: str = "") -> str:
@@ -219,11 +252,11 @@ def change_text(h: dict[str, Any], currency: str = "") -> str:
         return "" if v is None else str(v)
 
     if h["action"] == "remove":
-        return "ended"
+        return _("ended")
     if before and after:
         diff = [f"{k}: {show(k, before.get(k)) or '-'} → {show(k, v) or '-'}" for k, v in after.items()
                 if k in before and before.get(k) != v]
-        return ", ".join(diff) or "dates"
+        return ", ".join(diff) or _("dates")
     return ", ".join(f"{k}={show(k, v)}" for k, v in after.items() if v is not None)
 
 
@@ -260,18 +293,18 @@ class InventoryScreen(Screen):
 
     CSS_PATH = "inventory.tcss"
     BINDINGS = [
-        Binding("enter", "open", "Detail", show=False),
+        Binding("enter", "open", _("Detail"), show=False),
         # the footer fits 80 columns with the table's keys: one entry for both kind keys; /, d and i are named on
         # the filter line and the message line, reload in the help
-        Binding("left_square_bracket", "kind(-1)", "Kind", key_display="[ ]"),
-        Binding("right_square_bracket", "kind(1)", "Next kind", key_display="]", show=False),
-        Binding("slash", "filter", "Filter", key_display="/", show=False),
-        Binding("d", "date", "Date", show=False),
-        Binding("i", "import_preview", "Import preview", show=False),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "leave_input", "Back to the table", show=False),
+        Binding("left_square_bracket", "kind(-1)", _("Kind"), key_display="[ ]"),
+        Binding("right_square_bracket", "kind(1)", _("Next kind"), key_display="]", show=False),
+        Binding("slash", "filter", _("Filter"), key_display="/", show=False),
+        Binding("d", "date", _("Date"), show=False),
+        Binding("i", "import_preview", _("Import preview"), show=False),
+        Binding("r", "reload", _("Reload"), show=False),
+        Binding("escape", "leave_input", _("Back to the table"), show=False),
         # the table's own keys (LocalTable), here too so that they work from the inputs and show in the help
-        *screen_keys(clear="Clear the cell filter"),
+        *screen_keys(clear=_("Clear the cell filter")),
     ]
 
     def __init__(self) -> None:
@@ -287,11 +320,11 @@ class InventoryScreen(Screen):
         self.error = ""
 
     def compose(self) -> ComposeResult:
-        yield Static("Inventory", classes="title", id="inventory-title")
-        yield Tabs(*[Tab(KIND_TITLES[k], id=f"kind-{k}") for k in KINDS], id="inventory-kinds")
+        yield Static(_("Inventory"), classes="title", id="inventory-title")
+        yield Tabs(*[Tab(_(KIND_TITLES[k]), id=f"kind-{k}") for k in KINDS], id="inventory-kinds")
         with Horizontal(id="inventory-bar"):
             yield Input(id="inventory-date", classes="line-input", restrict=r"[0-9-]*", max_length=10)
-            yield Input(placeholder="/ filter: words in any column", id="inventory-filter", classes="line-input")
+            yield Input(placeholder=_("/ filter: words in any column"), id="inventory-filter", classes="line-input")
         ctx = self.app.ctx
         yield LocalTable(table_columns(self.kind), name_for_export="inventory", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="inventory")
@@ -350,32 +383,35 @@ class InventoryScreen(Screen):
         matching = [(r, cells) for r, cells, text in self.rows.get(self.kind, []) if all(w in text for w in words)]
         rows = matching[:ROW_LIMIT]
         self.matching = len(matching)
-        self.by_id = {str(r["id"]): r for r, _ in rows}
+        self.by_id = {str(r["id"]): r for r, _c in rows}
         cur = self.app.ctx.currency
         heads = Lookups(self.items).heads if self.kind == "cost_centre" else {}
         with self.app.batch_update():
             table.set_rows([list_row(self.kind, r, cells, cur, heads.get(r["key"])) for r, cells in rows])
+        kind = _(KIND_TITLES[self.kind]).lower()
         if not any(self.items.values()):
-            self._message("no inventory on this date: import one with `anatole inventory import FILE --kind ...` "
-                          "(i: preview a file here)")
+            self._message(_("no inventory on this date: import one with `anatole inventory import FILE --kind ...` "
+                            "(i: preview a file here)"))
         elif not rows:
-            self._message(f"no {KIND_TITLES[self.kind].lower()} match" if words else
-                          f"no {KIND_TITLES[self.kind].lower()} on {self.day}")
+            self._message(_("{kind}: none match").format(kind=kind) if words else
+                          _("{kind}: none on {day}").format(kind=kind, day=_day(self.day)))
         elif len(matching) > len(rows):
-            self._message(f"the first {len(rows)} of {len(matching)} shown: / filter to narrow them")
+            self._message(_("the first {n} of {total} shown: / filter to narrow them").format(n=len(rows),
+                                                                                          total=len(matching)))
         else:
-            self._message("enter: every version and change of the item · d date · i import preview")
+            self._message(_("enter: every version and change of the item · d date · i import preview"))
 
     @on(LocalTable.Changed, "#inventory")
     def table_changed(self, event: LocalTable.Changed) -> None:
         """The title: the kind, the day, how many match the filter line, and the table's cell filter and sort."""
         self.shown = [self.by_id[r.key] for r in event.table.view if r.key in self.by_id]
         total = len(self.items.get(self.kind, []))
-        count = f"{self.matching} of {total}" if self.query_one("#inventory-filter", Input).value.split() \
-            else str(total)
+        count = _("{shown} of {matching}").format(shown=self.matching, matching=total) \
+            if self.query_one("#inventory-filter", Input).value.split() else str(total)
         more = f" · {event.table.summary()}" if event.table.filters or event.table.sort else ""
         self.query_one("#inventory-title", Static).update(
-            f"Inventory · {KIND_TITLES[self.kind].lower()} on {self.day}: {count}{more}")
+            _("Inventory · {kind} on {day}: {count}").format(kind=_(KIND_TITLES[self.kind]).lower(),
+                                                             day=_day(self.day), count=count) + more)
 
     # --- kinds, date, filter ----------------------------------------------------------------------------
 
@@ -450,14 +486,14 @@ class InventoryScreen(Screen):
         """(title, help, callback) for the app's command palette: the screen's actions and the table's keys."""
         table = self.table()
         out: list[tuple[str, str, Any]] = [
-            ("Inventory: open the highlighted item", "Every version and change (enter)", self.action_open),
-            ("Inventory: preview a CSV import…", "What importing a file would do; nothing written (i)",
+            (_("Inventory: open the highlighted item"), _("Every version and change (enter)"), self.action_open),
+            (_("Inventory: preview a CSV import…"), _("What importing a file would do; nothing written (i)"),
              self.action_import_preview),
-            ("Inventory: another date…", "The inventory as it stood on a day (d)", self.action_date),
+            (_("Inventory: another date…"), _("The inventory as it stood on a day (d)"), self.action_date),
         ]
-        out += [(f"Inventory: {KIND_TITLES[k].lower()}", "[ and ] step through the kinds",
+        out += [(_("Inventory: {kind}").format(kind=_(KIND_TITLES[k]).lower()), _("[ and ] step through the kinds"),
                  lambda k=k: self._set_kind(k)) for k in KINDS]
-        return out + table_commands(table, "Inventory", "item")
+        return out + table_commands(table, _("Inventory"), "item")
 
     def action_import_preview(self) -> None:
         self.app.push_screen(ImportPreviewScreen(self.day))
@@ -473,9 +509,9 @@ class ItemScreen(Screen):
     LocalTables (sort, filter by cell, columns, export of the view)."""
 
     CSS_PATH = "inventory.tcss"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
-                Binding("v", "show('#item-versions')", "Tables", key_display="v h"),
-                Binding("h", "show('#item-history')", "Changes", show=False),
+    BINDINGS = [Binding("escape", "app.pop_screen", _("Back"), key_display="esc"),
+                Binding("v", "show('#item-versions')", _("Tables"), key_display="v h"),
+                Binding("h", "show('#item-history')", _("Changes"), show=False),
                 *screen_keys()]
 
     def __init__(self, kind: str, key: str, reader: InventoryReader, day: str) -> None:
@@ -487,11 +523,11 @@ class ItemScreen(Screen):
     def compose(self) -> ComposeResult:
         ctx = self.app.ctx
         name = f"inventory-{_file_name(self.key)}"
-        yield Static(f"{KIND_TITLES[self.kind]} · {self.key}", classes="title", id="item-title")
-        yield Static("Versions (effective-dated; ▸ the one in force on the screen's date)", classes="subtitle")
+        yield Static(f"{_(KIND_TITLES[self.kind])} · {self.key}", classes="title", id="item-title")
+        yield Static(_("Versions (effective-dated; ▸ the one in force on the screen's date)"), classes="subtitle")
         yield LocalTable(self._version_columns(), name_for_export=f"{name}-versions", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="item-versions")
-        yield Static("Changes (newest first)", classes="subtitle")
+        yield Static(_("Changes (newest first)"), classes="subtitle")
         yield LocalTable(HISTORY_COLUMNS, name_for_export=f"{name}-changes", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="item-history")
         yield Static("", id="item-message", classes="message")
@@ -506,8 +542,8 @@ class ItemScreen(Screen):
         return [(h, g) for h, g in COLUMNS[self.kind] if h not in ("from", "to", "extensions", "people")]
 
     def _version_columns(self) -> list[Column]:
-        return [Column("now", "▸"), *[Column(h, h) for h, _g in self._getters()], Column("from", "from"),
-                Column("to", "to")]
+        return [Column("now", "▸"), *[Column(h, label(h)) for h, _g in self._getters()],
+                Column("from", label("from")), Column("to", label("to"))]
 
     def action_show(self, selector: str) -> None:
         self.query_one(selector).focus()
@@ -540,17 +576,20 @@ class ItemScreen(Screen):
             current = r["valid_from"] <= self.day and (r["valid_to"] is None or r["valid_to"] > self.day)
             cells: dict[str, Any] = {"now": "▸" if current else ""}
             cells.update({h: Text(g(r, lk), justify="right") if h in RIGHT else g(r, lk) for h, g in getters})
-            cells.update({"from": r["valid_from"], "to": r["valid_to"] or ""})
-            values = {h: None if r.get(f) is None else Money(int(r[f]), cur)
-                      for h, f in MONEY_COLUMNS.items() if h in cells}
+            cells.update({"from": _day(r["valid_from"]), "to": _day(r["valid_to"])})
+            values: dict[str, Any] = {h: None if r.get(f) is None else Money(int(r[f]), cur)
+                                      for h, f in MONEY_COLUMNS.items() if h in cells}
             values.update({h: r.get(f) for h, f in COUNT_COLUMNS.items() if h in cells})
+            values.update({k: v for k, v in dated_values(r).items() if k in cells})
             rows.append(Row(str(r["id"]), cells, values))
         self.query_one("#item-versions", LocalTable).set_rows(rows)
         zone = self.app.ctx.zone()
         self.history = {str(h["id"]): h for h in message.history}
         self.query_one("#item-history", LocalTable).set_rows([history_row(h, zone, cur) for h in message.history])
-        self.summary = f"{len(message.versions)} version(s), {len(message.history)} change(s) · " \
-            f"`anatole inventory show {self.key}` prints the same"
+        self.summary = " · ".join([
+            ngettext("{n} version", "{n} versions", len(message.versions)).format(n=len(message.versions)),
+            ngettext("{n} change", "{n} changes", len(message.history)).format(n=len(message.history)),
+            _("`anatole inventory show {key}` prints the same").format(key=self.key)])
         line.update(self.summary)
 
     @on(DataTable.CellHighlighted, "#item-history")
@@ -561,7 +600,8 @@ class ItemScreen(Screen):
         if table.has_focus and row is not None and row.key in self.history:
             h = self.history[row.key]
             self.query_one("#item-message", Static).update(
-                Text(f"{h['action']} from {h['valid_from']}: {change_text(h, self.app.ctx.currency)}"
+                Text(_("{action} from {day}: {what}").format(action=action_name(h["action"]), day=_day(h["valid_from"]),
+                                                             what=change_text(h, self.app.ctx.currency))
                      + (f" ({h['note']})" if h["note"] else "")))
 
     @on(DataTable.CellHighlighted, "#item-versions")
@@ -573,37 +613,44 @@ class ItemScreen(Screen):
     def table_changed(self, event: LocalTable.Changed) -> None:
         """What a filter or a sort leaves of a table, on the message line."""
         if self.summary and (event.table.filters or event.table.sort):
-            which = "versions" if event.table.id == "item-versions" else "changes"
-            self.query_one("#item-message", Static).update(Text(f"{which}: {event.table.summary()}"))
+            text = _("versions: {shown}") if event.table.id == "item-versions" else _("changes: {shown}")
+            self.query_one("#item-message", Static).update(Text(text.format(shown=event.table.summary())))
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: both tables' keys."""
-        return (table_commands(self.query_one("#item-versions", LocalTable), "Versions", "version")
-                + table_commands(self.query_one("#item-history", LocalTable), "Changes", "change"))
+        return (table_commands(self.query_one("#item-versions", LocalTable), _("Versions"))
+                + table_commands(self.query_one("#item-history", LocalTable), _("Changes")))
 
 
-HISTORY_COLUMNS = [Column("when", "when"), Column("who", "who"), Column("batch", "batch"),
-                   Column("action", "action"), Column("from", "from"), Column("to", "to"),
-                   Column("what", "what (amounts exact)"), Column("source", "source")]
+HISTORY_COLUMNS = [Column("when", _("when")), Column("who", _("who")), Column("batch", _("batch")),
+                   Column("action", _("action")), Column("from", label("from")), Column("to", label("to")),
+                   Column("what", _("what (amounts exact)")), Column("source", _("source"))]
+
+
+def action_name(action: str) -> str:
+    """A recorded change's action (stored in English) as the language says it."""
+    return {"add": pgettext("inventory change", "add"), "change": pgettext("inventory change", "change"),
+            "remove": pgettext("inventory change", "remove")}.get(action, action)
 
 
 def history_row(h: dict[str, Any], zone: str, currency: str) -> Row:
     """One recorded change: sorted by its instant and its batch number, not by their text."""
     cells = {"when": display.when(h["at"], zone), "who": h["actor"] or "",
-             "batch": f"#{h['batch_id']}" if h["batch_id"] else "", "action": h["action"],
-             "from": h["valid_from"] or "", "to": h["valid_to"] or "", "what": change_text(h, currency),
+             "batch": f"#{h['batch_id']}" if h["batch_id"] else "", "action": action_name(h["action"]),
+             "from": _day(h["valid_from"]), "to": _day(h["valid_to"]), "what": change_text(h, currency),
              "source": h["note"] or ""}
     at = "" if h["at"] is None else dt.datetime.fromtimestamp(h["at"], dt.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S UTC")  # sorts as it reads, exports unambiguous
-    return Row(str(h["id"]), cells, {"when": at, "batch": h["batch_id"]})
+    return Row(str(h["id"]), cells, {"when": at, "batch": h["batch_id"], "from": h["valid_from"] or "",
+                                     "to": h["valid_to"] or ""})
 
 
 class ImportPreviewScreen(Screen):
     """What importing a CSV file would do — adds, changes, removals and problems — without writing anything."""
 
     CSS_PATH = "inventory.tcss"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", key_display="esc"),
-                Binding("ctrl+r", "run", "Preview", key_display="ctrl+r"),
+    BINDINGS = [Binding("escape", "app.pop_screen", _("Back"), key_display="esc"),
+                Binding("ctrl+r", "run", _("Preview"), key_display="ctrl+r"),
                 *screen_keys()]
 
     def __init__(self, day: str) -> None:
@@ -613,17 +660,17 @@ class ImportPreviewScreen(Screen):
 
     def compose(self) -> ComposeResult:
         kinds = self.app.ctx.inventory.kinds if self.app.ctx.inventory is not None else ("people",)
-        yield Static("Inventory · preview of a CSV import (nothing is written)", classes="title")
+        yield Static(_("Inventory · preview of a CSV import (nothing is written)"), classes="title")
         with Horizontal(id="preview-bar"):
-            yield Input(placeholder="CSV file (relative to the workspace), enter: preview", id="preview-file",
+            yield Input(placeholder=_("CSV file (relative to the workspace), enter: preview"), id="preview-file",
                         classes="line-input")
             yield Select([(k, k) for k in kinds], value=kinds[0], allow_blank=False, id="preview-kind",
                          compact=True)
         with Horizontal(id="preview-options"):
-            yield Static("effective", classes="label")
+            yield Static(_("effective"), classes="label")
             yield Input(value=self.day, id="preview-effective", classes="line-input", restrict=r"[0-9-]*",
                         max_length=10)
-            yield Checkbox("partial (remove nothing)", id="preview-partial", compact=True)
+            yield Checkbox(_("partial (remove nothing)"), id="preview-partial", compact=True)
         yield Static("", id="preview-summary", classes="totals")
         ctx = self.app.ctx
         yield LocalTable(PREVIEW_COLUMNS, name_for_export="inventory-preview", workspace=lambda: ctx.workspace,
@@ -634,7 +681,7 @@ class ImportPreviewScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#preview-file", Input).focus()
         if self.app.ctx.inventory is None:
-            self._message("the preview needs the workspace: open the console with `anatole ui`", error=True)
+            self._message(_("the preview needs the workspace: open the console with `anatole ui`"), error=True)
 
     def _message(self, text: str, *, error: bool = False) -> None:
         line = self.query_one("#preview-message", Static)
@@ -649,24 +696,24 @@ class ImportPreviewScreen(Screen):
     def action_run(self) -> None:
         ctx: ConsoleContext = self.app.ctx
         if ctx.inventory is None:
-            self._message("the preview needs the workspace: open the console with `anatole ui`", error=True)
+            self._message(_("the preview needs the workspace: open the console with `anatole ui`"), error=True)
             return
         text = self.query_one("#preview-file", Input).value.strip()
         if not text:
-            self._message("give the CSV file to preview", error=True)
+            self._message(_("give the CSV file to preview"), error=True)
             return
         effective = self.query_one("#preview-effective", Input).value.strip()
         try:
             effective = parse_day(effective) if effective else ""
         except ValueError as exc:
-            self._message(f"effective: {exc}", error=True)
+            self._message(_("effective: {problem}").format(problem=exc), error=True)
             return
         path = Path(text).expanduser()
         if not path.is_absolute():
             path = ctx.workspace / path
         kind = str(self.query_one("#preview-kind", Select).value)
         partial = self.query_one("#preview-partial", Checkbox).value
-        self._message(f"reading {ctx.shown(path)}…")
+        self._message(_("reading {path}…").format(path=ctx.shown(path)))
         self._preview(path, kind, effective or None, partial)
 
     @work(thread=True, exclusive=True, group="inventory-preview")
@@ -684,12 +731,13 @@ class ImportPreviewScreen(Screen):
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: the preview and the table's keys."""
-        return [("Preview: run", "What importing the file would do (ctrl+r)", self.action_run),
-                *table_commands(self.query_one("#preview", LocalTable), "Preview")]
+        return [(_("Preview: run"), _("What importing the file would do (ctrl+r)"), self.action_run),
+                *table_commands(self.query_one("#preview", LocalTable), _("Preview"))]
 
     @on(LocalTable.Changed, "#preview")
     def table_changed(self, event: LocalTable.Changed) -> None:
-        more = f" · shown: {event.table.summary()}" if event.table.filters or event.table.sort else ""
+        more = " · " + _("shown: {what}").format(what=event.table.summary()) \
+            if event.table.filters or event.table.sort else ""
         self.query_one("#preview-summary", Static).update(Text(self.summary + more))
 
     def on_preview_done(self, message: PreviewDone) -> None:
@@ -707,34 +755,44 @@ class ImportPreviewScreen(Screen):
             rows.append(Row(f"problem-{n}", {"mark": Text("!", style="bold red" if not prob["acceptable"]
                                                           else "bold yellow"),
                                              "kind": prob["code"], "key": prob["key"], "from": "", "to": "",
-                                             "what": prob["message"]}, {"mark": "problem"}))
-        for mark, found, word in (("+", p["adds"], "add"), ("~", p["changes"], "change"),
-                                  ("-", p["removals"], "removal")):
+                                             "what": prob["message"]}, {"mark": pgettext("import preview", "problem")}))
+        for mark, found, word in (("+", p["adds"], pgettext("import preview", "add")),
+                                  ("~", p["changes"], pgettext("import preview", "change")),
+                                  ("-", p["removals"], pgettext("import preview", "removal"))):
             for n, r in enumerate(found):  # the mark filters and exports as a word (a spreadsheet reads "-" as a sign)
                 rows.append(Row(f"{mark}{n}", {"mark": Text(mark, style="bold"), "kind": r["kind"], "key": r["key"],
-                                               "from": r["from"] or "", "to": r.get("to") or "",
+                                               "from": _day(r["from"]), "to": _day(r.get("to")),
                                                "what": _preview_what(mark, r)}, {"mark": word}))
-        self.summary = (f"{p['rows']} row(s) · {len(p['adds'])} add(s), {len(p['changes'])} change(s), "
-                        f"{len(p['removals'])} removal(s), {p['unchanged']} unchanged · {len(p['problems'])} "
-                        f"problem(s)" + (f", {p['blocking']} to fix in the file" if p["blocking"] else "")
-                        + f" · effective {p['effective']}")
+        n_add, n_change, n_remove = len(p["adds"]), len(p["changes"]), len(p["removals"])
+        problems = ngettext("{n} problem", "{n} problems", len(p["problems"])).format(n=len(p["problems"]))
+        if p["blocking"]:
+            problems = ngettext("{problems}, {n} to fix in the file", "{problems}, {n} to fix in the file",
+                                p["blocking"]).format(problems=problems, n=p["blocking"])
+        self.summary = " · ".join([
+            ngettext("{n} row", "{n} rows", p["rows"]).format(n=p["rows"]),
+            ", ".join([ngettext("{n} addition", "{n} additions", n_add).format(n=n_add),
+                       ngettext("{n} change", "{n} changes", n_change).format(n=n_change),
+                       ngettext("{n} removal", "{n} removals", n_remove).format(n=n_remove),
+                       ngettext("{n} unchanged", "{n} unchanged", p["unchanged"]).format(n=p["unchanged"])]),
+            problems, _("effective {day}").format(day=_day(p["effective"]))])
         with self.app.batch_update():
             table.set_rows(rows)
         shown = self.app.ctx.shown(Path(p["path"]))
         command = f"anatole inventory import {_quote(shown)} --kind {p['file_kind']} --effective {p['effective']}" \
             + (" --partial" if p["partial"] else "") + " --apply"
         if p["blocking"]:
-            self._message("some rows cannot be read: fix the file, then preview again", error=True)
+            self._message(_("some rows cannot be read: fix the file, then preview again"), error=True)
         elif p["problems"]:
-            self._message(f"resolve the problems, or apply anyway with: {command} --accept")
+            self._message(_("resolve the problems, or apply anyway with: {command}").format(
+                command=f"{command} --accept"))
         elif p["adds"] or p["changes"] or p["removals"]:
-            self._message(f"to apply: {command}")
+            self._message(_("to apply: {command}").format(command=command))
         else:
-            self._message("nothing would change")
+            self._message(_("nothing would change"))
 
 
-PREVIEW_COLUMNS = [Column("mark", "±"), Column("kind", "kind"), Column("key", "key"), Column("from", "from"),
-                   Column("to", "to"), Column("what", "what")]
+PREVIEW_COLUMNS = [Column("mark", "±"), Column("kind", _("kind")), Column("key", _("key")),
+                   Column("from", label("from")), Column("to", label("to")), Column("what", _("what"))]
 
 
 def _preview_what(mark: str, r: dict[str, Any]) -> str:
@@ -742,7 +800,7 @@ def _preview_what(mark: str, r: dict[str, Any]) -> str:
     if mark == "~" and r.get("before"):
         diff = [f"{k}: {r['before'].get(k) or '-'} → {v or '-'}" for k, v in fields.items()
                 if r["before"].get(k) != v]
-        return ", ".join(diff) or "dates"
+        return ", ".join(diff) or _("dates")
     return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
