@@ -487,7 +487,7 @@ class FiasLink:
             self._ls.set()
             if self._alive.is_set() and nursery is not None:  # the PMS restarted its side: describe ourselves again
                 self._alive = trio.Event()
-                self._set("starting", "the PMS sent LS: link restart")
+                self._set("starting", _("the PMS sent LS: link restart"))
                 nursery.start_soon(self._start_link)
         elif kind == "LA":
             self._la.set()
