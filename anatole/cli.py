@@ -151,7 +151,10 @@ def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> Non
              _("{rates} rates").format(rates=s["rates"]),
              _("{destinations} destinations").format(destinations=s["destinations"])]
     if info["versions"]:
-        facts.append(_("versions from {versions}").format(versions=", ".join(info["versions"])))
+        from store import display
+
+        days = ", ".join(display.day(dt.date.fromisoformat(v)) for v in info["versions"])
+        facts.append(_("versions from {versions}").format(versions=days))
     console.print(" · ".join(facts))
     if t.bands:
         bt = Table(_("band"), _("start"), _("weight"), _("days"), _("dates / months"), title=_("Time bands"),
@@ -174,8 +177,7 @@ def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> Non
                    title=_("Rates ({shown} of {total})").format(shown=len(shown), total=len(rates)),
                    title_justify="left")
         for r in shown:
-            rt.add_row(*(_("(any)") if col == "prefix" and not r[col] else str(r[col] if r[col] is not None else "")
-                         for col in columns))
+            rt.add_row(*(_rate_cell(col, r[col]) for col in columns))
         console.print(rt)
 
 
@@ -183,6 +185,21 @@ WEEKDAYS = (N_("mon"), N_("tue"), N_("wed"), N_("thu"), N_("fri"), N_("sat"), N_
 RATE_LABELS = {"prefix": N_("prefix"), "destination": N_("destination"), "band": N_("band"), "from": N_("from"),
                "price": N_("price"), "unit": N_("unit"), "increment": N_("incr"), "connect_fee": N_("connect"),
                "min_cost": N_("min"), "max_cost": N_("max"), "effective_from": N_("effective")}
+
+
+def _rate_cell(col: str, value: Any) -> str:
+    """One cell of `tariff show`'s rates: amounts in the language's style (every digit kept), days too."""
+    if col == "prefix" and not value:
+        return _("(any)")
+    if value is None:
+        return ""
+    if col in ("price", "connect_fee", "min_cost", "max_cost"):
+        return clitools.number(str(value))
+    if col == "effective_from":
+        from store import display
+
+        return display.day(dt.date.fromisoformat(value))
+    return str(value)
 
 
 def _rate_rows(c: CompiledTariff, search: str | None) -> list[dict[str, Any]]:
@@ -247,8 +264,9 @@ class Duration(click.ParamType):
             return value
         try:
             return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+        except ValueError:  # engine/ speaks no language: its message is said again here, in the user's
+            self.fail(_("{value} is not a duration: seconds (90) or h/m/s (90s, 2m, 1m30s, 1h) or m:ss (1:30)")
+                      .format(value=repr(str(value))), param, ctx)
 
 
 def _site_number(ctx: click.Context, site_name: str, number: str, file: str | None) -> tuple[str, str]:
@@ -357,19 +375,28 @@ def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | 
             dialled=escape(number), site=escape(site), **head))
     else:
         console.print(_("{number} → {destination} (prefix {prefix})").format(**head))
+    from store import display
+
     console.print(_("start {start} · {duration} s · band {bands}").format(
-        start=out["start_local"], duration=duration, bands=" → ".join(band_names) or _("(none)")))
+        start=display.when(instant, t.timezone, seconds=True), duration=duration,
+        bands=" → ".join(band_names) or _("(none)")))
     table = Table(_("band"), _("prefix"), _("from"), _("to"), _("increments"), _("price"), _("amount"),
                   title_justify="left")
     for p in out["parts"]:
         table.add_row(p["band"] or "*", p["prefix"] or _("(any)"), str(p["from"]), str(p["to"]),
-                      f"{p['increments']} × {p['increment']} s", p["price"], p["amount"])
+                      f"{p['increments']} × {p['increment']} s", _price_text(p["price"]), clitools.number(p["amount"]))
     if out["parts"]:
         console.print(table)
     if explain.rate is not None and explain.rate.connect_fee:
-        console.print(_("connect fee {fee}").format(fee=out["connect_fee"]))
-    console.print(_("billed {seconds} s · cost {cost}").format(seconds=out["billed_seconds"],
-                                                            cost=f"[bold]{out['cost']} {t.currency}[/]"))
+        console.print(_("connect fee {fee}").format(fee=clitools.number(out["connect_fee"])))
+    cost = f"[bold]{clitools.number(out['cost'])} {t.currency}[/]"
+    console.print(_("billed {seconds} s · cost {cost}").format(seconds=out["billed_seconds"], cost=cost))
+
+
+def _price_text(price: str) -> str:
+    """``0.08/60s`` (a price per unit of seconds) with the amount in the language's style."""
+    amount, _slash, unit = price.partition("/")
+    return clitools.number(amount) + (f"/{unit}" if unit else "")
 
 
 def _fraction_text(value: Fraction) -> str:
@@ -445,16 +472,17 @@ def _import_files(ws: Any, store: Any, files: list[Path], fmt: str, source: str 
             click.echo(json.dumps({**result.as_json(), **({"explain": explained} if explained else {})},
                                   ensure_ascii=False))
         else:
+            count = clitools.count
             fields = {"file": path, "format": result.format, "source": result.source, "site": result.site,
-                      "read": result.read, "calls": result.calls, "rejected": result.rejected,
-                      "duplicates": result.duplicates}
+                      "read": count(result.read), "calls": count(result.calls), "rejected": count(result.rejected),
+                      "duplicates": count(result.duplicates)}
             line = _("{file}: {format} (detected), source {source}, site {site}: read {read} · calls {calls} · "
                      "rejected {rejected} · duplicates {duplicates}") if result.detected else \
                 _("{file}: {format} (given), source {source}, site {site}: read {read} · calls {calls} · "
                   "rejected {rejected} · duplicates {duplicates}")
             line = line.format(**fields)
             if result.skipped:
-                line += " · " + _("skipped lines {count}").format(count=result.skipped)
+                line += " · " + _("skipped lines {count}").format(count=count(result.skipped))
             console.print(line)
             for line in text_lines(explained) if explained else ():
                 console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
@@ -552,8 +580,9 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
                 display.add_total(totals, row["cost"], row["currency"])  # per currency, exact; rounded when shown
         _console().print(table)
         total = display.totals(totals, empty="", sep=", ")
-        _console().print(_("{count} call(s), total {total}").format(count=shown, total=total) if total
-                         else _("{count} call(s)").format(count=shown))
+        shown_text = clitools.count(shown)
+        _console().print(_("{count} call(s), total {total}").format(count=shown_text, total=total) if total
+                         else _("{count} call(s)").format(count=shown_text))
     store.close()
 
 
@@ -602,7 +631,7 @@ def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: 
         for r in rows:
             table.add_row(r["source"], f"{Path(r['file']).name}:{r['line']}", r["reason"], (r["raw"] or "")[:60])
         _console().print(table)
-        _console().print(_("{count} reject(s)").format(count=len(rows)))
+        _console().print(_("{count} reject(s)").format(count=clitools.count(len(rows))))
     store.close()
 
 
@@ -646,9 +675,11 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
     if as_json:
         _emit_json(summary)
     else:
+        count = clitools.count
         _console().print(_("re-rated {count} call(s): {changed} changed ({statuses})").format(
-            count=summary["calls"], changed=summary["changed"],
-            statuses=", ".join(f"{_status_label(k)} {v}" for k, v in summary["statuses"].items()) or _("none")))
+            count=count(summary["calls"]), changed=count(summary["changed"]),
+            statuses=", ".join(f"{_status_label(k)} {count(v)}" for k, v in summary["statuses"].items())
+            or _("none")))
 
 
 @main.command("batch-rate", help=_("Rate CDR files straight to a CSV or Parquet file, without a database (one row "
@@ -711,9 +742,12 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     if as_json:
         _emit_json(summary)
     else:
+        count = clitools.count
         _console().print(_("{out}: {count} call(s) from {files} file(s) ({format}); rejected {rejected}; {statuses}")
-                         .format(out=out, count=result.calls, files=len(inputs), format=fmt, rejected=result.rejected,
-                                 statuses=", ".join(f"{_status_label(k)} {v}" for k, v in result.statuses.items())))
+                         .format(out=out, count=count(result.calls), files=count(len(inputs)), format=fmt,
+                                 rejected=count(result.rejected),
+                                 statuses=", ".join(f"{_status_label(k)} {count(v)}"
+                                                    for k, v in result.statuses.items())))
 
 
 # --- demo ---------------------------------------------------------------------------------------------------

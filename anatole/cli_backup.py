@@ -48,7 +48,8 @@ def backup(ctx: click.Context, folder: Path | None, keep: int | None, as_json: b
         return
     out = clitools.console()
     out.print(_("{file}: {size} bytes, {calls} calls, integrity ok ({seconds} s)").format(
-        file=info["file"], size=info["size"], calls=info["calls"], seconds=info["seconds"]), markup=False)
+        file=info["file"], size=clitools.count(info["size"]), calls=clitools.count(info["calls"]),
+        seconds=clitools.number(str(info["seconds"]))), markup=False)
     for old in info["removed"]:
         out.print(_("removed {file} (--keep {keep})").format(file=old, keep=keep), markup=False)
 
@@ -83,7 +84,7 @@ def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
         return
     out = clitools.console()
     out.print(_("{database}: restored from {file} ({calls} calls, integrity ok)").format(
-        database=info["database"], file=info["restored"], calls=info["calls"]), markup=False)
+        database=info["database"], file=info["restored"], calls=clitools.count(info["calls"])), markup=False)
     if info["previous"]:
         out.print(_("the database it replaced is kept as {file}").format(file=info["previous"]), markup=False)
     out.print(_("anatole.toml was not changed: the backup's copy is beside it (.toml) if you need it"), markup=False)

@@ -131,6 +131,28 @@ def count(n: int) -> str:
         return f"{n:,}"
 
 
+def number(text: str) -> str:
+    """An exact decimal string of a detail view ("0.1200", "≈0.0123456789", "1234.5") in the language's style, every
+    digit kept (``0,1200`` in French); text that is not a number is returned as it is."""
+    from decimal import Decimal, InvalidOperation
+
+    prefix = "≈" if text.startswith("≈") else ""
+    body = text[len(prefix):]
+    try:
+        value = Decimal(body)
+        if not value.is_finite():
+            return text
+        from babel.numbers import format_decimal
+
+        from store import display
+
+        places = max(0, -int(value.as_tuple().exponent))
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return prefix + format_decimal(value, format=pattern, locale=display.locale(), decimal_quantization=False)
+    except (InvalidOperation, ValueError, ImportError):
+        return text
+
+
 def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
