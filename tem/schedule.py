@@ -21,7 +21,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from i18n import _
+from i18n import _, ngettext
 from store import display
 
 FREQUENCIES = {"daily": 1, "weekly": 7, "monthly": 0}
@@ -142,7 +142,8 @@ def report_mail(run: dict[str, Any], to: str, data: bytes) -> EmailMessage:
     produced = display.when(run["produced_at"], "UTC")
     msg.set_content(_("{title} for {period}, produced {produced} by the schedule {schedule}.").format(
         title=title, period=run["period"], produced=produced, schedule=repr(run["schedule"])) + "\n" +
-        _("The file is attached ({format}, {size} bytes, sha256 {sha256}).").format(
+        ngettext("The file is attached ({format}, {size} byte, sha256 {sha256}).",
+                 "The file is attached ({format}, {size} bytes, sha256 {sha256}).", len(data)).format(
             format=run["format"], size=len(data), sha256=run["sha256"]) + "\n")
     maintype, subtype = MIME.get(run["format"], ("application", "octet-stream"))
     msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=Path(run["file"]).name)

@@ -111,3 +111,15 @@ def test_mobile_usage_alert_volumes_in_french(french: None) -> None:
                                                        "data_bytes": 0, "currency": "EUR"}}, 0)
     assert alert["message"] == ("itinérance : ligne 337 : 1,5 Mo de données en itinérance en 2026-10 "
                                 "(au-delà de 1,0 Mo)")
+
+
+def test_a_scheduled_report_mail_in_french(french: None) -> None:
+    from tem.schedule import report_mail
+
+    run = {"report": "cost-by-cost-centre", "period": "2025-03", "schedule": "mensuel", "produced_at": 1_741_946_400,
+           "format": "csv", "sha256": "ab", "file": "out/x.csv"}
+    msg = report_mail(run, "finance@example.com", b"x")
+    assert msg["Subject"] == "[anatole] Coûts par centre de coûts, 2025-03 (mensuel)"
+    body = next(part for part in msg.iter_parts() if part.get_content_type() == "text/plain").get_content()
+    assert body.startswith("Coûts par centre de coûts pour 2025-03, produit le 14/03/2025 10:00 UTC par la "
+                           "planification 'mensuel'.\nLe fichier est joint (csv, 1 octet, sha256 ab).")
