@@ -165,11 +165,12 @@ def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) ->
     console = _console()
     tol = summary["tolerances"]
     cur = summary["currency"]
-    console.print(f"[bold]{escape(summary['invoice'])}[/]: " + _(
-        "{billed} billed call(s) against {rated} rated call(s), {start} to {end} (tolerances: start ±{start_s} s, "
-        "duration ±{duration_s} s, cost {cost})").format(
-        billed=summary["invoice_lines"], rated=summary["calls"], start=_instant(summary["period"]["from"]),
-        end=_instant(summary["period"]["to"]), start_s=tol["start_s"], duration_s=tol["duration_s"],
+    console.print(_(
+        "{invoice}: {billed} billed call(s) against {rated} rated call(s), {start} to {end} (tolerances: start "
+        "±{start_s} s, duration ±{duration_s} s, cost {cost})").format(
+        invoice=f"[bold]{escape(summary['invoice'])}[/]", billed=summary["invoice_lines"], rated=summary["calls"],
+        start=_instant(summary["period"]["from"]), end=_instant(summary["period"]["to"]), start_s=tol["start_s"],
+        duration_s=tol["duration_s"],
         cost=_amount(tol["cost"], cur)))
     table = Table(_("class"), _("lines"), _("invoice"), _("rated"), _("difference"), title_justify="left", box=None,
                   pad_edge=False)
@@ -178,10 +179,9 @@ def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) ->
         table.add_row(_(CLASS_LABELS[name]), str(t["count"]), _amount(t["invoice"], cur), _amount(t["cdr"], cur),
                       _amount(t["difference"], cur))
     console.print(table)
-    code = f" {cur}" if cur else ""
     console.print(_("money at stake: [bold]{at_stake}[/] (overcharges + calls never made); calls not billed: "
-                    "{unbilled}").format(at_stake=_amount(summary["money_at_stake"], cur) + code,
-                                         unbilled=_amount(summary["unbilled_calls_cost"], cur) + code))
+                    "{unbilled}").format(at_stake=display.from_text(summary["money_at_stake"], cur, exact=True),
+                                         unbilled=display.from_text(summary["unbilled_calls_cost"], cur, exact=True)))
     if summary["median_start_offset_s"]:
         console.print(_("the carrier's clock is {offset} s from the PBX's (median)").format(
             offset=f"{summary['median_start_offset_s']:+d}"))
