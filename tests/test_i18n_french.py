@@ -50,7 +50,8 @@ def english_words(text: str) -> list[str]:
     """The lines of `text` with English words, ignoring `code`, 'quoted', option names, paths, commands."""
     found = []
     for line in text.splitlines():
-        clean = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"", " ", line)  # code and quoted values
+        clean = re.sub(r"^(\s+)[a-z][a-z0-9-]*(?=\s{2,}|$)", r"\1", line)  # a command name in click's listing
+        clean = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"", " ", clean)  # code and quoted values
         clean = re.sub(r"anatole(\s+(?:-{1,2}[\w-]+(?:[ =]/\S*)?|[a-z][a-z0-9-]*))*", " ", clean)  # commands, -w DIR
         clean = re.sub(r"(?<![\w])-{1,2}[\w-]+|[\w./-]*[/.][\w./-]+|\[[a-z0-9_|,-]+\]", " ", clean)  # options, paths
         clean = re.sub(r"\b[a-z0-9]+(?:[-_:][a-z0-9]+)+\b|\b\w+/(?!\w)", " ", clean)  # ids (new-york, only_cdr), dir/
@@ -143,3 +144,5 @@ def test_the_checker_catches_english() -> None:
     assert english_words("Show the calls of this month")
     assert not english_words("Affiche les appels du mois `anatole calls --from 2026-10` --json [default: 30]")
     assert not english_words("Usage : anatole tariff check [OPTIONS] FILES...")
+    assert not english_words("  list    Liste les factures.")  # a subcommand's name in click's listing
+    assert english_words("  Liste les factures: list of invoices")
