@@ -159,6 +159,11 @@ def _charge_state(status: str) -> str:
             "failed": pgettext("charge state", "failed")}.get(status, status)
 
 
+def _origin(origin: str) -> str:
+    """Who opened a stay: by hand (the CLI, the console) or the PMS link."""
+    return {"manual": pgettext("stay origin", "manual"), "fias": pgettext("stay origin", "fias")}.get(origin, origin)
+
+
 def _posting_state(state: str) -> str:
     return {"pending": pgettext("posting state", "pending"), "sent": pgettext("posting state", "sent"),
             "unconfirmed": pgettext("posting state", "unconfirmed"), "ok": pgettext("posting state", "ok"),
@@ -294,7 +299,7 @@ def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, 
         _fail(_("room {room} already has an open stay for {guest} (reservation {reservation}, origin {origin}) "
                 "since {since}: check it out first").format(
             room=room, guest=exc.stay["guest"] or _("a guest"), reservation=exc.stay["reservation"],
-            origin=exc.stay["origin"], since=_shown(exc.stay["checkin"], zone)))
+            origin=_origin(exc.stay["origin"]), since=_shown(exc.stay["checkin"], zone)))
     except (db.HotelError, StoreError) as exc:
         conn.close()
         _fail(str(exc))
