@@ -705,12 +705,13 @@ class CallDetailScreen(Screen):
         rule = f", {r['number_rule']}" if r["number_rule"] else ""
         fields = [
             (_("start"), f"{local_time(r['start'], zone, seconds=True)} ({zone})"),
-            (_("answered"), local_time(r["answer"], zone, seconds=True) if r["answer"] else _("no")),
+            (pgettext("call detail", "answered"), local_time(r["answer"], zone, seconds=True) if r["answer"]
+             else _("no")),
             (_("duration"), _("{duration} s, billable {billable} s").format(duration=r["duration"],
                                                                            billable=r["billable"])),
             (_("site / source"), _("{site} / {source} (import {import_id}, line {line})").format(
                 site=r["site"], source=r["source"], import_id=r["import_id"] or "—", line=r["line"] or "—")),
-            (_("direction"), f"{r['direction']} · {r['disposition']}"),
+            (_("direction"), f"{direction_word(r['direction'])} · {disposition_word(r['disposition'])}"),
             (_("extension"), r["extension"] or ""), (_("caller"), r["caller"] or ""),
             (_("dialled"), r["dialled"] or ""),
             (_("number"), f"{r['number'] or ''} ({r['number_kind']}{rule})"),
@@ -741,6 +742,13 @@ class CallDetailScreen(Screen):
         raw = Text(_("Raw record") + "\n", style="bold")
         raw.append(r["raw"] or _("(none stored)"))
         self.query_one("#detail-raw", Static).update(raw)
+
+
+def disposition_word(disposition: str | None) -> str:
+    """How the call ended (the stored code) in the user's language."""
+    words = {"answered": pgettext("disposition", "answered"), "no_answer": pgettext("disposition", "no answer"),
+             "busy": pgettext("disposition", "busy"), "failed": pgettext("disposition", "failed")}
+    return words.get(disposition or "", disposition or "")
 
 
 def _fields_text(title: str, fields: list[tuple[str, str]]) -> Text:

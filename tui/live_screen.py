@@ -571,7 +571,7 @@ class LiveScreen(Screen):
         widget = self.query_one("#live-status", Static)
         paused = (" · " + _("PAUSED ({count} new)").format(count=self.held_count)) if self.paused else ""
         error = self.history_error
-        retry = f"{ctx.retry_seconds:g}"
+        retry = _number(ctx.retry_seconds)
         if self.connected is not None:
             h = self.connected
             text = Text("● " + _("connected to the daemon (pid {pid}, up since {since})").format(
@@ -719,6 +719,16 @@ def _costs_text(costs: dict[str, dict[str, int]]) -> str:
     """Each site's totals, each currency on its own with its own decimals: never one sum of two currencies."""
     return "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
                      if any(v.values())) or pgettext("cost", "none")
+
+
+def _number(value: float) -> str:
+    """A number of seconds as the language writes it (``0.2``, ``0,2``)."""
+    try:
+        from babel.numbers import format_decimal
+
+        return format_decimal(value, locale=display.locale())
+    except Exception:  # never raise on screen
+        return f"{value:g}"
 
 
 def _fields(struct: Any) -> dict[str, Any]:
