@@ -96,10 +96,10 @@ def test_checkin_and_checkout_by_hand(ws: Path) -> None:
             await pilot.press("up", "o")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the check-out confirmation")
             detail = str(app.screen.query_one("#confirm-detail", Static).render())
-            assert "2 call(s) charged · total 2.92 EUR" in detail and "every charge is posted" in detail
+            assert "2 calls charged · total 2.92 EUR" in detail and "every charge is posted" in detail
             await pilot.press("y")
             await until(pilot, lambda: cells(rooms, "214")[1] == "vacant", "214 checked out")
-            assert "room 214 checked out: Martin, Alice, 2 call(s), total 2.92 EUR" in str(
+            assert "room 214 checked out: Martin, Alice, 2 calls, total 2.92 EUR" in str(
                 screen.query_one("#desk-message", Static).render())
         conn = db.connect(ws / "anatole.db")
         assert db.open_stay(conn, "305")["reservation"] == "4711"
@@ -213,8 +213,8 @@ def test_front_desk_at_80x24(busy: Path) -> None:
             await pilot.press("o")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the check-out confirmation")
             detail = str(app.screen.query_one("#confirm-detail", Static).render())
-            assert "2 call(s) charged · total 2.92 EUR" in detail
-            assert "1 charge(s) not posted to the PMS yet" in detail and "1 charge(s) refused by the PMS" in detail
+            assert "2 calls charged · total 2.92 EUR" in detail
+            assert "1 charge not posted to the PMS yet" in detail and "1 charge refused by the PMS" in detail
             await pilot.press("n")
             await until(pilot, lambda: isinstance(app.screen, FrontDeskScreen), "back at the desk")
             assert cells(rooms, "214")[1] == "occupied"

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
+from i18n import N_, _, ngettext, pgettext
 from pbx.protocol import Alert, FinishedCall, SourceUpdate
 from store import display
 from store import hotel as db
@@ -31,13 +32,35 @@ from tui.table import Column, LocalTable, Money, Row, table_commands
 PMS_LINK = "pms:fias"
 BILLABLE = ("queued", "posted", "folio", "rejected")
 # the folio's state column, short enough for 80 columns; the legend under the folio says what each one means
-STATE_SHORT = {"queued": "queued", "posted": "posted", "rejected": "REFUSED", "folio": "folio", "free": "free",
-               "vacant": "vacant", "unpriced": "no price", "merged": "merged", "failed": "FAILED"}
-LEGEND = "queued: waits for the PMS · posted: on the PMS folio · folio: print it · ! late"
+STATE_SHORT = {"queued": pgettext("charge state", "queued"), "posted": pgettext("charge state", "posted"),
+               "rejected": pgettext("charge state", "REFUSED"), "folio": pgettext("charge state", "folio"),
+               "free": pgettext("charge state", "free"), "vacant": pgettext("charge state", "vacant"),
+               "unpriced": pgettext("charge state", "no price"), "merged": pgettext("charge state", "merged"),
+               "failed": pgettext("charge state", "FAILED")}
+LEGEND = _("queued: waits for the PMS · posted: on the PMS folio · folio: print it · ! late")
+QUEUE_STATES = {"pending": pgettext("posting", "pending"), "sent": pgettext("posting", "sent"),
+                "unconfirmed": pgettext("posting", "unconfirmed"), "cancelled": pgettext("posting", "cancelled")}
+ROOM_STATUS = {"occupied": pgettext("room", "occupied"), "vacant": pgettext("room", "vacant")}
 GUEST_WIDTH = 12  # the rooms list's guest column: with the room's charges in 40 columns
 ROOM_COLUMNS = ("room", "status", "guest", "charges", "calls", "unposted", "ext")
 FOLIO_COLUMNS = ("time", "number", "charge", "state", "dur", "cost", "destination")
 LATE_COLUMNS = ("room", "charge", "why", "start", "number", "guest")
+LABELS = {"room": N_("room"), "status": N_("status"), "guest": N_("guest"), "charges": N_("charges"),
+          "calls": N_("calls"), "unposted": N_("unposted"), "ext": N_("ext"), "time": N_("time"),
+          "number": N_("number"), "charge": N_("charge"), "state": N_("state"), "dur": N_("dur"),
+          "cost": N_("cost"), "destination": N_("destination"), "why": N_("why"), "start": N_("start")}
+TABLE_NAMES = {"rooms": N_("Rooms"), "folio": N_("Folio"), "late": N_("Late charges")}
+
+
+def label(key: str) -> str:
+    """A desk column's heading in the language (a room's status and charges are words of their own in French)."""
+    if key == "status":
+        return pgettext("room", "status")
+    if key == "charges":
+        return pgettext("room", "charges")
+    if key == "room":
+        return pgettext("room", "room")  # short: the rooms list has 40 columns at 80
+    return _(LABELS[key])
 
 
 def why(c: dict[str, Any]) -> str:
@@ -46,16 +69,16 @@ def why(c: dict[str, Any]) -> str:
     parts = [c["reason"]] if c.get("reason") else []
     if not parts:
         if c["status"] == "rejected":
-            parts.append(f"refused by the PMS ({c.get('answer') or 'no answer code'})")
+            parts.append(_("refused by the PMS ({answer})").format(answer=c.get("answer") or _("no answer code")))
         elif c["status"] == "unpriced":
-            parts.append("no price: settle by hand")
+            parts.append(_("no price: settle by hand"))
         elif c["status"] == "failed":
-            parts.append("failed: could not be charged")
+            parts.append(_("failed: could not be charged"))
         elif c.get("late"):
-            parts.append("ended after check-out")
+            parts.append(_("ended after check-out"))
     if c.get("flagged"):
-        parts.append("sent twice, unconfirmed: check the PMS folio")
-    return "; ".join(parts) or c["status"]
+        parts.append(_("sent twice, unconfirmed: check the PMS folio"))
+    return "; ".join(parts) or STATE_SHORT.get(c["status"], c["status"])
 
 
 def _hhmm(epoch: int, zone: str, now: float) -> str:
@@ -64,11 +87,20 @@ def _hhmm(epoch: int, zone: str, now: float) -> str:
     return text.rsplit(" ", 1)[0]
 
 
+def pms_text(state: str, detail: str | None) -> str:
+    """The PMS link's state for the header: `PMS alive`, `PMS down (refused)`."""
+    if detail and state != "alive":
+        return _("PMS {state} ({detail})").format(state=state, detail=detail)
+    return _("PMS {state}").format(state=state)
+
+
 def link_text(reason: str) -> str:
     """The daemon's state for the header: `daemon: not running` when there is no socket or nobody listens."""
-    if reason.startswith("no daemon running"):
-        return "daemon: not running"
-    return f"daemon: unreachable ({reason})"
+    # tui.live's reasons, in the language of this process
+    if reason in (_("no daemon running (no socket)"), _("no daemon running (socket refused)")) \
+            or reason.startswith("no daemon running"):
+        return _("daemon: not running")
+    return _("daemon: unreachable ({reason})").format(reason=reason)
 
 
 class Loaded(Message):
@@ -133,7 +165,7 @@ class DeskTable(LocalTable):
 class CheckinDialog(ModalScreen[tuple[str, str] | None]):
     """Guest name and reservation for a check-in by hand; enter confirms, escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
 
     def __init__(self, room: str) -> None:
         super().__init__()
@@ -141,10 +173,11 @@ class CheckinDialog(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="checkin-dialog"):
-            yield Static(f"Check in room {self.room}", classes="title")
-            yield Input(placeholder="guest name", id="checkin-guest", classes="line-input")
-            yield Input(placeholder="reservation number (optional)", id="checkin-reservation", classes="line-input")
-            yield Static("enter: check in · escape: cancel", classes="message", id="checkin-hint")
+            yield Static(_("Check in room {room}").format(room=self.room), classes="title")
+            yield Input(placeholder=_("guest name"), id="checkin-guest", classes="line-input")
+            yield Input(placeholder=_("reservation number (optional)"), id="checkin-reservation",
+                        classes="line-input")
+            yield Static(_("enter: check in · escape: cancel"), classes="message", id="checkin-hint")
 
     def on_mount(self) -> None:
         self.query_one("#checkin-guest", Input).focus()
@@ -156,7 +189,7 @@ class CheckinDialog(ModalScreen[tuple[str, str] | None]):
             self.query_one("#checkin-reservation", Input).focus()
             return
         if not guest:
-            self.query_one("#checkin-hint", Static).update(Text("a guest name is needed", style="bold red"))
+            self.query_one("#checkin-hint", Static).update(Text(_("a guest name is needed"), style="bold red"))
             return
         self.dismiss((guest, self.query_one("#checkin-reservation", Input).value.strip()))
 
@@ -175,7 +208,7 @@ class CheckoutReady(Message):
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = [Binding("y", "answer(True)", _("Yes")), Binding("n,escape", "answer(False)", _("No"))]
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
@@ -186,7 +219,7 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self.question, classes="title")
             if self.detail:
                 yield Static(self.detail, id="confirm-detail")
-            yield Static("y: yes · n: no", classes="message")
+            yield Static(_("y: yes · n: no"), classes="message")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -195,33 +228,33 @@ class ConfirmDialog(ModalScreen[bool]):
 class FrontDeskScreen(Screen):
     CSS_PATH = "frontdesk.tcss"
     BINDINGS = [
-        Binding("i", "checkin", "Check in", id="frontdesk-checkin"),
-        Binding("o", "checkout", "Check out", id="frontdesk-checkout"),
-        Binding("m", "focus_rooms", "Rooms", id="frontdesk-rooms"),
-        Binding("l", "focus_late", "Late charges", id="frontdesk-late"),
-        Binding("r", "reload", "Reload", id="frontdesk-reload"),
+        Binding("i", "checkin", _("Check in"), id="frontdesk-checkin"),
+        Binding("o", "checkout", _("Check out"), id="frontdesk-checkout"),
+        Binding("m", "focus_rooms", _("Rooms"), id="frontdesk-rooms"),
+        Binding("l", "focus_late", _("Late charges"), id="frontdesk-late"),
+        Binding("r", "reload", _("Reload"), id="frontdesk-reload"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rooms: list[dict[str, Any]] = []
         self.selected: str | None = None
-        self.link = "daemon: connecting"
+        self.link = _("daemon: connecting")
         self.charges: dict[str, dict[str, Any]] = {}  # the selected room's folio, by call id
         self.counts: dict[str, int] = {}
         self.client: LiveClient | None = None
         self.alerts: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("Front desk", classes="title", id="desk-status")
+        yield Static(_("Front desk"), classes="title", id="desk-status")
         with Horizontal(id="desk-top"):
             yield self._table(ROOM_COLUMNS, "rooms")
             with Vertical(id="folio-pane"):
-                yield Static("Folio", classes="title", id="folio-title")
+                yield Static(_("Folio"), classes="title", id="folio-title")
                 yield self._table(FOLIO_COLUMNS, "folio")
                 yield Static("", id="folio-detail")
                 yield Static("", classes="totals", id="folio-total")
-        yield Static("Late charges", classes="title", id="late-title")
+        yield Static(_("Late charges"), classes="title", id="late-title")
         yield self._table(LATE_COLUMNS, "late")
         yield Static("", classes="message", id="desk-message")
         yield Footer()
@@ -229,7 +262,7 @@ class FrontDeskScreen(Screen):
     def _table(self, keys: tuple[str, ...], name: str) -> DeskTable:
         # the columns a clerk needs first come first: at 80 columns the charge and its state stay in view
         ctx = self.app.ctx
-        return DeskTable([Column(k, k) for k in keys], name_for_export=name, workspace=lambda: ctx.workspace,
+        return DeskTable([Column(k, label(k)) for k in keys], name_for_export=name, workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id=name)
 
     def on_mount(self) -> None:
@@ -263,7 +296,7 @@ class FrontDeskScreen(Screen):
             finally:
                 conn.close()
         except Exception as exc:  # a missing or locked database: say so, keep the screen
-            self.post_message(Loaded([], [], {}, f"cannot read the hotel tables: {exc}"))
+            self.post_message(Loaded([], [], {}, _("cannot read the hotel tables: {problem}").format(problem=exc)))
             return
         self.post_message(Loaded(rooms, late, counts))
 
@@ -306,7 +339,8 @@ class FrontDeskScreen(Screen):
         except db.HotelError as exc:
             self.post_message(Done(str(exc), error=True))
             return
-        self.post_message(Done(f"room {room} checked in: {guest}, reservation {reservation}"))
+        self.post_message(Done(_("room {room} checked in: {guest}, reservation {reservation}").format(
+            room=room, guest=guest, reservation=reservation)))
 
     @work(thread=True, group="desk-action")
     def _prepare_checkout(self, room: str, guest: str) -> None:
@@ -319,7 +353,8 @@ class FrontDeskScreen(Screen):
             finally:
                 conn.close()
         except Exception as exc:
-            self.post_message(Done(f"cannot read room {room}'s folio: {exc}", error=True))
+            self.post_message(Done(_("cannot read room {room}'s folio: {problem}").format(room=room, problem=exc),
+                                   error=True))
             return
         billable = [c for c in charges if c["status"] in BILLABLE]
         totals = display.totals_by_currency(billable, "charge")
@@ -336,11 +371,13 @@ class FrontDeskScreen(Screen):
         finally:
             conn.close()
         if left is None:
-            self.post_message(Done(f"room {room} has no guest checked in", error=True))
+            self.post_message(Done(_("room {room} has no guest checked in").format(room=room), error=True))
             return
         total = display.totals_by_currency([c for c in charges if c["status"] in BILLABLE], "charge")
-        self.post_message(Done(f"room {room} checked out: {left['guest']}, {len(charges)} call(s), total "
-                               f"{display.totals(total, empty='nothing')}"))
+        self.post_message(Done(ngettext("room {room} checked out: {guest}, {n} call, total {total}",
+                                        "room {room} checked out: {guest}, {n} calls, total {total}",
+                                        len(charges)).format(room=room, guest=left["guest"], n=len(charges),
+                                                             total=display.totals(total, empty=_("nothing")))))
 
     # --- results ------------------------------------------------------------------------------------------------
 
@@ -362,10 +399,10 @@ class FrontDeskScreen(Screen):
         with self.app.batch_update():
             self.query_one("#rooms", DeskTable).show(rooms)
             self.query_one("#late", DeskTable).show(late)
-        self.query_one("#late-title", Static).update(f"Late charges: {len(message.late)}")
+        self.query_one("#late-title", Static).update(_("Late charges: {n}").format(n=len(message.late)))
         if not message.rooms:
-            self._say("no rooms: add [[room]] tables to anatole.toml, then run `anatole serve` or `anatole hotel "
-                      "rooms` once")
+            self._say(_("no rooms: add [[room]] tables to anatole.toml, then run `anatole serve` or `anatole hotel "
+                        "rooms` once"))
         if self.selected is None and message.rooms:
             self.selected = message.rooms[0]["room"]
         if self.selected is not None:
@@ -374,10 +411,10 @@ class FrontDeskScreen(Screen):
 
     @staticmethod
     def _room_cells(r: dict[str, Any], currency: str) -> list[Any]:
-        status = Text(r["status"], style="bold" if r["status"] == "occupied" else "dim")
+        status = Text(ROOM_STATUS.get(r["status"], r["status"]), style="bold" if r["status"] == "occupied" else "dim")
         calls = str(r["calls"] or "")
         if r["vacant_calls"] and r["stay_id"] is None:  # calls from an empty room: the count in red
-            status = Text("vacant!", style="bold red")
+            status = Text(ROOM_STATUS["vacant"] + "!", style="bold red")
             calls = Text(str(r["vacant_calls"]), style="bold red")
         guest = r["guest"] or ""
         guest = guest if len(guest) <= GUEST_WIDTH else guest[:GUEST_WIDTH - 1] + "…"  # whole in the folio's title
@@ -394,11 +431,13 @@ class FrontDeskScreen(Screen):
         zone = self._zone()
         now = self.app.ctx.clock()
         stay = message.stay
-        title = f"{message.room}"
+        parts = [message.room]
         if stay is not None:
-            title += f" · {stay['guest']} · in {display.clock(stay['checkin'], zone, now, seconds=False)}"
+            parts += [stay["guest"], _("in {time}").format(time=display.clock(stay["checkin"], zone, now,
+                                                                               seconds=False))]
             if stay["checkout"] is not None:
-                title += f" · out {display.clock(stay['checkout'], zone, now, seconds=False)}"
+                parts.append(_("out {time}").format(time=display.clock(stay["checkout"], zone, now, seconds=False)))
+        title = " · ".join(parts)
         self.query_one("#folio-title", Static).update(Text(title))
         table = self.query_one("#folio", DeskTable)
         self.charges = {str(c["call_id"]): c for c in message.charges}
@@ -416,10 +455,12 @@ class FrontDeskScreen(Screen):
         billable = [c for c in message.charges if c["status"] in BILLABLE and c["stay_id"] is not None]
         charged = display.totals_by_currency(billable, "charge")
         cost = display.totals_by_currency(billable, "cost")
-        reservation = f" · res. {stay['reservation']}" if stay is not None else ""
-        self.query_one("#folio-total", Static).update(Text(
-            f"{len(billable)} call(s) · charged {display.totals(charged)} · cost {display.totals(cost)}"
-            f"{reservation}\n{LEGEND}"))
+        parts = [ngettext("{n} call", "{n} calls", len(billable)).format(n=len(billable)),
+                 _("charged {amounts}").format(amounts=display.totals(charged)),
+                 _("cost {amounts}").format(amounts=display.totals(cost))]
+        if stay is not None:
+            parts.append(_("res. {reservation}").format(reservation=stay["reservation"]))
+        self.query_one("#folio-total", Static).update(Text(" · ".join(parts) + f"\n{LEGEND}"))
         current = table.current_row()
         self._show_detail(current.key if current is not None else None)
 
@@ -428,9 +469,9 @@ class FrontDeskScreen(Screen):
         if isinstance(event, Connected):
             for s in event.hello.sources:
                 if s.name == PMS_LINK:
-                    self.link = f"PMS {s.state}" + (f" ({s.detail})" if s.detail and s.state != "alive" else "")
+                    self.link = pms_text(s.state, s.detail)
             if not any(s.name == PMS_LINK for s in event.hello.sources):
-                self.link = "daemon: running, no PMS link"
+                self.link = _("daemon: running, no PMS link")
             self._show_status()
         elif isinstance(event, Disconnected):
             self.link = link_text(event.reason)
@@ -446,29 +487,36 @@ class FrontDeskScreen(Screen):
                     self._say(m.message, error=True)
                     self.app.bell()
                 elif isinstance(m, SourceUpdate) and m.source.name == PMS_LINK:
-                    s = m.source
-                    self.link = f"PMS {s.state}" + (f" ({s.detail})" if s.detail and s.state != "alive" else "")
+                    self.link = pms_text(m.source.state, m.source.detail)
                     reload = True
             if reload:
                 self._load()
             self._show_status()
 
     def on_checkout_ready(self, message: CheckoutReady) -> None:
-        lines = [f"{message.calls} call(s) charged · total {display.totals(message.totals, empty='nothing')}"]
+        lines = [ngettext("{n} call charged · total {total}", "{n} calls charged · total {total}",
+                          message.calls).format(n=message.calls,
+                                                total=display.totals(message.totals, empty=_("nothing")))]
         if message.unposted:
-            lines.append(f"{message.unposted} charge(s) not posted to the PMS yet: after check-out the PMS may "
-                         "refuse them (they then go to the late-charge list): collect them at the desk")
+            lines.append(ngettext(
+                "{n} charge not posted to the PMS yet: after check-out the PMS may refuse it (it then goes to the "
+                "late-charge list): collect it at the desk",
+                "{n} charges not posted to the PMS yet: after check-out the PMS may refuse them (they then go to the "
+                "late-charge list): collect them at the desk", message.unposted).format(n=message.unposted))
         else:
-            lines.append("every charge is posted")
+            lines.append(_("every charge is posted"))
         if message.refused:
-            lines.append(f"{message.refused} charge(s) refused by the PMS: settle by hand")
+            lines.append(ngettext("{n} charge refused by the PMS: settle by hand",
+                                  "{n} charges refused by the PMS: settle by hand",
+                                  message.refused).format(n=message.refused))
 
         def done(yes: bool | None) -> None:
             if yes:
                 self._checkout(message.room)
 
-        self.app.push_screen(ConfirmDialog(f"Check out room {message.room} ({message.guest})?", "\n".join(lines)),
-                             done)
+        self.app.push_screen(ConfirmDialog(_("Check out room {room} ({guest})?").format(room=message.room,
+                                                                                        guest=message.guest),
+                                           "\n".join(lines)), done)
 
     @on(DataTable.CellHighlighted, "#folio")
     def charge_highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -481,11 +529,15 @@ class FrontDeskScreen(Screen):
         if c is None:
             detail.update("")
             return
-        posting = f" · P#{c['posting']} {c.get('posting_state') or ''}" if c.get("posting") else ""
-        reason = f" · {why(c)}" if c.get("reason") or c["late"] or c["status"] in ("rejected", "failed") else ""
-        detail.update(Text(f"{display.when(c['start'], self._zone(), seconds=True)} · {c['destination'] or '?'}"
-                           f" · {duration_text(c['duration'])} · cost {money(c['cost'], c['currency'])} · "
-                           f"charge {money(c['charge'], c['currency'])} · {c['status']}{posting}{reason}"))
+        parts = [display.when(c["start"], self._zone(), seconds=True), c["destination"] or "?",
+                 duration_text(c["duration"]), _("cost {amount}").format(amount=money(c["cost"], c["currency"])),
+                 _("charge {amount}").format(amount=money(c["charge"], c["currency"])),
+                 STATE_SHORT.get(c["status"], c["status"])]
+        if c.get("posting"):
+            parts[-1] += f" · P#{c['posting']} {c.get('posting_state') or ''}".rstrip()
+        if c.get("reason") or c["late"] or c["status"] in ("rejected", "failed"):
+            parts.append(why(c))
+        detail.update(Text(" · ".join(parts)))
 
     def on_done(self, message: Done) -> None:
         self._say(message.text, error=message.error)
@@ -498,10 +550,13 @@ class FrontDeskScreen(Screen):
 
     def _show_status(self) -> None:
         occupied = sum(r["status"] == "occupied" for r in self.rooms)
-        queue = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()) if k not in ("ok", "rejected"))
+        queue = ", ".join(f"{QUEUE_STATES.get(k, k)} {v}" for k, v in sorted(self.counts.items())
+                          if k not in ("ok", "rejected"))
+        rooms = ngettext("{n} room, {occupied} occupied", "{n} rooms, {occupied} occupied",
+                         len(self.rooms)).format(n=len(self.rooms), occupied=occupied)
         self.query_one("#desk-status", Static).update(
-            Text(f"Front desk · {len(self.rooms)} rooms, {occupied} occupied · {self.link} · queue: "
-                 f"{queue or 'empty'}"))
+            Text(" · ".join([_("Front desk"), rooms, self.link,
+                             _("queue: {queue}").format(queue=queue or _("empty"))])))
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -520,7 +575,9 @@ class FrontDeskScreen(Screen):
         if room is None:
             return
         if room["status"] == "occupied":
-            self._say(f"room {room['room']} is occupied by {room['guest']}: check it out first", error=True)
+            self._say(_("room {room} is occupied by {guest}: check it out first").format(room=room["room"],
+                                                                                         guest=room["guest"]),
+                      error=True)
             return
 
         def done(result: tuple[str, str] | None) -> None:
@@ -534,7 +591,7 @@ class FrontDeskScreen(Screen):
         if room is None:
             return
         if room["status"] != "occupied":
-            self._say(f"room {room['room']} has no guest checked in", error=True)
+            self._say(_("room {room} has no guest checked in").format(room=room["room"]), error=True)
             return
 
         self._prepare_checkout(room["room"], room["guest"])
@@ -551,9 +608,11 @@ class FrontDeskScreen(Screen):
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the app's command palette: check-in and out, the keys of the list in focus."""
         table = self.focused if isinstance(self.focused, DeskTable) else self.query_one("#rooms", DeskTable)
-        name = table.export_name.capitalize()
+        name = _(TABLE_NAMES.get(table.export_name, table.export_name))
         out: list[tuple[str, str, Any]] = [
-            ("Front desk: check the selected room in…", "Guest and reservation, by hand (i)", self.action_checkin),
-            ("Front desk: check the selected room out…", "Shows the folio's total first (o)", self.action_checkout),
+            (_("Front desk: check the selected room in…"), _("Guest and reservation, by hand (i)"),
+             self.action_checkin),
+            (_("Front desk: check the selected room out…"), _("Shows the folio's total first (o)"),
+             self.action_checkout),
         ]
         return out + table_commands(table, name)
