@@ -714,7 +714,7 @@ class CallDetailScreen(Screen):
             (_("direction"), f"{direction_word(r['direction'])} · {disposition_word(r['disposition'])}"),
             (_("extension"), r["extension"] or ""), (_("caller"), r["caller"] or ""),
             (_("dialled"), r["dialled"] or ""),
-            (_("number"), f"{r['number'] or ''} ({r['number_kind']}{rule})"),
+            (_("number"), f"{r['number'] or ''} ({number_kind_word(r['number_kind'])}{rule})"),
             (_("trunk"), r["trunk"] or ""), (_("account"), r["account"] or ""),
             (_("PBX id / leg"), _("{native_id} / {leg} (group {group})").format(
                 native_id=r["native_id"], leg=r["leg"], group=r["grp"] or "—")),
@@ -749,6 +749,14 @@ def disposition_word(disposition: str | None) -> str:
     words = {"answered": pgettext("disposition", "answered"), "no_answer": pgettext("disposition", "no answer"),
              "busy": pgettext("disposition", "busy"), "failed": pgettext("disposition", "failed")}
     return words.get(disposition or "", disposition or "")
+
+
+def number_kind_word(kind: str | None) -> str:
+    """What the dial plan made of the number (ingest.dialplan's kinds) in the user's language; its rule stays."""
+    words = {"external": pgettext("number kind", "external"), "internal": pgettext("number kind", "internal"),
+             "service": pgettext("number kind", "service"), "emergency": pgettext("number kind", "emergency"),
+             "invalid": pgettext("number kind", "invalid")}
+    return words.get(kind or "", kind or "")
 
 
 def _fields_text(title: str, fields: list[tuple[str, str]]) -> Text:
