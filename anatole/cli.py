@@ -515,14 +515,15 @@ def _call_out(row: dict[str, Any], decimals: dict[str, int]) -> dict[str, Any]:
 @click.option("--from", "start", metavar="DATE",
               help=_("First day (or instant), site-local unless it has an offset."))
 @click.option("--to", "end", metavar="DATE", help=_("Day (or instant) after the last, exclusive."))
-@click.option("--site")
-@click.option("--extension")
-@click.option("--direction", type=click.Choice(["outgoing", "incoming", "internal", "transit"]))
+@click.option("--site", help=_("Only the calls of this site."))
+@click.option("--extension", help=_("Only the calls of this extension."))
+@click.option("--direction", type=click.Choice(["outgoing", "incoming", "internal", "transit"]),
+              help=_("Only the calls of this direction."))
 @click.option("--status", help=_("rated, no_rate, unanswered, incoming, internal, service, emergency, invalid, "
                                  "no_tariff"))
 @click.option("--number", metavar="DIGITS", help=_("E.164 number or prefix."))
 @click.option("--min-cost", metavar="AMOUNT", help=_("Only calls costing at least this."))
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=int, default=None, help=_("At most this many calls."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line per call."))
 @click.option("--csv", "as_csv", is_flag=True, help=_("CSV with a header row."))
 @click.pass_context
@@ -614,8 +615,8 @@ def _safe_cell(value: Any) -> Any:
 
 
 @main.command(help=_("What was quarantined, where it came from (file and line) and why."))
-@click.option("--source")
-@click.option("--limit", type=int, default=None)
+@click.option("--source", help=_("Only the rejects of this source."))
+@click.option("--limit", type=int, default=None, help=_("At most this many rejects."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_context
 def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: bool) -> None:
@@ -639,12 +640,12 @@ def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: 
                      "results are replaced, never added; the replaced ones are kept in the rating history."))
 @click.option("--from", "start", metavar="DATE", help=_("First day, site-local."))
 @click.option("--to", "end", metavar="DATE", help=_("Day after the last, exclusive."))
-@click.option("--site")
+@click.option("--site", help=_("Only the calls of this site."))
 @click.option("--tariff", "tariff_file", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Price with this tariff instead of each site's (what-if, or a corrected deck)."))
 @click.option("--workers", type=int, help=_("Price the pages on a local Dask cluster of N worker processes."))
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help=_("Price the pages on this Dask cluster."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def rate(ctx: click.Context, start: str | None, end: str | None, site: str | None, tariff_file: Path | None,
          workers: int | None, scheduler: str | None, as_json: bool) -> None:
@@ -685,7 +686,8 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
 @main.command("batch-rate", help=_("Rate CDR files straight to a CSV or Parquet file, without a database (one row "
                                    "per call)."))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--tariff", "tariff_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tariff", "tariff_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The tariff to rate with (its TOML file, beside its CSV rate deck)."))
 @click.option("--format", "-f", "fmt", default="auto", show_default=True, help=_("CDR format, or auto."))
 @click.option("--site", help=_("A [[site]] of the workspace, for its dial plan; not needed for +CC numbers."))
 @click.option("--timezone", default="UTC", show_default=True, help=_("PBX local time zone when no site is given."))
@@ -695,7 +697,7 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
 @click.option("--scheduler", help=_("Rate on the Dask cluster at tcp://HOST:PORT (Parquet: a folder of parts)."))
 @click.option("--chunk-mb", default=32, show_default=True,
               help=_("With Dask: split big files into parts of this size."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Path, fmt: str, site: str | None,
                    timezone: str, out: Path, workers: int | None, scheduler: str | None, chunk_mb: int,

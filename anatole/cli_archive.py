@@ -43,7 +43,7 @@ def archive() -> None:
 @click.option("--site", help=_("Only this site (default: every site)."))
 @click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
               help=_("Write archive/calls/... under this folder instead of the workspace."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path | None, as_json: bool) -> None:
     """Write the month's calls (every column, NULLs and integer money kept) to one Parquet file per site, read it
@@ -78,7 +78,7 @@ def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path |
 @click.option("--month", "period", required=True, metavar="YYYY-MM", help=_("The month, in each site's time zone."))
 @click.option("--site", help=_("Only this site (default: every site)."))
 @click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_json: bool) -> None:
     """Delete the month's calls from the store, only where a verified archive of exactly those calls exists (its
@@ -111,7 +111,7 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
 @archive.command("list", help=_(
     "The archives: month, site, calls, cost per currency, file, whether the calls were dropped from the store, and "
     "how many calls of that month the store holds now (late imports after a drop)."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool) -> None:
     """The archives: month, site, calls, cost per currency, file, whether the calls were dropped from the store,

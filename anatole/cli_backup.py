@@ -28,7 +28,7 @@ def _root(ctx: click.Context) -> Path:
               help=_("The folder of the backups (default: <workspace>/backups). Another disk is better."))
 @click.option("--keep", type=click.IntRange(min=1), metavar="N",
               help=_("Then delete the oldest backups of that folder, keeping the N newest (default: keep all)."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def backup(ctx: click.Context, folder: Path | None, keep: int | None, as_json: bool) -> None:
     """Copy the database while anatole runs (SQLite's backup API: one consistent snapshot), check the copy
@@ -60,7 +60,7 @@ def backup(ctx: click.Context, folder: Path | None, keep: int | None, as_json: b
     "anatole.db.before-restore-<time>."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def restore(ctx: click.Context, file: Path, yes: bool, as_json: bool) -> None:
     """Replace the workspace's database by a backup. Refused while the daemon runs or another program has the

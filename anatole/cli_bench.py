@@ -134,10 +134,12 @@ def _open_bench(ctx: click.Context, required: bool) -> tuple[Any, Any] | None:
 @click.option("--only", multiple=True, type=click.Choice(["rate", "ingest", "store", "recon", "live"]),
               help=_("Run only these areas (repeatable)."))
 @click.option("--extensions", type=int, default=500, show_default=True, help=_("Plan: extensions in all."))
-@click.option("--calls-per-extension-per-day", "cpe", type=float, default=20.0, show_default=True)
+@click.option("--calls-per-extension-per-day", "cpe", type=float, default=20.0, show_default=True,
+              help=_("Plan: calls each extension makes a day."))
 @click.option("--busy-hour-share", type=float, default=0.15, show_default=True,
               help=_("Plan: share of a day's calls in its busiest hour."))
-@click.option("--retention-months", type=int, default=24, show_default=True)
+@click.option("--retention-months", type=int, default=24, show_default=True,
+              help=_("Plan: months of calls kept in the store."))
 @click.option("--sites", type=int, default=1, show_default=True, help=_("Plan: sites (one PBX connection each)."))
 @click.option("--rerate-hours", type=float, default=1.0, show_default=True,
               help=_("Plan: a month of calls must re-rate within this many hours."))
@@ -198,7 +200,7 @@ def bench(ctx: click.Context, quick: bool, size: str | None, only: tuple[str, ..
 
 
 @bench.command("runs", help=_("The benchmark runs saved in the workspace, newest first."))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def runs_cmd(ctx: click.Context, as_json: bool) -> None:
     """The benchmark runs saved in the workspace, newest first."""
@@ -223,7 +225,7 @@ def runs_cmd(ctx: click.Context, as_json: bool) -> None:
                                   "B/A."))
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def compare_cmd(ctx: click.Context, run_a: int | None, run_b: int | None, as_json: bool) -> None:
     """Two saved runs side by side (default: the two newest), every numeric figure with B/A."""
