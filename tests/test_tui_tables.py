@@ -394,6 +394,44 @@ def test_palette_holds_the_screens_actions(ws: Path) -> None:
     run(go())
 
 
+FRENCH_80 = """
+import asyncio, json, sys
+from pathlib import Path
+import i18n
+i18n.use("fr")
+sys.path.insert(0, sys.argv[1])
+from test_tui_support import context, settle
+from tui.app import ConsoleApp
+from tui.calls_screen import PagedTable
+
+async def go():
+    app = ConsoleApp(context(Path(sys.argv[2])))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(PagedTable)
+        print(json.dumps({"headers": [c.label.plain for c in table.ordered_columns],
+                          "row": [str(c) for c in table.get_row_at(0)], "scroll": table.max_scroll_x}))
+
+asyncio.run(go())
+"""
+
+
+def test_calls_fit_80_columns_in_french(ws: Path) -> None:
+    """French headers, directions and money are longer: still no sideways scrolling at 80 columns (a subprocess:
+    the labels are translated when the modules are imported)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FRENCH_80, str(Path(__file__).parent), str(ws)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["headers"] == ["début CET▼", "site", "poste", "numéro", "durée", "coût", "sens", "É"]
+    assert got["scroll"] == 0
+    assert got["row"][5].endswith("€") and got["row"][6] in ("sort.", "entr.") and got["row"][7] in "✓·"
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_calls_snapshot(ws: Path, snap_compare, size: tuple[int, int]) -> None:
     async def before(pilot) -> None:
