@@ -55,7 +55,6 @@ def english_words(text: str) -> list[str]:
         clean = re.sub(r"anatole(\s+(?:-{1,2}[\w-]+(?:[ =]/\S*)?|[a-z][a-z0-9-]*))*", " ", clean)  # commands, -w DIR
         clean = re.sub(r"(?<![\w])-{1,2}[\w-]+|[\w./-]*[/.][\w./-]+|\[[a-z0-9_|,-]+\]", " ", clean)  # options, paths
         clean = re.sub(r"\b[a-z0-9]+(?:[-_:][a-z0-9]+)+\b|\b\w+/(?!\w)", " ", clean)  # ids (new-york, only_cdr), dir/
-        clean = re.sub(r"^\s+[a-z][a-z0-9-]*(?=\s{2,}\S)", " ", clean)  # a command's name in a group's Commands list
         words = re.findall(r"[A-Za-zÀ-ÿ]+(?:'[a-z]+)?", clean)
         bad = [w for w in words if w.lower() in ENGLISH and w not in PROPER and not w.isupper()]
         if bad:
