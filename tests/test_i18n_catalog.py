@@ -46,6 +46,22 @@ def test_messages_are_literals() -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_underscore_is_never_a_throwaway_name() -> None:
+    """`a, _ = pair` in a module that translates makes `_` a string in that scope, and `_("...")` crashes there at
+    run time, on the line that was meant to report a problem."""
+    bad = []
+    for file in python_files([ROOT / s for s in SOURCES if s != "i18n"]):
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        if not any(isinstance(n, ast.ImportFrom) and n.module == "i18n" and any(a.name == "_" for a in n.names)
+                   for n in ast.walk(tree)):
+            continue
+        for node in ast.walk(tree):
+            stored = isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store)
+            if stored or isinstance(node, ast.arg) and node.arg == "_":
+                bad.append(f"{file.relative_to(ROOT)}:{node.lineno}: `_` bound as a variable")
+    assert not bad, "\n".join(sorted(set(bad)))
+
+
 def test_fields() -> None:
     assert fields("{n} calls in {site}, {{literal}}") == {"n", "site"}
 
@@ -103,8 +119,8 @@ def test_lang_option_and_click_words_in_french(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode != 0
     assert "Usage" not in done.stderr and "Error" not in done.stderr, done.stderr
-    bad = subprocess.run([sys.executable, "-m", "anatole", "--lang", "de", "tariff", "check", "x"], capture_output=True, text=True,
-                         env=env, timeout=60)
+    bad = subprocess.run([sys.executable, "-m", "anatole", "--lang", "de", "tariff", "check", "x"],
+                         capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "--lang" in bad.stderr
 
 
