@@ -34,6 +34,16 @@ DESCRIPTIONS = {"live": N_("Calls in progress, finished calls, counters and aler
                 "mobile": N_("Mobile lines: plan, usage against the allowances, suggested plan and saving")}
 
 
+# Textual's own palette entries, translated where they are yielded (their titles and help are Textual's English)
+TEXTUAL_COMMANDS = (N_("Theme"), N_("Change the current theme"), N_("Quit"),
+                    N_("Quit the application as soon as possible"), N_("Keys"),
+                    N_("Hide the keys and widget help panel"),
+                    N_("Show help for the focused widget and a summary of available keys"), N_("Minimize"),
+                    N_("Minimize the widget and restore to normal size"), N_("Maximize"),
+                    N_("Maximize the focused widget"), N_("Screenshot"),
+                    N_("Save an SVG 'screenshot' of the current screen"))
+
+
 class ConsoleApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "anatole"
@@ -94,7 +104,15 @@ class ConsoleApp(App[None]):
         yield SystemCommand(_("Help: every key"), _("List the keys of every screen"), self.action_help)
         yield SystemCommand(_("Light or dark theme"), _("Switch between the light and the dark theme"),
                             self.action_toggle_theme)
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            yield command._replace(title=_(command.title), help=_(command.help))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, its search line in the user's language."""
+        from textual.command import CommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(id="--command-palette", placeholder=_("Search for commands…")))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "screen":
