@@ -559,27 +559,43 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
             out = _call_out(row, decimals)
             writer.writerow([_safe_cell(out[k]) for k in CALL_FIELDS])
     else:
-        table = Table(box=None, pad_edge=False)
-        for name, justify in ((N_("start"), "left"), (N_("site"), "left"), (N_("dir"), "left"), (N_("ext"), "left"),
-                              (N_("number"), "left"), (N_("destination"), "left"), (N_("secs"), "right"),
-                              (N_("cost"), "right"), (N_("status"), "left")):
-            table.add_column(_(name), justify=justify, no_wrap=True, overflow="ellipsis",
-                             max_width=24 if name == "destination" else None)
         zones = {name: s.timezone for name, s in ws.sites.items()}
-        shown = 0
+        listed: list[tuple[str, str, list[str]]] = []  # (start with its zone, the zone's name, the other cells)
         totals: dict[str, int] = {}  # currency -> money, summed exactly
         for row in rows:
             out = _call_out(row, decimals)
-            table.add_row(display.when(row["start"], zones.get(row["site"], zone)), out["site"],
-                          _direction_label(out["direction"]),
-                          out["extension"] or "", out["number"] or out["dialled"] or "", out["destination"] or "",
-                          str(out["billable_seconds"]),
-                          display.money(row["cost"], row["currency"]) if row["cost"] is not None else "",
-                          _status_label(out["status"]))
-            shown += 1
+            tz = zones.get(row["site"], zone)
+            listed.append((display.when(row["start"], tz), tz, [
+                out["site"], _direction_label(out["direction"]), out["extension"] or "",
+                out["number"] or out["dialled"] or "", out["destination"] or "", str(out["billable_seconds"]),
+                display.money(row["cost"], row["currency"]) if row["cost"] is not None else "",
+                _status_label(out["status"])]))
             if row["cost"] and row["billed"]:
                 display.add_total(totals, row["cost"], row["currency"])  # per currency, exact; rounded when shown
-        _console().print(table)
+        shown = len(listed)
+        # one site's zone (the usual listing): its abbreviation once, in the header, and the column stays narrow
+        one_zone = len({tz for _start, tz, _cells in listed}) == 1
+        start_title = _("start")
+        if one_zone:
+            start_title += " (" + "/".join(sorted({s.rpartition(" ")[2] for s, _tz, _cells in listed})) + ")"
+        starts = [s.rpartition(" ")[0] if one_zone else s for s, _tz, _cells in listed]
+        table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
+        # every column keeps its widest cell, but the destination: 80 columns shorten the destination only
+        widths = {"start": max(map(len, [start_title, *starts]))}
+        for i, name in enumerate(("site", "dir", "ext", "number", None, "secs", "cost", "status")):
+            if name:
+                widths[name] = max([len(_(name)), *(len(cells[i]) for _s, _tz, cells in listed)])
+        console = _console()
+        room = max(3, min(24, console.width - sum(widths.values()) - len(widths) - 1))  # one space between columns
+        for name, justify in ((N_("start"), "left"), (N_("site"), "left"), (N_("dir"), "left"), (N_("ext"), "left"),
+                              (N_("number"), "left"), (N_("destination"), "left"), (N_("secs"), "right"),
+                              (N_("cost"), "right"), (N_("status"), "left")):
+            table.add_column(start_title if name == "start" else _(name), justify=justify, no_wrap=True,
+                             overflow="ellipsis", max_width=room if name == "destination" else None,
+                             min_width=widths.get(name))
+        for start_text, (_s, _tz, cells) in zip(starts, listed):
+            table.add_row(start_text, *cells)
+        console.print(table)
         total = display.totals(totals, empty="", sep=", ")
         shown_text = clitools.count(shown)
         _console().print(_("{count} call(s), total {total}").format(count=shown_text, total=total) if total
