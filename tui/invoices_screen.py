@@ -23,7 +23,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from engine.money import MoneyError, format_exact, parse_money
+from engine.money import MoneyError, parse_money
+from i18n import N_, _, ngettext, pgettext
 from store import display
 from store.db import StoreError
 from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdict
@@ -34,8 +35,58 @@ from tui.table import Column, LocalTable, Money, Row, screen_keys, table_command
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
                "exported": "dim", "validated": "", "received": ""}
-RECON_LABELS = {"exact": "exact", "near": "near (within tolerance)", "cost_mismatch": "cost mismatch",
-                "only_invoice": "only on the invoice", "only_cdr": "only in the CDRs"}
+RECON_LABELS = {"exact": N_("exact"), "near": N_("near (within tolerance)"), "cost_mismatch": N_("cost mismatch"),
+                "only_invoice": N_("only on the invoice"), "only_cdr": N_("only in the CDRs")}
+
+
+def state_name(state: str) -> str:
+    """An invoice's workflow state as a person reads it (the stored value stays English)."""
+    return {"received": pgettext("invoice state", "received"), "validated": pgettext("invoice state", "validated"),
+            "invalid": pgettext("invoice state", "invalid"), "in_dispute": pgettext("invoice state", "in_dispute"),
+            "approved": pgettext("invoice state", "approved"), "allocated": pgettext("invoice state", "allocated"),
+            "exported": pgettext("invoice state", "exported")}.get(state, state)
+
+
+def category_name(category: str) -> str:
+    """A charge's category as a person reads it (the stored value stays English)."""
+    return {"recurring": pgettext("charge category", "recurring"), "usage": pgettext("charge category", "usage"),
+            "one_time": pgettext("charge category", "one_time"), "discount": pgettext("charge category", "discount"),
+            "tax": pgettext("charge category", "tax")}.get(category, category)
+
+
+def dispute_status(status: str) -> str:
+    return {"open": pgettext("dispute", "open"), "credited": pgettext("dispute", "credited")}.get(status, status)
+
+
+TOTAL_NAMES = {"lines": N_("lines"), "allowances": N_("allowances"), "charges": N_("charges"), "tax": N_("tax"),
+               "payable": N_("payable")}
+
+
+def read_only_text() -> str:
+    return _("read-only: the actions need the workspace (open the console with `anatole ui`)")
+
+
+def gone_text() -> str:
+    """`{number}`: the invoice's id."""
+    return _("invoice #{number} is no longer in the store")
+
+
+def no_call_detail_text() -> str:
+    return _("no call detail on this invoice: nothing to reconcile")
+
+
+def charge_columns(currency: str) -> list[str]:
+    """The charges table's headings; the amount columns name the invoice's currency (amounts exact)."""
+    def amount(name: str) -> str:
+        return f"{name} {currency}".rstrip()
+
+    return ["#", _("category"), _("service"), amount(_("amount")), amount(pgettext("charge", "tax")),
+            _("description"), _("qty"), amount(_("price")), _("period")]
+
+
+def check_columns(currency: str) -> list[str]:
+    return ["id", _("result"), _("rule"), _("expected"), _("actual"), f"{_('at stake')} {currency}".rstrip(),
+            _("line"), _("source"), pgettext("finding", "dispute")]
 
 
 # --- data access (no Textual: called from worker threads) --------------------------------------------------------
@@ -110,16 +161,24 @@ def clip(text: str, width: int) -> str:
 def state_text(inv: dict[str, Any]) -> str:
     """The workflow state, with what else the user must know at a glance: the invoice does not add up (status
     invalid, once it has moved on) or duplicates another."""
-    text = inv["state"]
+    text = state_name(inv["state"])
     if inv.get("kind") == "information":
-        text += " (info: not payable)"
+        text += " " + _("(info: not payable)")
     elif inv.get("kind") == "credit_note" or inv["credit"]:
-        text += " (credit)"
+        text += " " + _("(credit)")
     if inv["validity"] == "invalid" and inv["state"] != "invalid":
-        text += " (invalid)"
+        text += " " + _("(invalid)")
     if inv["duplicate_of"]:
-        text += " (dup)"
+        text += " " + _("(dup)")
     return text
+
+
+def _day(iso: str | None) -> str:
+    """An ISO day as the language writes it (store.display)."""
+    try:
+        return display.day(dt.date.fromisoformat(iso)) if iso else ""
+    except ValueError:
+        return iso or ""
 
 
 def when_text(epoch: int, zone: str) -> str:
@@ -128,7 +187,7 @@ def when_text(epoch: int, zone: str) -> str:
 
 def _number(value: int | None) -> str:
     """A fixed-point quantity (not money): every decimal."""
-    return "" if value is None else format_exact(value)
+    return "" if value is None else display.amount(value, None, exact=True)  # the language's marks
 
 
 def needs_reason(detail: dict[str, Any]) -> str:
@@ -140,10 +199,12 @@ def kind_text(inv: dict[str, Any]) -> str:
     """What the document is: an invoice, a credit note (and the invoice it credits), or information only."""
     kind = inv.get("kind") or ("credit_note" if inv["credit"] else "invoice")
     if kind == "credit_note":
-        return "credit note" + (f" crediting invoice #{inv['credits']}" if inv.get("credits") else "")
+        if inv.get("credits"):
+            return _("credit note crediting invoice #{number}").format(number=inv["credits"])
+        return _("credit note")
     if kind == "information":
-        return f"type {inv['type_code']}: information only, not a payable"
-    return "invoice"
+        return _("type {code}: information only, not a payable").format(code=inv["type_code"])
+    return _("invoice")
 
 
 # --- messages ----------------------------------------------------------------------------------------------------
@@ -176,9 +237,9 @@ class ActionDone(Message):
 # --- the list ----------------------------------------------------------------------------------------------------
 
 # what is decided on first (period, amount, state, findings): in view at 80 columns; who bills after
-LIST_COLUMNS = (Column("id", "#"), Column("number", "number"), Column("period", "period"),
-                Column("payable", "payable"), Column("state", "state"), Column("findings", "find."),
-                Column("carrier", "carrier"), Column("account", "account"))
+LIST_COLUMNS = (Column("id", "#"), Column("number", _("number")), Column("period", _("period")),
+                Column("payable", _("payable")), Column("state", _("state")), Column("findings", _("find.")),
+                Column("carrier", _("carrier")), Column("account", _("account")))
 
 
 def list_row(r: dict[str, Any]) -> Row:
@@ -203,16 +264,16 @@ class InvoicesScreen(Screen):
 
     CSS_PATH = "invoices.tcss"
     BINDINGS = [
-        Binding("enter", "open", "Open", show=False),
+        Binding("enter", "open", _("Open"), show=False),
         # approve and dispute are named on the message line (and in the help, the palette): the footer fits 80
         # columns with the table's keys
-        Binding("a", "act('approve')", "Approve", show=False),
-        Binding("d", "act('dispute')", "Dispute", show=False),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "leave_filter", "Back to the table", show=False),
+        Binding("a", "act('approve')", _("Approve"), show=False),
+        Binding("d", "act('dispute')", _("Dispute"), show=False),
+        Binding("slash", "filter", _("Filter"), key_display="/"),
+        Binding("r", "reload", _("Reload"), show=False),
+        Binding("escape", "leave_filter", _("Back to the table"), show=False),
         # the table's own keys (LocalTable), here too so that they work from the filter line and show in the help
-        *screen_keys(clear="Clear the cell filter"),
+        *screen_keys(clear=_("Clear the cell filter")),
     ]
 
     def __init__(self) -> None:
@@ -225,8 +286,8 @@ class InvoicesScreen(Screen):
         self.notice = ""  # the outcome of the last action, kept across reloads
 
     def compose(self) -> ComposeResult:
-        yield Static("Invoices", classes="title", id="invoices-title")
-        yield Input(placeholder="/ filter: words in carrier, account, number, period, status or state",
+        yield Static(_("Invoices"), classes="title", id="invoices-title")
+        yield Input(placeholder=_("/ filter: words in carrier, account, number, period, status or state"),
                     id="invoices-filter", classes="line-input")
         ctx = self.app.ctx
         yield LocalTable(LIST_COLUMNS, name_for_export="invoices", workspace=lambda: ctx.workspace, clock=ctx.clock,
@@ -275,15 +336,16 @@ class InvoicesScreen(Screen):
         self.rows = message.rows
         self._show()
         if not self.rows:
-            self._message("no invoices yet: import some with `anatole import invoice FILE...`")
+            self._message(_("no invoices yet: import some with `anatole import invoice FILE...`"))
         elif self.app.ctx.invoices is None:
-            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)")
+            self._message(read_only_text())
         else:
-            self._message(self.notice or "enter: charges, findings, reconciliation · a approve · d dispute")
+            self._message(self.notice or _("enter: charges, findings, reconciliation · a approve · d dispute"))
 
     def _matches(self, row: dict[str, Any], words: list[str]) -> bool:
-        text = " ".join(str(row[k] or "") for k in ("carrier", "carrier_name", "account", "number", "period_start",
-                                                    "period_end", "validity", "state", "currency")).lower()
+        text = " ".join([*(str(row[k] or "") for k in ("carrier", "carrier_name", "account", "number", "period_start",
+                                                       "period_end", "validity", "state", "currency")),
+                         state_name(row["state"])]).lower()  # the state as stored and as shown
         return all(w in text for w in words)
 
     def _show(self) -> None:
@@ -296,19 +358,22 @@ class InvoicesScreen(Screen):
     def table_changed(self, event: LocalTable.Changed) -> None:
         """The totals of what is shown (per currency), and the title with the count, filters and sort."""
         self.shown = [self.by_id[r.key] for r in event.table.view if r.key in self.by_id]
-        self.query_one("#invoices-title", Static).update(f"Invoices · {event.table.summary()}"
-                                                         if event.table.filters or event.table.sort else "Invoices")
+        self.query_one("#invoices-title", Static).update(f"{_('Invoices')} · {event.table.summary()}"
+                                                         if event.table.filters or event.table.sort else _("Invoices"))
         by_cur: dict[str, int] = {}
         for r in self.shown:
             by_cur[r["currency"]] = by_cur.get(r["currency"], 0) + (r["payable"] or 0)
         invalid = sum(1 for r in self.shown if r["validity"] == "invalid")
         disputed = sum(1 for r in self.shown if r["state"] == "in_dispute")
         findings = sum(r["findings"] for r in self.shown)
-        of = f" of {len(self.rows)}" if len(self.shown) != len(self.rows) else ""
-        self.query_one("#invoices-summary", Static).update(
-            f"{len(self.shown)}{of} invoice(s) · payable "
-            f"{display.totals(by_cur, empty='0')} · {invalid} invalid · "
-            f"{disputed} in dispute · {findings} finding(s)")
+        n, total = len(self.shown), len(self.rows)
+        count = ngettext("{n} of {total} invoice", "{n} of {total} invoices", total).format(n=n, total=total) \
+            if n != total else ngettext("{n} invoice", "{n} invoices", n).format(n=n)
+        self.query_one("#invoices-summary", Static).update(" · ".join([
+            count, _("payable {amounts}").format(amounts=display.totals(by_cur, empty="0")),
+            ngettext("{n} invalid", "{n} invalid", invalid).format(n=invalid),
+            ngettext("{n} in dispute", "{n} in dispute", disputed).format(n=disputed),
+            ngettext("{n} finding", "{n} findings", findings).format(n=findings)]))
 
     def _current(self) -> dict[str, Any] | None:
         row = self.table().current_row()
@@ -330,8 +395,7 @@ class InvoicesScreen(Screen):
         if row is None:
             return
         if self.app.ctx.invoices is None:
-            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)",
-                          error=True)
+            self._message(read_only_text(), error=True)
             return
         self._fetch(int(row["id"]), kind)
 
@@ -345,7 +409,7 @@ class InvoicesScreen(Screen):
 
     def on_invoice_loaded(self, message: InvoiceLoaded) -> None:
         if message.detail is None:
-            self._message(message.error or f"invoice #{message.invoice_id} is no longer in the store", error=True)
+            self._message(message.error or gone_text().format(number=message.invoice_id), error=True)
             return
         open_action(self, message.then, message.detail, self._after_action)
 
@@ -375,14 +439,14 @@ class InvoicesScreen(Screen):
         """(title, help, callback) for the app's command palette: the workflow's actions and the table's keys."""
         table = self.table()
         out: list[tuple[str, str, Any]] = [
-            ("Invoices: approve the highlighted invoice…", "For payment, with a reason where needed (a)",
+            (_("Invoices: approve the highlighted invoice…"), _("For payment, with a reason where needed (a)"),
              lambda: self.action_act("approve")),
-            ("Invoices: dispute the highlighted invoice…", "Reason, findings contested, amount claimed (d)",
+            (_("Invoices: dispute the highlighted invoice…"), _("Reason, findings contested, amount claimed (d)"),
              lambda: self.action_act("dispute")),
-            ("Invoices: open the highlighted invoice", "Charges, findings, reconciliation, history (enter)",
+            (_("Invoices: open the highlighted invoice"), _("Charges, findings, reconciliation, history (enter)"),
              self.action_open),
         ]
-        return out + table_commands(table, "Invoices", "invoice")
+        return out + table_commands(table, _("Invoices"))
 
 
 def open_action(screen: Screen, kind: str, detail: dict[str, Any], done: Any) -> None:
@@ -405,13 +469,13 @@ class InvoiceDetailScreen(Screen):
 
     CSS_PATH = "invoices.tcss"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", key_display="esc"),
-        Binding("a", "act('approve')", "Approve"),
-        Binding("d", "act('dispute')", "Dispute"),
-        Binding("c", "tab('charges')", "Charges", show=False),  # the tabs' titles show these keys
-        Binding("f", "tab('checks')", "Checks and findings", show=False),
-        Binding("m", "tab('recon')", "Reconciliation (matching)", show=False),
-        Binding("h", "tab('history')", "History", show=False),
+        Binding("escape", "app.pop_screen", _("Back"), key_display="esc"),
+        Binding("a", "act('approve')", _("Approve")),
+        Binding("d", "act('dispute')", _("Dispute")),
+        Binding("c", "tab('charges')", _("Charges"), show=False),  # the tabs' titles show these keys
+        Binding("f", "tab('checks')", _("Checks and findings"), show=False),
+        Binding("m", "tab('recon')", _("Reconciliation (matching)"), show=False),
+        Binding("h", "tab('history')", _("History"), show=False),
     ]
 
     def __init__(self, invoice_id: int, reader: InvoiceReader | None = None, *, on_change: Any = None) -> None:
@@ -427,18 +491,18 @@ class InvoiceDetailScreen(Screen):
         self.scope_label = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Invoice #{self.invoice_id}", classes="title", id="inv-title")
-        yield Static("loading…", id="inv-summary")
+        yield Static(_("Invoice #{number}").format(number=self.invoice_id), classes="title", id="inv-title")
+        yield Static(_("loading…"), id="inv-summary")
         with TabbedContent(initial="charges", id="inv-tabs"):
-            with TabPane("Charges (c)", id="charges"):
+            with TabPane(_("Charges (c)"), id="charges"):
                 yield DataTable(id="inv-charges", cursor_type="row", zebra_stripes=True)
-            with TabPane("Checks and findings (f)", id="checks"):
+            with TabPane(_("Checks and findings (f)"), id="checks"):
                 yield DataTable(id="inv-checks", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="inv-check-text", classes="message")
-            with TabPane("Reconciliation (m)", id="recon"), VerticalScroll(id="inv-recon-box"):
+            with TabPane(_("Reconciliation (m)"), id="recon"), VerticalScroll(id="inv-recon-box"):
                 yield Static("", id="inv-recon")
                 yield OptionList(id="inv-recon-scope", classes="hidden")
-            with TabPane("History (h)", id="history"), VerticalScroll(id="inv-history-box"):
+            with TabPane(_("History (h)"), id="history"), VerticalScroll(id="inv-history-box"):
                 yield Static("", id="inv-history")
         yield Static("", id="inv-message", classes="message")
         yield Footer()
@@ -446,10 +510,8 @@ class InvoiceDetailScreen(Screen):
     def on_mount(self) -> None:
         if self.reader is None:
             self.reader = InvoiceReader(self.app.ctx.db_path)
-        self.query_one("#inv-charges", DataTable).add_columns("#", "category", "service", "amount", "tax",
-                                                              "description", "qty", "price", "period")
-        self.query_one("#inv-checks", DataTable).add_columns("id", "result", "rule", "expected", "actual",
-                                                             "at stake", "line", "source", "dispute")
+        self.query_one("#inv-charges", DataTable).add_columns(*charge_columns(""))
+        self.query_one("#inv-checks", DataTable).add_columns(*check_columns(""))
         self.query_one("#inv-charges", DataTable).focus()
         self._load()
 
@@ -474,7 +536,7 @@ class InvoiceDetailScreen(Screen):
         message.stop()
         if message.detail is None:
             self.query_one("#inv-summary", Static).update(
-                Text(message.error or f"invoice #{self.invoice_id} is no longer in the store", style="bold red"))
+                Text(message.error or gone_text().format(number=self.invoice_id), style="bold red"))
             return
         self.detail = message.detail
         self._show(message.detail)
@@ -485,57 +547,62 @@ class InvoiceDetailScreen(Screen):
         inv = d["invoice"]
         ctx: ConsoleContext = self.app.ctx
         kind = kind_text(inv)
-        self.query_one("#inv-title", Static).update(
-            f"{kind[0].upper() + kind[1:]} {inv['number']} (#{inv['id']}) · {inv['carrier_name'] or inv['carrier']} "
-            f"· account {inv['account']}")
+        self.query_one("#inv-title", Static).update(" · ".join([
+            f"{kind[0].upper() + kind[1:]} {inv['number']} (#{inv['id']})", inv["carrier_name"] or inv["carrier"],
+            _("account {account}").format(account=inv["account"])]))
         text = Text()
         profile = inv["profile"] or ""
         if profile in inv["format"] or len(profile) > 30:  # (a Peppol customization URN says nothing here)
             profile = ""
         head = [f"{inv['format']}{' / ' + profile if profile else ''}", ctx.shown(Path(inv["file"]))]
         if inv["issue_date"]:
-            head.append(f"issued {inv['issue_date']}")
+            head.append(_("issued {day}").format(day=_day(inv["issue_date"])))
         if inv["period_start"] or inv["period_end"]:
-            head.append(f"period {period_text(inv['period_start'], inv['period_end'])}")
+            head.append(_("period {period}").format(period=period_text(inv["period_start"], inv["period_end"])))
         text.append(" · ".join(head) + "\n")
         totals = [(k, inv[k]) for k in ("lines", "allowances", "charges", "tax", "payable") if inv[k] is not None]
         cur = inv["currency"]
-        text.append(" · ".join(f"{k} {exact(v, cur)}" for k, v in totals) + f" {cur} (exact)\n", style="bold")
+        text.append(" · ".join(f"{_(TOTAL_NAMES[k])} {exact(v, cur)}" for k, v in totals)
+                    + " " + _("{currency} (exact)").format(currency=cur) + "\n", style="bold")
         failed = [c for c in d["checks"] if not c["ok"]]
         # the validation verdict, worded as in the history; the audit's findings are counted apart
         validation = [(c["rule"], bool(c["ok"]), c["severity"]) for c in d["checks"] if c["source"] == "validate"]
         said = verdict(inv["validity"], validation, len(inv["not_checked"] or []))
-        head_word, _, rest = said.partition(":")
+        head_word, _sep, rest = said.partition(":")
         text.append(head_word, style="bold red" if inv["validity"] == "invalid" else "green")
         text.append(":" + rest)
         others = [c for c in failed if c["source"] != "validate"]
         if others:
             errors = sum(1 for c in others if c["severity"] == "error")
-            text.append(f" · audit: {len(others)} finding(s), {errors} error(s), "
-                        f"{money(claim_amount(others), cur, exact=True)} at stake", style="bold" if errors else "")
-        text.append(" · state ")
-        text.append(inv["state"], style=STATE_STYLE.get(inv["state"], "") or "bold")
+            audit = ngettext("audit: {n} finding, {errors} error(s), {amount} at stake",
+                             "audit: {n} findings, {errors} error(s), {amount} at stake", len(others)).format(
+                n=len(others), errors=errors, amount=money(claim_amount(others), cur, exact=True))
+            text.append(" · " + audit, style="bold" if errors else "")
+        text.append(" · " + _("state") + " ")
+        text.append(state_name(inv["state"]), style=STATE_STYLE.get(inv["state"], "") or "bold")
         text.append(f" ({inv['lifecycle_code'] or '-'})")
         if inv["duplicate_of"]:
-            text.append(f" · duplicate of invoice #{inv['duplicate_of']}", style="bold yellow")
+            text.append(" · " + _("duplicate of invoice #{number}").format(number=inv["duplicate_of"]),
+                        style="bold yellow")
         last = []
         if d["calls"]:
-            last.append(f"call detail: {d['calls']} call(s), {money(d['calls_amount'], cur, exact=True)}")
+            last.append(ngettext("call detail: {n} call, {amount}", "call detail: {n} calls, {amount}",
+                                 d["calls"]).format(n=d["calls"], amount=money(d["calls_amount"], cur, exact=True)))
         if d["taxes"]:
-            last.append("VAT " + "; ".join(f"{t['category'] or '?'} {t['rate'] or '?'}%: base "
-                                           f"{exact(t['base'], cur)} tax {money(t['amount'], cur, exact=True)}"
-                                           for t in d["taxes"]))
+            last.append(_("VAT {rates}").format(rates="; ".join(
+                _("{category} {rate}%: base {base} tax {amount}").format(
+                    category=t["category"] or "?", rate=t["rate"] or "?", base=exact(t["base"], cur),
+                    amount=money(t["amount"], cur, exact=True)) for t in d["taxes"])))
         if last:
             text.append("\n" + " · ".join(last))
         self.query_one("#inv-summary", Static).update(text)
 
         charges = self.query_one("#inv-charges", DataTable)
         charges.clear(columns=True)  # the amount columns name the invoice's currency (amounts exact: see above)
-        charges.add_columns("#", "category", "service", f"amount {cur}", f"tax {cur}", "description", "qty",
-                            f"price {cur}", "period")
+        charges.add_columns(*charge_columns(cur))
         for c in d["charges"]:
             info = c["status_code"] in ("GROUP", "INFORMATION")
-            charges.add_row(str(c["seq"]), c["category"], c["service"] or "(account)",
+            charges.add_row(str(c["seq"]), category_name(c["category"]), c["service"] or _("(account)"),
                             Text(exact(c["amount"], cur), justify="right", style="dim" if info else ""),
                             Text(exact(c["tax"], cur), justify="right"), clip(c["description"] or "", 32),
                             _number(c["quantity"]), exact(c["unit_price"], cur),
@@ -543,12 +610,12 @@ class InvoiceDetailScreen(Screen):
 
         checks = self.query_one("#inv-checks", DataTable)
         checks.clear(columns=True)
-        checks.add_columns("id", "result", "rule", "expected", "actual", f"at stake {cur}", "line", "source",
-                           "dispute")
+        checks.add_columns(*check_columns(cur))
         ordered = failed + [c for c in d["checks"] if c["ok"]]  # the findings first
         for c in ordered:
-            result = Text("ok", style="green") if c["ok"] else \
-                Text("FAIL", style="bold red") if c["severity"] == "error" else Text("warn", style="bold yellow")
+            result = Text(pgettext("check", "ok"), style="green") if c["ok"] else \
+                Text(pgettext("check", "FAIL"), style="bold red") if c["severity"] == "error" else \
+                Text(pgettext("check", "warn"), style="bold yellow")
             checks.add_row(str(c["id"]), result, c["rule"], c["expected"] or "", c["actual"] or "",
                            exact(c["at_stake"], cur) if c["at_stake"] else "", (c["line"] or "")[:16], c["source"],
                            f"#{c['dispute']}" if c["dispute"] else "", key=str(c["id"]))
@@ -556,23 +623,28 @@ class InvoiceDetailScreen(Screen):
         if ordered:
             self._show_check(ordered[0])
         else:
-            self.query_one("#inv-check-text", Static).update("no checks stored")
+            self.query_one("#inv-check-text", Static).update(_("no checks stored"))
 
         zone = ctx.zone()
         history = Text()
         for t in d["transitions"]:
-            history.append(f"{when_text(t['at'], zone)}  {t['from_state'] or '-'} → {t['to_state']} "
-                           f"({t['lifecycle_code'] or '-'}) by {t['actor']}: {t['reason']}\n")
+            history.append(_("{when}  {before} → {after} ({code}) by {actor}: {reason}").format(
+                when=when_text(t["at"], zone), before=state_name(t["from_state"]) if t["from_state"] else "-",
+                after=state_name(t["to_state"]), code=t["lifecycle_code"] or "-", actor=t["actor"],
+                reason=t["reason"]) + "\n")
         for disp in d["disputes"]:
-            history.append(f"\ndispute #{disp['id']} ({disp['status']}) opened {when_text(disp['opened_at'], zone)} "
-                           f"by {disp['actor']}: {disp['reason']}\n", style="bold")
-            history.append(f"  claimed {money(disp['amount_claimed'], disp['currency'], exact=True)} · findings "
-                           f"{', '.join(str(f) for f in disp['findings']) or 'none'}")
+            history.append("\n" + _("dispute #{number} ({status}) opened {when} by {actor}: {reason}").format(
+                number=disp["id"], status=dispute_status(disp["status"]), when=when_text(disp["opened_at"], zone),
+                actor=disp["actor"], reason=disp["reason"]) + "\n", style="bold")
+            history.append("  " + _("claimed {amount} · findings {findings}").format(
+                amount=money(disp["amount_claimed"], disp["currency"], exact=True),
+                findings=", ".join(str(f) for f in disp["findings"]) or _("none")))
             if disp["credit_invoice_id"]:
-                history.append(f" · credited {money(disp['credited_amount'], disp['currency'], exact=True)} "
-                               f"by invoice #{disp['credit_invoice_id']}")
+                history.append(" · " + _("credited {amount} by invoice #{number}").format(
+                    amount=money(disp["credited_amount"], disp["currency"], exact=True),
+                    number=disp["credit_invoice_id"]))
             history.append("\n")
-        self.query_one("#inv-history", Static).update(history or Text("no history"))
+        self.query_one("#inv-history", Static).update(history or Text(_("no history")))
 
     def _show_check(self, c: dict[str, Any]) -> None:
         self.query_one("#inv-check-text", Static).update(Text(f"{c['rule']}: {c['message'] or ''}"))
@@ -589,15 +661,16 @@ class InvoiceDetailScreen(Screen):
         recon = self.query_one("#inv-recon", Static)
         if not d["calls"]:
             self.recon_state = "unavailable"
-            recon.update("no call detail on this invoice: nothing to reconcile")
+            recon.update(no_call_detail_text())
             return
         if self.app.ctx.invoices is None:
             self.recon_state = "unavailable"
-            recon.update("the reconciliation needs the workspace (open the console with `anatole ui`), or run "
-                         f"`anatole reconcile {self.invoice_id}`")
+            recon.update(_("the reconciliation needs the workspace (open the console with `anatole ui`), or run "
+                           "`anatole reconcile {number}`").format(number=self.invoice_id))
             return
         self.recon_state = "running"
-        recon.update(f"reconciling {d['calls']} billed call(s) with the rated calls…")
+        recon.update(ngettext("reconciling {n} billed call with the rated calls…",
+                              "reconciling {n} billed calls with the rated calls…", d["calls"]).format(n=d["calls"]))
         self._reconcile(self.invoice_id)
 
     @work(thread=True, exclusive=True, group="invoice-recon")
@@ -614,7 +687,7 @@ class InvoiceDetailScreen(Screen):
         recon = self.query_one("#inv-recon", Static)
         if message.error:
             self.recon_state = "error"
-            recon.update(Text(f"cannot reconcile: {message.error}", style="bold red"))
+            recon.update(Text(_("cannot reconcile: {problem}").format(problem=message.error), style="bold red"))
             return
         if message.summary is not None and "choose" in message.summary:
             self._ask_scope(message.summary["choose"])
@@ -622,21 +695,21 @@ class InvoiceDetailScreen(Screen):
         self.recon_state = "done"
         self.recon = message.summary
         if message.summary is None:
-            recon.update("no call detail on this invoice: nothing to reconcile")
+            recon.update(no_call_detail_text())
             return
         text = recon_text(message.summary, self.invoice_id)
         if self.scope_label:
-            text = Text(f"calls of {self.scope_label}\n", style="bold") + text
+            text = Text(_("calls of {scope}").format(scope=self.scope_label) + "\n", style="bold") + text
         recon.update(text)
 
     def _ask_scope(self, scopes: list[dict[str, Any]]) -> None:
         """The invoice's period spans calls of several sites or trunks: ask which one the carrier bills."""
         self.recon_state = "choosing"
         inv = (self.detail or {}).get("invoice") or {}
-        carrier = inv.get("carrier_name") or inv.get("carrier") or "the carrier"
+        carrier = inv.get("carrier_name") or inv.get("carrier") or _("the carrier")
         self.query_one("#inv-recon", Static).update(Text(
-            f"The invoice's period has rated calls on several sites or trunks: which one does {carrier} bill? "
-            "(enter chooses)", style="bold"))
+            _("The invoice's period has rated calls on several sites or trunks: which one does {carrier} bill? "
+              "(enter chooses)").format(carrier=carrier), style="bold"))
         by_site: dict[str | None, list[dict[str, Any]]] = {}
         for s in scopes:
             by_site.setdefault(s["site"], []).append(s)
@@ -646,14 +719,26 @@ class InvoiceDetailScreen(Screen):
                 continue  # calls with no site: only in "all"
             trunks = [r for r in rows if r["trunk"]]
             total = sum(r["calls"] for r in rows)
-            label = f"site {site}" + (f", trunk {trunks[0]['trunk']}" if len(rows) == 1 and trunks else "")
-            options.append(f"{label}{', all its trunks' if len(rows) > 1 else ''} ({total} calls)")
+            if len(rows) > 1:
+                options.append(ngettext("site {site}, all its trunks ({n} call)",
+                                        "site {site}, all its trunks ({n} calls)", total).format(site=site, n=total))
+            elif trunks:
+                options.append(ngettext("site {site}, trunk {trunk} ({n} call)",
+                                        "site {site}, trunk {trunk} ({n} calls)", total).format(
+                    site=site, trunk=trunks[0]["trunk"], n=total))
+            else:
+                options.append(ngettext("site {site} ({n} call)", "site {site} ({n} calls)", total).format(site=site,
+                                                                                                        n=total))
             self.scopes.append((site, (), False))
             if len(rows) > 1:
                 for r in trunks:
-                    options.append(f"site {site}, trunk {r['trunk']} ({r['calls']} calls)")
+                    options.append(ngettext("site {site}, trunk {trunk} ({n} call)",
+                                            "site {site}, trunk {trunk} ({n} calls)", r["calls"]).format(
+                        site=site, trunk=r["trunk"], n=r["calls"]))
                     self.scopes.append((site, (r["trunk"],), False))
-        options.append(f"all sites and trunks ({sum(s['calls'] for s in scopes)} calls)")
+        every = sum(s["calls"] for s in scopes)
+        options.append(ngettext("all sites and trunks ({n} call)", "all sites and trunks ({n} calls)", every).format(
+            n=every))
         self.scopes.append((None, (), False))
         choice = self.query_one("#inv-recon-scope", OptionList)
         choice.clear_options()
@@ -669,11 +754,16 @@ class InvoiceDetailScreen(Screen):
         if self.recon_state != "choosing":
             return
         site, trunks, ask = self.scopes[int(event.option.id or 0)]
-        self.scope_label = (f"site {site}" if site else "all sites") + (f", trunk {', '.join(trunks)}" if trunks
-                                                                         else "")
+        if site and trunks:
+            self.scope_label = _("site {site}, trunk {trunks}").format(site=site, trunks=", ".join(trunks))
+        elif site:
+            self.scope_label = _("site {site}").format(site=site)
+        else:
+            self.scope_label = _("all sites")
         event.option_list.add_class("hidden")
         self.recon_state = "running"
-        self.query_one("#inv-recon", Static).update(f"reconciling with the calls of {self.scope_label}…")
+        self.query_one("#inv-recon", Static).update(
+            _("reconciling with the calls of {scope}…").format(scope=self.scope_label))
         self._reconcile(self.invoice_id, site, trunks, ask)
 
     # --- actions -----------------------------------------------------------------------------------------------
@@ -687,8 +777,7 @@ class InvoiceDetailScreen(Screen):
 
     def action_act(self, kind: str) -> None:
         if self.app.ctx.invoices is None:
-            self._message("read-only: the actions need the workspace (open the console with `anatole ui`)",
-                          error=True)
+            self._message(read_only_text(), error=True)
             return
         if self.detail is not None:
             open_action(self, kind, self.detail, self._after_action)
@@ -712,25 +801,31 @@ def recon_text(s: dict[str, Any], invoice_id: int) -> Text:
         return display.from_text(None if value is None else str(value), code, code=with_code)
 
     text = Text()
-    text.append(f"{s['invoice_lines']} billed call(s) against {s['calls']} rated call(s), {s['matched']} matched\n",
-                style="bold")
+    text.append(ngettext("{billed} billed call against {rated} rated call(s), {matched} matched",
+                         "{billed} billed calls against {rated} rated call(s), {matched} matched",
+                         s["invoice_lines"]).format(billed=s["invoice_lines"], rated=s["calls"],
+                                                    matched=s["matched"]) + "\n", style="bold")
     first, last = (s["period"][k][:16].replace("T", " ") for k in ("from", "to"))
-    text.append(f"period {first} to {last} UTC\ntolerances: start ±{tol['start_s']} s, duration "
-                f"±{tol['duration_s']} s, cost {tol['cost']}{cur}\n\n")
-    text.append(f"{'class':<26}{'lines':>6}{'invoice' + cur:>12}{'rated' + cur:>12}{'difference':>12}\n",
-                style="bold")
+    text.append(_("period {first} to {last} UTC").format(first=first, last=last) + "\n")
+    cost = display.from_text(str(tol["cost"]), code, exact=True, code=False) + cur
+    text.append(_("tolerances: start ±{start} s, duration ±{duration} s, cost {cost}").format(
+        start=tol["start_s"], duration=tol["duration_s"], cost=cost) + "\n\n")
+    text.append(f"{_('class'):<26}{_('lines'):>6}{_('invoice') + cur:>12}{_('rated') + cur:>12}"
+                f"{_('difference'):>12}\n", style="bold")
     for name, t in s["classes"].items():
         style = "" if name == "exact" or not t["count"] else "yellow"
-        text.append(f"{RECON_LABELS.get(name, name):<26}{t['count']:>6}{shown(t['invoice'], with_code=False):>12}"
-                    f"{shown(t['cdr'], with_code=False):>12}{shown(t['difference'], with_code=False):>12}\n",
-                    style=style)
-    text.append("\nmoney at stake: ")
+        text.append(f"{_(RECON_LABELS[name]) if name in RECON_LABELS else name:<26}{t['count']:>6}"
+                    f"{shown(t['invoice'], with_code=False):>12}{shown(t['cdr'], with_code=False):>12}"
+                    f"{shown(t['difference'], with_code=False):>12}\n", style=style)
+    text.append("\n" + _("money at stake:") + " ")
     stake = shown(s["money_at_stake"])
     text.append(stake, style="bold" if stake == shown("0") else "bold red")
-    text.append(f" (overcharges + calls the PBX never made) · calls not billed: {shown(s['unbilled_calls_cost'])}\n")
+    text.append(" " + _("(overcharges + calls the PBX never made) · calls not billed: {amount}").format(
+        amount=shown(s["unbilled_calls_cost"])) + "\n")
     if s.get("median_start_offset_s"):
-        text.append(f"the carrier's clock is {s['median_start_offset_s']:+d} s from the PBX's (median)\n")
-    text.append(f"line by line: `anatole reconcile {invoice_id}`", style="dim")
+        text.append(_("the carrier's clock is {offset} s from the PBX's (median)").format(
+            offset=f"{s['median_start_offset_s']:+d}") + "\n")
+    text.append(_("line by line: `anatole reconcile {number}`").format(number=invoice_id), style="dim")
     return text
 
 
@@ -742,7 +837,7 @@ class ApproveDialog(ModalScreen[str | None]):
     (wrong state, missing reason) is shown here and the dialog stays open."""
 
     CSS_PATH = "invoices.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
 
     def __init__(self, detail: dict[str, Any]) -> None:
         super().__init__()
@@ -753,16 +848,18 @@ class ApproveDialog(ModalScreen[str | None]):
         inv = self.detail["invoice"]
         why = needs_reason(self.detail)
         with Vertical(classes="dialog", id="approve-box"):
-            yield Static(f"Approve {inv['number']} (#{inv['id']}) of {inv['carrier_name'] or inv['carrier']} for "
-                         f"payment: {money(inv['payable'], inv['currency'], exact=True)}", classes="dialog-title")
+            yield Static(_("Approve {number} (#{id}) of {carrier} for payment: {amount}").format(
+                number=inv["number"], id=inv["id"], carrier=inv["carrier_name"] or inv["carrier"],
+                amount=money(inv["payable"], inv["currency"], exact=True)), classes="dialog-title")
             if inv.get("kind") == "information":
-                yield Static(f"This document is {kind_text(inv)}: it cannot be approved for payment.",
-                             id="approve-hint")
+                yield Static(_("This document is {kind}: it cannot be approved for payment.").format(
+                    kind=kind_text(inv)), id="approve-hint")
             else:
-                yield Static(f"A reason is required: {why}." if why else "Reason (optional):", id="approve-hint")
-            yield Input(placeholder="reason", id="approve-reason")
-            yield Static(f"enter: approve as {self.app.ctx.user} · escape: cancel", id="approve-message",
-                         classes="message")
+                yield Static(_("A reason is required: {why}.").format(why=why) if why else _("Reason (optional):"),
+                             id="approve-hint")
+            yield Input(placeholder=_("reason"), id="approve-reason")
+            yield Static(_("enter: approve as {user} · escape: cancel").format(user=self.app.ctx.user),
+                         id="approve-message", classes="message")
 
     def on_mount(self) -> None:
         self.query_one("#approve-reason", Input).focus()
@@ -773,8 +870,8 @@ class ApproveDialog(ModalScreen[str | None]):
             return
         reason = event.value.strip()
         if needs_reason(self.detail) and not reason:
-            _error(self.query_one("#approve-message", Static), "give a reason: "
-                   f"{needs_reason(self.detail)}")
+            _error(self.query_one("#approve-message", Static),
+                   _("give a reason: {why}").format(why=needs_reason(self.detail)))
             return
         self.busy = True
         self._run(int(self.detail["invoice"]["id"]), reason)
@@ -788,7 +885,8 @@ class ApproveDialog(ModalScreen[str | None]):
         except ActionError as exc:
             self.post_message(ActionDone(False, str(exc)))
             return
-        self.post_message(ActionDone(True, f"invoice #{invoice_id} approved by {ctx.user}"))
+        self.post_message(ActionDone(True, _("invoice #{number} approved by {user}").format(number=invoice_id,
+                                                                                            user=ctx.user)))
 
     def on_action_done(self, message: ActionDone) -> None:
         self.busy = False
@@ -806,7 +904,7 @@ class DisputeDialog(ModalScreen[str | None]):
     with) and the amount claimed (empty: the money at stake of the findings chosen). Enter in a field submits."""
 
     CSS_PATH = "invoices.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
 
     def __init__(self, detail: dict[str, Any]) -> None:
         super().__init__()
@@ -818,20 +916,21 @@ class DisputeDialog(ModalScreen[str | None]):
         inv = self.detail["invoice"]
         cur = inv["currency"]
         with Vertical(classes="dialog", id="dispute-box"):
-            yield Static(f"Dispute {inv['number']} (#{inv['id']}) with {inv['carrier_name'] or inv['carrier']} "
-                         f"(payable {money(inv['payable'], inv['currency'], exact=True)})", classes="dialog-title")
-            yield Input(placeholder="reason (required), for the carrier", id="dispute-reason")
+            yield Static(_("Dispute {number} (#{id}) with {carrier} (payable {amount})").format(
+                number=inv["number"], id=inv["id"], carrier=inv["carrier_name"] or inv["carrier"],
+                amount=money(inv["payable"], inv["currency"], exact=True)), classes="dialog-title")
+            yield Input(placeholder=_("reason (required), for the carrier"), id="dispute-reason")
             if self.findings:
-                yield Static("Findings contested (space: toggle):")
+                yield Static(_("Findings contested (space: toggle):"))
                 yield SelectionList[int](
                     *[(f"{c['id']:>4} {c['rule']:<18} "
                        f"{money(c['at_stake'], cur, exact=True) if c['at_stake'] else '':>14}  "
                        f"{(c['line'] or '')[:16]}", c["id"], True) for c in self.findings], id="dispute-findings")
             else:
-                yield Static("This invoice has no findings: the dispute contests none.")
-            yield Input(id="dispute-amount", restrict=r"[0-9.]*")
-            yield Static(f"enter: open the dispute as {self.app.ctx.user} · tab: next field · escape: cancel",
-                         id="dispute-message", classes="message")
+                yield Static(_("This invoice has no findings: the dispute contests none."))
+            yield Input(id="dispute-amount", restrict=r"[0-9.,]*")
+            yield Static(_("enter: open the dispute as {user} · tab: next field · escape: cancel").format(
+                user=self.app.ctx.user), id="dispute-message", classes="message")
 
     def on_mount(self) -> None:
         self._default_amount()
@@ -846,8 +945,8 @@ class DisputeDialog(ModalScreen[str | None]):
         picked = set(self.chosen())
         total = claim_amount([c for c in self.findings if c["id"] in picked])  # each overcharge once
         self.query_one("#dispute-amount", Input).placeholder = \
-            f"amount claimed (empty: {money(total, self.detail['invoice']['currency'], exact=True)}, the findings' " \
-            "money at stake)"
+            _("amount claimed (empty: {amount}, the findings' money at stake)").format(
+                amount=money(total, self.detail["invoice"]["currency"], exact=True))
 
     @on(SelectionList.SelectedChanged, "#dispute-findings")
     def findings_changed(self) -> None:
@@ -860,20 +959,20 @@ class DisputeDialog(ModalScreen[str | None]):
         message = self.query_one("#dispute-message", Static)
         reason = self.query_one("#dispute-reason", Input).value.strip()
         if not reason:
-            _error(message, "a dispute needs a reason")
+            _error(message, _("a dispute needs a reason"))
             self.query_one("#dispute-reason", Input).focus()
             return
         findings = self.chosen()
         if self.findings and not findings:
-            _error(message, "choose at least one finding to contest (space toggles)")
+            _error(message, _("choose at least one finding to contest (space toggles)"))
             return
         text = self.query_one("#dispute-amount", Input).value.strip()
         amount = None
         if text:
             try:
-                amount = parse_money(text)
+                amount = parse_money(text.replace(",", "."))  # a decimal comma as typed in French
             except MoneyError as exc:
-                _error(message, f"amount: {exc}")
+                _error(message, _("amount: {problem}").format(problem=exc))
                 self.query_one("#dispute-amount", Input).focus()
                 return
         self.busy = True
@@ -888,7 +987,8 @@ class DisputeDialog(ModalScreen[str | None]):
         except ActionError as exc:
             self.post_message(ActionDone(False, str(exc)))
             return
-        self.post_message(ActionDone(True, f"dispute #{did} opened on invoice #{invoice_id} by {ctx.user}"))
+        self.post_message(ActionDone(True, _("dispute #{dispute} opened on invoice #{number} by {user}").format(
+            dispute=did, number=invoice_id, user=ctx.user)))
 
     def on_action_done(self, message: ActionDone) -> None:
         self.busy = False
