@@ -454,12 +454,23 @@ def alerts(ctx: click.Context, workspace: Path | None, open_only: bool, limit: i
         return
     from rich.table import Table
 
-    table = Table(_("id"), _("at"), _("severity"), _("rule"), _("kind"), _("site"), _("ext"), _("call"), _("amount"),
-                  _("message"), _("ack"))
-    for r in rows:
-        amount = display.money(r["amount"], r["currency"])
-        table.add_row(str(r["id"]), _alert_time(ws, r, r["at"]), r["severity"],
-                      r["rule"], r["kind"], r["site"] or "", r["extension"] or "",
-                      str(r["call_id"] or ""), amount, r["message"], r["acknowledged_by"] or "")
+    out = _console()
+    columns = (("id", _("id")), ("at", _("at")), ("severity", _("severity")), ("rule", _("rule")),
+               ("kind", _("kind")), ("site", _("site")), ("ext", _("ext")), ("call", _("call")),
+               ("amount", _("amount")), ("message", _("message")), ("ack", _("ack")))
+    if out.width < 120:  # a terminal of 80 columns: what an operator acts on, the message wrapped
+        columns = tuple(c for c in columns if c[0] in ("id", "at", "rule", "ext", "amount", "message", "ack"))
+    cells = [{"id": str(r["id"]), "at": _alert_time(ws, r, r["at"]), "severity": r["severity"], "rule": r["rule"],
+              "kind": r["kind"], "site": r["site"] or "", "ext": r["extension"] or "", "call": str(r["call_id"] or ""),
+              "amount": display.money(r["amount"], r["currency"]), "message": r["message"],
+              "ack": r["acknowledged_by"] or ""} for r in rows]
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
+    for key, title in columns:
+        keep = key != "message"  # never cut nor wrapped: a narrow terminal wraps the message instead
+        table.add_column(title, no_wrap=keep, justify="right" if key == "amount" else "left",
+                         min_width=max([len(title), *(len(c[key]) for c in cells)]) if keep else None,
+                         ratio=1 if key == "message" else None)
+    for c in cells:
+        table.add_row(*(c[key] for key, _title in columns))
     out = _console()
     out.print(table if rows else _("no alerts"))
