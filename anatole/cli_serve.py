@@ -290,8 +290,8 @@ def status(ctx: click.Context, workspace: Path | None, as_json: bool, backlog: i
                     "start after").format(count=got.replayed), markup=False)
     table = Table(_("source"), _("format"), _("state"), _("since"), _("peer"), _("received"), _("detail"))
     for s in got.sources:
-        table.add_row(s.name, s.format, s.state, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.since)),
-                      s.peer, str(s.received), s.detail)
+        since = time.strftime(f"{display.date_pattern()} %H:%M:%S", time.localtime(s.since))  # this machine's time
+        table.add_row(s.name, s.format, s.state, since, s.peer, str(s.received), s.detail)
     out.print(table)
     c = got.counters
     out.print(_("received {received}, journaled {journaled}, calls {calls}, rejects {rejects}, duplicates "
