@@ -36,6 +36,7 @@ cdef enum:
     KEY_DIGITS = 18  # digits of a number key: 11**18 < 2**63
     CHUNK = 2048  # calls whose keys rate() computes at a time, into a buffer on the stack
     HOUR = 3600
+    PAD = 8  # keys after the last interval start: a count over 8 keys never reads past the array
     WINDOW_DAYS = 800  # the longest span of start times a batch's band timeline covers
 
 cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead", and the bound of a call's total
@@ -54,10 +55,6 @@ ctypedef struct RateRec:
 ctypedef struct IvRec:  # an interval of keys: its first key and the longest prefix covering it
     uint64_t start
     int32_t prefix
-
-ctypedef struct TopRec:  # a block of keys: its first interval, and the block's prefix when one interval covers it
-    int32_t lo
-    int32_t label  # the prefix (-1: none) when the block lies in one interval, else SEARCH
 
 ctypedef struct SlotRec:
     int64_t price
@@ -237,10 +234,13 @@ cdef class RateTables:
     # rating at once with the same tables never see a day with another day's schedule
     cdef int64_t day_entry[DAY_CACHE]
     # the interval search on number keys: starts scaled to 18 digits, their prefixes, and a first-bits table
-    cdef object ivk_buf, ivp_buf, top_buf
-    cdef const uint64_t* ivk  # interval starts (8 to a cache line: the search's last steps stay in one line)
-    cdef const int32_t* ivp  # their prefixes
-    cdef const TopRec* top
+    cdef object ivk_buf, top_buf, leaf_buf
+    cdef const uint64_t* ivk  # interval starts, then PAD copies of 2**64 - 1 (a count may read past the end)
+    cdef const uint64_t* grp  # ivk[8 * g]: the first start of each aligned group of 8, padded the same way
+    cdef object grp_buf
+    cdef const int32_t* top  # first-bits block -> the interval holding its first key
+    cdef const int32_t* leaf  # per interval: its prefix, then the rate of each band column (one row, one load)
+    cdef int leaf_w  # int32s per leaf row: band_cols + 1
     cdef int top_shift
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
     cdef object fast_buf
@@ -306,25 +306,28 @@ cdef class RateTables:
         starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(11 ** (KEY_DIGITS - self.key_len))
         if starts.shape[0] == 0 or starts[0] != 0:
             raise ValueError("the intervals must start at key 0")
-        self.ivk_buf = np.ascontiguousarray(starts)
-        self.ivp_buf = np.ascontiguousarray(iv["prefix"], dtype=np.int32)
         # a table on the key's first bits narrows each search to a few intervals (about one entry per interval,
-        # at most 2**20); a block inside one interval gives the prefix at once
+        # at most 2**20): most blocks lie in one interval, rate_block searches the others
         cdef int bits = min(20, max(4, int(starts.shape[0]).bit_length()))
         self.top_shift = 63 - bits
         edges = np.arange((1 << bits) + 1, dtype=np.uint64) << np.uint64(self.top_shift)
         first = (np.searchsorted(starts, edges, side="right") - 1).astype(np.int32)
         first[len(first) - 1] = len(starts) - 1
-        self.top_buf = np.zeros(first.shape[0], np.dtype([("lo", np.int32), ("label", np.int32)]))
-        self.top_buf["lo"] = first
-        single = np.append(first[1:] == first[:len(first) - 1], False)
-        self.top_buf["label"] = np.where(single, np.asarray(iv["prefix"])[first], SEARCH)
+        self.top_buf = np.ascontiguousarray(first)
+        self.ivk_buf = aligned(np.concatenate([starts, np.full(PAD, np.iinfo(np.uint64).max, np.uint64)]))
+        self.grp_buf = aligned(np.concatenate([starts[::8], np.full(2 * PAD + 1, np.iinfo(np.uint64).max,
+                                                                      np.uint64)]))
+        self.leaf_w = self.band_cols + 1
+        self.leaf_buf = leaf_rows(np.asarray(iv["prefix"], dtype=np.int32), np.asarray(self.band_rate),
+                                  np.asarray(self.prefix_parent), self.band_cols)
         cdef const uint64_t[::1] kv = self.ivk_buf
-        cdef const int32_t[::1] pv = self.ivp_buf
-        cdef const uint8_t[::1] tv = self.top_buf.view(np.uint8).reshape(-1)
+        cdef const int32_t[::1] tv = self.top_buf
+        cdef const int32_t[::1] lv = self.leaf_buf
+        cdef const uint64_t[::1] gv = self.grp_buf
         self.ivk = &kv[0]
-        self.ivp = &pv[0]
-        self.top = <const TopRec*> &tv[0]
+        self.grp = &gv[0]
+        self.top = &tv[0]
+        self.leaf = &lv[0]
         self.fast_buf = fast_records(self.rate_buf, self.slot_buf)
         if self.fast_buf.dtype.itemsize != sizeof(FastRec):
             raise ValueError("fast record layout differs from the compiled engine's")
@@ -644,7 +647,10 @@ cdef class RateTables:
     cdef void rate_block(self, const uint64_t* keys, const int64_t* start, const int32_t* duration,
                          Py_ssize_t n, Outputs o, const Timeline* tl) noexcept nogil:
         """Rate n calls given their keys. Calls go in groups whose stages interleave: a call's lookups depend on
-        each other, but those of different calls do not, so the processor overlaps their cache misses."""
+        each other, but those of different calls do not, so the processor overlaps their cache misses. A call
+        makes three dependent reads in the usual case: the first-bits table, its interval's leaf row (prefix and
+        the rate of each band), the rate's 64-byte record; a block of several intervals adds one count over 8
+        keys (two lines read at once), after a few halving steps in the densest blocks only."""
         cdef Py_ssize_t base = 0, m, j, i
         cdef uint64_t k[GROUP]
         cdef int32_t lo[GROUP]
@@ -653,54 +659,101 @@ cdef class RateTables:
         cdef int32_t firsts[GROUP]
         cdef int bands[GROUP]
         cdef int64_t changes[GROUP]
-        cdef int32_t longest, half, r, pid
-        cdef uint64_t b
+        cdef int32_t longest, half, r, pid, w = self.leaf_w
+        cdef uint64_t b, kj
+        cdef const uint64_t* v
+        cdef const uint64_t* u
+        cdef int32_t g0, gn
+        cdef bint wide
+        cdef const int32_t* row
         cdef int64_t d
+        # the tables in locals: the outputs' stores (int8 aliases everything) would make the compiler reload them
+        cdef const FastRec* fast = self.fast
+        cdef const uint64_t* ivk = self.ivk
+        cdef const uint64_t* grp = self.grp
+        cdef const int32_t* top = self.top
+        cdef const int32_t* leaf = self.leaf
+        cdef int top_shift = self.top_shift
+        cdef bint simple = self.inc_quantum == 0, split = self.split, banded = self.n_bands > 0
         while base < n:
             m = n - base if n - base < GROUP else GROUP
             longest = 1
             for j in range(base + m, base + m + GROUP if base + m + GROUP <= n else n):
-                anatole_prefetch(&self.top[keys[j] >> self.top_shift])  # the next group's first lookups
+                anatole_prefetch(&top[keys[j] >> top_shift])  # the next group's first lookups
             for j in range(m):
                 k[j] = keys[base + j]
-                b = k[j] >> self.top_shift
-                lo[j] = self.top[b].lo
-                pids[j] = self.top[b].label
-                ln[j] = 1
-                if pids[j] == SEARCH:
-                    ln[j] = self.top[b + 1].lo - lo[j] + 1
-                    anatole_prefetch(&self.ivk[lo[j] + (ln[j] >> 1)])
-                    if ln[j] > longest:
-                        longest = ln[j]
-            # branchless binary searches, one step of every call at a time: the last start <= key
-            while longest > 1:
-                for j in range(m):
-                    half = ln[j] >> 1
-                    lo[j] = lo[j] + half if self.ivk[lo[j] + half] <= k[j] else lo[j]
-                    ln[j] -= half
-                longest -= longest >> 1
-            for j in range(m):
-                if k[j] == 0:
-                    pids[j] = -1
-                elif pids[j] == SEARCH:
-                    pids[j] = self.ivp[lo[j]]
+                b = k[j] >> top_shift
+                lo[j] = top[b]
+                ln[j] = top[b + 1] - lo[j] + 1
+                if ln[j] > 8:
+                    anatole_prefetch(&grp[lo[j] >> 3])
+                    anatole_prefetch(&grp[(lo[j] >> 3) + 8])
+                elif ln[j] > 1:
+                    anatole_prefetch(&ivk[lo[j]])
+                    anatole_prefetch(&ivk[lo[j] + 7])
+                if ln[j] > longest:
+                    longest = ln[j]
+            # the bands meanwhile: they depend on the start times only
             for j in range(m):
                 bands[j] = NO_BAND
                 changes[j] = FAR
                 d = duration[base + j]
-                if pids[j] < 0 or d <= 0 or d > MAX_DURATION:
-                    pids[j] = -2 - pids[j]  # not to be rated (-1: invalid key or no match, else -2 - pid)
-                    continue
-                if self.n_bands > 0:
+                if banded and 0 < d <= MAX_DURATION:
                     bands[j] = self.band_in(tl, start[base + j], &changes[j])
-                anatole_prefetch(&self.band_rate[pids[j] * self.band_cols + bands[j] + 1])
+            # The last start <= key, by counting rather than halving: the starts are sorted and padded, and those
+            # past the block's end are above the key, so a count over a fixed window needs no bounds. Blocks of
+            # at most 8 intervals: one count over the 7 starts after the first (at most two lines, read at once).
+            # Denser blocks (the popular country codes): the window of aligned groups of 8 starts is narrowed by
+            # halving over the groups' first starts while it is wider than 17 groups (rare), the group found
+            # by a count over 16 of its first starts, and the interval by a count over the group's line.
+            wide = longest > 8 * 16
+            while wide:
+                wide = False
+                for j in range(m):
+                    if ln[j] > 8:
+                        g0 = lo[j] >> 3
+                        gn = ((lo[j] + ln[j] - 1) >> 3) - g0 + 1  # groups g0 .. g0 + gn - 1
+                        if gn > 17:  # a count over 16 first starts chooses among 17 groups
+                            half = gn >> 1
+                            if grp[g0 + half] <= k[j]:
+                                g0 += half
+                                gn -= half
+                            else:
+                                gn = half
+                            lo[j] = g0 << 3
+                            ln[j] = gn << 3
+                            wide = wide or gn > 17
             for j in range(m):
+                kj = k[j]
+                if ln[j] > 8:
+                    g0 = lo[j] >> 3
+                    u = &grp[g0]
+                    g0 += ((u[1] <= kj) + (u[2] <= kj) + (u[3] <= kj) + (u[4] <= kj) + (u[5] <= kj) + (u[6] <= kj)
+                           + (u[7] <= kj) + (u[8] <= kj) + (u[9] <= kj) + (u[10] <= kj) + (u[11] <= kj)
+                           + (u[12] <= kj) + (u[13] <= kj) + (u[14] <= kj) + (u[15] <= kj) + (u[16] <= kj))
+                    lo[j] = g0 << 3
+                    ln[j] = 8
+                    anatole_prefetch(&ivk[lo[j]])
+            for j in range(m):
+                if ln[j] > 1:
+                    v = &ivk[lo[j]]
+                    kj = k[j]
+                    lo[j] += ((v[1] <= kj) + (v[2] <= kj) + (v[3] <= kj) + (v[4] <= kj) + (v[5] <= kj)
+                              + (v[6] <= kj) + (v[7] <= kj))
+                anatole_prefetch(&leaf[lo[j] * w])
+            for j in range(m):
+                row = &leaf[lo[j] * w]
+                pid = row[0] if k[j] != 0 else -1
                 firsts[j] = -1
-                if pids[j] >= 0:
-                    r = self.band_rate[pids[j] * self.band_cols + bands[j] + 1]
-                    firsts[j] = r
-                    if r >= 0:
-                        anatole_prefetch(&self.fast[r])
+                d = duration[base + j]
+                if pid < 0 or d <= 0 or d > MAX_DURATION:
+                    pids[j] = -2 - pid  # not to be rated (-1: invalid key or no match, else -2 - pid)
+                    continue
+                pids[j] = pid
+                r = row[bands[j] + 2]
+                firsts[j] = r
+                if r >= 0:
+                    anatole_prefetch(&fast[r])
             for j in range(m):
                 i = base + j
                 pid = pids[j]
@@ -708,10 +761,10 @@ cdef class RateTables:
                     o.prefix[i] = pid
                     r = firsts[j]
                     d = duration[i]
-                    # the usual call: the (prefix, band) table's rate is in force and the call stays in one band
-                    if r >= 0 and self.fast[r].eff <= start[i] and self.fast[r].nslots <= 2 and \
-                            self.inc_quantum == 0 and (not self.split or d <= changes[j] - start[i]):
-                        self.rate_simple(&self.fast[r], d, &o.billed[i], &o.cost[i])
+                    # the usual call: the rate of its band is in force and the call stays in one band
+                    if r >= 0 and fast[r].eff <= start[i] and fast[r].nslots <= 2 and \
+                            simple and (not split or d <= changes[j] - start[i]):
+                        self.rate_simple(&fast[r], d, &o.billed[i], &o.cost[i])
                         o.status[i] = RATED
                         o.rate[i] = r
                         o.band[i] = bands[j]
@@ -961,6 +1014,39 @@ def fast_records(rate_rec, slot_rec):
     fast["inc1"] = np.where(count >= 2, slot_rec["inc"][second], 1)
     fast["nslots"] = np.minimum(count, 3)
     return fast
+
+
+def aligned(a):
+    """A copy of the 1-d array `a` whose data starts on a 64-byte boundary (a cache line), so that a group of 8
+    keys is one line."""
+    raw = np.empty(a.nbytes + 64, np.uint8)
+    skip = -raw.ctypes.data % 64
+    out = raw[skip:skip + a.nbytes].view(a.dtype)
+    out[:] = a
+    return out
+
+
+def leaf_rows(iv_prefix, band_rate, parent, int cols):
+    """One row per interval: its prefix (-1: none), then per band column the first rate of the nearest prefix,
+    itself or an ancestor, with a rate for that column (-1: none). That is where find_rate's walk up the parents
+    starts its scan, so the kernel takes that rate when it is in force and leaves every other case to rate_one."""
+    iv_prefix = np.asarray(iv_prefix, dtype=np.int32)
+    parent = np.asarray(parent, dtype=np.int64)
+    n_pref = parent.shape[0]
+    res = np.asarray(band_rate, dtype=np.int32).reshape(n_pref, cols)
+    if n_pref:
+        has = (parent >= 0)[:, None]
+        up = np.where(parent >= 0, parent, 0)
+        for _ in range(MAX_KEY_DIGITS + 1):  # prefixes nest at most key_len deep
+            nxt = np.where((res < 0) & has, res[up], res)
+            if np.array_equal(nxt, res):
+                break
+            res = nxt
+    rows = np.full((iv_prefix.shape[0], cols + 1), -1, np.int32)
+    rows[:, 0] = iv_prefix
+    ok = iv_prefix >= 0
+    rows[ok, 1:] = res[iv_prefix[ok]]
+    return rows.reshape(-1)
 
 
 cdef inline Outputs shifted(Outputs o, Py_ssize_t k) noexcept nogil:
