@@ -283,8 +283,8 @@ def status_glyph(status: str | None) -> str:
 
 def status_legend() -> list[tuple[str, str]]:
     """(glyph, meaning) for the help screen."""
-    return [("✓", _("rated")), ("?", _("no rate for the number (no_rate)")),
-            ("⊘", _("no tariff for the site (no_tariff)")), ("–", _("unanswered")),
+    return [("✓", status_label("rated")), ("?", _("no rate for the number (no_rate)")),
+            ("⊘", _("no tariff for the site (no_tariff)")), ("–", status_label("unanswered")),
             ("·", _("not charged: incoming, internal, transit")), ("○", _("service number")),
             ("!", _("emergency number")), ("✗", _("invalid record"))]
 
