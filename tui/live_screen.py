@@ -717,8 +717,9 @@ def _costs(c: Counters, which: str) -> dict[str, dict[str, int]]:
 
 def _costs_text(costs: dict[str, dict[str, int]]) -> str:
     """Each site's totals, each currency on its own with its own decimals: never one sum of two currencies."""
-    return "; ".join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
-                     if any(v.values())) or pgettext("cost", "none")
+    sep = pgettext("list separator", "; ")  # French typography: " ; "
+    return sep.join(f"{site} {display.totals(v, sep=', ')}" for site, v in sorted(costs.items())
+                    if any(v.values())) or pgettext("cost", "none")
 
 
 def _number(value: float) -> str:
