@@ -39,7 +39,8 @@ STATE_SHORT = {"queued": pgettext("charge state", "queued"), "posted": pgettext(
                "failed": pgettext("charge state", "FAILED")}
 LEGEND = _("queued: waits for the PMS · posted: on the PMS folio · folio: print it · ! late")
 QUEUE_STATES = {"pending": pgettext("posting", "pending"), "sent": pgettext("posting", "sent"),
-                "unconfirmed": pgettext("posting", "unconfirmed"), "cancelled": pgettext("posting", "cancelled")}
+                "unconfirmed": pgettext("posting", "unconfirmed"), "cancelled": pgettext("posting", "cancelled"),
+                "ok": pgettext("posting", "ok"), "rejected": pgettext("posting", "rejected")}
 ROOM_STATUS = {"occupied": pgettext("room", "occupied"), "vacant": pgettext("room", "vacant")}
 GUEST_WIDTH = 12  # the rooms list's guest column: with the room's charges in 40 columns
 ROOM_COLUMNS = ("room", "status", "guest", "charges", "calls", "unposted", "ext")
@@ -534,7 +535,8 @@ class FrontDeskScreen(Screen):
                  _("charge {amount}").format(amount=money(c["charge"], c["currency"])),
                  STATE_SHORT.get(c["status"], c["status"])]
         if c.get("posting"):
-            parts[-1] += f" · P#{c['posting']} {c.get('posting_state') or ''}".rstrip()
+            state = c.get("posting_state") or ""
+            parts[-1] += f" · P#{c['posting']} {QUEUE_STATES.get(state, state)}".rstrip()
         if c.get("reason") or c["late"] or c["status"] in ("rejected", "failed"):
             parts.append(why(c))
         detail.update(Text(" · ".join(parts)))

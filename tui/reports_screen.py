@@ -334,8 +334,8 @@ class ReportsScreen(Screen):
             return
         options = self.query_one("#report-list", OptionList)
         self.names = list(ctx.reports.reports)
-        for name in ctx.reports.reports:
-            options.add_option(Option(name, id=name))  # as `anatole report NAME`; the title is shown with it
+        for name, title in ctx.reports.reports.items():  # titles in the language (`anatole report NAME` names them)
+            options.add_option(Option(title, id=name))  # whole, on two lines if need be
         self._message(_("reading the latest month with data…"))
         self._latest()
 
