@@ -595,8 +595,8 @@ def _calls_back(number: np.ndarray, country: str) -> np.ndarray:
     """Which numbers may call the site: domestic fixed lines and mobiles, and foreign numbers other than the
     high-risk and unrated ranges."""
     cc = str(phonenumbers.country_code_for_region(country)).encode()
-    usual = tuple(h.encode() for h, _, _ in NATIONAL_NUMBERS[country] + MOBILE_NUMBERS[country])
-    odd = tuple(h.encode() for h, _, _ in HIGH_RISK_NUMBERS + UNRATED_NUMBERS[country])
+    usual = tuple(h.encode() for h, *_rest in NATIONAL_NUMBERS[country] + MOBILE_NUMBERS[country])
+    odd = tuple(h.encode() for h, *_rest in HIGH_RISK_NUMBERS + UNRATED_NUMBERS[country])
     uniq, inv = np.unique(number, return_inverse=True)
     ok = np.array([n.startswith(usual) if n.startswith(cc) else not n.startswith(odd) for n in uniq.tolist()],
                   dtype=bool)
@@ -953,7 +953,7 @@ def stored_batch(store: Store, ws: Workspace, month: str = "") -> tuple[CallBatc
     another leg of the same call carries (billed = 0) counts at no cost."""
     names = list(SITE_NAMES)
     traffic: dict[str, dict[str, int]] = {}
-    site, ext, number, start, billable, status, cost, billed, dest, matched = ([] for _ in range(10))
+    site, ext, number, start, billable, status, cost, billed, dest, matched = ([] for _column in range(10))
     status_index = {name: i for i, name in enumerate(STATUS_NAMES)}
     for row in store.calls():
         name = row["site"]

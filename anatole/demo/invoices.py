@@ -403,7 +403,7 @@ def new_york_calls(ws: Workspace, calls: dict[str, np.ndarray], month: Month, se
         planted.phantom.append((number, phantom_starts[k], phantom_seconds[k], int(priced["cost"][k])))
         described.append(tariff.destination(int(priced["rate"][k])))
     rows = list(zip(numbers + phantom_numbers, starts + phantom_starts, seconds + phantom_seconds,
-                    amounts + [a for _, _, _, a in planted.phantom], described))
+                    amounts + [a for *_call, a in planted.phantom], described))
     rows.sort(key=lambda r: (r[1], r[0]))
     return rows, planted
 
@@ -572,11 +572,11 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
         "lines": 1, "at_stake": _money(parse_money(CANCELLED.monthly)),
         "detections": [detection("audit", "LINE-INACTIVE", len(hits), sum(c["at_stake"] for c in hits))]})
     # 3. rate overcharge (New York)
-    over_keys = {f"{HUDSON.trunk}→{n}@{s}" for n, s, _, _, _ in planted.overcharged}
+    over_keys = {f"{HUDSON.trunk}→{n}@{s}" for n, s, *_rest in planted.overcharged}
     hits = take("new-york", "RATE-MISMATCH", over_keys)
-    over_stake = sum(b - c for _, _, _, b, c in planted.overcharged)
+    over_stake = sum(b - c for *_call, b, c in planted.overcharged)
     mismatch = CLASS_NAMES.index("cost_mismatch")
-    rc = [(b, c) for n, s, _, b, c in planted.overcharged if cls_of.get((n, s)) == mismatch]
+    rc = [(b, c) for n, s, _dest, b, c in planted.overcharged if cls_of.get((n, s)) == mismatch]
     recon_seen["cost_mismatch"] += len(rc)
     rc_stake = sum(b - c for b, c in rc)
     planted_out.append({
@@ -586,12 +586,12 @@ def _what_was_found(istore: Any, ids: dict[str, int], recon: Any, planted: Plant
         "detections": [detection("audit", "RATE-MISMATCH", len(hits), sum(c["at_stake"] for c in hits)),
                        detection("reconcile", "cost_mismatch", len(rc), rc_stake)]})
     # 4. calls the PBX never made (New York)
-    ghost = [(n, s) for n, s, _, _ in planted.phantom if cls_of.get((n, s)) == CLASS_NAMES.index("only_invoice")]
+    ghost = [(n, s) for n, s, *_rest in planted.phantom if cls_of.get((n, s)) == CLASS_NAMES.index("only_invoice")]
     recon_seen["only_invoice"] += len(ghost)
     planted_out.append({
         "error": N_("calls never made"), "site": "new-york", "invoice": number["new-york"], "currency": HUDSON.currency,
         "what": f"{len(planted.phantom)} calls billed that the PBX never placed",
-        "lines": len(planted.phantom), "at_stake": _money(sum(a for _, _, _, a in planted.phantom)),
+        "lines": len(planted.phantom), "at_stake": _money(sum(a for *_call, a in planted.phantom)),
         "detections": [detection("reconcile", "only_invoice", len(ghost), sum(amount_of[k] for k in ghost))]})
     for p in planted_out:
         p["found"] = bool(p["detections"]) and all(
