@@ -61,7 +61,7 @@ from anatole.config import ConfigError, Workspace, open_workspace
 from anatole.demo import inventory as demoinventory
 from anatole.demo import invoices as demoinvoices
 from anatole.demo import mobile as demomobile
-from anatole.demo.text import count, month_title, percent
+from anatole.demo.text import count, headed, month_title, percent
 from engine import NO_RATE, RATED, STATUS_NAMES
 from engine.money import format_money
 from i18n import N_, _, pgettext
@@ -911,7 +911,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         share = unrated["calls"] / max(summary["calls"], 1)
         text = _("{calls} calls ({share}) have no price until the tariffs cover them").format(
             calls=count(unrated["calls"]), share=percent(share))
-        console.print("[bold]" + _("Unrated") + "[/bold]: " + text)
+        console.print(headed(_("Unrated"), text))
         for r in unrated["reasons"]:
             heads = ", ".join(f"{p['prefix']}… {count(p['calls'])}" for p in r["prefixes"])
             reason = _(r["reason"])

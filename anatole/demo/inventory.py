@@ -342,7 +342,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
     from rich import box
     from rich.table import Table
 
-    from anatole.demo.text import count, month_title
+    from anatole.demo.text import count, headed, month_title
 
     a = summary
     month = month_title(a["period"])
@@ -390,16 +390,16 @@ def render(summary: dict[str, Any], console: Console) -> None:
     inv = ", ".join(display.from_text(v, k, exact=True) for k, v in c["invoices"].items())
     calls = ", ".join(display.from_text(v, k, exact=True) for k, v in c["rated_calls"].items())
     if c["adds_up"]:
-        console.print("[bold]" + _("Exact") + "[/bold]: " + _(
+        console.print(headed(_("Exact"), _(
             "allocated + unassigned = the invoices' {charges} charges ({invoices}) + the {calls} rated calls "
             "({amounts}), converted: {total}, exact to the 10⁻⁸ unit.").format(
                 charges=count(c["invoice_charges"]), invoices=inv, calls=count(c["calls"]), amounts=calls,
-                total=display.from_text(c["expected_total"], a["currency"], exact=True)))
+                total=display.from_text(c["expected_total"], a["currency"], exact=True))))
     else:
-        console.print("[bold red]" + _("Does not add up") + "[/bold red]: " + _(
+        console.print(headed(_("Does not add up"), style="bold red", text=_(
             "total {total}, invoices ({invoices}) + rated calls ({amounts}) = {expected}.").format(
                 total=display.from_text(a["total"], a["currency"], exact=True), invoices=inv, amounts=calls,
-                expected=display.from_text(c["expected_total"], a["currency"], exact=True)))
+                expected=display.from_text(c["expected_total"], a["currency"], exact=True))))
     console.print(_("Try: {command}").format(command=f"anatole -w {a['workspace']} allocate --period {a['period']}"))
 
 

@@ -631,7 +631,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
     from rich import box
     from rich.table import Table
 
-    from anatole.demo.text import count
+    from anatole.demo.text import count, headed
 
     def table(title: str) -> Table:
         return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
@@ -659,13 +659,14 @@ def render(summary: dict[str, Any], console: Console) -> None:
     console.print(t)
     for p in summary["planted"]:
         if p.get("note"):
-            console.print("[bold]" + _(p["error"]) + f"[/bold]: {p['note']}.")
+            console.print(headed(_(p["error"]), f"{p['note']}."))
     for e in summary["explained"]:
         console.print(_("Also reported, as expected: {lines} {rule} ({source}): {why}.").format(
             lines=count(e["lines"]), rule=e["rule"], source=_by(e["source"]), why=_(e["why"])))
     for e in summary["unexplained"]:
-        console.print("[bold red]" + _("Unexplained") + "[/bold red]: " + _("{lines} {rule} ({source}) on {invoice}")
-                      .format(lines=count(e["lines"]), rule=e["rule"], source=_by(e["source"]), invoice=e["invoice"]))
+        text = _("{lines} {rule} ({source}) on {invoice}").format(lines=count(e["lines"]), rule=e["rule"],
+                                                                  source=_by(e["source"]), invoice=e["invoice"])
+        console.print(headed(_("Unexplained"), text, style="bold red"))
     r = summary["reconciliation"]
     console.print()
     ws = Path(summary["folder"]).parent

@@ -7,9 +7,16 @@ from __future__ import annotations
 import datetime as dt
 
 from anatole.clitools import count
+from i18n import _
 from store import display
 
-__all__ = ["count", "month_title", "percent"]
+__all__ = ["count", "headed", "month_title", "percent"]
+
+
+def headed(label: str, text: str, style: str = "bold") -> str:
+    """``[bold]Unrated[/bold]: 96 calls...``: a styled label before a line, with the language's punctuation
+    (``Non tarifés : ...`` in French)."""
+    return _("{label}: {text}").format(label=f"[{style}]{label}[/{style}]", text=text)
 
 
 def month_title(period: str) -> str:
