@@ -914,8 +914,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(headed(_("Unrated"), text))
         for r in unrated["reasons"]:
             heads = ", ".join(f"{p['prefix']}… {count(p['calls'])}" for p in r["prefixes"])
-            reason = _(r["reason"])
-            console.print(f"  {count(r['calls'])}: {reason} ({heads})")
+            line = _("{calls}: {reason} ({prefixes})").format(calls=count(r["calls"]), reason=_(r["reason"]),
+                                                              prefixes=heads)
+            console.print(f"  {line}")
         console.print()
 
     t = table(_("Top destinations by cost"))
