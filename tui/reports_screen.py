@@ -334,8 +334,8 @@ class ReportsScreen(Screen):
             return
         options = self.query_one("#report-list", OptionList)
         self.names = list(ctx.reports.reports)
-        for name, title in ctx.reports.reports.items():  # titles in the language (`anatole report NAME` names them)
-            options.add_option(Option(title, id=name))  # whole, on two lines if need be
+        for name, title in ctx.reports.reports.items():  # titles in the language (`anatole report NAME` names it)
+            options.add_option(Option(_(title), id=name))  # whole, on two lines if need be
         self._message(_("reading the latest month with data…"))
         self._latest()
 
@@ -411,7 +411,7 @@ class ReportsScreen(Screen):
     def _build(self) -> None:
         if not self.report or not self.period or self.app.ctx.reports is None:
             return
-        title = self.app.ctx.reports.reports[self.report]
+        title = _(self.app.ctx.reports.reports[self.report])  # tem's English titles, in the catalog
         self.query_one("#report-info", Static).update(Text(_("{title} — building…").format(title=title), style="dim"))
         self._run(self.report, self.period)
 
@@ -586,7 +586,7 @@ class ExportDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         formats = self.app.ctx.reports.formats
         with Vertical(classes="dialog", id="export-box"):
-            yield Static(_("Export {title} — {period}").format(title=self.app.ctx.reports.reports[self.report],
+            yield Static(_("Export {title} — {period}").format(title=_(self.app.ctx.reports.reports[self.report]),
                                                                 period=self.period), classes="dialog-title")
             yield Static(_("File (relative to the workspace); its extension gives the format: {formats}. A format "
                            "alone writes {default}.").format(formats=", ".join(formats),
