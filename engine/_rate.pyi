@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+MIN_SLICE: int  # the fewest calls given a thread of their own by threads=N
 MODES: dict[str, int]
 SOURCE_KEYS: tuple[str, ...]
 
@@ -29,6 +30,7 @@ class RateTables:
         start: npt.NDArray[np.int64],
         duration: npt.NDArray[np.int32],
         out: dict[str, np.ndarray] | None = None,
+        threads: int = 1,
     ) -> dict[str, np.ndarray]: ...
     def rate_keys(
         self,
@@ -36,7 +38,28 @@ class RateTables:
         start: npt.NDArray[np.int64],
         duration: npt.NDArray[np.int32],
         out: dict[str, np.ndarray] | None = None,
+        threads: int = 1,
     ) -> dict[str, np.ndarray]: ...
+    def keys_slice(
+        self,
+        keys: npt.NDArray[np.uint64],
+        start: npt.NDArray[np.int64],
+        duration: npt.NDArray[np.int32],
+        out: dict[str, np.ndarray],
+        parts: Any,
+        lo: int,
+        hi: int,
+    ) -> None: ...
+    def digits_slice(
+        self,
+        arr: npt.NDArray[np.bytes_],
+        start: npt.NDArray[np.int64],
+        duration: npt.NDArray[np.int32],
+        out: dict[str, np.ndarray],
+        parts: Any,
+        lo: int,
+        hi: int,
+    ) -> None: ...
     def rate_baseline(
         self,
         digits: npt.NDArray[np.bytes_],
@@ -48,6 +71,11 @@ class RateTables:
 def number_keys(
     digits: npt.NDArray[np.bytes_], out: npt.NDArray[np.uint64] | None = None
 ) -> npt.NDArray[np.uint64]: ...
+def aligned(a: np.ndarray) -> np.ndarray: ...
+def leaf_rows(
+    iv_prefix: npt.NDArray[np.int32], band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
+) -> npt.NDArray[np.int32]: ...
+def fast_records(rate_rec: np.ndarray, slot_rec: np.ndarray) -> np.ndarray: ...
 def reciprocal(divisor: int) -> tuple[int, int]: ...
 def floor_div_by_multiplying(n: int, divisor: int) -> int: ...
 def build_intervals(

@@ -12,6 +12,8 @@ per batch for the span of its start times (an hour-indexed grid into it), not fr
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 cimport numpy as cnp
@@ -92,6 +94,8 @@ ctypedef struct Outputs:
     uint8_t* parts
     int32_t* billed
     int64_t* cost
+
+MIN_SLICE = 1 << 16  # the fewest calls worth a thread of their own (a module global: tests lower it)
 
 MODES = {"up": 0, "down": 1, "half_up": 2, "half_even": 3}
 
@@ -303,7 +307,9 @@ cdef class RateTables:
         # interval starts in the space of 18-digit keys: a key's interval is the one its truncation to key_len
         # digits falls in, since key18 // 11**(18 - key_len) is that truncation
         iv = self.iv_buf
-        starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(11 ** (KEY_DIGITS - self.key_len))
+        # (the scale from pow11, exact: `11 ** n` of C ints is a double here, 121 too small for 11**17)
+        scale = self.pow11[KEY_DIGITS - self.key_len]
+        starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(scale)
         if starts.shape[0] == 0 or starts[0] != 0:
             raise ValueError("the intervals must start at key 0")
         # a table on the key's first bits narrows each search to a few intervals (about one entry per interval,
@@ -805,50 +811,85 @@ cdef class RateTables:
                 raise ValueError("output arrays are too short")
         return out
 
-    def rate(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None):
+    def rate(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None, int threads=1):
         """Rate a batch. `digits`: numpy bytes array (dtype 'S<n>') of E.164 numbers; `start`: int64 UTC epoch
         seconds; `duration`: int32 billable seconds. Returns a dict of arrays: status int8, prefix int32,
-        rate int32, band int16, parts uint8, billed int32, cost int64. `out` may pass such a dict to reuse."""
-        cdef Py_ssize_t n = start.shape[0], c0, i, m
+        rate int32, band int16, parts uint8, billed int32, cost int64. `out` may pass such a dict to reuse.
+        `threads` > 1 rates contiguous slices of the batch on that many threads at once (the loop runs without
+        the GIL; same results)."""
+        cdef Py_ssize_t n = start.shape[0]
         arr = np.ascontiguousarray(digits)
         if arr.dtype.kind != "S" or arr.ndim != 1:
             raise TypeError("digits must be a 1-d numpy array of bytes strings (dtype 'S<n>')")
         if arr.shape[0] != n or duration.shape[0] != n:
             raise ValueError("digits, start and duration must have the same length")
-        cdef Py_ssize_t width = max(arr.dtype.itemsize, 1)
         if arr.dtype.itemsize == 0:
             arr = np.zeros(n, dtype="S1")
-        cdef const uint8_t[:, ::1] dv = arr.view(np.uint8).reshape(n, width)
         out = self.outputs(out, n)
-        cdef Outputs o = self.out_pointers(out)
-        cdef Timeline tl
-        keep = self.timeline_of(start, duration, &tl)
-        cdef uint64_t kbuf[CHUNK]
-        with nogil:
-            c0 = 0
-            while c0 < n:
-                m = n - c0 if n - c0 < CHUNK else CHUNK
-                for i in range(m):
-                    kbuf[i] = number_key(&dv[c0 + i, 0], width)
-                self.rate_block(kbuf, &start[c0], &duration[c0], m, shifted(o, c0), &tl)
-                c0 += m
+        parts = self.timeline(start, duration)
+        self.in_slices(self.digits_slice, (arr, start, duration, out, parts), n, threads)
         return out
 
     def rate_keys(self, const uint64_t[::1] keys, const int64_t[::1] start, const int32_t[::1] duration,
-                  out=None):
+                  out=None, int threads=1):
         """`rate` for numbers already turned into keys by `number_keys` (the same results, without reading the
         digits again: for numbers rated against several tariffs, or keyed when they were scanned)."""
         cdef Py_ssize_t n = start.shape[0]
         if keys.shape[0] != n or duration.shape[0] != n:
             raise ValueError("keys, start and duration must have the same length")
         out = self.outputs(out, n)
-        cdef Outputs o = self.out_pointers(out)
-        cdef Timeline tl
-        keep = self.timeline_of(start, duration, &tl)
-        if n:
-            with nogil:
-                self.rate_block(&keys[0], &start[0], &duration[0], n, o, &tl)
+        parts = self.timeline(start, duration)
+        self.in_slices(self.keys_slice, (keys, start, duration, out, parts), n, threads)
         return out
+
+    cdef object in_slices(self, fn, tuple args, Py_ssize_t n, int threads):
+        """fn(*args, lo, hi) over [0, n): at once on `threads` threads (at least MIN_SLICE calls each), else
+        here."""
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        k = min(threads, max(1, n // MIN_SLICE))
+        if k == 1:
+            fn(*args, 0, n)
+            return None
+        cuts = [n * t // k for t in range(k + 1)]
+        with ThreadPoolExecutor(k) as pool:
+            done = [pool.submit(fn, *args, cuts[t], cuts[t + 1]) for t in range(k)]
+            for f in done:
+                f.result()
+        return None
+
+    def keys_slice(self, const uint64_t[::1] keys, const int64_t[::1] start, const int32_t[::1] duration, out,
+                   parts, Py_ssize_t lo, Py_ssize_t hi):
+        """Rate calls lo..hi-1 of a rate_keys batch (the threads' unit of work; `parts`: the batch's timeline)."""
+        cdef Outputs o
+        cdef Timeline tl
+        if hi <= lo:
+            return
+        o = shifted(self.out_pointers(out), lo)
+        keep = timeline_view(parts, &tl)
+        with nogil:
+            self.rate_block(&keys[lo], &start[lo], &duration[lo], hi - lo, o, &tl)
+
+    def digits_slice(self, arr, const int64_t[::1] start, const int32_t[::1] duration, out, parts,
+                     Py_ssize_t lo, Py_ssize_t hi):
+        """Rate calls lo..hi-1 of a `rate` batch: their keys a chunk at a time into a buffer on the stack."""
+        cdef Py_ssize_t width = arr.dtype.itemsize, c0, i, m
+        cdef const uint8_t[:, ::1] dv = arr.view(np.uint8).reshape(arr.shape[0], width)
+        cdef Outputs o
+        cdef Timeline tl
+        cdef uint64_t kbuf[CHUNK]
+        if hi <= lo:
+            return
+        o = self.out_pointers(out)
+        keep = timeline_view(parts, &tl)
+        with nogil:
+            c0 = lo
+            while c0 < hi:
+                m = hi - c0 if hi - c0 < CHUNK else CHUNK
+                for i in range(m):
+                    kbuf[i] = number_key(&dv[c0 + i, 0], width)
+                self.rate_block(kbuf, &start[c0], &duration[c0], m, shifted(o, c0), &tl)
+                c0 += m
 
     cdef Outputs out_pointers(self, out):
         cdef Outputs o
@@ -870,22 +911,6 @@ cdef class RateTables:
         o.billed = &billed[0]
         o.cost = &cost[0]
         return o
-
-    cdef object timeline_of(self, const int64_t[::1] start, const int32_t[::1] duration, Timeline* tl):
-        """Fill tl for this batch; returns what keeps its arrays alive."""
-        cdef const int32_t[::1] gv
-        cdef const int64_t[::1] av
-        cdef const int16_t[::1] bv
-        tl.w0 = 0
-        tl.w1 = 0  # an empty window: band_at for every instant
-        parts = self.timeline(start, duration)
-        if parts is not None:
-            tl.w0, tl.w1 = parts[0], parts[1]
-            gv, av, bv = parts[2], parts[3], parts[4]
-            tl.grid = &gv[0]
-            tl.at = &av[0]
-            tl.band = &bv[0]
-        return parts
 
     def rate_baseline(self, digits, const int64_t[::1] start, const int32_t[::1] duration, out=None):
         """The previous kernel (keys parsed per call, a calendar per call for bands), kept as the benchmark's
@@ -1047,6 +1072,23 @@ def leaf_rows(iv_prefix, band_rate, parent, int cols):
     ok = iv_prefix >= 0
     rows[ok, 1:] = res[iv_prefix[ok]]
     return rows.reshape(-1)
+
+
+cdef object timeline_view(parts, Timeline* tl):
+    """Point tl at a batch's timeline arrays (RateTables.timeline; None: an empty window, band_at for every
+    instant). Returns what keeps the arrays alive."""
+    cdef const int32_t[::1] gv
+    cdef const int64_t[::1] av
+    cdef const int16_t[::1] bv
+    tl.w0 = 0
+    tl.w1 = 0
+    if parts is not None:
+        tl.w0, tl.w1 = parts[0], parts[1]
+        gv, av, bv = parts[2], parts[3], parts[4]
+        tl.grid = &gv[0]
+        tl.at = &av[0]
+        tl.band = &bv[0]
+    return parts
 
 
 cdef inline Outputs shifted(Outputs o, Py_ssize_t k) noexcept nogil:
