@@ -83,6 +83,34 @@ def walk(*args: str) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
+def data_phrases(workspace: Path) -> list[str]:
+    """What the customer wrote, which no language setting translates: the tariffs' names, descriptions, band names
+    and destination names (the demo's decks are the English sample decks). Removed from a text before the check,
+    longest first, as whole phrases (never as single words: "and" in "United States and Canada" stays caught
+    anywhere else)."""
+    import csv
+
+    phrases: set[str] = set()
+    for deck in (workspace / "tariffs").glob("*.csv"):
+        with deck.open(encoding="utf-8") as f:
+            phrases.update(row["destination"] for row in csv.DictReader(f) if row.get("destination"))
+    for toml in (workspace / "tariffs").glob("*.toml"):
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        doc = tomllib.loads(toml.read_text(encoding="utf-8"))
+        phrases.update(str(doc.get(k, "")) for k in ("name", "description"))
+        phrases.update(str(b.get("name", "")) for b in doc.get("band", []))
+    return sorted((p for p in phrases if p), key=len, reverse=True)
+
+
+def without(text: str, phrases: list[str]) -> str:
+    for phrase in phrases:
+        text = text.replace(phrase, " ")
+    return text
+
+
 def check(name: str, text: str, english: list[str]) -> None:
     problems = english_words(text)
     problems += [f"untranslated message: {m!r}" for m in english if m in text]
@@ -113,6 +141,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
 
 
 @pytest.fixture(scope="module")
+def phrases(demo: tuple[Path, Path, str]) -> list[str]:
+    return sorted(set(data_phrases(demo[0]) + data_phrases(demo[1])), key=len, reverse=True)
+
+
+@pytest.fixture(scope="module")
 def screens(demo: tuple[Path, Path, str]) -> dict[str, str]:
     return walk("screens", str(demo[0]), str(demo[1]))
 
@@ -127,13 +160,13 @@ def test_help_in_french(command: str, helps: dict[str, str], english: list[str])
 
 
 @pytest.mark.parametrize("screen", [*SCREENS_UI, "help"])
-def test_screen_in_french(screen: str, screens: dict[str, str], english: list[str]) -> None:
-    check(f"screen {screen}", screens[screen], english)
+def test_screen_in_french(screen: str, screens: dict[str, str], english: list[str], phrases: list[str]) -> None:
+    check(f"screen {screen}", without(screens[screen], phrases), english)
 
 
-def test_demo_summary_in_french(demo: tuple[Path, Path, str], english: list[str]) -> None:
+def test_demo_summary_in_french(demo: tuple[Path, Path, str], english: list[str], phrases: list[str]) -> None:
     summary = demo[2]
-    check("anatole --lang fr demo", summary, english)
+    check("anatole --lang fr demo", without(summary, phrases), english)
     assert re.search(r"\d[\u202f\xa0 ]\d{3}", summary), "no French grouping (1 234) in the demo summary"
     assert re.search(r"\d,\d\d[\u202f\xa0 ]?€", summary), "no French money (12,34 €) in the demo summary"
 
