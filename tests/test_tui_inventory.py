@@ -85,6 +85,14 @@ def test_tree_order_puts_children_under_parents_and_survives_a_loop() -> None:
     assert parse_day(" 2025-03-01 ") == "2025-03-01"
     with pytest.raises(ValueError, match="not a date"):
         parse_day("2025-02-30")
+    from store import display
+
+    with display.in_locale("fr_FR"):  # also as the language writes a day (ISO always)
+        assert parse_day("01/03/2025") == parse_day("2025-03-01") == "2025-03-01"
+        with pytest.raises(ValueError, match="not a date"):
+            parse_day("30/02/2025")
+    with pytest.raises(ValueError, match="not a date"):
+        parse_day("01/03/2025")  # English: ISO only (03/01 or 01/03?)
 
 
 def test_sort_by_a_column_and_filter_by_a_cell(ws: Path) -> None:

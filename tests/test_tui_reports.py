@@ -66,8 +66,9 @@ async def choose(pilot, name: str) -> None:
 
 def test_periods_and_chart_points() -> None:
     assert parse_period(" 2025-3 ") == "2025-03" and shift_period("2025-01", -1) == "2024-12"
+    assert parse_period("3/2025") == parse_period("03.2025") == "2025-03"  # as a French clerk writes it
     assert shift_period("2024-12", 1) == "2025-01"
-    for bad in ("2025-13", "2025", "25-03", ""):
+    for bad in ("2025-13", "2025", "25-03", "", "13/2025", "2025/03"):
         with pytest.raises(ValueError, match="not a month"):
             parse_period(bad)
     data = {"chart": (0, 2), "rows": [["a", "x", "1.50"], ["b", "y", "-2"], ["c", "z", ""], ["total", "", "9"]]}

@@ -233,10 +233,15 @@ def table_rows(kind: str, items: dict[str, list[dict[str, Any]]], currency: str 
 
 
 def parse_day(text: str) -> str:
-    """An ISO date (YYYY-MM-DD); ValueError says what is wrong."""
+    """A day as ISO (YYYY-MM-DD) or as the language writes it (store.display: 01/03/2025 in French) → ISO;
+    ValueError says what is wrong."""
     text = text.strip()
     try:
         return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.strptime(text, display.date_pattern()).date().isoformat()
     except ValueError:
         raise ValueError(_("{text} is not a date: write YYYY-MM-DD (e.g. 2025-03-01)").format(text=repr(text))) \
             from None
@@ -323,7 +328,7 @@ class InventoryScreen(Screen):
         yield Static(_("Inventory"), classes="title", id="inventory-title")
         yield Tabs(*[Tab(_(KIND_TITLES[k]), id=f"kind-{k}") for k in KINDS], id="inventory-kinds")
         with Horizontal(id="inventory-bar"):
-            yield Input(id="inventory-date", classes="line-input", restrict=r"[0-9-]*", max_length=10)
+            yield Input(id="inventory-date", classes="line-input", restrict=r"[0-9./-]*", max_length=10)
             yield Input(placeholder=_("/ filter: words in any column"), id="inventory-filter", classes="line-input")
         ctx = self.app.ctx
         yield LocalTable(table_columns(self.kind), name_for_export="inventory", workspace=lambda: ctx.workspace,
@@ -668,7 +673,7 @@ class ImportPreviewScreen(Screen):
                          compact=True)
         with Horizontal(id="preview-options"):
             yield Static(_("effective"), classes="label")
-            yield Input(value=self.day, id="preview-effective", classes="line-input", restrict=r"[0-9-]*",
+            yield Input(value=self.day, id="preview-effective", classes="line-input", restrict=r"[0-9./-]*",
                         max_length=10)
             yield Checkbox(_("partial (remove nothing)"), id="preview-partial", compact=True)
         yield Static("", id="preview-summary", classes="totals")

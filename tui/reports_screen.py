@@ -78,11 +78,12 @@ MAX_BARS = 8  # a ranking shows its first bars; other series of more points than
 
 
 def parse_period(text: str) -> str:
-    """'YYYY-MM' (or 'YYYY-M'); ValueError says what is wrong."""
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    """'YYYY-MM' (or 'YYYY-M'), or 'MM/YYYY' as a French clerk writes it; ValueError says what is wrong."""
+    m = re.fullmatch(r"(?P<y>\d{4})-(?P<m>\d{1,2})|(?P<m2>\d{1,2})[/.](?P<y2>\d{4})", text.strip())
+    month = int((m.group("m") or m.group("m2")) if m else 0)
+    if not m or not 1 <= month <= 12:
         raise ValueError(_("{text} is not a month: write YYYY-MM (e.g. 2025-03)").format(text=repr(text.strip())))
-    return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}"
+    return f"{int(m.group('y') or m.group('y2')):04d}-{month:02d}"
 
 
 def shift_period(period: str, months: int) -> str:
@@ -317,7 +318,7 @@ class ReportsScreen(Screen):
                 with Horizontal(id="report-bar"):
                     yield Static(_("month"), classes="label")
                     yield Input(placeholder=_("YYYY-MM"), id="report-period", classes="line-input",
-                                restrict=r"[0-9-]*", max_length=7)
+                                restrict=r"[0-9./-]*", max_length=7)
                     yield Static("", id="report-info")
                 ctx = self.app.ctx
                 yield ReportTable(name_for_export="report", workspace=lambda: ctx.workspace, clock=ctx.clock,
