@@ -271,3 +271,16 @@ def test_desk_lists_sort_and_filter_by_a_cell(busy: Path) -> None:
             await until(pilot, lambda: rooms.row_count == 1, "the filter kept over the reload")
 
     run(go())
+
+
+def test_folio_times_are_short_on_other_days() -> None:
+    """A stay of several days: a folio line of another day shows the day without its year (the line under the
+    folio has it all), as the language writes a day, so that the charge stays in view at 80 columns."""
+    from store import display
+    from tui.frontdesk_screen import _hhmm
+
+    zone = "Europe/Paris"
+    assert _hhmm(NOW - 3600, zone, NOW) == "11:00"  # NOW: 2025-03-14 12:00 in Paris
+    assert _hhmm(NOW - 86400 - 3600, zone, NOW) == "03-13 11:00"
+    with display.in_locale("fr_FR"):
+        assert _hhmm(NOW - 86400 - 3600, zone, NOW) == "13/03 11:00"

@@ -8,6 +8,8 @@ says when to read again (a finished call, an alert) and how the PMS link is doin
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
 from typing import Any
 
@@ -25,6 +27,7 @@ from i18n import N_, _, ngettext, pgettext
 from pbx.protocol import Alert, FinishedCall, SourceUpdate
 from store import display
 from store import hotel as db
+from tui.context import zoneinfo
 from tui.data import duration_text, money
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 from tui.table import Column, LocalTable, Money, Row, table_commands
@@ -83,9 +86,17 @@ def why(c: dict[str, Any]) -> str:
 
 
 def _hhmm(epoch: int, zone: str, now: float) -> str:
-    """A folio time: `14:05` today in the hotel's zone (the folio's title names the zone), else date and time."""
-    text = display.clock(epoch, zone, now, seconds=False)
-    return text.rsplit(" ", 1)[0]
+    """A folio time: `14:05` today in the hotel's zone (the folio's title names the zone), else the day without its
+    year and the time (`12-05 10:29`, `05/12 10:29` in French), so that the charge stays in view at 80 columns; the
+    line under the folio has the call's full date, time and zone."""
+    text = display.clock(epoch, zone, now, seconds=False).rsplit(" ", 1)[0]
+    if " " not in text:
+        return text
+    try:
+        day = re.sub(r"[-/. ]?%Y[-/. ]?", "", display.date_pattern())
+        return dt.datetime.fromtimestamp(epoch, zoneinfo(zone)).strftime(f"{day} %H:%M")
+    except (OverflowError, OSError, ValueError, KeyError):
+        return text
 
 
 def pms_text(state: str, detail: str | None) -> str:
