@@ -345,6 +345,13 @@ def test_every_report_fits_80_columns(ws: Path) -> None:
             table = screen.query_one("#report-table", ReportTable)
             labels = [c.label for c in table.visible]
             assert labels[-2:] == ["2025-03", "change"] and "2024-10" not in labels  # the oldest months go first
+            # a wider terminal shows them again, a narrower one fits again
+            await pilot.resize_terminal(160, 24)
+            await settle(pilot)
+            assert not table.hidden and len(table.visible) == len(screen.data["columns"])
+            await pilot.resize_terminal(80, 24)
+            await settle(pilot)
+            assert [c.label for c in table.visible] == labels
             # the user's choice (c) is kept, not fitted again
             table.hidden = set()
             screen.action_month(-1)

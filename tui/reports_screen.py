@@ -485,8 +485,10 @@ class ReportsScreen(Screen):
 
     def on_resize(self) -> None:
         """Fit the table again, unless the user chose its columns (c)."""
+        if self.data is None or not self.data["columns"]:
+            return
         table = self.table()
-        if self.data is None or not self.data["columns"] or table.hidden != table.auto_hidden:
+        if table.hidden != table.auto_hidden:
             return
         columns = self._columns()
         if [c.width for c in columns] != [c.width for c in table.all_columns] or \
