@@ -340,6 +340,9 @@ def test_every_report_fits_80_columns(ws: Path) -> None:
                 assert table_rows(screen) == cells, name  # nothing cut but the narrowed text
                 info = str(screen.query_one("#report-info", Static).render())
                 assert (f"{len(table.hidden)} hidden (c)" in info) == bool(table.hidden), name
+                chart = screen.query_one("#report-chart", BarChart)  # erlangs or minutes are not money
+                if screen.data["chart"] and kinds[screen.data["chart"][1]] != "money":
+                    assert chart.currency is None and not chart.heading.endswith(" EUR"), name
             screen.query_one("#report-list", OptionList).highlighted = screen.names.index("month-over-month")
             await until(pilot, lambda: screen.data["name"] == "month-over-month", "month-over-month")
             table = screen.query_one("#report-table", ReportTable)

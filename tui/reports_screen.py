@@ -144,7 +144,11 @@ def fit_columns(kinds: list[str], natural: list[int], hide: tuple[int, ...], roo
 
 
 def _fmt(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    """A charted number that is not money (erlangs, minutes) as the table shows it: the language's decimal mark."""
+    from babel.numbers import get_decimal_symbol
+
+    text = format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    return text.replace(".", get_decimal_symbol(display.locale()))
 
 
 class BarChart(Widget):
@@ -504,7 +508,8 @@ class ReportsScreen(Screen):
         if d is None or not d.get("chart"):
             chart.show([], "")
             return
-        currencies = chart_currencies(d)
+        # a currency only for amounts (erlangs or minutes charted are not money, whatever the report's currency)
+        currencies = chart_currencies(d) if d["columns"][d["chart"][1]][1] == "money" else []
         heading = _("{value} by {category}").format(value=d["columns"][d["chart"][1]][0],
                                                     category=d["columns"][d["chart"][0]][0])
         if not currencies:
