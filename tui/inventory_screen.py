@@ -767,7 +767,8 @@ class ImportPreviewScreen(Screen):
             for n, r in enumerate(found):  # the mark filters and exports as a word (a spreadsheet reads "-" as a sign)
                 rows.append(Row(f"{mark}{n}", {"mark": Text(mark, style="bold"), "kind": r["kind"], "key": r["key"],
                                                "from": _day(r["from"]), "to": _day(r.get("to")),
-                                               "what": _preview_what(mark, r)}, {"mark": word}))
+                                               "what": _preview_what(mark, r)},
+                                {"mark": word, "from": r["from"] or "", "to": r.get("to") or ""}))  # ISO
         n_add, n_change, n_remove = len(p["adds"]), len(p["changes"]), len(p["removals"])
         problems = ngettext("{n} problem", "{n} problems", len(p["problems"])).format(n=len(p["problems"]))
         if p["blocking"]:
