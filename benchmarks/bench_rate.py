@@ -388,9 +388,17 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": load_average(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__, "sqlite": sqlite3.sqlite_version,
             "args": vars(args)}
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the platform has none): the figures follow them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def rss_kib(field: str) -> int:
@@ -566,10 +574,11 @@ def median(values: list[float]) -> float:
     return float(np.median(values))
 
 
-def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: int,
+def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: int, threads: int = 1,
                  **timings: float) -> dict[str, Any]:
     """The kernel (keys computed once), `rate` from digits, the previous kernel and numpy.searchsorted (lookup
-    only), on Zipf and uniform destinations, interleaved in rounds. Returns the figures the summary needs."""
+    only), on Zipf and uniform destinations, interleaved in rounds; with threads > 1 the kernel on that many
+    threads too (all cores: not the per-core figure). Returns the figures the summary needs."""
     tables = compiled.tables
     n = len(zipf.start)
     zkeys, ukeys = number_keys(zipf.digits), number_keys(uniform.digits)
@@ -577,6 +586,7 @@ def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: 
     data_line(compiled, result, **timings)
     same = {name: all(np.array_equal(got[k], result[k]) for k in result) for name, got in (
         ("rate_keys", tables.rate_keys(zkeys, zipf.start, zipf.duration)),
+        ("rate_keys_threads", tables.rate_keys(zkeys, zipf.start, zipf.duration, threads=threads)),
         ("rate_baseline", tables.rate_baseline(zipf.digits, zipf.start, zipf.duration)))}
     pid = searchsorted_lpm(zipf.digits, compiled.arrays)
     ss_agree = bool(np.array_equal(pid, result["prefix"]))
@@ -594,6 +604,9 @@ def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: 
         "engine_baseline_uniform": lambda: tables.rate_baseline(uniform.digits, uniform.start, uniform.duration,
                                                                 out=out),
     }
+    if threads > 1:
+        fns["engine_keys_threads"] = lambda: tables.rate_keys(zkeys, zipf.start, zipf.duration, out=out,
+                                                              threads=threads)
     times = rounds(repeat, fns)
     cps = {name: n / median(t["wall"]) for name, t in times.items()}
     kernel = cps["engine_keys"]
@@ -616,13 +629,17 @@ def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: 
         "engine_keys_uniform": "the kernel, destinations uniform over the prefixes (worst case for caches)",
         "engine_uniform": "RateTables.rate from the digits, uniform destinations",
         "engine_baseline_uniform": "the previous kernel, uniform destinations",
+        "engine_keys_threads": f"the kernel on {threads} threads (rate_keys(..., threads={threads})), Zipf: all "
+                               "cores at once, not the per-core figure (calls_per_s_cpu: the calling thread's "
+                               "CPU time only, not meaningful here)",
     }
     for name, t in times.items():
         agree = {"engine_keys": same["rate_keys"], "engine_baseline": same["rate_baseline"],
-                 "numpy_searchsorted": ss_agree}.get(name)
+                 "numpy_searchsorted": ss_agree, "engine_keys_threads": same["rate_keys_threads"]}.get(name)
         emit(impl=name, calls=n, seconds=rounded(median(t["wall"])), calls_per_s=rounded(cps[name]),
              calls_per_s_best=rounded(n / min(t["wall"])), calls_per_s_cpu=rounded(n / median(t["cpu"])),
-             ratio_vs_engine=rounded(cps[name] / kernel), agree_with_engine=agree, threads=1, rounds=repeat,
+             ratio_vs_engine=rounded(cps[name] / kernel), agree_with_engine=agree,
+             threads=threads if name == "engine_keys_threads" else 1, rounds=repeat,
              notes=notes[name] + "; median of rounds (calls_per_s_cpu: on this thread's CPU time)")
     figures = {
         "kernel_calls_per_s": kernel,
@@ -636,7 +653,12 @@ def bench_engine(compiled: CompiledTariff, zipf: Calls, uniform: Calls, repeat: 
         "rate_vs_searchsorted": ratio("engine", "numpy_searchsorted"),
         "kernel_vs_baseline": ratio("engine_keys", "engine_baseline"),
         "kernel_uniform_vs_baseline": ratio("engine_keys_uniform", "engine_baseline_uniform"),
+        "kernel_cpu_calls_per_s": n / median(times["engine_keys"]["cpu"]),
+        "kernel_uniform_cpu_calls_per_s": n / median(times["engine_keys_uniform"]["cpu"]),
     }
+    if threads > 1:
+        figures["kernel_threads_calls_per_s"] = cps["engine_keys_threads"]
+        figures["threads_speedup"] = ratio("engine_keys_threads", "engine_keys")
     emit(impl="ratios", **{k: rounded(v) for k, v in figures.items()},
          notes="calls/s: medians of the rounds; ratios: median over rounds of the two figures of one round")
     return {**figures, "prefix": result["prefix"]}
@@ -700,6 +722,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="1M calls, 20k prefixes, 100k-prefix compile test, smaller samples")
     ap.add_argument("--repeat", type=int, default=3,
                     help="rounds of the engine lines (medians) and repeats of the others (best; default 3)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="threads of the all-cores kernel line (default: every core; 1: no such line)")
     ap.add_argument("--kernel-only", action="store_true",
                     help="only the engine lines and numpy.searchsorted (no Python, SQLite, memory or compile lines)")
     return ap.parse_args(argv)
@@ -735,7 +759,7 @@ def main(argv: list[str] | None = None) -> None:
     del zipf_dest
     calls_seconds = time.perf_counter() - t0
 
-    fig = bench_engine(compiled, zipf, uniform, repeat,
+    fig = bench_engine(compiled, zipf, uniform, repeat, max(1, args.threads),
                        deck_seconds=deck_seconds, compile_seconds=compile_seconds, calls_seconds=calls_seconds)
     engine_cps = fig["kernel_calls_per_s"]
     targets = {
@@ -755,11 +779,16 @@ def main(argv: list[str] | None = None) -> None:
         })
         extra = {"vs_python_dict": rounded(engine_cps / py_cps), "working_bytes_per_call": bytes_per_call,
                  "compile_seconds": comp["compile_seconds"]}
+    if "kernel_threads_calls_per_s" in fig:
+        extra.update(engine_threads_calls_per_s=rounded(fig["kernel_threads_calls_per_s"]),
+                     threads=args.threads, threads_speedup=fig["threads_speedup"])
     emit(impl="summary", engine_calls_per_s=rounded(engine_cps),
+         engine_cpu_calls_per_s=rounded(fig["kernel_cpu_calls_per_s"]),
          engine_uniform_calls_per_s=rounded(fig["kernel_uniform_calls_per_s"]),
+         engine_uniform_cpu_calls_per_s=rounded(fig["kernel_uniform_cpu_calls_per_s"]),
          rate_calls_per_s=rounded(fig["rate_calls_per_s"]),
          vs_numpy_searchsorted=fig["kernel_vs_searchsorted"], vs_baseline=fig["kernel_vs_baseline"], **extra,
-         targets=targets, meets_targets=all(targets.values()),
+         targets=targets, meets_targets=all(targets.values()), load_average=load_average(),
          notes="engine = the kernel on keys computed once (rate_keys), one thread: calls/s is per core; "
                "medians of interleaved rounds")
 
