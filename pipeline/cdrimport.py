@@ -189,9 +189,9 @@ def _flush_block(ws: Workspace, store: Store, src: Source, site: Site, block: Bl
                  digest: str, overlapping: bool) -> None:
     """The columnar path: the block's scanned rows and the row parser's records stored together in line order."""
     rated = rate_block(ws, site, src, block)
-    records = [item for _, item in block.items if isinstance(item, CallRecord)]
-    rejects = [item for _, item in block.items if isinstance(item, Reject)]
-    result.skipped += sum(isinstance(item, Skipped) for _, item in block.items)
+    records = [item for _unused, item in block.items if isinstance(item, CallRecord)]
+    rejects = [item for _unused, item in block.items if isinstance(item, Reject)]
+    result.skipped += sum(isinstance(item, Skipped) for _unused, item in block.items)
     now = int(dt.datetime.now(dt.timezone.utc).timestamp())
     rows = store_rows(ws, src, site, block, rated, result.import_id, now)
     if records:

@@ -122,13 +122,13 @@ def plan_parts(inputs: list[Path], fmt: str, encoding: str = "utf-8", chunk_byte
         else:
             cut.append((i, path, [0], b"", 0))
     scans = [(str(path), starts[k], starts[k + 1], len(header) if k == 0 else 0, fmt)
-             for _, path, starts, header, _ in cut if len(starts) > 2 for k in range(len(starts) - 1)]
+             for _unused, path, starts, header, _unused in cut if len(starts) > 2 for k in range(len(starts) - 1)]
     found = iter(mapper(scan_range, scans) if scans else [])
     plan = Plan()
     for i, path, starts, header, header_lines in cut:
         absolute = str(path.resolve())
-        counted = [next(found) for _ in range(len(starts) - 1)] if len(starts) > 2 else []
-        if not counted or any(marked for _, marked in counted):  # small, not split, or its header comes again:
+        counted = [next(found) for _unused in range(len(starts) - 1)] if len(starts) > 2 else []
+        if not counted or any(marked for _unused, marked in counted):  # small, not split, or its header comes again:
             plan.parts.append(Part(index=len(plan.parts), input=i, name=str(path), path=absolute, start=0, end=-1,
                                    first_line=1, header=b"", header_lines=0))  # one task reads it in order
             continue
@@ -584,7 +584,7 @@ def distributed_whatif(cols: dict[str, Any], parts: list[str], start: int, end: 
     if not parts:  # no archived month in the period: nothing for the workers (no cluster started for nothing)
         return wi.report(wi.totals(cols, sites, countries, tariffs), sites)
     job = WhatifJob(start=start, end=end, sites=list(sites), only=only, countries=dict(countries),
-                    tariffs=[(label, str(Path(p).resolve())) for (label, _), p in zip(tariffs, paths)],
+                    tariffs=[(label, str(Path(p).resolve())) for (label, _unused), p in zip(tariffs, paths)],
                     read=read, keep=keep, error=error)
     with dask_client(scheduler, workers, error) as client:
         [shipped] = client.scatter([list(tariffs)], broadcast=True, hash=False)  # the compiled tariffs, once each

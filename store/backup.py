@@ -44,7 +44,7 @@ def backups(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     found = [(m.group(1), int(m.group(2) or 1), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
-    return [p for _, _, p in sorted(found)]
+    return [p for _unused, _unused, p in sorted(found)]
 
 
 def verify(path: Path) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def month_totals(mstore: Any, touched: set[tuple[str, str]]) -> dict[tuple[str, 
     data bytes (all zones); every record of the month counts, not only this file's."""
     if not touched:
         return {}
-    months = sorted({m for _, m in touched})
+    months = sorted({m for _unused, m in touched})
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     for r in mstore.monthly(months[0], months[-1]):
         key = (r["line"], r["month"])
@@ -338,8 +338,8 @@ def usage_arrays(mstore: Any, months: list[str]) -> UsageArrays:
         if r["zone"] != "home":
             roaming[i, j] += r["amount"]
     lines = list(index)
-    return UsageArrays(months, lines, [c for c, _ in meta], [accounts.get(x, "") for x in lines],
-                       [c for _, c in meta], usage, billed, roaming)
+    return UsageArrays(months, lines, [c for c, _unused in meta], [accounts.get(x, "") for x in lines],
+                       [c for _unused, c in meta], usage, billed, roaming)
 
 
 def _last_month(mstore: Any, last_month: str | None) -> str:

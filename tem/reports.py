@@ -160,7 +160,7 @@ class Report:
 
     def text_rows(self) -> list[list[str]]:
         """Exact cells (exports, --json): every decimal of every amount."""
-        return [[self.cell(v, k) for v, (_, k) in zip(row, self.columns)] for row in self.rows]
+        return [[self.cell(v, k) for v, (_unused, k) in zip(row, self.columns)] for row in self.rows]
 
     def row_currency(self, row: list[Any], heading: str = "") -> str:
         """The currency of a row's amounts: its "currency" column, else the money column's heading ("total EUR")."""
@@ -194,7 +194,7 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {"report": self.name, "title": self.title, "period": self.period,
-                "columns": self.ids or [c for c, _ in self.columns], "rows": self.text_rows(), "notes": self.notes}
+                "columns": self.ids or [c for c, _k in self.columns], "rows": self.text_rows(), "notes": self.notes}
 
 
 def _local_number(text: str) -> str:
@@ -795,10 +795,10 @@ def safe_text(text: str) -> str:
 def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe_text(c) for c, _ in report.columns])
+    writer.writerow([safe_text(c) for c, _unused in report.columns])
     for row in report.rows:
         writer.writerow([report.cell(v, k) if k in ("money", "int", "seconds") else safe_text(report.cell(v, k))
-                         for v, (_, k) in zip(row, report.columns)])
+                         for v, (_unused, k) in zip(row, report.columns)])
     return out.getvalue()
 
 
@@ -872,7 +872,7 @@ def to_pdf(report: Report, path: Path) -> None:
         cat, val = report.chart
         pairs = [(rows[i][cat], _number(row[val], report.columns[val][1]) or 0)
                  for i, row in enumerate(report.rows) if row[0] != "total"][:15]
-        top = max((abs(v) for _, v in pairs), default=0) or 1
+        top = max((abs(v) for _unused, v in pairs), default=0) or 1
         x0, width = pdf.l_margin + 45, 180
         for label, value in pairs:
             y = pdf.get_y() + 0.5
@@ -884,7 +884,7 @@ def to_pdf(report: Report, path: Path) -> None:
             pdf.cell(30, 4, f"{value:,.2f}" if isinstance(value, float) else str(value))
             pdf.set_y(y + 4.5)
         pdf.ln(3)
-    widths = [max(18, min(60, 4 + 2 * max([len(c) for c, _ in report.columns][i:i + 1] +
+    widths = [max(18, min(60, 4 + 2 * max([len(c) for c, _unused in report.columns][i:i + 1] +
                                             [len(r[i]) for r in rows[:200]]))) for i in range(len(report.columns))]
     scale = min(1.0, (pdf.w - 2 * pdf.l_margin) / sum(widths))
     widths = [w * scale for w in widths]

@@ -330,7 +330,7 @@ def parse_line(number: int, text: str, ctx: ParseContext) -> Item:
             cells = split_csv(text)
         except CsvError as e:
             return Reject(line=number, raw=text, reason=f"csv: {e}")
-        values = [v for v, _ in cells]
+        values = [v for v, _unused in cells]
     if values[0].strip().lower() in FIELDS and is_header(values, FIELDS):
         return Skipped(line=number, raw=text, what="header")
     if cells is not None:
@@ -384,7 +384,7 @@ def parse_template(stream: BinaryIO, ctx: ParseContext, columns: Callable[[dict[
         except CsvError as e:
             yield Reject(line=number, raw=text, reason=f"csv: {e}")
             continue
-        values = [v for v, _ in cells]
+        values = [v for v, _unused in cells]
         if is_header(values, header_names):
             yield Skipped(line=number, raw=text, what="header")
             continue
@@ -407,7 +407,7 @@ def csv_shape(cells: list[tuple[str, bool]]) -> bool:
     n = len(cells)
     if layout_for(cells)[0] is None:
         return False
-    v = [c for c, _ in cells]
+    v = [c for c, _unused in cells]
     if not (is_date(v[9]) and (v[10] == "" or is_date(v[10])) and is_date(v[11])):
         return False
     if not (v[12].isdigit() and v[13].isdigit()):
@@ -438,7 +438,7 @@ def sniff(head: bytes) -> int:
             except CsvError:
                 considered += 1
                 continue
-            if is_header([v for v, _ in cells], FIELDS):
+            if is_header([v for v, _unused in cells], FIELDS):
                 continue
             considered += 1
             matched += csv_shape(cells)

@@ -65,7 +65,7 @@ def stock_shape(cells: list[tuple[str, bool]]) -> bool:
     """The stock sample: 19 columns, clid first, dates at 9-11, quoted numbers, amaflags at 15, bare sequence."""
     if len(cells) != 19:
         return False
-    v = [c for c, _ in cells]
+    v = [c for c, _unused in cells]
     if not (is_date(v[8]) and (v[9] == "" or is_date(v[9])) and is_date(v[10])):
         return False
     if not (v[11].isdigit() and v[12].isdigit()) or v[13].upper() not in DISPOSITIONS or v[13].isdigit():
@@ -75,7 +75,7 @@ def stock_shape(cells: list[tuple[str, bool]]) -> bool:
 
 def template_shape(cells: list[tuple[str, bool]]) -> bool:
     """Some custom template: an Asterisk date, a disposition word and an amaflags word somewhere."""
-    v = [c for c, _ in cells]
+    v = [c for c, _unused in cells]
     return (any(is_date(x) for x in v) and any(x in DISPOSITIONS and not x.isdigit() for x in v)
             and any(x in AMAFLAGS for x in v))
 
@@ -91,7 +91,7 @@ def sniff(head: bytes) -> int:
             except CsvError:
                 considered += 1
                 continue
-            if is_header([v for v, _ in cells], FIELDS):
+            if is_header([v for v, _unused in cells], FIELDS):
                 continue
             considered += 1
             if stock_shape(cells):

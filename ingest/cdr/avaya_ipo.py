@@ -140,9 +140,9 @@ def _record(number: int, text: str, f: list[str], ctx: ParseContext, pending: Or
     parties = ((p1_dev, p1_name), (p2_dev, p2_name))
     # Party2 first: on a trunk-to-trunk (transfer) segment it is the outgoing trunk, the one that costs money
     trunk_party = next(((d, n) for d, n in reversed(parties) if d[:1].upper() == "T"), None)
-    ext_party = next((d for d, _ in parties if d[:1].upper() == "E"), None)
+    ext_party = next((d for d, _unused in parties if d[:1].upper() == "E"), None)
 
-    trunk_to_trunk = all(d[:1].upper() == "T" for d, _ in parties)
+    trunk_to_trunk = all(d[:1].upper() == "T" for d, _unused in parties)
     if internal_flag == "1":
         direction = "internal"
     elif direction_flag == "I" and not (trunk_to_trunk and group in pending):

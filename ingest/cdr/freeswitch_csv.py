@@ -267,7 +267,7 @@ def sniff(head: bytes) -> int:
             except CsvError:
                 considered += 1
                 continue
-            v = [c for c, _ in cells]
+            v = [c for c, _unused in cells]
             if is_header(v, KNOWN):
                 continue
             considered += 1

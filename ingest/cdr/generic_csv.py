@@ -356,7 +356,7 @@ class _Reader:
         return in_quotes
 
     def _safe(self, parts: list[tuple[int, str]]) -> Iterator[Item]:
-        first, raw = parts[0][0], "\n".join(t for _, t in parts)
+        first, raw = parts[0][0], "\n".join(t for _unused, t in parts)
         try:
             item = self._record(first, raw, parts)
         except Exception as exc:  # a bug must cost one record, never the import
@@ -367,7 +367,7 @@ class _Reader:
 
     def _record(self, number: int, raw: str, parts: list[tuple[int, str]]) -> Item:
         try:
-            rows = list(csv.reader([t + "\n" for _, t in parts], delimiter=self.prof.delimiter,
+            rows = list(csv.reader([t + "\n" for _unused, t in parts], delimiter=self.prof.delimiter,
                                    quotechar=self.prof.quotechar, strict=False))
         except csv.Error as exc:
             return Reject(line=number, raw=raw, reason=f"csv: {exc}")
