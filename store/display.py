@@ -16,6 +16,7 @@ Nothing here raises on a legitimate amount: any int (int64 and beyond) with any 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -163,6 +164,21 @@ def from_text(text: str | None, currency: str | None = None, *, exact: bool = Fa
     except Exception:
         return str(text)
     return money(value, currency, exact=exact) if code else amount(value, currency, exact=exact)
+
+
+def decimal_marks(text: str) -> str:
+    """Every decimal number inside `text` (``0.08/60s``, ``≈0.0466``) with the locale's decimal mark, every digit
+    kept: exact figures in a sentence for a French reader (``0,08/60s``). English text comes back unchanged."""
+    try:
+        from babel.numbers import get_decimal_symbol
+
+        mark = get_decimal_symbol(locale())
+    except Exception:
+        return text
+    return text if mark == "." else _DECIMAL.sub(lambda m: m.group(1) + mark + m.group(2), text)
+
+
+_DECIMAL = re.compile(r"(\d)\.(\d)")
 
 
 def plain(value: int | None) -> str | None:

@@ -113,11 +113,13 @@ def test_french_formats() -> None:
         assert display.day(dt.date(2026, 12, 6)) == "06/12/2026"
         assert display.ago(0, 3 * 3600) == "il y a 3 h"
         assert i18n._("{n} min ago") == "il y a {n} min"
+        assert display.decimal_marks("1 s at 0.08/60s = ≈0.046666666667") == "1 s at 0,08/60s = ≈0,046666666667"
     finally:
         i18n.use("en")
     assert display.money(123_456_789_012, "EUR") == "1,234.57 EUR"
     assert display.day(dt.date(2026, 12, 6)) == "2026-12-06"
     assert display.ago(0, 3 * 3600) == "3 h ago"
+    assert display.decimal_marks("0.08/60s, v1.2") == "0.08/60s, v1.2"
 
 
 def test_lang_option_and_click_words_in_french(tmp_path: Path) -> None:

@@ -420,18 +420,20 @@ def quote_text(q: dict[str, Any]) -> str:
                  bands=" → ".join(q["bands"]) or none),
              _("start {start} {zone} · {duration} s billed {billed} s · cost {cost} (exact {exact} {currency})").format(
                  start=q["start_local"], zone=q["timezone"], duration=q["duration"], billed=q["billed_seconds"],
-                 cost=display.money(q["cost"], q["currency"]), exact=q["cost_text"], currency=q["currency"])]
+                 cost=display.money(q["cost"], q["currency"]), exact=display.decimal_marks(q["cost_text"]),
+                 currency=q["currency"])]
     for p in q["parts"]:
         lines.append("  " + _("{band} {prefix} {start}–{end} s  {count} × {increment} s at {price} = {amount}").format(
             band=f"{p['band']:<10}", prefix=f"{p['prefix'] or anyp:<8}", start=f"{p['from']:>5}",
-            end=f"{p['to']:<5}", count=p["increments"], increment=p["increment"], price=p["price"],
-            amount=p["amount"]))
+            end=f"{p['to']:<5}", count=p["increments"], increment=p["increment"],
+            price=display.decimal_marks(p["price"]), amount=display.decimal_marks(p["amount"])))
     inc = (_("each increment rounded half_up to {decimals} decimals").format(decimals=q["increment_decimals"])
            if q["increment_decimals"] is not None else _("exact until the call is rounded"))
     if q["connect_fee"] not in ("", "0.00"):
         last = _("connect fee {fee} · unrounded {unrounded} · rounded {mode} to {decimals} decimals ({how})")
     else:
         last = _("unrounded {unrounded} · rounded {mode} to {decimals} decimals ({how})")
-    lines.append("  " + last.format(fee=q["connect_fee"], unrounded=q["unrounded"], mode=q["mode"],
+    lines.append("  " + last.format(fee=display.decimal_marks(q["connect_fee"]),
+                                    unrounded=display.decimal_marks(q["unrounded"]), mode=q["mode"],
                                     decimals=q["decimals"], how=inc))
     return "\n".join(lines)
