@@ -110,7 +110,7 @@ LAST = [b"Martin", b"Keller", b"Durand", b"Roux", b"Garcia", b"Smith", b"Nguyen"
 
 def emit(**fields: Any) -> None:
     """Print one JSON line."""
-    print(json.dumps({"bench": "ingest", **fields}), flush=True)
+    print(json.dumps({"bench": "ingest", **fields}, default=str), flush=True)  # default: --workdir is a Path
 
 
 def rounded(x: float, digits: int = 4) -> float:

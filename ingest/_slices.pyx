@@ -48,6 +48,23 @@ def differ(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, co
     return out
 
 
+def equal(const uint8_t[::1] buf, const int64_t[:] off1, const int32_t[:] ln1, const int64_t[:] off2,
+          const int32_t[:] ln2):
+    """True where slice k of the first set is byte-equal to slice k of the second (aligned arrays): the per-row
+    "same value" test of the columnar path, without a Python string or a dict per distinct value."""
+    cdef Py_ssize_t n = off1.shape[0], k
+    if off2.shape[0] != n or ln1.shape[0] != n or ln2.shape[0] != n:
+        raise ValueError("equal: the slice arrays must have the same length")
+    out = np.zeros(n, np.bool_)
+    cdef uint8_t[::1] o = out.view(np.uint8)
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    with nogil:
+        for k in range(n):
+            if ln1[k] == ln2[k] and (ln1[k] == 0 or memcmp(b + off1[k], b + off2[k], ln1[k]) == 0):
+                o[k] = 1
+    return out
+
+
 def decode(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows) -> list:
     """The rows' slices as str (the block is ASCII where slices point)."""
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import STATUS_NAMES
-from ingest._slices import decode
+from ingest._slices import decode, equal
 from ingest.cdr._scan import factorize
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
 from ingest.cdr.classify import (
@@ -43,7 +43,7 @@ _KIND = {k: i for i, k in enumerate(KINDS)}  # the compiled dial plan's kind cod
 # row statuses: the engine's, then those of calls that are not priced
 STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
 _STATUS = {s: i for i, s in enumerate(STATUSES)}
-_CALLED, _CALLER = SLICES.index("called"), SLICES.index("caller")
+_CALLED, _CALLER, _DIALLED = SLICES.index("called"), SLICES.index("caller"), SLICES.index("dialled")
 OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal",
                                                                             "transit"))
 RULE_NAMES = (*RULES, FORMAT_RULE)  # direction_rule codes
@@ -85,25 +85,31 @@ def unique_strings(block: Block, name: str, rows: np.ndarray) -> tuple[list[str]
 
 
 def unique_numbers(block: Block, name: str, rows: np.ndarray, plan: DialPlan, as_dialled: bool
-                   ) -> tuple[list[str], np.ndarray, Numbers]:
-    """unique_strings, and the values normalised by the compiled dial plan in one call (DialPlan.normalise_slices:
-    the same as plan.normalise of each value)."""
+                   ) -> tuple[np.ndarray, np.ndarray, Numbers]:
+    """The distinct values of a number field over `rows` normalised by the compiled dial plan in one call
+    (DialPlan.normalise_slices: the same as plan.normalise of each value): (ids of the rows' values, the line
+    index of each value's first row, the numbers). No Python string is made but for the few numbers the compiled
+    plan leaves to DialPlan.normalise (an outbound call centre's block holds tens of thousands of numbers)."""
     off, ln = block.slice(name)
     if len(rows) == 0:
-        return [], np.zeros(0, np.int64), Numbers.of([])
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), Numbers.of([])
     ids, first = factorize(block.buf, off, ln, rows)
-    values = decode(block.buf, off, ln, rows[first])
-    return values, ids, plan.normalise_slices(block.buf, off, ln, rows[first], as_dialled=as_dialled, values=values)
+    reps = rows[first]
+    return ids, reps, plan.normalise_slices(block.buf, off, ln, reps, as_dialled=as_dialled)
 
 
-def number_kinds(what: str, numbers: Numbers) -> list[str]:
-    """ingest.cdr.classify.number_kind of each number, from the arrays."""
+def number_kinds(what: str, numbers: Numbers) -> np.ndarray:
+    """ingest.cdr.classify.number_kind of each number, from the arrays, as codes into _CALLER_KINDS ("caller") or
+    _DIALLED_KINDS (int64)."""
     internal = numbers.kind == _KIND[INTERNAL]
     if what == "caller":
-        return np.where(internal, "extension", np.where(numbers.kind == _KIND[EXTERNAL], "external", "other")
-                        ).tolist()
-    code = (numbers.kind == _KIND[SERVICE]) & (numbers.rule == NUMBER_RULES.index("code"))
-    return np.where(internal, "extension", np.where(code, "code", "other")).tolist()
+        kinds = _CALLER_KINDS
+        other = np.where(numbers.kind == _KIND[EXTERNAL], kinds.index("external"), kinds.index("other"))
+    else:
+        kinds = _DIALLED_KINDS
+        code = (numbers.kind == _KIND[SERVICE]) & (numbers.rule == NUMBER_RULES.index("code"))
+        other = np.where(code, kinds.index("code"), kinds.index("other"))
+    return np.where(internal, kinds.index("extension"), other).astype(np.int64)
 
 
 def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,12 +120,14 @@ def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return factorize(codes.view(np.uint8), everything * 8, np.full(n, 8, np.int32), everything)
 
 
-def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv: np.ndarray, caller_kinds: list[str],
-                 dialled: list[str], d_inv: np.ndarray, dialled_kinds: list[str]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, caller_kinds: np.ndarray,
+                 d_inv: np.ndarray, dialled_kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
     service) per row; the extension, trunk and called slices of the rows are set to the fields the decisions
-    name (a channel's peer is a sub-slice of the channel)."""
+    name (a channel's peer is a sub-slice of the channel). `c_inv`, `d_inv`: ids of the rows' caller and dialled
+    values; `caller_kinds`, `dialled_kinds`: codes of each value (number_kinds). Nothing here is per row or per
+    distinct number in Python: only per distinct channel, application tuple, Dial number of an extension's length
+    and fact tuple."""
     plan = site.dialplan
     rules = src.channel_rules
     rows = block.rows
@@ -135,9 +143,10 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
     n_len = n_len[rows]
     nk = np.where(n_len > 0, _DIAL_KINDS.index("other"), _DIAL_KINDS.index("")).astype(np.int64)
     maybe = np.flatnonzero(np.isin(n_len, sorted({len(lo) for lo, _ in plan.extensions})))
-    if len(maybe):
-        values = decode(block.buf, n_off, block.len[:, SLICES.index("dial_number")], rows[maybe])
-        nk[maybe] = [_DIAL_KINDS.index(dial_kind(plan, v)) for v in values]
+    if len(maybe):  # once per distinct value (the same few extensions are dialled all day)
+        m_inv, m_first = factorize(block.buf, n_off, block.len[:, SLICES.index("dial_number")], rows[maybe])
+        values = decode(block.buf, n_off, block.len[:, SLICES.index("dial_number")], rows[maybe][m_first])
+        nk[maybe] = np.array([_DIAL_KINDS.index(dial_kind(plan, v)) for v in values], np.int64)[m_inv]
 
     classes = rules.classes(plan)  # channel -> channel_class, kept from block to block
 
@@ -149,6 +158,17 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
 
     spans = {"origin": [peer_span(v) for v in o_vals], "target": [peer_span(v) for v in t_vals]}
     inverses = {"origin": o_inv, "target": t_inv}
+
+    def field(name: str) -> tuple[np.ndarray, np.ndarray]:
+        k = SLICES.index(name)
+        return block.off[rows, k], block.len[rows, k]
+
+    def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
+        off, _ = field(name)
+        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[inverses[name]]
+        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[inverses[name]]
+        return off + start, length
+
     t_peers = [v[a:b] for v, (a, b) in zip(t_vals, spans["target"])]
     o_cls = np.array([channel(v) for v in o_vals] or [0], np.int64)[o_inv]
     t_cls = np.array([channel(v) for v in t_vals] or [0], np.int64)[t_inv]
@@ -159,10 +179,12 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
     dp_index: dict[str, int] = {}
     dp_of_low = np.array([dp_index.setdefault(dp, len(dp_index)) for dp in low["dial_peer"]] or [0])[l_inv]
     t_is_dp = np.array([dp_index.get(p, -1) if p else -2 for p in t_peers] or [-2])[t_inv] == dp_of_low
-    ck = np.array([_CALLER_KINDS.index(v) for v in caller_kinds] or [0], np.int64)[c_inv]
-    dk = np.array([_DIALLED_KINDS.index(v) for v in dialled_kinds] or [0], np.int64)[d_inv]
-    d_index = {v: i for i, v in enumerate(dialled)}
-    t_is_d = np.array([d_index.get(p, -1) if p else -2 for p in t_peers] or [-2])[t_inv] == d_inv
+    ck = caller_kinds[c_inv]
+    dk = dialled_kinds[d_inv]
+    # the target's peer is the row's dialled value (not empty): compared byte for byte, row by row
+    t_peer_off, t_peer_len = peer_of("target")
+    d_off, d_len = field("dialled")
+    t_is_d = (t_peer_len > 0) & equal(block.buf, t_peer_off, t_peer_len, d_off, d_len)
     # < 64 * 64 * 72 * 2 * 4 * 3 * 2 * 3 codes: no overflow
     code = ((((((o_cls * 64 + t_cls) * 72 + low_code) * 2 + t_is_dp) * 4 + ck) * 3 + dk) * 2 + t_is_d) * 3 + nk
     inverse, first = factorize_ints(code)
@@ -178,19 +200,9 @@ def decide_facts(site: Site, src: Source, block: Block, caller: list[str], c_inv
     trunk = np.array([_CHOICES.index(d.trunk) for d in table], np.int8)[inverse]
     called = np.array([d.called for d in table], bool)[inverse]
 
-    def field(name: str) -> tuple[np.ndarray, np.ndarray]:
-        k = SLICES.index(name)
-        return block.off[rows, k], block.len[rows, k]
-
-    def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-        off, _ = field(name)
-        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[inverses[name]]
-        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[inverses[name]]
-        return off + start, length
-
     # the candidate slices, in _CHOICES order ("" first: nothing), chosen per row by the decisions
-    candidates = [(np.zeros(n, np.int64), np.zeros(n, np.int32)), field("caller"), field("dialled"),
-                  peer_of("origin"), peer_of("target"), field("dial_peer")]
+    candidates = [(np.zeros(n, np.int64), np.zeros(n, np.int32)), field("caller"), (d_off, d_len),
+                  peer_of("origin"), (t_peer_off, t_peer_len), field("dial_peer")]
     offs = np.stack([o for o, _ in candidates])
     lens = np.stack([length for _, length in candidates])
     at = np.arange(n)
@@ -210,31 +222,32 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     plan = site.dialplan
     strip = src.strip_outside_prefix
     rows = block.rows
-    dialled, d_inv, dialled_numbers = unique_numbers(block, "dialled", rows, plan, True if strip is None else strip)
-    caller, o_inv, caller_numbers = unique_numbers(block, "caller", rows, plan, False)
-    no_caller = np.array([not v for v in caller], bool)
+    d_inv, _d_first, dialled_numbers = unique_numbers(block, "dialled", rows, plan, True if strip is None else strip)
+    o_inv, o_first, caller_numbers = unique_numbers(block, "caller", rows, plan, False)
+    no_caller = block.len[o_first, _CALLER] == 0
     caller_numbers.rule[no_caller] = 0  # Number("invalid"): no caller is no number
     if block.facts and len(rows):
         caller_kinds = number_kinds("caller", caller_numbers)
-        for i in np.flatnonzero(no_caller).tolist():
-            caller_kinds[i] = "empty"
+        caller_kinds[no_caller] = _CALLER_KINDS.index("empty")
         direction, rule, service = decide_facts(
-            site, src, block, caller, o_inv, caller_kinds, dialled, d_inv, number_kinds("dialled", dialled_numbers))
+            site, src, block, o_inv, caller_kinds, d_inv, number_kinds("dialled", dialled_numbers))
     else:
         direction = block.direction[rows].copy()
         rule = np.where(direction == 0, _RULE["dialplan"], _RULE[FORMAT_RULE]).astype(np.int8)
         # a code or bridge number dialled or calling: a service when internal (cdrimport.decide_record)
         # (a code is one whatever the outside-line prefix: the numbers normalised above tell)
-        service = np.array([k == "code" for k in number_kinds("dialled", dialled_numbers)] or [False], bool)[d_inv] \
-            | np.array([k == "code" for k in number_kinds("dialled", caller_numbers)] or [False], bool)[o_inv]
+        code = _DIALLED_KINDS.index("code")
+        service = (number_kinds("dialled", dialled_numbers) == code)[d_inv] \
+            | (number_kinds("dialled", caller_numbers) == code)[o_inv]
     first = direction.copy()
-    called, c_inv, called_numbers = unique_numbers(block, "called", rows, plan, bool(strip))
+    c_inv, _c_first, called_numbers = unique_numbers(block, "called", rows, plan, bool(strip))
     c_base = len(dialled_numbers)
     o_base = c_base + len(called_numbers)
     numbers = dialled_numbers + called_numbers + caller_numbers
     kind = numbers.kind
-    d_index = {v: i for i, v in enumerate(dialled)}
-    same = np.array([d_index.get(v, -1) for v in called] or [-1], np.int64)[c_inv] == d_inv
+    # the called value is the dialled one, row by row (as the row path compares the strings)
+    same = equal(block.buf, block.off[rows, _CALLED], block.len[rows, _CALLED], block.off[rows, _DIALLED],
+                 block.len[rows, _DIALLED])
 
     target = d_inv.astype(np.int32)
     sent = (c_base + c_inv).astype(np.int32)

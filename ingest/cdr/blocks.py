@@ -31,7 +31,7 @@ __all__ = ["DIRECTIONS", "DISPOSITIONS", "NONE", "SLICES", "Block", "blocks", "h
 
 @dataclass
 class Block:
-    buf: bytes
+    buf: bytes | bytearray  # raw_blocks gives bytearrays (read in place); never changed once scanned
     first_line: int  # the number of the block's first line
     rows: np.ndarray  # int64: the scanned lines taken whole (indexes into the arrays below)
     line: np.ndarray  # int64 line numbers of every line of the block
@@ -79,24 +79,21 @@ def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLO
         yield scan.block(buf, first)
 
 
-def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), in order."""
-    rest = b""
+def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytearray, int]]:
+    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), in order: about
+    `block_bytes` read into a new buffer, then the rest of its last line. Each byte is copied once, from the file
+    into the block (no joining of a block's tail to the next read, no slicing)."""
     first = 1
     while True:
-        data = stream.read(block_bytes)
-        buf = rest + data if rest else data
-        if not data:
-            if buf:
-                yield buf, first
+        buf = bytearray(block_bytes)
+        got = stream.readinto(buf)
+        if not got:
             return
-        cut = buf.rfind(b"\n") + 1
-        if cut == 0:
-            rest = buf  # no line end yet: a very long line, read on
-            continue
-        rest, block = buf[cut:], buf[:cut]
-        yield block, first
-        first += count_lines(block)
+        del buf[got:]
+        if buf[-1] != 10:  # '\n': the rest of the last line (through its LF; a file without any LF is one block)
+            buf += stream.readline()
+        yield buf, first
+        first += count_lines(buf)
 
 
 class _Scanner:
@@ -107,10 +104,10 @@ class _Scanner:
     def __init__(self, ctx: ParseContext) -> None:
         self.ctx = ctx
 
-    def block(self, buf: bytes, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int) -> Block:
         raise NotImplementedError
 
-    def _finish(self, buf: bytes, first: int, s: dict[str, Any], items: list[tuple[int, Item]]) -> Block:
+    def _finish(self, buf: bytes | bytearray, first: int, s: dict[str, Any], items: list[tuple[int, Item]]) -> Block:
         fallback = s["fallback"]
         n = int(s["lines"])
         return Block(buf=buf, first_line=first, rows=np.flatnonzero(~fallback).astype(np.int64),
@@ -120,7 +117,7 @@ class _Scanner:
 
 
 class _Asterisk(_Scanner):
-    def block(self, buf: bytes, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int) -> Block:
         ctx = self.ctx
         s = scan_asterisk(buf)
         n = int(s["lines"])
@@ -177,7 +174,7 @@ class _Cucm(_Scanner):
             return np.full(len(CUCM_COLUMNS), -1, np.int32), 0
         return np.array([header.get(name.lower(), -1) for name in CUCM_COLUMNS], np.int32), self.reader.header_len
 
-    def block(self, buf: bytes, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int) -> Block:
         parts: list[dict[str, Any]] = []
         items: list[tuple[int, Item]] = []
         begin, base = 0, 0  # byte offset and line index where the current scan starts
