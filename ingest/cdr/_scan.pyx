@@ -267,8 +267,17 @@ cdef inline Py_ssize_t line_end(const uint8_t* b, Py_ssize_t pos, Py_ssize_t n, 
     ASCII (anything else goes to the row parser, which decodes and reports it)."""
     cdef Py_ssize_t end = pos
     cdef uint8_t c
+    cdef uint64_t w
     printable[0] = True
     while end < n:
+        # 8 bytes at a time while all are printable ASCII (32..126): no byte below 32 nor above 126 (exact tests
+        # of bit tricks, "hasless" and "hasmore" for n < 128); the first other word is read byte by byte below
+        if end + 8 <= n:
+            memcpy(&w, b + end, 8)
+            if ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) == 0 and \
+                    ((w + 0x0101010101010101ULL) | w) & 0x8080808080808080ULL == 0:
+                end += 8
+                continue
         c = BYTE_CLASS[b[end]]
         if c:
             if c == 1:

@@ -1,0 +1,63 @@
+"""The block scanner reads a line 8 bytes at a time while they are all printable ASCII (ingest.cdr._scan.line_end):
+every other byte, wherever it falls in a word, must still send its line to the row parser, and every line end must
+still be found; and raw_blocks (one read per block, then the rest of the last line) loses no byte."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ingest.cdr._scan import scan_asterisk
+from ingest.cdr.blocks import raw_blocks
+
+GOOD = (b'"","2001","90155501234","from-internal","""Alice Martin-Dupont"" <2001>","PJSIP/2001-0000002a",'
+        b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2026-04-01 09:00:00",'
+        b'"2026-04-01 09:00:05","2026-04-01 09:01:05",65,60,"ANSWERED","DOCUMENTATION","1775016164.1","","",'
+        b'"1775016164.1",1')
+AT = GOOD.index(b"Alice")  # a caller name: any printable byte is text there
+
+
+def test_the_good_line_is_taken():
+    s = scan_asterisk(GOOD + b"\n")
+    assert s["lines"] == 1 and not s["fallback"][0]
+
+
+@pytest.mark.parametrize("byte", [0, 9, 11, 12, 27, 31, 127, 128, 0xC3, 0xFF, 32, 33, 65, 126])
+def test_a_byte_anywhere_in_a_word(byte):
+    printable = 32 <= byte <= 126
+    for shift in range(16):  # every position within two 8-byte words, and lines starting at every alignment
+        line = GOOD[:AT + shift] + bytes([byte]) + GOOD[AT + shift + 1:]
+        for pad in range(8):
+            data = b"\n" * pad + line + b"\n" + GOOD + b"\n"
+            s = scan_asterisk(data)
+            assert s["lines"] == pad + 2
+            assert bool(s["fallback"][pad]) is not printable, (byte, shift, pad)
+            assert not s["fallback"][pad + 1]
+            assert data[s["line_start"][pad + 1]:s["line_end"][pad + 1]] == GOOD
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_line_ends_at_every_alignment(end):
+    for cut in range(len(GOOD) - 16, len(GOOD) + 1):  # lines of every length mod 8
+        line = GOOD[:cut]
+        data = (line + end) * 3
+        s = scan_asterisk(data)
+        assert s["lines"] == 3
+        for k in range(3):
+            assert data[s["line_start"][k]:s["line_end"][k]] == line
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 300, 1 << 20])
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_raw_blocks_keep_every_byte_and_line(block_bytes, end):
+    data = b"".join(GOOD[:40 + k] + end for k in range(50)) + b"last line, no end"
+    got = list(raw_blocks(io.BytesIO(data), block_bytes))
+    assert b"".join(bytes(b) for b, _ in got) == data
+    first = 1
+    for buf, line in got:
+        text = bytes(buf)
+        assert line == first
+        if end != b"\r":  # a block ends after a line feed (or at the end of the file): no line is cut
+            assert text.endswith(b"\n") or buf is got[-1][0]
+        first += text.count(end) + (0 if text.endswith(end) else 1)
