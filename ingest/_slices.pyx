@@ -170,8 +170,9 @@ cdef struct Col:
     int decimals
 
 
-def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> bytes:
-    """CSV lines (\\r\\n, as the csv module writes) for `rows`, one field per column spec:
+def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> memoryview:
+    """CSV lines (\\r\\n, as the csv module writes) for `rows`, as a memoryview of the buffer they were written in
+    (no copy: a block's output is handed to the file as it is), one field per column spec:
     (SLICE, off int64[n], len int32[n]) quoted when it holds a comma or a quote; (TABLE, idx int32[n], list of
     already-quoted bytes, or (bytes, starts) of them joined; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
     empty); (TIME, int64[n] UTC epoch). Arrays are indexed by row number."""
@@ -197,7 +198,9 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
         elif spec[0] == TABLE:
             a = np.ascontiguousarray(spec[1], np.int32)
             if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1]): joined once by the caller
-                text = bytes(spec[2][0]) + b"\0"
+                text = spec[2][0]  # read where it is (a tariff's table is megabytes): copied only when empty
+                if not isinstance(text, bytes) or not text:
+                    text = bytes(text) + b"\0"
                 starts = np.ascontiguousarray(spec[2][1], np.int64)
                 widest = int(np.diff(starts).max()) if len(starts) > 1 else 0
             else:
@@ -266,4 +269,4 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
             o[p] = 13
             o[p + 1] = 10
             p += 2
-    return bytes(out[:p])
+    return memoryview(out)[:p]

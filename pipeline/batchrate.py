@@ -179,7 +179,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
 class _Part:
     """One block's or chunk's output, applied in order by the caller."""
 
-    data: bytes = b""
+    data: bytes | memoryview = b""  # a block's CSV lines as the writer made them (not copied)
     nbytes: int = 0  # input bytes the part covers (for progress)
     rejects: list[tuple] = field(default_factory=list)
     calls: int = 0
@@ -274,7 +274,7 @@ def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: in
     part = _Part(calls=len(rated.rows))
     for code, k in zip(*np.unique(rated.status, return_counts=True)):
         part.statuses[STATUSES[code]] = int(k)
-    pieces: list[bytes] = []
+    pieces: list[bytes | memoryview] = []
     done = 0  # rows of rated.rows written
     for index, item in block.items:
         upto = int(np.searchsorted(rated.rows, index))
@@ -287,7 +287,7 @@ def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: in
         part.add(slow)
     if done < len(rated.rows):
         pieces.append(write_csv(block.buf, rated.rows[done:], columns))
-    part.data = b"".join(pieces)
+    part.data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     part.nbytes = nbytes
     return part
 
