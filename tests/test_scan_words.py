@@ -1,14 +1,18 @@
 """The block scanner reads a line 8 bytes at a time while they are all printable ASCII (ingest.cdr._scan.line_end):
 every other byte, wherever it falls in a word, must still send its line to the row parser, and every line end must
-still be found; and raw_blocks (one read per block, then the rest of the last line) loses no byte."""
+still be found; raw_blocks (one read per block, then the rest of the last line) loses no byte; factorize (hashing 8
+bytes at a time) numbers values exactly."""
 
 from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ingest.cdr._scan import scan_asterisk
+from ingest.cdr._scan import factorize, scan_asterisk
 from ingest.cdr.blocks import raw_blocks
 
 GOOD = (b'"","2001","90155501234","from-internal","""Alice Martin-Dupont"" <2001>","PJSIP/2001-0000002a",'
@@ -61,3 +65,24 @@ def test_raw_blocks_keep_every_byte_and_line(block_bytes, end):
         if end != b"\r":  # a block ends after a line feed (or at the end of the file): no line is cut
             assert text.endswith(b"\n") or buf is got[-1][0]
         first += text.count(end) + (0 if text.endswith(end) else 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=20) | st.sampled_from([b"", b"\0", b"\0\0", b"12345678", b"123456789",
+                                                         b"1234567\0", b"\x80" * 9]), max_size=60),
+       st.integers(0, 3))
+def test_factorize_numbers_values_in_order_of_first_appearance(values, gap):
+    """factorize (8-byte hashing, int32 slots) against a dict: exact whatever the bytes, lengths and collisions."""
+    buf = b""
+    off, ln = [], []
+    for v in values:
+        buf += b"x" * gap
+        off.append(len(buf))
+        ln.append(len(v))
+        buf += v
+    rows = np.arange(len(values), dtype=np.int64)[::-1].copy()  # any order of rows
+    ids, first = factorize(buf or b"\0", np.array(off, np.int64), np.array(ln, np.int32), rows)
+    seen: dict[bytes, int] = {}
+    expected = [seen.setdefault(values[r], len(seen)) for r in rows.tolist()]
+    assert ids.tolist() == expected
+    assert [values[rows[f]] for f in first.tolist()] == list(seen)
