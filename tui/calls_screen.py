@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from engine.money import format_exact
 from i18n import _, ngettext, pgettext
@@ -35,6 +35,7 @@ from tui.data import (
     zone_name,
 )
 from tui.filters import CallFilter, FilterError, canonical_key, help_text, key_name, parse_filter
+from tui.keybar import KeyBar
 from tui.table import (
     DOWN,
     UP,
@@ -189,7 +190,7 @@ class CallsScreen(Screen):
         yield Static("", id="calls-message", classes="message")
         yield PagedTable(id="calls-table", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="calls-totals", classes="totals")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.narrow = self.app.size.width < WIDE
@@ -669,7 +670,7 @@ class CallDetailScreen(Screen):
             yield Static(_("loading…"), id="detail-call")
             yield Static("", id="detail-rating")
             yield Static("", id="detail-raw")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from i18n import N_, _, ngettext, pgettext
@@ -29,6 +29,7 @@ from store import display
 from store import hotel as db
 from tui.context import zoneinfo
 from tui.data import duration_text, money
+from tui.keybar import KeyBar
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 from tui.table import Column, LocalTable, Money, Row, table_commands
 
@@ -269,7 +270,7 @@ class FrontDeskScreen(Screen):
         yield Static(_("Late charges"), classes="title", id="late-title")
         yield self._table(LATE_COLUMNS, "late")
         yield Static("", classes="message", id="desk-message")
-        yield Footer()
+        yield KeyBar()
 
     def _table(self, keys: tuple[str, ...], name: str) -> DeskTable:
         # the columns a clerk needs first come first: at 80 columns the charge and its state stay in view

@@ -7,10 +7,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from i18n import _, pgettext
 from tui.data import status_legend
+from tui.keybar import KeyBar
 
 
 def _bindings(cls: Any) -> list[Binding]:
@@ -81,7 +82,7 @@ class HelpScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(_("anatole — keys"), classes="title")
         yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

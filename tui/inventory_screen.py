@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, Tab, Tabs
+from textual.widgets import Checkbox, DataTable, Input, Select, Static, Tab, Tabs
 
 from i18n import N_, _, ngettext, pgettext
 from store import display
@@ -31,6 +31,7 @@ from store.db import StoreError
 from store.inventory import InventoryStore, InventoryStoreError
 from tui.context import ActionError, ConsoleContext, zoneinfo
 from tui.data import ComponentReader
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 KINDS = ("cost_centre", "person", "extension", "line", "device", "contract", "site")
@@ -334,7 +335,7 @@ class InventoryScreen(Screen):
         yield LocalTable(table_columns(self.kind), name_for_export="inventory", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="inventory")
         yield Static("", id="inventory-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.reader = InventoryReader(self.app.ctx.db_path)
@@ -536,7 +537,7 @@ class ItemScreen(Screen):
         yield LocalTable(HISTORY_COLUMNS, name_for_export=f"{name}-changes", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="item-history")
         yield Static("", id="item-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#item-versions", LocalTable).focus()
@@ -681,7 +682,7 @@ class ImportPreviewScreen(Screen):
         yield LocalTable(PREVIEW_COLUMNS, name_for_export="inventory-preview", workspace=lambda: ctx.workspace,
                          clock=ctx.clock, id="preview")
         yield Static("", id="preview-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#preview-file", Input).focus()

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, OptionList, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from engine.money import MoneyError, parse_money
@@ -31,6 +31,7 @@ from store.invoices import InvoiceStore, InvoiceStoreError, claim_amount, verdic
 from store.invoices import needs_reason as store_needs_reason
 from tui.context import ActionError, ConsoleContext
 from tui.data import ComponentReader
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 STATE_STYLE = {"invalid": "bold red", "in_dispute": "bold magenta", "approved": "green", "allocated": "green",
@@ -294,7 +295,7 @@ class InvoicesScreen(Screen):
                          id="invoices")
         yield Static("", id="invoices-summary", classes="totals")
         yield Static("", id="invoices-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.reader = InvoiceReader(self.app.ctx.db_path)
@@ -505,7 +506,7 @@ class InvoiceDetailScreen(Screen):
             with TabPane(_("History (h)"), id="history"), VerticalScroll(id="inv-history-box"):
                 yield Static("", id="inv-history")
         yield Static("", id="inv-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.reader is None:

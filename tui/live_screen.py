@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Sparkline, Static
+from textual.widgets import DataTable, Input, Sparkline, Static
 from textual.worker import get_current_worker
 
 from i18n import _, ngettext, pgettext
@@ -43,6 +43,7 @@ from pbx.protocol import (
 from store import display
 from tui.data import StoreError, direction_label, direction_word, duration_text, short_time
 from tui.filters import CallFilter, FilterError, help_text, parse_filter
+from tui.keybar import KeyBar
 from tui.live import Batch, Connected, Disconnected, Event, LiveClient
 
 SLACK = 500  # finished rows beyond `keep` before the table is trimmed (one rebuild per SLACK calls, not per call)
@@ -160,7 +161,7 @@ class LiveScreen(Screen):
         yield Static("", id="active-note")
         yield DataTable(id="active", cursor_type="row")
         yield FinishedTable(id="finished", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         ctx = self.app.ctx

@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.money import divide_round
 from i18n import _, ngettext
 from store import display
 from store.mobile import MobileStore, MobileStoreError
 from tui.data import ComponentReader, StoreError
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 MB = 10**6
@@ -127,7 +128,7 @@ class MobileScreen(Screen):
         yield LocalTable(COLUMNS, name_for_export="mobile-lines", workspace=lambda: ctx.workspace, clock=ctx.clock,
                          id="mobile")
         yield Static("", id="mobile-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.reader = MobileReader(self.app.ctx.db_path)

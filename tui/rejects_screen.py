@@ -14,11 +14,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from i18n import _, pgettext
 from store.explain import text_lines
 from tui.data import StoreError, local_time
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Row, screen_keys, table_commands
 
 
@@ -85,7 +86,7 @@ class RejectsScreen(Screen):
         yield Static(_("Rejects"), classes="title", id="rejects-title")
         yield self._table(REJECT_COLUMNS, "rejects", "rejects")
         yield Static("", id="reject-raw", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#rejects", LocalTable).focus()

@@ -23,13 +23,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.money import SCALE, MoneyError, parse_money
 from i18n import N_, _, ngettext
 from store import display
 from tui.context import ActionError, ConsoleContext, zoneinfo
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Money, Row, screen_keys, table_commands
 
 PARTS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars
@@ -329,7 +330,7 @@ class ReportsScreen(Screen):
                                   id="report-table")
                 yield BarChart(id="report-chart")
                 yield Static("", id="report-message", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         ctx: ConsoleContext = self.app.ctx

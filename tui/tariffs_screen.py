@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.durations import parse_duration
@@ -24,6 +24,7 @@ from store import display
 from tariffs.errors import TariffError
 from tui.context import zoneinfo
 from tui.data import TariffEntry, quote, quote_text, rate_rows
+from tui.keybar import KeyBar
 from tui.table import Column, LocalTable, Money, Row, table_commands
 
 RATE_LIMIT = 500
@@ -86,7 +87,7 @@ class TariffsScreen(Screen):
                                  clock=ctx.clock, id="rates")
                 yield Input(placeholder=self._quote_placeholder(), id="quote-input", classes="line-input")
                 yield Static("", id="quote-result", classes="message")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.entries = self.app.tariffs.entries()
