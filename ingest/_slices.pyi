@@ -5,6 +5,7 @@ TABLE: int
 INT: int
 MONEY: int
 TIME: int
+FIXED: int
 
 def hash_slices(buf: bytes, off: np.ndarray, ln: np.ndarray, rows: np.ndarray) -> np.ndarray: ...
 def differ(buf: bytes, off: np.ndarray, ln: np.ndarray, rows: np.ndarray, reps: np.ndarray) -> np.ndarray: ...

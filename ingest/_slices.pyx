@@ -4,6 +4,10 @@
 from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
+
+cdef extern from "<string.h>" nogil:
+    size_t strnlen(const char* s, size_t maxlen)
+
 import numpy as np
 
 
@@ -11,8 +15,8 @@ cdef int64_t NONE = INT64_MIN
 
 # column kinds of write_csv
 cdef enum:
-    K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME
-SLICE, TABLE, INT, MONEY, TIME = K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME
+    K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME, K_FIXED
+SLICE, TABLE, INT, MONEY, TIME, FIXED = K_SLICE, K_TABLE, K_INT, K_MONEY, K_TIME, K_FIXED
 
 
 def hash_slices(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows):
@@ -161,6 +165,30 @@ cdef inline Py_ssize_t put_money(uint8_t* o, Py_ssize_t p, int64_t v, int decima
     return p
 
 
+cdef inline Py_ssize_t put_quoted(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_ssize_t n) noexcept nogil:
+    """n bytes as one CSV field as the csv module writes it (QUOTE_MINIMAL: in quotes, quotes doubled, when it holds
+    a comma, a quote or a line end)."""
+    cdef Py_ssize_t i
+    cdef bint quote = False
+    for i in range(n):
+        if t[i] == 44 or t[i] == 34 or t[i] == 13 or t[i] == 10:
+            quote = True
+            break
+    if not quote:
+        memcpy(o + p, t, n)
+        return p + n
+    o[p] = 34
+    p += 1
+    for i in range(n):
+        o[p] = t[i]
+        p += 1
+        if t[i] == 34:
+            o[p] = 34
+            p += 1
+    o[p] = 34
+    return p + 1
+
+
 cdef struct Col:
     int kind
     const int64_t* i64  # SLICE offsets, INT/MONEY/TIME values
@@ -168,6 +196,7 @@ cdef struct Col:
     const uint8_t* text  # TABLE: the entries end to end
     const int64_t* starts  # TABLE: entry k is text[starts[k]:starts[k + 1]]
     int decimals
+    Py_ssize_t width  # FIXED: entry k is text[k * width:(k + 1) * width] up to its first NUL
 
 
 def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> memoryview:
@@ -175,7 +204,9 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
     (no copy: a block's output is handed to the file as it is), one field per column spec:
     (SLICE, off int64[n], len int32[n]) quoted when it holds a comma or a quote; (TABLE, idx int32[n], list of
     already-quoted bytes, or (bytes, starts) of them joined; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
-    empty); (TIME, int64[n] UTC epoch). Arrays are indexed by row number."""
+    empty); (TIME, int64[n] UTC epoch); (FIXED, idx int32[n], numpy 'S' array: entry idx up to its first NUL, quoted
+like a slice; idx -1 = empty: a block's normalised numbers as they are, no table made). Arrays are indexed by row
+number."""
     cdef Py_ssize_t ncol = len(columns), c, k, r, i, size = 0, p = 0, nrows = rows.shape[0]
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
     cdef Col cols[64]
@@ -213,6 +244,19 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
             cols[c].text = <const uint8_t*><const char*>text
             cols[c].starts = <const int64_t*><size_t>starts.ctypes.data
             size += widest * nrows
+        elif spec[0] == FIXED:
+            a = np.ascontiguousarray(spec[1], np.int32)
+            fixed = np.ascontiguousarray(spec[2])
+            if fixed.dtype.kind != "S" or fixed.ndim != 1:
+                raise TypeError("FIXED: a 1-d numpy 'S' array")
+            cols[c].width = fixed.dtype.itemsize
+            if cols[c].width == 0 or len(fixed) == 0:
+                fixed = np.zeros(1, "S1")  # nothing to point into: every entry is empty
+                cols[c].width = 0
+            keep += [a, fixed]
+            cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
+            cols[c].text = <const uint8_t*><size_t>fixed.ctypes.data
+            size += (2 * cols[c].width + 2) * nrows
         else:
             a = np.ascontiguousarray(spec[1], np.int64)
             keep.append(a)
@@ -258,6 +302,11 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
                         stop = col.starts[col.i32[r] + 1]
                         memcpy(o + p, col.text + start, stop - start)
                         p += stop - start
+                elif col.kind == K_FIXED:
+                    if col.i32[r] >= 0 and col.width:
+                        p = put_quoted(o, p, col.text + <Py_ssize_t>col.i32[r] * col.width,
+                                       <Py_ssize_t>strnlen(<const char*>(col.text + <Py_ssize_t>col.i32[r] * col.width),
+                                                           col.width))
                 elif col.kind == K_INT:
                     if col.i64[r] != NONE:
                         p = put_int(o, p, col.i64[r])

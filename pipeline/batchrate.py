@@ -25,7 +25,7 @@ import numpy as np
 from engine import STATUS_NAMES
 from engine.money import format_money
 from i18n import _
-from ingest._slices import INT, MONEY, SLICE, TABLE, TIME, write_csv
+from ingest._slices import FIXED, INT, MONEY, SLICE, TABLE, TIME, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
 from ingest.dialplan import DialPlan
@@ -272,8 +272,10 @@ def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: in
     rated = rate_block(ws, site, source, block, tables.path)
     columns = tables.columns(path, block, rated, delta)
     part = _Part(calls=len(rated.rows))
-    for code, k in zip(*np.unique(rated.status, return_counts=True)):
-        part.statuses[STATUSES[code]] = int(k)
+    # counts per status code (a code of -1, never given, would count as STATUSES[-1] as indexing does)
+    for code, k in enumerate(np.bincount(rated.status.astype(np.int64) % len(STATUSES), minlength=len(STATUSES))):
+        if k:
+            part.statuses[STATUSES[code]] = int(k)
     pieces: list[bytes | memoryview] = []
     done = 0  # rows of rated.rows written
     for index, item in block.items:
@@ -330,7 +332,6 @@ class _Tables:
             return full
 
         engine = np.isin(rated.status, range(len(STATUS_NAMES))) & (rated.tariff >= 0)
-        numbers = _joined(rated.numbers.e164)  # digits: nothing to quote (_cell would give the same bytes)
         return [
             (TABLE, np.zeros(n, np.int32), [_cell(str(path))]),
             (INT, block.line + delta if delta else block.line),
@@ -341,7 +342,7 @@ class _Tables:
             (SLICE, *block.slice("trunk")),
             (SLICE, *block.slice("caller")),
             (SLICE, *block.slice("dialled")),
-            (TABLE, spread(rated.number, -1, np.int32), numbers),
+            (FIXED, spread(rated.number, -1, np.int32), rated.numbers.e164),  # as they are: no table per block
             (TABLE, block.disposition.astype(np.int32), self.dispositions),
             (INT, block.billable.astype(np.int64)),
             (TABLE, spread(rated.status, -1, np.int32), self.statuses),

@@ -134,7 +134,7 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
     n = len(rows)
     # the scanner numbered the distinct origins, targets and (app, context, Dial target) tuples of the block
     assert block.fact_ids is not None and block.fact_first is not None
-    o_inv, t_inv, l_inv = (block.fact_ids[rows, k] for k in range(3))
+    o_inv, t_inv, l_inv = (block.fact_ids[:, k][rows] for k in range(3))
     o_vals = decode(block.buf, *block.slice("origin"), block.fact_first[0])
     t_vals = decode(block.buf, *block.slice("target"), block.fact_first[1])
     low = {name: decode(block.buf, *block.slice(name), block.fact_first[2]) for name in LOW_FACTS}
@@ -161,7 +161,7 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
 
     def field(name: str) -> tuple[np.ndarray, np.ndarray]:
         k = SLICES.index(name)
-        return block.off[rows, k], block.len[rows, k]
+        return block.off[:, k][rows], block.len[:, k][rows]  # a column, then the rows: faster than [rows, k]
 
     def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
         off, _ = field(name)
@@ -208,10 +208,10 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
     at = np.arange(n)
     for name, choice in (("extension", ext), ("trunk", trunk)):
         k = SLICES.index(name)
-        block.off[rows, k], block.len[rows, k] = offs[choice, at], lens[choice, at]
+        block.off[:, k][rows], block.len[:, k][rows] = offs[choice, at], lens[choice, at]
     o, length = field("dial_number")
-    block.off[rows, _CALLED] = np.where(called, o, 0)
-    block.len[rows, _CALLED] = np.where(called, length, 0)
+    block.off[:, _CALLED][rows] = np.where(called, o, 0)
+    block.len[:, _CALLED][rows] = np.where(called, length, 0)
     return direction, rule, service
 
 
@@ -246,12 +246,13 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     numbers = dialled_numbers + called_numbers + caller_numbers
     kind = numbers.kind
     # the called value is the dialled one, row by row (as the row path compares the strings)
-    same = equal(block.buf, block.off[rows, _CALLED], block.len[rows, _CALLED], block.off[rows, _DIALLED],
-                 block.len[rows, _DIALLED])
+    c_len = block.len[:, _CALLED][rows]
+    same = equal(block.buf, block.off[:, _CALLED][rows], c_len, block.off[:, _DIALLED][rows],
+                 block.len[:, _DIALLED][rows])
 
     target = d_inv.astype(np.int32)
     sent = (c_base + c_inv).astype(np.int32)
-    use_sent = (block.len[rows, _CALLED] > 0) & (kind[sent] == _KIND[EXTERNAL]) & ~same
+    use_sent = (c_len > 0) & (kind[sent] == _KIND[EXTERNAL]) & ~same
     target = np.where(use_sent, sent, target)
     origin = (o_base + o_inv).astype(np.int32)
     t_kind, o_kind = kind[target], kind[origin]
@@ -261,7 +262,7 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
         extension, e_inv = unique_strings(block, "extension", rows)
         ext_inside = np.array([bool(v) and plan.is_extension(v) for v in extension], bool)
         inside = (o_kind == _KIND[INTERNAL]) | (ext_inside[e_inv] if len(extension) else False) \
-            | (block.len[rows, _CALLER] == 0)
+            | (block.len[:, _CALLER][rows] == 0)
         internal = unknown & (t_kind == _KIND[INTERNAL]) & inside
         incoming = unknown & ~internal & (o_kind == _KIND[EXTERNAL]) & ~inside
         direction[internal] = INTERNAL_CALL

@@ -86,3 +86,23 @@ def test_factorize_numbers_values_in_order_of_first_appearance(values, gap):
     expected = [seen.setdefault(values[r], len(seen)) for r in rows.tolist()]
     assert ids.tolist() == expected
     assert [values[rows[f]] for f in first.tolist()] == list(seen)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=12).filter(lambda v: b"\0" not in v), min_size=1, max_size=20),
+       st.lists(st.integers(-1, 19), max_size=30))
+def test_write_csv_fixed_column_as_the_csv_module(entries, picks):
+    """A FIXED column (a block's numbers as their 'S' array, no table made) writes what csv.writer writes."""
+    import csv
+    import io as _io
+
+    from ingest._slices import FIXED, INT, write_csv
+
+    table = np.array(entries, "S")
+    idx = np.array([k if k < len(entries) else -1 for k in picks], np.int32)
+    n = np.arange(len(idx), dtype=np.int64)
+    got = bytes(write_csv(b"\0", n, [(INT, n), (FIXED, idx, table), (INT, n)]))
+    text = _io.StringIO()
+    csv.writer(text).writerows([[i, entries[k].decode("latin-1") if k >= 0 else "", i]
+                                for i, k in enumerate(idx.tolist())])
+    assert got == text.getvalue().encode("latin-1")
