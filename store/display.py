@@ -303,3 +303,23 @@ def ago(epoch: float | None, now: float) -> str:
     if delta < 86400:
         return _("{n} h ago").format(n=delta // 3600)
     return _("{n} d ago").format(n=delta // 86400)
+
+
+# --- line breaking ------------------------------------------------------------------------------------------
+
+NO_BREAK = "\u00a0\u2007\u202f"  # no-break, figure and narrow no-break spaces: CLDR's grouping and currency spacing
+
+
+def keep_amounts_whole() -> None:
+    """Rich (and Textual, which wraps with Rich's splitter) break lines at any Unicode space, no-break spaces too, so
+    a French ``2 407,96 €`` could end one line with ``2`` and start the next with ``407,96 €``. Teach the splitter
+    that these spaces join words, as typography means them to. Called once at import; harmless without Rich."""
+    try:
+        import rich._wrap as wrap
+    except Exception:  # Rich missing or reorganised: amounts may wrap, nothing else changes
+        return
+    space = f"[^\\S{NO_BREAK}]"
+    wrap.re_word = re.compile(f"{space}*(?:[^\\s]|[{NO_BREAK}])+{space}*")
+
+
+keep_amounts_whole()

@@ -144,3 +144,16 @@ def test_compiled_catalog_skips_fuzzy(tmp_path: Path) -> None:
 
     t = gettext.GNUTranslations(io.BytesIO(i18n.compile_po(po)))
     assert t.gettext("Calls") == "Appels" and t.gettext("Rates") == "Rates"
+
+
+def test_an_amount_never_breaks_across_lines() -> None:
+    """French amounts are joined by no-break spaces (2 407,96 €): Rich and Textual wrap around them, not inside."""
+    from rich.console import Console
+    from rich.text import Text
+
+    sentence = Text("Approuver la facture pour un total de 2\u202f407,96\xa0€ maintenant ?")
+    for width in range(20, 60):
+        lines = [str(line) for line in sentence.wrap(Console(), width)]
+        assert any("2\u202f407,96\xa0€" in line for line in lines), (width, lines)
+    assert [str(x) for x in Text("plain words wrap as before").wrap(Console(), 12)] == ["plain words ", "wrap as ",
+                                                                                       "before"]
