@@ -2,6 +2,7 @@
 # CSV writer of rated rows. What the columnar import paths share, so that no per-row Python object is made.
 
 from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memcpy
 
 
@@ -264,7 +265,7 @@ number."""
             cols[c].decimals = spec[2] if spec[0] == MONEY else 0
             size += 32 * nrows
     size += (ncol + 2) * nrows
-    out = bytearray(size)
+    out = PyByteArray_FromStringAndSize(NULL, size)  # not zeroed: every byte up to p is written below
     cdef uint8_t[::1] ob = out
     cdef uint8_t* o = &ob[0] if size else NULL
     with nogil:

@@ -106,3 +106,15 @@ def test_write_csv_fixed_column_as_the_csv_module(entries, picks):
     csv.writer(text).writerows([[i, entries[k].decode("latin-1") if k >= 0 else "", i]
                                 for i, k in enumerate(idx.tolist())])
     assert got == text.getvalue().encode("latin-1")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=50), st.sampled_from([1, 30, 9000, 10**9]))
+def test_unique_hours_as_numpy_unique(values, span):
+    """The block's local hours numbered without sorting (a presence table over a short span), as np.unique does."""
+    from ingest.cdr.blocks import _unique_hours
+
+    hours = np.array([values[0] + v % span for v in values], np.int64)
+    got, inverse = _unique_hours(hours)
+    want, want_inverse = np.unique(hours, return_inverse=True)
+    assert got.tolist() == want.tolist() and inverse.tolist() == want_inverse.tolist()

@@ -135,7 +135,7 @@ class _Asterisk(_Scanner):
         utc_answer = np.full(n, NONE, np.int64)
         if taken.any():
             stamps = np.concatenate([start[taken], answer[answered]])
-            hours, inverse = np.unique(stamps // 3600, return_inverse=True)
+            hours, inverse = _unique_hours(stamps // 3600)
             offsets = [ctx.hour_offset(int(h)) for h in hours]
             unknown = np.array([o is None for o in offsets], dtype=bool)
             offset = np.array([o or 0 for o in offsets], dtype=np.int64)
@@ -156,6 +156,19 @@ class _Asterisk(_Scanner):
         block = self._finish(buf, first, s, items)
         block.facts, block.fact_ids, block.fact_first = True, s["fact_ids"], s["fact_first"]
         return block
+
+
+def _unique_hours(hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(hours, return_inverse=True) without sorting when the block's hours span less than a year (a block
+    of a CDR file covers hours or days): a presence table over the span, O(n)."""
+    low, high = int(hours.min()), int(hours.max())
+    if high - low >= 24 * 366:
+        return np.unique(hours, return_inverse=True)
+    present = np.zeros(high - low + 1, bool)
+    at = hours - low
+    present[at] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present) + low, rank[at]
 
 
 class _Cucm(_Scanner):
