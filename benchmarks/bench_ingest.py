@@ -782,7 +782,8 @@ class Runner:
         if "skipped" in res:
             fields["skipped_lines"] = res["skipped"]
         for key in ("calls", "stored", "rejected", "duplicates", "statuses", "items", "columns",
-                    "seconds_one_thread", "out_bytes", "db_bytes", "dialplan_cache_entries", "dialplan_cache_mib"):
+                    "seconds_one_thread", "cpu_seconds", "tariff_seconds", "out_bytes", "db_bytes",
+                    "dialplan_cache_entries", "dialplan_cache_mib"):
             if key in res:
                 fields[key] = res[key]
         emit(**fields, **extra, notes=NOTES.get(step, ""))
