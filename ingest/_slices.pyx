@@ -53,6 +53,14 @@ def differ(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, co
     return out
 
 
+def buffer(Py_ssize_t size) -> bytearray:
+    """A bytearray of `size` bytes, not zeroed: for a reader that fills it (raw_blocks' readinto) and then trims it
+    to what was read (bytearray(size) would write every byte once more)."""
+    if size < 0:
+        raise ValueError("buffer: a negative size")
+    return PyByteArray_FromStringAndSize(NULL, size)
+
+
 def equal(const uint8_t[::1] buf, const int64_t[:] off1, const int32_t[:] ln1, const int64_t[:] off2,
           const int32_t[:] ln2):
     """True where slice k of the first set is byte-equal to slice k of the second (aligned arrays): the per-row

@@ -309,13 +309,12 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
     band = np.full(n, -1, np.int32)
     billed = np.full(n, NONE, np.int64)
     cost = np.full(n, NONE, np.int64)
-    e164 = numbers.e164.astype("S18")
     for t, path in enumerate(tariffs):
         sel = np.flatnonzero(priced & (tariff == t))
         if not len(sel):
             continue
         compiled = ws.tariff(path)
-        res = compiled.tables.rate(e164[number[sel]], block.start[rows[sel]],
+        res = compiled.tables.rate(numbers.e164[number[sel]].astype("S18"), block.start[rows[sel]],
                                    block.billable[rows[sel]].astype(np.int32))
         rate = res["rate"]
         used = np.maximum(rate, 0)

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ingest._slices import decode
+from ingest._slices import buffer, decode
 from ingest.cdr import asterisk, cucm
 from ingest.cdr._scan import CUCM_COLUMNS, DIRECTIONS, DISPOSITIONS, SLICES, count_lines, scan_asterisk, scan_cucm
 from ingest.cdr.model import Item, ParseContext, Skipped
@@ -85,7 +85,7 @@ def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
     into the block (no joining of a block's tail to the next read, no slicing)."""
     first = 1
     while True:
-        buf = bytearray(block_bytes)
+        buf = buffer(block_bytes)  # not zeroed: readinto fills it, the rest is cut off below
         got = stream.readinto(buf)
         if not got:
             return
