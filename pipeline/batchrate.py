@@ -383,12 +383,14 @@ def _joined(values: Any) -> tuple[bytes, np.ndarray]:
             at, lengths[k] = int(ends[k]), len(cell)
         pieces.append(whole[at:])
         whole = "".join(pieces)
-    if not whole.isascii():  # byte lengths of the entries (as written), not characters
-        special = set(quoted.tolist())
-        cells = [_cell(v) if k in special else v.encode("utf-8") for k, v in enumerate(values)]
-        return b"".join(cells), np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64)
     starts = np.zeros(len(values) + 1, np.int64)
     np.cumsum(lengths, out=starts[1:])
+    if not whole.isascii():  # starts in bytes as written, not characters: each character's UTF-8 width, summed
+        codes = np.frombuffer(whole.encode("utf-32-le"), np.uint32)
+        width = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+        at = np.zeros(len(codes) + 1, np.int64)
+        np.cumsum(width, out=at[1:])
+        return whole.encode("utf-8"), at[starts]
     return whole.encode("ascii"), starts
 
 

@@ -118,3 +118,18 @@ def test_unique_hours_as_numpy_unique(values, span):
     got, inverse = _unique_hours(hours)
     want, want_inverse = np.unique(hours, return_inverse=True)
     assert got.tolist() == want.tolist() and inverse.tolist() == want_inverse.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=8) |
+                st.sampled_from(["Curaçao", "Côte d'Ivoire, mobile", 'say "hi"', "a\r\nb", "€", "😀", ""]),
+                max_size=30))
+def test_joined_text_table_as_one_cell_per_entry(values):
+    """pipeline.batchrate._joined (the writer's text tables, made with numpy once per run) against the entries
+    written one by one as the csv module quotes them: same bytes, starts in bytes."""
+    from pipeline.batchrate import _cell, _joined
+
+    text, starts = _joined(values)
+    cells = [_cell(v) for v in values]
+    assert text == b"".join(cells)
+    assert starts.tolist() == np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64).tolist()
