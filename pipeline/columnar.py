@@ -120,6 +120,20 @@ def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return factorize(codes.view(np.uint8), everything * 8, np.full(n, 8, np.int32), everything)
 
 
+_SPANS: dict[str, tuple[int, int]] = {}  # peer_span of the channels seen: the same few thousand in every block
+
+
+def _peer_spans(channels: list[str]) -> list[tuple[int, int]]:
+    """peer_span of each channel, remembered from block to block (bounded: cleared at 100,000 channels)."""
+    if len(_SPANS) > 100_000:
+        _SPANS.clear()
+    got = [_SPANS.get(v) for v in channels]
+    for k, span in enumerate(got):
+        if span is None:
+            got[k] = _SPANS[channels[k]] = peer_span(channels[k])
+    return got  # type: ignore[return-value]
+
+
 def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, caller_kinds: np.ndarray,
                  d_inv: np.ndarray, dialled_kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
@@ -156,7 +170,7 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
             got = classes[value] = channel_class(value, rules, plan.is_extension)
         return got
 
-    spans = {"origin": [peer_span(v) for v in o_vals], "target": [peer_span(v) for v in t_vals]}
+    spans = {"origin": _peer_spans(o_vals), "target": _peer_spans(t_vals)}
     inverses = {"origin": o_inv, "target": t_inv}
 
     def field(name: str) -> tuple[np.ndarray, np.ndarray]:
