@@ -4,9 +4,7 @@ hotel's (the process language): a French guest's folio in French in an English p
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,6 @@ from store import hotel as db
 
 ZONE = "Europe/Paris"
 CHECKIN = 1_765_000_000  # 2025-12-06 06:46:40 in Paris
-
-
-@pytest.fixture
-def french_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LANGUAGE", os.environ.get("LANGUAGE", ""))  # i18n.use sets it: give it back afterwards
-    before = i18n.current()
-    i18n.use("fr")
-    try:
-        yield
-    finally:
-        i18n.use(before)
 
 
 def _stay(tmp_path: Path, language: str) -> tuple[dict, list[dict]]:
@@ -72,7 +59,7 @@ def test_a_french_guests_folio_is_french_in_an_english_process(tmp_path: Path) -
     assert folio.total == "total 1\u202f236,60\u00a0€, dont transmis au PMS 1\u202f234,50\u00a0€"
 
 
-def test_an_english_guests_folio_is_english_in_a_french_process(tmp_path: Path, french_process: None) -> None:
+def test_an_english_guests_folio_is_english_in_a_french_process(tmp_path: Path, french: None) -> None:
     stay, charges = _stay(tmp_path, "EA")
     folio = render(stay, charges, currency="EUR", zone=ZONE)
     assert folio.language == "en"
@@ -81,7 +68,7 @@ def test_an_english_guests_folio_is_english_in_a_french_process(tmp_path: Path, 
     assert folio.total == "total 1,236.60 EUR, of which posted to the PMS 1,234.50 EUR"
 
 
-def test_without_gl_the_folio_is_in_the_hotels_language(tmp_path: Path, french_process: None) -> None:
+def test_without_gl_the_folio_is_in_the_hotels_language(tmp_path: Path, french: None) -> None:
     stay, charges = _stay(tmp_path, "")
     assert render(stay, charges, currency="EUR", zone=ZONE).language == "fr"
     assert render(stay, charges, currency="EUR", zone=ZONE, hotel_language="en").language == "en"

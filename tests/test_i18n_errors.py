@@ -4,12 +4,10 @@ tests for 'line: '), and English stays exactly as it was."""
 
 from __future__ import annotations
 
-import gettext
 import io
 
 import pytest
 
-import i18n
 from ingest.cdr import asterisk, generic_csv, mitel
 from ingest.cdr.model import ParseContext, Reject
 from pbx import parsing
@@ -18,19 +16,6 @@ from tariffs.errors import Problem, TariffError
 
 BAD_DATE = (b'"","100","200","default","","SIP/100","","Dial","","2025-13-01 10:00:00","","2025-01-01 10:00:00",'
             b'"5","3","ANSWERED","DOCUMENTATION"\n')
-
-
-@pytest.fixture
-def french(monkeypatch: pytest.MonkeyPatch):
-    """French for one test, English again after it: our messages are translated when they are made (none of these
-    modules translates at import time), so no subprocess is needed; i18n.use also points gettext's domain at
-    click's catalog and sets LANGUAGE, both put back."""
-    monkeypatch.setenv("LANGUAGE", "en")
-    domain = gettext.textdomain()
-    i18n.use("fr")
-    yield
-    i18n.use("en")
-    gettext.textdomain(domain)
 
 
 def reasons(data: bytes) -> list[str]:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from test_allocation import build_workspace
 
 import i18n
@@ -28,17 +25,6 @@ def _anatole(ws: Path, *args: str) -> tuple[int, str]:
 
     result = CliRunner().invoke(main, ["--workspace", str(ws), *args])
     return result.exit_code, result.output
-
-
-@pytest.fixture
-def french(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LANGUAGE", os.environ.get("LANGUAGE", ""))  # i18n.use sets it: give it back afterwards
-    before = i18n.current()
-    i18n.use("fr")
-    try:
-        yield
-    finally:
-        i18n.use(before)
 
 
 def test_a_french_cost_report_csv_and_xlsx_and_the_json_ids(tmp_path: Path, french: None) -> None:

@@ -17,6 +17,7 @@ import defusedxml.ElementTree as SafeET  # noqa: N812
 from engine.money import MoneyError, parse_money
 from i18n import _
 from ingest.invoice.model import InvoiceError
+from tariffs.errors import money_problem  # engine.money's errors in the user's language, for decks and invoices
 
 MAX_XML_BYTES = 200 * 1024 * 1024  # far above any invoice; refuses runaway inputs before parsing
 
@@ -158,18 +159,3 @@ def first(values: Iterable[str | None]) -> str:
         if v is not None and v.strip():
             return v.strip()
     return ""
-
-
-_MONEY_PROBLEM = re.compile(r"(?s)(.*) (?:(is not a decimal number)|has more than (\d+) decimals|(is too large))")
-
-
-def money_problem(exc: Exception) -> str:
-    """engine.money's error (English: the engine imports nothing of ours) in the user's language."""
-    m = _MONEY_PROBLEM.fullmatch(str(exc))
-    if m is None:
-        return str(exc)
-    if m.group(2):
-        return _("{value} is not a decimal number").format(value=m.group(1))
-    if m.group(3):
-        return _("{value} has more than {count} decimals").format(value=m.group(1), count=m.group(3))
-    return _("{value} is too large").format(value=m.group(1))
