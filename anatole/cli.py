@@ -34,6 +34,7 @@ from engine.durations import parse_duration
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from i18n import N_, _, pgettext
+from store import display
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
 from tariffs.load import load_tariff
@@ -151,7 +152,6 @@ def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> Non
              _("{rates} rates").format(rates=s["rates"]),
              _("{destinations} destinations").format(destinations=s["destinations"])]
     if info["versions"]:
-        from store import display
 
         days = ", ".join(display.day(dt.date.fromisoformat(v)) for v in info["versions"])
         facts.append(_("versions from {versions}").format(versions=days))
@@ -196,7 +196,6 @@ def _rate_cell(col: str, value: Any) -> str:
     if col in ("price", "connect_fee", "min_cost", "max_cost"):
         return clitools.number(str(value))
     if col == "effective_from":
-        from store import display
 
         return display.day(dt.date.fromisoformat(value))
     return str(value)
@@ -375,7 +374,6 @@ def tariff_quote(ctx: click.Context, file: str | None, number: str, site: str | 
             dialled=escape(number), site=escape(site), **head))
     else:
         console.print(_("{number} → {destination} (prefix {prefix})").format(**head))
-    from store import display
 
     console.print(_("start {start} · {duration} s · band {bands}").format(
         start=display.when(instant, t.timezone, seconds=True), duration=duration,
@@ -534,7 +532,6 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
     import csv as csvmod
 
     from engine.money import MoneyError, parse_money
-    from store import display
 
     ws = _workspace(ctx)
     store = _store(ws)
@@ -569,7 +566,7 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
                 out["site"], _direction_label(out["direction"]), out["extension"] or "",
                 out["number"] or out["dialled"] or "", out["destination"] or "", str(out["billable_seconds"]),
                 display.money(row["cost"], row["currency"]) if row["cost"] is not None else "",
-                _status_label(out["status"])]))
+                display.call_status(out["status"])]))
             if row["cost"] and row["billed"]:
                 display.add_total(totals, row["cost"], row["currency"])  # per currency, exact; rounded when shown
         shown = len(listed)
@@ -609,18 +606,6 @@ def _direction_label(direction: str) -> str:
     labels = {"outgoing": pgettext("direction", "out"), "incoming": pgettext("direction", "inc"),
               "internal": pgettext("direction", "int"), "transit": pgettext("direction", "tra")}
     return labels.get(direction, direction[:3])
-
-
-def _status_label(status: str) -> str:
-    """A call's status as the list shows it: the stored code in English (what --status filters by), a word in
-    French (the same words as the console's, through the catalog)."""
-    labels = {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
-              "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
-              "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
-              "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
-              "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
-              "merged": pgettext("call status", "merged")}
-    return labels.get(status, status)
 
 
 def _safe_cell(value: Any) -> Any:
@@ -695,7 +680,7 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
         count = clitools.count
         _console().print(_("re-rated {count} call(s): {changed} changed ({statuses})").format(
             count=count(summary["calls"]), changed=count(summary["changed"]),
-            statuses=", ".join(f"{_status_label(k)} {count(v)}" for k, v in summary["statuses"].items())
+            statuses=", ".join(f"{display.call_status(k)} {count(v)}" for k, v in summary["statuses"].items())
             or _("none")))
 
 
@@ -764,7 +749,7 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
         _console().print(_("{out}: {count} call(s) from {files} file(s) ({format}); rejected {rejected}; {statuses}")
                          .format(out=out, count=count(result.calls), files=count(len(inputs)), format=fmt,
                                  rejected=count(result.rejected),
-                                 statuses=", ".join(f"{_status_label(k)} {count(v)}"
+                                 statuses=", ".join(f"{display.call_status(k)} {count(v)}"
                                                     for k, v in result.statuses.items())))
 
 

@@ -144,12 +144,12 @@ def list_cmd(ctx: click.Context, kind: str | None, at: str | None, everything: b
         return
     table = Table(_("kind"), _("key"), _("from"), _("to"), _("details"), box=None)
     for r in rows:
-        table.add_row(r["kind"], r["key"], _shown_day(r["from"]), _shown_day(r["to"]),
+        table.add_row(r["kind"], r["key"], display.iso_day(r["from"]), display.iso_day(r["to"]),
                       escape(", ".join(f"{k}={v}" for k, v in r.items()
                                        if k not in ("kind", "key", "from", "to") and v is not None)))
     console = clitools.console()
     console.print(table)
-    console.print(_("{count} item(s) valid on {day}").format(count=len(rows), day=_shown_day(day)) if day
+    console.print(_("{count} item(s) valid on {day}").format(count=len(rows), day=display.iso_day(day)) if day
                   else _("{count} item(s)").format(count=len(rows)))
 
 
@@ -198,21 +198,11 @@ def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: in
 def _print_history(console: Any, rows: list[dict[str, Any]]) -> None:
     for h in rows:
         args = dict(when=display.when(h["at"], "UTC", show_zone=False), who=h["actor"], batch=h["batch_id"],
-                    action=h["action"], kind=h["kind"], key=h["key"], start=_shown_day(h["valid_from"]),
-                    end=_shown_day(h["valid_to"]))
+                    action=h["action"], kind=h["kind"], key=h["key"], start=display.iso_day(h["valid_from"]),
+                    end=display.iso_day(h["valid_to"]))
         line = (_("{when} {who} batch #{batch}: {action} {kind} {key} from {start} to {end}") if h["valid_to"]
                 else _("{when} {who} batch #{batch}: {action} {kind} {key} from {start}")).format(**args)
         console.print(line + (f" ({h['note']})" if h["note"] else ""), markup=False)
-
-
-def _shown_day(text: str | None) -> str:
-    """An ISO day (``2026-10-31``) in the language's style (``31/10/2026``)."""
-    if not text:
-        return ""
-    try:
-        return display.day(dt.date.fromisoformat(text))
-    except ValueError:
-        return text
 
 
 # --- allocation ----------------------------------------------------------------------------------------------

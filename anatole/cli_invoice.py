@@ -7,7 +7,6 @@ wrong, stores nothing and makes the command exit 1; an invoice that reads but do
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -57,16 +56,6 @@ def _category(category: str) -> str:
 def _amount(text: str | None, currency: str | None) -> str:
     """An exact amount (tem.workflow.money) as a person reads it: grouped for the language, every decimal kept."""
     return display.from_text(text, currency, exact=True, code=False)
-
-
-def _day(text: str | None) -> str:
-    """An ISO day of the store (``2026-10-31``) in the language's style (``31/10/2026``)."""
-    if not text:
-        return ""
-    try:
-        return display.day(dt.date.fromisoformat(text))
-    except ValueError:
-        return text
 
 
 def _whole(table: Any, *headers: str) -> None:
@@ -218,7 +207,8 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
         notes = {"credit_note": _(" (credit)"), "information": _(" (info: not payable)")}
         for r in rows:
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
-                          _day(r["issue_date"]), f"{_day(r['period_start'])}…{_day(r['period_end'])}",
+                          display.iso_day(r["issue_date"]),
+                          f"{display.iso_day(r['period_start'])}…{display.iso_day(r['period_end'])}",
                           display.money(r["payable"], r["currency"], exact=True), _validity(r["validity"]),
                           _state(r["state"]) + (_(" (dup)") if r["duplicate_of"] else "") + notes.get(r["kind"], ""))
         clitools.console().print(table)
@@ -270,8 +260,9 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
     console.print(escape(_line(summary)))
     console.print("  " + escape(_("file {file} · profile {profile} · issued {issued} · period {start} … {end} · "
                                   "lifecycle {code}").format(
-        file=summary["file"], profile=summary["profile"] or "-", issued=_day(summary["issue_date"]),
-        start=_day(summary["period"][0]), end=_day(summary["period"][1]), code=summary["lifecycle_code"] or "-")))
+        file=summary["file"], profile=summary["profile"] or "-", issued=display.iso_day(summary["issue_date"]),
+        start=display.iso_day(summary["period"][0]), end=display.iso_day(summary["period"][1]),
+        code=summary["lifecycle_code"] or "-")))
     _print_checks(console, summary, all_checks=True)
     if info["vat"]:
         console.print(_("  VAT: ") + "; ".join(_("{category} {rate}%: base {base} tax {amount}").format(

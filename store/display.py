@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import i18n
 from engine.money import DECIMALS, SCALE, currency_decimals, divide_round, format_amount, format_exact, parse_money
-from i18n import _
+from i18n import _, pgettext
 
 DISPLAY_ROUNDING = "half_even"  # named: a displayed amount is rounded to the nearest, ties to even
 _locale: str | None = None  # None: the language's (i18n.babel_locale: en, or fr_FR for French)
@@ -239,6 +239,29 @@ def when(epoch: float | None, zone: str | None = None, *, seconds: bool = False,
 def day(value: dt.date | None) -> str:
     """A calendar day in the locale's style with a four-digit year: ``2026-12-06`` (en), ``06/12/2026`` (fr_FR)."""
     return "" if value is None else value.strftime(date_pattern())
+
+
+def iso_day(text: str | None) -> str:
+    """An ISO day as the store keeps it (``2026-10-31``) in the language's style (``31/10/2026``); text that is not
+    a day is shown as it is."""
+    if not text:
+        return ""
+    try:
+        return day(dt.date.fromisoformat(text))
+    except ValueError:
+        return text
+
+
+def call_status(status: str | None) -> str:
+    """A call's status as lists show it: the stored code itself in English (what filters take), a word in French
+    (the catalog's "call status" context, shared by the CLI and the console)."""
+    labels = {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
+              "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
+              "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
+              "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
+              "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
+              "merged": pgettext("call status", "merged")}
+    return labels.get(status or "", status or "")
 
 
 def date_pattern() -> str:

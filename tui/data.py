@@ -259,18 +259,6 @@ def direction_word(direction: str | None) -> str:
     return labels.get(direction or "", direction or "")
 
 
-def status_label(status: str | None) -> str:
-    """A call's status as a list shows it: the stored code itself in English (what `status:` filters by), a word
-    in French."""
-    labels = {"rated": pgettext("call status", "rated"), "no_rate": pgettext("call status", "no_rate"),
-              "unanswered": pgettext("call status", "unanswered"), "incoming": pgettext("call status", "incoming"),
-              "internal": pgettext("call status", "internal"), "transit": pgettext("call status", "transit"),
-              "service": pgettext("call status", "service"), "emergency": pgettext("call status", "emergency"),
-              "invalid": pgettext("call status", "invalid"), "no_tariff": pgettext("call status", "no_tariff"),
-              "merged": pgettext("call status", "merged")}
-    return labels.get(status or "", status or "")
-
-
 # One character per status, for the status column of a narrow terminal (htop's S column): language-neutral, the
 # legend is in the help screen (STATUS_LEGEND) and the detail view spells the status out.
 STATUS_GLYPHS = {"rated": "✓", "no_rate": "?", "no_tariff": "⊘", "unanswered": "–", "incoming": "·",
@@ -437,3 +425,6 @@ def quote_text(q: dict[str, Any]) -> str:
                                     unrounded=display.decimal_marks(q["unrounded"]), mode=q["mode"],
                                     decimals=q["decimals"], how=inc))
     return "\n".join(lines)
+
+
+status_label = display.call_status  # the console's name for it
