@@ -15,6 +15,7 @@ import click
 from anatole.clitools import console as _console
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
+from anatole.clitools import whole as _whole
 from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
 from i18n import _, pgettext
@@ -181,14 +182,6 @@ def _room_or_fail(ws: Any, room: str) -> None:
         known = ", ".join(r.number for r in ws.hotel.rooms[:20])
         _fail(_("room {room} is not in the room map ([[room]] in anatole.toml; rooms: {known})").format(
             room=repr(room), known=known or _("none")))
-
-
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
 
 
 def _charge_json(c: dict[str, Any], zone: ZoneInfo, decimals: int) -> dict[str, Any]:

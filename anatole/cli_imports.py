@@ -24,14 +24,6 @@ def _when(epoch: int | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _whole(table: Table, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
-
-
 @click.group(help=_("CDR imports made so far, and what each one stored (`imports explain ID`)."))
 def imports() -> None:
     """Past CDR imports."""

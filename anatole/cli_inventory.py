@@ -44,14 +44,6 @@ def _day(text: str | None, option: str) -> str | None:
     return None
 
 
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
-
-
 @click.group("inventory", help=_("Cost centres, people, extensions, lines, devices and contracts (effective-dated, "
                                  "with history)."))
 def inventory() -> None:
@@ -290,7 +282,7 @@ def allocate_cmd(ctx: click.Context, period: str | None, currency: str | None, d
         invoices=len(obj["invoices"]))
     console.print(escape(head + (_("; run #{run}").format(run=obj["run"]) if obj["run"] else _(" (dry run)"))))
     table = Table(_("cost centre"), _("amount"), _("with sub-centres"), box=None)
-    _whole(table, _("amount"), _("with sub-centres"))
+    clitools.whole(table, _("amount"), _("with sub-centres"))
     for code, amount in obj["by_cost_centre"].items():
         table.add_row(escape(code), amount_of(amount), amount_of(obj["rollup"].get(code, amount)))
     for code in obj["rollup"]:
@@ -345,7 +337,7 @@ def chargeback_cmd(ctx: click.Context, period: str | None, cost_centre: str | No
     for cat, amount in st["by_category"].items():
         console.print(f"  {cat}: {display.from_text(amount, cur, exact=True, code=False)}", markup=False)
     table = Table(_("source"), _("ref"), _("carrier"), _("service"), _("category"), _("how"), _("amount"), box=None)
-    _whole(table, _("amount"))
+    clitools.whole(table, _("amount"))
     for line in st["lines"]:
         cells = [escape(str(line[k] or "")) for k in ("source", "ref", "carrier", "service", "category", "method")]
         table.add_row(*cells, escape(display.from_text(str(line["amount"] or ""), cur, exact=True, code=False)))

@@ -33,37 +33,14 @@ def _istore(ctx: click.Context) -> tuple[Any, Any, Any]:
         clitools.fail(str(exc))
 
 
-def _state(state: str) -> str:
-    """An invoice's workflow state as a person reads it (the stored value stays English)."""
-    return {"received": pgettext("invoice state", "received"), "validated": pgettext("invoice state", "validated"),
-            "invalid": pgettext("invoice state", "invalid"), "in_dispute": pgettext("invoice state", "in_dispute"),
-            "approved": pgettext("invoice state", "approved"), "allocated": pgettext("invoice state", "allocated"),
-            "exported": pgettext("invoice state", "exported")}.get(state, state)
-
-
 def _validity(status: str) -> str:
     return {"valid": pgettext("invoice validity", "valid"), "invalid": pgettext("invoice validity", "invalid")}.get(
         status, status)
 
 
-def _category(category: str) -> str:
-    """A charge's FOCUS-style category as a person reads it (the stored value stays English)."""
-    return {"recurring": pgettext("charge category", "recurring"), "usage": pgettext("charge category", "usage"),
-            "one_time": pgettext("charge category", "one_time"), "discount": pgettext("charge category", "discount"),
-            "tax": pgettext("charge category", "tax")}.get(category, category)
-
-
 def _amount(text: str | None, currency: str | None) -> str:
     """An exact amount (tem.workflow.money) as a person reads it: grouped for the language, every decimal kept."""
     return display.from_text(text, currency, exact=True, code=False)
-
-
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
 
 
 def _line(summary: dict[str, Any]) -> str:
@@ -97,7 +74,7 @@ def _print_checks(console: Any, summary: dict[str, Any], *, all_checks: bool = F
     audit = [c for c in checks if not c["ok"] and c["source"] != "validate"]
     word, _sep, rest = said.partition(":")
     tail = [_("audit: {count} finding(s)").format(count=len(audit))] if audit else []
-    tail.append(_("state {state}").format(state=_state(summary["state"])))
+    tail.append(_("state {state}").format(state=display.invoice_state(summary["state"])))
     if summary["duplicate_of"]:
         tail.append(_("duplicate of invoice #{id}").format(id=summary["duplicate_of"]))
     console.print(f"  [{style}]{escape(word)}[/]:{escape(rest)}; " + escape("; ".join(tail)), markup=True)
@@ -203,14 +180,15 @@ def invoice_list(ctx: click.Context, state: str | None, account: str | None, as_
     else:
         table = Table("id", _("number"), _("carrier"), _("account"), _("issued"), _("period"), _("payable"),
                       pgettext("invoice validity", "status"), _("state"), box=None, pad_edge=False)
-        _whole(table, _("payable"))
+        clitools.whole(table, _("payable"))
         notes = {"credit_note": _(" (credit)"), "information": _(" (info: not payable)")}
         for r in rows:
             table.add_row(str(r["id"]), r["number"], (r["carrier_name"] or r["carrier"])[:24], r["account"][:20],
                           display.iso_day(r["issue_date"]),
                           f"{display.iso_day(r['period_start'])}…{display.iso_day(r['period_end'])}",
                           display.money(r["payable"], r["currency"], exact=True), _validity(r["validity"]),
-                          _state(r["state"]) + (_(" (dup)") if r["duplicate_of"] else "") + notes.get(r["kind"], ""))
+                          display.invoice_state(r["state"]) + (_(" (dup)") if r["duplicate_of"] else "")
+                          + notes.get(r["kind"], ""))
         clitools.console().print(table)
         clitools.console().print(_("{count} invoice(s)").format(count=len(rows)))
     store.close()
@@ -272,9 +250,9 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
         table = Table("#", _("category"), _("service"), _("description"), _("qty"), _("price"), _("amount"),
                       box=None, pad_edge=False, title=_("Charges ({shown} of {total})").format(
                           shown=min(limit, len(charges)), total=len(charges)), title_justify="left")
-        _whole(table, _("qty"), _("price"), _("amount"))
+        clitools.whole(table, _("qty"), _("price"), _("amount"))
         for c in info["charges"][:limit]:
-            table.add_row(str(c["seq"]), _category(c["category"]), c["service"] or _("(account)"),
+            table.add_row(str(c["seq"]), display.charge_category(c["category"]), c["service"] or _("(account)"),
                           (c["description"] or "")[:40], _amount(c["quantity"], None) if c["quantity"] else "",
                           _amount(c["unit_price"], cur) if c["unit_price"] else "", _amount(c["amount"], cur))
         console.print(table)
@@ -284,7 +262,8 @@ def invoice_show(ctx: click.Context, invoice_id: int, limit: int, as_json: bool)
     for h in info["history"]:
         when = display.when(h["at"], "UTC")
         console.print("  " + _("{when} {before} → {after} ({code}) by {who}: {reason}").format(
-            when=when, before=_state(h["from"]) if h["from"] else "-", after=_state(h["to"]),
+            when=when, before=display.invoice_state(h["from"]) if h["from"] else "-",
+            after=display.invoice_state(h["to"]),
             code=h["lifecycle_code"] or "-", who=h["by"], reason=h["reason"]), markup=False)
     for d in info["disputes"]:
         args = dict(id=d["id"], status=d["status"], who=d["by"], reason=d["reason"],

@@ -168,7 +168,7 @@ def plans_cmd(ctx: click.Context, as_json: bool) -> None:
     for col in (_("carrier"), _("contract"), _("code"), _("name"), _("fee"), _("minutes"), "SMS", _("data MB"),
                 _("pooled"), _("from"), _("to")):
         t.add_column(col)
-    _whole(t, _("fee"))
+    clitools.whole(t, _("fee"))
     for p in plans:
         t.add_row(p.carrier, p.contract, p.code, p.name, display.money(p.fee, p.currency),
                   _allow(p.minutes), _allow(p.sms), _allow(p.data_mb), _("yes") if p.pooled else _("no"),
@@ -186,14 +186,6 @@ def _day(text: str | None) -> str:
         return display.day(dt.date.fromisoformat(str(text)))
     except ValueError:
         return str(text)
-
-
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
 
 
 def _allow(v: int) -> str:

@@ -15,6 +15,7 @@ from anatole.clitools import date as _date
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
+from anatole.clitools import whole as _whole
 from anatole.clitools import workspace as _workspace
 from engine.money import MoneyError, parse_money
 from i18n import N_, _, pgettext
@@ -151,14 +152,6 @@ def _stored_invoice(store: Any, key: str, zone: str) -> tuple[str, Any, str | No
     period = period_of_dates(inv["period_start"], inv["period_end"], zone) \
         if inv.get("period_start") and inv.get("period_end") else None
     return f"{inv['number']} (id {inv['id']})", detail, inv.get("currency"), period
-
-
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
 
 
 def _render(summary: dict[str, Any], lines: list[dict[str, Any]], limit: int) -> None:

@@ -168,14 +168,6 @@ def run_due_cmd(ctx: click.Context, as_json: bool) -> None:
     sys.exit(clitools.EXIT_INPUT if failed else 0)
 
 
-def _whole(table: Any, *headers: str) -> None:
-    """Amounts are never cut nor wrapped in a narrow terminal: the other columns give way first (French headers and
-    amounts are longer)."""
-    for column in table.columns:
-        if column.header in headers:
-            column.no_wrap = True
-
-
 @click.command("whatif", help=_("Re-rate every outgoing external call of a month against each candidate tariff and "
                                 "compare the totals by destination type and site (the stored costs are left as they "
                                 "are)."))
@@ -241,7 +233,7 @@ def whatif_cmd(ctx: click.Context, period: str | None, tariffs: tuple[Path, ...]
                       markup=False)
     names = [c["tariff"] for c in result["candidates"]]
     table = Table("", *[escape(n) for n in names], box=None)
-    _whole(table, *[escape(n) for n in names])  # every candidate's column holds amounts
+    clitools.whole(table, *[escape(n) for n in names])  # every candidate's column holds amounts
     cands = result["candidates"]
 
     def amount_of(text: str, currency: str) -> str:

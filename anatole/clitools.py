@@ -258,3 +258,11 @@ def _rows_column() -> Any:
             return Text(_("{rows} rows · {rate}").format(rows=count(rows), rate=rate), style="progress.data.speed")
 
     return Rows()
+
+
+def whole(table: Any, *headers: str) -> None:
+    """Amounts are never cut nor wrapped in a narrow terminal: the other columns of a Rich table give way first
+    (French headers and amounts are longer)."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True

@@ -264,6 +264,21 @@ def call_status(status: str | None) -> str:
     return labels.get(status or "", status or "")
 
 
+def invoice_state(state: str) -> str:
+    """An invoice's workflow state as a person reads it (the stored value stays English)."""
+    return {"received": pgettext("invoice state", "received"), "validated": pgettext("invoice state", "validated"),
+            "invalid": pgettext("invoice state", "invalid"), "in_dispute": pgettext("invoice state", "in_dispute"),
+            "approved": pgettext("invoice state", "approved"), "allocated": pgettext("invoice state", "allocated"),
+            "exported": pgettext("invoice state", "exported")}.get(state, state)
+
+
+def charge_category(category: str) -> str:
+    """A charge's FOCUS-style category as a person reads it (the stored value stays English)."""
+    return {"recurring": pgettext("charge category", "recurring"), "usage": pgettext("charge category", "usage"),
+            "one_time": pgettext("charge category", "one_time"), "discount": pgettext("charge category", "discount"),
+            "tax": pgettext("charge category", "tax")}.get(category, category)
+
+
 def date_pattern() -> str:
     """strftime pattern of a day: ISO for English (sorts, reads everywhere), else the locale's short date from CLDR
     with the year widened to four digits (``dd/MM/y`` → ``%d/%m/%Y``)."""

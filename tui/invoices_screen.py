@@ -40,21 +40,6 @@ RECON_LABELS = {"exact": N_("exact"), "near": N_("near (within tolerance)"), "co
                 "only_invoice": N_("only on the invoice"), "only_cdr": N_("only in the CDRs")}
 
 
-def state_name(state: str) -> str:
-    """An invoice's workflow state as a person reads it (the stored value stays English)."""
-    return {"received": pgettext("invoice state", "received"), "validated": pgettext("invoice state", "validated"),
-            "invalid": pgettext("invoice state", "invalid"), "in_dispute": pgettext("invoice state", "in_dispute"),
-            "approved": pgettext("invoice state", "approved"), "allocated": pgettext("invoice state", "allocated"),
-            "exported": pgettext("invoice state", "exported")}.get(state, state)
-
-
-def category_name(category: str) -> str:
-    """A charge's category as a person reads it (the stored value stays English)."""
-    return {"recurring": pgettext("charge category", "recurring"), "usage": pgettext("charge category", "usage"),
-            "one_time": pgettext("charge category", "one_time"), "discount": pgettext("charge category", "discount"),
-            "tax": pgettext("charge category", "tax")}.get(category, category)
-
-
 def dispute_status(status: str) -> str:
     return {"open": pgettext("dispute", "open"), "credited": pgettext("dispute", "credited")}.get(status, status)
 
@@ -162,7 +147,7 @@ def clip(text: str, width: int) -> str:
 def state_text(inv: dict[str, Any]) -> str:
     """The workflow state, with what else the user must know at a glance: the invoice does not add up (status
     invalid, once it has moved on) or duplicates another."""
-    text = state_name(inv["state"])
+    text = display.invoice_state(inv["state"])
     if inv.get("kind") == "information":
         text += " " + _("(info: not payable)")
     elif inv.get("kind") == "credit_note" or inv["credit"]:
@@ -346,7 +331,7 @@ class InvoicesScreen(Screen):
     def _matches(self, row: dict[str, Any], words: list[str]) -> bool:
         text = " ".join([*(str(row[k] or "") for k in ("carrier", "carrier_name", "account", "number", "period_start",
                                                        "period_end", "validity", "state", "currency")),
-                         state_name(row["state"])]).lower()  # the state as stored and as shown
+                         display.invoice_state(row["state"])]).lower()  # the state as stored and as shown
         return all(w in text for w in words)
 
     def _show(self) -> None:
@@ -580,7 +565,7 @@ class InvoiceDetailScreen(Screen):
                 n=len(others), errors=errors, amount=money(claim_amount(others), cur, exact=True))
             text.append(" · " + audit, style="bold" if errors else "")
         text.append(" · " + _("state") + " ")
-        text.append(state_name(inv["state"]), style=STATE_STYLE.get(inv["state"], "") or "bold")
+        text.append(display.invoice_state(inv["state"]), style=STATE_STYLE.get(inv["state"], "") or "bold")
         text.append(f" ({inv['lifecycle_code'] or '-'})")
         if inv["duplicate_of"]:
             text.append(" · " + _("duplicate of invoice #{number}").format(number=inv["duplicate_of"]),
@@ -603,7 +588,7 @@ class InvoiceDetailScreen(Screen):
         charges.add_columns(*charge_columns(cur))
         for c in d["charges"]:
             info = c["status_code"] in ("GROUP", "INFORMATION")
-            charges.add_row(str(c["seq"]), category_name(c["category"]), c["service"] or _("(account)"),
+            charges.add_row(str(c["seq"]), display.charge_category(c["category"]), c["service"] or _("(account)"),
                             Text(exact(c["amount"], cur), justify="right", style="dim" if info else ""),
                             Text(exact(c["tax"], cur), justify="right"), clip(c["description"] or "", 32),
                             _number(c["quantity"]), exact(c["unit_price"], cur),
@@ -630,8 +615,9 @@ class InvoiceDetailScreen(Screen):
         history = Text()
         for t in d["transitions"]:
             history.append(_("{when}  {before} → {after} ({code}) by {actor}: {reason}").format(
-                when=when_text(t["at"], zone), before=state_name(t["from_state"]) if t["from_state"] else "-",
-                after=state_name(t["to_state"]), code=t["lifecycle_code"] or "-", actor=t["actor"],
+                when=when_text(t["at"], zone),
+                before=display.invoice_state(t["from_state"]) if t["from_state"] else "-",
+                after=display.invoice_state(t["to_state"]), code=t["lifecycle_code"] or "-", actor=t["actor"],
                 reason=t["reason"]) + "\n")
         for disp in d["disputes"]:
             history.append("\n" + _("dispute #{number} ({status}) opened {when} by {actor}: {reason}").format(
