@@ -120,22 +120,19 @@ def money(value: int | None, currency: str | None = None, *, exact: bool = False
     significant decimal (details). None is an empty cell."""
     if value is None:
         return ""
-    text = amount(value, currency, exact=exact)
     code = (currency or "").strip().upper()
-    if not code:
-        return text
-    if locale().split("_")[0] != "en":
+    if code and locale().split("_")[0] != "en":
         styled = _localised(value, code, exact)
         if styled:
             return styled
-    return f"{text} {code}"
+    text = amount(value, currency, exact=exact)
+    return f"{text} {code}" if code else text
 
 
 def _localised(value: int, code: str, exact: bool) -> str | None:
     """The locale's own money style from CLDR (``1 234,57 €``, ``12,50 $US``) with our decimals; None when the
     locale's pattern is one we cannot widen (then ``1 234,57 EUR``)."""
     try:
-        from babel import Locale
         from babel.numbers import format_currency
 
         value = int(value)
@@ -144,14 +141,24 @@ def _localised(value: int, code: str, exact: bool) -> str | None:
             places = max(len(f"{abs(value) % SCALE:0{DECIMALS}d}".rstrip("0")), places)
         else:
             value = round_display(value, code)
-        standard = Locale.parse(locale()).currency_formats["standard"].pattern.split(";")[0]
-        if "0.00" not in standard:
+        pattern = _currency_pattern(locale(), places)
+        if pattern is None:
             return None
-        pattern = standard.replace("0.00", "0" + ("." + "0" * places if places else ""), 1)
         return format_currency(Decimal(value) / SCALE, code, format=pattern, locale=locale(), currency_digits=False,
                                decimal_quantization=True)
     except Exception:
         return None
+
+
+@lru_cache(maxsize=64)
+def _currency_pattern(name: str, places: int) -> str | None:
+    """The locale's standard currency pattern with `places` decimals; None when it has no ``0.00`` to widen."""
+    from babel import Locale
+
+    standard = Locale.parse(name).currency_formats["standard"].pattern.split(";")[0]
+    if "0.00" not in standard:
+        return None
+    return standard.replace("0.00", "0" + ("." + "0" * places if places else ""), 1)
 
 
 def from_text(text: str | None, currency: str | None = None, *, exact: bool = False, code: bool = True) -> str:
