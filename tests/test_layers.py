@@ -146,3 +146,17 @@ def test_every_package_has_rules() -> None:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     listed = set(re.findall(r'^\s+"(\w+)",?\s*(?:#.*)?$', text.split("packages = [", 1)[1].split("]", 1)[0], re.M))
     assert listed <= set(RULES), f"packages without layering rules: {sorted(listed - set(RULES))}"
+
+
+def test_every_package_is_installed() -> None:
+    """`pip install .` (not editable) ships only the packages pyproject.toml lists: one left out is a
+    ModuleNotFoundError on a user's machine while every editable test passes (ingest.usage was)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(root).parts) for top in OURS for init in (root / top).rglob("__init__.py")
+             if "build" not in init.parts}
+    assert found - listed == set(), f"packages missing from pyproject.toml [tool.setuptools] packages: {found - listed}"
