@@ -10,7 +10,8 @@
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 import numpy as np
 
@@ -124,19 +125,22 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
     is buffer[bounds[k]:bounds[k+1]], field 0 is always empty, record r is made of fields record_lo[r]:
     record_lo[r+1] and ends on line record_line[r]. None when a field exceeds `field_limit` characters (the caller
     then uses csv.reader, which reports it; data is then overwritten)."""
-    cdef Py_ssize_t n = end, i, max_fields = 2, max_recs = 2
+    cdef Py_ssize_t n = end, i, max_fields = 2, max_recs = 2, commas = 0, ends = 0, n_out, chars
     cdef uint8_t c
     cdef bint line_start = True, too_long = False
     cdef Scan S
-    for i in range(begin, n):
-        c = data[i]
-        if c == 44 or c == 10 or c == 13:
-            max_fields += 1
-            if c != 44:
-                max_recs += 1
-    max_fields += max_recs
+    cdef const uint8_t* src
+    cdef uint8_t* out
     if not 0 <= begin <= end < data.shape[0]:
         raise ValueError("scan needs 0 <= begin <= end < len(data)")
+    src = &data[0]
+    with nogil:
+        for i in range(begin, n):  # branch-free: the compiler vectorises it
+            c = src[i]
+            commas += c == 44
+            ends += (c == 10) | (c == 13)
+    max_recs += ends
+    max_fields += commas + ends + max_recs
     fs_np = np.zeros(max_fields + 2, dtype=np.int64)
     lo_np = np.zeros(max_recs + 1, dtype=np.int64)
     line_np = np.empty(max_recs, dtype=np.int64)
@@ -152,21 +156,24 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
     with nogil:
         i = begin
         while i < n:
-            c = data[i]
+            c = src[i]
             if line_start:
                 S.line_num += 1
                 line_start = False
             if S.state == IN_FIELD and c != 44 and c != 10 and c != 13:
                 # the common case, a run of ordinary characters in an unquoted field: copied without the state
-                # machine (in IN_FIELD, only ',', '\n' and '\r' change anything)
+                # machine (in IN_FIELD, only ',', '\n' and '\r' change anything); in locals, which a byte store
+                # cannot alias, so that they stay in registers
+                out, n_out, chars = S.out, S.n_out, S.field_chars
                 while i < n:
-                    c = data[i]
+                    c = src[i]
                     if c == 44 or c == 10 or c == 13:
                         break
-                    S.out[S.n_out] = c
-                    S.n_out += 1
-                    S.field_chars += (c & 0xC0) != 0x80
+                    out[n_out] = c
+                    n_out += 1
+                    chars += (c & 0xC0) != 0x80
                     i += 1
+                S.n_out, S.field_chars = n_out, chars
                 if S.field_chars > field_limit:
                     too_long = True
                     break
@@ -335,8 +342,10 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     table_np = np.full(cap, -1, dtype=np.int32)
     ids_np = np.empty(n, dtype=np.int32)
     first_np = np.empty(n, dtype=np.int64)
+    hash_np = np.empty(n, dtype=np.uint64)  # each id's hash: a probe compares it before the cell's bytes
     cdef int32_t[::1] table = table_np, ids = ids_np
     cdef int64_t[::1] first = first_np
+    cdef uint64_t[::1] hashes = hash_np
     with nogil:
         for i in range(n):
             cell(buf, bounds, idx, off, i, &a, &b)
@@ -351,15 +360,86 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
                 if k < 0:
                     table[slot] = n_ids
                     first[n_ids] = i
+                    hashes[n_ids] = h
                     ids[i] = n_ids
                     n_ids += 1
                     break
-                cell(buf, bounds, idx, off, first[k], &fa, &fb)
-                if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
-                    ids[i] = k
-                    break
+                if hashes[k] == h:
+                    cell(buf, bounds, idx, off, first[k], &fa, &fb)
+                    if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
+                        ids[i] = k
+                        break
                 slot = (slot + 1) & (cap - 1)
     return ids_np, first_np[:n_ids].copy()
+
+
+def texts(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] fields):
+    """Many cells decoded at once (one str per distinct destination would cost a slice, a copy and a decode each):
+    the fields, stripped of ASCII white space, joined by a separator that occurs in none of them and decoded in one
+    call. Returns (text, separator, edge): text.split(chr(separator)) gives the cells in order; separator is an
+    ASCII code (a UTF-8 sequence never contains one), -1 when every ASCII character occurs (the caller then decodes
+    cell by cell); edge as in `strip` (the cell may begin or end with Unicode white space)."""
+    cdef Py_ssize_t n = fields.shape[0], i, a, b, total = 0, pos = 0
+    cdef int sep = -1, c
+    cdef uint8_t seen[128]
+    cdef uint8_t* out
+    edge_np = np.zeros(n, dtype=np.uint8)
+    cdef uint8_t[::1] edge = edge_np
+    if n == 0:
+        return "", 0, edge_np
+    with nogil:
+        for i in range(n):
+            cell(buf, bounds, fields, 0, i, &a, &b)
+            total += b - a + 1
+            if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
+                edge[i] = 1
+        if memchr(&buf[0], 0, buf.shape[0] - 1) == NULL:  # no NUL anywhere (the usual case): NUL it is
+            sep = 0
+        else:
+            for c in range(128):
+                seen[c] = 0
+            for i in range(n):
+                cell(buf, bounds, fields, 0, i, &a, &b)
+                while a < b:
+                    if buf[a] < 0x80:
+                        seen[buf[a]] = 1
+                    a += 1
+            for c in range(128):
+                if not seen[c]:
+                    sep = c
+                    break
+    if sep < 0:
+        return "", -1, edge_np
+    out = <uint8_t*>malloc(max(total, 1))
+    if out == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                cell(buf, bounds, fields, 0, i, &a, &b)
+                if b > a:
+                    memcpy(out + pos, &buf[a], b - a)
+                    pos += b - a
+                out[pos] = <uint8_t>sep
+                pos += 1
+        # the last separator is left out: n cells, n - 1 separators
+        return PyUnicode_DecodeUTF8(<char*>out, pos - 1, "surrogatepass"), sep, edge_np
+    finally:
+        free(out)
+
+
+def lengths(const uint8_t[:, ::1] digits):
+    """The number of non-zero bytes of each row: the length of each 'S' string (viewed as bytes, one row each)."""
+    cdef Py_ssize_t n = digits.shape[0], width = digits.shape[1], i, j, k
+    out_np = np.zeros(n, dtype=np.int64)
+    cdef int64_t[::1] out = out_np
+    with nogil:
+        for i in range(n):
+            k = 0
+            for j in range(width):
+                k += digits[i, j] != 0
+            out[i] = k
+    return out_np
 
 
 def keys(const uint8_t[:, ::1] digits, Py_ssize_t key_len):
@@ -386,6 +466,8 @@ def interleave(uint8_t[:, ::1] out, list fields):
     pass per field."""
     cdef Py_ssize_t n = out.shape[0], width = out.shape[1], i, f, k, nf = len(fields)
     cdef const uint8_t[:, ::1] src
+    cdef uint8_t* base
+    cdef uint8_t* dst
     cdef const uint8_t** ptr = <const uint8_t**>malloc(max(nf, 1) * sizeof(uint8_t*))
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* size = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
@@ -399,10 +481,23 @@ def interleave(uint8_t[:, ::1] out, list fields):
                 raise ValueError("a column does not fit the records")
             ptr[f] = &src[0, 0] if n else NULL
             keep.append(src)
-        with nogil:
-            for i in range(n):
-                for f in range(nf):
-                    memcpy(&out[i, off[f]], ptr[f] + i * size[f], size[f])
+        if n:
+            base = &out[0, 0]
+            with nogil:
+                for f in range(nf):  # field by field, with a fixed-size copy the compiler turns into one move
+                    dst = base + off[f]
+                    if size[f] == 8:
+                        for i in range(n):
+                            memcpy(dst + i * width, ptr[f] + i * 8, 8)
+                    elif size[f] == 4:
+                        for i in range(n):
+                            memcpy(dst + i * width, ptr[f] + i * 4, 4)
+                    elif size[f] == 2:
+                        for i in range(n):
+                            memcpy(dst + i * width, ptr[f] + i * 2, 2)
+                    else:
+                        for i in range(n):
+                            memcpy(dst + i * width, ptr[f] + i * size[f], size[f])
     finally:
         free(ptr)
         free(off)
@@ -427,9 +522,15 @@ def utf8_valid(const uint8_t[::1] data, Py_ssize_t end):
 cdef Py_ssize_t _utf8_bad(const uint8_t* data, Py_ssize_t end) noexcept nogil:
     cdef Py_ssize_t i = 0, k, need
     cdef uint8_t c, lo, hi
+    cdef uint64_t word
     while i < end:
         c = data[i]
         if c < 0x80:
+            if i + 8 <= end:  # ASCII text: eight bytes a step
+                memcpy(&word, data + i, 8)
+                if word & 0x8080808080808080ULL == 0:
+                    i += 8
+                    continue
             i += 1
             continue
         lo, hi = 0x80, 0xBF

@@ -7,9 +7,11 @@ each binary search. Bands become one schedule per kind of day; the timezone beco
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -83,12 +85,13 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     rows = tariff.rows
     n = len(rows)
     digits = prefix_bytes(rows.prefix)  # 'S' array: no Python string per row
-    lens = (digits.view(np.uint8).reshape(n, digits.dtype.itemsize) != 0).sum(axis=1) if n else np.zeros(0, int)
+    lens = _deck.lengths(np.ascontiguousarray(digits).view(np.uint8).reshape(n, digits.dtype.itemsize)) if n \
+        else np.zeros(0, np.int64)
     key_len = max(1, int(lens.max(initial=1)))
 
     # --- prefixes -> ids, intervals, parents ---
     keys = digit_keys(digits, key_len)
-    by_key = np.argsort(keys, kind="stable")  # one stable sort: the prefix ids, their first rows, the rate order
+    by_key = stable_argsort(keys, key_len)  # one stable sort: the prefix ids, their first rows, the rate order
     sorted_keys = keys[by_key]
     new_key = np.ones(n, dtype=bool)
     new_key[1:] = sorted_keys[1:] != sorted_keys[:-1]
@@ -97,7 +100,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     row_pid[by_key] = np.cumsum(new_key) - 1
     n_pref = len(uniq_keys)
     first_row = by_key[new_key]  # stable: the first row of each prefix
-    prefixes = PrefixColumn(digits[first_row])
+    prefixes = PrefixColumn(digits.take(first_row))
     plen = lens[first_row].astype(np.int64)
     width = np.array([11**k for k in range(key_len + 1)], dtype=np.uint64)[key_len - plen]
     lo = uniq_keys  # sorted: a prefix comes before the longer prefixes it contains
@@ -105,23 +108,27 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     iv_start, iv_prefix, parent = build_intervals(lo, hi, np.arange(n_pref, dtype=np.int64))
     # a first-digits table about as long as the interval list, at most 11**5 entries (644 kB: stays in cache)
     top_digits = max(0, min(key_len, math.ceil(math.log(max(len(iv_start), 2), 11)), 5))
-    block = np.arange(11**top_digits + 1, dtype=np.uint64) * np.uint64(11 ** (key_len - top_digits))
-    top_index = (np.searchsorted(iv_start, block, side="right") - 1).astype(np.int32)
+    # block b starts at key b * step; its entry is the last interval starting at or before that key: the count of
+    # starts <= b * step (those whose ceiling block is <= b), less one (a searchsorted of each block, in O(n))
+    step = np.uint64(11 ** (key_len - top_digits))
+    ceiling = ((np.asarray(iv_start, dtype=np.uint64) + (step - np.uint64(1))) // step).astype(np.intp)
+    top_index = (np.cumsum(np.bincount(ceiling, minlength=11**top_digits + 1)) - 1).astype(np.int32)
     top_index[-1] = len(iv_start) - 1
 
     # --- effective dates -> UTC instants at local midnight ---
     zone = ZoneInfo(tariff.timezone)
     eff_days = rows.effective_from
     eff = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    for day in np.unique(eff_days[eff_days != ALWAYS]):
+    for day in _distinct(eff_days[eff_days != ALWAYS]).tolist():
         eff[eff_days == day] = local_midnight(day_from_number(int(day)), zone)
 
     # --- rows -> rates (prefix, band, effective) -> slots ---
     is_all = (rows.band == ALL_BANDS).astype(np.int8)
     # constant keys change no comparison of a stable sort: leaving them out gives the same order, faster
     sort_keys = [k for k in (rows.slot_from, rows.band, is_all, ~eff) if n and k.min() != k.max()]
-    # by prefix alone (the usual deck: one '*' row per prefix), the stable sort by key is that order already
-    order = np.lexsort((*sort_keys, row_pid)) if sort_keys else by_key
+    # by prefix alone (the usual deck: one '*' row per prefix), the stable sort by key is that order already; so
+    # it is when each prefix's rows come in the deck in the order of the other keys (slots written from 0 up)
+    order = by_key if _ordered_within(sort_keys, row_pid, by_key) else np.lexsort((*sort_keys, row_pid))
     r_pid, r_band, r_eff, r_from = row_pid[order], rows.band[order], eff[order], rows.slot_from[order]
     same_rate = np.zeros(n, dtype=bool)
     if n > 1:
@@ -169,7 +176,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     seconds = MAX_DURATION + 86_400  # the longest call plus its last increment
     if tariff.increment_decimals is None:
         denom = 1
-        for u in np.unique(unit):
+        for u in _distinct(unit).tolist():
             denom = math.lcm(denom, int(u))
         if denom > MAX_DENOM:
             raise TariffError.single(str(tariff.path), "unit", _(
@@ -239,15 +246,55 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     )
 
 
+def stable_argsort(keys: np.ndarray, key_len: int) -> np.ndarray:
+    """np.argsort(keys, kind="stable") of base-11 keys (< 11**key_len). When a key and a row number fit in 64 bits
+    together, one sort of key * 2**b + row gives that order (keys tie only with their row numbers in order) and
+    numpy's unstable sort of plain integers is some five times faster than its stable sort."""
+    n = len(keys)
+    bits = max(1, (n - 1).bit_length())
+    if n < 2 or 11**key_len > 2 ** (64 - bits):
+        return np.argsort(keys, kind="stable")
+    packed = (keys.astype(np.uint64) << np.uint64(bits)) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64((1 << bits) - 1)).astype(np.intp)
+
+
+def _ordered_within(sort_keys: list[np.ndarray], row_pid: np.ndarray, by_key: np.ndarray) -> bool:
+    """Whether np.lexsort((*sort_keys, row_pid)) is `by_key` (rows by prefix, stable): true when, inside each
+    prefix, the rows already come in the order of the other keys (the last one first), ties included."""
+    if not sort_keys:
+        return True
+    pid = row_pid[by_key]
+    pairs = np.flatnonzero(pid[1:] == pid[:-1])  # a row and the next one, of the same prefix
+    a, b = by_key[pairs], by_key[pairs + 1]
+    undecided = np.ones(len(pairs), dtype=bool)
+    for key in reversed(sort_keys):  # lexsort's last key is its first
+        x, y = key[a], key[b]
+        if np.any(undecided & (x > y)):
+            return False
+        undecided &= x == y
+    return True
+
+
 def _band_rate(rate_pid: np.ndarray, rate_band: np.ndarray, n_pref: int, n_bands: int) -> np.ndarray:
     """For each prefix and band (column 0: no band), its first rate that applies to the band in scan order
     (latest version first), or -1: the engine starts its search there instead of scanning the prefix's rates."""
     table = np.full((n_pref, n_bands + 1), -1, dtype=np.int32)
     for band in range(-1, n_bands):
         applies = np.flatnonzero((rate_band == band) | (rate_band == ALL_BANDS))
-        pids, first = np.unique(rate_pid[applies], return_index=True)
-        table[pids, band + 1] = applies[first]
+        pids = rate_pid[applies]  # sorted: each prefix's first applicable rate starts a run
+        first = np.ones(len(pids), dtype=bool)
+        first[1:] = pids[1:] != pids[:-1]
+        table[pids[first], band + 1] = applies[first]
     return table.reshape(-1)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values (np.unique, without its first-call import of numpy.ma: 20 ms a command)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
 
 
 def _records(dtype: np.dtype, **columns: np.ndarray) -> np.ndarray:
@@ -287,24 +334,95 @@ def local_midnight(day: dt.date, zone: ZoneInfo) -> int:
 @lru_cache(maxsize=64)
 def tz_table(name: str) -> tuple[np.ndarray, np.ndarray]:
     """UTC offsets of a zone as (instants, offsets): offsets[i] applies from instants[i] on (instants[0] is the
-    smallest int64). Found by sampling every day from 1970 to 2100 and bisecting each change to the second."""
+    smallest int64). Defined as sampling the offset every day from 1970 to 2100 and bisecting each change to the
+    second (`_tz_table_by_days`, 52,000 datetime calls: a tenth of a second that every command paid); computed
+    here from the few instants where the offset can change, with the same result (tests/test_tariff_tz.py compares
+    them zone by zone)."""
     zone = ZoneInfo(name)
-
-    def offset(t: int) -> int:
-        return int(dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
-
     t0 = int(dt.datetime(TZ_FIRST_YEAR, 1, 1, tzinfo=dt.timezone.utc).timestamp())
     t1 = int(dt.datetime(TZ_LAST_YEAR + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+    try:
+        marks = _offset_marks(name, t0, t1)
+    except Exception:  # noqa: BLE001 - the pure-Python zoneinfo's internals moved: the slow way still works
+        marks = None
+    table = _tz_table_from_marks(zone, marks, t0, t1) if marks is not None else None
+    return table if table is not None else _tz_table_by_days(zone, t0, t1)
+
+
+def _utc_offset(zone: ZoneInfo, t: int) -> int:
+    return int(dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+
+
+def _offset_marks(name: str, t0: int, t1: int) -> list[int]:
+    """Instants in [t0, t1] after which the zone's offset may differ (a superset of the real changes, t0 first),
+    read from the zone's own data: its TZif transitions, then the yearly rule of its POSIX TZ string, as the
+    pure-Python zoneinfo reads them (the C zoneinfo reads the same file with the same rules). Generous on purpose:
+    one extra mark costs two datetime calls; a missing one would be caught only by the end check."""
+    from zoneinfo import _zoneinfo as pyzi  # private, but stdlib: tz_table falls back if it ever changes
+
+    zone = pyzi.ZoneInfo.no_cache(name)
+    trans = [int(t) for t in zone._trans_utc]
+    marks = {t0, *trans}
+    if trans:
+        marks.add(trans[-1] + 1)  # after the last transition the TZ string's rule takes over
+    after = zone._tz_after
+    if isinstance(after, pyzi._TZStr):
+        offs = {int(after.std.utcoff.total_seconds()), int(after.dst.utcoff.total_seconds())}
+        span = abs(int(after.dst_diff))
+        last_year = dt.datetime.fromtimestamp(trans[-1], dt.timezone.utc).year if trans else TZ_FIRST_YEAR
+        for year in range(max(TZ_FIRST_YEAR, last_year) - 1, TZ_LAST_YEAR + 2):
+            new_year = int(dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+            # the rule is applied per year (UTC year for instants, local year for local times)
+            local = [new_year, *(t for t in after.transitions(year))]
+            for t in local:
+                for o in offs:
+                    marks.update((t - o, t - o - span, t - o + span))  # the change, and the fold or gap around it
+    elif not isinstance(after, pyzi._ttinfo):
+        raise TypeError(after)
+    return sorted(m for m in marks if t0 <= m <= t1)
+
+
+def _tz_table_from_marks(zone: ZoneInfo, marks: list[int], t0: int, t1: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The day-by-day table computed from a step function: the zone is asked at each mark and just before the
+    next one (None if those differ: a change between two marks, so `marks` was not a superset), then the daily
+    sampling and each bisection are replayed on the steps, exactly as `_tz_table_by_days` runs them."""
+    ends = [*marks[1:], t1 + 1]
+    values = [_utc_offset(zone, m) for m in marks]
+    for m, end, v in zip(marks, ends, values):
+        if end - 1 > m and _utc_offset(zone, end - 1) != v:
+            return None
+    mark_arr = np.array(marks, dtype=np.int64)
+    value_arr = np.array(values, dtype=np.int64)
+    samples = np.arange(t0, t1 + 1, 86_400, dtype=np.int64)
+    sampled = value_arr[np.searchsorted(mark_arr, samples, side="right") - 1]
     at = [np.iinfo(np.int64).min]
-    off = [offset(t0)]
+    off = [int(sampled[0])]
+    for k in (np.flatnonzero(sampled[1:] != sampled[:-1]) + 1).tolist():
+        prev_off = int(sampled[k - 1])
+        lo, hi = int(samples[k - 1]), int(samples[k])
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if values[bisect.bisect_right(marks, mid) - 1] == prev_off:
+                lo = mid
+            else:
+                hi = mid
+        at.append(hi)
+        off.append(int(sampled[k]))
+    return np.array(at, dtype=np.int64), np.array(off, dtype=np.int32)
+
+
+def _tz_table_by_days(zone: ZoneInfo, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+    """The table's definition, and the fallback: sample every day, bisect each change to the second."""
+    at = [np.iinfo(np.int64).min]
+    off = [_utc_offset(zone, t0)]
     prev_t, prev_off = t0, off[0]
     for t in range(t0 + 86_400, t1 + 1, 86_400):
-        o = offset(t)
+        o = _utc_offset(zone, t)
         if o != prev_off:
             lo, hi = prev_t, t  # offset(lo) == prev_off, offset(hi) == o
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if offset(mid) == prev_off:
+                if _utc_offset(zone, mid) == prev_off:
                     lo = mid
                 else:
                     hi = mid
@@ -324,7 +442,15 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
     seg_band: list[int] = []
     errs = Collector()
 
-    def schedule(matching: list[int], what: str) -> int:
+    memo: dict[tuple[int, ...], int] = {}
+
+    def schedule(matching: list[int], what: Callable[[], str]) -> int:
+        """The schedule of a day whose bands are `matching`; computed once per set of bands unless it has a
+        problem (then once per day, each day named in its own message)."""
+        done = memo.get(tuple(matching))
+        if done is not None:
+            return done
+        n_problems = len(errs.problems)
         segs: list[tuple[int, int]] = []
         for t in sorted({bands[b].start for b in matching}):
             live = [b for b in matching if bands[b].start <= t]
@@ -334,7 +460,7 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
                 names = " and ".join(repr(bands[b].name) for b in tied)
                 errs.add(str(tariff.path), "band", _(
                     "bands {names} both start at {value} with weight {weight} on {what}: give one a higher weight")
-                    .format(names=names, value=bands[best].start_text(), weight=bands[best].weight, what=what))
+                    .format(names=names, value=bands[best].start_text(), weight=bands[best].weight, what=what()))
             if not segs or segs[-1][1] != best:
                 segs.append((t, best))
         if not segs or segs[0][0] != 0:
@@ -345,6 +471,8 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
             seg_start.extend(s for s, _b in segs)
             seg_band.extend(b for _s, b in segs)
             lows.append(len(seg_start))
+        if len(errs.problems) == n_problems:
+            memo[tuple(matching)] = schedules[key]
         return schedules[key]
 
     day_class = np.zeros(7 * 12 * 31, dtype=np.int16)
@@ -352,10 +480,10 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
         for month in range(1, 13):
             for mday in range(1, 32):
                 matching = [i for i, b in enumerate(bands) if b.matches_parts(wd, month, mday, None)]
-                what = f"{DAY_NAMES[wd]} {month:02d}-{mday:02d}"
+                what = functools.partial("{} {:02d}-{:02d}".format, DAY_NAMES[wd], month, mday)
                 day_class[(wd * 12 + month - 1) * 31 + mday - 1] = schedule(matching, what)
     specials = sorted({d for b in bands for d in b.full_dates})
-    special_sched = [schedule([i for i, b in enumerate(bands) if b.matches(d)], d.isoformat()) for d in specials]
+    special_sched = [schedule([i for i, b in enumerate(bands) if b.matches(d)], d.isoformat) for d in specials]
     if errs.problems:
         errs.problems = list({str(p): p for p in errs.problems}.values())[:10]
         errs.raise_if_any()

@@ -491,6 +491,22 @@ class DeckCells:
         """A field as str, stripped as the reference strips cells."""
         return self.buf[self.bounds[field]:self.bounds[field + 1]].tobytes().decode("utf-8", "surrogatepass").strip()
 
+    def texts(self, fields: np.ndarray) -> tuple[list[str], bool]:
+        """Many fields as str, stripped as `text` strips them, decoded in one call (tariffs/_deck.pyx `texts`):
+        100,000 distinct destinations cost one decode and one split, not 100,000 slices and decodes. Also says
+        whether Unicode white space was stripped from any (fields distinct by bytes may then give equal str)."""
+        fields = np.ascontiguousarray(fields, dtype=np.int64)
+        joined, sep, edge = _deck.texts(self.buf, self.bounds, fields)
+        if sep < 0:  # every ASCII character occurs in some cell: no separator is free
+            return [self.text(int(k)) for k in fields.tolist()], True
+        out = joined.split(chr(sep)) if len(fields) else []
+        changed = False
+        for k in np.flatnonzero(edge).tolist():  # ASCII white space is gone; Unicode white space is Python's
+            cell = out[k].strip()
+            changed = changed or len(cell) != len(out[k])
+            out[k] = cell
+        return out, changed
+
 
 class ColumnReader:
     """The columnar deck reader (DeckReader): tariffs/_deck.pyx scans, numpy and C convert."""
@@ -618,20 +634,16 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             digits[i] = p.encode("ascii")
 
     dest_col = column("destination")
-    ids, first = _deck.unique(buf, bounds, *dest_col)
-    destinations: list[str] = []
-    dest_ids: dict[str, int] = {}
-    remap = np.empty(len(first), np.int32)
-    for k, row in enumerate(first.tolist()):  # one step per distinct cell, in order of first appearance
-        name = text(dest_col, row)
-        j = dest_ids.get(name)
-        if j is None:
-            j = dest_ids[name] = len(destinations)
-            destinations.append(name)
-        remap[k] = j
-    dest = remap[ids]
-    if "" in dest_ids:
-        for i in np.flatnonzero(dest == dest_ids[""]):
+    ids, first = _deck.unique(buf, bounds, *dest_col)  # distinct by bytes, in order of first appearance
+    names, stripped = cells.texts(dest_col[0][first] + dest_col[1])
+    destinations, dest = names, ids
+    if stripped:  # Unicode white space stripped: two cells may now be one name (kept at its first appearance)
+        destinations = list(dict.fromkeys(names))
+        if len(destinations) < len(names):
+            index = {name: j for j, name in enumerate(destinations)}
+            dest = np.array([index[name] for name in names], dtype=np.int32)[ids]
+    if "" in names:
+        for i in np.flatnonzero(dest == destinations.index("")):
             errs.add(at(i), "destination", _("required value is empty"))
 
     price_col = column("price")
@@ -648,10 +660,10 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
             return np.full(cells.n, default, dtype=dtype)
         col = column(name)
         ids, first = _deck.unique(buf, bounds, *col)
-        values = np.empty(len(first), dtype=np.int64)
         cache: dict[str, int] = {}
-        for k, row in enumerate(first.tolist()):
-            values[k] = _convert_cell(text(col, row), conv, default, cache, at, row, name, errs)
+        values = np.array([_convert_cell(cell, conv, default, cache, at, row, name, errs)
+                           for cell, row in zip(cells.texts(col[0][first] + col[1])[0], first.tolist())],
+                          dtype=np.int64)
         return values[ids].astype(dtype)
 
     def by_kernel(name: str, default: int, dtype: Any, conv: Callable[[str], int], lo: int | None = None,
