@@ -198,10 +198,66 @@ cdef inline Py_ssize_t put_quoted(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py
     return p + 1
 
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define anatole_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define anatole_prefetch(p) ((void)(p))
+    #endif
+    """
+    void anatole_prefetch(const void* p) nogil
+
+
+cdef uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL
+
+
+cdef inline bint has_byte(uint64_t w, uint64_t c) noexcept nogil:
+    """Whether a byte of w is c (c repeated in every byte): the exact zero-byte test on w ^ c."""
+    w ^= c
+    return ((w - ONES) & ~w & HIGHS) != 0
+
+
+cdef inline Py_ssize_t put_field(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_ssize_t n, bint wide) noexcept nogil:
+    """put_quoted, 8 bytes at a time when `wide` (t may be read, and o written, up to 8 bytes past n): each word is
+    checked for a comma, quote, CR or LF while it is copied; a field that holds one is written again by put_quoted."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t w, keep
+    if not wide:
+        return put_quoted(o, p, t, n)
+    while i < n:
+        memcpy(&w, t + i, 8)
+        if n - i < 8:  # bytes past the field: made harmless ('A') for the test
+            keep = (1ULL << (8 * (n - i))) - 1
+            w = (w & keep) | (0x4141414141414141ULL & ~keep)
+        if has_byte(w, 0x2C2C2C2C2C2C2C2CULL) or has_byte(w, 0x2222222222222222ULL) \
+                or has_byte(w, 0x0D0D0D0D0D0D0D0DULL) or has_byte(w, 0x0A0A0A0A0A0A0A0AULL):
+            return put_quoted(o, p, t, n)
+        memcpy(o + p + i, &w, 8)
+        i += 8
+    return p + n
+
+
+cdef inline Py_ssize_t put_bytes(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_ssize_t n, bint wide) noexcept nogil:
+    """memcpy, 8 bytes at a time when `wide` (t may be read, and o written, up to 8 bytes past n)."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t w
+    if not wide:
+        memcpy(o + p, t, n)
+        return p + n
+    while i < n:
+        memcpy(&w, t + i, 8)
+        memcpy(o + p + i, &w, 8)
+        i += 8
+    return p + n
+
+
 cdef struct Col:
     int kind
     const int64_t* i64  # SLICE offsets, INT/MONEY/TIME values
     const int32_t* i32  # SLICE lengths, TABLE indexes
+    Py_ssize_t s64, s32  # SLICE: the strides of i64 and i32 in items (a column of the block's (lines, k) arrays)
+    Py_ssize_t limit  # TABLE/FIXED: bytes of text (a read 8 bytes past an entry's end stays below it: wide copy)
     const uint8_t* text  # TABLE: the entries end to end
     const int64_t* starts  # TABLE: entry k is text[starts[k]:starts[k + 1]]
     int decimals
@@ -221,19 +277,23 @@ number."""
     cdef Col cols[64]
     cdef Col* col
     cdef int64_t start, stop
-    cdef bint quote
     keep = []  # the arrays the pointers point into
     if ncol > 64:
         raise ValueError("at most 64 columns")
     for c in range(ncol):
         spec = columns[c]
         cols[c].kind = spec[0]
-        if spec[0] == SLICE:
-            a = np.ascontiguousarray(spec[1], np.int64)
-            l = np.ascontiguousarray(spec[2], np.int32)
+        if spec[0] == SLICE:  # read in place: a column of the block's arrays is strided
+            a = np.asarray(spec[1])
+            l = np.asarray(spec[2])
+            if a.dtype != np.int64 or a.strides[0] % 8:
+                a = np.ascontiguousarray(a, np.int64)
+            if l.dtype != np.int32 or l.strides[0] % 4:
+                l = np.ascontiguousarray(l, np.int32)
             keep += [a, l]
             cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
             cols[c].i32 = <const int32_t*><size_t>l.ctypes.data
+            cols[c].s64, cols[c].s32 = a.strides[0] // 8, l.strides[0] // 4
             size += 2 * int(l[rows].sum()) + 2 * nrows
         elif spec[0] == TABLE:
             a = np.ascontiguousarray(spec[1], np.int32)
@@ -252,6 +312,7 @@ number."""
             cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
             cols[c].text = <const uint8_t*><const char*>text
             cols[c].starts = <const int64_t*><size_t>starts.ctypes.data
+            cols[c].limit = len(text)
             size += widest * nrows
         elif spec[0] == FIXED:
             a = np.ascontiguousarray(spec[1], np.int32)
@@ -265,6 +326,7 @@ number."""
             keep += [a, fixed]
             cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
             cols[c].text = <const uint8_t*><size_t>fixed.ctypes.data
+            cols[c].limit = fixed.nbytes
             size += (2 * cols[c].width + 2) * nrows
         else:
             a = np.ascontiguousarray(spec[1], np.int64)
@@ -272,50 +334,45 @@ number."""
             cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
             cols[c].decimals = spec[2] if spec[0] == MONEY else 0
             size += 32 * nrows
-    size += (ncol + 2) * nrows
+    size += (ncol + 2) * nrows + 8  # + 8: a wide copy writes up to 8 bytes past a field
+    cdef Py_ssize_t buflen = buf.shape[0]
     out = PyByteArray_FromStringAndSize(NULL, size)  # not zeroed: every byte up to p is written below
     cdef uint8_t[::1] ob = out
     cdef uint8_t* o = &ob[0] if size else NULL
+    cdef int nbig = 0
+    cdef int big[64]  # TABLE columns too big for the cache (a tariff's destinations and prefixes): prefetched
+    for c in range(ncol):
+        if cols[c].kind == K_TABLE and cols[c].limit > 1 << 16:
+            big[nbig] = c
+            nbig += 1
     with nogil:
         for k in range(nrows):
             r = rows[k]
+            for c in range(nbig):  # the entry 8 rows ahead (its start was fetched 8 rows ago), the start 16 ahead
+                col = &cols[big[c]]
+                if k + 8 < nrows and col.i32[rows[k + 8]] >= 0:
+                    anatole_prefetch(col.text + col.starts[col.i32[rows[k + 8]]])
+                if k + 16 < nrows and col.i32[rows[k + 16]] >= 0:
+                    anatole_prefetch(&col.starts[col.i32[rows[k + 16]]])
             for c in range(ncol):
                 if c:
                     o[p] = 44
                     p += 1
                 col = &cols[c]
                 if col.kind == K_SLICE:
-                    start = col.i64[r]
-                    quote = False
-                    for i in range(col.i32[r]):
-                        if b[start + i] == 44 or b[start + i] == 34:
-                            quote = True
-                            break
-                    if quote:
-                        o[p] = 34
-                        p += 1
-                        for i in range(col.i32[r]):
-                            o[p] = b[start + i]
-                            p += 1
-                            if b[start + i] == 34:
-                                o[p] = 34
-                                p += 1
-                        o[p] = 34
-                        p += 1
-                    else:
-                        memcpy(o + p, b + start, col.i32[r])
-                        p += col.i32[r]
+                    start = col.i64[r * col.s64]
+                    i = col.i32[r * col.s32]
+                    p = put_field(o, p, b + start, i, start + i + 8 <= buflen)
                 elif col.kind == K_TABLE:
                     if col.i32[r] >= 0:
                         start = col.starts[col.i32[r]]
                         stop = col.starts[col.i32[r] + 1]
-                        memcpy(o + p, col.text + start, stop - start)
-                        p += stop - start
+                        p = put_bytes(o, p, col.text + start, stop - start, stop + 8 <= col.limit)
                 elif col.kind == K_FIXED:
                     if col.i32[r] >= 0 and col.width:
-                        p = put_quoted(o, p, col.text + <Py_ssize_t>col.i32[r] * col.width,
-                                       <Py_ssize_t>strnlen(<const char*>(col.text + <Py_ssize_t>col.i32[r] * col.width),
-                                                           col.width))
+                        start = <Py_ssize_t>col.i32[r] * col.width
+                        i = <Py_ssize_t>strnlen(<const char*>(col.text + start), col.width)
+                        p = put_field(o, p, col.text + start, i, start + i + 8 <= col.limit)
                 elif col.kind == K_INT:
                     if col.i64[r] != NONE:
                         p = put_int(o, p, col.i64[r])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from hypothesis import given, settings
@@ -191,6 +192,36 @@ def test_batch_rate_writes_the_same_bytes_on_both_paths(tmp_path_factory, lines)
                         result.calls, result.rejected, result.skipped, result.statuses))
     assert outputs[0] == outputs[1]
     assert outputs[0][2] + outputs[0][5] == count_lines(cdr.read_bytes())  # a garbage line may hold line ends
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(cdr_line(), min_size=1, max_size=30))
+def test_numbers_not_deduplicated_give_the_same_bytes(tmp_path_factory, lines):
+    """A block whose numbers are mostly distinct (an outbound call centre's) normalises every row instead of each
+    distinct value (pipeline.columnar.mostly_distinct): the output is the row path's all the same."""
+    from pipeline import columnar
+
+    original = columnar.mostly_distinct
+    columnar.mostly_distinct = lambda *args: True
+    try:
+        test_batch_rate_writes_the_same_bytes_on_both_paths.hypothesis.inner_test(tmp_path_factory, lines)
+    finally:
+        columnar.mostly_distinct = original
+
+
+def test_mostly_distinct_is_judged_on_a_sample():
+    """Distinct numbers skip the hashing, repeated ones keep it, small blocks always keep it."""
+    from pipeline.columnar import SAMPLE, mostly_distinct
+
+    def block(numbers: list[bytes]) -> tuple:
+        off = np.cumsum([0] + [len(v) for v in numbers[:-1]]).astype(np.int64)
+        return (SimpleNamespace(buf=b"".join(numbers)), off, np.array([len(v) for v in numbers], np.int32),
+                np.arange(len(numbers), dtype=np.int64))
+
+    distinct = [b"1212%07d" % k for k in range(4 * SAMPLE)]
+    assert mostly_distinct(*block(distinct))
+    assert not mostly_distinct(*block([distinct[k % 100] for k in range(4 * SAMPLE)]))
+    assert not mostly_distinct(*block(distinct[:4 * SAMPLE - 1]))
 
 
 def test_no_line_is_lost_across_blocks():

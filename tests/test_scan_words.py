@@ -133,3 +133,47 @@ def test_joined_text_table_as_one_cell_per_entry(values):
     cells = [_cell(v) for v in values]
     assert text == b"".join(cells)
     assert starts.tolist() == np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=20) | st.sampled_from([b"a,b", b'"', b"12345678,", b"1234567\r", b"\n" * 9,
+                                                         b"x" * 15 + b'"', b""]), min_size=1, max_size=40),
+       st.integers(0, 9), st.booleans())
+def test_write_csv_slice_column_as_the_csv_module(values, gap, tail):
+    """A SLICE column (read 8 bytes at a time where the buffer allows, a comma, quote, CR or LF anywhere in a word
+    quoting the field) writes what csv.writer writes, from a strided column of a (lines, 2) array as the block's
+    own slice arrays are, up to the last byte of the buffer (`tail`: no byte after the last slice)."""
+    import csv
+    import io as _io
+
+    from ingest._slices import INT, SLICE, write_csv
+
+    buf = b""
+    off = np.zeros((len(values), 2), np.int64)
+    ln = np.zeros((len(values), 2), np.int32)
+    for k, v in enumerate(values):
+        buf += b"," * gap
+        off[k, 1], ln[k, 1] = len(buf), len(v)
+        buf += v
+    if not tail:
+        buf += b"\0" * 9
+    n = np.arange(len(values), dtype=np.int64)
+    got = bytes(write_csv(buf or b"\0", n[::-1].copy(), [(SLICE, off[:, 1], ln[:, 1]), (INT, n)]))
+    text = _io.StringIO()
+    csv.writer(text).writerows([[values[i].decode("latin-1"), i] for i in reversed(range(len(values)))])
+    assert got == text.getvalue().encode("latin-1")
+
+
+def test_write_csv_big_table_column_as_the_entries():
+    """A TABLE column bigger than the cache (a tariff's destinations: prefetched ahead, copied 8 bytes at a time)
+    writes each row's entry, the last entry and -1 (empty) included."""
+    from ingest._slices import TABLE, write_csv
+
+    entries = [f"destination {k}".encode() * (1 + k % 3) for k in range(5000)]
+    starts = np.zeros(len(entries) + 1, np.int64)
+    np.cumsum([len(e) for e in entries], out=starts[1:])
+    rng = np.random.default_rng(7)
+    idx = rng.integers(-1, len(entries), 3000).astype(np.int32)
+    idx[:3] = [len(entries) - 1, -1, 0]
+    got = bytes(write_csv(b"\0", np.arange(len(idx), dtype=np.int64), [(TABLE, idx, (b"".join(entries), starts))]))
+    assert got == b"".join((entries[k] if k >= 0 else b"") + b"\r\n" for k in idx.tolist())
