@@ -9,6 +9,8 @@ import numpy as np
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.string cimport memcmp, memcpy
 
+from ingest._prefetch cimport anatole_prefetch
+
 # kind codes: ingest.dialplan.KINDS order
 DEF K_EXTERNAL = 0
 DEF K_INTERNAL = 1
@@ -436,6 +438,8 @@ def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off
     with nogil:
         for k in range(count):
             r = rows[k]
+            if k + 8 < count:  # the string 8 rows on: each row's is a new line of the block, often not cached
+                anatole_prefetch(b + off[rows[k + 8]])
             out_n = 0
             if one(&p, b + off[r], ln[r], as_dialled, eb + k * W, &out_n, &kv[k], &rv[k]) == FALLBACK:
                 uv[k] = 1

@@ -5,6 +5,8 @@ from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memcpy
 
+from ingest._prefetch cimport anatole_prefetch
+
 
 cdef extern from "<string.h>" nogil:
     size_t strnlen(const char* s, size_t maxlen)
@@ -13,6 +15,7 @@ import numpy as np
 
 
 cdef int64_t NONE = INT64_MIN
+cdef Py_ssize_t AHEAD = 8  # rows ahead whose bytes a loop over a block's rows asks for (anatole_prefetch)
 
 # column kinds of write_csv
 cdef enum:
@@ -73,6 +76,9 @@ def equal(const uint8_t[::1] buf, const int64_t[:] off1, const int32_t[:] ln1, c
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
     with nogil:
         for k in range(n):
+            if k + AHEAD < n:
+                anatole_prefetch(b + off1[k + AHEAD])
+                anatole_prefetch(b + off2[k + AHEAD])
             if ln1[k] == ln2[k] and (ln1[k] == 0 or memcmp(b + off1[k], b + off2[k], ln1[k]) == 0):
                 o[k] = 1
     return out
@@ -196,17 +202,6 @@ cdef inline Py_ssize_t put_quoted(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py
             p += 1
     o[p] = 34
     return p + 1
-
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define anatole_prefetch(p) __builtin_prefetch(p)
-    #else
-    #define anatole_prefetch(p) ((void)(p))
-    #endif
-    """
-    void anatole_prefetch(const void* p) nogil
 
 
 cdef uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL
@@ -339,21 +334,29 @@ number."""
     out = PyByteArray_FromStringAndSize(NULL, size)  # not zeroed: every byte up to p is written below
     cdef uint8_t[::1] ob = out
     cdef uint8_t* o = &ob[0] if size else NULL
-    cdef int nbig = 0
+    cdef int nbig = 0, nslice = 0
     cdef int big[64]  # TABLE columns too big for the cache (a tariff's destinations and prefixes): prefetched
+    cdef int slices[64]  # SLICE columns: their bytes in the block, prefetched
     for c in range(ncol):
         if cols[c].kind == K_TABLE and cols[c].limit > 1 << 16:
             big[nbig] = c
             nbig += 1
+        elif cols[c].kind == K_SLICE:
+            slices[nslice] = c
+            nslice += 1
     with nogil:
         for k in range(nrows):
             r = rows[k]
-            for c in range(nbig):  # the entry 8 rows ahead (its start was fetched 8 rows ago), the start 16 ahead
-                col = &cols[big[c]]
-                if k + 8 < nrows and col.i32[rows[k + 8]] >= 0:
-                    anatole_prefetch(col.text + col.starts[col.i32[rows[k + 8]]])
-                if k + 16 < nrows and col.i32[rows[k + 16]] >= 0:
-                    anatole_prefetch(&col.starts[col.i32[rows[k + 16]]])
+            if k + 2 * AHEAD < nrows:
+                for c in range(nslice):
+                    col = &cols[slices[c]]
+                    anatole_prefetch(b + col.i64[rows[k + 2 * AHEAD] * col.s64])
+                for c in range(nbig):  # the entry AHEAD rows on (its start was asked for AHEAD rows ago)
+                    col = &cols[big[c]]
+                    if col.i32[rows[k + AHEAD]] >= 0:
+                        anatole_prefetch(col.text + col.starts[col.i32[rows[k + AHEAD]]])
+                    if col.i32[rows[k + 2 * AHEAD]] >= 0:
+                        anatole_prefetch(&col.starts[col.i32[rows[k + 2 * AHEAD]]])
             for c in range(ncol):
                 if c:
                     o[p] = 44

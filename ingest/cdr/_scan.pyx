@@ -11,6 +11,8 @@
 from libc.string cimport memchr, memcpy
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
+from ingest._prefetch cimport anatole_prefetch
+
 import numpy as np
 
 # direction codes ("" = 0: the dial plan decides)
@@ -656,6 +658,8 @@ def factorize(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln,
     with nogil:
         for k in range(n):
             r = rows[k]
+            if k + 8 < n:  # the value 8 rows on: each row's is a new line of the block, often not cached
+                anatole_prefetch(b + off[rows[k + 8]])
             x = mix(b + off[r], ln[r], 14695981039346656037ULL)
             x ^= x >> 33  # spread the high bits into the slot's low ones
             x *= 0xFF51AFD7ED558CCDULL
