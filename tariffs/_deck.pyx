@@ -10,7 +10,9 @@
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memcmp, memcpy
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 import numpy as np
@@ -160,10 +162,17 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
             if line_start:
                 S.line_num += 1
                 line_start = False
-            if S.state == IN_FIELD and c != 44 and c != 10 and c != 13:
-                # the common case, a run of ordinary characters in an unquoted field: copied without the state
-                # machine (in IN_FIELD, only ',', '\n' and '\r' change anything); in locals, which a byte store
-                # cannot alias, so that they stay in registers
+            if S.state <= IN_FIELD and c != 10 and c != 13 and (c != 34 or S.state == IN_FIELD):
+                # the common cases without the state machine (what `process` does in START_RECORD, START_FIELD and
+                # IN_FIELD for a character that is no line end, nor a quote opening a field): a comma ends the
+                # field; a run of ordinary characters is copied, in locals that a byte store cannot alias (so that
+                # they stay in registers)
+                if c == 44:
+                    save_field(&S)
+                    S.state = START_FIELD
+                    i += 1
+                    continue
+                S.state = IN_FIELD
                 out, n_out, chars = S.out, S.n_out, S.field_chars
                 while i < n:
                     c = src[i]
@@ -374,58 +383,24 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
 
 
 def texts(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] fields):
-    """Many cells decoded at once (one str per distinct destination would cost a slice, a copy and a decode each):
-    the fields, stripped of ASCII white space, joined by a separator that occurs in none of them and decoded in one
-    call. Returns (text, separator, edge): text.split(chr(separator)) gives the cells in order; separator is an
-    ASCII code (a UTF-8 sequence never contains one), -1 when every ASCII character occurs (the caller then decodes
-    cell by cell); edge as in `strip` (the cell may begin or end with Unicode white space)."""
-    cdef Py_ssize_t n = fields.shape[0], i, a, b, total = 0, pos = 0
-    cdef int sep = -1, c
-    cdef uint8_t seen[128]
-    cdef uint8_t* out
+    """Many cells as str at once (a slice, a copy and a decode from Python would cost three times as much for
+    each of 100,000 distinct destinations): the fields, stripped of ASCII white space, decoded. Returns (list of
+    str, edge, first_empty): edge as in `strip` (the cell may begin or end with Unicode white space, which only
+    Python strips), first_empty the first cell left empty (-1: none)."""
+    cdef Py_ssize_t n = fields.shape[0], i, a, b, first_empty = -1
     edge_np = np.zeros(n, dtype=np.uint8)
     cdef uint8_t[::1] edge = edge_np
-    if n == 0:
-        return "", 0, edge_np
-    with nogil:
-        for i in range(n):
-            cell(buf, bounds, fields, 0, i, &a, &b)
-            total += b - a + 1
-            if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
-                edge[i] = 1
-        if memchr(&buf[0], 0, buf.shape[0] - 1) == NULL:  # no NUL anywhere (the usual case): NUL it is
-            sep = 0
-        else:
-            for c in range(128):
-                seen[c] = 0
-            for i in range(n):
-                cell(buf, bounds, fields, 0, i, &a, &b)
-                while a < b:
-                    if buf[a] < 0x80:
-                        seen[buf[a]] = 1
-                    a += 1
-            for c in range(128):
-                if not seen[c]:
-                    sep = c
-                    break
-    if sep < 0:
-        return "", -1, edge_np
-    out = <uint8_t*>malloc(max(total, 1))
-    if out == NULL:
-        raise MemoryError()
-    try:
-        with nogil:
-            for i in range(n):
-                cell(buf, bounds, fields, 0, i, &a, &b)
-                if b > a:
-                    memcpy(out + pos, &buf[a], b - a)
-                    pos += b - a
-                out[pos] = <uint8_t>sep
-                pos += 1
-        # the last separator is left out: n cells, n - 1 separators
-        return PyUnicode_DecodeUTF8(<char*>out, pos - 1, "surrogatepass"), sep, edge_np
-    finally:
-        free(out)
+    out = PyList_New(n)
+    for i in range(n):
+        cell(buf, bounds, fields, 0, i, &a, &b)
+        if b > a and (buf[a] >= 0x80 or buf[b - 1] >= 0x80):
+            edge[i] = 1
+        if a == b and first_empty < 0:
+            first_empty = i
+        text = PyUnicode_DecodeUTF8(<const char*>&buf[a], b - a, "surrogatepass")
+        Py_INCREF(text)  # PyList_SET_ITEM steals a reference
+        PyList_SET_ITEM(out, i, text)
+    return out, edge_np, first_empty
 
 
 def lengths(const uint8_t[:, ::1] digits):

@@ -17,6 +17,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+try:  # the pure-Python zoneinfo: how tz_table reads a zone's transitions (private, but stdlib; see _offset_marks)
+    from zoneinfo import _zoneinfo as _pyzoneinfo
+except ImportError:  # pragma: no cover - tz_table then samples every day
+    _pyzoneinfo = None
+
 import numpy as np
 
 from engine import MAX_DURATION, STATUS_NAMES, RateTables, build_intervals
@@ -358,8 +363,7 @@ def _offset_marks(name: str, t0: int, t1: int) -> list[int]:
     read from the zone's own data: its TZif transitions, then the yearly rule of its POSIX TZ string, as the
     pure-Python zoneinfo reads them (the C zoneinfo reads the same file with the same rules). Generous on purpose:
     one extra mark costs two datetime calls; a missing one would be caught only by the end check."""
-    from zoneinfo import _zoneinfo as pyzi  # private, but stdlib: tz_table falls back if it ever changes
-
+    pyzi = _pyzoneinfo  # private, but stdlib: tz_table falls back to day sampling if it ever changes
     zone = pyzi.ZoneInfo.no_cache(name)
     trans = [int(t) for t in zone._trans_utc]
     marks = {t0, *trans}
@@ -400,6 +404,14 @@ def _tz_table_from_marks(zone: ZoneInfo, marks: list[int], t0: int, t1: int) -> 
     for k in (np.flatnonzero(sampled[1:] != sampled[:-1]) + 1).tolist():
         prev_off = int(sampled[k - 1])
         lo, hi = int(samples[k - 1]), int(samples[k])
+        # the steps in (lo, hi]: when the offset leaves prev_off at one and never comes back before hi, the
+        # bisection ends on that step's mark (its test is then monotone); otherwise it is replayed step by step
+        a, b = bisect.bisect_right(marks, lo), bisect.bisect_right(marks, hi)
+        left = [j for j in range(a, b) if values[j] != prev_off]
+        if left and all(values[j] != prev_off for j in range(left[0], b)):
+            at.append(marks[left[0]])
+            off.append(int(sampled[k]))
+            continue
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if values[bisect.bisect_right(marks, mid) - 1] == prev_off:

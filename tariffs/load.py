@@ -491,21 +491,17 @@ class DeckCells:
         """A field as str, stripped as the reference strips cells."""
         return self.buf[self.bounds[field]:self.bounds[field + 1]].tobytes().decode("utf-8", "surrogatepass").strip()
 
-    def texts(self, fields: np.ndarray) -> tuple[list[str], bool]:
-        """Many fields as str, stripped as `text` strips them, decoded in one call (tariffs/_deck.pyx `texts`):
-        100,000 distinct destinations cost one decode and one split, not 100,000 slices and decodes. Also says
-        whether Unicode white space was stripped from any (fields distinct by bytes may then give equal str)."""
-        fields = np.ascontiguousarray(fields, dtype=np.int64)
-        joined, sep, edge = _deck.texts(self.buf, self.bounds, fields)
-        if sep < 0:  # every ASCII character occurs in some cell: no separator is free
-            return [self.text(int(k)) for k in fields.tolist()], True
-        out = joined.split(chr(sep)) if len(fields) else []
-        changed = False
+    def texts(self, fields: np.ndarray) -> tuple[list[str], bool, bool]:
+        """Many fields as str, stripped as `text` strips them, decoded in C (tariffs/_deck.pyx `texts`): 100,000
+        distinct destinations without a slice and a decode each from Python. Also says whether Unicode white space
+        was stripped from any (fields distinct by bytes may then give equal str), and whether any is empty."""
+        out, edge, first_empty = _deck.texts(self.buf, self.bounds, np.ascontiguousarray(fields, dtype=np.int64))
+        changed, empty = False, first_empty >= 0
         for k in np.flatnonzero(edge).tolist():  # ASCII white space is gone; Unicode white space is Python's
             cell = out[k].strip()
-            changed = changed or len(cell) != len(out[k])
-            out[k] = cell
-        return out, changed
+            if len(cell) != len(out[k]):
+                changed, empty, out[k] = True, empty or not cell, cell
+        return out, changed, empty
 
 
 class ColumnReader:
@@ -635,14 +631,14 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
 
     dest_col = column("destination")
     ids, first = _deck.unique(buf, bounds, *dest_col)  # distinct by bytes, in order of first appearance
-    names, stripped = cells.texts(dest_col[0][first] + dest_col[1])
+    names, stripped, has_empty = cells.texts(dest_col[0][first] + dest_col[1])
     destinations, dest = names, ids
     if stripped:  # Unicode white space stripped: two cells may now be one name (kept at its first appearance)
         destinations = list(dict.fromkeys(names))
         if len(destinations) < len(names):
             index = {name: j for j, name in enumerate(destinations)}
             dest = np.array([index[name] for name in names], dtype=np.int32)[ids]
-    if "" in names:
+    if has_empty:
         for i in np.flatnonzero(dest == destinations.index("")):
             errs.add(at(i), "destination", _("required value is empty"))
 
