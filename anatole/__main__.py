@@ -6,9 +6,14 @@ language (--lang, ANATOLE_LANG, [workspace] language, the locale) must be known 
 
 from __future__ import annotations
 
+import os
 import sys
 
-import i18n
+# anatole does no floating-point linear algebra: without this, numpy's OpenBLAS starts a thread per core at import
+# and they spin for a while, taking CPU from the rating threads (2-4 % of a batch on a 2-core machine)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import i18n  # noqa: E402  (after the environment above: nothing of ours imports numpy before it is set)
 
 
 def main() -> None:
