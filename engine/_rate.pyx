@@ -312,13 +312,13 @@ cdef class RateTables:
         starts = np.ascontiguousarray(iv["start"], dtype=np.uint64) * np.uint64(scale)
         if starts.shape[0] == 0 or starts[0] != 0:
             raise ValueError("the intervals must start at key 0")
-        # a table on the key's first bits narrows each search to a few intervals (about one entry per interval,
-        # at most 2**20): most blocks lie in one interval, rate_block searches the others
-        cdef int bits = min(20, max(4, int(starts.shape[0]).bit_length()))
+        # a table on the key's first bits narrows each search to a few intervals: about four entries per interval
+        # (at most 2**22, 16 MiB), so that most calls find their interval within a window of at most 8 starts
+        # (one count) and few need the groups of 8 (two counts); one entry per interval left half of the calls in
+        # the denser blocks of the popular country codes (measured: 18% more calls/s on bench_rate's Zipf batch)
+        cdef int bits = min(22, max(4, int(starts.shape[0]).bit_length() + 2))
         self.top_shift = 63 - bits
-        edges = np.arange((1 << bits) + 1, dtype=np.uint64) << np.uint64(self.top_shift)
-        first = (np.searchsorted(starts, edges, side="right") - 1).astype(np.int32)
-        first[len(first) - 1] = len(starts) - 1
+        first = first_bits_table(starts, bits)
         self.top_buf = np.ascontiguousarray(first)
         self.ivk_buf = aligned(np.concatenate([starts, np.full(PAD, np.iinfo(np.uint64).max, np.uint64)]))
         self.grp_buf = aligned(np.concatenate([starts[::8], np.full(2 * PAD + 1, np.iinfo(np.uint64).max,
@@ -1039,6 +1039,22 @@ def fast_records(rate_rec, slot_rec):
     fast["inc1"] = np.where(count >= 2, slot_rec["inc"][second], 1)
     fast["nslots"] = np.minimum(count, 3)
     return fast
+
+
+def first_bits_table(starts, bits):
+    """Entry b: the index of the last interval start <= b << (63 - bits) (the interval holding the block's first
+    key), for b in 0 .. 2**bits, the last entry being the last interval. Counted per block rather than searched:
+    the starts before block b, plus those exactly at its first key, minus one."""
+    bits = int(bits)  # Python ints: 1 << 59 overflows a C int
+    shift = np.uint64(63 - bits)
+    nb = 1 << bits
+    block = (starts >> shift).astype(np.int64)  # starts < 2**63: block < nb
+    before = np.zeros(nb + 1, np.int64)
+    np.cumsum(np.bincount(block, minlength=nb)[:nb], out=before[1:])
+    at_edge = (starts & np.uint64((1 << (63 - bits)) - 1)) == 0
+    first = before + np.bincount(block[at_edge], minlength=nb + 1)[:nb + 1] - 1
+    first[nb] = starts.shape[0] - 1
+    return first.astype(np.int32)
 
 
 def aligned(a):
