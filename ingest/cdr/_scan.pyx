@@ -292,11 +292,63 @@ cdef inline Py_ssize_t line_end(const uint8_t* b, Py_ssize_t pos, Py_ssize_t n, 
     return end
 
 
-cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t* fs, int64_t* fe, int maxf,
-                      uint64_t* doubled) noexcept nogil:
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define anatole_ctz64(x) __builtin_ctzll(x)
+    #else
+    static int anatole_ctz64(unsigned long long x) { int n = 0; while (!(x & 1)) { x >>= 1; n++; } return n; }
+    #endif
+    """
+    int anatole_ctz64(uint64_t x) nogil
+
+
+cdef uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL
+cdef uint64_t QUOTES = 0x2222222222222222ULL, COMMAS = 0x2C2C2C2C2C2C2C2CULL
+
+
+cdef inline uint64_t zero_bytes(uint64_t w) noexcept nogil:
+    """The high bit of each zero byte of w, exact up to and including the first zero byte (what a search needs:
+    the lowest set bit is the first zero byte)."""
+    return (w - ONES) & ~w & HIGHS
+
+
+cdef inline int64_t find_quote(const uint8_t* b, int64_t p, int64_t end, int64_t limit) noexcept nogil:
+    """The first '"' in b[p:end], or end; 8 bytes at a time while b can be read that far (`limit`)."""
+    cdef uint64_t w, m
+    while p < end and p + 8 <= limit:
+        memcpy(&w, b + p, 8)
+        m = zero_bytes(w ^ QUOTES)
+        if m:
+            p += anatole_ctz64(m) >> 3
+            return p if p < end else end
+        p += 8
+    while p < end and b[p] != 34:
+        p += 1
+    return p if p < end else end  # a word may have taken p past the end
+
+
+cdef inline int64_t find_comma_or_quote(const uint8_t* b, int64_t p, int64_t end, int64_t limit) noexcept nogil:
+    """The first ',' or '"' in b[p:end], or end; 8 bytes at a time while b can be read that far (`limit`)."""
+    cdef uint64_t w, m
+    while p < end and p + 8 <= limit:
+        memcpy(&w, b + p, 8)
+        m = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ COMMAS)
+        if m:
+            p += anatole_ctz64(m) >> 3
+            return p if p < end else end
+        p += 8
+    while p < end and b[p] != 34 and b[p] != 44:
+        p += 1
+    return p if p < end else end  # a word may have taken p past the end
+
+
+cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t limit, int64_t* fs, int64_t* fe,
+                      int maxf, uint64_t* doubled) noexcept nogil:
     """Split a CSV line into "quoted" or bare fields (as [fs, fe) without the quotes); the number of fields, or -1
     when the line is not plain CSV (a quote in a bare field, text after a closing quote, an open quote, more than
-    maxf fields). `doubled`: bit k set when field k (bit 63: any field from 63 on) holds a doubled quote."""
+    maxf fields). `doubled`: bit k set when field k (bit 63: any field from 63 on) holds a doubled quote. `limit`:
+    the bytes of b (the searches read 8 bytes at a time up to there, past the line)."""
     cdef int nf = 0
     cdef int64_t p = pos, s
     doubled[0] = 0
@@ -306,14 +358,13 @@ cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t* fs, i
         if p < end and b[p] == 34:
             p += 1
             s = p
-            while p < end:
-                if b[p] == 34:
-                    if p + 1 < end and b[p + 1] == 34:
-                        doubled[0] |= (<uint64_t>1) << (nf if nf < 63 else 63)
-                        p += 2
-                        continue
-                    break
-                p += 1
+            while True:
+                p = find_quote(b, p, end, limit)
+                if p + 1 < end and b[p + 1] == 34:
+                    doubled[0] |= (<uint64_t>1) << (nf if nf < 63 else 63)
+                    p += 2
+                    continue
+                break
             if p >= end:
                 return -1
             fs[nf] = s
@@ -323,10 +374,9 @@ cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t* fs, i
                 return -1
         else:
             s = p
-            while p < end and b[p] != 44:
-                if b[p] == 34:
-                    return -1
-                p += 1
+            p = find_comma_or_quote(b, p, end, limit)
+            if p < end and b[p] == 34:
+                return -1
             fs[nf] = s
             fe[nf] = p
         nf += 1
@@ -500,7 +550,7 @@ def scan_asterisk(const uint8_t[::1] buf):
             ls[row] = pos
             le[row] = end
             if ok and end > pos:
-                nf = split(b, pos, end, fs, fe, MAXF, &doubled)
+                nf = split(b, pos, end, n, fs, fe, MAXF, &doubled)
                 # the usual layouts; a doubled quote only in the clid (see caller)
                 ok = (nf == 16 or nf == 18 or nf == 21) and (doubled & ~(<uint64_t>1 << 4)) == 0
                 if ok:
@@ -777,7 +827,7 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
             le[row] = end
             if ok and end > pos:
                 # a doubled quote or text after a quote: the csv module decides
-                nf = split(b, pos, end, fs, fe, MAXC, &doubled)
+                nf = split(b, pos, end, n, fs, fe, MAXC, &doubled)
                 ok = nf == header_len and doubled == 0
                 if ok:
                     for k in range(NCOL):  # the fields, stripped of spaces ("" where the header lacks it)
