@@ -327,11 +327,13 @@ class _Tables:
         n = len(block.line)
 
         def spread(values: np.ndarray, fill: int, dtype: Any) -> np.ndarray:
+            if len(rated.rows) == n:  # every line is a row (the usual block)
+                return values.astype(dtype, copy=False)
             full = np.full(n, fill, dtype)
             full[rated.rows] = values
             return full
 
-        engine = np.isin(rated.status, range(len(STATUS_NAMES))) & (rated.tariff >= 0)
+        engine = (rated.status >= 0) & (rated.status < len(STATUS_NAMES)) & (rated.tariff >= 0)
         return [
             (TABLE, np.zeros(n, np.int32), [_cell(str(path))]),
             (INT, block.line + delta if delta else block.line),
