@@ -9,7 +9,7 @@
 # from its digits as integers (units of 10**-8): no float, no rounding.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
@@ -249,6 +249,36 @@ def strip(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     return s2_np, e2_np, edge_np
 
 
+def records(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] lo):
+    """Which scanned records are data, in one pass: (fields per record, status). Status OK: a record to read;
+    EMPTY: one to skip as the reference reader does (no field, a first field starting with '#', or a single field
+    blank once stripped); FALLBACK: a single field blank but for non-ASCII edges (Python's strip decides)."""
+    cdef Py_ssize_t n = lo.shape[0] - 1, r, a, b
+    nf_np = np.empty(n, dtype=np.int64)
+    st_np = np.zeros(n, dtype=np.uint8)
+    cdef int64_t[::1] nf = nf_np
+    cdef uint8_t[::1] st = st_np
+    with nogil:
+        for r in range(n):
+            nf[r] = lo[r + 1] - lo[r]
+            if nf[r] == 0:
+                st[r] = C_EMPTY
+                continue
+            a, b = bounds[lo[r]], bounds[lo[r] + 1]  # the first field
+            if b > a and buf[a] == 35:  # '#': a comment
+                st[r] = C_EMPTY
+            elif nf[r] == 1:
+                while a < b and is_space(buf[a]):
+                    a += 1
+                while b > a and is_space(buf[b - 1]):
+                    b -= 1
+                if a == b:
+                    st[r] = C_EMPTY
+                elif buf[a] >= 0x80 or buf[b - 1] >= 0x80:
+                    st[r] = C_FALLBACK
+    return nf_np, st_np
+
+
 def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off, int decimals):
     """Plain amounts (`123`, `1.5`, `.5`, `2.`) in units of 10**-decimals: (values, status). Signs, more than
     `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides).
@@ -342,44 +372,95 @@ def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
 
 
 def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off):
-    """Distinct stripped cells by their bytes: (ids in order of first appearance, first row of each id)."""
-    cdef Py_ssize_t n = idx.shape[0], i, j, cap = 16, slot, length, a, b, fa, fb
+    """Distinct stripped cells by their bytes: (ids in order of first appearance, first row of each id). The hash
+    table grows with the distinct cells (a column of a few values stays in a few kB)."""
+    cdef Py_ssize_t n = idx.shape[0], i, j, cap = 64, slot, length, a, b, fa, fb, want
     cdef uint64_t h
     cdef int32_t k, n_ids = 0
-    while cap < 2 * n:
-        cap *= 2
-    table_np = np.full(cap, -1, dtype=np.int32)
     ids_np = np.empty(n, dtype=np.int32)
-    first_np = np.empty(n, dtype=np.int64)
-    hash_np = np.empty(n, dtype=np.uint64)  # each id's hash: a probe compares it before the cell's bytes
-    cdef int32_t[::1] table = table_np, ids = ids_np
-    cdef int64_t[::1] first = first_np
-    cdef uint64_t[::1] hashes = hash_np
-    with nogil:
-        for i in range(n):
-            cell(buf, bounds, idx, off, i, &a, &b)
-            h = 1469598103934665603ULL
-            length = b - a
-            for j in range(a, b):
-                h = (h ^ buf[j]) * 1099511628211ULL
-            h ^= h >> 29
-            slot = <Py_ssize_t>(h & <uint64_t>(cap - 1))
-            while True:
-                k = table[slot]
-                if k < 0:
-                    table[slot] = n_ids
-                    first[n_ids] = i
-                    hashes[n_ids] = h
-                    ids[i] = n_ids
-                    n_ids += 1
-                    break
-                if hashes[k] == h:
-                    cell(buf, bounds, idx, off, first[k], &fa, &fb)
-                    if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
-                        ids[i] = k
+    cdef int32_t[::1] ids = ids_np
+    cdef int32_t* table = <int32_t*>malloc(cap * sizeof(int32_t))
+    cdef int64_t* first = <int64_t*>malloc(cap // 2 * sizeof(int64_t))  # each id's first row
+    cdef uint64_t* hashes = <uint64_t*>malloc(cap // 2 * sizeof(uint64_t))  # compared before the cell's bytes
+    cdef bint failed = table == NULL or first == NULL or hashes == NULL
+    cdef int64_t[::1] fv
+    try:
+        with nogil:
+            if not failed:
+                for slot in range(cap):
+                    table[slot] = -1
+            i = 0
+            while i < n and not failed:
+                if 2 * (n_ids + 1) > cap:  # keep the table at most half full
+                    # sized for the distinct cells the rows so far foretell (all distinct: 2n at once)
+                    want = 2 * cap
+                    while want < 2 * n and want < 2 * (n_ids + 1) * (n // max(i, 1)):
+                        want *= 2
+                    failed = _grow(&table, &first, &hashes, &cap, want, n_ids)
+                    continue
+                cell(buf, bounds, idx, off, i, &a, &b)
+                h = 1469598103934665603ULL
+                length = b - a
+                for j in range(a, b):
+                    h = (h ^ buf[j]) * 1099511628211ULL
+                h ^= h >> 29
+                slot = <Py_ssize_t>(h & <uint64_t>(cap - 1))
+                while True:
+                    k = table[slot]
+                    if k < 0:
+                        table[slot] = n_ids
+                        first[n_ids] = i
+                        hashes[n_ids] = h
+                        ids[i] = n_ids
+                        n_ids += 1
                         break
-                slot = (slot + 1) & (cap - 1)
-    return ids_np, first_np[:n_ids].copy()
+                    if hashes[k] == h:
+                        cell(buf, bounds, idx, off, first[k], &fa, &fb)
+                        if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
+                            ids[i] = k
+                            break
+                    slot = (slot + 1) & (cap - 1)
+                i += 1
+        if failed:
+            raise MemoryError()
+        first_np = np.empty(n_ids, dtype=np.int64)
+        fv = first_np
+        if n_ids:
+            memcpy(&fv[0], first, n_ids * sizeof(int64_t))
+        return ids_np, first_np
+    finally:
+        free(table)
+        free(first)
+        free(hashes)
+
+
+cdef bint _grow(int32_t** table, int64_t** first, uint64_t** hashes, Py_ssize_t* cap, Py_ssize_t new_cap,
+               int32_t n_ids) noexcept nogil:
+    """Enlarge unique's table to new_cap (a power of 2), and its per-id arrays, and place the ids again; true
+    when out of memory."""
+    cdef Py_ssize_t slot
+    cdef int32_t k
+    cdef int32_t* t = <int32_t*>malloc(new_cap * sizeof(int32_t))
+    cdef int64_t* f = <int64_t*>realloc(first[0], new_cap // 2 * sizeof(int64_t))
+    if f != NULL:
+        first[0] = f
+    cdef uint64_t* hs = <uint64_t*>realloc(hashes[0], new_cap // 2 * sizeof(uint64_t))
+    if hs != NULL:
+        hashes[0] = hs
+    if t == NULL or f == NULL or hs == NULL:
+        free(t)
+        return True
+    for slot in range(new_cap):
+        t[slot] = -1
+    for k in range(n_ids):
+        slot = <Py_ssize_t>(hs[k] & <uint64_t>(new_cap - 1))
+        while t[slot] >= 0:
+            slot = (slot + 1) & (new_cap - 1)
+        t[slot] = k
+    free(table[0])
+    table[0] = t
+    cap[0] = new_cap
+    return False
 
 
 def texts(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] fields):

@@ -377,8 +377,8 @@ def _offset_marks(name: str, t0: int, t1: int) -> list[int]:
         for year in range(max(TZ_FIRST_YEAR, last_year) - 1, TZ_LAST_YEAR + 2):
             new_year = int(dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc).timestamp())
             # the rule is applied per year (UTC year for instants, local year for local times)
-            local = [new_year, *(t for t in after.transitions(year))]
-            for t in local:
+            marks.add(new_year)
+            for t in (new_year, *after.transitions(year)):
                 for o in offs:
                     marks.update((t - o, t - o - span, t - o + span))  # the change, and the fold or gap around it
     elif not isinstance(after, pyzi._ttinfo):

@@ -564,15 +564,11 @@ def _read_deck_columns(path: Path, errs: Collector) -> DeckCells | None:
         return DeckCells.from_rows(_read_deck(path, errs))
     buf, bounds, lo, rec_line = scanned
     cells = DeckCells(buf, bounds, {}, rec_line, 0)
-    nf = np.diff(lo)
-    first = np.where(nf > 0, lo[:-1], 0)  # each record's first field (field 0, empty, for an empty record)
-    comment = (bounds[first + 1] > bounds[first]) & (buf[bounds[first]] == ord("#"))  # fields[0].startswith("#")
-    ss, se, edge = _deck.strip(buf, bounds, first, 0)
-    single = nf == 1
-    blank = single & (ss == se)
-    for r in np.flatnonzero(single & (edge != 0)):
-        blank[r] = not cells.text(int(first[r]))
-    kept = np.flatnonzero(~((nf == 0) | comment | blank))
+    # skipped as the reference skips them: no field, fields[0].startswith("#"), or one field blank once stripped
+    nf, skip = _deck.records(buf, bounds, lo)
+    for r in np.flatnonzero(skip == _deck.FALLBACK).tolist():  # one field with non-ASCII edges: Python strips
+        skip[r] = _deck.OK if cells.text(int(lo[r])) else _deck.EMPTY
+    kept = np.flatnonzero(skip == _deck.OK)
     if len(kept) == 0:
         errs.add(str(path), None, _("the rate deck is empty (a header row is required)"))
         return None
