@@ -177,3 +177,23 @@ def test_write_csv_big_table_column_as_the_entries():
     idx[:3] = [len(entries) - 1, -1, 0]
     got = bytes(write_csv(b"\0", np.arange(len(idx), dtype=np.int64), [(TABLE, idx, (b"".join(entries), starts))]))
     assert got == b"".join((entries[k] if k >= 0 else b"") + b"\r\n" for k in idx.tolist())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 299), min_size=1, max_size=400), st.lists(st.integers(0, 3), min_size=1))
+def test_fact_ids_number_values_in_order_of_first_appearance(origins, apps):
+    """The scanner's fact ids (its own hash table, grown from 16 slots as values come, hits compared with copies of
+    the values) number equal channels and application tuples alike and different ones apart, as a dict does."""
+    lines, want_o, want_a = [], {}, {}
+    for k, o in enumerate(origins):
+        a = apps[k % len(apps)]
+        lines.append(GOOD.replace(b"PJSIP/2001-0000002a", b"PJSIP/%d-0000002a" % (1000 + o * 7))
+                     .replace(b'"Dial"', b'"Dial%s"' % (b"x" * a)))
+    s = scan_asterisk(b"\n".join(lines) + b"\n")
+    assert not s["fallback"].any()
+    ids = s["fact_ids"]
+    expected_o = [want_o.setdefault(o, len(want_o)) for o in origins]
+    expected_a = [want_a.setdefault(apps[k % len(apps)], len(want_a)) for k in range(len(origins))]
+    assert ids[:, 0].tolist() == expected_o
+    assert ids[:, 2].tolist() == expected_a
+    assert s["fact_first"][0].tolist() == [origins.index(o) for o in want_o]

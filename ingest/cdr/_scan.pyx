@@ -474,35 +474,80 @@ cdef inline bint same_slices(const uint8_t* b, const int64_t* off, const int32_t
     return True
 
 
+ctypedef struct Interner:  # distinct values of a block's lines (see intern)
+    int32_t* table  # slot -> id, -1 free: `size` slots in use of the array, grown as ids come
+    Py_ssize_t size
+    uint64_t* hashes  # per id
+    int64_t* first  # per id: the first line with the value
+    int64_t* at  # per id: where its copy starts in `arena`
+    uint8_t* arena  # each id's slices, each as (int32 length, bytes)
+    int64_t used  # bytes of arena used
+    int64_t count  # ids
+
+
+cdef inline void place(Interner* t, int64_t v) noexcept nogil:
+    cdef Py_ssize_t slot = <Py_ssize_t>(t.hashes[v] & <uint64_t>(t.size - 1))
+    while t.table[slot] >= 0:
+        slot = (slot + 1) & (t.size - 1)
+    t.table[slot] = <int32_t>v
+
+
+cdef inline bint same_copy(const uint8_t* b, const int64_t* off, const int32_t* ln, Py_ssize_t row, int k0, int k1,
+                           const uint8_t* copy) noexcept nogil:
+    cdef int k
+    cdef int32_t n
+    for k in range(k0, k1):
+        memcpy(&n, copy, 4)
+        if n != ln[row * NSL + k] or not same_bytes(copy + 4, b + off[row * NSL + k], n):
+            return False
+        copy += 4 + n
+    return True
+
+
 cdef inline int64_t intern(const uint8_t* b, const int64_t* off, const int32_t* ln, Py_ssize_t row, int k0,
-                           int k1, int64_t* table, Py_ssize_t size, uint64_t* hashes, int64_t* first,
-                           int64_t* count) noexcept nogil:
-    """(off and ln: the (lines, NSL) slice arrays.) The id of row's string slices k0..k1-1 (taken together) in an open-addressing table: the rows with the same
-    bytes get the same id (numbered in order of first appearance; first[id] is that row). Exact: a hash hit is
-    compared byte for byte with the id's first row, which stays in the cache (few distinct values)."""
+                           int k1, Interner* t) noexcept nogil:
+    """(off and ln: the (lines, NSL) slice arrays.) The id of row's string slices k0..k1-1 (taken together) in an
+    open-addressing table: the rows with the same bytes get the same id (numbered in order of first appearance;
+    first[id] is that row). Exact: a hash hit is compared byte for byte with a copy of the id's value, kept with
+    the others in a small arena (the first line itself is far in the block: a cache miss). The table starts small
+    and doubles at half full: a block has few distinct channels, so it stays in the cache."""
     cdef uint64_t x = 14695981039346656037ULL
     cdef int k
     cdef Py_ssize_t slot
     cdef int64_t v
+    cdef int32_t n
     for k in range(k0, k1):
         x = mix(b + off[row * NSL + k], ln[row * NSL + k], x)
     x ^= x >> 33  # spread the high bits into the slot's low ones
     x *= 0xFF51AFD7ED558CCDULL
     x ^= x >> 33
-    slot = <Py_ssize_t>(x & <uint64_t>(size - 1))
+    slot = <Py_ssize_t>(x & <uint64_t>(t.size - 1))
     while True:
-        v = table[slot]
+        v = t.table[slot]
         if v < 0:
-            v = count[0]
-            table[slot] = v
-            hashes[v] = x
-            first[v] = row
-            count[0] += 1
+            break
+        if t.hashes[v] == x and same_copy(b, off, ln, row, k0, k1, t.arena + t.at[v]):
             return v
-        if hashes[v] == x:
-            if same_slices(b, off, ln, row, first[v], k0, k1):
-                return v
-        slot = (slot + 1) & (size - 1)
+        slot = (slot + 1) & (t.size - 1)
+    v = t.count
+    t.count += 1
+    t.hashes[v] = x
+    t.first[v] = row
+    t.at[v] = t.used
+    for k in range(k0, k1):
+        n = ln[row * NSL + k]
+        memcpy(t.arena + t.used, &n, 4)
+        memcpy(t.arena + t.used + 4, b + off[row * NSL + k], n)
+        t.used += 4 + n
+    if 2 * t.count > t.size:  # grow: every id placed again by its hash
+        t.size *= 2
+        for slot in range(t.size):
+            t.table[slot] = -1
+        for k in range(t.count):
+            place(t, k)
+    else:
+        t.table[slot] = <int32_t>v
+    return v
 
 
 def scan_asterisk(const uint8_t[::1] buf):
@@ -517,18 +562,28 @@ def scan_asterisk(const uint8_t[::1] buf):
     that pipeline.columnar decides once per distinct value without reading the bytes again."""
     out = _outputs(count_lines(buf))
     cdef Py_ssize_t nlines = out["lines"]
-    cdef Py_ssize_t tsize = 16
-    while tsize < 2 * nlines:
+    cdef Py_ssize_t tsize = 1024, k
+    while tsize < 4 * nlines:
         tsize *= 2
     ids_a = out["fact_ids"] = np.full((nlines, 3), -1, np.int64)
-    tables_a = np.full((3, tsize), -1, np.int64)
-    hashes_a = np.zeros((3, max(nlines, 1)), np.uint64)
-    firsts_a = np.zeros((3, max(nlines, 1)), np.int64)
-    cdef int64_t[:, ::1] fids = ids_a, tables = tables_a, firsts = firsts_a
+    # per fact (origin, target, application tuple): the slots (only the first ones used while ids are few), the
+    # hashes, first lines and copies of the values; np.empty: pages never used are never touched
+    tables_a = np.empty((3, tsize), np.int32)  # a table at most doubles to 4x its ids
+    hashes_a = np.empty((3, max(nlines, 1)), np.uint64)
+    firsts_a = np.empty((3, max(nlines, 1)), np.int64)
+    at_a = np.empty((3, max(nlines, 1)), np.int64)
+    arena_a = np.empty((3, buf.shape[0] + 16 * nlines + 64), np.uint8)
+    cdef int32_t[:, ::1] tables = tables_a
+    cdef int64_t[:, ::1] fids = ids_a, firsts = firsts_a, ats = at_a
     cdef uint64_t[:, ::1] fhashes = hashes_a
-    cdef int64_t counts[3]
+    cdef uint8_t[:, ::1] arenas = arena_a
+    cdef Interner facts[3]
+    for k in range(3):
+        tables_a[k, :16] = -1
+        facts[k].table, facts[k].size = &tables[k, 0], 16
+        facts[k].hashes, facts[k].first, facts[k].at = &fhashes[k, 0], &firsts[k, 0], &ats[k, 0]
+        facts[k].arena, facts[k].used, facts[k].count = &arenas[k, 0], 0, 0
     cdef Py_ssize_t last = -1  # the last line taken
-    counts[0] = counts[1] = counts[2] = 0
     cdef int64_t[::1] ls = out["line_start"], le = out["line_end"], st = out["start"], an = out["answer"]
     cdef uint8_t[::1] fb = out["fallback"].view(np.uint8)
     cdef int32_t[::1] du = out["duration"], bi = out["billable"]
@@ -666,19 +721,16 @@ def scan_asterisk(const uint8_t[::1] buf):
                     off[row, S_RAW] = pos
                     ln[row, S_RAW] = <int32_t>(end - pos)
                     fb[row] = 0
-                    fids[row, 0] = intern(b, &off[0, 0], &ln[0, 0], row, S_ORIGIN, S_ORIGIN + 1, &tables[0, 0], tsize,
-                                          &fhashes[0, 0], &firsts[0, 0], &counts[0])
-                    fids[row, 1] = intern(b, &off[0, 0], &ln[0, 0], row, S_TARGET, S_TARGET + 1, &tables[1, 0], tsize,
-                                          &fhashes[1, 0], &firsts[1, 0], &counts[1])
+                    fids[row, 0] = intern(b, &off[0, 0], &ln[0, 0], row, S_ORIGIN, S_ORIGIN + 1, &facts[0])
+                    fids[row, 1] = intern(b, &off[0, 0], &ln[0, 0], row, S_TARGET, S_TARGET + 1, &facts[1])
                     if last >= 0 and same_slices(b, &off[0, 0], &ln[0, 0], row, last, S_APP, S_DPEER + 1):
                         fids[row, 2] = fids[last, 2]  # most lines repeat the previous one's application, context, trunk
                     else:
-                        fids[row, 2] = intern(b, &off[0, 0], &ln[0, 0], row, S_APP, S_DPEER + 1, &tables[2, 0], tsize,
-                                              &fhashes[2, 0], &firsts[2, 0], &counts[2])
+                        fids[row, 2] = intern(b, &off[0, 0], &ln[0, 0], row, S_APP, S_DPEER + 1, &facts[2])
                     last = row
             row += 1
             pos = nxt
-    out["fact_first"] = [firsts_a[k, :counts[k]].copy() for k in range(3)]
+    out["fact_first"] = [firsts_a[k, :facts[k].count].copy() for k in range(3)]
     return out
 
 
