@@ -8,12 +8,19 @@
 # Python conversion as the reference loader, which gives the value or the exact error message. Money is summed
 # from its digits as integers (units of 10**-8): no float, no rounding.
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object text)
+
+import mmap
 
 import numpy as np
 
@@ -30,6 +37,26 @@ DEF C_FALLBACK = 2
 OK = 0
 EMPTY = C_EMPTY
 FALLBACK = C_FALLBACK
+
+
+HUGE_PAGE = 2 << 20
+_ADVICE = getattr(mmap, "MADV_HUGEPAGE", None)
+
+
+def zeroed(Py_ssize_t nbytes, dtype=np.uint8):
+    """A zero-filled 1-d array of nbytes // itemsize items. A large one (2 MB or more) is mapped on its own and
+    asks for 2 MB pages (Linux transparent huge pages, `madvise` mode): a first touch of a 4 kB page costs some
+    3 us on this VM, and the scanned deck's bounds alone would take 2,000 of them. Small arrays, other systems, or
+    a refused mapping: numpy's own."""
+    if nbytes < HUGE_PAGE or _ADVICE is None:
+        return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype=dtype)
+    size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
+    try:
+        region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        region.madvise(_ADVICE)
+    except (OSError, ValueError, AttributeError):
+        return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype=dtype)
+    return np.frombuffer(region, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize)
 
 
 cdef inline bint is_space(uint8_t c) noexcept nogil:
@@ -143,7 +170,7 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
             ends += (c == 10) | (c == 13)
     max_recs += ends
     max_fields += commas + ends + max_recs
-    fs_np = np.zeros(max_fields + 2, dtype=np.int64)
+    fs_np = zeroed((max_fields + 2) * 8, np.int64)
     lo_np = np.zeros(max_recs + 1, dtype=np.int64)
     line_np = np.empty(max_recs, dtype=np.int64)
     cdef int64_t[::1] fs = fs_np, rec_lo = lo_np, rec_line = line_np
@@ -468,7 +495,8 @@ def texts(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     each of 100,000 distinct destinations): the fields, stripped of ASCII white space, decoded. Returns (list of
     str, edge, first_empty): edge as in `strip` (the cell may begin or end with Unicode white space, which only
     Python strips), first_empty the first cell left empty (-1: none)."""
-    cdef Py_ssize_t n = fields.shape[0], i, a, b, first_empty = -1
+    cdef Py_ssize_t n = fields.shape[0], i, j, a, b, first_empty = -1
+    cdef bint ascii
     edge_np = np.zeros(n, dtype=np.uint8)
     cdef uint8_t[::1] edge = edge_np
     out = PyList_New(n)
@@ -478,10 +506,43 @@ def texts(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
             edge[i] = 1
         if a == b and first_empty < 0:
             first_empty = i
-        text = PyUnicode_DecodeUTF8(<const char*>&buf[a], b - a, "surrogatepass")
+        ascii = True
+        for j in range(a, b):
+            if buf[j] >= 0x80:
+                ascii = False
+                break
+        if ascii:  # a copy into a new ASCII str: no decoder (a third of the time of each cell)
+            text = PyUnicode_New(b - a, 127)
+            if b > a:
+                memcpy(PyUnicode_DATA(text), &buf[a], b - a)
+        else:
+            text = PyUnicode_DecodeUTF8(<const char*>&buf[a], b - a, "surrogatepass")
         Py_INCREF(text)  # PyList_SET_ITEM steals a reference
         PyList_SET_ITEM(out, i, text)
     return out, edge_np, first_empty
+
+
+def band_rate(const int32_t[::1] rate_pid, const int16_t[::1] rate_band, Py_ssize_t n_pref, Py_ssize_t n_bands,
+              int all_bands):
+    """tariffs.compile._band_rate's table in one pass: for each prefix and band column (0: no band; band b: column
+    b + 1), the first rate (in order) of the prefix whose band is that band or `all_bands`; -1 when none."""
+    cdef Py_ssize_t n = rate_pid.shape[0], cols = n_bands + 1, r, c
+    cdef int b
+    table_np = np.full(n_pref * cols, -1, dtype=np.int32)
+    cdef int32_t[::1] table = table_np
+    for r in range(n):
+        if not 0 <= rate_pid[r] < n_pref or not (rate_band[r] == all_bands or -1 <= rate_band[r] < n_bands):
+            raise ValueError("a rate's prefix or band is out of range")
+    with nogil:
+        for r in range(n):
+            b = rate_band[r]
+            if b == all_bands:
+                for c in range(cols):
+                    if table[rate_pid[r] * cols + c] < 0:
+                        table[rate_pid[r] * cols + c] = <int32_t>r
+            elif table[rate_pid[r] * cols + b + 1] < 0:
+                table[rate_pid[r] * cols + b + 1] = <int32_t>r
+    return table_np
 
 
 def lengths(const uint8_t[:, ::1] digits):
@@ -518,44 +579,79 @@ def keys(const uint8_t[:, ::1] digits, Py_ssize_t key_len):
 
 def interleave(uint8_t[:, ::1] out, list fields):
     """Fill a record array (viewed as bytes, one row per record) from columns: `fields` is a list of (byte
-    offset, column viewed as bytes (n, size), C-contiguous). One pass over the records instead of one strided
-    pass per field."""
-    cdef Py_ssize_t n = out.shape[0], width = out.shape[1], i, f, k, nf = len(fields)
+    offset, column viewed as bytes (m, size), C-contiguous, rows): record i takes the column's row rows[i] (an
+    int64 array, each in 0..m-1), or its row i when rows is None (then m is the number of records). Field by field,
+    each with a fixed-size copy; a gathered column needs no array of its own."""
+    cdef Py_ssize_t n = out.shape[0], width = out.shape[1], i, f, nf = len(fields), m
     cdef const uint8_t[:, ::1] src
+    cdef const int64_t[::1] pick
     cdef uint8_t* base
     cdef uint8_t* dst
+    cdef const uint8_t* col
+    cdef const int64_t* at
+    cdef Py_ssize_t sz
     cdef const uint8_t** ptr = <const uint8_t**>malloc(max(nf, 1) * sizeof(uint8_t*))
+    cdef const int64_t** rows = <const int64_t**>malloc(max(nf, 1) * sizeof(int64_t*))
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* size = <Py_ssize_t*>malloc(max(nf, 1) * sizeof(Py_ssize_t))
     keep = []
     try:
+        if ptr == NULL or rows == NULL or off == NULL or size == NULL:
+            raise MemoryError()
         for f in range(nf):
             src = fields[f][1]
             off[f] = fields[f][0]
             size[f] = src.shape[1]
-            if src.shape[0] != n or off[f] < 0 or off[f] + size[f] > width:
+            m = src.shape[0]
+            rows[f] = NULL
+            if len(fields[f]) > 2 and fields[f][2] is not None:
+                pick = fields[f][2]
+                if pick.shape[0] != n or (n and (np.min(pick) < 0 or np.max(pick) >= m)):
+                    raise ValueError("a column's rows do not fit the records")
+                rows[f] = &pick[0] if n else NULL
+                keep.append(pick)
+            elif m != n:
                 raise ValueError("a column does not fit the records")
-            ptr[f] = &src[0, 0] if n else NULL
+            if off[f] < 0 or off[f] + size[f] > width:
+                raise ValueError("a column does not fit the records")
+            ptr[f] = &src[0, 0] if m else NULL
             keep.append(src)
         if n:
             base = &out[0, 0]
             with nogil:
-                for f in range(nf):  # field by field, with a fixed-size copy the compiler turns into one move
+                for f in range(nf):
                     dst = base + off[f]
-                    if size[f] == 8:
+                    col = ptr[f]
+                    at = rows[f]
+                    sz = size[f]
+                    if at == NULL:
+                        if sz == 8:
+                            for i in range(n):
+                                memcpy(dst + i * width, col + i * 8, 8)
+                        elif sz == 4:
+                            for i in range(n):
+                                memcpy(dst + i * width, col + i * 4, 4)
+                        elif sz == 2:
+                            for i in range(n):
+                                memcpy(dst + i * width, col + i * 2, 2)
+                        else:
+                            for i in range(n):
+                                memcpy(dst + i * width, col + i * sz, sz)
+                    elif sz == 8:
                         for i in range(n):
-                            memcpy(dst + i * width, ptr[f] + i * 8, 8)
-                    elif size[f] == 4:
+                            memcpy(dst + i * width, col + at[i] * 8, 8)
+                    elif sz == 4:
                         for i in range(n):
-                            memcpy(dst + i * width, ptr[f] + i * 4, 4)
-                    elif size[f] == 2:
+                            memcpy(dst + i * width, col + at[i] * 4, 4)
+                    elif sz == 2:
                         for i in range(n):
-                            memcpy(dst + i * width, ptr[f] + i * 2, 2)
+                            memcpy(dst + i * width, col + at[i] * 2, 2)
                     else:
                         for i in range(n):
-                            memcpy(dst + i * width, ptr[f] + i * size[f], size[f])
+                            memcpy(dst + i * width, col + at[i] * sz, sz)
     finally:
         free(ptr)
+        free(rows)
         free(off)
         free(size)
     return out

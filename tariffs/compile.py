@@ -102,7 +102,9 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     new_key[1:] = sorted_keys[1:] != sorted_keys[:-1]
     uniq_keys = sorted_keys[new_key]
     row_pid = np.empty(n, dtype=np.int32)
-    row_pid[by_key] = np.cumsum(new_key) - 1
+    pid_sorted = np.cumsum(new_key, dtype=np.int32)
+    pid_sorted -= 1
+    row_pid[by_key] = pid_sorted
     n_pref = len(uniq_keys)
     first_row = by_key[new_key]  # stable: the first row of each prefix
     prefixes = PrefixColumn(digits.take(first_row))
@@ -116,8 +118,10 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     # block b starts at key b * step; its entry is the last interval starting at or before that key: the count of
     # starts <= b * step (those whose ceiling block is <= b), less one (a searchsorted of each block, in O(n))
     step = np.uint64(11 ** (key_len - top_digits))
-    ceiling = ((np.asarray(iv_start, dtype=np.uint64) + (step - np.uint64(1))) // step).astype(np.intp)
-    top_index = (np.cumsum(np.bincount(ceiling, minlength=11**top_digits + 1)) - 1).astype(np.int32)
+    ceiling = np.asarray(iv_start, dtype=np.uint64) + (step - np.uint64(1))  # (in place below: fewer new pages)
+    ceiling //= step
+    top_index = np.cumsum(np.bincount(ceiling.view(np.int64), minlength=11**top_digits + 1), dtype=np.int32)
+    top_index -= 1
     top_index[-1] = len(iv_start) - 1
 
     # --- effective dates -> UTC instants at local midnight ---
@@ -169,7 +173,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     n_rates = len(starts)
     rate_pid = r_pid[starts]
     # rate_pid is sorted: a prefix's first rate is the count of rates of smaller prefixes (= searchsorted, in O(n))
-    prefix_rate_lo = np.concatenate([[0], np.cumsum(np.bincount(rate_pid, minlength=n_pref))]).astype(np.int32)
+    prefix_rate_lo = np.zeros(n_pref + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rate_pid, minlength=n_pref), out=prefix_rate_lo[1:])
     rate_slot_lo = np.append(starts, n).astype(np.int32)
     band_rate = _band_rate(rate_pid, r_band[starts], n_pref, len(tariff.bands))
 
@@ -196,7 +201,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         inc_quantum = 10 ** (DECIMALS - tariff.increment_decimals)
         worst = max_price * int(inc.max(initial=1)) * seconds + max_connect
         scaled = np.zeros(n, dtype=np.int64)
-        incprice = half_up(price * inc, unit * inc_quantum) * inc_quantum if worst < INT64_MAX // 2 else scaled
+        incprice = _increment_prices(price, inc, unit, inc_quantum) if worst < INT64_MAX // 2 else scaled
     if worst >= INT64_MAX // 2:
         raise TariffError.single(str(tariff.path), "price", _(
             "prices are too large to be summed exactly over a 7-day call; check the price and unit columns"))
@@ -204,6 +209,10 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     day_class, special_day, special_sched, sched_lo, seg_start, seg_band = _schedules(tariff)
     tz_at, tz_off = tz_table(tariff.timezone)
 
+    # each rate's fields from its from = 0 row, and its slots
+    rate_rec = _records(RATE_DTYPE, rate_row, eff=eff, connect=rows.connect_fee, min_cost=rows.min_cost,
+                        max_cost=rows.max_cost, band=rows.band)
+    rate_rec["slot_lo"], rate_rec["slot_hi"] = rate_slot_lo[:-1], rate_slot_lo[1:]
     arrays: dict[str, Any] = {
         "key_len": key_len,
         "top_digits": top_digits,
@@ -221,9 +230,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         "prefix_parent": parent,
         "prefix_rate_lo": prefix_rate_lo,
         "band_rate": band_rate,
-        "rate_rec": _records(RATE_DTYPE, eff=r_eff[starts], connect=rows.connect_fee[rate_row],
-                             min_cost=rows.min_cost[rate_row], max_cost=rows.max_cost[rate_row],
-                             slot_lo=rate_slot_lo[:-1], slot_hi=rate_slot_lo[1:], band=r_band[starts]),
+        "rate_rec": rate_rec,
         "slot_rec": _records(SLOT_DTYPE, price=price, scaled=scaled, incprice=incprice, start=r_from, inc=inc,
                              unit=unit),
         "rate_slot_lo": rate_slot_lo,
@@ -283,15 +290,10 @@ def _ordered_within(sort_keys: list[np.ndarray], row_pid: np.ndarray, by_key: np
 
 def _band_rate(rate_pid: np.ndarray, rate_band: np.ndarray, n_pref: int, n_bands: int) -> np.ndarray:
     """For each prefix and band (column 0: no band), its first rate that applies to the band in scan order
-    (latest version first), or -1: the engine starts its search there instead of scanning the prefix's rates."""
-    table = np.full((n_pref, n_bands + 1), -1, dtype=np.int32)
-    for band in range(-1, n_bands):
-        applies = np.flatnonzero((rate_band == band) | (rate_band == ALL_BANDS))
-        pids = rate_pid[applies]  # sorted: each prefix's first applicable rate starts a run
-        first = np.ones(len(pids), dtype=bool)
-        first[1:] = pids[1:] != pids[:-1]
-        table[pids[first], band + 1] = applies[first]
-    return table.reshape(-1)
+    (latest version first), or -1: the engine starts its search there instead of scanning the prefix's rates.
+    One pass in C (tariffs/_deck.pyx band_rate): a '*' rate applies to every column."""
+    return _deck.band_rate(np.ascontiguousarray(rate_pid, dtype=np.int32),
+                           np.ascontiguousarray(rate_band, dtype=np.int16), n_pref, n_bands, ALL_BANDS)
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -302,16 +304,19 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
-def _records(dtype: np.dtype, **columns: np.ndarray) -> np.ndarray:
-    n = len(next(iter(columns.values())))
-    out = np.zeros(n, dtype=dtype)
+def _records(dtype: np.dtype, rows: np.ndarray | None = None, **columns: np.ndarray) -> np.ndarray:
+    """A record array of `dtype` from columns (record i: each column's row i, or its row rows[i]), filled in C
+    (tariffs/_deck.pyx interleave): no strided pass per field, no gathered copy of a column."""
+    n = len(rows) if rows is not None else len(next(iter(columns.values())))
+    out = _deck.zeroed(n * dtype.itemsize).view(dtype)  # kept with the tariff: in 2 MB pages when large
+    pick = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
     fields = []
     for name, values in columns.items():
         ftype, offset = dtype.fields[name][:2]
         column = np.ascontiguousarray(np.asarray(values).astype(ftype, copy=False))
-        fields.append((offset, column.view(np.uint8).reshape(n, ftype.itemsize)))
+        fields.append((offset, column.view(np.uint8).reshape(len(column), ftype.itemsize), pick))
     if n:
-        _deck.interleave(out.view(np.uint8).reshape(n, dtype.itemsize), fields)  # one pass, not one per field
+        _deck.interleave(out.view(np.uint8).reshape(n, dtype.itemsize), fields)
     return out
 
 
@@ -323,6 +328,19 @@ def digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
         return np.zeros(n, dtype=np.uint64)
     # one pass in C (tariffs/_deck.pyx); bytes strings have no embedded NULs, so pads are trailing
     return _deck.keys(np.ascontiguousarray(digits).view(np.uint8).reshape(n, width), key_len)
+
+
+def _increment_prices(price: np.ndarray, inc: np.ndarray, unit: np.ndarray, quantum: int) -> np.ndarray:
+    """Each increment's price, half_up(price * inc, unit * quantum) * quantum, in place in two new arrays (each new
+    array of a 1M-row deck is 2,000 first-touched pages). A single unit makes the divisor a scalar."""
+    num = price * inc
+    den: Any = int(unit[0]) * quantum if len(unit) and unit.min() == unit.max() else unit * quantum
+    rem = np.empty_like(num)
+    np.divmod(num, den, out=(num, rem))  # num is now the quotient
+    rem *= 2
+    num += rem >= den
+    num *= quantum
+    return num
 
 
 def half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -487,13 +505,15 @@ def _schedules(tariff: Tariff) -> tuple[np.ndarray, ...]:
             memo[tuple(matching)] = schedules[key]
         return schedules[key]
 
-    day_class = np.zeros(7 * 12 * 31, dtype=np.int16)
-    for wd in range(7):
+    day_class = np.zeros(7 * 12 * 31, dtype=np.int16)  # no band (a deck's usual case): every day is schedule 0
+    for wd in range(7 if bands else 0):
         for month in range(1, 13):
             for mday in range(1, 32):
                 matching = [i for i, b in enumerate(bands) if b.matches_parts(wd, month, mday, None)]
                 what = functools.partial("{} {:02d}-{:02d}".format, DAY_NAMES[wd], month, mday)
                 day_class[(wd * 12 + month - 1) * 31 + mday - 1] = schedule(matching, what)
+    if not bands:
+        schedule([], str)
     specials = sorted({d for b in bands for d in b.full_dates})
     special_sched = [schedule([i for i, b in enumerate(bands) if b.matches(d)], d.isoformat) for d in specials]
     if errs.problems:

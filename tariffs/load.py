@@ -528,7 +528,7 @@ def _read_into_array(path: Path) -> tuple[np.ndarray, int]:
     """The file's bytes in a writable array with one spare byte (the scanner works in place): (array, size)."""
     with path.open("rb") as f:
         size = os.fstat(f.fileno()).st_size
-        data = np.empty(size + 1, dtype=np.uint8)
+        data = _deck.zeroed(size + 1)  # a large deck in 2 MB pages
         view = memoryview(data)
         got = 0
         while got < size:
