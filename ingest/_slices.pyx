@@ -388,3 +388,99 @@ number."""
             o[p + 1] = 10
             p += 2
     return memoryview(out)[:p]
+
+
+cdef class Interner:
+    """Ids of byte strings that last from block to block: the channels a PBX's lines name are the same few thousand
+    all day, so what the columnar path works out per channel in Python is worked out once per run, not once per
+    block. Exact: a hash hit is compared with the copy of the value kept in an arena. Not thread-safe (the caller
+    holds a lock: `ids` runs with the GIL held but its caller reads what it added)."""
+
+    cdef object table_a, hashes_a, at_a, arena_a
+    cdef Py_ssize_t size, count, used
+
+    def __init__(self) -> None:
+        self.size = 1024
+        self.table_a = np.full(self.size, -1, np.int32)
+        self.hashes_a = np.empty(512, np.uint64)
+        self.at_a = np.zeros(513, np.int64)  # at[id] .. at[id + 1]: the id's bytes in the arena
+        self.arena_a = np.empty(1 << 16, np.uint8)
+        self.count = self.used = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def ids(self, const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, const int64_t[::1] rows):
+        """The id of each row's slice buf[off[r]:off[r] + ln[r]] (int64 array), new values numbered from len()."""
+        cdef Py_ssize_t n = rows.shape[0], k, r, slot, size
+        cdef int64_t total = 0
+        for k in range(n):
+            total += ln[rows[k]]
+        if self.count + n + 1 > len(self.hashes_a):  # room for every row being new
+            grow = max(2 * len(self.hashes_a), self.count + n + 1)
+            self.hashes_a = np.resize(self.hashes_a, grow)
+            self.at_a = np.resize(self.at_a, grow + 1)
+        if self.used + total > len(self.arena_a):
+            self.arena_a = np.resize(self.arena_a, max(2 * len(self.arena_a), self.used + total))
+        if 2 * (self.count + n) > self.size:  # at most half full: every id placed again
+            size = self.size
+            while 2 * (self.count + n) > size:
+                size *= 2
+            self.size = size
+            self.table_a = np.full(size, -1, np.int32)
+            self.place_all()
+        out = np.empty(n, np.int64)
+        cdef int64_t[::1] o = out
+        cdef int32_t[::1] table = self.table_a
+        cdef uint64_t[::1] hashes = self.hashes_a
+        cdef int64_t[::1] at = self.at_a
+        cdef uint8_t[::1] arena = self.arena_a
+        cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+        cdef uint64_t x
+        cdef int64_t v, q, m
+        cdef Py_ssize_t i
+        size = self.size
+        with nogil:
+            for k in range(n):
+                r = rows[k]
+                m = ln[r]
+                x = 14695981039346656037ULL ^ <uint64_t>m
+                for i in range(m):
+                    x = (x ^ b[off[r] + i]) * 1099511628211ULL
+                x ^= x >> 33
+                slot = <Py_ssize_t>(x & <uint64_t>(size - 1))
+                while True:
+                    v = table[slot]
+                    if v < 0:
+                        v = self.count
+                        self.count += 1
+                        table[slot] = <int32_t>v
+                        hashes[v] = x
+                        q = self.used
+                        if m:
+                            memcpy(&arena[q], b + off[r], m)
+                        self.used = q + m
+                        at[v + 1] = self.used
+                        break
+                    if hashes[v] == x and at[v + 1] - at[v] == m and \
+                            (m == 0 or memcmp(&arena[at[v]], b + off[r], m) == 0):
+                        break
+                    slot = (slot + 1) & (size - 1)
+                o[k] = v
+        return out
+
+    cdef place_all(self):
+        cdef int32_t[::1] table = self.table_a
+        cdef uint64_t[::1] hashes = self.hashes_a
+        cdef Py_ssize_t v, slot
+        for v in range(self.count):
+            slot = <Py_ssize_t>(hashes[v] & <uint64_t>(self.size - 1))
+            while table[slot] >= 0:
+                slot = (slot + 1) & (self.size - 1)
+            table[slot] = <int32_t>v
+
+    def values(self, Py_ssize_t start=0) -> list:
+        """The values of ids start.. as str (UTF-8; a byte that is not: as surrogateescape keeps it)."""
+        cdef const int64_t[::1] at = self.at_a
+        arena = self.arena_a
+        return [arena[at[v]:at[v + 1]].tobytes().decode("utf-8", "surrogateescape") for v in range(start, self.count)]

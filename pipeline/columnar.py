@@ -28,12 +28,10 @@ from ingest.cdr.classify import (
     TARGET,
     Key,
     app_class,
-    channel_class,
     context_class,
     decide,
     dial_class,
     dial_kind,
-    peer_span,
 )
 from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, KINDS, SERVICE, DialPlan, Numbers
 from ingest.dialplan import RULES as NUMBER_RULES
@@ -140,20 +138,6 @@ def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return factorize(codes.view(np.uint8), everything * 8, np.full(n, 8, np.int32), everything)
 
 
-_SPANS: dict[str, tuple[int, int]] = {}  # peer_span of the channels seen: the same few thousand in every block
-
-
-def _peer_spans(channels: list[str]) -> list[tuple[int, int]]:
-    """peer_span of each channel, remembered from block to block (bounded: cleared at 100,000 channels)."""
-    if len(_SPANS) > 100_000:
-        _SPANS.clear()
-    got = [_SPANS.get(v) for v in channels]
-    for k, span in enumerate(got):
-        if span is None:
-            got[k] = _SPANS[channels[k]] = peer_span(channels[k])
-    return got  # type: ignore[return-value]
-
-
 def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, caller_kinds: np.ndarray,
                  d_inv: np.ndarray, dialled_kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
@@ -170,8 +154,6 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
     # the scanner numbered the distinct origins, targets and (app, context, Dial target) tuples of the block
     assert block.fact_ids is not None and block.fact_first is not None
     o_inv, t_inv, l_inv = (block.fact_ids[:, k][take] for k in range(3))
-    o_vals = decode(block.buf, *block.slice("origin"), block.fact_first[0])
-    t_vals = decode(block.buf, *block.slice("target"), block.fact_first[1])
     low = {name: decode(block.buf, *block.slice(name), block.fact_first[2]) for name in LOW_FACTS}
     # the Dial string's number: "" none, else an extension only if it has an extension's length (checked then)
     n_off, n_len = block.slice("dial_number")
@@ -183,16 +165,11 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
         values = decode(block.buf, n_off, block.len[:, SLICES.index("dial_number")], rows[maybe][m_first])
         nk[maybe] = np.array([_DIAL_KINDS.index(dial_kind(plan, v)) for v in values], np.int64)[m_inv]
 
-    classes = rules.classes(plan)  # channel -> channel_class, kept from block to block
-
-    def channel(value: str) -> int:
-        got = classes.get(value)
-        if got is None:
-            got = classes[value] = channel_class(value, rules, plan.is_extension)
-        return got
-
-    spans = {"origin": _peer_spans(o_vals), "target": _peer_spans(t_vals)}
-    inverses = {"origin": o_inv, "target": t_inv}
+    # each distinct origin and target channel: its class and its peer (worked out once per run)
+    cache = rules.channels(plan)
+    o_cls, o_start, o_len, _ = cache.of(block.buf, *block.slice("origin"), block.fact_first[0])
+    t_cls, t_start, t_len, t_peers = cache.of(block.buf, *block.slice("target"), block.fact_first[1])
+    spans = {"origin": (o_start, o_len, o_inv), "target": (t_start, t_len, t_inv)}
 
     def field(name: str) -> tuple[np.ndarray, np.ndarray]:
         k = SLICES.index(name)
@@ -200,13 +177,10 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
 
     def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
         off, _ = field(name)
-        start = np.array([a for a, _ in spans[name]] or [0], np.int64)[inverses[name]]
-        length = np.array([b - a for a, b in spans[name]] or [0], np.int32)[inverses[name]]
-        return off + start, length
+        start, length, inverse = spans[name]
+        return off + start[inverse], length[inverse]
 
-    t_peers = [v[a:b] for v, (a, b) in zip(t_vals, spans["target"])]
-    o_cls = np.array([channel(v) for v in o_vals] or [0], np.int64)[o_inv]
-    t_cls = np.array([channel(v) for v in t_vals] or [0], np.int64)[t_inv]
+    o_cls, t_cls = o_cls[o_inv], t_cls[t_inv]
     low_keys = [(app_class(a), context_class(c, ""), dial_class(dt, dp, rules))
                 for a, c, dt, dp in zip(low["app"], low["context"], low["dial_tech"], low["dial_peer"])]
     low_code = np.array([(_APP_CLASSES.index(a) * 3 + _CONTEXT_CLASSES.index(c)) * 8 + d for a, c, d in low_keys]

@@ -197,3 +197,38 @@ def test_fact_ids_number_values_in_order_of_first_appearance(origins, apps):
     assert ids[:, 0].tolist() == expected_o
     assert ids[:, 2].tolist() == expected_a
     assert s["fact_first"][0].tolist() == [origins.index(o) for o in want_o]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.binary(max_size=12) | st.sampled_from([b"", b"PJSIP/2001", b"PJSIP/2002"]),
+                         max_size=300), min_size=1, max_size=4))
+def test_interner_ids_last_from_block_to_block(blocks):
+    """ingest._slices.Interner numbers values as a dict does, across calls (blocks), growing its table and arena as
+    values come; values() gives back the new ones."""
+    from ingest._slices import Interner
+
+    interner, seen = Interner(), {}
+    for values in blocks:
+        buf = b"".join(values)
+        off = np.cumsum([0] + [len(v) for v in values[:-1]]).astype(np.int64) if values else np.zeros(0, np.int64)
+        ln = np.array([len(v) for v in values], np.int32)
+        before = len(seen)
+        ids = interner.ids(buf or b"\0", off, ln, np.arange(len(values), dtype=np.int64))
+        assert ids.tolist() == [seen.setdefault(v, len(seen)) for v in values]
+        assert len(interner) == len(seen)
+        assert interner.values(before) == [v.decode("utf-8", "surrogateescape") for v in list(seen)[before:]]
+
+
+def test_interner_grows_and_keeps_every_id():
+    """Past 512 values the table doubles and every id is placed again: values seen before keep their ids."""
+    from ingest._slices import Interner
+
+    interner = Interner()
+    for block in range(4):
+        values = [b"SIP/%d" % k for k in range(block * 300, block * 300 + 600)]  # half new, half seen
+        buf = b"".join(values)
+        off = np.cumsum([0] + [len(v) for v in values[:-1]]).astype(np.int64)
+        ids = interner.ids(buf, off, np.array([len(v) for v in values], np.int32),
+                           np.arange(len(values), dtype=np.int64))
+        assert ids.tolist() == list(range(block * 300, block * 300 + 600))
+    assert len(interner) == 1500 and interner.values(1498) == ["SIP/1498", "SIP/1499"]

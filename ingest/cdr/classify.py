@@ -34,10 +34,14 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+import numpy as np
+
 from i18n import _
+from ingest._slices import Interner
 from ingest.cdr.model import Facts
 from ingest.dialplan import EXTERNAL, INTERNAL, SERVICE, DialPlan, Number
 
@@ -98,6 +102,43 @@ class Key(NamedTuple):
     dial_number: str  # dial_kind(): "" none | "extension" | "other"
 
 
+class Channels:
+    """What the columnar path works out per channel (its class, its peer's span and text), kept from block to block
+    under ids that last (ingest._slices.Interner): each channel is decoded and classified once per run, not once per
+    block. The blocks of a batch are decided on several threads, hence the lock."""
+
+    LIMIT = 100_000  # channels kept (then forgotten: memory stays bounded whatever the input)
+
+    def __init__(self, classify: Callable[[str], int]) -> None:
+        self.classify = classify
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.ids = Interner()
+        self.cls = np.zeros(0, np.int64)
+        self.start = np.zeros(0, np.int64)
+        self.length = np.zeros(0, np.int32)
+        self.peers: list[str] = []
+
+    def of(self, buf: bytes | bytearray, off: np.ndarray, ln: np.ndarray, rows: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """(class, peer start, peer length, peer text) of the channels buf[off[r]:off[r] + ln[r]] for r in rows."""
+        with self.lock:
+            if len(self.ids) > self.LIMIT:
+                self.reset()
+            ids = self.ids.ids(buf, off, ln, rows)
+            new = self.ids.values(len(self.peers))
+            if new:
+                spans = [peer_span(v) for v in new]
+                self.cls = np.concatenate([self.cls, np.array([self.classify(v) for v in new], np.int64)])
+                self.start = np.concatenate([self.start, np.array([a for a, _ in spans], np.int64)])
+                self.length = np.concatenate([self.length, np.array([b - a for a, b in spans], np.int32)])
+                self.peers += [v[a:b] for v, (a, b) in zip(new, spans)]
+            peers = self.peers
+            return self.cls[ids], self.start[ids], self.length[ids], [peers[i] for i in ids.tolist()]
+
+
 class ChannelRules:
     """A source's channel patterns (regular expressions searched in `TECH/peer` channel names without their per-call
     suffix, and in `TECH/peer` of Dial strings)."""
@@ -109,18 +150,16 @@ class ChannelRules:
         self._internal = [re.compile(p) for p in self.internal_patterns]
         self.is_trunk = functools.lru_cache(4096)(self._is_trunk)
         self.is_internal = functools.lru_cache(4096)(self._is_internal)
-        self._classes: dict[int, tuple[DialPlan, dict[str, int]]] = {}
+        self._channels: dict[int, tuple[DialPlan, Channels]] = {}
 
     def __reduce__(self) -> tuple:  # picklable (a Source may travel to a Dask worker): rebuilt from its patterns
         return ChannelRules, (self.trunk_patterns, self.internal_patterns)
 
-    def classes(self, plan: DialPlan) -> dict[str, int]:
-        """A cache of channel_class results for this plan (the columnar path fills it block after block)."""
-        got = self._classes.get(id(plan))
+    def channels(self, plan: DialPlan) -> Channels:
+        """What the columnar path works out per channel with this plan, kept from block to block."""
+        got = self._channels.get(id(plan))
         if got is None or got[0] is not plan:
-            got = self._classes[id(plan)] = (plan, {})
-        if len(got[1]) > 100_000:
-            got[1].clear()
+            got = self._channels[id(plan)] = (plan, Channels(lambda c: channel_class(c, self, plan.is_extension)))
         return got[1]
 
     def _is_internal(self, channel: str) -> bool:
