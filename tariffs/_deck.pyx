@@ -44,11 +44,11 @@ _ADVICE = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
 def zeroed(Py_ssize_t nbytes, dtype=np.uint8):
-    """A zero-filled 1-d array of nbytes // itemsize items. A large one (2 MB or more) is mapped on its own and
+    """A zero-filled 1-d array of nbytes // itemsize items. A large one (1 MB or more) is mapped on its own and
     asks for 2 MB pages (Linux transparent huge pages, `madvise` mode): a first touch of a 4 kB page costs some
     3 us on this VM, and the scanned deck's bounds alone would take 2,000 of them. Small arrays, other systems, or
     a refused mapping: numpy's own."""
-    if nbytes < HUGE_PAGE or _ADVICE is None:
+    if nbytes < HUGE_PAGE // 2 or _ADVICE is None:
         return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype=dtype)
     size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
     try:
@@ -380,7 +380,7 @@ def digits(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     """Prefixes: ASCII digits, at most `width`, into an 'S<width>' array: (array, status). Empty is OK (the
     catch-all); anything else FALLBACK."""
     cdef Py_ssize_t n = idx.shape[0], i, j, a, b
-    arr = np.zeros(n, dtype=f"S{width}")
+    arr = zeroed(n * width).view(f"S{width}")  # kept as the tariff's prefix column
     st_np = np.zeros(n, dtype=np.uint8)
     cdef uint8_t[:, ::1] dst = arr.view(np.uint8).reshape(n, width)
     cdef uint8_t[::1] st = st_np

@@ -107,7 +107,8 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     row_pid[by_key] = pid_sorted
     n_pref = len(uniq_keys)
     first_row = by_key[new_key]  # stable: the first row of each prefix
-    prefixes = PrefixColumn(digits.take(first_row))
+    prefixes = PrefixColumn(np.take(digits, first_row, out=_deck.zeroed(n_pref * digits.dtype.itemsize).view(
+        digits.dtype)))  # kept: in 2 MB pages when large
     plen = lens[first_row].astype(np.int64)
     width = np.array([11**k for k in range(key_len + 1)], dtype=np.uint64)[key_len - plen]
     lo = uniq_keys  # sorted: a prefix comes before the longer prefixes it contains
