@@ -306,10 +306,11 @@ def records(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1
     return nf_np, st_np
 
 
-def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off, int decimals):
+def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off, int decimals,
+          int64_t default=0):
     """Plain amounts (`123`, `1.5`, `.5`, `2.`) in units of 10**-decimals: (values, status). Signs, more than
     `decimals` decimals, more than 10 whole digits and anything else: FALLBACK (engine.money.parse_money decides).
-    Exact: digits are accumulated as integers, nothing is rounded."""
+    Exact: digits are accumulated as integers, nothing is rounded. An EMPTY cell's value is `default`."""
     cdef Py_ssize_t n = idx.shape[0], i, j, a, b, whole, frac
     cdef int64_t v, f
     cdef int k
@@ -322,6 +323,7 @@ def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
             cell(buf, bounds, idx, off, i, &a, &b)
             if a == b:
                 st[i] = C_EMPTY
+                val[i] = default
                 continue
             v = 0
             whole = 0
@@ -349,8 +351,10 @@ def money(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
     return val_np, st_np
 
 
-def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off):
-    """Whole numbers of ASCII digits (at most 9): (values, status); anything else FALLBACK."""
+def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] idx, Py_ssize_t off,
+          int64_t lo=0, int64_t hi=-1, int64_t default=0):
+    """Whole numbers of ASCII digits (at most 9): (values, status); anything else FALLBACK, and when lo <= hi a
+    number outside lo..hi too. An EMPTY cell's value is `default`."""
     cdef Py_ssize_t n = idx.shape[0], i, j, a, b
     cdef int64_t v
     val_np = np.zeros(n, dtype=np.int64)
@@ -362,6 +366,7 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
             cell(buf, bounds, idx, off, i, &a, &b)
             if a == b:
                 st[i] = C_EMPTY
+                val[i] = default
                 continue
             if b - a > 9:
                 st[i] = C_FALLBACK
@@ -373,6 +378,8 @@ def whole(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1] 
                     break
                 v = v * 10 + (buf[j] - 48)
             val[i] = v
+            if st[i] == 0 and lo <= hi and (v < lo or v > hi):
+                st[i] = C_FALLBACK
     return val_np, st_np
 
 

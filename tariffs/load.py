@@ -666,16 +666,16 @@ def _convert_columns(cells: DeckCells, band_index: dict[str, int], at: Callable[
         col = column(name)
         if known is not None:
             values, status = known
+            if default:
+                values[status == _deck.EMPTY] = default
         elif lo is None:
-            values, status = _deck.money(buf, bounds, *col, DECIMALS)
-        else:
-            values, status = _deck.whole(buf, bounds, *col)
-            status[(status == 0) & ((values < lo) | (values > hi))] = _deck.FALLBACK
-        values[status == _deck.EMPTY] = default
+            values, status = _deck.money(buf, bounds, *col, DECIMALS, default)
+        else:  # out of lo..hi: FALLBACK, for conv's message
+            values, status = _deck.whole(buf, bounds, *col, lo, hi, default)
         cache: dict[str, int] = {}
-        for i in np.flatnonzero(status == _deck.FALLBACK):
-            values[i] = _convert_cell(text(col, i), conv, default, cache, at, int(i), name, errs)
-        return values.astype(dtype)
+        for i in np.flatnonzero(status == _deck.FALLBACK).tolist():
+            values[i] = _convert_cell(text(col, i), conv, default, cache, at, i, name, errs)
+        return values.astype(dtype, copy=False)
 
     rows = RateRows(
         prefix=PrefixColumn(digits),
