@@ -484,3 +484,96 @@ cdef class Interner:
         cdef const int64_t[::1] at = self.at_a
         arena = self.arena_a
         return [arena[at[v]:at[v + 1]].tobytes().decode("utf-8", "surrogateescape") for v in range(start, self.count)]
+
+
+def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
+    """One write_csv column (SLICE, TABLE with (bytes, starts) of raw entries, FIXED, MONEY or TIME) as an Arrow
+    string column: (offsets int32[n + 1], data uint8, valid bool[n]); the values as write_csv writes them but not
+    quoted, an empty value null (as pyarrow's CSV reader reads an empty field). Parquet output is built from these
+    without going through CSV text."""
+    cdef Py_ssize_t n = rows.shape[0], k, r, p = 0, size = 0, w
+    cdef int kind = spec[0], decimals = 0
+    cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
+    cdef const int64_t* i64 = NULL
+    cdef const int32_t* i32 = NULL
+    cdef const uint8_t* text = NULL
+    cdef const int64_t* starts = NULL
+    cdef Py_ssize_t s64 = 1, s32 = 1, width = 0
+    cdef int64_t start, stop
+    keep = []
+    if kind == K_SLICE:
+        a, l = np.asarray(spec[1]), np.asarray(spec[2])
+        if a.dtype != np.int64 or a.strides[0] % 8:
+            a = np.ascontiguousarray(a, np.int64)
+        if l.dtype != np.int32 or l.strides[0] % 4:
+            l = np.ascontiguousarray(l, np.int32)
+        keep += [a, l]
+        i64, i32 = <const int64_t*><size_t>a.ctypes.data, <const int32_t*><size_t>l.ctypes.data
+        s64, s32 = a.strides[0] // 8, l.strides[0] // 4
+        size = int(l[rows].sum()) if n else 0
+    elif kind == K_TABLE:
+        a = np.ascontiguousarray(spec[1], np.int32)
+        if isinstance(spec[2], tuple):
+            data, st = spec[2]
+        else:  # a list of entries, as write_csv takes them too
+            data, st = b"".join(spec[2]), np.zeros(len(spec[2]) + 1, np.int64)
+            np.cumsum([len(x) for x in spec[2]], out=st[1:])
+        data = bytes(data) + b"\0"
+        st = np.ascontiguousarray(st, np.int64)
+        keep += [a, data, st]
+        i32, text, starts = <const int32_t*><size_t>a.ctypes.data, <const uint8_t*><const char*>data, \
+            <const int64_t*><size_t>st.ctypes.data
+        size = (int(np.diff(st).max()) if len(st) > 1 else 0) * n
+    elif kind == K_FIXED:
+        a = np.ascontiguousarray(spec[1], np.int32)
+        fixed = np.ascontiguousarray(spec[2])
+        width = fixed.dtype.itemsize if len(fixed) else 0
+        if width == 0:
+            fixed = np.zeros(1, "S1")
+        keep += [a, fixed]
+        i32, text = <const int32_t*><size_t>a.ctypes.data, <const uint8_t*><size_t>fixed.ctypes.data
+        size = width * n
+    elif kind == K_MONEY or kind == K_TIME:
+        a = np.ascontiguousarray(spec[1], np.int64)
+        keep.append(a)
+        i64 = <const int64_t*><size_t>a.ctypes.data
+        decimals = spec[2] if kind == K_MONEY else 0
+        size = 32 * n
+    else:
+        raise ValueError("strings: a SLICE, TABLE, FIXED, MONEY or TIME column")
+    if size >= 2**31:
+        raise ValueError("strings: over 2 GiB in one column")
+    offsets = np.empty(n + 1, np.int32)
+    valid = np.empty(n, np.bool_)
+    out = np.empty(size + 8, np.uint8)
+    cdef int32_t[::1] ov = offsets
+    cdef uint8_t[::1] vv = valid.view(np.uint8)
+    cdef uint8_t[::1] dv = out
+    cdef uint8_t* o = &dv[0]
+    with nogil:
+        ov[0] = 0
+        for k in range(n):
+            r = rows[k]
+            if kind == K_SLICE:
+                w = i32[r * s32]
+                memcpy(o + p, b + i64[r * s64], w)
+                p += w
+            elif kind == K_TABLE:
+                if i32[r] >= 0:
+                    start = starts[i32[r]]
+                    stop = starts[i32[r] + 1]
+                    memcpy(o + p, text + start, stop - start)
+                    p += stop - start
+            elif kind == K_FIXED:
+                if i32[r] >= 0 and width:
+                    w = <Py_ssize_t>strnlen(<const char*>(text + <Py_ssize_t>i32[r] * width), width)
+                    memcpy(o + p, text + <Py_ssize_t>i32[r] * width, w)
+                    p += w
+            elif kind == K_MONEY:
+                if i64[r] != NONE:
+                    p = put_money(o, p, i64[r], decimals)
+            else:
+                p = put_time(o, p, i64[r])
+            vv[k] = p > ov[k]
+            ov[k + 1] = <int32_t>p
+    return offsets, out[:p], valid

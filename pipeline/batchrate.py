@@ -25,7 +25,7 @@ import numpy as np
 from engine import STATUS_NAMES
 from engine.money import format_money
 from i18n import _
-from ingest._slices import FIXED, INT, MONEY, SLICE, TABLE, TIME, write_csv
+from ingest._slices import FIXED, INT, MONEY, SLICE, TABLE, TIME, strings, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
 from ingest.dialplan import DialPlan
@@ -42,6 +42,7 @@ COLUMNS = ("file", "line", "id", "start", "direction", "extension", "trunk", "ca
            "disposition", "billable_seconds", "status", "destination", "prefix", "band", "billed_seconds", "cost",
            "currency")
 _IDX = {name: CALL_COLUMNS.index(name) for name in CALL_COLUMNS}
+_INT_COLUMNS = ("line", "billable_seconds", "billed_seconds")  # int64 in Parquet; the others are text
 
 
 class BatchError(Exception):
@@ -150,8 +151,8 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             with path.open("rb") as file:
                 stream = io.BufferedReader(_SpanReader(file, span), 1 << 20) if span else file
                 if has_scanner(fmt, source.encoding):
-                    parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, stream, ctx, tables),
-                                      threads)
+                    parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, stream, ctx, tables,
+                                                         writer.arrow), threads)
                 else:
                     since = _tell(stream)
                     parts = (_rows_part(ws, source, site, label, delta, chunk, tables.decimals, since)
@@ -253,45 +254,70 @@ def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, delta: int
 
 
 def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, delta: int, stream: Any, ctx: ParseContext,
-                 tables: _Tables) -> Iterator[Callable[[], _Part]]:
+                 tables: _Tables, arrow: bool = False) -> Iterator[Callable[[], _Part]]:
     """One task per block; a format whose blocks carry state from one to the next is scanned here, in order."""
     scan = scanner(source.format, ctx)
     for buf, first in raw_blocks(stream):
         block: Callable[[], Block] = partial(scan.block, buf, first)
         if not scan.stateless:
             block = partial(lambda b: b, block())
-        yield partial(_block_part, ws, source, site, path, delta, block, tables, len(buf))
+        yield partial(_block_part, ws, source, site, path, delta, block, tables, len(buf), arrow)
 
 
 def _block_part(ws: Workspace, source: Source, site: Site, path: Path, delta: int, get_block: Callable[[], Block],
-                tables: _Tables, nbytes: int = 0) -> _Part:
+                tables: _Tables, nbytes: int = 0, arrow: bool = False) -> _Part:
     """The columnar path of one block: the scanned rows written by the Cython writer, the other lines by the row
     path, in line order (the scanner leaves few lines, so the runs between them are long). Runs on a pool thread:
-    the scan, the engine and the writer release the GIL."""
+    the scan, the engine and the writer release the GIL. `arrow`: the scanned rows as Arrow tables for the Parquet
+    writer (part.data is then a list of tables and CSV texts, in line order)."""
     block = get_block()
     rated = rate_block(ws, site, source, block, tables.path)
-    columns = tables.columns(path, block, rated, delta)
+    columns = tables.columns(path, block, rated, delta, raw=arrow)
+    def write(rows: np.ndarray) -> Any:
+        return _arrow_table(block.buf, columns, rows) if arrow else write_csv(block.buf, rows, columns)
+
     part = _Part(calls=len(rated.rows))
     # counts per status code (a code of -1, never given, would count as STATUSES[-1] as indexing does)
     for code, k in enumerate(np.bincount(rated.status.astype(np.int64) % len(STATUSES), minlength=len(STATUSES))):
         if k:
             part.statuses[STATUSES[code]] = int(k)
-    pieces: list[bytes | memoryview] = []
+    pieces: list[Any] = []
     done = 0  # rows of rated.rows written
     for index, item in block.items:
         upto = int(np.searchsorted(rated.rows, index))
         if upto > done:
-            pieces.append(write_csv(block.buf, rated.rows[done:upto], columns))
+            pieces.append(write(rated.rows[done:upto]))
             done = upto
         slow = _rows_part(ws, source, site, path, delta, [item], tables.decimals)
         pieces.append(slow.data)
         slow.data = b""
         part.add(slow)
     if done < len(rated.rows):
-        pieces.append(write_csv(block.buf, rated.rows[done:], columns))
-    part.data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        pieces.append(write(rated.rows[done:]))
+    if arrow:
+        part.data = pieces
+    else:
+        part.data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     part.nbytes = nbytes
     return part
+
+
+def _arrow_table(buf: bytes | bytearray, columns: list[tuple], rows: np.ndarray) -> Any:
+    """The rows of a block as an Arrow table of the Parquet output's schema, from the write_csv column specs (raw
+    text tables): the values write_csv writes, unquoted, empty ones null, as the CSV output read back by pyarrow
+    (_ParquetWriter.from_csv) gives them."""
+    import pyarrow as pa
+
+    arrays = []
+    for name, spec in zip(COLUMNS, columns):
+        if name in _INT_COLUMNS:
+            values = np.asarray(spec[1])[rows]
+            arrays.append(pa.array(values, pa.int64(), mask=values == NONE))
+        else:
+            offsets, data, valid = strings(buf, rows, spec)
+            arrays.append(pa.StringArray.from_buffers(len(rows), pa.py_buffer(offsets), pa.py_buffer(data),
+                                                      pa.py_buffer(np.packbits(valid, bitorder="little"))))
+    return pa.Table.from_arrays(arrays, names=list(COLUMNS))
 
 
 _LAST_TABLES: list[_Tables] = []  # the last tariff's tables: a Dask worker rates many parts with one tariff
@@ -308,23 +334,29 @@ def _tables(path: Path, compiled: Any) -> _Tables:
 
 
 class _Tables:
-    """The output's text tables, encoded and CSV-quoted once per run (a deck has up to millions of prefixes)."""
+    """The output's text tables, encoded and CSV-quoted once per run (a deck has up to millions of prefixes); as
+    they are (not quoted) too, for Parquet, made when first asked for."""
 
     def __init__(self, path: Path, compiled: Any) -> None:
         t = compiled.tariff
         self.path, self.compiled = path, compiled
         self.decimals = t.decimals
-        self.prefixes = _joined(getattr(compiled.prefixes, "digits", compiled.prefixes))
-        self.destinations = _joined(t.rows.destinations)
-        self.bands = [_cell(b.name) for b in t.bands]
-        self.currency = [_cell(t.currency)]
-        self.directions = [_cell(d) for d in DIRECTIONS]
-        self.dispositions = [_cell(d) for d in DISPOSITIONS]
-        self.statuses = [_cell(s) for s in STATUSES]
+        self.text = {"prefix": getattr(compiled.prefixes, "digits", compiled.prefixes),
+                     "destination": t.rows.destinations, "band": [b.name for b in t.bands], "currency": [t.currency],
+                     "direction": DIRECTIONS, "disposition": DISPOSITIONS, "status": STATUSES}
+        self.quoted = {name: _joined(values) for name, values in self.text.items()}
+        self._raw: dict[str, tuple[bytes, np.ndarray]] = {}
 
-    def columns(self, path: Path, block: Block, rated: Rated, delta: int = 0) -> list[tuple]:
-        """write_csv column specs in COLUMNS order, arrays indexed by the block's line index."""
+    def tables(self, raw: bool) -> dict[str, tuple[bytes, np.ndarray]]:
+        if raw and not self._raw:
+            self._raw = {name: _joined(values, quote=False) for name, values in self.text.items()}
+        return self._raw if raw else self.quoted
+
+    def columns(self, path: Path, block: Block, rated: Rated, delta: int = 0, raw: bool = False) -> list[tuple]:
+        """write_csv column specs in COLUMNS order, arrays indexed by the block's line index; `raw`: text tables not
+        quoted (for Parquet)."""
         n = len(block.line)
+        tables = self.tables(raw)
 
         def spread(values: np.ndarray, fill: int, dtype: Any) -> np.ndarray:
             if len(rated.rows) == n:  # every line is a row (the usual block)
@@ -335,38 +367,39 @@ class _Tables:
 
         engine = (rated.status >= 0) & (rated.status < len(STATUS_NAMES)) & (rated.tariff >= 0)
         return [
-            (TABLE, np.zeros(n, np.int32), [_cell(str(path))]),
+            (TABLE, np.zeros(n, np.int32), _joined([str(path)], quote=not raw)),
             (INT, block.line + delta if delta else block.line),
             (SLICE, *block.slice("native_id")),
             (TIME, block.start),
-            (TABLE, spread(rated.direction, -1, np.int32), self.directions),
+            (TABLE, spread(rated.direction, -1, np.int32), tables["direction"]),
             (SLICE, *block.slice("extension")),
             (SLICE, *block.slice("trunk")),
             (SLICE, *block.slice("caller")),
             (SLICE, *block.slice("dialled")),
             (FIXED, spread(rated.number, -1, np.int32), rated.numbers.e164),  # as they are: no table per block
-            (TABLE, block.disposition.astype(np.int32), self.dispositions),
+            (TABLE, block.disposition.astype(np.int32), tables["disposition"]),
             (INT, block.billable.astype(np.int64)),
-            (TABLE, spread(rated.status, -1, np.int32), self.statuses),
-            (TABLE, spread(rated.destination, -1, np.int32), self.destinations),
-            (TABLE, spread(rated.prefix, -1, np.int32), self.prefixes),
-            (TABLE, spread(rated.band, -1, np.int32), self.bands),
+            (TABLE, spread(rated.status, -1, np.int32), tables["status"]),
+            (TABLE, spread(rated.destination, -1, np.int32), tables["destination"]),
+            (TABLE, spread(rated.prefix, -1, np.int32), tables["prefix"]),
+            (TABLE, spread(rated.band, -1, np.int32), tables["band"]),
             (INT, spread(rated.billed, NONE, np.int64)),
             (MONEY, spread(rated.cost, NONE, np.int64), self.decimals),
-            (TABLE, spread(np.where(engine, 0, -1), -1, np.int32), self.currency),
+            (TABLE, spread(np.where(engine, 0, -1), -1, np.int32), tables["currency"]),
         ]
 
 
-def _joined(values: Any) -> tuple[bytes, np.ndarray]:
-    """A text table for write_csv as (cells end to end, int64 starts[len + 1]), the cells as _cell writes them.
-    An 'S' array (numbers, prefixes) is joined with numpy, no Python object per entry; strings are checked for
-    quoting once over the whole table, and only the ones that need it go through the csv module."""
+def _joined(values: Any, quote: bool = True) -> tuple[bytes, np.ndarray]:
+    """A text table for write_csv as (cells end to end, int64 starts[len + 1]), the cells as _cell writes them
+    (`quote`) or as they are. An 'S' array (numbers, prefixes) is joined with numpy, no Python object per entry;
+    strings are checked for quoting once over the whole table, and only the ones that need it go through the csv
+    module."""
     if isinstance(values, np.ndarray) and values.dtype.kind == "S":
         n, width = len(values), values.dtype.itemsize
         if n == 0 or width == 0:
             return b"", np.zeros(n + 1, np.int64)
         raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
-        if not np.isin(raw, np.frombuffer(b'\r\n,"', np.uint8)).any():
+        if not quote or not np.isin(raw, np.frombuffer(b'\r\n,"', np.uint8)).any():
             lengths = np.char.str_len(values).astype(np.int64)
             starts = np.zeros(n + 1, np.int64)
             np.cumsum(lengths, out=starts[1:])
@@ -376,7 +409,8 @@ def _joined(values: Any) -> tuple[bytes, np.ndarray]:
     lengths = np.fromiter(map(len, values), np.int64, len(values))
     whole = "".join(values)
     ends = np.cumsum(lengths)
-    quoted = np.unique(np.searchsorted(ends, [m.start() for m in _SPECIAL.finditer(whole)], side="right"))
+    quoted = np.unique(np.searchsorted(ends, [m.start() for m in _SPECIAL.finditer(whole)], side="right")) \
+        if quote else ()
     if len(quoted):  # the few entries with a comma, quote or line end: quoted by the csv module, spliced in
         pieces, at = [], 0
         for k in quoted.tolist():
@@ -434,6 +468,8 @@ def _out_row(path: Path, row: tuple, decimals: int, delta: int = 0) -> tuple:
 
 
 class _CsvWriter:
+    arrow = False  # takes CSV text
+
     def __init__(self, out: Path):
         self.file = out.open("wb")
         self.file.write(_cell_row(COLUMNS))
@@ -446,8 +482,11 @@ class _CsvWriter:
 
 
 class _ParquetWriter:
-    """CSV lines of each block read back by pyarrow's CSV reader with the output's types, so that both outputs
-    come from one formatting. Empty fields are null."""
+    """Blocks come as Arrow tables built from their columns (_arrow_table), the row path's lines as CSV text read
+    back by pyarrow's CSV reader with the output's types; both give the same values: the CSV output's, an empty
+    field null (and only an empty one: not "NA" or "null", which pyarrow would take as null by default)."""
+
+    arrow = True  # takes a block's pieces: Arrow tables and CSV texts
 
     def __init__(self, out: Path):
         try:
@@ -457,17 +496,21 @@ class _ParquetWriter:
         except ImportError:
             raise BatchError(_("Parquet output needs pyarrow: pip install 'anatole[parquet]'")) from None
         self.pa, self.pacsv = pa, pacsv
-        self.schema = pa.schema([(c, pa.int64() if c in ("line", "billable_seconds", "billed_seconds")
-                                  else pa.string()) for c in COLUMNS])
+        self.schema = pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in COLUMNS])
         self.writer = pq.ParquetWriter(str(out), self.schema)
 
-    def write(self, data: bytes) -> None:
-        if data:
-            table = self.pacsv.read_csv(
-                self.pa.py_buffer(data), read_options=self.pacsv.ReadOptions(column_names=list(COLUMNS)),
-                convert_options=self.pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True,
-                                                          quoted_strings_can_be_null=False))
-            self.writer.write_table(table)
+    def from_csv(self, data: bytes) -> Any:
+        return self.pacsv.read_csv(
+            self.pa.py_buffer(data), read_options=self.pacsv.ReadOptions(column_names=list(COLUMNS)),
+            convert_options=self.pacsv.ConvertOptions(column_types=self.schema, strings_can_be_null=True,
+                                                      null_values=[""], quoted_strings_can_be_null=False))
+
+    def write(self, data: Any) -> None:
+        for piece in data if isinstance(data, list) else [data]:
+            if isinstance(piece, self.pa.Table):
+                self.writer.write_table(piece)
+            elif piece:
+                self.writer.write_table(self.from_csv(piece))
 
     def close(self) -> None:
         self.writer.close()

@@ -96,15 +96,16 @@ def test_a_wrong_format_is_refused_before_dask_starts(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _reference_table(values) -> list[bytes]:
-    """The writer's text tables as they were built before _joined: one CSV cell (bytes) per entry."""
+def _reference_table(values, quote: bool = True) -> list[bytes]:
+    """The writer's text tables as they were built before _joined: one CSV cell (bytes) per entry (`quote`), or
+    the entry as it is."""
     import numpy as np
 
     from pipeline.batchrate import _cell
 
     if isinstance(values, np.ndarray):
         values = [v.decode("utf-8") for v in values.tolist()]
-    return [_cell(v) for v in values]
+    return [_cell(v) if quote else v.encode("utf-8") for v in values]
 
 
 def test_joined_tables_are_the_cells_end_to_end() -> None:

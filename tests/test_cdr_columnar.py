@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,6 +193,36 @@ def test_batch_rate_writes_the_same_bytes_on_both_paths(tmp_path_factory, lines)
                         result.calls, result.rejected, result.skipped, result.statuses))
     assert outputs[0] == outputs[1]
     assert outputs[0][2] + outputs[0][5] == count_lines(cdr.read_bytes())  # a garbage line may hold line ends
+
+
+def csv_read_back(path: Path):
+    """The CSV output read with the Parquet output's types: what the Parquet output must hold (an empty field null,
+    and only an empty one)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    schema = pa.schema([(c, pa.int64() if c in ("line", "billable_seconds", "billed_seconds") else pa.string())
+                        for c in batchrate.COLUMNS])
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types=schema, strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(cdr_line(), min_size=1, max_size=30))
+def test_parquet_holds_what_the_csv_says(tmp_path_factory, lines):
+    """Parquet output, built from the blocks' columns (and the row path's lines read back from CSV), holds the CSV
+    output's values: same rows, same order, same text, nulls where the CSV field is empty."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder, ws = us_workspace(tmp_path_factory)
+    cdr = folder / "Master.csv"
+    cdr.write_text("\n".join(lines + ['"","2001","NA","null","","","","","","2026-04-01 09:00:00","",'
+                                      '"2026-04-01 09:00:01",1,0,"BUSY","x"']) + "\n", encoding="utf-8")
+    site = ws.sites["nyc"]
+    for suffix in (".csv", ".parquet"):
+        batchrate.batch_rate([cdr], tariff=site.tariff, fmt="asterisk", out=folder / f"out{suffix}", site=site, ws=ws)
+    got, want = pq.read_table(folder / "out.parquet"), csv_read_back(folder / "out.csv")
+    assert got.schema == want.schema
+    assert got.to_pylist() == want.to_pylist()
 
 
 @settings(max_examples=20, deadline=None)
