@@ -259,6 +259,62 @@ cdef struct Col:
     Py_ssize_t width  # FIXED: entry k is text[k * width:(k + 1) * width] up to its first NUL
 
 
+cdef Py_ssize_t column(Col* col, tuple spec, const int64_t[::1] rows, list keep) except -1:
+    """Point `col` at a column spec's arrays (kept alive in `keep`); the most bytes its rows may take, quoted."""
+    cdef Py_ssize_t nrows = rows.shape[0]
+    col.kind = spec[0]
+    if spec[0] == SLICE:  # read in place: a column of the block's arrays is strided
+        a = np.asarray(spec[1])
+        l = np.asarray(spec[2])
+        if a.dtype != np.int64 or a.strides[0] % 8:
+            a = np.ascontiguousarray(a, np.int64)
+        if l.dtype != np.int32 or l.strides[0] % 4:
+            l = np.ascontiguousarray(l, np.int32)
+        keep += [a, l]
+        col.i64 = <const int64_t*><size_t>a.ctypes.data
+        col.i32 = <const int32_t*><size_t>l.ctypes.data
+        col.s64, col.s32 = a.strides[0] // 8, l.strides[0] // 4
+        return 2 * int(l[rows].sum()) + 2 * nrows
+    if spec[0] == TABLE:
+        a = np.ascontiguousarray(spec[1], np.int32)
+        if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1]): joined once by the caller
+            text = spec[2][0]  # read where it is (a tariff's table is megabytes): copied only when empty
+            if not isinstance(text, bytes) or not text:
+                text = bytes(text) + b"\0"
+            starts = np.ascontiguousarray(spec[2][1], np.int64)
+            widest = int(np.diff(starts).max()) if len(starts) > 1 else 0
+        else:
+            text = b"".join(spec[2]) + b"\0"
+            starts = np.zeros(len(spec[2]) + 1, np.int64)
+            np.cumsum([len(x) for x in spec[2]], out=starts[1:])
+            widest = max([len(x) for x in spec[2]] or [0])
+        keep += [a, text, starts]
+        col.i32 = <const int32_t*><size_t>a.ctypes.data
+        col.text = <const uint8_t*><const char*>text
+        col.starts = <const int64_t*><size_t>starts.ctypes.data
+        col.limit = len(text)
+        return widest * nrows
+    if spec[0] == FIXED:
+        a = np.ascontiguousarray(spec[1], np.int32)
+        fixed = np.ascontiguousarray(spec[2])
+        if fixed.dtype.kind != "S" or fixed.ndim != 1:
+            raise TypeError("FIXED: a 1-d numpy 'S' array")
+        col.width = fixed.dtype.itemsize
+        if col.width == 0 or len(fixed) == 0:
+            fixed = np.zeros(1, "S1")  # nothing to point into: every entry is empty
+            col.width = 0
+        keep += [a, fixed]
+        col.i32 = <const int32_t*><size_t>a.ctypes.data
+        col.text = <const uint8_t*><size_t>fixed.ctypes.data
+        col.limit = fixed.nbytes
+        return (2 * col.width + 2) * nrows
+    a = np.ascontiguousarray(spec[1], np.int64)
+    keep.append(a)
+    col.i64 = <const int64_t*><size_t>a.ctypes.data
+    col.decimals = spec[2] if spec[0] == MONEY else 0
+    return 32 * nrows
+
+
 def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> memoryview:
     """CSV lines (\\r\\n, as the csv module writes) for `rows`, as a memoryview of the buffer they were written in
     (no copy: a block's output is handed to the file as it is), one field per column spec:
@@ -276,59 +332,7 @@ number."""
     if ncol > 64:
         raise ValueError("at most 64 columns")
     for c in range(ncol):
-        spec = columns[c]
-        cols[c].kind = spec[0]
-        if spec[0] == SLICE:  # read in place: a column of the block's arrays is strided
-            a = np.asarray(spec[1])
-            l = np.asarray(spec[2])
-            if a.dtype != np.int64 or a.strides[0] % 8:
-                a = np.ascontiguousarray(a, np.int64)
-            if l.dtype != np.int32 or l.strides[0] % 4:
-                l = np.ascontiguousarray(l, np.int32)
-            keep += [a, l]
-            cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
-            cols[c].i32 = <const int32_t*><size_t>l.ctypes.data
-            cols[c].s64, cols[c].s32 = a.strides[0] // 8, l.strides[0] // 4
-            size += 2 * int(l[rows].sum()) + 2 * nrows
-        elif spec[0] == TABLE:
-            a = np.ascontiguousarray(spec[1], np.int32)
-            if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1]): joined once by the caller
-                text = spec[2][0]  # read where it is (a tariff's table is megabytes): copied only when empty
-                if not isinstance(text, bytes) or not text:
-                    text = bytes(text) + b"\0"
-                starts = np.ascontiguousarray(spec[2][1], np.int64)
-                widest = int(np.diff(starts).max()) if len(starts) > 1 else 0
-            else:
-                text = b"".join(spec[2]) + b"\0"
-                starts = np.zeros(len(spec[2]) + 1, np.int64)
-                np.cumsum([len(x) for x in spec[2]], out=starts[1:])
-                widest = max([len(x) for x in spec[2]] or [0])
-            keep += [a, text, starts]
-            cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
-            cols[c].text = <const uint8_t*><const char*>text
-            cols[c].starts = <const int64_t*><size_t>starts.ctypes.data
-            cols[c].limit = len(text)
-            size += widest * nrows
-        elif spec[0] == FIXED:
-            a = np.ascontiguousarray(spec[1], np.int32)
-            fixed = np.ascontiguousarray(spec[2])
-            if fixed.dtype.kind != "S" or fixed.ndim != 1:
-                raise TypeError("FIXED: a 1-d numpy 'S' array")
-            cols[c].width = fixed.dtype.itemsize
-            if cols[c].width == 0 or len(fixed) == 0:
-                fixed = np.zeros(1, "S1")  # nothing to point into: every entry is empty
-                cols[c].width = 0
-            keep += [a, fixed]
-            cols[c].i32 = <const int32_t*><size_t>a.ctypes.data
-            cols[c].text = <const uint8_t*><size_t>fixed.ctypes.data
-            cols[c].limit = fixed.nbytes
-            size += (2 * cols[c].width + 2) * nrows
-        else:
-            a = np.ascontiguousarray(spec[1], np.int64)
-            keep.append(a)
-            cols[c].i64 = <const int64_t*><size_t>a.ctypes.data
-            cols[c].decimals = spec[2] if spec[0] == MONEY else 0
-            size += 32 * nrows
+        size += column(&cols[c], columns[c], rows, keep)
     size += (ncol + 2) * nrows + 8  # + 8: a wide copy writes up to 8 bytes past a field
     cdef Py_ssize_t buflen = buf.shape[0]
     out = PyByteArray_FromStringAndSize(NULL, size)  # not zeroed: every byte up to p is written below
@@ -487,60 +491,18 @@ cdef class Interner:
 
 
 def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
-    """One write_csv column (SLICE, TABLE with (bytes, starts) of raw entries, FIXED, MONEY or TIME) as an Arrow
+    """One write_csv column (SLICE, TABLE of entries as they are, FIXED, MONEY or TIME) as an Arrow
     string column: (offsets int32[n + 1], data uint8, valid bool[n]); the values as write_csv writes them but not
     quoted, an empty value null (as pyarrow's CSV reader reads an empty field). Parquet output is built from these
     without going through CSV text."""
-    cdef Py_ssize_t n = rows.shape[0], k, r, p = 0, size = 0, w
-    cdef int kind = spec[0], decimals = 0
+    cdef Py_ssize_t n = rows.shape[0], k, r, p = 0, size, w
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
-    cdef const int64_t* i64 = NULL
-    cdef const int32_t* i32 = NULL
-    cdef const uint8_t* text = NULL
-    cdef const int64_t* starts = NULL
-    cdef Py_ssize_t s64 = 1, s32 = 1, width = 0
+    cdef Col col
     cdef int64_t start, stop
     keep = []
-    if kind == K_SLICE:
-        a, l = np.asarray(spec[1]), np.asarray(spec[2])
-        if a.dtype != np.int64 or a.strides[0] % 8:
-            a = np.ascontiguousarray(a, np.int64)
-        if l.dtype != np.int32 or l.strides[0] % 4:
-            l = np.ascontiguousarray(l, np.int32)
-        keep += [a, l]
-        i64, i32 = <const int64_t*><size_t>a.ctypes.data, <const int32_t*><size_t>l.ctypes.data
-        s64, s32 = a.strides[0] // 8, l.strides[0] // 4
-        size = int(l[rows].sum()) if n else 0
-    elif kind == K_TABLE:
-        a = np.ascontiguousarray(spec[1], np.int32)
-        if isinstance(spec[2], tuple):
-            data, st = spec[2]
-        else:  # a list of entries, as write_csv takes them too
-            data, st = b"".join(spec[2]), np.zeros(len(spec[2]) + 1, np.int64)
-            np.cumsum([len(x) for x in spec[2]], out=st[1:])
-        data = bytes(data) + b"\0"
-        st = np.ascontiguousarray(st, np.int64)
-        keep += [a, data, st]
-        i32, text, starts = <const int32_t*><size_t>a.ctypes.data, <const uint8_t*><const char*>data, \
-            <const int64_t*><size_t>st.ctypes.data
-        size = (int(np.diff(st).max()) if len(st) > 1 else 0) * n
-    elif kind == K_FIXED:
-        a = np.ascontiguousarray(spec[1], np.int32)
-        fixed = np.ascontiguousarray(spec[2])
-        width = fixed.dtype.itemsize if len(fixed) else 0
-        if width == 0:
-            fixed = np.zeros(1, "S1")
-        keep += [a, fixed]
-        i32, text = <const int32_t*><size_t>a.ctypes.data, <const uint8_t*><size_t>fixed.ctypes.data
-        size = width * n
-    elif kind == K_MONEY or kind == K_TIME:
-        a = np.ascontiguousarray(spec[1], np.int64)
-        keep.append(a)
-        i64 = <const int64_t*><size_t>a.ctypes.data
-        decimals = spec[2] if kind == K_MONEY else 0
-        size = 32 * n
-    else:
+    if spec[0] not in (SLICE, TABLE, FIXED, MONEY, TIME):
         raise ValueError("strings: a SLICE, TABLE, FIXED, MONEY or TIME column")
+    size = column(&col, spec, rows, keep)
     if size >= 2**31:
         raise ValueError("strings: over 2 GiB in one column")
     offsets = np.empty(n + 1, np.int32)
@@ -554,26 +516,26 @@ def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
         ov[0] = 0
         for k in range(n):
             r = rows[k]
-            if kind == K_SLICE:
-                w = i32[r * s32]
-                memcpy(o + p, b + i64[r * s64], w)
+            if col.kind == K_SLICE:
+                w = col.i32[r * col.s32]
+                memcpy(o + p, b + col.i64[r * col.s64], w)
                 p += w
-            elif kind == K_TABLE:
-                if i32[r] >= 0:
-                    start = starts[i32[r]]
-                    stop = starts[i32[r] + 1]
-                    memcpy(o + p, text + start, stop - start)
+            elif col.kind == K_TABLE:
+                if col.i32[r] >= 0:
+                    start = col.starts[col.i32[r]]
+                    stop = col.starts[col.i32[r] + 1]
+                    memcpy(o + p, col.text + start, stop - start)
                     p += stop - start
-            elif kind == K_FIXED:
-                if i32[r] >= 0 and width:
-                    w = <Py_ssize_t>strnlen(<const char*>(text + <Py_ssize_t>i32[r] * width), width)
-                    memcpy(o + p, text + <Py_ssize_t>i32[r] * width, w)
+            elif col.kind == K_FIXED:
+                if col.i32[r] >= 0 and col.width:
+                    w = <Py_ssize_t>strnlen(<const char*>(col.text + <Py_ssize_t>col.i32[r] * col.width), col.width)
+                    memcpy(o + p, col.text + <Py_ssize_t>col.i32[r] * col.width, w)
                     p += w
-            elif kind == K_MONEY:
-                if i64[r] != NONE:
-                    p = put_money(o, p, i64[r], decimals)
+            elif col.kind == K_MONEY:
+                if col.i64[r] != NONE:
+                    p = put_money(o, p, col.i64[r], col.decimals)
             else:
-                p = put_time(o, p, i64[r])
+                p = put_time(o, p, col.i64[r])
             vv[k] = p > ov[k]
             ov[k + 1] = <int32_t>p
     return offsets, out[:p], valid
