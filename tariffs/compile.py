@@ -409,27 +409,33 @@ def _tz_table_from_marks(zone: ZoneInfo, marks: list[int], t0: int, t1: int) -> 
     """The day-by-day table computed from a step function: the zone is asked at each mark and just before the
     next one (None if those differ: a change between two marks, so `marks` was not a superset), then the daily
     sampling and each bisection are replayed on the steps, exactly as `_tz_table_by_days` runs them."""
+    if not marks or marks[0] != t0:
+        return None
     ends = [*marks[1:], t1 + 1]
     values = [_utc_offset(zone, m) for m in marks]
     for m, end, v in zip(marks, ends, values):
         if end - 1 > m and _utc_offset(zone, end - 1) != v:
             return None
+    # the daily samples t0 + k * 86400 change value only at the first sample at or after a mark: sample k takes the
+    # value of the last mark whose first sample is <= k (no need to look at all 47,848 samples)
     mark_arr = np.array(marks, dtype=np.int64)
-    value_arr = np.array(values, dtype=np.int64)
-    samples = np.arange(t0, t1 + 1, 86_400, dtype=np.int64)
-    sampled = value_arr[np.searchsorted(mark_arr, samples, side="right") - 1]
+    first_sample = -(-(mark_arr - t0) // 86_400)
+    last = np.flatnonzero(np.append(first_sample[1:] != first_sample[:-1], True))  # each sample's last mark
+    ks, vs = first_sample[last].tolist(), [values[j] for j in last.tolist()]
     at = [np.iinfo(np.int64).min]
-    off = [int(sampled[0])]
-    for k in (np.flatnonzero(sampled[1:] != sampled[:-1]) + 1).tolist():
-        prev_off = int(sampled[k - 1])
-        lo, hi = int(samples[k - 1]), int(samples[k])
+    off = [vs[0]]  # sample 0 is t0, the first mark
+    for i in range(1, len(ks)):
+        if vs[i] == vs[i - 1]:
+            continue
+        prev_off, new_off = vs[i - 1], vs[i]
+        lo, hi = t0 + (ks[i] - 1) * 86_400, t0 + ks[i] * 86_400
         # the steps in (lo, hi]: when the offset leaves prev_off at one and never comes back before hi, the
         # bisection ends on that step's mark (its test is then monotone); otherwise it is replayed step by step
         a, b = bisect.bisect_right(marks, lo), bisect.bisect_right(marks, hi)
         left = [j for j in range(a, b) if values[j] != prev_off]
         if left and all(values[j] != prev_off for j in range(left[0], b)):
             at.append(marks[left[0]])
-            off.append(int(sampled[k]))
+            off.append(new_off)
             continue
         while hi - lo > 1:
             mid = (lo + hi) // 2
@@ -438,7 +444,7 @@ def _tz_table_from_marks(zone: ZoneInfo, marks: list[int], t0: int, t1: int) -> 
             else:
                 hi = mid
         at.append(hi)
-        off.append(int(sampled[k]))
+        off.append(new_off)
     return np.array(at, dtype=np.int64), np.array(off, dtype=np.int32)
 
 
