@@ -8,6 +8,7 @@ the row parser. Rejects go to `<out>.rejects.csv` with file, line, reason and ra
 from __future__ import annotations
 
 import csv
+import ctypes
 import datetime as dt
 import io
 import os
@@ -124,6 +125,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     if span is not None and len(inputs) != 1:
         raise BatchError("a span is a part of one input")
     ws = ws or Workspace(Path.cwd())
+    _keep_freed_memory()
     compiled = ws.tariff(tariff)
     if site is None:  # numbers must already be international (+CC...)
         site = Site(name="", country="ZZ", timezone=timezone, dialplan=DialPlan("ZZ", international_prefix=""),
@@ -174,6 +176,19 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             result.files.append(counts)
     writer.close()
     return result
+
+
+def _keep_freed_memory() -> None:
+    """glibc only: serve the blocks' buffers (8 to 30 MB each) from memory freed by the blocks before instead of
+    fresh mappings, and keep up to 256 MB freed rather than give it back. Each block otherwise touches new pages,
+    and on a VM a first touch costs some 3.6 us per 4 kB page: 25-30,000 of them per million rows on two threads,
+    about 5 % of the CPU. Elsewhere (or if refused) nothing changes."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD (its largest value): below it, no mapping of its own
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
