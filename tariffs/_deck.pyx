@@ -8,7 +8,7 @@
 # Python conversion as the reference loader, which gives the value or the exact error message. Money is summed
 # from its digits as integers (units of 10**-8): no float, no rounding.
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
@@ -415,7 +415,7 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
     cdef int32_t[::1] ids = ids_np
     cdef int32_t* table = <int32_t*>malloc(cap * sizeof(int32_t))
     cdef int64_t* first = <int64_t*>malloc(cap // 2 * sizeof(int64_t))  # each id's first row
-    cdef uint64_t* hashes = <uint64_t*>malloc(cap // 2 * sizeof(uint64_t))  # compared before the cell's bytes
+    cdef uint32_t* hashes = <uint32_t*>malloc(cap // 2 * sizeof(uint32_t))  # compared before the cell's bytes
     cdef bint failed = table == NULL or first == NULL or hashes == NULL
     cdef int64_t[::1] fv
     try:
@@ -444,11 +444,11 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
                     if k < 0:
                         table[slot] = n_ids
                         first[n_ids] = i
-                        hashes[n_ids] = h
+                        hashes[n_ids] = <uint32_t>h
                         ids[i] = n_ids
                         n_ids += 1
                         break
-                    if hashes[k] == h:
+                    if hashes[k] == <uint32_t>h:
                         cell(buf, bounds, idx, off, first[k], &fa, &fb)
                         if fb - fa == length and memcmp(&buf[fa], &buf[a], length) == 0:
                             ids[i] = k
@@ -468,7 +468,7 @@ def unique(const uint8_t[::1] buf, const int64_t[::1] bounds, const int64_t[::1]
         free(hashes)
 
 
-cdef bint _grow(int32_t** table, int64_t** first, uint64_t** hashes, Py_ssize_t* cap, Py_ssize_t new_cap,
+cdef bint _grow(int32_t** table, int64_t** first, uint32_t** hashes, Py_ssize_t* cap, Py_ssize_t new_cap,
                int32_t n_ids) noexcept nogil:
     """Enlarge unique's table to new_cap (a power of 2), and its per-id arrays, and place the ids again; true
     when out of memory."""
@@ -478,7 +478,7 @@ cdef bint _grow(int32_t** table, int64_t** first, uint64_t** hashes, Py_ssize_t*
     cdef int64_t* f = <int64_t*>realloc(first[0], new_cap // 2 * sizeof(int64_t))
     if f != NULL:
         first[0] = f
-    cdef uint64_t* hs = <uint64_t*>realloc(hashes[0], new_cap // 2 * sizeof(uint64_t))
+    cdef uint32_t* hs = <uint32_t*>realloc(hashes[0], new_cap // 2 * sizeof(uint32_t))
     if hs != NULL:
         hashes[0] = hs
     if t == NULL or f == NULL or hs == NULL:
