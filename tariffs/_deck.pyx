@@ -214,6 +214,22 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
                     too_long = True
                     break
                 continue
+            if S.state == IN_QUOTED_FIELD and c != 34 and c != 10 and c != 13:
+                # a run inside quotes (a name with a comma): only '"' and line ends (counted) change anything
+                out, n_out, chars = S.out, S.n_out, S.field_chars
+                while i < n:
+                    c = src[i]
+                    if c == 34 or c == 10 or c == 13:
+                        break
+                    out[n_out] = c
+                    n_out += 1
+                    chars += (c & 0xC0) != 0x80
+                    i += 1
+                S.n_out, S.field_chars = n_out, chars
+                if S.field_chars > field_limit:
+                    too_long = True
+                    break
+                continue
             process(&S, c)
             if S.field_chars > field_limit:
                 too_long = True
