@@ -9,6 +9,11 @@ import numpy.typing as npt
 MIN_SLICE: int  # the fewest calls given a thread of their own by threads=N
 MODES: dict[str, int]
 SOURCE_KEYS: tuple[str, ...]
+FAST_DTYPE: np.dtype[Any]
+HOT_DTYPE: np.dtype[Any]
+SCHEME_DTYPE: np.dtype[Any]
+EFF_LIMIT: int
+SCHEME_LIMIT: int  # schemes kept (at most 65,535; tests lower it)
 
 class RateTables:
     key_len: int
@@ -77,6 +82,8 @@ def leaf_rows(
     iv_prefix: npt.NDArray[np.int32], band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
 ) -> npt.NDArray[np.int32]: ...
 def fast_records(rate_rec: np.ndarray, slot_rec: np.ndarray) -> np.ndarray: ...
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # (ranks int64, distinct ascending)
+def hot_records(fast: np.ndarray, simple: bool) -> tuple[np.ndarray, np.ndarray]: ...  # (HOT_DTYPE, SCHEME_DTYPE)
 def reciprocal(divisor: int) -> tuple[int, int]: ...
 def floor_div_by_multiplying(n: int, divisor: int) -> int: ...
 def build_intervals(
