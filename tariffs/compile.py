@@ -332,7 +332,8 @@ def digit_keys(digits: np.ndarray, key_len: int) -> np.ndarray:
 
 
 def _increment_prices(price: np.ndarray, inc: np.ndarray, unit: np.ndarray, quantum: int) -> np.ndarray:
-    """Each increment's price, half_up(price * inc, unit * quantum) * quantum, in place in two new arrays (each new
+    """Each increment's price: price * inc / (unit * quantum) rounded half up (a remainder of half the divisor or
+    more rounds up; all non-negative), times quantum. In place in two new arrays (each new
     array of a 1M-row deck is 2,000 first-touched pages). A single unit makes the divisor a scalar."""
     num = price * inc
     den: Any = int(unit[0]) * quantum if len(unit) and unit.min() == unit.max() else unit * quantum
@@ -342,12 +343,6 @@ def _increment_prices(price: np.ndarray, inc: np.ndarray, unit: np.ndarray, quan
     num += rem >= den
     num *= quantum
     return num
-
-
-def half_up(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den rounded half up, for non-negative int64 arrays."""
-    q, r = np.divmod(num, den)
-    return q + (2 * r >= den)
 
 
 def local_midnight(day: dt.date, zone: ZoneInfo) -> int:

@@ -304,3 +304,24 @@ def test_scanner_runs_inside_quotes_like_csv_reader() -> None:
             for r in range(len(lines))]
     reader = csv.reader(io.StringIO(text, newline=""))
     assert mine == [(reader.line_num, fields) for fields in reader]
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.sampled_from([1, 6, 30, 60]), st.sampled_from([1, 60, 3600])),
+                min_size=1, max_size=40), st.sampled_from([1, 1000, 10**8]), st.booleans())
+def test_increment_prices_round_half_up(rows: list[tuple[int, int, int]], quantum: int, one_unit: bool) -> None:
+    """Each increment's price, rounded half up to `quantum` (the rounding of [rounding] increment_decimals), with a
+    single unit (a scalar divisor) or several; exact halves round up."""
+    price = np.array([r[0] for r in rows], dtype=np.int64)
+    inc = np.array([r[1] for r in rows], dtype=np.int64)
+    unit = np.array([rows[0][2] if one_unit else r[2] for r in rows], dtype=np.int64)
+    expected = []
+    for p, i, u in zip(price.tolist(), inc.tolist(), unit.tolist()):  # Python integers: exact
+        q, r = divmod(p * i, u * quantum)
+        expected.append((q + (2 * r >= u * quantum)) * quantum)
+    assert compile_mod._increment_prices(price, inc, unit, quantum).tolist() == expected
+
+
+def test_increment_prices_exact_half_rounds_up() -> None:
+    price, inc, unit = (np.array([v], dtype=np.int64) for v in (5, 1, 10))
+    assert compile_mod._increment_prices(price, inc, unit, 1).tolist() == [1]  # 5 / 10 = 0.5 -> 1
+    assert compile_mod._increment_prices(price - 1, inc, unit, 1).tolist() == [0]  # 0.4 -> 0
