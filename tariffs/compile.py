@@ -375,8 +375,9 @@ def _utc_offset(zone: ZoneInfo, t: int) -> int:
 def _offset_marks(name: str, t0: int, t1: int) -> list[int]:
     """Instants in [t0, t1] after which the zone's offset may differ (a superset of the real changes, t0 first),
     read from the zone's own data: its TZif transitions, then the yearly rule of its POSIX TZ string, as the
-    pure-Python zoneinfo reads them (the C zoneinfo reads the same file with the same rules). Generous on purpose:
-    one extra mark costs two datetime calls; a missing one would be caught only by the end check."""
+    pure-Python zoneinfo reads them (the C zoneinfo reads the same file with the same rules). Generous on purpose
+    (each rule change, and one fold or gap on each side of it): an extra mark costs two datetime calls, while a
+    missing one is caught only if the offset just before the next mark differs (tests/test_tariff_tz.py)."""
     pyzi = _pyzoneinfo  # private, but stdlib: tz_table falls back to day sampling if it ever changes
     zone = pyzi.ZoneInfo.no_cache(name)
     trans = [int(t) for t in zone._trans_utc]
