@@ -34,7 +34,7 @@ cdef enum:
     MAX_KEY_DIGITS = 18
     DAY = 86400
     DAY_CACHE = 64  # a power of two
-    GROUP = 16  # calls looked up together, so that their memory accesses overlap
+    GROUP = 32  # calls looked up together, so that their memory accesses overlap (16: 7% fewer calls/s)
     KEY_DIGITS = 18  # digits of a number key: 11**18 < 2**63
     CHUNK = 2048  # calls whose keys rate() computes at a time, into a buffer on the stack
     HOUR = 3600
