@@ -1086,6 +1086,8 @@ def factorize(values):
     if values.shape[0] == 0:
         return np.zeros(0, np.int64), values
     lo, hi = int(values.min()), int(values.max())
+    if lo == hi:  # one value (no cost bound, one slot, one increment in the whole deck)
+        return np.zeros(values.shape[0], np.int64), values[:1].copy()
     if hi - lo < 1 << 20:
         present = np.zeros(hi - lo + 1, bool)
         present[values - lo] = True
@@ -1104,17 +1106,20 @@ def hot_records(fast, simple):
     n = len(fast)
     eff = fast["eff"].astype(np.int64)
     usable = np.flatnonzero((fast["nslots"] <= 2) & (eff < EFF_LIMIT) & bool(simple))
+    every = len(usable) == n  # the usual deck: no gather
     ids = np.zeros(n, np.int64)
     # a scheme's number: its fields' ranks combined (mixed radix), then ranked again
     key = np.zeros(len(usable), np.int64)
     radix = 1
     for name in ("min_cost", "max_cost", "start1", "inc0", "inc1"):
-        codes, uniq = factorize(fast[name][usable])
-        if radix * max(len(uniq), 1) >= 1 << 62:  # never with a real deck: fold the key so far first
+        codes, uniq = factorize(fast[name] if every else fast[name][usable])
+        if len(uniq) <= 1:
+            continue
+        if radix * len(uniq) >= 1 << 62:  # never with a real deck: fold the key so far first
             key, _ = factorize(key)
             radix = int(key.max(initial=0)) + 1
-        key = key + codes * radix
-        radix *= max(len(uniq), 1)
+        key += codes * radix
+        radix *= len(uniq)
     codes, distinct = factorize(key)
     first = np.zeros(len(distinct), np.int64)  # a rate of each scheme, to read the scheme's fields from
     first[codes[::-1]] = usable[::-1]
