@@ -132,7 +132,7 @@ class Channels:
             if new:
                 spans = [peer_span(v) for v in new]
                 self.cls = np.concatenate([self.cls, np.array([self.classify(v) for v in new], np.int64)])
-                self.start = np.concatenate([self.start, np.array([a for a, _ in spans], np.int64)])
+                self.start = np.concatenate([self.start, np.array([a for a, b in spans], np.int64)])
                 self.length = np.concatenate([self.length, np.array([b - a for a, b in spans], np.int32)])
                 self.peers += [v[a:b] for v, (a, b) in zip(new, spans)]
             peers = self.peers
