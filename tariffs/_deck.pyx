@@ -73,6 +73,25 @@ cdef struct Scan:
     int state
 
 
+cdef inline Py_ssize_t copy_run(Scan* S, const uint8_t* src, Py_ssize_t i, Py_ssize_t n, uint8_t stop) noexcept nogil:
+    """Copy the run of ordinary characters from src[i] into the field, up to `stop` (',' out of quotes, '"' in
+    them) or a line end; the index where it stopped. In locals a byte store cannot alias, so they stay in
+    registers."""
+    cdef uint8_t* out = S.out
+    cdef Py_ssize_t n_out = S.n_out, chars = S.field_chars
+    cdef uint8_t c
+    while i < n:
+        c = src[i]
+        if c == stop or c == 10 or c == 13:
+            break
+        out[n_out] = c
+        n_out += 1
+        chars += (c & 0xC0) != 0x80
+        i += 1
+    S.n_out, S.field_chars = n_out, chars
+    return i
+
+
 cdef inline void save_field(Scan* S) noexcept nogil:
     S.n_fields += 1
     S.fs[S.n_fields] = S.n_out  # fields are contiguous: field k is buffer[fs[k]:fs[k+1]]
@@ -154,12 +173,11 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
     is buffer[bounds[k]:bounds[k+1]], field 0 is always empty, record r is made of fields record_lo[r]:
     record_lo[r+1] and ends on line record_line[r]. None when a field exceeds `field_limit` characters (the caller
     then uses csv.reader, which reports it; data is then overwritten)."""
-    cdef Py_ssize_t n = end, i, max_fields = 2, max_recs = 2, commas = 0, ends = 0, n_out, chars
+    cdef Py_ssize_t n = end, i, max_fields = 2, max_recs = 2, commas = 0, ends = 0
     cdef uint8_t c
     cdef bint line_start = True, too_long = False
     cdef Scan S
     cdef const uint8_t* src
-    cdef uint8_t* out
     if not 0 <= begin <= end < data.shape[0]:
         raise ValueError("scan needs 0 <= begin <= end < len(data)")
     src = &data[0]
@@ -200,32 +218,14 @@ def scan(uint8_t[::1] data, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t field_l
                     i += 1
                     continue
                 S.state = IN_FIELD
-                out, n_out, chars = S.out, S.n_out, S.field_chars
-                while i < n:
-                    c = src[i]
-                    if c == 44 or c == 10 or c == 13:
-                        break
-                    out[n_out] = c
-                    n_out += 1
-                    chars += (c & 0xC0) != 0x80
-                    i += 1
-                S.n_out, S.field_chars = n_out, chars
+                i = copy_run(&S, src, i, n, 44)
                 if S.field_chars > field_limit:
                     too_long = True
                     break
                 continue
             if S.state == IN_QUOTED_FIELD and c != 34 and c != 10 and c != 13:
                 # a run inside quotes (a name with a comma): only '"' and line ends (counted) change anything
-                out, n_out, chars = S.out, S.n_out, S.field_chars
-                while i < n:
-                    c = src[i]
-                    if c == 34 or c == 10 or c == 13:
-                        break
-                    out[n_out] = c
-                    n_out += 1
-                    chars += (c & 0xC0) != 0x80
-                    i += 1
-                S.n_out, S.field_chars = n_out, chars
+                i = copy_run(&S, src, i, n, 34)
                 if S.field_chars > field_limit:
                     too_long = True
                     break

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -275,6 +276,18 @@ def _sort_value(v: Any) -> tuple[int, Any]:
     return (2, str(v).lower())
 
 
+def _width(column: Column, label: Text, rows: list[Row]) -> int:
+    """A column's width: its widest cell or its label, as DataTable measures them (a string cell is markup).
+    Measured here, as the rows are given, not left to DataTable, which measures them when the app is next idle:
+    rows drawn before that (a small tariff loads in milliseconds) had their columns as wide as the labels, the
+    names cut short."""
+    def width(cell: Any) -> int:
+        text = cell if isinstance(cell, Text) else Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
+        return max((cell_len(line) for line in text.plain.split("\n")), default=0)
+
+    return max([width(label)] + [width(r.cells.get(column.key, "")) for r in rows])
+
+
 class LocalTable(DataTable):
     """A DataTable over rows held in memory, with the keys of every console list. Posts Changed after each change
     of the view so that the screen can show what is shown (`summary()`)."""
@@ -334,7 +347,7 @@ class LocalTable(DataTable):
         col = self.cursor_column
         self.clear(columns=True)
         for c in self.visible:
-            self.add_column(header(c, self.sort), key=c.key, width=c.width)
+            self.add_column(header(c, self.sort), key=c.key, width=c.width or _width(c, header(c, self.sort), view))
         for r in view:
             self.add_row(*(r.cells.get(c.key, "") for c in self.visible), key=r.key)
         if view:
