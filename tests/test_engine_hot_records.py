@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import at, compare
+from helpers import at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine._rate as kernel
-from engine import number_keys
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.load import tariff_from_dict
+from tests.test_engine_vs_reference import compare_paths
 
 PRICES = ["0.05", "0.1234", "1"]
 SCHEMES = [("60", "0", "0"), ("30", "0", "0"), ("1", "0", "0"), ("6", "30", "6"), ("60", "60", "1")]
@@ -68,19 +68,6 @@ def numbers_for(c: CompiledTariff) -> list[str]:
     return [p + tail for p in c.prefixes for tail in ("", "2", "1212")] + ["3", "21", ""]
 
 
-def check_paths(c: CompiledTariff, numbers: list[str], starts: list[int], durations: list[int]) -> None:
-    """The reference agrees with `rate`; `rate_keys` and `rate_baseline` give `rate`'s arrays exactly."""
-    compare(c, numbers, starts, durations)
-    digits = np.array([n.encode() for n in numbers], dtype="S")
-    start = np.array(starts, dtype=np.int64)
-    duration = np.array(durations, dtype=np.int32)
-    want = c.tables.rate(digits, start, duration)
-    for name, got in (("rate_keys", c.tables.rate_keys(number_keys(digits), start, duration)),
-                      ("rate_baseline", c.tables.rate_baseline(digits, start, duration))):
-        for field, array in want.items():
-            assert np.array_equal(got[field], array), f"{name} differs on {field}"
-
-
 def calls(numbers: list[str], durations: list[int]) -> tuple[list[str], list[int], list[int]]:
     """Each number at each start time, with durations in turn."""
     out_n, out_s, out_d = [], [], []
@@ -105,7 +92,7 @@ def test_shared_records_agree_with_the_reference(rates: list[dict[str, Any]], li
         c = tariff(rates, True)
     finally:
         kernel.SCHEME_LIMIT = saved
-    check_paths(c, *calls(numbers_for(c), durations))
+    compare_paths(c, *calls(numbers_for(c), durations))
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,7 +139,7 @@ def test_a_one_rate_tariff(banded: bool) -> None:
     rates = [{"prefix": "33", "destination": "France", "price": "0.1", "unit": "60", "increment": "30",
               "min_cost": "0.05"}]
     c = tariff(rates, banded)
-    check_paths(c, *calls(["33", "331", "3", "34", ""], [0, 1, 29, 31, 600]))
+    compare_paths(c, *calls(["33", "331", "3", "34", ""], [0, 1, 29, 31, 600]))
 
 
 def test_a_tariff_without_rates() -> None:
