@@ -30,9 +30,7 @@ def _sums(sums: dict[str, int]) -> str:
     "that pyarrow, DuckDB, pandas and Dask read), and out of the store once archived. Needs pyarrow: pip install "
     "'anatole[archive]'."))
 def archive() -> None:
-    """Months of calls in Parquet files (archive/calls/month=YYYY-MM/part-<site>.parquet in the workspace, one
-    dataset that pyarrow, DuckDB, pandas and Dask read), and out of the store once archived. Needs pyarrow:
-    pip install 'anatole[archive]'."""
+    """`anatole archive` (its help, translated, is the decorator's)."""
 
 
 @archive.command("export", help=_(
@@ -46,9 +44,7 @@ def archive() -> None:
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path | None, as_json: bool) -> None:
-    """Write the month's calls (every column, NULLs and integer money kept) to one Parquet file per site, read it
-    back and compare it with the store (calls and cost per currency), then record it. The calls stay in the store
-    until `anatole archive drop`. Exporting a month again replaces its file (until it is dropped)."""
+    """`anatole archive export` (its help, translated, is the decorator's)."""
     from anatole.archive import ArchiveError, export_month
     from store.db import StoreError
 
@@ -81,9 +77,7 @@ def export_cmd(ctx: click.Context, period: str, site: str | None, folder: Path |
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_json: bool) -> None:
-    """Delete the month's calls from the store, only where a verified archive of exactly those calls exists (its
-    file's sha256 and rows checked again, the calls unchanged since the export); otherwise nothing is deleted
-    and the command exits 1 saying why. The day summaries are kept right; what-if reads the archive."""
+    """`anatole archive drop` (its help, translated, is the decorator's)."""
     from anatole.archive import ArchiveError, drop_month
     from store.db import StoreError
 
@@ -114,8 +108,7 @@ def drop_cmd(ctx: click.Context, period: str, site: str | None, yes: bool, as_js
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool) -> None:
-    """The archives: month, site, calls, cost per currency, file, whether the calls were dropped from the store,
-    and how many calls of that month the store holds now (late imports after a drop)."""
+    """`anatole archive list` (its help, translated, is the decorator's)."""
     from anatole.archive import listing
     from store.display import when
 

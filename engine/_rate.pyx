@@ -166,15 +166,7 @@ cdef extern from *:
     """
     uint64_t anatole_div_magic(uint64_t n, uint64_t m, int s, uint64_t d) nogil
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define anatole_prefetch(p) __builtin_prefetch(p)
-    #else
-    #define anatole_prefetch(p) ((void)(p))
-    #endif
-    """
-    void anatole_prefetch(const void* p) nogil
+from engine._prefetch cimport anatole_prefetch
 
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:

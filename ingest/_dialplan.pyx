@@ -9,7 +9,7 @@ import numpy as np
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.string cimport memcmp, memcpy
 
-from ingest._prefetch cimport anatole_prefetch
+from engine._prefetch cimport anatole_prefetch
 
 # kind codes: ingest.dialplan.KINDS order
 DEF K_EXTERNAL = 0

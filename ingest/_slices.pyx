@@ -5,7 +5,8 @@ from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memcpy
 
-from ingest._prefetch cimport anatole_prefetch
+from engine._prefetch cimport anatole_prefetch
+from ingest._words cimport zero_bytes
 
 
 cdef extern from "<string.h>" nogil:
@@ -204,15 +205,6 @@ cdef inline Py_ssize_t put_quoted(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py
     return p + 1
 
 
-cdef uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL
-
-
-cdef inline bint has_byte(uint64_t w, uint64_t c) noexcept nogil:
-    """Whether a byte of w is c (c repeated in every byte): the exact zero-byte test on w ^ c."""
-    w ^= c
-    return ((w - ONES) & ~w & HIGHS) != 0
-
-
 cdef inline Py_ssize_t put_field(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_ssize_t n, bint wide) noexcept nogil:
     """put_quoted, 8 bytes at a time when `wide` (t may be read, and o written, up to 8 bytes past n): each word is
     checked for a comma, quote, CR or LF while it is copied; a field that holds one is written again by put_quoted."""
@@ -225,8 +217,8 @@ cdef inline Py_ssize_t put_field(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_
         if n - i < 8:  # bytes past the field: made harmless ('A') for the test
             keep = (1ULL << (8 * (n - i))) - 1
             w = (w & keep) | (0x4141414141414141ULL & ~keep)
-        if has_byte(w, 0x2C2C2C2C2C2C2C2CULL) or has_byte(w, 0x2222222222222222ULL) \
-                or has_byte(w, 0x0D0D0D0D0D0D0D0DULL) or has_byte(w, 0x0A0A0A0A0A0A0A0AULL):
+        if zero_bytes(w ^ 0x2C2C2C2C2C2C2C2CULL) | zero_bytes(w ^ 0x2222222222222222ULL) \
+                | zero_bytes(w ^ 0x0D0D0D0D0D0D0D0DULL) | zero_bytes(w ^ 0x0A0A0A0A0A0A0A0AULL):
             return put_quoted(o, p, t, n)
         memcpy(o + p + i, &w, 8)
         i += 8

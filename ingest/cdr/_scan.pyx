@@ -11,7 +11,8 @@
 from libc.string cimport memchr, memcpy
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
-from ingest._prefetch cimport anatole_prefetch
+from engine._prefetch cimport anatole_prefetch
+from ingest._words cimport anatole_ctz64, zero_bytes
 
 import numpy as np
 
@@ -292,25 +293,7 @@ cdef inline Py_ssize_t line_end(const uint8_t* b, Py_ssize_t pos, Py_ssize_t n, 
     return end
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define anatole_ctz64(x) __builtin_ctzll(x)
-    #else
-    static int anatole_ctz64(unsigned long long x) { int n = 0; while (!(x & 1)) { x >>= 1; n++; } return n; }
-    #endif
-    """
-    int anatole_ctz64(uint64_t x) nogil
-
-
-cdef uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL
 cdef uint64_t QUOTES = 0x2222222222222222ULL, COMMAS = 0x2C2C2C2C2C2C2C2CULL
-
-
-cdef inline uint64_t zero_bytes(uint64_t w) noexcept nogil:
-    """The high bit of each zero byte of w, exact up to and including the first zero byte (what a search needs:
-    the lowest set bit is the first zero byte)."""
-    return (w - ONES) & ~w & HIGHS
 
 
 cdef inline int64_t find_quote(const uint8_t* b, int64_t p, int64_t end, int64_t limit) noexcept nogil:

@@ -1,5 +1,5 @@
-# A hint to fetch memory ahead of its use, for loops over a block's rows whose reads jump through an 8 MB block
-# (each row's field is a new cache line: without the hint, each costs a trip to memory).
+# A hint to fetch memory ahead of its use: for loops whose reads jump (the engine's table lookups, a block's rows
+# read after the scan, each a new line of an 8 MB block): without it, each waits for a trip to memory.
 cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
