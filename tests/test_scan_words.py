@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.cdr._scan import factorize, scan_asterisk
-from ingest.cdr.blocks import raw_blocks
+from ingest.cdr.blocks import TAIL_ROOM, raw_blocks
 
 GOOD = (b'"","2001","90155501234","from-internal","""Alice Martin-Dupont"" <2001>","PJSIP/2001-0000002a",'
         b'"PJSIP/trunk-out-0000002b","Dial","PJSIP/0155501234@trunk-out,60","2026-04-01 09:00:00",'
@@ -65,6 +65,15 @@ def test_raw_blocks_keep_every_byte_and_line(block_bytes, end):
         if end != b"\r":  # a block ends after a line feed (or at the end of the file): no line is cut
             assert text.endswith(b"\n") or buf is got[-1][0]
         first += text.count(end) + (0 if text.endswith(end) else 1)
+
+
+def test_raw_blocks_last_line_longer_than_the_room_kept():
+    """A block's last line longer than the room kept past the block (TAIL_ROOM) grows the buffer: nothing lost."""
+    long = b"x" * (3 * TAIL_ROOM) + b"\n"
+    data = GOOD + b"\n" + long + GOOD + b"\n"
+    got = list(raw_blocks(io.BytesIO(data), len(GOOD) + 10))
+    assert [bytes(b) for b, _ in got] == [GOOD + b"\n" + long, GOOD + b"\n"]
+    assert [line for _, line in got] == [1, 3]
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,6 +142,15 @@ def test_joined_text_table_as_one_cell_per_entry(values):
     cells = [_cell(v) for v in values]
     assert text == b"".join(cells)
     assert starts.tolist() == np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64).tolist()
+
+
+def test_raw_blocks_last_line_longer_than_the_room_kept():
+    """A block's last line longer than the room kept past the block (TAIL_ROOM) grows the buffer: nothing lost."""
+    long = b"x" * (3 * TAIL_ROOM) + b"\n"
+    data = GOOD + b"\n" + long + GOOD + b"\n"
+    got = list(raw_blocks(io.BytesIO(data), len(GOOD) + 10))
+    assert [bytes(b) for b, _ in got] == [GOOD + b"\n" + long, GOOD + b"\n"]
+    assert [line for _, line in got] == [1, 3]
 
 
 @settings(max_examples=200, deadline=None)

@@ -21,6 +21,7 @@ from ingest.cdr.model import Item, ParseContext, Skipped
 
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
 BLOCK_BYTES = 8 << 20
+TAIL_ROOM = 64 << 10  # room past a block's bytes for the rest of its last line (raw_blocks)
 RAW = SLICES.index("raw")
 ASCII_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "iso-8859-1", "cp1252"})
 _MIN_LOCAL, _MAX_LOCAL = 0, 4_102_444_800  # 1970..2100 naive local seconds: others go to the row parser
@@ -82,16 +83,20 @@ def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLO
 def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytearray, int]]:
     """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), in order: about
     `block_bytes` read into a new buffer, then the rest of its last line. Each byte is copied once, from the file
-    into the block (no joining of a block's tail to the next read, no slicing)."""
+    into the block (no joining of a block's tail to the next read, no slicing): the buffer has room for a last line
+    of up to TAIL_ROOM bytes, so the rest of the line is put in place (a longer one grows it, copying the block)."""
     first = 1
     while True:
-        buf = buffer(block_bytes)  # not zeroed: readinto fills it, the rest is cut off below
-        got = stream.readinto(buf)
+        buf = buffer(block_bytes + TAIL_ROOM)  # not zeroed: readinto fills it, the rest is cut off below
+        with memoryview(buf) as view:
+            got = stream.readinto(view[:block_bytes])
         if not got:
             return
+        if buf[got - 1] != 10:  # '\n': the rest of the last line (through its LF; a file without any LF is one block)
+            rest = stream.readline()
+            buf[got:got + len(rest)] = rest
+            got += len(rest)
         del buf[got:]
-        if buf[-1] != 10:  # '\n': the rest of the last line (through its LF; a file without any LF is one block)
-            buf += stream.readline()
         yield buf, first
         first += count_lines(buf)
 
