@@ -272,8 +272,8 @@ def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, delta: i
                  tables: _Tables, arrow: bool = False) -> Iterator[Callable[[], _Part]]:
     """One task per block; a format whose blocks carry state from one to the next is scanned here, in order."""
     scan = scanner(source.format, ctx)
-    for buf, first in raw_blocks(stream):
-        block: Callable[[], Block] = partial(scan.block, buf, first)
+    for buf, first, lines in raw_blocks(stream):
+        block: Callable[[], Block] = partial(scan.block, buf, first, lines)
         if not scan.stateless:
             block = partial(lambda b: b, block())
         yield partial(_block_part, ws, source, site, path, delta, block, tables, len(buf), arrow)

@@ -1,7 +1,8 @@
-"""The block scanner reads a line 8 bytes at a time while they are all printable ASCII (ingest.cdr._scan.line_end):
-every other byte, wherever it falls in a word, must still send its line to the row parser, and every line end must
-still be found; raw_blocks (one read per block, then the rest of the last line) loses no byte; factorize (hashing 8
-bytes at a time) numbers values exactly."""
+"""The block scanner reads a line 64 bytes at a time (ingest.cdr._scan.split_line: masks of its quotes, commas and
+other bytes): every byte other than printable ASCII, wherever it falls, must still send its line to the row parser,
+every line end must still be found, and the fields must be those of a strict CSV reading (split_fields against a
+byte-by-byte reference); count_lines counts 16 bytes at a time; raw_blocks (one read per block, then the rest of the
+last line) loses no byte; factorize (hashing 8 bytes at a time) numbers values exactly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.cdr._scan import factorize, scan_asterisk
+from ingest.cdr._scan import count_lines, factorize, scan_asterisk, split_fields
 from ingest.cdr.blocks import TAIL_ROOM, raw_blocks
 
 GOOD = (b'"","2001","90155501234","from-internal","""Alice Martin-Dupont"" <2001>","PJSIP/2001-0000002a",'
@@ -57,11 +58,11 @@ def test_line_ends_at_every_alignment(end):
 def test_raw_blocks_keep_every_byte_and_line(block_bytes, end):
     data = b"".join(GOOD[:40 + k] + end for k in range(50)) + b"last line, no end"
     got = list(raw_blocks(io.BytesIO(data), block_bytes))
-    assert b"".join(bytes(b) for b, _ in got) == data
+    assert b"".join(bytes(b) for b, _, _ in got) == data
     first = 1
-    for buf, line in got:
+    for buf, line, lines in got:
         text = bytes(buf)
-        assert line == first
+        assert line == first and lines == count_lines(buf)
         if end != b"\r":  # a block ends after a line feed (or at the end of the file): no line is cut
             assert text.endswith(b"\n") or buf is got[-1][0]
         first += text.count(end) + (0 if text.endswith(end) else 1)
@@ -72,8 +73,8 @@ def test_raw_blocks_last_line_longer_than_the_room_kept():
     long = b"x" * (3 * TAIL_ROOM) + b"\n"
     data = GOOD + b"\n" + long + GOOD + b"\n"
     got = list(raw_blocks(io.BytesIO(data), len(GOOD) + 10))
-    assert [bytes(b) for b, _ in got] == [GOOD + b"\n" + long, GOOD + b"\n"]
-    assert [line for _, line in got] == [1, 3]
+    assert [bytes(b) for b, _, _ in got] == [GOOD + b"\n" + long, GOOD + b"\n"]
+    assert [(line, lines) for _, line, lines in got] == [(1, 2), (3, 1)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -142,15 +143,6 @@ def test_joined_text_table_as_one_cell_per_entry(values):
     cells = [_cell(v) for v in values]
     assert text == b"".join(cells)
     assert starts.tolist() == np.concatenate([[0], np.cumsum([len(c) for c in cells])]).astype(np.int64).tolist()
-
-
-def test_raw_blocks_last_line_longer_than_the_room_kept():
-    """A block's last line longer than the room kept past the block (TAIL_ROOM) grows the buffer: nothing lost."""
-    long = b"x" * (3 * TAIL_ROOM) + b"\n"
-    data = GOOD + b"\n" + long + GOOD + b"\n"
-    got = list(raw_blocks(io.BytesIO(data), len(GOOD) + 10))
-    assert [bytes(b) for b, _ in got] == [GOOD + b"\n" + long, GOOD + b"\n"]
-    assert [line for _, line in got] == [1, 3]
 
 
 @settings(max_examples=200, deadline=None)
@@ -250,3 +242,79 @@ def test_interner_grows_and_keeps_every_id():
                            np.arange(len(values), dtype=np.int64))
         assert ids.tolist() == list(range(block * 300, block * 300 + 600))
     assert len(interner) == 1500 and interner.values(1498) == ["SIP/1498", "SIP/1499"]
+
+
+def reference_split(data: bytes, pos: int, maxf: int) -> tuple[list[tuple[int, int]] | None, int, int, int]:
+    """What split_line must give, byte by byte: the line ends at the first CR or LF; it is taken when not empty,
+    all printable ASCII and plain CSV ("quoted" fields with only doubled quotes inside, bare ones without quotes),
+    with at most maxf fields."""
+    n = len(data)
+    end = pos
+    while end < n and data[end] not in (10, 13):
+        end += 1
+    nxt = end + (2 if data[end:end + 2] == b"\r\n" else 1) if end < n else n
+    line = data[pos:end]
+    if not line or any(not 32 <= c <= 126 for c in line):
+        return None, end, nxt, 0
+    fields, doubled, p = [], 0, pos
+    while True:
+        if len(fields) == maxf:
+            return None, end, nxt, 0
+        if p < end and data[p] == 34:
+            s = p = p + 1
+            while True:
+                while p < end and data[p] != 34:
+                    p += 1
+                if p + 1 < end and data[p + 1] == 34:
+                    doubled |= 1 << min(len(fields), 63)
+                    p += 2
+                    continue
+                break
+            if p >= end:
+                return None, end, nxt, 0
+            fields.append((s, p))
+            p += 1
+            if p < end and data[p] != 44:
+                return None, end, nxt, 0
+        else:
+            s = p
+            while p < end and data[p] not in (34, 44):
+                p += 1
+            if p < end and data[p] == 34:
+                return None, end, nxt, 0
+            fields.append((s, p))
+        if p >= end:
+            return fields, end, nxt, doubled
+        p += 1
+        if p == end:
+            if len(fields) == maxf:
+                return None, end, nxt, 0
+            fields.append((end, end))
+            return fields, end, nxt, doubled
+
+
+PIECES = [b'"', b'""', b",", b'","', b"a", b"abcdefgh", b"x" * 70, b"\r", b"\n", b"\r\n", b"\t", b"\x7f", b"\xc3\xa9",
+          b" ", b'"a""b"', b'"a,b"']
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 70), st.lists(st.sampled_from(PIECES), max_size=40), st.binary(max_size=70),
+       st.sampled_from([3, 22, 512]))
+def test_split_fields_as_the_byte_by_byte_reference(lead, pieces, after, maxf):
+    """Lines of quotes, commas, line ends and odd bytes at every alignment of the 64-byte steps, the block ending
+    anywhere: the same fields, line end, next line and doubled bits as the reference."""
+    data = b"z" * lead + b"".join(pieces) + after
+    if lead >= len(data):
+        return
+    fields, end, nxt, doubled = split_fields(data, lead, maxf)
+    want = reference_split(data, lead, maxf)
+    assert (fields, end, nxt, doubled if fields is not None else 0) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"x" * 300, b"y" * 4100]), max_size=30))
+def test_count_lines_as_the_lines_read(pieces):
+    """count_lines (16 bytes at a time, its counters summed every 255 steps) against the lines counted one by one."""
+    data = b"".join(pieces)
+    lines = data.count(b"\n") + sum(1 for i, c in enumerate(data) if c == 13 and data[i + 1:i + 2] != b"\n")
+    assert count_lines(data) == lines + (1 if data and data[-1] not in (10, 13) else 0)

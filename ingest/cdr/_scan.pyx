@@ -8,11 +8,11 @@
 # reason. Asterisk local times come out as naive epoch seconds; the caller turns them into UTC (and sends times in
 # a DST fold or gap to the row parser).
 
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcpy, memset
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
-from ingest._words cimport anatole_ctz64, zero_bytes
+from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64
 
 import numpy as np
 
@@ -26,6 +26,7 @@ SLICES = ("dialled", "called", "caller", "extension", "trunk", "account", "nativ
           "origin", "target", "app", "context", "dial_tech", "dial_peer", "dial_number")
 
 DEF MAXF = 22
+DEF MAXC = 512  # fields of a CUCM line, at most
 DEF NSL = 17
 DEF MAX_SECONDS = 7 * 86400
 cdef int64_t NONE = INT64_MIN
@@ -258,120 +259,139 @@ cdef inline int8_t disposition(const uint8_t* p, int64_t n) noexcept nogil:
     return -1
 
 
-# 0: printable ASCII, 1: a line end (CR, LF), 2: anything else (control, DEL, non-ASCII)
-cdef uint8_t BYTE_CLASS[256]
-for _c in range(256):
-    BYTE_CLASS[_c] = 1 if _c in (10, 13) else (0 if 32 <= _c <= 126 else 2)
+cdef inline uint64_t prefix_xor(uint64_t x) noexcept nogil:
+    """Bit i set when bits 0..i of x hold an odd number of ones: with x the quotes, the bytes inside quotes."""
+    x ^= x << 1
+    x ^= x << 2
+    x ^= x << 4
+    x ^= x << 8
+    x ^= x << 16
+    x ^= x << 32
+    return x
 
 
-cdef inline Py_ssize_t line_end(const uint8_t* b, Py_ssize_t pos, Py_ssize_t n, bint* printable,
-                                 Py_ssize_t* nxt) noexcept nogil:
-    """The end of the line starting at pos (CR LF, LF or CR; the next line at nxt), and whether it is all printable
-    ASCII (anything else goes to the row parser, which decodes and reports it)."""
-    cdef Py_ssize_t end = pos
-    cdef uint8_t c
-    cdef uint64_t w
-    printable[0] = True
-    while end < n:
-        # 8 bytes at a time while all are printable ASCII (32..126): no byte below 32 nor above 126 (exact tests
-        # of bit tricks, "hasless" and "hasmore" for n < 128); the first other word is read byte by byte below
-        if end + 8 <= n:
-            memcpy(&w, b + end, 8)
-            if ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) == 0 and \
-                    ((w + 0x0101010101010101ULL) | w) & 0x8080808080808080ULL == 0:
-                end += 8
-                continue
-        c = BYTE_CLASS[b[end]]
-        if c:
-            if c == 1:
-                break
-            printable[0] = False
-        end += 1
-    nxt[0] = end
-    if end < n:
-        nxt[0] = end + (2 if (b[end] == 13 and end + 1 < n and b[end + 1] == 10) else 1)
-    return end
+cdef inline int upto3(uint64_t m) noexcept nogil:
+    """The number of bits set in m, 3 for 3 or more (a field's quotes: none, its two, or more); no branch (the
+    fields of a line alternate between none and two)."""
+    cdef uint64_t m1 = m & (m - 1)
+    return (m != 0) + (m1 != 0) + ((m1 & (m1 - 1)) != 0)
 
 
-cdef uint64_t QUOTES = 0x2222222222222222ULL, COMMAS = 0x2C2C2C2C2C2C2C2CULL
+cdef inline bint put_field(const uint8_t* b, int64_t s, int64_t e, int quotes, int nf, int64_t* fs, int64_t* fe,
+                           uint64_t* doubled) noexcept nogil:
+    """Field nf is b[s:e] with `quotes` quotes (3: 3 or more): bare (none) or "quoted" (its first and last byte,
+    and inside only doubled ones); False for anything else (a quote in a bare field, text after a closing quote)."""
+    cdef int64_t k
+    if quotes == 0:
+        fs[nf] = s
+        fe[nf] = e
+        return True
+    if quotes < 2 or e - s < 2 or b[s] != 34 or b[e - 1] != 34:
+        return False
+    if quotes > 2:  # a quote inside: each must be doubled
+        k = s + 1
+        while k < e - 1:
+            if b[k] == 34:
+                if k + 1 < e - 1 and b[k + 1] == 34:
+                    k += 2
+                    continue
+                return False
+            k += 1
+        doubled[0] |= (<uint64_t>1) << (nf if nf < 63 else 63)
+    fs[nf] = s + 1
+    fe[nf] = e - 1
+    return True
 
 
-cdef inline int64_t find_quote(const uint8_t* b, int64_t p, int64_t end, int64_t limit) noexcept nogil:
-    """The first '"' in b[p:end], or end; 8 bytes at a time while b can be read that far (`limit`)."""
-    cdef uint64_t w, m
-    while p < end and p + 8 <= limit:
-        memcpy(&w, b + p, 8)
-        m = zero_bytes(w ^ QUOTES)
-        if m:
-            p += anatole_ctz64(m) >> 3
-            return p if p < end else end
-        p += 8
-    while p < end and b[p] != 34:
-        p += 1
-    return p if p < end else end  # a word may have taken p past the end
-
-
-cdef inline int64_t find_comma_or_quote(const uint8_t* b, int64_t p, int64_t end, int64_t limit) noexcept nogil:
-    """The first ',' or '"' in b[p:end], or end; 8 bytes at a time while b can be read that far (`limit`)."""
-    cdef uint64_t w, m
-    while p < end and p + 8 <= limit:
-        memcpy(&w, b + p, 8)
-        m = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ COMMAS)
-        if m:
-            p += anatole_ctz64(m) >> 3
-            return p if p < end else end
-        p += 8
-    while p < end and b[p] != 34 and b[p] != 44:
-        p += 1
-    return p if p < end else end  # a word may have taken p past the end
-
-
-cdef inline int split(const uint8_t* b, int64_t pos, int64_t end, int64_t limit, int64_t* fs, int64_t* fe,
-                      int maxf, uint64_t* doubled) noexcept nogil:
-    """Split a CSV line into "quoted" or bare fields (as [fs, fe) without the quotes); the number of fields, or -1
-    when the line is not plain CSV (a quote in a bare field, text after a closing quote, an open quote, more than
-    maxf fields). `doubled`: bit k set when field k (bit 63: any field from 63 on) holds a doubled quote. `limit`:
-    the bytes of b (the searches read 8 bytes at a time up to there, past the line)."""
-    cdef int nf = 0
-    cdef int64_t p = pos, s
+cdef inline int split_line(const uint8_t* b, int64_t pos, int64_t n, int64_t* fs, int64_t* fe, int maxf,
+                           uint64_t* doubled, Py_ssize_t* line_end, Py_ssize_t* next_line) noexcept nogil:
+    """Find the line starting at pos and split it as CSV, 64 bytes at a time (anatole_masks64: where the quotes,
+    commas and bytes other than printable ASCII are; a comma outside quotes ends a field): the fields as [fs, fe)
+    ("quoted" ones without their quotes) and their number; -1 when the line is empty, holds a byte other than
+    printable ASCII (the row parser decodes and reports it) or is not plain CSV (a quote in a bare field, text
+    after a closing quote, an open quote, more than maxf fields). The line ends at the first CR or LF (line_end;
+    the next line at next_line: after CR LF, LF or CR). `doubled`: bit k set when field k (bit 63: any from 63 on)
+    holds a doubled quote."""
+    cdef uint8_t tail[64]
+    cdef const uint8_t* p
+    cdef int64_t base = pos, s = pos, end
+    cdef uint64_t quotes, commas, odd, inside = 0, carry = 0, was = 0, sep, below, m
+    cdef int nf = 0, count = 0, i, stop, j
+    cdef bint good = True
     doubled[0] = 0
     while True:
-        if nf == maxf:
-            return -1
-        if p < end and b[p] == 34:
-            p += 1
-            s = p
-            while True:
-                p = find_quote(b, p, end, limit)
-                if p + 1 < end and b[p + 1] == 34:
-                    doubled[0] |= (<uint64_t>1) << (nf if nf < 63 else 63)
-                    p += 2
-                    continue
+        if base + 64 <= n:
+            p = b + base
+        else:  # the block's last bytes, in a copy padded with line feeds (the end of the block ends a line)
+            memset(tail, 10, 64)
+            if n > base:
+                memcpy(tail, b + base, n - base)
+            p = tail
+        anatole_masks64(p, &quotes, &commas, &odd)
+        stop = 64
+        m = odd
+        while m:  # a CR or LF ends the line; any other such byte is not printable ASCII
+            j = anatole_ctz64(m)
+            if p[j] == 10 or p[j] == 13:
+                stop = j
                 break
-            if p >= end:
-                return -1
-            fs[nf] = s
-            fe[nf] = p
-            p += 1
-            if p < end and b[p] != 44:
-                return -1
-        else:
-            s = p
-            p = find_comma_or_quote(b, p, end, limit)
-            if p < end and b[p] == 34:
-                return -1
-            fs[nf] = s
-            fe[nf] = p
-        nf += 1
-        if p >= end:
-            return nf
-        p += 1  # the comma
-        if p == end:  # a trailing comma: one more empty field
-            if nf == maxf:
-                return -1
-            fs[nf] = end
-            fe[nf] = end
-            return nf + 1
+            good = False
+            m &= m - 1
+        if good:
+            if stop < 64:
+                below = ((<uint64_t>1) << stop) - 1
+                quotes &= below
+                commas &= below
+            was = carry
+            inside = prefix_xor(quotes) ^ carry
+            sep = commas & ~inside
+            while sep:
+                i = anatole_ctz64(sep)
+                below = ((<uint64_t>1) << i) - 1
+                count += upto3(quotes & below)
+                quotes &= ~below
+                if nf >= maxf or not put_field(b, s, base + i, count if count < 3 else 3, nf, fs, fe, doubled):
+                    good = False
+                    break
+                nf += 1
+                count = 0
+                s = base + i + 1
+                sep &= sep - 1
+            count += upto3(quotes)
+            carry = 0 - (inside >> 63)
+        if stop < 64:
+            end = base + stop
+            break
+        base += 64
+    if end > n:
+        end = n
+    line_end[0] = end
+    next_line[0] = end
+    if end < n:
+        next_line[0] = end + (2 if (b[end] == 13 and end + 1 < n and b[end + 1] == 10) else 1)
+    if not good or end == pos:
+        return -1
+    # the last field: the quotes must be closed at the line's end
+    if ((inside >> (stop - 1)) & 1 if stop > 0 else was & 1) or nf >= maxf or \
+            not put_field(b, s, end, count if count < 3 else 3, nf, fs, fe, doubled):
+        return -1
+    return nf + 1
+
+
+def split_fields(const uint8_t[::1] buf, Py_ssize_t pos=0, int maxf=MAXC):
+    """split_line on the line of buf starting at pos, for tests and tools: (fields as (start, end) pairs, or None
+    when the scanner would leave the line to the row parser; the line's end; the next line's start; the doubled
+    bits)."""
+    cdef int64_t fs[MAXC]
+    cdef int64_t fe[MAXC]
+    cdef uint64_t doubled = 0
+    cdef Py_ssize_t end = 0, nxt = 0
+    cdef int nf
+    if not 0 <= pos < buf.shape[0] or not 0 < maxf <= MAXC:
+        raise ValueError("split_fields: pos out of the buffer or maxf out of 1..MAXC")
+    nf = split_line(&buf[0], pos, buf.shape[0], fs, fe, maxf, &doubled, &end, &nxt)
+    fields = [(fs[k], fe[k]) for k in range(nf)] if nf > 0 else None
+    return fields, end, nxt, doubled
 
 
 def _outputs(Py_ssize_t n) -> dict:
@@ -384,21 +404,17 @@ def _outputs(Py_ssize_t n) -> dict:
 
 
 def count_lines(const uint8_t[::1] buf) -> int:
-    """Lines in a block (CR LF, LF and CR end a line; a last line without an end counts). memchr finds the ends:
-    they are a few hundred bytes apart, so this runs at memory speed."""
+    """Lines in a block (CR LF, LF and CR end a line; a last line without an end counts): the line feeds counted
+    16 bytes at a time (anatole_count_lf, at memory speed), then, only if there is a CR, each CR not before a LF."""
     cdef Py_ssize_t n = buf.shape[0], lines = 0
     cdef const uint8_t* b = &buf[0] if n else NULL
     cdef const uint8_t* p = b
     cdef const uint8_t* end = b + n
+    cdef int cr = 0
     with nogil:
-        while p < end:  # LF: one line each
-            p = <const uint8_t*>memchr(p, 10, end - p)
-            if p == NULL:
-                break
-            lines += 1
-            p += 1
-        p = b
-        while p < end:  # CR: one line each, unless it is the CR of a CR LF
+        if n:
+            lines = anatole_count_lf(b, n, &cr)
+        while cr and p < end:  # CR: one line each, unless it is the CR of a CR LF
             p = <const uint8_t*>memchr(p, 13, end - p)
             if p == NULL:
                 break
@@ -533,8 +549,9 @@ cdef inline int64_t intern(const uint8_t* b, const int64_t* off, const int32_t* 
     return v
 
 
-def scan_asterisk(const uint8_t[::1] buf):
+def scan_asterisk(const uint8_t[::1] buf, Py_ssize_t lines=-1):
     """Every line of the block: its span, whether it needs the row parser, and for the others the record's fields.
+    `lines`: count_lines(buf) when the caller has it (raw_blocks does).
 
     Returns a dict of arrays: `line_start`/`line_end` (int64, the line without its end), `fallback` (bool),
     `start`/`answer` (naive local epoch seconds, int64; answer NONE when empty), `duration`/`billable` (int32),
@@ -543,7 +560,7 @@ def scan_asterisk(const uint8_t[::1] buf):
     the target channel and the (app, context, dial_tech, dial_peer) tuple of each taken line, numbered by value
     within the block, -1 elsewhere) and `fact_first` (three arrays: the line of each id's first appearance), so
     that pipeline.columnar decides once per distinct value without reading the bytes again."""
-    out = _outputs(count_lines(buf))
+    out = _outputs(lines if lines >= 0 else count_lines(buf))
     cdef Py_ssize_t nlines = out["lines"]
     cdef Py_ssize_t tsize = 1024, k
     while tsize < 4 * nlines:
@@ -584,11 +601,10 @@ def scan_asterisk(const uint8_t[::1] buf):
     cdef bint ok
     with nogil:
         while pos < n and row < nlines:
-            end = line_end(b, pos, n, &ok, &nxt)
+            nf = split_line(b, pos, n, fs, fe, MAXF, &doubled, &end, &nxt)
             ls[row] = pos
             le[row] = end
-            if ok and end > pos:
-                nf = split(b, pos, end, n, fs, fe, MAXF, &doubled)
+            if nf > 0:
                 # the usual layouts; a doubled quote only in the clid (see caller)
                 ok = (nf == 16 or nf == 18 or nf == 21) and (doubled & ~(<uint64_t>1 << 4)) == 0
                 if ok:
@@ -781,7 +797,6 @@ cdef enum:
         C_CONNECT, C_PKID, C_DURATION, C_ORIG_DEV, C_DEST_DEV, C_DISCONNECT, C_OUTPULSED, C_MATTER, C_AUTH, \
         C_COMMENT, C_REDIRECT, NCOL
 
-DEF MAXC = 512
 cdef int64_t MAX_EPOCH = 4102444800  # 2100-01-01, as ingest.cdr.cucm
 DEF MAXP = 32
 
@@ -856,13 +871,11 @@ def scan_cucm(const uint8_t[::1] buf, Py_ssize_t begin, const int32_t[::1] colum
     cdef uint8_t c
     with nogil:
         while pos < n and row < nlines:
-            end = line_end(b, pos, n, &ok, &nxt)
-            ok = ok and usable
+            nf = split_line(b, pos, n, fs, fe, MAXC, &doubled, &end, &nxt)
             ls[row] = pos
             le[row] = end
-            if ok and end > pos:
+            if usable and nf > 0:
                 # a doubled quote or text after a quote: the csv module decides
-                nf = split(b, pos, end, n, fs, fe, MAXC, &doubled)
                 ok = nf == header_len and doubled == 0
                 if ok:
                     for k in range(NCOL):  # the fields, stripped of spaces ("" where the header lacks it)

@@ -76,12 +76,12 @@ def scanner(fmt: str, ctx: ParseContext) -> _Scanner:
 def blocks(stream: BinaryIO, fmt: str, ctx: ParseContext, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """The file as scanned blocks of whole lines, numbered as `ingest.cdr.model.lines` does."""
     scan = scanner(fmt, ctx)
-    for buf, first in raw_blocks(stream, block_bytes):
-        yield scan.block(buf, first)
+    for buf, first, lines in raw_blocks(stream, block_bytes):
+        yield scan.block(buf, first, lines)
 
 
-def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytearray, int]]:
-    """(bytes, number of the first line) of blocks of whole lines (a CR LF is never split), in order: about
+def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytearray, int, int]]:
+    """(bytes, number of the first line, lines) of blocks of whole lines (a CR LF is never split), in order: about
     `block_bytes` read into a new buffer, then the rest of its last line. Each byte is copied once, from the file
     into the block (no joining of a block's tail to the next read, no slicing): the buffer has room for a last line
     of up to TAIL_ROOM bytes, so the rest of the line is put in place (a longer one grows it, copying the block)."""
@@ -97,8 +97,9 @@ def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
             buf[got:got + len(rest)] = rest
             got += len(rest)
         del buf[got:]
-        yield buf, first
-        first += count_lines(buf)
+        lines = count_lines(buf)
+        yield buf, first, lines
+        first += lines
 
 
 class _Scanner:
@@ -109,7 +110,8 @@ class _Scanner:
     def __init__(self, ctx: ParseContext) -> None:
         self.ctx = ctx
 
-    def block(self, buf: bytes | bytearray, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int, lines: int = -1) -> Block:
+        """The block of `buf`, whose first line is number `first`; `lines`: count_lines(buf) if known."""
         raise NotImplementedError
 
     def _finish(self, buf: bytes | bytearray, first: int, s: dict[str, Any], items: list[tuple[int, Item]]) -> Block:
@@ -122,9 +124,9 @@ class _Scanner:
 
 
 class _Asterisk(_Scanner):
-    def block(self, buf: bytes | bytearray, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int, lines: int = -1) -> Block:
         ctx = self.ctx
-        s = scan_asterisk(buf)
+        s = scan_asterisk(buf, lines)
         n = int(s["lines"])
         fallback = s["fallback"]
         start, answer = s["start"], s["answer"]
@@ -192,7 +194,7 @@ class _Cucm(_Scanner):
             return np.full(len(CUCM_COLUMNS), -1, np.int32), 0
         return np.array([header.get(name.lower(), -1) for name in CUCM_COLUMNS], np.int32), self.reader.header_len
 
-    def block(self, buf: bytes | bytearray, first: int) -> Block:
+    def block(self, buf: bytes | bytearray, first: int, lines: int = -1) -> Block:
         parts: list[dict[str, Any]] = []
         items: list[tuple[int, Item]] = []
         begin, base = 0, 0  # byte offset and line index where the current scan starts
