@@ -40,6 +40,7 @@ cdef enum:
     HOUR = 3600
     PAD = 8  # keys after the last interval start: a count over 8 keys never reads past the array
     WINDOW_DAYS = 800  # the longest span of start times a batch's band timeline covers
+    MAGIC_BITS = 40  # the shift of the increments' reciprocals (KScheme.magic0/1)
 
 cdef int64_t FAR = 4611686018427387904  # 2**62: "no event ahead", and the bound of a call's total
 
@@ -79,6 +80,19 @@ ctypedef struct Scheme:  # what many rates share: where slot 1 begins, the incre
     int32_t inc0
     int32_t inc1
     int32_t simple  # 1: rate_simple prices the rate's calls that stay in one band (0 in entry 0 only)
+
+ctypedef struct KScheme:  # a Scheme as the kernel reads it (64 bytes, one line): bounds and divisions precomputed
+    int64_t max_scaled  # max_cost * denom (INT64_MAX: none), compared with the scaled total
+    int64_t min_cost  # INT64_MIN: none
+    uint64_t magic0  # ceil(2**40 / inc0): n // inc0 == (n * magic0) >> 40 for n < 2**21 (increments < 2**18)
+    uint64_t magic1
+    int32_t start1  # 2**31 - 1: no slot 1
+    int32_t inc0
+    int32_t inc1
+    int32_t simple  # 1: rate_simple prices the rate's calls that stay in one band
+    int32_t anchor1  # where slot 1's increments count from: 0 (anchor "zero") or start1
+    int32_t pad0
+    int64_t pad1
 
 ctypedef struct Timeline:  # a batch's bands: piecewise constant over [w0, w1), UTC
     int64_t w0
@@ -240,9 +254,9 @@ cdef class RateTables:
     cdef int leaf_w  # int32s per leaf row: band_cols + 1
     cdef int top_shift
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
-    cdef object hot_buf, scheme_buf
-    cdef const HotRec* hot
-    cdef const Scheme* schemes
+    cdef object hot_buf, scheme_buf, khot_buf, ksch_buf
+    cdef const HotRec* hot  # the HotRecs, then a zero one (index n_rates: no rate)
+    cdef const KScheme* schemes
     cdef object source  # what __init__ read of `tables` (the same objects): what a pickle carries
 
     def __init__(self, tables):
@@ -332,10 +346,16 @@ cdef class RateTables:
                                                     self.inc_quantum == 0)
         if self.hot_buf.dtype.itemsize != sizeof(HotRec) or self.scheme_buf.dtype.itemsize != sizeof(Scheme):
             raise ValueError("hot record layout differs from the compiled engine's")
-        cdef const uint8_t[::1] hb = self.hot_buf.view(np.uint8).reshape(-1)
-        cdef const uint8_t[::1] cb = self.scheme_buf.view(np.uint8).reshape(-1)
-        self.hot = <const HotRec*> &hb[0] if hb.shape[0] else NULL
-        self.schemes = <const Scheme*> &cb[0]
+        # the kernel's copies: a zero HotRec after the last (scheme 0: what calls without a usable rate read, so
+        # that every call runs the same instructions) and the Schemes with their bounds and divisions precomputed
+        self.khot_buf = np.concatenate([self.hot_buf, np.zeros(1, HOT_DTYPE)])
+        self.ksch_buf = aligned(kernel_schemes(self.scheme_buf, self.denom, self.anchor_zero))
+        if self.ksch_buf.dtype.itemsize != sizeof(KScheme):
+            raise ValueError("kernel scheme layout differs from the compiled engine's")
+        cdef const uint8_t[::1] hb = self.khot_buf.view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] cb = self.ksch_buf.view(np.uint8).reshape(-1)
+        self.hot = <const HotRec*> &hb[0]
+        self.schemes = <const KScheme*> &cb[0]
         lows = np.asarray(self.sched_lo)
         self.max_segs = int(np.diff(lows).max(initial=1))
 
@@ -529,39 +549,32 @@ cdef class RateTables:
 
     # --- one call ------------------------------------------------------------------------------------------
 
-    cdef inline void rate_simple(self, const HotRec* h, const Scheme* rate, int64_t duration, int32_t* billed_out,
+    cdef inline void rate_simple(self, const HotRec* h, const KScheme* sc, int64_t duration, int32_t* billed_out,
                                  int64_t* cost_out) noexcept nogil:
         """rate_one for a call priced by one rate of at most two slots throughout (one band), with exact
         increments: each slot bills up to the first increment boundary at or after where the call or the slot
-        ends, so a slot takes one division (none for 1 s increments). Reads the rate's HotRec and its Scheme
-        (shared by many rates: in L1)."""
-        cdef int64_t total = h.connect * self.denom, limit, x, a, p, q
-        cdef int32_t inc = rate.inc0
-        limit = duration if duration < rate.start1 else rate.start1
-        p = limit if inc == 1 else (<int32_t>(limit + inc - 1) // inc) * inc  # slot 0 starts at 0
-        total += h.scaled0 * p
-        if p < duration:  # the call goes on into slot 1 (slot 0 ended at start1 <= p)
-            inc = rate.inc1
-            x = duration
-            if inc == 1:
-                q = x
-            else:
-                a = 0 if self.anchor_zero else rate.start1
-                q = a + (<int32_t>(x - a + inc - 1) // inc) * inc
-            total += h.scaled1 * (q - p)
-            p = q
-        if rate.max_cost != NONE and total > rate.max_cost * self.denom:
-            total = rate.max_cost * self.denom
+        ends. The same instructions for every call (0 <= duration <= MAX_DURATION): a multiply by the
+        increment's reciprocal instead of a division or a branch on 1 s increments, slot 1 priced always and
+        counted only when the call reaches it, the cost bounds as a min and a max (branches on these were
+        mispredicted on most calls of a mixed deck). Reads the rate's HotRec and its KScheme (in L1)."""
+        cdef int64_t limit = duration if duration < sc.start1 else sc.start1
+        cdef int64_t p = <int64_t>(((<uint64_t>(limit + sc.inc0 - 1)) * sc.magic0) >> MAGIC_BITS) * sc.inc0
+        cdef int64_t dx = duration - sc.anchor1, q, total
+        dx = dx if dx > 0 else 0
+        q = sc.anchor1 + <int64_t>(((<uint64_t>(dx + sc.inc1 - 1)) * sc.magic1) >> MAGIC_BITS) * sc.inc1
+        cdef uint64_t more = -<uint64_t>(p < duration)  # all ones when the call goes on into slot 1
+        total = <int64_t>(<uint64_t>h.connect * <uint64_t>self.denom + <uint64_t>h.scaled0 * <uint64_t>p
+                          + ((<uint64_t>h.scaled1 * <uint64_t>(q - p)) & more))
+        p = q if more else p
+        total = total if total < sc.max_scaled else sc.max_scaled
         if 0 <= total < FAR:
             q = <int64_t>anatole_div_magic(<uint64_t>total, self.final_magic, self.final_shift,
                                            <uint64_t>self.final_div)
             total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
         else:
             total = divide_round(total, self.final_div, self.mode) * self.quantum
-        if rate.min_cost != NONE and total < rate.min_cost:
-            total = rate.min_cost
         billed_out[0] = <int32_t>p
-        cost_out[0] = total
+        cost_out[0] = total if total > sc.min_cost else sc.min_cost
 
     cdef inline void rate_one(self, int32_t pid, int64_t start, int64_t duration, int band, int64_t change,
                               const Timeline* tl, int32_t* rate_out, int16_t* band_out, uint8_t* parts_out,
@@ -675,8 +688,11 @@ cdef class RateTables:
         # the tables in locals: the outputs' stores (int8 aliases everything) would make the compiler reload them
         cdef const HotRec* hot = self.hot
         cdef const HotRec* h
-        cdef const Scheme* sc
-        cdef const Scheme* schemes = self.schemes
+        cdef const KScheme* sc
+        cdef const KScheme* schemes = self.schemes
+        cdef int32_t dummy = self.n_rates  # the zero HotRec
+        cdef bint ok, fast
+        cdef int64_t t
         cdef const uint64_t* ivk = self.ivk
         cdef const uint64_t* grp = self.grp
         cdef const int32_t* top = self.top
@@ -702,11 +718,11 @@ cdef class RateTables:
                 if ln[j] > longest:
                     longest = ln[j]
             # the bands meanwhile: they depend on the start times only
+            # (for every call, even those that will not be rated: no branch on the duration)
             for j in range(m):
                 bands[j] = NO_BAND
                 changes[j] = FAR
-                d = duration[base + j]
-                if banded and 0 < d <= MAX_DURATION:
+                if banded:
                     bands[j] = self.band_in(tl, start[base + j], &changes[j])
             # The last start <= key, by counting rather than halving: the starts are sorted and padded, and those
             # past the block's end are above the key, so a count over a fixed window needs no bounds. Blocks of
@@ -751,52 +767,37 @@ cdef class RateTables:
             for j in range(m):
                 row = &leaf[lo[j] * w]
                 pid = row[0] if k[j] != 0 else -1
-                firsts[j] = -1
                 d = duration[base + j]
-                if pid < 0 or d <= 0 or d > MAX_DURATION:
-                    pids[j] = -2 - pid  # not to be rated (-1: invalid key or no match, else -2 - pid)
-                    continue
-                pids[j] = pid
+                ok = (pid >= 0) & (d > 0) & (d <= MAX_DURATION)
+                pids[j] = pid if ok else -2 - pid  # not to be rated: -2 - pid (-1: invalid key or no match)
                 r = row[bands[j] + 2]
+                r = r if ok and r >= 0 else dummy
                 firsts[j] = r
-                if r >= 0:
-                    anatole_prefetch(&hot[r])
+                anatole_prefetch(&hot[r])
+            # The same instructions for every call: the usual call (its band's rate in force, priced in one band)
+            # and the calls not to be rated (priced with the zero record, then masked) alike; the rest (1.5 % of
+            # bench_rate's calls) go to rate_one.
             for j in range(m):
                 i = base + j
                 pid = pids[j]
-                if pid >= 0:
+                r = firsts[j]
+                d = duration[i]
+                t = start[i]
+                h = &hot[r]
+                sc = &schemes[h.eff_scheme & 0xFFFF]
+                fast = ((h.eff_scheme >> 16) <= t) & (sc.simple != 0) & (not split or d <= changes[j] - t)
+                if pid >= 0 and not fast:
                     o.prefix[i] = pid
-                    r = firsts[j]
-                    d = duration[i]
-                    # the usual call: the rate of its band is in force and the call stays in one band
-                    if r >= 0:
-                        h = &hot[r]
-                        sc = &schemes[h.eff_scheme & 0xFFFF]
-                        if (h.eff_scheme >> 16) <= start[i] and sc.simple and \
-                                (not split or d <= changes[j] - start[i]):
-                            self.rate_simple(h, sc, d, &o.billed[i], &o.cost[i])
-                            o.status[i] = RATED
-                            o.rate[i] = r
-                            o.band[i] = bands[j]
-                            o.parts[i] = 1
-                            continue
-                    self.rate_one(pid, start[i], d, bands[j], changes[j], tl, &o.rate[i], &o.band[i],
+                    self.rate_one(pid, t, d, bands[j], changes[j], tl, &o.rate[i], &o.band[i],
                                   &o.parts[i], &o.billed[i], &o.cost[i], &o.status[i])
                     continue
-                pid = -2 - pid
-                d = duration[i]
-                o.prefix[i] = pid
-                o.rate[i] = -1
-                o.band[i] = NO_BAND
-                o.parts[i] = 0
-                o.billed[i] = 0
-                o.cost[i] = 0
-                if k[j] == 0 or d < 0 or d > MAX_DURATION:
-                    o.status[i] = INVALID
-                elif d == 0:
-                    o.status[i] = UNANSWERED
-                else:
-                    o.status[i] = NO_RATE
+                self.rate_simple(h, sc, d if fast else 0, &o.billed[i], &o.cost[i])
+                o.prefix[i] = pid if fast else -2 - pid
+                o.rate[i] = r if fast else -1
+                o.band[i] = bands[j] if fast else NO_BAND
+                o.parts[i] = fast
+                o.status[i] = RATED if fast else (INVALID if (k[j] == 0) | (d < 0) | (d > MAX_DURATION) else
+                                                   (UNANSWERED if d == 0 else NO_RATE))
             base += m
 
     cdef object outputs(self, out, Py_ssize_t n):
@@ -1126,6 +1127,44 @@ def hot_records(fast, simple):
     for name in ("connect", "scaled0", "scaled1"):
         hot[name] = fast[name]
     return hot, schemes
+
+
+KSCHEME_DTYPE = np.dtype([("max_scaled", np.int64), ("min_cost", np.int64), ("magic0", np.uint64),
+                          ("magic1", np.uint64), ("start1", np.int32), ("inc0", np.int32), ("inc1", np.int32),
+                          ("simple", np.int32), ("anchor1", np.int32), ("pad0", np.int32), ("pad1", np.int64)])
+MAGIC_SHIFT = MAGIC_BITS
+MAX_MAGIC_INC = 1 << 18  # increments the 40-bit reciprocals divide exactly (a deck's are at most 86,400 s)
+
+
+def magic(inc):
+    """ceil(2**40 / inc) per increment: for 0 <= n < 2**21 and 1 <= inc < 2**18, n // inc == (n * m) >> 40
+    (the error n * (m - 2**40 / inc) / 2**40 < n / 2**40 stays below 1 / inc; n * m < 2**61)."""
+    inc = np.asarray(inc, dtype=np.int64)
+    return ((1 << MAGIC_SHIFT) + inc - 1) // inc
+
+
+def kernel_schemes(schemes, denom, anchor_zero):
+    """The Schemes as the kernel reads them (KSCHEME_DTYPE): max_cost scaled by the denominator, absent bounds as
+    the widest int64s (a min/max instead of a branch), the reciprocals of the increments, slot 1's anchor. Entry 0
+    (rate_one's calls and the calls without a rate) divides by 1. A scheme whose increments the reciprocals do not
+    cover (none from a loaded deck) goes to rate_one."""
+    out = np.zeros(len(schemes), KSCHEME_DTYPE)
+    big = np.iinfo(np.int64)
+    max_cost = schemes["max_cost"].astype(np.int64)
+    limit = big.max // int(denom)
+    out["max_scaled"] = np.where((max_cost == NONE) | (max_cost > limit), big.max,
+                                 np.clip(max_cost, -limit, limit) * int(denom))
+    out["min_cost"] = np.where(schemes["min_cost"] == NONE, big.min, schemes["min_cost"])
+    ok = ((schemes["inc0"] >= 1) & (schemes["inc0"] < MAX_MAGIC_INC) & (schemes["inc1"] >= 1)
+          & (schemes["inc1"] < MAX_MAGIC_INC) & (schemes["simple"] != 0))
+    out["simple"] = ok
+    out["inc0"] = np.where(ok, schemes["inc0"], 1)
+    out["inc1"] = np.where(ok, schemes["inc1"], 1)
+    out["start1"] = np.where(ok, schemes["start1"], 2**31 - 1)
+    out["magic0"] = magic(out["inc0"])
+    out["magic1"] = magic(out["inc1"])
+    out["anchor1"] = 0 if anchor_zero else out["start1"]
+    return out
 
 
 def aligned(a):

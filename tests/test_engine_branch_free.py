@@ -1,0 +1,109 @@
+"""The kernel's branch-free paths (engine._rate): the increments' reciprocals, the Schemes as the kernel reads them,
+and groups where every kind of call (rated, unanswered, invalid, out-of-range durations, no rate, rate_one's) runs
+the same instructions and is masked afterwards. Every path must agree with the Python reference on every field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import at
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine._rate as kernel
+from engine import number_keys
+from tariffs.compile import compile_tariff
+from tariffs.load import tariff_from_dict
+from tariffs.model import NONE
+from tests.test_engine_vs_reference import compare_paths
+
+# the increments a deck may have (1 s .. a day) and the edges of the reciprocals' range
+INCREMENTS = [1, 2, 3, 6, 7, 30, 45, 60, 61, 600, 3600, 86_399, 86_400, kernel.MAX_MAGIC_INC - 1]
+
+
+@pytest.mark.parametrize("inc", INCREMENTS)
+def test_reciprocals_divide_exactly(inc: int) -> None:
+    """n // inc == (n * magic) >> 40 for every n below 2**21 (durations and their last increment fit)."""
+    n = np.arange(1 << 21, dtype=np.uint64)
+    m = np.uint64(kernel.magic(inc))
+    assert np.array_equal((n * m) >> np.uint64(kernel.MAGIC_SHIFT), n // np.uint64(inc))
+
+
+@given(st.integers(1, kernel.MAX_MAGIC_INC - 1), st.integers(0, (1 << 21) - 1))
+def test_reciprocals_at_random(inc: int, n: int) -> None:
+    m = int(kernel.magic(inc))
+    assert (n * m) >> kernel.MAGIC_SHIFT == n // inc and n * m < 2**63
+
+
+def test_kernel_schemes_bounds_and_fallbacks() -> None:
+    """Absent bounds become the widest int64s, max_cost is scaled, increments past the reciprocals' range (and
+    scheme 0) divide by 1 and are left to rate_one."""
+    schemes = np.zeros(5, kernel.SCHEME_DTYPE)
+    schemes["min_cost"] = [0, NONE, 5, NONE, 7]
+    schemes["max_cost"] = [0, NONE, 9, 2**62, 8]
+    schemes["start1"] = [0, 2**31 - 1, 60, 30, 10]
+    schemes["inc0"] = [0, 60, 1, 6, kernel.MAX_MAGIC_INC]
+    schemes["inc1"] = [0, 1, 6, 6, 1]
+    schemes["simple"] = [0, 1, 1, 1, 1]
+    big = np.iinfo(np.int64)
+    for anchor_zero in (False, True):
+        ks = kernel.kernel_schemes(schemes, 1000, anchor_zero)
+        assert ks.dtype.itemsize == 64
+        assert ks["min_cost"].tolist() == [0, big.min, 5, big.min, 7]
+        assert ks["max_scaled"].tolist() == [0, big.max, 9000, big.max, 8000]
+        assert ks["simple"].tolist() == [0, 1, 1, 1, 0]
+        assert ks["inc0"].tolist() == [1, 60, 1, 6, 1] and ks["inc1"].tolist() == [1, 1, 6, 6, 1]
+        assert ks["start1"].tolist() == [2**31 - 1, 2**31 - 1, 60, 30, 2**31 - 1]
+        assert ks["anchor1"].tolist() == ([0] * 5 if anchor_zero else ks["start1"].tolist())
+        assert ks["magic0"].tolist() == [int(kernel.magic(i)) for i in ks["inc0"]]
+
+
+STARTS = ["2026-03-02T09:00", "2026-03-02T19:59:30", "2026-03-07T03:00"]
+# durations of every kind, side by side in one group of 32: negative, unanswered, valid, too long
+DURATIONS = [-5, 0, 1, 59, 60, 61, 604_801, 2**31 - 1, -(2**31), 29, 31, 3600, 7]
+LONG = [86_399, 86_400, 86_401, 604_799, 604_800]  # against rate_baseline only (the reference walks increments)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["1", "6", "60", "86400", "7"]), st.sampled_from(["0", "30", "60"]),
+                          st.sampled_from(["1", "6", "86400"]), st.sampled_from([{}, {"min_cost": "0.3"},
+                                                                                  {"max_cost": "0.8"}])),
+                min_size=1, max_size=4),
+       st.sampled_from(["slot", "zero"]), st.booleans(), st.sampled_from(["up", "down", "half_up", "half_even"]))
+def test_every_kind_of_call_in_one_group(schemes: list[tuple[str, str, str, dict[str, str]]], anchor: str,
+                                         banded: bool, mode: str) -> None:
+    """Prefixes with one or two slots (increments up to a day), bounds, anchors and rounding modes; calls of every
+    status and duration edge interleaved, plus numbers without a rate, empty and invalid ones."""
+    rates: list[dict[str, Any]] = []
+    for k, (inc0, second, inc1, bounds) in enumerate(schemes):
+        prefix = f"3{k}"
+        rates.append({"prefix": prefix, "destination": f"d{k}", "price": "0.1234", "unit": "60", "increment": inc0,
+                      "connect_fee": "0.01" if k % 2 else "", **bounds})
+        if second != "0":
+            rates.append({"prefix": prefix, "destination": f"d{k}", "price": "0.05", "unit": "60",
+                          "increment": inc1, "from": second})
+    rates.append({"prefix": "4", "destination": "peak only", "band": "peak" if banded else "*", "price": "0.2"})
+    doc: dict[str, Any] = {"name": "t", "currency": "EUR", "timezone": "Europe/Paris", "rate": rates,
+                           "rounding": {"decimals": 3, "mode": mode}, "billing": {"anchor": anchor, "split": True}}
+    if banded:
+        doc["band"] = [{"name": "peak", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
+                        "weight": 10}, {"name": "night", "start": "20:00", "weight": 10}]
+    c = compile_tariff(tariff_from_dict(doc))
+    heads = [f"3{k}" for k in range(len(schemes))] + ["4", "5", "", "3x"]
+    numbers, starts, durations = [], [], []
+    for j in range(2 * len(DURATIONS)):
+        for h, head in enumerate(heads):
+            numbers.append(head + "1234567")
+            starts.append(at(STARTS[(j + h) % len(STARTS)]))
+            durations.append(DURATIONS[(j + 3 * h) % len(DURATIONS)])
+    compare_paths(c, numbers, starts, durations)
+    digits = np.array([n.encode() for n in numbers], dtype="S")
+    start = np.array(starts, dtype=np.int64)
+    duration = np.array(durations, dtype=np.int32)
+    duration[::3] = np.resize(LONG, len(duration[::3]))
+    want = c.tables.rate_baseline(digits, start, duration)
+    for got in (c.tables.rate(digits, start, duration), c.tables.rate_keys(number_keys(digits), start, duration)):
+        for field, array in want.items():
+            assert np.array_equal(got[field], array), field
