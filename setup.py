@@ -33,6 +33,7 @@ extensions = [
     Extension("ingest._slices", ["ingest/_slices.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest._dialplan", ["ingest/_dialplan.pyx"], extra_compile_args=["-O3"]),
     Extension("ingest.cdr._scan", ["ingest/cdr/_scan.pyx"], extra_compile_args=["-O3"]),
+    Extension("ingest.cdr._decide", ["ingest/cdr/_decide.pyx"], extra_compile_args=["-O3"]),
     Extension("tariffs._deck", ["tariffs/_deck.pyx"], extra_compile_args=["-O3"]),
     # SQLite through the library Python's _sqlite3 is linked to, found at import: no sqlite3.h, no -lsqlite3
     Extension("store._fast", ["store/_fast.pyx"], extra_compile_args=["-O3"]),

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import STATUS_NAMES
 from ingest._slices import decode, equal
+from ingest.cdr._decide import RADIX, apply_decisions, fact_codes
 from ingest.cdr._scan import factorize
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
 from ingest.cdr.classify import (
@@ -52,6 +53,9 @@ _CALLER_KINDS, _DIALLED_KINDS, _DIAL_KINDS = ("extension", "external", "empty", 
 _CHOICES = ("", CALLER, DIALLED, ORIGIN, TARGET, DIAL)
 SAMPLE = 4096  # rows that tell whether a block's numbers are mostly distinct (mostly_distinct)
 _APP_CLASSES, _CONTEXT_CLASSES = ("", "internal", "no-bleg"), ("", "incoming", "internal")
+# the slices ingest.cdr._decide.apply_decisions reads and sets, in its order
+_DECIDE_COLUMNS = np.array([SLICES.index(name) for name in ("caller", "dialled", "origin", "target", "dial_peer",
+                                                             "extension", "trunk", "called", "dial_number")], np.int64)
 
 
 @dataclass
@@ -149,11 +153,9 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
     plan = site.dialplan
     rules = src.channel_rules
     rows = block.rows
-    n = len(rows)
     take = whole(block)
     # the scanner numbered the distinct origins, targets and (app, context, Dial target) tuples of the block
     assert block.fact_ids is not None and block.fact_first is not None
-    o_inv, t_inv, l_inv = (block.fact_ids[:, k][take] for k in range(3))
     low = {name: decode(block.buf, *block.slice(name), block.fact_first[2]) for name in LOW_FACTS}
     # the Dial string's number: "" none, else an extension only if it has an extension's length (checked then)
     n_off, n_len = block.slice("dial_number")
@@ -169,59 +171,41 @@ def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, calle
     cache = rules.channels(plan)
     o_cls, o_start, o_len, _ = cache.of(block.buf, *block.slice("origin"), block.fact_first[0])
     t_cls, t_start, t_len, t_peers = cache.of(block.buf, *block.slice("target"), block.fact_first[1])
-    spans = {"origin": (o_start, o_len, o_inv), "target": (t_start, t_len, t_inv)}
-
-    def field(name: str) -> tuple[np.ndarray, np.ndarray]:
-        k = SLICES.index(name)
-        return block.off[:, k][take], block.len[:, k][take]  # a column, then the rows: faster than [rows, k]
-
-    def peer_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-        off, _ = field(name)
-        start, length, inverse = spans[name]
-        return off + start[inverse], length[inverse]
-
-    o_cls, t_cls = o_cls[o_inv], t_cls[t_inv]
     low_keys = [(app_class(a), context_class(c, ""), dial_class(dt, dp, rules))
                 for a, c, dt, dp in zip(low["app"], low["context"], low["dial_tech"], low["dial_peer"])]
     low_code = np.array([(_APP_CLASSES.index(a) * 3 + _CONTEXT_CLASSES.index(c)) * 8 + d for a, c, d in low_keys]
-                        or [0], np.int64)[l_inv]
-    dp_index: dict[str, int] = {}
-    dp_of_low = np.array([dp_index.setdefault(dp, len(dp_index)) for dp in low["dial_peer"]] or [0])[l_inv]
-    t_is_dp = np.array([dp_index.get(p, -1) if p else -2 for p in t_peers] or [-2])[t_inv] == dp_of_low
-    ck = caller_kinds[c_inv]
-    dk = dialled_kinds[d_inv]
-    # the target's peer is the row's dialled value (not empty): compared byte for byte, row by row
-    t_peer_off, t_peer_len = peer_of("target")
-    d_off, d_len = field("dialled")
-    t_is_d = (t_peer_len > 0) & equal(block.buf, t_peer_off, t_peer_len, d_off, d_len)
-    # < 64 * 64 * 72 * 2 * 4 * 3 * 2 * 3 codes: no overflow
-    code = ((((((o_cls * 64 + t_cls) * 72 + low_code) * 2 + t_is_dp) * 4 + ck) * 3 + dk) * 2 + t_is_d) * 3 + nk
-    inverse, first = factorize_ints(code)
+                        or [0], np.int64)
+    dp_index: dict[str, int] = {}  # the Dial peers, numbered: the target is the Dial peer when the numbers match
+    low_dp = np.array([dp_index.setdefault(dp, len(dp_index)) for dp in low["dial_peer"]] or [0], np.int64)
+    t_dp = np.array([dp_index.get(p, -1) if p else -2 for p in t_peers] or [-2], np.int64)
+    fact = [block.fact_ids[:, k] for k in range(3)]
+    inverse, codes = fact_codes(
+        block.buf, rows, *fact, c_inv, d_inv, nk, o_cls, t_cls, t_start, t_len, t_dp, low_code, low_dp,
+        caller_kinds, dialled_kinds, block.off[:, SLICES.index("target")], *block.slice("dialled"))
     table = []
-    for r in first.tolist():
-        app, ctx, dial = low_keys[l_inv[r]]
-        table.append(decide(Key(int(o_cls[r]), int(t_cls[r]), app, ctx, dial, bool(t_is_dp[r]),
-                                _CALLER_KINDS[ck[r]], _DIALLED_KINDS[dk[r]], bool(t_is_d[r]), _DIAL_KINDS[nk[r]])))
-    direction = np.array([DIRECTIONS.index(d.direction) for d in table], np.int8)[inverse]
-    rule = np.array([_RULE[d.rule] for d in table], np.int8)[inverse]
-    service = np.array([d.status == "service" for d in table], bool)[inverse]
-    ext = np.array([_CHOICES.index(d.extension) for d in table], np.int8)[inverse]
-    trunk = np.array([_CHOICES.index(d.trunk) for d in table], np.int8)[inverse]
-    called = np.array([d.called for d in table], bool)[inverse]
+    for code in codes.tolist():
+        o, t, low_at, t_is_dp, ck, dk, t_is_d, dial = _unpack(code)
+        app, ctx = _APP_CLASSES[low_at // 8 // 3], _CONTEXT_CLASSES[low_at // 8 % 3]
+        table.append(decide(Key(o, t, app, ctx, low_at % 8, bool(t_is_dp), _CALLER_KINDS[ck], _DIALLED_KINDS[dk],
+                                bool(t_is_d), _DIAL_KINDS[dial])))
 
-    # the candidate slices, in _CHOICES order ("" first: nothing), chosen per row by the decisions
-    candidates = [(np.zeros(n, np.int64), np.zeros(n, np.int32)), field("caller"), (d_off, d_len),
-                  peer_of("origin"), (t_peer_off, t_peer_len), field("dial_peer")]
-    offs = np.stack([o for o, _ in candidates])
-    lens = np.stack([length for _, length in candidates])
-    at = np.arange(n)
-    for name, choice in (("extension", ext), ("trunk", trunk)):
-        k = SLICES.index(name)
-        block.off[:, k][take], block.len[:, k][take] = offs[choice, at], lens[choice, at]
-    o, length = field("dial_number")
-    block.off[:, _CALLED][take] = np.where(called, o, 0)
-    block.len[:, _CALLED][take] = np.where(called, length, 0)
-    return direction, rule, service
+    def of(values: list) -> np.ndarray:
+        return np.array(values or [0], np.int8)
+
+    return apply_decisions(
+        rows, inverse, of([DIRECTIONS.index(d.direction) for d in table]), of([_RULE[d.rule] for d in table]),
+        of([d.status == "service" for d in table]).view(np.uint8), of([_CHOICES.index(d.extension) for d in table]),
+        of([_CHOICES.index(d.trunk) for d in table]), of([d.called for d in table]).view(np.uint8), block.off,
+        block.len, _DECIDE_COLUMNS, fact[0], fact[1], o_start, o_len, t_start, t_len)
+
+
+def _unpack(code: int) -> list[int]:
+    """The factors of a fact_codes code (RADIX order)."""
+    out = []
+    for radix in reversed(RADIX[1:]):
+        code, rest = divmod(code, radix)
+        out.append(rest)
+    return [code, *reversed(out)]
 
 
 def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndarray, Numbers, np.ndarray,

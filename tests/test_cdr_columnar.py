@@ -314,6 +314,33 @@ def test_every_direction_rule_on_a_grid_of_fields(tmp_path_factory):
     assert {r["status"] for r in rows if r["direction_rule"] == "app-internal"} == {"service"}
 
 
+def test_target_peer_facts_decide_on_both_paths(tmp_path_factory):
+    """The two facts that compare a row's target with its other fields: the target's peer is the Dial string's
+    peer (not a trunk: `xgw`), so the number dialled through it is sent (rule dial-string, called set); the target's
+    peer is the dialled digits without being a site extension (`alice`), so it is the extension's own channel.
+    Each with the fact false beside it (another peer, other digits): decided the same on both paths."""
+    def line(k: int, dstchannel: str, data: str, dst: str) -> str:
+        return ",".join([quoted(""), quoted("2001"), quoted(dst), quoted("from-internal"), quoted('"A" <2001>'),
+                         quoted("PJSIP/2001-0000002a"), quoted(dstchannel), quoted("Dial"), quoted(data),
+                         quoted("2026-04-01 09:00:00"), quoted("2026-04-01 09:00:05"),
+                         quoted("2026-04-01 09:01:05"), "65", "60", quoted("ANSWERED"), quoted("DOCUMENTATION"),
+                         quoted(f"1.{k}"), quoted("")])
+    cases = [("SIP/xgw-1", "PJSIP/0155501234@xgw,60", "90155501234"),  # target is the Dial peer
+             ("SIP/ygw-1", "PJSIP/0155501234@xgw,60", "90155501234"),  # another peer
+             ("SIP/alice-01", "SIP/alice,30", "alice"),  # target's peer is the dialled digits
+             ("SIP/alice-01", "SIP/alice,30", "bob")]
+    lines = [line(k, *case) for k, case in enumerate(cases)]
+    folder, ws = us_workspace(tmp_path_factory)
+    cdr = folder / "peers.csv"
+    cdr.write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
+    rows = stored_on_both_paths(folder, ws, cdr)
+    got = [(r["direction"], r["direction_rule"], r["called"], r["extension"]) for r in rows[:4]]
+    assert got[0] == ("outgoing", "dial-string", "0155501234", "2001")
+    assert got[1][1] != "dial-string" and got[1][2] in (None, "")
+    assert got[2][:2] == ("internal", "dst-channel-extension")
+    assert got[3][1] != "dst-channel-extension"
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(cdr_line(), min_size=1, max_size=30))
 def test_import_stores_the_same_rows_on_both_paths(tmp_path_factory, lines):
