@@ -12,7 +12,7 @@ from libc.string cimport memchr, memcpy, memset
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
-from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64
+from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64, zero_bytes
 
 import numpy as np
 
@@ -127,25 +127,38 @@ cdef inline void channel_base(const uint8_t* b, int64_t s, int64_t e, int64_t* b
     be[0] = pe if ps > s else e  # no '/': the channel as written
 
 
-cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t ds, int64_t de,
+cdef inline int64_t find2(const uint8_t* b, int64_t p, int64_t end, int64_t limit, uint8_t c1,
+                          uint8_t c2) noexcept nogil:
+    """The first c1 or c2 in b[p:end], or end; 8 bytes at a time while b can be read that far (`limit`)."""
+    cdef uint64_t w, m, w1 = 0x0101010101010101ULL * c1, w2 = 0x0101010101010101ULL * c2
+    while p < end and p + 8 <= limit:
+        memcpy(&w, b + p, 8)
+        m = zero_bytes(w ^ w1) | zero_bytes(w ^ w2)
+        if m:
+            p += anatole_ctz64(m) >> 3
+            return p if p < end else end
+        p += 8
+    while p < end and b[p] != c1 and b[p] != c2:
+        p += 1
+    return p if p < end else end  # a word may have taken p past the end
+
+
+cdef inline bint dial_target(const uint8_t* b, int64_t limit, int64_t as_, int64_t ae, int64_t ds, int64_t de,
                              int64_t* ts, int64_t* te, int64_t* ns, int64_t* ne, int64_t* vs,
                              int64_t* ve) noexcept nogil:
-    """asterisk.dial_target: (tech, number, peer) slices of `Dial(TECH/number@peer,...)` or `TECH/peer/number`."""
+    """asterisk.dial_target: (tech, number, peer) slices of `Dial(TECH/number@peer,...)` or `TECH/peer/number`
+    (`limit`: the bytes of b, read 8 at a time up to there)."""
     cdef int64_t i, t, g1s, g1e, g2s
-    cdef uint8_t c
     ts[0] = te[0] = ns[0] = ne[0] = vs[0] = ve[0] = 0
     if not lower_eq(b + as_, ae - as_, b"dial", 4):
         return False
-    t = ds
-    while t < de and b[t] != 44:  # the first argument
-        t += 1
+    t = find2(b, ds, de, limit, 44, 38)  # the first argument ends at a comma
+    if t < de and b[t] == 38:  # '&' in it: several targets
+        return False
     while ds < t and b[ds] == 32:
         ds += 1
     while t > ds and b[t - 1] == 32:
         t -= 1
-    for i in range(ds, t):
-        if b[i] == 38:  # '&': several targets
-            return False
     i = ds
     while i < t and is_word(b[i]):
         i += 1
@@ -153,32 +166,21 @@ cdef inline bint dial_target(const uint8_t* b, int64_t as_, int64_t ae, int64_t 
         return False
     g1s = i + 1
     # TECH/number@peer: number without '@/&,', then '@', then a peer without '/&,'
-    i = g1s
-    while i < t and b[i] != 64 and b[i] != 47 and b[i] != 44:
-        i += 1
+    i = find2(b, g1s, t, limit, 64, 47)  # (no comma before t)
     if i < t and b[i] == 64 and i > g1s:
         g1e = i
         g2s = i + 1
-        for i in range(g2s, t):
-            c = b[i]
-            if c == 47 or c == 44:
-                break
-        else:
-            if t > g2s:
-                ns[0], ne[0], vs[0], ve[0] = g1s, g1e, g2s, t
-                ts[0], te[0] = ds, g1s - 1
-                return True
+        if t > g2s and find2(b, g2s, t, limit, 47, 47) == t:
+            ns[0], ne[0], vs[0], ve[0] = g1s, g1e, g2s, t
+            ts[0], te[0] = ds, g1s - 1
+            return True
     # TECH/peer/number
-    i = g1s
-    while i < t and b[i] != 47 and b[i] != 44:
-        i += 1
-    if i < t and b[i] == 47 and i > g1s:
+    i = find2(b, g1s, t, limit, 47, 47)
+    if i < t and i > g1s:
         g1e = i
         g2s = i + 1
-        for i in range(g2s, t):
-            c = b[i]
-            if c == 47 or c == 44:
-                return False
+        if find2(b, g2s, t, limit, 47, 47) < t:
+            return False
         if t > g2s:
             ns[0], ne[0], vs[0], ve[0] = g2s, t, g1s, g1e
             ts[0], te[0] = ds, g1s - 1
@@ -649,7 +651,7 @@ def scan_asterisk(const uint8_t[::1] buf, Py_ssize_t lines=-1):
                     ln[row, S_APP] = <int32_t>(fe[7] - fs[7])
                     off[row, S_CONTEXT] = fs[3]
                     ln[row, S_CONTEXT] = <int32_t>(fe[3] - fs[3])
-                    dial_target(b, fs[7], fe[7], fs[8], fe[8], &ts, &te, &ns, &ne, &vs, &ve)
+                    dial_target(b, n, fs[7], fe[7], fs[8], fe[8], &ts, &te, &ns, &ne, &vs, &ve)
                     off[row, S_DTECH] = ts
                     ln[row, S_DTECH] = <int32_t>(te - ts)
                     off[row, S_DPEER] = vs
