@@ -96,9 +96,15 @@ def decode(const uint8_t[::1] buf, const int64_t[:] off, const int32_t[:] ln, co
     return out
 
 
+cdef char DIGITS2[201]  # "00" .. "99": two digits a step
+for _k in range(100):
+    DIGITS2[2 * _k] = 48 + _k // 10
+    DIGITS2[2 * _k + 1] = 48 + _k % 10
+
+
 cdef inline Py_ssize_t put_int(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nogil:
     cdef uint8_t tmp[24]
-    cdef int n = 0
+    cdef int n = 24, d
     cdef uint64_t u
     if v < 0:
         o[p] = 45
@@ -106,17 +112,21 @@ cdef inline Py_ssize_t put_int(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nog
         u = <uint64_t>(-(v + 1)) + 1
     else:
         u = <uint64_t>v
-    while True:
-        tmp[n] = <uint8_t>(48 + u % 10)
-        n += 1
-        u //= 10
-        if u == 0:
-            break
-    while n:
+    while u >= 100:  # written from the end, two digits a step
+        d = <int>(u % 100)
+        u //= 100
+        n -= 2
+        tmp[n] = DIGITS2[2 * d]
+        tmp[n + 1] = DIGITS2[2 * d + 1]
+    if u >= 10:
+        n -= 2
+        tmp[n] = DIGITS2[2 * u]
+        tmp[n + 1] = DIGITS2[2 * u + 1]
+    else:
         n -= 1
-        o[p] = tmp[n]
-        p += 1
-    return p
+        tmp[n] = <uint8_t>(48 + u)
+    memcpy(o + p, tmp + n, 24 - n)
+    return p + 24 - n
 
 
 cdef inline Py_ssize_t put2(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nogil:
