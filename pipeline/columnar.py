@@ -16,7 +16,7 @@ import numpy as np
 
 from engine import STATUS_NAMES
 from ingest._slices import decode, equal
-from ingest.cdr._decide import RADIX, apply_decisions, fact_codes
+from ingest.cdr._decide import RADIX, apply_decisions, fact_codes, pick_numbers, statuses
 from ingest.cdr._scan import factorize
 from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, SLICES, Block
 from ingest.cdr.classify import (
@@ -34,7 +34,7 @@ from ingest.cdr.classify import (
     dial_class,
     dial_kind,
 )
-from ingest.dialplan import EMERGENCY, EXTERNAL, INTERNAL, INVALID, KINDS, SERVICE, DialPlan, Numbers
+from ingest.dialplan import EXTERNAL, INTERNAL, KINDS, SERVICE, DialPlan, Numbers
 from ingest.dialplan import RULES as NUMBER_RULES
 from pipeline.workspace import Site, Source, Workspace
 
@@ -43,8 +43,7 @@ _KIND = {k: i for i, k in enumerate(KINDS)}  # the compiled dial plan's kind cod
 STATUSES = (*STATUS_NAMES, "incoming", "internal", "transit", "service", "emergency", "no_tariff")
 _STATUS = {s: i for i, s in enumerate(STATUSES)}
 _CALLED, _CALLER, _DIALLED = SLICES.index("called"), SLICES.index("caller"), SLICES.index("dialled")
-OUTGOING, INCOMING, INTERNAL_CALL, TRANSIT = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal",
-                                                                            "transit"))
+OUTGOING, INCOMING, INTERNAL_CALL = (DIRECTIONS.index(d) for d in ("outgoing", "incoming", "internal"))
 RULE_NAMES = (*RULES, FORMAT_RULE)  # direction_rule codes
 _RULE = {r: i for i, r in enumerate(RULE_NAMES)}
 LOW_FACTS = ("app", "context", "dial_tech", "dial_peer")  # few distinct values per block
@@ -53,6 +52,9 @@ _CALLER_KINDS, _DIALLED_KINDS, _DIAL_KINDS = ("extension", "external", "empty", 
 _CHOICES = ("", CALLER, DIALLED, ORIGIN, TARGET, DIAL)
 SAMPLE = 4096  # rows that tell whether a block's numbers are mostly distinct (mostly_distinct)
 _APP_CLASSES, _CONTEXT_CLASSES = ("", "internal", "no-bleg"), ("", "incoming", "internal")
+# a row's status before pricing by its direction, else by its number's kind (-1: none, priced) (_decide.statuses)
+_BY_DIRECTION = np.array([_STATUS[d] if d in ("incoming", "internal", "transit") else -1 for d in DIRECTIONS], np.int8)
+_BY_KIND = np.array([-1 if k == EXTERNAL else _STATUS[k] for k in KINDS], np.int8)
 # the slices ingest.cdr._decide.apply_decisions reads and sets, in its order
 _DECIDE_COLUMNS = np.array([SLICES.index(name) for name in ("caller", "dialled", "origin", "target", "dial_peer",
                                                              "extension", "trunk", "called", "dial_number")], np.int64)
@@ -238,19 +240,12 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
     c_base = len(dialled_numbers)
     o_base = c_base + len(called_numbers)
     numbers = dialled_numbers + called_numbers + caller_numbers
-    kind = numbers.kind
     # the called value is the dialled one, row by row (as the row path compares the strings)
-    c_len = block.len[:, _CALLED][take]
-    same = equal(block.buf, block.off[:, _CALLED][take], c_len, block.off[:, _DIALLED][take],
+    same = equal(block.buf, block.off[:, _CALLED][take], block.len[:, _CALLED][take], block.off[:, _DIALLED][take],
                  block.len[:, _DIALLED][take])
-
-    target = d_inv.astype(np.int32)
-    sent = (c_base + c_inv).astype(np.int32)
-    use_sent = (c_len > 0) & (kind[sent] == _KIND[EXTERNAL]) & ~same
-    target = np.where(use_sent, sent, target)
-    origin = (o_base + o_inv).astype(np.int32)
-    t_kind, o_kind = kind[target], kind[origin]
-    number = np.where(direction == INCOMING, origin, target)
+    number, origin, t_kind, o_kind = pick_numbers(rows, direction, d_inv, c_inv, o_inv, c_base, o_base, numbers.kind,
+                                                  block.len[:, _CALLED], same.view(np.uint8), _KIND[EXTERNAL],
+                                                  INCOMING)
     unknown = direction == 0
     if unknown.any():  # (never with facts: decide_facts decided every row)
         extension, e_inv = unique_strings(block, "extension", rows)
@@ -265,7 +260,7 @@ def classify(site: Site, src: Source, block: Block) -> tuple[np.ndarray, np.ndar
         direction[unknown & ~internal & ~incoming] = OUTGOING
     direction[(direction == OUTGOING) & (t_kind == _KIND[INTERNAL])] = INTERNAL_CALL
     rule[(direction != first)] = _RULE["dialplan"]
-    return direction, number.astype(np.int32), numbers, rule, service
+    return direction, number, numbers, rule, service
 
 
 def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path: Path | None = None) -> Rated:
@@ -273,16 +268,10 @@ def rate_block(ws: Workspace, site: Site, src: Source, block: Block, tariff_path
     direction, number, numbers, rule, service = classify(site, src, block)
     rows = block.rows
     n = len(rows)
-    kind = numbers.kind[number] if n else np.zeros(0, np.int8)
-    status = np.full(n, -1, np.int8)
-    status[direction == INCOMING] = _STATUS["incoming"]
-    status[direction == INTERNAL_CALL] = _STATUS["internal"]
-    status[direction == TRANSIT] = _STATUS["transit"]
-    status[service & (direction == INTERNAL_CALL)] = _STATUS["service"]  # answered by a PBX application
-    priced = status < 0
-    for k, name in ((INTERNAL, "internal"), (SERVICE, "service"), (EMERGENCY, "emergency"), (INVALID, "invalid")):
-        status[priced & (kind == _KIND[k])] = _STATUS[name]
-    priced &= kind == _KIND[EXTERNAL]
+    # incoming, internal, transit; an internal call answered by a PBX application; then by the number's kind
+    status = statuses(direction, service.view(np.uint8), number, numbers.kind, _BY_DIRECTION, _BY_KIND,
+                      INTERNAL_CALL, _STATUS["service"])
+    priced = status < 0  # an external number
     tariff = np.full(n, -1, np.int32)
     tariffs: list[Path] = []
     if tariff_path is not None or not site.trunk_tariffs:

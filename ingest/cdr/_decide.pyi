@@ -14,3 +14,11 @@ def apply_decisions(
     cols: np.ndarray, o_inv: np.ndarray, t_inv: np.ndarray, o_start: np.ndarray, o_len: np.ndarray,
     t_start: np.ndarray, t_len: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def pick_numbers(
+    rows: np.ndarray, direction: np.ndarray, d_inv: np.ndarray, c_inv: np.ndarray, o_inv: np.ndarray, c_base: int,
+    o_base: int, kind: np.ndarray, c_len: np.ndarray, same: np.ndarray, external: int, incoming: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def statuses(
+    direction: np.ndarray, service: np.ndarray, number: np.ndarray, kind: np.ndarray, by_direction: np.ndarray,
+    by_kind: np.ndarray, internal_call: int, service_status: int,
+) -> np.ndarray: ...

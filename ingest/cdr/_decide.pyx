@@ -10,6 +10,8 @@
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 
+from engine._prefetch cimport anatole_prefetch
+
 import numpy as np
 
 # the factors of a code, innermost last (fact_codes packs, pipeline.columnar.decide_facts unpacks)
@@ -57,6 +59,9 @@ def fact_codes(const uint8_t[::1] buf, const int64_t[::1] rows, const int64_t[:]
     with nogil:
         for k in range(n):
             r = rows[k]
+            if k + 8 < n:  # the target and dialled bytes 8 rows on: each row's are in a new line of the block
+                anatole_prefetch(b + d_off[rows[k + 8]])
+                anatole_prefetch(b + t_off[rows[k + 8]])
             o, t, low = o_inv[r], t_inv[r], l_inv[r]
             tdp = t_dp[t] == low_dp[low]
             ln = t_len[t]
@@ -125,3 +130,55 @@ def apply_decisions(const int64_t[::1] rows, const int64_t[::1] inverse, const i
             else:
                 off[r, S_CALLED], ln[r, S_CALLED] = 0, 0
     return direction_a, rule_a, service_a
+
+
+def pick_numbers(const int64_t[::1] rows, const int8_t[::1] direction, const int64_t[::1] d_inv,
+                 const int64_t[::1] c_inv, const int64_t[::1] o_inv, Py_ssize_t c_base, Py_ssize_t o_base,
+                 const int8_t[::1] kind, const int32_t[:] c_len, const uint8_t[::1] same, int external,
+                 int incoming):
+    """The number that matters of each row (pipeline.columnar.classify): (number, origin, target kind, origin
+    kind). `kind` is the kind of every number (the dialled ones, then the called ones from c_base, then the callers
+    from o_base; d_inv, c_inv, o_inv: each row's). The target is the called (sent) number when there is one, it
+    is external and it is not the dialled one (`same`), else the dialled number; the origin is the caller; an
+    incoming row's number is its origin, any other row's its target. c_len is indexed by line (rows[k])."""
+    cdef Py_ssize_t n = rows.shape[0], k
+    cdef int32_t target, origin
+    number_a = np.empty(n, np.int32)
+    origin_a = np.empty(n, np.int32)
+    t_kind_a = np.empty(n, np.int8)
+    o_kind_a = np.empty(n, np.int8)
+    cdef int32_t[::1] number = number_a, origins = origin_a
+    cdef int8_t[::1] t_kind = t_kind_a, o_kind = o_kind_a
+    with nogil:
+        for k in range(n):
+            target = <int32_t>(c_base + c_inv[k])
+            if c_len[rows[k]] == 0 or kind[target] != external or same[k]:
+                target = <int32_t>d_inv[k]
+            origin = <int32_t>(o_base + o_inv[k])
+            number[k] = origin if direction[k] == incoming else target
+            origins[k] = origin
+            t_kind[k] = kind[target]
+            o_kind[k] = kind[origin]
+    return number_a, origin_a, t_kind_a, o_kind_a
+
+
+def statuses(const int8_t[::1] direction, const uint8_t[::1] service, const int32_t[::1] number,
+             const int8_t[::1] kind, const int8_t[::1] by_direction, const int8_t[::1] by_kind, int internal_call,
+             int service_status):
+    """Each row's status before pricing (pipeline.columnar.rate_block): by_direction[direction] (incoming,
+    internal, transit), `service_status` for an internal call answered by a PBX application (`service`), else
+    by_kind[kind of its number] (internal, service, emergency, invalid numbers); -1 left: priced (an external
+    number)."""
+    cdef Py_ssize_t n = direction.shape[0], k
+    cdef int8_t s
+    status_a = np.empty(n, np.int8)
+    cdef int8_t[::1] status = status_a
+    with nogil:
+        for k in range(n):
+            s = by_direction[direction[k]]
+            if service[k] and direction[k] == internal_call:
+                s = <int8_t>service_status
+            if s < 0:
+                s = by_kind[kind[number[k]]]
+            status[k] = s
+    return status_a
