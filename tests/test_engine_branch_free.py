@@ -4,6 +4,7 @@ the same instructions and is masked afterwards. Every path must agree with the P
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
@@ -107,3 +108,32 @@ def test_every_kind_of_call_in_one_group(schemes: list[tuple[str, str, str, dict
     for got in (c.tables.rate(digits, start, duration), c.tables.rate_keys(number_keys(digits), start, duration)):
         for field, array in want.items():
             assert np.array_equal(got[field], array), field
+
+
+@pytest.mark.parametrize("huge", [True, False])
+def test_aligned_tables(huge: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables copied to 64-byte boundaries, in a mapping of their own on 2 MiB boundaries from 2 MiB up (or, with
+    the mappings turned off, in numpy's memory): the same contents either way."""
+    monkeypatch.setattr(kernel, "USE_HUGE_PAGES", huge)
+    for n in (1, 1000, (kernel.HUGE_PAGE >> 3) + 5):
+        a = np.arange(n, dtype=np.uint64) * np.uint64(7)
+        out = kernel.aligned(a)
+        assert out.ctypes.data % 64 == 0 and out.dtype == a.dtype and np.array_equal(out, a)
+        if huge and a.nbytes >= kernel.HUGE_PAGE and hasattr(mmap, "MADV_HUGEPAGE"):
+            assert out.ctypes.data % kernel.HUGE_PAGE == 0
+
+
+def test_tables_without_huge_pages_rate_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc: dict[str, Any] = {"name": "t", "currency": "EUR", "timezone": "Europe/Paris",
+                           "rate": [{"prefix": f"{p}", "destination": "x", "price": "0.01", "increment": "6"}
+                                    for p in range(10, 99)]}
+    c = compile_tariff(tariff_from_dict(doc))
+    digits = np.array([f"{p}123".encode() for p in range(0, 120)], dtype="S")
+    start = np.full(len(digits), at("2026-03-02T09:00"), np.int64)
+    duration = np.arange(len(digits), dtype=np.int32) * 7 - 3
+    want = c.tables.rate(digits, start, duration)
+    monkeypatch.setattr(kernel, "USE_HUGE_PAGES", False)
+    again = kernel.RateTables(c.tables.__reduce__()[1][0])
+    got = again.rate(digits, start, duration)
+    for field, array in want.items():
+        assert np.array_equal(got[field], array), field
