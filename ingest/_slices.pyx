@@ -325,7 +325,7 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
     empty); (TIME, int64[n] UTC epoch); (FIXED, idx int32[n], numpy 'S' array: entry idx up to its first NUL, quoted
 like a slice; idx -1 = empty: a block's normalised numbers as they are, no table made). Arrays are indexed by row
 number."""
-    cdef Py_ssize_t ncol = len(columns), c, k, r, i, size = 0, p = 0, nrows = rows.shape[0]
+    cdef Py_ssize_t ncol = len(columns), c, k, r, r2, i, size = 0, p = 0, nrows = rows.shape[0]
     cdef const uint8_t* b = &buf[0] if buf.shape[0] else NULL
     cdef Col cols[64]
     cdef Col* col
@@ -363,6 +363,17 @@ number."""
                         anatole_prefetch(col.text + col.starts[col.i32[rows[k + AHEAD]]])
                     if col.i32[rows[k + 2 * AHEAD]] >= 0:
                         anatole_prefetch(&col.starts[col.i32[rows[k + 2 * AHEAD]]])
+            if (k & 7) == 0 and k + 64 < nrows:  # every column's value 64 rows on (a line of each array)
+                r2 = rows[k + 64]
+                for c in range(ncol):
+                    col = &cols[c]
+                    if col.kind == K_SLICE:
+                        anatole_prefetch(&col.i64[r2 * col.s64])
+                        anatole_prefetch(&col.i32[r2 * col.s32])
+                    elif col.kind == K_TABLE or col.kind == K_FIXED:
+                        anatole_prefetch(&col.i32[r2])
+                    else:
+                        anatole_prefetch(&col.i64[r2])
             for c in range(ncol):
                 if c:
                     o[p] = 44
