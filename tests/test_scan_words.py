@@ -118,16 +118,48 @@ def test_write_csv_fixed_column_as_the_csv_module(entries, picks):
     assert got == text.getvalue().encode("latin-1")
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=50), st.sampled_from([1, 30, 9000, 10**9]))
-def test_unique_hours_as_numpy_unique(values, span):
-    """The block's local hours numbered without sorting (a presence table over a short span), as np.unique does."""
-    from ingest.cdr.blocks import _unique_hours
+TIMES = st.integers(0, 10**6) | st.integers(-10**10, 5 * 10**9)  # mostly a few hundred hours, some out of range
 
-    hours = np.array([values[0] + v % span for v in values], np.int64)
-    got, inverse = _unique_hours(hours)
-    want, want_inverse = np.unique(hours, return_inverse=True)
-    assert got.tolist() == want.tolist() and inverse.tolist() == want_inverse.tolist()
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(TIMES, st.none() | TIMES, st.booleans()), max_size=40), st.sets(st.integers(0, 40)))
+def test_local_times_to_utc_as_numpy(lines, gaps):
+    """local_hours, hours_present and to_utc against numpy: times out of range and hours without one offset (here:
+    hour % 41 in `gaps`) send their line to the row parser; the others move by their hour's offset."""
+    from ingest.cdr._scan import hours_present, local_hours, to_utc
+
+    none = np.iinfo(np.int64).min
+    start = np.array([s for s, _, _ in lines], np.int64)
+    answer = np.array([none if a is None else a for _, a, _ in lines], np.int64)
+    fallback = np.array([f for _, _, f in lines], np.uint8)
+    want_start, want_answer, want_fallback = start.copy(), answer.copy(), fallback.astype(bool)
+
+    def offset_of(hour: int) -> int | None:
+        return None if hour % 41 in gaps else (hour % 7 - 3) * 3600
+
+    answered = answer != none
+    want_fallback |= (start < 0) | (start >= 4_102_444_800) | (answered & ((answer < 0) | (answer >= 4_102_444_800)))
+    for k in range(len(lines)):
+        if not want_fallback[k]:
+            hours = [start[k] // 3600] + ([answer[k] // 3600] if answered[k] else [])
+            if any(offset_of(int(h)) is None for h in hours):
+                want_fallback[k] = True
+            else:
+                want_start[k] -= offset_of(int(hours[0]))
+                if answered[k]:
+                    want_answer[k] -= offset_of(int(hours[1]))
+    want_start[want_fallback] = none
+    want_answer[want_fallback] = none
+    low, high = local_hours(start, answer, fallback, 0, 4_102_444_800)
+    present = hours_present(start, answer, fallback, low, high - low + 1)
+    offset = np.zeros(high - low + 1, np.int64)
+    known = np.zeros(high - low + 1, np.uint8)
+    for at in np.flatnonzero(present).tolist():
+        if offset_of(low + at) is not None:
+            offset[at], known[at] = offset_of(low + at), 1
+    to_utc(start, answer, fallback, offset, known, low)
+    assert fallback.astype(bool).tolist() == want_fallback.tolist()
+    assert start.tolist() == want_start.tolist() and answer.tolist() == want_answer.tolist()
 
 
 @settings(max_examples=200, deadline=None)

@@ -9,7 +9,7 @@
 # a DST fold or gap to the row parser).
 
 from libc.string cimport memchr, memcpy, memset
-from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
 from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64, zero_bytes
@@ -733,6 +733,71 @@ def scan_asterisk(const uint8_t[::1] buf, Py_ssize_t lines=-1):
             pos = nxt
     out["fact_first"] = [firsts_a[k, :facts[k].count].copy() for k in range(3)]
     return out
+
+
+# ------------------------------------------------------------------------------------------------ local times
+
+def local_hours(const int64_t[::1] start, const int64_t[::1] answer, uint8_t[::1] fallback, int64_t low_bound,
+                int64_t high_bound):
+    """The span of whole local hours (low, high) of the taken lines' start and answer times (answer NONE: none),
+    after sending to the row parser (`fallback`) each line with a time outside [low_bound, high_bound); (0, -1)
+    when no line is left."""
+    cdef Py_ssize_t n = start.shape[0], k
+    cdef int64_t low = INT64_MAX, high = INT64_MIN, h
+    with nogil:
+        for k in range(n):
+            if fallback[k]:
+                continue
+            if not low_bound <= start[k] < high_bound or \
+                    (answer[k] != NONE and not low_bound <= answer[k] < high_bound):
+                fallback[k] = 1
+                continue
+            h = start[k] // 3600
+            low = h if h < low else low
+            high = h if h > high else high
+            if answer[k] != NONE:
+                h = answer[k] // 3600
+                low = h if h < low else low
+                high = h if h > high else high
+    if low > high:
+        return 0, -1
+    return low, high
+
+
+def hours_present(const int64_t[::1] start, const int64_t[::1] answer, const uint8_t[::1] fallback, int64_t low,
+                  Py_ssize_t span):
+    """uint8 per hour low..low + span - 1: set when a taken line's start or answer falls in it."""
+    present_a = np.zeros(span, np.uint8)
+    cdef uint8_t[::1] present = present_a
+    cdef Py_ssize_t n = start.shape[0], k
+    with nogil:
+        for k in range(n):
+            if not fallback[k]:
+                present[start[k] // 3600 - low] = 1
+                if answer[k] != NONE:
+                    present[answer[k] // 3600 - low] = 1
+    return present_a
+
+
+def to_utc(int64_t[::1] start, int64_t[::1] answer, uint8_t[::1] fallback, const int64_t[::1] offset,
+           const uint8_t[::1] known, int64_t low):
+    """Local times to UTC in place, by whole local hours (offset[h - low] seconds, where known[h - low]); a taken
+    line with a time in an hour whose offset changes within it (a DST transition) goes to the row parser. The
+    times of the row parser's lines become NONE."""
+    cdef Py_ssize_t n = start.shape[0], k, i, j
+    with nogil:
+        for k in range(n):
+            if not fallback[k]:
+                i = start[k] // 3600 - low
+                j = answer[k] // 3600 - low if answer[k] != NONE else i
+                if not (known[i] and known[j]):
+                    fallback[k] = 1
+            if fallback[k]:  # the row parser's line: no time here
+                start[k] = answer[k] = NONE
+                continue
+            start[k] -= offset[i]
+            if answer[k] != NONE:
+                answer[k] -= offset[j]
 
 
 # ------------------------------------------------------------------------------------------------ factorize

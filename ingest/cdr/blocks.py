@@ -16,7 +16,18 @@ import numpy as np
 
 from ingest._slices import buffer, decode
 from ingest.cdr import asterisk, cucm
-from ingest.cdr._scan import CUCM_COLUMNS, DIRECTIONS, DISPOSITIONS, SLICES, count_lines, scan_asterisk, scan_cucm
+from ingest.cdr._scan import (
+    CUCM_COLUMNS,
+    DIRECTIONS,
+    DISPOSITIONS,
+    SLICES,
+    count_lines,
+    hours_present,
+    local_hours,
+    scan_asterisk,
+    scan_cucm,
+    to_utc,
+)
 from ingest.cdr.model import Item, ParseContext, Skipped
 
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
@@ -127,35 +138,18 @@ class _Asterisk(_Scanner):
     def block(self, buf: bytes | bytearray, first: int, lines: int = -1) -> Block:
         ctx = self.ctx
         s = scan_asterisk(buf, lines)
-        n = int(s["lines"])
         fallback = s["fallback"]
         start, answer = s["start"], s["answer"]
-        taken = ~fallback
-        answered = taken & (answer != NONE)
+        flags = fallback.view(np.uint8)
         # local -> UTC by whole local hours; times out of 1970..2100 or in an hour with a DST change: row parser
-        out_of_range = taken & ((start < _MIN_LOCAL) | (start >= _MAX_LOCAL))
-        out_of_range |= answered & ((answer < _MIN_LOCAL) | (answer >= _MAX_LOCAL))
-        fallback |= out_of_range
-        taken = ~fallback
-        answered &= taken
-        utc_start = np.full(n, NONE, np.int64)
-        utc_answer = np.full(n, NONE, np.int64)
-        if taken.any():
-            stamps = np.concatenate([start[taken], answer[answered]])
-            hours, inverse = _unique_hours(stamps // 3600)
-            offsets = [ctx.hour_offset(int(h)) for h in hours]
-            unknown = np.array([o is None for o in offsets], dtype=bool)
-            offset = np.array([o or 0 for o in offsets], dtype=np.int64)
-            utc = stamps - offset[inverse.reshape(-1)]
-            bad = unknown[inverse.reshape(-1)]
-            k = int(taken.sum())
-            utc_start[taken] = utc[:k]
-            utc_answer[answered] = utc[k:]
-            bad_rows = np.zeros(n, bool)
-            bad_rows[np.flatnonzero(taken)[bad[:k]]] = True
-            bad_rows[np.flatnonzero(answered)[bad[k:]]] = True
-            fallback |= bad_rows
-        s.update(start=utc_start, answer=utc_answer)
+        low, high = local_hours(start, answer, flags, _MIN_LOCAL, _MAX_LOCAL)
+        offset = np.zeros(high - low + 1, np.int64)
+        known = np.zeros(high - low + 1, np.uint8)
+        for at in np.flatnonzero(hours_present(start, answer, flags, low, high - low + 1)).tolist():
+            hour_offset = ctx.hour_offset(low + at)
+            if hour_offset is not None:
+                offset[at], known[at] = hour_offset, 1
+        to_utc(start, answer, flags, offset, known, low)
         starts, ends = s["line_start"], s["line_end"]
         items = [(i, asterisk.parse_line(first + i, buf[starts[i]:ends[i]].decode(ctx.encoding, errors="replace"),
                                          ctx))
@@ -163,19 +157,6 @@ class _Asterisk(_Scanner):
         block = self._finish(buf, first, s, items)
         block.facts, block.fact_ids, block.fact_first = True, s["fact_ids"], s["fact_first"]
         return block
-
-
-def _unique_hours(hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.unique(hours, return_inverse=True) without sorting when the block's hours span less than a year (a block
-    of a CDR file covers hours or days): a presence table over the span, O(n)."""
-    low, high = int(hours.min()), int(hours.max())
-    if high - low >= 24 * 366:
-        return np.unique(hours, return_inverse=True)
-    present = np.zeros(high - low + 1, bool)
-    at = hours - low
-    present[at] = True
-    rank = np.cumsum(present) - 1
-    return np.flatnonzero(present) + low, rank[at]
 
 
 class _Cucm(_Scanner):
