@@ -360,3 +360,21 @@ def test_write_csv_int_column_as_str(values):
 
     got = bytes(write_csv(b"", np.arange(len(values), dtype=np.int64), [(INT, np.array(values, np.int64))]))
     assert got == b"".join(str(v).encode() + b"\r\n" for v in values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["PJSIP", "/", "-", ";", "0", "7", "a", "F", "x", "@", "0000002a", "-0000002a",
+                                 "-0000002a;1"]), max_size=8))
+def test_channel_base_as_classify(pieces):
+    """The scanner's channel base (a fast path for `TECH/peer-` and 8 hex digits, else the byte rules) against
+    ingest.cdr.classify.channel_base, on channels built from the pieces that matter."""
+    from ingest.cdr._scan import SLICES
+    from ingest.cdr.classify import channel_base
+
+    channel = "".join(pieces)
+    line = GOOD.replace(b"PJSIP/2001-0000002a", channel.encode())
+    s = scan_asterisk(line)
+    assert not s["fallback"][0]
+    k = SLICES.index("origin")
+    got = line[s["off"][0, k]:s["off"][0, k] + s["len"][0, k]].decode()
+    assert got == channel_base(channel)
