@@ -50,7 +50,7 @@ LOW_FACTS = ("app", "context", "dial_tech", "dial_peer")  # few distinct values 
 _CALLER_KINDS, _DIALLED_KINDS, _DIAL_KINDS = ("extension", "external", "empty", "other"), \
     ("extension", "code", "other"), ("", "extension", "other")
 _CHOICES = ("", CALLER, DIALLED, ORIGIN, TARGET, DIAL)
-SAMPLE = 4096  # rows that tell whether a block's numbers are mostly distinct (mostly_distinct)
+SAMPLE = 1024  # rows that tell whether a block's numbers are mostly distinct (mostly_distinct)
 _APP_CLASSES, _CONTEXT_CLASSES = ("", "internal", "no-bleg"), ("", "incoming", "internal")
 # a row's status before pricing by its direction, else by its number's kind (-1: none, priced) (_decide.statuses)
 _BY_DIRECTION = np.array([_STATUS[d] if d in ("incoming", "internal", "transit") else -1 for d in DIRECTIONS], np.int8)
