@@ -153,8 +153,10 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             with path.open("rb") as file:
                 stream = io.BufferedReader(_SpanReader(file, span), 1 << 20) if span else file
                 if has_scanner(fmt, source.encoding):
+                    # one block queued beyond the threads: a thread that is done while this one writes the
+                    # output or reads the input finds its next block waiting
                     parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, stream, ctx, tables,
-                                                         writer.arrow), threads)
+                                                         writer.arrow), threads + 1 if threads > 1 else 1)
                 else:
                     since = _tell(stream)
                     parts = (_rows_part(ws, source, site, label, delta, chunk, tables.decimals, since)
