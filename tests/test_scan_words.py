@@ -378,3 +378,29 @@ def test_channel_base_as_classify(pieces):
     k = SLICES.index("origin")
     got = line[s["off"][0, k]:s["off"][0, k] + s["len"][0, k]].decode()
     assert got == channel_base(channel)
+
+
+DATES = st.sampled_from(["2026-04-01", "2026-04-02", "2024-02-29", "2026-02-29", "2026-02-30", "2026-13-01",
+                         "2026-00-10", "1999-12-31", "0000-01-01", "20x6-04-01", "2026-04-31"])
+CLOCKS = st.sampled_from(["00:00:00", "09:30:05", "23:59:59", "24:00:00", "12:60:00", "12:00:61", "1a:00:00"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(DATES, CLOCKS), min_size=1, max_size=12))
+def test_local_times_as_datetime(stamps):
+    """The scanner's start times, the date of the line before kept (most lines share it), against datetime: the
+    same naive seconds, or the line left to the row parser when the date or the time is not a real one."""
+    import datetime as dt
+
+    lines = [GOOD.replace(b"2026-04-01 09:00:00", f"{d} {c}".encode()) for d, c in stamps]
+    s = scan_asterisk(b"\n".join(lines) + b"\n")
+    for k, (d, c) in enumerate(stamps):
+        try:
+            want = int((dt.datetime.strptime(f"{d} {c}", "%Y-%m-%d %H:%M:%S") - dt.datetime(1970, 1, 1))
+                       .total_seconds())
+        except ValueError:
+            want = None
+        taken = not s["fallback"][k]
+        assert taken == (want is not None)
+        if taken:
+            assert s["start"][k] == want

@@ -9,7 +9,7 @@
 # a DST fold or gap to the row parser).
 
 from libc.string cimport memchr, memcpy, memset
-from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
 from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64, zero_bytes
@@ -221,19 +221,35 @@ cdef inline int two(const uint8_t* p) noexcept nogil:
     return (p[0] - 48) * 10 + (p[1] - 48)
 
 
-cdef inline int64_t local_time(const uint8_t* p, int64_t n) noexcept nogil:
-    """`YYYY-MM-DD HH:MM:SS` -> naive epoch seconds; NONE when it is anything else."""
+ctypedef struct DateCache:  # the last date local_time read (most lines of a block share it): its text, its days
+    uint64_t head  # "YYYY-MM-"
+    uint16_t tail  # "DD"
+    int64_t days  # days since 1970-01-01, or NONE when nothing is kept
+
+
+cdef inline int64_t local_time(const uint8_t* p, int64_t n, DateCache* last) noexcept nogil:
+    """`YYYY-MM-DD HH:MM:SS` -> naive epoch seconds; NONE when it is anything else. The date of the previous call
+    (`last`) is not checked and counted again."""
     cdef int y1, y2, mo, d, h, mi, s, dim
+    cdef uint64_t head
+    cdef uint16_t tail
+    cdef int64_t days
     if n != 19 or p[4] != 45 or p[7] != 45 or p[10] != 32 or p[13] != 58 or p[16] != 58:
         return NONE
+    h = two(p + 11)
+    mi = two(p + 14)
+    s = two(p + 17)
+    if h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59:
+        return NONE
+    memcpy(&head, p, 8)
+    memcpy(&tail, p + 8, 2)
+    if last.days != NONE and head == last.head and tail == last.tail:
+        return last.days * 86400 + h * 3600 + mi * 60 + s
     y1 = two(p)
     y2 = two(p + 2)
     mo = two(p + 5)
     d = two(p + 8)
-    h = two(p + 11)
-    mi = two(p + 14)
-    s = two(p + 17)
-    if y1 < 0 or y2 < 0 or mo < 1 or mo > 12 or d < 1 or h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59:
+    if y1 < 0 or y2 < 0 or mo < 1 or mo > 12 or d < 1:
         return NONE
     y1 = y1 * 100 + y2
     if y1 < 1:
@@ -246,7 +262,9 @@ cdef inline int64_t local_time(const uint8_t* p, int64_t n) noexcept nogil:
         dim = 31
     if d > dim:
         return NONE
-    return days_from_civil(y1, mo, d) * 86400 + h * 3600 + mi * 60 + s
+    days = days_from_civil(y1, mo, d)
+    last.head, last.tail, last.days = head, tail, days
+    return days * 86400 + h * 3600 + mi * 60 + s
 
 
 cdef inline int32_t seconds(const uint8_t* p, int64_t n) noexcept nogil:
@@ -617,6 +635,8 @@ def scan_asterisk(const uint8_t[::1] buf, Py_ssize_t lines=-1):
     cdef int64_t p, s, e, t0, t1, ps, pe, cs, ce, ts, te, ns, ne, vs, ve, dst_s, dst_e
     cdef int32_t dur, bil
     cdef bint ok
+    cdef DateCache dates
+    dates.days = NONE
     with nogil:
         while pos < n and row < nlines:
             nf = split_line(b, pos, n, fs, fe, MAXF, &doubled, &end, &nxt)
@@ -626,17 +646,17 @@ def scan_asterisk(const uint8_t[::1] buf, Py_ssize_t lines=-1):
                 # the usual layouts; a doubled quote only in the clid (see caller)
                 ok = (nf == 16 or nf == 18 or nf == 21) and (doubled & ~(<uint64_t>1 << 4)) == 0
                 if ok:
-                    t0 = local_time(b + fs[9], fe[9] - fs[9])
+                    t0 = local_time(b + fs[9], fe[9] - fs[9], &dates)
                     if t0 == NONE:
                         ok = False
                 if ok:
                     if fe[10] == fs[10]:
                         t1 = NONE
                     else:
-                        t1 = local_time(b + fs[10], fe[10] - fs[10])
+                        t1 = local_time(b + fs[10], fe[10] - fs[10], &dates)
                         if t1 == NONE:
                             ok = False
-                if ok and fe[11] != fs[11] and local_time(b + fs[11], fe[11] - fs[11]) == NONE:
+                if ok and fe[11] != fs[11] and local_time(b + fs[11], fe[11] - fs[11], &dates) == NONE:
                     ok = False
                 if ok:
                     dur = seconds(b + fs[12], fe[12] - fs[12])
