@@ -135,28 +135,41 @@ cdef inline Py_ssize_t put2(uint8_t* o, Py_ssize_t p, int64_t v) noexcept nogil:
     return p + 2
 
 
-cdef inline Py_ssize_t put_time(uint8_t* o, Py_ssize_t p, int64_t t) noexcept nogil:
-    """UTC epoch -> YYYY-MM-DDTHH:MM:SSZ (years 1..9999)."""
-    cdef int64_t days = t // 86400, secs = t - (t // 86400) * 86400
-    cdef int64_t z = days + 719468, era, doe, yoe, y, doy, mp, d, m
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    if m <= 2:
-        y += 1
-    p = put2(o, p, y // 100)
-    p = put2(o, p, y % 100)
-    o[p] = 45
-    p = put2(o, p + 1, m)
-    o[p] = 45
-    p = put2(o, p + 1, d)
-    o[p] = 84
-    p = put2(o, p + 1, secs // 3600)
+ctypedef struct DayCache:  # the last day put_time wrote (a block's calls share a few): its number and its text
+    int64_t day  # INT64_MIN: none yet
+    uint8_t text[11]  # YYYY-MM-DDT
+
+
+cdef inline Py_ssize_t put_time(uint8_t* o, Py_ssize_t p, int64_t t, DayCache* last) noexcept nogil:
+    """UTC epoch -> YYYY-MM-DDTHH:MM:SSZ (years 1..9999); the date of the day before (`last`) copied, not counted."""
+    cdef int64_t days = t // 86400, secs
+    cdef int64_t z, era, doe, yoe, y, doy, mp, d, m
+    cdef Py_ssize_t q
+    if days * 86400 > t:  # C division rounds towards zero: floor for times before 1970
+        days -= 1
+    secs = t - days * 86400
+    if days != last.day:
+        z = days + 719468
+        era = (z if z >= 0 else z - 146096) // 146097
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        y = yoe + era * 400
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        d = doy - (153 * mp + 2) // 5 + 1
+        m = mp + 3 if mp < 10 else mp - 9
+        if m <= 2:
+            y += 1
+        q = put2(last.text, 0, y // 100)
+        q = put2(last.text, q, y % 100)
+        last.text[q] = 45
+        q = put2(last.text, q + 1, m)
+        last.text[q] = 45
+        q = put2(last.text, q + 1, d)
+        last.text[q] = 84
+        last.day = days
+    memcpy(o + p, last.text, 11)
+    p = put2(o, p + 11, secs // 3600)
     o[p] = 58
     p = put2(o, p + 1, (secs // 60) % 60)
     o[p] = 58
@@ -350,6 +363,8 @@ number."""
         elif cols[c].kind == K_SLICE:
             slices[nslice] = c
             nslice += 1
+    cdef DayCache days
+    days.day = INT64_MIN
     with nogil:
         for k in range(nrows):
             r = rows[k]
@@ -400,7 +415,7 @@ number."""
                     if col.i64[r] != NONE:
                         p = put_money(o, p, col.i64[r], col.decimals)
                 else:
-                    p = put_time(o, p, col.i64[r])
+                    p = put_time(o, p, col.i64[r], &days)
             o[p] = 13
             o[p + 1] = 10
             p += 2
@@ -525,6 +540,8 @@ def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
     cdef uint8_t[::1] vv = valid.view(np.uint8)
     cdef uint8_t[::1] dv = out
     cdef uint8_t* o = &dv[0]
+    cdef DayCache days
+    days.day = INT64_MIN
     with nogil:
         ov[0] = 0
         for k in range(n):
@@ -548,7 +565,7 @@ def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
                 if col.i64[r] != NONE:
                     p = put_money(o, p, col.i64[r], col.decimals)
             else:
-                p = put_time(o, p, col.i64[r])
+                p = put_time(o, p, col.i64[r], &days)
             vv[k] = p > ov[k]
             ov[k + 1] = <int32_t>p
     return offsets, out[:p], valid

@@ -404,3 +404,17 @@ def test_local_times_as_datetime(stamps):
         assert taken == (want is not None)
         if taken:
             assert s["start"][k] == want
+
+
+@given(st.lists(st.integers(-62135596800, 253402300799) | st.integers(1775000000, 1775100000) | st.sampled_from(
+    [0, -1, 86399, 86400, -86400, -86401]), max_size=40))
+def test_write_csv_time_column_as_datetime(values):
+    """TIME columns, the day before's date copied (a block's calls share a few days): what datetime writes, before
+    1970 too (years 1..9999)."""
+    import datetime as dt
+
+    from ingest._slices import TIME, write_csv
+
+    got = bytes(write_csv(b"", np.arange(len(values), dtype=np.int64), [(TIME, np.array(values, np.int64))]))
+    want = [(dt.datetime(1, 1, 1) + dt.timedelta(seconds=v + 62135596800)) for v in values]
+    assert got == b"".join(w.strftime("%Y-%m-%dT%H:%M:%SZ").rjust(20, "0").encode() + b"\r\n" for w in want)
