@@ -6,7 +6,7 @@ from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memcpy
 
 from engine._prefetch cimport anatole_prefetch
-from ingest._words cimport zero_bytes
+from ingest._words cimport anatole_ctz64, zero_bytes
 
 
 cdef extern from "<string.h>" nogil:
@@ -248,6 +248,23 @@ cdef inline Py_ssize_t put_field(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_
     return p + n
 
 
+cdef inline Py_ssize_t entry_len(const uint8_t* t, Py_ssize_t width, bint wide) noexcept nogil:
+    """The bytes of a NUL-padded entry of `width` before its first NUL: 8 at a time when `wide` (t may be read up to
+    a whole word past width), else strnlen."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t w, m
+    if not wide:
+        return <Py_ssize_t>strnlen(<const char*>t, width)
+    while i < width:
+        memcpy(&w, t + i, 8)
+        m = zero_bytes(w)
+        if m:
+            i += anatole_ctz64(m) >> 3
+            return i if i < width else width
+        i += 8
+    return width
+
+
 cdef inline Py_ssize_t put_bytes(uint8_t* o, Py_ssize_t p, const uint8_t* t, Py_ssize_t n, bint wide) noexcept nogil:
     """memcpy, 8 bytes at a time when `wide` (t may be read, and o written, up to 8 bytes past n)."""
     cdef Py_ssize_t i = 0
@@ -406,7 +423,7 @@ number."""
                 elif col.kind == K_FIXED:
                     if col.i32[r] >= 0 and col.width:
                         start = <Py_ssize_t>col.i32[r] * col.width
-                        i = <Py_ssize_t>strnlen(<const char*>(col.text + start), col.width)
+                        i = entry_len(col.text + start, col.width, start + col.width + 8 <= col.limit)
                         p = put_field(o, p, col.text + start, i, start + i + 8 <= col.limit)
                 elif col.kind == K_INT:
                     if col.i64[r] != NONE:
@@ -558,7 +575,8 @@ def strings(const uint8_t[::1] buf, const int64_t[::1] rows, tuple spec):
                     p += stop - start
             elif col.kind == K_FIXED:
                 if col.i32[r] >= 0 and col.width:
-                    w = <Py_ssize_t>strnlen(<const char*>(col.text + <Py_ssize_t>col.i32[r] * col.width), col.width)
+                    w = entry_len(col.text + <Py_ssize_t>col.i32[r] * col.width, col.width,
+                                  <Py_ssize_t>col.i32[r] * col.width + col.width + 8 <= col.limit)
                     memcpy(o + p, col.text + <Py_ssize_t>col.i32[r] * col.width, w)
                     p += w
             elif col.kind == K_MONEY:
