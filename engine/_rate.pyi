@@ -14,6 +14,11 @@ HOT_DTYPE: np.dtype[Any]
 SCHEME_DTYPE: np.dtype[Any]
 EFF_LIMIT: int
 SCHEME_LIMIT: int  # schemes kept (at most 65,535; tests lower it)
+KSCHEME_DTYPE: np.dtype[Any]  # a Scheme as the kernel reads it (64 bytes)
+MAGIC_SHIFT: int  # 40: n // inc == (n * magic(inc)) >> MAGIC_SHIFT for n < 2**21
+MAX_MAGIC_INC: int  # increments the reciprocals divide exactly (2**18 excluded)
+HUGE_PAGE: int
+USE_HUGE_PAGES: bool  # tables of 2 MiB and more in mappings of their own, for huge pages (tests turn it off)
 
 class RateTables:
     key_len: int
@@ -76,7 +81,9 @@ class RateTables:
 def number_keys(
     digits: npt.NDArray[np.bytes_], out: npt.NDArray[np.uint64] | None = None
 ) -> npt.NDArray[np.uint64]: ...
-def aligned(a: np.ndarray) -> np.ndarray: ...
+def aligned(a: np.ndarray) -> np.ndarray: ...  # a copy on a 64-byte boundary (2 MiB, huge pages, from 2 MiB up)
+def magic(inc: Any) -> Any: ...  # ceil(2**40 / inc), per increment
+def kernel_schemes(schemes: np.ndarray, denom: int, anchor_zero: bool) -> np.ndarray: ...  # KSCHEME_DTYPE
 def first_bits_table(starts: np.ndarray, bits: int) -> np.ndarray: ...  # int32, 2**bits + 1 entries
 def leaf_rows(
     iv_prefix: npt.NDArray[np.int32], band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
