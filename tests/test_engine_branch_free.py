@@ -137,3 +137,33 @@ def test_tables_without_huge_pages_rate_alike(monkeypatch: pytest.MonkeyPatch) -
     got = again.rate(digits, start, duration)
     for field, array in want.items():
         assert np.array_equal(got[field], array), field
+
+
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("older_slots", [1, 2, 3])
+def test_calls_before_the_latest_version(split: bool, older_slots: int) -> None:
+    """A call made before its prefix's latest version is in force is priced by the version in force then: by
+    rate_simple when that version allows it (one or two slots), by rate_one otherwise (three slots, or a call
+    across a band change with split billing)."""
+    rates: list[dict[str, Any]] = []
+    for k, (frm, inc) in enumerate([("0", "30"), ("30", "6"), ("120", "60")][:older_slots]):
+        rates.append({"prefix": "33", "destination": "France", "price": f"0.{k + 1}", "unit": "60",
+                      "increment": inc, "from": frm, "connect_fee": "0.01" if k == 0 else "", "band": "*"})
+    rates.append({"prefix": "33", "destination": "France", "price": "0.07", "unit": "60", "increment": "60",
+                  "effective_from": "2026-03-05", "band": "*"})
+    rates.append({"prefix": "331", "destination": "Paris", "price": "0.2", "increment": "1", "band": "peak",
+                  "effective_from": "2026-03-05"})
+    doc: dict[str, Any] = {"name": "t", "currency": "EUR", "timezone": "Europe/Paris", "rate": rates,
+                           "rounding": {"decimals": 4, "mode": "half_up"}, "billing": {"split": split},
+                           "band": [{"name": "peak", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
+                                     "weight": 10}, {"name": "night", "start": "20:00", "weight": 10}]}
+    c = compile_tariff(tariff_from_dict(doc))
+    numbers, starts, durations = [], [], []
+    for when in ("2026-03-02T09:00", "2026-03-02T19:58", "2026-03-04T23:59:30", "2026-03-05T09:00",
+                 "2026-03-07T03:00"):
+        for number in ("3312", "3399", "33"):
+            for duration in (0, 1, 29, 31, 125, 190, 3600):
+                numbers.append(number)
+                starts.append(at(when))
+                durations.append(duration)
+    compare_paths(c, numbers, starts, durations)
