@@ -181,6 +181,22 @@ cdef extern from *:
     """
     uint64_t anatole_div_magic(uint64_t n, uint64_t m, int s, uint64_t d) nogil
 
+cdef extern from *:
+    """
+    /* anatole_div_magic for a shift s >= 64, given as s - 64: the high word of the product shifted, without
+       the 128-bit shift's test of the shift's width. */
+    static inline uint64_t anatole_div_high(uint64_t n, uint64_t m, int s64, uint64_t d) {
+    #ifdef __SIZEOF_INT128__
+        (void)d;
+        return (uint64_t)(((unsigned __int128)n * m) >> 64) >> s64;
+    #else
+        (void)m; (void)s64;
+        return n / d;
+    #endif
+    }
+    """
+    uint64_t anatole_div_high(uint64_t n, uint64_t m, int s64, uint64_t d) nogil
+
 from engine._prefetch cimport anatole_prefetch
 
 
@@ -242,6 +258,7 @@ cdef class RateTables:
     cdef int64_t final_div  # denom * quantum, the divisor of the call's rounding
     cdef uint64_t final_magic
     cdef int final_shift
+    cdef int final_high  # final_shift - 64 (>= 0 but for divisors below 3: then rate_simple takes the other form)
     # a small cache: day number -> its schedule, one word per entry (days * 2**20 + schedule) so that threads
     # rating at once with the same tables never see a day with another day's schedule
     cdef int64_t day_entry[DAY_CACHE]
@@ -306,6 +323,7 @@ cdef class RateTables:
             raise ValueError("top_index has the wrong size")
         self.final_div = int(tables["denom"]) * int(tables["quantum"])
         self.final_magic, self.final_shift = reciprocal(self.final_div)
+        self.final_high = self.final_shift - 64
         if self.sched_lo.shape[0] > 1 << 20:
             raise ValueError("more than 2**20 day schedules")
         for i in range(DAY_CACHE):
@@ -568,7 +586,11 @@ cdef class RateTables:
                           + ((<uint64_t>h.scaled1 * <uint64_t>(q - p)) & more))
         p = q if more else p
         total = total if total < sc.max_scaled else sc.max_scaled
-        if 0 <= total < FAR:
+        if 0 <= total < FAR and self.final_high >= 0:
+            q = <int64_t>anatole_div_high(<uint64_t>total, self.final_magic, self.final_high,
+                                          <uint64_t>self.final_div)
+            total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
+        elif 0 <= total < FAR:
             q = <int64_t>anatole_div_magic(<uint64_t>total, self.final_magic, self.final_shift,
                                            <uint64_t>self.final_div)
             total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
