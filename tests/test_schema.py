@@ -41,3 +41,42 @@ def test_store_refuses_newer_calls_schema(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="upgrade anatole"):
         open_store(tmp_path / "s.db")
+
+
+def test_processes_migrating_one_file_at_once_apply_each_migration_once(tmp_path):
+    """The daemon starting and a command run beside it open a new file at the same moment: each migration is
+    applied once (the second waits for the write lock and finds it done), none fails with 'already exists'."""
+    import threading
+
+    from store.db import connect
+
+    scripts = ["CREATE TABLE a (x);\nCREATE INDEX a_x ON a (x);",
+               "CREATE TABLE b (x TEXT DEFAULT ';');\n"
+               "CREATE TRIGGER b_t AFTER INSERT ON b BEGIN UPDATE b SET x = x; END;",
+               "-- a comment; with a semicolon\nALTER TABLE a ADD COLUMN y;"]
+
+    def open_it(path, start: threading.Barrier, errors: list) -> None:
+        conn = connect(path)
+        try:
+            start.wait()
+            assert migrate(conn, "one", scripts) == 3
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    for round_ in range(5):
+        path = tmp_path / f"r{round_}.db"
+        errors: list[BaseException] = []
+        start = threading.Barrier(4)
+        threads = [threading.Thread(target=open_it, args=(path, start, errors)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        conn = sqlite3.connect(path)
+        assert version(conn, "one") == 3
+        assert [r[1] for r in conn.execute("PRAGMA table_info(a)")] == ["x", "y"]
+        names = "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('a', 'b', 'a_x', 'b_t')"
+        assert conn.execute(names).fetchone()[0] == 4
