@@ -370,9 +370,10 @@ number."""
     out = PyByteArray_FromStringAndSize(NULL, size)  # not zeroed: every byte up to p is written below
     cdef uint8_t[::1] ob = out
     cdef uint8_t* o = &ob[0] if size else NULL
-    cdef int nbig = 0, nslice = 0
+    cdef int nbig = 0, nslice = 0, nfixed = 0
     cdef int big[64]  # TABLE columns too big for the cache (a tariff's destinations and prefixes): prefetched
     cdef int slices[64]  # SLICE columns: their bytes in the block, prefetched
+    cdef int fixed[64]  # FIXED columns bigger than the cache (a block's numbers): their entries, prefetched
     for c in range(ncol):
         if cols[c].kind == K_TABLE and cols[c].limit > 1 << 16:
             big[nbig] = c
@@ -380,6 +381,9 @@ number."""
         elif cols[c].kind == K_SLICE:
             slices[nslice] = c
             nslice += 1
+        elif cols[c].kind == K_FIXED and cols[c].limit > 1 << 16:
+            fixed[nfixed] = c
+            nfixed += 1
     cdef DayCache days
     days.day = INT64_MIN
     with nogil:
@@ -395,6 +399,10 @@ number."""
                         anatole_prefetch(col.text + col.starts[col.i32[rows[k + AHEAD]]])
                     if col.i32[rows[k + 2 * AHEAD]] >= 0:
                         anatole_prefetch(&col.starts[col.i32[rows[k + 2 * AHEAD]]])
+                for c in range(nfixed):  # a block's numbers: the entry 2 * AHEAD rows on
+                    col = &cols[fixed[c]]
+                    if col.i32[rows[k + 2 * AHEAD]] >= 0:
+                        anatole_prefetch(col.text + <Py_ssize_t>col.i32[rows[k + 2 * AHEAD]] * col.width)
             if (k & 7) == 0 and k + 64 < nrows:  # every column's value 64 rows on (a line of each array)
                 r2 = rows[k + 64]
                 for c in range(ncol):
