@@ -1214,10 +1214,10 @@ def aligned(a):
     """A copy of the 1-d array `a` whose data starts on a 64-byte boundary (a cache line), so that a group of 8
     keys is one line. A table of 2 MiB or more gets a mapping of its own, on 2 MiB boundaries, marked for
     transparent huge pages (Linux): the kernel reads a few lines at random in each of its tables per call, and
-    with 4 KiB pages each of them missed the TLB (2,048 entries cover 8 MiB; the tables take 30 MB). numpy asks
-    for huge pages too, but a large array often reuses heap memory freed earlier, already mapped in 4 KiB pages
-    (measured in a process that had read its calls first: 12 MB of bench_rate's 30 MB of tables on huge pages;
-    with these mappings all of them, and 9-14 % more calls/s with Zipf destinations)."""
+    with 4 KiB pages most of them missed the TLB (2,048 entries cover 8 MiB; bench_rate's tables take 18 MB).
+    numpy asks for huge pages too, but a large array often reuses heap memory freed earlier, already mapped in
+    4 KiB pages (measured in a process that had read its calls first: bench_rate's tables had 12 MB of huge pages
+    between them; with these mappings all of them, and 9-14 % more calls/s with Zipf destinations)."""
     if USE_HUGE_PAGES and a.nbytes >= HUGE_PAGE and hasattr(mmap, "MADV_HUGEPAGE"):
         try:
             size = -(-a.nbytes // HUGE_PAGE) * HUGE_PAGE
