@@ -6,7 +6,7 @@ support...) are flagged; the caller hands those rows to the Python DialPlan, so 
 
 import numpy as np
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 from engine._prefetch cimport anatole_prefetch
@@ -321,23 +321,45 @@ cdef inline bint noise(uint8_t c) noexcept nogil:
     return (9 <= c <= 13) or (28 <= c <= 32) or c == 40 or c == 41 or c == 46 or c == 45 or c == 47
 
 
-cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, char* out, int* out_n, int8_t* kind,
-             int16_t* rule) noexcept nogil:
-    """DialPlan._normalise of one string: 0 done, FALLBACK undecided."""
-    cdef char t[MAXTEXT]
+cdef inline bint all_digits(const uint8_t* raw, int raw_n, char* t) noexcept nogil:
+    """Whether raw[:raw_n] is all ASCII digits (what most numbers are), copied to t 8 bytes at a time if so; raw
+    may be read, and t written, up to 8 bytes past raw_n (the caller checked). A byte is a digit when adding 0x46
+    does not reach 0x80, subtracting 0x30 does not go below 0, and its own high bit is clear (exact per byte: a
+    carry or borrow only follows a byte already found wrong)."""
+    cdef int i = 0
+    cdef uint64_t w, keep
+    while i < raw_n:
+        memcpy(&w, raw + i, 8)
+        if raw_n - i < 8:  # bytes past the string: made digits for the test
+            keep = ((<uint64_t>1) << (8 * (raw_n - i))) - 1
+            w = (w & keep) | (0x3030303030303030ULL & ~keep)
+        if ((w + 0x4646464646464646ULL) | (w - 0x3030303030303030ULL) | w) & 0x8080808080808080ULL:
+            return False
+        memcpy(t + i, &w, 8)
+        i += 8
+    return True
+
+
+cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, bint wide, char* out, int* out_n,
+             int8_t* kind, int16_t* rule) noexcept nogil:
+    """DialPlan._normalise of one string: 0 done, FALLBACK undecided. `wide`: raw may be read 8 bytes past raw_n."""
+    cdef char t[MAXTEXT + 8]
     cdef int n = 0, i, j, em
     cdef uint8_t c
     cdef bint digits = True
-    for i in range(raw_n):
-        c = raw[i]
-        if c >= 128:
-            return FALLBACK
-        if noise(c):
-            continue
-        if n == MAXTEXT:
-            return FALLBACK
-        t[n] = <char>c
-        n += 1
+    if wide and raw_n <= MAXTEXT and all_digits(raw, raw_n, t):
+        n = raw_n
+    else:
+        for i in range(raw_n):
+            c = raw[i]
+            if c >= 128:
+                return FALLBACK
+            if noise(c):
+                continue
+            if n == MAXTEXT:
+                return FALLBACK
+            t[n] = <char>c
+            n += 1
     # a '#' terminator: text[:-1].lstrip('+') is all digits (and not empty)
     if n >= 2 and t[n - 1] == 35:
         j = 0
@@ -401,7 +423,7 @@ def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off
     """(kind int8, rule int16, e164 S20, undecided bool) of the slices buf[off[r]:off[r]+ln[r]] for r in rows;
     the e164 of a non-external row is empty; undecided rows are for the Python plan. wanted[i] is set for each
     country code (index) whose rows the tables do not have yet."""
-    cdef Py_ssize_t count = rows.shape[0], k, r
+    cdef Py_ssize_t count = rows.shape[0], k, r, nbuf = buf.shape[0]
     kinds = np.zeros(count, np.int8)
     rules = np.zeros(count, np.int16)
     e164 = np.zeros(count, "S%d" % WIDTH)
@@ -441,6 +463,7 @@ def normalise_slices(Tables tables, const uint8_t[::1] buf, const int64_t[:] off
             if k + 8 < count:  # the string 8 rows on: each row's is a new line of the block, often not cached
                 anatole_prefetch(b + off[rows[k + 8]])
             out_n = 0
-            if one(&p, b + off[r], ln[r], as_dialled, eb + k * W, &out_n, &kv[k], &rv[k]) == FALLBACK:
+            if one(&p, b + off[r], ln[r], as_dialled, off[r] + ln[r] + 8 <= nbuf, eb + k * W, &out_n, &kv[k],
+                   &rv[k]) == FALLBACK:
                 uv[k] = 1
     return kinds, rules, e164, undecided

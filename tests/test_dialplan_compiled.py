@@ -96,7 +96,7 @@ def test_random_digits(plan: DialPlan, values: list[str], as_dialled: bool) -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(sites(), st.lists(st.text(alphabet="0123456789+*# -().s/\t\u00a0\u0663", max_size=16) | st.text(max_size=8),
+@given(sites(), st.lists(st.text(alphabet="0123456789+*# -().s/:\t\u00a0\u0663", max_size=16) | st.text(max_size=8),
                          min_size=1, max_size=20))
 def test_random_text(plan: DialPlan, values: list[str]) -> None:
     """Punctuation, letters, Unicode digits and spaces: the tables decide what they can, the rest is the
