@@ -33,6 +33,7 @@ from ingest.dialplan import DialPlan
 from pipeline.cdrimport import call_rows
 from pipeline.columnar import STATUSES, Rated, rate_block
 from pipeline.formatcheck import wrong_format
+from pipeline.outfile import OutFile
 from pipeline.workspace import Site, Source, Workspace
 from store import CALL_COLUMNS
 from store.cells import neutralise
@@ -485,10 +486,12 @@ def _out_row(path: Path, row: tuple, decimals: int, delta: int = 0) -> tuple:
 
 
 class _CsvWriter:
+    """The output written around the page cache where the file system allows it (pipeline.outfile)."""
+
     arrow = False  # takes CSV text
 
     def __init__(self, out: Path):
-        self.file = out.open("wb")
+        self.file = OutFile(out)
         self.file.write(_cell_row(COLUMNS))
 
     def write(self, data: bytes) -> None:
