@@ -13,11 +13,15 @@ way from where it had got to: the bytes on disk are the same either way.
 from __future__ import annotations
 
 import errno
-import fcntl
 import mmap
 import os
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: the usual way there
+    fcntl = None  # type: ignore[assignment]
 
 ALIGN = 4096  # the block size O_DIRECT writes in (a larger logical block fails with EINVAL: then the usual way)
 STAGE = 4 << 20  # bytes gathered before a direct write
@@ -26,7 +30,7 @@ STAGE = 4 << 20  # bytes gathered before a direct write
 def _set_direct(fd: int, on: bool) -> bool:
     """Turn O_DIRECT on or off for an open file; False where the system or the file system does not have it."""
     direct = getattr(os, "O_DIRECT", 0)
-    if not direct:
+    if not direct or fcntl is None:
         return False
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
