@@ -49,7 +49,6 @@ class OutFile:
         self.direct = direct and _set_direct(self.fd, True)
         self.stage = mmap.mmap(-1, STAGE) if self.direct else None  # page-aligned, reused
         self.used = 0  # bytes waiting in the stage
-        self.offset = 0  # bytes of the file written
 
     def write(self, data: Any) -> None:
         view = memoryview(data).cast("B")
@@ -97,13 +96,12 @@ class OutFile:
         done = 0
         while done < len(view):
             try:
-                got = os.pwrite(self.fd, view[done:], self.offset)
+                got = os.write(self.fd, view[done:])  # in order: each write where the one before ended
             except OSError as exc:
                 if not self.direct or exc.errno != errno.EINVAL:
                     raise
                 self.direct = _set_direct(self.fd, False)  # refused: the same bytes through the page cache
                 continue
             done += got
-            self.offset += got
             if self.direct and got % ALIGN:  # an odd partial write: the rest would be misaligned
                 self.direct = _set_direct(self.fd, False)

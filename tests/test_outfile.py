@@ -50,16 +50,16 @@ def test_the_file_says_whether_it_writes_around_the_page_cache(tmp_path, small_s
 
 
 def test_a_write_refused_goes_on_through_the_page_cache(tmp_path, small_stage, monkeypatch):
-    real = os.pwrite
+    real = os.write
     refused = []
 
-    def pwrite(fd, data, offset):
+    def write(fd, data):
         if not refused and f.direct:
-            refused.append(offset)
+            refused.append(len(data))
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real(fd, data, offset)
+        return real(fd, data)
 
-    monkeypatch.setattr(outfile.os, "pwrite", pwrite)
+    monkeypatch.setattr(outfile.os, "write", write)
     monkeypatch.setattr(outfile, "_set_direct", lambda fd, on: on)  # as if O_DIRECT were taken
     f = OutFile(tmp_path / "o.csv")
     data = bytes(range(256)) * 300
@@ -71,10 +71,10 @@ def test_a_write_refused_goes_on_through_the_page_cache(tmp_path, small_stage, m
 
 
 def test_other_errors_are_raised(tmp_path, small_stage, monkeypatch):
-    def pwrite(fd, data, offset):
+    def write(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(outfile.os, "pwrite", pwrite)
+    monkeypatch.setattr(outfile.os, "write", write)
     f = OutFile(tmp_path / "o.csv")
     with pytest.raises(OSError, match="No space"):
         f.write(b"y" * (5 * ALIGN))
