@@ -739,7 +739,6 @@ cdef class RateTables:
                 else:
                     anatole_prefetch(&ivk[lo[j]])
                     anatole_prefetch(&ivk[lo[j] + 7])
-                    anatole_prefetch(&leaf[lo[j] * w])  # the row's line for half of the calls
                 if ln[j] > longest:
                     longest = ln[j]
             # the bands meanwhile: they depend on the start times only
