@@ -136,14 +136,6 @@ def number_kinds(what: str, numbers: Numbers) -> np.ndarray:
     return np.where(internal, kinds.index("extension"), other).astype(np.int64)
 
 
-def factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, first) of int64 codes, as factorize numbers strings (the codes' bytes are the strings)."""
-    codes = np.ascontiguousarray(codes, np.int64)
-    n = len(codes)
-    everything = np.arange(n, dtype=np.int64)
-    return factorize(codes.view(np.uint8), everything * 8, np.full(n, 8, np.int32), everything)
-
-
 def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, caller_kinds: np.ndarray,
                  d_inv: np.ndarray, dialled_kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ingest.cdr.classify.decide once per distinct fact tuple of block.rows (Asterisk blocks): (direction, rule,
