@@ -1,12 +1,13 @@
-# The per-row part of the columnar direction decision (pipeline.columnar.decide_facts) for Asterisk blocks.
+# The per-row passes of the columnar path's classification (pipeline.columnar), in Cython without the GIL: two
+# blocks are classified at once on two cores, and numpy's masks and gathers held the GIL.
 #
 # decide_facts works out, once per distinct value, what ingest.cdr.classify.decide needs to know of a block's
-# channels, applications and numbers (tables indexed by the scanner's fact ids and the numbers' value ids). Two
-# passes over the rows remain, both here and without the GIL (two blocks are decided at once on two cores):
-# fact_codes packs each row's facts into one integer code and numbers the distinct codes (a call centre's day
-# has a few dozen), Python decides each distinct code once, and apply_decisions gives every row its code's
-# direction, rule and service flag and sets its extension, trunk and called slices to the fields the decision
-# names.
+# channels, applications and numbers (tables indexed by the scanner's fact ids and the numbers' value ids).
+# fact_codes packs each row's facts into one integer code and numbers the distinct codes (a call centre's day has
+# a few dozen), Python decides each distinct code once, and apply_decisions gives every row its code's direction,
+# rule and service flag and sets its extension, trunk and called slices to the fields the decision names. Then
+# pick_numbers chooses the number that matters of each row (classify) and statuses its status before pricing
+# (rate_block).
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 
