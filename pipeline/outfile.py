@@ -72,24 +72,23 @@ class OutFile:
                 _set_direct(self.fd, False)  # the last part is of any size
                 self.direct = False
                 if self.used:
-                    with memoryview(self.stage) as stage:
-                        self._write(stage[:self.used])
+                    self._write(memoryview(self.stage)[:self.used])
                 self.used = 0
         finally:
-            if self.stage is not None:
-                self.stage.close()
-                self.stage = None
+            # dropped, not closed: a view of it may still be held elsewhere for a moment (a traceback, a sampling
+            # profiler's frame, as Dask's workers keep): the mapping goes with the last one
+            self.stage = None
             os.close(self.fd)
 
     def _flush(self, n: int) -> None:
         """Write the stage's first n bytes (a multiple of ALIGN), directly while the system takes it, and keep the
         rest at the stage's start."""
         assert self.stage is not None
-        with memoryview(self.stage) as stage:
-            self._write(stage[:n])
-            rest = self.used - n
-            if rest:
-                stage[:rest] = stage[n:self.used]
+        stage = memoryview(self.stage)
+        self._write(stage[:n])
+        rest = self.used - n
+        if rest:
+            stage[:rest] = stage[n:self.used]
         self.used = rest
 
     def _write(self, view: memoryview) -> None:

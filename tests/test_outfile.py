@@ -79,3 +79,15 @@ def test_other_errors_are_raised(tmp_path, small_stage, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         f.write(b"y" * (5 * ALIGN))
         f.close()
+
+
+def test_a_view_of_the_stage_held_elsewhere_does_not_stop_close(tmp_path, small_stage):
+    """Dask's workers sample their threads' frames: one may keep a view of the stage alive a moment after the
+    writer is done with it. close() still closes the file (the stage goes with its last view)."""
+    f = OutFile(tmp_path / "o.csv")
+    f.write(b"z" * (2 * ALIGN + 5))
+    held = memoryview(f.stage) if f.stage is not None else None
+    f.close()
+    assert (tmp_path / "o.csv").read_bytes() == b"z" * (2 * ALIGN + 5)
+    if held is not None:
+        held.release()
