@@ -12,6 +12,7 @@
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
+from ingest._words cimport same_bytes
 
 import numpy as np
 
@@ -22,14 +23,6 @@ RADIX = (64, 64, 72, 2, 4, 3, 2, 3)  # origin, target, application, target is th
 # apply_decisions: the candidate slices of a row's extension and trunk, in pipeline.columnar._CHOICES order
 cdef enum:
     NONE_CHOICE, CALLER_CHOICE, DIALLED_CHOICE, ORIGIN_CHOICE, TARGET_CHOICE, DIAL_CHOICE
-
-
-cdef inline bint same_bytes(const uint8_t* p, const uint8_t* q, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        if p[i] != q[i]:
-            return False
-    return True
 
 
 def fact_codes(const uint8_t[::1] buf, const int64_t[::1] rows, const int64_t[:] o_inv, const int64_t[:] t_inv,

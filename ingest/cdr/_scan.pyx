@@ -12,7 +12,7 @@ from libc.string cimport memchr, memcpy, memset
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 
 from engine._prefetch cimport anatole_prefetch
-from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64, zero_bytes
+from ingest._words cimport anatole_count_lf, anatole_ctz64, anatole_masks64, same_bytes, zero_bytes
 
 import numpy as np
 
@@ -315,7 +315,7 @@ cdef inline int upto3(uint64_t m) noexcept nogil:
 
 cdef inline bint put_field(const uint8_t* b, int64_t s, int64_t e, int quotes, int nf, int64_t* fs, int64_t* fe,
                            uint64_t* doubled) noexcept nogil:
-    """Field nf is b[s:e] with `quotes` quotes (3: 3 or more): bare (none) or "quoted" (its first and last byte,
+    """Field nf is b[s:e] with `quotes` quotes (at least that many when more than 2): bare (none) or "quoted" (its first and last byte,
     and inside only doubled ones); False for anything else (a quote in a bare field, text after a closing quote)."""
     cdef int64_t k
     if quotes == 0:
@@ -386,7 +386,7 @@ cdef inline int split_line(const uint8_t* b, int64_t pos, int64_t n, int64_t* fs
                 below = ((<uint64_t>1) << i) - 1
                 count += upto3(quotes & below)
                 quotes &= ~below
-                if nf >= maxf or not put_field(b, s, base + i, count if count < 3 else 3, nf, fs, fe, doubled):
+                if nf >= maxf or not put_field(b, s, base + i, count, nf, fs, fe, doubled):
                     good = False
                     break
                 nf += 1
@@ -409,7 +409,7 @@ cdef inline int split_line(const uint8_t* b, int64_t pos, int64_t n, int64_t* fs
         return -1
     # the last field: the quotes must be closed at the line's end
     if ((inside >> (stop - 1)) & 1 if stop > 0 else was & 1) or nf >= maxf or \
-            not put_field(b, s, end, count if count < 3 else 3, nf, fs, fe, doubled):
+            not put_field(b, s, end, count, nf, fs, fe, doubled):
         return -1
     return nf + 1
 
@@ -480,23 +480,6 @@ cdef inline uint64_t mix(const uint8_t* p, int64_t n, uint64_t x) noexcept nogil
         x = (x ^ w) * 0x9E3779B97F4A7C15ULL
         x ^= x >> 29
     return x
-
-
-cdef inline bint same_bytes(const uint8_t* p, const uint8_t* q, int64_t n) noexcept nogil:
-    """p[:n] == q[:n], 8 bytes at a time (short slices: no library call)."""
-    cdef uint64_t u, v
-    cdef int64_t i = 0
-    while i + 8 <= n:
-        memcpy(&u, p + i, 8)
-        memcpy(&v, q + i, 8)
-        if u != v:
-            return False
-        i += 8
-    while i < n:
-        if p[i] != q[i]:
-            return False
-        i += 1
-    return True
 
 
 cdef inline bint same_slices(const uint8_t* b, const int64_t* off, const int32_t* ln, Py_ssize_t r1, Py_ssize_t r2,
