@@ -495,6 +495,11 @@ def step_pyarrow(spec: dict[str, Any]) -> dict[str, Any]:
     rows, columns = table.num_rows, table.num_columns
     del table
     if spec.get("single_thread"):
+        # the same read again in this process: the memory it takes is mapped already (a fresh process pays for
+        # its first touch, 1.5 GB for 2M rows, whose cost on a VM swings with the host); the stricter reference
+        t0 = time.perf_counter()
+        read(True)
+        extra["seconds_warm"] = rounded(time.perf_counter() - t0)
         t0 = time.perf_counter()
         read(False)
         extra["seconds_one_thread"] = rounded(time.perf_counter() - t0)
@@ -746,7 +751,8 @@ def run_step(step: str, spec: dict[str, Any], repeat: int) -> dict[str, Any] | N
 NOTES = {
     "pyarrow": "pyarrow.csv.read_csv of the whole file into a Table, types inferred, default threads (all cores); "
                "the Asterisk file is headerless (autogenerate_column_names), the CUCM types line is skipped "
-               "(skip_rows_after_names=1); seconds_one_thread: use_threads=False; cpu_seconds: CPU time of the "
+               "(skip_rows_after_names=1); seconds_one_thread: use_threads=False; seconds_warm: the threaded read "
+               "again in the same process (its memory already mapped); cpu_seconds: CPU time of the first "
                "threaded read, all threads",
     "csv_module": "csv.reader over the file, every row iterated, nothing converted",
     "parser": "ingest.cdr.<format>.parse over the file, every item (CallRecord/Reject/Skipped) counted: the "
@@ -784,7 +790,7 @@ class Runner:
         if "skipped" in res:
             fields["skipped_lines"] = res["skipped"]
         for key in ("calls", "stored", "rejected", "duplicates", "statuses", "items", "columns",
-                    "seconds_one_thread", "cpu_seconds", "tariff_seconds", "out_bytes", "db_bytes",
+                    "seconds_one_thread", "seconds_warm", "cpu_seconds", "tariff_seconds", "out_bytes", "db_bytes",
                     "dialplan_cache_entries", "dialplan_cache_mib"):
             if key in res:
                 fields[key] = res[key]
@@ -947,20 +953,24 @@ def bench_distinct(args: argparse.Namespace, work: Path, ws: Path, has_pyarrow: 
     if batch:
         ratio = batch["seconds"] / pa if pa else None
         one = r.figures.get(("pyarrow", rows), {}).get("seconds_one_thread")
+        warm = r.figures.get(("pyarrow", rows), {}).get("seconds_warm")
         pa_cpu = r.figures.get(("pyarrow", rows), {}).get("cpu_seconds")
         emit(impl="summary", case="all_distinct", rows=rows, batch_csv_rows_per_s=rounded(rows / batch["seconds"]),
              pyarrow_rows_per_s=rounded(rows / pa) if pa else None,
              batch_csv_seconds_vs_pyarrow=rounded(ratio) if ratio else None,
+             batch_csv_seconds_vs_pyarrow_warm=rounded(batch["seconds"] / warm) if warm else None,
              batch_csv_seconds_vs_pyarrow_one_thread=rounded(batch["seconds"] / one) if one else None,
              batch_csv_tariff_seconds=batch.get("tariff_seconds"),
              batch_csv_cpu_seconds_vs_pyarrow_cpu=rounded(batch["cpu_seconds"] / pa_cpu)
              if pa_cpu and batch.get("cpu_seconds") else None,
              load_average=[round(x, 2) for x in os.getloadavg()],
-             targets={"batch_rate<=1.5x_pyarrow": ratio <= 1.5 if ratio else None},
+             targets={"batch_rate<=1.5x_pyarrow": ratio <= 1.5 if ratio else None,
+                      "batch_rate<=1.5x_pyarrow_warm": batch["seconds"] <= 1.5 * warm if warm else None},
              notes="both use every core by default; on a shared machine pyarrow's threaded parse suffers more from "
                    "other processes than its one-thread time shows: read the one-thread ratio beside it, and the "
                    "ratio of CPU seconds (all threads of each process: the work done, whatever the load); "
-                   "batch_csv_tariff_seconds: loading and compiling the tariff, inside batch-rate's time")
+                   "batch_csv_tariff_seconds: loading and compiling the tariff, inside batch-rate's time; "
+                   "_warm: against pyarrow's second read in its process (batch-rate's figure is its fresh process's)")
     if not args.keep:
         path.unlink()
 
