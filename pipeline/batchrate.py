@@ -42,6 +42,8 @@ from store.cells import neutralise
 
 CHUNK = 50_000
 _SPECIAL = re.compile(r'[,"\r\n]')
+_SPECIAL_BYTES = np.zeros(256, bool)  # the same as bytes (never inside a character UTF-8 writes in several)
+_SPECIAL_BYTES[np.frombuffer(b',"\r\n', np.uint8)] = True
 COLUMNS = ("file", "line", "id", "start", "direction", "extension", "trunk", "caller", "dialled", "number",
            "disposition", "billable_seconds", "status", "destination", "prefix", "band", "billed_seconds", "cost",
            "currency")
@@ -442,27 +444,25 @@ def _joined(values: Any, quote: bool = True) -> tuple[bytes, np.ndarray]:
         values = [v.decode("utf-8") for v in values.tolist()]
     values = list(values)
     lengths = np.fromiter(map(len, values), np.int64, len(values))
-    whole = "".join(values)
-    ends = np.cumsum(lengths)
-    quoted = np.unique(np.searchsorted(ends, [m.start() for m in _SPECIAL.finditer(whole)], side="right")) \
-        if quote else ()
-    if len(quoted):  # the few entries with a comma, quote or line end: quoted by the csv module, spliced in
+    data = "".join(values).encode("utf-8")
+    if len(data) != lengths.sum():  # lengths in bytes as written: each character's continuation bytes added
+        at = np.flatnonzero((np.frombuffer(data, np.uint8) & 0xC0) == 0x80)
+        at -= np.arange(1, len(at) + 1)  # the character each continuation byte belongs to
+        lengths += np.bincount(np.searchsorted(np.cumsum(lengths), at, side="right"), minlength=len(values))
+    if quote:  # the few entries with a comma, quote or line end: quoted by the csv module, spliced in
+        ends = np.cumsum(lengths)
+        special = np.flatnonzero(_SPECIAL_BYTES[np.frombuffer(data, np.uint8)])
+        quoted = sorted(set(np.searchsorted(ends, special, side="right").tolist()))
         pieces, at = [], 0
-        for k in quoted.tolist():
-            cell = _cell(values[k]).decode("utf-8")
-            pieces += [whole[at:ends[k] - lengths[k]], cell]
+        for k in quoted:
+            cell = _cell(values[k])
+            pieces += [data[at:ends[k] - lengths[k]], cell]
             at, lengths[k] = int(ends[k]), len(cell)
-        pieces.append(whole[at:])
-        whole = "".join(pieces)
+        if quoted:
+            data = b"".join([*pieces, data[at:]])
     starts = np.zeros(len(values) + 1, np.int64)
     np.cumsum(lengths, out=starts[1:])
-    if not whole.isascii():  # starts in bytes as written, not characters: each character's UTF-8 width, summed
-        codes = np.frombuffer(whole.encode("utf-32-le"), np.uint32)
-        width = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-        at = np.zeros(len(codes) + 1, np.int64)
-        np.cumsum(width, out=at[1:])
-        return whole.encode("utf-8"), at[starts]
-    return whole.encode("ascii"), starts
+    return data, starts
 
 
 def _cell_row(values: tuple[str, ...]) -> bytes:
