@@ -261,6 +261,7 @@ cdef int checked(const Plan* p, const char* d, int m, char* out, int* out_n, int
     """DialPlan._checked (with _external): 0 done, FALLBACK undecided."""
     cdef char e[MAXTEXT + 8]
     cdef int n, why, why2, r, s
+    cdef int known = FALLBACK  # impossible(e[:n]) when worked out already (never FALLBACK then)
     if p.ip_n and starts(d, m, p.ip, p.ip_n):
         if m - p.ip_n < 3:
             kind[0], rule[0] = K_INVALID, R_TOO_SHORT
@@ -277,7 +278,7 @@ cdef int checked(const Plan* p, const char* d, int m, char* out, int* out_n, int
         n = put(e, n, d, m) if n >= 0 else -1
         r = R_LOCAL
         if n >= 0 and p.area_n:
-            why = impossible(p, e, n)
+            why = known = impossible(p, e, n)
             if why == FALLBACK:
                 return FALLBACK
             if why != R_POSSIBLE:  # not possible as local: with its area code already, without a prefix?
@@ -285,7 +286,7 @@ cdef int checked(const Plan* p, const char* d, int m, char* out, int* out_n, int
                 n = put(e, n, d, m) if n >= 0 else -1
                 if n < 0:
                     return FALLBACK
-                why2 = impossible(p, e, n)
+                why2 = known = impossible(p, e, n)
                 if why2 == FALLBACK:
                     return FALLBACK
                 if why2 == R_POSSIBLE:
@@ -294,10 +295,11 @@ cdef int checked(const Plan* p, const char* d, int m, char* out, int* out_n, int
                     n = put(e, 0, p.cc, p.cc_n)
                     n = put(e, n, p.area, p.area_n)
                     n = put(e, n, d, m)
+                    known = why
     if n < 0 or n > W:
         return FALLBACK
     if not p.no_plan:
-        why = impossible(p, e, n)
+        why = known if known != FALLBACK else impossible(p, e, n)
         if why == FALLBACK:
             return FALLBACK
         if why != R_POSSIBLE and why != R_UNKNOWN_CC:

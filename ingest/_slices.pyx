@@ -287,6 +287,7 @@ cdef struct Col:
     Py_ssize_t limit  # TABLE/FIXED: bytes of text (a read 8 bytes past an entry's end stays below it: wide copy)
     const uint8_t* text  # TABLE: the entries end to end
     const int64_t* starts  # TABLE: entry k is text[starts[k]:starts[k + 1]]
+    Py_ssize_t widest  # TABLE: the longest entry (the output's size is reckoned with it)
     int decimals
     Py_ssize_t width  # FIXED: entry k is text[k * width:(k + 1) * width] up to its first NUL
 
@@ -309,12 +310,13 @@ cdef Py_ssize_t column(Col* col, tuple spec, const int64_t[::1] rows, list keep)
         return 2 * int(l[rows].sum()) + 2 * nrows
     if spec[0] == TABLE:
         a = np.ascontiguousarray(spec[1], np.int32)
-        if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1]): joined once by the caller
+        if isinstance(spec[2], tuple):  # (entries end to end, int64 starts[len + 1][, the longest entry's
+            # length]): joined once by the caller
             text = spec[2][0]  # read where it is (a tariff's table is megabytes): copied only when empty
             if not isinstance(text, bytes) or not text:
                 text = bytes(text) + b"\0"
             starts = np.ascontiguousarray(spec[2][1], np.int64)
-            widest = int(np.diff(starts).max()) if len(starts) > 1 else 0
+            widest = spec[2][2] if len(spec[2]) > 2 else int(np.diff(starts).max(initial=0))
         else:
             text = b"".join(spec[2]) + b"\0"
             starts = np.zeros(len(spec[2]) + 1, np.int64)
@@ -325,6 +327,7 @@ cdef Py_ssize_t column(Col* col, tuple spec, const int64_t[::1] rows, list keep)
         col.text = <const uint8_t*><const char*>text
         col.starts = <const int64_t*><size_t>starts.ctypes.data
         col.limit = len(text)
+        col.widest = widest
         return widest * nrows
     if spec[0] == FIXED:
         a = np.ascontiguousarray(spec[1], np.int32)
@@ -351,7 +354,7 @@ def write_csv(const uint8_t[::1] buf, const int64_t[::1] rows, list columns) -> 
     """CSV lines (\\r\\n, as the csv module writes) for `rows`, as a memoryview of the buffer they were written in
     (no copy: a block's output is handed to the file as it is), one field per column spec:
     (SLICE, off int64[n], len int32[n]) quoted when it holds a comma or a quote; (TABLE, idx int32[n], list of
-    already-quoted bytes, or (bytes, starts) of them joined; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
+    already-quoted bytes, or (bytes, starts[, longest entry's length]) of them joined; idx -1 = empty); (INT, int64[n]; NONE = empty); (MONEY, int64[n], decimals; NONE =
     empty); (TIME, int64[n] UTC epoch); (FIXED, idx int32[n], numpy 'S' array: entry idx up to its first NUL, quoted
 like a slice; idx -1 = empty: a block's normalised numbers as they are, no table made). Arrays are indexed by row
 number."""
@@ -386,6 +389,7 @@ number."""
             nfixed += 1
     cdef DayCache days
     days.day = INT64_MIN
+    cdef bint wrong = False
     with nogil:
         for k in range(nrows):
             r = rows[k]
@@ -427,6 +431,9 @@ number."""
                     if col.i32[r] >= 0:
                         start = col.starts[col.i32[r]]
                         stop = col.starts[col.i32[r] + 1]
+                        if stop - start > col.widest:  # a longest entry given wrong: never past the buffer
+                            wrong = True
+                            break
                         p = put_bytes(o, p, col.text + start, stop - start, stop + 8 <= col.limit)
                 elif col.kind == K_FIXED:
                     if col.i32[r] >= 0 and col.width:
@@ -441,9 +448,13 @@ number."""
                         p = put_money(o, p, col.i64[r], col.decimals)
                 else:
                     p = put_time(o, p, col.i64[r], &days)
+            if wrong:
+                break
             o[p] = 13
             o[p + 1] = 10
             p += 2
+    if wrong:
+        raise ValueError("write_csv: a TABLE entry is longer than the longest entry given with its table")
     return memoryview(out)[:p]
 
 

@@ -216,9 +216,16 @@ def test_write_csv_big_table_column_as_the_entries():
     np.cumsum([len(e) for e in entries], out=starts[1:])
     rng = np.random.default_rng(7)
     idx = rng.integers(-1, len(entries), 3000).astype(np.int32)
-    idx[:3] = [len(entries) - 1, -1, 0]
-    got = bytes(write_csv(b"\0", np.arange(len(idx), dtype=np.int64), [(TABLE, idx, (b"".join(entries), starts))]))
-    assert got == b"".join((entries[k] if k >= 0 else b"") + b"\r\n" for k in idx.tolist())
+    idx[:4] = [len(entries) - 1, -1, 0, max(range(len(entries)), key=lambda k: len(entries[k]))]
+    rows = np.arange(len(idx), dtype=np.int64)
+    want = b"".join((entries[k] if k >= 0 else b"") + b"\r\n" for k in idx.tolist())
+    assert bytes(write_csv(b"\0", rows, [(TABLE, idx, (b"".join(entries), starts))])) == want
+    # the longest entry given with the table (as pipeline.batchrate's tables carry it): the same bytes; given too
+    # short, an error rather than a write past the buffer reckoned with it
+    widest = max(map(len, entries))
+    assert bytes(write_csv(b"\0", rows, [(TABLE, idx, (b"".join(entries), starts, widest))])) == want
+    with pytest.raises(ValueError, match="longer than the longest entry given"):
+        write_csv(b"\0", rows, [(TABLE, idx, (b"".join(entries), starts, widest - 1))])
 
 
 @settings(max_examples=30, deadline=None)
