@@ -7,7 +7,7 @@ support...) are flagged; the caller hands those rows to the Python DialPlan, so 
 import numpy as np
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcpy
 
 from engine._prefetch cimport anatole_prefetch
 
@@ -158,8 +158,17 @@ cdef inline bint prefix_match(const Plan* p, int32_t start, const char* s, int n
     return at_end(p, st)
 
 
+cdef inline int compare(const char* a, const char* b, int n) noexcept nogil:
+    """memcmp's sign for the few bytes of a prefix or an extension, without a call into libc per number."""
+    cdef int i
+    for i in range(n):
+        if a[i] != b[i]:
+            return -1 if <uint8_t>a[i] < <uint8_t>b[i] else 1
+    return 0
+
+
 cdef inline bint starts(const char* s, int n, const char* pre, int pre_n) noexcept nogil:
-    return pre_n <= n and memcmp(s, pre, pre_n) == 0
+    return pre_n <= n and compare(s, pre, pre_n) == 0
 
 
 cdef int impossible(const Plan* p, const char* e, int n) noexcept nogil:
@@ -203,7 +212,7 @@ cdef inline bint is_extension(const Plan* p, const char* s, int n) noexcept nogi
     cdef int k, at = 0, w
     for k in range(p.n_ext):
         w = p.ext_len[k]
-        if w == n and memcmp(s, p.ext_lo + at, w) >= 0 and memcmp(s, p.ext_hi + at, w) <= 0:
+        if w == n and compare(s, p.ext_lo + at, w) >= 0 and compare(s, p.ext_hi + at, w) <= 0:
             return True
         at += w
     return False
