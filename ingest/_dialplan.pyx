@@ -357,8 +357,8 @@ cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, bint
     cdef char t[MAXTEXT + 8]
     cdef int n = 0, i, j, em
     cdef uint8_t c
-    cdef bint digits = True
-    if wide and raw_n <= MAXTEXT and all_digits(raw, raw_n, t):
+    cdef bint digits = wide and raw_n <= MAXTEXT and all_digits(raw, raw_n, t)
+    if digits:  # what most numbers are: no '#', no '+', nothing but digits to check below
         n = raw_n
     else:
         for i in range(raw_n):
@@ -372,7 +372,7 @@ cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, bint
             t[n] = <char>c
             n += 1
     # a '#' terminator: text[:-1].lstrip('+') is all digits (and not empty)
-    if n >= 2 and t[n - 1] == 35:
+    if not digits and n >= 2 and t[n - 1] == 35:
         j = 0
         while j < n - 1 and t[j] == 43:
             j += 1
@@ -385,7 +385,7 @@ cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, bint
     if n == 0:
         kind[0], rule[0] = K_INVALID, R_EMPTY
         return 0
-    if t[0] == 43:  # '+'
+    if not digits and t[0] == 43:  # '+'
         if n == 1:
             kind[0], rule[0] = K_SERVICE, R_PLUS
             return 0
@@ -405,7 +405,7 @@ cdef int one(const Plan* p, const uint8_t* raw, int raw_n, bint as_dialled, bint
         else:
             kind[0], rule[0] = K_INVALID, j
         return 0
-    for i in range(n):
+    for i in range(0 if digits else n):
         if not (48 <= t[i] <= 57):
             kind[0], rule[0] = K_SERVICE, R_CODE
             return 0
