@@ -473,10 +473,14 @@ cdef inline uint64_t mix(const uint8_t* p, int64_t n, uint64_t x) noexcept nogil
         x ^= x >> 29
         i += 8
     if i < n:
-        w = 0
-        while i < n:  # the tail, a byte at a time (a memcpy of a variable size is a library call)
-            w = (w << 8) | p[i]
-            i += 1
+        if n >= 8:  # the tail as the last 8 bytes, those already mixed shifted out
+            memcpy(&w, p + n - 8, 8)
+            w >>= 8 * (8 - (n - i))
+        else:
+            w = 0
+            while i < n:  # a short value, a byte at a time (a memcpy of a variable size is a library call)
+                w = (w << 8) | p[i]
+                i += 1
         x = (x ^ w) * 0x9E3779B97F4A7C15ULL
         x ^= x >> 29
     return x
