@@ -14,6 +14,7 @@ import gc
 import io
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +31,16 @@ from engine.money import format_money
 from i18n import _
 from ingest._slices import FIXED, INT, MONEY, SLICE, TABLE, TIME, strings, write_csv
 from ingest.cdr import CallRecord, ParseContext, Reject, Skipped, parser
-from ingest.cdr.blocks import DIRECTIONS, DISPOSITIONS, NONE, Block, has_scanner, raw_blocks, scanner
+from ingest.cdr.blocks import (
+    DIRECTIONS,
+    DISPOSITIONS,
+    NONE,
+    Block,
+    file_blocks,
+    has_scanner,
+    raw_blocks,
+    scanner,
+)
 from ingest.dialplan import DialPlan
 from pipeline.cdrimport import call_rows
 from pipeline.columnar import STATUSES, Rated, rate_block
@@ -161,7 +171,12 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                 if has_scanner(fmt, source.encoding):
                     # one block queued beyond the threads: a thread that is done while this one writes the
                     # output or reads the input finds its next block waiting
-                    parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, stream, ctx, tables,
+                    # a whole regular file rated on other threads is read around the page cache (file_blocks:
+                    # the reads wait for the disk while the threads work); a part through its span reader, a pipe
+                    # as a stream, and on one thread (the reads would wait in line) through the page cache
+                    direct = threads > 1 and span is None and stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+                    reads = file_blocks(path) if direct else raw_blocks(stream)
+                    parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, reads, ctx, tables,
                                                          writer.arrow), threads + 1 if threads > 1 else 1)
                 else:
                     since = _tell(stream)
@@ -290,11 +305,13 @@ def _rows_part(ws: Workspace, source: Source, site: Site, path: Path, delta: int
     return part
 
 
-def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, delta: int, stream: Any, ctx: ParseContext,
-                 tables: _Tables, arrow: bool = False) -> Iterator[Callable[[], _Part]]:
-    """One task per block; a format whose blocks carry state from one to the next is scanned here, in order."""
+def _block_tasks(ws: Workspace, source: Source, site: Site, path: Path, delta: int,
+                 reads: Iterator[tuple[bytearray, int, int]], ctx: ParseContext, tables: _Tables, arrow: bool = False
+                 ) -> Iterator[Callable[[], _Part]]:
+    """One task per block of `reads` (raw_blocks, file_blocks); a format whose blocks carry state from one to the
+    next is scanned here, in order."""
     scan = scanner(source.format, ctx)
-    for buf, first, lines in raw_blocks(stream):
+    for buf, first, lines in reads:
         block: Callable[[], Block] = partial(scan.block, buf, first, lines)
         if not scan.stateless:
             block = partial(lambda b: b, block())

@@ -8,6 +8,8 @@ and the records are the same: tests check the columnar path against the row pars
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -33,6 +35,8 @@ from ingest.cdr.model import Item, ParseContext, Skipped
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
 BLOCK_BYTES = 8 << 20
 TAIL_ROOM = 64 << 10  # room past a block's bytes for the rest of its last line (raw_blocks)
+ALIGN = 4096  # what O_DIRECT reads need of offsets, sizes and buffers (file_blocks)
+HEAD = 64 << 10  # room before a block's aligned bytes for the rest of the line the block before left (file_blocks)
 RAW = SLICES.index("raw")
 ASCII_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "iso-8859-1", "cp1252"})
 _MIN_LOCAL, _MAX_LOCAL = 0, 4_102_444_800  # 1970..2100 naive local seconds: others go to the row parser
@@ -111,6 +115,75 @@ def raw_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
         lines = count_lines(buf)
         yield buf, first, lines
         first += lines
+
+
+def file_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytearray, int, int]]:
+    """raw_blocks of a whole file, read around the page cache (O_DIRECT) where the system allows it: the disk puts
+    each block's bytes in its buffer, where a read through the page cache copies them once more (on the development
+    VM, 0.07-0.15 CPU-s per million Asterisk lines, the main thread's largest cost). Each read is `block_bytes` at
+    an aligned offset into an aligned place of a new buffer; the start of the line the block before did not end is
+    put just in front of it, and the block ends at its last line feed (a line longer than HEAD is joined with a
+    copy). Where O_DIRECT is refused (tmpfs, a read failing with EINVAL, systems without it), the same reads go
+    through the page cache. A short read is the end of the file: a file still growing is read as it was then."""
+    if block_bytes <= 0 or block_bytes % ALIGN:
+        raise ValueError(f"file_blocks: block_bytes must be a positive multiple of {ALIGN}")
+    direct = getattr(os, "O_DIRECT", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | direct)
+    except OSError as exc:
+        if not direct or exc.errno != errno.EINVAL:
+            raise
+        fd, direct = os.open(path, os.O_RDONLY), 0
+    try:
+        first, offset = 1, 0
+        carry: list[bytes] = []  # the start of the line the last block did not end (more than one read: a long line)
+        while True:
+            buf = buffer(HEAD + block_bytes + ALIGN)  # not zeroed: the read fills it, the rest is cut off below
+            with memoryview(buf) as view:
+                skip = HEAD + (-(np.frombuffer(view, np.uint8, 1).ctypes.data + HEAD)) % ALIGN
+                while True:
+                    try:
+                        got = _read_fully(fd, view[skip:skip + block_bytes], offset)
+                        break
+                    except OSError as exc:
+                        if not direct or exc.errno != errno.EINVAL:
+                            raise
+                        os.close(fd)  # refused after all: the page cache, from the same offset
+                        fd, direct = os.open(path, os.O_RDONLY), 0
+            offset += got
+            done = got < block_bytes
+            end = skip + got if done else buf.rfind(b"\n", skip, skip + got) + 1
+            if not end:  # no line ends in these bytes: all of them the start of a longer line
+                carry.append(bytes(buf[skip:skip + got]))
+                continue
+            head = b"".join(carry)
+            rest = bytes(buf[end:skip + got])
+            if len(head) <= skip:
+                buf[skip - len(head):skip] = head
+                del buf[end:]
+                del buf[:skip - len(head)]  # (a bytearray drops its front without moving the rest)
+            else:
+                buf = bytearray(head) + buf[skip:end]
+            carry = [rest] if rest else []
+            if buf:
+                lines = count_lines(buf)
+                yield buf, first, lines
+                first += lines
+            if done:
+                return
+    finally:
+        os.close(fd)
+
+
+def _read_fully(fd: int, view: memoryview, offset: int) -> int:
+    """Read into all of `view` from `offset`, less only at the end of the file."""
+    got = 0
+    while got < len(view):
+        k = os.preadv(fd, [view[got:]], offset + got)
+        if not k:
+            break
+        got += k
+    return got
 
 
 class _Scanner:
