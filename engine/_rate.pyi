@@ -15,6 +15,9 @@ SCHEME_DTYPE: np.dtype[Any]
 EFF_LIMIT: int
 SCHEME_LIMIT: int  # schemes kept (at most 65,535; tests lower it)
 KSCHEME_DTYPE: np.dtype[Any]  # a Scheme as the kernel reads it (64 bytes)
+HOT16_DTYPE: np.dtype[Any]  # what rate_simple reads of a HotRec (16 bytes)
+IREC_DTYPE: np.dtype[Any]  # an interval's prefix, the rate of a band column and its HOT16 (24 bytes)
+SINCE_LIMIT: int  # distinct effective dates a HOT16 can index (at most 65,536; tests lower it)
 MAGIC_SHIFT: int  # 40: n // inc == (n * magic(inc)) >> MAGIC_SHIFT for n < 2**21
 MAX_MAGIC_INC: int  # increments the reciprocals divide exactly (2**18 excluded)
 HUGE_PAGE: int
@@ -85,9 +88,14 @@ def aligned(a: np.ndarray) -> np.ndarray: ...  # a copy on a 64-byte boundary (2
 def magic(inc: Any) -> Any: ...  # ceil(2**40 / inc), per increment
 def kernel_schemes(schemes: np.ndarray, denom: int, anchor_zero: bool) -> np.ndarray: ...  # KSCHEME_DTYPE
 def first_bits_table(starts: np.ndarray, bits: int) -> np.ndarray: ...  # int32, 2**bits + 1 entries
-def leaf_rows(
-    iv_prefix: npt.NDArray[np.int32], band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
-) -> npt.NDArray[np.int32]: ...
+def resolved_rates(
+    band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
+) -> npt.NDArray[np.int32]: ...  # (n_prefixes, cols): each column's rate, ancestors resolved (-1: none)
+def interval_records(
+    iv_prefix: npt.NDArray[np.int32], res: npt.NDArray[np.int32], h16: np.ndarray
+) -> np.ndarray: ...  # IREC_DTYPE, one per interval and band column
+def compact_records(hot: np.ndarray) -> tuple[np.ndarray, npt.NDArray[np.int64]]: ...  # (HOT16_DTYPE, dates)
+def rounding_offset(divisor: int, mode: int) -> tuple[int, int]: ...  # (add, tie) of rate_simple's rounding
 def fast_records(rate_rec: np.ndarray, slot_rec: np.ndarray) -> np.ndarray: ...
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # (ranks int64, distinct ascending)
 def hot_records(fast: np.ndarray, simple: bool) -> tuple[np.ndarray, np.ndarray]: ...  # (HOT_DTYPE, SCHEME_DTYPE)

@@ -10,7 +10,8 @@ scanner can compute them when it reads the numbers and `RateTables.rate_keys` ra
 per batch for the span of its start times (an hour-indexed grid into it), not from a calendar per call.
 """
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memset
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import mmap
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,18 @@ ctypedef struct HotRec:  # what a usual call reads of its rate: 32 bytes, two ra
     int64_t connect
     int64_t scaled0  # slot 0 (from 0): price per second over the common denominator
     int64_t scaled1  # slot 1
+
+ctypedef struct Hot16:  # what rate_simple reads of a HotRec, in 16 bytes (compact_records)
+    uint32_t connect
+    uint32_t scaled0
+    uint32_t scaled1
+    uint16_t scheme  # 0: the general path (also where a field of the HotRec does not fit here)
+    uint16_t since  # when the rate is in force: an index into the table of the deck's effective dates
+
+ctypedef struct IRec:  # an interval's rate for one band column, all a usual call reads after the search (24 bytes)
+    int32_t prefix  # the interval's prefix (-1: none)
+    int32_t rate  # the rate to try: the prefix's own or the nearest ancestor's (-1: none)
+    Hot16 h
 
 ctypedef struct Scheme:  # what many rates share: where slot 1 begins, the increments, the cost bounds
     int64_t min_cost
@@ -259,20 +272,24 @@ cdef class RateTables:
     cdef uint64_t final_magic
     cdef int final_shift
     cdef int final_high  # final_shift - 64 (>= 0 but for divisors below 3: then rate_simple takes the other form)
+    # rate_simple's rounding as one division: (total + round_add) // final_div, for total below round_limit
+    # (the sum then below 2**62, where the reciprocal is exact); round_tie all ones for half_even with an even
+    # divisor (an exact tie goes to the even quotient)
+    cdef int64_t round_add, round_limit, round_tie
     # a small cache: day number -> its schedule, one word per entry (days * 2**20 + schedule) so that threads
     # rating at once with the same tables never see a day with another day's schedule
     cdef int64_t day_entry[DAY_CACHE]
     # the interval search on number keys: starts scaled to 18 digits, their prefixes, and a first-bits table
-    cdef object ivk_buf, top_buf, leaf_buf
+    cdef object ivk_buf, top_buf
     cdef const uint64_t* ivk  # interval starts, then PAD copies of 2**64 - 1 (a count may read past the end)
     cdef const uint64_t* grp  # ivk[8 * g]: the first start of each aligned group of 8, padded the same way
     cdef object grp_buf
     cdef const int32_t* top  # first-bits block -> the interval holding its first key
-    cdef const int32_t* leaf  # per interval: its prefix, then the rate of each band column (one row, one load)
-    cdef int leaf_w  # int32s per leaf row: band_cols + 1
     cdef int top_shift
     cdef int max_segs  # the most segments in one day schedule (bounds a batch's timeline)
-    cdef object hot_buf, scheme_buf, khot_buf, ksch_buf
+    cdef object hot_buf, scheme_buf, khot_buf, ksch_buf, since_buf, irec_buf
+    cdef const int64_t* since  # the effective dates that Hot16.since indexes
+    cdef const IRec* irec  # per interval, an IRec per band column: row lo * band_cols, column band + 1
     cdef const HotRec* hot  # the HotRecs, then a zero one (index n_rates: no rate)
     cdef const KScheme* schemes
     cdef object source  # what __init__ read of `tables` (the same objects): what a pickle carries
@@ -324,6 +341,8 @@ cdef class RateTables:
         self.final_div = int(tables["denom"]) * int(tables["quantum"])
         self.final_magic, self.final_shift = reciprocal(self.final_div)
         self.final_high = self.final_shift - 64
+        self.round_add, self.round_tie = rounding_offset(self.final_div, self.mode)
+        self.round_limit = FAR - self.round_add
         if self.sched_lo.shape[0] > 1 << 20:
             raise ValueError("more than 2**20 day schedules")
         for i in range(DAY_CACHE):
@@ -350,17 +369,12 @@ cdef class RateTables:
         self.ivk_buf = aligned(np.concatenate([starts, np.full(PAD, np.iinfo(np.uint64).max, np.uint64)]))
         self.grp_buf = aligned(np.concatenate([starts[::8], np.full(2 * PAD + 1, np.iinfo(np.uint64).max,
                                                                       np.uint64)]))
-        self.leaf_w = self.band_cols + 1
-        self.leaf_buf = aligned(leaf_rows(np.asarray(iv["prefix"], dtype=np.int32), np.asarray(self.band_rate),
-                                          np.asarray(self.prefix_parent), self.band_cols))
         cdef const uint64_t[::1] kv = self.ivk_buf
         cdef const int32_t[::1] tv = self.top_buf
-        cdef const int32_t[::1] lv = self.leaf_buf
         cdef const uint64_t[::1] gv = self.grp_buf
         self.ivk = &kv[0]
         self.grp = &gv[0]
         self.top = &tv[0]
-        self.leaf = &lv[0]
         self.hot_buf, self.scheme_buf = hot_records(fast_records(self.rate_buf, self.slot_buf),
                                                     self.inc_quantum == 0)
         if self.hot_buf.dtype.itemsize != sizeof(HotRec) or self.scheme_buf.dtype.itemsize != sizeof(Scheme):
@@ -375,6 +389,19 @@ cdef class RateTables:
         cdef const uint8_t[::1] cb = self.ksch_buf.view(np.uint8).reshape(-1)
         self.hot = <const HotRec*> &hb[0]
         self.schemes = <const KScheme*> &cb[0]
+        # what a usual call reads after its interval: one IRec (24 bytes) per interval and band column, the
+        # rate's prices inlined (no HotRec read: one dependent miss less), so more bytes than the leaf rows and
+        # HotRecs they replace (bench_rate: 22 MB for 186,285 intervals of 5 columns, against 4.5 + 8.4 MB)
+        h16, since = compact_records(self.khot_buf)
+        self.since_buf = aligned(since)
+        res = resolved_rates(np.asarray(self.band_rate), np.asarray(self.prefix_parent), self.band_cols)
+        self.irec_buf = aligned(interval_records(np.asarray(iv["prefix"], dtype=np.int32), res, h16))
+        if self.irec_buf.dtype.itemsize != sizeof(IRec):
+            raise ValueError("interval record layout differs from the compiled engine's")
+        cdef const int64_t[::1] sv = self.since_buf
+        cdef const uint8_t[::1] irb = self.irec_buf.view(np.uint8).reshape(-1)
+        self.since = &sv[0]
+        self.irec = <const IRec*> &irb[0]
         lows = np.asarray(self.sched_lo)
         self.max_segs = int(np.diff(lows).max(initial=1))
 
@@ -568,32 +595,35 @@ cdef class RateTables:
 
     # --- one call ------------------------------------------------------------------------------------------
 
-    cdef inline void rate_simple(self, const HotRec* h, const KScheme* sc, int64_t duration, int32_t* billed_out,
-                                 int64_t* cost_out) noexcept nogil:
+    cdef inline void rate_simple(self, int64_t connect, int64_t scaled0, int64_t scaled1, const KScheme* sc,
+                                 int64_t duration, int32_t* billed_out, int64_t* cost_out) noexcept nogil:
         """rate_one for a call priced by one rate of at most two slots throughout (one band), with exact
         increments: each slot bills up to the first increment boundary at or after where the call or the slot
         ends. The same instructions for every call (0 <= duration <= MAX_DURATION): a multiply by the
         increment's reciprocal instead of a division or a branch on 1 s increments, slot 1 priced always and
         counted only when the call reaches it, the cost bounds as a min and a max (branches on these were
-        mispredicted on most calls of a mixed deck). Reads the rate's HotRec and its KScheme (in L1)."""
+        mispredicted on most calls of a mixed deck). The rate's fee and prices come from its IRec (or its HotRec
+        on the general path), its KScheme from L1. The rounding is folded into the division (rounding_offset):
+        no branch on the tariff's mode."""
         cdef int64_t limit = duration if duration < sc.start1 else sc.start1
         cdef int64_t p = <int64_t>(((<uint64_t>(limit + sc.inc0 - 1)) * sc.magic0) >> MAGIC_BITS) * sc.inc0
         cdef int64_t dx = duration - sc.anchor1, q, total
         dx = dx if dx > 0 else 0
         q = sc.anchor1 + <int64_t>(((<uint64_t>(dx + sc.inc1 - 1)) * sc.magic1) >> MAGIC_BITS) * sc.inc1
         cdef uint64_t more = -<uint64_t>(p < duration)  # all ones when the call goes on into slot 1
-        total = <int64_t>(<uint64_t>h.connect * <uint64_t>self.denom + <uint64_t>h.scaled0 * <uint64_t>p
-                          + ((<uint64_t>h.scaled1 * <uint64_t>(q - p)) & more))
+        total = <int64_t>(<uint64_t>connect * <uint64_t>self.denom + <uint64_t>scaled0 * <uint64_t>p
+                          + ((<uint64_t>scaled1 * <uint64_t>(q - p)) & more))
         p = q if more else p
         total = total if total < sc.max_scaled else sc.max_scaled
-        if 0 <= total < FAR and self.final_high >= 0:
-            q = <int64_t>anatole_div_high(<uint64_t>total, self.final_magic, self.final_high,
-                                          <uint64_t>self.final_div)
-            total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
-        elif 0 <= total < FAR:
-            q = <int64_t>anatole_div_magic(<uint64_t>total, self.final_magic, self.final_shift,
+        if 0 <= total < self.round_limit and self.final_high >= 0:
+            dx = total + self.round_add
+            q = <int64_t>anatole_div_high(<uint64_t>dx, self.final_magic, self.final_high, <uint64_t>self.final_div)
+            total = (q - (q & (dx == q * self.final_div) & self.round_tie)) * self.quantum
+        elif 0 <= total < self.round_limit:
+            dx = total + self.round_add
+            q = <int64_t>anatole_div_magic(<uint64_t>dx, self.final_magic, self.final_shift,
                                            <uint64_t>self.final_div)
-            total = round_quotient(q, total - q * self.final_div, self.final_div, total, self.mode) * self.quantum
+            total = (q - (q & (dx == q * self.final_div) & self.round_tie)) * self.quantum
         else:
             total = divide_round(total, self.final_div, self.mode) * self.quantum
         billed_out[0] = <int32_t>p
@@ -688,41 +718,48 @@ cdef class RateTables:
                          Py_ssize_t n, Outputs o, const Timeline* tl) noexcept nogil:
         """Rate n calls given their keys. Calls go in groups whose stages interleave: a call's lookups depend on
         each other, but those of different calls do not, so the processor overlaps their cache misses. A call
-        makes four dependent reads in the usual case: the first-bits table, a count over the 8 interval starts
-        from there (one or two lines read at once), its interval's leaf row (prefix and the rate of each band),
-        the rate's 32-byte HotRec (and its Scheme, shared by many rates: in L1); a block of more than 8
-        intervals adds a count over groups of 8 starts, after a few halving steps in the densest blocks only."""
+        makes three dependent reads in the usual case: the first-bits table, a count over the 8 interval starts
+        from there (one or two lines read at once), and its interval's IRec for its band (24 bytes: the prefix,
+        the rate and the rate's prices, so no read of the rate's own record; its Scheme, shared by many rates,
+        is in L1); a block of more than 8 intervals adds a count over groups of 8 starts, after a few halving
+        steps in the densest blocks only."""
         cdef Py_ssize_t base = 0, m, j, i
         cdef uint64_t k[GROUP]
         cdef int32_t lo[GROUP]
         cdef int32_t ln[GROUP]
-        cdef int32_t pids[GROUP]
-        cdef int32_t firsts[GROUP]
+        cdef Py_ssize_t cell[GROUP]  # the call's IRec
         cdef int bands[GROUP]
         cdef int64_t changes[GROUP]
-        cdef int32_t longest, half, r, pid, w = self.leaf_w
+        cdef int32_t longest, half, r, pid
         cdef uint64_t b, kj
         cdef const uint64_t* v
         cdef const uint64_t* u
         cdef int32_t g0, gn
         cdef bint wide
-        cdef const int32_t* row
         cdef int64_t d
         # the tables in locals: the outputs' stores (int8 aliases everything) would make the compiler reload them
         cdef const HotRec* hot = self.hot
         cdef const HotRec* h
+        cdef const Hot16* c
+        cdef const IRec* irec = self.irec
+        cdef const IRec* e
+        cdef IRec zero  # what the calls not to be rated read: no prefix, no rate, scheme 0
+        cdef int cols = self.band_cols
+        cdef bint keep
+        cdef const int64_t* since = self.since
         cdef const KScheme* sc
         cdef const KScheme* schemes = self.schemes
         cdef int32_t dummy = self.n_rates  # the zero HotRec
         cdef bint fast
-        cdef int32_t keep
         cdef int64_t t
         cdef const uint64_t* ivk = self.ivk
         cdef const uint64_t* grp = self.grp
         cdef const int32_t* top = self.top
-        cdef const int32_t* leaf = self.leaf
         cdef int top_shift = self.top_shift
         cdef bint simple = self.inc_quantum == 0, split = self.split, banded = self.n_bands > 0
+        memset(&zero, 0, sizeof(IRec))
+        zero.prefix = -1
+        zero.rate = -1
         while base < n:
             m = n - base if n - base < GROUP else GROUP
             longest = 1
@@ -787,41 +824,37 @@ cdef class RateTables:
                 kj = k[j]
                 lo[j] += ((v[1] <= kj) + (v[2] <= kj) + (v[3] <= kj) + (v[4] <= kj) + (v[5] <= kj)
                           + (v[6] <= kj) + (v[7] <= kj))
-                anatole_prefetch(&leaf[lo[j] * w])
-            for j in range(m):
-                row = &leaf[lo[j] * w]
-                pid = row[0] if k[j] != 0 else -1
-                d = duration[base + j]
-                # masks, not branches (20 % of the calls are unanswered, at random)
-                keep = -<int32_t>((pid >= 0) & (<uint32_t>(d - 1) < MAX_DURATION))  # 0 < d <= MAX_DURATION
-                pids[j] = (pid & keep) | ((-2 - pid) & ~keep)  # not to be rated: -2 - pid (-1: no match)
-                r = row[bands[j] + 2]
-                keep &= -<int32_t>(r >= 0)
-                r = (r & keep) | (dummy & ~keep)
-                firsts[j] = r
-                anatole_prefetch(&hot[r])
+                cell[j] = <Py_ssize_t>lo[j] * cols + bands[j] + 1
+                anatole_prefetch(&irec[cell[j]])
+                anatole_prefetch(<const char*>&irec[cell[j]] + sizeof(IRec) - 1)  # an IRec may cross a line
             # The same instructions for every call: the usual call (its band's rate in force, priced in one band)
             # and the calls not to be rated (priced with the zero record, then masked) alike; the rest (1.5 % of
             # bench_rate's calls) go to rate_one.
             for j in range(m):
                 i = base + j
-                pid = pids[j]
-                r = firsts[j]
                 d = duration[i]
                 t = start[i]
-                h = &hot[r]
-                sc = &schemes[h.eff_scheme & 0xFFFF]
-                fast = ((h.eff_scheme >> 16) <= t) & (sc.simple != 0) & (not split or d <= changes[j] - t)
-                if pid >= 0 and not fast:
+                e = &irec[cell[j]]
+                pid = e.prefix if k[j] != 0 else -1
+                r = e.rate if k[j] != 0 else -1
+                # masks, not branches (20 % of the calls are unanswered, at random); a call with a prefix but no
+                # rate for its band reads its IRec (scheme 0) and takes the general path, which reports its band
+                keep = (pid >= 0) & (<uint32_t>(d - 1) < MAX_DURATION)  # 0 < d <= MAX_DURATION
+                e = e if keep else &zero
+                c = &e.h
+                sc = &schemes[c.scheme]
+                fast = (since[c.since] <= t) & (sc.simple != 0) & (not split or d <= changes[j] - t)
+                if keep and not fast:
                     o.prefix[i] = pid
-                    # a call in one band whose rate is an older version (not yet in force at the leaf's): the
-                    # version in force, by rate_simple when it can (rate_one's slot walk cost 6x a usual call)
+                    # a call in one band whose rate is an older version (not yet in force at the IRec's) or
+                    # whose IRec could not hold it (scheme 0): the version in force, by rate_simple when it can
+                    # (rate_one's slot walk cost 6x a usual call)
                     if not split or d <= changes[j] - t:
                         r = self.find_rate(pid, bands[j], t)
                         h = &hot[r if r >= 0 else dummy]
                         sc = &schemes[h.eff_scheme & 0xFFFF]
                         if r >= 0 and sc.simple:
-                            self.rate_simple(h, sc, d, &o.billed[i], &o.cost[i])
+                            self.rate_simple(h.connect, h.scaled0, h.scaled1, sc, d, &o.billed[i], &o.cost[i])
                             o.rate[i] = r
                             o.band[i] = bands[j]
                             o.parts[i] = 1
@@ -830,8 +863,8 @@ cdef class RateTables:
                     self.rate_one(pid, t, d, bands[j], changes[j], tl, &o.rate[i], &o.band[i],
                                   &o.parts[i], &o.billed[i], &o.cost[i], &o.status[i])
                     continue
-                self.rate_simple(h, sc, d if fast else 0, &o.billed[i], &o.cost[i])
-                o.prefix[i] = pid if fast else -2 - pid
+                self.rate_simple(c.connect, c.scaled0, c.scaled1, sc, d if fast else 0, &o.billed[i], &o.cost[i])
+                o.prefix[i] = pid
                 o.rate[i] = r if fast else -1
                 o.band[i] = bands[j] if fast else NO_BAND
                 o.parts[i] = fast
@@ -1168,6 +1201,33 @@ def hot_records(fast, simple):
     return hot, schemes
 
 
+HOT16_DTYPE = np.dtype([("connect", np.uint32), ("scaled0", np.uint32), ("scaled1", np.uint32),
+                        ("scheme", np.uint16), ("since", np.uint16)])
+SINCE_LIMIT = 1 << 16  # distinct effective dates a Hot16 can index (a module global: tests lower it)
+
+
+def compact_records(hot):
+    """The Hot16 of each HotRec (HOT_DTYPE) and the table of effective dates they index (int64, ascending): the
+    connect fee and slot prices as 32-bit unsigned integers, the effective date as its rank among the deck's
+    distinct dates (a deck has a handful; the table stays in L1). A record whose fee or price is negative or
+    2**32 or more, or whose date is past the SINCE_LIMIT-th, gets scheme 0: its calls take the general path,
+    which reads the full HotRec, so every value is exact either way. 16 bytes, so that an IRec is 24."""
+    n = len(hot)
+    eff = hot["eff_scheme"] >> 16
+    codes, dates = factorize(eff)
+    fits = codes < min(SINCE_LIMIT, 1 << 16)
+    for name in ("connect", "scaled0", "scaled1"):
+        fits &= (hot[name] >= 0) & (hot[name] < 1 << 32)
+    out = np.zeros(n, HOT16_DTYPE)
+    out["scheme"] = np.where(fits, hot["eff_scheme"] & 0xFFFF, 0)
+    out["since"] = np.where(fits, codes, 0)
+    for name in ("connect", "scaled0", "scaled1"):
+        out[name] = np.where(fits, hot[name], 0)
+    since = np.zeros(max(1, min(len(dates), SINCE_LIMIT, 1 << 16)), np.int64)
+    since[:min(len(dates), len(since))] = dates[:len(since)]
+    return out, since
+
+
 KSCHEME_DTYPE = np.dtype([("max_scaled", np.int64), ("min_cost", np.int64), ("magic0", np.uint64),
                           ("magic1", np.uint64), ("start1", np.int32), ("inc0", np.int32), ("inc1", np.int32),
                           ("simple", np.int32), ("anchor1", np.int32), ("pad0", np.int32), ("pad1", np.int64)])
@@ -1237,11 +1297,13 @@ def aligned(a):
     return out
 
 
-def leaf_rows(iv_prefix, band_rate, parent, int cols):
-    """One row per interval: its prefix (-1: none), then per band column the first rate of the nearest prefix,
-    itself or an ancestor, with a rate for that column (-1: none). That is where find_rate's walk up the parents
-    starts its scan, so the kernel takes that rate when it is in force and leaves every other case to rate_one."""
-    iv_prefix = np.asarray(iv_prefix, dtype=np.int32)
+IREC_DTYPE = np.dtype([("prefix", np.int32), ("rate", np.int32), ("h", HOT16_DTYPE)])
+
+
+def resolved_rates(band_rate, parent, int cols):
+    """Per prefix and band column, the first rate of the nearest prefix, itself or an ancestor, with a rate for
+    that column (-1: none), an (n_prefixes, cols) array. That is where find_rate's walk up the parents starts its
+    scan, so the kernel takes that rate when it is in force and leaves every other case to the general path."""
     parent = np.asarray(parent, dtype=np.int64)
     n_pref = parent.shape[0]
     res = np.asarray(band_rate, dtype=np.int32).reshape(n_pref, cols)
@@ -1253,11 +1315,29 @@ def leaf_rows(iv_prefix, band_rate, parent, int cols):
             if np.array_equal(nxt, res):
                 break
             res = nxt
-    rows = np.full((iv_prefix.shape[0], cols + 1), -1, np.int32)
-    rows[:, 0] = iv_prefix
+    return res
+
+
+def interval_records(iv_prefix, res, h16):
+    """The IRecs: per interval, one per band column (row-major), each with the interval's prefix (-1: none), the
+    column's resolved rate (resolved_rates; -1: none) and that rate's Hot16 (compact_records; zeros, scheme 0,
+    without a rate). A call reads the one of its interval and band and nothing else of its rate: its Hot16
+    inlined here rather than indexed is one dependent read less for every call, for 24 bytes per interval and
+    column (an interval's columns mostly repeat two or three rates: kept apart so that the address is a
+    product)."""
+    iv_prefix = np.asarray(iv_prefix, dtype=np.int32)
+    res = np.asarray(res, dtype=np.int32)
+    cols = res.shape[1]
+    rates = np.full((iv_prefix.shape[0], cols), -1, np.int32)
     ok = iv_prefix >= 0
-    rows[ok, 1:] = res[iv_prefix[ok]]
-    return rows.reshape(-1)
+    rates[ok] = res[iv_prefix[ok]]
+    r = rates.reshape(-1)
+    out = np.zeros(r.shape[0], IREC_DTYPE)
+    out["prefix"] = np.repeat(iv_prefix, cols)
+    out["rate"] = r
+    has = np.flatnonzero(r >= 0)
+    out["h"][has] = h16[r[has]]
+    return out
 
 
 cdef object timeline_view(parts, Timeline* tl):
@@ -1286,6 +1366,17 @@ cdef inline Outputs shifted(Outputs o, Py_ssize_t k) noexcept nogil:
     o.billed += k
     o.cost += k
     return o
+
+
+def rounding_offset(divisor, mode):
+    """(add, tie) such that a total t >= 0 divided by `divisor` and rounded by `mode` (0 up, 1 down, 2 half_up,
+    3 half_even) is q = (t + add) // divisor, less 1 when tie is -1, t + add == q * divisor and q is odd:
+    up adds divisor - 1; down nothing; half_up and half_even half the divisor (rounded down: with an odd divisor
+    no total is a tie, and a remainder of (divisor + 1) / 2 rounds up as it should); half_even's exact ties
+    (t + add a multiple: t's remainder exactly half an even divisor) go back to the even quotient."""
+    divisor, mode = int(divisor), int(mode)
+    add = (divisor - 1, 0, divisor // 2, divisor // 2)[mode]
+    return add, -1 if mode == 3 and divisor % 2 == 0 else 0
 
 
 def reciprocal(divisor):
