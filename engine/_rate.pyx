@@ -395,7 +395,8 @@ cdef class RateTables:
         h16, since = compact_records(self.khot_buf)
         self.since_buf = aligned(since)
         res = resolved_rates(np.asarray(self.band_rate), np.asarray(self.prefix_parent), self.band_cols)
-        self.irec_buf = aligned(interval_records(np.asarray(iv["prefix"], dtype=np.int32), res, h16))
+        self.irec_buf = interval_records(np.asarray(iv["prefix"], dtype=np.int32), res, h16,
+                                         aligned_empty(len(iv) * self.band_cols, IREC_DTYPE))
         if self.irec_buf.dtype.itemsize != sizeof(IRec):
             raise ValueError("interval record layout differs from the compiled engine's")
         cdef const int64_t[::1] sv = self.since_buf
@@ -1278,23 +1279,30 @@ def aligned(a):
     numpy asks for huge pages too, but a large array often reuses heap memory freed earlier, already mapped in
     4 KiB pages (measured in a process that had read its calls first: bench_rate's tables had 12 MB of huge pages
     between them; with these mappings all of them, and 9-14 % more calls/s with Zipf destinations)."""
-    if USE_HUGE_PAGES and a.nbytes >= HUGE_PAGE and hasattr(mmap, "MADV_HUGEPAGE"):
+    a = np.ascontiguousarray(a)
+    out = aligned_empty(a.shape[0], a.dtype)
+    np.copyto(out.view(np.uint8), a.view(np.uint8))  # as bytes: a record array copies field by field
+    return out
+
+
+def aligned_empty(n, dtype):
+    """An uninitialised 1-d array of n `dtype`s placed as aligned() places its copies (for a table built in
+    place rather than copied)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(n) * dtype.itemsize
+    if USE_HUGE_PAGES and nbytes >= HUGE_PAGE and hasattr(mmap, "MADV_HUGEPAGE"):
         try:
-            size = -(-a.nbytes // HUGE_PAGE) * HUGE_PAGE
+            size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
             area = mmap.mmap(-1, size + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             skip = -np.frombuffer(area, np.uint8, 1).ctypes.data % HUGE_PAGE
             area.madvise(mmap.MADV_HUGEPAGE, skip, size)
         except (OSError, ValueError):
             pass
         else:
-            out = np.frombuffer(area, a.dtype, a.shape[0], skip)
-            out[:] = a
-            return out
-    raw = np.empty(a.nbytes + 64, np.uint8)
+            return np.frombuffer(area, dtype, n, skip)
+    raw = np.empty(nbytes + 64, np.uint8)
     skip = -raw.ctypes.data % 64
-    out = raw[skip:skip + a.nbytes].view(a.dtype)
-    out[:] = a
-    return out
+    return raw[skip:skip + nbytes].view(dtype)
 
 
 IREC_DTYPE = np.dtype([("prefix", np.int32), ("rate", np.int32), ("h", HOT16_DTYPE)])
@@ -1318,25 +1326,42 @@ def resolved_rates(band_rate, parent, int cols):
     return res
 
 
-def interval_records(iv_prefix, res, h16):
+def interval_records(iv_prefix, res, h16, out=None):
     """The IRecs: per interval, one per band column (row-major), each with the interval's prefix (-1: none), the
     column's resolved rate (resolved_rates; -1: none) and that rate's Hot16 (compact_records; zeros, scheme 0,
     without a rate). A call reads the one of its interval and band and nothing else of its rate: its Hot16
     inlined here rather than indexed is one dependent read less for every call, for 24 bytes per interval and
     column (an interval's columns mostly repeat two or three rates: kept apart so that the address is a
-    product)."""
-    iv_prefix = np.asarray(iv_prefix, dtype=np.int32)
-    res = np.asarray(res, dtype=np.int32)
-    cols = res.shape[1]
-    rates = np.full((iv_prefix.shape[0], cols), -1, np.int32)
-    ok = iv_prefix >= 0
-    rates[ok] = res[iv_prefix[ok]]
-    r = rates.reshape(-1)
-    out = np.zeros(r.shape[0], IREC_DTYPE)
-    out["prefix"] = np.repeat(iv_prefix, cols)
-    out["rate"] = r
-    has = np.flatnonzero(r >= 0)
-    out["h"][has] = h16[r[has]]
+    product). `out`: where to write them (aligned_empty), else a new array."""
+    cdef const int32_t[::1] ip = np.ascontiguousarray(iv_prefix, dtype=np.int32)
+    cdef const int32_t[:, ::1] rv = np.ascontiguousarray(res, dtype=np.int32)
+    h = np.ascontiguousarray(h16, HOT16_DTYPE)
+    cdef Py_ssize_t n = ip.shape[0], cols = rv.shape[1], i, c, n_rates = h.shape[0]
+    if h.dtype.itemsize != sizeof(Hot16) or IREC_DTYPE.itemsize != sizeof(IRec):
+        raise ValueError("record layouts differ from the compiled engine's")
+    if out is None:
+        out = np.empty(n * cols, IREC_DTYPE)
+    if out.shape[0] != n * cols or out.dtype != IREC_DTYPE:
+        raise ValueError("out must hold an IREC_DTYPE per interval and column")
+    if n == 0:
+        return out
+    cdef uint8_t[::1] ob = out.view(np.uint8)
+    cdef const uint8_t[::1] hb = h.view(np.uint8) if n_rates else np.zeros(1, np.uint8)
+    cdef IRec* o = <IRec*> &ob[0]
+    cdef const Hot16* hp = <const Hot16*> &hb[0]
+    cdef int32_t p, r
+    with nogil:
+        for i in range(n):
+            p = ip[i]
+            for c in range(cols):
+                r = rv[p, c] if p >= 0 else -1
+                o.prefix = p
+                o.rate = r
+                if 0 <= r < n_rates:
+                    o.h = hp[r]
+                else:
+                    memset(&o.h, 0, sizeof(Hot16))
+                o += 1
     return out
 
 
