@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.cdr._scan import count_lines, factorize, scan_asterisk, split_fields
+from ingest.cdr._scan import DISPOSITIONS, count_lines, factorize, scan_asterisk, split_fields
 from ingest.cdr.blocks import TAIL_ROOM, raw_blocks
 
 GOOD = (b'"","2001","90155501234","from-internal","""Alice Martin-Dupont"" <2001>","PJSIP/2001-0000002a",'
@@ -51,6 +51,22 @@ def test_line_ends_at_every_alignment(end):
         assert s["lines"] == 3
         for k in range(3):
             assert data[s["line_start"][k]:s["line_end"][k]] == line
+
+
+@pytest.mark.parametrize("word", ["ANSWERED", "NO ANSWER", "NOANSWER", "BUSY", "FAILED", "CONGESTION", "answered",
+                                  "Busy", "ANSWERE", "ANSWEREDX", "NO ANSWEr", "NO-ANSWER", "BUSYY", "FAILEDS",
+                                  "CONGESTIOn", "CONGESTIOM", "FAILEX", "", "ANSWERED "])
+def test_disposition_words(word):
+    """The scanner takes the upper-case cdr_csv words (compared as whole machine words) with asterisk's codes, and
+    leaves every other spelling to the row parser."""
+    from ingest.cdr.asterisk import DISPOSITIONS as WORDS
+
+    line = GOOD.replace(b'"ANSWERED"', b'"%s"' % word.encode())
+    s = scan_asterisk(line + b"\n")
+    if word in WORDS:
+        assert not s["fallback"][0] and DISPOSITIONS[s["disposition"][0]] == WORDS[word]
+    else:
+        assert s["fallback"][0]
 
 
 @pytest.mark.parametrize("block_bytes", [1, 7, 64, 300, 1 << 20])
