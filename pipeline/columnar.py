@@ -33,8 +33,9 @@ from ingest.cdr.classify import (
     decide,
     dial_class,
     dial_kind,
+    number_kind,
 )
-from ingest.dialplan import EXTERNAL, INTERNAL, KINDS, SERVICE, DialPlan, Numbers
+from ingest.dialplan import EXTERNAL, INTERNAL, KINDS, DialPlan, Number, Numbers
 from ingest.dialplan import RULES as NUMBER_RULES
 from pipeline.workspace import Site, Source, Workspace
 
@@ -122,18 +123,20 @@ def unique_numbers(block: Block, name: str, rows: np.ndarray, plan: DialPlan, as
     return ids, reps, plan.normalise_slices(block.buf, off, ln, reps, as_dialled=as_dialled)
 
 
+def _kind_table(what: str) -> np.ndarray:
+    """number_kind of every (kind, rule) code pair, flattened: number_kinds is then one gather a block."""
+    kinds = _CALLER_KINDS if what == "caller" else _DIALLED_KINDS
+    return np.array([kinds.index(number_kind(what, Number(kind, rule=rule))) for kind in KINDS
+                     for rule in NUMBER_RULES], np.int64)
+
+
 def number_kinds(what: str, numbers: Numbers) -> np.ndarray:
     """ingest.cdr.classify.number_kind of each number, from the arrays, as codes into _CALLER_KINDS ("caller") or
     _DIALLED_KINDS (int64)."""
-    internal = numbers.kind == _KIND[INTERNAL]
-    if what == "caller":
-        kinds = _CALLER_KINDS
-        other = np.where(numbers.kind == _KIND[EXTERNAL], kinds.index("external"), kinds.index("other"))
-    else:
-        kinds = _DIALLED_KINDS
-        code = (numbers.kind == _KIND[SERVICE]) & (numbers.rule == NUMBER_RULES.index("code"))
-        other = np.where(code, kinds.index("code"), kinds.index("other"))
-    return np.where(internal, kinds.index("extension"), other).astype(np.int64)
+    return _KIND_TABLES[what][numbers.kind.astype(np.intp) * len(NUMBER_RULES) + numbers.rule]
+
+
+_KIND_TABLES = {what: _kind_table(what) for what in ("caller", "dialled")}
 
 
 def decide_facts(site: Site, src: Source, block: Block, c_inv: np.ndarray, caller_kinds: np.ndarray,

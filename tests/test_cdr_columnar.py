@@ -501,3 +501,19 @@ def test_cucm_batch_rate_writes_the_same_bytes_on_both_paths(tmp_path_factory, l
         finally:
             batchrate.has_scanner = original
     assert outputs[0] == outputs[1]
+
+
+def test_number_kinds_as_the_row_path_for_every_kind_and_rule():
+    """pipeline.columnar.number_kinds (one gather in a table made from the row path's number_kind) gives
+    number_kind's answer for every (kind, rule) pair of the compiled plan's codes, for callers and dialled numbers."""
+    from ingest.cdr.classify import number_kind
+    from ingest.dialplan import KINDS, RULES, Number
+    from pipeline.columnar import _CALLER_KINDS, _DIALLED_KINDS, number_kinds
+
+    kind = np.repeat(np.arange(len(KINDS), dtype=np.int8), len(RULES))
+    rule = np.tile(np.arange(len(RULES), dtype=np.int16), len(KINDS))
+    numbers = SimpleNamespace(kind=kind, rule=rule)
+    for what, names in (("caller", _CALLER_KINDS), ("dialled", _DIALLED_KINDS)):
+        got = [names[c] for c in number_kinds(what, numbers).tolist()]
+        assert got == [number_kind(what, Number(KINDS[k], rule=RULES[r])) for k, r in zip(kind, rule)]
+        assert {"extension", "other"} <= set(got)
