@@ -117,3 +117,15 @@ def test_block_bytes_must_be_whole_aligned_reads(tmp_path):
     for bad in (0, ALIGN + 1):
         with pytest.raises(ValueError, match="multiple"):
             list(file_blocks(path, bad))
+
+
+def test_without_preadv_as_a_stream(tmp_path, monkeypatch):
+    """Systems without os.preadv (Windows) read the file as raw_blocks reads a stream."""
+    data = b"".join(LINE[: 30 + k % 60] + b"\r\n" for k in range(300))
+    path = tmp_path / "cdr.csv"
+    path.write_bytes(data)
+    monkeypatch.delattr(os, "preadv")
+    got = list(file_blocks(path, ALIGN))
+    check(data, got)
+    want = raw_blocks(io.BytesIO(data), ALIGN)
+    assert [(bytes(b), f, n) for b, f, n in got] == [(bytes(b), f, n) for b, f, n in want]

@@ -127,6 +127,10 @@ def file_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) ->
     through the page cache. A short read is the end of the file: a file still growing is read as it was then."""
     if block_bytes <= 0 or block_bytes % ALIGN:
         raise ValueError(f"file_blocks: block_bytes must be a positive multiple of {ALIGN}")
+    if not hasattr(os, "preadv"):  # (Windows) as a stream
+        with open(path, "rb") as stream:
+            yield from raw_blocks(stream, block_bytes)
+        return
     direct = getattr(os, "O_DIRECT", 0)
     try:
         fd = os.open(path, os.O_RDONLY | direct)
