@@ -13,8 +13,10 @@ import datetime as dt
 import gc
 import io
 import os
+import queue
 import re
 import stat
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +53,7 @@ from store import CALL_COLUMNS
 from store.cells import neutralise
 
 CHUNK = 50_000
+READ_AHEAD = 2  # blocks read ahead of the one being handed out (file_blocks, on several threads)
 _SPECIAL = re.compile(r'[,"\r\n]')
 _SPECIAL_BYTES = np.zeros(256, bool)  # the same as bytes (never inside a character UTF-8 writes in several)
 _SPECIAL_BYTES[np.frombuffer(b',"\r\n', np.uint8)] = True
@@ -169,15 +172,18 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             with path.open("rb") as file:
                 stream = io.BufferedReader(_SpanReader(file, span), 1 << 20) if span else file
                 if has_scanner(fmt, source.encoding):
+                    # a whole regular file rated on other threads: read around the page cache (file_blocks), on
+                    # a thread of its own (the reads wait for the disk while this thread writes); a part through
+                    # its span reader, a pipe as a stream, and on one thread all in line, through the page cache
+                    several = threads > 1
+                    if several and span is None and stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                        reads = _read_ahead(file_blocks(path), READ_AHEAD)
+                    else:
+                        reads = raw_blocks(stream)
                     # one block queued beyond the threads: a thread that is done while this one writes the
-                    # output or reads the input finds its next block waiting
-                    # a whole regular file rated on other threads is read around the page cache (file_blocks:
-                    # the reads wait for the disk while the threads work); a part through its span reader, a pipe
-                    # as a stream, and on one thread (the reads would wait in line) through the page cache
-                    direct = threads > 1 and span is None and stat.S_ISREG(os.fstat(file.fileno()).st_mode)
-                    reads = file_blocks(path) if direct else raw_blocks(stream)
+                    # output finds its next block waiting
                     parts = _in_order(pool, _block_tasks(ws, source, site, label, delta, reads, ctx, tables,
-                                                         writer.arrow), threads + 1 if threads > 1 else 1)
+                                                         writer.arrow), threads + 1 if several else 1)
                 else:
                     since = _tell(stream)
                     parts = (_rows_part(ws, source, site, label, delta, chunk, tables.decimals, since)
@@ -264,6 +270,49 @@ def _in_order(pool: ThreadPoolExecutor, tasks: Iterator[Callable[[], _Part]], ah
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """`items` made on a thread of their own, at most `depth` ahead of the caller (blocks read while the caller
+    writes); an error there is raised here, and stopping early stops that thread and closes `items`."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="anatole-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _tell(stream: Any) -> Callable[[], int]:

@@ -205,3 +205,45 @@ def test_the_cycle_collector_is_paused_for_the_batch_and_back_after(tmp_path: Pa
     with pytest.raises(RuntimeError, match="a block failed"):
         br.batch_rate([cdr], **args)
     assert gc.isenabled()
+
+
+def test_read_ahead_in_order_bounded_and_closed() -> None:
+    """pipeline.batchrate._read_ahead: the items in order, never more than `depth` (and the one being made) ahead
+    of the caller, an error raised to the caller after the items before it, and stopping early closes the source."""
+    import threading
+
+    import pipeline.batchrate as br
+
+    made: list[int] = []
+    closed = threading.Event()
+
+    def source(n: int, fail_at: int | None = None):
+        try:
+            for k in range(n):
+                if k == fail_at:
+                    raise OSError(5, "Input/output error")
+                made.append(k)
+                yield k
+        finally:
+            closed.set()
+
+    got = []
+    for k in br._read_ahead(source(50), 2):
+        assert len(made) - k <= 4  # this one, two queued, one being put
+        got.append(k)
+    assert got == list(range(50)) and closed.is_set()
+
+    made.clear()
+    closed.clear()
+    got = []
+    with pytest.raises(OSError, match="Input/output"):
+        for k in br._read_ahead(source(50, fail_at=7), 2):
+            got.append(k)
+    assert got == list(range(7)) and closed.is_set()
+
+    made.clear()
+    closed.clear()
+    reads = br._read_ahead(source(10_000), 2)
+    assert [next(reads) for _ in range(3)] == [0, 1, 2]
+    reads.close()  # the caller stops early: the thread stops and the source is closed
+    assert closed.is_set() and len(made) < 10
