@@ -706,8 +706,12 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
     from anatole.config import Workspace
     from ingest.cdr import UnknownFormat, detect
-    from pipeline.batchrate import BatchError, batch_rate, check_formats
+    from pipeline.batchrate import BatchError, batch_rate, check_formats, check_regular
 
+    try:
+        check_regular(list(inputs))  # before anything reads a stream's start (the format's detection below)
+    except BatchError as exc:
+        _fail(str(exc))
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
     ws = _workspace(ctx) if site else Workspace(Path.cwd())
     if site and site not in ws.sites:

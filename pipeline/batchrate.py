@@ -119,11 +119,24 @@ class BatchResult:
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
+def check_regular(inputs: list[Path]) -> None:
+    """Refuse (BatchError) a pipe or a device among the inputs: the CLI reads the start of each input to check (or
+    detect) its format, then reads it again to rate it, and a stream's start, once read, is gone (a pipe on
+    /dev/stdin lost its first 64 kB of calls that way)."""
+    for path in inputs:
+        if not path.is_file():
+            raise BatchError(_("{path}: not a regular file (a pipe or a device): batch-rate reads the start of each "
+                               "input twice, to check its format and then to rate it; save the stream to a file "
+                               "first. Nothing was written.").format(path=path))
+
+
 def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str = "UTC",
                   profile: dict[str, Any] | None = None, encoding: str = "utf-8") -> None:
     """Refuse (BatchError) before anything is written when most of the first lines of an input are rejected as
-    `fmt` (pipeline.formatcheck: the same rule and message as `import cdr`). The CLI checks every input before
-    rating on one machine or on Dask (whose tasks see parts of files, too little to judge a file by)."""
+    `fmt` (pipeline.formatcheck: the same rule and message as `import cdr`), or when an input is not a regular
+    file (check_regular). The CLI checks every input before rating on one machine or on Dask (whose tasks see
+    parts of files, too little to judge a file by)."""
+    check_regular(inputs)
     for k, path in enumerate(inputs):
         ctx = ParseContext(timezone=timezone, reference=int(path.stat().st_mtime), profile=profile or {},
                            encoding=encoding)

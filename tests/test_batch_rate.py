@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -85,6 +86,35 @@ def test_a_wrong_format_writes_nothing(tmp_path: Path) -> None:
                                        *args[1:]])
     assert result.exit_code == 1 and "rejected as asterisk (detected on" in result.output
     assert "give --format avaya-ipo" in result.output and not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("fmt", ["asterisk", "auto"])
+def test_a_pipe_is_refused_before_its_start_is_read(tmp_path: Path, fmt: str) -> None:
+    """A pipe (here a named one, as /dev/stdin is) would lose the start the format check reads before the rating
+    reads it again: refused, naming it, before anything reads it or is written (before, /dev/stdin lost its first
+    64 kB of calls and said nothing). Nobody writes into the pipe: any read of it would hang the test."""
+    import signal
+
+    fifo = tmp_path / "calls.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "rated.csv"
+
+    def hung(*args: object) -> None:
+        raise TimeoutError("the pipe was opened for reading")
+
+    was = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:  # the pipe first: the format's detection (auto) reads the first input
+        result = CliRunner().invoke(main, ["batch-rate", str(fifo), str(DATA / "asterisk-master.csv"), "--tariff",
+                                           str(SAMPLES / "fr-business.toml"), "--format", fmt, "--out", str(out)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, was)
+    assert result.exit_code == 1, result.output
+    assert f"{fifo}: not a regular file (a pipe or a device)" in result.output
+    assert "save the stream to a file first" in result.output and "Nothing was written" in result.output
+    assert not out.exists() and not (tmp_path / "rated.csv.rejects.csv").exists()
 
 
 def test_a_wrong_format_is_refused_before_dask_starts(tmp_path: Path) -> None:
