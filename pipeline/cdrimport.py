@@ -129,7 +129,8 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
     `progress(bytes read, file size, records read)` is called after each stored chunk."""
     path = Path(path)
     if not path.is_file():
-        raise CdrImportError(_("{path}: no such file").format(path=path))
+        raise CdrImportError((_("{path}: not a regular file (a pipe or a device): save the stream to a file first")
+                              if path.exists() else _("{path}: no such file")).format(path=path))
     fmt_arg = fmt
     src, fmt, detected = resolve_source(ws, path, fmt, source, site)
     if src.format in LIVE_FORMATS and fmt not in FILE_FORMAT_OF_LIVE.values():

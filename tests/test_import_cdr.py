@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def test_import_errors_are_clear(workspace: Path) -> None:
     assert code == 1 and "no [[source]] named 'nope'" in out
     code, out = run(workspace, "import", "cdr", str(workspace / "missing.txt"))
     assert code == 1 and "no such file" in out
+    if hasattr(os, "mkfifo"):  # a pipe (as /dev/stdin is): said so, and not read (no one writes into it)
+        os.mkfifo(workspace / "calls.fifo")
+        code, out = run(workspace, "import", "cdr", str(workspace / "calls.fifo"))
+        assert code == 1 and "calls.fifo: not a regular file (a pipe or a device)" in out
 
 
 LOCAL_CHANNEL_ROWS = (  # one call to 0155501234 logged twice (a Local channel and the real trunk leg), same linkedid
