@@ -36,7 +36,8 @@ cdef enum:
     MAX_KEY_DIGITS = 18
     DAY = 86400
     DAY_CACHE = 64  # a power of two
-    GROUP = 32  # calls looked up together, so that their memory accesses overlap (16: 7% fewer calls/s)
+    GROUP = 24  # calls looked up together, so that their memory accesses overlap (16, 20 and 32: 3-8 % fewer calls/s)
+    BASELINE_GROUP = 32  # rate_baseline's, unchanged
     KEY_DIGITS = 18  # digits of a number key: 11**18 < 2**63
     CHUNK = 2048  # calls whose keys rate() computes at a time, into a buffer on the stack
     HOUR = 3600
@@ -1027,14 +1028,14 @@ cdef class RateTables:
                 or band.shape[0] < n or parts.shape[0] < n or billed.shape[0] < n:
             raise ValueError("output arrays are too short")
         cdef Py_ssize_t base, m, j
-        cdef uint64_t keys[GROUP]
+        cdef uint64_t keys[BASELINE_GROUP]
         cdef uint64_t block
-        cdef int32_t lo[GROUP]
-        cdef int32_t hi[GROUP]
-        cdef int32_t pids[GROUP]
-        cdef int bands[GROUP]
-        cdef int64_t changes[GROUP]
-        cdef bint valid[GROUP]
+        cdef int32_t lo[BASELINE_GROUP]
+        cdef int32_t hi[BASELINE_GROUP]
+        cdef int32_t pids[BASELINE_GROUP]
+        cdef int bands[BASELINE_GROUP]
+        cdef int64_t changes[BASELINE_GROUP]
+        cdef bint valid[BASELINE_GROUP]
         cdef bint searching
         cdef int32_t mid, pid, r
         cdef int64_t d
@@ -1043,7 +1044,7 @@ cdef class RateTables:
             # different calls do not, so the processor overlaps their cache misses.
             base = 0
             while base < n:
-                m = n - base if n - base < GROUP else GROUP
+                m = n - base if n - base < BASELINE_GROUP else BASELINE_GROUP
                 for j in range(m):
                     valid[j] = self.key_of(dv, base + j, &keys[j], &block)
                     lo[j] = self.top_index[block] if valid[j] else 0
