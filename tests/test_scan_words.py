@@ -441,3 +441,20 @@ def test_write_csv_time_column_as_datetime(values):
     got = bytes(write_csv(b"", np.arange(len(values), dtype=np.int64), [(TIME, np.array(values, np.int64))]))
     want = [(dt.datetime(1, 1, 1) + dt.timedelta(seconds=v + 62135596800)) for v in values]
     assert got == b"".join(w.strftime("%Y-%m-%dT%H:%M:%SZ").rjust(20, "0").encode() + b"\r\n" for w in want)
+
+
+def test_lines_left_to_the_row_parser_have_no_slices():
+    """scan_asterisk writes every slice of each line it takes and zeros those of each line it leaves (its slice
+    arrays are not zeroed first): a line that fails early (a byte outside printable ASCII), at its fields (their
+    number), at its times, or late (a doubled quote in the caller's number) has only zero slices, in memory that
+    held other lines' offsets a moment before."""
+    bad = [GOOD.replace(b"Alice", b"Al\x01ce"), GOOD + b',"extra"', GOOD.replace(b"2026-04-01 09:00:00", b"soon"),
+           GOOD.replace(b'<2001>"', b'<20""01>"')]
+    for _ in range(3):
+        filled = scan_asterisk((GOOD + b"\n") * 4000)  # offsets everywhere in the memory the next arrays may reuse
+        del filled
+        data = b"".join(line + b"\n" for pair in zip([GOOD] * len(bad), bad) for line in pair)
+        s = scan_asterisk(data)
+        assert s["fallback"].tolist() == [False, True] * len(bad)
+        assert not s["off"][1::2].any() and not s["len"][1::2].any()
+        assert s["len"][0::2].any(axis=1).all()
