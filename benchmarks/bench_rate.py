@@ -554,7 +554,8 @@ def data_line(compiled: CompiledTariff, result: dict[str, np.ndarray], **timings
          status_share={name: rounded(int(c) / n, 3) for name, c in zip(STATUS_NAMES, status, strict=True)},
          split_share=rounded(float(np.mean(result["parts"][rated] > 1)), 3),
          mean_billed_s=rounded(float(result["billed"][rated].mean())),
-         top_prefix_share=rounded(float(np.bincount(matched).max()) / n, 3))
+         top_prefix_share=rounded(float(np.bincount(matched).max()) / n, 3),
+         kernel_table_mb={k: rounded(v / 1e6, 3) for k, v in compiled.tables.kernel_bytes().items()})
 
 
 def rounds(repeat: int, fns: dict[str, Callable[[], Any]]) -> dict[str, dict[str, list[float]]]:

@@ -73,6 +73,7 @@ class RateTables:
         lo: int,
         hi: int,
     ) -> None: ...
+    def kernel_bytes(self) -> dict[str, int]: ...
     def rate_baseline(
         self,
         digits: npt.NDArray[np.bytes_],

@@ -407,6 +407,12 @@ cdef class RateTables:
         lows = np.asarray(self.sched_lo)
         self.max_segs = int(np.diff(lows).max(initial=1))
 
+    def kernel_bytes(self):
+        """The bytes of each table the kernel reads per call (first_bits, starts, groups, irecs) and of those
+        only the general path reads (hot_records), for a benchmark's memory figures."""
+        return {"first_bits": self.top_buf.nbytes, "starts": self.ivk_buf.nbytes, "groups": self.grp_buf.nbytes,
+                "irecs": self.irec_buf.nbytes, "hot_records": self.khot_buf.nbytes}
+
     def __reduce__(self):
         """Pickled as the compiled tariff's arrays and parameters (not the derived search tables, rebuilt on load
         in milliseconds), so that a Dask driver ships one tariff to each worker instead of each worker loading the
