@@ -223,6 +223,11 @@ def test_parquet_holds_what_the_csv_says(tmp_path_factory, lines):
     got, want = pq.read_table(folder / "out.parquet"), csv_read_back(folder / "out.csv")
     assert got.schema == want.schema
     assert got.to_pylist() == want.to_pylist()
+    # dictionary pages only for the columns whose values repeat (batchrate._PER_CALL: none)
+    meta = pq.ParquetFile(folder / "out.parquet").metadata.row_group(0)
+    for k, name in enumerate(batchrate.COLUMNS):
+        dictionary = meta.column(k).dictionary_page_offset is not None
+        assert dictionary is (name not in batchrate._PER_CALL), name
 
 
 @settings(max_examples=20, deadline=None)
