@@ -86,6 +86,7 @@ def number_keys(
     digits: npt.NDArray[np.bytes_], out: npt.NDArray[np.uint64] | None = None
 ) -> npt.NDArray[np.uint64]: ...
 def aligned(a: np.ndarray) -> np.ndarray: ...  # a copy on a 64-byte boundary (2 MiB, huge pages, from 2 MiB up)
+def aligned_empty(n: int, dtype: Any) -> np.ndarray: ...  # placed as aligned() places its copies
 def magic(inc: Any) -> Any: ...  # ceil(2**40 / inc), per increment
 def kernel_schemes(schemes: np.ndarray, denom: int, anchor_zero: bool) -> np.ndarray: ...  # KSCHEME_DTYPE
 def first_bits_table(starts: np.ndarray, bits: int) -> np.ndarray: ...  # int32, 2**bits + 1 entries
@@ -93,7 +94,7 @@ def resolved_rates(
     band_rate: npt.NDArray[np.int32], parent: npt.NDArray[np.int32], cols: int
 ) -> npt.NDArray[np.int32]: ...  # (n_prefixes, cols): each column's rate, ancestors resolved (-1: none)
 def interval_records(
-    iv_prefix: npt.NDArray[np.int32], res: npt.NDArray[np.int32], h16: np.ndarray
+    iv_prefix: npt.NDArray[np.int32], res: npt.NDArray[np.int32], h16: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray: ...  # IREC_DTYPE, one per interval and band column
 def compact_records(hot: np.ndarray) -> tuple[np.ndarray, npt.NDArray[np.int64]]: ...  # (HOT16_DTYPE, dates)
 def rounding_offset(divisor: int, mode: int) -> tuple[int, int]: ...  # (add, tie) of rate_simple's rounding
