@@ -68,11 +68,12 @@ def numbers_for(c: CompiledTariff) -> list[str]:
     return [p + tail for p in c.prefixes for tail in ("", "2", "1212")] + ["3", "21", ""]
 
 
-def calls(numbers: list[str], durations: list[int]) -> tuple[list[str], list[int], list[int]]:
+def calls(numbers: list[str], durations: list[int], starts: list[str] = STARTS
+          ) -> tuple[list[str], list[int], list[int]]:
     """Each number at each start time, with durations in turn."""
     out_n, out_s, out_d = [], [], []
     for k, number in enumerate(numbers):
-        for j, text in enumerate(STARTS):
+        for j, text in enumerate(starts):
             out_n.append(number)
             out_s.append(at(text))
             out_d.append(durations[(k + j) % len(durations)])

@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine._rate as kernel
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.load import tariff_from_dict
-from tests.test_engine_hot_records import calls
+from tests.test_engine_hot_records import calls, numbers_for
 from tests.test_engine_vs_reference import compare_paths
 
 MODES = ["up", "down", "half_up", "half_even"]
@@ -178,19 +177,7 @@ def test_values_past_the_compact_fields_agree_with_the_reference(rates: list[dic
         c = tariff(rates, banded, mode)
     finally:
         kernel.SINCE_LIMIT = saved
-    numbers = [p + tail for p in c.prefixes for tail in ("", "2", "1212")] + ["3", "21", ""]
-    compare_paths(c, *calls_at(numbers, durations))
-
-
-def calls_at(numbers: list[str], durations: list[int]) -> tuple[list[str], list[int], list[int]]:
-    """Each number at each start of every era, with durations in turn."""
-    out_n, out_s, out_d = [], [], []
-    for k, number in enumerate(numbers):
-        for j, text in enumerate(STARTS):
-            out_n.append(number)
-            out_s.append(at(text))
-            out_d.append(durations[(k + j) % len(durations)])
-    return out_n, out_s, out_d
+    compare_paths(c, *calls(numbers_for(c), durations, STARTS))  # each number at each start of every era
 
 
 def test_a_usual_tariff_keeps_the_compact_path() -> None:
