@@ -175,7 +175,19 @@ def busy_limit() -> float:
 def connect(path: Path | str, *, timeout: float = BUSY_TIMEOUT, check_same_thread: bool = True) -> sqlite3.Connection:
     """A connection as every part of the product should open one: WAL, synchronous FULL, a busy timeout."""
     conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=check_same_thread)
-    conn.execute("PRAGMA journal_mode = WAL")
+    deadline, delay = time.monotonic() + timeout, 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            # several connections opening a new file at once (the daemon and a command): SQLite may refuse the
+            # switch to WAL at once, without waiting in its busy handler; retried as long as the busy timeout
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                conn.close()
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.2)
     conn.execute("PRAGMA synchronous = FULL")  # a commit that returned survives a power cut, not only a crash
     return conn
 

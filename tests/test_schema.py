@@ -56,14 +56,17 @@ def test_processes_migrating_one_file_at_once_apply_each_migration_once(tmp_path
                "-- a comment; with a semicolon\nALTER TABLE a ADD COLUMN y;"]
 
     def open_it(path, start: threading.Barrier, errors: list) -> None:
-        conn = connect(path)
+        conn = None
         try:
-            start.wait()
+            start.wait()  # all open the new file at once too (the switch to WAL can be refused at once: retried)
+            conn = connect(path)
             assert migrate(conn, "one", scripts) == 3
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
+            start.abort()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     for round_ in range(5):
         path = tmp_path / f"r{round_}.db"
