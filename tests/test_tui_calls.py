@@ -201,3 +201,27 @@ def test_totals_and_dearest_per_currency() -> None:
             assert "dearest first per currency" in str(screen.query_one("#calls-message").render())
 
     run(go())
+
+
+def test_columns_are_as_wide_as_the_page_without_waiting_for_idle(ws: Path) -> None:
+    """The page's columns get their width when the rows are given (tui.table.cell_width), not when the app is next
+    idle (DataTable's own measure): on a busy machine a page drawn before that had its columns as wide as their
+    labels, the values cut short (a CI snapshot caught it). Checked on the page as filled, before any pause."""
+    from tui.table import cell_width
+
+    async def go() -> None:
+        app = ConsoleApp(context(ws))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one(PagedTable)
+            screen._fill()  # the page again, measured now: no pause before looking
+            zone = screen._page_zone()
+            page = [screen._cells(r, zone_in_header=zone is not None) for r in screen.rows]
+            assert page
+            for column in table.columns.values():
+                key = column.key.value
+                assert not column.auto_width, key
+                assert column.width == max(cell_width(column.label), *(cell_width(c[key]) for c in page)), key
+
+    run(go())

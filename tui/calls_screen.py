@@ -4,6 +4,7 @@ row counted in the background, a detail view that explains the rating, and expor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from tui.table import (
     Column,
     ColumnsScreen,
     ExportScreen,
+    cell_width,
     combine_filter,
     count,
     default_export_path,
@@ -330,7 +332,8 @@ class CallsScreen(Screen):
                 "dir": direction_label(r["direction"]),
                 "status": Text(status, justify="center") if self.narrow else status}
 
-    def _columns(self, zone: str | None = None) -> None:
+    def _columns(self, zone: str | None = None, page: Sequence[dict[str, Any]] = ()) -> None:
+        """The columns, as wide as the page's cells (tui.table.cell_width) when it has rows."""
         table = self.query_one(PagedTable)
         table.clear(columns=True)
         for c in self.visible:
@@ -338,17 +341,19 @@ class CallsScreen(Screen):
                 c = Column(c.key, f"{c.label} {zone}")
             elif c.key == "status" and self.narrow:
                 c = Column(c.key, STATUS_NARROW)
-            table.add_column(header(c, self.sort), key=c.key)
+            label = header(c, self.sort)
+            width = max([cell_width(label)] + [cell_width(cells[c.key]) for cells in page]) if page else None
+            table.add_column(label, key=c.key, width=width)
 
     def _fill(self, cursor_row: int = 0, keep_column: bool = True) -> None:
         table = self.query_one(PagedTable)
         column = table.cursor_column if keep_column else 0
         with self.app.batch_update():
             zone = self._page_zone()
-            self._columns(zone)
+            page = [self._cells(r, zone_in_header=zone is not None) for r in self.rows]
+            self._columns(zone, page)
             visible = self.visible
-            for r in self.rows:
-                cells = self._cells(r, zone_in_header=zone is not None)
+            for r, cells in zip(self.rows, page):
                 table.add_row(*(cells[c.key] for c in visible), key=str(r["id"]))
             if self.rows:
                 table.move_cursor(row=min(cursor_row, len(self.rows) - 1), column=min(column, len(visible) - 1))

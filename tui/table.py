@@ -276,16 +276,18 @@ def _sort_value(v: Any) -> tuple[int, Any]:
     return (2, str(v).lower())
 
 
-def _width(column: Column, label: Text, rows: list[Row]) -> int:
-    """A column's width: its widest cell or its label, as DataTable measures them (a string cell is markup).
-    Measured here, as the rows are given, not left to DataTable, which measures them when the app is next idle:
-    rows drawn before that (a small tariff loads in milliseconds) had their columns as wide as the labels, the
-    names cut short."""
-    def width(cell: Any) -> int:
-        text = cell if isinstance(cell, Text) else Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
-        return max((cell_len(line) for line in text.plain.split("\n")), default=0)
+def cell_width(cell: Any) -> int:
+    """A cell's width as DataTable measures it (a string cell is markup). Tables give their columns this width as
+    the rows are given rather than leave it to DataTable, which measures them when the app is next idle: rows drawn
+    before that (a small tariff loads in milliseconds; any page on a busy machine) had their columns as wide as the
+    labels, the values cut short."""
+    text = cell if isinstance(cell, Text) else Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
+    return max((cell_len(line) for line in text.plain.split("\n")), default=0)
 
-    return max([width(label)] + [width(r.cells.get(column.key, "")) for r in rows])
+
+def _width(column: Column, label: Text, rows: list[Row]) -> int:
+    """A column's width: its widest cell or its label (cell_width)."""
+    return max([cell_width(label)] + [cell_width(r.cells.get(column.key, "")) for r in rows])
 
 
 class LocalTable(DataTable):
