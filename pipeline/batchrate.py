@@ -134,10 +134,9 @@ def check_regular(inputs: list[Path]) -> None:
 def check_formats(inputs: list[Path], fmt: str, *, detected: bool, timezone: str = "UTC",
                   profile: dict[str, Any] | None = None, encoding: str = "utf-8") -> None:
     """Refuse (BatchError) before anything is written when most of the first lines of an input are rejected as
-    `fmt` (pipeline.formatcheck: the same rule and message as `import cdr`), or when an input is not a regular
-    file (check_regular). The CLI checks every input before rating on one machine or on Dask (whose tasks see
-    parts of files, too little to judge a file by)."""
-    check_regular(inputs)
+    `fmt` (pipeline.formatcheck: the same rule and message as `import cdr`). The CLI checks every input before
+    rating on one machine or on Dask (whose tasks see parts of files, too little to judge a file by), after
+    check_regular (a stream's start, once read here, would be gone)."""
     for k, path in enumerate(inputs):
         ctx = ParseContext(timezone=timezone, reference=int(path.stat().st_mtime), profile=profile or {},
                            encoding=encoding)
