@@ -115,6 +115,7 @@ ctypedef struct Timeline:  # a batch's bands: piecewise constant over [w0, w1), 
     const int32_t* grid  # hour h of the window -> the last entry that begins at or before w0 + h * HOUR
     const int64_t* at  # where each entry begins; at[n] = w1
     const int16_t* band
+    const int64_t* hours  # hour h: (next change - w0) << 16 | its band, or SEARCH if the band changes within h
 
 ctypedef struct Outputs:
     int8_t* status
@@ -393,7 +394,7 @@ cdef class RateTables:
         # what a usual call reads after its interval: one IRec (24 bytes) per interval and band column, the
         # rate's prices inlined (no HotRec read: one dependent miss less), so more bytes than the leaf rows and
         # HotRecs they replace (bench_rate: 22 MB for 186,285 intervals of 5 columns, against 4.5 + 8.4 MB)
-        h16, since = compact_records(self.khot_buf)
+        h16, since = compact_records(self.khot_buf, self.ksch_buf["simple"])
         self.since_buf = aligned(since)
         res = resolved_rates(np.asarray(self.band_rate), np.asarray(self.prefix_parent), self.band_cols)
         self.irec_buf = interval_records(np.asarray(iv["prefix"], dtype=np.int32), res, h16,
@@ -511,16 +512,22 @@ cdef class RateTables:
         """band_at(t) from the batch's timeline (`change` may then be the window's end, where the band need not
         change: the caller looks again); band_at itself outside the window."""
         cdef int32_t i
-        if t < tl.w0 or t >= tl.w1:
+        cdef uint64_t off = <uint64_t>(t - tl.w0)
+        cdef int64_t e
+        if off >= <uint64_t>(tl.w1 - tl.w0):
             return self.band_at(t, change)
-        i = tl.grid[(t - tl.w0) // HOUR]
+        e = tl.hours[off // HOUR]
+        if <int16_t>e != SEARCH:
+            change[0] = tl.w0 + (e >> 16)
+            return <int16_t>e
+        i = tl.grid[off // HOUR]
         while tl.at[i + 1] <= t:
             i += 1
         change[0] = tl.at[i + 1]
         return tl.band[i]
 
     cdef Py_ssize_t fill_timeline(self, int64_t w0, int64_t w1, int32_t* grid, int64_t* at,
-                                  int16_t* band) noexcept nogil:
+                                  int16_t* band, int64_t* hour) noexcept nogil:
         """The band changes over [w0, w1) (equal neighbours merged) and the hour grid into them."""
         cdef int64_t t = w0, change, g
         cdef Py_ssize_t k = 0, i = 0, h, hours = (w1 - w0) // HOUR + 1
@@ -539,6 +546,10 @@ cdef class RateTables:
             while i + 1 < k and at[i + 1] <= g:
                 i += 1
             grid[h] = <int32_t>i
+            if at[i + 1] >= g + HOUR:
+                hour[h] = ((at[i + 1] - w0) << 16) | (<uint16_t>band[i])
+            else:
+                hour[h] = <uint16_t>SEARCH
         return k
 
     cdef object timeline(self, const int64_t[::1] start, const int32_t[::1] duration):
@@ -566,13 +577,15 @@ cdef class RateTables:
         grid = np.empty(hours + 1, np.int32)
         at = np.empty(bound + 1, np.int64)
         band = np.empty(bound + 1, np.int16)
+        hour = np.empty(hours + 1, np.int64)
+        cdef int64_t[::1] hv = hour
         cdef int32_t[::1] gv = grid
         cdef int64_t[::1] av = at
         cdef int16_t[::1] bv = band
         cdef int64_t w0 = lo, w1 = hi
         with nogil:
-            self.fill_timeline(w0, w1, &gv[0], &av[0], &bv[0])
-        return (lo, hi, grid, at, band)
+            self.fill_timeline(w0, w1, &gv[0], &av[0], &bv[0], &hv[0])
+        return (lo, hi, grid, at, band, hour)
 
     cdef inline int32_t schedule_of(self, int64_t days) noexcept nogil:
         """The band schedule of a local day: a special date's, or that of its weekday, month and day."""
@@ -737,7 +750,9 @@ cdef class RateTables:
         cdef int32_t ln[GROUP]
         cdef Py_ssize_t cell[GROUP]  # the call's IRec
         cdef int bands[GROUP]
-        cdef int64_t changes[GROUP]
+        cdef int64_t room[GROUP]  # from the start to the band's end (FAR: no split)
+        cdef int64_t change
+        cdef int band
         cdef int32_t longest, half, r, pid
         cdef uint64_t b, kj
         cdef const uint64_t* v
@@ -786,13 +801,16 @@ cdef class RateTables:
                     anatole_prefetch(&ivk[lo[j] + 7])
                 if ln[j] > longest:
                     longest = ln[j]
-            # the bands meanwhile: they depend on the start times only
-            # (for every call, even those that will not be rated: no branch on the duration)
-            for j in range(m):
-                bands[j] = NO_BAND
-                changes[j] = FAR
+                # the band meanwhile: it depends on the start time only
+                # (for every call, even those that will not be rated: no branch on the duration)
+                band = NO_BAND
+                change = FAR
                 if banded:
-                    bands[j] = self.band_in(tl, start[base + j], &changes[j])
+                    t = start[base + j]
+                    band = self.band_in(tl, t, &change)
+                    change = change - t if split else FAR
+                bands[j] = band
+                room[j] = change
             # The last start <= key, by counting rather than halving: the starts are sorted and padded, and those
             # past the block's end are above the key, so a count over a fixed window needs no bounds. Blocks of
             # at most 8 intervals: one count over the 7 starts after the first (at most two lines, read at once).
@@ -851,13 +869,13 @@ cdef class RateTables:
                 e = e if keep else &zero
                 c = &e.h
                 sc = &schemes[c.scheme]
-                fast = (since[c.since] <= t) & (sc.simple != 0) & (not split or d <= changes[j] - t)
+                fast = (since[c.since] <= t) & (c.scheme != 0) & (d <= room[j])
                 if keep and not fast:
                     o.prefix[i] = pid
                     # a call in one band whose rate is an older version (not yet in force at the IRec's) or
                     # whose IRec could not hold it (scheme 0): the version in force, by rate_simple when it can
                     # (rate_one's slot walk cost 6x a usual call)
-                    if not split or d <= changes[j] - t:
+                    if d <= room[j]:
                         r = self.find_rate(pid, bands[j], t)
                         h = &hot[r if r >= 0 else dummy]
                         sc = &schemes[h.eff_scheme & 0xFFFF]
@@ -868,7 +886,7 @@ cdef class RateTables:
                             o.parts[i] = 1
                             o.status[i] = RATED
                             continue
-                    self.rate_one(pid, t, d, bands[j], changes[j], tl, &o.rate[i], &o.band[i],
+                    self.rate_one(pid, t, d, bands[j], room[j] + t, tl, &o.rate[i], &o.band[i],
                                   &o.parts[i], &o.billed[i], &o.cost[i], &o.status[i])
                     continue
                 self.rate_simple(c.connect, c.scaled0, c.scaled1, sc, d if fast else 0, &o.billed[i], &o.cost[i])
@@ -1214,18 +1232,22 @@ HOT16_DTYPE = np.dtype([("connect", np.uint32), ("scaled0", np.uint32), ("scaled
 SINCE_LIMIT = 1 << 16  # distinct effective dates a Hot16 can index (a module global: tests lower it)
 
 
-def compact_records(hot):
+def compact_records(hot, simple=None):
     """The Hot16 of each HotRec (HOT_DTYPE) and the table of effective dates they index (int64, ascending): the
     connect fee and slot prices as 32-bit unsigned integers, the effective date as its rank among the deck's
     distinct dates (a deck has a handful; the table stays in L1). A record whose fee or price is negative or
     2**32 or more, or whose date is past the SINCE_LIMIT-th, gets scheme 0: its calls take the general path,
-    which reads the full HotRec, so every value is exact either way. 16 bytes, so that an IRec is 24."""
+    which reads the full HotRec, so every value is exact either way. 16 bytes, so that an IRec is 24. With
+    `simple` (KScheme.simple per scheme), a rate whose scheme rate_simple cannot price gets scheme 0 too, so that
+    the kernel tells the general path's calls by the scheme alone."""
     n = len(hot)
     eff = hot["eff_scheme"] >> 16
     codes, dates = factorize(eff)
     fits = codes < min(SINCE_LIMIT, 1 << 16)
     for name in ("connect", "scaled0", "scaled1"):
         fits &= (hot[name] >= 0) & (hot[name] < 1 << 32)
+    if simple is not None:
+        fits &= np.asarray(simple)[hot["eff_scheme"] & 0xFFFF] != 0
     out = np.zeros(n, HOT16_DTYPE)
     out["scheme"] = np.where(fits, hot["eff_scheme"] & 0xFFFF, 0)
     out["since"] = np.where(fits, codes, 0)
@@ -1378,11 +1400,13 @@ cdef object timeline_view(parts, Timeline* tl):
     cdef const int32_t[::1] gv
     cdef const int64_t[::1] av
     cdef const int16_t[::1] bv
+    cdef const int64_t[::1] hv
     tl.w0 = 0
     tl.w1 = 0
     if parts is not None:
         tl.w0, tl.w1 = parts[0], parts[1]
-        gv, av, bv = parts[2], parts[3], parts[4]
+        gv, av, bv, hv = parts[2], parts[3], parts[4], parts[5]
+        tl.hours = &hv[0]
         tl.grid = &gv[0]
         tl.at = &av[0]
         tl.band = &bv[0]

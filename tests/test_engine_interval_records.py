@@ -81,13 +81,15 @@ def hot_array(draw: st.DrawFn) -> np.ndarray:
 
 
 @settings(max_examples=80, deadline=None)
-@given(hot_array(), st.sampled_from([None, 1, 2, 3]))
-def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | None) -> None:
+@given(hot_array(), st.sampled_from([None, 1, 2, 3]), st.none() | st.lists(st.booleans(), min_size=6, max_size=6))
+def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | None, simple: list[bool] | None) -> None:
+    """...and a rate whose Scheme rate_simple cannot price (KScheme.simple 0) gets scheme 0 too, so that the kernel
+    tells the general path's calls by the scheme alone."""
     saved = kernel.SINCE_LIMIT
     try:
         if limit is not None:
             kernel.SINCE_LIMIT = limit
-        h16, since = kernel.compact_records(hot)
+        h16, since = kernel.compact_records(hot, None if simple is None else np.array(simple))
         cap = kernel.SINCE_LIMIT
     finally:
         kernel.SINCE_LIMIT = saved
@@ -98,6 +100,7 @@ def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | No
         fits = all(0 <= int(hot[name][i]) < 2**32 for name in HOT_FIELDS)
         dates_before = len(np.unique(eff[eff < eff[i]]))
         fits = fits and dates_before < cap
+        fits = fits and (simple is None or simple[int(hot["eff_scheme"][i]) & 0xFFFF])
         if fits:
             assert int(h16["scheme"][i]) == int(hot["eff_scheme"][i]) & 0xFFFF
             assert int(since[h16["since"][i]]) == int(eff[i])
