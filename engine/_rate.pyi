@@ -96,7 +96,7 @@ def resolved_rates(
 def interval_records(
     iv_prefix: npt.NDArray[np.int32], res: npt.NDArray[np.int32], h16: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray: ...  # IREC_DTYPE, one per interval and band column
-def compact_records(hot: np.ndarray, simple: npt.ArrayLike | None = None
+def compact_records(hot: np.ndarray, simple: npt.ArrayLike | None = None, denom: int = 1, limit: int | None = None
                     ) -> tuple[np.ndarray, npt.NDArray[np.int64]]: ...  # (HOT16_DTYPE, dates)
 def rounding_offset(divisor: int, mode: int) -> tuple[int, int]: ...  # (add, tie) of rate_simple's rounding
 def fast_records(rate_rec: np.ndarray, slot_rec: np.ndarray) -> np.ndarray: ...

@@ -394,7 +394,9 @@ cdef class RateTables:
         # what a usual call reads after its interval: one IRec (24 bytes) per interval and band column, the
         # rate's prices inlined (no HotRec read: one dependent miss less), so more bytes than the leaf rows and
         # HotRecs they replace (bench_rate: 22 MB for 186,285 intervals of 5 columns, against 4.5 + 8.4 MB)
-        h16, since = compact_records(self.khot_buf, self.ksch_buf["simple"])
+        ks = self.ksch_buf
+        h16, since = compact_records(self.khot_buf, (ks["simple"] != 0) & (ks["max_scaled"] >= 0), self.denom,
+                                     self.round_limit)
         self.since_buf = aligned(since)
         res = resolved_rates(np.asarray(self.band_rate), np.asarray(self.prefix_parent), self.band_cols)
         self.irec_buf = interval_records(np.asarray(iv["prefix"], dtype=np.int32), res, h16,
@@ -617,7 +619,8 @@ cdef class RateTables:
     # --- one call ------------------------------------------------------------------------------------------
 
     cdef inline void rate_simple(self, int64_t connect, int64_t scaled0, int64_t scaled1, const KScheme* sc,
-                                 int64_t duration, int32_t* billed_out, int64_t* cost_out) noexcept nogil:
+                                 int64_t duration, int32_t* billed_out, int64_t* cost_out,
+                                 bint checked) noexcept nogil:
         """rate_one for a call priced by one rate of at most two slots throughout (one band), with exact
         increments: each slot bills up to the first increment boundary at or after where the call or the slot
         ends. The same instructions for every call (0 <= duration <= MAX_DURATION): a multiply by the
@@ -625,7 +628,8 @@ cdef class RateTables:
         counted only when the call reaches it, the cost bounds as a min and a max (branches on these were
         mispredicted on most calls of a mixed deck). The rate's fee and prices come from its IRec (or its HotRec
         on the general path), its KScheme from L1. The rounding is folded into the division (rounding_offset):
-        no branch on the tariff's mode."""
+        no branch on the tariff's mode but one the whole batch takes alike (half_even's ties). `checked`: False
+        for an IRec's prices, whose total is known to lie in [0, round_limit) (compact_records), so no test."""
         cdef int64_t limit = duration if duration < sc.start1 else sc.start1
         cdef int64_t p = <int64_t>(((<uint64_t>(limit + sc.inc0 - 1)) * sc.magic0) >> MAGIC_BITS) * sc.inc0
         cdef int64_t dx = duration - sc.anchor1, q, total
@@ -636,17 +640,19 @@ cdef class RateTables:
                           + ((<uint64_t>scaled1 * <uint64_t>(q - p)) & more))
         p = q if more else p
         total = total if total < sc.max_scaled else sc.max_scaled
-        if 0 <= total < self.round_limit and self.final_high >= 0:
-            dx = total + self.round_add
-            q = <int64_t>anatole_div_high(<uint64_t>dx, self.final_magic, self.final_high, <uint64_t>self.final_div)
-            total = (q - (q & (dx == q * self.final_div) & self.round_tie)) * self.quantum
-        elif 0 <= total < self.round_limit:
-            dx = total + self.round_add
-            q = <int64_t>anatole_div_magic(<uint64_t>dx, self.final_magic, self.final_shift,
-                                           <uint64_t>self.final_div)
-            total = (q - (q & (dx == q * self.final_div) & self.round_tie)) * self.quantum
-        else:
+        if checked and not 0 <= total < self.round_limit:
             total = divide_round(total, self.final_div, self.mode) * self.quantum
+        else:
+            dx = total + self.round_add
+            if self.final_high >= 0:
+                q = <int64_t>anatole_div_high(<uint64_t>dx, self.final_magic, self.final_high,
+                                              <uint64_t>self.final_div)
+            else:
+                q = <int64_t>anatole_div_magic(<uint64_t>dx, self.final_magic, self.final_shift,
+                                               <uint64_t>self.final_div)
+            if self.round_tie:
+                q -= q & (dx == q * self.final_div)
+            total = q * self.quantum
         billed_out[0] = <int32_t>p
         cost_out[0] = total if total > sc.min_cost else sc.min_cost
 
@@ -889,7 +895,7 @@ cdef class RateTables:
                         h = &hot[r if r >= 0 else dummy]
                         sc = &schemes[h.eff_scheme & 0xFFFF]
                         if r >= 0 and sc.simple:
-                            self.rate_simple(h.connect, h.scaled0, h.scaled1, sc, d, &o.billed[i], &o.cost[i])
+                            self.rate_simple(h.connect, h.scaled0, h.scaled1, sc, d, &o.billed[i], &o.cost[i], True)
                             o.rate[i] = r
                             o.band[i] = bands[j]
                             o.parts[i] = 1
@@ -898,7 +904,8 @@ cdef class RateTables:
                     self.rate_one(pid, t, d, bands[j], room[j] + t, tl, &o.rate[i], &o.band[i],
                                   &o.parts[i], &o.billed[i], &o.cost[i], &o.status[i])
                     continue
-                self.rate_simple(c.connect, c.scaled0, c.scaled1, sc, d if fast else 0, &o.billed[i], &o.cost[i])
+                self.rate_simple(c.connect, c.scaled0, c.scaled1, sc, d if fast else 0, &o.billed[i], &o.cost[i],
+                                 False)
                 o.prefix[i] = pid
                 o.rate[i] = r if fast else -1
                 o.band[i] = bands[j] if fast else NO_BAND
@@ -1241,14 +1248,17 @@ HOT16_DTYPE = np.dtype([("connect", np.uint32), ("scaled0", np.uint32), ("scaled
 SINCE_LIMIT = 1 << 16  # distinct effective dates a Hot16 can index (a module global: tests lower it)
 
 
-def compact_records(hot, simple=None):
+def compact_records(hot, simple=None, denom=1, limit=None):
     """The Hot16 of each HotRec (HOT_DTYPE) and the table of effective dates they index (int64, ascending): the
     connect fee and slot prices as 32-bit unsigned integers, the effective date as its rank among the deck's
     distinct dates (a deck has a handful; the table stays in L1). A record whose fee or price is negative or
     2**32 or more, or whose date is past the SINCE_LIMIT-th, gets scheme 0: its calls take the general path,
     which reads the full HotRec, so every value is exact either way. 16 bytes, so that an IRec is 24. With
     `simple` (KScheme.simple per scheme), a rate whose scheme rate_simple cannot price gets scheme 0 too, so that
-    the kernel tells the general path's calls by the scheme alone."""
+    the kernel tells the general path's calls by the scheme alone; with `limit`, so does a rate whose calls could
+    reach a total (fee * denom + both prices * 2**20, more than a call of MAX_DURATION bills) of `limit` or
+    more, so that rate_simple need not test an IRec's total (a conservative test in floats: a rate near the
+    limit takes the general path, exact either way)."""
     n = len(hot)
     eff = hot["eff_scheme"] >> 16
     codes, dates = factorize(eff)
@@ -1257,6 +1267,10 @@ def compact_records(hot, simple=None):
         fits &= (hot[name] >= 0) & (hot[name] < 1 << 32)
     if simple is not None:
         fits &= np.asarray(simple)[hot["eff_scheme"] & 0xFFFF] != 0
+    if limit is not None:
+        most = (hot["connect"].astype(np.float64) * float(denom)
+                + (hot["scaled0"].astype(np.float64) + hot["scaled1"].astype(np.float64)) * 2.0**20)
+        fits &= most < float(limit) * (1 - 2.0**-30)
     out = np.zeros(n, HOT16_DTYPE)
     out["scheme"] = np.where(fits, hot["eff_scheme"] & 0xFFFF, 0)
     out["since"] = np.where(fits, codes, 0)

@@ -81,15 +81,22 @@ def hot_array(draw: st.DrawFn) -> np.ndarray:
 
 
 @settings(max_examples=80, deadline=None)
-@given(hot_array(), st.sampled_from([None, 1, 2, 3]), st.none() | st.lists(st.booleans(), min_size=6, max_size=6))
-def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | None, simple: list[bool] | None) -> None:
+@given(hot_array(), st.sampled_from([None, 1, 2, 3]), st.none() | st.lists(st.booleans(), min_size=6, max_size=6),
+       st.none() | st.tuples(st.integers(1, 10**6), st.integers(-3, 3) | st.integers(2**61, 2**62)))
+def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | None, simple: list[bool] | None,
+                                                bound: tuple[int, int] | None) -> None:
     """...and a rate whose Scheme rate_simple cannot price (KScheme.simple 0) gets scheme 0 too, so that the kernel
-    tells the general path's calls by the scheme alone."""
+    tells the general path's calls by the scheme alone, as does a rate whose calls could reach `limit` (then
+    rate_simple does not test the total): never one at or past it, always one clearly below."""
     saved = kernel.SINCE_LIMIT
+    denom, total_limit = bound if bound is not None else (1, None)
+    if total_limit is not None and total_limit < 2**61 and len(hot):  # at the first record's most, give or take
+        total_limit = max(1, int(hot["connect"][0]) * denom
+                          + (int(hot["scaled0"][0]) + int(hot["scaled1"][0])) * 2**20 + total_limit)
     try:
         if limit is not None:
             kernel.SINCE_LIMIT = limit
-        h16, since = kernel.compact_records(hot, None if simple is None else np.array(simple))
+        h16, since = kernel.compact_records(hot, None if simple is None else np.array(simple), denom, total_limit)
         cap = kernel.SINCE_LIMIT
     finally:
         kernel.SINCE_LIMIT = saved
@@ -101,6 +108,10 @@ def test_compact_records_hold_exactly_what_fits(hot: np.ndarray, limit: int | No
         dates_before = len(np.unique(eff[eff < eff[i]]))
         fits = fits and dates_before < cap
         fits = fits and (simple is None or simple[int(hot["eff_scheme"][i]) & 0xFFFF])
+        most = int(hot["connect"][i]) * denom + (int(hot["scaled0"][i]) + int(hot["scaled1"][i])) * 2**20
+        if total_limit is not None and most >= total_limit * (1 - 2**-29):  # near the limit: either is right
+            assert int(h16["scheme"][i]) == 0 or (fits and most < total_limit)
+            continue
         if fits:
             assert int(h16["scheme"][i]) == int(hot["eff_scheme"][i]) & 0xFFFF
             assert int(since[h16["since"][i]]) == int(eff[i])
