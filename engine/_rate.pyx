@@ -789,7 +789,7 @@ cdef class RateTables:
         cdef const uint64_t* grp = self.grp
         cdef const int32_t* top = self.top
         cdef int top_shift = self.top_shift
-        cdef bint simple = self.inc_quantum == 0, split = self.split, banded = self.n_bands > 0
+        cdef bint split = self.split, banded = self.n_bands > 0
         memset(&zero, 0, sizeof(IRec))
         zero.prefix = -1
         zero.rate = -1
