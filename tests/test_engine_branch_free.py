@@ -139,12 +139,8 @@ def test_tables_without_huge_pages_rate_alike(monkeypatch: pytest.MonkeyPatch) -
         assert np.array_equal(got[field], array), field
 
 
-@pytest.mark.parametrize("split", [True, False])
-@pytest.mark.parametrize("older_slots", [1, 2, 3])
-def test_calls_before_the_latest_version(split: bool, older_slots: int) -> None:
-    """A call made before its prefix's latest version is in force is priced by the version in force then: by
-    rate_simple when that version allows it (one or two slots), by rate_one otherwise (three slots, or a call
-    across a band change with split billing)."""
+def versions_tariff(split: bool, older_slots: int) -> Any:
+    """France with 1-3 slots until 2026-03-05 and one after; Paris (331) with a peak rate from that date only."""
     rates: list[dict[str, Any]] = []
     for k, (frm, inc) in enumerate([("0", "30"), ("30", "6"), ("120", "60")][:older_slots]):
         rates.append({"prefix": "33", "destination": "France", "price": f"0.{k + 1}", "unit": "60",
@@ -157,13 +153,54 @@ def test_calls_before_the_latest_version(split: bool, older_slots: int) -> None:
                            "rounding": {"decimals": 4, "mode": "half_up"}, "billing": {"split": split},
                            "band": [{"name": "peak", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
                                      "weight": 10}, {"name": "night", "start": "20:00", "weight": 10}]}
-    c = compile_tariff(tariff_from_dict(doc))
+    return compile_tariff(tariff_from_dict(doc))
+
+
+WHENS = ("2026-03-02T09:00", "2026-03-02T19:58", "2026-03-04T23:59:30", "2026-03-05T09:00", "2026-03-07T03:00")
+
+
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("older_slots", [1, 2, 3])
+def test_calls_before_the_latest_version(split: bool, older_slots: int) -> None:
+    """A call made before its prefix's latest version is in force is priced by the version in force then: by
+    rate_simple when that version allows it (one or two slots), by rate_one otherwise (three slots, or a call
+    across a band change with split billing)."""
+    c = versions_tariff(split, older_slots)
     numbers, starts, durations = [], [], []
-    for when in ("2026-03-02T09:00", "2026-03-02T19:58", "2026-03-04T23:59:30", "2026-03-05T09:00",
-                 "2026-03-07T03:00"):
+    for when in WHENS:
         for number in ("3312", "3399", "33"):
             for duration in (0, 1, 29, 31, 125, 190, 3600):
                 numbers.append(number)
                 starts.append(at(when))
                 durations.append(duration)
     compare_paths(c, numbers, starts, durations)
+
+
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("older_slots", [2, 3])
+def test_many_calls_set_aside_for_the_general_path(split: bool, older_slots: int) -> None:
+    """rate_block sets the general path's calls aside and prices them DEFER at a time (RateTables.deferred):
+    thousands of such calls shuffled among usual ones, unanswered and unknown numbers, rated in one batch (sets
+    flushed within a block, at a block's end, per chunk of digits, per thread's slice) price as the previous
+    kernel prices them, call by call."""
+    c = versions_tariff(split, older_slots)
+    rng = np.random.default_rng(7)
+    n = 20_000
+    digits = rng.choice(np.array([b"3312", b"3399", b"33", b"3312345", b"49", b""], dtype="S8"), n)
+    start = np.array([at(w) for w in WHENS], dtype=np.int64)[rng.integers(0, len(WHENS), n)]
+    start += rng.integers(0, 600, n)
+    duration = rng.choice(np.array([0, 1, 29, 31, 125, 190, 3600, 7200], dtype=np.int32), n)
+    want = c.tables.rate_baseline(digits, start, duration)
+    assert np.count_nonzero(want["parts"] > 1) > (100 if split else -1)  # across a band change: rate_one
+    older = (want["status"] == 0) & (start < at("2026-03-05T00:00"))
+    assert np.count_nonzero(older) > 1000  # an older version than the IRec's
+    monkey_slice = kernel.MIN_SLICE
+    try:
+        kernel.MIN_SLICE = 1000
+        got = [c.tables.rate(digits, start, duration), c.tables.rate_keys(number_keys(digits), start, duration),
+               c.tables.rate_keys(number_keys(digits), start, duration, threads=3)]
+    finally:
+        kernel.MIN_SLICE = monkey_slice
+    for result in got:
+        for field, array in want.items():
+            assert np.array_equal(result[field], array), field
