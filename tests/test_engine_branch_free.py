@@ -178,7 +178,8 @@ def test_calls_before_the_latest_version(split: bool, older_slots: int) -> None:
 
 @pytest.mark.parametrize("split", [True, False])
 @pytest.mark.parametrize("older_slots", [2, 3])
-def test_many_calls_set_aside_for_the_general_path(split: bool, older_slots: int) -> None:
+def test_many_calls_set_aside_for_the_general_path(split: bool, older_slots: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """rate_block sets the general path's calls aside and prices them DEFER at a time (RateTables.deferred):
     thousands of such calls shuffled among usual ones, unanswered and unknown numbers, rated in one batch (sets
     flushed within a block, at a block's end, per chunk of digits, per thread's slice) price as the previous
@@ -194,13 +195,9 @@ def test_many_calls_set_aside_for_the_general_path(split: bool, older_slots: int
     assert np.count_nonzero(want["parts"] > 1) > (100 if split else -1)  # across a band change: rate_one
     older = (want["status"] == 0) & (start < at("2026-03-05T00:00"))
     assert np.count_nonzero(older) > 1000  # an older version than the IRec's
-    monkey_slice = kernel.MIN_SLICE
-    try:
-        kernel.MIN_SLICE = 1000
-        got = [c.tables.rate(digits, start, duration), c.tables.rate_keys(number_keys(digits), start, duration),
-               c.tables.rate_keys(number_keys(digits), start, duration, threads=3)]
-    finally:
-        kernel.MIN_SLICE = monkey_slice
+    monkeypatch.setattr(kernel, "MIN_SLICE", 1000)
+    got = [c.tables.rate(digits, start, duration), c.tables.rate_keys(number_keys(digits), start, duration),
+           c.tables.rate_keys(number_keys(digits), start, duration, threads=3)]
     for result in got:
         for field, array in want.items():
             assert np.array_equal(result[field], array), field
