@@ -12,8 +12,9 @@ construction; the driver only cuts files and puts the pieces back together:
 - Other formats (IP Office segments, Mitel and generic CSV records carry state from line to line) are one task
   per file.
 - Parquet output is a directory of `part-NNNNN.parquet` files in input order (a dataset pyarrow, pandas, DuckDB
-  and Spark read as one table); CSV output is one file, the parts concatenated by the driver. Rejects go to
-  `<out>.rejects.csv` as in the single-process run.
+  and Spark read as one table); CSV output is one file: the driver's Joiner copies each part to its place as
+  soon as the parts before it are done, while the others are still rated. Rejects go to `<out>.rejects.csv` as in
+  the single-process run.
 
 Workers must see the input files at the same absolute paths, and the output folder (a shared file system) when
 the scheduler is remote. The driver ships the site (its compiled dial plan) and the compiled tariff once to each
@@ -35,6 +36,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
                  "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 28,
                  "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 26}
 _CSV_END = b"\r\n"  # the csv module's line end, which batch_rate's CSV writer uses too
+JOIN_THREADS = 4  # the driver's threads copying CSV parts into the output
 
 
 @dataclass(frozen=True)
@@ -372,27 +375,38 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
         futures = client.map(rate_part, plan.parts, job=job, shipped=shipped, pure=False)
         sizes = {p.index: (p.end - p.start if p.end >= 0 else Path(p.path).stat().st_size) for p in plan.parts}
         done_bytes = done_rows = 0
+        joiner = None if parquet else Joiner(out, parts_dir, len(plan.parts))
         try:
             results = []
             for future in as_completed(futures):
                 results.append(future.result())  # a task's error is raised here
+                if joiner is not None:
+                    joiner.done(results[-1]["index"])
                 if progress:
                     done_bytes += sizes[results[-1]["index"]]
                     done_rows += results[-1]["read"]
                     progress(done_bytes, total, done_rows)
         except BaseException:  # a task's error (its message names the host), or an interrupt: no half output
+            if joiner is not None:
+                joiner.abort()
             _cleanup(out, parts_dir, parquet)
             raise
         address = client.scheduler.address
     result = _merge(inputs, results)
     began = time.perf_counter()
-    _assemble(out, parts_dir, parquet, len(plan.parts))
+    try:
+        joined = _assemble(out, parts_dir, parquet, len(plan.parts), joiner)
+    except BaseException:
+        _cleanup(out, parts_dir, parquet)
+        raise
     assembled = time.perf_counter() - began
     facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
              "chunk_bytes": chunk, "scheduler": address,
-             # the driver's own (serial) seconds: cutting, assembling; and the wall seconds of counting the
-             # ranges' lines on the workers (parallel)
+             # the driver's own (serial) seconds: cutting, and assembling after the last part (the rejects, the
+             # CSV copies still running); the wall seconds of counting the ranges' lines on the workers (parallel)
              "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},
+             # the CSV parts' copies into the output, summed over the joiner's threads: overlapped with the rating
+             "join_seconds": round(joined, 3),
              # once per run: the shipment built (site, tariff), then sent to every worker (grows with them)
              "ship_seconds": {"build": round(building, 3), "send": round(shipping, 3)},
              "count_seconds": round(counting[0], 3),
@@ -455,8 +469,8 @@ def _prepare(out: Path, parquet: bool) -> Path:
         if out.is_file():
             out.unlink()  # the single-process run writes a file of that name: replace it as it would
         elif out.is_dir():
-            others = [p.name for p in out.iterdir() if not re.fullmatch(r"part-\d{5}\.(parquet|rejects\.csv)",
-                                                                         p.name)]
+            ours = r"part-\d{5}\.(parquet|rejects\.csv)|rejects\.joined"
+            others = [p.name for p in out.iterdir() if not re.fullmatch(ours, p.name)]
             if others:
                 raise BatchError(_("--out {out}: the folder holds files that are not parts of an earlier run "
                                    "({names}): give a new name").format(out=out, names=", ".join(sorted(others)[:3])))
@@ -473,48 +487,103 @@ def _cleanup(out: Path, parts_dir: Path, parquet: bool) -> None:
     shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int) -> None:
-    """The CSV parts into `out` in order; every part's rejects into `<out>.rejects.csv`."""
-    names = [f"part-{i:05d}" for i in range(n)]
-    rejects = out.with_name(out.name + ".rejects.csv")
+class Joiner:
+    """The CSV output put together while the workers rate. Part i's rows (after its header line) go to their
+    place in the output as soon as parts 0..i are done, their sizes giving the place: os.copy_file_range with both
+    offsets (in the kernel, server-side on NFS 4.2, a reflink where the file system shares blocks) on a few threads
+    of the driver, each part deleted once copied. What is left after the last part is that part's own copy, not a
+    serial pass over the whole output. The output is staged in the parts folder and renamed into place by `close`:
+    a failed run leaves none."""
+
+    def __init__(self, out: Path, parts_dir: Path, n: int, threads: int = JOIN_THREADS) -> None:
+        self.out, self.parts_dir, self.n = out, parts_dir, n
+        self.head = b",".join(_cell(c) for c in COLUMNS) + _CSV_END  # every part's first line, and the output's
+        self.staged = parts_dir / "joined.csv"
+        self.fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        os.write(self.fd, self.head)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="anatole-join")
+        self.copies: list[Future[float]] = []
+        self.sizes: dict[int, int] = {}
+        self.ready, self.at = 0, len(self.head)  # parts 0..ready-1 are placed up to byte `at`
+
+    def done(self, index: int) -> None:
+        """Part `index` is written: place it, and the parts after it that wait only for it."""
+        self.sizes[index] = os.path.getsize(self.parts_dir / f"part-{index:05d}.csv") - len(self.head)
+        while self.ready in self.sizes:
+            self.copies.append(self.pool.submit(self._copy, self.ready, self.at))
+            self.at += self.sizes.pop(self.ready)
+            self.ready += 1
+
+    def _copy(self, index: int, at: int) -> float:
+        began = time.perf_counter()
+        src = self.parts_dir / f"part-{index:05d}.csv"
+        with src.open("rb") as f:
+            if f.read(len(self.head)) != self.head:
+                raise BatchError(_("{part}: a part of the output does not begin with its header line").format(
+                    part=src))
+            _copy_range(f.fileno(), self.fd, len(self.head), os.fstat(f.fileno()).st_size - len(self.head), at)
+        src.unlink()
+        return time.perf_counter() - began
+
+    def close(self) -> float:
+        """Wait for the copies and put the output in place; returns the copies' seconds (summed over threads)."""
+        try:
+            if self.ready != self.n:
+                raise BatchError(f"{self.out}: {self.n - self.ready} parts of {self.n} were not placed")
+            seconds = sum(c.result() for c in self.copies)
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+            os.close(self.fd)
+        os.replace(self.staged, self.out)
+        return seconds
+
+    def abort(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+        os.close(self.fd)
+
+
+def _copy_range(src: int, dst: int, start: int, length: int, at: int) -> None:
+    """`length` bytes of src from `start` to dst at `at`, both positioned (threads share dst): in the kernel where
+    it can (os.copy_file_range), else by reads and writes."""
+    try:
+        while length > 0:
+            done = os.copy_file_range(src, dst, min(length, 1 << 30), start, at)
+            if done == 0:
+                break
+            start, at, length = start + done, at + done, length - done
+    except (AttributeError, OSError):  # no copy_file_range here (another OS, across file systems)
+        pass
+    while length > 0:
+        piece = os.pread(src, min(length, 1 << 20), start)
+        if not piece:
+            raise BatchError(f"fd {src}: ended {length} bytes early")
+        os.pwrite(dst, piece, at)
+        start, at, length = start + len(piece), at + len(piece), length - len(piece)
+
+
+def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int, joiner: Joiner | None = None) -> float:
+    """Every part's rejects into `<out>.rejects.csv`; for CSV, the parts into `out` in order (through `joiner`,
+    which the caller fed as the parts came, or here). Returns the joiner's copy seconds."""
+    rejects = parts_dir / "rejects.joined"  # renamed beside the output at the end, as the output is
     with rejects.open("wb") as f:
         f.write(b"file,line,reason,raw" + _CSV_END)
-        for name in names:
-            part = parts_dir / f"{name}.rejects.csv"
+        for i in range(n):
+            part = parts_dir / f"part-{i:05d}.rejects.csv"
             with part.open("rb") as src:
                 src.readline()  # each part's header line
                 shutil.copyfileobj(src, f, 1 << 20)
             part.unlink()
     if parquet:
-        return
-    with out.open("wb") as f:
-        f.write(b",".join(_cell(c) for c in COLUMNS) + _CSV_END)
-        for name in names:
-            with (parts_dir / f"{name}.csv").open("rb") as src:
-                src.readline()  # each part's header line
-                _append(src, f)
+        os.replace(rejects, out.with_name(out.name + ".rejects.csv"))
+        return 0.0
+    if joiner is None:
+        joiner = Joiner(out, parts_dir, n)
+        for i in range(n):
+            joiner.done(i)
+    seconds = joiner.close()
+    os.replace(rejects, out.with_name(out.name + ".rejects.csv"))
     shutil.rmtree(parts_dir)
-
-
-def _append(src: Any, dst: Any) -> None:
-    """The rest of src at the end of dst: in the kernel where it can (os.copy_file_range: no pass through Python,
-    a reflink on file systems that share blocks), else by reads and writes."""
-    dst.flush()
-    at = src.tell()
-    left = os.fstat(src.fileno()).st_size - at
-    try:
-        while left > 0:
-            done = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), at)
-            if done == 0:
-                break
-            at, left = at + done, left - done
-        dst.seek(0, os.SEEK_END)
-        if left <= 0:
-            return
-    except (AttributeError, OSError):  # no copy_file_range here (another OS, across file systems)
-        dst.seek(0, os.SEEK_END)
-    src.seek(at)
-    shutil.copyfileobj(src, dst, 1 << 20)
+    return seconds
 
 
 def _merge(inputs: list[Path], results: list[dict[str, Any]]) -> BatchResult:

@@ -319,3 +319,57 @@ def test_workers_get_the_compiled_site_and_tariff_from_the_driver(tmp_path: Path
     assert r.calls == r2.calls == expected["calls"] and r.read == expected["read"]
     assert (tmp_path / "shipped.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert (tmp_path / "loaded.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(bodies=st.lists(st.binary(max_size=3000), min_size=1, max_size=9), order=st.randoms(use_true_random=False),
+       threads=st.integers(min_value=1, max_value=4), kernel=st.booleans())
+def test_the_joiner_places_parts_finished_in_any_order(tmp_path_factory: pytest.TempPathFactory, bodies, order,
+                                                       threads, kernel) -> None:
+    """Parts announced in any order land in input order after one header line; each part is deleted once
+    copied; without copy_file_range (another OS, across file systems) the reads and writes give the same bytes."""
+    import os
+
+    from pipeline import distributed as dist
+
+    tmp = tmp_path_factory.mktemp("join")
+    out = tmp / "out.csv"
+    parts_dir = _prepare(out, parquet=False)
+    head = b",".join(dist._cell(c) for c in dist.COLUMNS) + b"\r\n"
+    for i, body in enumerate(bodies):
+        (parts_dir / f"part-{i:05d}.csv").write_bytes(head + body)
+    real = os.copy_file_range
+
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    os.copy_file_range = real if kernel else refuse
+    try:
+        joiner = dist.Joiner(out, parts_dir, len(bodies), threads=threads)
+        indices = list(range(len(bodies)))
+        order.shuffle(indices)
+        for k, i in enumerate(indices):
+            assert not out.exists()  # staged until close
+            joiner.done(i)
+            placed = min(set(range(len(bodies))) - set(indices[:k + 1]), default=len(bodies))
+            assert joiner.ready == placed
+        joiner.close()
+    finally:
+        os.copy_file_range = real
+    assert out.read_bytes() == head + b"".join(bodies)
+    assert sorted(p.name for p in parts_dir.iterdir()) == []
+
+
+def test_a_part_without_its_header_fails_the_join_and_leaves_no_output(tmp_path: Path) -> None:
+    from pipeline.batchrate import BatchError
+    from pipeline.distributed import Joiner, _cleanup
+
+    out = tmp_path / "out.csv"
+    parts_dir = _prepare(out, parquet=False)
+    (parts_dir / "part-00000.csv").write_bytes(b"not,the,header\r\n1,2,3\r\n")
+    joiner = Joiner(out, parts_dir, 1)
+    joiner.done(0)
+    with pytest.raises(BatchError, match="part-00000.csv: a part of the output does not begin with its header"):
+        joiner.close()
+    _cleanup(out, parts_dir, parquet=False)
+    assert list(tmp_path.iterdir()) == []
