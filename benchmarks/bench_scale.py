@@ -17,7 +17,7 @@ Prints one JSON object per line (all with "bench": "scale"):
                   N x cpu_efficiency, the speedup N idle cores would give: a projection, not a measurement
   model           Amdahl with what was measured: the driver's serial seconds (cutting the files, what is left of
                   putting the CSV parts together after the last part) and the workers' CPU seconds, T(N) = serial
-                  + max(workers_cpu / N, the CSV copies / the joiner's threads) on idle cores, for N = 1, 2, 4,
+                  + max(workers_cpu / N, the CSV copies' CPU seconds) on idle cores, for N = 1, 2, 4,
                   8, 32: a model, not a measurement
 
 Run from the repository root:
@@ -48,7 +48,7 @@ from bench_ingest import SEED, SITE, make_asterisk, make_big_tariff, make_worksp
 
 from anatole.config import open_workspace  # noqa: E402
 from pipeline.batchrate import batch_rate  # noqa: E402
-from pipeline.distributed import JOIN_THREADS, distributed_batch_rate  # noqa: E402
+from pipeline.distributed import distributed_batch_rate  # noqa: E402
 
 
 def emit(**fields: Any) -> None:
@@ -220,9 +220,10 @@ def main() -> None:
     setup = tasks["setup"] / n + warm  # each worker, once: workspace and tariff, imports and caches
     single_setup = tasks["setup"] / n  # the single run loads the workspace and tariff once too
     count = facts.get("count_seconds", 0.0) * n  # the ranges' line counts ran on the n workers: parallel work
-    # CSV: the driver's threads copy each part into the output while the workers rate the next ones (overlapped:
-    # the slower of the two sets the pace); what is left after the last part is in the serial "assemble"
-    join, join_threads = facts.get("join_seconds", 0.0), JOIN_THREADS
+    # CSV: the driver copies each part into the output while the workers rate the next ones (overlapped: the
+    # slower of the two sets the pace), one copy at a time (a file system takes one file's writes in turn), at the
+    # copies' CPU seconds: page cache, the disk keeping up; what is left after the last part is in "assemble"
+    join = facts.get("join_cpu_seconds", 0.0)
     sizes = {"this_file": rows, "issue_50M_calls": 50_000_000}
     model: dict[str, dict[int, float]] = {}
     for name, r in sizes.items():  # the driver's part (cutting, assembling) and the counting grow with the bytes
@@ -230,10 +231,10 @@ def main() -> None:
         one_core = single_setup + per_row * r
         model[name] = {k: rounded(one_core / ((serial + count / k) * r / rows + ship["build"]
                                               + ship["send"] * _rounds(k) / _rounds(n) + setup
-                                              + max(per_row * r / k, join * r / rows / join_threads)))
+                                              + max(per_row * r / k, join * r / rows)))
                        for k in (1, 2, 4, 8, 32)}
     emit(impl="model", serial_seconds=rounded(serial), count_seconds=rounded(count), ship_seconds=ship,
-         join_seconds=rounded(join), join_threads=join_threads,
+         join_cpu_seconds=rounded(join),
          setup_cpu_seconds_per_worker=rounded(setup),
          rate_cpu_us_per_row=rounded(per_row * 1e6), single_1thread_cpu_us_per_row=rounded(
              (cpu1 - single_setup) / rows * 1e6), workers_cpu_seconds=rounded(cpu_workers),
@@ -245,7 +246,7 @@ def main() -> None:
                "each holder copies to 2 more per round, so 1 + ceil(log3 N) transfers in a row) "
                "+ counting lines / N + a worker's setup (workspace, tariff, its first part's "
                "warm-up) + the larger of rows x the tasks' steady rating CPU per row / N and the CSV parts' "
-               "copies / the joiner's threads (they overlap), against one core doing the setup "
+               "copies' CPU seconds (they overlap, one copy at a time), against one core doing the setup "
                "once and the same rating CPU per row; assumes idle cores, one worker per core, parts enough for "
                "every worker and the disk keeping up: a model, not a measurement")
 

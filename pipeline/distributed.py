@@ -63,7 +63,7 @@ WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
                  "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 28,
                  "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 26}
 _CSV_END = b"\r\n"  # the csv module's line end, which batch_rate's CSV writer uses too
-JOIN_THREADS = 4  # the driver's threads copying CSV parts into the output
+JOIN_THREADS = 2  # the driver's threads copying CSV parts into the output (one copy's reads overlap another's)
 
 
 @dataclass(frozen=True)
@@ -405,8 +405,8 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
              # the driver's own (serial) seconds: cutting, and assembling after the last part (the rejects, the
              # CSV copies still running); the wall seconds of counting the ranges' lines on the workers (parallel)
              "driver_seconds": {"plan": round(planned, 3), "assemble": round(assembled, 3)},
-             # the CSV parts' copies into the output, summed over the joiner's threads: overlapped with the rating
-             "join_seconds": round(joined, 3),
+             # the CPU seconds of the CSV parts' copies into the output (the Joiner): overlapped with the rating
+             "join_cpu_seconds": round(joined, 3),
              # once per run: the shipment built (site, tariff), then sent to every worker (grows with them)
              "ship_seconds": {"build": round(building, 3), "send": round(shipping, 3)},
              "count_seconds": round(counting[0], 3),
@@ -490,7 +490,7 @@ def _cleanup(out: Path, parts_dir: Path, parquet: bool) -> None:
 class Joiner:
     """The CSV output put together while the workers rate. Part i's rows (after its header line) go to their
     place in the output as soon as parts 0..i are done, their sizes giving the place: os.copy_file_range with both
-    offsets (in the kernel, server-side on NFS 4.2, a reflink where the file system shares blocks) on a few threads
+    offsets (in the kernel, server-side on NFS 4.2, a reflink where the file system shares blocks) on two threads
     of the driver, each part deleted once copied. What is left after the last part is that part's own copy, not a
     serial pass over the whole output. The output is staged in the parts folder and renamed into place by `close`:
     a failed run leaves none."""
@@ -502,7 +502,7 @@ class Joiner:
         self.fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         os.write(self.fd, self.head)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="anatole-join")
-        self.copies: list[Future[float]] = []
+        self.copies: list[Future[float]] = []  # each copy's CPU seconds
         self.sizes: dict[int, int] = {}
         self.ready, self.at = 0, len(self.head)  # parts 0..ready-1 are placed up to byte `at`
 
@@ -515,7 +515,7 @@ class Joiner:
             self.ready += 1
 
     def _copy(self, index: int, at: int) -> float:
-        began = time.perf_counter()
+        began = time.thread_time()
         src = self.parts_dir / f"part-{index:05d}.csv"
         with src.open("rb") as f:
             if f.read(len(self.head)) != self.head:
@@ -523,10 +523,12 @@ class Joiner:
                     part=src))
             _copy_range(f.fileno(), self.fd, len(self.head), os.fstat(f.fileno()).st_size - len(self.head), at)
         src.unlink()
-        return time.perf_counter() - began
+        return time.thread_time() - began
 
     def close(self) -> float:
-        """Wait for the copies and put the output in place; returns the copies' seconds (summed over threads)."""
+        """Wait for the copies and put the output in place; returns the copies' CPU seconds. That, not their wall
+        seconds, is what a core must give them: a file system takes one file's writes one at a time (its inode lock),
+        and on a busy machine a copy's wall seconds also count the time other processes held the cores."""
         try:
             if self.ready != self.n:
                 raise BatchError(f"{self.out}: {self.n - self.ready} parts of {self.n} were not placed")
@@ -563,7 +565,7 @@ def _copy_range(src: int, dst: int, start: int, length: int, at: int) -> None:
 
 def _assemble(out: Path, parts_dir: Path, parquet: bool, n: int, joiner: Joiner | None = None) -> float:
     """Every part's rejects into `<out>.rejects.csv`; for CSV, the parts into `out` in order (through `joiner`,
-    which the caller fed as the parts came, or here). Returns the joiner's copy seconds."""
+    which the caller fed as the parts came, or here). Returns the copies' CPU seconds."""
     rejects = parts_dir / "rejects.joined"  # renamed beside the output at the end, as the output is
     with rejects.open("wb") as f:
         f.write(b"file,line,reason,raw" + _CSV_END)
