@@ -724,8 +724,6 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
         except UnknownFormat as exc:
             _fail(f"{inputs[0]}: {exc}")
     dask: dict = {}
-    if out.is_dir() and workers is None and scheduler is None:  # a Parquet folder of an earlier Dask run
-        _fail(_("--out {out} is a folder: give a file name").format(out=out))
     try:
         check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
                       timezone=ws.sites[site].timezone if site else timezone)

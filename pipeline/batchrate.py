@@ -17,10 +17,11 @@ import queue
 import re
 import stat
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -155,6 +156,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
     called after each block or chunk is written."""
     if span is not None and len(inputs) != 1:
         raise BatchError("a span is a part of one input")
+    check_output(out)
     ws = ws or Workspace(Path.cwd())
     _keep_freed_memory()
     compiled = ws.tariff(tariff)
@@ -167,9 +169,49 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                     profile=profile or {})
     module = parser(fmt)
     result = BatchResult()
-    writer = _writer(out)
     tables = _tables(tariff, compiled)
     rejects_path = out.with_name(out.name + ".rejects.csv")
+    # both files are written under names of their own and renamed into place once complete: a run that fails or
+    # is interrupted leaves the previous output (or none), never a half-written one
+    staged = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    staged_rejects = staged.with_name(staged.name + ".rejects.csv")
+    writer = None
+    try:
+        writer = _writer(out, staged)
+        _batch(inputs, writer, staged_rejects, result, ws, source, site, module, tables, threads, span, progress)
+        writer.close()
+        os.replace(staged, out)
+        os.replace(staged_rejects, rejects_path)
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort()
+        staged.unlink(missing_ok=True)
+        staged_rejects.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a file gone: said with the file, not as a traceback
+            ours = exc.filename in (None, str(staged), str(staged_rejects))
+            raise BatchError(f"{'--out ' + str(out) if ours else exc.filename}: {exc.strerror or exc}") from None
+        raise
+    return result
+
+
+def check_output(out: Path, folder_ok: bool = False) -> None:
+    """--out checked before anything is read or written: a .csv or .parquet name, its folder there and writable,
+    not itself a folder (`folder_ok`: a Parquet dataset folder, as Dask writes)."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise BatchError(_("--out {out}: give a .csv or .parquet file").format(out=out))
+    folder = out.parent
+    if not folder.is_dir():
+        raise BatchError(_("--out {out}: the folder {folder} does not exist").format(out=out, folder=folder))
+    if out.is_dir() and not folder_ok:
+        raise BatchError(_("--out {out} is a folder: give a file name").format(out=out))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BatchError(_("--out {out}: no permission to write in {folder}").format(out=out, folder=folder))
+
+
+def _batch(inputs: list[Path], writer: _CsvWriter | _ParquetWriter, rejects_path: Path, result: BatchResult,
+           ws: Workspace, source: Source, site: Site, module: Any, tables: _Tables, threads: int | None,
+           span: Span | None, progress: Progress | None) -> None:
+    """batch_rate's work: every input's calls to `writer`, its rejects to `rejects_path`, the counts to `result`."""
     threads = threads or os.cpu_count() or 1
     total = span.end - span.start if span else sum(p.stat().st_size for p in inputs)
     done_bytes = done_rows = 0
@@ -184,7 +226,7 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
                                encoding=source.encoding)
             with path.open("rb") as file:
                 stream = io.BufferedReader(_SpanReader(file, span), 1 << 20) if span else file
-                if has_scanner(fmt, source.encoding):
+                if has_scanner(source.format, source.encoding):
                     # a whole regular file rated on other threads: read around the page cache (file_blocks), on
                     # a thread of its own (the reads wait for the disk while this thread writes); a part through
                     # its span reader, a pipe as a stream, and on one thread all in line, through the page cache
@@ -216,8 +258,6 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             for key in ("read", "calls", "rejected", "skipped"):
                 setattr(result, key, getattr(result, key) + counts[key])
             result.files.append(counts)
-    writer.close()
-    return result
 
 
 @contextmanager
@@ -601,6 +641,10 @@ class _CsvWriter:
     def close(self) -> None:
         self.file.close()
 
+    def abort(self) -> None:
+        with suppress(OSError):
+            self.file.close()
+
 
 class _ParquetWriter:
     """Blocks come as Arrow tables built from their columns (_arrow_table), the row path's lines as CSV text read
@@ -639,10 +683,11 @@ class _ParquetWriter:
     def close(self) -> None:
         self.writer.close()
 
+    def abort(self) -> None:
+        with suppress(Exception):  # pyarrow raises its own errors for a file it could not finish
+            self.writer.close()
 
-def _writer(out: Path) -> _CsvWriter | _ParquetWriter:
-    if out.suffix.lower() == ".parquet":
-        return _ParquetWriter(out)
-    if out.suffix.lower() != ".csv":
-        raise BatchError(_("--out {out}: give a .csv or .parquet file").format(out=out))
-    return _CsvWriter(out)
+
+def _writer(out: Path, path: Path) -> _CsvWriter | _ParquetWriter:
+    """The writer of `out`'s kind (by its suffix: check_output), writing to `path`."""
+    return _ParquetWriter(path) if out.suffix.lower() == ".parquet" else _CsvWriter(path)

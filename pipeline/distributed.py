@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from i18n import _
-from pipeline.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate
+from pipeline.batchrate import COLUMNS, BatchError, BatchResult, Progress, Span, batch_rate, check_output
 from pipeline.workspace import ConfigError, Opener, Workspace, registered_opener
 
 # format -> a pattern of the lines that change the parser's state after the file's leading header (None: every
@@ -335,8 +335,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     except ImportError:
         raise BatchError(_("--workers and --scheduler need Dask: pip install 'anatole[dask]'")) from None
     parquet = out.suffix.lower() == ".parquet"
-    if not parquet and out.suffix.lower() != ".csv":
-        raise BatchError(_("--out {out}: give a .csv or .parquet file").format(out=out))
+    check_output(out, folder_ok=parquet)
     if parquet:
         try:
             import pyarrow  # noqa: F401
@@ -365,7 +364,10 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
 
         plan = plan_parts(inputs, fmt, encoding, chunk, mapper=on_workers)
         planned = time.perf_counter() - began - counting[0]
-        parts_dir = _prepare(out, parquet)
+        try:
+            parts_dir = _prepare(out, parquet)
+        except OSError as exc:
+            raise BatchError(f"--out {out}: {exc.strerror or exc}") from None
         job = Job(root=str(root), configured=site is not None, site=site,
                   tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
                   parts_dir=str(parts_dir))
@@ -469,7 +471,9 @@ def _prepare(out: Path, parquet: bool) -> Path:
         if out.is_file():
             out.unlink()  # the single-process run writes a file of that name: replace it as it would
         elif out.is_dir():
-            ours = r"part-\d{5}\.(parquet|rejects\.csv)|rejects\.joined"
+            # parts, and what a run killed on the way leaves (batch_rate's staged files, the joined rejects)
+            ours = (r"part-\d{5}\.(parquet|rejects\.csv)|\.part-\d{5}\.parquet\.partial-\w+(\.rejects\.csv)?"
+                    r"|rejects\.joined")
             others = [p.name for p in out.iterdir() if not re.fullmatch(ours, p.name)]
             if others:
                 raise BatchError(_("--out {out}: the folder holds files that are not parts of an earlier run "

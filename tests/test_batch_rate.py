@@ -127,6 +127,63 @@ def test_a_wrong_format_is_refused_before_dask_starts(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize("dask", [False, True])
+def test_a_bad_output_is_refused_before_anything_is_written(tmp_path: Path, dask: bool) -> None:
+    """A missing or unwritable folder, a folder, another suffix: a message naming --out, exit 1, nothing created
+    (not even the missing folder, which Dask's staging once made), on one process and before Dask starts."""
+    cdr = tmp_path / "Master.csv"
+    cdr.write_text(ROWS)
+    (tmp_path / "taken.csv").mkdir()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    cases = [(tmp_path / "nowhere" / "x.csv", f"the folder {tmp_path / 'nowhere'} does not exist"),
+             (tmp_path / "taken.csv", "is a folder: give a file name"),
+             (tmp_path / "x.txt", "give a .csv or .parquet file")]
+    if os.geteuid() != 0:  # root may write anywhere
+        cases.append((locked / "x.csv", f"no permission to write in {locked}"))
+    before = sorted(tmp_path.rglob("*"))
+    for out, message in cases:
+        result = CliRunner().invoke(main, ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
+                                           "--format", "asterisk", "--out", str(out),
+                                           *(["--workers", "1"] if dask else [])])
+        assert result.exit_code == 1 and f"--out {out}" in result.output and message in result.output, result.output
+        assert "Traceback" not in result.output
+        assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_failed_or_interrupted_run_keeps_the_previous_output(tmp_path: Path, monkeypatch) -> None:
+    """The output and its rejects are written under names of their own and renamed once complete: a full disk
+    (said as such, naming --out) or an interrupt leaves the previous run's files as they were, and no other."""
+    import errno
+
+    from pipeline import batchrate
+
+    cdr = tmp_path / "Master.csv"
+    cdr.write_text(ROWS)
+    out = tmp_path / "rated.csv"
+    args = ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"), "--format", "asterisk",
+            "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    kept = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(kept) == {"Master.csv", "rated.csv", "rated.csv.rejects.csv"}
+
+    def full(self, data) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(batchrate._CsvWriter, "write", full)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and f"--out {out}: No space left on device" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == kept
+
+    def interrupted(self, data) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batchrate._CsvWriter, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        batchrate.batch_rate([cdr], tariff=SAMPLES / "fr-business.toml", fmt="asterisk", out=out)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == kept
+
+
 def _reference_table(values, quote: bool = True) -> list[bytes]:
     """The writer's text tables as they were built before _joined: one CSV cell (bytes) per entry (`quote`), or
     the entry as it is."""

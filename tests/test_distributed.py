@@ -106,7 +106,11 @@ def test_parquet_dataset_identical_to_single_process(tmp_path: Path, cluster: st
     ws = make_workspace(tmp_path / "ws")
     inputs = [asterisk_file(tmp_path / "a.csv")]
     expected = single(ws, inputs, "asterisk", tmp_path / "one.parquet")
-    for _ in range(2):  # a second run replaces the first run's parts
+    for k in range(2):  # a second run replaces the first run's parts, and what a killed run left there
+        if k:
+            for left in (".part-00002.parquet.partial-0123abcd", ".part-00002.parquet.partial-0123abcd.rejects.csv",
+                         "rejects.joined"):
+                (tmp_path / "many.parquet" / left).write_bytes(b"half")
         got, facts = dask_run(ws, inputs, "asterisk", tmp_path / "many.parquet", cluster, chunk=2000)
     assert got == expected
     parts = sorted(p.name for p in (tmp_path / "many.parquet").iterdir())
