@@ -367,7 +367,7 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
         try:
             parts_dir = _prepare(out, parquet)
         except OSError as exc:
-            raise BatchError(f"--out {out}: {exc.strerror or exc}") from None
+            _raise_output_error(exc, out)
         job = Job(root=str(root), configured=site is not None, site=site,
                   tariff=str(tariff.resolve()), fmt=fmt, timezone=timezone, parquet=parquet,
                   parts_dir=str(parts_dir))
@@ -388,18 +388,20 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
                     done_bytes += sizes[results[-1]["index"]]
                     done_rows += results[-1]["read"]
                     progress(done_bytes, total, done_rows)
-        except BaseException:  # a task's error (its message names the host), or an interrupt: no half output
-            if joiner is not None:
+        except BaseException as exc:  # a task's error (its message names the host), an interrupt, or the joiner's
+            if joiner is not None:  # copies (a full disk): no half output
                 joiner.abort()
             _cleanup(out, parts_dir, parquet)
+            _raise_output_error(exc, out)
             raise
         address = client.scheduler.address
     result = _merge(inputs, results)
     began = time.perf_counter()
     try:
         joined = _assemble(out, parts_dir, parquet, len(plan.parts), joiner)
-    except BaseException:
+    except BaseException as exc:
         _cleanup(out, parts_dir, parquet)
+        _raise_output_error(exc, out)
         raise
     assembled = time.perf_counter() - began
     facts = {"parts": len(plan.parts), "split_files": plan.split_files, "workers": len(info), "threads": threads,
@@ -415,6 +417,13 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
              "task_cpu_seconds": _task_cpu(results),
              "output": "parquet dataset (folder)" if parquet else "csv"}
     return result, facts
+
+
+def _raise_output_error(exc: BaseException, out: Path) -> None:
+    """An OSError of the driver's own writing (the parts folder, the joined output: a full disk) as a message
+    naming --out; any other error is left to the caller to raise."""
+    if isinstance(exc, OSError):
+        raise BatchError(f"--out {out}: {exc.strerror or exc}") from None
 
 
 def check_cluster_args(scheduler: str | None, workers: int | None, error: type[Exception] = BatchError) -> None:

@@ -377,3 +377,24 @@ def test_a_part_without_its_header_fails_the_join_and_leaves_no_output(tmp_path:
         joiner.close()
     _cleanup(out, parts_dir, parquet=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_joining_is_a_message_and_leaves_no_output(tmp_path: Path, cluster: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from pipeline import distributed as dist
+    from pipeline.batchrate import BatchError
+
+    def full(*args) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(dist, "_copy_range", full)
+    ws = make_workspace(tmp_path / "ws")
+    cdr = asterisk_file(tmp_path / "a.csv")
+    out = tmp_path / "x.csv"
+    with pytest.raises(BatchError, match=f"--out {out}: No space left on device"):
+        dist.distributed_batch_rate([cdr], tariff=ws / "tariffs" / "fr-business.toml", fmt="asterisk", out=out,
+                                    site="paris", workspace=ws, scheduler=cluster, chunk_bytes=2000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "ws"]
