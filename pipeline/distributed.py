@@ -400,6 +400,8 @@ def distributed_batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: P
     try:
         joined = _assemble(out, parts_dir, parquet, len(plan.parts), joiner)
     except BaseException as exc:
+        if joiner is not None:
+            joiner.abort()
         _cleanup(out, parts_dir, parquet)
         _raise_output_error(exc, out)
         raise
@@ -547,14 +549,16 @@ class Joiner:
                 raise BatchError(f"{self.out}: {self.n - self.ready} parts of {self.n} were not placed")
             seconds = sum(c.result() for c in self.copies)
         finally:
-            self.pool.shutdown(cancel_futures=True)
-            os.close(self.fd)
+            self.abort()
         os.replace(self.staged, self.out)
         return seconds
 
     def abort(self) -> None:
+        """Stop: the copies not begun are dropped, the output left staged (the caller removes the folder)."""
         self.pool.shutdown(cancel_futures=True)
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _copy_range(src: int, dst: int, start: int, length: int, at: int) -> None:
