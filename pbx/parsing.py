@@ -17,6 +17,7 @@ from typing import Any
 
 from i18n import _
 from ingest.cdr import CallRecord, Item, ParseContext, Reject, Skipped, parser
+from ingest.cdr.model import dated
 
 # journal kinds
 LINE, OVERLONG, PARTIAL, AMI, ESL = "line", "overlong", "partial", "ami", "esl"
@@ -115,12 +116,12 @@ class SourceParsers:
                 from pbx import ami
 
                 self.ctx.reference = received // 1_000_000
-                out.append((jid, ami.cdr_item(text, jid, self.ctx)))
+                out.append((jid, dated(ami.cdr_item(text, jid, self.ctx))))
             elif kind == ESL:
                 from pbx import esl
 
                 self.ctx.reference = received // 1_000_000
-                out.append((jid, esl.hangup_item(text, jid, self.ctx)))
+                out.append((jid, dated(esl.hangup_item(text, jid, self.ctx))))
             else:
                 out.append((jid, Reject(line=jid, raw=text, reason="journal: " + _(
                     "unknown record kind {kind}").format(kind=repr(kind)))))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any, BinaryIO
 
 from i18n import _
-from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, lines
+from ingest.cdr.model import CallRecord, Item, ParseContext, Reject, Skipped, dated, lines
 
 # --format name -> module in this package (each defines NAME, sniff(head) and parse(stream, ctx))
 MODULES = {
@@ -28,14 +30,28 @@ class UnknownFormat(ValueError):
     pass
 
 
-def parser(name: str) -> ModuleType:
-    """The module for a --format name ("csv:<profile>" uses the generic CSV parser)."""
+def parser(name: str) -> Any:
+    """The module for a --format name ("csv:<profile>" uses the generic CSV parser), its `parse` giving every
+    CallRecord through model.dated (a start outside 1970..2099 becomes a Reject)."""
     key = name.split(":", 1)[0]
     if key not in MODULES:
         raise UnknownFormat(_(
             "unknown format {name} (known: {names}, csv:<profile>)").format(
             name=repr(name), names=', '.join(sorted(MODULES))))
-    return importlib.import_module(f"ingest.cdr.{MODULES[key]}")
+    return _Dated(importlib.import_module(f"ingest.cdr.{MODULES[key]}"))
+
+
+class _Dated:
+    """A format module whose parse checks the dates of what it gives; every other name is the module's."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> Iterator[Item]:
+        return map(dated, self.module.parse(stream, ctx))
 
 
 def detect(head: bytes) -> tuple[str, int]:

@@ -30,7 +30,7 @@ from ingest.cdr._scan import (
     scan_cucm,
     to_utc,
 )
-from ingest.cdr.model import Item, ParseContext, Skipped
+from ingest.cdr.model import EARLIEST, LATEST, CallRecord, Item, ParseContext, Skipped, dated
 
 NONE = np.iinfo(np.int64).min  # an absent time or amount in the int64 columns
 BLOCK_BYTES = 8 << 20
@@ -206,6 +206,20 @@ class _Scanner:
     def _finish(self, buf: bytes | bytearray, first: int, s: dict[str, Any], items: list[tuple[int, Item]]) -> Block:
         fallback = s["fallback"]
         n = int(s["lines"])
+        # the dates the row parsers check (model.dated): a scanned line whose start or answer lies outside
+        # 1970..2099 is rejected with its text, as the row parser would
+        start, answer = s["start"], s["answer"]
+        odd = ~fallback & ((start < EARLIEST) | (start >= LATEST) | ((answer != NONE) & ((answer < EARLIEST)
+                                                                                          | (answer >= LATEST))))
+        items = [(i, dated(item)) for i, item in items]
+        if odd.any():
+            for i in np.flatnonzero(odd).tolist():
+                raw = buf[s["line_start"][i]:s["line_end"][i]].decode(self.ctx.encoding, errors="replace")
+                record = CallRecord(line=first + i, native_id="", start=int(start[i]), raw=raw,
+                                    answer=None if answer[i] == NONE else int(answer[i]))
+                items.append((i, dated(record)))
+            fallback = fallback | odd
+            items.sort(key=lambda pair: pair[0])
         return Block(buf=buf, first_line=first, rows=np.flatnonzero(~fallback).astype(np.int64),
                      line=np.arange(first, first + n, dtype=np.int64), start=s["start"], answer=s["answer"],
                      duration=s["duration"], billable=s["billable"], disposition=s["disposition"],

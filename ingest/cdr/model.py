@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from i18n import _
+
 DIRECTIONS = ("outgoing", "incoming", "internal", "transit", "")  # "" = the format does not say
 DISPOSITIONS = ("answered", "busy", "no_answer", "failed")
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -78,6 +80,29 @@ class Skipped(msgspec.Struct, kw_only=True):
 
 
 Item = CallRecord | Reject | Skipped
+
+# a call's start and answer must lie in these UTC seconds (1970-01-01 to 2099-12-31): outside, it is a PBX's clock
+# gone wrong or a damaged record, and the day, month and report arithmetic downstream needs four-digit years
+EARLIEST, LATEST = 0, 4_102_444_800
+
+
+def when_text(seconds: int) -> str:
+    """UTC epoch seconds as ISO text where a datetime can hold them, else the number."""
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None).isoformat(" ") + " UTC"
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
+
+
+def dated(item: Item) -> Item:
+    """A CallRecord whose start or answer lies outside EARLIEST..LATEST as a Reject naming the field (one odd record
+    must not reach the store, where a year 9999 call made every monthly report fail); anything else as it is."""
+    if isinstance(item, CallRecord):
+        for name, value in (("start", item.start), ("answer", item.answer)):
+            if value is not None and not EARLIEST <= value < LATEST:
+                return Reject(line=item.line, raw=item.raw, reason=f"{name}: " + _(
+                    "{when} is outside the years 1970 to 2099 (the PBX's clock?)").format(when=when_text(value)))
+    return item
 
 
 @dataclass
