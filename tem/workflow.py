@@ -266,7 +266,9 @@ def export_csv(istore: InvoiceStore, invoice_ids: list[int]) -> str:
     exportable refuses the whole export. Call mark_exported once the file is written."""
     rows: list[dict[str, Any]] = []
     invs = []
-    for iid in invoice_ids:
+    for k, iid in enumerate(invoice_ids):
+        if iid in invoice_ids[:k]:  # its charges would be written twice, and marking it a second time fails
+            raise WorkflowError(_("invoice #{id} is given twice").format(id=iid))
         inv = istore.invoice(iid)
         if inv is None:
             raise WorkflowError(_("no invoice #{id}").format(id=iid))

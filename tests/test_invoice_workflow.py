@@ -161,6 +161,9 @@ def test_workflow_dispute_approve_export(ws: Path) -> None:
     assert code == 1 and "no finding(s) 999" in out
     code, out = run(ws, "invoice", "approve", "1", "--reason", "carrier confirmed 78.30", "--by", "bob")
     assert code == 0
+    code, out = run(ws, "invoice", "export", "1", "1", "--out", str(ws / "gl.csv"), "--by", "carol")
+    assert code == 1 and "invoice #1 is given twice" in out and not (ws / "gl.csv").exists()
+    assert json.loads(run(ws, "invoice", "show", "1", "--json")[1])["state"] == "approved"
     code, out = run(ws, "invoice", "export", "1", "--out", str(ws / "gl.csv"), "--by", "carol")
     assert code == 0, out
     rows = list(csv.DictReader(io.StringIO((ws / "gl.csv").read_text())))
