@@ -44,16 +44,21 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from store.db import StoreBusy, is_busy, locked_message
+        from store.db import StoreError, is_busy, locked_message
 
         try:
             return super().invoke(ctx)
-        except StoreBusy as exc:
+        except StoreError as exc:  # busy past the limit, a damaged or foreign database file: said, not a traceback
             fail(str(exc))
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
+                fail(locked_message(str(_db_path(ctx)), "command", None))
+            if not any(text in str(exc) for text in DAMAGED):
                 raise
-            fail(locked_message(str(_db_path(ctx)), "command", None))
+            fail(_("{path} is not an anatole database: {error}").format(path=_db_path(ctx), error=exc))
+
+
+DAMAGED = ("file is not a database", "database disk image is malformed")  # SQLite's words for a damaged file
 
 
 GLOBAL_VALUE = ("--workspace", "-w", "--lang")  # the main group's options with a value: accepted after the command

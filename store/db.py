@@ -708,13 +708,21 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 def open_store(path: Path | str) -> Store:
     """Open (creating if needed) the database in WAL mode and bring its schema up to date (after a backup, when
-    there are calls in an older layout)."""
-    conn = connect(path)
-    db = sqlite_utils.Database(conn)
-    conn.execute("PRAGMA foreign_keys = ON")
-    store = Store(db)
-    _backup_before_upgrade(conn, Path(path))
-    store.migrate()
+    there are calls in an older layout). A file that is not a database, or one that cannot be opened, raises
+    StoreError with a message for the user; a locked one what SQLite raised (the callers wait or name the holder)."""
+    try:
+        conn = connect(path)
+        db = sqlite_utils.Database(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        store = Store(db)
+        _backup_before_upgrade(conn, Path(path))
+        store.migrate()
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise
+        raise StoreError(_("cannot read the database {path}: {text}").format(path=path, text=exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_("{path} is not an anatole database: {error}").format(path=path, error=exc)) from None
     return store
 
 
