@@ -45,11 +45,12 @@ class Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from store.db import StoreError, is_busy, locked_message
+        from tariffs.errors import TariffError
 
         try:
             return super().invoke(ctx)
-        except StoreError as exc:  # busy past the limit, a damaged or foreign database file: said, not a traceback
-            fail(str(exc))
+        except (StoreError, TariffError) as exc:  # busy past the limit, a damaged or foreign database file, a site's
+            fail(str(exc))  # tariff that cannot be used: said, not a traceback
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                 fail(locked_message(str(_db_path(ctx)), "command", None))

@@ -42,6 +42,7 @@ from pipeline.formatcheck import fmt_given, wrong_format
 from pipeline.workspace import LIVE_FORMATS, Site, Source, Workspace
 from store import CALL_COLUMNS, Store
 from store.db import write_transaction
+from tariffs.errors import TariffError
 
 CHUNK = 20_000
 STATUS, GROUP = CALL_COLUMNS.index("status"), CALL_COLUMNS.index("grp")
@@ -144,6 +145,12 @@ def import_file(ws: Workspace, store: Store, path: Path, *, fmt: str | None = No
     refused = check_format and wrong_format(path, fmt, ctx, how)  # before anything is stored: no import row
     if refused:
         raise CdrImportError(refused)
+    for tariff in {site_cfg.tariff, *site_cfg.trunk_tariffs.values()} - {None}:  # loaded here, once, or refused
+        try:
+            ws.tariff(tariff)
+        except TariffError as exc:
+            raise CdrImportError(_("site {site}: its tariff cannot be used, nothing was imported: {error}").format(
+                site=site_cfg.name, error=exc)) from None
     digest, size = _sha256(path)
     store.upsert_site(site_cfg.name, site_cfg.country, site_cfg.timezone,
                       str(site_cfg.tariff) if site_cfg.tariff else None)

@@ -257,3 +257,24 @@ def test_the_sample_bounds_the_check(workspace: Path) -> None:
     assert code == 0 and json.loads(out)["rejected"] == SAMPLE_LINES + 5
     code, out = run(workspace, "import", "cdr", str(workspace / "head.txt"), "--format", "avaya-ipo")
     assert code == 1 and f"{SAMPLE_LINES // 2 + 1} of the first {SAMPLE_LINES} lines rejected" in out
+
+
+def test_a_site_tariff_that_cannot_be_used_is_a_message_and_no_import(tmp_path: Path) -> None:
+    """A site's tariff that does not parse: `import cdr` says so before storing anything (no import row), and
+    `calls` and `rate`, which load it too, give the same message rather than a traceback."""
+    ws = make_workspace(tmp_path)
+    base = ["--workspace", str(ws)]
+    assert CliRunner().invoke(main, [*base, "import", "cdr", str(ws / "smdr.txt")]).exit_code == 0
+    deck = ws / "tariffs" / "fr-business.toml"
+    deck.write_text(deck.read_text() + "\ngarbage = = =\n")
+    (ws / "more.txt").write_bytes(IPO.replace("1000412", "2000412").encode())
+    result = CliRunner().invoke(main, [*base, "import", "cdr", str(ws / "more.txt")])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "site paris: its tariff cannot be used, nothing was imported" in result.output
+    assert f"{deck}: invalid TOML" in result.output
+    store = open_store(ws / "anatole.db")
+    assert store.conn.execute("SELECT COUNT(*) FROM imports").fetchone()[0] == 1
+    store.close()
+    for command in (["calls"], ["rate"]):
+        result = CliRunner().invoke(main, [*base, *command])
+        assert result.exit_code == 1 and f"{deck}: invalid TOML" in result.output, (result.output, result.exception)
