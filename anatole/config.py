@@ -6,6 +6,7 @@ and what is wrong (see ../shared/CONFIG.md for the agreed keys; the README docum
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import os
 import re
@@ -124,6 +125,9 @@ def open_workspace(path: Path | str, *, require_config: bool = True) -> Workspac
         return Workspace(path)
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8-sig"))
+    except OSError as exc:  # a folder of that name, no permission
+        raise ConfigError([Problem(str(file), None, _("cannot be read: {error}").format(
+            error=exc.strerror or exc))]) from None
     except UnicodeDecodeError as exc:
         problem = _("not UTF-8 text (byte {byte})").format(byte=exc.start)
         raise ConfigError([Problem(str(file), None, problem)]) from None
@@ -307,7 +311,11 @@ def _site(raw: dict, root: Path, at: str, errs: Collector) -> Site | None:
     if "tariff" in raw:
         tariff = _tariff_path(raw["tariff"], root, at, "tariff", errs)
     trunks = {}
-    for trunk, file in (raw.get("trunk_tariffs") or {}).items():
+    given = raw.get("trunk_tariffs") or {}
+    if not isinstance(given, dict):
+        errs.add(at, "trunk_tariffs", _("must be a table of trunk = \"tariff file\""))
+        given = {}
+    for trunk, file in given.items():
         trunks[trunk] = _tariff_path(file, root, at, f"trunk_tariffs.{trunk}", errs)
     hours, lines, hunts = _site_traffic(raw, at, errs)
     if name is None or not country:
@@ -420,10 +428,16 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
         strip = None
     zone = raw.get("timezone")
     timezone = _zone(zone, at, "timezone", errs) if zone else (ws.sites[site].timezone if site in ws.sites else "UTC")
+    encoding = raw.get("encoding", "utf-8")
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        errs.add(at, "encoding", _("{value} is not a known encoding (e.g. cp850, latin-1, utf-8)").format(
+            value=repr(encoding)))
     if name is None or site is None or fmt is None:
         return None
     return Source(name=name, site=site, format=fmt, timezone=timezone, strip_outside_prefix=strip,
-                  encoding=str(raw.get("encoding", "utf-8")), profile=profile, listen=raw.get("listen"),
+                  encoding=str(encoding), profile=profile, listen=raw.get("listen"),
                   connect=raw.get("connect"), username=raw.get("username"), password=raw.get("password"),
                   allow=allow, channel_rules=rules)
 

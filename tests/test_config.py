@@ -84,6 +84,11 @@ def test_good_config(workspace: Path) -> None:
     ('site = "paris"', 'site = "lyon"', "[[source]] #1: site: no [[site]] named 'lyon'"),
     ('format = "avaya-ipo"', 'format = "avaya"', "[[source]] #1: format: 'avaya' is not a known format"),
     ('listen = "0.0.0.0:8808"', 'listen = "8808"', "[[source]] #1: listen: '8808' is not HOST:PORT"),
+    ('listen = "0.0.0.0:8808"', 'listen = "0.0.0.0:8808"\nencoding = "klingon"',
+     "[[source]] #1: encoding: 'klingon' is not a known encoding"),
+    ('listen = "0.0.0.0:8808"', 'listen = "0.0.0.0:8808"\nencoding = 5', "[[source]] #1: encoding: 5 is not a known"),
+    ('tariff = "tariffs/fr-business.toml"', 'tariff = "tariffs/fr-business.toml"\ntrunk_tariffs = "x"',
+     "[[site]] #1: trunk_tariffs: must be a table of trunk = \"tariff file\""),
     ('when = "cost > 5"', 'colour = "red"', "[[alert]] #1: colour: unknown key"),
     ("[workspace]", "[workspaces]", "anatole.toml: workspaces: unknown key"),
 ])
@@ -100,6 +105,10 @@ def test_missing_and_broken_files(workspace: Path) -> None:
         open_workspace(workspace)
     (workspace / "anatole.toml").write_text("[[site]\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
+        open_workspace(workspace)
+    (workspace / "anatole.toml").unlink()
+    (workspace / "anatole.toml").mkdir()
+    with pytest.raises(ConfigError, match="anatole.toml: cannot be read: Is a directory"):
         open_workspace(workspace)
 
 
