@@ -914,6 +914,11 @@ def write(report: Report, fmt: str, path: Path) -> None:
     if fmt == "csv":
         path.write_text(to_csv(report), encoding="utf-8")
     elif fmt == "xlsx":
-        to_xlsx(report, path)
+        from xlsxwriter.exceptions import FileCreateError
+
+        try:
+            to_xlsx(report, path)
+        except FileCreateError as exc:  # xlsxwriter's wrapper of the OSError: raised as the other formats raise it
+            raise (exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else OSError(str(exc))) from None
     else:
         to_pdf(report, path)

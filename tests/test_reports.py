@@ -58,6 +58,10 @@ def test_every_report_in_every_format(ws: Path) -> None:
     assert (ws / "cost-by-cost-centre.pdf").read_bytes().startswith(b"%PDF")
     with zipfile.ZipFile(ws / "cost-by-cost-centre.xlsx") as z:
         assert any(n.startswith("xl/charts/chart") for n in z.namelist())
+    for fmt in ("csv", "xlsx", "pdf"):  # a folder that is not there: the same message in every format
+        target = ws / "nowhere" / f"r.{fmt}"
+        code, out = run(ws, "report", "cost-by-site", "--period", "2025-03", "--out", str(target))
+        assert code == 1 and f"{target}: cannot be written (No such file or directory)" in out, (fmt, out)
 
 
 def test_cost_reports_match_the_allocation(ws: Path) -> None:
