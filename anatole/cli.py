@@ -696,7 +696,7 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
               help=_("OUT.csv or OUT.parquet (rejects go to OUT.<ext>.rejects.csv)."))
 @click.option("--workers", type=int, help=_("Rate on a local Dask cluster of N worker processes."))
 @click.option("--scheduler", help=_("Rate on the Dask cluster at tcp://HOST:PORT (Parquet: a folder of parts)."))
-@click.option("--chunk-mb", default=32, show_default=True,
+@click.option("--chunk-mb", default=32, show_default=True, type=click.IntRange(min=1),
               help=_("With Dask: split big files into parts of this size."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
 @click.pass_context

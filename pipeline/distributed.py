@@ -433,6 +433,13 @@ def check_cluster_args(scheduler: str | None, workers: int | None, error: type[E
         raise error(_("give either --workers N or --scheduler tcp://HOST:PORT"))
     if workers is not None and workers < 1:
         raise error(_("--workers {workers}: give 1 or more").format(workers=workers))
+    found = scheduler is not None and _ADDRESS.fullmatch(scheduler)
+    if scheduler is not None and not (found and int(found.group(1)) <= 65535):
+        raise error(_("--scheduler {scheduler}: not an address like tcp://HOST:PORT").format(scheduler=repr(scheduler)))
+
+
+# what a Dask scheduler prints: tcp://HOST:PORT (or tls, ucx; an IPv6 host in brackets)
+_ADDRESS = re.compile(r"(?:tcp|tls|ucx)://(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
 
 @contextlib.contextmanager

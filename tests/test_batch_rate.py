@@ -334,3 +334,15 @@ def test_read_ahead_in_order_bounded_and_closed() -> None:
     assert [next(reads) for _ in range(3)] == [0, 1, 2]
     reads.close()  # the caller stops early: the thread stops and the source is closed
     assert closed.is_set() and len(made) < 10
+
+
+@pytest.mark.parametrize("address", ["abc", "127.0.0.1", "tcp://", "tcp://:abc", "http://x:8786", "tcp://h:99999"])
+def test_a_malformed_scheduler_address_is_a_message(tmp_path: Path, address: str) -> None:
+    cdr = tmp_path / "Master.csv"
+    cdr.write_text(ROWS)
+    result = CliRunner().invoke(main, ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
+                                       "--format", "asterisk", "--out", str(tmp_path / "o.csv"),
+                                       "--scheduler", address])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert f"--scheduler {address!r}: not an address like tcp://HOST:PORT" in result.output
+    assert not (tmp_path / "o.csv").exists()
