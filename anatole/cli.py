@@ -713,9 +713,14 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     except BatchError as exc:
         _fail(str(exc))
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
-    ws = _workspace(ctx) if site else Workspace(Path.cwd())
+    generic = fmt.partition(":")[0] == "csv"  # csv:<profile>: the profile is in anatole.toml
+    ws = _workspace(ctx) if site or generic else Workspace(Path.cwd())
     if site and site not in ws.sites:
         _fail(_("no [[site]] named {site} in anatole.toml").format(site=repr(site)))
+    profile = ws.csv_profiles.get(fmt.partition(":")[2]) if generic else None
+    if generic and not profile:
+        _fail(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
+            fmt=fmt, profile=fmt.partition(":")[2]))
     detected = fmt == "auto"
     if detected:
         try:
@@ -726,7 +731,7 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     dask: dict = {}
     try:
         check_formats(list(inputs), fmt, detected=detected,  # a wrong format: nothing written, exit 1
-                      timezone=ws.sites[site].timezone if site else timezone)
+                      timezone=ws.sites[site].timezone if site else timezone, profile=profile)
         label = _("batch-rate → {file}").format(file=out.name)
         with clitools.progress(label, quiet=as_json) as update:  # on a terminal only
             if workers is not None or scheduler is not None:  # the same path on Dask workers (pipeline/distributed.py)
@@ -735,10 +740,11 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
                 result, dask = distributed_batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out, site=site,
                                                       workspace=ws.path, timezone=timezone, scheduler=scheduler,
                                                       workers=workers, chunk_bytes=max(1, chunk_mb) << 20,
-                                                      progress=update)
+                                                      progress=update, ws=ws)
             else:
                 result = batch_rate(list(inputs), tariff=tariff_file, fmt=fmt, out=out,
-                                    site=ws.sites[site] if site else None, timezone=timezone, ws=ws, progress=update)
+                                    site=ws.sites[site] if site else None, timezone=timezone, ws=ws, progress=update,
+                                    profile=profile)
     except (BatchError, UnknownFormat) as exc:
         _fail(str(exc))
     summary = {"format": fmt, "out": str(out), "read": result.read, "calls": result.calls,

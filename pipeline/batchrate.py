@@ -158,6 +158,11 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
         raise BatchError("a span is a part of one input")
     check_output(out)
     ws = ws or Workspace(Path.cwd())
+    if profile is None and fmt.partition(":")[0] == "csv":  # a Dask task: the profile from the shipped workspace
+        profile = ws.csv_profiles.get(fmt.partition(":")[2])
+        if not profile:
+            raise BatchError(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
+                fmt=fmt, profile=fmt.partition(":")[2]))
     _keep_freed_memory()
     compiled = ws.tariff(tariff)
     if site is None:  # numbers must already be international (+CC...)

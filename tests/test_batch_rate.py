@@ -346,3 +346,23 @@ def test_a_malformed_scheduler_address_is_a_message(tmp_path: Path, address: str
     assert result.exit_code == 1, (result.output, result.exception)
     assert f"--scheduler {address!r}: not an address like tcp://HOST:PORT" in result.output
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_a_generic_csv_profile_from_the_workspace(tmp_path: Path, dask: bool) -> None:
+    """`--format csv:NAME` takes the [csv.NAME] profile of anatole.toml, on one process and on Dask workers; a
+    profile that is not there is a message, not the parser's error."""
+    (tmp_path / "anatole.toml").write_text(
+        '[workspace]\ncurrency = "EUR"\n\n[csv.export]\nstart = "Start"\ndialled = "To"\nbillable = "Talk"\n'
+        'time_format = "%Y-%m-%d %H:%M:%S"\n')
+    cdr = tmp_path / "calls.csv"
+    cdr.write_text("Start,To,Talk\n2025-03-14 10:15:02,+33155501234,152\n2025-03-14 11:00:00,+33612345678,65\n")
+    out = tmp_path / "rated.csv"
+    base = ["--workspace", str(tmp_path), "batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
+            "--out", str(out), *(["--workers", "1"] if dask else [])]
+    result = CliRunner().invoke(main, [*base, "--format", "csv:export", "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["number"], r["status"]) for r in rows] == [("33155501234", "rated"), ("33612345678", "rated")]
+    result = CliRunner().invoke(main, [*base, "--format", "csv:nope"])
+    assert result.exit_code == 1 and "'csv:nope': no [csv.nope] profile in anatole.toml" in result.output
