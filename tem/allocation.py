@@ -337,6 +337,9 @@ def month_bounds(period: str) -> tuple[str, str]:
     m = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise AllocationError(_("--period {period} is not a month (YYYY-MM)").format(period=repr(period)))
+    if not 1970 <= int(m.group(1)) <= 2099:  # the years calls can have (ingest.cdr.model.EARLIEST, LATEST)
+        raise AllocationError(_("--period {period}: give a month of the years 1970 to 2099").format(
+            period=repr(period)))
     y, mo = int(m.group(1)), int(m.group(2))
     nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
     return dt.date(y, mo, 1).isoformat(), nxt.isoformat()

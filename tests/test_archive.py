@@ -239,6 +239,9 @@ def test_a_month_with_no_calls(ws: Path) -> None:
     assert code == 0 and "no archives" in out
     code, out = run(ws, "archive", "export", "--month", "2025-13")
     assert code == 1 and "--month '2025-13' is not a month" in out, out
+    for month in ("9999-12", "0000-01"):  # the next month, or the local midnight, would be out of Python's years
+        code, out = run(ws, "archive", "export", "--month", month)
+        assert code == 1 and f"--month '{month}': give a month of the years 1970 to 2099" in out, out
     code, out = run(ws, "archive", "export", "--month", "2025-03", "--site", "lyon")
     assert code == 1 and "--site lyon" in out, out
 
