@@ -102,7 +102,7 @@ def tariff_check(files: tuple[str, ...], as_json: bool) -> None:
 @tariff.command("show", help=_("Show a tariff: settings, bands, versions and its rates."))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--search", metavar="DIGITS", help=_("Only rates whose prefix starts with DIGITS or matches them."))
-@click.option("--limit", default=30, show_default=True, help=_("Rates to list (0: none)."))
+@click.option("--limit", default=30, show_default=True, type=clitools.COUNT, help=_("Rates to list (0: none)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON."))
 def tariff_show(file: str, search: str | None, limit: int, as_json: bool) -> None:
     """Show a tariff: settings, bands, versions and its rates."""
@@ -521,7 +521,7 @@ def _call_out(row: dict[str, Any], decimals: dict[str, int]) -> dict[str, Any]:
                                  "no_tariff"))
 @click.option("--number", metavar="DIGITS", help=_("E.164 number or prefix."))
 @click.option("--min-cost", metavar="AMOUNT", help=_("Only calls costing at least this."))
-@click.option("--limit", type=int, default=None, help=_("At most this many calls."))
+@click.option("--limit", type=clitools.COUNT, default=None, help=_("At most this many calls."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line per call."))
 @click.option("--csv", "as_csv", is_flag=True, help=_("CSV with a header row."))
 @click.pass_context
@@ -617,7 +617,7 @@ def _safe_cell(value: Any) -> Any:
 
 @main.command(help=_("What was quarantined, where it came from (file and line) and why."))
 @click.option("--source", help=_("Only the rejects of this source."))
-@click.option("--limit", type=int, default=None, help=_("At most this many rejects."))
+@click.option("--limit", type=clitools.COUNT, default=None, help=_("At most this many rejects."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_context
 def rejects(ctx: click.Context, source: str | None, limit: int | None, as_json: bool) -> None:

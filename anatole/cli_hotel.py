@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from anatole.clitools import COUNT
 from anatole.clitools import console as _console
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
@@ -415,7 +416,7 @@ def late_charges(ctx: click.Context, as_json: bool) -> None:
                                   "the PMS's answer."))
 @click.option("--state", type=click.Choice(["pending", "sent", "unconfirmed", "ok", "rejected", "cancelled"]),
               help=_("Only the postings in this state."))
-@click.option("--limit", type=int, default=100, show_default=True, help=_("The newest N postings."))
+@click.option("--limit", type=COUNT, default=100, show_default=True, help=_("The newest N postings."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the postings as JSON."))
 @click.pass_context
 def postings(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from anatole.clitools import console, emit_json, fail, store, workspace
+from anatole.clitools import COUNT, console, emit_json, fail, store, workspace
 from i18n import _
 from store import display
 
@@ -31,7 +31,8 @@ def imports() -> None:
 
 @imports.command("list", help=_("The imports, newest first: id, when, source, file, format and counts (read = calls "
                                 "+ rejected + duplicates)."))
-@click.option("--limit", type=int, default=50, show_default=True, help=_("The most recent N imports (0: all)."))
+@click.option("--limit", type=COUNT, default=50, show_default=True,
+              help=_("The most recent N imports (0: all)."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line per import."))
 @click.pass_context
 def imports_list(ctx: click.Context, limit: int, as_json: bool) -> None:

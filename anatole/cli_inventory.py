@@ -174,7 +174,7 @@ def show_cmd(ctx: click.Context, key: str, kind: str | None, as_json: bool) -> N
 @inventory.command("history", help=_("Every change, newest first: who, when, what before and after."))
 @click.option("--kind", "-k", help=_("Only this kind."))
 @click.option("--key", help=_("Only this item."))
-@click.option("--limit", default=50, show_default=True, help=_("The newest N changes."))
+@click.option("--limit", default=50, show_default=True, type=clitools.COUNT, help=_("The newest N changes."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the changes as JSON."))
 @click.pass_context
 def history_cmd(ctx: click.Context, kind: str | None, key: str | None, limit: int, as_json: bool) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from anatole.clitools import COUNT
 from anatole.clitools import console as _console
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
@@ -426,7 +427,7 @@ def health(got: Any, *, backlog: int = BACKLOG_WARNING, starting_limit: int = ST
 @click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
               help=_("The workspace folder (as the global --workspace)."))
 @click.option("--open", "open_only", is_flag=True, help=_("Only alerts not acknowledged."))
-@click.option("--limit", type=int, default=100, show_default=True, help=_("At most this many alerts."))
+@click.option("--limit", type=COUNT, default=100, show_default=True, help=_("At most this many alerts."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print the alerts as JSON."))
 @click.option("--ack", "ack", type=int, metavar="ID",
               help=_("Acknowledge alert ID through the running daemon (as the console does: the acknowledger is the "

@@ -27,6 +27,9 @@ def console(err: bool = False) -> Console:
     return Console(stderr=err, highlight=False, soft_wrap=err or piped, width=160 if piped else None)
 
 
+COUNT = click.IntRange(0, 2**63 - 1)  # --limit and other counts: what SQLite's LIMIT takes (a negative one was none)
+
+
 def fail(message: str) -> None:
     console(err=True).print("[bold red]" + _("error:") + "[/] " + escape(message), markup=True)
     sys.exit(EXIT_INPUT)
@@ -51,6 +54,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (StoreError, TariffError) as exc:  # busy past the limit, a damaged or foreign database file, a site's
             fail(str(exc))  # tariff that cannot be used: said, not a traceback
+        except OverflowError as exc:  # an id or --limit past SQLite's 64-bit integers
+            if "SQLite INTEGER" not in str(exc):
+                raise
+            fail(_("a number given is too large (at most {limit})").format(limit=2**63 - 1))
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                 fail(locked_message(str(_db_path(ctx)), "command", None))
