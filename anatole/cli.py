@@ -30,10 +30,12 @@ from anatole.clitools import fail as _fail
 from anatole.clitools import store as _store
 from anatole.clitools import tariff as _load
 from anatole.clitools import workspace as _workspace
+from engine import MAX_DURATION
 from engine.durations import parse_duration
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from i18n import N_, _, pgettext
+from ingest.cdr.model import EARLIEST, LATEST
 from store import display
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
@@ -241,7 +243,10 @@ def _parse_start(text: str | None, zone: str) -> int:
               .format(value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))  # a local time in the tariff's zone
-    return int(when.timestamp())
+    instant = int(when.timestamp())
+    if not EARLIEST <= instant < LATEST:  # the years a call can have (ingest.cdr.model)
+        _fail(_("--start {value}: give a time in the years 1970 to 2099").format(value=repr(text)))
+    return instant
 
 
 def _clean_number(text: str) -> str:
@@ -262,10 +267,14 @@ class Duration(click.ParamType):
         if isinstance(value, int):
             return value
         try:
-            return parse_duration(str(value))
+            seconds = parse_duration(str(value))
         except ValueError:  # engine/ speaks no language: its message is said again here, in the user's
             self.fail(_("{value} is not a duration: seconds (90) or h/m/s (90s, 2m, 1m30s, 1h) or m:ss (1:30)")
                       .format(value=repr(str(value))), param, ctx)
+        if not 0 <= seconds <= MAX_DURATION:
+            self.fail(_("{value}: a call lasts 0 to {limit} s").format(value=repr(str(value)), limit=MAX_DURATION),
+                      param, ctx)
+        return seconds
 
 
 def _site_number(ctx: click.Context, site_name: str, number: str, file: str | None) -> tuple[str, str]:

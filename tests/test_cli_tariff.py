@@ -89,6 +89,17 @@ def test_quote_bad_start() -> None:
                                        "-s", "yesterday"])
     assert result.exit_code == 1
     assert "--start 'yesterday' is not an ISO 8601" in result.output
+    for start in ("0001-01-01T00:00", "9999-12-31T23:00", "2100-01-01T00:00Z"):  # Python's years end, calls' too
+        result = CliRunner().invoke(main, ["tariff", "quote", str(DATA / "worked-slot.toml"), "-n", "331", "-d", "10",
+                                           "-s", start])
+        assert result.exit_code == 1 and f"--start {start!r}: give a time in the years 1970 to 2099" in result.output
+
+
+@pytest.mark.parametrize("typed", ["604801", "99999999999", "168h1s"])
+def test_a_duration_past_a_week_is_refused(typed: str) -> None:
+    result = CliRunner().invoke(main, ["tariff", "quote", str(DATA / "worked-slot.toml"), "-n", "33212345678",
+                                       "-d", typed])
+    assert result.exit_code == 2 and f"{typed!r}: a call lasts 0 to 604800 s" in result.output, result.output
 
 
 def test_check_and_show_samples() -> None:
