@@ -56,9 +56,9 @@ def _amount(text: str | None, currency: str | None) -> str:
 @click.option("--detail", "detail_file", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Take the call detail from a CSV (header: number,start,duration,amount[,service]) instead of a "
                      "stored invoice; INVOICE is then only a label."))
-@click.option("--tolerance-start", type=click.IntRange(min=0), default=60, show_default=True, metavar="S",
+@click.option("--tolerance-start", type=click.IntRange(0, 86400), default=60, show_default=True, metavar="S",
               help=_("Seconds the carrier's and the PBX's call starts may differ."))
-@click.option("--tolerance-duration", type=click.IntRange(min=0), default=5, show_default=True, metavar="S",
+@click.option("--tolerance-duration", type=click.IntRange(0, 86400), default=5, show_default=True, metavar="S",
               help=_("Seconds the durations may differ (the increment, for carriers that list billed durations)."))
 @click.option("--tolerance-cost", default="0.005", show_default=True, metavar="AMOUNT",
               help=_("Largest difference of amounts that still agree."))

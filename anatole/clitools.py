@@ -194,6 +194,8 @@ def store(ws: Any) -> Any:
 
 def date(text: str | None, zone: str, option: str) -> int | None:
     """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
+    from ingest.cdr.model import EARLIEST, LATEST
+
     if text is None:
         return None
     try:
@@ -203,7 +205,10 @@ def date(text: str | None, zone: str, option: str) -> int | None:
                                                                                                  value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))
-    return int(when.timestamp())
+    instant = int(when.timestamp())
+    if not EARLIEST <= instant < LATEST:  # the years a call can have (ingest.cdr.model)
+        fail(_("{option} {value}: give a date in the years 1970 to 2099").format(option=option, value=repr(text)))
+    return instant
 
 
 def tariff(path: str) -> Any:

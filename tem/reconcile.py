@@ -37,6 +37,7 @@ import numpy as np
 from engine import _recon
 from engine.money import MoneyError, format_exact, parse_money
 from i18n import _
+from ingest.cdr.model import EARLIEST, LATEST
 
 CLASS_NAMES: tuple[str, ...] = tuple(_recon.CLASS_NAMES)
 EXACT, NEAR, COST_MISMATCH, ONLY_INVOICE, ONLY_CDR = range(5)
@@ -322,6 +323,8 @@ def _detail_row(cells: dict[str, str], tz: ZoneInfo) -> tuple[int, int, int] | s
         except ValueError:
             return "start: " + _("{value} is not an ISO 8601 date and time or epoch seconds").format(value=repr(raw))
         start = int((when if when.tzinfo else when.replace(tzinfo=tz)).timestamp())
+    if not EARLIEST <= start < LATEST:  # the years a call can have (ingest.cdr.model): Python's datetime ends too
+        return "start: " + _("{value} is outside the years 1970 to 2099").format(value=repr(raw))
     raw = cells["duration"]
     m = _HMS.fullmatch(raw)
     if raw.isdigit():

@@ -204,6 +204,17 @@ def test_bad_detail_file_names_line_and_field(workspace: Path) -> None:
     assert code == 1 and "missing column(s) duration, amount" in out
     code, out = run(workspace, "reconcile")
     assert code == 1 and "INVOICE" in out
+    (workspace / "years.csv").write_text("number,start,duration,amount\n+33155501234,0001-01-01T00:00:00,60,0.1\n"
+                                         "+33155501234,9999-12-31T23:00:00Z,60,0.1\n")
+    code, out = run(workspace, "reconcile", "--detail", str(workspace / "years.csv"))
+    assert code == 1 and "years.csv:2: start: '0001-01-01T00:00:00' is outside the years 1970 to 2099" in out, out
+    assert "years.csv:3: start" in out and "Traceback" not in out
+    good = workspace / "good.csv"
+    good.write_text("number,start,duration,amount\n+33155501234,2026-03-10T10:00:00Z,60,0.10\n")
+    code, out = run(workspace, "reconcile", "--detail", str(good), "--from", "0001-01-01")
+    assert code == 1 and "--from '0001-01-01': give a date in the years 1970 to 2099" in out, out
+    code, out = run(workspace, "reconcile", "--detail", str(good), "--tolerance-start", str(10**20))
+    assert code == 2 and "--tolerance-start" in out, out
 
 
 def test_detail_local_times_and_durations(tmp_path: Path) -> None:
