@@ -6,6 +6,7 @@ the late-charge list, the PMS posting queue), and the daemon's hotel extensions 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,9 @@ from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
 from i18n import _, pgettext
 from store import display
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 
 def overlapping_sources(ws: Any) -> set[str]:
@@ -479,8 +483,13 @@ def simulate_pms(ctx: click.Context, port: int | None, lrc: bool, seconds: float
     try:
         sim = trio.run(lambda: pmssim.run(port, lrc=lrc, seconds=seconds,
                                           say=lambda line: out.print(line, markup=False, highlight=False)))
-    except OSError as exc:
-        _fail(_("cannot listen on 127.0.0.1:{port}: {error}").format(port=port, error=exc.strerror or exc))
+    except (OSError, BaseExceptionGroup) as exc:  # trio's nursery wraps the listener's error (port in use)
+        found = exc.subgroup(OSError) if isinstance(exc, BaseExceptionGroup) else exc
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        if found is None:
+            raise
+        _fail(_("cannot listen on 127.0.0.1:{port}: {error}").format(port=port, error=found.strerror or found))
     except KeyboardInterrupt:
         return
     out.print(_("posted {count} charge(s), {resent} sent again").format(count=len(sim.posted), resent=sim.resent),

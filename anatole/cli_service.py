@@ -265,7 +265,10 @@ def print_cmd(ctx: click.Context, name: str, workspace: Path | None, user: str, 
         for n, (_filename, text) in enumerate(files):
             click.echo(("\n" if n else "") + text, nl=False)
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    for filename, text in files:
-        (folder / filename).write_text(text, encoding="utf-8")
-        click.echo(str(folder / filename))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for filename, text in files:
+            (folder / filename).write_text(text, encoding="utf-8")
+            click.echo(str(folder / filename))
+    except OSError as exc:
+        _fail(_("--dir {folder}: cannot be written ({error})").format(folder=folder, error=exc.strerror or exc))

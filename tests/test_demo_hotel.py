@@ -135,3 +135,16 @@ def test_simulate_pms_is_bounded(tmp_path: Path) -> None:
                                        "-w", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "listening on 127.0.0.1:" in result.output and "posted 0 charge(s)" in result.output
+
+
+def test_simulate_pms_on_a_port_in_use_is_a_message(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["hotel", "simulate-pms", "--port", str(port), "--seconds", "0.2",
+                                           "-w", str(tmp_path)])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.output

@@ -103,3 +103,10 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
                          cwd=folder, timeout=60)
     ours = [line for line in (run.stdout + run.stderr).splitlines() if str(folder) in line or "anatole" in line]
     assert run.returncode == 0 and not ours, run.stdout + run.stderr
+
+
+def test_a_folder_that_cannot_be_written_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = CliRunner().invoke(main, ["service", "print", "serve", "--dir", str(tmp_path / "file" / "units")])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert f"--dir {tmp_path / 'file' / 'units'}: cannot be written (Not a directory)" in result.output
