@@ -518,6 +518,11 @@ def _call_out(row: dict[str, Any], decimals: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def _before(first: int | None, last: int | None, start: str | None, end: str | None) -> None:
+    if first is not None and last is not None and first >= last:
+        _fail(_("--from {start} is not before --to {end}: no call can be in between").format(start=start, end=end))
+
+
 @main.command(help=_("List stored calls with their cost."))
 @click.option("--from", "start", metavar="DATE",
               help=_("First day (or instant), site-local unless it has an offset."))
@@ -552,9 +557,18 @@ def calls(ctx: click.Context, start: str | None, end: str | None, site: str | No
         _fail(_("--min-cost: {problem}").format(problem=exc))
     decimals = {p.name: ws.tariff(p).tariff.decimals for s in ws.sites.values() for p in
                 [s.tariff, *s.trunk_tariffs.values()] if p is not None}
-    rows = store.calls(start=_date(start, zone, "--from"), end=_date(end, zone, "--to"), site=site,
-                       extension=extension, direction=direction, status=status, number=number, min_cost=floor,
-                       limit=limit)
+    from pipeline.columnar import STATUSES
+
+    if status is not None and status not in STATUSES:
+        _fail(_("--status {status} is not one of: {statuses}").format(status=repr(status),
+                                                                       statuses=", ".join(STATUSES)))
+    first, last = _date(start, zone, "--from"), _date(end, zone, "--to")
+    _before(first, last, start, end)
+    if site is not None and site not in ws.sites and not list(store.calls(site=site, limit=1)):  # a site of
+        _fail(_("no site {site} in {file} and no call of it in the store (sites: {sites})").format(  # anatole.toml
+            site=repr(site), file=ws.path / "anatole.toml", sites=", ".join(ws.sites) or _("none")))  # or stored
+    rows = store.calls(start=first, end=last, site=site, extension=extension, direction=direction, status=status,
+                       number=number, min_cost=floor, limit=limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(_call_out(row, decimals), ensure_ascii=False))
@@ -671,7 +685,11 @@ def rate(ctx: click.Context, start: str | None, end: str | None, site: str | Non
         _load(str(tariff_file))  # exits with the problems if the tariff is invalid
     zone = ws.sites[site].timezone if site in ws.sites else "UTC"
     summary: dict[str, Any] = {}
+    if site is not None and site not in ws.sites:
+        _fail(_("no [[site]] named {site} in anatole.toml (sites: {sites})").format(
+            site=repr(site), sites=", ".join(ws.sites) or _("none")))
     first, last = _date(start, zone, "--from"), _date(end, zone, "--to")
+    _before(first, last, start, end)
     try:
         with clitools.progress(_("re-rate"), lambda: store.count_for_rating(start=first, end=last, site=site),
                                quiet=as_json) as update:  # on a terminal only
