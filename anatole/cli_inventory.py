@@ -320,10 +320,14 @@ def chargeback_cmd(ctx: click.Context, period: str | None, cost_centre: str | No
     from tem.allocation import statement
 
     _ws, store, istore = _open(ctx)
-    if not cost_centre and not person:
+    if bool(cost_centre) == bool(person):  # one of the two, not both (the person was ignored)
         clitools.fail(_("give --cost-centre CODE or --person ID"))
     run = _run(ctx, open_queries(store.conn), istore, period)
     st = statement(istore, run, cost_centre=cost_centre, person=person)
+    if not st["lines"] and not istore.items("cost_centre" if cost_centre else "person", key=cost_centre or person):
+        clitools.fail((_("no cost centre {key} in the inventory, nor in the allocation of {period}") if cost_centre
+                       else _("no person {key} in the inventory, nor in the allocation of {period}")).format(
+            key=repr(cost_centre or person), period=run["period"]))  # a typo gave a statement of 0.00
     if as_json:
         clitools.emit_json(st)
         return

@@ -160,6 +160,13 @@ def test_chargeback_and_gl_export(ws: Path) -> None:
     assert sum(money(x["amount"]) for x in st_["lines"]) == money(st_["total"])
     code, out = run(ws, "chargeback", "--period", "2025-03", "--cost-centre", "SALES", "--json")
     assert json.loads(out)["total"] == "47.26"
+    code, out = run(ws, "chargeback", "--period", "2025-03", "--cost-centre", "UNASSIGNED", "--json")
+    assert code == 0 and json.loads(out)["total"] == "0.35"  # in the allocation, not the inventory
+    for args, said in [(["--cost-centre", "SALSE"], "no cost centre 'SALSE' in the inventory"),  # a typo: not 0.00
+                       (["--person", "E99"], "no person 'E99' in the inventory"),
+                       (["--person", "E1", "--cost-centre", "SALES"], "give --cost-centre CODE or --person ID")]:
+        code, out = run(ws, "chargeback", "--period", "2025-03", *args)
+        assert code == 1 and said in out, (args, out)
     code, out = run(ws, "gl-export", "--period", "2025-03", "--out", str(ws / "gl.csv"))
     assert code == 0, out
     rows = list(csv.reader(io.StringIO((ws / "gl.csv").read_text()), delimiter=";"))
