@@ -7,6 +7,7 @@ refused while problems are open unless --accept); a file that cannot be read exi
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,10 @@ def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, curr
     from tem import workflow
     from tem.allocation import AllocationConfig, AllocationError, allocate
 
+    if currency is not None:
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):
+            clitools.fail(_("--currency {value} is not an ISO 4217 code (e.g. EUR)").format(value=repr(currency)))
+        currency = currency.upper()  # eur is EUR (it allocated nothing)
     q = open_queries(store.conn)
     period = _period(ctx, q, period)
     cfg = ws.allocation or AllocationConfig()
@@ -234,6 +239,9 @@ def run_allocation(ws: Any, store: Any, istore: Any, period: str | None, *, curr
                           only=currency)
     except AllocationError as exc:
         clitools.fail(str(exc))
+    if currency is not None and not result.lines:  # nothing stored or marked for a currency nothing is billed in
+        clitools.fail(_("no cost in {currency} in {period}: nothing to allocate").format(currency=currency,
+                                                                                       period=period))
     if save:
         result.run_id = istore.save_run(period, workflow.actor_name(actor), result.currency,
                                         (result.total, result.total - result.unassigned, result.unassigned),

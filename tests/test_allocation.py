@@ -176,6 +176,15 @@ def test_chargeback_and_gl_export(ws: Path) -> None:
                         ["6260", "UNASSIGNED", "2025-03", "0.35", ""]]
 
 
+def test_allocate_currency_is_checked(ws: Path) -> None:
+    code, out = run(ws, "allocate", "--period", "2025-03", "--currency", "eur", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["currency"] == "EUR", out  # eur is EUR: it allocated nothing before
+    code, out = run(ws, "allocate", "--period", "2025-03", "--currency", "euros")
+    assert code == 1 and "--currency 'euros' is not an ISO 4217 code" in out, out
+    code, out = run(ws, "allocate", "--period", "2025-03", "--currency", "XYZ")
+    assert code == 1 and "no cost in XYZ in 2025-03: nothing to allocate" in out, out
+
+
 def test_several_currencies_need_rates(tmp_path: Path) -> None:
     ws = build_workspace(tmp_path)
     store = open_store(ws / "anatole.db")
