@@ -342,12 +342,13 @@ def usage_arrays(mstore: Any, months: list[str]) -> UsageArrays:
                        [c for _unused, c in meta], usage, billed, roaming)
 
 
-def _last_month(mstore: Any, last_month: str | None) -> str:
+def _last_month(mstore: Any, last_month: str | None, option: str = "--last") -> str:
     if last_month is not None:
         try:
             dt.date.fromisoformat(f"{last_month}-01")
         except ValueError:
-            raise MobileError(_("--last {month} is not a month (YYYY-MM)").format(month=repr(last_month))) from None
+            raise MobileError(_("{option} {month} is not a month (YYYY-MM)").format(
+                option=option, month=repr(last_month))) from None
         return last_month
     day = mstore.last_day()
     if day is None:
@@ -471,10 +472,9 @@ def lines_view(ws: Any, mstore: Any, month: str | None = None) -> dict[str, Any]
     configured) the suggested plan and monthly saving over the [mobile] months ending with `month`."""
     from tem.mobile_plans import plan_set
 
-    try:
-        last = _last_month(mstore, month)
-    except MobileError:
+    if month is None and mstore.last_day() is None:  # nothing imported yet: an empty view, not an error
         return {"month": None, "lines": []}
+    last = _last_month(mstore, month, "--month")  # a month that is not one: said (it showed "no usage")
     ua = usage_arrays(mstore, [last])
     current = current_plans(mstore)
     plans_by_key: dict[tuple[str, str], Any] = {}

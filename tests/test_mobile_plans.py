@@ -170,6 +170,9 @@ def test_cli_lines_and_plans(ws: Path) -> None:
     assert (line["plan"], line["sms"], line["suggested"], line["saving"]) == ("PRO-20", "2/unl.", "PRO-5", "11.00")
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "lines"])
     assert res.exit_code == 0 and "33698765432" in res.output
+    for month in ("abc", "2026-13"):  # said, where it showed "no usage" and exited 0
+        res = runner.invoke(main, ["--workspace", str(ws), "mobile", "lines", "--month", month])
+        assert res.exit_code == 1 and f"--month {month!r} is not a month (YYYY-MM)" in res.output, res.output
 
 
 def test_rightsize_says_which_lines_it_cannot_price(ws: Path) -> None:
