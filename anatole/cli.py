@@ -445,8 +445,7 @@ def import_cdr(ctx: click.Context, paths: tuple[Path, ...], fmt: str, source: st
 
     ws = _workspace(ctx)
     store = _store(ws)
-    files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
-                                           else [path])]
+    files = clitools.files_in(paths)
     with store.bulk_load(expected_calls(files)):  # a large import builds the reader indexes once, at the end
         failed = _import_files(ws, store, files, fmt, source, site, as_json, explain)
     store.close()

@@ -120,8 +120,7 @@ def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profil
             name=fmt[4:], profiles=", ".join(ws.invoice_profiles) or _("none")))
     console = clitools.console()
     failed = 0
-    files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir()
-                                           else [path])]
+    files = clitools.files_in(paths)
     for path in files:
         try:
             result = import_file(istore, path, fmt=fmt, profiles=ws.invoice_profiles, timezone=timezone,

@@ -192,6 +192,18 @@ def store(ws: Any) -> Any:
         fail(str(exc))
 
 
+def files_in(paths: Any) -> list[Any]:
+    """The files to import: each path, a folder as the files under it (sorted); a folder with none is said (it
+    imported nothing and exited 0)."""
+    files = []
+    for path in paths:
+        found = sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir() else [path]
+        if not found:
+            fail(_("{folder}: no files in this folder").format(folder=path))
+        files += found
+    return files
+
+
 def date(text: str | None, zone: str, option: str) -> int | None:
     """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
     from ingest.cdr.model import EARLIEST, LATEST

@@ -49,3 +49,10 @@ def test_filters_that_can_match_nothing_are_said(ws: Path) -> None:
         result = CliRunner().invoke(main, [*base, *args])
         assert result.exit_code == 1 and said in result.output, (args, result.output, result.exception)
     assert CliRunner().invoke(main, [*base, "calls", "--status", "rated"]).exit_code == 0
+
+
+@pytest.mark.parametrize("what", ["cdr", "invoice"])
+def test_importing_an_empty_folder_is_said(ws: Path, what: str) -> None:
+    (ws / "empty").mkdir()
+    result = CliRunner().invoke(main, ["--workspace", str(ws), "import", what, str(ws / "empty")])
+    assert result.exit_code == 1 and f"{ws / 'empty'}: no files in this folder" in result.output, result.output
