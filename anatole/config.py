@@ -212,6 +212,11 @@ def parse_config(doc: dict[str, Any], path: Path, where: str = CONFIG_NAME) -> W
             errs.add(at, "name", _("required: a name for the alert"))
         if not isinstance(raw.get("when"), str) or not raw.get("when"):
             errs.add(at, "when", _("required: a condition such as 'cost > 5'"))
+        sites = raw.get("sites", [])
+        for site in sites if isinstance(sites, list) else []:  # a typo made a rule that never fires
+            if isinstance(site, str) and site not in ws.sites:
+                errs.add(at, "sites", _("no [[site]] named {site} (sites: {sites})").format(
+                    site=repr(site), sites=", ".join(ws.sites) or _("none")))
         ws.alerts.append(raw)
     from tem import allocation, reports, schedule  # noqa: PLC0415  (inventory, allocation, reports: tem/)
 
@@ -418,7 +423,8 @@ def _source(raw: dict, ws: Workspace, at: str, errs: Collector) -> Source | None
     if "listen" in raw and "connect" in raw:
         errs.add(at, "listen", _("give listen or connect, not both"))
     for key in ("listen", "connect"):
-        if key in raw and not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key])):
+        if key in raw and not (re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", str(raw[key]))
+                               and int(str(raw[key]).rpartition(":")[2]) <= 65535):  # 99999 failed at start
             errs.add(at, key, _("{value} is not HOST:PORT").format(value=repr(raw[key])))
     allow = _allow(raw, name, at, errs) if "allow" in raw else None
     rules = _channel_rules(raw, name, at, errs)

@@ -67,6 +67,8 @@ def parse_settings(raw: Any, root: Path, where: str, add: Callable[..., None]) -
             v = raw[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 add(at, key, _("{value} must be a whole number >= 1").format(value=repr(v)))
+            elif key == "months" and v > 36:  # as `mobile rightsize --months` (1..36)
+                add(at, key, _("{value}: at most 36 months").format(value=repr(v)))
             else:
                 setattr(s, key, v)
     if "roaming_alert" in raw:

@@ -84,12 +84,14 @@ def test_good_config(workspace: Path) -> None:
     ('site = "paris"', 'site = "lyon"', "[[source]] #1: site: no [[site]] named 'lyon'"),
     ('format = "avaya-ipo"', 'format = "avaya"', "[[source]] #1: format: 'avaya' is not a known format"),
     ('listen = "0.0.0.0:8808"', 'listen = "8808"', "[[source]] #1: listen: '8808' is not HOST:PORT"),
+    ('listen = "0.0.0.0:8808"', 'listen = "0.0.0.0:99999"', "[[source]] #1: listen: '0.0.0.0:99999' is not HOST:"),
     ('listen = "0.0.0.0:8808"', 'listen = "0.0.0.0:8808"\nencoding = "klingon"',
      "[[source]] #1: encoding: 'klingon' is not a known encoding"),
     ('listen = "0.0.0.0:8808"', 'listen = "0.0.0.0:8808"\nencoding = 5', "[[source]] #1: encoding: 5 is not a known"),
     ('tariff = "tariffs/fr-business.toml"', 'tariff = "tariffs/fr-business.toml"\ntrunk_tariffs = "x"',
      "[[site]] #1: trunk_tariffs: must be a table of trunk = \"tariff file\""),
     ('when = "cost > 5"', 'colour = "red"', "[[alert]] #1: colour: unknown key"),
+    ('when = "cost > 5"', 'when = "cost > 5"\nsites = ["mars"]', "[[alert]] #1: sites: no [[site]] named 'mars'"),
     ("[workspace]", "[workspaces]", "anatole.toml: workspaces: unknown key"),
 ])
 def test_bad_config(workspace: Path, old: str, new: str, message: str) -> None:

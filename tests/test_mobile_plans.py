@@ -184,3 +184,13 @@ def test_rightsize_says_which_lines_it_cannot_price(ws: Path) -> None:
     assert "no plan catalogue for Generic Mobile" in res.output.replace("\n", " ")
     res = runner.invoke(main, ["--workspace", str(ws), "mobile", "rightsize", "--last", "2026-13"])
     assert res.exit_code == 1 and "not a month" in res.output
+
+
+def test_mobile_months_beyond_three_years_is_a_config_problem(tmp_path: Path) -> None:
+    from anatole.config import ConfigError, open_workspace
+
+    (tmp_path / "anatole.toml").write_text('[mobile]\nmonths = 1000000\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[mobile\]: months: 1000000: at most 36 months"):
+        open_workspace(tmp_path)
+    (tmp_path / "anatole.toml").write_text('[mobile]\nmonths = 36\n', encoding="utf-8")
+    assert open_workspace(tmp_path).mobile.months == 36
