@@ -142,6 +142,10 @@ def _export_one(conn: sqlite3.Connection, root: Path, base: Path, period: str, s
                               "dropped_before": sum(a["rows"] for a in existing if a["dropped_at"] is not None)}
     if pending is not None:
         final = _resolve(root, pending["file"])  # a new export of the same calls replaces the file not yet dropped
+        if final.parent.resolve() != base.resolve():  # --to elsewhere: it was ignored, the old place rewritten
+            raise ArchiveError(_("{site} {month} is archived at {file}, not dropped yet: export it again without "
+                                 "--to (the file there is replaced), or drop the month first").format(
+                site=site, month=period, file=final))
     else:
         taken = {_resolve(root, a["file"]).resolve() for a in existing}
         n = 1

@@ -332,3 +332,16 @@ def test_whatif_on_dask_workers_equals_one_process(tmp_path: Path) -> None:
     code, out = run(archived, "whatif", "--period", "2025-03", "--tariff", str(SAMPLES / "fr-business.toml"),
                     "--workers", "0")
     assert code == 1 and "--workers 0" in out, out
+
+
+def test_export_to_another_folder_while_archived_is_refused(ws: Path, tmp_path: Path) -> None:
+    """A month archived and not dropped is exported again in its place: --to elsewhere was ignored, and the run
+    said it had written there. Now refused, naming where the archive is; without --to it is replaced as before."""
+    code, out = run(ws, "archive", "export", "--month", "2025-03", "--site", "paris")
+    assert code == 0, out
+    elsewhere = tmp_path / "elsewhere"
+    code, out = run(ws, "archive", "export", "--month", "2025-03", "--site", "paris", "--to", str(elsewhere))
+    assert code == 1 and "paris 2025-03 is archived at" in out and "export it again without --to" in out, out
+    assert not elsewhere.exists()
+    code, out = run(ws, "archive", "export", "--month", "2025-03", "--site", "paris")
+    assert code == 0, out
