@@ -86,6 +86,9 @@ def resolve_source(ws: Workspace, path: Path, fmt: str | None, source: str | Non
             raise CdrImportError(_("no [[source]] named {source!r} in anatole.toml (sources: {sources})").format(
                 source=source, sources=", ".join(ws.sources) or _("none")))
         src = ws.sources[source]
+        if site is not None and site != src.site:  # the source's calls go to its own site: --site was ignored
+            raise CdrImportError(_("source {source!r} is of site {own!r}, not {site!r}: give one of --source and "
+                                   "--site").format(source=source, own=src.site, site=site))
         if not fmt or fmt == "auto":
             fmt = FILE_FORMAT_OF_LIVE.get(src.format, src.format)
         return src, fmt, detected

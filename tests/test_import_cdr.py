@@ -278,3 +278,12 @@ def test_a_site_tariff_that_cannot_be_used_is_a_message_and_no_import(tmp_path: 
     for command in (["calls"], ["rate"]):
         result = CliRunner().invoke(main, [*base, *command])
         assert result.exit_code == 1 and f"{deck}: invalid TOML" in result.output, (result.output, result.exception)
+
+
+def test_a_source_of_another_site_is_refused(workspace: Path) -> None:
+    (workspace / "anatole.toml").write_text(CONFIG.replace('[[source]]', '[[site]]\nname = "lyon"\ncountry = "FR"\n'
+                                                           'timezone = "Europe/Paris"\n\n[[source]]', 1))
+    code, out = run(workspace, "import", "cdr", "--source", "paris-ipo", "--site", "lyon", str(workspace / "smdr.txt"))
+    assert code == 1 and "source 'paris-ipo' is of site 'paris', not 'lyon'" in out, out
+    code, out = run(workspace, "import", "cdr", "--source", "paris-ipo", "--site", "paris", str(workspace / "smdr.txt"))
+    assert code == 0, out
