@@ -208,6 +208,17 @@ def _en16931(inv: Invoice, c: _Checks, level: str) -> None:
                                   else _("the buyer's VAT identifier starts with a country code")))
     _present(c, "BR-CO-26", bool(inv.seller.id or inv.seller.vat),
              _("a seller identifier, legal registration or VAT identifier (BT-29/30/31)"))
+    # BR-29/BR-30: an invoicing period (of the document, of a line) does not end before it starts (ISO dates)
+    periods = [("BR-29", "", inv.period_start, inv.period_end)] + [
+        ("BR-30", ch.line_id or str(k), ch.period_start, ch.period_end) for k, ch in enumerate(inv.charges, 1)
+        if ch.level == "line"]
+    for rule, line, start, end in periods:
+        if start and end:
+            c.checks.append(Check(rule=rule, ok=end >= start, line=line, expected=f">= {start}", actual=end,
+                                  message=_("the invoicing period {start} to {end} ends on or after its start").format(
+                                      start=start, end=end) if end >= start else
+                                  _("the invoicing period ends ({end}) before it starts ({start})").format(
+                                      start=start, end=end)))
     if level == "minimum":
         c.skip("BR-CO-10..18", _("profile {profile} (MINIMUM) has no lines, no allowances/charges and no VAT "
                                  "breakdown: its schematron checks no sums").format(profile=profile))

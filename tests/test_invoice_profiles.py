@@ -271,3 +271,19 @@ def test_line_fields_are_required_from_basic_up() -> None:
     v = validate(one(bad.encode())[1])
     (br23,) = [c for c in v.errors if c.rule == "BR-23"]
     assert "1 line(s) without a unit of measure code" in br23.message and br23.actual == "2"
+
+
+def test_an_invoicing_period_that_ends_before_it_starts_fails_br_29_and_br_30() -> None:
+    data = (DATA / "ubl-telecom.xml").read_text()
+    _, inv = one(data.encode())
+    v = validate(inv)
+    assert {"BR-29", "BR-30"} <= rules(v, ok=True) and not {"BR-29", "BR-30"} & {c.rule for c in v.errors}
+    head, first, rest = data.partition("<cbc:StartDate>2025-03-01</cbc:StartDate><cbc:EndDate>2025-03-31</cbc:EndDate>")
+    _, inv = one((head + "<cbc:StartDate>2025-03-31</cbc:StartDate><cbc:EndDate>2025-03-01</cbc:EndDate>" + rest)
+                 .encode())  # the document's period reversed, its lines' as they were
+    errors = [c for c in validate(inv).errors]
+    assert [c.rule for c in errors] == ["BR-29"]
+    assert errors[0].message == "the invoicing period ends (2025-03-01) before it starts (2025-03-31)"
+    line = "</cbc:EndDate></cac:InvoicePeriod>\n    <cac:DocumentReference>"  # a line's period, not the document's
+    _, inv = one(data.replace("<cbc:EndDate>2025-03-31" + line, "<cbc:EndDate>2025-02-28" + line, 1).encode())
+    assert [c.rule for c in validate(inv).errors] == ["BR-30"]
