@@ -739,6 +739,7 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     except BatchError as exc:
         _fail(str(exc))
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
+    clitools.zone(timezone)
     generic = fmt.partition(":")[0] == "csv"  # csv:<profile>: the profile is in anatole.toml
     ws = _workspace(ctx) if site or generic else Workspace(Path.cwd())
     if site and site not in ws.sites:

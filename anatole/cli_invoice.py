@@ -103,15 +103,11 @@ def _print_checks(console: Any, summary: dict[str, Any], *, all_checks: bool = F
 def import_invoice(ctx: click.Context, paths: tuple[Path, ...], fmt: str, profile: str | None, timezone: str,
                    actor: str | None, as_json: bool) -> None:
     """Import carrier invoices; a file that cannot be read stores nothing (exit 1)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from ingest.invoice import InvoiceError
     from tem.workflow import import_file
 
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        clitools.fail(_("--timezone {zone} is not an IANA time zone").format(zone=repr(timezone)))
+    clitools.zone(timezone)
     if profile:
         fmt = f"csv:{profile}"
     ws, store, istore = _istore(ctx)

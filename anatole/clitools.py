@@ -204,6 +204,17 @@ def files_in(paths: Any) -> list[Any]:
     return files
 
 
+def zone(name: str) -> str:
+    """--timezone: an IANA zone, or exit saying so (a wrong one otherwise showed as every line of a file rejected)."""
+    from zoneinfo import ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(_("--timezone {zone} is not an IANA time zone").format(zone=repr(name)))
+    return name
+
+
 def date(text: str | None, zone: str, option: str) -> int | None:
     """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
     from ingest.cdr.model import EARLIEST, LATEST
