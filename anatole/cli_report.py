@@ -52,6 +52,8 @@ def _one(name: str) -> click.Command:
         from tem.allocation import AllocationError
         from tem.reports import ReportError, build, write
 
+        if fmt is not None and out is None:  # it printed the table on the screen instead
+            clitools.fail(_("--format {format} needs --out FILE").format(format=fmt))
         _ws, _st, rctx = _context(ctx)
         period = _period(ctx, rctx.q, period)
         try:

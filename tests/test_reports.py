@@ -58,6 +58,8 @@ def test_every_report_in_every_format(ws: Path) -> None:
     assert (ws / "cost-by-cost-centre.pdf").read_bytes().startswith(b"%PDF")
     with zipfile.ZipFile(ws / "cost-by-cost-centre.xlsx") as z:
         assert any(n.startswith("xl/charts/chart") for n in z.namelist())
+    code, out = run(ws, "report", "cost-by-site", "--period", "2025-03", "-f", "xlsx")
+    assert code == 1 and "--format xlsx needs --out FILE" in out, out
     code, out = run(ws, "report", "cost-by-site", "--period", "9999-12")
     assert code == 1 and "--period '9999-12': give a month of the years 1970 to 2099" in out, out
     for fmt in ("csv", "xlsx", "pdf"):  # a folder that is not there: the same message in every format
