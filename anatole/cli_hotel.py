@@ -21,6 +21,7 @@ from anatole.clitools import whole as _whole
 from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
 from i18n import _, pgettext
+from ingest.cdr.model import EARLIEST, LATEST
 from store import display
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -127,7 +128,10 @@ def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
             option=option, value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
-    return int(when.timestamp())
+    instant = int(when.timestamp())
+    if not EARLIEST <= instant < LATEST:  # the years calls can have (ingest.cdr.model)
+        _fail(_("{option} {value}: give a time in the years 1970 to 2099").format(option=option, value=repr(text)))
+    return instant
 
 
 def _local(when: int | None, zone: ZoneInfo) -> str:
@@ -284,6 +288,8 @@ def checkin(ctx: click.Context, room: str, guest: str, reservation: str | None, 
     from store import StoreError
     from store import hotel as db
 
+    if not guest.strip():
+        _fail(_("--guest: give the guest's name"))
     ws, conn, zone = _hotel(ctx)
     _room_or_fail(ws, room)
     when = _when(at, zone, "--at")
@@ -329,6 +335,11 @@ def checkout(ctx: click.Context, room: str, at: str | None, as_json: bool) -> No
     ws, conn, zone = _hotel(ctx)
     _room_or_fail(ws, room)
     when = _when(at, zone, "--at")
+    stay = db.open_stay(conn, room)
+    if at is not None and stay is not None and when < stay["checkin"]:  # it was moved to the check-in, unsaid
+        conn.close()
+        _fail(_("--at {at} is before the guest's check-in at {checkin}").format(at=at,
+                                                                                checkin=_shown(stay["checkin"], zone)))
     try:
         with db.write(conn):  # the check-out and the charges it takes off the guest (calls after it), together
             left = db.checkout(conn, room, when)

@@ -79,6 +79,17 @@ def test_not_a_hotel_and_bad_times(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "hotel", extra=HOTEL)
     code, out = run(root, "checkin", "214", "--guest", "X", "--at", "yesterday")
     assert code == 1 and "is not a date and time" in out
+    code, out = run(root, "checkin", "214", "--guest", "X", "--at", "0001-01-01T00:00")  # it printed "at -621..."
+    assert code == 1 and "--at '0001-01-01T00:00': give a time in the years 1970 to 2099" in out, out
+    code, out = run(root, "checkin", "214", "--guest", " ")
+    assert code == 1 and "--guest: give the guest's name" in out, out
+    code, out = run(root, "checkin", "214", "--guest", "Martin, Alice", "--at", earlier(60))
+    assert code == 0, out
+    before = earlier(120)
+    code, out = run(root, "checkout", "214", "--at", before)  # it was moved to the check-in, unsaid
+    assert code == 1 and f"--at {before} is before the guest's check-in at" in out, out
+    code, out = run(root, "checkout", "214", "--at", earlier(30))
+    assert code == 0, out
     code, out = run(root, "folio", "305")
     assert code == 1 and "room 305 has had no guest" in out
 
