@@ -112,9 +112,9 @@ def assign_cmd(ctx: click.Context, file: Path) -> None:
     """Each line's carrier and plan from a CSV line list."""
     from tem.mobile import MobileError, assign_file
 
-    _ws, _st, mstore = _open(ctx)
+    ws, _st, mstore = _open(ctx)
     try:
-        r = assign_file(mstore, file)
+        r = assign_file(mstore, file, ws)
     except MobileError as exc:
         clitools.fail(str(exc))
     clitools.console().print(escape(_("{file}: {count} line(s) assigned a plan").format(file=r["file"],

@@ -726,10 +726,13 @@ def _overage_included(mstore: Any, current: dict[str, str], plans_by_key: dict[t
 ASSIGN_COLUMNS = ("line", "carrier", "plan")
 
 
-def assign_file(mstore: Any, path: Path) -> dict[str, Any]:
+def assign_file(mstore: Any, path: Path, ws: Any = None) -> dict[str, Any]:
     """Set each line's carrier, plan (and account) from a CSV line list (columns line, carrier, plan, optional
     account): for lines whose usage files name no plan, and lines with no usage at all (ZERO-USE needs to know
-    them). All rows or none: a bad row refuses the file, naming its line."""
+    them). All rows or none: a bad row refuses the file, naming its line. With `ws` and [mobile] plans, a plan must
+    be one of the catalogues' (carrier and code): a typo made a line no right-sizing could price."""
+    known = {(p.carrier, p.code) for p in _plans(ws)} if ws is not None and (ws.mobile or MobileSettings()).plans \
+        else None
     import csv
     import io
 
@@ -757,6 +760,10 @@ def assign_file(mstore: Any, path: Path) -> dict[str, Any]:
         if not r["carrier"] or not r["plan"]:
             raise MobileError(_("{path}: line {n}: carrier and plan are required").format(path=path,
                                                                                           n=reader.line_num))
+        if known is not None and (r["carrier"], r["plan"]) not in known:
+            raise MobileError(_("{path}: line {n}: plan {plan} of carrier {carrier} is in no catalogue of [mobile] "
+                                "plans").format(path=path, n=reader.line_num, plan=repr(r["plan"]),
+                                                carrier=repr(r["carrier"])))
         rows.append((line, r["carrier"], r.get("account", ""), r["plan"]))
     mstore.set_plans(rows)
     return {"file": str(path), "lines": len(rows)}

@@ -194,3 +194,14 @@ def test_mobile_months_beyond_three_years_is_a_config_problem(tmp_path: Path) ->
         open_workspace(tmp_path)
     (tmp_path / "anatole.toml").write_text('[mobile]\nmonths = 36\n', encoding="utf-8")
     assert open_workspace(tmp_path).mobile.months == 36
+
+
+def test_assign_needs_a_plan_of_the_catalogues(ws: Path) -> None:
+    runner = CliRunner()
+    (ws / "fleet.csv").write_text("line,carrier,plan\n+33 6 12 34 56 78,Orange Business,PRO-2O\n")  # O for 0
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "assign", str(ws / "fleet.csv")])
+    assert res.exit_code == 1, res.output
+    assert "line 2: plan 'PRO-2O' of carrier 'Orange Business' is in no catalogue" in res.output.replace("\n", "")
+    (ws / "fleet.csv").write_text("line,carrier,plan\n+33 6 12 34 56 78,Orange Business,PRO-20\n")
+    res = runner.invoke(main, ["--workspace", str(ws), "mobile", "assign", str(ws / "fleet.csv")])
+    assert res.exit_code == 0 and "1 line(s) assigned a plan" in res.output, res.output
