@@ -68,9 +68,12 @@ def test_with_a_site_dial_plan(tmp_path: Path) -> None:
 def test_bad_arguments(tmp_path: Path) -> None:
     cdr = tmp_path / "Master.csv"
     cdr.write_text(ROWS)
-    result = CliRunner().invoke(main, ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
-                                       "--format", "asterisk", "--out", str(tmp_path / "x.txt")])
+    base = ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml")]
+    result = CliRunner().invoke(main, [*base, "--format", "asterisk", "--out", str(tmp_path / "x.txt")])
     assert result.exit_code == 1 and "give a .csv or .parquet file" in result.output
+    result = CliRunner().invoke(main, [*base, "--timezone", "Mars/Olympus", "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1 and "--timezone 'Mars/Olympus' is not an IANA time zone" in result.output
+    assert "rejected" not in result.output  # said before the file is judged: not every line blamed for it
 
 
 def test_a_wrong_format_writes_nothing(tmp_path: Path) -> None:
@@ -366,12 +369,3 @@ def test_a_generic_csv_profile_from_the_workspace(tmp_path: Path, dask: bool) ->
     assert [(r["number"], r["status"]) for r in rows] == [("33155501234", "rated"), ("33612345678", "rated")]
     result = CliRunner().invoke(main, [*base, "--format", "csv:nope"])
     assert result.exit_code == 1 and "'csv:nope': no [csv.nope] profile in anatole.toml" in result.output
-
-
-def test_an_unknown_timezone_is_said_before_the_file_is_judged(tmp_path: Path) -> None:
-    cdr = tmp_path / "Master.csv"
-    cdr.write_text(ROWS)
-    result = CliRunner().invoke(main, ["batch-rate", str(cdr), "--tariff", str(SAMPLES / "fr-business.toml"),
-                                       "--timezone", "Mars/Olympus", "--out", str(tmp_path / "o.csv")])
-    assert result.exit_code == 1 and "--timezone 'Mars/Olympus' is not an IANA time zone" in result.output
-    assert "rejected" not in result.output  # not every line blamed for it
