@@ -35,7 +35,6 @@ from engine.durations import parse_duration
 from engine.money import SCALE, format_exact, format_money
 from engine.reference import Reference
 from i18n import N_, _, pgettext
-from ingest.cdr.model import EARLIEST, LATEST
 from store import display
 from tariffs.compile import CompiledTariff, compile_tariff
 from tariffs.errors import TariffError
@@ -243,10 +242,7 @@ def _parse_start(text: str | None, zone: str) -> int:
               .format(value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))  # a local time in the tariff's zone
-    instant = int(when.timestamp())
-    if not EARLIEST <= instant < LATEST:  # the years a call can have (ingest.cdr.model)
-        _fail(_("--start {value}: give a time in the years 1970 to 2099").format(value=repr(text)))
-    return instant
+    return clitools.in_call_years(int(when.timestamp()), "--start", text)
 
 
 def _clean_number(text: str) -> str:
@@ -732,7 +728,7 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
     """Rate CDR files straight to a CSV or Parquet file, without a database (one row per call)."""
     from anatole.config import Workspace
     from ingest.cdr import UnknownFormat, detect
-    from pipeline.batchrate import BatchError, batch_rate, check_formats, check_regular
+    from pipeline.batchrate import BatchError, batch_rate, check_formats, check_regular, csv_profile
 
     try:
         check_regular(list(inputs))  # before anything reads a stream's start (the format's detection below)
@@ -740,14 +736,13 @@ def batch_rate_cmd(ctx: click.Context, inputs: tuple[Path, ...], tariff_file: Pa
         _fail(str(exc))
     _load(str(tariff_file))  # exits listing the problems when the tariff is invalid
     clitools.zone(timezone)
-    generic = fmt.partition(":")[0] == "csv"  # csv:<profile>: the profile is in anatole.toml
-    ws = _workspace(ctx) if site or generic else Workspace(Path.cwd())
+    ws = _workspace(ctx) if site or fmt.partition(":")[0] == "csv" else Workspace(Path.cwd())  # csv:NAME: its profile
     if site and site not in ws.sites:
         _fail(_("no [[site]] named {site} in anatole.toml").format(site=repr(site)))
-    profile = ws.csv_profiles.get(fmt.partition(":")[2]) if generic else None
-    if generic and not profile:
-        _fail(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
-            fmt=fmt, profile=fmt.partition(":")[2]))
+    try:
+        profile = csv_profile(ws, fmt)
+    except BatchError as exc:
+        _fail(str(exc))
     detected = fmt == "auto"
     if detected:
         try:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from anatole.clitools import COUNT
+from anatole.clitools import COUNT, in_call_years
 from anatole.clitools import console as _console
 from anatole.clitools import emit_json as _emit_json
 from anatole.clitools import fail as _fail
@@ -21,7 +21,6 @@ from anatole.clitools import whole as _whole
 from anatole.clitools import workspace as _workspace
 from engine.money import format_exact, format_money
 from i18n import _, pgettext
-from ingest.cdr.model import EARLIEST, LATEST
 from store import display
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -128,10 +127,7 @@ def _when(text: str | None, zone: ZoneInfo, option: str) -> int:
             option=option, value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
-    instant = int(when.timestamp())
-    if not EARLIEST <= instant < LATEST:  # the years calls can have (ingest.cdr.model)
-        _fail(_("{option} {value}: give a time in the years 1970 to 2099").format(option=option, value=repr(text)))
-    return instant
+    return in_call_years(int(when.timestamp()), option, text)
 
 
 def _local(when: int | None, zone: ZoneInfo) -> str:

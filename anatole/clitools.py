@@ -217,8 +217,6 @@ def zone(name: str) -> str:
 
 def date(text: str | None, zone: str, option: str) -> int | None:
     """--from/--to: a date or date-time, local to `zone` unless it has an offset."""
-    from ingest.cdr.model import EARLIEST, LATEST
-
     if text is None:
         return None
     try:
@@ -228,9 +226,18 @@ def date(text: str | None, zone: str, option: str) -> int | None:
                                                                                                  value=repr(text)))
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(zone))
-    instant = int(when.timestamp())
-    if not EARLIEST <= instant < LATEST:  # the years a call can have (ingest.cdr.model)
-        fail(_("{option} {value}: give a date in the years 1970 to 2099").format(option=option, value=repr(text)))
+    return in_call_years(int(when.timestamp()), option, text, _("{option} {value}: give a date in the years 1970 to "
+                                                               "2099"))
+
+
+def in_call_years(instant: int, option: str, text: str, message: str | None = None) -> int:
+    """An instant the user typed, within the years a call can have (ingest.cdr.model), or exit saying so: past
+    them Python's dates end and nothing downstream could hold it."""
+    from ingest.cdr.model import EARLIEST, LATEST
+
+    if not EARLIEST <= instant < LATEST:
+        fail((message or _("{option} {value}: give a time in the years 1970 to 2099")).format(option=option,
+                                                                                           value=repr(text)))
     return instant
 
 

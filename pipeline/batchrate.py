@@ -158,11 +158,8 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
         raise BatchError("a span is a part of one input")
     check_output(out)
     ws = ws or Workspace(Path.cwd())
-    if profile is None and fmt.partition(":")[0] == "csv":  # a Dask task: the profile from the shipped workspace
-        profile = ws.csv_profiles.get(fmt.partition(":")[2])
-        if not profile:
-            raise BatchError(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
-                fmt=fmt, profile=fmt.partition(":")[2]))
+    if profile is None:  # a Dask task: the profile of a csv:NAME format from the shipped workspace
+        profile = csv_profile(ws, fmt)
     _keep_freed_memory()
     compiled = ws.tariff(tariff)
     if site is None:  # numbers must already be international (+CC...)
@@ -197,6 +194,17 @@ def batch_rate(inputs: list[Path], *, tariff: Path, fmt: str, out: Path, site: S
             raise BatchError(f"{'--out ' + str(out) if ours else exc.filename}: {exc.strerror or exc}") from None
         raise
     return result
+
+
+def csv_profile(ws: Workspace, fmt: str) -> dict[str, Any] | None:
+    """The [csv.NAME] profile of a `csv:NAME` format (None for the other formats); BatchError when there is none."""
+    if fmt.partition(":")[0] != "csv":
+        return None
+    profile = ws.csv_profiles.get(fmt.partition(":")[2])
+    if not profile:
+        raise BatchError(_("format {fmt!r}: no [csv.{profile}] profile in anatole.toml").format(
+            fmt=fmt, profile=fmt.partition(":")[2]))
+    return profile
 
 
 def check_output(out: Path, folder_ok: bool = False) -> None:
